@@ -1,0 +1,218 @@
+# invcore — one Makefile. Outputs go under build/ only; sanitizer variants
+# live in build/asan and build/tsan. `make -j` safe.
+#
+#   make          deps + library (static, shared, pkg-config) + invcored
+#   make test     deps + every Criterion suite, the sanitizer builds, the
+#                 bounded fuzz runs and the source checks
+#   make run      deps + build + start invcored in the foreground
+#   make bench    benchmarks (tables of ops/s and ratios)
+#   make fuzz     every fuzz target for FUZZ_SECONDS each
+#   make install  PREFIX=/usr/local
+
+PREFIX      ?= /usr/local
+CC          ?= gcc
+FUZZ_CC     ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TEST_SECONDS ?= 15
+B           := build
+
+# Debian packages the build, the tests and the benchmarks need.
+DEB_PACKAGES := gcc make pkg-config libjemalloc-dev libxxhash-dev \
+                libcriterion-dev libhiredis-dev redis-tools redis-server \
+                clang libclang-rt-14-dev liburcu-dev
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wno-unused-parameter
+BASE    := -std=c11 -D_GNU_SOURCE -pthread -mcx16 -g -fPIC \
+           -Iinclude -Icore $(WARN)
+CFLAGS_REL  := $(BASE) -O2
+CFLAGS_ASAN := $(BASE) -O1 -fno-omit-frame-pointer \
+               -fsanitize=address,undefined -fno-sanitize-recover=all \
+               -DINV_SANITIZE=1
+CFLAGS_TSAN := $(BASE) -O1 -fsanitize=thread -DINV_SANITIZE=1 -DINV_TSAN=1
+LIBS        := -ljemalloc -lpthread
+TEST_LIBS   := -lcriterion -lhiredis -lpthread -lm
+
+LIB_SRCS     := $(wildcard core/*.c)
+SERVER_MAIN  := core/server/main.c
+SERVER_SRCS  := $(filter-out $(SERVER_MAIN),$(wildcard core/server/*.c))
+TEST_SRCS    := $(wildcard tests/test_*.c)
+BENCH_SRCS   := $(wildcard bench/*.c)
+FUZZ_SRCS    := $(wildcard fuzz/fuzz_*.c)
+HEADERS      := $(wildcard include/*.h core/*.h core/server/*.h)
+
+# objects per variant: $(call objs,variant-dir,sources)
+objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
+
+LIB_OBJS      := $(call objs,$(B),$(LIB_SRCS))
+SERVER_OBJS   := $(call objs,$(B),$(SERVER_SRCS))
+TESTS         := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRCS))
+ASAN_TESTS    := $(patsubst tests/%.c,$(B)/asan/tests/%,$(TEST_SRCS))
+# ThreadSanitizer runs the unit and stress suites (integration suites drive
+# a separate server process, which the sanitizer cannot see into).
+TSAN_SRCS     := $(filter-out tests/test_server%,$(TEST_SRCS))
+TSAN_TESTS    := $(patsubst tests/%.c,$(B)/tsan/tests/%,$(TSAN_SRCS))
+BENCHES       := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
+FUZZERS       := $(patsubst fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRCS))
+
+DEPS_STAMP := $(B)/.deps-ok
+
+.PHONY: all deps test unit-test asan-test tsan-test fuzz-test check-atomics \
+        check-readme bench fuzz run install clean crash-test
+
+ALL_TARGETS := $(B)/libinvcore.a $(B)/libinvcore.so $(B)/invcore.pc
+ifneq ($(wildcard $(SERVER_MAIN)),)
+ALL_TARGETS += $(B)/invcored
+endif
+
+all: $(ALL_TARGETS)
+
+# ---- dependencies (Debian) -------------------------------------------------
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" \
+	    || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "make deps: need root to apt-get install$$missing" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+	    || exit 1; \
+	fi
+	@mkdir -p $(B) && touch $(DEPS_STAMP)
+
+$(DEPS_STAMP):
+	@$(MAKE) --no-print-directory deps
+
+# ---- release build ---------------------------------------------------------
+
+$(B)/obj/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_REL) -c $< -o $@
+
+$(B)/libinvcore.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/libinvcore.so: $(LIB_OBJS)
+	$(CC) -shared -Wl,-soname,libinvcore.so -o $@ $^ $(LIBS)
+
+$(B)/invcore.pc: Makefile | $(DEPS_STAMP)
+	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' \
+	  'includedir=$${prefix}/include' '' 'Name: invcore' \
+	  'Description: in-memory inventory core' 'Version: 0.1.0' \
+	  'Libs: -L$${libdir} -linvcore' 'Libs.private: $(LIBS)' \
+	  'Cflags: -I$${includedir}' > $@
+
+$(B)/invcored: $(B)/obj/$(SERVER_MAIN:.c=.o) $(SERVER_OBJS) $(B)/libinvcore.a
+	$(CC) $(CFLAGS_REL) -o $@ $^ $(LIBS)
+
+$(B)/tests/%: tests/%.c $(B)/libinvcore.a $(SERVER_OBJS) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_REL) -Itests -o $@ $< $(SERVER_OBJS) $(B)/libinvcore.a \
+	  $(TEST_LIBS) $(LIBS)
+
+$(B)/bench/%: bench/%.c $(B)/libinvcore.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_REL) -O3 -o $@ $< $(B)/libinvcore.a $(LIBS) -lurcu-cds -lurcu -lm
+
+# ---- sanitizer builds (libc malloc: the sanitizer must own malloc) ---------
+
+$(B)/asan/obj/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ASAN) -c $< -o $@
+
+$(B)/tsan/obj/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TSAN) -c $< -o $@
+
+$(B)/asan/tests/%: tests/%.c $(call objs,$(B)/asan,$(LIB_SRCS) $(SERVER_SRCS)) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ASAN) -Itests -o $@ $< \
+	  $(call objs,$(B)/asan,$(LIB_SRCS) $(SERVER_SRCS)) $(TEST_LIBS)
+
+$(B)/tsan/tests/%: tests/%.c $(call objs,$(B)/tsan,$(LIB_SRCS) $(SERVER_SRCS)) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TSAN) -Itests -o $@ $< \
+	  $(call objs,$(B)/tsan,$(LIB_SRCS) $(SERVER_SRCS)) $(TEST_LIBS)
+
+# ---- fuzzing (clang libFuzzer) ---------------------------------------------
+
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -pthread -mcx16 -g -O1 -Iinclude -Icore \
+              -fsanitize=fuzzer,address,undefined -DINV_SANITIZE=1 -DINV_FUZZ=1
+
+$(B)/fuzz/%: fuzz/%.c $(LIB_SRCS) $(SERVER_SRCS) $(HEADERS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(SERVER_SRCS)
+
+fuzz: $(FUZZERS)
+	@for f in $(FUZZERS); do n=$$(basename $$f); \
+	  mkdir -p $(B)/fuzz/corpus-$$n; \
+	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    $(B)/fuzz/corpus-$$n fuzz/corpus/$$n || exit 1; done
+
+fuzz-test: $(FUZZERS)
+	@for f in $(FUZZERS); do n=$$(basename $$f); \
+	  mkdir -p $(B)/fuzz/corpus-$$n; \
+	  echo "fuzz-test: $$n for $(FUZZ_TEST_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_TEST_SECONDS) $(B)/fuzz/corpus-$$n \
+	    fuzz/corpus/$$n 2>$(B)/fuzz/$$n.log \
+	    || { tail -40 $(B)/fuzz/$$n.log; exit 1; }; done
+
+# ---- tests -----------------------------------------------------------------
+
+# Every atomic_* call must name its memory order (the _explicit forms).
+check-atomics:
+	@bad=$$(grep -nE '\batomic_(load|store|exchange|fetch_[a-z]+|compare_exchange_(weak|strong)|thread_fence|signal_fence|flag_test_and_set|flag_clear)[[:space:]]*\(' \
+	  core/*.c core/*.h core/server/*.c core/server/*.h include/*.h 2>/dev/null); \
+	if [ -n "$$bad" ]; then echo "atomics without a memory order:"; \
+	  echo "$$bad"; exit 1; fi; echo "check-atomics: ok"
+
+# The README's embedding example must compile and run.
+check-readme: $(B)/libinvcore.a
+	@mkdir -p $(B)/readme
+	@awk '/^```c embed/{f=1;next} /^```/{f=0} f' README.md > $(B)/readme/example.c
+	@test -s $(B)/readme/example.c || { echo "README example missing"; exit 1; }
+	$(CC) $(CFLAGS_REL) -o $(B)/readme/example $(B)/readme/example.c \
+	  $(B)/libinvcore.a $(LIBS)
+	@$(B)/readme/example > /dev/null && echo "check-readme: ok"
+
+unit-test: $(TESTS) all
+	@set -e; for t in $(TESTS); do echo "== $$t"; $$t --jobs 2; done
+
+asan-test: $(ASAN_TESTS)
+	@set -e; for t in $(ASAN_TESTS); do echo "== $$t"; \
+	  INVCORE_STRESS_SCALE=4 $$t --jobs 2; done
+
+tsan-test: $(TSAN_TESTS)
+	@set -e; for t in $(TSAN_TESTS); do echo "== $$t"; \
+	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	  INVCORE_STRESS_SCALE=8 $$t --jobs 1; done
+
+test: check-atomics all check-readme unit-test asan-test tsan-test fuzz-test
+	@echo "make test: all passed"
+
+crash-test: all $(TESTS)
+	INVCORE_CRASH_TRIALS=1000 $(B)/tests/test_crash --jobs 1
+
+bench: all $(BENCHES)
+	@set -e; for b in $(BENCHES); do echo "== $$b"; $$b; done
+	@if [ -x bench/vs-redis ]; then bench/vs-redis; fi
+
+run: all
+	$(B)/invcored
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/invcore.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(B)/libinvcore.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(B)/libinvcore.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(B)/invcore.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 755 $(B)/invcored $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf $(B)

@@ -1,0 +1,365 @@
+/*
+ * invcore.h — the whole public API of invcore, the in-memory inventory core.
+ *
+ * An engine keeps locations, inventory items and the stock level of every
+ * (item, location) pair, plus expiring holds (reservations). Every function
+ * here is safe to call from any number of threads at once; reads and level
+ * changes take no lock. Functions return INV_OK (0) or a negative INV_E*
+ * code; out-parameters are written only on INV_OK unless said otherwise.
+ *
+ * Ids are plain uint64_t and every value is valid, 0 and UINT64_MAX included.
+ * Quantities are int64_t bounded by INV_QTY_MAX in absolute value.
+ * A level's revision is >= 1 once it exists and strictly increases on every
+ * change; a refused change leaves it as it was. Its step is unspecified.
+ */
+#ifndef INVCORE_H
+#define INVCORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define INVCORE_VERSION "0.1.0"
+
+/* ---- errors: one list generates the codes and their messages ---------- */
+
+#define INV_ERRNO_MAP(X)                                                      \
+    X(ENOTFOUND, -1, "NOTFOUND", "no such item, location, level or hold")     \
+    X(EEXISTS, -2, "EXISTS", "already exists")                                \
+    X(ECONFLICT, -3, "CONFLICT", "revision or hold lines do not match")       \
+    X(EINSUFFICIENT, -4, "INSUFFICIENT", "not enough available stock")        \
+    X(EINVALID, -5, "INVALID", "invalid argument")                            \
+    X(ELIMIT, -6, "LIMIT", "a limit was exceeded")                            \
+    X(ENOMEM, -7, "NOMEM", "out of memory")                                   \
+    X(EIO, -8, "IO", "journal I/O failed; writes are refused")
+
+enum {
+    INV_OK = 0,
+#define INV_ERRNO_ENUM(name, value, code, msg) INV_##name = (value),
+    INV_ERRNO_MAP(INV_ERRNO_ENUM)
+#undef INV_ERRNO_ENUM
+};
+
+/* A human-readable message for rc ("ok" for INV_OK, "unknown error" else). */
+const char *inv_strerror(int rc);
+/* The protocol error code for rc: "NOTFOUND", "CONFLICT", ... ("ERR" else). */
+const char *inv_errcode(int rc);
+
+/* ---- limits (named, checked at every entry point) --------------------- */
+
+#define INV_QTY_MAX 1000000000LL        /* |qty|, |delta|, |available| */
+#define INV_NO_FLOOR INT64_MIN          /* adjust without a floor */
+#define INV_SKU_MAX 255                 /* bytes, without the NUL */
+#define INV_STR_MAX 255                 /* a location's text fields */
+#define INV_VARIANT_MAX 64              /* variant / product ids */
+#define INV_COST_MAX 32                 /* decimal text, e.g. "25.00" */
+#define INV_HS_CODE_MAX 16              /* harmonized system code */
+#define INV_COUNTRY_CODE_MAX 2          /* ISO 3166-1 alpha-2 */
+#define INV_PROVINCE_CODE_MAX 8
+#define INV_HOLD_ID_MAX 64              /* bytes of a client-chosen hold id */
+#define INV_HOLD_LINES_MAX 64           /* lines in one hold */
+#define INV_HOLD_TTL_MS_MAX (7ULL * 24 * 3600 * 1000) /* a week */
+#define INV_LOCATIONS_MAX 16384         /* per-item level scans are O(locations) */
+#define INV_LIST_COUNT_MAX 1000         /* entries in one listing page */
+#define INV_MGET_MAX 250                /* ids in one bulk item read */
+#define INV_PRODUCT_ITEMS_MAX 1000      /* items (variants) under one product */
+
+/* ---- engine ----------------------------------------------------------- */
+
+typedef struct inv_engine inv_engine;
+
+typedef enum {
+    INV_FSYNC_ALWAYS = 0,   /* acknowledge after fdatasync */
+    INV_FSYNC_INTERVAL = 1, /* fdatasync every fsync_interval_ms */
+    INV_FSYNC_NONE = 2      /* leave it to the kernel */
+} inv_fsync_policy;
+
+typedef struct {
+    /* Capacity hints: a load of this many entries never grows the table.
+     * 0 picks a small default; tables grow as needed without stopping
+     * readers or writers. */
+    size_t levels_capacity;
+    size_t items_capacity;
+    size_t locations_capacity;
+    size_t holds_capacity;
+    /* Durability: NULL keeps the engine purely in memory. */
+    const char *data_dir;
+    inv_fsync_policy fsync_policy;
+    uint32_t fsync_interval_ms; /* 0: default 10 */
+    /* false: with fsync_policy ALWAYS a write call returns only once its
+     * change is durable. true: it returns once applied and the caller waits
+     * itself (inv_last_write_position + inv_durable_fd / inv_wait_durable),
+     * as the server does so that its event loops never block. */
+    bool defer_durability;
+    /* Snapshot when the journal since the last one exceeds this many bytes;
+     * 0: default (INV_SNAPSHOT_BYTES_DEFAULT). */
+    uint64_t snapshot_journal_bytes;
+    /* Recovery: cut a corrupt record and everything after it instead of
+     * refusing to open. */
+    bool repair;
+    /* Hold expiry sweep period; 0: default (INV_SWEEP_INTERVAL_MS_DEFAULT). */
+    uint32_t sweep_interval_ms;
+} inv_config;
+
+#define INV_FSYNC_INTERVAL_MS_DEFAULT 10
+#define INV_SNAPSHOT_BYTES_DEFAULT (256ULL << 20)
+
+#define INV_SWEEP_INTERVAL_MS_DEFAULT 10
+
+/* cfg NULL: in memory, default capacities. *out is NULL on failure. */
+int inv_open(inv_engine **out, const inv_config *cfg);
+/* No other call on e may run during or after inv_close. NULL is a no-op. */
+void inv_close(inv_engine *e);
+
+/* Lets memory retired by earlier calls of this thread be reclaimed.
+ * Optional: every call already ends with a quiescent point. */
+void inv_quiesce(inv_engine *e);
+
+/* ---- locations -------------------------------------------------------- */
+
+enum {
+    INV_LOC_NAME = 1u << 0,
+    INV_LOC_ADDRESS1 = 1u << 1,
+    INV_LOC_ADDRESS2 = 1u << 2,
+    INV_LOC_CITY = 1u << 3,
+    INV_LOC_PROVINCE = 1u << 4,
+    INV_LOC_PROVINCE_CODE = 1u << 5,
+    INV_LOC_COUNTRY = 1u << 6,
+    INV_LOC_COUNTRY_CODE = 1u << 7,
+    INV_LOC_ZIP = 1u << 8,
+    INV_LOC_PHONE = 1u << 9,
+    INV_LOC_ACTIVE = 1u << 10,
+    INV_LOC_PRIORITY = 1u << 11,
+    INV_LOC_ALL = (1u << 12) - 1
+};
+
+typedef struct {
+    unsigned mask; /* which fields to write (INV_LOC_*); 0 means all */
+    char name[INV_STR_MAX + 1];
+    char address1[INV_STR_MAX + 1];
+    char address2[INV_STR_MAX + 1];
+    char city[INV_STR_MAX + 1];
+    char province[INV_STR_MAX + 1];
+    char province_code[INV_PROVINCE_CODE_MAX + 1];
+    char country[INV_STR_MAX + 1];
+    char country_code[INV_COUNTRY_CODE_MAX + 1];
+    char zip[INV_STR_MAX + 1];
+    char phone[INV_STR_MAX + 1];
+    bool active;      /* default true */
+    int32_t priority; /* lower first; default 0 */
+} inv_location_fields;
+
+typedef struct {
+    uint64_t id;
+    inv_location_fields fields; /* mask is INV_LOC_ALL */
+    bool is_default;
+    int64_t created_at_ms, updated_at_ms; /* Unix time */
+} inv_location;
+
+/* Creates or updates (only the masked fields). The first location created
+ * becomes the default. Strings must be NUL-terminated within their arrays. */
+int inv_location_put(inv_engine *e, uint64_t loc, const inv_location_fields *f);
+int inv_location_get(inv_engine *e, uint64_t loc, inv_location *out);
+int inv_location_default(inv_engine *e, uint64_t *loc_out); /* NOTFOUND: none */
+int inv_location_set_default(inv_engine *e, uint64_t loc);
+
+/* ---- inventory items -------------------------------------------------- */
+
+enum {
+    INV_ITEM_SKU = 1u << 0,
+    INV_ITEM_TRACKED = 1u << 1,
+    INV_ITEM_COST = 1u << 2,
+    INV_ITEM_REQUIRES_SHIPPING = 1u << 3,
+    INV_ITEM_COUNTRY_OF_ORIGIN = 1u << 4,
+    INV_ITEM_PROVINCE_OF_ORIGIN = 1u << 5,
+    INV_ITEM_HS_CODE = 1u << 6,
+    INV_ITEM_VARIANT = 1u << 7,
+    INV_ITEM_PRODUCT = 1u << 8,
+    INV_ITEM_ALL = (1u << 9) - 1
+};
+
+typedef struct {
+    unsigned mask;                 /* which fields to write (INV_ITEM_*); 0: all */
+    char sku[INV_SKU_MAX + 1];     /* unique when not empty */
+    bool tracked;                  /* default true; untracked: always available */
+    char cost[INV_COST_MAX + 1];   /* decimal text: -?digits(.digits{1,6})? or "" */
+    bool requires_shipping;        /* default true */
+    char country_code_of_origin[INV_COUNTRY_CODE_MAX + 1];
+    char province_code_of_origin[INV_PROVINCE_CODE_MAX + 1];
+    char harmonized_system_code[INV_HS_CODE_MAX + 1]; /* digits or "" */
+    char variant[INV_VARIANT_MAX + 1]; /* unique when not empty (variant<->item 1:1) */
+    char product[INV_VARIANT_MAX + 1]; /* a product groups its items */
+} inv_item_fields;
+
+typedef struct {
+    uint64_t id;
+    inv_item_fields fields; /* mask is INV_ITEM_ALL */
+    int64_t created_at_ms, updated_at_ms;
+} inv_item;
+
+/* Creates or updates. A SKU or variant taken by another item: INV_EEXISTS. */
+int inv_item_put(inv_engine *e, uint64_t item, const inv_item_fields *f);
+int inv_item_get(inv_engine *e, uint64_t item, inv_item *out);
+/* Deletes the item and all its levels. */
+int inv_item_del(inv_engine *e, uint64_t item);
+int inv_item_by_sku(inv_engine *e, const char *sku, uint64_t *item_out);
+int inv_item_by_variant(inv_engine *e, const char *variant, uint64_t *item_out);
+
+/* Cursor listing, Redis SCAN style: start with cursor 0, pass back
+ * *next_cursor until it is 0. Entries present for the whole scan are
+ * returned exactly once; the order is unspecified. count <= INV_LIST_COUNT_MAX
+ * (a page may hold fewer, or a few more, than count: up to ids_cap). */
+int inv_item_list(inv_engine *e, uint64_t cursor, size_t count, uint64_t *ids,
+                  size_t ids_cap, size_t *n_out, uint64_t *next_cursor);
+int inv_location_list(inv_engine *e, uint64_t cursor, size_t count,
+                      uint64_t *ids, size_t ids_cap, size_t *n_out,
+                      uint64_t *next_cursor);
+
+/* Items of a product, up to cap; *n_out is the full count (LIMIT if > cap). */
+int inv_product_items(inv_engine *e, const char *product, uint64_t *items,
+                      size_t cap, size_t *n_out);
+
+/* ---- levels ----------------------------------------------------------- */
+
+typedef struct {
+    int64_t available, reserved;
+    uint64_t revision;
+} inv_level;
+
+/* Sets available to qty (creating the level if absent). if_revision 0:
+ * unconditional; else CONFLICT unless the level's revision equals it
+ * (an absent level has revision 0 for this purpose only when creating is
+ * not conditional). out may be NULL; on CONFLICT it gets the current level. */
+int inv_level_set(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty,
+                  uint64_t if_revision, inv_level *out);
+/* available += delta. With a floor, a result below floor changes nothing and
+ * returns INV_EINSUFFICIENT (out gets the current level). On an untracked
+ * item a floored adjust always succeeds and changes nothing. */
+int inv_level_adjust(inv_engine *e, uint64_t item, uint64_t loc, int64_t delta,
+                     int64_t floor, inv_level *out);
+/* As inv_level_adjust, and CONFLICT unless the revision equals if_revision
+ * (0: unconditional). */
+int inv_level_adjust_if(inv_engine *e, uint64_t item, uint64_t loc,
+                        int64_t delta, int64_t floor, uint64_t if_revision,
+                        inv_level *out);
+int inv_level_get(inv_engine *e, uint64_t item, uint64_t loc, inv_level *out);
+/* A level with units reserved by live holds cannot be deleted (CONFLICT). */
+int inv_level_del(inv_engine *e, uint64_t item, uint64_t loc);
+
+typedef struct {
+    uint64_t location;
+    inv_level level;
+} inv_level_entry;
+
+/* The levels of one item, up to cap; *n_out is the full count. */
+int inv_level_list(inv_engine *e, uint64_t item, inv_level_entry *out,
+                   size_t cap, size_t *n_out);
+
+/* ---- product inventory (per variant x location, and the total) -------- */
+
+typedef struct {
+    char variant[INV_VARIANT_MAX + 1];
+    uint64_t item;
+    uint64_t location;
+    int64_t available;
+} inv_stock_row;
+
+/* Rows of every item of the product (grouped by item, items in id order),
+ * one per existing level, optionally only at location *only_loc.
+ * *n_out is the full row count (LIMIT if > cap); *total_out the sum of
+ * available over tracked items. */
+int inv_product_inventory(inv_engine *e, const char *product,
+                          const uint64_t *only_loc, inv_stock_row *rows,
+                          size_t cap, size_t *n_out, int64_t *total_out);
+
+/* ---- holds (reservations) --------------------------------------------- */
+
+typedef struct {
+    uint64_t item, location;
+    int64_t qty; /* 1 .. INV_QTY_MAX */
+} inv_hold_line;
+
+typedef enum {
+    INV_HOLD_HELD = 1,
+    INV_HOLD_COMMITTED = 2,
+    INV_HOLD_RELEASED = 3,
+    INV_HOLD_EXPIRED = 4
+} inv_hold_state;
+
+/* On INV_EINSUFFICIENT: which line failed and the available it saw. */
+typedef struct {
+    size_t line;
+    uint64_t item, location;
+    int64_t available;
+} inv_hold_failure;
+
+/* Moves qty from available to reserved on every line, all or nothing. Lines
+ * may not repeat an (item, location). Repeating a create with the same id
+ * and lines answers INV_OK without reserving twice; other lines CONFLICT.
+ * failure may be NULL. */
+int inv_hold_create(inv_engine *e, const char *hold_id, size_t hold_id_len,
+                    uint64_t ttl_ms, const inv_hold_line *lines,
+                    size_t n_lines, inv_hold_failure *failure);
+/* Sold: reserved units leave the levels. Idempotent. An expired or released
+ * hold answers NOTFOUND. */
+int inv_hold_commit(inv_engine *e, const char *hold_id, size_t hold_id_len);
+/* Units return to available. Idempotent. A committed hold: CONFLICT. */
+int inv_hold_release(inv_engine *e, const char *hold_id, size_t hold_id_len);
+
+typedef struct {
+    inv_hold_state state;
+    int64_t expires_at_ms; /* Unix time */
+    size_t n_lines;
+    inv_hold_line lines[INV_HOLD_LINES_MAX];
+} inv_hold_info;
+
+int inv_hold_get(inv_engine *e, const char *hold_id, size_t hold_id_len,
+                 inv_hold_info *out);
+
+/* ---- durability ------------------------------------------------------- */
+
+/* The journal position of the calling thread's last successful write on
+ * any engine (0: none). A change is durable once inv_durable_position() is
+ * at or past it. */
+uint64_t inv_last_write_position(void);
+/* Every change at or below this position is durable under the engine's
+ * policy. In memory mode: UINT64_MAX. */
+uint64_t inv_durable_position(inv_engine *e);
+/* A new eventfd (non-blocking) that the engine signals whenever the durable
+ * position advances; read 8 bytes to clear it. One per event loop. In memory
+ * mode: INV_EINVALID. At most INV_DURABLE_SUBSCRIBERS_MAX at once. */
+#define INV_DURABLE_SUBSCRIBERS_MAX 256
+int inv_durable_subscribe(inv_engine *e);
+/* Stops signalling fd and closes it. */
+void inv_durable_unsubscribe(inv_engine *e, int fd);
+/* Blocks until position is durable. INV_EIO once the journal has failed. */
+int inv_wait_durable(inv_engine *e, uint64_t position);
+/* Writes a snapshot now and drops the journal segments it covers. */
+int inv_snapshot(inv_engine *e);
+
+/* ---- statistics ------------------------------------------------------- */
+
+typedef struct {
+    uint64_t levels, items, locations;
+    uint64_t holds_active, holds_created, holds_committed, holds_released,
+        holds_expired;
+    uint64_t table_bytes;    /* bytes held by the hash tables */
+    uint64_t table_resizes;  /* completed table migrations */
+    /* journal (all 0 in memory mode) */
+    uint64_t journal_position;  /* next position to be written */
+    uint64_t durable_position;
+    uint64_t journal_bytes;     /* on disk since the last snapshot */
+    uint64_t fsyncs, records_written, snapshots;
+    bool journal_failed;        /* an I/O error: writes are refused */
+} inv_stats;
+
+int inv_stats_get(inv_engine *e, inv_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* INVCORE_H */
