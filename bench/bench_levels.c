@@ -1,0 +1,870 @@
+/*
+ * bench_levels.c — in-process throughput of level get / adjust / floored
+ * adjust, for the engine against two yardsticks measured in the same run:
+ *   raw   an array of _Atomic int64_t, one per level, same count and same
+ *         key sequence: load / fetch_add / CAS loop checking the floor.
+ *         Nothing can be faster: it is the physical limit.
+ *   peer  liburcu's lock-free hash table (rculfhash, memb flavour) keyed by
+ *         (item, location); each node holds an atomic available on which it
+ *         does the same load / fetch_add / CAS loop (the peer's best case:
+ *         it keeps no reserved and no revision).
+ * Patterns: uniform random over each size in BENCH_LEVELS (default 1M and
+ * 16M levels) and one hot level (inside the first size). Every level is
+ * built once per size and reused by every row; all three are checked for
+ * conservation of units (sum of available == start + successful deltas)
+ * before they are freed. The engine's levels are LOCS locations (a power of
+ * two, 256 by default) x N/LOCS items, so an index i is item i / LOCS at
+ * location i % LOCS; raw uses i itself, the peer the same (item, location).
+ *
+ * Knobs (env): BENCH_SECONDS per timed run (default 0.5), BENCH_ROUNDS
+ * runs per measurement, the best one kept, engine / raw / peer interleaved
+ * (default 2: this is often a shared VM), BENCH_OPS exact ops per thread
+ * instead of a duration (for callgrind; rounds default to 1), BENCH_LEVELS
+ * sizes ("1000" or "1048576,16777216"), BENCH_THREADS ("1,2"),
+ * BENCH_LOCATIONS (256).
+ * Prints one table, bytes per level, and a PASS/MISS line per target.
+ */
+#include "bench_util.h"
+
+#include <invcore.h>
+
+#include <inttypes.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <urcu.h>
+#include <urcu/rculfhash.h>
+
+enum { IMPL_ENGINE, IMPL_RAW, IMPL_PEER, IMPL_N };
+enum { OP_GET, OP_ADJUST, OP_FLOOR, OP_N };
+enum { PAT_UNIFORM, PAT_HOT };
+
+static const char *const impl_name[IMPL_N] = {"engine", "raw", "peer"};
+static const char *const op_name[OP_N] = {"get", "adjust", "adjust-floor"};
+
+#define STOCK_START 1000000          /* available of every level at load */
+#define ITEM_BASE 10000000000ull     /* item id of index 0 (ids are sparse */
+#define LOC_BASE 70000000000ull      /* and large, as in real catalogs) */
+#define LOCATIONS_DEFAULT 256        /* locations per item (power of two) */
+#define ROWS_MAX 256                 /* (sizes + 1) x ops x thread counts */
+#define SIZE_MAX_LEVELS (1ull << 32) /* bench_rng_below needs n <= 2^32 */
+#define FLOOR_RESTOCK_EVERY 64       /* floor rows: 63 x -1, then +63 */
+#define ROUNDS_MAX 100               /* runs per measurement */
+
+/* Target thresholds of the engine issue. */
+#define TARGET_RAW_RATIO 0.5
+#define TARGET_PEER_RATIO 2.0
+#define TARGET_BYTES_PER_LEVEL 48.0
+
+/* ---- the three stores ------------------------------------------------- */
+
+typedef struct {
+    struct cds_lfht_node node; /* chain link + reverse hash (16 bytes) */
+    uint64_t item, loc;
+    _Atomic int64_t available;
+} peer_node;
+
+typedef struct {
+    uint64_t item, loc;
+} peer_key;
+
+typedef struct {
+    size_t n;          /* levels */
+    size_t locs;       /* locations per item, a power of two */
+    unsigned loc_bits; /* log2(locs) */
+    size_t items;      /* ceil(n / locs) */
+    inv_engine *engine;
+    _Atomic int64_t *raw;
+    struct cds_lfht *peer;
+    peer_node *peer_nodes; /* one slab, node i is index i */
+    size_t peer_buckets;
+    int64_t net[IMPL_N];   /* successful deltas summed over every row */
+    double load_s[IMPL_N];
+    uint64_t rss_delta[IMPL_N];
+    double engine_bytes_per_level;
+    bool failed; /* a load or a check failed: the size's numbers are void */
+} levels;
+
+static inline uint64_t key_item(const levels *lv, uint64_t idx)
+{
+    return ITEM_BASE + (idx >> lv->loc_bits);
+}
+
+static inline uint64_t key_loc(const levels *lv, uint64_t idx)
+{
+    return LOC_BASE + (idx & (lv->locs - 1));
+}
+
+/* The peer's hash of (item, location): multiply-xorshift mixing, so the
+ * bits rculfhash reverses for its split-ordered list are well spread. */
+static inline unsigned long peer_hash(uint64_t item, uint64_t loc)
+{
+    uint64_t h = item * 0x9e3779b97f4a7c15ull ^ loc;
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ull;
+    h ^= h >> 32;
+    return (unsigned long)h;
+}
+
+static int peer_match(struct cds_lfht_node *node, const void *key)
+{
+    const peer_node *pn = caa_container_of(node, peer_node, node);
+    const peer_key *k = key;
+    return pn->item == k->item && pn->loc == k->loc;
+}
+
+/* ---- one operation on each store -------------------------------------- */
+
+/* The CAS loop of a floored adjust on one atomic word: the floor is checked
+ * against the value being replaced, so it can never be stale. acq_rel on
+ * success (publishes the new value, sees the one it replaced); acquire on
+ * failure (the fresh value to retry with). On x86 every locked RMW is the
+ * same instruction whatever the order. */
+static inline int atomic_floor_add(_Atomic int64_t *a, int64_t delta,
+                                   int64_t floor_qty)
+{
+    int64_t cur = atomic_load_explicit(a, memory_order_acquire);
+    do {
+        if (cur + delta < floor_qty)
+            return INV_EINSUFFICIENT;
+    } while (!atomic_compare_exchange_weak_explicit(
+        a, &cur, cur + delta, memory_order_acq_rel, memory_order_acquire));
+    return INV_OK;
+}
+
+/* Get / adjust / floored adjust on one atomic word (raw, and the peer's
+ * node). Loads are acquire (they read a published value), RMWs acq_rel. */
+static inline int atomic_level_op(_Atomic int64_t *a, int op, int64_t delta,
+                                  int64_t floor_qty, int64_t *sink)
+{
+    if (op == OP_GET) {
+        *sink += atomic_load_explicit(a, memory_order_acquire);
+        return INV_OK;
+    }
+    if (op == OP_ADJUST) {
+        atomic_fetch_add_explicit(a, delta, memory_order_acq_rel);
+        return INV_OK;
+    }
+    return atomic_floor_add(a, delta, floor_qty);
+}
+
+static inline int engine_op(const levels *lv, int op, uint64_t idx,
+                            int64_t delta, int64_t floor_qty, int64_t *sink)
+{
+    inv_level out;
+    int rc;
+    if (op == OP_GET)
+        rc = inv_level_get(lv->engine, key_item(lv, idx), key_loc(lv, idx),
+                           &out);
+    else
+        rc = inv_level_adjust(lv->engine, key_item(lv, idx),
+                              key_loc(lv, idx), delta, floor_qty, &out);
+    if (rc == INV_OK)
+        *sink += out.available;
+    return rc;
+}
+
+static inline int raw_op(const levels *lv, int op, uint64_t idx,
+                         int64_t delta, int64_t floor_qty, int64_t *sink)
+{
+    return atomic_level_op(&lv->raw[idx], op, delta, floor_qty, sink);
+}
+
+/* The calling thread must be a registered RCU reader. */
+static inline int peer_op(const levels *lv, int op, uint64_t idx,
+                          int64_t delta, int64_t floor_qty, int64_t *sink)
+{
+    peer_key key = {key_item(lv, idx), key_loc(lv, idx)};
+    struct cds_lfht_iter iter;
+    struct cds_lfht_node *node;
+    int rc = INV_ENOTFOUND;
+    rcu_read_lock();
+    cds_lfht_lookup(lv->peer, peer_hash(key.item, key.loc), peer_match, &key,
+                    &iter);
+    node = cds_lfht_iter_get_node(&iter);
+    if (node != NULL) {
+        peer_node *pn = caa_container_of(node, peer_node, node);
+        rc = atomic_level_op(&pn->available, op, delta, floor_qty, sink);
+    }
+    rcu_read_unlock();
+    return rc;
+}
+
+/* ---- measurement threads ---------------------------------------------- */
+
+typedef struct {
+    alignas(64) const levels *lv; /* aligned: no false sharing of results */
+    int pat;
+    unsigned tid;
+    bench_clock clk;
+    uint64_t ops, ok, insufficient, errors, elapsed_ns;
+    int first_error;
+    int64_t net, sink;
+} worker;
+
+/* The measured loop, specialised per (impl, op) by constant arguments.
+ * Same key sequence (per-thread xorshift, same seed) and same deltas for
+ * every implementation: adjust alternates +1 / -1; a floored adjust (floor
+ * 0) takes 1 unit 63 times then restocks 63, so stock never drains. */
+static inline __attribute__((always_inline)) void
+worker_loop(worker *w, const int impl, const int op)
+{
+    const levels *lv = w->lv;
+    const bool hot = w->pat == PAT_HOT;
+    const int64_t floor_qty = op == OP_FLOOR ? 0 : INV_NO_FLOOR;
+    uint64_t rng = bench_rng_seed(w->tid);
+    uint64_t done = 0, chunk, k = 0, ok = 0, insufficient = 0, errors = 0;
+    int64_t net = 0, sink = 0;
+    int first_error = 0;
+
+    if (impl == IMPL_PEER)
+        rcu_register_thread();
+    uint64_t t0 = bench_start(&w->clk);
+    while ((chunk = bench_next_chunk(&w->clk, done)) != 0) {
+        for (uint64_t i = 0; i < chunk; i++, k++) {
+            uint64_t idx = hot ? 0 : bench_rng_below(&rng, lv->n);
+            int64_t delta;
+            int rc;
+            if (op == OP_FLOOR)
+                delta = (k % FLOOR_RESTOCK_EVERY) == FLOOR_RESTOCK_EVERY - 1
+                            ? FLOOR_RESTOCK_EVERY - 1 : -1;
+            else
+                delta = (k & 1) ? -1 : 1;
+            if (impl == IMPL_ENGINE)
+                rc = engine_op(lv, op, idx, delta, floor_qty, &sink);
+            else if (impl == IMPL_RAW)
+                rc = raw_op(lv, op, idx, delta, floor_qty, &sink);
+            else
+                rc = peer_op(lv, op, idx, delta, floor_qty, &sink);
+            if (rc == INV_OK) {
+                ok++;
+                net += op == OP_GET ? 0 : delta;
+            } else if (rc == INV_EINSUFFICIENT) {
+                insufficient++;
+            } else if (errors++ == 0) {
+                first_error = rc;
+            }
+        }
+        done += chunk;
+    }
+    w->elapsed_ns = bench_now_ns() - t0;
+    if (impl == IMPL_PEER)
+        rcu_unregister_thread();
+    w->ops = done;
+    w->ok = ok;
+    w->insufficient = insufficient;
+    w->errors = errors;
+    w->first_error = first_error;
+    w->net = net;
+    w->sink = sink;
+}
+
+#define WORKER_FN(impl, op, name)                                             \
+    static void name(void *arg) { worker_loop(arg, impl, op); }
+WORKER_FN(IMPL_ENGINE, OP_GET, w_engine_get)
+WORKER_FN(IMPL_ENGINE, OP_ADJUST, w_engine_adjust)
+WORKER_FN(IMPL_ENGINE, OP_FLOOR, w_engine_floor)
+WORKER_FN(IMPL_RAW, OP_GET, w_raw_get)
+WORKER_FN(IMPL_RAW, OP_ADJUST, w_raw_adjust)
+WORKER_FN(IMPL_RAW, OP_FLOOR, w_raw_floor)
+WORKER_FN(IMPL_PEER, OP_GET, w_peer_get)
+WORKER_FN(IMPL_PEER, OP_ADJUST, w_peer_adjust)
+WORKER_FN(IMPL_PEER, OP_FLOOR, w_peer_floor)
+#undef WORKER_FN
+
+static const bench_thread_fn worker_fns[IMPL_N][OP_N] = {
+    {w_engine_get, w_engine_adjust, w_engine_floor},
+    {w_raw_get, w_raw_adjust, w_raw_floor},
+    {w_peer_get, w_peer_adjust, w_peer_floor},
+};
+
+/* ---- loading and freeing ---------------------------------------------- */
+
+typedef struct {
+    alignas(64) levels *lv;
+    unsigned tid, nthreads;
+    int rc; /* first failure, INV_OK if none */
+    uint64_t bad_idx;
+} loader;
+
+static unsigned load_threads;        /* one per usable CPU */
+static volatile int64_t global_sink; /* keeps get results alive */
+static bool all_pinned = true;
+
+static void load_engine_part(void *arg)
+{
+    loader *ld = arg;
+    levels *lv = ld->lv;
+    ld->rc = INV_OK;
+    for (uint64_t i = ld->tid; i < lv->n; i += ld->nthreads) {
+        int rc = inv_level_set(lv->engine, key_item(lv, i), key_loc(lv, i),
+                               STOCK_START, 0, NULL);
+        if (rc != INV_OK) {
+            ld->rc = rc;
+            ld->bad_idx = i;
+            return;
+        }
+    }
+}
+
+static void load_peer_part(void *arg)
+{
+    loader *ld = arg;
+    levels *lv = ld->lv;
+    rcu_register_thread();
+    for (uint64_t i = ld->tid; i < lv->n; i += ld->nthreads) {
+        peer_node *pn = &lv->peer_nodes[i];
+        pn->item = key_item(lv, i);
+        pn->loc = key_loc(lv, i);
+        /* Published to readers by cds_lfht_add's release of the link. */
+        atomic_store_explicit(&pn->available, STOCK_START,
+                              memory_order_relaxed);
+        cds_lfht_node_init(&pn->node);
+        rcu_read_lock();
+        cds_lfht_add(lv->peer, peer_hash(pn->item, pn->loc), &pn->node);
+        rcu_read_unlock();
+    }
+    rcu_unregister_thread();
+    ld->rc = INV_OK;
+}
+
+/* Runs fn over the levels on load_threads threads; the first failure. */
+static int load_parallel(levels *lv, bench_thread_fn fn, uint64_t *bad_idx)
+{
+    loader ld[BENCH_THREADS_MAX];
+    for (unsigned t = 0; t < load_threads; t++) {
+        ld[t].lv = lv;
+        ld[t].tid = t;
+        ld[t].nthreads = load_threads;
+        ld[t].rc = INV_OK;
+        ld[t].bad_idx = 0;
+    }
+    if (bench_spawn(load_threads, fn, ld, sizeof ld[0]) < 0)
+        return INV_ENOMEM;
+    for (unsigned t = 0; t < load_threads; t++)
+        if (ld[t].rc != INV_OK) {
+            *bad_idx = ld[t].bad_idx;
+            return ld[t].rc;
+        }
+    return INV_OK;
+}
+
+static int load_engine_catalog(levels *lv)
+{
+    inv_location_fields lf;
+    inv_item_fields itf;
+    int rc;
+    for (size_t j = 0; j < lv->locs; j++) {
+        memset(&lf, 0, sizeof lf);
+        lf.mask = INV_LOC_NAME;
+        snprintf(lf.name, sizeof lf.name, "bench location %zu", j);
+        rc = inv_location_put(lv->engine, LOC_BASE + j, &lf);
+        if (rc != INV_OK) {
+            fprintf(stderr, "engine: inv_location_put(%" PRIu64 "): %s\n",
+                    (uint64_t)(LOC_BASE + j), inv_strerror(rc));
+            return rc;
+        }
+    }
+    for (size_t i = 0; i < lv->items; i++) {
+        memset(&itf, 0, sizeof itf);
+        itf.mask = INV_ITEM_TRACKED; /* tracked: floors are enforced */
+        itf.tracked = true;
+        rc = inv_item_put(lv->engine, ITEM_BASE + i, &itf);
+        if (rc != INV_OK) {
+            fprintf(stderr, "engine: inv_item_put(%" PRIu64 "): %s\n",
+                    (uint64_t)(ITEM_BASE + i), inv_strerror(rc));
+            return rc;
+        }
+    }
+    return INV_OK;
+}
+
+static int build_engine(levels *lv)
+{
+    inv_config cfg;
+    inv_stats st;
+    uint64_t bad = 0;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.levels_capacity = lv->n;
+    cfg.items_capacity = lv->items;
+    cfg.locations_capacity = lv->locs;
+    int rc = inv_open(&lv->engine, &cfg);
+    if (rc != INV_OK) {
+        fprintf(stderr, "engine: inv_open(levels_capacity=%zu): %s\n", lv->n,
+                inv_strerror(rc));
+        return rc;
+    }
+    rc = load_engine_catalog(lv);
+    if (rc != INV_OK)
+        return rc;
+    rc = load_parallel(lv, load_engine_part, &bad);
+    if (rc != INV_OK) {
+        fprintf(stderr, "engine: inv_level_set(%" PRIu64 ", %" PRIu64
+                "): %s\n", key_item(lv, bad), key_loc(lv, bad),
+                inv_strerror(rc));
+        return rc;
+    }
+    rc = inv_stats_get(lv->engine, &st);
+    if (rc != INV_OK) {
+        fprintf(stderr, "engine: inv_stats_get: %s\n", inv_strerror(rc));
+        return rc;
+    }
+    if (st.levels != lv->n)
+        fprintf(stderr, "ODD engine: stats.levels %" PRIu64 " after loading "
+                "%zu levels\n", st.levels, lv->n);
+    if (st.table_resizes != 0)
+        fprintf(stderr, "ODD engine: %" PRIu64 " table resizes during a "
+                "load of levels_capacity=%zu levels (expected none)\n",
+                st.table_resizes, lv->n);
+    lv->engine_bytes_per_level =
+        st.levels ? (double)st.table_bytes / (double)st.levels : 0;
+    return INV_OK;
+}
+
+static int build_raw(levels *lv)
+{
+    size_t bytes = (lv->n * sizeof lv->raw[0] + 63) & ~(size_t)63;
+    lv->raw = aligned_alloc(64, bytes);
+    if (lv->raw == NULL)
+        return INV_ENOMEM;
+    for (size_t i = 0; i < lv->n; i++)
+        atomic_init(&lv->raw[i], STOCK_START);
+    return INV_OK;
+}
+
+/* A known-size load: one bucket per level (rounded up to a power of two),
+ * no automatic resize — the same footing as the engine's capacity hint. */
+static int build_peer(levels *lv)
+{
+    uint64_t bad = 0;
+    size_t buckets = 1;
+    while (buckets < lv->n)
+        buckets <<= 1;
+    lv->peer_buckets = buckets;
+    lv->peer_nodes = calloc(lv->n, sizeof lv->peer_nodes[0]);
+    if (lv->peer_nodes == NULL)
+        return INV_ENOMEM;
+    lv->peer = cds_lfht_new(buckets, buckets, buckets, 0, NULL);
+    if (lv->peer == NULL)
+        return INV_ENOMEM;
+    return load_parallel(lv, load_peer_part, &bad);
+}
+
+static void free_levels(levels *lv)
+{
+    inv_close(lv->engine);
+    lv->engine = NULL;
+    free(lv->raw);
+    lv->raw = NULL;
+    if (lv->peer != NULL) {
+        /* cds_lfht_destroy refuses a table that still holds nodes. */
+        rcu_read_lock();
+        for (size_t i = 0; i < lv->n; i++)
+            (void)cds_lfht_del(lv->peer, &lv->peer_nodes[i].node);
+        rcu_read_unlock();
+        synchronize_rcu(); /* no reader can still see a node */
+        if (cds_lfht_destroy(lv->peer, NULL) != 0)
+            fprintf(stderr, "peer: cds_lfht_destroy failed\n");
+        lv->peer = NULL;
+    }
+    free(lv->peer_nodes);
+    lv->peer_nodes = NULL;
+}
+
+static int build_levels(levels *lv, size_t n, size_t locs_max)
+{
+    static int (*const build[IMPL_N])(levels *) = {build_engine, build_raw,
+                                                   build_peer};
+    memset(lv, 0, sizeof *lv);
+    lv->n = n;
+    lv->locs = 1;
+    lv->loc_bits = 0;
+    while (lv->locs * 2 <= locs_max && lv->locs * 2 <= n) {
+        lv->locs *= 2;
+        lv->loc_bits++;
+    }
+    lv->items = (n + lv->locs - 1) / lv->locs;
+    for (int impl = 0; impl < IMPL_N; impl++) {
+        uint64_t rss0 = bench_rss_bytes(), t0 = bench_now_ns();
+        int rc = build[impl](lv);
+        lv->load_s[impl] = (double)(bench_now_ns() - t0) / 1e9;
+        lv->rss_delta[impl] = bench_rss_bytes() - rss0;
+        if (rc != INV_OK) {
+            fprintf(stderr, "%s: loading %zu levels failed: %s\n",
+                    impl_name[impl], n, inv_strerror(rc));
+            return rc;
+        }
+        fprintf(stderr, "  loaded %-6s %zu levels in %.2f s\n",
+                impl_name[impl], n, lv->load_s[impl]);
+    }
+    return INV_OK;
+}
+
+/* ---- checks ----------------------------------------------------------- */
+
+static bool read_level(const levels *lv, int impl, uint64_t idx,
+                       int64_t *avail, uint64_t *rev)
+{
+    *rev = 0;
+    if (impl == IMPL_ENGINE) {
+        inv_level out;
+        int rc = inv_level_get(lv->engine, key_item(lv, idx),
+                               key_loc(lv, idx), &out);
+        if (rc != INV_OK)
+            return false;
+        *avail = out.available;
+        *rev = out.revision;
+        return true;
+    }
+    if (impl == IMPL_RAW) {
+        *avail = atomic_load_explicit(&lv->raw[idx], memory_order_acquire);
+        return true;
+    }
+    int64_t sink = 0;
+    /* A get through the peer's own lookup: proves every key is there. */
+    int rc = peer_op(lv, OP_GET, idx, 0, INV_NO_FLOOR, &sink);
+    *avail = sink;
+    return rc == INV_OK;
+}
+
+/* Sum of available over every level == start + every successful delta. */
+static bool check_conservation(levels *lv, int impl)
+{
+    int64_t sum = 0, avail;
+    uint64_t rev, missing = 0;
+    for (uint64_t i = 0; i < lv->n; i++) {
+        if (read_level(lv, impl, i, &avail, &rev))
+            sum += avail;
+        else
+            missing++;
+    }
+    int64_t want = (int64_t)lv->n * STOCK_START + lv->net[impl];
+    if (missing != 0 || sum != want) {
+        fprintf(stderr, "CHECK FAILED %s %zu levels: %" PRIu64 " missing, "
+                "sum of available %" PRId64 ", expected %" PRId64
+                " (diff %" PRId64 ")\n", impl_name[impl], lv->n, missing, sum,
+                want, sum - want);
+        return false;
+    }
+    return true;
+}
+
+/* ---- rows ------------------------------------------------------------- */
+
+typedef struct {
+    char pattern[32];
+    size_t n;
+    int pat, op;
+    unsigned threads;
+    double rate[IMPL_N];     /* ops/s, the best round */
+    double ok_pct[IMPL_N];   /* successful ops, % (floor rows: < 100) */
+    uint64_t errors[IMPL_N]; /* neither OK nor INSUFFICIENT */
+} row;
+
+static row rows[ROWS_MAX];
+static size_t n_rows;
+
+/* One measurement: threads x (impl, op, pattern); fills r->*[impl]. */
+static void measure(levels *lv, row *r, int impl, const bench_clock *clk)
+{
+    worker w[BENCH_THREADS_MAX];
+    pthread_barrier_t barrier;
+    int64_t a0 = 0, a1 = 0;
+    uint64_t rev0 = 0, rev1 = 0;
+    bool hot = r->pat == PAT_HOT;
+
+    if (hot)
+        (void)read_level(lv, impl, 0, &a0, &rev0);
+    pthread_barrier_init(&barrier, NULL, r->threads);
+    for (unsigned t = 0; t < r->threads; t++) {
+        memset(&w[t], 0, sizeof w[t]);
+        w[t].lv = lv;
+        w[t].pat = r->pat;
+        w[t].tid = t;
+        w[t].clk = *clk;
+        w[t].clk.start = &barrier;
+    }
+    int pinned = bench_spawn(r->threads, worker_fns[impl][r->op], w,
+                             sizeof w[0]);
+    pthread_barrier_destroy(&barrier);
+    if (pinned < 0) {
+        fprintf(stderr, "cannot start %u threads\n", r->threads);
+        lv->failed = true;
+        return;
+    }
+    if ((unsigned)pinned != r->threads)
+        all_pinned = false;
+
+    double rate = 0;
+    uint64_t ops = 0, ok = 0, errors = 0;
+    int64_t net = 0, sink = 0;
+    int first_error = 0;
+    for (unsigned t = 0; t < r->threads; t++) {
+        if (w[t].elapsed_ns > 0)
+            rate += (double)w[t].ops * 1e9 / (double)w[t].elapsed_ns;
+        ops += w[t].ops;
+        ok += w[t].ok;
+        errors += w[t].errors;
+        net += w[t].net;
+        sink += w[t].sink;
+        if (first_error == 0)
+            first_error = w[t].first_error;
+    }
+    global_sink += sink;
+    lv->net[impl] += net;
+    if (rate > r->rate[impl]) {
+        r->rate[impl] = rate;
+        r->ok_pct[impl] = ops ? 100.0 * (double)ok / (double)ops : 0;
+    }
+    r->errors[impl] += errors;
+    if (errors != 0)
+        fprintf(stderr, "ODD %s %s %s %u thr: %" PRIu64 " of %" PRIu64
+                " ops failed, first: %s (%d)\n", impl_name[impl],
+                r->pattern, op_name[r->op], r->threads, errors, ops,
+                inv_strerror(first_error), first_error);
+    if (hot) {
+        /* The hot level moved by exactly the successful deltas, and (engine)
+         * its revision rose at least once per successful change. */
+        (void)read_level(lv, impl, 0, &a1, &rev1);
+        if (a1 - a0 != net)
+            fprintf(stderr, "CHECK FAILED %s hot %s %u thr: available moved "
+                    "%" PRId64 ", successful deltas sum to %" PRId64 "\n",
+                    impl_name[impl], op_name[r->op], r->threads, a1 - a0, net);
+        if (impl == IMPL_ENGINE && r->op != OP_GET && rev1 - rev0 < ok)
+            fprintf(stderr, "CHECK FAILED engine hot %s %u thr: revision rose "
+                    "%" PRIu64 " for %" PRIu64 " successful changes\n",
+                    op_name[r->op], r->threads, rev1 - rev0, ok);
+        if (impl == IMPL_ENGINE && r->op == OP_GET && rev1 != rev0)
+            fprintf(stderr, "CHECK FAILED engine hot get: revision changed "
+                    "%" PRIu64 " -> %" PRIu64 "\n", rev0, rev1);
+    }
+}
+
+static double ratio(double a, double b)
+{
+    return b > 0 ? a / b : 0;
+}
+
+static void print_header(void)
+{
+    printf("%-12s %-13s %3s %10s %10s %10s %8s %9s  %s\n", "pattern", "op",
+           "thr", "engine/s", "raw/s", "peer/s", "eng/raw", "eng/peer",
+           "floor ok% eng/raw/peer");
+}
+
+static void print_row(const row *r)
+{
+    char b[IMPL_N][24];
+    for (int i = 0; i < IMPL_N; i++)
+        bench_fmt_rate(b[i], sizeof b[i], r->rate[i]);
+    printf("%-12s %-13s %3u %10s %10s %10s %8.2f %9.2f", r->pattern,
+           op_name[r->op], r->threads, b[IMPL_ENGINE], b[IMPL_RAW],
+           b[IMPL_PEER], ratio(r->rate[IMPL_ENGINE], r->rate[IMPL_RAW]),
+           ratio(r->rate[IMPL_ENGINE], r->rate[IMPL_PEER]));
+    if (r->op == OP_FLOOR)
+        printf("  %.1f/%.1f/%.1f", r->ok_pct[IMPL_ENGINE],
+               r->ok_pct[IMPL_RAW], r->ok_pct[IMPL_PEER]);
+    printf("\n");
+    fflush(stdout);
+}
+
+static void size_label(char *buf, size_t cap, size_t n)
+{
+    if (n % (1u << 20) == 0)
+        snprintf(buf, cap, "%zuM", n >> 20);
+    else if (n % 1024 == 0)
+        snprintf(buf, cap, "%zuK", n >> 10);
+    else
+        snprintf(buf, cap, "%zu", n);
+}
+
+/* Every row of one size (and the hot rows when hot is set). */
+static void run_size(levels *lv, bool hot, const uint64_t *threads,
+                     size_t n_threads, const bench_clock *clk,
+                     uint64_t rounds)
+{
+    char label[24];
+    size_label(label, sizeof label, lv->n);
+    for (int pat = PAT_UNIFORM; pat <= (hot ? PAT_HOT : PAT_UNIFORM); pat++)
+        for (int op = 0; op < OP_N; op++)
+            for (size_t ti = 0; ti < n_threads && n_rows < ROWS_MAX; ti++) {
+                row *r = &rows[n_rows++];
+                memset(r, 0, sizeof *r);
+                if (pat == PAT_HOT)
+                    snprintf(r->pattern, sizeof r->pattern, "hot 1");
+                else
+                    snprintf(r->pattern, sizeof r->pattern, "uniform %s",
+                             label);
+                r->n = lv->n;
+                r->pat = pat;
+                r->op = op;
+                r->threads = (unsigned)threads[ti];
+                for (uint64_t round = 0; round < rounds; round++)
+                    for (int impl = 0; impl < IMPL_N; impl++)
+                        measure(lv, r, impl, clk);
+                print_row(r);
+            }
+}
+
+/* ---- targets ---------------------------------------------------------- */
+
+/* One line per target: the worst ratio over the rows it covers. */
+static void print_targets(size_t first_n, const double *eng_bpl,
+                          const size_t *sizes, size_t n_sizes)
+{
+    double worst = 1e300, worst_f = 1e300;
+    const row *wr = NULL, *wf = NULL;
+    for (size_t i = 0; i < n_rows; i++) {
+        const row *r = &rows[i];
+        bool covered = r->op != OP_GET &&
+                       (r->pat == PAT_HOT || r->n == first_n);
+        double q = ratio(r->rate[IMPL_ENGINE], r->rate[IMPL_RAW]);
+        if (covered && r->op == OP_ADJUST && q < worst) {
+            worst = q;
+            wr = r;
+        }
+        if (covered && r->op == OP_FLOOR && q < worst_f) {
+            worst_f = q;
+            wf = r;
+        }
+    }
+    char label[24];
+    size_label(label, sizeof label, first_n);
+    printf("\ntargets (computed from the rows above):\n");
+    if (wr != NULL)
+        printf("%s  engine >= %.1f x raw, adjust, uniform %s and hot, all "
+               "thread counts: worst %.2f (%s %u thr)\n",
+               worst >= TARGET_RAW_RATIO ? "PASS" : "MISS", TARGET_RAW_RATIO,
+               label, worst, wr->pattern, wr->threads);
+    if (wf != NULL)
+        printf("info  same for adjust-floor (not a target): worst %.2f "
+               "(%s %u thr)\n", worst_f, wf->pattern, wf->threads);
+
+    worst = 1e300;
+    wr = NULL;
+    for (size_t i = 0; i < n_rows; i++) {
+        double q = ratio(rows[i].rate[IMPL_ENGINE], rows[i].rate[IMPL_PEER]);
+        if (rows[i].threads == 2 && q < worst) {
+            worst = q;
+            wr = &rows[i];
+        }
+    }
+    if (wr != NULL)
+        printf("%s  engine >= %.1f x peer at 2 threads, every pattern and op: "
+               "worst %.2f (%s %s)\n",
+               worst >= TARGET_PEER_RATIO ? "PASS" : "MISS",
+               TARGET_PEER_RATIO, worst, wr->pattern, op_name[wr->op]);
+    else
+        printf("MISS  engine >= %.1f x peer at 2 threads: no 2-thread rows "
+               "measured (BENCH_THREADS)\n", TARGET_PEER_RATIO);
+
+    double worst_b = 0;
+    size_t worst_n = 0;
+    for (size_t i = 0; i < n_sizes; i++)
+        if (eng_bpl[i] >= worst_b) {
+            worst_b = eng_bpl[i];
+            worst_n = sizes[i];
+        }
+    size_label(label, sizeof label, worst_n);
+    printf("%s  engine <= %.0f bytes per level: worst %.1f (%s levels)\n",
+           worst_b > 0 && worst_b <= TARGET_BYTES_PER_LEVEL ? "PASS" : "MISS",
+           TARGET_BYTES_PER_LEVEL, worst_b, label);
+}
+
+/* ---- main ------------------------------------------------------------- */
+
+int main(void)
+{
+    uint64_t sizes[BENCH_LIST_MAX] = {1ull << 20, 1ull << 24};
+    uint64_t threads[BENCH_LIST_MAX] = {1, 2};
+    size_t n_sizes = bench_env_list("BENCH_LEVELS", sizes, BENCH_LIST_MAX, 1,
+                                    SIZE_MAX_LEVELS);
+    size_t n_threads = bench_env_list("BENCH_THREADS", threads,
+                                      BENCH_LIST_MAX, 1, BENCH_THREADS_MAX);
+    size_t locs_max = (size_t)bench_env_u64("BENCH_LOCATIONS",
+                                            LOCATIONS_DEFAULT);
+    bench_clock clk = {bench_env_double("BENCH_SECONDS", 0.5),
+                       bench_env_u64("BENCH_OPS", 0), 0, NULL};
+    uint64_t rounds = bench_env_u64("BENCH_ROUNDS", clk.ops_fixed ? 1 : 2);
+    char cpu[256];
+    int cpus[CPU_SETSIZE];
+    size_t usable = bench_cpus(cpus, CPU_SETSIZE);
+    double bpl_engine[BENCH_LIST_MAX] = {0};
+    size_t size_n[BENCH_LIST_MAX] = {0};
+    bool failed = false;
+
+    if (n_sizes == 0)
+        n_sizes = 2;
+    if (n_threads == 0)
+        n_threads = 2;
+    if (locs_max == 0 || locs_max > INV_LOCATIONS_MAX)
+        locs_max = LOCATIONS_DEFAULT;
+    load_threads = usable == 0 ? 1
+                   : usable > BENCH_THREADS_MAX ? BENCH_THREADS_MAX
+                                                : (unsigned)usable;
+    rcu_register_thread(); /* the main thread reads the peer in checks */
+
+    bench_cpu_model(cpu, sizeof cpu);
+    printf("cpu: %s; %ld cores online, %zu usable; invcore %s\n", cpu,
+           sysconf(_SC_NPROCESSORS_ONLN), usable, INVCORE_VERSION);
+    if (rounds == 0 || rounds > ROUNDS_MAX)
+        rounds = 2;
+    if (clk.ops_fixed != 0)
+        printf("each measurement: best of %" PRIu64 " runs of %" PRIu64
+               " ops per thread (BENCH_ROUNDS, BENCH_OPS)\n", rounds,
+               clk.ops_fixed);
+    else
+        printf("each measurement: best of %" PRIu64 " runs of %.2f s "
+               "(BENCH_ROUNDS, BENCH_SECONDS), engine/raw/peer interleaved\n",
+               rounds, clk.seconds);
+    printf("engine layout: up to %zu locations (power of two) x n/locations "
+           "items, levels_capacity = n; start stock %d per level\n",
+           locs_max, STOCK_START);
+    printf("adjust: +1/-1 alternating, no floor; adjust-floor: floor 0, "
+           "-1 x63 then +63\n\n");
+    print_header();
+
+    for (size_t s = 0; s < n_sizes; s++) {
+        levels lv;
+        char label[24];
+        size_label(label, sizeof label, sizes[s]);
+        fprintf(stderr, "building %s levels (engine, raw, peer)...\n", label);
+        int rc = build_levels(&lv, (size_t)sizes[s], locs_max);
+        size_n[s] = (size_t)sizes[s];
+        if (rc != INV_OK) {
+            failed = true;
+            free_levels(&lv);
+            continue;
+        }
+        run_size(&lv, s == 0, threads, n_threads, &clk, rounds);
+        for (int impl = 0; impl < IMPL_N; impl++)
+            if (!check_conservation(&lv, impl))
+                lv.failed = true;
+        failed |= lv.failed;
+        bpl_engine[s] = lv.engine_bytes_per_level;
+        double peer_bpl = (double)sizeof(peer_node) +
+                          (double)(lv.peer_buckets *
+                                   sizeof(struct cds_lfht_node)) /
+                              (double)lv.n;
+        printf("  %s: %zu items x %zu locations; bytes/level: engine %.1f "
+               "(stats table_bytes/levels; rss delta %.1f), peer %.1f "
+               "(node %zu + %zu buckets x %zu / n; rss delta %.1f), raw %zu; "
+               "load s: engine %.2f raw %.2f peer %.2f%s\n",
+               label, lv.items, lv.locs, lv.engine_bytes_per_level,
+               (double)lv.rss_delta[IMPL_ENGINE] / (double)lv.n, peer_bpl,
+               sizeof(peer_node), lv.peer_buckets,
+               sizeof(struct cds_lfht_node),
+               (double)lv.rss_delta[IMPL_PEER] / (double)lv.n,
+               sizeof lv.raw[0], lv.load_s[IMPL_ENGINE], lv.load_s[IMPL_RAW],
+               lv.load_s[IMPL_PEER],
+               lv.failed ? "; CHECKS FAILED (see stderr)" : "");
+        fflush(stdout);
+        free_levels(&lv);
+    }
+    if (!all_pinned)
+        printf("note: some threads could not be pinned to a core\n");
+    print_targets(size_n[0], bpl_engine, size_n, n_sizes);
+    if (failed)
+        printf("FAIL  a load or a correctness check failed (see stderr)\n");
+    rcu_unregister_thread();
+    return failed ? 1 : 0;
+}

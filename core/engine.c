@@ -1,0 +1,197 @@
+/*
+ * engine.c — opening and closing an engine, errors, statistics, and the
+ * background thread (hold expiry, memory reclamation, finishing growth).
+ *
+ * Invariant: every public entry point runs inside one epoch section, so
+ * memory retired by a concurrent change is never freed under it.
+ */
+#include "engine.h"
+
+#include "epoch.h"
+#include "hold.h"
+#include "journal.h"
+#include "persist.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Background period when no hold sweep interval is configured tighter. */
+#define ENGINE_BACKGROUND_MS_MAX 50
+
+const char *inv_strerror(int rc)
+{
+    switch (rc) {
+    case INV_OK:
+        return "ok";
+#define INV_ERRNO_MSG(name, value, code, msg) \
+    case INV_##name:                          \
+        return msg;
+        INV_ERRNO_MAP(INV_ERRNO_MSG)
+#undef INV_ERRNO_MSG
+    default:
+        return "unknown error";
+    }
+}
+
+const char *inv_errcode(int rc)
+{
+    switch (rc) {
+#define INV_ERRNO_CODE(name, value, code, msg) \
+    case INV_##name:                           \
+        return code;
+        INV_ERRNO_MAP(INV_ERRNO_CODE)
+#undef INV_ERRNO_CODE
+    default:
+        return "ERR";
+    }
+}
+
+int64_t engine_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(uint32_t ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static void *background_main(void *arg)
+{
+    inv_engine *e = arg;
+    uint32_t period_ms = e->cfg.sweep_interval_ms;
+    if (period_ms > ENGINE_BACKGROUND_MS_MAX)
+        period_ms = ENGINE_BACKGROUND_MS_MAX;
+    /* acquire: pairs with the release in inv_close. */
+    while (!atomic_load_explicit(&e->stopping, memory_order_acquire)) {
+        epoch_enter();
+        hold_expire_due(e, engine_now_ms());
+        table_finish_growth(&e->levels);
+        epoch_exit();
+        epoch_reclaim();
+        persist_maybe_snapshot(e);
+        sleep_ms(period_ms);
+    }
+    return NULL;
+}
+
+int inv_open(inv_engine **out, const inv_config *cfg)
+{
+    if (!out)
+        return INV_EINVALID;
+    *out = NULL;
+    inv_config c = cfg ? *cfg : (inv_config){0};
+    if (c.fsync_policy > INV_FSYNC_NONE || c.fsync_interval_ms > JOURNAL_FSYNC_INTERVAL_MS_MAX)
+        return INV_EINVALID;
+    if (c.sweep_interval_ms == 0)
+        c.sweep_interval_ms = INV_SWEEP_INTERVAL_MS_DEFAULT;
+    if (c.fsync_interval_ms == 0)
+        c.fsync_interval_ms = INV_FSYNC_INTERVAL_MS_DEFAULT;
+    if (c.snapshot_journal_bytes == 0)
+        c.snapshot_journal_bytes = INV_SNAPSHOT_BYTES_DEFAULT;
+    inv_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return INV_ENOMEM;
+    e->cfg = c;
+    e->cfg.data_dir = NULL; /* persist_open keeps its own copy */
+    pthread_mutex_init(&e->snapshot_lock, NULL);
+    int rc = table_init(&e->levels, c.levels_capacity, e);
+    if (rc == INV_OK) {
+        rc = catalog_init(&e->cat, &c, e);
+        if (rc != INV_OK)
+            table_destroy(&e->levels);
+    }
+    if (rc == INV_OK) {
+        rc = hold_init(e);
+        if (rc != INV_OK) {
+            catalog_destroy(&e->cat);
+            table_destroy(&e->levels);
+        }
+    }
+    if (rc != INV_OK) {
+        pthread_mutex_destroy(&e->snapshot_lock);
+        free(e);
+        return rc;
+    }
+    if (c.data_dir) {
+        e->cfg.data_dir = c.data_dir;
+        rc = persist_open(e);
+        e->cfg.data_dir = NULL;
+        if (rc != INV_OK) {
+            inv_close(e);
+            return rc;
+        }
+    }
+    if (pthread_create(&e->background, NULL, background_main, e) != 0) {
+        inv_close(e);
+        return INV_ENOMEM;
+    }
+    e->background_started = true;
+    *out = e;
+    return INV_OK;
+}
+
+void inv_close(inv_engine *e)
+{
+    if (!e)
+        return;
+    /* release: the background thread sees the stop after our last change. */
+    atomic_store_explicit(&e->stopping, 1, memory_order_release);
+    if (e->background_started)
+        pthread_join(e->background, NULL);
+    (void)persist_close(e);
+    hold_destroy(e);
+    catalog_destroy(&e->cat);
+    table_destroy(&e->levels);
+    epoch_drain_owner(e);
+    pthread_mutex_destroy(&e->snapshot_lock);
+    free(e);
+}
+
+void inv_quiesce(inv_engine *e)
+{
+    (void)e;
+    epoch_reclaim();
+}
+
+int inv_stats_get(inv_engine *e, inv_stats *out)
+{
+    if (!e || !out)
+        return INV_EINVALID;
+    memset(out, 0, sizeof *out);
+    epoch_enter();
+    int64_t levels = table_live(&e->levels);
+    int64_t items = table_live(&e->cat.items);
+    int64_t locations = table_live(&e->cat.locations);
+    out->levels = levels > 0 ? (uint64_t)levels : 0;
+    out->items = items > 0 ? (uint64_t)items : 0;
+    out->locations = locations > 0 ? (uint64_t)locations : 0;
+    out->table_bytes = table_bytes(&e->levels) + table_bytes(&e->cat.items) +
+                       table_bytes(&e->cat.locations) + table_bytes(&e->cat.skus) +
+                       table_bytes(&e->cat.variants) + table_bytes(&e->cat.products);
+    out->table_resizes =
+        atomic_load_explicit(&e->levels.resizes, memory_order_relaxed) +
+        atomic_load_explicit(&e->cat.items.resizes, memory_order_relaxed);
+    hold_stats(e, out);
+    epoch_exit();
+    if (e->jr) {
+        journal_stats js;
+        journal_stats_get(e->jr, &js);
+        out->journal_position = js.tail;
+        out->durable_position = js.durable_end;
+        /* relaxed: statistics. */
+        out->journal_bytes =
+            js.tail - atomic_load_explicit(&e->snapshot_position, memory_order_relaxed);
+        out->fsyncs = js.fsyncs;
+        out->records_written = js.records;
+        out->snapshots = atomic_load_explicit(&e->snapshots, memory_order_relaxed);
+        out->journal_failed = js.failed;
+    }
+    return INV_OK;
+}

@@ -1,0 +1,952 @@
+/*
+ * hold.c — reservations: create (all or nothing), commit, release, expiry,
+ * read. The life of a record (see hold.h for the state rules):
+ *
+ *   create: PENDING record claims the id in the table, lines reserved in
+ *           (item, location) order, then HELD and pushed on the timing
+ *           wheel; or every taken line given back, ABORTED, removed, and
+ *           retired by its creator (it never reached the wheel).
+ *   end:    one CAS HELD -> COMMITTED | RELEASED | EXPIRED; its winner alone
+ *           moves the units.
+ *   forget: the background thread, the wheel's only consumer, removes an
+ *           ended record from the table after HOLD_RETAIN_MS and retires it.
+ *           A record replaced by a new hold with the same id is marked
+ *           unlinked and retired the same way. So every record that reached
+ *           the wheel is freed exactly once, by the background thread.
+ */
+#include "hold.h"
+
+#include "epoch.h"
+#include "level.h"
+#include "persist.h"
+#include "snapshot.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+enum { HOLD_PENDING = 0, HOLD_ABORTED = 99 };
+
+/* A line's status: what this hold's changes did to its level so far. */
+enum { LINE_NONE = 0, LINE_RESERVED = 1, LINE_UNTRACKED = 2, LINE_GIVEN_BACK = 3,
+       LINE_ENDED = 4 };
+
+typedef struct {
+    uint64_t item, location;
+    int64_t qty;
+    _Atomic uint8_t status; /* written by the change's thread, read by snapshots */
+} hold_line;
+
+struct hold_record {
+    _Atomic int state;        /* HOLD_PENDING, HOLD_ABORTED or inv_hold_state */
+    _Atomic int unlinked;     /* no longer in the id table */
+    _Atomic int64_t ended_at_ms;
+    int64_t expires_at_ms;
+    _Atomic uint64_t last_pos; /* journal position of its last record */
+    hold_record *wheel_next;  /* written by a pusher before its release CAS */
+    size_t id_len;
+    char id[INV_HOLD_ID_MAX];
+    size_t n_lines;
+    hold_line lines[];
+};
+
+typedef struct {
+    inv_hold_line line;
+    size_t index; /* in the caller's order */
+} ordered_line;
+
+static void hold_key(const char *id, size_t len, uint64_t *a, uint64_t *b)
+{
+    XXH128_hash_t h = XXH3_128bits(id, len);
+    *a = h.low64;
+    *b = h.high64;
+}
+
+static int load_state(hold_record *r)
+{
+    /* acquire: a settled state comes with the level changes made before
+     * its release store. */
+    return atomic_load_explicit(&r->state, memory_order_acquire);
+}
+
+/* ---- timing wheel ------------------------------------------------------- */
+
+static void wheel_push(hold_book *hb, hold_record *r, int64_t due_ms)
+{
+    _Atomic(hold_record *) *slot =
+        &hb->wheel[(uint64_t)(due_ms / HOLD_WHEEL_TICK_MS) % HOLD_WHEEL_SLOTS];
+    hold_record *head = atomic_load_explicit(slot, memory_order_relaxed);
+    do
+        r->wheel_next = head;
+    /* release: the record is complete before the sweeper can pop it. */
+    while (!atomic_compare_exchange_weak_explicit(slot, &head, r, memory_order_release,
+                                                  memory_order_relaxed));
+}
+
+int hold_init(inv_engine *e)
+{
+    hold_book *hb = &e->holds;
+    hb->wheel = calloc(HOLD_WHEEL_SLOTS, sizeof *hb->wheel);
+    if (!hb->wheel)
+        return INV_ENOMEM;
+    int rc = table_init(&hb->by_id, e->cfg.holds_capacity, e);
+    if (rc != INV_OK) {
+        free(hb->wheel);
+        hb->wheel = NULL;
+    }
+    return rc;
+}
+
+void hold_destroy(inv_engine *e)
+{
+    hold_book *hb = &e->holds;
+    if (!hb->wheel)
+        return;
+    for (size_t i = 0; i < HOLD_WHEEL_SLOTS; i++) {
+        hold_record *r = atomic_load_explicit(&hb->wheel[i], memory_order_acquire);
+        while (r) {
+            hold_record *next = r->wheel_next;
+            free(r);
+            r = next;
+        }
+    }
+    free(hb->wheel);
+    hb->wheel = NULL;
+    table_destroy(&hb->by_id);
+}
+
+/* ---- lines ---------------------------------------------------------------- */
+
+static int cmp_ordered(const void *x, const void *y)
+{
+    const inv_hold_line *a = &((const ordered_line *)x)->line;
+    const inv_hold_line *b = &((const ordered_line *)y)->line;
+    if (a->item != b->item)
+        return a->item < b->item ? -1 : 1;
+    return a->location < b->location ? -1 : a->location > b->location;
+}
+
+/* Validates and sorts the caller's lines into out (the canonical order). */
+static int order_lines(const inv_hold_line *lines, size_t n, ordered_line *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (lines[i].qty < 1 || lines[i].qty > INV_QTY_MAX)
+            return INV_EINVALID;
+        out[i] = (ordered_line){lines[i], i};
+    }
+    qsort(out, n, sizeof *out, cmp_ordered);
+    for (size_t i = 1; i < n; i++)
+        if (cmp_ordered(&out[i - 1], &out[i]) == 0)
+            return INV_EINVALID; /* one (item, location) twice */
+    return INV_OK;
+}
+
+static bool same_lines(const hold_record *r, const ordered_line *lines, size_t n)
+{
+    if (r->n_lines != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (r->lines[i].item != lines[i].line.item ||
+            r->lines[i].location != lines[i].line.location ||
+            r->lines[i].qty != lines[i].line.qty)
+            return false;
+    return true;
+}
+
+/* ---- a change and its journal records ------------------------------------ */
+
+enum { HOLD_OP_CREATE = 1, HOLD_OP_END = 2, HOLD_OP_STATE = 3 };
+
+/* One record: header, the id, every line with its status, then up to two
+ * level images per line (a line may be taken and given back in one
+ * record). Fixed size per hold, so a reservation fits every record. */
+typedef struct {
+    uint8_t kind, target, final, id_len;
+    uint16_t n_lines, n_images;
+    uint32_t zero;
+    int64_t expires_at_ms;
+    uint64_t last_pos;    /* HOLD_OP_STATE: the hold's last record */
+    int64_t ended_at_ms;  /* HOLD_OP_STATE */
+    char id[INV_HOLD_ID_MAX];
+} hold_rec_header;
+
+typedef struct {
+    uint64_t item, location;
+    int64_t qty;
+    uint64_t status;
+} hold_rec_line;
+
+typedef struct {
+    uint8_t line, effect, zero[6];
+    uint64_t w0, w1;
+} hold_rec_image;
+
+static uint32_t hold_rec_len(size_t n_lines)
+{
+    return (uint32_t)(sizeof(hold_rec_header) + n_lines * sizeof(hold_rec_line) +
+                      2 * n_lines * sizeof(hold_rec_image));
+}
+
+typedef struct {
+    inv_engine *e;
+    hold_record *r;
+    uint8_t kind, target;
+    uint64_t pos;      /* the change's current position (0: memory mode) */
+    uint64_t pos_last; /* the highest position it published */
+    size_t n_images;
+    hold_rec_image images[2 * INV_HOLD_LINES_MAX];
+} hold_op;
+
+static void encode_record(const hold_op *op, bool final, uint8_t *buf)
+{
+    const hold_record *r = op->r;
+    hold_rec_header h = {op->kind, op->target, final, (uint8_t)r->id_len,
+                         (uint16_t)r->n_lines, (uint16_t)op->n_images, 0, r->expires_at_ms,
+                         /* relaxed: read by this change's own thread or a snapshot */
+                         atomic_load_explicit(&r->last_pos, memory_order_relaxed),
+                         atomic_load_explicit(&r->ended_at_ms, memory_order_relaxed),
+                         {0}};
+    memcpy(h.id, r->id, r->id_len);
+    memset(buf, 0, hold_rec_len(r->n_lines));
+    memcpy(buf, &h, sizeof h);
+    hold_rec_line *lines = (hold_rec_line *)(buf + sizeof h);
+    for (size_t i = 0; i < r->n_lines; i++)
+        lines[i] = (hold_rec_line){r->lines[i].item, r->lines[i].location, r->lines[i].qty,
+                                   atomic_load_explicit(&r->lines[i].status,
+                                                        memory_order_acquire)};
+    memcpy(buf + sizeof h + r->n_lines * sizeof(hold_rec_line), op->images,
+           op->n_images * sizeof(hold_rec_image));
+}
+
+static int op_begin(hold_op *op, inv_engine *e, hold_record *r, uint8_t kind, uint8_t target)
+{
+    *op = (hold_op){.e = e, .r = r, .kind = kind, .target = target};
+    if (e->jr && (op->pos = persist_reserve(e, hold_rec_len(r->n_lines))) == 0)
+        return INV_EIO;
+    return INV_OK;
+}
+
+/* Publishes the record at op->pos (journal only). final: the change is
+ * complete; else a partial record, and a new position is reserved. */
+static int op_publish(hold_op *op, bool final)
+{
+    if (!op->pos)
+        return INV_OK;
+    uint32_t len = hold_rec_len(op->r->n_lines);
+    uint8_t buf[sizeof(hold_rec_header) + INV_HOLD_LINES_MAX * (sizeof(hold_rec_line) +
+                                                             2 * sizeof(hold_rec_image))];
+    encode_record(op, final, buf);
+    int rc = persist_publish(op->e, op->pos, PERSIST_HOLD, buf, len);
+    /* relaxed: snapshots read it after the durable end that covers it. */
+    atomic_store_explicit(&op->r->last_pos, op->pos, memory_order_relaxed);
+    op->pos_last = op->pos;
+    op->pos = 0;
+    op->n_images = 0;
+    if (rc == INV_OK && !final && (op->pos = persist_reserve(op->e, len)) == 0)
+        rc = INV_EIO;
+    return rc;
+}
+
+/* Applies line i's change (reserve, or give back / end) and records it. */
+static int op_line(hold_op *op, size_t i, uint8_t effect, int64_t *available_seen)
+{
+    hold_line *l = &op->r->lines[i];
+    for (;;) {
+        table_word image = {0, 0};
+        bool counted = false;
+        int rc = effect == LINE_RESERVED
+                     ? level_reserve(op->e, l->item, l->location, l->qty, op->pos, &counted,
+                                     available_seen, &image)
+                     : level_unreserve(op->e, l->item, l->location, l->qty,
+                                       op->target == INV_HOLD_COMMITTED, op->pos, &image);
+        if (rc == LEVEL_NEEDS_POSITION) {
+            rc = op_publish(op, false);
+            if (rc != INV_OK)
+                return rc;
+            continue;
+        }
+        if (effect == LINE_RESERVED && rc == INV_OK && !counted)
+            effect = LINE_UNTRACKED; /* nothing applied, no image */
+        else if (rc == INV_OK)
+            op->images[op->n_images++] =
+                (hold_rec_image){(uint8_t)i, effect, {0}, image.w0, image.w1};
+        else if (rc != INV_ENOTFOUND || effect == LINE_RESERVED)
+            return rc;
+        /* A level deleted with its item took its units along: the line ends. */
+        /* release: a snapshot that sees the status sees the level change. */
+        atomic_store_explicit(&l->status, effect, memory_order_release);
+        return INV_OK;
+    }
+}
+
+/* Gives back (or, for an end, sells or returns) every RESERVED line. */
+static int op_end_lines(hold_op *op, uint8_t effect)
+{
+    for (size_t i = 0; i < op->r->n_lines; i++) {
+        /* acquire: pairs with op_line's release of the status. */
+        if (atomic_load_explicit(&op->r->lines[i].status, memory_order_acquire) !=
+            LINE_RESERVED)
+            continue;
+        int rc = op_line(op, i, effect, NULL);
+        if (rc != INV_OK)
+            return rc;
+    }
+    return INV_OK;
+}
+
+static int reserve_lines(hold_op *op, const ordered_line *lines, inv_hold_failure *failure)
+{
+    for (size_t i = 0; i < op->r->n_lines; i++) {
+        int64_t seen = 0;
+        int rc = op_line(op, i, LINE_RESERVED, &seen);
+        if (rc != INV_OK) {
+            if (failure)
+                *failure = (inv_hold_failure){lines[i].index, op->r->lines[i].item,
+                                              op->r->lines[i].location,
+                                              rc == INV_ENOTFOUND ? 0 : seen};
+            op->target = HOLD_ABORTED;
+            int undo = op_end_lines(op, LINE_GIVEN_BACK);
+            int fin = op_publish(op, true);
+            return undo != INV_OK ? undo : fin != INV_OK ? fin : rc;
+        }
+    }
+    return INV_OK;
+}
+
+/* ---- create --------------------------------------------------------------- */
+
+static hold_record *record_new(const char *id, size_t len, uint64_t ttl_ms,
+                               const ordered_line *lines, size_t n)
+{
+    hold_record *r = calloc(1, sizeof *r + n * sizeof r->lines[0]);
+    if (!r)
+        return NULL;
+    r->expires_at_ms = engine_now_ms() + (int64_t)ttl_ms;
+    r->id_len = len;
+    memcpy(r->id, id, len);
+    r->n_lines = n;
+    for (size_t i = 0; i < n; i++)
+        r->lines[i] = (hold_line){lines[i].line.item, lines[i].line.location,
+                                  lines[i].line.qty, LINE_NONE};
+    return r;
+}
+
+static bool wait_not_pending(hold_record *r)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (load_state(r) == HOLD_PENDING) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000000 + (t.tv_nsec - t0.tv_nsec) / 1000 >
+            HOLD_PENDING_WAIT_US)
+            return false;
+        sched_yield();
+    }
+    return true;
+}
+
+/* What an existing record with this id means for a create: OK (a retry),
+ * CONFLICT, or 1 to replace it (it ended: the id may be used again). */
+static int existing_verdict(hold_record *old, const ordered_line *lines, size_t n)
+{
+    if (!wait_not_pending(old))
+        return INV_ECONFLICT;
+    int st = load_state(old);
+    if (st == INV_HOLD_HELD || st == INV_HOLD_COMMITTED)
+        return same_lines(old, lines, n) ? INV_OK : INV_ECONFLICT;
+    return 1;
+}
+
+static void hold_activate(inv_engine *e, hold_record *r)
+{
+    hold_book *hb = &e->holds;
+    /* release: the reserved lines happen before anyone acts on HELD. */
+    atomic_store_explicit(&r->state, INV_HOLD_HELD, memory_order_release);
+    wheel_push(hb, r, r->expires_at_ms);
+    /* relaxed: statistics. */
+    atomic_fetch_add_explicit(&hb->created, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&hb->active, 1, memory_order_relaxed);
+}
+
+static void forget(inv_engine *e, hold_record *r);
+
+/* A create that failed: its lines are already given back. */
+static void hold_abort(inv_engine *e, hold_record *r)
+{
+    /* release: a waiter on PENDING sees the given-back lines first. */
+    atomic_store_explicit(&r->state, HOLD_ABORTED, memory_order_release);
+    forget(e, r);
+    epoch_retire(r, free, e); /* never reached the wheel: ours to free */
+}
+
+static int create_in_table(inv_engine *e, const char *id, size_t len, uint64_t ttl_ms,
+                           const ordered_line *lines, size_t n, inv_hold_failure *failure,
+                           uint64_t *pos_out)
+{
+    uint64_t a, b;
+    hold_key(id, len, &a, &b);
+    for (;;) {
+        table_slot *s = table_insert(&e->holds.by_id, a, b);
+        if (!s)
+            return INV_ENOMEM;
+        table_word v = table_load(s);
+        if (table_is_frozen(v)) {
+            table_settle(&e->holds.by_id, s);
+            continue;
+        }
+        hold_record *old = table_is_live(v) ? (hold_record *)(uintptr_t)v.w0 : NULL;
+        if (old && (old->id_len != len || memcmp(old->id, id, len) != 0))
+            return INV_ELIMIT; /* a 128-bit hash collision between two ids */
+        if (old) {
+            int verdict = existing_verdict(old, lines, n);
+            /* relaxed: a retry waits for the record of the first create. */
+            *pos_out = atomic_load_explicit(&old->last_pos, memory_order_relaxed);
+            if (verdict != 1)
+                return verdict;
+        }
+        hold_record *r = record_new(id, len, ttl_ms, lines, n);
+        if (!r)
+            return INV_ENOMEM;
+        table_word mine = {(uintptr_t)r, table_version(v) + 1};
+        if (!table_cas(s, &v, mine)) {
+            free(r);
+            continue;
+        }
+        if (old)
+            /* release: the sweeper, which owns old, sees it left the table. */
+            atomic_store_explicit(&old->unlinked, 1, memory_order_release);
+        else
+            table_note_created(&e->holds.by_id);
+        hold_op op;
+        int rc = op_begin(&op, e, r, HOLD_OP_CREATE, INV_HOLD_HELD);
+        if (rc != INV_OK) {
+            hold_abort(e, r);
+            return rc;
+        }
+        rc = reserve_lines(&op, lines, failure);
+        if (rc == INV_OK)
+            rc = op_publish(&op, true);
+        *pos_out = op.pos_last;
+        if (rc != INV_OK && op.target == HOLD_ABORTED) {
+            hold_abort(e, r);
+            return rc;
+        }
+        hold_activate(e, r); /* on EIO too: the units are held in memory */
+        return rc;
+    }
+}
+
+int inv_hold_create(inv_engine *e, const char *hold_id, size_t hold_id_len, uint64_t ttl_ms,
+                    const inv_hold_line *lines, size_t n_lines, inv_hold_failure *failure)
+{
+    if (!e || !hold_id || hold_id_len == 0 || !lines || n_lines == 0 || ttl_ms == 0)
+        return INV_EINVALID;
+    if (hold_id_len > INV_HOLD_ID_MAX || n_lines > INV_HOLD_LINES_MAX ||
+        ttl_ms > INV_HOLD_TTL_MS_MAX)
+        return INV_ELIMIT;
+    ordered_line ordered[INV_HOLD_LINES_MAX];
+    int rc = order_lines(lines, n_lines, ordered);
+    if (rc != INV_OK)
+        return rc;
+    uint64_t pos = 0;
+    epoch_enter();
+    rc = create_in_table(e, hold_id, hold_id_len, ttl_ms, ordered, n_lines, failure, &pos);
+    epoch_exit();
+    return pos && rc == INV_OK ? persist_ack(e, pos) : rc;
+}
+
+/* ---- end: commit, release, expire ------------------------------------------ */
+
+static hold_record *find_record(inv_engine *e, const char *id, size_t len, int *rc)
+{
+    uint64_t a, b;
+    hold_key(id, len, &a, &b);
+    table_slot *s = table_find(&e->holds.by_id, a, b);
+    table_word v = s ? table_load(s) : (table_word){0, 0};
+    if (!table_is_live(v)) {
+        *rc = INV_ENOTFOUND;
+        return NULL;
+    }
+    hold_record *r = (hold_record *)(uintptr_t)v.w0;
+    if (r->id_len != len || memcmp(r->id, id, len) != 0) {
+        *rc = INV_ENOTFOUND; /* another id with the same 128-bit hash */
+        return NULL;
+    }
+    *rc = INV_OK;
+    return r;
+}
+
+/* The answer for a transition to `to` on a record already in state st. */
+static int settled_answer(int st, int to)
+{
+    switch (st) {
+    case INV_HOLD_COMMITTED:
+        return to == INV_HOLD_COMMITTED ? INV_OK : INV_ECONFLICT;
+    case INV_HOLD_RELEASED:
+    case INV_HOLD_EXPIRED:
+        return to == INV_HOLD_COMMITTED ? INV_ENOTFOUND : INV_OK;
+    default:
+        return INV_ENOTFOUND; /* aborted */
+    }
+}
+
+static int hold_end(inv_engine *e, hold_record *r, int to, uint64_t *pos_out)
+{
+    hold_book *hb = &e->holds;
+    for (;;) {
+        int st = load_state(r);
+        if (st == HOLD_PENDING) {
+            if (!wait_not_pending(r))
+                return INV_ECONFLICT;
+            continue;
+        }
+        if (st != INV_HOLD_HELD) {
+            /* relaxed: a retry waits for the record of the first end. */
+            *pos_out = atomic_load_explicit(&r->last_pos, memory_order_relaxed);
+            return settled_answer(st, to);
+        }
+        /* acq_rel: exactly one of commit, release and expiry wins. */
+        if (!atomic_compare_exchange_strong_explicit(&r->state, &st, to, memory_order_acq_rel,
+                                                     memory_order_acquire))
+            continue;
+        /* relaxed: read by the background thread after it pops r, and by
+         * snapshots after the record that carries it is durable. */
+        atomic_store_explicit(&r->ended_at_ms, engine_now_ms(), memory_order_relaxed);
+        hold_op op;
+        int rc = op_begin(&op, e, r, HOLD_OP_END, (uint8_t)to);
+        if (rc == INV_OK)
+            rc = op_end_lines(&op, LINE_ENDED);
+        if (rc == INV_OK)
+            rc = op_publish(&op, true);
+        *pos_out = op.pos_last;
+        _Atomic uint64_t *counter = to == INV_HOLD_COMMITTED  ? &hb->committed
+                                    : to == INV_HOLD_RELEASED ? &hb->released
+                                                              : &hb->expired;
+        /* relaxed: statistics. */
+        atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&hb->active, 1, memory_order_relaxed);
+        return rc;
+    }
+}
+
+static int end_by_id(inv_engine *e, const char *id, size_t len, int to)
+{
+    if (!e || !id || len == 0)
+        return INV_EINVALID;
+    if (len > INV_HOLD_ID_MAX)
+        return INV_ELIMIT;
+    uint64_t pos = 0;
+    epoch_enter();
+    int rc;
+    hold_record *r = find_record(e, id, len, &rc);
+    if (r)
+        rc = hold_end(e, r, to, &pos);
+    epoch_exit();
+    return pos && rc == INV_OK ? persist_ack(e, pos) : rc;
+}
+
+int inv_hold_commit(inv_engine *e, const char *hold_id, size_t hold_id_len)
+{
+    return end_by_id(e, hold_id, hold_id_len, INV_HOLD_COMMITTED);
+}
+
+int inv_hold_release(inv_engine *e, const char *hold_id, size_t hold_id_len)
+{
+    return end_by_id(e, hold_id, hold_id_len, INV_HOLD_RELEASED);
+}
+
+int inv_hold_get(inv_engine *e, const char *hold_id, size_t hold_id_len, inv_hold_info *out)
+{
+    if (!e || !hold_id || hold_id_len == 0 || !out)
+        return INV_EINVALID;
+    if (hold_id_len > INV_HOLD_ID_MAX)
+        return INV_ELIMIT;
+    epoch_enter();
+    int rc;
+    hold_record *r = find_record(e, hold_id, hold_id_len, &rc);
+    if (r) {
+        int st = load_state(r);
+        if (st == HOLD_PENDING || st == HOLD_ABORTED) {
+            rc = INV_ENOTFOUND; /* not (or never) created yet */
+        } else {
+            out->state = (inv_hold_state)st;
+            out->expires_at_ms = r->expires_at_ms;
+            out->n_lines = r->n_lines;
+            for (size_t i = 0; i < r->n_lines; i++)
+                out->lines[i] = (inv_hold_line){r->lines[i].item, r->lines[i].location,
+                                                r->lines[i].qty};
+        }
+    }
+    epoch_exit();
+    return rc;
+}
+
+/* ---- background: expiry and forgetting ------------------------------------ */
+
+/* Removes r from the id table if it is still there. */
+static void forget(inv_engine *e, hold_record *r)
+{
+    uint64_t a, b;
+    hold_key(r->id, r->id_len, &a, &b);
+    for (;;) {
+        table_slot *s = table_find(&e->holds.by_id, a, b);
+        table_word v = s ? table_load(s) : (table_word){0, 0};
+        if (!table_is_live(v) || v.w0 != (uintptr_t)r)
+            return;
+        if (table_is_frozen(v)) {
+            table_settle(&e->holds.by_id, s);
+            continue;
+        }
+        if (table_cas(s, &v, (table_word){0, (table_version(v) + 1) | TABLE_TOMB})) {
+            table_note_deleted(&e->holds.by_id);
+            return;
+        }
+    }
+}
+
+static void sweep_record(inv_engine *e, hold_record *r, int64_t now_ms)
+{
+    if (load_state(r) == INV_HOLD_HELD) {
+        if (r->expires_at_ms > now_ms) {
+            wheel_push(&e->holds, r, r->expires_at_ms); /* a later round */
+            return;
+        }
+        uint64_t pos_unused = 0;
+        (void)hold_end(e, r, INV_HOLD_EXPIRED, &pos_unused);
+    }
+    /* acquire: pairs with the release of a create that replaced r. */
+    bool unlinked = atomic_load_explicit(&r->unlinked, memory_order_acquire);
+    int64_t ended = atomic_load_explicit(&r->ended_at_ms, memory_order_relaxed);
+    if (!unlinked && ended + HOLD_RETAIN_MS > now_ms) {
+        wheel_push(&e->holds, r, ended + HOLD_RETAIN_MS);
+        return;
+    }
+    if (!unlinked)
+        forget(e, r);
+    epoch_retire(r, free, e);
+}
+
+void hold_expire_due(inv_engine *e, int64_t now_ms)
+{
+    hold_book *hb = &e->holds;
+    int64_t now_tick = now_ms / HOLD_WHEEL_TICK_MS;
+    if (hb->swept_tick == 0 || now_tick - hb->swept_tick > HOLD_WHEEL_SLOTS)
+        hb->swept_tick = now_tick - HOLD_WHEEL_SLOTS; /* first run, or a long stall */
+    /* Only whole ticks: a hold due in the current tick waits for the next
+     * sweep (at most one tick and one sweep period late). */
+    for (int64_t t = hb->swept_tick + 1; t < now_tick; t++) {
+        /* acquire: the popped records are complete. */
+        hold_record *r = atomic_exchange_explicit(&hb->wheel[(uint64_t)t % HOLD_WHEEL_SLOTS],
+                                                  NULL, memory_order_acquire);
+        while (r) {
+            hold_record *next = r->wheel_next;
+            sweep_record(e, r, now_ms);
+            r = next;
+        }
+    }
+    hb->swept_tick = now_tick - 1;
+}
+
+void hold_stats(inv_engine *e, inv_stats *out)
+{
+    hold_book *hb = &e->holds;
+    /* relaxed: statistics. */
+    out->holds_active = atomic_load_explicit(&hb->active, memory_order_relaxed);
+    out->holds_created = atomic_load_explicit(&hb->created, memory_order_relaxed);
+    out->holds_committed = atomic_load_explicit(&hb->committed, memory_order_relaxed);
+    out->holds_released = atomic_load_explicit(&hb->released, memory_order_relaxed);
+    out->holds_expired = atomic_load_explicit(&hb->expired, memory_order_relaxed);
+}
+
+/* ---- invariant check ------------------------------------------------------ */
+
+typedef struct {
+    uint64_t item, location;
+    int64_t qty;
+} reserved_entry;
+
+typedef struct {
+    reserved_entry *v;
+    size_t n, cap;
+} reserved_list;
+
+static int reserved_push(reserved_list *l, uint64_t item, uint64_t loc, int64_t qty)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        reserved_entry *v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return INV_ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = (reserved_entry){item, loc, qty};
+    return INV_OK;
+}
+
+static int collect_held(void *ctx, uint64_t a, uint64_t b, table_word v)
+{
+    hold_record *r = (hold_record *)(uintptr_t)v.w0;
+    if (load_state(r) != INV_HOLD_HELD)
+        return 0;
+    for (size_t i = 0; i < r->n_lines; i++)
+        if (atomic_load_explicit(&r->lines[i].status, memory_order_acquire) ==
+                LINE_RESERVED &&
+            reserved_push(ctx, r->lines[i].item, r->lines[i].location, r->lines[i].qty))
+            return INV_ENOMEM;
+    return 0;
+}
+
+static int collect_reserved(void *ctx, uint64_t item, uint64_t loc, table_word v)
+{
+    int64_t reserved = (int64_t)((v.w0 >> LEVEL_RESERVED_SHIFT) & LEVEL_RESERVED_MASK);
+    return reserved ? reserved_push(ctx, item, loc, reserved) : 0;
+}
+
+static int cmp_reserved(const void *x, const void *y)
+{
+    const reserved_entry *a = x, *b = y;
+    if (a->item != b->item)
+        return a->item < b->item ? -1 : 1;
+    return a->location < b->location ? -1 : a->location > b->location;
+}
+
+/* Sums entries with the same (item, location) in a sorted list. */
+static void merge_sorted(reserved_list *l)
+{
+    qsort(l->v, l->n, sizeof *l->v, cmp_reserved);
+    size_t out = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        if (out && cmp_reserved(&l->v[out - 1], &l->v[i]) == 0)
+            l->v[out - 1].qty += l->v[i].qty;
+        else
+            l->v[out++] = l->v[i];
+    }
+    l->n = out;
+}
+
+int hold_verify_reserved(inv_engine *e)
+{
+    reserved_list held = {0}, levels = {0};
+    epoch_enter();
+    int rc = table_foreach(&e->holds.by_id, collect_held, &held);
+    if (rc == INV_OK)
+        rc = table_foreach(&e->levels, collect_reserved, &levels);
+    epoch_exit();
+    if (rc == INV_OK) {
+        merge_sorted(&held);
+        merge_sorted(&levels);
+        rc = held.n == levels.n &&
+                     (held.n == 0 || memcmp(held.v, levels.v, held.n * sizeof *held.v) == 0)
+                 ? INV_OK
+                 : INV_ECONFLICT;
+    }
+    free(held.v);
+    free(levels.v);
+    return rc;
+}
+
+/* ---- recovery and snapshots --------------------------------------------- */
+
+static bool state_valid(uint8_t st)
+{
+    return st == HOLD_PENDING || st == HOLD_ABORTED ||
+           (st >= INV_HOLD_HELD && st <= INV_HOLD_EXPIRED);
+}
+
+/* Checks a PERSIST_HOLD payload read from disk; nothing in it is trusted. */
+static bool record_valid(const uint8_t *p, uint32_t len, hold_rec_header *h)
+{
+    if (len < sizeof *h)
+        return false;
+    memcpy(h, p, sizeof *h);
+    if (h->id_len == 0 || h->id_len > INV_HOLD_ID_MAX || h->n_lines == 0 ||
+        h->n_lines > INV_HOLD_LINES_MAX || h->n_images > 2 * h->n_lines ||
+        len != hold_rec_len(h->n_lines) || h->final > 1 || !state_valid(h->target) ||
+        h->kind < HOLD_OP_CREATE || h->kind > HOLD_OP_STATE)
+        return false;
+    const hold_rec_line *lines = (const hold_rec_line *)(p + sizeof *h);
+    for (size_t i = 0; i < h->n_lines; i++)
+        if (lines[i].status > LINE_ENDED || lines[i].qty < 1 || lines[i].qty > INV_QTY_MAX)
+            return false;
+    const hold_rec_image *images = (const hold_rec_image *)(lines + h->n_lines);
+    for (size_t i = 0; i < h->n_images; i++)
+        if (images[i].line >= h->n_lines)
+            return false;
+    return true;
+}
+
+/* The state a replayed record leaves its hold in. */
+static int replayed_state(const hold_rec_header *h)
+{
+    if (h->kind == HOLD_OP_CREATE)
+        return h->final ? h->target : HOLD_PENDING;
+    return h->target;
+}
+
+static hold_record *record_from(const hold_rec_header *h, const hold_rec_line *lines,
+                                uint64_t pos)
+{
+    hold_record *r = calloc(1, sizeof *r + h->n_lines * sizeof r->lines[0]);
+    if (!r)
+        return NULL;
+    atomic_init(&r->state, replayed_state(h));
+    r->expires_at_ms = h->expires_at_ms;
+    atomic_init(&r->last_pos, pos);
+    atomic_init(&r->ended_at_ms, h->kind == HOLD_OP_STATE ? h->ended_at_ms : 0);
+    r->id_len = h->id_len;
+    memcpy(r->id, h->id, h->id_len);
+    r->n_lines = h->n_lines;
+    for (size_t i = 0; i < h->n_lines; i++) {
+        r->lines[i] = (hold_line){lines[i].item, lines[i].location, lines[i].qty, LINE_NONE};
+        atomic_init(&r->lines[i].status, (uint8_t)lines[i].status);
+    }
+    return r;
+}
+
+/* Puts r in the id table in place of whatever is there (recovery only:
+ * no other thread runs, so a replaced record is freed at once). */
+static int install_record(inv_engine *e, hold_record *r)
+{
+    uint64_t a, b;
+    hold_key(r->id, r->id_len, &a, &b);
+    for (;;) {
+        table_slot *s = table_insert(&e->holds.by_id, a, b);
+        if (!s)
+            return INV_ENOMEM;
+        table_word v = table_load(s);
+        if (table_is_frozen(v)) {
+            table_settle(&e->holds.by_id, s);
+            continue;
+        }
+        table_word mine = {(uintptr_t)r, table_version(v) + 1};
+        if (load_state(r) == HOLD_ABORTED)
+            mine = (table_word){0, (table_version(v) + 1) | TABLE_TOMB};
+        if (!table_cas(s, &v, mine))
+            continue;
+        if (table_is_live(v))
+            free((hold_record *)(uintptr_t)v.w0);
+        if (table_is_live(mine) && !table_is_live(v))
+            table_note_created(&e->holds.by_id);
+        else if (!table_is_live(mine) && table_is_live(v))
+            table_note_deleted(&e->holds.by_id);
+        if (!table_is_live(mine))
+            free(r);
+        return INV_OK;
+    }
+}
+
+int hold_replay(inv_engine *e, uint64_t pos, const void *payload, uint32_t len)
+{
+    hold_rec_header h;
+    const uint8_t *p = payload;
+    if (!record_valid(p, len, &h))
+        return INV_EINVALID;
+    const hold_rec_line *lines = (const hold_rec_line *)(p + sizeof h);
+    const hold_rec_image *images = (const hold_rec_image *)(lines + h.n_lines);
+    for (size_t i = 0; i < h.n_images; i++) {
+        table_word w = {images[i].w0, images[i].w1};
+        int rc = level_install(e, lines[images[i].line].item, lines[images[i].line].location, w);
+        if (rc != INV_OK)
+            return rc;
+    }
+    uint64_t hold_pos = h.kind == HOLD_OP_STATE ? h.last_pos : pos;
+    int rc;
+    hold_record *old = find_record(e, h.id, h.id_len, &rc);
+    /* relaxed: recovery is single-threaded. */
+    if (old && atomic_load_explicit(&old->last_pos, memory_order_relaxed) >= hold_pos)
+        return INV_OK; /* the snapshot already holds this change */
+    hold_record *r = record_from(&h, lines, hold_pos);
+    return r ? install_record(e, r) : INV_ENOMEM;
+}
+
+static int collect_record(void *ctx, uint64_t a, uint64_t b, table_word v)
+{
+    (void)a, (void)b;
+    hold_record ***cursor = ctx;
+    *(*cursor)++ = (hold_record *)(uintptr_t)v.w0;
+    return 0;
+}
+
+static bool has_reserved_line(hold_record *r)
+{
+    for (size_t i = 0; i < r->n_lines; i++)
+        if (atomic_load_explicit(&r->lines[i].status, memory_order_acquire) == LINE_RESERVED)
+            return true;
+    return false;
+}
+
+/* Finishes a change that recovery found half done, and journals it. */
+static int finish_one(inv_engine *e, hold_record *r, int64_t now_ms)
+{
+    hold_book *hb = &e->holds;
+    int st = load_state(r);
+    hold_op op;
+    int rc = INV_OK;
+    if (st == HOLD_PENDING || (st != INV_HOLD_HELD && has_reserved_line(r))) {
+        bool aborting = st == HOLD_PENDING;
+        rc = op_begin(&op, e, r, aborting ? HOLD_OP_CREATE : HOLD_OP_END,
+                      aborting ? HOLD_ABORTED : (uint8_t)st);
+        if (rc == INV_OK)
+            rc = op_end_lines(&op, aborting ? LINE_GIVEN_BACK : LINE_ENDED);
+        if (rc == INV_OK)
+            rc = op_publish(&op, true);
+        if (rc == INV_OK && op.pos_last)
+            rc = journal_wait(e->jr, op.pos_last);
+        if (aborting) {
+            hold_abort(e, r);
+            return rc;
+        }
+    }
+    if (st == INV_HOLD_HELD) {
+        wheel_push(hb, r, r->expires_at_ms);
+        /* relaxed: statistics. */
+        atomic_fetch_add_explicit(&hb->active, 1, memory_order_relaxed);
+    } else {
+        if (atomic_load_explicit(&r->ended_at_ms, memory_order_relaxed) == 0)
+            atomic_store_explicit(&r->ended_at_ms, now_ms, memory_order_relaxed);
+        wheel_push(hb, r, atomic_load_explicit(&r->ended_at_ms, memory_order_relaxed) +
+                              HOLD_RETAIN_MS);
+    }
+    return rc;
+}
+
+int hold_recover_finish(inv_engine *e)
+{
+    int64_t live = table_live(&e->holds.by_id);
+    hold_record **all = calloc((size_t)(live > 0 ? live : 0) + 1, sizeof *all);
+    if (!all)
+        return INV_ENOMEM;
+    hold_record **cursor = all;
+    epoch_enter();
+    int rc = table_foreach(&e->holds.by_id, collect_record, &cursor);
+    int64_t now_ms = engine_now_ms();
+    for (hold_record **r = all; rc == INV_OK && r < cursor; r++)
+        rc = finish_one(e, *r, now_ms);
+    epoch_exit();
+    free(all);
+    return rc;
+}
+
+static int snapshot_one(void *ctx, uint64_t a, uint64_t b, table_word v)
+{
+    (void)a, (void)b;
+    void **args = ctx;
+    hold_record *r = (hold_record *)(uintptr_t)v.w0;
+    hold_op op = {.e = args[0], .r = r, .kind = HOLD_OP_STATE,
+                  .target = (uint8_t)load_state(r)};
+    uint8_t buf[sizeof(hold_rec_header) + INV_HOLD_LINES_MAX * (sizeof(hold_rec_line) +
+                                                             2 * sizeof(hold_rec_image))];
+    encode_record(&op, true, buf);
+    return snapshot_add(args[1], PERSIST_HOLD, buf, hold_rec_len(r->n_lines));
+}
+
+int hold_snapshot(inv_engine *e, snapshot_writer *w)
+{
+    void *args[2] = {e, w};
+    return table_foreach(&e->holds.by_id, snapshot_one, args);
+}

@@ -1,0 +1,1419 @@
+/*
+ * journal.c — the append-only journal: lock-free reservations into a ring
+ * buffer, one flusher thread doing group commit, durability waits, segment
+ * files, replay and truncation. Format: docs/JOURNAL.md.
+ *
+ * Invariants:
+ *  - Positions are stream byte offsets. tail is the next free position;
+ *    reservations are disjoint, contiguous and 8-byte aligned.
+ *  - The record at position p lives in the ring at p & ring_mask. A record
+ *    is "ready" once its 8-byte header word is non-zero; the publisher
+ *    writes payload and checksum first and the header last (release), the
+ *    flusher reads the header with acquire. Ring bytes are zero unless a
+ *    record not yet written to the file occupies them.
+ *  - ring_free_end == written_end: the flusher clears the
+ *    bytes it wrote, then publishes written_end (release). A writer may fill
+ *    [p, p + size) only once p + size <= ring_free_end + ring_bytes.
+ *  - durable_end <= written_end <= tail. durable_end only moves after a
+ *    successful fdatasync (ALWAYS, INTERVAL) or write (NONE) covering it,
+ *    and never moves again once the journal has failed.
+ *  - Only the flusher touches the segment file after journal_open.
+ */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "journal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Warnings go to stderr (operators read them); fuzz builds stay quiet. */
+#ifdef INV_FUZZ
+#define WARN(...) ((void)0)
+#else
+#define WARN(...) fprintf(stderr, __VA_ARGS__)
+#endif
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the journal format is little-endian and written with host loads"
+#endif
+
+static const char SEGMENT_MAGIC[8] = {'I', 'N', 'V', 'J', 'R', 'N', 'L', '1'};
+#define SEGMENT_SUFFIX ".jnl"
+#define SEGMENT_NAME_HEX 16u
+/* Spins before a waiter sleeps on its futex. */
+#define JOURNAL_WAIT_SPINS 64u
+/* Sleeps re-check their condition at least this often (defence against a
+ * lost wake-up, never needed for correctness of a correct wake path). */
+#define JOURNAL_SLEEP_NS_MAX (100u * 1000u * 1000u)
+/* Segments one directory listing handles. */
+#define JOURNAL_SEGMENTS_MAX (1u << 20)
+/* Replay logs progress every this many bytes. */
+#define JOURNAL_REPLAY_LOG_BYTES (1ULL << 30)
+
+typedef struct {
+    uint64_t first; /* first position, from the name */
+    uint64_t size;  /* file bytes */
+} segment_info;
+
+/* A futex sleep queue: seq bumps on every advance; waiters counts the
+ * threads that may sleep on it, so the flusher skips the wake syscall when
+ * nobody waits. Two queues keep durability waiters from being woken by
+ * mere writes. */
+typedef struct {
+    _Atomic uint32_t seq;
+    _Atomic uint32_t waiters;
+} waitq;
+
+struct journal {
+    /* Writers: fetch_add to reserve. Own cache line (hot RMW). */
+    _Alignas(64) _Atomic uint64_t tail;
+    /* Flusher -> writers. */
+    _Alignas(64) _Atomic uint64_t ring_free_end;
+    _Atomic uint64_t durable_end;
+    waitq durable_q; /* journal_wait sleepers: durable_end advanced */
+    waitq space_q;   /* publishers out of ring space: ring_free_end moved */
+    _Atomic bool failed;
+    _Atomic bool closing;
+    /* Writers -> flusher. */
+    _Alignas(64) _Atomic uint32_t flusher_seq; /* futex: flusher sleeps */
+    _Atomic uint32_t flusher_sleeping;
+    /* Stats, written by the flusher only (relaxed: counters). */
+    _Alignas(64) _Atomic uint64_t st_records, st_bytes, st_fsyncs,
+        st_synced_records, st_per_fsync_max, st_segments, st_written_end;
+    /* Subscribers: the mutex makes unsubscribe-then-close safe against a
+     * flusher that is writing to the same fd. */
+    pthread_mutex_t sub_lock;
+    _Atomic uint32_t sub_count; /* hint: skip the lock when 0 */
+    int subs[INV_DURABLE_SUBSCRIBERS_MAX];
+    /* Immutable after open. */
+    uint8_t *ring;
+    uint64_t ring_bytes, ring_mask;
+    inv_fsync_policy policy;
+    uint64_t interval_ns;
+    uint64_t segment_bytes;
+    journal_write_hook write_hook;
+    journal_sync_hook sync_hook;
+    void *hook_ctx;
+    char dir[JOURNAL_PATH_MAX];
+    pthread_t flusher;
+    /* Flusher-owned. */
+    int dir_fd;
+    int seg_fd;
+    uint64_t seg_first;
+    int fail_errno;
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static void errmsg(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void errmsg(char *buf, size_t len, const char *fmt, ...)
+{
+    if (buf == NULL || len == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void futex_wait(_Atomic uint32_t *addr, uint32_t expected,
+                       uint64_t timeout_ns)
+{
+    struct timespec ts = {.tv_sec = (time_t)(timeout_ns / 1000000000ULL),
+                          .tv_nsec = (long)(timeout_ns % 1000000000ULL)};
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, expected, &ts,
+            NULL, 0);
+}
+
+static void futex_wake_all(_Atomic uint32_t *addr)
+{
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL,
+            NULL, 0);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static uint64_t header_word(uint8_t type, uint32_t len)
+{
+    return (uint64_t)len | ((uint64_t)type << 32);
+}
+
+static uint64_t load_u64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static void segment_name(char *out, size_t cap, uint64_t first)
+{
+    snprintf(out, cap, "%016" PRIx64 SEGMENT_SUFFIX, first);
+}
+
+static void segment_path(char *out, size_t cap, const char *dir,
+                         uint64_t first)
+{
+    snprintf(out, cap, "%s/%016" PRIx64 SEGMENT_SUFFIX, dir, first);
+}
+
+/* ---- framing ------------------------------------------------------------ */
+
+uint64_t journal_frame_checksum(uint8_t type, const void *payload,
+                                uint32_t len)
+{
+    uint64_t seed = header_word(type, len);
+    /* A PAD's payload is zeros the reader checks; its checksum covers the
+     * header only, so abandoning costs no hashing of a zero buffer. */
+    if (type == JOURNAL_TYPE_PAD || len == 0)
+        return XXH3_64bits_withSeed(&seed, 0, seed);
+    return XXH3_64bits_withSeed(payload, len, seed);
+}
+
+void journal_frame_encode(uint8_t *dst, uint8_t type, const void *payload,
+                          uint32_t len)
+{
+    uint64_t hdr = header_word(type, len);
+    uint64_t padded = journal_record_size(len) - JOURNAL_RECORD_OVERHEAD;
+    memcpy(dst, &hdr, sizeof hdr);
+    if (len > 0 && type != JOURNAL_TYPE_PAD)
+        memcpy(dst + JOURNAL_RECORD_HEADER, payload, len);
+    else
+        memset(dst + JOURNAL_RECORD_HEADER, 0, len);
+    memset(dst + JOURNAL_RECORD_HEADER + len, 0, padded - len);
+    uint64_t sum = journal_frame_checksum(type, payload, len);
+    memcpy(dst + JOURNAL_RECORD_HEADER + padded, &sum, sizeof sum);
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != 0)
+            return false;
+    return true;
+}
+
+const char *journal_frame_decode(const uint8_t *p, size_t avail,
+                                 uint8_t *type, const uint8_t **payload,
+                                 uint32_t *len, uint64_t *size)
+{
+    if (avail < JOURNAL_RECORD_OVERHEAD)
+        return "short record";
+    uint64_t hdr = load_u64(p);
+    uint32_t n = (uint32_t)hdr;
+    uint8_t t = (uint8_t)(hdr >> 32);
+    if (t == JOURNAL_TYPE_INVALID)
+        return "record type 0";
+    if ((hdr >> 40) != 0)
+        return "non-zero reserved header bytes";
+    if (n > JOURNAL_PAYLOAD_MAX)
+        return "record length above JOURNAL_PAYLOAD_MAX";
+    uint64_t sz = journal_record_size(n);
+    if (sz > avail)
+        return "record runs past the end of the file";
+    uint64_t padded = sz - JOURNAL_RECORD_OVERHEAD;
+    const uint8_t *body = p + JOURNAL_RECORD_HEADER;
+    if (!all_zero(body + n, padded - n))
+        return "non-zero padding";
+    if (t == JOURNAL_TYPE_PAD && !all_zero(body, n))
+        return "non-zero PAD payload";
+    if (load_u64(body + padded) != journal_frame_checksum(t, body, n))
+        return "checksum mismatch";
+    *type = t;
+    *payload = body;
+    *len = n;
+    *size = sz;
+    return NULL;
+}
+
+/* ---- segment files ------------------------------------------------------ */
+
+static void segment_header_encode(uint8_t out[JOURNAL_SEGMENT_HEADER],
+                                  uint64_t first)
+{
+    uint32_t version = JOURNAL_FORMAT_VERSION, zero = 0;
+    memcpy(out, SEGMENT_MAGIC, 8);
+    memcpy(out + 8, &version, 4);
+    memcpy(out + 12, &zero, 4);
+    memcpy(out + 16, &first, 8);
+    uint64_t sum = XXH3_64bits(out, 24);
+    memcpy(out + 24, &sum, 8);
+}
+
+/* NULL if the header is valid and names first; else the reason. */
+static const char *segment_header_check(const uint8_t *p, size_t avail,
+                                        uint64_t first)
+{
+    if (avail < JOURNAL_SEGMENT_HEADER)
+        return "short segment header";
+    if (memcmp(p, SEGMENT_MAGIC, 8) != 0)
+        return "bad segment magic";
+    if (load_u64(p + 24) != XXH3_64bits(p, 24))
+        return "segment header checksum mismatch";
+    uint32_t version;
+    memcpy(&version, p + 8, 4);
+    if (version != JOURNAL_FORMAT_VERSION)
+        return "unsupported segment format version";
+    if (load_u64(p + 16) != first)
+        return "segment header position does not match its file name";
+    return NULL;
+}
+
+static bool parse_segment_name(const char *name, uint64_t *first)
+{
+    size_t n = strlen(name);
+    if (n != SEGMENT_NAME_HEX + strlen(SEGMENT_SUFFIX) ||
+        strcmp(name + SEGMENT_NAME_HEX, SEGMENT_SUFFIX) != 0)
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < SEGMENT_NAME_HEX; i++) {
+        char c = name[i];
+        unsigned d;
+        if (c >= '0' && c <= '9')
+            d = (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            d = (unsigned)(c - 'a' + 10);
+        else
+            return false;
+        v = (v << 4) | d;
+    }
+    *first = v;
+    return v >= JOURNAL_POSITION_FIRST;
+}
+
+static int cmp_segment(const void *a, const void *b)
+{
+    uint64_t x = ((const segment_info *)a)->first;
+    uint64_t y = ((const segment_info *)b)->first;
+    return x < y ? -1 : x > y;
+}
+
+/* Lists dir's segments sorted by first position. *out is malloc'd (NULL
+ * when *n is 0). A missing dir has no segments. */
+static int list_segments(const char *dir, segment_info **out, size_t *n,
+                         char *errbuf, size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        if (errno == ENOENT)
+            return INV_OK;
+        errmsg(errbuf, errlen, "journal: cannot open directory %s: %s", dir,
+               strerror(errno));
+        return INV_EIO;
+    }
+    size_t cap = 0;
+    segment_info *v = NULL;
+    int rc = INV_OK;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        uint64_t first;
+        if (!parse_segment_name(e->d_name, &first))
+            continue;
+        if (*n == JOURNAL_SEGMENTS_MAX) {
+            errmsg(errbuf, errlen, "journal: more than %u segments in %s",
+                   JOURNAL_SEGMENTS_MAX, dir);
+            rc = INV_ELIMIT;
+            break;
+        }
+        if (*n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            segment_info *nv = realloc(v, nc * sizeof *nv);
+            if (nv == NULL) {
+                rc = INV_ENOMEM;
+                break;
+            }
+            v = nv;
+            cap = nc;
+        }
+        struct stat st;
+        if (fstatat(dirfd(d), e->d_name, &st, 0) != 0 ||
+            !S_ISREG(st.st_mode))
+            continue;
+        v[*n].first = first;
+        v[*n].size = (uint64_t)st.st_size;
+        (*n)++;
+    }
+    closedir(d);
+    if (rc != INV_OK) {
+        free(v);
+        *n = 0;
+        return rc;
+    }
+    if (*n > 1)
+        qsort(v, *n, sizeof *v, cmp_segment);
+    *out = v;
+    return INV_OK;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* ---- I/O through the hooks (flusher) ------------------------------------ */
+
+/* Writes every byte of iov at offset, or returns -1 with errno set. */
+static int write_all(journal *j, int fd, struct iovec *iov, int iovcnt,
+                     off_t off)
+{
+    while (iovcnt > 0) {
+        ssize_t w = j->write_hook
+                        ? j->write_hook(j->hook_ctx, fd, iov, iovcnt, off)
+                        : pwritev(fd, iov, iovcnt, off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (w == 0) {
+            errno = EIO; /* no progress: never loop forever */
+            return -1;
+        }
+        off += w;
+        while (iovcnt > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            iovcnt--;
+        }
+        if (iovcnt > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+static int sync_fd(journal *j, int fd)
+{
+    int rc = j->sync_hook ? j->sync_hook(j->hook_ctx, fd) : fdatasync(fd);
+    if (rc != 0 && errno == 0)
+        errno = EIO;
+    return rc;
+}
+
+/* Creates the segment file for position first with its header, synced, and
+ * syncs the directory. Returns the fd or -1 with errno. */
+static int segment_create(journal *j, uint64_t first)
+{
+    char name[64];
+    segment_name(name, sizeof name, first);
+    int fd = openat(j->dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                    0644);
+    if (fd < 0)
+        return -1;
+    uint8_t hdr[JOURNAL_SEGMENT_HEADER];
+    segment_header_encode(hdr, first);
+    struct iovec iov = {.iov_base = hdr, .iov_len = sizeof hdr};
+    if (write_all(j, fd, &iov, 1, 0) != 0 || sync_fd(j, fd) != 0 ||
+        fsync(j->dir_fd) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    /* relaxed: a statistics counter. */
+    atomic_fetch_add_explicit(&j->st_segments, 1, memory_order_relaxed);
+    return fd;
+}
+
+/* ---- wake-ups ------------------------------------------------------------ */
+
+static void notify_subscribers(journal *j)
+{
+    /* relaxed: a hint; a subscriber added concurrently gets the next one. */
+    if (atomic_load_explicit(&j->sub_count, memory_order_relaxed) == 0)
+        return;
+    uint64_t one = 1;
+    pthread_mutex_lock(&j->sub_lock);
+    for (size_t i = 0; i < INV_DURABLE_SUBSCRIBERS_MAX; i++)
+        if (j->subs[i] >= 0) {
+            ssize_t w = write(j->subs[i], &one, sizeof one);
+            (void)w; /* EAGAIN: the counter is saturated, still signalled */
+        }
+    pthread_mutex_unlock(&j->sub_lock);
+}
+
+/* Wakes every thread sleeping on progress (durability or ring space). */
+static void wake_progress(waitq *q)
+{
+    /* seq_cst (not just release): the advance (a seq_cst store) and this
+     * increment come before reading q->waiters in the single total
+     * order, pairing with the waiter's seq_cst increment before its seq_cst
+     * re-check (a Dekker pattern without fences, which TSan cannot model):
+     * either we see the waiter, or the waiter sees the advance. Release
+     * part: whoever reads the new sequence value sees the advance. */
+    atomic_fetch_add_explicit(&q->seq, 1, memory_order_seq_cst);
+    /* seq_cst: see above. */
+    if (atomic_load_explicit(&q->waiters, memory_order_seq_cst) > 0)
+        futex_wake_all(&q->seq);
+}
+
+static void advance_durable(journal *j, uint64_t end)
+{
+    /* seq_cst: records below end are durable (release for waiters who
+     * acquire it); seq_cst for the Dekker pairing in wake_progress. */
+    atomic_store_explicit(&j->durable_end, end, memory_order_seq_cst);
+    wake_progress(&j->durable_q);
+    notify_subscribers(j);
+}
+
+static void enter_failed(journal *j, int err)
+{
+    j->fail_errno = err;
+    WARN("invcore journal: I/O error in %s: %s; writes refused\n",
+            j->dir, strerror(err));
+    /* seq_cst: release (who sees failed sees that durable_end stopped)
+     * plus the Dekker pairing in wake_progress. */
+    atomic_store_explicit(&j->failed, true, memory_order_seq_cst);
+    wake_progress(&j->durable_q);
+    wake_progress(&j->space_q);
+    notify_subscribers(j);
+}
+
+/* Sleeps until *cond(j, arg) or failure. Used for durability and ring space.
+ * Spins briefly, then sleeps on the progress futex. */
+static int wait_progress(journal *j, waitq *q,
+                         bool (*cond)(journal *, uint64_t), uint64_t arg)
+{
+    for (unsigned i = 0; i < JOURNAL_WAIT_SPINS; i++) {
+        if (cond(j, arg))
+            return INV_OK;
+        /* acquire: pairs with enter_failed's release. */
+        if (atomic_load_explicit(&j->failed, memory_order_acquire))
+            return INV_EIO;
+        cpu_relax();
+    }
+    for (;;) {
+        /* acquire: pairs with wake_progress's release increment. */
+        uint32_t seq =
+            atomic_load_explicit(&q->seq, memory_order_acquire);
+        /* seq_cst: ordered before the re-check below (see wake_progress). */
+        atomic_fetch_add_explicit(&q->waiters, 1,
+                                  memory_order_seq_cst);
+        bool done = cond(j, arg);
+        /* seq_cst: the Dekker re-check (see wake_progress). */
+        bool failed = atomic_load_explicit(&j->failed, memory_order_seq_cst);
+        if (!done && !failed)
+            futex_wait(&q->seq, seq, JOURNAL_SLEEP_NS_MAX);
+        /* relaxed: only a count of sleepers. */
+        atomic_fetch_sub_explicit(&q->waiters, 1,
+                                  memory_order_relaxed);
+        if (done || cond(j, arg))
+            return INV_OK;
+        if (failed ||
+            atomic_load_explicit(&j->failed, memory_order_acquire))
+            return INV_EIO; /* acquire: as above */
+    }
+}
+
+static bool cond_durable(journal *j, uint64_t pos)
+{
+    /* seq_cst (stronger than the acquire it needs): the Dekker re-check in
+     * wait_progress must not move before the waiter increment. */
+    return atomic_load_explicit(&j->durable_end, memory_order_seq_cst) > pos;
+}
+
+static bool cond_ring_space(journal *j, uint64_t end)
+{
+    /* seq_cst: as cond_durable; acquire alone would order the ring bytes
+     * the flusher cleared before our writes into them. */
+    return end <= atomic_load_explicit(&j->ring_free_end,
+                                       memory_order_seq_cst) +
+                      j->ring_bytes;
+}
+
+/* Tells a sleeping flusher that a record is ready. */
+static void wake_flusher(journal *j)
+{
+    /* seq_cst: after our seq_cst header store in the total order, pairing
+     * with the flusher's seq_cst flag store before its seq_cst re-check of
+     * the head record: either it sees our record or we see it sleeping.
+     * The exchange lets one writer do the wake-up. */
+    if (atomic_load_explicit(&j->flusher_sleeping, memory_order_seq_cst) &&
+        atomic_exchange_explicit(&j->flusher_sleeping, 0,
+                                 memory_order_relaxed)) {
+        /* release: the flusher's futex value changes after our record. */
+        atomic_fetch_add_explicit(&j->flusher_seq, 1, memory_order_release);
+        syscall(SYS_futex, (uint32_t *)&j->flusher_seq, FUTEX_WAKE_PRIVATE, 1,
+                NULL, NULL, 0);
+    }
+}
+
+/* ---- the flusher --------------------------------------------------------- */
+
+static _Atomic uint64_t *ring_word(journal *j, uint64_t pos)
+{
+    return (_Atomic uint64_t *)(void *)(j->ring + (pos & j->ring_mask));
+}
+
+/* Walks ready records from `from`; returns the end of the batch. *rotate is
+ * set when the next ready record belongs in a new segment. */
+static uint64_t collect(journal *j, uint64_t from, uint64_t *nrec,
+                        bool *rotate)
+{
+    uint64_t p = from;
+    *nrec = 0;
+    *rotate = false;
+    for (;;) {
+        /* acquire: pairs with the publisher's release store of the header:
+         * its payload and checksum bytes are visible once it is. */
+        uint64_t hdr =
+            atomic_load_explicit(ring_word(j, p), memory_order_acquire);
+        if (hdr == 0)
+            break;
+        uint64_t size = journal_record_size((uint32_t)hdr);
+        uint64_t in_seg = p - j->seg_first;
+        if (in_seg > 0 && in_seg + size > j->segment_bytes) {
+            *rotate = true;
+            break;
+        }
+        if (p > from && p + size - from > JOURNAL_BATCH_BYTES_MAX)
+            break;
+        p += size;
+        (*nrec)++;
+    }
+    return p;
+}
+
+static int write_batch(journal *j, uint64_t from, uint64_t end)
+{
+    uint64_t off = from & j->ring_mask, len = end - from;
+    struct iovec iov[2];
+    int n = 1;
+    iov[0].iov_base = j->ring + off;
+    if (off + len > j->ring_bytes) {
+        iov[0].iov_len = j->ring_bytes - off;
+        iov[1].iov_base = j->ring;
+        iov[1].iov_len = len - iov[0].iov_len;
+        n = 2;
+    } else {
+        iov[0].iov_len = len;
+    }
+    off_t foff = (off_t)(JOURNAL_SEGMENT_HEADER + (from - j->seg_first));
+    return write_all(j, j->seg_fd, iov, n, foff);
+}
+
+static void clear_ring(journal *j, uint64_t from, uint64_t end)
+{
+    uint64_t off = from & j->ring_mask, len = end - from;
+    if (off + len > j->ring_bytes) {
+        memset(j->ring + off, 0, j->ring_bytes - off);
+        memset(j->ring, 0, len - (j->ring_bytes - off));
+    } else {
+        memset(j->ring + off, 0, len);
+    }
+}
+
+typedef struct {
+    uint64_t written, synced, last_sync_ns, unsynced_records;
+} flush_state;
+
+static int do_sync(journal *j, flush_state *s)
+{
+    if (sync_fd(j, j->seg_fd) != 0)
+        return -1;
+    s->synced = s->written;
+    s->last_sync_ns = now_ns();
+    /* relaxed: statistics counters, single writer. */
+    atomic_fetch_add_explicit(&j->st_fsyncs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&j->st_synced_records, s->unsynced_records,
+                              memory_order_relaxed);
+    if (s->unsynced_records >
+        atomic_load_explicit(&j->st_per_fsync_max, memory_order_relaxed))
+        atomic_store_explicit(&j->st_per_fsync_max, s->unsynced_records,
+                              memory_order_relaxed);
+    s->unsynced_records = 0;
+    if (j->policy != INV_FSYNC_NONE)
+        advance_durable(j, s->synced);
+    return 0;
+}
+
+/* Sleeps until a writer publishes the head record, close, or timeout. */
+static void flusher_sleep(journal *j, uint32_t seq, uint64_t pos,
+                          uint64_t timeout_ns)
+{
+    /* seq_cst (flag store, then both re-checks): see wake_flusher. */
+    atomic_store_explicit(&j->flusher_sleeping, 1, memory_order_seq_cst);
+    bool ready = atomic_load_explicit(ring_word(j, pos),
+                                      memory_order_seq_cst) != 0 ||
+                 atomic_load_explicit(&j->closing, memory_order_seq_cst);
+    if (!ready)
+        futex_wait(&j->flusher_seq, seq, timeout_ns);
+    /* relaxed: the flag is only a hint for writers. */
+    atomic_store_explicit(&j->flusher_sleeping, 0, memory_order_relaxed);
+}
+
+static void *flusher_main(void *arg)
+{
+    journal *j = arg;
+    /* relaxed: set before the thread started (pthread_create orders it). */
+    uint64_t start = atomic_load_explicit(&j->ring_free_end,
+                                          memory_order_relaxed);
+    flush_state s = {start, start, now_ns(), 0};
+    for (;;) {
+        /* acquire: pairs with wake_flusher's release increment. */
+        uint32_t seq =
+            atomic_load_explicit(&j->flusher_seq, memory_order_acquire);
+        uint64_t nrec;
+        bool rotate;
+        uint64_t end = collect(j, s.written, &nrec, &rotate);
+        bool progressed = end > s.written;
+        if (progressed) {
+            if (write_batch(j, s.written, end) != 0)
+                goto fail;
+            clear_ring(j, s.written, end);
+            /* relaxed: statistics. */
+            atomic_fetch_add_explicit(&j->st_records, nrec,
+                                      memory_order_relaxed);
+            atomic_fetch_add_explicit(&j->st_bytes, end - s.written,
+                                      memory_order_relaxed);
+            atomic_store_explicit(&j->st_written_end, end,
+                                  memory_order_relaxed);
+            s.written = end;
+            s.unsynced_records += nrec;
+            /* seq_cst: release (the cleared ring bytes are free for
+             * writers who acquire this) plus the Dekker pairing with
+             * sleeping writers (see wake_progress). */
+            atomic_store_explicit(&j->ring_free_end, end,
+                                  memory_order_seq_cst);
+            wake_progress(&j->space_q); /* ring space for blocked writers */
+            if (j->policy == INV_FSYNC_NONE)
+                advance_durable(j, end);
+        }
+        /* acquire: pairs with journal_close's release store. */
+        bool closing = atomic_load_explicit(&j->closing, memory_order_acquire);
+        /* relaxed: close requires every reservation be published, so tail
+         * is final once closing is seen. */
+        bool drained = closing &&
+                       s.written == atomic_load_explicit(&j->tail,
+                                                         memory_order_relaxed);
+        uint64_t t = now_ns();
+        bool due = j->policy == INV_FSYNC_ALWAYS || rotate || drained ||
+                   (j->policy == INV_FSYNC_INTERVAL &&
+                    t - s.last_sync_ns >= j->interval_ns);
+        if (s.written > s.synced && due && do_sync(j, &s) != 0)
+            goto fail;
+        if (rotate) {
+            close(j->seg_fd);
+            j->seg_fd = segment_create(j, s.written);
+            if (j->seg_fd < 0)
+                goto fail;
+            j->seg_first = s.written;
+            continue;
+        }
+        if (drained)
+            break;
+        if (progressed)
+            continue;
+        uint64_t timeout = JOURNAL_SLEEP_NS_MAX;
+        if (j->policy == INV_FSYNC_INTERVAL && s.written > s.synced) {
+            uint64_t next = s.last_sync_ns + j->interval_ns;
+            timeout = next > t ? next - t : 0;
+            if (timeout == 0)
+                continue;
+        }
+        flusher_sleep(j, seq, s.written, timeout);
+    }
+    return NULL;
+fail:
+    enter_failed(j, errno ? errno : EIO);
+    return NULL;
+}
+
+/* ---- open / close --------------------------------------------------------- */
+
+/* Chooses the segment to append to at start: continues the last segment if
+ * it ends exactly at start, else creates one. Refuses a start that does not
+ * continue what is on disk. */
+static int open_segment_at(journal *j, uint64_t start, char *errbuf,
+                           size_t errlen)
+{
+    segment_info *segs;
+    size_t n;
+    int rc = list_segments(j->dir, &segs, &n, errbuf, errlen);
+    if (rc != INV_OK)
+        return rc;
+    rc = INV_OK;
+    segment_info *last = n > 0 ? &segs[n - 1] : NULL;
+    if (last != NULL && last->first == start &&
+        last->size <= JOURNAL_SEGMENT_HEADER) {
+        last = NULL; /* an empty segment at start: recreate it */
+    } else if (last != NULL) {
+        uint64_t data = last->size < JOURNAL_SEGMENT_HEADER
+                            ? 0
+                            : last->size - JOURNAL_SEGMENT_HEADER;
+        uint64_t end = last->first + data;
+        char name[64];
+        segment_name(name, sizeof name, last->first);
+        if (last->first > start || end > start ||
+            last->size < JOURNAL_SEGMENT_HEADER) {
+            errmsg(errbuf, errlen,
+                   "journal: start position %" PRIu64 " does not continue "
+                   "%s/%s (records end at %" PRIu64 "); replay first",
+                   start, j->dir, name, end);
+            rc = INV_EINVALID;
+        } else if (end < start) {
+            /* A snapshot ahead of the durable journal: positions in
+             * [end, start) are covered by it; start a new segment. */
+            WARN(
+                    "invcore journal: warning: %s/%s ends at %" PRIu64
+                    ", starting a new segment at %" PRIu64 "\n",
+                    j->dir, name, end, start);
+            last = NULL;
+        }
+    }
+    if (rc == INV_OK && last != NULL) {
+        char path[JOURNAL_PATH_MAX + 64];
+        segment_path(path, sizeof path, j->dir, last->first);
+        j->seg_fd = open(path, O_WRONLY | O_CLOEXEC);
+        j->seg_first = last->first;
+    } else if (rc == INV_OK) {
+        j->seg_fd = segment_create(j, start);
+        j->seg_first = start;
+    }
+    if (rc == INV_OK && j->seg_fd < 0) {
+        errmsg(errbuf, errlen, "journal: cannot open a segment in %s: %s",
+               j->dir, strerror(errno));
+        rc = INV_EIO;
+    }
+    free(segs);
+    return rc;
+}
+
+static int check_config(const journal_config *cfg, char *errbuf,
+                        size_t errlen)
+{
+    if (cfg == NULL || cfg->dir == NULL || cfg->dir[0] == '\0' ||
+        strlen(cfg->dir) >= JOURNAL_PATH_MAX) {
+        errmsg(errbuf, errlen, "journal: a directory path is required");
+        return INV_EINVALID;
+    }
+    if (cfg->policy != INV_FSYNC_ALWAYS && cfg->policy != INV_FSYNC_INTERVAL &&
+        cfg->policy != INV_FSYNC_NONE) {
+        errmsg(errbuf, errlen, "journal: unknown fsync policy %d",
+               (int)cfg->policy);
+        return INV_EINVALID;
+    }
+    size_t rb = cfg->ring_bytes;
+    if (rb != 0 && ((rb & (rb - 1)) != 0 || rb > JOURNAL_RING_BYTES_MAX ||
+                    rb < JOURNAL_RING_RECORDS_MIN * JOURNAL_RECORD_MAX)) {
+        errmsg(errbuf, errlen,
+               "journal: ring_bytes %zu must be a power of two in [%llu, "
+               "%llu]",
+               rb,
+               (unsigned long long)JOURNAL_RING_RECORDS_MIN *
+                   JOURNAL_RECORD_MAX,
+               (unsigned long long)JOURNAL_RING_BYTES_MAX);
+        return INV_EINVALID;
+    }
+    if (cfg->segment_bytes != 0 &&
+        cfg->segment_bytes < JOURNAL_SEGMENT_BYTES_MIN) {
+        errmsg(errbuf, errlen, "journal: segment_bytes %" PRIu64
+               " below %llu", cfg->segment_bytes,
+               (unsigned long long)JOURNAL_SEGMENT_BYTES_MIN);
+        return INV_EINVALID;
+    }
+    if (cfg->fsync_interval_ms > JOURNAL_FSYNC_INTERVAL_MS_MAX) {
+        errmsg(errbuf, errlen, "journal: fsync_interval_ms %u above %u",
+               cfg->fsync_interval_ms, JOURNAL_FSYNC_INTERVAL_MS_MAX);
+        return INV_EINVALID;
+    }
+    if (cfg->start_position != 0 &&
+        (cfg->start_position < JOURNAL_POSITION_FIRST ||
+         cfg->start_position % 8 != 0)) {
+        errmsg(errbuf, errlen,
+               "journal: start position %" PRIu64 " is not a record boundary",
+               cfg->start_position);
+        return INV_EINVALID;
+    }
+    return INV_OK;
+}
+
+int journal_open(journal **out, const journal_config *cfg, char *errbuf,
+                 size_t errlen)
+{
+    if (out == NULL)
+        return INV_EINVALID;
+    *out = NULL;
+    int rc = check_config(cfg, errbuf, errlen);
+    if (rc != INV_OK)
+        return rc;
+    if (mkdir(cfg->dir, 0755) != 0 && errno != EEXIST) {
+        errmsg(errbuf, errlen, "journal: cannot create %s: %s", cfg->dir,
+               strerror(errno));
+        return INV_EIO;
+    }
+    journal *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return INV_ENOMEM;
+    j->ring_bytes = cfg->ring_bytes ? cfg->ring_bytes
+                                    : JOURNAL_RING_BYTES_DEFAULT;
+    j->ring_mask = j->ring_bytes - 1;
+    j->ring = aligned_alloc(64, j->ring_bytes);
+    if (j->ring == NULL) {
+        free(j);
+        return INV_ENOMEM;
+    }
+    memset(j->ring, 0, j->ring_bytes);
+    snprintf(j->dir, sizeof j->dir, "%s", cfg->dir);
+    j->policy = cfg->policy;
+    j->interval_ns = (uint64_t)(cfg->fsync_interval_ms
+                                    ? cfg->fsync_interval_ms
+                                    : INV_FSYNC_INTERVAL_MS_DEFAULT) *
+                     1000000ULL;
+    j->segment_bytes = cfg->segment_bytes ? cfg->segment_bytes
+                                          : JOURNAL_SEGMENT_BYTES_DEFAULT;
+    j->write_hook = cfg->write_hook;
+    j->sync_hook = cfg->sync_hook;
+    j->hook_ctx = cfg->hook_ctx;
+    j->seg_fd = -1;
+    for (size_t i = 0; i < INV_DURABLE_SUBSCRIBERS_MAX; i++)
+        j->subs[i] = -1;
+    pthread_mutex_init(&j->sub_lock, NULL);
+    uint64_t start = cfg->start_position ? cfg->start_position
+                                         : JOURNAL_POSITION_FIRST;
+    /* relaxed (all four): no other thread exists yet; pthread_create
+     * publishes them to the flusher. */
+    atomic_store_explicit(&j->tail, start, memory_order_relaxed);
+    atomic_store_explicit(&j->ring_free_end, start, memory_order_relaxed);
+    atomic_store_explicit(&j->durable_end, start, memory_order_relaxed);
+    atomic_store_explicit(&j->st_written_end, start, memory_order_relaxed);
+    j->dir_fd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (j->dir_fd < 0) {
+        errmsg(errbuf, errlen, "journal: cannot open %s: %s", j->dir,
+               strerror(errno));
+        rc = INV_EIO;
+    } else {
+        rc = open_segment_at(j, start, errbuf, errlen);
+    }
+    if (rc == INV_OK && pthread_create(&j->flusher, NULL, flusher_main, j)) {
+        errmsg(errbuf, errlen, "journal: cannot start the flusher thread");
+        rc = INV_ENOMEM;
+    }
+    if (rc != INV_OK) {
+        if (j->seg_fd >= 0)
+            close(j->seg_fd);
+        if (j->dir_fd >= 0)
+            close(j->dir_fd);
+        pthread_mutex_destroy(&j->sub_lock);
+        free(j->ring);
+        free(j);
+        return rc;
+    }
+    *out = j;
+    return INV_OK;
+}
+
+int journal_close(journal *j)
+{
+    if (j == NULL)
+        return INV_OK;
+    /* seq_cst: release (the flusher that sees closing sees every publish
+     * before) plus the flusher_sleep re-check pairing. */
+    atomic_store_explicit(&j->closing, true, memory_order_seq_cst);
+    /* relaxed: the futex value only has to change; the flusher re-reads
+     * closing with acquire. */
+    atomic_fetch_add_explicit(&j->flusher_seq, 1, memory_order_relaxed);
+    futex_wake_all(&j->flusher_seq);
+    pthread_join(j->flusher, NULL);
+    /* acquire: the flusher's last state is visible after join anyway. */
+    int rc = atomic_load_explicit(&j->failed, memory_order_acquire)
+                 ? INV_EIO
+                 : INV_OK;
+    if (j->seg_fd >= 0)
+        close(j->seg_fd);
+    close(j->dir_fd);
+    for (size_t i = 0; i < INV_DURABLE_SUBSCRIBERS_MAX; i++)
+        if (j->subs[i] >= 0)
+            close(j->subs[i]);
+    pthread_mutex_destroy(&j->sub_lock);
+    free(j->ring);
+    free(j);
+    return rc;
+}
+
+/* ---- writers --------------------------------------------------------------- */
+
+uint64_t journal_reserve(journal *j, uint32_t payload_len)
+{
+    /* Hot path: no lock, no allocation. */
+    if (payload_len > JOURNAL_PAYLOAD_MAX)
+        return 0;
+    /* relaxed: a best-effort early refusal; a reservation racing with the
+     * failure is refused at publish (INV_EIO). */
+    if (atomic_load_explicit(&j->failed, memory_order_relaxed) ||
+        atomic_load_explicit(&j->closing, memory_order_relaxed))
+        return 0;
+    /* relaxed: only atomicity matters; the record's bytes are published by
+     * the header's release store, not by the tail. */
+    return atomic_fetch_add_explicit(&j->tail, journal_record_size(payload_len),
+                                     memory_order_relaxed);
+}
+
+/* Copies n bytes to the ring at stream position pos, wrapping. */
+static void ring_copy(journal *j, uint64_t pos, const void *src, size_t n)
+{
+    uint64_t off = pos & j->ring_mask;
+    size_t first = n;
+    if (off + n > j->ring_bytes)
+        first = (size_t)(j->ring_bytes - off);
+    memcpy(j->ring + off, src, first);
+    if (first < n)
+        memcpy(j->ring, (const uint8_t *)src + first, n - first);
+}
+
+static int fill(journal *j, uint64_t pos, uint8_t type, const void *payload,
+                uint32_t len)
+{
+    uint64_t size = journal_record_size(len);
+    if (!cond_ring_space(j, pos + size)) {
+        int rc = wait_progress(j, &j->space_q, cond_ring_space, pos + size);
+        if (rc != INV_OK)
+            return rc;
+    }
+    /* Cheap failure check so a failed journal refuses promptly. */
+    /* relaxed: best effort; the flusher never writes past a failure. */
+    if (atomic_load_explicit(&j->failed, memory_order_relaxed))
+        return INV_EIO;
+    uint64_t sum = journal_frame_checksum(type, payload, len);
+    if (len > 0 && type != JOURNAL_TYPE_PAD)
+        ring_copy(j, pos + JOURNAL_RECORD_HEADER, payload, len);
+    /* The checksum word is 8-aligned: it never wraps. */
+    memcpy(j->ring + ((pos + size - JOURNAL_RECORD_TRAILER) & j->ring_mask),
+           &sum, sizeof sum);
+    /* seq_cst: release (payload and checksum are visible to the flusher
+     * that acquires this header: the record is ready) plus the Dekker
+     * pairing with flusher_sleep (see wake_flusher). */
+    atomic_store_explicit(ring_word(j, pos), header_word(type, len),
+                          memory_order_seq_cst);
+    wake_flusher(j);
+    return INV_OK;
+}
+
+int journal_publish(journal *j, uint64_t pos, uint8_t type,
+                    const void *payload, uint32_t len)
+{
+    if (pos < JOURNAL_POSITION_FIRST || type < JOURNAL_TYPE_USER_MIN ||
+        len > JOURNAL_PAYLOAD_MAX || (len > 0 && payload == NULL))
+        return INV_EINVALID;
+    return fill(j, pos, type, payload, len);
+}
+
+int journal_abandon(journal *j, uint64_t pos, uint32_t payload_len)
+{
+    if (pos < JOURNAL_POSITION_FIRST || payload_len > JOURNAL_PAYLOAD_MAX)
+        return INV_EINVALID;
+    return fill(j, pos, JOURNAL_TYPE_PAD, NULL, payload_len);
+}
+
+/* ---- durability ----------------------------------------------------------- */
+
+uint64_t journal_durable_end(const journal *j)
+{
+    /* acquire: pairs with advance_durable; callers act on durability. */
+    return atomic_load_explicit(&((journal *)j)->durable_end,
+                                memory_order_acquire);
+}
+
+uint64_t journal_tail(const journal *j)
+{
+    /* relaxed: a snapshot of a counter. */
+    return atomic_load_explicit(&((journal *)j)->tail, memory_order_relaxed);
+}
+
+bool journal_failed(const journal *j)
+{
+    /* acquire: pairs with enter_failed. */
+    return atomic_load_explicit(&((journal *)j)->failed, memory_order_acquire);
+}
+
+int journal_wait(journal *j, uint64_t pos)
+{
+    if (pos == 0 || cond_durable(j, pos))
+        return INV_OK;
+    return wait_progress(j, &j->durable_q, cond_durable, pos);
+}
+
+int journal_subscribe(journal *j)
+{
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0)
+        return INV_EIO;
+    pthread_mutex_lock(&j->sub_lock);
+    size_t i = 0;
+    while (i < INV_DURABLE_SUBSCRIBERS_MAX && j->subs[i] >= 0)
+        i++;
+    if (i < INV_DURABLE_SUBSCRIBERS_MAX) {
+        j->subs[i] = fd;
+        /* relaxed: a hint read by the flusher before taking the lock. */
+        atomic_fetch_add_explicit(&j->sub_count, 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&j->sub_lock);
+    if (i == INV_DURABLE_SUBSCRIBERS_MAX) {
+        close(fd);
+        return INV_ELIMIT;
+    }
+    return fd;
+}
+
+void journal_unsubscribe(journal *j, int fd)
+{
+    bool found = false;
+    pthread_mutex_lock(&j->sub_lock);
+    for (size_t i = 0; i < INV_DURABLE_SUBSCRIBERS_MAX; i++)
+        if (fd >= 0 && j->subs[i] == fd) {
+            j->subs[i] = -1;
+            found = true;
+            /* relaxed: a hint, see journal_subscribe. */
+            atomic_fetch_sub_explicit(&j->sub_count, 1,
+                                      memory_order_relaxed);
+            break;
+        }
+    pthread_mutex_unlock(&j->sub_lock);
+    if (found)
+        close(fd); /* after the lock: the flusher no longer writes to it */
+}
+
+void journal_stats_get(const journal *cj, journal_stats *out)
+{
+    journal *j = (journal *)cj;
+    memset(out, 0, sizeof *out);
+    /* relaxed (all): statistics, read independently. */
+    out->records = atomic_load_explicit(&j->st_records, memory_order_relaxed);
+    out->bytes = atomic_load_explicit(&j->st_bytes, memory_order_relaxed);
+    out->fsyncs = atomic_load_explicit(&j->st_fsyncs, memory_order_relaxed);
+    out->records_per_fsync_max =
+        atomic_load_explicit(&j->st_per_fsync_max, memory_order_relaxed);
+    uint64_t synced =
+        atomic_load_explicit(&j->st_synced_records, memory_order_relaxed);
+    out->records_per_fsync_avg =
+        out->fsyncs ? (double)synced / (double)out->fsyncs : 0.0;
+    out->segments = atomic_load_explicit(&j->st_segments,
+                                         memory_order_relaxed);
+    out->durable_end = journal_durable_end(j);
+    out->written_end =
+        atomic_load_explicit(&j->st_written_end, memory_order_relaxed);
+    out->tail = journal_tail(j);
+    out->failed = journal_failed(j);
+}
+
+/* ---- replay ----------------------------------------------------------------- */
+
+typedef struct {
+    const char *dir;
+    uint64_t from;
+    bool repair;
+    journal_replay_fn fn;
+    void *ctx;
+    char *errbuf;
+    size_t errlen;
+    uint64_t records, bytes, next_log_bytes, t0_ns;
+} replay_run;
+
+typedef enum { SEG_OK, SEG_CUT } seg_result;
+
+/* True if a valid record starts at any 8-aligned offset in [off, size). */
+static bool valid_record_after(const uint8_t *p, uint64_t off, uint64_t size)
+{
+    for (off = (off + 7) & ~(uint64_t)7; off + JOURNAL_RECORD_OVERHEAD <= size;
+         off += 8) {
+        uint64_t hdr = load_u64(p + off);
+        uint32_t len = (uint32_t)hdr;
+        /* cheap filters before hashing */
+        if ((uint8_t)(hdr >> 32) == 0 || (hdr >> 40) != 0 ||
+            len > JOURNAL_PAYLOAD_MAX || journal_record_size(len) > size - off)
+            continue;
+        uint8_t type;
+        const uint8_t *pl;
+        uint32_t n;
+        uint64_t sz;
+        if (journal_frame_decode(p + off, size - off, &type, &pl, &n, &sz) ==
+            NULL)
+            return true;
+    }
+    return false;
+}
+
+/* Cuts path at off (removes it when off leaves no full header). */
+static int cut_file(const char *path, uint64_t off)
+{
+    if (off < JOURNAL_SEGMENT_HEADER)
+        return unlink(path);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = ftruncate(fd, (off_t)off);
+    if (rc == 0)
+        rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static void replay_log(replay_run *r, const char *when)
+{
+    double s = (double)(now_ns() - r->t0_ns) / 1e9;
+    WARN(
+            "invcore journal: replay %s: %" PRIu64 " records, %.1f MB, "
+            "%.2f s\n",
+            when, r->records, (double)r->bytes / 1e6, s);
+}
+
+/* Handles a bad record (or header, off 0) in segment path: torn tail, cut
+ * by repair, or corruption. */
+static int bad_record(replay_run *r, const char *path, const uint8_t *p,
+                      uint64_t size, uint64_t off, uint64_t pos,
+                      const char *why, bool later_data, seg_result *res)
+{
+    bool torn = !later_data && !valid_record_after(p, off + 8, size);
+    if (!torn && !r->repair) {
+        errmsg(r->errbuf, r->errlen,
+               "journal corrupt: %s at byte offset %" PRIu64
+               " (position %" PRIu64 "): %s, and valid records follow; "
+               "refusing to open (repair cuts here)",
+               path, off, pos, why);
+        return INV_EINVALID;
+    }
+    WARN(
+            "invcore journal: warning: %s %s at byte offset %" PRIu64
+            " (position %" PRIu64 "): %s; cutting %" PRIu64 " bytes\n",
+            torn ? "torn tail in" : "repair: corrupt record in", path, off,
+            pos, why, size - off);
+    *res = SEG_CUT;
+    return INV_OK;
+}
+
+static int replay_segment(replay_run *r, const segment_info *seg,
+                          bool later_data, uint64_t *end, seg_result *res)
+{
+    char path[JOURNAL_PATH_MAX + 64];
+    segment_path(path, sizeof path, r->dir, seg->first);
+    *res = SEG_OK;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        errmsg(r->errbuf, r->errlen, "journal: cannot read %s: %s", path,
+               strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return INV_EIO;
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    const uint8_t *p = NULL;
+    if (size > 0) {
+        p = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        if (p == MAP_FAILED) {
+            errmsg(r->errbuf, r->errlen, "journal: cannot map %s: %s", path,
+                   strerror(errno));
+            close(fd);
+            return INV_EIO;
+        }
+        madvise((void *)p, size, MADV_SEQUENTIAL);
+    }
+    close(fd);
+    int rc = INV_OK;
+    uint64_t off = 0;
+    const char *why = segment_header_check(p, size, seg->first);
+    if (why != NULL) {
+        rc = bad_record(r, path, p, size, 0, seg->first, why, later_data,
+                        res);
+    } else {
+        off = JOURNAL_SEGMENT_HEADER;
+        while (off < size) {
+            uint8_t type;
+            const uint8_t *pl;
+            uint32_t len;
+            uint64_t sz;
+            uint64_t pos = seg->first + (off - JOURNAL_SEGMENT_HEADER);
+            why = journal_frame_decode(p + off, size - off, &type, &pl, &len,
+                                       &sz);
+            if (why == NULL && type != JOURNAL_TYPE_PAD &&
+                type < JOURNAL_TYPE_USER_MIN)
+                why = "record type reserved for the journal";
+            if (why != NULL) {
+                rc = bad_record(r, path, p, size, off, pos, why, later_data,
+                                res);
+                break;
+            }
+            if (type >= JOURNAL_TYPE_USER_MIN && pos >= r->from &&
+                r->fn != NULL) {
+                rc = r->fn(r->ctx, pos, type, pl, len);
+                if (rc != INV_OK) {
+                    errmsg(r->errbuf, r->errlen,
+                           "journal: replay stopped by its callback at "
+                           "position %" PRIu64 " (%d)",
+                           pos, rc);
+                    break;
+                }
+            }
+            r->records++;
+            r->bytes += sz;
+            off += sz;
+            if (r->bytes >= r->next_log_bytes) {
+                r->next_log_bytes += JOURNAL_REPLAY_LOG_BYTES;
+                replay_log(r, "progress");
+            }
+        }
+    }
+    if (p != NULL)
+        munmap((void *)p, size);
+    if (rc == INV_OK && *res == SEG_CUT && cut_file(path, off) != 0) {
+        errmsg(r->errbuf, r->errlen, "journal: cannot cut %s at %" PRIu64
+               ": %s", path, off, strerror(errno));
+        return INV_EIO;
+    }
+    *end = seg->first + (off > JOURNAL_SEGMENT_HEADER
+                             ? off - JOURNAL_SEGMENT_HEADER
+                             : 0);
+    return rc;
+}
+
+/* Moves segments [from, n) out of the way (renamed *.cut). */
+static int set_aside(const char *dir, const segment_info *segs, size_t from,
+                     size_t n)
+{
+    for (size_t i = from; i < n; i++) {
+        char path[JOURNAL_PATH_MAX + 64], cut[JOURNAL_PATH_MAX + 80];
+        segment_path(path, sizeof path, dir, segs[i].first);
+        snprintf(cut, sizeof cut, "%s.cut", path);
+        WARN("invcore journal: warning: setting aside %s as %s\n",
+                path, cut);
+        if (rename(path, cut) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int journal_replay(const char *dir, uint64_t from_position, bool repair,
+                   journal_replay_fn fn, void *ctx, uint64_t *end_position,
+                   char *errbuf, size_t errlen)
+{
+    if (dir == NULL || end_position == NULL || strlen(dir) >= JOURNAL_PATH_MAX)
+        return INV_EINVALID;
+    replay_run r = {dir,    from_position, repair, fn, ctx, errbuf, errlen,
+                    0,      0,             JOURNAL_REPLAY_LOG_BYTES,
+                    now_ns()};
+    uint64_t from = from_position < JOURNAL_POSITION_FIRST
+                        ? JOURNAL_POSITION_FIRST
+                        : from_position;
+    segment_info *segs;
+    size_t n;
+    int rc = list_segments(dir, &segs, &n, errbuf, errlen);
+    if (rc != INV_OK)
+        return rc;
+    if (n == 0) {
+        *end_position = from;
+        return INV_OK;
+    }
+    size_t i0 = 0; /* the last segment starting at or below from */
+    while (i0 + 1 < n && segs[i0 + 1].first <= from)
+        i0++;
+    uint64_t expected = segs[i0].first;
+    if (expected > from) {
+        errmsg(errbuf, errlen,
+               "journal corrupt: %s starts at position %" PRIu64
+               " but replay needs position %" PRIu64 " (missing segment)",
+               dir, expected, from);
+        rc = INV_EINVALID;
+    }
+    bool changed = false;
+    for (size_t i = i0; rc == INV_OK && i < n; i++) {
+        if (segs[i].first != expected) {
+            if (!repair) {
+                errmsg(errbuf, errlen,
+                       "journal corrupt: %s/%016" PRIx64 SEGMENT_SUFFIX
+                       " starts at position %" PRIu64 " but the previous "
+                       "segment ends at %" PRIu64 " (missing segment)",
+                       dir, segs[i].first, segs[i].first, expected);
+                rc = INV_EINVALID;
+            } else if (set_aside(dir, segs, i, n) != 0) {
+                rc = INV_EIO;
+            }
+            changed = true;
+            break;
+        }
+        bool later_data = false;
+        for (size_t k = i + 1; k < n; k++)
+            later_data |= segs[k].size > JOURNAL_SEGMENT_HEADER;
+        seg_result res;
+        rc = replay_segment(&r, &segs[i], later_data, &expected, &res);
+        if (rc == INV_OK && res == SEG_CUT) {
+            changed = true;
+            if (set_aside(dir, segs, i + 1, n) != 0) {
+                errmsg(errbuf, errlen, "journal: cannot set aside segments "
+                       "in %s: %s", dir, strerror(errno));
+                rc = INV_EIO;
+            }
+            break;
+        }
+    }
+    free(segs);
+    if (changed)
+        fsync_dir(dir);
+    if (rc != INV_OK)
+        return rc;
+    if (now_ns() - r.t0_ns > 1000000000ULL)
+        replay_log(&r, "done");
+    *end_position = expected > from ? expected : from;
+    return INV_OK;
+}
+
+int journal_drop_before(const char *dir, uint64_t position)
+{
+    segment_info *segs;
+    size_t n;
+    int rc = list_segments(dir, &segs, &n, NULL, 0);
+    if (rc != INV_OK)
+        return rc;
+    bool removed = false;
+    /* Segment i holds positions [first_i, first_{i+1}): all below position
+     * when the next one starts at or below it. Never the last. */
+    for (size_t i = 0; i + 1 < n && segs[i + 1].first <= position; i++) {
+        char path[JOURNAL_PATH_MAX + 64];
+        segment_path(path, sizeof path, dir, segs[i].first);
+        if (unlink(path) != 0 && errno != ENOENT) {
+            rc = INV_EIO;
+            break;
+        }
+        removed = true;
+    }
+    free(segs);
+    if (removed && fsync_dir(dir) != 0 && rc == INV_OK)
+        rc = INV_EIO;
+    return rc;
+}

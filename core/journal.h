@@ -1,0 +1,193 @@
+/*
+ * journal.h — the append-only journal: reserve / publish, group commit,
+ * durability waits, segment files and replay. Generic: records are typed
+ * byte strings; the engine decides what they mean (types >= 16).
+ *
+ * Positions are byte offsets in one logical stream that starts at
+ * JOURNAL_POSITION_FIRST (never 0) and only grows. A record at position p
+ * occupies [p, p + journal_record_size(len)); the next record starts there.
+ * Durability advances over a contiguous prefix of that stream: every record
+ * starting below journal_durable_end() is durable. The on-disk format is in
+ * docs/JOURNAL.md.
+ *
+ * Threads: any number of writers (reserve, publish, abandon, wait, stats,
+ * subscribe) run concurrently; one internal flusher thread writes and
+ * syncs. journal_open / journal_close are not concurrent with anything.
+ */
+#ifndef INVCORE_JOURNAL_H
+#define INVCORE_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "invcore.h"
+
+/* ---- format constants (docs/JOURNAL.md) -------------------------------- */
+
+/* The first position of a fresh journal (8: records stay 8-byte aligned in
+ * the stream, and 0 stays free to mean "no position"). */
+#define JOURNAL_POSITION_FIRST 8ULL
+/* Largest payload of one record: bounds every length read from disk and
+ * keeps a record far smaller than the ring. */
+#define JOURNAL_PAYLOAD_MAX (1u << 20)
+/* Record framing: 8-byte header (u32 length, u8 type, 3 zero bytes),
+ * payload padded with zeros to 8 bytes, u64 xxh3 checksum. */
+#define JOURNAL_RECORD_HEADER 8u
+#define JOURNAL_RECORD_TRAILER 8u
+#define JOURNAL_RECORD_OVERHEAD (JOURNAL_RECORD_HEADER + JOURNAL_RECORD_TRAILER)
+#define JOURNAL_RECORD_MAX (JOURNAL_RECORD_OVERHEAD + JOURNAL_PAYLOAD_MAX)
+/* Segment file header: magic[8], u32 version, u32 zero, u64 first position,
+ * u64 xxh3 of the 24 bytes before it. */
+#define JOURNAL_SEGMENT_HEADER 32u
+#define JOURNAL_FORMAT_VERSION 1u
+
+/* Record types: 0 is invalid (an unwritten header reads as 0), 1..15
+ * belong to the journal and snapshot machinery, 16..255 to the engine. */
+#define JOURNAL_TYPE_INVALID 0u
+#define JOURNAL_TYPE_PAD 1u              /* an abandoned reservation */
+#define JOURNAL_TYPE_SNAPSHOT_TRAILER 2u /* last record of a snapshot file */
+#define JOURNAL_TYPE_USER_MIN 16u
+
+/* ---- configuration defaults and limits --------------------------------- */
+
+#define JOURNAL_SEGMENT_BYTES_DEFAULT (64ULL << 20)
+#define JOURNAL_SEGMENT_BYTES_MIN 4096ULL
+#define JOURNAL_RING_BYTES_DEFAULT (16u << 20)
+/* The ring holds at least this many maximal records (back-pressure never
+ * deadlocks on one big record). */
+#define JOURNAL_RING_RECORDS_MIN 4u
+#define JOURNAL_RING_BYTES_MAX (1ULL << 32)
+/* Bytes one flusher write carries at most. */
+#define JOURNAL_BATCH_BYTES_MAX (4u << 20)
+#define JOURNAL_FSYNC_INTERVAL_MS_MAX 60000u
+#define JOURNAL_PATH_MAX 4096u
+
+/* Bytes a record with a payload of len occupies in the stream and on disk. */
+static inline uint64_t journal_record_size(uint32_t len)
+{
+    return JOURNAL_RECORD_OVERHEAD + (((uint64_t)len + 7u) & ~(uint64_t)7u);
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+typedef struct journal journal;
+
+/* Fault-injection hooks (tests): they stand for pwritev and fdatasync and
+ * follow their contracts (bytes written or -1 with errno; 0 or -1). */
+typedef ssize_t (*journal_write_hook)(void *ctx, int fd,
+                                      const struct iovec *iov, int iovcnt,
+                                      off_t offset);
+typedef int (*journal_sync_hook)(void *ctx, int fd);
+
+typedef struct {
+    const char *dir;          /* created if missing */
+    uint64_t start_position;  /* 0: fresh (JOURNAL_POSITION_FIRST); else the
+                                 end_position journal_replay returned */
+    inv_fsync_policy policy;
+    uint32_t fsync_interval_ms; /* INTERVAL; 0: INV_FSYNC_INTERVAL_MS_DEFAULT */
+    uint64_t segment_bytes;   /* rotate past this; 0: default */
+    size_t ring_bytes;        /* power of two; 0: default */
+    journal_write_hook write_hook; /* NULL: pwritev */
+    journal_sync_hook sync_hook;   /* NULL: fdatasync */
+    void *hook_ctx;
+} journal_config;
+
+/* Opens the journal for appending at cfg->start_position and starts its
+ * flusher. Refuses (INV_EINVALID, message in errbuf) a start position that
+ * does not continue the segments on disk. */
+int journal_open(journal **out, const journal_config *cfg, char *errbuf,
+                 size_t errlen);
+
+/* Reserves room for a record with a payload of payload_len bytes and
+ * returns its position, or 0 when the journal failed, is closing, or
+ * payload_len > JOURNAL_PAYLOAD_MAX. Lock-free: one fetch_add. Every
+ * reservation must later be published or abandoned, in reservation order
+ * within one thread (a later one may wait for ring space that an earlier
+ * unpublished one of the same thread holds). */
+uint64_t journal_reserve(journal *j, uint32_t payload_len);
+/* Writes the record into the reservation at pos and hands it to the
+ * flusher. len must be the reserved payload_len; type >= 16. May wait for
+ * ring space (back-pressure). INV_EIO if the journal failed. */
+int journal_publish(journal *j, uint64_t pos, uint8_t type,
+                    const void *payload, uint32_t len);
+/* Fills the reservation at pos (reserved with payload_len) with a PAD
+ * record that replay skips. INV_EIO if the journal failed. */
+int journal_abandon(journal *j, uint64_t pos, uint32_t payload_len);
+
+/* ---- durability --------------------------------------------------------- */
+
+/* Every record starting below this position is durable: fdatasynced for
+ * ALWAYS and INTERVAL, written to the kernel for NONE. */
+uint64_t journal_durable_end(const journal *j);
+/* The next position journal_reserve would hand out. */
+uint64_t journal_tail(const journal *j);
+bool journal_failed(const journal *j);
+/* Blocks until the record at pos is durable (INV_OK), or the journal has
+ * failed first (INV_EIO). pos 0 is durable at once. */
+int journal_wait(journal *j, uint64_t pos);
+/* A new non-blocking eventfd signalled on every durable advance and on
+ * failure; INV_ELIMIT past INV_DURABLE_SUBSCRIBERS_MAX, INV_EIO if eventfd
+ * fails. */
+int journal_subscribe(journal *j);
+/* Stops signalling fd and closes it (no-op for an unknown fd). */
+void journal_unsubscribe(journal *j, int fd);
+
+typedef struct {
+    uint64_t records;     /* records written (PAD included) */
+    uint64_t bytes;       /* record bytes written */
+    uint64_t fsyncs;      /* fdatasyncs of record data */
+    uint64_t records_per_fsync_max;
+    double records_per_fsync_avg;
+    uint64_t segments;    /* segment files created by this journal */
+    uint64_t durable_end, written_end, tail;
+    bool failed;
+} journal_stats;
+
+void journal_stats_get(const journal *j, journal_stats *out);
+
+/* Drains every published record (all reservations must have been published
+ * or abandoned), syncs, stops the flusher and frees j. INV_EIO if the
+ * journal failed at any time. NULL is a no-op. */
+int journal_close(journal *j);
+
+/* ---- reading ------------------------------------------------------------ */
+
+/* Called for every record (type >= 16) in position order. A non-zero return
+ * stops the replay, which returns it. */
+typedef int (*journal_replay_fn)(void *ctx, uint64_t pos, uint8_t type,
+                                 const void *payload, uint32_t len);
+
+/* Replays every record at position >= from_position (0: all) from the
+ * segments in dir, verifying checksums. Cuts a torn tail (warning on
+ * stderr). A bad record followed by valid data, a bad segment header or a
+ * gap between segments is corruption: INV_EINVALID with the file and byte
+ * offset in errbuf, unless repair (then cut there, warning). *end_position
+ * gets where the next record goes (journal_config.start_position). A
+ * missing or empty dir replays nothing. INV_EIO on a read error. */
+int journal_replay(const char *dir, uint64_t from_position, bool repair,
+                   journal_replay_fn fn, void *ctx, uint64_t *end_position,
+                   char *errbuf, size_t errlen);
+
+/* Deletes the segments of dir whose records all lie below position (never
+ * the last segment). Safe while a journal appends to dir. */
+int journal_drop_before(const char *dir, uint64_t position);
+
+/* ---- framing, shared with snapshot.c ----------------------------------- */
+
+/* Writes the framed record (journal_record_size(len) bytes) to dst. */
+void journal_frame_encode(uint8_t *dst, uint8_t type, const void *payload,
+                          uint32_t len);
+/* Checks the record at p (avail bytes readable). NULL if valid, with
+ * *type, *payload, *len and *size filled; else a short reason. Never reads
+ * past avail; trusts no length. */
+const char *journal_frame_decode(const uint8_t *p, size_t avail,
+                                 uint8_t *type, const uint8_t **payload,
+                                 uint32_t *len, uint64_t *size);
+/* The record's checksum (what journal_frame_encode stores last). */
+uint64_t journal_frame_checksum(uint8_t type, const void *payload,
+                                uint32_t len);
+
+#endif /* INVCORE_JOURNAL_H */

@@ -1,0 +1,549 @@
+/*
+ * level.c — stock levels: get, set, set-if-revision, adjust, adjust with a
+ * floor, delete, list per item.
+ *
+ * Hot paths (get, adjust) take no lock and allocate nothing: one table
+ * probe, one consistent read and one cmpxchg16b, retried with the fresh
+ * word when another writer came first. Invariants:
+ *  - a level exists only for an item and a location the catalog knows: a
+ *    creation re-checks the item after publishing, and undoes itself if the
+ *    item was deleted meanwhile (item deletion marks first, sweeps after);
+ *  - |available| <= INV_QTY_MAX and 0 <= reserved <= INV_QTY_MAX always;
+ *  - the revision strictly increases on every change, and a refused change
+ *    leaves the word untouched.
+ */
+#include "level.h"
+
+#include "epoch.h"
+#include "persist.h"
+
+#include <stdlib.h>
+
+/* A compute step answers: write the new w0 into *next, keep the level as it
+ * is (success without a change), or a negative error. */
+#define LEVEL_KEEP 1
+
+typedef int (*level_step)(table_word cur, table_word *next, const void *arg);
+
+/* level_cas results besides INV_EIO. */
+enum { LEVEL_DONE = 0, LEVEL_LOST = 101, LEVEL_RESTAMP = 102 };
+
+/* CASes s from *v to (w0, a fresh revision | tomb). The revision: in memory
+ * v's plus one; with a journal the record position *pos, reserved here on
+ * first use. A level whose revision is above *pos cannot take it: the
+ * reservation is abandoned (*pos = 0) and LEVEL_RESTAMP asks the caller to
+ * compute again. LEVEL_LOST: another writer came first, *v is fresh. */
+static inline int level_cas(inv_engine *e, table_slot *s, table_word *v, uint64_t w0,
+                            uint64_t tomb, uint64_t *pos)
+{
+    uint64_t revision = table_version(*v) + 1;
+    if (e->jr) {
+        if (*pos == 0 && (*pos = persist_reserve(e, PERSIST_LEVEL_LEN)) == 0)
+            return INV_EIO;
+        if (table_version(*v) >= *pos) {
+            persist_abandon(e, *pos, PERSIST_LEVEL_LEN);
+            *pos = 0;
+            return LEVEL_RESTAMP;
+        }
+        revision = *pos;
+    }
+    table_word next = {w0, revision | tomb};
+    if (!table_cas(s, v, next))
+        return LEVEL_LOST;
+    *v = next;
+    return LEVEL_DONE;
+}
+
+/* Publishes the level record of a change made at pos (journal only). */
+static int level_published(inv_engine *e, uint64_t pos, uint64_t item, uint64_t loc,
+                           table_word v)
+{
+    return pos ? persist_level(e, pos, item, loc, v) : INV_OK;
+}
+
+static int level_delete(inv_engine *e, uint64_t item, uint64_t loc, bool force,
+                        uint64_t *pos_out);
+
+/* Read-modify-write of one existing level. Inlined into each caller so the
+ * step is a direct call. *pos_out: the change's journal position (0 in
+ * memory mode or when nothing changed). */
+static inline __attribute__((always_inline)) int
+level_rmw(inv_engine *e, uint64_t item, uint64_t loc, level_step step, const void *arg,
+          inv_level *out, uint64_t *pos_out)
+{
+    uint64_t pos = 0;
+    int rc;
+    for (;;) {
+        table_slot *s = table_find(&e->levels, item, loc);
+        if (!s) {
+            rc = INV_ENOTFOUND;
+            break;
+        }
+        table_word v = table_load(s);
+        for (rc = LEVEL_LOST; rc == LEVEL_LOST || rc == LEVEL_RESTAMP;) {
+            if (table_is_frozen(v)) {
+                table_settle(&e->levels, s); /* growth: redo in the new array */
+                break;
+            }
+            if (!table_is_live(v)) {
+                rc = INV_ENOTFOUND;
+                break;
+            }
+            table_word next = v;
+            rc = step(v, &next, arg);
+            if (rc != INV_OK) {
+                level_out(v, out);
+                break;
+            }
+            rc = level_cas(e, s, &v, next.w0, 0, &pos);
+        }
+        if (rc == LEVEL_DONE) {
+            level_out(v, out);
+            *pos_out = pos;
+            return level_published(e, pos, item, loc, v);
+        }
+        if (rc != LEVEL_LOST && rc != LEVEL_RESTAMP)
+            break;
+    }
+    if (pos)
+        persist_abandon(e, pos, PERSIST_LEVEL_LEN);
+    *pos_out = 0;
+    return rc == LEVEL_KEEP ? INV_OK : rc;
+}
+
+typedef struct {
+    int64_t delta, floor;
+    uint64_t if_revision;
+} adjust_arg;
+
+static int adjust_step(table_word cur, table_word *next, const void *p)
+{
+    const adjust_arg *a = p;
+    if (a->if_revision && table_version(cur) != a->if_revision)
+        return INV_ECONFLICT;
+    if (a->floor != INV_NO_FLOOR && level_untracked(cur))
+        return LEVEL_KEEP; /* untracked: always available, counts nothing */
+    int64_t available = level_available(cur) + a->delta;
+    if (a->floor != INV_NO_FLOOR && available < a->floor)
+        return INV_EINSUFFICIENT;
+    /* Out of range only counts when moving away from the range: a release
+     * may have left available above INV_QTY_MAX (it returns held units). */
+    if (!qty_in_range(available) && llabs(available) > llabs(level_available(cur)))
+        return INV_ELIMIT;
+    next->w0 = (cur.w0 & ~0xffffffffULL) | (uint32_t)(int32_t)available;
+    return INV_OK;
+}
+
+typedef struct {
+    int64_t qty;
+    uint64_t if_revision;
+} set_arg;
+
+static int set_step(table_word cur, table_word *next, const void *p)
+{
+    const set_arg *a = p;
+    if (a->if_revision && table_version(cur) != a->if_revision)
+        return INV_ECONFLICT;
+    next->w0 = (cur.w0 & ~0xffffffffULL) | (uint32_t)(int32_t)a->qty;
+    return INV_OK;
+}
+
+static int tracked_step(table_word cur, table_word *next, const void *p)
+{
+    bool untracked = !*(const bool *)p;
+    if (level_untracked(cur) == untracked)
+        return LEVEL_KEEP;
+    next->w0 = untracked ? cur.w0 | LEVEL_UNTRACKED : cur.w0 & ~LEVEL_UNTRACKED;
+    return INV_OK;
+}
+
+int inv_level_adjust_if(inv_engine *e, uint64_t item, uint64_t loc, int64_t delta,
+                        int64_t floor, uint64_t if_revision, inv_level *out)
+{
+    if (!e || !qty_in_range(delta))
+        return e ? INV_ELIMIT : INV_EINVALID;
+    if (floor != INV_NO_FLOOR && !qty_in_range(floor))
+        return INV_ELIMIT;
+    adjust_arg arg = {delta, floor, if_revision};
+    uint64_t pos;
+    epoch_enter();
+    int rc = level_rmw(e, item, loc, adjust_step, &arg, out, &pos);
+    epoch_exit();
+    return pos && rc == INV_OK ? persist_ack(e, pos) : rc;
+}
+
+int inv_level_adjust(inv_engine *e, uint64_t item, uint64_t loc, int64_t delta, int64_t floor,
+                     inv_level *out)
+{
+    return inv_level_adjust_if(e, item, loc, delta, floor, 0, out);
+}
+
+int inv_level_get(inv_engine *e, uint64_t item, uint64_t loc, inv_level *out)
+{
+    if (!e)
+        return INV_EINVALID;
+    int rc = INV_ENOTFOUND;
+    epoch_enter();
+    table_slot *s = table_find(&e->levels, item, loc);
+    if (s) {
+        /* A frozen value is still the latest one: a read needs no help. */
+        table_word v = table_load(s);
+        if (table_is_live(v)) {
+            level_out(v, out);
+            rc = INV_OK;
+        }
+    }
+    epoch_exit();
+    return rc;
+}
+
+/* Creates the level (item, loc) with available = qty, unless it exists:
+ * returns LEVEL_KEEP then, so the caller updates it instead. */
+static int level_create(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty,
+                        inv_level *out, uint64_t *pos_out)
+{
+    bool tracked = true;
+    if (!catalog_item_exists(&e->cat, item, &tracked) ||
+        !catalog_location_exists(&e->cat, loc))
+        return INV_ENOTFOUND;
+    uint64_t pos = 0;
+    int rc;
+    for (;;) {
+        table_slot *s = table_insert(&e->levels, item, loc);
+        if (!s) {
+            rc = INV_ENOMEM;
+            break;
+        }
+        table_word v = table_load(s);
+        if (table_is_frozen(v)) {
+            table_settle(&e->levels, s);
+            continue;
+        }
+        if (table_is_live(v)) {
+            rc = LEVEL_KEEP;
+            break;
+        }
+        /* A tombstone keeps its revision: the re-created level goes on. */
+        rc = level_cas(e, s, &v, level_pack(qty, 0, !tracked), 0, &pos);
+        if (rc == LEVEL_LOST || rc == LEVEL_RESTAMP)
+            continue;
+        if (rc != LEVEL_DONE)
+            break;
+        table_note_created(&e->levels);
+        rc = level_published(e, pos, item, loc, v);
+        *pos_out = pos;
+        if (rc == INV_OK && !catalog_item_exists(&e->cat, item, &tracked)) {
+            /* The item was deleted while we created: its sweep may have
+             * missed us, so undo (a tombstone, as the sweep would). */
+            (void)level_delete(e, item, loc, true, pos_out);
+            return INV_ENOTFOUND;
+        }
+        if (rc == INV_OK && tracked == level_untracked(v))
+            /* The tracked flag changed meanwhile: follow it. */
+            (void)level_rmw(e, item, loc, tracked_step, &tracked, NULL, pos_out);
+        level_out(v, out);
+        return rc;
+    }
+    if (pos)
+        persist_abandon(e, pos, PERSIST_LEVEL_LEN);
+    return rc;
+}
+
+int inv_level_set(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty,
+                  uint64_t if_revision, inv_level *out)
+{
+    if (!e)
+        return INV_EINVALID;
+    if (!qty_in_range(qty))
+        return INV_ELIMIT;
+    set_arg arg = {qty, if_revision};
+    uint64_t pos = 0;
+    epoch_enter();
+    int rc;
+    for (;;) {
+        rc = level_rmw(e, item, loc, set_step, &arg, out, &pos);
+        if (rc != INV_ENOTFOUND)
+            break;
+        if (if_revision) {
+            /* Conditional on a revision, but there is no level (revision 0). */
+            if (out)
+                *out = (inv_level){0, 0, 0};
+            rc = INV_ECONFLICT;
+            break;
+        }
+        rc = level_create(e, item, loc, qty, out, &pos);
+        if (rc != LEVEL_KEEP)
+            break;
+    }
+    epoch_exit();
+    return pos && rc == INV_OK ? persist_ack(e, pos) : rc;
+}
+
+/* Deletes inside an epoch section. force: also with reserved units (the
+ * item itself is being deleted). */
+static int level_delete(inv_engine *e, uint64_t item, uint64_t loc, bool force,
+                        uint64_t *pos_out)
+{
+    uint64_t pos = 0;
+    int rc = INV_ENOTFOUND;
+    for (;;) {
+        table_slot *s = table_find(&e->levels, item, loc);
+        if (!s)
+            break;
+        table_word v = table_load(s);
+        for (rc = LEVEL_LOST; rc == LEVEL_LOST || rc == LEVEL_RESTAMP;) {
+            if (table_is_frozen(v)) {
+                table_settle(&e->levels, s);
+                break;
+            }
+            if (!table_is_live(v)) {
+                rc = INV_ENOTFOUND;
+                break;
+            }
+            if (!force && level_reserved(v) > 0) {
+                rc = INV_ECONFLICT; /* live holds still count on it */
+                break;
+            }
+            rc = level_cas(e, s, &v, 0, TABLE_TOMB, &pos);
+        }
+        if (rc == LEVEL_DONE) {
+            table_note_deleted(&e->levels);
+            *pos_out = pos;
+            return level_published(e, pos, item, loc, v);
+        }
+        if (rc != LEVEL_LOST && rc != LEVEL_RESTAMP)
+            break;
+    }
+    if (pos)
+        persist_abandon(e, pos, PERSIST_LEVEL_LEN);
+    return rc;
+}
+
+int inv_level_del(inv_engine *e, uint64_t item, uint64_t loc)
+{
+    if (!e)
+        return INV_EINVALID;
+    uint64_t pos = 0;
+    epoch_enter();
+    int rc = level_delete(e, item, loc, false, &pos);
+    epoch_exit();
+    return pos && rc == INV_OK ? persist_ack(e, pos) : rc;
+}
+
+typedef struct {
+    inv_engine *e;
+    uint64_t item;
+    inv_level_entry *out;
+    size_t cap, n;
+} list_ctx;
+
+static int list_one(void *p, uint64_t loc)
+{
+    list_ctx *c = p;
+    inv_level lv;
+    table_slot *s = table_find(&c->e->levels, c->item, loc);
+    if (!s)
+        return 0;
+    table_word v = table_load(s);
+    if (!table_is_live(v))
+        return 0;
+    level_out(v, &lv);
+    if (c->n < c->cap)
+        c->out[c->n] = (inv_level_entry){loc, lv};
+    c->n++;
+    return 0;
+}
+
+static int cmp_entry(const void *x, const void *y)
+{
+    const inv_level_entry *a = x, *b = y;
+    return a->location < b->location ? -1 : a->location > b->location;
+}
+
+int inv_level_list(inv_engine *e, uint64_t item, inv_level_entry *out, size_t cap,
+                   size_t *n_out)
+{
+    if (!e || (!out && cap) || !n_out)
+        return INV_EINVALID;
+    list_ctx c = {e, item, out, cap, 0};
+    epoch_enter();
+    bool tracked;
+    int rc = catalog_item_exists(&e->cat, item, &tracked) ? INV_OK : INV_ENOTFOUND;
+    if (rc == INV_OK)
+        rc = catalog_foreach_location(&e->cat, list_one, &c);
+    epoch_exit();
+    if (rc != INV_OK)
+        return rc;
+    qsort(out, c.n < cap ? c.n : cap, sizeof *out, cmp_entry);
+    *n_out = c.n;
+    return c.n > cap ? INV_ELIMIT : INV_OK;
+}
+
+typedef struct {
+    inv_engine *e;
+    uint64_t item;
+    bool tracked;
+    uint64_t pos_max; /* the highest journal position written */
+} item_ctx;
+
+static void note_pos(item_ctx *c, uint64_t pos)
+{
+    if (pos > c->pos_max)
+        c->pos_max = pos;
+}
+
+static int drop_one(void *p, uint64_t loc)
+{
+    item_ctx *c = p;
+    uint64_t pos = 0;
+    (void)level_delete(c->e, c->item, loc, true, &pos);
+    note_pos(c, pos);
+    return 0;
+}
+
+uint64_t level_drop_item(inv_engine *e, uint64_t item)
+{
+    item_ctx c = {e, item, false, 0};
+    (void)catalog_foreach_location(&e->cat, drop_one, &c);
+    return c.pos_max;
+}
+
+static int mark_one(void *p, uint64_t loc)
+{
+    item_ctx *c = p;
+    uint64_t pos = 0;
+    (void)level_rmw(c->e, c->item, loc, tracked_step, &c->tracked, NULL, &pos);
+    note_pos(c, pos);
+    return 0;
+}
+
+uint64_t level_mark_tracked(inv_engine *e, uint64_t item, bool tracked)
+{
+    item_ctx c = {e, item, tracked, 0};
+    (void)catalog_foreach_location(&e->cat, mark_one, &c);
+    return c.pos_max;
+}
+
+/* ---- lines of multi-level changes (holds) ------------------------------- */
+
+/* Applies step to one level, stamped with the change's position op_pos
+ * (journal; a revision equal to it is this change's own earlier stamp) or
+ * with revision + 1 (memory, op_pos 0). LEVEL_RESTAMP: the level carries a
+ * newer revision; the caller publishes what it did so far and reserves a
+ * new position. */
+static int level_apply_at(inv_engine *e, uint64_t item, uint64_t loc, level_step step,
+                          void *arg, uint64_t op_pos, table_word *image)
+{
+    for (;;) {
+        table_slot *s = table_find(&e->levels, item, loc);
+        if (!s)
+            return INV_ENOTFOUND;
+        table_word v = table_load(s);
+        for (;;) {
+            if (table_is_frozen(v)) {
+                table_settle(&e->levels, s);
+                break;
+            }
+            if (!table_is_live(v))
+                return INV_ENOTFOUND;
+            table_word next = v;
+            int rc = step(v, &next, arg);
+            if (rc != INV_OK)
+                return rc;
+            if (op_pos && table_version(v) > op_pos)
+                return LEVEL_RESTAMP;
+            next.w1 = op_pos ? op_pos : table_version(v) + 1;
+            if (table_cas(s, &v, next)) {
+                *image = next;
+                return INV_OK;
+            }
+        }
+    }
+}
+
+typedef struct {
+    int64_t qty;
+    bool counted;
+    int64_t available_seen;
+} reserve_arg;
+
+static int reserve_step(table_word cur, table_word *next, const void *p)
+{
+    reserve_arg *a = (reserve_arg *)p;
+    a->available_seen = level_available(cur);
+    a->counted = !level_untracked(cur);
+    if (!a->counted)
+        return LEVEL_KEEP;
+    int64_t available = level_available(cur) - a->qty;
+    int64_t reserved = level_reserved(cur) + a->qty;
+    if (available < 0)
+        return INV_EINSUFFICIENT;
+    if (reserved > INV_QTY_MAX)
+        return INV_ELIMIT;
+    next->w0 = level_pack(available, reserved, false);
+    return INV_OK;
+}
+
+int level_reserve(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uint64_t op_pos,
+                  bool *counted, int64_t *available_seen, table_word *image)
+{
+    reserve_arg arg = {qty, false, 0};
+    int rc = level_apply_at(e, item, loc, reserve_step, &arg, op_pos, image);
+    *counted = arg.counted && rc == INV_OK;
+    *available_seen = arg.available_seen;
+    if (rc == LEVEL_KEEP)
+        return INV_OK;
+    return rc == LEVEL_RESTAMP ? LEVEL_NEEDS_POSITION : rc;
+}
+
+typedef struct {
+    int64_t qty;
+    bool sold;
+} unreserve_arg;
+
+static int unreserve_step(table_word cur, table_word *next, const void *p)
+{
+    const unreserve_arg *a = p;
+    int64_t reserved = level_reserved(cur) - a->qty;
+    /* available <= 1e9 and reserved <= 1e9, so the sum fits the int32
+     * field; returning units is never refused for range. */
+    int64_t available = level_available(cur) + (a->sold ? 0 : a->qty);
+    if (reserved < 0)
+        return INV_ELIMIT; /* would break conservation: refuse, keep as is */
+    next->w0 = level_pack(available, reserved, level_untracked(cur));
+    return INV_OK;
+}
+
+int level_unreserve(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, bool sold,
+                    uint64_t op_pos, table_word *image)
+{
+    unreserve_arg arg = {qty, sold};
+    int rc = level_apply_at(e, item, loc, unreserve_step, &arg, op_pos, image);
+    return rc == LEVEL_RESTAMP ? LEVEL_NEEDS_POSITION : rc;
+}
+
+/* Replay and snapshot load: installs image unless the level already holds
+ * a newer revision (an equal one is re-applied: images of one record for
+ * one level come in order). */
+int level_install(inv_engine *e, uint64_t item, uint64_t loc, table_word image)
+{
+    for (;;) {
+        table_slot *s = table_insert(&e->levels, item, loc);
+        if (!s)
+            return INV_ENOMEM;
+        table_word v = table_load(s);
+        if (table_is_frozen(v)) {
+            table_settle(&e->levels, s);
+            continue;
+        }
+        if ((v.w1 != 0 || v.w0 != 0) && table_version(v) > table_version(image))
+            return INV_OK;
+        if (table_cas(s, &v, image)) {
+            if (table_is_live(image) && !table_is_live(v))
+                table_note_created(&e->levels);
+            else if (!table_is_live(image) && table_is_live(v))
+                table_note_deleted(&e->levels);
+            return INV_OK;
+        }
+    }
+}

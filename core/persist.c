@@ -1,0 +1,311 @@
+/*
+ * persist.c — the engine's durability (see persist.h for the ordering
+ * rule): opening = newest snapshot + journal replay + finishing half-done
+ * holds; acknowledging = waiting for the journal under fsync ALWAYS;
+ * snapshots while writers run.
+ *
+ * Snapshot invariant: a snapshot taken at position S (the durable end when
+ * it starts: every change below S is applied in memory) may also contain
+ * changes at positions >= S; it is committed only once the journal is
+ * durable up to the tail read after the scan, so every change it contains
+ * has its record on disk, and replaying the journal from S over it — by
+ * revision, idempotently — yields exactly a state that existed.
+ */
+#include "persist.h"
+
+#include "catalog.h"
+#include "epoch.h"
+#include "hold.h"
+#include "level.h"
+#include "snapshot.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* Error messages about the data directory. */
+#define PERSIST_ERR_MAX 512
+
+static __thread uint64_t last_write_position;
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+uint64_t persist_reserve(inv_engine *e, uint32_t len) { return journal_reserve(e->jr, len); }
+
+void persist_abandon(inv_engine *e, uint64_t pos, uint32_t len)
+{
+    (void)journal_abandon(e->jr, pos, len);
+}
+
+int persist_publish(inv_engine *e, uint64_t pos, uint8_t type, const void *payload,
+                    uint32_t len)
+{
+    return journal_publish(e->jr, pos, type, payload, len);
+}
+
+int persist_level(inv_engine *e, uint64_t pos, uint64_t item, uint64_t loc, table_word v)
+{
+    persist_level_image img = {item, loc, v.w0, v.w1 & (TABLE_VERSION_MAX | TABLE_TOMB)};
+    return journal_publish(e->jr, pos, PERSIST_LEVEL, &img, sizeof img);
+}
+
+int persist_ack(inv_engine *e, uint64_t pos)
+{
+    last_write_position = pos;
+    if (!e->jr || e->cfg.defer_durability || e->cfg.fsync_policy != INV_FSYNC_ALWAYS)
+        return journal_failed(e->jr) ? INV_EIO : INV_OK;
+    return journal_wait(e->jr, pos);
+}
+
+uint64_t inv_last_write_position(void) { return last_write_position; }
+
+uint64_t inv_durable_position(inv_engine *e)
+{
+    if (!e || !e->jr)
+        return UINT64_MAX;
+    if (e->cfg.fsync_policy != INV_FSYNC_ALWAYS)
+        /* interval and none acknowledge at once, as Redis's everysec does. */
+        return journal_failed(e->jr) ? 0 : UINT64_MAX;
+    return journal_durable_end(e->jr) - 1;
+}
+
+int inv_durable_subscribe(inv_engine *e)
+{
+    if (!e || !e->jr)
+        return INV_EINVALID;
+    return journal_subscribe(e->jr);
+}
+
+void inv_durable_unsubscribe(inv_engine *e, int fd)
+{
+    if (e && e->jr)
+        journal_unsubscribe(e->jr, fd);
+}
+
+int inv_wait_durable(inv_engine *e, uint64_t position)
+{
+    if (!e)
+        return INV_EINVALID;
+    if (!e->jr || position == 0)
+        return INV_OK;
+    if (e->cfg.fsync_policy != INV_FSYNC_ALWAYS)
+        return journal_failed(e->jr) ? INV_EIO : INV_OK;
+    return journal_wait(e->jr, position);
+}
+
+/* ---- recovery ----------------------------------------------------------- */
+
+typedef struct {
+    inv_engine *e;
+    uint64_t records, bytes;
+} replay_ctx;
+
+static int apply_level(inv_engine *e, const void *payload, uint32_t len)
+{
+    persist_level_image img;
+    if (len != sizeof img)
+        return INV_EINVALID;
+    memcpy(&img, payload, sizeof img);
+    if ((img.w1 & ~(TABLE_VERSION_MAX | TABLE_TOMB)) != 0 || table_version((table_word){0, img.w1}) == 0)
+        return INV_EINVALID;
+    return level_install(e, img.item, img.location, (table_word){img.w0, img.w1});
+}
+
+static int apply_record(void *ctx, uint64_t pos, uint8_t type, const void *payload,
+                        uint32_t len)
+{
+    replay_ctx *c = ctx;
+    c->records++;
+    c->bytes += len;
+    epoch_enter();
+    int rc;
+    switch (type) {
+    case PERSIST_LEVEL:
+        rc = apply_level(c->e, payload, len);
+        break;
+    case PERSIST_ITEM:
+    case PERSIST_LOCATION:
+    case PERSIST_DEFAULT:
+        rc = catalog_replay(&c->e->cat, pos, type, payload, len);
+        break;
+    case PERSIST_HOLD:
+        rc = hold_replay(c->e, pos, payload, len);
+        break;
+    default:
+        rc = INV_EINVALID;
+    }
+    epoch_exit();
+    if (rc != INV_OK)
+        fprintf(stderr, "invcore: recovery: bad record of type %u at position %llu (%s)\n",
+                type, (unsigned long long)pos, inv_strerror(rc));
+    return rc;
+}
+
+static int apply_snapshot_record(void *ctx, uint8_t type, const void *payload, uint32_t len)
+{
+    return apply_record(ctx, 0, type, payload, len);
+}
+
+static int make_dir(const char *dir)
+{
+    if (mkdir(dir, 0755) == 0 || errno == EEXIST)
+        return INV_OK;
+    fprintf(stderr, "invcore: cannot create data directory %s: %s\n", dir, strerror(errno));
+    return INV_EIO;
+}
+
+static int recover(inv_engine *e, uint64_t *end_position)
+{
+    char err[PERSIST_ERR_MAX] = "";
+    replay_ctx c = {e, 0, 0};
+    double t0 = seconds_now();
+    uint64_t snap_pos = 0;
+    int rc = snapshot_load_latest(e->data_dir, &snap_pos, apply_snapshot_record, &c, err,
+                                  sizeof err);
+    if (rc == INV_ENOTFOUND)
+        rc = INV_OK, snap_pos = 0;
+    if (rc != INV_OK) {
+        fprintf(stderr, "invcore: cannot load snapshot: %s\n", err[0] ? err : inv_strerror(rc));
+        return rc;
+    }
+    uint64_t snap_records = c.records;
+    rc = journal_replay(e->data_dir, snap_pos, e->cfg.repair, apply_record, &c, end_position,
+                        err, sizeof err);
+    if (rc != INV_OK) {
+        fprintf(stderr, "invcore: cannot replay the journal: %s\n",
+                err[0] ? err : inv_strerror(rc));
+        return rc;
+    }
+    atomic_store_explicit(&e->snapshot_position, snap_pos, memory_order_relaxed);
+    double secs = seconds_now() - t0;
+    if (c.records)
+        fprintf(stderr,
+                "invcore: recovered %llu snapshot records and %llu journal records "
+                "(%.1f MB) in %.2f s\n",
+                (unsigned long long)snap_records,
+                (unsigned long long)(c.records - snap_records), (double)c.bytes / 1e6, secs);
+    return INV_OK;
+}
+
+int persist_open(inv_engine *e)
+{
+    e->data_dir = strdup(e->cfg.data_dir);
+    if (!e->data_dir)
+        return INV_ENOMEM;
+    int rc = make_dir(e->data_dir);
+    uint64_t end = 0;
+    if (rc == INV_OK)
+        rc = recover(e, &end);
+    if (rc == INV_OK) {
+        epoch_enter();
+        rc = catalog_rebuild_indexes(&e->cat);
+        epoch_exit();
+    }
+    if (rc != INV_OK)
+        return rc;
+    char err[PERSIST_ERR_MAX] = "";
+    journal_config jc = {.dir = e->data_dir,
+                         .start_position = end,
+                         .policy = e->cfg.fsync_policy,
+                         .fsync_interval_ms = e->cfg.fsync_interval_ms};
+    rc = journal_open(&e->jr, &jc, err, sizeof err);
+    if (rc != INV_OK) {
+        fprintf(stderr, "invcore: cannot open the journal: %s\n", err[0] ? err : inv_strerror(rc));
+        e->jr = NULL;
+        return rc;
+    }
+    return hold_recover_finish(e);
+}
+
+int persist_close(inv_engine *e)
+{
+    int rc = INV_OK;
+    if (e->jr)
+        rc = journal_close(e->jr);
+    e->jr = NULL;
+    free(e->data_dir);
+    e->data_dir = NULL;
+    return rc;
+}
+
+/* ---- snapshots ------------------------------------------------------------ */
+
+static int snapshot_level(void *ctx, uint64_t item, uint64_t loc, table_word v)
+{
+    persist_level_image img = {item, loc, v.w0, v.w1 & TABLE_VERSION_MAX};
+    return snapshot_add(ctx, PERSIST_LEVEL, &img, sizeof img);
+}
+
+static int snapshot_write(inv_engine *e, snapshot_writer *w)
+{
+    epoch_enter();
+    int rc = catalog_snapshot(&e->cat, w);
+    if (rc == INV_OK)
+        rc = table_foreach(&e->levels, snapshot_level, w);
+    if (rc == INV_OK)
+        rc = hold_snapshot(e, w);
+    epoch_exit();
+    return rc;
+}
+
+int persist_snapshot(inv_engine *e)
+{
+    if (!e->jr)
+        return INV_EINVALID;
+    pthread_mutex_lock(&e->snapshot_lock);
+    uint64_t start = journal_durable_end(e->jr);
+    snapshot_writer *w = NULL;
+    int rc = snapshot_begin(&w, e->data_dir, start);
+    if (rc == INV_OK)
+        rc = snapshot_write(e, w);
+    if (rc == INV_OK) {
+        /* Every change the scan saw has a position below the tail now. */
+        uint64_t tail = journal_tail(e->jr);
+        rc = journal_wait(e->jr, tail - 1);
+    }
+    if (rc == INV_OK) {
+        rc = snapshot_commit(w);
+        w = NULL;
+    }
+    if (w)
+        snapshot_abort(w);
+    if (rc == INV_OK) {
+        atomic_store_explicit(&e->snapshot_position, start, memory_order_relaxed);
+        /* relaxed: statistics. */
+        atomic_fetch_add_explicit(&e->snapshots, 1, memory_order_relaxed);
+        rc = journal_drop_before(e->data_dir, start);
+    }
+    pthread_mutex_unlock(&e->snapshot_lock);
+    return rc;
+}
+
+void persist_maybe_snapshot(inv_engine *e)
+{
+    if (!e->jr)
+        return;
+    /* relaxed: a threshold check. */
+    uint64_t since = journal_tail(e->jr) -
+                     atomic_load_explicit(&e->snapshot_position, memory_order_relaxed);
+    if (since > e->cfg.snapshot_journal_bytes) {
+        int rc = persist_snapshot(e);
+        if (rc != INV_OK)
+            fprintf(stderr, "invcore: snapshot failed: %s\n", inv_strerror(rc));
+    }
+}
+
+int inv_snapshot(inv_engine *e)
+{
+    if (!e)
+        return INV_EINVALID;
+    return persist_snapshot(e);
+}

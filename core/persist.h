@@ -1,0 +1,61 @@
+/*
+ * persist.h — the engine's durability: what each change writes to the
+ * journal, how recovery rebuilds the engine, and snapshots (private).
+ *
+ * Ordering rule (DESIGN.md): a change reserves its journal position before
+ * its CAS and stamps it on every level it touches as the new revision. A
+ * change that finds a level revision above its own position abandons the
+ * reservation (a PAD record) and reserves again. So a record always stands
+ * after every record whose effect it builds on, and the durable prefix of
+ * the journal is always a state that really existed, whole.
+ *
+ * A multi-level change (a hold) that must re-reserve midway first publishes
+ * what it did so far as a partial record; recovery finishes such a change
+ * (a create is aborted, an end is completed) and journals the finish.
+ */
+#ifndef INV_PERSIST_H
+#define INV_PERSIST_H
+
+#include "engine.h"
+#include "journal.h"
+#include "table.h"
+
+/* Record types (journal.h: engine types start at 16). */
+enum {
+    PERSIST_LEVEL = 16,    /* one level's after-image */
+    PERSIST_ITEM = 17,     /* an item record, whole, or its deletion */
+    PERSIST_LOCATION = 18, /* a location record, whole */
+    PERSIST_DEFAULT = 19,  /* the default location */
+    PERSIST_HOLD = 20      /* a hold and the after-images of its levels */
+};
+
+/* The payload of a PERSIST_LEVEL record. */
+typedef struct {
+    uint64_t item, location;
+    uint64_t w0, w1; /* the level word; w1 = revision, TABLE_TOMB if deleted */
+} persist_level_image;
+
+#define PERSIST_LEVEL_LEN ((uint32_t)sizeof(persist_level_image))
+
+/* Recovers the engine from cfg.data_dir and opens its journal. */
+int persist_open(inv_engine *e);
+/* Closes the journal (everything acknowledged is on disk after). */
+int persist_close(inv_engine *e);
+
+/* Position for a record of len bytes; 0 when the journal failed. */
+uint64_t persist_reserve(inv_engine *e, uint32_t len);
+void persist_abandon(inv_engine *e, uint64_t pos, uint32_t len);
+int persist_publish(inv_engine *e, uint64_t pos, uint8_t type, const void *payload,
+                    uint32_t len);
+int persist_level(inv_engine *e, uint64_t pos, uint64_t item, uint64_t loc, table_word v);
+/* After a successful change at pos (outside any epoch section): remembers
+ * it for inv_last_write_position and, with fsync ALWAYS and no deferral,
+ * waits until it is durable. */
+int persist_ack(inv_engine *e, uint64_t pos);
+
+/* Writes a snapshot and drops the journal it covers. */
+int persist_snapshot(inv_engine *e);
+/* Background: snapshot when the journal grew past the threshold. */
+void persist_maybe_snapshot(inv_engine *e);
+
+#endif /* INV_PERSIST_H */

@@ -1,0 +1,740 @@
+/*
+ * cmd_inventory.c — LOC.*, ITEM.*, LEVEL.*, PRODUCT.INVENTORY, HOLD.*.
+ *
+ * Each handler parses its arguments (ids: decimal u64, leading zeros
+ * allowed; quantities: decimal i64), calls one engine function, and writes
+ * one reply: ids as bulk strings, quantities and revisions as integers.
+ * Argument counts were already checked by command_exec from the table.
+ * Nothing here allocates, except PRODUCT.INVENTORY beyond its scratch rows.
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/cmd_internal.h"
+
+/* ---- field tables ------------------------------------------------------ */
+
+typedef struct {
+    const char *name;
+    unsigned mask;
+    size_t off, cap; /* cap 0: a non-string field */
+} field_def;
+
+#define LOCF(n, m) { #n, m, offsetof(inv_location_fields, n), \
+                     sizeof(((inv_location_fields *)0)->n) }
+static const field_def loc_fields[] = {
+    LOCF(name, INV_LOC_NAME),
+    LOCF(address1, INV_LOC_ADDRESS1),
+    LOCF(address2, INV_LOC_ADDRESS2),
+    LOCF(city, INV_LOC_CITY),
+    LOCF(province, INV_LOC_PROVINCE),
+    LOCF(province_code, INV_LOC_PROVINCE_CODE),
+    LOCF(country, INV_LOC_COUNTRY),
+    LOCF(country_code, INV_LOC_COUNTRY_CODE),
+    LOCF(zip, INV_LOC_ZIP),
+    LOCF(phone, INV_LOC_PHONE),
+    { "active", INV_LOC_ACTIVE, 0, 0 },
+    { "priority", INV_LOC_PRIORITY, 0, 0 },
+};
+#undef LOCF
+
+#define ITEMF(n, m) { #n, m, offsetof(inv_item_fields, n), \
+                      sizeof(((inv_item_fields *)0)->n) }
+static const field_def item_fields[] = {
+    ITEMF(sku, INV_ITEM_SKU),
+    { "tracked", INV_ITEM_TRACKED, 0, 0 },
+    ITEMF(cost, INV_ITEM_COST),
+    { "requires_shipping", INV_ITEM_REQUIRES_SHIPPING, 0, 0 },
+    ITEMF(country_code_of_origin, INV_ITEM_COUNTRY_OF_ORIGIN),
+    ITEMF(province_code_of_origin, INV_ITEM_PROVINCE_OF_ORIGIN),
+    ITEMF(harmonized_system_code, INV_ITEM_HS_CODE),
+    ITEMF(variant, INV_ITEM_VARIANT),
+    ITEMF(product, INV_ITEM_PRODUCT),
+};
+#undef ITEMF
+
+#define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
+
+static const field_def *find_field(const field_def *defs, size_t n,
+                                   const resp_arg *a)
+{
+    for (size_t i = 0; i < n; i++)
+        if (arg_eq(a, defs[i].name))
+            return &defs[i];
+    return NULL;
+}
+
+static int bool_or_reply(resp_out *o, const resp_arg *a, const char *what,
+                         bool *v)
+{
+    if (arg_eq(a, "1") || arg_eq(a, "true") || arg_eq(a, "yes")) {
+        *v = true;
+        return 0;
+    }
+    if (arg_eq(a, "0") || arg_eq(a, "false") || arg_eq(a, "no")) {
+        *v = false;
+        return 0;
+    }
+    resp_w_errorf(o, "INVALID %s must be 1 or 0", what);
+    return -1;
+}
+
+/* Parses "field value ..." pairs into the struct at base; sets *mask. */
+static int fields_or_reply(resp_out *o, const field_def *defs, size_t ndefs,
+                           const resp_arg *v, size_t n, void *base,
+                           unsigned *mask)
+{
+    *mask = 0;
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        const field_def *f = find_field(defs, ndefs, &v[i]);
+        if (f == NULL) {
+            resp_w_errorf(o, "INVALID unknown field '%.*s'",
+                          (int)(v[i].len > 64 ? 64 : v[i].len), v[i].ptr);
+            return -1;
+        }
+        if (f->cap) {
+            if (arg_str_or_reply(o, &v[i + 1], f->name,
+                                 (char *)base + f->off, f->cap) != 0)
+                return -1;
+        } else if (f->mask == INV_LOC_PRIORITY && defs == loc_fields) {
+            int64_t p;
+            if (arg_i64_or_reply(o, &v[i + 1], "priority", &p) != 0)
+                return -1;
+            if (p < INT32_MIN || p > INT32_MAX) {
+                resp_w_error(o, "INVALID", "priority out of range");
+                return -1;
+            }
+            ((inv_location_fields *)base)->priority = (int32_t)p;
+        } else {
+            bool b;
+            if (bool_or_reply(o, &v[i + 1], f->name, &b) != 0)
+                return -1;
+            if (defs == loc_fields)
+                ((inv_location_fields *)base)->active = b;
+            else if (f->mask == INV_ITEM_TRACKED)
+                ((inv_item_fields *)base)->tracked = b;
+            else
+                ((inv_item_fields *)base)->requires_shipping = b;
+        }
+        *mask |= f->mask;
+    }
+    return 0;
+}
+
+/* ---- locations ---------------------------------------------------------- */
+
+void cmd_loc_set(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    inv_location_fields f;
+    uint64_t loc;
+    int rc;
+    memset(&f, 0, sizeof f);
+    if (arg_u64_or_reply(o, &v[1], "location id", &loc) != 0)
+        return;
+    if (fields_or_reply(o, loc_fields, NFIELDS(loc_fields), v + 2, n - 2, &f,
+                        &f.mask) != 0)
+        return;
+    rc = inv_location_put(s->ctx->e, loc, &f);
+    if (rc != INV_OK)
+        reply_engine_error(o, rc);
+    else
+        resp_w_ok(o);
+}
+
+static void kv_str(resp_out *o, const char *k, const char *val)
+{
+    resp_w_bulk_str(o, k);
+    resp_w_bulk_str(o, val);
+}
+
+static void kv_int(resp_out *o, const char *k, int64_t val)
+{
+    resp_w_bulk_str(o, k);
+    resp_w_int(o, val);
+}
+
+void cmd_loc_get(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    inv_location l;
+    uint64_t loc;
+    int rc;
+    if (arg_u64_or_reply(o, &v[1], "location id", &loc) != 0)
+        return;
+    rc = inv_location_get(s->ctx->e, loc, &l);
+    if (rc != INV_OK) {
+        reply_engine_error(o, rc);
+        return;
+    }
+    resp_w_map(o, 16);
+    resp_w_bulk_str(o, "id");
+    resp_w_bulk_u64(o, l.id);
+    for (size_t i = 0; i < NFIELDS(loc_fields); i++)
+        if (loc_fields[i].cap)
+            kv_str(o, loc_fields[i].name,
+                   (const char *)&l.fields + loc_fields[i].off);
+    kv_int(o, "active", l.fields.active ? 1 : 0);
+    kv_int(o, "priority", l.fields.priority);
+    kv_int(o, "default", l.is_default ? 1 : 0);
+    kv_int(o, "created_at_ms", l.created_at_ms);
+    kv_int(o, "updated_at_ms", l.updated_at_ms);
+}
+
+/* [CURSOR c] [COUNT n] at v[1..n) */
+static int list_opts_or_reply(resp_out *o, const resp_arg *v, size_t n,
+                              uint64_t *cursor, size_t *count)
+{
+    *cursor = 0;
+    *count = CMD_LIST_COUNT_DEFAULT;
+    for (size_t i = 1; i + 1 < n; i += 2) {
+        if (arg_eq(&v[i], "cursor")) {
+            if (arg_u64_or_reply(o, &v[i + 1], "cursor", cursor) != 0)
+                return -1;
+        } else if (arg_eq(&v[i], "count")) {
+            uint64_t c;
+            if (arg_u64_or_reply(o, &v[i + 1], "count", &c) != 0)
+                return -1;
+            if (c == 0 || c > INV_LIST_COUNT_MAX) {
+                resp_w_errorf(o, "LIMIT count must be 1..%u",
+                              (unsigned)INV_LIST_COUNT_MAX);
+                return -1;
+            }
+            *count = (size_t)c;
+        } else {
+            resp_w_error(o, "INVALID", "expected CURSOR or COUNT");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void reply_page(resp_out *o, uint64_t next, const uint64_t *ids,
+                       size_t nids)
+{
+    resp_w_array(o, 2);
+    resp_w_bulk_u64(o, next);
+    resp_w_array(o, nids);
+    for (size_t i = 0; i < nids; i++)
+        resp_w_bulk_u64(o, ids[i]);
+}
+
+void cmd_loc_list(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    uint64_t cursor, next = 0;
+    size_t count, got = 0;
+    int rc;
+    if (list_opts_or_reply(o, v, n, &cursor, &count) != 0)
+        return;
+    rc = inv_location_list(s->ctx->e, cursor, count, s->scratch->ids,
+                           NFIELDS(s->scratch->ids), &got, &next);
+    if (rc != INV_OK) {
+        reply_engine_error(o, rc);
+        return;
+    }
+    if (got > NFIELDS(s->scratch->ids))
+        got = NFIELDS(s->scratch->ids);
+    reply_page(o, next, s->scratch->ids, got);
+}
+
+void cmd_loc_default(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    uint64_t loc;
+    int rc;
+    if (n == 2) {
+        if (arg_u64_or_reply(o, &v[1], "location id", &loc) != 0)
+            return;
+        rc = inv_location_set_default(s->ctx->e, loc);
+        if (rc != INV_OK)
+            reply_engine_error(o, rc);
+        else
+            resp_w_ok(o);
+        return;
+    }
+    rc = inv_location_default(s->ctx->e, &loc);
+    if (rc != INV_OK)
+        reply_engine_error(o, rc);
+    else
+        resp_w_bulk_u64(o, loc);
+}
+
+/* ---- items --------------------------------------------------------------- */
+
+void cmd_item_set(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    inv_item_fields f;
+    uint64_t item;
+    int rc;
+    memset(&f, 0, sizeof f);
+    if (arg_u64_or_reply(o, &v[1], "item id", &item) != 0)
+        return;
+    if (fields_or_reply(o, item_fields, NFIELDS(item_fields), v + 2, n - 2,
+                        &f, &f.mask) != 0)
+        return;
+    rc = inv_item_put(s->ctx->e, item, &f);
+    if (rc != INV_OK)
+        reply_engine_error(o, rc);
+    else
+        resp_w_ok(o);
+}
+
+static void reply_item(resp_out *o, const inv_item *it)
+{
+    resp_w_map(o, 12);
+    resp_w_bulk_str(o, "id");
+    resp_w_bulk_u64(o, it->id);
+    kv_str(o, "sku", it->fields.sku);
+    kv_int(o, "tracked", it->fields.tracked ? 1 : 0);
+    kv_str(o, "cost", it->fields.cost);
+    kv_int(o, "requires_shipping", it->fields.requires_shipping ? 1 : 0);
+    kv_str(o, "country_code_of_origin", it->fields.country_code_of_origin);
+    kv_str(o, "province_code_of_origin", it->fields.province_code_of_origin);
+    kv_str(o, "harmonized_system_code", it->fields.harmonized_system_code);
+    kv_str(o, "variant", it->fields.variant);
+    kv_str(o, "product", it->fields.product);
+    kv_int(o, "created_at_ms", it->created_at_ms);
+    kv_int(o, "updated_at_ms", it->updated_at_ms);
+}
+
+void cmd_item_get(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    inv_item it;
+    uint64_t item;
+    int rc;
+    if (arg_u64_or_reply(o, &v[1], "item id", &item) != 0)
+        return;
+    rc = inv_item_get(s->ctx->e, item, &it);
+    if (rc != INV_OK)
+        reply_engine_error(o, rc);
+    else
+        reply_item(o, &it);
+}
+
+void cmd_item_mget(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    uint64_t *ids = s->scratch->ids;
+    size_t k = n - 1;
+    if (k > INV_MGET_MAX) {
+        resp_w_errorf(o, "LIMIT at most %u ids", (unsigned)INV_MGET_MAX);
+        return;
+    }
+    for (size_t i = 0; i < k; i++)
+        if (arg_u64_or_reply(o, &v[i + 1], "item id", &ids[i]) != 0)
+            return;
+    resp_w_array(o, k);
+    for (size_t i = 0; i < k; i++) {
+        inv_item it;
+        int rc = inv_item_get(s->ctx->e, ids[i], &it);
+        if (rc == INV_OK)
+            reply_item(o, &it);
+        else
+            resp_w_null(o);
+    }
+}
+
+void cmd_item_bysku(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    char sku[INV_SKU_MAX + 1];
+    uint64_t item;
+    int rc;
+    if (arg_str_or_reply(o, &v[1], "sku", sku, sizeof sku) != 0)
+        return;
+    rc = inv_item_by_sku(s->ctx->e, sku, &item);
+    if (rc != INV_OK)
+        reply_engine_error(o, rc);
+    else
+        resp_w_bulk_u64(o, item);
+}
+
+void cmd_item_byvariant(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    uint64_t *ids = s->scratch->ids;
+    unsigned char found[INV_MGET_MAX];
+    size_t k = n - 1, hits = 0;
+    if (k > INV_MGET_MAX) {
+        resp_w_errorf(o, "LIMIT at most %u variants", (unsigned)INV_MGET_MAX);
+        return;
+    }
+    for (size_t i = 0; i < k; i++) {
+        char var[INV_VARIANT_MAX + 1];
+        found[i] = 0;
+        if (v[i + 1].len > INV_VARIANT_MAX ||
+            memchr(v[i + 1].ptr, '\0', v[i + 1].len) != NULL)
+            continue; /* cannot exist */
+        memcpy(var, v[i + 1].ptr, v[i + 1].len);
+        var[v[i + 1].len] = '\0';
+        if (inv_item_by_variant(s->ctx->e, var, &ids[i]) == INV_OK) {
+            found[i] = 1;
+            hits++;
+        }
+    }
+    resp_w_array(o, hits);
+    for (size_t i = 0; i < k; i++) {
+        if (!found[i])
+            continue;
+        resp_w_array(o, 2);
+        resp_w_bulk(o, v[i + 1].ptr, v[i + 1].len);
+        resp_w_bulk_u64(o, ids[i]);
+    }
+}
+
+void cmd_item_list(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    uint64_t cursor, next = 0;
+    size_t count, got = 0;
+    int rc;
+    if (list_opts_or_reply(o, v, n, &cursor, &count) != 0)
+        return;
+    rc = inv_item_list(s->ctx->e, cursor, count, s->scratch->ids,
+                       NFIELDS(s->scratch->ids), &got, &next);
+    if (rc != INV_OK) {
+        reply_engine_error(o, rc);
+        return;
+    }
+    if (got > NFIELDS(s->scratch->ids))
+        got = NFIELDS(s->scratch->ids);
+    reply_page(o, next, s->scratch->ids, got);
+}
+
+void cmd_item_del(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    uint64_t item;
+    int rc;
+    if (arg_u64_or_reply(o, &v[1], "item id", &item) != 0)
+        return;
+    rc = inv_item_del(s->ctx->e, item);
+    if (rc != INV_OK)
+        reply_engine_error(o, rc);
+    else
+        resp_w_ok(o);
+}
+
+/* ---- levels -------------------------------------------------------------- */
+
+static int item_loc_or_reply(resp_out *o, const resp_arg *v, uint64_t *item,
+                             uint64_t *loc)
+{
+    if (arg_u64_or_reply(o, &v[1], "item id", item) != 0)
+        return -1;
+    return arg_u64_or_reply(o, &v[2], "location id", loc);
+}
+
+/* Current revision for a CONFLICT reply: out if the engine filled it. */
+static uint64_t conflict_revision(session *s, uint64_t item, uint64_t loc,
+                                  const inv_level *out)
+{
+    inv_level cur;
+    if (out->revision != 0)
+        return out->revision;
+    if (inv_level_get(s->ctx->e, item, loc, &cur) == INV_OK)
+        return cur.revision;
+    return 0;
+}
+
+void cmd_level_set(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    uint64_t item, loc, ifrev = 0;
+    int64_t qty;
+    inv_level l = {0, 0, 0};
+    int rc;
+    if (item_loc_or_reply(o, v, &item, &loc) != 0 ||
+        arg_i64_or_reply(o, &v[3], "quantity", &qty) != 0)
+        return;
+    if (n == 6) {
+        if (!arg_eq(&v[4], "ifrev")) {
+            resp_w_error(o, "INVALID", "expected IFREV");
+            return;
+        }
+        if (arg_u64_or_reply(o, &v[5], "revision", &ifrev) != 0)
+            return;
+    }
+    rc = inv_level_set(s->ctx->e, item, loc, qty, ifrev, &l);
+    if (rc == INV_OK)
+        reply_level(o, &l);
+    else if (rc == INV_ECONFLICT)
+        resp_w_errorf(o, "CONFLICT revision %llu",
+                      (unsigned long long)conflict_revision(s, item, loc, &l));
+    else
+        reply_engine_error(o, rc);
+}
+
+/* Hot path: LEVEL.ADJUST item loc delta [FLOOR min] [IFREV rev].
+ * Allocates nothing, takes no lock (the engine's adjust is one CAS loop). */
+void cmd_level_adjust(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    uint64_t item, loc, ifrev = 0;
+    int64_t delta, floor = INV_NO_FLOOR;
+    inv_level l = {0, 0, 0};
+    int rc;
+    if (item_loc_or_reply(o, v, &item, &loc) != 0 ||
+        arg_i64_or_reply(o, &v[3], "delta", &delta) != 0)
+        return;
+    for (size_t i = 4; i + 1 < n; i += 2) {
+        if (arg_eq(&v[i], "floor")) {
+            if (arg_i64_or_reply(o, &v[i + 1], "floor", &floor) != 0)
+                return;
+            if (floor == INV_NO_FLOOR) {
+                resp_w_error(o, "INVALID", "floor out of range");
+                return;
+            }
+        } else if (arg_eq(&v[i], "ifrev")) {
+            if (arg_u64_or_reply(o, &v[i + 1], "revision", &ifrev) != 0)
+                return;
+        } else {
+            resp_w_error(o, "INVALID", "expected FLOOR or IFREV");
+            return;
+        }
+    }
+    if (ifrev != 0)
+        rc = inv_level_adjust_if(s->ctx->e, item, loc, delta, floor, ifrev,
+                                 &l);
+    else
+        rc = inv_level_adjust(s->ctx->e, item, loc, delta, floor, &l);
+    if (rc == INV_OK)
+        reply_level(o, &l);
+    else if (rc == INV_EINSUFFICIENT)
+        resp_w_errorf(o, "INSUFFICIENT available %lld", (long long)l.available);
+    else if (rc == INV_ECONFLICT)
+        resp_w_errorf(o, "CONFLICT revision %llu",
+                      (unsigned long long)conflict_revision(s, item, loc, &l));
+    else
+        reply_engine_error(o, rc);
+}
+
+void cmd_level_get(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    uint64_t item, loc;
+    inv_level l;
+    int rc;
+    if (item_loc_or_reply(o, v, &item, &loc) != 0)
+        return;
+    rc = inv_level_get(s->ctx->e, item, loc, &l);
+    if (rc == INV_OK)
+        reply_level(o, &l);
+    else
+        reply_engine_error(o, rc);
+}
+
+void cmd_level_list(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    inv_level_entry *rows = s->scratch->levels;
+    size_t cap = NFIELDS(s->scratch->levels), got = 0;
+    uint64_t item;
+    int rc;
+    if (arg_u64_or_reply(o, &v[1], "item id", &item) != 0)
+        return;
+    rc = inv_level_list(s->ctx->e, item, rows, cap, &got);
+    if (rc != INV_OK) {
+        reply_engine_error(o, rc);
+        return;
+    }
+    if (got > cap) {
+        resp_w_errorf(o, "LIMIT more than %zu levels", cap);
+        return;
+    }
+    resp_w_array(o, got);
+    for (size_t i = 0; i < got; i++) {
+        resp_w_array(o, 4);
+        resp_w_bulk_u64(o, rows[i].location);
+        resp_w_int(o, rows[i].level.available);
+        resp_w_int(o, rows[i].level.reserved);
+        resp_w_int(o, (int64_t)rows[i].level.revision);
+    }
+}
+
+void cmd_level_del(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    uint64_t item, loc;
+    int rc;
+    if (item_loc_or_reply(o, v, &item, &loc) != 0)
+        return;
+    rc = inv_level_del(s->ctx->e, item, loc);
+    if (rc == INV_OK)
+        resp_w_ok(o);
+    else
+        reply_engine_error(o, rc);
+}
+
+/* ---- product inventory ---------------------------------------------------- */
+
+static void reply_product(resp_out *o, int64_t total, const inv_stock_row *r,
+                          size_t nrows)
+{
+    size_t groups = 0;
+    for (size_t i = 0; i < nrows; i++)
+        if (i == 0 || r[i].item != r[i - 1].item)
+            groups++;
+    resp_w_array(o, 2);
+    resp_w_int(o, total);
+    resp_w_array(o, groups);
+    for (size_t i = 0; i < nrows;) {
+        size_t j = i;
+        while (j < nrows && r[j].item == r[i].item)
+            j++;
+        resp_w_array(o, 3);
+        resp_w_bulk_str(o, r[i].variant);
+        resp_w_bulk_u64(o, r[i].item);
+        resp_w_array(o, j - i);
+        for (size_t k = i; k < j; k++) {
+            resp_w_array(o, 2);
+            resp_w_bulk_u64(o, r[k].location);
+            resp_w_int(o, r[k].available);
+        }
+        i = j;
+    }
+}
+
+void cmd_product_inventory(session *s, resp_out *o, const resp_arg *v,
+                           size_t n)
+{
+    char product[INV_VARIANT_MAX + 1];
+    uint64_t only = 0;
+    const uint64_t *only_p = NULL;
+    inv_stock_row *rows = s->scratch->rows, *big = NULL;
+    size_t cap = CMD_PRODUCT_ROWS_SCRATCH, got = 0;
+    int64_t total = 0;
+    int rc;
+
+    if (arg_str_or_reply(o, &v[1], "product", product, sizeof product) != 0)
+        return;
+    if (n == 4) {
+        if (!arg_eq(&v[2], "loc")) {
+            resp_w_error(o, "INVALID", "expected LOC");
+            return;
+        }
+        if (arg_u64_or_reply(o, &v[3], "location id", &only) != 0)
+            return;
+        only_p = &only;
+    }
+    rc = inv_product_inventory(s->ctx->e, product, only_p, rows, cap, &got,
+                               &total);
+    if (rc == INV_ELIMIT && got > cap && got <= CMD_PRODUCT_ROWS_MAX) {
+        /* rare and bounded: a product with more rows than the scratch */
+        cap = got + 64;
+        big = malloc(cap * sizeof *big);
+        if (big == NULL) {
+            reply_engine_error(o, INV_ENOMEM);
+            return;
+        }
+        rows = big;
+        rc = inv_product_inventory(s->ctx->e, product, only_p, rows, cap,
+                                   &got, &total);
+    }
+    if (rc != INV_OK)
+        reply_engine_error(o, rc);
+    else
+        reply_product(o, total, rows, got < cap ? got : cap);
+    free(big);
+}
+
+/* ---- holds -------------------------------------------------------------- */
+
+static int hold_id_or_reply(resp_out *o, const resp_arg *a)
+{
+    if (a->len == 0 || a->len > INV_HOLD_ID_MAX) {
+        resp_w_errorf(o, "INVALID hold id must be 1..%u bytes",
+                      (unsigned)INV_HOLD_ID_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+void cmd_hold_create(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    inv_hold_line *lines = s->scratch->lines;
+    inv_hold_failure fail;
+    size_t nlines = (n - 3) / 3;
+    uint64_t ttl;
+    int rc;
+
+    if (hold_id_or_reply(o, &v[1]) != 0 ||
+        arg_u64_or_reply(o, &v[2], "ttl_ms", &ttl) != 0)
+        return;
+    if (nlines > INV_HOLD_LINES_MAX) {
+        resp_w_errorf(o, "LIMIT at most %u lines per hold",
+                      (unsigned)INV_HOLD_LINES_MAX);
+        return;
+    }
+    for (size_t i = 0; i < nlines; i++) {
+        const resp_arg *a = &v[3 + 3 * i];
+        if (arg_u64_or_reply(o, &a[0], "item id", &lines[i].item) != 0 ||
+            arg_u64_or_reply(o, &a[1], "location id", &lines[i].location) != 0 ||
+            arg_i64_or_reply(o, &a[2], "quantity", &lines[i].qty) != 0)
+            return;
+    }
+    memset(&fail, 0, sizeof fail);
+    rc = inv_hold_create(s->ctx->e, v[1].ptr, v[1].len, ttl, lines, nlines,
+                         &fail);
+    if (rc == INV_OK)
+        resp_w_ok(o);
+    else if (rc == INV_EINSUFFICIENT)
+        resp_w_errorf(o, "INSUFFICIENT %llu %llu %lld",
+                      (unsigned long long)fail.item,
+                      (unsigned long long)fail.location,
+                      (long long)fail.available);
+    else
+        reply_engine_error(o, rc);
+}
+
+void cmd_hold_commit(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    int rc;
+    if (hold_id_or_reply(o, &v[1]) != 0)
+        return;
+    rc = inv_hold_commit(s->ctx->e, v[1].ptr, v[1].len);
+    if (rc == INV_OK)
+        resp_w_ok(o);
+    else
+        reply_engine_error(o, rc);
+}
+
+void cmd_hold_release(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    int rc;
+    if (hold_id_or_reply(o, &v[1]) != 0)
+        return;
+    rc = inv_hold_release(s->ctx->e, v[1].ptr, v[1].len);
+    if (rc == INV_OK)
+        resp_w_ok(o);
+    else
+        reply_engine_error(o, rc);
+}
+
+static const char *hold_state_name(inv_hold_state st)
+{
+    switch (st) {
+    case INV_HOLD_HELD:
+        return "held";
+    case INV_HOLD_COMMITTED:
+        return "committed";
+    case INV_HOLD_RELEASED:
+        return "released";
+    case INV_HOLD_EXPIRED:
+        return "expired";
+    }
+    return "unknown";
+}
+
+void cmd_hold_get(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    inv_hold_info *h = &s->scratch->hold;
+    int rc;
+    if (hold_id_or_reply(o, &v[1]) != 0)
+        return;
+    rc = inv_hold_get(s->ctx->e, v[1].ptr, v[1].len, h);
+    if (rc != INV_OK) {
+        reply_engine_error(o, rc);
+        return;
+    }
+    if (h->n_lines > INV_HOLD_LINES_MAX)
+        h->n_lines = INV_HOLD_LINES_MAX; /* defended: engine contract */
+    resp_w_array(o, 3);
+    resp_w_bulk_str(o, hold_state_name(h->state));
+    resp_w_int(o, h->expires_at_ms);
+    resp_w_array(o, h->n_lines);
+    for (size_t i = 0; i < h->n_lines; i++) {
+        resp_w_array(o, 3);
+        resp_w_bulk_u64(o, h->lines[i].item);
+        resp_w_bulk_u64(o, h->lines[i].location);
+        resp_w_int(o, h->lines[i].qty);
+    }
+}

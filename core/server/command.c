@@ -1,0 +1,720 @@
+/*
+ * command.c — the command table, dispatch, and the connection/admin
+ * commands (PING ECHO AUTH HELLO QUIT INFO COMMAND CONFIG SNAPSHOT DBSIZE).
+ *
+ * Invariants:
+ *  - Arity is declared once per command (min, max, repeating group) and
+ *    checked only in command_exec.
+ *  - Lookup is case-insensitive through a fixed open-addressing table built
+ *    once (pthread_once); dispatch allocates nothing.
+ *  - Before AUTH (when --requirepass is set) only AUTH, HELLO and QUIT run.
+ *  - The password is compared in time independent of its content.
+ */
+#include "server/command.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/cmd_internal.h"
+
+enum {
+    CMD_WRITE = 1u << 0,   /* may change the engine: reply waits for fsync */
+    CMD_NOAUTH = 1u << 1,  /* allowed before AUTH */
+    CMD_ADMIN = 1u << 2,
+    CMD_FAST = 1u << 3,
+};
+
+typedef struct {
+    const char *name;  /* lower case */
+    unsigned min_args; /* argc, the command name included */
+    unsigned max_args; /* 0: no upper bound */
+    unsigned rep_base; /* when step: (argc - rep_base) % step == 0 */
+    unsigned rep_step;
+    unsigned flags;
+    cmd_fn fn;
+    const char *summary;
+} cmd_def;
+
+static void cmd_ping(session *s, resp_out *o, const resp_arg *v, size_t n);
+static void cmd_echo(session *s, resp_out *o, const resp_arg *v, size_t n);
+static void cmd_auth(session *s, resp_out *o, const resp_arg *v, size_t n);
+static void cmd_hello(session *s, resp_out *o, const resp_arg *v, size_t n);
+static void cmd_quit(session *s, resp_out *o, const resp_arg *v, size_t n);
+static void cmd_info(session *s, resp_out *o, const resp_arg *v, size_t n);
+static void cmd_command(session *s, resp_out *o, const resp_arg *v, size_t n);
+static void cmd_config(session *s, resp_out *o, const resp_arg *v, size_t n);
+static void cmd_snapshot(session *s, resp_out *o, const resp_arg *v, size_t n);
+static void cmd_dbsize(session *s, resp_out *o, const resp_arg *v, size_t n);
+
+#define W CMD_WRITE
+#define F CMD_FAST
+static const cmd_def g_cmds[] = {
+    /* name               min max base step flags          handler */
+    { "ping",               1, 2, 0, 0, CMD_FAST, cmd_ping, "PING [message]" },
+    { "echo",               2, 2, 0, 0, CMD_FAST, cmd_echo, "ECHO message" },
+    { "auth",               2, 3, 0, 0, CMD_NOAUTH | F, cmd_auth, "AUTH [user] token" },
+    { "hello",              1, 0, 0, 0, CMD_NOAUTH, cmd_hello, "HELLO [2|3] [AUTH user token] [SETNAME name]" },
+    { "quit",               1, 0, 0, 0, CMD_NOAUTH | F, cmd_quit, "QUIT" },
+    { "info",               1, 2, 0, 0, CMD_ADMIN, cmd_info, "INFO [section]" },
+    { "command",            1, 0, 0, 0, CMD_ADMIN, cmd_command, "COMMAND [COUNT|DOCS|INFO|LIST]" },
+    { "config",             2, 0, 0, 0, CMD_ADMIN, cmd_config, "CONFIG GET pattern [pattern ...]" },
+    { "snapshot",           1, 1, 0, 0, CMD_ADMIN | W, cmd_snapshot, "SNAPSHOT" },
+    { "dbsize",             1, 1, 0, 0, F, cmd_dbsize, "DBSIZE" },
+    { "loc.set",            4, 0, 2, 2, W, cmd_loc_set, "LOC.SET loc field value [field value ...]" },
+    { "loc.get",            2, 2, 0, 0, F, cmd_loc_get, "LOC.GET loc" },
+    { "loc.list",           1, 5, 1, 2, 0, cmd_loc_list, "LOC.LIST [CURSOR c] [COUNT n]" },
+    { "loc.default",        1, 2, 0, 0, W, cmd_loc_default, "LOC.DEFAULT [loc]" },
+    { "item.set",           4, 0, 2, 2, W, cmd_item_set, "ITEM.SET item field value [field value ...]" },
+    { "item.get",           2, 2, 0, 0, F, cmd_item_get, "ITEM.GET item" },
+    { "item.mget",          2, 0, 0, 0, 0, cmd_item_mget, "ITEM.MGET item [item ...]" },
+    { "item.bysku",         2, 2, 0, 0, F, cmd_item_bysku, "ITEM.BYSKU sku" },
+    { "item.byvariant",     2, 0, 0, 0, 0, cmd_item_byvariant, "ITEM.BYVARIANT variant [variant ...]" },
+    { "item.list",          1, 5, 1, 2, 0, cmd_item_list, "ITEM.LIST [CURSOR c] [COUNT n]" },
+    { "item.del",           2, 2, 0, 0, W, cmd_item_del, "ITEM.DEL item" },
+    { "level.set",          4, 6, 4, 2, W | F, cmd_level_set, "LEVEL.SET item loc qty [IFREV rev]" },
+    { "level.adjust",       4, 8, 4, 2, W | F, cmd_level_adjust, "LEVEL.ADJUST item loc delta [FLOOR min] [IFREV rev]" },
+    { "level.get",          3, 3, 0, 0, F, cmd_level_get, "LEVEL.GET item loc" },
+    { "level.list",         2, 2, 0, 0, 0, cmd_level_list, "LEVEL.LIST item" },
+    { "level.del",          3, 3, 0, 0, W, cmd_level_del, "LEVEL.DEL item loc" },
+    { "product.inventory",  2, 4, 2, 2, 0, cmd_product_inventory, "PRODUCT.INVENTORY product [LOC loc]" },
+    { "hold.create",        6, 0, 3, 3, W, cmd_hold_create, "HOLD.CREATE hold ttl_ms item loc qty [item loc qty ...]" },
+    { "hold.commit",        2, 2, 0, 0, W | F, cmd_hold_commit, "HOLD.COMMIT hold" },
+    { "hold.release",       2, 2, 0, 0, W | F, cmd_hold_release, "HOLD.RELEASE hold" },
+    { "hold.get",           2, 2, 0, 0, F, cmd_hold_get, "HOLD.GET hold" },
+};
+#undef W
+#undef F
+
+#define NCMDS (sizeof g_cmds / sizeof g_cmds[0])
+#define CMD_NAME_MAX 32u   /* longer names cannot be in the table */
+#define CMD_INDEX_SLOTS 128u /* power of two, > 2 * NCMDS */
+#define CMD_PATTERN_MAX 128u /* CONFIG GET glob length */
+
+_Static_assert(NCMDS <= STATS_COMMANDS_MAX, "stats sized for the table");
+_Static_assert(CMD_INDEX_SLOTS >= 2 * NCMDS, "index load factor");
+
+static int16_t g_index[CMD_INDEX_SLOTS]; /* -1: empty; else g_cmds index */
+static pthread_once_t g_index_once = PTHREAD_ONCE_INIT;
+static _Atomic uint64_t g_next_client_id = 1;
+
+static uint32_t name_hash(const char *p, size_t n)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static void build_index(void)
+{
+    for (size_t i = 0; i < CMD_INDEX_SLOTS; i++)
+        g_index[i] = -1;
+    for (size_t c = 0; c < NCMDS; c++) {
+        uint32_t h = name_hash(g_cmds[c].name, strlen(g_cmds[c].name));
+        size_t i = h & (CMD_INDEX_SLOTS - 1);
+        while (g_index[i] >= 0)
+            i = (i + 1) & (CMD_INDEX_SLOTS - 1);
+        g_index[i] = (int16_t)c;
+    }
+}
+
+/* Hot path: no allocation, at most CMD_INDEX_SLOTS probes. */
+static const cmd_def *lookup(const resp_arg *a)
+{
+    char low[CMD_NAME_MAX];
+    size_t i;
+    if (a->len == 0 || a->len >= CMD_NAME_MAX)
+        return NULL;
+    for (size_t k = 0; k < a->len; k++) {
+        char c = a->ptr[k];
+        low[k] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+    }
+    i = name_hash(low, a->len) & (CMD_INDEX_SLOTS - 1);
+    for (size_t probes = 0; probes < CMD_INDEX_SLOTS; probes++) {
+        int16_t c = g_index[i];
+        if (c < 0)
+            return NULL;
+        if (strlen(g_cmds[c].name) == a->len &&
+            memcmp(g_cmds[c].name, low, a->len) == 0)
+            return &g_cmds[c];
+        i = (i + 1) & (CMD_INDEX_SLOTS - 1);
+    }
+    return NULL;
+}
+
+size_t command_count(void) { return NCMDS; }
+
+/* ---- helpers ------------------------------------------------------------ */
+
+bool arg_eq(const resp_arg *a, const char *lit)
+{
+    size_t n = strlen(lit);
+    return a->len == n && strncasecmp(a->ptr, lit, n) == 0;
+}
+
+int arg_u64_or_reply(resp_out *o, const resp_arg *a, const char *what,
+                     uint64_t *v)
+{
+    if (resp_parse_u64(a->ptr, a->len, v) == 0)
+        return 0;
+    resp_w_errorf(o, "INVALID %s must be a decimal integer in 0..18446744073709551615",
+                  what);
+    return -1;
+}
+
+int arg_i64_or_reply(resp_out *o, const resp_arg *a, const char *what,
+                     int64_t *v)
+{
+    if (resp_parse_i64(a->ptr, a->len, v) == 0)
+        return 0;
+    resp_w_errorf(o, "INVALID %s must be a decimal integer", what);
+    return -1;
+}
+
+int arg_str_or_reply(resp_out *o, const resp_arg *a, const char *what,
+                     char *dst, size_t cap)
+{
+    if (a->len >= cap) {
+        resp_w_errorf(o, "INVALID %s longer than %zu bytes", what, cap - 1);
+        return -1;
+    }
+    if (memchr(a->ptr, '\0', a->len) != NULL) {
+        resp_w_errorf(o, "INVALID %s contains a NUL byte", what);
+        return -1;
+    }
+    memcpy(dst, a->ptr, a->len);
+    dst[a->len] = '\0';
+    return 0;
+}
+
+void reply_engine_error(resp_out *o, int rc)
+{
+    resp_w_error(o, inv_errcode(rc), inv_strerror(rc));
+}
+
+void reply_level(resp_out *o, const inv_level *l)
+{
+    resp_w_array(o, 3);
+    resp_w_int(o, l->available);
+    resp_w_int(o, l->reserved);
+    resp_w_int(o, (int64_t)l->revision);
+}
+
+static int64_t now_ms_real(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t now_ns_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- sessions and dispatch --------------------------------------------- */
+
+cmd_scratch *command_scratch_new(void) { return calloc(1, sizeof(cmd_scratch)); }
+
+void command_scratch_free(cmd_scratch *s) { free(s); }
+
+void session_init(session *s, const server_ctx *ctx, stats_thread *st,
+                  cmd_scratch *scratch)
+{
+    memset(s, 0, sizeof *s);
+    s->ctx = ctx;
+    s->st = st;
+    s->scratch = scratch;
+    /* relaxed: ids need only be unique */
+    s->id = atomic_fetch_add_explicit(&g_next_client_id, 1,
+                                      memory_order_relaxed);
+    s->authed = ctx->cfg->requirepass == NULL || ctx->cfg->requirepass_len == 0;
+}
+
+void session_limits(const session *s, resp_limits *out)
+{
+    if (s->authed) {
+        out->max_args = s->ctx->cfg->max_args;
+        out->max_bulk = s->ctx->cfg->max_bulk;
+    } else {
+        out->max_args = RESP_PREAUTH_MAX_ARGS;
+        out->max_bulk = RESP_PREAUTH_MAX_BULK;
+    }
+}
+
+static bool arity_ok(const cmd_def *c, size_t argc)
+{
+    if (argc < c->min_args)
+        return false;
+    if (c->max_args != 0 && argc > c->max_args)
+        return false;
+    if (c->rep_step != 0 && (argc - c->rep_base) % c->rep_step != 0)
+        return false;
+    return true;
+}
+
+bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc)
+{
+    const cmd_def *c;
+    size_t start = o->len;
+    uint64_t t0;
+
+    pthread_once(&g_index_once, build_index);
+    if (argc == 0)
+        return false;
+    c = lookup(&argv[0]);
+    if (!s->authed && (c == NULL || !(c->flags & CMD_NOAUTH))) {
+        resp_w_error(o, "NOAUTH", "Authentication required.");
+        return false;
+    }
+    if (c == NULL) {
+        resp_w_errorf(o, "ERR unknown command '%.*s'",
+                      (int)(argv[0].len > 64 ? 64 : argv[0].len), argv[0].ptr);
+        return false;
+    }
+    if (!arity_ok(c, argc)) {
+        resp_w_errorf(o, "ERR wrong number of arguments for '%s' command",
+                      c->name);
+        return false;
+    }
+    t0 = now_ns_mono();
+    c->fn(s, o, argv, argc);
+    stats_record(s->st, (unsigned)(c - g_cmds), now_ns_mono() - t0,
+                 o->len > start && o->buf[start] == '-');
+    return (c->flags & CMD_WRITE) != 0;
+}
+
+/* ---- connection commands ----------------------------------------------- */
+
+static void cmd_ping(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    if (n == 2)
+        resp_w_bulk(o, v[1].ptr, v[1].len);
+    else
+        resp_w_simple(o, "PONG");
+}
+
+static void cmd_echo(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    resp_w_bulk(o, v[1].ptr, v[1].len);
+}
+
+/* Constant time in the token's content: always walks the whole configured
+ * password, whatever the candidate's length. */
+static bool token_matches(const server_config *cfg, const resp_arg *cand)
+{
+    const unsigned char *p = (const unsigned char *)cfg->requirepass;
+    size_t n = cfg->requirepass_len;
+    volatile unsigned char diff = (unsigned char)(cand->len != n);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = cand->len ? (unsigned char)cand->ptr[i % cand->len] : 0;
+        diff |= (unsigned char)(c ^ p[i]);
+    }
+    return diff == 0;
+}
+
+/* Checks [user] token; returns true (and authenticates) or replies. */
+static bool auth_or_reply(session *s, resp_out *o, const resp_arg *user,
+                          const resp_arg *tok)
+{
+    const server_config *cfg = s->ctx->cfg;
+    if (cfg->requirepass == NULL || cfg->requirepass_len == 0) {
+        resp_w_error(o, "ERR",
+                     "AUTH called without any password configured; "
+                     "start invcored with --requirepass");
+        return false;
+    }
+    if ((user != NULL && !arg_eq(user, "default")) | !token_matches(cfg, tok)) {
+        stats_add_global(&s->ctx->g->auth_failures, 1);
+        resp_w_error(o, "NOAUTH", "invalid username-password pair");
+        return false;
+    }
+    s->authed = true;
+    return true;
+}
+
+static void cmd_auth(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    if (auth_or_reply(s, o, n == 3 ? &v[1] : NULL, &v[n - 1]))
+        resp_w_ok(o);
+}
+
+static void cmd_hello(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    int proto = o->proto;
+    size_t i = 1;
+    if (n >= 2) {
+        uint64_t p;
+        if (resp_parse_u64(v[1].ptr, v[1].len, &p) != 0 || (p != 2 && p != 3)) {
+            resp_w_error(o, "ERR", "unsupported protocol version (use 2 or 3)");
+            return;
+        }
+        proto = (int)p;
+        i = 2;
+    }
+    for (; i < n; i++) {
+        if (arg_eq(&v[i], "auth") && i + 2 < n) {
+            if (!auth_or_reply(s, o, &v[i + 1], &v[i + 2]))
+                return;
+            i += 2;
+        } else if (arg_eq(&v[i], "setname") && i + 1 < n) {
+            i += 1; /* accepted, not stored */
+        } else {
+            resp_w_errorf(o, "ERR syntax error in HELLO option '%.*s'",
+                          (int)(v[i].len > 32 ? 32 : v[i].len), v[i].ptr);
+            return;
+        }
+    }
+    if (!s->authed) {
+        resp_w_error(o, "NOAUTH",
+                     "HELLO must be called with AUTH user token before "
+                     "authenticating");
+        return;
+    }
+    o->proto = proto;
+    resp_w_map(o, 7);
+    resp_w_bulk_str(o, "server");
+    resp_w_bulk_str(o, "invcore");
+    resp_w_bulk_str(o, "version");
+    resp_w_bulk_str(o, INVCORE_VERSION);
+    resp_w_bulk_str(o, "proto");
+    resp_w_int(o, proto);
+    resp_w_bulk_str(o, "id");
+    resp_w_int(o, (int64_t)s->id);
+    resp_w_bulk_str(o, "mode");
+    resp_w_bulk_str(o, "standalone");
+    resp_w_bulk_str(o, "role");
+    resp_w_bulk_str(o, "master");
+    resp_w_bulk_str(o, "modules");
+    resp_w_array(o, 0);
+}
+
+static void cmd_quit(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    s->quit = true;
+    resp_w_ok(o);
+}
+
+/* ---- INFO --------------------------------------------------------------- */
+
+static void txt(resp_out *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void txt(resp_out *t, const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    resp_out_raw(t, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+static bool want(const resp_arg *sec, const char *name)
+{
+    return sec == NULL || arg_eq(sec, "all") || arg_eq(sec, "everything") ||
+           arg_eq(sec, "default") || arg_eq(sec, name);
+}
+
+static void info_server(session *s, resp_out *t)
+{
+    const server_ctx *x = s->ctx;
+    const server_config *cfg = x->cfg;
+    txt(t, "# Server\r\ninvcore_version:%s\r\nredis_version:7.0.0\r\n"
+           "process_id:%ld\r\ntcp_port:%d\r\nbind:%s\r\nthreads:%u\r\n"
+           "uptime_in_seconds:%lld\r\ndata_dir:%s\r\nfsync:%s\r\n\r\n",
+        INVCORE_VERSION, (long)getpid(), x->port, cfg->bind, x->threads,
+        (long long)((now_ms_real() - x->start_ms) / 1000),
+        cfg->data_dir ? cfg->data_dir : "(in-memory)",
+        config_fsync_name(cfg->fsync_policy));
+}
+
+static void info_clients(session *s, resp_out *t)
+{
+    stats_global *g = s->ctx->g;
+    txt(t, "# Clients\r\nconnected_clients:%llu\r\nmaxclients:%u\r\n"
+           "total_connections_received:%llu\r\nrejected_connections:%llu\r\n"
+           "auth_failures:%llu\r\nidle_timeouts:%llu\r\n"
+           "reply_limit_disconnects:%llu\r\nprotocol_errors:%llu\r\n\r\n",
+        (unsigned long long)stats_get(&g->connected), s->ctx->cfg->maxclients,
+        (unsigned long long)stats_get(&g->accepted),
+        (unsigned long long)stats_get(&g->rejected_maxclients),
+        (unsigned long long)stats_get(&g->auth_failures),
+        (unsigned long long)stats_get(&g->idle_closed),
+        (unsigned long long)stats_get(&g->reply_limit_closed),
+        (unsigned long long)stats_get(&g->protocol_errors));
+}
+
+static void info_stats(resp_out *t)
+{
+    uint64_t total = 0;
+    txt(t, "# Stats\r\n");
+    for (size_t c = 0; c < NCMDS; c++) {
+        uint64_t calls = stats_calls((unsigned)c);
+        total += calls;
+        if (calls)
+            txt(t, "cmdstat_%s:calls=%llu,failed_calls=%llu\r\n",
+                g_cmds[c].name, (unsigned long long)calls,
+                (unsigned long long)stats_errors((unsigned)c));
+    }
+    txt(t, "total_commands_processed:%llu\r\n\r\n", (unsigned long long)total);
+}
+
+static void info_latency(resp_out *t)
+{
+    txt(t, "# Latencystats\r\n");
+    for (size_t c = 0; c < NCMDS; c++) {
+        if (stats_calls((unsigned)c) == 0)
+            continue;
+        txt(t, "latency_percentiles_usec_%s:p50=%.3f,p99=%.3f,p99.9=%.3f\r\n",
+            g_cmds[c].name, (double)stats_quantile_ns((unsigned)c, 0.5) / 1e3,
+            (double)stats_quantile_ns((unsigned)c, 0.99) / 1e3,
+            (double)stats_quantile_ns((unsigned)c, 0.999) / 1e3);
+    }
+    txt(t, "\r\n");
+}
+
+static void info_engine(session *s, resp_out *t, const resp_arg *sec)
+{
+    inv_stats st;
+    memset(&st, 0, sizeof st);
+    if (inv_stats_get(s->ctx->e, &st) != INV_OK)
+        return;
+    if (want(sec, "memory"))
+        txt(t, "# Memory\r\ntable_bytes:%llu\r\ntable_resizes:%llu\r\n"
+               "levels:%llu\r\nitems:%llu\r\nlocations:%llu\r\n\r\n",
+            (unsigned long long)st.table_bytes,
+            (unsigned long long)st.table_resizes,
+            (unsigned long long)st.levels, (unsigned long long)st.items,
+            (unsigned long long)st.locations);
+    if (want(sec, "journal"))
+        txt(t, "# Journal\r\njournal_enabled:%d\r\njournal_position:%llu\r\n"
+               "durable_position:%llu\r\njournal_bytes:%llu\r\nfsyncs:%llu\r\n"
+               "records_written:%llu\r\nsnapshots:%llu\r\njournal_failed:%d\r\n"
+               "held_replies:%llu\r\n\r\n",
+            s->ctx->cfg->data_dir != NULL,
+            (unsigned long long)st.journal_position,
+            (unsigned long long)st.durable_position,
+            (unsigned long long)st.journal_bytes,
+            (unsigned long long)st.fsyncs,
+            (unsigned long long)st.records_written,
+            (unsigned long long)st.snapshots, st.journal_failed ? 1 : 0,
+            (unsigned long long)stats_get(&s->ctx->g->held_replies));
+    if (want(sec, "holds"))
+        txt(t, "# Holds\r\nholds_active:%llu\r\nholds_created:%llu\r\n"
+               "holds_committed:%llu\r\nholds_released:%llu\r\n"
+               "holds_expired:%llu\r\n\r\n",
+            (unsigned long long)st.holds_active,
+            (unsigned long long)st.holds_created,
+            (unsigned long long)st.holds_committed,
+            (unsigned long long)st.holds_released,
+            (unsigned long long)st.holds_expired);
+}
+
+static void cmd_info(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    const resp_arg *sec = n == 2 ? &v[1] : NULL;
+    resp_out t;
+    resp_out_init(&t, 2);
+    if (want(sec, "server"))
+        info_server(s, &t);
+    if (want(sec, "clients"))
+        info_clients(s, &t);
+    if (want(sec, "stats"))
+        info_stats(&t);
+    if (want(sec, "latencystats") || want(sec, "latency"))
+        info_latency(&t);
+    info_engine(s, &t, sec);
+    if (t.failed)
+        reply_engine_error(o, INV_ENOMEM);
+    else
+        resp_w_verbatim(o, t.buf ? t.buf : "", t.len);
+    resp_out_free(&t);
+}
+
+/* ---- COMMAND ------------------------------------------------------------ */
+
+static void command_info_entry(resp_out *o, const cmd_def *c)
+{
+    int arity = (c->max_args == c->min_args) ? (int)c->min_args
+                                              : -(int)c->min_args;
+    size_t nflags = 0;
+    resp_w_array(o, 10);
+    resp_w_bulk_str(o, c->name);
+    resp_w_int(o, arity);
+    nflags = ((c->flags & CMD_WRITE) ? 1 : 1) + ((c->flags & CMD_FAST) ? 1 : 0) +
+             ((c->flags & CMD_NOAUTH) ? 1 : 0) + ((c->flags & CMD_ADMIN) ? 1 : 0);
+    resp_w_array(o, nflags);
+    resp_w_simple(o, (c->flags & CMD_WRITE) ? "write" : "readonly");
+    if (c->flags & CMD_FAST)
+        resp_w_simple(o, "fast");
+    if (c->flags & CMD_NOAUTH)
+        resp_w_simple(o, "no_auth");
+    if (c->flags & CMD_ADMIN)
+        resp_w_simple(o, "admin");
+    resp_w_int(o, 0); /* first key: invcore has no keyspace */
+    resp_w_int(o, 0);
+    resp_w_int(o, 0);
+    resp_w_array(o, 0); /* ACL categories */
+    resp_w_array(o, 0); /* tips */
+    resp_w_array(o, 0); /* key specs */
+    resp_w_array(o, 0); /* subcommands */
+}
+
+static void cmd_command(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    if (n == 1) {
+        resp_w_array(o, NCMDS);
+        for (size_t c = 0; c < NCMDS; c++)
+            command_info_entry(o, &g_cmds[c]);
+    } else if (arg_eq(&v[1], "count") && n == 2) {
+        resp_w_int(o, (int64_t)NCMDS);
+    } else if (arg_eq(&v[1], "list") && n == 2) {
+        resp_w_array(o, NCMDS);
+        for (size_t c = 0; c < NCMDS; c++)
+            resp_w_bulk_str(o, g_cmds[c].name);
+    } else if (arg_eq(&v[1], "info")) {
+        resp_w_array(o, n - 2);
+        for (size_t i = 2; i < n; i++) {
+            const cmd_def *c = lookup(&v[i]);
+            if (c)
+                command_info_entry(o, c);
+            else
+                resp_w_null(o);
+        }
+    } else if (arg_eq(&v[1], "docs")) {
+        /* name -> {summary, since, group}; all commands, or those asked */
+        size_t k = 0;
+        const cmd_def *sel[NCMDS];
+        for (size_t c = 0; c < NCMDS; c++) {
+            bool asked = n == 2;
+            for (size_t i = 2; i < n && !asked; i++)
+                asked = lookup(&v[i]) == &g_cmds[c];
+            if (asked)
+                sel[k++] = &g_cmds[c];
+        }
+        resp_w_map(o, k);
+        for (size_t i = 0; i < k; i++) {
+            resp_w_bulk_str(o, sel[i]->name);
+            resp_w_map(o, 3);
+            resp_w_bulk_str(o, "summary");
+            resp_w_bulk_str(o, sel[i]->summary);
+            resp_w_bulk_str(o, "since");
+            resp_w_bulk_str(o, INVCORE_VERSION);
+            resp_w_bulk_str(o, "group");
+            resp_w_bulk_str(o, "generic");
+        }
+    } else {
+        resp_w_error(o, "ERR", "unknown COMMAND subcommand (COUNT DOCS INFO LIST)");
+    }
+}
+
+/* ---- CONFIG GET ----------------------------------------------------------- */
+
+/* Case-insensitive glob with '*' and '?'; O(len(p) * len(s)). */
+static bool glob_match(const char *p, size_t pn, const char *s, size_t sn)
+{
+    size_t pi = 0, si = 0, star_p = SIZE_MAX, star_s = 0;
+    while (si < sn) {
+        if (pi < pn && (p[pi] == '?' ||
+                        ((p[pi] | 32) == (s[si] | 32) && p[pi] != '*'))) {
+            pi++;
+            si++;
+        } else if (pi < pn && p[pi] == '*') {
+            star_p = pi++;
+            star_s = si;
+        } else if (star_p != SIZE_MAX) {
+            pi = star_p + 1;
+            si = ++star_s;
+        } else {
+            return false;
+        }
+    }
+    while (pi < pn && p[pi] == '*')
+        pi++;
+    return pi == pn;
+}
+
+static void cmd_config(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    const server_config *cfg = s->ctx->cfg;
+    char vals[10][80];
+    const char *names[10] = { "save", "appendonly", "appendfsync", "port",
+                              "bind", "maxclients", "timeout", "databases",
+                              "io-threads", "proto-max-bulk-len" };
+    bool hit[10] = { false };
+    size_t k = 0;
+
+    if (!arg_eq(&v[1], "get") || n < 3) {
+        if (arg_eq(&v[1], "get"))
+            resp_w_errorf(o, "ERR wrong number of arguments for 'config|get' command");
+        else
+            resp_w_error(o, "ERR", "only CONFIG GET is supported; settings "
+                                   "are command-line flags");
+        return;
+    }
+    snprintf(vals[0], sizeof vals[0], "%s", "");
+    snprintf(vals[1], sizeof vals[1], "%s", cfg->data_dir ? "yes" : "no");
+    snprintf(vals[2], sizeof vals[2], "%s",
+             cfg->fsync_policy == INV_FSYNC_ALWAYS     ? "always"
+             : cfg->fsync_policy == INV_FSYNC_INTERVAL ? "everysec"
+                                                       : "no");
+    snprintf(vals[3], sizeof vals[3], "%d", s->ctx->port);
+    snprintf(vals[4], sizeof vals[4], "%s", cfg->bind);
+    snprintf(vals[5], sizeof vals[5], "%u", cfg->maxclients);
+    snprintf(vals[6], sizeof vals[6], "%u", cfg->timeout_s);
+    snprintf(vals[7], sizeof vals[7], "%s", "1");
+    snprintf(vals[8], sizeof vals[8], "%u", s->ctx->threads);
+    snprintf(vals[9], sizeof vals[9], "%zu", cfg->max_bulk);
+    for (size_t i = 2; i < n; i++) {
+        if (v[i].len > CMD_PATTERN_MAX)
+            continue;
+        for (size_t j = 0; j < 10; j++)
+            if (!hit[j] &&
+                glob_match(v[i].ptr, v[i].len, names[j], strlen(names[j]))) {
+                hit[j] = true;
+                k++;
+            }
+    }
+    resp_w_map(o, k);
+    for (size_t j = 0; j < 10; j++) {
+        if (!hit[j])
+            continue;
+        resp_w_bulk_str(o, names[j]);
+        resp_w_bulk_str(o, vals[j]);
+    }
+}
+
+/* ---- SNAPSHOT, DBSIZE ----------------------------------------------------- */
+
+static void cmd_snapshot(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    int rc = inv_snapshot(s->ctx->e);
+    if (rc == INV_OK)
+        resp_w_ok(o);
+    else if (rc == INV_EINVALID && s->ctx->cfg->data_dir == NULL)
+        resp_w_error(o, "INVALID", "no data dir: the server runs in memory");
+    else
+        reply_engine_error(o, rc);
+}
+
+static void cmd_dbsize(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    inv_stats st;
+    int rc = inv_stats_get(s->ctx->e, &st);
+    if (rc == INV_OK)
+        resp_w_int(o, (int64_t)st.levels);
+    else
+        reply_engine_error(o, rc);
+}

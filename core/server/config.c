@@ -1,0 +1,205 @@
+/*
+ * config.c — parses invcored's command line into a server_config.
+ * Accepts "--name value" and "--name=value". Every numeric option is range
+ * checked; nothing here exits or prints.
+ */
+#include "server/config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/resp.h"
+
+void config_defaults(server_config *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->bind, sizeof c->bind, "%s", SERVER_BIND_DEFAULT);
+    c->port = SERVER_PORT_DEFAULT;
+    c->threads = 0;
+    c->data_dir = SERVER_DATA_DIR_DEFAULT;
+    c->fsync_policy = INV_FSYNC_INTERVAL;
+    c->fsync_interval_ms = INV_FSYNC_INTERVAL_MS_DEFAULT;
+    c->maxclients = SERVER_MAXCLIENTS_DEFAULT;
+    c->timeout_s = SERVER_TIMEOUT_S_DEFAULT;
+    c->max_bulk = RESP_MAX_BULK_DEFAULT;
+    c->max_args = RESP_MAX_ARGS_DEFAULT;
+    c->max_query = SERVER_MAX_QUERY_DEFAULT;
+    c->max_reply = SERVER_MAX_REPLY_DEFAULT;
+}
+
+const char *config_usage(void)
+{
+    return "usage: invcored [--bind ADDR] [--port N] [--threads N]\n"
+           "                [--data-dir DIR | --in-memory]\n"
+           "                [--fsync always|interval|none] [--fsync-interval-ms N]\n"
+           "                [--requirepass TOKEN] [--maxclients N] [--timeout S]\n"
+           "                [--max-bulk BYTES] [--max-args N]\n"
+           "                [--max-query-buffer BYTES] [--max-reply-buffer BYTES]\n"
+           "                [--help] [--version]\n"
+           "defaults: bind 127.0.0.1, port 7379, threads = cores, data dir ./data,\n"
+           "fsync interval (10 ms), maxclients 10000, timeout 300 s (0: off),\n"
+           "max-bulk 1 MiB, max-args 4096, max-query-buffer 8 MiB,\n"
+           "max-reply-buffer 64 MiB\n";
+}
+
+const char *config_fsync_name(inv_fsync_policy p)
+{
+    switch (p) {
+    case INV_FSYNC_ALWAYS:
+        return "always";
+    case INV_FSYNC_INTERVAL:
+        return "interval";
+    case INV_FSYNC_NONE:
+        return "none";
+    }
+    return "?";
+}
+
+static int num(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    uint64_t v;
+    if (s == NULL || resp_parse_u64(s, strlen(s), &v) != 0 || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Handles one option with its value; returns 0, or -1 with err filled. */
+static int apply(server_config *c, const char *name, const char *val,
+                 char *err, size_t errlen)
+{
+    uint64_t v = 0;
+#define NUM(lo, hi)                                                          \
+    do {                                                                     \
+        if (num(val, (lo), (hi), &v) != 0) {                                 \
+            snprintf(err, errlen, "--%s: expected an integer in %llu..%llu", \
+                     name, (unsigned long long)(lo),                         \
+                     (unsigned long long)(hi));                              \
+            return -1;                                                       \
+        }                                                                    \
+    } while (0)
+    if (strcmp(name, "bind") == 0) {
+        if (strlen(val) >= sizeof c->bind) {
+            snprintf(err, errlen, "--bind: address too long");
+            return -1;
+        }
+        snprintf(c->bind, sizeof c->bind, "%s", val);
+    } else if (strcmp(name, "port") == 0) {
+        NUM(0, 65535);
+        c->port = (int)v;
+    } else if (strcmp(name, "threads") == 0) {
+        NUM(1, SERVER_THREADS_MAX);
+        c->threads = (unsigned)v;
+    } else if (strcmp(name, "data-dir") == 0) {
+        if (val[0] == '\0') {
+            snprintf(err, errlen, "--data-dir: empty path");
+            return -1;
+        }
+        c->data_dir = val;
+        c->in_memory = false;
+    } else if (strcmp(name, "fsync") == 0) {
+        if (strcmp(val, "always") == 0)
+            c->fsync_policy = INV_FSYNC_ALWAYS;
+        else if (strcmp(val, "interval") == 0 || strcmp(val, "everysec") == 0)
+            c->fsync_policy = INV_FSYNC_INTERVAL;
+        else if (strcmp(val, "none") == 0 || strcmp(val, "no") == 0)
+            c->fsync_policy = INV_FSYNC_NONE;
+        else {
+            snprintf(err, errlen, "--fsync: expected always, interval or none");
+            return -1;
+        }
+    } else if (strcmp(name, "fsync-interval-ms") == 0) {
+        NUM(1, 60000);
+        c->fsync_interval_ms = (uint32_t)v;
+    } else if (strcmp(name, "requirepass") == 0) {
+        if (strlen(val) > SERVER_REQUIREPASS_MAX) {
+            snprintf(err, errlen, "--requirepass: longer than %u bytes",
+                     SERVER_REQUIREPASS_MAX);
+            return -1;
+        }
+        c->requirepass = val;
+        c->requirepass_len = strlen(val);
+    } else if (strcmp(name, "maxclients") == 0) {
+        NUM(1, SERVER_MAXCLIENTS_MAX);
+        c->maxclients = (unsigned)v;
+    } else if (strcmp(name, "timeout") == 0) {
+        NUM(0, 365u * 24 * 3600);
+        c->timeout_s = (unsigned)v;
+    } else if (strcmp(name, "max-bulk") == 0) {
+        NUM(64, 512u << 20);
+        c->max_bulk = (size_t)v;
+    } else if (strcmp(name, "max-args") == 0) {
+        NUM(16, 1u << 20);
+        c->max_args = (size_t)v;
+    } else if (strcmp(name, "max-query-buffer") == 0) {
+        NUM(1u << 16, 1ull << 32);
+        c->max_query = (size_t)v;
+    } else if (strcmp(name, "max-reply-buffer") == 0) {
+        NUM(1u << 16, 1ull << 34);
+        c->max_reply = (size_t)v;
+    } else {
+        snprintf(err, errlen, "unknown option --%s", name);
+        return -1;
+    }
+#undef NUM
+    return 0;
+}
+
+int config_parse(server_config *c, int argc, char **argv, char *err,
+                 size_t errlen)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        char name[64];
+        const char *val, *eq;
+        if (strncmp(a, "--", 2) != 0) {
+            snprintf(err, errlen, "unexpected argument '%s'", a);
+            return -1;
+        }
+        a += 2;
+        if (strcmp(a, "help") == 0) {
+            c->help = true;
+            continue;
+        }
+        if (strcmp(a, "version") == 0) {
+            c->version = true;
+            continue;
+        }
+        if (strcmp(a, "in-memory") == 0) {
+            c->in_memory = true;
+            c->data_dir = NULL;
+            continue;
+        }
+        eq = strchr(a, '=');
+        if (eq != NULL) {
+            size_t n = (size_t)(eq - a);
+            if (n >= sizeof name) {
+                snprintf(err, errlen, "unknown option --%s", a);
+                return -1;
+            }
+            memcpy(name, a, n);
+            name[n] = '\0';
+            val = eq + 1;
+        } else {
+            if (strlen(a) >= sizeof name) {
+                snprintf(err, errlen, "unknown option --%s", a);
+                return -1;
+            }
+            snprintf(name, sizeof name, "%s", a);
+            if (i + 1 >= argc) {
+                snprintf(err, errlen, "--%s needs a value", name);
+                return -1;
+            }
+            val = argv[++i];
+        }
+        if (apply(c, name, val, err, errlen) != 0)
+            return -1;
+    }
+    if (c->max_query < c->max_bulk + 1024) {
+        snprintf(err, errlen,
+                 "--max-query-buffer must exceed --max-bulk by at least 1024");
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,54 @@
+/*
+ * config.h — invcored's command line: the server's settings and their
+ * defaults (every limit is a named constant here or in resp.h).
+ * config_parse never exits: it returns an error message for the caller.
+ */
+#ifndef INV_SERVER_CONFIG_H
+#define INV_SERVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "invcore.h"
+
+#define SERVER_PORT_DEFAULT 7379
+#define SERVER_BIND_DEFAULT "127.0.0.1"
+#define SERVER_DATA_DIR_DEFAULT "./data"
+#define SERVER_MAXCLIENTS_DEFAULT 10000u
+#define SERVER_MAXCLIENTS_MAX 1000000u
+#define SERVER_TIMEOUT_S_DEFAULT 300u         /* idle clients; 0: never */
+#define SERVER_THREADS_MAX 256u
+#define SERVER_MAX_QUERY_DEFAULT (8u << 20)   /* unparsed input per client */
+#define SERVER_MAX_REPLY_DEFAULT (64u << 20)  /* unsent output per client */
+#define SERVER_REQUIREPASS_MAX 512u           /* bytes of the token */
+#define SERVER_SHUTDOWN_GRACE_MS 5000u        /* flushing on SIGTERM */
+
+typedef struct {
+    char bind[64];
+    int port;                /* 0: any free port (logged at start) */
+    unsigned threads;        /* 0 at parse: number of cores */
+    const char *data_dir;    /* NULL: in memory */
+    bool in_memory;
+    inv_fsync_policy fsync_policy;
+    uint32_t fsync_interval_ms;
+    const char *requirepass; /* NULL or "": no AUTH needed */
+    size_t requirepass_len;
+    unsigned maxclients;
+    unsigned timeout_s;
+    size_t max_bulk;
+    size_t max_args;
+    size_t max_query;
+    size_t max_reply;
+    bool help, version;
+} server_config;
+
+void config_defaults(server_config *c);
+/* Returns 0, or -1 with a message in err (size errlen). Strings in c point
+ * into argv. */
+int config_parse(server_config *c, int argc, char **argv, char *err,
+                 size_t errlen);
+const char *config_usage(void);
+const char *config_fsync_name(inv_fsync_policy p);
+
+#endif /* INV_SERVER_CONFIG_H */

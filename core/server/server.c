@@ -1,0 +1,818 @@
+/*
+ * server.c — event loops, connections, accept, limits, idle timeout and
+ * replies held until durable.
+ *
+ * Threading: a connection belongs to one loop for its whole life and is
+ * touched only by that loop's thread; loops share only the engine, the
+ * read-only config and the statistics (stats.h). Nothing here blocks: all
+ * sockets are non-blocking, and durability is awaited through the engine's
+ * eventfd (inv_durable_subscribe), never inv_wait_durable.
+ *
+ * Invariants of a connection:
+ *  - Replies are appended to out in request order and sent in that order.
+ *  - Barrier i says: bytes at absolute offset >= bar.off may not be sent
+ *    before inv_durable_position() >= bar.pos. Offsets increase along the
+ *    ring, so the first undurable barrier bounds what may be sent.
+ *  - Input that arrives whole is parsed straight from the loop's read buffer
+ *    (zero copy); only an incomplete tail is copied into the connection's
+ *    own buffer, which is freed once empty (idle clients own no buffers).
+ *  - Unparsed input <= max_query, unsent output <= max_reply, or the client
+ *    is disconnected; above CONN_OUT_SOFT of unsent output the loop stops
+ *    reading from that client (a slow reader cannot make it buffer more).
+ */
+#include "server/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/command.h"
+#include "server/resp.h"
+#include "server/stats.h"
+
+#define LOOP_READ_BUF (64u << 10)     /* one read() per readable event */
+#define LOOP_EVENTS_MAX 256           /* epoll_wait batch */
+#define LOOP_TICK_MS 100              /* timeouts and held-reply safety net */
+#define LOOP_ACCEPT_BATCH 64          /* accepts per readable listener */
+#define LOOP_READS_PER_EVENT 4        /* fairness between clients */
+#define LISTEN_BACKLOG 1024
+#define CONN_BARRIERS 32              /* pending durability barriers */
+#define CONN_OUT_SOFT (1u << 20)      /* stop reading above this unsent */
+#define CONN_OUT_KEEP (64u << 10)     /* output buffer kept when empty */
+#define MAXCLIENTS_MSG "-ERR max number of clients reached\r\n"
+
+typedef struct loop loop;
+
+typedef struct conn {
+    int fd;
+    loop *lp;
+    session sess;
+    resp_out out;
+    size_t sent;        /* bytes of out.buf already written */
+    uint64_t base;      /* absolute offset of out.buf[0] */
+    char *q;            /* incomplete input, NULL when none */
+    size_t qlen, qcap, need;
+    struct { uint64_t off, pos; } bar[CONN_BARRIERS];
+    unsigned bhead, bcount;
+    uint32_t ev;        /* events registered with epoll */
+    bool closing;       /* QUIT or framing error: flush, then close */
+    bool want_write;    /* last send hit EAGAIN */
+    bool in_held;
+    int64_t last_ms;
+    struct conn *prev, *next, *hprev, *hnext;
+    struct conn *dead_next; /* closed, freed at the end of the iteration */
+} conn;
+
+struct loop {
+    server *srv;
+    int epfd, lfd, wakefd, durfd;
+    pthread_t th;
+    bool started;
+    stats_thread *st;
+    cmd_scratch *scratch;
+    resp_arg *argv;
+    char *rbuf;
+    conn *conns, *held, *dead;
+    size_t nconns;
+    int64_t now_ms, last_sweep_ms, stop_deadline_ms;
+    uint64_t durable_cache;
+};
+
+struct server {
+    server_config cfg;
+    server_ctx ctx;
+    stats_global g;
+    inv_engine *e;
+    int port;
+    unsigned nloops;
+    loop *loops;
+    _Atomic int stopping;
+    bool durable;
+};
+
+static char g_tag_listen, g_tag_wake, g_tag_durable; /* epoll data tags */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t real_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- connection lifetime ------------------------------------------------ */
+
+static void held_remove(conn *c)
+{
+    if (!c->in_held)
+        return;
+    if (c->hprev)
+        c->hprev->hnext = c->hnext;
+    else
+        c->lp->held = c->hnext;
+    if (c->hnext)
+        c->hnext->hprev = c->hprev;
+    c->hprev = c->hnext = NULL;
+    c->in_held = false;
+}
+
+/* Closes the socket at once; the memory is freed at the end of the loop
+ * iteration (loop_reap), so events already fetched for it stay safe. */
+static void conn_close(conn *c)
+{
+    loop *lp = c->lp;
+    if (c->fd < 0)
+        return;
+    held_remove(c);
+    epoll_ctl(lp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        lp->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    lp->nconns--;
+    /* relaxed: a statistic and the maxclients gate, orders nothing */
+    atomic_fetch_sub_explicit(&lp->srv->g.connected, 1, memory_order_relaxed);
+    resp_out_free(&c->out);
+    free(c->q);
+    c->q = NULL;
+    c->qlen = c->qcap = 0;
+    c->fd = -1;
+    c->dead_next = lp->dead;
+    lp->dead = c;
+}
+
+static void loop_reap(loop *lp)
+{
+    while (lp->dead) {
+        conn *c = lp->dead;
+        lp->dead = c->dead_next;
+        free(c);
+    }
+}
+
+static size_t out_pending(const conn *c) { return c->out.len - c->sent; }
+
+/* The end (relative to out.buf) of what may be sent now. */
+static size_t sendable_end(conn *c)
+{
+    uint64_t dur = c->lp->durable_cache;
+    while (c->bcount > 0) {
+        unsigned i = c->bhead;
+        if (c->bar[i].pos > dur)
+            return (size_t)(c->bar[i].off - c->base);
+        c->bhead = (c->bhead + 1) % CONN_BARRIERS;
+        c->bcount--;
+    }
+    held_remove(c);
+    return c->out.len;
+}
+
+static void conn_update_events(conn *c)
+{
+    uint32_t ev = 0;
+    struct epoll_event e;
+    if (!c->closing && out_pending(c) <= CONN_OUT_SOFT)
+        ev |= EPOLLIN;
+    if (c->want_write)
+        ev |= EPOLLOUT;
+    if (ev == c->ev)
+        return;
+    /* RDHUP only with IN: unread EOF must not wake a loop that waits */
+    e.events = ev | ((ev & EPOLLIN) ? EPOLLRDHUP : 0);
+    e.data.ptr = c;
+    if (epoll_ctl(c->lp->epfd, EPOLL_CTL_MOD, c->fd, &e) == 0)
+        c->ev = ev;
+}
+
+/* Sends what may be sent. Returns -1 if the connection was closed. */
+static int conn_flush(conn *c)
+{
+    size_t end = sendable_end(c);
+    c->want_write = false;
+    while (c->sent < end) {
+        ssize_t n = send(c->fd, c->out.buf + c->sent, end - c->sent,
+                         MSG_NOSIGNAL);
+        if (n > 0) {
+            c->sent += (size_t)n;
+            c->last_ms = c->lp->now_ms;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            c->want_write = true;
+            break;
+        }
+        conn_close(c);
+        return -1;
+    }
+    if (c->sent == c->out.len) {
+        c->base += c->out.len;
+        c->out.len = c->sent = 0;
+        if (c->out.cap > CONN_OUT_KEEP)
+            resp_out_free(&c->out);
+    } else if (c->sent > c->out.len / 2) {
+        memmove(c->out.buf, c->out.buf + c->sent, c->out.len - c->sent);
+        c->base += c->sent;
+        c->out.len -= c->sent;
+        c->sent = 0;
+    }
+    if (c->closing && c->out.len == 0) {
+        conn_close(c);
+        return -1;
+    }
+    if (out_pending(c) > c->lp->srv->cfg.max_reply) {
+        stats_add_global(&c->lp->srv->g.reply_limit_closed, 1);
+        conn_close(c);
+        return -1;
+    }
+    conn_update_events(c);
+    return 0;
+}
+
+/* After a write command whose reply starts at absolute offset start. */
+static void conn_hold_if_needed(conn *c, uint64_t start)
+{
+    loop *lp = c->lp;
+    uint64_t pos;
+    if (lp->durfd < 0)
+        return;
+    pos = inv_last_write_position();
+    if (pos <= lp->durable_cache)
+        return;
+    lp->durable_cache = inv_durable_position(lp->srv->e);
+    if (pos <= lp->durable_cache)
+        return;
+    if (c->bcount == CONN_BARRIERS) {
+        /* ring full: the newest barrier also covers this reply; waiting
+         * for the larger position is conservative and keeps order */
+        unsigned last = (c->bhead + c->bcount - 1) % CONN_BARRIERS;
+        if (c->bar[last].pos < pos)
+            c->bar[last].pos = pos;
+    } else {
+        unsigned i = (c->bhead + c->bcount) % CONN_BARRIERS;
+        c->bar[i].off = start;
+        c->bar[i].pos = pos;
+        c->bcount++;
+    }
+    stats_add_global(&lp->srv->g.held_replies, 1);
+    if (!c->in_held) {
+        c->hprev = NULL;
+        c->hnext = lp->held;
+        if (lp->held)
+            lp->held->hprev = c;
+        lp->held = c;
+        c->in_held = true;
+    }
+}
+
+/* Parses and runs requests from data[0..len); returns the bytes consumed.
+ * Stops at an incomplete request, on backpressure, or when closing. */
+static size_t conn_process(conn *c, const char *data, size_t len)
+{
+    loop *lp = c->lp;
+    size_t pos = 0;
+    while (!c->closing && pos < len) {
+        resp_limits lim;
+        size_t argc, used, need;
+        const char *err;
+        resp_status st;
+        if (out_pending(c) > CONN_OUT_SOFT)
+            break;
+        if (c->need > len - pos)
+            break;
+        session_limits(&c->sess, &lim);
+        st = resp_parse(data + pos, len - pos, &lim, lp->argv, &argc, &used,
+                        &need, &err);
+        if (st == RESP_NEED_MORE) {
+            c->need = need;
+            break;
+        }
+        c->need = 0;
+        if (st == RESP_ERROR) {
+            resp_w_errorf(&c->out, "ERR %s", err);
+            stats_add_global(&lp->srv->g.protocol_errors, 1);
+            c->closing = true;
+            break;
+        }
+        if (argc > 0) {
+            uint64_t start = c->base + c->out.len;
+            if (command_exec(&c->sess, &c->out, lp->argv, argc))
+                conn_hold_if_needed(c, start);
+            if (c->sess.quit)
+                c->closing = true;
+        }
+        pos += used;
+    }
+    return pos;
+}
+
+/* Keeps data[0..len) as the connection's pending input. */
+static int conn_keep_input(conn *c, const char *data, size_t len)
+{
+    size_t cap;
+    char *nq;
+    if (len == 0) {
+        free(c->q);
+        c->q = NULL;
+        c->qlen = c->qcap = 0;
+        return 0;
+    }
+    if (len > c->lp->srv->cfg.max_query) {
+        resp_w_error(&c->out, "ERR", "Protocol error: query buffer limit exceeded");
+        stats_add_global(&c->lp->srv->g.protocol_errors, 1);
+        c->closing = true;
+        free(c->q);
+        c->q = NULL;
+        c->qlen = c->qcap = 0;
+        return -1;
+    }
+    if (c->q && data >= c->q && data < c->q + c->qcap) {
+        /* already ours: slide to the front */
+        memmove(c->q, data, len);
+        c->qlen = len;
+        return 0;
+    }
+    cap = 4096;
+    while (cap < len + LOOP_READ_BUF)
+        cap *= 2;
+    if (c->q && c->qcap >= len) { /* data is in the loop's buffer */
+        memcpy(c->q, data, len);
+        c->qlen = len;
+        return 0;
+    }
+    nq = malloc(cap);
+    if (nq == NULL)
+        return -1;
+    memcpy(nq, data, len);
+    free(c->q);
+    c->q = nq;
+    c->qcap = cap;
+    c->qlen = len;
+    return 0;
+}
+
+/* Runs what is buffered (after backpressure lifted). -1: closed. */
+static int conn_resume(conn *c)
+{
+    size_t used;
+    if (c->qlen == 0 || c->closing)
+        return 0;
+    used = conn_process(c, c->q, c->qlen);
+    if (used > 0)
+        conn_keep_input(c, c->q + used, c->qlen - used);
+    return conn_flush(c);
+}
+
+/* Flushes, then runs input that backpressure left buffered once the
+ * client has room again (held replies released by fsync included). */
+static int conn_pump(conn *c)
+{
+    for (int round = 0; round < LOOP_READS_PER_EVENT; round++) {
+        size_t before = c->qlen;
+        if (conn_flush(c) != 0)
+            return -1;
+        if (c->qlen == 0 || c->closing || out_pending(c) > CONN_OUT_SOFT ||
+            c->need > c->qlen)
+            return 0;
+        if (conn_resume(c) != 0)
+            return -1;
+        if (c->qlen == before)
+            return 0; /* no progress: wait for more bytes */
+    }
+    return 0;
+}
+
+static void conn_on_readable(conn *c)
+{
+    loop *lp = c->lp;
+    for (int round = 0; round < LOOP_READS_PER_EVENT; round++) {
+        const char *data;
+        size_t len, used;
+        ssize_t n;
+        if (c->closing || out_pending(c) > CONN_OUT_SOFT)
+            break;
+        n = read(c->fd, lp->rbuf, LOOP_READ_BUF);
+        if (n == 0) { /* EOF: send what is owed, then close */
+            c->closing = true;
+            break;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            conn_close(c);
+            return;
+        }
+        if (n < 0)
+            break;
+        c->last_ms = lp->now_ms;
+        if (c->qlen == 0) {
+            data = lp->rbuf;
+            len = (size_t)n;
+        } else {
+            if (c->qcap - c->qlen < (size_t)n) {
+                size_t cap = c->qcap * 2;
+                char *nq;
+                while (cap - c->qlen < (size_t)n)
+                    cap *= 2;
+                nq = realloc(c->q, cap);
+                if (nq == NULL) {
+                    conn_close(c);
+                    return;
+                }
+                c->q = nq;
+                c->qcap = cap;
+            }
+            memcpy(c->q + c->qlen, lp->rbuf, (size_t)n);
+            c->qlen += (size_t)n;
+            data = c->q;
+            len = c->qlen;
+        }
+        used = conn_process(c, data, len);
+        conn_keep_input(c, data + used, len - used);
+        if (c->out.failed) {
+            conn_close(c);
+            return;
+        }
+        if ((size_t)n < LOOP_READ_BUF)
+            break;
+    }
+    conn_flush(c);
+}
+
+/* ---- accept ------------------------------------------------------------- */
+
+static void loop_accept(loop *lp)
+{
+    server *srv = lp->srv;
+    for (int k = 0; k < LOOP_ACCEPT_BATCH; k++) {
+        struct epoll_event e;
+        conn *c;
+        uint64_t now;
+        int one = 1;
+        int fd = accept4(lp->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return; /* EAGAIN, or a transient error (EMFILE): try later */
+        /* relaxed: the gate is approximate under races by at most the
+         * number of loops, which maxclients tolerates */
+        now = atomic_fetch_add_explicit(&srv->g.connected, 1,
+                                        memory_order_relaxed) + 1;
+        if (now > srv->cfg.maxclients || (c = calloc(1, sizeof *c)) == NULL) {
+            ssize_t w = send(fd, MAXCLIENTS_MSG, sizeof MAXCLIENTS_MSG - 1,
+                             MSG_NOSIGNAL | MSG_DONTWAIT);
+            (void)w;
+            close(fd);
+            atomic_fetch_sub_explicit(&srv->g.connected, 1,
+                                      memory_order_relaxed); /* as above */
+            stats_add_global(&srv->g.rejected_maxclients, 1);
+            continue;
+        }
+        stats_add_global(&srv->g.accepted, 1);
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        c->fd = fd;
+        c->lp = lp;
+        c->last_ms = lp->now_ms;
+        session_init(&c->sess, &srv->ctx, lp->st, lp->scratch);
+        resp_out_init(&c->out, 2);
+        c->ev = EPOLLIN;
+        e.events = EPOLLIN | EPOLLRDHUP;
+        e.data.ptr = c;
+        if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &e) != 0) {
+            close(fd);
+            free(c);
+            atomic_fetch_sub_explicit(&srv->g.connected, 1,
+                                      memory_order_relaxed); /* as above */
+            continue;
+        }
+        c->next = lp->conns;
+        if (lp->conns)
+            lp->conns->prev = c;
+        lp->conns = c;
+        lp->nconns++;
+    }
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+static void loop_release_held(loop *lp)
+{
+    conn *c = lp->held;
+    lp->durable_cache = inv_durable_position(lp->srv->e);
+    while (c) {
+        conn *next = c->hnext;
+        conn_pump(c);
+        c = next;
+    }
+}
+
+static void loop_sweep(loop *lp)
+{
+    unsigned timeout_s = lp->srv->cfg.timeout_s;
+    conn *c = lp->conns;
+    lp->last_sweep_ms = lp->now_ms;
+    if (timeout_s == 0)
+        return;
+    while (c) {
+        conn *next = c->next;
+        if (lp->now_ms - c->last_ms > (int64_t)timeout_s * 1000) {
+            stats_add_global(&lp->srv->g.idle_closed, 1);
+            conn_close(c);
+        }
+        c = next;
+    }
+}
+
+static void loop_begin_stop(loop *lp)
+{
+    if (lp->stop_deadline_ms)
+        return;
+    lp->stop_deadline_ms = lp->now_ms + SERVER_SHUTDOWN_GRACE_MS;
+    if (lp->lfd >= 0) {
+        epoll_ctl(lp->epfd, EPOLL_CTL_DEL, lp->lfd, NULL);
+        close(lp->lfd);
+        lp->lfd = -1;
+    }
+    for (conn *c = lp->conns, *next; c; c = next) {
+        next = c->next;
+        c->closing = true; /* no new requests; what is owed still goes */
+        if (c->out.len == 0)
+            conn_close(c);
+        else
+            conn_flush(c);
+    }
+}
+
+static void loop_dispatch(loop *lp, struct epoll_event *ev)
+{
+    void *p = ev->data.ptr;
+    conn *c;
+    if (p == &g_tag_listen) {
+        loop_accept(lp);
+        return;
+    }
+    if (p == &g_tag_wake || p == &g_tag_durable) {
+        uint64_t v;
+        ssize_t r = read(p == &g_tag_wake ? lp->wakefd : lp->durfd, &v,
+                         sizeof v);
+        (void)r;
+        if (p == &g_tag_durable)
+            loop_release_held(lp);
+        return;
+    }
+    c = p;
+    if (c->fd < 0)
+        return; /* closed earlier in this batch */
+    if (ev->events & (EPOLLERR | EPOLLHUP)) {
+        conn_close(c);
+        return;
+    }
+    if ((ev->events & EPOLLOUT) && conn_pump(c) != 0)
+        return;
+    if (ev->events & (EPOLLIN | EPOLLRDHUP))
+        conn_on_readable(c);
+}
+
+static void *loop_main(void *arg)
+{
+    loop *lp = arg;
+    server *srv = lp->srv;
+    struct epoll_event evs[LOOP_EVENTS_MAX];
+    lp->now_ms = mono_ms();
+    lp->last_sweep_ms = lp->now_ms;
+    for (;;) {
+        int n = epoll_wait(lp->epfd, evs, LOOP_EVENTS_MAX, LOOP_TICK_MS);
+        lp->now_ms = mono_ms();
+        for (int i = 0; i < n; i++)
+            loop_dispatch(lp, &evs[i]);
+        if (lp->held)
+            loop_release_held(lp); /* safety net; cheap when none held */
+        if (lp->now_ms - lp->last_sweep_ms >= 1000)
+            loop_sweep(lp);
+        /* acquire: pairs with the release in server_stop */
+        if (atomic_load_explicit(&srv->stopping, memory_order_acquire))
+            loop_begin_stop(lp);
+        if (lp->stop_deadline_ms &&
+            (lp->nconns == 0 || lp->now_ms >= lp->stop_deadline_ms))
+            break;
+        loop_reap(lp);
+        inv_quiesce(srv->e); /* an iteration is a quiescent point */
+    }
+    while (lp->conns)
+        conn_close(lp->conns);
+    loop_reap(lp);
+    return NULL;
+}
+
+/* ---- setup ---------------------------------------------------------------- */
+
+static int make_listener(const server_config *cfg, int port, char *err,
+                         size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int one = 1, fd;
+    memset(&ss, 0, sizeof ss);
+    if (strchr(cfg->bind, ':') != NULL) {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, cfg->bind, &a6->sin6_addr) != 1)
+            goto bad_addr;
+        sl = sizeof *a6;
+    } else {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET, cfg->bind, &a4->sin_addr) != 1)
+            goto bad_addr;
+        sl = sizeof *a4;
+    }
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 ||
+        listen(fd, LISTEN_BACKLOG) != 0) {
+        snprintf(err, errlen, "bind %s:%d: %s", cfg->bind, port,
+                 strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+bad_addr:
+    snprintf(err, errlen, "--bind: '%s' is not a numeric IPv4/IPv6 address",
+             cfg->bind);
+    return -1;
+}
+
+static int bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+        return -1;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static int epoll_add(int epfd, int fd, void *tag)
+{
+    struct epoll_event e;
+    e.events = EPOLLIN;
+    e.data.ptr = tag;
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e);
+}
+
+static void loop_free(server *srv, loop *lp)
+{
+    if (lp->lfd >= 0)
+        close(lp->lfd);
+    if (lp->wakefd >= 0)
+        close(lp->wakefd);
+    if (lp->durfd >= 0)
+        inv_durable_unsubscribe(srv->e, lp->durfd);
+    if (lp->epfd >= 0)
+        close(lp->epfd);
+    stats_thread_free(lp->st);
+    command_scratch_free(lp->scratch);
+    free(lp->argv);
+    free(lp->rbuf);
+    lp->lfd = lp->wakefd = lp->durfd = lp->epfd = -1;
+}
+
+static int loop_init(server *srv, loop *lp, char *err, size_t errlen)
+{
+    lp->srv = srv;
+    lp->epfd = epoll_create1(EPOLL_CLOEXEC);
+    lp->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    lp->st = stats_thread_new();
+    lp->scratch = command_scratch_new();
+    lp->argv = calloc(srv->cfg.max_args, sizeof *lp->argv);
+    lp->rbuf = malloc(LOOP_READ_BUF);
+    if (lp->epfd < 0 || lp->wakefd < 0 || !lp->scratch || !lp->argv ||
+        !lp->rbuf) {
+        snprintf(err, errlen, "loop setup: %s", strerror(errno));
+        return -1;
+    }
+    lp->lfd = make_listener(&srv->cfg, srv->port, err, errlen);
+    if (lp->lfd < 0)
+        return -1;
+    if (srv->port == 0)
+        srv->port = bound_port(lp->lfd);
+    lp->durfd = inv_durable_subscribe(srv->e);
+    if (lp->durfd < 0)
+        lp->durfd = -1; /* in memory: replies never wait */
+    else
+        srv->durable = true;
+    lp->durable_cache = 0;
+    if (epoll_add(lp->epfd, lp->lfd, &g_tag_listen) != 0 ||
+        epoll_add(lp->epfd, lp->wakefd, &g_tag_wake) != 0 ||
+        (lp->durfd >= 0 && epoll_add(lp->epfd, lp->durfd, &g_tag_durable) != 0)) {
+        snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int server_start(server **out, const server_config *cfg, inv_engine *e,
+                 char *err, size_t errlen)
+{
+    server *srv = calloc(1, sizeof *srv);
+    *out = NULL;
+    if (srv == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    srv->cfg = *cfg;
+    srv->e = e;
+    srv->port = cfg->port;
+    srv->nloops = cfg->threads ? cfg->threads : 1;
+    srv->loops = calloc(srv->nloops, sizeof *srv->loops);
+    if (srv->loops == NULL) {
+        free(srv);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (unsigned i = 0; i < srv->nloops; i++)
+        srv->loops[i].lfd = srv->loops[i].wakefd = srv->loops[i].durfd =
+            srv->loops[i].epfd = -1;
+    for (unsigned i = 0; i < srv->nloops; i++)
+        if (loop_init(srv, &srv->loops[i], err, errlen) != 0)
+            goto fail;
+    srv->ctx.e = e;
+    srv->ctx.cfg = &srv->cfg;
+    srv->ctx.g = &srv->g;
+    srv->ctx.start_ms = real_ms();
+    srv->ctx.port = srv->port;
+    srv->ctx.threads = srv->nloops;
+    for (unsigned i = 0; i < srv->nloops; i++) {
+        if (pthread_create(&srv->loops[i].th, NULL, loop_main,
+                           &srv->loops[i]) != 0) {
+            snprintf(err, errlen, "pthread_create failed");
+            server_stop(srv);
+            server_free(srv);
+            return -1;
+        }
+        srv->loops[i].started = true;
+    }
+    *out = srv;
+    return 0;
+fail:
+    for (unsigned i = 0; i < srv->nloops; i++)
+        loop_free(srv, &srv->loops[i]);
+    free(srv->loops);
+    free(srv);
+    return -1;
+}
+
+int server_port(const server *s) { return s->port; }
+
+bool server_durable_replies(const server *s) { return s->durable; }
+
+void server_stop(server *s)
+{
+    /* release: loops that see the flag also see everything before it */
+    atomic_store_explicit(&s->stopping, 1, memory_order_release);
+    for (unsigned i = 0; i < s->nloops; i++) {
+        uint64_t one = 1;
+        ssize_t w = write(s->loops[i].wakefd, &one, sizeof one);
+        (void)w;
+    }
+    for (unsigned i = 0; i < s->nloops; i++) {
+        if (s->loops[i].started)
+            pthread_join(s->loops[i].th, NULL);
+        s->loops[i].started = false;
+    }
+}
+
+void server_free(server *s)
+{
+    if (s == NULL)
+        return;
+    for (unsigned i = 0; i < s->nloops; i++)
+        loop_free(s, &s->loops[i]);
+    free(s->loops);
+    free(s);
+}

@@ -1,0 +1,30 @@
+/*
+ * server.h — invcored's network layer: N event-loop threads, each with its
+ * own epoll instance, SO_REUSEPORT listener, durable-position eventfd and
+ * connections. Commands run on the loop that read them (command.h).
+ *
+ * Lifecycle: server_start binds and spawns the loops; server_stop (from
+ * any thread, e.g. after sigwait) makes every loop stop accepting and
+ * reading, flush what it owes (held replies wait for durability) within
+ * SERVER_SHUTDOWN_GRACE_MS, close its clients and exit; it then joins.
+ */
+#ifndef INV_SERVER_SERVER_H
+#define INV_SERVER_SERVER_H
+
+#include <stddef.h>
+
+#include "invcore.h"
+#include "server/config.h"
+
+typedef struct server server;
+
+/* Binds cfg->bind:cfg->port (port 0: any free port) and starts
+ * cfg->threads loops. Returns 0, or -1 with a message in err. */
+int server_start(server **out, const server_config *cfg, inv_engine *e,
+                 char *err, size_t errlen);
+int server_port(const server *s);          /* the port actually bound */
+bool server_durable_replies(const server *s); /* replies wait for fsync */
+void server_stop(server *s);               /* idempotent; joins the loops */
+void server_free(server *s);               /* after server_stop */
+
+#endif /* INV_SERVER_SERVER_H */

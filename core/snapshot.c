@@ -1,0 +1,429 @@
+/*
+ * snapshot.c — checkpoint files (see snapshot.h, docs/JOURNAL.md).
+ *
+ * Invariants:
+ *  - A file named <position>.snap is complete: it was fsynced under its
+ *    temp name <position>.snap.tmp before the rename, and the directory is
+ *    fsynced after the rename. Older snapshots are deleted only after that,
+ *    so a crash at any point leaves the previous snapshot or the new one.
+ *  - A snapshot is accepted only whole: header, every record checksum, and
+ *    a trailer (record count, digest of the record checksums) that ends the
+ *    file exactly. Loading verifies first and calls back second, so a bad
+ *    file never feeds the caller half its records.
+ *  - Nothing read from disk is trusted: every length is bounded by
+ *    JOURNAL_PAYLOAD_MAX and the file size (journal_frame_decode).
+ */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "snapshot.h"
+#include "journal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Warnings go to stderr (operators read them); fuzz builds stay quiet. */
+#ifdef INV_FUZZ
+#define WARN(...) ((void)0)
+#else
+#define WARN(...) fprintf(stderr, __VA_ARGS__)
+#endif
+
+static const char SNAPSHOT_MAGIC[8] = {'I', 'N', 'V', 'S', 'N', 'A', 'P', '1'};
+#define SNAPSHOT_SUFFIX ".snap"
+#define SNAPSHOT_TMP_SUFFIX ".snap.tmp"
+#define SNAPSHOT_NAME_HEX 16u
+/* Snapshot files one listing considers. */
+#define SNAPSHOT_FILES_MAX 4096u
+#define SNAPSHOT_PATH_MAX (JOURNAL_PATH_MAX + 64u)
+
+struct snapshot_writer {
+    int fd;
+    bool failed;
+    uint64_t position, records, digest;
+    size_t used;
+    char dir[JOURNAL_PATH_MAX];
+    char tmp[SNAPSHOT_PATH_MAX];
+    uint8_t buf[SNAPSHOT_BUFFER_BYTES];
+};
+
+static uint64_t digest_step(uint64_t digest, uint64_t checksum)
+{
+    return XXH3_64bits_withSeed(&checksum, sizeof checksum, digest);
+}
+
+static void snap_path(char *out, size_t cap, const char *dir, uint64_t pos,
+                      const char *suffix)
+{
+    snprintf(out, cap, "%s/%016" PRIx64 "%s", dir, pos, suffix);
+}
+
+/* Parses "<16 hex><suffix>". */
+static bool parse_name(const char *name, const char *suffix, uint64_t *pos)
+{
+    size_t n = strlen(name), s = strlen(suffix);
+    if (n != SNAPSHOT_NAME_HEX + s || strcmp(name + SNAPSHOT_NAME_HEX, suffix))
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < SNAPSHOT_NAME_HEX; i++) {
+        char c = name[i];
+        if (c >= '0' && c <= '9')
+            v = (v << 4) | (uint64_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v = (v << 4) | (uint64_t)(c - 'a' + 10);
+        else
+            return false;
+    }
+    *pos = v;
+    return true;
+}
+
+static int fsync_path(const char *path, int flags)
+{
+    int fd = open(path, flags | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static int write_full(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* ---- writing ---------------------------------------------------------------- */
+
+int snapshot_begin(snapshot_writer **out, const char *dir, uint64_t position)
+{
+    if (out == NULL)
+        return INV_EINVALID;
+    *out = NULL;
+    if (dir == NULL || strlen(dir) >= JOURNAL_PATH_MAX || position == 0)
+        return INV_EINVALID;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return INV_EIO;
+    snapshot_writer *w = malloc(sizeof *w);
+    if (w == NULL)
+        return INV_ENOMEM;
+    w->failed = false;
+    w->position = position;
+    w->records = 0;
+    w->digest = position;
+    snprintf(w->dir, sizeof w->dir, "%s", dir);
+    snap_path(w->tmp, sizeof w->tmp, dir, position, SNAPSHOT_TMP_SUFFIX);
+    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (w->fd < 0) {
+        free(w);
+        return INV_EIO;
+    }
+    uint32_t version = SNAPSHOT_FORMAT_VERSION, zero = 0;
+    memcpy(w->buf, SNAPSHOT_MAGIC, 8);
+    memcpy(w->buf + 8, &version, 4);
+    memcpy(w->buf + 12, &zero, 4);
+    memcpy(w->buf + 16, &position, 8);
+    uint64_t sum = XXH3_64bits(w->buf, 24);
+    memcpy(w->buf + 24, &sum, 8);
+    w->used = SNAPSHOT_HEADER;
+    *out = w;
+    return INV_OK;
+}
+
+static int flush_buf(snapshot_writer *w)
+{
+    if (!w->failed && w->used > 0 && write_full(w->fd, w->buf, w->used) != 0)
+        w->failed = true;
+    w->used = 0;
+    return w->failed ? INV_EIO : INV_OK;
+}
+
+static int add_record(snapshot_writer *w, uint8_t type, const void *payload,
+                      uint32_t len)
+{
+    if (w->failed)
+        return INV_EIO;
+    uint64_t size = journal_record_size(len);
+    if (w->used + size > SNAPSHOT_BUFFER_BYTES && flush_buf(w) != INV_OK)
+        return INV_EIO;
+    if (size > SNAPSHOT_BUFFER_BYTES) {
+        /* bigger than the buffer: frame it in its own allocation */
+        uint8_t *tmp = malloc(size);
+        if (tmp == NULL)
+            return INV_ENOMEM;
+        journal_frame_encode(tmp, type, payload, len);
+        if (write_full(w->fd, tmp, size) != 0)
+            w->failed = true;
+        free(tmp);
+    } else {
+        journal_frame_encode(w->buf + w->used, type, payload, len);
+        w->used += size;
+    }
+    if (w->failed)
+        return INV_EIO;
+    w->digest = digest_step(w->digest,
+                            journal_frame_checksum(type, payload, len));
+    w->records++;
+    return INV_OK;
+}
+
+int snapshot_add(snapshot_writer *w, uint8_t type, const void *payload,
+                 uint32_t len)
+{
+    if (w == NULL || type < JOURNAL_TYPE_USER_MIN ||
+        len > JOURNAL_PAYLOAD_MAX || (len > 0 && payload == NULL))
+        return INV_EINVALID;
+    return add_record(w, type, payload, len);
+}
+
+void snapshot_abort(snapshot_writer *w)
+{
+    if (w == NULL)
+        return;
+    if (w->fd >= 0)
+        close(w->fd);
+    unlink(w->tmp);
+    free(w);
+}
+
+/* Deletes snapshots and temp files older than keep (best effort). */
+static void delete_older(const char *dir, uint64_t keep)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        uint64_t pos;
+        if ((parse_name(e->d_name, SNAPSHOT_SUFFIX, &pos) ||
+             parse_name(e->d_name, SNAPSHOT_TMP_SUFFIX, &pos)) &&
+            pos < keep)
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
+int snapshot_commit(snapshot_writer *w)
+{
+    if (w == NULL)
+        return INV_EINVALID;
+    uint8_t trailer[SNAPSHOT_TRAILER_PAYLOAD];
+    memcpy(trailer, &w->records, 8);
+    memcpy(trailer + 8, &w->digest, 8);
+    int rc = INV_OK;
+    if (w->failed)
+        rc = INV_EIO;
+    if (rc == INV_OK) {
+        /* the trailer is framed like any record; it is not counted */
+        uint64_t records = w->records;
+        rc = add_record(w, JOURNAL_TYPE_SNAPSHOT_TRAILER, trailer,
+                        sizeof trailer);
+        w->records = records;
+    }
+    if (rc == INV_OK)
+        rc = flush_buf(w);
+    if (rc == INV_OK && fsync(w->fd) != 0)
+        rc = INV_EIO;
+    if (close(w->fd) != 0 && rc == INV_OK)
+        rc = INV_EIO;
+    w->fd = -1;
+    char final[SNAPSHOT_PATH_MAX];
+    snap_path(final, sizeof final, w->dir, w->position, SNAPSHOT_SUFFIX);
+    if (rc == INV_OK && rename(w->tmp, final) != 0)
+        rc = INV_EIO;
+    if (rc != INV_OK) {
+        snapshot_abort(w);
+        return rc;
+    }
+    if (fsync_path(w->dir, O_RDONLY | O_DIRECTORY) != 0)
+        rc = INV_EIO; /* renamed but maybe not durable: say so */
+    if (rc == INV_OK) {
+        delete_older(w->dir, w->position);
+        fsync_path(w->dir, O_RDONLY | O_DIRECTORY);
+    }
+    free(w);
+    return rc;
+}
+
+/* ---- loading ----------------------------------------------------------------- */
+
+/* Verifies the snapshot in p[0, size) at position pos; NULL if valid, else
+ * the reason with *bad_off set. */
+static const char *verify(const uint8_t *p, uint64_t size, uint64_t pos,
+                          uint64_t *bad_off)
+{
+    *bad_off = 0;
+    if (size < SNAPSHOT_HEADER)
+        return "short header";
+    uint64_t v;
+    if (memcmp(p, SNAPSHOT_MAGIC, 8) != 0)
+        return "bad magic";
+    memcpy(&v, p + 24, 8);
+    if (v != XXH3_64bits(p, 24))
+        return "header checksum mismatch";
+    uint32_t version;
+    memcpy(&version, p + 8, 4);
+    if (version != SNAPSHOT_FORMAT_VERSION)
+        return "unsupported format version";
+    memcpy(&v, p + 16, 8);
+    if (v != pos)
+        return "header position does not match the file name";
+    uint64_t off = SNAPSHOT_HEADER, records = 0, digest = pos;
+    while (off < size) {
+        uint8_t type;
+        const uint8_t *pl;
+        uint32_t len;
+        uint64_t sz;
+        *bad_off = off;
+        const char *why =
+            journal_frame_decode(p + off, size - off, &type, &pl, &len, &sz);
+        if (why != NULL)
+            return why;
+        if (type == JOURNAL_TYPE_SNAPSHOT_TRAILER) {
+            uint64_t count, dig;
+            if (len != SNAPSHOT_TRAILER_PAYLOAD)
+                return "bad trailer length";
+            memcpy(&count, pl, 8);
+            memcpy(&dig, pl + 8, 8);
+            if (count != records || dig != digest)
+                return "trailer does not match the records";
+            if (off + sz != size)
+                return "bytes after the trailer";
+            return NULL;
+        }
+        if (type < JOURNAL_TYPE_USER_MIN)
+            return "record type reserved for the journal";
+        digest = digest_step(digest, journal_frame_checksum(type, pl, len));
+        records++;
+        off += sz;
+    }
+    *bad_off = size;
+    return "no trailer (incomplete snapshot)";
+}
+
+/* Verifies then loads one snapshot file. INV_EINVALID (warned) if bad. */
+static int load_file(const char *path, uint64_t pos, snapshot_load_fn fn,
+                     void *ctx, char *errbuf, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        WARN("invcore snapshot: warning: cannot read %s: %s\n",
+                path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return INV_EINVALID;
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    const uint8_t *p = NULL;
+    if (size > 0) {
+        p = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        if (p == MAP_FAILED) {
+            WARN("invcore snapshot: warning: cannot map %s: %s\n",
+                    path, strerror(errno));
+            close(fd);
+            return INV_EINVALID;
+        }
+    }
+    close(fd);
+    uint64_t bad_off;
+    const char *why = verify(p, size, pos, &bad_off);
+    int rc = INV_OK;
+    if (why != NULL) {
+        WARN(
+                "invcore snapshot: warning: ignoring %s: %s at byte offset "
+                "%" PRIu64 "\n",
+                path, why, bad_off);
+        rc = INV_EINVALID;
+    }
+    for (uint64_t off = SNAPSHOT_HEADER; rc == INV_OK && off < size;) {
+        uint8_t type;
+        const uint8_t *pl;
+        uint32_t len;
+        uint64_t sz;
+        /* verified above: cannot fail, but stay defensive */
+        if (journal_frame_decode(p + off, size - off, &type, &pl, &len,
+                                 &sz) != NULL ||
+            type == JOURNAL_TYPE_SNAPSHOT_TRAILER)
+            break;
+        if (fn != NULL && (rc = fn(ctx, type, pl, len)) != INV_OK) {
+            if (errbuf != NULL && errlen > 0)
+                snprintf(errbuf, errlen,
+                         "snapshot: load of %s stopped by its callback (%d)",
+                         path, rc);
+            rc = rc == INV_EINVALID ? INV_EIO : rc; /* not "try older" */
+        }
+        off += sz;
+    }
+    if (p != NULL)
+        munmap((void *)p, size);
+    return rc;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+int snapshot_load_latest(const char *dir, uint64_t *position,
+                         snapshot_load_fn fn, void *ctx, char *errbuf,
+                         size_t errlen)
+{
+    if (dir == NULL || position == NULL || strlen(dir) >= JOURNAL_PATH_MAX)
+        return INV_EINVALID;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return errno == ENOENT ? INV_ENOTFOUND : INV_EIO;
+    uint64_t *found = malloc(SNAPSHOT_FILES_MAX * sizeof *found);
+    if (found == NULL) {
+        closedir(d);
+        return INV_ENOMEM;
+    }
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        uint64_t pos;
+        if (parse_name(e->d_name, SNAPSHOT_TMP_SUFFIX, &pos))
+            WARN(
+                    "invcore snapshot: warning: ignoring unfinished %s/%s\n",
+                    dir, e->d_name);
+        else if (parse_name(e->d_name, SNAPSHOT_SUFFIX, &pos) && pos > 0 &&
+                 n < SNAPSHOT_FILES_MAX)
+            found[n++] = pos;
+    }
+    closedir(d);
+    qsort(found, n, sizeof *found, cmp_desc);
+    int rc = INV_ENOTFOUND;
+    for (size_t i = 0; i < n; i++) {
+        char path[SNAPSHOT_PATH_MAX];
+        snap_path(path, sizeof path, dir, found[i], SNAPSHOT_SUFFIX);
+        rc = load_file(path, found[i], fn, ctx, errbuf, errlen);
+        if (rc == INV_OK)
+            *position = found[i];
+        if (rc != INV_EINVALID)
+            break;
+        rc = INV_ENOTFOUND;
+    }
+    free(found);
+    if (rc == INV_ENOTFOUND && errbuf != NULL && errlen > 0)
+        snprintf(errbuf, errlen, "snapshot: no valid snapshot in %s", dir);
+    return rc;
+}

@@ -1,0 +1,603 @@
+/*
+ * table.c — lock-free open-addressing hash table with cooperative growth.
+ * The contract is in table.h; this file keeps these invariants:
+ *
+ *  - A slot's key goes EMPTY -> key, or EMPTY -> MOVED_EMPTY, once, by CAS.
+ *    So probing that meets an empty (or moved-empty) slot proves the key is
+ *    not further along: keys are placed at the first empty slot they meet.
+ *  - A slot's value changes only by CAS. Once FROZEN, nothing but the
+ *    migration (setting MOVED) changes it, so a frozen value is the latest.
+ *  - Only the current array (t->current) can start growing, and an array's
+ *    next array starts growing only after it became current. A value is
+ *    copied into the next array by CAS from the never-written word (0, 0),
+ *    so the first copy wins and a late helper cannot overwrite newer data.
+ *  - Writers move to the next array for a key only after its old slot is
+ *    MOVED (or was proven absent by killing an empty slot), so no write is
+ *    ever lost in an array that is being abandoned.
+ *  - An array is retired exactly once: by the thread whose CAS of
+ *    t->current from it to its successor succeeds.
+ */
+#include "table.h"
+
+#include "epoch.h"
+#include "invcore.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+/* Slots migrated per claimed chunk: bounds the extra work one insert does. */
+#define TABLE_MIGRATE_CHUNK 1024
+
+#define KEY_EMPTY ((unsigned __int128)0)
+#define KEY_MOVED_EMPTY ((unsigned __int128)1 << 64)
+
+struct table_array {
+    void *raw;          /* what calloc returned (the array is aligned up) */
+    size_t capacity;
+    size_t grow_at;     /* claimed keys that start growth */
+    _Atomic size_t claimed;
+    _Atomic(table_array *) next;
+    _Atomic size_t copy_cursor; /* next chunk to migrate */
+    _Atomic size_t copy_done;   /* slots migrated */
+    table_slot slots[];
+};
+
+static inline unsigned __int128 key_pack(uint64_t a, uint64_t b)
+{
+    return ((unsigned __int128)b << 64) | a;
+}
+
+static inline bool key_is_special(uint64_t a, uint64_t b) { return a == 0 && b <= 1; }
+
+static inline uint64_t hash_key(const table *t, uint64_t a, uint64_t b)
+{
+    uint64_t k[2] = {a, b};
+    return XXH3_64bits_withSeed(k, sizeof k, t->seed);
+}
+
+/* The multiply-shift reduction: monotonic in h. */
+static inline size_t home_of(uint64_t h, size_t capacity)
+{
+    return (size_t)(((unsigned __int128)h * capacity) >> 64);
+}
+
+/* A consistent key read: the key changes at most once, from (0, 0) whose
+ * low half is 0, so an unchanged low half around the high half read proves
+ * both halves belong to one state. */
+static inline unsigned __int128 key_load(const table_slot *s)
+{
+    for (;;) {
+        /* acquire: later reads of this slot see what the claimer wrote. */
+        uint64_t a = __atomic_load_n(&s->key.half[0], __ATOMIC_ACQUIRE);
+        /* acquire: keeps the re-read of the low half after this read. */
+        uint64_t b = __atomic_load_n(&s->key.half[1], __ATOMIC_ACQUIRE);
+        /* relaxed: ordered by the acquire above. */
+        if (__atomic_load_n(&s->key.half[0], __ATOMIC_RELAXED) == a)
+            return key_pack(a, b);
+    }
+}
+
+static inline bool key_cas(table_slot *s, unsigned __int128 expected, unsigned __int128 desired)
+{
+    /* lock cmpxchg16b: a full barrier; publishes the key whole. */
+    return __sync_bool_compare_and_swap(&s->key.whole, expected, desired);
+}
+
+static size_t capacity_for(size_t entries)
+{
+    size_t cap = (size_t)(((unsigned __int128)entries * TABLE_LOAD_DEN + TABLE_LOAD_NUM - 1) /
+                          TABLE_LOAD_NUM);
+    return cap < TABLE_CAPACITY_MIN ? TABLE_CAPACITY_MIN : cap;
+}
+
+static table_array *array_new(size_t capacity)
+{
+    if (capacity > TABLE_CAPACITY_MAX)
+        return NULL;
+    size_t bytes = sizeof(table_array) + capacity * sizeof(table_slot) + 64;
+    /* calloc: jemalloc hands large zeroed runs straight from the kernel. */
+    void *raw = calloc(1, bytes);
+    if (!raw)
+        return NULL;
+    table_array *arr = (table_array *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+    arr->raw = raw;
+    arr->capacity = capacity;
+    arr->grow_at = (size_t)(((unsigned __int128)capacity * TABLE_LOAD_NUM) / TABLE_LOAD_DEN);
+    return arr;
+}
+
+static void array_free(void *p)
+{
+    table_array *arr = p;
+    free(arr->raw);
+}
+
+int table_init(table *t, size_t capacity_hint, const void *owner)
+{
+    memset(t, 0, sizeof *t);
+    if (getrandom(&t->seed, sizeof t->seed, 0) != sizeof t->seed)
+        t->seed = (uint64_t)(uintptr_t)t ^ 0x9e3779b97f4a7c15ULL;
+    t->owner = owner;
+    table_array *arr = array_new(capacity_for(capacity_hint));
+    if (!arr)
+        return INV_ENOMEM;
+    atomic_init(&t->current, arr);
+    return INV_OK;
+}
+
+void table_destroy(table *t)
+{
+    table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
+    while (arr) {
+        table_array *next = atomic_load_explicit(&arr->next, memory_order_acquire);
+        array_free(arr);
+        arr = next;
+    }
+    atomic_store_explicit(&t->current, NULL, memory_order_relaxed);
+}
+
+/* ---- probing ------------------------------------------------------------ */
+
+static table_slot *array_find(table_array *arr, uint64_t h, unsigned __int128 key)
+{
+    size_t cap = arr->capacity, i = home_of(h, cap);
+    for (size_t n = 0; n < cap; n++) {
+        table_slot *s = &arr->slots[i];
+        unsigned __int128 k = key_load(s);
+        if (k == key)
+            return s;
+        if (k == KEY_EMPTY || k == KEY_MOVED_EMPTY)
+            return NULL;
+        if (++i == cap)
+            i = 0;
+    }
+    return NULL;
+}
+
+/* As array_find in an array that is being migrated: an empty slot met on
+ * the way is killed (made MOVED_EMPTY) so no late claimer can put the key
+ * behind our back. */
+static table_slot *array_find_killing(table_array *arr, uint64_t h, unsigned __int128 key)
+{
+    size_t cap = arr->capacity, i = home_of(h, cap);
+    for (size_t n = 0; n < cap;) {
+        table_slot *s = &arr->slots[i];
+        unsigned __int128 k = key_load(s);
+        if (k == key)
+            return s;
+        if (k == KEY_MOVED_EMPTY)
+            return NULL;
+        if (k == KEY_EMPTY) {
+            if (key_cas(s, KEY_EMPTY, KEY_MOVED_EMPTY))
+                return NULL;
+            continue; /* claimed meanwhile: look at it again */
+        }
+        n++;
+        if (++i == cap)
+            i = 0;
+    }
+    return NULL;
+}
+
+enum { CLAIM_OK, CLAIM_GROW, CLAIM_FULL };
+
+/* Finds or claims key in arr. respect_load: a fresh insert stops at the
+ * growth threshold; a migration copy does not (its array was sized for it). */
+static int array_claim(table_array *arr, uint64_t h, unsigned __int128 key, bool respect_load,
+                       table_slot **out)
+{
+    size_t cap = arr->capacity, i = home_of(h, cap);
+    for (size_t n = 0; n < cap;) {
+        table_slot *s = &arr->slots[i];
+        unsigned __int128 k = key_load(s);
+        if (k == key) {
+            *out = s;
+            return CLAIM_OK;
+        }
+        if (k == KEY_MOVED_EMPTY)
+            return CLAIM_GROW; /* a migration runs: go to the next array */
+        if (k == KEY_EMPTY) {
+            /* relaxed: the threshold is a heuristic; overshoot by a few
+             * concurrent claims is harmless. */
+            if (respect_load &&
+                atomic_load_explicit(&arr->claimed, memory_order_relaxed) >= arr->grow_at)
+                return CLAIM_GROW;
+            if (key_cas(s, KEY_EMPTY, key)) {
+                /* relaxed: only the growth heuristic reads it. */
+                atomic_fetch_add_explicit(&arr->claimed, 1, memory_order_relaxed);
+                *out = s;
+                return CLAIM_OK;
+            }
+            continue; /* lost the slot: look at it again */
+        }
+        n++;
+        if (++i == cap)
+            i = 0;
+    }
+    return CLAIM_FULL;
+}
+
+/* ---- migration ---------------------------------------------------------- */
+
+static void publish_next(table *t, table_array *arr)
+{
+    table_array *next = atomic_load_explicit(&arr->next, memory_order_acquire);
+    table_array *expected = arr;
+    /* acq_rel: readers that load the new current see the copied slots; the
+     * single successful CAS makes its thread the one that retires arr. */
+    if (atomic_compare_exchange_strong_explicit(&t->current, &expected, next,
+                                                memory_order_acq_rel, memory_order_acquire)) {
+        /* relaxed: a statistic. */
+        atomic_fetch_add_explicit(&t->resizes, 1, memory_order_relaxed);
+        epoch_retire(arr, array_free, t->owner);
+    }
+}
+
+/* Freezes s (in arr, which is being migrated), copies a live value into the
+ * next array, and marks s MOVED. Idempotent; any thread may do it. */
+static void settle_in(table_array *arr, uint64_t h, table_slot *s)
+{
+    table_word v = table_load(s);
+    while (!(v.w1 & TABLE_FROZEN)) {
+        table_word frozen = {v.w0, v.w1 | TABLE_FROZEN};
+        if (table_cas(s, &v, frozen)) {
+            v = frozen;
+            break;
+        }
+    }
+    if (v.w1 & TABLE_MOVED)
+        return;
+    if (table_is_live(v)) {
+        /* acquire: the next array was published before any slot froze. */
+        table_array *next = atomic_load_explicit(&arr->next, memory_order_acquire);
+        assert(next != NULL);
+        table_slot *ns = NULL;
+        if (array_claim(next, h, key_load(s), false, &ns) == CLAIM_OK) {
+            table_word never_written = {0, 0};
+            /* First copy wins; a failure means the key was already copied. */
+            (void)table_cas(ns, &never_written,
+                            (table_word){v.w0, v.w1 & ~(TABLE_FROZEN | TABLE_MOVED)});
+        }
+    }
+    (void)table_cas(s, &v, (table_word){v.w0, v.w1 | TABLE_MOVED});
+}
+
+static void migrate_slot(const table *t, table_array *arr, size_t i)
+{
+    table_slot *s = &arr->slots[i];
+    for (;;) {
+        unsigned __int128 k = key_load(s);
+        if (k == KEY_MOVED_EMPTY)
+            return;
+        if (k != KEY_EMPTY) {
+            settle_in(arr, hash_key(t, (uint64_t)k, (uint64_t)(k >> 64)), s);
+            return;
+        }
+        if (key_cas(s, KEY_EMPTY, KEY_MOVED_EMPTY))
+            return;
+    }
+}
+
+/* Migrates one chunk of arr, if any is left; publishes when all are done.
+ * Returns false when no chunk was left to claim. */
+static bool help_migrate(table *t, table_array *arr)
+{
+    size_t cap = arr->capacity;
+    /* relaxed: the counter only hands out disjoint chunks. */
+    size_t start = atomic_fetch_add_explicit(&arr->copy_cursor, TABLE_MIGRATE_CHUNK,
+                                             memory_order_relaxed);
+    if (start >= cap)
+        return false;
+    size_t end = start + TABLE_MIGRATE_CHUNK < cap ? start + TABLE_MIGRATE_CHUNK : cap;
+    for (size_t i = start; i < end; i++)
+        migrate_slot(t, arr, i);
+    /* acq_rel: the thread that completes the count sees every chunk done. */
+    size_t done = atomic_fetch_add_explicit(&arr->copy_done, end - start,
+                                            memory_order_acq_rel) + (end - start);
+    if (done == cap)
+        publish_next(t, arr);
+    return true;
+}
+
+static int start_growth(table *t, table_array *arr)
+{
+    /* acquire: see the current array's header. */
+    if (atomic_load_explicit(&t->current, memory_order_acquire) != arr) {
+        /* arr is the successor of an array still migrating: finish that
+         * first; arr may grow once it is current. */
+        table_finish_growth(t);
+        return INV_OK;
+    }
+    int64_t live = atomic_load_explicit(&t->live, memory_order_relaxed);
+    size_t live_entries = live > 0 ? (size_t)live : 0;
+    table_array *next = array_new(capacity_for(2 * live_entries + TABLE_CAPACITY_MIN));
+    if (!next)
+        return INV_ENOMEM;
+    table_array *expected = NULL;
+    /* release: publishes the zeroed array; acquire on failure: use the
+     * winner's. */
+    if (!atomic_compare_exchange_strong_explicit(&arr->next, &expected, next,
+                                                 memory_order_acq_rel, memory_order_acquire))
+        array_free(next);
+    return INV_OK;
+}
+
+void table_finish_growth(table *t)
+{
+    for (;;) {
+        /* acquire: see the array and its successor. */
+        table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
+        if (!atomic_load_explicit(&arr->next, memory_order_acquire))
+            return;
+        while (help_migrate(t, arr))
+            ;
+        if (atomic_load_explicit(&t->current, memory_order_acquire) != arr)
+            continue;
+        /* Chunks are held by threads that may be stalled: settle every slot
+         * ourselves (idempotent) so completion never waits on them. */
+        for (size_t i = 0; i < arr->capacity; i++)
+            migrate_slot(t, arr, i);
+        publish_next(t, arr);
+    }
+}
+
+void table_settle(table *t, table_slot *s)
+{
+    table_word v = table_load(s);
+    if (v.w1 & TABLE_MOVED)
+        return;
+    /* A frozen, unmoved slot belongs to an array still migrating, which is
+     * the current one (an array is published only when all moved). */
+    table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
+    for (; arr; arr = atomic_load_explicit(&arr->next, memory_order_acquire)) {
+        if (s >= arr->slots && s < arr->slots + arr->capacity) {
+            uint64_t a, b;
+            table_slot_key(s, &a, &b);
+            settle_in(arr, hash_key(t, a, b), s);
+            return;
+        }
+    }
+}
+
+/* ---- find / insert ------------------------------------------------------ */
+
+table_slot *table_find(table *t, uint64_t a, uint64_t b)
+{
+    if (key_is_special(a, b))
+        return &t->special[b];
+    uint64_t h = hash_key(t, a, b);
+    unsigned __int128 key = key_pack(a, b);
+    /* acquire: the array header and its slots as published. */
+    table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
+    for (;;) {
+        table_slot *s = array_find(arr, h, key);
+        if (s && !(table_load(s).w1 & TABLE_MOVED))
+            return s;
+        /* acquire: the successor's slots as published. */
+        table_array *next = atomic_load_explicit(&arr->next, memory_order_acquire);
+        if (!next)
+            return s;
+        arr = next;
+    }
+}
+
+table_slot *table_insert(table *t, uint64_t a, uint64_t b)
+{
+    if (key_is_special(a, b))
+        return &t->special[b];
+    uint64_t h = hash_key(t, a, b);
+    unsigned __int128 key = key_pack(a, b);
+    table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
+    for (;;) {
+        table_array *next = atomic_load_explicit(&arr->next, memory_order_acquire);
+        if (next) {
+            (void)help_migrate(t, arr);
+            table_slot *s = array_find_killing(arr, h, key);
+            if (s)
+                settle_in(arr, h, s);
+            arr = next;
+            continue;
+        }
+        table_slot *s = NULL;
+        int r = array_claim(arr, h, key, true, &s);
+        if (r == CLAIM_OK)
+            return s;
+        if (start_growth(t, arr) != INV_OK)
+            return NULL;
+        if (r == CLAIM_FULL && !atomic_load_explicit(&arr->next, memory_order_acquire) &&
+            atomic_load_explicit(&t->current, memory_order_acquire) == arr)
+            return NULL; /* full and unable to grow */
+        arr = atomic_load_explicit(&t->current, memory_order_acquire);
+    }
+}
+
+void table_note_created(table *t)
+{
+    /* relaxed: a count for sizing and statistics. */
+    atomic_fetch_add_explicit(&t->live, 1, memory_order_relaxed);
+}
+
+void table_note_deleted(table *t)
+{
+    /* relaxed: a count for sizing and statistics. */
+    atomic_fetch_sub_explicit(&t->live, 1, memory_order_relaxed);
+}
+
+int64_t table_live(table *t)
+{
+    /* relaxed: a statistic. */
+    return atomic_load_explicit(&t->live, memory_order_relaxed);
+}
+
+size_t table_bytes(table *t)
+{
+    size_t bytes = sizeof *t;
+    for (table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire); arr;
+         arr = atomic_load_explicit(&arr->next, memory_order_acquire))
+        bytes += sizeof *arr + arr->capacity * sizeof(table_slot);
+    return bytes;
+}
+
+/* ---- scans -------------------------------------------------------------- */
+
+typedef struct {
+    uint64_t h, a, b;
+    table_word v;
+} scan_entry;
+
+typedef struct {
+    scan_entry *items;
+    size_t n, cap;
+} scan_list;
+
+static int scan_push(scan_list *l, uint64_t h, uint64_t a, uint64_t b, table_word v)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        scan_entry *items = realloc(l->items, cap * sizeof *items);
+        if (!items)
+            return INV_ENOMEM;
+        l->items = items;
+        l->cap = cap;
+    }
+    l->items[l->n++] = (scan_entry){h, a, b, v};
+    return INV_OK;
+}
+
+/* The current value of the key held by s: a slot moved by a growth that
+ * started after we finished the last one is read from where it went. */
+static bool current_value(table *t, table_slot *s, uint64_t a, uint64_t b, table_word *v)
+{
+    *v = table_load(s);
+    if (v->w1 & TABLE_MOVED) {
+        table_slot *now = table_find(t, a, b);
+        if (!now)
+            return false;
+        *v = table_load(now);
+    }
+    return table_is_live(*v);
+}
+
+/* Lowest hash whose home slot is i: ceil(i * 2^64 / capacity); 0 for i ==
+ * capacity stands for 2^64 (the end). */
+static uint64_t first_hash_of(size_t i, size_t capacity)
+{
+    if (i >= capacity)
+        return 0;
+    return (uint64_t)((((unsigned __int128)i << 64) + capacity - 1) / capacity);
+}
+
+static int cmp_scan_entry(const void *x, const void *y)
+{
+    const scan_entry *p = x, *q = y;
+    return p->h < q->h ? -1 : p->h > q->h;
+}
+
+/* Collects the entries of slot i with hash >= cursor. */
+static int scan_slot(table *t, table_slot *s, uint64_t cursor, scan_list *l)
+{
+    unsigned __int128 k = key_load(s);
+    if (k == KEY_EMPTY || k == KEY_MOVED_EMPTY)
+        return 1; /* end of a cluster */
+    uint64_t a = (uint64_t)k, b = (uint64_t)(k >> 64);
+    uint64_t h = hash_key(t, a, b);
+    table_word v;
+    if (h >= cursor && current_value(t, s, a, b, &v))
+        return scan_push(l, h, a, b, v);
+    return INV_OK;
+}
+
+int table_scan(table *t, uint64_t cursor, size_t max_entries, table_visit_fn fn, void *ctx,
+               uint64_t *next)
+{
+    if (max_entries == 0)
+        return INV_EINVALID;
+    table_finish_growth(t);
+    table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
+    size_t cap = arr->capacity, start = home_of(cursor, cap), j = start;
+    scan_list l = {0};
+    int rc = INV_OK;
+    /* Whole home slots from start on, until enough entries. */
+    for (; j < cap && rc >= 0; j++) {
+        rc = scan_slot(t, &arr->slots[j], cursor, &l);
+        if (l.n >= max_entries)
+            break;
+    }
+    size_t last = j < cap ? j : cap - 1;
+    uint64_t end_hash = first_hash_of(last + 1, cap); /* 0: to the end */
+    /* Keys homed at or before `last` may sit further on, up to the end of
+     * their cluster (wrapping); stop before re-reading slot `start`. */
+    for (size_t i = last + 1 == cap ? 0 : last + 1; i != start && rc >= 0;
+         i = i + 1 == cap ? 0 : i + 1) {
+        rc = scan_slot(t, &arr->slots[i], cursor, &l);
+        if (rc == 1)
+            break;
+    }
+    for (int sp = 0; sp < 2 && rc >= 0; sp++) {
+        uint64_t h = hash_key(t, 0, (uint64_t)sp);
+        table_word v = table_load(&t->special[sp]);
+        if (h >= cursor && table_is_live(v))
+            rc = scan_push(&l, h, 0, (uint64_t)sp, v);
+    }
+    if (rc < 0) {
+        free(l.items);
+        return rc;
+    }
+    /* Keep exactly the hash range [cursor, end_hash). */
+    size_t kept = 0;
+    for (size_t i = 0; i < l.n; i++)
+        if (end_hash == 0 || l.items[i].h < end_hash)
+            l.items[kept++] = l.items[i];
+    if (kept)
+        qsort(l.items, kept, sizeof *l.items, cmp_scan_entry);
+    if (kept > max_entries) {
+        size_t cut = max_entries;
+        while (cut > 0 && l.items[cut - 1].h == l.items[cut].h)
+            cut--;
+        if (cut == 0) {
+            free(l.items);
+            return INV_ELIMIT; /* more than max_entries share one hash */
+        }
+        end_hash = l.items[cut].h;
+        kept = cut;
+    }
+    rc = INV_OK;
+    for (size_t i = 0; i < kept && rc == INV_OK; i++)
+        rc = fn(ctx, l.items[i].a, l.items[i].b, l.items[i].v);
+    free(l.items);
+    *next = end_hash;
+    return rc;
+}
+
+int table_foreach(table *t, table_visit_fn fn, void *ctx)
+{
+    table_finish_growth(t);
+    table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
+    for (int sp = 0; sp < 2; sp++) {
+        table_word v = table_load(&t->special[sp]);
+        if (table_is_live(v)) {
+            int rc = fn(ctx, 0, (uint64_t)sp, v);
+            if (rc)
+                return rc;
+        }
+    }
+    for (size_t i = 0; i < arr->capacity; i++) {
+        table_slot *s = &arr->slots[i];
+        unsigned __int128 k = key_load(s);
+        if (k == KEY_EMPTY || k == KEY_MOVED_EMPTY)
+            continue;
+        uint64_t a = (uint64_t)k, b = (uint64_t)(k >> 64);
+        table_word v;
+        if (current_value(t, s, a, b, &v)) {
+            int rc = fn(ctx, a, b, v);
+            if (rc)
+                return rc;
+        }
+    }
+    return INV_OK;
+}

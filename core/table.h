@@ -1,0 +1,166 @@
+/*
+ * table.h — the lock-free open-addressing hash table every index uses.
+ *
+ * Keys are 128-bit pairs (a, b): (item, location) for levels, (id, 0) for
+ * catalog ids, a string's 128-bit hash for string indexes. Values are
+ * 128-bit words (w0, w1) changed only by a 16-byte compare-and-swap
+ * (inline cmpxchg16b). The table owns the top three bits of w1:
+ *
+ *   TABLE_FROZEN  the slot is being migrated; its value is final here
+ *   TABLE_MOVED   the value now lives in the next array (implies FROZEN)
+ *   TABLE_TOMB    deleted: the value is absent, w1's low bits keep its
+ *                 version so a re-created entry continues counting
+ *
+ * and requires of its users: w1's low 61 bits (the version) are >= 1 for a
+ * live value and change on every CAS, so a value word never repeats. That
+ * makes the two-load snapshot read in table_load() exact.
+ *
+ * Who may do what: any thread, inside an epoch critical section (epoch.h),
+ * may find, insert and CAS at once; nothing blocks. Slots never return to
+ * empty: a key, once claimed, stays until growth drops it (a tombstone or
+ * an absent value is not copied). Growth publishes a new array by pointer;
+ * every thread that inserts helps migrate, a slot at a time by freezing it;
+ * the old array is retired through the epoch once every slot moved.
+ *
+ * Capacity is not a power of two: home = (hash * capacity) >> 64 (the
+ * multiply-shift reduction), so a capacity hint lands exactly at the
+ * maximum load factor instead of up to twice above it. This keeps a level
+ * at about 43 bytes. Because home() is monotonic in the hash, cursors are
+ * hash positions, and a scan stays exact across growth.
+ */
+#ifndef INV_TABLE_H
+#define INV_TABLE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TABLE_FROZEN (1ULL << 63)
+#define TABLE_MOVED (1ULL << 62)
+#define TABLE_TOMB (1ULL << 61)
+#define TABLE_FLAGS (TABLE_FROZEN | TABLE_MOVED | TABLE_TOMB)
+#define TABLE_VERSION_MAX (TABLE_TOMB - 1)
+
+/* Growth starts when claimed keys exceed this share of the capacity. */
+#define TABLE_LOAD_NUM 3
+#define TABLE_LOAD_DEN 4
+#define TABLE_CAPACITY_MIN 16
+/* A hint or a growth beyond this many slots is refused (NOMEM). */
+#define TABLE_CAPACITY_MAX (1ULL << 34)
+
+typedef struct {
+    uint64_t w0, w1;
+} table_word;
+
+/* 16 bytes seen whole by cmpxchg16b or as two halves by 8-byte loads. */
+typedef union {
+    unsigned __int128 whole;
+    uint64_t half[2]; /* [0] low (w0 / key a), [1] high (w1 / key b) */
+} table_pair;
+
+typedef struct table_slot {
+    /* The key is claimed by one 16-byte CAS from the empty key (0, 0). */
+    _Alignas(32) table_pair key;
+    /* The value, changed only by 16-byte CAS. */
+    table_pair value;
+} table_slot;
+
+typedef struct table_array table_array;
+
+typedef struct table {
+    _Atomic(table_array *) current;
+    uint64_t seed;
+    const void *owner;       /* tag for epoch_retire */
+    /* Keys (0,0) and (0,1) are the empty and moved-empty sentinels; their
+     * entries live here, outside the arrays, and are never migrated. */
+    table_slot special[2];
+    _Atomic int64_t live;    /* live values, maintained by table_note_* */
+    _Atomic uint64_t resizes;
+} table;
+
+int table_init(table *t, size_t capacity_hint, const void *owner);
+/* Only when no other thread uses t. */
+void table_destroy(table *t);
+
+/* The slot holding key (a, b), or NULL when no array holds it. The value
+ * may be absent, frozen or moved: callers check with the helpers below. */
+table_slot *table_find(table *t, uint64_t a, uint64_t b);
+/* As table_find, claiming the key when absent. NULL only when out of
+ * memory. */
+table_slot *table_insert(table *t, uint64_t a, uint64_t b);
+
+/* A consistent snapshot of a slot's value (two 8-byte acquire loads of w1
+ * around w0; retried until w1 did not change). */
+static inline table_word table_load(const table_slot *s)
+{
+    const uint64_t *w = s->value.half;
+    for (;;) {
+        /* acquire: the w0 read below is not older than this w1. */
+        uint64_t w1 = __atomic_load_n(&w[1], __ATOMIC_ACQUIRE);
+        /* acquire: keeps the second w1 read after this one. */
+        uint64_t w0 = __atomic_load_n(&w[0], __ATOMIC_ACQUIRE);
+        /* relaxed is enough after the acquire above; w1 never repeats, so
+         * an unchanged w1 means no CAS happened in between. */
+        if (__atomic_load_n(&w[1], __ATOMIC_RELAXED) == w1)
+            return (table_word){w0, w1};
+    }
+}
+
+/* 16-byte CAS (lock cmpxchg16b, a full barrier). On failure *expected gets
+ * the current value. */
+static inline bool table_cas(table_slot *s, table_word *expected, table_word desired)
+{
+    unsigned __int128 exp = ((unsigned __int128)expected->w1 << 64) | expected->w0;
+    unsigned __int128 des = ((unsigned __int128)desired.w1 << 64) | desired.w0;
+    unsigned __int128 old = __sync_val_compare_and_swap(&s->value.whole, exp, des);
+    if (old == exp)
+        return true;
+    expected->w0 = (uint64_t)old;
+    expected->w1 = (uint64_t)(old >> 64);
+    return false;
+}
+
+static inline bool table_is_frozen(table_word v) { return (v.w1 & TABLE_FROZEN) != 0; }
+static inline bool table_is_live(table_word v)
+{
+    return (v.w1 & TABLE_TOMB) == 0 && (v.w1 & TABLE_VERSION_MAX) != 0;
+}
+static inline uint64_t table_version(table_word v) { return v.w1 & TABLE_VERSION_MAX; }
+
+/* The key of a slot returned by find/insert (stable once claimed). */
+static inline void table_slot_key(const table_slot *s, uint64_t *a, uint64_t *b)
+{
+    const uint64_t *k = s->key.half;
+    /* relaxed: the key was published before the slot was handed out. */
+    *a = __atomic_load_n(&k[0], __ATOMIC_RELAXED);
+    *b = __atomic_load_n(&k[1], __ATOMIC_RELAXED);
+}
+
+/* s's value is frozen: finish moving it to the next array. The caller then
+ * repeats its find or insert, which lands in the new array. */
+void table_settle(table *t, table_slot *s);
+
+/* Callers that turn a value live (absent -> live) or absent call these so
+ * growth can size the next array from the live count. */
+void table_note_created(table *t);
+void table_note_deleted(table *t);
+int64_t table_live(table *t);
+
+/* Helps any migration in progress to its end (not on a hot path). */
+void table_finish_growth(table *t);
+
+/* Calls fn for each live entry with hash position in [cursor, *next),
+ * at most max_entries of them; *next is 0 when the scan is complete.
+ * Entries present for the whole scan are visited exactly once. fn gets a
+ * consistent value; it returns nonzero to abort (returned as is). */
+typedef int (*table_visit_fn)(void *ctx, uint64_t a, uint64_t b, table_word v);
+int table_scan(table *t, uint64_t cursor, size_t max_entries, table_visit_fn fn,
+               void *ctx, uint64_t *next);
+
+/* Every live entry, in no order (snapshots, counts). */
+int table_foreach(table *t, table_visit_fn fn, void *ctx);
+
+size_t table_bytes(table *t);
+
+#endif /* INV_TABLE_H */

@@ -1,0 +1,887 @@
+/*
+ * test_hold.c — holds (reservations) through the public API, one thread:
+ * create (all or nothing, validation, limits, idempotent retries), commit,
+ * release, expiry by the background sweep, reuse of an ended hold's id,
+ * untracked lines, HOLD get and the holds counters of inv_stats.
+ *
+ * Every scenario ends with hold_verify_reserved(e) == INV_OK: each level's
+ * reserved equals the sum of the counted lines of its HELD holds.
+ * Concurrency lives in test_stress_holds.c.
+ */
+#include <criterion/criterion.h>
+
+#include "hold.h"
+#include "invcore.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- helpers ------------------------------------------------------------ */
+
+enum {
+    LOC_A = 10,
+    LOC_B = 11,
+    ITEM_1 = 1,
+    ITEM_2 = 2,
+    ITEM_3 = 3,
+    ITEM_FREE = 50,        /* untracked */
+    ITEM_NO_LEVEL = 60,    /* known item without any level */
+    ITEM_UNKNOWN = 999,    /* not in the catalog */
+    SWEEP_MS = 10,
+    LONG_TTL_MS = 600000,  /* never expires during a test */
+};
+
+static inv_engine *open_engine(void)
+{
+    inv_config cfg = {0};
+    cfg.sweep_interval_ms = SWEEP_MS;
+    inv_engine *e = NULL;
+    cr_assert_eq(inv_open(&e, &cfg), INV_OK);
+    cr_assert_not_null(e);
+    return e;
+}
+
+static void put_item(inv_engine *e, uint64_t item, bool tracked)
+{
+    inv_item_fields f;
+    memset(&f, 0, sizeof f);
+    f.mask = INV_ITEM_TRACKED;
+    f.tracked = tracked;
+    cr_assert_eq(inv_item_put(e, item, &f), INV_OK, "item %" PRIu64, item);
+}
+
+static void set_level(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
+{
+    cr_assert_eq(inv_level_set(e, item, loc, qty, 0, NULL), INV_OK,
+                 "level (%" PRIu64 ", %" PRIu64 ")", item, loc);
+}
+
+/* Two locations; items 1..3 tracked with 10 units at LOC_A and 20 at LOC_B;
+ * ITEM_FREE untracked with 0 available at LOC_A; ITEM_NO_LEVEL has none. */
+static inv_engine *open_stocked(void)
+{
+    inv_engine *e = open_engine();
+    cr_assert_eq(inv_location_put(e, LOC_A, NULL), INV_OK);
+    cr_assert_eq(inv_location_put(e, LOC_B, NULL), INV_OK);
+    for (uint64_t item = ITEM_1; item <= ITEM_3; item++) {
+        put_item(e, item, true);
+        set_level(e, item, LOC_A, 10);
+        set_level(e, item, LOC_B, 20);
+    }
+    put_item(e, ITEM_FREE, false);
+    set_level(e, ITEM_FREE, LOC_A, 0);
+    put_item(e, ITEM_NO_LEVEL, true);
+    return e;
+}
+
+static inv_level level_of(inv_engine *e, uint64_t item, uint64_t loc)
+{
+    inv_level lv;
+    memset(&lv, 0, sizeof lv);
+    cr_assert_eq(inv_level_get(e, item, loc, &lv), INV_OK,
+                 "level (%" PRIu64 ", %" PRIu64 ")", item, loc);
+    return lv;
+}
+
+#define assert_level(e, item, loc, avail, resv)                                      \
+    do {                                                                             \
+        inv_level lv_ = level_of((e), (item), (loc));                                \
+        cr_assert_eq(lv_.available, (avail), "(%d, %d) available %" PRId64 " != %d", \
+                     (int)(item), (int)(loc), lv_.available, (int)(avail));          \
+        cr_assert_eq(lv_.reserved, (resv), "(%d, %d) reserved %" PRId64 " != %d",    \
+                     (int)(item), (int)(loc), lv_.reserved, (int)(resv));            \
+    } while (0)
+
+static int create(inv_engine *e, const char *id, uint64_t ttl_ms, const inv_hold_line *lines,
+                  size_t n, inv_hold_failure *failure)
+{
+    return inv_hold_create(e, id, strlen(id), ttl_ms, lines, n, failure);
+}
+
+static int commit(inv_engine *e, const char *id)
+{
+    return inv_hold_commit(e, id, strlen(id));
+}
+
+static int release(inv_engine *e, const char *id)
+{
+    return inv_hold_release(e, id, strlen(id));
+}
+
+static int get(inv_engine *e, const char *id, inv_hold_info *out)
+{
+    return inv_hold_get(e, id, strlen(id), out);
+}
+
+static inv_hold_state state_of(inv_engine *e, const char *id)
+{
+    inv_hold_info info;
+    cr_assert_eq(get(e, id, &info), INV_OK, "hold %s", id);
+    return info.state;
+}
+
+static inv_stats stats_of(inv_engine *e)
+{
+    inv_stats st;
+    cr_assert_eq(inv_stats_get(e, &st), INV_OK);
+    return st;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Polls (bounded: up to limit_ms) until the hold is no longer HELD; returns
+ * the monotonic ms waited, or -1 when it never ended. */
+static int64_t wait_hold_ended(inv_engine *e, const char *id, int64_t start_ms, int64_t limit_ms)
+{
+    while (mono_ms() - start_ms < limit_ms) {
+        if (state_of(e, id) != INV_HOLD_HELD)
+            return mono_ms() - start_ms;
+        sleep_ms(2);
+    }
+    return -1;
+}
+
+/* The invariant, then the engine is closed. */
+static void verify_and_close(inv_engine *e)
+{
+    cr_assert_eq(hold_verify_reserved(e), INV_OK, "reserved != sum of held lines");
+    inv_close(e);
+}
+
+/* ---- create ------------------------------------------------------------- */
+
+Test(hold, create_moves_every_line_from_available_to_reserved)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line lines[] = {{ITEM_1, LOC_A, 3}, {ITEM_2, LOC_B, 5}, {ITEM_3, LOC_A, 10}};
+    cr_assert_eq(create(e, "h1", LONG_TTL_MS, lines, 3, NULL), INV_OK);
+    assert_level(e, ITEM_1, LOC_A, 7, 3);
+    assert_level(e, ITEM_2, LOC_B, 15, 5);
+    assert_level(e, ITEM_3, LOC_A, 0, 10); /* all of it */
+    assert_level(e, ITEM_1, LOC_B, 20, 0); /* untouched */
+    cr_assert_eq(state_of(e, "h1"), INV_HOLD_HELD);
+    verify_and_close(e);
+}
+
+Test(hold, create_bumps_the_revision_of_every_reserved_level)
+{
+    inv_engine *e = open_stocked();
+    inv_level before = level_of(e, ITEM_1, LOC_A);
+    inv_hold_line line = {ITEM_1, LOC_A, 1};
+    cr_assert_eq(create(e, "h", LONG_TTL_MS, &line, 1, NULL), INV_OK);
+    inv_level held = level_of(e, ITEM_1, LOC_A);
+    cr_assert_gt(held.revision, before.revision);
+    cr_assert_eq(commit(e, "h"), INV_OK);
+    cr_assert_gt(level_of(e, ITEM_1, LOC_A).revision, held.revision);
+    verify_and_close(e);
+}
+
+Test(hold, create_gives_back_taken_lines_when_a_later_line_is_insufficient)
+{
+    inv_engine *e = open_stocked();
+    /* Caller's order puts the short line last but one; the engine reserves
+     * in (item, location) order, so ITEM_1 is taken before ITEM_2 fails. */
+    inv_hold_line lines[] = {{ITEM_3, LOC_A, 1}, {ITEM_1, LOC_A, 4}, {ITEM_2, LOC_A, 11},
+                             {ITEM_1, LOC_B, 2}};
+    inv_hold_failure f;
+    memset(&f, 0xff, sizeof f);
+    cr_assert_eq(create(e, "short", LONG_TTL_MS, lines, 4, &f), INV_EINSUFFICIENT);
+    cr_assert_eq(f.line, 2, "failing line index %zu (caller's order)", f.line);
+    cr_assert_eq(f.item, ITEM_2);
+    cr_assert_eq(f.location, LOC_A);
+    cr_assert_eq(f.available, 10, "available seen %" PRId64, f.available);
+    assert_level(e, ITEM_1, LOC_A, 10, 0);
+    assert_level(e, ITEM_1, LOC_B, 20, 0);
+    assert_level(e, ITEM_2, LOC_A, 10, 0);
+    assert_level(e, ITEM_3, LOC_A, 10, 0);
+    inv_hold_info info;
+    cr_assert_eq(get(e, "short", &info), INV_ENOTFOUND);
+    cr_assert_eq(commit(e, "short"), INV_ENOTFOUND);
+    inv_stats st = stats_of(e);
+    cr_assert_eq(st.holds_created, 0);
+    cr_assert_eq(st.holds_active, 0);
+    verify_and_close(e);
+}
+
+Test(hold, create_reports_the_available_seen_after_other_holds_took_some)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line first = {ITEM_1, LOC_A, 7};
+    cr_assert_eq(create(e, "first", LONG_TTL_MS, &first, 1, NULL), INV_OK);
+    inv_hold_line second[] = {{ITEM_2, LOC_A, 1}, {ITEM_1, LOC_A, 4}};
+    inv_hold_failure f;
+    memset(&f, 0, sizeof f);
+    cr_assert_eq(create(e, "second", LONG_TTL_MS, second, 2, &f), INV_EINSUFFICIENT);
+    cr_assert_eq(f.line, 1);
+    cr_assert_eq(f.item, ITEM_1);
+    cr_assert_eq(f.location, LOC_A);
+    cr_assert_eq(f.available, 3);
+    assert_level(e, ITEM_1, LOC_A, 3, 7);
+    assert_level(e, ITEM_2, LOC_A, 10, 0);
+    /* An INSUFFICIENT create leaves the id free for a smaller try. */
+    second[1].qty = 3;
+    cr_assert_eq(create(e, "second", LONG_TTL_MS, second, 2, NULL), INV_OK);
+    assert_level(e, ITEM_1, LOC_A, 0, 10);
+    assert_level(e, ITEM_2, LOC_A, 9, 1);
+    verify_and_close(e);
+}
+
+Test(hold, create_accepts_a_null_failure_pointer_when_insufficient)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line line = {ITEM_1, LOC_A, 11};
+    cr_assert_eq(create(e, "h", LONG_TTL_MS, &line, 1, NULL), INV_EINSUFFICIENT);
+    assert_level(e, ITEM_1, LOC_A, 10, 0);
+    verify_and_close(e);
+}
+
+Test(hold, create_on_a_missing_level_is_notfound_and_takes_nothing)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line no_level[] = {{ITEM_1, LOC_A, 1}, {ITEM_NO_LEVEL, LOC_A, 1}};
+    cr_assert_eq(create(e, "a", LONG_TTL_MS, no_level, 2, NULL), INV_ENOTFOUND);
+    inv_hold_line no_item[] = {{ITEM_2, LOC_B, 1}, {ITEM_UNKNOWN, LOC_B, 1}};
+    cr_assert_eq(create(e, "b", LONG_TTL_MS, no_item, 2, NULL), INV_ENOTFOUND);
+    inv_hold_line no_loc[] = {{ITEM_1, LOC_A, 1}, {ITEM_1, 12345, 1}};
+    cr_assert_eq(create(e, "c", LONG_TTL_MS, no_loc, 2, NULL), INV_ENOTFOUND);
+    assert_level(e, ITEM_1, LOC_A, 10, 0);
+    assert_level(e, ITEM_2, LOC_B, 20, 0);
+    inv_hold_info info;
+    cr_assert_eq(get(e, "a", &info), INV_ENOTFOUND);
+    cr_assert_eq(get(e, "b", &info), INV_ENOTFOUND);
+    cr_assert_eq(get(e, "c", &info), INV_ENOTFOUND);
+    cr_assert_eq(stats_of(e).holds_created, 0);
+    verify_and_close(e);
+}
+
+Test(hold, create_rejects_invalid_arguments)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line dup[] = {{ITEM_1, LOC_A, 1}, {ITEM_2, LOC_A, 1}, {ITEM_1, LOC_A, 2}};
+    cr_assert_eq(create(e, "dup", LONG_TTL_MS, dup, 3, NULL), INV_EINVALID);
+    inv_hold_line zero[] = {{ITEM_1, LOC_A, 1}, {ITEM_2, LOC_A, 0}};
+    cr_assert_eq(create(e, "zero", LONG_TTL_MS, zero, 2, NULL), INV_EINVALID);
+    inv_hold_line neg[] = {{ITEM_1, LOC_A, -1}};
+    cr_assert_eq(create(e, "neg", LONG_TTL_MS, neg, 1, NULL), INV_EINVALID);
+    inv_hold_line min[] = {{ITEM_1, LOC_A, INT64_MIN}};
+    cr_assert_eq(create(e, "min", LONG_TTL_MS, min, 1, NULL), INV_EINVALID);
+    inv_hold_line ok = {ITEM_1, LOC_A, 1};
+    cr_assert_eq(inv_hold_create(e, "x", 0, LONG_TTL_MS, &ok, 1, NULL), INV_EINVALID);
+    cr_assert_eq(inv_hold_create(e, NULL, 1, LONG_TTL_MS, &ok, 1, NULL), INV_EINVALID);
+    cr_assert_eq(create(e, "nolines", LONG_TTL_MS, &ok, 0, NULL), INV_EINVALID);
+    cr_assert_eq(create(e, "nullines", LONG_TTL_MS, NULL, 1, NULL), INV_EINVALID);
+    cr_assert_eq(create(e, "ttl0", 0, &ok, 1, NULL), INV_EINVALID);
+    cr_assert_eq(inv_hold_create(NULL, "x", 1, LONG_TTL_MS, &ok, 1, NULL), INV_EINVALID);
+    assert_level(e, ITEM_1, LOC_A, 10, 0);
+    assert_level(e, ITEM_2, LOC_A, 10, 0);
+    cr_assert_eq(stats_of(e).holds_created, 0);
+    verify_and_close(e);
+}
+
+Test(hold, create_enforces_the_id_lines_and_ttl_limits)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line one = {ITEM_1, LOC_A, 1};
+    char id[INV_HOLD_ID_MAX + 2];
+    memset(id, 'k', sizeof id);
+    cr_assert_eq(inv_hold_create(e, id, INV_HOLD_ID_MAX + 1, LONG_TTL_MS, &one, 1, NULL),
+                 INV_ELIMIT);
+    cr_assert_eq(create(e, "ttl", INV_HOLD_TTL_MS_MAX + 1, &one, 1, NULL), INV_ELIMIT);
+    cr_assert_eq(create(e, "ttl", UINT64_MAX, &one, 1, NULL), INV_ELIMIT);
+
+    /* INV_HOLD_LINES_MAX + 1 distinct levels: one item at that many places. */
+    enum { N = INV_HOLD_LINES_MAX + 1 };
+    inv_hold_line many[N];
+    for (size_t i = 0; i < N; i++) {
+        uint64_t loc = 1000 + i;
+        cr_assert_eq(inv_location_put(e, loc, NULL), INV_OK);
+        set_level(e, ITEM_3, loc, 1);
+        many[i] = (inv_hold_line){ITEM_3, loc, 1};
+    }
+    cr_assert_eq(create(e, "many", LONG_TTL_MS, many, N, NULL), INV_ELIMIT);
+    for (size_t i = 0; i < N; i++)
+        assert_level(e, ITEM_3, 1000 + i, 1, 0);
+    cr_assert_eq(stats_of(e).holds_created, 0);
+
+    /* Exactly at the limits is fine. */
+    cr_assert_eq(inv_hold_create(e, id, INV_HOLD_ID_MAX, INV_HOLD_TTL_MS_MAX, &one, 1, NULL),
+                 INV_OK);
+    cr_assert_eq(create(e, "many", LONG_TTL_MS, many, N - 1, NULL), INV_OK);
+    for (size_t i = 0; i < N - 1; i++)
+        assert_level(e, ITEM_3, 1000 + i, 0, 1);
+    assert_level(e, ITEM_3, 1000 + N - 1, 1, 0);
+    inv_hold_info info;
+    cr_assert_eq(get(e, "many", &info), INV_OK);
+    cr_assert_eq(info.n_lines, N - 1);
+    verify_and_close(e);
+}
+
+Test(hold, ids_of_other_calls_respect_the_id_limit)
+{
+    inv_engine *e = open_stocked();
+    char id[INV_HOLD_ID_MAX + 1];
+    memset(id, 'k', sizeof id);
+    inv_hold_info info;
+    cr_assert_eq(inv_hold_commit(e, id, sizeof id), INV_ELIMIT);
+    cr_assert_eq(inv_hold_release(e, id, sizeof id), INV_ELIMIT);
+    cr_assert_eq(inv_hold_get(e, id, sizeof id, &info), INV_ELIMIT);
+    cr_assert_eq(inv_hold_commit(e, id, 0), INV_EINVALID);
+    cr_assert_eq(inv_hold_release(e, id, 0), INV_EINVALID);
+    cr_assert_eq(inv_hold_get(e, id, 0, &info), INV_EINVALID);
+    cr_assert_eq(inv_hold_get(e, id, 1, NULL), INV_EINVALID);
+    verify_and_close(e);
+}
+
+Test(hold, ids_are_byte_strings_compared_whole)
+{
+    inv_engine *e = open_stocked();
+    /* "ab" and "ab\0c" (4 bytes) and "abc" are three holds. */
+    inv_hold_line l1 = {ITEM_1, LOC_A, 1}, l2 = {ITEM_2, LOC_A, 2}, l3 = {ITEM_3, LOC_A, 3};
+    cr_assert_eq(inv_hold_create(e, "ab", 2, LONG_TTL_MS, &l1, 1, NULL), INV_OK);
+    cr_assert_eq(inv_hold_create(e, "ab\0c", 4, LONG_TTL_MS, &l2, 1, NULL), INV_OK);
+    cr_assert_eq(inv_hold_create(e, "abc", 3, LONG_TTL_MS, &l3, 1, NULL), INV_OK);
+    assert_level(e, ITEM_1, LOC_A, 9, 1);
+    assert_level(e, ITEM_2, LOC_A, 8, 2);
+    assert_level(e, ITEM_3, LOC_A, 7, 3);
+    cr_assert_eq(inv_hold_commit(e, "ab\0c", 4), INV_OK);
+    assert_level(e, ITEM_2, LOC_A, 8, 0);
+    assert_level(e, ITEM_1, LOC_A, 9, 1);
+    cr_assert_eq(inv_hold_release(e, "a", 1), INV_ENOTFOUND);
+    verify_and_close(e);
+}
+
+/* ---- idempotent create -------------------------------------------------- */
+
+Test(hold, create_retried_with_the_same_lines_in_any_order_reserves_once)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line lines[] = {{ITEM_1, LOC_A, 2}, {ITEM_2, LOC_B, 3}, {ITEM_3, LOC_A, 4}};
+    inv_hold_line shuffled[] = {lines[2], lines[0], lines[1]};
+    cr_assert_eq(create(e, "retry", LONG_TTL_MS, lines, 3, NULL), INV_OK);
+    cr_assert_eq(create(e, "retry", LONG_TTL_MS, lines, 3, NULL), INV_OK);
+    cr_assert_eq(create(e, "retry", LONG_TTL_MS, shuffled, 3, NULL), INV_OK);
+    cr_assert_eq(create(e, "retry", 1234, shuffled, 3, NULL), INV_OK); /* ttl is not a line */
+    assert_level(e, ITEM_1, LOC_A, 8, 2);
+    assert_level(e, ITEM_2, LOC_B, 17, 3);
+    assert_level(e, ITEM_3, LOC_A, 6, 4);
+    inv_stats st = stats_of(e);
+    cr_assert_eq(st.holds_created, 1);
+    cr_assert_eq(st.holds_active, 1);
+    verify_and_close(e);
+}
+
+Test(hold, create_retried_with_other_lines_conflicts_and_changes_nothing)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line lines[] = {{ITEM_1, LOC_A, 2}, {ITEM_2, LOC_B, 3}};
+    cr_assert_eq(create(e, "h", LONG_TTL_MS, lines, 2, NULL), INV_OK);
+    inv_hold_line other_qty[] = {{ITEM_1, LOC_A, 2}, {ITEM_2, LOC_B, 4}};
+    cr_assert_eq(create(e, "h", LONG_TTL_MS, other_qty, 2, NULL), INV_ECONFLICT);
+    inv_hold_line other_loc[] = {{ITEM_1, LOC_A, 2}, {ITEM_2, LOC_A, 3}};
+    cr_assert_eq(create(e, "h", LONG_TTL_MS, other_loc, 2, NULL), INV_ECONFLICT);
+    inv_hold_line fewer[] = {{ITEM_1, LOC_A, 2}};
+    cr_assert_eq(create(e, "h", LONG_TTL_MS, fewer, 1, NULL), INV_ECONFLICT);
+    inv_hold_line more[] = {{ITEM_1, LOC_A, 2}, {ITEM_2, LOC_B, 3}, {ITEM_3, LOC_A, 1}};
+    cr_assert_eq(create(e, "h", LONG_TTL_MS, more, 3, NULL), INV_ECONFLICT);
+    /* Lines that could not even be reserved still answer CONFLICT, not
+     * INSUFFICIENT: the id is taken. */
+    inv_hold_line huge[] = {{ITEM_1, LOC_A, 1000}};
+    cr_assert_eq(create(e, "h", LONG_TTL_MS, huge, 1, NULL), INV_ECONFLICT);
+    assert_level(e, ITEM_1, LOC_A, 8, 2);
+    assert_level(e, ITEM_2, LOC_B, 17, 3);
+    assert_level(e, ITEM_2, LOC_A, 10, 0);
+    assert_level(e, ITEM_3, LOC_A, 10, 0);
+    inv_hold_info info;
+    cr_assert_eq(get(e, "h", &info), INV_OK);
+    cr_assert_eq(info.state, INV_HOLD_HELD);
+    cr_assert_eq(info.n_lines, 2);
+    cr_assert_eq(stats_of(e).holds_created, 1);
+    verify_and_close(e);
+}
+
+Test(hold, create_retried_after_commit_answers_ok_without_reserving)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line lines[] = {{ITEM_1, LOC_A, 2}, {ITEM_2, LOC_A, 3}};
+    cr_assert_eq(create(e, "h", LONG_TTL_MS, lines, 2, NULL), INV_OK);
+    cr_assert_eq(commit(e, "h"), INV_OK);
+    cr_assert_eq(create(e, "h", LONG_TTL_MS, lines, 2, NULL), INV_OK);
+    cr_assert_eq(state_of(e, "h"), INV_HOLD_COMMITTED);
+    assert_level(e, ITEM_1, LOC_A, 8, 0);
+    assert_level(e, ITEM_2, LOC_A, 7, 0);
+    inv_hold_line other[] = {{ITEM_1, LOC_A, 1}};
+    cr_assert_eq(create(e, "h", LONG_TTL_MS, other, 1, NULL), INV_ECONFLICT);
+    cr_assert_eq(stats_of(e).holds_created, 1);
+    verify_and_close(e);
+}
+
+/* ---- commit and release ------------------------------------------------- */
+
+Test(hold, commit_sells_the_reserved_units_and_is_idempotent)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line lines[] = {{ITEM_1, LOC_A, 4}, {ITEM_2, LOC_B, 6}};
+    cr_assert_eq(create(e, "sale", LONG_TTL_MS, lines, 2, NULL), INV_OK);
+    cr_assert_eq(commit(e, "sale"), INV_OK);
+    /* The units left: reserved drops, available stays where create put it. */
+    assert_level(e, ITEM_1, LOC_A, 6, 0);
+    assert_level(e, ITEM_2, LOC_B, 14, 0);
+    inv_level rev = level_of(e, ITEM_1, LOC_A);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(commit(e, "sale"), INV_OK);
+    assert_level(e, ITEM_1, LOC_A, 6, 0);
+    assert_level(e, ITEM_2, LOC_B, 14, 0);
+    cr_assert_eq(level_of(e, ITEM_1, LOC_A).revision, rev.revision, "a retry changed the level");
+    cr_assert_eq(state_of(e, "sale"), INV_HOLD_COMMITTED);
+    inv_stats st = stats_of(e);
+    cr_assert_eq(st.holds_committed, 1);
+    cr_assert_eq(st.holds_active, 0);
+    verify_and_close(e);
+}
+
+Test(hold, release_returns_the_units_and_is_idempotent)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line lines[] = {{ITEM_1, LOC_A, 4}, {ITEM_2, LOC_B, 6}};
+    cr_assert_eq(create(e, "cart", LONG_TTL_MS, lines, 2, NULL), INV_OK);
+    cr_assert_eq(release(e, "cart"), INV_OK);
+    assert_level(e, ITEM_1, LOC_A, 10, 0);
+    assert_level(e, ITEM_2, LOC_B, 20, 0);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(release(e, "cart"), INV_OK);
+    assert_level(e, ITEM_1, LOC_A, 10, 0);
+    assert_level(e, ITEM_2, LOC_B, 20, 0);
+    cr_assert_eq(state_of(e, "cart"), INV_HOLD_RELEASED);
+    inv_stats st = stats_of(e);
+    cr_assert_eq(st.holds_released, 1);
+    cr_assert_eq(st.holds_active, 0);
+    verify_and_close(e);
+}
+
+Test(hold, release_after_commit_conflicts)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line line = {ITEM_1, LOC_A, 4};
+    cr_assert_eq(create(e, "h", LONG_TTL_MS, &line, 1, NULL), INV_OK);
+    cr_assert_eq(commit(e, "h"), INV_OK);
+    cr_assert_eq(release(e, "h"), INV_ECONFLICT);
+    assert_level(e, ITEM_1, LOC_A, 6, 0);
+    cr_assert_eq(state_of(e, "h"), INV_HOLD_COMMITTED);
+    cr_assert_eq(commit(e, "h"), INV_OK);
+    verify_and_close(e);
+}
+
+Test(hold, commit_after_release_is_notfound)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line line = {ITEM_1, LOC_A, 4};
+    cr_assert_eq(create(e, "h", LONG_TTL_MS, &line, 1, NULL), INV_OK);
+    cr_assert_eq(release(e, "h"), INV_OK);
+    cr_assert_eq(commit(e, "h"), INV_ENOTFOUND);
+    assert_level(e, ITEM_1, LOC_A, 10, 0);
+    cr_assert_eq(state_of(e, "h"), INV_HOLD_RELEASED);
+    cr_assert_eq(release(e, "h"), INV_OK);
+    inv_stats st = stats_of(e);
+    cr_assert_eq(st.holds_committed, 0);
+    cr_assert_eq(st.holds_released, 1);
+    verify_and_close(e);
+}
+
+Test(hold, commit_and_release_of_an_unknown_hold_are_notfound)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_info info;
+    cr_assert_eq(commit(e, "nobody"), INV_ENOTFOUND);
+    cr_assert_eq(release(e, "nobody"), INV_ENOTFOUND);
+    cr_assert_eq(get(e, "nobody", &info), INV_ENOTFOUND);
+    cr_assert_eq(inv_hold_commit(NULL, "x", 1), INV_EINVALID);
+    cr_assert_eq(inv_hold_release(NULL, "x", 1), INV_EINVALID);
+    verify_and_close(e);
+}
+
+Test(hold, units_freed_by_a_release_can_be_held_by_another_hold)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line all = {ITEM_1, LOC_A, 10};
+    cr_assert_eq(create(e, "a", LONG_TTL_MS, &all, 1, NULL), INV_OK);
+    inv_hold_line one = {ITEM_1, LOC_A, 1};
+    inv_hold_failure f;
+    cr_assert_eq(create(e, "b", LONG_TTL_MS, &one, 1, &f), INV_EINSUFFICIENT);
+    cr_assert_eq(f.available, 0);
+    cr_assert_eq(release(e, "a"), INV_OK);
+    cr_assert_eq(create(e, "b", LONG_TTL_MS, &one, 1, NULL), INV_OK);
+    assert_level(e, ITEM_1, LOC_A, 9, 1);
+    verify_and_close(e);
+}
+
+Test(hold, a_level_with_held_units_cannot_be_deleted)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line line = {ITEM_1, LOC_A, 1};
+    cr_assert_eq(create(e, "h", LONG_TTL_MS, &line, 1, NULL), INV_OK);
+    cr_assert_eq(inv_level_del(e, ITEM_1, LOC_A), INV_ECONFLICT);
+    assert_level(e, ITEM_1, LOC_A, 9, 1);
+    cr_assert_eq(release(e, "h"), INV_OK);
+    cr_assert_eq(inv_level_del(e, ITEM_1, LOC_A), INV_OK);
+    verify_and_close(e);
+}
+
+Test(hold, adjusting_a_level_keeps_its_reserved_units)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line line = {ITEM_1, LOC_A, 4};
+    cr_assert_eq(create(e, "h", LONG_TTL_MS, &line, 1, NULL), INV_OK);
+    cr_assert_eq(inv_level_adjust(e, ITEM_1, LOC_A, -6, 0, NULL), INV_OK);
+    assert_level(e, ITEM_1, LOC_A, 0, 4);
+    cr_assert_eq(inv_level_adjust(e, ITEM_1, LOC_A, -1, 0, NULL), INV_EINSUFFICIENT);
+    cr_assert_eq(hold_verify_reserved(e), INV_OK);
+    cr_assert_eq(release(e, "h"), INV_OK);
+    assert_level(e, ITEM_1, LOC_A, 4, 0);
+    verify_and_close(e);
+}
+
+/* ---- expiry ------------------------------------------------------------- */
+
+Test(hold, an_expired_hold_gives_its_units_back_within_ttl_and_a_sweep)
+{
+    inv_engine *e = open_stocked();
+    enum { TTL_MS = 50 };
+    inv_hold_line lines[] = {{ITEM_1, LOC_A, 3}, {ITEM_2, LOC_B, 5}};
+    int64_t t0 = mono_ms();
+    cr_assert_eq(create(e, "brief", TTL_MS, lines, 2, NULL), INV_OK);
+    assert_level(e, ITEM_1, LOC_A, 7, 3);
+    int64_t waited = wait_hold_ended(e, "brief", t0, 2000);
+    cr_assert_geq(waited, 0, "the hold did not expire within 2 s");
+    cr_assert_geq(waited, TTL_MS - 1, "expired early, after %" PRId64 " ms", waited);
+    cr_assert_lt(waited, TTL_MS + 200, "expired after %" PRId64 " ms", waited);
+    cr_assert_eq(state_of(e, "brief"), INV_HOLD_EXPIRED);
+    /* The state flips before the units move: wait for active to drop. */
+    for (int i = 0; i < 1000 && stats_of(e).holds_active != 0; i++)
+        sleep_ms(1);
+    assert_level(e, ITEM_1, LOC_A, 10, 0);
+    assert_level(e, ITEM_2, LOC_B, 20, 0);
+    inv_stats st = stats_of(e);
+    cr_assert_eq(st.holds_expired, 1);
+    cr_assert_eq(st.holds_active, 0);
+    verify_and_close(e);
+}
+
+Test(hold, commit_after_expiry_is_notfound_and_release_changes_nothing)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line line = {ITEM_1, LOC_A, 3};
+    int64_t t0 = mono_ms();
+    cr_assert_eq(create(e, "late", 20, &line, 1, NULL), INV_OK);
+    cr_assert_geq(wait_hold_ended(e, "late", t0, 2000), 0);
+    for (int i = 0; i < 1000 && stats_of(e).holds_active != 0; i++)
+        sleep_ms(1);
+    cr_assert_eq(commit(e, "late"), INV_ENOTFOUND);
+    cr_assert_eq(release(e, "late"), INV_OK); /* the engine released it already */
+    cr_assert_eq(state_of(e, "late"), INV_HOLD_EXPIRED);
+    assert_level(e, ITEM_1, LOC_A, 10, 0);
+    inv_stats st = stats_of(e);
+    cr_assert_eq(st.holds_expired, 1);
+    cr_assert_eq(st.holds_committed, 0);
+    cr_assert_eq(st.holds_released, 0);
+    verify_and_close(e);
+}
+
+Test(hold, committed_and_released_holds_do_not_expire)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line a = {ITEM_1, LOC_A, 2}, b = {ITEM_2, LOC_A, 3};
+    cr_assert_eq(create(e, "c", 20, &a, 1, NULL), INV_OK);
+    cr_assert_eq(create(e, "r", 20, &b, 1, NULL), INV_OK);
+    cr_assert_eq(commit(e, "c"), INV_OK);
+    cr_assert_eq(release(e, "r"), INV_OK);
+    sleep_ms(20 + 5 * SWEEP_MS);
+    cr_assert_eq(state_of(e, "c"), INV_HOLD_COMMITTED);
+    cr_assert_eq(state_of(e, "r"), INV_HOLD_RELEASED);
+    assert_level(e, ITEM_1, LOC_A, 8, 0);
+    assert_level(e, ITEM_2, LOC_A, 10, 0);
+    inv_stats st = stats_of(e);
+    cr_assert_eq(st.holds_expired, 0);
+    cr_assert_eq(st.holds_committed, 1);
+    cr_assert_eq(st.holds_released, 1);
+    verify_and_close(e);
+}
+
+Test(hold, a_long_hold_outlives_a_short_one_at_the_same_level)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line a = {ITEM_1, LOC_A, 2}, b = {ITEM_1, LOC_A, 3};
+    int64_t t0 = mono_ms();
+    cr_assert_eq(create(e, "short", 30, &a, 1, NULL), INV_OK);
+    cr_assert_eq(create(e, "long", LONG_TTL_MS, &b, 1, NULL), INV_OK);
+    cr_assert_geq(wait_hold_ended(e, "short", t0, 2000), 0);
+    for (int i = 0; i < 1000 && stats_of(e).holds_active != 1; i++)
+        sleep_ms(1);
+    assert_level(e, ITEM_1, LOC_A, 7, 3);
+    cr_assert_eq(state_of(e, "long"), INV_HOLD_HELD);
+    cr_assert_eq(hold_verify_reserved(e), INV_OK);
+    cr_assert_eq(commit(e, "long"), INV_OK);
+    assert_level(e, ITEM_1, LOC_A, 7, 0);
+    verify_and_close(e);
+}
+
+/* ---- reuse of an ended hold's id ---------------------------------------- */
+
+Test(hold, create_reuses_the_id_of_a_released_hold_and_reserves_anew)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line first = {ITEM_1, LOC_A, 4};
+    cr_assert_eq(create(e, "again", LONG_TTL_MS, &first, 1, NULL), INV_OK);
+    cr_assert_eq(release(e, "again"), INV_OK);
+    /* Same lines: a new hold, not a retry of the released one. */
+    cr_assert_eq(create(e, "again", LONG_TTL_MS, &first, 1, NULL), INV_OK);
+    assert_level(e, ITEM_1, LOC_A, 6, 4);
+    cr_assert_eq(state_of(e, "again"), INV_HOLD_HELD);
+    cr_assert_eq(release(e, "again"), INV_OK);
+    /* Other lines work too. */
+    inv_hold_line second[] = {{ITEM_2, LOC_B, 5}, {ITEM_3, LOC_A, 1}};
+    cr_assert_eq(create(e, "again", LONG_TTL_MS, second, 2, NULL), INV_OK);
+    assert_level(e, ITEM_1, LOC_A, 10, 0);
+    assert_level(e, ITEM_2, LOC_B, 15, 5);
+    assert_level(e, ITEM_3, LOC_A, 9, 1);
+    inv_hold_info info;
+    cr_assert_eq(get(e, "again", &info), INV_OK);
+    cr_assert_eq(info.state, INV_HOLD_HELD);
+    cr_assert_eq(info.n_lines, 2);
+    cr_assert_eq(commit(e, "again"), INV_OK);
+    assert_level(e, ITEM_2, LOC_B, 15, 0);
+    assert_level(e, ITEM_3, LOC_A, 9, 0);
+    inv_stats st = stats_of(e);
+    cr_assert_eq(st.holds_created, 3);
+    cr_assert_eq(st.holds_released, 2);
+    cr_assert_eq(st.holds_committed, 1);
+    cr_assert_eq(st.holds_active, 0);
+    verify_and_close(e);
+}
+
+Test(hold, create_reuses_the_id_of_an_expired_hold_and_reserves_anew)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line line = {ITEM_1, LOC_A, 4};
+    int64_t t0 = mono_ms();
+    cr_assert_eq(create(e, "phoenix", 20, &line, 1, NULL), INV_OK);
+    cr_assert_geq(wait_hold_ended(e, "phoenix", t0, 2000), 0);
+    for (int i = 0; i < 1000 && stats_of(e).holds_active != 0; i++)
+        sleep_ms(1);
+    assert_level(e, ITEM_1, LOC_A, 10, 0);
+    cr_assert_eq(create(e, "phoenix", LONG_TTL_MS, &line, 1, NULL), INV_OK);
+    assert_level(e, ITEM_1, LOC_A, 6, 4);
+    cr_assert_eq(state_of(e, "phoenix"), INV_HOLD_HELD);
+    /* The new hold is not affected by the old record still on the wheel. */
+    sleep_ms(5 * SWEEP_MS);
+    cr_assert_eq(state_of(e, "phoenix"), INV_HOLD_HELD);
+    cr_assert_eq(commit(e, "phoenix"), INV_OK);
+    assert_level(e, ITEM_1, LOC_A, 6, 0);
+    inv_stats st = stats_of(e);
+    cr_assert_eq(st.holds_created, 2);
+    cr_assert_eq(st.holds_expired, 1);
+    cr_assert_eq(st.holds_committed, 1);
+    verify_and_close(e);
+}
+
+Test(hold, a_committed_id_is_not_reused_by_other_lines)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line line = {ITEM_1, LOC_A, 4}, other = {ITEM_2, LOC_A, 1};
+    cr_assert_eq(create(e, "done", LONG_TTL_MS, &line, 1, NULL), INV_OK);
+    cr_assert_eq(commit(e, "done"), INV_OK);
+    cr_assert_eq(create(e, "done", LONG_TTL_MS, &other, 1, NULL), INV_ECONFLICT);
+    assert_level(e, ITEM_2, LOC_A, 10, 0);
+    cr_assert_eq(state_of(e, "done"), INV_HOLD_COMMITTED);
+    verify_and_close(e);
+}
+
+/* ---- untracked items ---------------------------------------------------- */
+
+Test(hold, untracked_lines_succeed_and_count_nothing)
+{
+    inv_engine *e = open_stocked();
+    inv_level before = level_of(e, ITEM_FREE, LOC_A);
+    /* 0 available, yet any quantity is held: untracked is always available. */
+    inv_hold_line lines[] = {{ITEM_FREE, LOC_A, 500}, {ITEM_1, LOC_A, 2}};
+    cr_assert_eq(create(e, "mixed", LONG_TTL_MS, lines, 2, NULL), INV_OK);
+    assert_level(e, ITEM_FREE, LOC_A, 0, 0);
+    assert_level(e, ITEM_1, LOC_A, 8, 2);
+    cr_assert_eq(hold_verify_reserved(e), INV_OK);
+    cr_assert_eq(commit(e, "mixed"), INV_OK);
+    assert_level(e, ITEM_FREE, LOC_A, 0, 0);
+    assert_level(e, ITEM_1, LOC_A, 8, 0);
+
+    inv_hold_line only_free = {ITEM_FREE, LOC_A, INV_QTY_MAX};
+    cr_assert_eq(create(e, "free", LONG_TTL_MS, &only_free, 1, NULL), INV_OK);
+    cr_assert_eq(create(e, "free2", LONG_TTL_MS, &only_free, 1, NULL), INV_OK);
+    cr_assert_eq(release(e, "free"), INV_OK);
+    cr_assert_eq(commit(e, "free2"), INV_OK);
+    inv_level after = level_of(e, ITEM_FREE, LOC_A);
+    cr_assert_eq(after.available, before.available);
+    cr_assert_eq(after.reserved, 0);
+    cr_assert_eq(after.revision, before.revision, "untracked lines changed the level");
+    inv_hold_info info;
+    cr_assert_eq(get(e, "free2", &info), INV_OK);
+    cr_assert_eq(info.lines[0].qty, INV_QTY_MAX);
+    verify_and_close(e);
+}
+
+Test(hold, an_untracked_line_does_not_save_a_short_tracked_line)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line lines[] = {{ITEM_FREE, LOC_A, 1}, {ITEM_1, LOC_A, 11}};
+    inv_hold_failure f;
+    cr_assert_eq(create(e, "h", LONG_TTL_MS, lines, 2, &f), INV_EINSUFFICIENT);
+    cr_assert_eq(f.line, 1);
+    cr_assert_eq(f.item, ITEM_1);
+    cr_assert_eq(f.available, 10);
+    assert_level(e, ITEM_1, LOC_A, 10, 0);
+    assert_level(e, ITEM_FREE, LOC_A, 0, 0);
+    verify_and_close(e);
+}
+
+Test(hold, an_expired_untracked_hold_changes_nothing)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line line = {ITEM_FREE, LOC_A, 7};
+    int64_t t0 = mono_ms();
+    cr_assert_eq(create(e, "h", 20, &line, 1, NULL), INV_OK);
+    cr_assert_geq(wait_hold_ended(e, "h", t0, 2000), 0);
+    for (int i = 0; i < 1000 && stats_of(e).holds_active != 0; i++)
+        sleep_ms(1);
+    assert_level(e, ITEM_FREE, LOC_A, 0, 0);
+    cr_assert_eq(stats_of(e).holds_expired, 1);
+    verify_and_close(e);
+}
+
+/* ---- HOLD get ----------------------------------------------------------- */
+
+static bool has_line(const inv_hold_info *info, inv_hold_line want)
+{
+    for (size_t i = 0; i < info->n_lines; i++)
+        if (info->lines[i].item == want.item && info->lines[i].location == want.location &&
+            info->lines[i].qty == want.qty)
+            return true;
+    return false;
+}
+
+Test(hold, get_returns_the_state_the_expiry_and_every_line)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line lines[] = {{ITEM_3, LOC_B, 7}, {ITEM_1, LOC_A, 2}, {ITEM_FREE, LOC_A, 9}};
+    int64_t before = now_ms();
+    cr_assert_eq(create(e, "g", 60000, lines, 3, NULL), INV_OK);
+    int64_t after = now_ms();
+    inv_hold_info info;
+    memset(&info, 0, sizeof info);
+    cr_assert_eq(get(e, "g", &info), INV_OK);
+    cr_assert_eq(info.state, INV_HOLD_HELD);
+    cr_assert_geq(info.expires_at_ms, before + 60000);
+    cr_assert_leq(info.expires_at_ms, after + 60000);
+    cr_assert_eq(info.n_lines, 3);
+    for (size_t i = 0; i < 3; i++)
+        cr_assert(has_line(&info, lines[i]), "line %zu missing", i);
+    int64_t expires = info.expires_at_ms;
+
+    cr_assert_eq(commit(e, "g"), INV_OK);
+    memset(&info, 0, sizeof info);
+    cr_assert_eq(get(e, "g", &info), INV_OK);
+    cr_assert_eq(info.state, INV_HOLD_COMMITTED);
+    cr_assert_eq(info.expires_at_ms, expires);
+    cr_assert_eq(info.n_lines, 3);
+    for (size_t i = 0; i < 3; i++)
+        cr_assert(has_line(&info, lines[i]), "line %zu missing after commit", i);
+    verify_and_close(e);
+}
+
+Test(hold, get_after_release_shows_released_with_the_lines)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line line = {ITEM_2, LOC_A, 1};
+    cr_assert_eq(create(e, "g", LONG_TTL_MS, &line, 1, NULL), INV_OK);
+    cr_assert_eq(release(e, "g"), INV_OK);
+    inv_hold_info info;
+    cr_assert_eq(get(e, "g", &info), INV_OK);
+    cr_assert_eq(info.state, INV_HOLD_RELEASED);
+    cr_assert_eq(info.n_lines, 1);
+    cr_assert(has_line(&info, line));
+    verify_and_close(e);
+}
+
+/* ---- statistics --------------------------------------------------------- */
+
+Test(hold, stats_count_created_committed_released_expired_and_active)
+{
+    inv_engine *e = open_stocked();
+    inv_stats st = stats_of(e);
+    cr_assert_eq(st.holds_created, 0);
+    cr_assert_eq(st.holds_active, 0);
+    inv_hold_line one = {ITEM_1, LOC_B, 1};
+    int64_t t0 = mono_ms();
+    cr_assert_eq(create(e, "c1", LONG_TTL_MS, &one, 1, NULL), INV_OK);
+    cr_assert_eq(create(e, "c2", LONG_TTL_MS, &one, 1, NULL), INV_OK);
+    cr_assert_eq(create(e, "r1", LONG_TTL_MS, &one, 1, NULL), INV_OK);
+    cr_assert_eq(create(e, "x1", 20, &one, 1, NULL), INV_OK);
+    cr_assert_eq(create(e, "open", LONG_TTL_MS, &one, 1, NULL), INV_OK);
+    cr_assert_eq(create(e, "c1", LONG_TTL_MS, &one, 1, NULL), INV_OK); /* a retry */
+    inv_hold_line big = {ITEM_1, LOC_B, 100};
+    cr_assert_eq(create(e, "no", LONG_TTL_MS, &big, 1, NULL), INV_EINSUFFICIENT);
+    st = stats_of(e);
+    cr_assert_eq(st.holds_created, 5);
+    cr_assert_eq(st.holds_active, 5);
+    cr_assert_eq(commit(e, "c1"), INV_OK);
+    cr_assert_eq(commit(e, "c1"), INV_OK);
+    cr_assert_eq(commit(e, "c2"), INV_OK);
+    cr_assert_eq(release(e, "r1"), INV_OK);
+    cr_assert_eq(release(e, "r1"), INV_OK);
+    cr_assert_eq(release(e, "c1"), INV_ECONFLICT);
+    cr_assert_geq(wait_hold_ended(e, "x1", t0, 2000), 0);
+    for (int i = 0; i < 1000 && stats_of(e).holds_active != 1; i++)
+        sleep_ms(1);
+    st = stats_of(e);
+    cr_assert_eq(st.holds_created, 5);
+    cr_assert_eq(st.holds_committed, 2);
+    cr_assert_eq(st.holds_released, 1);
+    cr_assert_eq(st.holds_expired, 1);
+    cr_assert_eq(st.holds_active, 1);
+    assert_level(e, ITEM_1, LOC_B, 17, 1); /* 20 - 2 sold - 1 open */
+    verify_and_close(e);
+}
+
+Test(hold, an_engine_closed_with_live_holds_frees_them)
+{
+    /* Run under ASan: the records still on the wheel and in the table
+     * (held, ended, replaced) are freed once each by inv_close. */
+    inv_engine *e = open_stocked();
+    inv_hold_line one = {ITEM_2, LOC_A, 1};
+    cr_assert_eq(create(e, "held", LONG_TTL_MS, &one, 1, NULL), INV_OK);
+    cr_assert_eq(create(e, "done", LONG_TTL_MS, &one, 1, NULL), INV_OK);
+    cr_assert_eq(commit(e, "done"), INV_OK);
+    cr_assert_eq(create(e, "swap", LONG_TTL_MS, &one, 1, NULL), INV_OK);
+    cr_assert_eq(release(e, "swap"), INV_OK);
+    cr_assert_eq(create(e, "swap", LONG_TTL_MS, &one, 1, NULL), INV_OK);
+    inv_hold_line big = {ITEM_2, LOC_A, 100};
+    cr_assert_eq(create(e, "aborted", LONG_TTL_MS, &big, 1, NULL), INV_EINSUFFICIENT);
+    assert_level(e, ITEM_2, LOC_A, 7, 2);
+    verify_and_close(e);
+}

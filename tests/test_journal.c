@@ -1,0 +1,675 @@
+/*
+ * test_journal.c — the journal on its own: concurrent reserve / publish /
+ * abandon under every fsync policy, durability waits and subscribers, torn
+ * tails, corruption and repair, I/O error injection, segment rotation and
+ * truncation. Iteration counts are divided by INVCORE_STRESS_SCALE.
+ */
+#include <criterion/criterion.h>
+
+#include "journal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static int scale(void)
+{
+    const char *s = getenv("INVCORE_STRESS_SCALE");
+    int v = s ? atoi(s) : 1;
+    return v > 0 ? v : 1;
+}
+
+static void tmpdir(char *out, size_t cap)
+{
+    snprintf(out, cap, "/tmp/invcore-test-journal-XXXXXX");
+    cr_assert_not_null(mkdtemp(out));
+}
+
+static void rmdir_all(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            unlinkat(dirfd(d), e->d_name, 0);
+    closedir(d);
+    rmdir(dir);
+}
+
+static size_t count_files(const char *dir, const char *suffix)
+{
+    DIR *d = opendir(dir);
+    size_t n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name), s = strlen(suffix);
+        if (l > s && strcmp(e->d_name + l - s, suffix) == 0)
+            n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* The path of the last (highest) segment in dir. */
+static void last_segment(const char *dir, char *out, size_t cap)
+{
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    char best[300] = "";
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (l == 20 && strcmp(e->d_name + 16, ".jnl") == 0 &&
+            strcmp(e->d_name, best) > 0)
+            snprintf(best, sizeof best, "%s", e->d_name);
+    }
+    closedir(d);
+    cr_assert(best[0] != '\0');
+    snprintf(out, cap, "%s/%s", dir, best);
+}
+
+static journal *open_j(const char *dir, inv_fsync_policy policy,
+                       uint64_t start)
+{
+    journal_config cfg = {.dir = dir, .policy = policy,
+                          .start_position = start, .fsync_interval_ms = 2};
+    journal *j;
+    char err[256] = "";
+    int rc = journal_open(&j, &cfg, err, sizeof err);
+    cr_assert_eq(rc, INV_OK, "journal_open: %d %s", rc, err);
+    return j;
+}
+
+/* Replay collector: positions, types and payload copies. */
+typedef struct {
+    size_t n, cap;
+    uint64_t *pos;
+    uint8_t *type;
+    uint32_t *len;
+    uint64_t *tag; /* first 8 payload bytes (0 if shorter) */
+} collected;
+
+static int collect_cb(void *ctx, uint64_t pos, uint8_t type,
+                      const void *payload, uint32_t len)
+{
+    collected *c = ctx;
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 1024;
+        c->pos = realloc(c->pos, c->cap * sizeof *c->pos);
+        c->type = realloc(c->type, c->cap);
+        c->len = realloc(c->len, c->cap * sizeof *c->len);
+        c->tag = realloc(c->tag, c->cap * sizeof *c->tag);
+    }
+    c->pos[c->n] = pos;
+    c->type[c->n] = type;
+    c->len[c->n] = len;
+    c->tag[c->n] = 0;
+    if (len >= 8)
+        memcpy(&c->tag[c->n], payload, 8);
+    c->n++;
+    return INV_OK;
+}
+
+static void collected_free(collected *c)
+{
+    free(c->pos);
+    free(c->type);
+    free(c->len);
+    free(c->tag);
+    memset(c, 0, sizeof *c);
+}
+
+static int replay_into(const char *dir, uint64_t from, bool repair,
+                       collected *c, uint64_t *end, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    return journal_replay(dir, from, repair, collect_cb, c, end, err, errlen);
+}
+
+/* Publishes n records of payload_len bytes tagged i; returns positions. */
+static void write_records(journal *j, size_t n, uint32_t len, uint64_t *pos)
+{
+    uint8_t buf[4096] = {0};
+    cr_assert(len >= 8 && len <= sizeof buf);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t tag = i + 1;
+        memcpy(buf, &tag, 8);
+        memset(buf + 8, (int)(i & 0xff), len - 8);
+        uint64_t p = journal_reserve(j, len);
+        cr_assert_neq(p, 0);
+        cr_assert_eq(journal_publish(j, p, 16 + (uint8_t)(i % 8), buf, len),
+                     INV_OK);
+        if (pos)
+            pos[i] = p;
+    }
+}
+
+/* ---- concurrency ----------------------------------------------------------- */
+
+#define WRITERS 8
+
+typedef struct {
+    journal *j;
+    unsigned id;
+    size_t n;
+    bool wait_each;
+    uint64_t *pos;      /* per record, 0 if abandoned */
+    _Atomic int *errors;
+} writer_arg;
+
+static void *writer_main(void *arg)
+{
+    writer_arg *w = arg;
+    uint64_t rnd = 0x9e3779b97f4a7c15ULL * (w->id + 1);
+    uint8_t buf[512];
+    for (size_t i = 0; i < w->n; i++) {
+        rnd ^= rnd << 13;
+        rnd ^= rnd >> 7;
+        rnd ^= rnd << 17;
+        uint32_t len = 16 + (uint32_t)(rnd % 200);
+        uint64_t tag = ((uint64_t)w->id << 32) | i;
+        memcpy(buf, &tag, 8);
+        memset(buf + 8, (int)w->id, len - 8);
+        uint64_t p = journal_reserve(w->j, len);
+        if (p == 0) {
+            atomic_fetch_add_explicit(w->errors, 1, memory_order_relaxed);
+            continue;
+        }
+        if (rnd % 7 == 0) {
+            if (journal_abandon(w->j, p, len) != INV_OK)
+                atomic_fetch_add_explicit(w->errors, 1, memory_order_relaxed);
+            w->pos[i] = 0;
+            continue;
+        }
+        if (journal_publish(w->j, p, 16 + (uint8_t)(rnd % 100), buf, len) !=
+            INV_OK)
+            atomic_fetch_add_explicit(w->errors, 1, memory_order_relaxed);
+        w->pos[i] = p;
+        if (w->wait_each || i % 64 == 63) {
+            if (journal_wait(w->j, p) != INV_OK ||
+                journal_durable_end(w->j) <= p)
+                atomic_fetch_add_explicit(w->errors, 1, memory_order_relaxed);
+        }
+    }
+    return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void run_concurrent(inv_fsync_policy policy, size_t per_thread,
+                           bool wait_each)
+{
+    char dir[64];
+    tmpdir(dir, sizeof dir);
+    journal *j = open_j(dir, policy, 0);
+    int sub = journal_subscribe(j);
+    cr_assert(sub >= 0);
+    pthread_t th[WRITERS];
+    writer_arg args[WRITERS];
+    _Atomic int errors = 0;
+    for (unsigned t = 0; t < WRITERS; t++) {
+        args[t] = (writer_arg){j, t, per_thread, wait_each,
+                               calloc(per_thread, sizeof(uint64_t)), &errors};
+        pthread_create(&th[t], NULL, writer_main, &args[t]);
+    }
+    for (unsigned t = 0; t < WRITERS; t++)
+        pthread_join(th[t], NULL);
+    cr_assert_eq(atomic_load_explicit(&errors, memory_order_relaxed), 0);
+    uint64_t tail = journal_tail(j);
+    /* every record published: waiting for the last byte's record works */
+    struct pollfd pfd = {.fd = sub, .events = POLLIN};
+    cr_assert_eq(poll(&pfd, 1, 5000), 1, "subscriber never signalled");
+    uint64_t v;
+    cr_assert_eq(read(sub, &v, 8), 8);
+    cr_assert(v >= 1);
+    journal_stats st;
+    journal_stats_get(j, &st);
+    cr_assert_eq(st.failed, false);
+    cr_assert_eq(st.tail, tail);
+    journal_unsubscribe(j, sub);
+    cr_assert_eq(journal_close(j), INV_OK);
+
+    /* expected: every published position, sorted */
+    size_t total = 0;
+    uint64_t *want = malloc(WRITERS * per_thread * sizeof *want);
+    uint64_t *tags = malloc(WRITERS * per_thread * sizeof *tags);
+    for (unsigned t = 0; t < WRITERS; t++)
+        for (size_t i = 0; i < per_thread; i++)
+            if (args[t].pos[i] != 0)
+                want[total++] = args[t].pos[i];
+    qsort(want, total, sizeof *want, cmp_u64);
+    collected c;
+    uint64_t end;
+    char err[512] = "";
+    cr_assert_eq(replay_into(dir, 0, false, &c, &end, err, sizeof err),
+                 INV_OK, "%s", err);
+    cr_assert_eq(end, tail);
+    cr_assert_eq(c.n, total, "replayed %zu of %zu", c.n, total);
+    for (size_t i = 0; i < total; i++) {
+        cr_assert_eq(c.pos[i], want[i]);
+        tags[i] = c.tag[i];
+        /* the tag names a record its writer published at this position */
+        unsigned t = (unsigned)(c.tag[i] >> 32);
+        size_t k = (size_t)(uint32_t)c.tag[i];
+        cr_assert(t < WRITERS && k < per_thread);
+        cr_assert_eq(args[t].pos[k], c.pos[i]);
+    }
+    for (unsigned t = 0; t < WRITERS; t++)
+        free(args[t].pos);
+    free(want);
+    free(tags);
+    collected_free(&c);
+    rmdir_all(dir);
+}
+
+Test(journal, concurrent_writers_always_replay_exactly_the_published)
+{
+    run_concurrent(INV_FSYNC_ALWAYS, 400 / scale(), true);
+}
+
+Test(journal, concurrent_writers_interval_replay_exactly_the_published)
+{
+    run_concurrent(INV_FSYNC_INTERVAL, 2000 / scale(), false);
+}
+
+Test(journal, concurrent_writers_none_replay_exactly_the_published)
+{
+    run_concurrent(INV_FSYNC_NONE, 8000 / scale(), false);
+}
+
+Test(journal, interval_waiters_return_once_fsynced)
+{
+    run_concurrent(INV_FSYNC_INTERVAL, 100 / scale(), true);
+}
+
+Test(journal, positions_start_at_first_and_strictly_increase)
+{
+    char dir[64];
+    tmpdir(dir, sizeof dir);
+    journal *j = open_j(dir, INV_FSYNC_NONE, 0);
+    uint64_t a = journal_reserve(j, 0), b = journal_reserve(j, 1);
+    uint64_t c = journal_reserve(j, 9);
+    cr_assert_eq(a, JOURNAL_POSITION_FIRST);
+    cr_assert_eq(b, a + journal_record_size(0));
+    cr_assert_eq(c, b + journal_record_size(1));
+    cr_assert_eq(journal_reserve(j, JOURNAL_PAYLOAD_MAX + 1), 0);
+    cr_assert_eq(journal_publish(j, c, 3, "x", 1), INV_EINVALID);
+    cr_assert_eq(journal_publish(j, c, 16, "123456789", 9), INV_OK);
+    cr_assert_eq(journal_abandon(j, b, 1), INV_OK);
+    cr_assert_eq(journal_publish(j, a, 200, NULL, 0), INV_OK);
+    cr_assert_eq(journal_wait(j, c), INV_OK);
+    cr_assert(journal_durable_end(j) > c);
+    cr_assert_eq(journal_close(j), INV_OK);
+    collected col;
+    uint64_t end;
+    char err[256];
+    cr_assert_eq(replay_into(dir, 0, false, &col, &end, err, sizeof err),
+                 INV_OK);
+    cr_assert_eq(col.n, 2);
+    cr_assert_eq(col.pos[0], a);
+    cr_assert_eq(col.type[0], 200);
+    cr_assert_eq(col.len[0], 0);
+    cr_assert_eq(col.pos[1], c);
+    cr_assert_eq(col.len[1], 9);
+    cr_assert_eq(end, c + journal_record_size(9));
+    collected_free(&col);
+    rmdir_all(dir);
+}
+
+Test(journal, big_records_wrap_the_ring_under_back_pressure)
+{
+    char dir[64];
+    tmpdir(dir, sizeof dir);
+    journal_config cfg = {.dir = dir, .policy = INV_FSYNC_NONE,
+                          .ring_bytes = 8u << 20};
+    journal *j;
+    cr_assert_eq(journal_open(&j, &cfg, NULL, 0), INV_OK);
+    uint32_t len = JOURNAL_PAYLOAD_MAX - 3;
+    uint8_t *buf = malloc(len);
+    size_t n = 40 / (size_t)scale() + 12;
+    uint64_t last = 0;
+    for (size_t i = 0; i < n; i++) {
+        memset(buf, (int)i + 1, len);
+        memcpy(buf, &i, sizeof i);
+        last = journal_reserve(j, len);
+        cr_assert_eq(journal_publish(j, last, 17, buf, len), INV_OK);
+    }
+    cr_assert_eq(journal_wait(j, last), INV_OK);
+    cr_assert_eq(journal_close(j), INV_OK);
+    free(buf);
+    collected c;
+    uint64_t end;
+    cr_assert_eq(replay_into(dir, 0, false, &c, &end, NULL, 0), INV_OK);
+    cr_assert_eq(c.n, n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(c.tag[i], i);
+    collected_free(&c);
+    rmdir_all(dir);
+}
+
+/* ---- torn tails and corruption -------------------------------------------- */
+
+static void copy_file(const char *from, const char *to)
+{
+    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+    cr_assert(a && b);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, a)) > 0)
+        fwrite(buf, 1, n, b);
+    fclose(a);
+    fclose(b);
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    return st.st_size;
+}
+
+Test(journal, torn_tail_at_every_byte_recovers_to_the_previous_record)
+{
+    char dir[64];
+    tmpdir(dir, sizeof dir);
+    journal *j = open_j(dir, INV_FSYNC_NONE, 0);
+    uint64_t pos[3];
+    write_records(j, 3, 40, pos);
+    cr_assert_eq(journal_close(j), INV_OK);
+    char seg[400], keep[420];
+    last_segment(dir, seg, sizeof seg);
+    snprintf(keep, sizeof keep, "%s/original", dir);
+    copy_file(seg, keep);
+    off_t size = file_size(seg);
+    off_t last_off = size - (off_t)journal_record_size(40);
+    for (off_t cut = last_off; cut < size; cut++) {
+        copy_file(keep, seg);
+        cr_assert_eq(truncate(seg, cut), 0);
+        collected c;
+        uint64_t end;
+        char err[512] = "";
+        int rc = replay_into(dir, 0, false, &c, &end, err, sizeof err);
+        cr_assert_eq(rc, INV_OK, "cut %lld: %s", (long long)cut, err);
+        cr_assert_eq(c.n, 2, "cut %lld", (long long)cut);
+        cr_assert_eq(end, pos[2]);
+        cr_assert_eq(file_size(seg), last_off);
+        collected_free(&c);
+    }
+    /* a torn tail of zeros (size extended, data lost) is cut too */
+    copy_file(keep, seg);
+    cr_assert_eq(truncate(seg, size + 4096), 0);
+    collected c;
+    uint64_t end;
+    cr_assert_eq(replay_into(dir, 0, false, &c, &end, NULL, 0), INV_OK);
+    cr_assert_eq(c.n, 3);
+    cr_assert_eq(file_size(seg), size);
+    collected_free(&c);
+    /* the journal reopens where replay ended and continues */
+    unlink(keep);
+    j = open_j(dir, INV_FSYNC_ALWAYS, end);
+    uint64_t p4;
+    write_records(j, 1, 40, &p4);
+    cr_assert_eq(p4, end);
+    cr_assert_eq(journal_close(j), INV_OK);
+    cr_assert_eq(replay_into(dir, 0, false, &c, &end, NULL, 0), INV_OK);
+    cr_assert_eq(c.n, 4);
+    collected_free(&c);
+    rmdir_all(dir);
+}
+
+Test(journal, flipped_byte_in_a_middle_record_is_refused_and_repair_cuts)
+{
+    char dir[64];
+    tmpdir(dir, sizeof dir);
+    journal *j = open_j(dir, INV_FSYNC_NONE, 0);
+    uint64_t pos[4];
+    write_records(j, 4, 64, pos);
+    cr_assert_eq(journal_close(j), INV_OK);
+    char seg[400];
+    last_segment(dir, seg, sizeof seg);
+    off_t off2 = (off_t)(JOURNAL_SEGMENT_HEADER + (pos[1] - pos[0]));
+    int fd = open(seg, O_RDWR);
+    uint8_t b;
+    cr_assert_eq(pread(fd, &b, 1, off2 + 20), 1);
+    b ^= 0x40;
+    cr_assert_eq(pwrite(fd, &b, 1, off2 + 20), 1);
+    close(fd);
+    collected c;
+    uint64_t end;
+    char err[512] = "";
+    cr_assert_eq(replay_into(dir, 0, false, &c, &end, err, sizeof err),
+                 INV_EINVALID);
+    char want[64];
+    snprintf(want, sizeof want, "byte offset %lld", (long long)off2);
+    cr_assert(strstr(err, seg) != NULL, "message: %s", err);
+    cr_assert(strstr(err, want) != NULL, "message: %s", err);
+    cr_assert_eq(file_size(seg), off2 + 3 * (off_t)journal_record_size(64));
+    collected_free(&c);
+    cr_assert_eq(replay_into(dir, 0, true, &c, &end, err, sizeof err), INV_OK);
+    cr_assert_eq(c.n, 1);
+    cr_assert_eq(end, pos[1]);
+    cr_assert_eq(file_size(seg), off2);
+    collected_free(&c);
+    rmdir_all(dir);
+}
+
+/* ---- I/O errors ---------------------------------------------------------- */
+
+typedef struct {
+    _Atomic int fail_writes, fail_syncs; /* armed: the next call fails */
+} faults;
+
+static ssize_t fault_write(void *ctx, int fd, const struct iovec *iov,
+                           int iovcnt, off_t off)
+{
+    faults *f = ctx;
+    if (atomic_load_explicit(&f->fail_writes, memory_order_acquire)) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return pwritev(fd, iov, iovcnt, off);
+}
+
+static int fault_sync(void *ctx, int fd)
+{
+    faults *f = ctx;
+    if (atomic_load_explicit(&f->fail_syncs, memory_order_acquire)) {
+        errno = EIO;
+        return -1;
+    }
+    return fdatasync(fd);
+}
+
+static void run_fault(bool on_write)
+{
+    char dir[64];
+    tmpdir(dir, sizeof dir);
+    faults f = {0, 0};
+    journal_config cfg = {.dir = dir, .policy = INV_FSYNC_ALWAYS,
+                          .write_hook = fault_write, .sync_hook = fault_sync,
+                          .hook_ctx = &f};
+    journal *j;
+    cr_assert_eq(journal_open(&j, &cfg, NULL, 0), INV_OK);
+    uint64_t ok[3];
+    write_records(j, 3, 32, ok);
+    cr_assert_eq(journal_wait(j, ok[2]), INV_OK);
+    uint64_t durable = journal_durable_end(j);
+    cr_assert(durable > ok[2]);
+    if (on_write)
+        atomic_store_explicit(&f.fail_writes, 1, memory_order_release);
+    else
+        atomic_store_explicit(&f.fail_syncs, 1, memory_order_release);
+    uint64_t bad[4];
+    uint8_t buf[32] = {1};
+    for (int i = 0; i < 4; i++)
+        cr_assert_neq(bad[i] = journal_reserve(j, 32), 0);
+    for (int i = 0; i < 4; i++) {
+        int rc = journal_publish(j, bad[i], 16, buf, 32);
+        cr_assert(rc == INV_OK || rc == INV_EIO);
+    }
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(journal_wait(j, bad[i]), INV_EIO);
+    cr_assert(journal_failed(j));
+    cr_assert_eq(journal_durable_end(j), durable);
+    cr_assert_eq(journal_reserve(j, 32), 0);
+    cr_assert_eq(journal_wait(j, ok[2]), INV_OK); /* durable before stays */
+    journal_stats st;
+    journal_stats_get(j, &st);
+    cr_assert(st.failed);
+    cr_assert_eq(st.durable_end, durable);
+    cr_assert_eq(journal_close(j), INV_EIO);
+    rmdir_all(dir);
+}
+
+Test(journal, write_failure_fails_the_journal_and_wakes_waiters_with_eio)
+{
+    run_fault(true);
+}
+
+Test(journal, fsync_failure_fails_the_journal_and_nothing_more_is_durable)
+{
+    run_fault(false);
+}
+
+/* ---- segments --------------------------------------------------------------- */
+
+Test(journal, segments_rotate_and_drop_before_deletes_covered_ones)
+{
+    char dir[64];
+    tmpdir(dir, sizeof dir);
+    journal_config cfg = {.dir = dir, .policy = INV_FSYNC_INTERVAL,
+                          .segment_bytes = 4096, .fsync_interval_ms = 1};
+    journal *j;
+    cr_assert_eq(journal_open(&j, &cfg, NULL, 0), INV_OK);
+    enum { N = 300 };
+    uint64_t pos[N];
+    write_records(j, N, 100, pos);
+    cr_assert_eq(journal_wait(j, pos[N - 1]), INV_OK);
+    journal_stats st;
+    journal_stats_get(j, &st);
+    cr_assert(st.segments > 5);
+    size_t before = count_files(dir, ".jnl");
+    cr_assert_eq(before, st.segments);
+    /* drop while the journal is live: the current segment is kept */
+    cr_assert_eq(journal_drop_before(dir, pos[200]), INV_OK);
+    size_t after = count_files(dir, ".jnl");
+    cr_assert(after < before && after >= 1);
+    cr_assert_eq(journal_close(j), INV_OK);
+    collected c;
+    uint64_t end;
+    char err[512] = "";
+    cr_assert_eq(replay_into(dir, pos[200], false, &c, &end, err, sizeof err),
+                 INV_OK, "%s", err);
+    cr_assert_eq(c.n, N - 200);
+    cr_assert_eq(c.pos[0], pos[200]);
+    cr_assert_eq(end, pos[N - 1] + journal_record_size(100));
+    collected_free(&c);
+    /* from the start, the dropped segments are missing: corruption */
+    cr_assert_eq(replay_into(dir, 0, false, &c, &end, err, sizeof err),
+                 INV_EINVALID);
+    cr_assert(strstr(err, "missing segment") != NULL, "%s", err);
+    collected_free(&c);
+    rmdir_all(dir);
+}
+
+Test(journal, a_missing_middle_segment_is_corruption)
+{
+    char dir[64];
+    tmpdir(dir, sizeof dir);
+    journal_config cfg = {.dir = dir, .policy = INV_FSYNC_NONE,
+                          .segment_bytes = 4096};
+    journal *j;
+    cr_assert_eq(journal_open(&j, &cfg, NULL, 0), INV_OK);
+    uint64_t pos[200];
+    write_records(j, 200, 100, pos);
+    cr_assert_eq(journal_close(j), INV_OK);
+    /* remove the segment holding record 100 */
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    uint64_t victim = 0;
+    while ((e = readdir(d)) != NULL) {
+        uint64_t first;
+        if (sscanf(e->d_name, "%16" SCNx64 ".jnl", &first) == 1 &&
+            first <= pos[100] && first > victim)
+            victim = first;
+    }
+    closedir(d);
+    char path[256];
+    snprintf(path, sizeof path, "%s/%016" PRIx64 ".jnl", dir, victim);
+    cr_assert_eq(unlink(path), 0);
+    collected c;
+    uint64_t end;
+    char err[512] = "";
+    cr_assert_eq(replay_into(dir, 0, false, &c, &end, err, sizeof err),
+                 INV_EINVALID);
+    cr_assert(strstr(err, "missing segment") != NULL, "%s", err);
+    collected_free(&c);
+    /* repair keeps the prefix and sets the rest aside */
+    cr_assert_eq(replay_into(dir, 0, true, &c, &end, err, sizeof err), INV_OK);
+    cr_assert(c.n < 100 && c.n > 0);
+    cr_assert_eq(end, victim);
+    collected_free(&c);
+    rmdir_all(dir);
+}
+
+Test(journal, open_refuses_a_start_inside_existing_records)
+{
+    char dir[64];
+    tmpdir(dir, sizeof dir);
+    journal *j = open_j(dir, INV_FSYNC_NONE, 0);
+    uint64_t pos[2];
+    write_records(j, 2, 8, pos);
+    cr_assert_eq(journal_close(j), INV_OK);
+    journal_config cfg = {.dir = dir, .start_position = pos[1]};
+    char err[256] = "";
+    cr_assert_eq(journal_open(&j, &cfg, err, sizeof err), INV_EINVALID);
+    cr_assert(strstr(err, "replay first") != NULL, "%s", err);
+    rmdir_all(dir);
+}
+
+Test(journal, subscribers_are_bounded_and_unsubscribe_closes)
+{
+    char dir[64];
+    tmpdir(dir, sizeof dir);
+    journal *j = open_j(dir, INV_FSYNC_NONE, 0);
+    int fds[INV_DURABLE_SUBSCRIBERS_MAX];
+    for (int i = 0; i < INV_DURABLE_SUBSCRIBERS_MAX; i++) {
+        fds[i] = journal_subscribe(j);
+        cr_assert(fds[i] >= 0);
+    }
+    cr_assert_eq(journal_subscribe(j), INV_ELIMIT);
+    for (int i = 0; i < INV_DURABLE_SUBSCRIBERS_MAX; i++)
+        journal_unsubscribe(j, fds[i]);
+    cr_assert_eq(fcntl(fds[0], F_GETFD), -1); /* closed */
+    cr_assert_eq(journal_close(j), INV_OK);
+    rmdir_all(dir);
+}
+
+Test(journal, empty_or_missing_directory_replays_nothing)
+{
+    collected c;
+    uint64_t end;
+    cr_assert_eq(replay_into("/tmp/invcore-no-such-dir-xyz", 0, false, &c,
+                             &end, NULL, 0),
+                 INV_OK);
+    cr_assert_eq(c.n, 0);
+    cr_assert_eq(end, JOURNAL_POSITION_FIRST);
+}

@@ -1,0 +1,545 @@
+/*
+ * test_level.c — stock levels through the public API (include/invcore.h):
+ * set / get / adjust, floors, if_revision, revisions, limits, NOTFOUND,
+ * delete and re-create, per-item listing, untracked items, extreme ids,
+ * NULL arguments, error strings and statistics.
+ */
+#include "test_util.h"
+
+#include "engine.h" /* e->levels, to force growth and read resizes */
+
+static inv_engine *open_with(uint64_t item, uint64_t loc)
+{
+    inv_engine *e = tu_open_engine(0, 0, 0);
+    cr_assert_eq(inv_location_put(e, loc, NULL), INV_OK);
+    cr_assert_eq(inv_item_put(e, item, NULL), INV_OK);
+    return e;
+}
+
+#define I1 11
+#define L1 21
+
+/* ---- set / get / adjust ------------------------------------------------ */
+
+Test(level, set_creates_a_level_and_get_reads_it)
+{
+    inv_engine *e = open_with(I1, L1);
+    inv_level lv = {-1, -1, 0};
+    cr_expect_eq(inv_level_get(e, I1, L1, &lv), INV_ENOTFOUND);
+    cr_expect_eq(inv_level_set(e, I1, L1, 40, 0, &lv), INV_OK);
+    cr_expect_eq(lv.available, 40);
+    cr_expect_eq(lv.reserved, 0);
+    cr_expect_geq(lv.revision, 1);
+    inv_level got = {0};
+    cr_expect_eq(inv_level_get(e, I1, L1, &got), INV_OK);
+    cr_expect(got.available == 40 && got.reserved == 0 && got.revision == lv.revision);
+    inv_close(e);
+}
+
+Test(level, adjust_adds_delta_and_bumps_the_revision)
+{
+    inv_engine *e = open_with(I1, L1);
+    inv_level a, b, c;
+    cr_assert_eq(inv_level_set(e, I1, L1, 10, 0, &a), INV_OK);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, 5, INV_NO_FLOOR, &b), INV_OK);
+    cr_expect_eq(b.available, 15);
+    cr_expect_gt(b.revision, a.revision);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, -25, INV_NO_FLOOR, &c), INV_OK);
+    cr_expect_eq(c.available, -10, "no floor: available may go negative");
+    cr_expect_gt(c.revision, b.revision);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, 0, INV_NO_FLOOR, &a), INV_OK);
+    cr_expect_eq(a.available, -10);
+    inv_close(e);
+}
+
+Test(level, adjust_of_an_absent_level_is_notfound)
+{
+    inv_engine *e = open_with(I1, L1);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, 1, INV_NO_FLOOR, NULL), INV_ENOTFOUND);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, 1, 0, NULL), INV_ENOTFOUND);
+    cr_expect_eq(inv_level_get(e, I1, L1, NULL), INV_ENOTFOUND);
+    inv_close(e);
+}
+
+Test(level, adjust_never_goes_below_floor)
+{
+    inv_engine *e = open_with(I1, L1);
+    inv_level lv, before;
+    cr_assert_eq(inv_level_set(e, I1, L1, 3, 0, &before), INV_OK);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, -2, 0, &lv), INV_OK);
+    cr_expect_eq(lv.available, 1);
+    before = lv;
+    lv = (inv_level){-7, -7, 0};
+    cr_expect_eq(inv_level_adjust(e, I1, L1, -2, 0, &lv), INV_EINSUFFICIENT);
+    cr_expect_eq(lv.available, 1, "INSUFFICIENT reports the current level");
+    cr_expect_eq(lv.revision, before.revision, "a refused change keeps the revision");
+    inv_level now;
+    cr_expect_eq(inv_level_get(e, I1, L1, &now), INV_OK);
+    cr_expect(now.available == 1 && now.revision == before.revision);
+    /* Exactly to the floor is allowed; negative and positive floors work. */
+    cr_expect_eq(inv_level_adjust(e, I1, L1, -1, 0, &lv), INV_OK);
+    cr_expect_eq(lv.available, 0);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, -5, -5, &lv), INV_OK);
+    cr_expect_eq(lv.available, -5);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, -1, -5, &lv), INV_EINSUFFICIENT);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, 20, 10, &lv), INV_OK);
+    cr_expect_eq(lv.available, 15);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, -6, 10, &lv), INV_EINSUFFICIENT);
+    cr_expect_eq(lv.available, 15);
+    /* A positive delta that still ends below the floor is refused. */
+    cr_expect_eq(inv_level_set(e, I1, L1, -10, 0, &lv), INV_OK);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, 3, 0, &lv), INV_EINSUFFICIENT);
+    cr_expect_eq(lv.available, -10);
+    inv_close(e);
+}
+
+/* ---- revisions and if_revision ----------------------------------------- */
+
+Test(level, revisions_start_at_one_or_more_and_strictly_increase)
+{
+    inv_engine *e = open_with(I1, L1);
+    inv_level lv;
+    cr_assert_eq(inv_level_set(e, I1, L1, 0, 0, &lv), INV_OK);
+    cr_expect_geq(lv.revision, 1);
+    uint64_t last = lv.revision;
+    for (int i = 0; i < 100; i++) {
+        int rc = i % 3 == 0   ? inv_level_set(e, I1, L1, i, 0, &lv)
+                 : i % 3 == 1 ? inv_level_adjust(e, I1, L1, 1, INV_NO_FLOOR, &lv)
+                              : inv_level_adjust(e, I1, L1, -1, 0, &lv);
+        cr_assert_eq(rc, INV_OK, "op %d: %s", i, inv_strerror(rc));
+        cr_assert_gt(lv.revision, last, "op %d: revision %llu after %llu", i,
+                     (unsigned long long)lv.revision, (unsigned long long)last);
+        last = lv.revision;
+    }
+    /* A set to the same quantity is still a change. */
+    cr_assert_eq(inv_level_set(e, I1, L1, lv.available, 0, &lv), INV_OK);
+    cr_expect_gt(lv.revision, last);
+    inv_close(e);
+}
+
+Test(level, set_with_if_revision_conflicts_unless_it_matches)
+{
+    inv_engine *e = open_with(I1, L1);
+    inv_level lv, cur;
+    cr_assert_eq(inv_level_set(e, I1, L1, 5, 0, &cur), INV_OK);
+    lv = (inv_level){-1, -1, 0};
+    cr_expect_eq(inv_level_set(e, I1, L1, 9, cur.revision + 1, &lv), INV_ECONFLICT);
+    cr_expect(lv.available == 5 && lv.revision == cur.revision,
+              "CONFLICT reports the current level");
+    cr_expect_eq(inv_level_set(e, I1, L1, 9, cur.revision, &lv), INV_OK);
+    cr_expect_eq(lv.available, 9);
+    cr_expect_gt(lv.revision, cur.revision);
+    /* The old revision is stale now. */
+    cr_expect_eq(inv_level_set(e, I1, L1, 1, cur.revision, NULL), INV_ECONFLICT);
+    inv_level now;
+    cr_expect_eq(inv_level_get(e, I1, L1, &now), INV_OK);
+    cr_expect(now.available == 9 && now.revision == lv.revision);
+    inv_close(e);
+}
+
+Test(level, conditional_set_of_an_absent_level_conflicts_with_revision_zero)
+{
+    inv_engine *e = open_with(I1, L1);
+    inv_level lv = {7, 7, 7};
+    cr_expect_eq(inv_level_set(e, I1, L1, 3, 1, &lv), INV_ECONFLICT);
+    cr_expect(lv.available == 0 && lv.reserved == 0 && lv.revision == 0);
+    cr_expect_eq(inv_level_get(e, I1, L1, NULL), INV_ENOTFOUND, "a refused set created it");
+    inv_close(e);
+}
+
+Test(level, adjust_with_if_revision_conflicts_unless_it_matches)
+{
+    inv_engine *e = open_with(I1, L1);
+    inv_level cur, lv;
+    cr_assert_eq(inv_level_set(e, I1, L1, 5, 0, &cur), INV_OK);
+    cr_expect_eq(inv_level_adjust_if(e, I1, L1, 1, INV_NO_FLOOR, cur.revision + 7, &lv),
+                 INV_ECONFLICT);
+    cr_expect(lv.available == 5 && lv.revision == cur.revision);
+    cr_expect_eq(inv_level_adjust_if(e, I1, L1, 1, INV_NO_FLOOR, cur.revision, &lv), INV_OK);
+    cr_expect_eq(lv.available, 6);
+    cr_expect_eq(inv_level_adjust_if(e, I1, L1, 1, INV_NO_FLOOR, 0, &lv), INV_OK,
+                 "if_revision 0 is unconditional");
+    cr_expect_eq(lv.available, 7);
+    /* The revision matches but the floor refuses. */
+    cr_expect_eq(inv_level_adjust_if(e, I1, L1, -10, 0, lv.revision, &cur), INV_EINSUFFICIENT);
+    cr_expect_eq(cur.revision, lv.revision);
+    inv_close(e);
+}
+
+/* ---- limits ------------------------------------------------------------- */
+
+Test(level, quantities_beyond_a_billion_are_a_limit_error)
+{
+    inv_engine *e = open_with(I1, L1);
+    inv_level lv;
+    cr_expect_eq(inv_level_set(e, I1, L1, INV_QTY_MAX + 1, 0, &lv), INV_ELIMIT);
+    cr_expect_eq(inv_level_set(e, I1, L1, -INV_QTY_MAX - 1, 0, &lv), INV_ELIMIT);
+    cr_expect_eq(inv_level_set(e, I1, L1, INT64_MAX, 0, &lv), INV_ELIMIT);
+    cr_expect_eq(inv_level_set(e, I1, L1, INT64_MIN, 0, &lv), INV_ELIMIT);
+    cr_expect_eq(inv_level_get(e, I1, L1, NULL), INV_ENOTFOUND);
+    cr_expect_eq(inv_level_set(e, I1, L1, INV_QTY_MAX, 0, &lv), INV_OK);
+    cr_expect_eq(lv.available, INV_QTY_MAX);
+    cr_expect_eq(inv_level_set(e, I1, L1, -INV_QTY_MAX, 0, &lv), INV_OK);
+    cr_expect_eq(lv.available, -INV_QTY_MAX);
+    uint64_t rev = lv.revision;
+    cr_expect_eq(inv_level_adjust(e, I1, L1, INV_QTY_MAX + 1, INV_NO_FLOOR, &lv), INV_ELIMIT);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, INT64_MIN + 1, INV_NO_FLOOR, &lv), INV_ELIMIT);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, 1, INV_QTY_MAX + 1, &lv), INV_ELIMIT);
+    inv_level now;
+    cr_expect_eq(inv_level_get(e, I1, L1, &now), INV_OK);
+    cr_expect(now.available == -INV_QTY_MAX && now.revision == rev);
+    inv_close(e);
+}
+
+Test(level, adjusts_whose_result_leaves_the_range_are_a_limit_error)
+{
+    inv_engine *e = open_with(I1, L1);
+    inv_level lv;
+    cr_assert_eq(inv_level_set(e, I1, L1, INV_QTY_MAX - 5, 0, &lv), INV_OK);
+    uint64_t rev = lv.revision;
+    cr_expect_eq(inv_level_adjust(e, I1, L1, 6, INV_NO_FLOOR, &lv), INV_ELIMIT);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, INV_QTY_MAX, 0, &lv), INV_ELIMIT);
+    cr_expect_eq(inv_level_get(e, I1, L1, &lv), INV_OK);
+    cr_expect(lv.available == INV_QTY_MAX - 5 && lv.revision == rev);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, 5, INV_NO_FLOOR, &lv), INV_OK);
+    cr_expect_eq(lv.available, INV_QTY_MAX);
+    cr_assert_eq(inv_level_set(e, I1, L1, -INV_QTY_MAX + 2, 0, &lv), INV_OK);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, -3, INV_NO_FLOOR, &lv), INV_ELIMIT);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, -INV_QTY_MAX, INV_NO_FLOOR, &lv), INV_ELIMIT);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, -2, INV_NO_FLOOR, &lv), INV_OK);
+    cr_expect_eq(lv.available, -INV_QTY_MAX);
+    /* From one end of the range to the other in one step is fine. */
+    cr_expect_eq(inv_level_adjust(e, I1, L1, INV_QTY_MAX, INV_NO_FLOOR, &lv), INV_OK);
+    cr_expect_eq(lv.available, 0);
+    inv_close(e);
+}
+
+/* ---- catalog relations --------------------------------------------------- */
+
+Test(level, unknown_item_or_location_is_notfound)
+{
+    inv_engine *e = open_with(I1, L1);
+    cr_expect_eq(inv_level_set(e, I1 + 1, L1, 1, 0, NULL), INV_ENOTFOUND);
+    cr_expect_eq(inv_level_set(e, I1, L1 + 1, 1, 0, NULL), INV_ENOTFOUND);
+    cr_expect_eq(inv_level_set(e, L1, I1, 1, 0, NULL), INV_ENOTFOUND, "ids swapped");
+    cr_expect_eq(inv_level_get(e, I1 + 1, L1, NULL), INV_ENOTFOUND);
+    cr_expect_eq(inv_level_adjust(e, I1, L1 + 1, 1, INV_NO_FLOOR, NULL), INV_ENOTFOUND);
+    inv_stats st;
+    cr_assert_eq(inv_stats_get(e, &st), INV_OK);
+    cr_expect_eq(st.levels, 0);
+    inv_close(e);
+}
+
+Test(level, delete_then_get_is_notfound)
+{
+    inv_engine *e = open_with(I1, L1);
+    cr_assert_eq(inv_level_set(e, I1, L1, 4, 0, NULL), INV_OK);
+    cr_expect_eq(inv_level_del(e, I1, L1), INV_OK);
+    cr_expect_eq(inv_level_get(e, I1, L1, NULL), INV_ENOTFOUND);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, 1, INV_NO_FLOOR, NULL), INV_ENOTFOUND);
+    cr_expect_eq(inv_level_del(e, I1, L1), INV_ENOTFOUND);
+    cr_expect_eq(inv_level_del(e, I1, L1 + 1), INV_ENOTFOUND);
+    inv_stats st;
+    cr_assert_eq(inv_stats_get(e, &st), INV_OK);
+    cr_expect_eq(st.levels, 0);
+    inv_close(e);
+}
+
+Test(level, recreate_after_delete_has_a_revision_above_the_deleted_one)
+{
+    inv_engine *e = open_with(I1, L1);
+    inv_level lv;
+    cr_assert_eq(inv_level_set(e, I1, L1, 4, 0, &lv), INV_OK);
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(inv_level_adjust(e, I1, L1, 1, INV_NO_FLOOR, &lv), INV_OK);
+    uint64_t deleted_rev = lv.revision;
+    cr_assert_eq(inv_level_del(e, I1, L1), INV_OK);
+    cr_expect_eq(inv_level_set(e, I1, L1, 2, 0, &lv), INV_OK);
+    cr_expect_eq(lv.available, 2);
+    cr_expect_gt(lv.revision, deleted_rev, "re-created at revision %llu, deleted at %llu",
+                 (unsigned long long)lv.revision, (unsigned long long)deleted_rev);
+    inv_close(e);
+}
+
+/* Revisions exist for optimistic concurrency: a client holding a revision
+ * of the deleted level must not match the re-created one, even after the
+ * level table grew (growth drops tombstones). */
+Test(level, recreate_after_delete_and_growth_has_a_revision_above_the_deleted_one)
+{
+    inv_engine *e = tu_open_engine(1, 0, 0);
+    size_t n_locs = 600;
+    for (size_t j = 0; j < n_locs; j++)
+        cr_assert_eq(inv_location_put(e, tu_loc_id(j), NULL), INV_OK);
+    uint64_t item = tu_item_id(0), loc = tu_loc_id(0);
+    inv_level lv;
+    cr_assert_eq(inv_level_set(e, item, loc, 4, 0, &lv), INV_OK);
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(inv_level_adjust(e, item, loc, 1, INV_NO_FLOOR, &lv), INV_OK);
+    uint64_t deleted_rev = lv.revision;
+    cr_assert_eq(inv_level_del(e, item, loc), INV_OK);
+    /* relaxed: a statistic, no writer running. */
+    uint64_t r0 = atomic_load_explicit(&e->levels.resizes, memory_order_relaxed);
+    for (size_t j = 1; j < n_locs; j++)
+        cr_assert_eq(inv_level_set(e, item, tu_loc_id(j), 1, 0, NULL), INV_OK);
+    cr_assert_gt(atomic_load_explicit(&e->levels.resizes, memory_order_relaxed), r0,
+                 "the level table did not grow");
+    cr_expect_eq(inv_level_set(e, item, loc, 2, 0, &lv), INV_OK);
+    cr_expect_gt(lv.revision, deleted_rev,
+                 "re-created after growth at revision %llu, deleted at %llu: a stale "
+                 "if_revision can match the new level",
+                 (unsigned long long)lv.revision, (unsigned long long)deleted_rev);
+    inv_close(e);
+}
+
+Test(level, deleting_the_item_deletes_its_levels)
+{
+    inv_engine *e = tu_open_engine(2, 3, 0);
+    for (size_t i = 0; i < 2; i++)
+        for (size_t j = 0; j < 3; j++)
+            cr_assert_eq(inv_level_set(e, tu_item_id(i), tu_loc_id(j), 1, 0, NULL), INV_OK);
+    cr_assert_eq(inv_item_del(e, tu_item_id(0)), INV_OK);
+    for (size_t j = 0; j < 3; j++) {
+        cr_expect_eq(inv_level_get(e, tu_item_id(0), tu_loc_id(j), NULL), INV_ENOTFOUND);
+        cr_expect_eq(inv_level_get(e, tu_item_id(1), tu_loc_id(j), NULL), INV_OK);
+    }
+    cr_expect_eq(inv_level_set(e, tu_item_id(0), tu_loc_id(0), 1, 0, NULL), INV_ENOTFOUND);
+    inv_stats st;
+    cr_assert_eq(inv_stats_get(e, &st), INV_OK);
+    cr_expect_eq(st.levels, 3);
+    inv_close(e);
+}
+
+/* ---- listing --------------------------------------------------------------- */
+
+Test(level, list_returns_an_items_levels_sorted_by_location)
+{
+    inv_engine *e = tu_open_engine(2, 0, 0);
+    static const uint64_t locs[] = {900, 5, UINT64_MAX, 0, 77, 6};
+    size_t n = sizeof locs / sizeof locs[0];
+    for (size_t j = 0; j < n; j++)
+        cr_assert_eq(inv_location_put(e, locs[j], NULL), INV_OK);
+    for (size_t j = 0; j < n; j++)
+        if (locs[j] != 77)
+            cr_assert_eq(inv_level_set(e, tu_item_id(0), locs[j], (int64_t)j, 0, NULL), INV_OK);
+    cr_assert_eq(inv_level_set(e, tu_item_id(1), 77, 1, 0, NULL), INV_OK);
+    inv_level_entry out[8];
+    size_t got = 0;
+    cr_assert_eq(inv_level_list(e, tu_item_id(0), out, 8, &got), INV_OK);
+    cr_assert_eq(got, n - 1);
+    static const uint64_t want[] = {0, 5, 6, 900, UINT64_MAX};
+    for (size_t k = 0; k < got; k++) {
+        cr_expect_eq(out[k].location, want[k], "entry %zu: location %llu", k,
+                     (unsigned long long)out[k].location);
+        size_t j = 0;
+        while (locs[j] != out[k].location)
+            j++;
+        cr_expect_eq(out[k].level.available, (int64_t)j);
+        cr_expect_geq(out[k].level.revision, 1);
+    }
+    /* Too small a buffer: the first cap entries, the full count, LIMIT. */
+    cr_expect_eq(inv_level_list(e, tu_item_id(0), out, 2, &got), INV_ELIMIT);
+    cr_expect_eq(got, n - 1);
+    cr_expect_eq(out[0].location, 0);
+    cr_expect_eq(out[1].location, 5);
+    /* Deleted levels leave the list. */
+    cr_assert_eq(inv_level_del(e, tu_item_id(0), 5), INV_OK);
+    cr_assert_eq(inv_level_list(e, tu_item_id(0), out, 8, &got), INV_OK);
+    cr_expect_eq(got, n - 2);
+    /* An item without levels lists none; an unknown item is NOTFOUND. */
+    cr_assert_eq(inv_item_put(e, 4242, NULL), INV_OK);
+    cr_expect_eq(inv_level_list(e, 4242, out, 8, &got), INV_OK);
+    cr_expect_eq(got, 0);
+    cr_expect_eq(inv_level_list(e, 4243, out, 8, &got), INV_ENOTFOUND);
+    cr_expect_eq(inv_level_list(e, tu_item_id(0), out, 8, NULL), INV_EINVALID);
+    cr_expect_eq(inv_level_list(e, tu_item_id(0), NULL, 8, &got), INV_EINVALID);
+    inv_close(e);
+}
+
+Test(level, list_with_no_buffer_reports_the_count)
+{
+    inv_engine *e = tu_open_engine(2, 3, 0);
+    for (size_t j = 0; j < 3; j++)
+        cr_assert_eq(inv_level_set(e, tu_item_id(0), tu_loc_id(j), 1, 0, NULL), INV_OK);
+    size_t got = 99;
+    cr_expect_eq(inv_level_list(e, tu_item_id(0), NULL, 0, &got), INV_ELIMIT);
+    cr_expect_eq(got, 3);
+    got = 99;
+    cr_expect_eq(inv_level_list(e, tu_item_id(1), NULL, 0, &got), INV_OK);
+    cr_expect_eq(got, 0);
+    inv_close(e);
+}
+
+/* ---- untracked items --------------------------------------------------- */
+
+Test(level, untracked_item_floored_adjust_succeeds_without_change)
+{
+    inv_engine *e = tu_open_engine(0, 1, 0);
+    uint64_t item = 5, loc = tu_loc_id(0);
+    cr_assert_eq(tu_item_put_untracked(e, item), INV_OK);
+    inv_item it;
+    cr_assert_eq(inv_item_get(e, item, &it), INV_OK);
+    cr_expect(!it.fields.tracked);
+    inv_level lv, before;
+    cr_assert_eq(inv_level_set(e, item, loc, 2, 0, &before), INV_OK);
+    cr_expect_eq(inv_level_adjust(e, item, loc, -10, 0, &lv), INV_OK);
+    cr_expect(lv.available == 2 && lv.revision == before.revision,
+              "untracked floored adjust changed the level: %lld rev %llu",
+              (long long)lv.available, (unsigned long long)lv.revision);
+    cr_expect_eq(inv_level_get(e, item, loc, &lv), INV_OK);
+    cr_expect(lv.available == 2 && lv.revision == before.revision);
+    /* Tracking it again makes the floor count. */
+    inv_item_fields f;
+    memset(&f, 0, sizeof f);
+    f.mask = INV_ITEM_TRACKED;
+    f.tracked = true;
+    cr_assert_eq(inv_item_put(e, item, &f), INV_OK);
+    cr_expect_eq(inv_level_adjust(e, item, loc, -10, 0, &lv), INV_EINSUFFICIENT);
+    cr_expect_eq(inv_level_adjust(e, item, loc, -2, 0, &lv), INV_OK);
+    cr_expect_eq(lv.available, 0);
+    /* And untracking it again after the level exists. */
+    f.tracked = false;
+    cr_assert_eq(inv_item_put(e, item, &f), INV_OK);
+    cr_expect_eq(inv_level_adjust(e, item, loc, -10, 0, &lv), INV_OK);
+    cr_expect_eq(lv.available, 0);
+    inv_close(e);
+}
+
+/* ---- ids, NULLs, errors, stats ------------------------------------------ */
+
+Test(level, ids_zero_and_max_work_for_items_and_locations)
+{
+    inv_engine *e = tu_open_engine(0, 0, 0);
+    static const uint64_t ids[] = {0, 1, UINT64_MAX, UINT64_MAX - 1};
+    size_t n = sizeof ids / sizeof ids[0];
+    for (size_t k = 0; k < n; k++) {
+        cr_assert_eq(inv_item_put(e, ids[k], NULL), INV_OK, "item %llu",
+                     (unsigned long long)ids[k]);
+        cr_assert_eq(inv_location_put(e, ids[k], NULL), INV_OK, "location %llu",
+                     (unsigned long long)ids[k]);
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            cr_assert_eq(inv_level_set(e, ids[i], ids[j], (int64_t)(i * 10 + j), 0, NULL),
+                         INV_OK, "(%zu, %zu)", i, j);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++) {
+            inv_level lv;
+            cr_assert_eq(inv_level_get(e, ids[i], ids[j], &lv), INV_OK);
+            cr_expect_eq(lv.available, (int64_t)(i * 10 + j), "(%zu, %zu)", i, j);
+            cr_assert_eq(inv_level_adjust(e, ids[i], ids[j], 1, 0, &lv), INV_OK);
+            cr_expect_eq(lv.available, (int64_t)(i * 10 + j) + 1);
+        }
+    inv_stats st;
+    cr_assert_eq(inv_stats_get(e, &st), INV_OK);
+    cr_expect_eq(st.levels, n * n);
+    cr_assert_eq(inv_level_del(e, 0, 0), INV_OK);
+    cr_assert_eq(inv_level_del(e, 0, 1), INV_OK);
+    cr_expect_eq(inv_level_get(e, 0, 0, NULL), INV_ENOTFOUND);
+    cr_expect_eq(inv_level_get(e, 0, 1, NULL), INV_ENOTFOUND);
+    cr_expect_eq(inv_level_get(e, 1, 0, NULL), INV_OK);
+    inv_close(e);
+}
+
+Test(level, out_may_be_null)
+{
+    inv_engine *e = open_with(I1, L1);
+    cr_expect_eq(inv_level_set(e, I1, L1, 3, 0, NULL), INV_OK);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, 1, 0, NULL), INV_OK);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, -10, 0, NULL), INV_EINSUFFICIENT);
+    cr_expect_eq(inv_level_set(e, I1, L1, 3, 999, NULL), INV_ECONFLICT);
+    cr_expect_eq(inv_level_adjust_if(e, I1, L1, 1, 0, 999, NULL), INV_ECONFLICT);
+    cr_expect_eq(inv_level_get(e, I1, L1, NULL), INV_OK);
+    inv_level lv;
+    cr_expect_eq(inv_level_get(e, I1, L1, &lv), INV_OK);
+    cr_expect_eq(lv.available, 4);
+    inv_close(e);
+}
+
+Test(level, a_null_engine_is_invalid)
+{
+    inv_level lv;
+    size_t n;
+    inv_level_entry out[1];
+    inv_stats st;
+    cr_expect_eq(inv_level_set(NULL, 1, 1, 1, 0, &lv), INV_EINVALID);
+    cr_expect_eq(inv_level_set(NULL, 1, 1, INV_QTY_MAX + 1, 0, &lv), INV_EINVALID);
+    cr_expect_eq(inv_level_adjust(NULL, 1, 1, 1, INV_NO_FLOOR, &lv), INV_EINVALID);
+    cr_expect_eq(inv_level_adjust(NULL, 1, 1, INV_QTY_MAX + 1, INV_NO_FLOOR, &lv),
+                 INV_EINVALID);
+    cr_expect_eq(inv_level_adjust_if(NULL, 1, 1, 1, 0, 1, &lv), INV_EINVALID);
+    cr_expect_eq(inv_level_get(NULL, 1, 1, &lv), INV_EINVALID);
+    cr_expect_eq(inv_level_del(NULL, 1, 1), INV_EINVALID);
+    cr_expect_eq(inv_level_list(NULL, 1, out, 1, &n), INV_EINVALID);
+    cr_expect_eq(inv_stats_get(NULL, &st), INV_EINVALID);
+    cr_expect_eq(inv_open(NULL, NULL), INV_EINVALID);
+    inv_close(NULL);
+}
+
+Test(level, every_error_code_has_a_message_and_a_protocol_code)
+{
+    static const struct {
+        int rc;
+        const char *code;
+    } codes[] = {
+        {INV_ENOTFOUND, "NOTFOUND"}, {INV_EEXISTS, "EXISTS"},
+        {INV_ECONFLICT, "CONFLICT"}, {INV_EINSUFFICIENT, "INSUFFICIENT"},
+        {INV_EINVALID, "INVALID"},   {INV_ELIMIT, "LIMIT"},
+        {INV_ENOMEM, "NOMEM"},       {INV_EIO, "IO"},
+    };
+    for (size_t k = 0; k < sizeof codes / sizeof codes[0]; k++) {
+        const char *msg = inv_strerror(codes[k].rc);
+        cr_assert_not_null(msg);
+        cr_expect_gt(strlen(msg), 0);
+        cr_expect_str_neq(msg, "unknown error", "rc %d has no message", codes[k].rc);
+        cr_expect_str_neq(msg, "ok");
+        cr_expect_str_eq(inv_errcode(codes[k].rc), codes[k].code);
+        for (size_t m = 0; m < k; m++)
+            cr_expect_str_neq(msg, inv_strerror(codes[m].rc), "rc %d and %d share a message",
+                              codes[k].rc, codes[m].rc);
+    }
+    cr_expect_str_eq(inv_strerror(INV_OK), "ok");
+    cr_expect_str_eq(inv_strerror(-100), "unknown error");
+    cr_expect_str_eq(inv_strerror(1), "unknown error");
+    cr_expect_str_eq(inv_errcode(-100), "ERR");
+    cr_expect_str_eq(inv_errcode(7), "ERR");
+}
+
+Test(level, stats_count_levels_and_report_table_bytes)
+{
+    inv_engine *e = tu_open_engine(10, 10, 0);
+    inv_stats st0, st;
+    cr_assert_eq(inv_stats_get(e, &st0), INV_OK);
+    cr_expect_eq(st0.levels, 0);
+    cr_expect_eq(st0.items, 10);
+    cr_expect_eq(st0.locations, 10);
+    cr_expect_gt(st0.table_bytes, 0);
+    for (size_t i = 0; i < 10; i++)
+        for (size_t j = 0; j < 10; j++)
+            cr_assert_eq(inv_level_set(e, tu_item_id(i), tu_loc_id(j), 1, 0, NULL), INV_OK);
+    cr_assert_eq(inv_stats_get(e, &st), INV_OK);
+    cr_expect_eq(st.levels, 100);
+    cr_expect_gt(st.table_bytes, st0.table_bytes, "100 levels in 16 slots: the table grew");
+    cr_expect_gt(st.table_resizes, st0.table_resizes);
+    /* Updates do not count as levels; deletes do. */
+    cr_assert_eq(inv_level_set(e, tu_item_id(0), tu_loc_id(0), 5, 0, NULL), INV_OK);
+    cr_assert_eq(inv_level_del(e, tu_item_id(0), tu_loc_id(1)), INV_OK);
+    cr_assert_eq(inv_stats_get(e, &st), INV_OK);
+    cr_expect_eq(st.levels, 99);
+    cr_expect_eq(st.journal_position, 0, "memory mode has no journal");
+    inv_close(e);
+}
+
+Test(level, a_capacity_hint_absorbs_that_many_levels_without_resizing)
+{
+    inv_engine *e = tu_open_engine(40, 50, 2000);
+    inv_stats st0, st;
+    cr_assert_eq(inv_stats_get(e, &st0), INV_OK);
+    for (size_t i = 0; i < 40; i++)
+        for (size_t j = 0; j < 50; j++)
+            cr_assert_eq(inv_level_set(e, tu_item_id(i), tu_loc_id(j), 1, 0, NULL), INV_OK);
+    /* relaxed: a statistic, no writer running. */
+    cr_expect_eq(atomic_load_explicit(&e->levels.resizes, memory_order_relaxed), 0);
+    cr_assert_eq(inv_stats_get(e, &st), INV_OK);
+    cr_expect_eq(st.levels, 2000);
+    inv_close(e);
+}

@@ -1,0 +1,399 @@
+/*
+ * test_server_net.c — integration: the network layer of build/invcored.
+ * Pipelining, a 100-client flash sale that must sell exactly the stock,
+ * hostile framing, AUTH, maxclients, idle timeout, slow readers, large
+ * replies, many idle connections, redis-cli, SIGTERM and restart on the
+ * same data dir. Each test starts its own server (test_server_harness.h).
+ */
+#include <pthread.h>
+
+#include "test_server_harness.h"
+
+static srv_t S;
+
+static void teardown(void) { srv_cleanup(&S); }
+
+TestSuite(server_net, .fini = teardown, .timeout = 40);
+
+static void seed_level(redisContext *c, long long stock)
+{
+    expect_status(c, "OK", "LOC.SET 1 name Main");
+    expect_status(c, "OK", "ITEM.SET 7 sku HOT");
+    expect_level(c, stock, 0, "LEVEL.SET 7 1 %lld", stock);
+}
+
+static long long info_field(redisContext *c, const char *field)
+{
+    redisReply *r = cmd(c, "INFO");
+    char *p = strstr(r->str, field);
+    cr_assert_not_null(p, "INFO lacks %s", field);
+    long long v = atoll(p + strlen(field) + 1);
+    freeReplyObject(r);
+    return v;
+}
+
+Test(server_net, pipelining_10k_replies_in_order)
+{
+    srv_start(&S, NULL);
+    redisContext *c = srv_connect(&S);
+    seed_level(c, 0);
+    enum { N = 10000 };
+    for (int i = 0; i < N; i++)
+        redisAppendCommand(c, "LEVEL.ADJUST 7 1 1");
+    for (int i = 0; i < N; i++) {
+        redisReply *r = NULL;
+        cr_assert_eq(redisGetReply(c, (void **)&r), REDIS_OK, "reply %d", i);
+        cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
+        cr_assert_eq(r->element[0]->integer, i + 1, "reply %d out of order", i);
+        freeReplyObject(r);
+    }
+    /* mixed inline and multibulk in one write */
+    int fd = raw_connect(&S);
+    const char *mix = "PING\r\n*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\nLEVEL.GET 7 1\r\n";
+    raw_send(fd, mix, strlen(mix));
+    char buf[256] = {0};
+    const char *want = "+PONG\r\n$2\r\nhi\r\n*3\r\n:10000\r\n:0\r\n:";
+    raw_recv(fd, buf, sizeof buf - 1, strlen(want) + 3, 3000);
+    cr_assert(strncmp(buf, want, strlen(want)) == 0, "got %s", buf);
+    close(fd);
+    redisFree(c);
+}
+
+enum { SALE_CLIENTS = 100, SALE_STOCK = 500, SALE_TRIES_MAX = 200 };
+
+typedef struct {
+    int port;
+    int sold, refused, other;
+} buyer;
+
+static void *buyer_main(void *arg)
+{
+    buyer *b = arg;
+    struct timeval tv = { 10, 0 };
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", b->port, tv);
+    if (c == NULL || c->err) {
+        b->other++;
+        if (c)
+            redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    for (int i = 0; i < SALE_TRIES_MAX; i++) {
+        redisReply *r = redisCommand(c, "LEVEL.ADJUST 7 1 -1 FLOOR 0");
+        if (r == NULL) {
+            b->other++;
+            break;
+        }
+        if (r->type == REDIS_REPLY_ARRAY)
+            b->sold++;
+        else if (r->type == REDIS_REPLY_ERROR &&
+                 strncmp(r->str, "INSUFFICIENT available 0", 24) == 0)
+            b->refused++;
+        else
+            b->other++;
+        int done = r->type != REDIS_REPLY_ARRAY;
+        freeReplyObject(r);
+        if (done)
+            break;
+    }
+    redisFree(c);
+    return NULL;
+}
+
+Test(server_net, flash_sale_100_clients_sells_exactly_the_stock)
+{
+    const char *extra[] = { "--threads", "2", NULL };
+    srv_start(&S, extra);
+    redisContext *c = srv_connect(&S);
+    seed_level(c, SALE_STOCK);
+    pthread_t th[SALE_CLIENTS];
+    buyer b[SALE_CLIENTS];
+    for (int i = 0; i < SALE_CLIENTS; i++) {
+        memset(&b[i], 0, sizeof b[i]);
+        b[i].port = S.port;
+        cr_assert_eq(pthread_create(&th[i], NULL, buyer_main, &b[i]), 0);
+    }
+    int sold = 0, refused = 0, other = 0;
+    for (int i = 0; i < SALE_CLIENTS; i++) {
+        pthread_join(th[i], NULL);
+        sold += b[i].sold;
+        refused += b[i].refused;
+        other += b[i].other;
+    }
+    cr_assert_eq(other, 0, "unexpected replies");
+    cr_assert_eq(sold, SALE_STOCK, "sold %d of %d", sold, SALE_STOCK);
+    cr_assert_eq(refused, SALE_CLIENTS);
+    expect_level(c, 0, 0, "LEVEL.GET 7 1");
+    redisFree(c);
+}
+
+/* Sends bytes on a fresh connection; expects an error reply then close. */
+static void expect_framing_error(const char *bytes, size_t n)
+{
+    int fd = raw_connect(&S);
+    char buf[512] = {0};
+    raw_send(fd, bytes, n);
+    size_t got = raw_recv(fd, buf, sizeof buf - 1, 5, 3000);
+    cr_assert_geq(got, 5, "no reply to framing error");
+    cr_assert(strncmp(buf, "-ERR Protocol error", 19) == 0, "got '%s'", buf);
+    cr_assert(raw_closed(fd, 3000), "server kept an unreadable stream open");
+    close(fd);
+}
+
+Test(server_net, malformed_frames_get_errors_and_server_keeps_serving)
+{
+    srv_start(&S, NULL);
+    redisContext *c = srv_connect(&S);
+    expect_framing_error("*1\r\n$999999999999\r\n", 20);
+    expect_framing_error("*1\r\n$-3\r\n", 9);
+    expect_framing_error("*-5\r\n", 5);
+    expect_framing_error("*99999999\r\n", 11);
+    expect_framing_error("*2\r\n$4\r\nPING\r\n:1\r\n", 18);
+    expect_framing_error("*1\r\n$4\r\nPINGxx", 14);
+    expect_framing_error("*abc\r\n", 6);
+    /* binary junk: an inline line is an unknown command, connection stays */
+    int fd = raw_connect(&S);
+    const char junk[] = "\x01\x02\xff\xfe garbage\r\nPING\r\n";
+    raw_send(fd, junk, sizeof junk - 1);
+    char buf[256] = {0};
+    raw_recv(fd, buf, sizeof buf - 1, 200, 500);
+    cr_assert(strncmp(buf, "-ERR unknown command", 20) == 0, "got %s", buf);
+    cr_assert_not_null(strstr(buf, "+PONG\r\n"));
+    close(fd);
+    /* random binary garbage on many connections, then the server still works */
+    unsigned seed = 42;
+    for (int k = 0; k < 50; k++) {
+        char b[300];
+        for (size_t i = 0; i < sizeof b; i++)
+            b[i] = (char)rand_r(&seed);
+        b[0] = (k % 2) ? '*' : b[0];
+        fd = raw_connect(&S);
+        raw_send(fd, b, sizeof b);
+        raw_recv(fd, buf, sizeof buf, 1, 50);
+        close(fd);
+    }
+    /* half frames, then close */
+    for (int k = 0; k < 20; k++) {
+        fd = raw_connect(&S);
+        raw_send(fd, "*3\r\n$12\r\nLEVEL.ADJUST\r\n$1\r\n7", 28);
+        close(fd);
+    }
+    /* a huge inline line without newline */
+    fd = raw_connect(&S);
+    char *line = malloc(70000);
+    memset(line, 'a', 70000);
+    raw_send(fd, line, 70000);
+    free(line);
+    memset(buf, 0, sizeof buf);
+    raw_recv(fd, buf, sizeof buf - 1, 5, 3000);
+    cr_assert(strncmp(buf, "-ERR Protocol error", 19) == 0, "got %s", buf);
+    close(fd);
+    expect_status(c, "PONG", "PING");
+    cr_assert_geq(info_field(c, "protocol_errors"), 8);
+    redisFree(c);
+}
+
+Test(server_net, auth_required_when_requirepass_set)
+{
+    const char *extra[] = { "--requirepass", "s3cret", NULL };
+    srv_start(&S, extra);
+    redisContext *c = srv_connect(&S);
+    expect_error(c, "NOAUTH", "PING");
+    expect_error(c, "NOAUTH", "LEVEL.GET 1 1");
+    expect_error(c, "NOAUTH", "NOSUCHCOMMAND");
+    expect_error(c, "NOAUTH invalid", "AUTH wrong");
+    expect_error(c, "NOAUTH invalid", "AUTH s3cre");
+    expect_error(c, "NOAUTH invalid", "AUTH s3cretx");
+    expect_error(c, "NOAUTH invalid", "AUTH admin s3cret");
+    expect_error(c, "NOAUTH", "HELLO 2");
+    expect_status(c, "OK", "AUTH s3cret");
+    expect_status(c, "PONG", "PING");
+    cr_assert_eq(info_field(c, "auth_failures"), 4);
+    redisFree(c);
+    c = srv_connect(&S);
+    redisReply *r = cmd(c, "HELLO 2 AUTH default s3cret");
+    cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+    expect_status(c, "PONG", "PING");
+    redisFree(c);
+    /* before AUTH the limits are tight: a big bulk closes the connection */
+    expect_framing_error("*1\r\n$100000\r\n", 13);
+    expect_framing_error("*20\r\n", 5);
+    /* QUIT works before AUTH */
+    int fd = raw_connect(&S);
+    raw_send(fd, "QUIT\r\n", 6);
+    char buf[16] = {0};
+    raw_recv(fd, buf, sizeof buf - 1, 5, 2000);
+    cr_assert_str_eq(buf, "+OK\r\n");
+    cr_assert(raw_closed(fd, 2000));
+    close(fd);
+}
+
+Test(server_net, maxclients_rejects_extra_connections)
+{
+    const char *extra[] = { "--maxclients", "2", NULL };
+    srv_start(&S, extra);
+    redisContext *a = srv_connect(&S);
+    redisContext *b = srv_connect(&S);
+    expect_status(a, "PONG", "PING");
+    expect_status(b, "PONG", "PING");
+    int fd = raw_connect(&S);
+    char buf[64] = {0};
+    raw_recv(fd, buf, sizeof buf - 1, 30, 2000);
+    cr_assert(strncmp(buf, "-ERR max number of clients reached", 34) == 0,
+              "got %s", buf);
+    cr_assert(raw_closed(fd, 2000));
+    close(fd);
+    cr_assert_eq(info_field(a, "rejected_connections"), 1);
+    redisFree(b);
+    srv_sleep_ms(200);
+    redisContext *d = srv_connect(&S);
+    expect_status(d, "PONG", "PING");
+    redisFree(d);
+    redisFree(a);
+}
+
+Test(server_net, idle_clients_are_closed_after_timeout)
+{
+    const char *extra[] = { "--timeout", "1", NULL };
+    srv_start(&S, extra);
+    int fd = raw_connect(&S);
+    raw_send(fd, "*2\r\n$4\r\nECHO\r\n$10\r\nabc", 22); /* a half frame */
+    cr_assert(raw_closed(fd, 4000), "idle half-open client not closed");
+    close(fd);
+    redisContext *c = srv_connect(&S);
+    cr_assert_geq(info_field(c, "idle_timeouts"), 1);
+    redisFree(c);
+}
+
+Test(server_net, slow_reader_is_disconnected_at_reply_limit)
+{
+    const char *extra[] = { "--max-reply-buffer", "65536", NULL };
+    srv_start(&S, extra);
+    int fd = raw_connect(&S);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    /* ask for ~48 MB of replies and never read them */
+    static char req[60 * 1024 + 64];
+    int hdr = snprintf(req, sizeof req, "*2\r\n$4\r\nECHO\r\n$%d\r\n", 60 * 1024);
+    memset(req + hdr, 'x', 60 * 1024);
+    memcpy(req + hdr + 60 * 1024, "\r\n", 2);
+    struct timeval tv = { 2, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    for (int i = 0; i < 800; i++) {
+        ssize_t w = send(fd, req, (size_t)hdr + 60 * 1024 + 2, MSG_NOSIGNAL);
+        if (w <= 0)
+            break;
+    }
+    close(fd);
+    redisContext *c = srv_connect(&S);
+    long long closed = 0;
+    for (int i = 0; i < 50 && closed == 0; i++) {
+        closed = info_field(c, "reply_limit_disconnects");
+        srv_sleep_ms(50);
+    }
+    cr_assert_geq(closed, 1);
+    expect_status(c, "PONG", "PING");
+    redisFree(c);
+}
+
+Test(server_net, large_requests_and_replies_and_many_idle_clients)
+{
+    srv_start(&S, NULL);
+    redisContext *c = srv_connect(&S);
+    size_t n = 900 * 1024;
+    char *big = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        big[i] = (char)('a' + i % 26);
+    redisReply *r = cmd(c, "ECHO %b", big, n);
+    cr_assert_eq(r->len, n);
+    cr_assert(memcmp(r->str, big, n) == 0);
+    freeReplyObject(r);
+    free(big);
+    expect_status(c, "OK", "LOC.SET 1 name Main");
+    for (int i = 0; i < 1000; i++)
+        redisAppendCommand(c, "ITEM.SET %d sku s%d", i, i);
+    for (int i = 0; i < 1000; i++) {
+        cr_assert_eq(redisGetReply(c, (void **)&r), REDIS_OK);
+        cr_assert_eq(r->type, REDIS_REPLY_STATUS);
+        freeReplyObject(r);
+    }
+    size_t seen = 0;
+    char cursor[32] = "0";
+    for (int guard = 0; guard < 50; guard++) {
+        r = cmd(c, "ITEM.LIST CURSOR %s COUNT 1000", cursor);
+        seen += r->element[1]->elements;
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        freeReplyObject(r);
+        if (strcmp(cursor, "0") == 0)
+            break;
+    }
+    cr_assert_eq(seen, 1000);
+    int fds[400];
+    for (int i = 0; i < 400; i++)
+        fds[i] = raw_connect(&S);
+    expect_status(c, "PONG", "PING");
+    cr_assert_geq(info_field(c, "connected_clients"), 401);
+    for (int i = 0; i < 400; i++)
+        close(fds[i]);
+    redisFree(c);
+}
+
+static void run(const char *cmdline, char *out, size_t cap)
+{
+    FILE *p = popen(cmdline, "r");
+    cr_assert_not_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    cr_assert_eq(pclose(p), 0, "'%s' failed: %s", cmdline, out);
+}
+
+Test(server_net, redis_cli_talks_to_invcored)
+{
+    srv_start(&S, NULL);
+    char line[256];
+    static char out[1 << 16];
+    snprintf(line, sizeof line, "redis-cli -p %d LOC.SET 1 name Main 2>&1", S.port);
+    run(line, out, sizeof out);
+    cr_assert_str_eq(out, "OK\n");
+    snprintf(line, sizeof line, "redis-cli -p %d ITEM.SET 7 sku HOT 2>&1", S.port);
+    run(line, out, sizeof out);
+    snprintf(line, sizeof line, "redis-cli -p %d LEVEL.SET 7 1 5 2>&1", S.port);
+    run(line, out, sizeof out);
+    snprintf(line, sizeof line, "redis-cli --no-raw -p %d LEVEL.GET 7 1 2>&1", S.port);
+    run(line, out, sizeof out);
+    cr_assert(strncmp(out, "1) (integer) 5\n2) (integer) 0\n3) (integer) ", 41) == 0,
+              "got %s", out);
+    snprintf(line, sizeof line, "redis-cli --no-raw -p %d level.adjust 7 1 -9 FLOOR 0 2>&1",
+             S.port);
+    run(line, out, sizeof out);
+    cr_assert_str_eq(out, "(error) INSUFFICIENT available 5\n");
+    snprintf(line, sizeof line,
+             "redis-benchmark -p %d -n 2000 -c 4 -q LEVEL.ADJUST 7 1 1 2>&1",
+             S.port);
+    run(line, out, sizeof out);
+    cr_assert_null(strstr(out, "ERR"), "%s", out);
+    cr_assert_null(strstr(out, "WARN"), "%s", out);
+    cr_assert_not_null(strstr(out, "requests per second"), "%s", out);
+}
+
+Test(server_net, sigterm_exits_zero_and_restart_keeps_state)
+{
+    srv_start(&S, NULL);
+    redisContext *c = srv_connect(&S);
+    seed_level(c, 42);
+    expect_level(c, 41, 0, "LEVEL.ADJUST 7 1 -1 FLOOR 0");
+    expect_status(c, "OK", "HOLD.CREATE keep 600000 7 1 1");
+    redisFree(c);
+    cr_assert_eq(srv_stop(&S), 0, "exit status after SIGTERM");
+    if (!S.durable)
+        cr_skip_test("engine refuses a data dir (no journal yet): restart "
+                     "persistence not testable");
+    cr_assert_eq(srv_spawn(&S, 1, NULL), 0, "restart with the same data dir");
+    c = srv_connect(&S);
+    expect_level(c, 40, 1, "LEVEL.GET 7 1");
+    redisReply *r = cmd(c, "HOLD.GET keep");
+    cr_assert_str_eq(r->element[0]->str, "held");
+    freeReplyObject(r);
+    redisFree(c);
+}

@@ -1,0 +1,319 @@
+/*
+ * test_util.h — helpers shared by the Criterion suites in tests/.
+ *
+ *  - tu_scale() / tu_iters(): INVCORE_STRESS_SCALE (1 in release, 4 under
+ *    ASan, 8 under TSan) divides every iteration count, so one suite fits
+ *    every build.
+ *  - tu_rng: a per-thread xorshift64* generator (never shared: no atomics).
+ *  - tu_run_threads(): starts N threads behind one barrier and joins them.
+ *  - TU_CHECK(): an assertion usable from any thread. Criterion's cr_assert
+ *    may only run on the test's own thread, so worker threads count their
+ *    failures here (keeping the first message) and the test thread asserts
+ *    tu_failures() == 0 after joining (tu_assert_no_failures()).
+ *  - tu_open_engine(): an in-memory engine with N items and M locations
+ *    (ids from tu_item_id() / tu_loc_id()), for level tests.
+ *  - tu_deadline_*: bounded waits (a spin that gives up after a time).
+ *
+ * Everything is static inline so a suite that uses part of it still builds
+ * with -Wall -Wextra -Werror -Wmissing-prototypes.
+ */
+#ifndef TEST_UTIL_H
+#define TEST_UTIL_H
+
+#include <criterion/criterion.h>
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "invcore.h"
+
+#define TU_THREADS_MAX 64      /* threads one tu_run_threads() may start */
+#define TU_SCALE_MAX 1024      /* larger INVCORE_STRESS_SCALE values are clamped */
+#define TU_MSG_MAX 512         /* bytes of the first failure message kept */
+
+/* ---- time and bounded waits ----------------------------------------- */
+
+static inline uint64_t tu_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t tu_deadline_ms(uint64_t ms) { return tu_now_ns() + ms * 1000000ull; }
+static inline bool tu_past(uint64_t deadline_ns) { return tu_now_ns() >= deadline_ns; }
+
+static inline void tu_sleep_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Waits (yielding) until *flag >= value or timeout_ms passed; true if seen. */
+static inline bool tu_wait_at_least(_Atomic int *flag, int value, unsigned timeout_ms)
+{
+    uint64_t deadline = tu_deadline_ms(timeout_ms);
+    /* acquire: what the setter wrote before raising the flag is visible. */
+    while (atomic_load_explicit(flag, memory_order_acquire) < value) {
+        if (tu_past(deadline))
+            return false;
+        sched_yield();
+    }
+    return true;
+}
+
+/* ---- INVCORE_STRESS_SCALE ------------------------------------------- */
+
+static inline uint64_t tu_scale(void)
+{
+    const char *s = getenv("INVCORE_STRESS_SCALE");
+    if (!s || !*s)
+        return 1;
+    char *end = NULL;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end != '\0' || v == 0)
+        return 1;
+    return v > TU_SCALE_MAX ? TU_SCALE_MAX : (uint64_t)v;
+}
+
+/* n divided by the stress scale, at least min_n. */
+static inline uint64_t tu_iters_min(uint64_t n, uint64_t min_n)
+{
+    uint64_t v = n / tu_scale();
+    return v < min_n ? min_n : v;
+}
+
+static inline uint64_t tu_iters(uint64_t n) { return tu_iters_min(n, 1); }
+
+/* ---- per-thread random numbers (xorshift64*) ------------------------ */
+
+typedef struct {
+    uint64_t s;
+} tu_rng;
+
+static inline tu_rng tu_rng_seed(uint64_t seed)
+{
+    /* splitmix64 step: distinct small seeds give unrelated streams. */
+    uint64_t z = seed + 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (tu_rng){z ? z : 0x2545f4914f6cdd1dull};
+}
+
+static inline uint64_t tu_rng_next(tu_rng *r)
+{
+    uint64_t x = r->s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    r->s = x;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+/* Uniform in [0, n) (n > 0), by the multiply-shift reduction. */
+static inline uint64_t tu_rng_below(tu_rng *r, uint64_t n)
+{
+    return (uint64_t)(((unsigned __int128)tu_rng_next(r) * n) >> 64);
+}
+
+/* Uniform in [lo, hi]. */
+static inline int64_t tu_rng_range(tu_rng *r, int64_t lo, int64_t hi)
+{
+    return lo + (int64_t)tu_rng_below(r, (uint64_t)(hi - lo) + 1);
+}
+
+/* ---- failures from any thread --------------------------------------- */
+
+static _Atomic uint64_t tu_failure_count;
+static _Atomic int tu_failure_msg_taken;
+static char tu_failure_msg[TU_MSG_MAX];
+
+static inline void tu_fail_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static inline void tu_fail_at(const char *file, int line, const char *fmt, ...)
+{
+    /* relaxed: a count read by the test thread after joining. */
+    atomic_fetch_add_explicit(&tu_failure_count, 1, memory_order_relaxed);
+    int expected = 0;
+    /* relaxed: only decides who writes the message; the join publishes it. */
+    if (atomic_compare_exchange_strong_explicit(&tu_failure_msg_taken, &expected, 1,
+                                                memory_order_relaxed, memory_order_relaxed)) {
+        int n = snprintf(tu_failure_msg, sizeof tu_failure_msg, "%s:%d: ", file, line);
+        if (n < 0)
+            n = 0;
+        if ((size_t)n < sizeof tu_failure_msg) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(tu_failure_msg + n, sizeof tu_failure_msg - (size_t)n, fmt, ap);
+            va_end(ap);
+        }
+    }
+}
+
+/* An assertion for worker threads: counts a failure, never aborts. */
+#define TU_CHECK(cond, ...)                                                   \
+    do {                                                                      \
+        if (!(cond))                                                          \
+            tu_fail_at(__FILE__, __LINE__, __VA_ARGS__);                      \
+    } while (0)
+
+static inline uint64_t tu_failures(void)
+{
+    /* relaxed: read after the threads were joined. */
+    return atomic_load_explicit(&tu_failure_count, memory_order_relaxed);
+}
+
+/* On the test thread, after joining the workers. */
+#define tu_assert_no_failures()                                               \
+    cr_assert_eq(tu_failures(), 0, "%llu failure(s) in worker threads; first: %s", \
+                 (unsigned long long)tu_failures(), tu_failure_msg)
+
+/* ---- threads -------------------------------------------------------- */
+
+typedef void (*tu_thread_fn)(void *arg, size_t index);
+
+typedef struct {
+    tu_thread_fn fn;
+    void *arg;
+    size_t index;
+    pthread_barrier_t *start;
+} tu_thread_ctx;
+
+static inline void *tu_thread_main(void *p)
+{
+    tu_thread_ctx *c = p;
+    pthread_barrier_wait(c->start);
+    c->fn(c->arg, c->index);
+    return NULL;
+}
+
+/* Runs fn(arg, i) for i in [0, n) on n threads released together; returns
+ * once all have finished. Asserts (on the test thread) that they started. */
+static inline void tu_run_threads(size_t n, tu_thread_fn fn, void *arg)
+{
+    cr_assert(n >= 1 && n <= TU_THREADS_MAX, "thread count %zu out of range", n);
+    pthread_t tids[TU_THREADS_MAX];
+    tu_thread_ctx ctx[TU_THREADS_MAX];
+    pthread_barrier_t start;
+    cr_assert_eq(pthread_barrier_init(&start, NULL, (unsigned)n), 0);
+    for (size_t i = 0; i < n; i++) {
+        ctx[i] = (tu_thread_ctx){fn, arg, i, &start};
+        cr_assert_eq(pthread_create(&tids[i], NULL, tu_thread_main, &ctx[i]), 0,
+                     "pthread_create %zu", i);
+    }
+    for (size_t i = 0; i < n; i++)
+        pthread_join(tids[i], NULL);
+    pthread_barrier_destroy(&start);
+}
+
+/* ---- engines -------------------------------------------------------- */
+
+/* Spread-out ids so that tests exercise large and small values alike. */
+static inline uint64_t tu_item_id(size_t i) { return 1000 + (uint64_t)i * 7; }
+static inline uint64_t tu_loc_id(size_t j) { return 50 + (uint64_t)j * 3; }
+
+/* An in-memory engine (levels_capacity as given: 0 picks the small default)
+ * with items tu_item_id(0..n_items-1) and locations tu_loc_id(0..n_locs-1),
+ * all with default fields (tracked). */
+static inline inv_engine *tu_open_engine(size_t n_items, size_t n_locs, size_t levels_capacity)
+{
+    inv_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.levels_capacity = levels_capacity;
+    inv_engine *e = NULL;
+    int rc = inv_open(&e, &cfg);
+    cr_assert_eq(rc, INV_OK, "inv_open: %s", inv_strerror(rc));
+    cr_assert_not_null(e);
+    for (size_t j = 0; j < n_locs; j++) {
+        rc = inv_location_put(e, tu_loc_id(j), NULL);
+        cr_assert_eq(rc, INV_OK, "inv_location_put %zu: %s", j, inv_strerror(rc));
+    }
+    for (size_t i = 0; i < n_items; i++) {
+        rc = inv_item_put(e, tu_item_id(i), NULL);
+        cr_assert_eq(rc, INV_OK, "inv_item_put %zu: %s", i, inv_strerror(rc));
+    }
+    return e;
+}
+
+/* An untracked item (only the tracked field written). */
+static inline int tu_item_put_untracked(inv_engine *e, uint64_t item)
+{
+    inv_item_fields f;
+    memset(&f, 0, sizeof f);
+    f.mask = INV_ITEM_TRACKED;
+    f.tracked = false;
+    return inv_item_put(e, item, &f);
+}
+
+/* ---- ThreadSanitizer + Criterion (Criterion issue #274) --------------
+ *
+ * Criterion (through BoxFort) places every memory arena at a random 16 MiB
+ * slot in [0x200000000000, 0x600000000000) (index = rand_r() & 0x3fffff),
+ * trying 10 slots and aborting with "Could not initialize inheritable
+ * arena". Under ThreadSanitizer nearly all of that range is reserved for
+ * shadow memory, so the runner almost never starts. In TSan builds only,
+ * this file replaces rand_r() (which libcriterion imports from libc): its
+ * low 22 bits walk the free slots found in /proc/self/maps, the high bits
+ * stay pseudo-random. Tests should use tu_rng, not rand_r. */
+#if defined(INV_TSAN)
+#define TU_ARENA_BASE 0x200000000000ull
+#define TU_ARENA_SLOT (1ull << 24)
+#define TU_ARENA_SLOTS (1ull << 22)
+#define TU_ARENA_ROOM (1ull << 32) /* free bytes wanted after a slot */
+
+/* The first slot index whose slot and the TU_ARENA_ROOM after it are
+ * unmapped; 0 when none is found. */
+static uint64_t tu_arena_free_slot(uint64_t from)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return 0;
+    uint64_t ranges[512][2];
+    size_t n = 0;
+    char line[512];
+    while (n < 512 && fgets(line, sizeof line, f)) {
+        unsigned long long lo, hi;
+        if (sscanf(line, "%llx-%llx", &lo, &hi) == 2)
+            ranges[n][0] = lo, ranges[n][1] = hi, n++;
+    }
+    fclose(f);
+    for (uint64_t slot = from; slot < TU_ARENA_SLOTS;) {
+        uint64_t lo = TU_ARENA_BASE + slot * TU_ARENA_SLOT, hi = lo + TU_ARENA_ROOM;
+        uint64_t skip_to = 0; /* end of a clashing mapping */
+        for (size_t i = 0; i < n; i++)
+            if (ranges[i][0] < hi && lo < ranges[i][1] && ranges[i][1] > skip_to)
+                skip_to = ranges[i][1];
+        if (!skip_to)
+            return slot;
+        slot = (skip_to - TU_ARENA_BASE + TU_ARENA_SLOT - 1) / TU_ARENA_SLOT;
+    }
+    return 0;
+}
+
+int rand_r(unsigned int *seedp)
+{
+    static _Atomic uint64_t next_slot;
+    /* relaxed: a hint shared by the process's (rare) arena creations. */
+    uint64_t from = atomic_load_explicit(&next_slot, memory_order_relaxed);
+    uint64_t slot = tu_arena_free_slot(from);
+    if (slot == 0 && from != 0)
+        slot = tu_arena_free_slot(0);
+    /* relaxed: see above. */
+    atomic_store_explicit(&next_slot, slot + 1, memory_order_relaxed);
+    unsigned int x = *seedp * 1103515245u + 12345u;
+    *seedp = x;
+    return (int)((((uint64_t)(x >> 16) << 22) | slot) & 0x7fffffffu);
+}
+#endif
+
+#endif /* TEST_UTIL_H */
