@@ -225,7 +225,8 @@ static void encode_record(const hold_op *op, bool final, uint8_t *buf)
 static int op_begin(hold_op *op, inv_engine *e, hold_record *r, uint8_t kind, uint8_t target)
 {
     *op = (hold_op){.e = e, .r = r, .kind = kind, .target = target};
-    if (e->jr && (op->pos = persist_reserve(e, hold_rec_len(r->n_lines))) == 0)
+    if (e->jr && !persist_test_late_reserve &&
+        (op->pos = persist_reserve(e, hold_rec_len(r->n_lines))) == 0)
         return INV_EIO;
     return INV_OK;
 }
@@ -234,9 +235,12 @@ static int op_begin(hold_op *op, inv_engine *e, hold_record *r, uint8_t kind, ui
  * complete; else a partial record, and a new position is reserved. */
 static int op_publish(hold_op *op, bool final)
 {
+    uint32_t len = hold_rec_len(op->r->n_lines);
+    if (!op->pos && op->e->jr && persist_test_late_reserve &&
+        (op->pos = persist_reserve(op->e, len)) == 0)
+        return INV_EIO;
     if (!op->pos)
         return INV_OK;
-    uint32_t len = hold_rec_len(op->r->n_lines);
     uint8_t buf[sizeof(hold_rec_header) + INV_HOLD_LINES_MAX * (sizeof(hold_rec_line) +
                                                              2 * sizeof(hold_rec_image))];
     encode_record(op, final, buf);
@@ -246,7 +250,8 @@ static int op_publish(hold_op *op, bool final)
     op->pos_last = op->pos;
     op->pos = 0;
     op->n_images = 0;
-    if (rc == INV_OK && !final && (op->pos = persist_reserve(op->e, len)) == 0)
+    if (rc == INV_OK && !final && !persist_test_late_reserve &&
+        (op->pos = persist_reserve(op->e, len)) == 0)
         rc = INV_EIO;
     return rc;
 }
@@ -621,6 +626,8 @@ static void sweep_record(inv_engine *e, hold_record *r, int64_t now_ms)
     /* acquire: pairs with the release of a create that replaced r. */
     bool unlinked = atomic_load_explicit(&r->unlinked, memory_order_acquire);
     int64_t ended = atomic_load_explicit(&r->ended_at_ms, memory_order_relaxed);
+    if (ended == 0)
+        ended = now_ms; /* its end is being written right now */
     if (!unlinked && ended + HOLD_RETAIN_MS > now_ms) {
         wheel_push(&e->holds, r, ended + HOLD_RETAIN_MS);
         return;
@@ -718,6 +725,8 @@ static int cmp_reserved(const void *x, const void *y)
 /* Sums entries with the same (item, location) in a sorted list. */
 static void merge_sorted(reserved_list *l)
 {
+    if (l->n == 0)
+        return;
     qsort(l->v, l->n, sizeof *l->v, cmp_reserved);
     size_t out = 0;
     for (size_t i = 0; i < l->n; i++) {

@@ -36,8 +36,11 @@ enum { LEVEL_DONE = 0, LEVEL_LOST = 101, LEVEL_RESTAMP = 102 };
 static inline int level_cas(inv_engine *e, table_slot *s, table_word *v, uint64_t w0,
                             uint64_t tomb, uint64_t *pos)
 {
-    uint64_t revision = table_version(*v) + 1;
-    if (e->jr) {
+    uint64_t base = table_version(*v);
+    if (base == 0) /* a never-written slot: start above dropped tombstones */
+        base = table_version_floor(&e->levels);
+    uint64_t revision = base + 1;
+    if (e->jr && !persist_test_late_reserve) {
         if (*pos == 0 && (*pos = persist_reserve(e, PERSIST_LEVEL_LEN)) == 0)
             return INV_EIO;
         if (table_version(*v) >= *pos) {
@@ -54,11 +57,14 @@ static inline int level_cas(inv_engine *e, table_slot *s, table_word *v, uint64_
     return LEVEL_DONE;
 }
 
-/* Publishes the level record of a change made at pos (journal only). */
-static int level_published(inv_engine *e, uint64_t pos, uint64_t item, uint64_t loc,
+/* Publishes the level record of a change made at *pos (journal only). */
+static int level_published(inv_engine *e, uint64_t *pos, uint64_t item, uint64_t loc,
                            table_word v)
 {
-    return pos ? persist_level(e, pos, item, loc, v) : INV_OK;
+    if (e->jr && persist_test_late_reserve && *pos == 0 &&
+        (*pos = persist_reserve(e, PERSIST_LEVEL_LEN)) == 0)
+        return INV_EIO;
+    return *pos ? persist_level(e, *pos, item, loc, v) : INV_OK;
 }
 
 static int level_delete(inv_engine *e, uint64_t item, uint64_t loc, bool force,
@@ -99,8 +105,9 @@ level_rmw(inv_engine *e, uint64_t item, uint64_t loc, level_step step, const voi
         }
         if (rc == LEVEL_DONE) {
             level_out(v, out);
+            rc = level_published(e, &pos, item, loc, v);
             *pos_out = pos;
-            return level_published(e, pos, item, loc, v);
+            return rc;
         }
         if (rc != LEVEL_LOST && rc != LEVEL_RESTAMP)
             break;
@@ -184,14 +191,20 @@ int inv_level_get(inv_engine *e, uint64_t item, uint64_t loc, inv_level *out)
         return INV_EINVALID;
     int rc = INV_ENOTFOUND;
     epoch_enter();
-    table_slot *s = table_find(&e->levels, item, loc);
-    if (s) {
-        /* A frozen value is still the latest one: a read needs no help. */
+    for (;;) {
+        table_slot *s = table_find(&e->levels, item, loc);
+        if (!s)
+            break;
+        /* A frozen value is still the latest; a moved one lives on in the
+         * next array. */
         table_word v = table_load(s);
+        if (v.w1 & TABLE_MOVED)
+            continue;
         if (table_is_live(v)) {
             level_out(v, out);
             rc = INV_OK;
         }
+        break;
     }
     epoch_exit();
     return rc;
@@ -230,7 +243,7 @@ static int level_create(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty,
         if (rc != LEVEL_DONE)
             break;
         table_note_created(&e->levels);
-        rc = level_published(e, pos, item, loc, v);
+        rc = level_published(e, &pos, item, loc, v);
         *pos_out = pos;
         if (rc == INV_OK && !catalog_item_exists(&e->cat, item, &tracked)) {
             /* The item was deleted while we created: its sweep may have
@@ -308,8 +321,9 @@ static int level_delete(inv_engine *e, uint64_t item, uint64_t loc, bool force,
         }
         if (rc == LEVEL_DONE) {
             table_note_deleted(&e->levels);
+            rc = level_published(e, &pos, item, loc, v);
             *pos_out = pos;
-            return level_published(e, pos, item, loc, v);
+            return rc;
         }
         if (rc != LEVEL_LOST && rc != LEVEL_RESTAMP)
             break;
@@ -374,7 +388,8 @@ int inv_level_list(inv_engine *e, uint64_t item, inv_level_entry *out, size_t ca
     epoch_exit();
     if (rc != INV_OK)
         return rc;
-    qsort(out, c.n < cap ? c.n : cap, sizeof *out, cmp_entry);
+    if (c.n && cap)
+        qsort(out, c.n < cap ? c.n : cap, sizeof *out, cmp_entry);
     *n_out = c.n;
     return c.n > cap ? INV_ELIMIT : INV_OK;
 }

@@ -31,6 +31,9 @@
 
 static __thread uint64_t last_write_position;
 
+bool persist_test_late_reserve;
+void (*persist_test_before_publish)(uint8_t type);
+
 static double seconds_now(void)
 {
     struct timespec ts;
@@ -50,13 +53,15 @@ void persist_abandon(inv_engine *e, uint64_t pos, uint32_t len)
 int persist_publish(inv_engine *e, uint64_t pos, uint8_t type, const void *payload,
                     uint32_t len)
 {
+    if (persist_test_before_publish)
+        persist_test_before_publish(type);
     return journal_publish(e->jr, pos, type, payload, len);
 }
 
 int persist_level(inv_engine *e, uint64_t pos, uint64_t item, uint64_t loc, table_word v)
 {
     persist_level_image img = {item, loc, v.w0, v.w1 & (TABLE_VERSION_MAX | TABLE_TOMB)};
-    return journal_publish(e->jr, pos, PERSIST_LEVEL, &img, sizeof img);
+    return persist_publish(e, pos, PERSIST_LEVEL, &img, sizeof img);
 }
 
 int persist_ack(inv_engine *e, uint64_t pos)

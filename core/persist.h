@@ -53,6 +53,14 @@ int persist_level(inv_engine *e, uint64_t pos, uint64_t item, uint64_t loc, tabl
  * waits until it is durable. */
 int persist_ack(inv_engine *e, uint64_t pos);
 
+/* Test-only switches (tests/test_crash.c sets them in a child process;
+ * nothing else may). late_reserve takes journal positions at publish time
+ * instead of before the CAS — it breaks the ordering rule on purpose, so a
+ * test can show it catches the breakage. before_publish runs before every
+ * record is published (to inject a delay). */
+extern bool persist_test_late_reserve;
+extern void (*persist_test_before_publish)(uint8_t type);
+
 /* Writes a snapshot and drops the journal it covers. */
 int persist_snapshot(inv_engine *e);
 /* Background: snapshot when the journal grew past the threshold. */

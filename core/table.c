@@ -25,10 +25,14 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
+
+/* Arrays at least this large ask for transparent huge pages. */
+#define TABLE_HUGE_PAGE_BYTES (2u << 20)
 
 /* Slots migrated per claimed chunk: bounds the extra work one insert does. */
 #define TABLE_MIGRATE_CHUNK 1024
@@ -40,6 +44,9 @@ struct table_array {
     void *raw;          /* what calloc returned (the array is aligned up) */
     size_t capacity;
     size_t grow_at;     /* claimed keys that start growth */
+    /* While this array is the successor of one still migrating, fresh
+     * inserts stop here, leaving room for every copy still to come. */
+    size_t fresh_limit;
     _Atomic size_t claimed;
     _Atomic(table_array *) next;
     _Atomic size_t copy_cursor; /* next chunk to migrate */
@@ -105,6 +112,15 @@ static table_array *array_new(size_t capacity)
     if (!raw)
         return NULL;
     table_array *arr = (table_array *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+    if (bytes >= TABLE_HUGE_PAGE_BYTES) {
+        /* Random probes over a large array miss the TLB on every lookup;
+         * transparent huge pages cut that. Advice only: failure is fine. */
+        uintptr_t lo = ((uintptr_t)raw + TABLE_HUGE_PAGE_BYTES - 1) &
+                       ~(uintptr_t)(TABLE_HUGE_PAGE_BYTES - 1);
+        uintptr_t hi = ((uintptr_t)raw + bytes) & ~(uintptr_t)(TABLE_HUGE_PAGE_BYTES - 1);
+        if (hi > lo)
+            (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+    }
     arr->raw = raw;
     arr->capacity = capacity;
     arr->grow_at = (size_t)(((unsigned __int128)capacity * TABLE_LOAD_NUM) / TABLE_LOAD_DEN);
@@ -127,6 +143,7 @@ int table_init(table *t, size_t capacity_hint, const void *owner)
     if (!arr)
         return INV_ENOMEM;
     atomic_init(&t->current, arr);
+    t->special[1].key.half[1] = 1; /* the moved-empty key, kept aside */
     return INV_OK;
 }
 
@@ -143,15 +160,35 @@ void table_destroy(table *t)
 
 /* ---- probing ------------------------------------------------------------ */
 
-static table_slot *array_find(table_array *arr, uint64_t h, unsigned __int128 key)
+/* Does slot s hold key (a, b)? Fast path for the common case: a claimed
+ * slot's low half is never 0 for a key whose low half is not 0, so one
+ * acquire load of each half decides; low half 0 needs the consistent read
+ * (an empty slot, or a key (0, b), being claimed under us). *empty: the
+ * slot is empty or moved-empty (end of the probe). */
+static inline bool slot_holds(const table_slot *s, uint64_t a, uint64_t b, bool *empty)
+{
+    /* acquire: a matching key's slot contents are read after it. */
+    uint64_t la = __atomic_load_n(&s->key.half[0], __ATOMIC_ACQUIRE);
+    if (la != 0) {
+        *empty = false;
+        /* acquire: the key was published whole by one CAS. */
+        return la == a && __atomic_load_n(&s->key.half[1], __ATOMIC_ACQUIRE) == b;
+    }
+    unsigned __int128 k = key_load(s);
+    *empty = k == KEY_EMPTY || k == KEY_MOVED_EMPTY;
+    return k == key_pack(a, b);
+}
+
+/* Hot path of every lookup: no allocation, no lock, no store. */
+static table_slot *array_find(table_array *arr, uint64_t h, uint64_t a, uint64_t b)
 {
     size_t cap = arr->capacity, i = home_of(h, cap);
     for (size_t n = 0; n < cap; n++) {
         table_slot *s = &arr->slots[i];
-        unsigned __int128 k = key_load(s);
-        if (k == key)
+        bool empty;
+        if (slot_holds(s, a, b, &empty))
             return s;
-        if (k == KEY_EMPTY || k == KEY_MOVED_EMPTY)
+        if (empty)
             return NULL;
         if (++i == cap)
             i = 0;
@@ -186,9 +223,9 @@ static table_slot *array_find_killing(table_array *arr, uint64_t h, unsigned __i
 
 enum { CLAIM_OK, CLAIM_GROW, CLAIM_FULL };
 
-/* Finds or claims key in arr. respect_load: a fresh insert stops at the
- * growth threshold; a migration copy does not (its array was sized for it). */
-static int array_claim(table_array *arr, uint64_t h, unsigned __int128 key, bool respect_load,
+/* Finds or claims key in arr. A fresh insert stops at limit (CLAIM_GROW);
+ * a migration copy passes SIZE_MAX (its array was sized for it). */
+static int array_claim(table_array *arr, uint64_t h, unsigned __int128 key, size_t limit,
                        table_slot **out)
 {
     size_t cap = arr->capacity, i = home_of(h, cap);
@@ -204,8 +241,7 @@ static int array_claim(table_array *arr, uint64_t h, unsigned __int128 key, bool
         if (k == KEY_EMPTY) {
             /* relaxed: the threshold is a heuristic; overshoot by a few
              * concurrent claims is harmless. */
-            if (respect_load &&
-                atomic_load_explicit(&arr->claimed, memory_order_relaxed) >= arr->grow_at)
+            if (atomic_load_explicit(&arr->claimed, memory_order_relaxed) >= limit)
                 return CLAIM_GROW;
             if (key_cas(s, KEY_EMPTY, key)) {
                 /* relaxed: only the growth heuristic reads it. */
@@ -238,9 +274,26 @@ static void publish_next(table *t, table_array *arr)
     }
 }
 
+static void version_floor_raise(table *t, uint64_t version)
+{
+    /* relaxed: a monotonic maximum; creators read it before their CAS, and
+     * the CAS of the slot they create orders nothing else. */
+    uint64_t cur = atomic_load_explicit(&t->version_floor, memory_order_relaxed);
+    while (cur < version &&
+           !atomic_compare_exchange_weak_explicit(&t->version_floor, &cur, version,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
+uint64_t table_version_floor(table *t)
+{
+    /* relaxed: see version_floor_raise. */
+    return atomic_load_explicit(&t->version_floor, memory_order_relaxed);
+}
+
 /* Freezes s (in arr, which is being migrated), copies a live value into the
  * next array, and marks s MOVED. Idempotent; any thread may do it. */
-static void settle_in(table_array *arr, uint64_t h, table_slot *s)
+static void settle_in(table *t, table_array *arr, uint64_t h, table_slot *s)
 {
     table_word v = table_load(s);
     while (!(v.w1 & TABLE_FROZEN)) {
@@ -257,17 +310,23 @@ static void settle_in(table_array *arr, uint64_t h, table_slot *s)
         table_array *next = atomic_load_explicit(&arr->next, memory_order_acquire);
         assert(next != NULL);
         table_slot *ns = NULL;
-        if (array_claim(next, h, key_load(s), false, &ns) == CLAIM_OK) {
-            table_word never_written = {0, 0};
-            /* First copy wins; a failure means the key was already copied. */
-            (void)table_cas(ns, &never_written,
-                            (table_word){v.w0, v.w1 & ~(TABLE_FROZEN | TABLE_MOVED)});
-        }
+        int claimed = array_claim(next, h, key_load(s), SIZE_MAX, &ns);
+        /* The successor keeps room for every copy (fresh_limit), so a copy
+         * always finds a slot; marking s MOVED without it would lose it. */
+        assert(claimed == CLAIM_OK);
+        if (claimed != CLAIM_OK)
+            return;
+        table_word never_written = {0, 0};
+        /* First copy wins; a failure means the key was already copied. */
+        (void)table_cas(ns, &never_written,
+                        (table_word){v.w0, v.w1 & ~(TABLE_FROZEN | TABLE_MOVED)});
+    } else if (v.w1 & TABLE_TOMB) {
+        version_floor_raise(t, table_version(v)); /* growth drops the tombstone */
     }
     (void)table_cas(s, &v, (table_word){v.w0, v.w1 | TABLE_MOVED});
 }
 
-static void migrate_slot(const table *t, table_array *arr, size_t i)
+static void migrate_slot(table *t, table_array *arr, size_t i)
 {
     table_slot *s = &arr->slots[i];
     for (;;) {
@@ -275,7 +334,7 @@ static void migrate_slot(const table *t, table_array *arr, size_t i)
         if (k == KEY_MOVED_EMPTY)
             return;
         if (k != KEY_EMPTY) {
-            settle_in(arr, hash_key(t, (uint64_t)k, (uint64_t)(k >> 64)), s);
+            settle_in(t, arr, hash_key(t, (uint64_t)k, (uint64_t)(k >> 64)), s);
             return;
         }
         if (key_cas(s, KEY_EMPTY, KEY_MOVED_EMPTY))
@@ -315,9 +374,16 @@ static int start_growth(table *t, table_array *arr)
     }
     int64_t live = atomic_load_explicit(&t->live, memory_order_relaxed);
     size_t live_entries = live > 0 ? (size_t)live : 0;
-    table_array *next = array_new(capacity_for(2 * live_entries + TABLE_CAPACITY_MIN));
+    /* Room for every entry of arr plus as many fresh ones before the
+     * migration must finish: copies never find the successor full. */
+    size_t copies = atomic_load_explicit(&arr->claimed, memory_order_relaxed) +
+                    TABLE_CLAIM_SLACK;
+    if (copies < live_entries)
+        copies = live_entries;
+    table_array *next = array_new(capacity_for(2 * copies + TABLE_CAPACITY_MIN));
     if (!next)
         return INV_ENOMEM;
+    next->fresh_limit = next->grow_at - copies;
     table_array *expected = NULL;
     /* release: publishes the zeroed array; acquire on failure: use the
      * winner's. */
@@ -358,7 +424,7 @@ void table_settle(table *t, table_slot *s)
         if (s >= arr->slots && s < arr->slots + arr->capacity) {
             uint64_t a, b;
             table_slot_key(s, &a, &b);
-            settle_in(arr, hash_key(t, a, b), s);
+            settle_in(t, arr, hash_key(t, a, b), s);
             return;
         }
     }
@@ -371,16 +437,18 @@ table_slot *table_find(table *t, uint64_t a, uint64_t b)
     if (key_is_special(a, b))
         return &t->special[b];
     uint64_t h = hash_key(t, a, b);
-    unsigned __int128 key = key_pack(a, b);
     /* acquire: the array header and its slots as published. */
     table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
     for (;;) {
-        table_slot *s = array_find(arr, h, key);
-        if (s && !(table_load(s).w1 & TABLE_MOVED))
-            return s;
-        /* acquire: the successor's slots as published. */
+        table_slot *s = array_find(arr, h, a, b);
+        /* acquire: the successor's slots as published. No successor: no
+         * slot here is moved (callers still meet a freeze that starts now,
+         * through the value's flags). */
         table_array *next = atomic_load_explicit(&arr->next, memory_order_acquire);
         if (!next)
+            return s;
+        /* acquire: the MOVED flag only ever gets set; one load decides. */
+        if (s && !(__atomic_load_n(&s->value.half[1], __ATOMIC_ACQUIRE) & TABLE_MOVED))
             return s;
         arr = next;
     }
@@ -399,19 +467,19 @@ table_slot *table_insert(table *t, uint64_t a, uint64_t b)
             (void)help_migrate(t, arr);
             table_slot *s = array_find_killing(arr, h, key);
             if (s)
-                settle_in(arr, h, s);
+                settle_in(t, arr, h, s);
             arr = next;
             continue;
         }
         table_slot *s = NULL;
-        int r = array_claim(arr, h, key, true, &s);
+        bool is_current = atomic_load_explicit(&t->current, memory_order_acquire) == arr;
+        int r = array_claim(arr, h, key, is_current ? arr->grow_at : arr->fresh_limit, &s);
         if (r == CLAIM_OK)
             return s;
+        /* At the limit: grow (or, for a successor, finish the migration
+         * first), then look again from the current array. */
         if (start_growth(t, arr) != INV_OK)
             return NULL;
-        if (r == CLAIM_FULL && !atomic_load_explicit(&arr->next, memory_order_acquire) &&
-            atomic_load_explicit(&t->current, memory_order_acquire) == arr)
-            return NULL; /* full and unable to grow */
         arr = atomic_load_explicit(&t->current, memory_order_acquire);
     }
 }

@@ -46,6 +46,9 @@
 #define TABLE_LOAD_NUM 3
 #define TABLE_LOAD_DEN 4
 #define TABLE_CAPACITY_MIN 16
+/* Claims that may land in an array after growth was decided (threads that
+ * looked before the successor was published). */
+#define TABLE_CLAIM_SLACK 1024
 /* A hint or a growth beyond this many slots is refused (NOMEM). */
 #define TABLE_CAPACITY_MAX (1ULL << 34)
 
@@ -76,6 +79,10 @@ typedef struct table {
      * entries live here, outside the arrays, and are never migrated. */
     table_slot special[2];
     _Atomic int64_t live;    /* live values, maintained by table_note_* */
+    /* The highest version of a tombstone that growth dropped: an entry
+     * created in a never-written slot starts above it, so versions of a
+     * key never go back. */
+    _Atomic uint64_t version_floor;
     _Atomic uint64_t resizes;
 } table;
 
@@ -146,6 +153,8 @@ void table_settle(table *t, table_slot *s);
 void table_note_created(table *t);
 void table_note_deleted(table *t);
 int64_t table_live(table *t);
+/* Versions of entries created in a never-written slot start above this. */
+uint64_t table_version_floor(table *t);
 
 /* Helps any migration in progress to its end (not on a hot path). */
 void table_finish_growth(table *t);

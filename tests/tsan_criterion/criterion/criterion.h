@@ -13,6 +13,9 @@
  * file:line and the message, then longjmp()s out of the test; cr_expect_*
  * records the failure and continues. .timeout is enforced with alarm():
  * a test that overruns ends the whole binary with exit status 1.
+ * With --fork (or TSAN_CRITERION_FORK=1) each test instead runs in its own
+ * child process, like Criterion: no state leaks between tests, and a crash,
+ * a timeout or a halting TSan report ends only that test.
  *
  * Limits: each test binary must be one translation unit (main and the test
  * registry live here); a custom assertion message must start with a string
@@ -336,7 +339,7 @@ static inline void crs_on_alarm_(int sig)
         crs_write_str_("::");
         crs_write_str_(crs_current_->name);
     }
-    crs_write_str_(": timed out; ending the test binary\n");
+    crs_write_str_(": timed out (.timeout); ending the process\n");
     _exit(1);
 }
 
