@@ -309,7 +309,19 @@ static void ack_measure(inv_engine *e, inv_fsync_policy pol, unsigned n,
     if (bench_spawn(n, writer_main, w, sizeof w[0]) < 0)
         die("cannot start writer threads", INV_ENOMEM);
     pthread_barrier_destroy(&barrier);
-    inv_stats_get(e, &s1);
+    uint64_t acked = 0;
+    for (unsigned t = 0; t < n; t++)
+        acked += w[t].ops;
+    /* Under INTERVAL and NONE an adjust returns before the flusher has
+     * written its record: give the flusher up to 1 s to catch up, so that
+     * records and fsyncs cover exactly this row's adjusts. */
+    uint64_t wait_until = bench_now_ns() + 1000000000ull;
+    do {
+        inv_stats_get(e, &s1);
+        if (s1.records_written - s0.records_written >= acked)
+            break;
+        usleep(1000);
+    } while (bench_now_ns() < wait_until);
 
     ack_row *r = &ack_rows[n_ack_rows++];
     memset(r, 0, sizeof *r);

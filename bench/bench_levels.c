@@ -5,9 +5,11 @@
  *         key sequence: load / fetch_add / CAS loop checking the floor.
  *         Nothing can be faster: it is the physical limit.
  *   peer  liburcu's lock-free hash table (rculfhash, memb flavour) keyed by
- *         (item, location); each node holds an atomic available on which it
- *         does the same load / fetch_add / CAS loop (the peer's best case:
- *         it keeps no reserved and no revision).
+ *         (item, location), doing the same work as the engine: each node
+ *         holds available, reserved and a revision that every change
+ *         bumps, kept consistent by a per-node mutex (lock-free lookup,
+ *         locked update: the usual way to build this without a packed
+ *         16-byte word).
  * Patterns: uniform random over each size in BENCH_LEVELS (default 1M and
  * 16M levels) and one hot level (inside the first size). Every level is
  * built once per size and reused by every row; all three are checked for
@@ -60,7 +62,9 @@ static const char *const op_name[OP_N] = {"get", "adjust", "adjust-floor"};
 typedef struct {
     struct cds_lfht_node node; /* chain link + reverse hash (16 bytes) */
     uint64_t item, loc;
-    _Atomic int64_t available;
+    pthread_mutex_t lock;      /* guards the three fields below */
+    int64_t available, reserved;
+    uint64_t revision;
 } peer_node;
 
 typedef struct {
@@ -183,7 +187,18 @@ static inline int peer_op(const levels *lv, int op, uint64_t idx,
     node = cds_lfht_iter_get_node(&iter);
     if (node != NULL) {
         peer_node *pn = caa_container_of(node, peer_node, node);
-        rc = atomic_level_op(&pn->available, op, delta, floor_qty, sink);
+        pthread_mutex_lock(&pn->lock);
+        if (op == OP_GET) {
+            *sink += pn->available; /* with reserved and revision, as one state */
+            rc = INV_OK;
+        } else if (op == OP_FLOOR && pn->available + delta < floor_qty) {
+            rc = INV_EINSUFFICIENT;
+        } else {
+            pn->available += delta;
+            pn->revision++;
+            rc = INV_OK;
+        }
+        pthread_mutex_unlock(&pn->lock);
     }
     rcu_read_unlock();
     return rc;
@@ -316,8 +331,10 @@ static void load_peer_part(void *arg)
         pn->item = key_item(lv, i);
         pn->loc = key_loc(lv, i);
         /* Published to readers by cds_lfht_add's release of the link. */
-        atomic_store_explicit(&pn->available, STOCK_START,
-                              memory_order_relaxed);
+        pthread_mutex_init(&pn->lock, NULL);
+        pn->available = STOCK_START;
+        pn->reserved = 0;
+        pn->revision = 1;
         cds_lfht_node_init(&pn->node);
         rcu_read_lock();
         cds_lfht_add(lv->peer, peer_hash(pn->item, pn->loc), &pn->node);
