@@ -1180,15 +1180,21 @@ static int item_put_locked(inv_engine *e, uint64_t item, const inv_item_fields *
             free(r);
             return rc;
         }
+        /* Publish before anything else reserves a position: a thread
+         * publishes its reservations in order (journal.h). */
+        rc = *pos ? publish_item(e, *pos, item, version, r) : INV_OK;
         if (old) {
             item_drop_keys(c, item, old, r);
-            if (old->tracked != r->tracked)
-                level_mark_tracked(e, item, r->tracked);
+            if (old->tracked != r->tracked) {
+                uint64_t marked = level_mark_tracked(e, item, r->tracked);
+                if (marked > *pos)
+                    *pos = marked; /* acknowledge once those are durable too */
+            }
             epoch_retire(old, free, c->owner);
         } else {
             table_note_created(&c->items); /* a new item has no levels to mark */
         }
-        return *pos ? publish_item(e, *pos, item, version, r) : INV_OK;
+        return rc;
     }
 }
 
@@ -1249,10 +1255,14 @@ static int item_del_locked(inv_engine *e, uint64_t item, uint64_t *pos)
             continue;
         }
         table_note_deleted(&c->items);
-        level_drop_item(e, item);
+        /* Publish before the level deletions reserve theirs (in order). */
+        int rc = *pos ? publish_item(e, *pos, item, version, NULL) : INV_OK;
+        uint64_t dropped = level_drop_item(e, item);
+        if (dropped > *pos)
+            *pos = dropped; /* acknowledge once the level deletions are durable */
         item_drop_keys(c, item, old, NULL);
         epoch_retire(old, free, c->owner);
-        return *pos ? publish_item(e, *pos, item, version, NULL) : INV_OK;
+        return rc;
     }
 }
 
