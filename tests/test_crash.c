@@ -1203,7 +1203,8 @@ Test(crash, holds_sigkill_keeps_acknowledged_holds_and_conserves_units)
 #define ORD_Q2 3
 #define ORD_STOCK 10
 #define ORD_HOOK_SLEEP_MS 300   /* rule on: the hold's publication is held back */
-#define ORD_HOOK_MAX_MS 10000   /* rule off: held back until we are killed */
+#define ORD_HOOK_MAX_MS 2000    /* rule off: held back until we are killed (ms after the
+                                   adjust's report) */
 #define ORD_WAIT_MS 10000
 
 /* The hook's state (child only). */
@@ -1387,7 +1388,18 @@ Test(crash, ordering_rule_switched_off_shows_the_leak)
      * L1 with H's reservation inside the adjust's image, L2 untouched and
      * no hold to give the units back: the leak DESIGN.md describes. This
      * test passing proves the previous one can fail. */
-    cr_assert_eq(res.adj.arg, 0, "rule off: the adjust still waited for the hold");
+    /* KNOWN FAILURE (test hook defect in core/, see the report): with
+     * late_reserve, hold.c op_publish (and level.c level_published) take
+     * the position BEFORE persist_publish runs persist_test_before_publish,
+     * so the hook stalls the hold after its reservation, never between its
+     * level CASes and its reservation. The hold's position is then below
+     * the adjust's, the durable prefix makes the adjust wait, and the
+     * broken state cannot be produced deterministically. */
+    cr_assert_eq(res.adj.arg, 0,
+                 "rule off: the adjust's ack still waited for the stalled hold: the publish "
+                 "hook runs after the late reservation (hold.c op_publish reserves, then "
+                 "persist_publish calls persist_test_before_publish), so it cannot stall the "
+                 "hold between its CASes and its journal position");
     cr_assert_not(res.hold_returned, "rule off: the hold returned before the kill");
     cr_assert(res.hold_rc == INV_ENOTFOUND && res.l1.reserved == ORD_Q1 && res.l2.reserved == 0,
               "rule off: expected the broken state (L1 reserved %d, no hold), got " ORD_STATE_FMT,
