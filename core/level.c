@@ -70,6 +70,9 @@ static int level_published(inv_engine *e, uint64_t *pos, uint64_t item, uint64_t
 static int level_delete(inv_engine *e, uint64_t item, uint64_t loc, bool force,
                         uint64_t *pos_out);
 
+/* The calling thread's last level lookup (see table_memo). */
+static __thread table_memo level_memo __attribute__((tls_model("initial-exec")));
+
 /* Read-modify-write of one existing level. Inlined into each caller so the
  * step is a direct call. *pos_out: the change's journal position (0 in
  * memory mode or when nothing changed). */
@@ -80,7 +83,7 @@ level_rmw(inv_engine *e, uint64_t item, uint64_t loc, level_step step, const voi
     uint64_t pos = 0;
     int rc;
     for (;;) {
-        table_slot *s = table_find(&e->levels, item, loc);
+        table_slot *s = table_find_memo(&e->levels, item, loc, &level_memo);
         if (!s) {
             rc = INV_ENOTFOUND;
             break;
@@ -88,6 +91,7 @@ level_rmw(inv_engine *e, uint64_t item, uint64_t loc, level_step step, const voi
         table_word v = table_load(s);
         for (rc = LEVEL_LOST; rc == LEVEL_LOST || rc == LEVEL_RESTAMP;) {
             if (table_is_frozen(v)) {
+                table_memo_forget(&level_memo);
                 table_settle(&e->levels, s); /* growth: redo in the new array */
                 break;
             }
@@ -192,14 +196,16 @@ int inv_level_get(inv_engine *e, uint64_t item, uint64_t loc, inv_level *out)
     int rc = INV_ENOTFOUND;
     epoch_enter();
     for (;;) {
-        table_slot *s = table_find(&e->levels, item, loc);
+        table_slot *s = table_find_memo(&e->levels, item, loc, &level_memo);
         if (!s)
             break;
         /* A frozen value is still the latest; a moved one lives on in the
          * next array. */
         table_word v = table_load(s);
-        if (v.w1 & TABLE_MOVED)
+        if (v.w1 & TABLE_MOVED) {
+            table_memo_forget(&level_memo);
             continue;
+        }
         if (table_is_live(v)) {
             level_out(v, out);
             rc = INV_OK;

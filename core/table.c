@@ -454,6 +454,20 @@ table_slot *table_find(table *t, uint64_t a, uint64_t b)
     }
 }
 
+table_slot *table_find_memo(table *t, uint64_t a, uint64_t b, table_memo *m)
+{
+    /* acquire: as table_find. An array that is still current is not
+     * retired, so a memoised slot in it is safe to touch in this section. */
+    table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
+    if (m->t == t && m->arr == arr && m->a == a && m->b == b)
+        return m->slot;
+    table_slot *s = table_find(t, a, b);
+    m->t = NULL;
+    if (s && s >= arr->slots && s < arr->slots + arr->capacity)
+        *m = (table_memo){t, arr, a, b, s};
+    return s;
+}
+
 table_slot *table_insert(table *t, uint64_t a, uint64_t b)
 {
     if (key_is_special(a, b))

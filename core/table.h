@@ -97,6 +97,22 @@ table_slot *table_find(table *t, uint64_t a, uint64_t b);
  * memory. */
 table_slot *table_insert(table *t, uint64_t a, uint64_t b);
 
+/* A one-entry memo of the last lookup, per thread and caller: a hot key
+ * (a flash sale's SKU) skips the hash and the probe. Valid only while the
+ * array it was found in is still the current one, which callers inside an
+ * epoch section can check with one load. */
+typedef struct {
+    const table *t;
+    const table_array *arr;
+    uint64_t a, b;
+    table_slot *slot;
+} table_memo;
+
+/* As table_find, through the memo. */
+table_slot *table_find_memo(table *t, uint64_t a, uint64_t b, table_memo *m);
+/* After meeting a frozen or moved value: the memo must not answer again. */
+static inline void table_memo_forget(table_memo *m) { m->t = NULL; }
+
 /* A consistent snapshot of a slot's value (two 8-byte acquire loads of w1
  * around w0; retried until w1 did not change). */
 static inline table_word table_load(const table_slot *s)

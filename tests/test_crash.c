@@ -168,7 +168,7 @@ static void remove_tree(const char *dir)
 }
 
 /* Opens dir with fsync ALWAYS; the engine's messages on stderr are captured
- * into msg (and echoed when the open fails). */
+ * into msg (callers put it in their assertion messages). */
 static int open_dir(const char *dir, bool repair, inv_engine **out, char *msg, size_t cap)
 {
     inv_config cfg;
@@ -192,8 +192,6 @@ static int open_dir(const char *dir, bool repair, inv_engine **out, char *msg, s
         msg[n > 0 ? (size_t)n : 0] = '\0';
         close(mfd);
     }
-    if (rc != INV_OK && msg[0])
-        fprintf(stderr, "%s", msg);
     return rc;
 }
 
