@@ -833,11 +833,13 @@ static int locs_add(catalog *c, uint64_t loc)
 
 /* The first location published becomes the default (once, by CAS from
  * "none"); version: the location's. */
-static void default_offer(catalog *c, uint64_t loc, uint64_t version)
+static bool default_offer(catalog *c, uint64_t loc, uint64_t version)
 {
     table_word none = {0, 0};
-    (void)table_cas(&c->default_location, &none, (table_word){loc, version});
+    return table_cas(&c->default_location, &none, (table_word){loc, version});
 }
+
+static int default_set(inv_engine *e, uint64_t loc, uint64_t *pos);
 
 /* ---- journal versions --------------------------------------------------- */
 
@@ -903,13 +905,24 @@ static int location_put(inv_engine *e, uint64_t loc, const inv_location_fields *
         uint32_t len = loc_payload_len(r);
         uint64_t version = next_version(e, v, len, pos);
         if (version && table_cas(s, &v, (table_word){(uint64_t)(uintptr_t)r, version})) {
+            bool made_default = false;
             if (old) {
                 epoch_retire(old, free, c->owner);
             } else {
                 table_note_created(&c->locations);
-                default_offer(c, loc, version);
+                made_default = default_offer(c, loc, version);
             }
-            return *pos ? publish_location(e, *pos, loc, version, r) : INV_OK;
+            int rc = *pos ? publish_location(e, *pos, loc, version, r) : INV_OK;
+            if (rc == INV_OK && made_default && *pos) {
+                /* Replay would make the first location in journal order the
+                 * default, which may be another concurrent first one: say
+                 * which one won, in a record of its own. */
+                uint64_t pos_default = 0;
+                rc = default_set(e, loc, &pos_default);
+                if (pos_default > *pos)
+                    *pos = pos_default;
+            }
+            return rc;
         }
         free(r);
         if (!version)

@@ -86,15 +86,5 @@ int catalog_rebuild_indexes(catalog *c);
  * epoch section; writers may run. */
 int catalog_snapshot(catalog *c, snapshot_writer *w);
 
-/* Durability (persist.c). */
-typedef struct snapshot_writer snapshot_writer;
-/* Applies a PERSIST_ITEM / PERSIST_LOCATION / PERSIST_DEFAULT record from
- * the journal (pos) or a snapshot (pos 0): the record carries its version
- * and is applied only over an older one. Recovery is single-threaded. */
-int catalog_replay(catalog *c, uint64_t pos, uint8_t type, const void *payload, uint32_t len);
-/* After replay: builds the SKU, variant and product indexes. */
-int catalog_rebuild_indexes(catalog *c);
-/* Writes every location, item and the default location into a snapshot. */
-int catalog_snapshot(catalog *c, snapshot_writer *w);
 
 #endif /* INV_CATALOG_H */

@@ -47,6 +47,9 @@ struct hold_record {
     _Atomic int64_t ended_at_ms;
     int64_t expires_at_ms;
     _Atomic uint64_t last_pos; /* journal position of its last record */
+    /* The final record of its end (commit, release, expiry), once
+     * published: a retried end acknowledges on it. 0 until then. */
+    _Atomic uint64_t end_pos;
     hold_record *wheel_next;  /* written by a pusher before its release CAS */
     size_t id_len;
     char id[INV_HOLD_ID_MAX];
@@ -237,7 +240,7 @@ static int op_publish(hold_op *op, bool final)
 {
     uint32_t len = hold_rec_len(op->r->n_lines);
     if (!op->pos && op->e->jr && persist_test_late_reserve &&
-        (op->pos = persist_reserve(op->e, len)) == 0)
+        (op->pos = persist_test_late_position(op->e, PERSIST_HOLD, len)) == 0)
         return INV_EIO;
     if (!op->pos)
         return INV_OK;
@@ -499,9 +502,54 @@ static int settled_answer(int st, int to)
     }
 }
 
+/* With a journal, an end already decided by another call is acknowledged
+ * on that end's final record: wait until it is published (bounded). */
+static int settled_ack(inv_engine *e, hold_record *r, uint64_t *pos_out)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        /* acquire: pairs with the release in hold_end. */
+        uint64_t end = atomic_load_explicit(&r->end_pos, memory_order_acquire);
+        if (!e->jr) {
+            *pos_out = 0; /* memory mode: nothing to wait for */
+            return INV_OK;
+        }
+        if (end) {
+            *pos_out = end;
+            return INV_OK;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >
+            HOLD_END_WAIT_MS)
+            return INV_EIO; /* the deciding call is stuck in the journal */
+        sched_yield();
+    }
+}
+
+static void op_abandon(hold_op *op)
+{
+    if (op->pos)
+        persist_abandon(op->e, op->pos, hold_rec_len(op->r->n_lines));
+    op->pos = 0;
+}
+
+static void count_end(hold_book *hb, int to)
+{
+    _Atomic uint64_t *counter = to == INV_HOLD_COMMITTED  ? &hb->committed
+                                : to == INV_HOLD_RELEASED ? &hb->released
+                                                          : &hb->expired;
+    /* relaxed: statistics. */
+    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&hb->active, 1, memory_order_relaxed);
+}
+
+/* Ends a HELD hold: commit, release or expiry. The end's journal position
+ * is reserved before the state CAS that decides it, so a snapshot or a
+ * retry that sees the decision also finds its record below the tail. A
+ * commit that comes after the expiry time expires the hold instead. */
 static int hold_end(inv_engine *e, hold_record *r, int to, uint64_t *pos_out)
 {
-    hold_book *hb = &e->holds;
     for (;;) {
         int st = load_state(r);
         if (st == HOLD_PENDING) {
@@ -510,30 +558,36 @@ static int hold_end(inv_engine *e, hold_record *r, int to, uint64_t *pos_out)
             continue;
         }
         if (st != INV_HOLD_HELD) {
-            /* relaxed: a retry waits for the record of the first end. */
-            *pos_out = atomic_load_explicit(&r->last_pos, memory_order_relaxed);
-            return settled_answer(st, to);
+            int answer = settled_answer(st, to);
+            return answer == INV_OK ? settled_ack(e, r, pos_out) : answer;
         }
+        int decided = to == INV_HOLD_COMMITTED && engine_now_ms() >= r->expires_at_ms
+                          ? INV_HOLD_EXPIRED
+                          : to;
+        hold_op op;
+        int rc = op_begin(&op, e, r, HOLD_OP_END, (uint8_t)decided);
+        if (rc != INV_OK)
+            return rc;
         /* acq_rel: exactly one of commit, release and expiry wins. */
-        if (!atomic_compare_exchange_strong_explicit(&r->state, &st, to, memory_order_acq_rel,
-                                                     memory_order_acquire))
+        if (!atomic_compare_exchange_strong_explicit(&r->state, &st, decided,
+                                                     memory_order_acq_rel,
+                                                     memory_order_acquire)) {
+            op_abandon(&op);
             continue;
+        }
         /* relaxed: read by the background thread after it pops r, and by
          * snapshots after the record that carries it is durable. */
         atomic_store_explicit(&r->ended_at_ms, engine_now_ms(), memory_order_relaxed);
-        hold_op op;
-        int rc = op_begin(&op, e, r, HOLD_OP_END, (uint8_t)to);
-        if (rc == INV_OK)
-            rc = op_end_lines(&op, LINE_ENDED);
+        rc = op_end_lines(&op, LINE_ENDED);
         if (rc == INV_OK)
             rc = op_publish(&op, true);
+        /* release: a retry that reads it acknowledges on it. */
+        atomic_store_explicit(&r->end_pos, op.pos_last ? op.pos_last : 1,
+                              memory_order_release);
         *pos_out = op.pos_last;
-        _Atomic uint64_t *counter = to == INV_HOLD_COMMITTED  ? &hb->committed
-                                    : to == INV_HOLD_RELEASED ? &hb->released
-                                                              : &hb->expired;
-        /* relaxed: statistics. */
-        atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
-        atomic_fetch_sub_explicit(&hb->active, 1, memory_order_relaxed);
+        count_end(&e->holds, decided);
+        if (rc == INV_OK && decided != to)
+            rc = INV_ENOTFOUND; /* it had expired: nothing to commit */
         return rc;
     }
 }

@@ -26,6 +26,8 @@
 /* A create that finds the same id PENDING in another thread waits this
  * long for it to settle before answering CONFLICT. */
 #define HOLD_PENDING_WAIT_US 2000
+/* A retried end waits this long for the deciding call's record. */
+#define HOLD_END_WAIT_MS 5000
 
 int hold_init(inv_engine *e);
 void hold_destroy(inv_engine *e);

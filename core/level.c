@@ -17,6 +17,7 @@
 #include "epoch.h"
 #include "persist.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 /* A compute step answers: write the new w0 into *next, keep the level as it
@@ -62,7 +63,7 @@ static int level_published(inv_engine *e, uint64_t *pos, uint64_t item, uint64_t
                            table_word v)
 {
     if (e->jr && persist_test_late_reserve && *pos == 0 &&
-        (*pos = persist_reserve(e, PERSIST_LEVEL_LEN)) == 0)
+        (*pos = persist_test_late_position(e, PERSIST_LEVEL, PERSIST_LEVEL_LEN)) == 0)
         return INV_EIO;
     return *pos ? persist_level(e, *pos, item, loc, v) : INV_OK;
 }
@@ -257,9 +258,13 @@ static int level_create(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty,
             (void)level_delete(e, item, loc, true, pos_out);
             return INV_ENOTFOUND;
         }
-        if (rc == INV_OK && tracked == level_untracked(v))
+        if (rc == INV_OK && tracked == level_untracked(v)) {
             /* The tracked flag changed meanwhile: follow it. */
-            (void)level_rmw(e, item, loc, tracked_step, &tracked, NULL, pos_out);
+            uint64_t marked = 0;
+            (void)level_rmw(e, item, loc, tracked_step, &tracked, NULL, &marked);
+            if (marked > *pos_out)
+                *pos_out = marked;
+        }
         level_out(v, out);
         return rc;
     }
@@ -448,8 +453,7 @@ uint64_t level_mark_tracked(inv_engine *e, uint64_t item, bool tracked)
 /* ---- lines of multi-level changes (holds) ------------------------------- */
 
 /* Applies step to one level, stamped with the change's position op_pos
- * (journal; a revision equal to it is this change's own earlier stamp) or
- * with revision + 1 (memory, op_pos 0). LEVEL_RESTAMP: the level carries a
+ * (journal) or with revision + 1 (memory, op_pos 0). LEVEL_RESTAMP: the level carries a
  * newer revision; the caller publishes what it did so far and reserves a
  * new position. */
 static int level_apply_at(inv_engine *e, uint64_t item, uint64_t loc, level_step step,
@@ -471,7 +475,9 @@ static int level_apply_at(inv_engine *e, uint64_t item, uint64_t loc, level_step
             int rc = step(v, &next, arg);
             if (rc != INV_OK)
                 return rc;
-            if (op_pos && table_version(v) > op_pos)
+            /* >=: a revision must change on every change, even a second
+             * change of one level by one hold change (a give-back). */
+            if (op_pos && table_version(v) >= op_pos)
                 return LEVEL_RESTAMP;
             next.w1 = op_pos ? op_pos : table_version(v) + 1;
             if (table_cas(s, &v, next)) {
@@ -567,4 +573,65 @@ int level_install(inv_engine *e, uint64_t item, uint64_t loc, table_word image)
             return INV_OK;
         }
     }
+}
+
+/* ---- recovery: levels that disagree with their item --------------------- */
+
+typedef struct {
+    uint64_t item, location;
+    bool drop, tracked;
+} reconcile_entry;
+
+typedef struct {
+    inv_engine *e;
+    reconcile_entry *v;
+    size_t n, cap;
+} reconcile_list;
+
+static int reconcile_visit(void *p, uint64_t item, uint64_t loc, table_word v)
+{
+    reconcile_list *l = p;
+    bool tracked = true;
+    bool exists = catalog_item_exists(&l->e->cat, item, &tracked);
+    if (exists && tracked != level_untracked(v))
+        return 0; /* agrees */
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        reconcile_entry *nv = realloc(l->v, cap * sizeof *nv);
+        if (!nv)
+            return INV_ENOMEM;
+        l->v = nv;
+        l->cap = cap;
+    }
+    l->v[l->n++] = (reconcile_entry){item, loc, !exists, tracked};
+    return 0;
+}
+
+/* A crash between an item's record and the level changes it causes (a
+ * deletion's level sweep, a tracked flag's marking) leaves levels that
+ * disagree with their item: finish those changes, journaled. Single
+ * threaded (recovery). */
+int level_reconcile(inv_engine *e, uint64_t *pos_max)
+{
+    reconcile_list l = {e, NULL, 0, 0};
+    epoch_enter();
+    int rc = table_foreach(&e->levels, reconcile_visit, &l);
+    for (size_t i = 0; rc == INV_OK && i < l.n; i++) {
+        uint64_t pos = 0;
+        if (l.v[i].drop)
+            rc = level_delete(e, l.v[i].item, l.v[i].location, true, &pos);
+        else
+            rc = level_rmw(e, l.v[i].item, l.v[i].location, tracked_step, &l.v[i].tracked,
+                           NULL, &pos);
+        if (rc == INV_ENOTFOUND)
+            rc = INV_OK;
+        if (pos > *pos_max)
+            *pos_max = pos;
+    }
+    epoch_exit();
+    if (l.n)
+        fprintf(stderr, "invcore: recovery: finished %zu level change(s) of items changed "
+                        "before the crash\n", l.n);
+    free(l.v);
+    return rc;
 }

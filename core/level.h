@@ -64,6 +64,9 @@ int level_reserve(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uint6
  * unless sold. NOTFOUND when the level was deleted meanwhile. */
 int level_unreserve(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, bool sold,
                     uint64_t op_pos, table_word *image);
+/* Recovery: deletes levels of missing items and follows items' tracked
+ * flags, journaled; *pos_max gets the highest position written. */
+int level_reconcile(inv_engine *e, uint64_t *pos_max);
 /* Recovery: installs a level image unless a newer revision is there. */
 int level_install(inv_engine *e, uint64_t item, uint64_t loc, table_word image);
 

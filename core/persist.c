@@ -53,9 +53,18 @@ void persist_abandon(inv_engine *e, uint64_t pos, uint32_t len)
 int persist_publish(inv_engine *e, uint64_t pos, uint8_t type, const void *payload,
                     uint32_t len)
 {
-    if (persist_test_before_publish)
+    /* With late reservation the hook already ran before the position was
+     * taken (persist_test_late_position). */
+    if (persist_test_before_publish && !persist_test_late_reserve)
         persist_test_before_publish(type);
     return journal_publish(e->jr, pos, type, payload, len);
+}
+
+uint64_t persist_test_late_position(inv_engine *e, uint8_t type, uint32_t len)
+{
+    if (persist_test_before_publish)
+        persist_test_before_publish(type); /* after the CAS, before a position */
+    return persist_reserve(e, len);
 }
 
 int persist_level(inv_engine *e, uint64_t pos, uint64_t item, uint64_t loc, table_word v)
@@ -66,8 +75,10 @@ int persist_level(inv_engine *e, uint64_t pos, uint64_t item, uint64_t loc, tabl
 
 int persist_ack(inv_engine *e, uint64_t pos)
 {
+    if (!e->jr)
+        return INV_OK;
     last_write_position = pos;
-    if (!e->jr || e->cfg.defer_durability || e->cfg.fsync_policy != INV_FSYNC_ALWAYS)
+    if (e->cfg.defer_durability || e->cfg.fsync_policy != INV_FSYNC_ALWAYS)
         return journal_failed(e->jr) ? INV_EIO : INV_OK;
     return journal_wait(e->jr, pos);
 }
@@ -229,7 +240,13 @@ int persist_open(inv_engine *e)
         e->jr = NULL;
         return rc;
     }
-    return hold_recover_finish(e);
+    rc = hold_recover_finish(e);
+    uint64_t pos = 0;
+    if (rc == INV_OK)
+        rc = level_reconcile(e, &pos);
+    if (rc == INV_OK && pos)
+        rc = journal_wait(e->jr, pos);
+    return rc;
 }
 
 int persist_close(inv_engine *e)

@@ -60,6 +60,8 @@ int persist_ack(inv_engine *e, uint64_t pos);
  * record is published (to inject a delay). */
 extern bool persist_test_late_reserve;
 extern void (*persist_test_before_publish)(uint8_t type);
+/* With late_reserve: runs the hook, then takes the position. */
+uint64_t persist_test_late_position(inv_engine *e, uint8_t type, uint32_t len);
 
 /* Writes a snapshot and drops the journal it covers. */
 int persist_snapshot(inv_engine *e);

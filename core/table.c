@@ -372,6 +372,9 @@ static int start_growth(table *t, table_array *arr)
         table_finish_growth(t);
         return INV_OK;
     }
+    /* acquire: another thread may have published the successor already. */
+    if (atomic_load_explicit(&arr->next, memory_order_acquire))
+        return INV_OK;
     int64_t live = atomic_load_explicit(&t->live, memory_order_relaxed);
     size_t live_entries = live > 0 ? (size_t)live : 0;
     /* Room for every entry of arr plus as many fresh ones before the
@@ -459,7 +462,13 @@ table_slot *table_find_memo(table *t, uint64_t a, uint64_t b, table_memo *m)
     /* acquire: as table_find. An array that is still current is not
      * retired, so a memoised slot in it is safe to touch in this section. */
     table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
-    if (m->t == t && m->arr == arr && m->a == a && m->b == b)
+    bool empty;
+    /* The memo's addresses may name memory reused by another array or
+     * engine since: trust the slot only inside the current array and only
+     * if it holds the key (a key sits in one slot of an array). */
+    if (m->t == t && m->arr == arr && m->a == a && m->b == b &&
+        m->slot >= arr->slots && m->slot < arr->slots + arr->capacity &&
+        slot_holds(m->slot, a, b, &empty))
         return m->slot;
     table_slot *s = table_find(t, a, b);
     m->t = NULL;

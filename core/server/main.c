@@ -107,7 +107,7 @@ int main(int argc, char **argv)
             INVCORE_VERSION, cfg.bind, server_port(srv), cfg.threads,
             cfg.data_dir ? cfg.data_dir : "in-memory",
             config_fsync_name(cfg.fsync_policy),
-            server_durable_replies(srv) ? "yes" : "no",
+            server_durable_replies(srv) && cfg.fsync_policy == INV_FSYNC_ALWAYS ? "yes" : "no",
             (unsigned long long)st.levels, (unsigned long long)st.items,
             (unsigned long long)st.locations);
     fflush(stderr);

@@ -722,6 +722,11 @@ static int loop_init(server *srv, loop *lp, char *err, size_t errlen)
     if (srv->port == 0)
         srv->port = bound_port(lp->lfd);
     lp->durfd = inv_durable_subscribe(srv->e);
+    if (lp->durfd < 0 && lp->durfd != INV_EINVALID) {
+        /* With a journal, replies must wait: never run without the wake. */
+        snprintf(err, errlen, "durability subscription: %s", inv_strerror(lp->durfd));
+        return -1;
+    }
     if (lp->durfd < 0)
         lp->durfd = -1; /* in memory: replies never wait */
     else
