@@ -885,3 +885,30 @@ Test(hold, an_engine_closed_with_live_holds_frees_them)
     assert_level(e, ITEM_2, LOC_A, 7, 2);
     verify_and_close(e);
 }
+
+/* Expiry is decided by the clock, not by when the sweep runs: a commit that
+ * arrives after expires_at_ms, before the background sweep, must not sell. */
+Test(hold, commit_after_expiry_time_but_before_the_sweep_is_notfound)
+{
+    inv_config cfg = {0};
+    cfg.sweep_interval_ms = 60000; /* the sweep runs at most every 50 ms */
+    inv_engine *e = NULL;
+    cr_assert_eq(inv_open(&e, &cfg), INV_OK);
+    cr_assert_eq(inv_location_put(e, LOC_A, NULL), INV_OK);
+    put_item(e, ITEM_1, true);
+    set_level(e, ITEM_1, LOC_A, 10);
+    inv_hold_line line = {ITEM_1, LOC_A, 4};
+    for (int round = 0; round < 20; round++) {
+        char id[16];
+        int n = snprintf(id, sizeof id, "late-%d", round);
+        cr_assert_eq(inv_hold_create(e, id, (size_t)n, 1, &line, 1, NULL), INV_OK);
+        struct timespec ts = {0, 3 * 1000000L};
+        nanosleep(&ts, NULL); /* past its 1 ms TTL */
+        cr_assert_eq(inv_hold_commit(e, id, (size_t)n), INV_ENOTFOUND, "round %d", round);
+        inv_level lv = level_of(e, ITEM_1, LOC_A);
+        cr_assert_eq(lv.available, 10, "round %d: expired units were sold", round);
+        cr_assert_eq(lv.reserved, 0);
+    }
+    cr_assert_eq(hold_verify_reserved(e), INV_OK);
+    inv_close(e);
+}

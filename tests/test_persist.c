@@ -1,0 +1,228 @@
+/*
+ * test_persist.c — the engine's durability rules (core/persist.c and the
+ * journaled paths of level.c, hold.c, catalog.c), one test per rule, each
+ * written to fail on the defect it guards against:
+ *  - a retried end of a hold is acknowledged only on the deciding end's
+ *    record, never before it is durable;
+ *  - a hold create that fails midway gives its lines back under a newer
+ *    revision (a revision never names two states);
+ *  - a crash between an item's deletion record and its level deletions
+ *    leaves no orphan level after recovery;
+ *  - the lookup memo never answers for another engine after close/open.
+ * Journal tests use fresh directories under /tmp and remove them.
+ */
+#include "test_util.h"
+
+#include "hold.h"
+#include "persist.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define HOOK_STALL_MS 300 /* how long a hooked publish stalls */
+
+static void make_dir(char *path, size_t cap)
+{
+    snprintf(path, cap, "/tmp/invcore-persist-XXXXXX");
+    cr_assert_not_null(mkdtemp(path));
+}
+
+static void remove_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    struct dirent *de;
+    char p[512];
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof p, "%s/%s", path, de->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    rmdir(path);
+}
+
+static inv_engine *open_durable(const char *dir)
+{
+    inv_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.data_dir = dir;
+    cfg.fsync_policy = INV_FSYNC_ALWAYS;
+    inv_engine *e = NULL;
+    int rc = inv_open(&e, &cfg);
+    cr_assert_eq(rc, INV_OK, "inv_open(%s): %s", dir, inv_strerror(rc));
+    return e;
+}
+
+static void stock(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
+{
+    cr_assert_eq(inv_location_put(e, loc, NULL), INV_OK);
+    cr_assert_eq(inv_item_put(e, item, NULL), INV_OK);
+    cr_assert_eq(inv_level_set(e, item, loc, qty, 0, NULL), INV_OK);
+}
+
+/* ---- a retried commit waits for the first one's record ----------------- */
+
+static __thread bool stall_this_thread;
+static _Atomic uint64_t stall_released_ns;
+
+static void stall_hold_publish(uint8_t type)
+{
+    if (type == PERSIST_HOLD && stall_this_thread) {
+        tu_sleep_ms(HOOK_STALL_MS);
+        /* release: the retry's check reads it after its own return. */
+        atomic_store_explicit(&stall_released_ns, tu_now_ns(), memory_order_release);
+    }
+}
+
+typedef struct {
+    inv_engine *e;
+    int rc;
+} commit_arg;
+
+static void *stalled_commit(void *p)
+{
+    commit_arg *a = p;
+    stall_this_thread = true;
+    a->rc = inv_hold_commit(a->e, "cart", 4);
+    return NULL;
+}
+
+Test(persist, retried_commit_is_acknowledged_only_after_the_first_commit_is_durable)
+{
+    char dir[64];
+    make_dir(dir, sizeof dir);
+    inv_engine *e = open_durable(dir);
+    stock(e, 1, 1, 10);
+    inv_hold_line line = {1, 1, 2};
+    cr_assert_eq(inv_hold_create(e, "cart", 4, 60000, &line, 1, NULL), INV_OK);
+    persist_test_before_publish = stall_hold_publish;
+    commit_arg a = {e, -100};
+    pthread_t t;
+    pthread_create(&t, NULL, stalled_commit, &a);
+    inv_hold_info info;
+    uint64_t deadline = tu_deadline_ms(2000);
+    do /* wait until the first commit decided (its record is stalled) */
+        cr_assert_eq(inv_hold_get(e, "cart", 4, &info), INV_OK);
+    while (info.state != INV_HOLD_COMMITTED && !tu_past(deadline));
+    cr_assert_eq(info.state, INV_HOLD_COMMITTED);
+    cr_assert_eq(inv_hold_commit(e, "cart", 4), INV_OK); /* the retry */
+    uint64_t retry_done_ns = tu_now_ns();
+    pthread_join(t, NULL);
+    persist_test_before_publish = NULL;
+    cr_assert_eq(a.rc, INV_OK);
+    uint64_t released = atomic_load_explicit(&stall_released_ns, memory_order_acquire);
+    cr_assert(released != 0 && retry_done_ns >= released,
+              "the retry returned before the first commit's record was published");
+    inv_close(e);
+    remove_dir(dir);
+}
+
+/* ---- a failed create gives back under a newer revision ----------------- */
+
+static inv_engine *observed_engine;
+static inv_level observed_in_hook;
+static bool observed;
+
+static void observe_level_at_hold_publish(uint8_t type)
+{
+    if (type == PERSIST_HOLD && !observed) {
+        observed = inv_level_get(observed_engine, 1, 1, &observed_in_hook) == INV_OK;
+    }
+}
+
+Test(persist, a_failed_create_gives_its_lines_back_under_a_newer_revision)
+{
+    char dir[64];
+    make_dir(dir, sizeof dir);
+    inv_engine *e = open_durable(dir);
+    stock(e, 1, 1, 10);
+    stock(e, 2, 1, 1);
+    inv_hold_line lines[2] = {{1, 1, 5}, {2, 1, 3}}; /* the second cannot be met */
+    observed_engine = e;
+    observed = false;
+    persist_test_before_publish = observe_level_at_hold_publish;
+    inv_hold_failure fail;
+    cr_assert_eq(inv_hold_create(e, "h", 1, 60000, lines, 2, &fail), INV_EINSUFFICIENT);
+    persist_test_before_publish = NULL;
+    inv_level after;
+    cr_assert_eq(inv_level_get(e, 1, 1, &after), INV_OK);
+    cr_assert_eq(after.available, 10);
+    cr_assert_eq(after.reserved, 0);
+    cr_assert(observed, "no hold record was published");
+    /* The first record published shows line 1 reserved; the level then went
+     * back to its old state: a new revision, never the same one. */
+    cr_assert_eq(observed_in_hook.reserved, 5);
+    cr_assert_gt(after.revision, observed_in_hook.revision);
+    cr_assert_eq(hold_verify_reserved(e), INV_OK);
+    inv_close(e);
+    remove_dir(dir);
+}
+
+/* ---- a crash inside ITEM.DEL leaves no orphan level -------------------- */
+
+static void die_at_first_level_record(uint8_t type)
+{
+    if (type == PERSIST_LEVEL) {
+        tu_sleep_ms(100); /* the flusher syncs the item's tombstone meanwhile */
+        _exit(0);
+    }
+}
+
+Test(persist, a_crash_between_an_item_deletion_and_its_level_deletions_leaves_no_orphan)
+{
+    char dir[64];
+    make_dir(dir, sizeof dir);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        inv_engine *e = open_durable(dir);
+        stock(e, 1, 1, 50);
+        stock(e, 1, 2, 60);
+        persist_test_before_publish = die_at_first_level_record;
+        (void)inv_item_del(e, 1);
+        _exit(3); /* the hook did not fire */
+    }
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    inv_engine *e = open_durable(dir);
+    inv_item item;
+    inv_level lv;
+    cr_assert_eq(inv_item_get(e, 1, &item), INV_ENOTFOUND);
+    cr_assert_eq(inv_level_get(e, 1, 1, &lv), INV_ENOTFOUND);
+    cr_assert_eq(inv_level_get(e, 1, 2, &lv), INV_ENOTFOUND);
+    cr_assert_eq(inv_item_put(e, 1, NULL), INV_OK); /* re-created: no old stock */
+    size_t n = 99;
+    inv_level_entry entries[4];
+    cr_assert_eq(inv_level_list(e, 1, entries, 4, &n), INV_OK);
+    cr_assert_eq(n, 0);
+    inv_close(e);
+    remove_dir(dir);
+}
+
+/* ---- the lookup memo and a reopened engine ----------------------------- */
+
+Test(persist, the_lookup_memo_never_answers_for_a_closed_engine)
+{
+    for (int round = 0; round < 50; round++) {
+        inv_engine *e = NULL;
+        cr_assert_eq(inv_open(&e, NULL), INV_OK);
+        cr_assert_eq(inv_location_put(e, 1, NULL), INV_OK);
+        /* Different creation orders give the keys different slots. */
+        for (uint64_t k = 1; k <= 10; k++) {
+            uint64_t item = round & 1 ? k : 11 - k;
+            cr_assert_eq(inv_item_put(e, item, NULL), INV_OK);
+            cr_assert_eq(inv_level_set(e, item, 1, (int64_t)item * 1000, 0, NULL), INV_OK);
+        }
+        inv_level lv;
+        cr_assert_eq(inv_level_adjust(e, 1, 1, -1, INV_NO_FLOOR, &lv), INV_OK);
+        cr_assert_eq(lv.available, 999, "round %d: adjusted another level (%lld)", round,
+                     (long long)lv.available);
+        inv_close(e);
+    }
+}
