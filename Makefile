@@ -9,6 +9,7 @@
 #   make fuzz     every fuzz target for FUZZ_SECONDS each
 #   make install  PREFIX=/usr/local
 
+SHELL       := /bin/bash
 PREFIX      ?= /usr/local
 CC          ?= gcc
 FUZZ_CC     ?= clang
@@ -56,8 +57,14 @@ BENCHES       := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
 FUZZERS       := $(patsubst fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRCS))
 
 DEPS_STAMP := $(B)/.deps-ok
+# Every suite's output is kept here; `make test` ends with the totals.
+TEST_LOG   := $(B)/test-results.log
 
-.PHONY: all deps test unit-test asan-test tsan-test fuzz-test check-atomics \
+# Objects of the sanitizer and fuzz builds are chained through pattern
+# rules: keep them, or every run would rebuild them.
+.SECONDARY:
+
+.PHONY: all deps test test-log-reset unit-test asan-test tsan-test fuzz-test check-atomics \
         check-readme bench fuzz run install clean crash-test
 
 ALL_TARGETS := $(B)/libinvcore.a $(B)/libinvcore.so $(B)/invcore.pc
@@ -158,13 +165,15 @@ fuzz: $(FUZZERS)
 	  mkdir -p $(B)/fuzz/corpus-$$n; \
 	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=$(B)/fuzz/$$n- \
 	    $(B)/fuzz/corpus-$$n fuzz/corpus/$$n || exit 1; done
 
 fuzz-test: $(FUZZERS)
 	@for f in $(FUZZERS); do n=$$(basename $$f); \
 	  mkdir -p $(B)/fuzz/corpus-$$n; \
 	  echo "fuzz-test: $$n for $(FUZZ_TEST_SECONDS)s"; \
-	  $$f -max_total_time=$(FUZZ_TEST_SECONDS) $(B)/fuzz/corpus-$$n \
+	  $$f -max_total_time=$(FUZZ_TEST_SECONDS) -artifact_prefix=$(B)/fuzz/$$n- \
+	    $(B)/fuzz/corpus-$$n \
 	    fuzz/corpus/$$n 2>$(B)/fuzz/$$n.log \
 	    || { tail -40 $(B)/fuzz/$$n.log; exit 1; }; done
 
@@ -187,19 +196,33 @@ check-readme: $(B)/libinvcore.a
 	@$(B)/readme/example > /dev/null && echo "check-readme: ok"
 
 unit-test: $(TESTS) all
-	@set -e; for t in $(TESTS); do echo "== $$t"; $$t --jobs 2; done
+	@set -eo pipefail; for t in $(TESTS); do echo "== $$t"; \
+	  $$t --jobs 2 2>&1 | tee -a $(TEST_LOG); done
 
 asan-test: $(ASAN_TESTS)
-	@set -e; for t in $(ASAN_TESTS); do echo "== $$t"; \
-	  INVCORE_STRESS_SCALE=4 $$t --jobs 2; done
+	@set -eo pipefail; for t in $(ASAN_TESTS); do echo "== $$t"; \
+	  INVCORE_STRESS_SCALE=4 $$t --jobs 2 2>&1 | tee -a $(TEST_LOG); done
 
 tsan-test: $(TSAN_TESTS)
-	@set -e; for t in $(TSAN_TESTS); do echo "== $$t"; \
+	@set -eo pipefail; for t in $(TSAN_TESTS); do echo "== $$t"; \
 	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-	  INVCORE_STRESS_SCALE=8 $$t --jobs 1 --fork; done
+	  INVCORE_STRESS_SCALE=8 $$t --jobs 1 --fork 2>&1 | tee -a $(TEST_LOG); done
 
-test: check-atomics all check-readme unit-test asan-test tsan-test fuzz-test
-	@echo "make test: all passed"
+test-log-reset:
+	@mkdir -p $(B) && : > $(TEST_LOG)
+
+# The stages run one after another (each may build in parallel): suites
+# never compete with each other for the two cores.
+test:
+	@$(MAKE) --no-print-directory test-log-reset check-atomics all check-readme
+	@$(MAKE) --no-print-directory unit-test
+	@$(MAKE) --no-print-directory asan-test
+	@$(MAKE) --no-print-directory tsan-test
+	@$(MAKE) --no-print-directory fuzz-test
+	@sed 's/\x1b\[[0-9;]*m//g' $(TEST_LOG) | awk '/Synthesis: Tested:/ { \
+	  for (i = 1; i <= NF; i++) { if ($$i == "Passing:") p += $$(i+1); \
+	  if ($$i == "Failing:") f += $$(i+1); if ($$i == "Crashing:") c += $$(i+1) } } \
+	  END { printf "make test: release, ASan+UBSan and TSan suites\n%d passed, %d failed\n", p, f + c }'
 
 crash-test: all $(TESTS)
 	INVCORE_CRASH_TRIALS=1000 $(B)/tests/test_crash --jobs 1

@@ -1243,6 +1243,33 @@ int inv_item_put(inv_engine *e, uint64_t item, const inv_item_fields *f)
     return rc == INV_OK && pos ? persist_ack(e, pos) : rc;
 }
 
+/* Undoes a deletion just made under the item's stripe: the tombstone goes
+ * back to the old record (its index entries were not touched), journaled.
+ * *pos becomes the restoring change's position. */
+static int item_restore(inv_engine *e, uint64_t item, item_rec *old, uint64_t *pos)
+{
+    catalog *c = &e->cat;
+    for (;;) {
+        table_slot *s = table_find(&c->items, item, 0);
+        if (!s)
+            return INV_ENOTFOUND; /* cannot happen: the tombstone keeps the key */
+        table_word v = table_load(s);
+        if (table_is_frozen(v)) {
+            table_settle(&c->items, s);
+            continue;
+        }
+        uint64_t version = next_version(e, v, item_payload_len(old), pos);
+        if (!version)
+            return INV_EIO;
+        if (!table_cas(s, &v, (table_word){(uint64_t)(uintptr_t)old, version})) {
+            abandon(e, pos, item_payload_len(old));
+            continue;
+        }
+        table_note_created(&c->items);
+        return *pos ? publish_item(e, *pos, item, version, old) : INV_OK;
+    }
+}
+
 /* Marks the item deleted first (level creation re-checks it), then drops
  * its levels, then its index entries. */
 static int item_del_locked(inv_engine *e, uint64_t item, uint64_t *pos)
@@ -1270,6 +1297,13 @@ static int item_del_locked(inv_engine *e, uint64_t item, uint64_t *pos)
         table_note_deleted(&c->items);
         /* Publish before the level deletions reserve theirs (in order). */
         int rc = *pos ? publish_item(e, *pos, item, version, NULL) : INV_OK;
+        if (rc == INV_OK && level_item_reserved(e, item)) {
+            /* Live holds count on its stock (checked after the tombstone:
+             * a hold that reserves later sees the item gone and backs out).
+             * Put the item back and refuse. */
+            rc = item_restore(e, item, old, pos);
+            return rc == INV_OK ? INV_ECONFLICT : rc;
+        }
         uint64_t dropped = level_drop_item(e, item);
         if (dropped > *pos)
             *pos = dropped; /* acknowledge once the level deletions are durable */

@@ -306,22 +306,37 @@ static int op_end_lines(hold_op *op, uint8_t effect)
     return INV_OK;
 }
 
+/* A create that cannot go on: reports the failing line, gives back every
+ * line taken and publishes the create as aborted. */
+static int abort_create(hold_op *op, const ordered_line *lines, size_t i, int rc,
+                        int64_t seen, inv_hold_failure *failure)
+{
+    if (failure)
+        *failure = (inv_hold_failure){lines[i].index, op->r->lines[i].item,
+                                      op->r->lines[i].location,
+                                      rc == INV_ENOTFOUND ? 0 : seen};
+    op->target = HOLD_ABORTED;
+    int undo = op_end_lines(op, LINE_GIVEN_BACK);
+    int fin = op_publish(op, true);
+    return undo != INV_OK ? undo : fin != INV_OK ? fin : rc;
+}
+
+/* Reserves every line, all or nothing. Last, every line's item must still
+ * exist: an item deletion that raced us either sees our reservation (and
+ * refuses) or deleted the item first (and we give everything back), so no
+ * HELD hold ever counts on a level of a deleted item. */
 static int reserve_lines(hold_op *op, const ordered_line *lines, inv_hold_failure *failure)
 {
     for (size_t i = 0; i < op->r->n_lines; i++) {
         int64_t seen = 0;
         int rc = op_line(op, i, LINE_RESERVED, &seen);
-        if (rc != INV_OK) {
-            if (failure)
-                *failure = (inv_hold_failure){lines[i].index, op->r->lines[i].item,
-                                              op->r->lines[i].location,
-                                              rc == INV_ENOTFOUND ? 0 : seen};
-            op->target = HOLD_ABORTED;
-            int undo = op_end_lines(op, LINE_GIVEN_BACK);
-            int fin = op_publish(op, true);
-            return undo != INV_OK ? undo : fin != INV_OK ? fin : rc;
-        }
+        if (rc != INV_OK)
+            return abort_create(op, lines, i, rc, seen, failure);
     }
+    bool tracked;
+    for (size_t i = 0; i < op->r->n_lines; i++)
+        if (!catalog_item_exists(&op->e->cat, op->r->lines[i].item, &tracked))
+            return abort_create(op, lines, i, INV_ENOTFOUND, 0, failure);
     return INV_OK;
 }
 

@@ -434,6 +434,20 @@ uint64_t level_drop_item(inv_engine *e, uint64_t item)
     return c.pos_max;
 }
 
+static int reserved_one(void *p, uint64_t loc)
+{
+    item_ctx *c = p;
+    table_slot *s = table_find(&c->e->levels, c->item, loc);
+    table_word v = s ? table_load(s) : (table_word){0, 0};
+    return table_is_live(v) && level_reserved(v) > 0; /* 1 stops the walk */
+}
+
+bool level_item_reserved(inv_engine *e, uint64_t item)
+{
+    item_ctx c = {e, item, false, 0};
+    return catalog_foreach_location(&e->cat, reserved_one, &c) != 0;
+}
+
 static int mark_one(void *p, uint64_t loc)
 {
     item_ctx *c = p;

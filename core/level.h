@@ -47,6 +47,8 @@ static inline bool qty_in_range(int64_t q) { return q >= -INV_QTY_MAX && q <= IN
 /* Deletes every level of item (its item record is already gone); returns
  * the highest journal position written (0: none, or memory mode). */
 uint64_t level_drop_item(inv_engine *e, uint64_t item);
+/* Does any level of item hold units reserved by holds? */
+bool level_item_reserved(inv_engine *e, uint64_t item);
 /* Sets or clears the UNTRACKED flag on every level of item (same return). */
 uint64_t level_mark_tracked(inv_engine *e, uint64_t item, bool tracked);
 

@@ -1,0 +1,940 @@
+/*
+ * fuzz_engine.c — libFuzzer target for the public C API (include/invcore.h)
+ * on one in-memory engine. Each input is a program: a byte picks the call,
+ * the bytes after it its arguments (ids from a small set plus 0 and
+ * UINT64_MAX, quantities near and beyond INV_QTY_MAX and INT64 extremes,
+ * unterminated strings, bools that are not 0/1, hold ids of 0..70 bytes
+ * and 0..70 lines). At most FUZZ_CALLS_MAX calls per input.
+ *
+ * Each input runs on a fresh engine with small capacity hints (so tables
+ * grow), closed after it; -DFUZZ_REOPEN_EVERY=N shares one engine among N
+ * inputs instead (see below). -DFUZZ_SKIP_HELD_ITEM_DEL avoids deleting
+ * items whose levels hold reserved units (a known finding, to fuzz past it).
+ *
+ * Invariants checked (a violation traps, so libFuzzer reports it):
+ *  - every call returns INV_OK or one of the listed INV_E* codes, never
+ *    INV_EIO (memory mode has no journal);
+ *  - every level seen has -INV_QTY_MAX <= available <= 2 * INV_QTY_MAX
+ *    (above INV_QTY_MAX only after releases), 0 <= reserved <= INV_QTY_MAX
+ *    and revision >= 1, and a level's revision never goes back (strictly
+ *    up on every change this program makes);
+ *  - while no hold can expire in the background ("exact" mode: no hold
+ *    with a TTL under FUZZ_TTL_LONG_MS was ever asked for), level calls
+ *    answer exactly what a model built from a level read just before
+ *    predicts, and puts read back what they wrote;
+ *  - full scans return every existing item / location exactly once, the
+ *    statistics count what exists, and hold_verify_reserved holds after
+ *    every input and every FUZZ_VERIFY_EVERY calls.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hold.h"
+#include "invcore.h"
+
+#define FUZZ_CALLS_MAX 256
+/* 1: a fresh engine per input, closed after it (reproducible crashes,
+ * leaks detected); N > 1: one engine shared by N inputs. Both run at about
+ * the same speed: opening costs a sweep of the hold wheel, sharing makes
+ * libFuzzer's leak check scan after every input. */
+#ifndef FUZZ_REOPEN_EVERY
+#define FUZZ_REOPEN_EVERY 1
+#endif
+#define FUZZ_VERIFY_EVERY 32
+#define FUZZ_LIST_PAGES_MAX 64  /* bounds every cursor loop */
+#define FUZZ_IDS 24             /* item and location ids are drawn from these */
+#define FUZZ_TTL_LONG_MS (3600ULL * 1000) /* never expires in an engine's life */
+#define FUZZ_VERIFY_RETRIES 50  /* background expiry may be mid-way */
+
+#define CHECK(cond)                   \
+    do {                              \
+        if (!(cond))                  \
+            __builtin_trap();         \
+    } while (0)
+
+static const uint64_t IDS[FUZZ_IDS] = {
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+    0x7fffffffffffffffULL, 0x8000000000000000ULL, 0xffffffffULL, 1ULL << 32,
+    UINT64_MAX - 1, UINT64_MAX};
+
+static inv_engine *g_e;
+static unsigned long g_runs;
+static size_t g_calls; /* calls since the last reserved check */
+/* A hold that can expire was asked for: background changes possible. */
+static bool g_expiring;
+/* Last revision this program saw per (item, location) index; 0: none. */
+static uint64_t g_rev[FUZZ_IDS][FUZZ_IDS];
+
+/* ---- the input as a stream of arguments ---------------------------------- */
+
+typedef struct {
+    const uint8_t *p;
+    size_t n, i;
+} src;
+
+static uint8_t u8(src *s) { return s->i < s->n ? s->p[s->i++] : 0; }
+
+static uint64_t u64(src *s)
+{
+    uint64_t v = 0;
+    for (int k = 0; k < 8; k++)
+        v = v << 8 | u8(s);
+    return v;
+}
+
+static unsigned pick_idx(src *s) { return u8(s) % FUZZ_IDS; }
+
+static int64_t pick_qty(src *s)
+{
+    static const int64_t special[] = {
+        0, 1, -1, 2, 5, 10, 100, -100, INV_QTY_MAX, -INV_QTY_MAX, INV_QTY_MAX + 1,
+        -INV_QTY_MAX - 1, INV_QTY_MAX - 1, 2 * INV_QTY_MAX, INT64_MAX, INT64_MIN,
+        INT64_MIN + 1, INT32_MAX, INT32_MIN, 1LL << 31};
+    uint8_t b = u8(s);
+    if (b < 128)
+        return (int64_t)(b & 63) - 16; /* small: interacting quantities */
+    if (b < 250)
+        return special[b % (sizeof special / sizeof special[0])];
+    return (int64_t)u64(s);
+}
+
+static int64_t pick_floor(src *s)
+{
+    uint8_t b = u8(s);
+    switch (b & 15) {
+    case 0: case 1: case 2: case 3: case 4: return INV_NO_FLOOR;
+    case 5: case 6: case 7: return 0;
+    case 8: return INV_NO_FLOOR + 1;
+    case 9: return INT64_MAX;
+    default: return pick_qty(s);
+    }
+}
+
+static uint64_t pick_rev(src *s, unsigned i, unsigned l)
+{
+    uint8_t b = u8(s);
+    switch (b & 7) {
+    case 0: case 1: case 2: return 0;
+    case 3: case 4: return g_rev[i][l];
+    case 5: return g_rev[i][l] + 1;
+    case 6: return UINT64_MAX;
+    default: return b >> 3;
+    }
+}
+
+/* ---- checks ---------------------------------------------------------------- */
+
+static int rc_ok(int rc)
+{
+    /* Memory mode: no journal, so never INV_EIO. */
+    CHECK(rc <= INV_OK && rc >= INV_ENOMEM);
+    CHECK(inv_strerror(rc) != NULL && inv_errcode(rc) != NULL);
+    return rc;
+}
+
+static bool qty_ok(int64_t q) { return q >= -INV_QTY_MAX && q <= INV_QTY_MAX; }
+
+/* Bounds and monotonic revision of a level seen for (i, l). */
+static void see_level(unsigned i, unsigned l, const inv_level *lv)
+{
+    CHECK(lv->available >= -INV_QTY_MAX && lv->available <= 2 * INV_QTY_MAX);
+    CHECK(lv->reserved >= 0 && lv->reserved <= INV_QTY_MAX);
+    CHECK(lv->revision >= 1);
+    CHECK(lv->revision >= g_rev[i][l]);
+    g_rev[i][l] = lv->revision;
+}
+
+static void forget_item(unsigned i)
+{
+    memset(g_rev[i], 0, sizeof g_rev[i]);
+}
+
+static void verify_reserved(void)
+{
+    g_calls = 0;
+    for (int k = 0; k < FUZZ_VERIFY_RETRIES; k++) {
+        if (hold_verify_reserved(g_e) == INV_OK)
+            return;
+        CHECK(g_expiring); /* nothing else moves units behind our back */
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    __builtin_trap();
+}
+
+/* The level read just before a change (the model's starting point). */
+typedef struct {
+    bool exists, item_exists, item_tracked, loc_exists;
+    inv_level lv;
+} pre_state;
+
+static void pre_read(unsigned i, unsigned l, pre_state *p)
+{
+    inv_item it;
+    inv_location loc;
+    memset(p, 0, sizeof *p);
+    p->exists = rc_ok(inv_level_get(g_e, IDS[i], IDS[l], &p->lv)) == INV_OK;
+    if (p->exists)
+        see_level(i, l, &p->lv);
+    p->item_exists = rc_ok(inv_item_get(g_e, IDS[i], &it)) == INV_OK;
+    p->item_tracked = p->item_exists && it.fields.tracked;
+    p->loc_exists = rc_ok(inv_location_get(g_e, IDS[l], &loc)) == INV_OK;
+    CHECK(!p->exists || (p->item_exists && p->loc_exists));
+}
+
+/* ---- locations ------------------------------------------------------------ */
+
+/* Fills a string array: empty, a short name from a small pool (so puts
+ * collide), arbitrary bytes, or the whole array without a NUL. */
+static void fill_str(src *s, char *dst, size_t cap)
+{
+    uint8_t b = u8(s);
+    memset(dst, 0, cap);
+    switch (b & 7) {
+    case 0: case 1:
+        break;
+    case 2: case 3: case 4: {
+        static const char *pool[] = {"a", "b", "US", "CA", "12.50", "-3", "123456",
+                                     "x1", "x2", "1.1234567", "us", "0"};
+        const char *w = pool[(b >> 3) % (sizeof pool / sizeof pool[0])];
+        size_t n = strlen(w) < cap - 1 ? strlen(w) : cap - 1;
+        memcpy(dst, w, n);
+        break;
+    }
+    case 5: case 6: {
+        size_t n = (size_t)u8(s) % cap; /* keeps room for the NUL */
+        for (size_t k = 0; k < n; k++)
+            dst[k] = (char)(u8(s) | 1); /* no early NUL */
+        break;
+    }
+    default:
+        for (size_t k = 0; k < cap; k++)
+            dst[k] = (char)('A' + (b + k) % 26); /* unterminated */
+        break;
+    }
+}
+
+static void fill_bool(src *s, bool *b)
+{
+    uint8_t v = u8(s);
+    v = v < 200 ? (v & 1) : v; /* mostly 0/1, sometimes garbage */
+    memcpy(b, &v, 1);
+}
+
+static bool bool_byte_ok(const bool *b)
+{
+    uint8_t v;
+    memcpy(&v, b, 1);
+    return v <= 1;
+}
+
+static bool terminated(const char *p, size_t cap) { return memchr(p, 0, cap) != NULL; }
+
+#define LOC_STRS(X) X(NAME, name) X(ADDRESS1, address1) X(ADDRESS2, address2) \
+    X(CITY, city) X(PROVINCE, province) X(PROVINCE_CODE, province_code)       \
+    X(COUNTRY, country) X(COUNTRY_CODE, country_code) X(ZIP, zip) X(PHONE, phone)
+
+static void op_location_put(src *s)
+{
+    unsigned l = pick_idx(s);
+    uint8_t how = u8(s);
+    inv_location_fields f;
+    memset(&f, 0, sizeof f);
+    f.mask = how & 1 ? (unsigned)u8(s) << 4 | u8(s) : 0; /* may carry unknown bits */
+    if (how & 2)
+        f.mask = (unsigned)u64(s);
+#define FILL(M, m) fill_str(s, f.m, sizeof f.m);
+    LOC_STRS(FILL)
+#undef FILL
+    fill_bool(s, &f.active);
+    f.priority = (int32_t)(how & 4 ? (uint32_t)u64(s) : u8(s) % 5);
+    bool null_f = (how & 0xF8) == 0xF8;
+
+    inv_location pre;
+    bool existed = rc_ok(inv_location_get(g_e, IDS[l], &pre)) == INV_OK;
+    int rc = rc_ok(inv_location_put(g_e, IDS[l], null_f ? NULL : &f));
+    unsigned w = null_f ? 0 : f.mask ? f.mask : INV_LOC_ALL;
+    bool invalid = !null_f && (f.mask & ~(unsigned)INV_LOC_ALL);
+#define BAD(M, m) invalid |= (w & INV_LOC_##M) && !terminated(f.m, sizeof f.m);
+    LOC_STRS(BAD)
+#undef BAD
+    invalid |= (w & INV_LOC_ACTIVE) && !bool_byte_ok(&f.active);
+    if (invalid) {
+        CHECK(rc == INV_EINVALID);
+        return;
+    }
+    if (rc != INV_OK)
+        return;
+    inv_location got;
+    CHECK(rc_ok(inv_location_get(g_e, IDS[l], &got)) == INV_OK);
+    CHECK(got.id == IDS[l] && got.fields.mask == INV_LOC_ALL);
+    uint64_t def;
+    CHECK(rc_ok(inv_location_default(g_e, &def)) == INV_OK);
+    if (w & ~(unsigned)INV_LOC_ALL)
+        return; /* only reachable when invalid */
+#define SAME(M, m)                                                         \
+    CHECK(strcmp(got.fields.m, (w & INV_LOC_##M) ? f.m                     \
+                               : existed         ? pre.fields.m : "") == 0);
+    LOC_STRS(SAME)
+#undef SAME
+    bool active = (w & INV_LOC_ACTIVE) ? f.active : existed ? pre.fields.active : true;
+    int32_t prio = (w & INV_LOC_PRIORITY) ? f.priority : existed ? pre.fields.priority : 0;
+    CHECK(got.fields.active == active && got.fields.priority == prio);
+}
+
+static void op_location_get(src *s)
+{
+    unsigned l = pick_idx(s);
+    inv_location out;
+    if (rc_ok(inv_location_get(g_e, IDS[l], &out)) == INV_OK) {
+        CHECK(out.id == IDS[l]);
+        CHECK(terminated(out.fields.name, sizeof out.fields.name));
+        CHECK(terminated(out.fields.country_code, sizeof out.fields.country_code));
+    }
+}
+
+static void op_location_default(src *s)
+{
+    unsigned l = pick_idx(s);
+    uint64_t def;
+    inv_location loc;
+    bool exists = rc_ok(inv_location_get(g_e, IDS[l], &loc)) == INV_OK;
+    if (u8(s) & 1) {
+        int rc = rc_ok(inv_location_set_default(g_e, IDS[l]));
+        CHECK(rc == (exists ? INV_OK : INV_ENOTFOUND));
+        if (rc == INV_OK) {
+            CHECK(rc_ok(inv_location_default(g_e, &def)) == INV_OK && def == IDS[l]);
+            CHECK(rc_ok(inv_location_get(g_e, IDS[l], &loc)) == INV_OK && loc.is_default);
+        }
+    } else if (rc_ok(inv_location_default(g_e, &def)) == INV_OK) {
+        CHECK(rc_ok(inv_location_get(g_e, def, &loc)) == INV_OK && loc.is_default);
+    }
+}
+
+/* ---- listings -------------------------------------------------------------- */
+
+typedef int (*list_fn)(inv_engine *, uint64_t, size_t, uint64_t *, size_t, size_t *,
+                       uint64_t *);
+typedef int (*get_fn)(inv_engine *, uint64_t);
+
+static int item_exists(inv_engine *e, uint64_t id)
+{
+    inv_item it;
+    return inv_item_get(e, id, &it);
+}
+
+static int location_exists(inv_engine *e, uint64_t id)
+{
+    inv_location loc;
+    return inv_location_get(e, id, &loc);
+}
+
+/* A cursor loop; when it completes and the ids could not change meanwhile,
+ * every existing id must have come back exactly once. */
+static void list_loop(src *s, list_fn list, get_fn get)
+{
+    static uint64_t ids[INV_LIST_COUNT_MAX + 8];
+    unsigned seen[FUZZ_IDS] = {0};
+    uint8_t b = u8(s);
+    size_t count = b < 200 ? (size_t)(b % 8) + 1 : b < 230 ? (size_t)INV_LIST_COUNT_MAX + (b & 1)
+                                                          : (size_t)u64(s);
+    uint8_t c = u8(s);
+    size_t cap = c < 200 ? (size_t)(c % 8) + 1 : (size_t)(c % 9); /* 0 sometimes */
+    if (c >= 250)
+        cap = sizeof ids / sizeof ids[0];
+    uint64_t cursor = u8(s) < 240 ? 0 : u64(s);
+    bool from_start = cursor == 0, done = false;
+    for (int page = 0; page < FUZZ_LIST_PAGES_MAX; page++) {
+        size_t n = SIZE_MAX;
+        uint64_t next = 0;
+        int rc = rc_ok(list(g_e, cursor, count, ids, cap, &n, &next));
+        if (count == 0 || count > INV_LIST_COUNT_MAX || cap == 0) {
+            CHECK(rc == INV_EINVALID);
+            return;
+        }
+        if (rc != INV_OK)
+            return; /* LIMIT: more ids at one hash position than cap */
+        CHECK(n <= cap);
+        for (size_t k = 0; k < n; k++) {
+            unsigned idx = FUZZ_IDS;
+            for (unsigned j = 0; j < FUZZ_IDS; j++)
+                if (IDS[j] == ids[k])
+                    idx = j;
+            CHECK(idx < FUZZ_IDS); /* only ids of the set are ever created */
+            seen[idx]++;
+        }
+        cursor = next;
+        if (cursor == 0) {
+            done = true;
+            break;
+        }
+    }
+    if (!done || !from_start)
+        return;
+    for (unsigned j = 0; j < FUZZ_IDS; j++)
+        CHECK(seen[j] == (get(g_e, IDS[j]) == INV_OK ? 1u : 0u));
+}
+
+/* ---- items ------------------------------------------------------------------ */
+
+#define ITEM_STRS(X) X(SKU, sku) X(COST, cost) X(COUNTRY_OF_ORIGIN, country_code_of_origin) \
+    X(PROVINCE_OF_ORIGIN, province_code_of_origin) X(HS_CODE, harmonized_system_code)       \
+    X(VARIANT, variant) X(PRODUCT, product)
+
+static void op_item_put(src *s)
+{
+    unsigned i = pick_idx(s);
+    uint8_t how = u8(s);
+    inv_item_fields f;
+    memset(&f, 0, sizeof f);
+    f.mask = how & 1 ? (unsigned)u8(s) << 2 | u8(s) : 0;
+    if (how & 2)
+        f.mask = (unsigned)u64(s);
+#define FILL(M, m) fill_str(s, f.m, sizeof f.m);
+    ITEM_STRS(FILL)
+#undef FILL
+    fill_bool(s, &f.tracked);
+    fill_bool(s, &f.requires_shipping);
+    bool null_f = (how & 0xF8) == 0xF8;
+
+    inv_item pre;
+    bool existed = rc_ok(inv_item_get(g_e, IDS[i], &pre)) == INV_OK;
+    int rc = rc_ok(inv_item_put(g_e, IDS[i], null_f ? NULL : &f));
+    unsigned w = null_f ? 0 : f.mask ? f.mask : INV_ITEM_ALL;
+    bool invalid = !null_f && (f.mask & ~(unsigned)INV_ITEM_ALL);
+#define BAD(M, m) invalid |= (w & INV_ITEM_##M) && !terminated(f.m, sizeof f.m);
+    ITEM_STRS(BAD)
+#undef BAD
+    invalid |= (w & INV_ITEM_TRACKED) && !bool_byte_ok(&f.tracked);
+    invalid |= (w & INV_ITEM_REQUIRES_SHIPPING) && !bool_byte_ok(&f.requires_shipping);
+    if (invalid) {
+        CHECK(rc == INV_EINVALID);
+        return;
+    }
+    if (rc != INV_OK)
+        return;
+    inv_item got;
+    CHECK(rc_ok(inv_item_get(g_e, IDS[i], &got)) == INV_OK);
+    CHECK(got.id == IDS[i] && got.fields.mask == INV_ITEM_ALL);
+#define SAME(M, m)                                                          \
+    CHECK(strcmp(got.fields.m, (w & INV_ITEM_##M) ? f.m                     \
+                               : existed          ? pre.fields.m : "") == 0);
+    ITEM_STRS(SAME)
+#undef SAME
+    bool tracked = (w & INV_ITEM_TRACKED) ? f.tracked : existed ? pre.fields.tracked : true;
+    bool ship = (w & INV_ITEM_REQUIRES_SHIPPING) ? f.requires_shipping
+                : existed                        ? pre.fields.requires_shipping
+                                                 : true;
+    CHECK(got.fields.tracked == tracked && got.fields.requires_shipping == ship);
+    uint64_t who;
+    if (got.fields.sku[0])
+        CHECK(rc_ok(inv_item_by_sku(g_e, got.fields.sku, &who)) == INV_OK && who == IDS[i]);
+    if (got.fields.variant[0])
+        CHECK(rc_ok(inv_item_by_variant(g_e, got.fields.variant, &who)) == INV_OK &&
+              who == IDS[i]);
+}
+
+static void op_item_get(src *s)
+{
+    unsigned i = pick_idx(s);
+    inv_item out;
+    if (rc_ok(inv_item_get(g_e, IDS[i], &out)) == INV_OK) {
+        CHECK(out.id == IDS[i]);
+        CHECK(terminated(out.fields.sku, sizeof out.fields.sku));
+        CHECK(terminated(out.fields.product, sizeof out.fields.product));
+    }
+}
+
+static void op_item_del(src *s)
+{
+    unsigned i = pick_idx(s);
+    inv_item it;
+    bool existed = rc_ok(inv_item_get(g_e, IDS[i], &it)) == INV_OK;
+    /* An item whose stock live holds count on cannot be deleted (CONFLICT);
+     * background expiry may end those holds meanwhile (then OK). */
+    bool held = false;
+    for (unsigned l = 0; l < FUZZ_IDS; l++) {
+        inv_level lv;
+        if (inv_level_get(g_e, IDS[i], IDS[l], &lv) == INV_OK && lv.reserved > 0)
+            held = true;
+    }
+    int rc = rc_ok(inv_item_del(g_e, IDS[i]));
+    if (held && rc == INV_ECONFLICT) {
+        CHECK(rc_ok(inv_item_get(g_e, IDS[i], &it)) == INV_OK); /* put back */
+        return;
+    }
+    CHECK(rc == (existed ? INV_OK : INV_ENOTFOUND));
+    if (rc != INV_OK)
+        return;
+    forget_item(i);
+    CHECK(rc_ok(inv_item_get(g_e, IDS[i], &it)) == INV_ENOTFOUND);
+    size_t n;
+    inv_level_entry one;
+    CHECK(rc_ok(inv_level_list(g_e, IDS[i], &one, 1, &n)) == INV_ENOTFOUND);
+    for (unsigned l = 0; l < FUZZ_IDS; l++) {
+        inv_level lv;
+        CHECK(rc_ok(inv_level_get(g_e, IDS[i], IDS[l], &lv)) == INV_ENOTFOUND);
+    }
+}
+
+/* A lookup string: from the pool, arbitrary, empty or too long. */
+static void fill_key(src *s, char *dst, size_t cap)
+{
+    uint8_t b = u8(s);
+    memset(dst, 0, cap);
+    if (b >= 240) {
+        size_t n = (size_t)(b - 240) * 40 % (cap - 1);
+        memset(dst, 'k', n);
+        dst[n] = '\0';
+        return;
+    }
+    /* unterminated within INV_SKU_MAX + 1 bytes: one too long */
+    fill_str(s, dst, INV_SKU_MAX + 1 < cap ? INV_SKU_MAX + 1 : cap - 1);
+}
+
+static void op_item_by(src *s)
+{
+    char key[INV_SKU_MAX + 40];
+    fill_key(s, key, sizeof key);
+    bool sku = u8(s) & 1;
+    uint64_t who = 0;
+    int rc = rc_ok(sku ? inv_item_by_sku(g_e, key, &who) : inv_item_by_variant(g_e, key, &who));
+    size_t len = strlen(key);
+    if (len == 0 || len > (sku ? INV_SKU_MAX : INV_VARIANT_MAX))
+        CHECK(rc == INV_EINVALID);
+    if (rc == INV_OK) {
+        inv_item it;
+        CHECK(rc_ok(inv_item_get(g_e, who, &it)) == INV_OK);
+        CHECK(strcmp(sku ? it.fields.sku : it.fields.variant, key) == 0);
+    }
+}
+
+static void op_product(src *s)
+{
+    char key[INV_SKU_MAX + 40];
+    fill_key(s, key, sizeof key);
+    uint8_t b = u8(s);
+    size_t cap = b % 6, n = SIZE_MAX;
+    if (b & 0x80) {
+        uint64_t items[8];
+        int rc = rc_ok(inv_product_items(g_e, key, cap ? items : NULL, cap, &n));
+        if (rc == INV_OK || rc == INV_ELIMIT) {
+            CHECK((rc == INV_ELIMIT) == (n > cap));
+            for (size_t k = 0; k < n && k < cap; k++) {
+                inv_item it;
+                CHECK(rc_ok(inv_item_get(g_e, items[k], &it)) == INV_OK);
+                CHECK(strcmp(it.fields.product, key) == 0);
+            }
+        }
+        return;
+    }
+    inv_stock_row rows[8];
+    uint64_t only = IDS[pick_idx(s)];
+    int64_t total = 0;
+    int rc = rc_ok(inv_product_inventory(g_e, key, (b & 0x40) ? &only : NULL,
+                                         cap ? rows : NULL, cap, &n, &total));
+    if (rc == INV_OK || rc == INV_ELIMIT) {
+        CHECK((rc == INV_ELIMIT) == (n > cap));
+        CHECK(total >= -(int64_t)n * INV_QTY_MAX && total <= (int64_t)n * 2 * INV_QTY_MAX);
+        for (size_t k = 0; k < n && k < cap; k++) {
+            CHECK(rows[k].available >= -INV_QTY_MAX && rows[k].available <= 2 * INV_QTY_MAX);
+            CHECK(!(b & 0x40) || rows[k].location == only);
+            CHECK(terminated(rows[k].variant, sizeof rows[k].variant));
+        }
+    }
+}
+
+/* ---- levels ------------------------------------------------------------------ */
+
+static bool exact(void) { return !g_expiring; }
+
+static void op_level_set(src *s)
+{
+    unsigned i = pick_idx(s), l = pick_idx(s);
+    int64_t qty = pick_qty(s);
+    uint64_t ifrev = pick_rev(s, i, l);
+    bool want_out = u8(s) < 230;
+    pre_state p;
+    pre_read(i, l, &p);
+    inv_level out = {0, 0, 0};
+    int rc = rc_ok(inv_level_set(g_e, IDS[i], IDS[l], qty, ifrev, want_out ? &out : NULL));
+    if (!qty_ok(qty))
+        CHECK(rc != INV_OK);
+    if (rc == INV_OK && want_out) {
+        see_level(i, l, &out);
+        CHECK(out.available == qty);
+    }
+    if (rc == INV_ECONFLICT && want_out && out.revision)
+        see_level(i, l, &out);
+    if (!exact() || rc == INV_ENOMEM)
+        return;
+    bool limit = !qty_ok(qty);
+    bool conflict = ifrev && (!p.exists || p.lv.revision != ifrev);
+    bool notfound = !ifrev && !p.exists && (!p.item_exists || !p.loc_exists);
+    if (rc == INV_OK) {
+        CHECK(!limit && !conflict && !notfound);
+        if (want_out) {
+            CHECK(out.reserved == (p.exists ? p.lv.reserved : 0));
+            CHECK(!p.exists || out.revision > p.lv.revision);
+        }
+    } else {
+        CHECK((rc == INV_ELIMIT && limit) || (rc == INV_ECONFLICT && conflict) ||
+              (rc == INV_ENOTFOUND && notfound));
+        inv_level now;
+        if (rc_ok(inv_level_get(g_e, IDS[i], IDS[l], &now)) == INV_OK)
+            CHECK(p.exists && now.revision == p.lv.revision &&
+                  now.available == p.lv.available);
+    }
+}
+
+static void op_level_adjust(src *s, bool conditional)
+{
+    unsigned i = pick_idx(s), l = pick_idx(s);
+    int64_t delta = pick_qty(s), floor = pick_floor(s);
+    uint64_t ifrev = conditional ? pick_rev(s, i, l) : 0;
+    bool want_out = u8(s) < 230;
+    pre_state p;
+    pre_read(i, l, &p);
+    inv_level out = {0, 0, 0};
+    int rc = rc_ok(conditional ? inv_level_adjust_if(g_e, IDS[i], IDS[l], delta, floor, ifrev,
+                                                     want_out ? &out : NULL)
+                               : inv_level_adjust(g_e, IDS[i], IDS[l], delta, floor,
+                                                  want_out ? &out : NULL));
+    bool floored = floor != INV_NO_FLOOR;
+    if (!qty_ok(delta))
+        CHECK(rc != INV_OK);
+    if ((rc == INV_OK || rc == INV_EINSUFFICIENT || rc == INV_ECONFLICT) && want_out &&
+        out.revision)
+        see_level(i, l, &out);
+    if (rc == INV_OK && want_out && floored && p.item_tracked && exact())
+        CHECK(out.available >= floor);
+    if (!exact() || rc == INV_ENOMEM)
+        return;
+    bool keep = floored && p.exists && !p.item_tracked; /* untracked: no change */
+    int64_t next = p.exists && qty_ok(delta) ? p.lv.available + delta : 0;
+    bool limit = !qty_ok(delta) || (floored && !qty_ok(floor)) ||
+                 (p.exists && !keep && !qty_ok(next) &&
+                  llabs(next) > llabs(p.lv.available));
+    bool notfound = !p.exists;
+    bool conflict = ifrev && (!p.exists || p.lv.revision != ifrev);
+    bool insufficient = p.exists && !keep && floored && next < floor;
+    if (rc == INV_OK) {
+        CHECK(!limit && !notfound && !conflict && !insufficient);
+        if (want_out) {
+            CHECK(out.reserved == p.lv.reserved);
+            CHECK(out.available == (keep ? p.lv.available : next));
+            CHECK(keep ? out.revision == p.lv.revision : out.revision > p.lv.revision);
+        }
+        return;
+    }
+    CHECK((rc == INV_ELIMIT && limit) || (rc == INV_ENOTFOUND && notfound) ||
+          (rc == INV_ECONFLICT && conflict) || (rc == INV_EINSUFFICIENT && insufficient));
+    if (p.exists && want_out && (rc == INV_EINSUFFICIENT || rc == INV_ECONFLICT))
+        CHECK(out.revision == p.lv.revision && out.available == p.lv.available);
+}
+
+static void op_level_get(src *s)
+{
+    unsigned i = pick_idx(s), l = pick_idx(s);
+    inv_level lv;
+    if (rc_ok(inv_level_get(g_e, IDS[i], IDS[l], &lv)) == INV_OK)
+        see_level(i, l, &lv);
+}
+
+static void op_level_del(src *s)
+{
+    unsigned i = pick_idx(s), l = pick_idx(s);
+    pre_state p;
+    pre_read(i, l, &p);
+    int rc = rc_ok(inv_level_del(g_e, IDS[i], IDS[l]));
+    inv_level lv;
+    if (rc == INV_OK) {
+        g_rev[i][l] = 0; /* a new level may start its revisions anew */
+        CHECK(rc_ok(inv_level_get(g_e, IDS[i], IDS[l], &lv)) == INV_ENOTFOUND);
+    }
+    if (!exact())
+        return;
+    if (!p.exists)
+        CHECK(rc == INV_ENOTFOUND);
+    else if (p.lv.reserved > 0)
+        CHECK(rc == INV_ECONFLICT);
+    else
+        CHECK(rc == INV_OK);
+}
+
+static void op_level_list(src *s)
+{
+    unsigned i = pick_idx(s);
+    inv_level_entry out[8];
+    uint8_t b = u8(s);
+    size_t cap = b % 9, n = SIZE_MAX;
+    int rc = rc_ok(inv_level_list(g_e, IDS[i], cap ? out : NULL, cap, &n));
+    if (rc != INV_OK && rc != INV_ELIMIT)
+        return;
+    CHECK((rc == INV_ELIMIT) == (n > cap));
+    CHECK(n <= FUZZ_IDS);
+    for (size_t k = 0; k < n && k < cap; k++) {
+        unsigned l = FUZZ_IDS;
+        for (unsigned j = 0; j < FUZZ_IDS; j++)
+            if (IDS[j] == out[k].location)
+                l = j;
+        CHECK(l < FUZZ_IDS);
+        CHECK(k == 0 || out[k - 1].location < out[k].location);
+        see_level(i, l, &out[k].level);
+    }
+}
+
+/* ---- holds ---------------------------------------------------------------------- */
+
+/* A hold id: mostly one of a few short ids (so holds meet again), else
+ * 0..70 arbitrary bytes. Returns its length. */
+static size_t pick_hold_id(src *s, char *id)
+{
+    uint8_t b = u8(s);
+    if (b < 200) {
+        id[0] = 'h';
+        id[1] = (char)('0' + b % 8);
+        return 2;
+    }
+    size_t n = u8(s) % 71;
+    for (size_t k = 0; k < n; k++)
+        id[k] = (char)u8(s);
+    return n;
+}
+
+static uint64_t pick_ttl(src *s)
+{
+    uint8_t b = u8(s);
+    if (b < 200)
+        return FUZZ_TTL_LONG_MS + b;
+    switch (b % 10) {
+    case 0: return 0;
+    case 1: return 1;
+    case 2: return 20;
+    case 3: return 1000;
+    case 4: return INV_HOLD_TTL_MS_MAX;
+    case 5: return INV_HOLD_TTL_MS_MAX + 1;
+    case 6: return UINT64_MAX;
+    case 7: return (uint64_t)INT64_MAX + 1;
+    default: return u64(s);
+    }
+}
+
+static void check_info(const inv_hold_info *info)
+{
+    CHECK(info->state >= INV_HOLD_HELD && info->state <= INV_HOLD_EXPIRED);
+    CHECK(info->n_lines >= 1 && info->n_lines <= INV_HOLD_LINES_MAX);
+    for (size_t k = 0; k < info->n_lines; k++)
+        CHECK(info->lines[k].qty >= 1 && info->lines[k].qty <= INV_QTY_MAX);
+}
+
+static void op_hold_create(src *s)
+{
+    char id[80];
+    inv_hold_line lines[72];
+    size_t len = pick_hold_id(s, id);
+    uint64_t ttl = pick_ttl(s);
+    uint8_t b = u8(s);
+    size_t n = b < 200 ? (size_t)(b % 4) + 1 : (size_t)(b % 71);
+    for (size_t k = 0; k < n; k++) {
+        uint8_t q = u8(s);
+        lines[k].item = IDS[pick_idx(s) % 6]; /* few levels: lines meet */
+        lines[k].location = IDS[pick_idx(s) % 4];
+        lines[k].qty = q < 200 ? (int64_t)(q % 20) + 1 : pick_qty(s);
+    }
+    if (ttl != 0 && ttl < FUZZ_TTL_LONG_MS)
+        g_expiring = true; /* may expire, in the background, at any time */
+    inv_hold_failure fail = {SIZE_MAX, 0, 0, 0};
+    bool want_fail = u8(s) < 230;
+    int rc = rc_ok(inv_hold_create(g_e, len ? id : NULL, len, ttl, n ? lines : NULL, n,
+                                   want_fail ? &fail : NULL));
+    if (len == 0 || len > INV_HOLD_ID_MAX || n == 0 || n > INV_HOLD_LINES_MAX || ttl == 0 ||
+        ttl > INV_HOLD_TTL_MS_MAX)
+        CHECK(rc == INV_EINVALID || rc == INV_ELIMIT);
+    for (size_t k = 0; k < n; k++)
+        if (lines[k].qty < 1 || lines[k].qty > INV_QTY_MAX)
+            CHECK(rc != INV_OK);
+    if (rc == INV_EINSUFFICIENT && want_fail) {
+        CHECK(fail.line < n);
+        CHECK(fail.item == lines[fail.line].item && fail.location == lines[fail.line].location);
+        CHECK(fail.available < lines[fail.line].qty);
+    }
+    if (rc == INV_OK) {
+        inv_hold_info info;
+        int g = rc_ok(inv_hold_get(g_e, id, len, &info));
+        if (exact()) {
+            CHECK(g == INV_OK);
+            CHECK(info.state == INV_HOLD_HELD || info.state == INV_HOLD_COMMITTED);
+            CHECK(info.n_lines == n);
+        }
+        if (g == INV_OK)
+            check_info(&info);
+    }
+}
+
+static void op_hold_end(src *s, bool commit)
+{
+    char id[80];
+    size_t len = pick_hold_id(s, id);
+    inv_hold_info before, after;
+    int had = rc_ok(inv_hold_get(g_e, len ? id : "", len, &before));
+    int rc = rc_ok(commit ? inv_hold_commit(g_e, len ? id : NULL, len)
+                          : inv_hold_release(g_e, len ? id : NULL, len));
+    if (len == 0 || len > INV_HOLD_ID_MAX)
+        CHECK(rc == INV_EINVALID || rc == INV_ELIMIT);
+    if (rc != INV_OK)
+        return;
+    CHECK(rc_ok(inv_hold_get(g_e, id, len, &after)) == INV_OK);
+    check_info(&after);
+    if (exact()) {
+        CHECK(had == INV_OK);
+        CHECK(after.state == (commit ? INV_HOLD_COMMITTED : INV_HOLD_RELEASED));
+        CHECK(commit ? before.state != INV_HOLD_RELEASED : before.state != INV_HOLD_COMMITTED);
+    }
+}
+
+static void op_hold_get(src *s)
+{
+    char id[80];
+    size_t len = pick_hold_id(s, id);
+    inv_hold_info info;
+    int rc = rc_ok(inv_hold_get(g_e, len ? id : NULL, len, &info));
+    if (len == 0 || len > INV_HOLD_ID_MAX)
+        CHECK(rc == INV_EINVALID || rc == INV_ELIMIT);
+    if (rc == INV_OK)
+        check_info(&info);
+}
+
+/* ---- engine-wide ------------------------------------------------------------------ */
+
+static void op_misc(src *s)
+{
+    uint8_t b = u8(s);
+    switch (b % 5) {
+    case 0:
+        inv_quiesce(g_e);
+        break;
+    case 1:
+        CHECK(inv_durable_position(g_e) == UINT64_MAX);
+        CHECK(rc_ok(inv_wait_durable(g_e, u64(s))) == INV_OK);
+        (void)inv_last_write_position();
+        break;
+    case 2: {
+        int fd = inv_durable_subscribe(g_e);
+        CHECK(fd == INV_EINVALID);
+        inv_durable_unsubscribe(g_e, -1);
+        break;
+    }
+    case 3:
+        (void)rc_ok(inv_snapshot(g_e));
+        break;
+    default:
+        CHECK(inv_strerror((int)(int8_t)u8(s)) != NULL);
+        CHECK(inv_errcode((int)(int8_t)u8(s)) != NULL);
+        break;
+    }
+}
+
+/* Everything that must agree whatever the program did. */
+static void check_all(void)
+{
+    inv_stats st;
+    CHECK(rc_ok(inv_stats_get(g_e, &st)) == INV_OK);
+    uint64_t items = 0, locs = 0, levels = 0;
+    for (unsigned i = 0; i < FUZZ_IDS; i++) {
+        items += item_exists(g_e, IDS[i]) == INV_OK;
+        locs += location_exists(g_e, IDS[i]) == INV_OK;
+        for (unsigned l = 0; l < FUZZ_IDS; l++) {
+            inv_level lv;
+            if (rc_ok(inv_level_get(g_e, IDS[i], IDS[l], &lv)) == INV_OK) {
+                see_level(i, l, &lv);
+                levels++;
+            }
+        }
+    }
+    CHECK(st.items == items && st.locations == locs && st.levels == levels);
+    CHECK(st.holds_active <= st.holds_created);
+    CHECK(st.holds_committed + st.holds_released + st.holds_expired <= st.holds_created);
+    uint64_t def;
+    CHECK(rc_ok(inv_location_default(g_e, &def)) == (locs ? INV_OK : INV_ENOTFOUND));
+    verify_reserved();
+}
+
+/* ---- driver ---------------------------------------------------------------------- */
+
+static void fuzz_close(void)
+{
+    inv_close(g_e);
+    g_e = NULL;
+}
+
+static void fuzz_open(void)
+{
+    inv_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    /* Tiny hints: the tables grow while the program runs. */
+    cfg.levels_capacity = 4;
+    cfg.items_capacity = 2;
+    cfg.locations_capacity = 2;
+    cfg.holds_capacity = 2;
+    cfg.fsync_policy = INV_FSYNC_NONE;
+    cfg.sweep_interval_ms = 1; /* inv_close waits at most this long */
+    if (inv_open(&g_e, &cfg) != INV_OK)
+        abort(); /* the harness itself failed: not an input problem */
+    memset(g_rev, 0, sizeof g_rev);
+    g_expiring = false;
+    g_calls = 0;
+}
+
+static void run_one(src *s)
+{
+    uint8_t op = u8(s);
+    switch (op % 26) {
+    case 0: op_location_put(s); break;
+    case 1: op_location_get(s); break;
+    case 2: op_location_default(s); break;
+    case 3: list_loop(s, inv_location_list, location_exists); break;
+    case 4: case 5: op_item_put(s); break;
+    case 6: op_item_get(s); break;
+    case 7: op_item_del(s); break;
+    case 8: op_item_by(s); break;
+    case 9: list_loop(s, inv_item_list, item_exists); break;
+    case 10: op_product(s); break;
+    case 11: case 12: op_level_set(s); break;
+    case 13: case 14: op_level_adjust(s, false); break;
+    case 15: op_level_adjust(s, true); break;
+    case 16: op_level_get(s); break;
+    case 17: op_level_del(s); break;
+    case 18: op_level_list(s); break;
+    case 19: case 20: op_hold_create(s); break;
+    case 21: op_hold_end(s, true); break;
+    case 22: op_hold_end(s, false); break;
+    case 23: op_hold_get(s); break;
+    case 24: op_misc(s); break;
+    default: check_all(); break;
+    }
+    if (++g_calls >= FUZZ_VERIFY_EVERY)
+        verify_reserved();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (g_e == NULL) {
+        fuzz_open();
+        if (FUZZ_REOPEN_EVERY > 1)
+            atexit(fuzz_close);
+    } else if (++g_runs % FUZZ_REOPEN_EVERY == 0) {
+        fuzz_close();
+        fuzz_open();
+    }
+    src s = {data, size, 0};
+    for (int calls = 0; calls < FUZZ_CALLS_MAX && s.i < s.n; calls++)
+        run_one(&s);
+    check_all();
+    if (FUZZ_REOPEN_EVERY == 1)
+        fuzz_close(); /* everything allocated is freed: leaks show */
+    return 0;
+}
