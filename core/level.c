@@ -563,13 +563,13 @@ int level_unreserve(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, boo
     return rc == LEVEL_RESTAMP ? LEVEL_NEEDS_POSITION : rc;
 }
 
-/* Replay and snapshot load: installs image unless the level already holds
- * a newer revision (an equal one is re-applied: images of one record for
- * one level come in order). */
+/* Replay and snapshot load (single-threaded: plain stores, no CAS):
+ * installs image unless the level already holds a newer revision (an equal
+ * one is re-applied: images of one record for one level come in order). */
 int level_install(inv_engine *e, uint64_t item, uint64_t loc, table_word image)
 {
     for (;;) {
-        table_slot *s = table_insert(&e->levels, item, loc);
+        table_slot *s = table_insert_exclusive(&e->levels, item, loc);
         if (!s)
             return INV_ENOMEM;
         table_word v = table_load(s);
@@ -579,13 +579,10 @@ int level_install(inv_engine *e, uint64_t item, uint64_t loc, table_word image)
         }
         if ((v.w1 != 0 || v.w0 != 0) && table_version(v) > table_version(image))
             return INV_OK;
-        if (table_cas(s, &v, image)) {
-            if (table_is_live(image) && !table_is_live(v))
-                table_note_created(&e->levels);
-            else if (!table_is_live(image) && table_is_live(v))
-                table_note_deleted(&e->levels);
-            return INV_OK;
-        }
+        table_store_exclusive(s, image); /* recovery runs alone */
+        if (table_is_live(image) != table_is_live(v))
+            table_note_exclusive(&e->levels, table_is_live(image) ? 1 : -1);
+        return INV_OK;
     }
 }
 

@@ -121,12 +121,38 @@ int inv_wait_durable(inv_engine *e, uint64_t position)
 
 /* ---- recovery ----------------------------------------------------------- */
 
+/* Level images replayed in a window: each one's slot is prefetched when
+ * it enters, and it is applied when it leaves, so the cache misses of
+ * consecutive records overlap instead of queueing. */
+#define REPLAY_WINDOW 16
+
 typedef struct {
     inv_engine *e;
     uint64_t records, bytes;
+    persist_level_image window[REPLAY_WINDOW];
+    size_t window_head, window_n;
 } replay_ctx;
 
-static int apply_level(inv_engine *e, const void *payload, uint32_t len)
+/* Applies the oldest image of the window. */
+static int window_pop(replay_ctx *c)
+{
+    persist_level_image *img = &c->window[c->window_head];
+    c->window_head = (c->window_head + 1) % REPLAY_WINDOW;
+    c->window_n--;
+    return level_install(c->e, img->item, img->location, (table_word){img->w0, img->w1});
+}
+
+/* Applies every image still in the window (before any other record, and
+ * at the end: records apply in journal order). */
+static int window_drain(replay_ctx *c)
+{
+    int rc = INV_OK;
+    while (rc == INV_OK && c->window_n)
+        rc = window_pop(c);
+    return rc;
+}
+
+static int apply_level(replay_ctx *c, const void *payload, uint32_t len)
 {
     persist_level_image img;
     if (len != sizeof img)
@@ -134,20 +160,51 @@ static int apply_level(inv_engine *e, const void *payload, uint32_t len)
     memcpy(&img, payload, sizeof img);
     if ((img.w1 & ~(TABLE_VERSION_MAX | TABLE_TOMB)) != 0 || table_version((table_word){0, img.w1}) == 0)
         return INV_EINVALID;
-    return level_install(e, img.item, img.location, (table_word){img.w0, img.w1});
+    int rc = c->window_n == REPLAY_WINDOW ? window_pop(c) : INV_OK;
+    table_prefetch(&c->e->levels, img.item, img.location);
+    c->window[(c->window_head + c->window_n++) % REPLAY_WINDOW] = img;
+    return rc;
 }
 
+static int apply_counts(inv_engine *e, const void *payload, uint32_t len)
+{
+    persist_counts n;
+    if (len != sizeof n)
+        return INV_EINVALID;
+    memcpy(&n, payload, sizeof n);
+    int rc = table_reserve(&e->levels, (size_t)n.levels);
+    if (rc == INV_OK)
+        rc = table_reserve(&e->cat.items, (size_t)n.items);
+    if (rc == INV_OK)
+        rc = table_reserve(&e->cat.locations, (size_t)n.locations);
+    if (rc == INV_OK)
+        rc = table_reserve(&e->holds.by_id, (size_t)n.holds);
+    return rc;
+}
+
+static int report_bad(int rc, uint8_t type, uint64_t pos)
+{
+    if (rc != INV_OK)
+        fprintf(stderr, "invcore: recovery: bad record of type %u at position %llu (%s)\n",
+                type, (unsigned long long)pos, inv_strerror(rc));
+    return rc;
+}
+
+/* Recovery is single-threaded and runs inside one epoch section (recover). */
 static int apply_record(void *ctx, uint64_t pos, uint8_t type, const void *payload,
                         uint32_t len)
 {
     replay_ctx *c = ctx;
     c->records++;
     c->bytes += len;
-    epoch_enter();
-    int rc;
+    if (type == PERSIST_LEVEL)
+        return report_bad(apply_level(c, payload, len), type, pos);
+    int rc = window_drain(c);
+    if (rc != INV_OK)
+        return report_bad(rc, type, pos);
     switch (type) {
-    case PERSIST_LEVEL:
-        rc = apply_level(c->e, payload, len);
+    case PERSIST_COUNTS:
+        rc = apply_counts(c->e, payload, len);
         break;
     case PERSIST_ITEM:
     case PERSIST_LOCATION:
@@ -160,11 +217,7 @@ static int apply_record(void *ctx, uint64_t pos, uint8_t type, const void *paylo
     default:
         rc = INV_EINVALID;
     }
-    epoch_exit();
-    if (rc != INV_OK)
-        fprintf(stderr, "invcore: recovery: bad record of type %u at position %llu (%s)\n",
-                type, (unsigned long long)pos, inv_strerror(rc));
-    return rc;
+    return report_bad(rc, type, pos);
 }
 
 static int apply_snapshot_record(void *ctx, uint8_t type, const void *payload, uint32_t len)
@@ -183,20 +236,27 @@ static int make_dir(const char *dir)
 static int recover(inv_engine *e, uint64_t *end_position)
 {
     char err[PERSIST_ERR_MAX] = "";
-    replay_ctx c = {e, 0, 0};
+    replay_ctx c = {.e = e};
     double t0 = seconds_now();
     uint64_t snap_pos = 0;
+    epoch_enter(); /* one section for the whole load: nothing runs beside it */
     int rc = snapshot_load_latest(e->data_dir, &snap_pos, apply_snapshot_record, &c, err,
                                   sizeof err);
     if (rc == INV_ENOTFOUND)
         rc = INV_OK, snap_pos = 0;
     if (rc != INV_OK) {
+        epoch_exit();
         fprintf(stderr, "invcore: cannot load snapshot: %s\n", err[0] ? err : inv_strerror(rc));
         return rc;
     }
+    rc = window_drain(&c);
     uint64_t snap_records = c.records;
-    rc = journal_replay(e->data_dir, snap_pos, e->cfg.repair, apply_record, &c, end_position,
-                        err, sizeof err);
+    if (rc == INV_OK)
+        rc = journal_replay(e->data_dir, snap_pos, e->cfg.repair, apply_record, &c,
+                            end_position, err, sizeof err);
+    if (rc == INV_OK)
+        rc = window_drain(&c);
+    epoch_exit();
     if (rc != INV_OK) {
         fprintf(stderr, "invcore: cannot replay the journal: %s\n",
                 err[0] ? err : inv_strerror(rc));
@@ -270,8 +330,15 @@ static int snapshot_level(void *ctx, uint64_t item, uint64_t loc, table_word v)
 
 static int snapshot_write(inv_engine *e, snapshot_writer *w)
 {
+    inv_stats st;
+    (void)inv_stats_get(e, &st);
+    persist_counts n = {st.levels, st.items, st.locations,
+                        (uint64_t)table_live(&e->holds.by_id)};
+    int rc = snapshot_add(w, PERSIST_COUNTS, &n, sizeof n);
+    if (rc != INV_OK)
+        return rc;
     epoch_enter();
-    int rc = catalog_snapshot(&e->cat, w);
+    rc = catalog_snapshot(&e->cat, w);
     if (rc == INV_OK)
         rc = table_foreach(&e->levels, snapshot_level, w);
     if (rc == INV_OK)

@@ -26,8 +26,15 @@ enum {
     PERSIST_ITEM = 17,     /* an item record, whole, or its deletion */
     PERSIST_LOCATION = 18, /* a location record, whole */
     PERSIST_DEFAULT = 19,  /* the default location */
-    PERSIST_HOLD = 20      /* a hold and the after-images of its levels */
+    PERSIST_HOLD = 20,     /* a hold and the after-images of its levels */
+    PERSIST_COUNTS = 21    /* a snapshot's first record: table sizes */
 };
+
+/* The payload of PERSIST_COUNTS: how many entries follow in the snapshot,
+ * so loading sizes each table once instead of growing it. */
+typedef struct {
+    uint64_t levels, items, locations, holds;
+} persist_counts;
 
 /* The payload of a PERSIST_LEVEL record. */
 typedef struct {

@@ -147,6 +147,22 @@ int table_init(table *t, size_t capacity_hint, const void *owner)
     return INV_OK;
 }
 
+int table_reserve(table *t, size_t n)
+{
+    table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
+    size_t cap = capacity_for(n);
+    if (cap <= arr->capacity || atomic_load_explicit(&arr->claimed, memory_order_relaxed) != 0 ||
+        atomic_load_explicit(&arr->next, memory_order_acquire) != NULL)
+        return INV_OK; /* big enough, or not empty: growth will do */
+    table_array *bigger = array_new(cap);
+    if (!bigger)
+        return INV_ENOMEM;
+    /* release: the new (zeroed) array; nobody else uses t yet. */
+    atomic_store_explicit(&t->current, bigger, memory_order_release);
+    array_free(arr);
+    return INV_OK;
+}
+
 void table_destroy(table *t)
 {
     table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
@@ -505,6 +521,50 @@ table_slot *table_insert(table *t, uint64_t a, uint64_t b)
             return NULL;
         arr = atomic_load_explicit(&t->current, memory_order_acquire);
     }
+}
+
+table_slot *table_insert_exclusive(table *t, uint64_t a, uint64_t b)
+{
+    if (key_is_special(a, b))
+        return &t->special[b];
+    /* relaxed: no other thread uses t during recovery. */
+    table_array *arr = atomic_load_explicit(&t->current, memory_order_relaxed);
+    size_t claimed = atomic_load_explicit(&arr->claimed, memory_order_relaxed);
+    if (atomic_load_explicit(&arr->next, memory_order_relaxed) || claimed >= arr->grow_at)
+        return table_insert(t, a, b); /* growth: the shared path */
+    uint64_t h = hash_key(t, a, b);
+    size_t cap = arr->capacity, i = home_of(h, cap);
+    for (size_t n = 0; n < cap; n++) {
+        table_slot *s = &arr->slots[i];
+        bool empty;
+        if (slot_holds(s, a, b, &empty))
+            return s;
+        if (empty) {
+            /* relaxed: see above; the release on the low half orders the
+             * whole key for threads started after recovery. */
+            __atomic_store_n(&s->key.half[1], b, __ATOMIC_RELAXED);
+            __atomic_store_n(&s->key.half[0], a, __ATOMIC_RELEASE);
+            atomic_store_explicit(&arr->claimed, claimed + 1, memory_order_relaxed);
+            return s;
+        }
+        if (++i == cap)
+            i = 0;
+    }
+    return table_insert(t, a, b);
+}
+
+void table_prefetch(table *t, uint64_t a, uint64_t b)
+{
+    /* acquire: as table_find. */
+    table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
+    __builtin_prefetch(&arr->slots[home_of(hash_key(t, a, b), arr->capacity)], 1);
+}
+
+void table_note_exclusive(table *t, int64_t delta)
+{
+    /* relaxed: no other thread uses t during recovery. */
+    atomic_store_explicit(&t->live, atomic_load_explicit(&t->live, memory_order_relaxed) + delta,
+                          memory_order_relaxed);
 }
 
 void table_note_created(table *t)

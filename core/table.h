@@ -172,6 +172,30 @@ int64_t table_live(table *t);
 /* Versions of entries created in a never-written slot start above this. */
 uint64_t table_version_floor(table *t);
 
+/* Recovery only (no other thread may use t): writes a slot's value with
+ * plain stores, sparing the locked CAS so loads can overlap. */
+static inline void table_store_exclusive(table_slot *s, table_word v)
+{
+    /* relaxed, then release: nobody races us; the release publishes the
+     * value to the threads started after recovery. */
+    __atomic_store_n(&s->value.half[0], v.w0, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->value.half[1], v.w1, __ATOMIC_RELEASE);
+}
+
+/* Recovery only: as table_insert, claiming with plain stores (no locked
+ * instruction: consecutive inserts overlap their cache misses). Falls back
+ * to table_insert when the table must grow. */
+table_slot *table_insert_exclusive(table *t, uint64_t a, uint64_t b);
+/* Starts loading the home slot of key (a, b) into the cache: a batch of
+ * lookups issued ahead overlaps their misses (recovery replays this way). */
+void table_prefetch(table *t, uint64_t a, uint64_t b);
+/* Recovery only: table_note_created / _deleted without a locked add. */
+void table_note_exclusive(table *t, int64_t delta);
+
+/* Recovery only: sizes an empty table for n entries up front, so a load
+ * of a known size never grows. */
+int table_reserve(table *t, size_t n);
+
 /* Helps any migration in progress to its end (not on a hot path). */
 void table_finish_growth(table *t);
 

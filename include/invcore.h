@@ -204,7 +204,8 @@ typedef struct {
 /* Creates or updates. A SKU or variant taken by another item: INV_EEXISTS. */
 int inv_item_put(inv_engine *e, uint64_t item, const inv_item_fields *f);
 int inv_item_get(inv_engine *e, uint64_t item, inv_item *out);
-/* Deletes the item and all its levels. */
+/* Deletes the item and all its levels. INV_ECONFLICT (nothing deleted)
+ * while live holds have units reserved on any of its levels. */
 int inv_item_del(inv_engine *e, uint64_t item);
 int inv_item_by_sku(inv_engine *e, const char *sku, uint64_t *item_out);
 int inv_item_by_variant(inv_engine *e, const char *variant, uint64_t *item_out);

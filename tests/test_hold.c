@@ -912,3 +912,24 @@ Test(hold, commit_after_expiry_time_but_before_the_sweep_is_notfound)
     cr_assert_eq(hold_verify_reserved(e), INV_OK);
     inv_close(e);
 }
+
+/* A hold's units cannot vanish under it: deleting an item whose stock a
+ * live hold counts on is refused, and allowed again once the hold ends. */
+Test(hold, deleting_an_item_under_a_live_hold_conflicts_until_the_hold_ends)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line line = {ITEM_1, LOC_A, 4};
+    cr_assert_eq(inv_hold_create(e, "cart", 4, LONG_TTL_MS, &line, 1, NULL), INV_OK);
+    cr_assert_eq(inv_item_del(e, ITEM_1), INV_ECONFLICT);
+    inv_item item;
+    cr_assert_eq(inv_item_get(e, ITEM_1, &item), INV_OK);
+    inv_level lv = level_of(e, ITEM_1, LOC_A);
+    cr_assert_eq(lv.available, 6);
+    cr_assert_eq(lv.reserved, 4);
+    cr_assert_eq(hold_verify_reserved(e), INV_OK);
+    cr_assert_eq(inv_hold_commit(e, "cart", 4), INV_OK);
+    cr_assert_eq(inv_item_del(e, ITEM_1), INV_OK);
+    cr_assert_eq(inv_item_get(e, ITEM_1, &item), INV_ENOTFOUND);
+    cr_assert_eq(hold_verify_reserved(e), INV_OK);
+    inv_close(e);
+}
