@@ -218,15 +218,18 @@ static void reply_page(resp_out *o, uint64_t next, const uint64_t *ids,
         resp_w_bulk_u64(o, ids[i]);
 }
 
-void cmd_loc_list(session *s, resp_out *o, const resp_arg *v, size_t n)
+typedef int (*id_lister)(inv_engine *e, uint64_t cursor, size_t count, uint64_t *ids,
+                         size_t ids_cap, size_t *n_out, uint64_t *next_cursor);
+
+/* LOC.LIST and ITEM.LIST: [CURSOR c] [COUNT n] -> [next_cursor, [id ...]]. */
+static void list_ids(session *s, resp_out *o, const resp_arg *v, size_t n, id_lister list)
 {
     uint64_t cursor, next = 0;
     size_t count, got = 0;
     int rc;
     if (list_opts_or_reply(o, v, n, &cursor, &count) != 0)
         return;
-    rc = inv_location_list(s->ctx->e, cursor, count, s->scratch->ids,
-                           NFIELDS(s->scratch->ids), &got, &next);
+    rc = list(s->ctx->e, cursor, count, s->scratch->ids, NFIELDS(s->scratch->ids), &got, &next);
     if (rc != INV_OK) {
         reply_engine_error(o, rc);
         return;
@@ -234,6 +237,11 @@ void cmd_loc_list(session *s, resp_out *o, const resp_arg *v, size_t n)
     if (got > NFIELDS(s->scratch->ids))
         got = NFIELDS(s->scratch->ids);
     reply_page(o, next, s->scratch->ids, got);
+}
+
+void cmd_loc_list(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    list_ids(s, o, v, n, inv_location_list);
 }
 
 void cmd_loc_default(session *s, resp_out *o, const resp_arg *v, size_t n)
@@ -379,20 +387,7 @@ void cmd_item_byvariant(session *s, resp_out *o, const resp_arg *v, size_t n)
 
 void cmd_item_list(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
-    uint64_t cursor, next = 0;
-    size_t count, got = 0;
-    int rc;
-    if (list_opts_or_reply(o, v, n, &cursor, &count) != 0)
-        return;
-    rc = inv_item_list(s->ctx->e, cursor, count, s->scratch->ids,
-                       NFIELDS(s->scratch->ids), &got, &next);
-    if (rc != INV_OK) {
-        reply_engine_error(o, rc);
-        return;
-    }
-    if (got > NFIELDS(s->scratch->ids))
-        got = NFIELDS(s->scratch->ids);
-    reply_page(o, next, s->scratch->ids, got);
+    list_ids(s, o, v, n, inv_item_list);
 }
 
 void cmd_item_del(session *s, resp_out *o, const resp_arg *v, size_t n)
