@@ -38,6 +38,7 @@ struct inv_engine {
     /* Durability (persist.c): NULL in memory mode. */
     journal *jr;
     char *data_dir;
+    int lock_fd; /* flock on data_dir/LOCK: one engine per directory */
     pthread_mutex_t snapshot_lock; /* one snapshot at a time (not a hot path) */
     _Atomic uint64_t snapshot_position; /* journal position of the last one */
     _Atomic uint64_t snapshots;

@@ -23,11 +23,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 /* Error messages about the data directory. */
 #define PERSIST_ERR_MAX 512
+/* The file whose lock marks a data directory as in use. */
+#define PERSIST_LOCK_FILE "LOCK"
+#define PERSIST_PATH_MAX 4096
 
 static __thread uint64_t last_write_position;
 
@@ -273,12 +279,38 @@ static int recover(inv_engine *e, uint64_t *end_position)
     return INV_OK;
 }
 
+/* Two engines appending to one journal would interleave it: the first to
+ * open a directory holds an exclusive lock on it until it closes. */
+static int lock_dir(inv_engine *e)
+{
+    char path[PERSIST_PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", e->data_dir, PERSIST_LOCK_FILE) >=
+        sizeof path)
+        return INV_EINVALID;
+    e->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (e->lock_fd < 0) {
+        fprintf(stderr, "invcore: cannot open %s: %s\n", path, strerror(errno));
+        return INV_EIO;
+    }
+    if (flock(e->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        fprintf(stderr, "invcore: data directory %s is in use by another engine (%s)\n",
+                e->data_dir, strerror(errno));
+        close(e->lock_fd);
+        e->lock_fd = -1;
+        return INV_EEXISTS;
+    }
+    return INV_OK;
+}
+
 int persist_open(inv_engine *e)
 {
+    e->lock_fd = -1;
     e->data_dir = strdup(e->cfg.data_dir);
     if (!e->data_dir)
         return INV_ENOMEM;
     int rc = make_dir(e->data_dir);
+    if (rc == INV_OK)
+        rc = lock_dir(e);
     uint64_t end = 0;
     if (rc == INV_OK)
         rc = recover(e, &end);
@@ -315,6 +347,9 @@ int persist_close(inv_engine *e)
     if (e->jr)
         rc = journal_close(e->jr);
     e->jr = NULL;
+    if (e->data_dir && e->lock_fd >= 0)
+        close(e->lock_fd); /* releases the directory */
+    e->lock_fd = -1;
     free(e->data_dir);
     e->data_dir = NULL;
     return rc;

@@ -110,7 +110,10 @@ typedef struct {
 
 #define INV_SWEEP_INTERVAL_MS_DEFAULT 10
 
-/* cfg NULL: in memory, default capacities. *out is NULL on failure. */
+/* cfg NULL: in memory, default capacities. *out is NULL on failure. With a
+ * data_dir: recovers it (a corrupt journal: INV_EINVALID, the file and
+ * offset on stderr, unless cfg->repair), and holds it exclusively until
+ * inv_close (another engine on it: INV_EEXISTS). */
 int inv_open(inv_engine **out, const inv_config *cfg);
 /* No other call on e may run during or after inv_close. NULL is a no-op. */
 void inv_close(inv_engine *e);

@@ -226,3 +226,22 @@ Test(persist, the_lookup_memo_never_answers_for_a_closed_engine)
         inv_close(e);
     }
 }
+
+/* ---- one engine per data directory --------------------------------------- */
+
+Test(persist, a_data_directory_in_use_cannot_be_opened_twice)
+{
+    char dir[64];
+    make_dir(dir, sizeof dir);
+    inv_engine *a = open_durable(dir);
+    inv_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.data_dir = dir;
+    inv_engine *b = NULL;
+    cr_assert_eq(inv_open(&b, &cfg), INV_EEXISTS);
+    cr_assert_null(b);
+    inv_close(a);
+    cr_assert_eq(inv_open(&b, &cfg), INV_OK); /* released by the close */
+    inv_close(b);
+    remove_dir(dir);
+}

@@ -405,3 +405,20 @@ Test(server_net, sigterm_exits_zero_and_restart_keeps_state)
     freeReplyObject(r);
     redisFree(c);
 }
+
+/* SO_REUSEPORT would let a second server share the port and split the
+ * clients between two states: a second invcored on a port in use exits. */
+Test(server_net, a_second_server_on_the_same_port_refuses_to_start)
+{
+    srv_start(&S, NULL);
+    char cmdline[256];
+    snprintf(cmdline, sizeof cmdline,
+             "timeout 10 %s --in-memory --bind 127.0.0.1 --port %d >/dev/null 2>&1",
+             srv_bin(), S.port);
+    int status = system(cmdline);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+              "second server exit status %d", status);
+    redisContext *c = srv_connect(&S);
+    expect_status(c, "PONG", "PING"); /* the first one still serves */
+    redisFree(c);
+}

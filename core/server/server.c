@@ -623,8 +623,20 @@ static void *loop_main(void *arg)
 
 /* ---- setup ---------------------------------------------------------------- */
 
+/* make_listener with reuse_port false binds a probe: SO_REUSEPORT would
+ * let a second server process share the port silently (and split clients
+ * between two states), so the first bind checks the port is free. */
+static int make_listener_opt(const server_config *cfg, int port, bool reuse_port,
+                             char *err, size_t errlen);
+
 static int make_listener(const server_config *cfg, int port, char *err,
                          size_t errlen)
+{
+    return make_listener_opt(cfg, port, true, err, errlen);
+}
+
+static int make_listener_opt(const server_config *cfg, int port, bool reuse_port,
+                             char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
@@ -651,9 +663,10 @@ static int make_listener(const server_config *cfg, int port, char *err,
         return -1;
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (reuse_port)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&ss, sl) != 0 ||
-        listen(fd, LISTEN_BACKLOG) != 0) {
+        (reuse_port && listen(fd, LISTEN_BACKLOG) != 0)) {
         snprintf(err, errlen, "bind %s:%d: %s", cfg->bind, port,
                  strerror(errno));
         close(fd);
@@ -763,6 +776,13 @@ int server_start(server **out, const server_config *cfg, inv_engine *e,
     for (unsigned i = 0; i < srv->nloops; i++)
         srv->loops[i].lfd = srv->loops[i].wakefd = srv->loops[i].durfd =
             srv->loops[i].epfd = -1;
+    if (srv->port != 0) {
+        /* Refuse a port another process listens on (see make_listener_opt). */
+        int probe = make_listener_opt(&srv->cfg, srv->port, false, err, errlen);
+        if (probe < 0)
+            goto fail;
+        close(probe);
+    }
     for (unsigned i = 0; i < srv->nloops; i++)
         if (loop_init(srv, &srv->loops[i], err, errlen) != 0)
             goto fail;
