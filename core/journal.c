@@ -31,6 +31,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -640,8 +641,28 @@ static void clear_ring(journal *j, uint64_t from, uint64_t end)
     }
 }
 
+/* Group commit under load: the writers the last fdatasync woke are still
+ * coming back with their next records. When far fewer are ready than that
+ * fdatasync carried, wait this long at most for them (yielding), so one
+ * fdatasync serves them all instead of a trickle of small ones. Idle or
+ * single-writer journals never wait (their last batch was 1). */
+#define JOURNAL_GATHER_NS_MAX (150u * 1000u)
+
+static uint64_t gather(journal *j, uint64_t from, uint64_t want, uint64_t *nrec,
+                       bool *rotate)
+{
+    uint64_t deadline = now_ns() + JOURNAL_GATHER_NS_MAX;
+    uint64_t end = collect(j, from, nrec, rotate);
+    while (*nrec * 2 < want && !*rotate && now_ns() < deadline) {
+        sched_yield();
+        end = collect(j, from, nrec, rotate);
+    }
+    return end;
+}
+
 typedef struct {
     uint64_t written, synced, last_sync_ns, unsynced_records;
+    uint64_t last_batch; /* records the previous fdatasync carried */
 } flush_state;
 
 static int do_sync(journal *j, flush_state *s)
@@ -658,6 +679,7 @@ static int do_sync(journal *j, flush_state *s)
         atomic_load_explicit(&j->st_per_fsync_max, memory_order_relaxed))
         atomic_store_explicit(&j->st_per_fsync_max, s->unsynced_records,
                               memory_order_relaxed);
+    s->last_batch = s->unsynced_records;
     s->unsynced_records = 0;
     if (j->policy != INV_FSYNC_NONE)
         advance_durable(j, s->synced);
@@ -685,7 +707,7 @@ static void *flusher_main(void *arg)
     /* relaxed: set before the thread started (pthread_create orders it). */
     uint64_t start = atomic_load_explicit(&j->ring_free_end,
                                           memory_order_relaxed);
-    flush_state s = {start, start, now_ns(), 0};
+    flush_state s = {start, start, now_ns(), 0, 0};
     for (;;) {
         /* acquire: pairs with wake_flusher's release increment. */
         uint32_t seq =
@@ -693,6 +715,9 @@ static void *flusher_main(void *arg)
         uint64_t nrec;
         bool rotate;
         uint64_t end = collect(j, s.written, &nrec, &rotate);
+        if (end > s.written && j->policy == INV_FSYNC_ALWAYS && s.written == s.synced &&
+            nrec * 2 < s.last_batch && !rotate)
+            end = gather(j, s.written, s.last_batch, &nrec, &rotate);
         bool progressed = end > s.written;
         if (progressed) {
             if (write_batch(j, s.written, end) != 0)
