@@ -135,6 +135,7 @@ int inv_wait_durable(inv_engine *e, uint64_t position)
 typedef struct {
     inv_engine *e;
     uint64_t records, bytes;
+    bool items_replayed; /* an item record came from the journal */
     persist_level_image window[REPLAY_WINDOW];
     size_t window_head, window_n;
 } replay_ctx;
@@ -213,6 +214,9 @@ static int apply_record(void *ctx, uint64_t pos, uint8_t type, const void *paylo
         rc = apply_counts(c->e, payload, len);
         break;
     case PERSIST_ITEM:
+        c->items_replayed |= pos != 0;
+        rc = catalog_replay(&c->e->cat, pos, type, payload, len);
+        break;
     case PERSIST_LOCATION:
     case PERSIST_DEFAULT:
         rc = catalog_replay(&c->e->cat, pos, type, payload, len);
@@ -239,7 +243,7 @@ static int make_dir(const char *dir)
     return INV_EIO;
 }
 
-static int recover(inv_engine *e, uint64_t *end_position)
+static int recover(inv_engine *e, uint64_t *end_position, bool *items_replayed)
 {
     char err[PERSIST_ERR_MAX] = "";
     replay_ctx c = {.e = e};
@@ -268,6 +272,7 @@ static int recover(inv_engine *e, uint64_t *end_position)
                 err[0] ? err : inv_strerror(rc));
         return rc;
     }
+    *items_replayed = c.items_replayed;
     atomic_store_explicit(&e->snapshot_position, snap_pos, memory_order_relaxed);
     double secs = seconds_now() - t0;
     if (c.records)
@@ -312,8 +317,9 @@ int persist_open(inv_engine *e)
     if (rc == INV_OK)
         rc = lock_dir(e);
     uint64_t end = 0;
+    bool items_replayed = false;
     if (rc == INV_OK)
-        rc = recover(e, &end);
+        rc = recover(e, &end, &items_replayed);
     if (rc == INV_OK) {
         epoch_enter();
         rc = catalog_rebuild_indexes(&e->cat);
@@ -334,7 +340,10 @@ int persist_open(inv_engine *e)
     }
     rc = hold_recover_finish(e);
     uint64_t pos = 0;
-    if (rc == INV_OK)
+    /* A snapshot holds no level that disagrees with its item (see
+     * snapshot_level): only item changes replayed from the journal can
+     * have left level changes unfinished. */
+    if (rc == INV_OK && items_replayed)
         rc = level_reconcile(e, &pos);
     if (rc == INV_OK && pos)
         rc = journal_wait(e->jr, pos);
@@ -357,10 +366,24 @@ int persist_close(inv_engine *e)
 
 /* ---- snapshots ------------------------------------------------------------ */
 
+typedef struct {
+    inv_engine *e;
+    snapshot_writer *w;
+} snapshot_ctx;
+
+/* A level whose item is gone, or whose untracked flag disagrees with its
+ * item, belongs to an item change whose level changes are still running:
+ * the snapshot shows them finished (those changes' records, at or above
+ * the snapshot's position, replay idempotently over it). */
 static int snapshot_level(void *ctx, uint64_t item, uint64_t loc, table_word v)
 {
-    persist_level_image img = {item, loc, v.w0, v.w1 & TABLE_VERSION_MAX};
-    return snapshot_add(ctx, PERSIST_LEVEL, &img, sizeof img);
+    snapshot_ctx *c = ctx;
+    bool tracked = true;
+    if (!catalog_item_exists(&c->e->cat, item, &tracked))
+        return 0;
+    uint64_t w0 = tracked ? v.w0 & ~LEVEL_UNTRACKED : v.w0 | LEVEL_UNTRACKED;
+    persist_level_image img = {item, loc, w0, v.w1 & TABLE_VERSION_MAX};
+    return snapshot_add(c->w, PERSIST_LEVEL, &img, sizeof img);
 }
 
 static int snapshot_write(inv_engine *e, snapshot_writer *w)
@@ -374,8 +397,9 @@ static int snapshot_write(inv_engine *e, snapshot_writer *w)
         return rc;
     epoch_enter();
     rc = catalog_snapshot(&e->cat, w);
+    snapshot_ctx sc = {e, w};
     if (rc == INV_OK)
-        rc = table_foreach(&e->levels, snapshot_level, w);
+        rc = table_foreach(&e->levels, snapshot_level, &sc);
     if (rc == INV_OK)
         rc = hold_snapshot(e, w);
     epoch_exit();
