@@ -106,12 +106,15 @@ $(B)/libinvcore.a: $(LIB_OBJS)
 $(B)/libinvcore.so: $(LIB_OBJS)
 	$(CC) -shared -Wl,-soname,libinvcore.so -o $@ $^ $(LIBS)
 
-$(B)/invcore.pc: Makefile | $(DEPS_STAMP)
-	@printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' \
+# pkg-config file for a prefix: $(call write_pc,prefix,file)
+write_pc = printf '%s\n' 'prefix=$(1)' 'libdir=$${prefix}/lib' \
 	  'includedir=$${prefix}/include' '' 'Name: invcore' \
 	  'Description: in-memory inventory core' 'Version: 0.1.0' \
 	  'Libs: -L$${libdir} -linvcore' 'Libs.private: $(LIBS)' \
-	  'Cflags: -I$${includedir}' > $@
+	  'Cflags: -I$${includedir}' > $(2)
+
+$(B)/invcore.pc: Makefile | $(DEPS_STAMP)
+	@$(call write_pc,$(PREFIX),$@)
 
 $(B)/invcored: $(B)/obj/$(SERVER_MAIN:.c=.o) $(SERVER_OBJS) $(B)/libinvcore.a
 	$(CC) $(CFLAGS_REL) -o $@ $^ $(LIBS)
@@ -240,7 +243,7 @@ install: all
 	install -m 644 include/invcore.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(B)/libinvcore.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(B)/libinvcore.so $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 $(B)/invcore.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	@$(call write_pc,$(PREFIX),$(DESTDIR)$(PREFIX)/lib/pkgconfig/invcore.pc)
 	install -m 755 $(B)/invcored $(DESTDIR)$(PREFIX)/bin/
 
 clean:
