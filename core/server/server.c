@@ -512,6 +512,17 @@ static void loop_accept(loop *lp)
 
 /* ---- the loop ------------------------------------------------------------ */
 
+static conn *next_held_close(conn *c)
+{
+    conn *next = c->hnext;
+    conn_close(c);
+    return next;
+}
+
+/* Replies held for durability go out as their positions become durable.
+ * If the journal failed, they never will: those clients are disconnected
+ * (everything before the held reply was sent), so no change they could not
+ * see made durable is ever acknowledged to them. */
 static void loop_release_held(loop *lp)
 {
     conn *c = lp->held;
@@ -520,6 +531,11 @@ static void loop_release_held(loop *lp)
         conn *next = c->hnext;
         conn_pump(c);
         c = next;
+    }
+    inv_stats st;
+    if (lp->held && inv_stats_get(lp->srv->e, &st) == INV_OK && st.journal_failed) {
+        for (c = lp->held; c; c = next_held_close(c))
+            ;
     }
 }
 
