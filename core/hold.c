@@ -197,6 +197,7 @@ static uint32_t hold_rec_len(size_t n_lines)
 typedef struct {
     inv_engine *e;
     hold_record *r;
+    uint64_t state_last_pos; /* HOLD_OP_STATE: the position read first */
     uint8_t kind, target;
     uint64_t pos;      /* the change's current position (0: memory mode) */
     uint64_t pos_last; /* the highest position it published */
@@ -209,8 +210,7 @@ static void encode_record(const hold_op *op, bool final, uint8_t *buf)
     const hold_record *r = op->r;
     hold_rec_header h = {op->kind, op->target, final, (uint8_t)r->id_len,
                          (uint16_t)r->n_lines, (uint16_t)op->n_images, 0, r->expires_at_ms,
-                         /* relaxed: read by this change's own thread or a snapshot */
-                         atomic_load_explicit(&r->last_pos, memory_order_relaxed),
+                         op->state_last_pos,
                          atomic_load_explicit(&r->ended_at_ms, memory_order_relaxed),
                          {0}};
     memcpy(h.id, r->id, r->id_len);
@@ -246,10 +246,12 @@ static int op_publish(hold_op *op, bool final)
         return INV_OK;
     uint8_t buf[sizeof(hold_rec_header) + INV_HOLD_LINES_MAX * (sizeof(hold_rec_line) +
                                                              2 * sizeof(hold_rec_image))];
+    /* release: stored after the state and line changes this record
+     * carries; a snapshot reads it first (acquire), so the state it reads
+     * next is never older than the record it claims to include. */
+    atomic_store_explicit(&op->r->last_pos, op->pos, memory_order_release);
     encode_record(op, final, buf);
     int rc = persist_publish(op->e, op->pos, PERSIST_HOLD, buf, len);
-    /* relaxed: snapshots read it after the durable end that covers it. */
-    atomic_store_explicit(&op->r->last_pos, op->pos, memory_order_relaxed);
     op->pos_last = op->pos;
     op->pos = 0;
     op->n_images = 0;
@@ -384,11 +386,20 @@ static int existing_verdict(hold_record *old, const ordered_line *lines, size_t 
     return 1;
 }
 
+/* A create whose lines are all reserved becomes HELD before its final
+ * record is published: a snapshot that starts after the record is durable
+ * (and so does not replay it) must not find the hold still PENDING, which
+ * recovery would abort. A change built on HELD (a commit) reserves its
+ * position after ours, so it is never durable before the create. */
+static void hold_mark_held(hold_record *r)
+{
+    /* release: the reserved lines happen before anyone acts on HELD. */
+    atomic_store_explicit(&r->state, INV_HOLD_HELD, memory_order_release);
+}
+
 static void hold_activate(inv_engine *e, hold_record *r)
 {
     hold_book *hb = &e->holds;
-    /* release: the reserved lines happen before anyone acts on HELD. */
-    atomic_store_explicit(&r->state, INV_HOLD_HELD, memory_order_release);
     wheel_push(hb, r, r->expires_at_ms);
     /* relaxed: statistics. */
     atomic_fetch_add_explicit(&hb->created, 1, memory_order_relaxed);
@@ -451,14 +462,17 @@ static int create_in_table(inv_engine *e, const char *id, size_t len, uint64_t t
             return rc;
         }
         rc = reserve_lines(&op, lines, failure);
-        if (rc == INV_OK)
+        if (rc == INV_OK) {
+            hold_mark_held(r);
             rc = op_publish(&op, true);
+        }
         *pos_out = op.pos_last;
         if (rc != INV_OK && op.target == HOLD_ABORTED) {
             hold_abort(e, r);
             return rc;
         }
-        hold_activate(e, r); /* on EIO too: the units are held in memory */
+        hold_mark_held(r); /* on EIO too: the units are held in memory */
+        hold_activate(e, r);
         return rc;
     }
 }
@@ -1015,7 +1029,11 @@ static int snapshot_one(void *ctx, uint64_t a, uint64_t b, table_word v)
     (void)a, (void)b;
     void **args = ctx;
     hold_record *r = (hold_record *)(uintptr_t)v.w0;
-    hold_op op = {.e = args[0], .r = r, .kind = HOLD_OP_STATE,
+    /* acquire, and before the state: a change stores its state, then its
+     * position; reading in the other order, the record we say the state
+     * includes really is included (replay skips records up to it). */
+    uint64_t last = atomic_load_explicit(&r->last_pos, memory_order_acquire);
+    hold_op op = {.e = args[0], .r = r, .state_last_pos = last, .kind = HOLD_OP_STATE,
                   .target = (uint8_t)load_state(r)};
     uint8_t buf[sizeof(hold_rec_header) + INV_HOLD_LINES_MAX * (sizeof(hold_rec_line) +
                                                              2 * sizeof(hold_rec_image))];

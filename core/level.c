@@ -106,7 +106,9 @@ level_rmw(inv_engine *e, uint64_t item, uint64_t loc, level_step step, const voi
                 level_out(v, out);
                 break;
             }
-            rc = level_cas(e, s, &v, next.w0, 0, &pos);
+            /* A step that deletes sets TABLE_TOMB in next.w1 (a live word
+             * never has it). */
+            rc = level_cas(e, s, &v, next.w0, next.w1 & TABLE_TOMB, &pos);
         }
         if (rc == LEVEL_DONE) {
             level_out(v, out);
@@ -303,44 +305,27 @@ int inv_level_set(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty,
     return pos && rc == INV_OK ? persist_ack(e, pos) : rc;
 }
 
+typedef struct {
+    bool force;
+} delete_arg;
+
+static int delete_step(table_word cur, table_word *next, const void *p)
+{
+    if (!((const delete_arg *)p)->force && level_reserved(cur) > 0)
+        return INV_ECONFLICT; /* live holds still count on it */
+    *next = (table_word){0, TABLE_TOMB};
+    return INV_OK;
+}
+
 /* Deletes inside an epoch section. force: also with reserved units (the
  * item itself is being deleted). */
 static int level_delete(inv_engine *e, uint64_t item, uint64_t loc, bool force,
                         uint64_t *pos_out)
 {
-    uint64_t pos = 0;
-    int rc = INV_ENOTFOUND;
-    for (;;) {
-        table_slot *s = table_find(&e->levels, item, loc);
-        if (!s)
-            break;
-        table_word v = table_load(s);
-        for (rc = LEVEL_LOST; rc == LEVEL_LOST || rc == LEVEL_RESTAMP;) {
-            if (table_is_frozen(v)) {
-                table_settle(&e->levels, s);
-                break;
-            }
-            if (!table_is_live(v)) {
-                rc = INV_ENOTFOUND;
-                break;
-            }
-            if (!force && level_reserved(v) > 0) {
-                rc = INV_ECONFLICT; /* live holds still count on it */
-                break;
-            }
-            rc = level_cas(e, s, &v, 0, TABLE_TOMB, &pos);
-        }
-        if (rc == LEVEL_DONE) {
-            table_note_deleted(&e->levels);
-            rc = level_published(e, &pos, item, loc, v);
-            *pos_out = pos;
-            return rc;
-        }
-        if (rc != LEVEL_LOST && rc != LEVEL_RESTAMP)
-            break;
-    }
-    if (pos)
-        persist_abandon(e, pos, PERSIST_LEVEL_LEN);
+    delete_arg arg = {force};
+    int rc = level_rmw(e, item, loc, delete_step, &arg, NULL, pos_out);
+    if (rc == INV_OK)
+        table_note_deleted(&e->levels);
     return rc;
 }
 
