@@ -12,7 +12,12 @@
  *      records_written / delta of fsyncs over the row. For ALWAYS every
  *      returned adjust is also checked to be durable
  *      (inv_durable_position >= inv_last_write_position).
- *   2. replay: a journal of >= 5M level records (BENCH_REPLAY_LEVELS levels
+ *  1b. the yardstick for part 1, in the same run: the same number of
+      threads, each "appending" and then sleeping on a futex until one
+      coordinator wakes them all, with no journal and no engine; once with
+      no pause, once pausing each round for one write + fdatasync (measured
+      first on this disk). What the scheduler allows blocking writers.
+   2. replay: a journal of >= 5M level records (BENCH_REPLAY_LEVELS levels
  *      set once and adjusted BENCH_REPLAY_ROUNDS times, policy NONE), closed,
  *      then inv_open timed: records/s (from the engine's recovery line) and
  *      MB/s (journal files on disk / open time).
@@ -37,8 +42,12 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <stdalign.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #define ITEM_BASE 10000000000ull    /* sparse, large ids as in real catalogs */
 #define LOC_BASE 70000000000ull
@@ -663,6 +672,118 @@ static void part_restart(uint64_t n, bool journal_row)
     rm_tree(dir);
 }
 
+/* ---- the machine's ceiling for blocking writers ------------------------ */
+
+/* A yardstick for the 64-writer ALWAYS row, measured in the same run: 64
+ * threads that each "append" (one fetch_add) and then sleep on a futex
+ * until a coordinator thread acknowledges them, exactly the wait an
+ * acknowledged write needs; the coordinator takes what arrived, pauses as
+ * long as one write + fdatasync takes on this disk (measured first, on a
+ * file with its blocks written, as the journal's are) or not at all, then
+ * wakes everyone. No journal, no engine: what the scheduler alone allows. */
+
+#define CEILING_SYNC_SAMPLES 500 /* write + fdatasync timings averaged */
+#define CEILING_SYNC_BYTES 3584  /* one batch of ~64 level records */
+
+static _Atomic uint32_t ceiling_gen;
+static _Atomic uint64_t ceiling_arrived, ceiling_acked;
+static _Atomic bool ceiling_stop;
+
+static void *ceiling_writer(void *arg)
+{
+    (void)arg;
+    uint64_t n = 0;
+    /* relaxed everywhere: counters and a generation number; the futex
+     * syscall orders the sleep against the coordinator's wake. */
+    while (!atomic_load_explicit(&ceiling_stop, memory_order_relaxed)) {
+        uint32_t g = atomic_load_explicit(&ceiling_gen, memory_order_relaxed);
+        atomic_fetch_add_explicit(&ceiling_arrived, 1, memory_order_relaxed);
+        while (atomic_load_explicit(&ceiling_gen, memory_order_relaxed) == g &&
+               !atomic_load_explicit(&ceiling_stop, memory_order_relaxed))
+            syscall(SYS_futex, &ceiling_gen, FUTEX_WAIT_PRIVATE, g, NULL, NULL, 0);
+        n++;
+    }
+    atomic_fetch_add_explicit(&ceiling_acked, n, memory_order_relaxed);
+    return NULL;
+}
+
+static void ceiling_wake(void)
+{
+    atomic_fetch_add_explicit(&ceiling_gen, 1, memory_order_relaxed);
+    syscall(SYS_futex, &ceiling_gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+/* Acknowledgements per second of `threads` blocking writers when each
+ * acknowledgement round pauses pause_ns. */
+static double ceiling_rate(unsigned threads, uint64_t pause_ns, double seconds)
+{
+    pthread_t th[WRITERS_MAX];
+    atomic_store(&ceiling_stop, false);
+    atomic_store(&ceiling_acked, 0);
+    unsigned started = 0;
+    while (started < threads && pthread_create(&th[started], NULL, ceiling_writer, NULL) == 0)
+        started++;
+    uint64_t t0 = bench_now_ns(), stop_at = t0 + (uint64_t)(seconds * 1e9);
+    while (bench_now_ns() < stop_at) {
+        atomic_exchange_explicit(&ceiling_arrived, 0, memory_order_relaxed);
+        if (pause_ns) {
+            struct timespec ts = {0, (long)pause_ns};
+            nanosleep(&ts, NULL);
+        }
+        ceiling_wake();
+    }
+    atomic_store(&ceiling_stop, true);
+    ceiling_wake();
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    double elapsed = (double)(bench_now_ns() - t0) / 1e9;
+    return (double)atomic_load(&ceiling_acked) / elapsed;
+}
+
+/* Mean ns of one write + fdatasync over written blocks, or 0 on error. */
+static uint64_t ceiling_sync_ns(void)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/sync-probe", base_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return 0;
+    static char buf[CEILING_SYNC_BYTES];
+    memset(buf, 0x5a, sizeof buf);
+    uint64_t total = 0;
+    bool ok = true;
+    for (int i = 0; i < CEILING_SYNC_SAMPLES && ok; i++)
+        ok = pwrite(fd, buf, sizeof buf, (off_t)i * (off_t)sizeof buf) == (ssize_t)sizeof buf;
+    ok = ok && fsync(fd) == 0;
+    for (int i = 0; i < CEILING_SYNC_SAMPLES && ok; i++) {
+        uint64_t t = bench_now_ns();
+        ok = pwrite(fd, buf, sizeof buf, (off_t)i * (off_t)sizeof buf) == (ssize_t)sizeof buf &&
+             fdatasync(fd) == 0;
+        total += bench_now_ns() - t;
+    }
+    close(fd);
+    unlink(path);
+    return ok ? total / CEILING_SYNC_SAMPLES : 0;
+}
+
+static double ceiling_free, ceiling_synced;
+static uint64_t ceiling_sync_mean_ns;
+
+static void part_ceiling(double seconds)
+{
+    ceiling_sync_mean_ns = ceiling_sync_ns();
+    ceiling_free = ceiling_rate(WRITERS_MAX, 0, seconds);
+    ceiling_synced = ceiling_rate(WRITERS_MAX, ceiling_sync_mean_ns, seconds);
+    printf("\n1b. the machine's ceiling for %d blocking writers (no journal, no "
+           "engine): each appends, sleeps on a futex, is woken by one coordinator\n",
+           WRITERS_MAX);
+    printf("   write + fdatasync of %d bytes over written blocks: %.0f us (mean of %d)\n",
+           CEILING_SYNC_BYTES, (double)ceiling_sync_mean_ns / 1e3, CEILING_SYNC_SAMPLES);
+    printf("   acks/s with no pause: %.0f; with that pause per round: %.0f\n",
+           ceiling_free, ceiling_synced);
+    fflush(stdout);
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 int main(void)
@@ -692,6 +813,7 @@ int main(void)
     fflush(stdout);
 
     part_acknowledged(seconds);
+    part_ceiling(seconds);
     part_replay(replay_n, replay_rounds);
     part_restart(restart_n, journal_row);
     rm_tree(base_dir);
@@ -713,6 +835,13 @@ int main(void)
                    (double)r->fsyncs / seconds,
                    r->fsyncs ? 1e6 * seconds / (double)r->fsyncs : 0,
                    TARGET_ALWAYS_64 / 1e3, 64 * 1e6 / TARGET_ALWAYS_64);
+        if (strcmp(r->policy, "always") == 0 && r->threads == 64 && !r->hot &&
+            ceiling_synced > 0)
+            printf("info  the same 64 threads with no journal at all reach %.0f acks/s "
+                   "when each round pauses one fdatasync (%.0f us), %.0f with no pause: "
+                   "engine / ceiling %.2f and %.2f\n",
+                   ceiling_synced, (double)ceiling_sync_mean_ns / 1e3, ceiling_free,
+                   r->rate / ceiling_synced, r->rate / ceiling_free);
         if (strcmp(r->policy, "always") == 0 && r->threads == 64 && r->hot)
             printf("info  fsync always, 64 writers, one hot level: %.0f "
                    "acked adjusts/s (same target: %s)\n", r->rate,

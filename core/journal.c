@@ -67,6 +67,10 @@ static const char SEGMENT_MAGIC[8] = {'I', 'N', 'V', 'J', 'R', 'N', 'L', '1'};
 #define JOURNAL_SEGMENTS_MAX (1u << 20)
 /* Replay logs progress every this many bytes. */
 #define JOURNAL_REPLAY_LOG_BYTES (1ULL << 30)
+/* Zeros one iovec of that extension carries. */
+#define JOURNAL_ZERO_CHUNK (64u << 10)
+#define JOURNAL_ZERO_IOV (JOURNAL_PREALLOC_BYTES / JOURNAL_ZERO_CHUNK)
+static const uint8_t zero_chunk[JOURNAL_ZERO_CHUNK];
 
 typedef struct {
     uint64_t first; /* first position, from the name */
@@ -118,6 +122,7 @@ struct journal {
     int dir_fd;
     int seg_fd;
     uint64_t seg_first;
+    uint64_t seg_alloc; /* file bytes of the segment (records + zeros) */
     int fail_errno;
 };
 
@@ -612,6 +617,49 @@ static uint64_t collect(journal *j, uint64_t from, uint64_t *nrec,
     return p;
 }
 
+/* Keeps JOURNAL_PREALLOC_BYTES of zeros (at most to the segment's end)
+ * after the records that now end at file offset data_end. Written before
+ * the fdatasync that covers those records, so both are durable together. */
+static int segment_extend(journal *j, uint64_t data_end)
+{
+    if (data_end > j->seg_alloc)
+        j->seg_alloc = data_end;
+    if (data_end + JOURNAL_PREALLOC_BYTES / 2 <= j->seg_alloc)
+        return 0; /* enough ahead: extend in big steps, rarely */
+    uint64_t limit = JOURNAL_SEGMENT_HEADER + j->segment_bytes;
+    uint64_t to = data_end + JOURNAL_PREALLOC_BYTES;
+    if (to > limit)
+        to = limit;
+    while (j->seg_alloc < to) {
+        struct iovec iov[JOURNAL_ZERO_IOV];
+        int n = 0;
+        uint64_t len = 0;
+        while (n < (int)JOURNAL_ZERO_IOV && j->seg_alloc + len < to) {
+            uint64_t part = to - j->seg_alloc - len;
+            if (part > JOURNAL_ZERO_CHUNK)
+                part = JOURNAL_ZERO_CHUNK;
+            iov[n].iov_base = (void *)zero_chunk;
+            iov[n++].iov_len = part;
+            len += part;
+        }
+        if (write_all(j, j->seg_fd, iov, n, (off_t)j->seg_alloc) != 0)
+            return -1;
+        j->seg_alloc += len;
+    }
+    return 0;
+}
+
+/* Trims the zeros after the records (the segment is complete: rotation or
+ * close). Best effort: replay reads a zero tail as the end anyway. */
+static void segment_trim(journal *j, uint64_t written)
+{
+    uint64_t data_end = JOURNAL_SEGMENT_HEADER + (written - j->seg_first);
+    if (j->seg_alloc > data_end && ftruncate(j->seg_fd, (off_t)data_end) == 0) {
+        j->seg_alloc = data_end;
+        (void)fsync(j->seg_fd); /* the size; the records are already synced */
+    }
+}
+
 static int write_batch(journal *j, uint64_t from, uint64_t end)
 {
     uint64_t off = from & j->ring_mask, len = end - from;
@@ -627,7 +675,9 @@ static int write_batch(journal *j, uint64_t from, uint64_t end)
         iov[0].iov_len = len;
     }
     off_t foff = (off_t)(JOURNAL_SEGMENT_HEADER + (from - j->seg_first));
-    return write_all(j, j->seg_fd, iov, n, foff);
+    if (write_all(j, j->seg_fd, iov, n, foff) != 0)
+        return -1;
+    return segment_extend(j, (uint64_t)foff + len);
 }
 
 static void clear_ring(journal *j, uint64_t from, uint64_t end)
@@ -755,15 +805,19 @@ static void *flusher_main(void *arg)
         if (s.written > s.synced && due && do_sync(j, &s) != 0)
             goto fail;
         if (rotate) {
+            segment_trim(j, s.written);
             close(j->seg_fd);
             j->seg_fd = segment_create(j, s.written);
             if (j->seg_fd < 0)
                 goto fail;
             j->seg_first = s.written;
+            j->seg_alloc = JOURNAL_SEGMENT_HEADER;
             continue;
         }
-        if (drained)
+        if (drained) {
+            segment_trim(j, s.written);
             break;
+        }
         if (progressed)
             continue;
         uint64_t timeout = JOURNAL_SLEEP_NS_MAX;
@@ -828,9 +882,11 @@ static int open_segment_at(journal *j, uint64_t start, char *errbuf,
         segment_path(path, sizeof path, j->dir, last->first);
         j->seg_fd = open(path, O_WRONLY | O_CLOEXEC);
         j->seg_first = last->first;
+        j->seg_alloc = last->size;
     } else if (rc == INV_OK) {
         j->seg_fd = segment_create(j, start);
         j->seg_first = start;
+        j->seg_alloc = JOURNAL_SEGMENT_HEADER;
     }
     if (rc == INV_OK && j->seg_fd < 0) {
         errmsg(errbuf, errlen, "journal: cannot open a segment in %s: %s",
@@ -1290,6 +1346,14 @@ static int replay_segment(replay_run *r, const segment_info *seg,
             if (why == NULL && type != JOURNAL_TYPE_PAD &&
                 type < JOURNAL_TYPE_USER_MIN)
                 why = "record type reserved for the journal";
+            if (why != NULL && all_zero(p + off, size - off)) {
+                /* The zeros the writer keeps ahead of its records: the end.
+                 * Cut in the last segment (the writer continues at off);
+                 * a complete segment goes on in the next one. */
+                if (!later_data)
+                    *res = SEG_CUT;
+                break;
+            }
             if (why != NULL) {
                 rc = bad_record(r, path, p, size, off, pos, why, later_data,
                                 res);

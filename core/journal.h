@@ -55,6 +55,12 @@
 
 #define JOURNAL_SEGMENT_BYTES_DEFAULT (64ULL << 20)
 #define JOURNAL_SEGMENT_BYTES_MIN 4096ULL
+/* The flusher writes zeros this far ahead of a segment's records (never
+ * past its end), so that an fdatasync mostly overwrites blocks the file
+ * already has and commits no file-system metadata (ext4 here: ~110 us per
+ * write + fdatasync against ~180 us when appending). Replay reads a tail of
+ * zeros as the end of a segment's records; a clean close trims it. */
+#define JOURNAL_PREALLOC_BYTES (1u << 20)
 #define JOURNAL_RING_BYTES_DEFAULT (16u << 20)
 /* The ring holds at least this many maximal records (back-pressure never
  * deadlocks on one big record). */

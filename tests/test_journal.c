@@ -386,6 +386,22 @@ static off_t file_size(const char *path)
     return st.st_size;
 }
 
+/* Reopens the journal at end (where replay ended), appends one record,
+ * which must land exactly there, and replays: total records in all. */
+static void continues_at(const char *dir, uint64_t end, size_t total)
+{
+    journal *j = open_j(dir, INV_FSYNC_ALWAYS, end);
+    uint64_t p;
+    write_records(j, 1, 40, &p);
+    cr_assert_eq(p, end);
+    cr_assert_eq(journal_close(j), INV_OK);
+    collected c;
+    char err[512] = "";
+    cr_assert_eq(replay_into(dir, 0, false, &c, &end, err, sizeof err), INV_OK, "%s", err);
+    cr_assert_eq(c.n, total);
+    collected_free(&c);
+}
+
 Test(journal, torn_tail_at_every_byte_recovers_to_the_previous_record)
 {
     char dir[64];
@@ -424,13 +440,70 @@ Test(journal, torn_tail_at_every_byte_recovers_to_the_previous_record)
     collected_free(&c);
     /* the journal reopens where replay ended and continues */
     unlink(keep);
-    j = open_j(dir, INV_FSYNC_ALWAYS, end);
-    uint64_t p4;
-    write_records(j, 1, 40, &p4);
-    cr_assert_eq(p4, end);
+    continues_at(dir, end, 4);
+    rmdir_all(dir);
+}
+
+/* The writer keeps zeros ahead of its records (JOURNAL_PREALLOC_BYTES):
+ * a crash leaves them in the segment, and replay must read them as the end
+ * of the records, cut them, and let the journal continue there. */
+Test(journal, zero_tail_of_a_live_segment_is_its_end_and_close_trims_it)
+{
+    char dir[64];
+    tmpdir(dir, sizeof dir);
+    journal *j = open_j(dir, INV_FSYNC_ALWAYS, 0);
+    uint64_t pos[3];
+    write_records(j, 3, 40, pos);
+    cr_assert_eq(journal_wait(j, pos[2]), INV_OK);
+    uint64_t end_expected = pos[2] + journal_record_size(40);
+    off_t data_end = (off_t)(JOURNAL_SEGMENT_HEADER + end_expected - JOURNAL_POSITION_FIRST);
+    char seg[400], crashed[420];
+    last_segment(dir, seg, sizeof seg);
+    snprintf(crashed, sizeof crashed, "%s/crashed", dir);
+    copy_file(seg, crashed); /* the file as a SIGKILL now would leave it */
+    cr_assert_geq(file_size(crashed), data_end + (off_t)JOURNAL_PREALLOC_BYTES / 2,
+                  "no zeros written ahead: %lld", (long long)file_size(crashed));
     cr_assert_eq(journal_close(j), INV_OK);
-    cr_assert_eq(replay_into(dir, 0, false, &c, &end, NULL, 0), INV_OK);
-    cr_assert_eq(c.n, 4);
+    cr_assert_eq(file_size(seg), data_end, "a clean close trims the zeros");
+    cr_assert_eq(rename(crashed, seg), 0);
+    collected c;
+    uint64_t end;
+    char err[512] = "";
+    cr_assert_eq(replay_into(dir, 0, false, &c, &end, err, sizeof err), INV_OK, "%s", err);
+    cr_assert_eq(c.n, 3);
+    cr_assert_eq(end, end_expected);
+    cr_assert_eq(file_size(seg), data_end, "replay cuts the zero tail");
+    collected_free(&c);
+    continues_at(dir, end, 4);
+    rmdir_all(dir);
+}
+
+/* A crash between a rotation and the trim of the finished segment leaves
+ * zeros after its records: replay goes on in the next segment. */
+Test(journal, zero_tail_of_a_finished_segment_continues_in_the_next)
+{
+    char dir[64];
+    tmpdir(dir, sizeof dir);
+    journal_config cfg = {.dir = dir, .policy = INV_FSYNC_NONE, .segment_bytes = 4096};
+    journal *j;
+    cr_assert_eq(journal_open(&j, &cfg, NULL, 0), INV_OK);
+    enum { N = 200 };
+    uint64_t pos[N];
+    write_records(j, N, 100, pos);
+    cr_assert_eq(journal_close(j), INV_OK);
+    cr_assert(count_files(dir, ".jnl") > 2);
+    char first[400];
+    snprintf(first, sizeof first, "%s/%016llx.jnl", dir,
+             (unsigned long long)JOURNAL_POSITION_FIRST);
+    off_t size = file_size(first);
+    cr_assert_eq(truncate(first, size + 4096), 0);
+    collected c;
+    uint64_t end;
+    char err[512] = "";
+    cr_assert_eq(replay_into(dir, 0, false, &c, &end, err, sizeof err), INV_OK, "%s", err);
+    cr_assert_eq(c.n, N);
+    cr_assert_eq(end, pos[N - 1] + journal_record_size(100));
+    cr_assert_eq(file_size(first), size + 4096, "a finished segment is left as it is");
     collected_free(&c);
     rmdir_all(dir);
 }
