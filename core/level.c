@@ -71,6 +71,20 @@ static int level_published(inv_engine *e, uint64_t *pos, uint64_t item, uint64_t
 static int level_delete(inv_engine *e, uint64_t item, uint64_t loc, bool force,
                         uint64_t *pos_out);
 
+/* After a lost CAS, pause before the retry, twice as long each time up to
+ * the cap: the winner keeps the cache line for its next changes instead of
+ * both threads pulling it back and forth on every attempt (a hot SKU). */
+#define LEVEL_BACKOFF_MIN 4u
+#define LEVEL_BACKOFF_MAX 256u
+
+static inline void level_backoff(unsigned *spins)
+{
+    for (unsigned i = 0; i < *spins; i++)
+        __builtin_ia32_pause();
+    if (*spins < LEVEL_BACKOFF_MAX)
+        *spins *= 2;
+}
+
 /* The calling thread's last level lookup (see table_memo). */
 static __thread table_memo level_memo __attribute__((tls_model("initial-exec")));
 
@@ -82,6 +96,7 @@ level_rmw(inv_engine *e, uint64_t item, uint64_t loc, level_step step, const voi
           inv_level *out, uint64_t *pos_out)
 {
     uint64_t pos = 0;
+    unsigned backoff = LEVEL_BACKOFF_MIN;
     int rc;
     for (;;) {
         table_slot *s = table_find_memo(&e->levels, item, loc, &level_memo);
@@ -109,6 +124,8 @@ level_rmw(inv_engine *e, uint64_t item, uint64_t loc, level_step step, const voi
             /* A step that deletes sets TABLE_TOMB in next.w1 (a live word
              * never has it). */
             rc = level_cas(e, s, &v, next.w0, next.w1 & TABLE_TOMB, &pos);
+            if (rc == LEVEL_LOST)
+                level_backoff(&backoff);
         }
         if (rc == LEVEL_DONE) {
             level_out(v, out);
@@ -458,6 +475,7 @@ uint64_t level_mark_tracked(inv_engine *e, uint64_t item, bool tracked)
 static int level_apply_at(inv_engine *e, uint64_t item, uint64_t loc, level_step step,
                           void *arg, uint64_t op_pos, table_word *image)
 {
+    unsigned backoff = LEVEL_BACKOFF_MIN;
     for (;;) {
         table_slot *s = table_find(&e->levels, item, loc);
         if (!s)
@@ -483,6 +501,7 @@ static int level_apply_at(inv_engine *e, uint64_t item, uint64_t loc, level_step
                 *image = next;
                 return INV_OK;
             }
+            level_backoff(&backoff);
         }
     }
 }
