@@ -59,13 +59,23 @@ static inline int level_cas(inv_engine *e, table_slot *s, table_word *v, uint64_
 }
 
 /* Publishes the level record of a change made at *pos (journal only). */
-static int level_published(inv_engine *e, uint64_t *pos, uint64_t item, uint64_t loc,
-                           table_word v)
+static int level_publish_record(inv_engine *e, uint64_t *pos, uint64_t item, uint64_t loc,
+                                table_word v)
 {
     if (e->jr && persist_test_late_reserve && *pos == 0 &&
         (*pos = persist_test_late_position(e, PERSIST_LEVEL, PERSIST_LEVEL_LEN)) == 0)
         return INV_EIO;
     return *pos ? persist_level(e, *pos, item, loc, v) : INV_OK;
+}
+
+/* As level_publish_record, with the in-memory case (no position, no
+ * journal) decided inline: it is every change of an in-memory engine. */
+static inline int level_published(inv_engine *e, uint64_t *pos, uint64_t item, uint64_t loc,
+                                  table_word v)
+{
+    if (*pos == 0 && !e->jr)
+        return INV_OK;
+    return level_publish_record(e, pos, item, loc, v);
 }
 
 static int level_delete(inv_engine *e, uint64_t item, uint64_t loc, bool force,

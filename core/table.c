@@ -40,19 +40,6 @@
 #define KEY_EMPTY ((unsigned __int128)0)
 #define KEY_MOVED_EMPTY ((unsigned __int128)1 << 64)
 
-struct table_array {
-    void *raw;          /* what calloc returned (the array is aligned up) */
-    size_t capacity;
-    size_t grow_at;     /* claimed keys that start growth */
-    /* While this array is the successor of one still migrating, fresh
-     * inserts stop here, leaving room for every copy still to come. */
-    size_t fresh_limit;
-    _Atomic size_t claimed;
-    _Atomic(table_array *) next;
-    _Atomic size_t copy_cursor; /* next chunk to migrate */
-    _Atomic size_t copy_done;   /* slots migrated */
-    table_slot slots[];
-};
 
 static inline unsigned __int128 key_pack(uint64_t a, uint64_t b)
 {
@@ -473,19 +460,9 @@ table_slot *table_find(table *t, uint64_t a, uint64_t b)
     }
 }
 
-table_slot *table_find_memo(table *t, uint64_t a, uint64_t b, table_memo *m)
+table_slot *table_find_memo_miss(table *t, table_array *arr, uint64_t a, uint64_t b,
+                                 table_memo *m)
 {
-    /* acquire: as table_find. An array that is still current is not
-     * retired, so a memoised slot in it is safe to touch in this section. */
-    table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
-    bool empty;
-    /* The memo's addresses may name memory reused by another array or
-     * engine since: trust the slot only inside the current array and only
-     * if it holds the key (a key sits in one slot of an array). */
-    if (m->t == t && m->arr == arr && m->a == a && m->b == b &&
-        m->slot >= arr->slots && m->slot < arr->slots + arr->capacity &&
-        slot_holds(m->slot, a, b, &empty))
-        return m->slot;
     table_slot *s = table_find(t, a, b);
     m->t = NULL;
     if (s && s >= arr->slots && s < arr->slots + arr->capacity)

@@ -71,6 +71,22 @@ typedef struct table_slot {
 
 typedef struct table_array table_array;
 
+/* One array of slots. Defined here only so that table_find_memo's hit path
+ * inlines; everything else about it belongs to table.c. */
+struct table_array {
+    void *raw;          /* what calloc returned (the array is aligned up) */
+    size_t capacity;
+    size_t grow_at;     /* claimed keys that start growth */
+    /* While this array is the successor of one still migrating, fresh
+     * inserts stop here, leaving room for every copy still to come. */
+    size_t fresh_limit;
+    _Atomic size_t claimed;
+    _Atomic(table_array *) next;
+    _Atomic size_t copy_cursor; /* next chunk to migrate */
+    _Atomic size_t copy_done;   /* slots migrated */
+    table_slot slots[];
+};
+
 typedef struct table {
     _Atomic(table_array *) current;
     uint64_t seed;
@@ -108,8 +124,32 @@ typedef struct {
     table_slot *slot;
 } table_memo;
 
-/* As table_find, through the memo. */
-table_slot *table_find_memo(table *t, uint64_t a, uint64_t b, table_memo *m);
+/* The memo missed: table_find, then remember the answer (arr: the current
+ * array as the caller read it). */
+table_slot *table_find_memo_miss(table *t, table_array *arr, uint64_t a, uint64_t b,
+                                 table_memo *m);
+
+/* As table_find, through the memo. The hit path is inline: a hot key costs
+ * a few compares and the two loads that re-check the slot's key. */
+static inline table_slot *table_find_memo(table *t, uint64_t a, uint64_t b, table_memo *m)
+{
+    /* acquire: as table_find. An array that is still current is not
+     * retired, so a memoised slot in it is safe to touch in this section. */
+    table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
+    table_slot *s = m->slot;
+    /* The memo's addresses may name memory reused by another array or
+     * engine since: trust the slot only inside the current array and only
+     * if it holds the key. A claimed key never changes within an array,
+     * and its low half is then non-zero unless a is 0 (left to the miss
+     * path, which reads both halves consistently). */
+    if (m->t == t && m->arr == arr && m->a == a && m->b == b && a != 0 &&
+        s >= arr->slots && s < arr->slots + arr->capacity &&
+        /* acquire (both): the slot's value is read after its key. */
+        __atomic_load_n(&s->key.half[0], __ATOMIC_ACQUIRE) == a &&
+        __atomic_load_n(&s->key.half[1], __ATOMIC_ACQUIRE) == b)
+        return s;
+    return table_find_memo_miss(t, arr, a, b, m);
+}
 /* After meeting a frozen or moved value: the memo must not answer again. */
 static inline void table_memo_forget(table_memo *m) { m->t = NULL; }
 
