@@ -189,6 +189,12 @@ static bool owned_by(const retired *n, uint64_t now, const void *owner)
 
 void epoch_reclaim(void)
 {
+    /* relaxed: a hint. Advancing only serves freeing, and costs a
+     * membarrier (IPIs) per try: skip it when nothing waits. A node retired
+     * meanwhile is freed by a later call (its retire or the engine's
+     * background thread). */
+    if (atomic_load_explicit(&retired_head, memory_order_relaxed) == NULL)
+        return;
     try_advance();
     try_advance();
     sweep(old_enough, NULL);

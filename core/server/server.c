@@ -85,7 +85,7 @@ struct loop {
     char *rbuf;
     conn *conns, *held, *dead;
     size_t nconns;
-    int64_t now_ms, last_sweep_ms, stop_deadline_ms;
+    int64_t now_ms, last_sweep_ms, last_quiesce_ms, stop_deadline_ms;
     uint64_t durable_cache;
 };
 
@@ -629,7 +629,13 @@ static void *loop_main(void *arg)
             (lp->nconns == 0 || lp->now_ms >= lp->stop_deadline_ms))
             break;
         loop_reap(lp);
-        inv_quiesce(srv->e); /* an iteration is a quiescent point */
+        /* An iteration is a quiescent point. Reclaiming costs membarrier
+         * IPIs to every CPU that runs one of our threads, so at most once
+         * per clock tick, not once per iteration. */
+        if (lp->now_ms != lp->last_quiesce_ms) {
+            lp->last_quiesce_ms = lp->now_ms;
+            inv_quiesce(srv->e);
+        }
     }
     while (lp->conns)
         conn_close(lp->conns);
