@@ -5,6 +5,7 @@
  * never a read past the bytes given.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -201,6 +202,25 @@ Test(resp, numbers_parse_strictly)
     cr_assert_eq(resp_parse_i64("-", 1, &i), -1);
     cr_assert_eq(resp_parse_i64("-0", 2, &i), 0);
     cr_assert_eq(i, 0);
+}
+
+/* Every reply number goes through resp_fmt_u64: each digit count and both
+ * ends of the range, against printf. */
+Test(resp, u64_formatting_matches_printf)
+{
+    uint64_t v = 1;
+    for (int digits = 1; digits <= 20; digits++) {
+        uint64_t cases[] = {v - 1, v, v + 1, v * 2 - 1, v * 5 + 3, UINT64_MAX - v};
+        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+            char got[32], want[32];
+            size_t n = resp_fmt_u64(got, cases[k]);
+            got[n] = '\0';
+            snprintf(want, sizeof want, "%llu", (unsigned long long)cases[k]);
+            cr_assert_str_eq(got, want);
+        }
+        if (digits < 20)
+            v *= 10;
+    }
 }
 
 Test(resp, writer_emits_resp2_and_resp3)

@@ -99,16 +99,19 @@ _Static_assert(NCMDS <= STATS_COMMANDS_MAX, "stats sized for the table");
 _Static_assert(CMD_INDEX_SLOTS >= 2 * NCMDS, "index load factor");
 
 static int16_t g_index[CMD_INDEX_SLOTS]; /* -1: empty; else g_cmds index */
+static uint8_t g_name_len[NCMDS];        /* strlen of each command's name */
 static pthread_once_t g_index_once = PTHREAD_ONCE_INIT;
 static _Atomic uint64_t g_next_client_id = 1;
 
+/* FNV-1a over a command name; lookup() computes it fused with lowering. */
+#define NAME_HASH_BASIS 2166136261u
+#define NAME_HASH_PRIME 16777619u
+
 static uint32_t name_hash(const char *p, size_t n)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 16777619u;
-    }
+    uint32_t h = NAME_HASH_BASIS;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * NAME_HASH_PRIME;
     return h;
 }
 
@@ -117,7 +120,8 @@ static void build_index(void)
     for (size_t i = 0; i < CMD_INDEX_SLOTS; i++)
         g_index[i] = -1;
     for (size_t c = 0; c < NCMDS; c++) {
-        uint32_t h = name_hash(g_cmds[c].name, strlen(g_cmds[c].name));
+        g_name_len[c] = (uint8_t)strlen(g_cmds[c].name);
+        uint32_t h = name_hash(g_cmds[c].name, g_name_len[c]);
         size_t i = h & (CMD_INDEX_SLOTS - 1);
         while (g_index[i] >= 0)
             i = (i + 1) & (CMD_INDEX_SLOTS - 1);
@@ -129,20 +133,20 @@ static void build_index(void)
 static const cmd_def *lookup(const resp_arg *a)
 {
     char low[CMD_NAME_MAX];
-    size_t i;
     if (a->len == 0 || a->len >= CMD_NAME_MAX)
         return NULL;
+    uint32_t h = NAME_HASH_BASIS; /* name_hash of the lower-cased name */
     for (size_t k = 0; k < a->len; k++) {
         char c = a->ptr[k];
         low[k] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+        h = (h ^ (unsigned char)low[k]) * NAME_HASH_PRIME;
     }
-    i = name_hash(low, a->len) & (CMD_INDEX_SLOTS - 1);
+    size_t i = h & (CMD_INDEX_SLOTS - 1);
     for (size_t probes = 0; probes < CMD_INDEX_SLOTS; probes++) {
         int16_t c = g_index[i];
         if (c < 0)
             return NULL;
-        if (strlen(g_cmds[c].name) == a->len &&
-            memcmp(g_cmds[c].name, low, a->len) == 0)
+        if (g_name_len[c] == a->len && memcmp(g_cmds[c].name, low, a->len) == 0)
             return &g_cmds[c];
         i = (i + 1) & (CMD_INDEX_SLOTS - 1);
     }

@@ -224,16 +224,51 @@ int resp_parse_i64(const char *p, size_t n, int64_t *out)
     return 0;
 }
 
+/* Decimal digits of v (1 for 0). */
+static size_t u64_digits(uint64_t v)
+{
+    size_t n = 1;
+    for (;;) {
+        if (v < 10)
+            return n;
+        if (v < 100)
+            return n + 1;
+        if (v < 1000)
+            return n + 2;
+        if (v < 10000)
+            return n + 3;
+        v /= 10000;
+        n += 4;
+    }
+}
+
+/* Every reply carries several numbers (lengths, quantities, revisions,
+ * ids): written from the end two digits at a time, straight into dst. */
 size_t resp_fmt_u64(char *dst, uint64_t v)
 {
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    for (size_t i = 0; i < n; i++)
-        dst[i] = tmp[n - 1 - i];
+    static const char pairs[201] = "00010203040506070809"
+                                   "10111213141516171819"
+                                   "20212223242526272829"
+                                   "30313233343536373839"
+                                   "40414243444546474849"
+                                   "50515253545556575859"
+                                   "60616263646566676869"
+                                   "70717273747576777879"
+                                   "80818283848586878889"
+                                   "90919293949596979899";
+    size_t n = u64_digits(v), i = n;
+    while (v >= 100) {
+        unsigned two = (unsigned)(v % 100) * 2;
+        v /= 100;
+        dst[--i] = pairs[two + 1];
+        dst[--i] = pairs[two];
+    }
+    if (v >= 10) {
+        dst[--i] = pairs[v * 2 + 1];
+        dst[--i] = pairs[v * 2];
+    } else {
+        dst[--i] = (char)('0' + v);
+    }
     return n;
 }
 
