@@ -266,6 +266,38 @@ Test(server_net, idle_clients_are_closed_after_timeout)
     redisFree(c);
 }
 
+/* --*-capacity pre-sizes the engine's tables: a load within the hints
+ * never grows one. A hint beyond SERVER_CAPACITY_MAX refuses to start. */
+Test(server_net, capacity_hints_presize_tables_and_bad_ones_refuse_to_start)
+{
+    const char *extra[] = {"--levels-capacity", "100000", "--items-capacity", "2000",
+                           "--locations-capacity", "16", "--holds-capacity", "1000", NULL};
+    srv_start(&S, extra);
+    redisContext *c = srv_connect(&S);
+    cr_assert_geq(info_field(c, "table_bytes"), 100000LL * 32, "levels table not pre-sized");
+    long long resizes = info_field(c, "table_resizes");
+    expect_status(c, "OK", "LOC.SET 1 name main");
+    for (int i = 1; i <= 1000; i++) {
+        expect_status(c, "OK", "ITEM.SET %d tracked 1", i);
+        expect_level(c, 10, 0, "LEVEL.SET %d 1 10", i);
+    }
+    cr_assert_eq(info_field(c, "table_resizes"), resizes, "a table grew within its hint");
+    redisFree(c);
+
+    srv_t bad;
+    srv_prepare(&bad);
+    const char *too_big[] = {"--levels-capacity", "99999999999", NULL};
+    cr_assert_eq(srv_spawn(&bad, 0, too_big), -1, "started with a hint above the maximum");
+    FILE *f = fopen(bad.log, "r");
+    cr_assert_not_null(f);
+    char msg[512] = "";
+    size_t n = fread(msg, 1, sizeof msg - 1, f);
+    msg[n] = '\0';
+    fclose(f);
+    cr_assert(strstr(msg, "--levels-capacity") != NULL, "no message naming the flag: %s", msg);
+    srv_cleanup(&bad);
+}
+
 Test(server_net, slow_reader_is_disconnected_at_reply_limit)
 {
     const char *extra[] = { "--max-reply-buffer", "65536", NULL };

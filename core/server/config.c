@@ -36,11 +36,13 @@ const char *config_usage(void)
            "                [--requirepass TOKEN] [--maxclients N] [--timeout S]\n"
            "                [--max-bulk BYTES] [--max-args N]\n"
            "                [--max-query-buffer BYTES] [--max-reply-buffer BYTES]\n"
+           "                [--levels-capacity N] [--items-capacity N]\n"
+           "                [--locations-capacity N] [--holds-capacity N]\n"
            "                [--help] [--version]\n"
            "defaults: bind 127.0.0.1, port 7379, threads = cores, data dir ./data,\n"
            "fsync interval (10 ms), maxclients 10000, timeout 300 s (0: off),\n"
            "max-bulk 1 MiB, max-args 4096, max-query-buffer 8 MiB,\n"
-           "max-reply-buffer 64 MiB\n";
+           "max-reply-buffer 64 MiB, capacities 0 (tables start small and grow)\n";
 }
 
 const char *config_fsync_name(inv_fsync_policy p)
@@ -138,6 +140,18 @@ static int apply(server_config *c, const char *name, const char *val,
     } else if (strcmp(name, "max-reply-buffer") == 0) {
         NUM(1u << 16, 1ull << 34);
         c->max_reply = (size_t)v;
+    } else if (strcmp(name, "levels-capacity") == 0) {
+        NUM(0, SERVER_CAPACITY_MAX);
+        c->levels_capacity = (size_t)v;
+    } else if (strcmp(name, "items-capacity") == 0) {
+        NUM(0, SERVER_CAPACITY_MAX);
+        c->items_capacity = (size_t)v;
+    } else if (strcmp(name, "locations-capacity") == 0) {
+        NUM(0, SERVER_CAPACITY_MAX);
+        c->locations_capacity = (size_t)v;
+    } else if (strcmp(name, "holds-capacity") == 0) {
+        NUM(0, SERVER_CAPACITY_MAX);
+        c->holds_capacity = (size_t)v;
     } else {
         snprintf(err, errlen, "unknown option --%s", name);
         return -1;

@@ -22,6 +22,9 @@
 #define SERVER_MAX_QUERY_DEFAULT (8u << 20)   /* unparsed input per client */
 #define SERVER_MAX_REPLY_DEFAULT (64u << 20)  /* unsent output per client */
 #define SERVER_REQUIREPASS_MAX 512u           /* bytes of the token */
+/* Largest table hint --*-capacity accepts, in entries (the memory, about
+ * 43 bytes per level, is reserved at start). */
+#define SERVER_CAPACITY_MAX (1ull << 32)
 #define SERVER_SHUTDOWN_GRACE_MS 5000u        /* flushing on SIGTERM */
 
 typedef struct {
@@ -40,6 +43,9 @@ typedef struct {
     size_t max_args;
     size_t max_query;
     size_t max_reply;
+    /* Engine table hints (0: start small and grow): a known-size load
+     * never pauses for growth. */
+    size_t levels_capacity, items_capacity, locations_capacity, holds_capacity;
     bool help, version;
 } server_config;
 

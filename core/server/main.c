@@ -87,6 +87,10 @@ int main(int argc, char **argv)
     ecfg.fsync_policy = cfg.fsync_policy;
     ecfg.fsync_interval_ms = cfg.fsync_interval_ms;
     ecfg.defer_durability = true;
+    ecfg.levels_capacity = cfg.levels_capacity;
+    ecfg.items_capacity = cfg.items_capacity;
+    ecfg.locations_capacity = cfg.locations_capacity;
+    ecfg.holds_capacity = cfg.holds_capacity;
     rc = inv_open(&e, &ecfg);
     if (rc != INV_OK) {
         fprintf(stderr, "invcored: cannot open the engine (data dir %s): %s %s\n",
