@@ -709,6 +709,7 @@ static void *ceiling_writer(void *arg)
 
 static void ceiling_wake(void)
 {
+    /* relaxed: the futex word only has to change; FUTEX_WAKE orders it. */
     atomic_fetch_add_explicit(&ceiling_gen, 1, memory_order_relaxed);
     syscall(SYS_futex, &ceiling_gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
@@ -718,26 +719,32 @@ static void ceiling_wake(void)
 static double ceiling_rate(unsigned threads, uint64_t pause_ns, double seconds)
 {
     pthread_t th[WRITERS_MAX];
-    atomic_store(&ceiling_stop, false);
-    atomic_store(&ceiling_acked, 0);
+    /* relaxed (both): set before the writers exist; pthread_create orders. */
+    atomic_store_explicit(&ceiling_stop, false, memory_order_relaxed);
+    atomic_store_explicit(&ceiling_acked, 0, memory_order_relaxed);
     unsigned started = 0;
     while (started < threads && pthread_create(&th[started], NULL, ceiling_writer, NULL) == 0)
         started++;
     uint64_t t0 = bench_now_ns(), stop_at = t0 + (uint64_t)(seconds * 1e9);
     while (bench_now_ns() < stop_at) {
+        /* relaxed: takes the round's appends as a flusher would; the
+         * count itself is not needed. */
         atomic_exchange_explicit(&ceiling_arrived, 0, memory_order_relaxed);
         if (pause_ns) {
-            struct timespec ts = {0, (long)pause_ns};
+            struct timespec ts = {(time_t)(pause_ns / 1000000000u),
+                                  (long)(pause_ns % 1000000000u)};
             nanosleep(&ts, NULL);
         }
         ceiling_wake();
     }
-    atomic_store(&ceiling_stop, true);
+    /* relaxed: a flag; the futex wake below and pthread_join order the rest. */
+    atomic_store_explicit(&ceiling_stop, true, memory_order_relaxed);
     ceiling_wake();
     for (unsigned i = 0; i < started; i++)
         pthread_join(th[i], NULL);
     double elapsed = (double)(bench_now_ns() - t0) / 1e9;
-    return (double)atomic_load(&ceiling_acked) / elapsed;
+    /* relaxed: every writer was joined, which orders its add before this. */
+    return (double)atomic_load_explicit(&ceiling_acked, memory_order_relaxed) / elapsed;
 }
 
 /* Mean ns of one write + fdatasync over written blocks, or 0 on error. */

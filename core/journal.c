@@ -24,6 +24,8 @@
 
 #include "journal.h"
 
+#include "cpu.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -123,6 +125,7 @@ struct journal {
     int seg_fd;
     uint64_t seg_first;
     uint64_t seg_alloc; /* file bytes of the segment (records + zeros) */
+    bool seg_prealloc_off; /* writing zeros failed in this segment */
     int fail_errno;
 };
 
@@ -160,13 +163,6 @@ static void futex_wake_all(_Atomic uint32_t *addr)
 {
     syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL,
             NULL, 0);
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
 }
 
 static uint64_t header_word(uint8_t type, uint32_t len)
@@ -619,13 +615,18 @@ static uint64_t collect(journal *j, uint64_t from, uint64_t *nrec,
 
 /* Keeps JOURNAL_PREALLOC_BYTES of zeros (at most to the segment's end)
  * after the records that now end at file offset data_end. Written before
- * the fdatasync that covers those records, so both are durable together. */
-static int segment_extend(journal *j, uint64_t data_end)
+ * the fdatasync that covers those records, so both are durable together.
+ * Only a speed-up for fdatasync: NONE never syncs, and a failed write of
+ * zeros (a nearly full disk) stops it for this segment without failing the
+ * journal (the records themselves were written; their sync reports any
+ * error that matters). */
+static void segment_extend(journal *j, uint64_t data_end)
 {
     if (data_end > j->seg_alloc)
         j->seg_alloc = data_end;
-    if (data_end + JOURNAL_PREALLOC_BYTES / 2 <= j->seg_alloc)
-        return 0; /* enough ahead: extend in big steps, rarely */
+    if (j->policy == INV_FSYNC_NONE || j->seg_prealloc_off ||
+        data_end + JOURNAL_PREALLOC_BYTES / 2 <= j->seg_alloc)
+        return; /* enough ahead: extend in big steps, rarely */
     uint64_t limit = JOURNAL_SEGMENT_HEADER + j->segment_bytes;
     uint64_t to = data_end + JOURNAL_PREALLOC_BYTES;
     if (to > limit)
@@ -642,11 +643,12 @@ static int segment_extend(journal *j, uint64_t data_end)
             iov[n++].iov_len = part;
             len += part;
         }
-        if (write_all(j, j->seg_fd, iov, n, (off_t)j->seg_alloc) != 0)
-            return -1;
+        if (write_all(j, j->seg_fd, iov, n, (off_t)j->seg_alloc) != 0) {
+            j->seg_prealloc_off = true; /* the file may end mid-way: fine */
+            return;
+        }
         j->seg_alloc += len;
     }
-    return 0;
 }
 
 /* Trims the zeros after the records (the segment is complete: rotation or
@@ -677,7 +679,8 @@ static int write_batch(journal *j, uint64_t from, uint64_t end)
     off_t foff = (off_t)(JOURNAL_SEGMENT_HEADER + (from - j->seg_first));
     if (write_all(j, j->seg_fd, iov, n, foff) != 0)
         return -1;
-    return segment_extend(j, (uint64_t)foff + len);
+    segment_extend(j, (uint64_t)foff + len);
+    return 0;
 }
 
 static void clear_ring(journal *j, uint64_t from, uint64_t end)
@@ -812,6 +815,7 @@ static void *flusher_main(void *arg)
                 goto fail;
             j->seg_first = s.written;
             j->seg_alloc = JOURNAL_SEGMENT_HEADER;
+            j->seg_prealloc_off = false;
             continue;
         }
         if (drained) {
@@ -1227,7 +1231,10 @@ typedef struct {
     uint64_t records, bytes, next_log_bytes, t0_ns;
 } replay_run;
 
-typedef enum { SEG_OK, SEG_CUT } seg_result;
+/* How a segment's records ended: at the file's end, at zeros the writer kept
+ * ahead of them (trimmed; the next segment may follow), or at a bad record
+ * (cut; later segments are set aside). */
+typedef enum { SEG_OK, SEG_TRIM, SEG_CUT } seg_result;
 
 /* True if a valid record starts at any 8-aligned offset in [off, size). */
 static bool valid_record_after(const uint8_t *p, uint64_t off, uint64_t size)
@@ -1347,11 +1354,9 @@ static int replay_segment(replay_run *r, const segment_info *seg,
                 type < JOURNAL_TYPE_USER_MIN)
                 why = "record type reserved for the journal";
             if (why != NULL && all_zero(p + off, size - off)) {
-                /* The zeros the writer keeps ahead of its records: the end.
-                 * Cut in the last segment (the writer continues at off);
-                 * a complete segment goes on in the next one. */
-                if (!later_data)
-                    *res = SEG_CUT;
+                /* The zeros the writer keeps ahead of its records: the end
+                 * of this segment's records, not an error. */
+                *res = SEG_TRIM;
                 break;
             }
             if (why != NULL) {
@@ -1381,7 +1386,7 @@ static int replay_segment(replay_run *r, const segment_info *seg,
     }
     if (p != NULL)
         munmap((void *)p, size);
-    if (rc == INV_OK && *res == SEG_CUT && cut_file(path, off) != 0) {
+    if (rc == INV_OK && *res != SEG_OK && cut_file(path, off) != 0) {
         errmsg(r->errbuf, r->errlen, "journal: cannot cut %s at %" PRIu64
                ": %s", path, off, strerror(errno));
         return INV_EIO;
@@ -1461,6 +1466,8 @@ int journal_replay(const char *dir, uint64_t from_position, bool repair,
             later_data |= segs[k].size > JOURNAL_SEGMENT_HEADER;
         seg_result res;
         rc = replay_segment(&r, &segs[i], later_data, &expected, &res);
+        if (rc == INV_OK && res == SEG_TRIM)
+            changed = true; /* trimmed; the next segment must start there */
         if (rc == INV_OK && res == SEG_CUT) {
             changed = true;
             if (set_aside(dir, segs, i + 1, n) != 0) {
@@ -1472,8 +1479,13 @@ int journal_replay(const char *dir, uint64_t from_position, bool repair,
         }
     }
     free(segs);
-    if (changed)
-        fsync_dir(dir);
+    if (changed && fsync_dir(dir) != 0 && rc == INV_OK) {
+        /* Unsynced renames or cuts could come back after a crash and
+         * overlap what is appended next. */
+        errmsg(errbuf, errlen, "journal: cannot sync directory %s: %s", dir,
+               strerror(errno));
+        rc = INV_EIO;
+    }
     if (rc != INV_OK)
         return rc;
     if (now_ns() - r.t0_ns > 1000000000ULL)

@@ -14,6 +14,7 @@
  */
 #include "level.h"
 
+#include "cpu.h"
 #include "epoch.h"
 #include "persist.h"
 
@@ -90,7 +91,7 @@ static int level_delete(inv_engine *e, uint64_t item, uint64_t loc, bool force,
 static inline void level_backoff(unsigned *spins)
 {
     for (unsigned i = 0; i < *spins; i++)
-        __builtin_ia32_pause();
+        cpu_relax();
     if (*spins < LEVEL_BACKOFF_MAX)
         *spins *= 2;
 }

@@ -503,8 +503,44 @@ Test(journal, zero_tail_of_a_finished_segment_continues_in_the_next)
     cr_assert_eq(replay_into(dir, 0, false, &c, &end, err, sizeof err), INV_OK, "%s", err);
     cr_assert_eq(c.n, N);
     cr_assert_eq(end, pos[N - 1] + journal_record_size(100));
-    cr_assert_eq(file_size(first), size + 4096, "a finished segment is left as it is");
+    cr_assert_eq(file_size(first), size, "replay trims the zeros of a finished segment");
     collected_free(&c);
+    rmdir_all(dir);
+}
+
+/* Repair that sets aside segments after a missing one ends replay in a
+ * finished segment that still had its zeros: the journal must reopen
+ * there (it refused when only the last segment's zeros were trimmed). */
+Test(journal, repair_ending_in_a_segment_with_zeros_reopens_there)
+{
+    char dir[64];
+    tmpdir(dir, sizeof dir);
+    journal_config cfg = {.dir = dir, .policy = INV_FSYNC_NONE, .segment_bytes = 4096};
+    journal *j;
+    cr_assert_eq(journal_open(&j, &cfg, NULL, 0), INV_OK);
+    enum { N = 200 };
+    uint64_t pos[N];
+    write_records(j, N, 100, pos);
+    cr_assert_eq(journal_close(j), INV_OK);
+    cr_assert(count_files(dir, ".jnl") > 3);
+    /* the first segment keeps zeros after its records; the second is lost */
+    char first[400];
+    snprintf(first, sizeof first, "%s/%016llx.jnl", dir,
+             (unsigned long long)JOURNAL_POSITION_FIRST);
+    off_t size = file_size(first);
+    cr_assert_eq(truncate(first, size + 4096), 0);
+    uint64_t second = JOURNAL_POSITION_FIRST + (uint64_t)(size - JOURNAL_SEGMENT_HEADER);
+    char lost[400];
+    snprintf(lost, sizeof lost, "%s/%016llx.jnl", dir, (unsigned long long)second);
+    cr_assert_eq(unlink(lost), 0, "%s", lost);
+    collected c;
+    uint64_t end;
+    char err[512] = "";
+    cr_assert_eq(replay_into(dir, 0, true, &c, &end, err, sizeof err), INV_OK, "%s", err);
+    cr_assert_eq(end, second);
+    collected_free(&c);
+    continues_at(dir, end, (size_t)((second - JOURNAL_POSITION_FIRST) /
+                                    journal_record_size(100)) + 1);
     rmdir_all(dir);
 }
 

@@ -5,6 +5,7 @@
  */
 #include "server/config.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,24 @@ static int num(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
         return -1;
     *out = v;
     return 0;
+}
+
+/* The engine table hint --<table>-capacity names, or NULL. */
+static size_t *capacity_field(server_config *c, const char *name)
+{
+    static const struct {
+        const char *name;
+        size_t offset;
+    } hints[] = {
+        {"levels-capacity", offsetof(server_config, levels_capacity)},
+        {"items-capacity", offsetof(server_config, items_capacity)},
+        {"locations-capacity", offsetof(server_config, locations_capacity)},
+        {"holds-capacity", offsetof(server_config, holds_capacity)},
+    };
+    for (size_t i = 0; i < sizeof hints / sizeof hints[0]; i++)
+        if (strcmp(name, hints[i].name) == 0)
+            return (size_t *)(void *)((char *)c + hints[i].offset);
+    return NULL;
 }
 
 /* Handles one option with its value; returns 0, or -1 with err filled. */
@@ -140,18 +159,9 @@ static int apply(server_config *c, const char *name, const char *val,
     } else if (strcmp(name, "max-reply-buffer") == 0) {
         NUM(1u << 16, 1ull << 34);
         c->max_reply = (size_t)v;
-    } else if (strcmp(name, "levels-capacity") == 0) {
+    } else if (capacity_field(c, name) != NULL) {
         NUM(0, SERVER_CAPACITY_MAX);
-        c->levels_capacity = (size_t)v;
-    } else if (strcmp(name, "items-capacity") == 0) {
-        NUM(0, SERVER_CAPACITY_MAX);
-        c->items_capacity = (size_t)v;
-    } else if (strcmp(name, "locations-capacity") == 0) {
-        NUM(0, SERVER_CAPACITY_MAX);
-        c->locations_capacity = (size_t)v;
-    } else if (strcmp(name, "holds-capacity") == 0) {
-        NUM(0, SERVER_CAPACITY_MAX);
-        c->holds_capacity = (size_t)v;
+        *capacity_field(c, name) = (size_t)v;
     } else {
         snprintf(err, errlen, "unknown option --%s", name);
         return -1;
