@@ -1324,7 +1324,15 @@ int inv_item_del(inv_engine *e, uint64_t item)
     int rc = item_del_locked(e, item, &pos);
     epoch_exit();
     pthread_mutex_unlock(m);
-    return rc == INV_OK && pos ? persist_ack(e, pos) : rc;
+    /* A refused delete (CONFLICT) was published and then undone by a
+     * second record: "nothing deleted" holds across a crash only once that
+     * record is durable, so it is acknowledged like a success. */
+    if (pos && (rc == INV_OK || rc == INV_ECONFLICT)) {
+        int ack = persist_ack(e, pos);
+        if (ack != INV_OK)
+            return ack;
+    }
+    return rc;
 }
 
 static void item_out(uint64_t item, const item_rec *r, inv_item *out)

@@ -195,6 +195,9 @@ void epoch_reclaim(void)
      * background thread). */
     if (atomic_load_explicit(&retired_head, memory_order_relaxed) == NULL)
         return;
+    /* A thread that never entered a section has not run init_once: it
+     * must see epoch_asymmetric as the readers' sections do. */
+    (void)pthread_once(&once, init_once);
     try_advance();
     try_advance();
     sweep(old_enough, NULL);

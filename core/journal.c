@@ -1155,6 +1155,31 @@ int journal_wait(journal *j, uint64_t pos)
     return wait_progress(j, &j->durable_q, cond_durable, pos);
 }
 
+int journal_sync_written(journal *j)
+{
+    if (j->policy != INV_FSYNC_NONE)
+        return INV_OK;
+    /* Older segments were fdatasynced when the flusher rotated past them;
+     * the newest one is synced through a descriptor of our own (the
+     * flusher owns its descriptor; fdatasync covers the file). */
+    segment_info *segs;
+    size_t n;
+    if (list_segments(j->dir, &segs, &n, NULL, 0) != INV_OK)
+        return INV_EIO;
+    int rc = INV_OK;
+    if (n > 0) {
+        char path[JOURNAL_PATH_MAX + 64];
+        segment_path(path, sizeof path, j->dir, segs[n - 1].first);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || sync_fd(j, fd) != 0)
+            rc = INV_EIO;
+        if (fd >= 0)
+            close(fd);
+    }
+    free(segs);
+    return rc;
+}
+
 int journal_subscribe(journal *j)
 {
     int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

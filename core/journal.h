@@ -134,6 +134,11 @@ bool journal_failed(const journal *j);
 /* Blocks until the record at pos is durable (INV_OK), or the journal has
  * failed first (INV_EIO). pos 0 is durable at once. */
 int journal_wait(journal *j, uint64_t pos);
+/* Makes every record written so far durable on disk whatever the policy:
+ * under NONE durable means written, and a snapshot must never outlive the
+ * records it depends on. A no-op for ALWAYS and INTERVAL (their durable
+ * end is already fdatasynced). INV_EIO on failure. */
+int journal_sync_written(journal *j);
 /* A new non-blocking eventfd signalled on every durable advance and on
  * failure; INV_ELIMIT past INV_DURABLE_SUBSCRIBERS_MAX, INV_EIO if eventfd
  * fails. */

@@ -421,6 +421,8 @@ int persist_snapshot(inv_engine *e)
         uint64_t tail = journal_tail(e->jr);
         rc = journal_wait(e->jr, tail - 1);
     }
+    if (rc == INV_OK)
+        rc = journal_sync_written(e->jr); /* those records outlive a crash */
     if (rc == INV_OK) {
         rc = snapshot_commit(w);
         w = NULL;

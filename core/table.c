@@ -82,11 +82,15 @@ static inline bool key_cas(table_slot *s, unsigned __int128 expected, unsigned _
     return __sync_bool_compare_and_swap(&s->key.whole, expected, desired);
 }
 
+/* Slots for entries at the load factor; above TABLE_CAPACITY_MAX it stays
+ * above it (never wraps), so array_new refuses it. */
 static size_t capacity_for(size_t entries)
 {
-    size_t cap = (size_t)(((unsigned __int128)entries * TABLE_LOAD_DEN + TABLE_LOAD_NUM - 1) /
-                          TABLE_LOAD_NUM);
-    return cap < TABLE_CAPACITY_MIN ? TABLE_CAPACITY_MIN : cap;
+    unsigned __int128 cap =
+        ((unsigned __int128)entries * TABLE_LOAD_DEN + TABLE_LOAD_NUM - 1) / TABLE_LOAD_NUM;
+    if (cap > TABLE_CAPACITY_MAX)
+        return TABLE_CAPACITY_MAX + 1;
+    return cap < TABLE_CAPACITY_MIN ? TABLE_CAPACITY_MIN : (size_t)cap;
 }
 
 static table_array *array_new(size_t capacity)

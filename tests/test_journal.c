@@ -607,6 +607,28 @@ static int fault_sync(void *ctx, int fd)
     return fdatasync(fd);
 }
 
+/* A snapshot under NONE forces the written records to disk first: the
+ * sync goes through the journal's hook, and its failure is reported. */
+Test(journal, sync_written_syncs_under_none_and_reports_failure)
+{
+    char dir[64];
+    tmpdir(dir, sizeof dir);
+    faults f = {0, 0};
+    journal_config cfg = {.dir = dir, .policy = INV_FSYNC_NONE, .sync_hook = fault_sync,
+                          .hook_ctx = &f};
+    journal *j;
+    cr_assert_eq(journal_open(&j, &cfg, NULL, 0), INV_OK);
+    uint64_t pos[4];
+    write_records(j, 4, 40, pos);
+    cr_assert_eq(journal_wait(j, pos[3]), INV_OK);
+    cr_assert_eq(journal_sync_written(j), INV_OK);
+    atomic_store_explicit(&f.fail_syncs, 1, memory_order_release);
+    cr_assert_eq(journal_sync_written(j), INV_EIO);
+    atomic_store_explicit(&f.fail_syncs, 0, memory_order_release);
+    cr_assert_eq(journal_close(j), INV_OK);
+    rmdir_all(dir);
+}
+
 static void run_fault(bool on_write)
 {
     char dir[64];

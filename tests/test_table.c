@@ -323,6 +323,10 @@ Test(table, a_capacity_hint_beyond_the_maximum_is_refused)
 {
     table t;
     cr_expect_eq(table_init(&t, (size_t)TABLE_CAPACITY_MAX, OWNER), INV_ENOMEM);
+    /* hints whose slot count overflows 64 bits must not wrap to a small
+     * table (an engine config or a snapshot's counts can carry them) */
+    cr_expect_eq(table_init(&t, SIZE_MAX, OWNER), INV_ENOMEM);
+    cr_expect_eq(table_init(&t, SIZE_MAX / 4 * 3 + 7, OWNER), INV_ENOMEM);
 }
 
 /* ---- tombstones ------------------------------------------------------ */
