@@ -41,6 +41,7 @@ TEST_SRCS    := $(wildcard tests/test_*.c)
 BENCH_SRCS   := $(wildcard bench/*.c)
 FUZZ_SRCS    := $(wildcard fuzz/fuzz_*.c)
 HEADERS      := $(wildcard include/*.h core/*.h core/server/*.h)
+TEST_HDRS    := $(wildcard tests/*.h)
 
 # objects per variant: $(call objs,variant-dir,sources)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
@@ -49,9 +50,11 @@ LIB_OBJS      := $(call objs,$(B),$(LIB_SRCS))
 SERVER_OBJS   := $(call objs,$(B),$(SERVER_SRCS))
 TESTS         := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRCS))
 ASAN_TESTS    := $(patsubst tests/%.c,$(B)/asan/tests/%,$(TEST_SRCS))
-# ThreadSanitizer runs the unit and stress suites (integration suites drive
-# a separate server process, which the sanitizer cannot see into).
+# ThreadSanitizer runs the unit and stress suites in-process; the
+# integration suites (a separate server process) run as release binaries
+# against a ThreadSanitizer build of invcored.
 TSAN_SRCS     := $(filter-out tests/test_server%,$(TEST_SRCS))
+SERVER_SUITES := $(patsubst tests/%.c,$(B)/tests/%,$(filter tests/test_server%,$(TEST_SRCS)))
 TSAN_TESTS    := $(patsubst tests/%.c,$(B)/tsan/tests/%,$(TSAN_SRCS))
 BENCHES       := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
 FUZZERS       := $(patsubst fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRCS))
@@ -119,12 +122,12 @@ $(B)/invcore.pc: Makefile | $(DEPS_STAMP)
 $(B)/invcored: $(B)/obj/$(SERVER_MAIN:.c=.o) $(SERVER_OBJS) $(B)/libinvcore.a
 	$(CC) $(CFLAGS_REL) -o $@ $^ $(LIBS)
 
-$(B)/tests/%: tests/%.c $(B)/libinvcore.a $(SERVER_OBJS) $(HEADERS)
+$(B)/tests/%: tests/%.c $(B)/libinvcore.a $(SERVER_OBJS) $(HEADERS) $(TEST_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_REL) -Itests -o $@ $< $(SERVER_OBJS) $(B)/libinvcore.a \
 	  $(TEST_LIBS) $(LIBS)
 
-$(B)/bench/%: bench/%.c $(B)/libinvcore.a $(HEADERS)
+$(B)/bench/%: bench/%.c $(B)/libinvcore.a $(HEADERS) bench/bench_util.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_REL) -O3 -o $@ $< $(B)/libinvcore.a $(LIBS) -lurcu-cds -lurcu -lm
 
@@ -138,7 +141,11 @@ $(B)/tsan/obj/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TSAN) -c $< -o $@
 
-$(B)/asan/tests/%: tests/%.c $(call objs,$(B)/asan,$(LIB_SRCS) $(SERVER_SRCS)) $(HEADERS)
+# The integration suites start a server: under a sanitizer, a sanitized one.
+$(B)/asan/invcored: $(call objs,$(B)/asan,$(SERVER_MAIN) $(SERVER_SRCS) $(LIB_SRCS))
+	$(CC) $(CFLAGS_ASAN) -o $@ $^ -lpthread
+
+$(B)/asan/tests/%: tests/%.c $(call objs,$(B)/asan,$(LIB_SRCS) $(SERVER_SRCS)) $(HEADERS) $(TEST_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ASAN) -Itests -o $@ $< \
 	  $(call objs,$(B)/asan,$(LIB_SRCS) $(SERVER_SRCS)) $(TEST_LIBS)
@@ -149,7 +156,10 @@ $(B)/asan/tests/%: tests/%.c $(call objs,$(B)/asan,$(LIB_SRCS) $(SERVER_SRCS)) $
 TSAN_TEST_LIBS := -lhiredis -lpthread -lm
 TSAN_SHIM_HDRS := $(wildcard tests/tsan_criterion/criterion/*.h)
 
-$(B)/tsan/tests/%: tests/%.c $(call objs,$(B)/tsan,$(LIB_SRCS) $(SERVER_SRCS)) $(HEADERS) $(TSAN_SHIM_HDRS)
+$(B)/tsan/invcored: $(call objs,$(B)/tsan,$(SERVER_MAIN) $(SERVER_SRCS) $(LIB_SRCS))
+	$(CC) $(CFLAGS_TSAN) -o $@ $^ -lpthread
+
+$(B)/tsan/tests/%: tests/%.c $(call objs,$(B)/tsan,$(LIB_SRCS) $(SERVER_SRCS)) $(HEADERS) $(TEST_HDRS) $(TSAN_SHIM_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) -Itests/tsan_criterion $(CFLAGS_TSAN) -Itests -o $@ $< \
 	  $(call objs,$(B)/tsan,$(LIB_SRCS) $(SERVER_SRCS)) $(TSAN_TEST_LIBS)
@@ -202,14 +212,18 @@ unit-test: $(TESTS) all
 	@set -eo pipefail; for t in $(TESTS); do echo "== $$t"; \
 	  $$t --jobs 2 2>&1 | tee -a $(TEST_LOG); done
 
-asan-test: $(ASAN_TESTS)
+asan-test: $(ASAN_TESTS) $(B)/asan/invcored
 	@set -eo pipefail; for t in $(ASAN_TESTS); do echo "== $$t"; \
-	  INVCORE_STRESS_SCALE=4 $$t --jobs 2 2>&1 | tee -a $(TEST_LOG); done
+	  INVCORED=$(B)/asan/invcored INVCORE_STRESS_SCALE=4 $$t --jobs 2 2>&1 | \
+	  tee -a $(TEST_LOG); done
 
-tsan-test: $(TSAN_TESTS)
+tsan-test: $(TSAN_TESTS) $(SERVER_SUITES) $(B)/tsan/invcored
 	@set -eo pipefail; for t in $(TSAN_TESTS); do echo "== $$t"; \
 	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	  INVCORE_STRESS_SCALE=8 $$t --jobs 1 --fork 2>&1 | tee -a $(TEST_LOG); done
+	@set -eo pipefail; for t in $(SERVER_SUITES); do echo "== $$t (TSan invcored)"; \
+	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	  INVCORED=$(B)/tsan/invcored $$t --jobs 1 2>&1 | tee -a $(TEST_LOG); done
 
 test-log-reset:
 	@mkdir -p $(B) && : > $(TEST_LOG)

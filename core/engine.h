@@ -26,6 +26,12 @@ typedef struct hold_book {
     /* Timing wheel: each slot a stack of records pushed by creators and
      * popped whole by the background thread (the only consumer). */
     _Atomic(hold_record *) *wheel;
+    /* Records pushed by creators too close to (or past) the sweep; every
+     * sweep drains it (see wheel_push_racing in hold.c). */
+    _Atomic(hold_record *) wheel_intake;
+    /* The first tick the sweeper has not swept yet, published for creators
+     * (0 before its first run, which sweeps the whole wheel). */
+    _Atomic int64_t wheel_next_tick;
     int64_t swept_tick; /* background thread only */
     _Atomic uint64_t created, committed, released, expired, active;
 } hold_book;

@@ -4,7 +4,9 @@
  *
  *   create: PENDING record claims the id in the table, lines reserved in
  *           (item, location) order, then HELD and pushed on the timing
- *           wheel; or every taken line given back, ABORTED, removed, and
+ *           wheel (or, when its tick is swept or nearly, on the wheel's
+ *           intake, which every sweep drains); or every taken line given
+ *           back, ABORTED, removed, and
  *           retired by its creator (it never reached the wheel).
  *   end:    one CAS HELD -> COMMITTED | RELEASED | EXPIRED; its winner alone
  *           moves the units.
@@ -21,6 +23,7 @@
 #include "persist.h"
 #include "snapshot.h"
 
+#include <assert.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +50,10 @@ struct hold_record {
     _Atomic int64_t ended_at_ms;
     int64_t expires_at_ms;
     _Atomic uint64_t last_pos; /* journal position of its last record */
+    /* The final record of its create, once published (1 when there is no
+     * journal position to give): a retried create acknowledges on it. 0
+     * until then, though the record is HELD a little earlier. */
+    _Atomic uint64_t created_pos;
     /* The final record of its end (commit, release, expiry), once
      * published: a retried end acknowledges on it. 0 until then. */
     _Atomic uint64_t end_pos;
@@ -76,18 +83,58 @@ static int load_state(hold_record *r)
     return atomic_load_explicit(&r->state, memory_order_acquire);
 }
 
+void (*hold_test_hook)(hold_test_point at);
+
 /* ---- timing wheel ------------------------------------------------------- */
 
-static void wheel_push(hold_book *hb, hold_record *r, int64_t due_ms)
+/* A creator pushes its hold straight into the slot of its due tick only
+ * when that tick is at least this far ahead of the sweeper's published
+ * progress; nearer (or already swept) holds go to the intake, which every
+ * sweep drains. The margin is how long a creator may stall between reading
+ * the progress and its push (or the progress may lag, by one sweep period
+ * at most) without its slot being swept under it. Holds that short are few
+ * and cost the sweeper one extra look each. */
+#define HOLD_WHEEL_INTAKE_MS 1000
+
+static void stack_push(_Atomic(hold_record *) *slot, hold_record *r)
 {
-    _Atomic(hold_record *) *slot =
-        &hb->wheel[(uint64_t)(due_ms / HOLD_WHEEL_TICK_MS) % HOLD_WHEEL_SLOTS];
     hold_record *head = atomic_load_explicit(slot, memory_order_relaxed);
     do
         r->wheel_next = head;
     /* release: the record is complete before the sweeper can pop it. */
     while (!atomic_compare_exchange_weak_explicit(slot, &head, r, memory_order_release,
                                                   memory_order_relaxed));
+}
+
+/* The sweeper's push (or recovery's, before the sweeper runs): the tick of
+ * due_ms is never one it has swept already. */
+static void wheel_push(hold_book *hb, hold_record *r, int64_t due_ms)
+{
+    stack_push(&hb->wheel[(uint64_t)(due_ms / HOLD_WHEEL_TICK_MS) % HOLD_WHEEL_SLOTS], r);
+}
+
+/* A creator's push, racing the sweeper: a hold whose due tick is swept, or
+ * may be by the time the push lands, goes to the intake instead of waiting
+ * a whole wheel turn in a swept slot. */
+static void wheel_push_racing(hold_book *hb, hold_record *r)
+{
+    /* relaxed: only compared against a margin (HOLD_WHEEL_INTAKE_MS) that
+     * dwarfs how stale the value can be; no data comes with it. */
+    int64_t next_ms = atomic_load_explicit(&hb->wheel_next_tick, memory_order_relaxed) *
+                      HOLD_WHEEL_TICK_MS;
+    if (r->expires_at_ms - next_ms < HOLD_WHEEL_INTAKE_MS)
+        stack_push(&hb->wheel_intake, r);
+    else
+        wheel_push(hb, r, r->expires_at_ms);
+}
+
+static void free_stack(hold_record *r)
+{
+    while (r) {
+        hold_record *next = r->wheel_next;
+        free(r);
+        r = next;
+    }
 }
 
 int hold_init(inv_engine *e)
@@ -109,14 +156,10 @@ void hold_destroy(inv_engine *e)
     hold_book *hb = &e->holds;
     if (!hb->wheel)
         return;
-    for (size_t i = 0; i < HOLD_WHEEL_SLOTS; i++) {
-        hold_record *r = atomic_load_explicit(&hb->wheel[i], memory_order_acquire);
-        while (r) {
-            hold_record *next = r->wheel_next;
-            free(r);
-            r = next;
-        }
-    }
+    /* acquire: the records pushed (by now stopped threads) are complete. */
+    for (size_t i = 0; i < HOLD_WHEEL_SLOTS; i++)
+        free_stack(atomic_load_explicit(&hb->wheel[i], memory_order_acquire));
+    free_stack(atomic_load_explicit(&hb->wheel_intake, memory_order_acquire));
     free(hb->wheel);
     hb->wheel = NULL;
     table_destroy(&hb->by_id);
@@ -164,9 +207,13 @@ static bool same_lines(const hold_record *r, const ordered_line *lines, size_t n
 
 enum { HOLD_OP_CREATE = 1, HOLD_OP_END = 2, HOLD_OP_STATE = 3 };
 
-/* One record: header, the id, every line with its status, then up to two
- * level images per line (a line may be taken and given back in one
- * record). Fixed size per hold, so a reservation fits every record. */
+/* Level images a record may carry per line: a line may be taken and given
+ * back within one record (an aborted create), one image each. */
+#define HOLD_IMAGES_PER_LINE 2
+
+/* One record: header, the id, every line with its status, then up to
+ * HOLD_IMAGES_PER_LINE level images per line. Fixed size per hold, so a
+ * reservation fits every record. */
 typedef struct {
     uint8_t kind, target, final, id_len;
     uint16_t n_lines, n_images;
@@ -188,10 +235,16 @@ typedef struct {
     uint64_t w0, w1;
 } hold_rec_image;
 
+/* The largest record (INV_HOLD_LINES_MAX lines): a stack buffer's size. */
+#define HOLD_REC_LEN_MAX                                                        \
+    (sizeof(hold_rec_header) +                                                  \
+     INV_HOLD_LINES_MAX * (sizeof(hold_rec_line) +                              \
+                           HOLD_IMAGES_PER_LINE * sizeof(hold_rec_image)))
+
 static uint32_t hold_rec_len(size_t n_lines)
 {
     return (uint32_t)(sizeof(hold_rec_header) + n_lines * sizeof(hold_rec_line) +
-                      2 * n_lines * sizeof(hold_rec_image));
+                      HOLD_IMAGES_PER_LINE * n_lines * sizeof(hold_rec_image));
 }
 
 typedef struct {
@@ -202,7 +255,7 @@ typedef struct {
     uint64_t pos;      /* the change's current position (0: memory mode) */
     uint64_t pos_last; /* the highest position it published */
     size_t n_images;
-    hold_rec_image images[2 * INV_HOLD_LINES_MAX];
+    hold_rec_image images[HOLD_IMAGES_PER_LINE * INV_HOLD_LINES_MAX];
 } hold_op;
 
 static void encode_record(const hold_op *op, bool final, uint8_t *buf)
@@ -225,9 +278,25 @@ static void encode_record(const hold_op *op, bool final, uint8_t *buf)
            op->n_images * sizeof(hold_rec_image));
 }
 
+/* Sets every field but images: zeroing those (about 3 KB) on each create,
+ * commit and release cost more than the change itself. Only the first
+ * n_images are ever read (encode_record), and op_line writes each one
+ * before it counts it. */
+static void op_init(hold_op *op, inv_engine *e, hold_record *r, uint8_t kind, uint8_t target)
+{
+    op->e = e;
+    op->r = r;
+    op->state_last_pos = 0;
+    op->kind = kind;
+    op->target = target;
+    op->pos = 0;
+    op->pos_last = 0;
+    op->n_images = 0;
+}
+
 static int op_begin(hold_op *op, inv_engine *e, hold_record *r, uint8_t kind, uint8_t target)
 {
-    *op = (hold_op){.e = e, .r = r, .kind = kind, .target = target};
+    op_init(op, e, r, kind, target);
     if (e->jr && !persist_test_late_reserve &&
         (op->pos = persist_reserve(e, hold_rec_len(r->n_lines))) == 0)
         return INV_EIO;
@@ -244,8 +313,7 @@ static int op_publish(hold_op *op, bool final)
         return INV_EIO;
     if (!op->pos)
         return INV_OK;
-    uint8_t buf[sizeof(hold_rec_header) + INV_HOLD_LINES_MAX * (sizeof(hold_rec_line) +
-                                                             2 * sizeof(hold_rec_image))];
+    uint8_t buf[HOLD_REC_LEN_MAX];
     /* release: stored after the state and line changes this record
      * carries; a snapshot reads it first (acquire), so the state it reads
      * next is never older than the record it claims to include. */
@@ -281,10 +349,12 @@ static int op_line(hold_op *op, size_t i, uint8_t effect, int64_t *available_see
         }
         if (effect == LINE_RESERVED && rc == INV_OK && !counted)
             effect = LINE_UNTRACKED; /* nothing applied, no image */
-        else if (rc == INV_OK)
+        else if (rc == INV_OK) {
+            /* Each record gets at most one take and one give-back per line. */
+            assert(op->n_images < HOLD_IMAGES_PER_LINE * op->r->n_lines);
             op->images[op->n_images++] =
                 (hold_rec_image){(uint8_t)i, effect, {0}, image.w0, image.w1};
-        else if (rc != INV_ENOTFOUND || effect == LINE_RESERVED)
+        } else if (rc != INV_ENOTFOUND || effect == LINE_RESERVED)
             return rc;
         /* A level deleted with its item took its units along: the line ends. */
         /* release: a snapshot that sees the status sees the level change. */
@@ -340,6 +410,32 @@ static int reserve_lines(hold_op *op, const ordered_line *lines, inv_hold_failur
         if (!catalog_item_exists(&op->e->cat, op->r->lines[i].item, &tracked))
             return abort_create(op, lines, i, INV_ENOTFOUND, 0, failure);
     return INV_OK;
+}
+
+/* With a journal, a create or an end already made by another call is
+ * acknowledged on that call's final record: wait (bounded) until it is
+ * published, i.e. until *final_pos is set. */
+static int settled_ack(inv_engine *e, _Atomic uint64_t *final_pos, uint64_t *pos_out)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        /* acquire: pairs with the release that stores the final position. */
+        uint64_t pos = atomic_load_explicit(final_pos, memory_order_acquire);
+        if (!e->jr) {
+            *pos_out = 0; /* memory mode: nothing to wait for */
+            return INV_OK;
+        }
+        if (pos) {
+            *pos_out = pos;
+            return INV_OK;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >
+            HOLD_SETTLE_WAIT_MS)
+            return INV_EIO; /* the first call is stuck in the journal */
+        sched_yield();
+    }
 }
 
 /* ---- create --------------------------------------------------------------- */
@@ -400,7 +496,9 @@ static void hold_mark_held(hold_record *r)
 static void hold_activate(inv_engine *e, hold_record *r)
 {
     hold_book *hb = &e->holds;
-    wheel_push(hb, r, r->expires_at_ms);
+    if (hold_test_hook)
+        hold_test_hook(HOLD_TEST_BEFORE_WHEEL);
+    wheel_push_racing(hb, r);
     /* relaxed: statistics. */
     atomic_fetch_add_explicit(&hb->created, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&hb->active, 1, memory_order_relaxed);
@@ -437,8 +535,11 @@ static int create_in_table(inv_engine *e, const char *id, size_t len, uint64_t t
             return INV_ELIMIT; /* a 128-bit hash collision between two ids */
         if (old) {
             int verdict = existing_verdict(old, lines, n);
-            /* relaxed: a retry waits for the record of the first create. */
-            *pos_out = atomic_load_explicit(&old->last_pos, memory_order_relaxed);
+            /* A retry (the first create is HELD, perhaps not yet durable)
+             * waits for the first create's final record and acknowledges
+             * on it. */
+            if (verdict == INV_OK)
+                return settled_ack(e, &old->created_pos, pos_out);
             if (verdict != 1)
                 return verdict;
         }
@@ -464,6 +565,8 @@ static int create_in_table(inv_engine *e, const char *id, size_t len, uint64_t t
         rc = reserve_lines(&op, lines, failure);
         if (rc == INV_OK) {
             hold_mark_held(r);
+            if (hold_test_hook)
+                hold_test_hook(HOLD_TEST_HELD_UNPUBLISHED);
             rc = op_publish(&op, true);
         }
         *pos_out = op.pos_last;
@@ -472,6 +575,10 @@ static int create_in_table(inv_engine *e, const char *id, size_t len, uint64_t t
             return rc;
         }
         hold_mark_held(r); /* on EIO too: the units are held in memory */
+        /* release: after the final publish (or its failure), so a retry
+         * that reads it acknowledges on a record that exists. */
+        atomic_store_explicit(&r->created_pos, op.pos_last ? op.pos_last : 1,
+                              memory_order_release);
         hold_activate(e, r);
         return rc;
     }
@@ -531,31 +638,6 @@ static int settled_answer(int st, int to)
     }
 }
 
-/* With a journal, an end already decided by another call is acknowledged
- * on that end's final record: wait until it is published (bounded). */
-static int settled_ack(inv_engine *e, hold_record *r, uint64_t *pos_out)
-{
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (;;) {
-        /* acquire: pairs with the release in hold_end. */
-        uint64_t end = atomic_load_explicit(&r->end_pos, memory_order_acquire);
-        if (!e->jr) {
-            *pos_out = 0; /* memory mode: nothing to wait for */
-            return INV_OK;
-        }
-        if (end) {
-            *pos_out = end;
-            return INV_OK;
-        }
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >
-            HOLD_END_WAIT_MS)
-            return INV_EIO; /* the deciding call is stuck in the journal */
-        sched_yield();
-    }
-}
-
 static void op_abandon(hold_op *op)
 {
     if (op->pos)
@@ -588,7 +670,7 @@ static int hold_end(inv_engine *e, hold_record *r, int to, uint64_t *pos_out)
         }
         if (st != INV_HOLD_HELD) {
             int answer = settled_answer(st, to);
-            return answer == INV_OK ? settled_ack(e, r, pos_out) : answer;
+            return answer == INV_OK ? settled_ack(e, &r->end_pos, pos_out) : answer;
         }
         int decided = to == INV_HOLD_COMMITTED && engine_now_ms() >= r->expires_at_ms
                           ? INV_HOLD_EXPIRED
@@ -720,25 +802,36 @@ static void sweep_record(inv_engine *e, hold_record *r, int64_t now_ms)
     epoch_retire(r, free, e);
 }
 
+/* Sweeps the records of one stack (popped whole). */
+static void sweep_stack(inv_engine *e, _Atomic(hold_record *) *slot, int64_t now_ms)
+{
+    /* acquire: the popped records are complete. */
+    hold_record *r = atomic_exchange_explicit(slot, NULL, memory_order_acquire);
+    while (r) {
+        hold_record *next = r->wheel_next;
+        sweep_record(e, r, now_ms);
+        r = next;
+    }
+}
+
 void hold_expire_due(inv_engine *e, int64_t now_ms)
 {
     hold_book *hb = &e->holds;
     int64_t now_tick = now_ms / HOLD_WHEEL_TICK_MS;
     if (hb->swept_tick == 0 || now_tick - hb->swept_tick > HOLD_WHEEL_SLOTS)
         hb->swept_tick = now_tick - HOLD_WHEEL_SLOTS; /* first run, or a long stall */
+    /* relaxed: a progress hint for creators (see wheel_push_racing), stored
+     * before the slots it covers are swept; HOLD_WHEEL_INTAKE_MS absorbs
+     * how late a creator may see it. */
+    atomic_store_explicit(&hb->wheel_next_tick, now_tick, memory_order_relaxed);
     /* Only whole ticks: a hold due in the current tick waits for the next
      * sweep (at most one tick and one sweep period late). */
-    for (int64_t t = hb->swept_tick + 1; t < now_tick; t++) {
-        /* acquire: the popped records are complete. */
-        hold_record *r = atomic_exchange_explicit(&hb->wheel[(uint64_t)t % HOLD_WHEEL_SLOTS],
-                                                  NULL, memory_order_acquire);
-        while (r) {
-            hold_record *next = r->wheel_next;
-            sweep_record(e, r, now_ms);
-            r = next;
-        }
-    }
+    for (int64_t t = hb->swept_tick + 1; t < now_tick; t++)
+        sweep_stack(e, &hb->wheel[(uint64_t)t % HOLD_WHEEL_SLOTS], now_ms);
     hb->swept_tick = now_tick - 1;
+    /* Late arrivals: expired now, or pushed (by us) to their tick, which is
+     * not swept yet. */
+    sweep_stack(e, &hb->wheel_intake, now_ms);
 }
 
 void hold_stats(inv_engine *e, inv_stats *out)
@@ -857,7 +950,7 @@ static bool record_valid(const uint8_t *p, uint32_t len, hold_rec_header *h)
         return false;
     memcpy(h, p, sizeof *h);
     if (h->id_len == 0 || h->id_len > INV_HOLD_ID_MAX || h->n_lines == 0 ||
-        h->n_lines > INV_HOLD_LINES_MAX || h->n_images > 2 * h->n_lines ||
+        h->n_lines > INV_HOLD_LINES_MAX || h->n_images > HOLD_IMAGES_PER_LINE * h->n_lines ||
         len != hold_rec_len(h->n_lines) || h->final > 1 || !state_valid(h->target) ||
         h->kind < HOLD_OP_CREATE || h->kind > HOLD_OP_STATE)
         return false;
@@ -889,6 +982,11 @@ static hold_record *record_from(const hold_rec_header *h, const hold_rec_line *l
     atomic_init(&r->state, replayed_state(h));
     r->expires_at_ms = h->expires_at_ms;
     atomic_init(&r->last_pos, pos);
+    /* Replayed records are durable: retries of a recovered create or end
+     * acknowledge at once (1 when no position is known). */
+    int st = replayed_state(h);
+    atomic_init(&r->created_pos, st != HOLD_PENDING && st != HOLD_ABORTED ? (pos ? pos : 1) : 0);
+    atomic_init(&r->end_pos, st > INV_HOLD_HELD && st != HOLD_ABORTED ? (pos ? pos : 1) : 0);
     atomic_init(&r->ended_at_ms, h->kind == HOLD_OP_STATE ? h->ended_at_ms : 0);
     r->id_len = h->id_len;
     memcpy(r->id, h->id, h->id_len);
@@ -1033,10 +1131,10 @@ static int snapshot_one(void *ctx, uint64_t a, uint64_t b, table_word v)
      * position; reading in the other order, the record we say the state
      * includes really is included (replay skips records up to it). */
     uint64_t last = atomic_load_explicit(&r->last_pos, memory_order_acquire);
-    hold_op op = {.e = args[0], .r = r, .state_last_pos = last, .kind = HOLD_OP_STATE,
-                  .target = (uint8_t)load_state(r)};
-    uint8_t buf[sizeof(hold_rec_header) + INV_HOLD_LINES_MAX * (sizeof(hold_rec_line) +
-                                                             2 * sizeof(hold_rec_image))];
+    hold_op op;
+    op_init(&op, args[0], r, HOLD_OP_STATE, (uint8_t)load_state(r));
+    op.state_last_pos = last;
+    uint8_t buf[HOLD_REC_LEN_MAX];
     encode_record(&op, true, buf);
     return snapshot_add(args[1], PERSIST_HOLD, buf, hold_rec_len(r->n_lines));
 }

@@ -26,8 +26,9 @@
 /* A create that finds the same id PENDING in another thread waits this
  * long for it to settle before answering CONFLICT. */
 #define HOLD_PENDING_WAIT_US 2000
-/* A retried end waits this long for the deciding call's record. */
-#define HOLD_END_WAIT_MS 5000
+/* A retried create or end waits this long for the first call's final
+ * record. */
+#define HOLD_SETTLE_WAIT_MS 5000
 
 int hold_init(inv_engine *e);
 void hold_destroy(inv_engine *e);
@@ -38,7 +39,13 @@ void hold_stats(inv_engine *e, inv_stats *out);
  * INV_ECONFLICT otherwise. Only while no hold call runs. */
 int hold_verify_reserved(inv_engine *e);
 
-
+/* Test-only switch (tests/test_hold.c sets it; nothing else may): called
+ * at these points of a create, so a test can stall it there. */
+typedef enum {
+    HOLD_TEST_HELD_UNPUBLISHED, /* HELD, its final record not yet published */
+    HOLD_TEST_BEFORE_WHEEL,     /* published, not yet on the timing wheel */
+} hold_test_point;
+extern void (*hold_test_hook)(hold_test_point at);
 
 /* Durability (persist.c calls these; single-threaded during recovery). */
 typedef struct snapshot_writer snapshot_writer;

@@ -14,6 +14,8 @@
 #include "invcore.h"
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -932,4 +934,93 @@ Test(hold, deleting_an_item_under_a_live_hold_conflicts_until_the_hold_ends)
     cr_assert_eq(inv_item_get(e, ITEM_1, &item), INV_ENOTFOUND);
     cr_assert_eq(hold_verify_reserved(e), INV_OK);
     inv_close(e);
+}
+
+/* A create slower than its TTL (a slow journal, a preempted thread) finds
+ * its due tick already swept when it reaches the timing wheel. It must
+ * still expire within a sweep or two, not a whole wheel turn
+ * (HOLD_WHEEL_SLOTS ticks, about 65 s) later. */
+enum { STALL_MS = 5 * SWEEP_MS, EXPIRY_BOUND_MS = 5000 };
+
+static void stall_before_wheel(hold_test_point at)
+{
+    if (at == HOLD_TEST_BEFORE_WHEEL)
+        sleep_ms(STALL_MS); /* several sweeps pass the hold's 1 ms TTL */
+}
+
+Test(hold, a_create_that_reaches_the_wheel_after_its_due_tick_still_expires_promptly)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line line = {ITEM_1, LOC_A, 3};
+    hold_test_hook = stall_before_wheel;
+    int64_t t0 = mono_ms();
+    cr_assert_eq(create(e, "slow", 1, &line, 1, NULL), INV_OK);
+    hold_test_hook = NULL;
+    int64_t waited = wait_hold_ended(e, "slow", t0, EXPIRY_BOUND_MS);
+    cr_assert_geq(waited, 0, "a 1 ms hold pushed late was still HELD after %d ms",
+                  EXPIRY_BOUND_MS);
+    cr_assert_eq(state_of(e, "slow"), INV_HOLD_EXPIRED);
+    for (int i = 0; i < 1000 && stats_of(e).holds_active != 0; i++)
+        sleep_ms(1);
+    assert_level(e, ITEM_1, LOC_A, 10, 0);
+    verify_and_close(e);
+}
+
+/* A retried create must not answer OK before the first create is durable:
+ * the first is HELD a moment before its final record is published, and a
+ * retry in that moment must wait for that record and acknowledge on it. */
+enum { PUBLISH_STALL_MS = 300 };
+
+static _Atomic int first_in_window;   /* the first create is in the window */
+static _Atomic int64_t first_left_ms; /* when it left (mono_ms) */
+
+static void stall_unpublished(hold_test_point at)
+{
+    if (at != HOLD_TEST_HELD_UNPUBLISHED)
+        return;
+    atomic_store_explicit(&first_in_window, 1, memory_order_release);
+    sleep_ms(PUBLISH_STALL_MS);
+    atomic_store_explicit(&first_left_ms, mono_ms(), memory_order_release);
+}
+
+static void *first_create(void *arg)
+{
+    inv_hold_line line = {ITEM_1, LOC_A, 3};
+    return (void *)(intptr_t)create(arg, "twice", LONG_TTL_MS, &line, 1, NULL);
+}
+
+Test(hold, a_retried_create_answers_only_after_the_first_create_is_published)
+{
+    char dir[] = "/tmp/test_hold_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    inv_config cfg = {0};
+    cfg.sweep_interval_ms = SWEEP_MS;
+    cfg.data_dir = dir;
+    cfg.fsync_policy = INV_FSYNC_ALWAYS;
+    inv_engine *e = NULL;
+    cr_assert_eq(inv_open(&e, &cfg), INV_OK);
+    cr_assert_eq(inv_location_put(e, LOC_A, NULL), INV_OK);
+    put_item(e, ITEM_1, true);
+    set_level(e, ITEM_1, LOC_A, 10);
+
+    hold_test_hook = stall_unpublished;
+    pthread_t first;
+    cr_assert_eq(pthread_create(&first, NULL, first_create, e), 0);
+    while (!atomic_load_explicit(&first_in_window, memory_order_acquire))
+        sleep_ms(1);
+    inv_hold_line line = {ITEM_1, LOC_A, 3};
+    cr_assert_eq(create(e, "twice", LONG_TTL_MS, &line, 1, NULL), INV_OK);
+    int64_t retry_done_ms = mono_ms();
+    int64_t left_ms = atomic_load_explicit(&first_left_ms, memory_order_acquire);
+    cr_assert(left_ms != 0 && retry_done_ms >= left_ms,
+              "the retry answered OK while the first create was unpublished");
+    void *first_rc;
+    cr_assert_eq(pthread_join(first, &first_rc), 0);
+    hold_test_hook = NULL;
+    cr_assert_eq((int)(intptr_t)first_rc, INV_OK);
+    assert_level(e, ITEM_1, LOC_A, 7, 3); /* reserved once */
+    verify_and_close(e);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
 }

@@ -165,12 +165,22 @@ Test(persist, a_failed_create_gives_its_lines_back_under_a_newer_revision)
 
 /* ---- a crash inside ITEM.DEL leaves no orphan level -------------------- */
 
+/* The child's engine, and its durable end just before ITEM.DEL. */
+static inv_engine *del_engine;
+static uint64_t del_durable_before;
+/* Bound of the wait for the tombstone's sync (run time, not an assertion). */
+#define TOMBSTONE_SYNC_WAIT_MS 10000
+
 static void die_at_first_level_record(uint8_t type)
 {
-    if (type == PERSIST_LEVEL) {
-        tu_sleep_ms(100); /* the flusher syncs the item's tombstone meanwhile */
-        _exit(0);
-    }
+    if (type != PERSIST_LEVEL)
+        return;
+    /* The item's tombstone is the first record after the durable end seen
+     * before the delete: wait until the flusher has synced it. */
+    uint64_t deadline = tu_deadline_ms(TOMBSTONE_SYNC_WAIT_MS);
+    while (inv_durable_position(del_engine) <= del_durable_before && !tu_past(deadline))
+        tu_sleep_ms(1);
+    _exit(inv_durable_position(del_engine) > del_durable_before ? 0 : 4);
 }
 
 Test(persist, a_crash_between_an_item_deletion_and_its_level_deletions_leaves_no_orphan)
@@ -183,6 +193,8 @@ Test(persist, a_crash_between_an_item_deletion_and_its_level_deletions_leaves_no
         inv_engine *e = open_durable(dir);
         stock(e, 1, 1, 50);
         stock(e, 1, 2, 60);
+        del_engine = e;
+        del_durable_before = inv_durable_position(e);
         persist_test_before_publish = die_at_first_level_record;
         (void)inv_item_del(e, 1);
         _exit(3); /* the hook did not fire */

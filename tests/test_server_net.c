@@ -5,7 +5,9 @@
  * replies, many idle connections, redis-cli, SIGTERM and restart on the
  * same data dir. Each test starts its own server (test_server_harness.h).
  */
+#include <dirent.h>
 #include <pthread.h>
+#include <sys/resource.h>
 
 #include "test_server_harness.h"
 
@@ -59,7 +61,9 @@ Test(server_net, pipelining_10k_replies_in_order)
     redisFree(c);
 }
 
-enum { SALE_CLIENTS = 100, SALE_STOCK = 500, SALE_TRIES_MAX = 200 };
+/* A buyer tries until refused: one more try than there is stock, so even
+ * a buyer that runs alone to the end is refused once. */
+enum { SALE_CLIENTS = 100, SALE_STOCK = 500, SALE_TRIES_MAX = SALE_STOCK + 1 };
 
 typedef struct {
     int port;
@@ -427,7 +431,7 @@ Test(server_net, sigterm_exits_zero_and_restart_keeps_state)
     redisFree(c);
     cr_assert_eq(srv_stop(&S), 0, "exit status after SIGTERM");
     if (!S.durable)
-        cr_skip_test("engine refuses a data dir (no journal yet): restart "
+        cr_skip_test("INVCORE_SERVER_TEST_MEMORY: in memory, restart "
                      "persistence not testable");
     cr_assert_eq(srv_spawn(&S, 1, NULL), 0, "restart with the same data dir");
     c = srv_connect(&S);
@@ -453,4 +457,196 @@ Test(server_net, a_second_server_on_the_same_port_refuses_to_start)
     redisContext *c = srv_connect(&S);
     expect_status(c, "PONG", "PING"); /* the first one still serves */
     redisFree(c);
+}
+
+/* Above CONN_OUT_SOFT of unsent output the server stops running a
+ * client's requests; once the output drains, the requests already read
+ * must run even if no more bytes ever arrive. 20 pipelined replies of
+ * ~140 KB each cross that mark many times; the PING after them proves the
+ * whole pipeline ran. */
+enum {
+    BIG_ITEMS = 250,          /* ids per ITEM.MGET (within INV_MGET_MAX) */
+    BIG_MGETS = 20,           /* pipelined MGETs: ~2.8 MB of replies */
+    BIG_SKU_LEN = 200,        /* bytes: makes each item's reply ~550 B */
+    BIG_WAIT_MS = 10000,      /* generous; the fixed server needs < 1 s */
+    BIG_REPLY_CAP = 8 << 20,  /* bytes: room for all replies */
+};
+
+Test(server_net, pipelined_large_replies_all_arrive_without_more_input)
+{
+    srv_start(&S, NULL);
+    redisContext *c = srv_connect(&S);
+    char sku[BIG_SKU_LEN + 1];
+    memset(sku, 's', BIG_SKU_LEN);
+    sku[BIG_SKU_LEN] = '\0';
+    expect_status(c, "OK", "LOC.SET 1 name Main");
+    for (int i = 1; i <= BIG_ITEMS; i++)
+        redisAppendCommand(c, "ITEM.SET %d sku %s%d", i, sku, i);
+    for (int i = 1; i <= BIG_ITEMS; i++) {
+        redisReply *r = NULL;
+        cr_assert_eq(redisGetReply(c, (void **)&r), REDIS_OK);
+        cr_assert_eq(r->type, REDIS_REPLY_STATUS, "ITEM.SET %d", i);
+        freeReplyObject(r);
+    }
+    redisFree(c);
+
+    /* one inline MGET line: "ITEM.MGET 1 2 ... 250\r\n" */
+    char line[BIG_ITEMS * 4 + 16];
+    size_t n = (size_t)snprintf(line, sizeof line, "ITEM.MGET");
+    for (int i = 1; i <= BIG_ITEMS; i++)
+        n += (size_t)snprintf(line + n, sizeof line - n, " %d", i);
+    n += (size_t)snprintf(line + n, sizeof line - n, "\r\n");
+    size_t reqlen = n * BIG_MGETS + 6;
+    char *req = malloc(reqlen);
+    cr_assert_not_null(req);
+    for (int k = 0; k < BIG_MGETS; k++)
+        memcpy(req + n * (size_t)k, line, n);
+    memcpy(req + n * BIG_MGETS, "PING\r\n", 6);
+
+    int fd = raw_connect(&S);
+    raw_send(fd, req, reqlen); /* ~20 KB: fits the socket buffers */
+    free(req);
+    char *buf = malloc(BIG_REPLY_CAP);
+    cr_assert_not_null(buf);
+    size_t got = 0;
+    long long deadline = srv_now_ms() + BIG_WAIT_MS;
+    while (got < BIG_REPLY_CAP && srv_now_ms() < deadline &&
+           !(got >= 7 && memcmp(buf + got - 7, "+PONG\r\n", 7) == 0))
+        got += raw_recv(fd, buf + got, BIG_REPLY_CAP - got,
+                        BIG_REPLY_CAP - got, 50);
+    cr_assert(got >= 7 && memcmp(buf + got - 7, "+PONG\r\n", 7) == 0,
+              "pipeline stalled after %zu bytes", got);
+    size_t arrays = 0;
+    char hdr[16];
+    int hl = snprintf(hdr, sizeof hdr, "*%d\r\n", BIG_ITEMS);
+    for (size_t i = 0; i + (size_t)hl <= got; i++)
+        if (memcmp(buf + i, hdr, (size_t)hl) == 0)
+            arrays++;
+    cr_assert_eq(arrays, BIG_MGETS, "got %zu of %d MGET replies", arrays,
+                 BIG_MGETS);
+    free(buf);
+    close(fd);
+}
+
+/* Out of descriptors, a level-triggered listener with clients waiting in
+ * the backlog would wake the loop forever: the server must take them off
+ * the backlog (reject and close) and stay idle, and serve again once
+ * descriptors are free. The limit is lowered on the running server with
+ * prlimit (its own process, same user). */
+enum {
+    FD_HEADROOM = 2,         /* clients the server can still accept */
+    FD_EXTRA_CLIENTS = 10,   /* clients beyond the headroom */
+    FD_IDLE_WAIT_MS = 1000,  /* CPU is measured over this window */
+    FD_CPU_PCT_MAX = 40,     /* a spinning loop uses ~100% */
+};
+
+/* The number of the n-th (1-based) descriptor pid does not hold: with
+ * RLIMIT_NOFILE one above it, pid can open exactly n more (descriptors
+ * take the lowest free number; inherited ones may leave holes). */
+static long nth_free_fd(pid_t pid, int n)
+{
+    enum { FD_SCAN_MAX = 4096 };
+    static unsigned char used[FD_SCAN_MAX];
+    char path[64];
+    memset(used, 0, sizeof used);
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    cr_assert_not_null(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        long fd = e->d_name[0] == '.' ? -1 : atol(e->d_name);
+        if (fd >= 0 && fd < FD_SCAN_MAX)
+            used[fd] = 1;
+    }
+    closedir(d);
+    for (long fd = 0; fd < FD_SCAN_MAX; fd++)
+        if (!used[fd] && --n == 0)
+            return fd;
+    cr_assert_fail("no free descriptor below %d", FD_SCAN_MAX);
+    return -1;
+}
+
+static long long cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* fields 14, 15: utime, stime */
+    cr_assert_not_null(p);
+    unsigned long long ut = 0, st = 0;
+    cr_assert_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                        "%llu %llu", &ut, &st), 2);
+    return (long long)(ut + st);
+}
+
+Test(server_net, out_of_descriptors_rejects_clients_without_spinning)
+{
+    const char *extra[] = { "--threads", "1", NULL };
+    srv_start(&S, extra);
+    redisContext *c = srv_connect(&S);
+    expect_status(c, "PONG", "PING");
+    struct rlimit old, low;
+    cr_assert_eq(prlimit(S.pid, RLIMIT_NOFILE, NULL, &old), 0);
+    low = old;
+    low.rlim_cur = (rlim_t)nth_free_fd(S.pid, FD_HEADROOM) + 1;
+    cr_assert_eq(prlimit(S.pid, RLIMIT_NOFILE, &low, NULL), 0);
+    int fds[FD_HEADROOM + FD_EXTRA_CLIENTS];
+    for (int i = 0; i < FD_HEADROOM + FD_EXTRA_CLIENTS; i++)
+        fds[i] = raw_connect(&S);
+    srv_sleep_ms(200); /* let the loop meet the backlog */
+    long long t0 = cpu_ticks(S.pid);
+    srv_sleep_ms(FD_IDLE_WAIT_MS);
+    long long used = cpu_ticks(S.pid) - t0;
+    long long max = sysconf(_SC_CLK_TCK) * FD_IDLE_WAIT_MS / 1000 *
+                    FD_CPU_PCT_MAX / 100;
+    cr_assert_leq(used, max, "server used %lld ticks idle (max %lld)", used,
+                  max);
+    cr_assert_geq(info_field(c, "rejected_connections"), FD_EXTRA_CLIENTS);
+    for (int i = 0; i < FD_HEADROOM + FD_EXTRA_CLIENTS; i++)
+        close(fds[i]);
+    cr_assert_eq(prlimit(S.pid, RLIMIT_NOFILE, &old, NULL), 0);
+    redisContext *d = srv_connect(&S);
+    expect_status(d, "PONG", "PING");
+    redisFree(d);
+    redisFree(c);
+}
+
+/* A framing error ends the connection; bytes from the bad frame on are
+ * dropped, not kept as input, so they cannot earn a second error (the
+ * query-buffer limit) that the client would read as another reply. The bad
+ * frame is a bulk whose trailer is wrong: its bytes arrive in two writes,
+ * so the input kept at the error (frame + tail) exceeds max-query. */
+enum {
+    FRAME_BULK = 60000,      /* bytes: <= --max-bulk below */
+    FRAME_FIRST = 59000,     /* bulk bytes in the first write */
+    FRAME_TAIL = 10000,      /* junk after the bad trailer */
+};
+
+Test(server_net, framing_error_is_the_only_reply_even_with_a_long_tail)
+{
+    const char *extra[] = { "--max-bulk", "64000", "--max-query-buffer",
+                            "65536", NULL };
+    srv_start(&S, extra);
+    static char first[64 + FRAME_FIRST];
+    static char second[FRAME_BULK - FRAME_FIRST + 2 + FRAME_TAIL];
+    int hdr = snprintf(first, sizeof first, "*2\r\n$4\r\nECHO\r\n$%d\r\n",
+                       FRAME_BULK);
+    memset(first + hdr, 'x', FRAME_FIRST);
+    memset(second, 'x', sizeof second);
+    memcpy(second + FRAME_BULK - FRAME_FIRST, "XX", 2); /* not \r\n */
+    int fd = raw_connect(&S);
+    raw_send(fd, first, (size_t)hdr + FRAME_FIRST);
+    srv_sleep_ms(100); /* kept as an incomplete request */
+    raw_send(fd, second, sizeof second);
+    char buf[1024] = {0};
+    size_t got = raw_recv(fd, buf, sizeof buf - 1, sizeof buf - 1, 2000);
+    cr_assert(strncmp(buf, "-ERR Protocol error", 19) == 0, "got '%s'", buf);
+    size_t errors = 0;
+    for (size_t i = 0; i < got; i++)
+        errors += buf[i] == '-';
+    cr_assert_eq(errors, 1, "replies after the framing error: '%s'", buf);
+    close(fd);
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +21,10 @@
 #include "server/server.h"
 
 #define DATA_DIR_PATH_MAX 4096
+/* Descriptors kept out of maxclients besides SERVER_FDS_PER_LOOP per loop:
+ * stdio, the engine's journal, snapshot and directory files, and slack for
+ * the accept that EMFILE handling needs. */
+#define MAIN_FDS_RESERVED 64u
 
 /* mkdir -p */
 static int make_dirs(const char *path)
@@ -39,6 +44,36 @@ static int make_dirs(const char *path)
         }
     }
     return 0;
+}
+
+/* Every client costs a descriptor: raise the soft RLIMIT_NOFILE toward
+ * the hard one if maxclients needs it, then clamp maxclients to what the
+ * limit allows, so the server refuses clients politely (maxclients) rather
+ * than by running out of descriptors. Logs one line when it clamps. */
+static void fit_maxclients_to_fd_limit(server_config *cfg)
+{
+    struct rlimit rl;
+    rlim_t reserve = MAIN_FDS_RESERVED +
+                     (rlim_t)cfg->threads * SERVER_FDS_PER_LOOP;
+    rlim_t want = (rlim_t)cfg->maxclients + reserve;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        struct rlimit up = rl;
+        up.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want
+                          ? want : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            rl = up;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+        return;
+    unsigned fit = rl.rlim_cur > reserve ? (unsigned)(rl.rlim_cur - reserve) : 1;
+    fprintf(stderr,
+            "invcored: maxclients %u lowered to %u (RLIMIT_NOFILE %llu, "
+            "%llu descriptors reserved)\n",
+            cfg->maxclients, fit, (unsigned long long)rl.rlim_cur,
+            (unsigned long long)reserve);
+    cfg->maxclients = fit;
 }
 
 int main(int argc, char **argv)
@@ -76,6 +111,7 @@ int main(int argc, char **argv)
     if (cfg.threads == 0)
         cfg.threads = cores > 0 && cores <= (long)SERVER_THREADS_MAX
                           ? (unsigned)cores : 1;
+    fit_maxclients_to_fd_limit(&cfg);
     if (cfg.data_dir != NULL && make_dirs(cfg.data_dir) != 0) {
         fprintf(stderr, "invcored: cannot create data dir %s: %s\n",
                 cfg.data_dir, strerror(errno));

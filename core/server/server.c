@@ -19,11 +19,21 @@
  *  - Unparsed input <= max_query, unsent output <= max_reply, or the client
  *    is disconnected; above CONN_OUT_SOFT of unsent output the loop stops
  *    reading from that client (a slow reader cannot make it buffer more).
+ *  - Input that is buffered and could run now (conn_runnable) is never left
+ *    without a wake-up: a connection stops running it only while output
+ *    above CONN_OUT_SOFT is pending (EPOLLOUT is armed or the reply is held,
+ *    and both end in conn_pump), or it sits on the loop's ready list, which
+ *    every iteration runs. Otherwise a client that pipelined more than
+ *    CONN_OUT_SOFT of replies and then waited would wait forever.
+ *  - A reply buffer whose allocation failed (out.failed) holds a truncated
+ *    reply: no more requests run, and conn_flush closes the connection.
  */
 #include "server/server.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -46,6 +56,7 @@
 #define LOOP_TICK_MS 100              /* timeouts and held-reply safety net */
 #define LOOP_ACCEPT_BATCH 64          /* accepts per readable listener */
 #define LOOP_READS_PER_EVENT 4        /* fairness between clients */
+#define LOOP_PUMP_ROUNDS 4            /* flush+run rounds per pump (fairness) */
 #define LISTEN_BACKLOG 1024
 #define CONN_BARRIERS 32              /* pending durability barriers */
 #define CONN_OUT_SOFT (1u << 20)      /* stop reading above this unsent */
@@ -69,14 +80,17 @@ typedef struct conn {
     bool closing;       /* QUIT or framing error: flush, then close */
     bool want_write;    /* last send hit EAGAIN */
     bool in_held;
+    bool in_ready;      /* on the loop's ready list */
     int64_t last_ms;
     struct conn *prev, *next, *hprev, *hnext;
+    struct conn *rprev, *rnext; /* ready list links */
     struct conn *dead_next; /* closed, freed at the end of the iteration */
 } conn;
 
 struct loop {
     server *srv;
     int epfd, lfd, wakefd, durfd;
+    int spare_fd;       /* /dev/null, given up to accept-and-close on EMFILE */
     pthread_t th;
     bool started;
     stats_thread *st;
@@ -84,7 +98,8 @@ struct loop {
     resp_arg *argv;
     char *rbuf;
     conn *conns, *held, *dead;
-    size_t nconns;
+    conn *ready, *ready_tail; /* runnable input left by conn_pump, FIFO */
+    size_t nconns, nready;
     int64_t now_ms, last_sweep_ms, last_quiesce_ms, stop_deadline_ms;
     uint64_t durable_cache;
 };
@@ -133,6 +148,43 @@ static void held_remove(conn *c)
     c->in_held = false;
 }
 
+/* Appends c to the ready list (FIFO, so re-added connections go after the
+ * ones already waiting: round-robin between busy pipelines). */
+static void ready_add(conn *c)
+{
+    loop *lp = c->lp;
+    if (c->in_ready)
+        return;
+    c->rnext = NULL;
+    c->rprev = lp->ready_tail;
+    if (lp->ready_tail)
+        lp->ready_tail->rnext = c;
+    else
+        lp->ready = c;
+    lp->ready_tail = c;
+    c->in_ready = true;
+    lp->nready++;
+}
+
+static void ready_remove(conn *c)
+{
+    loop *lp = c->lp;
+    if (!c->in_ready)
+        return;
+    if (c->rprev)
+        c->rprev->rnext = c->rnext;
+    else
+        lp->ready = c->rnext;
+    if (c->rnext)
+        c->rnext->rprev = c->rprev;
+    else
+        lp->ready_tail = c->rprev;
+    c->rprev = c->rnext = NULL;
+    c->in_ready = false;
+    assert(lp->nready > 0);
+    lp->nready--;
+}
+
 /* Closes the socket at once; the memory is freed at the end of the loop
  * iteration (loop_reap), so events already fetched for it stay safe. */
 static void conn_close(conn *c)
@@ -141,6 +193,7 @@ static void conn_close(conn *c)
     if (c->fd < 0)
         return;
     held_remove(c);
+    ready_remove(c); /* freed at loop_reap: must not stay reachable */
     epoll_ctl(lp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     if (c->prev)
@@ -171,6 +224,14 @@ static void loop_reap(loop *lp)
 }
 
 static size_t out_pending(const conn *c) { return c->out.len - c->sent; }
+
+/* Buffered input could run now: it is complete enough to parse, nothing
+ * ends the connection, and the client has output room. */
+static bool conn_runnable(const conn *c)
+{
+    return c->fd >= 0 && c->qlen > 0 && !c->closing && !c->out.failed &&
+           c->need <= c->qlen && out_pending(c) <= CONN_OUT_SOFT;
+}
 
 /* The end (relative to out.buf) of what may be sent now. */
 static size_t sendable_end(conn *c)
@@ -207,7 +268,14 @@ static void conn_update_events(conn *c)
 /* Sends what may be sent. Returns -1 if the connection was closed. */
 static int conn_flush(conn *c)
 {
-    size_t end = sendable_end(c);
+    size_t end;
+    if (c->out.failed) {
+        /* a reply is truncated: sending it, or anything after it, would
+         * desynchronise the client */
+        conn_close(c);
+        return -1;
+    }
+    end = sendable_end(c);
     c->want_write = false;
     while (c->sent < end) {
         ssize_t n = send(c->fd, c->out.buf + c->sent, end - c->sent,
@@ -287,12 +355,14 @@ static void conn_hold_if_needed(conn *c, uint64_t start)
 }
 
 /* Parses and runs requests from data[0..len); returns the bytes consumed.
- * Stops at an incomplete request, on backpressure, or when closing. */
+ * Stops at an incomplete request, on backpressure, when closing, or once
+ * the reply buffer failed. */
 static size_t conn_process(conn *c, const char *data, size_t len)
 {
     loop *lp = c->lp;
     size_t pos = 0;
-    while (!c->closing && pos < len) {
+    /* out.failed: replies are being lost, so no request may run */
+    while (!c->closing && !c->out.failed && pos < len) {
         resp_limits lim;
         size_t argc, used, need;
         const char *err;
@@ -327,12 +397,18 @@ static size_t conn_process(conn *c, const char *data, size_t len)
     return pos;
 }
 
-/* Keeps data[0..len) as the connection's pending input. */
+/* Keeps data[0..len) as the connection's pending input. Returns 0, or -1
+ * when memory is short: the input is then lost, so the caller must close
+ * the connection (parsing later bytes as new requests would run the tail
+ * of a request as a command). Input beyond max_query is a protocol error
+ * that queues its reply and marks the connection closing (returns 0).
+ * A closing connection runs no more requests, so its input is dropped:
+ * leftovers after a framing error must not earn a second error. */
 static int conn_keep_input(conn *c, const char *data, size_t len)
 {
     size_t cap;
     char *nq;
-    if (len == 0) {
+    if (len == 0 || c->closing) {
         free(c->q);
         c->q = NULL;
         c->qlen = c->qcap = 0;
@@ -345,7 +421,7 @@ static int conn_keep_input(conn *c, const char *data, size_t len)
         free(c->q);
         c->q = NULL;
         c->qlen = c->qcap = 0;
-        return -1;
+        return 0;
     }
     if (c->q && data >= c->q && data < c->q + c->qcap) {
         /* already ours: slide to the front */
@@ -379,28 +455,47 @@ static int conn_resume(conn *c)
     if (c->qlen == 0 || c->closing)
         return 0;
     used = conn_process(c, c->q, c->qlen);
-    if (used > 0)
-        conn_keep_input(c, c->q + used, c->qlen - used);
+    /* used == 0 with closing set: keep_input drops the input */
+    if ((used > 0 || c->closing) &&
+        conn_keep_input(c, c->q + used, c->qlen - used) != 0) {
+        conn_close(c);
+        return -1;
+    }
     return conn_flush(c);
 }
 
 /* Flushes, then runs input that backpressure left buffered once the
- * client has room again (held replies released by fsync included). */
+ * client has room again (held replies released by fsync included). After
+ * LOOP_PUMP_ROUNDS it yields to other clients; input still runnable then
+ * goes on the ready list (see the invariants above). -1: closed. */
 static int conn_pump(conn *c)
 {
-    for (int round = 0; round < LOOP_READS_PER_EVENT; round++) {
+    for (int round = 0; round < LOOP_PUMP_ROUNDS; round++) {
         size_t before = c->qlen;
         if (conn_flush(c) != 0)
             return -1;
-        if (c->qlen == 0 || c->closing || out_pending(c) > CONN_OUT_SOFT ||
-            c->need > c->qlen)
-            return 0;
+        if (!conn_runnable(c))
+            return 0; /* waits for bytes, EPOLLOUT, durability or close */
         if (conn_resume(c) != 0)
             return -1;
         if (c->qlen == before)
-            return 0; /* no progress: wait for more bytes */
+            return 0; /* no progress (defended): wait for more bytes */
     }
+    if (conn_runnable(c))
+        ready_add(c);
     return 0;
+}
+
+/* Runs the connections conn_pump left runnable. Only those waiting when
+ * the call began: one re-added by its pump waits for the next iteration. */
+static void loop_run_ready(loop *lp)
+{
+    size_t n = lp->nready;
+    for (size_t i = 0; i < n && lp->ready != NULL; i++) {
+        conn *c = lp->ready;
+        ready_remove(c);
+        conn_pump(c);
+    }
 }
 
 static void conn_on_readable(conn *c)
@@ -447,18 +542,59 @@ static void conn_on_readable(conn *c)
             len = c->qlen;
         }
         used = conn_process(c, data, len);
-        conn_keep_input(c, data + used, len - used);
-        if (c->out.failed) {
+        if (conn_keep_input(c, data + used, len - used) != 0) {
             conn_close(c);
             return;
         }
+        if (c->out.failed)
+            break; /* conn_flush closes it */
         if ((size_t)n < LOOP_READ_BUF)
             break;
     }
-    conn_flush(c);
+    /* not conn_flush: input left by backpressure must run once the output
+     * drains, and nothing else may ever wake this connection */
+    conn_pump(c);
 }
 
 /* ---- accept ------------------------------------------------------------- */
+
+static void reject_client(int fd)
+{
+    ssize_t w = send(fd, MAXCLIENTS_MSG, sizeof MAXCLIENTS_MSG - 1,
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)w;
+    close(fd);
+}
+
+static int open_spare_fd(void)
+{
+    return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* Out of descriptors (EMFILE/ENFILE): the pending connection stays in the
+ * backlog and the level-triggered listener would wake the loop forever.
+ * Give up the spare descriptor, accept the client, tell it why and close
+ * it, then take the spare back. Counted as a rejected connection (INFO
+ * rejected_connections), like a maxclients refusal. Returns 0 if a client
+ * was taken off the backlog, -1 if none could be (no spare, or the race
+ * for the freed descriptor was lost: retried on the next wake-up). */
+static int loop_accept_shed(loop *lp)
+{
+    int fd;
+    if (lp->spare_fd < 0)
+        lp->spare_fd = open_spare_fd();
+    if (lp->spare_fd < 0)
+        return -1;
+    close(lp->spare_fd);
+    lp->spare_fd = -1;
+    fd = accept4(lp->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+        reject_client(fd);
+        stats_add_global(&lp->srv->g.rejected_maxclients, 1);
+    }
+    lp->spare_fd = open_spare_fd();
+    return fd >= 0 ? 0 : -1;
+}
 
 static void loop_accept(loop *lp)
 {
@@ -469,17 +605,21 @@ static void loop_accept(loop *lp)
         uint64_t now;
         int one = 1;
         int fd = accept4(lp->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+            continue;
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+            if (loop_accept_shed(lp) == 0)
+                continue;
+            return;
+        }
         if (fd < 0)
-            return; /* EAGAIN, or a transient error (EMFILE): try later */
+            return; /* EAGAIN, or a transient error (ENOBUFS): try later */
         /* relaxed: the gate is approximate under races by at most the
          * number of loops, which maxclients tolerates */
         now = atomic_fetch_add_explicit(&srv->g.connected, 1,
                                         memory_order_relaxed) + 1;
         if (now > srv->cfg.maxclients || (c = calloc(1, sizeof *c)) == NULL) {
-            ssize_t w = send(fd, MAXCLIENTS_MSG, sizeof MAXCLIENTS_MSG - 1,
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
-            (void)w;
-            close(fd);
+            reject_client(fd);
             atomic_fetch_sub_explicit(&srv->g.connected, 1,
                                       memory_order_relaxed); /* as above */
             stats_add_global(&srv->g.rejected_maxclients, 1);
@@ -614,10 +754,13 @@ static void *loop_main(void *arg)
     lp->now_ms = mono_ms();
     lp->last_sweep_ms = lp->now_ms;
     for (;;) {
-        int n = epoll_wait(lp->epfd, evs, LOOP_EVENTS_MAX, LOOP_TICK_MS);
+        /* runnable input waits for no event: only poll for new ones */
+        int n = epoll_wait(lp->epfd, evs, LOOP_EVENTS_MAX,
+                           lp->ready != NULL ? 0 : LOOP_TICK_MS);
         lp->now_ms = mono_ms();
         for (int i = 0; i < n; i++)
             loop_dispatch(lp, &evs[i]);
+        loop_run_ready(lp);
         if (lp->held)
             loop_release_held(lp); /* safety net; cheap when none held */
         if (lp->now_ms - lp->last_sweep_ms >= 1000)
@@ -730,11 +873,13 @@ static void loop_free(server *srv, loop *lp)
         inv_durable_unsubscribe(srv->e, lp->durfd);
     if (lp->epfd >= 0)
         close(lp->epfd);
+    if (lp->spare_fd >= 0)
+        close(lp->spare_fd);
     stats_thread_free(lp->st);
     command_scratch_free(lp->scratch);
     free(lp->argv);
     free(lp->rbuf);
-    lp->lfd = lp->wakefd = lp->durfd = lp->epfd = -1;
+    lp->lfd = lp->wakefd = lp->durfd = lp->epfd = lp->spare_fd = -1;
 }
 
 static int loop_init(server *srv, loop *lp, char *err, size_t errlen)
@@ -746,8 +891,10 @@ static int loop_init(server *srv, loop *lp, char *err, size_t errlen)
     lp->scratch = command_scratch_new();
     lp->argv = calloc(srv->cfg.max_args, sizeof *lp->argv);
     lp->rbuf = malloc(LOOP_READ_BUF);
-    if (lp->epfd < 0 || lp->wakefd < 0 || !lp->scratch || !lp->argv ||
-        !lp->rbuf) {
+    /* reserved now, while descriptors are plentiful (loop_accept_shed) */
+    lp->spare_fd = open_spare_fd();
+    if (lp->epfd < 0 || lp->wakefd < 0 || lp->spare_fd < 0 || !lp->scratch ||
+        !lp->argv || !lp->rbuf) {
         snprintf(err, errlen, "loop setup: %s", strerror(errno));
         return -1;
     }
@@ -797,7 +944,7 @@ int server_start(server **out, const server_config *cfg, inv_engine *e,
     }
     for (unsigned i = 0; i < srv->nloops; i++)
         srv->loops[i].lfd = srv->loops[i].wakefd = srv->loops[i].durfd =
-            srv->loops[i].epfd = -1;
+            srv->loops[i].epfd = srv->loops[i].spare_fd = -1;
     if (srv->port != 0) {
         /* Refuse a port another process listens on (see make_listener_opt). */
         int probe = make_listener_opt(&srv->cfg, srv->port, false, err, errlen);

@@ -16,6 +16,10 @@
 #include "invcore.h"
 #include "server/config.h"
 
+/* Descriptors each loop holds besides its clients: epoll, listener,
+ * wake eventfd, durability eventfd and the spare kept for EMFILE. */
+#define SERVER_FDS_PER_LOOP 5u
+
 typedef struct server server;
 
 /* Binds cfg->bind:cfg->port (port 0: any free port) and starts
