@@ -324,6 +324,57 @@ typedef struct {
 int inv_hold_get(inv_engine *e, const char *hold_id, size_t hold_id_len,
                  inv_hold_info *out);
 
+/* ---- batches: many changes, all or nothing ----------------------------- */
+
+#define INV_BATCH_LINES_MAX 256  /* lines in one batch (MULTI ... EXEC) */
+/* Level changes in one batch, counting each hold line it creates, commits
+ * or releases; also bounds its journal record. */
+#define INV_BATCH_LEVELS_MAX 1024
+
+typedef enum {
+    INV_BATCH_LEVEL_SET = 1,    /* item, location, qty; if_revision */
+    INV_BATCH_LEVEL_ADJUST = 2, /* item, location, qty (the delta); floor, if_revision */
+    INV_BATCH_LEVEL_GET = 3,    /* item, location: reads the level as the lines
+                                 * before it left it */
+    INV_BATCH_HOLD_CREATE = 4,  /* hold_id, ttl_ms, hold_lines, n_hold_lines */
+    INV_BATCH_HOLD_COMMIT = 5,  /* hold_id */
+    INV_BATCH_HOLD_RELEASE = 6  /* hold_id */
+} inv_batch_op;
+
+typedef struct {
+    inv_batch_op op;
+    uint64_t item, location;
+    int64_t qty;          /* SET: the new available; ADJUST: the delta */
+    int64_t floor;        /* ADJUST: INV_NO_FLOOR, or the floor */
+    uint64_t if_revision; /* SET, ADJUST: 0, or the revision expected */
+    const char *hold_id;  /* hold lines: 1 .. INV_HOLD_ID_MAX bytes */
+    size_t hold_id_len;
+    uint64_t ttl_ms;      /* HOLD_CREATE */
+    const inv_hold_line *hold_lines; /* HOLD_CREATE */
+    size_t n_hold_lines;
+} inv_batch_line;
+
+typedef struct {
+    int rc;          /* INV_OK, or the error of the line that failed */
+    inv_level level; /* level lines: the level after this line (on failure:
+                      * the level the line was refused on) */
+    inv_hold_failure hold_failure; /* HOLD_CREATE refused: the hold line */
+} inv_batch_result;
+
+/* Runs lines in order as one change: either every line applies, or none
+ * does and the call returns the first failing line's error (*failed_line
+ * its index; results[*failed_line] says why; the lines before it report
+ * INV_OK but were undone). Every rule of the single calls holds per line
+ * (floors, IFREV, NOTFOUND, INSUFFICIENT, hold retries). A hold id may
+ * appear in one line of a batch only. The batch is one journal unit: after
+ * a crash it is there whole or not at all, and with fsync ALWAYS the call
+ * returns once it is durable. While it runs, other callers may see the
+ * lines it has applied so far (and, on failure, their undoing); an undone
+ * line leaves its level with a higher revision. results (n entries) and
+ * failed_line may be NULL. */
+int inv_batch(inv_engine *e, const inv_batch_line *lines, size_t n,
+              inv_batch_result *results, size_t *failed_line);
+
 /* ---- durability ------------------------------------------------------- */
 
 /* The journal position of the calling thread's last successful write on
