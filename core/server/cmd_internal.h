@@ -61,4 +61,20 @@ void cmd_hold_commit(session *s, resp_out *o, const resp_arg *v, size_t n);
 void cmd_hold_release(session *s, resp_out *o, const resp_arg *v, size_t n);
 void cmd_hold_get(session *s, resp_out *o, const resp_arg *v, size_t n);
 
+/* cmd_inventory.c: the commands that are batch lines (CMD_BATCH: LEVEL.SET,
+ * LEVEL.ADJUST, LEVEL.GET, HOLD.CREATE, HOLD.COMMIT, HOLD.RELEASE). */
+/* Parses v (v[0] names the command; arity checked) into *l with the
+ * command's own parser; a HOLD.CREATE's lines go to lines (room for
+ * INV_HOLD_LINES_MAX) and its hold_id points into v. On bad arguments it
+ * replies what the command would and returns -1. */
+int batch_line_parse_or_reply(resp_out *o, const resp_arg *v, size_t n,
+                              inv_batch_line *l, inv_hold_line *lines);
+/* The reply the command alone gives when its line ended with r. */
+void reply_batch_line(session *s, resp_out *o, const inv_batch_line *l,
+                      const inv_batch_result *r);
+/* A failed line's error as the command alone words it: returns the code
+ * ("INSUFFICIENT") and writes the message after it into msg[cap]. */
+const char *batch_line_error(session *s, const inv_batch_line *l,
+                             const inv_batch_result *r, char *msg, size_t cap);
+
 #endif /* INV_SERVER_CMD_INTERNAL_H */
