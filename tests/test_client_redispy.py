@@ -99,6 +99,24 @@ def expect(cond, what):
         raise AssertionError(what)
 
 
+def transaction(r, *commands):
+    """Runs commands through r.pipeline(): redis-py's default, a MULTI/EXEC
+    transaction sent in one write. Returns execute()'s result."""
+    p = r.pipeline()
+    for c in commands:
+        p.execute_command(*c)
+    return p.execute()
+
+
+def expect_response_error(fn, what):
+    """fn() must raise redis.ResponseError; returns its message."""
+    try:
+        fn()
+    except redis.ResponseError as e:
+        return str(e)
+    raise AssertionError("no error: " + what)
+
+
 # ---- checks: each gets a fresh client on the shared server -----------------
 
 def check_pipeline_applies(srv):
@@ -106,11 +124,9 @@ def check_pipeline_applies(srv):
     r = srv.client()
     seed(r, 10, 5)
     seed(r, 11, 5)
-    p = r.pipeline()
-    p.execute_command("LEVEL.ADJUST", 10, 1, -1, "FLOOR", 0)
-    p.execute_command("LEVEL.ADJUST", 11, 1, -2, "FLOOR", 0)
-    p.execute_command("LEVEL.GET", 10, 1)
-    res = p.execute()
+    res = transaction(r, ("LEVEL.ADJUST", 10, 1, -1, "FLOOR", 0),
+                      ("LEVEL.ADJUST", 11, 1, -2, "FLOOR", 0),
+                      ("LEVEL.GET", 10, 1))
     expect(len(res) == 3, "3 replies, got %r" % (res,))
     expect(res[0][:2] == [4, 0] and res[1][:2] == [3, 0], "replies %r" % (res,))
     expect(res[2][:2] == [4, 0], "LEVEL.GET inside sees the adjust: %r" % (res,))
@@ -122,23 +138,16 @@ def check_pipeline_failing_last_line_changes_nothing(srv):
     r = srv.client()
     seed(r, 20, 5)
     seed(r, 21, 5)
-    p = r.pipeline()
-    p.execute_command("LEVEL.ADJUST", 20, 1, -1, "FLOOR", 0)
-    p.execute_command("HOLD.CREATE", "py-hold", HOLD_TTL_MS, 21, 1, 2)
-    p.execute_command("LEVEL.ADJUST", 21, 1, -10, "FLOOR", 0)
-    try:
-        p.execute()
-        raise AssertionError("the pipeline did not raise")
-    except redis.ResponseError as e:
-        msg = str(e)
-        expect(msg.startswith("INSUFFICIENT EXEC line 3 (LEVEL.ADJUST)"), msg)
-        expect("nothing was applied" in msg, msg)
+    msg = expect_response_error(lambda: transaction(
+        r, ("LEVEL.ADJUST", 20, 1, -1, "FLOOR", 0),
+        ("HOLD.CREATE", "py-hold", HOLD_TTL_MS, 21, 1, 2),
+        ("LEVEL.ADJUST", 21, 1, -10, "FLOOR", 0)), "the pipeline")
+    expect(msg.startswith("INSUFFICIENT EXEC line 3 (LEVEL.ADJUST)"), msg)
+    expect("nothing was applied" in msg, msg)
     expect(level(r, 20) == [5, 0] and level(r, 21) == [5, 0], "levels unchanged")
-    try:
-        r.execute_command("HOLD.GET", "py-hold")
-        raise AssertionError("the hold exists")
-    except redis.ResponseError as e:
-        expect(str(e).startswith("NOTFOUND"), str(e))
+    msg = expect_response_error(lambda: r.execute_command("HOLD.GET", "py-hold"),
+                                "the hold exists")
+    expect(msg.startswith("NOTFOUND"), msg)
     expect(r.ping(), "the connection still serves")
 
 
@@ -146,14 +155,10 @@ def check_pipeline_bad_line_raises_its_error(srv):
     """A line refused when queued: redis-py raises that line's error."""
     r = srv.client()
     seed(r, 30, 5)
-    p = r.pipeline()
-    p.execute_command("LEVEL.ADJUST", 30, 1, -1)
-    p.execute_command("LEVEL.ADJUST", 30, 1, "abc")
-    try:
-        p.execute()
-        raise AssertionError("the pipeline did not raise")
-    except redis.ResponseError as e:
-        expect(str(e).startswith("Command # 2") and "INVALID" in str(e), str(e))
+    msg = expect_response_error(lambda: transaction(
+        r, ("LEVEL.ADJUST", 30, 1, -1), ("LEVEL.ADJUST", 30, 1, "abc")),
+        "the pipeline")
+    expect(msg.startswith("Command # 2") and "INVALID" in msg, msg)
     expect(level(r, 30) == [5, 0], "level unchanged")
 
 
