@@ -7,6 +7,7 @@
  */
 #include "engine.h"
 
+#include "batch.h"
 #include "epoch.h"
 #include "hold.h"
 #include "journal.h"
@@ -146,6 +147,7 @@ void inv_close(inv_engine *e)
     if (e->background_started)
         pthread_join(e->background, NULL);
     (void)persist_close(e);
+    batch_recovery_free(e);
     hold_destroy(e);
     catalog_destroy(&e->cat);
     table_destroy(&e->levels);

@@ -53,6 +53,8 @@ struct inv_engine {
     pthread_t background;
     _Atomic int stopping;
     bool background_started;
+    /* Recovery only (batch.c): batches the journal shows cut short. */
+    struct batch_recovery *batch_pending;
 };
 
 /* Wall clock in ms since the Unix epoch. */

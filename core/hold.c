@@ -32,7 +32,13 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-enum { HOLD_PENDING = 0, HOLD_ABORTED = 99 };
+/* PENDING: a create is reserving its lines. ENDING: a batch has claimed
+ * the end of a HELD hold and is moving its units (it becomes the end's
+ * state, or HELD again). Both are transient: every other change of the
+ * hold waits for them to settle (bounded). */
+enum { HOLD_PENDING = 0, HOLD_ENDING = 98, HOLD_ABORTED = 99 };
+
+static bool state_transient(int st) { return st == HOLD_PENDING || st == HOLD_ENDING; }
 
 /* A line's status: what this hold's changes did to its level so far. */
 enum { LINE_NONE = 0, LINE_RESERVED = 1, LINE_UNTRACKED = 2, LINE_GIVEN_BACK = 3,
@@ -460,7 +466,7 @@ static bool wait_not_pending(hold_record *r)
 {
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    while (load_state(r) == HOLD_PENDING) {
+    while (state_transient(load_state(r))) {
         clock_gettime(CLOCK_MONOTONIC, &t);
         if ((t.tv_sec - t0.tv_sec) * 1000000 + (t.tv_nsec - t0.tv_nsec) / 1000 >
             HOLD_PENDING_WAIT_US)
@@ -515,12 +521,15 @@ static void hold_abort(inv_engine *e, hold_record *r)
     epoch_retire(r, free, e); /* never reached the wheel: ours to free */
 }
 
-static int create_in_table(inv_engine *e, const char *id, size_t len, uint64_t ttl_ms,
-                           const ordered_line *lines, size_t n, inv_hold_failure *failure,
-                           uint64_t *pos_out)
+/* Claims id for a new hold: a PENDING record in the id table (*out), or,
+ * when the same hold exists already, *out NULL and *ack_pos the record a
+ * retry acknowledges on. */
+static int claim_id(inv_engine *e, const char *id, size_t len, uint64_t ttl_ms,
+                    const ordered_line *lines, size_t n, hold_record **out, uint64_t *ack_pos)
 {
     uint64_t a, b;
     hold_key(id, len, &a, &b);
+    *out = NULL;
     for (;;) {
         table_slot *s = table_insert(&e->holds.by_id, a, b);
         if (!s)
@@ -539,7 +548,7 @@ static int create_in_table(inv_engine *e, const char *id, size_t len, uint64_t t
              * waits for the first create's final record and acknowledges
              * on it. */
             if (verdict == INV_OK)
-                return settled_ack(e, &old->created_pos, pos_out);
+                return settled_ack(e, &old->created_pos, ack_pos);
             if (verdict != 1)
                 return verdict;
         }
@@ -556,44 +565,66 @@ static int create_in_table(inv_engine *e, const char *id, size_t len, uint64_t t
             atomic_store_explicit(&old->unlinked, 1, memory_order_release);
         else
             table_note_created(&e->holds.by_id);
-        hold_op op;
-        int rc = op_begin(&op, e, r, HOLD_OP_CREATE, INV_HOLD_HELD);
-        if (rc != INV_OK) {
-            hold_abort(e, r);
-            return rc;
-        }
-        rc = reserve_lines(&op, lines, failure);
-        if (rc == INV_OK) {
-            hold_mark_held(r);
-            if (hold_test_hook)
-                hold_test_hook(HOLD_TEST_HELD_UNPUBLISHED);
-            rc = op_publish(&op, true);
-        }
-        *pos_out = op.pos_last;
-        if (rc != INV_OK && op.target == HOLD_ABORTED) {
-            hold_abort(e, r);
-            return rc;
-        }
-        hold_mark_held(r); /* on EIO too: the units are held in memory */
-        /* release: after the final publish (or its failure), so a retry
-         * that reads it acknowledges on a record that exists. */
-        atomic_store_explicit(&r->created_pos, op.pos_last ? op.pos_last : 1,
-                              memory_order_release);
-        hold_activate(e, r);
+        *out = r;
+        return INV_OK;
+    }
+}
+
+static int create_in_table(inv_engine *e, const char *id, size_t len, uint64_t ttl_ms,
+                           const ordered_line *lines, size_t n, inv_hold_failure *failure,
+                           uint64_t *pos_out)
+{
+    hold_record *r;
+    int rc = claim_id(e, id, len, ttl_ms, lines, n, &r, pos_out);
+    if (rc != INV_OK || !r)
+        return rc;
+    hold_op op;
+    rc = op_begin(&op, e, r, HOLD_OP_CREATE, INV_HOLD_HELD);
+    if (rc != INV_OK) {
+        hold_abort(e, r);
         return rc;
     }
+    rc = reserve_lines(&op, lines, failure);
+    if (rc == INV_OK) {
+        hold_mark_held(r);
+        if (hold_test_hook)
+            hold_test_hook(HOLD_TEST_HELD_UNPUBLISHED);
+        rc = op_publish(&op, true);
+    }
+    *pos_out = op.pos_last;
+    if (rc != INV_OK && op.target == HOLD_ABORTED) {
+        hold_abort(e, r);
+        return rc;
+    }
+    hold_mark_held(r); /* on EIO too: the units are held in memory */
+    /* release: after the final publish (or its failure), so a retry
+     * that reads it acknowledges on a record that exists. */
+    atomic_store_explicit(&r->created_pos, op.pos_last ? op.pos_last : 1,
+                          memory_order_release);
+    hold_activate(e, r);
+    return rc;
+}
+
+/* The checks every create makes on its arguments; sorts the lines into
+ * ordered (the canonical order). */
+static int create_args_ok(const char *hold_id, size_t hold_id_len, uint64_t ttl_ms,
+                          const inv_hold_line *lines, size_t n_lines, ordered_line *ordered)
+{
+    if (!hold_id || hold_id_len == 0 || !lines || n_lines == 0 || ttl_ms == 0)
+        return INV_EINVALID;
+    if (hold_id_len > INV_HOLD_ID_MAX || n_lines > INV_HOLD_LINES_MAX ||
+        ttl_ms > INV_HOLD_TTL_MS_MAX)
+        return INV_ELIMIT;
+    return order_lines(lines, n_lines, ordered);
 }
 
 int inv_hold_create(inv_engine *e, const char *hold_id, size_t hold_id_len, uint64_t ttl_ms,
                     const inv_hold_line *lines, size_t n_lines, inv_hold_failure *failure)
 {
-    if (!e || !hold_id || hold_id_len == 0 || !lines || n_lines == 0 || ttl_ms == 0)
+    if (!e)
         return INV_EINVALID;
-    if (hold_id_len > INV_HOLD_ID_MAX || n_lines > INV_HOLD_LINES_MAX ||
-        ttl_ms > INV_HOLD_TTL_MS_MAX)
-        return INV_ELIMIT;
     ordered_line ordered[INV_HOLD_LINES_MAX];
-    int rc = order_lines(lines, n_lines, ordered);
+    int rc = create_args_ok(hold_id, hold_id_len, ttl_ms, lines, n_lines, ordered);
     if (rc != INV_OK)
         return rc;
     uint64_t pos = 0;
@@ -663,7 +694,7 @@ static int hold_end(inv_engine *e, hold_record *r, int to, uint64_t *pos_out)
 {
     for (;;) {
         int st = load_state(r);
-        if (st == HOLD_PENDING) {
+        if (state_transient(st)) {
             if (!wait_not_pending(r))
                 return INV_ECONFLICT;
             continue;
@@ -743,7 +774,7 @@ int inv_hold_get(inv_engine *e, const char *hold_id, size_t hold_id_len, inv_hol
         if (st == HOLD_PENDING || st == HOLD_ABORTED) {
             rc = INV_ENOTFOUND; /* not (or never) created yet */
         } else {
-            out->state = (inv_hold_state)st;
+            out->state = st == HOLD_ENDING ? INV_HOLD_HELD : (inv_hold_state)st;
             out->expires_at_ms = r->expires_at_ms;
             out->n_lines = r->n_lines;
             for (size_t i = 0; i < r->n_lines; i++)
@@ -780,6 +811,12 @@ static void forget(inv_engine *e, hold_record *r)
 
 static void sweep_record(inv_engine *e, hold_record *r, int64_t now_ms)
 {
+    if (load_state(r) == HOLD_ENDING) {
+        /* A batch is ending it, or may give it back HELD: look again on
+         * the next tick (not swept in this round). */
+        wheel_push(&e->holds, r, now_ms + HOLD_WHEEL_TICK_MS);
+        return;
+    }
     if (load_state(r) == INV_HOLD_HELD) {
         if (r->expires_at_ms > now_ms) {
             wheel_push(&e->holds, r, r->expires_at_ms); /* a later round */
@@ -1131,8 +1168,11 @@ static int snapshot_one(void *ctx, uint64_t a, uint64_t b, table_word v)
      * position; reading in the other order, the record we say the state
      * includes really is included (replay skips records up to it). */
     uint64_t last = atomic_load_explicit(&r->last_pos, memory_order_acquire);
+    int st = load_state(r);
     hold_op op;
-    op_init(&op, args[0], r, HOLD_OP_STATE, (uint8_t)load_state(r));
+    /* An end a batch has claimed is not done until the batch's final
+     * record (at or after this snapshot's position, see batch.c). */
+    op_init(&op, args[0], r, HOLD_OP_STATE, (uint8_t)(st == HOLD_ENDING ? INV_HOLD_HELD : st));
     op.state_last_pos = last;
     uint8_t buf[HOLD_REC_LEN_MAX];
     encode_record(&op, true, buf);
@@ -1143,4 +1183,129 @@ int hold_snapshot(inv_engine *e, snapshot_writer *w)
 {
     void *args[2] = {e, w};
     return table_foreach(&e->holds.by_id, snapshot_one, args);
+}
+
+/* ---- hold lines of batches ------------------------------------------------ */
+
+int hold_claim_create(inv_engine *e, const char *id, size_t len, uint64_t ttl_ms,
+                      const inv_hold_line *lines, size_t n, hold_claim *c)
+{
+    ordered_line ordered[INV_HOLD_LINES_MAX];
+    int rc = create_args_ok(id, len, ttl_ms, lines, n, ordered);
+    *c = (hold_claim){NULL, INV_HOLD_HELD, 0};
+    if (rc == INV_OK)
+        rc = claim_id(e, id, len, ttl_ms, ordered, n, &c->r, &c->ack_pos);
+    assert(rc != INV_OK || c->r == NULL || load_state(c->r) == HOLD_PENDING);
+    return rc;
+}
+
+int hold_claim_end(inv_engine *e, const char *id, size_t len, int to, hold_claim *c)
+{
+    assert(to == INV_HOLD_COMMITTED || to == INV_HOLD_RELEASED);
+    *c = (hold_claim){NULL, to, 0};
+    if (!id || len == 0)
+        return INV_EINVALID;
+    if (len > INV_HOLD_ID_MAX)
+        return INV_ELIMIT;
+    int rc;
+    hold_record *r = find_record(e, id, len, &rc);
+    while (r) {
+        int st = load_state(r);
+        if (state_transient(st)) {
+            if (!wait_not_pending(r))
+                return INV_ECONFLICT;
+            continue;
+        }
+        if (st != INV_HOLD_HELD) {
+            int answer = settled_answer(st, to);
+            return answer == INV_OK ? settled_ack(e, &r->end_pos, &c->ack_pos) : answer;
+        }
+        if (to == INV_HOLD_COMMITTED && engine_now_ms() >= r->expires_at_ms)
+            return INV_ENOTFOUND; /* expired: the sweep ends it, not the batch */
+        /* acq_rel: against commit, release, expiry and other batches, as
+         * hold_end's CAS; the lines' statuses come with it. */
+        if (atomic_compare_exchange_strong_explicit(&r->state, &st, HOLD_ENDING,
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+            c->r = r;
+            return INV_OK;
+        }
+    }
+    return rc;
+}
+
+size_t hold_claim_n_lines(const hold_claim *c) { return c->r ? c->r->n_lines : 0; }
+
+bool hold_claim_line(const hold_claim *c, size_t i, inv_hold_line *out)
+{
+    assert(c->r && i < c->r->n_lines);
+    const hold_line *l = &c->r->lines[i];
+    *out = (inv_hold_line){l->item, l->location, l->qty};
+    /* relaxed: the claim's owner alone changes a claimed hold's lines. */
+    return c->to == INV_HOLD_HELD ||
+           atomic_load_explicit(&l->status, memory_order_relaxed) == LINE_RESERVED;
+}
+
+uint32_t hold_claim_record_len(const hold_claim *c)
+{
+    return c->r ? hold_rec_len(c->r->n_lines) : 0;
+}
+
+void hold_claim_done(inv_engine *e, hold_claim *c, const bool *counted, uint64_t pos)
+{
+    hold_record *r = c->r;
+    assert(r && state_transient(load_state(r)));
+    for (size_t i = 0; i < r->n_lines; i++) {
+        uint8_t st = c->to == INV_HOLD_HELD ? (counted[i] ? LINE_RESERVED : LINE_UNTRACKED)
+                                            : LINE_ENDED;
+        if (c->to != INV_HOLD_HELD &&
+            atomic_load_explicit(&r->lines[i].status, memory_order_relaxed) != LINE_RESERVED)
+            continue; /* untracked: nothing moved, it stays as it is */
+        /* release: a snapshot that sees the status sees the level change. */
+        atomic_store_explicit(&r->lines[i].status, st, memory_order_release);
+    }
+    if (c->to != INV_HOLD_HELD)
+        /* relaxed: as in hold_end. */
+        atomic_store_explicit(&r->ended_at_ms, engine_now_ms(), memory_order_relaxed);
+    /* release: the lines' statuses and level changes before the state, and
+     * the state before the position (as op_publish: a snapshot reads the
+     * position first). Set before the batch's final record is published,
+     * for the reason hold_mark_held gives. */
+    atomic_store_explicit(&r->state, c->to, memory_order_release);
+    atomic_store_explicit(&r->last_pos, pos, memory_order_release);
+    (void)e;
+}
+
+void hold_claim_encode(inv_engine *e, const hold_claim *c, uint8_t *buf)
+{
+    hold_op op;
+    op_init(&op, e, c->r, c->to == INV_HOLD_HELD ? HOLD_OP_CREATE : HOLD_OP_END,
+            (uint8_t)c->to);
+    encode_record(&op, true, buf);
+}
+
+void hold_claim_published(inv_engine *e, hold_claim *c, uint64_t pos)
+{
+    hold_record *r = c->r;
+    assert(r && load_state(r) == c->to);
+    /* release: a retry that reads it acknowledges on a record that exists. */
+    if (c->to == INV_HOLD_HELD) {
+        atomic_store_explicit(&r->created_pos, pos ? pos : 1, memory_order_release);
+        hold_activate(e, r);
+    } else {
+        atomic_store_explicit(&r->end_pos, pos ? pos : 1, memory_order_release);
+        count_end(&e->holds, c->to);
+    }
+}
+
+void hold_claim_undo(inv_engine *e, hold_claim *c)
+{
+    hold_record *r = c->r;
+    assert(r && state_transient(load_state(r)));
+    if (c->to == INV_HOLD_HELD)
+        hold_abort(e, r); /* as a failed create: removed, never on the wheel */
+    else
+        /* release: the units the batch gave back come before HELD. */
+        atomic_store_explicit(&r->state, INV_HOLD_HELD, memory_order_release);
+    c->r = NULL;
 }

@@ -47,6 +47,41 @@ typedef enum {
 } hold_test_point;
 extern void (*hold_test_hook)(hold_test_point at);
 
+/* Hold lines of a batch (batch.c). The batch first claims every hold it
+ * names: a create puts a PENDING record in the id table (as a create
+ * does), an end moves HELD -> ENDING, which commits, releases, expiry and
+ * creates of that id wait for as they wait for PENDING. The batch then
+ * moves the units itself, and settles each claim: done (HELD, or the end's
+ * state) or undone (removed, or HELD again). A claim with r NULL is a
+ * settled retry (the create or end exists already): nothing to move, and
+ * the batch acknowledges on ack_pos. */
+typedef struct {
+    hold_record *r;
+    int to;           /* INV_HOLD_HELD (a create), INV_HOLD_COMMITTED or _RELEASED */
+    uint64_t ack_pos;
+} hold_claim;
+
+int hold_claim_create(inv_engine *e, const char *id, size_t len, uint64_t ttl_ms,
+                      const inv_hold_line *lines, size_t n, hold_claim *c);
+/* NOTFOUND also for a commit at or after the hold's expiry time (the hold
+ * stays HELD until the sweep expires it). */
+int hold_claim_end(inv_engine *e, const char *id, size_t len, int to, hold_claim *c);
+/* The claimed hold's lines, in its record's order. hold_claim_line answers
+ * whether line i has units to move (an end: only counted lines). */
+size_t hold_claim_n_lines(const hold_claim *c);
+bool hold_claim_line(const hold_claim *c, size_t i, inv_hold_line *out);
+/* Bytes of the hold record a batch's final record embeds (0: none). */
+uint32_t hold_claim_record_len(const hold_claim *c);
+/* Success, before the batch's final record at pos is published: the hold
+ * takes its new state (a create: counted[i], line i reserved units). */
+void hold_claim_done(inv_engine *e, hold_claim *c, const bool *counted, uint64_t pos);
+/* The hold record (PERSIST_HOLD payload) the final record embeds. */
+void hold_claim_encode(inv_engine *e, const hold_claim *c, uint8_t *buf);
+/* After the final record is published (pos 0: memory mode). */
+void hold_claim_published(inv_engine *e, hold_claim *c, uint64_t pos);
+/* Failure, after the batch gave every unit back. */
+void hold_claim_undo(inv_engine *e, hold_claim *c);
+
 /* Durability (persist.c calls these; single-threaded during recovery). */
 typedef struct snapshot_writer snapshot_writer;
 /* Applies a PERSIST_HOLD record (journal replay or snapshot load). */

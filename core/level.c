@@ -18,6 +18,7 @@
 #include "epoch.h"
 #include "persist.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -220,16 +221,12 @@ int inv_level_adjust(inv_engine *e, uint64_t item, uint64_t loc, int64_t delta, 
     return inv_level_adjust_if(e, item, loc, delta, floor, 0, out);
 }
 
-int inv_level_get(inv_engine *e, uint64_t item, uint64_t loc, inv_level *out)
+int level_read(inv_engine *e, uint64_t item, uint64_t loc, inv_level *out)
 {
-    if (!e)
-        return INV_EINVALID;
-    int rc = INV_ENOTFOUND;
-    epoch_enter();
     for (;;) {
         table_slot *s = table_find_memo(&e->levels, item, loc, &level_memo);
         if (!s)
-            break;
+            return INV_ENOTFOUND;
         /* A frozen value is still the latest; a moved one lives on in the
          * next array. */
         table_word v = table_load(s);
@@ -237,12 +234,19 @@ int inv_level_get(inv_engine *e, uint64_t item, uint64_t loc, inv_level *out)
             table_memo_forget(&level_memo);
             continue;
         }
-        if (table_is_live(v)) {
-            level_out(v, out);
-            rc = INV_OK;
-        }
-        break;
+        if (!table_is_live(v))
+            return INV_ENOTFOUND;
+        level_out(v, out);
+        return INV_OK;
     }
+}
+
+int inv_level_get(inv_engine *e, uint64_t item, uint64_t loc, inv_level *out)
+{
+    if (!e)
+        return INV_EINVALID;
+    epoch_enter();
+    int rc = level_read(e, item, loc, out);
     epoch_exit();
     return rc;
 }
@@ -461,12 +465,17 @@ bool level_item_reserved(inv_engine *e, uint64_t item)
     return catalog_foreach_location(&e->cat, reserved_one, &c) != 0;
 }
 
+uint64_t level_follow_tracked(inv_engine *e, uint64_t item, uint64_t loc, bool tracked)
+{
+    uint64_t pos = 0;
+    (void)level_rmw(e, item, loc, tracked_step, &tracked, NULL, &pos);
+    return pos;
+}
+
 static int mark_one(void *p, uint64_t loc)
 {
     item_ctx *c = p;
-    uint64_t pos = 0;
-    (void)level_rmw(c->e, c->item, loc, tracked_step, &c->tracked, NULL, &pos);
-    note_pos(c, pos);
+    note_pos(c, level_follow_tracked(c->e, c->item, loc, c->tracked));
     return 0;
 }
 
@@ -507,7 +516,8 @@ static int level_apply_at(inv_engine *e, uint64_t item, uint64_t loc, level_step
              * change of one level by one hold change (a give-back). */
             if (op_pos && table_version(v) >= op_pos)
                 return LEVEL_RESTAMP;
-            next.w1 = op_pos ? op_pos : table_version(v) + 1;
+            /* A step that deletes (an undone creation) sets TABLE_TOMB. */
+            next.w1 = (op_pos ? op_pos : table_version(v) + 1) | (next.w1 & TABLE_TOMB);
             if (table_cas(s, &v, next)) {
                 *image = next;
                 return INV_OK;
@@ -576,6 +586,124 @@ int level_unreserve(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, boo
     unreserve_arg arg = {qty, sold};
     int rc = level_apply_at(e, item, loc, unreserve_step, &arg, op_pos, image);
     return rc == LEVEL_RESTAMP ? LEVEL_NEEDS_POSITION : rc;
+}
+
+/* ---- changes of batches (batch.c) ------------------------------------------ */
+
+/* A batch change reuses the single calls' steps, then notes what it did to
+ * the word, so that the batch can take exactly that back. */
+static int change_step(table_word cur, table_word *next, const void *p)
+{
+    level_change *c = (level_change *)p;
+    c->seen = cur;
+    int rc;
+    switch (c->kind) {
+    case LEVEL_CHANGE_SET: {
+        set_arg a = {c->qty, c->if_revision};
+        rc = set_step(cur, next, &a);
+        break;
+    }
+    case LEVEL_CHANGE_ADJUST: {
+        adjust_arg a = {c->qty, c->floor, c->if_revision};
+        rc = adjust_step(cur, next, &a);
+        break;
+    }
+    case LEVEL_CHANGE_RESERVE: {
+        reserve_arg a = {c->qty, false, 0};
+        rc = reserve_step(cur, next, &a);
+        break;
+    }
+    case LEVEL_CHANGE_SELL:
+    case LEVEL_CHANGE_RETURN: {
+        unreserve_arg a = {c->qty, c->kind == LEVEL_CHANGE_SELL};
+        rc = unreserve_step(cur, next, &a);
+        break;
+    }
+    default:
+        rc = INV_EINVALID;
+    }
+    if (rc == INV_OK) {
+        c->d_available = level_available(*next) - level_available(cur);
+        c->d_reserved = level_reserved(*next) - level_reserved(cur);
+    }
+    return rc;
+}
+
+int level_change_at(inv_engine *e, uint64_t item, uint64_t loc, level_change *c,
+                    uint64_t op_pos, table_word *image)
+{
+    assert(c->kind >= LEVEL_CHANGE_SET && c->kind <= LEVEL_CHANGE_RETURN);
+    c->kept = false;
+    c->d_available = c->d_reserved = 0;
+    int rc = level_apply_at(e, item, loc, change_step, c, op_pos, image);
+    if (rc == LEVEL_KEEP) {
+        c->kept = true; /* untracked: nothing to change, nothing to undo */
+        return INV_OK;
+    }
+    return rc == LEVEL_RESTAMP ? LEVEL_NEEDS_POSITION : rc;
+}
+
+/* Saturates an undone quantity into the word's fields: only reachable when
+ * other writers moved a level by about INV_QTY_MAX while the batch ran. */
+static int64_t clamp_qty(int64_t q, int64_t lo, int64_t hi)
+{
+    return q < lo ? lo : q > hi ? hi : q;
+}
+
+static int undo_step(table_word cur, table_word *next, const void *p)
+{
+    const level_undo *u = p;
+    if (u->created_revision && table_version(cur) == u->created_revision) {
+        /* Untouched since the batch created it: it goes as it came. */
+        *next = (table_word){0, TABLE_TOMB};
+        return INV_OK;
+    }
+    int64_t available = clamp_qty(level_available(cur) - u->d_available, -LEVEL_AVAILABLE_WIDE,
+                                  LEVEL_AVAILABLE_WIDE);
+    int64_t reserved = clamp_qty(level_reserved(cur) - u->d_reserved, 0,
+                                 (int64_t)LEVEL_RESERVED_MASK);
+    next->w0 = level_pack(available, reserved, level_untracked(cur));
+    return INV_OK;
+}
+
+int level_undo_at(inv_engine *e, uint64_t item, uint64_t loc, const level_undo *u,
+                  uint64_t op_pos, table_word *image)
+{
+    int rc = level_apply_at(e, item, loc, undo_step, (void *)u, op_pos, image);
+    if (rc == INV_OK && !table_is_live(*image))
+        table_note_deleted(&e->levels);
+    return rc == LEVEL_RESTAMP ? LEVEL_NEEDS_POSITION : rc;
+}
+
+int level_create_at(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uint64_t op_pos,
+                    table_word *image)
+{
+    bool tracked = true;
+    if (!catalog_item_exists(&e->cat, item, &tracked) ||
+        !catalog_location_exists(&e->cat, loc))
+        return INV_ENOTFOUND;
+    for (;;) {
+        table_slot *s = table_insert(&e->levels, item, loc);
+        if (!s)
+            return INV_ENOMEM;
+        table_word v = table_load(s);
+        if (table_is_frozen(v)) {
+            table_settle(&e->levels, s);
+            continue;
+        }
+        if (table_is_live(v))
+            return LEVEL_EXISTS; /* created meanwhile: change it instead */
+        uint64_t base = table_version(v) ? table_version(v) : table_version_floor(&e->levels);
+        if (op_pos && base >= op_pos)
+            return LEVEL_NEEDS_POSITION;
+        /* A tombstone keeps its revision: the re-created level goes on. */
+        table_word next = {level_pack(qty, 0, !tracked), op_pos ? op_pos : base + 1};
+        if (!table_cas(s, &v, next))
+            continue;
+        table_note_created(&e->levels);
+        *image = next;
+        return INV_OK;
+    }
 }
 
 /* Replay and snapshot load (single-threaded: plain stores, no CAS):

@@ -49,6 +49,9 @@ static inline bool qty_in_range(int64_t q) { return q >= -INV_QTY_MAX && q <= IN
 uint64_t level_drop_item(inv_engine *e, uint64_t item);
 /* Does any level of item hold units reserved by holds? */
 bool level_item_reserved(inv_engine *e, uint64_t item);
+/* Sets or clears one level's UNTRACKED flag to follow its item (the
+ * position written, 0: none). */
+uint64_t level_follow_tracked(inv_engine *e, uint64_t item, uint64_t loc, bool tracked);
 /* Sets or clears the UNTRACKED flag on every level of item (same return). */
 uint64_t level_mark_tracked(inv_engine *e, uint64_t item, bool tracked);
 
@@ -66,6 +69,55 @@ int level_reserve(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uint6
  * unless sold. NOTFOUND when the level was deleted meanwhile. */
 int level_unreserve(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, bool sold,
                     uint64_t op_pos, table_word *image);
+/* Reads a level (inside an epoch section). */
+int level_read(inv_engine *e, uint64_t item, uint64_t loc, inv_level *out);
+
+/* Batch changes (batch.c), stamped like hold lines (op_pos; memory mode:
+ * revision + 1) and answering LEVEL_NEEDS_POSITION likewise. Each notes
+ * what it did to the word, so that the batch can take exactly that back. */
+enum {
+    LEVEL_CHANGE_SET = 1,    /* available = qty (IFREV if_revision) */
+    LEVEL_CHANGE_ADJUST = 2, /* available += qty (floor, IFREV) */
+    LEVEL_CHANGE_RESERVE = 3, /* a hold line: available -= qty, reserved += qty */
+    LEVEL_CHANGE_SELL = 4,   /* a committed hold line: reserved -= qty */
+    LEVEL_CHANGE_RETURN = 5  /* a released hold line: reserved -= qty, available += qty */
+};
+
+typedef struct {
+    uint8_t kind;
+    int64_t qty, floor;
+    uint64_t if_revision;
+    /* out: what the change did (0, 0 and kept when an untracked level
+     * counted nothing), and the word it was decided on */
+    int64_t d_available, d_reserved;
+    bool kept;
+    table_word seen;
+} level_change;
+
+int level_change_at(inv_engine *e, uint64_t item, uint64_t loc, level_change *c,
+                    uint64_t op_pos, table_word *image);
+
+/* Taking a change back. A level the batch created (created_revision: its
+ * first revision) and nobody changed since is deleted again; any other is
+ * moved back by the deltas, whatever else changed it meanwhile (never
+ * refused: beyond the word's range it saturates, see LEVEL_AVAILABLE_WIDE). */
+typedef struct {
+    int64_t d_available, d_reserved;
+    uint64_t created_revision;
+} level_undo;
+
+/* Undone availability may leave INV_QTY_MAX (as a release may), up to: */
+#define LEVEL_AVAILABLE_WIDE (2 * INV_QTY_MAX)
+
+int level_undo_at(inv_engine *e, uint64_t item, uint64_t loc, const level_undo *u,
+                  uint64_t op_pos, table_word *image);
+/* Creates (item, loc) with available = qty at op_pos: INV_OK, NOTFOUND (no
+ * such item or location), LEVEL_NEEDS_POSITION, or LEVEL_EXISTS (change it
+ * instead). */
+#define LEVEL_EXISTS 2
+int level_create_at(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uint64_t op_pos,
+                    table_word *image);
+
 /* Recovery: deletes levels of missing items and follows items' tracked
  * flags, journaled; *pos_max gets the highest position written. */
 int level_reconcile(inv_engine *e, uint64_t *pos_max);

@@ -13,6 +13,7 @@
  */
 #include "persist.h"
 
+#include "batch.h"
 #include "catalog.h"
 #include "epoch.h"
 #include "hold.h"
@@ -224,6 +225,9 @@ static int apply_record(void *ctx, uint64_t pos, uint8_t type, const void *paylo
     case PERSIST_HOLD:
         rc = hold_replay(c->e, pos, payload, len);
         break;
+    case PERSIST_BATCH:
+        rc = batch_replay(c->e, pos, payload, len);
+        break;
     default:
         rc = INV_EINVALID;
     }
@@ -338,7 +342,9 @@ int persist_open(inv_engine *e)
         e->jr = NULL;
         return rc;
     }
-    rc = hold_recover_finish(e);
+    rc = batch_recover_finish(e);
+    if (rc == INV_OK)
+        rc = hold_recover_finish(e);
     uint64_t pos = 0;
     /* A snapshot holds no level that disagrees with its item (see
      * snapshot_level): only item changes replayed from the journal can

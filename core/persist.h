@@ -27,7 +27,8 @@ enum {
     PERSIST_LOCATION = 18, /* a location record, whole */
     PERSIST_DEFAULT = 19,  /* the default location */
     PERSIST_HOLD = 20,     /* a hold and the after-images of its levels */
-    PERSIST_COUNTS = 21    /* a snapshot's first record: table sizes */
+    PERSIST_COUNTS = 21,   /* a snapshot's first record: table sizes */
+    PERSIST_BATCH = 22     /* a batch's changes (batch.c) */
 };
 
 /* The payload of PERSIST_COUNTS: how many entries follow in the snapshot,

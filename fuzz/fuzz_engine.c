@@ -22,6 +22,8 @@
  *    with a TTL under FUZZ_TTL_LONG_MS was ever asked for), level calls
  *    answer exactly what a model built from a level read just before
  *    predicts, and puts read back what they wrote;
+ *  - a batch (inv_batch) that fails leaves every level it could touch and
+ *    every hold it names as they were (exact mode);
  *  - full scans return every existing item / location exactly once, the
  *    statistics count what exists, and hold_verify_reserved holds after
  *    every input and every FUZZ_VERIFY_EVERY calls.
@@ -807,6 +809,90 @@ static void op_hold_get(src *s)
         check_info(&info);
 }
 
+/* ---- batches ----------------------------------------------------------------------- */
+
+#define FUZZ_BATCH_LINES 8
+#define FUZZ_BATCH_HOLD_LINES 4
+
+/* Every level's (available, reserved) over the ids batches draw from. */
+typedef struct {
+    int rc;
+    int64_t available, reserved;
+} fuzz_cell;
+
+static void grid_read(fuzz_cell grid[6][4])
+{
+    for (unsigned i = 0; i < 6; i++)
+        for (unsigned l = 0; l < 4; l++) {
+            inv_level lv = {0, 0, 0};
+            grid[i][l].rc = rc_ok(inv_level_get(g_e, IDS[i], IDS[l], &lv));
+            grid[i][l].available = lv.available;
+            grid[i][l].reserved = lv.reserved;
+        }
+}
+
+/* A batch of 1..8 random lines over few levels: on failure (in exact
+ * mode) nothing changed — no level, no hold. */
+static void op_batch(src *s)
+{
+    inv_batch_line lines[FUZZ_BATCH_LINES];
+    inv_hold_line hl[FUZZ_BATCH_LINES][FUZZ_BATCH_HOLD_LINES];
+    char ids[FUZZ_BATCH_LINES][80];
+    int held_before[FUZZ_BATCH_LINES];
+    size_t n = (size_t)(u8(s) % FUZZ_BATCH_LINES) + 1;
+    for (size_t k = 0; k < n; k++) {
+        inv_batch_line *l = &lines[k];
+        memset(l, 0, sizeof *l);
+        l->op = (inv_batch_op)(u8(s) % 7); /* 0: invalid on purpose */
+        l->item = IDS[pick_idx(s) % 6];
+        l->location = IDS[pick_idx(s) % 4];
+        l->qty = pick_qty(s);
+        l->floor = pick_floor(s);
+        l->if_revision = u8(s) < 200 ? 0 : u64(s) % 8;
+        size_t len = pick_hold_id(s, ids[k]);
+        l->hold_id = len ? ids[k] : NULL;
+        l->hold_id_len = len;
+        l->ttl_ms = FUZZ_TTL_LONG_MS; /* batches never make holds that expire */
+        l->n_hold_lines = (size_t)(u8(s) % FUZZ_BATCH_HOLD_LINES) + 1;
+        for (size_t j = 0; j < l->n_hold_lines; j++)
+            hl[k][j] = (inv_hold_line){IDS[pick_idx(s) % 6], IDS[pick_idx(s) % 4],
+                                       (int64_t)(u8(s) % 20) + 1};
+        l->hold_lines = hl[k];
+        inv_hold_info info;
+        held_before[k] = len ? rc_ok(inv_hold_get(g_e, ids[k], len, &info)) : INV_EINVALID;
+        if (held_before[k] == INV_OK)
+            held_before[k] = 100 + (int)info.state;
+    }
+    fuzz_cell before[6][4], after[6][4];
+    grid_read(before);
+    inv_batch_result res[FUZZ_BATCH_LINES];
+    size_t failed = SIZE_MAX;
+    int rc = rc_ok(inv_batch(g_e, lines, n, res, &failed));
+    grid_read(after);
+    if (rc == INV_OK) {
+        for (size_t k = 0; k < n; k++)
+            CHECK(lines[k].op == INV_BATCH_LEVEL_GET || res[k].rc == INV_OK);
+        return;
+    }
+    CHECK(failed < n && res[failed].rc == rc);
+    if (!exact())
+        return;
+    for (unsigned i = 0; i < 6; i++)
+        for (unsigned l = 0; l < 4; l++)
+            CHECK(before[i][l].rc == after[i][l].rc &&
+                  before[i][l].available == after[i][l].available &&
+                  before[i][l].reserved == after[i][l].reserved);
+    for (size_t k = 0; k < n; k++) {
+        if (!lines[k].hold_id_len || lines[k].hold_id_len > INV_HOLD_ID_MAX)
+            continue;
+        inv_hold_info info;
+        int now = rc_ok(inv_hold_get(g_e, ids[k], lines[k].hold_id_len, &info));
+        if (now == INV_OK)
+            now = 100 + (int)info.state;
+        CHECK(now == held_before[k]);
+    }
+}
+
 /* ---- engine-wide ------------------------------------------------------------------ */
 
 static void op_misc(src *s)
@@ -891,7 +977,7 @@ static void fuzz_open(void)
 static void run_one(src *s)
 {
     uint8_t op = u8(s);
-    switch (op % 26) {
+    switch (op % 28) {
     case 0: op_location_put(s); break;
     case 1: op_location_get(s); break;
     case 2: op_location_default(s); break;
@@ -913,6 +999,7 @@ static void run_one(src *s)
     case 22: op_hold_end(s, false); break;
     case 23: op_hold_get(s); break;
     case 24: op_misc(s); break;
+    case 25: case 26: op_batch(s); break;
     default: check_all(); break;
     }
     if (++g_calls >= FUZZ_VERIFY_EVERY)

@@ -365,8 +365,11 @@ typedef struct {
  * does and the call returns the first failing line's error (*failed_line
  * its index; results[*failed_line] says why; the lines before it report
  * INV_OK but were undone). Every rule of the single calls holds per line
- * (floors, IFREV, NOTFOUND, INSUFFICIENT, hold retries). A hold id may
- * appear in one line of a batch only. The batch is one journal unit: after
+ * (floors, IFREV, NOTFOUND, INSUFFICIENT, hold retries; a commit at or
+ * after the hold's expiry time is NOTFOUND). A LEVEL_GET line never fails
+ * the batch: its result carries its own rc (NOTFOUND for no level). A hold
+ * id may appear in one line of a batch only (else INVALID). A SET that
+ * created its level and fails is undone by deleting the level again. The batch is one journal unit: after
  * a crash it is there whole or not at all, and with fsync ALWAYS the call
  * returns once it is durable. While it runs, other callers may see the
  * lines it has applied so far (and, on failure, their undoing); an undone

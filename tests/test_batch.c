@@ -1,0 +1,634 @@
+/*
+ * test_batch.c — inv_batch through the public API: lines applied in order,
+ * all or nothing (a failing line of any kind leaves no change, holds
+ * included), reads that see earlier lines, hold retries, validation and
+ * limits, durability across reopen (applied and aborted batches), a crash
+ * in the middle of a batch (a forked child SIGKILLed between its partial
+ * and final records: recovery takes the partial back), and concurrent
+ * batches against single adjusts (units conserved, never below a floor).
+ *
+ * Every scenario that uses holds ends with hold_verify_reserved == INV_OK.
+ */
+#include "test_util.h"
+
+#include "hold.h"
+#include "level.h"
+#include "persist.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+enum {
+    LOC_A = 10,
+    LOC_B = 11,
+    LOC_NONE = 12, /* no level there */
+    ITEM_1 = 1,
+    ITEM_2 = 2,
+    ITEM_3 = 3,
+    ITEM_FREE = 50,     /* untracked */
+    ITEM_UNKNOWN = 999, /* not in the catalog */
+    STOCK = 10,
+    LONG_TTL_MS = 600000,
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void populate(inv_engine *e)
+{
+    cr_assert_eq(inv_location_put(e, LOC_A, NULL), INV_OK);
+    cr_assert_eq(inv_location_put(e, LOC_B, NULL), INV_OK);
+    cr_assert_eq(inv_location_put(e, LOC_NONE, NULL), INV_OK);
+    for (uint64_t item = ITEM_1; item <= ITEM_3; item++) {
+        cr_assert_eq(inv_item_put(e, item, NULL), INV_OK);
+        cr_assert_eq(inv_level_set(e, item, LOC_A, STOCK, 0, NULL), INV_OK);
+        cr_assert_eq(inv_level_set(e, item, LOC_B, STOCK, 0, NULL), INV_OK);
+    }
+    cr_assert_eq(tu_item_put_untracked(e, ITEM_FREE), INV_OK);
+    cr_assert_eq(inv_level_set(e, ITEM_FREE, LOC_A, 0, 0, NULL), INV_OK);
+}
+
+static inv_engine *open_dir(const char *dir)
+{
+    inv_config cfg = {0};
+    cfg.data_dir = dir;
+    cfg.fsync_policy = INV_FSYNC_ALWAYS;
+    inv_engine *e = NULL;
+    cr_assert_eq(inv_open(&e, &cfg), INV_OK, "open %s", dir ? dir : "(memory)");
+    return e;
+}
+
+static inv_engine *open_populated(void)
+{
+    inv_engine *e = open_dir(NULL);
+    populate(e);
+    return e;
+}
+
+static inv_level level_of(inv_engine *e, uint64_t item, uint64_t loc)
+{
+    inv_level lv = {0};
+    cr_assert_eq(inv_level_get(e, item, loc, &lv), INV_OK);
+    return lv;
+}
+
+static inv_batch_line set_line(uint64_t item, uint64_t loc, int64_t qty, uint64_t if_rev)
+{
+    return (inv_batch_line){.op = INV_BATCH_LEVEL_SET, .item = item, .location = loc,
+                            .qty = qty, .if_revision = if_rev};
+}
+
+static inv_batch_line adjust_line(uint64_t item, uint64_t loc, int64_t delta, int64_t floor)
+{
+    return (inv_batch_line){.op = INV_BATCH_LEVEL_ADJUST, .item = item, .location = loc,
+                            .qty = delta, .floor = floor};
+}
+
+static inv_batch_line get_line(uint64_t item, uint64_t loc)
+{
+    return (inv_batch_line){.op = INV_BATCH_LEVEL_GET, .item = item, .location = loc};
+}
+
+static inv_batch_line create_line(const char *id, const inv_hold_line *lines, size_t n)
+{
+    return (inv_batch_line){.op = INV_BATCH_HOLD_CREATE, .hold_id = id,
+                            .hold_id_len = strlen(id), .ttl_ms = LONG_TTL_MS,
+                            .hold_lines = lines, .n_hold_lines = n};
+}
+
+static inv_batch_line end_line(inv_batch_op op, const char *id)
+{
+    return (inv_batch_line){.op = op, .hold_id = id, .hold_id_len = strlen(id)};
+}
+
+static int hold_state(inv_engine *e, const char *id)
+{
+    inv_hold_info info;
+    int rc = inv_hold_get(e, id, strlen(id), &info);
+    return rc == INV_OK ? (int)info.state : rc;
+}
+
+/* Every level's available and reserved (not revisions: an undone change
+ * raises them, as documented). */
+typedef struct {
+    int64_t v[3][2][2];
+} stock_state;
+
+static stock_state stock_of(inv_engine *e)
+{
+    stock_state s;
+    for (int i = 0; i < 3; i++)
+        for (int l = 0; l < 2; l++) {
+            inv_level lv = level_of(e, ITEM_1 + (uint64_t)i, l ? LOC_B : LOC_A);
+            s.v[i][l][0] = lv.available;
+            s.v[i][l][1] = lv.reserved;
+        }
+    return s;
+}
+
+static void assert_same_stock(const stock_state *a, const stock_state *b)
+{
+    for (int i = 0; i < 3; i++)
+        for (int l = 0; l < 2; l++)
+            cr_assert(a->v[i][l][0] == b->v[i][l][0] && a->v[i][l][1] == b->v[i][l][1],
+                      "item %d loc %d: (%" PRId64 ", %" PRId64 ") became (%" PRId64
+                      ", %" PRId64 ")",
+                      i + 1, l, a->v[i][l][0], a->v[i][l][1], b->v[i][l][0], b->v[i][l][1]);
+}
+
+static void verify_and_close(inv_engine *e)
+{
+    cr_assert_eq(hold_verify_reserved(e), INV_OK, "reserved disagrees with the held lines");
+    inv_close(e);
+}
+
+/* ---- applying -------------------------------------------------------------- */
+
+Test(batch, applies_every_line_in_order_and_reports_each_result)
+{
+    inv_engine *e = open_populated();
+    inv_hold_line hl[] = {{ITEM_2, LOC_A, 3}, {ITEM_3, LOC_B, 1}};
+    inv_batch_line lines[] = {
+        adjust_line(ITEM_1, LOC_A, -4, 0), set_line(ITEM_1, LOC_B, 7, 0),
+        get_line(ITEM_1, LOC_A), create_line("cart-1", hl, 2),
+        adjust_line(ITEM_1, LOC_A, 2, INV_NO_FLOOR),
+    };
+    inv_batch_result res[5];
+    size_t failed = 99;
+    cr_assert_eq(inv_batch(e, lines, 5, res, &failed), INV_OK);
+    cr_assert_eq(failed, 0);
+    for (size_t i = 0; i < 5; i++)
+        cr_assert_eq(res[i].rc, INV_OK, "line %zu", i);
+    cr_assert_eq(res[0].level.available, 6);
+    cr_assert_eq(res[1].level.available, 7);
+    cr_assert_eq(res[2].level.available, 6, "a read sees the lines before it");
+    cr_assert_eq(res[4].level.available, 8);
+    cr_assert_gt(res[4].level.revision, res[0].level.revision);
+    cr_assert_eq(level_of(e, ITEM_1, LOC_A).available, 8);
+    cr_assert_eq(level_of(e, ITEM_1, LOC_B).available, 7);
+    inv_level held = level_of(e, ITEM_2, LOC_A);
+    cr_assert(held.available == STOCK - 3 && held.reserved == 3);
+    cr_assert_eq(hold_state(e, "cart-1"), INV_HOLD_HELD);
+    cr_assert_eq(inv_hold_commit(e, "cart-1", 6), INV_OK, "a batch's hold is a real hold");
+    held = level_of(e, ITEM_2, LOC_A);
+    cr_assert(held.available == STOCK - 3 && held.reserved == 0);
+    verify_and_close(e);
+}
+
+Test(batch, set_creates_a_missing_level_and_a_read_of_a_missing_level_does_not_fail)
+{
+    inv_engine *e = open_populated();
+    inv_batch_line lines[] = {get_line(ITEM_1, LOC_NONE), set_line(ITEM_1, LOC_NONE, 5, 0),
+                              get_line(ITEM_1, LOC_NONE)};
+    inv_batch_result res[3];
+    cr_assert_eq(inv_batch(e, lines, 3, res, NULL), INV_OK);
+    cr_assert_eq(res[0].rc, INV_ENOTFOUND);
+    cr_assert_eq(res[2].rc, INV_OK);
+    cr_assert_eq(res[2].level.available, 5);
+    cr_assert_eq(level_of(e, ITEM_1, LOC_NONE).available, 5);
+    verify_and_close(e);
+}
+
+Test(batch, commits_and_releases_holds_together_with_level_lines)
+{
+    inv_engine *e = open_populated();
+    inv_hold_line a[] = {{ITEM_1, LOC_A, 2}}, b[] = {{ITEM_2, LOC_A, 4}};
+    cr_assert_eq(inv_hold_create(e, "a", 1, LONG_TTL_MS, a, 1, NULL), INV_OK);
+    cr_assert_eq(inv_hold_create(e, "b", 1, LONG_TTL_MS, b, 1, NULL), INV_OK);
+    inv_batch_line lines[] = {end_line(INV_BATCH_HOLD_COMMIT, "a"),
+                              end_line(INV_BATCH_HOLD_RELEASE, "b"),
+                              adjust_line(ITEM_3, LOC_A, -1, 0)};
+    cr_assert_eq(inv_batch(e, lines, 3, NULL, NULL), INV_OK);
+    cr_assert_eq(hold_state(e, "a"), INV_HOLD_COMMITTED);
+    cr_assert_eq(hold_state(e, "b"), INV_HOLD_RELEASED);
+    inv_level la = level_of(e, ITEM_1, LOC_A), lb = level_of(e, ITEM_2, LOC_A);
+    cr_assert(la.available == STOCK - 2 && la.reserved == 0);
+    cr_assert(lb.available == STOCK && lb.reserved == 0);
+    /* Retries: settled ends answer OK and change nothing. */
+    cr_assert_eq(inv_batch(e, lines, 2, NULL, NULL), INV_OK);
+    cr_assert_eq(level_of(e, ITEM_2, LOC_A).available, STOCK);
+    verify_and_close(e);
+}
+
+Test(batch, a_retried_hold_create_answers_ok_and_reserves_once)
+{
+    inv_engine *e = open_populated();
+    inv_hold_line hl[] = {{ITEM_1, LOC_A, 2}};
+    cr_assert_eq(inv_hold_create(e, "h", 1, LONG_TTL_MS, hl, 1, NULL), INV_OK);
+    inv_batch_line lines[] = {create_line("h", hl, 1), adjust_line(ITEM_2, LOC_A, 1, 0)};
+    cr_assert_eq(inv_batch(e, lines, 2, NULL, NULL), INV_OK);
+    inv_level lv = level_of(e, ITEM_1, LOC_A);
+    cr_assert(lv.available == STOCK - 2 && lv.reserved == 2);
+    inv_hold_line other[] = {{ITEM_1, LOC_A, 3}};
+    lines[0] = create_line("h", other, 1);
+    size_t failed = 9;
+    cr_assert_eq(inv_batch(e, lines, 2, NULL, &failed), INV_ECONFLICT);
+    cr_assert_eq(failed, 0);
+    verify_and_close(e);
+}
+
+Test(batch, untracked_lines_count_nothing)
+{
+    inv_engine *e = open_populated();
+    inv_hold_line hl[] = {{ITEM_FREE, LOC_A, 5}};
+    inv_batch_line lines[] = {adjust_line(ITEM_FREE, LOC_A, -3, 0), create_line("f", hl, 1)};
+    cr_assert_eq(inv_batch(e, lines, 2, NULL, NULL), INV_OK);
+    inv_level lv = level_of(e, ITEM_FREE, LOC_A);
+    cr_assert(lv.available == 0 && lv.reserved == 0);
+    cr_assert_eq(inv_hold_commit(e, "f", 1), INV_OK);
+    verify_and_close(e);
+}
+
+/* ---- all or nothing ------------------------------------------------------------ */
+
+/* Runs lines, expecting the line `bad` to fail with rc; nothing changes. */
+static inv_batch_result expect_nothing(inv_engine *e, const inv_batch_line *lines, size_t n,
+                                       size_t bad, int rc)
+{
+    stock_state before = stock_of(e);
+    inv_batch_result res[16];
+    size_t failed = 99;
+    cr_assert_eq(inv_batch(e, lines, n, res, &failed), rc, "expected %s", inv_errcode(rc));
+    cr_assert_eq(failed, bad);
+    cr_assert_eq(res[bad].rc, rc);
+    stock_state after = stock_of(e);
+    assert_same_stock(&before, &after);
+    return res[bad];
+}
+
+Test(batch, a_failing_last_line_of_any_kind_leaves_no_change)
+{
+    inv_engine *e = open_populated();
+    inv_hold_line hl[] = {{ITEM_2, LOC_A, 3}, {ITEM_3, LOC_A, 2}};
+    inv_hold_line big[] = {{ITEM_3, LOC_B, 1}, {ITEM_2, LOC_B, STOCK + 1}};
+    inv_level l1 = level_of(e, ITEM_1, LOC_B);
+    inv_batch_line lines[4] = {adjust_line(ITEM_1, LOC_A, -2, 0), set_line(ITEM_1, LOC_B, 1, 0),
+                               create_line("x", hl, 2)};
+    /* floor */
+    lines[3] = adjust_line(ITEM_3, LOC_B, -(STOCK + 1), 0);
+    inv_batch_result r = expect_nothing(e, lines, 4, 3, INV_EINSUFFICIENT);
+    cr_assert_eq(r.level.available, STOCK, "the failing line reports the level it saw");
+    cr_assert_eq(hold_state(e, "x"), INV_ENOTFOUND, "the batch's hold is gone");
+    /* IFREV */
+    lines[3] = set_line(ITEM_3, LOC_B, 4, l1.revision + 1000);
+    expect_nothing(e, lines, 4, 3, INV_ECONFLICT);
+    /* NOTFOUND */
+    lines[3] = adjust_line(ITEM_UNKNOWN, LOC_A, 1, INV_NO_FLOOR);
+    expect_nothing(e, lines, 4, 3, INV_ENOTFOUND);
+    /* an insufficient hold: the failure names the hold's line in the caller's order */
+    lines[3] = create_line("y", big, 2);
+    r = expect_nothing(e, lines, 4, 3, INV_EINSUFFICIENT);
+    cr_assert(r.hold_failure.line == 1 && r.hold_failure.item == ITEM_2 &&
+              r.hold_failure.location == LOC_B && r.hold_failure.available == STOCK);
+    cr_assert_eq(hold_state(e, "x"), INV_ENOTFOUND);
+    cr_assert_eq(hold_state(e, "y"), INV_ENOTFOUND);
+    /* a hold that does not exist */
+    lines[3] = end_line(INV_BATCH_HOLD_COMMIT, "nope");
+    expect_nothing(e, lines, 4, 3, INV_ENOTFOUND);
+    /* A later good batch with the same hold id works: the id was freed. */
+    cr_assert_eq(inv_batch(e, lines, 3, NULL, NULL), INV_OK);
+    cr_assert_eq(hold_state(e, "x"), INV_HOLD_HELD);
+    verify_and_close(e);
+}
+
+Test(batch, a_failing_line_undoes_commits_and_releases_of_the_batch)
+{
+    inv_engine *e = open_populated();
+    inv_hold_line a[] = {{ITEM_1, LOC_A, 2}, {ITEM_2, LOC_B, 1}}, b[] = {{ITEM_3, LOC_A, 4}};
+    cr_assert_eq(inv_hold_create(e, "a", 1, LONG_TTL_MS, a, 2, NULL), INV_OK);
+    cr_assert_eq(inv_hold_create(e, "b", 1, LONG_TTL_MS, b, 1, NULL), INV_OK);
+    inv_batch_line lines[] = {end_line(INV_BATCH_HOLD_COMMIT, "a"),
+                              end_line(INV_BATCH_HOLD_RELEASE, "b"),
+                              adjust_line(ITEM_3, LOC_B, -(STOCK + 5), 0)};
+    expect_nothing(e, lines, 3, 2, INV_EINSUFFICIENT);
+    cr_assert_eq(hold_state(e, "a"), INV_HOLD_HELD);
+    cr_assert_eq(hold_state(e, "b"), INV_HOLD_HELD);
+    cr_assert_eq(hold_verify_reserved(e), INV_OK);
+    /* Still held for real: they can be ended afterwards. */
+    cr_assert_eq(inv_hold_commit(e, "a", 1), INV_OK);
+    cr_assert_eq(inv_hold_release(e, "b", 1), INV_OK);
+    verify_and_close(e);
+}
+
+Test(batch, an_undone_created_level_is_gone_again)
+{
+    inv_engine *e = open_populated();
+    inv_batch_line lines[] = {set_line(ITEM_2, LOC_NONE, 9, 0),
+                              adjust_line(ITEM_2, LOC_NONE, -1, 0),
+                              adjust_line(ITEM_1, LOC_A, -(STOCK + 1), 0)};
+    size_t failed;
+    cr_assert_eq(inv_batch(e, lines, 3, NULL, &failed), INV_EINSUFFICIENT);
+    cr_assert_eq(failed, 2);
+    inv_level lv;
+    cr_assert_eq(inv_level_get(e, ITEM_2, LOC_NONE, &lv), INV_ENOTFOUND);
+    inv_stats st;
+    cr_assert_eq(inv_stats_get(e, &st), INV_OK);
+    cr_assert_eq(st.levels, 7, "3 items x 2 locations + the untracked level");
+    verify_and_close(e);
+}
+
+Test(batch, a_commit_after_the_expiry_time_fails_the_batch_and_the_sweep_expires_the_hold)
+{
+    inv_engine *e = open_populated();
+    inv_hold_line hl[] = {{ITEM_1, LOC_A, 1}};
+    cr_assert_eq(inv_hold_create(e, "short", 5, 1, hl, 1, NULL), INV_OK);
+    /* The expiry is a clock condition: wait until it is past. */
+    inv_hold_info info;
+    cr_assert_eq(inv_hold_get(e, "short", 5, &info), INV_OK);
+    struct timespec ts;
+    do {
+        tu_sleep_ms(2);
+        clock_gettime(CLOCK_REALTIME, &ts);
+    } while ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 <= info.expires_at_ms);
+    inv_batch_line lines[] = {adjust_line(ITEM_2, LOC_A, -1, 0),
+                              end_line(INV_BATCH_HOLD_COMMIT, "short")};
+    stock_state before = stock_of(e);
+    size_t failed;
+    int rc = inv_batch(e, lines, 2, NULL, &failed);
+    cr_assert_eq(rc, INV_ENOTFOUND);
+    cr_assert_eq(failed, 1);
+    /* The sweep (every 10 ms) gives the unit back. */
+    uint64_t deadline = tu_deadline_ms(10000);
+    while (hold_state(e, "short") == INV_HOLD_HELD && !tu_past(deadline))
+        tu_sleep_ms(1);
+    cr_assert_eq(hold_state(e, "short"), INV_HOLD_EXPIRED);
+    stock_state after = stock_of(e);
+    cr_assert_eq(after.v[1][0][0], before.v[1][0][0], "the adjust was undone");
+    cr_assert_eq(after.v[0][0][0], STOCK);
+    verify_and_close(e);
+}
+
+/* ---- validation and limits ------------------------------------------------------ */
+
+Test(batch, rejects_invalid_arguments_before_changing_anything)
+{
+    inv_engine *e = open_populated();
+    inv_batch_line ok = adjust_line(ITEM_1, LOC_A, -1, 0);
+    size_t failed;
+    cr_assert_eq(inv_batch(NULL, &ok, 1, NULL, NULL), INV_EINVALID);
+    cr_assert_eq(inv_batch(e, NULL, 1, NULL, NULL), INV_EINVALID);
+    cr_assert_eq(inv_batch(e, &ok, 0, NULL, NULL), INV_EINVALID);
+    cr_assert_eq(inv_batch(e, &ok, INV_BATCH_LINES_MAX + 1, NULL, NULL), INV_ELIMIT);
+    inv_batch_line bad[2] = {ok, ok};
+    bad[1].op = (inv_batch_op)77;
+    cr_assert_eq(inv_batch(e, bad, 2, NULL, &failed), INV_EINVALID);
+    cr_assert_eq(failed, 1);
+    bad[1] = adjust_line(ITEM_1, LOC_A, INV_QTY_MAX + 1, INV_NO_FLOOR);
+    cr_assert_eq(inv_batch(e, bad, 2, NULL, &failed), INV_ELIMIT);
+    bad[1] = set_line(ITEM_1, LOC_A, -INV_QTY_MAX - 1, 0);
+    cr_assert_eq(inv_batch(e, bad, 2, NULL, &failed), INV_ELIMIT);
+    bad[1] = end_line(INV_BATCH_HOLD_COMMIT, "");
+    cr_assert_eq(inv_batch(e, bad, 2, NULL, &failed), INV_EINVALID);
+    char long_id[INV_HOLD_ID_MAX + 2];
+    memset(long_id, 'x', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = 0;
+    bad[1] = end_line(INV_BATCH_HOLD_RELEASE, long_id);
+    cr_assert_eq(inv_batch(e, bad, 2, NULL, &failed), INV_ELIMIT);
+    inv_hold_line hl[] = {{ITEM_1, LOC_A, 1}};
+    inv_batch_line twice[] = {create_line("same", hl, 1), end_line(INV_BATCH_HOLD_COMMIT, "same")};
+    cr_assert_eq(inv_batch(e, twice, 2, NULL, &failed), INV_EINVALID, "one hold, one line");
+    cr_assert_eq(failed, 1);
+    inv_hold_line dup[] = {{ITEM_1, LOC_A, 1}, {ITEM_1, LOC_A, 2}};
+    bad[1] = create_line("dup", dup, 2);
+    cr_assert_eq(inv_batch(e, bad, 2, NULL, &failed), INV_EINVALID);
+    cr_assert_eq(level_of(e, ITEM_1, LOC_A).available, STOCK, "nothing changed");
+    cr_assert_eq(hold_state(e, "same"), INV_ENOTFOUND);
+    verify_and_close(e);
+}
+
+Test(batch, refuses_more_level_changes_than_the_limit)
+{
+    /* 17 holds of 64 lines: 1088 level changes > INV_BATCH_LEVELS_MAX. */
+    enum { HOLDS = 17, LINES = INV_HOLD_LINES_MAX };
+    _Static_assert(HOLDS * LINES > INV_BATCH_LEVELS_MAX, "over the limit");
+    inv_engine *e = tu_open_engine(LINES, HOLDS, 0);
+    static inv_hold_line hl[HOLDS][LINES];
+    inv_batch_line lines[HOLDS];
+    char ids[HOLDS][8];
+    for (size_t h = 0; h < HOLDS; h++) {
+        for (size_t i = 0; i < LINES; i++) {
+            cr_assert_eq(inv_level_set(e, tu_item_id(i), tu_loc_id(h), 5, 0, NULL), INV_OK);
+            hl[h][i] = (inv_hold_line){tu_item_id(i), tu_loc_id(h), 1};
+        }
+        snprintf(ids[h], sizeof ids[h], "h%zu", h);
+        lines[h] = create_line(ids[h], hl[h], LINES);
+    }
+    size_t failed;
+    cr_assert_eq(inv_batch(e, lines, HOLDS, NULL, &failed), INV_ELIMIT);
+    cr_assert_eq(failed, HOLDS - 1);
+    for (size_t h = 0; h < HOLDS; h++)
+        cr_assert_eq(hold_state(e, ids[h]), INV_ENOTFOUND, "claims were undone");
+    cr_assert_eq(inv_batch(e, lines, HOLDS - 1, NULL, NULL), INV_OK, "16 x 64 fits");
+    verify_and_close(e);
+}
+
+/* ---- durability ------------------------------------------------------------------ */
+
+static void make_tmpdir(char *out, size_t cap)
+{
+    snprintf(out, cap, "/tmp/invcore-batch-XXXXXX");
+    cr_assert_not_null(mkdtemp(out));
+}
+
+static void remove_tree(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+Test(batch, applied_and_aborted_batches_survive_reopen_as_they_were)
+{
+    char dir[64];
+    make_tmpdir(dir, sizeof dir);
+    inv_engine *e = open_dir(dir);
+    populate(e);
+    inv_hold_line hl[] = {{ITEM_2, LOC_A, 3}};
+    inv_hold_line c[] = {{ITEM_3, LOC_A, 1}};
+    cr_assert_eq(inv_hold_create(e, "c", 1, LONG_TTL_MS, c, 1, NULL), INV_OK);
+    /* Two changes of one level: the batch goes on at a second position. */
+    inv_batch_line good[] = {adjust_line(ITEM_1, LOC_A, -1, 0), adjust_line(ITEM_1, LOC_A, -1, 0),
+                             create_line("h", hl, 1), end_line(INV_BATCH_HOLD_COMMIT, "c"),
+                             set_line(ITEM_1, LOC_NONE, 4, 0)};
+    cr_assert_eq(inv_batch(e, good, 5, NULL, NULL), INV_OK);
+    inv_batch_line bad[] = {adjust_line(ITEM_2, LOC_B, 5, 0), set_line(ITEM_2, LOC_NONE, 4, 0),
+                            adjust_line(ITEM_3, LOC_B, -100, 0)};
+    cr_assert_eq(inv_batch(e, bad, 3, NULL, NULL), INV_EINSUFFICIENT);
+    stock_state before = stock_of(e);
+    inv_close(e);
+    e = open_dir(dir);
+    stock_state after = stock_of(e);
+    assert_same_stock(&before, &after);
+    cr_assert_eq(level_of(e, ITEM_1, LOC_A).available, STOCK - 2);
+    cr_assert_eq(level_of(e, ITEM_1, LOC_NONE).available, 4);
+    inv_level lv;
+    cr_assert_eq(inv_level_get(e, ITEM_2, LOC_NONE, &lv), INV_ENOTFOUND);
+    cr_assert_eq(hold_state(e, "h"), INV_HOLD_HELD);
+    cr_assert_eq(hold_state(e, "c"), INV_HOLD_COMMITTED);
+    cr_assert_eq(hold_verify_reserved(e), INV_OK);
+    /* A snapshot keeps it too. */
+    cr_assert_eq(inv_snapshot(e), INV_OK);
+    inv_close(e);
+    e = open_dir(dir);
+    after = stock_of(e);
+    assert_same_stock(&before, &after);
+    cr_assert_eq(hold_state(e, "h"), INV_HOLD_HELD);
+    verify_and_close(e);
+    remove_tree(dir);
+}
+
+/* The child's hook: at the batch's first record (partial: a level carried
+ * the batch's own position) it notes that position; at the second (the
+ * final record) it waits until the partial is durable and dies, so the
+ * journal ends with half a batch. */
+static inv_engine *cut_engine;
+static uint64_t cut_partial_pos;
+static int cut_records;
+
+static void cut_hook(uint8_t type)
+{
+    if (type != PERSIST_BATCH)
+        return;
+    if (++cut_records == 1) {
+        inv_level lv;
+        if (level_read(cut_engine, ITEM_1, LOC_A, &lv) == INV_OK)
+            cut_partial_pos = lv.revision;
+        return;
+    }
+    (void)inv_wait_durable(cut_engine, cut_partial_pos);
+    raise(SIGKILL);
+}
+
+static void cut_child(const char *dir)
+{
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+    cut_engine = open_dir(dir);
+    persist_test_before_publish = cut_hook;
+    inv_hold_line hl[] = {{ITEM_2, LOC_A, 3}};
+    inv_batch_line lines[] = {adjust_line(ITEM_1, LOC_A, -1, 0), adjust_line(ITEM_1, LOC_A, -1, 0),
+                              create_line("cut", hl, 1), set_line(ITEM_3, LOC_NONE, 2, 0)};
+    (void)inv_batch(cut_engine, lines, 4, NULL, NULL);
+    _exit(7); /* the hook kills us first */
+}
+
+Test(batch, a_crash_between_a_partial_and_the_final_record_recovers_to_no_change)
+{
+    char dir[64];
+    make_tmpdir(dir, sizeof dir);
+    inv_engine *e = open_dir(dir);
+    populate(e);
+    stock_state before = stock_of(e);
+    inv_close(e); /* no engine open while forking */
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        cut_child(dir);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+              "the child died in its hook (status %#x)", (unsigned)status);
+    for (int round = 0; round < 2; round++) { /* the undo is journaled: twice */
+        e = open_dir(dir);
+        stock_state after = stock_of(e);
+        assert_same_stock(&before, &after);
+        inv_level lv;
+        cr_assert_eq(inv_level_get(e, ITEM_3, LOC_NONE, &lv), INV_ENOTFOUND);
+        cr_assert_eq(hold_state(e, "cut"), INV_ENOTFOUND);
+        cr_assert_eq(hold_verify_reserved(e), INV_OK);
+        inv_close(e);
+    }
+    remove_tree(dir);
+}
+
+/* ---- concurrency ---------------------------------------------------------------- */
+
+/*
+ * 8 threads over 4 levels of STRESS_STOCK each: half run transfer batches
+ * (take k from one level with floor 0, give k to another, plus a hold of 1
+ * created and committed or released in a later batch), half run single
+ * floored adjusts of -1 / +1 that they count. At the end, per the counts:
+ * Σ available + reserved + sold == 4 * STRESS_STOCK + Σ single deltas, no
+ * level is below 0, and reserved equals the held lines.
+ */
+enum { ST_LEVELS = 4, ST_THREADS = 8, STRESS_STOCK = 200 };
+
+typedef struct {
+    inv_engine *e;
+    _Atomic int64_t single_delta, sold;
+} stress_ctx;
+
+static void stress_batch_worker(stress_ctx *c, size_t t, tu_rng *r, uint64_t iters)
+{
+    char held[32] = "";
+    for (uint64_t i = 0; i < iters; i++) {
+        size_t a = tu_rng_below(r, ST_LEVELS), b = (a + 1 + tu_rng_below(r, ST_LEVELS - 1)) %
+                                                   ST_LEVELS;
+        int64_t k = tu_rng_range(r, 1, 5);
+        char id[32];
+        snprintf(id, sizeof id, "t%zu-%" PRIu64, t, i);
+        inv_hold_line hl[] = {{tu_item_id(b), tu_loc_id(0), 1}};
+        inv_batch_line lines[4] = {adjust_line(tu_item_id(a), tu_loc_id(0), -k, 0),
+                                   adjust_line(tu_item_id(b), tu_loc_id(0), k, INV_NO_FLOOR),
+                                   create_line(id, hl, 1)};
+        size_t n = 3;
+        bool commit = tu_rng_below(r, 2);
+        if (held[0])
+            lines[n++] = end_line(commit ? INV_BATCH_HOLD_COMMIT : INV_BATCH_HOLD_RELEASE, held);
+        size_t failed;
+        int rc = inv_batch(c->e, lines, n, NULL, &failed);
+        TU_CHECK(rc == INV_OK || rc == INV_EINSUFFICIENT || rc == INV_ECONFLICT,
+                 "batch: %s at line %zu", inv_strerror(rc), failed);
+        if (rc == INV_OK) {
+            if (held[0] && commit)
+                /* relaxed: summed after the join. */
+                atomic_fetch_add_explicit(&c->sold, 1, memory_order_relaxed);
+            snprintf(held, sizeof held, "%s", id);
+        }
+    }
+}
+
+static void stress_thread(void *p, size_t t)
+{
+    stress_ctx *c = p;
+    tu_rng r = tu_rng_seed(0x5eed + t);
+    uint64_t iters = tu_iters(4000);
+    if (t % 2 == 0) {
+        stress_batch_worker(c, t, &r, iters);
+        return;
+    }
+    for (uint64_t i = 0; i < iters; i++) {
+        int64_t d = tu_rng_below(&r, 2) ? 1 : -1;
+        inv_level lv;
+        int rc = inv_level_adjust(c->e, tu_item_id(tu_rng_below(&r, ST_LEVELS)), tu_loc_id(0), d,
+                                  0, &lv);
+        TU_CHECK(rc == INV_OK || rc == INV_EINSUFFICIENT, "adjust: %s", inv_strerror(rc));
+        if (rc == INV_OK)
+            /* relaxed: summed after the join. */
+            atomic_fetch_add_explicit(&c->single_delta, d, memory_order_relaxed);
+    }
+}
+
+Test(batch, concurrent_batches_and_adjusts_conserve_units_and_never_go_below_the_floor)
+{
+    stress_ctx c = {.e = tu_open_engine(ST_LEVELS, 1, 0)};
+    for (size_t i = 0; i < ST_LEVELS; i++)
+        cr_assert_eq(inv_level_set(c.e, tu_item_id(i), tu_loc_id(0), STRESS_STOCK, 0, NULL),
+                     INV_OK);
+    tu_run_threads(ST_THREADS, stress_thread, &c);
+    tu_assert_no_failures();
+    int64_t total = 0;
+    for (size_t i = 0; i < ST_LEVELS; i++) {
+        inv_level lv = level_of(c.e, tu_item_id(i), tu_loc_id(0));
+        cr_assert_geq(lv.available, 0, "level %zu below its floor", i);
+        total += lv.available + lv.reserved;
+    }
+    int64_t sold = atomic_load_explicit(&c.sold, memory_order_relaxed);
+    int64_t single = atomic_load_explicit(&c.single_delta, memory_order_relaxed);
+    cr_assert_eq(total + sold, ST_LEVELS * STRESS_STOCK + single,
+                 "units: %" PRId64 " on hand + %" PRId64 " sold, expected %d + %" PRId64, total,
+                 sold, ST_LEVELS * STRESS_STOCK, single);
+    verify_and_close(c.e);
+}
