@@ -295,9 +295,9 @@ static void reply_exec_failed(session *s, resp_out *o, int rc, size_t failed,
             if (r->batch && k++ == failed)
                 break;
         }
-    if (r == NULL) { /* defended: the engine named no line */
-        resp_w_errorf(o, "%s EXEC failed: %s; nothing was applied",
-                      inv_errcode(rc), inv_strerror(rc));
+    if (r == NULL) { /* no line failed: the journal (IO), as a write alone */
+        resp_w_errorf(o, "%s EXEC failed: %s", inv_errcode(rc),
+                      inv_strerror(rc));
         return;
     }
     code = batch_line_error(s, &r->line, &res[failed], msg, sizeof msg);
