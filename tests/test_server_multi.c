@@ -572,22 +572,14 @@ enum { RACE_CLIENTS = 16, RACE_STOCK = 200, RACE_EXTRA = 50,
        RACE_TRIES_MAX = RACE_STOCK + 1 };
 
 typedef struct {
-    int port;
+    redisContext *c; /* connected by the test's thread */
     int ok, refused, other;
 } racer;
 
 static void *racer_main(void *arg)
 {
     racer *b = arg;
-    struct timeval tv = { 20, 0 };
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", b->port, tv);
-    if (c == NULL || c->err) {
-        b->other++;
-        if (c)
-            redisFree(c);
-        return NULL;
-    }
-    redisSetTimeout(c, tv);
+    redisContext *c = b->c;
     for (int i = 0; i < RACE_TRIES_MAX; i++) {
         redisReply *r[4] = { NULL, NULL, NULL, NULL };
         int done = 1;
@@ -618,7 +610,6 @@ static void *racer_main(void *arg)
         if (done)
             break;
     }
-    redisFree(c);
     return NULL;
 }
 
@@ -637,12 +628,14 @@ Test(server_multi, racing_transactions_never_half_apply)
     racer b[RACE_CLIENTS];
     for (int i = 0; i < RACE_CLIENTS; i++) {
         memset(&b[i], 0, sizeof b[i]);
-        b[i].port = S.port;
-        cr_assert_eq(pthread_create(&th[i], NULL, racer_main, &b[i]), 0);
+        b[i].c = srv_connect(&S);
     }
+    for (int i = 0; i < RACE_CLIENTS; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, racer_main, &b[i]), 0);
     int ok = 0, refused = 0, other = 0;
     for (int i = 0; i < RACE_CLIENTS; i++) {
         pthread_join(th[i], NULL);
+        redisFree(b[i].c);
         ok += b[i].ok;
         refused += b[i].refused;
         other += b[i].other;
