@@ -20,7 +20,7 @@ B           := build
 # Debian packages the build, the tests and the benchmarks need.
 DEB_PACKAGES := gcc make pkg-config libjemalloc-dev libxxhash-dev \
                 libcriterion-dev libhiredis-dev redis-tools redis-server \
-                clang libclang-rt-14-dev liburcu-dev
+                clang libclang-rt-14-dev liburcu-dev python3-redis
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter
@@ -68,7 +68,7 @@ TEST_LOG   := $(B)/test-results.log
 .SECONDARY:
 
 .PHONY: all deps test test-log-reset unit-test asan-test tsan-test fuzz-test check-atomics \
-        check-readme bench fuzz run install clean crash-test
+        check-readme bench fuzz run install clean crash-test client-test
 
 ALL_TARGETS := $(B)/libinvcore.a $(B)/libinvcore.so $(B)/invcore.pc
 ifneq ($(wildcard $(SERVER_MAIN)),)
@@ -225,6 +225,18 @@ tsan-test: $(TSAN_TESTS) $(SERVER_SUITES) $(B)/tsan/invcored
 	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	  INVCORED=$(B)/tsan/invcored $$t --jobs 1 2>&1 | tee -a $(TEST_LOG); done
 
+# redis-py with default options against the release invcored. Debian's
+# interpreter: a python3 earlier on PATH may lack python3-redis. Checks in
+# REDISPY_PENDING wait for other branches (CLIENT SETNAME, AUTH default,
+# SCAN): they run and are reported but not counted; empty it once merged.
+PYTHON_SYS      := /usr/bin/python3
+REDISPY_PENDING := client_name auth_default scan_iter
+
+client-test: all
+	@set -eo pipefail; echo "== tests/test_client_redispy.py"; \
+	  INVCORED=$(B)/invcored INVCORE_REDISPY_PENDING="$(REDISPY_PENDING)" \
+	  $(PYTHON_SYS) tests/test_client_redispy.py 2>&1 | tee -a $(TEST_LOG)
+
 test-log-reset:
 	@mkdir -p $(B) && : > $(TEST_LOG)
 
@@ -233,12 +245,14 @@ test-log-reset:
 test:
 	@$(MAKE) --no-print-directory test-log-reset check-atomics all check-readme
 	@$(MAKE) --no-print-directory unit-test
+	@$(MAKE) --no-print-directory client-test
 	@$(MAKE) --no-print-directory asan-test
 	@$(MAKE) --no-print-directory tsan-test
 	@$(MAKE) --no-print-directory fuzz-test
 	@sed 's/\x1b\[[0-9;]*m//g' $(TEST_LOG) | awk '/Synthesis: Tested:/ { \
 	  for (i = 1; i <= NF; i++) { if ($$i == "Passing:") p += $$(i+1); \
 	  if ($$i == "Failing:") f += $$(i+1); if ($$i == "Crashing:") c += $$(i+1) } } \
+	  /^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } \
 	  END { printf "make test: release, ASan+UBSan and TSan suites\n%d passed, %d failed\n", p, f + c }'
 
 crash-test: all $(TESTS)

@@ -1,7 +1,8 @@
 /*
- * cmd_internal.h — shared by command.c (table, dispatch, admin commands)
- * and cmd_inventory.c (location, item, level, product and hold commands).
- * Not used outside core/server/cmd*.c.
+ * cmd_internal.h — shared by command.c (table, dispatch, admin commands),
+ * cmd_inventory.c (location, item, level, product and hold commands) and
+ * cmd_multi.c (MULTI / EXEC transactions). Not used outside
+ * core/server/cmd*.c.
  *
  * Helpers named ..._or_reply write the error reply themselves and return
  * -1; the handler then returns at once (one reply per request).
@@ -21,7 +22,13 @@ struct cmd_scratch {
     inv_stock_row rows[CMD_PRODUCT_ROWS_SCRATCH];
     inv_hold_line lines[INV_HOLD_LINES_MAX];
     inv_hold_info hold;
+    /* EXEC: the transaction's batch lines and their results */
+    inv_batch_line batch[INV_BATCH_LINES_MAX];
+    inv_batch_result results[INV_BATCH_LINES_MAX];
 };
+
+/* A row of command.c's table; opaque outside command.c. */
+typedef struct cmd_def cmd_def;
 
 typedef void (*cmd_fn)(session *s, resp_out *o, const resp_arg *argv,
                        size_t argc);
@@ -36,6 +43,14 @@ int arg_str_or_reply(resp_out *o, const resp_arg *a, const char *what,
                      char *dst, size_t cap);
 void reply_engine_error(resp_out *o, int rc);
 void reply_level(resp_out *o, const inv_level *l);
+
+/* command.c, for EXEC (cmd_multi.c) */
+const char *command_name(const cmd_def *c); /* lower case */
+/* Runs c as command_exec does once arity is checked, statistics included. */
+void command_run(session *s, resp_out *o, const cmd_def *c,
+                 const resp_arg *argv, size_t argc);
+/* Counts one call of c that took ns (a batch line EXEC applied). */
+void command_record(session *s, const cmd_def *c, uint64_t ns, bool failed);
 
 /* cmd_inventory.c */
 void cmd_loc_set(session *s, resp_out *o, const resp_arg *v, size_t n);
@@ -60,5 +75,40 @@ void cmd_hold_create(session *s, resp_out *o, const resp_arg *v, size_t n);
 void cmd_hold_commit(session *s, resp_out *o, const resp_arg *v, size_t n);
 void cmd_hold_release(session *s, resp_out *o, const resp_arg *v, size_t n);
 void cmd_hold_get(session *s, resp_out *o, const resp_arg *v, size_t n);
+
+/* cmd_inventory.c: the commands that are batch lines (CMD_BATCH: LEVEL.SET,
+ * LEVEL.ADJUST, LEVEL.GET, HOLD.CREATE, HOLD.COMMIT, HOLD.RELEASE). */
+/* Parses v (v[0] names the command; arity checked) into *l with the
+ * command's own parser; a HOLD.CREATE's lines go to lines (room for
+ * INV_HOLD_LINES_MAX) and its hold_id points into v. On bad arguments it
+ * replies what the command would and returns -1. */
+int batch_line_parse_or_reply(resp_out *o, const resp_arg *v, size_t n,
+                              inv_batch_line *l, inv_hold_line *lines);
+/* The reply the command alone gives when its line ended with r. */
+void reply_batch_line(session *s, resp_out *o, const inv_batch_line *l,
+                      const inv_batch_result *r);
+/* A failed line's error as the command alone words it: returns the code
+ * ("INSUFFICIENT") and writes the message after it into msg[cap]. */
+const char *batch_line_error(session *s, const inv_batch_line *l,
+                             const inv_batch_result *r, char *msg, size_t cap);
+
+/* cmd_multi.c */
+typedef enum {
+    MULTI_REFUSED = 0, /* not allowed inside MULTI */
+    MULTI_BATCH = 1,   /* a batch line: applied by EXEC's inv_batch */
+    MULTI_READ = 2     /* a read: runs after the batch, in order */
+} multi_kind;
+/* Inside MULTI: checks c's arguments (arity checked) and queues it, with
+ * +QUEUED; or replies an error and aborts the transaction. */
+void multi_queue(session *s, resp_out *o, const cmd_def *c, multi_kind kind,
+                 const resp_arg *argv, size_t argc);
+/* A command was refused before it could be queued (unknown, arity): the
+ * open transaction is aborted (EXECABORT). No-op outside MULTI. */
+void multi_flag_error(session *s);
+void cmd_multi(session *s, resp_out *o, const resp_arg *v, size_t n);
+void cmd_exec(session *s, resp_out *o, const resp_arg *v, size_t n);
+void cmd_discard(session *s, resp_out *o, const resp_arg *v, size_t n);
+void cmd_watch(session *s, resp_out *o, const resp_arg *v, size_t n);
+void cmd_unwatch(session *s, resp_out *o, const resp_arg *v, size_t n);
 
 #endif /* INV_SERVER_CMD_INTERNAL_H */

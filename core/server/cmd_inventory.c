@@ -6,8 +6,14 @@
  * one reply: ids as bulk strings, quantities and revisions as integers.
  * Argument counts were already checked by command_exec from the table.
  * Nothing here allocates, except PRODUCT.INVENTORY beyond its scratch rows.
+ *
+ * The commands that are batch lines (LEVEL.SET / ADJUST / GET, HOLD.CREATE
+ * / COMMIT / RELEASE) parse with one function each into an inv_batch_line;
+ * the same parser checks them when MULTI queues them, and the same reply
+ * writer answers them alone and inside EXEC's array (cmd_multi.c).
  */
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -413,6 +419,79 @@ static int item_loc_or_reply(resp_out *o, const resp_arg *v, uint64_t *item,
     return arg_u64_or_reply(o, &v[2], "location id", loc);
 }
 
+/* A quantity, delta or floor: decimal, |q| <= INV_QTY_MAX (the engine's
+ * bound, checked here too so that MULTI refuses it before EXEC). */
+static int qty_or_reply(resp_out *o, const resp_arg *a, const char *what,
+                        int64_t *q)
+{
+    if (arg_i64_or_reply(o, a, what, q) != 0)
+        return -1;
+    if (*q < -INV_QTY_MAX || *q > INV_QTY_MAX) {
+        resp_w_errorf(o, "LIMIT %s must be within -%lld..%lld", what,
+                      (long long)INV_QTY_MAX, (long long)INV_QTY_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+static void batch_line_init(inv_batch_line *l, inv_batch_op op)
+{
+    memset(l, 0, sizeof *l);
+    l->op = op;
+    l->floor = INV_NO_FLOOR;
+}
+
+/* LEVEL.SET item loc qty [IFREV rev] */
+static int parse_level_set(resp_out *o, const resp_arg *v, size_t n,
+                           inv_batch_line *l, inv_hold_line *lines)
+{
+    batch_line_init(l, INV_BATCH_LEVEL_SET);
+    if (item_loc_or_reply(o, v, &l->item, &l->location) != 0 ||
+        qty_or_reply(o, &v[3], "quantity", &l->qty) != 0)
+        return -1;
+    if (n == 6) {
+        if (!arg_eq(&v[4], "ifrev")) {
+            resp_w_error(o, "INVALID", "expected IFREV");
+            return -1;
+        }
+        if (arg_u64_or_reply(o, &v[5], "revision", &l->if_revision) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Hot path: LEVEL.ADJUST item loc delta [FLOOR min] [IFREV rev], options
+ * in any order. Allocates nothing. */
+static int parse_level_adjust(resp_out *o, const resp_arg *v, size_t n,
+                              inv_batch_line *l, inv_hold_line *lines)
+{
+    batch_line_init(l, INV_BATCH_LEVEL_ADJUST);
+    if (item_loc_or_reply(o, v, &l->item, &l->location) != 0 ||
+        qty_or_reply(o, &v[3], "delta", &l->qty) != 0)
+        return -1;
+    for (size_t i = 4; i + 1 < n; i += 2) {
+        if (arg_eq(&v[i], "floor")) {
+            if (qty_or_reply(o, &v[i + 1], "floor", &l->floor) != 0)
+                return -1;
+        } else if (arg_eq(&v[i], "ifrev")) {
+            if (arg_u64_or_reply(o, &v[i + 1], "revision", &l->if_revision) != 0)
+                return -1;
+        } else {
+            resp_w_error(o, "INVALID", "expected FLOOR or IFREV");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* LEVEL.GET item loc */
+static int parse_level_get(resp_out *o, const resp_arg *v, size_t n,
+                           inv_batch_line *l, inv_hold_line *lines)
+{
+    batch_line_init(l, INV_BATCH_LEVEL_GET);
+    return item_loc_or_reply(o, v, &l->item, &l->location);
+}
+
 /* Current revision for a CONFLICT reply: out if the engine filled it. */
 static uint64_t conflict_revision(session *s, uint64_t item, uint64_t loc,
                                   const inv_level *out)
@@ -424,91 +503,6 @@ static uint64_t conflict_revision(session *s, uint64_t item, uint64_t loc,
         return cur.revision;
     return 0;
 }
-
-void cmd_level_set(session *s, resp_out *o, const resp_arg *v, size_t n)
-{
-    uint64_t item, loc, ifrev = 0;
-    int64_t qty;
-    inv_level l = {0, 0, 0};
-    int rc;
-    if (item_loc_or_reply(o, v, &item, &loc) != 0 ||
-        arg_i64_or_reply(o, &v[3], "quantity", &qty) != 0)
-        return;
-    if (n == 6) {
-        if (!arg_eq(&v[4], "ifrev")) {
-            resp_w_error(o, "INVALID", "expected IFREV");
-            return;
-        }
-        if (arg_u64_or_reply(o, &v[5], "revision", &ifrev) != 0)
-            return;
-    }
-    rc = inv_level_set(s->ctx->e, item, loc, qty, ifrev, &l);
-    if (rc == INV_OK)
-        reply_level(o, &l);
-    else if (rc == INV_ECONFLICT)
-        resp_w_errorf(o, "CONFLICT revision %llu",
-                      (unsigned long long)conflict_revision(s, item, loc, &l));
-    else
-        reply_engine_error(o, rc);
-}
-
-/* Hot path: LEVEL.ADJUST item loc delta [FLOOR min] [IFREV rev].
- * Allocates nothing, takes no lock (the engine's adjust is one CAS loop). */
-void cmd_level_adjust(session *s, resp_out *o, const resp_arg *v, size_t n)
-{
-    uint64_t item, loc, ifrev = 0;
-    int64_t delta, floor = INV_NO_FLOOR;
-    inv_level l = {0, 0, 0};
-    int rc;
-    if (item_loc_or_reply(o, v, &item, &loc) != 0 ||
-        arg_i64_or_reply(o, &v[3], "delta", &delta) != 0)
-        return;
-    for (size_t i = 4; i + 1 < n; i += 2) {
-        if (arg_eq(&v[i], "floor")) {
-            if (arg_i64_or_reply(o, &v[i + 1], "floor", &floor) != 0)
-                return;
-            if (floor == INV_NO_FLOOR) {
-                resp_w_error(o, "INVALID", "floor out of range");
-                return;
-            }
-        } else if (arg_eq(&v[i], "ifrev")) {
-            if (arg_u64_or_reply(o, &v[i + 1], "revision", &ifrev) != 0)
-                return;
-        } else {
-            resp_w_error(o, "INVALID", "expected FLOOR or IFREV");
-            return;
-        }
-    }
-    if (ifrev != 0)
-        rc = inv_level_adjust_if(s->ctx->e, item, loc, delta, floor, ifrev,
-                                 &l);
-    else
-        rc = inv_level_adjust(s->ctx->e, item, loc, delta, floor, &l);
-    if (rc == INV_OK)
-        reply_level(o, &l);
-    else if (rc == INV_EINSUFFICIENT)
-        resp_w_errorf(o, "INSUFFICIENT available %lld", (long long)l.available);
-    else if (rc == INV_ECONFLICT)
-        resp_w_errorf(o, "CONFLICT revision %llu",
-                      (unsigned long long)conflict_revision(s, item, loc, &l));
-    else
-        reply_engine_error(o, rc);
-}
-
-void cmd_level_get(session *s, resp_out *o, const resp_arg *v, size_t n)
-{
-    uint64_t item, loc;
-    inv_level l;
-    int rc;
-    if (item_loc_or_reply(o, v, &item, &loc) != 0)
-        return;
-    rc = inv_level_get(s->ctx->e, item, loc, &l);
-    if (rc == INV_OK)
-        reply_level(o, &l);
-    else
-        reply_engine_error(o, rc);
-}
-
 void cmd_level_list(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     inv_level_entry *rows = s->scratch->levels;
@@ -633,67 +627,230 @@ static int hold_id_or_reply(resp_out *o, const resp_arg *a)
     return 0;
 }
 
-void cmd_hold_create(session *s, resp_out *o, const resp_arg *v, size_t n)
+/* The rules the engine applies to each line, checked here so that MULTI
+ * refuses a bad line before EXEC: qty 1..INV_QTY_MAX, no (item, loc) twice. */
+static int hold_line_or_reply(resp_out *o, const resp_arg *a,
+                              const inv_hold_line *prev, size_t nprev,
+                              inv_hold_line *line)
 {
-    inv_hold_line *lines = s->scratch->lines;
-    inv_hold_failure fail;
-    size_t nlines = (n - 3) / 3;
-    uint64_t ttl;
-    int rc;
+    if (arg_u64_or_reply(o, &a[0], "item id", &line->item) != 0 ||
+        arg_u64_or_reply(o, &a[1], "location id", &line->location) != 0 ||
+        arg_i64_or_reply(o, &a[2], "quantity", &line->qty) != 0)
+        return -1;
+    if (line->qty < 1 || line->qty > INV_QTY_MAX) {
+        resp_w_errorf(o, "INVALID quantity must be 1..%lld",
+                      (long long)INV_QTY_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < nprev; i++)
+        if (prev[i].item == line->item && prev[i].location == line->location) {
+            resp_w_errorf(o, "INVALID item %llu at location %llu appears twice",
+                          (unsigned long long)line->item,
+                          (unsigned long long)line->location);
+            return -1;
+        }
+    return 0;
+}
 
+/* HOLD.CREATE hold ttl_ms item loc qty [item loc qty ...]; O(lines^2) for
+ * the repeat check, at most INV_HOLD_LINES_MAX lines. */
+static int parse_hold_create(resp_out *o, const resp_arg *v, size_t n,
+                             inv_batch_line *l, inv_hold_line *lines)
+{
+    batch_line_init(l, INV_BATCH_HOLD_CREATE);
     if (hold_id_or_reply(o, &v[1]) != 0 ||
-        arg_u64_or_reply(o, &v[2], "ttl_ms", &ttl) != 0)
-        return;
-    if (nlines > INV_HOLD_LINES_MAX) {
+        arg_u64_or_reply(o, &v[2], "ttl_ms", &l->ttl_ms) != 0)
+        return -1;
+    if (l->ttl_ms == 0 || l->ttl_ms > INV_HOLD_TTL_MS_MAX) {
+        resp_w_errorf(o, "%s ttl_ms must be 1..%llu",
+                      l->ttl_ms == 0 ? "INVALID" : "LIMIT",
+                      (unsigned long long)INV_HOLD_TTL_MS_MAX);
+        return -1;
+    }
+    l->n_hold_lines = (n - 3) / 3;
+    if (l->n_hold_lines > INV_HOLD_LINES_MAX) {
         resp_w_errorf(o, "LIMIT at most %u lines per hold",
                       (unsigned)INV_HOLD_LINES_MAX);
-        return;
+        return -1;
     }
-    for (size_t i = 0; i < nlines; i++) {
-        const resp_arg *a = &v[3 + 3 * i];
-        if (arg_u64_or_reply(o, &a[0], "item id", &lines[i].item) != 0 ||
-            arg_u64_or_reply(o, &a[1], "location id", &lines[i].location) != 0 ||
-            arg_i64_or_reply(o, &a[2], "quantity", &lines[i].qty) != 0)
-            return;
+    for (size_t i = 0; i < l->n_hold_lines; i++)
+        if (hold_line_or_reply(o, &v[3 + 3 * i], lines, i, &lines[i]) != 0)
+            return -1;
+    l->hold_id = v[1].ptr;
+    l->hold_id_len = v[1].len;
+    l->hold_lines = lines;
+    return 0;
+}
+
+static int parse_hold_end(resp_out *o, const resp_arg *v, inv_batch_line *l,
+                          inv_batch_op op)
+{
+    batch_line_init(l, op);
+    if (hold_id_or_reply(o, &v[1]) != 0)
+        return -1;
+    l->hold_id = v[1].ptr;
+    l->hold_id_len = v[1].len;
+    return 0;
+}
+
+/* HOLD.COMMIT hold */
+static int parse_hold_commit(resp_out *o, const resp_arg *v, size_t n,
+                             inv_batch_line *l, inv_hold_line *lines)
+{
+    return parse_hold_end(o, v, l, INV_BATCH_HOLD_COMMIT);
+}
+
+/* HOLD.RELEASE hold */
+static int parse_hold_release(resp_out *o, const resp_arg *v, size_t n,
+                              inv_batch_line *l, inv_hold_line *lines)
+{
+    return parse_hold_end(o, v, l, INV_BATCH_HOLD_RELEASE);
+}
+
+/* ---- batch lines: one parser per command, shared with MULTI --------------- */
+
+typedef int (*line_parser)(resp_out *o, const resp_arg *v, size_t n,
+                           inv_batch_line *l, inv_hold_line *lines);
+
+static const struct {
+    const char *name; /* as in command.c's table (CMD_BATCH rows) */
+    line_parser parse;
+} batch_parsers[] = {
+    { "level.set", parse_level_set },
+    { "level.adjust", parse_level_adjust },
+    { "level.get", parse_level_get },
+    { "hold.create", parse_hold_create },
+    { "hold.commit", parse_hold_commit },
+    { "hold.release", parse_hold_release },
+};
+
+int batch_line_parse_or_reply(resp_out *o, const resp_arg *v, size_t n,
+                              inv_batch_line *l, inv_hold_line *lines)
+{
+    for (size_t i = 0; i < NFIELDS(batch_parsers); i++)
+        if (arg_eq(&v[0], batch_parsers[i].name))
+            return batch_parsers[i].parse(o, v, n, l, lines);
+    /* defended: a CMD_BATCH row without a parser here */
+    resp_w_errorf(o, "ERR '%.*s' cannot be a line of a batch",
+                  (int)(v[0].len > 64 ? 64 : v[0].len), v[0].ptr);
+    return -1;
+}
+
+/* One line alone, through its single engine call (a lone command needs no
+ * batch and no undo). Hot path for LEVEL.ADJUST: no allocation, no lock. */
+static void line_apply(inv_engine *e, const inv_batch_line *l,
+                       inv_batch_result *r)
+{
+    memset(r, 0, sizeof *r);
+    switch (l->op) {
+    case INV_BATCH_LEVEL_SET:
+        r->rc = inv_level_set(e, l->item, l->location, l->qty, l->if_revision,
+                              &r->level);
+        break;
+    case INV_BATCH_LEVEL_ADJUST:
+        r->rc = l->if_revision != 0
+                    ? inv_level_adjust_if(e, l->item, l->location, l->qty,
+                                          l->floor, l->if_revision, &r->level)
+                    : inv_level_adjust(e, l->item, l->location, l->qty,
+                                       l->floor, &r->level);
+        break;
+    case INV_BATCH_LEVEL_GET:
+        r->rc = inv_level_get(e, l->item, l->location, &r->level);
+        break;
+    case INV_BATCH_HOLD_CREATE:
+        r->rc = inv_hold_create(e, l->hold_id, l->hold_id_len, l->ttl_ms,
+                                l->hold_lines, l->n_hold_lines,
+                                &r->hold_failure);
+        break;
+    case INV_BATCH_HOLD_COMMIT:
+        r->rc = inv_hold_commit(e, l->hold_id, l->hold_id_len);
+        break;
+    case INV_BATCH_HOLD_RELEASE:
+        r->rc = inv_hold_release(e, l->hold_id, l->hold_id_len);
+        break;
+    default:
+        r->rc = INV_EINVALID; /* defended: parsers set only the ops above */
     }
-    memset(&fail, 0, sizeof fail);
-    rc = inv_hold_create(s->ctx->e, v[1].ptr, v[1].len, ttl, lines, nlines,
-                         &fail);
-    if (rc == INV_OK)
-        resp_w_ok(o);
-    else if (rc == INV_EINSUFFICIENT)
-        resp_w_errorf(o, "INSUFFICIENT %llu %llu %lld",
-                      (unsigned long long)fail.item,
-                      (unsigned long long)fail.location,
-                      (long long)fail.available);
+}
+
+const char *batch_line_error(session *s, const inv_batch_line *l,
+                             const inv_batch_result *r, char *msg, size_t cap)
+{
+    bool level_write = l->op == INV_BATCH_LEVEL_SET ||
+                       l->op == INV_BATCH_LEVEL_ADJUST;
+    if (r->rc == INV_EINSUFFICIENT && l->op == INV_BATCH_LEVEL_ADJUST)
+        snprintf(msg, cap, "available %lld", (long long)r->level.available);
+    else if (r->rc == INV_EINSUFFICIENT && l->op == INV_BATCH_HOLD_CREATE)
+        snprintf(msg, cap, "%llu %llu %lld",
+                 (unsigned long long)r->hold_failure.item,
+                 (unsigned long long)r->hold_failure.location,
+                 (long long)r->hold_failure.available);
+    else if (r->rc == INV_ECONFLICT && level_write)
+        snprintf(msg, cap, "revision %llu",
+                 (unsigned long long)conflict_revision(s, l->item, l->location,
+                                                       &r->level));
     else
-        reply_engine_error(o, rc);
+        snprintf(msg, cap, "%s", inv_strerror(r->rc));
+    return inv_errcode(r->rc);
+}
+
+#define LINE_ERROR_MAX 128 /* bytes of a line's error message */
+
+void reply_batch_line(session *s, resp_out *o, const inv_batch_line *l,
+                      const inv_batch_result *r)
+{
+    char msg[LINE_ERROR_MAX];
+    if (r->rc != INV_OK) {
+        const char *code = batch_line_error(s, l, r, msg, sizeof msg);
+        resp_w_errorf(o, "%s %s", code, msg);
+    } else if (l->op == INV_BATCH_LEVEL_SET || l->op == INV_BATCH_LEVEL_ADJUST ||
+               l->op == INV_BATCH_LEVEL_GET) {
+        reply_level(o, &r->level);
+    } else {
+        resp_w_ok(o);
+    }
+}
+
+static void run_line(session *s, resp_out *o, const resp_arg *v, size_t n,
+                     line_parser parse)
+{
+    inv_batch_line l;
+    inv_batch_result r;
+    if (parse(o, v, n, &l, s->scratch->lines) != 0)
+        return;
+    line_apply(s->ctx->e, &l, &r);
+    reply_batch_line(s, o, &l, &r);
+}
+
+void cmd_level_set(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    run_line(s, o, v, n, parse_level_set);
+}
+
+void cmd_level_adjust(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    run_line(s, o, v, n, parse_level_adjust);
+}
+
+void cmd_level_get(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    run_line(s, o, v, n, parse_level_get);
+}
+
+void cmd_hold_create(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    run_line(s, o, v, n, parse_hold_create);
 }
 
 void cmd_hold_commit(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
-    int rc;
-    if (hold_id_or_reply(o, &v[1]) != 0)
-        return;
-    rc = inv_hold_commit(s->ctx->e, v[1].ptr, v[1].len);
-    if (rc == INV_OK)
-        resp_w_ok(o);
-    else
-        reply_engine_error(o, rc);
+    run_line(s, o, v, n, parse_hold_commit);
 }
 
 void cmd_hold_release(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
-    int rc;
-    if (hold_id_or_reply(o, &v[1]) != 0)
-        return;
-    rc = inv_hold_release(s->ctx->e, v[1].ptr, v[1].len);
-    if (rc == INV_OK)
-        resp_w_ok(o);
-    else
-        reply_engine_error(o, rc);
+    run_line(s, o, v, n, parse_hold_release);
 }
-
 static const char *hold_state_name(inv_hold_state st)
 {
     switch (st) {

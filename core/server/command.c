@@ -8,6 +8,8 @@
  *  - Lookup is case-insensitive through a fixed open-addressing table built
  *    once (pthread_once); dispatch allocates nothing.
  *  - Before AUTH (when --requirepass is set) only AUTH, HELLO and QUIT run.
+ *  - Inside MULTI only CMD_NOQUEUE commands run at once; the others are
+ *    queued or refused by cmd_multi.c, which EXEC runs later.
  *  - The password is compared in time independent of its content.
  */
 #include "server/command.h"
@@ -27,9 +29,14 @@ enum {
     CMD_NOAUTH = 1u << 1,  /* allowed before AUTH */
     CMD_ADMIN = 1u << 2,
     CMD_FAST = 1u << 3,
+    CMD_BATCH = 1u << 4,    /* an inv_batch line: MULTI queues it, EXEC applies it */
+    CMD_READONLY = 1u << 5, /* reads only: MULTI queues it, it runs after the batch */
+    CMD_NOQUEUE = 1u << 6,  /* runs at once even inside MULTI */
 };
 
-typedef struct {
+/* Inside MULTI a command without CMD_BATCH, CMD_READONLY or CMD_NOQUEUE is
+ * refused (it would write outside the batch, or change the connection). */
+typedef struct cmd_def {
     const char *name;  /* lower case */
     unsigned min_args; /* argc, the command name included */
     unsigned max_args; /* 0: no upper bound */
@@ -53,42 +60,53 @@ static void cmd_dbsize(session *s, resp_out *o, const resp_arg *v, size_t n);
 
 #define W CMD_WRITE
 #define F CMD_FAST
+#define B CMD_BATCH
+#define R CMD_READONLY
+#define Q CMD_NOQUEUE
 static const cmd_def g_cmds[] = {
     /* name               min max base step flags          handler */
-    { "ping",               1, 2, 0, 0, CMD_FAST, cmd_ping, "PING [message]" },
-    { "echo",               2, 2, 0, 0, CMD_FAST, cmd_echo, "ECHO message" },
+    { "ping",               1, 2, 0, 0, CMD_FAST | R, cmd_ping, "PING [message]" },
+    { "echo",               2, 2, 0, 0, CMD_FAST | R, cmd_echo, "ECHO message" },
     { "auth",               2, 3, 0, 0, CMD_NOAUTH | F, cmd_auth, "AUTH [user] token" },
     { "hello",              1, 0, 0, 0, CMD_NOAUTH, cmd_hello, "HELLO [2|3] [AUTH user token] [SETNAME name]" },
-    { "quit",               1, 0, 0, 0, CMD_NOAUTH | F, cmd_quit, "QUIT" },
-    { "info",               1, 2, 0, 0, CMD_ADMIN, cmd_info, "INFO [section]" },
-    { "command",            1, 0, 0, 0, CMD_ADMIN, cmd_command, "COMMAND [COUNT|DOCS|INFO|LIST]" },
-    { "config",             2, 0, 0, 0, CMD_ADMIN, cmd_config, "CONFIG GET pattern [pattern ...]" },
+    { "quit",               1, 0, 0, 0, CMD_NOAUTH | F | Q, cmd_quit, "QUIT" },
+    { "info",               1, 2, 0, 0, CMD_ADMIN | R, cmd_info, "INFO [section]" },
+    { "command",            1, 0, 0, 0, CMD_ADMIN | R, cmd_command, "COMMAND [COUNT|DOCS|INFO|LIST]" },
+    { "config",             2, 0, 0, 0, CMD_ADMIN | R, cmd_config, "CONFIG GET pattern [pattern ...]" },
     { "snapshot",           1, 1, 0, 0, CMD_ADMIN | W, cmd_snapshot, "SNAPSHOT" },
-    { "dbsize",             1, 1, 0, 0, F, cmd_dbsize, "DBSIZE" },
+    { "dbsize",             1, 1, 0, 0, F | R, cmd_dbsize, "DBSIZE" },
     { "loc.set",            4, 0, 2, 2, W, cmd_loc_set, "LOC.SET loc field value [field value ...]" },
-    { "loc.get",            2, 2, 0, 0, F, cmd_loc_get, "LOC.GET loc" },
-    { "loc.list",           1, 5, 1, 2, 0, cmd_loc_list, "LOC.LIST [CURSOR c] [COUNT n]" },
+    { "loc.get",            2, 2, 0, 0, F | R, cmd_loc_get, "LOC.GET loc" },
+    { "loc.list",           1, 5, 1, 2, R, cmd_loc_list, "LOC.LIST [CURSOR c] [COUNT n]" },
     { "loc.default",        1, 2, 0, 0, W, cmd_loc_default, "LOC.DEFAULT [loc]" },
     { "item.set",           4, 0, 2, 2, W, cmd_item_set, "ITEM.SET item field value [field value ...]" },
-    { "item.get",           2, 2, 0, 0, F, cmd_item_get, "ITEM.GET item" },
-    { "item.mget",          2, 0, 0, 0, 0, cmd_item_mget, "ITEM.MGET item [item ...]" },
-    { "item.bysku",         2, 2, 0, 0, F, cmd_item_bysku, "ITEM.BYSKU sku" },
-    { "item.byvariant",     2, 0, 0, 0, 0, cmd_item_byvariant, "ITEM.BYVARIANT variant [variant ...]" },
-    { "item.list",          1, 5, 1, 2, 0, cmd_item_list, "ITEM.LIST [CURSOR c] [COUNT n]" },
+    { "item.get",           2, 2, 0, 0, F | R, cmd_item_get, "ITEM.GET item" },
+    { "item.mget",          2, 0, 0, 0, R, cmd_item_mget, "ITEM.MGET item [item ...]" },
+    { "item.bysku",         2, 2, 0, 0, F | R, cmd_item_bysku, "ITEM.BYSKU sku" },
+    { "item.byvariant",     2, 0, 0, 0, R, cmd_item_byvariant, "ITEM.BYVARIANT variant [variant ...]" },
+    { "item.list",          1, 5, 1, 2, R, cmd_item_list, "ITEM.LIST [CURSOR c] [COUNT n]" },
     { "item.del",           2, 2, 0, 0, W, cmd_item_del, "ITEM.DEL item" },
-    { "level.set",          4, 6, 4, 2, W | F, cmd_level_set, "LEVEL.SET item loc qty [IFREV rev]" },
-    { "level.adjust",       4, 8, 4, 2, W | F, cmd_level_adjust, "LEVEL.ADJUST item loc delta [FLOOR min] [IFREV rev]" },
-    { "level.get",          3, 3, 0, 0, F, cmd_level_get, "LEVEL.GET item loc" },
-    { "level.list",         2, 2, 0, 0, 0, cmd_level_list, "LEVEL.LIST item" },
+    { "level.set",          4, 6, 4, 2, W | F | B, cmd_level_set, "LEVEL.SET item loc qty [IFREV rev]" },
+    { "level.adjust",       4, 8, 4, 2, W | F | B, cmd_level_adjust, "LEVEL.ADJUST item loc delta [FLOOR min] [IFREV rev]" },
+    { "level.get",          3, 3, 0, 0, F | B, cmd_level_get, "LEVEL.GET item loc" },
+    { "level.list",         2, 2, 0, 0, R, cmd_level_list, "LEVEL.LIST item" },
     { "level.del",          3, 3, 0, 0, W, cmd_level_del, "LEVEL.DEL item loc" },
-    { "product.inventory",  2, 4, 2, 2, 0, cmd_product_inventory, "PRODUCT.INVENTORY product [LOC loc]" },
-    { "hold.create",        6, 0, 3, 3, W, cmd_hold_create, "HOLD.CREATE hold ttl_ms item loc qty [item loc qty ...]" },
-    { "hold.commit",        2, 2, 0, 0, W | F, cmd_hold_commit, "HOLD.COMMIT hold" },
-    { "hold.release",       2, 2, 0, 0, W | F, cmd_hold_release, "HOLD.RELEASE hold" },
-    { "hold.get",           2, 2, 0, 0, F, cmd_hold_get, "HOLD.GET hold" },
+    { "product.inventory",  2, 4, 2, 2, R, cmd_product_inventory, "PRODUCT.INVENTORY product [LOC loc]" },
+    { "hold.create",        6, 0, 3, 3, W | B, cmd_hold_create, "HOLD.CREATE hold ttl_ms item loc qty [item loc qty ...]" },
+    { "hold.commit",        2, 2, 0, 0, W | F | B, cmd_hold_commit, "HOLD.COMMIT hold" },
+    { "hold.release",       2, 2, 0, 0, W | F | B, cmd_hold_release, "HOLD.RELEASE hold" },
+    { "hold.get",           2, 2, 0, 0, F | R, cmd_hold_get, "HOLD.GET hold" },
+    { "multi",              1, 1, 0, 0, F | Q, cmd_multi, "MULTI" },
+    { "exec",               1, 1, 0, 0, W | Q, cmd_exec, "EXEC" },
+    { "discard",            1, 1, 0, 0, F | Q, cmd_discard, "DISCARD" },
+    { "watch",              2, 0, 0, 0, F | Q, cmd_watch, "WATCH key [key ...] (refused: use IFREV)" },
+    { "unwatch",            1, 1, 0, 0, F | R, cmd_unwatch, "UNWATCH" },
 };
 #undef W
 #undef F
+#undef B
+#undef R
+#undef Q
 
 #define NCMDS (sizeof g_cmds / sizeof g_cmds[0])
 #define CMD_NAME_MAX 32u   /* longer names cannot be in the table */
@@ -154,6 +172,8 @@ static const cmd_def *lookup(const resp_arg *a)
 }
 
 size_t command_count(void) { return NCMDS; }
+
+const char *command_name(const cmd_def *c) { return c->name; }
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -266,11 +286,31 @@ static bool arity_ok(const cmd_def *c, size_t argc)
     return true;
 }
 
+void command_record(session *s, const cmd_def *c, uint64_t ns, bool failed)
+{
+    stats_record(s->st, (unsigned)(c - g_cmds), ns, failed);
+}
+
+void command_run(session *s, resp_out *o, const cmd_def *c,
+                 const resp_arg *argv, size_t argc)
+{
+    size_t start = o->len;
+    uint64_t t0 = now_ns_mono();
+    c->fn(s, o, argv, argc);
+    command_record(s, c, now_ns_mono() - t0,
+                   o->len > start && o->buf[start] == '-');
+}
+
+static multi_kind multi_kind_of(const cmd_def *c)
+{
+    if (c->flags & CMD_BATCH)
+        return MULTI_BATCH;
+    return (c->flags & CMD_READONLY) ? MULTI_READ : MULTI_REFUSED;
+}
+
 bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc)
 {
     const cmd_def *c;
-    size_t start = o->len;
-    uint64_t t0;
 
     pthread_once(&g_index_once, build_index);
     if (argc == 0)
@@ -283,17 +323,20 @@ bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc)
     if (c == NULL) {
         resp_w_errorf(o, "ERR unknown command '%.*s'",
                       (int)(argv[0].len > 64 ? 64 : argv[0].len), argv[0].ptr);
+        multi_flag_error(s);
         return false;
     }
     if (!arity_ok(c, argc)) {
         resp_w_errorf(o, "ERR wrong number of arguments for '%s' command",
                       c->name);
+        multi_flag_error(s);
         return false;
     }
-    t0 = now_ns_mono();
-    c->fn(s, o, argv, argc);
-    stats_record(s->st, (unsigned)(c - g_cmds), now_ns_mono() - t0,
-                 o->len > start && o->buf[start] == '-');
+    if (s->multi_open && !(c->flags & CMD_NOQUEUE)) {
+        multi_queue(s, o, c, multi_kind_of(c), argv, argc);
+        return false;
+    }
+    command_run(s, o, c, argv, argc);
     return (c->flags & CMD_WRITE) != 0;
 }
 

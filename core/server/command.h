@@ -42,10 +42,20 @@ typedef struct {
     uint64_t id;          /* client id (HELLO) */
     bool authed;
     bool quit;            /* QUIT: close once the reply is sent */
+    /* MULTI ... EXEC (cmd_multi.c); all zero outside a transaction */
+    bool multi_open;
+    bool multi_aborted;   /* a command was refused: EXEC answers EXECABORT */
+    uint32_t multi_count; /* commands queued */
+    size_t multi_bytes;   /* bytes queued, counted against max_query */
+    struct multi_chunk *multi_chunks; /* the queue's memory */
+    struct multi_rec *multi_head, *multi_tail; /* queued, in order */
 } session;
 
 void session_init(session *s, const server_ctx *ctx, stats_thread *st,
                   cmd_scratch *scratch);
+/* Ends an open transaction: drops and frees its queue (DISCARD, RESET, a
+ * closed connection). No-op outside MULTI. */
+void multi_discard(session *s);
 /* The parser limits for this session's next request (tight before AUTH). */
 void session_limits(const session *s, resp_limits *out);
 

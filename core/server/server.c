@@ -206,6 +206,7 @@ static void conn_close(conn *c)
     /* relaxed: a statistic and the maxclients gate, orders nothing */
     atomic_fetch_sub_explicit(&lp->srv->g.connected, 1, memory_order_relaxed);
     resp_out_free(&c->out);
+    multi_discard(&c->sess); /* a transaction left open */
     free(c->q);
     c->q = NULL;
     c->qlen = c->qcap = 0;
