@@ -21,6 +21,7 @@ struct cmd_scratch {
     inv_stock_row rows[CMD_PRODUCT_ROWS_SCRATCH];
     inv_hold_line lines[INV_HOLD_LINES_MAX];
     inv_hold_info hold;
+    inv_level_row level_rows[INV_LIST_COUNT_MAX]; /* SCAN */
 };
 
 typedef void (*cmd_fn)(session *s, resp_out *o, const resp_arg *argv,
@@ -60,5 +61,15 @@ void cmd_hold_create(session *s, resp_out *o, const resp_arg *v, size_t n);
 void cmd_hold_commit(session *s, resp_out *o, const resp_arg *v, size_t n);
 void cmd_hold_release(session *s, resp_out *o, const resp_arg *v, size_t n);
 void cmd_hold_get(session *s, resp_out *o, const resp_arg *v, size_t n);
+
+/* command.c: Redis's glob (* ? [a-z] [^x] \x), nocase for CONFIG GET. */
+bool glob_match(const char *p, size_t pn, const char *s, size_t sn, bool nocase);
+
+/* cmd_introspect.c */
+void cmd_slowlog(session *s, resp_out *o, const resp_arg *v, size_t n);
+void cmd_latency(session *s, resp_out *o, const resp_arg *v, size_t n);
+void cmd_memory(session *s, resp_out *o, const resp_arg *v, size_t n);
+void cmd_scan(session *s, resp_out *o, const resp_arg *v, size_t n);
+void cmd_type(session *s, resp_out *o, const resp_arg *v, size_t n);
 
 #endif /* INV_SERVER_CMD_INTERNAL_H */
