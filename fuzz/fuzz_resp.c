@@ -3,8 +3,9 @@
  * against a live in-memory engine. Each input is one connection's byte
  * stream: requests are parsed exactly as the event loop does (server.c's
  * conn_process) and executed; replies are discarded. The first byte picks
- * the session (password set or not, RESP2/3) and how the stream is cut
- * into reads, so incremental parsing is exercised too.
+ * the session (password set or not, RESP2/3, every command slow-logged or
+ * not) and how the stream is cut into reads, so incremental parsing is
+ * exercised too.
  *
  * Invariants checked: no crash, no sanitizer report, no leak (the engine
  * is closed and reopened every FUZZ_REOPEN_EVERY inputs and at exit; a
@@ -23,10 +24,11 @@
 
 #define FUZZ_REOPEN_EVERY 4000
 #define FUZZ_MAX_ARGS 300
+#define FUZZ_SLOWLOG_LEN 8 /* slow-log entries kept in the "slow" session */
 
 static inv_engine *g_e;
-static server_config g_cfg_open, g_cfg_pass;
-static server_ctx g_ctx_open, g_ctx_pass;
+static server_config g_cfg_open, g_cfg_pass, g_cfg_slow;
+static server_ctx g_ctx_open, g_ctx_pass, g_ctx_slow;
 static stats_global g_stats;
 static stats_thread *g_st;
 static cmd_scratch *g_scratch;
@@ -67,6 +69,12 @@ static void fuzz_open(void)
     g_ctx_pass.cfg = &g_cfg_pass;
     g_ctx_open.g = g_ctx_pass.g = &g_stats;
     g_ctx_open.threads = g_ctx_pass.threads = 1;
+    /* every command is "slow": the SLOWLOG and LATENCY paths run */
+    g_cfg_slow = g_cfg_open;
+    g_cfg_slow.slowlog_slower_than_us = 0;
+    g_cfg_slow.slowlog_max_len = FUZZ_SLOWLOG_LEN;
+    g_ctx_slow = g_ctx_open;
+    g_ctx_slow.cfg = &g_cfg_slow;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -90,7 +98,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mode = data[0];
     data++;
     size--;
-    session_init(&s, (mode & 1) ? &g_ctx_pass : &g_ctx_open, g_st, g_scratch);
+    session_init(&s, (mode & 1) ? &g_ctx_pass : (mode & 64) ? &g_ctx_slow : &g_ctx_open,
+                 g_st, g_scratch);
     resp_out_init(&o, (mode & 2) ? 3 : 2);
     /* the stream arrives in reads of `step` bytes (0: all at once) */
     step = (mode >> 2) & 15;

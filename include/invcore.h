@@ -263,6 +263,21 @@ typedef struct {
 int inv_level_list(inv_engine *e, uint64_t item, inv_level_entry *out,
                    size_t cap, size_t *n_out);
 
+typedef struct {
+    uint64_t item, location;
+    inv_level level;
+} inv_level_row;
+
+/* Cursor listing of every level, as inv_item_list: start with cursor 0,
+ * pass back *next_cursor until it is 0. Levels present for the whole scan
+ * are returned exactly once (at least once in any case); the order is
+ * unspecified. 1 <= count <= INV_LIST_COUNT_MAX; a page holds at most
+ * count rows (fewer when cap is smaller; LIMIT only if more than cap
+ * levels share one hash position). */
+int inv_level_scan(inv_engine *e, uint64_t cursor, size_t count,
+                   inv_level_row *rows, size_t cap, size_t *n_out,
+                   uint64_t *next_cursor);
+
 /* ---- product inventory (per variant x location, and the total) -------- */
 
 typedef struct {

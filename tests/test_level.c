@@ -543,3 +543,98 @@ Test(level, a_capacity_hint_absorbs_that_many_levels_without_resizing)
     cr_expect_eq(st.levels, 2000);
     inv_close(e);
 }
+
+/* ---- scan of every level (inv_level_scan) ------------------------------- */
+
+Test(level_scan, refuses_bad_arguments)
+{
+    inv_engine *e = open_with(I1, L1);
+    inv_level_row rows[4];
+    size_t n = 0;
+    uint64_t next = 0;
+    cr_expect_eq(inv_level_scan(NULL, 0, 4, rows, 4, &n, &next), INV_EINVALID);
+    cr_expect_eq(inv_level_scan(e, 0, 0, rows, 4, &n, &next), INV_EINVALID);
+    cr_expect_eq(inv_level_scan(e, 0, INV_LIST_COUNT_MAX + 1, rows, 4, &n, &next),
+                 INV_EINVALID);
+    cr_expect_eq(inv_level_scan(e, 0, 4, NULL, 4, &n, &next), INV_EINVALID);
+    cr_expect_eq(inv_level_scan(e, 0, 4, rows, 0, &n, &next), INV_EINVALID);
+    cr_expect_eq(inv_level_scan(e, 0, 4, rows, 4, NULL, &next), INV_EINVALID);
+    cr_expect_eq(inv_level_scan(e, 0, 4, rows, 4, &n, NULL), INV_EINVALID);
+    cr_expect_eq(inv_level_scan(e, 0, 4, rows, 4, &n, &next), INV_OK);
+    cr_expect_eq(n, 0, "no level yet");
+    cr_expect_eq(next, 0);
+    inv_close(e);
+}
+
+Test(level_scan, returns_each_level_with_its_value_and_skips_deleted_ones)
+{
+    inv_engine *e = tu_open_engine(3, 2, 0);
+    for (size_t i = 0; i < 3; i++)
+        for (size_t j = 0; j < 2; j++)
+            cr_assert_eq(inv_level_set(e, tu_item_id(i), tu_loc_id(j),
+                                       (int64_t)(10 * i + j), 0, NULL), INV_OK);
+    cr_assert_eq(inv_level_del(e, tu_item_id(1), tu_loc_id(0)), INV_OK);
+    inv_level_row rows[INV_LIST_COUNT_MAX];
+    size_t n = 0;
+    uint64_t next = 1;
+    cr_assert_eq(inv_level_scan(e, 0, INV_LIST_COUNT_MAX, rows, INV_LIST_COUNT_MAX, &n, &next),
+                 INV_OK);
+    cr_expect_eq(n, 5);
+    cr_expect_eq(next, 0, "one page holds everything");
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (size_t)(rows[k].item - tu_item_id(0)) / 7;
+        size_t j = (size_t)(rows[k].location - tu_loc_id(0)) / 3;
+        cr_expect(!(i == 1 && j == 0), "a deleted level was listed");
+        cr_expect_eq(rows[k].level.available, (int64_t)(10 * i + j));
+        cr_expect_eq(rows[k].level.reserved, 0);
+        cr_expect_geq(rows[k].level.revision, 1);
+    }
+    inv_close(e);
+}
+
+/* Pages of `count` over n_items x n_locs levels, creating up to three new
+ * levels (on items from n_items on) after each page while the table grows;
+ * every level present from the start is seen exactly once. */
+static void scan_while_creating(inv_engine *e, size_t n_items, size_t n_locs, size_t count)
+{
+    uint8_t *seen = calloc(n_items * n_locs, 1);
+    cr_assert_not_null(seen);
+    inv_level_row rows[INV_LIST_COUNT_MAX];
+    uint64_t cursor = 0;
+    size_t pages = 0, created = 0;
+    do {
+        size_t got = 0;
+        cr_assert_eq(inv_level_scan(e, cursor, count, rows, INV_LIST_COUNT_MAX, &got, &cursor),
+                     INV_OK);
+        cr_assert_leq(got, count);
+        for (size_t k = 0; k < got; k++) {
+            size_t i = (size_t)(rows[k].item - tu_item_id(0)) / 7;
+            size_t j = (size_t)(rows[k].location - tu_loc_id(0)) / 3;
+            if (i < n_items) {
+                cr_assert_lt(j, n_locs);
+                seen[i * n_locs + j]++;
+            }
+        }
+        for (int k = 0; k < 3 && created < n_locs; k++, created++)
+            cr_assert_eq(inv_level_set(e, tu_item_id(n_items), tu_loc_id(created), 1, 0, NULL),
+                         INV_OK);
+        cr_assert_lt(++pages, 1000000, "the scan never ends");
+    } while (cursor != 0);
+    for (size_t x = 0; x < n_items * n_locs; x++)
+        cr_assert_eq(seen[x], 1, "level %zu seen %u times (count %zu)", x, seen[x], count);
+    free(seen);
+}
+
+Test(level_scan, pages_visit_every_level_once_while_the_table_grows)
+{
+    size_t n_items = (size_t)tu_iters_min(60, 10), n_locs = 40;
+    size_t counts[] = {1, 7, 100, INV_LIST_COUNT_MAX};
+    for (size_t c = 0; c < 4; c++) {
+        inv_engine *e = tu_open_engine(n_items + 1, n_locs, 1);
+        for (size_t i = 0; i < n_items; i++)
+            for (size_t j = 0; j < n_locs; j++)
+                cr_assert_eq(inv_level_set(e, tu_item_id(i), tu_loc_id(j), 1, 0, NULL), INV_OK);
+        scan_while_creating(e, n_items, n_locs, counts[c]);
+        inv_close(e);
+    }
+}

@@ -25,6 +25,7 @@ struct cmd_scratch {
     /* EXEC: the transaction's batch lines and their results */
     inv_batch_line batch[INV_BATCH_LINES_MAX];
     inv_batch_result results[INV_BATCH_LINES_MAX];
+    inv_level_row level_rows[INV_LIST_COUNT_MAX]; /* SCAN */
 };
 
 /* A row of command.c's table; opaque outside command.c. */
@@ -49,8 +50,13 @@ const char *command_name(const cmd_def *c); /* lower case */
 /* Runs c as command_exec does once arity is checked, statistics included. */
 void command_run(session *s, resp_out *o, const cmd_def *c,
                  const resp_arg *argv, size_t argc);
-/* Counts one call of c that took ns (a batch line EXEC applied). */
-void command_record(session *s, const cmd_def *c, uint64_t ns, bool failed);
+/* Records one call of c that ran from t0_ns to t1_ns (command_now_ns):
+ * statistics, ops/s and the slow log. argv NULL (a batch line EXEC
+ * applied, which keeps no arguments): statistics only, EXEC itself is
+ * slow-logged. */
+void command_record(session *s, const cmd_def *c, const resp_arg *argv,
+                    size_t argc, uint64_t t0_ns, uint64_t t1_ns, bool failed);
+uint64_t command_now_ns(void); /* CLOCK_MONOTONIC, ns */
 
 /* cmd_inventory.c */
 void cmd_loc_set(session *s, resp_out *o, const resp_arg *v, size_t n);
@@ -110,5 +116,14 @@ void cmd_exec(session *s, resp_out *o, const resp_arg *v, size_t n);
 void cmd_discard(session *s, resp_out *o, const resp_arg *v, size_t n);
 void cmd_watch(session *s, resp_out *o, const resp_arg *v, size_t n);
 void cmd_unwatch(session *s, resp_out *o, const resp_arg *v, size_t n);
+/* command.c: Redis's glob (* ? [a-z] [^x] \x), nocase for CONFIG GET. */
+bool glob_match(const char *p, size_t pn, const char *s, size_t sn, bool nocase);
+
+/* cmd_introspect.c */
+void cmd_slowlog(session *s, resp_out *o, const resp_arg *v, size_t n);
+void cmd_latency(session *s, resp_out *o, const resp_arg *v, size_t n);
+void cmd_memory(session *s, resp_out *o, const resp_arg *v, size_t n);
+void cmd_scan(session *s, resp_out *o, const resp_arg *v, size_t n);
+void cmd_type(session *s, resp_out *o, const resp_arg *v, size_t n);
 
 #endif /* INV_SERVER_CMD_INTERNAL_H */

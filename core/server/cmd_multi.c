@@ -29,7 +29,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "server/cmd_internal.h"
 
@@ -270,14 +269,6 @@ void multi_queue(session *s, resp_out *o, const cmd_def *c, multi_kind kind,
 
 /* ---- EXEC ------------------------------------------------------------------ */
 
-static uint64_t elapsed_ns(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (uint64_t)(t1.tv_sec - t0->tv_sec) * 1000000000ull +
-           (uint64_t)t1.tv_nsec - (uint64_t)t0->tv_nsec;
-}
-
 /* One error for the whole EXEC: the failing line, as its command alone
  * would word it, and where it stands in the transaction (1-based). */
 static void reply_exec_failed(session *s, resp_out *o, int rc, size_t failed,
@@ -312,18 +303,17 @@ static void exec_queue(session *s, resp_out *o)
     inv_batch_line *lines = s->scratch->batch;
     inv_batch_result *res = s->scratch->results;
     size_t nbatch = 0, failed = SIZE_MAX;
-    uint64_t batch_ns = 0;
+    uint64_t t0 = 0, t1 = 0;
     int rc = INV_OK;
 
     for (const multi_rec *r = s->multi_head; r != NULL; r = r->next)
         if (r->batch)
             lines[nbatch++] = r->line; /* nbatch <= MULTI_COMMANDS_MAX */
     if (nbatch > 0) {
-        struct timespec t0;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
+        t0 = command_now_ns();
         memset(res, 0, nbatch * sizeof *res);
         rc = inv_batch(s->ctx->e, lines, nbatch, res, &failed);
-        batch_ns = elapsed_ns(&t0);
+        t1 = command_now_ns();
     }
     if (rc != INV_OK) {
         reply_exec_failed(s, o, rc, failed, nbatch);
@@ -334,7 +324,8 @@ static void exec_queue(session *s, resp_out *o)
     for (const multi_rec *r = s->multi_head; r != NULL; r = r->next) {
         if (r->batch) {
             /* a line's latency is its whole batch's */
-            command_record(s, r->cmd, batch_ns, res[nbatch].rc != INV_OK);
+            command_record(s, r->cmd, NULL, 0, t0, t1,
+                           res[nbatch].rc != INV_OK);
             reply_batch_line(s, o, &r->line, &res[nbatch++]);
         } else {
             command_run(s, o, r->cmd, r->argv, r->argc);

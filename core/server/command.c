@@ -19,10 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "server/cmd_internal.h"
+#include "server/slowlog.h"
 
 enum {
     CMD_WRITE = 1u << 0,   /* may change the engine: reply waits for fsync */
@@ -70,7 +73,7 @@ static const cmd_def g_cmds[] = {
     { "auth",               2, 3, 0, 0, CMD_NOAUTH | F, cmd_auth, "AUTH [user] token" },
     { "hello",              1, 0, 0, 0, CMD_NOAUTH, cmd_hello, "HELLO [2|3] [AUTH user token] [SETNAME name]" },
     { "quit",               1, 0, 0, 0, CMD_NOAUTH | F | Q, cmd_quit, "QUIT" },
-    { "info",               1, 2, 0, 0, CMD_ADMIN | R, cmd_info, "INFO [section]" },
+    { "info",               1, 0, 0, 0, CMD_ADMIN | R, cmd_info, "INFO [section ...]" },
     { "command",            1, 0, 0, 0, CMD_ADMIN | R, cmd_command, "COMMAND [COUNT|DOCS|INFO|LIST]" },
     { "config",             2, 0, 0, 0, CMD_ADMIN | R, cmd_config, "CONFIG GET pattern [pattern ...]" },
     { "snapshot",           1, 1, 0, 0, CMD_ADMIN | W, cmd_snapshot, "SNAPSHOT" },
@@ -101,6 +104,11 @@ static const cmd_def g_cmds[] = {
     { "discard",            1, 1, 0, 0, F | Q, cmd_discard, "DISCARD" },
     { "watch",              2, 0, 0, 0, F | Q, cmd_watch, "WATCH key [key ...] (refused: use IFREV)" },
     { "unwatch",            1, 1, 0, 0, F | R, cmd_unwatch, "UNWATCH" },
+    { "slowlog",            2, 3, 0, 0, CMD_ADMIN | R, cmd_slowlog, "SLOWLOG GET [count] | LEN | RESET | HELP" },
+    { "latency",            2, 0, 0, 0, CMD_ADMIN | R, cmd_latency, "LATENCY LATEST | HISTORY event | RESET [event ...] | DOCTOR | HELP" },
+    { "memory",             2, 5, 0, 0, R, cmd_memory, "MEMORY USAGE key [SAMPLES count] | STATS | DOCTOR | HELP" },
+    { "scan",               2, 0, 2, 2, R, cmd_scan, "SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]" },
+    { "type",               2, 2, 0, 0, F | R, cmd_type, "TYPE key" },
 };
 #undef W
 #undef F
@@ -286,9 +294,28 @@ static bool arity_ok(const cmd_def *c, size_t argc)
     return true;
 }
 
-void command_record(session *s, const cmd_def *c, uint64_t ns, bool failed)
+/* Slow path: the command ran at least --slowlog-log-slower-than. AUTH and
+ * HELLO are logged without their arguments (a password is never kept).
+ * The session has no client address or name yet: logged as "". */
+static void command_slow(const session *s, const cmd_def *c,
+                         const resp_arg *argv, size_t argc, uint64_t us)
 {
-    stats_record(s->st, (unsigned)(c - g_cmds), ns, failed);
+    bool secret = strcmp(c->name, "auth") == 0 || strcmp(c->name, "hello") == 0;
+    slowlog_push(argv, argc, secret ? 1 : argc, us, NULL, NULL,
+                 s->ctx->cfg->slowlog_max_len);
+    latency_add((c->flags & CMD_FAST) ? LATENCY_EVENT_FAST_COMMAND
+                                      : LATENCY_EVENT_COMMAND,
+                us / 1000);
+}
+
+void command_record(session *s, const cmd_def *c, const resp_arg *argv,
+                    size_t argc, uint64_t t0_ns, uint64_t t1_ns, bool failed)
+{
+    stats_record(s->st, (unsigned)(c - g_cmds), t0_ns, t1_ns, failed);
+    uint64_t us = (t1_ns - t0_ns) / 1000;
+    if (argv != NULL && s->ctx->cfg->slowlog_slower_than_us >= 0 &&
+        us >= (uint64_t)s->ctx->cfg->slowlog_slower_than_us)
+        command_slow(s, c, argv, argc, us);
 }
 
 void command_run(session *s, resp_out *o, const cmd_def *c,
@@ -297,9 +324,12 @@ void command_run(session *s, resp_out *o, const cmd_def *c,
     size_t start = o->len;
     uint64_t t0 = now_ns_mono();
     c->fn(s, o, argv, argc);
-    command_record(s, c, now_ns_mono() - t0,
+    /* the one clock pair: stats, ops/s, slow log */
+    command_record(s, c, argv, argc, t0, now_ns_mono(),
                    o->len > start && o->buf[start] == '-');
 }
+
+uint64_t command_now_ns(void) { return now_ns_mono(); }
 
 static multi_kind multi_kind_of(const cmd_def *c)
 {
@@ -317,6 +347,8 @@ bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc)
         return false;
     c = lookup(&argv[0]);
     if (!s->authed && (c == NULL || !(c->flags & CMD_NOAUTH))) {
+        if (c != NULL)
+            stats_reject(s->st, (unsigned)(c - g_cmds));
         resp_w_error(o, "NOAUTH", "Authentication required.");
         return false;
     }
@@ -327,6 +359,7 @@ bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc)
         return false;
     }
     if (!arity_ok(c, argc)) {
+        stats_reject(s->st, (unsigned)(c - g_cmds));
         resp_w_errorf(o, "ERR wrong number of arguments for '%s' command",
                       c->name);
         multi_flag_error(s);
@@ -468,21 +501,64 @@ static void txt(resp_out *t, const char *fmt, ...)
     resp_out_raw(t, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
-static bool want(const resp_arg *sec, const char *name)
+/* The sections INFO was asked for: none means every section; "all" and
+ * "everything" too; "default" all but commandstats and latencystats (as
+ * Redis); other names pick their section (case-insensitive). */
+typedef struct {
+    const resp_arg *v;
+    size_t n;
+} info_sel;
+
+static bool want(const info_sel *q, const char *name, bool in_default)
 {
-    return sec == NULL || arg_eq(sec, "all") || arg_eq(sec, "everything") ||
-           arg_eq(sec, "default") || arg_eq(sec, name);
+    if (q->n == 0)
+        return true;
+    for (size_t i = 0; i < q->n; i++)
+        if (arg_eq(&q->v[i], "all") || arg_eq(&q->v[i], "everything") ||
+            (in_default && arg_eq(&q->v[i], "default")) ||
+            arg_eq(&q->v[i], name))
+            return true;
+    return false;
+}
+
+/* Redis's bytesToHuman: 1023B, 1.50K, 2.25M ... */
+static void human_bytes(char *dst, size_t cap, uint64_t n)
+{
+    static const char units[] = "KMGTP";
+    double d = (double)n;
+    size_t u = 0;
+    if (n < 1024) {
+        snprintf(dst, cap, "%lluB", (unsigned long long)n);
+        return;
+    }
+    d /= 1024;
+    while (d >= 1024 && u + 1 < sizeof units - 1) {
+        d /= 1024;
+        u++;
+    }
+    snprintf(dst, cap, "%.2f%c", d, units[u]);
 }
 
 static void info_server(session *s, resp_out *t)
 {
     const server_ctx *x = s->ctx;
     const server_config *cfg = x->cfg;
+    struct utsname un;
+    char exe[256];
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    int64_t up_s = (now_ms_real() - x->start_ms) / 1000;
+    exe[k > 0 ? k : 0] = '\0';
+    if (uname(&un) != 0)
+        memset(&un, 0, sizeof un);
     txt(t, "# Server\r\ninvcore_version:%s\r\nredis_version:7.0.0\r\n"
-           "process_id:%ld\r\ntcp_port:%d\r\nbind:%s\r\nthreads:%u\r\n"
-           "uptime_in_seconds:%lld\r\ndata_dir:%s\r\nfsync:%s\r\n\r\n",
-        INVCORE_VERSION, (long)getpid(), x->port, cfg->bind, x->threads,
-        (long long)((now_ms_real() - x->start_ms) / 1000),
+           "redis_mode:standalone\r\nos:%.64s %.64s %.64s\r\narch_bits:%d\r\n"
+           "multiplexing_api:epoll\r\nprocess_id:%ld\r\ntcp_port:%d\r\n",
+        INVCORE_VERSION, un.sysname, un.release, un.machine,
+        (int)(sizeof(void *) * 8), (long)getpid(), x->port);
+    txt(t, "bind:%s\r\nthreads:%u\r\nuptime_in_seconds:%lld\r\n"
+           "uptime_in_days:%lld\r\nexecutable:%.200s\r\nconfig_file:\r\n",
+        cfg->bind, x->threads, (long long)up_s, (long long)(up_s / 86400), exe);
+    txt(t, "data_dir:%.200s\r\nfsync:%s\r\n\r\n",
         cfg->data_dir ? cfg->data_dir : "(in-memory)",
         config_fsync_name(cfg->fsync_policy));
 }
@@ -490,32 +566,116 @@ static void info_server(session *s, resp_out *t)
 static void info_clients(session *s, resp_out *t)
 {
     stats_global *g = s->ctx->g;
-    txt(t, "# Clients\r\nconnected_clients:%llu\r\nmaxclients:%u\r\n"
-           "total_connections_received:%llu\r\nrejected_connections:%llu\r\n"
-           "auth_failures:%llu\r\nidle_timeouts:%llu\r\n"
+    txt(t, "# Clients\r\nconnected_clients:%llu\r\nblocked_clients:0\r\n"
+           "maxclients:%u\r\nauth_failures:%llu\r\nidle_timeouts:%llu\r\n"
            "reply_limit_disconnects:%llu\r\nprotocol_errors:%llu\r\n\r\n",
         (unsigned long long)stats_get(&g->connected), s->ctx->cfg->maxclients,
-        (unsigned long long)stats_get(&g->accepted),
-        (unsigned long long)stats_get(&g->rejected_maxclients),
         (unsigned long long)stats_get(&g->auth_failures),
         (unsigned long long)stats_get(&g->idle_closed),
         (unsigned long long)stats_get(&g->reply_limit_closed),
         (unsigned long long)stats_get(&g->protocol_errors));
 }
 
-static void info_stats(resp_out *t)
+/* used_memory comes first: redis-cli --stat finds fields by substring. */
+static void info_memory(resp_out *t, const inv_stats *st)
+{
+    stats_memory_info m;
+    char used[32], rss[32], peak[32];
+    stats_memory(&m);
+    human_bytes(used, sizeof used, m.used);
+    human_bytes(rss, sizeof rss, m.rss);
+    human_bytes(peak, sizeof peak, m.peak);
+    txt(t, "# Memory\r\nused_memory:%llu\r\nused_memory_human:%s\r\n"
+           "used_memory_rss:%llu\r\nused_memory_rss_human:%s\r\n"
+           "used_memory_peak:%llu\r\nused_memory_peak_human:%s\r\n",
+        (unsigned long long)m.used, used, (unsigned long long)m.rss, rss,
+        (unsigned long long)m.peak, peak);
+    txt(t, "used_memory_dataset:%llu\r\nallocator_active:%llu\r\n"
+           "allocator_resident:%llu\r\nmem_fragmentation_ratio:%.2f\r\n"
+           "mem_allocator:%s\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\n"
+           "maxmemory_policy:noeviction\r\n",
+        (unsigned long long)st->table_bytes, (unsigned long long)m.active,
+        (unsigned long long)m.resident,
+        m.used ? (double)m.rss / (double)m.used : 0.0, m.allocator);
+    txt(t, "table_bytes:%llu\r\ntable_resizes:%llu\r\n"
+           "levels:%llu\r\nitems:%llu\r\nlocations:%llu\r\n\r\n",
+        (unsigned long long)st->table_bytes,
+        (unsigned long long)st->table_resizes,
+        (unsigned long long)st->levels, (unsigned long long)st->items,
+        (unsigned long long)st->locations);
+}
+
+/* No child process ever runs (snapshots are written by the engine's own
+ * threads), and recovery ends before the server answers: the Redis fields
+ * that tools poll are constant. The journal is an append-only file. */
+static void info_persistence(session *s, resp_out *t, const inv_stats *st)
+{
+    txt(t, "# Persistence\r\nloading:0\r\nasync_loading:0\r\n"
+           "rdb_bgsave_in_progress:0\r\naof_enabled:%d\r\n"
+           "aof_rewrite_in_progress:0\r\naof_last_write_status:%s\r\n\r\n",
+        s->ctx->cfg->data_dir != NULL, st->journal_failed ? "err" : "ok");
+}
+
+static uint64_t total_calls(void)
 {
     uint64_t total = 0;
-    txt(t, "# Stats\r\n");
+    for (size_t c = 0; c < NCMDS; c++)
+        total += stats_calls((unsigned)c);
+    return total;
+}
+
+static void info_stats(session *s, resp_out *t)
+{
+    stats_global *g = s->ctx->g;
+    txt(t, "# Stats\r\ntotal_connections_received:%llu\r\n"
+           "total_commands_processed:%llu\r\ninstantaneous_ops_per_sec:%llu\r\n"
+           "rejected_connections:%llu\r\nexpired_keys:0\r\nevicted_keys:0\r\n\r\n",
+        (unsigned long long)stats_get(&g->accepted),
+        (unsigned long long)total_calls(),
+        (unsigned long long)stats_ops_per_sec(now_ns_mono()),
+        (unsigned long long)stats_get(&g->rejected_maxclients));
+}
+
+static void info_replication(resp_out *t, const inv_stats *st)
+{
+    txt(t, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"
+           "master_repl_offset:%llu\r\nrepl_backlog_active:0\r\n\r\n",
+        (unsigned long long)st->journal_position);
+}
+
+static void info_cpu(resp_out *t)
+{
+    struct rusage self, children;
+    if (getrusage(RUSAGE_SELF, &self) != 0)
+        memset(&self, 0, sizeof self);
+    if (getrusage(RUSAGE_CHILDREN, &children) != 0)
+        memset(&children, 0, sizeof children);
+#define SECS(tv) ((double)(tv).tv_sec + (double)(tv).tv_usec / 1e6)
+    txt(t, "# CPU\r\nused_cpu_sys:%.6f\r\nused_cpu_user:%.6f\r\n"
+           "used_cpu_sys_children:%.6f\r\nused_cpu_user_children:%.6f\r\n\r\n",
+        SECS(self.ru_stime), SECS(self.ru_utime), SECS(children.ru_stime),
+        SECS(children.ru_utime));
+#undef SECS
+}
+
+static void info_commandstats(resp_out *t)
+{
+    txt(t, "# Commandstats\r\n");
     for (size_t c = 0; c < NCMDS; c++) {
-        uint64_t calls = stats_calls((unsigned)c);
-        total += calls;
-        if (calls)
-            txt(t, "cmdstat_%s:calls=%llu,failed_calls=%llu\r\n",
-                g_cmds[c].name, (unsigned long long)calls,
-                (unsigned long long)stats_errors((unsigned)c));
+        uint64_t calls = stats_sum(STATS_CALLS, (unsigned)c);
+        uint64_t rejected = stats_sum(STATS_REJECTED, (unsigned)c);
+        uint64_t usec = stats_sum(STATS_NS, (unsigned)c) / 1000;
+        if (calls == 0 && rejected == 0)
+            continue;
+        txt(t, "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,"
+               "rejected_calls=%llu,failed_calls=%llu\r\n",
+            g_cmds[c].name, (unsigned long long)calls,
+            (unsigned long long)usec,
+            calls ? (double)usec / (double)calls : 0.0,
+            (unsigned long long)rejected,
+            (unsigned long long)stats_sum(STATS_ERRORS, (unsigned)c));
     }
-    txt(t, "total_commands_processed:%llu\r\n\r\n", (unsigned long long)total);
+    txt(t, "\r\n");
 }
 
 static void info_latency(resp_out *t)
@@ -532,57 +692,74 @@ static void info_latency(resp_out *t)
     txt(t, "\r\n");
 }
 
-static void info_engine(session *s, resp_out *t, const resp_arg *sec)
+/* Levels are the keys (SCAN, TYPE); none expires. Redis omits empty dbs. */
+static void info_keyspace(resp_out *t, const inv_stats *st)
 {
-    inv_stats st;
-    memset(&st, 0, sizeof st);
-    if (inv_stats_get(s->ctx->e, &st) != INV_OK)
-        return;
-    if (want(sec, "memory"))
-        txt(t, "# Memory\r\ntable_bytes:%llu\r\ntable_resizes:%llu\r\n"
-               "levels:%llu\r\nitems:%llu\r\nlocations:%llu\r\n\r\n",
-            (unsigned long long)st.table_bytes,
-            (unsigned long long)st.table_resizes,
-            (unsigned long long)st.levels, (unsigned long long)st.items,
-            (unsigned long long)st.locations);
-    if (want(sec, "journal"))
+    txt(t, "# Keyspace\r\n");
+    if (st->levels > 0)
+        txt(t, "db0:keys=%llu,expires=0,avg_ttl=0\r\n",
+            (unsigned long long)st->levels);
+    txt(t, "\r\n");
+}
+
+static void info_engine(session *s, resp_out *t, const info_sel *q,
+                        const inv_stats *st)
+{
+    if (want(q, "journal", true))
         txt(t, "# Journal\r\njournal_enabled:%d\r\njournal_position:%llu\r\n"
                "durable_position:%llu\r\njournal_bytes:%llu\r\nfsyncs:%llu\r\n"
                "records_written:%llu\r\nsnapshots:%llu\r\njournal_failed:%d\r\n"
                "held_replies:%llu\r\n\r\n",
             s->ctx->cfg->data_dir != NULL,
-            (unsigned long long)st.journal_position,
-            (unsigned long long)st.durable_position,
-            (unsigned long long)st.journal_bytes,
-            (unsigned long long)st.fsyncs,
-            (unsigned long long)st.records_written,
-            (unsigned long long)st.snapshots, st.journal_failed ? 1 : 0,
+            (unsigned long long)st->journal_position,
+            (unsigned long long)st->durable_position,
+            (unsigned long long)st->journal_bytes,
+            (unsigned long long)st->fsyncs,
+            (unsigned long long)st->records_written,
+            (unsigned long long)st->snapshots, st->journal_failed ? 1 : 0,
             (unsigned long long)stats_get(&s->ctx->g->held_replies));
-    if (want(sec, "holds"))
+    if (want(q, "holds", true))
         txt(t, "# Holds\r\nholds_active:%llu\r\nholds_created:%llu\r\n"
                "holds_committed:%llu\r\nholds_released:%llu\r\n"
                "holds_expired:%llu\r\n\r\n",
-            (unsigned long long)st.holds_active,
-            (unsigned long long)st.holds_created,
-            (unsigned long long)st.holds_committed,
-            (unsigned long long)st.holds_released,
-            (unsigned long long)st.holds_expired);
+            (unsigned long long)st->holds_active,
+            (unsigned long long)st->holds_created,
+            (unsigned long long)st->holds_committed,
+            (unsigned long long)st->holds_released,
+            (unsigned long long)st->holds_expired);
 }
 
 static void cmd_info(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
-    const resp_arg *sec = n == 2 ? &v[1] : NULL;
+    const info_sel q = { v + 1, n - 1 };
+    inv_stats st;
     resp_out t;
+    memset(&st, 0, sizeof st);
+    (void)inv_stats_get(s->ctx->e, &st); /* zeros if it fails */
     resp_out_init(&t, 2);
-    if (want(sec, "server"))
+    if (want(&q, "server", true))
         info_server(s, &t);
-    if (want(sec, "clients"))
+    if (want(&q, "clients", true))
         info_clients(s, &t);
-    if (want(sec, "stats"))
-        info_stats(&t);
-    if (want(sec, "latencystats") || want(sec, "latency"))
+    if (want(&q, "memory", true))
+        info_memory(&t, &st);
+    if (want(&q, "persistence", true))
+        info_persistence(s, &t, &st);
+    if (want(&q, "stats", true))
+        info_stats(s, &t);
+    if (want(&q, "replication", true))
+        info_replication(&t, &st);
+    if (want(&q, "cpu", true))
+        info_cpu(&t);
+    if (want(&q, "commandstats", false))
+        info_commandstats(&t);
+    if (want(&q, "latencystats", false) || want(&q, "latency", false))
         info_latency(&t);
-    info_engine(s, &t, sec);
+    if (want(&q, "cluster", true))
+        txt(&t, "# Cluster\r\ncluster_enabled:0\r\n\r\n");
+    if (want(&q, "keyspace", true))
+        info_keyspace(&t, &st);
+    info_engine(s, &t, &q, &st);
     if (t.failed)
         reply_engine_error(o, INV_ENOMEM);
     else
@@ -669,20 +846,85 @@ static void cmd_command(session *s, resp_out *o, const resp_arg *v, size_t n)
 
 /* ---- CONFIG GET ----------------------------------------------------------- */
 
-/* Case-insensitive glob with '*' and '?'; O(len(p) * len(s)). */
-static bool glob_match(const char *p, size_t pn, const char *s, size_t sn)
+static bool glob_eq(char a, char b, bool nocase)
+{
+    if (nocase) {
+        a = (a >= 'A' && a <= 'Z') ? (char)(a + 32) : a;
+        b = (b >= 'A' && b <= 'Z') ? (char)(b + 32) : b;
+    }
+    return a == b;
+}
+
+/* [class] at p[i] (i past '['): [abc], [^abc], [a-z], \x escapes; an
+ * unterminated class ends with the pattern (as Redis). */
+static bool glob_class(const char *p, size_t pn, size_t *pi, char c, bool nocase)
+{
+    size_t i = *pi;
+    bool neg = false, hit = false;
+    if (i < pn && p[i] == '^') {
+        neg = true;
+        i++;
+    }
+    while (i < pn && p[i] != ']') {
+        if (p[i] == '\\' && i + 1 < pn) {
+            hit |= glob_eq(p[i + 1], c, nocase);
+            i += 2;
+        } else if (i + 2 < pn && p[i + 1] == '-') {
+            char lo = p[i], hi = p[i + 2], x = c;
+            if (lo > hi) {
+                char tmp = lo;
+                lo = hi;
+                hi = tmp;
+            }
+            if (nocase) {
+                lo = (lo >= 'A' && lo <= 'Z') ? (char)(lo + 32) : lo;
+                hi = (hi >= 'A' && hi <= 'Z') ? (char)(hi + 32) : hi;
+                x = (x >= 'A' && x <= 'Z') ? (char)(x + 32) : x;
+            }
+            hit |= x >= lo && x <= hi;
+            i += 3;
+        } else {
+            hit |= glob_eq(p[i], c, nocase);
+            i++;
+        }
+    }
+    *pi = i < pn ? i + 1 : i;
+    return hit != neg;
+}
+
+/* Does the one-character token at p[*pi] (not '*') match c? Moves *pi
+ * past it. */
+static bool glob_token(const char *p, size_t pn, size_t *pi, char c, bool nocase)
+{
+    size_t i = *pi;
+    if (p[i] == '[') {
+        *pi = i + 1;
+        return glob_class(p, pn, pi, c, nocase);
+    }
+    if (p[i] == '\\' && i + 1 < pn) {
+        *pi = i + 2;
+        return glob_eq(p[i + 1], c, nocase);
+    }
+    *pi = i + 1;
+    return p[i] == '?' || glob_eq(p[i], c, nocase);
+}
+
+/* Redis's glob (* ? [abc] [^a-z] \x). Every token but '*' takes exactly
+ * one character, so backtracking to the last '*' alone is exact:
+ * O(len(p) * len(s)), no recursion. */
+bool glob_match(const char *p, size_t pn, const char *s, size_t sn, bool nocase)
 {
     size_t pi = 0, si = 0, star_p = SIZE_MAX, star_s = 0;
     while (si < sn) {
-        if (pi < pn && (p[pi] == '?' ||
-                        ((p[pi] | 32) == (s[si] | 32) && p[pi] != '*'))) {
-            pi++;
-            si++;
-        } else if (pi < pn && p[pi] == '*') {
-            star_p = pi++;
+        size_t next = pi;
+        if (pi < pn && p[pi] == '*') {
+            star_p = ++pi; /* the pattern after the star */
             star_s = si;
+        } else if (pi < pn && glob_token(p, pn, &next, s[si], nocase)) {
+            pi = next;
+            si++;
         } else if (star_p != SIZE_MAX) {
-            pi = star_p + 1;
+            pi = star_p;
             si = ++star_s;
         } else {
             return false;
@@ -696,11 +938,13 @@ static bool glob_match(const char *p, size_t pn, const char *s, size_t sn)
 static void cmd_config(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     const server_config *cfg = s->ctx->cfg;
-    char vals[10][80];
-    const char *names[10] = { "save", "appendonly", "appendfsync", "port",
-                              "bind", "maxclients", "timeout", "databases",
-                              "io-threads", "proto-max-bulk-len" };
-    bool hit[10] = { false };
+    enum { NCONF = 12 };
+    char vals[NCONF][80];
+    const char *names[NCONF] = { "save", "appendonly", "appendfsync", "port",
+                                 "bind", "maxclients", "timeout", "databases",
+                                 "io-threads", "proto-max-bulk-len",
+                                 "slowlog-log-slower-than", "slowlog-max-len" };
+    bool hit[NCONF] = { false };
     size_t k = 0;
 
     if (!arg_eq(&v[1], "get") || n < 3) {
@@ -724,18 +968,21 @@ static void cmd_config(session *s, resp_out *o, const resp_arg *v, size_t n)
     snprintf(vals[7], sizeof vals[7], "%s", "1");
     snprintf(vals[8], sizeof vals[8], "%u", s->ctx->threads);
     snprintf(vals[9], sizeof vals[9], "%zu", cfg->max_bulk);
+    snprintf(vals[10], sizeof vals[10], "%lld",
+             (long long)cfg->slowlog_slower_than_us);
+    snprintf(vals[11], sizeof vals[11], "%u", cfg->slowlog_max_len);
     for (size_t i = 2; i < n; i++) {
         if (v[i].len > CMD_PATTERN_MAX)
             continue;
-        for (size_t j = 0; j < 10; j++)
+        for (size_t j = 0; j < NCONF; j++)
             if (!hit[j] &&
-                glob_match(v[i].ptr, v[i].len, names[j], strlen(names[j]))) {
+                glob_match(v[i].ptr, v[i].len, names[j], strlen(names[j]), true)) {
                 hit[j] = true;
                 k++;
             }
     }
     resp_w_map(o, k);
-    for (size_t j = 0; j < 10; j++) {
+    for (size_t j = 0; j < NCONF; j++) {
         if (!hit[j])
             continue;
         resp_w_bulk_str(o, names[j]);

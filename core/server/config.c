@@ -27,6 +27,8 @@ void config_defaults(server_config *c)
     c->max_args = RESP_MAX_ARGS_DEFAULT;
     c->max_query = SERVER_MAX_QUERY_DEFAULT;
     c->max_reply = SERVER_MAX_REPLY_DEFAULT;
+    c->slowlog_slower_than_us = SERVER_SLOWLOG_SLOWER_THAN_US_DEFAULT;
+    c->slowlog_max_len = SERVER_SLOWLOG_MAX_LEN_DEFAULT;
 }
 
 const char *config_usage(void)
@@ -39,11 +41,13 @@ const char *config_usage(void)
            "                [--max-query-buffer BYTES] [--max-reply-buffer BYTES]\n"
            "                [--levels-capacity N] [--items-capacity N]\n"
            "                [--locations-capacity N] [--holds-capacity N]\n"
+           "                [--slowlog-log-slower-than US] [--slowlog-max-len N]\n"
            "                [--help] [--version]\n"
            "defaults: bind 127.0.0.1, port 7379, threads = cores, data dir ./data,\n"
            "fsync interval (10 ms), maxclients 10000, timeout 300 s (0: off),\n"
            "max-bulk 1 MiB, max-args 4096, max-query-buffer 8 MiB,\n"
-           "max-reply-buffer 64 MiB, capacities 0 (tables start small and grow)\n";
+           "max-reply-buffer 64 MiB, capacities 0 (tables start small and grow),\n"
+           "slowlog-log-slower-than 10000 us (-1: off), slowlog-max-len 128\n";
 }
 
 const char *config_fsync_name(inv_fsync_policy p)
@@ -159,6 +163,16 @@ static int apply(server_config *c, const char *name, const char *val,
     } else if (strcmp(name, "max-reply-buffer") == 0) {
         NUM(1u << 16, 1ull << 34);
         c->max_reply = (size_t)v;
+    } else if (strcmp(name, "slowlog-log-slower-than") == 0) {
+        if (strcmp(val, "-1") == 0) {
+            c->slowlog_slower_than_us = -1;
+            return 0;
+        }
+        NUM(0, SERVER_SLOWLOG_SLOWER_THAN_US_MAX);
+        c->slowlog_slower_than_us = (int64_t)v;
+    } else if (strcmp(name, "slowlog-max-len") == 0) {
+        NUM(0, SERVER_SLOWLOG_MAX_LEN_MAX);
+        c->slowlog_max_len = (unsigned)v;
     } else if (capacity_field(c, name) != NULL) {
         NUM(0, SERVER_CAPACITY_MAX);
         *capacity_field(c, name) = (size_t)v;

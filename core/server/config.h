@@ -26,6 +26,13 @@
  * 43 bytes per level, is reserved at start). */
 #define SERVER_CAPACITY_MAX (1ull << 32)
 #define SERVER_SHUTDOWN_GRACE_MS 5000u        /* flushing on SIGTERM */
+/* SLOWLOG: commands that ran at least this long are logged (-1: none). */
+#define SERVER_SLOWLOG_SLOWER_THAN_US_DEFAULT 10000
+#define SERVER_SLOWLOG_SLOWER_THAN_US_MAX (3600ll * 1000000) /* an hour */
+/* Entries kept; each is at most ~5 KB (32 arguments of 128 bytes), and
+ * every event loop keeps up to this many, so the bound caps memory. */
+#define SERVER_SLOWLOG_MAX_LEN_DEFAULT 128u
+#define SERVER_SLOWLOG_MAX_LEN_MAX 65536u
 
 typedef struct {
     char bind[64];
@@ -46,6 +53,8 @@ typedef struct {
     /* Engine table hints (0: start small and grow): a known-size load
      * never pauses for growth. */
     size_t levels_capacity, items_capacity, locations_capacity, holds_capacity;
+    int64_t slowlog_slower_than_us; /* -1: log nothing */
+    unsigned slowlog_max_len;       /* 0: keep nothing */
     bool help, version;
 } server_config;
 

@@ -4,12 +4,21 @@
  * Invariants: a registered block is never freed while the process may read
  * it (blocks are registered in a fixed array of STATS_THREADS_MAX slots and
  * a freed slot is emptied first); a histogram bucket index is always
- * < STATS_HIST_BUCKETS (latencies are clamped to 2^40 ns).
+ * < STATS_HIST_BUCKETS (latencies are clamped to 2^40 ns); an ops/s mark
+ * names its window, so a reader never takes an old mark for a new one
+ * (until 2^24 windows, about 200 days, wrap it).
  */
 #include "server/stats.h"
 
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
+
+#if !defined(INV_SANITIZE)
+#include <jemalloc/jemalloc.h>
+#endif
 
 static _Atomic(stats_thread *) g_threads[STATS_THREADS_MAX];
 static pthread_mutex_t g_reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -81,14 +90,79 @@ static void bump(_Atomic uint64_t *c, uint64_t n)
     atomic_store_explicit(c, v + n, memory_order_relaxed);
 }
 
-void stats_record(stats_thread *t, unsigned cmd, uint64_t ns, int failed)
+/* ---- ops per second: window marks --------------------------------------- */
+
+#define MARK_COUNT_BITS 40u
+#define MARK_COUNT_MASK ((1ull << MARK_COUNT_BITS) - 1)
+#define MARK_WINDOW_MASK ((1ull << (64u - MARK_COUNT_BITS)) - 1)
+
+static uint64_t mark_pack(uint64_t window, uint64_t count)
 {
+    return (window & MARK_WINDOW_MASK) << MARK_COUNT_BITS | (count & MARK_COUNT_MASK);
+}
+
+static bool mark_in(uint64_t mark, uint64_t window)
+{
+    return (mark >> MARK_COUNT_BITS) == (window & MARK_WINDOW_MASK);
+}
+
+static uint64_t thread_calls(stats_thread *t)
+{
+    uint64_t s = 0;
+    for (size_t c = 0; c < STATS_COMMANDS_MAX; c++)
+        s += stats_get(&t->calls[c]);
+    return s;
+}
+
+/* The first command of a new window: the old current mark becomes the
+ * previous one. Once per window per thread. */
+static void mark_window(stats_thread *t, uint64_t window)
+{
+    /* relaxed: only the owner writes the marks */
+    uint64_t cur = atomic_load_explicit(&t->mark_cur, memory_order_relaxed);
+    t->window = window;
+    atomic_store_explicit(&t->mark_prev, cur, memory_order_relaxed);
+    /* release: a reader that sees this mark also sees the prev above */
+    atomic_store_explicit(&t->mark_cur, mark_pack(window, thread_calls(t)),
+                          memory_order_release);
+}
+
+/* Commands t ran in window w (0 if it has no marks for it). */
+static uint64_t thread_window_count(stats_thread *t, uint64_t w)
+{
+    /* acquire: pairs with the release in mark_window (prev is as new) */
+    uint64_t cur = atomic_load_explicit(&t->mark_cur, memory_order_acquire);
+    /* relaxed: ordered after the acquire above */
+    uint64_t prev = atomic_load_explicit(&t->mark_prev, memory_order_relaxed);
+    if (mark_in(cur, w + 1))
+        return mark_in(prev, w) ? ((cur - prev) & MARK_COUNT_MASK) : 0;
+    if (mark_in(cur, w))
+        return (thread_calls(t) - cur) & MARK_COUNT_MASK;
+    return 0;
+}
+
+/* Hot path: a handful of relaxed stores and one compare; no lock. */
+void stats_record(stats_thread *t, unsigned cmd, uint64_t start_ns,
+                  uint64_t end_ns, int failed)
+{
+    uint64_t ns = end_ns >= start_ns ? end_ns - start_ns : 0;
+    uint64_t window = end_ns >> STATS_WINDOW_SHIFT;
     if (t == NULL || cmd >= STATS_COMMANDS_MAX)
         return;
+    if (window != t->window)
+        mark_window(t, window);
     bump(&t->calls[cmd], 1);
+    bump(&t->ns[cmd], ns);
     if (failed)
         bump(&t->errors[cmd], 1);
     bump(&t->hist[cmd][bucket_of(ns)], 1);
+}
+
+void stats_reject(stats_thread *t, unsigned cmd)
+{
+    if (t == NULL || cmd >= STATS_COMMANDS_MAX)
+        return;
+    bump(&t->rejected[cmd], 1);
 }
 
 void stats_add_global(_Atomic uint64_t *c, uint64_t n)
@@ -109,26 +183,47 @@ static stats_thread *slot(size_t i)
     return atomic_load_explicit(&g_threads[i], memory_order_acquire);
 }
 
-uint64_t stats_calls(unsigned cmd)
+static const _Atomic uint64_t *counter_of(const stats_thread *t,
+                                          stats_counter which, unsigned cmd)
+{
+    switch (which) {
+    case STATS_CALLS:
+        return &t->calls[cmd];
+    case STATS_ERRORS:
+        return &t->errors[cmd];
+    case STATS_REJECTED:
+        return &t->rejected[cmd];
+    case STATS_NS:
+        return &t->ns[cmd];
+    }
+    return &t->calls[cmd];
+}
+
+uint64_t stats_sum(stats_counter which, unsigned cmd)
 {
     uint64_t s = 0;
     for (size_t i = 0; i < STATS_THREADS_MAX && cmd < STATS_COMMANDS_MAX; i++) {
         stats_thread *t = slot(i);
         if (t)
-            s += stats_get(&t->calls[cmd]);
+            s += stats_get(counter_of(t, which, cmd));
     }
     return s;
 }
 
-uint64_t stats_errors(unsigned cmd)
+uint64_t stats_calls(unsigned cmd) { return stats_sum(STATS_CALLS, cmd); }
+
+uint64_t stats_errors(unsigned cmd) { return stats_sum(STATS_ERRORS, cmd); }
+
+uint64_t stats_ops_per_sec(uint64_t now_ns)
 {
-    uint64_t s = 0;
-    for (size_t i = 0; i < STATS_THREADS_MAX && cmd < STATS_COMMANDS_MAX; i++) {
+    uint64_t w = (now_ns >> STATS_WINDOW_SHIFT) - 1, n = 0;
+    for (size_t i = 0; i < STATS_THREADS_MAX; i++) {
         stats_thread *t = slot(i);
         if (t)
-            s += stats_get(&t->errors[cmd]);
+            n += thread_window_count(t, w);
     }
-    return s;
+    /* n commands in 2^STATS_WINDOW_SHIFT ns */
+    return (uint64_t)((double)n * 1e9 / (double)(1ull << STATS_WINDOW_SHIFT));
 }
 
 uint64_t stats_quantile_ns(unsigned cmd, double q)
@@ -159,4 +254,73 @@ uint64_t stats_quantile_ns(unsigned cmd, double q)
             return bucket_high((unsigned)b);
     }
     return bucket_high((unsigned)nb - 1);
+}
+
+/* ---- process memory ------------------------------------------------------ */
+
+static _Atomic uint64_t g_memory_peak;
+
+/* Resident set size from /proc/self/statm (0 if unreadable). */
+static uint64_t rss_bytes(void)
+{
+    unsigned long long size = 0, resident = 0;
+    long page = sysconf(_SC_PAGESIZE);
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL)
+        return 0;
+    if (fscanf(f, "%llu %llu", &size, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    return (uint64_t)resident * (uint64_t)(page > 0 ? page : 4096);
+}
+
+#if defined(INV_SANITIZE)
+/* The sanitizer runtimes own malloc and count what is allocated. */
+size_t __sanitizer_get_current_allocated_bytes(void);
+
+static void allocator_read(stats_memory_info *m)
+{
+    m->used = (uint64_t)__sanitizer_get_current_allocated_bytes();
+    m->active = m->used;
+    m->resident = m->rss;
+    m->allocator = "libc";
+}
+#else
+#define STATS_STR2(x) #x
+#define STATS_STR(x) STATS_STR2(x)
+
+static uint64_t jemalloc_stat(const char *name)
+{
+    size_t v = 0, len = sizeof v;
+    if (mallctl(name, &v, &len, NULL, 0) != 0)
+        return 0;
+    return (uint64_t)v;
+}
+
+static void allocator_read(stats_memory_info *m)
+{
+    /* jemalloc caches its statistics: advancing the epoch refreshes them */
+    uint64_t epoch = 1;
+    size_t len = sizeof epoch;
+    (void)mallctl("epoch", &epoch, &len, &epoch, len);
+    m->used = jemalloc_stat("stats.allocated");
+    m->active = jemalloc_stat("stats.active");
+    m->resident = jemalloc_stat("stats.resident");
+    m->allocator = "jemalloc-" STATS_STR(JEMALLOC_VERSION_MAJOR) "." STATS_STR(
+        JEMALLOC_VERSION_MINOR) "." STATS_STR(JEMALLOC_VERSION_BUGFIX);
+}
+#endif
+
+void stats_memory(stats_memory_info *out)
+{
+    out->rss = rss_bytes();
+    allocator_read(out);
+    /* relaxed: a statistic; the CAS keeps the maximum */
+    uint64_t peak = atomic_load_explicit(&g_memory_peak, memory_order_relaxed);
+    while (out->used > peak &&
+           !atomic_compare_exchange_weak_explicit(&g_memory_peak, &peak, out->used,
+                                                  memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
+    out->peak = out->used > peak ? out->used : peak;
 }

@@ -7,6 +7,12 @@
  * value at some recent moment. Counters in stats_global are shared by all
  * loops and use relaxed fetch_add: they are statistics, nothing is
  * published through them.
+ *
+ * Operations per second: each thread notes, at its first command of every
+ * window of 2^STATS_WINDOW_SHIFT ns, how many commands it had run before
+ * (a "mark"); the count of the last complete window is the difference of
+ * two marks, so the rate is a real per-window sample at no cost on the
+ * request path but one compare.
  */
 #ifndef INV_SERVER_STATS_H
 #define INV_SERVER_STATS_H
@@ -18,12 +24,36 @@
 #define STATS_COMMANDS_MAX 64u    /* command table entries */
 #define STATS_HIST_BUCKETS 312u   /* log-linear, 8 per power of two, ns */
 #define STATS_THREADS_MAX 260u    /* event loops + embedders (tests, fuzz) */
+#define STATS_WINDOW_SHIFT 30u    /* ops/s window: 2^30 ns, about 1.07 s */
 
 typedef struct {
-    _Atomic uint64_t calls[STATS_COMMANDS_MAX];
-    _Atomic uint64_t errors[STATS_COMMANDS_MAX];
+    _Atomic uint64_t calls[STATS_COMMANDS_MAX];    /* ran (failed included) */
+    _Atomic uint64_t errors[STATS_COMMANDS_MAX];   /* ran, answered an error */
+    _Atomic uint64_t rejected[STATS_COMMANDS_MAX]; /* refused before running */
+    _Atomic uint64_t ns[STATS_COMMANDS_MAX];       /* time spent running */
     _Atomic uint64_t hist[STATS_COMMANDS_MAX][STATS_HIST_BUCKETS];
+    /* ops/s marks: window (mod 2^24) << 40 | commands before it (mod 2^40) */
+    _Atomic uint64_t mark_cur, mark_prev;
+    uint64_t window; /* owner only: the window of the last command */
 } stats_thread;
+
+/* Which per-command counter stats_sum adds up. */
+typedef enum {
+    STATS_CALLS,
+    STATS_ERRORS,
+    STATS_REJECTED,
+    STATS_NS
+} stats_counter;
+
+/* Process memory, in bytes (stats_memory). */
+typedef struct {
+    uint64_t used;      /* allocated by the program (allocator's count) */
+    uint64_t peak;      /* the highest `used` any stats_memory call saw */
+    uint64_t rss;       /* resident set size */
+    uint64_t active;    /* allocator pages in use (= used without jemalloc) */
+    uint64_t resident;  /* allocator's resident bytes (= rss without jemalloc) */
+    const char *allocator; /* "jemalloc-<version>" or "libc" */
+} stats_memory_info;
 
 typedef struct {
     _Atomic uint64_t connected;          /* open client connections */
@@ -40,14 +70,25 @@ typedef struct {
  * blocks exist or memory is short). Blocks live until stats_reset_all. */
 stats_thread *stats_thread_new(void);
 void stats_thread_free(stats_thread *t);
-/* Records one call of command cmd that took ns nanoseconds. Owner only. */
-void stats_record(stats_thread *t, unsigned cmd, uint64_t ns, int failed);
+/* Records one call of command cmd that ran from start_ns to end_ns
+ * (CLOCK_MONOTONIC). Owner only. Hot path: no lock, no allocation. */
+void stats_record(stats_thread *t, unsigned cmd, uint64_t start_ns,
+                  uint64_t end_ns, int failed);
+/* Counts a call of cmd refused before it ran (arity, auth). Owner only. */
+void stats_reject(stats_thread *t, unsigned cmd);
 void stats_add_global(_Atomic uint64_t *c, uint64_t n);
 uint64_t stats_get(const _Atomic uint64_t *c);
 
 /* Sums over every registered thread block. */
+uint64_t stats_sum(stats_counter which, unsigned cmd);
 uint64_t stats_calls(unsigned cmd);
 uint64_t stats_errors(unsigned cmd);
+/* Commands run in the last complete window, per second (now_ns:
+ * CLOCK_MONOTONIC). */
+uint64_t stats_ops_per_sec(uint64_t now_ns);
+/* Reads the allocator's statistics (jemalloc's, refreshed; the sanitizer
+ * builds ask the sanitizer's allocator) and the RSS; updates the peak. */
+void stats_memory(stats_memory_info *out);
 /* Latency at quantile q (0..1) in nanoseconds; 0 when no calls. */
 uint64_t stats_quantile_ns(unsigned cmd, double q);
 

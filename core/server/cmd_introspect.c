@@ -1,0 +1,363 @@
+/*
+ * cmd_introspect.c — the monitoring and keyspace commands Redis tools use:
+ * SLOWLOG, LATENCY, MEMORY, SCAN and TYPE.
+ *
+ * The keyspace these commands show is the levels: a level is the "key"
+ * named "item:loc" (both decimal ids, as SCAN writes them; leading zeros
+ * are accepted on input, as everywhere). Its type is "level". Errors follow
+ * Redis's wording (ERR ...) so that tools which match Redis messages work.
+ * Nothing here is on a request hot path; SCAN allocates nothing (its rows
+ * live in the loop's scratch).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "server/cmd_internal.h"
+#include "server/slowlog.h"
+
+/* A level's footprint: one 32-byte slot of the levels table, which is kept
+ * at most 3/4 full (PROTOCOL.md: "about 43 bytes per level"). */
+#define CMD_LEVEL_BYTES 43
+#define LEVEL_NAME_MAX 42u        /* "item:loc": 20 + 1 + 20 digits and a NUL */
+#define SCAN_PATTERN_MAX 256u     /* bytes of a MATCH pattern (bounds glob work) */
+#define SCAN_COUNT_DEFAULT 10u    /* as Redis */
+#define DOCTOR_TEXT_MAX 1024u     /* LATENCY / MEMORY DOCTOR report */
+#define FRAGMENTATION_WARN 1.5    /* MEMORY DOCTOR: rss / used above this ... */
+#define FRAGMENTATION_MIN_BYTES (64ull << 20) /* ... and rss above this */
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static void reply_help(resp_out *o, const char *const *lines, size_t n)
+{
+    resp_w_array(o, n);
+    for (size_t i = 0; i < n; i++)
+        resp_w_simple(o, lines[i]);
+}
+
+static void reply_bad_subcommand(resp_out *o, const char *cmd, const resp_arg *sub)
+{
+    resp_w_errorf(o,
+                  "ERR unknown subcommand or wrong number of arguments for '%.*s'. "
+                  "Try %s HELP.",
+                  (int)(sub->len > 32 ? 32 : sub->len), sub->ptr, cmd);
+}
+
+/* Parses a level name "item:loc"; false when malformed. */
+static bool level_name_parse(const resp_arg *a, uint64_t *item, uint64_t *loc)
+{
+    const char *colon = memchr(a->ptr, ':', a->len);
+    if (colon == NULL)
+        return false;
+    size_t left = (size_t)(colon - a->ptr);
+    return resp_parse_u64(a->ptr, left, item) == 0 &&
+           resp_parse_u64(colon + 1, a->len - left - 1, loc) == 0;
+}
+
+/* Writes "item:loc" into dst[LEVEL_NAME_MAX]; returns its length. */
+static size_t level_name(char *dst, uint64_t item, uint64_t loc)
+{
+    size_t n = resp_fmt_u64(dst, item);
+    dst[n++] = ':';
+    n += resp_fmt_u64(dst + n, loc);
+    dst[n] = '\0';
+    return n;
+}
+
+/* Does the level (item, loc) exist? */
+static bool level_exists(session *s, const resp_arg *key)
+{
+    uint64_t item, loc;
+    inv_level l;
+    return level_name_parse(key, &item, &loc) &&
+           inv_level_get(s->ctx->e, item, loc, &l) == INV_OK;
+}
+
+/* ---- SLOWLOG ---------------------------------------------------------------- */
+
+static const char *const slowlog_help[] = {
+    "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET [<count>]",
+    "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+    "    Entries are made of:",
+    "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+    "    client name",
+    "LEN",
+    "    Return the length of the slowlog.",
+    "RESET",
+    "    Reset the slowlog.",
+    "HELP",
+    "    Print this help.",
+};
+
+void cmd_slowlog(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    unsigned max_len = s->ctx->cfg->slowlog_max_len;
+    if (arg_eq(&v[1], "get")) {
+        int64_t count = SLOWLOG_GET_DEFAULT;
+        if (n == 3 && (resp_parse_i64(v[2].ptr, v[2].len, &count) != 0 || count < -1)) {
+            resp_w_error(o, "ERR", "count should be greater than or equal to -1");
+            return;
+        }
+        slowlog_reply(o, count == -1 ? SIZE_MAX : (size_t)count, max_len);
+    } else if (arg_eq(&v[1], "len") && n == 2) {
+        resp_w_int(o, (int64_t)slowlog_len(max_len));
+    } else if (arg_eq(&v[1], "reset") && n == 2) {
+        slowlog_reset();
+        resp_w_ok(o);
+    } else if (arg_eq(&v[1], "help") && n == 2) {
+        reply_help(o, slowlog_help, sizeof slowlog_help / sizeof slowlog_help[0]);
+    } else {
+        reply_bad_subcommand(o, "SLOWLOG", &v[1]);
+    }
+}
+
+/* ---- LATENCY ------------------------------------------------------------------ */
+
+static const char *const latency_help[] = {
+    "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DOCTOR",
+    "    Return a human readable latency analysis report.",
+    "HISTORY <event>",
+    "    Return time-latency samples for the <event> class (command, fast-command).",
+    "LATEST",
+    "    Return the latest latency samples for all events.",
+    "RESET [<event> ...]",
+    "    Reset latency data of one or more <event> classes.",
+    "    (default: reset all data for all event classes)",
+    "HELP",
+    "    Print this help.",
+};
+
+static void latency_reset_or_reply(resp_out *o, const resp_arg *v, size_t n)
+{
+    int64_t reset = 0;
+    if (n == 2) {
+        for (int ev = 0; ev < LATENCY_EVENTS; ev++)
+            reset += latency_reset((latency_event)ev);
+    } else {
+        for (size_t i = 2; i < n; i++) {
+            int ev = latency_event_find(v[i].ptr, v[i].len);
+            if (ev >= 0)
+                reset += latency_reset((latency_event)ev);
+        }
+    }
+    resp_w_int(o, reset);
+}
+
+void cmd_latency(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    if (arg_eq(&v[1], "latest") && n == 2) {
+        latency_reply_latest(o);
+    } else if (arg_eq(&v[1], "history") && n == 3) {
+        /* an event never seen (or unknown): an empty history, as Redis */
+        int ev = latency_event_find(v[2].ptr, v[2].len);
+        if (ev < 0)
+            resp_w_array(o, 0);
+        else
+            latency_reply_history(o, (latency_event)ev);
+    } else if (arg_eq(&v[1], "reset")) {
+        latency_reset_or_reply(o, v, n);
+    } else if (arg_eq(&v[1], "doctor") && n == 2) {
+        char text[DOCTOR_TEXT_MAX];
+        latency_doctor(text, sizeof text, s->ctx->cfg->slowlog_slower_than_us);
+        resp_w_verbatim(o, text, strlen(text));
+    } else if (arg_eq(&v[1], "help") && n == 2) {
+        reply_help(o, latency_help, sizeof latency_help / sizeof latency_help[0]);
+    } else {
+        reply_bad_subcommand(o, "LATENCY", &v[1]);
+    }
+}
+
+/* ---- MEMORY --------------------------------------------------------------------- */
+
+static const char *const memory_help[] = {
+    "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DOCTOR",
+    "    Return memory problems reports.",
+    "STATS",
+    "    Return information about the memory usage of the server.",
+    "USAGE <key> [SAMPLES <count>]",
+    "    Return memory in bytes used by the level <key> (\"item:loc\").",
+    "HELP",
+    "    Print this help.",
+};
+
+static void memory_usage(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    if (n == 5) {
+        int64_t samples;
+        if (!arg_eq(&v[3], "samples")) {
+            resp_w_error(o, "ERR", "syntax error");
+            return;
+        }
+        if (resp_parse_i64(v[4].ptr, v[4].len, &samples) != 0 || samples < 0) {
+            resp_w_error(o, "ERR", "value is out of range, must be positive");
+            return;
+        }
+        /* a level has no parts to sample: the count changes nothing */
+    }
+    if (level_exists(s, &v[2]))
+        resp_w_int(o, CMD_LEVEL_BYTES);
+    else
+        resp_w_null(o);
+}
+
+static void kv_u64(resp_out *o, const char *k, uint64_t val)
+{
+    resp_w_bulk_str(o, k);
+    resp_w_int(o, (int64_t)val);
+}
+
+static void kv_ratio(resp_out *o, const char *k, double val)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.2f", val);
+    resp_w_bulk_str(o, k);
+    resp_w_bulk_str(o, buf);
+}
+
+static void memory_stats(session *s, resp_out *o)
+{
+    stats_memory_info m;
+    inv_stats st;
+    memset(&st, 0, sizeof st);
+    (void)inv_stats_get(s->ctx->e, &st); /* zeros if it fails */
+    stats_memory(&m);
+    resp_w_map(o, 11);
+    kv_u64(o, "peak.allocated", m.peak);
+    kv_u64(o, "total.allocated", m.used);
+    kv_u64(o, "dataset.bytes", st.table_bytes);
+    kv_ratio(o, "dataset.percentage",
+             m.used ? 100.0 * (double)st.table_bytes / (double)m.used : 0.0);
+    kv_u64(o, "keys.count", st.levels);
+    kv_u64(o, "keys.bytes-per-key", st.levels ? m.used / st.levels : 0);
+    kv_ratio(o, "peak.percentage", m.peak ? 100.0 * (double)m.used / (double)m.peak : 0.0);
+    kv_u64(o, "allocator.allocated", m.used);
+    kv_u64(o, "allocator.active", m.active);
+    kv_u64(o, "allocator.resident", m.resident);
+    kv_ratio(o, "fragmentation", m.used ? (double)m.rss / (double)m.used : 0.0);
+}
+
+static void memory_doctor(resp_out *o)
+{
+    stats_memory_info m;
+    char text[DOCTOR_TEXT_MAX];
+    stats_memory(&m);
+    double frag = m.used ? (double)m.rss / (double)m.used : 0.0;
+    if (frag > FRAGMENTATION_WARN && m.rss > FRAGMENTATION_MIN_BYTES)
+        snprintf(text, sizeof text,
+                 "High fragmentation: the process holds %llu bytes resident for "
+                 "%llu bytes allocated (ratio %.2f). Memory freed by deleted levels, "
+                 "holds or a table growth may not have gone back to the system.\n",
+                 (unsigned long long)m.rss, (unsigned long long)m.used, frag);
+    else
+        snprintf(text, sizeof text,
+                 "No memory problem found: %llu bytes allocated, %llu resident, "
+                 "peak %llu (allocator %s).\n",
+                 (unsigned long long)m.used, (unsigned long long)m.rss,
+                 (unsigned long long)m.peak, m.allocator);
+    resp_w_verbatim(o, text, strlen(text));
+}
+
+void cmd_memory(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    if (arg_eq(&v[1], "usage") && (n == 3 || n == 5))
+        memory_usage(s, o, v, n);
+    else if (arg_eq(&v[1], "stats") && n == 2)
+        memory_stats(s, o);
+    else if (arg_eq(&v[1], "doctor") && n == 2)
+        memory_doctor(o);
+    else if (arg_eq(&v[1], "help") && n == 2)
+        reply_help(o, memory_help, sizeof memory_help / sizeof memory_help[0]);
+    else
+        reply_bad_subcommand(o, "MEMORY", &v[1]);
+}
+
+/* ---- SCAN, TYPE ------------------------------------------------------------------ */
+
+typedef struct {
+    uint64_t cursor;
+    size_t count;
+    const resp_arg *match; /* NULL: every name */
+    bool type_ok;          /* no TYPE, or TYPE level */
+} scan_opts;
+
+/* SCAN cursor [MATCH p] [COUNT n] [TYPE t] at v[1..n) (pairs checked by
+ * the table's arity); a repeated option takes the last value. */
+static int scan_opts_or_reply(resp_out *o, const resp_arg *v, size_t n, scan_opts *q)
+{
+    *q = (scan_opts){0, SCAN_COUNT_DEFAULT, NULL, true};
+    if (resp_parse_u64(v[1].ptr, v[1].len, &q->cursor) != 0) {
+        resp_w_error(o, "ERR", "invalid cursor");
+        return -1;
+    }
+    for (size_t i = 2; i + 1 < n; i += 2) {
+        if (arg_eq(&v[i], "match")) {
+            if (v[i + 1].len > SCAN_PATTERN_MAX) {
+                resp_w_errorf(o, "ERR MATCH pattern longer than %u bytes",
+                              SCAN_PATTERN_MAX);
+                return -1;
+            }
+            q->match = &v[i + 1];
+        } else if (arg_eq(&v[i], "count")) {
+            int64_t c;
+            if (resp_parse_i64(v[i + 1].ptr, v[i + 1].len, &c) != 0) {
+                resp_w_error(o, "ERR", "value is not an integer or out of range");
+                return -1;
+            }
+            if (c < 1) {
+                resp_w_error(o, "ERR", "syntax error (COUNT must be at least 1)");
+                return -1;
+            }
+            /* a hint, as in Redis: pages are capped at the listing limit */
+            q->count = c > INV_LIST_COUNT_MAX ? INV_LIST_COUNT_MAX : (size_t)c;
+        } else if (arg_eq(&v[i], "type")) {
+            q->type_ok = arg_eq(&v[i + 1], "level");
+        } else {
+            resp_w_error(o, "ERR", "syntax error");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void cmd_scan(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    inv_level_row *rows = s->scratch->level_rows;
+    bool hit[INV_LIST_COUNT_MAX];
+    char name[LEVEL_NAME_MAX];
+    size_t got = 0, hits = 0;
+    uint64_t next = 0;
+    scan_opts q;
+    if (scan_opts_or_reply(o, v, n, &q) != 0)
+        return;
+    if (!q.type_ok) { /* no other type exists: the scan is over */
+        resp_w_array(o, 2);
+        resp_w_bulk_str(o, "0");
+        resp_w_array(o, 0);
+        return;
+    }
+    int rc = inv_level_scan(s->ctx->e, q.cursor, q.count, rows, INV_LIST_COUNT_MAX, &got,
+                            &next);
+    if (rc != INV_OK) {
+        reply_engine_error(o, rc);
+        return;
+    }
+    for (size_t i = 0; i < got; i++) {
+        size_t len = level_name(name, rows[i].item, rows[i].location);
+        hit[i] = q.match == NULL ||
+                 glob_match(q.match->ptr, q.match->len, name, len, false);
+        hits += hit[i];
+    }
+    resp_w_array(o, 2);
+    resp_w_bulk_u64(o, next);
+    resp_w_array(o, hits);
+    for (size_t i = 0; i < got; i++)
+        if (hit[i])
+            resp_w_bulk(o, name, level_name(name, rows[i].item, rows[i].location));
+}
+
+void cmd_type(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    resp_w_simple(o, level_exists(s, &v[1]) ? "level" : "none");
+}
