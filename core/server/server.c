@@ -558,6 +558,8 @@ static void conn_on_readable(conn *c)
 
 /* ---- accept ------------------------------------------------------------- */
 
+/* Callers count the refusal first: a client that reads the error (or sees
+ * the close) and then asks INFO must find it counted. */
 static void reject_client(int fd)
 {
     ssize_t w = send(fd, MAXCLIENTS_MSG, sizeof MAXCLIENTS_MSG - 1,
@@ -589,8 +591,8 @@ static int loop_accept_shed(loop *lp)
     lp->spare_fd = -1;
     fd = accept4(lp->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-        reject_client(fd);
         stats_add_global(&lp->srv->g.rejected_maxclients, 1);
+        reject_client(fd);
     }
     lp->spare_fd = open_spare_fd();
     return fd >= 0 ? 0 : -1;
@@ -619,10 +621,10 @@ static void loop_accept(loop *lp)
         now = atomic_fetch_add_explicit(&srv->g.connected, 1,
                                         memory_order_relaxed) + 1;
         if (now > srv->cfg.maxclients || (c = calloc(1, sizeof *c)) == NULL) {
-            reject_client(fd);
             atomic_fetch_sub_explicit(&srv->g.connected, 1,
                                       memory_order_relaxed); /* as above */
             stats_add_global(&srv->g.rejected_maxclients, 1);
+            reject_client(fd); /* after counting: see reject_client */
             continue;
         }
         stats_add_global(&srv->g.accepted, 1);
