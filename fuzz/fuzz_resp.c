@@ -124,5 +124,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             o.len = 0; /* replies are discarded */
     }
     resp_out_free(&o);
+    session_free(&s);
     return 0;
 }

@@ -205,10 +205,10 @@ Test(server_net, auth_required_when_requirepass_set)
     expect_error(c, "NOAUTH", "PING");
     expect_error(c, "NOAUTH", "LEVEL.GET 1 1");
     expect_error(c, "NOAUTH", "NOSUCHCOMMAND");
-    expect_error(c, "NOAUTH invalid", "AUTH wrong");
-    expect_error(c, "NOAUTH invalid", "AUTH s3cre");
-    expect_error(c, "NOAUTH invalid", "AUTH s3cretx");
-    expect_error(c, "NOAUTH invalid", "AUTH admin s3cret");
+    expect_error(c, "WRONGPASS invalid", "AUTH wrong");
+    expect_error(c, "WRONGPASS invalid", "AUTH s3cre");
+    expect_error(c, "WRONGPASS invalid", "AUTH s3cretx");
+    expect_error(c, "WRONGPASS invalid", "AUTH admin s3cret");
     expect_error(c, "NOAUTH", "HELLO 2");
     expect_status(c, "OK", "AUTH s3cret");
     expect_status(c, "PONG", "PING");
