@@ -7,10 +7,6 @@ data dir and --fsync always, runs every check against it, stops it by its pid
 and prints a closing line `N passed, M failed`; the exit status is non-zero
 when a check failed.
 
-Checks listed in $INVCORE_REDISPY_PENDING (space-separated names) wait for
-work on other branches: they run and are reported, but count neither way; a
-pending check that passes is a failure (so that it is taken off the list).
-
 Run with Debian's interpreter: /usr/bin/python3 tests/test_client_redispy.py
 """
 import os
@@ -195,11 +191,6 @@ CHECKS = [
 
 
 def main():
-    pending = set(os.environ.get("INVCORE_REDISPY_PENDING", "").split())
-    unknown = pending - {name for name, _ in CHECKS}
-    if unknown:
-        print("unknown names in INVCORE_REDISPY_PENDING: %s" % " ".join(sorted(unknown)))
-        return 2
     passed = failed = 0
     srv = Server()
     try:
@@ -210,14 +201,8 @@ def main():
                 ok, why = True, ""
             except Exception as e:  # a check's failure, whatever its kind
                 ok, why = False, "%s: %s" % (type(e).__name__, e)
-                if name not in pending:
-                    traceback.print_exc()
-            if name in pending and ok:
-                failed += 1
-                print("FAIL %s: passes now; take it off INVCORE_REDISPY_PENDING" % name)
-            elif name in pending:
-                print("PENDING %s (waits for another branch): %s" % (name, why))
-            elif ok:
+                traceback.print_exc()
+            if ok:
                 passed += 1
                 print("PASS %s" % name)
             else:

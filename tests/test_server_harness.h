@@ -195,6 +195,19 @@ static inline redisContext *srv_connect(const srv_t *s)
     return c;
 }
 
+/* For client threads, where Criterion may not assert: a connection with
+ * the same timeouts as srv_connect, or NULL. */
+static inline redisContext *srv_connect_port(int port)
+{
+    struct timeval tv = { 10, 0 };
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (c != NULL && c->err == 0 && redisSetTimeout(c, tv) == REDIS_OK)
+        return c;
+    if (c != NULL)
+        redisFree(c);
+    return NULL;
+}
+
 /* Runs a command (hiredis printf format), asserts a reply came back. */
 static inline redisReply *cmd(redisContext *c, const char *fmt, ...)
 {
@@ -334,6 +347,27 @@ static inline int raw_closed(int fd, int timeout_ms)
         }
     }
     return 0;
+}
+
+/* True once the server's log (its stderr) contains needle, within
+ * timeout_ms: waits for a line the server writes, never assumes it. */
+static inline int srv_log_wait(const srv_t *s, const char *needle, int timeout_ms)
+{
+    static char buf[1 << 16];
+    long long deadline = srv_now_ms() + timeout_ms;
+    for (;;) {
+        FILE *f = fopen(s->log, "r");
+        if (f) {
+            size_t r = fread(buf, 1, sizeof buf - 1, f);
+            buf[r] = 0;
+            fclose(f);
+            if (strstr(buf, needle))
+                return 1;
+        }
+        if (srv_now_ms() >= deadline)
+            return 0;
+        srv_sleep_ms(10);
+    }
 }
 
 #endif /* TEST_SERVER_HARNESS_H */

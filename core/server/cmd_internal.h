@@ -1,8 +1,9 @@
 /*
  * cmd_internal.h — shared by command.c (table, dispatch, admin commands),
- * cmd_inventory.c (location, item, level, product and hold commands) and
- * cmd_multi.c (MULTI / EXEC transactions). Not used outside
- * core/server/cmd*.c.
+ * cmd_conn.c (CLIENT, SELECT, TIME, RESET, ROLE), cmd_inventory.c
+ * (location, item, level, product and hold commands), cmd_multi.c (MULTI /
+ * EXEC transactions) and cmd_introspect.c (SLOWLOG, LATENCY, MEMORY, SCAN,
+ * TYPE). Not used outside core/server/cmd*.c.
  *
  * Helpers named ..._or_reply write the error reply themselves and return
  * -1; the handler then returns at once (one reply per request).
@@ -15,6 +16,8 @@
 #define CMD_PRODUCT_ROWS_SCRATCH 4096u    /* rows answered without malloc */
 #define CMD_PRODUCT_ROWS_MAX (1u << 20)   /* rows in one PRODUCT.INVENTORY */
 #define CMD_LIST_COUNT_DEFAULT 100u       /* LOC.LIST / ITEM.LIST page */
+#define CMD_ECHO_MAX 128                  /* bytes of a client's argument
+                                             quoted back in an error */
 
 struct cmd_scratch {
     uint64_t ids[2 * INV_LIST_COUNT_MAX];
@@ -57,6 +60,35 @@ void command_run(session *s, resp_out *o, const cmd_def *c,
 void command_record(session *s, const cmd_def *c, const resp_arg *argv,
                     size_t argc, uint64_t t0_ns, uint64_t t1_ns, bool failed);
 uint64_t command_now_ns(void); /* CLOCK_MONOTONIC, ns */
+/* A subcommand (CLIENT SETNAME): command_exec finds it by argv[1] and
+ * checks its arity from this row, as for commands. A table of them ends
+ * with a row whose name is NULL. */
+typedef struct {
+    const char *name;  /* "parent|sub", lower case (Redis's full name) */
+    unsigned min_args; /* argc, the parent and subcommand names included */
+    unsigned max_args; /* 0: no upper bound */
+    bool admin;        /* COMMAND INFO flag */
+    cmd_fn fn;
+    const char *summary;
+} cmd_sub;
+
+/* cmd_conn.c */
+extern const cmd_sub g_client_subs[];
+void cmd_select(session *s, resp_out *o, const resp_arg *v, size_t n);
+void cmd_time(session *s, resp_out *o, const resp_arg *v, size_t n);
+void cmd_reset(session *s, resp_out *o, const resp_arg *v, size_t n);
+void cmd_role(session *s, resp_out *o, const resp_arg *v, size_t n);
+/* Checks a client name (what NULL) or a CLIENT SETINFO value (what: the
+ * option as the client spelled it) by Redis's rule, printable ASCII
+ * without spaces (CLIENT LIST splits on them), and our limit of
+ * SESSION_NAME_MAX bytes. 0, or -1 after an error reply. */
+int client_attr_check_or_reply(resp_out *o, const resp_arg *a,
+                               const resp_arg *what);
+/* Sets (or, for "", clears) the session's name; -1 after an error reply. */
+int session_set_name_or_reply(session *s, resp_out *o, const resp_arg *a);
+/* Strict integer as Redis reads one (string2ll): "0" or -?[1-9][0-9]*,
+ * within int64. 0 or -1. */
+int arg_ll_strict(const resp_arg *a, int64_t *v);
 
 /* cmd_inventory.c */
 void cmd_loc_set(session *s, resp_out *o, const resp_arg *v, size_t n);

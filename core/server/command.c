@@ -1,13 +1,16 @@
 /*
- * command.c — the command table, dispatch, and the connection/admin
- * commands (PING ECHO AUTH HELLO QUIT INFO COMMAND CONFIG SNAPSHOT DBSIZE).
+ * command.c — the command table, dispatch, sessions, and the connection/
+ * admin commands (PING ECHO AUTH HELLO QUIT INFO COMMAND CONFIG SNAPSHOT
+ * DBSIZE; CLIENT SELECT TIME RESET ROLE are in cmd_conn.c).
  *
  * Invariants:
- *  - Arity is declared once per command (min, max, repeating group) and
- *    checked only in command_exec.
+ *  - Arity is declared once per command (min, max, repeating group) and per
+ *    subcommand (cmd_sub), and checked only in command_exec.
  *  - Lookup is case-insensitive through a fixed open-addressing table built
  *    once (pthread_once); dispatch allocates nothing.
- *  - Before AUTH (when --requirepass is set) only AUTH, HELLO and QUIT run.
+ *  - Before AUTH (when --requirepass is set) only AUTH, HELLO, QUIT and
+ *    RESET run. Without a password the default user takes any token (as
+ *    Redis's nopass default user).
  *  - Inside MULTI only CMD_NOQUEUE commands run at once; the others are
  *    queued or refused by cmd_multi.c, which EXEC runs later.
  *  - The password is compared in time independent of its content.
@@ -35,6 +38,7 @@ enum {
     CMD_BATCH = 1u << 4,    /* an inv_batch line: MULTI queues it, EXEC applies it */
     CMD_READONLY = 1u << 5, /* reads only: MULTI queues it, it runs after the batch */
     CMD_NOQUEUE = 1u << 6,  /* runs at once even inside MULTI */
+    CMD_SUBS = 1u << 7,     /* argv[1] names a subcommand (g_subcommands) */
 };
 
 /* Inside MULTI a command without CMD_BATCH, CMD_READONLY or CMD_NOQUEUE is
@@ -70,7 +74,7 @@ static const cmd_def g_cmds[] = {
     /* name               min max base step flags          handler */
     { "ping",               1, 2, 0, 0, CMD_FAST | R, cmd_ping, "PING [message]" },
     { "echo",               2, 2, 0, 0, CMD_FAST | R, cmd_echo, "ECHO message" },
-    { "auth",               2, 3, 0, 0, CMD_NOAUTH | F, cmd_auth, "AUTH [user] token" },
+    { "auth",               2, 0, 0, 0, CMD_NOAUTH | F, cmd_auth, "AUTH [user] token" },
     { "hello",              1, 0, 0, 0, CMD_NOAUTH, cmd_hello, "HELLO [2|3] [AUTH user token] [SETNAME name]" },
     { "quit",               1, 0, 0, 0, CMD_NOAUTH | F | Q, cmd_quit, "QUIT" },
     { "info",               1, 0, 0, 0, CMD_ADMIN | R, cmd_info, "INFO [section ...]" },
@@ -78,6 +82,11 @@ static const cmd_def g_cmds[] = {
     { "config",             2, 0, 0, 0, CMD_ADMIN | R, cmd_config, "CONFIG GET pattern [pattern ...]" },
     { "snapshot",           1, 1, 0, 0, CMD_ADMIN | W, cmd_snapshot, "SNAPSHOT" },
     { "dbsize",             1, 1, 0, 0, F | R, cmd_dbsize, "DBSIZE" },
+    { "client",             2, 0, 0, 0, CMD_SUBS, NULL, "CLIENT subcommand [argument ...]" },
+    { "select",             2, 2, 0, 0, F | R, cmd_select, "SELECT index (only 0)" },
+    { "time",               1, 1, 0, 0, F | R, cmd_time, "TIME" },
+    { "reset",              1, 1, 0, 0, CMD_NOAUTH | F | Q, cmd_reset, "RESET" },
+    { "role",               1, 1, 0, 0, F | R, cmd_role, "ROLE" },
     { "loc.set",            4, 0, 2, 2, W, cmd_loc_set, "LOC.SET loc field value [field value ...]" },
     { "loc.get",            2, 2, 0, 0, F | R, cmd_loc_get, "LOC.GET loc" },
     { "loc.list",           1, 5, 1, 2, R, cmd_loc_list, "LOC.LIST [CURSOR c] [COUNT n]" },
@@ -115,6 +124,14 @@ static const cmd_def g_cmds[] = {
 #undef B
 #undef R
 #undef Q
+
+/* The subcommands of each CMD_SUBS command. */
+static const struct {
+    const char *parent;
+    const cmd_sub *subs;
+} g_subcommands[] = {
+    { "client", g_client_subs },
+};
 
 #define NCMDS (sizeof g_cmds / sizeof g_cmds[0])
 #define CMD_NAME_MAX 32u   /* longer names cannot be in the table */
@@ -182,6 +199,18 @@ static const cmd_def *lookup(const resp_arg *a)
 size_t command_count(void) { return NCMDS; }
 
 const char *command_name(const cmd_def *c) { return c->name; }
+
+/* The subcommand table of c, NULL when it has none. Not on the hot path:
+ * only CMD_SUBS commands and COMMAND INFO/DOCS ask. */
+static const cmd_sub *subs_of(const cmd_def *c)
+{
+    if (!(c->flags & CMD_SUBS))
+        return NULL;
+    for (size_t i = 0; i < sizeof g_subcommands / sizeof g_subcommands[0]; i++)
+        if (strcmp(g_subcommands[i].parent, c->name) == 0)
+            return g_subcommands[i].subs;
+    return NULL;
+}
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -259,6 +288,11 @@ cmd_scratch *command_scratch_new(void) { return calloc(1, sizeof(cmd_scratch)); 
 
 void command_scratch_free(cmd_scratch *s) { free(s); }
 
+static bool password_set(const server_config *cfg)
+{
+    return cfg->requirepass != NULL && cfg->requirepass_len > 0;
+}
+
 void session_init(session *s, const server_ctx *ctx, stats_thread *st,
                   cmd_scratch *scratch)
 {
@@ -269,7 +303,32 @@ void session_init(session *s, const server_ctx *ctx, stats_thread *st,
     /* relaxed: ids need only be unique */
     s->id = atomic_fetch_add_explicit(&g_next_client_id, 1,
                                       memory_order_relaxed);
-    s->authed = ctx->cfg->requirepass == NULL || ctx->cfg->requirepass_len == 0;
+    s->authed = !password_set(ctx->cfg);
+    s->last_cmd = "NULL"; /* what Redis shows before the first command */
+}
+
+void session_free(session *s)
+{
+    multi_discard(s); /* a transaction left open */
+    free(s->name);
+    free(s->lib_name);
+    free(s->lib_ver);
+    s->name = s->lib_name = s->lib_ver = NULL;
+}
+
+/* RESET, as Redis's clearClientConnectionState: no name, no open
+ * transaction, authenticated only when no password is set (the caller
+ * switches the reply protocol back to RESP2). The client library's
+ * lib-name and lib-ver stay: they still describe the program behind the
+ * connection. Whoever adds session state resets it in this function. The
+ * id, the connection and the counters are kept. */
+void session_reset(session *s)
+{
+    multi_discard(s);
+    free(s->name);
+    s->name = NULL;
+    s->authed = !password_set(s->ctx->cfg);
+    s->quit = false;
 }
 
 void session_limits(const session *s, resp_limits *out)
@@ -292,6 +351,34 @@ static bool arity_ok(const cmd_def *c, size_t argc)
     if (c->rep_step != 0 && (argc - c->rep_base) % c->rep_step != 0)
         return false;
     return true;
+}
+
+/* The subcommand argv[1] of c, with its arity checked; NULL after an
+ * error reply (Redis's texts). */
+static const cmd_sub *subcommand_or_reply(const cmd_def *c, resp_out *o,
+                                          const resp_arg *argv, size_t argc)
+{
+    size_t plen = g_name_len[c - g_cmds];
+    for (const cmd_sub *sub = subs_of(c); sub != NULL && sub->name != NULL;
+         sub++) {
+        const char *tail = sub->name + plen + 1; /* after "parent|" */
+        if (!arg_eq(&argv[1], tail))
+            continue;
+        if (argc < sub->min_args || (sub->max_args != 0 && argc > sub->max_args)) {
+            resp_w_errorf(o, "ERR wrong number of arguments for '%s' command",
+                          sub->name);
+            return NULL;
+        }
+        return sub;
+    }
+    char upper[CMD_NAME_MAX];
+    for (size_t i = 0; i <= plen; i++) /* the NUL included */
+        upper[i] = (c->name[i] >= 'a' && c->name[i] <= 'z')
+                       ? (char)(c->name[i] - 32) : c->name[i];
+    resp_w_errorf(o, "ERR unknown subcommand '%.*s'. Try %s HELP.",
+                  (int)(argv[1].len > CMD_ECHO_MAX ? CMD_ECHO_MAX : argv[1].len),
+                  argv[1].ptr, upper);
+    return NULL;
 }
 
 /* Slow path: the command ran at least --slowlog-log-slower-than. AUTH and
@@ -321,9 +408,18 @@ void command_record(session *s, const cmd_def *c, const resp_arg *argv,
 void command_run(session *s, resp_out *o, const cmd_def *c,
                  const resp_arg *argv, size_t argc)
 {
+    cmd_fn fn = c->fn;
+    s->last_cmd = c->name;
+    if (c->flags & CMD_SUBS) {
+        const cmd_sub *sub = subcommand_or_reply(c, o, argv, argc);
+        if (sub == NULL)
+            return;
+        fn = sub->fn;
+        s->last_cmd = sub->name;
+    }
     size_t start = o->len;
     uint64_t t0 = now_ns_mono();
-    c->fn(s, o, argv, argc);
+    fn(s, o, argv, argc);
     /* the one clock pair: stats, ops/s, slow log */
     command_record(s, c, argv, argc, t0, now_ns_mono(),
                    o->len > start && o->buf[start] == '-');
@@ -402,20 +498,21 @@ static bool token_matches(const server_config *cfg, const resp_arg *cand)
     return diff == 0;
 }
 
-/* Checks [user] token; returns true (and authenticates) or replies. */
+#define WRONGPASS_MSG "invalid username-password pair or user is disabled."
+
+/* Checks user and token as Redis 7 does for its one user, "default":
+ * without --requirepass it takes any token (nopass), with one the token
+ * must match. Returns true (and authenticates) or replies WRONGPASS. */
 static bool auth_or_reply(session *s, resp_out *o, const resp_arg *user,
                           const resp_arg *tok)
 {
     const server_config *cfg = s->ctx->cfg;
-    if (cfg->requirepass == NULL || cfg->requirepass_len == 0) {
-        resp_w_error(o, "ERR",
-                     "AUTH called without any password configured; "
-                     "start invcored with --requirepass");
-        return false;
-    }
-    if ((user != NULL && !arg_eq(user, "default")) | !token_matches(cfg, tok)) {
+    /* both checks always run: the time does not tell which one failed */
+    bool user_ok = arg_eq(user, "default");
+    bool tok_ok = !password_set(cfg) || token_matches(cfg, tok);
+    if (!user_ok || !tok_ok) {
         stats_add_global(&s->ctx->g->auth_failures, 1);
-        resp_w_error(o, "NOAUTH", "invalid username-password pair");
+        resp_w_error(o, "WRONGPASS", WRONGPASS_MSG);
         return false;
     }
     s->authed = true;
@@ -424,42 +521,67 @@ static bool auth_or_reply(session *s, resp_out *o, const resp_arg *user,
 
 static void cmd_auth(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
-    if (auth_or_reply(s, o, n == 3 ? &v[1] : NULL, &v[n - 1]))
+    static const resp_arg default_user = { "default", 7 };
+    if (n > 3) {
+        resp_w_error(o, "ERR", "syntax error");
+        return;
+    }
+    if (n == 2 && !password_set(s->ctx->cfg)) {
+        resp_w_error(o, "ERR", "AUTH <password> called without any password "
+                               "configured for the default user. Are you sure "
+                               "your configuration is correct?");
+        return;
+    }
+    if (auth_or_reply(s, o, n == 3 ? &v[1] : &default_user, &v[n - 1]))
         resp_w_ok(o);
 }
 
+/* HELLO [protover [AUTH user token] [SETNAME name]], Redis 7's order:
+ * every option is checked first, then AUTH, then the name is set. */
 static void cmd_hello(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     int proto = o->proto;
-    size_t i = 1;
+    const resp_arg *user = NULL, *tok = NULL, *name = NULL;
     if (n >= 2) {
-        uint64_t p;
-        if (resp_parse_u64(v[1].ptr, v[1].len, &p) != 0 || (p != 2 && p != 3)) {
-            resp_w_error(o, "ERR", "unsupported protocol version (use 2 or 3)");
+        int64_t p;
+        if (arg_ll_strict(&v[1], &p) != 0) {
+            resp_w_error(o, "ERR", "Protocol version is not an integer or out of range");
+            return;
+        }
+        if (p != 2 && p != 3) {
+            resp_w_error(o, "NOPROTO", "unsupported protocol version");
             return;
         }
         proto = (int)p;
-        i = 2;
     }
-    for (; i < n; i++) {
+    for (size_t i = 2; i < n; i++) {
         if (arg_eq(&v[i], "auth") && i + 2 < n) {
-            if (!auth_or_reply(s, o, &v[i + 1], &v[i + 2]))
-                return;
+            user = &v[i + 1];
+            tok = &v[i + 2];
             i += 2;
         } else if (arg_eq(&v[i], "setname") && i + 1 < n) {
-            i += 1; /* accepted, not stored */
+            name = &v[++i];
+            if (client_attr_check_or_reply(o, name, NULL) != 0)
+                return;
         } else {
-            resp_w_errorf(o, "ERR syntax error in HELLO option '%.*s'",
-                          (int)(v[i].len > 32 ? 32 : v[i].len), v[i].ptr);
+            resp_w_errorf(o, "ERR Syntax error in HELLO option '%.*s'",
+                          (int)(v[i].len > CMD_ECHO_MAX ? CMD_ECHO_MAX : v[i].len),
+                          v[i].ptr);
             return;
         }
     }
+    if (user != NULL && !auth_or_reply(s, o, user, tok))
+        return;
     if (!s->authed) {
         resp_w_error(o, "NOAUTH",
-                     "HELLO must be called with AUTH user token before "
-                     "authenticating");
+                     "HELLO must be called with the client already "
+                     "authenticated, otherwise the HELLO <proto> AUTH <user> "
+                     "<pass> option can be used to authenticate the client and "
+                     "select the RESP protocol version at the same time");
         return;
     }
+    if (name != NULL && session_set_name_or_reply(s, o, name) != 0)
+        return;
     o->proto = proto;
     resp_w_map(o, 7);
     resp_w_bulk_str(o, "server");
@@ -769,23 +891,32 @@ static void cmd_info(session *s, resp_out *o, const resp_arg *v, size_t n)
 
 /* ---- COMMAND ------------------------------------------------------------ */
 
-static void command_info_entry(resp_out *o, const cmd_def *c)
+static size_t subs_count(const cmd_sub *subs)
 {
-    int arity = (c->max_args == c->min_args) ? (int)c->min_args
-                                              : -(int)c->min_args;
-    size_t nflags = 0;
+    size_t k = 0;
+    while (subs != NULL && subs[k].name != NULL)
+        k++;
+    return k;
+}
+
+/* One COMMAND INFO entry; subcommands are entries of the same shape. */
+static void info_entry(resp_out *o, const char *name, unsigned min_args,
+                       unsigned max_args, unsigned flags, const cmd_sub *subs)
+{
+    int arity = (max_args == min_args) ? (int)min_args : -(int)min_args;
+    size_t nflags = 0, nsubs = subs_count(subs);
     resp_w_array(o, 10);
-    resp_w_bulk_str(o, c->name);
+    resp_w_bulk_str(o, name);
     resp_w_int(o, arity);
-    nflags = ((c->flags & CMD_WRITE) ? 1 : 1) + ((c->flags & CMD_FAST) ? 1 : 0) +
-             ((c->flags & CMD_NOAUTH) ? 1 : 0) + ((c->flags & CMD_ADMIN) ? 1 : 0);
+    nflags = ((flags & CMD_WRITE) ? 1 : 1) + ((flags & CMD_FAST) ? 1 : 0) +
+             ((flags & CMD_NOAUTH) ? 1 : 0) + ((flags & CMD_ADMIN) ? 1 : 0);
     resp_w_array(o, nflags);
-    resp_w_simple(o, (c->flags & CMD_WRITE) ? "write" : "readonly");
-    if (c->flags & CMD_FAST)
+    resp_w_simple(o, (flags & CMD_WRITE) ? "write" : "readonly");
+    if (flags & CMD_FAST)
         resp_w_simple(o, "fast");
-    if (c->flags & CMD_NOAUTH)
+    if (flags & CMD_NOAUTH)
         resp_w_simple(o, "no_auth");
-    if (c->flags & CMD_ADMIN)
+    if (flags & CMD_ADMIN)
         resp_w_simple(o, "admin");
     resp_w_int(o, 0); /* first key: invcore has no keyspace */
     resp_w_int(o, 0);
@@ -793,7 +924,36 @@ static void command_info_entry(resp_out *o, const cmd_def *c)
     resp_w_array(o, 0); /* ACL categories */
     resp_w_array(o, 0); /* tips */
     resp_w_array(o, 0); /* key specs */
-    resp_w_array(o, 0); /* subcommands */
+    resp_w_array(o, nsubs);
+    for (size_t i = 0; i < nsubs; i++)
+        info_entry(o, subs[i].name, subs[i].min_args, subs[i].max_args,
+                   subs[i].admin ? CMD_ADMIN : 0, NULL);
+}
+
+static void command_info_entry(resp_out *o, const cmd_def *c)
+{
+    info_entry(o, c->name, c->min_args, c->max_args, c->flags, subs_of(c));
+}
+
+/* COMMAND DOCS: {summary, since, group[, subcommands]}. */
+static void docs_entry(resp_out *o, const char *summary, const cmd_sub *subs)
+{
+    size_t nsubs = subs_count(subs);
+    resp_w_map(o, nsubs ? 4 : 3);
+    resp_w_bulk_str(o, "summary");
+    resp_w_bulk_str(o, summary);
+    resp_w_bulk_str(o, "since");
+    resp_w_bulk_str(o, INVCORE_VERSION);
+    resp_w_bulk_str(o, "group");
+    resp_w_bulk_str(o, "generic");
+    if (nsubs == 0)
+        return;
+    resp_w_bulk_str(o, "subcommands");
+    resp_w_map(o, nsubs);
+    for (size_t i = 0; i < nsubs; i++) {
+        resp_w_bulk_str(o, subs[i].name);
+        docs_entry(o, subs[i].summary, NULL);
+    }
 }
 
 static void cmd_command(session *s, resp_out *o, const resp_arg *v, size_t n)
@@ -831,13 +991,7 @@ static void cmd_command(session *s, resp_out *o, const resp_arg *v, size_t n)
         resp_w_map(o, k);
         for (size_t i = 0; i < k; i++) {
             resp_w_bulk_str(o, sel[i]->name);
-            resp_w_map(o, 3);
-            resp_w_bulk_str(o, "summary");
-            resp_w_bulk_str(o, sel[i]->summary);
-            resp_w_bulk_str(o, "since");
-            resp_w_bulk_str(o, INVCORE_VERSION);
-            resp_w_bulk_str(o, "group");
-            resp_w_bulk_str(o, "generic");
+            docs_entry(o, sel[i]->summary, subs_of(sel[i]));
         }
     } else {
         resp_w_error(o, "ERR", "unknown COMMAND subcommand (COUNT DOCS INFO LIST)");

@@ -5,9 +5,11 @@
  * appends exactly one reply to a resp_out. The fuzzer and the tests drive
  * it directly.
  *
- * Invariants: every request gets exactly one reply; arity is checked in
+ * Invariants: every request gets exactly one reply (CLIENT LIST and KILL
+ * with a connection: deferred, see session_conn_ops); arity is checked in
  * one place (command_exec) from the table; before AUTH (when a password is
- * set) only AUTH, HELLO and QUIT run; no handler aborts on client input.
+ * set) only AUTH, HELLO, QUIT and RESET run; no handler aborts on client
+ * input.
  */
 #ifndef INV_SERVER_COMMAND_H
 #define INV_SERVER_COMMAND_H
@@ -35,11 +37,59 @@ typedef struct cmd_scratch cmd_scratch;
 cmd_scratch *command_scratch_new(void);
 void command_scratch_free(cmd_scratch *s);
 
+/* ---- what the command layer asks of the connection it runs for ---------
+ * CLIENT INFO/LIST/KILL need facts only the network layer has (addresses,
+ * buffers) and, for LIST and KILL, every event loop. The server passes a
+ * session_conn_ops; the command layer never sees a socket. */
+
+#define CLIENT_ADDR_MAX 64u /* "[ipv6]:port" with its NUL fits */
+
+/* One connection as CLIENT INFO/LIST shows it (filled by its own loop). */
+typedef struct {
+    char addr[CLIENT_ADDR_MAX];  /* peer "ip:port" ("[ip]:port" for IPv6) */
+    char laddr[CLIENT_ADDR_MAX]; /* local end */
+    int fd;
+    int proto;                   /* 2 or 3 */
+    int64_t age_s, idle_s;
+    uint64_t qbuf, qbuf_free;    /* unparsed input, room left in its buffer */
+    uint64_t obl, omem, tot_mem; /* unsent replies, reply buffer, all buffers */
+    bool closing;                /* flag 'c': closes once its replies are out */
+    bool want_write;             /* events=rw */
+} conn_facts;
+
+typedef enum { CLIENT_GATHER_LIST, CLIENT_GATHER_KILL } client_gather_kind;
+
+/* Which connections a CLIENT LIST or CLIENT KILL is about. */
+typedef struct {
+    client_gather_kind kind;
+    bool kill_old_form;  /* CLIENT KILL addr: +OK or -ERR No such client */
+    bool skipme;         /* the requesting connection never matches */
+    bool match_none;     /* TYPE master|replica|pubsub, or an impossible addr */
+    uint64_t self_id;    /* the requesting session */
+    uint64_t id;         /* KILL ID n; 0: any */
+    char addr[CLIENT_ADDR_MAX];  /* "": any */
+    char laddr[CLIENT_ADDR_MAX]; /* "": any */
+    size_t nids;         /* LIST ID a b ...; 0: any */
+    const uint64_t *ids; /* borrowed (the gather copies it); 0: matches none */
+} client_filter;
+
+typedef struct {
+    /* Facts about this session's own connection (CLIENT INFO). */
+    void (*facts)(void *conn, conn_facts *out);
+    /* Starts a CLIENT LIST/KILL over every loop. Returns 0: the reply is
+     * deferred (the server writes it with client_gather_reply once every
+     * loop answered, and runs nothing else from this connection until
+     * then); or -1: out of memory, nothing started, the caller replies. */
+    int (*gather)(void *conn, const client_filter *f);
+} session_conn_ops;
+
+#define SESSION_NAME_MAX 512u /* bytes of a client name, lib-name, lib-ver */
+
 typedef struct {
     const server_ctx *ctx;
     stats_thread *st;     /* may be NULL */
     cmd_scratch *scratch;
-    uint64_t id;          /* client id (HELLO) */
+    uint64_t id;          /* client id (HELLO, CLIENT ID) */
     bool authed;
     bool quit;            /* QUIT: close once the reply is sent */
     /* MULTI ... EXEC (cmd_multi.c); all zero outside a transaction */
@@ -49,6 +99,12 @@ typedef struct {
     size_t multi_bytes;   /* bytes queued, counted against max_query */
     struct multi_chunk *multi_chunks; /* the queue's memory */
     struct multi_rec *multi_head, *multi_tail; /* queued, in order */
+    char *name;           /* CLIENT SETNAME / HELLO SETNAME; NULL: none */
+    char *lib_name;       /* CLIENT SETINFO LIB-NAME; NULL: none */
+    char *lib_ver;        /* CLIENT SETINFO LIB-VER; NULL: none */
+    const char *last_cmd; /* static string: the last command run (cmd=) */
+    const session_conn_ops *conn_ops; /* NULL: no connection (fuzzer) */
+    void *conn;                       /* passed back to conn_ops */
 } session;
 
 void session_init(session *s, const server_ctx *ctx, stats_thread *st,
@@ -56,6 +112,11 @@ void session_init(session *s, const server_ctx *ctx, stats_thread *st,
 /* Ends an open transaction: drops and frees its queue (DISCARD, RESET, a
  * closed connection). No-op outside MULTI. */
 void multi_discard(session *s);
+/* Frees what the session owns (its name strings, an open transaction's
+ * queue); s may be reused after session_init. */
+void session_free(session *s);
+/* RESET: back to a new connection's state (see command.c). */
+void session_reset(session *s);
 /* The parser limits for this session's next request (tight before AUTH). */
 void session_limits(const session *s, resp_limits *out);
 
@@ -66,5 +127,17 @@ bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc);
 
 /* Number of commands in the table (COMMAND COUNT). */
 size_t command_count(void);
+
+/* ---- CLIENT LIST / KILL, run by the server on each loop (cmd_conn.c) ---- */
+
+/* True when the connection of session s, described by cf, is selected. */
+bool client_filter_match(const client_filter *f, const session *s,
+                         const conn_facts *cf);
+/* Appends s's CLIENT LIST line, '\n' included, to t. */
+void client_info_line(const session *s, const conn_facts *cf, resp_out *t);
+/* The deferred reply to a gather: the lines of every loop (LIST), or the
+ * number of connections killed (KILL). */
+void client_gather_reply(resp_out *o, const client_filter *f,
+                         const char *text, size_t len, uint64_t killed);
 
 #endif /* INV_SERVER_COMMAND_H */

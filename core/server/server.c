@@ -4,9 +4,20 @@
  *
  * Threading: a connection belongs to one loop for its whole life and is
  * touched only by that loop's thread; loops share only the engine, the
- * read-only config and the statistics (stats.h). Nothing here blocks: all
- * sockets are non-blocking, and durability is awaited through the engine's
- * eventfd (inv_durable_subscribe), never inv_wait_durable.
+ * read-only config, the statistics (stats.h) and their mailboxes. Nothing
+ * here blocks: all sockets are non-blocking, and durability is awaited
+ * through the engine's eventfd (inv_durable_subscribe), never
+ * inv_wait_durable.
+ *
+ * CLIENT LIST and CLIENT KILL span every loop, so no loop reads another's
+ * connections: the requesting loop posts a gather to every loop's mailbox
+ * (a lock-free stack, drained whole) and parks the requesting connection
+ * (no more of its requests run). Each loop, at a point of its iteration
+ * where no connection is being worked on, lists or closes its own matching
+ * connections into its own part of the gather; the last one to answer
+ * posts the gather back to the requesting loop, which writes the reply and
+ * unparks the connection. A gather lives until its reply is written (or
+ * its requester is gone); leftovers are drained when the server is freed.
  *
  * Invariants of a connection:
  *  - Replies are appended to out in request order and sent in that order.
@@ -27,6 +38,11 @@
  *    CONN_OUT_SOFT of replies and then waited would wait forever.
  *  - A reply buffer whose allocation failed (out.failed) holds a truncated
  *    reply: no more requests run, and conn_flush closes the connection.
+ *  - A parked connection (its CLIENT LIST/KILL reply waits for the other
+ *    loops) runs no request and is not closed for EOF until that reply is
+ *    written; conn_close and loop_begin_stop unpark it (the gather then
+ *    completes without it). Every loop answers every part posted to it, at
+ *    its exit at the latest, or server_free does.
  */
 #include "server/server.h"
 
@@ -62,13 +78,36 @@
 #define CONN_OUT_SOFT (1u << 20)      /* stop reading above this unsent */
 #define CONN_OUT_KEEP (64u << 10)     /* output buffer kept when empty */
 #define MAXCLIENTS_MSG "-ERR max number of clients reached\r\n"
+#define LOOP_LOG_LINES_PER_S 20       /* client log lines per loop per second:
+                                         a flood of bad clients must not
+                                         flood the log; the rest are dropped */
+#define GATHER_DONE UINT32_MAX        /* mail.slot of a gather's done notice */
 
 typedef struct loop loop;
+typedef struct gather gather;
+
+typedef union {
+    struct sockaddr sa;
+    struct sockaddr_in in4;
+    struct sockaddr_in6 in6;
+} sock_addr;
+
+/* A message between loops: one loop's part of a gather (slot = that loop's
+ * index) or, slot GATHER_DONE, the notice that every part is ready. */
+typedef struct mail {
+    struct mail *next; /* written by the poster before the release push */
+    gather *g;
+    uint32_t slot;
+} mail;
 
 typedef struct conn {
     int fd;
     loop *lp;
     session sess;
+    sock_addr peer;             /* as accept4 reported it */
+    int64_t created_ms;         /* loop clock (CLIENT LIST age) */
+    gather *gather;             /* CLIENT LIST/KILL awaiting other loops */
+    bool parked;                /* gather != NULL: run no request until then */
     resp_out out;
     size_t sent;        /* bytes of out.buf already written */
     uint64_t base;      /* absolute offset of out.buf[0] */
@@ -102,6 +141,29 @@ struct loop {
     size_t nconns, nready;
     int64_t now_ms, last_sweep_ms, last_quiesce_ms, stop_deadline_ms;
     uint64_t durable_cache;
+    uint32_t index;           /* in srv->loops: its slot in a gather */
+    _Atomic(mail *) inbox;    /* pushed by any loop, drained by this one */
+    int64_t log_second;       /* rate limit of conn_log */
+    unsigned log_lines;
+};
+
+/* One loop's answer to a gather. Only that loop writes it, before its
+ * release decrement of gather.pending. */
+typedef struct {
+    mail m;
+    resp_out text;            /* LIST: its connections' lines */
+    uint64_t killed;          /* KILL: connections it matched */
+    bool kill_requester;      /* KILL matched the requester (SKIPME no) */
+} gather_part;
+
+struct gather {
+    client_filter f;          /* immutable once posted (ids: copied below) */
+    loop *home;               /* the requester's loop; immutable */
+    conn *requester;          /* home loop only; NULL once it closed */
+    _Atomic uint32_t pending; /* parts not yet answered */
+    mail done;
+    uint32_t nparts;
+    gather_part parts[];      /* nparts, then f.ids' copy, in one block */
 };
 
 struct server {
@@ -132,7 +194,78 @@ static int64_t real_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* ---- what CLIENT LIST and the log say about a connection ---------------- */
+
+/* "ip:port", or "[ip]:port" for IPv6 (as Redis writes them). */
+static void format_addr(const sock_addr *a, char *dst, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN];
+    if (a->sa.sa_family == AF_INET6 &&
+        inet_ntop(AF_INET6, &a->in6.sin6_addr, ip, sizeof ip) != NULL)
+        snprintf(dst, cap, "[%s]:%u", ip, (unsigned)ntohs(a->in6.sin6_port));
+    else if (a->sa.sa_family == AF_INET &&
+             inet_ntop(AF_INET, &a->in4.sin_addr, ip, sizeof ip) != NULL)
+        snprintf(dst, cap, "%s:%u", ip, (unsigned)ntohs(a->in4.sin_port));
+    else
+        snprintf(dst, cap, "?:0");
+}
+
+/* Owner loop only: every field read here is the loop's own. */
+static void conn_facts_fill(conn *c, conn_facts *f)
+{
+    sock_addr local;
+    socklen_t sl = sizeof local;
+    int64_t now = c->lp->now_ms;
+    memset(f, 0, sizeof *f);
+    format_addr(&c->peer, f->addr, sizeof f->addr);
+    if (getsockname(c->fd, &local.sa, &sl) != 0)
+        local.sa.sa_family = AF_UNSPEC;
+    format_addr(&local, f->laddr, sizeof f->laddr);
+    f->fd = c->fd;
+    f->proto = c->out.proto;
+    f->age_s = (now - c->created_ms) / 1000;
+    f->idle_s = (now - c->last_ms) / 1000;
+    f->qbuf = c->qlen;
+    f->qbuf_free = c->qcap - c->qlen;
+    f->obl = c->out.len - c->sent;
+    f->omem = c->out.cap;
+    f->tot_mem = sizeof *c + c->qcap + c->out.cap;
+    f->closing = c->closing;
+    f->want_write = c->want_write;
+}
+
+/* One line on stderr about a client, which is named by id, address and
+ * the name it gave itself (names hold no spaces: cmd_conn.c). At most
+ * LOOP_LOG_LINES_PER_S lines per loop per second. */
+static void conn_log(conn *c, const char *what)
+{
+    loop *lp = c->lp;
+    char addr[CLIENT_ADDR_MAX];
+    if (lp->now_ms / 1000 != lp->log_second) {
+        lp->log_second = lp->now_ms / 1000;
+        lp->log_lines = 0;
+    }
+    if (lp->log_lines >= LOOP_LOG_LINES_PER_S)
+        return;
+    lp->log_lines++;
+    format_addr(&c->peer, addr, sizeof addr);
+    fprintf(stderr, "invcored: client id=%llu addr=%s name=%s lib-name=%s %s\n",
+            (unsigned long long)c->sess.id, addr,
+            c->sess.name ? c->sess.name : "",
+            c->sess.lib_name ? c->sess.lib_name : "", what);
+}
+
 /* ---- connection lifetime ------------------------------------------------ */
+
+/* The requester of a gather no longer waits for it (it is closing): the
+ * gather completes without it and is freed by its home loop. */
+static void conn_unpark(conn *c)
+{
+    if (c->gather != NULL)
+        c->gather->requester = NULL;
+    c->gather = NULL;
+    c->parked = false;
+}
 
 static void held_remove(conn *c)
 {
@@ -194,6 +327,8 @@ static void conn_close(conn *c)
         return;
     held_remove(c);
     ready_remove(c); /* freed at loop_reap: must not stay reachable */
+    conn_unpark(c); /* a reply it awaits has nowhere to go */
+    session_free(&c->sess);
     epoll_ctl(lp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     if (c->prev)
@@ -206,7 +341,6 @@ static void conn_close(conn *c)
     /* relaxed: a statistic and the maxclients gate, orders nothing */
     atomic_fetch_sub_explicit(&lp->srv->g.connected, 1, memory_order_relaxed);
     resp_out_free(&c->out);
-    multi_discard(&c->sess); /* a transaction left open */
     free(c->q);
     c->q = NULL;
     c->qlen = c->qcap = 0;
@@ -231,7 +365,7 @@ static size_t out_pending(const conn *c) { return c->out.len - c->sent; }
 static bool conn_runnable(const conn *c)
 {
     return c->fd >= 0 && c->qlen > 0 && !c->closing && !c->out.failed &&
-           c->need <= c->qlen && out_pending(c) <= CONN_OUT_SOFT;
+           !c->parked && c->need <= c->qlen && out_pending(c) <= CONN_OUT_SOFT;
 }
 
 /* The end (relative to out.buf) of what may be sent now. */
@@ -306,12 +440,13 @@ static int conn_flush(conn *c)
         c->out.len -= c->sent;
         c->sent = 0;
     }
-    if (c->closing && c->out.len == 0) {
+    if (c->closing && c->out.len == 0 && !c->parked) {
         conn_close(c);
         return -1;
     }
     if (out_pending(c) > c->lp->srv->cfg.max_reply) {
         stats_add_global(&c->lp->srv->g.reply_limit_closed, 1);
+        conn_log(c, "closed: unsent replies over --max-reply-buffer");
         conn_close(c);
         return -1;
     }
@@ -362,8 +497,9 @@ static size_t conn_process(conn *c, const char *data, size_t len)
 {
     loop *lp = c->lp;
     size_t pos = 0;
-    /* out.failed: replies are being lost, so no request may run */
-    while (!c->closing && !c->out.failed && pos < len) {
+    /* out.failed: replies are being lost, so no request may run; parked:
+     * a CLIENT LIST/KILL reply is owed first */
+    while (!c->closing && !c->out.failed && !c->parked && pos < len) {
         resp_limits lim;
         size_t argc, used, need;
         const char *err;
@@ -381,8 +517,11 @@ static size_t conn_process(conn *c, const char *data, size_t len)
         }
         c->need = 0;
         if (st == RESP_ERROR) {
+            char what[160];
             resp_w_errorf(&c->out, "ERR %s", err);
             stats_add_global(&lp->srv->g.protocol_errors, 1);
+            snprintf(what, sizeof what, "closed: %s", err);
+            conn_log(c, what);
             c->closing = true;
             break;
         }
@@ -418,6 +557,7 @@ static int conn_keep_input(conn *c, const char *data, size_t len)
     if (len > c->lp->srv->cfg.max_query) {
         resp_w_error(&c->out, "ERR", "Protocol error: query buffer limit exceeded");
         stats_add_global(&c->lp->srv->g.protocol_errors, 1);
+        conn_log(c, "closed: unparsed input over --max-query-buffer");
         c->closing = true;
         free(c->q);
         c->q = NULL;
@@ -557,8 +697,176 @@ static void conn_on_readable(conn *c)
     conn_pump(c);
 }
 
+/* ---- CLIENT LIST / KILL across loops (see the top of the file) ---------- */
+
+/* Pushes m on lp's mailbox and wakes lp. Any thread. After the push, m
+ * (and its gather) may be gone: the caller must not touch them again. */
+static void mail_post(loop *lp, mail *m)
+{
+    uint64_t one = 1;
+    ssize_t w;
+    /* relaxed: only a first guess of the head; a failed CAS reloads it */
+    mail *head = atomic_load_explicit(&lp->inbox, memory_order_relaxed);
+    do {
+        m->next = head;
+        /* release: the gather's request (and, for a done notice, every
+         * part) is visible to the loop that takes m (acquire below) */
+    } while (!atomic_compare_exchange_weak_explicit(
+        &lp->inbox, &head, m, memory_order_release, memory_order_relaxed));
+    w = write(lp->wakefd, &one, sizeof one);
+    (void)w; /* the counter is full only if lp is awake anyway */
+}
+
+static void gather_free(gather *g)
+{
+    for (uint32_t i = 0; i < g->nparts; i++)
+        resp_out_free(&g->parts[i].text);
+    free(g);
+}
+
+/* This loop's part: lists, or closes, its matching connections. Runs
+ * where no connection is being worked on (loop_run_mail), so closing any
+ * of them is safe. */
+static void gather_answer(loop *lp, mail *m)
+{
+    gather *g = m->g;
+    gather_part *p = &g->parts[m->slot];
+    loop *home = g->home;
+    assert(m->slot == lp->index && m->slot < g->nparts);
+    for (conn *c = lp->conns, *next; c != NULL; c = next) {
+        conn_facts cf;
+        char what[80];
+        next = c->next;
+        conn_facts_fill(c, &cf);
+        if (!client_filter_match(&g->f, &c->sess, &cf))
+            continue;
+        if (g->f.kind == CLIENT_GATHER_LIST) {
+            client_info_line(&c->sess, &cf, &p->text);
+            continue;
+        }
+        p->killed++;
+        if (c->sess.id == g->f.self_id) {
+            p->kill_requester = true; /* closes after its reply */
+            continue;
+        }
+        snprintf(what, sizeof what, "closed: CLIENT KILL by client id=%llu",
+                 (unsigned long long)g->f.self_id);
+        conn_log(c, what);
+        conn_close(c);
+    }
+    /* acq_rel: the release publishes this part; the last loop to answer
+     * acquires every other part before it posts the done notice */
+    if (atomic_fetch_sub_explicit(&g->pending, 1, memory_order_acq_rel) == 1)
+        mail_post(home, &g->done);
+}
+
+/* Every loop answered: the requester (if still there) gets its reply and
+ * runs the requests that waited behind it. */
+static void gather_finish(gather *g)
+{
+    conn *c = g->requester;
+    resp_out *all = &g->parts[0].text;
+    uint64_t killed = 0;
+    bool kill_requester = false;
+    if (c == NULL) {
+        gather_free(g);
+        return;
+    }
+    for (uint32_t i = 0; i < g->nparts; i++) {
+        killed += g->parts[i].killed;
+        kill_requester |= g->parts[i].kill_requester;
+        if (i > 0 && g->parts[i].text.len > 0) /* an empty part has no buf */
+            resp_out_raw(all, g->parts[i].text.buf, g->parts[i].text.len);
+        all->failed |= g->parts[i].text.failed;
+    }
+    c->gather = NULL;
+    c->parked = false;
+    if (all->failed)
+        resp_w_error(&c->out, inv_errcode(INV_ENOMEM), inv_strerror(INV_ENOMEM));
+    else
+        client_gather_reply(&c->out, &g->f, all->buf, all->len, killed);
+    if (kill_requester)
+        c->closing = true; /* as Redis: after the reply */
+    gather_free(g);
+    conn_pump(c);
+}
+
+/* Takes the whole mailbox and handles it, oldest first. */
+static void loop_run_mail(loop *lp)
+{
+    mail *m, *fifo = NULL;
+    /* relaxed: a cheap look first; the exchange below orders what it takes */
+    if (atomic_load_explicit(&lp->inbox, memory_order_relaxed) == NULL)
+        return;
+    /* acquire: pairs with the release push in mail_post */
+    m = atomic_exchange_explicit(&lp->inbox, NULL, memory_order_acquire);
+    while (m != NULL) { /* the stack is newest first: reverse it */
+        mail *next = m->next;
+        m->next = fifo;
+        fifo = m;
+        m = next;
+    }
+    while (fifo != NULL) {
+        mail *next = fifo->next; /* read first: handling may free fifo */
+        if (fifo->slot == GATHER_DONE)
+            gather_finish(fifo->g);
+        else
+            gather_answer(lp, fifo);
+        fifo = next;
+    }
+}
+
+static void conn_op_facts(void *cp, conn_facts *out)
+{
+    conn_facts_fill(cp, out);
+}
+
+/* Parks the connection and posts the gather to every loop, its own
+ * included (answered at its next loop_run_mail, like the others). */
+static int conn_op_gather(void *cp, const client_filter *f)
+{
+    conn *c = cp;
+    server *srv = c->lp->srv;
+    uint32_t n = srv->nloops;
+    gather *g;
+    assert(c->gather == NULL && n > 0);
+    g = calloc(1, sizeof *g + n * sizeof(gather_part) +
+                      f->nids * sizeof(uint64_t));
+    if (g == NULL)
+        return -1;
+    g->f = *f;
+    if (f->nids > 0) {
+        uint64_t *ids = (uint64_t *)(g->parts + n);
+        memcpy(ids, f->ids, f->nids * sizeof *ids);
+        g->f.ids = ids;
+    }
+    g->home = c->lp;
+    g->requester = c;
+    g->nparts = n;
+    g->done.g = g;
+    g->done.slot = GATHER_DONE;
+    /* relaxed: published with the rest of g by the release pushes below */
+    atomic_store_explicit(&g->pending, n, memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++) {
+        g->parts[i].m.g = g;
+        g->parts[i].m.slot = i;
+        resp_out_init(&g->parts[i].text, 2);
+    }
+    c->gather = g;
+    c->parked = true;
+    /* g outlives these posts: its home part, answered by this thread
+     * later, keeps pending above zero until then */
+    for (uint32_t i = 0; i < n; i++)
+        mail_post(&srv->loops[i], &g->parts[i].m);
+    return 0;
+}
+
+static const session_conn_ops g_conn_ops = { conn_op_facts, conn_op_gather };
+
 /* ---- accept ------------------------------------------------------------- */
 
+/* Callers count the refusal first: a client that reads the error (or sees
+ * the close) and then asks INFO must find it counted. */
 static void reject_client(int fd)
 {
     ssize_t w = send(fd, MAXCLIENTS_MSG, sizeof MAXCLIENTS_MSG - 1,
@@ -590,8 +898,8 @@ static int loop_accept_shed(loop *lp)
     lp->spare_fd = -1;
     fd = accept4(lp->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-        reject_client(fd);
         stats_add_global(&lp->srv->g.rejected_maxclients, 1);
+        reject_client(fd);
     }
     lp->spare_fd = open_spare_fd();
     return fd >= 0 ? 0 : -1;
@@ -605,7 +913,10 @@ static void loop_accept(loop *lp)
         conn *c;
         uint64_t now;
         int one = 1;
-        int fd = accept4(lp->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        sock_addr peer;
+        socklen_t peer_len = sizeof peer;
+        int fd = accept4(lp->lfd, &peer.sa, &peer_len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
             continue;
         if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
@@ -620,18 +931,21 @@ static void loop_accept(loop *lp)
         now = atomic_fetch_add_explicit(&srv->g.connected, 1,
                                         memory_order_relaxed) + 1;
         if (now > srv->cfg.maxclients || (c = calloc(1, sizeof *c)) == NULL) {
-            reject_client(fd);
             atomic_fetch_sub_explicit(&srv->g.connected, 1,
                                       memory_order_relaxed); /* as above */
             stats_add_global(&srv->g.rejected_maxclients, 1);
+            reject_client(fd); /* after counting: see reject_client */
             continue;
         }
         stats_add_global(&srv->g.accepted, 1);
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         c->fd = fd;
         c->lp = lp;
-        c->last_ms = lp->now_ms;
+        c->peer = peer;
+        c->last_ms = c->created_ms = lp->now_ms;
         session_init(&c->sess, &srv->ctx, lp->st, lp->scratch);
+        c->sess.conn_ops = &g_conn_ops;
+        c->sess.conn = c;
         resp_out_init(&c->out, 2);
         c->ev = EPOLLIN;
         e.events = EPOLLIN | EPOLLRDHUP;
@@ -691,6 +1005,7 @@ static void loop_sweep(loop *lp)
         conn *next = c->next;
         if (lp->now_ms - c->last_ms > (int64_t)timeout_s * 1000) {
             stats_add_global(&lp->srv->g.idle_closed, 1);
+            conn_log(c, "closed: idle for --timeout");
             conn_close(c);
         }
         c = next;
@@ -710,6 +1025,7 @@ static void loop_begin_stop(loop *lp)
     for (conn *c = lp->conns, *next; c; c = next) {
         next = c->next;
         c->closing = true; /* no new requests; what is owed still goes */
+        conn_unpark(c);    /* a CLIENT LIST/KILL reply is not among them */
         if (c->out.len == 0)
             conn_close(c);
         else
@@ -764,6 +1080,7 @@ static void *loop_main(void *arg)
         loop_run_ready(lp);
         if (lp->held)
             loop_release_held(lp); /* safety net; cheap when none held */
+        loop_run_mail(lp);
         if (lp->now_ms - lp->last_sweep_ms >= 1000)
             loop_sweep(lp);
         /* acquire: pairs with the release in server_stop */
@@ -783,6 +1100,7 @@ static void *loop_main(void *arg)
     }
     while (lp->conns)
         conn_close(lp->conns);
+    loop_run_mail(lp); /* other loops' gathers wait for this one's part */
     loop_reap(lp);
     return NULL;
 }
@@ -886,6 +1204,7 @@ static void loop_free(server *srv, loop *lp)
 static int loop_init(server *srv, loop *lp, char *err, size_t errlen)
 {
     lp->srv = srv;
+    lp->index = (uint32_t)(lp - srv->loops);
     lp->epfd = epoll_create1(EPOLL_CLOEXEC);
     lp->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     lp->st = stats_thread_new();
@@ -1002,10 +1321,31 @@ void server_stop(server *s)
     }
 }
 
+/* After the loops are joined: gathers posted to a loop that had already
+ * exited are answered and freed here (one answer may post a done notice
+ * to a loop already drained, hence the repeat; each pass handles every
+ * mail there is, so it ends). */
+static void server_drain_mail(server *s)
+{
+    bool any = true;
+    while (any) {
+        any = false;
+        for (unsigned i = 0; i < s->nloops; i++) {
+            /* relaxed: the loops are joined, nothing runs concurrently */
+            if (atomic_load_explicit(&s->loops[i].inbox,
+                                     memory_order_relaxed) != NULL) {
+                any = true;
+                loop_run_mail(&s->loops[i]);
+            }
+        }
+    }
+}
+
 void server_free(server *s)
 {
     if (s == NULL)
         return;
+    server_drain_mail(s);
     for (unsigned i = 0; i < s->nloops; i++)
         loop_free(s, &s->loops[i]);
     free(s->loops);
