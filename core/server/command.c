@@ -383,12 +383,15 @@ static const cmd_sub *subcommand_or_reply(const cmd_def *c, resp_out *o,
 
 /* Slow path: the command ran at least --slowlog-log-slower-than. AUTH and
  * HELLO are logged without their arguments (a password is never kept).
- * The session has no client address or name yet: logged as "". */
+ * The client's address and name go with it (no connection: the fuzzer). */
 static void command_slow(const session *s, const cmd_def *c,
                          const resp_arg *argv, size_t argc, uint64_t us)
 {
     bool secret = strcmp(c->name, "auth") == 0 || strcmp(c->name, "hello") == 0;
-    slowlog_push(argv, argc, secret ? 1 : argc, us, NULL, NULL,
+    conn_facts cf = {.addr = ""};
+    if (s->conn_ops != NULL)
+        s->conn_ops->facts(s->conn, &cf);
+    slowlog_push(argv, argc, secret ? 1 : argc, us, cf.addr, s->name,
                  s->ctx->cfg->slowlog_max_len);
     latency_add((c->flags & CMD_FAST) ? LATENCY_EVENT_FAST_COMMAND
                                       : LATENCY_EVENT_COMMAND,
