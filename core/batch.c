@@ -159,54 +159,54 @@ static size_t new_change(batch_op *op, size_t line, uint64_t item, uint64_t loc)
     return op->n_changes++;
 }
 
-/* Applies lc to change ci's level; a newer revision there makes the batch
- * go on at a new position. */
+/* After a level call: when the level carried a newer revision than the
+ * batch's position (LEVEL_NEEDS_POSITION), publishes what was done so far
+ * and answers true: call again at the new position. Else *rc stays. */
+static bool again_at_new_position(batch_op *op, int *rc)
+{
+    if (*rc != LEVEL_NEEDS_POSITION)
+        return false;
+    *rc = batch_publish(op, false, OUTCOME_RUNNING);
+    return *rc == INV_OK;
+}
+
+/* Applies lc to change ci's level. */
 static int apply_change(batch_op *op, size_t ci, level_change *lc, table_word *image)
 {
     batch_rec_change *c = &op->changes[ci];
-    for (;;) {
-        int rc = level_change_at(op->e, c->item, c->location, lc, op->pos, image);
-        if (rc == LEVEL_NEEDS_POSITION) {
-            rc = batch_publish(op, false, OUTCOME_RUNNING);
-            if (rc != INV_OK)
-                return rc;
-            continue;
-        }
-        if (rc != INV_OK)
-            return rc;
-        if (lc->kept) {
-            c->status = CHANGE_KEPT;
-            *image = lc->seen;
-            return INV_OK;
-        }
-        c->d_available = lc->d_available;
-        c->d_reserved = lc->d_reserved;
-        c->status = CHANGE_APPLIED;
-        note_image(op, ci, *image);
+    int rc;
+    do
+        rc = level_change_at(op->e, c->item, c->location, lc, op->pos, image);
+    while (again_at_new_position(op, &rc));
+    if (rc != INV_OK)
+        return rc;
+    if (lc->kept) {
+        c->status = CHANGE_KEPT;
+        *image = lc->seen;
         return INV_OK;
     }
+    c->d_available = lc->d_available;
+    c->d_reserved = lc->d_reserved;
+    c->status = CHANGE_APPLIED;
+    note_image(op, ci, *image);
+    return INV_OK;
 }
 
 /* A SET on a level that does not exist creates it. */
 static int create_change(batch_op *op, size_t ci, int64_t qty, table_word *image)
 {
     batch_rec_change *c = &op->changes[ci];
-    for (;;) {
-        int rc = level_create_at(op->e, c->item, c->location, qty, op->pos, image);
-        if (rc == LEVEL_NEEDS_POSITION) {
-            rc = batch_publish(op, false, OUTCOME_RUNNING);
-            if (rc != INV_OK)
-                return rc;
-            continue;
-        }
-        if (rc != INV_OK)
-            return rc;
-        c->d_available = qty;
-        c->status = CHANGE_APPLIED;
-        c->flags |= CHANGE_CREATED;
-        note_image(op, ci, *image);
-        return INV_OK;
-    }
+    int rc;
+    do
+        rc = level_create_at(op->e, c->item, c->location, qty, op->pos, image);
+    while (again_at_new_position(op, &rc));
+    if (rc != INV_OK)
+        return rc;
+    c->d_available = qty;
+    c->status = CHANGE_APPLIED;
+    c->flags |= CHANGE_CREATED;
+    note_image(op, ci, *image);
+    return INV_OK;
 }
 
 /* The highest revision the batch stamped on change ci's level: a level it
@@ -232,25 +232,22 @@ static int undo_changes(batch_op *op)
         level_undo u = {c->d_available, c->d_reserved, 0};
         if (c->flags & CHANGE_CREATED)
             u.created_revision = batch_last_revision(op->changes, op->n_changes, k);
-        for (;;) {
-            table_word image;
-            int rc = level_undo_at(op->e, c->item, c->location, &u, op->pos, &image);
-            if (rc == LEVEL_NEEDS_POSITION) {
-                rc = batch_publish(op, false, OUTCOME_RUNNING);
-                if (rc == INV_OK)
-                    continue;
-                /* The journal failed: finish the undo in memory. */
-                first_rc = first_rc ? first_rc : rc;
-                continue;
-            }
-            if (rc == INV_OK) {
-                c->status = CHANGE_UNDONE;
-                note_image(op, k, image);
-            } else {
-                /* Deleted meanwhile (with its item): its units went with it. */
-                c->status = CHANGE_GONE;
-            }
-            break;
+        table_word image;
+        int rc;
+        while ((rc = level_undo_at(op->e, c->item, c->location, &u, op->pos, &image)) ==
+               LEVEL_NEEDS_POSITION) {
+            int published = batch_publish(op, false, OUTCOME_RUNNING);
+            /* A failed journal leaves op->pos 0: the undo finishes in
+             * memory, and the failure is reported. */
+            if (published != INV_OK && first_rc == INV_OK)
+                first_rc = published;
+        }
+        if (rc == INV_OK) {
+            c->status = CHANGE_UNDONE;
+            note_image(op, k, image);
+        } else {
+            /* Deleted meanwhile (with its item): its units went with it. */
+            c->status = CHANGE_GONE;
         }
     }
     return first_rc;
