@@ -36,6 +36,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "invcore.h"
+
 #define TABLE_FROZEN (1ULL << 63)
 #define TABLE_MOVED (1ULL << 62)
 #define TABLE_TOMB (1ULL << 61)
@@ -251,5 +253,94 @@ int table_scan(table *t, uint64_t cursor, size_t max_entries, table_visit_fn fn,
 int table_foreach(table *t, table_visit_fn fn, void *ctx);
 
 size_t table_bytes(table *t);
+
+/* ---- the one update loop ------------------------------------------------
+ *
+ * Every read-modify-write of a value goes through table_update: find (or
+ * insert) the key, load the value, let a step decide, CAS, and on a lost
+ * race ask the step again with the fresh value. The growth protocol (a
+ * frozen value is settled into the next array and the lookup repeated
+ * there) lives here once. A step is a pure decision on (cur -> *next):
+ *   TABLE_STEP_WRITE  *next is to be CASed in (the table's flag bits of
+ *                     next.w1 other than TABLE_TOMB must be clear);
+ *   TABLE_STEP_KEEP   nothing to write: done;
+ *   a negative INV_E* code: refused, done.
+ * It may be called several times (after every lost race), so it keeps no
+ * effect outside ctx that a later call would not redo. A key absent from
+ * every array is shown to the step as the empty word {0, 0} when insert is
+ * false (nothing was claimed: a WRITE then answers TABLE_UPDATE_NO_KEY). */
+enum {
+    TABLE_STEP_WRITE = 0,
+    TABLE_STEP_KEEP = 1,
+    TABLE_UPDATE_NO_KEY = 2 /* table_update only: see above */
+};
+
+/* After a lost CAS, pause before the retry, twice as long each time up to
+ * the cap: the winner keeps the cache line for its next changes instead of
+ * both threads pulling it back and forth on every attempt (a hot key). */
+#define TABLE_BACKOFF_MIN 4u
+#define TABLE_BACKOFF_MAX 256u
+
+static inline void table_backoff(unsigned *spins)
+{
+    for (unsigned i = 0; i < *spins; i++) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+    if (*spins < TABLE_BACKOFF_MAX)
+        *spins *= 2;
+}
+
+typedef int (*table_step_fn)(void *ctx, table_word cur, table_word *next);
+
+/* The slot of (a, b) through the memo, by insert, or by find. */
+static inline table_slot *table_update_slot(table *t, uint64_t a, uint64_t b, bool insert,
+                                            table_memo *memo)
+{
+    if (insert)
+        return table_insert(t, a, b);
+    return memo ? table_find_memo(t, a, b, memo) : table_find(t, a, b);
+}
+
+/* Runs step on (a, b)'s value until it refuses, keeps, or its write lands:
+ * returns the step's answer (TABLE_STEP_WRITE once written). *out (may be
+ * NULL) gets the value written, or the value the step kept or refused.
+ * insert: claim the key when absent (NULL slot: INV_ENOMEM). memo: NULL,
+ * or a per-thread lookup memo (forgotten when growth is met). Always
+ * inline, so a step known at the call site inlines too (the hot paths). */
+static inline __attribute__((always_inline)) int
+table_update(table *t, uint64_t a, uint64_t b, bool insert, table_memo *memo, table_step_fn step,
+             void *ctx, table_word *out)
+{
+    unsigned backoff = TABLE_BACKOFF_MIN;
+    for (;;) {
+        table_slot *s = table_update_slot(t, a, b, insert, memo);
+        table_word v = s ? table_load(s) : (table_word){0, 0};
+        if (!s && insert)
+            return INV_ENOMEM;
+        for (;;) {
+            if (table_is_frozen(v)) {
+                if (memo)
+                    table_memo_forget(memo);
+                table_settle(t, s); /* growth: redo in the next array */
+                break;
+            }
+            table_word next = v;
+            int rc = step(ctx, v, &next);
+            if (rc != TABLE_STEP_WRITE || !s) {
+                if (out)
+                    *out = v;
+                return rc == TABLE_STEP_WRITE ? TABLE_UPDATE_NO_KEY : rc;
+            }
+            if (table_cas(s, &v, next)) {
+                if (out)
+                    *out = next;
+                return TABLE_STEP_WRITE;
+            }
+            table_backoff(&backoff);
+        }
+    }
+}
 
 #endif /* INV_TABLE_H */

@@ -19,61 +19,57 @@ static const char table_owner_tag = 't';
 
 /* ---- helpers (each call is one epoch section) ---------------------- */
 
+/* The helpers that write go through table_update, so every test here
+ * (the concurrent growth tests included) exercises the one update loop. */
+typedef struct {
+    uint64_t val;  /* put: the payload; inc: the amount */
+    bool was_live; /* the value the winning step saw was live */
+} upd_ctx;
+
+static int put_step(void *p, table_word cur, table_word *next)
+{
+    upd_ctx *c = p;
+    c->was_live = table_is_live(cur);
+    *next = (table_word){c->val, table_version(cur) + 1};
+    return TABLE_STEP_WRITE;
+}
+
 /* Creates or replaces (a, b) -> val; true when the key was absent. */
 static bool tput(table *t, uint64_t a, uint64_t b, uint64_t val)
 {
+    upd_ctx c = {val, false};
     epoch_enter();
-    for (;;) {
-        table_slot *s = table_insert(t, a, b);
-        cr_assert_not_null(s, "table_insert(%llu, %llu) out of memory", (unsigned long long)a,
-                           (unsigned long long)b);
-        table_word v = table_load(s);
-        for (;;) {
-            if (table_is_frozen(v)) {
-                table_settle(t, s); /* growth: redo in the next array */
-                break;
-            }
-            table_word next = {val, table_version(v) + 1};
-            if (table_cas(s, &v, next)) {
-                bool created = !table_is_live(v);
-                if (created)
-                    table_note_created(t);
-                epoch_exit();
-                return created;
-            }
-        }
-    }
+    int rc = table_update(t, a, b, true, NULL, put_step, &c, NULL);
+    cr_assert_eq(rc, TABLE_STEP_WRITE, "table_update(%llu, %llu): %d", (unsigned long long)a,
+                 (unsigned long long)b, rc);
+    if (!c.was_live)
+        table_note_created(t);
+    epoch_exit();
+    return !c.was_live;
+}
+
+static int inc_step(void *p, table_word cur, table_word *next)
+{
+    upd_ctx *c = p;
+    c->was_live = table_is_live(cur);
+    *next = (table_word){(c->was_live ? cur.w0 : 0) + c->val, table_version(cur) + 1};
+    return TABLE_STEP_WRITE;
 }
 
 /* Adds by to (a, b)'s payload (absent counts as 0). Usable from any thread:
  * reports problems with TU_CHECK. Returns the new payload. */
 static uint64_t tinc(table *t, uint64_t a, uint64_t b, uint64_t by)
 {
+    upd_ctx c = {by, false};
+    table_word out = {0, 0};
     epoch_enter();
-    for (;;) {
-        table_slot *s = table_insert(t, a, b);
-        if (!s) {
-            TU_CHECK(false, "table_insert(%llu, %llu) returned NULL", (unsigned long long)a,
-                     (unsigned long long)b);
-            epoch_exit();
-            return 0;
-        }
-        table_word v = table_load(s);
-        for (;;) {
-            if (table_is_frozen(v)) {
-                table_settle(t, s);
-                break;
-            }
-            bool live = table_is_live(v);
-            table_word next = {(live ? v.w0 : 0) + by, table_version(v) + 1};
-            if (table_cas(s, &v, next)) {
-                if (!live)
-                    table_note_created(t);
-                epoch_exit();
-                return next.w0;
-            }
-        }
-    }
+    int rc = table_update(t, a, b, true, NULL, inc_step, &c, &out);
+    TU_CHECK(rc == TABLE_STEP_WRITE, "table_update(%llu, %llu): %d", (unsigned long long)a,
+             (unsigned long long)b, rc);
+    if (rc == TABLE_STEP_WRITE && !c.was_live)
+        table_note_created(t);
+    epoch_exit();
+    return out.w0;
 }
 
 /* The payload of a live (a, b). */
@@ -105,34 +101,24 @@ static bool tword(table *t, uint64_t a, uint64_t b, table_word *out)
     return s != NULL;
 }
 
+static int del_step(void *p, table_word cur, table_word *next)
+{
+    (void)p;
+    if (!table_is_live(cur))
+        return INV_ENOTFOUND;
+    *next = (table_word){0, (table_version(cur) + 1) | TABLE_TOMB};
+    return TABLE_STEP_WRITE;
+}
+
 /* Deletes (a, b): live -> tombstone keeping the version. */
 static bool tdel(table *t, uint64_t a, uint64_t b)
 {
     epoch_enter();
-    for (;;) {
-        table_slot *s = table_find(t, a, b);
-        if (!s) {
-            epoch_exit();
-            return false;
-        }
-        table_word v = table_load(s);
-        for (;;) {
-            if (table_is_frozen(v)) {
-                table_settle(t, s);
-                break;
-            }
-            if (!table_is_live(v)) {
-                epoch_exit();
-                return false;
-            }
-            table_word tomb = {0, (table_version(v) + 1) | TABLE_TOMB};
-            if (table_cas(s, &v, tomb)) {
-                table_note_deleted(t);
-                epoch_exit();
-                return true;
-            }
-        }
-    }
+    int rc = table_update(t, a, b, false, NULL, del_step, NULL, NULL);
+    if (rc == TABLE_STEP_WRITE)
+        table_note_deleted(t);
+    epoch_exit();
+    return rc == TABLE_STEP_WRITE;
 }
 
 static uint64_t tresizes(table *t)
@@ -906,4 +892,36 @@ Test(table, concurrent_deletes_and_recreates_through_growth_keep_each_owners_sta
                  (int64_t)(CD_THREADS * c->keys * (c->rounds + 1)));
     tfree(&c->t);
     free(c);
+}
+
+/* ---- table_update's answers ------------------------------------------------ */
+
+static int keep_step(void *p, table_word cur, table_word *next)
+{
+    (void)p, (void)next;
+    return table_is_live(cur) ? TABLE_STEP_KEEP : INV_ECONFLICT;
+}
+
+Test(table, update_answers_write_keep_refusal_and_no_key)
+{
+    table t;
+    tinit(&t, 4);
+    upd_ctx c = {7, false};
+    table_word out;
+    epoch_enter();
+    cr_assert_eq(table_update(&t, 1, 2, false, NULL, put_step, &c, &out), TABLE_UPDATE_NO_KEY,
+                 "find never claims a key");
+    cr_assert_eq(table_update(&t, 1, 2, false, NULL, keep_step, NULL, &out), INV_ECONFLICT,
+                 "an absent key is shown as the empty word");
+    cr_assert(out.w0 == 0 && out.w1 == 0);
+    cr_assert_eq(table_update(&t, 1, 2, true, NULL, put_step, &c, &out), TABLE_STEP_WRITE);
+    cr_assert(out.w0 == 7 && table_version(out) == 1);
+    cr_assert_eq(table_update(&t, 1, 2, false, NULL, keep_step, NULL, &out), TABLE_STEP_KEEP);
+    cr_assert(out.w0 == 7 && table_version(out) == 1, "a kept value is reported unchanged");
+    table_memo memo = {0};
+    c.val = 9;
+    cr_assert_eq(table_update(&t, 1, 2, false, &memo, put_step, &c, &out), TABLE_STEP_WRITE);
+    cr_assert(out.w0 == 9 && table_version(out) == 2);
+    epoch_exit();
+    tfree(&t);
 }
