@@ -1,5 +1,5 @@
 /*
- * engine.c — the top of the engine: opening and closing an engine, errors,
+ * engine.c — the top of the engine: opening and closing an engine,
  * statistics, and the background thread (hold expiry, memory reclamation,
  * finishing growth, snapshots). Durability is recovery.c's (a data
  * directory) and persist.c's (writing); engine.c only calls recovery.
@@ -23,34 +23,6 @@
 
 /* Background period when no hold sweep interval is configured tighter. */
 #define ENGINE_BACKGROUND_MS_MAX 50
-
-const char *inv_strerror(int rc)
-{
-    switch (rc) {
-    case INV_OK:
-        return "ok";
-#define INV_ERRNO_MSG(name, value, code, msg) \
-    case INV_##name:                          \
-        return msg;
-        INV_ERRNO_MAP(INV_ERRNO_MSG)
-#undef INV_ERRNO_MSG
-    default:
-        return "unknown error";
-    }
-}
-
-const char *inv_errcode(int rc)
-{
-    switch (rc) {
-#define INV_ERRNO_CODE(name, value, code, msg) \
-    case INV_##name:                           \
-        return code;
-        INV_ERRNO_MAP(INV_ERRNO_CODE)
-#undef INV_ERRNO_CODE
-    default:
-        return "ERR";
-    }
-}
 
 static void sleep_ms(uint32_t ms)
 {

@@ -5,7 +5,8 @@
  *
  * Layers, each including only headers of the layers below it (make
  * check-cycles keeps the graph free of cycles):
- *   table, epoch, journal, snapshot  tables, reclamation, files (bottom)
+ *   table, epoch, journal,           tables, reclamation, files, error
+ *   snapshot, error                  messages (the bottom)
  *   engine_state, persist            the engine struct; writing records
  *   catalog, level, hold, batch      items and locations, stock, holds,
  *                                    batches, in that order
