@@ -7,9 +7,10 @@
  * of the records only the level image it encodes for level.c; recovery.c
  * opens the journal, replays it and writes snapshots.
  *
- * Invariants: every reservation handed out is published or abandoned by
- * the module that took it (journal.h), in its thread's reservation order;
- * this file only forwards them. A record's level revision is its position.
+ * Invariants: every reservation handed out must be published or abandoned
+ * by the module that took it (journal.h); this file only forwards them. Its
+ * one state is per thread (the last acknowledged position). Under fsync
+ * ALWAYS without deferral, persist_ack returns only once pos is durable.
  */
 #include "persist.h"
 
