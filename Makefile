@@ -68,7 +68,7 @@ TEST_LOG   := $(B)/test-results.log
 .SECONDARY:
 
 .PHONY: all deps test test-log-reset unit-test asan-test tsan-test fuzz-test check-atomics \
-        check-readme bench fuzz run install clean crash-test client-test
+        check-cycles check-readme bench fuzz run install clean crash-test client-test
 
 ALL_TARGETS := $(B)/libinvcore.a $(B)/libinvcore.so $(B)/invcore.pc
 ifneq ($(wildcard $(SERVER_MAIN)),)
@@ -199,6 +199,11 @@ check-atomics:
 	if [ -n "$$bad" ]; then echo "atomics without a memory order:"; \
 	  echo "$$bad"; exit 1; fi; echo "check-atomics: ok"
 
+# No cycle in the #include graph of core/'s modules: each module includes
+# only modules below it (the order is in core/engine.h).
+check-cycles:
+	@$(PYTHON_SYS) tests/check_include_cycles.py core
+
 # The README's embedding example must compile and run.
 check-readme: $(B)/libinvcore.a
 	@mkdir -p $(B)/readme
@@ -239,7 +244,8 @@ test-log-reset:
 # The stages run one after another (each may build in parallel): suites
 # never compete with each other for the two cores.
 test:
-	@$(MAKE) --no-print-directory test-log-reset check-atomics all check-readme
+	@$(MAKE) --no-print-directory test-log-reset check-atomics check-cycles all \
+	  check-readme
 	@$(MAKE) --no-print-directory unit-test
 	@$(MAKE) --no-print-directory client-test
 	@$(MAKE) --no-print-directory asan-test

@@ -27,6 +27,7 @@
  */
 #include "batch.h"
 
+#include "catalog.h"
 #include "epoch.h"
 #include "hold.h"
 #include "level.h"

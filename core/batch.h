@@ -11,7 +11,7 @@
 #ifndef INV_BATCH_H
 #define INV_BATCH_H
 
-#include "engine.h"
+#include "engine_state.h"
 
 /* Applies a PERSIST_BATCH record (journal replay; single-threaded). */
 int batch_replay(inv_engine *e, uint64_t pos, const void *payload, uint32_t len);

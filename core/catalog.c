@@ -56,7 +56,7 @@
  */
 #include "catalog.h"
 
-#include "engine.h"
+#include "engine_state.h"
 #include "epoch.h"
 #include "level.h"
 #include "persist.h"

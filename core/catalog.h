@@ -17,6 +17,7 @@
 #ifndef INV_CATALOG_H
 #define INV_CATALOG_H
 
+#include "engine_state.h"
 #include "invcore.h"
 #include "snapshot.h"
 #include "table.h"
@@ -26,31 +27,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Item writer stripes (a power of two): writers of different items rarely
- * share one. */
-#define CATALOG_WRITE_STRIPES 256
-
-/* The set of location ids, sorted, immutable once published (COW). */
-typedef struct catalog_locs {
-    size_t n;
-    uint64_t ids[];
-} catalog_locs;
-
-typedef struct catalog {
-    table items;     /* (item id, 0) -> item record pointer */
-    table locations; /* (location id, 0) -> location record pointer */
-    table skus;      /* 128-bit hash of the SKU -> item id */
-    table variants;  /* 128-bit hash of the variant -> item id */
-    table products;  /* 128-bit hash of the product -> product record */
-    /* The default location: w0 = id, w1 = version (0: none yet), changed
-     * only by table_cas so id and "is set" change together. */
-    table_slot default_location;
-    /* Every location id ever created (sorted COW array, NULL: none). */
-    _Atomic(catalog_locs *) location_ids;
-    uint64_t index_seed;   /* seed of the string index hashes */
-    const void *owner;     /* epoch_retire tag */
-    pthread_mutex_t write_locks[CATALOG_WRITE_STRIPES];
-} catalog;
+/* The catalog's tables (struct catalog) are laid out in engine_state.h. */
 
 int catalog_init(catalog *c, const inv_config *cfg, const void *owner);
 /* Frees every record; only when no other thread uses the catalog. */
@@ -67,7 +44,7 @@ int catalog_foreach_location(catalog *c, int (*fn)(void *ctx, uint64_t loc), voi
 /* Inside an epoch section: the default location (false: none yet). */
 bool catalog_default_location(catalog *c, uint64_t *loc);
 
-/* ---- durability (persist.c) ---------------------------------------------
+/* ---- durability (persist.h writes, recovery.c replays) -------------------
  * With a journal, a catalog change reserves its journal position before its
  * CAS and stores it as the record's version (w1), as levels do; the record
  * (PERSIST_ITEM, PERSIST_LOCATION, PERSIST_DEFAULT, payloads described in

@@ -1,17 +1,20 @@
 /*
- * engine.c — opening and closing an engine, errors, statistics, and the
- * background thread (hold expiry, memory reclamation, finishing growth).
+ * engine.c — the top of the engine: opening and closing an engine,
+ * statistics, and the background thread (hold expiry, memory reclamation,
+ * finishing growth, snapshots). Durability is recovery.c's (a data
+ * directory) and persist.c's (writing); engine.c only calls recovery.
  *
  * Invariant: every public entry point runs inside one epoch section, so
  * memory retired by a concurrent change is never freed under it.
  */
 #include "engine.h"
 
-#include "batch.h"
+#include "catalog.h"
 #include "epoch.h"
 #include "hold.h"
 #include "journal.h"
-#include "persist.h"
+#include "recovery.h"
+#include "table.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -20,41 +23,6 @@
 
 /* Background period when no hold sweep interval is configured tighter. */
 #define ENGINE_BACKGROUND_MS_MAX 50
-
-const char *inv_strerror(int rc)
-{
-    switch (rc) {
-    case INV_OK:
-        return "ok";
-#define INV_ERRNO_MSG(name, value, code, msg) \
-    case INV_##name:                          \
-        return msg;
-        INV_ERRNO_MAP(INV_ERRNO_MSG)
-#undef INV_ERRNO_MSG
-    default:
-        return "unknown error";
-    }
-}
-
-const char *inv_errcode(int rc)
-{
-    switch (rc) {
-#define INV_ERRNO_CODE(name, value, code, msg) \
-    case INV_##name:                           \
-        return code;
-        INV_ERRNO_MAP(INV_ERRNO_CODE)
-#undef INV_ERRNO_CODE
-    default:
-        return "ERR";
-    }
-}
-
-int64_t engine_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(uint32_t ms)
 {
@@ -76,7 +44,7 @@ static void *background_main(void *arg)
         table_finish_growth(&e->levels);
         epoch_exit();
         epoch_reclaim();
-        persist_maybe_snapshot(e);
+        recovery_maybe_snapshot(e);
         sleep_ms(period_ms);
     }
     return NULL;
@@ -100,7 +68,7 @@ int inv_open(inv_engine **out, const inv_config *cfg)
     if (!e)
         return INV_ENOMEM;
     e->cfg = c;
-    e->cfg.data_dir = NULL; /* persist_open keeps its own copy */
+    e->cfg.data_dir = NULL; /* recovery_open keeps its own copy */
     pthread_mutex_init(&e->snapshot_lock, NULL);
     int rc = table_init(&e->levels, c.levels_capacity, e);
     if (rc == INV_OK) {
@@ -122,7 +90,7 @@ int inv_open(inv_engine **out, const inv_config *cfg)
     }
     if (c.data_dir) {
         e->cfg.data_dir = c.data_dir;
-        rc = persist_open(e);
+        rc = recovery_open(e);
         e->cfg.data_dir = NULL;
         if (rc != INV_OK) {
             inv_close(e);
@@ -146,8 +114,7 @@ void inv_close(inv_engine *e)
     atomic_store_explicit(&e->stopping, 1, memory_order_release);
     if (e->background_started)
         pthread_join(e->background, NULL);
-    (void)persist_close(e);
-    batch_recovery_free(e);
+    (void)recovery_close(e); /* also frees what batch recovery kept */
     hold_destroy(e);
     catalog_destroy(&e->cat);
     table_destroy(&e->levels);

@@ -18,6 +18,7 @@
  */
 #include "hold.h"
 
+#include "catalog.h"
 #include "epoch.h"
 #include "level.h"
 #include "persist.h"

@@ -13,7 +13,7 @@
 #ifndef INV_HOLD_H
 #define INV_HOLD_H
 
-#include "engine.h"
+#include "engine_state.h"
 
 /* Width of a timing-wheel tick and the wheel's size: the sweep costs
  * O(holds due), and a hold longer than the span is looked at once more
@@ -82,7 +82,7 @@ void hold_claim_published(inv_engine *e, hold_claim *c, uint64_t pos);
 /* Failure, after the batch gave every unit back. */
 void hold_claim_undo(inv_engine *e, hold_claim *c);
 
-/* Durability (persist.c calls these; single-threaded during recovery). */
+/* Durability (recovery.c calls these; single-threaded during recovery). */
 typedef struct snapshot_writer snapshot_writer;
 /* Applies a PERSIST_HOLD record (journal replay or snapshot load). */
 int hold_replay(inv_engine *e, uint64_t pos, const void *payload, uint32_t len);

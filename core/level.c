@@ -14,6 +14,7 @@
  */
 #include "level.h"
 
+#include "catalog.h"
 #include "cpu.h"
 #include "epoch.h"
 #include "persist.h"

@@ -12,7 +12,7 @@
 #ifndef INV_LEVEL_H
 #define INV_LEVEL_H
 
-#include "engine.h"
+#include "engine_state.h"
 #include "table.h"
 
 #define LEVEL_UNTRACKED (1ULL << 63)

@@ -1,6 +1,8 @@
 /*
- * persist.h — the engine's durability: what each change writes to the
- * journal, how recovery rebuilds the engine, and snapshots (private).
+ * persist.h — the write side of durability (private): what a change writes
+ * to the journal, and its acknowledgement. It knows only the journal and
+ * the engine struct; recovery.c reads the records back (and alone knows
+ * how each type is applied).
  *
  * Ordering rule (DESIGN.md): a change reserves its journal position before
  * its CAS and stamps it on every level it touches as the new revision. A
@@ -16,11 +18,12 @@
 #ifndef INV_PERSIST_H
 #define INV_PERSIST_H
 
-#include "engine.h"
+#include "engine_state.h"
 #include "journal.h"
 #include "table.h"
 
-/* Record types (journal.h: engine types start at 16). */
+/* Record types (journal.h: engine types start at 16). Listed here, where
+ * every writer sees them; recovery.c dispatches on them. */
 enum {
     PERSIST_LEVEL = 16,    /* one level's after-image */
     PERSIST_ITEM = 17,     /* an item record, whole, or its deletion */
@@ -31,12 +34,6 @@ enum {
     PERSIST_BATCH = 22     /* a batch's changes (batch.c) */
 };
 
-/* The payload of PERSIST_COUNTS: how many entries follow in the snapshot,
- * so loading sizes each table once instead of growing it. */
-typedef struct {
-    uint64_t levels, items, locations, holds;
-} persist_counts;
-
 /* The payload of a PERSIST_LEVEL record. */
 typedef struct {
     uint64_t item, location;
@@ -44,11 +41,6 @@ typedef struct {
 } persist_level_image;
 
 #define PERSIST_LEVEL_LEN ((uint32_t)sizeof(persist_level_image))
-
-/* Recovers the engine from cfg.data_dir and opens its journal. */
-int persist_open(inv_engine *e);
-/* Closes the journal (everything acknowledged is on disk after). */
-int persist_close(inv_engine *e);
 
 /* Position for a record of len bytes; 0 when the journal failed. */
 uint64_t persist_reserve(inv_engine *e, uint32_t len);
@@ -70,10 +62,5 @@ extern bool persist_test_late_reserve;
 extern void (*persist_test_before_publish)(uint8_t type);
 /* With late_reserve: runs the hook, then takes the position. */
 uint64_t persist_test_late_position(inv_engine *e, uint8_t type, uint32_t len);
-
-/* Writes a snapshot and drops the journal it covers. */
-int persist_snapshot(inv_engine *e);
-/* Background: snapshot when the journal grew past the threshold. */
-void persist_maybe_snapshot(inv_engine *e);
 
 #endif /* INV_PERSIST_H */

@@ -1,0 +1,103 @@
+/*
+ * engine_state.h — the engine's state: the struct every module shares, and
+ * the wall clock (private).
+ *
+ * Layout only, no behaviour: each part belongs to the module that changes
+ * it — levels to level.c, cat to catalog.c, holds to hold.c, the journal to
+ * persist.c (writing) and recovery.c (opening, closing), the data directory
+ * and snapshots to recovery.c; engine.c, the top, creates and frees it.
+ * This header includes no module above table.h, so any module may include
+ * it without a cycle (make check-cycles): the catalog's layout lives here
+ * for that reason, as the hold book's does.
+ */
+#ifndef INV_ENGINE_STATE_H
+#define INV_ENGINE_STATE_H
+
+#include "invcore.h"
+#include "table.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+typedef struct hold_record hold_record;
+typedef struct journal journal;
+
+/* ---- the catalog's tables (catalog.h has the rules) ----------------------- */
+
+/* Item writer stripes (a power of two): writers of different items rarely
+ * share one. */
+#define CATALOG_WRITE_STRIPES 256
+
+/* The set of location ids, sorted, immutable once published (COW). */
+typedef struct catalog_locs {
+    size_t n;
+    uint64_t ids[];
+} catalog_locs;
+
+typedef struct catalog {
+    table items;     /* (item id, 0) -> item record pointer */
+    table locations; /* (location id, 0) -> location record pointer */
+    table skus;      /* 128-bit hash of the SKU -> item id */
+    table variants;  /* 128-bit hash of the variant -> item id */
+    table products;  /* 128-bit hash of the product -> product record */
+    /* The default location: w0 = id, w1 = version (0: none yet), changed
+     * only by table_cas so id and "is set" change together. */
+    table_slot default_location;
+    /* Every location id ever created (sorted COW array, NULL: none). */
+    _Atomic(catalog_locs *) location_ids;
+    uint64_t index_seed;   /* seed of the string index hashes */
+    const void *owner;     /* epoch_retire tag */
+    pthread_mutex_t write_locks[CATALOG_WRITE_STRIPES];
+} catalog;
+
+/* ---- the hold book (hold.h has the rules) --------------------------------- */
+
+typedef struct hold_book {
+    table by_id; /* 128-bit hash of the hold id -> hold record */
+    /* Timing wheel: each slot a stack of records pushed by creators and
+     * popped whole by the background thread (the only consumer). */
+    _Atomic(hold_record *) *wheel;
+    /* Records pushed by creators too close to (or past) the sweep; every
+     * sweep drains it (see wheel_push_racing in hold.c). */
+    _Atomic(hold_record *) wheel_intake;
+    /* The first tick the sweeper has not swept yet, published for creators
+     * (0 before its first run, which sweeps the whole wheel). */
+    _Atomic int64_t wheel_next_tick;
+    int64_t swept_tick; /* background thread only */
+    _Atomic uint64_t created, committed, released, expired, active;
+} hold_book;
+
+struct inv_engine {
+    table levels; /* (item, location) -> level word (see level.h) */
+    catalog cat;
+    hold_book holds;
+    inv_config cfg;
+    /* Durability: NULL in memory mode. persist.c writes it; recovery.c
+     * opens and closes it. */
+    journal *jr;
+    char *data_dir;
+    int lock_fd; /* flock on data_dir/LOCK: one engine per directory */
+    pthread_mutex_t snapshot_lock; /* one snapshot at a time (not a hot path) */
+    _Atomic uint64_t snapshot_position; /* journal position of the last one */
+    _Atomic uint64_t snapshots;
+    /* The background thread (engine.c): expires holds, reclaims memory,
+     * finishes table growth, takes snapshots. */
+    pthread_t background;
+    _Atomic int stopping;
+    bool background_started;
+    /* Recovery only (batch.c): batches the journal shows cut short. */
+    struct batch_recovery *batch_pending;
+};
+
+/* Wall clock in ms since the Unix epoch. */
+static inline int64_t engine_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#endif /* INV_ENGINE_STATE_H */

@@ -1,0 +1,423 @@
+/*
+ * recovery.c — the read side of durability, and the one module that knows
+ * every record type: opening a data directory (its lock, the newest
+ * snapshot, the journal replayed after it with each record handed to the
+ * module that owns its type, then finishing the changes the journal shows
+ * half done: batches, holds, levels of changed items), closing it, and
+ * writing snapshots while writers run. persist.c is the write side.
+ *
+ * Replay invariants: recovery is single-threaded and runs inside one epoch
+ * section; records apply in journal order (the level images prefetched
+ * ahead are applied before any other record); every apply is idempotent by
+ * revision, so a record replayed over a snapshot that holds it changes
+ * nothing. The journal opens for writing only after the whole replay, and
+ * the finishes are journaled before the engine accepts a change.
+ *
+ * Snapshot invariant: a snapshot taken at position S (the durable end when
+ * it starts: every change below S is applied in memory) may also contain
+ * changes at positions >= S; it is committed only once the journal is
+ * durable up to the tail read after the scan, so every change it contains
+ * has its record on disk, and replaying the journal from S over it — by
+ * revision, idempotently — yields exactly a state that existed.
+ */
+#include "recovery.h"
+
+#include "batch.h"
+#include "catalog.h"
+#include "epoch.h"
+#include "hold.h"
+#include "journal.h"
+#include "level.h"
+#include "persist.h"
+#include "snapshot.h"
+#include "table.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <time.h>
+
+/* Error messages about the data directory. */
+#define RECOVERY_ERR_MAX 512
+/* The file whose lock marks a data directory as in use. */
+#define RECOVERY_LOCK_FILE "LOCK"
+#define RECOVERY_PATH_MAX 4096
+
+/* The payload of PERSIST_COUNTS, a snapshot's first record: how many
+ * entries follow, so loading sizes each table once instead of growing it. */
+typedef struct {
+    uint64_t levels, items, locations, holds;
+} recovery_counts;
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- replay --------------------------------------------------------------- */
+
+/* Level images replayed in a window: each one's slot is prefetched when
+ * it enters, and it is applied when it leaves, so the cache misses of
+ * consecutive records overlap instead of queueing. */
+#define REPLAY_WINDOW 16
+
+typedef struct {
+    inv_engine *e;
+    uint64_t records, bytes;
+    bool items_replayed; /* an item record came from the journal */
+    persist_level_image window[REPLAY_WINDOW];
+    size_t window_head, window_n;
+} replay_ctx;
+
+/* Applies the oldest image of the window. */
+static int window_pop(replay_ctx *c)
+{
+    persist_level_image *img = &c->window[c->window_head];
+    c->window_head = (c->window_head + 1) % REPLAY_WINDOW;
+    c->window_n--;
+    return level_install(c->e, img->item, img->location, (table_word){img->w0, img->w1});
+}
+
+/* Applies every image still in the window (before any other record, and
+ * at the end: records apply in journal order). */
+static int window_drain(replay_ctx *c)
+{
+    int rc = INV_OK;
+    while (rc == INV_OK && c->window_n)
+        rc = window_pop(c);
+    return rc;
+}
+
+static int apply_level(replay_ctx *c, const void *payload, uint32_t len)
+{
+    persist_level_image img;
+    if (len != sizeof img)
+        return INV_EINVALID;
+    memcpy(&img, payload, sizeof img);
+    if ((img.w1 & ~(TABLE_VERSION_MAX | TABLE_TOMB)) != 0 || table_version((table_word){0, img.w1}) == 0)
+        return INV_EINVALID;
+    int rc = c->window_n == REPLAY_WINDOW ? window_pop(c) : INV_OK;
+    table_prefetch(&c->e->levels, img.item, img.location);
+    c->window[(c->window_head + c->window_n++) % REPLAY_WINDOW] = img;
+    return rc;
+}
+
+static int apply_counts(inv_engine *e, const void *payload, uint32_t len)
+{
+    recovery_counts n;
+    if (len != sizeof n)
+        return INV_EINVALID;
+    memcpy(&n, payload, sizeof n);
+    int rc = table_reserve(&e->levels, (size_t)n.levels);
+    if (rc == INV_OK)
+        rc = table_reserve(&e->cat.items, (size_t)n.items);
+    if (rc == INV_OK)
+        rc = table_reserve(&e->cat.locations, (size_t)n.locations);
+    if (rc == INV_OK)
+        rc = table_reserve(&e->holds.by_id, (size_t)n.holds);
+    return rc;
+}
+
+static int report_bad(int rc, uint8_t type, uint64_t pos)
+{
+    if (rc != INV_OK)
+        fprintf(stderr, "invcore: recovery: bad record of type %u at position %llu (%s)\n",
+                type, (unsigned long long)pos, inv_strerror(rc));
+    return rc;
+}
+
+/* Recovery is single-threaded and runs inside one epoch section (recover). */
+static int apply_record(void *ctx, uint64_t pos, uint8_t type, const void *payload,
+                        uint32_t len)
+{
+    replay_ctx *c = ctx;
+    c->records++;
+    c->bytes += len;
+    if (type == PERSIST_LEVEL)
+        return report_bad(apply_level(c, payload, len), type, pos);
+    int rc = window_drain(c);
+    if (rc != INV_OK)
+        return report_bad(rc, type, pos);
+    switch (type) {
+    case PERSIST_COUNTS:
+        rc = apply_counts(c->e, payload, len);
+        break;
+    case PERSIST_ITEM:
+        c->items_replayed |= pos != 0;
+        rc = catalog_replay(&c->e->cat, pos, type, payload, len);
+        break;
+    case PERSIST_LOCATION:
+    case PERSIST_DEFAULT:
+        rc = catalog_replay(&c->e->cat, pos, type, payload, len);
+        break;
+    case PERSIST_HOLD:
+        rc = hold_replay(c->e, pos, payload, len);
+        break;
+    case PERSIST_BATCH:
+        rc = batch_replay(c->e, pos, payload, len);
+        break;
+    default:
+        rc = INV_EINVALID;
+    }
+    return report_bad(rc, type, pos);
+}
+
+static int apply_snapshot_record(void *ctx, uint8_t type, const void *payload, uint32_t len)
+{
+    return apply_record(ctx, 0, type, payload, len);
+}
+
+static int recover(inv_engine *e, uint64_t *end_position, bool *items_replayed)
+{
+    char err[RECOVERY_ERR_MAX] = "";
+    replay_ctx c = {.e = e};
+    double t0 = seconds_now();
+    uint64_t snap_pos = 0;
+    epoch_enter(); /* one section for the whole load: nothing runs beside it */
+    int rc = snapshot_load_latest(e->data_dir, &snap_pos, apply_snapshot_record, &c, err,
+                                  sizeof err);
+    if (rc == INV_ENOTFOUND)
+        rc = INV_OK, snap_pos = 0;
+    if (rc != INV_OK) {
+        epoch_exit();
+        fprintf(stderr, "invcore: cannot load snapshot: %s\n", err[0] ? err : inv_strerror(rc));
+        return rc;
+    }
+    rc = window_drain(&c);
+    uint64_t snap_records = c.records;
+    if (rc == INV_OK)
+        rc = journal_replay(e->data_dir, snap_pos, e->cfg.repair, apply_record, &c,
+                            end_position, err, sizeof err);
+    if (rc == INV_OK)
+        rc = window_drain(&c);
+    epoch_exit();
+    if (rc != INV_OK) {
+        fprintf(stderr, "invcore: cannot replay the journal: %s\n",
+                err[0] ? err : inv_strerror(rc));
+        return rc;
+    }
+    *items_replayed = c.items_replayed;
+    /* relaxed: no other thread runs yet (the background thread starts
+     * after recovery). */
+    atomic_store_explicit(&e->snapshot_position, snap_pos, memory_order_relaxed);
+    double secs = seconds_now() - t0;
+    if (c.records)
+        fprintf(stderr,
+                "invcore: recovered %llu snapshot records and %llu journal records "
+                "(%.1f MB) in %.2f s\n",
+                (unsigned long long)snap_records,
+                (unsigned long long)(c.records - snap_records), (double)c.bytes / 1e6, secs);
+    return INV_OK;
+}
+
+/* ---- opening and closing the data directory ------------------------------- */
+
+static int make_dir(const char *dir)
+{
+    if (mkdir(dir, 0755) == 0 || errno == EEXIST)
+        return INV_OK;
+    fprintf(stderr, "invcore: cannot create data directory %s: %s\n", dir, strerror(errno));
+    return INV_EIO;
+}
+
+/* Two engines appending to one journal would interleave it: the first to
+ * open a directory holds an exclusive lock on it until it closes. */
+static int lock_dir(inv_engine *e)
+{
+    char path[RECOVERY_PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", e->data_dir, RECOVERY_LOCK_FILE) >=
+        sizeof path)
+        return INV_EINVALID;
+    e->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (e->lock_fd < 0) {
+        fprintf(stderr, "invcore: cannot open %s: %s\n", path, strerror(errno));
+        return INV_EIO;
+    }
+    if (flock(e->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        fprintf(stderr, "invcore: data directory %s is in use by another engine (%s)\n",
+                e->data_dir, strerror(errno));
+        close(e->lock_fd);
+        e->lock_fd = -1;
+        return INV_EEXISTS;
+    }
+    return INV_OK;
+}
+
+/* Finishes what the journal shows half done, journaled, once the journal
+ * is open for writing (items_replayed: see below). */
+static int finish_changes(inv_engine *e, bool items_replayed)
+{
+    int rc = batch_recover_finish(e);
+    if (rc == INV_OK)
+        rc = hold_recover_finish(e);
+    uint64_t pos = 0;
+    /* A snapshot holds no level that disagrees with its item (see
+     * snapshot_level): only item changes replayed from the journal can
+     * have left level changes unfinished. */
+    if (rc == INV_OK && items_replayed)
+        rc = level_reconcile(e, &pos);
+    if (rc == INV_OK && pos)
+        rc = journal_wait(e->jr, pos);
+    return rc;
+}
+
+int recovery_open(inv_engine *e)
+{
+    e->lock_fd = -1;
+    e->data_dir = strdup(e->cfg.data_dir);
+    if (!e->data_dir)
+        return INV_ENOMEM;
+    int rc = make_dir(e->data_dir);
+    if (rc == INV_OK)
+        rc = lock_dir(e);
+    uint64_t end = 0;
+    bool items_replayed = false;
+    if (rc == INV_OK)
+        rc = recover(e, &end, &items_replayed);
+    if (rc == INV_OK) {
+        epoch_enter();
+        rc = catalog_rebuild_indexes(&e->cat);
+        epoch_exit();
+    }
+    if (rc != INV_OK)
+        return rc;
+    char err[RECOVERY_ERR_MAX] = "";
+    journal_config jc = {.dir = e->data_dir,
+                         .start_position = end,
+                         .policy = e->cfg.fsync_policy,
+                         .fsync_interval_ms = e->cfg.fsync_interval_ms};
+    rc = journal_open(&e->jr, &jc, err, sizeof err);
+    if (rc != INV_OK) {
+        fprintf(stderr, "invcore: cannot open the journal: %s\n", err[0] ? err : inv_strerror(rc));
+        e->jr = NULL;
+        return rc;
+    }
+    return finish_changes(e, items_replayed);
+}
+
+int recovery_close(inv_engine *e)
+{
+    int rc = INV_OK;
+    if (e->jr)
+        rc = journal_close(e->jr);
+    e->jr = NULL;
+    if (e->data_dir && e->lock_fd >= 0)
+        close(e->lock_fd); /* releases the directory */
+    e->lock_fd = -1;
+    free(e->data_dir);
+    e->data_dir = NULL;
+    batch_recovery_free(e); /* also after a recovery that failed midway */
+    return rc;
+}
+
+/* ---- snapshots ------------------------------------------------------------ */
+
+typedef struct {
+    inv_engine *e;
+    snapshot_writer *w;
+} snapshot_ctx;
+
+/* A level whose item is gone, or whose untracked flag disagrees with its
+ * item, belongs to an item change whose level changes are still running:
+ * the snapshot shows them finished (those changes' records, at or above
+ * the snapshot's position, replay idempotently over it). */
+static int snapshot_level(void *ctx, uint64_t item, uint64_t loc, table_word v)
+{
+    snapshot_ctx *c = ctx;
+    bool tracked = true;
+    if (!catalog_item_exists(&c->e->cat, item, &tracked))
+        return 0;
+    uint64_t w0 = tracked ? v.w0 & ~LEVEL_UNTRACKED : v.w0 | LEVEL_UNTRACKED;
+    persist_level_image img = {item, loc, w0, v.w1 & TABLE_VERSION_MAX};
+    return snapshot_add(c->w, PERSIST_LEVEL, &img, sizeof img);
+}
+
+/* A table's live entries as inv_stats counts them (the count may dip below
+ * zero for a moment while a creation and a deletion race). */
+static uint64_t live_entries(table *t)
+{
+    int64_t n = table_live(t);
+    return n > 0 ? (uint64_t)n : 0;
+}
+
+static int snapshot_write(inv_engine *e, snapshot_writer *w)
+{
+    recovery_counts n = {live_entries(&e->levels), live_entries(&e->cat.items),
+                         live_entries(&e->cat.locations),
+                         (uint64_t)table_live(&e->holds.by_id)};
+    int rc = snapshot_add(w, PERSIST_COUNTS, &n, sizeof n);
+    if (rc != INV_OK)
+        return rc;
+    epoch_enter();
+    rc = catalog_snapshot(&e->cat, w);
+    snapshot_ctx sc = {e, w};
+    if (rc == INV_OK)
+        rc = table_foreach(&e->levels, snapshot_level, &sc);
+    if (rc == INV_OK)
+        rc = hold_snapshot(e, w);
+    epoch_exit();
+    return rc;
+}
+
+int recovery_snapshot(inv_engine *e)
+{
+    if (!e->jr)
+        return INV_EINVALID;
+    pthread_mutex_lock(&e->snapshot_lock);
+    uint64_t start = journal_durable_end(e->jr);
+    snapshot_writer *w = NULL;
+    int rc = snapshot_begin(&w, e->data_dir, start);
+    if (rc == INV_OK)
+        rc = snapshot_write(e, w);
+    if (rc == INV_OK) {
+        /* Every change the scan saw has a position below the tail now. */
+        uint64_t tail = journal_tail(e->jr);
+        rc = journal_wait(e->jr, tail - 1);
+    }
+    if (rc == INV_OK)
+        rc = journal_sync_written(e->jr); /* those records outlive a crash */
+    if (rc == INV_OK) {
+        rc = snapshot_commit(w);
+        w = NULL;
+    }
+    if (w)
+        snapshot_abort(w);
+    if (rc == INV_OK) {
+        /* relaxed: read only by the threshold check and statistics; the
+         * snapshot lock orders snapshots among themselves. */
+        atomic_store_explicit(&e->snapshot_position, start, memory_order_relaxed);
+        /* relaxed: statistics. */
+        atomic_fetch_add_explicit(&e->snapshots, 1, memory_order_relaxed);
+        rc = journal_drop_before(e->data_dir, start);
+    }
+    pthread_mutex_unlock(&e->snapshot_lock);
+    return rc;
+}
+
+void recovery_maybe_snapshot(inv_engine *e)
+{
+    if (!e->jr)
+        return;
+    /* relaxed: a threshold check. */
+    uint64_t since = journal_tail(e->jr) -
+                     atomic_load_explicit(&e->snapshot_position, memory_order_relaxed);
+    if (since > e->cfg.snapshot_journal_bytes) {
+        int rc = recovery_snapshot(e);
+        if (rc != INV_OK)
+            fprintf(stderr, "invcore: snapshot failed: %s\n", inv_strerror(rc));
+    }
+}
+
+int inv_snapshot(inv_engine *e)
+{
+    if (!e)
+        return INV_EINVALID;
+    return recovery_snapshot(e);
+}
