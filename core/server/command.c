@@ -137,6 +137,7 @@ static const struct {
 #define CMD_NAME_MAX 32u   /* longer names cannot be in the table */
 #define CMD_INDEX_SLOTS 128u /* power of two, > 2 * NCMDS */
 #define CMD_PATTERN_MAX 128u /* CONFIG GET glob length */
+#define INFO_LINE_MAX 256u   /* bytes of one txt() call in INFO; longer is cut */
 
 _Static_assert(NCMDS <= STATS_COMMANDS_MAX, "stats sized for the table");
 _Static_assert(CMD_INDEX_SLOTS >= 2 * NCMDS, "index load factor");
@@ -615,15 +616,10 @@ static void txt(resp_out *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void txt(resp_out *t, const char *fmt, ...)
 {
-    char line[256];
     va_list ap;
-    int n;
     va_start(ap, fmt);
-    n = vsnprintf(line, sizeof line, fmt, ap);
+    resp_out_vprintf(t, INFO_LINE_MAX, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return;
-    resp_out_raw(t, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
 /* The sections INFO was asked for: none means every section; "all" and
