@@ -54,16 +54,8 @@ typedef struct cmd_def {
     const char *summary;
 } cmd_def;
 
-static void cmd_ping(session *s, resp_out *o, const resp_arg *v, size_t n);
-static void cmd_echo(session *s, resp_out *o, const resp_arg *v, size_t n);
-static void cmd_auth(session *s, resp_out *o, const resp_arg *v, size_t n);
-static void cmd_hello(session *s, resp_out *o, const resp_arg *v, size_t n);
-static void cmd_quit(session *s, resp_out *o, const resp_arg *v, size_t n);
-static void cmd_info(session *s, resp_out *o, const resp_arg *v, size_t n);
-static void cmd_command(session *s, resp_out *o, const resp_arg *v, size_t n);
-static void cmd_config(session *s, resp_out *o, const resp_arg *v, size_t n);
-static void cmd_snapshot(session *s, resp_out *o, const resp_arg *v, size_t n);
-static void cmd_dbsize(session *s, resp_out *o, const resp_arg *v, size_t n);
+static cmd_handler cmd_ping, cmd_echo, cmd_auth, cmd_hello, cmd_quit;
+static cmd_handler cmd_info, cmd_command, cmd_config, cmd_snapshot, cmd_dbsize;
 
 #define W CMD_WRITE
 #define F CMD_FAST
@@ -98,15 +90,15 @@ static const cmd_def g_cmds[] = {
     { "item.byvariant",     2, 0, 0, 0, R, cmd_item_byvariant, "ITEM.BYVARIANT variant [variant ...]" },
     { "item.list",          1, 5, 1, 2, R, cmd_item_list, "ITEM.LIST [CURSOR c] [COUNT n]" },
     { "item.del",           2, 2, 0, 0, W, cmd_item_del, "ITEM.DEL item" },
-    { "level.set",          4, 6, 4, 2, W | F | B, cmd_level_set, "LEVEL.SET item loc qty [IFREV rev]" },
-    { "level.adjust",       4, 8, 4, 2, W | F | B, cmd_level_adjust, "LEVEL.ADJUST item loc delta [FLOOR min] [IFREV rev]" },
-    { "level.get",          3, 3, 0, 0, F | B, cmd_level_get, "LEVEL.GET item loc" },
+    { "level.set",          4, 6, 4, 2, W | F | B, cmd_batch_line, "LEVEL.SET item loc qty [IFREV rev]" },
+    { "level.adjust",       4, 8, 4, 2, W | F | B, cmd_batch_line, "LEVEL.ADJUST item loc delta [FLOOR min] [IFREV rev]" },
+    { "level.get",          3, 3, 0, 0, F | B, cmd_batch_line, "LEVEL.GET item loc" },
     { "level.list",         2, 2, 0, 0, R, cmd_level_list, "LEVEL.LIST item" },
     { "level.del",          3, 3, 0, 0, W, cmd_level_del, "LEVEL.DEL item loc" },
     { "product.inventory",  2, 4, 2, 2, R, cmd_product_inventory, "PRODUCT.INVENTORY product [LOC loc]" },
-    { "hold.create",        6, 0, 3, 3, W | B, cmd_hold_create, "HOLD.CREATE hold ttl_ms item loc qty [item loc qty ...]" },
-    { "hold.commit",        2, 2, 0, 0, W | F | B, cmd_hold_commit, "HOLD.COMMIT hold" },
-    { "hold.release",       2, 2, 0, 0, W | F | B, cmd_hold_release, "HOLD.RELEASE hold" },
+    { "hold.create",        6, 0, 3, 3, W | B, cmd_batch_line, "HOLD.CREATE hold ttl_ms item loc qty [item loc qty ...]" },
+    { "hold.commit",        2, 2, 0, 0, W | F | B, cmd_batch_line, "HOLD.COMMIT hold" },
+    { "hold.release",       2, 2, 0, 0, W | F | B, cmd_batch_line, "HOLD.RELEASE hold" },
     { "hold.get",           2, 2, 0, 0, F | R, cmd_hold_get, "HOLD.GET hold" },
     { "multi",              1, 1, 0, 0, F | Q, cmd_multi, "MULTI" },
     { "exec",               1, 1, 0, 0, W | Q, cmd_exec, "EXEC" },
