@@ -49,6 +49,8 @@ int arg_i64_or_reply(resp_out *o, const resp_arg *a, const char *what,
 int arg_str_or_reply(resp_out *o, const resp_arg *a, const char *what,
                      char *dst, size_t cap);
 void reply_engine_error(resp_out *o, int rc);
+/* 0 when rc is INV_OK; else replies the engine's error and returns -1. */
+int engine_or_reply(resp_out *o, int rc);
 void reply_level(resp_out *o, const inv_level *l);
 
 /* command.c, for EXEC (cmd_multi.c) */

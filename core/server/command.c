@@ -253,6 +253,14 @@ void reply_engine_error(resp_out *o, int rc)
     resp_w_error(o, inv_errcode(rc), inv_strerror(rc));
 }
 
+int engine_or_reply(resp_out *o, int rc)
+{
+    if (rc == INV_OK)
+        return 0;
+    reply_engine_error(o, rc);
+    return -1;
+}
+
 void reply_level(resp_out *o, const inv_level *l)
 {
     resp_w_array(o, 3);
