@@ -134,6 +134,7 @@ cmd_handler cmd_multi, cmd_exec, cmd_discard, cmd_watch, cmd_unwatch;
 bool glob_match(const char *p, size_t pn, const char *s, size_t sn, bool nocase);
 
 /* cmd_introspect.c */
-cmd_handler cmd_slowlog, cmd_latency, cmd_memory, cmd_scan, cmd_type;
+/* cmd_introspect serves SLOWLOG, LATENCY and MEMORY (by argv[0]). */
+cmd_handler cmd_introspect, cmd_scan, cmd_type;
 
 #endif /* INV_SERVER_CMD_INTERNAL_H */

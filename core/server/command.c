@@ -105,9 +105,9 @@ static const cmd_def g_cmds[] = {
     { "discard",            1, 1, 0, 0, F | Q, cmd_discard, "DISCARD" },
     { "watch",              2, 0, 0, 0, F | Q, cmd_watch, "WATCH key [key ...] (refused: use IFREV)" },
     { "unwatch",            1, 1, 0, 0, F | R, cmd_unwatch, "UNWATCH" },
-    { "slowlog",            2, 3, 0, 0, CMD_ADMIN | R, cmd_slowlog, "SLOWLOG GET [count] | LEN | RESET | HELP" },
-    { "latency",            2, 0, 0, 0, CMD_ADMIN | R, cmd_latency, "LATENCY LATEST | HISTORY event | RESET [event ...] | DOCTOR | HELP" },
-    { "memory",             2, 5, 0, 0, R, cmd_memory, "MEMORY USAGE key [SAMPLES count] | STATS | DOCTOR | HELP" },
+    { "slowlog",            2, 3, 0, 0, CMD_ADMIN | R, cmd_introspect, "SLOWLOG GET [count] | LEN | RESET | HELP" },
+    { "latency",            2, 0, 0, 0, CMD_ADMIN | R, cmd_introspect, "LATENCY LATEST | HISTORY event | RESET [event ...] | DOCTOR | HELP" },
+    { "memory",             2, 5, 0, 0, R, cmd_introspect, "MEMORY USAGE key [SAMPLES count] | STATS | DOCTOR | HELP" },
     { "scan",               2, 0, 2, 2, R, cmd_scan, "SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]" },
     { "type",               2, 2, 0, 0, F | R, cmd_type, "TYPE key" },
 };
