@@ -228,15 +228,14 @@ static int filter_type_or_reply(resp_out *o, client_filter *f,
  * connection, over this session alone. */
 static void gather(session *s, resp_out *o, const client_filter *f)
 {
-    conn_facts cf;
-    bool hit;
     if (s->conn_ops != NULL) {
         if (s->conn_ops->gather(s->conn, f) != 0)
             reply_engine_error(o, INV_ENOMEM);
         return;
     }
+    conn_facts cf;
     own_facts(s, o->proto, &cf);
-    hit = client_filter_match(f, s, &cf);
+    bool hit = client_filter_match(f, s, &cf);
     if (f->kind == CLIENT_GATHER_LIST) {
         char line[CLIENT_LINE_MAX];
         size_t len = hit ? client_line_fmt(s, &cf, line, sizeof line) : 0;

@@ -372,11 +372,6 @@ static int scan_opts_or_reply(resp_out *o, const resp_arg *v, size_t n, scan_opt
 
 void cmd_scan(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
-    inv_level_row *rows = s->scratch->level_rows;
-    bool hit[INV_LIST_COUNT_MAX];
-    char name[LEVEL_NAME_MAX];
-    size_t got = 0, hits = 0;
-    uint64_t next = 0;
     scan_opts q;
     if (scan_opts_or_reply(o, v, n, &q) != 0)
         return;
@@ -386,12 +381,15 @@ void cmd_scan(session *s, resp_out *o, const resp_arg *v, size_t n)
         resp_w_array(o, 0);
         return;
     }
-    int rc = inv_level_scan(s->ctx->e, q.cursor, q.count, rows, INV_LIST_COUNT_MAX, &got,
-                            &next);
-    if (rc != INV_OK) {
-        reply_engine_error(o, rc);
+    inv_level_row *rows = s->scratch->level_rows;
+    size_t got = 0;
+    uint64_t next = 0;
+    if (engine_or_reply(o, inv_level_scan(s->ctx->e, q.cursor, q.count, rows,
+                                          INV_LIST_COUNT_MAX, &got, &next)) != 0)
         return;
-    }
+    bool hit[INV_LIST_COUNT_MAX];
+    char name[LEVEL_NAME_MAX];
+    size_t hits = 0;
     for (size_t i = 0; i < got; i++) {
         size_t len = level_name(name, rows[i].item, rows[i].location);
         hit[i] = q.match == NULL ||

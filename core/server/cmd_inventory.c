@@ -556,15 +556,10 @@ void cmd_product_inventory(session *s, resp_out *o, const resp_arg *v,
                            size_t n)
 {
     char product[INV_VARIANT_MAX + 1];
-    uint64_t only = 0;
-    const uint64_t *only_p = NULL;
-    inv_stock_row *rows = s->scratch->rows, *big = NULL;
-    size_t cap = CMD_PRODUCT_ROWS_SCRATCH, got = 0;
-    int64_t total = 0;
-    int rc;
-
     if (arg_str_or_reply(o, &v[1], "product", product, sizeof product) != 0)
         return;
+    uint64_t only = 0;
+    const uint64_t *only_p = NULL;
     if (n == 4) {
         if (!arg_eq(&v[2], "loc")) {
             resp_w_error(o, "INVALID", "expected LOC");
@@ -574,8 +569,11 @@ void cmd_product_inventory(session *s, resp_out *o, const resp_arg *v,
             return;
         only_p = &only;
     }
-    rc = inv_product_inventory(s->ctx->e, product, only_p, rows, cap, &got,
-                               &total);
+    inv_stock_row *rows = s->scratch->rows, *big = NULL;
+    size_t cap = CMD_PRODUCT_ROWS_SCRATCH, got = 0;
+    int64_t total = 0;
+    int rc = inv_product_inventory(s->ctx->e, product, only_p, rows, cap, &got,
+                                   &total);
     if (rc == INV_ELIMIT && got > cap && got <= CMD_PRODUCT_ROWS_MAX) {
         /* rare and bounded: a product with more rows than the scratch */
         cap = got + 64;
@@ -588,9 +586,7 @@ void cmd_product_inventory(session *s, resp_out *o, const resp_arg *v,
         rc = inv_product_inventory(s->ctx->e, product, only_p, rows, cap,
                                    &got, &total);
     }
-    if (rc != INV_OK)
-        reply_engine_error(o, rc);
-    else
+    if (engine_or_reply(o, rc) == 0)
         reply_product(o, total, rows, got < cap ? got : cap);
     free(big);
 }
@@ -779,8 +775,8 @@ const char *batch_line_error(session *s, const inv_batch_line *l,
 void reply_batch_line(session *s, resp_out *o, const inv_batch_line *l,
                       const inv_batch_result *r)
 {
-    char msg[LINE_ERROR_MAX];
     if (r->rc != INV_OK) {
+        char msg[LINE_ERROR_MAX];
         const char *code = batch_line_error(s, l, r, msg, sizeof msg);
         resp_w_errorf(o, "%s %s", code, msg);
     } else if (l->op == INV_BATCH_LEVEL_SET || l->op == INV_BATCH_LEVEL_ADJUST ||

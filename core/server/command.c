@@ -168,9 +168,9 @@ static void build_index(void)
 /* Hot path: no allocation, at most CMD_INDEX_SLOTS probes. */
 static const cmd_def *lookup(const resp_arg *a)
 {
-    char low[CMD_NAME_MAX];
     if (a->len == 0 || a->len >= CMD_NAME_MAX)
         return NULL;
+    char low[CMD_NAME_MAX];
     uint32_t h = NAME_HASH_BASIS; /* name_hash of the lower-cased name */
     for (size_t k = 0; k < a->len; k++) {
         char c = a->ptr[k];
@@ -440,12 +440,10 @@ static multi_kind multi_kind_of(const cmd_def *c)
 
 bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc)
 {
-    const cmd_def *c;
-
     pthread_once(&g_index_once, build_index);
     if (argc == 0)
         return false;
-    c = lookup(&argv[0]);
+    const cmd_def *c = lookup(&argv[0]);
     if (!s->authed && (c == NULL || !(c->flags & CMD_NOAUTH))) {
         if (c != NULL)
             stats_reject(s->st, (unsigned)(c - g_cmds));
@@ -645,14 +643,13 @@ static bool want(const info_sel *q, const char *name, bool in_default)
 /* Redis's bytesToHuman: 1023B, 1.50K, 2.25M ... */
 static void human_bytes(char *dst, size_t cap, uint64_t n)
 {
-    static const char units[] = "KMGTP";
-    double d = (double)n;
-    size_t u = 0;
     if (n < 1024) {
         snprintf(dst, cap, "%lluB", (unsigned long long)n);
         return;
     }
-    d /= 1024;
+    static const char units[] = "KMGTP";
+    double d = (double)n / 1024;
+    size_t u = 0;
     while (d >= 1024 && u + 1 < sizeof units - 1) {
         d /= 1024;
         u++;
@@ -664,11 +661,11 @@ static void info_server(session *s, resp_out *t)
 {
     const server_ctx *x = s->ctx;
     const server_config *cfg = x->cfg;
-    struct utsname un;
     char exe[256];
     ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
     int64_t up_s = (now_ms_real() - x->start_ms) / 1000;
     exe[k > 0 ? k : 0] = '\0';
+    struct utsname un;
     if (uname(&un) != 0)
         memset(&un, 0, sizeof un);
     txt(t, "# Server\r\ninvcore_version:%s\r\nredis_version:7.0.0\r\n"
@@ -854,9 +851,9 @@ static void cmd_info(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     const info_sel q = { v + 1, n - 1 };
     inv_stats st;
-    resp_out t;
     memset(&st, 0, sizeof st);
     (void)inv_stats_get(s->ctx->e, &st); /* zeros if it fails */
+    resp_out t;
     resp_out_init(&t, 2);
     if (want(&q, "server", true))
         info_server(s, &t);
@@ -903,11 +900,10 @@ static void info_entry(resp_out *o, const char *name, unsigned min_args,
                        unsigned max_args, unsigned flags, const cmd_sub *subs)
 {
     int arity = (max_args == min_args) ? (int)min_args : -(int)min_args;
-    size_t nflags = 0, nsubs = subs_count(subs);
     resp_w_array(o, 10);
     resp_w_bulk_str(o, name);
     resp_w_int(o, arity);
-    nflags = ((flags & CMD_WRITE) ? 1 : 1) + ((flags & CMD_FAST) ? 1 : 0) +
+    size_t nflags = ((flags & CMD_WRITE) ? 1 : 1) + ((flags & CMD_FAST) ? 1 : 0) +
              ((flags & CMD_NOAUTH) ? 1 : 0) + ((flags & CMD_ADMIN) ? 1 : 0);
     resp_w_array(o, nflags);
     resp_w_simple(o, (flags & CMD_WRITE) ? "write" : "readonly");
@@ -923,6 +919,7 @@ static void info_entry(resp_out *o, const char *name, unsigned min_args,
     resp_w_array(o, 0); /* ACL categories */
     resp_w_array(o, 0); /* tips */
     resp_w_array(o, 0); /* key specs */
+    size_t nsubs = subs_count(subs);
     resp_w_array(o, nsubs);
     for (size_t i = 0; i < nsubs; i++)
         info_entry(o, subs[i].name, subs[i].min_args, subs[i].max_args,
@@ -1090,16 +1087,6 @@ bool glob_match(const char *p, size_t pn, const char *s, size_t sn, bool nocase)
 
 static void cmd_config(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
-    const server_config *cfg = s->ctx->cfg;
-    enum { NCONF = 12 };
-    char vals[NCONF][80];
-    const char *names[NCONF] = { "save", "appendonly", "appendfsync", "port",
-                                 "bind", "maxclients", "timeout", "databases",
-                                 "io-threads", "proto-max-bulk-len",
-                                 "slowlog-log-slower-than", "slowlog-max-len" };
-    bool hit[NCONF] = { false };
-    size_t k = 0;
-
     if (!arg_eq(&v[1], "get") || n < 3) {
         if (arg_eq(&v[1], "get"))
             resp_w_errorf(o, "ERR wrong number of arguments for 'config|get' command");
@@ -1108,6 +1095,13 @@ static void cmd_config(session *s, resp_out *o, const resp_arg *v, size_t n)
                                    "are command-line flags");
         return;
     }
+    const server_config *cfg = s->ctx->cfg;
+    enum { NCONF = 12 };
+    const char *names[NCONF] = { "save", "appendonly", "appendfsync", "port",
+                                 "bind", "maxclients", "timeout", "databases",
+                                 "io-threads", "proto-max-bulk-len",
+                                 "slowlog-log-slower-than", "slowlog-max-len" };
+    char vals[NCONF][80];
     snprintf(vals[0], sizeof vals[0], "%s", "");
     snprintf(vals[1], sizeof vals[1], "%s", cfg->data_dir ? "yes" : "no");
     snprintf(vals[2], sizeof vals[2], "%s",
@@ -1124,6 +1118,8 @@ static void cmd_config(session *s, resp_out *o, const resp_arg *v, size_t n)
     snprintf(vals[10], sizeof vals[10], "%lld",
              (long long)cfg->slowlog_slower_than_us);
     snprintf(vals[11], sizeof vals[11], "%u", cfg->slowlog_max_len);
+    bool hit[NCONF] = { false };
+    size_t k = 0;
     for (size_t i = 2; i < n; i++) {
         if (v[i].len > CMD_PATTERN_MAX)
             continue;
@@ -1159,9 +1155,6 @@ static void cmd_snapshot(session *s, resp_out *o, const resp_arg *v, size_t n)
 static void cmd_dbsize(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     inv_stats st;
-    int rc = inv_stats_get(s->ctx->e, &st);
-    if (rc == INV_OK)
+    if (engine_or_reply(o, inv_stats_get(s->ctx->e, &st)) == 0)
         resp_w_int(o, (int64_t)st.levels);
-    else
-        reply_engine_error(o, rc);
 }
