@@ -32,7 +32,7 @@ _Static_assert(sizeof(((cmd_scratch *)0)->ids) >=
                    CLIENT_LIST_IDS_MAX * sizeof(uint64_t),
                "CLIENT LIST ID parses into the scratch id array");
 
-#define ECHO_LEN(a) ((int)((a)->len > CMD_ECHO_MAX ? CMD_ECHO_MAX : (a)->len))
+#define ECHO_LEN(a) echo_len((a), CMD_ECHO_MAX)
 
 /* ---- names and numbers ---------------------------------------------------- */
 
@@ -441,10 +441,7 @@ static const char *const g_client_help[] = {
 
 static void client_help(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
-    size_t k = sizeof g_client_help / sizeof g_client_help[0];
-    resp_w_array(o, k);
-    for (size_t i = 0; i < k; i++)
-        resp_w_simple(o, g_client_help[i]);
+    reply_help(o, g_client_help, sizeof g_client_help / sizeof g_client_help[0]);
 }
 
 const cmd_sub g_client_subs[] = {

@@ -18,6 +18,8 @@
 #define CMD_LIST_COUNT_DEFAULT 100u       /* LOC.LIST / ITEM.LIST page */
 #define CMD_ECHO_MAX 128                  /* bytes of a client's argument
                                              quoted back in an error */
+#define CMD_NAME_ECHO_MAX 64              /* bytes of a command or field name
+                                             quoted back in an error */
 
 struct cmd_scratch {
     uint64_t ids[2 * INV_LIST_COUNT_MAX];
@@ -41,6 +43,12 @@ typedef void cmd_handler(session *s, resp_out *o, const resp_arg *argv,
 typedef cmd_handler *cmd_fn;
 
 bool arg_eq(const resp_arg *a, const char *lit); /* case-insensitive */
+/* printf's precision for a quoted argument: "%.*s", echo_len(a, max), a->ptr
+ * prints at most max bytes of it. */
+static inline int echo_len(const resp_arg *a, size_t max)
+{
+    return (int)(a->len > max ? max : a->len);
+}
 int arg_u64_or_reply(resp_out *o, const resp_arg *a, const char *what,
                      uint64_t *v);
 int arg_i64_or_reply(resp_out *o, const resp_arg *a, const char *what,
@@ -52,9 +60,13 @@ void reply_engine_error(resp_out *o, int rc);
 /* 0 when rc is INV_OK; else replies the engine's error and returns -1. */
 int engine_or_reply(resp_out *o, int rc);
 void reply_level(resp_out *o, const inv_level *l);
+/* A HELP reply: an array of one simple string per line. */
+void reply_help(resp_out *o, const char *const *lines, size_t n);
 
 /* command.c, for EXEC (cmd_multi.c) */
 const char *command_name(const cmd_def *c); /* lower case */
+/* c's name in upper case into buf[cap] (cut at cap - 1 bytes); returns buf. */
+const char *command_upper(const cmd_def *c, char *buf, size_t cap);
 /* Runs c as command_exec does once arity is checked, statistics included. */
 void command_run(session *s, resp_out *o, const cmd_def *c,
                  const resp_arg *argv, size_t argc);

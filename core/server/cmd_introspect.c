@@ -21,25 +21,19 @@
 #define LEVEL_NAME_MAX 42u        /* "item:loc": 20 + 1 + 20 digits and a NUL */
 #define SCAN_PATTERN_MAX 256u     /* bytes of a MATCH pattern (bounds glob work) */
 #define SCAN_COUNT_DEFAULT 10u    /* as Redis */
+#define SUB_ECHO_MAX 32u          /* bytes of a subcommand quoted back (as Redis) */
 #define DOCTOR_TEXT_MAX 1024u     /* LATENCY / MEMORY DOCTOR report */
 #define FRAGMENTATION_WARN 1.5    /* MEMORY DOCTOR: rss / used above this ... */
 #define FRAGMENTATION_MIN_BYTES (64ull << 20) /* ... and rss above this */
 
 /* ---- helpers --------------------------------------------------------------- */
 
-static void reply_help(resp_out *o, const char *const *lines, size_t n)
-{
-    resp_w_array(o, n);
-    for (size_t i = 0; i < n; i++)
-        resp_w_simple(o, lines[i]);
-}
-
 static void reply_bad_subcommand(resp_out *o, const char *cmd, const resp_arg *sub)
 {
     resp_w_errorf(o,
                   "ERR unknown subcommand or wrong number of arguments for '%.*s'. "
                   "Try %s HELP.",
-                  (int)(sub->len > 32 ? 32 : sub->len), sub->ptr, cmd);
+                  echo_len(sub, SUB_ECHO_MAX), sub->ptr, cmd);
 }
 
 /* Parses a level name "item:loc"; false when malformed. */

@@ -96,7 +96,7 @@ static int fields_or_reply(resp_out *o, const field_def *defs, size_t ndefs,
         const field_def *f = find_field(defs, ndefs, &v[i]);
         if (f == NULL) {
             resp_w_errorf(o, "INVALID unknown field '%.*s'",
-                          (int)(v[i].len > 64 ? 64 : v[i].len), v[i].ptr);
+                          echo_len(&v[i], CMD_NAME_ECHO_MAX), v[i].ptr);
             return -1;
         }
         if (f->cap) {
@@ -708,7 +708,7 @@ int batch_line_parse_or_reply(resp_out *o, const resp_arg *v, size_t n,
             return batch_parsers[i].parse(o, v, n, l, lines);
     /* defended: a CMD_BATCH row without a parser here */
     resp_w_errorf(o, "ERR '%.*s' cannot be a line of a batch",
-                  (int)(v[0].len > 64 ? 64 : v[0].len), v[0].ptr);
+                  echo_len(&v[0], CMD_NAME_ECHO_MAX), v[0].ptr);
     return -1;
 }
 

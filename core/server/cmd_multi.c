@@ -123,16 +123,6 @@ static void *queue_alloc(session *s, size_t size)
     return (char *)c->data + (c->used - size);
 }
 
-static const char *upper_name(const cmd_def *c, char *buf)
-{
-    const char *n = command_name(c);
-    size_t i = 0;
-    for (; n[i] != '\0' && i + 1 < MULTI_NAME_MAX; i++)
-        buf[i] = (n[i] >= 'a' && n[i] <= 'z') ? (char)(n[i] - 32) : n[i];
-    buf[i] = '\0';
-    return buf;
-}
-
 /* inv_batch takes a hold in one line of a batch only: refuse a second line
  * on the same hold now rather than fail at EXEC. O(queued commands). */
 static int hold_once_or_reply(const session *s, resp_out *o,
@@ -207,7 +197,7 @@ static void refuse(session *s, resp_out *o, const cmd_def *c)
     resp_w_errorf(o, "ERR Command not allowed inside a transaction: %s "
                      "(MULTI takes LEVEL.SET, LEVEL.ADJUST, LEVEL.GET, "
                      "HOLD.CREATE, HOLD.COMMIT, HOLD.RELEASE and reads)",
-                  upper_name(c, name));
+                  command_upper(c, name, sizeof name));
     multi_abort(s);
 }
 
@@ -288,7 +278,7 @@ static void reply_exec_failed(session *s, resp_out *o, int rc, size_t failed,
     char msg[MULTI_ERROR_MAX], name[MULTI_NAME_MAX];
     const char *code = batch_line_error(s, &r->line, &res[failed], msg, sizeof msg);
     resp_w_errorf(o, "%s EXEC line %zu (%s): %s; nothing was applied", code,
-                  pos, upper_name(r->cmd, name), msg);
+                  pos, command_upper(r->cmd, name, sizeof name), msg);
 }
 
 /* Applies the batch lines in one inv_batch, then answers every command in

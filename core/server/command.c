@@ -193,6 +193,16 @@ size_t command_count(void) { return NCMDS; }
 
 const char *command_name(const cmd_def *c) { return c->name; }
 
+const char *command_upper(const cmd_def *c, char *buf, size_t cap)
+{
+    size_t i = 0;
+    for (; c->name[i] != '\0' && i + 1 < cap; i++)
+        buf[i] = (c->name[i] >= 'a' && c->name[i] <= 'z') ? (char)(c->name[i] - 32)
+                                                           : c->name[i];
+    buf[i] = '\0';
+    return buf;
+}
+
 /* The subcommand table of c, NULL when it has none. Not on the hot path:
  * only CMD_SUBS commands and COMMAND INFO/DOCS ask. */
 static const cmd_sub *subs_of(const cmd_def *c)
@@ -259,6 +269,13 @@ int engine_or_reply(resp_out *o, int rc)
         return 0;
     reply_engine_error(o, rc);
     return -1;
+}
+
+void reply_help(resp_out *o, const char *const *lines, size_t n)
+{
+    resp_w_array(o, n);
+    for (size_t i = 0; i < n; i++)
+        resp_w_simple(o, lines[i]);
 }
 
 void reply_level(resp_out *o, const inv_level *l)
@@ -373,12 +390,9 @@ static const cmd_sub *subcommand_or_reply(const cmd_def *c, resp_out *o,
         return sub;
     }
     char upper[CMD_NAME_MAX];
-    for (size_t i = 0; i <= plen; i++) /* the NUL included */
-        upper[i] = (c->name[i] >= 'a' && c->name[i] <= 'z')
-                       ? (char)(c->name[i] - 32) : c->name[i];
     resp_w_errorf(o, "ERR unknown subcommand '%.*s'. Try %s HELP.",
-                  (int)(argv[1].len > CMD_ECHO_MAX ? CMD_ECHO_MAX : argv[1].len),
-                  argv[1].ptr, upper);
+                  echo_len(&argv[1], CMD_ECHO_MAX), argv[1].ptr,
+                  command_upper(c, upper, sizeof upper));
     return NULL;
 }
 
@@ -452,7 +466,7 @@ bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc)
     }
     if (c == NULL) {
         resp_w_errorf(o, "ERR unknown command '%.*s'",
-                      (int)(argv[0].len > 64 ? 64 : argv[0].len), argv[0].ptr);
+                      echo_len(&argv[0], CMD_NAME_ECHO_MAX), argv[0].ptr);
         multi_flag_error(s);
         return false;
     }
@@ -567,8 +581,7 @@ static void cmd_hello(session *s, resp_out *o, const resp_arg *v, size_t n)
                 return;
         } else {
             resp_w_errorf(o, "ERR Syntax error in HELLO option '%.*s'",
-                          (int)(v[i].len > CMD_ECHO_MAX ? CMD_ECHO_MAX : v[i].len),
-                          v[i].ptr);
+                          echo_len(&v[i], CMD_ECHO_MAX), v[i].ptr);
             return;
         }
     }
