@@ -32,7 +32,7 @@ _Static_assert(sizeof(((cmd_scratch *)0)->ids) >=
                    CLIENT_LIST_IDS_MAX * sizeof(uint64_t),
                "CLIENT LIST ID parses into the scratch id array");
 
-#define ECHO_LEN(a) ((int)((a)->len > CMD_ECHO_MAX ? CMD_ECHO_MAX : (a)->len))
+#define ECHO_LEN(a) echo_len((a), CMD_ECHO_MAX)
 
 /* ---- names and numbers ---------------------------------------------------- */
 
@@ -228,15 +228,14 @@ static int filter_type_or_reply(resp_out *o, client_filter *f,
  * connection, over this session alone. */
 static void gather(session *s, resp_out *o, const client_filter *f)
 {
-    conn_facts cf;
-    bool hit;
     if (s->conn_ops != NULL) {
         if (s->conn_ops->gather(s->conn, f) != 0)
             reply_engine_error(o, INV_ENOMEM);
         return;
     }
+    conn_facts cf;
     own_facts(s, o->proto, &cf);
-    hit = client_filter_match(f, s, &cf);
+    bool hit = client_filter_match(f, s, &cf);
     if (f->kind == CLIENT_GATHER_LIST) {
         char line[CLIENT_LINE_MAX];
         size_t len = hit ? client_line_fmt(s, &cf, line, sizeof line) : 0;
@@ -442,10 +441,7 @@ static const char *const g_client_help[] = {
 
 static void client_help(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
-    size_t k = sizeof g_client_help / sizeof g_client_help[0];
-    resp_w_array(o, k);
-    for (size_t i = 0; i < k; i++)
-        resp_w_simple(o, g_client_help[i]);
+    reply_help(o, g_client_help, sizeof g_client_help / sizeof g_client_help[0]);
 }
 
 const cmd_sub g_client_subs[] = {

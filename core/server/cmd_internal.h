@@ -18,6 +18,8 @@
 #define CMD_LIST_COUNT_DEFAULT 100u       /* LOC.LIST / ITEM.LIST page */
 #define CMD_ECHO_MAX 128                  /* bytes of a client's argument
                                              quoted back in an error */
+#define CMD_NAME_ECHO_MAX 64              /* bytes of a command or field name
+                                             quoted back in an error */
 
 struct cmd_scratch {
     uint64_t ids[2 * INV_LIST_COUNT_MAX];
@@ -34,10 +36,19 @@ struct cmd_scratch {
 /* A row of command.c's table; opaque outside command.c. */
 typedef struct cmd_def cmd_def;
 
-typedef void (*cmd_fn)(session *s, resp_out *o, const resp_arg *argv,
-                       size_t argc);
+/* Every command and subcommand handler has this type: the handlers below
+ * are declared with it, one line per family. */
+typedef void cmd_handler(session *s, resp_out *o, const resp_arg *argv,
+                         size_t argc);
+typedef cmd_handler *cmd_fn;
 
 bool arg_eq(const resp_arg *a, const char *lit); /* case-insensitive */
+/* printf's precision for a quoted argument: "%.*s", echo_len(a, max), a->ptr
+ * prints at most max bytes of it. */
+static inline int echo_len(const resp_arg *a, size_t max)
+{
+    return (int)(a->len > max ? max : a->len);
+}
 int arg_u64_or_reply(resp_out *o, const resp_arg *a, const char *what,
                      uint64_t *v);
 int arg_i64_or_reply(resp_out *o, const resp_arg *a, const char *what,
@@ -46,10 +57,16 @@ int arg_i64_or_reply(resp_out *o, const resp_arg *a, const char *what,
 int arg_str_or_reply(resp_out *o, const resp_arg *a, const char *what,
                      char *dst, size_t cap);
 void reply_engine_error(resp_out *o, int rc);
+/* 0 when rc is INV_OK; else replies the engine's error and returns -1. */
+int engine_or_reply(resp_out *o, int rc);
 void reply_level(resp_out *o, const inv_level *l);
+/* A HELP reply: an array of one simple string per line. */
+void reply_help(resp_out *o, const char *const *lines, size_t n);
 
 /* command.c, for EXEC (cmd_multi.c) */
 const char *command_name(const cmd_def *c); /* lower case */
+/* c's name in upper case into buf[cap] (cut at cap - 1 bytes); returns buf. */
+const char *command_upper(const cmd_def *c, char *buf, size_t cap);
 /* Runs c as command_exec does once arity is checked, statistics included. */
 void command_run(session *s, resp_out *o, const cmd_def *c,
                  const resp_arg *argv, size_t argc);
@@ -74,10 +91,7 @@ typedef struct {
 
 /* cmd_conn.c */
 extern const cmd_sub g_client_subs[];
-void cmd_select(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_time(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_reset(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_role(session *s, resp_out *o, const resp_arg *v, size_t n);
+cmd_handler cmd_select, cmd_time, cmd_reset, cmd_role;
 /* Checks a client name (what NULL) or a CLIENT SETINFO value (what: the
  * option as the client spelled it) by Redis's rule, printable ASCII
  * without spaces (CLIENT LIST splits on them), and our limit of
@@ -91,31 +105,15 @@ int session_set_name_or_reply(session *s, resp_out *o, const resp_arg *a);
 int arg_ll_strict(const resp_arg *a, int64_t *v);
 
 /* cmd_inventory.c */
-void cmd_loc_set(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_loc_get(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_loc_list(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_loc_default(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_item_set(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_item_get(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_item_mget(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_item_bysku(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_item_byvariant(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_item_list(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_item_del(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_level_set(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_level_adjust(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_level_get(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_level_list(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_level_del(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_product_inventory(session *s, resp_out *o, const resp_arg *v,
-                           size_t n);
-void cmd_hold_create(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_hold_commit(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_hold_release(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_hold_get(session *s, resp_out *o, const resp_arg *v, size_t n);
+cmd_handler cmd_loc_set, cmd_loc_get, cmd_loc_list, cmd_loc_default;
+cmd_handler cmd_item_set, cmd_item_get, cmd_item_mget, cmd_item_bysku,
+    cmd_item_byvariant, cmd_item_list, cmd_item_del;
+cmd_handler cmd_level_list, cmd_level_del, cmd_product_inventory, cmd_hold_get;
 
 /* cmd_inventory.c: the commands that are batch lines (CMD_BATCH: LEVEL.SET,
- * LEVEL.ADJUST, LEVEL.GET, HOLD.CREATE, HOLD.COMMIT, HOLD.RELEASE). */
+ * LEVEL.ADJUST, LEVEL.GET, HOLD.CREATE, HOLD.COMMIT, HOLD.RELEASE). Each
+ * has one parser, found by its name; alone, each runs as cmd_batch_line. */
+cmd_handler cmd_batch_line;
 /* Parses v (v[0] names the command; arity checked) into *l with the
  * command's own parser; a HOLD.CREATE's lines go to lines (room for
  * INV_HOLD_LINES_MAX) and its hold_id points into v. On bad arguments it
@@ -143,19 +141,12 @@ void multi_queue(session *s, resp_out *o, const cmd_def *c, multi_kind kind,
 /* A command was refused before it could be queued (unknown, arity): the
  * open transaction is aborted (EXECABORT). No-op outside MULTI. */
 void multi_flag_error(session *s);
-void cmd_multi(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_exec(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_discard(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_watch(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_unwatch(session *s, resp_out *o, const resp_arg *v, size_t n);
+cmd_handler cmd_multi, cmd_exec, cmd_discard, cmd_watch, cmd_unwatch;
 /* command.c: Redis's glob (* ? [a-z] [^x] \x), nocase for CONFIG GET. */
 bool glob_match(const char *p, size_t pn, const char *s, size_t sn, bool nocase);
 
 /* cmd_introspect.c */
-void cmd_slowlog(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_latency(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_memory(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_scan(session *s, resp_out *o, const resp_arg *v, size_t n);
-void cmd_type(session *s, resp_out *o, const resp_arg *v, size_t n);
+/* cmd_introspect serves SLOWLOG, LATENCY and MEMORY (by argv[0]). */
+cmd_handler cmd_introspect, cmd_scan, cmd_type;
 
 #endif /* INV_SERVER_CMD_INTERNAL_H */

@@ -21,25 +21,19 @@
 #define LEVEL_NAME_MAX 42u        /* "item:loc": 20 + 1 + 20 digits and a NUL */
 #define SCAN_PATTERN_MAX 256u     /* bytes of a MATCH pattern (bounds glob work) */
 #define SCAN_COUNT_DEFAULT 10u    /* as Redis */
+#define SUB_ECHO_MAX 32u          /* bytes of a subcommand quoted back (as Redis) */
 #define DOCTOR_TEXT_MAX 1024u     /* LATENCY / MEMORY DOCTOR report */
 #define FRAGMENTATION_WARN 1.5    /* MEMORY DOCTOR: rss / used above this ... */
 #define FRAGMENTATION_MIN_BYTES (64ull << 20) /* ... and rss above this */
 
 /* ---- helpers --------------------------------------------------------------- */
 
-static void reply_help(resp_out *o, const char *const *lines, size_t n)
-{
-    resp_w_array(o, n);
-    for (size_t i = 0; i < n; i++)
-        resp_w_simple(o, lines[i]);
-}
-
 static void reply_bad_subcommand(resp_out *o, const char *cmd, const resp_arg *sub)
 {
     resp_w_errorf(o,
                   "ERR unknown subcommand or wrong number of arguments for '%.*s'. "
                   "Try %s HELP.",
-                  (int)(sub->len > 32 ? 32 : sub->len), sub->ptr, cmd);
+                  echo_len(sub, SUB_ECHO_MAX), sub->ptr, cmd);
 }
 
 /* Parses a level name "item:loc"; false when malformed. */
@@ -89,26 +83,26 @@ static const char *const slowlog_help[] = {
     "    Print this help.",
 };
 
-void cmd_slowlog(session *s, resp_out *o, const resp_arg *v, size_t n)
+static void sub_slowlog_get(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
-    unsigned max_len = s->ctx->cfg->slowlog_max_len;
-    if (arg_eq(&v[1], "get")) {
-        int64_t count = SLOWLOG_GET_DEFAULT;
-        if (n == 3 && (resp_parse_i64(v[2].ptr, v[2].len, &count) != 0 || count < -1)) {
-            resp_w_error(o, "ERR", "count should be greater than or equal to -1");
-            return;
-        }
-        slowlog_reply(o, count == -1 ? SIZE_MAX : (size_t)count, max_len);
-    } else if (arg_eq(&v[1], "len") && n == 2) {
-        resp_w_int(o, (int64_t)slowlog_len(max_len));
-    } else if (arg_eq(&v[1], "reset") && n == 2) {
-        slowlog_reset();
-        resp_w_ok(o);
-    } else if (arg_eq(&v[1], "help") && n == 2) {
-        reply_help(o, slowlog_help, sizeof slowlog_help / sizeof slowlog_help[0]);
-    } else {
-        reply_bad_subcommand(o, "SLOWLOG", &v[1]);
+    int64_t count = SLOWLOG_GET_DEFAULT;
+    if (n == 3 && (resp_parse_i64(v[2].ptr, v[2].len, &count) != 0 || count < -1)) {
+        resp_w_error(o, "ERR", "count should be greater than or equal to -1");
+        return;
     }
+    slowlog_reply(o, count == -1 ? SIZE_MAX : (size_t)count,
+                  s->ctx->cfg->slowlog_max_len);
+}
+
+static void sub_slowlog_len(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    resp_w_int(o, (int64_t)slowlog_len(s->ctx->cfg->slowlog_max_len));
+}
+
+static void sub_slowlog_reset(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    slowlog_reset();
+    resp_w_ok(o);
 }
 
 /* ---- LATENCY ------------------------------------------------------------------ */
@@ -128,7 +122,22 @@ static const char *const latency_help[] = {
     "    Print this help.",
 };
 
-static void latency_reset_or_reply(resp_out *o, const resp_arg *v, size_t n)
+static void sub_latency_latest(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    latency_reply_latest(o);
+}
+
+/* An event never seen (or unknown): an empty history, as Redis. */
+static void sub_latency_history(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    int ev = latency_event_find(v[2].ptr, v[2].len);
+    if (ev < 0)
+        resp_w_array(o, 0);
+    else
+        latency_reply_history(o, (latency_event)ev);
+}
+
+static void sub_latency_reset(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     int64_t reset = 0;
     if (n == 2) {
@@ -144,28 +153,11 @@ static void latency_reset_or_reply(resp_out *o, const resp_arg *v, size_t n)
     resp_w_int(o, reset);
 }
 
-void cmd_latency(session *s, resp_out *o, const resp_arg *v, size_t n)
+static void sub_latency_doctor(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
-    if (arg_eq(&v[1], "latest") && n == 2) {
-        latency_reply_latest(o);
-    } else if (arg_eq(&v[1], "history") && n == 3) {
-        /* an event never seen (or unknown): an empty history, as Redis */
-        int ev = latency_event_find(v[2].ptr, v[2].len);
-        if (ev < 0)
-            resp_w_array(o, 0);
-        else
-            latency_reply_history(o, (latency_event)ev);
-    } else if (arg_eq(&v[1], "reset")) {
-        latency_reset_or_reply(o, v, n);
-    } else if (arg_eq(&v[1], "doctor") && n == 2) {
-        char text[DOCTOR_TEXT_MAX];
-        latency_doctor(text, sizeof text, s->ctx->cfg->slowlog_slower_than_us);
-        resp_w_verbatim(o, text, strlen(text));
-    } else if (arg_eq(&v[1], "help") && n == 2) {
-        reply_help(o, latency_help, sizeof latency_help / sizeof latency_help[0]);
-    } else {
-        reply_bad_subcommand(o, "LATENCY", &v[1]);
-    }
+    char text[DOCTOR_TEXT_MAX];
+    latency_doctor(text, sizeof text, s->ctx->cfg->slowlog_slower_than_us);
+    resp_w_verbatim(o, text, strlen(text));
 }
 
 /* ---- MEMORY --------------------------------------------------------------------- */
@@ -182,14 +174,14 @@ static const char *const memory_help[] = {
     "    Print this help.",
 };
 
-static void memory_usage(session *s, resp_out *o, const resp_arg *v, size_t n)
+static void sub_memory_usage(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     if (n == 5) {
-        int64_t samples;
         if (!arg_eq(&v[3], "samples")) {
             resp_w_error(o, "ERR", "syntax error");
             return;
         }
+        int64_t samples;
         if (resp_parse_i64(v[4].ptr, v[4].len, &samples) != 0 || samples < 0) {
             resp_w_error(o, "ERR", "value is out of range, must be positive");
             return;
@@ -216,12 +208,12 @@ static void kv_ratio(resp_out *o, const char *k, double val)
     resp_w_bulk_str(o, buf);
 }
 
-static void memory_stats(session *s, resp_out *o)
+static void sub_memory_stats(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
-    stats_memory_info m;
     inv_stats st;
     memset(&st, 0, sizeof st);
     (void)inv_stats_get(s->ctx->e, &st); /* zeros if it fails */
+    stats_memory_info m;
     stats_memory(&m);
     resp_w_map(o, 11);
     kv_u64(o, "peak.allocated", m.peak);
@@ -238,12 +230,12 @@ static void memory_stats(session *s, resp_out *o)
     kv_ratio(o, "fragmentation", m.used ? (double)m.rss / (double)m.used : 0.0);
 }
 
-static void memory_doctor(resp_out *o)
+static void sub_memory_doctor(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     stats_memory_info m;
-    char text[DOCTOR_TEXT_MAX];
     stats_memory(&m);
     double frag = m.used ? (double)m.rss / (double)m.used : 0.0;
+    char text[DOCTOR_TEXT_MAX];
     if (frag > FRAGMENTATION_WARN && m.rss > FRAGMENTATION_MIN_BYTES)
         snprintf(text, sizeof text,
                  "High fragmentation: the process holds %llu bytes resident for "
@@ -259,18 +251,69 @@ static void memory_doctor(resp_out *o)
     resp_w_verbatim(o, text, strlen(text));
 }
 
-void cmd_memory(session *s, resp_out *o, const resp_arg *v, size_t n)
+/* ---- SLOWLOG, LATENCY, MEMORY: one handler, a row per subcommand ----------- */
+
+/* A subcommand runs when argv[0] names its parent, argv[1] names it and
+ * argc is within min_args..max_args (0: no upper bound); otherwise the next
+ * row is tried, so a name may have a row per arity (as Redis's chains of
+ * checks). */
+static const struct {
+    const char *parent, *name;
+    unsigned min_args, max_args;
+    cmd_handler *fn;
+} g_subs[] = {
+    /* parent    name       min max handler */
+    { "slowlog", "get",     2, 3, sub_slowlog_get },
+    { "slowlog", "len",     2, 2, sub_slowlog_len },
+    { "slowlog", "reset",   2, 2, sub_slowlog_reset },
+    { "latency", "latest",  2, 2, sub_latency_latest },
+    { "latency", "history", 3, 3, sub_latency_history },
+    { "latency", "reset",   2, 0, sub_latency_reset },
+    { "latency", "doctor",  2, 2, sub_latency_doctor },
+    { "memory",  "usage",   3, 3, sub_memory_usage },
+    { "memory",  "usage",   5, 5, sub_memory_usage },
+    { "memory",  "stats",   2, 2, sub_memory_stats },
+    { "memory",  "doctor",  2, 2, sub_memory_doctor },
+};
+
+/* HELP (argc 2) answers the parent's lines; any other subcommand, Redis's
+ * "unknown subcommand" error with the parent's upper-case name. */
+static const struct {
+    const char *parent, *upper;
+    const char *const *help;
+    size_t nhelp;
+} g_parents[] = {
+#define HELP_LINES(a) (a), (sizeof(a) / sizeof((a)[0]))
+    { "slowlog", "SLOWLOG", HELP_LINES(slowlog_help) },
+    { "latency", "LATENCY", HELP_LINES(latency_help) },
+    { "memory",  "MEMORY",  HELP_LINES(memory_help) },
+#undef HELP_LINES
+};
+
+#define NROWS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* SLOWLOG, LATENCY and MEMORY (arity checked by the command table). */
+void cmd_introspect(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
-    if (arg_eq(&v[1], "usage") && (n == 3 || n == 5))
-        memory_usage(s, o, v, n);
-    else if (arg_eq(&v[1], "stats") && n == 2)
-        memory_stats(s, o);
-    else if (arg_eq(&v[1], "doctor") && n == 2)
-        memory_doctor(o);
-    else if (arg_eq(&v[1], "help") && n == 2)
-        reply_help(o, memory_help, sizeof memory_help / sizeof memory_help[0]);
-    else
-        reply_bad_subcommand(o, "MEMORY", &v[1]);
+    for (size_t i = 0; i < NROWS(g_subs); i++) {
+        if (arg_eq(&v[0], g_subs[i].parent) && arg_eq(&v[1], g_subs[i].name) &&
+            n >= g_subs[i].min_args &&
+            (g_subs[i].max_args == 0 || n <= g_subs[i].max_args)) {
+            g_subs[i].fn(s, o, v, n);
+            return;
+        }
+    }
+    for (size_t i = 0; i < NROWS(g_parents); i++) {
+        if (!arg_eq(&v[0], g_parents[i].parent))
+            continue;
+        if (arg_eq(&v[1], "help") && n == 2)
+            reply_help(o, g_parents[i].help, g_parents[i].nhelp);
+        else
+            reply_bad_subcommand(o, g_parents[i].upper, &v[1]);
+        return;
+    }
+    /* defended: a command table row pointing here without a g_parents row */
+    resp_w_error(o, "ERR", "this command has no subcommands");
 }
 
 /* ---- SCAN, TYPE ------------------------------------------------------------------ */
@@ -323,11 +366,6 @@ static int scan_opts_or_reply(resp_out *o, const resp_arg *v, size_t n, scan_opt
 
 void cmd_scan(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
-    inv_level_row *rows = s->scratch->level_rows;
-    bool hit[INV_LIST_COUNT_MAX];
-    char name[LEVEL_NAME_MAX];
-    size_t got = 0, hits = 0;
-    uint64_t next = 0;
     scan_opts q;
     if (scan_opts_or_reply(o, v, n, &q) != 0)
         return;
@@ -337,12 +375,15 @@ void cmd_scan(session *s, resp_out *o, const resp_arg *v, size_t n)
         resp_w_array(o, 0);
         return;
     }
-    int rc = inv_level_scan(s->ctx->e, q.cursor, q.count, rows, INV_LIST_COUNT_MAX, &got,
-                            &next);
-    if (rc != INV_OK) {
-        reply_engine_error(o, rc);
+    inv_level_row *rows = s->scratch->level_rows;
+    size_t got = 0;
+    uint64_t next = 0;
+    if (engine_or_reply(o, inv_level_scan(s->ctx->e, q.cursor, q.count, rows,
+                                          INV_LIST_COUNT_MAX, &got, &next)) != 0)
         return;
-    }
+    bool hit[INV_LIST_COUNT_MAX];
+    char name[LEVEL_NAME_MAX];
+    size_t hits = 0;
     for (size_t i = 0; i < got; i++) {
         size_t len = level_name(name, rows[i].item, rows[i].location);
         hit[i] = q.match == NULL ||

@@ -96,7 +96,7 @@ static int fields_or_reply(resp_out *o, const field_def *defs, size_t ndefs,
         const field_def *f = find_field(defs, ndefs, &v[i]);
         if (f == NULL) {
             resp_w_errorf(o, "INVALID unknown field '%.*s'",
-                          (int)(v[i].len > 64 ? 64 : v[i].len), v[i].ptr);
+                          echo_len(&v[i], CMD_NAME_ECHO_MAX), v[i].ptr);
             return -1;
         }
         if (f->cap) {
@@ -128,25 +128,68 @@ static int fields_or_reply(resp_out *o, const field_def *defs, size_t ndefs,
     return 0;
 }
 
-/* ---- locations ---------------------------------------------------------- */
+/* ---- LOC.SET and ITEM.SET: one handler, a row per record ------------------- */
+
+/* The fields struct LOC.SET or ITEM.SET fills. */
+typedef union {
+    inv_location_fields loc;
+    inv_item_fields item;
+} record_fields;
+
+/* What LOC.SET and ITEM.SET differ in. */
+typedef struct {
+    const char *what; /* the id's name in errors */
+    const field_def *defs;
+    size_t ndefs;
+    size_t mask_off;  /* offsetof the fields struct's mask */
+    int (*put)(inv_engine *e, uint64_t id, const record_fields *f);
+} record_def;
+
+static int put_location(inv_engine *e, uint64_t id, const record_fields *f)
+{
+    return inv_location_put(e, id, &f->loc);
+}
+
+static int put_item(inv_engine *e, uint64_t id, const record_fields *f)
+{
+    return inv_item_put(e, id, &f->item);
+}
+
+static const record_def loc_record = {
+    "location id", loc_fields, NFIELDS(loc_fields),
+    offsetof(inv_location_fields, mask), put_location
+};
+static const record_def item_record = {
+    "item id", item_fields, NFIELDS(item_fields),
+    offsetof(inv_item_fields, mask), put_item
+};
+
+/* X.SET id field value [field value ...]: only the named fields are
+ * written (the mask says which). */
+static void set_record(session *s, resp_out *o, const resp_arg *v, size_t n,
+                       const record_def *r)
+{
+    record_fields f;
+    memset(&f, 0, sizeof f);
+    unsigned *mask = (unsigned *)(void *)((char *)&f + r->mask_off);
+    uint64_t id;
+    if (arg_u64_or_reply(o, &v[1], r->what, &id) == 0 &&
+        fields_or_reply(o, r->defs, r->ndefs, v + 2, n - 2, &f, mask) == 0 &&
+        engine_or_reply(o, r->put(s->ctx->e, id, &f)) == 0)
+        resp_w_ok(o);
+}
 
 void cmd_loc_set(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
-    inv_location_fields f;
-    uint64_t loc;
-    int rc;
-    memset(&f, 0, sizeof f);
-    if (arg_u64_or_reply(o, &v[1], "location id", &loc) != 0)
-        return;
-    if (fields_or_reply(o, loc_fields, NFIELDS(loc_fields), v + 2, n - 2, &f,
-                        &f.mask) != 0)
-        return;
-    rc = inv_location_put(s->ctx->e, loc, &f);
-    if (rc != INV_OK)
-        reply_engine_error(o, rc);
-    else
-        resp_w_ok(o);
+    set_record(s, o, v, n, &loc_record);
 }
+
+void cmd_item_set(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    set_record(s, o, v, n, &item_record);
+}
+
+/* ---- locations ---------------------------------------------------------- */
 
 static void kv_str(resp_out *o, const char *k, const char *val)
 {
@@ -162,16 +205,11 @@ static void kv_int(resp_out *o, const char *k, int64_t val)
 
 void cmd_loc_get(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
-    inv_location l;
     uint64_t loc;
-    int rc;
-    if (arg_u64_or_reply(o, &v[1], "location id", &loc) != 0)
+    inv_location l;
+    if (arg_u64_or_reply(o, &v[1], "location id", &loc) != 0 ||
+        engine_or_reply(o, inv_location_get(s->ctx->e, loc, &l)) != 0)
         return;
-    rc = inv_location_get(s->ctx->e, loc, &l);
-    if (rc != INV_OK) {
-        reply_engine_error(o, rc);
-        return;
-    }
     resp_w_map(o, 16);
     resp_w_bulk_str(o, "id");
     resp_w_bulk_u64(o, l.id);
@@ -230,16 +268,15 @@ typedef int (*id_lister)(inv_engine *e, uint64_t cursor, size_t count, uint64_t 
 /* LOC.LIST and ITEM.LIST: [CURSOR c] [COUNT n] -> [next_cursor, [id ...]]. */
 static void list_ids(session *s, resp_out *o, const resp_arg *v, size_t n, id_lister list)
 {
-    uint64_t cursor, next = 0;
-    size_t count, got = 0;
-    int rc;
+    uint64_t cursor;
+    size_t count;
     if (list_opts_or_reply(o, v, n, &cursor, &count) != 0)
         return;
-    rc = list(s->ctx->e, cursor, count, s->scratch->ids, NFIELDS(s->scratch->ids), &got, &next);
-    if (rc != INV_OK) {
-        reply_engine_error(o, rc);
+    uint64_t next = 0;
+    size_t got = 0;
+    if (engine_or_reply(o, list(s->ctx->e, cursor, count, s->scratch->ids,
+                                NFIELDS(s->scratch->ids), &got, &next)) != 0)
         return;
-    }
     if (got > NFIELDS(s->scratch->ids))
         got = NFIELDS(s->scratch->ids);
     reply_page(o, next, s->scratch->ids, got);
@@ -253,43 +290,16 @@ void cmd_loc_list(session *s, resp_out *o, const resp_arg *v, size_t n)
 void cmd_loc_default(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     uint64_t loc;
-    int rc;
-    if (n == 2) {
-        if (arg_u64_or_reply(o, &v[1], "location id", &loc) != 0)
-            return;
-        rc = inv_location_set_default(s->ctx->e, loc);
-        if (rc != INV_OK)
-            reply_engine_error(o, rc);
-        else
-            resp_w_ok(o);
-        return;
+    if (n == 1) {
+        if (engine_or_reply(o, inv_location_default(s->ctx->e, &loc)) == 0)
+            resp_w_bulk_u64(o, loc);
+    } else if (arg_u64_or_reply(o, &v[1], "location id", &loc) == 0 &&
+               engine_or_reply(o, inv_location_set_default(s->ctx->e, loc)) == 0) {
+        resp_w_ok(o);
     }
-    rc = inv_location_default(s->ctx->e, &loc);
-    if (rc != INV_OK)
-        reply_engine_error(o, rc);
-    else
-        resp_w_bulk_u64(o, loc);
 }
 
 /* ---- items --------------------------------------------------------------- */
-
-void cmd_item_set(session *s, resp_out *o, const resp_arg *v, size_t n)
-{
-    inv_item_fields f;
-    uint64_t item;
-    int rc;
-    memset(&f, 0, sizeof f);
-    if (arg_u64_or_reply(o, &v[1], "item id", &item) != 0)
-        return;
-    if (fields_or_reply(o, item_fields, NFIELDS(item_fields), v + 2, n - 2,
-                        &f, &f.mask) != 0)
-        return;
-    rc = inv_item_put(s->ctx->e, item, &f);
-    if (rc != INV_OK)
-        reply_engine_error(o, rc);
-    else
-        resp_w_ok(o);
-}
 
 static void reply_item(resp_out *o, const inv_item *it)
 {
@@ -311,15 +321,10 @@ static void reply_item(resp_out *o, const inv_item *it)
 
 void cmd_item_get(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
-    inv_item it;
     uint64_t item;
-    int rc;
-    if (arg_u64_or_reply(o, &v[1], "item id", &item) != 0)
-        return;
-    rc = inv_item_get(s->ctx->e, item, &it);
-    if (rc != INV_OK)
-        reply_engine_error(o, rc);
-    else
+    inv_item it;
+    if (arg_u64_or_reply(o, &v[1], "item id", &item) == 0 &&
+        engine_or_reply(o, inv_item_get(s->ctx->e, item, &it)) == 0)
         reply_item(o, &it);
 }
 
@@ -349,13 +354,8 @@ void cmd_item_bysku(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     char sku[INV_SKU_MAX + 1];
     uint64_t item;
-    int rc;
-    if (arg_str_or_reply(o, &v[1], "sku", sku, sizeof sku) != 0)
-        return;
-    rc = inv_item_by_sku(s->ctx->e, sku, &item);
-    if (rc != INV_OK)
-        reply_engine_error(o, rc);
-    else
+    if (arg_str_or_reply(o, &v[1], "sku", sku, sizeof sku) == 0 &&
+        engine_or_reply(o, inv_item_by_sku(s->ctx->e, sku, &item)) == 0)
         resp_w_bulk_u64(o, item);
 }
 
@@ -399,13 +399,8 @@ void cmd_item_list(session *s, resp_out *o, const resp_arg *v, size_t n)
 void cmd_item_del(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     uint64_t item;
-    int rc;
-    if (arg_u64_or_reply(o, &v[1], "item id", &item) != 0)
-        return;
-    rc = inv_item_del(s->ctx->e, item);
-    if (rc != INV_OK)
-        reply_engine_error(o, rc);
-    else
+    if (arg_u64_or_reply(o, &v[1], "item id", &item) == 0 &&
+        engine_or_reply(o, inv_item_del(s->ctx->e, item)) == 0)
         resp_w_ok(o);
 }
 
@@ -441,47 +436,42 @@ static void batch_line_init(inv_batch_line *l, inv_batch_op op)
     l->floor = INV_NO_FLOOR;
 }
 
-/* LEVEL.SET item loc qty [IFREV rev] */
-static int parse_level_set(resp_out *o, const resp_arg *v, size_t n,
-                           inv_batch_line *l, inv_hold_line *lines)
+/* Hot path: LEVEL.SET item loc qty [IFREV rev] and LEVEL.ADJUST item loc
+ * delta [FLOOR min] [IFREV rev] (options in any order; the table's arity
+ * leaves LEVEL.SET room for IFREV alone). Allocates nothing. */
+static int parse_level_write(resp_out *o, const resp_arg *v, size_t n,
+                             inv_batch_line *l, bool adjust)
 {
-    batch_line_init(l, INV_BATCH_LEVEL_SET);
+    batch_line_init(l, adjust ? INV_BATCH_LEVEL_ADJUST : INV_BATCH_LEVEL_SET);
     if (item_loc_or_reply(o, v, &l->item, &l->location) != 0 ||
-        qty_or_reply(o, &v[3], "quantity", &l->qty) != 0)
-        return -1;
-    if (n == 6) {
-        if (!arg_eq(&v[4], "ifrev")) {
-            resp_w_error(o, "INVALID", "expected IFREV");
-            return -1;
-        }
-        if (arg_u64_or_reply(o, &v[5], "revision", &l->if_revision) != 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* Hot path: LEVEL.ADJUST item loc delta [FLOOR min] [IFREV rev], options
- * in any order. Allocates nothing. */
-static int parse_level_adjust(resp_out *o, const resp_arg *v, size_t n,
-                              inv_batch_line *l, inv_hold_line *lines)
-{
-    batch_line_init(l, INV_BATCH_LEVEL_ADJUST);
-    if (item_loc_or_reply(o, v, &l->item, &l->location) != 0 ||
-        qty_or_reply(o, &v[3], "delta", &l->qty) != 0)
+        qty_or_reply(o, &v[3], adjust ? "delta" : "quantity", &l->qty) != 0)
         return -1;
     for (size_t i = 4; i + 1 < n; i += 2) {
-        if (arg_eq(&v[i], "floor")) {
+        if (adjust && arg_eq(&v[i], "floor")) {
             if (qty_or_reply(o, &v[i + 1], "floor", &l->floor) != 0)
                 return -1;
         } else if (arg_eq(&v[i], "ifrev")) {
             if (arg_u64_or_reply(o, &v[i + 1], "revision", &l->if_revision) != 0)
                 return -1;
         } else {
-            resp_w_error(o, "INVALID", "expected FLOOR or IFREV");
+            resp_w_error(o, "INVALID", adjust ? "expected FLOOR or IFREV"
+                                              : "expected IFREV");
             return -1;
         }
     }
     return 0;
+}
+
+static int parse_level_set(resp_out *o, const resp_arg *v, size_t n,
+                           inv_batch_line *l, inv_hold_line *lines)
+{
+    return parse_level_write(o, v, n, l, false);
+}
+
+static int parse_level_adjust(resp_out *o, const resp_arg *v, size_t n,
+                              inv_batch_line *l, inv_hold_line *lines)
+{
+    return parse_level_write(o, v, n, l, true);
 }
 
 /* LEVEL.GET item loc */
@@ -508,14 +498,9 @@ void cmd_level_list(session *s, resp_out *o, const resp_arg *v, size_t n)
     inv_level_entry *rows = s->scratch->levels;
     size_t cap = NFIELDS(s->scratch->levels), got = 0;
     uint64_t item;
-    int rc;
-    if (arg_u64_or_reply(o, &v[1], "item id", &item) != 0)
+    if (arg_u64_or_reply(o, &v[1], "item id", &item) != 0 ||
+        engine_or_reply(o, inv_level_list(s->ctx->e, item, rows, cap, &got)) != 0)
         return;
-    rc = inv_level_list(s->ctx->e, item, rows, cap, &got);
-    if (rc != INV_OK) {
-        reply_engine_error(o, rc);
-        return;
-    }
     if (got > cap) {
         resp_w_errorf(o, "LIMIT more than %zu levels", cap);
         return;
@@ -533,14 +518,9 @@ void cmd_level_list(session *s, resp_out *o, const resp_arg *v, size_t n)
 void cmd_level_del(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     uint64_t item, loc;
-    int rc;
-    if (item_loc_or_reply(o, v, &item, &loc) != 0)
-        return;
-    rc = inv_level_del(s->ctx->e, item, loc);
-    if (rc == INV_OK)
+    if (item_loc_or_reply(o, v, &item, &loc) == 0 &&
+        engine_or_reply(o, inv_level_del(s->ctx->e, item, loc)) == 0)
         resp_w_ok(o);
-    else
-        reply_engine_error(o, rc);
 }
 
 /* ---- product inventory ---------------------------------------------------- */
@@ -576,15 +556,10 @@ void cmd_product_inventory(session *s, resp_out *o, const resp_arg *v,
                            size_t n)
 {
     char product[INV_VARIANT_MAX + 1];
-    uint64_t only = 0;
-    const uint64_t *only_p = NULL;
-    inv_stock_row *rows = s->scratch->rows, *big = NULL;
-    size_t cap = CMD_PRODUCT_ROWS_SCRATCH, got = 0;
-    int64_t total = 0;
-    int rc;
-
     if (arg_str_or_reply(o, &v[1], "product", product, sizeof product) != 0)
         return;
+    uint64_t only = 0;
+    const uint64_t *only_p = NULL;
     if (n == 4) {
         if (!arg_eq(&v[2], "loc")) {
             resp_w_error(o, "INVALID", "expected LOC");
@@ -594,8 +569,11 @@ void cmd_product_inventory(session *s, resp_out *o, const resp_arg *v,
             return;
         only_p = &only;
     }
-    rc = inv_product_inventory(s->ctx->e, product, only_p, rows, cap, &got,
-                               &total);
+    inv_stock_row *rows = s->scratch->rows, *big = NULL;
+    size_t cap = CMD_PRODUCT_ROWS_SCRATCH, got = 0;
+    int64_t total = 0;
+    int rc = inv_product_inventory(s->ctx->e, product, only_p, rows, cap, &got,
+                                   &total);
     if (rc == INV_ELIMIT && got > cap && got <= CMD_PRODUCT_ROWS_MAX) {
         /* rare and bounded: a product with more rows than the scratch */
         cap = got + 64;
@@ -608,9 +586,7 @@ void cmd_product_inventory(session *s, resp_out *o, const resp_arg *v,
         rc = inv_product_inventory(s->ctx->e, product, only_p, rows, cap,
                                    &got, &total);
     }
-    if (rc != INV_OK)
-        reply_engine_error(o, rc);
-    else
+    if (engine_or_reply(o, rc) == 0)
         reply_product(o, total, rows, got < cap ? got : cap);
     free(big);
 }
@@ -732,7 +708,7 @@ int batch_line_parse_or_reply(resp_out *o, const resp_arg *v, size_t n,
             return batch_parsers[i].parse(o, v, n, l, lines);
     /* defended: a CMD_BATCH row without a parser here */
     resp_w_errorf(o, "ERR '%.*s' cannot be a line of a batch",
-                  (int)(v[0].len > 64 ? 64 : v[0].len), v[0].ptr);
+                  echo_len(&v[0], CMD_NAME_ECHO_MAX), v[0].ptr);
     return -1;
 }
 
@@ -799,8 +775,8 @@ const char *batch_line_error(session *s, const inv_batch_line *l,
 void reply_batch_line(session *s, resp_out *o, const inv_batch_line *l,
                       const inv_batch_result *r)
 {
-    char msg[LINE_ERROR_MAX];
     if (r->rc != INV_OK) {
+        char msg[LINE_ERROR_MAX];
         const char *code = batch_line_error(s, l, r, msg, sizeof msg);
         resp_w_errorf(o, "%s %s", code, msg);
     } else if (l->op == INV_BATCH_LEVEL_SET || l->op == INV_BATCH_LEVEL_ADJUST ||
@@ -811,46 +787,21 @@ void reply_batch_line(session *s, resp_out *o, const inv_batch_line *l,
     }
 }
 
-static void run_line(session *s, resp_out *o, const resp_arg *v, size_t n,
-                     line_parser parse)
+/* A batch line's command alone: its parser (batch_parsers, by name), its
+ * one engine call, its reply. Hot path for LEVEL.ADJUST: no allocation, no
+ * lock; the parser is found in at most NFIELDS(batch_parsers) compares. */
+void cmd_batch_line(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     inv_batch_line l;
-    inv_batch_result r;
-    if (parse(o, v, n, &l, s->scratch->lines) != 0)
+    if (batch_line_parse_or_reply(o, v, n, &l, s->scratch->lines) != 0)
         return;
+    inv_batch_result r;
     line_apply(s->ctx->e, &l, &r);
     reply_batch_line(s, o, &l, &r);
 }
 
-void cmd_level_set(session *s, resp_out *o, const resp_arg *v, size_t n)
-{
-    run_line(s, o, v, n, parse_level_set);
-}
+/* ---- HOLD.GET --------------------------------------------------------------- */
 
-void cmd_level_adjust(session *s, resp_out *o, const resp_arg *v, size_t n)
-{
-    run_line(s, o, v, n, parse_level_adjust);
-}
-
-void cmd_level_get(session *s, resp_out *o, const resp_arg *v, size_t n)
-{
-    run_line(s, o, v, n, parse_level_get);
-}
-
-void cmd_hold_create(session *s, resp_out *o, const resp_arg *v, size_t n)
-{
-    run_line(s, o, v, n, parse_hold_create);
-}
-
-void cmd_hold_commit(session *s, resp_out *o, const resp_arg *v, size_t n)
-{
-    run_line(s, o, v, n, parse_hold_commit);
-}
-
-void cmd_hold_release(session *s, resp_out *o, const resp_arg *v, size_t n)
-{
-    run_line(s, o, v, n, parse_hold_release);
-}
 static const char *hold_state_name(inv_hold_state st)
 {
     switch (st) {
@@ -869,14 +820,9 @@ static const char *hold_state_name(inv_hold_state st)
 void cmd_hold_get(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     inv_hold_info *h = &s->scratch->hold;
-    int rc;
-    if (hold_id_or_reply(o, &v[1]) != 0)
+    if (hold_id_or_reply(o, &v[1]) != 0 ||
+        engine_or_reply(o, inv_hold_get(s->ctx->e, v[1].ptr, v[1].len, h)) != 0)
         return;
-    rc = inv_hold_get(s->ctx->e, v[1].ptr, v[1].len, h);
-    if (rc != INV_OK) {
-        reply_engine_error(o, rc);
-        return;
-    }
     if (h->n_lines > INV_HOLD_LINES_MAX)
         h->n_lines = INV_HOLD_LINES_MAX; /* defended: engine contract */
     resp_w_array(o, 3);

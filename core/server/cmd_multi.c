@@ -100,13 +100,13 @@ void multi_flag_error(session *s)
 static void *queue_alloc(session *s, size_t size)
 {
     const size_t align = sizeof(max_align_t);
-    size_t limit = s->ctx->cfg->max_query, held = 0, cap;
-    multi_chunk *c = s->multi_chunks;
     size = (size + align - 1) / align * align;
+    multi_chunk *c = s->multi_chunks;
     if (c == NULL || c->cap - c->used < size) {
+        size_t limit = s->ctx->cfg->max_query, held = 0;
         for (multi_chunk *k = c; k != NULL; k = k->next)
             held += k->cap;
-        cap = c != NULL ? 2 * c->cap : MULTI_CHUNK_MIN;
+        size_t cap = c != NULL ? 2 * c->cap : MULTI_CHUNK_MIN;
         if (cap > limit - (held < limit ? held : limit))
             cap = limit - (held < limit ? held : limit);
         if (cap < size)
@@ -121,16 +121,6 @@ static void *queue_alloc(session *s, size_t size)
     }
     c->used += size;
     return (char *)c->data + (c->used - size);
-}
-
-static const char *upper_name(const cmd_def *c, char *buf)
-{
-    const char *n = command_name(c);
-    size_t i = 0;
-    for (; n[i] != '\0' && i + 1 < MULTI_NAME_MAX; i++)
-        buf[i] = (n[i] >= 'a' && n[i] <= 'z') ? (char)(n[i] - 32) : n[i];
-    buf[i] = '\0';
-    return buf;
 }
 
 /* inv_batch takes a hold in one line of a batch only: refuse a second line
@@ -207,21 +197,18 @@ static void refuse(session *s, resp_out *o, const cmd_def *c)
     resp_w_errorf(o, "ERR Command not allowed inside a transaction: %s "
                      "(MULTI takes LEVEL.SET, LEVEL.ADJUST, LEVEL.GET, "
                      "HOLD.CREATE, HOLD.COMMIT, HOLD.RELEASE and reads)",
-                  upper_name(c, name));
+                  command_upper(c, name, sizeof name));
     multi_abort(s);
 }
 
 void multi_queue(session *s, resp_out *o, const cmd_def *c, multi_kind kind,
                  const resp_arg *argv, size_t argc)
 {
-    inv_batch_line line;
-    size_t size;
-    multi_rec *r;
-
     if (kind == MULTI_REFUSED) {
         refuse(s, o, c);
         return;
     }
+    inv_batch_line line;
     if (kind == MULTI_BATCH &&
         (batch_line_parse_or_reply(o, argv, argc, &line, s->scratch->lines) != 0 ||
          hold_once_or_reply(s, o, &line) != 0)) {
@@ -238,14 +225,14 @@ void multi_queue(session *s, resp_out *o, const cmd_def *c, multi_kind kind,
         multi_abort(s);
         return;
     }
-    size = kind == MULTI_BATCH ? batch_rec_size(&line) : read_rec_size(argv, argc);
+    size_t size = kind == MULTI_BATCH ? batch_rec_size(&line) : read_rec_size(argv, argc);
     if (size > s->ctx->cfg->max_query - s->multi_bytes) {
         resp_w_errorf(o, "LIMIT a transaction holds at most %zu bytes "
                          "(--max-query-buffer)", s->ctx->cfg->max_query);
         multi_abort(s);
         return;
     }
-    r = queue_alloc(s, size);
+    multi_rec *r = queue_alloc(s, size);
     if (r == NULL) {
         reply_engine_error(o, INV_ENOMEM);
         multi_abort(s);
@@ -275,11 +262,8 @@ static void reply_exec_failed(session *s, resp_out *o, int rc, size_t failed,
                               size_t nbatch)
 {
     const inv_batch_result *res = s->scratch->results;
-    char msg[MULTI_ERROR_MAX], name[MULTI_NAME_MAX];
     const multi_rec *r = NULL;
     size_t pos = 0, k = 0;
-    const char *code;
-
     if (failed < nbatch && res[failed].rc != INV_OK)
         for (r = s->multi_head; r != NULL; r = r->next) {
             pos++;
@@ -291,9 +275,10 @@ static void reply_exec_failed(session *s, resp_out *o, int rc, size_t failed,
                       inv_strerror(rc));
         return;
     }
-    code = batch_line_error(s, &r->line, &res[failed], msg, sizeof msg);
+    char msg[MULTI_ERROR_MAX], name[MULTI_NAME_MAX];
+    const char *code = batch_line_error(s, &r->line, &res[failed], msg, sizeof msg);
     resp_w_errorf(o, "%s EXEC line %zu (%s): %s; nothing was applied", code,
-                  pos, upper_name(r->cmd, name), msg);
+                  pos, command_upper(r->cmd, name, sizeof name), msg);
 }
 
 /* Applies the batch lines in one inv_batch, then answers every command in

@@ -54,16 +54,8 @@ typedef struct cmd_def {
     const char *summary;
 } cmd_def;
 
-static void cmd_ping(session *s, resp_out *o, const resp_arg *v, size_t n);
-static void cmd_echo(session *s, resp_out *o, const resp_arg *v, size_t n);
-static void cmd_auth(session *s, resp_out *o, const resp_arg *v, size_t n);
-static void cmd_hello(session *s, resp_out *o, const resp_arg *v, size_t n);
-static void cmd_quit(session *s, resp_out *o, const resp_arg *v, size_t n);
-static void cmd_info(session *s, resp_out *o, const resp_arg *v, size_t n);
-static void cmd_command(session *s, resp_out *o, const resp_arg *v, size_t n);
-static void cmd_config(session *s, resp_out *o, const resp_arg *v, size_t n);
-static void cmd_snapshot(session *s, resp_out *o, const resp_arg *v, size_t n);
-static void cmd_dbsize(session *s, resp_out *o, const resp_arg *v, size_t n);
+static cmd_handler cmd_ping, cmd_echo, cmd_auth, cmd_hello, cmd_quit;
+static cmd_handler cmd_info, cmd_command, cmd_config, cmd_snapshot, cmd_dbsize;
 
 #define W CMD_WRITE
 #define F CMD_FAST
@@ -98,24 +90,24 @@ static const cmd_def g_cmds[] = {
     { "item.byvariant",     2, 0, 0, 0, R, cmd_item_byvariant, "ITEM.BYVARIANT variant [variant ...]" },
     { "item.list",          1, 5, 1, 2, R, cmd_item_list, "ITEM.LIST [CURSOR c] [COUNT n]" },
     { "item.del",           2, 2, 0, 0, W, cmd_item_del, "ITEM.DEL item" },
-    { "level.set",          4, 6, 4, 2, W | F | B, cmd_level_set, "LEVEL.SET item loc qty [IFREV rev]" },
-    { "level.adjust",       4, 8, 4, 2, W | F | B, cmd_level_adjust, "LEVEL.ADJUST item loc delta [FLOOR min] [IFREV rev]" },
-    { "level.get",          3, 3, 0, 0, F | B, cmd_level_get, "LEVEL.GET item loc" },
+    { "level.set",          4, 6, 4, 2, W | F | B, cmd_batch_line, "LEVEL.SET item loc qty [IFREV rev]" },
+    { "level.adjust",       4, 8, 4, 2, W | F | B, cmd_batch_line, "LEVEL.ADJUST item loc delta [FLOOR min] [IFREV rev]" },
+    { "level.get",          3, 3, 0, 0, F | B, cmd_batch_line, "LEVEL.GET item loc" },
     { "level.list",         2, 2, 0, 0, R, cmd_level_list, "LEVEL.LIST item" },
     { "level.del",          3, 3, 0, 0, W, cmd_level_del, "LEVEL.DEL item loc" },
     { "product.inventory",  2, 4, 2, 2, R, cmd_product_inventory, "PRODUCT.INVENTORY product [LOC loc]" },
-    { "hold.create",        6, 0, 3, 3, W | B, cmd_hold_create, "HOLD.CREATE hold ttl_ms item loc qty [item loc qty ...]" },
-    { "hold.commit",        2, 2, 0, 0, W | F | B, cmd_hold_commit, "HOLD.COMMIT hold" },
-    { "hold.release",       2, 2, 0, 0, W | F | B, cmd_hold_release, "HOLD.RELEASE hold" },
+    { "hold.create",        6, 0, 3, 3, W | B, cmd_batch_line, "HOLD.CREATE hold ttl_ms item loc qty [item loc qty ...]" },
+    { "hold.commit",        2, 2, 0, 0, W | F | B, cmd_batch_line, "HOLD.COMMIT hold" },
+    { "hold.release",       2, 2, 0, 0, W | F | B, cmd_batch_line, "HOLD.RELEASE hold" },
     { "hold.get",           2, 2, 0, 0, F | R, cmd_hold_get, "HOLD.GET hold" },
     { "multi",              1, 1, 0, 0, F | Q, cmd_multi, "MULTI" },
     { "exec",               1, 1, 0, 0, W | Q, cmd_exec, "EXEC" },
     { "discard",            1, 1, 0, 0, F | Q, cmd_discard, "DISCARD" },
     { "watch",              2, 0, 0, 0, F | Q, cmd_watch, "WATCH key [key ...] (refused: use IFREV)" },
     { "unwatch",            1, 1, 0, 0, F | R, cmd_unwatch, "UNWATCH" },
-    { "slowlog",            2, 3, 0, 0, CMD_ADMIN | R, cmd_slowlog, "SLOWLOG GET [count] | LEN | RESET | HELP" },
-    { "latency",            2, 0, 0, 0, CMD_ADMIN | R, cmd_latency, "LATENCY LATEST | HISTORY event | RESET [event ...] | DOCTOR | HELP" },
-    { "memory",             2, 5, 0, 0, R, cmd_memory, "MEMORY USAGE key [SAMPLES count] | STATS | DOCTOR | HELP" },
+    { "slowlog",            2, 3, 0, 0, CMD_ADMIN | R, cmd_introspect, "SLOWLOG GET [count] | LEN | RESET | HELP" },
+    { "latency",            2, 0, 0, 0, CMD_ADMIN | R, cmd_introspect, "LATENCY LATEST | HISTORY event | RESET [event ...] | DOCTOR | HELP" },
+    { "memory",             2, 5, 0, 0, R, cmd_introspect, "MEMORY USAGE key [SAMPLES count] | STATS | DOCTOR | HELP" },
     { "scan",               2, 0, 2, 2, R, cmd_scan, "SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]" },
     { "type",               2, 2, 0, 0, F | R, cmd_type, "TYPE key" },
 };
@@ -137,6 +129,7 @@ static const struct {
 #define CMD_NAME_MAX 32u   /* longer names cannot be in the table */
 #define CMD_INDEX_SLOTS 128u /* power of two, > 2 * NCMDS */
 #define CMD_PATTERN_MAX 128u /* CONFIG GET glob length */
+#define INFO_LINE_MAX 256u   /* bytes of one txt() call in INFO; longer is cut */
 
 _Static_assert(NCMDS <= STATS_COMMANDS_MAX, "stats sized for the table");
 _Static_assert(CMD_INDEX_SLOTS >= 2 * NCMDS, "index load factor");
@@ -175,9 +168,9 @@ static void build_index(void)
 /* Hot path: no allocation, at most CMD_INDEX_SLOTS probes. */
 static const cmd_def *lookup(const resp_arg *a)
 {
-    char low[CMD_NAME_MAX];
     if (a->len == 0 || a->len >= CMD_NAME_MAX)
         return NULL;
+    char low[CMD_NAME_MAX];
     uint32_t h = NAME_HASH_BASIS; /* name_hash of the lower-cased name */
     for (size_t k = 0; k < a->len; k++) {
         char c = a->ptr[k];
@@ -199,6 +192,16 @@ static const cmd_def *lookup(const resp_arg *a)
 size_t command_count(void) { return NCMDS; }
 
 const char *command_name(const cmd_def *c) { return c->name; }
+
+const char *command_upper(const cmd_def *c, char *buf, size_t cap)
+{
+    size_t i = 0;
+    for (; c->name[i] != '\0' && i + 1 < cap; i++)
+        buf[i] = (c->name[i] >= 'a' && c->name[i] <= 'z') ? (char)(c->name[i] - 32)
+                                                           : c->name[i];
+    buf[i] = '\0';
+    return buf;
+}
 
 /* The subcommand table of c, NULL when it has none. Not on the hot path:
  * only CMD_SUBS commands and COMMAND INFO/DOCS ask. */
@@ -258,6 +261,21 @@ int arg_str_or_reply(resp_out *o, const resp_arg *a, const char *what,
 void reply_engine_error(resp_out *o, int rc)
 {
     resp_w_error(o, inv_errcode(rc), inv_strerror(rc));
+}
+
+int engine_or_reply(resp_out *o, int rc)
+{
+    if (rc == INV_OK)
+        return 0;
+    reply_engine_error(o, rc);
+    return -1;
+}
+
+void reply_help(resp_out *o, const char *const *lines, size_t n)
+{
+    resp_w_array(o, n);
+    for (size_t i = 0; i < n; i++)
+        resp_w_simple(o, lines[i]);
 }
 
 void reply_level(resp_out *o, const inv_level *l)
@@ -372,12 +390,9 @@ static const cmd_sub *subcommand_or_reply(const cmd_def *c, resp_out *o,
         return sub;
     }
     char upper[CMD_NAME_MAX];
-    for (size_t i = 0; i <= plen; i++) /* the NUL included */
-        upper[i] = (c->name[i] >= 'a' && c->name[i] <= 'z')
-                       ? (char)(c->name[i] - 32) : c->name[i];
     resp_w_errorf(o, "ERR unknown subcommand '%.*s'. Try %s HELP.",
-                  (int)(argv[1].len > CMD_ECHO_MAX ? CMD_ECHO_MAX : argv[1].len),
-                  argv[1].ptr, upper);
+                  echo_len(&argv[1], CMD_ECHO_MAX), argv[1].ptr,
+                  command_upper(c, upper, sizeof upper));
     return NULL;
 }
 
@@ -439,12 +454,10 @@ static multi_kind multi_kind_of(const cmd_def *c)
 
 bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc)
 {
-    const cmd_def *c;
-
     pthread_once(&g_index_once, build_index);
     if (argc == 0)
         return false;
-    c = lookup(&argv[0]);
+    const cmd_def *c = lookup(&argv[0]);
     if (!s->authed && (c == NULL || !(c->flags & CMD_NOAUTH))) {
         if (c != NULL)
             stats_reject(s->st, (unsigned)(c - g_cmds));
@@ -453,7 +466,7 @@ bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc)
     }
     if (c == NULL) {
         resp_w_errorf(o, "ERR unknown command '%.*s'",
-                      (int)(argv[0].len > 64 ? 64 : argv[0].len), argv[0].ptr);
+                      echo_len(&argv[0], CMD_NAME_ECHO_MAX), argv[0].ptr);
         multi_flag_error(s);
         return false;
     }
@@ -568,8 +581,7 @@ static void cmd_hello(session *s, resp_out *o, const resp_arg *v, size_t n)
                 return;
         } else {
             resp_w_errorf(o, "ERR Syntax error in HELLO option '%.*s'",
-                          (int)(v[i].len > CMD_ECHO_MAX ? CMD_ECHO_MAX : v[i].len),
-                          v[i].ptr);
+                          echo_len(&v[i], CMD_ECHO_MAX), v[i].ptr);
             return;
         }
     }
@@ -615,15 +627,10 @@ static void txt(resp_out *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void txt(resp_out *t, const char *fmt, ...)
 {
-    char line[256];
     va_list ap;
-    int n;
     va_start(ap, fmt);
-    n = vsnprintf(line, sizeof line, fmt, ap);
+    resp_out_vprintf(t, INFO_LINE_MAX, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return;
-    resp_out_raw(t, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
 /* The sections INFO was asked for: none means every section; "all" and
@@ -649,14 +656,13 @@ static bool want(const info_sel *q, const char *name, bool in_default)
 /* Redis's bytesToHuman: 1023B, 1.50K, 2.25M ... */
 static void human_bytes(char *dst, size_t cap, uint64_t n)
 {
-    static const char units[] = "KMGTP";
-    double d = (double)n;
-    size_t u = 0;
     if (n < 1024) {
         snprintf(dst, cap, "%lluB", (unsigned long long)n);
         return;
     }
-    d /= 1024;
+    static const char units[] = "KMGTP";
+    double d = (double)n / 1024;
+    size_t u = 0;
     while (d >= 1024 && u + 1 < sizeof units - 1) {
         d /= 1024;
         u++;
@@ -668,11 +674,11 @@ static void info_server(session *s, resp_out *t)
 {
     const server_ctx *x = s->ctx;
     const server_config *cfg = x->cfg;
-    struct utsname un;
     char exe[256];
     ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
     int64_t up_s = (now_ms_real() - x->start_ms) / 1000;
     exe[k > 0 ? k : 0] = '\0';
+    struct utsname un;
     if (uname(&un) != 0)
         memset(&un, 0, sizeof un);
     txt(t, "# Server\r\ninvcore_version:%s\r\nredis_version:7.0.0\r\n"
@@ -858,9 +864,9 @@ static void cmd_info(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     const info_sel q = { v + 1, n - 1 };
     inv_stats st;
-    resp_out t;
     memset(&st, 0, sizeof st);
     (void)inv_stats_get(s->ctx->e, &st); /* zeros if it fails */
+    resp_out t;
     resp_out_init(&t, 2);
     if (want(&q, "server", true))
         info_server(s, &t);
@@ -907,11 +913,10 @@ static void info_entry(resp_out *o, const char *name, unsigned min_args,
                        unsigned max_args, unsigned flags, const cmd_sub *subs)
 {
     int arity = (max_args == min_args) ? (int)min_args : -(int)min_args;
-    size_t nflags = 0, nsubs = subs_count(subs);
     resp_w_array(o, 10);
     resp_w_bulk_str(o, name);
     resp_w_int(o, arity);
-    nflags = ((flags & CMD_WRITE) ? 1 : 1) + ((flags & CMD_FAST) ? 1 : 0) +
+    size_t nflags = ((flags & CMD_WRITE) ? 1 : 1) + ((flags & CMD_FAST) ? 1 : 0) +
              ((flags & CMD_NOAUTH) ? 1 : 0) + ((flags & CMD_ADMIN) ? 1 : 0);
     resp_w_array(o, nflags);
     resp_w_simple(o, (flags & CMD_WRITE) ? "write" : "readonly");
@@ -927,6 +932,7 @@ static void info_entry(resp_out *o, const char *name, unsigned min_args,
     resp_w_array(o, 0); /* ACL categories */
     resp_w_array(o, 0); /* tips */
     resp_w_array(o, 0); /* key specs */
+    size_t nsubs = subs_count(subs);
     resp_w_array(o, nsubs);
     for (size_t i = 0; i < nsubs; i++)
         info_entry(o, subs[i].name, subs[i].min_args, subs[i].max_args,
@@ -1094,16 +1100,6 @@ bool glob_match(const char *p, size_t pn, const char *s, size_t sn, bool nocase)
 
 static void cmd_config(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
-    const server_config *cfg = s->ctx->cfg;
-    enum { NCONF = 12 };
-    char vals[NCONF][80];
-    const char *names[NCONF] = { "save", "appendonly", "appendfsync", "port",
-                                 "bind", "maxclients", "timeout", "databases",
-                                 "io-threads", "proto-max-bulk-len",
-                                 "slowlog-log-slower-than", "slowlog-max-len" };
-    bool hit[NCONF] = { false };
-    size_t k = 0;
-
     if (!arg_eq(&v[1], "get") || n < 3) {
         if (arg_eq(&v[1], "get"))
             resp_w_errorf(o, "ERR wrong number of arguments for 'config|get' command");
@@ -1112,6 +1108,13 @@ static void cmd_config(session *s, resp_out *o, const resp_arg *v, size_t n)
                                    "are command-line flags");
         return;
     }
+    const server_config *cfg = s->ctx->cfg;
+    enum { NCONF = 12 };
+    const char *names[NCONF] = { "save", "appendonly", "appendfsync", "port",
+                                 "bind", "maxclients", "timeout", "databases",
+                                 "io-threads", "proto-max-bulk-len",
+                                 "slowlog-log-slower-than", "slowlog-max-len" };
+    char vals[NCONF][80];
     snprintf(vals[0], sizeof vals[0], "%s", "");
     snprintf(vals[1], sizeof vals[1], "%s", cfg->data_dir ? "yes" : "no");
     snprintf(vals[2], sizeof vals[2], "%s",
@@ -1128,6 +1131,8 @@ static void cmd_config(session *s, resp_out *o, const resp_arg *v, size_t n)
     snprintf(vals[10], sizeof vals[10], "%lld",
              (long long)cfg->slowlog_slower_than_us);
     snprintf(vals[11], sizeof vals[11], "%u", cfg->slowlog_max_len);
+    bool hit[NCONF] = { false };
+    size_t k = 0;
     for (size_t i = 2; i < n; i++) {
         if (v[i].len > CMD_PATTERN_MAX)
             continue;
@@ -1163,9 +1168,6 @@ static void cmd_snapshot(session *s, resp_out *o, const resp_arg *v, size_t n)
 static void cmd_dbsize(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     inv_stats st;
-    int rc = inv_stats_get(s->ctx->e, &st);
-    if (rc == INV_OK)
+    if (engine_or_reply(o, inv_stats_get(s->ctx->e, &st)) == 0)
         resp_w_int(o, (int64_t)st.levels);
-    else
-        reply_engine_error(o, rc);
 }

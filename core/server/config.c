@@ -63,59 +63,93 @@ const char *config_fsync_name(inv_fsync_policy p)
     return "?";
 }
 
-static int num(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-    uint64_t v;
-    if (s == NULL || resp_parse_u64(s, strlen(s), &v) != 0 || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
+/* The numeric options: each is range checked, then stored in its field. */
+typedef enum { OPT_INT, OPT_UNSIGNED, OPT_U32, OPT_SIZE, OPT_I64 } opt_type;
 
-/* The engine table hint --<table>-capacity names, or NULL. */
-static size_t *capacity_field(server_config *c, const char *name)
+#define CFG(field, type) offsetof(server_config, field), type
+static const struct {
+    const char *name;
+    uint64_t lo, hi;
+    size_t offset;
+    opt_type type;
+} g_numeric[] = {
+    { "port", 0, 65535, CFG(port, OPT_INT) },
+    { "threads", 1, SERVER_THREADS_MAX, CFG(threads, OPT_UNSIGNED) },
+    { "fsync-interval-ms", 1, 60000, CFG(fsync_interval_ms, OPT_U32) },
+    { "maxclients", 1, SERVER_MAXCLIENTS_MAX, CFG(maxclients, OPT_UNSIGNED) },
+    { "timeout", 0, 365u * 24 * 3600, CFG(timeout_s, OPT_UNSIGNED) },
+    { "max-bulk", 64, 512u << 20, CFG(max_bulk, OPT_SIZE) },
+    { "max-args", 16, 1u << 20, CFG(max_args, OPT_SIZE) },
+    { "max-query-buffer", 1u << 16, 1ull << 32, CFG(max_query, OPT_SIZE) },
+    { "max-reply-buffer", 1u << 16, 1ull << 34, CFG(max_reply, OPT_SIZE) },
+    /* "-1" (log nothing) is taken before the range check: see apply */
+    { "slowlog-log-slower-than", 0, SERVER_SLOWLOG_SLOWER_THAN_US_MAX,
+      CFG(slowlog_slower_than_us, OPT_I64) },
+    { "slowlog-max-len", 0, SERVER_SLOWLOG_MAX_LEN_MAX,
+      CFG(slowlog_max_len, OPT_UNSIGNED) },
+    /* engine table hints */
+    { "levels-capacity", 0, SERVER_CAPACITY_MAX, CFG(levels_capacity, OPT_SIZE) },
+    { "items-capacity", 0, SERVER_CAPACITY_MAX, CFG(items_capacity, OPT_SIZE) },
+    { "locations-capacity", 0, SERVER_CAPACITY_MAX,
+      CFG(locations_capacity, OPT_SIZE) },
+    { "holds-capacity", 0, SERVER_CAPACITY_MAX, CFG(holds_capacity, OPT_SIZE) },
+};
+#undef CFG
+
+/* Handles --name val if name is a numeric option: 1 when stored, 0 when
+ * name is not one, -1 with err filled when val is out of its range. */
+static int apply_numeric(server_config *c, const char *name, const char *val,
+                         char *err, size_t errlen)
 {
-    static const struct {
-        const char *name;
-        size_t offset;
-    } hints[] = {
-        {"levels-capacity", offsetof(server_config, levels_capacity)},
-        {"items-capacity", offsetof(server_config, items_capacity)},
-        {"locations-capacity", offsetof(server_config, locations_capacity)},
-        {"holds-capacity", offsetof(server_config, holds_capacity)},
-    };
-    for (size_t i = 0; i < sizeof hints / sizeof hints[0]; i++)
-        if (strcmp(name, hints[i].name) == 0)
-            return (size_t *)(void *)((char *)c + hints[i].offset);
-    return NULL;
+    for (size_t i = 0; i < sizeof g_numeric / sizeof g_numeric[0]; i++) {
+        if (strcmp(name, g_numeric[i].name) != 0)
+            continue;
+        uint64_t v, lo = g_numeric[i].lo, hi = g_numeric[i].hi;
+        if (resp_parse_u64(val, strlen(val), &v) != 0 || v < lo || v > hi) {
+            snprintf(err, errlen, "--%s: expected an integer in %llu..%llu",
+                     name, (unsigned long long)lo, (unsigned long long)hi);
+            return -1;
+        }
+        void *field = (char *)c + g_numeric[i].offset;
+        switch (g_numeric[i].type) {
+        case OPT_INT:
+            *(int *)field = (int)v;
+            break;
+        case OPT_UNSIGNED:
+            *(unsigned *)field = (unsigned)v;
+            break;
+        case OPT_U32:
+            *(uint32_t *)field = (uint32_t)v;
+            break;
+        case OPT_SIZE:
+            *(size_t *)field = (size_t)v;
+            break;
+        case OPT_I64:
+            *(int64_t *)field = (int64_t)v;
+            break;
+        }
+        return 1;
+    }
+    return 0;
 }
 
 /* Handles one option with its value; returns 0, or -1 with err filled. */
 static int apply(server_config *c, const char *name, const char *val,
                  char *err, size_t errlen)
 {
-    uint64_t v = 0;
-#define NUM(lo, hi)                                                          \
-    do {                                                                     \
-        if (num(val, (lo), (hi), &v) != 0) {                                 \
-            snprintf(err, errlen, "--%s: expected an integer in %llu..%llu", \
-                     name, (unsigned long long)(lo),                         \
-                     (unsigned long long)(hi));                              \
-            return -1;                                                       \
-        }                                                                    \
-    } while (0)
+    if (strcmp(name, "slowlog-log-slower-than") == 0 && strcmp(val, "-1") == 0) {
+        c->slowlog_slower_than_us = -1;
+        return 0;
+    }
+    int numeric = apply_numeric(c, name, val, err, errlen);
+    if (numeric != 0)
+        return numeric < 0 ? -1 : 0;
     if (strcmp(name, "bind") == 0) {
         if (strlen(val) >= sizeof c->bind) {
             snprintf(err, errlen, "--bind: address too long");
             return -1;
         }
         snprintf(c->bind, sizeof c->bind, "%s", val);
-    } else if (strcmp(name, "port") == 0) {
-        NUM(0, 65535);
-        c->port = (int)v;
-    } else if (strcmp(name, "threads") == 0) {
-        NUM(1, SERVER_THREADS_MAX);
-        c->threads = (unsigned)v;
     } else if (strcmp(name, "data-dir") == 0) {
         if (val[0] == '\0') {
             snprintf(err, errlen, "--data-dir: empty path");
@@ -134,9 +168,6 @@ static int apply(server_config *c, const char *name, const char *val,
             snprintf(err, errlen, "--fsync: expected always, interval or none");
             return -1;
         }
-    } else if (strcmp(name, "fsync-interval-ms") == 0) {
-        NUM(1, 60000);
-        c->fsync_interval_ms = (uint32_t)v;
     } else if (strcmp(name, "requirepass") == 0) {
         if (strlen(val) > SERVER_REQUIREPASS_MAX) {
             snprintf(err, errlen, "--requirepass: longer than %u bytes",
@@ -145,42 +176,10 @@ static int apply(server_config *c, const char *name, const char *val,
         }
         c->requirepass = val;
         c->requirepass_len = strlen(val);
-    } else if (strcmp(name, "maxclients") == 0) {
-        NUM(1, SERVER_MAXCLIENTS_MAX);
-        c->maxclients = (unsigned)v;
-    } else if (strcmp(name, "timeout") == 0) {
-        NUM(0, 365u * 24 * 3600);
-        c->timeout_s = (unsigned)v;
-    } else if (strcmp(name, "max-bulk") == 0) {
-        NUM(64, 512u << 20);
-        c->max_bulk = (size_t)v;
-    } else if (strcmp(name, "max-args") == 0) {
-        NUM(16, 1u << 20);
-        c->max_args = (size_t)v;
-    } else if (strcmp(name, "max-query-buffer") == 0) {
-        NUM(1u << 16, 1ull << 32);
-        c->max_query = (size_t)v;
-    } else if (strcmp(name, "max-reply-buffer") == 0) {
-        NUM(1u << 16, 1ull << 34);
-        c->max_reply = (size_t)v;
-    } else if (strcmp(name, "slowlog-log-slower-than") == 0) {
-        if (strcmp(val, "-1") == 0) {
-            c->slowlog_slower_than_us = -1;
-            return 0;
-        }
-        NUM(0, SERVER_SLOWLOG_SLOWER_THAN_US_MAX);
-        c->slowlog_slower_than_us = (int64_t)v;
-    } else if (strcmp(name, "slowlog-max-len") == 0) {
-        NUM(0, SERVER_SLOWLOG_MAX_LEN_MAX);
-        c->slowlog_max_len = (unsigned)v;
-    } else if (capacity_field(c, name) != NULL) {
-        NUM(0, SERVER_CAPACITY_MAX);
-        *capacity_field(c, name) = (size_t)v;
     } else {
         snprintf(err, errlen, "unknown option --%s", name);
         return -1;
     }
-#undef NUM
     return 0;
 }
 
@@ -189,8 +188,6 @@ int config_parse(server_config *c, int argc, char **argv, char *err,
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        char name[64];
-        const char *val, *eq;
         if (strncmp(a, "--", 2) != 0) {
             snprintf(err, errlen, "unexpected argument '%s'", a);
             return -1;
@@ -209,7 +206,9 @@ int config_parse(server_config *c, int argc, char **argv, char *err,
             c->data_dir = NULL;
             continue;
         }
-        eq = strchr(a, '=');
+        char name[64];
+        const char *val;
+        const char *eq = strchr(a, '=');
         if (eq != NULL) {
             size_t n = (size_t)(eq - a);
             if (n >= sizeof name) {

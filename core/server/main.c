@@ -76,82 +76,105 @@ static void fit_maxclients_to_fd_limit(server_config *cfg)
     cfg->maxclients = fit;
 }
 
+/* Parses the command line and fits it to the machine. Returns -1 to go
+ * on, else the exit code (--help, --version, a bad option, no data dir). */
+static int configure(server_config *cfg, int argc, char **argv)
+{
+    char err[256];
+    config_defaults(cfg);
+    if (config_parse(cfg, argc, argv, err, sizeof err) != 0) {
+        fprintf(stderr, "invcored: %s\n%s", err, config_usage());
+        return 2;
+    }
+    if (cfg->help) {
+        fputs(config_usage(), stdout);
+        return 0;
+    }
+    if (cfg->version) {
+        printf("invcored %s\n", INVCORE_VERSION);
+        return 0;
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cfg->threads == 0)
+        cfg->threads = cores > 0 && cores <= (long)SERVER_THREADS_MAX
+                           ? (unsigned)cores : 1;
+    fit_maxclients_to_fd_limit(cfg);
+    if (cfg->data_dir != NULL && make_dirs(cfg->data_dir) != 0) {
+        fprintf(stderr, "invcored: cannot create data dir %s: %s\n",
+                cfg->data_dir, strerror(errno));
+        return 1;
+    }
+    return -1;
+}
+
+/* The engine, durability deferred to the event loops; NULL after a log
+ * line saying why. */
+static inv_engine *engine_open(const server_config *cfg)
+{
+    inv_config ecfg;
+    memset(&ecfg, 0, sizeof ecfg);
+    ecfg.data_dir = cfg->data_dir;
+    ecfg.fsync_policy = cfg->fsync_policy;
+    ecfg.fsync_interval_ms = cfg->fsync_interval_ms;
+    ecfg.defer_durability = true;
+    ecfg.levels_capacity = cfg->levels_capacity;
+    ecfg.items_capacity = cfg->items_capacity;
+    ecfg.locations_capacity = cfg->locations_capacity;
+    ecfg.holds_capacity = cfg->holds_capacity;
+    inv_engine *e = NULL;
+    int rc = inv_open(&e, &ecfg);
+    if (rc != INV_OK) {
+        fprintf(stderr, "invcored: cannot open the engine (data dir %s): %s %s\n",
+                cfg->data_dir ? cfg->data_dir : "(in-memory)", inv_errcode(rc),
+                inv_strerror(rc));
+        return NULL;
+    }
+    return e;
+}
+
+static void log_listening(const server_config *cfg, server *srv, inv_engine *e)
+{
+    inv_stats st;
+    memset(&st, 0, sizeof st);
+    inv_stats_get(e, &st);
+    fprintf(stderr,
+            "invcored %s listening on %s:%d threads=%u data=%s fsync=%s "
+            "durable_replies=%s levels=%llu items=%llu locations=%llu\n",
+            INVCORE_VERSION, cfg->bind, server_port(srv), cfg->threads,
+            cfg->data_dir ? cfg->data_dir : "in-memory",
+            config_fsync_name(cfg->fsync_policy),
+            server_durable_replies(srv) && cfg->fsync_policy == INV_FSYNC_ALWAYS ? "yes" : "no",
+            (unsigned long long)st.levels, (unsigned long long)st.items,
+            (unsigned long long)st.locations);
+    fflush(stderr);
+}
+
 int main(int argc, char **argv)
 {
-    server_config cfg;
-    inv_config ecfg;
-    inv_engine *e = NULL;
-    server *srv = NULL;
-    inv_stats st;
     sigset_t set;
-    char err[256];
-    int rc, sig = 0;
-    long cores;
-
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    config_defaults(&cfg);
-    if (config_parse(&cfg, argc, argv, err, sizeof err) != 0) {
-        fprintf(stderr, "invcored: %s\n%s", err, config_usage());
-        return 2;
-    }
-    if (cfg.help) {
-        fputs(config_usage(), stdout);
-        return 0;
-    }
-    if (cfg.version) {
-        printf("invcored %s\n", INVCORE_VERSION);
-        return 0;
-    }
-    cores = sysconf(_SC_NPROCESSORS_ONLN);
-    if (cfg.threads == 0)
-        cfg.threads = cores > 0 && cores <= (long)SERVER_THREADS_MAX
-                          ? (unsigned)cores : 1;
-    fit_maxclients_to_fd_limit(&cfg);
-    if (cfg.data_dir != NULL && make_dirs(cfg.data_dir) != 0) {
-        fprintf(stderr, "invcored: cannot create data dir %s: %s\n",
-                cfg.data_dir, strerror(errno));
+    server_config cfg;
+    int code = configure(&cfg, argc, argv);
+    if (code >= 0)
+        return code;
+    inv_engine *e = engine_open(&cfg);
+    if (e == NULL)
         return 1;
-    }
-
-    memset(&ecfg, 0, sizeof ecfg);
-    ecfg.data_dir = cfg.data_dir;
-    ecfg.fsync_policy = cfg.fsync_policy;
-    ecfg.fsync_interval_ms = cfg.fsync_interval_ms;
-    ecfg.defer_durability = true;
-    ecfg.levels_capacity = cfg.levels_capacity;
-    ecfg.items_capacity = cfg.items_capacity;
-    ecfg.locations_capacity = cfg.locations_capacity;
-    ecfg.holds_capacity = cfg.holds_capacity;
-    rc = inv_open(&e, &ecfg);
-    if (rc != INV_OK) {
-        fprintf(stderr, "invcored: cannot open the engine (data dir %s): %s %s\n",
-                cfg.data_dir ? cfg.data_dir : "(in-memory)", inv_errcode(rc),
-                inv_strerror(rc));
-        return 1;
-    }
+    server *srv = NULL;
+    char err[256];
     if (server_start(&srv, &cfg, e, err, sizeof err) != 0) {
         fprintf(stderr, "invcored: %s\n", err);
         inv_close(e);
         return 1;
     }
-    memset(&st, 0, sizeof st);
-    inv_stats_get(e, &st);
-    fprintf(stderr,
-            "invcored %s listening on %s:%d threads=%u data=%s fsync=%s "
-            "durable_replies=%s levels=%llu items=%llu locations=%llu\n",
-            INVCORE_VERSION, cfg.bind, server_port(srv), cfg.threads,
-            cfg.data_dir ? cfg.data_dir : "in-memory",
-            config_fsync_name(cfg.fsync_policy),
-            server_durable_replies(srv) && cfg.fsync_policy == INV_FSYNC_ALWAYS ? "yes" : "no",
-            (unsigned long long)st.levels, (unsigned long long)st.items,
-            (unsigned long long)st.locations);
-    fflush(stderr);
+    log_listening(&cfg, srv, e);
 
+    int sig = 0;
     while (sigwait(&set, &sig) != 0)
         ;
     fprintf(stderr, "invcored: signal %d, shutting down\n", sig);

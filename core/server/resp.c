@@ -125,8 +125,6 @@ static resp_status parse_inline(const char *buf, size_t len,
 {
     size_t scan = len < RESP_INLINE_MAX ? len : RESP_INLINE_MAX;
     const char *nl = memchr(buf, '\n', scan);
-    size_t end, n = 0, i = 0;
-
     if (nl == NULL) {
         if (len >= RESP_INLINE_MAX) {
             *err = "Protocol error: too big inline request";
@@ -135,17 +133,16 @@ static resp_status parse_inline(const char *buf, size_t len,
         *need = len + 1;
         return RESP_NEED_MORE;
     }
-    end = (size_t)(nl - buf);
+    size_t end = (size_t)(nl - buf), n = 0, i = 0;
     *consumed = end + 1;
     if (end > 0 && buf[end - 1] == '\r')
         end--;
     while (i < end) {
-        size_t start;
         while (i < end && (buf[i] == ' ' || buf[i] == '\t'))
             i++;
         if (i >= end)
             break;
-        start = i;
+        size_t start = i;
         while (i < end && buf[i] != ' ' && buf[i] != '\t')
             i++;
         if (n >= lim->max_args) {
@@ -284,6 +281,7 @@ static size_t fmt_i64(char *dst, int64_t v)
 /* ---- writer ----------------------------------------------------------- */
 
 #define RESP_OUT_MIN_CAP 256u
+#define RESP_ERROR_MAX 512u /* bytes of an error reply's text; longer is cut */
 
 void resp_out_init(resp_out *o, int proto)
 {
@@ -300,13 +298,11 @@ void resp_out_free(resp_out *o)
 
 int resp_out_reserve(resp_out *o, size_t n)
 {
-    size_t cap;
-    char *nb;
     if (o->failed)
         return -1;
     if (o->cap - o->len >= n)
         return 0;
-    cap = o->cap ? o->cap : RESP_OUT_MIN_CAP;
+    size_t cap = o->cap ? o->cap : RESP_OUT_MIN_CAP;
     while (cap - o->len < n) {
         if (cap > SIZE_MAX / 2) {
             o->failed = 1;
@@ -314,7 +310,7 @@ int resp_out_reserve(resp_out *o, size_t n)
         }
         cap *= 2;
     }
-    nb = realloc(o->buf, cap);
+    char *nb = realloc(o->buf, cap);
     if (nb == NULL) {
         o->failed = 1;
         return -1;
@@ -330,6 +326,23 @@ void resp_out_raw(resp_out *o, const char *p, size_t n)
         return;
     memcpy(o->buf + o->len, p, n);
     o->len += n;
+}
+
+/* vsnprintf into dst[cap] (cap > 0), returning the length kept: what does
+ * not fit in cap - 1 bytes is cut, and an encoding error keeps nothing. */
+static size_t fmt_va(char *dst, size_t cap, const char *fmt, va_list ap)
+{
+    int n = vsnprintf(dst, cap, fmt, ap);
+    if (n < 0)
+        return 0;
+    return (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+void resp_out_vprintf(resp_out *o, size_t max, const char *fmt, va_list ap)
+{
+    if (resp_out_reserve(o, max) != 0)
+        return;
+    o->len += fmt_va(o->buf + o->len, max, fmt, ap);
 }
 
 /* "<t><number>\r\n" */
@@ -364,28 +377,17 @@ void resp_w_ok(resp_out *o) { resp_out_raw(o, "+OK\r\n", 5); }
 
 void resp_w_error(resp_out *o, const char *code, const char *msg)
 {
-    char tmp[512];
-    int n = snprintf(tmp, sizeof tmp, "%s %s", code, msg);
-    if (n < 0)
-        n = 0;
-    if ((size_t)n >= sizeof tmp)
-        n = (int)sizeof tmp - 1;
-    w_line(o, '-', tmp, (size_t)n);
+    resp_w_errorf(o, "%s %s", code, msg);
 }
 
 void resp_w_errorf(resp_out *o, const char *fmt, ...)
 {
-    char tmp[512];
+    char tmp[RESP_ERROR_MAX];
     va_list ap;
-    int n;
     va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    size_t n = fmt_va(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        n = 0;
-    if ((size_t)n >= sizeof tmp)
-        n = (int)sizeof tmp - 1;
-    w_line(o, '-', tmp, (size_t)n);
+    w_line(o, '-', tmp, n);
 }
 
 void resp_w_int(resp_out *o, int64_t v) { w_header(o, ':', v); }

@@ -15,6 +15,7 @@
 #ifndef INV_SERVER_RESP_H
 #define INV_SERVER_RESP_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,6 +64,8 @@ void resp_out_free(resp_out *o);
 /* Makes room for n more bytes; returns 0 or -1 (and sets failed). */
 int resp_out_reserve(resp_out *o, size_t n);
 void resp_out_raw(resp_out *o, const char *p, size_t n);
+/* Appends fmt's output as raw bytes, cut at max - 1 bytes (max > 0). */
+void resp_out_vprintf(resp_out *o, size_t max, const char *fmt, va_list ap);
 
 void resp_w_simple(resp_out *o, const char *s);            /* +s */
 void resp_w_ok(resp_out *o);                                /* +OK */

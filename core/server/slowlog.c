@@ -352,15 +352,14 @@ void latency_reply_latest(resp_out *o)
 
 void latency_reply_history(resp_out *o, latency_event ev)
 {
-    lat_series copy;
-    size_t n = 0;
     if ((unsigned)ev >= LATENCY_EVENTS) {
         resp_w_array(o, 0);
         return;
     }
     pthread_mutex_lock(&g_lat_lock);
-    copy = g_lat[ev];
+    lat_series copy = g_lat[ev];
     pthread_mutex_unlock(&g_lat_lock);
+    size_t n = 0;
     for (unsigned i = 0; i < LATENCY_SAMPLES_MAX; i++)
         n += copy.s[i].time_s != 0;
     resp_w_array(o, n);
@@ -387,11 +386,11 @@ int latency_reset(latency_event ev)
 
 void latency_doctor(char *buf, size_t cap, int64_t threshold_us)
 {
-    size_t off = 0;
-    int spikes = 0;
     if (cap == 0)
         return;
     buf[0] = '\0';
+    size_t off = 0;
+    int spikes = 0;
     pthread_mutex_lock(&g_lat_lock);
     for (int i = 0; i < LATENCY_EVENTS && off < cap; i++) {
         const lat_series *t = &g_lat[i];

@@ -63,23 +63,20 @@ void stats_thread_free(stats_thread *t)
 
 static unsigned bucket_of(uint64_t ns)
 {
-    unsigned msb;
     if (ns >= (1ull << 40))
         ns = (1ull << 40) - 1;
     if (ns < 8)
         return (unsigned)ns;
-    msb = 63u - (unsigned)__builtin_clzll(ns);
+    unsigned msb = 63u - (unsigned)__builtin_clzll(ns);
     return (msb - 2) * 8 + (unsigned)((ns >> (msb - 3)) & 7);
 }
 
 /* The upper bound of a bucket, in ns. */
 static uint64_t bucket_high(unsigned idx)
 {
-    unsigned msb, sub;
     if (idx < 8)
         return idx;
-    msb = idx / 8 + 2;
-    sub = idx % 8;
+    unsigned msb = idx / 8 + 2, sub = idx % 8;
     return ((8ull + sub + 1) << (msb - 3)) - 1;
 }
 
@@ -145,10 +142,10 @@ static uint64_t thread_window_count(stats_thread *t, uint64_t w)
 void stats_record(stats_thread *t, unsigned cmd, uint64_t start_ns,
                   uint64_t end_ns, int failed)
 {
-    uint64_t ns = end_ns >= start_ns ? end_ns - start_ns : 0;
-    uint64_t window = end_ns >> STATS_WINDOW_SHIFT;
     if (t == NULL || cmd >= STATS_COMMANDS_MAX)
         return;
+    uint64_t ns = end_ns >= start_ns ? end_ns - start_ns : 0;
+    uint64_t window = end_ns >> STATS_WINDOW_SHIFT;
     if (window != t->window)
         mark_window(t, window);
     bump(&t->calls[cmd], 1);
@@ -230,7 +227,7 @@ uint64_t stats_quantile_ns(unsigned cmd, double q)
 {
     static const size_t nb = STATS_HIST_BUCKETS;
     uint64_t sum[STATS_HIST_BUCKETS] = {0};
-    uint64_t total = 0, want, acc = 0;
+    uint64_t total = 0;
     if (cmd >= STATS_COMMANDS_MAX)
         return 0;
     for (size_t i = 0; i < STATS_THREADS_MAX; i++) {
@@ -245,7 +242,7 @@ uint64_t stats_quantile_ns(unsigned cmd, double q)
     }
     if (total == 0)
         return 0;
-    want = (uint64_t)(q * (double)total);
+    uint64_t want = (uint64_t)(q * (double)total), acc = 0;
     if (want >= total)
         want = total - 1;
     for (size_t b = 0; b < nb; b++) {
