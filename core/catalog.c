@@ -53,14 +53,17 @@
  * record (payloads below), and the public call acknowledges it outside the
  * epoch section and the stripe. Replay installs a record only above the
  * loaded version and leaves the indexes to catalog_rebuild_indexes.
+ *
+ * Levels sit above the catalog: it reaches them only through the hooks
+ * engine.c registers (catalog_level_hooks in catalog.h).
  */
 #include "catalog.h"
 
 #include "engine.h"
 #include "epoch.h"
-#include "level.h"
 #include "persist.h"
 
+#include <assert.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1095,6 +1098,14 @@ static pthread_mutex_t *item_stripe(catalog *c, uint64_t item)
     return &c->write_locks[(h >> 32) & (CATALOG_WRITE_STRIPES - 1)];
 }
 
+/* The level hooks, registered by engine.c before any item change. */
+static const catalog_level_hooks *levels(catalog *c)
+{
+    assert(c->level.drop_item && c->level.mark_tracked && c->level.item_reserved &&
+           c->level.read_level);
+    return &c->level;
+}
+
 typedef struct {
     bool sku, variant, product;
 } item_claims;
@@ -1199,7 +1210,7 @@ static int item_put_locked(inv_engine *e, uint64_t item, const inv_item_fields *
         if (old) {
             item_drop_keys(c, item, old, r);
             if (old->tracked != r->tracked) {
-                uint64_t marked = level_mark_tracked(e, item, r->tracked);
+                uint64_t marked = levels(c)->mark_tracked(e, item, r->tracked);
                 if (marked > *pos)
                     *pos = marked; /* acknowledge once those are durable too */
             }
@@ -1297,14 +1308,14 @@ static int item_del_locked(inv_engine *e, uint64_t item, uint64_t *pos)
         table_note_deleted(&c->items);
         /* Publish before the level deletions reserve theirs (in order). */
         int rc = *pos ? publish_item(e, *pos, item, version, NULL) : INV_OK;
-        if (rc == INV_OK && level_item_reserved(e, item)) {
+        if (rc == INV_OK && levels(c)->item_reserved(e, item)) {
             /* Live holds count on its stock (checked after the tombstone:
              * a hold that reserves later sees the item gone and backs out).
              * Put the item back and refuse. */
             rc = item_restore(e, item, old, pos);
             return rc == INV_OK ? INV_ECONFLICT : rc;
         }
-        uint64_t dropped = level_drop_item(e, item);
+        uint64_t dropped = levels(c)->drop_item(e, item);
         if (dropped > *pos)
             *pos = dropped; /* acknowledge once the level deletions are durable */
         item_drop_keys(c, item, old, NULL);
@@ -1436,13 +1447,10 @@ typedef struct {
 static int stock_one(void *p, uint64_t loc)
 {
     stock_ctx *x = p;
-    table_slot *s = table_find(&x->e->levels, x->item, loc);
-    if (!s)
-        return 0;
-    table_word v = table_load(s);
-    if (!table_is_live(v))
-        return 0;
-    int64_t available = level_available(v);
+    inv_level level;
+    if (levels(&x->e->cat)->read_level(x->e, x->item, loc, &level) != INV_OK)
+        return 0; /* no level of the item here */
+    int64_t available = level.available;
     if (x->r->tracked)
         x->total += available;
     if (x->n < x->cap) {
@@ -1653,6 +1661,13 @@ int catalog_init(catalog *c, const inv_config *cfg, const void *owner)
     for (int i = 0; i < CATALOG_WRITE_STRIPES; i++)
         pthread_mutex_init(&c->write_locks[i], NULL);
     return INV_OK;
+}
+
+void catalog_set_level_hooks(catalog *c, const catalog_level_hooks *hooks)
+{
+    assert(hooks && hooks->drop_item && hooks->mark_tracked && hooks->item_reserved &&
+           hooks->read_level);
+    c->level = *hooks;
 }
 
 void catalog_destroy(catalog *c)
