@@ -2,11 +2,10 @@
  * catalog.c — locations, inventory items and their SKU / variant / product
  * indexes.
  *
- * Records. A location or an item is an immutable record (a few scalars, then
- * its strings packed as one length byte each plus the bytes, no NULs; an
- * item is about 32 bytes plus its strings) held by pointer in w0 of its
- * table value; w1 is the version, bumped by every CAS. A change builds a
- * new record and swaps it in with one CAS; the replaced record goes to
+ * Records. A location or an item is an immutable record (catalog_record.h:
+ * its format, fields and payloads) held by pointer in w0 of its table
+ * value; w1 is the version, bumped by every CAS. A change builds a new
+ * record and swaps it in with one CAS; the replaced record goes to
  * epoch_retire. A deleted item is a tombstone (TABLE_TOMB, w0 = 0) whose
  * version goes on counting if the id is created again.
  *
@@ -59,6 +58,7 @@
  */
 #include "catalog.h"
 
+#include "catalog_record.h"
 #include "engine.h"
 #include "epoch.h"
 #include "persist.h"
@@ -72,223 +72,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-typedef struct {
-    const char *p;
-    size_t len;
-} str_view;
-
 static const str_view EMPTY = {"", 0};
-
-/* ---- packed strings: lens[i] bytes each, one after the other ---------- */
-
-static str_view packed_get(const uint8_t *lens, const char *bytes, int i)
-{
-    size_t off = 0;
-    for (int k = 0; k < i; k++)
-        off += lens[k];
-    return (str_view){bytes + off, lens[i]};
-}
-
-static size_t packed_total(const str_view *s, int n)
-{
-    size_t total = 0;
-    for (int i = 0; i < n; i++)
-        total += s[i].len;
-    return total;
-}
-
-static void packed_put(uint8_t *lens, char *bytes, const str_view *s, int n)
-{
-    for (int i = 0; i < n; i++) {
-        lens[i] = (uint8_t)s[i].len; /* every limit is <= 255 */
-        if (s[i].len)
-            memcpy(bytes, s[i].p, s[i].len);
-        bytes += s[i].len;
-    }
-}
-
-static bool view_eq(str_view a, str_view b)
-{
-    return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
-}
-
-static void view_copy(char *dst, size_t cap, str_view v)
-{
-    size_t n = v.len < cap ? v.len : cap - 1;
-    if (n)
-        memcpy(dst, v.p, n);
-    dst[n] = '\0';
-}
-
-/* ---- field descriptions and validation -------------------------------- */
-
-enum field_kind { FK_TEXT, FK_COUNTRY, FK_COST, FK_HS };
-
-typedef struct {
-    unsigned mask;
-    size_t offset, cap; /* cap: the array's size, NUL included */
-    enum field_kind kind;
-} str_field;
-
-enum { LS_NAME, LS_ADDRESS1, LS_ADDRESS2, LS_CITY, LS_PROVINCE, LS_PROVINCE_CODE,
-       LS_COUNTRY, LS_COUNTRY_CODE, LS_ZIP, LS_PHONE, LS_COUNT };
-
-#define LOC_STR(m, f, k) \
-    {m, offsetof(inv_location_fields, f), sizeof(((inv_location_fields *)0)->f), k}
-
-static const str_field loc_fields[LS_COUNT] = {
-    LOC_STR(INV_LOC_NAME, name, FK_TEXT),
-    LOC_STR(INV_LOC_ADDRESS1, address1, FK_TEXT),
-    LOC_STR(INV_LOC_ADDRESS2, address2, FK_TEXT),
-    LOC_STR(INV_LOC_CITY, city, FK_TEXT),
-    LOC_STR(INV_LOC_PROVINCE, province, FK_TEXT),
-    LOC_STR(INV_LOC_PROVINCE_CODE, province_code, FK_TEXT),
-    LOC_STR(INV_LOC_COUNTRY, country, FK_TEXT),
-    LOC_STR(INV_LOC_COUNTRY_CODE, country_code, FK_COUNTRY),
-    LOC_STR(INV_LOC_ZIP, zip, FK_TEXT),
-    LOC_STR(INV_LOC_PHONE, phone, FK_TEXT),
-};
-
-enum { IS_SKU, IS_COST, IS_COUNTRY, IS_PROVINCE, IS_HS, IS_VARIANT, IS_PRODUCT, IS_COUNT };
-
-#define ITEM_STR(m, f, k) \
-    {m, offsetof(inv_item_fields, f), sizeof(((inv_item_fields *)0)->f), k}
-
-static const str_field item_fields[IS_COUNT] = {
-    ITEM_STR(INV_ITEM_SKU, sku, FK_TEXT),
-    ITEM_STR(INV_ITEM_COST, cost, FK_COST),
-    ITEM_STR(INV_ITEM_COUNTRY_OF_ORIGIN, country_code_of_origin, FK_COUNTRY),
-    ITEM_STR(INV_ITEM_PROVINCE_OF_ORIGIN, province_code_of_origin, FK_TEXT),
-    ITEM_STR(INV_ITEM_HS_CODE, harmonized_system_code, FK_HS),
-    ITEM_STR(INV_ITEM_VARIANT, variant, FK_TEXT),
-    ITEM_STR(INV_ITEM_PRODUCT, product, FK_TEXT),
-};
-
-static bool is_digit(char ch) { return ch >= '0' && ch <= '9'; }
-static bool is_upper(char ch) { return ch >= 'A' && ch <= 'Z'; }
-
-static size_t skip_digits(str_view v, size_t i)
-{
-    while (i < v.len && is_digit(v.p[i]))
-        i++;
-    return i;
-}
-
-/* -?digits(.digits{1,6})? or empty. */
-static bool cost_ok(str_view v)
-{
-    if (v.len == 0)
-        return true;
-    size_t i = v.p[0] == '-' ? 1 : 0;
-    size_t j = skip_digits(v, i);
-    if (j == i)
-        return false;
-    if (j == v.len)
-        return true;
-    if (v.p[j] != '.')
-        return false;
-    size_t k = skip_digits(v, j + 1);
-    size_t frac = k - (j + 1);
-    return k == v.len && frac >= 1 && frac <= 6;
-}
-
-static bool kind_ok(enum field_kind kind, str_view v)
-{
-    switch (kind) {
-    case FK_COUNTRY:
-        return v.len == 0 || (v.len == 2 && is_upper(v.p[0]) && is_upper(v.p[1]));
-    case FK_COST:
-        return cost_ok(v);
-    case FK_HS:
-        return v.len == 0 || (v.len >= 6 && v.len <= INV_HS_CODE_MAX && skip_digits(v, 0) == v.len);
-    default:
-        return true;
-    }
-}
-
-/* Reads string field d of a fields struct: false when it is not
- * NUL-terminated within its array or breaks its kind's syntax. */
-static bool field_read(const void *fields, const str_field *d, str_view *out)
-{
-    const char *p = (const char *)fields + d->offset;
-    const char *nul = memchr(p, 0, d->cap);
-    if (!nul)
-        return false;
-    *out = (str_view){p, (size_t)(nul - p)};
-    return kind_ok(d->kind, *out);
-}
-
-/* A bool read as its byte: anything but 0 or 1 is garbage, not true. */
-static bool bool_ok(const bool *b)
-{
-    unsigned char byte;
-    memcpy(&byte, b, 1);
-    return byte <= 1;
-}
-
-/* The fields to write: f NULL writes none (a new record keeps the
- * defaults), mask 0 writes all; unknown bits are INVALID. */
-static int write_mask(const void *f, unsigned mask, unsigned all, unsigned *out)
-{
-    if (!f) {
-        *out = 0;
-        return INV_OK;
-    }
-    if (mask & ~all)
-        return INV_EINVALID;
-    *out = mask ? mask : all;
-    return INV_OK;
-}
-
-static int strings_validate(const void *f, const str_field *d, int n, unsigned wmask)
-{
-    str_view v;
-    for (int i = 0; i < n; i++)
-        if ((wmask & d[i].mask) && !field_read(f, &d[i], &v))
-            return INV_EINVALID;
-    return INV_OK;
-}
-
-/* s[i]: the old record's string (empty without one), or f's when masked
- * (already validated). */
-static void strings_merge(const str_field *d, int n, const uint8_t *old_lens,
-                          const char *old_bytes, const void *f, unsigned wmask, str_view *s)
-{
-    for (int i = 0; i < n; i++) {
-        s[i] = old_lens ? packed_get(old_lens, old_bytes, i) : EMPTY;
-        if (wmask & d[i].mask)
-            (void)field_read(f, &d[i], &s[i]);
-    }
-}
-
-/* A string argument of a lookup: 1..max bytes. */
-static int str_arg(const char *p, size_t max, str_view *out)
-{
-    if (!p)
-        return INV_EINVALID;
-    size_t len = strnlen(p, max + 1);
-    if (len == 0 || len > max)
-        return INV_EINVALID;
-    *out = (str_view){p, len};
-    return INV_OK;
-}
-
-/* ---- records ------------------------------------------------------------ */
-
-typedef struct {
-    int64_t created_at_ms, updated_at_ms;
-    int32_t priority;
-    bool active;
-    uint8_t lens[LS_COUNT];
-    char bytes[];
-} loc_rec;
-
-typedef struct {
-    int64_t created_at_ms, updated_at_ms;
-    bool tracked, requires_shipping;
-    uint8_t lens[IS_COUNT];
-    char bytes[];
-} item_rec;
 
 /* A product: its name (to tell a hash collision) and its items, sorted. */
 typedef struct {
@@ -298,8 +82,9 @@ typedef struct {
     uint64_t ids[];
 } product_rec;
 
-static str_view item_str(const item_rec *r, int i) { return packed_get(r->lens, r->bytes, i); }
 static str_view product_name(const product_rec *p) { return (str_view){p->name, p->name_len}; }
+
+/* ---- table words -------------------------------------------------------- */
 
 static void *word_rec(table_word v) { return (void *)(uintptr_t)v.w0; }
 
@@ -316,7 +101,7 @@ static table_word tomb_word(table_word prev)
 
 /* The live record of (id, 0) in t, or NULL. Inside an epoch section; a
  * frozen value is still the latest, so a read needs no settling. */
-static void *record_get(table *t, uint64_t id)
+static void *rec_get(table *t, uint64_t id)
 {
     table_slot *s = table_find(t, id, 0);
     if (!s)
@@ -325,216 +110,26 @@ static void *record_get(table *t, uint64_t id)
     return table_is_live(v) ? word_rec(v) : NULL;
 }
 
-static loc_rec *loc_build(const loc_rec *old, const inv_location_fields *f, unsigned wmask,
-                          int64_t now_ms)
-{
-    str_view s[LS_COUNT];
-    strings_merge(loc_fields, LS_COUNT, old ? old->lens : NULL, old ? old->bytes : NULL, f,
-                  wmask, s);
-    loc_rec *r = malloc(sizeof *r + packed_total(s, LS_COUNT));
-    if (!r)
-        return NULL;
-    r->created_at_ms = old ? old->created_at_ms : now_ms;
-    r->updated_at_ms = now_ms;
-    r->active = (wmask & INV_LOC_ACTIVE) ? f->active : old ? old->active : true;
-    r->priority = (wmask & INV_LOC_PRIORITY) ? f->priority : old ? old->priority : 0;
-    packed_put(r->lens, r->bytes, s, LS_COUNT);
-    return r;
-}
-
-static item_rec *item_build(const item_rec *old, const inv_item_fields *f, unsigned wmask,
-                            int64_t now_ms)
-{
-    str_view s[IS_COUNT];
-    strings_merge(item_fields, IS_COUNT, old ? old->lens : NULL, old ? old->bytes : NULL, f,
-                  wmask, s);
-    item_rec *r = malloc(sizeof *r + packed_total(s, IS_COUNT));
-    if (!r)
-        return NULL;
-    r->created_at_ms = old ? old->created_at_ms : now_ms;
-    r->updated_at_ms = now_ms;
-    r->tracked = (wmask & INV_ITEM_TRACKED) ? f->tracked : old ? old->tracked : true;
-    r->requires_shipping = (wmask & INV_ITEM_REQUIRES_SHIPPING) ? f->requires_shipping
-                           : old                                ? old->requires_shipping
-                                                                : true;
-    packed_put(r->lens, r->bytes, s, IS_COUNT);
-    return r;
-}
-
-/* ---- journal and snapshot payloads ---------------------------------------
- * Host byte order, fields packed one after the other:
- *   PERSIST_ITEM      u64 id, u64 version, u8 flags (1 deleted, 2 tracked,
- *                     4 requires_shipping), i64 created_at_ms,
- *                     i64 updated_at_ms, u8 lens[7], the strings' bytes
- *                     (sku, cost, country, province, hs code, variant,
- *                     product); a deletion stops after the flags.
- *   PERSIST_LOCATION  u64 id, u64 version, u8 flags (2 active), i32
- *                     priority, i64 created, i64 updated, u8 lens[10],
- *                     bytes (name .. phone, in inv_location_fields order)
- *   PERSIST_DEFAULT   u64 id, u64 version
- * version: the journal position of the change (a record is installed on
- * replay only above the version loaded). */
-
-#define ITEM_HEAD_LEN (8 + 8 + 1)
-#define ITEM_BODY_LEN (8 + 8 + IS_COUNT)
-#define LOC_HEAD_LEN (8 + 8 + 1 + 4 + 8 + 8 + LS_COUNT)
-#define DEFAULT_PAYLOAD_LEN 16u
-/* The largest payload: a location with every string at its maximum. */
-#define CATALOG_PAYLOAD_MAX (LOC_HEAD_LEN + LS_COUNT * INV_STR_MAX)
-
-enum { PF_DELETED = 1, PF_TRACKED = 2, PF_SHIPPING = 4, PF_ACTIVE = 2 };
-
-static uint8_t *put_raw(uint8_t *p, const void *src, size_t n)
-{
-    if (n)
-        memcpy(p, src, n);
-    return p + n;
-}
-
-static const uint8_t *get_raw(const uint8_t *p, void *dst, size_t n)
-{
-    if (n)
-        memcpy(dst, p, n);
-    return p + n;
-}
-
-static size_t lens_total(const uint8_t *lens, int n)
-{
-    size_t total = 0;
-    for (int i = 0; i < n; i++)
-        total += lens[i];
-    return total;
-}
-
-static uint32_t item_payload_len(const item_rec *r)
-{
-    return r ? (uint32_t)(ITEM_HEAD_LEN + ITEM_BODY_LEN + lens_total(r->lens, IS_COUNT))
-             : ITEM_HEAD_LEN;
-}
-
-static uint32_t loc_payload_len(const loc_rec *r)
-{
-    return (uint32_t)(LOC_HEAD_LEN + lens_total(r->lens, LS_COUNT));
-}
-
-/* r NULL: the item's deletion. */
-static uint32_t item_encode(uint8_t *buf, uint64_t id, uint64_t version, const item_rec *r)
-{
-    uint8_t flags = r ? (uint8_t)((r->tracked ? PF_TRACKED : 0) |
-                                  (r->requires_shipping ? PF_SHIPPING : 0))
-                      : PF_DELETED;
-    uint8_t *p = put_raw(buf, &id, 8);
-    p = put_raw(p, &version, 8);
-    p = put_raw(p, &flags, 1);
-    if (r) {
-        p = put_raw(p, &r->created_at_ms, 8);
-        p = put_raw(p, &r->updated_at_ms, 8);
-        p = put_raw(p, r->lens, IS_COUNT);
-        p = put_raw(p, r->bytes, lens_total(r->lens, IS_COUNT));
-    }
-    return (uint32_t)(p - buf);
-}
-
-static uint32_t loc_encode(uint8_t *buf, uint64_t id, uint64_t version, const loc_rec *r)
-{
-    uint8_t flags = r->active ? PF_ACTIVE : 0;
-    uint8_t *p = put_raw(buf, &id, 8);
-    p = put_raw(p, &version, 8);
-    p = put_raw(p, &flags, 1);
-    p = put_raw(p, &r->priority, 4);
-    p = put_raw(p, &r->created_at_ms, 8);
-    p = put_raw(p, &r->updated_at_ms, 8);
-    p = put_raw(p, r->lens, LS_COUNT);
-    p = put_raw(p, r->bytes, lens_total(r->lens, LS_COUNT));
-    return (uint32_t)(p - buf);
-}
-
 static int publish_item(inv_engine *e, uint64_t pos, uint64_t id, uint64_t version,
                         const item_rec *r)
 {
-    uint8_t buf[CATALOG_PAYLOAD_MAX];
-    uint32_t len = item_encode(buf, id, version, r);
+    uint8_t buf[RECORD_PAYLOAD_MAX];
+    uint32_t len = record_item_encode(buf, id, version, r);
     return persist_publish(e, pos, PERSIST_ITEM, buf, len);
 }
 
 static int publish_location(inv_engine *e, uint64_t pos, uint64_t id, uint64_t version,
                             const loc_rec *r)
 {
-    uint8_t buf[CATALOG_PAYLOAD_MAX];
-    uint32_t len = loc_encode(buf, id, version, r);
+    uint8_t buf[RECORD_PAYLOAD_MAX];
+    uint32_t len = record_loc_encode(buf, id, version, r);
     return persist_publish(e, pos, PERSIST_LOCATION, buf, len);
 }
 
 static int publish_default(inv_engine *e, uint64_t pos, uint64_t id, uint64_t version)
 {
     uint64_t p[2] = {id, version};
-    return persist_publish(e, pos, PERSIST_DEFAULT, p, DEFAULT_PAYLOAD_LEN);
-}
-
-/* Checks packed string lengths against each field's limit and the bytes
- * left: false if they do not fit. */
-static bool lens_ok(const uint8_t *lens, const str_field *d, int n, size_t bytes_left)
-{
-    for (int i = 0; i < n; i++)
-        if (lens[i] >= d[i].cap)
-            return false;
-    return lens_total(lens, n) == bytes_left;
-}
-
-/* A decoded item record (NULL with *deleted for a deletion). */
-static int item_decode(const uint8_t *p, uint32_t len, uint64_t *id, uint64_t *version,
-                       item_rec **out)
-{
-    uint8_t flags;
-    *out = NULL;
-    if (len < ITEM_HEAD_LEN)
-        return INV_EINVALID;
-    p = get_raw(get_raw(get_raw(p, id, 8), version, 8), &flags, 1);
-    if (flags & ~(PF_DELETED | PF_TRACKED | PF_SHIPPING))
-        return INV_EINVALID;
-    if (flags & PF_DELETED)
-        return len == ITEM_HEAD_LEN ? INV_OK : INV_EINVALID;
-    if (len < ITEM_HEAD_LEN + ITEM_BODY_LEN)
-        return INV_EINVALID;
-    size_t bytes = len - ITEM_HEAD_LEN - ITEM_BODY_LEN;
-    item_rec *r = malloc(sizeof *r + bytes);
-    if (!r)
-        return INV_ENOMEM;
-    p = get_raw(get_raw(get_raw(p, &r->created_at_ms, 8), &r->updated_at_ms, 8), r->lens,
-                IS_COUNT);
-    (void)get_raw(p, r->bytes, bytes);
-    r->tracked = flags & PF_TRACKED;
-    r->requires_shipping = flags & PF_SHIPPING;
-    if (!lens_ok(r->lens, item_fields, IS_COUNT, bytes)) {
-        free(r);
-        return INV_EINVALID;
-    }
-    *out = r;
-    return INV_OK;
-}
-
-static int loc_decode(const uint8_t *p, uint32_t len, uint64_t *id, uint64_t *version,
-                      loc_rec **out)
-{
-    uint8_t flags;
-    *out = NULL;
-    if (len < LOC_HEAD_LEN)
-        return INV_EINVALID;
-    size_t bytes = len - LOC_HEAD_LEN;
-    loc_rec *r = malloc(sizeof *r + bytes);
-    if (!r)
-        return INV_ENOMEM;
-    p = get_raw(get_raw(get_raw(p, id, 8), version, 8), &flags, 1);
-    p = get_raw(get_raw(p, &r->priority, 4), &r->created_at_ms, 8);
-    p = get_raw(get_raw(p, &r->updated_at_ms, 8), r->lens, LS_COUNT);
-    (void)get_raw(p, r->bytes, bytes);
-    r->active = flags & PF_ACTIVE;
-    if ((flags & ~PF_ACTIVE) || !lens_ok(r->lens, loc_fields, LS_COUNT, bytes)) {
-        free(r);
-        return INV_EINVALID;
-    }
-    *out = r;
-    return INV_OK;
+    return persist_publish(e, pos, PERSIST_DEFAULT, p, RECORD_DEFAULT_LEN);
 }
 
 /* ---- sorted id arrays --------------------------------------------------- */
@@ -581,11 +176,11 @@ static void str_hash(const catalog *c, str_view v, uint64_t *a, uint64_t *b)
 /* key's entry names owner, another item: a duplicate, or a collision. */
 static int index_conflict(catalog *c, int field, str_view key, uint64_t owner)
 {
-    const item_rec *r = record_get(&c->items, owner);
+    const item_rec *r = rec_get(&c->items, owner);
     if (!r)
         return INV_EEXISTS; /* the owner is being created: in flight */
-    str_view have = item_str(r, field);
-    if (have.len == 0 || view_eq(have, key))
+    str_view have = record_item_str(r, field);
+    if (have.len == 0 || str_view_eq(have, key))
         return INV_EEXISTS;
     uint64_t a1, b1, a2, b2;
     str_hash(c, have, &a1, &b1);
@@ -659,8 +254,8 @@ static int index_lookup(catalog *c, table *t, int field, str_view key, uint64_t 
     table_word v = table_load(s);
     if (!table_is_live(v))
         return INV_ENOTFOUND;
-    const item_rec *r = record_get(&c->items, v.w0);
-    if (!r || !view_eq(item_str(r, field), key))
+    const item_rec *r = rec_get(&c->items, v.w0);
+    if (!r || !str_view_eq(record_item_str(r, field), key))
         return INV_ENOTFOUND; /* a change in flight, or a collision */
     *out = v.w0;
     return INV_OK;
@@ -695,7 +290,7 @@ static product_rec *product_get(catalog *c, str_view name)
     if (!table_is_live(v))
         return NULL;
     product_rec *p = word_rec(v);
-    return view_eq(product_name(p), name) ? p : NULL;
+    return str_view_eq(product_name(p), name) ? p : NULL;
 }
 
 /* A copy of old (NULL: none) with item added. */
@@ -726,7 +321,7 @@ static int product_add(catalog *c, str_view name, uint64_t item, bool *claimed)
             continue;
         }
         product_rec *old = table_is_live(v) ? word_rec(v) : NULL;
-        if (old && !view_eq(product_name(old), name))
+        if (old && !str_view_eq(product_name(old), name))
             return INV_ELIMIT; /* a 128-bit collision */
         if (old && ids_has(old->ids, old->n, item)) {
             *claimed = true; /* a leftover of ours: adopt it */
@@ -787,7 +382,7 @@ static void product_remove(catalog *c, str_view name, uint64_t item)
             continue;
         }
         product_rec *old = table_is_live(v) ? word_rec(v) : NULL;
-        if (!old || !view_eq(product_name(old), name) || !ids_has(old->ids, old->n, item))
+        if (!old || !str_view_eq(product_name(old), name) || !ids_has(old->ids, old->n, item))
             return;
         table_word next;
         product_rec *p;
@@ -902,10 +497,10 @@ static int location_put(inv_engine *e, uint64_t loc, const inv_location_fields *
                 return rc;
             listed = true;
         }
-        loc_rec *r = loc_build(old, f, wmask, engine_now_ms());
+        loc_rec *r = record_loc_build(old, f, wmask, engine_now_ms());
         if (!r)
             return INV_ENOMEM;
-        uint32_t len = loc_payload_len(r);
+        uint32_t len = record_loc_len(r);
         uint64_t version = next_version(e, v, len, pos);
         if (version && table_cas(s, &v, (table_word){(uint64_t)(uintptr_t)r, version})) {
             bool made_default = false;
@@ -939,11 +534,7 @@ int inv_location_put(inv_engine *e, uint64_t loc, const inv_location_fields *f)
     unsigned wmask;
     if (!e)
         return INV_EINVALID;
-    int rc = write_mask(f, f ? f->mask : 0, INV_LOC_ALL, &wmask);
-    if (rc == INV_OK && f)
-        rc = strings_validate(f, loc_fields, LS_COUNT, wmask);
-    if (rc == INV_OK && (wmask & INV_LOC_ACTIVE) && !bool_ok(&f->active))
-        rc = INV_EINVALID;
+    int rc = record_loc_validate(f, &wmask);
     if (rc != INV_OK)
         return rc;
     uint64_t pos = 0;
@@ -953,32 +544,16 @@ int inv_location_put(inv_engine *e, uint64_t loc, const inv_location_fields *f)
     return rc == INV_OK && pos ? persist_ack(e, pos) : rc;
 }
 
-static void location_out(uint64_t loc, const loc_rec *r, bool is_default,
-                         inv_location *out)
-{
-    memset(out, 0, sizeof *out);
-    out->id = loc;
-    out->fields.mask = INV_LOC_ALL;
-    for (int i = 0; i < LS_COUNT; i++)
-        view_copy((char *)&out->fields + loc_fields[i].offset, loc_fields[i].cap,
-                  packed_get(r->lens, r->bytes, i));
-    out->fields.active = r->active;
-    out->fields.priority = r->priority;
-    out->is_default = is_default;
-    out->created_at_ms = r->created_at_ms;
-    out->updated_at_ms = r->updated_at_ms;
-}
-
 int inv_location_get(inv_engine *e, uint64_t loc, inv_location *out)
 {
     if (!e || !out)
         return INV_EINVALID;
     epoch_enter();
-    const loc_rec *r = record_get(&e->cat.locations, loc);
+    const loc_rec *r = rec_get(&e->cat.locations, loc);
     uint64_t def = 0;
     bool is_default = catalog_default_location(&e->cat, &def) && def == loc;
     if (r)
-        location_out(loc, r, is_default, out);
+        record_loc_out(loc, r, is_default, out);
     epoch_exit();
     return r ? INV_OK : INV_ENOTFOUND;
 }
@@ -998,12 +573,12 @@ static int default_set(inv_engine *e, uint64_t loc, uint64_t *pos)
     table_slot *s = &e->cat.default_location;
     table_word v = table_load(s);
     for (;;) {
-        uint64_t version = next_version(e, v, DEFAULT_PAYLOAD_LEN, pos);
+        uint64_t version = next_version(e, v, RECORD_DEFAULT_LEN, pos);
         if (!version)
             return INV_EIO;
         if (table_cas(s, &v, (table_word){loc, version}))
             return *pos ? publish_default(e, *pos, loc, version) : INV_OK;
-        abandon(e, pos, DEFAULT_PAYLOAD_LEN); /* v is refreshed by the failed CAS */
+        abandon(e, pos, RECORD_DEFAULT_LEN); /* v is refreshed by the failed CAS */
     }
 }
 
@@ -1023,7 +598,7 @@ int inv_location_set_default(inv_engine *e, uint64_t loc)
 
 bool catalog_location_exists(catalog *c, uint64_t loc)
 {
-    return record_get(&c->locations, loc) != NULL;
+    return rec_get(&c->locations, loc) != NULL;
 }
 
 int catalog_foreach_location(catalog *c, int (*fn)(void *ctx, uint64_t loc), void *ctx)
@@ -1114,11 +689,11 @@ static void item_release_claims(catalog *c, uint64_t item, const item_rec *r,
                                 const item_claims *cl)
 {
     if (cl->sku)
-        index_release(c, &c->skus, item_str(r, IS_SKU), item);
+        index_release(c, &c->skus, record_item_str(r, IS_SKU), item);
     if (cl->variant)
-        index_release(c, &c->variants, item_str(r, IS_VARIANT), item);
+        index_release(c, &c->variants, record_item_str(r, IS_VARIANT), item);
     if (cl->product)
-        product_remove(c, item_str(r, IS_PRODUCT), item);
+        product_remove(c, record_item_str(r, IS_PRODUCT), item);
 }
 
 /* Claims the index entries r needs that old (NULL: none) did not have.
@@ -1127,14 +702,15 @@ static int item_claim_keys(catalog *c, uint64_t item, const item_rec *old, const
                            item_claims *cl)
 {
     *cl = (item_claims){false, false, false};
-    str_view sku = item_str(r, IS_SKU), var = item_str(r, IS_VARIANT);
-    str_view prod = item_str(r, IS_PRODUCT);
+    str_view sku = record_item_str(r, IS_SKU), var = record_item_str(r, IS_VARIANT);
+    str_view prod = record_item_str(r, IS_PRODUCT);
     int rc = INV_OK;
-    if (sku.len && !(old && view_eq(sku, item_str(old, IS_SKU))))
+    if (sku.len && !(old && str_view_eq(sku, record_item_str(old, IS_SKU))))
         rc = index_claim(c, &c->skus, IS_SKU, sku, item, &cl->sku);
-    if (rc == INV_OK && var.len && !(old && view_eq(var, item_str(old, IS_VARIANT))))
+    if (rc == INV_OK && var.len && !(old && str_view_eq(var, record_item_str(old, IS_VARIANT))))
         rc = index_claim(c, &c->variants, IS_VARIANT, var, item, &cl->variant);
-    if (rc == INV_OK && prod.len && !(old && view_eq(prod, item_str(old, IS_PRODUCT))))
+    if (rc == INV_OK && prod.len &&
+        !(old && str_view_eq(prod, record_item_str(old, IS_PRODUCT))))
         rc = product_add(c, prod, item, &cl->product);
     if (rc != INV_OK)
         item_release_claims(c, item, r, cl);
@@ -1147,8 +723,9 @@ static void item_drop_keys(catalog *c, uint64_t item, const item_rec *old, const
 {
     static const int keyed[3] = {IS_SKU, IS_VARIANT, IS_PRODUCT};
     for (int k = 0; k < 3; k++) {
-        str_view was = item_str(old, keyed[k]), now = r ? item_str(r, keyed[k]) : EMPTY;
-        if (was.len == 0 || view_eq(was, now))
+        str_view was = record_item_str(old, keyed[k]);
+        str_view now = r ? record_item_str(r, keyed[k]) : EMPTY;
+        if (was.len == 0 || str_view_eq(was, now))
             continue;
         if (keyed[k] == IS_PRODUCT)
             product_remove(c, was, item);
@@ -1163,7 +740,7 @@ static void item_drop_keys(catalog *c, uint64_t item, const item_rec *old, const
 static int item_swap(inv_engine *e, table_slot *s, table_word *v, item_rec *r,
                      uint64_t *version, uint64_t *pos)
 {
-    uint32_t len = item_payload_len(r);
+    uint32_t len = record_item_len(r);
     *version = next_version(e, *v, len, pos);
     if (!*version)
         return INV_EIO;
@@ -1188,7 +765,7 @@ static int item_put_locked(inv_engine *e, uint64_t item, const inv_item_fields *
             continue;
         }
         item_rec *old = table_is_live(v) ? word_rec(v) : NULL;
-        item_rec *r = item_build(old, f, wmask, engine_now_ms());
+        item_rec *r = record_item_build(old, f, wmask, engine_now_ms());
         if (!r)
             return INV_ENOMEM;
         item_claims cl;
@@ -1222,26 +799,12 @@ static int item_put_locked(inv_engine *e, uint64_t item, const inv_item_fields *
     }
 }
 
-static int item_validate(const inv_item_fields *f, unsigned *wmask)
-{
-    int rc = write_mask(f, f ? f->mask : 0, INV_ITEM_ALL, wmask);
-    if (rc != INV_OK || !f)
-        return rc;
-    rc = strings_validate(f, item_fields, IS_COUNT, *wmask);
-    if (rc == INV_OK && (*wmask & INV_ITEM_TRACKED) && !bool_ok(&f->tracked))
-        rc = INV_EINVALID;
-    if (rc == INV_OK && (*wmask & INV_ITEM_REQUIRES_SHIPPING) &&
-        !bool_ok(&f->requires_shipping))
-        rc = INV_EINVALID;
-    return rc;
-}
-
 int inv_item_put(inv_engine *e, uint64_t item, const inv_item_fields *f)
 {
     unsigned wmask;
     if (!e)
         return INV_EINVALID;
-    int rc = item_validate(f, &wmask);
+    int rc = record_item_validate(f, &wmask);
     if (rc != INV_OK)
         return rc;
     uint64_t pos = 0;
@@ -1269,11 +832,11 @@ static int item_restore(inv_engine *e, uint64_t item, item_rec *old, uint64_t *p
             table_settle(&c->items, s);
             continue;
         }
-        uint64_t version = next_version(e, v, item_payload_len(old), pos);
+        uint64_t version = next_version(e, v, record_item_len(old), pos);
         if (!version)
             return INV_EIO;
         if (!table_cas(s, &v, (table_word){(uint64_t)(uintptr_t)old, version})) {
-            abandon(e, pos, item_payload_len(old));
+            abandon(e, pos, record_item_len(old));
             continue;
         }
         table_note_created(&c->items);
@@ -1298,11 +861,11 @@ static int item_del_locked(inv_engine *e, uint64_t item, uint64_t *pos)
         if (!table_is_live(v))
             return INV_ENOTFOUND;
         item_rec *old = word_rec(v);
-        uint64_t version = next_version(e, v, ITEM_HEAD_LEN, pos);
+        uint64_t version = next_version(e, v, record_item_len(NULL), pos);
         if (!version)
             return INV_EIO;
         if (!table_cas(s, &v, (table_word){0, version | TABLE_TOMB})) {
-            abandon(e, pos, ITEM_HEAD_LEN);
+            abandon(e, pos, record_item_len(NULL));
             continue;
         }
         table_note_deleted(&c->items);
@@ -1346,28 +909,14 @@ int inv_item_del(inv_engine *e, uint64_t item)
     return rc;
 }
 
-static void item_out(uint64_t item, const item_rec *r, inv_item *out)
-{
-    memset(out, 0, sizeof *out);
-    out->id = item;
-    out->fields.mask = INV_ITEM_ALL;
-    for (int i = 0; i < IS_COUNT; i++)
-        view_copy((char *)&out->fields + item_fields[i].offset, item_fields[i].cap,
-                  item_str(r, i));
-    out->fields.tracked = r->tracked;
-    out->fields.requires_shipping = r->requires_shipping;
-    out->created_at_ms = r->created_at_ms;
-    out->updated_at_ms = r->updated_at_ms;
-}
-
 int inv_item_get(inv_engine *e, uint64_t item, inv_item *out)
 {
     if (!e || !out)
         return INV_EINVALID;
     epoch_enter();
-    const item_rec *r = record_get(&e->cat.items, item);
+    const item_rec *r = rec_get(&e->cat.items, item);
     if (r)
-        item_out(item, r, out);
+        record_item_out(item, r, out);
     epoch_exit();
     return r ? INV_OK : INV_ENOTFOUND;
 }
@@ -1375,7 +924,7 @@ int inv_item_get(inv_engine *e, uint64_t item, inv_item *out)
 static int by_string(inv_engine *e, const char *s, size_t max, int field, uint64_t *item_out)
 {
     str_view key;
-    if (!e || !item_out || str_arg(s, max, &key) != INV_OK)
+    if (!e || !item_out || record_str_arg(s, max, &key) != INV_OK)
         return INV_EINVALID;
     table *t = field == IS_SKU ? &e->cat.skus : &e->cat.variants;
     epoch_enter();
@@ -1396,7 +945,7 @@ int inv_item_by_variant(inv_engine *e, const char *variant, uint64_t *item_out)
 
 bool catalog_item_exists(catalog *c, uint64_t item, bool *tracked)
 {
-    const item_rec *r = record_get(&c->items, item);
+    const item_rec *r = rec_get(&c->items, item);
     if (r && tracked)
         *tracked = r->tracked;
     return r != NULL;
@@ -1408,15 +957,16 @@ bool catalog_item_exists(catalog *c, uint64_t item, bool *tracked)
  * record may briefly list an item whose change is in flight). */
 static const item_rec *product_member(catalog *c, str_view name, uint64_t item)
 {
-    const item_rec *r = record_get(&c->items, item);
-    return r && view_eq(item_str(r, IS_PRODUCT), name) ? r : NULL;
+    const item_rec *r = rec_get(&c->items, item);
+    return r && str_view_eq(record_item_str(r, IS_PRODUCT), name) ? r : NULL;
 }
 
 int inv_product_items(inv_engine *e, const char *product, uint64_t *items, size_t cap,
                       size_t *n_out)
 {
     str_view name;
-    if (!e || !n_out || (!items && cap) || str_arg(product, INV_VARIANT_MAX, &name) != INV_OK)
+    if (!e || !n_out || (!items && cap) ||
+        record_str_arg(product, INV_VARIANT_MAX, &name) != INV_OK)
         return INV_EINVALID;
     size_t n = 0;
     epoch_enter();
@@ -1455,7 +1005,7 @@ static int stock_one(void *p, uint64_t loc)
         x->total += available;
     if (x->n < x->cap) {
         inv_stock_row *row = &x->rows[x->n];
-        view_copy(row->variant, sizeof row->variant, item_str(x->r, IS_VARIANT));
+        str_view_copy(row->variant, sizeof row->variant, record_item_str(x->r, IS_VARIANT));
         row->item = x->item;
         row->location = loc;
         row->available = available;
@@ -1489,7 +1039,7 @@ int inv_product_inventory(inv_engine *e, const char *product, const uint64_t *on
 {
     str_view name;
     if (!e || !n_out || !total_out || (!rows && cap) ||
-        str_arg(product, INV_VARIANT_MAX, &name) != INV_OK)
+        record_str_arg(product, INV_VARIANT_MAX, &name) != INV_OK)
         return INV_EINVALID;
     stock_ctx x = {e, 0, NULL, rows, cap, 0, 0};
     epoch_enter();
@@ -1546,7 +1096,7 @@ static int install(catalog *c, table *t, uint64_t id, uint64_t version, void *re
 static int replay_default(catalog *c, const void *payload, uint32_t len)
 {
     uint64_t p[2];
-    if (len != DEFAULT_PAYLOAD_LEN)
+    if (len != RECORD_DEFAULT_LEN)
         return INV_EINVALID;
     memcpy(p, payload, sizeof p);
     if (p[1] == 0 || p[1] > TABLE_VERSION_MAX)
@@ -1564,12 +1114,12 @@ int catalog_replay(catalog *c, uint64_t pos, uint8_t type, const void *payload, 
     int rc;
     if (type == PERSIST_ITEM) {
         item_rec *r;
-        rc = item_decode(payload, len, &id, &version, &r);
+        rc = record_item_decode(payload, len, &id, &version, &r);
         return rc == INV_OK ? install(c, &c->items, id, version, r) : rc;
     }
     if (type == PERSIST_LOCATION) {
         loc_rec *r;
-        rc = loc_decode(payload, len, &id, &version, &r);
+        rc = record_loc_decode(payload, len, &id, &version, &r);
         if (rc == INV_OK && (rc = locs_add(c, id)) != INV_OK)
             free(r);
         if (rc == INV_OK)
@@ -1587,8 +1137,8 @@ static int rebuild_one(void *ctx, uint64_t item, uint64_t b, table_word v)
 {
     catalog *c = ctx;
     const item_rec *r = word_rec(v);
-    str_view sku = item_str(r, IS_SKU), var = item_str(r, IS_VARIANT);
-    str_view prod = item_str(r, IS_PRODUCT);
+    str_view sku = record_item_str(r, IS_SKU), var = record_item_str(r, IS_VARIANT);
+    str_view prod = record_item_str(r, IS_PRODUCT);
     bool claimed;
     int rc = INV_OK;
     if (sku.len)
@@ -1607,15 +1157,15 @@ int catalog_rebuild_indexes(catalog *c)
 
 static int snapshot_item(void *w, uint64_t item, uint64_t b, table_word v)
 {
-    uint8_t buf[CATALOG_PAYLOAD_MAX];
-    uint32_t len = item_encode(buf, item, table_version(v), word_rec(v));
+    uint8_t buf[RECORD_PAYLOAD_MAX];
+    uint32_t len = record_item_encode(buf, item, table_version(v), word_rec(v));
     return snapshot_add(w, PERSIST_ITEM, buf, len);
 }
 
 static int snapshot_location(void *w, uint64_t loc, uint64_t b, table_word v)
 {
-    uint8_t buf[CATALOG_PAYLOAD_MAX];
-    uint32_t len = loc_encode(buf, loc, table_version(v), word_rec(v));
+    uint8_t buf[RECORD_PAYLOAD_MAX];
+    uint32_t len = record_loc_encode(buf, loc, table_version(v), word_rec(v));
     return snapshot_add(w, PERSIST_LOCATION, buf, len);
 }
 
@@ -1627,7 +1177,7 @@ int catalog_snapshot(catalog *c, snapshot_writer *w)
     table_word v = table_load(&c->default_location);
     if (rc == INV_OK && table_version(v) != 0) {
         uint64_t p[2] = {v.w0, table_version(v)};
-        rc = snapshot_add(w, PERSIST_DEFAULT, p, DEFAULT_PAYLOAD_LEN);
+        rc = snapshot_add(w, PERSIST_DEFAULT, p, RECORD_DEFAULT_LEN);
     }
     return rc;
 }

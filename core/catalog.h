@@ -17,6 +17,7 @@
  * Levels sit above the catalog: level code calls catalog_item_exists and
  * catalog_foreach_location, and the catalog reaches levels only through the
  * hooks below, registered by engine.c (catalog.c never includes level.h).
+ * Record formats and payloads: catalog_record.h.
  */
 #ifndef INV_CATALOG_H
 #define INV_CATALOG_H
@@ -105,7 +106,7 @@ bool catalog_default_location(catalog *c, uint64_t *loc);
  * With a journal, a catalog change reserves its journal position before its
  * CAS and stores it as the record's version (w1), as levels do; the record
  * (PERSIST_ITEM, PERSIST_LOCATION, PERSIST_DEFAULT, payloads described in
- * catalog.c) carries that version, and replay installs a record only when
+ * catalog_record.h) carries that version, and replay installs a record only when
  * its version is above the one loaded, so snapshot + journal replay is
  * idempotent. Replay does not touch the SKU / variant / product indexes:
  * catalog_rebuild_indexes builds them once at the end. */
