@@ -9,6 +9,15 @@
  * epoch_retire. A deleted item is a tombstone (TABLE_TOMB, w0 = 0) whose
  * version goes on counting if the id is created again.
  *
+ * Changes. Every change of a table value is one table_update with a step
+ * per operation (claim_step, item_put_step, ...). A step may run several
+ * times (after lost races), so what it prepares (a record, index claims, a
+ * journal reservation) lives in its ctx, and each call first undoes what
+ * the previous call prepared; what must happen once (note_created, retiring
+ * the old record, publishing) happens after table_update, from what the
+ * winning call stored in ctx. The default location is a slot in no table:
+ * lone_update, the same loop without growth, changes it.
+ *
  * Indexes. skus and variants map the seeded XXH3-128 of the string to the
  * item id (w0); products map the hash of the product string to a product
  * record (its name and a sorted array of item ids). Invariants, true
@@ -46,15 +55,16 @@
  * bounds the count (INV_LOCATIONS_MAX). The first location published
  * becomes the default by one CAS from "none".
  *
- * Durability (catalog.h). With a journal, a change reserves its position
- * before its CAS and uses it as the new version (w1), re-reserving if the
- * slot already holds a higher one; after the CAS it publishes the whole
- * record (payloads below), and the public call acknowledges it outside the
- * epoch section and the stripe. Replay installs a record only above the
- * loaded version and leaves the indexes to catalog_rebuild_indexes.
- *
  * Levels sit above the catalog: it reaches them only through the hooks
  * engine.c registers (catalog_level_hooks in catalog.h).
+ *
+ * Durability (catalog.h). With a journal, a change reserves its position
+ * before its CAS and uses it as the new version (w1), re-reserving if the
+ * slot already holds a higher one (and after every lost race); after the
+ * CAS it publishes the whole record, and the public call acknowledges it
+ * outside the epoch section and the stripe. Replay installs a record only
+ * above the loaded version and leaves the indexes to
+ * catalog_rebuild_indexes.
  */
 #include "catalog.h"
 
@@ -88,6 +98,12 @@ static str_view product_name(const product_rec *p) { return (str_view){p->name, 
 
 static void *word_rec(table_word v) { return (void *)(uintptr_t)v.w0; }
 
+/* v's record when v is live, else NULL. */
+static void *live_rec(table_word v) { return table_is_live(v) ? word_rec(v) : NULL; }
+
+/* The w0 that holds rec. */
+static uint64_t rec_w0(const void *rec) { return (uint64_t)(uintptr_t)rec; }
+
 /* The next live value after prev (any state): the version goes on. */
 static table_word live_word(uint64_t w0, table_word prev)
 {
@@ -106,8 +122,91 @@ static void *rec_get(table *t, uint64_t id)
     table_slot *s = table_find(t, id, 0);
     if (!s)
         return NULL;
+    return live_rec(table_load(s));
+}
+
+/* The one loop for the default location, a slot in no table: it never
+ * freezes, so table_update's growth protocol does not apply; otherwise the
+ * same contract (step as table_step_fn, returns its answer). */
+static int lone_update(table_slot *s, table_step_fn step, void *ctx)
+{
     table_word v = table_load(s);
-    return table_is_live(v) ? word_rec(v) : NULL;
+    for (;;) {
+        table_word next = v;
+        int rc = step(ctx, v, &next);
+        if (rc != TABLE_STEP_WRITE)
+            return rc;
+        assert((next.w1 & (TABLE_FROZEN | TABLE_MOVED)) == 0);
+        if (table_cas(s, &v, next)) /* on failure v is the fresh value */
+            return rc;
+    }
+}
+
+/* Replay's step: writes want unless the value is as new or newer; seen:
+ * the value the deciding call saw. */
+typedef struct {
+    table_word want, seen;
+} newer_ctx;
+
+static int newer_step(void *ctx, table_word cur, table_word *next)
+{
+    newer_ctx *x = ctx;
+    x->seen = cur;
+    if (table_version(cur) >= table_version(x->want))
+        return TABLE_STEP_KEEP; /* what is loaded is as new or newer */
+    *next = x->want;
+    return TABLE_STEP_WRITE;
+}
+
+/* ---- journal stamps ------------------------------------------------------
+ * A change's version: in memory its value's plus one; with a journal, the
+ * position its record will be published at, reserved before the CAS. A
+ * step reserves; a step called again (its CAS lost) first gives the
+ * previous reservation back, and so does the caller when no write landed. */
+
+typedef struct {
+    inv_engine *e;
+    uint64_t pos; /* reserved and not published yet (0: none) */
+    uint32_t len; /* the reserved record's length */
+} stamp;
+
+static void stamp_abandon(stamp *st)
+{
+    if (st->pos)
+        persist_abandon(st->e, st->pos, st->len);
+    st->pos = 0;
+}
+
+/* The version of a change replacing cur with a record of len payload
+ * bytes: cur's plus one in memory; with a journal, a freshly reserved
+ * position above cur's version (st->pos). 0: the journal failed. */
+static uint64_t stamp_version(stamp *st, table_word cur, uint32_t len)
+{
+    assert(st->pos == 0); /* the previous reservation was given back */
+    st->len = len;
+    if (!st->e->jr)
+        return table_version(cur) + 1;
+    for (;;) {
+        st->pos = persist_reserve(st->e, len);
+        if (st->pos == 0)
+            return 0;
+        if (st->pos > table_version(cur))
+            return st->pos;
+        persist_abandon(st->e, st->pos, len); /* a later change came first */
+    }
+}
+
+/* A stamped step's last move: *next = (w0, a fresh *version | tomb), the
+ * version stamped for a record of len bytes. INV_EIO: the journal failed. */
+static int stamp_write(stamp *st, table_word cur, uint32_t len, uint64_t w0, uint64_t tomb,
+                       uint64_t *version, table_word *next)
+{
+    assert(tomb == 0 || tomb == TABLE_TOMB);
+    *version = stamp_version(st, cur, len);
+    if (!*version)
+        return INV_EIO;
+    *next = (table_word){w0, *version | tomb};
+    return TABLE_STEP_WRITE;
 }
 
 static int publish_item(inv_engine *e, uint64_t pos, uint64_t id, uint64_t version,
@@ -128,8 +227,9 @@ static int publish_location(inv_engine *e, uint64_t pos, uint64_t id, uint64_t v
 
 static int publish_default(inv_engine *e, uint64_t pos, uint64_t id, uint64_t version)
 {
-    uint64_t p[2] = {id, version};
-    return persist_publish(e, pos, PERSIST_DEFAULT, p, RECORD_DEFAULT_LEN);
+    uint8_t buf[RECORD_DEFAULT_LEN];
+    uint32_t len = record_default_encode(buf, id, version);
+    return persist_publish(e, pos, PERSIST_DEFAULT, buf, len);
 }
 
 /* ---- sorted id arrays --------------------------------------------------- */
@@ -188,6 +288,34 @@ static int index_conflict(catalog *c, int field, str_view key, uint64_t owner)
     return a1 == a2 && b1 == b2 ? INV_ELIMIT : INV_EEXISTS;
 }
 
+/* A claim's answer: *claimed when the entry is now the item's (written, or
+ * kept as a leftover of ours); a refusal as is. */
+static int claim_answer(int rc, bool *claimed)
+{
+    assert(rc < 0 || rc == TABLE_STEP_WRITE || rc == TABLE_STEP_KEEP);
+    *claimed = rc == TABLE_STEP_WRITE || rc == TABLE_STEP_KEEP;
+    return *claimed ? INV_OK : rc;
+}
+
+typedef struct {
+    catalog *c;
+    int field;
+    str_view key;
+    uint64_t item;
+} claim_ctx;
+
+/* absent -> item; already the item's (a leftover of ours): adopt it; held
+ * by another item: its conflict. */
+static int claim_step(void *ctx, table_word cur, table_word *next)
+{
+    const claim_ctx *x = ctx;
+    if (table_is_live(cur))
+        return cur.w0 == x->item ? TABLE_STEP_KEEP
+                                 : index_conflict(x->c, x->field, x->key, cur.w0);
+    *next = live_word(x->item, cur);
+    return TABLE_STEP_WRITE;
+}
+
 /* Claims key for item (absent -> item). *claimed: the entry is now ours
  * and must be released if the change is not published. */
 static int index_claim(catalog *c, table *t, int field, str_view key, uint64_t item,
@@ -195,28 +323,21 @@ static int index_claim(catalog *c, table *t, int field, str_view key, uint64_t i
 {
     uint64_t a, b;
     str_hash(c, key, &a, &b);
-    *claimed = false;
-    for (;;) {
-        table_slot *s = table_insert(t, a, b);
-        if (!s)
-            return INV_ENOMEM;
-        table_word v = table_load(s);
-        if (table_is_frozen(v)) {
-            table_settle(t, s); /* growth: redo in the new array */
-            continue;
-        }
-        if (table_is_live(v)) {
-            if (v.w0 != item)
-                return index_conflict(c, field, key, v.w0);
-            *claimed = true; /* a leftover of ours: adopt it */
-            return INV_OK;
-        }
-        if (table_cas(s, &v, live_word(item, v))) {
-            table_note_created(t);
-            *claimed = true;
-            return INV_OK;
-        }
-    }
+    claim_ctx x = {c, field, key, item};
+    int rc = table_update(t, a, b, true, NULL, claim_step, &x, NULL);
+    if (rc == TABLE_STEP_WRITE)
+        table_note_created(t);
+    return claim_answer(rc, claimed);
+}
+
+/* item's entry -> tombstone; anything else stays. */
+static int release_step(void *ctx, table_word cur, table_word *next)
+{
+    const uint64_t *item = ctx;
+    if (!table_is_live(cur) || cur.w0 != *item)
+        return TABLE_STEP_KEEP;
+    *next = tomb_word(cur);
+    return TABLE_STEP_WRITE;
 }
 
 /* Removes key's entry if it still names item. */
@@ -226,22 +347,8 @@ static void index_release(catalog *c, table *t, str_view key, uint64_t item)
     if (key.len == 0)
         return;
     str_hash(c, key, &a, &b);
-    for (;;) {
-        table_slot *s = table_find(t, a, b);
-        if (!s)
-            return;
-        table_word v = table_load(s);
-        if (table_is_frozen(v)) {
-            table_settle(t, s);
-            continue;
-        }
-        if (!table_is_live(v) || v.w0 != item)
-            return;
-        if (table_cas(s, &v, tomb_word(v))) {
-            table_note_deleted(t);
-            return;
-        }
-    }
+    if (table_update(t, a, b, false, NULL, release_step, &item, NULL) == TABLE_STEP_WRITE)
+        table_note_deleted(t);
 }
 
 static int index_lookup(catalog *c, table *t, int field, str_view key, uint64_t *out)
@@ -267,6 +374,7 @@ static int index_lookup(catalog *c, table *t, int field, str_view key, uint64_t 
  * copied from ids. */
 static product_rec *product_new(str_view name, const uint64_t *ids, size_t n, size_t extra)
 {
+    assert(name.len <= INV_VARIANT_MAX);
     product_rec *p = malloc(sizeof *p + (n + extra) * sizeof(uint64_t));
     if (!p)
         return NULL;
@@ -305,45 +413,6 @@ static product_rec *product_plus(const product_rec *old, str_view name, uint64_t
     return p;
 }
 
-/* Adds item to product name. *claimed as for index_claim. */
-static int product_add(catalog *c, str_view name, uint64_t item, bool *claimed)
-{
-    uint64_t a, b;
-    str_hash(c, name, &a, &b);
-    *claimed = false;
-    for (;;) {
-        table_slot *s = table_insert(&c->products, a, b);
-        if (!s)
-            return INV_ENOMEM;
-        table_word v = table_load(s);
-        if (table_is_frozen(v)) {
-            table_settle(&c->products, s);
-            continue;
-        }
-        product_rec *old = table_is_live(v) ? word_rec(v) : NULL;
-        if (old && !str_view_eq(product_name(old), name))
-            return INV_ELIMIT; /* a 128-bit collision */
-        if (old && ids_has(old->ids, old->n, item)) {
-            *claimed = true; /* a leftover of ours: adopt it */
-            return INV_OK;
-        }
-        if (old && old->n >= INV_PRODUCT_ITEMS_MAX)
-            return INV_ELIMIT;
-        product_rec *p = product_plus(old, name, item);
-        if (!p)
-            return INV_ENOMEM;
-        if (table_cas(s, &v, live_word((uint64_t)(uintptr_t)p, v))) {
-            if (old)
-                epoch_retire(old, free, c->owner);
-            else
-                table_note_created(&c->products);
-            *claimed = true;
-            return INV_OK;
-        }
-        free(p);
-    }
-}
-
 /* The next value of a product record without item: a copy, or a tombstone
  * when it was the last one (*p NULL). false: out of memory. */
 static bool product_minus(const product_rec *old, uint64_t item, table_word v,
@@ -358,10 +427,73 @@ static bool product_minus(const product_rec *old, uint64_t item, table_word v,
     if (!*p)
         return false;
     size_t i = ids_lower_bound((*p)->ids, (*p)->n, item);
+    assert(i < (*p)->n && (*p)->ids[i] == item);
     memmove((*p)->ids + i, (*p)->ids + i + 1, ((*p)->n - i - 1) * sizeof(uint64_t));
     (*p)->n--;
-    *next = live_word((uint64_t)(uintptr_t)*p, v);
+    *next = live_word(rec_w0(*p), v);
     return true;
+}
+
+/* A product change: the record the deciding step call replaced (old) and
+ * the one it built (p; NULL: none, or a tombstone). */
+typedef struct {
+    str_view name;
+    uint64_t item;
+    product_rec *old, *p;
+} product_ctx;
+
+/* Frees what the previous step call built (its CAS lost, or no write). */
+static void product_undo(product_ctx *x)
+{
+    free(x->p);
+    x->p = NULL;
+}
+
+static int product_add_step(void *ctx, table_word cur, table_word *next)
+{
+    product_ctx *x = ctx;
+    product_undo(x);
+    x->old = live_rec(cur);
+    if (x->old && !str_view_eq(product_name(x->old), x->name))
+        return INV_ELIMIT; /* a 128-bit collision */
+    if (x->old && ids_has(x->old->ids, x->old->n, x->item))
+        return TABLE_STEP_KEEP; /* a leftover of ours: adopt it */
+    if (x->old && x->old->n >= INV_PRODUCT_ITEMS_MAX)
+        return INV_ELIMIT;
+    x->p = product_plus(x->old, x->name, x->item);
+    if (!x->p)
+        return INV_ENOMEM;
+    *next = live_word(rec_w0(x->p), cur);
+    return TABLE_STEP_WRITE;
+}
+
+/* Adds item to product name. *claimed as for index_claim. */
+static int product_add(catalog *c, str_view name, uint64_t item, bool *claimed)
+{
+    uint64_t a, b;
+    str_hash(c, name, &a, &b);
+    product_ctx x = {name, item, NULL, NULL};
+    int rc = table_update(&c->products, a, b, true, NULL, product_add_step, &x, NULL);
+    if (rc != TABLE_STEP_WRITE)
+        product_undo(&x);
+    else if (x.old)
+        epoch_retire(x.old, free, c->owner);
+    else
+        table_note_created(&c->products);
+    return claim_answer(rc, claimed);
+}
+
+static int product_remove_step(void *ctx, table_word cur, table_word *next)
+{
+    product_ctx *x = ctx;
+    product_undo(x);
+    x->old = live_rec(cur);
+    if (!x->old || !str_view_eq(product_name(x->old), x->name) ||
+        !ids_has(x->old->ids, x->old->n, x->item))
+        return TABLE_STEP_KEEP;
+    if (!product_minus(x->old, x->item, cur, next, &x->p))
+        return INV_ENOMEM;
+    return TABLE_STEP_WRITE;
 }
 
 /* Removes item from product name (out of memory leaves a stale id, which
@@ -372,30 +504,15 @@ static void product_remove(catalog *c, str_view name, uint64_t item)
     if (name.len == 0)
         return;
     str_hash(c, name, &a, &b);
-    for (;;) {
-        table_slot *s = table_find(&c->products, a, b);
-        if (!s)
-            return;
-        table_word v = table_load(s);
-        if (table_is_frozen(v)) {
-            table_settle(&c->products, s);
-            continue;
-        }
-        product_rec *old = table_is_live(v) ? word_rec(v) : NULL;
-        if (!old || !str_view_eq(product_name(old), name) || !ids_has(old->ids, old->n, item))
-            return;
-        table_word next;
-        product_rec *p;
-        if (!product_minus(old, item, v, &next, &p))
-            return;
-        if (table_cas(s, &v, next)) {
-            if (!p)
-                table_note_deleted(&c->products);
-            epoch_retire(old, free, c->owner);
-            return;
-        }
-        free(p);
+    product_ctx x = {name, item, NULL, NULL};
+    int rc = table_update(&c->products, a, b, false, NULL, product_remove_step, &x, NULL);
+    if (rc != TABLE_STEP_WRITE) {
+        product_undo(&x);
+        return;
     }
+    if (!x.p)
+        table_note_deleted(&c->products);
+    epoch_retire(x.old, free, c->owner);
 }
 
 /* ---- locations ---------------------------------------------------------- */
@@ -429,41 +546,49 @@ static int locs_add(catalog *c, uint64_t loc)
     }
 }
 
-/* The first location published becomes the default (once, by CAS from
- * "none"); version: the location's. */
+/* "none" -> the word in ctx; a default already set stays. */
+static int offer_step(void *ctx, table_word cur, table_word *next)
+{
+    if (cur.w0 != 0 || cur.w1 != 0)
+        return TABLE_STEP_KEEP;
+    *next = *(const table_word *)ctx;
+    return TABLE_STEP_WRITE;
+}
+
+/* The first location published becomes the default (once, from "none");
+ * version: the location's. */
 static bool default_offer(catalog *c, uint64_t loc, uint64_t version)
 {
-    table_word none = {0, 0};
-    return table_cas(&c->default_location, &none, (table_word){loc, version});
+    assert(version != 0); /* version 0 means "none" */
+    table_word w = {loc, version};
+    return lone_update(&c->default_location, offer_step, &w) == TABLE_STEP_WRITE;
 }
 
-static int default_set(inv_engine *e, uint64_t loc, uint64_t *pos);
+typedef struct {
+    uint64_t loc, version;
+    stamp st;
+} default_ctx;
 
-/* ---- journal versions --------------------------------------------------- */
-
-/* The version of a change replacing v with a record of len payload bytes:
- * v's plus one in memory; with a journal, a freshly reserved position
- * above v's version (*pos, to publish or abandon). 0: the journal failed. */
-static uint64_t next_version(inv_engine *e, table_word v, uint32_t len, uint64_t *pos)
+static int default_set_step(void *ctx, table_word cur, table_word *next)
 {
-    *pos = 0;
-    if (!e->jr)
-        return table_version(v) + 1;
-    for (;;) {
-        *pos = persist_reserve(e, len);
-        if (*pos == 0)
-            return 0;
-        if (*pos > table_version(v))
-            return *pos;
-        persist_abandon(e, *pos, len); /* a later change came first */
+    default_ctx *x = ctx;
+    stamp_abandon(&x->st); /* the previous call's CAS lost */
+    return stamp_write(&x->st, cur, RECORD_DEFAULT_LEN, x->loc, 0, &x->version, next);
+}
+
+/* Makes loc the default, journaled (*pos: its position, 0: none). */
+static int default_set(inv_engine *e, uint64_t loc, uint64_t *pos)
+{
+    default_ctx x = {loc, 0, {e, 0, 0}};
+    int rc = lone_update(&e->cat.default_location, default_set_step, &x);
+    if (rc != TABLE_STEP_WRITE) {
+        assert(rc < 0);
+        stamp_abandon(&x.st);
+        *pos = 0;
+        return rc;
     }
-}
-
-static void abandon(inv_engine *e, uint64_t *pos, uint32_t len)
-{
-    if (*pos)
-        persist_abandon(e, *pos, len);
-    *pos = 0;
+    *pos = x.st.pos;
+    return *pos ? publish_default(e, *pos, loc, x.version) : INV_OK;
 }
 
 bool catalog_default_location(catalog *c, uint64_t *loc)
@@ -475,58 +600,75 @@ bool catalog_default_location(catalog *c, uint64_t *loc)
     return true;
 }
 
+typedef struct {
+    inv_engine *e;
+    uint64_t loc;
+    const inv_location_fields *f;
+    unsigned wmask;
+    bool listed;      /* loc is in location_ids */
+    loc_rec *old, *r; /* what the deciding step call replaced, and built */
+    uint64_t version;
+    stamp st;
+} loc_put_ctx;
+
+/* Gives back what the previous step call prepared (its CAS lost, or no
+ * write). The listing stays: it is idempotent and never undone. */
+static void loc_put_undo(loc_put_ctx *x)
+{
+    stamp_abandon(&x->st);
+    free(x->r);
+    x->r = NULL;
+}
+
+static int loc_put_step(void *ctx, table_word cur, table_word *next)
+{
+    loc_put_ctx *x = ctx;
+    loc_put_undo(x);
+    x->old = live_rec(cur);
+    if (!x->old && !x->listed) {
+        /* Listed before published: see the file comment. */
+        int rc = locs_add(&x->e->cat, x->loc);
+        if (rc != INV_OK)
+            return rc;
+        x->listed = true;
+    }
+    x->r = record_loc_build(x->old, x->f, x->wmask, engine_now_ms());
+    if (!x->r)
+        return INV_ENOMEM;
+    return stamp_write(&x->st, cur, record_loc_len(x->r), rec_w0(x->r), 0,
+                       &x->version, next);
+}
+
 static int location_put(inv_engine *e, uint64_t loc, const inv_location_fields *f,
                         unsigned wmask, uint64_t *pos)
 {
     catalog *c = &e->cat;
-    bool listed = false;
-    for (;;) {
-        table_slot *s = table_insert(&c->locations, loc, 0);
-        if (!s)
-            return INV_ENOMEM;
-        table_word v = table_load(s);
-        if (table_is_frozen(v)) {
-            table_settle(&c->locations, s);
-            continue;
-        }
-        loc_rec *old = table_is_live(v) ? word_rec(v) : NULL;
-        if (!old && !listed) {
-            /* Listed before published: see the file comment. */
-            int rc = locs_add(c, loc);
-            if (rc != INV_OK)
-                return rc;
-            listed = true;
-        }
-        loc_rec *r = record_loc_build(old, f, wmask, engine_now_ms());
-        if (!r)
-            return INV_ENOMEM;
-        uint32_t len = record_loc_len(r);
-        uint64_t version = next_version(e, v, len, pos);
-        if (version && table_cas(s, &v, (table_word){(uint64_t)(uintptr_t)r, version})) {
-            bool made_default = false;
-            if (old) {
-                epoch_retire(old, free, c->owner);
-            } else {
-                table_note_created(&c->locations);
-                made_default = default_offer(c, loc, version);
-            }
-            int rc = *pos ? publish_location(e, *pos, loc, version, r) : INV_OK;
-            if (rc == INV_OK && made_default && *pos) {
-                /* Replay would make the first location in journal order the
-                 * default, which may be another concurrent first one: say
-                 * which one won, in a record of its own. */
-                uint64_t pos_default = 0;
-                rc = default_set(e, loc, &pos_default);
-                if (pos_default > *pos)
-                    *pos = pos_default;
-            }
-            return rc;
-        }
-        free(r);
-        if (!version)
-            return INV_EIO;
-        abandon(e, pos, len);
+    loc_put_ctx x = {e, loc, f, wmask, false, NULL, NULL, 0, {e, 0, 0}};
+    int rc = table_update(&c->locations, loc, 0, true, NULL, loc_put_step, &x, NULL);
+    if (rc != TABLE_STEP_WRITE) {
+        assert(rc < 0); /* the step never keeps */
+        loc_put_undo(&x);
+        return rc;
     }
+    *pos = x.st.pos;
+    bool made_default = false;
+    if (x.old) {
+        epoch_retire(x.old, free, c->owner);
+    } else {
+        table_note_created(&c->locations);
+        made_default = default_offer(c, loc, x.version);
+    }
+    rc = *pos ? publish_location(e, *pos, loc, x.version, x.r) : INV_OK;
+    if (rc == INV_OK && made_default && *pos) {
+        /* Replay would make the first location in journal order the
+         * default, which may be another concurrent first one: say which
+         * one won, in a record of its own. */
+        uint64_t pos_default = 0;
+        rc = default_set(e, loc, &pos_default);
+        if (pos_default > *pos)
+            *pos = pos_default;
+    }
+    return rc;
 }
 
 int inv_location_put(inv_engine *e, uint64_t loc, const inv_location_fields *f)
@@ -566,20 +708,6 @@ int inv_location_default(inv_engine *e, uint64_t *loc_out)
     bool found = catalog_default_location(&e->cat, loc_out);
     epoch_exit();
     return found ? INV_OK : INV_ENOTFOUND;
-}
-
-static int default_set(inv_engine *e, uint64_t loc, uint64_t *pos)
-{
-    table_slot *s = &e->cat.default_location;
-    table_word v = table_load(s);
-    for (;;) {
-        uint64_t version = next_version(e, v, RECORD_DEFAULT_LEN, pos);
-        if (!version)
-            return INV_EIO;
-        if (table_cas(s, &v, (table_word){loc, version}))
-            return *pos ? publish_default(e, *pos, loc, version) : INV_OK;
-        abandon(e, pos, RECORD_DEFAULT_LEN); /* v is refreshed by the failed CAS */
-    }
 }
 
 int inv_location_set_default(inv_engine *e, uint64_t loc)
@@ -685,8 +813,8 @@ typedef struct {
     bool sku, variant, product;
 } item_claims;
 
-static void item_release_claims(catalog *c, uint64_t item, const item_rec *r,
-                                const item_claims *cl)
+/* Releases the claims cl of r's strings (none left afterwards). */
+static void item_release_claims(catalog *c, uint64_t item, const item_rec *r, item_claims *cl)
 {
     if (cl->sku)
         index_release(c, &c->skus, record_item_str(r, IS_SKU), item);
@@ -694,6 +822,7 @@ static void item_release_claims(catalog *c, uint64_t item, const item_rec *r,
         index_release(c, &c->variants, record_item_str(r, IS_VARIANT), item);
     if (cl->product)
         product_remove(c, record_item_str(r, IS_PRODUCT), item);
+    *cl = (item_claims){false, false, false};
 }
 
 /* Claims the index entries r needs that old (NULL: none) did not have.
@@ -734,20 +863,43 @@ static void item_drop_keys(catalog *c, uint64_t item, const item_rec *old, const
     }
 }
 
-/* Swaps s from *v to r (after the claims). *pos: the journal position to
- * publish at. INV_OK; 1 when another value came first (only a growth
- * freeze, under the stripe; *v is fresh); INV_EIO. */
-static int item_swap(inv_engine *e, table_slot *s, table_word *v, item_rec *r,
-                     uint64_t *version, uint64_t *pos)
+typedef struct {
+    inv_engine *e;
+    uint64_t item;
+    const inv_item_fields *f;
+    unsigned wmask;
+    item_rec *old, *r; /* what the deciding step call replaced, and built */
+    item_claims cl;    /* the index entries r holds that old did not */
+    uint64_t version;
+    stamp st;
+} item_put_ctx;
+
+/* Gives back what the previous step call prepared (its CAS lost, or no
+ * write): its reservation, its claims, its record. */
+static void item_put_undo(item_put_ctx *x)
 {
-    uint32_t len = record_item_len(r);
-    *version = next_version(e, *v, len, pos);
-    if (!*version)
-        return INV_EIO;
-    if (table_cas(s, v, (table_word){(uint64_t)(uintptr_t)r, *version}))
-        return INV_OK;
-    abandon(e, pos, len);
-    return 1;
+    stamp_abandon(&x->st);
+    if (x->r)
+        item_release_claims(&x->e->cat, x->item, x->r, &x->cl);
+    free(x->r);
+    x->r = NULL;
+}
+
+/* Under the stripe only a growth freeze can make the CAS lose: the next
+ * call starts over from the value in the new array. */
+static int item_put_step(void *ctx, table_word cur, table_word *next)
+{
+    item_put_ctx *x = ctx;
+    item_put_undo(x);
+    x->old = live_rec(cur);
+    x->r = record_item_build(x->old, x->f, x->wmask, engine_now_ms());
+    if (!x->r)
+        return INV_ENOMEM;
+    int rc = item_claim_keys(&x->e->cat, x->item, x->old, x->r, &x->cl);
+    if (rc != INV_OK)
+        return rc;
+    return stamp_write(&x->st, cur, record_item_len(x->r), rec_w0(x->r), 0,
+                       &x->version, next);
 }
 
 /* Inside the item's stripe and an epoch section. */
@@ -755,48 +907,29 @@ static int item_put_locked(inv_engine *e, uint64_t item, const inv_item_fields *
                            unsigned wmask, uint64_t *pos)
 {
     catalog *c = &e->cat;
-    for (;;) {
-        table_slot *s = table_insert(&c->items, item, 0);
-        if (!s)
-            return INV_ENOMEM;
-        table_word v = table_load(s);
-        if (table_is_frozen(v)) {
-            table_settle(&c->items, s);
-            continue;
-        }
-        item_rec *old = table_is_live(v) ? word_rec(v) : NULL;
-        item_rec *r = record_item_build(old, f, wmask, engine_now_ms());
-        if (!r)
-            return INV_ENOMEM;
-        item_claims cl;
-        uint64_t version = 0;
-        int rc = item_claim_keys(c, item, old, r, &cl);
-        if (rc == INV_OK && (rc = item_swap(e, s, &v, r, &version, pos)) != INV_OK)
-            item_release_claims(c, item, r, &cl);
-        if (rc == 1) {
-            free(r); /* a growth froze the slot: start over in the new array */
-            continue;
-        }
-        if (rc != INV_OK) {
-            free(r);
-            return rc;
-        }
-        /* Publish before anything else reserves a position: a thread
-         * publishes its reservations in order (journal.h). */
-        rc = *pos ? publish_item(e, *pos, item, version, r) : INV_OK;
-        if (old) {
-            item_drop_keys(c, item, old, r);
-            if (old->tracked != r->tracked) {
-                uint64_t marked = levels(c)->mark_tracked(e, item, r->tracked);
-                if (marked > *pos)
-                    *pos = marked; /* acknowledge once those are durable too */
-            }
-            epoch_retire(old, free, c->owner);
-        } else {
-            table_note_created(&c->items); /* a new item has no levels to mark */
-        }
+    item_put_ctx x = {e, item, f, wmask, NULL, NULL, {false, false, false}, 0, {e, 0, 0}};
+    int rc = table_update(&c->items, item, 0, true, NULL, item_put_step, &x, NULL);
+    if (rc != TABLE_STEP_WRITE) {
+        assert(rc < 0); /* the step never keeps */
+        item_put_undo(&x);
         return rc;
     }
+    *pos = x.st.pos;
+    /* Publish before anything else reserves a position: a thread
+     * publishes its reservations in order (journal.h). */
+    rc = *pos ? publish_item(e, *pos, item, x.version, x.r) : INV_OK;
+    if (x.old) {
+        item_drop_keys(c, item, x.old, x.r);
+        if (x.old->tracked != x.r->tracked) {
+            uint64_t marked = levels(c)->mark_tracked(e, item, x.r->tracked);
+            if (marked > *pos)
+                *pos = marked; /* acknowledge once those are durable too */
+        }
+        epoch_retire(x.old, free, c->owner);
+    } else {
+        table_note_created(&c->items); /* a new item has no levels to mark */
+    }
+    return rc;
 }
 
 int inv_item_put(inv_engine *e, uint64_t item, const inv_item_fields *f)
@@ -817,31 +950,62 @@ int inv_item_put(inv_engine *e, uint64_t item, const inv_item_fields *f)
     return rc == INV_OK && pos ? persist_ack(e, pos) : rc;
 }
 
+/* A journaled whole-record change of an item under its stripe (a delete,
+ * or the undoing of one): rec is the record the deciding step call
+ * replaced (delete) or puts back (restore). */
+typedef struct {
+    item_rec *rec;
+    uint64_t version;
+    stamp st;
+} item_stamp_ctx;
+
+static int item_del_step(void *ctx, table_word cur, table_word *next)
+{
+    item_stamp_ctx *x = ctx;
+    stamp_abandon(&x->st); /* the previous call's CAS lost */
+    if (!table_is_live(cur))
+        return INV_ENOTFOUND;
+    x->rec = word_rec(cur);
+    return stamp_write(&x->st, cur, record_item_len(NULL), 0, TABLE_TOMB, &x->version, next);
+}
+
+static int item_restore_step(void *ctx, table_word cur, table_word *next)
+{
+    item_stamp_ctx *x = ctx;
+    stamp_abandon(&x->st); /* the previous call's CAS lost */
+    /* The empty word: no slot holds the key any more (a growth dropped the
+     * tombstone); answered before reserving anything. */
+    if (cur.w0 == 0 && cur.w1 == 0)
+        return INV_ENOTFOUND;
+    return stamp_write(&x->st, cur, record_item_len(x->rec), rec_w0(x->rec), 0,
+                       &x->version, next);
+}
+
+/* Runs an item_stamp_ctx step on item; *pos: the change's position. */
+static int item_stamped(inv_engine *e, uint64_t item, table_step_fn step, item_stamp_ctx *x,
+                        uint64_t *pos)
+{
+    int rc = table_update(&e->cat.items, item, 0, false, NULL, step, x, NULL);
+    if (rc != TABLE_STEP_WRITE) {
+        assert(rc < 0); /* neither step keeps, nor writes an absent key */
+        stamp_abandon(&x->st);
+        return rc;
+    }
+    *pos = x->st.pos;
+    return INV_OK;
+}
+
 /* Undoes a deletion just made under the item's stripe: the tombstone goes
  * back to the old record (its index entries were not touched), journaled.
  * *pos becomes the restoring change's position. */
 static int item_restore(inv_engine *e, uint64_t item, item_rec *old, uint64_t *pos)
 {
-    catalog *c = &e->cat;
-    for (;;) {
-        table_slot *s = table_find(&c->items, item, 0);
-        if (!s)
-            return INV_ENOTFOUND; /* cannot happen: the tombstone keeps the key */
-        table_word v = table_load(s);
-        if (table_is_frozen(v)) {
-            table_settle(&c->items, s);
-            continue;
-        }
-        uint64_t version = next_version(e, v, record_item_len(old), pos);
-        if (!version)
-            return INV_EIO;
-        if (!table_cas(s, &v, (table_word){(uint64_t)(uintptr_t)old, version})) {
-            abandon(e, pos, record_item_len(old));
-            continue;
-        }
-        table_note_created(&c->items);
-        return *pos ? publish_item(e, *pos, item, version, old) : INV_OK;
-    }
+    item_stamp_ctx x = {old, 0, {e, 0, 0}};
+    int rc = item_stamped(e, item, item_restore_step, &x, pos);
+    if (rc != INV_OK)
+        return rc;
+    table_note_created(&e->cat.items);
+    return *pos ? publish_item(e, *pos, item, x.version, old) : INV_OK;
 }
 
 /* Marks the item deleted first (level creation re-checks it), then drops
@@ -849,42 +1013,27 @@ static int item_restore(inv_engine *e, uint64_t item, item_rec *old, uint64_t *p
 static int item_del_locked(inv_engine *e, uint64_t item, uint64_t *pos)
 {
     catalog *c = &e->cat;
-    for (;;) {
-        table_slot *s = table_find(&c->items, item, 0);
-        if (!s)
-            return INV_ENOTFOUND;
-        table_word v = table_load(s);
-        if (table_is_frozen(v)) {
-            table_settle(&c->items, s);
-            continue;
-        }
-        if (!table_is_live(v))
-            return INV_ENOTFOUND;
-        item_rec *old = word_rec(v);
-        uint64_t version = next_version(e, v, record_item_len(NULL), pos);
-        if (!version)
-            return INV_EIO;
-        if (!table_cas(s, &v, (table_word){0, version | TABLE_TOMB})) {
-            abandon(e, pos, record_item_len(NULL));
-            continue;
-        }
-        table_note_deleted(&c->items);
-        /* Publish before the level deletions reserve theirs (in order). */
-        int rc = *pos ? publish_item(e, *pos, item, version, NULL) : INV_OK;
-        if (rc == INV_OK && levels(c)->item_reserved(e, item)) {
-            /* Live holds count on its stock (checked after the tombstone:
-             * a hold that reserves later sees the item gone and backs out).
-             * Put the item back and refuse. */
-            rc = item_restore(e, item, old, pos);
-            return rc == INV_OK ? INV_ECONFLICT : rc;
-        }
-        uint64_t dropped = levels(c)->drop_item(e, item);
-        if (dropped > *pos)
-            *pos = dropped; /* acknowledge once the level deletions are durable */
-        item_drop_keys(c, item, old, NULL);
-        epoch_retire(old, free, c->owner);
+    item_stamp_ctx x = {NULL, 0, {e, 0, 0}};
+    int rc = item_stamped(e, item, item_del_step, &x, pos);
+    if (rc != INV_OK)
         return rc;
+    item_rec *old = x.rec;
+    table_note_deleted(&c->items);
+    /* Publish before the level deletions reserve theirs (in order). */
+    rc = *pos ? publish_item(e, *pos, item, x.version, NULL) : INV_OK;
+    if (rc == INV_OK && levels(c)->item_reserved(e, item)) {
+        /* Live holds count on its stock (checked after the tombstone: a
+         * hold that reserves later sees the item gone and backs out). Put
+         * the item back and refuse. */
+        rc = item_restore(e, item, old, pos);
+        return rc == INV_OK ? INV_ECONFLICT : rc;
     }
+    uint64_t dropped = levels(c)->drop_item(e, item);
+    if (dropped > *pos)
+        *pos = dropped; /* acknowledge once the level deletions are durable */
+    item_drop_keys(c, item, old, NULL);
+    epoch_retire(old, free, c->owner);
+    return rc;
 }
 
 int inv_item_del(inv_engine *e, uint64_t item)
@@ -1000,15 +1149,14 @@ static int stock_one(void *p, uint64_t loc)
     inv_level level;
     if (levels(&x->e->cat)->read_level(x->e, x->item, loc, &level) != INV_OK)
         return 0; /* no level of the item here */
-    int64_t available = level.available;
     if (x->r->tracked)
-        x->total += available;
+        x->total += level.available;
     if (x->n < x->cap) {
         inv_stock_row *row = &x->rows[x->n];
         str_view_copy(row->variant, sizeof row->variant, record_item_str(x->r, IS_VARIANT));
         row->item = x->item;
         row->location = loc;
-        row->available = available;
+        row->available = level.available;
     }
     x->n++;
     return 0;
@@ -1055,56 +1203,47 @@ int inv_product_inventory(inv_engine *e, const char *product, const uint64_t *on
 
 /* ---- recovery and snapshots --------------------------------------------- */
 
+/* A version a payload may carry: a journal position the table can hold. */
+static bool version_ok(uint64_t version)
+{
+    return version != 0 && version <= TABLE_VERSION_MAX;
+}
+
 /* Installs rec (NULL: a tombstone) as (id, 0) of t if version is above the
  * loaded one; rec is consumed either way. */
 static int install(catalog *c, table *t, uint64_t id, uint64_t version, void *rec)
 {
-    if (version == 0 || version > TABLE_VERSION_MAX) {
+    if (!version_ok(version)) {
         free(rec);
         return INV_EINVALID;
     }
-    for (;;) {
-        table_slot *s = table_insert(t, id, 0);
-        if (!s) {
-            free(rec);
-            return INV_ENOMEM;
-        }
-        table_word v = table_load(s);
-        if (table_is_frozen(v)) {
-            table_settle(t, s);
-            continue;
-        }
-        if (table_version(v) >= version) {
-            free(rec); /* what is loaded is as new or newer */
-            return INV_OK;
-        }
-        table_word next = rec ? (table_word){(uint64_t)(uintptr_t)rec, version}
-                              : (table_word){0, version | TABLE_TOMB};
-        if (!table_cas(s, &v, next))
-            continue;
-        bool was_live = table_is_live(v);
-        if (was_live)
-            epoch_retire(word_rec(v), free, c->owner);
-        if (!was_live && rec)
-            table_note_created(t);
-        if (was_live && !rec)
-            table_note_deleted(t);
-        return INV_OK;
+    table_word want = {rec_w0(rec), rec ? version : version | TABLE_TOMB};
+    newer_ctx x = {want, {0, 0}};
+    int rc = table_update(t, id, 0, true, NULL, newer_step, &x, NULL);
+    if (rc != TABLE_STEP_WRITE) {
+        free(rec); /* kept: what is loaded is as new or newer */
+        return rc == TABLE_STEP_KEEP ? INV_OK : rc;
     }
+    bool was_live = table_is_live(x.seen);
+    if (was_live)
+        epoch_retire(word_rec(x.seen), free, c->owner);
+    if (!was_live && rec)
+        table_note_created(t);
+    if (was_live && !rec)
+        table_note_deleted(t);
+    return INV_OK;
 }
 
 static int replay_default(catalog *c, const void *payload, uint32_t len)
 {
-    uint64_t p[2];
-    if (len != RECORD_DEFAULT_LEN)
+    uint64_t id, version;
+    int rc = record_default_decode(payload, len, &id, &version);
+    if (rc != INV_OK)
+        return rc;
+    if (!version_ok(version))
         return INV_EINVALID;
-    memcpy(p, payload, sizeof p);
-    if (p[1] == 0 || p[1] > TABLE_VERSION_MAX)
-        return INV_EINVALID;
-    table_word v = table_load(&c->default_location);
-    while (table_version(v) < p[1] &&
-           !table_cas(&c->default_location, &v, (table_word){p[0], p[1]}))
-        ; /* v is refreshed by the failed CAS */
+    newer_ctx x = {{id, version}, {0, 0}};
+    (void)lone_update(&c->default_location, newer_step, &x);
     return INV_OK;
 }
 
@@ -1176,8 +1315,9 @@ int catalog_snapshot(catalog *c, snapshot_writer *w)
         rc = table_foreach(&c->items, snapshot_item, w);
     table_word v = table_load(&c->default_location);
     if (rc == INV_OK && table_version(v) != 0) {
-        uint64_t p[2] = {v.w0, table_version(v)};
-        rc = snapshot_add(w, PERSIST_DEFAULT, p, RECORD_DEFAULT_LEN);
+        uint8_t buf[RECORD_DEFAULT_LEN];
+        uint32_t len = record_default_encode(buf, v.w0, table_version(v));
+        rc = snapshot_add(w, PERSIST_DEFAULT, buf, len);
     }
     return rc;
 }
