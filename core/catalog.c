@@ -2,13 +2,21 @@
  * catalog.c — locations, inventory items and their SKU / variant / product
  * indexes.
  *
- * Records. A location or an item is an immutable record (a few scalars, then
- * its strings packed as one length byte each plus the bytes, no NULs; an
- * item is about 32 bytes plus its strings) held by pointer in w0 of its
- * table value; w1 is the version, bumped by every CAS. A change builds a
- * new record and swaps it in with one CAS; the replaced record goes to
+ * Records. A location or an item is an immutable record (catalog_record.h:
+ * its format, fields and payloads) held by pointer in w0 of its table
+ * value; w1 is the version, bumped by every CAS. A change builds a new
+ * record and swaps it in with one CAS; the replaced record goes to
  * epoch_retire. A deleted item is a tombstone (TABLE_TOMB, w0 = 0) whose
  * version goes on counting if the id is created again.
+ *
+ * Changes. Every change of a table value is one table_update with a step
+ * per operation (claim_step, item_put_step, ...). A step may run several
+ * times (after lost races), so what it prepares (a record, index claims, a
+ * journal reservation) lives in its ctx, and each call first undoes what
+ * the previous call prepared; what must happen once (note_created, retiring
+ * the old record, publishing) happens after table_update, from what the
+ * winning call stored in ctx. The default location is a slot in no table:
+ * lone_update, the same loop without growth, changes it.
  *
  * Indexes. skus and variants map the seeded XXH3-128 of the string to the
  * item id (w0); products map the hash of the product string to a product
@@ -47,20 +55,25 @@
  * bounds the count (INV_LOCATIONS_MAX). The first location published
  * becomes the default by one CAS from "none".
  *
+ * Levels sit above the catalog: it reaches them only through the hooks
+ * engine.c registers (catalog_level_hooks in catalog.h).
+ *
  * Durability (catalog.h). With a journal, a change reserves its position
  * before its CAS and uses it as the new version (w1), re-reserving if the
- * slot already holds a higher one; after the CAS it publishes the whole
- * record (payloads below), and the public call acknowledges it outside the
- * epoch section and the stripe. Replay installs a record only above the
- * loaded version and leaves the indexes to catalog_rebuild_indexes.
+ * slot already holds a higher one (and after every lost race); after the
+ * CAS it publishes the whole record, and the public call acknowledges it
+ * outside the epoch section and the stripe. Replay installs a record only
+ * above the loaded version and leaves the indexes to
+ * catalog_rebuild_indexes.
  */
 #include "catalog.h"
 
+#include "catalog_record.h"
 #include "engine_state.h"
 #include "epoch.h"
-#include "level.h"
 #include "persist.h"
 
+#include <assert.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,223 +82,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-typedef struct {
-    const char *p;
-    size_t len;
-} str_view;
-
 static const str_view EMPTY = {"", 0};
-
-/* ---- packed strings: lens[i] bytes each, one after the other ---------- */
-
-static str_view packed_get(const uint8_t *lens, const char *bytes, int i)
-{
-    size_t off = 0;
-    for (int k = 0; k < i; k++)
-        off += lens[k];
-    return (str_view){bytes + off, lens[i]};
-}
-
-static size_t packed_total(const str_view *s, int n)
-{
-    size_t total = 0;
-    for (int i = 0; i < n; i++)
-        total += s[i].len;
-    return total;
-}
-
-static void packed_put(uint8_t *lens, char *bytes, const str_view *s, int n)
-{
-    for (int i = 0; i < n; i++) {
-        lens[i] = (uint8_t)s[i].len; /* every limit is <= 255 */
-        if (s[i].len)
-            memcpy(bytes, s[i].p, s[i].len);
-        bytes += s[i].len;
-    }
-}
-
-static bool view_eq(str_view a, str_view b)
-{
-    return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
-}
-
-static void view_copy(char *dst, size_t cap, str_view v)
-{
-    size_t n = v.len < cap ? v.len : cap - 1;
-    if (n)
-        memcpy(dst, v.p, n);
-    dst[n] = '\0';
-}
-
-/* ---- field descriptions and validation -------------------------------- */
-
-enum field_kind { FK_TEXT, FK_COUNTRY, FK_COST, FK_HS };
-
-typedef struct {
-    unsigned mask;
-    size_t offset, cap; /* cap: the array's size, NUL included */
-    enum field_kind kind;
-} str_field;
-
-enum { LS_NAME, LS_ADDRESS1, LS_ADDRESS2, LS_CITY, LS_PROVINCE, LS_PROVINCE_CODE,
-       LS_COUNTRY, LS_COUNTRY_CODE, LS_ZIP, LS_PHONE, LS_COUNT };
-
-#define LOC_STR(m, f, k) \
-    {m, offsetof(inv_location_fields, f), sizeof(((inv_location_fields *)0)->f), k}
-
-static const str_field loc_fields[LS_COUNT] = {
-    LOC_STR(INV_LOC_NAME, name, FK_TEXT),
-    LOC_STR(INV_LOC_ADDRESS1, address1, FK_TEXT),
-    LOC_STR(INV_LOC_ADDRESS2, address2, FK_TEXT),
-    LOC_STR(INV_LOC_CITY, city, FK_TEXT),
-    LOC_STR(INV_LOC_PROVINCE, province, FK_TEXT),
-    LOC_STR(INV_LOC_PROVINCE_CODE, province_code, FK_TEXT),
-    LOC_STR(INV_LOC_COUNTRY, country, FK_TEXT),
-    LOC_STR(INV_LOC_COUNTRY_CODE, country_code, FK_COUNTRY),
-    LOC_STR(INV_LOC_ZIP, zip, FK_TEXT),
-    LOC_STR(INV_LOC_PHONE, phone, FK_TEXT),
-};
-
-enum { IS_SKU, IS_COST, IS_COUNTRY, IS_PROVINCE, IS_HS, IS_VARIANT, IS_PRODUCT, IS_COUNT };
-
-#define ITEM_STR(m, f, k) \
-    {m, offsetof(inv_item_fields, f), sizeof(((inv_item_fields *)0)->f), k}
-
-static const str_field item_fields[IS_COUNT] = {
-    ITEM_STR(INV_ITEM_SKU, sku, FK_TEXT),
-    ITEM_STR(INV_ITEM_COST, cost, FK_COST),
-    ITEM_STR(INV_ITEM_COUNTRY_OF_ORIGIN, country_code_of_origin, FK_COUNTRY),
-    ITEM_STR(INV_ITEM_PROVINCE_OF_ORIGIN, province_code_of_origin, FK_TEXT),
-    ITEM_STR(INV_ITEM_HS_CODE, harmonized_system_code, FK_HS),
-    ITEM_STR(INV_ITEM_VARIANT, variant, FK_TEXT),
-    ITEM_STR(INV_ITEM_PRODUCT, product, FK_TEXT),
-};
-
-static bool is_digit(char ch) { return ch >= '0' && ch <= '9'; }
-static bool is_upper(char ch) { return ch >= 'A' && ch <= 'Z'; }
-
-static size_t skip_digits(str_view v, size_t i)
-{
-    while (i < v.len && is_digit(v.p[i]))
-        i++;
-    return i;
-}
-
-/* -?digits(.digits{1,6})? or empty. */
-static bool cost_ok(str_view v)
-{
-    if (v.len == 0)
-        return true;
-    size_t i = v.p[0] == '-' ? 1 : 0;
-    size_t j = skip_digits(v, i);
-    if (j == i)
-        return false;
-    if (j == v.len)
-        return true;
-    if (v.p[j] != '.')
-        return false;
-    size_t k = skip_digits(v, j + 1);
-    size_t frac = k - (j + 1);
-    return k == v.len && frac >= 1 && frac <= 6;
-}
-
-static bool kind_ok(enum field_kind kind, str_view v)
-{
-    switch (kind) {
-    case FK_COUNTRY:
-        return v.len == 0 || (v.len == 2 && is_upper(v.p[0]) && is_upper(v.p[1]));
-    case FK_COST:
-        return cost_ok(v);
-    case FK_HS:
-        return v.len == 0 || (v.len >= 6 && v.len <= INV_HS_CODE_MAX && skip_digits(v, 0) == v.len);
-    default:
-        return true;
-    }
-}
-
-/* Reads string field d of a fields struct: false when it is not
- * NUL-terminated within its array or breaks its kind's syntax. */
-static bool field_read(const void *fields, const str_field *d, str_view *out)
-{
-    const char *p = (const char *)fields + d->offset;
-    const char *nul = memchr(p, 0, d->cap);
-    if (!nul)
-        return false;
-    *out = (str_view){p, (size_t)(nul - p)};
-    return kind_ok(d->kind, *out);
-}
-
-/* A bool read as its byte: anything but 0 or 1 is garbage, not true. */
-static bool bool_ok(const bool *b)
-{
-    unsigned char byte;
-    memcpy(&byte, b, 1);
-    return byte <= 1;
-}
-
-/* The fields to write: f NULL writes none (a new record keeps the
- * defaults), mask 0 writes all; unknown bits are INVALID. */
-static int write_mask(const void *f, unsigned mask, unsigned all, unsigned *out)
-{
-    if (!f) {
-        *out = 0;
-        return INV_OK;
-    }
-    if (mask & ~all)
-        return INV_EINVALID;
-    *out = mask ? mask : all;
-    return INV_OK;
-}
-
-static int strings_validate(const void *f, const str_field *d, int n, unsigned wmask)
-{
-    str_view v;
-    for (int i = 0; i < n; i++)
-        if ((wmask & d[i].mask) && !field_read(f, &d[i], &v))
-            return INV_EINVALID;
-    return INV_OK;
-}
-
-/* s[i]: the old record's string (empty without one), or f's when masked
- * (already validated). */
-static void strings_merge(const str_field *d, int n, const uint8_t *old_lens,
-                          const char *old_bytes, const void *f, unsigned wmask, str_view *s)
-{
-    for (int i = 0; i < n; i++) {
-        s[i] = old_lens ? packed_get(old_lens, old_bytes, i) : EMPTY;
-        if (wmask & d[i].mask)
-            (void)field_read(f, &d[i], &s[i]);
-    }
-}
-
-/* A string argument of a lookup: 1..max bytes. */
-static int str_arg(const char *p, size_t max, str_view *out)
-{
-    if (!p)
-        return INV_EINVALID;
-    size_t len = strnlen(p, max + 1);
-    if (len == 0 || len > max)
-        return INV_EINVALID;
-    *out = (str_view){p, len};
-    return INV_OK;
-}
-
-/* ---- records ------------------------------------------------------------ */
-
-typedef struct {
-    int64_t created_at_ms, updated_at_ms;
-    int32_t priority;
-    bool active;
-    uint8_t lens[LS_COUNT];
-    char bytes[];
-} loc_rec;
-
-typedef struct {
-    int64_t created_at_ms, updated_at_ms;
-    bool tracked, requires_shipping;
-    uint8_t lens[IS_COUNT];
-    char bytes[];
-} item_rec;
 
 /* A product: its name (to tell a hash collision) and its items, sorted. */
 typedef struct {
@@ -295,10 +92,17 @@ typedef struct {
     uint64_t ids[];
 } product_rec;
 
-static str_view item_str(const item_rec *r, int i) { return packed_get(r->lens, r->bytes, i); }
 static str_view product_name(const product_rec *p) { return (str_view){p->name, p->name_len}; }
 
+/* ---- table words -------------------------------------------------------- */
+
 static void *word_rec(table_word v) { return (void *)(uintptr_t)v.w0; }
+
+/* v's record when v is live, else NULL. */
+static void *live_rec(table_word v) { return table_is_live(v) ? word_rec(v) : NULL; }
+
+/* The w0 that holds rec. */
+static uint64_t rec_w0(const void *rec) { return (uint64_t)(uintptr_t)rec; }
 
 /* The next live value after prev (any state): the version goes on. */
 static table_word live_word(uint64_t w0, table_word prev)
@@ -313,225 +117,119 @@ static table_word tomb_word(table_word prev)
 
 /* The live record of (id, 0) in t, or NULL. Inside an epoch section; a
  * frozen value is still the latest, so a read needs no settling. */
-static void *record_get(table *t, uint64_t id)
+static void *rec_get(table *t, uint64_t id)
 {
     table_slot *s = table_find(t, id, 0);
     if (!s)
         return NULL;
+    return live_rec(table_load(s));
+}
+
+/* The one loop for the default location, a slot in no table: it never
+ * freezes, so table_update's growth protocol does not apply; otherwise the
+ * same contract (step as table_step_fn, returns its answer). */
+static int lone_update(table_slot *s, table_step_fn step, void *ctx)
+{
     table_word v = table_load(s);
-    return table_is_live(v) ? word_rec(v) : NULL;
-}
-
-static loc_rec *loc_build(const loc_rec *old, const inv_location_fields *f, unsigned wmask,
-                          int64_t now_ms)
-{
-    str_view s[LS_COUNT];
-    strings_merge(loc_fields, LS_COUNT, old ? old->lens : NULL, old ? old->bytes : NULL, f,
-                  wmask, s);
-    loc_rec *r = malloc(sizeof *r + packed_total(s, LS_COUNT));
-    if (!r)
-        return NULL;
-    r->created_at_ms = old ? old->created_at_ms : now_ms;
-    r->updated_at_ms = now_ms;
-    r->active = (wmask & INV_LOC_ACTIVE) ? f->active : old ? old->active : true;
-    r->priority = (wmask & INV_LOC_PRIORITY) ? f->priority : old ? old->priority : 0;
-    packed_put(r->lens, r->bytes, s, LS_COUNT);
-    return r;
-}
-
-static item_rec *item_build(const item_rec *old, const inv_item_fields *f, unsigned wmask,
-                            int64_t now_ms)
-{
-    str_view s[IS_COUNT];
-    strings_merge(item_fields, IS_COUNT, old ? old->lens : NULL, old ? old->bytes : NULL, f,
-                  wmask, s);
-    item_rec *r = malloc(sizeof *r + packed_total(s, IS_COUNT));
-    if (!r)
-        return NULL;
-    r->created_at_ms = old ? old->created_at_ms : now_ms;
-    r->updated_at_ms = now_ms;
-    r->tracked = (wmask & INV_ITEM_TRACKED) ? f->tracked : old ? old->tracked : true;
-    r->requires_shipping = (wmask & INV_ITEM_REQUIRES_SHIPPING) ? f->requires_shipping
-                           : old                                ? old->requires_shipping
-                                                                : true;
-    packed_put(r->lens, r->bytes, s, IS_COUNT);
-    return r;
-}
-
-/* ---- journal and snapshot payloads ---------------------------------------
- * Host byte order, fields packed one after the other:
- *   PERSIST_ITEM      u64 id, u64 version, u8 flags (1 deleted, 2 tracked,
- *                     4 requires_shipping), i64 created_at_ms,
- *                     i64 updated_at_ms, u8 lens[7], the strings' bytes
- *                     (sku, cost, country, province, hs code, variant,
- *                     product); a deletion stops after the flags.
- *   PERSIST_LOCATION  u64 id, u64 version, u8 flags (2 active), i32
- *                     priority, i64 created, i64 updated, u8 lens[10],
- *                     bytes (name .. phone, in inv_location_fields order)
- *   PERSIST_DEFAULT   u64 id, u64 version
- * version: the journal position of the change (a record is installed on
- * replay only above the version loaded). */
-
-#define ITEM_HEAD_LEN (8 + 8 + 1)
-#define ITEM_BODY_LEN (8 + 8 + IS_COUNT)
-#define LOC_HEAD_LEN (8 + 8 + 1 + 4 + 8 + 8 + LS_COUNT)
-#define DEFAULT_PAYLOAD_LEN 16u
-/* The largest payload: a location with every string at its maximum. */
-#define CATALOG_PAYLOAD_MAX (LOC_HEAD_LEN + LS_COUNT * INV_STR_MAX)
-
-enum { PF_DELETED = 1, PF_TRACKED = 2, PF_SHIPPING = 4, PF_ACTIVE = 2 };
-
-static uint8_t *put_raw(uint8_t *p, const void *src, size_t n)
-{
-    if (n)
-        memcpy(p, src, n);
-    return p + n;
-}
-
-static const uint8_t *get_raw(const uint8_t *p, void *dst, size_t n)
-{
-    if (n)
-        memcpy(dst, p, n);
-    return p + n;
-}
-
-static size_t lens_total(const uint8_t *lens, int n)
-{
-    size_t total = 0;
-    for (int i = 0; i < n; i++)
-        total += lens[i];
-    return total;
-}
-
-static uint32_t item_payload_len(const item_rec *r)
-{
-    return r ? (uint32_t)(ITEM_HEAD_LEN + ITEM_BODY_LEN + lens_total(r->lens, IS_COUNT))
-             : ITEM_HEAD_LEN;
-}
-
-static uint32_t loc_payload_len(const loc_rec *r)
-{
-    return (uint32_t)(LOC_HEAD_LEN + lens_total(r->lens, LS_COUNT));
-}
-
-/* r NULL: the item's deletion. */
-static uint32_t item_encode(uint8_t *buf, uint64_t id, uint64_t version, const item_rec *r)
-{
-    uint8_t flags = r ? (uint8_t)((r->tracked ? PF_TRACKED : 0) |
-                                  (r->requires_shipping ? PF_SHIPPING : 0))
-                      : PF_DELETED;
-    uint8_t *p = put_raw(buf, &id, 8);
-    p = put_raw(p, &version, 8);
-    p = put_raw(p, &flags, 1);
-    if (r) {
-        p = put_raw(p, &r->created_at_ms, 8);
-        p = put_raw(p, &r->updated_at_ms, 8);
-        p = put_raw(p, r->lens, IS_COUNT);
-        p = put_raw(p, r->bytes, lens_total(r->lens, IS_COUNT));
+    for (;;) {
+        table_word next = v;
+        int rc = step(ctx, v, &next);
+        if (rc != TABLE_STEP_WRITE)
+            return rc;
+        assert((next.w1 & (TABLE_FROZEN | TABLE_MOVED)) == 0);
+        if (table_cas(s, &v, next)) /* on failure v is the fresh value */
+            return rc;
     }
-    return (uint32_t)(p - buf);
 }
 
-static uint32_t loc_encode(uint8_t *buf, uint64_t id, uint64_t version, const loc_rec *r)
+/* Replay's step: writes want unless the value is as new or newer; seen:
+ * the value the deciding call saw. */
+typedef struct {
+    table_word want, seen;
+} newer_ctx;
+
+static int newer_step(void *ctx, table_word cur, table_word *next)
 {
-    uint8_t flags = r->active ? PF_ACTIVE : 0;
-    uint8_t *p = put_raw(buf, &id, 8);
-    p = put_raw(p, &version, 8);
-    p = put_raw(p, &flags, 1);
-    p = put_raw(p, &r->priority, 4);
-    p = put_raw(p, &r->created_at_ms, 8);
-    p = put_raw(p, &r->updated_at_ms, 8);
-    p = put_raw(p, r->lens, LS_COUNT);
-    p = put_raw(p, r->bytes, lens_total(r->lens, LS_COUNT));
-    return (uint32_t)(p - buf);
+    newer_ctx *x = ctx;
+    x->seen = cur;
+    if (table_version(cur) >= table_version(x->want))
+        return TABLE_STEP_KEEP; /* what is loaded is as new or newer */
+    *next = x->want;
+    return TABLE_STEP_WRITE;
+}
+
+/* ---- journal stamps ------------------------------------------------------
+ * A change's version: in memory its value's plus one; with a journal, the
+ * position its record will be published at, reserved before the CAS. A
+ * step reserves; a step called again (its CAS lost) first gives the
+ * previous reservation back, and so does the caller when no write landed. */
+
+typedef struct {
+    inv_engine *e;
+    uint64_t pos; /* reserved and not published yet (0: none) */
+    uint32_t len; /* the reserved record's length */
+} stamp;
+
+static void stamp_abandon(stamp *st)
+{
+    if (st->pos)
+        persist_abandon(st->e, st->pos, st->len);
+    st->pos = 0;
+}
+
+/* The version of a change replacing cur with a record of len payload
+ * bytes: cur's plus one in memory; with a journal, a freshly reserved
+ * position above cur's version (st->pos). 0: the journal failed. */
+static uint64_t stamp_version(stamp *st, table_word cur, uint32_t len)
+{
+    assert(st->pos == 0); /* the previous reservation was given back */
+    st->len = len;
+    if (!st->e->jr)
+        return table_version(cur) + 1;
+    for (;;) {
+        st->pos = persist_reserve(st->e, len);
+        if (st->pos == 0)
+            return 0;
+        if (st->pos > table_version(cur))
+            return st->pos;
+        persist_abandon(st->e, st->pos, len); /* a later change came first */
+    }
+}
+
+/* A stamped step's last move: *next = (w0, a fresh *version | tomb), the
+ * version stamped for a record of len bytes. INV_EIO: the journal failed. */
+static int stamp_write(stamp *st, table_word cur, uint32_t len, uint64_t w0, uint64_t tomb,
+                       uint64_t *version, table_word *next)
+{
+    assert(tomb == 0 || tomb == TABLE_TOMB);
+    *version = stamp_version(st, cur, len);
+    if (!*version)
+        return INV_EIO;
+    *next = (table_word){w0, *version | tomb};
+    return TABLE_STEP_WRITE;
 }
 
 static int publish_item(inv_engine *e, uint64_t pos, uint64_t id, uint64_t version,
                         const item_rec *r)
 {
-    uint8_t buf[CATALOG_PAYLOAD_MAX];
-    uint32_t len = item_encode(buf, id, version, r);
+    uint8_t buf[RECORD_PAYLOAD_MAX];
+    uint32_t len = record_item_encode(buf, id, version, r);
     return persist_publish(e, pos, PERSIST_ITEM, buf, len);
 }
 
 static int publish_location(inv_engine *e, uint64_t pos, uint64_t id, uint64_t version,
                             const loc_rec *r)
 {
-    uint8_t buf[CATALOG_PAYLOAD_MAX];
-    uint32_t len = loc_encode(buf, id, version, r);
+    uint8_t buf[RECORD_PAYLOAD_MAX];
+    uint32_t len = record_loc_encode(buf, id, version, r);
     return persist_publish(e, pos, PERSIST_LOCATION, buf, len);
 }
 
 static int publish_default(inv_engine *e, uint64_t pos, uint64_t id, uint64_t version)
 {
-    uint64_t p[2] = {id, version};
-    return persist_publish(e, pos, PERSIST_DEFAULT, p, DEFAULT_PAYLOAD_LEN);
-}
-
-/* Checks packed string lengths against each field's limit and the bytes
- * left: false if they do not fit. */
-static bool lens_ok(const uint8_t *lens, const str_field *d, int n, size_t bytes_left)
-{
-    for (int i = 0; i < n; i++)
-        if (lens[i] >= d[i].cap)
-            return false;
-    return lens_total(lens, n) == bytes_left;
-}
-
-/* A decoded item record (NULL with *deleted for a deletion). */
-static int item_decode(const uint8_t *p, uint32_t len, uint64_t *id, uint64_t *version,
-                       item_rec **out)
-{
-    uint8_t flags;
-    *out = NULL;
-    if (len < ITEM_HEAD_LEN)
-        return INV_EINVALID;
-    p = get_raw(get_raw(get_raw(p, id, 8), version, 8), &flags, 1);
-    if (flags & ~(PF_DELETED | PF_TRACKED | PF_SHIPPING))
-        return INV_EINVALID;
-    if (flags & PF_DELETED)
-        return len == ITEM_HEAD_LEN ? INV_OK : INV_EINVALID;
-    if (len < ITEM_HEAD_LEN + ITEM_BODY_LEN)
-        return INV_EINVALID;
-    size_t bytes = len - ITEM_HEAD_LEN - ITEM_BODY_LEN;
-    item_rec *r = malloc(sizeof *r + bytes);
-    if (!r)
-        return INV_ENOMEM;
-    p = get_raw(get_raw(get_raw(p, &r->created_at_ms, 8), &r->updated_at_ms, 8), r->lens,
-                IS_COUNT);
-    (void)get_raw(p, r->bytes, bytes);
-    r->tracked = flags & PF_TRACKED;
-    r->requires_shipping = flags & PF_SHIPPING;
-    if (!lens_ok(r->lens, item_fields, IS_COUNT, bytes)) {
-        free(r);
-        return INV_EINVALID;
-    }
-    *out = r;
-    return INV_OK;
-}
-
-static int loc_decode(const uint8_t *p, uint32_t len, uint64_t *id, uint64_t *version,
-                      loc_rec **out)
-{
-    uint8_t flags;
-    *out = NULL;
-    if (len < LOC_HEAD_LEN)
-        return INV_EINVALID;
-    size_t bytes = len - LOC_HEAD_LEN;
-    loc_rec *r = malloc(sizeof *r + bytes);
-    if (!r)
-        return INV_ENOMEM;
-    p = get_raw(get_raw(get_raw(p, id, 8), version, 8), &flags, 1);
-    p = get_raw(get_raw(p, &r->priority, 4), &r->created_at_ms, 8);
-    p = get_raw(get_raw(p, &r->updated_at_ms, 8), r->lens, LS_COUNT);
-    (void)get_raw(p, r->bytes, bytes);
-    r->active = flags & PF_ACTIVE;
-    if ((flags & ~PF_ACTIVE) || !lens_ok(r->lens, loc_fields, LS_COUNT, bytes)) {
-        free(r);
-        return INV_EINVALID;
-    }
-    *out = r;
-    return INV_OK;
+    uint8_t buf[RECORD_DEFAULT_LEN];
+    uint32_t len = record_default_encode(buf, id, version);
+    return persist_publish(e, pos, PERSIST_DEFAULT, buf, len);
 }
 
 /* ---- sorted id arrays --------------------------------------------------- */
@@ -578,16 +276,44 @@ static void str_hash(const catalog *c, str_view v, uint64_t *a, uint64_t *b)
 /* key's entry names owner, another item: a duplicate, or a collision. */
 static int index_conflict(catalog *c, int field, str_view key, uint64_t owner)
 {
-    const item_rec *r = record_get(&c->items, owner);
+    const item_rec *r = rec_get(&c->items, owner);
     if (!r)
         return INV_EEXISTS; /* the owner is being created: in flight */
-    str_view have = item_str(r, field);
-    if (have.len == 0 || view_eq(have, key))
+    str_view have = record_item_str(r, field);
+    if (have.len == 0 || str_view_eq(have, key))
         return INV_EEXISTS;
     uint64_t a1, b1, a2, b2;
     str_hash(c, have, &a1, &b1);
     str_hash(c, key, &a2, &b2);
     return a1 == a2 && b1 == b2 ? INV_ELIMIT : INV_EEXISTS;
+}
+
+/* A claim's answer: *claimed when the entry is now the item's (written, or
+ * kept as a leftover of ours); a refusal as is. */
+static int claim_answer(int rc, bool *claimed)
+{
+    assert(rc < 0 || rc == TABLE_STEP_WRITE || rc == TABLE_STEP_KEEP);
+    *claimed = rc == TABLE_STEP_WRITE || rc == TABLE_STEP_KEEP;
+    return *claimed ? INV_OK : rc;
+}
+
+typedef struct {
+    catalog *c;
+    int field;
+    str_view key;
+    uint64_t item;
+} claim_ctx;
+
+/* absent -> item; already the item's (a leftover of ours): adopt it; held
+ * by another item: its conflict. */
+static int claim_step(void *ctx, table_word cur, table_word *next)
+{
+    const claim_ctx *x = ctx;
+    if (table_is_live(cur))
+        return cur.w0 == x->item ? TABLE_STEP_KEEP
+                                 : index_conflict(x->c, x->field, x->key, cur.w0);
+    *next = live_word(x->item, cur);
+    return TABLE_STEP_WRITE;
 }
 
 /* Claims key for item (absent -> item). *claimed: the entry is now ours
@@ -597,28 +323,21 @@ static int index_claim(catalog *c, table *t, int field, str_view key, uint64_t i
 {
     uint64_t a, b;
     str_hash(c, key, &a, &b);
-    *claimed = false;
-    for (;;) {
-        table_slot *s = table_insert(t, a, b);
-        if (!s)
-            return INV_ENOMEM;
-        table_word v = table_load(s);
-        if (table_is_frozen(v)) {
-            table_settle(t, s); /* growth: redo in the new array */
-            continue;
-        }
-        if (table_is_live(v)) {
-            if (v.w0 != item)
-                return index_conflict(c, field, key, v.w0);
-            *claimed = true; /* a leftover of ours: adopt it */
-            return INV_OK;
-        }
-        if (table_cas(s, &v, live_word(item, v))) {
-            table_note_created(t);
-            *claimed = true;
-            return INV_OK;
-        }
-    }
+    claim_ctx x = {c, field, key, item};
+    int rc = table_update(t, a, b, true, NULL, claim_step, &x, NULL);
+    if (rc == TABLE_STEP_WRITE)
+        table_note_created(t);
+    return claim_answer(rc, claimed);
+}
+
+/* item's entry -> tombstone; anything else stays. */
+static int release_step(void *ctx, table_word cur, table_word *next)
+{
+    const uint64_t *item = ctx;
+    if (!table_is_live(cur) || cur.w0 != *item)
+        return TABLE_STEP_KEEP;
+    *next = tomb_word(cur);
+    return TABLE_STEP_WRITE;
 }
 
 /* Removes key's entry if it still names item. */
@@ -628,22 +347,8 @@ static void index_release(catalog *c, table *t, str_view key, uint64_t item)
     if (key.len == 0)
         return;
     str_hash(c, key, &a, &b);
-    for (;;) {
-        table_slot *s = table_find(t, a, b);
-        if (!s)
-            return;
-        table_word v = table_load(s);
-        if (table_is_frozen(v)) {
-            table_settle(t, s);
-            continue;
-        }
-        if (!table_is_live(v) || v.w0 != item)
-            return;
-        if (table_cas(s, &v, tomb_word(v))) {
-            table_note_deleted(t);
-            return;
-        }
-    }
+    if (table_update(t, a, b, false, NULL, release_step, &item, NULL) == TABLE_STEP_WRITE)
+        table_note_deleted(t);
 }
 
 static int index_lookup(catalog *c, table *t, int field, str_view key, uint64_t *out)
@@ -656,8 +361,8 @@ static int index_lookup(catalog *c, table *t, int field, str_view key, uint64_t 
     table_word v = table_load(s);
     if (!table_is_live(v))
         return INV_ENOTFOUND;
-    const item_rec *r = record_get(&c->items, v.w0);
-    if (!r || !view_eq(item_str(r, field), key))
+    const item_rec *r = rec_get(&c->items, v.w0);
+    if (!r || !str_view_eq(record_item_str(r, field), key))
         return INV_ENOTFOUND; /* a change in flight, or a collision */
     *out = v.w0;
     return INV_OK;
@@ -669,6 +374,7 @@ static int index_lookup(catalog *c, table *t, int field, str_view key, uint64_t 
  * copied from ids. */
 static product_rec *product_new(str_view name, const uint64_t *ids, size_t n, size_t extra)
 {
+    assert(name.len <= INV_VARIANT_MAX);
     product_rec *p = malloc(sizeof *p + (n + extra) * sizeof(uint64_t));
     if (!p)
         return NULL;
@@ -692,7 +398,7 @@ static product_rec *product_get(catalog *c, str_view name)
     if (!table_is_live(v))
         return NULL;
     product_rec *p = word_rec(v);
-    return view_eq(product_name(p), name) ? p : NULL;
+    return str_view_eq(product_name(p), name) ? p : NULL;
 }
 
 /* A copy of old (NULL: none) with item added. */
@@ -705,45 +411,6 @@ static product_rec *product_plus(const product_rec *old, str_view name, uint64_t
     ids_insert(p->ids, old ? old->ids : NULL, n, item);
     p->n = (uint32_t)(n + 1);
     return p;
-}
-
-/* Adds item to product name. *claimed as for index_claim. */
-static int product_add(catalog *c, str_view name, uint64_t item, bool *claimed)
-{
-    uint64_t a, b;
-    str_hash(c, name, &a, &b);
-    *claimed = false;
-    for (;;) {
-        table_slot *s = table_insert(&c->products, a, b);
-        if (!s)
-            return INV_ENOMEM;
-        table_word v = table_load(s);
-        if (table_is_frozen(v)) {
-            table_settle(&c->products, s);
-            continue;
-        }
-        product_rec *old = table_is_live(v) ? word_rec(v) : NULL;
-        if (old && !view_eq(product_name(old), name))
-            return INV_ELIMIT; /* a 128-bit collision */
-        if (old && ids_has(old->ids, old->n, item)) {
-            *claimed = true; /* a leftover of ours: adopt it */
-            return INV_OK;
-        }
-        if (old && old->n >= INV_PRODUCT_ITEMS_MAX)
-            return INV_ELIMIT;
-        product_rec *p = product_plus(old, name, item);
-        if (!p)
-            return INV_ENOMEM;
-        if (table_cas(s, &v, live_word((uint64_t)(uintptr_t)p, v))) {
-            if (old)
-                epoch_retire(old, free, c->owner);
-            else
-                table_note_created(&c->products);
-            *claimed = true;
-            return INV_OK;
-        }
-        free(p);
-    }
 }
 
 /* The next value of a product record without item: a copy, or a tombstone
@@ -760,10 +427,73 @@ static bool product_minus(const product_rec *old, uint64_t item, table_word v,
     if (!*p)
         return false;
     size_t i = ids_lower_bound((*p)->ids, (*p)->n, item);
+    assert(i < (*p)->n && (*p)->ids[i] == item);
     memmove((*p)->ids + i, (*p)->ids + i + 1, ((*p)->n - i - 1) * sizeof(uint64_t));
     (*p)->n--;
-    *next = live_word((uint64_t)(uintptr_t)*p, v);
+    *next = live_word(rec_w0(*p), v);
     return true;
+}
+
+/* A product change: the record the deciding step call replaced (old) and
+ * the one it built (p; NULL: none, or a tombstone). */
+typedef struct {
+    str_view name;
+    uint64_t item;
+    product_rec *old, *p;
+} product_ctx;
+
+/* Frees what the previous step call built (its CAS lost, or no write). */
+static void product_undo(product_ctx *x)
+{
+    free(x->p);
+    x->p = NULL;
+}
+
+static int product_add_step(void *ctx, table_word cur, table_word *next)
+{
+    product_ctx *x = ctx;
+    product_undo(x);
+    x->old = live_rec(cur);
+    if (x->old && !str_view_eq(product_name(x->old), x->name))
+        return INV_ELIMIT; /* a 128-bit collision */
+    if (x->old && ids_has(x->old->ids, x->old->n, x->item))
+        return TABLE_STEP_KEEP; /* a leftover of ours: adopt it */
+    if (x->old && x->old->n >= INV_PRODUCT_ITEMS_MAX)
+        return INV_ELIMIT;
+    x->p = product_plus(x->old, x->name, x->item);
+    if (!x->p)
+        return INV_ENOMEM;
+    *next = live_word(rec_w0(x->p), cur);
+    return TABLE_STEP_WRITE;
+}
+
+/* Adds item to product name. *claimed as for index_claim. */
+static int product_add(catalog *c, str_view name, uint64_t item, bool *claimed)
+{
+    uint64_t a, b;
+    str_hash(c, name, &a, &b);
+    product_ctx x = {name, item, NULL, NULL};
+    int rc = table_update(&c->products, a, b, true, NULL, product_add_step, &x, NULL);
+    if (rc != TABLE_STEP_WRITE)
+        product_undo(&x);
+    else if (x.old)
+        epoch_retire(x.old, free, c->owner);
+    else
+        table_note_created(&c->products);
+    return claim_answer(rc, claimed);
+}
+
+static int product_remove_step(void *ctx, table_word cur, table_word *next)
+{
+    product_ctx *x = ctx;
+    product_undo(x);
+    x->old = live_rec(cur);
+    if (!x->old || !str_view_eq(product_name(x->old), x->name) ||
+        !ids_has(x->old->ids, x->old->n, x->item))
+        return TABLE_STEP_KEEP;
+    if (!product_minus(x->old, x->item, cur, next, &x->p))
+        return INV_ENOMEM;
+    return TABLE_STEP_WRITE;
 }
 
 /* Removes item from product name (out of memory leaves a stale id, which
@@ -774,30 +504,15 @@ static void product_remove(catalog *c, str_view name, uint64_t item)
     if (name.len == 0)
         return;
     str_hash(c, name, &a, &b);
-    for (;;) {
-        table_slot *s = table_find(&c->products, a, b);
-        if (!s)
-            return;
-        table_word v = table_load(s);
-        if (table_is_frozen(v)) {
-            table_settle(&c->products, s);
-            continue;
-        }
-        product_rec *old = table_is_live(v) ? word_rec(v) : NULL;
-        if (!old || !view_eq(product_name(old), name) || !ids_has(old->ids, old->n, item))
-            return;
-        table_word next;
-        product_rec *p;
-        if (!product_minus(old, item, v, &next, &p))
-            return;
-        if (table_cas(s, &v, next)) {
-            if (!p)
-                table_note_deleted(&c->products);
-            epoch_retire(old, free, c->owner);
-            return;
-        }
-        free(p);
+    product_ctx x = {name, item, NULL, NULL};
+    int rc = table_update(&c->products, a, b, false, NULL, product_remove_step, &x, NULL);
+    if (rc != TABLE_STEP_WRITE) {
+        product_undo(&x);
+        return;
     }
+    if (!x.p)
+        table_note_deleted(&c->products);
+    epoch_retire(x.old, free, c->owner);
 }
 
 /* ---- locations ---------------------------------------------------------- */
@@ -831,41 +546,49 @@ static int locs_add(catalog *c, uint64_t loc)
     }
 }
 
-/* The first location published becomes the default (once, by CAS from
- * "none"); version: the location's. */
+/* "none" -> the word in ctx; a default already set stays. */
+static int offer_step(void *ctx, table_word cur, table_word *next)
+{
+    if (cur.w0 != 0 || cur.w1 != 0)
+        return TABLE_STEP_KEEP;
+    *next = *(const table_word *)ctx;
+    return TABLE_STEP_WRITE;
+}
+
+/* The first location published becomes the default (once, from "none");
+ * version: the location's. */
 static bool default_offer(catalog *c, uint64_t loc, uint64_t version)
 {
-    table_word none = {0, 0};
-    return table_cas(&c->default_location, &none, (table_word){loc, version});
+    assert(version != 0); /* version 0 means "none" */
+    table_word w = {loc, version};
+    return lone_update(&c->default_location, offer_step, &w) == TABLE_STEP_WRITE;
 }
 
-static int default_set(inv_engine *e, uint64_t loc, uint64_t *pos);
+typedef struct {
+    uint64_t loc, version;
+    stamp st;
+} default_ctx;
 
-/* ---- journal versions --------------------------------------------------- */
-
-/* The version of a change replacing v with a record of len payload bytes:
- * v's plus one in memory; with a journal, a freshly reserved position
- * above v's version (*pos, to publish or abandon). 0: the journal failed. */
-static uint64_t next_version(inv_engine *e, table_word v, uint32_t len, uint64_t *pos)
+static int default_set_step(void *ctx, table_word cur, table_word *next)
 {
-    *pos = 0;
-    if (!e->jr)
-        return table_version(v) + 1;
-    for (;;) {
-        *pos = persist_reserve(e, len);
-        if (*pos == 0)
-            return 0;
-        if (*pos > table_version(v))
-            return *pos;
-        persist_abandon(e, *pos, len); /* a later change came first */
+    default_ctx *x = ctx;
+    stamp_abandon(&x->st); /* the previous call's CAS lost */
+    return stamp_write(&x->st, cur, RECORD_DEFAULT_LEN, x->loc, 0, &x->version, next);
+}
+
+/* Makes loc the default, journaled (*pos: its position, 0: none). */
+static int default_set(inv_engine *e, uint64_t loc, uint64_t *pos)
+{
+    default_ctx x = {loc, 0, {e, 0, 0}};
+    int rc = lone_update(&e->cat.default_location, default_set_step, &x);
+    if (rc != TABLE_STEP_WRITE) {
+        assert(rc < 0);
+        stamp_abandon(&x.st);
+        *pos = 0;
+        return rc;
     }
-}
-
-static void abandon(inv_engine *e, uint64_t *pos, uint32_t len)
-{
-    if (*pos)
-        persist_abandon(e, *pos, len);
-    *pos = 0;
+    *pos = x.st.pos;
+    return *pos ? publish_default(e, *pos, loc, x.version) : INV_OK;
 }
 
 bool catalog_default_location(catalog *c, uint64_t *loc)
@@ -877,58 +600,75 @@ bool catalog_default_location(catalog *c, uint64_t *loc)
     return true;
 }
 
+typedef struct {
+    inv_engine *e;
+    uint64_t loc;
+    const inv_location_fields *f;
+    unsigned wmask;
+    bool listed;      /* loc is in location_ids */
+    loc_rec *old, *r; /* what the deciding step call replaced, and built */
+    uint64_t version;
+    stamp st;
+} loc_put_ctx;
+
+/* Gives back what the previous step call prepared (its CAS lost, or no
+ * write). The listing stays: it is idempotent and never undone. */
+static void loc_put_undo(loc_put_ctx *x)
+{
+    stamp_abandon(&x->st);
+    free(x->r);
+    x->r = NULL;
+}
+
+static int loc_put_step(void *ctx, table_word cur, table_word *next)
+{
+    loc_put_ctx *x = ctx;
+    loc_put_undo(x);
+    x->old = live_rec(cur);
+    if (!x->old && !x->listed) {
+        /* Listed before published: see the file comment. */
+        int rc = locs_add(&x->e->cat, x->loc);
+        if (rc != INV_OK)
+            return rc;
+        x->listed = true;
+    }
+    x->r = record_loc_build(x->old, x->f, x->wmask, engine_now_ms());
+    if (!x->r)
+        return INV_ENOMEM;
+    return stamp_write(&x->st, cur, record_loc_len(x->r), rec_w0(x->r), 0,
+                       &x->version, next);
+}
+
 static int location_put(inv_engine *e, uint64_t loc, const inv_location_fields *f,
                         unsigned wmask, uint64_t *pos)
 {
     catalog *c = &e->cat;
-    bool listed = false;
-    for (;;) {
-        table_slot *s = table_insert(&c->locations, loc, 0);
-        if (!s)
-            return INV_ENOMEM;
-        table_word v = table_load(s);
-        if (table_is_frozen(v)) {
-            table_settle(&c->locations, s);
-            continue;
-        }
-        loc_rec *old = table_is_live(v) ? word_rec(v) : NULL;
-        if (!old && !listed) {
-            /* Listed before published: see the file comment. */
-            int rc = locs_add(c, loc);
-            if (rc != INV_OK)
-                return rc;
-            listed = true;
-        }
-        loc_rec *r = loc_build(old, f, wmask, engine_now_ms());
-        if (!r)
-            return INV_ENOMEM;
-        uint32_t len = loc_payload_len(r);
-        uint64_t version = next_version(e, v, len, pos);
-        if (version && table_cas(s, &v, (table_word){(uint64_t)(uintptr_t)r, version})) {
-            bool made_default = false;
-            if (old) {
-                epoch_retire(old, free, c->owner);
-            } else {
-                table_note_created(&c->locations);
-                made_default = default_offer(c, loc, version);
-            }
-            int rc = *pos ? publish_location(e, *pos, loc, version, r) : INV_OK;
-            if (rc == INV_OK && made_default && *pos) {
-                /* Replay would make the first location in journal order the
-                 * default, which may be another concurrent first one: say
-                 * which one won, in a record of its own. */
-                uint64_t pos_default = 0;
-                rc = default_set(e, loc, &pos_default);
-                if (pos_default > *pos)
-                    *pos = pos_default;
-            }
-            return rc;
-        }
-        free(r);
-        if (!version)
-            return INV_EIO;
-        abandon(e, pos, len);
+    loc_put_ctx x = {e, loc, f, wmask, false, NULL, NULL, 0, {e, 0, 0}};
+    int rc = table_update(&c->locations, loc, 0, true, NULL, loc_put_step, &x, NULL);
+    if (rc != TABLE_STEP_WRITE) {
+        assert(rc < 0); /* the step never keeps */
+        loc_put_undo(&x);
+        return rc;
     }
+    *pos = x.st.pos;
+    bool made_default = false;
+    if (x.old) {
+        epoch_retire(x.old, free, c->owner);
+    } else {
+        table_note_created(&c->locations);
+        made_default = default_offer(c, loc, x.version);
+    }
+    rc = *pos ? publish_location(e, *pos, loc, x.version, x.r) : INV_OK;
+    if (rc == INV_OK && made_default && *pos) {
+        /* Replay would make the first location in journal order the
+         * default, which may be another concurrent first one: say which
+         * one won, in a record of its own. */
+        uint64_t pos_default = 0;
+        rc = default_set(e, loc, &pos_default);
+        if (pos_default > *pos)
+            *pos = pos_default;
+    }
+    return rc;
 }
 
 int inv_location_put(inv_engine *e, uint64_t loc, const inv_location_fields *f)
@@ -936,11 +676,7 @@ int inv_location_put(inv_engine *e, uint64_t loc, const inv_location_fields *f)
     unsigned wmask;
     if (!e)
         return INV_EINVALID;
-    int rc = write_mask(f, f ? f->mask : 0, INV_LOC_ALL, &wmask);
-    if (rc == INV_OK && f)
-        rc = strings_validate(f, loc_fields, LS_COUNT, wmask);
-    if (rc == INV_OK && (wmask & INV_LOC_ACTIVE) && !bool_ok(&f->active))
-        rc = INV_EINVALID;
+    int rc = record_loc_validate(f, &wmask);
     if (rc != INV_OK)
         return rc;
     uint64_t pos = 0;
@@ -950,32 +686,16 @@ int inv_location_put(inv_engine *e, uint64_t loc, const inv_location_fields *f)
     return rc == INV_OK && pos ? persist_ack(e, pos) : rc;
 }
 
-static void location_out(uint64_t loc, const loc_rec *r, bool is_default,
-                         inv_location *out)
-{
-    memset(out, 0, sizeof *out);
-    out->id = loc;
-    out->fields.mask = INV_LOC_ALL;
-    for (int i = 0; i < LS_COUNT; i++)
-        view_copy((char *)&out->fields + loc_fields[i].offset, loc_fields[i].cap,
-                  packed_get(r->lens, r->bytes, i));
-    out->fields.active = r->active;
-    out->fields.priority = r->priority;
-    out->is_default = is_default;
-    out->created_at_ms = r->created_at_ms;
-    out->updated_at_ms = r->updated_at_ms;
-}
-
 int inv_location_get(inv_engine *e, uint64_t loc, inv_location *out)
 {
     if (!e || !out)
         return INV_EINVALID;
     epoch_enter();
-    const loc_rec *r = record_get(&e->cat.locations, loc);
+    const loc_rec *r = rec_get(&e->cat.locations, loc);
     uint64_t def = 0;
     bool is_default = catalog_default_location(&e->cat, &def) && def == loc;
     if (r)
-        location_out(loc, r, is_default, out);
+        record_loc_out(loc, r, is_default, out);
     epoch_exit();
     return r ? INV_OK : INV_ENOTFOUND;
 }
@@ -988,20 +708,6 @@ int inv_location_default(inv_engine *e, uint64_t *loc_out)
     bool found = catalog_default_location(&e->cat, loc_out);
     epoch_exit();
     return found ? INV_OK : INV_ENOTFOUND;
-}
-
-static int default_set(inv_engine *e, uint64_t loc, uint64_t *pos)
-{
-    table_slot *s = &e->cat.default_location;
-    table_word v = table_load(s);
-    for (;;) {
-        uint64_t version = next_version(e, v, DEFAULT_PAYLOAD_LEN, pos);
-        if (!version)
-            return INV_EIO;
-        if (table_cas(s, &v, (table_word){loc, version}))
-            return *pos ? publish_default(e, *pos, loc, version) : INV_OK;
-        abandon(e, pos, DEFAULT_PAYLOAD_LEN); /* v is refreshed by the failed CAS */
-    }
 }
 
 int inv_location_set_default(inv_engine *e, uint64_t loc)
@@ -1020,7 +726,7 @@ int inv_location_set_default(inv_engine *e, uint64_t loc)
 
 bool catalog_location_exists(catalog *c, uint64_t loc)
 {
-    return record_get(&c->locations, loc) != NULL;
+    return rec_get(&c->locations, loc) != NULL;
 }
 
 int catalog_foreach_location(catalog *c, int (*fn)(void *ctx, uint64_t loc), void *ctx)
@@ -1095,19 +801,28 @@ static pthread_mutex_t *item_stripe(catalog *c, uint64_t item)
     return &c->write_locks[(h >> 32) & (CATALOG_WRITE_STRIPES - 1)];
 }
 
+/* The level hooks, registered by engine.c before any item change. */
+static const catalog_level_hooks *levels(catalog *c)
+{
+    assert(c->level.drop_item && c->level.mark_tracked && c->level.item_reserved &&
+           c->level.read_level);
+    return &c->level;
+}
+
 typedef struct {
     bool sku, variant, product;
 } item_claims;
 
-static void item_release_claims(catalog *c, uint64_t item, const item_rec *r,
-                                const item_claims *cl)
+/* Releases the claims cl of r's strings (none left afterwards). */
+static void item_release_claims(catalog *c, uint64_t item, const item_rec *r, item_claims *cl)
 {
     if (cl->sku)
-        index_release(c, &c->skus, item_str(r, IS_SKU), item);
+        index_release(c, &c->skus, record_item_str(r, IS_SKU), item);
     if (cl->variant)
-        index_release(c, &c->variants, item_str(r, IS_VARIANT), item);
+        index_release(c, &c->variants, record_item_str(r, IS_VARIANT), item);
     if (cl->product)
-        product_remove(c, item_str(r, IS_PRODUCT), item);
+        product_remove(c, record_item_str(r, IS_PRODUCT), item);
+    *cl = (item_claims){false, false, false};
 }
 
 /* Claims the index entries r needs that old (NULL: none) did not have.
@@ -1116,14 +831,15 @@ static int item_claim_keys(catalog *c, uint64_t item, const item_rec *old, const
                            item_claims *cl)
 {
     *cl = (item_claims){false, false, false};
-    str_view sku = item_str(r, IS_SKU), var = item_str(r, IS_VARIANT);
-    str_view prod = item_str(r, IS_PRODUCT);
+    str_view sku = record_item_str(r, IS_SKU), var = record_item_str(r, IS_VARIANT);
+    str_view prod = record_item_str(r, IS_PRODUCT);
     int rc = INV_OK;
-    if (sku.len && !(old && view_eq(sku, item_str(old, IS_SKU))))
+    if (sku.len && !(old && str_view_eq(sku, record_item_str(old, IS_SKU))))
         rc = index_claim(c, &c->skus, IS_SKU, sku, item, &cl->sku);
-    if (rc == INV_OK && var.len && !(old && view_eq(var, item_str(old, IS_VARIANT))))
+    if (rc == INV_OK && var.len && !(old && str_view_eq(var, record_item_str(old, IS_VARIANT))))
         rc = index_claim(c, &c->variants, IS_VARIANT, var, item, &cl->variant);
-    if (rc == INV_OK && prod.len && !(old && view_eq(prod, item_str(old, IS_PRODUCT))))
+    if (rc == INV_OK && prod.len &&
+        !(old && str_view_eq(prod, record_item_str(old, IS_PRODUCT))))
         rc = product_add(c, prod, item, &cl->product);
     if (rc != INV_OK)
         item_release_claims(c, item, r, cl);
@@ -1136,8 +852,9 @@ static void item_drop_keys(catalog *c, uint64_t item, const item_rec *old, const
 {
     static const int keyed[3] = {IS_SKU, IS_VARIANT, IS_PRODUCT};
     for (int k = 0; k < 3; k++) {
-        str_view was = item_str(old, keyed[k]), now = r ? item_str(r, keyed[k]) : EMPTY;
-        if (was.len == 0 || view_eq(was, now))
+        str_view was = record_item_str(old, keyed[k]);
+        str_view now = r ? record_item_str(r, keyed[k]) : EMPTY;
+        if (was.len == 0 || str_view_eq(was, now))
             continue;
         if (keyed[k] == IS_PRODUCT)
             product_remove(c, was, item);
@@ -1146,20 +863,43 @@ static void item_drop_keys(catalog *c, uint64_t item, const item_rec *old, const
     }
 }
 
-/* Swaps s from *v to r (after the claims). *pos: the journal position to
- * publish at. INV_OK; 1 when another value came first (only a growth
- * freeze, under the stripe; *v is fresh); INV_EIO. */
-static int item_swap(inv_engine *e, table_slot *s, table_word *v, item_rec *r,
-                     uint64_t *version, uint64_t *pos)
+typedef struct {
+    inv_engine *e;
+    uint64_t item;
+    const inv_item_fields *f;
+    unsigned wmask;
+    item_rec *old, *r; /* what the deciding step call replaced, and built */
+    item_claims cl;    /* the index entries r holds that old did not */
+    uint64_t version;
+    stamp st;
+} item_put_ctx;
+
+/* Gives back what the previous step call prepared (its CAS lost, or no
+ * write): its reservation, its claims, its record. */
+static void item_put_undo(item_put_ctx *x)
 {
-    uint32_t len = item_payload_len(r);
-    *version = next_version(e, *v, len, pos);
-    if (!*version)
-        return INV_EIO;
-    if (table_cas(s, v, (table_word){(uint64_t)(uintptr_t)r, *version}))
-        return INV_OK;
-    abandon(e, pos, len);
-    return 1;
+    stamp_abandon(&x->st);
+    if (x->r)
+        item_release_claims(&x->e->cat, x->item, x->r, &x->cl);
+    free(x->r);
+    x->r = NULL;
+}
+
+/* Under the stripe only a growth freeze can make the CAS lose: the next
+ * call starts over from the value in the new array. */
+static int item_put_step(void *ctx, table_word cur, table_word *next)
+{
+    item_put_ctx *x = ctx;
+    item_put_undo(x);
+    x->old = live_rec(cur);
+    x->r = record_item_build(x->old, x->f, x->wmask, engine_now_ms());
+    if (!x->r)
+        return INV_ENOMEM;
+    int rc = item_claim_keys(&x->e->cat, x->item, x->old, x->r, &x->cl);
+    if (rc != INV_OK)
+        return rc;
+    return stamp_write(&x->st, cur, record_item_len(x->r), rec_w0(x->r), 0,
+                       &x->version, next);
 }
 
 /* Inside the item's stripe and an epoch section. */
@@ -1167,61 +907,28 @@ static int item_put_locked(inv_engine *e, uint64_t item, const inv_item_fields *
                            unsigned wmask, uint64_t *pos)
 {
     catalog *c = &e->cat;
-    for (;;) {
-        table_slot *s = table_insert(&c->items, item, 0);
-        if (!s)
-            return INV_ENOMEM;
-        table_word v = table_load(s);
-        if (table_is_frozen(v)) {
-            table_settle(&c->items, s);
-            continue;
-        }
-        item_rec *old = table_is_live(v) ? word_rec(v) : NULL;
-        item_rec *r = item_build(old, f, wmask, engine_now_ms());
-        if (!r)
-            return INV_ENOMEM;
-        item_claims cl;
-        uint64_t version = 0;
-        int rc = item_claim_keys(c, item, old, r, &cl);
-        if (rc == INV_OK && (rc = item_swap(e, s, &v, r, &version, pos)) != INV_OK)
-            item_release_claims(c, item, r, &cl);
-        if (rc == 1) {
-            free(r); /* a growth froze the slot: start over in the new array */
-            continue;
-        }
-        if (rc != INV_OK) {
-            free(r);
-            return rc;
-        }
-        /* Publish before anything else reserves a position: a thread
-         * publishes its reservations in order (journal.h). */
-        rc = *pos ? publish_item(e, *pos, item, version, r) : INV_OK;
-        if (old) {
-            item_drop_keys(c, item, old, r);
-            if (old->tracked != r->tracked) {
-                uint64_t marked = level_mark_tracked(e, item, r->tracked);
-                if (marked > *pos)
-                    *pos = marked; /* acknowledge once those are durable too */
-            }
-            epoch_retire(old, free, c->owner);
-        } else {
-            table_note_created(&c->items); /* a new item has no levels to mark */
-        }
+    item_put_ctx x = {e, item, f, wmask, NULL, NULL, {false, false, false}, 0, {e, 0, 0}};
+    int rc = table_update(&c->items, item, 0, true, NULL, item_put_step, &x, NULL);
+    if (rc != TABLE_STEP_WRITE) {
+        assert(rc < 0); /* the step never keeps */
+        item_put_undo(&x);
         return rc;
     }
-}
-
-static int item_validate(const inv_item_fields *f, unsigned *wmask)
-{
-    int rc = write_mask(f, f ? f->mask : 0, INV_ITEM_ALL, wmask);
-    if (rc != INV_OK || !f)
-        return rc;
-    rc = strings_validate(f, item_fields, IS_COUNT, *wmask);
-    if (rc == INV_OK && (*wmask & INV_ITEM_TRACKED) && !bool_ok(&f->tracked))
-        rc = INV_EINVALID;
-    if (rc == INV_OK && (*wmask & INV_ITEM_REQUIRES_SHIPPING) &&
-        !bool_ok(&f->requires_shipping))
-        rc = INV_EINVALID;
+    *pos = x.st.pos;
+    /* Publish before anything else reserves a position: a thread
+     * publishes its reservations in order (journal.h). */
+    rc = *pos ? publish_item(e, *pos, item, x.version, x.r) : INV_OK;
+    if (x.old) {
+        item_drop_keys(c, item, x.old, x.r);
+        if (x.old->tracked != x.r->tracked) {
+            uint64_t marked = levels(c)->mark_tracked(e, item, x.r->tracked);
+            if (marked > *pos)
+                *pos = marked; /* acknowledge once those are durable too */
+        }
+        epoch_retire(x.old, free, c->owner);
+    } else {
+        table_note_created(&c->items); /* a new item has no levels to mark */
+    }
     return rc;
 }
 
@@ -1230,7 +937,7 @@ int inv_item_put(inv_engine *e, uint64_t item, const inv_item_fields *f)
     unsigned wmask;
     if (!e)
         return INV_EINVALID;
-    int rc = item_validate(f, &wmask);
+    int rc = record_item_validate(f, &wmask);
     if (rc != INV_OK)
         return rc;
     uint64_t pos = 0;
@@ -1243,31 +950,62 @@ int inv_item_put(inv_engine *e, uint64_t item, const inv_item_fields *f)
     return rc == INV_OK && pos ? persist_ack(e, pos) : rc;
 }
 
+/* A journaled whole-record change of an item under its stripe (a delete,
+ * or the undoing of one): rec is the record the deciding step call
+ * replaced (delete) or puts back (restore). */
+typedef struct {
+    item_rec *rec;
+    uint64_t version;
+    stamp st;
+} item_stamp_ctx;
+
+static int item_del_step(void *ctx, table_word cur, table_word *next)
+{
+    item_stamp_ctx *x = ctx;
+    stamp_abandon(&x->st); /* the previous call's CAS lost */
+    if (!table_is_live(cur))
+        return INV_ENOTFOUND;
+    x->rec = word_rec(cur);
+    return stamp_write(&x->st, cur, record_item_len(NULL), 0, TABLE_TOMB, &x->version, next);
+}
+
+static int item_restore_step(void *ctx, table_word cur, table_word *next)
+{
+    item_stamp_ctx *x = ctx;
+    stamp_abandon(&x->st); /* the previous call's CAS lost */
+    /* The empty word: no slot holds the key any more (a growth dropped the
+     * tombstone); answered before reserving anything. */
+    if (cur.w0 == 0 && cur.w1 == 0)
+        return INV_ENOTFOUND;
+    return stamp_write(&x->st, cur, record_item_len(x->rec), rec_w0(x->rec), 0,
+                       &x->version, next);
+}
+
+/* Runs an item_stamp_ctx step on item; *pos: the change's position. */
+static int item_stamped(inv_engine *e, uint64_t item, table_step_fn step, item_stamp_ctx *x,
+                        uint64_t *pos)
+{
+    int rc = table_update(&e->cat.items, item, 0, false, NULL, step, x, NULL);
+    if (rc != TABLE_STEP_WRITE) {
+        assert(rc < 0); /* neither step keeps, nor writes an absent key */
+        stamp_abandon(&x->st);
+        return rc;
+    }
+    *pos = x->st.pos;
+    return INV_OK;
+}
+
 /* Undoes a deletion just made under the item's stripe: the tombstone goes
  * back to the old record (its index entries were not touched), journaled.
  * *pos becomes the restoring change's position. */
 static int item_restore(inv_engine *e, uint64_t item, item_rec *old, uint64_t *pos)
 {
-    catalog *c = &e->cat;
-    for (;;) {
-        table_slot *s = table_find(&c->items, item, 0);
-        if (!s)
-            return INV_ENOTFOUND; /* cannot happen: the tombstone keeps the key */
-        table_word v = table_load(s);
-        if (table_is_frozen(v)) {
-            table_settle(&c->items, s);
-            continue;
-        }
-        uint64_t version = next_version(e, v, item_payload_len(old), pos);
-        if (!version)
-            return INV_EIO;
-        if (!table_cas(s, &v, (table_word){(uint64_t)(uintptr_t)old, version})) {
-            abandon(e, pos, item_payload_len(old));
-            continue;
-        }
-        table_note_created(&c->items);
-        return *pos ? publish_item(e, *pos, item, version, old) : INV_OK;
-    }
+    item_stamp_ctx x = {old, 0, {e, 0, 0}};
+    int rc = item_stamped(e, item, item_restore_step, &x, pos);
+    if (rc != INV_OK)
+        return rc;
+    table_note_created(&e->cat.items);
+    return *pos ? publish_item(e, *pos, item, x.version, old) : INV_OK;
 }
 
 /* Marks the item deleted first (level creation re-checks it), then drops
@@ -1275,42 +1013,27 @@ static int item_restore(inv_engine *e, uint64_t item, item_rec *old, uint64_t *p
 static int item_del_locked(inv_engine *e, uint64_t item, uint64_t *pos)
 {
     catalog *c = &e->cat;
-    for (;;) {
-        table_slot *s = table_find(&c->items, item, 0);
-        if (!s)
-            return INV_ENOTFOUND;
-        table_word v = table_load(s);
-        if (table_is_frozen(v)) {
-            table_settle(&c->items, s);
-            continue;
-        }
-        if (!table_is_live(v))
-            return INV_ENOTFOUND;
-        item_rec *old = word_rec(v);
-        uint64_t version = next_version(e, v, ITEM_HEAD_LEN, pos);
-        if (!version)
-            return INV_EIO;
-        if (!table_cas(s, &v, (table_word){0, version | TABLE_TOMB})) {
-            abandon(e, pos, ITEM_HEAD_LEN);
-            continue;
-        }
-        table_note_deleted(&c->items);
-        /* Publish before the level deletions reserve theirs (in order). */
-        int rc = *pos ? publish_item(e, *pos, item, version, NULL) : INV_OK;
-        if (rc == INV_OK && level_item_reserved(e, item)) {
-            /* Live holds count on its stock (checked after the tombstone:
-             * a hold that reserves later sees the item gone and backs out).
-             * Put the item back and refuse. */
-            rc = item_restore(e, item, old, pos);
-            return rc == INV_OK ? INV_ECONFLICT : rc;
-        }
-        uint64_t dropped = level_drop_item(e, item);
-        if (dropped > *pos)
-            *pos = dropped; /* acknowledge once the level deletions are durable */
-        item_drop_keys(c, item, old, NULL);
-        epoch_retire(old, free, c->owner);
+    item_stamp_ctx x = {NULL, 0, {e, 0, 0}};
+    int rc = item_stamped(e, item, item_del_step, &x, pos);
+    if (rc != INV_OK)
         return rc;
+    item_rec *old = x.rec;
+    table_note_deleted(&c->items);
+    /* Publish before the level deletions reserve theirs (in order). */
+    rc = *pos ? publish_item(e, *pos, item, x.version, NULL) : INV_OK;
+    if (rc == INV_OK && levels(c)->item_reserved(e, item)) {
+        /* Live holds count on its stock (checked after the tombstone: a
+         * hold that reserves later sees the item gone and backs out). Put
+         * the item back and refuse. */
+        rc = item_restore(e, item, old, pos);
+        return rc == INV_OK ? INV_ECONFLICT : rc;
     }
+    uint64_t dropped = levels(c)->drop_item(e, item);
+    if (dropped > *pos)
+        *pos = dropped; /* acknowledge once the level deletions are durable */
+    item_drop_keys(c, item, old, NULL);
+    epoch_retire(old, free, c->owner);
+    return rc;
 }
 
 int inv_item_del(inv_engine *e, uint64_t item)
@@ -1335,28 +1058,14 @@ int inv_item_del(inv_engine *e, uint64_t item)
     return rc;
 }
 
-static void item_out(uint64_t item, const item_rec *r, inv_item *out)
-{
-    memset(out, 0, sizeof *out);
-    out->id = item;
-    out->fields.mask = INV_ITEM_ALL;
-    for (int i = 0; i < IS_COUNT; i++)
-        view_copy((char *)&out->fields + item_fields[i].offset, item_fields[i].cap,
-                  item_str(r, i));
-    out->fields.tracked = r->tracked;
-    out->fields.requires_shipping = r->requires_shipping;
-    out->created_at_ms = r->created_at_ms;
-    out->updated_at_ms = r->updated_at_ms;
-}
-
 int inv_item_get(inv_engine *e, uint64_t item, inv_item *out)
 {
     if (!e || !out)
         return INV_EINVALID;
     epoch_enter();
-    const item_rec *r = record_get(&e->cat.items, item);
+    const item_rec *r = rec_get(&e->cat.items, item);
     if (r)
-        item_out(item, r, out);
+        record_item_out(item, r, out);
     epoch_exit();
     return r ? INV_OK : INV_ENOTFOUND;
 }
@@ -1364,7 +1073,7 @@ int inv_item_get(inv_engine *e, uint64_t item, inv_item *out)
 static int by_string(inv_engine *e, const char *s, size_t max, int field, uint64_t *item_out)
 {
     str_view key;
-    if (!e || !item_out || str_arg(s, max, &key) != INV_OK)
+    if (!e || !item_out || record_str_arg(s, max, &key) != INV_OK)
         return INV_EINVALID;
     table *t = field == IS_SKU ? &e->cat.skus : &e->cat.variants;
     epoch_enter();
@@ -1385,7 +1094,7 @@ int inv_item_by_variant(inv_engine *e, const char *variant, uint64_t *item_out)
 
 bool catalog_item_exists(catalog *c, uint64_t item, bool *tracked)
 {
-    const item_rec *r = record_get(&c->items, item);
+    const item_rec *r = rec_get(&c->items, item);
     if (r && tracked)
         *tracked = r->tracked;
     return r != NULL;
@@ -1397,15 +1106,16 @@ bool catalog_item_exists(catalog *c, uint64_t item, bool *tracked)
  * record may briefly list an item whose change is in flight). */
 static const item_rec *product_member(catalog *c, str_view name, uint64_t item)
 {
-    const item_rec *r = record_get(&c->items, item);
-    return r && view_eq(item_str(r, IS_PRODUCT), name) ? r : NULL;
+    const item_rec *r = rec_get(&c->items, item);
+    return r && str_view_eq(record_item_str(r, IS_PRODUCT), name) ? r : NULL;
 }
 
 int inv_product_items(inv_engine *e, const char *product, uint64_t *items, size_t cap,
                       size_t *n_out)
 {
     str_view name;
-    if (!e || !n_out || (!items && cap) || str_arg(product, INV_VARIANT_MAX, &name) != INV_OK)
+    if (!e || !n_out || (!items && cap) ||
+        record_str_arg(product, INV_VARIANT_MAX, &name) != INV_OK)
         return INV_EINVALID;
     size_t n = 0;
     epoch_enter();
@@ -1436,21 +1146,17 @@ typedef struct {
 static int stock_one(void *p, uint64_t loc)
 {
     stock_ctx *x = p;
-    table_slot *s = table_find(&x->e->levels, x->item, loc);
-    if (!s)
-        return 0;
-    table_word v = table_load(s);
-    if (!table_is_live(v))
-        return 0;
-    int64_t available = level_available(v);
+    inv_level level;
+    if (levels(&x->e->cat)->read_level(x->e, x->item, loc, &level) != INV_OK)
+        return 0; /* no level of the item here */
     if (x->r->tracked)
-        x->total += available;
+        x->total += level.available;
     if (x->n < x->cap) {
         inv_stock_row *row = &x->rows[x->n];
-        view_copy(row->variant, sizeof row->variant, item_str(x->r, IS_VARIANT));
+        str_view_copy(row->variant, sizeof row->variant, record_item_str(x->r, IS_VARIANT));
         row->item = x->item;
         row->location = loc;
-        row->available = available;
+        row->available = level.available;
     }
     x->n++;
     return 0;
@@ -1481,7 +1187,7 @@ int inv_product_inventory(inv_engine *e, const char *product, const uint64_t *on
 {
     str_view name;
     if (!e || !n_out || !total_out || (!rows && cap) ||
-        str_arg(product, INV_VARIANT_MAX, &name) != INV_OK)
+        record_str_arg(product, INV_VARIANT_MAX, &name) != INV_OK)
         return INV_EINVALID;
     stock_ctx x = {e, 0, NULL, rows, cap, 0, 0};
     epoch_enter();
@@ -1497,56 +1203,47 @@ int inv_product_inventory(inv_engine *e, const char *product, const uint64_t *on
 
 /* ---- recovery and snapshots --------------------------------------------- */
 
+/* A version a payload may carry: a journal position the table can hold. */
+static bool version_ok(uint64_t version)
+{
+    return version != 0 && version <= TABLE_VERSION_MAX;
+}
+
 /* Installs rec (NULL: a tombstone) as (id, 0) of t if version is above the
  * loaded one; rec is consumed either way. */
 static int install(catalog *c, table *t, uint64_t id, uint64_t version, void *rec)
 {
-    if (version == 0 || version > TABLE_VERSION_MAX) {
+    if (!version_ok(version)) {
         free(rec);
         return INV_EINVALID;
     }
-    for (;;) {
-        table_slot *s = table_insert(t, id, 0);
-        if (!s) {
-            free(rec);
-            return INV_ENOMEM;
-        }
-        table_word v = table_load(s);
-        if (table_is_frozen(v)) {
-            table_settle(t, s);
-            continue;
-        }
-        if (table_version(v) >= version) {
-            free(rec); /* what is loaded is as new or newer */
-            return INV_OK;
-        }
-        table_word next = rec ? (table_word){(uint64_t)(uintptr_t)rec, version}
-                              : (table_word){0, version | TABLE_TOMB};
-        if (!table_cas(s, &v, next))
-            continue;
-        bool was_live = table_is_live(v);
-        if (was_live)
-            epoch_retire(word_rec(v), free, c->owner);
-        if (!was_live && rec)
-            table_note_created(t);
-        if (was_live && !rec)
-            table_note_deleted(t);
-        return INV_OK;
+    table_word want = {rec_w0(rec), rec ? version : version | TABLE_TOMB};
+    newer_ctx x = {want, {0, 0}};
+    int rc = table_update(t, id, 0, true, NULL, newer_step, &x, NULL);
+    if (rc != TABLE_STEP_WRITE) {
+        free(rec); /* kept: what is loaded is as new or newer */
+        return rc == TABLE_STEP_KEEP ? INV_OK : rc;
     }
+    bool was_live = table_is_live(x.seen);
+    if (was_live)
+        epoch_retire(word_rec(x.seen), free, c->owner);
+    if (!was_live && rec)
+        table_note_created(t);
+    if (was_live && !rec)
+        table_note_deleted(t);
+    return INV_OK;
 }
 
 static int replay_default(catalog *c, const void *payload, uint32_t len)
 {
-    uint64_t p[2];
-    if (len != DEFAULT_PAYLOAD_LEN)
+    uint64_t id, version;
+    int rc = record_default_decode(payload, len, &id, &version);
+    if (rc != INV_OK)
+        return rc;
+    if (!version_ok(version))
         return INV_EINVALID;
-    memcpy(p, payload, sizeof p);
-    if (p[1] == 0 || p[1] > TABLE_VERSION_MAX)
-        return INV_EINVALID;
-    table_word v = table_load(&c->default_location);
-    while (table_version(v) < p[1] &&
-           !table_cas(&c->default_location, &v, (table_word){p[0], p[1]}))
-        ; /* v is refreshed by the failed CAS */
+    newer_ctx x = {{id, version}, {0, 0}};
+    (void)lone_update(&c->default_location, newer_step, &x);
     return INV_OK;
 }
 
@@ -1556,12 +1253,12 @@ int catalog_replay(catalog *c, uint64_t pos, uint8_t type, const void *payload, 
     int rc;
     if (type == PERSIST_ITEM) {
         item_rec *r;
-        rc = item_decode(payload, len, &id, &version, &r);
+        rc = record_item_decode(payload, len, &id, &version, &r);
         return rc == INV_OK ? install(c, &c->items, id, version, r) : rc;
     }
     if (type == PERSIST_LOCATION) {
         loc_rec *r;
-        rc = loc_decode(payload, len, &id, &version, &r);
+        rc = record_loc_decode(payload, len, &id, &version, &r);
         if (rc == INV_OK && (rc = locs_add(c, id)) != INV_OK)
             free(r);
         if (rc == INV_OK)
@@ -1579,8 +1276,8 @@ static int rebuild_one(void *ctx, uint64_t item, uint64_t b, table_word v)
 {
     catalog *c = ctx;
     const item_rec *r = word_rec(v);
-    str_view sku = item_str(r, IS_SKU), var = item_str(r, IS_VARIANT);
-    str_view prod = item_str(r, IS_PRODUCT);
+    str_view sku = record_item_str(r, IS_SKU), var = record_item_str(r, IS_VARIANT);
+    str_view prod = record_item_str(r, IS_PRODUCT);
     bool claimed;
     int rc = INV_OK;
     if (sku.len)
@@ -1599,15 +1296,15 @@ int catalog_rebuild_indexes(catalog *c)
 
 static int snapshot_item(void *w, uint64_t item, uint64_t b, table_word v)
 {
-    uint8_t buf[CATALOG_PAYLOAD_MAX];
-    uint32_t len = item_encode(buf, item, table_version(v), word_rec(v));
+    uint8_t buf[RECORD_PAYLOAD_MAX];
+    uint32_t len = record_item_encode(buf, item, table_version(v), word_rec(v));
     return snapshot_add(w, PERSIST_ITEM, buf, len);
 }
 
 static int snapshot_location(void *w, uint64_t loc, uint64_t b, table_word v)
 {
-    uint8_t buf[CATALOG_PAYLOAD_MAX];
-    uint32_t len = loc_encode(buf, loc, table_version(v), word_rec(v));
+    uint8_t buf[RECORD_PAYLOAD_MAX];
+    uint32_t len = record_loc_encode(buf, loc, table_version(v), word_rec(v));
     return snapshot_add(w, PERSIST_LOCATION, buf, len);
 }
 
@@ -1618,8 +1315,9 @@ int catalog_snapshot(catalog *c, snapshot_writer *w)
         rc = table_foreach(&c->items, snapshot_item, w);
     table_word v = table_load(&c->default_location);
     if (rc == INV_OK && table_version(v) != 0) {
-        uint64_t p[2] = {v.w0, table_version(v)};
-        rc = snapshot_add(w, PERSIST_DEFAULT, p, DEFAULT_PAYLOAD_LEN);
+        uint8_t buf[RECORD_DEFAULT_LEN];
+        uint32_t len = record_default_encode(buf, v.w0, table_version(v));
+        rc = snapshot_add(w, PERSIST_DEFAULT, buf, len);
     }
     return rc;
 }
@@ -1653,6 +1351,13 @@ int catalog_init(catalog *c, const inv_config *cfg, const void *owner)
     for (int i = 0; i < CATALOG_WRITE_STRIPES; i++)
         pthread_mutex_init(&c->write_locks[i], NULL);
     return INV_OK;
+}
+
+void catalog_set_level_hooks(catalog *c, const catalog_level_hooks *hooks)
+{
+    assert(hooks && hooks->drop_item && hooks->mark_tracked && hooks->item_reserved &&
+           hooks->read_level);
+    c->level = *hooks;
 }
 
 void catalog_destroy(catalog *c)

@@ -13,6 +13,11 @@
  * (record, SKU, variant, product) and the stripe makes that group change
  * appear whole to other writers of the same item. Readers, level code and
  * writers of other items never wait on it (catalog.c explains why).
+ *
+ * Levels sit above the catalog: level code calls catalog_item_exists and
+ * catalog_foreach_location, and the catalog reaches levels only through the
+ * hooks below, registered by engine.c (catalog.c never includes level.h).
+ * Record formats and payloads: catalog_record.h.
  */
 #ifndef INV_CATALOG_H
 #define INV_CATALOG_H
@@ -27,9 +32,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* The catalog's tables (struct catalog) are laid out in engine_state.h. */
+/* The catalog's tables (struct catalog) and its level hooks
+ * (catalog_level_hooks) are laid out in engine_state.h. */
 
 int catalog_init(catalog *c, const inv_config *cfg, const void *owner);
+/* Registers the level hooks (copied); before the catalog is shared. */
+void catalog_set_level_hooks(catalog *c, const catalog_level_hooks *hooks);
 /* Frees every record; only when no other thread uses the catalog. */
 void catalog_destroy(catalog *c);
 
@@ -48,7 +56,7 @@ bool catalog_default_location(catalog *c, uint64_t *loc);
  * With a journal, a catalog change reserves its journal position before its
  * CAS and stores it as the record's version (w1), as levels do; the record
  * (PERSIST_ITEM, PERSIST_LOCATION, PERSIST_DEFAULT, payloads described in
- * catalog.c) carries that version, and replay installs a record only when
+ * catalog_record.h) carries that version, and replay installs a record only when
  * its version is above the one loaded, so snapshot + journal replay is
  * idempotent. Replay does not touch the SKU / variant / product indexes:
  * catalog_rebuild_indexes builds them once at the end. */
@@ -62,6 +70,5 @@ int catalog_rebuild_indexes(catalog *c);
 /* Writes every location, item and the default location to w. Inside an
  * epoch section; writers may run. */
 int catalog_snapshot(catalog *c, snapshot_writer *w);
-
 
 #endif /* INV_CATALOG_H */

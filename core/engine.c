@@ -13,6 +13,7 @@
 #include "epoch.h"
 #include "hold.h"
 #include "journal.h"
+#include "level.h"
 #include "recovery.h"
 #include "table.h"
 
@@ -75,6 +76,12 @@ int inv_open(inv_engine **out, const inv_config *cfg)
         rc = catalog_init(&e->cat, &c, e);
         if (rc != INV_OK)
             table_destroy(&e->levels);
+    }
+    if (rc == INV_OK) {
+        /* Levels sit above the catalog: it reaches them only through these. */
+        static const catalog_level_hooks level_hooks = {level_drop_item, level_mark_tracked,
+                                                        level_item_reserved, level_read};
+        catalog_set_level_hooks(&e->cat, &level_hooks);
     }
     if (rc == INV_OK) {
         rc = hold_init(e);

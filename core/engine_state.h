@@ -37,6 +37,33 @@ typedef struct catalog_locs {
     uint64_t ids[];
 } catalog_locs;
 
+/* ---- the catalog's level hooks (catalog.h: catalog_set_level_hooks) -------
+ * What an item change needs from its levels. engine.c registers these right
+ * after catalog_init, before any other thread can use the engine; all four
+ * must be set. Contract for each:
+ *  - it runs inside the caller's epoch section; drop_item, mark_tracked and
+ *    item_reserved also run inside the item's writer stripe, so they must
+ *    not take it (nor call inv_item_put / inv_item_del); they may read the
+ *    catalog (catalog_item_exists, catalog_foreach_location);
+ *  - the two that write levels journal each change themselves and return
+ *    the highest journal position they wrote (0: none, or memory mode); the
+ *    catalog acknowledges its own change only once that position is
+ *    durable too.
+ */
+typedef struct catalog_level_hooks {
+    /* item's record is already a tombstone: delete every level of item. */
+    uint64_t (*drop_item)(inv_engine *e, uint64_t item);
+    /* item's tracked flag has just changed (to tracked): every level of
+     * item follows it. */
+    uint64_t (*mark_tracked)(inv_engine *e, uint64_t item, bool tracked);
+    /* Does any level of item hold units reserved by live holds? Asked after
+     * the item's tombstone is in place (a hold reserving later backs out). */
+    bool (*item_reserved)(inv_engine *e, uint64_t item);
+    /* Reads one level: INV_OK with *out, or INV_ENOTFOUND (none). A read,
+     * changes nothing. */
+    int (*read_level)(inv_engine *e, uint64_t item, uint64_t loc, inv_level *out);
+} catalog_level_hooks;
+
 typedef struct catalog {
     table items;     /* (item id, 0) -> item record pointer */
     table locations; /* (location id, 0) -> location record pointer */
@@ -51,6 +78,7 @@ typedef struct catalog {
     uint64_t index_seed;   /* seed of the string index hashes */
     const void *owner;     /* epoch_retire tag */
     pthread_mutex_t write_locks[CATALOG_WRITE_STRIPES];
+    catalog_level_hooks level; /* set once by catalog_set_level_hooks */
 } catalog;
 
 /* ---- the hold book (hold.h has the rules) --------------------------------- */
