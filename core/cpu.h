@@ -1,6 +1,6 @@
 /*
- * cpu.h — processor hints shared by the spin loops (journal waits, level
- * CAS back-off). No state; safe anywhere.
+ * cpu.h — processor hints shared by the spin loops (journal waits,
+ * table_update's back-off). No state; safe anywhere.
  */
 #ifndef INV_CPU_H
 #define INV_CPU_H

@@ -522,6 +522,44 @@ static void hold_abort(inv_engine *e, hold_record *r)
     epoch_retire(r, free, e); /* never reached the wheel: ours to free */
 }
 
+/* claim_id's context: the create's arguments, and what its step saw. */
+typedef struct {
+    const char *id;
+    size_t len;
+    uint64_t ttl_ms;
+    const ordered_line *lines;
+    size_t n;
+    hold_record *mine; /* the PENDING record, allocated on first need */
+    hold_record *old;  /* the live record with this id the step saw */
+} claim_ctx;
+
+/* Puts a PENDING record in place of nothing, a tombstone or an ended hold
+ * with the same id (WRITE). Else KEEP when old is the same create (a
+ * retry), CONFLICT, LIMIT (two ids with one 128-bit hash) or NOMEM. May
+ * wait (bounded) for a PENDING or ENDING old record to settle. */
+static int claim_step(void *p, table_word cur, table_word *next)
+{
+    claim_ctx *c = p;
+    c->old = table_is_live(cur) ? (hold_record *)(uintptr_t)cur.w0 : NULL;
+    if (c->old && (c->old->id_len != c->len || memcmp(c->old->id, c->id, c->len) != 0))
+        return INV_ELIMIT; /* a 128-bit hash collision between two ids */
+    if (c->old) {
+        int verdict = existing_verdict(c->old, c->lines, c->n);
+        if (verdict == INV_OK)
+            return TABLE_STEP_KEEP;
+        if (verdict != 1)
+            return verdict;
+    }
+    /* After a lost race, ours is reused (nobody else has seen it); its
+     * time to live starts now, as a fresh record's would. */
+    if (c->mine)
+        c->mine->expires_at_ms = engine_now_ms() + (int64_t)c->ttl_ms;
+    else if (!(c->mine = record_new(c->id, c->len, c->ttl_ms, c->lines, c->n)))
+        return INV_ENOMEM;
+    *next = (table_word){(uintptr_t)c->mine, table_version(cur) + 1};
+    return TABLE_STEP_WRITE;
+}
+
 /* Claims id for a new hold: a PENDING record in the id table (*out), or,
  * when the same hold exists already, *out NULL and *ack_pos the record a
  * retry acknowledges on. */
@@ -530,45 +568,25 @@ static int claim_id(inv_engine *e, const char *id, size_t len, uint64_t ttl_ms,
 {
     uint64_t a, b;
     hold_key(id, len, &a, &b);
+    claim_ctx c = {id, len, ttl_ms, lines, n, NULL, NULL};
     *out = NULL;
-    for (;;) {
-        table_slot *s = table_insert(&e->holds.by_id, a, b);
-        if (!s)
-            return INV_ENOMEM;
-        table_word v = table_load(s);
-        if (table_is_frozen(v)) {
-            table_settle(&e->holds.by_id, s);
-            continue;
-        }
-        hold_record *old = table_is_live(v) ? (hold_record *)(uintptr_t)v.w0 : NULL;
-        if (old && (old->id_len != len || memcmp(old->id, id, len) != 0))
-            return INV_ELIMIT; /* a 128-bit hash collision between two ids */
-        if (old) {
-            int verdict = existing_verdict(old, lines, n);
-            /* A retry (the first create is HELD, perhaps not yet durable)
-             * waits for the first create's final record and acknowledges
-             * on it. */
-            if (verdict == INV_OK)
-                return settled_ack(e, &old->created_pos, ack_pos);
-            if (verdict != 1)
-                return verdict;
-        }
-        hold_record *r = record_new(id, len, ttl_ms, lines, n);
-        if (!r)
-            return INV_ENOMEM;
-        table_word mine = {(uintptr_t)r, table_version(v) + 1};
-        if (!table_cas(s, &v, mine)) {
-            free(r);
-            continue;
-        }
-        if (old)
-            /* release: the sweeper, which owns old, sees it left the table. */
-            atomic_store_explicit(&old->unlinked, 1, memory_order_release);
-        else
-            table_note_created(&e->holds.by_id);
-        *out = r;
-        return INV_OK;
+    int rc = table_update(&e->holds.by_id, a, b, true, NULL, claim_step, &c, NULL);
+    if (rc != TABLE_STEP_WRITE) {
+        free(c.mine); /* never published */
+        assert(rc != TABLE_STEP_KEEP || c.old != NULL);
+        /* A retry (the first create is HELD, perhaps not yet durable)
+         * waits for the first create's final record and acknowledges on
+         * it. */
+        return rc == TABLE_STEP_KEEP ? settled_ack(e, &c.old->created_pos, ack_pos) : rc;
     }
+    assert(c.mine != NULL && c.mine != c.old);
+    if (c.old)
+        /* release: the sweeper, which owns old, sees it left the table. */
+        atomic_store_explicit(&c.old->unlinked, 1, memory_order_release);
+    else
+        table_note_created(&e->holds.by_id);
+    *out = c.mine;
+    return INV_OK;
 }
 
 static int create_in_table(inv_engine *e, const char *id, size_t len, uint64_t ttl_ms,
@@ -670,6 +688,25 @@ static int settled_answer(int st, int to)
     }
 }
 
+/* The state an end (commit, release, expiry, a batch's claim) finds r in,
+ * once it is not transient (waited for, bounded): HOLD_IS_HELD with *st
+ * HELD, the caller's to end; else the answer for ending it to `to`, a
+ * retry acknowledging on the end's final record (*ack_pos). */
+#define HOLD_IS_HELD 1
+
+static inline int held_or_answer(inv_engine *e, hold_record *r, int to, int *st,
+                                 uint64_t *ack_pos)
+{
+    while (state_transient(*st = load_state(r)))
+        if (!wait_not_pending(r))
+            return INV_ECONFLICT;
+    if (*st == INV_HOLD_HELD)
+        return HOLD_IS_HELD;
+    int answer = settled_answer(*st, to);
+    assert(answer != HOLD_IS_HELD);
+    return answer == INV_OK ? settled_ack(e, &r->end_pos, ack_pos) : answer;
+}
+
 static void op_abandon(hold_op *op)
 {
     if (op->pos)
@@ -694,16 +731,10 @@ static void count_end(hold_book *hb, int to)
 static int hold_end(inv_engine *e, hold_record *r, int to, uint64_t *pos_out)
 {
     for (;;) {
-        int st = load_state(r);
-        if (state_transient(st)) {
-            if (!wait_not_pending(r))
-                return INV_ECONFLICT;
-            continue;
-        }
-        if (st != INV_HOLD_HELD) {
-            int answer = settled_answer(st, to);
-            return answer == INV_OK ? settled_ack(e, &r->end_pos, pos_out) : answer;
-        }
+        int st;
+        int answer = held_or_answer(e, r, to, &st, pos_out);
+        if (answer != HOLD_IS_HELD)
+            return answer;
         int decided = to == INV_HOLD_COMMITTED && engine_now_ms() >= r->expires_at_ms
                           ? INV_HOLD_EXPIRED
                           : to;
@@ -789,25 +820,25 @@ int inv_hold_get(inv_engine *e, const char *hold_id, size_t hold_id_len, inv_hol
 
 /* ---- background: expiry and forgetting ------------------------------------ */
 
+/* forget's step (p: the record): a tombstone in place of r, unless the
+ * id is gone or names another record already (KEEP). */
+static int forget_step(void *p, table_word cur, table_word *next)
+{
+    if (!table_is_live(cur) || cur.w0 != (uintptr_t)p)
+        return TABLE_STEP_KEEP;
+    *next = (table_word){0, (table_version(cur) + 1) | TABLE_TOMB};
+    return TABLE_STEP_WRITE;
+}
+
 /* Removes r from the id table if it is still there. */
 static void forget(inv_engine *e, hold_record *r)
 {
     uint64_t a, b;
     hold_key(r->id, r->id_len, &a, &b);
-    for (;;) {
-        table_slot *s = table_find(&e->holds.by_id, a, b);
-        table_word v = s ? table_load(s) : (table_word){0, 0};
-        if (!table_is_live(v) || v.w0 != (uintptr_t)r)
-            return;
-        if (table_is_frozen(v)) {
-            table_settle(&e->holds.by_id, s);
-            continue;
-        }
-        if (table_cas(s, &v, (table_word){0, (table_version(v) + 1) | TABLE_TOMB})) {
-            table_note_deleted(&e->holds.by_id);
-            return;
-        }
-    }
+    int rc = table_update(&e->holds.by_id, a, b, false, NULL, forget_step, r, NULL);
+    assert(rc == TABLE_STEP_WRITE || rc == TABLE_STEP_KEEP);
+    if (rc == TABLE_STEP_WRITE)
+        table_note_deleted(&e->holds.by_id);
 }
 
 static void sweep_record(inv_engine *e, hold_record *r, int64_t now_ms)
@@ -1036,36 +1067,43 @@ static hold_record *record_from(const hold_rec_header *h, const hold_rec_line *l
     return r;
 }
 
+/* install_record's step: r in place of whatever is there (a tombstone
+ * when r was aborted); was: the value it replaces. */
+typedef struct {
+    hold_record *r;
+    table_word was;
+} install_ctx;
+
+static int install_step(void *p, table_word cur, table_word *next)
+{
+    install_ctx *c = p;
+    uint64_t version = table_version(cur) + 1;
+    c->was = cur;
+    *next = load_state(c->r) == HOLD_ABORTED ? (table_word){0, version | TABLE_TOMB}
+                                             : (table_word){(uintptr_t)c->r, version};
+    return TABLE_STEP_WRITE;
+}
+
 /* Puts r in the id table in place of whatever is there (recovery only:
  * no other thread runs, so a replaced record is freed at once). */
 static int install_record(inv_engine *e, hold_record *r)
 {
     uint64_t a, b;
     hold_key(r->id, r->id_len, &a, &b);
-    for (;;) {
-        table_slot *s = table_insert(&e->holds.by_id, a, b);
-        if (!s)
-            return INV_ENOMEM;
-        table_word v = table_load(s);
-        if (table_is_frozen(v)) {
-            table_settle(&e->holds.by_id, s);
-            continue;
-        }
-        table_word mine = {(uintptr_t)r, table_version(v) + 1};
-        if (load_state(r) == HOLD_ABORTED)
-            mine = (table_word){0, (table_version(v) + 1) | TABLE_TOMB};
-        if (!table_cas(s, &v, mine))
-            continue;
-        if (table_is_live(v))
-            free((hold_record *)(uintptr_t)v.w0);
-        if (table_is_live(mine) && !table_is_live(v))
-            table_note_created(&e->holds.by_id);
-        else if (!table_is_live(mine) && table_is_live(v))
-            table_note_deleted(&e->holds.by_id);
-        if (!table_is_live(mine))
-            free(r);
-        return INV_OK;
-    }
+    install_ctx c = {r, {0, 0}};
+    table_word mine;
+    int rc = table_update(&e->holds.by_id, a, b, true, NULL, install_step, &c, &mine);
+    if (rc != TABLE_STEP_WRITE)
+        return rc; /* NOMEM */
+    if (table_is_live(c.was))
+        free((hold_record *)(uintptr_t)c.was.w0);
+    if (table_is_live(mine) && !table_is_live(c.was))
+        table_note_created(&e->holds.by_id);
+    else if (!table_is_live(mine) && table_is_live(c.was))
+        table_note_deleted(&e->holds.by_id);
+    if (!table_is_live(mine))
+        free(r);
+    return INV_OK;
 }
 
 int hold_replay(inv_engine *e, uint64_t pos, const void *payload, uint32_t len)
@@ -1211,16 +1249,10 @@ int hold_claim_end(inv_engine *e, const char *id, size_t len, int to, hold_claim
     int rc;
     hold_record *r = find_record(e, id, len, &rc);
     while (r) {
-        int st = load_state(r);
-        if (state_transient(st)) {
-            if (!wait_not_pending(r))
-                return INV_ECONFLICT;
-            continue;
-        }
-        if (st != INV_HOLD_HELD) {
-            int answer = settled_answer(st, to);
-            return answer == INV_OK ? settled_ack(e, &r->end_pos, &c->ack_pos) : answer;
-        }
+        int st;
+        int answer = held_or_answer(e, r, to, &st, &c->ack_pos);
+        if (answer != HOLD_IS_HELD)
+            return answer;
         if (to == INV_HOLD_COMMITTED && engine_now_ms() >= r->expires_at_ms)
             return INV_ENOTFOUND; /* expired: the sweep ends it, not the batch */
         /* acq_rel: against commit, release, expiry and other batches, as

@@ -15,51 +15,12 @@
 #include "level.h"
 
 #include "catalog.h"
-#include "cpu.h"
 #include "epoch.h"
 #include "persist.h"
 
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-/* A compute step answers: write the new w0 into *next, keep the level as it
- * is (success without a change), or a negative error. */
-#define LEVEL_KEEP 1
-
-typedef int (*level_step)(table_word cur, table_word *next, const void *arg);
-
-/* level_cas results besides INV_EIO. */
-enum { LEVEL_DONE = 0, LEVEL_LOST = 101, LEVEL_RESTAMP = 102 };
-
-/* CASes s from *v to (w0, a fresh revision | tomb). The revision: in memory
- * v's plus one; with a journal the record position *pos, reserved here on
- * first use. A level whose revision is above *pos cannot take it: the
- * reservation is abandoned (*pos = 0) and LEVEL_RESTAMP asks the caller to
- * compute again. LEVEL_LOST: another writer came first, *v is fresh. */
-static inline int level_cas(inv_engine *e, table_slot *s, table_word *v, uint64_t w0,
-                            uint64_t tomb, uint64_t *pos)
-{
-    uint64_t base = table_version(*v);
-    if (base == 0) /* a never-written slot: start above dropped tombstones */
-        base = table_version_floor(&e->levels);
-    uint64_t revision = base + 1;
-    if (e->jr && !persist_test_late_reserve) {
-        if (*pos == 0 && (*pos = persist_reserve(e, PERSIST_LEVEL_LEN)) == 0)
-            return INV_EIO;
-        if (table_version(*v) >= *pos) {
-            persist_abandon(e, *pos, PERSIST_LEVEL_LEN);
-            *pos = 0;
-            return LEVEL_RESTAMP;
-        }
-        revision = *pos;
-    }
-    table_word next = {w0, revision | tomb};
-    if (!table_cas(s, v, next))
-        return LEVEL_LOST;
-    *v = next;
-    return LEVEL_DONE;
-}
 
 /* Publishes the level record of a change made at *pos (journal only). */
 static int level_publish_record(inv_engine *e, uint64_t *pos, uint64_t item, uint64_t loc,
@@ -84,75 +45,166 @@ static inline int level_published(inv_engine *e, uint64_t *pos, uint64_t item, u
 static int level_delete(inv_engine *e, uint64_t item, uint64_t loc, bool force,
                         uint64_t *pos_out);
 
-/* After a lost CAS, pause before the retry, twice as long each time up to
- * the cap: the winner keeps the cache line for its next changes instead of
- * both threads pulling it back and forth on every attempt (a hot SKU). */
-#define LEVEL_BACKOFF_MIN 4u
-#define LEVEL_BACKOFF_MAX 256u
+/* ---- one level's update: table_update and the ordering rule ---------------
+ *
+ * Every change of a level is an operation step (adjust_step, set_step, ...)
+ * run by table_update inside level_update_with, which adds what every
+ * change needs: the level must exist (or, for a creation, must not), and
+ * the new word is stamped with its revision (persist.h's ordering rule).
+ * table_update may run the step again after a lost race: the position it
+ * reserved stays in the context for the next try, and the record is
+ * published only after table_update returns, from the word that landed.
+ * The single calls (level_rmw) pass a table step per operation
+ * (adjust_update, ...), so the operation is a direct call the compiler can
+ * inline; the hold and batch lines pass the operation in the context
+ * (level_update_step), an indirect call as before. */
 
-static inline void level_backoff(unsigned *spins)
+/* An operation step answers TABLE_STEP_WRITE with the new w0 in *next (a
+ * deletion also sets TABLE_TOMB in next->w1; the stamp writes the
+ * revision), LEVEL_KEEP (success without a change), or a refusal: a
+ * negative INV_E* code other than NOTFOUND and EIO, which the update
+ * itself answers (no level; the journal failed). */
+#define LEVEL_KEEP TABLE_STEP_KEEP
+
+typedef int (*level_step)(table_word cur, table_word *next, const void *arg);
+
+typedef struct {
+    inv_engine *e;
+    level_step step;
+    const void *arg;
+    /* own (single calls): the change's position, reserved on first use
+     * and kept across lost races; else the caller's op_pos (0: memory). */
+    uint64_t pos;
+    bool own;
+    bool create;  /* the level must be absent (a tombstone, or no value) */
+    bool restamp; /* out, not own: a revision >= pos is there */
+} level_ctx;
+
+/* A level already stamped at or above pos cannot take it: abandon it (a
+ * PAD record) and reserve again. A position reserved after the word was
+ * loaded is above every revision on it, so the loop turns at most once
+ * (positions only grow). 0: the journal failed. */
+static uint64_t level_reposition(inv_engine *e, uint64_t pos, uint64_t version)
 {
-    for (unsigned i = 0; i < *spins; i++)
-        cpu_relax();
-    if (*spins < LEVEL_BACKOFF_MAX)
-        *spins *= 2;
+    assert(pos != 0 && version >= pos);
+    while (pos != 0 && version >= pos) {
+        persist_abandon(e, pos, PERSIST_LEVEL_LEN);
+        pos = persist_reserve(e, PERSIST_LEVEL_LEN);
+    }
+    return pos;
+}
+
+/* own, with a journal: the position to stamp, reserved before the CAS on
+ * first use (pos: the one reserved so far, 0: none) and re-reserved when
+ * the level carries it already. 0: the journal failed. Takes and returns
+ * values, so the caller's context stays in registers. */
+static inline uint64_t level_own_position(inv_engine *e, uint64_t pos, uint64_t version)
+{
+    if (pos == 0)
+        pos = persist_reserve(e, PERSIST_LEVEL_LEN);
+    if (pos != 0 && version >= pos)
+        pos = level_reposition(e, pos, version);
+    return pos;
+}
+
+/* Writes next's revision: base + 1 in memory (base: cur's, or above the
+ * dropped tombstones for a never-written slot), else the position. */
+static inline int level_stamp(level_ctx *c, table_word cur, table_word *next)
+{
+    uint64_t base = table_version(cur);
+    if (base == 0) /* a never-written slot: start above dropped tombstones */
+        base = table_version_floor(&c->e->levels);
+    uint64_t revision = base + 1;
+    if (c->own) {
+        if (c->e->jr && !persist_test_late_reserve) {
+            c->pos = level_own_position(c->e, c->pos, table_version(cur));
+            if (c->pos == 0)
+                return INV_EIO;
+            revision = c->pos;
+        }
+    } else if (c->pos) {
+        /* >=: a revision must change on every change, even a second
+         * change of one level by one hold change (a give-back). */
+        if (base >= c->pos) {
+            c->restamp = true;
+            return TABLE_STEP_KEEP;
+        }
+        revision = c->pos;
+    }
+    next->w1 = revision | (next->w1 & TABLE_TOMB);
+    return TABLE_STEP_WRITE;
+}
+
+/* What every level change adds to its operation (see the section's
+ * comment). Inlined: each table step below passes its operation. */
+static inline __attribute__((always_inline)) int
+level_update_with(level_ctx *c, table_word cur, table_word *next, level_step step)
+{
+    if (table_is_live(cur) == c->create)
+        return c->create ? LEVEL_KEEP : INV_ENOTFOUND;
+    int rc = step(cur, next, c->arg);
+    if (rc != TABLE_STEP_WRITE)
+        return rc;
+    return level_stamp(c, cur, next);
+}
+
+/* The table step of a change whose operation is in its context (c->step:
+ * an indirect call; the hold and batch lines, creations). */
+static inline int level_update_step(void *p, table_word cur, table_word *next)
+{
+    level_ctx *c = p;
+    return level_update_with(c, cur, next, c->step);
+}
+
+/* Gives back a position a single call reserved for a change that did not
+ * land (0: none). */
+static void level_abandon(inv_engine *e, uint64_t pos)
+{
+    if (pos)
+        persist_abandon(e, pos, PERSIST_LEVEL_LEN);
 }
 
 /* The calling thread's last level lookup (see table_memo). */
 static __thread table_memo level_memo __attribute__((tls_model("initial-exec")));
 
-/* Read-modify-write of one existing level. Inlined into each caller so the
- * step is a direct call. *pos_out: the change's journal position (0 in
- * memory mode or when nothing changed). */
+/* Read-modify-write of one existing level, with its own position: update
+ * is its operation's table step (adjust_update, ...; arg: the operation's).
+ * Inlined into each caller with the step, so adjust is one memo probe and
+ * one CAS (no assertion here: the hot path). *pos_out: the change's
+ * journal position (0 in memory mode or when nothing changed). */
 static inline __attribute__((always_inline)) int
-level_rmw(inv_engine *e, uint64_t item, uint64_t loc, level_step step, const void *arg,
+level_rmw(inv_engine *e, uint64_t item, uint64_t loc, table_step_fn update, const void *arg,
           inv_level *out, uint64_t *pos_out)
 {
-    uint64_t pos = 0;
-    unsigned backoff = LEVEL_BACKOFF_MIN;
-    int rc;
-    for (;;) {
-        table_slot *s = table_find_memo(&e->levels, item, loc, &level_memo);
-        if (!s) {
-            rc = INV_ENOTFOUND;
-            break;
-        }
-        table_word v = table_load(s);
-        for (rc = LEVEL_LOST; rc == LEVEL_LOST || rc == LEVEL_RESTAMP;) {
-            if (table_is_frozen(v)) {
-                table_memo_forget(&level_memo);
-                table_settle(&e->levels, s); /* growth: redo in the new array */
-                break;
-            }
-            if (!table_is_live(v)) {
-                rc = INV_ENOTFOUND;
-                break;
-            }
-            table_word next = v;
-            rc = step(v, &next, arg);
-            if (rc != INV_OK) {
-                level_out(v, out);
-                break;
-            }
-            /* A step that deletes sets TABLE_TOMB in next.w1 (a live word
-             * never has it). */
-            rc = level_cas(e, s, &v, next.w0, next.w1 & TABLE_TOMB, &pos);
-            if (rc == LEVEL_LOST)
-                level_backoff(&backoff);
-        }
-        if (rc == LEVEL_DONE) {
-            level_out(v, out);
-            rc = level_published(e, &pos, item, loc, v);
-            *pos_out = pos;
-            return rc;
-        }
-        if (rc != LEVEL_LOST && rc != LEVEL_RESTAMP)
-            break;
+    level_ctx c = {e, NULL, arg, 0, true, false, false};
+    table_word v;
+    int rc = table_update(&e->levels, item, loc, false, &level_memo, update, &c, &v);
+    uint64_t pos = c.pos; /* &c never leaves here, so c lives in registers */
+    if (rc == TABLE_STEP_WRITE) {
+        level_out(v, out);
+        rc = level_published(e, &pos, item, loc, v);
+        *pos_out = pos;
+        return rc;
     }
-    if (pos)
-        persist_abandon(e, pos, PERSIST_LEVEL_LEN);
+    level_abandon(e, pos);
     *pos_out = 0;
+    /* The step's refusal (or keep) reports the word it decided on; no
+     * level, or a failed journal, reports nothing. */
+    if (rc != INV_ENOTFOUND && rc != INV_EIO)
+        level_out(v, out);
     return rc == LEVEL_KEEP ? INV_OK : rc;
+}
+
+/* The condition of a SET or ADJUST with if_revision (0: none). */
+static inline bool revision_matches(table_word cur, uint64_t if_revision)
+{
+    return !if_revision || table_version(cur) == if_revision;
+}
+
+/* cur's w0 with available replaced (reserved and flags kept). */
+static inline uint64_t with_available(table_word cur, int64_t available)
+{
+    return (cur.w0 & ~0xffffffffULL) | (uint32_t)(int32_t)available;
 }
 
 typedef struct {
@@ -160,10 +212,11 @@ typedef struct {
     uint64_t if_revision;
 } adjust_arg;
 
-static int adjust_step(table_word cur, table_word *next, const void *p)
+/* inline (as set_step): the single calls take their operation in line. */
+static inline int adjust_step(table_word cur, table_word *next, const void *p)
 {
     const adjust_arg *a = p;
-    if (a->if_revision && table_version(cur) != a->if_revision)
+    if (!revision_matches(cur, a->if_revision))
         return INV_ECONFLICT;
     if (a->floor != INV_NO_FLOOR && level_untracked(cur))
         return LEVEL_KEEP; /* untracked: always available, counts nothing */
@@ -174,8 +227,15 @@ static int adjust_step(table_word cur, table_word *next, const void *p)
      * may have left available above INV_QTY_MAX (it returns held units). */
     if (!qty_in_range(available) && llabs(available) > llabs(level_available(cur)))
         return INV_ELIMIT;
-    next->w0 = (cur.w0 & ~0xffffffffULL) | (uint32_t)(int32_t)available;
-    return INV_OK;
+    next->w0 = with_available(cur, available);
+    return TABLE_STEP_WRITE;
+}
+
+/* adjust's table step for level_rmw (see the section's comment). */
+static inline __attribute__((always_inline)) int
+adjust_update(void *c, table_word cur, table_word *next)
+{
+    return level_update_with(c, cur, next, adjust_step);
 }
 
 typedef struct {
@@ -183,13 +243,19 @@ typedef struct {
     uint64_t if_revision;
 } set_arg;
 
-static int set_step(table_word cur, table_word *next, const void *p)
+static inline int set_step(table_word cur, table_word *next, const void *p)
 {
     const set_arg *a = p;
-    if (a->if_revision && table_version(cur) != a->if_revision)
+    if (!revision_matches(cur, a->if_revision))
         return INV_ECONFLICT;
-    next->w0 = (cur.w0 & ~0xffffffffULL) | (uint32_t)(int32_t)a->qty;
-    return INV_OK;
+    next->w0 = with_available(cur, a->qty);
+    return TABLE_STEP_WRITE;
+}
+
+static inline __attribute__((always_inline)) int
+set_update(void *c, table_word cur, table_word *next)
+{
+    return level_update_with(c, cur, next, set_step);
 }
 
 static int tracked_step(table_word cur, table_word *next, const void *p)
@@ -198,7 +264,13 @@ static int tracked_step(table_word cur, table_word *next, const void *p)
     if (level_untracked(cur) == untracked)
         return LEVEL_KEEP;
     next->w0 = untracked ? cur.w0 | LEVEL_UNTRACKED : cur.w0 & ~LEVEL_UNTRACKED;
-    return INV_OK;
+    return TABLE_STEP_WRITE;
+}
+
+static inline __attribute__((always_inline)) int
+tracked_update(void *c, table_word cur, table_word *next)
+{
+    return level_update_with(c, cur, next, tracked_step);
 }
 
 int inv_level_adjust_if(inv_engine *e, uint64_t item, uint64_t loc, int64_t delta,
@@ -211,7 +283,7 @@ int inv_level_adjust_if(inv_engine *e, uint64_t item, uint64_t loc, int64_t delt
     adjust_arg arg = {delta, floor, if_revision};
     uint64_t pos;
     epoch_enter();
-    int rc = level_rmw(e, item, loc, adjust_step, &arg, out, &pos);
+    int rc = level_rmw(e, item, loc, adjust_update, &arg, out, &pos);
     epoch_exit();
     return pos && rc == INV_OK ? persist_ack(e, pos) : rc;
 }
@@ -252,59 +324,65 @@ int inv_level_get(inv_engine *e, uint64_t item, uint64_t loc, inv_level *out)
     return rc;
 }
 
-/* Creates the level (item, loc) with available = qty, unless it exists:
- * returns LEVEL_KEEP then, so the caller updates it instead. */
-static int level_create(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty,
-                        inv_level *out, uint64_t *pos_out)
+/* The word of a new level (item, loc) with available = qty, untracked as
+ * its item is: NOTFOUND unless the catalog knows the item and location. */
+static int level_new_word(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty,
+                          bool *tracked, uint64_t *w0)
 {
-    bool tracked = true;
-    if (!catalog_item_exists(&e->cat, item, &tracked) ||
+    *tracked = true;
+    if (!catalog_item_exists(&e->cat, item, tracked) ||
         !catalog_location_exists(&e->cat, loc))
         return INV_ENOTFOUND;
-    uint64_t pos = 0;
-    int rc;
-    for (;;) {
-        table_slot *s = table_insert(&e->levels, item, loc);
-        if (!s) {
-            rc = INV_ENOMEM;
-            break;
-        }
-        table_word v = table_load(s);
-        if (table_is_frozen(v)) {
-            table_settle(&e->levels, s);
-            continue;
-        }
-        if (table_is_live(v)) {
-            rc = LEVEL_KEEP;
-            break;
-        }
-        /* A tombstone keeps its revision: the re-created level goes on. */
-        rc = level_cas(e, s, &v, level_pack(qty, 0, !tracked), 0, &pos);
-        if (rc == LEVEL_LOST || rc == LEVEL_RESTAMP)
-            continue;
-        if (rc != LEVEL_DONE)
-            break;
-        table_note_created(&e->levels);
-        rc = level_published(e, &pos, item, loc, v);
-        *pos_out = pos;
-        if (rc == INV_OK && !catalog_item_exists(&e->cat, item, &tracked)) {
-            /* The item was deleted while we created: its sweep may have
-             * missed us, so undo (a tombstone, as the sweep would). */
-            (void)level_delete(e, item, loc, true, pos_out);
-            return INV_ENOTFOUND;
-        }
-        if (rc == INV_OK && tracked == level_untracked(v)) {
-            /* The tracked flag changed meanwhile: follow it. */
-            uint64_t marked = 0;
-            (void)level_rmw(e, item, loc, tracked_step, &tracked, NULL, &marked);
-            if (marked > *pos_out)
-                *pos_out = marked;
-        }
-        level_out(v, out);
-        return rc;
+    *w0 = level_pack(qty, 0, !*tracked);
+    assert(level_reserved((table_word){*w0, 0}) == 0);
+    return INV_OK;
+}
+
+/* A creation's operation (arg: the new w0). A tombstone keeps its
+ * revision in cur, so the re-created level's revisions go on. */
+static int create_step(table_word cur, table_word *next, const void *p)
+{
+    assert(!table_is_live(cur));
+    *next = (table_word){*(const uint64_t *)p, 0};
+    return TABLE_STEP_WRITE;
+}
+
+/* Creates the level (item, loc) with available = qty, unless it exists:
+ * returns LEVEL_KEEP then, so the caller updates it instead. Not inlined:
+ * once per level, it would crowd inv_level_set's hot path (registers). */
+static __attribute__((noinline)) int
+level_create(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, inv_level *out,
+             uint64_t *pos_out)
+{
+    bool tracked;
+    uint64_t w0;
+    if (level_new_word(e, item, loc, qty, &tracked, &w0) != INV_OK)
+        return INV_ENOTFOUND;
+    level_ctx c = {e, create_step, &w0, 0, true, true, false};
+    table_word v;
+    int rc = table_update(&e->levels, item, loc, true, NULL, level_update_step, &c, &v);
+    uint64_t pos = c.pos;
+    if (rc != TABLE_STEP_WRITE) {
+        level_abandon(e, pos);
+        return rc; /* LEVEL_KEEP: created meanwhile */
     }
-    if (pos)
-        persist_abandon(e, pos, PERSIST_LEVEL_LEN);
+    table_note_created(&e->levels);
+    rc = level_published(e, &pos, item, loc, v);
+    *pos_out = pos;
+    if (rc == INV_OK && !catalog_item_exists(&e->cat, item, &tracked)) {
+        /* The item was deleted while we created: its sweep may have
+         * missed us, so undo (a tombstone, as the sweep would). */
+        (void)level_delete(e, item, loc, true, pos_out);
+        return INV_ENOTFOUND;
+    }
+    if (rc == INV_OK && tracked == level_untracked(v)) {
+        /* The tracked flag changed meanwhile: follow it. */
+        uint64_t marked = 0;
+        (void)level_rmw(e, item, loc, tracked_update, &tracked, NULL, &marked);
+        if (marked > *pos_out)
+            *pos_out = marked;
+    }
+    level_out(v, out);
     return rc;
 }
 
@@ -320,7 +398,7 @@ int inv_level_set(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty,
     epoch_enter();
     int rc;
     for (;;) {
-        rc = level_rmw(e, item, loc, set_step, &arg, out, &pos);
+        rc = level_rmw(e, item, loc, set_update, &arg, out, &pos);
         if (rc != INV_ENOTFOUND)
             break;
         if (if_revision) {
@@ -347,7 +425,13 @@ static int delete_step(table_word cur, table_word *next, const void *p)
     if (!((const delete_arg *)p)->force && level_reserved(cur) > 0)
         return INV_ECONFLICT; /* live holds still count on it */
     *next = (table_word){0, TABLE_TOMB};
-    return INV_OK;
+    return TABLE_STEP_WRITE;
+}
+
+static inline __attribute__((always_inline)) int
+delete_update(void *c, table_word cur, table_word *next)
+{
+    return level_update_with(c, cur, next, delete_step);
 }
 
 /* Deletes inside an epoch section. force: also with reserved units (the
@@ -356,7 +440,7 @@ static int level_delete(inv_engine *e, uint64_t item, uint64_t loc, bool force,
                         uint64_t *pos_out)
 {
     delete_arg arg = {force};
-    int rc = level_rmw(e, item, loc, delete_step, &arg, NULL, pos_out);
+    int rc = level_rmw(e, item, loc, delete_update, &arg, NULL, pos_out);
     if (rc == INV_OK)
         table_note_deleted(&e->levels);
     return rc;
@@ -469,7 +553,7 @@ bool level_item_reserved(inv_engine *e, uint64_t item)
 uint64_t level_follow_tracked(inv_engine *e, uint64_t item, uint64_t loc, bool tracked)
 {
     uint64_t pos = 0;
-    (void)level_rmw(e, item, loc, tracked_step, &tracked, NULL, &pos);
+    (void)level_rmw(e, item, loc, tracked_update, &tracked, NULL, &pos);
     return pos;
 }
 
@@ -490,42 +574,24 @@ uint64_t level_mark_tracked(inv_engine *e, uint64_t item, bool tracked)
 /* ---- lines of multi-level changes (holds) ------------------------------- */
 
 /* Applies step to one level, stamped with the change's position op_pos
- * (journal) or with revision + 1 (memory, op_pos 0). LEVEL_RESTAMP: the level carries a
- * newer revision; the caller publishes what it did so far and reserves a
- * new position. */
+ * (journal) or with revision + 1 (memory, op_pos 0). Answers INV_OK when
+ * the change landed (*image) or the step kept the level (no image), or
+ * LEVEL_NEEDS_POSITION: the level carries a newer revision; the caller
+ * publishes what it did so far and calls again at a new position. */
 static int level_apply_at(inv_engine *e, uint64_t item, uint64_t loc, level_step step,
-                          void *arg, uint64_t op_pos, table_word *image)
+                          const void *arg, uint64_t op_pos, table_word *image)
 {
-    unsigned backoff = LEVEL_BACKOFF_MIN;
-    for (;;) {
-        table_slot *s = table_find(&e->levels, item, loc);
-        if (!s)
-            return INV_ENOTFOUND;
-        table_word v = table_load(s);
-        for (;;) {
-            if (table_is_frozen(v)) {
-                table_settle(&e->levels, s);
-                break;
-            }
-            if (!table_is_live(v))
-                return INV_ENOTFOUND;
-            table_word next = v;
-            int rc = step(v, &next, arg);
-            if (rc != INV_OK)
-                return rc;
-            /* >=: a revision must change on every change, even a second
-             * change of one level by one hold change (a give-back). */
-            if (op_pos && table_version(v) >= op_pos)
-                return LEVEL_RESTAMP;
-            /* A step that deletes (an undone creation) sets TABLE_TOMB. */
-            next.w1 = (op_pos ? op_pos : table_version(v) + 1) | (next.w1 & TABLE_TOMB);
-            if (table_cas(s, &v, next)) {
-                *image = next;
-                return INV_OK;
-            }
-            level_backoff(&backoff);
-        }
+    level_ctx c = {e, step, arg, op_pos, false, false, false};
+    table_word v;
+    int rc = table_update(&e->levels, item, loc, false, NULL, level_update_step, &c, &v);
+    assert(rc != TABLE_UPDATE_NO_KEY); /* an absent level is NOTFOUND */
+    if (c.restamp)
+        return LEVEL_NEEDS_POSITION;
+    if (rc == TABLE_STEP_WRITE) {
+        assert(!op_pos || table_version(v) == op_pos);
+        *image = v;
     }
+    return rc == LEVEL_KEEP ? INV_OK : rc;
 }
 
 typedef struct {
@@ -548,7 +614,7 @@ static int reserve_step(table_word cur, table_word *next, const void *p)
     if (reserved > INV_QTY_MAX)
         return INV_ELIMIT;
     next->w0 = level_pack(available, reserved, false);
-    return INV_OK;
+    return TABLE_STEP_WRITE;
 }
 
 int level_reserve(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uint64_t op_pos,
@@ -556,11 +622,9 @@ int level_reserve(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uint6
 {
     reserve_arg arg = {qty, false, 0};
     int rc = level_apply_at(e, item, loc, reserve_step, &arg, op_pos, image);
-    *counted = arg.counted && rc == INV_OK;
+    *counted = arg.counted && rc == INV_OK; /* an untracked level keeps: not counted */
     *available_seen = arg.available_seen;
-    if (rc == LEVEL_KEEP)
-        return INV_OK;
-    return rc == LEVEL_RESTAMP ? LEVEL_NEEDS_POSITION : rc;
+    return rc;
 }
 
 typedef struct {
@@ -578,15 +642,14 @@ static int unreserve_step(table_word cur, table_word *next, const void *p)
     if (reserved < 0)
         return INV_ELIMIT; /* would break conservation: refuse, keep as is */
     next->w0 = level_pack(available, reserved, level_untracked(cur));
-    return INV_OK;
+    return TABLE_STEP_WRITE;
 }
 
 int level_unreserve(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, bool sold,
                     uint64_t op_pos, table_word *image)
 {
     unreserve_arg arg = {qty, sold};
-    int rc = level_apply_at(e, item, loc, unreserve_step, &arg, op_pos, image);
-    return rc == LEVEL_RESTAMP ? LEVEL_NEEDS_POSITION : rc;
+    return level_apply_at(e, item, loc, unreserve_step, &arg, op_pos, image);
 }
 
 /* ---- changes of batches (batch.c) ------------------------------------------ */
@@ -623,7 +686,9 @@ static int change_step(table_word cur, table_word *next, const void *p)
     default:
         rc = INV_EINVALID;
     }
-    if (rc == INV_OK) {
+    /* untracked: nothing to change, nothing to undo */
+    c->kept = rc == LEVEL_KEEP;
+    if (rc == TABLE_STEP_WRITE) {
         c->d_available = level_available(*next) - level_available(cur);
         c->d_reserved = level_reserved(*next) - level_reserved(cur);
     }
@@ -636,12 +701,7 @@ int level_change_at(inv_engine *e, uint64_t item, uint64_t loc, level_change *c,
     assert(c->kind >= LEVEL_CHANGE_SET && c->kind <= LEVEL_CHANGE_RETURN);
     c->kept = false;
     c->d_available = c->d_reserved = 0;
-    int rc = level_apply_at(e, item, loc, change_step, c, op_pos, image);
-    if (rc == LEVEL_KEEP) {
-        c->kept = true; /* untracked: nothing to change, nothing to undo */
-        return INV_OK;
-    }
-    return rc == LEVEL_RESTAMP ? LEVEL_NEEDS_POSITION : rc;
+    return level_apply_at(e, item, loc, change_step, c, op_pos, image);
 }
 
 /* Saturates an undone quantity into the word's fields: only reachable when
@@ -657,54 +717,43 @@ static int undo_step(table_word cur, table_word *next, const void *p)
     if (u->created_revision && table_version(cur) == u->created_revision) {
         /* Untouched since the batch created it: it goes as it came. */
         *next = (table_word){0, TABLE_TOMB};
-        return INV_OK;
+        return TABLE_STEP_WRITE;
     }
     int64_t available = clamp_qty(level_available(cur) - u->d_available, -LEVEL_AVAILABLE_WIDE,
                                   LEVEL_AVAILABLE_WIDE);
     int64_t reserved = clamp_qty(level_reserved(cur) - u->d_reserved, 0,
                                  (int64_t)LEVEL_RESERVED_MASK);
     next->w0 = level_pack(available, reserved, level_untracked(cur));
-    return INV_OK;
+    return TABLE_STEP_WRITE;
 }
 
 int level_undo_at(inv_engine *e, uint64_t item, uint64_t loc, const level_undo *u,
                   uint64_t op_pos, table_word *image)
 {
-    int rc = level_apply_at(e, item, loc, undo_step, (void *)u, op_pos, image);
-    if (rc == INV_OK && !table_is_live(*image))
+    int rc = level_apply_at(e, item, loc, undo_step, u, op_pos, image);
+    if (rc == INV_OK && !table_is_live(*image)) /* an undone creation */
         table_note_deleted(&e->levels);
-    return rc == LEVEL_RESTAMP ? LEVEL_NEEDS_POSITION : rc;
+    return rc;
 }
 
 int level_create_at(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uint64_t op_pos,
                     table_word *image)
 {
-    bool tracked = true;
-    if (!catalog_item_exists(&e->cat, item, &tracked) ||
-        !catalog_location_exists(&e->cat, loc))
+    bool tracked;
+    uint64_t w0;
+    if (level_new_word(e, item, loc, qty, &tracked, &w0) != INV_OK)
         return INV_ENOTFOUND;
-    for (;;) {
-        table_slot *s = table_insert(&e->levels, item, loc);
-        if (!s)
-            return INV_ENOMEM;
-        table_word v = table_load(s);
-        if (table_is_frozen(v)) {
-            table_settle(&e->levels, s);
-            continue;
-        }
-        if (table_is_live(v))
-            return LEVEL_EXISTS; /* created meanwhile: change it instead */
-        uint64_t base = table_version(v) ? table_version(v) : table_version_floor(&e->levels);
-        if (op_pos && base >= op_pos)
-            return LEVEL_NEEDS_POSITION;
-        /* A tombstone keeps its revision: the re-created level goes on. */
-        table_word next = {level_pack(qty, 0, !tracked), op_pos ? op_pos : base + 1};
-        if (!table_cas(s, &v, next))
-            continue;
-        table_note_created(&e->levels);
-        *image = next;
-        return INV_OK;
-    }
+    level_ctx c = {e, create_step, &w0, op_pos, false, true, false};
+    table_word v;
+    int rc = table_update(&e->levels, item, loc, true, NULL, level_update_step, &c, &v);
+    if (c.restamp)
+        return LEVEL_NEEDS_POSITION;
+    if (rc != TABLE_STEP_WRITE)
+        return rc == LEVEL_KEEP ? LEVEL_EXISTS : rc; /* created meanwhile: change it */
+    assert(table_is_live(v));
+    table_note_created(&e->levels);
+    *image = v;
+    return INV_OK;
 }
 
 /* Replay and snapshot load (single-threaded: plain stores, no CAS):
@@ -776,7 +825,7 @@ int level_reconcile(inv_engine *e, uint64_t *pos_max)
         if (l.v[i].drop)
             rc = level_delete(e, l.v[i].item, l.v[i].location, true, &pos);
         else
-            rc = level_rmw(e, l.v[i].item, l.v[i].location, tracked_step, &l.v[i].tracked,
+            rc = level_rmw(e, l.v[i].item, l.v[i].location, tracked_update, &l.v[i].tracked,
                            NULL, &pos);
         if (rc == INV_ENOTFOUND)
             rc = INV_OK;

@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cpu.h"
 #include "invcore.h"
 
 #define TABLE_FROZEN (1ULL << 63)
@@ -283,11 +284,8 @@ enum {
 
 static inline void table_backoff(unsigned *spins)
 {
-    for (unsigned i = 0; i < *spins; i++) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-    }
+    for (unsigned i = 0; i < *spins; i++)
+        cpu_relax();
     if (*spins < TABLE_BACKOFF_MAX)
         *spins *= 2;
 }
