@@ -20,7 +20,7 @@ B           := build
 # Debian packages the build, the tests and the benchmarks need.
 DEB_PACKAGES := gcc make pkg-config libjemalloc-dev libxxhash-dev \
                 libcriterion-dev libhiredis-dev redis-tools redis-server \
-                clang libclang-rt-14-dev liburcu-dev python3-redis
+                clang libclang-rt-14-dev liburcu-dev clang-format python3-redis
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter
@@ -68,7 +68,8 @@ TEST_LOG   := $(B)/test-results.log
 .SECONDARY:
 
 .PHONY: all deps test test-log-reset unit-test asan-test tsan-test fuzz-test check-atomics \
-        check-cycles check-readme bench fuzz run install clean crash-test client-test
+        check-cycles check-readme bench fuzz run install clean crash-test client-test \
+        format format-check
 
 ALL_TARGETS := $(B)/libinvcore.a $(B)/libinvcore.so $(B)/invcore.pc
 ifneq ($(wildcard $(SERVER_MAIN)),)
@@ -204,6 +205,21 @@ check-atomics:
 check-cycles:
 	@$(PYTHON_SYS) tests/check_include_cycles.py core
 
+# Every C file follows .clang-format (clang-format from Debian): `make
+# format` rewrites them, `make format-check` (in `make test`) fails on any
+# difference.
+FORMAT_SRCS := $(wildcard core/*.c core/*.h core/server/*.c core/server/*.h include/*.h \
+                 tests/*.c tests/*.h tests/tsan_criterion/criterion/*.h bench/*.c bench/*.h \
+                 fuzz/*.c)
+
+format:
+	clang-format -i $(FORMAT_SRCS)
+
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_SRCS) 2>&1 | head -40; \
+	  if clang-format --dry-run --Werror $(FORMAT_SRCS) >/dev/null 2>&1; then \
+	    echo "format-check: ok"; else echo "format-check: run 'make format'"; exit 1; fi
+
 # The README's embedding example must compile and run.
 check-readme: $(B)/libinvcore.a
 	@mkdir -p $(B)/readme
@@ -244,7 +260,7 @@ test-log-reset:
 # The stages run one after another (each may build in parallel): suites
 # never compete with each other for the two cores.
 test:
-	@$(MAKE) --no-print-directory test-log-reset check-atomics check-cycles all \
+	@$(MAKE) --no-print-directory test-log-reset check-atomics check-cycles format-check all \
 	  check-readme
 	@$(MAKE) --no-print-directory unit-test
 	@$(MAKE) --no-print-directory client-test
