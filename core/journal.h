@@ -20,8 +20,8 @@
  * subscribe) run concurrently; one internal flusher thread writes and
  * syncs. journal_open / journal_close are not concurrent with anything.
  */
-#ifndef INVCORE_JOURNAL_H
-#define INVCORE_JOURNAL_H
+#ifndef INV_JOURNAL_H
+#define INV_JOURNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -233,4 +233,4 @@ typedef struct {
 int journal_segments_list(const char *dir, journal_segment **out, size_t *n,
                           char *errbuf, size_t errlen);
 
-#endif /* INVCORE_JOURNAL_H */
+#endif /* INV_JOURNAL_H */
