@@ -56,6 +56,7 @@
  */
 #include "catalog.h"
 
+#include "clock.h"
 #include "engine.h"
 #include "epoch.h"
 #include "level.h"
@@ -899,7 +900,7 @@ static int location_put(inv_engine *e, uint64_t loc, const inv_location_fields *
                 return rc;
             listed = true;
         }
-        loc_rec *r = loc_build(old, f, wmask, engine_now_ms());
+        loc_rec *r = loc_build(old, f, wmask, clock_wall_ms());
         if (!r)
             return INV_ENOMEM;
         uint32_t len = loc_payload_len(r);
@@ -1177,7 +1178,7 @@ static int item_put_locked(inv_engine *e, uint64_t item, const inv_item_fields *
             continue;
         }
         item_rec *old = table_is_live(v) ? word_rec(v) : NULL;
-        item_rec *r = item_build(old, f, wmask, engine_now_ms());
+        item_rec *r = item_build(old, f, wmask, clock_wall_ms());
         if (!r)
             return INV_ENOMEM;
         item_claims cl;

@@ -8,6 +8,7 @@
 #include "engine.h"
 
 #include "batch.h"
+#include "clock.h"
 #include "epoch.h"
 #include "hold.h"
 #include "journal.h"
@@ -16,7 +17,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Background period when no hold sweep interval is configured tighter. */
 #define ENGINE_BACKGROUND_MS_MAX 50
@@ -49,20 +49,6 @@ const char *inv_errcode(int rc)
     }
 }
 
-int64_t engine_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(uint32_t ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 static void *background_main(void *arg)
 {
     inv_engine *e = arg;
@@ -72,12 +58,12 @@ static void *background_main(void *arg)
     /* acquire: pairs with the release in inv_close. */
     while (!atomic_load_explicit(&e->stopping, memory_order_acquire)) {
         epoch_enter();
-        hold_expire_due(e, engine_now_ms());
+        hold_expire_due(e, clock_wall_ms());
         table_finish_growth(&e->levels);
         epoch_exit();
         epoch_reclaim();
         persist_maybe_snapshot(e);
-        sleep_ms(period_ms);
+        clock_sleep_ms(period_ms);
     }
     return NULL;
 }

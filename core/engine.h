@@ -57,7 +57,4 @@ struct inv_engine {
     struct batch_recovery *batch_pending;
 };
 
-/* Wall clock in ms since the Unix epoch. */
-int64_t engine_now_ms(void);
-
 #endif /* INV_ENGINE_H */

@@ -15,6 +15,7 @@
 
 #include "batch.h"
 #include "catalog.h"
+#include "clock.h"
 #include "epoch.h"
 #include "hold.h"
 #include "level.h"
@@ -28,7 +29,6 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <time.h>
 
 /* Error messages about the data directory. */
 #define PERSIST_ERR_MAX 512
@@ -40,13 +40,6 @@ static __thread uint64_t last_write_position;
 
 bool persist_test_late_reserve;
 void (*persist_test_before_publish)(uint8_t type);
-
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---- writing ------------------------------------------------------------ */
 
@@ -251,7 +244,7 @@ static int recover(inv_engine *e, uint64_t *end_position, bool *items_replayed)
 {
     char err[PERSIST_ERR_MAX] = "";
     replay_ctx c = {.e = e};
-    double t0 = seconds_now();
+    double t0 = clock_mono_s();
     uint64_t snap_pos = 0;
     epoch_enter(); /* one section for the whole load: nothing runs beside it */
     int rc = snapshot_load_latest(e->data_dir, &snap_pos, apply_snapshot_record, &c, err,
@@ -278,7 +271,7 @@ static int recover(inv_engine *e, uint64_t *end_position, bool *items_replayed)
     }
     *items_replayed = c.items_replayed;
     atomic_store_explicit(&e->snapshot_position, snap_pos, memory_order_relaxed);
-    double secs = seconds_now() - t0;
+    double secs = clock_mono_s() - t0;
     if (c.records)
         fprintf(stderr,
                 "invcore: recovered %llu snapshot records and %llu journal records "
