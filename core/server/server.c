@@ -1054,27 +1054,34 @@ static int make_listener(const server_config *cfg, int port, char *err,
     return make_listener_opt(cfg, port, true, err, errlen);
 }
 
+/* Fills ss with the numeric address bind (IPv6 when it holds a ':') and
+ * port. Returns the address's length, or 0 if bind is not an address. */
+static socklen_t listen_addr(const char *bind, int port,
+                             struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    if (strchr(bind, ':') != NULL) {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        return inet_pton(AF_INET6, bind, &a6->sin6_addr) == 1 ? sizeof *a6 : 0;
+    }
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)port);
+    return inet_pton(AF_INET, bind, &a4->sin_addr) == 1 ? sizeof *a4 : 0;
+}
+
 static int make_listener_opt(const server_config *cfg, int port, bool reuse_port,
                              char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
-    socklen_t sl;
+    socklen_t sl = listen_addr(cfg->bind, port, &ss);
     int one = 1, fd;
-    memset(&ss, 0, sizeof ss);
-    if (strchr(cfg->bind, ':') != NULL) {
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET6, cfg->bind, &a6->sin6_addr) != 1)
-            goto bad_addr;
-        sl = sizeof *a6;
-    } else {
-        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET, cfg->bind, &a4->sin_addr) != 1)
-            goto bad_addr;
-        sl = sizeof *a4;
+    if (sl == 0) {
+        snprintf(err, errlen, "--bind: '%s' is not a numeric IPv4/IPv6 address",
+                 cfg->bind);
+        return -1;
     }
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -1092,10 +1099,6 @@ static int make_listener_opt(const server_config *cfg, int port, bool reuse_port
         return -1;
     }
     return fd;
-bad_addr:
-    snprintf(err, errlen, "--bind: '%s' is not a numeric IPv4/IPv6 address",
-             cfg->bind);
-    return -1;
 }
 
 static int bound_port(int fd)
