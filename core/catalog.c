@@ -69,6 +69,7 @@
 #include "catalog.h"
 
 #include "catalog_record.h"
+#include "clock.h"
 #include "engine_state.h"
 #include "epoch.h"
 #include "persist.h"
@@ -632,7 +633,7 @@ static int loc_put_step(void *ctx, table_word cur, table_word *next)
             return rc;
         x->listed = true;
     }
-    x->r = record_loc_build(x->old, x->f, x->wmask, engine_now_ms());
+    x->r = record_loc_build(x->old, x->f, x->wmask, clock_wall_ms());
     if (!x->r)
         return INV_ENOMEM;
     return stamp_write(&x->st, cur, record_loc_len(x->r), rec_w0(x->r), 0,
@@ -892,7 +893,7 @@ static int item_put_step(void *ctx, table_word cur, table_word *next)
     item_put_ctx *x = ctx;
     item_put_undo(x);
     x->old = live_rec(cur);
-    x->r = record_item_build(x->old, x->f, x->wmask, engine_now_ms());
+    x->r = record_item_build(x->old, x->f, x->wmask, clock_wall_ms());
     if (!x->r)
         return INV_ENOMEM;
     int rc = item_claim_keys(&x->e->cat, x->item, x->old, x->r, &x->cl);

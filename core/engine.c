@@ -10,6 +10,7 @@
 #include "engine.h"
 
 #include "catalog.h"
+#include "clock.h"
 #include "epoch.h"
 #include "hold.h"
 #include "journal.h"
@@ -20,17 +21,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Background period when no hold sweep interval is configured tighter. */
 #define ENGINE_BACKGROUND_MS_MAX 50
-
-static void sleep_ms(uint32_t ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 static void *background_main(void *arg)
 {
@@ -41,12 +34,12 @@ static void *background_main(void *arg)
     /* acquire: pairs with the release in inv_close. */
     while (!atomic_load_explicit(&e->stopping, memory_order_acquire)) {
         epoch_enter();
-        hold_expire_due(e, engine_now_ms());
+        hold_expire_due(e, clock_wall_ms());
         table_finish_growth(&e->levels);
         epoch_exit();
         epoch_reclaim();
         recovery_maybe_snapshot(e);
-        sleep_ms(period_ms);
+        clock_sleep_ms(period_ms);
     }
     return NULL;
 }

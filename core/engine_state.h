@@ -120,12 +120,5 @@ struct inv_engine {
     struct batch_recovery *batch_pending;
 };
 
-/* Wall clock in ms since the Unix epoch. */
-static inline int64_t engine_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 #endif /* INV_ENGINE_STATE_H */

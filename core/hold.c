@@ -19,6 +19,7 @@
 #include "hold.h"
 
 #include "catalog.h"
+#include "clock.h"
 #include "epoch.h"
 #include "level.h"
 #include "persist.h"
@@ -28,7 +29,6 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -424,8 +424,7 @@ static int reserve_lines(hold_op *op, const ordered_line *lines, inv_hold_failur
  * published, i.e. until *final_pos is set. */
 static int settled_ack(inv_engine *e, _Atomic uint64_t *final_pos, uint64_t *pos_out)
 {
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t t0_ns = clock_mono_ns();
     for (;;) {
         /* acquire: pairs with the release that stores the final position. */
         uint64_t pos = atomic_load_explicit(final_pos, memory_order_acquire);
@@ -437,9 +436,7 @@ static int settled_ack(inv_engine *e, _Atomic uint64_t *final_pos, uint64_t *pos
             *pos_out = pos;
             return INV_OK;
         }
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >
-            HOLD_SETTLE_WAIT_MS)
+        if (clock_mono_ns() - t0_ns > HOLD_SETTLE_WAIT_MS * CLOCK_NS_PER_MS)
             return INV_EIO; /* the first call is stuck in the journal */
         sched_yield();
     }
@@ -453,7 +450,7 @@ static hold_record *record_new(const char *id, size_t len, uint64_t ttl_ms,
     hold_record *r = calloc(1, sizeof *r + n * sizeof r->lines[0]);
     if (!r)
         return NULL;
-    r->expires_at_ms = engine_now_ms() + (int64_t)ttl_ms;
+    r->expires_at_ms = clock_wall_ms() + (int64_t)ttl_ms;
     r->id_len = len;
     memcpy(r->id, id, len);
     r->n_lines = n;
@@ -465,12 +462,9 @@ static hold_record *record_new(const char *id, size_t len, uint64_t ttl_ms,
 
 static bool wait_not_pending(hold_record *r)
 {
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t t0_us = clock_mono_us();
     while (state_transient(load_state(r))) {
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        if ((t.tv_sec - t0.tv_sec) * 1000000 + (t.tv_nsec - t0.tv_nsec) / 1000 >
-            HOLD_PENDING_WAIT_US)
+        if (clock_mono_us() - t0_us > HOLD_PENDING_WAIT_US)
             return false;
         sched_yield();
     }
@@ -553,7 +547,7 @@ static int claim_step(void *p, table_word cur, table_word *next)
     /* After a lost race, ours is reused (nobody else has seen it); its
      * time to live starts now, as a fresh record's would. */
     if (c->mine)
-        c->mine->expires_at_ms = engine_now_ms() + (int64_t)c->ttl_ms;
+        c->mine->expires_at_ms = clock_wall_ms() + (int64_t)c->ttl_ms;
     else if (!(c->mine = record_new(c->id, c->len, c->ttl_ms, c->lines, c->n)))
         return INV_ENOMEM;
     *next = (table_word){(uintptr_t)c->mine, table_version(cur) + 1};
@@ -735,7 +729,7 @@ static int hold_end(inv_engine *e, hold_record *r, int to, uint64_t *pos_out)
         int answer = held_or_answer(e, r, to, &st, pos_out);
         if (answer != HOLD_IS_HELD)
             return answer;
-        int decided = to == INV_HOLD_COMMITTED && engine_now_ms() >= r->expires_at_ms
+        int decided = to == INV_HOLD_COMMITTED && clock_wall_ms() >= r->expires_at_ms
                           ? INV_HOLD_EXPIRED
                           : to;
         hold_op op;
@@ -751,7 +745,7 @@ static int hold_end(inv_engine *e, hold_record *r, int to, uint64_t *pos_out)
         }
         /* relaxed: read by the background thread after it pops r, and by
          * snapshots after the record that carries it is durable. */
-        atomic_store_explicit(&r->ended_at_ms, engine_now_ms(), memory_order_relaxed);
+        atomic_store_explicit(&r->ended_at_ms, clock_wall_ms(), memory_order_relaxed);
         rc = op_end_lines(&op, LINE_ENDED);
         if (rc == INV_OK)
             rc = op_publish(&op, true);
@@ -1190,7 +1184,7 @@ int hold_recover_finish(inv_engine *e)
     hold_record **cursor = all;
     epoch_enter();
     int rc = table_foreach(&e->holds.by_id, collect_record, &cursor);
-    int64_t now_ms = engine_now_ms();
+    int64_t now_ms = clock_wall_ms();
     for (hold_record **r = all; rc == INV_OK && r < cursor; r++)
         rc = finish_one(e, *r, now_ms);
     epoch_exit();
@@ -1253,7 +1247,7 @@ int hold_claim_end(inv_engine *e, const char *id, size_t len, int to, hold_claim
         int answer = held_or_answer(e, r, to, &st, &c->ack_pos);
         if (answer != HOLD_IS_HELD)
             return answer;
-        if (to == INV_HOLD_COMMITTED && engine_now_ms() >= r->expires_at_ms)
+        if (to == INV_HOLD_COMMITTED && clock_wall_ms() >= r->expires_at_ms)
             return INV_ENOTFOUND; /* expired: the sweep ends it, not the batch */
         /* acq_rel: against commit, release, expiry and other batches, as
          * hold_end's CAS; the lines' statuses come with it. */
@@ -1299,7 +1293,7 @@ void hold_claim_done(inv_engine *e, hold_claim *c, const bool *counted, uint64_t
     }
     if (c->to != INV_HOLD_HELD)
         /* relaxed: as in hold_end. */
-        atomic_store_explicit(&r->ended_at_ms, engine_now_ms(), memory_order_relaxed);
+        atomic_store_explicit(&r->ended_at_ms, clock_wall_ms(), memory_order_relaxed);
     /* release: the lines' statuses and level changes before the state, and
      * the state before the position (as op_publish: a snapshot reads the
      * position first). Set before the batch's final record is published,

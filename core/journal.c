@@ -1,7 +1,9 @@
 /*
- * journal.c — the append-only journal: lock-free reservations into a ring
- * buffer, one flusher thread doing group commit, durability waits, segment
- * files, replay and truncation. Format: docs/JOURNAL.md.
+ * journal.c — the journal's writer: lock-free reservations into a ring
+ * buffer, one flusher thread doing group commit into segment files,
+ * durability waits and subscribers, and the record framing. Reading the
+ * segments back (replay, repair) is journal_replay.c. Format:
+ * docs/JOURNAL.md.
  *
  * Invariants:
  *  - Positions are stream byte offsets. tail is the next free position;
@@ -24,9 +26,10 @@
 
 #include "journal.h"
 
+#include "clock.h"
 #include "cpu.h"
+#include "fileio.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -34,50 +37,29 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-/* Warnings go to stderr (operators read them); fuzz builds stay quiet. */
-#ifdef INV_FUZZ
-#define WARN(...) ((void)0)
-#else
-#define WARN(...) fprintf(stderr, __VA_ARGS__)
-#endif
-
-#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "the journal format is little-endian and written with host loads"
-#endif
-
-static const char SEGMENT_MAGIC[8] = {'I', 'N', 'V', 'J', 'R', 'N', 'L', '1'};
-#define SEGMENT_SUFFIX ".jnl"
-#define SEGMENT_NAME_HEX 16u
 /* Spins before a waiter sleeps on its futex. */
 #define JOURNAL_WAIT_SPINS 64u
 /* Sleeps re-check their condition at least this often (defence against a
  * lost wake-up, never needed for correctness of a correct wake path). */
 #define JOURNAL_SLEEP_NS_MAX (100u * 1000u * 1000u)
-/* Segments one directory listing handles. */
-#define JOURNAL_SEGMENTS_MAX (1u << 20)
-/* Replay logs progress every this many bytes. */
-#define JOURNAL_REPLAY_LOG_BYTES (1ULL << 30)
 /* Zeros one iovec of that extension carries. */
 #define JOURNAL_ZERO_CHUNK (64u << 10)
 #define JOURNAL_ZERO_IOV (JOURNAL_PREALLOC_BYTES / JOURNAL_ZERO_CHUNK)
 static const uint8_t zero_chunk[JOURNAL_ZERO_CHUNK];
+#define SEGMENT_PATH_MAX (JOURNAL_PATH_MAX + FILEIO_NAME_MAX)
 
-typedef struct {
-    uint64_t first; /* first position, from the name */
-    uint64_t size;  /* file bytes */
-} segment_info;
+_Static_assert(JOURNAL_SEGMENT_HEADER == FILEIO_HEADER_BYTES,
+               "a segment opens with the fileio header");
 
 /* A futex sleep queue: seq bumps on every advance; waiters counts the
  * threads that may sleep on it, so the flusher skips the wake syscall when
@@ -131,30 +113,10 @@ struct journal {
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static void errmsg(char *buf, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void errmsg(char *buf, size_t len, const char *fmt, ...)
-{
-    if (buf == NULL || len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, len, fmt, ap);
-    va_end(ap);
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static void futex_wait(_Atomic uint32_t *addr, uint32_t expected,
                        uint64_t timeout_ns)
 {
-    struct timespec ts = {.tv_sec = (time_t)(timeout_ns / 1000000000ULL),
-                          .tv_nsec = (long)(timeout_ns % 1000000000ULL)};
+    struct timespec ts = clock_timespec_ns(timeout_ns);
     syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, expected, &ts,
             NULL, 0);
 }
@@ -170,22 +132,15 @@ static uint64_t header_word(uint8_t type, uint32_t len)
     return (uint64_t)len | ((uint64_t)type << 32);
 }
 
-static uint64_t load_u64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 static void segment_name(char *out, size_t cap, uint64_t first)
 {
-    snprintf(out, cap, "%016" PRIx64 SEGMENT_SUFFIX, first);
+    fileio_name(out, cap, first, JOURNAL_SEGMENT_SUFFIX);
 }
 
 static void segment_path(char *out, size_t cap, const char *dir,
                          uint64_t first)
 {
-    snprintf(out, cap, "%s/%016" PRIx64 SEGMENT_SUFFIX, dir, first);
+    fileio_path(out, cap, dir, first, JOURNAL_SEGMENT_SUFFIX);
 }
 
 /* ---- framing ------------------------------------------------------------ */
@@ -216,21 +171,13 @@ void journal_frame_encode(uint8_t *dst, uint8_t type, const void *payload,
     memcpy(dst + JOURNAL_RECORD_HEADER + padded, &sum, sizeof sum);
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != 0)
-            return false;
-    return true;
-}
-
 const char *journal_frame_decode(const uint8_t *p, size_t avail,
                                  uint8_t *type, const uint8_t **payload,
                                  uint32_t *len, uint64_t *size)
 {
     if (avail < JOURNAL_RECORD_OVERHEAD)
         return "short record";
-    uint64_t hdr = load_u64(p);
+    uint64_t hdr = fileio_load_u64(p);
     uint32_t n = (uint32_t)hdr;
     uint8_t t = (uint8_t)(hdr >> 32);
     if (t == JOURNAL_TYPE_INVALID)
@@ -244,148 +191,17 @@ const char *journal_frame_decode(const uint8_t *p, size_t avail,
         return "record runs past the end of the file";
     uint64_t padded = sz - JOURNAL_RECORD_OVERHEAD;
     const uint8_t *body = p + JOURNAL_RECORD_HEADER;
-    if (!all_zero(body + n, padded - n))
+    if (!fileio_all_zero(body + n, padded - n))
         return "non-zero padding";
-    if (t == JOURNAL_TYPE_PAD && !all_zero(body, n))
+    if (t == JOURNAL_TYPE_PAD && !fileio_all_zero(body, n))
         return "non-zero PAD payload";
-    if (load_u64(body + padded) != journal_frame_checksum(t, body, n))
+    if (fileio_load_u64(body + padded) != journal_frame_checksum(t, body, n))
         return "checksum mismatch";
     *type = t;
     *payload = body;
     *len = n;
     *size = sz;
     return NULL;
-}
-
-/* ---- segment files ------------------------------------------------------ */
-
-static void segment_header_encode(uint8_t out[JOURNAL_SEGMENT_HEADER],
-                                  uint64_t first)
-{
-    uint32_t version = JOURNAL_FORMAT_VERSION, zero = 0;
-    memcpy(out, SEGMENT_MAGIC, 8);
-    memcpy(out + 8, &version, 4);
-    memcpy(out + 12, &zero, 4);
-    memcpy(out + 16, &first, 8);
-    uint64_t sum = XXH3_64bits(out, 24);
-    memcpy(out + 24, &sum, 8);
-}
-
-/* NULL if the header is valid and names first; else the reason. */
-static const char *segment_header_check(const uint8_t *p, size_t avail,
-                                        uint64_t first)
-{
-    if (avail < JOURNAL_SEGMENT_HEADER)
-        return "short segment header";
-    if (memcmp(p, SEGMENT_MAGIC, 8) != 0)
-        return "bad segment magic";
-    if (load_u64(p + 24) != XXH3_64bits(p, 24))
-        return "segment header checksum mismatch";
-    uint32_t version;
-    memcpy(&version, p + 8, 4);
-    if (version != JOURNAL_FORMAT_VERSION)
-        return "unsupported segment format version";
-    if (load_u64(p + 16) != first)
-        return "segment header position does not match its file name";
-    return NULL;
-}
-
-static bool parse_segment_name(const char *name, uint64_t *first)
-{
-    size_t n = strlen(name);
-    if (n != SEGMENT_NAME_HEX + strlen(SEGMENT_SUFFIX) ||
-        strcmp(name + SEGMENT_NAME_HEX, SEGMENT_SUFFIX) != 0)
-        return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < SEGMENT_NAME_HEX; i++) {
-        char c = name[i];
-        unsigned d;
-        if (c >= '0' && c <= '9')
-            d = (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            d = (unsigned)(c - 'a' + 10);
-        else
-            return false;
-        v = (v << 4) | d;
-    }
-    *first = v;
-    return v >= JOURNAL_POSITION_FIRST;
-}
-
-static int cmp_segment(const void *a, const void *b)
-{
-    uint64_t x = ((const segment_info *)a)->first;
-    uint64_t y = ((const segment_info *)b)->first;
-    return x < y ? -1 : x > y;
-}
-
-/* Lists dir's segments sorted by first position. *out is malloc'd (NULL
- * when *n is 0). A missing dir has no segments. */
-static int list_segments(const char *dir, segment_info **out, size_t *n,
-                         char *errbuf, size_t errlen)
-{
-    *out = NULL;
-    *n = 0;
-    DIR *d = opendir(dir);
-    if (d == NULL) {
-        if (errno == ENOENT)
-            return INV_OK;
-        errmsg(errbuf, errlen, "journal: cannot open directory %s: %s", dir,
-               strerror(errno));
-        return INV_EIO;
-    }
-    size_t cap = 0;
-    segment_info *v = NULL;
-    int rc = INV_OK;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        uint64_t first;
-        if (!parse_segment_name(e->d_name, &first))
-            continue;
-        if (*n == JOURNAL_SEGMENTS_MAX) {
-            errmsg(errbuf, errlen, "journal: more than %u segments in %s",
-                   JOURNAL_SEGMENTS_MAX, dir);
-            rc = INV_ELIMIT;
-            break;
-        }
-        if (*n == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            segment_info *nv = realloc(v, nc * sizeof *nv);
-            if (nv == NULL) {
-                rc = INV_ENOMEM;
-                break;
-            }
-            v = nv;
-            cap = nc;
-        }
-        struct stat st;
-        if (fstatat(dirfd(d), e->d_name, &st, 0) != 0 ||
-            !S_ISREG(st.st_mode))
-            continue;
-        v[*n].first = first;
-        v[*n].size = (uint64_t)st.st_size;
-        (*n)++;
-    }
-    closedir(d);
-    if (rc != INV_OK) {
-        free(v);
-        *n = 0;
-        return rc;
-    }
-    if (*n > 1)
-        qsort(v, *n, sizeof *v, cmp_segment);
-    *out = v;
-    return INV_OK;
-}
-
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
 }
 
 /* ---- I/O through the hooks (flusher) ------------------------------------ */
@@ -440,7 +256,7 @@ static int segment_create(journal *j, uint64_t first)
     if (fd < 0)
         return -1;
     uint8_t hdr[JOURNAL_SEGMENT_HEADER];
-    segment_header_encode(hdr, first);
+    fileio_header_encode(hdr, &journal_segment_format, first);
     struct iovec iov = {.iov_base = hdr, .iov_len = sizeof hdr};
     if (write_all(j, fd, &iov, 1, 0) != 0 || sync_fd(j, fd) != 0 ||
         fsync(j->dir_fd) != 0) {
@@ -498,8 +314,8 @@ static void advance_durable(journal *j, uint64_t end)
 static void enter_failed(journal *j, int err)
 {
     j->fail_errno = err;
-    WARN("invcore journal: I/O error in %s: %s; writes refused\n",
-            j->dir, strerror(err));
+    FILEIO_WARN("invcore journal: I/O error in %s: %s; writes refused\n",
+                j->dir, strerror(err));
     /* seq_cst: release (who sees failed sees that durable_end stopped)
      * plus the Dekker pairing in wake_progress. */
     atomic_store_explicit(&j->failed, true, memory_order_seq_cst);
@@ -704,9 +520,9 @@ static void clear_ring(journal *j, uint64_t from, uint64_t end)
 static uint64_t gather(journal *j, uint64_t from, uint64_t want, uint64_t *nrec,
                        bool *rotate)
 {
-    uint64_t deadline = now_ns() + JOURNAL_GATHER_NS_MAX;
+    uint64_t deadline = clock_mono_ns() + JOURNAL_GATHER_NS_MAX;
     uint64_t end = collect(j, from, nrec, rotate);
-    while (*nrec * 2 < want && !*rotate && now_ns() < deadline) {
+    while (*nrec * 2 < want && !*rotate && clock_mono_ns() < deadline) {
         sched_yield();
         end = collect(j, from, nrec, rotate);
     }
@@ -723,7 +539,7 @@ static int do_sync(journal *j, flush_state *s)
     if (sync_fd(j, j->seg_fd) != 0)
         return -1;
     s->synced = s->written;
-    s->last_sync_ns = now_ns();
+    s->last_sync_ns = clock_mono_ns();
     /* relaxed: statistics counters, single writer. */
     atomic_fetch_add_explicit(&j->st_fsyncs, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&j->st_synced_records, s->unsynced_records,
@@ -754,13 +570,53 @@ static void flusher_sleep(journal *j, uint32_t seq, uint64_t pos,
     atomic_store_explicit(&j->flusher_sleeping, 0, memory_order_relaxed);
 }
 
+/* Writes the ready records [s->written, end) to the segment, then frees
+ * their ring bytes for writers. -1 with errno if the write failed. */
+static int flush_written(journal *j, flush_state *s, uint64_t end,
+                         uint64_t nrec)
+{
+    if (write_batch(j, s->written, end) != 0)
+        return -1;
+    clear_ring(j, s->written, end);
+    /* relaxed: statistics. */
+    atomic_fetch_add_explicit(&j->st_records, nrec, memory_order_relaxed);
+    atomic_fetch_add_explicit(&j->st_bytes, end - s->written,
+                              memory_order_relaxed);
+    atomic_store_explicit(&j->st_written_end, end, memory_order_relaxed);
+    s->written = end;
+    s->unsynced_records += nrec;
+    /* seq_cst: release (the cleared ring bytes are free for writers who
+     * acquire this) plus the Dekker pairing with sleeping writers (see
+     * wake_progress). */
+    atomic_store_explicit(&j->ring_free_end, end, memory_order_seq_cst);
+    wake_progress(&j->space_q); /* ring space for blocked writers */
+    if (j->policy == INV_FSYNC_NONE)
+        advance_durable(j, end);
+    return 0;
+}
+
+/* Closes the full segment (its records synced) and starts the next one at
+ * position written. -1 with errno if it cannot be created. */
+static int rotate_segment(journal *j, uint64_t written)
+{
+    segment_trim(j, written);
+    close(j->seg_fd);
+    j->seg_fd = segment_create(j, written);
+    if (j->seg_fd < 0)
+        return -1;
+    j->seg_first = written;
+    j->seg_alloc = JOURNAL_SEGMENT_HEADER;
+    j->seg_prealloc_off = false;
+    return 0;
+}
+
 static void *flusher_main(void *arg)
 {
     journal *j = arg;
     /* relaxed: set before the thread started (pthread_create orders it). */
     uint64_t start = atomic_load_explicit(&j->ring_free_end,
                                           memory_order_relaxed);
-    flush_state s = {start, start, now_ns(), 0, 0};
+    flush_state s = {start, start, clock_mono_ns(), 0, 0};
     for (;;) {
         /* acquire: pairs with wake_flusher's release increment. */
         uint32_t seq =
@@ -768,32 +624,12 @@ static void *flusher_main(void *arg)
         uint64_t nrec;
         bool rotate;
         uint64_t end = collect(j, s.written, &nrec, &rotate);
-        if (end > s.written && j->policy == INV_FSYNC_ALWAYS && s.written == s.synced &&
-            nrec * 2 < s.last_batch && !rotate)
+        if (end > s.written && j->policy == INV_FSYNC_ALWAYS &&
+            s.written == s.synced && nrec * 2 < s.last_batch && !rotate)
             end = gather(j, s.written, s.last_batch, &nrec, &rotate);
         bool progressed = end > s.written;
-        if (progressed) {
-            if (write_batch(j, s.written, end) != 0)
-                goto fail;
-            clear_ring(j, s.written, end);
-            /* relaxed: statistics. */
-            atomic_fetch_add_explicit(&j->st_records, nrec,
-                                      memory_order_relaxed);
-            atomic_fetch_add_explicit(&j->st_bytes, end - s.written,
-                                      memory_order_relaxed);
-            atomic_store_explicit(&j->st_written_end, end,
-                                  memory_order_relaxed);
-            s.written = end;
-            s.unsynced_records += nrec;
-            /* seq_cst: release (the cleared ring bytes are free for
-             * writers who acquire this) plus the Dekker pairing with
-             * sleeping writers (see wake_progress). */
-            atomic_store_explicit(&j->ring_free_end, end,
-                                  memory_order_seq_cst);
-            wake_progress(&j->space_q); /* ring space for blocked writers */
-            if (j->policy == INV_FSYNC_NONE)
-                advance_durable(j, end);
-        }
+        if (progressed && flush_written(j, &s, end, nrec) != 0)
+            goto fail;
         /* acquire: pairs with journal_close's release store. */
         bool closing = atomic_load_explicit(&j->closing, memory_order_acquire);
         /* relaxed: close requires every reservation be published, so tail
@@ -801,21 +637,15 @@ static void *flusher_main(void *arg)
         bool drained = closing &&
                        s.written == atomic_load_explicit(&j->tail,
                                                          memory_order_relaxed);
-        uint64_t t = now_ns();
+        uint64_t t = clock_mono_ns();
         bool due = j->policy == INV_FSYNC_ALWAYS || rotate || drained ||
                    (j->policy == INV_FSYNC_INTERVAL &&
                     t - s.last_sync_ns >= j->interval_ns);
         if (s.written > s.synced && due && do_sync(j, &s) != 0)
             goto fail;
         if (rotate) {
-            segment_trim(j, s.written);
-            close(j->seg_fd);
-            j->seg_fd = segment_create(j, s.written);
-            if (j->seg_fd < 0)
+            if (rotate_segment(j, s.written) != 0)
                 goto fail;
-            j->seg_first = s.written;
-            j->seg_alloc = JOURNAL_SEGMENT_HEADER;
-            j->seg_prealloc_off = false;
             continue;
         }
         if (drained) {
@@ -847,13 +677,13 @@ fail:
 static int open_segment_at(journal *j, uint64_t start, char *errbuf,
                            size_t errlen)
 {
-    segment_info *segs;
+    journal_segment *segs;
     size_t n;
-    int rc = list_segments(j->dir, &segs, &n, errbuf, errlen);
+    int rc = journal_segments_list(j->dir, &segs, &n, errbuf, errlen);
     if (rc != INV_OK)
         return rc;
     rc = INV_OK;
-    segment_info *last = n > 0 ? &segs[n - 1] : NULL;
+    journal_segment *last = n > 0 ? &segs[n - 1] : NULL;
     if (last != NULL && last->first == start &&
         last->size <= JOURNAL_SEGMENT_HEADER) {
         last = NULL; /* an empty segment at start: recreate it */
@@ -866,23 +696,23 @@ static int open_segment_at(journal *j, uint64_t start, char *errbuf,
         segment_name(name, sizeof name, last->first);
         if (last->first > start || end > start ||
             last->size < JOURNAL_SEGMENT_HEADER) {
-            errmsg(errbuf, errlen,
-                   "journal: start position %" PRIu64 " does not continue "
-                   "%s/%s (records end at %" PRIu64 "); replay first",
-                   start, j->dir, name, end);
+            fileio_errmsg(errbuf, errlen,
+                          "journal: start position %" PRIu64
+                          " does not continue %s/%s (records end at %" PRIu64
+                          "); replay first",
+                          start, j->dir, name, end);
             rc = INV_EINVALID;
         } else if (end < start) {
             /* A snapshot ahead of the durable journal: positions in
              * [end, start) are covered by it; start a new segment. */
-            WARN(
-                    "invcore journal: warning: %s/%s ends at %" PRIu64
-                    ", starting a new segment at %" PRIu64 "\n",
-                    j->dir, name, end, start);
+            FILEIO_WARN("invcore journal: warning: %s/%s ends at %" PRIu64
+                        ", starting a new segment at %" PRIu64 "\n",
+                        j->dir, name, end, start);
             last = NULL;
         }
     }
     if (rc == INV_OK && last != NULL) {
-        char path[JOURNAL_PATH_MAX + 64];
+        char path[SEGMENT_PATH_MAX];
         segment_path(path, sizeof path, j->dir, last->first);
         j->seg_fd = open(path, O_WRONLY | O_CLOEXEC);
         j->seg_first = last->first;
@@ -893,8 +723,9 @@ static int open_segment_at(journal *j, uint64_t start, char *errbuf,
         j->seg_alloc = JOURNAL_SEGMENT_HEADER;
     }
     if (rc == INV_OK && j->seg_fd < 0) {
-        errmsg(errbuf, errlen, "journal: cannot open a segment in %s: %s",
-               j->dir, strerror(errno));
+        fileio_errmsg(errbuf, errlen,
+                      "journal: cannot open a segment in %s: %s", j->dir,
+                      strerror(errno));
         rc = INV_EIO;
     }
     free(segs);
@@ -906,74 +737,65 @@ static int check_config(const journal_config *cfg, char *errbuf,
 {
     if (cfg == NULL || cfg->dir == NULL || cfg->dir[0] == '\0' ||
         strlen(cfg->dir) >= JOURNAL_PATH_MAX) {
-        errmsg(errbuf, errlen, "journal: a directory path is required");
+        fileio_errmsg(errbuf, errlen, "journal: a directory path is required");
         return INV_EINVALID;
     }
     if (cfg->policy != INV_FSYNC_ALWAYS && cfg->policy != INV_FSYNC_INTERVAL &&
         cfg->policy != INV_FSYNC_NONE) {
-        errmsg(errbuf, errlen, "journal: unknown fsync policy %d",
-               (int)cfg->policy);
+        fileio_errmsg(errbuf, errlen, "journal: unknown fsync policy %d",
+                      (int)cfg->policy);
         return INV_EINVALID;
     }
     size_t rb = cfg->ring_bytes;
     if (rb != 0 && ((rb & (rb - 1)) != 0 || rb > JOURNAL_RING_BYTES_MAX ||
                     rb < JOURNAL_RING_RECORDS_MIN * JOURNAL_RECORD_MAX)) {
-        errmsg(errbuf, errlen,
-               "journal: ring_bytes %zu must be a power of two in [%llu, "
-               "%llu]",
-               rb,
-               (unsigned long long)JOURNAL_RING_RECORDS_MIN *
+        fileio_errmsg(errbuf, errlen,
+                      "journal: ring_bytes %zu must be a power of two in "
+                      "[%llu, %llu]",
+                      rb,
+                      (unsigned long long)JOURNAL_RING_RECORDS_MIN *
                    JOURNAL_RECORD_MAX,
-               (unsigned long long)JOURNAL_RING_BYTES_MAX);
+                      (unsigned long long)JOURNAL_RING_BYTES_MAX);
         return INV_EINVALID;
     }
     if (cfg->segment_bytes != 0 &&
         cfg->segment_bytes < JOURNAL_SEGMENT_BYTES_MIN) {
-        errmsg(errbuf, errlen, "journal: segment_bytes %" PRIu64
-               " below %llu", cfg->segment_bytes,
-               (unsigned long long)JOURNAL_SEGMENT_BYTES_MIN);
+        fileio_errmsg(errbuf, errlen, "journal: segment_bytes %" PRIu64
+                      " below %llu", cfg->segment_bytes,
+                      (unsigned long long)JOURNAL_SEGMENT_BYTES_MIN);
         return INV_EINVALID;
     }
     if (cfg->fsync_interval_ms > JOURNAL_FSYNC_INTERVAL_MS_MAX) {
-        errmsg(errbuf, errlen, "journal: fsync_interval_ms %u above %u",
-               cfg->fsync_interval_ms, JOURNAL_FSYNC_INTERVAL_MS_MAX);
+        fileio_errmsg(errbuf, errlen, "journal: fsync_interval_ms %u above %u",
+                      cfg->fsync_interval_ms, JOURNAL_FSYNC_INTERVAL_MS_MAX);
         return INV_EINVALID;
     }
     if (cfg->start_position != 0 &&
         (cfg->start_position < JOURNAL_POSITION_FIRST ||
          cfg->start_position % 8 != 0)) {
-        errmsg(errbuf, errlen,
-               "journal: start position %" PRIu64 " is not a record boundary",
-               cfg->start_position);
+        fileio_errmsg(errbuf, errlen,
+                      "journal: start position %" PRIu64
+                      " is not a record boundary",
+                      cfg->start_position);
         return INV_EINVALID;
     }
     return INV_OK;
 }
 
-int journal_open(journal **out, const journal_config *cfg, char *errbuf,
-                 size_t errlen)
+/* A journal with its ring, set up from a checked cfg to append at start;
+ * no file open, no thread yet. NULL when memory is short. */
+static journal *journal_new(const journal_config *cfg, uint64_t start)
 {
-    if (out == NULL)
-        return INV_EINVALID;
-    *out = NULL;
-    int rc = check_config(cfg, errbuf, errlen);
-    if (rc != INV_OK)
-        return rc;
-    if (mkdir(cfg->dir, 0755) != 0 && errno != EEXIST) {
-        errmsg(errbuf, errlen, "journal: cannot create %s: %s", cfg->dir,
-               strerror(errno));
-        return INV_EIO;
-    }
     journal *j = calloc(1, sizeof *j);
     if (j == NULL)
-        return INV_ENOMEM;
+        return NULL;
     j->ring_bytes = cfg->ring_bytes ? cfg->ring_bytes
                                     : JOURNAL_RING_BYTES_DEFAULT;
     j->ring_mask = j->ring_bytes - 1;
     j->ring = aligned_alloc(64, j->ring_bytes);
     if (j->ring == NULL) {
         free(j);
-        return INV_ENOMEM;
+        return NULL;
     }
     memset(j->ring, 0, j->ring_bytes);
     snprintf(j->dir, sizeof j->dir, "%s", cfg->dir);
@@ -991,24 +813,45 @@ int journal_open(journal **out, const journal_config *cfg, char *errbuf,
     for (size_t i = 0; i < INV_DURABLE_SUBSCRIBERS_MAX; i++)
         j->subs[i] = -1;
     pthread_mutex_init(&j->sub_lock, NULL);
-    uint64_t start = cfg->start_position ? cfg->start_position
-                                         : JOURNAL_POSITION_FIRST;
     /* relaxed (all four): no other thread exists yet; pthread_create
      * publishes them to the flusher. */
     atomic_store_explicit(&j->tail, start, memory_order_relaxed);
     atomic_store_explicit(&j->ring_free_end, start, memory_order_relaxed);
     atomic_store_explicit(&j->durable_end, start, memory_order_relaxed);
     atomic_store_explicit(&j->st_written_end, start, memory_order_relaxed);
+    return j;
+}
+
+int journal_open(journal **out, const journal_config *cfg, char *errbuf,
+                 size_t errlen)
+{
+    if (out == NULL)
+        return INV_EINVALID;
+    *out = NULL;
+    int rc = check_config(cfg, errbuf, errlen);
+    if (rc != INV_OK)
+        return rc;
+    if (mkdir(cfg->dir, 0755) != 0 && errno != EEXIST) {
+        fileio_errmsg(errbuf, errlen, "journal: cannot create %s: %s",
+                      cfg->dir, strerror(errno));
+        return INV_EIO;
+    }
+    uint64_t start = cfg->start_position ? cfg->start_position
+                                         : JOURNAL_POSITION_FIRST;
+    journal *j = journal_new(cfg, start);
+    if (j == NULL)
+        return INV_ENOMEM;
     j->dir_fd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (j->dir_fd < 0) {
-        errmsg(errbuf, errlen, "journal: cannot open %s: %s", j->dir,
-               strerror(errno));
+        fileio_errmsg(errbuf, errlen, "journal: cannot open %s: %s", j->dir,
+                      strerror(errno));
         rc = INV_EIO;
     } else {
         rc = open_segment_at(j, start, errbuf, errlen);
     }
     if (rc == INV_OK && pthread_create(&j->flusher, NULL, flusher_main, j)) {
-        errmsg(errbuf, errlen, "journal: cannot start the flusher thread");
+        fileio_errmsg(errbuf, errlen,
+                      "journal: cannot start the flusher thread");
         rc = INV_ENOMEM;
     }
     if (rc != INV_OK) {
@@ -1162,13 +1005,13 @@ int journal_sync_written(journal *j)
     /* Older segments were fdatasynced when the flusher rotated past them;
      * the newest one is synced through a descriptor of our own (the
      * flusher owns its descriptor; fdatasync covers the file). */
-    segment_info *segs;
+    journal_segment *segs;
     size_t n;
-    if (list_segments(j->dir, &segs, &n, NULL, 0) != INV_OK)
+    if (journal_segments_list(j->dir, &segs, &n, NULL, 0) != INV_OK)
         return INV_EIO;
     int rc = INV_OK;
     if (n > 0) {
-        char path[JOURNAL_PATH_MAX + 64];
+        char path[SEGMENT_PATH_MAX];
         segment_path(path, sizeof path, j->dir, segs[n - 1].first);
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || sync_fd(j, fd) != 0)
@@ -1241,305 +1084,4 @@ void journal_stats_get(const journal *cj, journal_stats *out)
         atomic_load_explicit(&j->st_written_end, memory_order_relaxed);
     out->tail = journal_tail(j);
     out->failed = journal_failed(j);
-}
-
-/* ---- replay ----------------------------------------------------------------- */
-
-typedef struct {
-    const char *dir;
-    uint64_t from;
-    bool repair;
-    journal_replay_fn fn;
-    void *ctx;
-    char *errbuf;
-    size_t errlen;
-    uint64_t records, bytes, next_log_bytes, t0_ns;
-} replay_run;
-
-/* How a segment's records ended: at the file's end, at zeros the writer kept
- * ahead of them (trimmed; the next segment may follow), or at a bad record
- * (cut; later segments are set aside). */
-typedef enum { SEG_OK, SEG_TRIM, SEG_CUT } seg_result;
-
-/* True if a valid record starts at any 8-aligned offset in [off, size). */
-static bool valid_record_after(const uint8_t *p, uint64_t off, uint64_t size)
-{
-    for (off = (off + 7) & ~(uint64_t)7; off + JOURNAL_RECORD_OVERHEAD <= size;
-         off += 8) {
-        uint64_t hdr = load_u64(p + off);
-        uint32_t len = (uint32_t)hdr;
-        /* cheap filters before hashing */
-        if ((uint8_t)(hdr >> 32) == 0 || (hdr >> 40) != 0 ||
-            len > JOURNAL_PAYLOAD_MAX || journal_record_size(len) > size - off)
-            continue;
-        uint8_t type;
-        const uint8_t *pl;
-        uint32_t n;
-        uint64_t sz;
-        if (journal_frame_decode(p + off, size - off, &type, &pl, &n, &sz) ==
-            NULL)
-            return true;
-    }
-    return false;
-}
-
-/* Cuts path at off (removes it when off leaves no full header). */
-static int cut_file(const char *path, uint64_t off)
-{
-    if (off < JOURNAL_SEGMENT_HEADER)
-        return unlink(path);
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = ftruncate(fd, (off_t)off);
-    if (rc == 0)
-        rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-static void replay_log(replay_run *r, const char *when)
-{
-    double s = (double)(now_ns() - r->t0_ns) / 1e9;
-    WARN(
-            "invcore journal: replay %s: %" PRIu64 " records, %.1f MB, "
-            "%.2f s\n",
-            when, r->records, (double)r->bytes / 1e6, s);
-}
-
-/* Handles a bad record (or header, off 0) in segment path: torn tail, cut
- * by repair, or corruption. */
-static int bad_record(replay_run *r, const char *path, const uint8_t *p,
-                      uint64_t size, uint64_t off, uint64_t pos,
-                      const char *why, bool later_data, seg_result *res)
-{
-    bool torn = !later_data && !valid_record_after(p, off + 8, size);
-    if (!torn && !r->repair) {
-        errmsg(r->errbuf, r->errlen,
-               "journal corrupt: %s at byte offset %" PRIu64
-               " (position %" PRIu64 "): %s, and valid records follow; "
-               "refusing to open (repair cuts here)",
-               path, off, pos, why);
-        return INV_EINVALID;
-    }
-    WARN(
-            "invcore journal: warning: %s %s at byte offset %" PRIu64
-            " (position %" PRIu64 "): %s; cutting %" PRIu64 " bytes\n",
-            torn ? "torn tail in" : "repair: corrupt record in", path, off,
-            pos, why, size - off);
-    *res = SEG_CUT;
-    return INV_OK;
-}
-
-static int replay_segment(replay_run *r, const segment_info *seg,
-                          bool later_data, uint64_t *end, seg_result *res)
-{
-    char path[JOURNAL_PATH_MAX + 64];
-    segment_path(path, sizeof path, r->dir, seg->first);
-    *res = SEG_OK;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        errmsg(r->errbuf, r->errlen, "journal: cannot read %s: %s", path,
-               strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return INV_EIO;
-    }
-    uint64_t size = (uint64_t)st.st_size;
-    const uint8_t *p = NULL;
-    if (size > 0) {
-        p = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-        if (p == MAP_FAILED) {
-            errmsg(r->errbuf, r->errlen, "journal: cannot map %s: %s", path,
-                   strerror(errno));
-            close(fd);
-            return INV_EIO;
-        }
-        madvise((void *)p, size, MADV_SEQUENTIAL);
-    }
-    close(fd);
-    int rc = INV_OK;
-    uint64_t off = 0;
-    const char *why = segment_header_check(p, size, seg->first);
-    if (why != NULL) {
-        rc = bad_record(r, path, p, size, 0, seg->first, why, later_data,
-                        res);
-    } else {
-        off = JOURNAL_SEGMENT_HEADER;
-        while (off < size) {
-            uint8_t type;
-            const uint8_t *pl;
-            uint32_t len;
-            uint64_t sz;
-            uint64_t pos = seg->first + (off - JOURNAL_SEGMENT_HEADER);
-            why = journal_frame_decode(p + off, size - off, &type, &pl, &len,
-                                       &sz);
-            if (why == NULL && type != JOURNAL_TYPE_PAD &&
-                type < JOURNAL_TYPE_USER_MIN)
-                why = "record type reserved for the journal";
-            if (why != NULL && all_zero(p + off, size - off)) {
-                /* The zeros the writer keeps ahead of its records: the end
-                 * of this segment's records, not an error. */
-                *res = SEG_TRIM;
-                break;
-            }
-            if (why != NULL) {
-                rc = bad_record(r, path, p, size, off, pos, why, later_data,
-                                res);
-                break;
-            }
-            if (type >= JOURNAL_TYPE_USER_MIN && pos >= r->from &&
-                r->fn != NULL) {
-                rc = r->fn(r->ctx, pos, type, pl, len);
-                if (rc != INV_OK) {
-                    errmsg(r->errbuf, r->errlen,
-                           "journal: replay stopped by its callback at "
-                           "position %" PRIu64 " (%d)",
-                           pos, rc);
-                    break;
-                }
-            }
-            r->records++;
-            r->bytes += sz;
-            off += sz;
-            if (r->bytes >= r->next_log_bytes) {
-                r->next_log_bytes += JOURNAL_REPLAY_LOG_BYTES;
-                replay_log(r, "progress");
-            }
-        }
-    }
-    if (p != NULL)
-        munmap((void *)p, size);
-    if (rc == INV_OK && *res != SEG_OK && cut_file(path, off) != 0) {
-        errmsg(r->errbuf, r->errlen, "journal: cannot cut %s at %" PRIu64
-               ": %s", path, off, strerror(errno));
-        return INV_EIO;
-    }
-    *end = seg->first + (off > JOURNAL_SEGMENT_HEADER
-                             ? off - JOURNAL_SEGMENT_HEADER
-                             : 0);
-    return rc;
-}
-
-/* Moves segments [from, n) out of the way (renamed *.cut). */
-static int set_aside(const char *dir, const segment_info *segs, size_t from,
-                     size_t n)
-{
-    for (size_t i = from; i < n; i++) {
-        char path[JOURNAL_PATH_MAX + 64], cut[JOURNAL_PATH_MAX + 80];
-        segment_path(path, sizeof path, dir, segs[i].first);
-        snprintf(cut, sizeof cut, "%s.cut", path);
-        WARN("invcore journal: warning: setting aside %s as %s\n",
-                path, cut);
-        if (rename(path, cut) != 0)
-            return -1;
-    }
-    return 0;
-}
-
-int journal_replay(const char *dir, uint64_t from_position, bool repair,
-                   journal_replay_fn fn, void *ctx, uint64_t *end_position,
-                   char *errbuf, size_t errlen)
-{
-    if (dir == NULL || end_position == NULL || strlen(dir) >= JOURNAL_PATH_MAX)
-        return INV_EINVALID;
-    replay_run r = {dir,    from_position, repair, fn, ctx, errbuf, errlen,
-                    0,      0,             JOURNAL_REPLAY_LOG_BYTES,
-                    now_ns()};
-    uint64_t from = from_position < JOURNAL_POSITION_FIRST
-                        ? JOURNAL_POSITION_FIRST
-                        : from_position;
-    segment_info *segs;
-    size_t n;
-    int rc = list_segments(dir, &segs, &n, errbuf, errlen);
-    if (rc != INV_OK)
-        return rc;
-    if (n == 0) {
-        *end_position = from;
-        return INV_OK;
-    }
-    size_t i0 = 0; /* the last segment starting at or below from */
-    while (i0 + 1 < n && segs[i0 + 1].first <= from)
-        i0++;
-    uint64_t expected = segs[i0].first;
-    if (expected > from) {
-        errmsg(errbuf, errlen,
-               "journal corrupt: %s starts at position %" PRIu64
-               " but replay needs position %" PRIu64 " (missing segment)",
-               dir, expected, from);
-        rc = INV_EINVALID;
-    }
-    bool changed = false;
-    for (size_t i = i0; rc == INV_OK && i < n; i++) {
-        if (segs[i].first != expected) {
-            if (!repair) {
-                errmsg(errbuf, errlen,
-                       "journal corrupt: %s/%016" PRIx64 SEGMENT_SUFFIX
-                       " starts at position %" PRIu64 " but the previous "
-                       "segment ends at %" PRIu64 " (missing segment)",
-                       dir, segs[i].first, segs[i].first, expected);
-                rc = INV_EINVALID;
-            } else if (set_aside(dir, segs, i, n) != 0) {
-                rc = INV_EIO;
-            }
-            changed = true;
-            break;
-        }
-        bool later_data = false;
-        for (size_t k = i + 1; k < n; k++)
-            later_data |= segs[k].size > JOURNAL_SEGMENT_HEADER;
-        seg_result res;
-        rc = replay_segment(&r, &segs[i], later_data, &expected, &res);
-        if (rc == INV_OK && res == SEG_TRIM)
-            changed = true; /* trimmed; the next segment must start there */
-        if (rc == INV_OK && res == SEG_CUT) {
-            changed = true;
-            if (set_aside(dir, segs, i + 1, n) != 0) {
-                errmsg(errbuf, errlen, "journal: cannot set aside segments "
-                       "in %s: %s", dir, strerror(errno));
-                rc = INV_EIO;
-            }
-            break;
-        }
-    }
-    free(segs);
-    if (changed && fsync_dir(dir) != 0 && rc == INV_OK) {
-        /* Unsynced renames or cuts could come back after a crash and
-         * overlap what is appended next. */
-        errmsg(errbuf, errlen, "journal: cannot sync directory %s: %s", dir,
-               strerror(errno));
-        rc = INV_EIO;
-    }
-    if (rc != INV_OK)
-        return rc;
-    if (now_ns() - r.t0_ns > 1000000000ULL)
-        replay_log(&r, "done");
-    *end_position = expected > from ? expected : from;
-    return INV_OK;
-}
-
-int journal_drop_before(const char *dir, uint64_t position)
-{
-    segment_info *segs;
-    size_t n;
-    int rc = list_segments(dir, &segs, &n, NULL, 0);
-    if (rc != INV_OK)
-        return rc;
-    bool removed = false;
-    /* Segment i holds positions [first_i, first_{i+1}): all below position
-     * when the next one starts at or below it. Never the last. */
-    for (size_t i = 0; i + 1 < n && segs[i + 1].first <= position; i++) {
-        char path[JOURNAL_PATH_MAX + 64];
-        segment_path(path, sizeof path, dir, segs[i].first);
-        if (unlink(path) != 0 && errno != ENOENT) {
-            rc = INV_EIO;
-            break;
-        }
-        removed = true;
-    }
-    free(segs);
-    if (removed && fsync_dir(dir) != 0 && rc == INV_OK)
-        rc = INV_EIO;
-    return rc;
 }

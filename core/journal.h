@@ -3,6 +3,12 @@
  * durability waits, segment files and replay. Generic: records are typed
  * byte strings; the engine decides what they mean (types >= 16).
  *
+ * Two files implement it: journal.c writes (the ring, reservations, the
+ * flusher, durability waits, record framing); journal_replay.c reads the
+ * segment files back (the segment scan, replay, zero tails, torn tails,
+ * repair) and drops old segments. They share only the segment-file
+ * declarations at the end of this header.
+ *
  * Positions are byte offsets in one logical stream that starts at
  * JOURNAL_POSITION_FIRST (never 0) and only grows. A record at position p
  * occupies [p, p + journal_record_size(len)); the next record starts there.
@@ -14,8 +20,8 @@
  * subscribe) run concurrently; one internal flusher thread writes and
  * syncs. journal_open / journal_close are not concurrent with anything.
  */
-#ifndef INVCORE_JOURNAL_H
-#define INVCORE_JOURNAL_H
+#ifndef INV_JOURNAL_H
+#define INV_JOURNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -164,7 +170,7 @@ void journal_stats_get(const journal *j, journal_stats *out);
  * journal failed at any time. NULL is a no-op. */
 int journal_close(journal *j);
 
-/* ---- reading ------------------------------------------------------------ */
+/* ---- reading (journal_replay.c) ----------------------------------------- */
 
 /* Called for every record (type >= 16) in position order. A non-zero return
  * stops the replay, which returns it. */
@@ -201,4 +207,30 @@ const char *journal_frame_decode(const uint8_t *p, size_t avail,
 uint64_t journal_frame_checksum(uint8_t type, const void *payload,
                                 uint32_t len);
 
-#endif /* INVCORE_JOURNAL_H */
+/* ---- segment files, shared by journal.c and journal_replay.c ------------ */
+
+/* A segment is named <16 hex digits of its first position><suffix> and
+ * opens with the file header of fileio.h (this magic and
+ * JOURNAL_FORMAT_VERSION, journal_segment_format). */
+#define JOURNAL_SEGMENT_MAGIC "INVJRNL1" /* 8 bytes on disk, no NUL */
+#define JOURNAL_SEGMENT_SUFFIX ".jnl"
+/* Segments one directory listing handles. */
+#define JOURNAL_SEGMENTS_MAX (1u << 20)
+
+/* The segment header's format (fileio.h), with the reasons replay gives
+ * for a bad one. Defined in journal_replay.c. */
+struct fileio_format;
+extern const struct fileio_format journal_segment_format;
+
+typedef struct {
+    uint64_t first; /* first position, from the name */
+    uint64_t size;  /* file bytes */
+} journal_segment;
+
+/* Lists dir's segments sorted by first position. *out is malloc'd (NULL
+ * when *n is 0). A missing dir has no segments. INV_EIO, INV_ELIMIT or
+ * INV_ENOMEM (message in errbuf) otherwise. */
+int journal_segments_list(const char *dir, journal_segment **out, size_t *n,
+                          char *errbuf, size_t errlen);
+
+#endif /* INV_JOURNAL_H */

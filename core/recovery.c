@@ -24,6 +24,7 @@
 
 #include "batch.h"
 #include "catalog.h"
+#include "clock.h"
 #include "epoch.h"
 #include "hold.h"
 #include "journal.h"
@@ -53,13 +54,6 @@
 typedef struct {
     uint64_t levels, items, locations, holds;
 } recovery_counts;
-
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---- replay --------------------------------------------------------------- */
 
@@ -178,7 +172,7 @@ static int recover(inv_engine *e, uint64_t *end_position, bool *items_replayed)
 {
     char err[RECOVERY_ERR_MAX] = "";
     replay_ctx c = {.e = e};
-    double t0 = seconds_now();
+    double t0 = clock_mono_s();
     uint64_t snap_pos = 0;
     epoch_enter(); /* one section for the whole load: nothing runs beside it */
     int rc = snapshot_load_latest(e->data_dir, &snap_pos, apply_snapshot_record, &c, err,
@@ -207,7 +201,7 @@ static int recover(inv_engine *e, uint64_t *end_position, bool *items_replayed)
     /* relaxed: no other thread runs yet (the background thread starts
      * after recovery). */
     atomic_store_explicit(&e->snapshot_position, snap_pos, memory_order_relaxed);
-    double secs = seconds_now() - t0;
+    double secs = clock_mono_s() - t0;
     if (c.records)
         fprintf(stderr,
                 "invcore: recovered %llu snapshot records and %llu journal records "

@@ -17,6 +17,8 @@
 #include <xxhash.h>
 
 #include "snapshot.h"
+
+#include "fileio.h"
 #include "journal.h"
 
 #include <dirent.h>
@@ -26,24 +28,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Warnings go to stderr (operators read them); fuzz builds stay quiet. */
-#ifdef INV_FUZZ
-#define WARN(...) ((void)0)
-#else
-#define WARN(...) fprintf(stderr, __VA_ARGS__)
-#endif
-
-static const char SNAPSHOT_MAGIC[8] = {'I', 'N', 'V', 'S', 'N', 'A', 'P', '1'};
+#define SNAPSHOT_MAGIC "INVSNAP1" /* 8 bytes on disk, no NUL */
 #define SNAPSHOT_SUFFIX ".snap"
 #define SNAPSHOT_TMP_SUFFIX ".snap.tmp"
-#define SNAPSHOT_NAME_HEX 16u
 /* Snapshot files one listing considers. */
 #define SNAPSHOT_FILES_MAX 4096u
-#define SNAPSHOT_PATH_MAX (JOURNAL_PATH_MAX + 64u)
+#define SNAPSHOT_PATH_MAX (JOURNAL_PATH_MAX + FILEIO_NAME_MAX)
+
+_Static_assert(SNAPSHOT_HEADER == FILEIO_HEADER_BYTES,
+               "a snapshot opens with the fileio header");
+
+static const fileio_format snapshot_format = {
+    SNAPSHOT_MAGIC,
+    SNAPSHOT_FORMAT_VERSION,
+    {
+        [FILEIO_HEADER_SHORT] = "short header",
+        [FILEIO_HEADER_MAGIC] = "bad magic",
+        [FILEIO_HEADER_CHECKSUM] = "header checksum mismatch",
+        [FILEIO_HEADER_VERSION] = "unsupported format version",
+        [FILEIO_HEADER_POSITION] =
+            "header position does not match the file name",
+    },
+};
 
 struct snapshot_writer {
     int fd;
@@ -58,42 +67,6 @@ struct snapshot_writer {
 static uint64_t digest_step(uint64_t digest, uint64_t checksum)
 {
     return XXH3_64bits_withSeed(&checksum, sizeof checksum, digest);
-}
-
-static void snap_path(char *out, size_t cap, const char *dir, uint64_t pos,
-                      const char *suffix)
-{
-    snprintf(out, cap, "%s/%016" PRIx64 "%s", dir, pos, suffix);
-}
-
-/* Parses "<16 hex><suffix>". */
-static bool parse_name(const char *name, const char *suffix, uint64_t *pos)
-{
-    size_t n = strlen(name), s = strlen(suffix);
-    if (n != SNAPSHOT_NAME_HEX + s || strcmp(name + SNAPSHOT_NAME_HEX, suffix))
-        return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < SNAPSHOT_NAME_HEX; i++) {
-        char c = name[i];
-        if (c >= '0' && c <= '9')
-            v = (v << 4) | (uint64_t)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v = (v << 4) | (uint64_t)(c - 'a' + 10);
-        else
-            return false;
-    }
-    *pos = v;
-    return true;
-}
-
-static int fsync_path(const char *path, int flags)
-{
-    int fd = open(path, flags | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
 }
 
 static int write_full(int fd, const uint8_t *p, size_t n)
@@ -129,19 +102,13 @@ int snapshot_begin(snapshot_writer **out, const char *dir, uint64_t position)
     w->records = 0;
     w->digest = position;
     snprintf(w->dir, sizeof w->dir, "%s", dir);
-    snap_path(w->tmp, sizeof w->tmp, dir, position, SNAPSHOT_TMP_SUFFIX);
+    fileio_path(w->tmp, sizeof w->tmp, dir, position, SNAPSHOT_TMP_SUFFIX);
     w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w->fd < 0) {
         free(w);
         return INV_EIO;
     }
-    uint32_t version = SNAPSHOT_FORMAT_VERSION, zero = 0;
-    memcpy(w->buf, SNAPSHOT_MAGIC, 8);
-    memcpy(w->buf + 8, &version, 4);
-    memcpy(w->buf + 12, &zero, 4);
-    memcpy(w->buf + 16, &position, 8);
-    uint64_t sum = XXH3_64bits(w->buf, 24);
-    memcpy(w->buf + 24, &sum, 8);
+    fileio_header_encode(w->buf, &snapshot_format, position);
     w->used = SNAPSHOT_HEADER;
     *out = w;
     return INV_OK;
@@ -212,8 +179,8 @@ static void delete_older(const char *dir, uint64_t keep)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         uint64_t pos;
-        if ((parse_name(e->d_name, SNAPSHOT_SUFFIX, &pos) ||
-             parse_name(e->d_name, SNAPSHOT_TMP_SUFFIX, &pos)) &&
+        if ((fileio_parse_name(e->d_name, SNAPSHOT_SUFFIX, &pos) ||
+             fileio_parse_name(e->d_name, SNAPSHOT_TMP_SUFFIX, &pos)) &&
             pos < keep)
             unlinkat(dirfd(d), e->d_name, 0);
     }
@@ -245,18 +212,18 @@ int snapshot_commit(snapshot_writer *w)
         rc = INV_EIO;
     w->fd = -1;
     char final[SNAPSHOT_PATH_MAX];
-    snap_path(final, sizeof final, w->dir, w->position, SNAPSHOT_SUFFIX);
+    fileio_path(final, sizeof final, w->dir, w->position, SNAPSHOT_SUFFIX);
     if (rc == INV_OK && rename(w->tmp, final) != 0)
         rc = INV_EIO;
     if (rc != INV_OK) {
         snapshot_abort(w);
         return rc;
     }
-    if (fsync_path(w->dir, O_RDONLY | O_DIRECTORY) != 0)
+    if (fileio_fsync_dir(w->dir) != 0)
         rc = INV_EIO; /* renamed but maybe not durable: say so */
     if (rc == INV_OK) {
         delete_older(w->dir, w->position);
-        fsync_path(w->dir, O_RDONLY | O_DIRECTORY);
+        fileio_fsync_dir(w->dir);
     }
     free(w);
     return rc;
@@ -270,21 +237,9 @@ static const char *verify(const uint8_t *p, uint64_t size, uint64_t pos,
                           uint64_t *bad_off)
 {
     *bad_off = 0;
-    if (size < SNAPSHOT_HEADER)
-        return "short header";
-    uint64_t v;
-    if (memcmp(p, SNAPSHOT_MAGIC, 8) != 0)
-        return "bad magic";
-    memcpy(&v, p + 24, 8);
-    if (v != XXH3_64bits(p, 24))
-        return "header checksum mismatch";
-    uint32_t version;
-    memcpy(&version, p + 8, 4);
-    if (version != SNAPSHOT_FORMAT_VERSION)
-        return "unsupported format version";
-    memcpy(&v, p + 16, 8);
-    if (v != pos)
-        return "header position does not match the file name";
+    const char *why = fileio_header_check(p, size, &snapshot_format, pos);
+    if (why != NULL)
+        return why;
     uint64_t off = SNAPSHOT_HEADER, records = 0, digest = pos;
     while (off < size) {
         uint8_t type;
@@ -292,8 +247,7 @@ static const char *verify(const uint8_t *p, uint64_t size, uint64_t pos,
         uint32_t len;
         uint64_t sz;
         *bad_off = off;
-        const char *why =
-            journal_frame_decode(p + off, size - off, &type, &pl, &len, &sz);
+        why = journal_frame_decode(p + off, size - off, &type, &pl, &len, &sz);
         if (why != NULL)
             return why;
         if (type == JOURNAL_TYPE_SNAPSHOT_TRAILER) {
@@ -322,35 +276,21 @@ static const char *verify(const uint8_t *p, uint64_t size, uint64_t pos,
 static int load_file(const char *path, uint64_t pos, snapshot_load_fn fn,
                      void *ctx, char *errbuf, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        WARN("invcore snapshot: warning: cannot read %s: %s\n",
-                path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    const uint8_t *p;
+    uint64_t size;
+    const char *step = fileio_map(path, false, &p, &size);
+    if (step != NULL) {
+        FILEIO_WARN("invcore snapshot: warning: cannot %s %s: %s\n", step,
+                    path, strerror(errno));
         return INV_EINVALID;
     }
-    uint64_t size = (uint64_t)st.st_size;
-    const uint8_t *p = NULL;
-    if (size > 0) {
-        p = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-        if (p == MAP_FAILED) {
-            WARN("invcore snapshot: warning: cannot map %s: %s\n",
-                    path, strerror(errno));
-            close(fd);
-            return INV_EINVALID;
-        }
-    }
-    close(fd);
     uint64_t bad_off;
     const char *why = verify(p, size, pos, &bad_off);
     int rc = INV_OK;
     if (why != NULL) {
-        WARN(
-                "invcore snapshot: warning: ignoring %s: %s at byte offset "
-                "%" PRIu64 "\n",
-                path, why, bad_off);
+        FILEIO_WARN("invcore snapshot: warning: ignoring %s: %s at byte "
+                    "offset %" PRIu64 "\n",
+                    path, why, bad_off);
         rc = INV_EINVALID;
     }
     for (uint64_t off = SNAPSHOT_HEADER; rc == INV_OK && off < size;) {
@@ -364,16 +304,14 @@ static int load_file(const char *path, uint64_t pos, snapshot_load_fn fn,
             type == JOURNAL_TYPE_SNAPSHOT_TRAILER)
             break;
         if (fn != NULL && (rc = fn(ctx, type, pl, len)) != INV_OK) {
-            if (errbuf != NULL && errlen > 0)
-                snprintf(errbuf, errlen,
-                         "snapshot: load of %s stopped by its callback (%d)",
-                         path, rc);
+            fileio_errmsg(errbuf, errlen,
+                          "snapshot: load of %s stopped by its callback (%d)",
+                          path, rc);
             rc = rc == INV_EINVALID ? INV_EIO : rc; /* not "try older" */
         }
         off += sz;
     }
-    if (p != NULL)
-        munmap((void *)p, size);
+    fileio_unmap(p, size);
     return rc;
 }
 
@@ -401,12 +339,12 @@ int snapshot_load_latest(const char *dir, uint64_t *position,
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         uint64_t pos;
-        if (parse_name(e->d_name, SNAPSHOT_TMP_SUFFIX, &pos))
-            WARN(
-                    "invcore snapshot: warning: ignoring unfinished %s/%s\n",
-                    dir, e->d_name);
-        else if (parse_name(e->d_name, SNAPSHOT_SUFFIX, &pos) && pos > 0 &&
-                 n < SNAPSHOT_FILES_MAX)
+        if (fileio_parse_name(e->d_name, SNAPSHOT_TMP_SUFFIX, &pos))
+            FILEIO_WARN("invcore snapshot: warning: ignoring unfinished "
+                        "%s/%s\n",
+                        dir, e->d_name);
+        else if (fileio_parse_name(e->d_name, SNAPSHOT_SUFFIX, &pos) &&
+                 pos > 0 && n < SNAPSHOT_FILES_MAX)
             found[n++] = pos;
     }
     closedir(d);
@@ -414,7 +352,7 @@ int snapshot_load_latest(const char *dir, uint64_t *position,
     int rc = INV_ENOTFOUND;
     for (size_t i = 0; i < n; i++) {
         char path[SNAPSHOT_PATH_MAX];
-        snap_path(path, sizeof path, dir, found[i], SNAPSHOT_SUFFIX);
+        fileio_path(path, sizeof path, dir, found[i], SNAPSHOT_SUFFIX);
         rc = load_file(path, found[i], fn, ctx, errbuf, errlen);
         if (rc == INV_OK)
             *position = found[i];
@@ -423,7 +361,8 @@ int snapshot_load_latest(const char *dir, uint64_t *position,
         rc = INV_ENOTFOUND;
     }
     free(found);
-    if (rc == INV_ENOTFOUND && errbuf != NULL && errlen > 0)
-        snprintf(errbuf, errlen, "snapshot: no valid snapshot in %s", dir);
+    if (rc == INV_ENOTFOUND)
+        fileio_errmsg(errbuf, errlen, "snapshot: no valid snapshot in %s",
+                      dir);
     return rc;
 }

@@ -5,8 +5,8 @@
  * complete, valid snapshot and replays the journal from its position.
  * Format: docs/JOURNAL.md. A writer is used by one thread at a time.
  */
-#ifndef INVCORE_SNAPSHOT_H
-#define INVCORE_SNAPSHOT_H
+#ifndef INV_SNAPSHOT_H
+#define INV_SNAPSHOT_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -51,4 +51,4 @@ int snapshot_load_latest(const char *dir, uint64_t *position,
                          snapshot_load_fn fn, void *ctx, char *errbuf,
                          size_t errlen);
 
-#endif /* INVCORE_SNAPSHOT_H */
+#endif /* INV_SNAPSHOT_H */

@@ -12,8 +12,8 @@
  * A level's revision is >= 1 once it exists and strictly increases on every
  * change; a refused change leaves it as it was. Its step is unspecified.
  */
-#ifndef INVCORE_H
-#define INVCORE_H
+#ifndef INV_INVCORE_H
+#define INV_INVCORE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -435,4 +435,4 @@ int inv_stats_get(inv_engine *e, inv_stats *out);
 #ifdef __cplusplus
 }
 #endif
-#endif /* INVCORE_H */
+#endif /* INV_INVCORE_H */

@@ -50,28 +50,11 @@ static void populate(inv_engine *e)
     cr_assert_eq(inv_level_set(e, ITEM_FREE, LOC_A, 0, 0, NULL), INV_OK);
 }
 
-static inv_engine *open_dir(const char *dir)
-{
-    inv_config cfg = {0};
-    cfg.data_dir = dir;
-    cfg.fsync_policy = INV_FSYNC_ALWAYS;
-    inv_engine *e = NULL;
-    cr_assert_eq(inv_open(&e, &cfg), INV_OK, "open %s", dir ? dir : "(memory)");
-    return e;
-}
-
 static inv_engine *open_populated(void)
 {
-    inv_engine *e = open_dir(NULL);
+    inv_engine *e = tu_open_dir(NULL, INV_FSYNC_ALWAYS);
     populate(e);
     return e;
-}
-
-static inv_level level_of(inv_engine *e, uint64_t item, uint64_t loc)
-{
-    inv_level lv = {0};
-    cr_assert_eq(inv_level_get(e, item, loc, &lv), INV_OK);
-    return lv;
 }
 
 static inv_batch_line set_line(uint64_t item, uint64_t loc, int64_t qty, uint64_t if_rev)
@@ -121,7 +104,7 @@ static stock_state stock_of(inv_engine *e)
     stock_state s;
     for (int i = 0; i < 3; i++)
         for (int l = 0; l < 2; l++) {
-            inv_level lv = level_of(e, ITEM_1 + (uint64_t)i, l ? LOC_B : LOC_A);
+            inv_level lv = tu_level_of(e, ITEM_1 + (uint64_t)i, l ? LOC_B : LOC_A);
             s.v[i][l][0] = lv.available;
             s.v[i][l][1] = lv.reserved;
         }
@@ -166,13 +149,13 @@ Test(batch, applies_every_line_in_order_and_reports_each_result)
     cr_assert_eq(res[2].level.available, 6, "a read sees the lines before it");
     cr_assert_eq(res[4].level.available, 8);
     cr_assert_gt(res[4].level.revision, res[0].level.revision);
-    cr_assert_eq(level_of(e, ITEM_1, LOC_A).available, 8);
-    cr_assert_eq(level_of(e, ITEM_1, LOC_B).available, 7);
-    inv_level held = level_of(e, ITEM_2, LOC_A);
+    cr_assert_eq(tu_level_of(e, ITEM_1, LOC_A).available, 8);
+    cr_assert_eq(tu_level_of(e, ITEM_1, LOC_B).available, 7);
+    inv_level held = tu_level_of(e, ITEM_2, LOC_A);
     cr_assert(held.available == STOCK - 3 && held.reserved == 3);
     cr_assert_eq(hold_state(e, "cart-1"), INV_HOLD_HELD);
     cr_assert_eq(inv_hold_commit(e, "cart-1", 6), INV_OK, "a batch's hold is a real hold");
-    held = level_of(e, ITEM_2, LOC_A);
+    held = tu_level_of(e, ITEM_2, LOC_A);
     cr_assert(held.available == STOCK - 3 && held.reserved == 0);
     verify_and_close(e);
 }
@@ -187,7 +170,7 @@ Test(batch, set_creates_a_missing_level_and_a_read_of_a_missing_level_does_not_f
     cr_assert_eq(res[0].rc, INV_ENOTFOUND);
     cr_assert_eq(res[2].rc, INV_OK);
     cr_assert_eq(res[2].level.available, 5);
-    cr_assert_eq(level_of(e, ITEM_1, LOC_NONE).available, 5);
+    cr_assert_eq(tu_level_of(e, ITEM_1, LOC_NONE).available, 5);
     verify_and_close(e);
 }
 
@@ -203,12 +186,12 @@ Test(batch, commits_and_releases_holds_together_with_level_lines)
     cr_assert_eq(inv_batch(e, lines, 3, NULL, NULL), INV_OK);
     cr_assert_eq(hold_state(e, "a"), INV_HOLD_COMMITTED);
     cr_assert_eq(hold_state(e, "b"), INV_HOLD_RELEASED);
-    inv_level la = level_of(e, ITEM_1, LOC_A), lb = level_of(e, ITEM_2, LOC_A);
+    inv_level la = tu_level_of(e, ITEM_1, LOC_A), lb = tu_level_of(e, ITEM_2, LOC_A);
     cr_assert(la.available == STOCK - 2 && la.reserved == 0);
     cr_assert(lb.available == STOCK && lb.reserved == 0);
     /* Retries: settled ends answer OK and change nothing. */
     cr_assert_eq(inv_batch(e, lines, 2, NULL, NULL), INV_OK);
-    cr_assert_eq(level_of(e, ITEM_2, LOC_A).available, STOCK);
+    cr_assert_eq(tu_level_of(e, ITEM_2, LOC_A).available, STOCK);
     verify_and_close(e);
 }
 
@@ -219,7 +202,7 @@ Test(batch, a_retried_hold_create_answers_ok_and_reserves_once)
     cr_assert_eq(inv_hold_create(e, "h", 1, LONG_TTL_MS, hl, 1, NULL), INV_OK);
     inv_batch_line lines[] = {create_line("h", hl, 1), adjust_line(ITEM_2, LOC_A, 1, 0)};
     cr_assert_eq(inv_batch(e, lines, 2, NULL, NULL), INV_OK);
-    inv_level lv = level_of(e, ITEM_1, LOC_A);
+    inv_level lv = tu_level_of(e, ITEM_1, LOC_A);
     cr_assert(lv.available == STOCK - 2 && lv.reserved == 2);
     inv_hold_line other[] = {{ITEM_1, LOC_A, 3}};
     lines[0] = create_line("h", other, 1);
@@ -235,7 +218,7 @@ Test(batch, untracked_lines_count_nothing)
     inv_hold_line hl[] = {{ITEM_FREE, LOC_A, 5}};
     inv_batch_line lines[] = {adjust_line(ITEM_FREE, LOC_A, -3, 0), create_line("f", hl, 1)};
     cr_assert_eq(inv_batch(e, lines, 2, NULL, NULL), INV_OK);
-    inv_level lv = level_of(e, ITEM_FREE, LOC_A);
+    inv_level lv = tu_level_of(e, ITEM_FREE, LOC_A);
     cr_assert(lv.available == 0 && lv.reserved == 0);
     cr_assert_eq(inv_hold_commit(e, "f", 1), INV_OK);
     verify_and_close(e);
@@ -263,7 +246,7 @@ Test(batch, a_failing_last_line_of_any_kind_leaves_no_change)
     inv_engine *e = open_populated();
     inv_hold_line hl[] = {{ITEM_2, LOC_A, 3}, {ITEM_3, LOC_A, 2}};
     inv_hold_line big[] = {{ITEM_3, LOC_B, 1}, {ITEM_2, LOC_B, STOCK + 1}};
-    inv_level l1 = level_of(e, ITEM_1, LOC_B);
+    inv_level l1 = tu_level_of(e, ITEM_1, LOC_B);
     inv_batch_line lines[4] = {adjust_line(ITEM_1, LOC_A, -2, 0), set_line(ITEM_1, LOC_B, 1, 0),
                                create_line("x", hl, 2)};
     /* floor */
@@ -393,7 +376,7 @@ Test(batch, rejects_invalid_arguments_before_changing_anything)
     inv_hold_line dup[] = {{ITEM_1, LOC_A, 1}, {ITEM_1, LOC_A, 2}};
     bad[1] = create_line("dup", dup, 2);
     cr_assert_eq(inv_batch(e, bad, 2, NULL, &failed), INV_EINVALID);
-    cr_assert_eq(level_of(e, ITEM_1, LOC_A).available, STOCK, "nothing changed");
+    cr_assert_eq(tu_level_of(e, ITEM_1, LOC_A).available, STOCK, "nothing changed");
     cr_assert_eq(hold_state(e, "same"), INV_ENOTFOUND);
     verify_and_close(e);
 }
@@ -426,24 +409,11 @@ Test(batch, refuses_more_level_changes_than_the_limit)
 
 /* ---- durability ------------------------------------------------------------------ */
 
-static void make_tmpdir(char *out, size_t cap)
-{
-    snprintf(out, cap, "/tmp/invcore-batch-XXXXXX");
-    cr_assert_not_null(mkdtemp(out));
-}
-
-static void remove_tree(const char *dir)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
-}
-
 Test(batch, applied_and_aborted_batches_survive_reopen_as_they_were)
 {
     char dir[64];
-    make_tmpdir(dir, sizeof dir);
-    inv_engine *e = open_dir(dir);
+    tu_tmpdir(dir, sizeof dir, "batch");
+    inv_engine *e = tu_open_dir(dir, INV_FSYNC_ALWAYS);
     populate(e);
     inv_hold_line hl[] = {{ITEM_2, LOC_A, 3}};
     inv_hold_line c[] = {{ITEM_3, LOC_A, 1}};
@@ -458,11 +428,11 @@ Test(batch, applied_and_aborted_batches_survive_reopen_as_they_were)
     cr_assert_eq(inv_batch(e, bad, 3, NULL, NULL), INV_EINSUFFICIENT);
     stock_state before = stock_of(e);
     inv_close(e);
-    e = open_dir(dir);
+    e = tu_open_dir(dir, INV_FSYNC_ALWAYS);
     stock_state after = stock_of(e);
     assert_same_stock(&before, &after);
-    cr_assert_eq(level_of(e, ITEM_1, LOC_A).available, STOCK - 2);
-    cr_assert_eq(level_of(e, ITEM_1, LOC_NONE).available, 4);
+    cr_assert_eq(tu_level_of(e, ITEM_1, LOC_A).available, STOCK - 2);
+    cr_assert_eq(tu_level_of(e, ITEM_1, LOC_NONE).available, 4);
     inv_level lv;
     cr_assert_eq(inv_level_get(e, ITEM_2, LOC_NONE, &lv), INV_ENOTFOUND);
     cr_assert_eq(hold_state(e, "h"), INV_HOLD_HELD);
@@ -471,12 +441,12 @@ Test(batch, applied_and_aborted_batches_survive_reopen_as_they_were)
     /* A snapshot keeps it too. */
     cr_assert_eq(inv_snapshot(e), INV_OK);
     inv_close(e);
-    e = open_dir(dir);
+    e = tu_open_dir(dir, INV_FSYNC_ALWAYS);
     after = stock_of(e);
     assert_same_stock(&before, &after);
     cr_assert_eq(hold_state(e, "h"), INV_HOLD_HELD);
     verify_and_close(e);
-    remove_tree(dir);
+    cr_assert_eq(tu_remove_tree(dir), 0);
 }
 
 /* The child's hook: at the batch's first record (partial: a level carried
@@ -504,7 +474,7 @@ static void cut_hook(uint8_t type)
 static void cut_child(const char *dir)
 {
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-    cut_engine = open_dir(dir);
+    cut_engine = tu_open_dir(dir, INV_FSYNC_ALWAYS);
     persist_test_before_publish = cut_hook;
     inv_hold_line hl[] = {{ITEM_2, LOC_A, 3}};
     inv_batch_line lines[] = {adjust_line(ITEM_1, LOC_A, -1, 0), adjust_line(ITEM_1, LOC_A, -1, 0),
@@ -516,8 +486,8 @@ static void cut_child(const char *dir)
 Test(batch, a_crash_between_a_partial_and_the_final_record_recovers_to_no_change)
 {
     char dir[64];
-    make_tmpdir(dir, sizeof dir);
-    inv_engine *e = open_dir(dir);
+    tu_tmpdir(dir, sizeof dir, "batch");
+    inv_engine *e = tu_open_dir(dir, INV_FSYNC_ALWAYS);
     populate(e);
     stock_state before = stock_of(e);
     inv_close(e); /* no engine open while forking */
@@ -531,7 +501,7 @@ Test(batch, a_crash_between_a_partial_and_the_final_record_recovers_to_no_change
     cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
               "the child died in its hook (status %#x)", (unsigned)status);
     for (int round = 0; round < 2; round++) { /* the undo is journaled: twice */
-        e = open_dir(dir);
+        e = tu_open_dir(dir, INV_FSYNC_ALWAYS);
         stock_state after = stock_of(e);
         assert_same_stock(&before, &after);
         inv_level lv;
@@ -540,7 +510,7 @@ Test(batch, a_crash_between_a_partial_and_the_final_record_recovers_to_no_change
         cr_assert_eq(hold_verify_reserved(e), INV_OK);
         inv_close(e);
     }
-    remove_tree(dir);
+    cr_assert_eq(tu_remove_tree(dir), 0);
 }
 
 /* ---- concurrency ---------------------------------------------------------------- */
@@ -621,7 +591,7 @@ Test(batch, concurrent_batches_and_adjusts_conserve_units_and_never_go_below_the
     tu_assert_no_failures();
     int64_t total = 0;
     for (size_t i = 0; i < ST_LEVELS; i++) {
-        inv_level lv = level_of(c.e, tu_item_id(i), tu_loc_id(0));
+        inv_level lv = tu_level_of(c.e, tu_item_id(i), tu_loc_id(0));
         cr_assert_geq(lv.available, 0, "level %zu below its floor", i);
         total += lv.available + lv.reserved;
     }

@@ -87,13 +87,6 @@ static uint64_t by_sku(inv_engine *e, const char *sku, int want_rc)
     return item;
 }
 
-static void set_level(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
-{
-    int rc = inv_level_set(e, item, loc, qty, 0, NULL);
-    cr_assert_eq(rc, INV_OK, "level (%" PRIu64 ", %" PRIu64 "): %s", item, loc,
-                 inv_strerror(rc));
-}
-
 static int item_put_cost(inv_engine *e, const char *cost)
 {
     inv_item_fields f = item_fields(INV_ITEM_COST);
@@ -280,8 +273,8 @@ Test(location, ids_zero_and_uint64_max_are_ordinary_locations)
     cr_assert_eq(l.id, UINT64_MAX);
     cr_assert_not(l.is_default);
     cr_assert_eq(inv_item_put(e, 5, NULL), INV_OK);
-    set_level(e, 5, 0, 3);
-    set_level(e, 5, UINT64_MAX, 4);
+    tu_set_level(e, 5, 0, 3);
+    tu_set_level(e, 5, UINT64_MAX, 4);
     inv_level_entry le[4];
     size_t n = 0;
     cr_assert_eq(inv_level_list(e, 5, le, 4, &n), INV_OK);
@@ -673,8 +666,8 @@ Test(item, ids_zero_and_uint64_max_are_ordinary_items)
     cr_assert_eq(put_sku(e, UINT64_MAX, "MAX"), INV_OK);
     cr_assert_eq(by_sku(e, "ZERO", INV_OK), 0);
     cr_assert_eq(by_sku(e, "MAX", INV_OK), UINT64_MAX);
-    set_level(e, 0, 1, 5);
-    set_level(e, UINT64_MAX, 1, 6);
+    tu_set_level(e, 0, 1, 5);
+    tu_set_level(e, UINT64_MAX, 1, 6);
     cr_assert_eq(inv_item_del(e, 0), INV_OK);
     cr_assert_eq(inv_level_get(e, 0, 1, NULL), INV_ENOTFOUND);
     inv_level lv;
@@ -782,8 +775,8 @@ Test(index, deleting_an_item_frees_its_sku_and_variant_and_drops_its_levels)
     snprintf(f.variant, sizeof f.variant, "V");
     snprintf(f.product, sizeof f.product, "P");
     cr_assert_eq(inv_item_put(e, 1, &f), INV_OK);
-    set_level(e, 1, 10, 4);
-    set_level(e, 1, 11, 5);
+    tu_set_level(e, 1, 10, 4);
+    tu_set_level(e, 1, 11, 5);
     cr_assert_eq(inv_item_del(e, 1), INV_OK);
     cr_assert_eq(inv_item_get(e, 1, &(inv_item){0}), INV_ENOTFOUND);
     cr_assert_eq(inv_item_del(e, 1), INV_ENOTFOUND);
@@ -810,7 +803,7 @@ Test(index, levels_follow_the_tracked_flag_of_their_item)
     inv_engine *e = open_tiny();
     cr_assert_eq(inv_location_put(e, 10, NULL), INV_OK);
     cr_assert_eq(inv_item_put(e, 1, NULL), INV_OK);
-    set_level(e, 1, 10, 0);
+    tu_set_level(e, 1, 10, 0);
     inv_level lv;
     cr_assert_eq(inv_level_adjust(e, 1, 10, -1, 0, &lv), INV_EINSUFFICIENT);
     cr_assert_eq(tu_item_put_untracked(e, 1), INV_OK);
@@ -924,10 +917,10 @@ static inv_engine *open_stocked_product(void)
     cr_assert_eq(put_product(e, 1, "p", "v1", true), INV_OK);
     cr_assert_eq(put_product(e, 3, "p", "v3", true), INV_OK);
     cr_assert_eq(put_product(e, 4, "q", "v4", true), INV_OK);
-    set_level(e, 1, 10, 5);
-    set_level(e, 1, 20, 7);
-    set_level(e, 2, 10, 100);
-    set_level(e, 4, 10, 1000);
+    tu_set_level(e, 1, 10, 5);
+    tu_set_level(e, 1, 20, 7);
+    tu_set_level(e, 2, 10, 100);
+    tu_set_level(e, 4, 10, 1000);
     return e;
 }
 
@@ -1244,18 +1237,6 @@ Test(race, a_listing_racing_inserts_sees_every_older_item_exactly_once)
 
 /* ---- durability --------------------------------------------------------- */
 
-static inv_engine *open_dir(const char *dir)
-{
-    inv_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.data_dir = dir;
-    cfg.fsync_policy = INV_FSYNC_NONE;
-    inv_engine *e = NULL;
-    int rc = inv_open(&e, &cfg);
-    cr_assert_eq(rc, INV_OK, "inv_open(%s): %s", dir, inv_strerror(rc));
-    return e;
-}
-
 /* Locations 1, 2 (default 2); items 1 (SKU A2, variant v1, product p) and 3
  * (SKU C, product p, untracked); item 2 deleted (its SKU B free). */
 static void fill_catalog(inv_engine *e)
@@ -1311,39 +1292,35 @@ static void check_catalog(inv_engine *e)
 
 Test(durability, the_catalog_comes_back_from_the_journal_with_its_indexes)
 {
-    char dir[] = "/tmp/invcore-catalog-XXXXXX";
-    cr_assert_not_null(mkdtemp(dir));
-    inv_engine *e = open_dir(dir);
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "catalog");
+    inv_engine *e = tu_open_dir(dir, INV_FSYNC_NONE);
     fill_catalog(e);
     check_catalog(e);
     inv_close(e);
-    e = open_dir(dir);
+    e = tu_open_dir(dir, INV_FSYNC_NONE);
     check_catalog(e);
     inv_close(e);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(tu_remove_tree(dir), 0);
 }
 
 Test(durability, the_catalog_comes_back_from_a_snapshot_and_the_journal_after_it)
 {
-    char dir[] = "/tmp/invcore-catalog-XXXXXX";
-    cr_assert_not_null(mkdtemp(dir));
-    inv_engine *e = open_dir(dir);
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "catalog");
+    inv_engine *e = tu_open_dir(dir, INV_FSYNC_NONE);
     fill_catalog(e);
     cr_assert_eq(inv_snapshot(e), INV_OK);
     cr_assert_eq(put_sku(e, 3, "C2"), INV_OK);
     inv_close(e);
-    e = open_dir(dir);
+    e = tu_open_dir(dir, INV_FSYNC_NONE);
     cr_assert_eq(by_sku(e, "C2", INV_OK), 3);
     cr_assert_eq(put_sku(e, 3, "C"), INV_OK);
     check_catalog(e);
     cr_assert_eq(inv_snapshot(e), INV_OK);
     inv_close(e);
-    e = open_dir(dir);
+    e = tu_open_dir(dir, INV_FSYNC_NONE);
     check_catalog(e);
     inv_close(e);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(tu_remove_tree(dir), 0);
 }

@@ -150,32 +150,6 @@ static uint64_t crash_trials(uint64_t dflt)
     return tu_iters_min(n, CRASH_TRIALS_MIN);
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void make_tmpdir(char *out, size_t cap)
-{
-    snprintf(out, cap, "/tmp/invcore-crash-XXXXXX");
-    cr_assert_not_null(mkdtemp(out), "mkdtemp: %s", strerror(errno));
-}
-
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-            (void)unlinkat(dirfd(d), de->d_name, 0);
-    closedir(d);
-    (void)rmdir(dir);
-}
-
 /* Opens dir with fsync ALWAYS; the engine's messages on stderr are captured
  * into msg (callers put it in their assertion messages). */
 static int open_dir(const char *dir, bool repair, inv_engine **out, char *msg, size_t cap)
@@ -769,7 +743,7 @@ static void lv_crash_trials(const char *what, uint64_t trials, bool snapshots)
         uint64_t seed = base_seed + trial;
         tu_rng r = tu_rng_seed(seed);
         char dir[64];
-        make_tmpdir(dir, sizeof dir);
+        tu_tmpdir(dir, sizeof dir, "crash");
         kill_plan plan = {REC_READY,
                           (unsigned)tu_rng_range(&r, KILL_DELAY_MIN_MS, KILL_DELAY_MAX_MS), false};
         if (tu_rng_below(&r, 8) == 0) { /* sometimes during open / setup */
@@ -791,7 +765,7 @@ static void lv_crash_trials(const char *what, uint64_t trials, bool snapshots)
         tot.killed += killed;
         tot.trials++;
         log_free(&log);
-        remove_tree(dir);
+        (void)tu_remove_tree(dir);
     }
     cr_log_info("%s: %" PRIu64 " trials (%" PRIu64 " killed, %" PRIu64
                 " early), %" PRIu64 " acknowledged changes checked, 0 lost, %.1f s",
@@ -893,7 +867,7 @@ static void hd_worker(child_ctx *c, unsigned t)
             tr.arg = tu_rng_below(&r, 7) == 0
                          ? tu_rng_range(&r, HD_TTL_SHORT_MIN_MS, HD_TTL_SHORT_MAX_MS)
                          : HD_TTL_LONG_MS;
-            tr.time_ms = wall_ms();
+            tr.time_ms = clock_wall_ms();
             rec_send(c->fd, &tr);
             hold_id(id, sizeof id, t, seq);
             int rc = inv_hold_create(c->e, id, strlen(id), (uint64_t)tr.arg, lines, n, NULL);
@@ -1029,7 +1003,7 @@ static void hd_verify(const trial_id *id, const rec_log *log, hd_counts *cnt)
                info.state == INV_HOLD_HELD && !tu_past(settle))
             tu_sleep_ms(2);
     }
-    int64_t now = wall_ms();
+    int64_t now = clock_wall_ms();
 
     for (size_t i = 0; i < n_holds; i++) {
         hd_hold *h = &holds[i];
@@ -1177,7 +1151,7 @@ static void hd_crash_trials(const char *what, uint64_t trials, bool snapshots)
         uint64_t seed = base_seed + trial;
         tu_rng r = tu_rng_seed(seed);
         char dir[64];
-        make_tmpdir(dir, sizeof dir);
+        tu_tmpdir(dir, sizeof dir, "crash");
         kill_plan plan = {REC_READY,
                           (unsigned)tu_rng_range(&r, KILL_DELAY_MIN_MS, KILL_DELAY_MAX_MS), false};
         rec_log log = {0};
@@ -1189,7 +1163,7 @@ static void hd_crash_trials(const char *what, uint64_t trials, bool snapshots)
         hd_verify(&id, &log, &cnt);
         killed_n += killed;
         log_free(&log);
-        remove_tree(dir);
+        (void)tu_remove_tree(dir);
     }
     cr_log_info("%s: %" PRIu64 " trials (%" PRIu64 " killed), acknowledged: %" PRIu64
                 " creates, %" PRIu64 " ends, %" PRIu64 " adjusts (%" PRIu64
@@ -1322,7 +1296,7 @@ typedef struct {
 static void ord_run(bool late, ord_result *res)
 {
     char dir[64];
-    make_tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "crash");
     rec_log log = {0};
     child_proc cp = spawn_child(ord_child, dir, 0, &late);
     /* Kill right after the adjust's report. */
@@ -1349,7 +1323,7 @@ static void ord_run(bool late, ord_result *res)
     res->verify = hold_verify_reserved(e);
     inv_close(e);
     log_free(&log);
-    remove_tree(dir);
+    (void)tu_remove_tree(dir);
 }
 
 #define ORD_STATE_FMT "hold %s, L1 (%" PRId64 ", %" PRId64 ") rev %" PRIu64 ", L2 (%" PRId64 \
@@ -1556,7 +1530,7 @@ static void ec_populate(inv_engine *e)
 Test(crash, recovery_clean_close_reopen_equals_the_state_before)
 {
     char dir[64];
-    make_tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "crash");
     inv_engine *e = ec_open(dir, false);
     ec_populate(e);
     ec_state before, after;
@@ -1577,7 +1551,7 @@ Test(crash, recovery_clean_close_reopen_equals_the_state_before)
     ec_capture(e, &after);
     ec_assert_same(&before, &after, "reopen after a snapshot");
     inv_close(e);
-    remove_tree(dir);
+    (void)tu_remove_tree(dir);
 }
 
 /* The newest segment file of dir (by name: they sort by position). */
@@ -1612,7 +1586,7 @@ Test(crash, recovery_torn_tail_recovers_to_the_previous_record)
     static const off_t cuts[] = {3, 20, 47};
     for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
         char dir[64];
-        make_tmpdir(dir, sizeof dir);
+        tu_tmpdir(dir, sizeof dir, "crash");
         inv_engine *e = ec_open(dir, false);
         ec_populate(e);
         ec_state before, after;
@@ -1640,7 +1614,7 @@ Test(crash, recovery_torn_tail_recovers_to_the_previous_record)
         cr_assert(got.available == 778 && got.revision == lv.revision,
                   "after the cut: %" PRId64 " rev %" PRIu64, got.available, got.revision);
         inv_close(e);
-        remove_tree(dir);
+        (void)tu_remove_tree(dir);
     }
 }
 
@@ -1676,7 +1650,7 @@ Test(crash, recovery_corrupt_middle_record_refuses_to_open_and_repair_cuts_it)
 {
     enum { N = 20, BAD = 10 };
     char dir[64];
-    make_tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "crash");
     inv_engine *e = ec_open(dir, false);
     cr_assert_eq(inv_location_put(e, tu_loc_id(0), NULL), INV_OK);
     cr_assert_eq(inv_item_put(e, tu_item_id(0), NULL), INV_OK);
@@ -1739,7 +1713,7 @@ Test(crash, recovery_corrupt_middle_record_refuses_to_open_and_repair_cuts_it)
     cr_assert_eq(inv_level_get(e, tu_item_id(0), tu_loc_id(N), &lv), INV_OK);
     cr_assert_eq(lv.available, 5);
     inv_close(e);
-    remove_tree(dir);
+    (void)tu_remove_tree(dir);
 }
 
 /* Snapshot + more changes + SIGKILL: a fixed script in the child, with two
@@ -1835,7 +1809,7 @@ static size_t count_files(const char *dir, const char *suffix)
 Test(crash, snapshot_then_changes_then_sigkill_recovers_everything_acknowledged)
 {
     char dir[64];
-    make_tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "crash");
     rec_log log = {0};
     child_proc cp = spawn_child(ss_child, dir, 0, NULL);
     kill_plan plan = {REC_DONE, 0, false};
@@ -1884,7 +1858,7 @@ Test(crash, snapshot_then_changes_then_sigkill_recovers_everything_acknowledged)
     cr_assert_eq(st.items, SS_ITEMS);
     inv_close(e);
     log_free(&log);
-    remove_tree(dir);
+    (void)tu_remove_tree(dir);
 }
 
 /* The crash tests of 1 and 2 with a thread taking snapshots all along: a
@@ -2149,7 +2123,7 @@ static void bt_crash_trials(const char *what, uint64_t trials, bool snapshots)
         uint64_t seed = base_seed + trial;
         tu_rng r = tu_rng_seed(seed);
         char dir[64];
-        make_tmpdir(dir, sizeof dir);
+        tu_tmpdir(dir, sizeof dir, "crash");
         kill_plan plan = {REC_READY,
                           (unsigned)tu_rng_range(&r, KILL_DELAY_MIN_MS, KILL_DELAY_MAX_MS), false};
         rec_log log = {0};
@@ -2161,7 +2135,7 @@ static void bt_crash_trials(const char *what, uint64_t trials, bool snapshots)
         bt_verify(&id, &log, &cnt);
         killed_n += killed;
         log_free(&log);
-        remove_tree(dir);
+        (void)tu_remove_tree(dir);
     }
     cr_log_info("%s: %" PRIu64 " trials (%" PRIu64 " killed), %" PRIu64
                 " acknowledged batches and %" PRIu64 " refused ones checked, %" PRIu64

@@ -8,7 +8,7 @@
  * reserved equals the sum of the counted lines of its HELD holds.
  * Concurrency lives in test_stress_holds.c.
  */
-#include <criterion/criterion.h>
+#include "test_util.h"
 
 #include "hold.h"
 #include "invcore.h"
@@ -35,61 +35,27 @@ enum {
     LONG_TTL_MS = 600000,  /* never expires during a test */
 };
 
-static inv_engine *open_engine(void)
-{
-    inv_config cfg = {0};
-    cfg.sweep_interval_ms = SWEEP_MS;
-    inv_engine *e = NULL;
-    cr_assert_eq(inv_open(&e, &cfg), INV_OK);
-    cr_assert_not_null(e);
-    return e;
-}
-
-static void put_item(inv_engine *e, uint64_t item, bool tracked)
-{
-    inv_item_fields f;
-    memset(&f, 0, sizeof f);
-    f.mask = INV_ITEM_TRACKED;
-    f.tracked = tracked;
-    cr_assert_eq(inv_item_put(e, item, &f), INV_OK, "item %" PRIu64, item);
-}
-
-static void set_level(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
-{
-    cr_assert_eq(inv_level_set(e, item, loc, qty, 0, NULL), INV_OK,
-                 "level (%" PRIu64 ", %" PRIu64 ")", item, loc);
-}
-
 /* Two locations; items 1..3 tracked with 10 units at LOC_A and 20 at LOC_B;
  * ITEM_FREE untracked with 0 available at LOC_A; ITEM_NO_LEVEL has none. */
 static inv_engine *open_stocked(void)
 {
-    inv_engine *e = open_engine();
+    inv_engine *e = tu_open_with_sweep(SWEEP_MS);
     cr_assert_eq(inv_location_put(e, LOC_A, NULL), INV_OK);
     cr_assert_eq(inv_location_put(e, LOC_B, NULL), INV_OK);
     for (uint64_t item = ITEM_1; item <= ITEM_3; item++) {
-        put_item(e, item, true);
-        set_level(e, item, LOC_A, 10);
-        set_level(e, item, LOC_B, 20);
+        tu_put_item(e, item, true);
+        tu_set_level(e, item, LOC_A, 10);
+        tu_set_level(e, item, LOC_B, 20);
     }
-    put_item(e, ITEM_FREE, false);
-    set_level(e, ITEM_FREE, LOC_A, 0);
-    put_item(e, ITEM_NO_LEVEL, true);
+    tu_put_item(e, ITEM_FREE, false);
+    tu_set_level(e, ITEM_FREE, LOC_A, 0);
+    tu_put_item(e, ITEM_NO_LEVEL, true);
     return e;
-}
-
-static inv_level level_of(inv_engine *e, uint64_t item, uint64_t loc)
-{
-    inv_level lv;
-    memset(&lv, 0, sizeof lv);
-    cr_assert_eq(inv_level_get(e, item, loc, &lv), INV_OK,
-                 "level (%" PRIu64 ", %" PRIu64 ")", item, loc);
-    return lv;
 }
 
 #define assert_level(e, item, loc, avail, resv)                                      \
     do {                                                                             \
-        inv_level lv_ = level_of((e), (item), (loc));                                \
+        inv_level lv_ = tu_level_of((e), (item), (loc));                                \
         cr_assert_eq(lv_.available, (avail), "(%d, %d) available %" PRId64 " != %d", \
                      (int)(item), (int)(loc), lv_.available, (int)(avail));          \
         cr_assert_eq(lv_.reserved, (resv), "(%d, %d) reserved %" PRId64 " != %d",    \
@@ -124,41 +90,14 @@ static inv_hold_state state_of(inv_engine *e, const char *id)
     return info.state;
 }
 
-static inv_stats stats_of(inv_engine *e)
-{
-    inv_stats st;
-    cr_assert_eq(inv_stats_get(e, &st), INV_OK);
-    return st;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* Polls (bounded: up to limit_ms) until the hold is no longer HELD; returns
  * the monotonic ms waited, or -1 when it never ended. */
 static int64_t wait_hold_ended(inv_engine *e, const char *id, int64_t start_ms, int64_t limit_ms)
 {
-    while (mono_ms() - start_ms < limit_ms) {
+    while (clock_mono_ms() - start_ms < limit_ms) {
         if (state_of(e, id) != INV_HOLD_HELD)
-            return mono_ms() - start_ms;
-        sleep_ms(2);
+            return clock_mono_ms() - start_ms;
+        tu_sleep_ms(2);
     }
     return -1;
 }
@@ -188,13 +127,13 @@ Test(hold, create_moves_every_line_from_available_to_reserved)
 Test(hold, create_bumps_the_revision_of_every_reserved_level)
 {
     inv_engine *e = open_stocked();
-    inv_level before = level_of(e, ITEM_1, LOC_A);
+    inv_level before = tu_level_of(e, ITEM_1, LOC_A);
     inv_hold_line line = {ITEM_1, LOC_A, 1};
     cr_assert_eq(create(e, "h", LONG_TTL_MS, &line, 1, NULL), INV_OK);
-    inv_level held = level_of(e, ITEM_1, LOC_A);
+    inv_level held = tu_level_of(e, ITEM_1, LOC_A);
     cr_assert_gt(held.revision, before.revision);
     cr_assert_eq(commit(e, "h"), INV_OK);
-    cr_assert_gt(level_of(e, ITEM_1, LOC_A).revision, held.revision);
+    cr_assert_gt(tu_level_of(e, ITEM_1, LOC_A).revision, held.revision);
     verify_and_close(e);
 }
 
@@ -219,7 +158,7 @@ Test(hold, create_gives_back_taken_lines_when_a_later_line_is_insufficient)
     inv_hold_info info;
     cr_assert_eq(get(e, "short", &info), INV_ENOTFOUND);
     cr_assert_eq(commit(e, "short"), INV_ENOTFOUND);
-    inv_stats st = stats_of(e);
+    inv_stats st = tu_stats_of(e);
     cr_assert_eq(st.holds_created, 0);
     cr_assert_eq(st.holds_active, 0);
     verify_and_close(e);
@@ -272,7 +211,7 @@ Test(hold, create_on_a_missing_level_is_notfound_and_takes_nothing)
     cr_assert_eq(get(e, "a", &info), INV_ENOTFOUND);
     cr_assert_eq(get(e, "b", &info), INV_ENOTFOUND);
     cr_assert_eq(get(e, "c", &info), INV_ENOTFOUND);
-    cr_assert_eq(stats_of(e).holds_created, 0);
+    cr_assert_eq(tu_stats_of(e).holds_created, 0);
     verify_and_close(e);
 }
 
@@ -296,7 +235,7 @@ Test(hold, create_rejects_invalid_arguments)
     cr_assert_eq(inv_hold_create(NULL, "x", 1, LONG_TTL_MS, &ok, 1, NULL), INV_EINVALID);
     assert_level(e, ITEM_1, LOC_A, 10, 0);
     assert_level(e, ITEM_2, LOC_A, 10, 0);
-    cr_assert_eq(stats_of(e).holds_created, 0);
+    cr_assert_eq(tu_stats_of(e).holds_created, 0);
     verify_and_close(e);
 }
 
@@ -317,13 +256,13 @@ Test(hold, create_enforces_the_id_lines_and_ttl_limits)
     for (size_t i = 0; i < N; i++) {
         uint64_t loc = 1000 + i;
         cr_assert_eq(inv_location_put(e, loc, NULL), INV_OK);
-        set_level(e, ITEM_3, loc, 1);
+        tu_set_level(e, ITEM_3, loc, 1);
         many[i] = (inv_hold_line){ITEM_3, loc, 1};
     }
     cr_assert_eq(create(e, "many", LONG_TTL_MS, many, N, NULL), INV_ELIMIT);
     for (size_t i = 0; i < N; i++)
         assert_level(e, ITEM_3, 1000 + i, 1, 0);
-    cr_assert_eq(stats_of(e).holds_created, 0);
+    cr_assert_eq(tu_stats_of(e).holds_created, 0);
 
     /* Exactly at the limits is fine. */
     cr_assert_eq(inv_hold_create(e, id, INV_HOLD_ID_MAX, INV_HOLD_TTL_MS_MAX, &one, 1, NULL),
@@ -386,7 +325,7 @@ Test(hold, create_retried_with_the_same_lines_in_any_order_reserves_once)
     assert_level(e, ITEM_1, LOC_A, 8, 2);
     assert_level(e, ITEM_2, LOC_B, 17, 3);
     assert_level(e, ITEM_3, LOC_A, 6, 4);
-    inv_stats st = stats_of(e);
+    inv_stats st = tu_stats_of(e);
     cr_assert_eq(st.holds_created, 1);
     cr_assert_eq(st.holds_active, 1);
     verify_and_close(e);
@@ -417,7 +356,7 @@ Test(hold, create_retried_with_other_lines_conflicts_and_changes_nothing)
     cr_assert_eq(get(e, "h", &info), INV_OK);
     cr_assert_eq(info.state, INV_HOLD_HELD);
     cr_assert_eq(info.n_lines, 2);
-    cr_assert_eq(stats_of(e).holds_created, 1);
+    cr_assert_eq(tu_stats_of(e).holds_created, 1);
     verify_and_close(e);
 }
 
@@ -433,7 +372,7 @@ Test(hold, create_retried_after_commit_answers_ok_without_reserving)
     assert_level(e, ITEM_2, LOC_A, 7, 0);
     inv_hold_line other[] = {{ITEM_1, LOC_A, 1}};
     cr_assert_eq(create(e, "h", LONG_TTL_MS, other, 1, NULL), INV_ECONFLICT);
-    cr_assert_eq(stats_of(e).holds_created, 1);
+    cr_assert_eq(tu_stats_of(e).holds_created, 1);
     verify_and_close(e);
 }
 
@@ -448,14 +387,14 @@ Test(hold, commit_sells_the_reserved_units_and_is_idempotent)
     /* The units left: reserved drops, available stays where create put it. */
     assert_level(e, ITEM_1, LOC_A, 6, 0);
     assert_level(e, ITEM_2, LOC_B, 14, 0);
-    inv_level rev = level_of(e, ITEM_1, LOC_A);
+    inv_level rev = tu_level_of(e, ITEM_1, LOC_A);
     for (int i = 0; i < 3; i++)
         cr_assert_eq(commit(e, "sale"), INV_OK);
     assert_level(e, ITEM_1, LOC_A, 6, 0);
     assert_level(e, ITEM_2, LOC_B, 14, 0);
-    cr_assert_eq(level_of(e, ITEM_1, LOC_A).revision, rev.revision, "a retry changed the level");
+    cr_assert_eq(tu_level_of(e, ITEM_1, LOC_A).revision, rev.revision, "a retry changed the level");
     cr_assert_eq(state_of(e, "sale"), INV_HOLD_COMMITTED);
-    inv_stats st = stats_of(e);
+    inv_stats st = tu_stats_of(e);
     cr_assert_eq(st.holds_committed, 1);
     cr_assert_eq(st.holds_active, 0);
     verify_and_close(e);
@@ -474,7 +413,7 @@ Test(hold, release_returns_the_units_and_is_idempotent)
     assert_level(e, ITEM_1, LOC_A, 10, 0);
     assert_level(e, ITEM_2, LOC_B, 20, 0);
     cr_assert_eq(state_of(e, "cart"), INV_HOLD_RELEASED);
-    inv_stats st = stats_of(e);
+    inv_stats st = tu_stats_of(e);
     cr_assert_eq(st.holds_released, 1);
     cr_assert_eq(st.holds_active, 0);
     verify_and_close(e);
@@ -503,7 +442,7 @@ Test(hold, commit_after_release_is_notfound)
     assert_level(e, ITEM_1, LOC_A, 10, 0);
     cr_assert_eq(state_of(e, "h"), INV_HOLD_RELEASED);
     cr_assert_eq(release(e, "h"), INV_OK);
-    inv_stats st = stats_of(e);
+    inv_stats st = tu_stats_of(e);
     cr_assert_eq(st.holds_committed, 0);
     cr_assert_eq(st.holds_released, 1);
     verify_and_close(e);
@@ -569,7 +508,7 @@ Test(hold, an_expired_hold_gives_its_units_back_within_ttl_and_a_sweep)
     inv_engine *e = open_stocked();
     enum { TTL_MS = 50 };
     inv_hold_line lines[] = {{ITEM_1, LOC_A, 3}, {ITEM_2, LOC_B, 5}};
-    int64_t t0 = mono_ms();
+    int64_t t0 = clock_mono_ms();
     cr_assert_eq(create(e, "brief", TTL_MS, lines, 2, NULL), INV_OK);
     assert_level(e, ITEM_1, LOC_A, 7, 3);
     int64_t waited = wait_hold_ended(e, "brief", t0, 2000);
@@ -578,11 +517,11 @@ Test(hold, an_expired_hold_gives_its_units_back_within_ttl_and_a_sweep)
     cr_assert_lt(waited, TTL_MS + 200, "expired after %" PRId64 " ms", waited);
     cr_assert_eq(state_of(e, "brief"), INV_HOLD_EXPIRED);
     /* The state flips before the units move: wait for active to drop. */
-    for (int i = 0; i < 1000 && stats_of(e).holds_active != 0; i++)
-        sleep_ms(1);
+    for (int i = 0; i < 1000 && tu_stats_of(e).holds_active != 0; i++)
+        tu_sleep_ms(1);
     assert_level(e, ITEM_1, LOC_A, 10, 0);
     assert_level(e, ITEM_2, LOC_B, 20, 0);
-    inv_stats st = stats_of(e);
+    inv_stats st = tu_stats_of(e);
     cr_assert_eq(st.holds_expired, 1);
     cr_assert_eq(st.holds_active, 0);
     verify_and_close(e);
@@ -592,16 +531,16 @@ Test(hold, commit_after_expiry_is_notfound_and_release_changes_nothing)
 {
     inv_engine *e = open_stocked();
     inv_hold_line line = {ITEM_1, LOC_A, 3};
-    int64_t t0 = mono_ms();
+    int64_t t0 = clock_mono_ms();
     cr_assert_eq(create(e, "late", 20, &line, 1, NULL), INV_OK);
     cr_assert_geq(wait_hold_ended(e, "late", t0, 2000), 0);
-    for (int i = 0; i < 1000 && stats_of(e).holds_active != 0; i++)
-        sleep_ms(1);
+    for (int i = 0; i < 1000 && tu_stats_of(e).holds_active != 0; i++)
+        tu_sleep_ms(1);
     cr_assert_eq(commit(e, "late"), INV_ENOTFOUND);
     cr_assert_eq(release(e, "late"), INV_OK); /* the engine released it already */
     cr_assert_eq(state_of(e, "late"), INV_HOLD_EXPIRED);
     assert_level(e, ITEM_1, LOC_A, 10, 0);
-    inv_stats st = stats_of(e);
+    inv_stats st = tu_stats_of(e);
     cr_assert_eq(st.holds_expired, 1);
     cr_assert_eq(st.holds_committed, 0);
     cr_assert_eq(st.holds_released, 0);
@@ -616,12 +555,12 @@ Test(hold, committed_and_released_holds_do_not_expire)
     cr_assert_eq(create(e, "r", 20, &b, 1, NULL), INV_OK);
     cr_assert_eq(commit(e, "c"), INV_OK);
     cr_assert_eq(release(e, "r"), INV_OK);
-    sleep_ms(20 + 5 * SWEEP_MS);
+    tu_sleep_ms(20 + 5 * SWEEP_MS);
     cr_assert_eq(state_of(e, "c"), INV_HOLD_COMMITTED);
     cr_assert_eq(state_of(e, "r"), INV_HOLD_RELEASED);
     assert_level(e, ITEM_1, LOC_A, 8, 0);
     assert_level(e, ITEM_2, LOC_A, 10, 0);
-    inv_stats st = stats_of(e);
+    inv_stats st = tu_stats_of(e);
     cr_assert_eq(st.holds_expired, 0);
     cr_assert_eq(st.holds_committed, 1);
     cr_assert_eq(st.holds_released, 1);
@@ -632,12 +571,12 @@ Test(hold, a_long_hold_outlives_a_short_one_at_the_same_level)
 {
     inv_engine *e = open_stocked();
     inv_hold_line a = {ITEM_1, LOC_A, 2}, b = {ITEM_1, LOC_A, 3};
-    int64_t t0 = mono_ms();
+    int64_t t0 = clock_mono_ms();
     cr_assert_eq(create(e, "short", 30, &a, 1, NULL), INV_OK);
     cr_assert_eq(create(e, "long", LONG_TTL_MS, &b, 1, NULL), INV_OK);
     cr_assert_geq(wait_hold_ended(e, "short", t0, 2000), 0);
-    for (int i = 0; i < 1000 && stats_of(e).holds_active != 1; i++)
-        sleep_ms(1);
+    for (int i = 0; i < 1000 && tu_stats_of(e).holds_active != 1; i++)
+        tu_sleep_ms(1);
     assert_level(e, ITEM_1, LOC_A, 7, 3);
     cr_assert_eq(state_of(e, "long"), INV_HOLD_HELD);
     cr_assert_eq(hold_verify_reserved(e), INV_OK);
@@ -672,7 +611,7 @@ Test(hold, create_reuses_the_id_of_a_released_hold_and_reserves_anew)
     cr_assert_eq(commit(e, "again"), INV_OK);
     assert_level(e, ITEM_2, LOC_B, 15, 0);
     assert_level(e, ITEM_3, LOC_A, 9, 0);
-    inv_stats st = stats_of(e);
+    inv_stats st = tu_stats_of(e);
     cr_assert_eq(st.holds_created, 3);
     cr_assert_eq(st.holds_released, 2);
     cr_assert_eq(st.holds_committed, 1);
@@ -684,21 +623,21 @@ Test(hold, create_reuses_the_id_of_an_expired_hold_and_reserves_anew)
 {
     inv_engine *e = open_stocked();
     inv_hold_line line = {ITEM_1, LOC_A, 4};
-    int64_t t0 = mono_ms();
+    int64_t t0 = clock_mono_ms();
     cr_assert_eq(create(e, "phoenix", 20, &line, 1, NULL), INV_OK);
     cr_assert_geq(wait_hold_ended(e, "phoenix", t0, 2000), 0);
-    for (int i = 0; i < 1000 && stats_of(e).holds_active != 0; i++)
-        sleep_ms(1);
+    for (int i = 0; i < 1000 && tu_stats_of(e).holds_active != 0; i++)
+        tu_sleep_ms(1);
     assert_level(e, ITEM_1, LOC_A, 10, 0);
     cr_assert_eq(create(e, "phoenix", LONG_TTL_MS, &line, 1, NULL), INV_OK);
     assert_level(e, ITEM_1, LOC_A, 6, 4);
     cr_assert_eq(state_of(e, "phoenix"), INV_HOLD_HELD);
     /* The new hold is not affected by the old record still on the wheel. */
-    sleep_ms(5 * SWEEP_MS);
+    tu_sleep_ms(5 * SWEEP_MS);
     cr_assert_eq(state_of(e, "phoenix"), INV_HOLD_HELD);
     cr_assert_eq(commit(e, "phoenix"), INV_OK);
     assert_level(e, ITEM_1, LOC_A, 6, 0);
-    inv_stats st = stats_of(e);
+    inv_stats st = tu_stats_of(e);
     cr_assert_eq(st.holds_created, 2);
     cr_assert_eq(st.holds_expired, 1);
     cr_assert_eq(st.holds_committed, 1);
@@ -722,7 +661,7 @@ Test(hold, a_committed_id_is_not_reused_by_other_lines)
 Test(hold, untracked_lines_succeed_and_count_nothing)
 {
     inv_engine *e = open_stocked();
-    inv_level before = level_of(e, ITEM_FREE, LOC_A);
+    inv_level before = tu_level_of(e, ITEM_FREE, LOC_A);
     /* 0 available, yet any quantity is held: untracked is always available. */
     inv_hold_line lines[] = {{ITEM_FREE, LOC_A, 500}, {ITEM_1, LOC_A, 2}};
     cr_assert_eq(create(e, "mixed", LONG_TTL_MS, lines, 2, NULL), INV_OK);
@@ -738,7 +677,7 @@ Test(hold, untracked_lines_succeed_and_count_nothing)
     cr_assert_eq(create(e, "free2", LONG_TTL_MS, &only_free, 1, NULL), INV_OK);
     cr_assert_eq(release(e, "free"), INV_OK);
     cr_assert_eq(commit(e, "free2"), INV_OK);
-    inv_level after = level_of(e, ITEM_FREE, LOC_A);
+    inv_level after = tu_level_of(e, ITEM_FREE, LOC_A);
     cr_assert_eq(after.available, before.available);
     cr_assert_eq(after.reserved, 0);
     cr_assert_eq(after.revision, before.revision, "untracked lines changed the level");
@@ -766,13 +705,13 @@ Test(hold, an_expired_untracked_hold_changes_nothing)
 {
     inv_engine *e = open_stocked();
     inv_hold_line line = {ITEM_FREE, LOC_A, 7};
-    int64_t t0 = mono_ms();
+    int64_t t0 = clock_mono_ms();
     cr_assert_eq(create(e, "h", 20, &line, 1, NULL), INV_OK);
     cr_assert_geq(wait_hold_ended(e, "h", t0, 2000), 0);
-    for (int i = 0; i < 1000 && stats_of(e).holds_active != 0; i++)
-        sleep_ms(1);
+    for (int i = 0; i < 1000 && tu_stats_of(e).holds_active != 0; i++)
+        tu_sleep_ms(1);
     assert_level(e, ITEM_FREE, LOC_A, 0, 0);
-    cr_assert_eq(stats_of(e).holds_expired, 1);
+    cr_assert_eq(tu_stats_of(e).holds_expired, 1);
     verify_and_close(e);
 }
 
@@ -791,9 +730,9 @@ Test(hold, get_returns_the_state_the_expiry_and_every_line)
 {
     inv_engine *e = open_stocked();
     inv_hold_line lines[] = {{ITEM_3, LOC_B, 7}, {ITEM_1, LOC_A, 2}, {ITEM_FREE, LOC_A, 9}};
-    int64_t before = now_ms();
+    int64_t before = clock_wall_ms();
     cr_assert_eq(create(e, "g", 60000, lines, 3, NULL), INV_OK);
-    int64_t after = now_ms();
+    int64_t after = clock_wall_ms();
     inv_hold_info info;
     memset(&info, 0, sizeof info);
     cr_assert_eq(get(e, "g", &info), INV_OK);
@@ -835,11 +774,11 @@ Test(hold, get_after_release_shows_released_with_the_lines)
 Test(hold, stats_count_created_committed_released_expired_and_active)
 {
     inv_engine *e = open_stocked();
-    inv_stats st = stats_of(e);
+    inv_stats st = tu_stats_of(e);
     cr_assert_eq(st.holds_created, 0);
     cr_assert_eq(st.holds_active, 0);
     inv_hold_line one = {ITEM_1, LOC_B, 1};
-    int64_t t0 = mono_ms();
+    int64_t t0 = clock_mono_ms();
     cr_assert_eq(create(e, "c1", LONG_TTL_MS, &one, 1, NULL), INV_OK);
     cr_assert_eq(create(e, "c2", LONG_TTL_MS, &one, 1, NULL), INV_OK);
     cr_assert_eq(create(e, "r1", LONG_TTL_MS, &one, 1, NULL), INV_OK);
@@ -848,7 +787,7 @@ Test(hold, stats_count_created_committed_released_expired_and_active)
     cr_assert_eq(create(e, "c1", LONG_TTL_MS, &one, 1, NULL), INV_OK); /* a retry */
     inv_hold_line big = {ITEM_1, LOC_B, 100};
     cr_assert_eq(create(e, "no", LONG_TTL_MS, &big, 1, NULL), INV_EINSUFFICIENT);
-    st = stats_of(e);
+    st = tu_stats_of(e);
     cr_assert_eq(st.holds_created, 5);
     cr_assert_eq(st.holds_active, 5);
     cr_assert_eq(commit(e, "c1"), INV_OK);
@@ -858,9 +797,9 @@ Test(hold, stats_count_created_committed_released_expired_and_active)
     cr_assert_eq(release(e, "r1"), INV_OK);
     cr_assert_eq(release(e, "c1"), INV_ECONFLICT);
     cr_assert_geq(wait_hold_ended(e, "x1", t0, 2000), 0);
-    for (int i = 0; i < 1000 && stats_of(e).holds_active != 1; i++)
-        sleep_ms(1);
-    st = stats_of(e);
+    for (int i = 0; i < 1000 && tu_stats_of(e).holds_active != 1; i++)
+        tu_sleep_ms(1);
+    st = tu_stats_of(e);
     cr_assert_eq(st.holds_created, 5);
     cr_assert_eq(st.holds_committed, 2);
     cr_assert_eq(st.holds_released, 1);
@@ -897,8 +836,8 @@ Test(hold, commit_after_expiry_time_but_before_the_sweep_is_notfound)
     inv_engine *e = NULL;
     cr_assert_eq(inv_open(&e, &cfg), INV_OK);
     cr_assert_eq(inv_location_put(e, LOC_A, NULL), INV_OK);
-    put_item(e, ITEM_1, true);
-    set_level(e, ITEM_1, LOC_A, 10);
+    tu_put_item(e, ITEM_1, true);
+    tu_set_level(e, ITEM_1, LOC_A, 10);
     inv_hold_line line = {ITEM_1, LOC_A, 4};
     for (int round = 0; round < 20; round++) {
         char id[16];
@@ -907,7 +846,7 @@ Test(hold, commit_after_expiry_time_but_before_the_sweep_is_notfound)
         struct timespec ts = {0, 3 * 1000000L};
         nanosleep(&ts, NULL); /* past its 1 ms TTL */
         cr_assert_eq(inv_hold_commit(e, id, (size_t)n), INV_ENOTFOUND, "round %d", round);
-        inv_level lv = level_of(e, ITEM_1, LOC_A);
+        inv_level lv = tu_level_of(e, ITEM_1, LOC_A);
         cr_assert_eq(lv.available, 10, "round %d: expired units were sold", round);
         cr_assert_eq(lv.reserved, 0);
     }
@@ -925,7 +864,7 @@ Test(hold, deleting_an_item_under_a_live_hold_conflicts_until_the_hold_ends)
     cr_assert_eq(inv_item_del(e, ITEM_1), INV_ECONFLICT);
     inv_item item;
     cr_assert_eq(inv_item_get(e, ITEM_1, &item), INV_OK);
-    inv_level lv = level_of(e, ITEM_1, LOC_A);
+    inv_level lv = tu_level_of(e, ITEM_1, LOC_A);
     cr_assert_eq(lv.available, 6);
     cr_assert_eq(lv.reserved, 4);
     cr_assert_eq(hold_verify_reserved(e), INV_OK);
@@ -945,7 +884,7 @@ enum { STALL_MS = 5 * SWEEP_MS, EXPIRY_BOUND_MS = 5000 };
 static void stall_before_wheel(hold_test_point at)
 {
     if (at == HOLD_TEST_BEFORE_WHEEL)
-        sleep_ms(STALL_MS); /* several sweeps pass the hold's 1 ms TTL */
+        tu_sleep_ms(STALL_MS); /* several sweeps pass the hold's 1 ms TTL */
 }
 
 Test(hold, a_create_that_reaches_the_wheel_after_its_due_tick_still_expires_promptly)
@@ -953,15 +892,15 @@ Test(hold, a_create_that_reaches_the_wheel_after_its_due_tick_still_expires_prom
     inv_engine *e = open_stocked();
     inv_hold_line line = {ITEM_1, LOC_A, 3};
     hold_test_hook = stall_before_wheel;
-    int64_t t0 = mono_ms();
+    int64_t t0 = clock_mono_ms();
     cr_assert_eq(create(e, "slow", 1, &line, 1, NULL), INV_OK);
     hold_test_hook = NULL;
     int64_t waited = wait_hold_ended(e, "slow", t0, EXPIRY_BOUND_MS);
     cr_assert_geq(waited, 0, "a 1 ms hold pushed late was still HELD after %d ms",
                   EXPIRY_BOUND_MS);
     cr_assert_eq(state_of(e, "slow"), INV_HOLD_EXPIRED);
-    for (int i = 0; i < 1000 && stats_of(e).holds_active != 0; i++)
-        sleep_ms(1);
+    for (int i = 0; i < 1000 && tu_stats_of(e).holds_active != 0; i++)
+        tu_sleep_ms(1);
     assert_level(e, ITEM_1, LOC_A, 10, 0);
     verify_and_close(e);
 }
@@ -979,8 +918,8 @@ static void stall_unpublished(hold_test_point at)
     if (at != HOLD_TEST_HELD_UNPUBLISHED)
         return;
     atomic_store_explicit(&first_in_window, 1, memory_order_release);
-    sleep_ms(PUBLISH_STALL_MS);
-    atomic_store_explicit(&first_left_ms, mono_ms(), memory_order_release);
+    tu_sleep_ms(PUBLISH_STALL_MS);
+    atomic_store_explicit(&first_left_ms, clock_mono_ms(), memory_order_release);
 }
 
 static void *first_create(void *arg)
@@ -991,8 +930,8 @@ static void *first_create(void *arg)
 
 Test(hold, a_retried_create_answers_only_after_the_first_create_is_published)
 {
-    char dir[] = "/tmp/test_hold_XXXXXX";
-    cr_assert_not_null(mkdtemp(dir));
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "hold");
     inv_config cfg = {0};
     cfg.sweep_interval_ms = SWEEP_MS;
     cfg.data_dir = dir;
@@ -1000,17 +939,17 @@ Test(hold, a_retried_create_answers_only_after_the_first_create_is_published)
     inv_engine *e = NULL;
     cr_assert_eq(inv_open(&e, &cfg), INV_OK);
     cr_assert_eq(inv_location_put(e, LOC_A, NULL), INV_OK);
-    put_item(e, ITEM_1, true);
-    set_level(e, ITEM_1, LOC_A, 10);
+    tu_put_item(e, ITEM_1, true);
+    tu_set_level(e, ITEM_1, LOC_A, 10);
 
     hold_test_hook = stall_unpublished;
     pthread_t first;
     cr_assert_eq(pthread_create(&first, NULL, first_create, e), 0);
     while (!atomic_load_explicit(&first_in_window, memory_order_acquire))
-        sleep_ms(1);
+        tu_sleep_ms(1);
     inv_hold_line line = {ITEM_1, LOC_A, 3};
     cr_assert_eq(create(e, "twice", LONG_TTL_MS, &line, 1, NULL), INV_OK);
-    int64_t retry_done_ms = mono_ms();
+    int64_t retry_done_ms = clock_mono_ms();
     int64_t left_ms = atomic_load_explicit(&first_left_ms, memory_order_acquire);
     cr_assert(left_ms != 0 && retry_done_ms >= left_ms,
               "the retry answered OK while the first create was unpublished");
@@ -1020,7 +959,5 @@ Test(hold, a_retried_create_answers_only_after_the_first_create_is_published)
     cr_assert_eq((int)(intptr_t)first_rc, INV_OK);
     assert_level(e, ITEM_1, LOC_A, 7, 3); /* reserved once */
     verify_and_close(e);
-    char cmd[64];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(tu_remove_tree(dir), 0);
 }

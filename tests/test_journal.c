@@ -4,7 +4,7 @@
  * tails, corruption and repair, I/O error injection, segment rotation and
  * truncation. Iteration counts are divided by INVCORE_STRESS_SCALE.
  */
-#include <criterion/criterion.h>
+#include "test_util.h"
 
 #include "journal.h"
 
@@ -22,32 +22,6 @@
 #include <unistd.h>
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static int scale(void)
-{
-    const char *s = getenv("INVCORE_STRESS_SCALE");
-    int v = s ? atoi(s) : 1;
-    return v > 0 ? v : 1;
-}
-
-static void tmpdir(char *out, size_t cap)
-{
-    snprintf(out, cap, "/tmp/invcore-test-journal-XXXXXX");
-    cr_assert_not_null(mkdtemp(out));
-}
-
-static void rmdir_all(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            unlinkat(dirfd(d), e->d_name, 0);
-    closedir(d);
-    rmdir(dir);
-}
 
 static size_t count_files(const char *dir, const char *suffix)
 {
@@ -218,7 +192,7 @@ static void run_concurrent(inv_fsync_policy policy, size_t per_thread,
                            bool wait_each)
 {
     char dir[64];
-    tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "test-journal");
     journal *j = open_j(dir, policy, 0);
     int sub = journal_subscribe(j);
     cr_assert(sub >= 0);
@@ -277,33 +251,33 @@ static void run_concurrent(inv_fsync_policy policy, size_t per_thread,
     free(want);
     free(tags);
     collected_free(&c);
-    rmdir_all(dir);
+    tu_remove_tree(dir);
 }
 
 Test(journal, concurrent_writers_always_replay_exactly_the_published)
 {
-    run_concurrent(INV_FSYNC_ALWAYS, 400 / scale(), true);
+    run_concurrent(INV_FSYNC_ALWAYS, 400 / tu_scale(), true);
 }
 
 Test(journal, concurrent_writers_interval_replay_exactly_the_published)
 {
-    run_concurrent(INV_FSYNC_INTERVAL, 2000 / scale(), false);
+    run_concurrent(INV_FSYNC_INTERVAL, 2000 / tu_scale(), false);
 }
 
 Test(journal, concurrent_writers_none_replay_exactly_the_published)
 {
-    run_concurrent(INV_FSYNC_NONE, 8000 / scale(), false);
+    run_concurrent(INV_FSYNC_NONE, 8000 / tu_scale(), false);
 }
 
 Test(journal, interval_waiters_return_once_fsynced)
 {
-    run_concurrent(INV_FSYNC_INTERVAL, 100 / scale(), true);
+    run_concurrent(INV_FSYNC_INTERVAL, 100 / tu_scale(), true);
 }
 
 Test(journal, positions_start_at_first_and_strictly_increase)
 {
     char dir[64];
-    tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "test-journal");
     journal *j = open_j(dir, INV_FSYNC_NONE, 0);
     uint64_t a = journal_reserve(j, 0), b = journal_reserve(j, 1);
     uint64_t c = journal_reserve(j, 9);
@@ -331,20 +305,20 @@ Test(journal, positions_start_at_first_and_strictly_increase)
     cr_assert_eq(col.len[1], 9);
     cr_assert_eq(end, c + journal_record_size(9));
     collected_free(&col);
-    rmdir_all(dir);
+    tu_remove_tree(dir);
 }
 
 Test(journal, big_records_wrap_the_ring_under_back_pressure)
 {
     char dir[64];
-    tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "test-journal");
     journal_config cfg = {.dir = dir, .policy = INV_FSYNC_NONE,
                           .ring_bytes = 8u << 20};
     journal *j;
     cr_assert_eq(journal_open(&j, &cfg, NULL, 0), INV_OK);
     uint32_t len = JOURNAL_PAYLOAD_MAX - 3;
     uint8_t *buf = malloc(len);
-    size_t n = 40 / (size_t)scale() + 12;
+    size_t n = 40 / (size_t)tu_scale() + 12;
     uint64_t last = 0;
     for (size_t i = 0; i < n; i++) {
         memset(buf, (int)i + 1, len);
@@ -362,22 +336,10 @@ Test(journal, big_records_wrap_the_ring_under_back_pressure)
     for (size_t i = 0; i < n; i++)
         cr_assert_eq(c.tag[i], i);
     collected_free(&c);
-    rmdir_all(dir);
+    tu_remove_tree(dir);
 }
 
 /* ---- torn tails and corruption -------------------------------------------- */
-
-static void copy_file(const char *from, const char *to)
-{
-    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
-    cr_assert(a && b);
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, a)) > 0)
-        fwrite(buf, 1, n, b);
-    fclose(a);
-    fclose(b);
-}
 
 static off_t file_size(const char *path)
 {
@@ -405,7 +367,7 @@ static void continues_at(const char *dir, uint64_t end, size_t total)
 Test(journal, torn_tail_at_every_byte_recovers_to_the_previous_record)
 {
     char dir[64];
-    tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "test-journal");
     journal *j = open_j(dir, INV_FSYNC_NONE, 0);
     uint64_t pos[3];
     write_records(j, 3, 40, pos);
@@ -413,11 +375,11 @@ Test(journal, torn_tail_at_every_byte_recovers_to_the_previous_record)
     char seg[400], keep[420];
     last_segment(dir, seg, sizeof seg);
     snprintf(keep, sizeof keep, "%s/original", dir);
-    copy_file(seg, keep);
+    tu_copy_file(seg, keep);
     off_t size = file_size(seg);
     off_t last_off = size - (off_t)journal_record_size(40);
     for (off_t cut = last_off; cut < size; cut++) {
-        copy_file(keep, seg);
+        tu_copy_file(keep, seg);
         cr_assert_eq(truncate(seg, cut), 0);
         collected c;
         uint64_t end;
@@ -430,7 +392,7 @@ Test(journal, torn_tail_at_every_byte_recovers_to_the_previous_record)
         collected_free(&c);
     }
     /* a torn tail of zeros (size extended, data lost) is cut too */
-    copy_file(keep, seg);
+    tu_copy_file(keep, seg);
     cr_assert_eq(truncate(seg, size + 4096), 0);
     collected c;
     uint64_t end;
@@ -441,7 +403,7 @@ Test(journal, torn_tail_at_every_byte_recovers_to_the_previous_record)
     /* the journal reopens where replay ended and continues */
     unlink(keep);
     continues_at(dir, end, 4);
-    rmdir_all(dir);
+    tu_remove_tree(dir);
 }
 
 /* The writer keeps zeros ahead of its records (JOURNAL_PREALLOC_BYTES):
@@ -450,7 +412,7 @@ Test(journal, torn_tail_at_every_byte_recovers_to_the_previous_record)
 Test(journal, zero_tail_of_a_live_segment_is_its_end_and_close_trims_it)
 {
     char dir[64];
-    tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "test-journal");
     journal *j = open_j(dir, INV_FSYNC_ALWAYS, 0);
     uint64_t pos[3];
     write_records(j, 3, 40, pos);
@@ -460,7 +422,7 @@ Test(journal, zero_tail_of_a_live_segment_is_its_end_and_close_trims_it)
     char seg[400], crashed[420];
     last_segment(dir, seg, sizeof seg);
     snprintf(crashed, sizeof crashed, "%s/crashed", dir);
-    copy_file(seg, crashed); /* the file as a SIGKILL now would leave it */
+    tu_copy_file(seg, crashed); /* the file as a SIGKILL now would leave it */
     cr_assert_geq(file_size(crashed), data_end + (off_t)JOURNAL_PREALLOC_BYTES / 2,
                   "no zeros written ahead: %lld", (long long)file_size(crashed));
     cr_assert_eq(journal_close(j), INV_OK);
@@ -475,7 +437,7 @@ Test(journal, zero_tail_of_a_live_segment_is_its_end_and_close_trims_it)
     cr_assert_eq(file_size(seg), data_end, "replay cuts the zero tail");
     collected_free(&c);
     continues_at(dir, end, 4);
-    rmdir_all(dir);
+    tu_remove_tree(dir);
 }
 
 /* A crash between a rotation and the trim of the finished segment leaves
@@ -483,7 +445,7 @@ Test(journal, zero_tail_of_a_live_segment_is_its_end_and_close_trims_it)
 Test(journal, zero_tail_of_a_finished_segment_continues_in_the_next)
 {
     char dir[64];
-    tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "test-journal");
     journal_config cfg = {.dir = dir, .policy = INV_FSYNC_NONE, .segment_bytes = 4096};
     journal *j;
     cr_assert_eq(journal_open(&j, &cfg, NULL, 0), INV_OK);
@@ -505,7 +467,7 @@ Test(journal, zero_tail_of_a_finished_segment_continues_in_the_next)
     cr_assert_eq(end, pos[N - 1] + journal_record_size(100));
     cr_assert_eq(file_size(first), size, "replay trims the zeros of a finished segment");
     collected_free(&c);
-    rmdir_all(dir);
+    tu_remove_tree(dir);
 }
 
 /* Repair that sets aside segments after a missing one ends replay in a
@@ -514,7 +476,7 @@ Test(journal, zero_tail_of_a_finished_segment_continues_in_the_next)
 Test(journal, repair_ending_in_a_segment_with_zeros_reopens_there)
 {
     char dir[64];
-    tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "test-journal");
     journal_config cfg = {.dir = dir, .policy = INV_FSYNC_NONE, .segment_bytes = 4096};
     journal *j;
     cr_assert_eq(journal_open(&j, &cfg, NULL, 0), INV_OK);
@@ -541,13 +503,13 @@ Test(journal, repair_ending_in_a_segment_with_zeros_reopens_there)
     collected_free(&c);
     continues_at(dir, end, (size_t)((second - JOURNAL_POSITION_FIRST) /
                                     journal_record_size(100)) + 1);
-    rmdir_all(dir);
+    tu_remove_tree(dir);
 }
 
 Test(journal, flipped_byte_in_a_middle_record_is_refused_and_repair_cuts)
 {
     char dir[64];
-    tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "test-journal");
     journal *j = open_j(dir, INV_FSYNC_NONE, 0);
     uint64_t pos[4];
     write_records(j, 4, 64, pos);
@@ -577,7 +539,7 @@ Test(journal, flipped_byte_in_a_middle_record_is_refused_and_repair_cuts)
     cr_assert_eq(end, pos[1]);
     cr_assert_eq(file_size(seg), off2);
     collected_free(&c);
-    rmdir_all(dir);
+    tu_remove_tree(dir);
 }
 
 /* ---- I/O errors ---------------------------------------------------------- */
@@ -612,7 +574,7 @@ static int fault_sync(void *ctx, int fd)
 Test(journal, sync_written_syncs_under_none_and_reports_failure)
 {
     char dir[64];
-    tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "test-journal");
     faults f = {0, 0};
     journal_config cfg = {.dir = dir, .policy = INV_FSYNC_NONE, .sync_hook = fault_sync,
                           .hook_ctx = &f};
@@ -626,13 +588,13 @@ Test(journal, sync_written_syncs_under_none_and_reports_failure)
     cr_assert_eq(journal_sync_written(j), INV_EIO);
     atomic_store_explicit(&f.fail_syncs, 0, memory_order_release);
     cr_assert_eq(journal_close(j), INV_OK);
-    rmdir_all(dir);
+    tu_remove_tree(dir);
 }
 
 static void run_fault(bool on_write)
 {
     char dir[64];
-    tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "test-journal");
     faults f = {0, 0};
     journal_config cfg = {.dir = dir, .policy = INV_FSYNC_ALWAYS,
                           .write_hook = fault_write, .sync_hook = fault_sync,
@@ -667,7 +629,7 @@ static void run_fault(bool on_write)
     cr_assert(st.failed);
     cr_assert_eq(st.durable_end, durable);
     cr_assert_eq(journal_close(j), INV_EIO);
-    rmdir_all(dir);
+    tu_remove_tree(dir);
 }
 
 Test(journal, write_failure_fails_the_journal_and_wakes_waiters_with_eio)
@@ -685,7 +647,7 @@ Test(journal, fsync_failure_fails_the_journal_and_nothing_more_is_durable)
 Test(journal, segments_rotate_and_drop_before_deletes_covered_ones)
 {
     char dir[64];
-    tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "test-journal");
     journal_config cfg = {.dir = dir, .policy = INV_FSYNC_INTERVAL,
                           .segment_bytes = 4096, .fsync_interval_ms = 1};
     journal *j;
@@ -718,13 +680,13 @@ Test(journal, segments_rotate_and_drop_before_deletes_covered_ones)
                  INV_EINVALID);
     cr_assert(strstr(err, "missing segment") != NULL, "%s", err);
     collected_free(&c);
-    rmdir_all(dir);
+    tu_remove_tree(dir);
 }
 
 Test(journal, a_missing_middle_segment_is_corruption)
 {
     char dir[64];
-    tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "test-journal");
     journal_config cfg = {.dir = dir, .policy = INV_FSYNC_NONE,
                           .segment_bytes = 4096};
     journal *j;
@@ -758,13 +720,13 @@ Test(journal, a_missing_middle_segment_is_corruption)
     cr_assert(c.n < 100 && c.n > 0);
     cr_assert_eq(end, victim);
     collected_free(&c);
-    rmdir_all(dir);
+    tu_remove_tree(dir);
 }
 
 Test(journal, open_refuses_a_start_inside_existing_records)
 {
     char dir[64];
-    tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "test-journal");
     journal *j = open_j(dir, INV_FSYNC_NONE, 0);
     uint64_t pos[2];
     write_records(j, 2, 8, pos);
@@ -773,13 +735,13 @@ Test(journal, open_refuses_a_start_inside_existing_records)
     char err[256] = "";
     cr_assert_eq(journal_open(&j, &cfg, err, sizeof err), INV_EINVALID);
     cr_assert(strstr(err, "replay first") != NULL, "%s", err);
-    rmdir_all(dir);
+    tu_remove_tree(dir);
 }
 
 Test(journal, subscribers_are_bounded_and_unsubscribe_closes)
 {
     char dir[64];
-    tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "test-journal");
     journal *j = open_j(dir, INV_FSYNC_NONE, 0);
     int fds[INV_DURABLE_SUBSCRIBERS_MAX];
     for (int i = 0; i < INV_DURABLE_SUBSCRIBERS_MAX; i++) {
@@ -791,7 +753,7 @@ Test(journal, subscribers_are_bounded_and_unsubscribe_closes)
         journal_unsubscribe(j, fds[i]);
     cr_assert_eq(fcntl(fds[0], F_GETFD), -1); /* closed */
     cr_assert_eq(journal_close(j), INV_OK);
-    rmdir_all(dir);
+    tu_remove_tree(dir);
 }
 
 Test(journal, empty_or_missing_directory_replays_nothing)

@@ -23,41 +23,6 @@
 
 #define HOOK_STALL_MS 300 /* how long a hooked publish stalls */
 
-static void make_dir(char *path, size_t cap)
-{
-    snprintf(path, cap, "/tmp/invcore-persist-XXXXXX");
-    cr_assert_not_null(mkdtemp(path));
-}
-
-static void remove_dir(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d)
-        return;
-    struct dirent *de;
-    char p[512];
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        snprintf(p, sizeof p, "%s/%s", path, de->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(path);
-}
-
-static inv_engine *open_durable(const char *dir)
-{
-    inv_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.data_dir = dir;
-    cfg.fsync_policy = INV_FSYNC_ALWAYS;
-    inv_engine *e = NULL;
-    int rc = inv_open(&e, &cfg);
-    cr_assert_eq(rc, INV_OK, "inv_open(%s): %s", dir, inv_strerror(rc));
-    return e;
-}
-
 static void stock(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
 {
     cr_assert_eq(inv_location_put(e, loc, NULL), INV_OK);
@@ -95,8 +60,8 @@ static void *stalled_commit(void *p)
 Test(persist, retried_commit_is_acknowledged_only_after_the_first_commit_is_durable)
 {
     char dir[64];
-    make_dir(dir, sizeof dir);
-    inv_engine *e = open_durable(dir);
+    tu_tmpdir(dir, sizeof dir, "persist");
+    inv_engine *e = tu_open_dir(dir, INV_FSYNC_ALWAYS);
     stock(e, 1, 1, 10);
     inv_hold_line line = {1, 1, 2};
     cr_assert_eq(inv_hold_create(e, "cart", 4, 60000, &line, 1, NULL), INV_OK);
@@ -119,7 +84,7 @@ Test(persist, retried_commit_is_acknowledged_only_after_the_first_commit_is_dura
     cr_assert(released != 0 && retry_done_ns >= released,
               "the retry returned before the first commit's record was published");
     inv_close(e);
-    remove_dir(dir);
+    tu_remove_tree(dir);
 }
 
 /* ---- a failed create gives back under a newer revision ----------------- */
@@ -138,8 +103,8 @@ static void observe_level_at_hold_publish(uint8_t type)
 Test(persist, a_failed_create_gives_its_lines_back_under_a_newer_revision)
 {
     char dir[64];
-    make_dir(dir, sizeof dir);
-    inv_engine *e = open_durable(dir);
+    tu_tmpdir(dir, sizeof dir, "persist");
+    inv_engine *e = tu_open_dir(dir, INV_FSYNC_ALWAYS);
     stock(e, 1, 1, 10);
     stock(e, 2, 1, 1);
     inv_hold_line lines[2] = {{1, 1, 5}, {2, 1, 3}}; /* the second cannot be met */
@@ -160,7 +125,7 @@ Test(persist, a_failed_create_gives_its_lines_back_under_a_newer_revision)
     cr_assert_gt(after.revision, observed_in_hook.revision);
     cr_assert_eq(hold_verify_reserved(e), INV_OK);
     inv_close(e);
-    remove_dir(dir);
+    tu_remove_tree(dir);
 }
 
 /* ---- a crash inside ITEM.DEL leaves no orphan level -------------------- */
@@ -186,11 +151,11 @@ static void die_at_first_level_record(uint8_t type)
 Test(persist, a_crash_between_an_item_deletion_and_its_level_deletions_leaves_no_orphan)
 {
     char dir[64];
-    make_dir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "persist");
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
-        inv_engine *e = open_durable(dir);
+        inv_engine *e = tu_open_dir(dir, INV_FSYNC_ALWAYS);
         stock(e, 1, 1, 50);
         stock(e, 1, 2, 60);
         del_engine = e;
@@ -202,7 +167,7 @@ Test(persist, a_crash_between_an_item_deletion_and_its_level_deletions_leaves_no
     int status = 0;
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
-    inv_engine *e = open_durable(dir);
+    inv_engine *e = tu_open_dir(dir, INV_FSYNC_ALWAYS);
     inv_item item;
     inv_level lv;
     cr_assert_eq(inv_item_get(e, 1, &item), INV_ENOTFOUND);
@@ -214,7 +179,7 @@ Test(persist, a_crash_between_an_item_deletion_and_its_level_deletions_leaves_no
     cr_assert_eq(inv_level_list(e, 1, entries, 4, &n), INV_OK);
     cr_assert_eq(n, 0);
     inv_close(e);
-    remove_dir(dir);
+    tu_remove_tree(dir);
 }
 
 /* ---- the lookup memo and a reopened engine ----------------------------- */
@@ -244,8 +209,8 @@ Test(persist, the_lookup_memo_never_answers_for_a_closed_engine)
 Test(persist, a_data_directory_in_use_cannot_be_opened_twice)
 {
     char dir[64];
-    make_dir(dir, sizeof dir);
-    inv_engine *a = open_durable(dir);
+    tu_tmpdir(dir, sizeof dir, "persist");
+    inv_engine *a = tu_open_dir(dir, INV_FSYNC_ALWAYS);
     inv_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.data_dir = dir;
@@ -255,5 +220,5 @@ Test(persist, a_data_directory_in_use_cannot_be_opened_twice)
     inv_close(a);
     cr_assert_eq(inv_open(&b, &cfg), INV_OK); /* released by the close */
     inv_close(b);
-    remove_dir(dir);
+    tu_remove_tree(dir);
 }

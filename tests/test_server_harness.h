@@ -31,6 +31,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "test_util.h"
+
+/* The suites' temp dirs: /tmp/invcore-invcored-XXXXXX (tu_tmpdir). */
+#define SRV_DIR_NAME "invcored"
+#define SRV_DIR_PREFIX "/tmp/invcore-" SRV_DIR_NAME "-"
+
 #define SRV_START_TIMEOUT_MS 10000
 #define SRV_STOP_TIMEOUT_MS 10000
 #define SRV_MAX_ARGS 24
@@ -44,18 +51,9 @@ typedef struct {
     int durable;       /* started with a data dir */
 } srv_t;
 
-static inline long long srv_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static inline void srv_sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
+/* The suites' names for clock.h's monotonic clock and sleep. */
+static inline long long srv_now_ms(void) { return clock_mono_ms(); }
+static inline void srv_sleep_ms(int ms) { tu_sleep_ms((unsigned)ms); }
 
 static inline const char *srv_bin(void)
 {
@@ -133,8 +131,7 @@ static inline int srv_spawn(srv_t *s, int use_data, const char *const *extra)
 static inline void srv_prepare(srv_t *s)
 {
     memset(s, 0, sizeof *s);
-    snprintf(s->dir, sizeof s->dir, "/tmp/invcored-test-XXXXXX");
-    cr_assert_not_null(mkdtemp(s->dir));
+    tu_tmpdir(s->dir, sizeof s->dir, SRV_DIR_NAME);
     snprintf(s->log, sizeof s->log, "%s/server.log", s->dir);
     snprintf(s->data, sizeof s->data, "%s/data", s->dir);
 }
@@ -177,13 +174,11 @@ static inline int srv_stop(srv_t *s)
 
 static inline void srv_cleanup(srv_t *s)
 {
-    char cmd[256];
     srv_stop(s);
-    if (s->dir[0] && strncmp(s->dir, "/tmp/invcored-test-", 19) == 0) {
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "cleanup of %s failed\n", s->dir);
-    }
+    /* only a directory srv_prepare made */
+    if (s->dir[0] && strncmp(s->dir, SRV_DIR_PREFIX, strlen(SRV_DIR_PREFIX)) == 0 &&
+        tu_remove_tree(s->dir) != 0)
+        fprintf(stderr, "cleanup of %s failed\n", s->dir);
 }
 
 static inline redisContext *srv_connect(const srv_t *s)

@@ -3,7 +3,7 @@
  * snapshots, and crashes mid-snapshot (a temp file left behind, a truncated
  * or damaged snapshot) falling back to the previous complete one.
  */
-#include <criterion/criterion.h>
+#include "test_util.h"
 
 #include "journal.h"
 #include "snapshot.h"
@@ -15,32 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int scale(void)
-{
-    const char *s = getenv("INVCORE_STRESS_SCALE");
-    int v = s ? atoi(s) : 1;
-    return v > 0 ? v : 1;
-}
-
-static void tmpdir(char *out, size_t cap)
-{
-    snprintf(out, cap, "/tmp/invcore-test-snapshot-XXXXXX");
-    cr_assert_not_null(mkdtemp(out));
-}
-
-static void rmdir_all(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            unlinkat(dirfd(d), e->d_name, 0);
-    closedir(d);
-    rmdir(dir);
-}
 
 static bool exists(const char *dir, uint64_t pos, const char *suffix)
 {
@@ -103,21 +77,21 @@ static check_ctx load(const char *dir, int want_rc, uint64_t *pos)
 Test(snapshot, commit_then_load_returns_every_record_in_order)
 {
     char dir[64];
-    tmpdir(dir, sizeof dir);
-    size_t n = 20000 / (size_t)scale();
+    tu_tmpdir(dir, sizeof dir, "test-snapshot");
+    size_t n = 20000 / (size_t)tu_scale();
     write_snapshot(dir, 4096, 7, n);
     uint64_t pos = 0;
     check_ctx c = load(dir, INV_OK, &pos);
     cr_assert_eq(pos, 4096);
     cr_assert_eq(c.n, n);
     cr_assert_eq(c.seed, 7);
-    rmdir_all(dir);
+    tu_remove_tree(dir);
 }
 
 Test(snapshot, a_newer_commit_deletes_older_snapshots)
 {
     char dir[64];
-    tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "test-snapshot");
     write_snapshot(dir, 100, 1, 10);
     write_snapshot(dir, 200, 2, 20);
     cr_assert(!exists(dir, 100, ".snap"));
@@ -126,26 +100,26 @@ Test(snapshot, a_newer_commit_deletes_older_snapshots)
     cr_assert_eq(pos, 200);
     cr_assert_eq(c.n, 20);
     cr_assert_eq(c.seed, 2);
-    rmdir_all(dir);
+    tu_remove_tree(dir);
 }
 
 Test(snapshot, empty_snapshot_is_valid_and_none_is_notfound)
 {
     char dir[64];
-    tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "test-snapshot");
     uint64_t pos;
     load(dir, INV_ENOTFOUND, &pos);
     write_snapshot(dir, 8, 0, 0);
     check_ctx c = load(dir, INV_OK, &pos);
     cr_assert_eq(c.n, 0);
     cr_assert_eq(pos, 8);
-    rmdir_all(dir);
+    tu_remove_tree(dir);
 }
 
 Test(snapshot, abort_removes_the_temp_file)
 {
     char dir[64];
-    tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "test-snapshot");
     snapshot_writer *w;
     cr_assert_eq(snapshot_begin(&w, dir, 77), INV_OK);
     cr_assert_eq(snapshot_add(w, 16, "abcdefgh", 8), INV_OK);
@@ -153,13 +127,13 @@ Test(snapshot, abort_removes_the_temp_file)
     snapshot_abort(w);
     cr_assert(!exists(dir, 77, ".snap.tmp"));
     cr_assert(!exists(dir, 77, ".snap"));
-    rmdir_all(dir);
+    tu_remove_tree(dir);
 }
 
 Test(snapshot, crash_mid_snapshot_leaves_a_temp_file_and_the_previous_loads)
 {
     char dir[64];
-    tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "test-snapshot");
     write_snapshot(dir, 100, 1, 50);
     /* a writer that never commits: its temp file stays, as after a crash */
     snapshot_writer *w;
@@ -173,41 +147,29 @@ Test(snapshot, crash_mid_snapshot_leaves_a_temp_file_and_the_previous_loads)
     cr_assert_eq(pos, 100);
     cr_assert_eq(c.n, 50);
     snapshot_abort(w);
-    rmdir_all(dir);
-}
-
-static void copy_file(const char *from, const char *to)
-{
-    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
-    cr_assert(a && b);
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, a)) > 0)
-        fwrite(buf, 1, n, b);
-    fclose(a);
-    fclose(b);
+    tu_remove_tree(dir);
 }
 
 Test(snapshot, truncated_or_damaged_newest_falls_back_to_the_previous)
 {
     char dir[64], path1[256], save1[256], path2[256], save2[256];
-    tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "test-snapshot");
     write_snapshot(dir, 100, 1, 40);
     snprintf(path1, sizeof path1, "%s/%016x.snap", dir, 100);
     snprintf(save1, sizeof save1, "%s/keep1", dir);
-    copy_file(path1, save1);
+    tu_copy_file(path1, save1);
     write_snapshot(dir, 200, 2, 60);
     cr_assert(!exists(dir, 100, ".snap"));
-    copy_file(save1, path1); /* as if the crash came before the delete */
+    tu_copy_file(save1, path1); /* as if the crash came before the delete */
     snprintf(path2, sizeof path2, "%s/%016x.snap", dir, 200);
     snprintf(save2, sizeof save2, "%s/keep2", dir);
-    copy_file(path2, save2);
+    tu_copy_file(path2, save2);
     struct stat st;
     cr_assert_eq(stat(path2, &st), 0);
     /* every truncation of the newest one is refused; the previous loads */
-    size_t step = (size_t)scale();
+    size_t step = (size_t)tu_scale();
     for (off_t cut = 0; cut < st.st_size; cut += (off_t)step) {
-        copy_file(save2, path2);
+        tu_copy_file(save2, path2);
         cr_assert_eq(truncate(path2, cut), 0);
         uint64_t pos;
         check_ctx c = load(dir, INV_OK, &pos);
@@ -216,7 +178,7 @@ Test(snapshot, truncated_or_damaged_newest_falls_back_to_the_previous)
     }
     /* a flipped byte anywhere is refused too */
     for (off_t at = 0; at < st.st_size; at += 97) {
-        copy_file(save2, path2);
+        tu_copy_file(save2, path2);
         FILE *f = fopen(path2, "r+b");
         fseek(f, at, SEEK_SET);
         int ch = fgetc(f);
@@ -229,12 +191,12 @@ Test(snapshot, truncated_or_damaged_newest_falls_back_to_the_previous)
         cr_assert_eq(c.n, 40);
     }
     /* intact, the newest wins */
-    copy_file(save2, path2);
+    tu_copy_file(save2, path2);
     uint64_t pos;
     check_ctx c = load(dir, INV_OK, &pos);
     cr_assert_eq(pos, 200);
     cr_assert_eq(c.n, 60);
-    rmdir_all(dir);
+    tu_remove_tree(dir);
 }
 
 static int stop_cb(void *ctx, uint8_t type, const void *payload, uint32_t len)
@@ -246,7 +208,7 @@ static int stop_cb(void *ctx, uint8_t type, const void *payload, uint32_t len)
 Test(snapshot, a_callback_error_stops_the_load)
 {
     char dir[64];
-    tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "test-snapshot");
     write_snapshot(dir, 100, 1, 10);
     size_t n = 0;
     uint64_t pos = 0;
@@ -254,7 +216,7 @@ Test(snapshot, a_callback_error_stops_the_load)
     cr_assert_eq(snapshot_load_latest(dir, &pos, stop_cb, &n, err, sizeof err),
                  INV_ENOMEM);
     cr_assert_eq(n, 3);
-    rmdir_all(dir);
+    tu_remove_tree(dir);
 }
 
 Test(snapshot, a_snapshot_with_a_journal_recovers_the_whole_state)
@@ -262,7 +224,7 @@ Test(snapshot, a_snapshot_with_a_journal_recovers_the_whole_state)
     /* the recovery sequence the engine follows: load the snapshot, replay
      * from its position, reopen the journal where replay ended */
     char dir[64];
-    tmpdir(dir, sizeof dir);
+    tu_tmpdir(dir, sizeof dir, "test-snapshot");
     journal_config cfg = {.dir = dir, .policy = INV_FSYNC_ALWAYS,
                           .segment_bytes = 4096};
     journal *j;
@@ -291,5 +253,5 @@ Test(snapshot, a_snapshot_with_a_journal_recovers_the_whole_state)
     cr_assert_eq(journal_reserve(j, 8), end);
     cr_assert_eq(journal_abandon(j, end, 8), INV_OK);
     cr_assert_eq(journal_close(j), INV_OK);
-    rmdir_all(dir);
+    tu_remove_tree(dir);
 }

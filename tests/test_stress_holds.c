@@ -14,7 +14,8 @@
  * the test thread asserts after joining. Every loop is bounded. Iteration
  * counts are divided by INVCORE_STRESS_SCALE (4 under ASan, 8 under TSan).
  */
-#include <criterion/criterion.h>
+#include "test_util.h"
+
 #include <criterion/logging.h>
 
 #include "hold.h"
@@ -33,88 +34,18 @@
 
 enum { THREADS = 8 };
 
-static int stress_scale(void)
-{
-    const char *s = getenv("INVCORE_STRESS_SCALE");
-    int v = s ? atoi(s) : 1;
-    return v > 0 ? v : 1;
-}
-
-static int scaled(int n, int floor_n)
-{
-    int v = n / stress_scale();
-    return v < floor_n ? floor_n : v;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    /* xorshift64*: plenty for picking lines and actions. */
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-static unsigned rng_below(uint64_t *s, unsigned n)
-{
-    return (unsigned)(rng_next(s) % n);
-}
-
-static inv_engine *open_engine(uint32_t sweep_ms)
-{
-    inv_config cfg = {0};
-    cfg.sweep_interval_ms = sweep_ms;
-    inv_engine *e = NULL;
-    cr_assert_eq(inv_open(&e, &cfg), INV_OK);
-    return e;
-}
-
-static void put_item(inv_engine *e, uint64_t item, bool tracked)
-{
-    inv_item_fields f;
-    memset(&f, 0, sizeof f);
-    f.mask = INV_ITEM_TRACKED;
-    f.tracked = tracked;
-    cr_assert_eq(inv_item_put(e, item, &f), INV_OK, "item %" PRIu64, item);
-}
-
-static void put_level(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
-{
-    cr_assert_eq(inv_level_set(e, item, loc, qty, 0, NULL), INV_OK,
-                 "level (%" PRIu64 ", %" PRIu64 ")", item, loc);
-}
-
-static inv_stats stats_of(inv_engine *e)
-{
-    inv_stats st;
-    cr_assert_eq(inv_stats_get(e, &st), INV_OK);
-    return st;
-}
+/* Uniform in [0, n): the suite picks among small counts. */
+static unsigned rng_pick(tu_rng *r, unsigned n) { return (unsigned)tu_rng_below(r, n); }
 
 /* Bounded wait until no hold is HELD (every one committed, released or
  * expired and its units moved). */
 static void wait_no_active_holds(inv_engine *e, int64_t limit_ms)
 {
-    int64_t t0 = mono_ms();
-    inv_stats st = stats_of(e);
-    while (st.holds_active != 0 && mono_ms() - t0 < limit_ms) {
-        sleep_ms(5);
-        st = stats_of(e);
+    int64_t t0 = clock_mono_ms();
+    inv_stats st = tu_stats_of(e);
+    while (st.holds_active != 0 && clock_mono_ms() - t0 < limit_ms) {
+        tu_sleep_ms(5);
+        st = tu_stats_of(e);
     }
     cr_assert_eq(st.holds_active, 0, "%" PRIu64 " holds still active after %" PRId64 " ms",
                  st.holds_active, limit_ms);
@@ -129,7 +60,7 @@ static int verify_reserved_settled(inv_engine *e)
     for (int i = 0; i < 50 && rc != INV_OK; i++) {
         rc = hold_verify_reserved(e);
         if (rc != INV_OK)
-            sleep_ms(1);
+            tu_sleep_ms(1);
     }
     return rc;
 }
@@ -181,7 +112,7 @@ typedef struct {
     inv_engine *e;
     pthread_barrier_t *pause, *resume;
     int tid, buyers;
-    uint64_t rng;
+    tu_rng rng;
     /* from this thread's successful commits, per tracked level */
     int64_t sold[SALE_TRACKED];
     uint64_t created, insufficient, committed, commit_too_late, released, abandoned;
@@ -195,29 +126,29 @@ static size_t sale_pick_lines(sale_buyer *b, inv_hold_line *lines, int *idx)
     int order[SALE_TRACKED];
     for (int i = 0; i < SALE_TRACKED; i++)
         order[i] = i;
-    size_t n = 1 + rng_below(&b->rng, 3);
+    size_t n = 1 + rng_pick(&b->rng, 3);
     for (size_t i = 0; i < n; i++) {
-        size_t j = i + rng_below(&b->rng, (unsigned)(SALE_TRACKED - i));
+        size_t j = i + rng_pick(&b->rng, (unsigned)(SALE_TRACKED - i));
         int t = order[i];
         order[i] = order[j];
         order[j] = t;
         idx[i] = order[i];
         lines[i] = (inv_hold_line){sale_tracked[order[i]].item, sale_tracked[order[i]].loc,
-                                   1 + (int64_t)rng_below(&b->rng, 3)};
+                                   1 + (int64_t)rng_pick(&b->rng, 3)};
     }
-    if (rng_below(&b->rng, 4) == 0) {
-        unsigned u = rng_below(&b->rng, SALE_UNTRACKED);
+    if (rng_pick(&b->rng, 4) == 0) {
+        unsigned u = rng_pick(&b->rng, SALE_UNTRACKED);
         idx[n] = -1;
         lines[n++] = (inv_hold_line){sale_untracked[u].item, sale_untracked[u].loc,
-                                     1 + (int64_t)rng_below(&b->rng, 5)};
+                                     1 + (int64_t)rng_pick(&b->rng, 5)};
     }
     return n;
 }
 
-static void shuffle_lines(uint64_t *rng, inv_hold_line *lines, size_t n)
+static void shuffle_lines(tu_rng *rng, inv_hold_line *lines, size_t n)
 {
     for (size_t i = n; i > 1; i--) {
-        size_t j = rng_below(rng, (unsigned)i);
+        size_t j = rng_pick(rng, (unsigned)i);
         inv_hold_line t = lines[i - 1];
         lines[i - 1] = lines[j];
         lines[j] = t;
@@ -284,8 +215,8 @@ static void sale_one_buyer(sale_buyer *b, int k)
     inv_hold_line lines[4];
     int idx[4];
     size_t n = sale_pick_lines(b, lines, idx);
-    uint64_t ttl_ms = SALE_TTL_MIN_MS + rng_below(&b->rng, SALE_TTL_SPAN_MS);
-    bool retry = rng_below(&b->rng, 4) == 0;
+    uint64_t ttl_ms = SALE_TTL_MIN_MS + rng_pick(&b->rng, SALE_TTL_SPAN_MS);
+    bool retry = rng_pick(&b->rng, 4) == 0;
     inv_hold_failure f;
     int rc = inv_hold_create(b->e, id, len, ttl_ms, lines, n, &f);
     if (rc == INV_EINSUFFICIENT) {
@@ -309,7 +240,7 @@ static void sale_one_buyer(sale_buyer *b, int k)
         return; /* ended and could not be made again: nothing to do */
     /* 1 in 10 buys, 13 in 20 put back, 1 in 4 walk away (the hold expires):
      * few enough sales that the stock lasts through most of the run. */
-    unsigned action = rng_below(&b->rng, 20);
+    unsigned action = rng_pick(&b->rng, 20);
     if (action < 2)
         sale_commit(b, id, len, lines, idx, n, retry);
     else if (action < 15)
@@ -334,17 +265,17 @@ static void *sale_thread(void *arg)
 
 static inv_engine *sale_open(void)
 {
-    inv_engine *e = open_engine(10);
+    inv_engine *e = tu_open_with_sweep(10);
     cr_assert_eq(inv_location_put(e, 1, NULL), INV_OK);
     cr_assert_eq(inv_location_put(e, 2, NULL), INV_OK);
     for (uint64_t item = 1; item <= 3; item++)
-        put_item(e, item, true);
-    put_item(e, 100, false);
-    put_item(e, 101, false);
+        tu_put_item(e, item, true);
+    tu_put_item(e, 100, false);
+    tu_put_item(e, 101, false);
     for (int i = 0; i < SALE_TRACKED; i++)
-        put_level(e, sale_tracked[i].item, sale_tracked[i].loc, SALE_STOCK);
+        tu_set_level(e, sale_tracked[i].item, sale_tracked[i].loc, SALE_STOCK);
     for (int i = 0; i < SALE_UNTRACKED; i++)
-        put_level(e, sale_untracked[i].item, sale_untracked[i].loc, 0);
+        tu_set_level(e, sale_untracked[i].item, sale_untracked[i].loc, 0);
     return e;
 }
 
@@ -356,10 +287,11 @@ Test(stress_holds, flash_sale_never_oversells_and_conserves_every_unit, .timeout
     pthread_barrier_init(&resume, NULL, THREADS + 1);
     static sale_buyer buyers[THREADS];
     pthread_t th[THREADS];
-    int per_thread = scaled(SALE_BUYERS, 50);
+    int per_thread = (int)tu_iters_min(SALE_BUYERS, 50);
     for (int t = 0; t < THREADS; t++) {
         buyers[t] = (sale_buyer){.e = e, .pause = &pause, .resume = &resume, .tid = t,
-                                 .buyers = per_thread, .rng = 0x9E3779B97F4A7C15ULL * (t + 1)};
+                                 .buyers = per_thread,
+                                 .rng = tu_rng_seed(0x9E3779B97F4A7C15ULL * (t + 1))};
         cr_assert_eq(pthread_create(&th[t], NULL, sale_thread, &buyers[t]), 0);
     }
 
@@ -412,7 +344,7 @@ Test(stress_holds, flash_sale_never_oversells_and_conserves_every_unit, .timeout
         cr_assert_eq(lv.available, 0);
         cr_assert_eq(lv.reserved, 0);
     }
-    inv_stats st = stats_of(e);
+    inv_stats st = tu_stats_of(e);
     /* A retried create may make a new hold when the first one ended. */
     cr_assert_geq(st.holds_created, created);
     cr_assert_eq(st.holds_committed, committed, "engine %" PRIu64 " commits, buyers saw %" PRIu64,
@@ -445,7 +377,7 @@ typedef struct {
     inv_engine *e;
     pthread_barrier_t *round;
     int tid, rounds;
-    uint64_t rng;
+    tu_rng rng;
     /* rc[round][hold] of this thread's commit or release */
     int8_t (*rc)[RACE_BATCH];
 } race_thread;
@@ -481,8 +413,8 @@ static void *race_main(void *arg)
                 log_error(&t->err, "create %s: %s", id, inv_errcode(rc));
         }
         pthread_barrier_wait(t->round);
-        sleep_ms(rng_below(&t->rng, 10));
-        int start = (int)rng_below(&t->rng, RACE_BATCH);
+        tu_sleep_ms(rng_pick(&t->rng, 10));
+        int start = (int)rng_pick(&t->rng, RACE_BATCH);
         for (int k = 0; k < RACE_BATCH; k++) {
             int h = (start + k) % RACE_BATCH;
             if (!race_acts_on(t->tid, h))
@@ -492,7 +424,7 @@ static void *race_main(void *arg)
                                      : inv_hold_release(t->e, id, len);
             t->rc[r][h] = (int8_t)rc;
             if ((k & 7) == 7)
-                sleep_ms(1); /* spread the attempts across the expiry moments */
+                tu_sleep_ms(1); /* spread the attempts across the expiry moments */
         }
         pthread_barrier_wait(t->round);
     }
@@ -528,20 +460,20 @@ static void race_check_hold(inv_engine *e, race_thread *ths, int r, int h, int64
 
 Test(stress_holds, commit_and_release_racing_expiry_end_each_hold_exactly_once, .timeout = 120)
 {
-    inv_engine *e = open_engine(1);
+    inv_engine *e = tu_open_with_sweep(1);
     cr_assert_eq(inv_location_put(e, 1, NULL), INV_OK);
     for (uint64_t item = 1; item <= RACE_LEVELS; item++) {
-        put_item(e, item, true);
-        put_level(e, item, 1, RACE_STOCK);
+        tu_put_item(e, item, true);
+        tu_set_level(e, item, 1, RACE_STOCK);
     }
-    int rounds = scaled(RACE_ROUNDS, 6);
+    int rounds = (int)tu_iters_min(RACE_ROUNDS, 6);
     pthread_barrier_t round;
     pthread_barrier_init(&round, NULL, THREADS);
     static race_thread ths[THREADS];
     pthread_t th[THREADS];
     for (int t = 0; t < THREADS; t++) {
         ths[t] = (race_thread){.e = e, .round = &round, .tid = t, .rounds = rounds,
-                               .rng = 0xD1B54A32D192ED03ULL * (t + 1)};
+                               .rng = tu_rng_seed(0xD1B54A32D192ED03ULL * (t + 1))};
         ths[t].rc = malloc((size_t)rounds * sizeof *ths[t].rc);
         cr_assert_not_null(ths[t].rc);
         memset(ths[t].rc, RACE_NOT_CALLED, (size_t)rounds * sizeof *ths[t].rc);
@@ -559,7 +491,7 @@ Test(stress_holds, commit_and_release_racing_expiry_end_each_hold_exactly_once, 
     for (int r = 0; r < rounds; r++)
         for (int h = 0; h < RACE_BATCH; h++)
             race_check_hold(e, ths, r, h, sold, &n_committed, &n_other);
-    inv_stats st = stats_of(e);
+    inv_stats st = tu_stats_of(e);
     uint64_t total = (uint64_t)rounds * RACE_BATCH;
     cr_assert_eq(st.holds_created, total);
     cr_assert_eq(st.holds_committed, n_committed);
@@ -594,7 +526,7 @@ typedef struct {
     inv_engine *e;
     pthread_barrier_t *start;
     int tid, rounds;
-    uint64_t rng;
+    tu_rng rng;
     uint64_t ok, conflict;
 } same_thread;
 
@@ -620,20 +552,20 @@ static void *same_main(void *arg)
 
 Test(stress_holds, creates_racing_on_one_id_reserve_once, .timeout = 120)
 {
-    inv_engine *e = open_engine(10);
+    inv_engine *e = tu_open_with_sweep(10);
     cr_assert_eq(inv_location_put(e, 1, NULL), INV_OK);
-    put_item(e, 1, true);
-    put_item(e, 2, true);
-    put_level(e, 1, 1, RACE_STOCK);
-    put_level(e, 2, 1, RACE_STOCK);
-    int rounds = scaled(SAME_ROUNDS, 20);
+    tu_put_item(e, 1, true);
+    tu_put_item(e, 2, true);
+    tu_set_level(e, 1, 1, RACE_STOCK);
+    tu_set_level(e, 2, 1, RACE_STOCK);
+    int rounds = (int)tu_iters_min(SAME_ROUNDS, 20);
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, THREADS);
     static same_thread ths[THREADS];
     pthread_t th[THREADS];
     for (int t = 0; t < THREADS; t++) {
         ths[t] = (same_thread){.e = e, .start = &start, .tid = t, .rounds = rounds,
-                               .rng = 0xA0761D6478BD642FULL * (t + 1)};
+                               .rng = tu_rng_seed(0xA0761D6478BD642FULL * (t + 1))};
         cr_assert_eq(pthread_create(&th[t], NULL, same_main, &ths[t]), 0);
     }
     for (int t = 0; t < THREADS; t++)
@@ -645,7 +577,7 @@ Test(stress_holds, creates_racing_on_one_id_reserve_once, .timeout = 120)
     for (int t = 0; t < THREADS; t++)
         ok += ths[t].ok;
     cr_assert_geq(ok, (uint64_t)rounds, "some id was never created");
-    inv_stats st = stats_of(e);
+    inv_stats st = tu_stats_of(e);
     cr_assert_eq(st.holds_created, (uint64_t)rounds);
     cr_assert_eq(st.holds_active, (uint64_t)rounds);
     inv_level a, b;
@@ -667,7 +599,7 @@ Test(stress_holds, creates_racing_on_one_id_reserve_once, .timeout = 120)
         cr_assert_eq(info.state, INV_HOLD_HELD);
         cr_assert_eq(r % 2 ? inv_hold_commit(e, id, len) : inv_hold_release(e, id, len), INV_OK);
     }
-    st = stats_of(e);
+    st = tu_stats_of(e);
     cr_assert_eq(st.holds_active, 0);
     int committed = rounds / 2;
     cr_assert_eq(inv_level_get(e, 1, 1, &a), INV_OK);

@@ -11,8 +11,13 @@
  *    failures here (keeping the first message) and the test thread asserts
  *    tu_failures() == 0 after joining (tu_assert_no_failures()).
  *  - tu_open_engine(): an in-memory engine with N items and M locations
- *    (ids from tu_item_id() / tu_loc_id()), for level tests.
- *  - tu_deadline_*: bounded waits (a spin that gives up after a time).
+ *    (ids from tu_item_id() / tu_loc_id()), for level tests;
+ *    tu_open_dir(): an engine on a data directory; tu_put_item(),
+ *    tu_set_level(), tu_level_of(), tu_stats_of(): one call, asserted.
+ *  - tu_deadline_*: bounded waits (a spin that gives up after a time);
+ *    clocks and sleeps are core/clock.h's.
+ *  - tu_tmpdir() / tu_remove_tree() / tu_copy_file(): scratch directories
+ *    under /tmp for the suites that write files.
  *
  * Everything is static inline so a suite that uses part of it still builds
  * with -Wall -Wextra -Werror -Wmissing-prototypes.
@@ -22,6 +27,9 @@
 
 #include <criterion/criterion.h>
 
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -33,30 +41,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "clock.h"
 #include "invcore.h"
 
 #define TU_THREADS_MAX 64      /* threads one tu_run_threads() may start */
 #define TU_SCALE_MAX 1024      /* larger INVCORE_STRESS_SCALE values are clamped */
 #define TU_MSG_MAX 512         /* bytes of the first failure message kept */
+#define TU_TREE_FDS 16         /* descriptors tu_remove_tree's walk may hold */
 
 /* ---- time and bounded waits ----------------------------------------- */
 
-static inline uint64_t tu_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+static inline uint64_t tu_now_ns(void) { return clock_mono_ns(); }
 
 static inline uint64_t tu_deadline_ms(uint64_t ms) { return tu_now_ns() + ms * 1000000ull; }
 static inline bool tu_past(uint64_t deadline_ns) { return tu_now_ns() >= deadline_ns; }
 
-static inline void tu_sleep_ms(unsigned ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
+static inline void tu_sleep_ms(unsigned ms) { clock_sleep_ms(ms); }
 
 /* Waits (yielding) until *flag >= value or timeout_ms passed; true if seen. */
 static inline bool tu_wait_at_least(_Atomic int *flag, int value, unsigned timeout_ms)
@@ -216,7 +218,56 @@ static inline void tu_run_threads(size_t n, tu_thread_fn fn, void *arg)
     pthread_barrier_destroy(&start);
 }
 
+/* ---- scratch directories -------------------------------------------- */
+
+/* Creates a fresh directory /tmp/invcore-<name>-XXXXXX; its path in out. */
+static inline void tu_tmpdir(char *out, size_t cap, const char *name)
+{
+    int n = snprintf(out, cap, "/tmp/invcore-%s-XXXXXX", name);
+    cr_assert(n > 0 && (size_t)n < cap, "tmpdir name %s too long", name);
+    cr_assert_not_null(mkdtemp(out), "mkdtemp: %s", strerror(errno));
+}
+
+static inline int tu_remove_one(const char *path, const struct stat *st, int flag,
+                                struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* Removes dir and everything below it (as rm -rf: a missing dir is fine).
+ * 0, or -1 if something could not be removed. */
+static inline int tu_remove_tree(const char *dir)
+{
+    int rc = nftw(dir, tu_remove_one, TU_TREE_FDS, FTW_DEPTH | FTW_PHYS);
+    return rc != 0 && errno == ENOENT ? 0 : rc;
+}
+
+static inline void tu_copy_file(const char *from, const char *to)
+{
+    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+    cr_assert(a && b);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, a)) > 0)
+        fwrite(buf, 1, n, b);
+    fclose(a);
+    fclose(b);
+}
+
 /* ---- engines -------------------------------------------------------- */
+
+/* inv_open, asserted (fields cfg leaves zero take their defaults). */
+static inline inv_engine *tu_open_config(const inv_config *cfg)
+{
+    inv_engine *e = NULL;
+    int rc = inv_open(&e, cfg);
+    cr_assert_eq(rc, INV_OK, "inv_open(%s): %s", cfg->data_dir ? cfg->data_dir : "(memory)",
+                 inv_strerror(rc));
+    cr_assert_not_null(e);
+    return e;
+}
 
 /* Spread-out ids so that tests exercise large and small values alike. */
 static inline uint64_t tu_item_id(size_t i) { return 1000 + (uint64_t)i * 7; }
@@ -227,13 +278,8 @@ static inline uint64_t tu_loc_id(size_t j) { return 50 + (uint64_t)j * 3; }
  * all with default fields (tracked). */
 static inline inv_engine *tu_open_engine(size_t n_items, size_t n_locs, size_t levels_capacity)
 {
-    inv_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.levels_capacity = levels_capacity;
-    inv_engine *e = NULL;
-    int rc = inv_open(&e, &cfg);
-    cr_assert_eq(rc, INV_OK, "inv_open: %s", inv_strerror(rc));
-    cr_assert_not_null(e);
+    inv_engine *e = tu_open_config(&(inv_config){.levels_capacity = levels_capacity});
+    int rc;
     for (size_t j = 0; j < n_locs; j++) {
         rc = inv_location_put(e, tu_loc_id(j), NULL);
         cr_assert_eq(rc, INV_OK, "inv_location_put %zu: %s", j, inv_strerror(rc));
@@ -245,14 +291,64 @@ static inline inv_engine *tu_open_engine(size_t n_items, size_t n_locs, size_t l
     return e;
 }
 
-/* An untracked item (only the tracked field written). */
-static inline int tu_item_put_untracked(inv_engine *e, uint64_t item)
+/* An in-memory engine whose background sweep (hold expiry) runs every
+ * sweep_interval_ms. */
+static inline inv_engine *tu_open_with_sweep(uint32_t sweep_interval_ms)
+{
+    return tu_open_config(&(inv_config){.sweep_interval_ms = sweep_interval_ms});
+}
+
+/* An engine on data directory dir (NULL: in memory) with the given fsync
+ * policy. */
+static inline inv_engine *tu_open_dir(const char *dir, inv_fsync_policy policy)
+{
+    return tu_open_config(&(inv_config){.data_dir = dir, .fsync_policy = policy});
+}
+
+/* An item with only the tracked field written. */
+static inline int tu_item_put_tracked(inv_engine *e, uint64_t item, bool tracked)
 {
     inv_item_fields f;
     memset(&f, 0, sizeof f);
     f.mask = INV_ITEM_TRACKED;
-    f.tracked = false;
+    f.tracked = tracked;
     return inv_item_put(e, item, &f);
+}
+
+/* An untracked item (only the tracked field written). */
+static inline int tu_item_put_untracked(inv_engine *e, uint64_t item)
+{
+    return tu_item_put_tracked(e, item, false);
+}
+
+/* tu_item_put_tracked, asserted. */
+static inline void tu_put_item(inv_engine *e, uint64_t item, bool tracked)
+{
+    cr_assert_eq(tu_item_put_tracked(e, item, tracked), INV_OK, "item %" PRIu64, item);
+}
+
+/* inv_level_set without a revision check, asserted. */
+static inline void tu_set_level(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
+{
+    int rc = inv_level_set(e, item, loc, qty, 0, NULL);
+    cr_assert_eq(rc, INV_OK, "level (%" PRIu64 ", %" PRIu64 "): %s", item, loc,
+                 inv_strerror(rc));
+}
+
+static inline inv_level tu_level_of(inv_engine *e, uint64_t item, uint64_t loc)
+{
+    inv_level lv;
+    memset(&lv, 0, sizeof lv);
+    cr_assert_eq(inv_level_get(e, item, loc, &lv), INV_OK,
+                 "level (%" PRIu64 ", %" PRIu64 ")", item, loc);
+    return lv;
+}
+
+static inline inv_stats tu_stats_of(inv_engine *e)
+{
+    inv_stats st;
+    cr_assert_eq(inv_stats_get(e, &st), INV_OK);
+    return st;
 }
 
 #endif /* TEST_UTIL_H */

@@ -17,8 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "server/cmd_internal.h"
 
 /* A CLIENT LIST line: the numbers and flags, plus the three strings. */
@@ -479,12 +479,11 @@ void cmd_select(session *s, resp_out *o, const resp_arg *v, size_t n)
 /* [unix seconds, microseconds], both bulk strings as in Redis. */
 void cmd_time(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
-    struct timespec ts;
     char num[24];
-    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t us = clock_wall_us();
     resp_w_array(o, 2);
-    resp_w_bulk(o, num, resp_fmt_u64(num, (uint64_t)ts.tv_sec));
-    resp_w_bulk(o, num, resp_fmt_u64(num, (uint64_t)ts.tv_nsec / 1000u));
+    resp_w_bulk(o, num, resp_fmt_u64(num, us / 1000000u));
+    resp_w_bulk(o, num, resp_fmt_u64(num, us % 1000000u));
 }
 
 void cmd_reset(session *s, resp_out *o, const resp_arg *v, size_t n)

@@ -70,13 +70,12 @@ const char *command_upper(const cmd_def *c, char *buf, size_t cap);
 /* Runs c as command_exec does once arity is checked, statistics included. */
 void command_run(session *s, resp_out *o, const cmd_def *c,
                  const resp_arg *argv, size_t argc);
-/* Records one call of c that ran from t0_ns to t1_ns (command_now_ns):
+/* Records one call of c that ran from t0_ns to t1_ns (clock_mono_ns):
  * statistics, ops/s and the slow log. argv NULL (a batch line EXEC
  * applied, which keeps no arguments): statistics only, EXEC itself is
  * slow-logged. */
 void command_record(session *s, const cmd_def *c, const resp_arg *argv,
                     size_t argc, uint64_t t0_ns, uint64_t t1_ns, bool failed);
-uint64_t command_now_ns(void); /* CLOCK_MONOTONIC, ns */
 /* A subcommand (CLIENT SETNAME): command_exec finds it by argv[1] and
  * checks its arity from this row, as for commands. A table of them ends
  * with a row whose name is NULL. */

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "server/cmd_internal.h"
 
 /* Every queued command may be a batch line, and a batch holds at most
@@ -295,10 +296,10 @@ static void exec_queue(session *s, resp_out *o)
         if (r->batch)
             lines[nbatch++] = r->line; /* nbatch <= MULTI_COMMANDS_MAX */
     if (nbatch > 0) {
-        t0 = command_now_ns();
+        t0 = clock_mono_ns();
         memset(res, 0, nbatch * sizeof *res);
         rc = inv_batch(s->ctx->e, lines, nbatch, res, &failed);
-        t1 = command_now_ns();
+        t1 = clock_mono_ns();
     }
     if (rc != INV_OK) {
         reply_exec_failed(s, o, rc, failed, nbatch);

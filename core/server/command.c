@@ -24,9 +24,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "server/cmd_internal.h"
 #include "server/slowlog.h"
 
@@ -286,20 +286,6 @@ void reply_level(resp_out *o, const inv_level *l)
     resp_w_int(o, (int64_t)l->revision);
 }
 
-static int64_t now_ms_real(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t now_ns_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- sessions and dispatch --------------------------------------------- */
 
 cmd_scratch *command_scratch_new(void) { return calloc(1, sizeof(cmd_scratch)); }
@@ -436,14 +422,12 @@ void command_run(session *s, resp_out *o, const cmd_def *c,
         s->last_cmd = sub->name;
     }
     size_t start = o->len;
-    uint64_t t0 = now_ns_mono();
+    uint64_t t0 = clock_mono_ns();
     fn(s, o, argv, argc);
     /* the one clock pair: stats, ops/s, slow log */
-    command_record(s, c, argv, argc, t0, now_ns_mono(),
+    command_record(s, c, argv, argc, t0, clock_mono_ns(),
                    o->len > start && o->buf[start] == '-');
 }
-
-uint64_t command_now_ns(void) { return now_ns_mono(); }
 
 static multi_kind multi_kind_of(const cmd_def *c)
 {
@@ -676,7 +660,7 @@ static void info_server(session *s, resp_out *t)
     const server_config *cfg = x->cfg;
     char exe[256];
     ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    int64_t up_s = (now_ms_real() - x->start_ms) / 1000;
+    int64_t up_s = (clock_wall_ms() - x->start_ms) / 1000;
     exe[k > 0 ? k : 0] = '\0';
     struct utsname un;
     if (uname(&un) != 0)
@@ -763,7 +747,7 @@ static void info_stats(session *s, resp_out *t)
            "rejected_connections:%llu\r\nexpired_keys:0\r\nevicted_keys:0\r\n\r\n",
         (unsigned long long)stats_get(&g->accepted),
         (unsigned long long)total_calls(),
-        (unsigned long long)stats_ops_per_sec(now_ns_mono()),
+        (unsigned long long)stats_ops_per_sec(clock_mono_ns()),
         (unsigned long long)stats_get(&g->rejected_maxclients));
 }
 

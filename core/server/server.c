@@ -60,10 +60,11 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "server/command.h"
+#include "server/list.h"
 #include "server/resp.h"
 #include "server/stats.h"
 
@@ -118,11 +119,10 @@ typedef struct conn {
     uint32_t ev;        /* events registered with epoll */
     bool closing;       /* QUIT or framing error: flush, then close */
     bool want_write;    /* last send hit EAGAIN */
-    bool in_held;
-    bool in_ready;      /* on the loop's ready list */
     int64_t last_ms;
-    struct conn *prev, *next, *hprev, *hnext;
-    struct conn *rprev, *rnext; /* ready list links */
+    list_node link;       /* on lp->conns while open */
+    list_node held_link;  /* on lp->held while a reply waits for durability */
+    list_node ready_link; /* on lp->ready while runnable input waits */
     struct conn *dead_next; /* closed, freed at the end of the iteration */
 } conn;
 
@@ -136,9 +136,10 @@ struct loop {
     cmd_scratch *scratch;
     resp_arg *argv;
     char *rbuf;
-    conn *conns, *held, *dead;
-    conn *ready, *ready_tail; /* runnable input left by conn_pump, FIFO */
-    size_t nconns, nready;
+    list_head conns;          /* open connections, newest first */
+    list_head held;           /* connections with held replies */
+    list_head ready;          /* runnable input left by conn_pump, FIFO */
+    conn *dead;               /* closed, freed by loop_reap */
     int64_t now_ms, last_sweep_ms, last_quiesce_ms, stop_deadline_ms;
     uint64_t durable_cache;
     uint32_t index;           /* in srv->loops: its slot in a gather */
@@ -180,19 +181,10 @@ struct server {
 
 static char g_tag_listen, g_tag_wake, g_tag_durable; /* epoll data tags */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t real_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+/* The connection that embeds a node of one of the loop's lists. */
+static conn *conn_of(list_node *n) { return LIST_ENTRY(n, conn, link); }
+static conn *held_of(list_node *n) { return LIST_ENTRY(n, conn, held_link); }
+static conn *ready_of(list_node *n) { return LIST_ENTRY(n, conn, ready_link); }
 
 /* ---- what CLIENT LIST and the log say about a connection ---------------- */
 
@@ -267,55 +259,19 @@ static void conn_unpark(conn *c)
     c->parked = false;
 }
 
-static void held_remove(conn *c)
-{
-    if (!c->in_held)
-        return;
-    if (c->hprev)
-        c->hprev->hnext = c->hnext;
-    else
-        c->lp->held = c->hnext;
-    if (c->hnext)
-        c->hnext->hprev = c->hprev;
-    c->hprev = c->hnext = NULL;
-    c->in_held = false;
-}
+static void held_remove(conn *c) { list_remove(&c->lp->held, &c->held_link); }
 
 /* Appends c to the ready list (FIFO, so re-added connections go after the
  * ones already waiting: round-robin between busy pipelines). */
 static void ready_add(conn *c)
 {
-    loop *lp = c->lp;
-    if (c->in_ready)
-        return;
-    c->rnext = NULL;
-    c->rprev = lp->ready_tail;
-    if (lp->ready_tail)
-        lp->ready_tail->rnext = c;
-    else
-        lp->ready = c;
-    lp->ready_tail = c;
-    c->in_ready = true;
-    lp->nready++;
+    if (!list_linked(&c->lp->ready, &c->ready_link))
+        list_push_back(&c->lp->ready, &c->ready_link);
 }
 
 static void ready_remove(conn *c)
 {
-    loop *lp = c->lp;
-    if (!c->in_ready)
-        return;
-    if (c->rprev)
-        c->rprev->rnext = c->rnext;
-    else
-        lp->ready = c->rnext;
-    if (c->rnext)
-        c->rnext->rprev = c->rprev;
-    else
-        lp->ready_tail = c->rprev;
-    c->rprev = c->rnext = NULL;
-    c->in_ready = false;
-    assert(lp->nready > 0);
-    lp->nready--;
+    list_remove(&c->lp->ready, &c->ready_link);
 }
 
 /* Closes the socket at once; the memory is freed at the end of the loop
@@ -331,13 +287,7 @@ static void conn_close(conn *c)
     session_free(&c->sess);
     epoll_ctl(lp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        lp->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    lp->nconns--;
+    list_remove(&lp->conns, &c->link);
     /* relaxed: a statistic and the maxclients gate, orders nothing */
     atomic_fetch_sub_explicit(&lp->srv->g.connected, 1, memory_order_relaxed);
     resp_out_free(&c->out);
@@ -480,14 +430,8 @@ static void conn_hold_if_needed(conn *c, uint64_t start)
         c->bcount++;
     }
     stats_add_global(&lp->srv->g.held_replies, 1);
-    if (!c->in_held) {
-        c->hprev = NULL;
-        c->hnext = lp->held;
-        if (lp->held)
-            lp->held->hprev = c;
-        lp->held = c;
-        c->in_held = true;
-    }
+    if (!list_linked(&lp->held, &c->held_link))
+        list_push_front(&lp->held, &c->held_link);
 }
 
 /* Parses and runs requests from data[0..len); returns the bytes consumed.
@@ -631,9 +575,9 @@ static int conn_pump(conn *c)
  * the call began: one re-added by its pump waits for the next iteration. */
 static void loop_run_ready(loop *lp)
 {
-    size_t n = lp->nready;
-    for (size_t i = 0; i < n && lp->ready != NULL; i++) {
-        conn *c = lp->ready;
+    size_t n = lp->ready.count;
+    for (size_t i = 0; i < n && !list_empty(&lp->ready); i++) {
+        conn *c = ready_of(list_first(&lp->ready));
         ready_remove(c);
         conn_pump(c);
     }
@@ -733,10 +677,11 @@ static void gather_answer(loop *lp, mail *m)
     gather_part *p = &g->parts[m->slot];
     loop *home = g->home;
     assert(m->slot == lp->index && m->slot < g->nparts);
-    for (conn *c = lp->conns, *next; c != NULL; c = next) {
+    for (list_node *n = list_first(&lp->conns), *next; n != NULL; n = next) {
+        conn *c = conn_of(n);
         conn_facts cf;
         char what[80];
-        next = c->next;
+        next = list_next(n);
         conn_facts_fill(c, &cf);
         if (!client_filter_match(&g->f, &c->sess, &cf))
             continue;
@@ -957,22 +902,11 @@ static void loop_accept(loop *lp)
                                       memory_order_relaxed); /* as above */
             continue;
         }
-        c->next = lp->conns;
-        if (lp->conns)
-            lp->conns->prev = c;
-        lp->conns = c;
-        lp->nconns++;
+        list_push_front(&lp->conns, &c->link);
     }
 }
 
 /* ---- the loop ------------------------------------------------------------ */
-
-static conn *next_held_close(conn *c)
-{
-    conn *next = c->hnext;
-    conn_close(c);
-    return next;
-}
 
 /* Replies held for durability go out as their positions become durable.
  * If the journal failed, they never will: those clients are disconnected
@@ -980,35 +914,35 @@ static conn *next_held_close(conn *c)
  * see made durable is ever acknowledged to them. */
 static void loop_release_held(loop *lp)
 {
-    conn *c = lp->held;
     lp->durable_cache = inv_durable_position(lp->srv->e);
-    while (c) {
-        conn *next = c->hnext;
-        conn_pump(c);
-        c = next;
+    for (list_node *n = list_first(&lp->held), *next; n != NULL; n = next) {
+        next = list_next(n);
+        conn_pump(held_of(n));
     }
     inv_stats st;
-    if (lp->held && inv_stats_get(lp->srv->e, &st) == INV_OK && st.journal_failed) {
-        for (c = lp->held; c; c = next_held_close(c))
-            ;
+    if (!list_empty(&lp->held) && inv_stats_get(lp->srv->e, &st) == INV_OK &&
+        st.journal_failed) {
+        for (list_node *n = list_first(&lp->held), *next; n; n = next) {
+            next = list_next(n);
+            conn_close(held_of(n));
+        }
     }
 }
 
 static void loop_sweep(loop *lp)
 {
     unsigned timeout_s = lp->srv->cfg.timeout_s;
-    conn *c = lp->conns;
     lp->last_sweep_ms = lp->now_ms;
     if (timeout_s == 0)
         return;
-    while (c) {
-        conn *next = c->next;
+    for (list_node *n = list_first(&lp->conns), *next; n != NULL; n = next) {
+        conn *c = conn_of(n);
+        next = list_next(n);
         if (lp->now_ms - c->last_ms > (int64_t)timeout_s * 1000) {
             stats_add_global(&lp->srv->g.idle_closed, 1);
             conn_log(c, "closed: idle for --timeout");
             conn_close(c);
         }
-        c = next;
     }
 }
 
@@ -1022,8 +956,9 @@ static void loop_begin_stop(loop *lp)
         close(lp->lfd);
         lp->lfd = -1;
     }
-    for (conn *c = lp->conns, *next; c; c = next) {
-        next = c->next;
+    for (list_node *n = list_first(&lp->conns), *next; n != NULL; n = next) {
+        conn *c = conn_of(n);
+        next = list_next(n);
         c->closing = true; /* no new requests; what is owed still goes */
         conn_unpark(c);    /* a CLIENT LIST/KILL reply is not among them */
         if (c->out.len == 0)
@@ -1068,17 +1003,17 @@ static void *loop_main(void *arg)
     loop *lp = arg;
     server *srv = lp->srv;
     struct epoll_event evs[LOOP_EVENTS_MAX];
-    lp->now_ms = mono_ms();
+    lp->now_ms = clock_mono_coarse_ms();
     lp->last_sweep_ms = lp->now_ms;
     for (;;) {
         /* runnable input waits for no event: only poll for new ones */
         int n = epoll_wait(lp->epfd, evs, LOOP_EVENTS_MAX,
-                           lp->ready != NULL ? 0 : LOOP_TICK_MS);
-        lp->now_ms = mono_ms();
+                           list_empty(&lp->ready) ? LOOP_TICK_MS : 0);
+        lp->now_ms = clock_mono_coarse_ms();
         for (int i = 0; i < n; i++)
             loop_dispatch(lp, &evs[i]);
         loop_run_ready(lp);
-        if (lp->held)
+        if (!list_empty(&lp->held))
             loop_release_held(lp); /* safety net; cheap when none held */
         loop_run_mail(lp);
         if (lp->now_ms - lp->last_sweep_ms >= 1000)
@@ -1087,7 +1022,7 @@ static void *loop_main(void *arg)
         if (atomic_load_explicit(&srv->stopping, memory_order_acquire))
             loop_begin_stop(lp);
         if (lp->stop_deadline_ms &&
-            (lp->nconns == 0 || lp->now_ms >= lp->stop_deadline_ms))
+            (list_empty(&lp->conns) || lp->now_ms >= lp->stop_deadline_ms))
             break;
         loop_reap(lp);
         /* An iteration is a quiescent point. Reclaiming costs membarrier
@@ -1098,8 +1033,8 @@ static void *loop_main(void *arg)
             inv_quiesce(srv->e);
         }
     }
-    while (lp->conns)
-        conn_close(lp->conns);
+    while (!list_empty(&lp->conns))
+        conn_close(conn_of(list_first(&lp->conns)));
     loop_run_mail(lp); /* other loops' gathers wait for this one's part */
     loop_reap(lp);
     return NULL;
@@ -1119,27 +1054,34 @@ static int make_listener(const server_config *cfg, int port, char *err,
     return make_listener_opt(cfg, port, true, err, errlen);
 }
 
+/* Fills ss with the numeric address bind (IPv6 when it holds a ':') and
+ * port. Returns the address's length, or 0 if bind is not an address. */
+static socklen_t listen_addr(const char *bind, int port,
+                             struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    if (strchr(bind, ':') != NULL) {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        return inet_pton(AF_INET6, bind, &a6->sin6_addr) == 1 ? sizeof *a6 : 0;
+    }
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)port);
+    return inet_pton(AF_INET, bind, &a4->sin_addr) == 1 ? sizeof *a4 : 0;
+}
+
 static int make_listener_opt(const server_config *cfg, int port, bool reuse_port,
                              char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
-    socklen_t sl;
+    socklen_t sl = listen_addr(cfg->bind, port, &ss);
     int one = 1, fd;
-    memset(&ss, 0, sizeof ss);
-    if (strchr(cfg->bind, ':') != NULL) {
-        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET6, cfg->bind, &a6->sin6_addr) != 1)
-            goto bad_addr;
-        sl = sizeof *a6;
-    } else {
-        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET, cfg->bind, &a4->sin_addr) != 1)
-            goto bad_addr;
-        sl = sizeof *a4;
+    if (sl == 0) {
+        snprintf(err, errlen, "--bind: '%s' is not a numeric IPv4/IPv6 address",
+                 cfg->bind);
+        return -1;
     }
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -1157,10 +1099,6 @@ static int make_listener_opt(const server_config *cfg, int port, bool reuse_port
         return -1;
     }
     return fd;
-bad_addr:
-    snprintf(err, errlen, "--bind: '%s' is not a numeric IPv4/IPv6 address",
-             cfg->bind);
-    return -1;
 }
 
 static int bound_port(int fd)
@@ -1278,7 +1216,7 @@ int server_start(server **out, const server_config *cfg, inv_engine *e,
     srv->ctx.e = e;
     srv->ctx.cfg = &srv->cfg;
     srv->ctx.g = &srv->g;
-    srv->ctx.start_ms = real_ms();
+    srv->ctx.start_ms = clock_wall_ms();
     srv->ctx.port = srv->port;
     srv->ctx.threads = srv->nloops;
     for (unsigned i = 0; i < srv->nloops; i++) {

@@ -17,13 +17,14 @@
  */
 #include "server/slowlog.h"
 
+#include "clock.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define SLOWLOG_NOTE_MAX 48u /* "... (N more bytes)" and its kin */
 #define SLOWLOG_REDACTED "(redacted)"
@@ -50,13 +51,6 @@ static _Atomic size_t g_nrings;
 static pthread_mutex_t g_reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic uint64_t g_next_id;
 static __thread slow_ring *tl_ring;
-
-static int64_t unix_now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec;
-}
 
 /* ---- rings ---------------------------------------------------------------- */
 
@@ -150,7 +144,7 @@ static slow_entry *entry_new(const resp_arg *argv, size_t argc, size_t redact_fr
         e->len[kept++] = k > 0 ? (uint32_t)k : 0;
     }
     e->argc = (uint32_t)kept;
-    e->time_s = unix_now_s();
+    e->time_s = clock_wall_s();
     e->duration_us = duration_us;
     copy_client(e->addr, addr);
     copy_client(e->name, name);
@@ -309,7 +303,7 @@ void latency_add(latency_event ev, uint64_t latency_ms)
 {
     if ((unsigned)ev >= LATENCY_EVENTS)
         return;
-    int64_t now = unix_now_s();
+    int64_t now = clock_wall_s();
     pthread_mutex_lock(&g_lat_lock);
     lat_series *t = &g_lat[ev];
     lat_sample *last = series_latest(t);

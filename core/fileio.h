@@ -1,0 +1,109 @@
+/*
+ * fileio.h — the file helpers that the journal (journal.c, journal_replay.c)
+ * and snapshots (snapshot.c) share: names "<16 hex digits><suffix>", the
+ * 32-byte file header both formats open with, mapping a file for reading,
+ * syncing a directory, error messages and warnings. docs/JOURNAL.md has
+ * the formats.
+ *
+ * Invariants:
+ *  - Nothing read from disk is trusted: fileio_header_check reads at most
+ *    the bytes it is given and names the first check that failed, in the
+ *    words of the file's format (fileio_format).
+ *  - The formats are little-endian and written with host loads and stores
+ *    (checked at compile time below).
+ *  - No state: every function is safe from any thread.
+ */
+#ifndef INV_FILEIO_H
+#define INV_FILEIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the journal and snapshot formats are little-endian (host loads)"
+#endif
+
+/* Warnings go to stderr (operators read them); fuzz builds stay quiet. */
+#ifdef INV_FUZZ
+#define FILEIO_WARN(...) ((void)0)
+#else
+#define FILEIO_WARN(...) fprintf(stderr, __VA_ARGS__)
+#endif
+
+/* Hex digits of the position in a file name. */
+#define FILEIO_NAME_HEX 16u
+/* Bytes a name or a path built here may need beyond its directory. */
+#define FILEIO_NAME_MAX 64u
+
+/* The file header: magic[8], u32 version, u32 zero, u64 position, u64 xxh3
+ * of the 24 bytes before it. */
+#define FILEIO_HEADER_BYTES 32u
+#define FILEIO_MAGIC_BYTES 8u
+
+/* The header checks, in the order they are made. */
+typedef enum {
+    FILEIO_HEADER_SHORT,    /* fewer than FILEIO_HEADER_BYTES */
+    FILEIO_HEADER_MAGIC,    /* not this format's magic */
+    FILEIO_HEADER_CHECKSUM, /* the header's own checksum */
+    FILEIO_HEADER_VERSION,  /* a format version we do not read */
+    FILEIO_HEADER_POSITION, /* the position differs from the file name's */
+    FILEIO_HEADER_CHECKS
+} fileio_header_check_id;
+
+/* A file format that opens with the header: its magic and version, and
+ * what to say when each check fails (each format keeps its wording). */
+typedef struct fileio_format {
+    const char *magic; /* FILEIO_MAGIC_BYTES bytes (the NUL is not written) */
+    uint32_t version;
+    const char *why[FILEIO_HEADER_CHECKS];
+} fileio_format;
+
+static inline uint64_t fileio_load_u64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline bool fileio_all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != 0)
+            return false;
+    return true;
+}
+
+/* Formats into buf (nothing when buf is NULL or len 0). */
+void fileio_errmsg(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* "<16 hex of pos><suffix>" and "<dir>/<16 hex of pos><suffix>". */
+void fileio_name(char *out, size_t cap, uint64_t pos, const char *suffix);
+void fileio_path(char *out, size_t cap, const char *dir, uint64_t pos,
+                 const char *suffix);
+/* Parses "<16 lower-case hex><suffix>" (exactly) into *pos. */
+bool fileio_parse_name(const char *name, const char *suffix, uint64_t *pos);
+
+void fileio_header_encode(uint8_t out[FILEIO_HEADER_BYTES],
+                          const fileio_format *f, uint64_t position);
+/* Checks the header at p (avail bytes readable) against f and the position
+ * its file name gives: NULL if valid, else f's reason for the first check
+ * that failed. */
+const char *fileio_header_check(const uint8_t *p, size_t avail,
+                                const fileio_format *f, uint64_t position);
+
+/* Maps path whole, read-only (sequential: the caller reads it front to
+ * back). NULL on success, with *p NULL for an empty file; else the step
+ * that failed ("read" or "map") with errno set. Unmap with fileio_unmap. */
+const char *fileio_map(const char *path, bool sequential, const uint8_t **p,
+                       uint64_t *size);
+void fileio_unmap(const uint8_t *p, uint64_t size);
+
+/* fsync of a directory (a rename, create or unlink in it becomes durable).
+ * 0, or -1 with errno. */
+int fileio_fsync_dir(const char *dir);
+
+#endif /* INV_FILEIO_H */

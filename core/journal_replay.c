@@ -1,0 +1,463 @@
+/*
+ * journal_replay.c — reading the journal back: the segment scan, replay
+ * with checksum verification, zero tails, torn tails and repair, and
+ * dropping segments a snapshot made unnecessary. The writer is journal.c;
+ * the format is docs/JOURNAL.md.
+ *
+ * Invariants:
+ *  - Nothing read from disk is trusted: every record goes through
+ *    journal_frame_decode (lengths bounded by JOURNAL_PAYLOAD_MAX and the
+ *    file), every segment header through fileio_header_check.
+ *  - Replay hands the callback records in strictly increasing position
+ *    order, each at most once, and only records of a contiguous prefix of
+ *    the stream: a gap or a bad record ends what is replayed.
+ *  - A bad record is a torn tail (cut silently but for a warning) only if
+ *    no valid record follows it anywhere, in its segment or a later one;
+ *    otherwise it is corruption, refused unless repair (then cut there and
+ *    later segments set aside as *.cut, never deleted).
+ *  - A run of zeros to the end of a segment is where its records end (the
+ *    writer keeps zeros ahead of them, journal.h); it is trimmed.
+ *  - Every cut, trim or rename is followed by a directory fsync before
+ *    replay returns: a crash cannot bring back what was cut and overlap
+ *    what is appended next.
+ *  - No thread of its own; safe while a journal appends to the same dir
+ *    only for journal_drop_before (replay runs before journal_open).
+ */
+#include "journal.h"
+
+#include "clock.h"
+#include "fileio.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Replay logs progress every this many bytes. */
+#define JOURNAL_REPLAY_LOG_BYTES (1ULL << 30)
+/* Replay that takes longer than this says how long it took. */
+#define JOURNAL_REPLAY_LOG_NS (1000ULL * 1000u * 1000u)
+#define SEGMENT_PATH_MAX (JOURNAL_PATH_MAX + FILEIO_NAME_MAX)
+
+_Static_assert(JOURNAL_SEGMENT_HEADER == FILEIO_HEADER_BYTES,
+               "a segment opens with the fileio header");
+
+/* ---- the segment scan --------------------------------------------------- */
+
+const fileio_format journal_segment_format = {
+    JOURNAL_SEGMENT_MAGIC,
+    JOURNAL_FORMAT_VERSION,
+    {
+        [FILEIO_HEADER_SHORT] = "short segment header",
+        [FILEIO_HEADER_MAGIC] = "bad segment magic",
+        [FILEIO_HEADER_CHECKSUM] = "segment header checksum mismatch",
+        [FILEIO_HEADER_VERSION] = "unsupported segment format version",
+        [FILEIO_HEADER_POSITION] =
+            "segment header position does not match its file name",
+    },
+};
+
+static int cmp_segment(const void *a, const void *b)
+{
+    uint64_t x = ((const journal_segment *)a)->first;
+    uint64_t y = ((const journal_segment *)b)->first;
+    return x < y ? -1 : x > y;
+}
+
+/* Appends seg to the growing array *v (capacity *cap). */
+static int segments_push(journal_segment **v, size_t *cap, size_t n,
+                         journal_segment seg)
+{
+    if (n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        journal_segment *nv = realloc(*v, nc * sizeof *nv);
+        if (nv == NULL)
+            return INV_ENOMEM;
+        *v = nv;
+        *cap = nc;
+    }
+    (*v)[n] = seg;
+    return INV_OK;
+}
+
+int journal_segments_list(const char *dir, journal_segment **out, size_t *n,
+                          char *errbuf, size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        if (errno == ENOENT)
+            return INV_OK;
+        fileio_errmsg(errbuf, errlen, "journal: cannot open directory %s: %s",
+                      dir, strerror(errno));
+        return INV_EIO;
+    }
+    size_t cap = 0;
+    journal_segment *v = NULL;
+    int rc = INV_OK;
+    struct dirent *e;
+    while (rc == INV_OK && (e = readdir(d)) != NULL) {
+        journal_segment seg;
+        if (!fileio_parse_name(e->d_name, JOURNAL_SEGMENT_SUFFIX,
+                               &seg.first) ||
+            seg.first < JOURNAL_POSITION_FIRST)
+            continue;
+        if (*n == JOURNAL_SEGMENTS_MAX) {
+            fileio_errmsg(errbuf, errlen,
+                          "journal: more than %u segments in %s",
+                          JOURNAL_SEGMENTS_MAX, dir);
+            rc = INV_ELIMIT;
+            break;
+        }
+        struct stat st;
+        if (fstatat(dirfd(d), e->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        seg.size = (uint64_t)st.st_size;
+        rc = segments_push(&v, &cap, *n, seg);
+        if (rc == INV_OK)
+            (*n)++;
+    }
+    closedir(d);
+    if (rc != INV_OK) {
+        free(v);
+        *n = 0;
+        return rc;
+    }
+    if (*n > 1)
+        qsort(v, *n, sizeof *v, cmp_segment);
+    *out = v;
+    return INV_OK;
+}
+
+/* ---- replay ------------------------------------------------------------- */
+
+typedef struct {
+    const char *dir;
+    uint64_t from;
+    bool repair;
+    journal_replay_fn fn;
+    void *ctx;
+    char *errbuf;
+    size_t errlen;
+    uint64_t records, bytes, next_log_bytes, t0_ns;
+} replay_run;
+
+/* How a segment's records ended: at the file's end, at zeros the writer kept
+ * ahead of them (trimmed; the next segment may follow), or at a bad record
+ * (cut; later segments are set aside). */
+typedef enum { SEG_OK, SEG_TRIM, SEG_CUT } seg_result;
+
+/* True if a valid record starts at any 8-aligned offset in [off, size). */
+static bool valid_record_after(const uint8_t *p, uint64_t off, uint64_t size)
+{
+    for (off = (off + 7) & ~(uint64_t)7; off + JOURNAL_RECORD_OVERHEAD <= size;
+         off += 8) {
+        uint64_t hdr = fileio_load_u64(p + off);
+        uint32_t len = (uint32_t)hdr;
+        /* cheap filters before hashing */
+        if ((uint8_t)(hdr >> 32) == 0 || (hdr >> 40) != 0 ||
+            len > JOURNAL_PAYLOAD_MAX || journal_record_size(len) > size - off)
+            continue;
+        uint8_t type;
+        const uint8_t *pl;
+        uint32_t n;
+        uint64_t sz;
+        if (journal_frame_decode(p + off, size - off, &type, &pl, &n, &sz) ==
+            NULL)
+            return true;
+    }
+    return false;
+}
+
+/* Cuts path at off (removes it when off leaves no full header). */
+static int cut_file(const char *path, uint64_t off)
+{
+    if (off < JOURNAL_SEGMENT_HEADER)
+        return unlink(path);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = ftruncate(fd, (off_t)off);
+    if (rc == 0)
+        rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static void replay_log(replay_run *r, const char *when)
+{
+    double s = (double)(clock_mono_ns() - r->t0_ns) / 1e9;
+    FILEIO_WARN("invcore journal: replay %s: %" PRIu64 " records, %.1f MB, "
+                "%.2f s\n",
+                when, r->records, (double)r->bytes / 1e6, s);
+}
+
+/* Handles a bad record (or header, off 0) in segment path: torn tail, cut
+ * by repair, or corruption. */
+static int bad_record(replay_run *r, const char *path, const uint8_t *p,
+                      uint64_t size, uint64_t off, uint64_t pos,
+                      const char *why, bool later_data, seg_result *res)
+{
+    bool torn = !later_data && !valid_record_after(p, off + 8, size);
+    if (!torn && !r->repair) {
+        fileio_errmsg(r->errbuf, r->errlen,
+                      "journal corrupt: %s at byte offset %" PRIu64
+                      " (position %" PRIu64 "): %s, and valid records "
+                      "follow; refusing to open (repair cuts here)",
+                      path, off, pos, why);
+        return INV_EINVALID;
+    }
+    FILEIO_WARN("invcore journal: warning: %s %s at byte offset %" PRIu64
+                " (position %" PRIu64 "): %s; cutting %" PRIu64 " bytes\n",
+                torn ? "torn tail in" : "repair: corrupt record in", path,
+                off, pos, why, size - off);
+    *res = SEG_CUT;
+    return INV_OK;
+}
+
+/* Hands one valid record at pos to the callback (user records at or past
+ * the replay's start only) and counts it. */
+static int replay_deliver(replay_run *r, uint64_t pos, uint8_t type,
+                          const uint8_t *pl, uint32_t len, uint64_t sz)
+{
+    if (type >= JOURNAL_TYPE_USER_MIN && pos >= r->from && r->fn != NULL) {
+        int rc = r->fn(r->ctx, pos, type, pl, len);
+        if (rc != INV_OK) {
+            fileio_errmsg(r->errbuf, r->errlen,
+                          "journal: replay stopped by its callback at "
+                          "position %" PRIu64 " (%d)",
+                          pos, rc);
+            return rc;
+        }
+    }
+    r->records++;
+    r->bytes += sz;
+    if (r->bytes >= r->next_log_bytes) {
+        r->next_log_bytes += JOURNAL_REPLAY_LOG_BYTES;
+        replay_log(r, "progress");
+    }
+    return INV_OK;
+}
+
+/* Replays the records of the mapped segment p[0, size) after its header;
+ * *end_off gets the file offset where its records end. */
+static int replay_records(replay_run *r, const char *path, uint64_t first,
+                          const uint8_t *p, uint64_t size, bool later_data,
+                          uint64_t *end_off, seg_result *res)
+{
+    uint64_t off = JOURNAL_SEGMENT_HEADER;
+    int rc = INV_OK;
+    while (off < size) {
+        uint8_t type;
+        const uint8_t *pl;
+        uint32_t len;
+        uint64_t sz;
+        uint64_t pos = first + (off - JOURNAL_SEGMENT_HEADER);
+        const char *why =
+            journal_frame_decode(p + off, size - off, &type, &pl, &len, &sz);
+        if (why == NULL && type != JOURNAL_TYPE_PAD &&
+            type < JOURNAL_TYPE_USER_MIN)
+            why = "record type reserved for the journal";
+        if (why != NULL && fileio_all_zero(p + off, size - off)) {
+            /* The zeros the writer keeps ahead of its records: the end of
+             * this segment's records, not an error. */
+            *res = SEG_TRIM;
+            break;
+        }
+        if (why != NULL) {
+            rc = bad_record(r, path, p, size, off, pos, why, later_data, res);
+            break;
+        }
+        rc = replay_deliver(r, pos, type, pl, len, sz);
+        if (rc != INV_OK)
+            break;
+        off += sz;
+    }
+    *end_off = off;
+    return rc;
+}
+
+/* Replays one segment; *end gets the position after its last good record
+ * and *res how its records ended (a trim or cut is done here). */
+static int replay_segment(replay_run *r, const journal_segment *seg,
+                          bool later_data, uint64_t *end, seg_result *res)
+{
+    char path[SEGMENT_PATH_MAX];
+    fileio_path(path, sizeof path, r->dir, seg->first, JOURNAL_SEGMENT_SUFFIX);
+    *res = SEG_OK;
+    const uint8_t *p;
+    uint64_t size;
+    const char *step = fileio_map(path, true, &p, &size);
+    if (step != NULL) {
+        fileio_errmsg(r->errbuf, r->errlen, "journal: cannot %s %s: %s", step,
+                      path, strerror(errno));
+        return INV_EIO;
+    }
+    int rc;
+    uint64_t off = 0;
+    const char *why =
+        fileio_header_check(p, size, &journal_segment_format, seg->first);
+    if (why != NULL)
+        rc = bad_record(r, path, p, size, 0, seg->first, why, later_data,
+                        res);
+    else
+        rc = replay_records(r, path, seg->first, p, size, later_data, &off,
+                            res);
+    fileio_unmap(p, size);
+    if (rc == INV_OK && *res != SEG_OK && cut_file(path, off) != 0) {
+        fileio_errmsg(r->errbuf, r->errlen,
+                      "journal: cannot cut %s at %" PRIu64 ": %s", path, off,
+                      strerror(errno));
+        return INV_EIO;
+    }
+    *end = seg->first + (off > JOURNAL_SEGMENT_HEADER
+                             ? off - JOURNAL_SEGMENT_HEADER
+                             : 0);
+    return rc;
+}
+
+/* Moves segments [from, n) out of the way (renamed *.cut). */
+static int set_aside(const char *dir, const journal_segment *segs,
+                     size_t from, size_t n)
+{
+    for (size_t i = from; i < n; i++) {
+        char path[SEGMENT_PATH_MAX], cut[SEGMENT_PATH_MAX + 16];
+        fileio_path(path, sizeof path, dir, segs[i].first,
+                    JOURNAL_SEGMENT_SUFFIX);
+        snprintf(cut, sizeof cut, "%s.cut", path);
+        FILEIO_WARN("invcore journal: warning: setting aside %s as %s\n",
+                    path, cut);
+        if (rename(path, cut) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Replays segs[i0, n) in order while each starts where the previous one
+ * ended (*expected, updated). *changed: a file was cut, trimmed or set
+ * aside (the directory needs an fsync). */
+static int replay_segments(replay_run *r, const journal_segment *segs,
+                           size_t i0, size_t n, uint64_t *expected,
+                           bool *changed)
+{
+    for (size_t i = i0; i < n; i++) {
+        if (segs[i].first != *expected) {
+            *changed = true;
+            if (!r->repair) {
+                fileio_errmsg(r->errbuf, r->errlen,
+                              "journal corrupt: %s/%016" PRIx64
+                              JOURNAL_SEGMENT_SUFFIX " starts at position "
+                              "%" PRIu64 " but the previous segment ends at "
+                              "%" PRIu64 " (missing segment)",
+                              r->dir, segs[i].first, segs[i].first,
+                              *expected);
+                return INV_EINVALID;
+            }
+            return set_aside(r->dir, segs, i, n) != 0 ? INV_EIO : INV_OK;
+        }
+        bool later_data = false;
+        for (size_t k = i + 1; k < n; k++)
+            later_data |= segs[k].size > JOURNAL_SEGMENT_HEADER;
+        seg_result res;
+        int rc = replay_segment(r, &segs[i], later_data, expected, &res);
+        if (rc != INV_OK)
+            return rc;
+        if (res == SEG_TRIM)
+            *changed = true; /* trimmed; the next segment must start there */
+        if (res == SEG_CUT) {
+            *changed = true;
+            if (set_aside(r->dir, segs, i + 1, n) == 0)
+                return INV_OK;
+            fileio_errmsg(r->errbuf, r->errlen,
+                          "journal: cannot set aside segments in %s: %s",
+                          r->dir, strerror(errno));
+            return INV_EIO;
+        }
+    }
+    return INV_OK;
+}
+
+int journal_replay(const char *dir, uint64_t from_position, bool repair,
+                   journal_replay_fn fn, void *ctx, uint64_t *end_position,
+                   char *errbuf, size_t errlen)
+{
+    if (dir == NULL || end_position == NULL || strlen(dir) >= JOURNAL_PATH_MAX)
+        return INV_EINVALID;
+    replay_run r = {dir,    from_position, repair, fn, ctx, errbuf, errlen,
+                    0,      0,             JOURNAL_REPLAY_LOG_BYTES,
+                    clock_mono_ns()};
+    uint64_t from = from_position < JOURNAL_POSITION_FIRST
+                        ? JOURNAL_POSITION_FIRST
+                        : from_position;
+    journal_segment *segs;
+    size_t n;
+    int rc = journal_segments_list(dir, &segs, &n, errbuf, errlen);
+    if (rc != INV_OK)
+        return rc;
+    if (n == 0) {
+        *end_position = from;
+        return INV_OK;
+    }
+    size_t i0 = 0; /* the last segment starting at or below from */
+    while (i0 + 1 < n && segs[i0 + 1].first <= from)
+        i0++;
+    uint64_t expected = segs[i0].first;
+    bool changed = false;
+    if (expected > from) {
+        fileio_errmsg(errbuf, errlen,
+                      "journal corrupt: %s starts at position %" PRIu64
+                      " but replay needs position %" PRIu64
+                      " (missing segment)",
+                      dir, expected, from);
+        rc = INV_EINVALID;
+    } else {
+        rc = replay_segments(&r, segs, i0, n, &expected, &changed);
+    }
+    free(segs);
+    if (changed && fileio_fsync_dir(dir) != 0 && rc == INV_OK) {
+        /* Unsynced renames or cuts could come back after a crash and
+         * overlap what is appended next. */
+        fileio_errmsg(errbuf, errlen, "journal: cannot sync directory %s: %s",
+                      dir, strerror(errno));
+        rc = INV_EIO;
+    }
+    if (rc != INV_OK)
+        return rc;
+    if (clock_mono_ns() - r.t0_ns > JOURNAL_REPLAY_LOG_NS)
+        replay_log(&r, "done");
+    *end_position = expected > from ? expected : from;
+    return INV_OK;
+}
+
+/* ---- dropping old segments ---------------------------------------------- */
+
+int journal_drop_before(const char *dir, uint64_t position)
+{
+    journal_segment *segs;
+    size_t n;
+    int rc = journal_segments_list(dir, &segs, &n, NULL, 0);
+    if (rc != INV_OK)
+        return rc;
+    bool removed = false;
+    /* Segment i holds positions [first_i, first_{i+1}): all below position
+     * when the next one starts at or below it. Never the last. */
+    for (size_t i = 0; i + 1 < n && segs[i + 1].first <= position; i++) {
+        char path[SEGMENT_PATH_MAX];
+        fileio_path(path, sizeof path, dir, segs[i].first,
+                    JOURNAL_SEGMENT_SUFFIX);
+        if (unlink(path) != 0 && errno != ENOENT) {
+            rc = INV_EIO;
+            break;
+        }
+        removed = true;
+    }
+    free(segs);
+    if (removed && fileio_fsync_dir(dir) != 0 && rc == INV_OK)
+        rc = INV_EIO;
+    return rc;
+}
