@@ -48,6 +48,8 @@ enum { CHANGE_CREATED = 1 }; /* a SET that created its level */
 
 /* Level images a record may carry per change: its apply and its undo. */
 #define BATCH_IMAGES_PER_CHANGE 2
+/* Changes of one batch: every level change, and one settle per level. */
+#define BATCH_CHANGES_MAX (2 * INV_BATCH_LEVELS_MAX)
 
 typedef struct {
     uint64_t batch_id; /* the position of the batch's first record */
@@ -91,6 +93,7 @@ typedef struct {
     size_t n_changes, cap_changes, n_images;
     batch_rec_change *changes; /* the record's form, so recovery shares the undo */
     uint32_t *change_line;     /* the batch line each change belongs to */
+    int64_t *d_pending;        /* what each change did to the batch's pending units */
     batch_rec_image *images;
     hold_claim *claims;      /* one per batch line (unused for level lines) */
     const inv_batch_line *lines;
@@ -156,8 +159,31 @@ static size_t new_change(batch_op *op, size_t line, uint64_t item, uint64_t loc)
 {
     assert(op->n_changes < op->cap_changes);
     op->change_line[op->n_changes] = (uint32_t)line;
+    op->d_pending[op->n_changes] = 0;
     op->changes[op->n_changes] = (batch_rec_change){item, loc, 0, 0, 0, CHANGE_NONE, 0};
     return op->n_changes++;
+}
+
+/* The batch's pending units on (item, loc): the units it added there, kept
+ * in reserved until it is decided (level.h). */
+static int64_t pending_of(const batch_op *op, uint64_t item, uint64_t loc)
+{
+    int64_t pending = 0;
+    for (size_t j = 0; j < op->n_changes; j++)
+        if (op->changes[j].item == item && op->changes[j].location == loc)
+            pending += op->d_pending[j];
+    assert(pending >= 0);
+    return pending;
+}
+
+/* A level as the batch's own lines see it: its pending units available. */
+static void level_as_seen(const batch_op *op, uint64_t item, uint64_t loc, table_word w,
+                          inv_level *out)
+{
+    level_out(w, out);
+    int64_t pending = pending_of(op, item, loc);
+    out->available += pending;
+    out->reserved -= pending;
 }
 
 /* After a level call: when the level carried a newer revision than the
@@ -175,6 +201,7 @@ static bool again_at_new_position(batch_op *op, int *rc)
 static int apply_change(batch_op *op, size_t ci, level_change *lc, table_word *image)
 {
     batch_rec_change *c = &op->changes[ci];
+    lc->pending = pending_of(op, c->item, c->location);
     int rc;
     do
         rc = level_change_at(op->e, c->item, c->location, lc, op->pos, image);
@@ -188,6 +215,7 @@ static int apply_change(batch_op *op, size_t ci, level_change *lc, table_word *i
     }
     c->d_available = lc->d_available;
     c->d_reserved = lc->d_reserved;
+    op->d_pending[ci] = lc->d_pending;
     c->status = CHANGE_APPLIED;
     note_image(op, ci, *image);
     return INV_OK;
@@ -203,7 +231,9 @@ static int create_change(batch_op *op, size_t ci, int64_t qty, table_word *image
     while (again_at_new_position(op, &rc));
     if (rc != INV_OK)
         return rc;
-    c->d_available = qty;
+    c->d_available = level_available(*image);
+    c->d_reserved = level_reserved(*image);
+    op->d_pending[ci] = level_reserved(*image); /* a new level's units: pending */
     c->status = CHANGE_APPLIED;
     c->flags |= CHANGE_CREATED;
     note_image(op, ci, *image);
@@ -268,13 +298,17 @@ static int run_level_line(batch_op *op, size_t i, inv_batch_result *res)
     const inv_batch_line *l = &op->lines[i];
     if (l->op == INV_BATCH_LEVEL_GET) {
         res->rc = level_read(op->e, l->item, l->location, &res->level);
+        int64_t pending = pending_of(op, l->item, l->location);
+        res->level.available += pending;
+        res->level.reserved -= pending;
         return INV_OK;
     }
     size_t ci = new_change(op, i, l->item, l->location);
     bool set = l->op == INV_BATCH_LEVEL_SET;
-    level_change lc = {set ? LEVEL_CHANGE_SET : LEVEL_CHANGE_ADJUST, l->qty,
-                       set ? INV_NO_FLOOR : l->floor, l->if_revision, 0, 0, false,
-                       (table_word){0, 0}};
+    level_change lc = {.kind = set ? LEVEL_CHANGE_SET : LEVEL_CHANGE_ADJUST,
+                       .qty = l->qty,
+                       .floor = set ? INV_NO_FLOOR : l->floor,
+                       .if_revision = l->if_revision};
     table_word image = {0, 0};
     int rc;
     for (;;) {
@@ -289,7 +323,7 @@ static int run_level_line(batch_op *op, size_t i, inv_batch_result *res)
         if (rc != LEVEL_EXISTS)
             break;
     }
-    level_out(rc == INV_OK ? image : lc.seen, &res->level);
+    level_as_seen(op, l->item, l->location, rc == INV_OK ? image : lc.seen, &res->level);
     return rc;
 }
 
@@ -315,7 +349,7 @@ static int run_hold_line(batch_op *op, size_t i, inv_batch_result *res)
         if (!hold_claim_line(c, j, &hl))
             continue;
         size_t ci = new_change(op, i, hl.item, hl.location);
-        level_change lc = {kind, hl.qty, INV_NO_FLOOR, 0, 0, 0, false, (table_word){0, 0}};
+        level_change lc = {.kind = kind, .qty = hl.qty, .floor = INV_NO_FLOOR};
         table_word image;
         int rc = apply_change(op, ci, &lc, &image);
         if (rc == INV_ENOTFOUND && kind != LEVEL_CHANGE_RESERVE) {
@@ -327,7 +361,8 @@ static int run_hold_line(batch_op *op, size_t i, inv_batch_result *res)
             res->hold_failure = (inv_hold_failure){caller_line(l, &hl), hl.item, hl.location,
                                                    rc == INV_ENOTFOUND
                                                        ? 0
-                                                       : level_available(lc.seen)};
+                                                       : level_available(lc.seen) +
+                                                             lc.pending};
             return rc;
         }
     }
@@ -431,13 +466,15 @@ static int prepare(batch_op *op, size_t *failed)
         if (changes > INV_BATCH_LEVELS_MAX)
             return INV_ELIMIT;
     }
+    changes *= 2; /* room for one settle per level (commit_batch) */
     uint64_t rec_len = batch_rec_len(changes, holds_bytes);
     if (rec_len > JOURNAL_PAYLOAD_MAX)
         return INV_ELIMIT;
     op->cap_changes = changes;
     op->holds_bytes = holds_bytes;
     op->rec_len = (uint32_t)rec_len;
-    size_t bytes = changes * (sizeof *op->changes + sizeof *op->change_line +
+    size_t bytes = changes * (sizeof *op->changes + sizeof *op->d_pending +
+                              sizeof *op->change_line +
                               BATCH_IMAGES_PER_CHANGE * sizeof *op->images) +
                    (op->e->jr ? rec_len : 0);
     uint8_t *mem = malloc(bytes ? bytes : 1);
@@ -446,8 +483,9 @@ static int prepare(batch_op *op, size_t *failed)
     /* 8-byte parts first: the record buffer is read as structs. */
     op->changes = (batch_rec_change *)mem;
     op->images = (batch_rec_image *)(op->changes + changes);
-    op->buf = op->e->jr ? (uint8_t *)(op->images + BATCH_IMAGES_PER_CHANGE * changes) : NULL;
-    op->change_line = (uint32_t *)((uint8_t *)(op->images + BATCH_IMAGES_PER_CHANGE * changes) +
+    op->d_pending = (int64_t *)(op->images + BATCH_IMAGES_PER_CHANGE * changes);
+    op->buf = op->e->jr ? (uint8_t *)(op->d_pending + changes) : NULL;
+    op->change_line = (uint32_t *)((uint8_t *)(op->d_pending + changes) +
                                    (op->e->jr ? rec_len : 0));
     if (op->e->jr && (changes || holds_bytes)) {
         op->pos = op->batch_id = persist_reserve(op->e, op->rec_len);
@@ -457,9 +495,38 @@ static int prepare(batch_op *op, size_t *failed)
     return INV_OK;
 }
 
-/* Success: settles the claims and publishes the final record. */
+/* Decided: every level's pending units become available (one settle per
+ * level, after the lines' changes; no line owns it). */
+static int settle_pending(batch_op *op)
+{
+    size_t n = op->n_changes;
+    for (size_t k = 0; k < n; k++) {
+        const batch_rec_change *c = &op->changes[k];
+        bool first = true;
+        for (size_t j = 0; j < k && first; j++)
+            first = op->changes[j].item != c->item || op->changes[j].location != c->location;
+        if (!first || pending_of(op, c->item, c->location) == 0)
+            continue;
+        size_t si = new_change(op, op->n_lines, c->item, c->location);
+        level_change lc = {.kind = LEVEL_CHANGE_SETTLE, .floor = INV_NO_FLOOR};
+        table_word image;
+        int rc = apply_change(op, si, &lc, &image);
+        if (rc == INV_ENOTFOUND)
+            op->changes[si].status = CHANGE_GONE; /* cannot be: pending units block deletes */
+        else if (rc != INV_OK)
+            return rc;
+        assert(rc != INV_OK || pending_of(op, c->item, c->location) == 0);
+    }
+    return INV_OK;
+}
+
+/* Success: settles the pending units and the claims, and publishes the
+ * final record. */
 static int commit_batch(batch_op *op)
 {
+    /* Only a failed journal stops a settle; the claims are settled all the
+     * same (in memory: nothing can be made durable any more). */
+    int settled = settle_pending(op);
     bool counted[INV_HOLD_LINES_MAX];
     size_t ci = 0;
     for (size_t i = 0; i < op->n_lines; i++) {
@@ -474,6 +541,8 @@ static int commit_batch(batch_op *op)
         hold_claim_done(op->e, c, counted, op->pos);
     }
     int rc = batch_publish(op, true, OUTCOME_APPLIED);
+    if (settled != INV_OK)
+        rc = settled;
     for (size_t i = 0; i < op->n_lines; i++)
         if (op->claims[i].r)
             hold_claim_published(op->e, &op->claims[i], op->pos_last);
@@ -571,7 +640,7 @@ static bool record_valid(uint64_t pos, const uint8_t *p, uint32_t len, batch_rec
         return false;
     memcpy(h, p, sizeof *h);
     if (h->batch_id == 0 || h->batch_id > pos || h->final > 1 ||
-        h->cap_changes > INV_BATCH_LEVELS_MAX || h->n_changes > h->cap_changes ||
+        h->cap_changes > BATCH_CHANGES_MAX || h->n_changes > h->cap_changes ||
         h->n_images > BATCH_IMAGES_PER_CHANGE * h->n_changes || h->holds_bytes > len ||
         len != batch_rec_len(h->cap_changes, h->holds_bytes) ||
         (h->final ? h->outcome != OUTCOME_APPLIED && h->outcome != OUTCOME_ABORTED

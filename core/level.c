@@ -654,38 +654,116 @@ int level_unreserve(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, boo
 
 /* ---- changes of batches (batch.c) ------------------------------------------ */
 
-/* A batch change reuses the single calls' steps, then notes what it did to
- * the word, so that the batch can take exactly that back. */
+/* Moves a tracked level's available by delta the batch way: units the
+ * batch adds stay in reserved as its pending units until it is decided, and
+ * units it takes come from its pending units first. So no other caller can
+ * take units the batch may still take back (its undo never drops a level
+ * below what others were allowed to leave there). */
+static int batch_move(level_change *c, table_word cur, int64_t delta, table_word *next)
+{
+    int64_t available = level_available(cur), reserved = level_reserved(cur);
+    assert(c->pending >= 0 && c->pending <= reserved);
+    if (delta >= 0) {
+        if (reserved + delta > (int64_t)LEVEL_RESERVED_MASK)
+            return INV_ELIMIT; /* no room to keep the units pending */
+        reserved += delta;
+        c->d_pending = delta;
+    } else {
+        int64_t from_pending = c->pending < -delta ? c->pending : -delta;
+        reserved -= from_pending;
+        available -= -delta - from_pending;
+        c->d_pending = -from_pending;
+    }
+    next->w0 = level_pack(available, reserved, false);
+    return TABLE_STEP_WRITE;
+}
+
+/* The step of a batch change on a tracked level. What the batch's lines
+ * see is available + pending (their own units included); what others see
+ * is the word. */
+static int tracked_change_step(level_change *c, table_word cur, table_word *next)
+{
+    int64_t seen = level_available(cur) + c->pending; /* as the batch's lines see it */
+    int64_t held = level_reserved(cur) - c->pending;  /* reserved by holds */
+    c->d_pending = 0;
+    switch (c->kind) {
+    case LEVEL_CHANGE_SET:
+        if (!revision_matches(cur, c->if_revision))
+            return INV_ECONFLICT;
+        return batch_move(c, cur, c->qty - seen, next);
+    case LEVEL_CHANGE_ADJUST: {
+        if (!revision_matches(cur, c->if_revision))
+            return INV_ECONFLICT;
+        int64_t after = seen + c->qty;
+        if (c->floor != INV_NO_FLOOR && after < c->floor)
+            return INV_EINSUFFICIENT;
+        if (!qty_in_range(after) && llabs(after) > llabs(seen))
+            return INV_ELIMIT;
+        return batch_move(c, cur, c->qty, next);
+    }
+    case LEVEL_CHANGE_RESERVE: {
+        if (seen < c->qty)
+            return INV_EINSUFFICIENT;
+        if (held + c->qty > INV_QTY_MAX)
+            return INV_ELIMIT;
+        /* The units stay or become reserved: the pending ones change owner. */
+        int rc = batch_move(c, cur, -c->qty, next);
+        next->w0 = level_pack(level_available(*next), level_reserved(*next) + c->qty, false);
+        return rc;
+    }
+    case LEVEL_CHANGE_SELL:
+        if (held < c->qty)
+            return INV_ELIMIT; /* would break conservation: refuse, keep as is */
+        next->w0 = level_pack(level_available(cur), level_reserved(cur) - c->qty, false);
+        return TABLE_STEP_WRITE;
+    case LEVEL_CHANGE_RETURN:
+        if (held < c->qty)
+            return INV_ELIMIT;
+        c->d_pending = c->qty; /* the hold's units become the batch's: no word change */
+        return TABLE_STEP_WRITE;
+    case LEVEL_CHANGE_SETTLE:
+        /* Decided: the pending units become available (tracked or not). */
+        next->w0 = level_pack(level_available(cur) + c->pending,
+                              level_reserved(cur) - c->pending, level_untracked(cur));
+        c->d_pending = -c->pending;
+        return TABLE_STEP_WRITE;
+    default:
+        return INV_EINVALID;
+    }
+}
+
+/* Untracked levels count nothing: a batch changes them as the single calls
+ * do, with nothing pending. */
+static int untracked_change_step(level_change *c, table_word cur, table_word *next)
+{
+    c->d_pending = 0;
+    switch (c->kind) {
+    case LEVEL_CHANGE_SET: {
+        set_arg a = {c->qty, c->if_revision};
+        return set_step(cur, next, &a);
+    }
+    case LEVEL_CHANGE_ADJUST: {
+        adjust_arg a = {c->qty, c->floor, c->if_revision};
+        return adjust_step(cur, next, &a);
+    }
+    case LEVEL_CHANGE_RESERVE:
+    case LEVEL_CHANGE_SELL:
+    case LEVEL_CHANGE_RETURN:
+        return LEVEL_KEEP; /* hold lines on it were never counted */
+    default:
+        return INV_EINVALID;
+    }
+}
+
+/* A batch change notes what it did to the word, so that the batch can take
+ * exactly that back. */
 static int change_step(table_word cur, table_word *next, const void *p)
 {
     level_change *c = (level_change *)p;
     c->seen = cur;
-    int rc;
-    switch (c->kind) {
-    case LEVEL_CHANGE_SET: {
-        set_arg a = {c->qty, c->if_revision};
-        rc = set_step(cur, next, &a);
-        break;
-    }
-    case LEVEL_CHANGE_ADJUST: {
-        adjust_arg a = {c->qty, c->floor, c->if_revision};
-        rc = adjust_step(cur, next, &a);
-        break;
-    }
-    case LEVEL_CHANGE_RESERVE: {
-        reserve_arg a = {c->qty, false, 0};
-        rc = reserve_step(cur, next, &a);
-        break;
-    }
-    case LEVEL_CHANGE_SELL:
-    case LEVEL_CHANGE_RETURN: {
-        unreserve_arg a = {c->qty, c->kind == LEVEL_CHANGE_SELL};
-        rc = unreserve_step(cur, next, &a);
-        break;
-    }
-    default:
-        rc = INV_EINVALID;
-    }
+    int rc = level_untracked(cur) && c->kind != LEVEL_CHANGE_SETTLE
+                 ? untracked_change_step(c, cur, next)
+                 : tracked_change_step(c, cur, next);
     /* untracked: nothing to change, nothing to undo */
     c->kept = rc == LEVEL_KEEP;
     if (rc == TABLE_STEP_WRITE) {
@@ -698,7 +776,7 @@ static int change_step(table_word cur, table_word *next, const void *p)
 int level_change_at(inv_engine *e, uint64_t item, uint64_t loc, level_change *c,
                     uint64_t op_pos, table_word *image)
 {
-    assert(c->kind >= LEVEL_CHANGE_SET && c->kind <= LEVEL_CHANGE_RETURN);
+    assert(c->kind >= LEVEL_CHANGE_SET && c->kind <= LEVEL_CHANGE_SETTLE);
     c->kept = false;
     c->d_available = c->d_reserved = 0;
     return level_apply_at(e, item, loc, change_step, c, op_pos, image);
@@ -743,6 +821,10 @@ int level_create_at(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uin
     uint64_t w0;
     if (level_new_word(e, item, loc, qty, &tracked, &w0) != INV_OK)
         return INV_ENOTFOUND;
+    /* A tracked level's units stay the batch's pending units until it is
+     * decided (a shortfall, qty < 0, is nothing anyone could take). */
+    if (tracked && qty > 0)
+        w0 = level_pack(0, qty, false);
     level_ctx c = {e, create_step, &w0, op_pos, false, true, false};
     table_word v;
     int rc = table_update(&e->levels, item, loc, true, NULL, level_update_step, &c, &v);

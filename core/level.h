@@ -80,16 +80,23 @@ enum {
     LEVEL_CHANGE_ADJUST = 2, /* available += qty (floor, IFREV) */
     LEVEL_CHANGE_RESERVE = 3, /* a hold line: available -= qty, reserved += qty */
     LEVEL_CHANGE_SELL = 4,   /* a committed hold line: reserved -= qty */
-    LEVEL_CHANGE_RETURN = 5  /* a released hold line: reserved -= qty, available += qty */
+    LEVEL_CHANGE_RETURN = 5, /* a released hold line: its units become pending */
+    LEVEL_CHANGE_SETTLE = 6  /* the batch is decided: pending -> available */
 };
 
+/* Pending units: a batch keeps the units it adds to a tracked level in
+ * the level's reserved until the batch is decided (then SETTLE makes them
+ * available), so no other caller takes units the batch may take back. Its
+ * own lines see available + pending, and take from pending first. */
 typedef struct {
     uint8_t kind;
     int64_t qty, floor;
     uint64_t if_revision;
-    /* out: what the change did (0, 0 and kept when an untracked level
-     * counted nothing), and the word it was decided on */
-    int64_t d_available, d_reserved;
+    int64_t pending; /* in: the batch's pending units on this level */
+    /* out: what the change did to the word (0, 0 and kept when an
+     * untracked level counted nothing), to the batch's pending units, and
+     * the word it was decided on */
+    int64_t d_available, d_reserved, d_pending;
     bool kept;
     table_word seen;
 } level_change;
@@ -111,9 +118,10 @@ typedef struct {
 
 int level_undo_at(inv_engine *e, uint64_t item, uint64_t loc, const level_undo *u,
                   uint64_t op_pos, table_word *image);
-/* Creates (item, loc) with available = qty at op_pos: INV_OK, NOTFOUND (no
- * such item or location), LEVEL_NEEDS_POSITION, or LEVEL_EXISTS (change it
- * instead). */
+/* Creates (item, loc) for a batch at op_pos, its qty units pending (in
+ * reserved; an untracked level or a negative qty: in available): INV_OK,
+ * NOTFOUND (no such item or location), LEVEL_NEEDS_POSITION, or
+ * LEVEL_EXISTS (change it instead). */
 #define LEVEL_EXISTS 2
 int level_create_at(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uint64_t op_pos,
                     table_word *image);

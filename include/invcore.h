@@ -388,7 +388,9 @@ typedef struct {
  * a crash it is there whole or not at all, and with fsync ALWAYS the call
  * returns once it is durable. While it runs, other callers may see the
  * lines it has applied so far (and, on failure, their undoing); an undone
- * line leaves its level with a higher revision. results (n entries) and
+ * line leaves its level with a higher revision. Units a batch adds to a
+ * level stay reserved until it is decided (its own lines may use them), so
+ * no other caller can take units a failing batch takes back. results (n entries) and
  * failed_line may be NULL. */
 int inv_batch(inv_engine *e, const inv_batch_line *lines, size_t n,
               inv_batch_result *results, size_t *failed_line);

@@ -513,6 +513,94 @@ Test(batch, a_crash_between_a_partial_and_the_final_record_recovers_to_no_change
     cr_assert_eq(tu_remove_tree(dir), 0);
 }
 
+/* ---- isolation: nobody takes units a running batch may take back ------------------ */
+
+/* While the batch is paused at its first (partial) record, another thread
+ * tries to buy the units the batch has just added. If it could, the
+ * batch's failure would take them back from under it: the level would end
+ * below its floor (an oversell). */
+static inv_engine *iso_engine;
+static int iso_records, iso_buyer_rc;
+static inv_level iso_seen;
+
+static void *iso_buyer(void *p)
+{
+    (void)p;
+    inv_level lv;
+    iso_buyer_rc = inv_level_adjust(iso_engine, ITEM_1, LOC_NONE, -5, 0, &lv);
+    (void)inv_level_get(iso_engine, ITEM_1, LOC_NONE, &iso_seen);
+    return NULL;
+}
+
+static void iso_hook(uint8_t type)
+{
+    if (type != PERSIST_BATCH || ++iso_records != 1)
+        return;
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, iso_buyer, NULL), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+}
+
+Test(batch, units_a_running_batch_adds_cannot_be_taken_by_others)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "batch");
+    iso_engine = tu_open_dir(dir, INV_FSYNC_NONE);
+    populate(iso_engine);
+    cr_assert_eq(inv_level_set(iso_engine, ITEM_1, LOC_NONE, 0, 0, NULL), INV_OK);
+    /* Two changes of ITEM_2 at LOC_A make the batch publish a partial
+     * record (the hook), then it goes on and fails on its last line. */
+    inv_batch_line lines[] = {adjust_line(ITEM_1, LOC_NONE, 5, INV_NO_FLOOR),
+                              get_line(ITEM_1, LOC_NONE),
+                              adjust_line(ITEM_2, LOC_A, -1, 0),
+                              adjust_line(ITEM_2, LOC_A, -1, 0),
+                              adjust_line(ITEM_3, LOC_A, -(STOCK + 1), 0)};
+    inv_batch_result res[5];
+    persist_test_before_publish = iso_hook;
+    size_t failed;
+    int rc = inv_batch(iso_engine, lines, 5, res, &failed);
+    persist_test_before_publish = NULL;
+    cr_assert_eq(rc, INV_EINSUFFICIENT);
+    cr_assert_eq(failed, 4);
+    cr_assert_geq(iso_records, 2, "partial records, then the aborted final one");
+    cr_assert_eq(res[1].level.available, 5, "the batch's own lines see its units");
+    cr_assert_eq(iso_buyer_rc, INV_EINSUFFICIENT, "another caller saw units it may not take");
+    cr_assert(iso_seen.available == 0 && iso_seen.reserved == 5,
+              "others see the batch's units reserved (%" PRId64 ", %" PRId64 ")",
+              iso_seen.available, iso_seen.reserved);
+    inv_level after = tu_level_of(iso_engine, ITEM_1, LOC_NONE);
+    cr_assert(after.available == 0 && after.reserved == 0, "(%" PRId64 ", %" PRId64 ")",
+              after.available, after.reserved);
+    cr_assert_eq(tu_level_of(iso_engine, ITEM_2, LOC_A).available, STOCK);
+    verify_and_close(iso_engine);
+    cr_assert_eq(tu_remove_tree(dir), 0);
+}
+
+Test(batch, a_batch_takes_its_own_added_units_first_and_settles_the_rest)
+{
+    inv_engine *e = open_populated();
+    cr_assert_eq(inv_level_set(e, ITEM_1, LOC_NONE, 4, 0, NULL), INV_OK);
+    inv_hold_line hl[] = {{ITEM_1, LOC_NONE, 2}};
+    inv_batch_line lines[] = {adjust_line(ITEM_1, LOC_NONE, 5, INV_NO_FLOOR),
+                              adjust_line(ITEM_1, LOC_NONE, -7, 0),
+                              create_line("own", hl, 1),
+                              get_line(ITEM_1, LOC_NONE)};
+    inv_batch_result res[4];
+    cr_assert_eq(inv_batch(e, lines, 4, res, NULL), INV_OK);
+    cr_assert(res[0].level.available == 9 && res[1].level.available == 2);
+    cr_assert(res[3].level.available == 0 && res[3].level.reserved == 2);
+    inv_level lv = tu_level_of(e, ITEM_1, LOC_NONE);
+    cr_assert(lv.available == 0 && lv.reserved == 2, "(%" PRId64 ", %" PRId64 ")",
+              lv.available, lv.reserved);
+    /* A release inside a batch returns its units only when it is decided. */
+    inv_batch_line rel[] = {end_line(INV_BATCH_HOLD_RELEASE, "own"),
+                            adjust_line(ITEM_1, LOC_NONE, -2, 0)};
+    cr_assert_eq(inv_batch(e, rel, 2, res, NULL), INV_OK);
+    lv = tu_level_of(e, ITEM_1, LOC_NONE);
+    cr_assert(lv.available == 0 && lv.reserved == 0);
+    verify_and_close(e);
+}
+
 /* ---- concurrency ---------------------------------------------------------------- */
 
 /*
