@@ -32,6 +32,7 @@
 #include "hold.h"
 #include "level.h"
 #include "persist.h"
+#include "vec.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -559,8 +560,7 @@ typedef struct {
 } pending_batch;
 
 struct batch_recovery {
-    pending_batch *v;
-    size_t n, cap;
+    vec pending; /* pending_batch */
 };
 
 /* Checks a record read from disk (nothing in it is trusted) and finds its
@@ -608,11 +608,20 @@ static bool record_valid(uint64_t pos, const uint8_t *p, uint32_t len, batch_rec
     return true;
 }
 
+/* The batches pending so far (none: NULL, *n 0). */
+static pending_batch *pending_all(struct batch_recovery *br, size_t *n)
+{
+    *n = br ? br->pending.n : 0;
+    return br ? br->pending.items : NULL;
+}
+
 static pending_batch *find_pending(struct batch_recovery *br, uint64_t batch_id)
 {
-    for (size_t i = 0; br && i < br->n; i++)
-        if (br->v[i].batch_id == batch_id)
-            return &br->v[i];
+    size_t n;
+    pending_batch *v = pending_all(br, &n);
+    for (size_t i = 0; i < n; i++)
+        if (v[i].batch_id == batch_id)
+            return &v[i];
     return NULL;
 }
 
@@ -620,20 +629,18 @@ static pending_batch *find_pending(struct batch_recovery *br, uint64_t batch_id)
 static int note_pending(inv_engine *e, uint64_t batch_id, const uint8_t *changes, size_t n)
 {
     struct batch_recovery *br = e->batch_pending;
-    if (!br && !(br = e->batch_pending = calloc(1, sizeof *br)))
-        return INV_ENOMEM;
+    if (!br) {
+        if (!(br = malloc(sizeof *br)))
+            return INV_ENOMEM;
+        br->pending = VEC_OF(pending_batch);
+        e->batch_pending = br;
+    }
     pending_batch *pb = find_pending(br, batch_id);
     if (!pb) {
-        if (br->n == br->cap) {
-            size_t cap = br->cap ? 2 * br->cap : 16;
-            pending_batch *v = realloc(br->v, cap * sizeof *v);
-            if (!v)
-                return INV_ENOMEM;
-            br->v = v;
-            br->cap = cap;
-        }
-        pb = &br->v[br->n++];
-        *pb = (pending_batch){batch_id, 0, NULL};
+        if (vec_push(&br->pending, &(pending_batch){batch_id, 0, NULL}) != INV_OK)
+            return INV_ENOMEM;
+        size_t n_pending;
+        pb = &pending_all(br, &n_pending)[n_pending - 1];
     }
     batch_rec_change *copy = malloc(n ? n * sizeof *copy : 1);
     if (!copy)
@@ -652,7 +659,9 @@ static void drop_pending(inv_engine *e, uint64_t batch_id)
     if (!pb)
         return;
     free(pb->changes);
-    *pb = br->v[--br->n];
+    size_t n;
+    *pb = pending_all(br, &n)[n - 1];
+    br->pending.n--;
 }
 
 int batch_replay(inv_engine *e, uint64_t pos, const void *payload, uint32_t len)
@@ -713,12 +722,12 @@ static int finish_pending(inv_engine *e, pending_batch *pb, size_t *undone)
 
 int batch_recover_finish(inv_engine *e)
 {
-    struct batch_recovery *br = e->batch_pending;
+    size_t undone = 0, batches;
+    pending_batch *pending = pending_all(e->batch_pending, &batches);
     int rc = INV_OK;
-    size_t undone = 0, batches = br ? br->n : 0;
     epoch_enter();
-    for (size_t i = 0; rc == INV_OK && br && i < br->n; i++)
-        rc = finish_pending(e, &br->v[i], &undone);
+    for (size_t i = 0; rc == INV_OK && i < batches; i++)
+        rc = finish_pending(e, &pending[i], &undone);
     epoch_exit();
     if (batches)
         fprintf(stderr, "invcore: recovery: took back %zu change(s) of %zu batch(es) cut "
@@ -732,9 +741,11 @@ void batch_recovery_free(inv_engine *e)
     struct batch_recovery *br = e->batch_pending;
     if (!br)
         return;
-    for (size_t i = 0; i < br->n; i++)
-        free(br->v[i].changes);
-    free(br->v);
+    size_t n;
+    pending_batch *pending = pending_all(br, &n);
+    for (size_t i = 0; i < n; i++)
+        free(pending[i].changes);
+    vec_free(&br->pending);
     free(br);
     e->batch_pending = NULL;
 }

@@ -17,6 +17,7 @@
 #include "catalog.h"
 #include "epoch.h"
 #include "persist.h"
+#include "vec.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -788,8 +789,7 @@ typedef struct {
 
 typedef struct {
     inv_engine *e;
-    reconcile_entry *v;
-    size_t n, cap;
+    vec todo; /* reconcile_entry */
 } reconcile_list;
 
 static int reconcile_visit(void *p, uint64_t item, uint64_t loc, table_word v)
@@ -799,16 +799,7 @@ static int reconcile_visit(void *p, uint64_t item, uint64_t loc, table_word v)
     bool exists = catalog_item_exists(&l->e->cat, item, &tracked);
     if (exists && tracked != level_untracked(v))
         return 0; /* agrees */
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        reconcile_entry *nv = realloc(l->v, cap * sizeof *nv);
-        if (!nv)
-            return INV_ENOMEM;
-        l->v = nv;
-        l->cap = cap;
-    }
-    l->v[l->n++] = (reconcile_entry){item, loc, !exists, tracked};
-    return 0;
+    return vec_push(&l->todo, &(reconcile_entry){item, loc, !exists, tracked});
 }
 
 /* A crash between an item's record and the level changes it causes (a
@@ -817,15 +808,16 @@ static int reconcile_visit(void *p, uint64_t item, uint64_t loc, table_word v)
  * threaded (recovery). */
 int level_reconcile(inv_engine *e, uint64_t *pos_max)
 {
-    reconcile_list l = {e, NULL, 0, 0};
+    reconcile_list l = {e, VEC_OF(reconcile_entry)};
     epoch_enter();
     int rc = table_foreach(&e->levels, reconcile_visit, &l);
-    for (size_t i = 0; rc == INV_OK && i < l.n; i++) {
+    reconcile_entry *todo = l.todo.items;
+    for (size_t i = 0; rc == INV_OK && i < l.todo.n; i++) {
         uint64_t pos = 0;
-        if (l.v[i].drop)
-            rc = level_delete(e, l.v[i].item, l.v[i].location, true, &pos);
+        if (todo[i].drop)
+            rc = level_delete(e, todo[i].item, todo[i].location, true, &pos);
         else
-            rc = level_rmw(e, l.v[i].item, l.v[i].location, tracked_update, &l.v[i].tracked,
+            rc = level_rmw(e, todo[i].item, todo[i].location, tracked_update, &todo[i].tracked,
                            NULL, &pos);
         if (rc == INV_ENOTFOUND)
             rc = INV_OK;
@@ -833,10 +825,10 @@ int level_reconcile(inv_engine *e, uint64_t *pos_max)
             *pos_max = pos;
     }
     epoch_exit();
-    if (l.n)
+    if (l.todo.n)
         fprintf(stderr, "invcore: recovery: finished %zu level change(s) of items changed "
-                        "before the crash\n", l.n);
-    free(l.v);
+                        "before the crash\n", l.todo.n);
+    vec_free(&l.todo);
     return rc;
 }
 

@@ -21,6 +21,7 @@
 
 #include "epoch.h"
 #include "invcore.h"
+#include "vec.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -582,25 +583,6 @@ typedef struct {
     table_word v;
 } scan_entry;
 
-typedef struct {
-    scan_entry *items;
-    size_t n, cap;
-} scan_list;
-
-static int scan_push(scan_list *l, uint64_t h, uint64_t a, uint64_t b, table_word v)
-{
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        scan_entry *items = realloc(l->items, cap * sizeof *items);
-        if (!items)
-            return INV_ENOMEM;
-        l->items = items;
-        l->cap = cap;
-    }
-    l->items[l->n++] = (scan_entry){h, a, b, v};
-    return INV_OK;
-}
-
 /* The current value of the key held by s: a slot moved by a growth that
  * started after we finished the last one is read from where it went. */
 static bool current_value(table *t, table_slot *s, uint64_t a, uint64_t b, table_word *v)
@@ -630,8 +612,8 @@ static int cmp_scan_entry(const void *x, const void *y)
     return p->h < q->h ? -1 : p->h > q->h;
 }
 
-/* Collects the entries of slot i with hash >= cursor. */
-static int scan_slot(table *t, table_slot *s, uint64_t cursor, scan_list *l)
+/* Collects the entries of slot i with hash >= cursor (l: scan_entry). */
+static int scan_slot(table *t, table_slot *s, uint64_t cursor, vec *l)
 {
     unsigned __int128 k = key_load(s);
     if (k == KEY_EMPTY || k == KEY_MOVED_EMPTY)
@@ -640,7 +622,7 @@ static int scan_slot(table *t, table_slot *s, uint64_t cursor, scan_list *l)
     uint64_t h = hash_key(t, a, b);
     table_word v;
     if (h >= cursor && current_value(t, s, a, b, &v))
-        return scan_push(l, h, a, b, v);
+        return vec_push(l, &(scan_entry){h, a, b, v});
     return INV_OK;
 }
 
@@ -652,7 +634,7 @@ int table_scan(table *t, uint64_t cursor, size_t max_entries, table_visit_fn fn,
     table_finish_growth(t);
     table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
     size_t cap = arr->capacity, start = home_of(cursor, cap), j = start;
-    scan_list l = {0};
+    vec l = VEC_OF(scan_entry);
     int rc = INV_OK;
     /* Whole home slots from start on, until enough entries. */
     for (; j < cap && rc >= 0; j++) {
@@ -674,34 +656,35 @@ int table_scan(table *t, uint64_t cursor, size_t max_entries, table_visit_fn fn,
         uint64_t h = hash_key(t, 0, (uint64_t)sp);
         table_word v = table_load(&t->special[sp]);
         if (h >= cursor && table_is_live(v))
-            rc = scan_push(&l, h, 0, (uint64_t)sp, v);
+            rc = vec_push(&l, &(scan_entry){h, 0, (uint64_t)sp, v});
     }
     if (rc < 0) {
-        free(l.items);
+        vec_free(&l);
         return rc;
     }
     /* Keep exactly the hash range [cursor, end_hash). */
+    scan_entry *items = l.items;
     size_t kept = 0;
     for (size_t i = 0; i < l.n; i++)
-        if (end_hash == 0 || l.items[i].h < end_hash)
-            l.items[kept++] = l.items[i];
+        if (end_hash == 0 || items[i].h < end_hash)
+            items[kept++] = items[i];
     if (kept)
-        qsort(l.items, kept, sizeof *l.items, cmp_scan_entry);
+        qsort(items, kept, sizeof *items, cmp_scan_entry);
     if (kept > max_entries) {
         size_t cut = max_entries;
-        while (cut > 0 && l.items[cut - 1].h == l.items[cut].h)
+        while (cut > 0 && items[cut - 1].h == items[cut].h)
             cut--;
         if (cut == 0) {
-            free(l.items);
+            vec_free(&l);
             return INV_ELIMIT; /* more than max_entries share one hash */
         }
-        end_hash = l.items[cut].h;
+        end_hash = items[cut].h;
         kept = cut;
     }
     rc = INV_OK;
     for (size_t i = 0; i < kept && rc == INV_OK; i++)
-        rc = fn(ctx, l.items[i].a, l.items[i].b, l.items[i].v);
-    free(l.items);
+        rc = fn(ctx, items[i].a, items[i].b, items[i].v);
+    vec_free(&l);
     *next = end_hash;
     return rc;
 }
