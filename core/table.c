@@ -187,24 +187,31 @@ static inline bool slot_holds(const table_slot *s, uint64_t a, uint64_t b, bool 
     return k == key_pack(a, b);
 }
 
-/* Hot path of every lookup: no allocation, no lock, no store. */
-static table_slot *array_find(table_array *arr, uint64_t h, uint64_t a, uint64_t b)
+/* Probes arr for key (a, b) from h's home: its slot, or NULL when absent,
+ * *end then being the empty (or moved-empty) slot that ended the probe
+ * (NULL: none, every slot was probed). Hot path of every lookup: no
+ * allocation, no lock, no store. */
+static inline table_slot *array_probe(table_array *arr, uint64_t h, uint64_t a, uint64_t b,
+                                      table_slot **end)
 {
     size_t cap = arr->capacity, i = home_of(h, cap);
+    *end = NULL;
     for (size_t n = 0; n < cap; n++) {
         table_slot *s = &arr->slots[i];
         bool empty;
         if (slot_holds(s, a, b, &empty))
             return s;
-        if (empty)
+        if (empty) {
+            *end = s;
             return NULL;
+        }
         if (++i == cap)
             i = 0;
     }
     return NULL;
 }
 
-/* As array_find in an array that is being migrated: an empty slot met on
+/* As array_probe in an array that is being migrated: an empty slot met on
  * the way is killed (made MOVED_EMPTY) so no late claimer can put the key
  * behind our back. */
 static table_slot *array_find_killing(table_array *arr, uint64_t h, unsigned __int128 key)
@@ -451,7 +458,8 @@ table_slot *table_find(table *t, uint64_t a, uint64_t b)
     /* acquire: the array header and its slots as published. */
     table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
     for (;;) {
-        table_slot *s = array_find(arr, h, a, b);
+        table_slot *end;
+        table_slot *s = array_probe(arr, h, a, b, &end);
         /* acquire: the successor's slots as published. No successor: no
          * slot here is moved (callers still meet a freeze that starts now,
          * through the value's flags). */
@@ -514,25 +522,18 @@ table_slot *table_insert_exclusive(table *t, uint64_t a, uint64_t b)
     size_t claimed = atomic_load_explicit(&arr->claimed, memory_order_relaxed);
     if (atomic_load_explicit(&arr->next, memory_order_relaxed) || claimed >= arr->grow_at)
         return table_insert(t, a, b); /* growth: the shared path */
-    uint64_t h = hash_key(t, a, b);
-    size_t cap = arr->capacity, i = home_of(h, cap);
-    for (size_t n = 0; n < cap; n++) {
-        table_slot *s = &arr->slots[i];
-        bool empty;
-        if (slot_holds(s, a, b, &empty))
-            return s;
-        if (empty) {
-            /* relaxed: see above; the release on the low half orders the
-             * whole key for threads started after recovery. */
-            __atomic_store_n(&s->key.half[1], b, __ATOMIC_RELAXED);
-            __atomic_store_n(&s->key.half[0], a, __ATOMIC_RELEASE);
-            atomic_store_explicit(&arr->claimed, claimed + 1, memory_order_relaxed);
-            return s;
-        }
-        if (++i == cap)
-            i = 0;
-    }
-    return table_insert(t, a, b);
+    table_slot *end;
+    table_slot *s = array_probe(arr, hash_key(t, a, b), a, b, &end);
+    if (s)
+        return s;
+    if (!end)
+        return table_insert(t, a, b); /* no empty slot: the shared path */
+    /* relaxed: see above; the release on the low half orders the whole key
+     * for threads started after recovery. */
+    __atomic_store_n(&end->key.half[1], b, __ATOMIC_RELAXED);
+    __atomic_store_n(&end->key.half[0], a, __ATOMIC_RELEASE);
+    atomic_store_explicit(&arr->claimed, claimed + 1, memory_order_relaxed);
+    return end;
 }
 
 void table_prefetch(table *t, uint64_t a, uint64_t b)
