@@ -743,18 +743,9 @@ int catalog_foreach_location(catalog *c, int (*fn)(void *ctx, uint64_t loc), voi
 
 /* ---- listing (cursor = hash position, table_scan) ----------------------- */
 
-typedef struct {
-    uint64_t *ids;
-    size_t cap, n;
-} id_page;
-
-static int page_visit(void *p, uint64_t a, uint64_t b, table_word v)
+static void id_put(void *ids, size_t i, uint64_t id, uint64_t b, table_word v)
 {
-    id_page *pg = p;
-    if (pg->n < pg->cap)
-        pg->ids[pg->n] = a;
-    pg->n++;
-    return 0;
+    ((uint64_t *)ids)[i] = id;
 }
 
 /* One page of the ids of t. More entries than ids_cap can only come from
@@ -762,19 +753,10 @@ static int page_visit(void *p, uint64_t a, uint64_t b, table_word v)
 static int id_list(table *t, uint64_t cursor, size_t count, uint64_t *ids, size_t ids_cap,
                    size_t *n_out, uint64_t *next_cursor)
 {
-    if (count == 0 || count > INV_LIST_COUNT_MAX || !ids || ids_cap == 0 || !n_out ||
-        !next_cursor)
-        return INV_EINVALID;
-    id_page pg = {ids, ids_cap, 0};
-    uint64_t next = 0;
     epoch_enter();
-    int rc = table_scan(t, cursor, count < ids_cap ? count : ids_cap, page_visit, &pg, &next);
+    int rc = table_scan_page(t, cursor, count, ids, ids_cap, id_put, n_out, next_cursor);
     epoch_exit();
-    if (rc != INV_OK)
-        return rc;
-    *n_out = pg.n;
-    *next_cursor = next;
-    return pg.n > ids_cap ? INV_ELIMIT : INV_OK;
+    return rc;
 }
 
 int inv_location_list(inv_engine *e, uint64_t cursor, size_t count, uint64_t *ids,

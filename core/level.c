@@ -834,37 +834,21 @@ int level_reconcile(inv_engine *e, uint64_t *pos_max)
 
 /* ---- scan of every level (cursor = hash position, table_scan) ----------- */
 
-typedef struct {
-    inv_level_row *rows;
-    size_t cap, n;
-} level_page;
-
-static int scan_visit(void *p, uint64_t item, uint64_t loc, table_word v)
+static void row_put(void *rows, size_t i, uint64_t item, uint64_t loc, table_word v)
 {
-    level_page *pg = p;
-    if (pg->n < pg->cap) {
-        pg->rows[pg->n].item = item;
-        pg->rows[pg->n].location = loc;
-        level_out(v, &pg->rows[pg->n].level);
-    }
-    pg->n++;
-    return 0;
+    inv_level_row *row = (inv_level_row *)rows + i;
+    row->item = item;
+    row->location = loc;
+    level_out(v, &row->level);
 }
 
 int inv_level_scan(inv_engine *e, uint64_t cursor, size_t count, inv_level_row *rows,
                    size_t cap, size_t *n_out, uint64_t *next_cursor)
 {
-    if (!e || count == 0 || count > INV_LIST_COUNT_MAX || !rows || cap == 0 || !n_out ||
-        !next_cursor)
+    if (!e)
         return INV_EINVALID;
-    level_page pg = {rows, cap, 0};
-    uint64_t next = 0;
     epoch_enter();
-    int rc = table_scan(&e->levels, cursor, count < cap ? count : cap, scan_visit, &pg, &next);
+    int rc = table_scan_page(&e->levels, cursor, count, rows, cap, row_put, n_out, next_cursor);
     epoch_exit();
-    if (rc != INV_OK)
-        return rc;
-    *n_out = pg.n < cap ? pg.n : cap;
-    *next_cursor = next;
-    return pg.n > cap ? INV_ELIMIT : INV_OK;
+    return rc;
 }

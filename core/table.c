@@ -690,6 +690,36 @@ int table_scan(table *t, uint64_t cursor, size_t max_entries, table_visit_fn fn,
     return rc;
 }
 
+typedef struct {
+    void *out;
+    size_t cap, n;
+    table_put_fn put;
+} scan_page;
+
+static int page_visit(void *p, uint64_t a, uint64_t b, table_word v)
+{
+    scan_page *pg = p;
+    assert(pg->n < pg->cap); /* table_scan visits at most max_entries */
+    pg->put(pg->out, pg->n++, a, b, v);
+    return 0;
+}
+
+int table_scan_page(table *t, uint64_t cursor, size_t count, void *out, size_t cap,
+                    table_put_fn put, size_t *n_out, uint64_t *next_cursor)
+{
+    if (count == 0 || count > INV_LIST_COUNT_MAX || !out || cap == 0 || !n_out ||
+        !next_cursor)
+        return INV_EINVALID;
+    scan_page pg = {out, cap, 0, put};
+    uint64_t next = 0;
+    int rc = table_scan(t, cursor, count < cap ? count : cap, page_visit, &pg, &next);
+    if (rc != INV_OK)
+        return rc;
+    *n_out = pg.n;
+    *next_cursor = next;
+    return INV_OK;
+}
+
 int table_foreach(table *t, table_visit_fn fn, void *ctx)
 {
     table_finish_growth(t);
