@@ -172,41 +172,29 @@ static bool again_at_new_position(batch_op *op, int *rc)
     return *rc == INV_OK;
 }
 
-/* Applies lc to change ci's level. */
-static int apply_change(batch_op *op, size_t ci, level_change *lc, table_word *image)
+/* Applies lc to change ci's level, or, with create, creates the level of
+ * a SET (available = lc->qty) that found none: at the batch's position,
+ * again at a new one while the level carries a newer revision. */
+static int apply_change(batch_op *op, size_t ci, level_change *lc, bool create,
+                        table_word *image)
 {
     batch_rec_change *c = &op->changes[ci];
     int rc;
     do
-        rc = level_change_at(op->e, c->item, c->location, lc, op->pos, image);
+        rc = create ? level_create_at(op->e, c->item, c->location, lc->qty, op->pos, image)
+                    : level_change_at(op->e, c->item, c->location, lc, op->pos, image);
     while (again_at_new_position(op, &rc));
     if (rc != INV_OK)
         return rc;
-    if (lc->kept) {
+    if (!create && lc->kept) {
         c->status = CHANGE_KEPT;
         *image = lc->seen;
         return INV_OK;
     }
-    c->d_available = lc->d_available;
-    c->d_reserved = lc->d_reserved;
+    c->d_available = create ? lc->qty : lc->d_available;
+    c->d_reserved = create ? 0 : lc->d_reserved;
     c->status = CHANGE_APPLIED;
-    note_image(op, ci, *image);
-    return INV_OK;
-}
-
-/* A SET on a level that does not exist creates it. */
-static int create_change(batch_op *op, size_t ci, int64_t qty, table_word *image)
-{
-    batch_rec_change *c = &op->changes[ci];
-    int rc;
-    do
-        rc = level_create_at(op->e, c->item, c->location, qty, op->pos, image);
-    while (again_at_new_position(op, &rc));
-    if (rc != INV_OK)
-        return rc;
-    c->d_available = qty;
-    c->status = CHANGE_APPLIED;
-    c->flags |= CHANGE_CREATED;
+    c->flags |= create ? CHANGE_CREATED : 0;
     note_image(op, ci, *image);
     return INV_OK;
 }
@@ -279,14 +267,14 @@ static int run_level_line(batch_op *op, size_t i, inv_batch_result *res)
     table_word image = {0, 0};
     int rc;
     for (;;) {
-        rc = apply_change(op, ci, &lc, &image);
+        rc = apply_change(op, ci, &lc, false, &image);
         if (rc != INV_ENOTFOUND || !set)
             break;
         if (l->if_revision) {
             rc = INV_ECONFLICT; /* no level: revision 0 */
             break;
         }
-        rc = create_change(op, ci, l->qty, &image);
+        rc = apply_change(op, ci, &lc, true, &image);
         if (rc != LEVEL_EXISTS)
             break;
     }
@@ -318,7 +306,7 @@ static int run_hold_line(batch_op *op, size_t i, inv_batch_result *res)
         size_t ci = new_change(op, i, hl.item, hl.location);
         level_change lc = {kind, hl.qty, INV_NO_FLOOR, 0, 0, 0, false, (table_word){0, 0}};
         table_word image;
-        int rc = apply_change(op, ci, &lc, &image);
+        int rc = apply_change(op, ci, &lc, false, &image);
         if (rc == INV_ENOTFOUND && kind != LEVEL_CHANGE_RESERVE) {
             /* Deleted with its item: its units went with it (as hold_end). */
             op->changes[ci].status = CHANGE_GONE;
