@@ -32,6 +32,7 @@
 #include "hold.h"
 #include "level.h"
 #include "persist.h"
+#include "vec.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -197,45 +198,33 @@ static bool again_at_new_position(batch_op *op, int *rc)
     return *rc == INV_OK;
 }
 
-/* Applies lc to change ci's level. */
-static int apply_change(batch_op *op, size_t ci, level_change *lc, table_word *image)
+/* Applies lc to change ci's level, or, with create, creates the level of
+ * a SET (its lc->qty units pending) that found none: at the batch's position,
+ * again at a new one while the level carries a newer revision. */
+static int apply_change(batch_op *op, size_t ci, level_change *lc, bool create,
+                        table_word *image)
 {
     batch_rec_change *c = &op->changes[ci];
     lc->pending = pending_of(op, c->item, c->location);
     int rc;
     do
-        rc = level_change_at(op->e, c->item, c->location, lc, op->pos, image);
+        rc = create ? level_create_at(op->e, c->item, c->location, lc->qty, op->pos, image)
+                    : level_change_at(op->e, c->item, c->location, lc, op->pos, image);
     while (again_at_new_position(op, &rc));
     if (rc != INV_OK)
         return rc;
-    if (lc->kept) {
+    if (!create && lc->kept) {
         c->status = CHANGE_KEPT;
         *image = lc->seen;
         return INV_OK;
     }
-    c->d_available = lc->d_available;
-    c->d_reserved = lc->d_reserved;
-    op->d_pending[ci] = lc->d_pending;
+    /* A created level's word is all the batch's doing (its units pending,
+     * level_create_at). */
+    c->d_available = create ? level_available(*image) : lc->d_available;
+    c->d_reserved = create ? level_reserved(*image) : lc->d_reserved;
+    op->d_pending[ci] = create ? level_reserved(*image) : lc->d_pending;
     c->status = CHANGE_APPLIED;
-    note_image(op, ci, *image);
-    return INV_OK;
-}
-
-/* A SET on a level that does not exist creates it. */
-static int create_change(batch_op *op, size_t ci, int64_t qty, table_word *image)
-{
-    batch_rec_change *c = &op->changes[ci];
-    int rc;
-    do
-        rc = level_create_at(op->e, c->item, c->location, qty, op->pos, image);
-    while (again_at_new_position(op, &rc));
-    if (rc != INV_OK)
-        return rc;
-    c->d_available = level_available(*image);
-    c->d_reserved = level_reserved(*image);
-    op->d_pending[ci] = level_reserved(*image); /* a new level's units: pending */
-    c->status = CHANGE_APPLIED;
-    c->flags |= CHANGE_CREATED;
+    c->flags |= create ? CHANGE_CREATED : 0;
     note_image(op, ci, *image);
     return INV_OK;
 }
@@ -312,14 +301,14 @@ static int run_level_line(batch_op *op, size_t i, inv_batch_result *res)
     table_word image = {0, 0};
     int rc;
     for (;;) {
-        rc = apply_change(op, ci, &lc, &image);
+        rc = apply_change(op, ci, &lc, false, &image);
         if (rc != INV_ENOTFOUND || !set)
             break;
         if (l->if_revision) {
             rc = INV_ECONFLICT; /* no level: revision 0 */
             break;
         }
-        rc = create_change(op, ci, l->qty, &image);
+        rc = apply_change(op, ci, &lc, true, &image);
         if (rc != LEVEL_EXISTS)
             break;
     }
@@ -351,7 +340,7 @@ static int run_hold_line(batch_op *op, size_t i, inv_batch_result *res)
         size_t ci = new_change(op, i, hl.item, hl.location);
         level_change lc = {.kind = kind, .qty = hl.qty, .floor = INV_NO_FLOOR};
         table_word image;
-        int rc = apply_change(op, ci, &lc, &image);
+        int rc = apply_change(op, ci, &lc, false, &image);
         if (rc == INV_ENOTFOUND && kind != LEVEL_CHANGE_RESERVE) {
             /* Deleted with its item: its units went with it (as hold_end). */
             op->changes[ci].status = CHANGE_GONE;
@@ -510,7 +499,7 @@ static int settle_pending(batch_op *op)
         size_t si = new_change(op, op->n_lines, c->item, c->location);
         level_change lc = {.kind = LEVEL_CHANGE_SETTLE, .floor = INV_NO_FLOOR};
         table_word image;
-        int rc = apply_change(op, si, &lc, &image);
+        int rc = apply_change(op, si, &lc, false, &image);
         if (rc == INV_ENOTFOUND)
             op->changes[si].status = CHANGE_GONE; /* cannot be: pending units block deletes */
         else if (rc != INV_OK)
@@ -628,8 +617,7 @@ typedef struct {
 } pending_batch;
 
 struct batch_recovery {
-    pending_batch *v;
-    size_t n, cap;
+    vec pending; /* pending_batch */
 };
 
 /* Checks a record read from disk (nothing in it is trusted) and finds its
@@ -677,11 +665,20 @@ static bool record_valid(uint64_t pos, const uint8_t *p, uint32_t len, batch_rec
     return true;
 }
 
+/* The batches pending so far (none: NULL, *n 0). */
+static pending_batch *pending_all(struct batch_recovery *br, size_t *n)
+{
+    *n = br ? br->pending.n : 0;
+    return br ? br->pending.items : NULL;
+}
+
 static pending_batch *find_pending(struct batch_recovery *br, uint64_t batch_id)
 {
-    for (size_t i = 0; br && i < br->n; i++)
-        if (br->v[i].batch_id == batch_id)
-            return &br->v[i];
+    size_t n;
+    pending_batch *v = pending_all(br, &n);
+    for (size_t i = 0; i < n; i++)
+        if (v[i].batch_id == batch_id)
+            return &v[i];
     return NULL;
 }
 
@@ -689,20 +686,18 @@ static pending_batch *find_pending(struct batch_recovery *br, uint64_t batch_id)
 static int note_pending(inv_engine *e, uint64_t batch_id, const uint8_t *changes, size_t n)
 {
     struct batch_recovery *br = e->batch_pending;
-    if (!br && !(br = e->batch_pending = calloc(1, sizeof *br)))
-        return INV_ENOMEM;
+    if (!br) {
+        if (!(br = malloc(sizeof *br)))
+            return INV_ENOMEM;
+        br->pending = VEC_OF(pending_batch);
+        e->batch_pending = br;
+    }
     pending_batch *pb = find_pending(br, batch_id);
     if (!pb) {
-        if (br->n == br->cap) {
-            size_t cap = br->cap ? 2 * br->cap : 16;
-            pending_batch *v = realloc(br->v, cap * sizeof *v);
-            if (!v)
-                return INV_ENOMEM;
-            br->v = v;
-            br->cap = cap;
-        }
-        pb = &br->v[br->n++];
-        *pb = (pending_batch){batch_id, 0, NULL};
+        if (vec_push(&br->pending, &(pending_batch){batch_id, 0, NULL}) != INV_OK)
+            return INV_ENOMEM;
+        size_t n_pending;
+        pb = &pending_all(br, &n_pending)[n_pending - 1];
     }
     batch_rec_change *copy = malloc(n ? n * sizeof *copy : 1);
     if (!copy)
@@ -721,7 +716,9 @@ static void drop_pending(inv_engine *e, uint64_t batch_id)
     if (!pb)
         return;
     free(pb->changes);
-    *pb = br->v[--br->n];
+    size_t n;
+    *pb = pending_all(br, &n)[n - 1];
+    br->pending.n--;
 }
 
 int batch_replay(inv_engine *e, uint64_t pos, const void *payload, uint32_t len)
@@ -782,12 +779,12 @@ static int finish_pending(inv_engine *e, pending_batch *pb, size_t *undone)
 
 int batch_recover_finish(inv_engine *e)
 {
-    struct batch_recovery *br = e->batch_pending;
+    size_t undone = 0, batches;
+    pending_batch *pending = pending_all(e->batch_pending, &batches);
     int rc = INV_OK;
-    size_t undone = 0, batches = br ? br->n : 0;
     epoch_enter();
-    for (size_t i = 0; rc == INV_OK && br && i < br->n; i++)
-        rc = finish_pending(e, &br->v[i], &undone);
+    for (size_t i = 0; rc == INV_OK && i < batches; i++)
+        rc = finish_pending(e, &pending[i], &undone);
     epoch_exit();
     if (batches)
         fprintf(stderr, "invcore: recovery: took back %zu change(s) of %zu batch(es) cut "
@@ -801,9 +798,11 @@ void batch_recovery_free(inv_engine *e)
     struct batch_recovery *br = e->batch_pending;
     if (!br)
         return;
-    for (size_t i = 0; i < br->n; i++)
-        free(br->v[i].changes);
-    free(br->v);
+    size_t n;
+    pending_batch *pending = pending_all(br, &n);
+    for (size_t i = 0; i < n; i++)
+        free(pending[i].changes);
+    vec_free(&br->pending);
     free(br);
     e->batch_pending = NULL;
 }

@@ -10,7 +10,7 @@
  * version goes on counting if the id is created again.
  *
  * Changes. Every change of a table value is one table_update with a step
- * per operation (claim_step, item_put_step, ...). A step may run several
+ * per operation (claim_step, put_step, ...). A step may run several
  * times (after lost races), so what it prepares (a record, index claims, a
  * journal reservation) lives in its ctx, and each call first undoes what
  * the previous call prepared; what must happen once (note_created, retiring
@@ -124,6 +124,28 @@ static void *rec_get(table *t, uint64_t id)
     if (!s)
         return NULL;
     return live_rec(table_load(s));
+}
+
+/* A change that swaps a record for one it builds (a put, a product's id
+ * list): its step may run several times (after lost races), so each call
+ * first frees what the previous call built (swap_begin), and the caller
+ * frees the last one when no write landed (swap_drop). */
+typedef struct {
+    void *old;   /* the live record the deciding call found (NULL: none) */
+    void *built; /* the record it built (NULL: none, or a tombstone) */
+} rec_swap;
+
+static void swap_drop(rec_swap *sw)
+{
+    free(sw->built);
+    sw->built = NULL;
+}
+
+/* A step call's first move: frees the previous call's record, reads cur's. */
+static void swap_begin(rec_swap *sw, table_word cur)
+{
+    swap_drop(sw);
+    sw->old = live_rec(cur);
 }
 
 /* The one loop for the default location, a slot in no table: it never
@@ -435,36 +457,30 @@ static bool product_minus(const product_rec *old, uint64_t item, table_word v,
     return true;
 }
 
-/* A product change: the record the deciding step call replaced (old) and
- * the one it built (p; NULL: none, or a tombstone). */
+/* A product change: the product records it swaps (sw.built NULL after a
+ * write: a tombstone). */
 typedef struct {
     str_view name;
     uint64_t item;
-    product_rec *old, *p;
+    rec_swap sw;
 } product_ctx;
-
-/* Frees what the previous step call built (its CAS lost, or no write). */
-static void product_undo(product_ctx *x)
-{
-    free(x->p);
-    x->p = NULL;
-}
 
 static int product_add_step(void *ctx, table_word cur, table_word *next)
 {
     product_ctx *x = ctx;
-    product_undo(x);
-    x->old = live_rec(cur);
-    if (x->old && !str_view_eq(product_name(x->old), x->name))
+    swap_begin(&x->sw, cur);
+    const product_rec *old = x->sw.old;
+    if (old && !str_view_eq(product_name(old), x->name))
         return INV_ELIMIT; /* a 128-bit collision */
-    if (x->old && ids_has(x->old->ids, x->old->n, x->item))
+    if (old && ids_has(old->ids, old->n, x->item))
         return TABLE_STEP_KEEP; /* a leftover of ours: adopt it */
-    if (x->old && x->old->n >= INV_PRODUCT_ITEMS_MAX)
+    if (old && old->n >= INV_PRODUCT_ITEMS_MAX)
         return INV_ELIMIT;
-    x->p = product_plus(x->old, x->name, x->item);
-    if (!x->p)
+    product_rec *p = product_plus(old, x->name, x->item);
+    if (!p)
         return INV_ENOMEM;
-    *next = live_word(rec_w0(x->p), cur);
+    x->sw.built = p;
+    *next = live_word(rec_w0(p), cur);
     return TABLE_STEP_WRITE;
 }
 
@@ -473,12 +489,12 @@ static int product_add(catalog *c, str_view name, uint64_t item, bool *claimed)
 {
     uint64_t a, b;
     str_hash(c, name, &a, &b);
-    product_ctx x = {name, item, NULL, NULL};
+    product_ctx x = {name, item, {NULL, NULL}};
     int rc = table_update(&c->products, a, b, true, NULL, product_add_step, &x, NULL);
     if (rc != TABLE_STEP_WRITE)
-        product_undo(&x);
-    else if (x.old)
-        epoch_retire(x.old, free, c->owner);
+        swap_drop(&x.sw);
+    else if (x.sw.old)
+        epoch_retire(x.sw.old, free, c->owner);
     else
         table_note_created(&c->products);
     return claim_answer(rc, claimed);
@@ -487,14 +503,14 @@ static int product_add(catalog *c, str_view name, uint64_t item, bool *claimed)
 static int product_remove_step(void *ctx, table_word cur, table_word *next)
 {
     product_ctx *x = ctx;
-    product_undo(x);
-    x->old = live_rec(cur);
-    if (!x->old || !str_view_eq(product_name(x->old), x->name) ||
-        !ids_has(x->old->ids, x->old->n, x->item))
+    swap_begin(&x->sw, cur);
+    const product_rec *old = x->sw.old;
+    if (!old || !str_view_eq(product_name(old), x->name) || !ids_has(old->ids, old->n, x->item))
         return TABLE_STEP_KEEP;
-    if (!product_minus(x->old, x->item, cur, next, &x->p))
-        return INV_ENOMEM;
-    return TABLE_STEP_WRITE;
+    product_rec *p;
+    bool built = product_minus(old, x->item, cur, next, &p);
+    x->sw.built = p;
+    return built ? TABLE_STEP_WRITE : INV_ENOMEM;
 }
 
 /* Removes item from product name (out of memory leaves a stale id, which
@@ -505,15 +521,119 @@ static void product_remove(catalog *c, str_view name, uint64_t item)
     if (name.len == 0)
         return;
     str_hash(c, name, &a, &b);
-    product_ctx x = {name, item, NULL, NULL};
+    product_ctx x = {name, item, {NULL, NULL}};
     int rc = table_update(&c->products, a, b, false, NULL, product_remove_step, &x, NULL);
     if (rc != TABLE_STEP_WRITE) {
-        product_undo(&x);
+        swap_drop(&x.sw);
         return;
     }
-    if (!x.p)
+    if (!x.sw.built)
         table_note_deleted(&c->products);
-    epoch_retire(x.old, free, c->owner);
+    epoch_retire(x.sw.old, free, c->owner);
+}
+
+/* ---- puts: a location's or an item's record, built over the current one -- */
+
+/* The index entries an item's new record claimed that the old one did not
+ * hold (SKU, variant, product). */
+typedef struct {
+    bool sku, variant, product;
+} item_claims;
+
+typedef struct put_ctx put_ctx;
+
+/* What differs between putting a location and an item (a row per kind:
+ * loc_put, item_put). */
+typedef struct {
+    /* The public fields struct's check (record_*_validate). */
+    int (*validate)(const void *f, unsigned *wmask);
+    /* The table of the records. */
+    table *(*table)(catalog *c);
+    /* The writers of one id are serialised under this (NULL: none). */
+    pthread_mutex_t *(*stripe)(catalog *c, uint64_t id);
+    /* Builds p->sw.built over p->sw.old (*len: its payload size) and takes
+     * what it needs beside; INV_OK or a refusal. */
+    int (*prepare)(put_ctx *p, uint32_t *len);
+    /* Gives back what prepare took beside the record (NULL: nothing). */
+    void (*release)(put_ctx *p);
+    /* What must happen once, after the write landed at *pos (retiring or
+     * noting, publishing); may raise *pos to a later change of its own. */
+    int (*done)(put_ctx *p, uint64_t *pos);
+} put_kind;
+
+/* A put's step context: what the deciding step call replaced and built,
+ * and its journal reservation. */
+struct put_ctx {
+    inv_engine *e;
+    const put_kind *kind;
+    uint64_t id;
+    const void *f; /* inv_location_fields or inv_item_fields, validated */
+    unsigned wmask;
+    rec_swap sw; /* the record replaced (old) and the one built */
+    uint64_t version;
+    stamp st;
+    bool listed;    /* a location: its id is in location_ids */
+    item_claims cl; /* an item: the entries sw.built holds, sw.old not */
+};
+
+/* Gives back what the previous step call prepared (its CAS lost, or no
+ * write): its reservation, what prepare took, its record. */
+static void put_undo(put_ctx *p)
+{
+    stamp_abandon(&p->st);
+    if (p->sw.built && p->kind->release)
+        p->kind->release(p);
+    swap_drop(&p->sw);
+}
+
+static int put_step(void *ctx, table_word cur, table_word *next)
+{
+    put_ctx *p = ctx;
+    put_undo(p);
+    swap_begin(&p->sw, cur);
+    uint32_t len;
+    int rc = p->kind->prepare(p, &len);
+    if (rc != INV_OK)
+        return rc;
+    return stamp_write(&p->st, cur, len, rec_w0(p->sw.built), 0, &p->version, next);
+}
+
+/* Puts p's record (inside an epoch section); *pos: the position to
+ * acknowledge. */
+static int put_run(put_ctx *p, uint64_t *pos)
+{
+    table *t = p->kind->table(&p->e->cat);
+    int rc = table_update(t, p->id, 0, true, NULL, put_step, p, NULL);
+    if (rc != TABLE_STEP_WRITE) {
+        assert(rc < 0); /* the step never keeps */
+        put_undo(p);
+        return rc;
+    }
+    *pos = p->st.pos;
+    return p->kind->done(p, pos);
+}
+
+/* inv_location_put and inv_item_put: validates f, runs the kind's put in
+ * an epoch section (under its stripe, taken outside the section: waiting
+ * may block) and acknowledges the change's position. */
+static int put_call(inv_engine *e, const put_kind *kind, uint64_t id, const void *f)
+{
+    if (!e)
+        return INV_EINVALID;
+    put_ctx x = {.e = e, .kind = kind, .id = id, .f = f, .st = {e, 0, 0}};
+    int rc = kind->validate(f, &x.wmask);
+    if (rc != INV_OK)
+        return rc;
+    uint64_t pos = 0;
+    pthread_mutex_t *m = kind->stripe ? kind->stripe(&e->cat, id) : NULL;
+    if (m)
+        pthread_mutex_lock(m);
+    epoch_enter();
+    rc = put_run(&x, &pos);
+    epoch_exit();
+    if (m)
+        pthread_mutex_unlock(m);
+    return rc == INV_OK && pos ? persist_ack(e, pos) : rc;
 }
 
 /* ---- locations ---------------------------------------------------------- */
@@ -601,90 +721,60 @@ bool catalog_default_location(catalog *c, uint64_t *loc)
     return true;
 }
 
-typedef struct {
-    inv_engine *e;
-    uint64_t loc;
-    const inv_location_fields *f;
-    unsigned wmask;
-    bool listed;      /* loc is in location_ids */
-    loc_rec *old, *r; /* what the deciding step call replaced, and built */
-    uint64_t version;
-    stamp st;
-} loc_put_ctx;
-
-/* Gives back what the previous step call prepared (its CAS lost, or no
- * write). The listing stays: it is idempotent and never undone. */
-static void loc_put_undo(loc_put_ctx *x)
+static int loc_validate(const void *f, unsigned *wmask)
 {
-    stamp_abandon(&x->st);
-    free(x->r);
-    x->r = NULL;
+    return record_loc_validate(f, wmask);
 }
 
-static int loc_put_step(void *ctx, table_word cur, table_word *next)
+static int loc_prepare(put_ctx *p, uint32_t *len)
 {
-    loc_put_ctx *x = ctx;
-    loc_put_undo(x);
-    x->old = live_rec(cur);
-    if (!x->old && !x->listed) {
-        /* Listed before published: see the file comment. */
-        int rc = locs_add(&x->e->cat, x->loc);
+    if (!p->sw.old && !p->listed) {
+        /* Listed before published: see the file comment. The listing is
+         * idempotent and never undone. */
+        int rc = locs_add(&p->e->cat, p->id);
         if (rc != INV_OK)
             return rc;
-        x->listed = true;
+        p->listed = true;
     }
-    x->r = record_loc_build(x->old, x->f, x->wmask, clock_wall_ms());
-    if (!x->r)
+    loc_rec *r = record_loc_build(p->sw.old, p->f, p->wmask, clock_wall_ms());
+    if (!r)
         return INV_ENOMEM;
-    return stamp_write(&x->st, cur, record_loc_len(x->r), rec_w0(x->r), 0,
-                       &x->version, next);
+    p->sw.built = r;
+    *len = record_loc_len(r);
+    return INV_OK;
 }
 
-static int location_put(inv_engine *e, uint64_t loc, const inv_location_fields *f,
-                        unsigned wmask, uint64_t *pos)
+static int loc_done(put_ctx *p, uint64_t *pos)
 {
+    inv_engine *e = p->e;
     catalog *c = &e->cat;
-    loc_put_ctx x = {e, loc, f, wmask, false, NULL, NULL, 0, {e, 0, 0}};
-    int rc = table_update(&c->locations, loc, 0, true, NULL, loc_put_step, &x, NULL);
-    if (rc != TABLE_STEP_WRITE) {
-        assert(rc < 0); /* the step never keeps */
-        loc_put_undo(&x);
-        return rc;
-    }
-    *pos = x.st.pos;
     bool made_default = false;
-    if (x.old) {
-        epoch_retire(x.old, free, c->owner);
+    if (p->sw.old) {
+        epoch_retire(p->sw.old, free, c->owner);
     } else {
         table_note_created(&c->locations);
-        made_default = default_offer(c, loc, x.version);
+        made_default = default_offer(c, p->id, p->version);
     }
-    rc = *pos ? publish_location(e, *pos, loc, x.version, x.r) : INV_OK;
+    int rc = *pos ? publish_location(e, *pos, p->id, p->version, p->sw.built) : INV_OK;
     if (rc == INV_OK && made_default && *pos) {
         /* Replay would make the first location in journal order the
          * default, which may be another concurrent first one: say which
          * one won, in a record of its own. */
         uint64_t pos_default = 0;
-        rc = default_set(e, loc, &pos_default);
+        rc = default_set(e, p->id, &pos_default);
         if (pos_default > *pos)
             *pos = pos_default;
     }
     return rc;
 }
 
+static table *loc_table(catalog *c) { return &c->locations; }
+
+static const put_kind loc_put = {loc_validate, loc_table, NULL, loc_prepare, NULL, loc_done};
+
 int inv_location_put(inv_engine *e, uint64_t loc, const inv_location_fields *f)
 {
-    unsigned wmask;
-    if (!e)
-        return INV_EINVALID;
-    int rc = record_loc_validate(f, &wmask);
-    if (rc != INV_OK)
-        return rc;
-    uint64_t pos = 0;
-    epoch_enter();
-    rc = location_put(e, loc, f, wmask, &pos);
-    epoch_exit();
-    return rc == INV_OK && pos ? persist_ack(e, pos) : rc;
+    return put_call(e, &loc_put, loc, f);
 }
 
 int inv_location_get(inv_engine *e, uint64_t loc, inv_location *out)
@@ -744,18 +834,9 @@ int catalog_foreach_location(catalog *c, int (*fn)(void *ctx, uint64_t loc), voi
 
 /* ---- listing (cursor = hash position, table_scan) ----------------------- */
 
-typedef struct {
-    uint64_t *ids;
-    size_t cap, n;
-} id_page;
-
-static int page_visit(void *p, uint64_t a, uint64_t b, table_word v)
+static void id_put(void *ids, size_t i, uint64_t id, uint64_t b, table_word v)
 {
-    id_page *pg = p;
-    if (pg->n < pg->cap)
-        pg->ids[pg->n] = a;
-    pg->n++;
-    return 0;
+    ((uint64_t *)ids)[i] = id;
 }
 
 /* One page of the ids of t. More entries than ids_cap can only come from
@@ -763,19 +844,10 @@ static int page_visit(void *p, uint64_t a, uint64_t b, table_word v)
 static int id_list(table *t, uint64_t cursor, size_t count, uint64_t *ids, size_t ids_cap,
                    size_t *n_out, uint64_t *next_cursor)
 {
-    if (count == 0 || count > INV_LIST_COUNT_MAX || !ids || ids_cap == 0 || !n_out ||
-        !next_cursor)
-        return INV_EINVALID;
-    id_page pg = {ids, ids_cap, 0};
-    uint64_t next = 0;
     epoch_enter();
-    int rc = table_scan(t, cursor, count < ids_cap ? count : ids_cap, page_visit, &pg, &next);
+    int rc = table_scan_page(t, cursor, count, ids, ids_cap, id_put, n_out, next_cursor);
     epoch_exit();
-    if (rc != INV_OK)
-        return rc;
-    *n_out = pg.n;
-    *next_cursor = next;
-    return pg.n > ids_cap ? INV_ELIMIT : INV_OK;
+    return rc;
 }
 
 int inv_location_list(inv_engine *e, uint64_t cursor, size_t count, uint64_t *ids,
@@ -809,10 +881,6 @@ static const catalog_level_hooks *levels(catalog *c)
            c->level.read_level);
     return &c->level;
 }
-
-typedef struct {
-    bool sku, variant, product;
-} item_claims;
 
 /* Releases the claims cl of r's strings (none left afterwards). */
 static void item_release_claims(catalog *c, uint64_t item, const item_rec *r, item_claims *cl)
@@ -864,91 +932,59 @@ static void item_drop_keys(catalog *c, uint64_t item, const item_rec *old, const
     }
 }
 
-typedef struct {
-    inv_engine *e;
-    uint64_t item;
-    const inv_item_fields *f;
-    unsigned wmask;
-    item_rec *old, *r; /* what the deciding step call replaced, and built */
-    item_claims cl;    /* the index entries r holds that old did not */
-    uint64_t version;
-    stamp st;
-} item_put_ctx;
-
-/* Gives back what the previous step call prepared (its CAS lost, or no
- * write): its reservation, its claims, its record. */
-static void item_put_undo(item_put_ctx *x)
+static int item_validate(const void *f, unsigned *wmask)
 {
-    stamp_abandon(&x->st);
-    if (x->r)
-        item_release_claims(&x->e->cat, x->item, x->r, &x->cl);
-    free(x->r);
-    x->r = NULL;
+    return record_item_validate(f, wmask);
 }
 
 /* Under the stripe only a growth freeze can make the CAS lose: the next
- * call starts over from the value in the new array. */
-static int item_put_step(void *ctx, table_word cur, table_word *next)
+ * step call starts over from the value in the new array. */
+static int item_prepare(put_ctx *p, uint32_t *len)
 {
-    item_put_ctx *x = ctx;
-    item_put_undo(x);
-    x->old = live_rec(cur);
-    x->r = record_item_build(x->old, x->f, x->wmask, clock_wall_ms());
-    if (!x->r)
+    item_rec *r = record_item_build(p->sw.old, p->f, p->wmask, clock_wall_ms());
+    if (!r)
         return INV_ENOMEM;
-    int rc = item_claim_keys(&x->e->cat, x->item, x->old, x->r, &x->cl);
-    if (rc != INV_OK)
-        return rc;
-    return stamp_write(&x->st, cur, record_item_len(x->r), rec_w0(x->r), 0,
-                       &x->version, next);
+    p->sw.built = r;
+    *len = record_item_len(r);
+    return item_claim_keys(&p->e->cat, p->id, p->sw.old, r, &p->cl);
+}
+
+static void item_release(put_ctx *p)
+{
+    item_release_claims(&p->e->cat, p->id, p->sw.built, &p->cl);
 }
 
 /* Inside the item's stripe and an epoch section. */
-static int item_put_locked(inv_engine *e, uint64_t item, const inv_item_fields *f,
-                           unsigned wmask, uint64_t *pos)
+static int item_done(put_ctx *p, uint64_t *pos)
 {
+    inv_engine *e = p->e;
     catalog *c = &e->cat;
-    item_put_ctx x = {e, item, f, wmask, NULL, NULL, {false, false, false}, 0, {e, 0, 0}};
-    int rc = table_update(&c->items, item, 0, true, NULL, item_put_step, &x, NULL);
-    if (rc != TABLE_STEP_WRITE) {
-        assert(rc < 0); /* the step never keeps */
-        item_put_undo(&x);
-        return rc;
-    }
-    *pos = x.st.pos;
+    const item_rec *old = p->sw.old, *r = p->sw.built;
     /* Publish before anything else reserves a position: a thread
      * publishes its reservations in order (journal.h). */
-    rc = *pos ? publish_item(e, *pos, item, x.version, x.r) : INV_OK;
-    if (x.old) {
-        item_drop_keys(c, item, x.old, x.r);
-        if (x.old->tracked != x.r->tracked) {
-            uint64_t marked = levels(c)->mark_tracked(e, item, x.r->tracked);
+    int rc = *pos ? publish_item(e, *pos, p->id, p->version, r) : INV_OK;
+    if (old) {
+        item_drop_keys(c, p->id, old, r);
+        if (old->tracked != r->tracked) {
+            uint64_t marked = levels(c)->mark_tracked(e, p->id, r->tracked);
             if (marked > *pos)
                 *pos = marked; /* acknowledge once those are durable too */
         }
-        epoch_retire(x.old, free, c->owner);
+        epoch_retire(p->sw.old, free, c->owner);
     } else {
         table_note_created(&c->items); /* a new item has no levels to mark */
     }
     return rc;
 }
 
+static table *item_table(catalog *c) { return &c->items; }
+
+static const put_kind item_put = {item_validate, item_table, item_stripe,
+                                  item_prepare, item_release, item_done};
+
 int inv_item_put(inv_engine *e, uint64_t item, const inv_item_fields *f)
 {
-    unsigned wmask;
-    if (!e)
-        return INV_EINVALID;
-    int rc = record_item_validate(f, &wmask);
-    if (rc != INV_OK)
-        return rc;
-    uint64_t pos = 0;
-    pthread_mutex_t *m = item_stripe(&e->cat, item);
-    pthread_mutex_lock(m); /* outside the epoch section: waiting may block */
-    epoch_enter();
-    rc = item_put_locked(e, item, f, wmask, &pos);
-    epoch_exit();
-    pthread_mutex_unlock(m);
-    return rc == INV_OK && pos ? persist_ack(e, pos) : rc;
+    return put_call(e, &item_put, item, f);
 }
 
 /* A journaled whole-record change of an item under its stripe (a delete,

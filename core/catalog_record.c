@@ -1,8 +1,9 @@
 /*
- * catalog_record.c — the catalog's record format and field codec: string
- * fields described once as tables (offset, size, syntax), validation of
- * the public fields structs, building records copy-on-write, and the
- * journal / snapshot payloads (layouts in catalog_record.h).
+ * catalog_record.c — the catalog's record format and field codec: fields
+ * described once as tables (string fields: offset, size, syntax; bools;
+ * a row per kind of record, kinds[]), and one validation, build, output,
+ * encoding and decoding of the public fields structs, records and journal
+ * / snapshot payloads (layouts in catalog_record.h) for both kinds.
  *
  * Invariant kept here: every string a record packs is shorter than its
  * field's array (limits <= 255, so a length fits its byte), whether the
@@ -67,8 +68,12 @@ typedef struct {
 
 #define LOC_STR(m, f, k) \
     {m, offsetof(inv_location_fields, f), sizeof(((inv_location_fields *)0)->f), k}
+#define ITEM_STR(m, f, k) \
+    {m, offsetof(inv_item_fields, f), sizeof(((inv_item_fields *)0)->f), k}
 
-static const str_field loc_fields[LS_COUNT] = {
+/* The string fields of both kinds of record, each kind's in its packing
+ * order: a location's (LS_*), then an item's (IS_*). */
+static const str_field str_fields[LS_COUNT + IS_COUNT] = {
     LOC_STR(INV_LOC_NAME, name, FK_TEXT),
     LOC_STR(INV_LOC_ADDRESS1, address1, FK_TEXT),
     LOC_STR(INV_LOC_ADDRESS2, address2, FK_TEXT),
@@ -79,12 +84,6 @@ static const str_field loc_fields[LS_COUNT] = {
     LOC_STR(INV_LOC_COUNTRY_CODE, country_code, FK_COUNTRY),
     LOC_STR(INV_LOC_ZIP, zip, FK_TEXT),
     LOC_STR(INV_LOC_PHONE, phone, FK_TEXT),
-};
-
-#define ITEM_STR(m, f, k) \
-    {m, offsetof(inv_item_fields, f), sizeof(((inv_item_fields *)0)->f), k}
-
-static const str_field item_fields[IS_COUNT] = {
     ITEM_STR(INV_ITEM_SKU, sku, FK_TEXT),
     ITEM_STR(INV_ITEM_COST, cost, FK_COST),
     ITEM_STR(INV_ITEM_COUNTRY_OF_ORIGIN, country_code_of_origin, FK_COUNTRY),
@@ -156,43 +155,120 @@ static bool bool_ok(const bool *b)
     return byte <= 1;
 }
 
+/* ---- the two kinds of record ------------------------------------------------
+ * A location and an item differ only in their fields; the codec reads both
+ * through a row of kinds[]. Both records start with record_times, both
+ * public fields structs with their mask (asserted below). */
+
+/* Payload head flags (layouts in catalog_record.h). */
+enum { PF_DELETED = 1, PF_TRACKED = 2, PF_SHIPPING = 4, PF_ACTIVE = 2 };
+
+#define ITEM_HEAD_LEN (8 + 8 + 1)
+#define ITEM_BODY_LEN (8 + 8 + IS_COUNT)
+#define LOC_HEAD_LEN (8 + 8 + 1 + 4 + 8 + 8 + LS_COUNT)
+
+/* A bool field: its mask bit and place in the public fields struct, its
+ * place in the record, its flag in a payload's head. New records take
+ * true (active, tracked, requires_shipping). */
+typedef struct {
+    unsigned mask;
+    size_t field_off, rec_off;
+    uint8_t flag;
+} bool_field;
+
+static const bool_field loc_bools[] = {
+    {INV_LOC_ACTIVE, offsetof(inv_location_fields, active), offsetof(loc_rec, active), PF_ACTIVE},
+};
+
+static const bool_field item_bools[] = {
+    {INV_ITEM_TRACKED, offsetof(inv_item_fields, tracked), offsetof(item_rec, tracked),
+     PF_TRACKED},
+    {INV_ITEM_REQUIRES_SHIPPING, offsetof(inv_item_fields, requires_shipping),
+     offsetof(item_rec, requires_shipping), PF_SHIPPING},
+};
+
+/* A kind of record: its public fields struct, its record struct, its
+ * payload (head, fixed bytes, times, lens, strings). */
+typedef struct {
+    unsigned all; /* every mask bit of the public fields struct */
+    const str_field *strs;
+    int n_strs;
+    const bool_field *bools;
+    int n_bools;
+    size_t rec_size, lens_off, bytes_off; /* the record struct */
+    /* Bytes of the record a payload carries as they are, after its head
+     * (a location's priority). */
+    size_t fixed_off, fixed_len;
+    uint8_t flags;     /* every flag a payload's head may carry */
+    uint32_t body_len; /* payload bytes before the strings */
+} rec_kind;
+
+#define REC_KIND(T, all, strs, n, bools, fixed_off, fixed_len, flags, body_len)                  \
+    {all, strs, n, bools, sizeof bools / sizeof *bools, sizeof(T), offsetof(T, lens),          \
+     offsetof(T, bytes), fixed_off, fixed_len, flags, body_len}
+
+enum { REC_LOC, REC_ITEM };
+
+static const rec_kind kinds[] = {
+    [REC_LOC] = REC_KIND(loc_rec, INV_LOC_ALL, str_fields, LS_COUNT, loc_bools,
+                         offsetof(loc_rec, priority), 4, PF_ACTIVE, LOC_HEAD_LEN),
+    [REC_ITEM] = REC_KIND(item_rec, INV_ITEM_ALL, str_fields + LS_COUNT, IS_COUNT, item_bools, 0,
+                          0, PF_DELETED | PF_TRACKED | PF_SHIPPING, ITEM_HEAD_LEN + ITEM_BODY_LEN),
+};
+
+_Static_assert(offsetof(loc_rec, t) == 0 && offsetof(item_rec, t) == 0,
+               "a record starts with its times");
+_Static_assert(offsetof(inv_location_fields, mask) == 0 && offsetof(inv_item_fields, mask) == 0,
+               "a fields struct starts with its mask");
+_Static_assert(sizeof(((loc_rec *)0)->priority) == 4, "a location's payload carries an i32");
+/* The strings of either kind fit one merge buffer. */
+#define STRS_MAX ((int)LS_COUNT > (int)IS_COUNT ? (int)LS_COUNT : (int)IS_COUNT)
+
+static const bool *bool_at(const void *base, size_t off)
+{
+    return (const bool *)((const char *)base + off);
+}
+
+static const uint8_t *rec_lens(const rec_kind *k, const void *r)
+{
+    return (const uint8_t *)r + k->lens_off;
+}
+
+static const char *rec_bytes(const rec_kind *k, const void *r)
+{
+    return (const char *)r + k->bytes_off;
+}
+
 /* The fields to write (f NULL: none, mask 0: all; unknown bits are
  * INVALID), each of them checked. */
-static int fields_validate(const void *f, unsigned mask, unsigned all, const str_field *d,
-                           int n, unsigned *wmask)
+static int kind_validate(const rec_kind *k, const void *f, unsigned *wmask)
 {
+    assert(wmask);
     *wmask = 0;
     if (!f)
         return INV_OK;
-    if (mask & ~all)
+    unsigned mask = *(const unsigned *)f; /* the struct's first member */
+    if (mask & ~k->all)
         return INV_EINVALID;
-    *wmask = mask ? mask : all;
+    *wmask = mask ? mask : k->all;
     str_view v;
-    for (int i = 0; i < n; i++)
-        if ((*wmask & d[i].mask) && !field_read(f, &d[i], &v))
+    for (int i = 0; i < k->n_strs; i++)
+        if ((*wmask & k->strs[i].mask) && !field_read(f, &k->strs[i], &v))
+            return INV_EINVALID;
+    for (int i = 0; i < k->n_bools; i++)
+        if ((*wmask & k->bools[i].mask) && !bool_ok(bool_at(f, k->bools[i].field_off)))
             return INV_EINVALID;
     return INV_OK;
 }
 
 int record_loc_validate(const inv_location_fields *f, unsigned *wmask)
 {
-    assert(wmask);
-    int rc = fields_validate(f, f ? f->mask : 0, INV_LOC_ALL, loc_fields, LS_COUNT, wmask);
-    if (rc == INV_OK && (*wmask & INV_LOC_ACTIVE) && !bool_ok(&f->active))
-        rc = INV_EINVALID;
-    return rc;
+    return kind_validate(&kinds[REC_LOC], f, wmask);
 }
 
 int record_item_validate(const inv_item_fields *f, unsigned *wmask)
 {
-    assert(wmask);
-    int rc = fields_validate(f, f ? f->mask : 0, INV_ITEM_ALL, item_fields, IS_COUNT, wmask);
-    if (rc == INV_OK && (*wmask & INV_ITEM_TRACKED) && !bool_ok(&f->tracked))
-        rc = INV_EINVALID;
-    if (rc == INV_OK && (*wmask & INV_ITEM_REQUIRES_SHIPPING) &&
-        !bool_ok(&f->requires_shipping))
-        rc = INV_EINVALID;
-    return rc;
+    return kind_validate(&kinds[REC_ITEM], f, wmask);
 }
 
 int record_str_arg(const char *p, size_t max, str_view *out)
@@ -233,42 +309,55 @@ static void strings_out(const str_field *d, int n, const uint8_t *lens, const ch
                       record_packed_get(lens, bytes, i));
 }
 
+/* A new record of kind k: old's values (NULL: the defaults, created now)
+ * with the fields of wmask taken from f (validated). The fixed bytes are
+ * the caller's to fill. NULL when out of memory. */
+static void *kind_build(const rec_kind *k, const void *old, const void *f, unsigned wmask,
+                        int64_t now_ms)
+{
+    assert(f || wmask == 0);
+    str_view s[STRS_MAX];
+    size_t total = strings_merge(k->strs, k->n_strs, old ? rec_lens(k, old) : NULL,
+                                 old ? rec_bytes(k, old) : NULL, f, wmask, s);
+    char *r = malloc(k->rec_size + total);
+    if (!r)
+        return NULL;
+    const record_times *was = old;
+    record_times *t = (record_times *)r;
+    t->created_at_ms = old ? was->created_at_ms : now_ms;
+    t->updated_at_ms = now_ms;
+    for (int i = 0; i < k->n_bools; i++) {
+        const bool_field *b = &k->bools[i];
+        *(bool *)(r + b->rec_off) = (wmask & b->mask) ? *bool_at(f, b->field_off)
+                                    : old             ? *bool_at(old, b->rec_off)
+                                                      : true;
+    }
+    packed_put((uint8_t *)r + k->lens_off, r + k->bytes_off, s, k->n_strs);
+    return r;
+}
+
 loc_rec *record_loc_build(const loc_rec *old, const inv_location_fields *f, unsigned wmask,
                           int64_t now_ms)
 {
-    assert(f || wmask == 0);
-    str_view s[LS_COUNT];
-    size_t total = strings_merge(loc_fields, LS_COUNT, old ? old->lens : NULL,
-                                 old ? old->bytes : NULL, f, wmask, s);
-    loc_rec *r = malloc(sizeof *r + total);
-    if (!r)
-        return NULL;
-    r->created_at_ms = old ? old->created_at_ms : now_ms;
-    r->updated_at_ms = now_ms;
-    r->active = (wmask & INV_LOC_ACTIVE) ? f->active : old ? old->active : true;
-    r->priority = (wmask & INV_LOC_PRIORITY) ? f->priority : old ? old->priority : 0;
-    packed_put(r->lens, r->bytes, s, LS_COUNT);
+    loc_rec *r = kind_build(&kinds[REC_LOC], old, f, wmask, now_ms);
+    if (r)
+        r->priority = (wmask & INV_LOC_PRIORITY) ? f->priority : old ? old->priority : 0;
     return r;
 }
 
 item_rec *record_item_build(const item_rec *old, const inv_item_fields *f, unsigned wmask,
                             int64_t now_ms)
 {
-    assert(f || wmask == 0);
-    str_view s[IS_COUNT];
-    size_t total = strings_merge(item_fields, IS_COUNT, old ? old->lens : NULL,
-                                 old ? old->bytes : NULL, f, wmask, s);
-    item_rec *r = malloc(sizeof *r + total);
-    if (!r)
-        return NULL;
-    r->created_at_ms = old ? old->created_at_ms : now_ms;
-    r->updated_at_ms = now_ms;
-    r->tracked = (wmask & INV_ITEM_TRACKED) ? f->tracked : old ? old->tracked : true;
-    r->requires_shipping = (wmask & INV_ITEM_REQUIRES_SHIPPING) ? f->requires_shipping
-                           : old                                ? old->requires_shipping
-                                                                : true;
-    packed_put(r->lens, r->bytes, s, IS_COUNT);
-    return r;
+    return kind_build(&kinds[REC_ITEM], old, f, wmask, now_ms);
+}
+
+/* Fills a public fields struct from r: its strings and bools, mask ALL. */
+static void kind_out(const rec_kind *k, const void *r, void *fields)
+{
+    *(unsigned *)fields = k->all; /* the struct's first member */
+    strings_out(k->strs, k->n_strs, rec_lens(k, r), rec_bytes(k, r), fields);
+    for (int i = 0; i < k->n_bools; i++)
+        *(bool *)((char *)fields + k->bools[i].field_off) = *bool_at(r, k->bools[i].rec_off);
 }
 
 void record_loc_out(uint64_t loc, const loc_rec *r, bool is_default, inv_location *out)
@@ -276,13 +365,11 @@ void record_loc_out(uint64_t loc, const loc_rec *r, bool is_default, inv_locatio
     assert(r && out);
     memset(out, 0, sizeof *out);
     out->id = loc;
-    out->fields.mask = INV_LOC_ALL;
-    strings_out(loc_fields, LS_COUNT, r->lens, r->bytes, &out->fields);
-    out->fields.active = r->active;
+    kind_out(&kinds[REC_LOC], r, &out->fields);
     out->fields.priority = r->priority;
     out->is_default = is_default;
-    out->created_at_ms = r->created_at_ms;
-    out->updated_at_ms = r->updated_at_ms;
+    out->created_at_ms = r->t.created_at_ms;
+    out->updated_at_ms = r->t.updated_at_ms;
 }
 
 void record_item_out(uint64_t item, const item_rec *r, inv_item *out)
@@ -290,19 +377,12 @@ void record_item_out(uint64_t item, const item_rec *r, inv_item *out)
     assert(r && out);
     memset(out, 0, sizeof *out);
     out->id = item;
-    out->fields.mask = INV_ITEM_ALL;
-    strings_out(item_fields, IS_COUNT, r->lens, r->bytes, &out->fields);
-    out->fields.tracked = r->tracked;
-    out->fields.requires_shipping = r->requires_shipping;
-    out->created_at_ms = r->created_at_ms;
-    out->updated_at_ms = r->updated_at_ms;
+    kind_out(&kinds[REC_ITEM], r, &out->fields);
+    out->created_at_ms = r->t.created_at_ms;
+    out->updated_at_ms = r->t.updated_at_ms;
 }
 
 /* ---- journal and snapshot payloads (layouts in catalog_record.h) -------- */
-
-#define ITEM_HEAD_LEN (8 + 8 + 1)
-#define ITEM_BODY_LEN (8 + 8 + IS_COUNT)
-#define LOC_HEAD_LEN (8 + 8 + 1 + 4 + 8 + 8 + LS_COUNT)
 
 /* The largest item payload fits the buffers sized for a location. */
 _Static_assert(ITEM_HEAD_LEN + ITEM_BODY_LEN + INV_SKU_MAX + INV_COST_MAX +
@@ -312,8 +392,6 @@ _Static_assert(ITEM_HEAD_LEN + ITEM_BODY_LEN + INV_SKU_MAX + INV_COST_MAX +
                "an item payload must fit RECORD_PAYLOAD_MAX");
 _Static_assert(LOC_HEAD_LEN + LS_COUNT * INV_STR_MAX == RECORD_PAYLOAD_MAX,
                "RECORD_PAYLOAD_MAX is the largest location payload");
-
-enum { PF_DELETED = 1, PF_TRACKED = 2, PF_SHIPPING = 4, PF_ACTIVE = 2 };
 
 static uint8_t *put_raw(uint8_t *p, const void *src, size_t n)
 {
@@ -351,45 +429,53 @@ static bool lens_ok(const uint8_t *lens, const str_field *d, int n, size_t bytes
     return lens_total(lens, n) == bytes_left;
 }
 
+/* A record's payload size. */
+static uint32_t kind_len(const rec_kind *k, const void *r)
+{
+    return (uint32_t)(k->body_len + lens_total(rec_lens(k, r), k->n_strs));
+}
+
 uint32_t record_item_len(const item_rec *r)
 {
-    return r ? (uint32_t)(ITEM_HEAD_LEN + ITEM_BODY_LEN + lens_total(r->lens, IS_COUNT))
-             : ITEM_HEAD_LEN;
+    return r ? kind_len(&kinds[REC_ITEM], r) : ITEM_HEAD_LEN;
 }
 
 uint32_t record_loc_len(const loc_rec *r)
 {
     assert(r);
-    return (uint32_t)(LOC_HEAD_LEN + lens_total(r->lens, LS_COUNT));
+    return kind_len(&kinds[REC_LOC], r);
+}
+
+static uint32_t kind_encode(const rec_kind *k, uint8_t *buf, uint64_t id, uint64_t version,
+                            const void *r)
+{
+    const record_times *t = r;
+    uint8_t flags = 0;
+    for (int i = 0; i < k->n_bools; i++)
+        flags |= *bool_at(r, k->bools[i].rec_off) ? k->bools[i].flag : 0;
+    uint8_t *p = put_head(buf, id, version, flags);
+    p = put_raw(p, (const char *)r + k->fixed_off, k->fixed_len);
+    p = put_raw(p, &t->created_at_ms, 8);
+    p = put_raw(p, &t->updated_at_ms, 8);
+    p = put_raw(p, rec_lens(k, r), (size_t)k->n_strs);
+    p = put_raw(p, rec_bytes(k, r), lens_total(rec_lens(k, r), k->n_strs));
+    assert((uint32_t)(p - buf) == kind_len(k, r));
+    return (uint32_t)(p - buf);
 }
 
 uint32_t record_item_encode(uint8_t *buf, uint64_t id, uint64_t version, const item_rec *r)
 {
-    uint8_t flags = r ? (uint8_t)((r->tracked ? PF_TRACKED : 0) |
-                                  (r->requires_shipping ? PF_SHIPPING : 0))
-                      : PF_DELETED;
-    uint8_t *p = put_head(buf, id, version, flags);
-    if (r) {
-        p = put_raw(p, &r->created_at_ms, 8);
-        p = put_raw(p, &r->updated_at_ms, 8);
-        p = put_raw(p, r->lens, IS_COUNT);
-        p = put_raw(p, r->bytes, lens_total(r->lens, IS_COUNT));
-    }
-    assert((uint32_t)(p - buf) == record_item_len(r));
+    if (r)
+        return kind_encode(&kinds[REC_ITEM], buf, id, version, r);
+    uint8_t *p = put_head(buf, id, version, PF_DELETED);
+    assert((uint32_t)(p - buf) == record_item_len(NULL));
     return (uint32_t)(p - buf);
 }
 
 uint32_t record_loc_encode(uint8_t *buf, uint64_t id, uint64_t version, const loc_rec *r)
 {
     assert(r);
-    uint8_t *p = put_head(buf, id, version, r->active ? PF_ACTIVE : 0);
-    p = put_raw(p, &r->priority, 4);
-    p = put_raw(p, &r->created_at_ms, 8);
-    p = put_raw(p, &r->updated_at_ms, 8);
-    p = put_raw(p, r->lens, LS_COUNT);
-    p = put_raw(p, r->bytes, lens_total(r->lens, LS_COUNT));
-    assert((uint32_t)(p - buf) == record_loc_len(r));
-    return (uint32_t)(p - buf);
+    return kind_encode(&kinds[REC_LOC], buf, id, version, r);
 }
 
 uint32_t record_default_encode(uint8_t *buf, uint64_t id, uint64_t version)
@@ -399,61 +485,63 @@ uint32_t record_default_encode(uint8_t *buf, uint64_t id, uint64_t version)
     return RECORD_DEFAULT_LEN;
 }
 
-int record_item_decode(const void *payload, uint32_t len, uint64_t *id, uint64_t *version,
-                       item_rec **out)
+/* Reads a payload of kind k: a fresh record (NULL: an item's deletion, or
+ * with *rc not INV_OK: INV_EINVALID for a malformed one, INV_ENOMEM). */
+static void *kind_decode(const rec_kind *k, const void *payload, uint32_t len, uint64_t *id,
+                         uint64_t *version, int *rc)
 {
     const uint8_t *p = payload;
     uint8_t flags;
-    *out = NULL;
-    if (len < ITEM_HEAD_LEN)
-        return INV_EINVALID;
+    *rc = INV_EINVALID;
+    /* Shorter than the kind's shortest payload (an item's deletion stops
+     * after its head): refused unread. */
+    if (len < ((k->flags & PF_DELETED) ? ITEM_HEAD_LEN : k->body_len))
+        return NULL;
     p = get_head(p, id, version, &flags);
-    if (flags & ~(PF_DELETED | PF_TRACKED | PF_SHIPPING))
-        return INV_EINVALID;
-    if (flags & PF_DELETED)
-        return len == ITEM_HEAD_LEN ? INV_OK : INV_EINVALID;
-    if (len < ITEM_HEAD_LEN + ITEM_BODY_LEN)
-        return INV_EINVALID;
-    size_t bytes = len - ITEM_HEAD_LEN - ITEM_BODY_LEN;
-    item_rec *r = malloc(sizeof *r + bytes);
-    if (!r)
-        return INV_ENOMEM;
-    p = get_raw(get_raw(get_raw(p, &r->created_at_ms, 8), &r->updated_at_ms, 8), r->lens,
-                IS_COUNT);
-    (void)get_raw(p, r->bytes, bytes);
-    r->tracked = flags & PF_TRACKED;
-    r->requires_shipping = flags & PF_SHIPPING;
-    if (!lens_ok(r->lens, item_fields, IS_COUNT, bytes)) {
-        free(r);
-        return INV_EINVALID;
+    if (flags & ~k->flags)
+        return NULL;
+    if (flags & PF_DELETED) {
+        if (len == ITEM_HEAD_LEN)
+            *rc = INV_OK;
+        return NULL;
     }
-    *out = r;
-    return INV_OK;
+    if (len < k->body_len)
+        return NULL;
+    size_t bytes = len - k->body_len;
+    char *r = malloc(k->rec_size + bytes);
+    *rc = INV_ENOMEM;
+    if (!r)
+        return NULL;
+    record_times *t = (record_times *)r;
+    p = get_raw(p, r + k->fixed_off, k->fixed_len);
+    p = get_raw(get_raw(p, &t->created_at_ms, 8), &t->updated_at_ms, 8);
+    p = get_raw(p, r + k->lens_off, (size_t)k->n_strs);
+    (void)get_raw(p, r + k->bytes_off, bytes);
+    for (int i = 0; i < k->n_bools; i++)
+        *(bool *)(r + k->bools[i].rec_off) = flags & k->bools[i].flag;
+    *rc = INV_EINVALID;
+    if (!lens_ok(rec_lens(k, r), k->strs, k->n_strs, bytes)) {
+        free(r);
+        return NULL;
+    }
+    *rc = INV_OK;
+    return r;
+}
+
+int record_item_decode(const void *payload, uint32_t len, uint64_t *id, uint64_t *version,
+                       item_rec **out)
+{
+    int rc;
+    *out = kind_decode(&kinds[REC_ITEM], payload, len, id, version, &rc);
+    return rc;
 }
 
 int record_loc_decode(const void *payload, uint32_t len, uint64_t *id, uint64_t *version,
                       loc_rec **out)
 {
-    const uint8_t *p = payload;
-    uint8_t flags;
-    *out = NULL;
-    if (len < LOC_HEAD_LEN)
-        return INV_EINVALID;
-    size_t bytes = len - LOC_HEAD_LEN;
-    loc_rec *r = malloc(sizeof *r + bytes);
-    if (!r)
-        return INV_ENOMEM;
-    p = get_head(p, id, version, &flags);
-    p = get_raw(get_raw(p, &r->priority, 4), &r->created_at_ms, 8);
-    p = get_raw(get_raw(p, &r->updated_at_ms, 8), r->lens, LS_COUNT);
-    (void)get_raw(p, r->bytes, bytes);
-    r->active = flags & PF_ACTIVE;
-    if ((flags & ~PF_ACTIVE) || !lens_ok(r->lens, loc_fields, LS_COUNT, bytes)) {
-        free(r);
-        return INV_EINVALID;
-    }
-    *out = r;
-    return INV_OK;
+    int rc;
+    *out = kind_decode(&kinds[REC_LOC], payload, len, id, version, &rc);
+    return rc;
 }
 
 int record_default_decode(const void *payload, uint32_t len, uint64_t *id, uint64_t *version)

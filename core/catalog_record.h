@@ -48,8 +48,13 @@ enum { LS_NAME, LS_ADDRESS1, LS_ADDRESS2, LS_CITY, LS_PROVINCE, LS_PROVINCE_CODE
        LS_COUNTRY, LS_COUNTRY_CODE, LS_ZIP, LS_PHONE, LS_COUNT };
 enum { IS_SKU, IS_COST, IS_COUNTRY, IS_PROVINCE, IS_HS, IS_VARIANT, IS_PRODUCT, IS_COUNT };
 
+/* How every record starts (the codec reads both kinds through it). */
 typedef struct {
     int64_t created_at_ms, updated_at_ms;
+} record_times;
+
+typedef struct {
+    record_times t;
     int32_t priority;
     bool active;
     uint8_t lens[LS_COUNT];
@@ -57,7 +62,7 @@ typedef struct {
 } loc_rec;
 
 typedef struct {
-    int64_t created_at_ms, updated_at_ms;
+    record_times t;
     bool tracked, requires_shipping;
     uint8_t lens[IS_COUNT];
     char bytes[];

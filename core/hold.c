@@ -24,6 +24,7 @@
 #include "level.h"
 #include "persist.h"
 #include "snapshot.h"
+#include "vec.h"
 
 #include <assert.h>
 #include <sched.h>
@@ -915,25 +916,7 @@ typedef struct {
     int64_t qty;
 } reserved_entry;
 
-typedef struct {
-    reserved_entry *v;
-    size_t n, cap;
-} reserved_list;
-
-static int reserved_push(reserved_list *l, uint64_t item, uint64_t loc, int64_t qty)
-{
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        reserved_entry *v = realloc(l->v, cap * sizeof *v);
-        if (!v)
-            return INV_ENOMEM;
-        l->v = v;
-        l->cap = cap;
-    }
-    l->v[l->n++] = (reserved_entry){item, loc, qty};
-    return INV_OK;
-}
-
+/* ctx: a vec of reserved_entry. */
 static int collect_held(void *ctx, uint64_t a, uint64_t b, table_word v)
 {
     hold_record *r = (hold_record *)(uintptr_t)v.w0;
@@ -942,15 +925,17 @@ static int collect_held(void *ctx, uint64_t a, uint64_t b, table_word v)
     for (size_t i = 0; i < r->n_lines; i++)
         if (atomic_load_explicit(&r->lines[i].status, memory_order_acquire) ==
                 LINE_RESERVED &&
-            reserved_push(ctx, r->lines[i].item, r->lines[i].location, r->lines[i].qty))
+            vec_push(ctx, &(reserved_entry){r->lines[i].item, r->lines[i].location,
+                                            r->lines[i].qty}) != INV_OK)
             return INV_ENOMEM;
     return 0;
 }
 
+/* ctx: a vec of reserved_entry. */
 static int collect_reserved(void *ctx, uint64_t item, uint64_t loc, table_word v)
 {
     int64_t reserved = (int64_t)((v.w0 >> LEVEL_RESERVED_SHIFT) & LEVEL_RESERVED_MASK);
-    return reserved ? reserved_push(ctx, item, loc, reserved) : 0;
+    return reserved ? vec_push(ctx, &(reserved_entry){item, loc, reserved}) : 0;
 }
 
 static int cmp_reserved(const void *x, const void *y)
@@ -961,25 +946,27 @@ static int cmp_reserved(const void *x, const void *y)
     return a->location < b->location ? -1 : a->location > b->location;
 }
 
-/* Sums entries with the same (item, location) in a sorted list. */
-static void merge_sorted(reserved_list *l)
+/* Sorts the reserved_entry list l, summing entries with the same (item,
+ * location). */
+static void merge_sorted(vec *l)
 {
+    reserved_entry *v = l->items;
     if (l->n == 0)
         return;
-    qsort(l->v, l->n, sizeof *l->v, cmp_reserved);
+    qsort(v, l->n, sizeof *v, cmp_reserved);
     size_t out = 0;
     for (size_t i = 0; i < l->n; i++) {
-        if (out && cmp_reserved(&l->v[out - 1], &l->v[i]) == 0)
-            l->v[out - 1].qty += l->v[i].qty;
+        if (out && cmp_reserved(&v[out - 1], &v[i]) == 0)
+            v[out - 1].qty += v[i].qty;
         else
-            l->v[out++] = l->v[i];
+            v[out++] = v[i];
     }
     l->n = out;
 }
 
 int hold_verify_reserved(inv_engine *e)
 {
-    reserved_list held = {0}, levels = {0};
+    vec held = VEC_OF(reserved_entry), levels = VEC_OF(reserved_entry);
     epoch_enter();
     int rc = table_foreach(&e->holds.by_id, collect_held, &held);
     if (rc == INV_OK)
@@ -989,12 +976,13 @@ int hold_verify_reserved(inv_engine *e)
         merge_sorted(&held);
         merge_sorted(&levels);
         rc = held.n == levels.n &&
-                     (held.n == 0 || memcmp(held.v, levels.v, held.n * sizeof *held.v) == 0)
+                     (held.n == 0 ||
+                      memcmp(held.items, levels.items, held.n * sizeof(reserved_entry)) == 0)
                  ? INV_OK
                  : INV_ECONFLICT;
     }
-    free(held.v);
-    free(levels.v);
+    vec_free(&held);
+    vec_free(&levels);
     return rc;
 }
 

@@ -17,6 +17,7 @@
 #include "catalog.h"
 #include "epoch.h"
 #include "persist.h"
+#include "vec.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -47,17 +48,18 @@ static int level_delete(inv_engine *e, uint64_t item, uint64_t loc, bool force,
 
 /* ---- one level's update: table_update and the ordering rule ---------------
  *
- * Every change of a level is an operation step (adjust_step, set_step, ...)
- * run by table_update inside level_update_with, which adds what every
- * change needs: the level must exist (or, for a creation, must not), and
- * the new word is stamped with its revision (persist.h's ordering rule).
- * table_update may run the step again after a lost race: the position it
- * reserved stays in the context for the next try, and the record is
- * published only after table_update returns, from the word that landed.
- * The single calls (level_rmw) pass a table step per operation
- * (adjust_update, ...), so the operation is a direct call the compiler can
- * inline; the hold and batch lines pass the operation in the context
- * (level_update_step), an indirect call as before. */
+ * Every change of a level is an operation step (available_step for a set
+ * or an adjust, tracked_step, ...) run by table_update inside
+ * level_update_with, which adds what every change needs: the level must
+ * exist (or, for a creation, must not), and the new word is stamped with
+ * its revision (persist.h's ordering rule). table_update may run the step
+ * again after a lost race: the position it reserved stays in the context
+ * for the next try, and the record is published only after table_update
+ * returns, from the word that landed. The single calls (level_rmw) pass a
+ * table step per operation (available_update, ...), so the operation is a
+ * direct call the compiler can inline; the hold and batch lines pass the
+ * operation in the context (level_update_step), an indirect call as
+ * before. */
 
 /* An operation step answers TABLE_STEP_WRITE with the new w0 in *next (a
  * deletion also sets TABLE_TOMB in next->w1; the stamp writes the
@@ -168,7 +170,7 @@ static void level_abandon(inv_engine *e, uint64_t pos)
 static __thread table_memo level_memo __attribute__((tls_model("initial-exec")));
 
 /* Read-modify-write of one existing level, with its own position: update
- * is its operation's table step (adjust_update, ...; arg: the operation's).
+ * is its operation's table step (available_update, ...; arg: the operation's).
  * Inlined into each caller with the step, so adjust is one memo probe and
  * one CAS (no assertion here: the hot path). *pos_out: the change's
  * journal position (0 in memory mode or when nothing changed). */
@@ -207,55 +209,43 @@ static inline uint64_t with_available(table_word cur, int64_t available)
     return (cur.w0 & ~0xffffffffULL) | (uint32_t)(int32_t)available;
 }
 
+/* A SET (available = qty) or, with adjust, an ADJUST (available += qty,
+ * not below floor unless INV_NO_FLOOR): one operation. */
 typedef struct {
-    int64_t delta, floor;
+    int64_t qty, floor;
     uint64_t if_revision;
-} adjust_arg;
+    bool adjust;
+} available_arg;
 
-/* inline (as set_step): the single calls take their operation in line. */
-static inline int adjust_step(table_word cur, table_word *next, const void *p)
+/* Inline: a single call's adjust is a constant once inlined, so neither
+ * operation pays for the other (the single calls take it in line). */
+static inline int available_step(table_word cur, table_word *next, const void *p)
 {
-    const adjust_arg *a = p;
+    const available_arg *a = p;
     if (!revision_matches(cur, a->if_revision))
         return INV_ECONFLICT;
-    if (a->floor != INV_NO_FLOOR && level_untracked(cur))
-        return LEVEL_KEEP; /* untracked: always available, counts nothing */
-    int64_t available = level_available(cur) + a->delta;
-    if (a->floor != INV_NO_FLOOR && available < a->floor)
-        return INV_EINSUFFICIENT;
-    /* Out of range only counts when moving away from the range: a release
-     * may have left available above INV_QTY_MAX (it returns held units). */
-    if (!qty_in_range(available) && llabs(available) > llabs(level_available(cur)))
-        return INV_ELIMIT;
+    int64_t available = a->qty;
+    if (a->adjust) {
+        if (a->floor != INV_NO_FLOOR && level_untracked(cur))
+            return LEVEL_KEEP; /* untracked: always available, counts nothing */
+        available += level_available(cur);
+        if (a->floor != INV_NO_FLOOR && available < a->floor)
+            return INV_EINSUFFICIENT;
+        /* Out of range only counts when moving away from the range: a
+         * release may have left available above INV_QTY_MAX (it returns
+         * held units). */
+        if (!qty_in_range(available) && llabs(available) > llabs(level_available(cur)))
+            return INV_ELIMIT;
+    }
     next->w0 = with_available(cur, available);
     return TABLE_STEP_WRITE;
 }
 
-/* adjust's table step for level_rmw (see the section's comment). */
+/* set's and adjust's table step for level_rmw (see the section's comment). */
 static inline __attribute__((always_inline)) int
-adjust_update(void *c, table_word cur, table_word *next)
+available_update(void *c, table_word cur, table_word *next)
 {
-    return level_update_with(c, cur, next, adjust_step);
-}
-
-typedef struct {
-    int64_t qty;
-    uint64_t if_revision;
-} set_arg;
-
-static inline int set_step(table_word cur, table_word *next, const void *p)
-{
-    const set_arg *a = p;
-    if (!revision_matches(cur, a->if_revision))
-        return INV_ECONFLICT;
-    next->w0 = with_available(cur, a->qty);
-    return TABLE_STEP_WRITE;
-}
-
-static inline __attribute__((always_inline)) int
-set_update(void *c, table_word cur, table_word *next)
-{
-    return level_update_with(c, cur, next, set_step);
+    return level_update_with(c, cur, next, available_step);
 }
 
 static int tracked_step(table_word cur, table_word *next, const void *p)
@@ -280,10 +270,10 @@ int inv_level_adjust_if(inv_engine *e, uint64_t item, uint64_t loc, int64_t delt
         return e ? INV_ELIMIT : INV_EINVALID;
     if (floor != INV_NO_FLOOR && !qty_in_range(floor))
         return INV_ELIMIT;
-    adjust_arg arg = {delta, floor, if_revision};
+    available_arg arg = {delta, floor, if_revision, true};
     uint64_t pos;
     epoch_enter();
-    int rc = level_rmw(e, item, loc, adjust_update, &arg, out, &pos);
+    int rc = level_rmw(e, item, loc, available_update, &arg, out, &pos);
     epoch_exit();
     return pos && rc == INV_OK ? persist_ack(e, pos) : rc;
 }
@@ -393,12 +383,12 @@ int inv_level_set(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty,
         return INV_EINVALID;
     if (!qty_in_range(qty))
         return INV_ELIMIT;
-    set_arg arg = {qty, if_revision};
+    available_arg arg = {qty, INV_NO_FLOOR, if_revision, false};
     uint64_t pos = 0;
     epoch_enter();
     int rc;
     for (;;) {
-        rc = level_rmw(e, item, loc, set_update, &arg, out, &pos);
+        rc = level_rmw(e, item, loc, available_update, &arg, out, &pos);
         if (rc != INV_ENOTFOUND)
             break;
         if (if_revision) {
@@ -738,13 +728,10 @@ static int untracked_change_step(level_change *c, table_word cur, table_word *ne
 {
     c->d_pending = 0;
     switch (c->kind) {
-    case LEVEL_CHANGE_SET: {
-        set_arg a = {c->qty, c->if_revision};
-        return set_step(cur, next, &a);
-    }
+    case LEVEL_CHANGE_SET:
     case LEVEL_CHANGE_ADJUST: {
-        adjust_arg a = {c->qty, c->floor, c->if_revision};
-        return adjust_step(cur, next, &a);
+        available_arg a = {c->qty, c->floor, c->if_revision, c->kind == LEVEL_CHANGE_ADJUST};
+        return available_step(cur, next, &a);
     }
     case LEVEL_CHANGE_RESERVE:
     case LEVEL_CHANGE_SELL:
@@ -870,8 +857,7 @@ typedef struct {
 
 typedef struct {
     inv_engine *e;
-    reconcile_entry *v;
-    size_t n, cap;
+    vec todo; /* reconcile_entry */
 } reconcile_list;
 
 static int reconcile_visit(void *p, uint64_t item, uint64_t loc, table_word v)
@@ -881,16 +867,7 @@ static int reconcile_visit(void *p, uint64_t item, uint64_t loc, table_word v)
     bool exists = catalog_item_exists(&l->e->cat, item, &tracked);
     if (exists && tracked != level_untracked(v))
         return 0; /* agrees */
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        reconcile_entry *nv = realloc(l->v, cap * sizeof *nv);
-        if (!nv)
-            return INV_ENOMEM;
-        l->v = nv;
-        l->cap = cap;
-    }
-    l->v[l->n++] = (reconcile_entry){item, loc, !exists, tracked};
-    return 0;
+    return vec_push(&l->todo, &(reconcile_entry){item, loc, !exists, tracked});
 }
 
 /* A crash between an item's record and the level changes it causes (a
@@ -899,15 +876,16 @@ static int reconcile_visit(void *p, uint64_t item, uint64_t loc, table_word v)
  * threaded (recovery). */
 int level_reconcile(inv_engine *e, uint64_t *pos_max)
 {
-    reconcile_list l = {e, NULL, 0, 0};
+    reconcile_list l = {e, VEC_OF(reconcile_entry)};
     epoch_enter();
     int rc = table_foreach(&e->levels, reconcile_visit, &l);
-    for (size_t i = 0; rc == INV_OK && i < l.n; i++) {
+    reconcile_entry *todo = l.todo.items;
+    for (size_t i = 0; rc == INV_OK && i < l.todo.n; i++) {
         uint64_t pos = 0;
-        if (l.v[i].drop)
-            rc = level_delete(e, l.v[i].item, l.v[i].location, true, &pos);
+        if (todo[i].drop)
+            rc = level_delete(e, todo[i].item, todo[i].location, true, &pos);
         else
-            rc = level_rmw(e, l.v[i].item, l.v[i].location, tracked_update, &l.v[i].tracked,
+            rc = level_rmw(e, todo[i].item, todo[i].location, tracked_update, &todo[i].tracked,
                            NULL, &pos);
         if (rc == INV_ENOTFOUND)
             rc = INV_OK;
@@ -915,46 +893,30 @@ int level_reconcile(inv_engine *e, uint64_t *pos_max)
             *pos_max = pos;
     }
     epoch_exit();
-    if (l.n)
+    if (l.todo.n)
         fprintf(stderr, "invcore: recovery: finished %zu level change(s) of items changed "
-                        "before the crash\n", l.n);
-    free(l.v);
+                        "before the crash\n", l.todo.n);
+    vec_free(&l.todo);
     return rc;
 }
 
 /* ---- scan of every level (cursor = hash position, table_scan) ----------- */
 
-typedef struct {
-    inv_level_row *rows;
-    size_t cap, n;
-} level_page;
-
-static int scan_visit(void *p, uint64_t item, uint64_t loc, table_word v)
+static void row_put(void *rows, size_t i, uint64_t item, uint64_t loc, table_word v)
 {
-    level_page *pg = p;
-    if (pg->n < pg->cap) {
-        pg->rows[pg->n].item = item;
-        pg->rows[pg->n].location = loc;
-        level_out(v, &pg->rows[pg->n].level);
-    }
-    pg->n++;
-    return 0;
+    inv_level_row *row = (inv_level_row *)rows + i;
+    row->item = item;
+    row->location = loc;
+    level_out(v, &row->level);
 }
 
 int inv_level_scan(inv_engine *e, uint64_t cursor, size_t count, inv_level_row *rows,
                    size_t cap, size_t *n_out, uint64_t *next_cursor)
 {
-    if (!e || count == 0 || count > INV_LIST_COUNT_MAX || !rows || cap == 0 || !n_out ||
-        !next_cursor)
+    if (!e)
         return INV_EINVALID;
-    level_page pg = {rows, cap, 0};
-    uint64_t next = 0;
     epoch_enter();
-    int rc = table_scan(&e->levels, cursor, count < cap ? count : cap, scan_visit, &pg, &next);
+    int rc = table_scan_page(&e->levels, cursor, count, rows, cap, row_put, n_out, next_cursor);
     epoch_exit();
-    if (rc != INV_OK)
-        return rc;
-    *n_out = pg.n < cap ? pg.n : cap;
-    *next_cursor = next;
-    return pg.n > cap ? INV_ELIMIT : INV_OK;
+    return rc;
 }

@@ -89,13 +89,22 @@ static int window_drain(replay_ctx *c)
     return rc;
 }
 
+/* A payload that is one struct of size bytes: copied into dst, or false
+ * when len is not its size. */
+static bool payload_struct(void *dst, size_t size, const void *payload, uint32_t len)
+{
+    if (len != size)
+        return false;
+    memcpy(dst, payload, size);
+    return true;
+}
+
 static int apply_level(replay_ctx *c, const void *payload, uint32_t len)
 {
     persist_level_image img;
-    if (len != sizeof img)
-        return INV_EINVALID;
-    memcpy(&img, payload, sizeof img);
-    if ((img.w1 & ~(TABLE_VERSION_MAX | TABLE_TOMB)) != 0 || table_version((table_word){0, img.w1}) == 0)
+    if (!payload_struct(&img, sizeof img, payload, len) ||
+        (img.w1 & ~(TABLE_VERSION_MAX | TABLE_TOMB)) != 0 ||
+        table_version((table_word){0, img.w1}) == 0)
         return INV_EINVALID;
     int rc = c->window_n == REPLAY_WINDOW ? window_pop(c) : INV_OK;
     table_prefetch(&c->e->levels, img.item, img.location);
@@ -106,9 +115,8 @@ static int apply_level(replay_ctx *c, const void *payload, uint32_t len)
 static int apply_counts(inv_engine *e, const void *payload, uint32_t len)
 {
     recovery_counts n;
-    if (len != sizeof n)
+    if (!payload_struct(&n, sizeof n, payload, len))
         return INV_EINVALID;
-    memcpy(&n, payload, sizeof n);
     int rc = table_reserve(&e->levels, (size_t)n.levels);
     if (rc == INV_OK)
         rc = table_reserve(&e->cat.items, (size_t)n.items);

@@ -21,6 +21,7 @@
 
 #include "epoch.h"
 #include "invcore.h"
+#include "vec.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -186,24 +187,31 @@ static inline bool slot_holds(const table_slot *s, uint64_t a, uint64_t b, bool 
     return k == key_pack(a, b);
 }
 
-/* Hot path of every lookup: no allocation, no lock, no store. */
-static table_slot *array_find(table_array *arr, uint64_t h, uint64_t a, uint64_t b)
+/* Probes arr for key (a, b) from h's home: its slot, or NULL when absent,
+ * *end then being the empty (or moved-empty) slot that ended the probe
+ * (NULL: none, every slot was probed). Hot path of every lookup: no
+ * allocation, no lock, no store. */
+static inline table_slot *array_probe(table_array *arr, uint64_t h, uint64_t a, uint64_t b,
+                                      table_slot **end)
 {
     size_t cap = arr->capacity, i = home_of(h, cap);
+    *end = NULL;
     for (size_t n = 0; n < cap; n++) {
         table_slot *s = &arr->slots[i];
         bool empty;
         if (slot_holds(s, a, b, &empty))
             return s;
-        if (empty)
+        if (empty) {
+            *end = s;
             return NULL;
+        }
         if (++i == cap)
             i = 0;
     }
     return NULL;
 }
 
-/* As array_find in an array that is being migrated: an empty slot met on
+/* As array_probe in an array that is being migrated: an empty slot met on
  * the way is killed (made MOVED_EMPTY) so no late claimer can put the key
  * behind our back. */
 static table_slot *array_find_killing(table_array *arr, uint64_t h, unsigned __int128 key)
@@ -450,7 +458,8 @@ table_slot *table_find(table *t, uint64_t a, uint64_t b)
     /* acquire: the array header and its slots as published. */
     table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
     for (;;) {
-        table_slot *s = array_find(arr, h, a, b);
+        table_slot *end;
+        table_slot *s = array_probe(arr, h, a, b, &end);
         /* acquire: the successor's slots as published. No successor: no
          * slot here is moved (callers still meet a freeze that starts now,
          * through the value's flags). */
@@ -513,25 +522,18 @@ table_slot *table_insert_exclusive(table *t, uint64_t a, uint64_t b)
     size_t claimed = atomic_load_explicit(&arr->claimed, memory_order_relaxed);
     if (atomic_load_explicit(&arr->next, memory_order_relaxed) || claimed >= arr->grow_at)
         return table_insert(t, a, b); /* growth: the shared path */
-    uint64_t h = hash_key(t, a, b);
-    size_t cap = arr->capacity, i = home_of(h, cap);
-    for (size_t n = 0; n < cap; n++) {
-        table_slot *s = &arr->slots[i];
-        bool empty;
-        if (slot_holds(s, a, b, &empty))
-            return s;
-        if (empty) {
-            /* relaxed: see above; the release on the low half orders the
-             * whole key for threads started after recovery. */
-            __atomic_store_n(&s->key.half[1], b, __ATOMIC_RELAXED);
-            __atomic_store_n(&s->key.half[0], a, __ATOMIC_RELEASE);
-            atomic_store_explicit(&arr->claimed, claimed + 1, memory_order_relaxed);
-            return s;
-        }
-        if (++i == cap)
-            i = 0;
-    }
-    return table_insert(t, a, b);
+    table_slot *end;
+    table_slot *s = array_probe(arr, hash_key(t, a, b), a, b, &end);
+    if (s)
+        return s;
+    if (!end)
+        return table_insert(t, a, b); /* no empty slot: the shared path */
+    /* relaxed: see above; the release on the low half orders the whole key
+     * for threads started after recovery. */
+    __atomic_store_n(&end->key.half[1], b, __ATOMIC_RELAXED);
+    __atomic_store_n(&end->key.half[0], a, __ATOMIC_RELEASE);
+    atomic_store_explicit(&arr->claimed, claimed + 1, memory_order_relaxed);
+    return end;
 }
 
 void table_prefetch(table *t, uint64_t a, uint64_t b)
@@ -582,25 +584,6 @@ typedef struct {
     table_word v;
 } scan_entry;
 
-typedef struct {
-    scan_entry *items;
-    size_t n, cap;
-} scan_list;
-
-static int scan_push(scan_list *l, uint64_t h, uint64_t a, uint64_t b, table_word v)
-{
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        scan_entry *items = realloc(l->items, cap * sizeof *items);
-        if (!items)
-            return INV_ENOMEM;
-        l->items = items;
-        l->cap = cap;
-    }
-    l->items[l->n++] = (scan_entry){h, a, b, v};
-    return INV_OK;
-}
-
 /* The current value of the key held by s: a slot moved by a growth that
  * started after we finished the last one is read from where it went. */
 static bool current_value(table *t, table_slot *s, uint64_t a, uint64_t b, table_word *v)
@@ -630,8 +613,8 @@ static int cmp_scan_entry(const void *x, const void *y)
     return p->h < q->h ? -1 : p->h > q->h;
 }
 
-/* Collects the entries of slot i with hash >= cursor. */
-static int scan_slot(table *t, table_slot *s, uint64_t cursor, scan_list *l)
+/* Collects the entries of slot i with hash >= cursor (l: scan_entry). */
+static int scan_slot(table *t, table_slot *s, uint64_t cursor, vec *l)
 {
     unsigned __int128 k = key_load(s);
     if (k == KEY_EMPTY || k == KEY_MOVED_EMPTY)
@@ -640,7 +623,7 @@ static int scan_slot(table *t, table_slot *s, uint64_t cursor, scan_list *l)
     uint64_t h = hash_key(t, a, b);
     table_word v;
     if (h >= cursor && current_value(t, s, a, b, &v))
-        return scan_push(l, h, a, b, v);
+        return vec_push(l, &(scan_entry){h, a, b, v});
     return INV_OK;
 }
 
@@ -652,7 +635,7 @@ int table_scan(table *t, uint64_t cursor, size_t max_entries, table_visit_fn fn,
     table_finish_growth(t);
     table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
     size_t cap = arr->capacity, start = home_of(cursor, cap), j = start;
-    scan_list l = {0};
+    vec l = VEC_OF(scan_entry);
     int rc = INV_OK;
     /* Whole home slots from start on, until enough entries. */
     for (; j < cap && rc >= 0; j++) {
@@ -674,36 +657,67 @@ int table_scan(table *t, uint64_t cursor, size_t max_entries, table_visit_fn fn,
         uint64_t h = hash_key(t, 0, (uint64_t)sp);
         table_word v = table_load(&t->special[sp]);
         if (h >= cursor && table_is_live(v))
-            rc = scan_push(&l, h, 0, (uint64_t)sp, v);
+            rc = vec_push(&l, &(scan_entry){h, 0, (uint64_t)sp, v});
     }
     if (rc < 0) {
-        free(l.items);
+        vec_free(&l);
         return rc;
     }
     /* Keep exactly the hash range [cursor, end_hash). */
+    scan_entry *items = l.items;
     size_t kept = 0;
     for (size_t i = 0; i < l.n; i++)
-        if (end_hash == 0 || l.items[i].h < end_hash)
-            l.items[kept++] = l.items[i];
+        if (end_hash == 0 || items[i].h < end_hash)
+            items[kept++] = items[i];
     if (kept)
-        qsort(l.items, kept, sizeof *l.items, cmp_scan_entry);
+        qsort(items, kept, sizeof *items, cmp_scan_entry);
     if (kept > max_entries) {
         size_t cut = max_entries;
-        while (cut > 0 && l.items[cut - 1].h == l.items[cut].h)
+        while (cut > 0 && items[cut - 1].h == items[cut].h)
             cut--;
         if (cut == 0) {
-            free(l.items);
+            vec_free(&l);
             return INV_ELIMIT; /* more than max_entries share one hash */
         }
-        end_hash = l.items[cut].h;
+        end_hash = items[cut].h;
         kept = cut;
     }
     rc = INV_OK;
     for (size_t i = 0; i < kept && rc == INV_OK; i++)
-        rc = fn(ctx, l.items[i].a, l.items[i].b, l.items[i].v);
-    free(l.items);
+        rc = fn(ctx, items[i].a, items[i].b, items[i].v);
+    vec_free(&l);
     *next = end_hash;
     return rc;
+}
+
+typedef struct {
+    void *out;
+    size_t cap, n;
+    table_put_fn put;
+} scan_page;
+
+static int page_visit(void *p, uint64_t a, uint64_t b, table_word v)
+{
+    scan_page *pg = p;
+    assert(pg->n < pg->cap); /* table_scan visits at most max_entries */
+    pg->put(pg->out, pg->n++, a, b, v);
+    return 0;
+}
+
+int table_scan_page(table *t, uint64_t cursor, size_t count, void *out, size_t cap,
+                    table_put_fn put, size_t *n_out, uint64_t *next_cursor)
+{
+    if (count == 0 || count > INV_LIST_COUNT_MAX || !out || cap == 0 || !n_out ||
+        !next_cursor)
+        return INV_EINVALID;
+    scan_page pg = {out, cap, 0, put};
+    uint64_t next = 0;
+    int rc = table_scan(t, cursor, count < cap ? count : cap, page_visit, &pg, &next);
+    if (rc != INV_OK)
+        return rc;
+    *n_out = pg.n;
+    *next_cursor = next;
+    return INV_OK;
 }
 
 int table_foreach(table *t, table_visit_fn fn, void *ctx)

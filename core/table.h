@@ -250,6 +250,15 @@ typedef int (*table_visit_fn)(void *ctx, uint64_t a, uint64_t b, table_word v);
 int table_scan(table *t, uint64_t cursor, size_t max_entries, table_visit_fn fn,
                void *ctx, uint64_t *next);
 
+/* One page of a public cursor listing (SCAN style, inv_item_list): checks
+ * the listing's arguments (1 <= count <= INV_LIST_COUNT_MAX, out holding
+ * cap >= 1 entries: else INV_EINVALID), then runs table_scan for at most
+ * min(count, cap) entries, put writing entry i of out from each. *n_out:
+ * the entries written; *next_cursor as table_scan (INV_ELIMIT likewise). */
+typedef void (*table_put_fn)(void *out, size_t i, uint64_t a, uint64_t b, table_word v);
+int table_scan_page(table *t, uint64_t cursor, size_t count, void *out, size_t cap,
+                    table_put_fn put, size_t *n_out, uint64_t *next_cursor);
+
 /* Every live entry, in no order (snapshots, counts). */
 int table_foreach(table *t, table_visit_fn fn, void *ctx);
 
