@@ -49,20 +49,20 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
-#define ITEM_BASE 10000000000ull    /* sparse, large ids as in real catalogs */
+#define ITEM_BASE 10000000000ull /* sparse, large ids as in real catalogs */
 #define LOC_BASE 70000000000ull
-#define HOT_ITEM 9999999999ull      /* outside every other range */
-#define LEVELS_PER_THREAD 64        /* a writer's own levels */
+#define HOT_ITEM 9999999999ull /* outside every other range */
+#define LEVELS_PER_THREAD 64 /* a writer's own levels */
 #define WRITERS_MAX 64
 #define STOCK_START 1000000
-#define CHECK_EVERY 8               /* ops between two clock reads */
-#define LOCATIONS 256               /* replay / restart layout: items x 256 */
+#define CHECK_EVERY 8 /* ops between two clock reads */
+#define LOCATIONS 256 /* replay / restart layout: items x 256 */
 #define NO_AUTO_SNAPSHOT (1ull << 62) /* snapshot_journal_bytes: never */
 #define LOAD_THREADS_MAX 8
 
-#define TARGET_ALWAYS_64 200000.0   /* acknowledged adjusts/s */
-#define TARGET_REPLAY 5e6           /* records/s */
-#define TARGET_RESTART_S 3.0        /* seconds, 10M levels */
+#define TARGET_ALWAYS_64 200000.0 /* acknowledged adjusts/s */
+#define TARGET_REPLAY 5e6 /* records/s */
+#define TARGET_RESTART_S 3.0 /* seconds, 10M levels */
 #define TARGET_RESTART_LEVELS 10000000ull
 
 static char base_dir[] = "/tmp/invcore-bench-durability-XXXXXX";
@@ -104,8 +104,7 @@ static uint64_t dir_bytes(const char *dir, const char *only_prefix)
     char path[1024];
     while ((de = readdir(d)) != NULL) {
         struct stat st;
-        if (only_prefix != NULL &&
-            strncmp(de->d_name, only_prefix, strlen(only_prefix)) != 0)
+        if (only_prefix != NULL && strncmp(de->d_name, only_prefix, strlen(only_prefix)) != 0)
             continue;
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
         if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
@@ -126,8 +125,7 @@ static void list_dir(const char *dir, char *buf, size_t cap)
     while ((de = readdir(d)) != NULL && used + 1 < cap) {
         if (de->d_name[0] == '.')
             continue;
-        int n = snprintf(buf + used, cap - used, "%s%s", used ? " " : "",
-                         de->d_name);
+        int n = snprintf(buf + used, cap - used, "%s%s", used ? " " : "", de->d_name);
         if (n < 0)
             break;
         used += (size_t)n;
@@ -175,9 +173,10 @@ static int open_timed(inv_engine **e, const inv_config *cfg, open_result *r)
             fputs(text, stderr);
             const char *p = strstr(text, "recovered ");
             if (p != NULL &&
-                sscanf(p, "recovered %llu snapshot records and %llu journal "
-                          "records (%lf MB) in %lf s", &r->snap_records,
-                       &r->journal_records, &r->mb, &r->engine_s) == 4)
+                sscanf(p,
+                       "recovered %llu snapshot records and %llu journal "
+                       "records (%lf MB) in %lf s",
+                       &r->snap_records, &r->journal_records, &r->mb, &r->engine_s) == 4)
                 r->have_line = true;
         }
     }
@@ -241,8 +240,7 @@ static void writer_main(void *arg)
             int64_t delta = ((k / LEVELS_PER_THREAD) & 1) ? -1 : 1;
             if (w->hot)
                 delta = (k & 1) ? -1 : 1;
-            int rc = inv_level_adjust(w->e, item, LOC_BASE, delta,
-                                      INV_NO_FLOOR, NULL);
+            int rc = inv_level_adjust(w->e, item, LOC_BASE, delta, INV_NO_FLOOR, NULL);
             if (rc != INV_OK) {
                 if (errors++ == 0)
                     first_error = rc;
@@ -250,8 +248,7 @@ static void writer_main(void *arg)
             }
             ops++;
             net += delta;
-            if (w->check_durable &&
-                inv_durable_position(w->e) < inv_last_write_position())
+            if (w->check_durable && inv_durable_position(w->e) < inv_last_write_position())
                 not_durable++;
         }
     }
@@ -277,8 +274,7 @@ static size_t n_ack_rows;
 
 static const char *policy_name(inv_fsync_policy p)
 {
-    return p == INV_FSYNC_ALWAYS ? "always"
-           : p == INV_FSYNC_INTERVAL ? "interval(10ms)" : "none";
+    return p == INV_FSYNC_ALWAYS ? "always" : p == INV_FSYNC_INTERVAL ? "interval(10ms)" : "none";
 }
 
 static int64_t sum_available(inv_engine *e, unsigned writers, int64_t *hot)
@@ -288,13 +284,11 @@ static int64_t sum_available(inv_engine *e, unsigned writers, int64_t *hot)
     for (uint64_t i = 0; i < (uint64_t)writers * LEVELS_PER_THREAD; i++)
         if (inv_level_get(e, ITEM_BASE + i, LOC_BASE, &lv) == INV_OK)
             sum += lv.available;
-    *hot = inv_level_get(e, HOT_ITEM, LOC_BASE, &lv) == INV_OK ? lv.available
-                                                               : -1;
+    *hot = inv_level_get(e, HOT_ITEM, LOC_BASE, &lv) == INV_OK ? lv.available : -1;
     return sum;
 }
 
-static void ack_measure(inv_engine *e, inv_fsync_policy pol, unsigned n,
-                        bool hot, double seconds)
+static void ack_measure(inv_engine *e, inv_fsync_policy pol, unsigned n, bool hot, double seconds)
 {
     static writer w[WRITERS_MAX];
     pthread_barrier_t barrier;
@@ -353,26 +347,30 @@ static void ack_measure(inv_engine *e, inv_fsync_policy pol, unsigned n,
     r->fsyncs = s1.fsyncs - s0.fsyncs;
     r->records = s1.records_written - s0.records_written;
     if (r->errors != 0) {
-        fprintf(stderr, "ODD %s %u thr%s: %" PRIu64 " adjusts failed, first: "
-                "%s\n", r->policy, n, hot ? " hot" : "", r->errors,
-                inv_strerror(first_error));
+        fprintf(stderr,
+                "ODD %s %u thr%s: %" PRIu64 " adjusts failed, first: "
+                "%s\n",
+                r->policy, n, hot ? " hot" : "", r->errors, inv_strerror(first_error));
         failed = true;
     }
     if (r->not_durable != 0) {
-        fprintf(stderr, "CHECK FAILED %s %u thr%s: %" PRIu64 " adjusts "
-                "returned before their record was durable\n", r->policy, n,
-                hot ? " hot" : "", r->not_durable);
+        fprintf(stderr,
+                "CHECK FAILED %s %u thr%s: %" PRIu64 " adjusts "
+                "returned before their record was durable\n",
+                r->policy, n, hot ? " hot" : "", r->not_durable);
         failed = true;
     }
     if (r->records < ops)
-        fprintf(stderr, "ODD %s %u thr%s: %" PRIu64 " records written for "
-                "%" PRIu64 " successful adjusts\n", r->policy, n,
-                hot ? " hot" : "", r->records, ops);
+        fprintf(stderr,
+                "ODD %s %u thr%s: %" PRIu64 " records written for "
+                "%" PRIu64 " successful adjusts\n",
+                r->policy, n, hot ? " hot" : "", r->records, ops);
     int64_t sum1 = sum_available(e, WRITERS_MAX, &hot1);
     if ((hot ? hot1 - hot0 : sum1 - sum0) != net) {
-        fprintf(stderr, "CHECK FAILED %s %u thr%s: available moved %" PRId64
-                ", successful deltas sum to %" PRId64 "\n", r->policy, n,
-                hot ? " hot" : "", hot ? hot1 - hot0 : sum1 - sum0, net);
+        fprintf(stderr,
+                "CHECK FAILED %s %u thr%s: available moved %" PRId64
+                ", successful deltas sum to %" PRId64 "\n",
+                r->policy, n, hot ? " hot" : "", hot ? hot1 - hot0 : sum1 - sum0, net);
         failed = true;
     }
 }
@@ -382,13 +380,11 @@ static void print_ack_row(const ack_row *r)
     char rate[24], per[32];
     bench_fmt_rate(rate, sizeof rate, r->rate);
     if (r->fsyncs)
-        snprintf(per, sizeof per, "%.1f",
-                 (double)r->records / (double)r->fsyncs);
+        snprintf(per, sizeof per, "%.1f", (double)r->records / (double)r->fsyncs);
     else
         snprintf(per, sizeof per, "-");
-    printf("%-15s %-9s %4u %12.0f %8s %9" PRIu64 " %11" PRIu64 " %12s\n",
-           r->policy, r->hot ? "hot 1" : "own 64", r->threads, r->rate, rate,
-           r->fsyncs, r->records, per);
+    printf("%-15s %-9s %4u %12.0f %8s %9" PRIu64 " %11" PRIu64 " %12s\n", r->policy,
+           r->hot ? "hot 1" : "own 64", r->threads, r->rate, rate, r->fsyncs, r->records, per);
     fflush(stdout);
 }
 
@@ -416,20 +412,19 @@ static void part_acknowledged(double seconds)
         uint64_t item = i + 1 == cfg.levels_capacity ? HOT_ITEM : ITEM_BASE + i;
         if ((rc = put_item(e, item)) != INV_OK)
             die("inv_item_put", rc);
-        if ((rc = inv_level_set(e, item, LOC_BASE, STOCK_START, 0, NULL)) !=
-            INV_OK)
+        if ((rc = inv_level_set(e, item, LOC_BASE, STOCK_START, 0, NULL)) != INV_OK)
             die("inv_level_set", rc);
     }
     inv_close(e);
 
     printf("1. acknowledged adjusts (inv_level_adjust, defer_durability "
-           "false), %.2f s per row\n", seconds);
+           "false), %.2f s per row\n",
+           seconds);
     printf("   own 64: each writer adjusts its own 64 levels round robin; "
            "hot 1: every writer adjusts one level\n");
-    printf("%-15s %-9s %4s %12s %8s %9s %11s %12s\n", "policy", "levels",
-           "thr", "acked ops/s", "", "fsyncs", "records", "recs/fsync");
-    const inv_fsync_policy pols[] = {INV_FSYNC_ALWAYS, INV_FSYNC_INTERVAL,
-                                     INV_FSYNC_NONE};
+    printf("%-15s %-9s %4s %12s %8s %9s %11s %12s\n", "policy", "levels", "thr", "acked ops/s", "",
+           "fsyncs", "records", "recs/fsync");
+    const inv_fsync_policy pols[] = {INV_FSYNC_ALWAYS, INV_FSYNC_INTERVAL, INV_FSYNC_NONE};
     const unsigned threads[] = {1, 2, 64};
     for (size_t p = 0; p < 3; p++) {
         cfg.fsync_policy = pols[p];
@@ -454,8 +449,8 @@ static void part_acknowledged(double seconds)
 typedef struct {
     alignas(64) inv_engine *e;
     unsigned tid, nthreads;
-    uint64_t n;       /* levels */
-    int64_t delta;    /* 0: set STOCK_START; else adjust by delta */
+    uint64_t n; /* levels */
+    int64_t delta; /* 0: set STOCK_START; else adjust by delta */
     int rc;
 } loader;
 
@@ -466,10 +461,8 @@ static void loader_main(void *arg)
     for (uint64_t i = ld->tid; i < ld->n; i += ld->nthreads) {
         uint64_t item = ITEM_BASE + i / LOCATIONS;
         uint64_t loc = LOC_BASE + i % LOCATIONS;
-        int rc = ld->delta == 0
-                     ? inv_level_set(ld->e, item, loc, STOCK_START, 0, NULL)
-                     : inv_level_adjust(ld->e, item, loc, ld->delta,
-                                        INV_NO_FLOOR, NULL);
+        int rc = ld->delta == 0 ? inv_level_set(ld->e, item, loc, STOCK_START, 0, NULL)
+                                : inv_level_adjust(ld->e, item, loc, ld->delta, INV_NO_FLOOR, NULL);
         if (rc != INV_OK) {
             ld->rc = rc;
             return;
@@ -494,8 +487,7 @@ static void load_levels(inv_engine *e, uint64_t n, int64_t delta)
         die("cannot start loader threads", INV_ENOMEM);
     for (unsigned t = 0; t < nt; t++)
         if (ld[t].rc != INV_OK)
-            die(delta ? "inv_level_adjust (load)" : "inv_level_set (load)",
-                ld[t].rc);
+            die(delta ? "inv_level_adjust (load)" : "inv_level_set (load)", ld[t].rc);
 }
 
 /* Catalog for n levels laid out as items x LOCATIONS. */
@@ -523,25 +515,25 @@ static void layout_config(inv_config *cfg, const char *dir, uint64_t n)
 }
 
 /* Every level there with available == want (a full scan). */
-static bool check_levels(inv_engine *e, uint64_t n, int64_t want,
-                         const char *what)
+static bool check_levels(inv_engine *e, uint64_t n, int64_t want, const char *what)
 {
     inv_stats st;
     inv_level lv;
     uint64_t missing = 0, wrong = 0;
     inv_stats_get(e, &st);
     for (uint64_t i = 0; i < n; i++) {
-        int rc = inv_level_get(e, ITEM_BASE + i / LOCATIONS,
-                               LOC_BASE + i % LOCATIONS, &lv);
+        int rc = inv_level_get(e, ITEM_BASE + i / LOCATIONS, LOC_BASE + i % LOCATIONS, &lv);
         if (rc != INV_OK)
             missing++;
         else if (lv.available != want)
             wrong++;
     }
     if (st.levels != n || missing || wrong) {
-        fprintf(stderr, "CHECK FAILED %s: stats.levels %" PRIu64 " (want %"
-                PRIu64 "), %" PRIu64 " missing, %" PRIu64 " with available "
-                "!= %" PRId64 "\n", what, st.levels, n, missing, wrong, want);
+        fprintf(stderr,
+                "CHECK FAILED %s: stats.levels %" PRIu64 " (want %" PRIu64 "), %" PRIu64
+                " missing, %" PRIu64 " with available "
+                "!= %" PRId64 "\n",
+                what, st.levels, n, missing, wrong, want);
         failed = true;
         return false;
     }
@@ -587,21 +579,21 @@ static void part_replay(uint64_t n, uint64_t rounds)
     replay_rate = (double)recs / o.open_s;
     printf("\n2. replay: %" PRIu64 " levels set then adjusted %" PRIu64
            "x (policy none, %u load threads): %" PRIu64 " records written "
-           "in %.2f s\n", n, rounds, load_threads(), written, build_s);
+           "in %.2f s\n",
+           n, rounds, load_threads(), written, build_s);
     printf("   on disk: %.1f MB (%s)\n", (double)disk / 1e6, files);
-    printf("%-26s %10s %12s %9s %9s\n", "", "open s", "records", "M rec/s",
-           "MB/s");
-    printf("%-26s %10.3f %12" PRIu64 " %9.2f %9.0f\n",
-           "inv_open (journal only)", o.open_s, recs, replay_rate / 1e6,
-           (double)disk / 1e6 / o.open_s);
+    printf("%-26s %10s %12s %9s %9s\n", "", "open s", "records", "M rec/s", "MB/s");
+    printf("%-26s %10.3f %12" PRIu64 " %9.2f %9.0f\n", "inv_open (journal only)", o.open_s, recs,
+           replay_rate / 1e6, (double)disk / 1e6 / o.open_s);
     if (o.have_line)
         printf("   engine's recovery line: %llu journal records, %.1f MB of "
-               "payload in %.2f s\n", o.journal_records, o.mb, o.engine_s);
+               "payload in %.2f s\n",
+               o.journal_records, o.mb, o.engine_s);
     else
         printf("   (no recovery line captured: records from stats)\n");
     if (o.have_line && o.journal_records != written)
-        fprintf(stderr, "ODD replay: %llu records replayed, %" PRIu64
-                " written\n", o.journal_records, written);
+        fprintf(stderr, "ODD replay: %llu records replayed, %" PRIu64 " written\n",
+                o.journal_records, written);
     fflush(stdout);
 }
 
@@ -631,11 +623,11 @@ static void part_restart(uint64_t n, bool journal_row)
     uint64_t table_bytes = st.table_bytes, rss = bench_rss_bytes() - rss0;
 
     printf("\n3. restart: %" PRIu64 " levels (%" PRIu64 " items x %d "
-           "locations), loaded in %.2f s; table %.0f MB, rss +%.0f MB\n", n,
-           (uint64_t)cfg.items_capacity, LOCATIONS, build_s,
-           (double)table_bytes / 1e6, (double)rss / 1e6);
-    printf("%-26s %10s %9s %12s %12s %9s\n", "", "open s", "disk MB",
-           "snap recs", "journal recs", "levels ok");
+           "locations), loaded in %.2f s; table %.0f MB, rss +%.0f MB\n",
+           n, (uint64_t)cfg.items_capacity, LOCATIONS, build_s, (double)table_bytes / 1e6,
+           (double)rss / 1e6);
+    printf("%-26s %10s %9s %12s %12s %9s\n", "", "open s", "disk MB", "snap recs", "journal recs",
+           "levels ok");
     open_result o;
     if (journal_row) {
         inv_close(e);
@@ -644,9 +636,8 @@ static void part_restart(uint64_t n, bool journal_row)
         if (rc != INV_OK)
             die("inv_open (restart, journal only)", rc);
         bool ok = check_levels(e, n, STOCK_START, "restart journal only");
-        printf("%-26s %10.3f %9.1f %12llu %12llu %9s\n",
-               "journal only (no snapshot)", o.open_s, (double)disk / 1e6,
-               o.snap_records, o.journal_records, ok ? "yes" : "NO");
+        printf("%-26s %10.3f %9.1f %12llu %12llu %9s\n", "journal only (no snapshot)", o.open_s,
+               (double)disk / 1e6, o.snap_records, o.journal_records, ok ? "yes" : "NO");
         fflush(stdout);
     }
     t0 = bench_now_ns();
@@ -663,11 +654,9 @@ static void part_restart(uint64_t n, bool journal_row)
     restart_snapshot_s = o.open_s;
     bool ok = check_levels(e, n, STOCK_START, "restart from snapshot");
     inv_close(e);
-    printf("%-26s %10.3f %9.1f %12llu %12llu %9s\n", "snapshot + replay",
-           o.open_s, (double)disk / 1e6, o.snap_records, o.journal_records,
-           ok ? "yes" : "NO");
-    printf("   inv_snapshot took %.2f s; files after it: %s\n", snap_s,
-           files);
+    printf("%-26s %10.3f %9.1f %12llu %12llu %9s\n", "snapshot + replay", o.open_s,
+           (double)disk / 1e6, o.snap_records, o.journal_records, ok ? "yes" : "NO");
+    printf("   inv_snapshot took %.2f s; files after it: %s\n", snap_s, files);
     fflush(stdout);
     rm_tree(dir);
 }
@@ -683,7 +672,7 @@ static void part_restart(uint64_t n, bool journal_row)
  * wakes everyone. No journal, no engine: what the scheduler alone allows. */
 
 #define CEILING_SYNC_SAMPLES 500 /* write + fdatasync timings averaged */
-#define CEILING_SYNC_BYTES 3584  /* one batch of ~64 level records */
+#define CEILING_SYNC_BYTES 3584 /* one batch of ~64 level records */
 
 static _Atomic uint32_t ceiling_gen;
 static _Atomic uint64_t ceiling_arrived, ceiling_acked;
@@ -731,8 +720,7 @@ static double ceiling_rate(unsigned threads, uint64_t pause_ns, double seconds)
          * count itself is not needed. */
         atomic_exchange_explicit(&ceiling_arrived, 0, memory_order_relaxed);
         if (pause_ns) {
-            struct timespec ts = {(time_t)(pause_ns / 1000000000u),
-                                  (long)(pause_ns % 1000000000u)};
+            struct timespec ts = {(time_t)(pause_ns / 1000000000u), (long)(pause_ns % 1000000000u)};
             nanosleep(&ts, NULL);
         }
         ceiling_wake();
@@ -786,8 +774,8 @@ static void part_ceiling(double seconds)
            WRITERS_MAX);
     printf("   write + fdatasync of %d bytes over written blocks: %.0f us (mean of %d)\n",
            CEILING_SYNC_BYTES, (double)ceiling_sync_mean_ns / 1e3, CEILING_SYNC_SAMPLES);
-    printf("   acks/s with no pause: %.0f; with that pause per round: %.0f\n",
-           ceiling_free, ceiling_synced);
+    printf("   acks/s with no pause: %.0f; with that pause per round: %.0f\n", ceiling_free,
+           ceiling_synced);
     fflush(stdout);
 }
 
@@ -814,9 +802,8 @@ int main(void)
         return 1;
     }
     bench_cpu_model(cpu, sizeof cpu);
-    printf("cpu: %s; %ld cores online, %zu usable; invcore %s; data in %s\n",
-           cpu, sysconf(_SC_NPROCESSORS_ONLN), bench_cpus(cpus, CPU_SETSIZE),
-           INVCORE_VERSION, base_dir);
+    printf("cpu: %s; %ld cores online, %zu usable; invcore %s; data in %s\n", cpu,
+           sysconf(_SC_NPROCESSORS_ONLN), bench_cpus(cpus, CPU_SETSIZE), INVCORE_VERSION, base_dir);
     fflush(stdout);
 
     part_acknowledged(seconds);
@@ -831,19 +818,16 @@ int main(void)
         if (strcmp(r->policy, "always") == 0 && r->threads == 64 && !r->hot)
             printf("%s  fsync always, 64 writers, own levels: %.0f acked "
                    "adjusts/s (target >= %.0fk)\n",
-                   r->rate >= TARGET_ALWAYS_64 ? "PASS" : "MISS", r->rate,
-                   TARGET_ALWAYS_64 / 1e3);
+                   r->rate >= TARGET_ALWAYS_64 ? "PASS" : "MISS", r->rate, TARGET_ALWAYS_64 / 1e3);
         if (strcmp(r->policy, "always") == 0 && r->threads == 64 && !r->hot)
             printf("info  each blocking writer has one adjust in flight, so "
                    "at most 64 records share an fsync: this row had %.1f per "
                    "fsync at %.0f fsyncs/s (%.0f us per fsync cycle); %.0fk/s "
                    "with 64 writers needs cycles <= %.0f us\n",
                    r->fsyncs ? (double)r->records / (double)r->fsyncs : 0,
-                   (double)r->fsyncs / seconds,
-                   r->fsyncs ? 1e6 * seconds / (double)r->fsyncs : 0,
+                   (double)r->fsyncs / seconds, r->fsyncs ? 1e6 * seconds / (double)r->fsyncs : 0,
                    TARGET_ALWAYS_64 / 1e3, 64 * 1e6 / TARGET_ALWAYS_64);
-        if (strcmp(r->policy, "always") == 0 && r->threads == 64 && !r->hot &&
-            ceiling_synced > 0)
+        if (strcmp(r->policy, "always") == 0 && r->threads == 64 && !r->hot && ceiling_synced > 0)
             printf("info  the same 64 threads with no journal at all reach %.0f acks/s "
                    "when each round pauses one fdatasync (%.0f us), %.0f with no pause: "
                    "engine / ceiling %.2f and %.2f\n",
@@ -851,23 +835,20 @@ int main(void)
                    r->rate / ceiling_synced, r->rate / ceiling_free);
         if (strcmp(r->policy, "always") == 0 && r->threads == 64 && r->hot)
             printf("info  fsync always, 64 writers, one hot level: %.0f "
-                   "acked adjusts/s (same target: %s)\n", r->rate,
-                   r->rate >= TARGET_ALWAYS_64 ? "met" : "not met");
+                   "acked adjusts/s (same target: %s)\n",
+                   r->rate, r->rate >= TARGET_ALWAYS_64 ? "met" : "not met");
     }
     printf("%s  replay: %.2f M records/s (target >= %.0fM)\n",
-           replay_rate >= TARGET_REPLAY ? "PASS" : "MISS", replay_rate / 1e6,
-           TARGET_REPLAY / 1e6);
+           replay_rate >= TARGET_REPLAY ? "PASS" : "MISS", replay_rate / 1e6, TARGET_REPLAY / 1e6);
     if (restart_levels >= TARGET_RESTART_LEVELS)
         printf("%s  restart of %" PRIu64 " levels from a snapshot: %.2f s "
                "(target <= %.0f s)\n",
-               restart_snapshot_s >= 0 && restart_snapshot_s <= TARGET_RESTART_S
-                   ? "PASS" : "MISS",
+               restart_snapshot_s >= 0 && restart_snapshot_s <= TARGET_RESTART_S ? "PASS" : "MISS",
                restart_levels, restart_snapshot_s, TARGET_RESTART_S);
     else
         printf("info  restart of %" PRIu64 " levels from a snapshot: %.2f s "
                "(the target is for %" PRIu64 "M levels: not judged)\n",
-               restart_levels, restart_snapshot_s,
-               (uint64_t)(TARGET_RESTART_LEVELS / 1000000));
+               restart_levels, restart_snapshot_s, (uint64_t)(TARGET_RESTART_LEVELS / 1000000));
     if (failed)
         printf("FAIL  a correctness check failed (see stderr)\n");
     return failed ? 1 : 0;

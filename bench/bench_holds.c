@@ -31,10 +31,10 @@
 #define ITEM_BASE 10000000000ull
 #define LOC_BASE 70000000000ull
 #define SPREAD_LOCATIONS 100
-#define HOT_LEVELS 3          /* items ITEM_BASE..+2 at LOC_BASE */
-#define RESTOCK 100000000     /* units added to a drained hot level */
-#define TTL_MS 600000         /* no hold expires during a row */
-#define CHECK_EVERY 64        /* ops between two clock reads */
+#define HOT_LEVELS 3 /* items ITEM_BASE..+2 at LOC_BASE */
+#define RESTOCK 100000000 /* units added to a drained hot level */
+#define TTL_MS 600000 /* no hold expires during a row */
+#define CHECK_EVERY 64 /* ops between two clock reads */
 #define ROWS_MAX 64
 
 enum { END_COMMIT, END_RELEASE, END_N };
@@ -131,18 +131,16 @@ static void worker_main(void *arg)
                 }
             }
             size_t len = make_id(id, w->tid, n);
-            int rc = inv_hold_create(w->e, id, len, TTL_MS, lines, w->lines,
-                                     &fail);
+            int rc = inv_hold_create(w->e, id, len, TTL_MS, lines, w->lines, &fail);
             if (rc == INV_EINSUFFICIENT && lay->hot) {
                 /* A drained hot level: restock it and retry once. */
-                int rr = inv_level_adjust(w->e, fail.item, fail.location,
-                                          RESTOCK, INV_NO_FLOOR, NULL);
+                int rr =
+                    inv_level_adjust(w->e, fail.item, fail.location, RESTOCK, INV_NO_FLOOR, NULL);
                 if (rr == INV_OK) {
                     w->restocks++;
                     w->restocked_units += RESTOCK;
                 }
-                rc = inv_hold_create(w->e, id, len, TTL_MS, lines, w->lines,
-                                     &fail);
+                rc = inv_hold_create(w->e, id, len, TTL_MS, lines, w->lines, &fail);
             }
             if (rc != INV_OK) {
                 note_error(w, rc, "create");
@@ -166,8 +164,7 @@ static void worker_main(void *arg)
 
 /* ---- engine per row --------------------------------------------------- */
 
-static int build_engine(inv_engine **out, const layout *lay,
-                        uint64_t holds_capacity)
+static int build_engine(inv_engine **out, const layout *lay, uint64_t holds_capacity)
 {
     inv_config cfg;
     inv_engine *e;
@@ -197,10 +194,8 @@ static int build_engine(inv_engine **out, const layout *lay,
         rc = inv_item_put(e, ITEM_BASE + i, &itf);
     }
     for (uint64_t i = 0; i < n && rc == INV_OK; i++)
-        rc = lay->hot ? inv_level_set(e, ITEM_BASE + i, LOC_BASE, INV_QTY_MAX,
-                                      0, NULL)
-                      : inv_level_set(e, level_item(i), level_loc(i),
-                                      INV_QTY_MAX, 0, NULL);
+        rc = lay->hot ? inv_level_set(e, ITEM_BASE + i, LOC_BASE, INV_QTY_MAX, 0, NULL)
+                      : inv_level_set(e, level_item(i), level_loc(i), INV_QTY_MAX, 0, NULL);
     if (rc != INV_OK) {
         inv_close(e);
         return rc;
@@ -210,8 +205,8 @@ static int build_engine(inv_engine **out, const layout *lay,
 }
 
 /* Sum of available and of reserved over the layout's levels. */
-static void sum_levels(inv_engine *e, const layout *lay, int64_t *avail,
-                       int64_t *reserved, uint64_t *missing)
+static void sum_levels(inv_engine *e, const layout *lay, int64_t *avail, int64_t *reserved,
+                       uint64_t *missing)
 {
     uint64_t n = lay->hot ? HOT_LEVELS : lay->n_levels;
     inv_level lv;
@@ -244,8 +239,7 @@ static row rows[ROWS_MAX];
 static size_t n_rows;
 static bool failed, all_pinned = true;
 
-static void measure(row *r, int end, const layout *lay, double seconds,
-                    uint64_t holds_capacity)
+static void measure(row *r, int end, const layout *lay, double seconds, uint64_t holds_capacity)
 {
     worker w[BENCH_THREADS_MAX];
     pthread_barrier_t barrier;
@@ -257,8 +251,7 @@ static void measure(row *r, int end, const layout *lay, double seconds,
 
     int rc = build_engine(&e, lay, holds_capacity);
     if (rc != INV_OK) {
-        fprintf(stderr, "bench_holds: building the engine: %s\n",
-                inv_strerror(rc));
+        fprintf(stderr, "bench_holds: building the engine: %s\n", inv_strerror(rc));
         r->bad[end] = failed = true;
         return;
     }
@@ -298,9 +291,10 @@ static void measure(row *r, int end, const layout *lay, double seconds,
         if (w[t].elapsed_ns)
             rate += (double)w[t].ops * 1e9 / (double)w[t].elapsed_ns;
         if (w[t].errors && errors == w[t].errors)
-            fprintf(stderr, "ODD %zu-line %s %s %u thr: %" PRIu64 " errors, "
-                    "first: %s on %s\n", r->lines, lay->hot ? "hot" : "spread",
-                    what, r->threads, w[t].errors,
+            fprintf(stderr,
+                    "ODD %zu-line %s %s %u thr: %" PRIu64 " errors, "
+                    "first: %s on %s\n",
+                    r->lines, lay->hot ? "hot" : "spread", what, r->threads, w[t].errors,
                     inv_strerror(w[t].first_error), w[t].first_error_op);
     }
     r->rate[end] = rate;
@@ -313,15 +307,15 @@ static void measure(row *r, int end, const layout *lay, double seconds,
     uint64_t ended = end == END_COMMIT ? s1.holds_committed - s0.holds_committed
                                        : s1.holds_released - s0.holds_released;
     int64_t want = a0 + restocked - committed;
-    if (errors != 0 || miss1 != 0 || res1 != 0 || a1 != want ||
-        created != ops || ended != ops || s1.holds_active != 0) {
-        fprintf(stderr, "CHECK FAILED %zu-line %s %s %u thr: ops %" PRIu64
-                ", errors %" PRIu64 ", stats created %" PRIu64 " %s %" PRIu64
-                " active %" PRIu64 "; reserved left %" PRId64 "; available %"
-                PRId64 " want %" PRId64 "; levels missing %" PRIu64 "\n",
-                r->lines, lay->hot ? "hot" : "spread", what, r->threads, ops,
-                errors, created, what, ended, s1.holds_active, res1, a1, want,
-                miss1);
+    if (errors != 0 || miss1 != 0 || res1 != 0 || a1 != want || created != ops || ended != ops ||
+        s1.holds_active != 0) {
+        fprintf(stderr,
+                "CHECK FAILED %zu-line %s %s %u thr: ops %" PRIu64 ", errors %" PRIu64
+                ", stats created %" PRIu64 " %s %" PRIu64 " active %" PRIu64
+                "; reserved left %" PRId64 "; available %" PRId64 " want %" PRId64
+                "; levels missing %" PRIu64 "\n",
+                r->lines, lay->hot ? "hot" : "spread", what, r->threads, ops, errors, created, what,
+                ended, s1.holds_active, res1, a1, want, miss1);
         r->bad[end] = failed = true;
     }
     inv_close(e);
@@ -329,9 +323,8 @@ static void measure(row *r, int end, const layout *lay, double seconds,
 
 static void print_header(void)
 {
-    printf("%-6s %-14s %3s | %14s %8s | %14s %8s | %s\n", "lines", "levels",
-           "thr", "create+commit", "ns/op", "create+release", "ns/op",
-           "restocks (commit rows)");
+    printf("%-6s %-14s %3s | %14s %8s | %14s %8s | %s\n", "lines", "levels", "thr", "create+commit",
+           "ns/op", "create+release", "ns/op", "restocks (commit rows)");
 }
 
 static void print_row(const row *r, uint64_t spread_levels)
@@ -343,14 +336,11 @@ static void print_row(const row *r, uint64_t spread_levels)
         snprintf(lv, sizeof lv, "spread %" PRIu64 "k", spread_levels / 1000);
     for (int k = 0; k < END_N; k++)
         bench_fmt_rate(b[k], sizeof b[k], r->rate[k]);
-    printf("%-6zu %-14s %3u | %12s/s %8.0f | %12s/s %8.0f | %" PRIu64 "%s\n",
-           r->lines, lv, r->threads, b[END_COMMIT],
-           r->rate[END_COMMIT] > 0 ? 1e9 * r->threads / r->rate[END_COMMIT] : 0,
-           b[END_RELEASE],
-           r->rate[END_RELEASE] > 0 ? 1e9 * r->threads / r->rate[END_RELEASE]
-                                    : 0,
-           r->restocks[END_COMMIT],
-           r->bad[END_COMMIT] || r->bad[END_RELEASE] ? "  CHECK FAILED" : "");
+    printf(
+        "%-6zu %-14s %3u | %12s/s %8.0f | %12s/s %8.0f | %" PRIu64 "%s\n", r->lines, lv, r->threads,
+        b[END_COMMIT], r->rate[END_COMMIT] > 0 ? 1e9 * r->threads / r->rate[END_COMMIT] : 0,
+        b[END_RELEASE], r->rate[END_RELEASE] > 0 ? 1e9 * r->threads / r->rate[END_RELEASE] : 0,
+        r->restocks[END_COMMIT], r->bad[END_COMMIT] || r->bad[END_RELEASE] ? "  CHECK FAILED" : "");
     fflush(stdout);
 }
 
@@ -358,8 +348,8 @@ int main(void)
 {
     double seconds = bench_env_double("BENCH_SECONDS", 1.0);
     uint64_t threads[BENCH_LIST_MAX] = {1, 2};
-    size_t n_threads = bench_env_list("BENCH_THREADS", threads,
-                                      BENCH_LIST_MAX, 1, BENCH_THREADS_MAX);
+    size_t n_threads =
+        bench_env_list("BENCH_THREADS", threads, BENCH_LIST_MAX, 1, BENCH_THREADS_MAX);
     uint64_t holds_capacity = bench_env_u64("BENCH_HOLDS_CAPACITY", 1u << 22);
     uint64_t spread = bench_env_u64("BENCH_SPREAD_LEVELS", 100000);
     char cpu[256];
@@ -371,8 +361,7 @@ int main(void)
 
     bench_cpu_model(cpu, sizeof cpu);
     printf("cpu: %s; %ld cores online, %zu usable; invcore %s\n", cpu,
-           sysconf(_SC_NPROCESSORS_ONLN), bench_cpus(cpus, CPU_SETSIZE),
-           INVCORE_VERSION);
+           sysconf(_SC_NPROCESSORS_ONLN), bench_cpus(cpus, CPU_SETSIZE), INVCORE_VERSION);
     printf("holds in memory: per op one inv_hold_create (unique id, qty 1 "
            "per line, ttl %d ms) then inv_hold_commit or inv_hold_release;\n"
            "%.2f s per cell, a fresh engine per cell (holds_capacity %" PRIu64

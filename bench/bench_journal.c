@@ -64,8 +64,7 @@ static void *worker_main(void *arg)
     while (now_ns() < w->deadline_ns) {
         for (int k = 0; k < 16; k++) {
             uint64_t pos = journal_reserve(w->j, PAYLOAD_BYTES);
-            if (pos == 0 ||
-                journal_publish(w->j, pos, 16, payload, PAYLOAD_BYTES) ||
+            if (pos == 0 || journal_publish(w->j, pos, 16, payload, PAYLOAD_BYTES) ||
                 journal_wait(w->j, pos)) {
                 w->errors++;
                 return NULL;
@@ -78,16 +77,13 @@ static void *worker_main(void *arg)
 
 static const char *policy_name(inv_fsync_policy p)
 {
-    return p == INV_FSYNC_ALWAYS ? "always"
-           : p == INV_FSYNC_INTERVAL ? "interval" : "none";
+    return p == INV_FSYNC_ALWAYS ? "always" : p == INV_FSYNC_INTERVAL ? "interval" : "none";
 }
 
-static void run_appends(const char *base, inv_fsync_policy policy,
-                        unsigned threads, double seconds)
+static void run_appends(const char *base, inv_fsync_policy policy, unsigned threads, double seconds)
 {
     char dir[512];
-    snprintf(dir, sizeof dir, "%s/append-%s-%u", base, policy_name(policy),
-             threads);
+    snprintf(dir, sizeof dir, "%s/append-%s-%u", base, policy_name(policy), threads);
     journal_config cfg = {.dir = dir, .policy = policy};
     journal *j;
     char err[256] = "";
@@ -114,11 +110,9 @@ static void run_appends(const char *base, inv_fsync_policy policy,
     journal_stats_get(j, &st);
     journal_close(j);
     rm_dir(dir);
-    printf("%-9s %7u %14.0f %9llu %12.1f %12llu %7s\n", policy_name(policy),
-           threads, (double)ops / dt, (unsigned long long)st.fsyncs,
-           st.records_per_fsync_avg,
-           (unsigned long long)st.records_per_fsync_max,
-           errors ? "ERRORS" : "ok");
+    printf("%-9s %7u %14.0f %9llu %12.1f %12llu %7s\n", policy_name(policy), threads,
+           (double)ops / dt, (unsigned long long)st.fsyncs, st.records_per_fsync_avg,
+           (unsigned long long)st.records_per_fsync_max, errors ? "ERRORS" : "ok");
     fflush(stdout);
 }
 
@@ -126,8 +120,7 @@ typedef struct {
     uint64_t records, bytes;
 } tally;
 
-static int count_cb(void *ctx, uint64_t pos, uint8_t type,
-                    const void *payload, uint32_t len)
+static int count_cb(void *ctx, uint64_t pos, uint8_t type, const void *payload, uint32_t len)
 {
     tally *t = ctx;
     t->records++;
@@ -158,17 +151,14 @@ static void run_replay(const char *base, uint64_t n)
     uint64_t end;
     char err[512] = "";
     t0 = now_ns();
-    int rc = journal_replay(dir, 0, false, count_cb, &t, &end, err,
-                            sizeof err);
+    int rc = journal_replay(dir, 0, false, count_cb, &t, &end, err, sizeof err);
     double rt = (double)(now_ns() - t0) / 1e9;
     uint64_t disk = end - JOURNAL_POSITION_FIRST;
     printf("\nreplay: %llu records of %u bytes (%.0f MB on disk), written in "
            "%.2f s (%.0f records/s, one thread, policy none)\n",
-           (unsigned long long)t.records, PAYLOAD_BYTES, (double)disk / 1e6,
-           wt, (double)n / wt);
-    printf("replay: %.3f s  %.2f M records/s  %.0f MB/s  %s\n", rt,
-           (double)t.records / rt / 1e6, (double)disk / rt / 1e6,
-           rc == INV_OK && t.records == n ? "ok" : err);
+           (unsigned long long)t.records, PAYLOAD_BYTES, (double)disk / 1e6, wt, (double)n / wt);
+    printf("replay: %.3f s  %.2f M records/s  %.0f MB/s  %s\n", rt, (double)t.records / rt / 1e6,
+           (double)disk / rt / 1e6, rc == INV_OK && t.records == n ? "ok" : err);
     rm_dir(dir);
 }
 
@@ -186,10 +176,9 @@ int main(void)
     printf("bench_journal: acknowledged appends (reserve, publish %u B, "
            "wait durable), %.1f s per row\n",
            PAYLOAD_BYTES, seconds);
-    printf("%-9s %7s %14s %9s %12s %12s %7s\n", "policy", "threads",
-           "acked ops/s", "fsyncs", "recs/fsync", "max/fsync", "check");
-    const inv_fsync_policy pols[] = {INV_FSYNC_ALWAYS, INV_FSYNC_INTERVAL,
-                                     INV_FSYNC_NONE};
+    printf("%-9s %7s %14s %9s %12s %12s %7s\n", "policy", "threads", "acked ops/s", "fsyncs",
+           "recs/fsync", "max/fsync", "check");
+    const inv_fsync_policy pols[] = {INV_FSYNC_ALWAYS, INV_FSYNC_INTERVAL, INV_FSYNC_NONE};
     const unsigned threads[] = {1, 2, 64};
     for (size_t p = 0; p < 3; p++)
         for (size_t t = 0; t < 3; t++)

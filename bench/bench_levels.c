@@ -55,18 +55,17 @@ enum { IMPL_ENGINE, IMPL_RAW, IMPL_PEER, IMPL_RAW16, IMPL_N };
 enum { OP_GET, OP_ADJUST, OP_FLOOR, OP_N };
 enum { PAT_UNIFORM, PAT_HOT };
 
-static const char *const impl_name[IMPL_N] = {"engine", "raw", "peer",
-                                              "raw16"};
+static const char *const impl_name[IMPL_N] = {"engine", "raw", "peer", "raw16"};
 static const char *const op_name[OP_N] = {"get", "adjust", "adjust-floor"};
 
-#define STOCK_START 1000000          /* available of every level at load */
-#define ITEM_BASE 10000000000ull     /* item id of index 0 (ids are sparse */
-#define LOC_BASE 70000000000ull      /* and large, as in real catalogs) */
-#define LOCATIONS_DEFAULT 256        /* locations per item (power of two) */
-#define ROWS_MAX 256                 /* (sizes + 1) x ops x thread counts */
+#define STOCK_START 1000000 /* available of every level at load */
+#define ITEM_BASE 10000000000ull /* item id of index 0 (ids are sparse */
+#define LOC_BASE 70000000000ull /* and large, as in real catalogs) */
+#define LOCATIONS_DEFAULT 256 /* locations per item (power of two) */
+#define ROWS_MAX 256 /* (sizes + 1) x ops x thread counts */
 #define SIZE_MAX_LEVELS (1ull << 32) /* bench_rng_below needs n <= 2^32 */
-#define FLOOR_RESTOCK_EVERY 64       /* floor rows: 63 x -1, then +63 */
-#define ROUNDS_MAX 100               /* runs per measurement */
+#define FLOOR_RESTOCK_EVERY 64 /* floor rows: 63 x -1, then +63 */
+#define ROUNDS_MAX 100 /* runs per measurement */
 
 /* Target thresholds of the engine issue. */
 #define TARGET_RAW_RATIO 0.5
@@ -85,7 +84,7 @@ typedef union {
 typedef struct {
     struct cds_lfht_node node; /* chain link + reverse hash (16 bytes) */
     uint64_t item, loc;
-    pthread_mutex_t lock;      /* guards the three fields below */
+    pthread_mutex_t lock; /* guards the three fields below */
     int64_t available, reserved;
     uint64_t revision;
 } peer_node;
@@ -95,17 +94,17 @@ typedef struct {
 } peer_key;
 
 typedef struct {
-    size_t n;          /* levels */
-    size_t locs;       /* locations per item, a power of two */
+    size_t n; /* levels */
+    size_t locs; /* locations per item, a power of two */
     unsigned loc_bits; /* log2(locs) */
-    size_t items;      /* ceil(n / locs) */
+    size_t items; /* ceil(n / locs) */
     inv_engine *engine;
     _Atomic int64_t *raw;
-    raw16_word *raw16;     /* word i is index i */
+    raw16_word *raw16; /* word i is index i */
     struct cds_lfht *peer;
     peer_node *peer_nodes; /* one slab, node i is index i */
     size_t peer_buckets;
-    int64_t net[IMPL_N];   /* successful deltas summed over every row */
+    int64_t net[IMPL_N]; /* successful deltas summed over every row */
     double load_s[IMPL_N];
     uint64_t rss_delta[IMPL_N];
     double engine_bytes_per_level;
@@ -147,22 +146,21 @@ static int peer_match(struct cds_lfht_node *node, const void *key)
  * success (publishes the new value, sees the one it replaced); acquire on
  * failure (the fresh value to retry with). On x86 every locked RMW is the
  * same instruction whatever the order. */
-static inline int atomic_floor_add(_Atomic int64_t *a, int64_t delta,
-                                   int64_t floor_qty)
+static inline int atomic_floor_add(_Atomic int64_t *a, int64_t delta, int64_t floor_qty)
 {
     int64_t cur = atomic_load_explicit(a, memory_order_acquire);
     do {
         if (cur + delta < floor_qty)
             return INV_EINSUFFICIENT;
-    } while (!atomic_compare_exchange_weak_explicit(
-        a, &cur, cur + delta, memory_order_acq_rel, memory_order_acquire));
+    } while (!atomic_compare_exchange_weak_explicit(a, &cur, cur + delta, memory_order_acq_rel,
+                                                    memory_order_acquire));
     return INV_OK;
 }
 
 /* Get / adjust / floored adjust on one atomic word (raw, and the peer's
  * node). Loads are acquire (they read a published value), RMWs acq_rel. */
-static inline int atomic_level_op(_Atomic int64_t *a, int op, int64_t delta,
-                                  int64_t floor_qty, int64_t *sink)
+static inline int atomic_level_op(_Atomic int64_t *a, int op, int64_t delta, int64_t floor_qty,
+                                  int64_t *sink)
 {
     if (op == OP_GET) {
         *sink += atomic_load_explicit(a, memory_order_acquire);
@@ -175,24 +173,23 @@ static inline int atomic_level_op(_Atomic int64_t *a, int op, int64_t delta,
     return atomic_floor_add(a, delta, floor_qty);
 }
 
-static inline int engine_op(const levels *lv, int op, uint64_t idx,
-                            int64_t delta, int64_t floor_qty, int64_t *sink)
+static inline int engine_op(const levels *lv, int op, uint64_t idx, int64_t delta,
+                            int64_t floor_qty, int64_t *sink)
 {
     inv_level out;
     int rc;
     if (op == OP_GET)
-        rc = inv_level_get(lv->engine, key_item(lv, idx), key_loc(lv, idx),
-                           &out);
+        rc = inv_level_get(lv->engine, key_item(lv, idx), key_loc(lv, idx), &out);
     else
-        rc = inv_level_adjust(lv->engine, key_item(lv, idx),
-                              key_loc(lv, idx), delta, floor_qty, &out);
+        rc = inv_level_adjust(lv->engine, key_item(lv, idx), key_loc(lv, idx), delta, floor_qty,
+                              &out);
     if (rc == INV_OK)
         *sink += out.available;
     return rc;
 }
 
-static inline int raw_op(const levels *lv, int op, uint64_t idx,
-                         int64_t delta, int64_t floor_qty, int64_t *sink)
+static inline int raw_op(const levels *lv, int op, uint64_t idx, int64_t delta, int64_t floor_qty,
+                         int64_t *sink)
 {
     return atomic_level_op(&lv->raw[idx], op, delta, floor_qty, sink);
 }
@@ -225,26 +222,24 @@ static inline int64_t raw16_available(raw16_word v)
  * is lock cmpxchg16b: a full barrier (seq_cst) whether it succeeds or not.
  * On failure it hands back the current word, which the next try starts
  * from, exactly as the engine's table_cas() does: no reload. */
-static inline int raw16_add(raw16_word *w, raw16_word seen, int op,
-                            int64_t delta, int64_t floor_qty)
+static inline int raw16_add(raw16_word *w, raw16_word seen, int op, int64_t delta,
+                            int64_t floor_qty)
 {
     for (;;) {
         int64_t available = raw16_available(seen) + delta;
         if (op == OP_FLOOR && available < floor_qty)
             return INV_EINSUFFICIENT;
-        raw16_word next = {.half = {
-            (seen.half[0] & ~0xffffffffull) | (uint32_t)(int32_t)available,
-            seen.half[1] + 1}};
-        unsigned __int128 old =
-            __sync_val_compare_and_swap(&w->whole, seen.whole, next.whole);
+        raw16_word next = {.half = {(seen.half[0] & ~0xffffffffull) | (uint32_t)(int32_t)available,
+                                    seen.half[1] + 1}};
+        unsigned __int128 old = __sync_val_compare_and_swap(&w->whole, seen.whole, next.whole);
         if (old == seen.whole)
             return INV_OK;
         seen.whole = old;
     }
 }
 
-static inline int raw16_op(const levels *lv, int op, uint64_t idx,
-                           int64_t delta, int64_t floor_qty, int64_t *sink)
+static inline int raw16_op(const levels *lv, int op, uint64_t idx, int64_t delta, int64_t floor_qty,
+                           int64_t *sink)
 {
     raw16_word *w = &lv->raw16[idx];
     raw16_word seen = raw16_load(w);
@@ -256,16 +251,15 @@ static inline int raw16_op(const levels *lv, int op, uint64_t idx,
 }
 
 /* The calling thread must be a registered RCU reader. */
-static inline int peer_op(const levels *lv, int op, uint64_t idx,
-                          int64_t delta, int64_t floor_qty, int64_t *sink)
+static inline int peer_op(const levels *lv, int op, uint64_t idx, int64_t delta, int64_t floor_qty,
+                          int64_t *sink)
 {
     peer_key key = {key_item(lv, idx), key_loc(lv, idx)};
     struct cds_lfht_iter iter;
     struct cds_lfht_node *node;
     int rc = INV_ENOTFOUND;
     rcu_read_lock();
-    cds_lfht_lookup(lv->peer, peer_hash(key.item, key.loc), peer_match, &key,
-                    &iter);
+    cds_lfht_lookup(lv->peer, peer_hash(key.item, key.loc), peer_match, &key, &iter);
     node = cds_lfht_iter_get_node(&iter);
     if (node != NULL) {
         peer_node *pn = caa_container_of(node, peer_node, node);
@@ -302,8 +296,8 @@ typedef struct {
  * Same key sequence (per-thread xorshift, same seed) and same deltas for
  * every implementation: adjust alternates +1 / -1; a floored adjust (floor
  * 0) takes 1 unit 63 times then restocks 63, so stock never drains. */
-static inline __attribute__((always_inline)) void
-worker_loop(worker *w, const int impl, const int op)
+static inline __attribute__((always_inline)) void worker_loop(worker *w, const int impl,
+                                                              const int op)
 {
     const levels *lv = w->lv;
     const bool hot = w->pat == PAT_HOT;
@@ -323,7 +317,8 @@ worker_loop(worker *w, const int impl, const int op)
             int rc;
             if (op == OP_FLOOR)
                 delta = (k % FLOOR_RESTOCK_EVERY) == FLOOR_RESTOCK_EVERY - 1
-                            ? FLOOR_RESTOCK_EVERY - 1 : -1;
+                            ? FLOOR_RESTOCK_EVERY - 1
+                            : -1;
             else
                 delta = (k & 1) ? -1 : 1;
             if (impl == IMPL_ENGINE)
@@ -357,8 +352,11 @@ worker_loop(worker *w, const int impl, const int op)
     w->sink = sink;
 }
 
-#define WORKER_FN(impl, op, name)                                             \
-    static void name(void *arg) { worker_loop(arg, impl, op); }
+#define WORKER_FN(impl, op, name)   \
+    static void name(void *arg)     \
+    {                               \
+        worker_loop(arg, impl, op); \
+    }
 WORKER_FN(IMPL_ENGINE, OP_GET, w_engine_get)
 WORKER_FN(IMPL_ENGINE, OP_ADJUST, w_engine_adjust)
 WORKER_FN(IMPL_ENGINE, OP_FLOOR, w_engine_floor)
@@ -389,7 +387,7 @@ typedef struct {
     uint64_t bad_idx;
 } loader;
 
-static unsigned load_threads;        /* one per usable CPU */
+static unsigned load_threads; /* one per usable CPU */
 static volatile int64_t global_sink; /* keeps get results alive */
 static bool all_pinned = true;
 
@@ -399,8 +397,7 @@ static void load_engine_part(void *arg)
     levels *lv = ld->lv;
     ld->rc = INV_OK;
     for (uint64_t i = ld->tid; i < lv->n; i += ld->nthreads) {
-        int rc = inv_level_set(lv->engine, key_item(lv, i), key_loc(lv, i),
-                               STOCK_START, 0, NULL);
+        int rc = inv_level_set(lv->engine, key_item(lv, i), key_loc(lv, i), STOCK_START, 0, NULL);
         if (rc != INV_OK) {
             ld->rc = rc;
             ld->bad_idx = i;
@@ -464,8 +461,8 @@ static int load_engine_catalog(levels *lv)
         snprintf(lf.name, sizeof lf.name, "bench location %zu", j);
         rc = inv_location_put(lv->engine, LOC_BASE + j, &lf);
         if (rc != INV_OK) {
-            fprintf(stderr, "engine: inv_location_put(%" PRIu64 "): %s\n",
-                    (uint64_t)(LOC_BASE + j), inv_strerror(rc));
+            fprintf(stderr, "engine: inv_location_put(%" PRIu64 "): %s\n", (uint64_t)(LOC_BASE + j),
+                    inv_strerror(rc));
             return rc;
         }
     }
@@ -475,8 +472,8 @@ static int load_engine_catalog(levels *lv)
         itf.tracked = true;
         rc = inv_item_put(lv->engine, ITEM_BASE + i, &itf);
         if (rc != INV_OK) {
-            fprintf(stderr, "engine: inv_item_put(%" PRIu64 "): %s\n",
-                    (uint64_t)(ITEM_BASE + i), inv_strerror(rc));
+            fprintf(stderr, "engine: inv_item_put(%" PRIu64 "): %s\n", (uint64_t)(ITEM_BASE + i),
+                    inv_strerror(rc));
             return rc;
         }
     }
@@ -494,8 +491,7 @@ static int build_engine(levels *lv)
     cfg.locations_capacity = lv->locs;
     int rc = inv_open(&lv->engine, &cfg);
     if (rc != INV_OK) {
-        fprintf(stderr, "engine: inv_open(levels_capacity=%zu): %s\n", lv->n,
-                inv_strerror(rc));
+        fprintf(stderr, "engine: inv_open(levels_capacity=%zu): %s\n", lv->n, inv_strerror(rc));
         return rc;
     }
     rc = load_engine_catalog(lv);
@@ -503,9 +499,8 @@ static int build_engine(levels *lv)
         return rc;
     rc = load_parallel(lv, load_engine_part, &bad);
     if (rc != INV_OK) {
-        fprintf(stderr, "engine: inv_level_set(%" PRIu64 ", %" PRIu64
-                "): %s\n", key_item(lv, bad), key_loc(lv, bad),
-                inv_strerror(rc));
+        fprintf(stderr, "engine: inv_level_set(%" PRIu64 ", %" PRIu64 "): %s\n", key_item(lv, bad),
+                key_loc(lv, bad), inv_strerror(rc));
         return rc;
     }
     rc = inv_stats_get(lv->engine, &st);
@@ -514,14 +509,16 @@ static int build_engine(levels *lv)
         return rc;
     }
     if (st.levels != lv->n)
-        fprintf(stderr, "ODD engine: stats.levels %" PRIu64 " after loading "
-                "%zu levels\n", st.levels, lv->n);
+        fprintf(stderr,
+                "ODD engine: stats.levels %" PRIu64 " after loading "
+                "%zu levels\n",
+                st.levels, lv->n);
     if (st.table_resizes != 0)
-        fprintf(stderr, "ODD engine: %" PRIu64 " table resizes during a "
+        fprintf(stderr,
+                "ODD engine: %" PRIu64 " table resizes during a "
                 "load of levels_capacity=%zu levels (expected none)\n",
                 st.table_resizes, lv->n);
-    lv->engine_bytes_per_level =
-        st.levels ? (double)st.table_bytes / (double)st.levels : 0;
+    lv->engine_bytes_per_level = st.levels ? (double)st.table_bytes / (double)st.levels : 0;
     return INV_OK;
 }
 
@@ -592,8 +589,8 @@ static void free_levels(levels *lv)
 
 static int build_levels(levels *lv, size_t n, size_t locs_max)
 {
-    static int (*const build[IMPL_N])(levels *) = {build_engine, build_raw,
-                                                   build_peer, build_raw16};
+    static int (*const build[IMPL_N])(levels *) = {build_engine, build_raw, build_peer,
+                                                   build_raw16};
     memset(lv, 0, sizeof *lv);
     lv->n = n;
     lv->locs = 1;
@@ -609,26 +606,24 @@ static int build_levels(levels *lv, size_t n, size_t locs_max)
         lv->load_s[impl] = (double)(bench_now_ns() - t0) / 1e9;
         lv->rss_delta[impl] = bench_rss_bytes() - rss0;
         if (rc != INV_OK) {
-            fprintf(stderr, "%s: loading %zu levels failed: %s\n",
-                    impl_name[impl], n, inv_strerror(rc));
+            fprintf(stderr, "%s: loading %zu levels failed: %s\n", impl_name[impl], n,
+                    inv_strerror(rc));
             return rc;
         }
-        fprintf(stderr, "  loaded %-6s %zu levels in %.2f s\n",
-                impl_name[impl], n, lv->load_s[impl]);
+        fprintf(stderr, "  loaded %-6s %zu levels in %.2f s\n", impl_name[impl], n,
+                lv->load_s[impl]);
     }
     return INV_OK;
 }
 
 /* ---- checks ----------------------------------------------------------- */
 
-static bool read_level(const levels *lv, int impl, uint64_t idx,
-                       int64_t *avail, uint64_t *rev)
+static bool read_level(const levels *lv, int impl, uint64_t idx, int64_t *avail, uint64_t *rev)
 {
     *rev = 0;
     if (impl == IMPL_ENGINE) {
         inv_level out;
-        int rc = inv_level_get(lv->engine, key_item(lv, idx),
-                               key_loc(lv, idx), &out);
+        int rc = inv_level_get(lv->engine, key_item(lv, idx), key_loc(lv, idx), &out);
         if (rc != INV_OK)
             return false;
         *avail = out.available;
@@ -665,10 +660,10 @@ static bool check_conservation(levels *lv, int impl)
     }
     int64_t want = (int64_t)lv->n * STOCK_START + lv->net[impl];
     if (missing != 0 || sum != want) {
-        fprintf(stderr, "CHECK FAILED %s %zu levels: %" PRIu64 " missing, "
-                "sum of available %" PRId64 ", expected %" PRId64
-                " (diff %" PRId64 ")\n", impl_name[impl], lv->n, missing, sum,
-                want, sum - want);
+        fprintf(stderr,
+                "CHECK FAILED %s %zu levels: %" PRIu64 " missing, "
+                "sum of available %" PRId64 ", expected %" PRId64 " (diff %" PRId64 ")\n",
+                impl_name[impl], lv->n, missing, sum, want, sum - want);
         return false;
     }
     return true;
@@ -681,8 +676,8 @@ typedef struct {
     size_t n;
     int pat, op;
     unsigned threads;
-    double rate[IMPL_N];     /* ops/s, the best round */
-    double ok_pct[IMPL_N];   /* successful ops, % (floor rows: < 100) */
+    double rate[IMPL_N]; /* ops/s, the best round */
+    double ok_pct[IMPL_N]; /* successful ops, % (floor rows: < 100) */
     uint64_t errors[IMPL_N]; /* neither OK nor INSUFFICIENT */
 } row;
 
@@ -692,21 +687,22 @@ static size_t n_rows;
 /* The hot level's revision across one measurement (engine and raw16 keep
  * one): a get never moves it; every successful change bumps it, the
  * engine's at least once, raw16's exactly once. */
-static bool check_hot_revision(int impl, const row *r, uint64_t rev0,
-                               uint64_t rev1, uint64_t ok)
+static bool check_hot_revision(int impl, const row *r, uint64_t rev0, uint64_t rev1, uint64_t ok)
 {
     if (impl != IMPL_ENGINE && impl != IMPL_RAW16)
         return true;
     bool good = true;
     if (r->op == OP_GET && rev1 != rev0) {
         good = false;
-        fprintf(stderr, "CHECK FAILED %s hot get: revision changed "
-                "%" PRIu64 " -> %" PRIu64 "\n", impl_name[impl], rev0, rev1);
+        fprintf(stderr,
+                "CHECK FAILED %s hot get: revision changed "
+                "%" PRIu64 " -> %" PRIu64 "\n",
+                impl_name[impl], rev0, rev1);
     }
-    if (r->op != OP_GET &&
-        (rev1 - rev0 < ok || (impl == IMPL_RAW16 && rev1 - rev0 != ok))) {
+    if (r->op != OP_GET && (rev1 - rev0 < ok || (impl == IMPL_RAW16 && rev1 - rev0 != ok))) {
         good = false;
-        fprintf(stderr, "CHECK FAILED %s hot %s %u thr: revision rose "
+        fprintf(stderr,
+                "CHECK FAILED %s hot %s %u thr: revision rose "
                 "%" PRIu64 " for %" PRIu64 " successful changes\n",
                 impl_name[impl], op_name[r->op], r->threads, rev1 - rev0, ok);
     }
@@ -733,8 +729,7 @@ static void measure(levels *lv, row *r, int impl, const bench_clock *clk)
         w[t].clk = *clk;
         w[t].clk.start = &barrier;
     }
-    int pinned = bench_spawn(r->threads, worker_fns[impl][r->op], w,
-                             sizeof w[0]);
+    int pinned = bench_spawn(r->threads, worker_fns[impl][r->op], w, sizeof w[0]);
     pthread_barrier_destroy(&barrier);
     if (pinned < 0) {
         fprintf(stderr, "cannot start %u threads\n", r->threads);
@@ -767,9 +762,9 @@ static void measure(levels *lv, row *r, int impl, const bench_clock *clk)
     }
     r->errors[impl] += errors;
     if (errors != 0)
-        fprintf(stderr, "ODD %s %s %s %u thr: %" PRIu64 " of %" PRIu64
-                " ops failed, first: %s (%d)\n", impl_name[impl],
-                r->pattern, op_name[r->op], r->threads, errors, ops,
+        fprintf(stderr,
+                "ODD %s %s %s %u thr: %" PRIu64 " of %" PRIu64 " ops failed, first: %s (%d)\n",
+                impl_name[impl], r->pattern, op_name[r->op], r->threads, errors, ops,
                 inv_strerror(first_error), first_error);
     if (hot) {
         /* The hot level moved by exactly the successful deltas, and (engine)
@@ -777,7 +772,8 @@ static void measure(levels *lv, row *r, int impl, const bench_clock *clk)
         (void)read_level(lv, impl, 0, &a1, &rev1);
         if (a1 - a0 != net) {
             lv->failed = true;
-            fprintf(stderr, "CHECK FAILED %s hot %s %u thr: available moved "
+            fprintf(stderr,
+                    "CHECK FAILED %s hot %s %u thr: available moved "
                     "%" PRId64 ", successful deltas sum to %" PRId64 "\n",
                     impl_name[impl], op_name[r->op], r->threads, a1 - a0, net);
         }
@@ -796,9 +792,8 @@ static double ratio(double a, double b)
  * keeps one position on every row. */
 static void print_header(void)
 {
-    printf("%-12s %-13s %3s %10s %10s %10s %8s %9s %10s %9s  %s\n",
-           "pattern", "op", "thr", "engine/s", "raw/s", "peer/s", "eng/raw",
-           "eng/peer", "raw16/s", "eng/raw16",
+    printf("%-12s %-13s %3s %10s %10s %10s %8s %9s %10s %9s  %s\n", "pattern", "op", "thr",
+           "engine/s", "raw/s", "peer/s", "eng/raw", "eng/peer", "raw16/s", "eng/raw16",
            "floor ok% eng/raw/peer/raw16");
 }
 
@@ -807,16 +802,14 @@ static void print_row(const row *r)
     char b[IMPL_N][24];
     for (int i = 0; i < IMPL_N; i++)
         bench_fmt_rate(b[i], sizeof b[i], r->rate[i]);
-    printf("%-12s %-13s %3u %10s %10s %10s %8.2f %9.2f %10s %9.2f",
-           r->pattern, op_name[r->op], r->threads, b[IMPL_ENGINE],
-           b[IMPL_RAW], b[IMPL_PEER],
+    printf("%-12s %-13s %3u %10s %10s %10s %8.2f %9.2f %10s %9.2f", r->pattern, op_name[r->op],
+           r->threads, b[IMPL_ENGINE], b[IMPL_RAW], b[IMPL_PEER],
            ratio(r->rate[IMPL_ENGINE], r->rate[IMPL_RAW]),
            ratio(r->rate[IMPL_ENGINE], r->rate[IMPL_PEER]), b[IMPL_RAW16],
            ratio(r->rate[IMPL_ENGINE], r->rate[IMPL_RAW16]));
     if (r->op == OP_FLOOR)
-        printf("  %.1f/%.1f/%.1f/%.1f", r->ok_pct[IMPL_ENGINE],
-               r->ok_pct[IMPL_RAW], r->ok_pct[IMPL_PEER],
-               r->ok_pct[IMPL_RAW16]);
+        printf("  %.1f/%.1f/%.1f/%.1f", r->ok_pct[IMPL_ENGINE], r->ok_pct[IMPL_RAW],
+               r->ok_pct[IMPL_PEER], r->ok_pct[IMPL_RAW16]);
     printf("\n");
     fflush(stdout);
 }
@@ -832,9 +825,8 @@ static void size_label(char *buf, size_t cap, size_t n)
 }
 
 /* Every row of one size (and the hot rows when hot is set). */
-static void run_size(levels *lv, bool hot, const uint64_t *threads,
-                     size_t n_threads, const bench_clock *clk,
-                     uint64_t rounds)
+static void run_size(levels *lv, bool hot, const uint64_t *threads, size_t n_threads,
+                     const bench_clock *clk, uint64_t rounds)
 {
     char label[24];
     size_label(label, sizeof label, lv->n);
@@ -846,8 +838,7 @@ static void run_size(levels *lv, bool hot, const uint64_t *threads,
                 if (pat == PAT_HOT)
                     snprintf(r->pattern, sizeof r->pattern, "hot 1");
                 else
-                    snprintf(r->pattern, sizeof r->pattern, "uniform %s",
-                             label);
+                    snprintf(r->pattern, sizeof r->pattern, "uniform %s", label);
                 r->n = lv->n;
                 r->pat = pat;
                 r->op = op;
@@ -871,8 +862,7 @@ static const row *worst_adjust_vs_raw16(size_t first_n, double *worst)
     for (size_t i = 0; i < n_rows; i++) {
         const row *r = &rows[i];
         double q = ratio(r->rate[IMPL_ENGINE], r->rate[IMPL_RAW16]);
-        if (r->op == OP_ADJUST && (r->pat == PAT_HOT || r->n == first_n) &&
-            q < *worst) {
+        if (r->op == OP_ADJUST && (r->pat == PAT_HOT || r->n == first_n) && q < *worst) {
             *worst = q;
             wr = r;
         }
@@ -884,8 +874,7 @@ static const row *worst_adjust_vs_raw16(size_t first_n, double *worst)
 static const row *hot_adjust_1thr(void)
 {
     for (size_t i = 0; i < n_rows; i++)
-        if (rows[i].pat == PAT_HOT && rows[i].op == OP_ADJUST &&
-            rows[i].threads == 1)
+        if (rows[i].pat == PAT_HOT && rows[i].op == OP_ADJUST && rows[i].threads == 1)
             return &rows[i];
     return NULL;
 }
@@ -902,13 +891,13 @@ static void print_raw16_info(size_t first_n)
     if (wr != NULL)
         printf("info  engine >= %.1f x raw16 (the 16-byte cmpxchg16b word the "
                "design requires), adjust, uniform %s and hot, all thread "
-               "counts: worst %.2f (%s %u thr)\n", TARGET_RAW_RATIO, label,
-               worst, wr->pattern, wr->threads);
+               "counts: worst %.2f (%s %u thr)\n",
+               TARGET_RAW_RATIO, label, worst, wr->pattern, wr->threads);
     if (hot != NULL)
         printf("info  raw16 / raw, hot adjust, 1 thr (the 16-byte CAS loop "
                "against 8-byte lock xadd, same run): %.2f (%.1f vs %.1f ns "
-               "per op)\n", ratio(hot->rate[IMPL_RAW16], hot->rate[IMPL_RAW]),
-               ratio(1e9, hot->rate[IMPL_RAW16]),
+               "per op)\n",
+               ratio(hot->rate[IMPL_RAW16], hot->rate[IMPL_RAW]), ratio(1e9, hot->rate[IMPL_RAW16]),
                ratio(1e9, hot->rate[IMPL_RAW]));
     else
         printf("info  raw16 / raw, hot adjust, 1 thr: not measured "
@@ -916,15 +905,14 @@ static void print_raw16_info(size_t first_n)
 }
 
 /* One line per target: the worst ratio over the rows it covers. */
-static void print_targets(size_t first_n, const double *eng_bpl,
-                          const size_t *sizes, size_t n_sizes)
+static void print_targets(size_t first_n, const double *eng_bpl, const size_t *sizes,
+                          size_t n_sizes)
 {
     double worst = 1e300, worst_f = 1e300;
     const row *wr = NULL, *wf = NULL;
     for (size_t i = 0; i < n_rows; i++) {
         const row *r = &rows[i];
-        bool covered = r->op != OP_GET &&
-                       (r->pat == PAT_HOT || r->n == first_n);
+        bool covered = r->op != OP_GET && (r->pat == PAT_HOT || r->n == first_n);
         double q = ratio(r->rate[IMPL_ENGINE], r->rate[IMPL_RAW]);
         if (covered && r->op == OP_ADJUST && q < worst) {
             worst = q;
@@ -941,11 +929,12 @@ static void print_targets(size_t first_n, const double *eng_bpl,
     if (wr != NULL)
         printf("%s  engine >= %.1f x raw, adjust, uniform %s and hot, all "
                "thread counts: worst %.2f (%s %u thr)\n",
-               worst >= TARGET_RAW_RATIO ? "PASS" : "MISS", TARGET_RAW_RATIO,
-               label, worst, wr->pattern, wr->threads);
+               worst >= TARGET_RAW_RATIO ? "PASS" : "MISS", TARGET_RAW_RATIO, label, worst,
+               wr->pattern, wr->threads);
     if (wf != NULL)
         printf("info  same for adjust-floor (not a target): worst %.2f "
-               "(%s %u thr)\n", worst_f, wf->pattern, wf->threads);
+               "(%s %u thr)\n",
+               worst_f, wf->pattern, wf->threads);
 
     worst = 1e300;
     wr = NULL;
@@ -959,11 +948,12 @@ static void print_targets(size_t first_n, const double *eng_bpl,
     if (wr != NULL)
         printf("%s  engine >= %.1f x peer at 2 threads, every pattern and op: "
                "worst %.2f (%s %s)\n",
-               worst >= TARGET_PEER_RATIO ? "PASS" : "MISS",
-               TARGET_PEER_RATIO, worst, wr->pattern, op_name[wr->op]);
+               worst >= TARGET_PEER_RATIO ? "PASS" : "MISS", TARGET_PEER_RATIO, worst, wr->pattern,
+               op_name[wr->op]);
     else
         printf("MISS  engine >= %.1f x peer at 2 threads: no 2-thread rows "
-               "measured (BENCH_THREADS)\n", TARGET_PEER_RATIO);
+               "measured (BENCH_THREADS)\n",
+               TARGET_PEER_RATIO);
 
     double worst_b = 0;
     size_t worst_n = 0;
@@ -985,14 +975,12 @@ int main(void)
 {
     uint64_t sizes[BENCH_LIST_MAX] = {1ull << 20, 1ull << 24};
     uint64_t threads[BENCH_LIST_MAX] = {1, 2};
-    size_t n_sizes = bench_env_list("BENCH_LEVELS", sizes, BENCH_LIST_MAX, 1,
-                                    SIZE_MAX_LEVELS);
-    size_t n_threads = bench_env_list("BENCH_THREADS", threads,
-                                      BENCH_LIST_MAX, 1, BENCH_THREADS_MAX);
-    size_t locs_max = (size_t)bench_env_u64("BENCH_LOCATIONS",
-                                            LOCATIONS_DEFAULT);
-    bench_clock clk = {bench_env_double("BENCH_SECONDS", 0.5),
-                       bench_env_u64("BENCH_OPS", 0), 0, NULL};
+    size_t n_sizes = bench_env_list("BENCH_LEVELS", sizes, BENCH_LIST_MAX, 1, SIZE_MAX_LEVELS);
+    size_t n_threads =
+        bench_env_list("BENCH_THREADS", threads, BENCH_LIST_MAX, 1, BENCH_THREADS_MAX);
+    size_t locs_max = (size_t)bench_env_u64("BENCH_LOCATIONS", LOCATIONS_DEFAULT);
+    bench_clock clk = {bench_env_double("BENCH_SECONDS", 0.5), bench_env_u64("BENCH_OPS", 0), 0,
+                       NULL};
     uint64_t rounds = bench_env_u64("BENCH_ROUNDS", clk.ops_fixed ? 1 : 2);
     char cpu[256];
     int cpus[CPU_SETSIZE];
@@ -1007,7 +995,7 @@ int main(void)
         n_threads = 2;
     if (locs_max == 0 || locs_max > INV_LOCATIONS_MAX)
         locs_max = LOCATIONS_DEFAULT;
-    load_threads = usable == 0 ? 1
+    load_threads = usable == 0                  ? 1
                    : usable > BENCH_THREADS_MAX ? BENCH_THREADS_MAX
                                                 : (unsigned)usable;
     rcu_register_thread(); /* the main thread reads the peer in checks */
@@ -1019,8 +1007,8 @@ int main(void)
         rounds = 2;
     if (clk.ops_fixed != 0)
         printf("each measurement: best of %" PRIu64 " runs of %" PRIu64
-               " ops per thread (BENCH_ROUNDS, BENCH_OPS)\n", rounds,
-               clk.ops_fixed);
+               " ops per thread (BENCH_ROUNDS, BENCH_OPS)\n",
+               rounds, clk.ops_fixed);
     else
         printf("each measurement: best of %" PRIu64 " runs of %.2f s "
                "(BENCH_ROUNDS, BENCH_SECONDS), engine/raw/peer/raw16 "
@@ -1037,8 +1025,7 @@ int main(void)
         levels lv;
         char label[24];
         size_label(label, sizeof label, sizes[s]);
-        fprintf(stderr, "building %s levels (engine, raw, peer, raw16)...\n",
-                label);
+        fprintf(stderr, "building %s levels (engine, raw, peer, raw16)...\n", label);
         int rc = build_levels(&lv, (size_t)sizes[s], locs_max);
         size_n[s] = (size_t)sizes[s];
         if (rc != INV_OK) {
@@ -1053,23 +1040,18 @@ int main(void)
         failed |= lv.failed;
         bpl_engine[s] = lv.engine_bytes_per_level;
         double peer_bpl = (double)sizeof(peer_node) +
-                          (double)(lv.peer_buckets *
-                                   sizeof(struct cds_lfht_node)) /
-                              (double)lv.n;
+                          (double)(lv.peer_buckets * sizeof(struct cds_lfht_node)) / (double)lv.n;
         printf("  %s: %zu items x %zu locations; bytes/level: engine %.1f "
                "(stats table_bytes/levels; rss delta %.1f), peer %.1f "
                "(node %zu + %zu buckets x %zu / n; rss delta %.1f), raw %zu, "
                "raw16 %zu; load s: engine %.2f raw %.2f peer %.2f raw16 "
                "%.2f%s\n",
                label, lv.items, lv.locs, lv.engine_bytes_per_level,
-               (double)lv.rss_delta[IMPL_ENGINE] / (double)lv.n, peer_bpl,
-               sizeof(peer_node), lv.peer_buckets,
-               sizeof(struct cds_lfht_node),
-               (double)lv.rss_delta[IMPL_PEER] / (double)lv.n,
-               sizeof lv.raw[0], sizeof lv.raw16[0], lv.load_s[IMPL_ENGINE],
-               lv.load_s[IMPL_RAW], lv.load_s[IMPL_PEER],
-               lv.load_s[IMPL_RAW16],
-               lv.failed ? "; CHECKS FAILED (see stderr)" : "");
+               (double)lv.rss_delta[IMPL_ENGINE] / (double)lv.n, peer_bpl, sizeof(peer_node),
+               lv.peer_buckets, sizeof(struct cds_lfht_node),
+               (double)lv.rss_delta[IMPL_PEER] / (double)lv.n, sizeof lv.raw[0], sizeof lv.raw16[0],
+               lv.load_s[IMPL_ENGINE], lv.load_s[IMPL_RAW], lv.load_s[IMPL_PEER],
+               lv.load_s[IMPL_RAW16], lv.failed ? "; CHECKS FAILED (see stderr)" : "");
         fflush(stdout);
         free_levels(&lv);
     }

@@ -25,9 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BENCH_THREADS_MAX 64  /* threads one measurement may start */
-#define BENCH_CHUNK_OPS 1024  /* ops between two clock reads */
-#define BENCH_LIST_MAX 8      /* entries in a comma-separated env list */
+#define BENCH_THREADS_MAX 64 /* threads one measurement may start */
+#define BENCH_CHUNK_OPS 1024 /* ops between two clock reads */
+#define BENCH_LIST_MAX 8 /* entries in a comma-separated env list */
 
 static inline uint64_t bench_now_ns(void)
 {
@@ -46,8 +46,7 @@ static inline double bench_env_double(const char *name, double dflt)
     char *end = NULL;
     double d = strtod(v, &end);
     if (end == v || *end != '\0' || !(d > 0)) {
-        fprintf(stderr, "bench: ignoring %s=%s (want a positive number)\n",
-                name, v);
+        fprintf(stderr, "bench: ignoring %s=%s (want a positive number)\n", name, v);
         return dflt;
     }
     return d;
@@ -70,8 +69,8 @@ static inline uint64_t bench_env_u64(const char *name, uint64_t dflt)
 
 /* "a,b,c" -> out[0..n); entries outside [lo, hi] are refused. Returns n
  * (0 when the variable is unset or unusable: the caller keeps its default). */
-static inline size_t bench_env_list(const char *name, uint64_t *out,
-                                    size_t cap, uint64_t lo, uint64_t hi)
+static inline size_t bench_env_list(const char *name, uint64_t *out, size_t cap, uint64_t lo,
+                                    uint64_t hi)
 {
     const char *v = getenv(name);
     size_t n = 0;
@@ -81,11 +80,11 @@ static inline size_t bench_env_list(const char *name, uint64_t *out,
         char *end = NULL;
         errno = 0;
         unsigned long long u = strtoull(v, &end, 10);
-        if (end == v || errno != 0 || u < lo || u > hi ||
-            (*end != ',' && *end != '\0')) {
-            fprintf(stderr, "bench: ignoring %s=%s (want integers in "
-                    "[%llu, %llu], comma-separated)\n", name, getenv(name),
-                    (unsigned long long)lo, (unsigned long long)hi);
+        if (end == v || errno != 0 || u < lo || u > hi || (*end != ',' && *end != '\0')) {
+            fprintf(stderr,
+                    "bench: ignoring %s=%s (want integers in "
+                    "[%llu, %llu], comma-separated)\n",
+                    name, getenv(name), (unsigned long long)lo, (unsigned long long)hi);
             return 0;
         }
         out[n++] = (uint64_t)u;
@@ -180,8 +179,8 @@ static inline uint64_t bench_rng_below(uint64_t *s, uint64_t n)
 /* ---- the thread runner ------------------------------------------------ */
 
 typedef struct {
-    double seconds;       /* per measurement, when ops_fixed is 0 */
-    uint64_t ops_fixed;   /* BENCH_OPS: exactly this many ops per thread */
+    double seconds; /* per measurement, when ops_fixed is 0 */
+    uint64_t ops_fixed; /* BENCH_OPS: exactly this many ops per thread */
     uint64_t deadline_ns; /* per thread: start + seconds (set by bench_start) */
     pthread_barrier_t *start;
 } bench_clock;
@@ -202,8 +201,7 @@ static inline void *bench_thread_main_(void *p)
         cpu_set_t set;
         CPU_ZERO(&set);
         CPU_SET(ts->cpu, &set);
-        ts->pinned = pthread_setaffinity_np(pthread_self(), sizeof set,
-                                            &set) == 0;
+        ts->pinned = pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0;
     }
     ts->fn(ts->arg);
     return NULL;
@@ -213,8 +211,7 @@ static inline void *bench_thread_main_(void *p)
  * pinned to the i-th allowed CPU (round robin). Returns how many threads
  * were pinned, or -1 if a thread could not be started (none is left
  * running). */
-static inline int bench_spawn(unsigned n, bench_thread_fn fn, void *args,
-                              size_t stride)
+static inline int bench_spawn(unsigned n, bench_thread_fn fn, void *args, size_t stride)
 {
     pthread_t tids[BENCH_THREADS_MAX];
     bench_thread_start ts[BENCH_THREADS_MAX];

@@ -40,8 +40,7 @@
 #include <string.h>
 
 /* A change's status in records. */
-enum { CHANGE_NONE = 0, CHANGE_APPLIED = 1, CHANGE_KEPT = 2, CHANGE_UNDONE = 3,
-       CHANGE_GONE = 4 };
+enum { CHANGE_NONE = 0, CHANGE_APPLIED = 1, CHANGE_KEPT = 2, CHANGE_UNDONE = 3, CHANGE_GONE = 4 };
 /* A record's outcome: running (partial record), applied or aborted. */
 enum { OUTCOME_RUNNING = 0, OUTCOME_APPLIED = 1, OUTCOME_ABORTED = 2 };
 /* Flags of a change. */
@@ -77,13 +76,16 @@ typedef struct {
     uint32_t len, zero;
 } batch_rec_hold;
 
-static uint32_t pad8(uint32_t n) { return (n + 7u) & ~7u; }
+static uint32_t pad8(uint32_t n)
+{
+    return (n + 7u) & ~7u;
+}
 
 static uint64_t batch_rec_len(size_t n_changes, uint32_t holds_bytes)
 {
     return sizeof(batch_rec_header) +
-           n_changes * (sizeof(batch_rec_change) +
-                        BATCH_IMAGES_PER_CHANGE * sizeof(batch_rec_image)) +
+           n_changes *
+               (sizeof(batch_rec_change) + BATCH_IMAGES_PER_CHANGE * sizeof(batch_rec_image)) +
            holds_bytes;
 }
 
@@ -93,13 +95,13 @@ typedef struct {
     uint32_t rec_len, holds_bytes;
     size_t n_changes, cap_changes, n_images;
     batch_rec_change *changes; /* the record's form, so recovery shares the undo */
-    uint32_t *change_line;     /* the batch line each change belongs to */
-    int64_t *d_pending;        /* what each change did to the batch's pending units */
+    uint32_t *change_line; /* the batch line each change belongs to */
+    int64_t *d_pending; /* what each change did to the batch's pending units */
     batch_rec_image *images;
-    hold_claim *claims;      /* one per batch line (unused for level lines) */
+    hold_claim *claims; /* one per batch line (unused for level lines) */
     const inv_batch_line *lines;
     size_t n_lines;
-    uint8_t *buf;            /* one record */
+    uint8_t *buf; /* one record */
 } batch_op;
 
 /* ---- records ---------------------------------------------------------------- */
@@ -127,8 +129,14 @@ static int batch_publish(batch_op *op, bool final, uint8_t outcome)
     if (!op->pos)
         return INV_OK;
     memset(op->buf, 0, op->rec_len);
-    batch_rec_header h = {op->batch_id, final, outcome, {0}, (uint32_t)op->n_changes,
-                          (uint32_t)op->n_images, 0, op->holds_bytes,
+    batch_rec_header h = {op->batch_id,
+                          final,
+                          outcome,
+                          {0},
+                          (uint32_t)op->n_changes,
+                          (uint32_t)op->n_images,
+                          0,
+                          op->holds_bytes,
                           (uint32_t)op->cap_changes};
     uint8_t *p = op->buf + sizeof h;
     memcpy(p, op->changes, op->n_changes * sizeof(batch_rec_change));
@@ -201,8 +209,7 @@ static bool again_at_new_position(batch_op *op, int *rc)
 /* Applies lc to change ci's level, or, with create, creates the level of
  * a SET (its lc->qty units pending) that found none: at the batch's position,
  * again at a new one while the level carries a newer revision. */
-static int apply_change(batch_op *op, size_t ci, level_change *lc, bool create,
-                        table_word *image)
+static int apply_change(batch_op *op, size_t ci, level_change *lc, bool create, table_word *image)
 {
     batch_rec_change *c = &op->changes[ci];
     lc->pending = pending_of(op, c->item, c->location);
@@ -347,11 +354,9 @@ static int run_hold_line(batch_op *op, size_t i, inv_batch_result *res)
             continue;
         }
         if (rc != INV_OK) {
-            res->hold_failure = (inv_hold_failure){caller_line(l, &hl), hl.item, hl.location,
-                                                   rc == INV_ENOTFOUND
-                                                       ? 0
-                                                       : level_available(lc.seen) +
-                                                             lc.pending};
+            res->hold_failure =
+                (inv_hold_failure){caller_line(l, &hl), hl.item, hl.location,
+                                   rc == INV_ENOTFOUND ? 0 : level_available(lc.seen) + lc.pending};
             return rc;
         }
     }
@@ -422,8 +427,7 @@ static int claim_line(inv_engine *e, const inv_batch_line *l, hold_claim *c)
         return hold_claim_create(e, l->hold_id, l->hold_id_len, l->ttl_ms, l->hold_lines,
                                  l->n_hold_lines, c);
     return hold_claim_end(e, l->hold_id, l->hold_id_len,
-                          l->op == INV_BATCH_HOLD_COMMIT ? INV_HOLD_COMMITTED
-                                                         : INV_HOLD_RELEASED,
+                          l->op == INV_BATCH_HOLD_COMMIT ? INV_HOLD_COMMITTED : INV_HOLD_RELEASED,
                           c);
 }
 
@@ -462,10 +466,10 @@ static int prepare(batch_op *op, size_t *failed)
     op->cap_changes = changes;
     op->holds_bytes = holds_bytes;
     op->rec_len = (uint32_t)rec_len;
-    size_t bytes = changes * (sizeof *op->changes + sizeof *op->d_pending +
-                              sizeof *op->change_line +
-                              BATCH_IMAGES_PER_CHANGE * sizeof *op->images) +
-                   (op->e->jr ? rec_len : 0);
+    size_t bytes =
+        changes * (sizeof *op->changes + sizeof *op->d_pending + sizeof *op->change_line +
+                   BATCH_IMAGES_PER_CHANGE * sizeof *op->images) +
+        (op->e->jr ? rec_len : 0);
     uint8_t *mem = malloc(bytes ? bytes : 1);
     if (!mem)
         return INV_ENOMEM;
@@ -474,8 +478,8 @@ static int prepare(batch_op *op, size_t *failed)
     op->images = (batch_rec_image *)(op->changes + changes);
     op->d_pending = (int64_t *)(op->images + BATCH_IMAGES_PER_CHANGE * changes);
     op->buf = op->e->jr ? (uint8_t *)(op->d_pending + changes) : NULL;
-    op->change_line = (uint32_t *)((uint8_t *)(op->d_pending + changes) +
-                                   (op->e->jr ? rec_len : 0));
+    op->change_line =
+        (uint32_t *)((uint8_t *)(op->d_pending + changes) + (op->e->jr ? rec_len : 0));
     if (op->e->jr && (changes || holds_bytes)) {
         op->pos = op->batch_id = persist_reserve(op->e, op->rec_len);
         if (!op->pos)
@@ -540,8 +544,8 @@ static int commit_batch(batch_op *op)
         /* A level the batch created follows a tracked flag changed meanwhile. */
         if ((op->changes[k].flags & CHANGE_CREATED) &&
             catalog_item_exists(&op->e->cat, op->changes[k].item, &tracked)) {
-            uint64_t pos = level_follow_tracked(op->e, op->changes[k].item,
-                                                op->changes[k].location, tracked);
+            uint64_t pos =
+                level_follow_tracked(op->e, op->changes[k].item, op->changes[k].location, tracked);
             if (pos > op->pos_last)
                 op->pos_last = pos;
         }
@@ -756,8 +760,11 @@ int batch_replay(inv_engine *e, uint64_t pos, const void *payload, uint32_t len)
 /* Takes back a batch cut by the crash, and journals it as aborted. */
 static int finish_pending(inv_engine *e, pending_batch *pb, size_t *undone)
 {
-    batch_op op = {.e = e, .batch_id = pb->batch_id, .n_changes = pb->n_changes,
-                   .cap_changes = pb->n_changes, .changes = pb->changes};
+    batch_op op = {.e = e,
+                   .batch_id = pb->batch_id,
+                   .n_changes = pb->n_changes,
+                   .cap_changes = pb->n_changes,
+                   .changes = pb->changes};
     op.rec_len = (uint32_t)batch_rec_len(pb->n_changes, 0);
     op.images = malloc(BATCH_IMAGES_PER_CHANGE * pb->n_changes * sizeof *op.images + 1);
     op.buf = malloc(op.rec_len);
@@ -787,8 +794,10 @@ int batch_recover_finish(inv_engine *e)
         rc = finish_pending(e, &pending[i], &undone);
     epoch_exit();
     if (batches)
-        fprintf(stderr, "invcore: recovery: took back %zu change(s) of %zu batch(es) cut "
-                        "short by the crash\n", undone, batches);
+        fprintf(stderr,
+                "invcore: recovery: took back %zu change(s) of %zu batch(es) cut "
+                "short by the crash\n",
+                undone, batches);
     batch_recovery_free(e);
     return rc;
 }

@@ -93,17 +93,29 @@ typedef struct {
     uint64_t ids[];
 } product_rec;
 
-static str_view product_name(const product_rec *p) { return (str_view){p->name, p->name_len}; }
+static str_view product_name(const product_rec *p)
+{
+    return (str_view){p->name, p->name_len};
+}
 
 /* ---- table words -------------------------------------------------------- */
 
-static void *word_rec(table_word v) { return (void *)(uintptr_t)v.w0; }
+static void *word_rec(table_word v)
+{
+    return (void *)(uintptr_t)v.w0;
+}
 
 /* v's record when v is live, else NULL. */
-static void *live_rec(table_word v) { return table_is_live(v) ? word_rec(v) : NULL; }
+static void *live_rec(table_word v)
+{
+    return table_is_live(v) ? word_rec(v) : NULL;
+}
 
 /* The w0 that holds rec. */
-static uint64_t rec_w0(const void *rec) { return (uint64_t)(uintptr_t)rec; }
+static uint64_t rec_w0(const void *rec)
+{
+    return (uint64_t)(uintptr_t)rec;
+}
 
 /* The next live value after prev (any state): the version goes on. */
 static table_word live_word(uint64_t w0, table_word prev)
@@ -131,7 +143,7 @@ static void *rec_get(table *t, uint64_t id)
  * first frees what the previous call built (swap_begin), and the caller
  * frees the last one when no write landed (swap_drop). */
 typedef struct {
-    void *old;   /* the live record the deciding call found (NULL: none) */
+    void *old; /* the live record the deciding call found (NULL: none) */
     void *built; /* the record it built (NULL: none, or a tombstone) */
 } rec_swap;
 
@@ -333,16 +345,14 @@ static int claim_step(void *ctx, table_word cur, table_word *next)
 {
     const claim_ctx *x = ctx;
     if (table_is_live(cur))
-        return cur.w0 == x->item ? TABLE_STEP_KEEP
-                                 : index_conflict(x->c, x->field, x->key, cur.w0);
+        return cur.w0 == x->item ? TABLE_STEP_KEEP : index_conflict(x->c, x->field, x->key, cur.w0);
     *next = live_word(x->item, cur);
     return TABLE_STEP_WRITE;
 }
 
 /* Claims key for item (absent -> item). *claimed: the entry is now ours
  * and must be released if the change is not published. */
-static int index_claim(catalog *c, table *t, int field, str_view key, uint64_t item,
-                       bool *claimed)
+static int index_claim(catalog *c, table *t, int field, str_view key, uint64_t item, bool *claimed)
 {
     uint64_t a, b;
     str_hash(c, key, &a, &b);
@@ -438,8 +448,8 @@ static product_rec *product_plus(const product_rec *old, str_view name, uint64_t
 
 /* The next value of a product record without item: a copy, or a tombstone
  * when it was the last one (*p NULL). false: out of memory. */
-static bool product_minus(const product_rec *old, uint64_t item, table_word v,
-                          table_word *next, product_rec **p)
+static bool product_minus(const product_rec *old, uint64_t item, table_word v, table_word *next,
+                          product_rec **p)
 {
     *p = NULL;
     if (old->n == 1) {
@@ -572,7 +582,7 @@ struct put_ctx {
     rec_swap sw; /* the record replaced (old) and the one built */
     uint64_t version;
     stamp st;
-    bool listed;    /* a location: its id is in location_ids */
+    bool listed; /* a location: its id is in location_ids */
     item_claims cl; /* an item: the entries sw.built holds, sw.old not */
 };
 
@@ -657,8 +667,7 @@ static int locs_add(catalog *c, uint64_t loc)
         /* acq_rel: release publishes the filled array to acquire loads;
          * acquire on failure: the winner's array, for the retry. */
         if (atomic_compare_exchange_strong_explicit(&c->location_ids, &cur, next,
-                                                    memory_order_acq_rel,
-                                                    memory_order_acquire)) {
+                                                    memory_order_acq_rel, memory_order_acquire)) {
             if (cur)
                 epoch_retire(cur, free, c->owner);
             return INV_OK;
@@ -768,7 +777,10 @@ static int loc_done(put_ctx *p, uint64_t *pos)
     return rc;
 }
 
-static table *loc_table(catalog *c) { return &c->locations; }
+static table *loc_table(catalog *c)
+{
+    return &c->locations;
+}
 
 static const put_kind loc_put = {loc_validate, loc_table, NULL, loc_prepare, NULL, loc_done};
 
@@ -850,16 +862,16 @@ static int id_list(table *t, uint64_t cursor, size_t count, uint64_t *ids, size_
     return rc;
 }
 
-int inv_location_list(inv_engine *e, uint64_t cursor, size_t count, uint64_t *ids,
-                      size_t ids_cap, size_t *n_out, uint64_t *next_cursor)
+int inv_location_list(inv_engine *e, uint64_t cursor, size_t count, uint64_t *ids, size_t ids_cap,
+                      size_t *n_out, uint64_t *next_cursor)
 {
     if (!e)
         return INV_EINVALID;
     return id_list(&e->cat.locations, cursor, count, ids, ids_cap, n_out, next_cursor);
 }
 
-int inv_item_list(inv_engine *e, uint64_t cursor, size_t count, uint64_t *ids,
-                  size_t ids_cap, size_t *n_out, uint64_t *next_cursor)
+int inv_item_list(inv_engine *e, uint64_t cursor, size_t count, uint64_t *ids, size_t ids_cap,
+                  size_t *n_out, uint64_t *next_cursor)
 {
     if (!e)
         return INV_EINVALID;
@@ -907,8 +919,7 @@ static int item_claim_keys(catalog *c, uint64_t item, const item_rec *old, const
         rc = index_claim(c, &c->skus, IS_SKU, sku, item, &cl->sku);
     if (rc == INV_OK && var.len && !(old && str_view_eq(var, record_item_str(old, IS_VARIANT))))
         rc = index_claim(c, &c->variants, IS_VARIANT, var, item, &cl->variant);
-    if (rc == INV_OK && prod.len &&
-        !(old && str_view_eq(prod, record_item_str(old, IS_PRODUCT))))
+    if (rc == INV_OK && prod.len && !(old && str_view_eq(prod, record_item_str(old, IS_PRODUCT))))
         rc = product_add(c, prod, item, &cl->product);
     if (rc != INV_OK)
         item_release_claims(c, item, r, cl);
@@ -977,10 +988,13 @@ static int item_done(put_ctx *p, uint64_t *pos)
     return rc;
 }
 
-static table *item_table(catalog *c) { return &c->items; }
+static table *item_table(catalog *c)
+{
+    return &c->items;
+}
 
-static const put_kind item_put = {item_validate, item_table, item_stripe,
-                                  item_prepare, item_release, item_done};
+static const put_kind item_put = {item_validate, item_table,   item_stripe,
+                                  item_prepare,  item_release, item_done};
 
 int inv_item_put(inv_engine *e, uint64_t item, const inv_item_fields *f)
 {
@@ -1014,8 +1028,7 @@ static int item_restore_step(void *ctx, table_word cur, table_word *next)
      * tombstone); answered before reserving anything. */
     if (cur.w0 == 0 && cur.w1 == 0)
         return INV_ENOTFOUND;
-    return stamp_write(&x->st, cur, record_item_len(x->rec), rec_w0(x->rec), 0,
-                       &x->version, next);
+    return stamp_write(&x->st, cur, record_item_len(x->rec), rec_w0(x->rec), 0, &x->version, next);
 }
 
 /* Runs an item_stamp_ctx step on item; *pos: the change's position. */
@@ -1200,8 +1213,7 @@ static int stock_one(void *p, uint64_t loc)
 }
 
 /* Rows of every member of p, items and locations in id order. */
-static int stock_rows(stock_ctx *x, const product_rec *p, str_view name,
-                      const uint64_t *only_loc)
+static int stock_rows(stock_ctx *x, const product_rec *p, str_view name, const uint64_t *only_loc)
 {
     catalog *c = &x->e->cat;
     if (only_loc && !catalog_location_exists(c, *only_loc))

@@ -66,10 +66,14 @@ typedef struct {
     enum field_kind kind;
 } str_field;
 
-#define LOC_STR(m, f, k) \
-    {m, offsetof(inv_location_fields, f), sizeof(((inv_location_fields *)0)->f), k}
-#define ITEM_STR(m, f, k) \
-    {m, offsetof(inv_item_fields, f), sizeof(((inv_item_fields *)0)->f), k}
+#define LOC_STR(m, f, k)                                                              \
+    {                                                                                 \
+        m, offsetof(inv_location_fields, f), sizeof(((inv_location_fields *)0)->f), k \
+    }
+#define ITEM_STR(m, f, k)                                                     \
+    {                                                                         \
+        m, offsetof(inv_item_fields, f), sizeof(((inv_item_fields *)0)->f), k \
+    }
 
 /* The string fields of both kinds of record, each kind's in its packing
  * order: a location's (LS_*), then an item's (IS_*). */
@@ -93,8 +97,14 @@ static const str_field str_fields[LS_COUNT + IS_COUNT] = {
     ITEM_STR(INV_ITEM_PRODUCT, product, FK_TEXT),
 };
 
-static bool is_digit(char ch) { return ch >= '0' && ch <= '9'; }
-static bool is_upper(char ch) { return ch >= 'A' && ch <= 'Z'; }
+static bool is_digit(char ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+static bool is_upper(char ch)
+{
+    return ch >= 'A' && ch <= 'Z';
+}
 
 static size_t skip_digits(str_view v, size_t i)
 {
@@ -181,8 +191,7 @@ static const bool_field loc_bools[] = {
 };
 
 static const bool_field item_bools[] = {
-    {INV_ITEM_TRACKED, offsetof(inv_item_fields, tracked), offsetof(item_rec, tracked),
-     PF_TRACKED},
+    {INV_ITEM_TRACKED, offsetof(inv_item_fields, tracked), offsetof(item_rec, tracked), PF_TRACKED},
     {INV_ITEM_REQUIRES_SHIPPING, offsetof(inv_item_fields, requires_shipping),
      offsetof(item_rec, requires_shipping), PF_SHIPPING},
 };
@@ -199,21 +208,23 @@ typedef struct {
     /* Bytes of the record a payload carries as they are, after its head
      * (a location's priority). */
     size_t fixed_off, fixed_len;
-    uint8_t flags;     /* every flag a payload's head may carry */
+    uint8_t flags; /* every flag a payload's head may carry */
     uint32_t body_len; /* payload bytes before the strings */
 } rec_kind;
 
-#define REC_KIND(T, all, strs, n, bools, fixed_off, fixed_len, flags, body_len)                  \
-    {all, strs, n, bools, sizeof bools / sizeof *bools, sizeof(T), offsetof(T, lens),          \
-     offsetof(T, bytes), fixed_off, fixed_len, flags, body_len}
+#define REC_KIND(T, all, strs, n, bools, fixed_off, fixed_len, flags, body_len)          \
+    {                                                                                    \
+        all, strs, n, bools, sizeof bools / sizeof *bools, sizeof(T), offsetof(T, lens), \
+            offsetof(T, bytes), fixed_off, fixed_len, flags, body_len                    \
+    }
 
 enum { REC_LOC, REC_ITEM };
 
 static const rec_kind kinds[] = {
     [REC_LOC] = REC_KIND(loc_rec, INV_LOC_ALL, str_fields, LS_COUNT, loc_bools,
                          offsetof(loc_rec, priority), 4, PF_ACTIVE, LOC_HEAD_LEN),
-    [REC_ITEM] = REC_KIND(item_rec, INV_ITEM_ALL, str_fields + LS_COUNT, IS_COUNT, item_bools, 0,
-                          0, PF_DELETED | PF_TRACKED | PF_SHIPPING, ITEM_HEAD_LEN + ITEM_BODY_LEN),
+    [REC_ITEM] = REC_KIND(item_rec, INV_ITEM_ALL, str_fields + LS_COUNT, IS_COUNT, item_bools, 0, 0,
+                          PF_DELETED | PF_TRACKED | PF_SHIPPING, ITEM_HEAD_LEN + ITEM_BODY_LEN),
 };
 
 _Static_assert(offsetof(loc_rec, t) == 0 && offsetof(item_rec, t) == 0,
@@ -305,8 +316,7 @@ static void strings_out(const str_field *d, int n, const uint8_t *lens, const ch
                         void *fields)
 {
     for (int i = 0; i < n; i++)
-        str_view_copy((char *)fields + d[i].offset, d[i].cap,
-                      record_packed_get(lens, bytes, i));
+        str_view_copy((char *)fields + d[i].offset, d[i].cap, record_packed_get(lens, bytes, i));
 }
 
 /* A new record of kind k: old's values (NULL: the defaults, created now)
@@ -385,9 +395,8 @@ void record_item_out(uint64_t item, const item_rec *r, inv_item *out)
 /* ---- journal and snapshot payloads (layouts in catalog_record.h) -------- */
 
 /* The largest item payload fits the buffers sized for a location. */
-_Static_assert(ITEM_HEAD_LEN + ITEM_BODY_LEN + INV_SKU_MAX + INV_COST_MAX +
-                       INV_COUNTRY_CODE_MAX + INV_PROVINCE_CODE_MAX + INV_HS_CODE_MAX +
-                       2 * INV_VARIANT_MAX <=
+_Static_assert(ITEM_HEAD_LEN + ITEM_BODY_LEN + INV_SKU_MAX + INV_COST_MAX + INV_COUNTRY_CODE_MAX +
+                       INV_PROVINCE_CODE_MAX + INV_HS_CODE_MAX + 2 * INV_VARIANT_MAX <=
                    RECORD_PAYLOAD_MAX,
                "an item payload must fit RECORD_PAYLOAD_MAX");
 _Static_assert(LOC_HEAD_LEN + LS_COUNT * INV_STR_MAX == RECORD_PAYLOAD_MAX,
@@ -413,8 +422,7 @@ static uint8_t *put_head(uint8_t *p, uint64_t id, uint64_t version, uint8_t flag
     return put_raw(put_raw(put_raw(p, &id, 8), &version, 8), &flags, 1);
 }
 
-static const uint8_t *get_head(const uint8_t *p, uint64_t *id, uint64_t *version,
-                               uint8_t *flags)
+static const uint8_t *get_head(const uint8_t *p, uint64_t *id, uint64_t *version, uint8_t *flags)
 {
     return get_raw(get_raw(get_raw(p, id, 8), version, 8), flags, 1);
 }

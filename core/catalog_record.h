@@ -44,8 +44,19 @@ static inline bool str_view_eq(str_view a, str_view b)
 void str_view_copy(char *dst, size_t cap, str_view v);
 
 /* The string fields of a location and of an item, in packing order. */
-enum { LS_NAME, LS_ADDRESS1, LS_ADDRESS2, LS_CITY, LS_PROVINCE, LS_PROVINCE_CODE,
-       LS_COUNTRY, LS_COUNTRY_CODE, LS_ZIP, LS_PHONE, LS_COUNT };
+enum {
+    LS_NAME,
+    LS_ADDRESS1,
+    LS_ADDRESS2,
+    LS_CITY,
+    LS_PROVINCE,
+    LS_PROVINCE_CODE,
+    LS_COUNTRY,
+    LS_COUNTRY_CODE,
+    LS_ZIP,
+    LS_PHONE,
+    LS_COUNT
+};
 enum { IS_SKU, IS_COST, IS_COUNTRY, IS_PROVINCE, IS_HS, IS_VARIANT, IS_PRODUCT, IS_COUNT };
 
 /* How every record starts (the codec reads both kinds through it). */
@@ -141,7 +152,6 @@ int record_item_decode(const void *payload, uint32_t len, uint64_t *id, uint64_t
                        item_rec **out);
 int record_loc_decode(const void *payload, uint32_t len, uint64_t *id, uint64_t *version,
                       loc_rec **out);
-int record_default_decode(const void *payload, uint32_t len, uint64_t *id,
-                          uint64_t *version);
+int record_default_decode(const void *payload, uint32_t len, uint64_t *id, uint64_t *version);
 
 #endif /* INV_CATALOG_RECORD_H */

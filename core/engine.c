@@ -144,9 +144,8 @@ int inv_stats_get(inv_engine *e, inv_stats *out)
     out->table_bytes = table_bytes(&e->levels) + table_bytes(&e->cat.items) +
                        table_bytes(&e->cat.locations) + table_bytes(&e->cat.skus) +
                        table_bytes(&e->cat.variants) + table_bytes(&e->cat.products);
-    out->table_resizes =
-        atomic_load_explicit(&e->levels.resizes, memory_order_relaxed) +
-        atomic_load_explicit(&e->cat.items.resizes, memory_order_relaxed);
+    out->table_resizes = atomic_load_explicit(&e->levels.resizes, memory_order_relaxed) +
+                         atomic_load_explicit(&e->cat.items.resizes, memory_order_relaxed);
     hold_stats(e, out);
     epoch_exit();
     if (e->jr) {

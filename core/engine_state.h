@@ -65,18 +65,18 @@ typedef struct catalog_level_hooks {
 } catalog_level_hooks;
 
 typedef struct catalog {
-    table items;     /* (item id, 0) -> item record pointer */
+    table items; /* (item id, 0) -> item record pointer */
     table locations; /* (location id, 0) -> location record pointer */
-    table skus;      /* 128-bit hash of the SKU -> item id */
-    table variants;  /* 128-bit hash of the variant -> item id */
-    table products;  /* 128-bit hash of the product -> product record */
+    table skus; /* 128-bit hash of the SKU -> item id */
+    table variants; /* 128-bit hash of the variant -> item id */
+    table products; /* 128-bit hash of the product -> product record */
     /* The default location: w0 = id, w1 = version (0: none yet), changed
      * only by table_cas so id and "is set" change together. */
     table_slot default_location;
     /* Every location id ever created (sorted COW array, NULL: none). */
     _Atomic(catalog_locs *) location_ids;
-    uint64_t index_seed;   /* seed of the string index hashes */
-    const void *owner;     /* epoch_retire tag */
+    uint64_t index_seed; /* seed of the string index hashes */
+    const void *owner; /* epoch_retire tag */
     pthread_mutex_t write_locks[CATALOG_WRITE_STRIPES];
     catalog_level_hooks level; /* set once by catalog_set_level_hooks */
 } catalog;
@@ -119,6 +119,5 @@ struct inv_engine {
     /* Recovery only (batch.c): batches the journal shows cut short. */
     struct batch_recovery *batch_pending;
 };
-
 
 #endif /* INV_ENGINE_STATE_H */

@@ -65,8 +65,7 @@ epoch_record *epoch_register_thread(void)
     for (r = atomic_load_explicit(&records_head, memory_order_acquire); r; r = r->next) {
         int free_slot = 0;
         /* acq_rel: take over a slot whose previous owner released it. */
-        if (atomic_compare_exchange_strong_explicit(&r->in_use, &free_slot, 1,
-                                                    memory_order_acq_rel,
+        if (atomic_compare_exchange_strong_explicit(&r->in_use, &free_slot, 1, memory_order_acq_rel,
                                                     memory_order_relaxed))
             break;
     }
@@ -80,8 +79,7 @@ epoch_record *epoch_register_thread(void)
         do
             r->next = head;
         /* release: publish the initialised record. */
-        while (!atomic_compare_exchange_weak_explicit(&records_head, &head, r,
-                                                      memory_order_release,
+        while (!atomic_compare_exchange_weak_explicit(&records_head, &head, r, memory_order_release,
                                                       memory_order_relaxed));
     }
     epoch_tls_record = r;
@@ -95,8 +93,7 @@ static void push_chain(retired *first, retired *last)
     do
         last->next = head;
     /* release: the nodes' fields are visible to whoever pops them. */
-    while (!atomic_compare_exchange_weak_explicit(&retired_head, &head, first,
-                                                  memory_order_release,
+    while (!atomic_compare_exchange_weak_explicit(&retired_head, &head, first, memory_order_release,
                                                   memory_order_relaxed));
 }
 
@@ -116,7 +113,8 @@ void epoch_retire(void *p, void (*free_fn)(void *), const void *owner)
     push_chain(n, n);
     /* relaxed: a heuristic counter. */
     if (atomic_fetch_add_explicit(&retired_since_reclaim, 1, memory_order_relaxed) %
-            EPOCH_RECLAIM_BATCH == EPOCH_RECLAIM_BATCH - 1)
+            EPOCH_RECLAIM_BATCH ==
+        EPOCH_RECLAIM_BATCH - 1)
         epoch_reclaim();
 }
 
@@ -145,14 +143,12 @@ static void try_advance(void)
     if (all_threads_at(e))
         /* acq_rel: a single step; losing the race means someone advanced. */
         (void)atomic_compare_exchange_strong_explicit(&epoch_global, &e, e + 1,
-                                                      memory_order_acq_rel,
-                                                      memory_order_relaxed);
+                                                      memory_order_acq_rel, memory_order_relaxed);
 }
 
 /* Frees the nodes of the detached list that pass keep_fn's test; puts the
  * rest back. */
-static void sweep(bool (*freeable)(const retired *, uint64_t, const void *),
-                  const void *owner)
+static void sweep(bool (*freeable)(const retired *, uint64_t, const void *), const void *owner)
 {
     /* acquire: take the whole list with the nodes' fields. */
     retired *n = atomic_exchange_explicit(&retired_head, NULL, memory_order_acquire);

@@ -36,8 +36,7 @@ epoch_record *epoch_register_thread(void);
 
 static inline epoch_record *epoch_self(void)
 {
-    extern __thread epoch_record *epoch_tls_record
-        __attribute__((tls_model("initial-exec")));
+    extern __thread epoch_record *epoch_tls_record __attribute__((tls_model("initial-exec")));
     epoch_record *r = epoch_tls_record;
     return r ? r : epoch_register_thread();
 }

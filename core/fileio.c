@@ -32,8 +32,7 @@ void fileio_name(char *out, size_t cap, uint64_t pos, const char *suffix)
     snprintf(out, cap, "%016" PRIx64 "%s", pos, suffix);
 }
 
-void fileio_path(char *out, size_t cap, const char *dir, uint64_t pos,
-                 const char *suffix)
+void fileio_path(char *out, size_t cap, const char *dir, uint64_t pos, const char *suffix)
 {
     snprintf(out, cap, "%s/%016" PRIx64 "%s", dir, pos, suffix);
 }
@@ -41,8 +40,7 @@ void fileio_path(char *out, size_t cap, const char *dir, uint64_t pos,
 bool fileio_parse_name(const char *name, const char *suffix, uint64_t *pos)
 {
     size_t n = strlen(name), s = strlen(suffix);
-    if (n != FILEIO_NAME_HEX + s ||
-        strcmp(name + FILEIO_NAME_HEX, suffix) != 0)
+    if (n != FILEIO_NAME_HEX + s || strcmp(name + FILEIO_NAME_HEX, suffix) != 0)
         return false;
     uint64_t v = 0;
     for (size_t i = 0; i < FILEIO_NAME_HEX; i++) {
@@ -62,8 +60,8 @@ bool fileio_parse_name(const char *name, const char *suffix, uint64_t *pos)
 
 /* ---- the file header ---------------------------------------------------- */
 
-void fileio_header_encode(uint8_t out[FILEIO_HEADER_BYTES],
-                          const fileio_format *f, uint64_t position)
+void fileio_header_encode(uint8_t out[FILEIO_HEADER_BYTES], const fileio_format *f,
+                          uint64_t position)
 {
     uint32_t zero = 0;
     memcpy(out, f->magic, FILEIO_MAGIC_BYTES);
@@ -74,8 +72,8 @@ void fileio_header_encode(uint8_t out[FILEIO_HEADER_BYTES],
     memcpy(out + 24, &sum, 8);
 }
 
-const char *fileio_header_check(const uint8_t *p, size_t avail,
-                                const fileio_format *f, uint64_t position)
+const char *fileio_header_check(const uint8_t *p, size_t avail, const fileio_format *f,
+                                uint64_t position)
 {
     if (avail < FILEIO_HEADER_BYTES)
         return f->why[FILEIO_HEADER_SHORT];
@@ -94,8 +92,7 @@ const char *fileio_header_check(const uint8_t *p, size_t avail,
 
 /* ---- reading and syncing ------------------------------------------------ */
 
-const char *fileio_map(const char *path, bool sequential, const uint8_t **p,
-                       uint64_t *size)
+const char *fileio_map(const char *path, bool sequential, const uint8_t **p, uint64_t *size)
 {
     *p = NULL;
     *size = 0;

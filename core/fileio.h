@@ -45,10 +45,10 @@
 
 /* The header checks, in the order they are made. */
 typedef enum {
-    FILEIO_HEADER_SHORT,    /* fewer than FILEIO_HEADER_BYTES */
-    FILEIO_HEADER_MAGIC,    /* not this format's magic */
+    FILEIO_HEADER_SHORT, /* fewer than FILEIO_HEADER_BYTES */
+    FILEIO_HEADER_MAGIC, /* not this format's magic */
     FILEIO_HEADER_CHECKSUM, /* the header's own checksum */
-    FILEIO_HEADER_VERSION,  /* a format version we do not read */
+    FILEIO_HEADER_VERSION, /* a format version we do not read */
     FILEIO_HEADER_POSITION, /* the position differs from the file name's */
     FILEIO_HEADER_CHECKS
 } fileio_header_check_id;
@@ -82,24 +82,22 @@ void fileio_errmsg(char *buf, size_t len, const char *fmt, ...)
 
 /* "<16 hex of pos><suffix>" and "<dir>/<16 hex of pos><suffix>". */
 void fileio_name(char *out, size_t cap, uint64_t pos, const char *suffix);
-void fileio_path(char *out, size_t cap, const char *dir, uint64_t pos,
-                 const char *suffix);
+void fileio_path(char *out, size_t cap, const char *dir, uint64_t pos, const char *suffix);
 /* Parses "<16 lower-case hex><suffix>" (exactly) into *pos. */
 bool fileio_parse_name(const char *name, const char *suffix, uint64_t *pos);
 
-void fileio_header_encode(uint8_t out[FILEIO_HEADER_BYTES],
-                          const fileio_format *f, uint64_t position);
+void fileio_header_encode(uint8_t out[FILEIO_HEADER_BYTES], const fileio_format *f,
+                          uint64_t position);
 /* Checks the header at p (avail bytes readable) against f and the position
  * its file name gives: NULL if valid, else f's reason for the first check
  * that failed. */
-const char *fileio_header_check(const uint8_t *p, size_t avail,
-                                const fileio_format *f, uint64_t position);
+const char *fileio_header_check(const uint8_t *p, size_t avail, const fileio_format *f,
+                                uint64_t position);
 
 /* Maps path whole, read-only (sequential: the caller reads it front to
  * back). NULL on success, with *p NULL for an empty file; else the step
  * that failed ("read" or "map") with errno set. Unmap with fileio_unmap. */
-const char *fileio_map(const char *path, bool sequential, const uint8_t **p,
-                       uint64_t *size);
+const char *fileio_map(const char *path, bool sequential, const uint8_t **p, uint64_t *size);
 void fileio_unmap(const uint8_t *p, uint64_t size);
 
 /* fsync of a directory (a rename, create or unlink in it becomes durable).

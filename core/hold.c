@@ -40,11 +40,13 @@
  * hold waits for them to settle (bounded). */
 enum { HOLD_PENDING = 0, HOLD_ENDING = 98, HOLD_ABORTED = 99 };
 
-static bool state_transient(int st) { return st == HOLD_PENDING || st == HOLD_ENDING; }
+static bool state_transient(int st)
+{
+    return st == HOLD_PENDING || st == HOLD_ENDING;
+}
 
 /* A line's status: what this hold's changes did to its level so far. */
-enum { LINE_NONE = 0, LINE_RESERVED = 1, LINE_UNTRACKED = 2, LINE_GIVEN_BACK = 3,
-       LINE_ENDED = 4 };
+enum { LINE_NONE = 0, LINE_RESERVED = 1, LINE_UNTRACKED = 2, LINE_GIVEN_BACK = 3, LINE_ENDED = 4 };
 
 typedef struct {
     uint64_t item, location;
@@ -53,8 +55,8 @@ typedef struct {
 } hold_line;
 
 struct hold_record {
-    _Atomic int state;        /* HOLD_PENDING, HOLD_ABORTED or inv_hold_state */
-    _Atomic int unlinked;     /* no longer in the id table */
+    _Atomic int state; /* HOLD_PENDING, HOLD_ABORTED or inv_hold_state */
+    _Atomic int unlinked; /* no longer in the id table */
     _Atomic int64_t ended_at_ms;
     int64_t expires_at_ms;
     _Atomic uint64_t last_pos; /* journal position of its last record */
@@ -65,7 +67,7 @@ struct hold_record {
     /* The final record of its end (commit, release, expiry), once
      * published: a retried end acknowledges on it. 0 until then. */
     _Atomic uint64_t end_pos;
-    hold_record *wheel_next;  /* written by a pusher before its release CAS */
+    hold_record *wheel_next; /* written by a pusher before its release CAS */
     size_t id_len;
     char id[INV_HOLD_ID_MAX];
     size_t n_lines;
@@ -128,8 +130,8 @@ static void wheel_push_racing(hold_book *hb, hold_record *r)
 {
     /* relaxed: only compared against a margin (HOLD_WHEEL_INTAKE_MS) that
      * dwarfs how stale the value can be; no data comes with it. */
-    int64_t next_ms = atomic_load_explicit(&hb->wheel_next_tick, memory_order_relaxed) *
-                      HOLD_WHEEL_TICK_MS;
+    int64_t next_ms =
+        atomic_load_explicit(&hb->wheel_next_tick, memory_order_relaxed) * HOLD_WHEEL_TICK_MS;
     if (r->expires_at_ms - next_ms < HOLD_WHEEL_INTAKE_MS)
         stack_push(&hb->wheel_intake, r);
     else
@@ -205,8 +207,7 @@ static bool same_lines(const hold_record *r, const ordered_line *lines, size_t n
         return false;
     for (size_t i = 0; i < n; i++)
         if (r->lines[i].item != lines[i].line.item ||
-            r->lines[i].location != lines[i].line.location ||
-            r->lines[i].qty != lines[i].line.qty)
+            r->lines[i].location != lines[i].line.location || r->lines[i].qty != lines[i].line.qty)
             return false;
     return true;
 }
@@ -227,8 +228,8 @@ typedef struct {
     uint16_t n_lines, n_images;
     uint32_t zero;
     int64_t expires_at_ms;
-    uint64_t last_pos;    /* HOLD_OP_STATE: the hold's last record */
-    int64_t ended_at_ms;  /* HOLD_OP_STATE */
+    uint64_t last_pos; /* HOLD_OP_STATE: the hold's last record */
+    int64_t ended_at_ms; /* HOLD_OP_STATE */
     char id[INV_HOLD_ID_MAX];
 } hold_rec_header;
 
@@ -244,10 +245,9 @@ typedef struct {
 } hold_rec_image;
 
 /* The largest record (INV_HOLD_LINES_MAX lines): a stack buffer's size. */
-#define HOLD_REC_LEN_MAX                                                        \
-    (sizeof(hold_rec_header) +                                                  \
-     INV_HOLD_LINES_MAX * (sizeof(hold_rec_line) +                              \
-                           HOLD_IMAGES_PER_LINE * sizeof(hold_rec_image)))
+#define HOLD_REC_LEN_MAX       \
+    (sizeof(hold_rec_header) + \
+     INV_HOLD_LINES_MAX * (sizeof(hold_rec_line) + HOLD_IMAGES_PER_LINE * sizeof(hold_rec_image)))
 
 static uint32_t hold_rec_len(size_t n_lines)
 {
@@ -260,7 +260,7 @@ typedef struct {
     hold_record *r;
     uint64_t state_last_pos; /* HOLD_OP_STATE: the position read first */
     uint8_t kind, target;
-    uint64_t pos;      /* the change's current position (0: memory mode) */
+    uint64_t pos; /* the change's current position (0: memory mode) */
     uint64_t pos_last; /* the highest position it published */
     size_t n_images;
     hold_rec_image images[HOLD_IMAGES_PER_LINE * INV_HOLD_LINES_MAX];
@@ -269,8 +269,14 @@ typedef struct {
 static void encode_record(const hold_op *op, bool final, uint8_t *buf)
 {
     const hold_record *r = op->r;
-    hold_rec_header h = {op->kind, op->target, final, (uint8_t)r->id_len,
-                         (uint16_t)r->n_lines, (uint16_t)op->n_images, 0, r->expires_at_ms,
+    hold_rec_header h = {op->kind,
+                         op->target,
+                         final,
+                         (uint8_t)r->id_len,
+                         (uint16_t)r->n_lines,
+                         (uint16_t)op->n_images,
+                         0,
+                         r->expires_at_ms,
                          op->state_last_pos,
                          atomic_load_explicit(&r->ended_at_ms, memory_order_relaxed),
                          {0}};
@@ -280,8 +286,7 @@ static void encode_record(const hold_op *op, bool final, uint8_t *buf)
     hold_rec_line *lines = (hold_rec_line *)(buf + sizeof h);
     for (size_t i = 0; i < r->n_lines; i++)
         lines[i] = (hold_rec_line){r->lines[i].item, r->lines[i].location, r->lines[i].qty,
-                                   atomic_load_explicit(&r->lines[i].status,
-                                                        memory_order_acquire)};
+                                   atomic_load_explicit(&r->lines[i].status, memory_order_acquire)};
     memcpy(buf + sizeof h + r->n_lines * sizeof(hold_rec_line), op->images,
            op->n_images * sizeof(hold_rec_image));
 }
@@ -376,8 +381,7 @@ static int op_end_lines(hold_op *op, uint8_t effect)
 {
     for (size_t i = 0; i < op->r->n_lines; i++) {
         /* acquire: pairs with op_line's release of the status. */
-        if (atomic_load_explicit(&op->r->lines[i].status, memory_order_acquire) !=
-            LINE_RESERVED)
+        if (atomic_load_explicit(&op->r->lines[i].status, memory_order_acquire) != LINE_RESERVED)
             continue;
         int rc = op_line(op, i, effect, NULL);
         if (rc != INV_OK)
@@ -388,13 +392,12 @@ static int op_end_lines(hold_op *op, uint8_t effect)
 
 /* A create that cannot go on: reports the failing line, gives back every
  * line taken and publishes the create as aborted. */
-static int abort_create(hold_op *op, const ordered_line *lines, size_t i, int rc,
-                        int64_t seen, inv_hold_failure *failure)
+static int abort_create(hold_op *op, const ordered_line *lines, size_t i, int rc, int64_t seen,
+                        inv_hold_failure *failure)
 {
     if (failure)
         *failure = (inv_hold_failure){lines[i].index, op->r->lines[i].item,
-                                      op->r->lines[i].location,
-                                      rc == INV_ENOTFOUND ? 0 : seen};
+                                      op->r->lines[i].location, rc == INV_ENOTFOUND ? 0 : seen};
     op->target = HOLD_ABORTED;
     int undo = op_end_lines(op, LINE_GIVEN_BACK);
     int fin = op_publish(op, true);
@@ -456,8 +459,8 @@ static hold_record *record_new(const char *id, size_t len, uint64_t ttl_ms,
     memcpy(r->id, id, len);
     r->n_lines = n;
     for (size_t i = 0; i < n; i++)
-        r->lines[i] = (hold_line){lines[i].line.item, lines[i].line.location,
-                                  lines[i].line.qty, LINE_NONE};
+        r->lines[i] =
+            (hold_line){lines[i].line.item, lines[i].line.location, lines[i].line.qty, LINE_NONE};
     return r;
 }
 
@@ -525,7 +528,7 @@ typedef struct {
     const ordered_line *lines;
     size_t n;
     hold_record *mine; /* the PENDING record, allocated on first need */
-    hold_record *old;  /* the live record with this id the step saw */
+    hold_record *old; /* the live record with this id the step saw */
 } claim_ctx;
 
 /* Puts a PENDING record in place of nothing, a tombstone or an ended hold
@@ -613,8 +616,7 @@ static int create_in_table(inv_engine *e, const char *id, size_t len, uint64_t t
     hold_mark_held(r); /* on EIO too: the units are held in memory */
     /* release: after the final publish (or its failure), so a retry
      * that reads it acknowledges on a record that exists. */
-    atomic_store_explicit(&r->created_pos, op.pos_last ? op.pos_last : 1,
-                          memory_order_release);
+    atomic_store_explicit(&r->created_pos, op.pos_last ? op.pos_last : 1, memory_order_release);
     hold_activate(e, r);
     return rc;
 }
@@ -689,8 +691,7 @@ static int settled_answer(int st, int to)
  * retry acknowledging on the end's final record (*ack_pos). */
 #define HOLD_IS_HELD 1
 
-static inline int held_or_answer(inv_engine *e, hold_record *r, int to, int *st,
-                                 uint64_t *ack_pos)
+static inline int held_or_answer(inv_engine *e, hold_record *r, int to, int *st, uint64_t *ack_pos)
 {
     while (state_transient(*st = load_state(r)))
         if (!wait_not_pending(r))
@@ -730,16 +731,14 @@ static int hold_end(inv_engine *e, hold_record *r, int to, uint64_t *pos_out)
         int answer = held_or_answer(e, r, to, &st, pos_out);
         if (answer != HOLD_IS_HELD)
             return answer;
-        int decided = to == INV_HOLD_COMMITTED && clock_wall_ms() >= r->expires_at_ms
-                          ? INV_HOLD_EXPIRED
-                          : to;
+        int decided =
+            to == INV_HOLD_COMMITTED && clock_wall_ms() >= r->expires_at_ms ? INV_HOLD_EXPIRED : to;
         hold_op op;
         int rc = op_begin(&op, e, r, HOLD_OP_END, (uint8_t)decided);
         if (rc != INV_OK)
             return rc;
         /* acq_rel: exactly one of commit, release and expiry wins. */
-        if (!atomic_compare_exchange_strong_explicit(&r->state, &st, decided,
-                                                     memory_order_acq_rel,
+        if (!atomic_compare_exchange_strong_explicit(&r->state, &st, decided, memory_order_acq_rel,
                                                      memory_order_acquire)) {
             op_abandon(&op);
             continue;
@@ -751,8 +750,7 @@ static int hold_end(inv_engine *e, hold_record *r, int to, uint64_t *pos_out)
         if (rc == INV_OK)
             rc = op_publish(&op, true);
         /* release: a retry that reads it acknowledges on it. */
-        atomic_store_explicit(&r->end_pos, op.pos_last ? op.pos_last : 1,
-                              memory_order_release);
+        atomic_store_explicit(&r->end_pos, op.pos_last ? op.pos_last : 1, memory_order_release);
         *pos_out = op.pos_last;
         count_end(&e->holds, decided);
         if (rc == INV_OK && decided != to)
@@ -805,8 +803,8 @@ int inv_hold_get(inv_engine *e, const char *hold_id, size_t hold_id_len, inv_hol
             out->expires_at_ms = r->expires_at_ms;
             out->n_lines = r->n_lines;
             for (size_t i = 0; i < r->n_lines; i++)
-                out->lines[i] = (inv_hold_line){r->lines[i].item, r->lines[i].location,
-                                                r->lines[i].qty};
+                out->lines[i] =
+                    (inv_hold_line){r->lines[i].item, r->lines[i].location, r->lines[i].qty};
         }
     }
     epoch_exit();
@@ -923,8 +921,7 @@ static int collect_held(void *ctx, uint64_t a, uint64_t b, table_word v)
     if (load_state(r) != INV_HOLD_HELD)
         return 0;
     for (size_t i = 0; i < r->n_lines; i++)
-        if (atomic_load_explicit(&r->lines[i].status, memory_order_acquire) ==
-                LINE_RESERVED &&
+        if (atomic_load_explicit(&r->lines[i].status, memory_order_acquire) == LINE_RESERVED &&
             vec_push(ctx, &(reserved_entry){r->lines[i].item, r->lines[i].location,
                                             r->lines[i].qty}) != INV_OK)
             return INV_ENOMEM;
@@ -975,9 +972,8 @@ int hold_verify_reserved(inv_engine *e)
     if (rc == INV_OK) {
         merge_sorted(&held);
         merge_sorted(&levels);
-        rc = held.n == levels.n &&
-                     (held.n == 0 ||
-                      memcmp(held.items, levels.items, held.n * sizeof(reserved_entry)) == 0)
+        rc = held.n == levels.n && (held.n == 0 || memcmp(held.items, levels.items,
+                                                          held.n * sizeof(reserved_entry)) == 0)
                  ? INV_OK
                  : INV_ECONFLICT;
     }
@@ -1024,8 +1020,7 @@ static int replayed_state(const hold_rec_header *h)
     return h->target;
 }
 
-static hold_record *record_from(const hold_rec_header *h, const hold_rec_line *lines,
-                                uint64_t pos)
+static hold_record *record_from(const hold_rec_header *h, const hold_rec_line *lines, uint64_t pos)
 {
     hold_record *r = calloc(1, sizeof *r + h->n_lines * sizeof r->lines[0]);
     if (!r)
@@ -1157,8 +1152,8 @@ static int finish_one(inv_engine *e, hold_record *r, int64_t now_ms)
     } else {
         if (atomic_load_explicit(&r->ended_at_ms, memory_order_relaxed) == 0)
             atomic_store_explicit(&r->ended_at_ms, now_ms, memory_order_relaxed);
-        wheel_push(hb, r, atomic_load_explicit(&r->ended_at_ms, memory_order_relaxed) +
-                              HOLD_RETAIN_MS);
+        wheel_push(hb, r,
+                   atomic_load_explicit(&r->ended_at_ms, memory_order_relaxed) + HOLD_RETAIN_MS);
     }
     return rc;
 }
@@ -1240,8 +1235,7 @@ int hold_claim_end(inv_engine *e, const char *id, size_t len, int to, hold_claim
         /* acq_rel: against commit, release, expiry and other batches, as
          * hold_end's CAS; the lines' statuses come with it. */
         if (atomic_compare_exchange_strong_explicit(&r->state, &st, HOLD_ENDING,
-                                                    memory_order_acq_rel,
-                                                    memory_order_acquire)) {
+                                                    memory_order_acq_rel, memory_order_acquire)) {
             c->r = r;
             return INV_OK;
         }
@@ -1249,7 +1243,10 @@ int hold_claim_end(inv_engine *e, const char *id, size_t len, int to, hold_claim
     return rc;
 }
 
-size_t hold_claim_n_lines(const hold_claim *c) { return c->r ? c->r->n_lines : 0; }
+size_t hold_claim_n_lines(const hold_claim *c)
+{
+    return c->r ? c->r->n_lines : 0;
+}
 
 bool hold_claim_line(const hold_claim *c, size_t i, inv_hold_line *out)
 {
@@ -1271,8 +1268,8 @@ void hold_claim_done(inv_engine *e, hold_claim *c, const bool *counted, uint64_t
     hold_record *r = c->r;
     assert(r && state_transient(load_state(r)));
     for (size_t i = 0; i < r->n_lines; i++) {
-        uint8_t st = c->to == INV_HOLD_HELD ? (counted[i] ? LINE_RESERVED : LINE_UNTRACKED)
-                                            : LINE_ENDED;
+        uint8_t st =
+            c->to == INV_HOLD_HELD ? (counted[i] ? LINE_RESERVED : LINE_UNTRACKED) : LINE_ENDED;
         if (c->to != INV_HOLD_HELD &&
             atomic_load_explicit(&r->lines[i].status, memory_order_relaxed) != LINE_RESERVED)
             continue; /* untracked: nothing moved, it stays as it is */
@@ -1294,8 +1291,7 @@ void hold_claim_done(inv_engine *e, hold_claim *c, const bool *counted, uint64_t
 void hold_claim_encode(inv_engine *e, const hold_claim *c, uint8_t *buf)
 {
     hold_op op;
-    op_init(&op, e, c->r, c->to == INV_HOLD_HELD ? HOLD_OP_CREATE : HOLD_OP_END,
-            (uint8_t)c->to);
+    op_init(&op, e, c->r, c->to == INV_HOLD_HELD ? HOLD_OP_CREATE : HOLD_OP_END, (uint8_t)c->to);
     encode_record(&op, true, buf);
 }
 

@@ -43,7 +43,7 @@ int hold_verify_reserved(inv_engine *e);
  * at these points of a create, so a test can stall it there. */
 typedef enum {
     HOLD_TEST_HELD_UNPUBLISHED, /* HELD, its final record not yet published */
-    HOLD_TEST_BEFORE_WHEEL,     /* published, not yet on the timing wheel */
+    HOLD_TEST_BEFORE_WHEEL, /* published, not yet on the timing wheel */
 } hold_test_point;
 extern void (*hold_test_hook)(hold_test_point at);
 
@@ -57,7 +57,7 @@ extern void (*hold_test_hook)(hold_test_point at);
  * the batch acknowledges on ack_pos. */
 typedef struct {
     hold_record *r;
-    int to;           /* INV_HOLD_HELD (a create), INV_HOLD_COMMITTED or _RELEASED */
+    int to; /* INV_HOLD_HELD (a create), INV_HOLD_COMMITTED or _RELEASED */
     uint64_t ack_pos;
 } hold_claim;
 

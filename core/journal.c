@@ -77,15 +77,15 @@ struct journal {
     _Alignas(64) _Atomic uint64_t ring_free_end;
     _Atomic uint64_t durable_end;
     waitq durable_q; /* journal_wait sleepers: durable_end advanced */
-    waitq space_q;   /* publishers out of ring space: ring_free_end moved */
+    waitq space_q; /* publishers out of ring space: ring_free_end moved */
     _Atomic bool failed;
     _Atomic bool closing;
     /* Writers -> flusher. */
     _Alignas(64) _Atomic uint32_t flusher_seq; /* futex: flusher sleeps */
     _Atomic uint32_t flusher_sleeping;
     /* Stats, written by the flusher only (relaxed: counters). */
-    _Alignas(64) _Atomic uint64_t st_records, st_bytes, st_fsyncs,
-        st_synced_records, st_per_fsync_max, st_segments, st_written_end;
+    _Alignas(64) _Atomic uint64_t st_records, st_bytes, st_fsyncs, st_synced_records,
+        st_per_fsync_max, st_segments, st_written_end;
     /* Subscribers: the mutex makes unsubscribe-then-close safe against a
      * flusher that is writing to the same fd. */
     pthread_mutex_t sub_lock;
@@ -113,18 +113,15 @@ struct journal {
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static void futex_wait(_Atomic uint32_t *addr, uint32_t expected,
-                       uint64_t timeout_ns)
+static void futex_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t timeout_ns)
 {
     struct timespec ts = clock_timespec_ns(timeout_ns);
-    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, expected, &ts,
-            NULL, 0);
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, expected, &ts, NULL, 0);
 }
 
 static void futex_wake_all(_Atomic uint32_t *addr)
 {
-    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL,
-            NULL, 0);
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
 static uint64_t header_word(uint8_t type, uint32_t len)
@@ -137,16 +134,14 @@ static void segment_name(char *out, size_t cap, uint64_t first)
     fileio_name(out, cap, first, JOURNAL_SEGMENT_SUFFIX);
 }
 
-static void segment_path(char *out, size_t cap, const char *dir,
-                         uint64_t first)
+static void segment_path(char *out, size_t cap, const char *dir, uint64_t first)
 {
     fileio_path(out, cap, dir, first, JOURNAL_SEGMENT_SUFFIX);
 }
 
 /* ---- framing ------------------------------------------------------------ */
 
-uint64_t journal_frame_checksum(uint8_t type, const void *payload,
-                                uint32_t len)
+uint64_t journal_frame_checksum(uint8_t type, const void *payload, uint32_t len)
 {
     uint64_t seed = header_word(type, len);
     /* A PAD's payload is zeros the reader checks; its checksum covers the
@@ -156,8 +151,7 @@ uint64_t journal_frame_checksum(uint8_t type, const void *payload,
     return XXH3_64bits_withSeed(payload, len, seed);
 }
 
-void journal_frame_encode(uint8_t *dst, uint8_t type, const void *payload,
-                          uint32_t len)
+void journal_frame_encode(uint8_t *dst, uint8_t type, const void *payload, uint32_t len)
 {
     uint64_t hdr = header_word(type, len);
     uint64_t padded = journal_record_size(len) - JOURNAL_RECORD_OVERHEAD;
@@ -171,9 +165,8 @@ void journal_frame_encode(uint8_t *dst, uint8_t type, const void *payload,
     memcpy(dst + JOURNAL_RECORD_HEADER + padded, &sum, sizeof sum);
 }
 
-const char *journal_frame_decode(const uint8_t *p, size_t avail,
-                                 uint8_t *type, const uint8_t **payload,
-                                 uint32_t *len, uint64_t *size)
+const char *journal_frame_decode(const uint8_t *p, size_t avail, uint8_t *type,
+                                 const uint8_t **payload, uint32_t *len, uint64_t *size)
 {
     if (avail < JOURNAL_RECORD_OVERHEAD)
         return "short record";
@@ -207,13 +200,11 @@ const char *journal_frame_decode(const uint8_t *p, size_t avail,
 /* ---- I/O through the hooks (flusher) ------------------------------------ */
 
 /* Writes every byte of iov at offset, or returns -1 with errno set. */
-static int write_all(journal *j, int fd, struct iovec *iov, int iovcnt,
-                     off_t off)
+static int write_all(journal *j, int fd, struct iovec *iov, int iovcnt, off_t off)
 {
     while (iovcnt > 0) {
-        ssize_t w = j->write_hook
-                        ? j->write_hook(j->hook_ctx, fd, iov, iovcnt, off)
-                        : pwritev(fd, iov, iovcnt, off);
+        ssize_t w = j->write_hook ? j->write_hook(j->hook_ctx, fd, iov, iovcnt, off)
+                                  : pwritev(fd, iov, iovcnt, off);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -251,15 +242,13 @@ static int segment_create(journal *j, uint64_t first)
 {
     char name[64];
     segment_name(name, sizeof name, first);
-    int fd = openat(j->dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                    0644);
+    int fd = openat(j->dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
     uint8_t hdr[JOURNAL_SEGMENT_HEADER];
     fileio_header_encode(hdr, &journal_segment_format, first);
     struct iovec iov = {.iov_base = hdr, .iov_len = sizeof hdr};
-    if (write_all(j, fd, &iov, 1, 0) != 0 || sync_fd(j, fd) != 0 ||
-        fsync(j->dir_fd) != 0) {
+    if (write_all(j, fd, &iov, 1, 0) != 0 || sync_fd(j, fd) != 0 || fsync(j->dir_fd) != 0) {
         int e = errno;
         close(fd);
         errno = e;
@@ -314,8 +303,7 @@ static void advance_durable(journal *j, uint64_t end)
 static void enter_failed(journal *j, int err)
 {
     j->fail_errno = err;
-    FILEIO_WARN("invcore journal: I/O error in %s: %s; writes refused\n",
-                j->dir, strerror(err));
+    FILEIO_WARN("invcore journal: I/O error in %s: %s; writes refused\n", j->dir, strerror(err));
     /* seq_cst: release (who sees failed sees that durable_end stopped)
      * plus the Dekker pairing in wake_progress. */
     atomic_store_explicit(&j->failed, true, memory_order_seq_cst);
@@ -326,8 +314,7 @@ static void enter_failed(journal *j, int err)
 
 /* Sleeps until *cond(j, arg) or failure. Used for durability and ring space.
  * Spins briefly, then sleeps on the progress futex. */
-static int wait_progress(journal *j, waitq *q,
-                         bool (*cond)(journal *, uint64_t), uint64_t arg)
+static int wait_progress(journal *j, waitq *q, bool (*cond)(journal *, uint64_t), uint64_t arg)
 {
     for (unsigned i = 0; i < JOURNAL_WAIT_SPINS; i++) {
         if (cond(j, arg))
@@ -339,23 +326,19 @@ static int wait_progress(journal *j, waitq *q,
     }
     for (;;) {
         /* acquire: pairs with wake_progress's release increment. */
-        uint32_t seq =
-            atomic_load_explicit(&q->seq, memory_order_acquire);
+        uint32_t seq = atomic_load_explicit(&q->seq, memory_order_acquire);
         /* seq_cst: ordered before the re-check below (see wake_progress). */
-        atomic_fetch_add_explicit(&q->waiters, 1,
-                                  memory_order_seq_cst);
+        atomic_fetch_add_explicit(&q->waiters, 1, memory_order_seq_cst);
         bool done = cond(j, arg);
         /* seq_cst: the Dekker re-check (see wake_progress). */
         bool failed = atomic_load_explicit(&j->failed, memory_order_seq_cst);
         if (!done && !failed)
             futex_wait(&q->seq, seq, JOURNAL_SLEEP_NS_MAX);
         /* relaxed: only a count of sleepers. */
-        atomic_fetch_sub_explicit(&q->waiters, 1,
-                                  memory_order_relaxed);
+        atomic_fetch_sub_explicit(&q->waiters, 1, memory_order_relaxed);
         if (done || cond(j, arg))
             return INV_OK;
-        if (failed ||
-            atomic_load_explicit(&j->failed, memory_order_acquire))
+        if (failed || atomic_load_explicit(&j->failed, memory_order_acquire))
             return INV_EIO; /* acquire: as above */
     }
 }
@@ -371,9 +354,7 @@ static bool cond_ring_space(journal *j, uint64_t end)
 {
     /* seq_cst: as cond_durable; acquire alone would order the ring bytes
      * the flusher cleared before our writes into them. */
-    return end <= atomic_load_explicit(&j->ring_free_end,
-                                       memory_order_seq_cst) +
-                      j->ring_bytes;
+    return end <= atomic_load_explicit(&j->ring_free_end, memory_order_seq_cst) + j->ring_bytes;
 }
 
 /* Tells a sleeping flusher that a record is ready. */
@@ -384,12 +365,10 @@ static void wake_flusher(journal *j)
      * the head record: either it sees our record or we see it sleeping.
      * The exchange lets one writer do the wake-up. */
     if (atomic_load_explicit(&j->flusher_sleeping, memory_order_seq_cst) &&
-        atomic_exchange_explicit(&j->flusher_sleeping, 0,
-                                 memory_order_relaxed)) {
+        atomic_exchange_explicit(&j->flusher_sleeping, 0, memory_order_relaxed)) {
         /* release: the flusher's futex value changes after our record. */
         atomic_fetch_add_explicit(&j->flusher_seq, 1, memory_order_release);
-        syscall(SYS_futex, (uint32_t *)&j->flusher_seq, FUTEX_WAKE_PRIVATE, 1,
-                NULL, NULL, 0);
+        syscall(SYS_futex, (uint32_t *)&j->flusher_seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     }
 }
 
@@ -402,8 +381,7 @@ static _Atomic uint64_t *ring_word(journal *j, uint64_t pos)
 
 /* Walks ready records from `from`; returns the end of the batch. *rotate is
  * set when the next ready record belongs in a new segment. */
-static uint64_t collect(journal *j, uint64_t from, uint64_t *nrec,
-                        bool *rotate)
+static uint64_t collect(journal *j, uint64_t from, uint64_t *nrec, bool *rotate)
 {
     uint64_t p = from;
     *nrec = 0;
@@ -411,8 +389,7 @@ static uint64_t collect(journal *j, uint64_t from, uint64_t *nrec,
     for (;;) {
         /* acquire: pairs with the publisher's release store of the header:
          * its payload and checksum bytes are visible once it is. */
-        uint64_t hdr =
-            atomic_load_explicit(ring_word(j, p), memory_order_acquire);
+        uint64_t hdr = atomic_load_explicit(ring_word(j, p), memory_order_acquire);
         if (hdr == 0)
             break;
         uint64_t size = journal_record_size((uint32_t)hdr);
@@ -517,8 +494,7 @@ static void clear_ring(journal *j, uint64_t from, uint64_t end)
  * single-writer journals never wait (their last batch was 1). */
 #define JOURNAL_GATHER_NS_MAX (150u * 1000u)
 
-static uint64_t gather(journal *j, uint64_t from, uint64_t want, uint64_t *nrec,
-                       bool *rotate)
+static uint64_t gather(journal *j, uint64_t from, uint64_t want, uint64_t *nrec, bool *rotate)
 {
     uint64_t deadline = clock_mono_ns() + JOURNAL_GATHER_NS_MAX;
     uint64_t end = collect(j, from, nrec, rotate);
@@ -542,12 +518,9 @@ static int do_sync(journal *j, flush_state *s)
     s->last_sync_ns = clock_mono_ns();
     /* relaxed: statistics counters, single writer. */
     atomic_fetch_add_explicit(&j->st_fsyncs, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&j->st_synced_records, s->unsynced_records,
-                              memory_order_relaxed);
-    if (s->unsynced_records >
-        atomic_load_explicit(&j->st_per_fsync_max, memory_order_relaxed))
-        atomic_store_explicit(&j->st_per_fsync_max, s->unsynced_records,
-                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&j->st_synced_records, s->unsynced_records, memory_order_relaxed);
+    if (s->unsynced_records > atomic_load_explicit(&j->st_per_fsync_max, memory_order_relaxed))
+        atomic_store_explicit(&j->st_per_fsync_max, s->unsynced_records, memory_order_relaxed);
     s->last_batch = s->unsynced_records;
     s->unsynced_records = 0;
     if (j->policy != INV_FSYNC_NONE)
@@ -556,13 +529,11 @@ static int do_sync(journal *j, flush_state *s)
 }
 
 /* Sleeps until a writer publishes the head record, close, or timeout. */
-static void flusher_sleep(journal *j, uint32_t seq, uint64_t pos,
-                          uint64_t timeout_ns)
+static void flusher_sleep(journal *j, uint32_t seq, uint64_t pos, uint64_t timeout_ns)
 {
     /* seq_cst (flag store, then both re-checks): see wake_flusher. */
     atomic_store_explicit(&j->flusher_sleeping, 1, memory_order_seq_cst);
-    bool ready = atomic_load_explicit(ring_word(j, pos),
-                                      memory_order_seq_cst) != 0 ||
+    bool ready = atomic_load_explicit(ring_word(j, pos), memory_order_seq_cst) != 0 ||
                  atomic_load_explicit(&j->closing, memory_order_seq_cst);
     if (!ready)
         futex_wait(&j->flusher_seq, seq, timeout_ns);
@@ -572,16 +543,14 @@ static void flusher_sleep(journal *j, uint32_t seq, uint64_t pos,
 
 /* Writes the ready records [s->written, end) to the segment, then frees
  * their ring bytes for writers. -1 with errno if the write failed. */
-static int flush_written(journal *j, flush_state *s, uint64_t end,
-                         uint64_t nrec)
+static int flush_written(journal *j, flush_state *s, uint64_t end, uint64_t nrec)
 {
     if (write_batch(j, s->written, end) != 0)
         return -1;
     clear_ring(j, s->written, end);
     /* relaxed: statistics. */
     atomic_fetch_add_explicit(&j->st_records, nrec, memory_order_relaxed);
-    atomic_fetch_add_explicit(&j->st_bytes, end - s->written,
-                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&j->st_bytes, end - s->written, memory_order_relaxed);
     atomic_store_explicit(&j->st_written_end, end, memory_order_relaxed);
     s->written = end;
     s->unsynced_records += nrec;
@@ -614,18 +583,16 @@ static void *flusher_main(void *arg)
 {
     journal *j = arg;
     /* relaxed: set before the thread started (pthread_create orders it). */
-    uint64_t start = atomic_load_explicit(&j->ring_free_end,
-                                          memory_order_relaxed);
+    uint64_t start = atomic_load_explicit(&j->ring_free_end, memory_order_relaxed);
     flush_state s = {start, start, clock_mono_ns(), 0, 0};
     for (;;) {
         /* acquire: pairs with wake_flusher's release increment. */
-        uint32_t seq =
-            atomic_load_explicit(&j->flusher_seq, memory_order_acquire);
+        uint32_t seq = atomic_load_explicit(&j->flusher_seq, memory_order_acquire);
         uint64_t nrec;
         bool rotate;
         uint64_t end = collect(j, s.written, &nrec, &rotate);
-        if (end > s.written && j->policy == INV_FSYNC_ALWAYS &&
-            s.written == s.synced && nrec * 2 < s.last_batch && !rotate)
+        if (end > s.written && j->policy == INV_FSYNC_ALWAYS && s.written == s.synced &&
+            nrec * 2 < s.last_batch && !rotate)
             end = gather(j, s.written, s.last_batch, &nrec, &rotate);
         bool progressed = end > s.written;
         if (progressed && flush_written(j, &s, end, nrec) != 0)
@@ -634,13 +601,10 @@ static void *flusher_main(void *arg)
         bool closing = atomic_load_explicit(&j->closing, memory_order_acquire);
         /* relaxed: close requires every reservation be published, so tail
          * is final once closing is seen. */
-        bool drained = closing &&
-                       s.written == atomic_load_explicit(&j->tail,
-                                                         memory_order_relaxed);
+        bool drained = closing && s.written == atomic_load_explicit(&j->tail, memory_order_relaxed);
         uint64_t t = clock_mono_ns();
         bool due = j->policy == INV_FSYNC_ALWAYS || rotate || drained ||
-                   (j->policy == INV_FSYNC_INTERVAL &&
-                    t - s.last_sync_ns >= j->interval_ns);
+                   (j->policy == INV_FSYNC_INTERVAL && t - s.last_sync_ns >= j->interval_ns);
         if (s.written > s.synced && due && do_sync(j, &s) != 0)
             goto fail;
         if (rotate) {
@@ -674,8 +638,7 @@ fail:
 /* Chooses the segment to append to at start: continues the last segment if
  * it ends exactly at start, else creates one. Refuses a start that does not
  * continue what is on disk. */
-static int open_segment_at(journal *j, uint64_t start, char *errbuf,
-                           size_t errlen)
+static int open_segment_at(journal *j, uint64_t start, char *errbuf, size_t errlen)
 {
     journal_segment *segs;
     size_t n;
@@ -684,22 +647,18 @@ static int open_segment_at(journal *j, uint64_t start, char *errbuf,
         return rc;
     rc = INV_OK;
     journal_segment *last = n > 0 ? &segs[n - 1] : NULL;
-    if (last != NULL && last->first == start &&
-        last->size <= JOURNAL_SEGMENT_HEADER) {
+    if (last != NULL && last->first == start && last->size <= JOURNAL_SEGMENT_HEADER) {
         last = NULL; /* an empty segment at start: recreate it */
     } else if (last != NULL) {
-        uint64_t data = last->size < JOURNAL_SEGMENT_HEADER
-                            ? 0
-                            : last->size - JOURNAL_SEGMENT_HEADER;
+        uint64_t data =
+            last->size < JOURNAL_SEGMENT_HEADER ? 0 : last->size - JOURNAL_SEGMENT_HEADER;
         uint64_t end = last->first + data;
         char name[64];
         segment_name(name, sizeof name, last->first);
-        if (last->first > start || end > start ||
-            last->size < JOURNAL_SEGMENT_HEADER) {
+        if (last->first > start || end > start || last->size < JOURNAL_SEGMENT_HEADER) {
             fileio_errmsg(errbuf, errlen,
                           "journal: start position %" PRIu64
-                          " does not continue %s/%s (records end at %" PRIu64
-                          "); replay first",
+                          " does not continue %s/%s (records end at %" PRIu64 "); replay first",
                           start, j->dir, name, end);
             rc = INV_EINVALID;
         } else if (end < start) {
@@ -723,8 +682,7 @@ static int open_segment_at(journal *j, uint64_t start, char *errbuf,
         j->seg_alloc = JOURNAL_SEGMENT_HEADER;
     }
     if (rc == INV_OK && j->seg_fd < 0) {
-        fileio_errmsg(errbuf, errlen,
-                      "journal: cannot open a segment in %s: %s", j->dir,
+        fileio_errmsg(errbuf, errlen, "journal: cannot open a segment in %s: %s", j->dir,
                       strerror(errno));
         rc = INV_EIO;
     }
@@ -732,8 +690,7 @@ static int open_segment_at(journal *j, uint64_t start, char *errbuf,
     return rc;
 }
 
-static int check_config(const journal_config *cfg, char *errbuf,
-                        size_t errlen)
+static int check_config(const journal_config *cfg, char *errbuf, size_t errlen)
 {
     if (cfg == NULL || cfg->dir == NULL || cfg->dir[0] == '\0' ||
         strlen(cfg->dir) >= JOURNAL_PATH_MAX) {
@@ -742,8 +699,7 @@ static int check_config(const journal_config *cfg, char *errbuf,
     }
     if (cfg->policy != INV_FSYNC_ALWAYS && cfg->policy != INV_FSYNC_INTERVAL &&
         cfg->policy != INV_FSYNC_NONE) {
-        fileio_errmsg(errbuf, errlen, "journal: unknown fsync policy %d",
-                      (int)cfg->policy);
+        fileio_errmsg(errbuf, errlen, "journal: unknown fsync policy %d", (int)cfg->policy);
         return INV_EINVALID;
     }
     size_t rb = cfg->ring_bytes;
@@ -752,17 +708,13 @@ static int check_config(const journal_config *cfg, char *errbuf,
         fileio_errmsg(errbuf, errlen,
                       "journal: ring_bytes %zu must be a power of two in "
                       "[%llu, %llu]",
-                      rb,
-                      (unsigned long long)JOURNAL_RING_RECORDS_MIN *
-                   JOURNAL_RECORD_MAX,
+                      rb, (unsigned long long)JOURNAL_RING_RECORDS_MIN * JOURNAL_RECORD_MAX,
                       (unsigned long long)JOURNAL_RING_BYTES_MAX);
         return INV_EINVALID;
     }
-    if (cfg->segment_bytes != 0 &&
-        cfg->segment_bytes < JOURNAL_SEGMENT_BYTES_MIN) {
-        fileio_errmsg(errbuf, errlen, "journal: segment_bytes %" PRIu64
-                      " below %llu", cfg->segment_bytes,
-                      (unsigned long long)JOURNAL_SEGMENT_BYTES_MIN);
+    if (cfg->segment_bytes != 0 && cfg->segment_bytes < JOURNAL_SEGMENT_BYTES_MIN) {
+        fileio_errmsg(errbuf, errlen, "journal: segment_bytes %" PRIu64 " below %llu",
+                      cfg->segment_bytes, (unsigned long long)JOURNAL_SEGMENT_BYTES_MIN);
         return INV_EINVALID;
     }
     if (cfg->fsync_interval_ms > JOURNAL_FSYNC_INTERVAL_MS_MAX) {
@@ -771,11 +723,9 @@ static int check_config(const journal_config *cfg, char *errbuf,
         return INV_EINVALID;
     }
     if (cfg->start_position != 0 &&
-        (cfg->start_position < JOURNAL_POSITION_FIRST ||
-         cfg->start_position % 8 != 0)) {
+        (cfg->start_position < JOURNAL_POSITION_FIRST || cfg->start_position % 8 != 0)) {
         fileio_errmsg(errbuf, errlen,
-                      "journal: start position %" PRIu64
-                      " is not a record boundary",
+                      "journal: start position %" PRIu64 " is not a record boundary",
                       cfg->start_position);
         return INV_EINVALID;
     }
@@ -789,8 +739,7 @@ static journal *journal_new(const journal_config *cfg, uint64_t start)
     journal *j = calloc(1, sizeof *j);
     if (j == NULL)
         return NULL;
-    j->ring_bytes = cfg->ring_bytes ? cfg->ring_bytes
-                                    : JOURNAL_RING_BYTES_DEFAULT;
+    j->ring_bytes = cfg->ring_bytes ? cfg->ring_bytes : JOURNAL_RING_BYTES_DEFAULT;
     j->ring_mask = j->ring_bytes - 1;
     j->ring = aligned_alloc(64, j->ring_bytes);
     if (j->ring == NULL) {
@@ -800,12 +749,10 @@ static journal *journal_new(const journal_config *cfg, uint64_t start)
     memset(j->ring, 0, j->ring_bytes);
     snprintf(j->dir, sizeof j->dir, "%s", cfg->dir);
     j->policy = cfg->policy;
-    j->interval_ns = (uint64_t)(cfg->fsync_interval_ms
-                                    ? cfg->fsync_interval_ms
-                                    : INV_FSYNC_INTERVAL_MS_DEFAULT) *
+    j->interval_ns = (uint64_t)(cfg->fsync_interval_ms ? cfg->fsync_interval_ms
+                                                       : INV_FSYNC_INTERVAL_MS_DEFAULT) *
                      1000000ULL;
-    j->segment_bytes = cfg->segment_bytes ? cfg->segment_bytes
-                                          : JOURNAL_SEGMENT_BYTES_DEFAULT;
+    j->segment_bytes = cfg->segment_bytes ? cfg->segment_bytes : JOURNAL_SEGMENT_BYTES_DEFAULT;
     j->write_hook = cfg->write_hook;
     j->sync_hook = cfg->sync_hook;
     j->hook_ctx = cfg->hook_ctx;
@@ -822,8 +769,7 @@ static journal *journal_new(const journal_config *cfg, uint64_t start)
     return j;
 }
 
-int journal_open(journal **out, const journal_config *cfg, char *errbuf,
-                 size_t errlen)
+int journal_open(journal **out, const journal_config *cfg, char *errbuf, size_t errlen)
 {
     if (out == NULL)
         return INV_EINVALID;
@@ -832,26 +778,22 @@ int journal_open(journal **out, const journal_config *cfg, char *errbuf,
     if (rc != INV_OK)
         return rc;
     if (mkdir(cfg->dir, 0755) != 0 && errno != EEXIST) {
-        fileio_errmsg(errbuf, errlen, "journal: cannot create %s: %s",
-                      cfg->dir, strerror(errno));
+        fileio_errmsg(errbuf, errlen, "journal: cannot create %s: %s", cfg->dir, strerror(errno));
         return INV_EIO;
     }
-    uint64_t start = cfg->start_position ? cfg->start_position
-                                         : JOURNAL_POSITION_FIRST;
+    uint64_t start = cfg->start_position ? cfg->start_position : JOURNAL_POSITION_FIRST;
     journal *j = journal_new(cfg, start);
     if (j == NULL)
         return INV_ENOMEM;
     j->dir_fd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (j->dir_fd < 0) {
-        fileio_errmsg(errbuf, errlen, "journal: cannot open %s: %s", j->dir,
-                      strerror(errno));
+        fileio_errmsg(errbuf, errlen, "journal: cannot open %s: %s", j->dir, strerror(errno));
         rc = INV_EIO;
     } else {
         rc = open_segment_at(j, start, errbuf, errlen);
     }
     if (rc == INV_OK && pthread_create(&j->flusher, NULL, flusher_main, j)) {
-        fileio_errmsg(errbuf, errlen,
-                      "journal: cannot start the flusher thread");
+        fileio_errmsg(errbuf, errlen, "journal: cannot start the flusher thread");
         rc = INV_ENOMEM;
     }
     if (rc != INV_OK) {
@@ -881,9 +823,7 @@ int journal_close(journal *j)
     futex_wake_all(&j->flusher_seq);
     pthread_join(j->flusher, NULL);
     /* acquire: the flusher's last state is visible after join anyway. */
-    int rc = atomic_load_explicit(&j->failed, memory_order_acquire)
-                 ? INV_EIO
-                 : INV_OK;
+    int rc = atomic_load_explicit(&j->failed, memory_order_acquire) ? INV_EIO : INV_OK;
     if (j->seg_fd >= 0)
         close(j->seg_fd);
     close(j->dir_fd);
@@ -926,8 +866,7 @@ static void ring_copy(journal *j, uint64_t pos, const void *src, size_t n)
         memcpy(j->ring, (const uint8_t *)src + first, n - first);
 }
 
-static int fill(journal *j, uint64_t pos, uint8_t type, const void *payload,
-                uint32_t len)
+static int fill(journal *j, uint64_t pos, uint8_t type, const void *payload, uint32_t len)
 {
     uint64_t size = journal_record_size(len);
     if (!cond_ring_space(j, pos + size)) {
@@ -943,22 +882,19 @@ static int fill(journal *j, uint64_t pos, uint8_t type, const void *payload,
     if (len > 0 && type != JOURNAL_TYPE_PAD)
         ring_copy(j, pos + JOURNAL_RECORD_HEADER, payload, len);
     /* The checksum word is 8-aligned: it never wraps. */
-    memcpy(j->ring + ((pos + size - JOURNAL_RECORD_TRAILER) & j->ring_mask),
-           &sum, sizeof sum);
+    memcpy(j->ring + ((pos + size - JOURNAL_RECORD_TRAILER) & j->ring_mask), &sum, sizeof sum);
     /* seq_cst: release (payload and checksum are visible to the flusher
      * that acquires this header: the record is ready) plus the Dekker
      * pairing with flusher_sleep (see wake_flusher). */
-    atomic_store_explicit(ring_word(j, pos), header_word(type, len),
-                          memory_order_seq_cst);
+    atomic_store_explicit(ring_word(j, pos), header_word(type, len), memory_order_seq_cst);
     wake_flusher(j);
     return INV_OK;
 }
 
-int journal_publish(journal *j, uint64_t pos, uint8_t type,
-                    const void *payload, uint32_t len)
+int journal_publish(journal *j, uint64_t pos, uint8_t type, const void *payload, uint32_t len)
 {
-    if (pos < JOURNAL_POSITION_FIRST || type < JOURNAL_TYPE_USER_MIN ||
-        len > JOURNAL_PAYLOAD_MAX || (len > 0 && payload == NULL))
+    if (pos < JOURNAL_POSITION_FIRST || type < JOURNAL_TYPE_USER_MIN || len > JOURNAL_PAYLOAD_MAX ||
+        (len > 0 && payload == NULL))
         return INV_EINVALID;
     return fill(j, pos, type, payload, len);
 }
@@ -975,8 +911,7 @@ int journal_abandon(journal *j, uint64_t pos, uint32_t payload_len)
 uint64_t journal_durable_end(const journal *j)
 {
     /* acquire: pairs with advance_durable; callers act on durability. */
-    return atomic_load_explicit(&((journal *)j)->durable_end,
-                                memory_order_acquire);
+    return atomic_load_explicit(&((journal *)j)->durable_end, memory_order_acquire);
 }
 
 uint64_t journal_tail(const journal *j)
@@ -1054,8 +989,7 @@ void journal_unsubscribe(journal *j, int fd)
             j->subs[i] = -1;
             found = true;
             /* relaxed: a hint, see journal_subscribe. */
-            atomic_fetch_sub_explicit(&j->sub_count, 1,
-                                      memory_order_relaxed);
+            atomic_fetch_sub_explicit(&j->sub_count, 1, memory_order_relaxed);
             break;
         }
     pthread_mutex_unlock(&j->sub_lock);
@@ -1071,17 +1005,12 @@ void journal_stats_get(const journal *cj, journal_stats *out)
     out->records = atomic_load_explicit(&j->st_records, memory_order_relaxed);
     out->bytes = atomic_load_explicit(&j->st_bytes, memory_order_relaxed);
     out->fsyncs = atomic_load_explicit(&j->st_fsyncs, memory_order_relaxed);
-    out->records_per_fsync_max =
-        atomic_load_explicit(&j->st_per_fsync_max, memory_order_relaxed);
-    uint64_t synced =
-        atomic_load_explicit(&j->st_synced_records, memory_order_relaxed);
-    out->records_per_fsync_avg =
-        out->fsyncs ? (double)synced / (double)out->fsyncs : 0.0;
-    out->segments = atomic_load_explicit(&j->st_segments,
-                                         memory_order_relaxed);
+    out->records_per_fsync_max = atomic_load_explicit(&j->st_per_fsync_max, memory_order_relaxed);
+    uint64_t synced = atomic_load_explicit(&j->st_synced_records, memory_order_relaxed);
+    out->records_per_fsync_avg = out->fsyncs ? (double)synced / (double)out->fsyncs : 0.0;
+    out->segments = atomic_load_explicit(&j->st_segments, memory_order_relaxed);
     out->durable_end = journal_durable_end(j);
-    out->written_end =
-        atomic_load_explicit(&j->st_written_end, memory_order_relaxed);
+    out->written_end = atomic_load_explicit(&j->st_written_end, memory_order_relaxed);
     out->tail = journal_tail(j);
     out->failed = journal_failed(j);
 }

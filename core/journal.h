@@ -53,7 +53,7 @@
 /* Record types: 0 is invalid (an unwritten header reads as 0), 1..15
  * belong to the journal and snapshot machinery, 16..255 to the engine. */
 #define JOURNAL_TYPE_INVALID 0u
-#define JOURNAL_TYPE_PAD 1u              /* an abandoned reservation */
+#define JOURNAL_TYPE_PAD 1u /* an abandoned reservation */
 #define JOURNAL_TYPE_SNAPSHOT_TRAILER 2u /* last record of a snapshot file */
 #define JOURNAL_TYPE_USER_MIN 16u
 
@@ -89,29 +89,27 @@ typedef struct journal journal;
 
 /* Fault-injection hooks (tests): they stand for pwritev and fdatasync and
  * follow their contracts (bytes written or -1 with errno; 0 or -1). */
-typedef ssize_t (*journal_write_hook)(void *ctx, int fd,
-                                      const struct iovec *iov, int iovcnt,
+typedef ssize_t (*journal_write_hook)(void *ctx, int fd, const struct iovec *iov, int iovcnt,
                                       off_t offset);
 typedef int (*journal_sync_hook)(void *ctx, int fd);
 
 typedef struct {
-    const char *dir;          /* created if missing */
-    uint64_t start_position;  /* 0: fresh (JOURNAL_POSITION_FIRST); else the
+    const char *dir; /* created if missing */
+    uint64_t start_position; /* 0: fresh (JOURNAL_POSITION_FIRST); else the
                                  end_position journal_replay returned */
     inv_fsync_policy policy;
     uint32_t fsync_interval_ms; /* INTERVAL; 0: INV_FSYNC_INTERVAL_MS_DEFAULT */
-    uint64_t segment_bytes;   /* rotate past this; 0: default */
-    size_t ring_bytes;        /* power of two; 0: default */
+    uint64_t segment_bytes; /* rotate past this; 0: default */
+    size_t ring_bytes; /* power of two; 0: default */
     journal_write_hook write_hook; /* NULL: pwritev */
-    journal_sync_hook sync_hook;   /* NULL: fdatasync */
+    journal_sync_hook sync_hook; /* NULL: fdatasync */
     void *hook_ctx;
 } journal_config;
 
 /* Opens the journal for appending at cfg->start_position and starts its
  * flusher. Refuses (INV_EINVALID, message in errbuf) a start position that
  * does not continue the segments on disk. */
-int journal_open(journal **out, const journal_config *cfg, char *errbuf,
-                 size_t errlen);
+int journal_open(journal **out, const journal_config *cfg, char *errbuf, size_t errlen);
 
 /* Reserves room for a record with a payload of payload_len bytes and
  * returns its position, or 0 when the journal failed, is closing, or
@@ -123,8 +121,7 @@ uint64_t journal_reserve(journal *j, uint32_t payload_len);
 /* Writes the record into the reservation at pos and hands it to the
  * flusher. len must be the reserved payload_len; type >= 16. May wait for
  * ring space (back-pressure). INV_EIO if the journal failed. */
-int journal_publish(journal *j, uint64_t pos, uint8_t type,
-                    const void *payload, uint32_t len);
+int journal_publish(journal *j, uint64_t pos, uint8_t type, const void *payload, uint32_t len);
 /* Fills the reservation at pos (reserved with payload_len) with a PAD
  * record that replay skips. INV_EIO if the journal failed. */
 int journal_abandon(journal *j, uint64_t pos, uint32_t payload_len);
@@ -153,12 +150,12 @@ int journal_subscribe(journal *j);
 void journal_unsubscribe(journal *j, int fd);
 
 typedef struct {
-    uint64_t records;     /* records written (PAD included) */
-    uint64_t bytes;       /* record bytes written */
-    uint64_t fsyncs;      /* fdatasyncs of record data */
+    uint64_t records; /* records written (PAD included) */
+    uint64_t bytes; /* record bytes written */
+    uint64_t fsyncs; /* fdatasyncs of record data */
     uint64_t records_per_fsync_max;
     double records_per_fsync_avg;
-    uint64_t segments;    /* segment files created by this journal */
+    uint64_t segments; /* segment files created by this journal */
     uint64_t durable_end, written_end, tail;
     bool failed;
 } journal_stats;
@@ -174,8 +171,8 @@ int journal_close(journal *j);
 
 /* Called for every record (type >= 16) in position order. A non-zero return
  * stops the replay, which returns it. */
-typedef int (*journal_replay_fn)(void *ctx, uint64_t pos, uint8_t type,
-                                 const void *payload, uint32_t len);
+typedef int (*journal_replay_fn)(void *ctx, uint64_t pos, uint8_t type, const void *payload,
+                                 uint32_t len);
 
 /* Replays every record at position >= from_position (0: all) from the
  * segments in dir, verifying checksums. Cuts a torn tail (warning on
@@ -184,9 +181,8 @@ typedef int (*journal_replay_fn)(void *ctx, uint64_t pos, uint8_t type,
  * offset in errbuf, unless repair (then cut there, warning). *end_position
  * gets where the next record goes (journal_config.start_position). A
  * missing or empty dir replays nothing. INV_EIO on a read error. */
-int journal_replay(const char *dir, uint64_t from_position, bool repair,
-                   journal_replay_fn fn, void *ctx, uint64_t *end_position,
-                   char *errbuf, size_t errlen);
+int journal_replay(const char *dir, uint64_t from_position, bool repair, journal_replay_fn fn,
+                   void *ctx, uint64_t *end_position, char *errbuf, size_t errlen);
 
 /* Deletes the segments of dir whose records all lie below position (never
  * the last segment). Safe while a journal appends to dir. */
@@ -195,17 +191,14 @@ int journal_drop_before(const char *dir, uint64_t position);
 /* ---- framing, shared with snapshot.c ----------------------------------- */
 
 /* Writes the framed record (journal_record_size(len) bytes) to dst. */
-void journal_frame_encode(uint8_t *dst, uint8_t type, const void *payload,
-                          uint32_t len);
+void journal_frame_encode(uint8_t *dst, uint8_t type, const void *payload, uint32_t len);
 /* Checks the record at p (avail bytes readable). NULL if valid, with
  * *type, *payload, *len and *size filled; else a short reason. Never reads
  * past avail; trusts no length. */
-const char *journal_frame_decode(const uint8_t *p, size_t avail,
-                                 uint8_t *type, const uint8_t **payload,
-                                 uint32_t *len, uint64_t *size);
+const char *journal_frame_decode(const uint8_t *p, size_t avail, uint8_t *type,
+                                 const uint8_t **payload, uint32_t *len, uint64_t *size);
 /* The record's checksum (what journal_frame_encode stores last). */
-uint64_t journal_frame_checksum(uint8_t type, const void *payload,
-                                uint32_t len);
+uint64_t journal_frame_checksum(uint8_t type, const void *payload, uint32_t len);
 
 /* ---- segment files, shared by journal.c and journal_replay.c ------------ */
 
@@ -224,13 +217,13 @@ extern const struct fileio_format journal_segment_format;
 
 typedef struct {
     uint64_t first; /* first position, from the name */
-    uint64_t size;  /* file bytes */
+    uint64_t size; /* file bytes */
 } journal_segment;
 
 /* Lists dir's segments sorted by first position. *out is malloc'd (NULL
  * when *n is 0). A missing dir has no segments. INV_EIO, INV_ELIMIT or
  * INV_ENOMEM (message in errbuf) otherwise. */
-int journal_segments_list(const char *dir, journal_segment **out, size_t *n,
-                          char *errbuf, size_t errlen);
+int journal_segments_list(const char *dir, journal_segment **out, size_t *n, char *errbuf,
+                          size_t errlen);
 
 #endif /* INV_JOURNAL_H */

@@ -56,8 +56,7 @@ const fileio_format journal_segment_format = {
         [FILEIO_HEADER_MAGIC] = "bad segment magic",
         [FILEIO_HEADER_CHECKSUM] = "segment header checksum mismatch",
         [FILEIO_HEADER_VERSION] = "unsupported segment format version",
-        [FILEIO_HEADER_POSITION] =
-            "segment header position does not match its file name",
+        [FILEIO_HEADER_POSITION] = "segment header position does not match its file name",
     },
 };
 
@@ -69,8 +68,7 @@ static int cmp_segment(const void *a, const void *b)
 }
 
 /* Appends seg to the growing array *v (capacity *cap). */
-static int segments_push(journal_segment **v, size_t *cap, size_t n,
-                         journal_segment seg)
+static int segments_push(journal_segment **v, size_t *cap, size_t n, journal_segment seg)
 {
     if (n == *cap) {
         size_t nc = *cap ? *cap * 2 : 16;
@@ -84,8 +82,8 @@ static int segments_push(journal_segment **v, size_t *cap, size_t n,
     return INV_OK;
 }
 
-int journal_segments_list(const char *dir, journal_segment **out, size_t *n,
-                          char *errbuf, size_t errlen)
+int journal_segments_list(const char *dir, journal_segment **out, size_t *n, char *errbuf,
+                          size_t errlen)
 {
     *out = NULL;
     *n = 0;
@@ -93,8 +91,8 @@ int journal_segments_list(const char *dir, journal_segment **out, size_t *n,
     if (d == NULL) {
         if (errno == ENOENT)
             return INV_OK;
-        fileio_errmsg(errbuf, errlen, "journal: cannot open directory %s: %s",
-                      dir, strerror(errno));
+        fileio_errmsg(errbuf, errlen, "journal: cannot open directory %s: %s", dir,
+                      strerror(errno));
         return INV_EIO;
     }
     size_t cap = 0;
@@ -103,13 +101,11 @@ int journal_segments_list(const char *dir, journal_segment **out, size_t *n,
     struct dirent *e;
     while (rc == INV_OK && (e = readdir(d)) != NULL) {
         journal_segment seg;
-        if (!fileio_parse_name(e->d_name, JOURNAL_SEGMENT_SUFFIX,
-                               &seg.first) ||
+        if (!fileio_parse_name(e->d_name, JOURNAL_SEGMENT_SUFFIX, &seg.first) ||
             seg.first < JOURNAL_POSITION_FIRST)
             continue;
         if (*n == JOURNAL_SEGMENTS_MAX) {
-            fileio_errmsg(errbuf, errlen,
-                          "journal: more than %u segments in %s",
+            fileio_errmsg(errbuf, errlen, "journal: more than %u segments in %s",
                           JOURNAL_SEGMENTS_MAX, dir);
             rc = INV_ELIMIT;
             break;
@@ -155,20 +151,18 @@ typedef enum { SEG_OK, SEG_TRIM, SEG_CUT } seg_result;
 /* True if a valid record starts at any 8-aligned offset in [off, size). */
 static bool valid_record_after(const uint8_t *p, uint64_t off, uint64_t size)
 {
-    for (off = (off + 7) & ~(uint64_t)7; off + JOURNAL_RECORD_OVERHEAD <= size;
-         off += 8) {
+    for (off = (off + 7) & ~(uint64_t)7; off + JOURNAL_RECORD_OVERHEAD <= size; off += 8) {
         uint64_t hdr = fileio_load_u64(p + off);
         uint32_t len = (uint32_t)hdr;
         /* cheap filters before hashing */
-        if ((uint8_t)(hdr >> 32) == 0 || (hdr >> 40) != 0 ||
-            len > JOURNAL_PAYLOAD_MAX || journal_record_size(len) > size - off)
+        if ((uint8_t)(hdr >> 32) == 0 || (hdr >> 40) != 0 || len > JOURNAL_PAYLOAD_MAX ||
+            journal_record_size(len) > size - off)
             continue;
         uint8_t type;
         const uint8_t *pl;
         uint32_t n;
         uint64_t sz;
-        if (journal_frame_decode(p + off, size - off, &type, &pl, &n, &sz) ==
-            NULL)
+        if (journal_frame_decode(p + off, size - off, &type, &pl, &n, &sz) == NULL)
             return true;
     }
     return false;
@@ -199,31 +193,30 @@ static void replay_log(replay_run *r, const char *when)
 
 /* Handles a bad record (or header, off 0) in segment path: torn tail, cut
  * by repair, or corruption. */
-static int bad_record(replay_run *r, const char *path, const uint8_t *p,
-                      uint64_t size, uint64_t off, uint64_t pos,
-                      const char *why, bool later_data, seg_result *res)
+static int bad_record(replay_run *r, const char *path, const uint8_t *p, uint64_t size,
+                      uint64_t off, uint64_t pos, const char *why, bool later_data, seg_result *res)
 {
     bool torn = !later_data && !valid_record_after(p, off + 8, size);
     if (!torn && !r->repair) {
         fileio_errmsg(r->errbuf, r->errlen,
-                      "journal corrupt: %s at byte offset %" PRIu64
-                      " (position %" PRIu64 "): %s, and valid records "
+                      "journal corrupt: %s at byte offset %" PRIu64 " (position %" PRIu64
+                      "): %s, and valid records "
                       "follow; refusing to open (repair cuts here)",
                       path, off, pos, why);
         return INV_EINVALID;
     }
-    FILEIO_WARN("invcore journal: warning: %s %s at byte offset %" PRIu64
-                " (position %" PRIu64 "): %s; cutting %" PRIu64 " bytes\n",
-                torn ? "torn tail in" : "repair: corrupt record in", path,
-                off, pos, why, size - off);
+    FILEIO_WARN("invcore journal: warning: %s %s at byte offset %" PRIu64 " (position %" PRIu64
+                "): %s; cutting %" PRIu64 " bytes\n",
+                torn ? "torn tail in" : "repair: corrupt record in", path, off, pos, why,
+                size - off);
     *res = SEG_CUT;
     return INV_OK;
 }
 
 /* Hands one valid record at pos to the callback (user records at or past
  * the replay's start only) and counts it. */
-static int replay_deliver(replay_run *r, uint64_t pos, uint8_t type,
-                          const uint8_t *pl, uint32_t len, uint64_t sz)
+static int replay_deliver(replay_run *r, uint64_t pos, uint8_t type, const uint8_t *pl,
+                          uint32_t len, uint64_t sz)
 {
     if (type >= JOURNAL_TYPE_USER_MIN && pos >= r->from && r->fn != NULL) {
         int rc = r->fn(r->ctx, pos, type, pl, len);
@@ -246,9 +239,8 @@ static int replay_deliver(replay_run *r, uint64_t pos, uint8_t type,
 
 /* Replays the records of the mapped segment p[0, size) after its header;
  * *end_off gets the file offset where its records end. */
-static int replay_records(replay_run *r, const char *path, uint64_t first,
-                          const uint8_t *p, uint64_t size, bool later_data,
-                          uint64_t *end_off, seg_result *res)
+static int replay_records(replay_run *r, const char *path, uint64_t first, const uint8_t *p,
+                          uint64_t size, bool later_data, uint64_t *end_off, seg_result *res)
 {
     uint64_t off = JOURNAL_SEGMENT_HEADER;
     int rc = INV_OK;
@@ -258,10 +250,8 @@ static int replay_records(replay_run *r, const char *path, uint64_t first,
         uint32_t len;
         uint64_t sz;
         uint64_t pos = first + (off - JOURNAL_SEGMENT_HEADER);
-        const char *why =
-            journal_frame_decode(p + off, size - off, &type, &pl, &len, &sz);
-        if (why == NULL && type != JOURNAL_TYPE_PAD &&
-            type < JOURNAL_TYPE_USER_MIN)
+        const char *why = journal_frame_decode(p + off, size - off, &type, &pl, &len, &sz);
+        if (why == NULL && type != JOURNAL_TYPE_PAD && type < JOURNAL_TYPE_USER_MIN)
             why = "record type reserved for the journal";
         if (why != NULL && fileio_all_zero(p + off, size - off)) {
             /* The zeros the writer keeps ahead of its records: the end of
@@ -284,8 +274,8 @@ static int replay_records(replay_run *r, const char *path, uint64_t first,
 
 /* Replays one segment; *end gets the position after its last good record
  * and *res how its records ended (a trim or cut is done here). */
-static int replay_segment(replay_run *r, const journal_segment *seg,
-                          bool later_data, uint64_t *end, seg_result *res)
+static int replay_segment(replay_run *r, const journal_segment *seg, bool later_data, uint64_t *end,
+                          seg_result *res)
 {
     char path[SEGMENT_PATH_MAX];
     fileio_path(path, sizeof path, r->dir, seg->first, JOURNAL_SEGMENT_SUFFIX);
@@ -294,44 +284,35 @@ static int replay_segment(replay_run *r, const journal_segment *seg,
     uint64_t size;
     const char *step = fileio_map(path, true, &p, &size);
     if (step != NULL) {
-        fileio_errmsg(r->errbuf, r->errlen, "journal: cannot %s %s: %s", step,
-                      path, strerror(errno));
+        fileio_errmsg(r->errbuf, r->errlen, "journal: cannot %s %s: %s", step, path,
+                      strerror(errno));
         return INV_EIO;
     }
     int rc;
     uint64_t off = 0;
-    const char *why =
-        fileio_header_check(p, size, &journal_segment_format, seg->first);
+    const char *why = fileio_header_check(p, size, &journal_segment_format, seg->first);
     if (why != NULL)
-        rc = bad_record(r, path, p, size, 0, seg->first, why, later_data,
-                        res);
+        rc = bad_record(r, path, p, size, 0, seg->first, why, later_data, res);
     else
-        rc = replay_records(r, path, seg->first, p, size, later_data, &off,
-                            res);
+        rc = replay_records(r, path, seg->first, p, size, later_data, &off, res);
     fileio_unmap(p, size);
     if (rc == INV_OK && *res != SEG_OK && cut_file(path, off) != 0) {
-        fileio_errmsg(r->errbuf, r->errlen,
-                      "journal: cannot cut %s at %" PRIu64 ": %s", path, off,
+        fileio_errmsg(r->errbuf, r->errlen, "journal: cannot cut %s at %" PRIu64 ": %s", path, off,
                       strerror(errno));
         return INV_EIO;
     }
-    *end = seg->first + (off > JOURNAL_SEGMENT_HEADER
-                             ? off - JOURNAL_SEGMENT_HEADER
-                             : 0);
+    *end = seg->first + (off > JOURNAL_SEGMENT_HEADER ? off - JOURNAL_SEGMENT_HEADER : 0);
     return rc;
 }
 
 /* Moves segments [from, n) out of the way (renamed *.cut). */
-static int set_aside(const char *dir, const journal_segment *segs,
-                     size_t from, size_t n)
+static int set_aside(const char *dir, const journal_segment *segs, size_t from, size_t n)
 {
     for (size_t i = from; i < n; i++) {
         char path[SEGMENT_PATH_MAX], cut[SEGMENT_PATH_MAX + 16];
-        fileio_path(path, sizeof path, dir, segs[i].first,
-                    JOURNAL_SEGMENT_SUFFIX);
+        fileio_path(path, sizeof path, dir, segs[i].first, JOURNAL_SEGMENT_SUFFIX);
         snprintf(cut, sizeof cut, "%s.cut", path);
-        FILEIO_WARN("invcore journal: warning: setting aside %s as %s\n",
-                    path, cut);
+        FILEIO_WARN("invcore journal: warning: setting aside %s as %s\n", path, cut);
         if (rename(path, cut) != 0)
             return -1;
     }
@@ -341,21 +322,19 @@ static int set_aside(const char *dir, const journal_segment *segs,
 /* Replays segs[i0, n) in order while each starts where the previous one
  * ended (*expected, updated). *changed: a file was cut, trimmed or set
  * aside (the directory needs an fsync). */
-static int replay_segments(replay_run *r, const journal_segment *segs,
-                           size_t i0, size_t n, uint64_t *expected,
-                           bool *changed)
+static int replay_segments(replay_run *r, const journal_segment *segs, size_t i0, size_t n,
+                           uint64_t *expected, bool *changed)
 {
     for (size_t i = i0; i < n; i++) {
         if (segs[i].first != *expected) {
             *changed = true;
             if (!r->repair) {
                 fileio_errmsg(r->errbuf, r->errlen,
-                              "journal corrupt: %s/%016" PRIx64
-                              JOURNAL_SEGMENT_SUFFIX " starts at position "
+                              "journal corrupt: %s/%016" PRIx64 JOURNAL_SEGMENT_SUFFIX
+                              " starts at position "
                               "%" PRIu64 " but the previous segment ends at "
                               "%" PRIu64 " (missing segment)",
-                              r->dir, segs[i].first, segs[i].first,
-                              *expected);
+                              r->dir, segs[i].first, segs[i].first, *expected);
                 return INV_EINVALID;
             }
             return set_aside(r->dir, segs, i, n) != 0 ? INV_EIO : INV_OK;
@@ -373,8 +352,7 @@ static int replay_segments(replay_run *r, const journal_segment *segs,
             *changed = true;
             if (set_aside(r->dir, segs, i + 1, n) == 0)
                 return INV_OK;
-            fileio_errmsg(r->errbuf, r->errlen,
-                          "journal: cannot set aside segments in %s: %s",
+            fileio_errmsg(r->errbuf, r->errlen, "journal: cannot set aside segments in %s: %s",
                           r->dir, strerror(errno));
             return INV_EIO;
         }
@@ -382,18 +360,23 @@ static int replay_segments(replay_run *r, const journal_segment *segs,
     return INV_OK;
 }
 
-int journal_replay(const char *dir, uint64_t from_position, bool repair,
-                   journal_replay_fn fn, void *ctx, uint64_t *end_position,
-                   char *errbuf, size_t errlen)
+int journal_replay(const char *dir, uint64_t from_position, bool repair, journal_replay_fn fn,
+                   void *ctx, uint64_t *end_position, char *errbuf, size_t errlen)
 {
     if (dir == NULL || end_position == NULL || strlen(dir) >= JOURNAL_PATH_MAX)
         return INV_EINVALID;
-    replay_run r = {dir,    from_position, repair, fn, ctx, errbuf, errlen,
-                    0,      0,             JOURNAL_REPLAY_LOG_BYTES,
+    replay_run r = {dir,
+                    from_position,
+                    repair,
+                    fn,
+                    ctx,
+                    errbuf,
+                    errlen,
+                    0,
+                    0,
+                    JOURNAL_REPLAY_LOG_BYTES,
                     clock_mono_ns()};
-    uint64_t from = from_position < JOURNAL_POSITION_FIRST
-                        ? JOURNAL_POSITION_FIRST
-                        : from_position;
+    uint64_t from = from_position < JOURNAL_POSITION_FIRST ? JOURNAL_POSITION_FIRST : from_position;
     journal_segment *segs;
     size_t n;
     int rc = journal_segments_list(dir, &segs, &n, errbuf, errlen);
@@ -411,8 +394,7 @@ int journal_replay(const char *dir, uint64_t from_position, bool repair,
     if (expected > from) {
         fileio_errmsg(errbuf, errlen,
                       "journal corrupt: %s starts at position %" PRIu64
-                      " but replay needs position %" PRIu64
-                      " (missing segment)",
+                      " but replay needs position %" PRIu64 " (missing segment)",
                       dir, expected, from);
         rc = INV_EINVALID;
     } else {
@@ -422,8 +404,8 @@ int journal_replay(const char *dir, uint64_t from_position, bool repair,
     if (changed && fileio_fsync_dir(dir) != 0 && rc == INV_OK) {
         /* Unsynced renames or cuts could come back after a crash and
          * overlap what is appended next. */
-        fileio_errmsg(errbuf, errlen, "journal: cannot sync directory %s: %s",
-                      dir, strerror(errno));
+        fileio_errmsg(errbuf, errlen, "journal: cannot sync directory %s: %s", dir,
+                      strerror(errno));
         rc = INV_EIO;
     }
     if (rc != INV_OK)
@@ -448,8 +430,7 @@ int journal_drop_before(const char *dir, uint64_t position)
      * when the next one starts at or below it. Never the last. */
     for (size_t i = 0; i + 1 < n && segs[i + 1].first <= position; i++) {
         char path[SEGMENT_PATH_MAX];
-        fileio_path(path, sizeof path, dir, segs[i].first,
-                    JOURNAL_SEGMENT_SUFFIX);
+        fileio_path(path, sizeof path, dir, segs[i].first, JOURNAL_SEGMENT_SUFFIX);
         if (unlink(path) != 0 && errno != ENOENT) {
             rc = INV_EIO;
             break;

@@ -43,8 +43,7 @@ static inline int level_published(inv_engine *e, uint64_t *pos, uint64_t item, u
     return level_publish_record(e, pos, item, loc, v);
 }
 
-static int level_delete(inv_engine *e, uint64_t item, uint64_t loc, bool force,
-                        uint64_t *pos_out);
+static int level_delete(inv_engine *e, uint64_t item, uint64_t loc, bool force, uint64_t *pos_out);
 
 /* ---- one level's update: table_update and the ordering rule ---------------
  *
@@ -78,7 +77,7 @@ typedef struct {
      * and kept across lost races; else the caller's op_pos (0: memory). */
     uint64_t pos;
     bool own;
-    bool create;  /* the level must be absent (a tombstone, or no value) */
+    bool create; /* the level must be absent (a tombstone, or no value) */
     bool restamp; /* out, not own: a revision >= pos is there */
 } level_ctx;
 
@@ -174,9 +173,10 @@ static __thread table_memo level_memo __attribute__((tls_model("initial-exec")))
  * Inlined into each caller with the step, so adjust is one memo probe and
  * one CAS (no assertion here: the hot path). *pos_out: the change's
  * journal position (0 in memory mode or when nothing changed). */
-static inline __attribute__((always_inline)) int
-level_rmw(inv_engine *e, uint64_t item, uint64_t loc, table_step_fn update, const void *arg,
-          inv_level *out, uint64_t *pos_out)
+static inline __attribute__((always_inline)) int level_rmw(inv_engine *e, uint64_t item,
+                                                           uint64_t loc, table_step_fn update,
+                                                           const void *arg, inv_level *out,
+                                                           uint64_t *pos_out)
 {
     level_ctx c = {e, NULL, arg, 0, true, false, false};
     table_word v;
@@ -242,8 +242,8 @@ static inline int available_step(table_word cur, table_word *next, const void *p
 }
 
 /* set's and adjust's table step for level_rmw (see the section's comment). */
-static inline __attribute__((always_inline)) int
-available_update(void *c, table_word cur, table_word *next)
+static inline __attribute__((always_inline)) int available_update(void *c, table_word cur,
+                                                                  table_word *next)
 {
     return level_update_with(c, cur, next, available_step);
 }
@@ -257,14 +257,14 @@ static int tracked_step(table_word cur, table_word *next, const void *p)
     return TABLE_STEP_WRITE;
 }
 
-static inline __attribute__((always_inline)) int
-tracked_update(void *c, table_word cur, table_word *next)
+static inline __attribute__((always_inline)) int tracked_update(void *c, table_word cur,
+                                                                table_word *next)
 {
     return level_update_with(c, cur, next, tracked_step);
 }
 
-int inv_level_adjust_if(inv_engine *e, uint64_t item, uint64_t loc, int64_t delta,
-                        int64_t floor, uint64_t if_revision, inv_level *out)
+int inv_level_adjust_if(inv_engine *e, uint64_t item, uint64_t loc, int64_t delta, int64_t floor,
+                        uint64_t if_revision, inv_level *out)
 {
     if (!e || !qty_in_range(delta))
         return e ? INV_ELIMIT : INV_EINVALID;
@@ -316,12 +316,11 @@ int inv_level_get(inv_engine *e, uint64_t item, uint64_t loc, inv_level *out)
 
 /* The word of a new level (item, loc) with available = qty, untracked as
  * its item is: NOTFOUND unless the catalog knows the item and location. */
-static int level_new_word(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty,
-                          bool *tracked, uint64_t *w0)
+static int level_new_word(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, bool *tracked,
+                          uint64_t *w0)
 {
     *tracked = true;
-    if (!catalog_item_exists(&e->cat, item, tracked) ||
-        !catalog_location_exists(&e->cat, loc))
+    if (!catalog_item_exists(&e->cat, item, tracked) || !catalog_location_exists(&e->cat, loc))
         return INV_ENOTFOUND;
     *w0 = level_pack(qty, 0, !*tracked);
     assert(level_reserved((table_word){*w0, 0}) == 0);
@@ -340,9 +339,8 @@ static int create_step(table_word cur, table_word *next, const void *p)
 /* Creates the level (item, loc) with available = qty, unless it exists:
  * returns LEVEL_KEEP then, so the caller updates it instead. Not inlined:
  * once per level, it would crowd inv_level_set's hot path (registers). */
-static __attribute__((noinline)) int
-level_create(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, inv_level *out,
-             uint64_t *pos_out)
+static __attribute__((noinline)) int level_create(inv_engine *e, uint64_t item, uint64_t loc,
+                                                  int64_t qty, inv_level *out, uint64_t *pos_out)
 {
     bool tracked;
     uint64_t w0;
@@ -376,8 +374,8 @@ level_create(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, inv_level 
     return rc;
 }
 
-int inv_level_set(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty,
-                  uint64_t if_revision, inv_level *out)
+int inv_level_set(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uint64_t if_revision,
+                  inv_level *out)
 {
     if (!e)
         return INV_EINVALID;
@@ -418,16 +416,15 @@ static int delete_step(table_word cur, table_word *next, const void *p)
     return TABLE_STEP_WRITE;
 }
 
-static inline __attribute__((always_inline)) int
-delete_update(void *c, table_word cur, table_word *next)
+static inline __attribute__((always_inline)) int delete_update(void *c, table_word cur,
+                                                               table_word *next)
 {
     return level_update_with(c, cur, next, delete_step);
 }
 
 /* Deletes inside an epoch section. force: also with reserved units (the
  * item itself is being deleted). */
-static int level_delete(inv_engine *e, uint64_t item, uint64_t loc, bool force,
-                        uint64_t *pos_out)
+static int level_delete(inv_engine *e, uint64_t item, uint64_t loc, bool force, uint64_t *pos_out)
 {
     delete_arg arg = {force};
     int rc = level_rmw(e, item, loc, delete_update, &arg, NULL, pos_out);
@@ -477,8 +474,7 @@ static int cmp_entry(const void *x, const void *y)
     return a->location < b->location ? -1 : a->location > b->location;
 }
 
-int inv_level_list(inv_engine *e, uint64_t item, inv_level_entry *out, size_t cap,
-                   size_t *n_out)
+int inv_level_list(inv_engine *e, uint64_t item, inv_level_entry *out, size_t cap, size_t *n_out)
 {
     if (!e || (!out && cap) || !n_out)
         return INV_EINVALID;
@@ -674,7 +670,7 @@ static int batch_move(level_change *c, table_word cur, int64_t delta, table_word
 static int tracked_change_step(level_change *c, table_word cur, table_word *next)
 {
     int64_t seen = level_available(cur) + c->pending; /* as the batch's lines see it */
-    int64_t held = level_reserved(cur) - c->pending;  /* reserved by holds */
+    int64_t held = level_reserved(cur) - c->pending; /* reserved by holds */
     c->d_pending = 0;
     switch (c->kind) {
     case LEVEL_CHANGE_SET:
@@ -713,8 +709,8 @@ static int tracked_change_step(level_change *c, table_word cur, table_word *next
         return TABLE_STEP_WRITE;
     case LEVEL_CHANGE_SETTLE:
         /* Decided: the pending units become available (tracked or not). */
-        next->w0 = level_pack(level_available(cur) + c->pending,
-                              level_reserved(cur) - c->pending, level_untracked(cur));
+        next->w0 = level_pack(level_available(cur) + c->pending, level_reserved(cur) - c->pending,
+                              level_untracked(cur));
         c->d_pending = -c->pending;
         return TABLE_STEP_WRITE;
     default:
@@ -760,8 +756,8 @@ static int change_step(table_word cur, table_word *next, const void *p)
     return rc;
 }
 
-int level_change_at(inv_engine *e, uint64_t item, uint64_t loc, level_change *c,
-                    uint64_t op_pos, table_word *image)
+int level_change_at(inv_engine *e, uint64_t item, uint64_t loc, level_change *c, uint64_t op_pos,
+                    table_word *image)
 {
     assert(c->kind >= LEVEL_CHANGE_SET && c->kind <= LEVEL_CHANGE_SETTLE);
     c->kept = false;
@@ -786,14 +782,14 @@ static int undo_step(table_word cur, table_word *next, const void *p)
     }
     int64_t available = clamp_qty(level_available(cur) - u->d_available, -LEVEL_AVAILABLE_WIDE,
                                   LEVEL_AVAILABLE_WIDE);
-    int64_t reserved = clamp_qty(level_reserved(cur) - u->d_reserved, 0,
-                                 (int64_t)LEVEL_RESERVED_MASK);
+    int64_t reserved =
+        clamp_qty(level_reserved(cur) - u->d_reserved, 0, (int64_t)LEVEL_RESERVED_MASK);
     next->w0 = level_pack(available, reserved, level_untracked(cur));
     return TABLE_STEP_WRITE;
 }
 
-int level_undo_at(inv_engine *e, uint64_t item, uint64_t loc, const level_undo *u,
-                  uint64_t op_pos, table_word *image)
+int level_undo_at(inv_engine *e, uint64_t item, uint64_t loc, const level_undo *u, uint64_t op_pos,
+                  table_word *image)
 {
     int rc = level_apply_at(e, item, loc, undo_step, u, op_pos, image);
     if (rc == INV_OK && !table_is_live(*image)) /* an undone creation */
@@ -894,8 +890,10 @@ int level_reconcile(inv_engine *e, uint64_t *pos_max)
     }
     epoch_exit();
     if (l.todo.n)
-        fprintf(stderr, "invcore: recovery: finished %zu level change(s) of items changed "
-                        "before the crash\n", l.todo.n);
+        fprintf(stderr,
+                "invcore: recovery: finished %zu level change(s) of items changed "
+                "before the crash\n",
+                l.todo.n);
     vec_free(&l.todo);
     return rc;
 }
@@ -910,8 +908,8 @@ static void row_put(void *rows, size_t i, uint64_t item, uint64_t loc, table_wor
     level_out(v, &row->level);
 }
 
-int inv_level_scan(inv_engine *e, uint64_t cursor, size_t count, inv_level_row *rows,
-                   size_t cap, size_t *n_out, uint64_t *next_cursor)
+int inv_level_scan(inv_engine *e, uint64_t cursor, size_t count, inv_level_row *rows, size_t cap,
+                   size_t *n_out, uint64_t *next_cursor)
 {
     if (!e)
         return INV_EINVALID;

@@ -19,17 +19,23 @@
 #define LEVEL_RESERVED_SHIFT 32
 #define LEVEL_RESERVED_MASK ((1ULL << 30) - 1)
 
-static inline int64_t level_available(table_word v) { return (int32_t)(uint32_t)v.w0; }
+static inline int64_t level_available(table_word v)
+{
+    return (int32_t)(uint32_t)v.w0;
+}
 static inline int64_t level_reserved(table_word v)
 {
     return (int64_t)((v.w0 >> LEVEL_RESERVED_SHIFT) & LEVEL_RESERVED_MASK);
 }
-static inline bool level_untracked(table_word v) { return (v.w0 & LEVEL_UNTRACKED) != 0; }
+static inline bool level_untracked(table_word v)
+{
+    return (v.w0 & LEVEL_UNTRACKED) != 0;
+}
 
 static inline uint64_t level_pack(int64_t available, int64_t reserved, bool untracked)
 {
-    return (uint64_t)(uint32_t)(int32_t)available |
-           ((uint64_t)reserved << LEVEL_RESERVED_SHIFT) | (untracked ? LEVEL_UNTRACKED : 0);
+    return (uint64_t)(uint32_t)(int32_t)available | ((uint64_t)reserved << LEVEL_RESERVED_SHIFT) |
+           (untracked ? LEVEL_UNTRACKED : 0);
 }
 
 static inline void level_out(table_word v, inv_level *out)
@@ -41,7 +47,10 @@ static inline void level_out(table_word v, inv_level *out)
     }
 }
 
-static inline bool qty_in_range(int64_t q) { return q >= -INV_QTY_MAX && q <= INV_QTY_MAX; }
+static inline bool qty_in_range(int64_t q)
+{
+    return q >= -INV_QTY_MAX && q <= INV_QTY_MAX;
+}
 
 /* Engine-internal, inside an epoch section. */
 /* Deletes every level of item (its item record is already gone); returns
@@ -76,12 +85,12 @@ int level_read(inv_engine *e, uint64_t item, uint64_t loc, inv_level *out);
  * revision + 1) and answering LEVEL_NEEDS_POSITION likewise. Each notes
  * what it did to the word, so that the batch can take exactly that back. */
 enum {
-    LEVEL_CHANGE_SET = 1,    /* available = qty (IFREV if_revision) */
+    LEVEL_CHANGE_SET = 1, /* available = qty (IFREV if_revision) */
     LEVEL_CHANGE_ADJUST = 2, /* available += qty (floor, IFREV) */
     LEVEL_CHANGE_RESERVE = 3, /* a hold line: available -= qty, reserved += qty */
-    LEVEL_CHANGE_SELL = 4,   /* a committed hold line: reserved -= qty */
+    LEVEL_CHANGE_SELL = 4, /* a committed hold line: reserved -= qty */
     LEVEL_CHANGE_RETURN = 5, /* a released hold line: its units become pending */
-    LEVEL_CHANGE_SETTLE = 6  /* the batch is decided: pending -> available */
+    LEVEL_CHANGE_SETTLE = 6 /* the batch is decided: pending -> available */
 };
 
 /* Pending units: a batch keeps the units it adds to a tracked level in
@@ -101,8 +110,8 @@ typedef struct {
     table_word seen;
 } level_change;
 
-int level_change_at(inv_engine *e, uint64_t item, uint64_t loc, level_change *c,
-                    uint64_t op_pos, table_word *image);
+int level_change_at(inv_engine *e, uint64_t item, uint64_t loc, level_change *c, uint64_t op_pos,
+                    table_word *image);
 
 /* Taking a change back. A level the batch created (created_revision: its
  * first revision) and nobody changed since is deleted again; any other is
@@ -116,8 +125,8 @@ typedef struct {
 /* Undone availability may leave INV_QTY_MAX (as a release may), up to: */
 #define LEVEL_AVAILABLE_WIDE (2 * INV_QTY_MAX)
 
-int level_undo_at(inv_engine *e, uint64_t item, uint64_t loc, const level_undo *u,
-                  uint64_t op_pos, table_word *image);
+int level_undo_at(inv_engine *e, uint64_t item, uint64_t loc, const level_undo *u, uint64_t op_pos,
+                  table_word *image);
 /* Creates (item, loc) for a batch at op_pos, its qty units pending (in
  * reserved; an untracked level or a negative qty: in available): INV_OK,
  * NOTFOUND (no such item or location), LEVEL_NEEDS_POSITION, or

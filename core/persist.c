@@ -23,15 +23,17 @@ void (*persist_test_before_publish)(uint8_t type);
 
 /* ---- writing ------------------------------------------------------------ */
 
-uint64_t persist_reserve(inv_engine *e, uint32_t len) { return journal_reserve(e->jr, len); }
+uint64_t persist_reserve(inv_engine *e, uint32_t len)
+{
+    return journal_reserve(e->jr, len);
+}
 
 void persist_abandon(inv_engine *e, uint64_t pos, uint32_t len)
 {
     (void)journal_abandon(e->jr, pos, len);
 }
 
-int persist_publish(inv_engine *e, uint64_t pos, uint8_t type, const void *payload,
-                    uint32_t len)
+int persist_publish(inv_engine *e, uint64_t pos, uint8_t type, const void *payload, uint32_t len)
 {
     /* With late reservation the hook already ran before the position was
      * taken (persist_test_late_position). */
@@ -63,7 +65,10 @@ int persist_ack(inv_engine *e, uint64_t pos)
     return journal_wait(e->jr, pos);
 }
 
-uint64_t inv_last_write_position(void) { return last_write_position; }
+uint64_t inv_last_write_position(void)
+{
+    return last_write_position;
+}
 
 uint64_t inv_durable_position(inv_engine *e)
 {

@@ -25,13 +25,13 @@
 /* Record types (journal.h: engine types start at 16). Listed here, where
  * every writer sees them; recovery.c dispatches on them. */
 enum {
-    PERSIST_LEVEL = 16,    /* one level's after-image */
-    PERSIST_ITEM = 17,     /* an item record, whole, or its deletion */
+    PERSIST_LEVEL = 16, /* one level's after-image */
+    PERSIST_ITEM = 17, /* an item record, whole, or its deletion */
     PERSIST_LOCATION = 18, /* a location record, whole */
-    PERSIST_DEFAULT = 19,  /* the default location */
-    PERSIST_HOLD = 20,     /* a hold and the after-images of its levels */
-    PERSIST_COUNTS = 21,   /* a snapshot's first record: table sizes */
-    PERSIST_BATCH = 22     /* a batch's changes (batch.c) */
+    PERSIST_DEFAULT = 19, /* the default location */
+    PERSIST_HOLD = 20, /* a hold and the after-images of its levels */
+    PERSIST_COUNTS = 21, /* a snapshot's first record: table sizes */
+    PERSIST_BATCH = 22 /* a batch's changes (batch.c) */
 };
 
 /* The payload of a PERSIST_LEVEL record. */
@@ -45,8 +45,7 @@ typedef struct {
 /* Position for a record of len bytes; 0 when the journal failed. */
 uint64_t persist_reserve(inv_engine *e, uint32_t len);
 void persist_abandon(inv_engine *e, uint64_t pos, uint32_t len);
-int persist_publish(inv_engine *e, uint64_t pos, uint8_t type, const void *payload,
-                    uint32_t len);
+int persist_publish(inv_engine *e, uint64_t pos, uint8_t type, const void *payload, uint32_t len);
 int persist_level(inv_engine *e, uint64_t pos, uint64_t item, uint64_t loc, table_word v);
 /* After a successful change at pos (outside any epoch section): remembers
  * it for inv_last_write_position and, with fsync ALWAYS and no deferral,

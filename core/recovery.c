@@ -130,14 +130,13 @@ static int apply_counts(inv_engine *e, const void *payload, uint32_t len)
 static int report_bad(int rc, uint8_t type, uint64_t pos)
 {
     if (rc != INV_OK)
-        fprintf(stderr, "invcore: recovery: bad record of type %u at position %llu (%s)\n",
-                type, (unsigned long long)pos, inv_strerror(rc));
+        fprintf(stderr, "invcore: recovery: bad record of type %u at position %llu (%s)\n", type,
+                (unsigned long long)pos, inv_strerror(rc));
     return rc;
 }
 
 /* Recovery is single-threaded and runs inside one epoch section (recover). */
-static int apply_record(void *ctx, uint64_t pos, uint8_t type, const void *payload,
-                        uint32_t len)
+static int apply_record(void *ctx, uint64_t pos, uint8_t type, const void *payload, uint32_t len)
 {
     replay_ctx *c = ctx;
     c->records++;
@@ -183,8 +182,8 @@ static int recover(inv_engine *e, uint64_t *end_position, bool *items_replayed)
     double t0 = clock_mono_s();
     uint64_t snap_pos = 0;
     epoch_enter(); /* one section for the whole load: nothing runs beside it */
-    int rc = snapshot_load_latest(e->data_dir, &snap_pos, apply_snapshot_record, &c, err,
-                                  sizeof err);
+    int rc =
+        snapshot_load_latest(e->data_dir, &snap_pos, apply_snapshot_record, &c, err, sizeof err);
     if (rc == INV_ENOTFOUND)
         rc = INV_OK, snap_pos = 0;
     if (rc != INV_OK) {
@@ -195,8 +194,8 @@ static int recover(inv_engine *e, uint64_t *end_position, bool *items_replayed)
     rc = window_drain(&c);
     uint64_t snap_records = c.records;
     if (rc == INV_OK)
-        rc = journal_replay(e->data_dir, snap_pos, e->cfg.repair, apply_record, &c,
-                            end_position, err, sizeof err);
+        rc = journal_replay(e->data_dir, snap_pos, e->cfg.repair, apply_record, &c, end_position,
+                            err, sizeof err);
     if (rc == INV_OK)
         rc = window_drain(&c);
     epoch_exit();
@@ -214,8 +213,8 @@ static int recover(inv_engine *e, uint64_t *end_position, bool *items_replayed)
         fprintf(stderr,
                 "invcore: recovered %llu snapshot records and %llu journal records "
                 "(%.1f MB) in %.2f s\n",
-                (unsigned long long)snap_records,
-                (unsigned long long)(c.records - snap_records), (double)c.bytes / 1e6, secs);
+                (unsigned long long)snap_records, (unsigned long long)(c.records - snap_records),
+                (double)c.bytes / 1e6, secs);
     return INV_OK;
 }
 
@@ -352,8 +351,7 @@ static uint64_t live_entries(table *t)
 static int snapshot_write(inv_engine *e, snapshot_writer *w)
 {
     recovery_counts n = {live_entries(&e->levels), live_entries(&e->cat.items),
-                         live_entries(&e->cat.locations),
-                         (uint64_t)table_live(&e->holds.by_id)};
+                         live_entries(&e->cat.locations), (uint64_t)table_live(&e->holds.by_id)};
     int rc = snapshot_add(w, PERSIST_COUNTS, &n, sizeof n);
     if (rc != INV_OK)
         return rc;
@@ -408,8 +406,8 @@ void recovery_maybe_snapshot(inv_engine *e)
     if (!e->jr)
         return;
     /* relaxed: a threshold check. */
-    uint64_t since = journal_tail(e->jr) -
-                     atomic_load_explicit(&e->snapshot_position, memory_order_relaxed);
+    uint64_t since =
+        journal_tail(e->jr) - atomic_load_explicit(&e->snapshot_position, memory_order_relaxed);
     if (since > e->cfg.snapshot_journal_bytes) {
         int rc = recovery_snapshot(e);
         if (rc != INV_OK)

@@ -38,8 +38,7 @@
 #define SNAPSHOT_FILES_MAX 4096u
 #define SNAPSHOT_PATH_MAX (JOURNAL_PATH_MAX + FILEIO_NAME_MAX)
 
-_Static_assert(SNAPSHOT_HEADER == FILEIO_HEADER_BYTES,
-               "a snapshot opens with the fileio header");
+_Static_assert(SNAPSHOT_HEADER == FILEIO_HEADER_BYTES, "a snapshot opens with the fileio header");
 
 static const fileio_format snapshot_format = {
     SNAPSHOT_MAGIC,
@@ -49,8 +48,7 @@ static const fileio_format snapshot_format = {
         [FILEIO_HEADER_MAGIC] = "bad magic",
         [FILEIO_HEADER_CHECKSUM] = "header checksum mismatch",
         [FILEIO_HEADER_VERSION] = "unsupported format version",
-        [FILEIO_HEADER_POSITION] =
-            "header position does not match the file name",
+        [FILEIO_HEADER_POSITION] = "header position does not match the file name",
     },
 };
 
@@ -122,8 +120,7 @@ static int flush_buf(snapshot_writer *w)
     return w->failed ? INV_EIO : INV_OK;
 }
 
-static int add_record(snapshot_writer *w, uint8_t type, const void *payload,
-                      uint32_t len)
+static int add_record(snapshot_writer *w, uint8_t type, const void *payload, uint32_t len)
 {
     if (w->failed)
         return INV_EIO;
@@ -145,17 +142,15 @@ static int add_record(snapshot_writer *w, uint8_t type, const void *payload,
     }
     if (w->failed)
         return INV_EIO;
-    w->digest = digest_step(w->digest,
-                            journal_frame_checksum(type, payload, len));
+    w->digest = digest_step(w->digest, journal_frame_checksum(type, payload, len));
     w->records++;
     return INV_OK;
 }
 
-int snapshot_add(snapshot_writer *w, uint8_t type, const void *payload,
-                 uint32_t len)
+int snapshot_add(snapshot_writer *w, uint8_t type, const void *payload, uint32_t len)
 {
-    if (w == NULL || type < JOURNAL_TYPE_USER_MIN ||
-        len > JOURNAL_PAYLOAD_MAX || (len > 0 && payload == NULL))
+    if (w == NULL || type < JOURNAL_TYPE_USER_MIN || len > JOURNAL_PAYLOAD_MAX ||
+        (len > 0 && payload == NULL))
         return INV_EINVALID;
     return add_record(w, type, payload, len);
 }
@@ -200,8 +195,7 @@ int snapshot_commit(snapshot_writer *w)
     if (rc == INV_OK) {
         /* the trailer is framed like any record; it is not counted */
         uint64_t records = w->records;
-        rc = add_record(w, JOURNAL_TYPE_SNAPSHOT_TRAILER, trailer,
-                        sizeof trailer);
+        rc = add_record(w, JOURNAL_TYPE_SNAPSHOT_TRAILER, trailer, sizeof trailer);
         w->records = records;
     }
     if (rc == INV_OK)
@@ -233,8 +227,7 @@ int snapshot_commit(snapshot_writer *w)
 
 /* Verifies the snapshot in p[0, size) at position pos; NULL if valid, else
  * the reason with *bad_off set. */
-static const char *verify(const uint8_t *p, uint64_t size, uint64_t pos,
-                          uint64_t *bad_off)
+static const char *verify(const uint8_t *p, uint64_t size, uint64_t pos, uint64_t *bad_off)
 {
     *bad_off = 0;
     const char *why = fileio_header_check(p, size, &snapshot_format, pos);
@@ -273,15 +266,14 @@ static const char *verify(const uint8_t *p, uint64_t size, uint64_t pos,
 }
 
 /* Verifies then loads one snapshot file. INV_EINVALID (warned) if bad. */
-static int load_file(const char *path, uint64_t pos, snapshot_load_fn fn,
-                     void *ctx, char *errbuf, size_t errlen)
+static int load_file(const char *path, uint64_t pos, snapshot_load_fn fn, void *ctx, char *errbuf,
+                     size_t errlen)
 {
     const uint8_t *p;
     uint64_t size;
     const char *step = fileio_map(path, false, &p, &size);
     if (step != NULL) {
-        FILEIO_WARN("invcore snapshot: warning: cannot %s %s: %s\n", step,
-                    path, strerror(errno));
+        FILEIO_WARN("invcore snapshot: warning: cannot %s %s: %s\n", step, path, strerror(errno));
         return INV_EINVALID;
     }
     uint64_t bad_off;
@@ -299,14 +291,12 @@ static int load_file(const char *path, uint64_t pos, snapshot_load_fn fn,
         uint32_t len;
         uint64_t sz;
         /* verified above: cannot fail, but stay defensive */
-        if (journal_frame_decode(p + off, size - off, &type, &pl, &len,
-                                 &sz) != NULL ||
+        if (journal_frame_decode(p + off, size - off, &type, &pl, &len, &sz) != NULL ||
             type == JOURNAL_TYPE_SNAPSHOT_TRAILER)
             break;
         if (fn != NULL && (rc = fn(ctx, type, pl, len)) != INV_OK) {
-            fileio_errmsg(errbuf, errlen,
-                          "snapshot: load of %s stopped by its callback (%d)",
-                          path, rc);
+            fileio_errmsg(errbuf, errlen, "snapshot: load of %s stopped by its callback (%d)", path,
+                          rc);
             rc = rc == INV_EINVALID ? INV_EIO : rc; /* not "try older" */
         }
         off += sz;
@@ -321,9 +311,8 @@ static int cmp_desc(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-int snapshot_load_latest(const char *dir, uint64_t *position,
-                         snapshot_load_fn fn, void *ctx, char *errbuf,
-                         size_t errlen)
+int snapshot_load_latest(const char *dir, uint64_t *position, snapshot_load_fn fn, void *ctx,
+                         char *errbuf, size_t errlen)
 {
     if (dir == NULL || position == NULL || strlen(dir) >= JOURNAL_PATH_MAX)
         return INV_EINVALID;
@@ -343,8 +332,8 @@ int snapshot_load_latest(const char *dir, uint64_t *position,
             FILEIO_WARN("invcore snapshot: warning: ignoring unfinished "
                         "%s/%s\n",
                         dir, e->d_name);
-        else if (fileio_parse_name(e->d_name, SNAPSHOT_SUFFIX, &pos) &&
-                 pos > 0 && n < SNAPSHOT_FILES_MAX)
+        else if (fileio_parse_name(e->d_name, SNAPSHOT_SUFFIX, &pos) && pos > 0 &&
+                 n < SNAPSHOT_FILES_MAX)
             found[n++] = pos;
     }
     closedir(d);
@@ -362,7 +351,6 @@ int snapshot_load_latest(const char *dir, uint64_t *position,
     }
     free(found);
     if (rc == INV_ENOTFOUND)
-        fileio_errmsg(errbuf, errlen, "snapshot: no valid snapshot in %s",
-                      dir);
+        fileio_errmsg(errbuf, errlen, "snapshot: no valid snapshot in %s", dir);
     return rc;
 }

@@ -31,8 +31,7 @@ int snapshot_begin(snapshot_writer **out, const char *dir, uint64_t position);
 /* Appends one record (type >= JOURNAL_TYPE_USER_MIN, len <=
  * JOURNAL_PAYLOAD_MAX). INV_EIO once a write failed (the writer stays
  * failed; commit refuses). */
-int snapshot_add(snapshot_writer *w, uint8_t type, const void *payload,
-                 uint32_t len);
+int snapshot_add(snapshot_writer *w, uint8_t type, const void *payload, uint32_t len);
 /* Writes the trailer, fsyncs, renames to the final name, fsyncs the
  * directory, then deletes older snapshots. Frees w in every case (on error
  * the temp file is removed). */
@@ -40,15 +39,13 @@ int snapshot_commit(snapshot_writer *w);
 /* Removes the temp file and frees w. NULL is a no-op. */
 void snapshot_abort(snapshot_writer *w);
 
-typedef int (*snapshot_load_fn)(void *ctx, uint8_t type, const void *payload,
-                                uint32_t len);
+typedef int (*snapshot_load_fn)(void *ctx, uint8_t type, const void *payload, uint32_t len);
 
 /* Loads the newest complete valid snapshot of dir: verifies it whole, then
  * calls fn for every record in order and sets *position. Temp files and
  * invalid snapshots are skipped with a warning on stderr. INV_ENOTFOUND if
  * there is none; a non-zero return of fn stops the load and is returned. */
-int snapshot_load_latest(const char *dir, uint64_t *position,
-                         snapshot_load_fn fn, void *ctx, char *errbuf,
-                         size_t errlen);
+int snapshot_load_latest(const char *dir, uint64_t *position, snapshot_load_fn fn, void *ctx,
+                         char *errbuf, size_t errlen);
 
 #endif /* INV_SNAPSHOT_H */

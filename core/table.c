@@ -41,13 +41,15 @@
 #define KEY_EMPTY ((unsigned __int128)0)
 #define KEY_MOVED_EMPTY ((unsigned __int128)1 << 64)
 
-
 static inline unsigned __int128 key_pack(uint64_t a, uint64_t b)
 {
     return ((unsigned __int128)b << 64) | a;
 }
 
-static inline bool key_is_special(uint64_t a, uint64_t b) { return a == 0 && b <= 1; }
+static inline bool key_is_special(uint64_t a, uint64_t b)
+{
+    return a == 0 && b <= 1;
+}
 
 static inline uint64_t hash_key(const table *t, uint64_t a, uint64_t b)
 {
@@ -107,8 +109,8 @@ static table_array *array_new(size_t capacity)
     if (bytes >= TABLE_HUGE_PAGE_BYTES) {
         /* Random probes over a large array miss the TLB on every lookup;
          * transparent huge pages cut that. Advice only: failure is fine. */
-        uintptr_t lo = ((uintptr_t)raw + TABLE_HUGE_PAGE_BYTES - 1) &
-                       ~(uintptr_t)(TABLE_HUGE_PAGE_BYTES - 1);
+        uintptr_t lo =
+            ((uintptr_t)raw + TABLE_HUGE_PAGE_BYTES - 1) & ~(uintptr_t)(TABLE_HUGE_PAGE_BYTES - 1);
         uintptr_t hi = ((uintptr_t)raw + bytes) & ~(uintptr_t)(TABLE_HUGE_PAGE_BYTES - 1);
         if (hi > lo)
             (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
@@ -281,8 +283,8 @@ static void publish_next(table *t, table_array *arr)
     table_array *expected = arr;
     /* acq_rel: readers that load the new current see the copied slots; the
      * single successful CAS makes its thread the one that retires arr. */
-    if (atomic_compare_exchange_strong_explicit(&t->current, &expected, next,
-                                                memory_order_acq_rel, memory_order_acquire)) {
+    if (atomic_compare_exchange_strong_explicit(&t->current, &expected, next, memory_order_acq_rel,
+                                                memory_order_acquire)) {
         /* relaxed: a statistic. */
         atomic_fetch_add_explicit(&t->resizes, 1, memory_order_relaxed);
         epoch_retire(arr, array_free, t->owner);
@@ -363,16 +365,16 @@ static bool help_migrate(table *t, table_array *arr)
 {
     size_t cap = arr->capacity;
     /* relaxed: the counter only hands out disjoint chunks. */
-    size_t start = atomic_fetch_add_explicit(&arr->copy_cursor, TABLE_MIGRATE_CHUNK,
-                                             memory_order_relaxed);
+    size_t start =
+        atomic_fetch_add_explicit(&arr->copy_cursor, TABLE_MIGRATE_CHUNK, memory_order_relaxed);
     if (start >= cap)
         return false;
     size_t end = start + TABLE_MIGRATE_CHUNK < cap ? start + TABLE_MIGRATE_CHUNK : cap;
     for (size_t i = start; i < end; i++)
         migrate_slot(t, arr, i);
     /* acq_rel: the thread that completes the count sees every chunk done. */
-    size_t done = atomic_fetch_add_explicit(&arr->copy_done, end - start,
-                                            memory_order_acq_rel) + (end - start);
+    size_t done = atomic_fetch_add_explicit(&arr->copy_done, end - start, memory_order_acq_rel) +
+                  (end - start);
     if (done == cap)
         publish_next(t, arr);
     return true;
@@ -394,8 +396,7 @@ static int start_growth(table *t, table_array *arr)
     size_t live_entries = live > 0 ? (size_t)live : 0;
     /* Room for every entry of arr plus as many fresh ones before the
      * migration must finish: copies never find the successor full. */
-    size_t copies = atomic_load_explicit(&arr->claimed, memory_order_relaxed) +
-                    TABLE_CLAIM_SLACK;
+    size_t copies = atomic_load_explicit(&arr->claimed, memory_order_relaxed) + TABLE_CLAIM_SLACK;
     if (copies < live_entries)
         copies = live_entries;
     table_array *next = array_new(capacity_for(2 * copies + TABLE_CAPACITY_MIN));
@@ -405,8 +406,8 @@ static int start_growth(table *t, table_array *arr)
     table_array *expected = NULL;
     /* release: publishes the zeroed array; acquire on failure: use the
      * winner's. */
-    if (!atomic_compare_exchange_strong_explicit(&arr->next, &expected, next,
-                                                 memory_order_acq_rel, memory_order_acquire))
+    if (!atomic_compare_exchange_strong_explicit(&arr->next, &expected, next, memory_order_acq_rel,
+                                                 memory_order_acquire))
         array_free(next);
     return INV_OK;
 }
@@ -473,8 +474,7 @@ table_slot *table_find(table *t, uint64_t a, uint64_t b)
     }
 }
 
-table_slot *table_find_memo_miss(table *t, table_array *arr, uint64_t a, uint64_t b,
-                                 table_memo *m)
+table_slot *table_find_memo_miss(table *t, table_array *arr, uint64_t a, uint64_t b, table_memo *m)
 {
     table_slot *s = table_find(t, a, b);
     m->t = NULL;
@@ -707,8 +707,7 @@ static int page_visit(void *p, uint64_t a, uint64_t b, table_word v)
 int table_scan_page(table *t, uint64_t cursor, size_t count, void *out, size_t cap,
                     table_put_fn put, size_t *n_out, uint64_t *next_cursor)
 {
-    if (count == 0 || count > INV_LIST_COUNT_MAX || !out || cap == 0 || !n_out ||
-        !next_cursor)
+    if (count == 0 || count > INV_LIST_COUNT_MAX || !out || cap == 0 || !n_out || !next_cursor)
         return INV_EINVALID;
     scan_page pg = {out, cap, 0, put};
     uint64_t next = 0;

@@ -77,27 +77,27 @@ typedef struct table_array table_array;
 /* One array of slots. Defined here only so that table_find_memo's hit path
  * inlines; everything else about it belongs to table.c. */
 struct table_array {
-    void *raw;          /* what calloc returned (the array is aligned up) */
+    void *raw; /* what calloc returned (the array is aligned up) */
     size_t capacity;
-    size_t grow_at;     /* claimed keys that start growth */
+    size_t grow_at; /* claimed keys that start growth */
     /* While this array is the successor of one still migrating, fresh
      * inserts stop here, leaving room for every copy still to come. */
     size_t fresh_limit;
     _Atomic size_t claimed;
     _Atomic(table_array *) next;
     _Atomic size_t copy_cursor; /* next chunk to migrate */
-    _Atomic size_t copy_done;   /* slots migrated */
+    _Atomic size_t copy_done; /* slots migrated */
     table_slot slots[];
 };
 
 typedef struct table {
     _Atomic(table_array *) current;
     uint64_t seed;
-    const void *owner;       /* tag for epoch_retire */
+    const void *owner; /* tag for epoch_retire */
     /* Keys (0,0) and (0,1) are the empty and moved-empty sentinels; their
      * entries live here, outside the arrays, and are never migrated. */
     table_slot special[2];
-    _Atomic int64_t live;    /* live values, maintained by table_note_* */
+    _Atomic int64_t live; /* live values, maintained by table_note_* */
     /* The highest version of a tombstone that growth dropped: an entry
      * created in a never-written slot starts above it, so versions of a
      * key never go back. */
@@ -129,8 +129,7 @@ typedef struct {
 
 /* The memo missed: table_find, then remember the answer (arr: the current
  * array as the caller read it). */
-table_slot *table_find_memo_miss(table *t, table_array *arr, uint64_t a, uint64_t b,
-                                 table_memo *m);
+table_slot *table_find_memo_miss(table *t, table_array *arr, uint64_t a, uint64_t b, table_memo *m);
 
 /* As table_find, through the memo. The hit path is inline: a hot key costs
  * a few compares and the two loads that re-check the slot's key. */
@@ -145,8 +144,8 @@ static inline table_slot *table_find_memo(table *t, uint64_t a, uint64_t b, tabl
      * if it holds the key. A claimed key never changes within an array,
      * and its low half is then non-zero unless a is 0 (left to the miss
      * path, which reads both halves consistently). */
-    if (m->t == t && m->arr == arr && m->a == a && m->b == b && a != 0 &&
-        s >= arr->slots && s < arr->slots + arr->capacity &&
+    if (m->t == t && m->arr == arr && m->a == a && m->b == b && a != 0 && s >= arr->slots &&
+        s < arr->slots + arr->capacity &&
         /* acquire (both): the slot's value is read after its key. */
         __atomic_load_n(&s->key.half[0], __ATOMIC_ACQUIRE) == a &&
         __atomic_load_n(&s->key.half[1], __ATOMIC_ACQUIRE) == b)
@@ -154,7 +153,10 @@ static inline table_slot *table_find_memo(table *t, uint64_t a, uint64_t b, tabl
     return table_find_memo_miss(t, arr, a, b, m);
 }
 /* After meeting a frozen or moved value: the memo must not answer again. */
-static inline void table_memo_forget(table_memo *m) { m->t = NULL; }
+static inline void table_memo_forget(table_memo *m)
+{
+    m->t = NULL;
+}
 
 /* A consistent snapshot of a slot's value (two 8-byte acquire loads of w1
  * around w0; retried until w1 did not change). */
@@ -187,12 +189,18 @@ static inline bool table_cas(table_slot *s, table_word *expected, table_word des
     return false;
 }
 
-static inline bool table_is_frozen(table_word v) { return (v.w1 & TABLE_FROZEN) != 0; }
+static inline bool table_is_frozen(table_word v)
+{
+    return (v.w1 & TABLE_FROZEN) != 0;
+}
 static inline bool table_is_live(table_word v)
 {
     return (v.w1 & TABLE_TOMB) == 0 && (v.w1 & TABLE_VERSION_MAX) != 0;
 }
-static inline uint64_t table_version(table_word v) { return v.w1 & TABLE_VERSION_MAX; }
+static inline uint64_t table_version(table_word v)
+{
+    return v.w1 & TABLE_VERSION_MAX;
+}
 
 /* The key of a slot returned by find/insert (stable once claimed). */
 static inline void table_slot_key(const table_slot *s, uint64_t *a, uint64_t *b)
@@ -247,8 +255,8 @@ void table_finish_growth(table *t);
  * Entries present for the whole scan are visited exactly once. fn gets a
  * consistent value; it returns nonzero to abort (returned as is). */
 typedef int (*table_visit_fn)(void *ctx, uint64_t a, uint64_t b, table_word v);
-int table_scan(table *t, uint64_t cursor, size_t max_entries, table_visit_fn fn,
-               void *ctx, uint64_t *next);
+int table_scan(table *t, uint64_t cursor, size_t max_entries, table_visit_fn fn, void *ctx,
+               uint64_t *next);
 
 /* One page of a public cursor listing (SCAN style, inv_item_list): checks
  * the listing's arguments (1 <= count <= INV_LIST_COUNT_MAX, out holding
@@ -316,9 +324,10 @@ static inline table_slot *table_update_slot(table *t, uint64_t a, uint64_t b, bo
  * insert: claim the key when absent (NULL slot: INV_ENOMEM). memo: NULL,
  * or a per-thread lookup memo (forgotten when growth is met). Always
  * inline, so a step known at the call site inlines too (the hot paths). */
-static inline __attribute__((always_inline)) int
-table_update(table *t, uint64_t a, uint64_t b, bool insert, table_memo *memo, table_step_fn step,
-             void *ctx, table_word *out)
+static inline __attribute__((always_inline)) int table_update(table *t, uint64_t a, uint64_t b,
+                                                              bool insert, table_memo *memo,
+                                                              table_step_fn step, void *ctx,
+                                                              table_word *out)
 {
     unsigned backoff = TABLE_BACKOFF_MIN;
     for (;;) {

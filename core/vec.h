@@ -26,7 +26,7 @@
 typedef struct {
     void *items;
     size_t n, cap; /* entries held, entries allocated */
-    size_t size;   /* bytes of one entry */
+    size_t size; /* bytes of one entry */
 } vec;
 
 /* An empty vec of entries of type T. */

@@ -45,21 +45,41 @@
 #define FUZZ_REOPEN_EVERY 1
 #endif
 #define FUZZ_VERIFY_EVERY 32
-#define FUZZ_LIST_PAGES_MAX 64  /* bounds every cursor loop */
-#define FUZZ_IDS 24             /* item and location ids are drawn from these */
+#define FUZZ_LIST_PAGES_MAX 64 /* bounds every cursor loop */
+#define FUZZ_IDS 24 /* item and location ids are drawn from these */
 #define FUZZ_TTL_LONG_MS (3600ULL * 1000) /* never expires in an engine's life */
-#define FUZZ_VERIFY_RETRIES 50  /* background expiry may be mid-way */
+#define FUZZ_VERIFY_RETRIES 50 /* background expiry may be mid-way */
 
-#define CHECK(cond)                   \
-    do {                              \
-        if (!(cond))                  \
-            __builtin_trap();         \
+#define CHECK(cond)           \
+    do {                      \
+        if (!(cond))          \
+            __builtin_trap(); \
     } while (0)
 
-static const uint64_t IDS[FUZZ_IDS] = {
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
-    0x7fffffffffffffffULL, 0x8000000000000000ULL, 0xffffffffULL, 1ULL << 32,
-    UINT64_MAX - 1, UINT64_MAX};
+static const uint64_t IDS[FUZZ_IDS] = {0,
+                                       1,
+                                       2,
+                                       3,
+                                       4,
+                                       5,
+                                       6,
+                                       7,
+                                       8,
+                                       9,
+                                       10,
+                                       11,
+                                       12,
+                                       13,
+                                       14,
+                                       15,
+                                       16,
+                                       17,
+                                       0x7fffffffffffffffULL,
+                                       0x8000000000000000ULL,
+                                       0xffffffffULL,
+                                       1ULL << 32,
+                                       UINT64_MAX - 1,
+                                       UINT64_MAX};
 
 static inv_engine *g_e;
 static unsigned long g_runs;
@@ -76,7 +96,10 @@ typedef struct {
     size_t n, i;
 } src;
 
-static uint8_t u8(src *s) { return s->i < s->n ? s->p[s->i++] : 0; }
+static uint8_t u8(src *s)
+{
+    return s->i < s->n ? s->p[s->i++] : 0;
+}
 
 static uint64_t u64(src *s)
 {
@@ -86,14 +109,33 @@ static uint64_t u64(src *s)
     return v;
 }
 
-static unsigned pick_idx(src *s) { return u8(s) % FUZZ_IDS; }
+static unsigned pick_idx(src *s)
+{
+    return u8(s) % FUZZ_IDS;
+}
 
 static int64_t pick_qty(src *s)
 {
-    static const int64_t special[] = {
-        0, 1, -1, 2, 5, 10, 100, -100, INV_QTY_MAX, -INV_QTY_MAX, INV_QTY_MAX + 1,
-        -INV_QTY_MAX - 1, INV_QTY_MAX - 1, 2 * INV_QTY_MAX, INT64_MAX, INT64_MIN,
-        INT64_MIN + 1, INT32_MAX, INT32_MIN, 1LL << 31};
+    static const int64_t special[] = {0,
+                                      1,
+                                      -1,
+                                      2,
+                                      5,
+                                      10,
+                                      100,
+                                      -100,
+                                      INV_QTY_MAX,
+                                      -INV_QTY_MAX,
+                                      INV_QTY_MAX + 1,
+                                      -INV_QTY_MAX - 1,
+                                      INV_QTY_MAX - 1,
+                                      2 * INV_QTY_MAX,
+                                      INT64_MAX,
+                                      INT64_MIN,
+                                      INT64_MIN + 1,
+                                      INT32_MAX,
+                                      INT32_MIN,
+                                      1LL << 31};
     uint8_t b = u8(s);
     if (b < 128)
         return (int64_t)(b & 63) - 16; /* small: interacting quantities */
@@ -106,11 +148,22 @@ static int64_t pick_floor(src *s)
 {
     uint8_t b = u8(s);
     switch (b & 15) {
-    case 0: case 1: case 2: case 3: case 4: return INV_NO_FLOOR;
-    case 5: case 6: case 7: return 0;
-    case 8: return INV_NO_FLOOR + 1;
-    case 9: return INT64_MAX;
-    default: return pick_qty(s);
+    case 0:
+    case 1:
+    case 2:
+    case 3:
+    case 4:
+        return INV_NO_FLOOR;
+    case 5:
+    case 6:
+    case 7:
+        return 0;
+    case 8:
+        return INV_NO_FLOOR + 1;
+    case 9:
+        return INT64_MAX;
+    default:
+        return pick_qty(s);
     }
 }
 
@@ -118,11 +171,19 @@ static uint64_t pick_rev(src *s, unsigned i, unsigned l)
 {
     uint8_t b = u8(s);
     switch (b & 7) {
-    case 0: case 1: case 2: return 0;
-    case 3: case 4: return g_rev[i][l];
-    case 5: return g_rev[i][l] + 1;
-    case 6: return UINT64_MAX;
-    default: return b >> 3;
+    case 0:
+    case 1:
+    case 2:
+        return 0;
+    case 3:
+    case 4:
+        return g_rev[i][l];
+    case 5:
+        return g_rev[i][l] + 1;
+    case 6:
+        return UINT64_MAX;
+    default:
+        return b >> 3;
     }
 }
 
@@ -136,7 +197,10 @@ static int rc_ok(int rc)
     return rc;
 }
 
-static bool qty_ok(int64_t q) { return q >= -INV_QTY_MAX && q <= INV_QTY_MAX; }
+static bool qty_ok(int64_t q)
+{
+    return q >= -INV_QTY_MAX && q <= INV_QTY_MAX;
+}
 
 /* Bounds and monotonic revision of a level seen for (i, l). */
 static void see_level(unsigned i, unsigned l, const inv_level *lv)
@@ -195,17 +259,21 @@ static void fill_str(src *s, char *dst, size_t cap)
     uint8_t b = u8(s);
     memset(dst, 0, cap);
     switch (b & 7) {
-    case 0: case 1:
+    case 0:
+    case 1:
         break;
-    case 2: case 3: case 4: {
-        static const char *pool[] = {"a", "b", "US", "CA", "12.50", "-3", "123456",
-                                     "x1", "x2", "1.1234567", "us", "0"};
+    case 2:
+    case 3:
+    case 4: {
+        static const char *pool[] = {"a",      "b",  "US", "CA",        "12.50", "-3",
+                                     "123456", "x1", "x2", "1.1234567", "us",    "0"};
         const char *w = pool[(b >> 3) % (sizeof pool / sizeof pool[0])];
         size_t n = strlen(w) < cap - 1 ? strlen(w) : cap - 1;
         memcpy(dst, w, n);
         break;
     }
-    case 5: case 6: {
+    case 5:
+    case 6: {
         size_t n = (size_t)u8(s) % cap; /* keeps room for the NUL */
         for (size_t k = 0; k < n; k++)
             dst[k] = (char)(u8(s) | 1); /* no early NUL */
@@ -232,11 +300,24 @@ static bool bool_byte_ok(const bool *b)
     return v <= 1;
 }
 
-static bool terminated(const char *p, size_t cap) { return memchr(p, 0, cap) != NULL; }
+static bool terminated(const char *p, size_t cap)
+{
+    return memchr(p, 0, cap) != NULL;
+}
 
-#define LOC_STRS(X) X(NAME, name) X(ADDRESS1, address1) X(ADDRESS2, address2) \
-    X(CITY, city) X(PROVINCE, province) X(PROVINCE_CODE, province_code)       \
-    X(COUNTRY, country) X(COUNTRY_CODE, country_code) X(ZIP, zip) X(PHONE, phone)
+/* clang-format off: one entry a line (the formatter does not settle on X-lists) */
+#define LOC_STRS(X)                 \
+    X(NAME, name)                   \
+    X(ADDRESS1, address1)           \
+    X(ADDRESS2, address2)           \
+    X(CITY, city)                   \
+    X(PROVINCE, province)           \
+    X(PROVINCE_CODE, province_code) \
+    X(COUNTRY, country)             \
+    X(COUNTRY_CODE, country_code)   \
+    X(ZIP, zip)                     \
+    X(PHONE, phone)
+/* clang-format on */
 
 static void op_location_put(src *s)
 {
@@ -276,9 +357,8 @@ static void op_location_put(src *s)
     CHECK(rc_ok(inv_location_default(g_e, &def)) == INV_OK);
     if (w & ~(unsigned)INV_LOC_ALL)
         return; /* only reachable when invalid */
-#define SAME(M, m)                                                         \
-    CHECK(strcmp(got.fields.m, (w & INV_LOC_##M) ? f.m                     \
-                               : existed         ? pre.fields.m : "") == 0);
+#define SAME(M, m) \
+    CHECK(strcmp(got.fields.m, (w & INV_LOC_##M) ? f.m : existed ? pre.fields.m : "") == 0);
     LOC_STRS(SAME)
 #undef SAME
     bool active = (w & INV_LOC_ACTIVE) ? f.active : existed ? pre.fields.active : true;
@@ -317,8 +397,7 @@ static void op_location_default(src *s)
 
 /* ---- listings -------------------------------------------------------------- */
 
-typedef int (*list_fn)(inv_engine *, uint64_t, size_t, uint64_t *, size_t, size_t *,
-                       uint64_t *);
+typedef int (*list_fn)(inv_engine *, uint64_t, size_t, uint64_t *, size_t, size_t *, uint64_t *);
 typedef int (*get_fn)(inv_engine *, uint64_t);
 
 static int item_exists(inv_engine *e, uint64_t id)
@@ -340,8 +419,9 @@ static void list_loop(src *s, list_fn list, get_fn get)
     static uint64_t ids[INV_LIST_COUNT_MAX + 8];
     unsigned seen[FUZZ_IDS] = {0};
     uint8_t b = u8(s);
-    size_t count = b < 200 ? (size_t)(b % 8) + 1 : b < 230 ? (size_t)INV_LIST_COUNT_MAX + (b & 1)
-                                                          : (size_t)u64(s);
+    size_t count = b < 200   ? (size_t)(b % 8) + 1
+                   : b < 230 ? (size_t)INV_LIST_COUNT_MAX + (b & 1)
+                             : (size_t)u64(s);
     uint8_t c = u8(s);
     size_t cap = c < 200 ? (size_t)(c % 8) + 1 : (size_t)(c % 9); /* 0 sometimes */
     if (c >= 250)
@@ -381,9 +461,16 @@ static void list_loop(src *s, list_fn list, get_fn get)
 
 /* ---- items ------------------------------------------------------------------ */
 
-#define ITEM_STRS(X) X(SKU, sku) X(COST, cost) X(COUNTRY_OF_ORIGIN, country_code_of_origin) \
-    X(PROVINCE_OF_ORIGIN, province_code_of_origin) X(HS_CODE, harmonized_system_code)       \
-    X(VARIANT, variant) X(PRODUCT, product)
+/* clang-format off: one entry a line (the formatter does not settle on X-lists) */
+#define ITEM_STRS(X)                               \
+    X(SKU, sku)                                    \
+    X(COST, cost)                                  \
+    X(COUNTRY_OF_ORIGIN, country_code_of_origin)   \
+    X(PROVINCE_OF_ORIGIN, province_code_of_origin) \
+    X(HS_CODE, harmonized_system_code)             \
+    X(VARIANT, variant)                            \
+    X(PRODUCT, product)
+/* clang-format on */
 
 static void op_item_put(src *s)
 {
@@ -420,9 +507,8 @@ static void op_item_put(src *s)
     inv_item got;
     CHECK(rc_ok(inv_item_get(g_e, IDS[i], &got)) == INV_OK);
     CHECK(got.id == IDS[i] && got.fields.mask == INV_ITEM_ALL);
-#define SAME(M, m)                                                          \
-    CHECK(strcmp(got.fields.m, (w & INV_ITEM_##M) ? f.m                     \
-                               : existed          ? pre.fields.m : "") == 0);
+#define SAME(M, m) \
+    CHECK(strcmp(got.fields.m, (w & INV_ITEM_##M) ? f.m : existed ? pre.fields.m : "") == 0);
     ITEM_STRS(SAME)
 #undef SAME
     bool tracked = (w & INV_ITEM_TRACKED) ? f.tracked : existed ? pre.fields.tracked : true;
@@ -434,8 +520,7 @@ static void op_item_put(src *s)
     if (got.fields.sku[0])
         CHECK(rc_ok(inv_item_by_sku(g_e, got.fields.sku, &who)) == INV_OK && who == IDS[i]);
     if (got.fields.variant[0])
-        CHECK(rc_ok(inv_item_by_variant(g_e, got.fields.variant, &who)) == INV_OK &&
-              who == IDS[i]);
+        CHECK(rc_ok(inv_item_by_variant(g_e, got.fields.variant, &who)) == INV_OK && who == IDS[i]);
 }
 
 static void op_item_get(src *s)
@@ -535,8 +620,8 @@ static void op_product(src *s)
     inv_stock_row rows[8];
     uint64_t only = IDS[pick_idx(s)];
     int64_t total = 0;
-    int rc = rc_ok(inv_product_inventory(g_e, key, (b & 0x40) ? &only : NULL,
-                                         cap ? rows : NULL, cap, &n, &total));
+    int rc = rc_ok(inv_product_inventory(g_e, key, (b & 0x40) ? &only : NULL, cap ? rows : NULL,
+                                         cap, &n, &total));
     if (rc == INV_OK || rc == INV_ELIMIT) {
         CHECK((rc == INV_ELIMIT) == (n > cap));
         CHECK(total >= -(int64_t)n * INV_QTY_MAX && total <= (int64_t)n * 2 * INV_QTY_MAX);
@@ -550,7 +635,10 @@ static void op_product(src *s)
 
 /* ---- levels ------------------------------------------------------------------ */
 
-static bool exact(void) { return !g_expiring; }
+static bool exact(void)
+{
+    return !g_expiring;
+}
 
 static void op_level_set(src *s)
 {
@@ -586,8 +674,7 @@ static void op_level_set(src *s)
               (rc == INV_ENOTFOUND && notfound));
         inv_level now;
         if (rc_ok(inv_level_get(g_e, IDS[i], IDS[l], &now)) == INV_OK)
-            CHECK(p.exists && now.revision == p.lv.revision &&
-                  now.available == p.lv.available);
+            CHECK(p.exists && now.revision == p.lv.revision && now.available == p.lv.available);
     }
 }
 
@@ -600,10 +687,10 @@ static void op_level_adjust(src *s, bool conditional)
     pre_state p;
     pre_read(i, l, &p);
     inv_level out = {0, 0, 0};
-    int rc = rc_ok(conditional ? inv_level_adjust_if(g_e, IDS[i], IDS[l], delta, floor, ifrev,
-                                                     want_out ? &out : NULL)
-                               : inv_level_adjust(g_e, IDS[i], IDS[l], delta, floor,
-                                                  want_out ? &out : NULL));
+    int rc = rc_ok(
+        conditional
+            ? inv_level_adjust_if(g_e, IDS[i], IDS[l], delta, floor, ifrev, want_out ? &out : NULL)
+            : inv_level_adjust(g_e, IDS[i], IDS[l], delta, floor, want_out ? &out : NULL));
     bool floored = floor != INV_NO_FLOOR;
     if (!qty_ok(delta))
         CHECK(rc != INV_OK);
@@ -617,8 +704,7 @@ static void op_level_adjust(src *s, bool conditional)
     bool keep = floored && p.exists && !p.item_tracked; /* untracked: no change */
     int64_t next = p.exists && qty_ok(delta) ? p.lv.available + delta : 0;
     bool limit = !qty_ok(delta) || (floored && !qty_ok(floor)) ||
-                 (p.exists && !keep && !qty_ok(next) &&
-                  llabs(next) > llabs(p.lv.available));
+                 (p.exists && !keep && !qty_ok(next) && llabs(next) > llabs(p.lv.available));
     bool notfound = !p.exists;
     bool conflict = ifrev && (!p.exists || p.lv.revision != ifrev);
     bool insufficient = p.exists && !keep && floored && next < floor;
@@ -712,15 +798,24 @@ static uint64_t pick_ttl(src *s)
     if (b < 200)
         return FUZZ_TTL_LONG_MS + b;
     switch (b % 10) {
-    case 0: return 0;
-    case 1: return 1;
-    case 2: return 20;
-    case 3: return 1000;
-    case 4: return INV_HOLD_TTL_MS_MAX;
-    case 5: return INV_HOLD_TTL_MS_MAX + 1;
-    case 6: return UINT64_MAX;
-    case 7: return (uint64_t)INT64_MAX + 1;
-    default: return u64(s);
+    case 0:
+        return 0;
+    case 1:
+        return 1;
+    case 2:
+        return 20;
+    case 3:
+        return 1000;
+    case 4:
+        return INV_HOLD_TTL_MS_MAX;
+    case 5:
+        return INV_HOLD_TTL_MS_MAX + 1;
+    case 6:
+        return UINT64_MAX;
+    case 7:
+        return (uint64_t)INT64_MAX + 1;
+    default:
+        return u64(s);
     }
 }
 
@@ -978,29 +1073,80 @@ static void run_one(src *s)
 {
     uint8_t op = u8(s);
     switch (op % 28) {
-    case 0: op_location_put(s); break;
-    case 1: op_location_get(s); break;
-    case 2: op_location_default(s); break;
-    case 3: list_loop(s, inv_location_list, location_exists); break;
-    case 4: case 5: op_item_put(s); break;
-    case 6: op_item_get(s); break;
-    case 7: op_item_del(s); break;
-    case 8: op_item_by(s); break;
-    case 9: list_loop(s, inv_item_list, item_exists); break;
-    case 10: op_product(s); break;
-    case 11: case 12: op_level_set(s); break;
-    case 13: case 14: op_level_adjust(s, false); break;
-    case 15: op_level_adjust(s, true); break;
-    case 16: op_level_get(s); break;
-    case 17: op_level_del(s); break;
-    case 18: op_level_list(s); break;
-    case 19: case 20: op_hold_create(s); break;
-    case 21: op_hold_end(s, true); break;
-    case 22: op_hold_end(s, false); break;
-    case 23: op_hold_get(s); break;
-    case 24: op_misc(s); break;
-    case 25: case 26: op_batch(s); break;
-    default: check_all(); break;
+    case 0:
+        op_location_put(s);
+        break;
+    case 1:
+        op_location_get(s);
+        break;
+    case 2:
+        op_location_default(s);
+        break;
+    case 3:
+        list_loop(s, inv_location_list, location_exists);
+        break;
+    case 4:
+    case 5:
+        op_item_put(s);
+        break;
+    case 6:
+        op_item_get(s);
+        break;
+    case 7:
+        op_item_del(s);
+        break;
+    case 8:
+        op_item_by(s);
+        break;
+    case 9:
+        list_loop(s, inv_item_list, item_exists);
+        break;
+    case 10:
+        op_product(s);
+        break;
+    case 11:
+    case 12:
+        op_level_set(s);
+        break;
+    case 13:
+    case 14:
+        op_level_adjust(s, false);
+        break;
+    case 15:
+        op_level_adjust(s, true);
+        break;
+    case 16:
+        op_level_get(s);
+        break;
+    case 17:
+        op_level_del(s);
+        break;
+    case 18:
+        op_level_list(s);
+        break;
+    case 19:
+    case 20:
+        op_hold_create(s);
+        break;
+    case 21:
+        op_hold_end(s, true);
+        break;
+    case 22:
+        op_hold_end(s, false);
+        break;
+    case 23:
+        op_hold_get(s);
+        break;
+    case 24:
+        op_misc(s);
+        break;
+    case 25:
+    case 26:
+        op_batch(s);
+        break;
+    default:
+        check_all();
+        break;
     }
     if (++g_calls >= FUZZ_VERIFY_EVERY)
         verify_reserved();

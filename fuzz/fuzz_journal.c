@@ -71,8 +71,7 @@ typedef struct {
     uint64_t records, bytes, last_pos;
 } tally;
 
-static int journal_cb(void *ctx, uint64_t pos, uint8_t type,
-                      const void *payload, uint32_t len)
+static int journal_cb(void *ctx, uint64_t pos, uint8_t type, const void *payload, uint32_t len)
 {
     tally *t = ctx;
     if (pos <= t->last_pos && t->records > 0)
@@ -84,8 +83,7 @@ static int journal_cb(void *ctx, uint64_t pos, uint8_t type,
     return INV_OK;
 }
 
-static int snapshot_cb(void *ctx, uint8_t type, const void *payload,
-                       uint32_t len)
+static int snapshot_cb(void *ctx, uint8_t type, const void *payload, uint32_t len)
 {
     tally *t = ctx;
     if (len > 0)
@@ -105,9 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     clear_dir();
     const uint8_t *jp = data, *sp = NULL;
     size_t jn = size, sn = 0;
-    const uint8_t *m = size >= sizeof SPLIT
-                           ? memmem(data, size, SPLIT, sizeof SPLIT)
-                           : NULL;
+    const uint8_t *m = size >= sizeof SPLIT ? memmem(data, size, SPLIT, sizeof SPLIT) : NULL;
     if (m != NULL) {
         jn = (size_t)(m - data);
         sp = m + sizeof SPLIT;
@@ -121,15 +117,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[512];
     uint64_t end = 0;
     tally t = {0, 0, 0};
-    journal_replay(g_dir, first, false, journal_cb, &t, &end, err,
-                   sizeof err);
+    journal_replay(g_dir, first, false, journal_cb, &t, &end, err, sizeof err);
     tally r = {0, 0, 0};
-    if (journal_replay(g_dir, first, true, journal_cb, &r, &end, err,
-                       sizeof err) == INV_OK) {
+    if (journal_replay(g_dir, first, true, journal_cb, &r, &end, err, sizeof err) == INV_OK) {
         tally again = {0, 0, 0};
         uint64_t end2 = 0;
-        if (journal_replay(g_dir, first, false, journal_cb, &again, &end2,
-                           err, sizeof err) != INV_OK ||
+        if (journal_replay(g_dir, first, false, journal_cb, &again, &end2, err, sizeof err) !=
+                INV_OK ||
             again.records != r.records || end2 != end)
             __builtin_trap(); /* repair must leave a clean journal */
     }
@@ -140,8 +134,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         write_file(path, sp, sn);
         tally s = {0, 0, 0};
         uint64_t loaded = 0;
-        snapshot_load_latest(g_dir, &loaded, snapshot_cb, &s, err,
-                             sizeof err);
+        snapshot_load_latest(g_dir, &loaded, snapshot_cb, &s, err, sizeof err);
     }
     clear_dir();
     return 0;

@@ -98,7 +98,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mode = data[0];
     data++;
     size--;
-    session_init(&s, (mode & 1) ? &g_ctx_pass : (mode & 64) ? &g_ctx_slow : &g_ctx_open,
+    session_init(&s,
+                 (mode & 1)    ? &g_ctx_pass
+                 : (mode & 64) ? &g_ctx_slow
+                               : &g_ctx_open,
                  g_st, g_scratch);
     resp_out_init(&o, (mode & 2) ? 3 : 2);
     /* the stream arrives in reads of `step` bytes (0: all at once) */
@@ -110,8 +113,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const char *err = NULL;
         resp_status st;
         session_limits(&s, &lim);
-        st = resp_parse((const char *)data + pos, avail - pos, &lim, g_argv,
-                        &argc, &used, &need, &err);
+        st = resp_parse((const char *)data + pos, avail - pos, &lim, g_argv, &argc, &used, &need,
+                        &err);
         if (st == RESP_ERROR) {
             resp_w_errorf(&o, "ERR %s", err);
             break;

@@ -27,14 +27,14 @@ extern "C" {
 
 /* ---- errors: one list generates the codes and their messages ---------- */
 
-#define INV_ERRNO_MAP(X)                                                      \
-    X(ENOTFOUND, -1, "NOTFOUND", "no such item, location, level or hold")     \
-    X(EEXISTS, -2, "EXISTS", "already exists")                                \
-    X(ECONFLICT, -3, "CONFLICT", "revision or hold lines do not match")       \
-    X(EINSUFFICIENT, -4, "INSUFFICIENT", "not enough available stock")        \
-    X(EINVALID, -5, "INVALID", "invalid argument")                            \
-    X(ELIMIT, -6, "LIMIT", "a limit was exceeded")                            \
-    X(ENOMEM, -7, "NOMEM", "out of memory")                                   \
+#define INV_ERRNO_MAP(X)                                                  \
+    X(ENOTFOUND, -1, "NOTFOUND", "no such item, location, level or hold") \
+    X(EEXISTS, -2, "EXISTS", "already exists")                            \
+    X(ECONFLICT, -3, "CONFLICT", "revision or hold lines do not match")   \
+    X(EINSUFFICIENT, -4, "INSUFFICIENT", "not enough available stock")    \
+    X(EINVALID, -5, "INVALID", "invalid argument")                        \
+    X(ELIMIT, -6, "LIMIT", "a limit was exceeded")                        \
+    X(ENOMEM, -7, "NOMEM", "out of memory")                               \
     X(EIO, -8, "IO", "journal I/O failed; writes are refused")
 
 enum {
@@ -51,31 +51,31 @@ const char *inv_errcode(int rc);
 
 /* ---- limits (named, checked at every entry point) --------------------- */
 
-#define INV_QTY_MAX 1000000000LL        /* |qty|, |delta|, |available| */
-#define INV_NO_FLOOR INT64_MIN          /* adjust without a floor */
-#define INV_SKU_MAX 255                 /* bytes, without the NUL */
-#define INV_STR_MAX 255                 /* a location's text fields */
-#define INV_VARIANT_MAX 64              /* variant / product ids */
-#define INV_COST_MAX 32                 /* decimal text, e.g. "25.00" */
-#define INV_HS_CODE_MAX 16              /* harmonized system code */
-#define INV_COUNTRY_CODE_MAX 2          /* ISO 3166-1 alpha-2 */
+#define INV_QTY_MAX 1000000000LL /* |qty|, |delta|, |available| */
+#define INV_NO_FLOOR INT64_MIN /* adjust without a floor */
+#define INV_SKU_MAX 255 /* bytes, without the NUL */
+#define INV_STR_MAX 255 /* a location's text fields */
+#define INV_VARIANT_MAX 64 /* variant / product ids */
+#define INV_COST_MAX 32 /* decimal text, e.g. "25.00" */
+#define INV_HS_CODE_MAX 16 /* harmonized system code */
+#define INV_COUNTRY_CODE_MAX 2 /* ISO 3166-1 alpha-2 */
 #define INV_PROVINCE_CODE_MAX 8
-#define INV_HOLD_ID_MAX 64              /* bytes of a client-chosen hold id */
-#define INV_HOLD_LINES_MAX 64           /* lines in one hold */
+#define INV_HOLD_ID_MAX 64 /* bytes of a client-chosen hold id */
+#define INV_HOLD_LINES_MAX 64 /* lines in one hold */
 #define INV_HOLD_TTL_MS_MAX (7ULL * 24 * 3600 * 1000) /* a week */
-#define INV_LOCATIONS_MAX 16384         /* per-item level scans are O(locations) */
-#define INV_LIST_COUNT_MAX 1000         /* entries in one listing page */
-#define INV_MGET_MAX 250                /* ids in one bulk item read */
-#define INV_PRODUCT_ITEMS_MAX 1000      /* items (variants) under one product */
+#define INV_LOCATIONS_MAX 16384 /* per-item level scans are O(locations) */
+#define INV_LIST_COUNT_MAX 1000 /* entries in one listing page */
+#define INV_MGET_MAX 250 /* ids in one bulk item read */
+#define INV_PRODUCT_ITEMS_MAX 1000 /* items (variants) under one product */
 
 /* ---- engine ----------------------------------------------------------- */
 
 typedef struct inv_engine inv_engine;
 
 typedef enum {
-    INV_FSYNC_ALWAYS = 0,   /* acknowledge after fdatasync */
+    INV_FSYNC_ALWAYS = 0, /* acknowledge after fdatasync */
     INV_FSYNC_INTERVAL = 1, /* fdatasync every fsync_interval_ms */
-    INV_FSYNC_NONE = 2      /* leave it to the kernel */
+    INV_FSYNC_NONE = 2 /* leave it to the kernel */
 } inv_fsync_policy;
 
 typedef struct {
@@ -152,7 +152,7 @@ typedef struct {
     char country_code[INV_COUNTRY_CODE_MAX + 1];
     char zip[INV_STR_MAX + 1];
     char phone[INV_STR_MAX + 1];
-    bool active;      /* default true */
+    bool active; /* default true */
     int32_t priority; /* lower first; default 0 */
 } inv_location_fields;
 
@@ -186,11 +186,11 @@ enum {
 };
 
 typedef struct {
-    unsigned mask;                 /* which fields to write (INV_ITEM_*); 0: all */
-    char sku[INV_SKU_MAX + 1];     /* unique when not empty */
-    bool tracked;                  /* default true; untracked: always available */
-    char cost[INV_COST_MAX + 1];   /* decimal text: -?digits(.digits{1,6})? or "" */
-    bool requires_shipping;        /* default true */
+    unsigned mask; /* which fields to write (INV_ITEM_*); 0: all */
+    char sku[INV_SKU_MAX + 1]; /* unique when not empty */
+    bool tracked; /* default true; untracked: always available */
+    char cost[INV_COST_MAX + 1]; /* decimal text: -?digits(.digits{1,6})? or "" */
+    bool requires_shipping; /* default true */
     char country_code_of_origin[INV_COUNTRY_CODE_MAX + 1];
     char province_code_of_origin[INV_PROVINCE_CODE_MAX + 1];
     char harmonized_system_code[INV_HS_CODE_MAX + 1]; /* digits or "" */
@@ -217,15 +217,14 @@ int inv_item_by_variant(inv_engine *e, const char *variant, uint64_t *item_out);
  * *next_cursor until it is 0. Entries present for the whole scan are
  * returned exactly once; the order is unspecified. count <= INV_LIST_COUNT_MAX
  * (a page may hold fewer, or a few more, than count: up to ids_cap). */
-int inv_item_list(inv_engine *e, uint64_t cursor, size_t count, uint64_t *ids,
-                  size_t ids_cap, size_t *n_out, uint64_t *next_cursor);
-int inv_location_list(inv_engine *e, uint64_t cursor, size_t count,
-                      uint64_t *ids, size_t ids_cap, size_t *n_out,
-                      uint64_t *next_cursor);
+int inv_item_list(inv_engine *e, uint64_t cursor, size_t count, uint64_t *ids, size_t ids_cap,
+                  size_t *n_out, uint64_t *next_cursor);
+int inv_location_list(inv_engine *e, uint64_t cursor, size_t count, uint64_t *ids, size_t ids_cap,
+                      size_t *n_out, uint64_t *next_cursor);
 
 /* Items of a product, up to cap; *n_out is the full count (LIMIT if > cap). */
-int inv_product_items(inv_engine *e, const char *product, uint64_t *items,
-                      size_t cap, size_t *n_out);
+int inv_product_items(inv_engine *e, const char *product, uint64_t *items, size_t cap,
+                      size_t *n_out);
 
 /* ---- levels ----------------------------------------------------------- */
 
@@ -238,18 +237,17 @@ typedef struct {
  * unconditional; else CONFLICT unless the level's revision equals it
  * (an absent level has revision 0 for this purpose only when creating is
  * not conditional). out may be NULL; on CONFLICT it gets the current level. */
-int inv_level_set(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty,
-                  uint64_t if_revision, inv_level *out);
+int inv_level_set(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uint64_t if_revision,
+                  inv_level *out);
 /* available += delta. With a floor, a result below floor changes nothing and
  * returns INV_EINSUFFICIENT (out gets the current level). On an untracked
  * item a floored adjust always succeeds and changes nothing. */
-int inv_level_adjust(inv_engine *e, uint64_t item, uint64_t loc, int64_t delta,
-                     int64_t floor, inv_level *out);
+int inv_level_adjust(inv_engine *e, uint64_t item, uint64_t loc, int64_t delta, int64_t floor,
+                     inv_level *out);
 /* As inv_level_adjust, and CONFLICT unless the revision equals if_revision
  * (0: unconditional). */
-int inv_level_adjust_if(inv_engine *e, uint64_t item, uint64_t loc,
-                        int64_t delta, int64_t floor, uint64_t if_revision,
-                        inv_level *out);
+int inv_level_adjust_if(inv_engine *e, uint64_t item, uint64_t loc, int64_t delta, int64_t floor,
+                        uint64_t if_revision, inv_level *out);
 int inv_level_get(inv_engine *e, uint64_t item, uint64_t loc, inv_level *out);
 /* A level with units reserved by live holds cannot be deleted (CONFLICT). */
 int inv_level_del(inv_engine *e, uint64_t item, uint64_t loc);
@@ -260,8 +258,7 @@ typedef struct {
 } inv_level_entry;
 
 /* The levels of one item, up to cap; *n_out is the full count. */
-int inv_level_list(inv_engine *e, uint64_t item, inv_level_entry *out,
-                   size_t cap, size_t *n_out);
+int inv_level_list(inv_engine *e, uint64_t item, inv_level_entry *out, size_t cap, size_t *n_out);
 
 typedef struct {
     uint64_t item, location;
@@ -274,9 +271,8 @@ typedef struct {
  * unspecified. 1 <= count <= INV_LIST_COUNT_MAX; a page holds at most
  * count rows (fewer when cap is smaller; LIMIT only if more than cap
  * levels share one hash position). */
-int inv_level_scan(inv_engine *e, uint64_t cursor, size_t count,
-                   inv_level_row *rows, size_t cap, size_t *n_out,
-                   uint64_t *next_cursor);
+int inv_level_scan(inv_engine *e, uint64_t cursor, size_t count, inv_level_row *rows, size_t cap,
+                   size_t *n_out, uint64_t *next_cursor);
 
 /* ---- product inventory (per variant x location, and the total) -------- */
 
@@ -291,9 +287,8 @@ typedef struct {
  * one per existing level, optionally only at location *only_loc.
  * *n_out is the full row count (LIMIT if > cap); *total_out the sum of
  * available over tracked items. */
-int inv_product_inventory(inv_engine *e, const char *product,
-                          const uint64_t *only_loc, inv_stock_row *rows,
-                          size_t cap, size_t *n_out, int64_t *total_out);
+int inv_product_inventory(inv_engine *e, const char *product, const uint64_t *only_loc,
+                          inv_stock_row *rows, size_t cap, size_t *n_out, int64_t *total_out);
 
 /* ---- holds (reservations) --------------------------------------------- */
 
@@ -320,9 +315,8 @@ typedef struct {
  * may not repeat an (item, location). Repeating a create with the same id
  * and lines answers INV_OK without reserving twice; other lines CONFLICT.
  * failure may be NULL. */
-int inv_hold_create(inv_engine *e, const char *hold_id, size_t hold_id_len,
-                    uint64_t ttl_ms, const inv_hold_line *lines,
-                    size_t n_lines, inv_hold_failure *failure);
+int inv_hold_create(inv_engine *e, const char *hold_id, size_t hold_id_len, uint64_t ttl_ms,
+                    const inv_hold_line *lines, size_t n_lines, inv_hold_failure *failure);
 /* Sold: reserved units leave the levels. Idempotent. An expired or released
  * hold answers NOTFOUND. */
 int inv_hold_commit(inv_engine *e, const char *hold_id, size_t hold_id_len);
@@ -336,41 +330,40 @@ typedef struct {
     inv_hold_line lines[INV_HOLD_LINES_MAX];
 } inv_hold_info;
 
-int inv_hold_get(inv_engine *e, const char *hold_id, size_t hold_id_len,
-                 inv_hold_info *out);
+int inv_hold_get(inv_engine *e, const char *hold_id, size_t hold_id_len, inv_hold_info *out);
 
 /* ---- batches: many changes, all or nothing ----------------------------- */
 
-#define INV_BATCH_LINES_MAX 256  /* lines in one batch (MULTI ... EXEC) */
+#define INV_BATCH_LINES_MAX 256 /* lines in one batch (MULTI ... EXEC) */
 /* Level changes in one batch, counting each hold line it creates, commits
  * or releases; also bounds its journal record. */
 #define INV_BATCH_LEVELS_MAX 1024
 
 typedef enum {
-    INV_BATCH_LEVEL_SET = 1,    /* item, location, qty; if_revision */
+    INV_BATCH_LEVEL_SET = 1, /* item, location, qty; if_revision */
     INV_BATCH_LEVEL_ADJUST = 2, /* item, location, qty (the delta); floor, if_revision */
-    INV_BATCH_LEVEL_GET = 3,    /* item, location: reads the level as the lines
+    INV_BATCH_LEVEL_GET = 3, /* item, location: reads the level as the lines
                                  * before it left it */
-    INV_BATCH_HOLD_CREATE = 4,  /* hold_id, ttl_ms, hold_lines, n_hold_lines */
-    INV_BATCH_HOLD_COMMIT = 5,  /* hold_id */
-    INV_BATCH_HOLD_RELEASE = 6  /* hold_id */
+    INV_BATCH_HOLD_CREATE = 4, /* hold_id, ttl_ms, hold_lines, n_hold_lines */
+    INV_BATCH_HOLD_COMMIT = 5, /* hold_id */
+    INV_BATCH_HOLD_RELEASE = 6 /* hold_id */
 } inv_batch_op;
 
 typedef struct {
     inv_batch_op op;
     uint64_t item, location;
-    int64_t qty;          /* SET: the new available; ADJUST: the delta */
-    int64_t floor;        /* ADJUST: INV_NO_FLOOR, or the floor */
+    int64_t qty; /* SET: the new available; ADJUST: the delta */
+    int64_t floor; /* ADJUST: INV_NO_FLOOR, or the floor */
     uint64_t if_revision; /* SET, ADJUST: 0, or the revision expected */
-    const char *hold_id;  /* hold lines: 1 .. INV_HOLD_ID_MAX bytes */
+    const char *hold_id; /* hold lines: 1 .. INV_HOLD_ID_MAX bytes */
     size_t hold_id_len;
-    uint64_t ttl_ms;      /* HOLD_CREATE */
+    uint64_t ttl_ms; /* HOLD_CREATE */
     const inv_hold_line *hold_lines; /* HOLD_CREATE */
     size_t n_hold_lines;
 } inv_batch_line;
 
 typedef struct {
-    int rc;          /* INV_OK, or the error of the line that failed */
+    int rc; /* INV_OK, or the error of the line that failed */
     inv_level level; /* level lines: the level after this line (on failure:
                       * the level the line was refused on) */
     inv_hold_failure hold_failure; /* HOLD_CREATE refused: the hold line */
@@ -392,8 +385,8 @@ typedef struct {
  * level stay reserved until it is decided (its own lines may use them), so
  * no other caller can take units a failing batch takes back. results (n entries) and
  * failed_line may be NULL. */
-int inv_batch(inv_engine *e, const inv_batch_line *lines, size_t n,
-              inv_batch_result *results, size_t *failed_line);
+int inv_batch(inv_engine *e, const inv_batch_line *lines, size_t n, inv_batch_result *results,
+              size_t *failed_line);
 
 /* ---- durability ------------------------------------------------------- */
 
@@ -420,16 +413,15 @@ int inv_snapshot(inv_engine *e);
 
 typedef struct {
     uint64_t levels, items, locations;
-    uint64_t holds_active, holds_created, holds_committed, holds_released,
-        holds_expired;
-    uint64_t table_bytes;    /* bytes held by the hash tables */
-    uint64_t table_resizes;  /* completed table migrations */
+    uint64_t holds_active, holds_created, holds_committed, holds_released, holds_expired;
+    uint64_t table_bytes; /* bytes held by the hash tables */
+    uint64_t table_resizes; /* completed table migrations */
     /* journal (all 0 in memory mode) */
-    uint64_t journal_position;  /* next position to be written */
+    uint64_t journal_position; /* next position to be written */
     uint64_t durable_position;
-    uint64_t journal_bytes;     /* on disk since the last snapshot */
+    uint64_t journal_bytes; /* on disk since the last snapshot */
     uint64_t fsyncs, records_written, snapshots;
-    bool journal_failed;        /* an I/O error: writes are refused */
+    bool journal_failed; /* an I/O error: writes are refused */
 } inv_stats;
 
 int inv_stats_get(inv_engine *e, inv_stats *out);

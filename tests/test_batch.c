@@ -28,7 +28,7 @@ enum {
     ITEM_1 = 1,
     ITEM_2 = 2,
     ITEM_3 = 3,
-    ITEM_FREE = 50,     /* untracked */
+    ITEM_FREE = 50, /* untracked */
     ITEM_UNKNOWN = 999, /* not in the catalog */
     STOCK = 10,
     LONG_TTL_MS = 600000,
@@ -59,14 +59,17 @@ static inv_engine *open_populated(void)
 
 static inv_batch_line set_line(uint64_t item, uint64_t loc, int64_t qty, uint64_t if_rev)
 {
-    return (inv_batch_line){.op = INV_BATCH_LEVEL_SET, .item = item, .location = loc,
-                            .qty = qty, .if_revision = if_rev};
+    return (inv_batch_line){.op = INV_BATCH_LEVEL_SET,
+                            .item = item,
+                            .location = loc,
+                            .qty = qty,
+                            .if_revision = if_rev};
 }
 
 static inv_batch_line adjust_line(uint64_t item, uint64_t loc, int64_t delta, int64_t floor)
 {
-    return (inv_batch_line){.op = INV_BATCH_LEVEL_ADJUST, .item = item, .location = loc,
-                            .qty = delta, .floor = floor};
+    return (inv_batch_line){
+        .op = INV_BATCH_LEVEL_ADJUST, .item = item, .location = loc, .qty = delta, .floor = floor};
 }
 
 static inv_batch_line get_line(uint64_t item, uint64_t loc)
@@ -76,9 +79,12 @@ static inv_batch_line get_line(uint64_t item, uint64_t loc)
 
 static inv_batch_line create_line(const char *id, const inv_hold_line *lines, size_t n)
 {
-    return (inv_batch_line){.op = INV_BATCH_HOLD_CREATE, .hold_id = id,
-                            .hold_id_len = strlen(id), .ttl_ms = LONG_TTL_MS,
-                            .hold_lines = lines, .n_hold_lines = n};
+    return (inv_batch_line){.op = INV_BATCH_HOLD_CREATE,
+                            .hold_id = id,
+                            .hold_id_len = strlen(id),
+                            .ttl_ms = LONG_TTL_MS,
+                            .hold_lines = lines,
+                            .n_hold_lines = n};
 }
 
 static inv_batch_line end_line(inv_batch_op op, const char *id)
@@ -116,8 +122,8 @@ static void assert_same_stock(const stock_state *a, const stock_state *b)
     for (int i = 0; i < 3; i++)
         for (int l = 0; l < 2; l++)
             cr_assert(a->v[i][l][0] == b->v[i][l][0] && a->v[i][l][1] == b->v[i][l][1],
-                      "item %d loc %d: (%" PRId64 ", %" PRId64 ") became (%" PRId64
-                      ", %" PRId64 ")",
+                      "item %d loc %d: (%" PRId64 ", %" PRId64 ") became (%" PRId64 ", %" PRId64
+                      ")",
                       i + 1, l, a->v[i][l][0], a->v[i][l][1], b->v[i][l][0], b->v[i][l][1]);
 }
 
@@ -134,8 +140,10 @@ Test(batch, applies_every_line_in_order_and_reports_each_result)
     inv_engine *e = open_populated();
     inv_hold_line hl[] = {{ITEM_2, LOC_A, 3}, {ITEM_3, LOC_B, 1}};
     inv_batch_line lines[] = {
-        adjust_line(ITEM_1, LOC_A, -4, 0), set_line(ITEM_1, LOC_B, 7, 0),
-        get_line(ITEM_1, LOC_A), create_line("cart-1", hl, 2),
+        adjust_line(ITEM_1, LOC_A, -4, 0),
+        set_line(ITEM_1, LOC_B, 7, 0),
+        get_line(ITEM_1, LOC_A),
+        create_line("cart-1", hl, 2),
         adjust_line(ITEM_1, LOC_A, 2, INV_NO_FLOOR),
     };
     inv_batch_result res[5];
@@ -551,8 +559,7 @@ Test(batch, units_a_running_batch_adds_cannot_be_taken_by_others)
     /* Two changes of ITEM_2 at LOC_A make the batch publish a partial
      * record (the hook), then it goes on and fails on its last line. */
     inv_batch_line lines[] = {adjust_line(ITEM_1, LOC_NONE, 5, INV_NO_FLOOR),
-                              get_line(ITEM_1, LOC_NONE),
-                              adjust_line(ITEM_2, LOC_A, -1, 0),
+                              get_line(ITEM_1, LOC_NONE), adjust_line(ITEM_2, LOC_A, -1, 0),
                               adjust_line(ITEM_2, LOC_A, -1, 0),
                               adjust_line(ITEM_3, LOC_A, -(STOCK + 1), 0)};
     inv_batch_result res[5];
@@ -582,16 +589,15 @@ Test(batch, a_batch_takes_its_own_added_units_first_and_settles_the_rest)
     cr_assert_eq(inv_level_set(e, ITEM_1, LOC_NONE, 4, 0, NULL), INV_OK);
     inv_hold_line hl[] = {{ITEM_1, LOC_NONE, 2}};
     inv_batch_line lines[] = {adjust_line(ITEM_1, LOC_NONE, 5, INV_NO_FLOOR),
-                              adjust_line(ITEM_1, LOC_NONE, -7, 0),
-                              create_line("own", hl, 1),
+                              adjust_line(ITEM_1, LOC_NONE, -7, 0), create_line("own", hl, 1),
                               get_line(ITEM_1, LOC_NONE)};
     inv_batch_result res[4];
     cr_assert_eq(inv_batch(e, lines, 4, res, NULL), INV_OK);
     cr_assert(res[0].level.available == 9 && res[1].level.available == 2);
     cr_assert(res[3].level.available == 0 && res[3].level.reserved == 2);
     inv_level lv = tu_level_of(e, ITEM_1, LOC_NONE);
-    cr_assert(lv.available == 0 && lv.reserved == 2, "(%" PRId64 ", %" PRId64 ")",
-              lv.available, lv.reserved);
+    cr_assert(lv.available == 0 && lv.reserved == 2, "(%" PRId64 ", %" PRId64 ")", lv.available,
+              lv.reserved);
     /* A release inside a batch returns its units only when it is decided. */
     inv_batch_line rel[] = {end_line(INV_BATCH_HOLD_RELEASE, "own"),
                             adjust_line(ITEM_1, LOC_NONE, -2, 0)};
@@ -622,8 +628,8 @@ static void stress_batch_worker(stress_ctx *c, size_t t, tu_rng *r, uint64_t ite
 {
     char held[32] = "";
     for (uint64_t i = 0; i < iters; i++) {
-        size_t a = tu_rng_below(r, ST_LEVELS), b = (a + 1 + tu_rng_below(r, ST_LEVELS - 1)) %
-                                                   ST_LEVELS;
+        size_t a = tu_rng_below(r, ST_LEVELS),
+               b = (a + 1 + tu_rng_below(r, ST_LEVELS - 1)) % ST_LEVELS;
         int64_t k = tu_rng_range(r, 1, 5);
         char id[32];
         snprintf(id, sizeof id, "t%zu-%" PRIu64, t, i);
@@ -660,8 +666,8 @@ static void stress_thread(void *p, size_t t)
     for (uint64_t i = 0; i < iters; i++) {
         int64_t d = tu_rng_below(&r, 2) ? 1 : -1;
         inv_level lv;
-        int rc = inv_level_adjust(c->e, tu_item_id(tu_rng_below(&r, ST_LEVELS)), tu_loc_id(0), d,
-                                  0, &lv);
+        int rc = inv_level_adjust(c->e, tu_item_id(tu_rng_below(&r, ST_LEVELS)), tu_loc_id(0), d, 0,
+                                  &lv);
         TU_CHECK(rc == INV_OK || rc == INV_EINSUFFICIENT, "adjust: %s", inv_strerror(rc));
         if (rc == INV_OK)
             /* relaxed: summed after the join. */

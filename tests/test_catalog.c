@@ -339,8 +339,7 @@ Test(location, creating_more_than_the_maximum_is_a_limit_error)
 
 /* ---- listing ------------------------------------------------------------ */
 
-typedef int (*list_fn)(inv_engine *, uint64_t, size_t, uint64_t *, size_t, size_t *,
-                       uint64_t *);
+typedef int (*list_fn)(inv_engine *, uint64_t, size_t, uint64_t *, size_t, size_t *, uint64_t *);
 
 Test(list, count_zero_or_above_the_maximum_and_missing_buffers_are_invalid)
 {
@@ -366,8 +365,8 @@ Test(list, count_zero_or_above_the_maximum_and_missing_buffers_are_invalid)
  * entries (ids from 1e6 on, max_new in all) after each page; counts in
  * seen[] how often each of ids [0, n) was listed, and checks no id comes
  * twice. */
-static void list_while_inserting(inv_engine *e, list_fn fn, size_t n, size_t count,
-                                 uint8_t *seen, size_t max_new)
+static void list_while_inserting(inv_engine *e, list_fn fn, size_t n, size_t count, uint8_t *seen,
+                                 size_t max_new)
 {
     uint64_t cursor = 0, ids[INV_LIST_COUNT_MAX], extra = 1000000;
     uint8_t *extra_seen = calloc(100000, 1);
@@ -405,8 +404,7 @@ Test(list, item_pages_visit_every_item_once_while_the_table_grows)
         uint8_t *seen = calloc(n, 1);
         list_while_inserting(e, inv_item_list, n, counts[c], seen, 20000);
         for (size_t i = 0; i < n; i++)
-            cr_assert_eq(seen[i], 1, "item %zu seen %u times (count %zu)", i, seen[i],
-                         counts[c]);
+            cr_assert_eq(seen[i], 1, "item %zu seen %u times (count %zu)", i, seen[i], counts[c]);
         free(seen);
     }
     inv_close(e);
@@ -541,8 +539,7 @@ Test(item, put_refuses_any_string_that_fills_its_array_without_a_nul)
         {INV_ITEM_COUNTRY_OF_ORIGIN, offsetof(inv_item_fields, country_code_of_origin), 3},
         {INV_ITEM_PROVINCE_OF_ORIGIN, offsetof(inv_item_fields, province_code_of_origin),
          INV_PROVINCE_CODE_MAX + 1},
-        {INV_ITEM_HS_CODE, offsetof(inv_item_fields, harmonized_system_code),
-         INV_HS_CODE_MAX + 1},
+        {INV_ITEM_HS_CODE, offsetof(inv_item_fields, harmonized_system_code), INV_HS_CODE_MAX + 1},
         {INV_ITEM_VARIANT, offsetof(inv_item_fields, variant), INV_VARIANT_MAX + 1},
         {INV_ITEM_PRODUCT, offsetof(inv_item_fields, product), INV_VARIANT_MAX + 1},
     };
@@ -572,8 +569,8 @@ Test(item, put_accepts_only_decimal_costs)
 {
     inv_engine *e = open_tiny();
     const char *good[] = {"", "0", "25", "25.00", "-1", "-0.5", "1.123456", "000123"};
-    const char *bad[] = {"1.", ".5", "1.1234567", "abc", "-", "+1", "1e5", "1,5",
-                         " 1", "1 ", "--1", "1.2.3", "-.1"};
+    const char *bad[] = {"1.",  ".5", "1.1234567", "abc", "-",     "+1", "1e5",
+                         "1,5", " 1", "1 ",        "--1", "1.2.3", "-.1"};
     for (size_t i = 0; i < sizeof good / sizeof *good; i++)
         cr_assert_eq(item_put_cost(e, good[i]), INV_OK, "'%s'", good[i]);
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)

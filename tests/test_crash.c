@@ -68,12 +68,12 @@
 
 #define CRASH_TRIALS_DEFAULT 50
 #define CRASH_TRIALS_MIN 5
-#define CHILD_WORK_MS 4000       /* a child stops working by itself after this */
+#define CHILD_WORK_MS 4000 /* a child stops working by itself after this */
 #define CHILD_READY_TIMEOUT_MS 15000
 #define CHILD_DRAIN_TIMEOUT_MS 15000
-#define KILL_DELAY_MIN_MS 5      /* kill this long after the child is ready ... */
-#define KILL_DELAY_MAX_MS 80     /* ... up to this */
-#define EARLY_KILL_MAX_MS 40     /* some trials: kill this soon after fork */
+#define KILL_DELAY_MIN_MS 5 /* kill this long after the child is ready ... */
+#define KILL_DELAY_MAX_MS 80 /* ... up to this */
+#define EARLY_KILL_MAX_MS 40 /* some trials: kill this soon after fork */
 #define SHORT_HOLD_SETTLE_MS 5000
 
 /* Test 1: levels. */
@@ -99,25 +99,25 @@
 /* ---- the pipe records ---------------------------------------------------- */
 
 enum {
-    REC_READY = 1,  /* setup done (acknowledged), the random load starts */
-    REC_FAIL,       /* the child saw something wrong: rc, line in seq */
-    REC_ITEM,       /* item put acknowledged: level = item index */
-    REC_LOC,        /* location put acknowledged: level = location index */
-    REC_LEVEL,      /* set / adjust acknowledged with the returned level */
-    REC_ADJ_TRY,    /* an adjust is about to be called: level, arg = delta */
-    REC_ADJ_DONE,   /* ... it returned rc (with the level on INV_OK) */
-    REC_HOLD_TRY,   /* a hold create is about to be called: lines, arg = ttl */
-    REC_HOLD_DONE,  /* ... it returned rc; time_ms = expires_at_ms on INV_OK */
-    REC_END_TRY,    /* a commit / release (op) is about to be called */
-    REC_END_DONE,   /* ... it returned rc */
+    REC_READY = 1, /* setup done (acknowledged), the random load starts */
+    REC_FAIL, /* the child saw something wrong: rc, line in seq */
+    REC_ITEM, /* item put acknowledged: level = item index */
+    REC_LOC, /* location put acknowledged: level = location index */
+    REC_LEVEL, /* set / adjust acknowledged with the returned level */
+    REC_ADJ_TRY, /* an adjust is about to be called: level, arg = delta */
+    REC_ADJ_DONE, /* ... it returned rc (with the level on INV_OK) */
+    REC_HOLD_TRY, /* a hold create is about to be called: lines, arg = ttl */
+    REC_HOLD_DONE, /* ... it returned rc; time_ms = expires_at_ms on INV_OK */
+    REC_END_TRY, /* a commit / release (op) is about to be called */
+    REC_END_DONE, /* ... it returned rc */
     REC_ORDER_HOOK, /* test 3: the hold thread sleeps in the publish hook */
-    REC_ORDER_ADJ,  /* test 3: the adjust returned; arg = hook had ended */
+    REC_ORDER_ADJ, /* test 3: the adjust returned; arg = hook had ended */
     REC_ORDER_HOLD, /* test 3: the hold create returned */
     REC_FINAL_LEVEL, /* test 4: the child's final level (level index) */
-    REC_FINAL_HOLD,  /* test 4: the child's final hold (seq = hold index) */
-    REC_DONE,        /* test 4: the script is over */
-    REC_BATCH_TRY,   /* test 5: a batch is about to run (see bt_worker) */
-    REC_BATCH_DONE   /* test 5: ... it returned rc */
+    REC_FINAL_HOLD, /* test 4: the child's final hold (seq = hold index) */
+    REC_DONE, /* test 4: the script is over */
+    REC_BATCH_TRY, /* test 5: a batch is about to run (see bt_worker) */
+    REC_BATCH_DONE /* test 5: ... it returned rc */
 };
 
 typedef struct {
@@ -178,10 +178,22 @@ static int open_dir(const char *dir, bool repair, inv_engine **out, char *msg, s
     return rc;
 }
 
-static uint64_t lv_item(uint32_t idx) { return tu_item_id(idx / LV_LOCS); }
-static uint64_t lv_loc(uint32_t idx) { return tu_loc_id(idx % LV_LOCS); }
-static uint64_t hd_item(uint32_t idx) { return tu_item_id(idx / HD_LOCS); }
-static uint64_t hd_loc(uint32_t idx) { return tu_loc_id(idx % HD_LOCS); }
+static uint64_t lv_item(uint32_t idx)
+{
+    return tu_item_id(idx / LV_LOCS);
+}
+static uint64_t lv_loc(uint32_t idx)
+{
+    return tu_loc_id(idx % LV_LOCS);
+}
+static uint64_t hd_item(uint32_t idx)
+{
+    return tu_item_id(idx / HD_LOCS);
+}
+static uint64_t hd_loc(uint32_t idx)
+{
+    return tu_loc_id(idx % HD_LOCS);
+}
 
 /* Hot-biased level choice: half the picks go to the first `hot` levels. */
 static uint32_t pick_level(tu_rng *r, uint32_t n, uint32_t hot)
@@ -224,17 +236,17 @@ static void send_fail(int fd, int line, int rc)
     rec_send(fd, &r);
 }
 
-#define CHILD_CHECK(fd, cond, rc)                                                 \
-    do {                                                                          \
-        if (!(cond))                                                              \
-            send_fail((fd), __LINE__, (rc));                                      \
+#define CHILD_CHECK(fd, cond, rc)            \
+    do {                                     \
+        if (!(cond))                         \
+            send_fail((fd), __LINE__, (rc)); \
     } while (0)
 
 static void send_level(int fd, uint8_t kind, unsigned thread, uint32_t seq, uint32_t level,
                        int64_t arg, int rc, const inv_level *lv)
 {
-    crash_rec r = {.kind = kind, .thread = (uint8_t)thread, .seq = seq, .level = level,
-                   .arg = arg, .rc = rc};
+    crash_rec r = {
+        .kind = kind, .thread = (uint8_t)thread, .seq = seq, .level = level, .arg = arg, .rc = rc};
     if (lv) {
         r.available = lv->available;
         r.reserved = lv->reserved;
@@ -299,7 +311,7 @@ struct child_ctx {
     unsigned n_workers;
     child_worker_fn worker;
     pthread_barrier_t setup_done; /* workers + main */
-    _Atomic int stop;             /* the snapshot thread's stop flag */
+    _Atomic int stop; /* the snapshot thread's stop flag */
 };
 
 typedef struct {
@@ -417,9 +429,9 @@ static bool log_has(const rec_log *l, uint8_t kind, size_t *index)
 
 /* When to kill the child. */
 typedef struct {
-    uint8_t after_kind;  /* start the clock when a record of this kind arrives */
-    unsigned delay_ms;   /* ... and kill this long after it */
-    bool from_fork;      /* instead: kill delay_ms after the fork */
+    uint8_t after_kind; /* start the clock when a record of this kind arrives */
+    unsigned delay_ms; /* ... and kill this long after it */
+    bool from_fork; /* instead: kill delay_ms after the fork */
 } kill_plan;
 
 typedef struct {
@@ -529,13 +541,16 @@ static void check_child_end(const rec_log *log, int status, bool killed, const c
                        inv_strerror(log->v[fi].rc));
     if (!killed)
         cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                  "%s trial %zu (seed %" PRIu64 ", dir %s): the child ended with status %#x",
-                  what, trial, seed, dir, (unsigned)status);
+                  "%s trial %zu (seed %" PRIu64 ", dir %s): the child ended with status %#x", what,
+                  trial, seed, dir, (unsigned)status);
 }
 
 /* ---- 1. levels -------------------------------------------------------------- */
 
-static bool lv_preset(uint32_t idx) { return idx % LV_LOCS != LV_LOCS - 1; }
+static bool lv_preset(uint32_t idx)
+{
+    return idx % LV_LOCS != LV_LOCS - 1;
+}
 
 static void lv_worker(child_ctx *c, unsigned t)
 {
@@ -557,19 +572,16 @@ static void lv_worker(child_ctx *c, unsigned t)
         uint64_t kind = tu_rng_below(&r, 10);
         int rc;
         if (kind < 2) {
-            rc = inv_level_set(c->e, lv_item(idx), lv_loc(idx), tu_rng_range(&r, 0, 1000), 0,
-                               &lv);
+            rc = inv_level_set(c->e, lv_item(idx), lv_loc(idx), tu_rng_range(&r, 0, 1000), 0, &lv);
             CHILD_CHECK(c->fd, rc == INV_OK, rc);
         } else if (kind < 6) {
             int64_t d = tu_rng_range(&r, -50, 50);
-            rc = inv_level_adjust(c->e, lv_item(idx), lv_loc(idx), d ? d : 1, INV_NO_FLOOR,
-                                  &lv);
+            rc = inv_level_adjust(c->e, lv_item(idx), lv_loc(idx), d ? d : 1, INV_NO_FLOOR, &lv);
             CHILD_CHECK(c->fd, rc == INV_OK || rc == INV_ENOTFOUND, rc);
         } else {
             int64_t d = tu_rng_range(&r, -30, 20);
             rc = inv_level_adjust(c->e, lv_item(idx), lv_loc(idx), d ? d : -1, 0, &lv);
-            CHILD_CHECK(c->fd, rc == INV_OK || rc == INV_ENOTFOUND || rc == INV_EINSUFFICIENT,
-                        rc);
+            CHILD_CHECK(c->fd, rc == INV_OK || rc == INV_ENOTFOUND || rc == INV_EINSUFFICIENT, rc);
         }
         if (rc == INV_OK)
             send_level(c->fd, REC_LEVEL, t, seq, idx, (int64_t)kind, rc, &lv);
@@ -582,9 +594,12 @@ static void lv_child(const char *dir, int fd, uint64_t seed, const void *arg)
     inv_engine *e = child_open(dir, fd);
     child_catalog(e, fd, LV_ITEMS, LV_LOCS);
     static child_ctx c;
-    c = (child_ctx){.e = e, .fd = fd, .seed = seed,
+    c = (child_ctx){.e = e,
+                    .fd = fd,
+                    .seed = seed,
                     .stop_ns = tu_now_ns() + CHILD_WORK_MS * 1000000ull,
-                    .n_workers = LV_THREADS, .worker = lv_worker};
+                    .n_workers = LV_THREADS,
+                    .worker = lv_worker};
     child_run(&c, snapshots);
 }
 
@@ -664,8 +679,8 @@ static void check_level_acks(const trial_id *id, const rec_log *log, uint8_t kin
             cr_assert(at->available == rec[idx].available && at->reserved == rec[idx].reserved,
                       TRIAL_FMT "level %" PRIu32 " at revision %" PRIu64 ": recovered (%" PRId64
                                 ", %" PRId64 "), acknowledged (%" PRId64 ", %" PRId64 ")",
-                      TRIAL_ARGS(id), idx, rec[idx].revision, rec[idx].available,
-                      rec[idx].reserved, at->available, at->reserved);
+                      TRIAL_ARGS(id), idx, rec[idx].revision, rec[idx].available, rec[idx].reserved,
+                      at->available, at->reserved);
     }
     free(acks);
 }
@@ -675,8 +690,8 @@ static void lv_verify(const trial_id *id, const rec_log *log)
     char msg[4096];
     inv_engine *e = NULL;
     int rc = open_dir(id->dir, false, &e, msg, sizeof msg);
-    cr_assert_eq(rc, INV_OK, TRIAL_FMT "recovery failed: %s: %s", TRIAL_ARGS(id),
-                 inv_strerror(rc), msg);
+    cr_assert_eq(rc, INV_OK, TRIAL_FMT "recovery failed: %s: %s", TRIAL_ARGS(id), inv_strerror(rc),
+                 msg);
     bool item_acked[LV_ITEMS] = {0}, loc_acked[LV_LOCS] = {0};
     for (size_t i = 0; i < log->n; i++) {
         if (log->v[i].kind == REC_ITEM && log->v[i].level < LV_ITEMS)
@@ -696,15 +711,14 @@ static void lv_verify(const trial_id *id, const rec_log *log)
         inv_location lo;
         loc_there[j] = inv_location_get(e, tu_loc_id(j), &lo) == INV_OK;
         n_locs += loc_there[j];
-        cr_assert(loc_there[j] || !loc_acked[j], TRIAL_FMT "location %u lost", TRIAL_ARGS(id),
-                  j);
+        cr_assert(loc_there[j] || !loc_acked[j], TRIAL_FMT "location %u lost", TRIAL_ARGS(id), j);
     }
     bool present[LV_LEVELS];
     inv_level rec[LV_LEVELS];
     for (uint32_t idx = 0; idx < LV_LEVELS; idx++) {
         rc = inv_level_get(e, lv_item(idx), lv_loc(idx), &rec[idx]);
-        cr_assert(rc == INV_OK || rc == INV_ENOTFOUND, TRIAL_FMT "level_get: %s",
-                  TRIAL_ARGS(id), inv_strerror(rc));
+        cr_assert(rc == INV_OK || rc == INV_ENOTFOUND, TRIAL_FMT "level_get: %s", TRIAL_ARGS(id),
+                  inv_strerror(rc));
         present[idx] = rc == INV_OK;
         if (!present[idx])
             continue;
@@ -767,8 +781,8 @@ static void lv_crash_trials(const char *what, uint64_t trials, bool snapshots)
         log_free(&log);
         (void)tu_remove_tree(dir);
     }
-    cr_log_info("%s: %" PRIu64 " trials (%" PRIu64 " killed, %" PRIu64
-                " early), %" PRIu64 " acknowledged changes checked, 0 lost, %.1f s",
+    cr_log_info("%s: %" PRIu64 " trials (%" PRIu64 " killed, %" PRIu64 " early), %" PRIu64
+                " acknowledged changes checked, 0 lost, %.1f s",
                 what, tot.trials, tot.killed, tot.early, tot.acked,
                 (double)(tu_now_ns() - t0) / 1e9);
 }
@@ -832,8 +846,8 @@ static void hd_worker(child_ctx *c, unsigned t)
         char id[32];
         if (live_i != SIZE_MAX) {
             uint8_t op = kind < 11 ? INV_HOLD_COMMITTED : INV_HOLD_RELEASED;
-            crash_rec tr = {.kind = REC_END_TRY, .thread = (uint8_t)t, .op = op,
-                            .seq = own[live_i].seq};
+            crash_rec tr = {
+                .kind = REC_END_TRY, .thread = (uint8_t)t, .op = op, .seq = own[live_i].seq};
             rec_send(c->fd, &tr);
             hold_id(id, sizeof id, t, own[live_i].seq);
             int rc = op == INV_HOLD_COMMITTED ? inv_hold_commit(c->e, id, strlen(id))
@@ -889,8 +903,8 @@ static void hd_worker(child_ctx *c, unsigned t)
             if (d >= 0)
                 d++;
             send_level(c->fd, REC_ADJ_TRY, t, seq, idx, d, 0, NULL);
-            int rc = inv_level_adjust(c->e, hd_item(idx), hd_loc(idx), d,
-                                      d < 0 ? 0 : INV_NO_FLOOR, &lv);
+            int rc =
+                inv_level_adjust(c->e, hd_item(idx), hd_loc(idx), d, d < 0 ? 0 : INV_NO_FLOOR, &lv);
             CHILD_CHECK(c->fd, rc == INV_OK || rc == INV_EINSUFFICIENT, rc);
             send_level(c->fd, REC_ADJ_DONE, t, seq, idx, d, rc, rc == INV_OK ? &lv : NULL);
         }
@@ -903,9 +917,12 @@ static void hd_child(const char *dir, int fd, uint64_t seed, const void *arg)
     inv_engine *e = child_open(dir, fd);
     child_catalog(e, fd, HD_ITEMS, HD_LOCS);
     static child_ctx c;
-    c = (child_ctx){.e = e, .fd = fd, .seed = seed,
+    c = (child_ctx){.e = e,
+                    .fd = fd,
+                    .seed = seed,
                     .stop_ns = tu_now_ns() + CHILD_WORK_MS * 1000000ull,
-                    .n_workers = HD_THREADS, .worker = hd_worker};
+                    .n_workers = HD_THREADS,
+                    .worker = hd_worker};
     child_run(&c, snapshots);
 }
 
@@ -927,7 +944,7 @@ static const crash_rec *find_rec(const rec_log *log, uint8_t kind, uint8_t threa
 typedef struct {
     const crash_rec *try_rec, *done; /* create */
     const crash_rec *end_try, *end_done;
-    int rc;                          /* inv_hold_get after recovery */
+    int rc; /* inv_hold_get after recovery */
     inv_hold_info info;
 } hd_hold;
 
@@ -965,8 +982,8 @@ static void hd_verify(const trial_id *id, const rec_log *log, hd_counts *cnt)
     char msg[4096];
     inv_engine *e = NULL;
     int rc = open_dir(id->dir, false, &e, msg, sizeof msg);
-    cr_assert_eq(rc, INV_OK, TRIAL_FMT "recovery failed: %s: %s", TRIAL_ARGS(id),
-                 inv_strerror(rc), msg);
+    cr_assert_eq(rc, INV_OK, TRIAL_FMT "recovery failed: %s: %s", TRIAL_ARGS(id), inv_strerror(rc),
+                 msg);
     bool ready = log_has(log, REC_READY, NULL);
     cr_assert(ready, TRIAL_FMT "the child never got ready", TRIAL_ARGS(id));
 
@@ -999,8 +1016,8 @@ static void hd_verify(const trial_id *id, const rec_log *log, hd_counts *cnt)
         if (holds[i].try_rec->arg >= HD_TTL_LONG_MS)
             continue;
         inv_hold_info info;
-        while (inv_hold_get(e, hid, strlen(hid), &info) == INV_OK &&
-               info.state == INV_HOLD_HELD && !tu_past(settle))
+        while (inv_hold_get(e, hid, strlen(hid), &info) == INV_OK && info.state == INV_HOLD_HELD &&
+               !tu_past(settle))
             tu_sleep_ms(2);
     }
     int64_t now = clock_wall_ms();
@@ -1016,8 +1033,7 @@ static void hd_verify(const trial_id *id, const rec_log *log, hd_counts *cnt)
         bool acked = h->done && h->done->rc == INV_OK;
         if (acked) {
             cnt->holds_acked++;
-            cr_assert_eq(h->rc, INV_OK, TRIAL_FMT "acknowledged hold %s lost", TRIAL_ARGS(id),
-                         hid);
+            cr_assert_eq(h->rc, INV_OK, TRIAL_FMT "acknowledged hold %s lost", TRIAL_ARGS(id), hid);
             cr_assert_eq(h->info.expires_at_ms, h->done->time_ms,
                          TRIAL_FMT "hold %s: expires_at %" PRId64 ", acknowledged %" PRId64,
                          TRIAL_ARGS(id), hid, h->info.expires_at_ms, h->done->time_ms);
@@ -1031,8 +1047,7 @@ static void hd_verify(const trial_id *id, const rec_log *log, hd_counts *cnt)
         cr_assert(h->info.expires_at_ms >= tr->time_ms + tr->arg &&
                       h->info.expires_at_ms <= now + tr->arg,
                   TRIAL_FMT "hold %s: expires_at %" PRId64 " out of [%" PRId64 ", %" PRId64 "]",
-                  TRIAL_ARGS(id), hid, h->info.expires_at_ms, tr->time_ms + tr->arg,
-                  now + tr->arg);
+                  TRIAL_ARGS(id), hid, h->info.expires_at_ms, tr->time_ms + tr->arg, now + tr->arg);
         int st = h->info.state;
         bool end_acked = h->end_done && h->end_done->rc == INV_OK;
         bool expired_ok = h->info.expires_at_ms <= now;
@@ -1059,8 +1074,7 @@ static void hd_verify(const trial_id *id, const rec_log *log, hd_counts *cnt)
             cr_assert(expired_ok, TRIAL_FMT "hold %s EXPIRED %" PRId64 " ms before its expiry",
                       TRIAL_ARGS(id), hid, h->info.expires_at_ms - now);
             cr_assert(!end_acked || h->end_try->op == INV_HOLD_RELEASED,
-                      TRIAL_FMT "hold %s: acknowledged commit lost (EXPIRED)", TRIAL_ARGS(id),
-                      hid);
+                      TRIAL_FMT "hold %s: acknowledged commit lost (EXPIRED)", TRIAL_ARGS(id), hid);
             break;
         default:
             cr_assert_fail(TRIAL_FMT "hold %s: state %d", TRIAL_ARGS(id), hid, st);
@@ -1068,8 +1082,7 @@ static void hd_verify(const trial_id *id, const rec_log *log, hd_counts *cnt)
     }
 
     rc = hold_verify_reserved(e);
-    cr_assert_eq(rc, INV_OK,
-                 TRIAL_FMT "reserved != sum of the live holds' lines after recovery",
+    cr_assert_eq(rc, INV_OK, TRIAL_FMT "reserved != sum of the live holds' lines after recovery",
                  TRIAL_ARGS(id));
 
     /* Levels and conservation. */
@@ -1108,10 +1121,10 @@ static void hd_verify(const trial_id *id, const rec_log *log, hd_counts *cnt)
         present[idx] = true;
         cr_assert(rec[idx].available >= -INV_QTY_MAX && rec[idx].available <= INV_QTY_MAX &&
                       rec[idx].reserved >= 0 && rec[idx].reserved <= INV_QTY_MAX,
-                  TRIAL_FMT "level %u out of range (%" PRId64 ", %" PRId64 ")", TRIAL_ARGS(id),
-                  idx, rec[idx].available, rec[idx].reserved);
-        int64_t gap = rec[idx].available + rec[idx].reserved + sold[idx] - HD_STOCK -
-                      acked_delta[idx];
+                  TRIAL_FMT "level %u out of range (%" PRId64 ", %" PRId64 ")", TRIAL_ARGS(id), idx,
+                  rec[idx].available, rec[idx].reserved);
+        int64_t gap =
+            rec[idx].available + rec[idx].reserved + sold[idx] - HD_STOCK - acked_delta[idx];
         const crash_rec *mine[HD_THREADS * 2 + 1];
         size_t n_mine = 0;
         for (size_t u = 0; u < n_unc; u++)
@@ -1127,10 +1140,11 @@ static void hd_verify(const trial_id *id, const rec_log *log, hd_counts *cnt)
         }
         cr_assert(explained,
                   TRIAL_FMT "level %u: units not conserved: available %" PRId64
-                            " + reserved %" PRId64 " + sold %" PRId64 " - stock %d - adjusts %"
-                            PRId64 " = %" PRId64 " (uncertain adjusts here: %zu)",
-                  TRIAL_ARGS(id), idx, rec[idx].available, rec[idx].reserved, sold[idx],
-                  HD_STOCK, acked_delta[idx], gap, n_mine);
+                            " + reserved %" PRId64 " + sold %" PRId64
+                            " - stock %d - adjusts %" PRId64 " = %" PRId64
+                            " (uncertain adjusts here: %zu)",
+                  TRIAL_ARGS(id), idx, rec[idx].available, rec[idx].reserved, sold[idx], HD_STOCK,
+                  acked_delta[idx], gap, n_mine);
     }
     inv_stats st;
     cr_assert_eq(inv_stats_get(e, &st), INV_OK);
@@ -1183,8 +1197,9 @@ Test(crash, holds_sigkill_keeps_acknowledged_holds_and_conserves_units)
 #define ORD_Q1 2
 #define ORD_Q2 3
 #define ORD_STOCK 10
-#define ORD_HOOK_SLEEP_MS 300   /* rule on: the hold's publication is held back */
-#define ORD_HOOK_MAX_MS 2000    /* rule off: held back until we are killed (ms after the
+#define ORD_HOOK_SLEEP_MS 300 /* rule on: the hold's publication is held back */
+#define ORD_HOOK_MAX_MS \
+    2000 /* rule off: held back until we are killed (ms after the
                                    adjust's report) */
 #define ORD_WAIT_MS 10000
 
@@ -1228,8 +1243,8 @@ static void *ord_hold_main(void *p)
     atomic_store_explicit(&ord_armed, 1, memory_order_release);
     inv_hold_line lines[2] = {{tu_item_id(0), tu_loc_id(0), ORD_Q1},
                               {tu_item_id(1), tu_loc_id(0), ORD_Q2}};
-    int rc = inv_hold_create(c->e, ORD_HOLD_ID, strlen(ORD_HOLD_ID), HD_TTL_LONG_MS, lines, 2,
-                             NULL);
+    int rc =
+        inv_hold_create(c->e, ORD_HOLD_ID, strlen(ORD_HOLD_ID), HD_TTL_LONG_MS, lines, 2, NULL);
     crash_rec r = {.kind = REC_ORDER_HOLD, .thread = 1, .rc = rc};
     rec_send(c->fd, &r);
     return NULL;
@@ -1285,12 +1300,12 @@ static void ord_child(const char *dir, int fd, uint64_t seed, const void *arg)
 }
 
 typedef struct {
-    crash_rec adj;       /* the adjust's report */
-    bool hold_returned;  /* the hold create had returned before the kill */
-    int hold_rc;         /* inv_hold_get after recovery */
+    crash_rec adj; /* the adjust's report */
+    bool hold_returned; /* the hold create had returned before the kill */
+    int hold_rc; /* inv_hold_get after recovery */
     inv_hold_info info;
     inv_level l1, l2;
-    int verify;          /* hold_verify_reserved after recovery */
+    int verify; /* hold_verify_reserved after recovery */
 } ord_result;
 
 static void ord_run(bool late, ord_result *res)
@@ -1326,10 +1341,11 @@ static void ord_run(bool late, ord_result *res)
     (void)tu_remove_tree(dir);
 }
 
-#define ORD_STATE_FMT "hold %s, L1 (%" PRId64 ", %" PRId64 ") rev %" PRIu64 ", L2 (%" PRId64 \
-                      ", %" PRId64 ") rev %" PRIu64
-#define ORD_STATE_ARGS(r)                                                                   \
-    (r)->hold_rc == INV_OK ? "present" : "absent", (r)->l1.available, (r)->l1.reserved,     \
+#define ORD_STATE_FMT                                                                   \
+    "hold %s, L1 (%" PRId64 ", %" PRId64 ") rev %" PRIu64 ", L2 (%" PRId64 ", %" PRId64 \
+    ") rev %" PRIu64
+#define ORD_STATE_ARGS(r)                                                               \
+    (r)->hold_rc == INV_OK ? "present" : "absent", (r)->l1.available, (r)->l1.reserved, \
         (r)->l1.revision, (r)->l2.available, (r)->l2.reserved, (r)->l2.revision
 
 Test(crash, ordering_adjust_on_top_of_a_stalled_hold_never_leaves_half_a_hold)
@@ -1344,8 +1360,7 @@ Test(crash, ordering_adjust_on_top_of_a_stalled_hold_never_leaves_half_a_hold)
     bool whole = res.hold_rc == INV_OK && res.info.state == INV_HOLD_HELD &&
                  res.l1.reserved == ORD_Q1 && res.l2.reserved == ORD_Q2;
     bool absent = res.hold_rc == INV_ENOTFOUND && res.l1.reserved == 0 && res.l2.reserved == 0;
-    cr_assert(whole || absent, "half a hold after recovery: " ORD_STATE_FMT,
-              ORD_STATE_ARGS(&res));
+    cr_assert(whole || absent, "half a hold after recovery: " ORD_STATE_FMT, ORD_STATE_ARGS(&res));
     /* Stronger: the adjust was acknowledged, so everything before it in
      * the journal — H included — is durable: H must be whole. */
     cr_assert(whole, "hold lost although an acknowledged change builds on it: " ORD_STATE_FMT,
@@ -1353,11 +1368,11 @@ Test(crash, ordering_adjust_on_top_of_a_stalled_hold_never_leaves_half_a_hold)
     cr_assert_geq(res.l1.revision, res.adj.revision);
     cr_assert_eq(res.l1.available, ORD_STOCK - ORD_Q1 - 1, "L1 available %" PRId64,
                  res.l1.available);
-    cr_assert_eq(res.l2.available, ORD_STOCK - ORD_Q2, "L2 available %" PRId64,
-                 res.l2.available);
+    cr_assert_eq(res.l2.available, ORD_STOCK - ORD_Q2, "L2 available %" PRId64, res.l2.available);
     cr_assert_eq(res.verify, INV_OK, "reserved != sum of live holds after recovery");
-    cr_log_info("ordering: adjust acknowledged after the hold's publication; recovered: "
-                ORD_STATE_FMT, ORD_STATE_ARGS(&res));
+    cr_log_info(
+        "ordering: adjust acknowledged after the hold's publication; recovered: " ORD_STATE_FMT,
+        ORD_STATE_ARGS(&res));
 }
 
 Test(crash, ordering_rule_switched_off_shows_the_leak)
@@ -1456,8 +1471,8 @@ static void ec_assert_same(const ec_state *a, const ec_state *b, const char *wha
                           x->revision == y->revision,
                       "%s: level (%zu, %zu): (%" PRId64 ", %" PRId64 ", rev %" PRIu64
                       ") vs (%" PRId64 ", %" PRId64 ", rev %" PRIu64 ")",
-                      what, i, j, x->available, x->reserved, x->revision, y->available,
-                      y->reserved, y->revision);
+                      what, i, j, x->available, x->reserved, x->revision, y->available, y->reserved,
+                      y->revision);
         }
     }
     for (size_t j = 0; j < EC_LOCS; j++) {
@@ -1509,9 +1524,9 @@ static void ec_populate(inv_engine *e)
         snprintf(f.sku, sizeof f.sku, "SKU-%zu", i);
         cr_assert_eq(inv_item_put(e, tu_item_id(i), &f), INV_OK);
         for (size_t j = 0; j < EC_LOCS; j++)
-            cr_assert_eq(inv_level_set(e, tu_item_id(i), tu_loc_id(j), (int64_t)(10 * i + j + 20),
-                                       0, NULL),
-                         INV_OK);
+            cr_assert_eq(
+                inv_level_set(e, tu_item_id(i), tu_loc_id(j), (int64_t)(10 * i + j + 20), 0, NULL),
+                INV_OK);
     }
     cr_assert_eq(inv_level_adjust(e, tu_item_id(0), tu_loc_id(0), 7, INV_NO_FLOOR, NULL), INV_OK);
     cr_assert_eq(inv_level_adjust(e, tu_item_id(1), tu_loc_id(2), -3, 0, NULL), INV_OK);
@@ -1724,21 +1739,27 @@ Test(crash, recovery_corrupt_middle_record_refuses_to_open_and_repair_cuts_it)
 #define SS_LEVELS (SS_ITEMS * SS_LOCS)
 #define SS_HOLDS 4
 
-static uint64_t ss_item(uint32_t idx) { return tu_item_id(idx / SS_LOCS); }
-static uint64_t ss_loc(uint32_t idx) { return tu_loc_id(idx % SS_LOCS); }
+static uint64_t ss_item(uint32_t idx)
+{
+    return tu_item_id(idx / SS_LOCS);
+}
+static uint64_t ss_loc(uint32_t idx)
+{
+    return tu_loc_id(idx % SS_LOCS);
+}
 static const char *ss_hold(size_t i)
 {
     static const char *ids[SS_HOLDS] = {"s-a", "s-b", "s-c", "s-d"};
     return ids[i];
 }
 
-#define SS_DO(fd, call)                                                           \
-    do {                                                                          \
-        int rc_ = (call);                                                         \
-        if (rc_ != INV_OK) {                                                      \
-            send_fail((fd), __LINE__, rc_);                                       \
-            _exit(3);                                                             \
-        }                                                                         \
+#define SS_DO(fd, call)                     \
+    do {                                    \
+        int rc_ = (call);                   \
+        if (rc_ != INV_OK) {                \
+            send_fail((fd), __LINE__, rc_); \
+            _exit(3);                       \
+        }                                   \
     } while (0)
 
 static void ss_child(const char *dir, int fd, uint64_t seed, const void *arg)
@@ -1827,8 +1848,8 @@ Test(crash, snapshot_then_changes_then_sigkill_recovers_everything_acknowledged)
         if (r->kind == REC_FINAL_LEVEL) {
             inv_level lv = {0, 0, 0};
             int rc = inv_level_get(e, ss_item(r->level), ss_loc(r->level), &lv);
-            cr_assert_eq(rc, r->rc, "level %u: %s, before the kill %s", r->level,
-                         inv_strerror(rc), inv_strerror(r->rc));
+            cr_assert_eq(rc, r->rc, "level %u: %s, before the kill %s", r->level, inv_strerror(rc),
+                         inv_strerror(r->rc));
             if (rc == INV_OK)
                 cr_assert(lv.available == r->available && lv.reserved == r->reserved &&
                               lv.revision == r->revision,
@@ -1882,20 +1903,29 @@ Test(crash, holds_sigkill_during_concurrent_snapshots)
 
 /* ---- 5. batches --------------------------------------------------------------------- */
 
-#define BT_BANKS 4          /* levels (bank item i, location 0) units move between */
-#define BT_THREADS 4        /* each has a counter level (item BT_BANKS, location t) */
+#define BT_BANKS 4 /* levels (bank item i, location 0) units move between */
+#define BT_THREADS 4 /* each has a counter level (item BT_BANKS, location t) */
 #define BT_STOCK 1000
 #define BT_HOLD_STOCK 1000000
 #define BT_ITEMS (BT_BANKS + 2) /* banks, counters, the hold level's item */
 #define BT_LOCS BT_THREADS
-#define BT_SEQ_MAX 65536    /* batches one thread runs at most (a bound on the log) */
+#define BT_SEQ_MAX 65536 /* batches one thread runs at most (a bound on the log) */
 
 /* REC_BATCH_TRY flags (op): */
 enum { BT_CREATE = 1, BT_COMMIT = 2, BT_RELEASE = 4, BT_PLANTED = 8 };
 
-static uint64_t bt_bank(uint32_t i) { return tu_item_id(i); }
-static uint64_t bt_counter_item(void) { return tu_item_id(BT_BANKS); }
-static uint64_t bt_hold_item(void) { return tu_item_id(BT_BANKS + 1); }
+static uint64_t bt_bank(uint32_t i)
+{
+    return tu_item_id(i);
+}
+static uint64_t bt_counter_item(void)
+{
+    return tu_item_id(BT_BANKS);
+}
+static uint64_t bt_hold_item(void)
+{
+    return tu_item_id(BT_BANKS + 1);
+}
 
 static void bt_setup(child_ctx *c, unsigned t)
 {
@@ -1933,28 +1963,46 @@ static void bt_worker(child_ctx *c, unsigned t)
         inv_hold_line hl = {bt_hold_item(), tu_loc_id(0), 1};
         inv_batch_line lines[6];
         size_t n = 0;
-        lines[n++] = (inv_batch_line){.op = INV_BATCH_LEVEL_ADJUST, .item = bt_bank(a),
-                                      .location = tu_loc_id(0), .qty = -k, .floor = 0};
-        lines[n++] = (inv_batch_line){.op = INV_BATCH_LEVEL_ADJUST, .item = bt_bank(b),
-                                      .location = tu_loc_id(0), .qty = k,
+        lines[n++] = (inv_batch_line){.op = INV_BATCH_LEVEL_ADJUST,
+                                      .item = bt_bank(a),
+                                      .location = tu_loc_id(0),
+                                      .qty = -k,
+                                      .floor = 0};
+        lines[n++] = (inv_batch_line){.op = INV_BATCH_LEVEL_ADJUST,
+                                      .item = bt_bank(b),
+                                      .location = tu_loc_id(0),
+                                      .qty = k,
                                       .floor = INV_NO_FLOOR};
-        lines[n++] = (inv_batch_line){.op = INV_BATCH_LEVEL_ADJUST, .item = bt_counter_item(),
-                                      .location = tu_loc_id(t), .qty = 1,
+        lines[n++] = (inv_batch_line){.op = INV_BATCH_LEVEL_ADJUST,
+                                      .item = bt_counter_item(),
+                                      .location = tu_loc_id(t),
+                                      .qty = 1,
                                       .floor = INV_NO_FLOOR};
         if (flags & BT_CREATE)
-            lines[n++] = (inv_batch_line){.op = INV_BATCH_HOLD_CREATE, .hold_id = id,
-                                          .hold_id_len = strlen(id), .ttl_ms = HD_TTL_LONG_MS,
-                                          .hold_lines = &hl, .n_hold_lines = 1};
+            lines[n++] = (inv_batch_line){.op = INV_BATCH_HOLD_CREATE,
+                                          .hold_id = id,
+                                          .hold_id_len = strlen(id),
+                                          .ttl_ms = HD_TTL_LONG_MS,
+                                          .hold_lines = &hl,
+                                          .n_hold_lines = 1};
         if (flags & (BT_COMMIT | BT_RELEASE))
             lines[n++] = (inv_batch_line){.op = flags & BT_COMMIT ? INV_BATCH_HOLD_COMMIT
                                                                   : INV_BATCH_HOLD_RELEASE,
-                                          .hold_id = end_id, .hold_id_len = strlen(end_id)};
+                                          .hold_id = end_id,
+                                          .hold_id_len = strlen(end_id)};
         if (flags & BT_PLANTED)
-            lines[n++] = (inv_batch_line){.op = INV_BATCH_LEVEL_ADJUST, .item = bt_bank(b),
-                                          .location = tu_loc_id(0), .qty = -INV_QTY_MAX,
+            lines[n++] = (inv_batch_line){.op = INV_BATCH_LEVEL_ADJUST,
+                                          .item = bt_bank(b),
+                                          .location = tu_loc_id(0),
+                                          .qty = -INV_QTY_MAX,
                                           .floor = 0};
-        crash_rec rec = {.kind = REC_BATCH_TRY, .thread = (uint8_t)t, .op = flags, .seq = seq,
-                         .level = a, .arg = k, .revision = live};
+        crash_rec rec = {.kind = REC_BATCH_TRY,
+                         .thread = (uint8_t)t,
+                         .op = flags,
+                         .seq = seq,
+                         .level = a,
+                         .arg = k,
+                         .revision = live};
         rec.line_level[0] = b;
         rec_send(c->fd, &rec);
         size_t failed = 0;
@@ -1977,9 +2025,12 @@ static void bt_child(const char *dir, int fd, uint64_t seed, const void *arg)
     inv_engine *e = child_open(dir, fd);
     child_catalog(e, fd, BT_ITEMS, BT_LOCS);
     static child_ctx c;
-    c = (child_ctx){.e = e, .fd = fd, .seed = seed,
+    c = (child_ctx){.e = e,
+                    .fd = fd,
+                    .seed = seed,
                     .stop_ns = tu_now_ns() + CHILD_WORK_MS * 1000000ull,
-                    .n_workers = BT_THREADS, .worker = bt_worker};
+                    .n_workers = BT_THREADS,
+                    .worker = bt_worker};
     child_run(&c, snapshots);
 }
 
@@ -2006,8 +2057,8 @@ static int bt_expected_state(const bt_thread_log *tl, const bool *applied, uint3
     return st;
 }
 
-static void bt_verify_thread(const trial_id *id, inv_engine *e, unsigned t,
-                             const bt_thread_log *tl, bt_counts *cnt, int64_t *committed)
+static void bt_verify_thread(const trial_id *id, inv_engine *e, unsigned t, const bt_thread_log *tl,
+                             bt_counts *cnt, int64_t *committed)
 {
     static bool applied[BT_SEQ_MAX];
     uint32_t ok = 0, uncertain = 0;
@@ -2016,8 +2067,8 @@ static void bt_verify_thread(const trial_id *id, inv_engine *e, unsigned t,
         uncertain += !tl->returned[i];
         cnt->failed_acked += tl->returned[i] && tl->rc[i] != INV_OK;
     }
-    cr_assert_leq(uncertain, 1, TRIAL_FMT "thread %u: %u batches without an answer",
-                  TRIAL_ARGS(id), t, uncertain);
+    cr_assert_leq(uncertain, 1, TRIAL_FMT "thread %u: %u batches without an answer", TRIAL_ARGS(id),
+                  t, uncertain);
     inv_level counter;
     cr_assert_eq(inv_level_get(e, bt_counter_item(), tu_loc_id(t), &counter), INV_OK,
                  TRIAL_FMT "thread %u's counter level is missing", TRIAL_ARGS(id), t);
@@ -2028,8 +2079,8 @@ static void bt_verify_thread(const trial_id *id, inv_engine *e, unsigned t,
               TRIAL_ARGS(id), t, counter.available, ok, uncertain);
     if (last_applied)
         cr_assert(!(tl->try_rec[tl->n - 1].op & BT_PLANTED),
-                  TRIAL_FMT "thread %u: a batch with a failing line was applied",
-                  TRIAL_ARGS(id), t);
+                  TRIAL_FMT "thread %u: a batch with a failing line was applied", TRIAL_ARGS(id),
+                  t);
     for (uint32_t i = 0; i < tl->n; i++)
         applied[i] = tl->returned[i] ? tl->rc[i] == INV_OK : last_applied;
     for (uint32_t i = 0; i < tl->n; i++) {
@@ -2046,8 +2097,8 @@ static void bt_verify_thread(const trial_id *id, inv_engine *e, unsigned t,
                          TRIAL_ARGS(id), hid, inv_strerror(rc));
             continue;
         }
-        cr_assert_eq(rc, INV_OK, TRIAL_FMT "hold %s of an applied batch is missing",
-                     TRIAL_ARGS(id), hid);
+        cr_assert_eq(rc, INV_OK, TRIAL_FMT "hold %s of an applied batch is missing", TRIAL_ARGS(id),
+                     hid);
         int want = bt_expected_state(tl, applied, tr->seq);
         cr_assert_eq((int)info.state, want, TRIAL_FMT "hold %s is in state %d, expected %d",
                      TRIAL_ARGS(id), hid, (int)info.state, want);
@@ -2074,8 +2125,8 @@ static void bt_verify(const trial_id *id, const rec_log *log, bt_counts *cnt)
         uint32_t idx = r->seq - 1;
         cr_assert_lt(idx, BT_SEQ_MAX);
         if (r->kind == REC_BATCH_TRY) {
-            cr_assert_eq(idx, l->n, TRIAL_FMT "thread %u: batches out of order",
-                         TRIAL_ARGS(id), r->thread);
+            cr_assert_eq(idx, l->n, TRIAL_FMT "thread %u: batches out of order", TRIAL_ARGS(id),
+                         r->thread);
             l->try_rec[l->n] = *r;
             l->returned[l->n] = false;
             l->n++;

@@ -14,7 +14,7 @@
 /* A node records its freeing instead of being freed, so a use after
  * reclamation is visible (and ASan stays quiet). */
 typedef struct {
-    _Atomic int freed;    /* times free_fn ran on it */
+    _Atomic int freed; /* times free_fn ran on it */
     _Atomic uint64_t value;
 } node;
 
@@ -42,8 +42,8 @@ static const char owner_a = 'a', owner_b = 'b';
 
 typedef struct {
     _Atomic int inside; /* 1: the reader entered */
-    _Atomic int leave;  /* 1: the reader may exit */
-    _Atomic int left;   /* 1: the reader exited */
+    _Atomic int leave; /* 1: the reader may exit */
+    _Atomic int left; /* 1: the reader exited */
     node *seen;
 } reader_ctx;
 
@@ -140,8 +140,8 @@ Test(epoch, drain_owner_frees_that_owners_nodes_at_once_and_no_others)
     /* Drain ignores readers by contract (engine close: nobody reads). */
     epoch_drain_owner(&owner_a);
     for (size_t i = 10; i < 20; i++)
-        cr_expect_eq(freed(i), i % 2 ? 1 : 0, "node %zu (owner %c): freed %d", i,
-                     i % 2 ? 'a' : 'b', freed(i));
+        cr_expect_eq(freed(i), i % 2 ? 1 : 0, "node %zu (owner %c): freed %d", i, i % 2 ? 'a' : 'b',
+                     freed(i));
     epoch_drain_owner(&owner_a);
     for (size_t i = 11; i < 20; i += 2)
         cr_expect_eq(freed(i), 1, "node %zu drained twice", i);
@@ -203,9 +203,8 @@ static void cr_thread(void *arg, size_t idx)
             if (i % 16 == 0)
                 epoch_reclaim();
             /* Wait until the node NODES_MAX/2 ahead is free again. */
-            for (int tries = 0; tries < 100000 &&
-                                freed((i + NODES_MAX / 2) % NODES_MAX) <
-                                    (int)((i + NODES_MAX / 2) / NODES_MAX);
+            for (int tries = 0; tries < 100000 && freed((i + NODES_MAX / 2) % NODES_MAX) <
+                                                      (int)((i + NODES_MAX / 2) / NODES_MAX);
                  tries++) {
                 epoch_reclaim();
                 sched_yield();

@@ -28,11 +28,11 @@ enum {
     ITEM_1 = 1,
     ITEM_2 = 2,
     ITEM_3 = 3,
-    ITEM_FREE = 50,        /* untracked */
-    ITEM_NO_LEVEL = 60,    /* known item without any level */
-    ITEM_UNKNOWN = 999,    /* not in the catalog */
+    ITEM_FREE = 50, /* untracked */
+    ITEM_NO_LEVEL = 60, /* known item without any level */
+    ITEM_UNKNOWN = 999, /* not in the catalog */
     SWEEP_MS = 10,
-    LONG_TTL_MS = 600000,  /* never expires during a test */
+    LONG_TTL_MS = 600000, /* never expires during a test */
 };
 
 /* Two locations; items 1..3 tracked with 10 units at LOC_A and 20 at LOC_B;
@@ -53,13 +53,13 @@ static inv_engine *open_stocked(void)
     return e;
 }
 
-#define assert_level(e, item, loc, avail, resv)                                      \
-    do {                                                                             \
-        inv_level lv_ = tu_level_of((e), (item), (loc));                                \
-        cr_assert_eq(lv_.available, (avail), "(%d, %d) available %" PRId64 " != %d", \
-                     (int)(item), (int)(loc), lv_.available, (int)(avail));          \
-        cr_assert_eq(lv_.reserved, (resv), "(%d, %d) reserved %" PRId64 " != %d",    \
-                     (int)(item), (int)(loc), lv_.reserved, (int)(resv));            \
+#define assert_level(e, item, loc, avail, resv)                                                   \
+    do {                                                                                          \
+        inv_level lv_ = tu_level_of((e), (item), (loc));                                          \
+        cr_assert_eq(lv_.available, (avail), "(%d, %d) available %" PRId64 " != %d", (int)(item), \
+                     (int)(loc), lv_.available, (int)(avail));                                    \
+        cr_assert_eq(lv_.reserved, (resv), "(%d, %d) reserved %" PRId64 " != %d", (int)(item),    \
+                     (int)(loc), lv_.reserved, (int)(resv));                                      \
     } while (0)
 
 static int create(inv_engine *e, const char *id, uint64_t ttl_ms, const inv_hold_line *lines,
@@ -142,8 +142,8 @@ Test(hold, create_gives_back_taken_lines_when_a_later_line_is_insufficient)
     inv_engine *e = open_stocked();
     /* Caller's order puts the short line last but one; the engine reserves
      * in (item, location) order, so ITEM_1 is taken before ITEM_2 fails. */
-    inv_hold_line lines[] = {{ITEM_3, LOC_A, 1}, {ITEM_1, LOC_A, 4}, {ITEM_2, LOC_A, 11},
-                             {ITEM_1, LOC_B, 2}};
+    inv_hold_line lines[] = {
+        {ITEM_3, LOC_A, 1}, {ITEM_1, LOC_A, 4}, {ITEM_2, LOC_A, 11}, {ITEM_1, LOC_B, 2}};
     inv_hold_failure f;
     memset(&f, 0xff, sizeof f);
     cr_assert_eq(create(e, "short", LONG_TTL_MS, lines, 4, &f), INV_EINSUFFICIENT);
@@ -896,8 +896,7 @@ Test(hold, a_create_that_reaches_the_wheel_after_its_due_tick_still_expires_prom
     cr_assert_eq(create(e, "slow", 1, &line, 1, NULL), INV_OK);
     hold_test_hook = NULL;
     int64_t waited = wait_hold_ended(e, "slow", t0, EXPIRY_BOUND_MS);
-    cr_assert_geq(waited, 0, "a 1 ms hold pushed late was still HELD after %d ms",
-                  EXPIRY_BOUND_MS);
+    cr_assert_geq(waited, 0, "a 1 ms hold pushed late was still HELD after %d ms", EXPIRY_BOUND_MS);
     cr_assert_eq(state_of(e, "slow"), INV_HOLD_EXPIRED);
     for (int i = 0; i < 1000 && tu_stats_of(e).holds_active != 0; i++)
         tu_sleep_ms(1);
@@ -910,7 +909,7 @@ Test(hold, a_create_that_reaches_the_wheel_after_its_due_tick_still_expires_prom
  * retry in that moment must wait for that record and acknowledge on it. */
 enum { PUBLISH_STALL_MS = 300 };
 
-static _Atomic int first_in_window;   /* the first create is in the window */
+static _Atomic int first_in_window; /* the first create is in the window */
 static _Atomic int64_t first_left_ms; /* when it left (mono_ms) */
 
 static void stall_unpublished(hold_test_point at)

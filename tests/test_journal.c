@@ -47,8 +47,7 @@ static void last_segment(const char *dir, char *out, size_t cap)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         size_t l = strlen(e->d_name);
-        if (l == 20 && strcmp(e->d_name + 16, ".jnl") == 0 &&
-            strcmp(e->d_name, best) > 0)
+        if (l == 20 && strcmp(e->d_name + 16, ".jnl") == 0 && strcmp(e->d_name, best) > 0)
             snprintf(best, sizeof best, "%s", e->d_name);
     }
     closedir(d);
@@ -56,11 +55,10 @@ static void last_segment(const char *dir, char *out, size_t cap)
     snprintf(out, cap, "%s/%s", dir, best);
 }
 
-static journal *open_j(const char *dir, inv_fsync_policy policy,
-                       uint64_t start)
+static journal *open_j(const char *dir, inv_fsync_policy policy, uint64_t start)
 {
-    journal_config cfg = {.dir = dir, .policy = policy,
-                          .start_position = start, .fsync_interval_ms = 2};
+    journal_config cfg = {
+        .dir = dir, .policy = policy, .start_position = start, .fsync_interval_ms = 2};
     journal *j;
     char err[256] = "";
     int rc = journal_open(&j, &cfg, err, sizeof err);
@@ -77,8 +75,7 @@ typedef struct {
     uint64_t *tag; /* first 8 payload bytes (0 if shorter) */
 } collected;
 
-static int collect_cb(void *ctx, uint64_t pos, uint8_t type,
-                      const void *payload, uint32_t len)
+static int collect_cb(void *ctx, uint64_t pos, uint8_t type, const void *payload, uint32_t len)
 {
     collected *c = ctx;
     if (c->n == c->cap) {
@@ -107,8 +104,8 @@ static void collected_free(collected *c)
     memset(c, 0, sizeof *c);
 }
 
-static int replay_into(const char *dir, uint64_t from, bool repair,
-                       collected *c, uint64_t *end, char *err, size_t errlen)
+static int replay_into(const char *dir, uint64_t from, bool repair, collected *c, uint64_t *end,
+                       char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
     return journal_replay(dir, from, repair, collect_cb, c, end, err, errlen);
@@ -125,8 +122,7 @@ static void write_records(journal *j, size_t n, uint32_t len, uint64_t *pos)
         memset(buf + 8, (int)(i & 0xff), len - 8);
         uint64_t p = journal_reserve(j, len);
         cr_assert_neq(p, 0);
-        cr_assert_eq(journal_publish(j, p, 16 + (uint8_t)(i % 8), buf, len),
-                     INV_OK);
+        cr_assert_eq(journal_publish(j, p, 16 + (uint8_t)(i % 8), buf, len), INV_OK);
         if (pos)
             pos[i] = p;
     }
@@ -141,7 +137,7 @@ typedef struct {
     unsigned id;
     size_t n;
     bool wait_each;
-    uint64_t *pos;      /* per record, 0 if abandoned */
+    uint64_t *pos; /* per record, 0 if abandoned */
     _Atomic int *errors;
 } writer_arg;
 
@@ -169,13 +165,11 @@ static void *writer_main(void *arg)
             w->pos[i] = 0;
             continue;
         }
-        if (journal_publish(w->j, p, 16 + (uint8_t)(rnd % 100), buf, len) !=
-            INV_OK)
+        if (journal_publish(w->j, p, 16 + (uint8_t)(rnd % 100), buf, len) != INV_OK)
             atomic_fetch_add_explicit(w->errors, 1, memory_order_relaxed);
         w->pos[i] = p;
         if (w->wait_each || i % 64 == 63) {
-            if (journal_wait(w->j, p) != INV_OK ||
-                journal_durable_end(w->j) <= p)
+            if (journal_wait(w->j, p) != INV_OK || journal_durable_end(w->j) <= p)
                 atomic_fetch_add_explicit(w->errors, 1, memory_order_relaxed);
         }
     }
@@ -188,8 +182,7 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void run_concurrent(inv_fsync_policy policy, size_t per_thread,
-                           bool wait_each)
+static void run_concurrent(inv_fsync_policy policy, size_t per_thread, bool wait_each)
 {
     char dir[64];
     tu_tmpdir(dir, sizeof dir, "test-journal");
@@ -200,8 +193,8 @@ static void run_concurrent(inv_fsync_policy policy, size_t per_thread,
     writer_arg args[WRITERS];
     _Atomic int errors = 0;
     for (unsigned t = 0; t < WRITERS; t++) {
-        args[t] = (writer_arg){j, t, per_thread, wait_each,
-                               calloc(per_thread, sizeof(uint64_t)), &errors};
+        args[t] = (writer_arg){
+            j, t, per_thread, wait_each, calloc(per_thread, sizeof(uint64_t)), &errors};
         pthread_create(&th[t], NULL, writer_main, &args[t]);
     }
     for (unsigned t = 0; t < WRITERS; t++)
@@ -233,8 +226,7 @@ static void run_concurrent(inv_fsync_policy policy, size_t per_thread,
     collected c;
     uint64_t end;
     char err[512] = "";
-    cr_assert_eq(replay_into(dir, 0, false, &c, &end, err, sizeof err),
-                 INV_OK, "%s", err);
+    cr_assert_eq(replay_into(dir, 0, false, &c, &end, err, sizeof err), INV_OK, "%s", err);
     cr_assert_eq(end, tail);
     cr_assert_eq(c.n, total, "replayed %zu of %zu", c.n, total);
     for (size_t i = 0; i < total; i++) {
@@ -295,8 +287,7 @@ Test(journal, positions_start_at_first_and_strictly_increase)
     collected col;
     uint64_t end;
     char err[256];
-    cr_assert_eq(replay_into(dir, 0, false, &col, &end, err, sizeof err),
-                 INV_OK);
+    cr_assert_eq(replay_into(dir, 0, false, &col, &end, err, sizeof err), INV_OK);
     cr_assert_eq(col.n, 2);
     cr_assert_eq(col.pos[0], a);
     cr_assert_eq(col.type[0], 200);
@@ -312,8 +303,7 @@ Test(journal, big_records_wrap_the_ring_under_back_pressure)
 {
     char dir[64];
     tu_tmpdir(dir, sizeof dir, "test-journal");
-    journal_config cfg = {.dir = dir, .policy = INV_FSYNC_NONE,
-                          .ring_bytes = 8u << 20};
+    journal_config cfg = {.dir = dir, .policy = INV_FSYNC_NONE, .ring_bytes = 8u << 20};
     journal *j;
     cr_assert_eq(journal_open(&j, &cfg, NULL, 0), INV_OK);
     uint32_t len = JOURNAL_PAYLOAD_MAX - 3;
@@ -501,8 +491,8 @@ Test(journal, repair_ending_in_a_segment_with_zeros_reopens_there)
     cr_assert_eq(replay_into(dir, 0, true, &c, &end, err, sizeof err), INV_OK, "%s", err);
     cr_assert_eq(end, second);
     collected_free(&c);
-    continues_at(dir, end, (size_t)((second - JOURNAL_POSITION_FIRST) /
-                                    journal_record_size(100)) + 1);
+    continues_at(dir, end,
+                 (size_t)((second - JOURNAL_POSITION_FIRST) / journal_record_size(100)) + 1);
     tu_remove_tree(dir);
 }
 
@@ -526,8 +516,7 @@ Test(journal, flipped_byte_in_a_middle_record_is_refused_and_repair_cuts)
     collected c;
     uint64_t end;
     char err[512] = "";
-    cr_assert_eq(replay_into(dir, 0, false, &c, &end, err, sizeof err),
-                 INV_EINVALID);
+    cr_assert_eq(replay_into(dir, 0, false, &c, &end, err, sizeof err), INV_EINVALID);
     char want[64];
     snprintf(want, sizeof want, "byte offset %lld", (long long)off2);
     cr_assert(strstr(err, seg) != NULL, "message: %s", err);
@@ -548,8 +537,7 @@ typedef struct {
     _Atomic int fail_writes, fail_syncs; /* armed: the next call fails */
 } faults;
 
-static ssize_t fault_write(void *ctx, int fd, const struct iovec *iov,
-                           int iovcnt, off_t off)
+static ssize_t fault_write(void *ctx, int fd, const struct iovec *iov, int iovcnt, off_t off)
 {
     faults *f = ctx;
     if (atomic_load_explicit(&f->fail_writes, memory_order_acquire)) {
@@ -576,8 +564,8 @@ Test(journal, sync_written_syncs_under_none_and_reports_failure)
     char dir[64];
     tu_tmpdir(dir, sizeof dir, "test-journal");
     faults f = {0, 0};
-    journal_config cfg = {.dir = dir, .policy = INV_FSYNC_NONE, .sync_hook = fault_sync,
-                          .hook_ctx = &f};
+    journal_config cfg = {
+        .dir = dir, .policy = INV_FSYNC_NONE, .sync_hook = fault_sync, .hook_ctx = &f};
     journal *j;
     cr_assert_eq(journal_open(&j, &cfg, NULL, 0), INV_OK);
     uint64_t pos[4];
@@ -596,8 +584,10 @@ static void run_fault(bool on_write)
     char dir[64];
     tu_tmpdir(dir, sizeof dir, "test-journal");
     faults f = {0, 0};
-    journal_config cfg = {.dir = dir, .policy = INV_FSYNC_ALWAYS,
-                          .write_hook = fault_write, .sync_hook = fault_sync,
+    journal_config cfg = {.dir = dir,
+                          .policy = INV_FSYNC_ALWAYS,
+                          .write_hook = fault_write,
+                          .sync_hook = fault_sync,
                           .hook_ctx = &f};
     journal *j;
     cr_assert_eq(journal_open(&j, &cfg, NULL, 0), INV_OK);
@@ -648,8 +638,8 @@ Test(journal, segments_rotate_and_drop_before_deletes_covered_ones)
 {
     char dir[64];
     tu_tmpdir(dir, sizeof dir, "test-journal");
-    journal_config cfg = {.dir = dir, .policy = INV_FSYNC_INTERVAL,
-                          .segment_bytes = 4096, .fsync_interval_ms = 1};
+    journal_config cfg = {
+        .dir = dir, .policy = INV_FSYNC_INTERVAL, .segment_bytes = 4096, .fsync_interval_ms = 1};
     journal *j;
     cr_assert_eq(journal_open(&j, &cfg, NULL, 0), INV_OK);
     enum { N = 300 };
@@ -669,15 +659,13 @@ Test(journal, segments_rotate_and_drop_before_deletes_covered_ones)
     collected c;
     uint64_t end;
     char err[512] = "";
-    cr_assert_eq(replay_into(dir, pos[200], false, &c, &end, err, sizeof err),
-                 INV_OK, "%s", err);
+    cr_assert_eq(replay_into(dir, pos[200], false, &c, &end, err, sizeof err), INV_OK, "%s", err);
     cr_assert_eq(c.n, N - 200);
     cr_assert_eq(c.pos[0], pos[200]);
     cr_assert_eq(end, pos[N - 1] + journal_record_size(100));
     collected_free(&c);
     /* from the start, the dropped segments are missing: corruption */
-    cr_assert_eq(replay_into(dir, 0, false, &c, &end, err, sizeof err),
-                 INV_EINVALID);
+    cr_assert_eq(replay_into(dir, 0, false, &c, &end, err, sizeof err), INV_EINVALID);
     cr_assert(strstr(err, "missing segment") != NULL, "%s", err);
     collected_free(&c);
     tu_remove_tree(dir);
@@ -687,8 +675,7 @@ Test(journal, a_missing_middle_segment_is_corruption)
 {
     char dir[64];
     tu_tmpdir(dir, sizeof dir, "test-journal");
-    journal_config cfg = {.dir = dir, .policy = INV_FSYNC_NONE,
-                          .segment_bytes = 4096};
+    journal_config cfg = {.dir = dir, .policy = INV_FSYNC_NONE, .segment_bytes = 4096};
     journal *j;
     cr_assert_eq(journal_open(&j, &cfg, NULL, 0), INV_OK);
     uint64_t pos[200];
@@ -700,8 +687,8 @@ Test(journal, a_missing_middle_segment_is_corruption)
     uint64_t victim = 0;
     while ((e = readdir(d)) != NULL) {
         uint64_t first;
-        if (sscanf(e->d_name, "%16" SCNx64 ".jnl", &first) == 1 &&
-            first <= pos[100] && first > victim)
+        if (sscanf(e->d_name, "%16" SCNx64 ".jnl", &first) == 1 && first <= pos[100] &&
+            first > victim)
             victim = first;
     }
     closedir(d);
@@ -711,8 +698,7 @@ Test(journal, a_missing_middle_segment_is_corruption)
     collected c;
     uint64_t end;
     char err[512] = "";
-    cr_assert_eq(replay_into(dir, 0, false, &c, &end, err, sizeof err),
-                 INV_EINVALID);
+    cr_assert_eq(replay_into(dir, 0, false, &c, &end, err, sizeof err), INV_EINVALID);
     cr_assert(strstr(err, "missing segment") != NULL, "%s", err);
     collected_free(&c);
     /* repair keeps the prefix and sets the rest aside */
@@ -760,9 +746,7 @@ Test(journal, empty_or_missing_directory_replays_nothing)
 {
     collected c;
     uint64_t end;
-    cr_assert_eq(replay_into("/tmp/invcore-no-such-dir-xyz", 0, false, &c,
-                             &end, NULL, 0),
-                 INV_OK);
+    cr_assert_eq(replay_into("/tmp/invcore-no-such-dir-xyz", 0, false, &c, &end, NULL, 0), INV_OK);
     cr_assert_eq(c.n, 0);
     cr_assert_eq(end, JOURNAL_POSITION_FIRST);
 }

@@ -383,8 +383,8 @@ Test(level, untracked_item_floored_adjust_succeeds_without_change)
     cr_assert_eq(inv_level_set(e, item, loc, 2, 0, &before), INV_OK);
     cr_expect_eq(inv_level_adjust(e, item, loc, -10, 0, &lv), INV_OK);
     cr_expect(lv.available == 2 && lv.revision == before.revision,
-              "untracked floored adjust changed the level: %lld rev %llu",
-              (long long)lv.available, (unsigned long long)lv.revision);
+              "untracked floored adjust changed the level: %lld rev %llu", (long long)lv.available,
+              (unsigned long long)lv.revision);
     cr_expect_eq(inv_level_get(e, item, loc, &lv), INV_OK);
     cr_expect(lv.available == 2 && lv.revision == before.revision);
     /* Tracking it again makes the floor count. */
@@ -419,8 +419,8 @@ Test(level, ids_zero_and_max_work_for_items_and_locations)
     }
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < n; j++)
-            cr_assert_eq(inv_level_set(e, ids[i], ids[j], (int64_t)(i * 10 + j), 0, NULL),
-                         INV_OK, "(%zu, %zu)", i, j);
+            cr_assert_eq(inv_level_set(e, ids[i], ids[j], (int64_t)(i * 10 + j), 0, NULL), INV_OK,
+                         "(%zu, %zu)", i, j);
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < n; j++) {
             inv_level lv;
@@ -464,8 +464,7 @@ Test(level, a_null_engine_is_invalid)
     cr_expect_eq(inv_level_set(NULL, 1, 1, 1, 0, &lv), INV_EINVALID);
     cr_expect_eq(inv_level_set(NULL, 1, 1, INV_QTY_MAX + 1, 0, &lv), INV_EINVALID);
     cr_expect_eq(inv_level_adjust(NULL, 1, 1, 1, INV_NO_FLOOR, &lv), INV_EINVALID);
-    cr_expect_eq(inv_level_adjust(NULL, 1, 1, INV_QTY_MAX + 1, INV_NO_FLOOR, &lv),
-                 INV_EINVALID);
+    cr_expect_eq(inv_level_adjust(NULL, 1, 1, INV_QTY_MAX + 1, INV_NO_FLOOR, &lv), INV_EINVALID);
     cr_expect_eq(inv_level_adjust_if(NULL, 1, 1, 1, 0, 1, &lv), INV_EINVALID);
     cr_expect_eq(inv_level_get(NULL, 1, 1, &lv), INV_EINVALID);
     cr_expect_eq(inv_level_del(NULL, 1, 1), INV_EINVALID);
@@ -554,8 +553,7 @@ Test(level_scan, refuses_bad_arguments)
     uint64_t next = 0;
     cr_expect_eq(inv_level_scan(NULL, 0, 4, rows, 4, &n, &next), INV_EINVALID);
     cr_expect_eq(inv_level_scan(e, 0, 0, rows, 4, &n, &next), INV_EINVALID);
-    cr_expect_eq(inv_level_scan(e, 0, INV_LIST_COUNT_MAX + 1, rows, 4, &n, &next),
-                 INV_EINVALID);
+    cr_expect_eq(inv_level_scan(e, 0, INV_LIST_COUNT_MAX + 1, rows, 4, &n, &next), INV_EINVALID);
     cr_expect_eq(inv_level_scan(e, 0, 4, NULL, 4, &n, &next), INV_EINVALID);
     cr_expect_eq(inv_level_scan(e, 0, 4, rows, 0, &n, &next), INV_EINVALID);
     cr_expect_eq(inv_level_scan(e, 0, 4, rows, 4, NULL, &next), INV_EINVALID);
@@ -571,8 +569,9 @@ Test(level_scan, returns_each_level_with_its_value_and_skips_deleted_ones)
     inv_engine *e = tu_open_engine(3, 2, 0);
     for (size_t i = 0; i < 3; i++)
         for (size_t j = 0; j < 2; j++)
-            cr_assert_eq(inv_level_set(e, tu_item_id(i), tu_loc_id(j),
-                                       (int64_t)(10 * i + j), 0, NULL), INV_OK);
+            cr_assert_eq(
+                inv_level_set(e, tu_item_id(i), tu_loc_id(j), (int64_t)(10 * i + j), 0, NULL),
+                INV_OK);
     cr_assert_eq(inv_level_del(e, tu_item_id(1), tu_loc_id(0)), INV_OK);
     inv_level_row rows[INV_LIST_COUNT_MAX];
     size_t n = 0;

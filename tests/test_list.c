@@ -15,7 +15,10 @@ typedef struct {
     list_node a, b; /* on two lists at once */
 } elem;
 
-static elem *elem_of_a(list_node *n) { return LIST_ENTRY(n, elem, a); }
+static elem *elem_of_a(list_node *n)
+{
+    return LIST_ENTRY(n, elem, a);
+}
 
 /* Values along h (through node a), into out; returns how many. */
 static size_t values(const list_head *h, int *out, size_t cap)

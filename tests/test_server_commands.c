@@ -51,8 +51,7 @@ Test(server_cmd, connection_commands_answer)
     freeReplyObject(r);
     expect_error(C, "ERR unknown command", "NOSUCH 1 2");
     expect_error(C, "ERR wrong number of arguments for 'echo' command", "ECHO");
-    expect_error(C, "ERR wrong number of arguments for 'level.get' command",
-                 "LEVEL.GET 1");
+    expect_error(C, "ERR wrong number of arguments for 'level.get' command", "LEVEL.GET 1");
     expect_error(C, "ERR AUTH <password> called without", "AUTH secret");
     cr_assert_eq(expect_int(C, "DBSIZE"), 0);
     expect_status(C, "OK", "QUIT");
@@ -67,8 +66,7 @@ Test(server_cmd, hello_switches_protocol)
     size_t n = raw_recv(fd, buf, sizeof buf - 1, 40, 2000);
     cr_assert_geq(n, 4);
     const char *want = "%7\r\n$6\r\nserver\r\n$7\r\ninvcore\r\n";
-    cr_assert(strncmp(buf, want, strlen(want)) == 0,
-              "got %s", buf);
+    cr_assert(strncmp(buf, want, strlen(want)) == 0, "got %s", buf);
     /* drain the rest of the HELLO map before the next request */
     raw_recv(fd, buf, sizeof buf - 1, sizeof buf - 1, 100);
     raw_send(fd, "CONFIG GET appendonly\r\n", 23);
@@ -90,14 +88,26 @@ Test(server_cmd, info_has_every_section)
     expect_status(C, "PONG", "PING");
     redisReply *r = cmd(C, "INFO");
     cr_assert_eq(r->type, REDIS_REPLY_STRING);
-    const char *want[] = { "# Server", "invcore_version:", "uptime_in_seconds:",
-                           "threads:", "tcp_port:", "# Clients",
-                           "connected_clients:1", "rejected_connections:",
-                           "auth_failures:", "# Stats", "cmdstat_ping:calls=1",
-                           "total_commands_processed:", "# Latencystats",
-                           "latency_percentiles_usec_ping:p50=", "# Memory",
-                           "table_bytes:", "# Journal", "fsyncs:", "# Holds",
-                           "holds_active:" };
+    const char *want[] = {"# Server",
+                          "invcore_version:",
+                          "uptime_in_seconds:",
+                          "threads:",
+                          "tcp_port:",
+                          "# Clients",
+                          "connected_clients:1",
+                          "rejected_connections:",
+                          "auth_failures:",
+                          "# Stats",
+                          "cmdstat_ping:calls=1",
+                          "total_commands_processed:",
+                          "# Latencystats",
+                          "latency_percentiles_usec_ping:p50=",
+                          "# Memory",
+                          "table_bytes:",
+                          "# Journal",
+                          "fsyncs:",
+                          "# Holds",
+                          "holds_active:"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         cr_assert_not_null(strstr(r->str, want[i]), "INFO lacks %s", want[i]);
     freeReplyObject(r);

@@ -14,7 +14,10 @@
 
 static srv_t S;
 
-static void teardown(void) { srv_cleanup(&S); }
+static void teardown(void)
+{
+    srv_cleanup(&S);
+}
 
 TestSuite(server_compat, .fini = teardown, .timeout = 40);
 
@@ -25,13 +28,12 @@ TestSuite(server_compat, .fini = teardown, .timeout = 40);
 
 /* Checks r is of type and (want not NULL) its text is exactly want, then
  * frees it; what names the request in a failure. */
-static void check_reply(redisReply *r, int type, const char *want,
-                        const char *what)
+static void check_reply(redisReply *r, int type, const char *want, const char *what)
 {
     cr_assert_not_null(r, "no reply to '%s'", what);
     cr_assert(r->type == type && (want == NULL || strcmp(r->str, want) == 0),
-              "'%s': want type %d '%s', got type %d '%s'", what, type,
-              want ? want : "", r->type, r->str ? r->str : "");
+              "'%s': want type %d '%s', got type %d '%s'", what, type, want ? want : "", r->type,
+              r->str ? r->str : "");
     freeReplyObject(r);
 }
 
@@ -72,8 +74,7 @@ static redisReply *run_words(redisContext *c, const char *req)
 static void expect_errors(redisContext *c, const err_case *cases, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        check_reply(run_words(c, cases[i].req), REDIS_REPLY_ERROR,
-                    cases[i].err, cases[i].req);
+        check_reply(run_words(c, cases[i].req), REDIS_REPLY_ERROR, cases[i].err, cases[i].req);
 }
 
 static void expect_nil(redisContext *c, const char *req)
@@ -168,20 +169,19 @@ Test(server_compat, auth_without_password_is_the_nopass_default_user)
     redisContext *c = srv_connect(&S);
     expect_status(c, "OK", "AUTH default anything");
     expect_status(c, "OK", "AUTH default %s", "");
-    expect_err(c, "ERR AUTH <password> called without any password configured "
-                  "for the default user. Are you sure your configuration is correct?",
+    expect_err(c,
+               "ERR AUTH <password> called without any password configured "
+               "for the default user. Are you sure your configuration is correct?",
                "AUTH x");
     long long before = 0;
     char *info = text_of(c, "INFO clients");
     before = atoll(strstr(info, "auth_failures:") + strlen("auth_failures:"));
     free(info);
-    expect_err(c, "WRONGPASS invalid username-password pair or user is disabled.",
-               "AUTH bob x");
+    expect_err(c, "WRONGPASS invalid username-password pair or user is disabled.", "AUTH bob x");
     expect_err(c, "WRONGPASS invalid username-password pair or user is disabled.",
                "HELLO 2 AUTH bob x");
     info = text_of(c, "INFO clients");
-    cr_assert_eq(atoll(strstr(info, "auth_failures:") + strlen("auth_failures:")),
-                 before + 2);
+    cr_assert_eq(atoll(strstr(info, "auth_failures:") + strlen("auth_failures:")), before + 2);
     free(info);
     expect_err(c, "ERR syntax error", "AUTH a b c");
     expect_err(c, "ERR wrong number of arguments for 'auth' command", "AUTH");
@@ -202,22 +202,22 @@ Test(server_compat, auth_without_password_is_the_nopass_default_user)
 
 Test(server_compat, auth_with_requirepass_checks_user_and_token)
 {
-    const char *extra[] = { "--requirepass", "s3cret", NULL };
+    const char *extra[] = {"--requirepass", "s3cret", NULL};
     srv_start(&S, extra);
     redisContext *c = srv_connect(&S);
 #define WRONGPASS "WRONGPASS invalid username-password pair or user is disabled."
     static const err_case cases[] = {
-        { "PING", "NOAUTH Authentication required." },
-        { "CLIENT KILL ID 1", "NOAUTH Authentication required." },
-        { "CLIENT LIST", "NOAUTH Authentication required." },
-        { "AUTH default wrong", WRONGPASS },
-        { "AUTH bob s3cret", WRONGPASS },
-        { "AUTH wrong", WRONGPASS },
-        { "HELLO 3 AUTH default wrong", WRONGPASS },
-        { "HELLO 2", "NOAUTH HELLO must be called with the client already "
-                     "authenticated, otherwise the HELLO <proto> AUTH <user> <pass> "
-                     "option can be used to authenticate the client and select the "
-                     "RESP protocol version at the same time" },
+        {"PING", "NOAUTH Authentication required."},
+        {"CLIENT KILL ID 1", "NOAUTH Authentication required."},
+        {"CLIENT LIST", "NOAUTH Authentication required."},
+        {"AUTH default wrong", WRONGPASS},
+        {"AUTH bob s3cret", WRONGPASS},
+        {"AUTH wrong", WRONGPASS},
+        {"HELLO 3 AUTH default wrong", WRONGPASS},
+        {"HELLO 2", "NOAUTH HELLO must be called with the client already "
+                    "authenticated, otherwise the HELLO <proto> AUTH <user> <pass> "
+                    "option can be used to authenticate the client and select the "
+                    "RESP protocol version at the same time"},
     };
 #undef WRONGPASS
     expect_errors(c, cases, ARRAY_LEN(cases));
@@ -237,16 +237,16 @@ Test(server_compat, hello_versions_and_options_answer_as_redis)
     srv_start(&S, NULL);
     redisContext *c = srv_connect(&S);
     static const err_case cases[] = {
-        { "HELLO 4", "NOPROTO unsupported protocol version" },
-        { "HELLO 1", "NOPROTO unsupported protocol version" },
-        { "HELLO -1", "NOPROTO unsupported protocol version" },
-        { "HELLO x", "ERR Protocol version is not an integer or out of range" },
-        { "HELLO 03", "ERR Protocol version is not an integer or out of range" },
-        { "HELLO AUTH default x", "ERR Protocol version is not an integer or out of range" },
-        { "HELLO 2 FOO", "ERR Syntax error in HELLO option 'FOO'" },
-        { "HELLO 2 SETNAME", "ERR Syntax error in HELLO option 'SETNAME'" },
-        { "HELLO 2 AUTH default", "ERR Syntax error in HELLO option 'AUTH'" },
-        { "HELLO 2 SETNAME x y", "ERR Syntax error in HELLO option 'y'" },
+        {"HELLO 4", "NOPROTO unsupported protocol version"},
+        {"HELLO 1", "NOPROTO unsupported protocol version"},
+        {"HELLO -1", "NOPROTO unsupported protocol version"},
+        {"HELLO x", "ERR Protocol version is not an integer or out of range"},
+        {"HELLO 03", "ERR Protocol version is not an integer or out of range"},
+        {"HELLO AUTH default x", "ERR Protocol version is not an integer or out of range"},
+        {"HELLO 2 FOO", "ERR Syntax error in HELLO option 'FOO'"},
+        {"HELLO 2 SETNAME", "ERR Syntax error in HELLO option 'SETNAME'"},
+        {"HELLO 2 AUTH default", "ERR Syntax error in HELLO option 'AUTH'"},
+        {"HELLO 2 SETNAME x y", "ERR Syntax error in HELLO option 'y'"},
     };
     expect_errors(c, cases, ARRAY_LEN(cases));
     expect_err(c, "ERR Client names cannot contain spaces, newlines or special characters.",
@@ -281,8 +281,7 @@ Test(server_compat, client_setname_getname_and_id)
     char big[NAME_MAX_BYTES + 2];
     memset(big, 'n', sizeof big - 1);
     big[sizeof big - 1] = 0;
-    expect_err(c, "ERR Client names cannot be longer than 512 bytes.",
-               "CLIENT SETNAME %s", big);
+    expect_err(c, "ERR Client names cannot be longer than 512 bytes.", "CLIENT SETNAME %s", big);
     big[NAME_MAX_BYTES] = 0;
     expect_status(c, "OK", "CLIENT SETNAME %s", big);
     expect_bulk(c, big, "CLIENT GETNAME");
@@ -296,14 +295,14 @@ Test(server_compat, client_setname_getname_and_id)
     cr_assert_neq(expect_int(d, "CLIENT ID"), id);
     redisFree(d);
     static const err_case cases[] = {
-        { "CLIENT", "ERR wrong number of arguments for 'client' command" },
-        { "CLIENT SETNAME", "ERR wrong number of arguments for 'client|setname' command" },
-        { "CLIENT SETNAME a b", "ERR wrong number of arguments for 'client|setname' command" },
-        { "CLIENT GETNAME x", "ERR wrong number of arguments for 'client|getname' command" },
-        { "CLIENT ID x", "ERR wrong number of arguments for 'client|id' command" },
-        { "CLIENT INFO x", "ERR wrong number of arguments for 'client|info' command" },
-        { "CLIENT FOO", "ERR unknown subcommand 'FOO'. Try CLIENT HELP." },
-        { "client setname2 x", "ERR unknown subcommand 'setname2'. Try CLIENT HELP." },
+        {"CLIENT", "ERR wrong number of arguments for 'client' command"},
+        {"CLIENT SETNAME", "ERR wrong number of arguments for 'client|setname' command"},
+        {"CLIENT SETNAME a b", "ERR wrong number of arguments for 'client|setname' command"},
+        {"CLIENT GETNAME x", "ERR wrong number of arguments for 'client|getname' command"},
+        {"CLIENT ID x", "ERR wrong number of arguments for 'client|id' command"},
+        {"CLIENT INFO x", "ERR wrong number of arguments for 'client|info' command"},
+        {"CLIENT FOO", "ERR unknown subcommand 'FOO'. Try CLIENT HELP."},
+        {"client setname2 x", "ERR unknown subcommand 'setname2'. Try CLIENT HELP."},
     };
     expect_errors(c, cases, ARRAY_LEN(cases));
     expect_status(c, "OK", "client setname lower");
@@ -322,11 +321,11 @@ Test(server_compat, client_setinfo_no_evict_no_touch_and_help)
     expect_err(c, "ERR lib-ver cannot contain spaces, newlines or special characters.",
                "CLIENT SETINFO lib-ver %s", "1.0\n");
     static const err_case cases[] = {
-        { "CLIENT SETINFO FOO 1", "ERR Unrecognized option 'FOO'" },
-        { "CLIENT SETINFO LIB-NAME", "ERR wrong number of arguments for 'client|setinfo' command" },
-        { "CLIENT NO-EVICT maybe", "ERR syntax error" },
-        { "CLIENT NO-TOUCH 1", "ERR syntax error" },
-        { "CLIENT NO-EVICT", "ERR wrong number of arguments for 'client|no-evict' command" },
+        {"CLIENT SETINFO FOO 1", "ERR Unrecognized option 'FOO'"},
+        {"CLIENT SETINFO LIB-NAME", "ERR wrong number of arguments for 'client|setinfo' command"},
+        {"CLIENT NO-EVICT maybe", "ERR syntax error"},
+        {"CLIENT NO-TOUCH 1", "ERR syntax error"},
+        {"CLIENT NO-EVICT", "ERR wrong number of arguments for 'client|no-evict' command"},
     };
     expect_errors(c, cases, ARRAY_LEN(cases));
     char *info = text_of(c, "CLIENT INFO");
@@ -387,8 +386,8 @@ Test(server_compat, client_info_describes_this_connection)
     cr_assert_str_eq(v, "0");
     field(info, "resp", v, sizeof v);
     cr_assert_str_eq(v, "2");
-    const char *keys[] = { "fd", "age", "idle", "sub", "psub", "multi", "qbuf",
-                           "qbuf-free", "obl", "oll", "omem", "tot-mem", "events" };
+    const char *keys[] = {"fd",        "age", "idle", "sub",  "psub",    "multi", "qbuf",
+                          "qbuf-free", "obl", "oll",  "omem", "tot-mem", "events"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         field(info, keys[i], v, sizeof v);
     free(info);
@@ -399,7 +398,7 @@ Test(server_compat, client_info_describes_this_connection)
 
 #define LIST_CLIENTS 8 /* over 4 loops: SO_REUSEPORT spreads them */
 
-static const char *const four_loops[] = { "--threads", "4", NULL };
+static const char *const four_loops[] = {"--threads", "4", NULL};
 
 Test(server_compat, client_list_shows_every_connection_with_name_and_lib)
 {
@@ -443,12 +442,12 @@ Test(server_compat, client_list_shows_every_connection_with_name_and_lib)
     cr_assert_not_null(line_of(list, ids[5]));
     free(list);
     static const err_case cases[] = {
-        { "CLIENT LIST TYPE bogus", "ERR Unknown client type 'bogus'" },
-        { "CLIENT LIST ID 1 x", "ERR Invalid client ID" },
-        { "CLIENT LIST FOO", "ERR syntax error" },
-        { "CLIENT LIST TYPE", "ERR syntax error" },
-        { "CLIENT LIST ID", "ERR syntax error" },
-        { "CLIENT LIST TYPE normal ID 1", "ERR syntax error" },
+        {"CLIENT LIST TYPE bogus", "ERR Unknown client type 'bogus'"},
+        {"CLIENT LIST ID 1 x", "ERR Invalid client ID"},
+        {"CLIENT LIST FOO", "ERR syntax error"},
+        {"CLIENT LIST TYPE", "ERR syntax error"},
+        {"CLIENT LIST ID", "ERR syntax error"},
+        {"CLIENT LIST TYPE normal ID 1", "ERR syntax error"},
     };
     expect_errors(cs[0], cases, ARRAY_LEN(cases));
     for (int i = 0; i < LIST_CLIENTS; i++)
@@ -540,18 +539,18 @@ Test(server_compat, client_kill_options_and_errors_answer_as_redis)
     srv_start(&S, NULL);
     redisContext *c = srv_connect(&S);
     static const err_case cases[] = {
-        { "CLIENT KILL ID x", "ERR client-id should be greater than 0" },
-        { "CLIENT KILL ID 0", "ERR client-id should be greater than 0" },
-        { "CLIENT KILL ID -1", "ERR client-id should be greater than 0" },
-        { "CLIENT KILL ID 99999999999999999999", "ERR client-id should be greater than 0" },
-        { "CLIENT KILL FOO bar", "ERR syntax error" },
-        { "CLIENT KILL a b c", "ERR syntax error" },
-        { "CLIENT KILL ID 5 SKIPME", "ERR syntax error" },
-        { "CLIENT KILL SKIPME maybe", "ERR syntax error" },
-        { "CLIENT KILL USER bob", "ERR No such user 'bob'" },
-        { "CLIENT KILL ID 1 TYPE foo", "ERR Unknown client type 'foo'" },
-        { "CLIENT KILL ID", "ERR No such client" }, /* old form: addr "ID" */
-        { "CLIENT KILL", "ERR wrong number of arguments for 'client|kill' command" },
+        {"CLIENT KILL ID x", "ERR client-id should be greater than 0"},
+        {"CLIENT KILL ID 0", "ERR client-id should be greater than 0"},
+        {"CLIENT KILL ID -1", "ERR client-id should be greater than 0"},
+        {"CLIENT KILL ID 99999999999999999999", "ERR client-id should be greater than 0"},
+        {"CLIENT KILL FOO bar", "ERR syntax error"},
+        {"CLIENT KILL a b c", "ERR syntax error"},
+        {"CLIENT KILL ID 5 SKIPME", "ERR syntax error"},
+        {"CLIENT KILL SKIPME maybe", "ERR syntax error"},
+        {"CLIENT KILL USER bob", "ERR No such user 'bob'"},
+        {"CLIENT KILL ID 1 TYPE foo", "ERR Unknown client type 'foo'"},
+        {"CLIENT KILL ID", "ERR No such client"}, /* old form: addr "ID" */
+        {"CLIENT KILL", "ERR wrong number of arguments for 'client|kill' command"},
     };
     expect_errors(c, cases, ARRAY_LEN(cases));
     cr_assert_eq(expect_int(c, "CLIENT KILL USER default"), 0); /* SKIPME yes */
@@ -631,16 +630,16 @@ Test(server_compat, select_time_and_role)
     redisContext *c = srv_connect(&S);
     expect_status(c, "OK", "SELECT 0");
     static const err_case cases[] = {
-        { "SELECT 1", "ERR DB index is out of range" },
-        { "SELECT -1", "ERR DB index is out of range" },
-        { "SELECT x", "ERR value is not an integer or out of range" },
-        { "SELECT 00", "ERR value is not an integer or out of range" },
-        { "SELECT -0", "ERR value is not an integer or out of range" },
-        { "SELECT 99999999999",
-          "ERR value is out of range, value must between -2147483648 and 2147483647" },
-        { "SELECT", "ERR wrong number of arguments for 'select' command" },
-        { "TIME x", "ERR wrong number of arguments for 'time' command" },
-        { "ROLE x", "ERR wrong number of arguments for 'role' command" },
+        {"SELECT 1", "ERR DB index is out of range"},
+        {"SELECT -1", "ERR DB index is out of range"},
+        {"SELECT x", "ERR value is not an integer or out of range"},
+        {"SELECT 00", "ERR value is not an integer or out of range"},
+        {"SELECT -0", "ERR value is not an integer or out of range"},
+        {"SELECT 99999999999",
+         "ERR value is out of range, value must between -2147483648 and 2147483647"},
+        {"SELECT", "ERR wrong number of arguments for 'select' command"},
+        {"TIME x", "ERR wrong number of arguments for 'time' command"},
+        {"ROLE x", "ERR wrong number of arguments for 'role' command"},
     };
     expect_errors(c, cases, ARRAY_LEN(cases));
     expect_err(c, "ERR value is not an integer or out of range", "SELECT %s", " 0");
@@ -700,7 +699,7 @@ Test(server_compat, reset_returns_the_connection_to_its_defaults)
 
 Test(server_compat, reset_deauthenticates_when_a_password_is_set)
 {
-    const char *extra[] = { "--requirepass", "pw", NULL };
+    const char *extra[] = {"--requirepass", "pw", NULL};
     srv_start(&S, extra);
     redisContext *c = srv_connect(&S);
     expect_status(c, "RESET", "RESET"); /* allowed before AUTH */
@@ -766,8 +765,8 @@ Test(server_compat, command_info_and_docs_describe_the_new_commands)
 
 Test(server_compat, log_lines_about_a_client_carry_its_name)
 {
-    const char *extra[] = { "--threads", "2", "--max-bulk", "1024",
-                            "--max-query-buffer", "65536", NULL };
+    const char *extra[] = {"--threads",          "2",     "--max-bulk", "1024",
+                           "--max-query-buffer", "65536", NULL};
     srv_start(&S, extra);
     /* over the query buffer limit (and the inline line limit) */
     int fd = raw_connect(&S);
@@ -779,8 +778,8 @@ Test(server_compat, log_lines_about_a_client_carry_its_name)
     free(junk);
     cr_assert(raw_closed(fd, 5000));
     close(fd);
-    cr_assert(srv_log_wait(&S, "name=greedy-reader", 5000),
-              "no log line names the client (log %s)", S.log);
+    cr_assert(srv_log_wait(&S, "name=greedy-reader", 5000), "no log line names the client (log %s)",
+              S.log);
     /* killed by CLIENT KILL: the victim is named, and who killed it */
     redisContext *killer = srv_connect(&S);
     redisContext *victim = srv_connect(&S);
@@ -789,8 +788,7 @@ Test(server_compat, log_lines_about_a_client_carry_its_name)
     long long kid = expect_int(killer, "CLIENT ID");
     cr_assert_eq(expect_int(killer, "CLIENT KILL ID %lld", vid), 1);
     char want[128];
-    snprintf(want, sizeof want, "name=doomed lib-name= closed: CLIENT KILL by client id=%lld",
-             kid);
+    snprintf(want, sizeof want, "name=doomed lib-name= closed: CLIENT KILL by client id=%lld", kid);
     cr_assert(srv_log_wait(&S, want, 5000), "no '%s' in %s", want, S.log);
     redisFree(victim);
     redisFree(killer);

@@ -45,15 +45,21 @@
 typedef struct {
     pid_t pid;
     int port;
-    char dir[128];     /* temp dir: log file and data dir */
+    char dir[128]; /* temp dir: log file and data dir */
     char log[160];
     char data[160];
-    int durable;       /* started with a data dir */
+    int durable; /* started with a data dir */
 } srv_t;
 
 /* The suites' names for clock.h's monotonic clock and sleep. */
-static inline long long srv_now_ms(void) { return clock_mono_ms(); }
-static inline void srv_sleep_ms(int ms) { tu_sleep_ms((unsigned)ms); }
+static inline long long srv_now_ms(void)
+{
+    return clock_mono_ms();
+}
+static inline void srv_sleep_ms(int ms)
+{
+    tu_sleep_ms((unsigned)ms);
+}
 
 static inline const char *srv_bin(void)
 {
@@ -139,7 +145,7 @@ static inline void srv_prepare(srv_t *s)
 /* Starts in durable mode (in memory with INVCORE_SERVER_TEST_MEMORY). */
 static inline void srv_start(srv_t *s, const char *const *extra)
 {
-    const char *always[SRV_MAX_ARGS + 3] = { "--fsync", "always", NULL };
+    const char *always[SRV_MAX_ARGS + 3] = {"--fsync", "always", NULL};
     int k = 2;
     for (int i = 0; extra && extra[i] && k < SRV_MAX_ARGS; i++)
         always[k++] = extra[i];
@@ -183,7 +189,7 @@ static inline void srv_cleanup(srv_t *s)
 
 static inline redisContext *srv_connect(const srv_t *s)
 {
-    struct timeval tv = { 5, 0 };
+    struct timeval tv = {5, 0};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", s->port, tv);
     cr_assert(c != NULL && !c->err, "connect: %s", c ? c->errstr : "null");
     redisSetTimeout(c, tv);
@@ -194,7 +200,7 @@ static inline redisContext *srv_connect(const srv_t *s)
  * the same timeouts as srv_connect, or NULL. */
 static inline redisContext *srv_connect_port(int port)
 {
-    struct timeval tv = { 10, 0 };
+    struct timeval tv = {10, 0};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
     if (c != NULL && c->err == 0 && redisSetTimeout(c, tv) == REDIS_OK)
         return c;
@@ -214,8 +220,7 @@ static inline redisReply *cmd(redisContext *c, const char *fmt, ...)
     return r;
 }
 
-static inline void expect_status(redisContext *c, const char *want,
-                                 const char *fmt, ...)
+static inline void expect_status(redisContext *c, const char *want, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -223,24 +228,20 @@ static inline void expect_status(redisContext *c, const char *want,
     va_end(ap);
     cr_assert_not_null(r, "no reply to '%s'", fmt);
     cr_assert(r->type == REDIS_REPLY_STATUS && strcmp(r->str, want) == 0,
-              "'%s': want +%s, got type %d '%s'", fmt, want, r->type,
-              r->str ? r->str : "");
+              "'%s': want +%s, got type %d '%s'", fmt, want, r->type, r->str ? r->str : "");
     freeReplyObject(r);
 }
 
 /* Expects an error reply starting with prefix (e.g. "NOTFOUND"). */
-static inline void expect_error(redisContext *c, const char *prefix,
-                                const char *fmt, ...)
+static inline void expect_error(redisContext *c, const char *prefix, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     redisReply *r = redisvCommand(c, fmt, ap);
     va_end(ap);
     cr_assert_not_null(r, "no reply to '%s'", fmt);
-    cr_assert(r->type == REDIS_REPLY_ERROR &&
-                  strncmp(r->str, prefix, strlen(prefix)) == 0,
-              "'%s': want -%s..., got type %d '%s'", fmt, prefix, r->type,
-              r->str ? r->str : "");
+    cr_assert(r->type == REDIS_REPLY_ERROR && strncmp(r->str, prefix, strlen(prefix)) == 0,
+              "'%s': want -%s..., got type %d '%s'", fmt, prefix, r->type, r->str ? r->str : "");
     freeReplyObject(r);
 }
 
@@ -251,29 +252,29 @@ static inline long long expect_int(redisContext *c, const char *fmt, ...)
     redisReply *r = redisvCommand(c, fmt, ap);
     va_end(ap);
     cr_assert_not_null(r);
-    cr_assert_eq(r->type, REDIS_REPLY_INTEGER, "'%s': type %d '%s'", fmt,
-                 r->type, r->str ? r->str : "");
+    cr_assert_eq(r->type, REDIS_REPLY_INTEGER, "'%s': type %d '%s'", fmt, r->type,
+                 r->str ? r->str : "");
     long long v = r->integer;
     freeReplyObject(r);
     return v;
 }
 
 /* Expects [available, reserved, revision]; returns the revision. */
-static inline long long expect_level(redisContext *c, long long avail,
-                                     long long reserved, const char *fmt, ...)
+static inline long long expect_level(redisContext *c, long long avail, long long reserved,
+                                     const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     redisReply *r = redisvCommand(c, fmt, ap);
     va_end(ap);
     cr_assert_not_null(r);
-    cr_assert_eq(r->type, REDIS_REPLY_ARRAY, "'%s': type %d '%s'", fmt,
-                 r->type, r->str ? r->str : "");
+    cr_assert_eq(r->type, REDIS_REPLY_ARRAY, "'%s': type %d '%s'", fmt, r->type,
+                 r->str ? r->str : "");
     cr_assert_eq(r->elements, 3);
-    cr_assert_eq(r->element[0]->integer, avail, "'%s' available %lld want %lld",
-                 fmt, r->element[0]->integer, avail);
-    cr_assert_eq(r->element[1]->integer, reserved, "'%s' reserved %lld want %lld",
-                 fmt, r->element[1]->integer, reserved);
+    cr_assert_eq(r->element[0]->integer, avail, "'%s' available %lld want %lld", fmt,
+                 r->element[0]->integer, avail);
+    cr_assert_eq(r->element[1]->integer, reserved, "'%s' reserved %lld want %lld", fmt,
+                 r->element[1]->integer, reserved);
     long long rev = r->element[2]->integer;
     cr_assert_geq(rev, 1);
     freeReplyObject(r);
@@ -310,13 +311,12 @@ static inline void raw_send(int fd, const void *p, size_t n)
 }
 
 /* Reads until `want` bytes, EOF or timeout; returns bytes read. */
-static inline size_t raw_recv(int fd, char *buf, size_t cap, size_t want,
-                              int timeout_ms)
+static inline size_t raw_recv(int fd, char *buf, size_t cap, size_t want, int timeout_ms)
 {
     size_t got = 0;
     long long deadline = srv_now_ms() + timeout_ms;
     while (got < want && got < cap) {
-        struct pollfd p = { fd, POLLIN, 0 };
+        struct pollfd p = {fd, POLLIN, 0};
         int left = (int)(deadline - srv_now_ms());
         if (left <= 0 || poll(&p, 1, left) <= 0)
             break;
@@ -334,7 +334,7 @@ static inline int raw_closed(int fd, int timeout_ms)
     char b[256];
     long long deadline = srv_now_ms() + timeout_ms;
     while (srv_now_ms() < deadline) {
-        struct pollfd p = { fd, POLLIN, 0 };
+        struct pollfd p = {fd, POLLIN, 0};
         if (poll(&p, 1, 50) > 0) {
             ssize_t r = recv(fd, b, sizeof b, 0);
             if (r == 0 || (r < 0 && errno == ECONNRESET))

@@ -15,19 +15,19 @@
 
 extern char **environ;
 
-#define SLOWLOG_LEN_TEST 16   /* --slowlog-max-len of the suite's server */
-#define WAIT_OPS_MS 10000     /* bound on waiting for an ops/s sample */
-#define CLI_TIMEOUT_MS 20000  /* bound on one redis-cli run */
-#define CLI_OUT_MAX 65536     /* bytes of redis-cli output kept */
-#define STAT_LINES 6          /* --stat: header (2) and data lines read */
+#define SLOWLOG_LEN_TEST 16 /* --slowlog-max-len of the suite's server */
+#define WAIT_OPS_MS 10000 /* bound on waiting for an ops/s sample */
+#define CLI_TIMEOUT_MS 20000 /* bound on one redis-cli run */
+#define CLI_OUT_MAX 65536 /* bytes of redis-cli output kept */
+#define STAT_LINES 6 /* --stat: header (2) and data lines read */
 
 static srv_t S;
 static redisContext *C;
 
 static void setup(void)
 {
-    const char *extra[] = { "--slowlog-log-slower-than", "0", "--slowlog-max-len", "16",
-                            "--threads", "2", NULL };
+    const char *extra[] = {
+        "--slowlog-log-slower-than", "0", "--slowlog-max-len", "16", "--threads", "2", NULL};
     srv_start(&S, extra);
     C = srv_connect(&S);
 }
@@ -47,7 +47,7 @@ static void seed(void)
 {
     expect_status(C, "OK", "LOC.SET 1 name A");
     expect_status(C, "OK", "LOC.SET 2 name B");
-    const char *items[] = { "1", "2", "10" };
+    const char *items[] = {"1", "2", "10"};
     for (size_t i = 0; i < 3; i++) {
         expect_status(C, "OK", "ITEM.SET %s sku s%s", items[i], items[i]);
         for (int loc = 1; loc <= 2; loc++)
@@ -84,15 +84,34 @@ Test(introspect, info_has_the_fields_redis_tools_read)
 {
     seed();
     char *t = info("");
-    const char *present[] = { "redis_version", "redis_mode", "os", "arch_bits", "tcp_port",
-                              "uptime_in_seconds", "uptime_in_days", "connected_clients",
-                              "blocked_clients", "maxclients", "used_memory", "used_memory_rss",
-                              "used_memory_peak", "maxmemory", "loading", "aof_enabled",
-                              "aof_rewrite_in_progress", "rdb_bgsave_in_progress",
-                              "total_commands_processed", "instantaneous_ops_per_sec",
-                              "total_connections_received", "connected_slaves",
-                              "master_repl_offset", "used_cpu_sys", "cluster_enabled",
-                              "table_bytes", "journal_position", "holds_active" };
+    const char *present[] = {"redis_version",
+                             "redis_mode",
+                             "os",
+                             "arch_bits",
+                             "tcp_port",
+                             "uptime_in_seconds",
+                             "uptime_in_days",
+                             "connected_clients",
+                             "blocked_clients",
+                             "maxclients",
+                             "used_memory",
+                             "used_memory_rss",
+                             "used_memory_peak",
+                             "maxmemory",
+                             "loading",
+                             "aof_enabled",
+                             "aof_rewrite_in_progress",
+                             "rdb_bgsave_in_progress",
+                             "total_commands_processed",
+                             "instantaneous_ops_per_sec",
+                             "total_connections_received",
+                             "connected_slaves",
+                             "master_repl_offset",
+                             "used_cpu_sys",
+                             "cluster_enabled",
+                             "table_bytes",
+                             "journal_position",
+                             "holds_active"};
     for (size_t i = 0; i < sizeof present / sizeof present[0]; i++)
         cr_assert_neq(field(t, present[i]), LLONG_MIN, "INFO lacks %s", present[i]);
     cr_assert_not_null(strstr(t, "\r\nredis_mode:standalone\r\n"));
@@ -307,7 +326,7 @@ Test(introspect, config_get_shows_the_slowlog_settings)
 
 Test(introspect, latency_reports_slow_commands_as_events)
 {
-    expect_status(C, "PONG", "PING");     /* fast-command */
+    expect_status(C, "PONG", "PING"); /* fast-command */
     expect_int(C, "LATENCY RESET nosuch"); /* any command: "command" */
     redisReply *r = cmd(C, "LATENCY LATEST");
     cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
@@ -352,7 +371,7 @@ Test(introspect, memory_usage_and_stats_describe_levels)
     cr_assert_gt(bytes, 0);
     cr_assert_eq(expect_int(C, "MEMORY USAGE 010:01"), bytes, "ids may have leading zeros");
     cr_assert_eq(expect_int(C, "MEMORY USAGE 10:1 SAMPLES 5"), bytes);
-    const char *absent[] = { "10:9", "junk", "10:", ":1", "1:2:3", "-1:1", "" };
+    const char *absent[] = {"10:9", "junk", "10:", ":1", "1:2:3", "-1:1", ""};
     for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++) {
         redisReply *r = cmd(C, "MEMORY USAGE %s", absent[i]);
         cr_assert_eq(r->type, REDIS_REPLY_NIL, "MEMORY USAGE '%s'", absent[i]);
@@ -423,16 +442,16 @@ Test(introspect, scan_names_every_level_once)
     const struct {
         const char *opts, *want;
     } cases[] = {
-        { "", "10:1 10:2 1:1 1:2 2:1 2:2" },
-        { "COUNT 1", "10:1 10:2 1:1 1:2 2:1 2:2" },
-        { "COUNT 100000", "10:1 10:2 1:1 1:2 2:1 2:2" },
-        { "MATCH 1:*", "1:1 1:2" },
-        { "MATCH 1*:2 COUNT 2", "10:2 1:2" },
-        { "MATCH [12]:[^1]", "1:2 2:2" },
-        { "TYPE level", "10:1 10:2 1:1 1:2 2:1 2:2" },
-        { "TYPE LEVEL MATCH *0*", "10:1 10:2" },
-        { "TYPE string", "" },
-        { "MATCH nothing*", "" },
+        {"", "10:1 10:2 1:1 1:2 2:1 2:2"},
+        {"COUNT 1", "10:1 10:2 1:1 1:2 2:1 2:2"},
+        {"COUNT 100000", "10:1 10:2 1:1 1:2 2:1 2:2"},
+        {"MATCH 1:*", "1:1 1:2"},
+        {"MATCH 1*:2 COUNT 2", "10:2 1:2"},
+        {"MATCH [12]:[^1]", "1:2 2:2"},
+        {"TYPE level", "10:1 10:2 1:1 1:2 2:1 2:2"},
+        {"TYPE LEVEL MATCH *0*", "10:1 10:2"},
+        {"TYPE string", ""},
+        {"MATCH nothing*", ""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *got = scan_all(cases[i].opts);
@@ -460,7 +479,7 @@ Test(introspect, scan_and_type_refuse_bad_input)
 
     expect_status(C, "level", "TYPE 10:1");
     expect_status(C, "level", "TYPE 0010:0001");
-    const char *none[] = { "10:9", "junk", ":", "1:2:3", "1:", "99999999999999999999:1" };
+    const char *none[] = {"10:9", "junk", ":", "1:2:3", "1:", "99999999999999999999:1"};
     for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
         expect_status(C, "none", "TYPE %s", none[i]);
     expect_error(C, "ERR wrong number", "TYPE");
@@ -469,7 +488,7 @@ Test(introspect, scan_and_type_refuse_bad_input)
 
 Test(introspect, command_info_and_docs_describe_the_new_commands)
 {
-    const char *names[] = { "slowlog", "latency", "memory", "scan", "type" };
+    const char *names[] = {"slowlog", "latency", "memory", "scan", "type"};
     for (size_t i = 0; i < 5; i++) {
         redisReply *r = cmd(C, "COMMAND INFO %s", names[i]);
         cr_assert_eq(r->elements, 1);
@@ -525,7 +544,7 @@ static void cli(cli_run *r, int max_lines, const char *const *args)
     r->status = -1;
     long long deadline = srv_now_ms() + CLI_TIMEOUT_MS;
     for (;;) {
-        struct pollfd p = { pfd[0], POLLIN, 0 };
+        struct pollfd p = {pfd[0], POLLIN, 0};
         int left = (int)(deadline - srv_now_ms());
         if (left <= 0 || poll(&p, 1, left) <= 0)
             break;
@@ -542,8 +561,7 @@ static void cli(cli_run *r, int max_lines, const char *const *args)
     int st = 0;
     pid_t done = 0;
     /* EOF came: wait (bounded) for the exit; or stop it by its pid */
-    while (max_lines == 0 && (done = waitpid(pid, &st, WNOHANG)) == 0 &&
-           srv_now_ms() < deadline)
+    while (max_lines == 0 && (done = waitpid(pid, &st, WNOHANG)) == 0 && srv_now_ms() < deadline)
         srv_sleep_ms(5);
     if (done != pid) {
         kill(pid, SIGTERM);
@@ -567,10 +585,10 @@ Test(introspect, redis_cli_scan_bigkeys_and_memkeys_run_cleanly)
 {
     seed();
     static cli_run r;
-    const char *scan[] = { "--scan", NULL };
+    const char *scan[] = {"--scan", NULL};
     cli(&r, 0, scan);
     cli_done(&r, "--scan");
-    const char *want[] = { "1:1", "1:2", "2:1", "2:2", "10:1", "10:2" };
+    const char *want[] = {"1:1", "1:2", "2:1", "2:2", "10:1", "10:2"};
     size_t lines = 0;
     for (const char *p = r.out; *p; p++)
         lines += *p == '\n';
@@ -578,20 +596,20 @@ Test(introspect, redis_cli_scan_bigkeys_and_memkeys_run_cleanly)
     for (size_t i = 0; i < 6; i++) {
         char line[16];
         snprintf(line, sizeof line, "\n%s\n", want[i]);
-        cr_assert(strstr(r.out, line + 1) == r.out || strstr(r.out, line),
-                  "--scan lacks %s:\n%s", want[i], r.out);
+        cr_assert(strstr(r.out, line + 1) == r.out || strstr(r.out, line), "--scan lacks %s:\n%s",
+                  want[i], r.out);
     }
-    const char *pattern[] = { "--scan", "--pattern", "1:*", NULL };
+    const char *pattern[] = {"--scan", "--pattern", "1:*", NULL};
     cli(&r, 0, pattern);
     cli_done(&r, "--scan --pattern");
     cr_assert(strcmp(r.out, "1:1\n1:2\n") == 0 || strcmp(r.out, "1:2\n1:1\n") == 0,
               "--scan --pattern 1:*:\n%s", r.out);
-    const char *big[] = { "--bigkeys", NULL };
+    const char *big[] = {"--bigkeys", NULL};
     cli(&r, 0, big);
     cli_done(&r, "--bigkeys");
     cr_assert_not_null(strstr(r.out, "Sampled 6 keys"), "%s", r.out);
     cr_assert_not_null(strstr(r.out, "6 levels"), "%s", r.out);
-    const char *mem[] = { "--memkeys", NULL };
+    const char *mem[] = {"--memkeys", NULL};
     cli(&r, 0, mem);
     cli_done(&r, "--memkeys");
     cr_assert_not_null(strstr(r.out, "Biggest  level found"), "%s", r.out);
@@ -601,7 +619,7 @@ Test(introspect, redis_cli_stat_shows_every_column)
 {
     seed();
     static cli_run r;
-    const char *stat[] = { "--stat", "-i", "0.1", NULL };
+    const char *stat[] = {"--stat", "-i", "0.1", NULL};
     cli(&r, STAT_LINES, stat);
     cr_assert_null(strstr(r.out, "ERR"), "%s", r.out);
     cr_assert_null(strstr(r.out, "rror"), "%s", r.out);
@@ -612,8 +630,8 @@ Test(introspect, redis_cli_stat_shows_every_column)
     cr_assert_not_null(line);
     long long keys, clients, blocked, requests, conns;
     char mem[32];
-    int k = sscanf(line + 1, "%lld %31s %lld %lld %lld (+%*d) %lld", &keys, mem, &clients,
-                   &blocked, &requests, &conns);
+    int k = sscanf(line + 1, "%lld %31s %lld %lld %lld (+%*d) %lld", &keys, mem, &clients, &blocked,
+                   &requests, &conns);
     cr_assert_eq(k, 6, "a --stat line: %s", line + 1);
     cr_assert_eq(keys, 6);
     cr_assert(mem[0] >= '1' && mem[0] <= '9', "mem %s", mem);

@@ -42,14 +42,12 @@ static void seed(redisContext *c)
     expect_level(c, 5, 0, "LEVEL.SET 11 1 5");
 }
 
-static void expect_array_level(const redisReply *r, long long avail,
-                               long long reserved)
+static void expect_array_level(const redisReply *r, long long avail, long long reserved)
 {
-    cr_assert_eq(r->type, REDIS_REPLY_ARRAY, "type %d '%s'", r->type,
-                 r->str ? r->str : "");
+    cr_assert_eq(r->type, REDIS_REPLY_ARRAY, "type %d '%s'", r->type, r->str ? r->str : "");
     cr_assert_eq(r->elements, 3);
-    cr_assert_eq(r->element[0]->integer, avail, "available %lld want %lld",
-                 r->element[0]->integer, avail);
+    cr_assert_eq(r->element[0]->integer, avail, "available %lld want %lld", r->element[0]->integer,
+                 avail);
     cr_assert_eq(r->element[1]->integer, reserved, "reserved %lld want %lld",
                  r->element[1]->integer, reserved);
 }
@@ -58,8 +56,7 @@ static void expect_array_level(const redisReply *r, long long avail,
 static redisReply *exec_array(redisContext *c, size_t n)
 {
     redisReply *r = cmd(c, "EXEC");
-    cr_assert_eq(r->type, REDIS_REPLY_ARRAY, "EXEC: type %d '%s'", r->type,
-                 r->str ? r->str : "");
+    cr_assert_eq(r->type, REDIS_REPLY_ARRAY, "EXEC: type %d '%s'", r->type, r->str ? r->str : "");
     cr_assert_eq(r->elements, n, "EXEC: %zu replies, want %zu", r->elements, n);
     return r;
 }
@@ -119,8 +116,7 @@ Test(server_multi, a_failing_last_line_changes_nothing)
     expect_last_line_fails("LEVEL.ADJUST 10 1 1 IFREV 999999999",
                            "CONFLICT EXEC line 3 (LEVEL.ADJUST): revision ");
     /* NOTFOUND: no level at location 2, no such hold */
-    expect_last_line_fails("LEVEL.ADJUST 10 2 -1",
-                           "NOTFOUND EXEC line 3 (LEVEL.ADJUST): ");
+    expect_last_line_fails("LEVEL.ADJUST 10 2 -1", "NOTFOUND EXEC line 3 (LEVEL.ADJUST): ");
     expect_last_line_fails("HOLD.COMMIT nosuch", "NOTFOUND EXEC line 3 (HOLD.COMMIT): ");
     /* INSUFFICIENT hold: 10@1 has 4 after line 1 */
     expect_last_line_fails("HOLD.CREATE hy 60000 10 1 9",
@@ -141,8 +137,10 @@ Test(server_multi, a_failing_first_line_skips_the_rest)
     expect_status(C, "QUEUED", "LEVEL.ADJUST 10 1 -6 FLOOR 0");
     expect_status(C, "QUEUED", "LEVEL.ADJUST 11 1 -1");
     expect_status(C, "QUEUED", "PING");
-    expect_error(C, "INSUFFICIENT EXEC line 1 (LEVEL.ADJUST): available 5; "
-                    "nothing was applied", "EXEC");
+    expect_error(C,
+                 "INSUFFICIENT EXEC line 1 (LEVEL.ADJUST): available 5; "
+                 "nothing was applied",
+                 "EXEC");
     expect_level(C, 5, 0, "LEVEL.GET 10 1");
     expect_level(C, 5, 0, "LEVEL.GET 11 1");
 }
@@ -152,19 +150,19 @@ Test(server_multi, a_failing_first_line_skips_the_rest)
 Test(server_multi, a_refused_command_aborts_the_transaction_with_execabort)
 {
     const char *bad[][2] = {
-        { "LEVEL.ADJUST 10 1 abc", "INVALID" },
-        { "LEVEL.ADJUST 10 1 -1 CEILING 3", "INVALID" },
-        { "LEVEL.SET 10 1 1000000001", "LIMIT" },
-        { "HOLD.CREATE h 0 10 1 1", "INVALID" },
-        { "HOLD.CREATE h 60000 10 1 1 10 1 2", "INVALID" },
-        { "LEVEL.GET 10", "ERR wrong number of arguments" },
-        { "NOSUCH 1", "ERR unknown command" },
-        { "LOC.SET 1 name Other", "ERR Command not allowed inside a transaction: LOC.SET" },
-        { "ITEM.DEL 10", "ERR Command not allowed inside a transaction: ITEM.DEL" },
-        { "LEVEL.DEL 10 1", "ERR Command not allowed inside a transaction: LEVEL.DEL" },
-        { "SNAPSHOT", "ERR Command not allowed inside a transaction: SNAPSHOT" },
-        { "AUTH x", "ERR Command not allowed inside a transaction: AUTH" },
-        { "HELLO 3", "ERR Command not allowed inside a transaction: HELLO" },
+        {"LEVEL.ADJUST 10 1 abc", "INVALID"},
+        {"LEVEL.ADJUST 10 1 -1 CEILING 3", "INVALID"},
+        {"LEVEL.SET 10 1 1000000001", "LIMIT"},
+        {"HOLD.CREATE h 0 10 1 1", "INVALID"},
+        {"HOLD.CREATE h 60000 10 1 1 10 1 2", "INVALID"},
+        {"LEVEL.GET 10", "ERR wrong number of arguments"},
+        {"NOSUCH 1", "ERR unknown command"},
+        {"LOC.SET 1 name Other", "ERR Command not allowed inside a transaction: LOC.SET"},
+        {"ITEM.DEL 10", "ERR Command not allowed inside a transaction: ITEM.DEL"},
+        {"LEVEL.DEL 10 1", "ERR Command not allowed inside a transaction: LEVEL.DEL"},
+        {"SNAPSHOT", "ERR Command not allowed inside a transaction: SNAPSHOT"},
+        {"AUTH x", "ERR Command not allowed inside a transaction: AUTH"},
+        {"HELLO 3", "ERR Command not allowed inside a transaction: HELLO"},
     };
     seed(C);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -173,8 +171,7 @@ Test(server_multi, a_refused_command_aborts_the_transaction_with_execabort)
         expect_error(C, bad[i][1], bad[i][0]);
         /* later commands are still checked and answered */
         expect_status(C, "QUEUED", "LEVEL.ADJUST 11 1 -1");
-        expect_error(C, "EXECABORT Transaction discarded because of previous errors.",
-                     "EXEC");
+        expect_error(C, "EXECABORT Transaction discarded because of previous errors.", "EXEC");
         expect_level(C, 5, 0, "LEVEL.GET 10 1");
         expect_level(C, 5, 0, "LEVEL.GET 11 1");
     }
@@ -229,8 +226,9 @@ Test(server_multi, nested_multi_and_stray_exec_or_discard_are_errors)
 Test(server_multi, watch_points_to_ifrev_and_unwatch_is_a_no_op)
 {
     seed(C);
-    expect_error(C, "ERR WATCH is not supported: read the level's revision "
-                    "and use IFREV rev on LEVEL.SET / LEVEL.ADJUST inside MULTI",
+    expect_error(C,
+                 "ERR WATCH is not supported: read the level's revision "
+                 "and use IFREV rev on LEVEL.SET / LEVEL.ADJUST inside MULTI",
                  "WATCH level:10:1");
     expect_status(C, "OK", "UNWATCH");
     expect_status(C, "OK", "MULTI");
@@ -258,8 +256,8 @@ enum { MULTI_MAX = 256 }; /* INV_BATCH_LINES_MAX */
 /* Sends MULTI, n x fmt, EXEC pipelined; returns EXEC's reply. Every
  * command must answer QUEUED but one, which may answer an error starting
  * with err: its index goes to *err_at (-1: none). */
-static redisReply *pipeline(redisContext *c, int n, const char *err, int *err_at,
-                            const char *fmt, const char *arg)
+static redisReply *pipeline(redisContext *c, int n, const char *err, int *err_at, const char *fmt,
+                            const char *arg)
 {
     redisReply *r;
     *err_at = -1;
@@ -272,12 +270,10 @@ static redisReply *pipeline(redisContext *c, int n, const char *err, int *err_at
     freeReplyObject(r);
     for (int i = 0; i < n; i++) {
         cr_assert_eq(redisGetReply(c, (void **)&r), REDIS_OK, "reply %d", i);
-        if (r->type == REDIS_REPLY_ERROR && *err_at < 0 &&
-            strncmp(r->str, err, strlen(err)) == 0)
+        if (r->type == REDIS_REPLY_ERROR && *err_at < 0 && strncmp(r->str, err, strlen(err)) == 0)
             *err_at = i;
         else
-            cr_assert(r->type == REDIS_REPLY_STATUS &&
-                          strcmp(r->str, "QUEUED") == 0,
+            cr_assert(r->type == REDIS_REPLY_STATUS && strcmp(r->str, "QUEUED") == 0,
                       "command %d: type %d '%s'", i, r->type, r->str);
         freeReplyObject(r);
     }
@@ -298,15 +294,14 @@ Test(server_multi, a_queue_over_the_command_limit_aborts)
 {
     int err_at;
     seed(C);
-    redisReply *r = pipeline(C, MULTI_MAX, "LIMIT", &err_at,
-                             "LEVEL.ADJUST 10 1 %s", "1");
+    redisReply *r = pipeline(C, MULTI_MAX, "LIMIT", &err_at, "LEVEL.ADJUST 10 1 %s", "1");
     cr_assert_eq(err_at, -1);
     cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
     cr_assert_eq(r->elements, MULTI_MAX);
     expect_array_level(r->element[MULTI_MAX - 1], 5 + MULTI_MAX, 0);
     freeReplyObject(r);
-    r = pipeline(C, MULTI_MAX + 2, "LIMIT a transaction holds at most 256 commands",
-                 &err_at, "LEVEL.ADJUST 10 1 %s", "1");
+    r = pipeline(C, MULTI_MAX + 2, "LIMIT a transaction holds at most 256 commands", &err_at,
+                 "LEVEL.ADJUST 10 1 %s", "1");
     cr_assert_eq(err_at, MULTI_MAX);
     expect_execabort(r);
     expect_level(C, 5 + MULTI_MAX, 0, "LEVEL.GET 10 1");
@@ -317,8 +312,7 @@ enum { SMALL_QUERY = 65536, BIG_ARG = 3000, BIG_FIT = 15, BIG_SENT = 30 };
 /* The queued bytes count against --max-query-buffer. */
 Test(server_multi, a_queue_over_the_byte_limit_aborts)
 {
-    const char *extra[] = { "--max-bulk", "4096", "--max-query-buffer", "65536",
-                            NULL };
+    const char *extra[] = {"--max-bulk", "4096", "--max-query-buffer", "65536", NULL};
     static char big[BIG_ARG + 1];
     int err_at;
     redisFree(C);
@@ -333,10 +327,10 @@ Test(server_multi, a_queue_over_the_byte_limit_aborts)
     cr_assert_eq((int)r->elements, BIG_FIT);
     cr_assert_eq(r->element[BIG_FIT - 1]->len, BIG_ARG);
     freeReplyObject(r);
-    r = pipeline(C, BIG_SENT, "LIMIT a transaction holds at most 65536 bytes",
-                 &err_at, "ECHO %s", big);
-    cr_assert(err_at >= BIG_FIT && err_at <= SMALL_QUERY / BIG_ARG,
-              "limit met at command %d", err_at);
+    r = pipeline(C, BIG_SENT, "LIMIT a transaction holds at most 65536 bytes", &err_at, "ECHO %s",
+                 big);
+    cr_assert(err_at >= BIG_FIT && err_at <= SMALL_QUERY / BIG_ARG, "limit met at command %d",
+              err_at);
     expect_execabort(r);
     expect_status(C, "PONG", "PING");
 }
@@ -570,8 +564,7 @@ Test(server_multi, an_acknowledged_exec_survives_a_crash)
 /* Each transaction takes one unit of level A (item 10) and one of B (item
  * 11), FLOOR 0. B has RACE_STOCK, A RACE_EXTRA more: once B is empty, every
  * EXEC applies A's line and then fails on B's, which must undo A's. */
-enum { RACE_CLIENTS = 16, RACE_STOCK = 200, RACE_EXTRA = 50,
-       RACE_TRIES_MAX = RACE_STOCK + 1 };
+enum { RACE_CLIENTS = 16, RACE_STOCK = 200, RACE_EXTRA = 50, RACE_TRIES_MAX = RACE_STOCK + 1 };
 
 typedef struct {
     redisContext *c; /* connected by the test's thread */
@@ -583,7 +576,7 @@ static void *racer_main(void *arg)
     racer *b = arg;
     redisContext *c = b->c;
     for (int i = 0; i < RACE_TRIES_MAX; i++) {
-        redisReply *r[4] = { NULL, NULL, NULL, NULL };
+        redisReply *r[4] = {NULL, NULL, NULL, NULL};
         int done = 1;
         redisAppendCommand(c, "MULTI");
         redisAppendCommand(c, "LEVEL.ADJUST 10 1 -1 FLOOR 0");
@@ -617,14 +610,13 @@ static void *racer_main(void *arg)
 
 Test(server_multi, racing_transactions_never_half_apply)
 {
-    const char *extra[] = { "--threads", "2", NULL };
+    const char *extra[] = {"--threads", "2", NULL};
     redisFree(C);
     srv_cleanup(&S);
     srv_start(&S, extra);
     C = srv_connect(&S);
     seed(C);
-    expect_level(C, RACE_STOCK + RACE_EXTRA, 0, "LEVEL.SET 10 1 %d",
-                 RACE_STOCK + RACE_EXTRA);
+    expect_level(C, RACE_STOCK + RACE_EXTRA, 0, "LEVEL.SET 10 1 %d", RACE_STOCK + RACE_EXTRA);
     expect_level(C, RACE_STOCK, 0, "LEVEL.SET 11 1 %d", RACE_STOCK);
     pthread_t th[RACE_CLIENTS];
     racer b[RACE_CLIENTS];
@@ -644,8 +636,7 @@ Test(server_multi, racing_transactions_never_half_apply)
     }
     cr_assert_eq(other, 0, "unexpected replies");
     cr_assert_eq(refused, RACE_CLIENTS, "every client ends refused");
-    cr_assert_eq(ok, RACE_STOCK, "%d transactions applied for a stock of %d",
-                 ok, RACE_STOCK);
+    cr_assert_eq(ok, RACE_STOCK, "%d transactions applied for a stock of %d", ok, RACE_STOCK);
     /* both fell by exactly the number of successful EXECs */
     expect_level(C, RACE_STOCK + RACE_EXTRA - ok, 0, "LEVEL.GET 10 1");
     expect_level(C, RACE_STOCK - ok, 0, "LEVEL.GET 11 1");

@@ -13,7 +13,10 @@
 
 static srv_t S;
 
-static void teardown(void) { srv_cleanup(&S); }
+static void teardown(void)
+{
+    srv_cleanup(&S);
+}
 
 TestSuite(server_net, .fini = teardown, .timeout = 40);
 
@@ -73,7 +76,7 @@ typedef struct {
 static void *buyer_main(void *arg)
 {
     buyer *b = arg;
-    struct timeval tv = { 10, 0 };
+    struct timeval tv = {10, 0};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", b->port, tv);
     if (c == NULL || c->err) {
         b->other++;
@@ -106,7 +109,7 @@ static void *buyer_main(void *arg)
 
 Test(server_net, flash_sale_100_clients_sells_exactly_the_stock)
 {
-    const char *extra[] = { "--threads", "2", NULL };
+    const char *extra[] = {"--threads", "2", NULL};
     srv_start(&S, extra);
     redisContext *c = srv_connect(&S);
     seed_level(c, SALE_STOCK);
@@ -199,7 +202,7 @@ Test(server_net, malformed_frames_get_errors_and_server_keeps_serving)
 
 Test(server_net, auth_required_when_requirepass_set)
 {
-    const char *extra[] = { "--requirepass", "s3cret", NULL };
+    const char *extra[] = {"--requirepass", "s3cret", NULL};
     srv_start(&S, extra);
     redisContext *c = srv_connect(&S);
     expect_error(c, "NOAUTH", "PING");
@@ -235,7 +238,7 @@ Test(server_net, auth_required_when_requirepass_set)
 
 Test(server_net, maxclients_rejects_extra_connections)
 {
-    const char *extra[] = { "--maxclients", "2", NULL };
+    const char *extra[] = {"--maxclients", "2", NULL};
     srv_start(&S, extra);
     redisContext *a = srv_connect(&S);
     redisContext *b = srv_connect(&S);
@@ -244,8 +247,7 @@ Test(server_net, maxclients_rejects_extra_connections)
     int fd = raw_connect(&S);
     char buf[64] = {0};
     raw_recv(fd, buf, sizeof buf - 1, 30, 2000);
-    cr_assert(strncmp(buf, "-ERR max number of clients reached", 34) == 0,
-              "got %s", buf);
+    cr_assert(strncmp(buf, "-ERR max number of clients reached", 34) == 0, "got %s", buf);
     cr_assert(raw_closed(fd, 2000));
     close(fd);
     /* counted before the refusal was sent: no wait needed */
@@ -264,7 +266,7 @@ Test(server_net, maxclients_rejects_extra_connections)
 
 Test(server_net, idle_clients_are_closed_after_timeout)
 {
-    const char *extra[] = { "--timeout", "1", NULL };
+    const char *extra[] = {"--timeout", "1", NULL};
     srv_start(&S, extra);
     int fd = raw_connect(&S);
     raw_send(fd, "*2\r\n$4\r\nECHO\r\n$10\r\nabc", 22); /* a half frame */
@@ -279,8 +281,15 @@ Test(server_net, idle_clients_are_closed_after_timeout)
  * never grows one. A hint beyond SERVER_CAPACITY_MAX refuses to start. */
 Test(server_net, capacity_hints_presize_tables_and_bad_ones_refuse_to_start)
 {
-    const char *extra[] = {"--levels-capacity", "100000", "--items-capacity", "2000",
-                           "--locations-capacity", "16", "--holds-capacity", "1000", NULL};
+    const char *extra[] = {"--levels-capacity",
+                           "100000",
+                           "--items-capacity",
+                           "2000",
+                           "--locations-capacity",
+                           "16",
+                           "--holds-capacity",
+                           "1000",
+                           NULL};
     srv_start(&S, extra);
     redisContext *c = srv_connect(&S);
     cr_assert_geq(info_field(c, "table_bytes"), 100000LL * 32, "levels table not pre-sized");
@@ -309,7 +318,7 @@ Test(server_net, capacity_hints_presize_tables_and_bad_ones_refuse_to_start)
 
 Test(server_net, slow_reader_is_disconnected_at_reply_limit)
 {
-    const char *extra[] = { "--max-reply-buffer", "65536", NULL };
+    const char *extra[] = {"--max-reply-buffer", "65536", NULL};
     srv_start(&S, extra);
     int fd = raw_connect(&S);
     int small = 4096;
@@ -319,7 +328,7 @@ Test(server_net, slow_reader_is_disconnected_at_reply_limit)
     int hdr = snprintf(req, sizeof req, "*2\r\n$4\r\nECHO\r\n$%d\r\n", 60 * 1024);
     memset(req + hdr, 'x', 60 * 1024);
     memcpy(req + hdr + 60 * 1024, "\r\n", 2);
-    struct timeval tv = { 2, 0 };
+    struct timeval tv = {2, 0};
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     for (int i = 0; i < 800; i++) {
         ssize_t w = send(fd, req, (size_t)hdr + 60 * 1024 + 2, MSG_NOSIGNAL);
@@ -411,14 +420,13 @@ Test(server_net, redis_cli_talks_to_invcored)
     run(line, out, sizeof out);
     snprintf(line, sizeof line, "redis-cli --no-raw -p %d LEVEL.GET 7 1 2>&1", S.port);
     run(line, out, sizeof out);
-    cr_assert(strncmp(out, "1) (integer) 5\n2) (integer) 0\n3) (integer) ", 41) == 0,
-              "got %s", out);
+    cr_assert(strncmp(out, "1) (integer) 5\n2) (integer) 0\n3) (integer) ", 41) == 0, "got %s",
+              out);
     snprintf(line, sizeof line, "redis-cli --no-raw -p %d level.adjust 7 1 -9 FLOOR 0 2>&1",
              S.port);
     run(line, out, sizeof out);
     cr_assert_str_eq(out, "(error) INSUFFICIENT available 5\n");
-    snprintf(line, sizeof line,
-             "redis-benchmark -p %d -n 2000 -c 4 -q LEVEL.ADJUST 7 1 1 2>&1",
+    snprintf(line, sizeof line, "redis-benchmark -p %d -n 2000 -c 4 -q LEVEL.ADJUST 7 1 1 2>&1",
              S.port);
     run(line, out, sizeof out);
     cr_assert_null(strstr(out, "ERR"), "%s", out);
@@ -454,11 +462,11 @@ Test(server_net, a_second_server_on_the_same_port_refuses_to_start)
     srv_start(&S, NULL);
     char cmdline[256];
     snprintf(cmdline, sizeof cmdline,
-             "timeout 10 %s --in-memory --bind 127.0.0.1 --port %d >/dev/null 2>&1",
-             srv_bin(), S.port);
+             "timeout 10 %s --in-memory --bind 127.0.0.1 --port %d >/dev/null 2>&1", srv_bin(),
+             S.port);
     int status = system(cmdline);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1,
-              "second server exit status %d", status);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "second server exit status %d",
+              status);
     redisContext *c = srv_connect(&S);
     expect_status(c, "PONG", "PING"); /* the first one still serves */
     redisFree(c);
@@ -470,11 +478,11 @@ Test(server_net, a_second_server_on_the_same_port_refuses_to_start)
  * ~140 KB each cross that mark many times; the PING after them proves the
  * whole pipeline ran. */
 enum {
-    BIG_ITEMS = 250,          /* ids per ITEM.MGET (within INV_MGET_MAX) */
-    BIG_MGETS = 20,           /* pipelined MGETs: ~2.8 MB of replies */
-    BIG_SKU_LEN = 200,        /* bytes: makes each item's reply ~550 B */
-    BIG_WAIT_MS = 10000,      /* generous; the fixed server needs < 1 s */
-    BIG_REPLY_CAP = 8 << 20,  /* bytes: room for all replies */
+    BIG_ITEMS = 250, /* ids per ITEM.MGET (within INV_MGET_MAX) */
+    BIG_MGETS = 20, /* pipelined MGETs: ~2.8 MB of replies */
+    BIG_SKU_LEN = 200, /* bytes: makes each item's reply ~550 B */
+    BIG_WAIT_MS = 10000, /* generous; the fixed server needs < 1 s */
+    BIG_REPLY_CAP = 8 << 20, /* bytes: room for all replies */
 };
 
 Test(server_net, pipelined_large_replies_all_arrive_without_more_input)
@@ -517,8 +525,7 @@ Test(server_net, pipelined_large_replies_all_arrive_without_more_input)
     long long deadline = srv_now_ms() + BIG_WAIT_MS;
     while (got < BIG_REPLY_CAP && srv_now_ms() < deadline &&
            !(got >= 7 && memcmp(buf + got - 7, "+PONG\r\n", 7) == 0))
-        got += raw_recv(fd, buf + got, BIG_REPLY_CAP - got,
-                        BIG_REPLY_CAP - got, 50);
+        got += raw_recv(fd, buf + got, BIG_REPLY_CAP - got, BIG_REPLY_CAP - got, 50);
     cr_assert(got >= 7 && memcmp(buf + got - 7, "+PONG\r\n", 7) == 0,
               "pipeline stalled after %zu bytes", got);
     size_t arrays = 0;
@@ -527,8 +534,7 @@ Test(server_net, pipelined_large_replies_all_arrive_without_more_input)
     for (size_t i = 0; i + (size_t)hl <= got; i++)
         if (memcmp(buf + i, hdr, (size_t)hl) == 0)
             arrays++;
-    cr_assert_eq(arrays, BIG_MGETS, "got %zu of %d MGET replies", arrays,
-                 BIG_MGETS);
+    cr_assert_eq(arrays, BIG_MGETS, "got %zu of %d MGET replies", arrays, BIG_MGETS);
     free(buf);
     close(fd);
 }
@@ -539,10 +545,10 @@ Test(server_net, pipelined_large_replies_all_arrive_without_more_input)
  * descriptors are free. The limit is lowered on the running server with
  * prlimit (its own process, same user). */
 enum {
-    FD_HEADROOM = 2,         /* clients the server can still accept */
-    FD_EXTRA_CLIENTS = 10,   /* clients beyond the headroom */
-    FD_IDLE_WAIT_MS = 1000,  /* CPU is measured over this window */
-    FD_CPU_PCT_MAX = 40,     /* a spinning loop uses ~100% */
+    FD_HEADROOM = 2, /* clients the server can still accept */
+    FD_EXTRA_CLIENTS = 10, /* clients beyond the headroom */
+    FD_IDLE_WAIT_MS = 1000, /* CPU is measured over this window */
+    FD_CPU_PCT_MAX = 40, /* a spinning loop uses ~100% */
 };
 
 /* The number of the n-th (1-based) descriptor pid does not hold: with
@@ -582,14 +588,17 @@ static long long cpu_ticks(pid_t pid)
     char *p = strrchr(buf, ')'); /* fields 14, 15: utime, stime */
     cr_assert_not_null(p);
     unsigned long long ut = 0, st = 0;
-    cr_assert_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-                        "%llu %llu", &ut, &st), 2);
+    cr_assert_eq(sscanf(p + 2,
+                        "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                        "%llu %llu",
+                        &ut, &st),
+                 2);
     return (long long)(ut + st);
 }
 
 Test(server_net, out_of_descriptors_rejects_clients_without_spinning)
 {
-    const char *extra[] = { "--threads", "1", NULL };
+    const char *extra[] = {"--threads", "1", NULL};
     srv_start(&S, extra);
     redisContext *c = srv_connect(&S);
     expect_status(c, "PONG", "PING");
@@ -605,10 +614,8 @@ Test(server_net, out_of_descriptors_rejects_clients_without_spinning)
     long long t0 = cpu_ticks(S.pid);
     srv_sleep_ms(FD_IDLE_WAIT_MS);
     long long used = cpu_ticks(S.pid) - t0;
-    long long max = sysconf(_SC_CLK_TCK) * FD_IDLE_WAIT_MS / 1000 *
-                    FD_CPU_PCT_MAX / 100;
-    cr_assert_leq(used, max, "server used %lld ticks idle (max %lld)", used,
-                  max);
+    long long max = sysconf(_SC_CLK_TCK) * FD_IDLE_WAIT_MS / 1000 * FD_CPU_PCT_MAX / 100;
+    cr_assert_leq(used, max, "server used %lld ticks idle (max %lld)", used, max);
     cr_assert_geq(info_field(c, "rejected_connections"), FD_EXTRA_CLIENTS);
     for (int i = 0; i < FD_HEADROOM + FD_EXTRA_CLIENTS; i++)
         close(fds[i]);
@@ -625,20 +632,18 @@ Test(server_net, out_of_descriptors_rejects_clients_without_spinning)
  * frame is a bulk whose trailer is wrong: its bytes arrive in two writes,
  * so the input kept at the error (frame + tail) exceeds max-query. */
 enum {
-    FRAME_BULK = 60000,      /* bytes: <= --max-bulk below */
-    FRAME_FIRST = 59000,     /* bulk bytes in the first write */
-    FRAME_TAIL = 10000,      /* junk after the bad trailer */
+    FRAME_BULK = 60000, /* bytes: <= --max-bulk below */
+    FRAME_FIRST = 59000, /* bulk bytes in the first write */
+    FRAME_TAIL = 10000, /* junk after the bad trailer */
 };
 
 Test(server_net, framing_error_is_the_only_reply_even_with_a_long_tail)
 {
-    const char *extra[] = { "--max-bulk", "64000", "--max-query-buffer",
-                            "65536", NULL };
+    const char *extra[] = {"--max-bulk", "64000", "--max-query-buffer", "65536", NULL};
     srv_start(&S, extra);
     static char first[64 + FRAME_FIRST];
     static char second[FRAME_BULK - FRAME_FIRST + 2 + FRAME_TAIL];
-    int hdr = snprintf(first, sizeof first, "*2\r\n$4\r\nECHO\r\n$%d\r\n",
-                       FRAME_BULK);
+    int hdr = snprintf(first, sizeof first, "*2\r\n$4\r\nECHO\r\n$%d\r\n", FRAME_BULK);
     memset(first + hdr, 'x', FRAME_FIRST);
     memset(second, 'x', sizeof second);
     memcpy(second + FRAME_BULK - FRAME_FIRST, "XX", 2); /* not \r\n */

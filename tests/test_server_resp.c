@@ -13,13 +13,12 @@
 
 #define ARGS_CAP 64
 
-static const resp_limits lim = { 16, 1024 };
+static const resp_limits lim = {16, 1024};
 
 /* Parses one request from exactly n bytes in a heap copy (so ASan sees any
  * overread). */
-static resp_status parse_n(const char *s, size_t n, resp_arg *argv,
-                           size_t *argc, size_t *used, size_t *need,
-                           char **copy)
+static resp_status parse_n(const char *s, size_t n, resp_arg *argv, size_t *argc, size_t *used,
+                           size_t *need, char **copy)
 {
     const char *err;
     *copy = malloc(n ? n : 1);
@@ -52,8 +51,7 @@ Test(resp, multibulk_parses_whole_and_byte_by_byte)
     size_t argc, used, need;
     const char *err;
     check_whole_and_prefixes(s, strlen(s), 3);
-    cr_assert_eq(resp_parse(s, strlen(s), &lim, argv, &argc, &used, &need, &err),
-                 RESP_OK);
+    cr_assert_eq(resp_parse(s, strlen(s), &lim, argv, &argc, &used, &need, &err), RESP_OK);
     cr_assert_eq(argv[0].len, 12);
     cr_assert(memcmp(argv[0].ptr, "LEVEL.ADJUST", 12) == 0);
     cr_assert_eq(argv[0].ptr, s + 9, "zero copy: points into the input");
@@ -67,8 +65,7 @@ Test(resp, inline_command_splits_on_spaces)
     size_t argc, used, need;
     const char *err;
     check_whole_and_prefixes(s, strlen(s), 3);
-    cr_assert_eq(resp_parse(s, strlen(s), &lim, argv, &argc, &used, &need, &err),
-                 RESP_OK);
+    cr_assert_eq(resp_parse(s, strlen(s), &lim, argv, &argc, &used, &need, &err), RESP_OK);
     cr_assert_eq(argv[2].len, 1);
     cr_assert_eq(argv[2].ptr[0], '2');
 }
@@ -78,8 +75,7 @@ Test(resp, empty_inline_line_is_zero_args)
     resp_arg argv[ARGS_CAP];
     size_t argc, used, need;
     const char *err;
-    cr_assert_eq(resp_parse("\r\n", 2, &lim, argv, &argc, &used, &need, &err),
-                 RESP_OK);
+    cr_assert_eq(resp_parse("\r\n", 2, &lim, argv, &argc, &used, &need, &err), RESP_OK);
     cr_assert_eq(argc, 0);
     cr_assert_eq(used, 2);
 }
@@ -91,8 +87,8 @@ Test(resp, pipelined_requests_parse_one_at_a_time)
     size_t argc, used, need, pos = 0, count = 0;
     const char *err;
     while (pos < strlen(s)) {
-        cr_assert_eq(resp_parse(s + pos, strlen(s) - pos, &lim, argv, &argc,
-                                &used, &need, &err), RESP_OK);
+        cr_assert_eq(resp_parse(s + pos, strlen(s) - pos, &lim, argv, &argc, &used, &need, &err),
+                     RESP_OK);
         pos += used;
         count++;
     }
@@ -106,8 +102,8 @@ static void expect_error(const char *s, size_t n)
     const char *err = NULL;
     char *copy = malloc(n);
     memcpy(copy, s, n);
-    cr_assert_eq(resp_parse(copy, n, &lim, argv, &argc, &used, &need, &err),
-                 RESP_ERROR, "input: %.*s", (int)n, s);
+    cr_assert_eq(resp_parse(copy, n, &lim, argv, &argc, &used, &need, &err), RESP_ERROR,
+                 "input: %.*s", (int)n, s);
     cr_assert_not_null(err);
     free(copy);
 }
@@ -118,7 +114,7 @@ Test(resp, hostile_lengths_are_framing_errors)
     expect_error("*1\r\n$99999999999999999999999999\r\n", 33);
     expect_error("*1\r\n$-5\r\n", 9);
     expect_error("*-5\r\n", 5);
-    expect_error("*17\r\n", 5);       /* more than max_args */
+    expect_error("*17\r\n", 5); /* more than max_args */
     expect_error("*1\r\n$1025\r\n", 11); /* more than max_bulk */
     expect_error("*1x\r\n", 5);
     expect_error("*1\r\n:5\r\n", 8);
@@ -130,13 +126,12 @@ Test(resp, hostile_lengths_are_framing_errors)
 Test(resp, huge_declared_length_waits_no_allocation)
 {
     /* within the limits, a declared length only makes the parser wait */
-    resp_limits big = { 16, 1u << 30 };
+    resp_limits big = {16, 1u << 30};
     resp_arg argv[ARGS_CAP];
     size_t argc, used, need;
     const char *err;
     const char *s = "*1\r\n$1000000000\r\nab";
-    cr_assert_eq(resp_parse(s, strlen(s), &big, argv, &argc, &used, &need, &err),
-                 RESP_NEED_MORE);
+    cr_assert_eq(resp_parse(s, strlen(s), &big, argv, &argc, &used, &need, &err), RESP_NEED_MORE);
     cr_assert_eq(need, 17 + 1000000000 + 2);
 }
 
@@ -167,8 +162,12 @@ Test(resp, binary_junk_never_crashes)
         const char *err;
         for (size_t i = 0; i < n; i++) {
             int r = rand_r(&seed) % 8;
-            buf[i] = r == 0 ? '*' : r == 1 ? '$' : r == 2 ? '\r' : r == 3 ? '\n'
-                   : r == 4 ? (char)('0' + rand_r(&seed) % 10) : (char)rand_r(&seed);
+            buf[i] = r == 0   ? '*'
+                     : r == 1 ? '$'
+                     : r == 2 ? '\r'
+                     : r == 3 ? '\n'
+                     : r == 4 ? (char)('0' + rand_r(&seed) % 10)
+                              : (char)rand_r(&seed);
         }
         char *copy = malloc(n ? n : 1);
         memcpy(copy, buf, n);

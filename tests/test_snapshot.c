@@ -24,8 +24,7 @@ static bool exists(const char *dir, uint64_t pos, const char *suffix)
 }
 
 /* Records carry (seed, index) so a load can tell snapshots apart. */
-static void write_snapshot(const char *dir, uint64_t pos, uint32_t seed,
-                           size_t n)
+static void write_snapshot(const char *dir, uint64_t pos, uint32_t seed, size_t n)
 {
     snapshot_writer *w;
     cr_assert_eq(snapshot_begin(&w, dir, pos), INV_OK);
@@ -36,8 +35,7 @@ static void write_snapshot(const char *dir, uint64_t pos, uint32_t seed,
         uint32_t k = (uint32_t)i;
         memcpy(buf + 4, &k, 4);
         memset(buf + 8, (int)(i * 7), len - 8);
-        cr_assert_eq(snapshot_add(w, 16 + (uint8_t)(i % 64), buf, len),
-                     INV_OK);
+        cr_assert_eq(snapshot_add(w, 16 + (uint8_t)(i % 64), buf, len), INV_OK);
     }
     cr_assert_eq(snapshot_commit(w), INV_OK);
 }
@@ -47,8 +45,7 @@ typedef struct {
     size_t n, bad;
 } check_ctx;
 
-static int check_cb(void *ctx, uint8_t type, const void *payload,
-                    uint32_t len)
+static int check_cb(void *ctx, uint8_t type, const void *payload, uint32_t len)
 {
     check_ctx *c = ctx;
     uint32_t seed, k;
@@ -213,8 +210,7 @@ Test(snapshot, a_callback_error_stops_the_load)
     size_t n = 0;
     uint64_t pos = 0;
     char err[256] = "";
-    cr_assert_eq(snapshot_load_latest(dir, &pos, stop_cb, &n, err, sizeof err),
-                 INV_ENOMEM);
+    cr_assert_eq(snapshot_load_latest(dir, &pos, stop_cb, &n, err, sizeof err), INV_ENOMEM);
     cr_assert_eq(n, 3);
     tu_remove_tree(dir);
 }
@@ -225,8 +221,7 @@ Test(snapshot, a_snapshot_with_a_journal_recovers_the_whole_state)
      * from its position, reopen the journal where replay ended */
     char dir[64];
     tu_tmpdir(dir, sizeof dir, "test-snapshot");
-    journal_config cfg = {.dir = dir, .policy = INV_FSYNC_ALWAYS,
-                          .segment_bytes = 4096};
+    journal_config cfg = {.dir = dir, .policy = INV_FSYNC_ALWAYS, .segment_bytes = 4096};
     journal *j;
     cr_assert_eq(journal_open(&j, &cfg, NULL, 0), INV_OK);
     uint64_t pos[100];
@@ -244,9 +239,8 @@ Test(snapshot, a_snapshot_with_a_journal_recovers_the_whole_state)
     cr_assert_eq(snap, pos[60]);
     uint64_t end;
     char err[256] = "";
-    cr_assert_eq(journal_replay(dir, snap, false, NULL, NULL, &end, err,
-                                sizeof err),
-                 INV_OK, "%s", err);
+    cr_assert_eq(journal_replay(dir, snap, false, NULL, NULL, &end, err, sizeof err), INV_OK, "%s",
+                 err);
     cr_assert_eq(end, pos[99] + journal_record_size(64));
     cfg.start_position = end;
     cr_assert_eq(journal_open(&j, &cfg, err, sizeof err), INV_OK, "%s", err);

@@ -35,7 +35,10 @@
 enum { THREADS = 8 };
 
 /* Uniform in [0, n): the suite picks among small counts. */
-static unsigned rng_pick(tu_rng *r, unsigned n) { return (unsigned)tu_rng_below(r, n); }
+static unsigned rng_pick(tu_rng *r, unsigned n)
+{
+    return (unsigned)tu_rng_below(r, n);
+}
 
 /* Bounded wait until no hold is HELD (every one committed, released or
  * expired and its units moved). */
@@ -94,7 +97,7 @@ static void assert_no_errors(const error_log *logs, size_t stride, size_t n)
 
 enum {
     SALE_STOCK = 100,
-    SALE_TRACKED = 6,   /* items 1..3 at locations 1 and 2 */
+    SALE_TRACKED = 6, /* items 1..3 at locations 1 and 2 */
     SALE_UNTRACKED = 2, /* items 100, 101 */
     SALE_BUYERS = 2000, /* per thread, before scaling */
     SALE_TTL_MIN_MS = 20,
@@ -221,10 +224,10 @@ static void sale_one_buyer(sale_buyer *b, int k)
     int rc = inv_hold_create(b->e, id, len, ttl_ms, lines, n, &f);
     if (rc == INV_EINSUFFICIENT) {
         b->insufficient++;
-        if (f.line >= n || f.item != lines[f.line].item ||
-            f.location != lines[f.line].location || f.available >= lines[f.line].qty)
-            log_error(&b->err, "create %s: bad failure report line %zu avail %" PRId64, id,
-                      f.line, f.available);
+        if (f.line >= n || f.item != lines[f.line].item || f.location != lines[f.line].location ||
+            f.available >= lines[f.line].qty)
+            log_error(&b->err, "create %s: bad failure report line %zu avail %" PRId64, id, f.line,
+                      f.available);
         /* Sold out for now: the next buyer comes a little later, so held
          * units get time to come back and the sale keeps turning over. */
         struct timespec pause = {0, SALE_BACKOFF_US * 1000L};
@@ -289,7 +292,10 @@ Test(stress_holds, flash_sale_never_oversells_and_conserves_every_unit, .timeout
     pthread_t th[THREADS];
     int per_thread = (int)tu_iters_min(SALE_BUYERS, 50);
     for (int t = 0; t < THREADS; t++) {
-        buyers[t] = (sale_buyer){.e = e, .pause = &pause, .resume = &resume, .tid = t,
+        buyers[t] = (sale_buyer){.e = e,
+                                 .pause = &pause,
+                                 .resume = &resume,
+                                 .tid = t,
                                  .buyers = per_thread,
                                  .rng = tu_rng_seed(0x9E3779B97F4A7C15ULL * (t + 1))};
         cr_assert_eq(pthread_create(&th[t], NULL, sale_thread, &buyers[t]), 0);
@@ -300,8 +306,7 @@ Test(stress_holds, flash_sale_never_oversells_and_conserves_every_unit, .timeout
     int mid_rc = verify_reserved_settled(e);
     inv_level mid[SALE_TRACKED];
     for (int i = 0; i < SALE_TRACKED; i++)
-        cr_assert_eq(inv_level_get(e, sale_tracked[i].item, sale_tracked[i].loc, &mid[i]),
-                     INV_OK);
+        cr_assert_eq(inv_level_get(e, sale_tracked[i].item, sale_tracked[i].loc, &mid[i]), INV_OK);
     pthread_barrier_wait(&resume);
     for (int t = 0; t < THREADS; t++)
         pthread_join(th[t], NULL);
@@ -333,14 +338,13 @@ Test(stress_holds, flash_sale_never_oversells_and_conserves_every_unit, .timeout
         cr_assert_leq(sold[i], SALE_STOCK, "level %d sold %" PRId64 " of %d", i, sold[i],
                       SALE_STOCK);
         cr_assert_eq(lv.available + sold[i], SALE_STOCK,
-                     "level %d: available %" PRId64 " + sold %" PRId64 " != %d", i,
-                     lv.available, sold[i], SALE_STOCK);
+                     "level %d: available %" PRId64 " + sold %" PRId64 " != %d", i, lv.available,
+                     sold[i], SALE_STOCK);
         cr_assert_eq(lv.reserved, 0, "level %d: %" PRId64 " still reserved", i, lv.reserved);
     }
     for (int i = 0; i < SALE_UNTRACKED; i++) {
         inv_level lv;
-        cr_assert_eq(inv_level_get(e, sale_untracked[i].item, sale_untracked[i].loc, &lv),
-                     INV_OK);
+        cr_assert_eq(inv_level_get(e, sale_untracked[i].item, sale_untracked[i].loc, &lv), INV_OK);
         cr_assert_eq(lv.available, 0);
         cr_assert_eq(lv.reserved, 0);
     }
@@ -357,17 +361,17 @@ Test(stress_holds, flash_sale_never_oversells_and_conserves_every_unit, .timeout
     cr_assert_eq(verify_reserved_settled(e), INV_OK, "end: reserved != sum of held lines");
     cr_log_info("flash sale: %d buyers, %" PRIu64 " holds, %" PRIu64 " sold out, %" PRIu64
                 " commits (%" PRIu64 " too late), %" PRIu64 " expired, %" PRIu64 " retries",
-                THREADS * per_thread, created, insufficient, committed, too_late,
-                st.holds_expired, retries);
+                THREADS * per_thread, created, insufficient, committed, too_late, st.holds_expired,
+                retries);
     inv_close(e);
 }
 
 /* ---- commit and release racing expiry ----------------------------------- */
 
 enum {
-    RACE_BATCH = 64,     /* holds per round */
-    RACE_ROUNDS = 60,    /* before scaling */
-    RACE_LEVELS = 4,     /* items 1..4 at location 1 */
+    RACE_BATCH = 64, /* holds per round */
+    RACE_ROUNDS = 60, /* before scaling */
+    RACE_LEVELS = 4, /* items 1..4 at location 1 */
     RACE_STOCK = 1000000,
     RACE_NOT_CALLED = 127,
 };
@@ -420,8 +424,8 @@ static void *race_main(void *arg)
             if (!race_acts_on(t->tid, h))
                 continue;
             size_t len = race_id(id, sizeof id, r, h);
-            int rc = t->tid % 2 == 0 ? inv_hold_commit(t->e, id, len)
-                                     : inv_hold_release(t->e, id, len);
+            int rc =
+                t->tid % 2 == 0 ? inv_hold_commit(t->e, id, len) : inv_hold_release(t->e, id, len);
             t->rc[r][h] = (int8_t)rc;
             if ((k & 7) == 7)
                 tu_sleep_ms(1); /* spread the attempts across the expiry moments */
@@ -447,8 +451,8 @@ static void race_check_hold(inv_engine *e, race_thread *ths, int r, int h, int64
             continue;
         int want = t % 2 == 0 ? (committed ? INV_OK : INV_ENOTFOUND)
                               : (committed ? INV_ECONFLICT : INV_OK);
-        cr_assert_eq(rc, want, "hold %s (state %d): thread %d got %s, want %s", id,
-                     (int)info.state, t, inv_errcode(rc), inv_errcode(want));
+        cr_assert_eq(rc, want, "hold %s (state %d): thread %d got %s, want %s", id, (int)info.state,
+                     t, inv_errcode(rc), inv_errcode(want));
     }
     if (committed) {
         sold[race_line(h).item - 1] += race_line(h).qty;
@@ -472,7 +476,10 @@ Test(stress_holds, commit_and_release_racing_expiry_end_each_hold_exactly_once, 
     static race_thread ths[THREADS];
     pthread_t th[THREADS];
     for (int t = 0; t < THREADS; t++) {
-        ths[t] = (race_thread){.e = e, .round = &round, .tid = t, .rounds = rounds,
+        ths[t] = (race_thread){.e = e,
+                               .round = &round,
+                               .tid = t,
+                               .rounds = rounds,
                                .rng = tu_rng_seed(0xD1B54A32D192ED03ULL * (t + 1))};
         ths[t].rc = malloc((size_t)rounds * sizeof *ths[t].rc);
         cr_assert_not_null(ths[t].rc);
@@ -504,8 +511,8 @@ Test(stress_holds, commit_and_release_racing_expiry_end_each_hold_exactly_once, 
         inv_level lv;
         cr_assert_eq(inv_level_get(e, 1 + (uint64_t)i, 1, &lv), INV_OK);
         cr_assert_eq(lv.available + sold[i], RACE_STOCK,
-                     "level %d: available %" PRId64 " + sold %" PRId64 " != %d", i,
-                     lv.available, sold[i], RACE_STOCK);
+                     "level %d: available %" PRId64 " + sold %" PRId64 " != %d", i, lv.available,
+                     sold[i], RACE_STOCK);
         cr_assert_eq(lv.reserved, 0);
     }
     cr_assert_eq(verify_reserved_settled(e), INV_OK);
@@ -564,7 +571,10 @@ Test(stress_holds, creates_racing_on_one_id_reserve_once, .timeout = 120)
     static same_thread ths[THREADS];
     pthread_t th[THREADS];
     for (int t = 0; t < THREADS; t++) {
-        ths[t] = (same_thread){.e = e, .start = &start, .tid = t, .rounds = rounds,
+        ths[t] = (same_thread){.e = e,
+                               .start = &start,
+                               .tid = t,
+                               .rounds = rounds,
                                .rng = tu_rng_seed(0xA0761D6478BD642FULL * (t + 1))};
         cr_assert_eq(pthread_create(&th[t], NULL, same_main, &ths[t]), 0);
     }
@@ -583,8 +593,7 @@ Test(stress_holds, creates_racing_on_one_id_reserve_once, .timeout = 120)
     inv_level a, b;
     cr_assert_eq(inv_level_get(e, 1, 1, &a), INV_OK);
     cr_assert_eq(inv_level_get(e, 2, 1, &b), INV_OK);
-    cr_assert_eq(a.reserved, rounds, "reserved %" PRId64 " for %d holds of 1", a.reserved,
-                 rounds);
+    cr_assert_eq(a.reserved, rounds, "reserved %" PRId64 " for %d holds of 1", a.reserved, rounds);
     cr_assert_eq(b.reserved, 2 * rounds);
     cr_assert_eq(a.available + a.reserved, RACE_STOCK);
     cr_assert_eq(b.available + b.reserved, RACE_STOCK);

@@ -22,15 +22,15 @@
 #include "engine.h" /* e->levels.resizes: growth of the level table itself */
 
 #define THREADS 8
-#define HOT 8               /* hot levels: items HOT_ITEM0 + h at location 0 */
-#define HOT_FLOORED 4       /* hot levels 0..3 see only floored adjusts, sets >= 0 */
+#define HOT 8 /* hot levels: items HOT_ITEM0 + h at location 0 */
+#define HOT_FLOORED 4 /* hot levels 0..3 see only floored adjusts, sets >= 0 */
 #define HOT_ITEM0 1
 #define COLD_ITEMS 1000
-#define COLD_LOCS 50        /* 50k cold levels */
-#define CHECKED_COLD 512    /* cold levels of the adjust-only phase */
-#define OPS_TOTAL 1000000   /* phase 1, all threads together */
-#define OPS_PHASE2 400000   /* phase 2 adjusts, all adjusting threads together */
-#define CREATORS 2          /* phase 2 threads that create levels (growth) */
+#define COLD_LOCS 50 /* 50k cold levels */
+#define CHECKED_COLD 512 /* cold levels of the adjust-only phase */
+#define OPS_TOTAL 1000000 /* phase 1, all threads together */
+#define OPS_PHASE2 400000 /* phase 2 adjusts, all adjusting threads together */
+#define CREATORS 2 /* phase 2 threads that create levels (growth) */
 #define CHECKED (HOT + CHECKED_COLD)
 
 static uint64_t resizes(inv_engine *e)
@@ -39,7 +39,10 @@ static uint64_t resizes(inv_engine *e)
     return atomic_load_explicit(&e->levels.resizes, memory_order_relaxed);
 }
 
-static uint64_t hot_item(size_t h) { return HOT_ITEM0 + h; }
+static uint64_t hot_item(size_t h)
+{
+    return HOT_ITEM0 + h;
+}
 
 /* Checked level k (< CHECKED): hot ones first, then cold ones. */
 static void checked_level(size_t k, uint64_t *item, uint64_t *loc)
@@ -102,8 +105,9 @@ static void hot_op(stress_ctx *c, tu_rng *r, size_t t, uint64_t *last_rev)
             TU_CHECK(lv.available >= 0, "floored adjust on hot %zu returned %lld", h,
                      (long long)lv.available);
         else
-            TU_CHECK(lv.available + delta < 0, "hot %zu: INSUFFICIENT with %lld available, delta %lld",
-                     h, (long long)lv.available, (long long)delta);
+            TU_CHECK(lv.available + delta < 0,
+                     "hot %zu: INSUFFICIENT with %lld available, delta %lld", h,
+                     (long long)lv.available, (long long)delta);
         saw_revision(&last_rev[h], lv.revision, rc == INV_OK, h, t);
     } else if (pick < 70) {
         rc = inv_level_adjust(c->e, item, loc, delta, INV_NO_FLOOR, &lv);
@@ -134,8 +138,8 @@ static void cold_op(stress_ctx *c, tu_rng *r)
         TU_CHECK(lv.revision >= 1, "cold %llu: revision 0", (unsigned long long)k);
     } else if (pick < 65) {
         rc = inv_level_adjust(c->e, item, loc, delta, 0, &lv);
-        TU_CHECK(rc == INV_OK || rc == INV_EINSUFFICIENT || rc == INV_ENOTFOUND,
-                 "adjust cold: %s", inv_strerror(rc));
+        TU_CHECK(rc == INV_OK || rc == INV_EINSUFFICIENT || rc == INV_ENOTFOUND, "adjust cold: %s",
+                 inv_strerror(rc));
         if (rc == INV_OK)
             TU_CHECK(lv.available >= 0, "floored adjust on cold %llu returned %lld",
                      (unsigned long long)k, (long long)lv.available);
@@ -205,8 +209,7 @@ static void phase2_thread(void *arg, size_t t)
     }
 }
 
-Test(stress, levels_under_growth_never_oversell_lose_updates_or_reorder_revisions,
-     .timeout = 240)
+Test(stress, levels_under_growth_never_oversell_lose_updates_or_reorder_revisions, .timeout = 240)
 {
     uint64_t t0 = tu_now_ns();
     stress_ctx *c = calloc(1, sizeof *c);
@@ -268,13 +271,11 @@ Test(stress, levels_under_growth_never_oversell_lose_updates_or_reorder_revision
             changes += c->changes[t][k];
         }
         inv_level fin;
-        cr_assert_eq(inv_level_get(c->e, item, loc, &fin), INV_OK, "checked level %zu vanished",
-                     k);
+        cr_assert_eq(inv_level_get(c->e, item, loc, &fin), INV_OK, "checked level %zu vanished", k);
         if (fin.available != initial[k].available + sum)
             lost++;
-        cr_expect_eq(fin.available, initial[k].available + sum,
-                     "level %zu: %lld, want %lld + %lld", k, (long long)fin.available,
-                     (long long)initial[k].available, (long long)sum);
+        cr_expect_eq(fin.available, initial[k].available + sum, "level %zu: %lld, want %lld + %lld",
+                     k, (long long)fin.available, (long long)initial[k].available, (long long)sum);
         cr_expect_geq(fin.revision - initial[k].revision, changes,
                       "level %zu: revision rose %llu for %llu changes", k,
                       (unsigned long long)(fin.revision - initial[k].revision),
@@ -289,8 +290,7 @@ Test(stress, levels_under_growth_never_oversell_lose_updates_or_reorder_revision
     for (uint64_t k = 0; k < CREATORS * c->creations_per_creator; k += 97) {
         int rc = inv_level_get(c->e, tu_item_id(k % COLD_ITEMS),
                                tu_loc_id(COLD_LOCS + k / COLD_ITEMS), NULL);
-        cr_expect_eq(rc, INV_OK, "created level %llu: %s", (unsigned long long)k,
-                     inv_strerror(rc));
+        cr_expect_eq(rc, INV_OK, "created level %llu: %s", (unsigned long long)k, inv_strerror(rc));
     }
     inv_close(c->e);
     free(c);
@@ -307,7 +307,7 @@ typedef struct {
     _Atomic unsigned char *seen; /* seen[a]: a success returned available a */
     uint64_t sold[SALE_BUYERS];
     _Atomic int buyers_done;
-    uint64_t created;           /* by the growth thread */
+    uint64_t created; /* by the growth thread */
 } sale_ctx;
 
 static void sale_thread(void *arg, size_t t)
@@ -320,8 +320,8 @@ static void sale_thread(void *arg, size_t t)
         /* acquire: pairs with the buyers' count. */
         while (n < max &&
                atomic_load_explicit(&c->buyers_done, memory_order_acquire) < SALE_BUYERS) {
-            int rc = inv_level_set(c->e, tu_item_id(n % COLD_ITEMS), tu_loc_id(n / COLD_ITEMS),
-                                   1, 0, NULL);
+            int rc = inv_level_set(c->e, tu_item_id(n % COLD_ITEMS), tu_loc_id(n / COLD_ITEMS), 1,
+                                   0, NULL);
             TU_CHECK(rc == INV_OK, "growth thread: %s", inv_strerror(rc));
             n++;
         }

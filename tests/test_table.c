@@ -22,7 +22,7 @@ static const char table_owner_tag = 't';
 /* The helpers that write go through table_update, so every test here
  * (the concurrent growth tests included) exercises the one update loop. */
 typedef struct {
-    uint64_t val;  /* put: the payload; inc: the amount */
+    uint64_t val; /* put: the payload; inc: the amount */
     bool was_live; /* the value the winning step saw was live */
 } upd_ctx;
 
@@ -148,8 +148,17 @@ static void key_of(uint64_t i, uint64_t *a, uint64_t *b)
 /* ---- basic keys and values ------------------------------------------ */
 
 static const uint64_t odd_keys[][2] = {
-    {0, 0}, {0, 1}, {0, 2}, {1, 0}, {1, 1}, {UINT64_MAX, UINT64_MAX}, {UINT64_MAX, 0},
-    {0, UINT64_MAX}, {UINT64_MAX, 1}, {1, UINT64_MAX}, {UINT64_MAX - 1, UINT64_MAX},
+    {0, 0},
+    {0, 1},
+    {0, 2},
+    {1, 0},
+    {1, 1},
+    {UINT64_MAX, UINT64_MAX},
+    {UINT64_MAX, 0},
+    {0, UINT64_MAX},
+    {UINT64_MAX, 1},
+    {1, UINT64_MAX},
+    {UINT64_MAX - 1, UINT64_MAX},
 };
 #define N_ODD_KEYS (sizeof odd_keys / sizeof odd_keys[0])
 
@@ -272,8 +281,8 @@ Test(table, grows_from_a_tiny_capacity_and_keeps_every_key)
 
 Test(table, a_capacity_hint_of_n_absorbs_n_keys_without_resizing)
 {
-    static const size_t hints[] = {1, 2, 3, 11, 12, 13, 14, 15, 16, 17, 100, 1000, 4097, 12345,
-                                   50000};
+    static const size_t hints[] = {1,  2,  3,   11,   12,   13,    14,   15,
+                                   16, 17, 100, 1000, 4097, 12345, 50000};
     for (size_t h = 0; h < sizeof hints / sizeof hints[0]; h++) {
         table t;
         tinit(&t, hints[h]);
@@ -397,7 +406,7 @@ Test(table, growth_drops_tombstones_and_keeps_live_keys)
  * sentinel-like keys (0, 0) and (0, 1) at indexes n and n + 1. */
 typedef struct {
     uint32_t *seen; /* visits per index */
-    uint64_t n;     /* indexes >= n + 2 are foreign */
+    uint64_t n; /* indexes >= n + 2 are foreign */
     uint64_t foreign, bad_value;
 } visit_ctx;
 
@@ -634,8 +643,8 @@ Test(table, scan_across_growth_returns_keys_added_meanwhile_at_most_once)
         cr_assert_eq(c.seen_old[i], 1, "old key %llu visited %u times", (unsigned long long)i,
                      c.seen_old[i]);
     for (uint64_t i = 0; i < n_new; i++)
-        cr_assert_leq(c.seen_new[i], 1, "added key %llu visited %u times",
-                      (unsigned long long)i, c.seen_new[i]);
+        cr_assert_leq(c.seen_new[i], 1, "added key %llu visited %u times", (unsigned long long)i,
+                      c.seen_new[i]);
     free(c.seen_old);
     free(c.seen_new);
     tfree(&t);
@@ -677,14 +686,14 @@ Test(table, foreach_visits_every_live_key_once)
 
 #define CT_WRITERS 4
 #define CT_READERS 2
-#define CT_SHARED 257     /* counters every writer increments */
+#define CT_SHARED 257 /* counters every writer increments */
 #define CT_SHARED_A (1ull << 50)
 
 typedef struct {
     table t;
-    uint64_t own_keys;        /* keys per writer */
-    uint64_t shared_incs;     /* shared increments per writer */
-    uint64_t rounds;          /* increments per own key */
+    uint64_t own_keys; /* keys per writer */
+    uint64_t shared_incs; /* shared increments per writer */
+    uint64_t rounds; /* increments per own key */
     uint64_t shared_count[CT_WRITERS][CT_SHARED]; /* per writer, its own tally */
     _Atomic int writers_done;
 } ct_ctx;
@@ -697,8 +706,7 @@ static void ct_writer(ct_ctx *c, size_t w)
         for (uint64_t j = 0; j < c->own_keys; j++) {
             uint64_t now = tinc(&c->t, w + 2, j, 1);
             TU_CHECK(now == round + 1, "writer %zu key %llu: %llu after %llu increments", w,
-                     (unsigned long long)j, (unsigned long long)now,
-                     (unsigned long long)round + 1);
+                     (unsigned long long)j, (unsigned long long)now, (unsigned long long)round + 1);
             /* Interleave the shared counters with the inserts. */
             if (j % 4 == 0 && c->shared_incs) {
                 uint64_t k = tu_rng_below(&r, CT_SHARED);
@@ -819,7 +827,7 @@ Test(table, concurrent_inserts_finds_and_cas_through_growth_lose_nothing, .timeo
 
 typedef struct {
     table t;
-    uint64_t keys;  /* per thread */
+    uint64_t keys; /* per thread */
     uint64_t rounds;
 } cd_ctx;
 
@@ -858,16 +866,14 @@ static void cd_thread(void *arg, size_t w)
                     }
                 }
                 epoch_exit();
-                TU_CHECK(deleted, "thread %zu key %llu: delete failed", w,
-                         (unsigned long long)j);
+                TU_CHECK(deleted, "thread %zu key %llu: delete failed", w, (unsigned long long)j);
             }
         }
         epoch_reclaim();
     }
 }
 
-Test(table, concurrent_deletes_and_recreates_through_growth_keep_each_owners_state,
-     .timeout = 120)
+Test(table, concurrent_deletes_and_recreates_through_growth_keep_each_owners_state, .timeout = 120)
 {
     cd_ctx *c = calloc(1, sizeof *c);
     cr_assert_not_null(c);
@@ -888,8 +894,7 @@ Test(table, concurrent_deletes_and_recreates_through_growth_keep_each_owners_sta
                           "key round %llu (%zu, %llu) lost", (unsigned long long)round, w,
                           (unsigned long long)j);
         }
-    cr_expect_eq(table_live(&c->t),
-                 (int64_t)(CD_THREADS * c->keys * (c->rounds + 1)));
+    cr_expect_eq(table_live(&c->t), (int64_t)(CD_THREADS * c->keys * (c->rounds + 1)));
     tfree(&c->t);
     free(c);
 }

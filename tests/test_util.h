@@ -46,19 +46,31 @@
 #include "clock.h"
 #include "invcore.h"
 
-#define TU_THREADS_MAX 64      /* threads one tu_run_threads() may start */
-#define TU_SCALE_MAX 1024      /* larger INVCORE_STRESS_SCALE values are clamped */
-#define TU_MSG_MAX 512         /* bytes of the first failure message kept */
-#define TU_TREE_FDS 16         /* descriptors tu_remove_tree's walk may hold */
+#define TU_THREADS_MAX 64 /* threads one tu_run_threads() may start */
+#define TU_SCALE_MAX 1024 /* larger INVCORE_STRESS_SCALE values are clamped */
+#define TU_MSG_MAX 512 /* bytes of the first failure message kept */
+#define TU_TREE_FDS 16 /* descriptors tu_remove_tree's walk may hold */
 
 /* ---- time and bounded waits ----------------------------------------- */
 
-static inline uint64_t tu_now_ns(void) { return clock_mono_ns(); }
+static inline uint64_t tu_now_ns(void)
+{
+    return clock_mono_ns();
+}
 
-static inline uint64_t tu_deadline_ms(uint64_t ms) { return tu_now_ns() + ms * 1000000ull; }
-static inline bool tu_past(uint64_t deadline_ns) { return tu_now_ns() >= deadline_ns; }
+static inline uint64_t tu_deadline_ms(uint64_t ms)
+{
+    return tu_now_ns() + ms * 1000000ull;
+}
+static inline bool tu_past(uint64_t deadline_ns)
+{
+    return tu_now_ns() >= deadline_ns;
+}
 
-static inline void tu_sleep_ms(unsigned ms) { clock_sleep_ms(ms); }
+static inline void tu_sleep_ms(unsigned ms)
+{
+    clock_sleep_ms(ms);
+}
 
 /* Waits (yielding) until *flag >= value or timeout_ms passed; true if seen. */
 static inline bool tu_wait_at_least(_Atomic int *flag, int value, unsigned timeout_ms)
@@ -94,7 +106,10 @@ static inline uint64_t tu_iters_min(uint64_t n, uint64_t min_n)
     return v < min_n ? min_n : v;
 }
 
-static inline uint64_t tu_iters(uint64_t n) { return tu_iters_min(n, 1); }
+static inline uint64_t tu_iters(uint64_t n)
+{
+    return tu_iters_min(n, 1);
+}
 
 /* ---- per-thread random numbers (xorshift64*) ------------------------ */
 
@@ -163,10 +178,10 @@ static inline void tu_fail_at(const char *file, int line, const char *fmt, ...)
 }
 
 /* An assertion for worker threads: counts a failure, never aborts. */
-#define TU_CHECK(cond, ...)                                                   \
-    do {                                                                      \
-        if (!(cond))                                                          \
-            tu_fail_at(__FILE__, __LINE__, __VA_ARGS__);                      \
+#define TU_CHECK(cond, ...)                              \
+    do {                                                 \
+        if (!(cond))                                     \
+            tu_fail_at(__FILE__, __LINE__, __VA_ARGS__); \
     } while (0)
 
 static inline uint64_t tu_failures(void)
@@ -176,7 +191,7 @@ static inline uint64_t tu_failures(void)
 }
 
 /* On the test thread, after joining the workers. */
-#define tu_assert_no_failures()                                               \
+#define tu_assert_no_failures()                                                    \
     cr_assert_eq(tu_failures(), 0, "%llu failure(s) in worker threads; first: %s", \
                  (unsigned long long)tu_failures(), tu_failure_msg)
 
@@ -228,8 +243,7 @@ static inline void tu_tmpdir(char *out, size_t cap, const char *name)
     cr_assert_not_null(mkdtemp(out), "mkdtemp: %s", strerror(errno));
 }
 
-static inline int tu_remove_one(const char *path, const struct stat *st, int flag,
-                                struct FTW *ftw)
+static inline int tu_remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
     (void)ftw;
@@ -270,8 +284,14 @@ static inline inv_engine *tu_open_config(const inv_config *cfg)
 }
 
 /* Spread-out ids so that tests exercise large and small values alike. */
-static inline uint64_t tu_item_id(size_t i) { return 1000 + (uint64_t)i * 7; }
-static inline uint64_t tu_loc_id(size_t j) { return 50 + (uint64_t)j * 3; }
+static inline uint64_t tu_item_id(size_t i)
+{
+    return 1000 + (uint64_t)i * 7;
+}
+static inline uint64_t tu_loc_id(size_t j)
+{
+    return 50 + (uint64_t)j * 3;
+}
 
 /* An in-memory engine (levels_capacity as given: 0 picks the small default)
  * with items tu_item_id(0..n_items-1) and locations tu_loc_id(0..n_locs-1),
@@ -331,16 +351,15 @@ static inline void tu_put_item(inv_engine *e, uint64_t item, bool tracked)
 static inline void tu_set_level(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
 {
     int rc = inv_level_set(e, item, loc, qty, 0, NULL);
-    cr_assert_eq(rc, INV_OK, "level (%" PRIu64 ", %" PRIu64 "): %s", item, loc,
-                 inv_strerror(rc));
+    cr_assert_eq(rc, INV_OK, "level (%" PRIu64 ", %" PRIu64 "): %s", item, loc, inv_strerror(rc));
 }
 
 static inline inv_level tu_level_of(inv_engine *e, uint64_t item, uint64_t loc)
 {
     inv_level lv;
     memset(&lv, 0, sizeof lv);
-    cr_assert_eq(inv_level_get(e, item, loc, &lv), INV_OK,
-                 "level (%" PRIu64 ", %" PRIu64 ")", item, loc);
+    cr_assert_eq(inv_level_get(e, item, loc, &lv), INV_OK, "level (%" PRIu64 ", %" PRIu64 ")", item,
+                 loc);
     return lv;
 }
 

@@ -23,13 +23,11 @@
 
 /* A CLIENT LIST line: the numbers and flags, plus the three strings. */
 #define CLIENT_LINE_FIXED_MAX 512u
-#define CLIENT_LINE_MAX \
-    (CLIENT_LINE_FIXED_MAX + 2u * CLIENT_ADDR_MAX + 3u * SESSION_NAME_MAX)
+#define CLIENT_LINE_MAX (CLIENT_LINE_FIXED_MAX + 2u * CLIENT_ADDR_MAX + 3u * SESSION_NAME_MAX)
 /* CLIENT LIST ID a b ...: the ids are parsed into the loop's scratch. */
 #define CLIENT_LIST_IDS_MAX (2u * INV_LIST_COUNT_MAX)
 
-_Static_assert(sizeof(((cmd_scratch *)0)->ids) >=
-                   CLIENT_LIST_IDS_MAX * sizeof(uint64_t),
+_Static_assert(sizeof(((cmd_scratch *)0)->ids) >= CLIENT_LIST_IDS_MAX * sizeof(uint64_t),
                "CLIENT LIST ID parses into the scratch id array");
 
 #define ECHO_LEN(a) echo_len((a), CMD_ECHO_MAX)
@@ -54,28 +52,29 @@ int arg_ll_strict(const resp_arg *a, int64_t *v)
     return resp_parse_i64(a->ptr, a->len, v);
 }
 
-int client_attr_check_or_reply(resp_out *o, const resp_arg *a,
-                               const resp_arg *what)
+int client_attr_check_or_reply(resp_out *o, const resp_arg *a, const resp_arg *what)
 {
     for (size_t i = 0; i < a->len; i++) {
         unsigned char ch = (unsigned char)a->ptr[i];
         if (ch >= '!' && ch <= '~')
             continue;
         if (what == NULL)
-            resp_w_error(o, "ERR", "Client names cannot contain spaces, "
-                                   "newlines or special characters.");
+            resp_w_error(o, "ERR",
+                         "Client names cannot contain spaces, "
+                         "newlines or special characters.");
         else
-            resp_w_errorf(o, "ERR %.*s cannot contain spaces, newlines or "
-                             "special characters.", ECHO_LEN(what), what->ptr);
+            resp_w_errorf(o,
+                          "ERR %.*s cannot contain spaces, newlines or "
+                          "special characters.",
+                          ECHO_LEN(what), what->ptr);
         return -1;
     }
     if (a->len > SESSION_NAME_MAX) {
         if (what == NULL)
-            resp_w_errorf(o, "ERR Client names cannot be longer than %u bytes.",
-                          SESSION_NAME_MAX);
+            resp_w_errorf(o, "ERR Client names cannot be longer than %u bytes.", SESSION_NAME_MAX);
         else
-            resp_w_errorf(o, "ERR %.*s cannot be longer than %u bytes.",
-                          ECHO_LEN(what), what->ptr, SESSION_NAME_MAX);
+            resp_w_errorf(o, "ERR %.*s cannot be longer than %u bytes.", ECHO_LEN(what), what->ptr,
+                          SESSION_NAME_MAX);
         return -1;
     }
     return 0;
@@ -111,26 +110,26 @@ int session_set_name_or_reply(session *s, resp_out *o, const resp_arg *a)
 
 /* ---- the CLIENT LIST line --------------------------------------------------- */
 
-static size_t client_line_fmt(const session *s, const conn_facts *cf,
-                              char *buf, size_t cap)
+static size_t client_line_fmt(const session *s, const conn_facts *cf, char *buf, size_t cap)
 {
     const char *events = cf->want_write ? "rw" : "r";
     int n = snprintf(buf, cap,
-        "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s "
-        "db=0 sub=0 psub=0 ssub=0 multi=%lld qbuf=%llu qbuf-free=%llu "
-        "argv-mem=0 multi-mem=%llu obl=%llu oll=0 omem=%llu tot-mem=%llu "
-        "events=%s cmd=%s user=default redir=-1 resp=%d lib-name=%s "
-        "lib-ver=%s\n",
-        (unsigned long long)s->id, cf->addr, cf->laddr, cf->fd,
-        s->name ? s->name : "", (long long)cf->age_s, (long long)cf->idle_s,
-        cf->closing ? "c" : s->multi_open ? "x" : "N",
-        /* as Redis: -1 outside MULTI, else the commands queued */
-        s->multi_open ? (long long)s->multi_count : -1LL, (unsigned long long)cf->qbuf,
-        (unsigned long long)cf->qbuf_free, (unsigned long long)s->multi_bytes,
-        (unsigned long long)cf->obl,
-        (unsigned long long)cf->omem, (unsigned long long)cf->tot_mem, events,
-        s->last_cmd, cf->proto, s->lib_name ? s->lib_name : "",
-        s->lib_ver ? s->lib_ver : "");
+                     "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s "
+                     "db=0 sub=0 psub=0 ssub=0 multi=%lld qbuf=%llu qbuf-free=%llu "
+                     "argv-mem=0 multi-mem=%llu obl=%llu oll=0 omem=%llu tot-mem=%llu "
+                     "events=%s cmd=%s user=default redir=-1 resp=%d lib-name=%s "
+                     "lib-ver=%s\n",
+                     (unsigned long long)s->id, cf->addr, cf->laddr, cf->fd, s->name ? s->name : "",
+                     (long long)cf->age_s, (long long)cf->idle_s,
+                     cf->closing     ? "c"
+                     : s->multi_open ? "x"
+                                     : "N",
+                     /* as Redis: -1 outside MULTI, else the commands queued */
+                     s->multi_open ? (long long)s->multi_count : -1LL, (unsigned long long)cf->qbuf,
+                     (unsigned long long)cf->qbuf_free, (unsigned long long)s->multi_bytes,
+                     (unsigned long long)cf->obl, (unsigned long long)cf->omem,
+                     (unsigned long long)cf->tot_mem, events, s->last_cmd, cf->proto,
+                     s->lib_name ? s->lib_name : "", s->lib_ver ? s->lib_ver : "");
     if (n < 0)
         return 0;
     /* cannot truncate (see CLIENT_LINE_MAX); defended all the same */
@@ -143,8 +142,7 @@ void client_info_line(const session *s, const conn_facts *cf, resp_out *t)
     resp_out_raw(t, line, client_line_fmt(s, cf, line, sizeof line));
 }
 
-bool client_filter_match(const client_filter *f, const session *s,
-                         const conn_facts *cf)
+bool client_filter_match(const client_filter *f, const session *s, const conn_facts *cf)
 {
     if (f->match_none)
         return false;
@@ -164,8 +162,8 @@ bool client_filter_match(const client_filter *f, const session *s,
     return false;
 }
 
-void client_gather_reply(resp_out *o, const client_filter *f,
-                         const char *text, size_t len, uint64_t killed)
+void client_gather_reply(resp_out *o, const client_filter *f, const char *text, size_t len,
+                         uint64_t killed)
 {
     if (f->kind == CLIENT_GATHER_LIST)
         resp_w_verbatim(o, text != NULL ? text : "", len);
@@ -188,8 +186,7 @@ static void own_facts(const session *s, int proto, conn_facts *cf)
         s->conn_ops->facts(s->conn, cf);
 }
 
-static void filter_init(client_filter *f, const session *s,
-                        client_gather_kind kind)
+static void filter_init(client_filter *f, const session *s, client_gather_kind kind)
 {
     memset(f, 0, sizeof *f);
     f->kind = kind;
@@ -200,8 +197,7 @@ static void filter_init(client_filter *f, const session *s,
 /* An address to match: one that no connection can have matches none. */
 static void filter_addr(client_filter *f, char *dst, const resp_arg *a)
 {
-    if (a->len == 0 || a->len >= CLIENT_ADDR_MAX ||
-        memchr(a->ptr, '\0', a->len) != NULL) {
+    if (a->len == 0 || a->len >= CLIENT_ADDR_MAX || memchr(a->ptr, '\0', a->len) != NULL) {
         f->match_none = true;
         return;
     }
@@ -210,13 +206,11 @@ static void filter_addr(client_filter *f, char *dst, const resp_arg *a)
 }
 
 /* Every connection is a normal client: the other types match none. */
-static int filter_type_or_reply(resp_out *o, client_filter *f,
-                                const resp_arg *a)
+static int filter_type_or_reply(resp_out *o, client_filter *f, const resp_arg *a)
 {
     if (arg_eq(a, "normal"))
         return 0;
-    if (arg_eq(a, "master") || arg_eq(a, "replica") || arg_eq(a, "slave") ||
-        arg_eq(a, "pubsub")) {
+    if (arg_eq(a, "master") || arg_eq(a, "replica") || arg_eq(a, "slave") || arg_eq(a, "pubsub")) {
         f->match_none = true;
         return 0;
     }
@@ -247,8 +241,7 @@ static void gather(session *s, resp_out *o, const client_filter *f)
         s->quit = true; /* killed itself: closes once the reply is sent */
 }
 
-static void client_getname(session *s, resp_out *o, const resp_arg *v,
-                           size_t n)
+static void client_getname(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     if (s->name != NULL)
         resp_w_bulk_str(o, s->name);
@@ -256,8 +249,7 @@ static void client_getname(session *s, resp_out *o, const resp_arg *v,
         resp_w_null(o);
 }
 
-static void client_setname(session *s, resp_out *o, const resp_arg *v,
-                           size_t n)
+static void client_setname(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     if (session_set_name_or_reply(s, o, &v[2]) == 0)
         resp_w_ok(o);
@@ -287,8 +279,7 @@ static void client_list(session *s, resp_out *o, const resp_arg *v, size_t n)
     } else if (n > 3 && arg_eq(&v[2], "id")) {
         uint64_t *ids = s->scratch->ids;
         if (n - 3 > CLIENT_LIST_IDS_MAX) {
-            resp_w_errorf(o, "ERR too many client IDs (at most %u)",
-                          CLIENT_LIST_IDS_MAX);
+            resp_w_errorf(o, "ERR too many client IDs (at most %u)", CLIENT_LIST_IDS_MAX);
             return;
         }
         for (size_t i = 3; i < n; i++) {
@@ -310,8 +301,7 @@ static void client_list(session *s, resp_out *o, const resp_arg *v, size_t n)
 
 /* One option of CLIENT KILL's new form (name at v[0], value at v[1]).
  * 0, or -1 after an error reply. */
-static int kill_option_or_reply(resp_out *o, client_filter *f,
-                                const resp_arg *v)
+static int kill_option_or_reply(resp_out *o, client_filter *f, const resp_arg *v)
 {
     if (arg_eq(&v[0], "id")) {
         int64_t id;
@@ -328,12 +318,10 @@ static int kill_option_or_reply(resp_out *o, client_filter *f,
         filter_addr(f, f->laddr, &v[1]);
     } else if (arg_eq(&v[0], "user")) {
         if (!arg_eq(&v[1], "default")) { /* the one user: matches all */
-            resp_w_errorf(o, "ERR No such user '%.*s'", ECHO_LEN(&v[1]),
-                          v[1].ptr);
+            resp_w_errorf(o, "ERR No such user '%.*s'", ECHO_LEN(&v[1]), v[1].ptr);
             return -1;
         }
-    } else if (arg_eq(&v[0], "skipme") &&
-               (arg_eq(&v[1], "yes") || arg_eq(&v[1], "no"))) {
+    } else if (arg_eq(&v[0], "skipme") && (arg_eq(&v[1], "yes") || arg_eq(&v[1], "no"))) {
         f->skipme = arg_eq(&v[1], "yes");
     } else {
         resp_w_error(o, "ERR", "syntax error");
@@ -364,8 +352,7 @@ static void client_kill(session *s, resp_out *o, const resp_arg *v, size_t n)
     gather(s, o, &f);
 }
 
-static void client_setinfo(session *s, resp_out *o, const resp_arg *v,
-                           size_t n)
+static void client_setinfo(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     char **dst;
     if (arg_eq(&v[2], "lib-name")) {
@@ -373,8 +360,7 @@ static void client_setinfo(session *s, resp_out *o, const resp_arg *v,
     } else if (arg_eq(&v[2], "lib-ver")) {
         dst = &s->lib_ver;
     } else {
-        resp_w_errorf(o, "ERR Unrecognized option '%.*s'", ECHO_LEN(&v[2]),
-                      v[2].ptr);
+        resp_w_errorf(o, "ERR Unrecognized option '%.*s'", ECHO_LEN(&v[2]), v[2].ptr);
         return;
     }
     if (client_attr_check_or_reply(o, &v[3], &v[2]) != 0)
@@ -386,8 +372,7 @@ static void client_setinfo(session *s, resp_out *o, const resp_arg *v,
 }
 
 /* NO-EVICT and NO-TOUCH: invcore neither evicts nor tracks access. */
-static void client_on_off(session *s, resp_out *o, const resp_arg *v,
-                          size_t n)
+static void client_on_off(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     if (arg_eq(&v[2], "on") || arg_eq(&v[2], "off"))
         resp_w_ok(o);
@@ -446,17 +431,20 @@ static void client_help(session *s, resp_out *o, const resp_arg *v, size_t n)
 
 const cmd_sub g_client_subs[] = {
     /* name            min max admin handler */
-    { "client|getname",  2, 2, false, client_getname, "CLIENT GETNAME" },
-    { "client|setname",  3, 3, false, client_setname, "CLIENT SETNAME name" },
-    { "client|id",       2, 2, false, client_id, "CLIENT ID" },
-    { "client|info",     2, 2, false, client_info, "CLIENT INFO" },
-    { "client|list",     2, 0, true, client_list, "CLIENT LIST [TYPE normal|master|replica|pubsub | ID id [id ...]]" },
-    { "client|kill",     3, 0, true, client_kill, "CLIENT KILL ip:port | CLIENT KILL [ID id] [ADDR ip:port] [LADDR ip:port] [TYPE type] [USER default] [SKIPME yes|no]" },
-    { "client|setinfo",  4, 4, false, client_setinfo, "CLIENT SETINFO LIB-NAME|LIB-VER value" },
-    { "client|no-evict", 3, 3, false, client_on_off, "CLIENT NO-EVICT on|off (accepted, no effect)" },
-    { "client|no-touch", 3, 3, false, client_on_off, "CLIENT NO-TOUCH on|off (accepted, no effect)" },
-    { "client|help",     2, 2, false, client_help, "CLIENT HELP" },
-    { NULL, 0, 0, false, NULL, NULL },
+    {"client|getname", 2, 2, false, client_getname, "CLIENT GETNAME"},
+    {"client|setname", 3, 3, false, client_setname, "CLIENT SETNAME name"},
+    {"client|id", 2, 2, false, client_id, "CLIENT ID"},
+    {"client|info", 2, 2, false, client_info, "CLIENT INFO"},
+    {"client|list", 2, 0, true, client_list,
+     "CLIENT LIST [TYPE normal|master|replica|pubsub | ID id [id ...]]"},
+    {"client|kill", 3, 0, true, client_kill,
+     "CLIENT KILL ip:port | CLIENT KILL [ID id] [ADDR ip:port] [LADDR ip:port] [TYPE type] [USER "
+     "default] [SKIPME yes|no]"},
+    {"client|setinfo", 4, 4, false, client_setinfo, "CLIENT SETINFO LIB-NAME|LIB-VER value"},
+    {"client|no-evict", 3, 3, false, client_on_off, "CLIENT NO-EVICT on|off (accepted, no effect)"},
+    {"client|no-touch", 3, 3, false, client_on_off, "CLIENT NO-TOUCH on|off (accepted, no effect)"},
+    {"client|help", 2, 2, false, client_help, "CLIENT HELP"},
+    {NULL, 0, 0, false, NULL, NULL},
 };
 
 /* ---- SELECT, TIME, RESET, ROLE ----------------------------------------------- */
@@ -468,8 +456,8 @@ void cmd_select(session *s, resp_out *o, const resp_arg *v, size_t n)
     if (arg_ll_strict(&v[1], &db) != 0)
         resp_w_error(o, "ERR", "value is not an integer or out of range");
     else if (db < INT32_MIN || db > INT32_MAX) /* Redis reads an int */
-        resp_w_errorf(o, "ERR value is out of range, value must between %d and %d",
-                      INT32_MIN, INT32_MAX);
+        resp_w_errorf(o, "ERR value is out of range, value must between %d and %d", INT32_MIN,
+                      INT32_MAX);
     else if (db != 0)
         resp_w_error(o, "ERR", "DB index is out of range");
     else

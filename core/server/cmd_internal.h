@@ -13,12 +13,14 @@
 
 #include "server/command.h"
 
-#define CMD_PRODUCT_ROWS_SCRATCH 4096u    /* rows answered without malloc */
-#define CMD_PRODUCT_ROWS_MAX (1u << 20)   /* rows in one PRODUCT.INVENTORY */
-#define CMD_LIST_COUNT_DEFAULT 100u       /* LOC.LIST / ITEM.LIST page */
-#define CMD_ECHO_MAX 128                  /* bytes of a client's argument
+#define CMD_PRODUCT_ROWS_SCRATCH 4096u /* rows answered without malloc */
+#define CMD_PRODUCT_ROWS_MAX (1u << 20) /* rows in one PRODUCT.INVENTORY */
+#define CMD_LIST_COUNT_DEFAULT 100u /* LOC.LIST / ITEM.LIST page */
+#define CMD_ECHO_MAX \
+    128 /* bytes of a client's argument
                                              quoted back in an error */
-#define CMD_NAME_ECHO_MAX 64              /* bytes of a command or field name
+#define CMD_NAME_ECHO_MAX \
+    64 /* bytes of a command or field name
                                              quoted back in an error */
 
 struct cmd_scratch {
@@ -38,8 +40,7 @@ typedef struct cmd_def cmd_def;
 
 /* Every command and subcommand handler has this type: the handlers below
  * are declared with it, one line per family. */
-typedef void cmd_handler(session *s, resp_out *o, const resp_arg *argv,
-                         size_t argc);
+typedef void cmd_handler(session *s, resp_out *o, const resp_arg *argv, size_t argc);
 typedef cmd_handler *cmd_fn;
 
 bool arg_eq(const resp_arg *a, const char *lit); /* case-insensitive */
@@ -49,13 +50,10 @@ static inline int echo_len(const resp_arg *a, size_t max)
 {
     return (int)(a->len > max ? max : a->len);
 }
-int arg_u64_or_reply(resp_out *o, const resp_arg *a, const char *what,
-                     uint64_t *v);
-int arg_i64_or_reply(resp_out *o, const resp_arg *a, const char *what,
-                     int64_t *v);
+int arg_u64_or_reply(resp_out *o, const resp_arg *a, const char *what, uint64_t *v);
+int arg_i64_or_reply(resp_out *o, const resp_arg *a, const char *what, int64_t *v);
 /* Copies a into dst[cap] NUL-terminated; INVALID if too long or has NUL. */
-int arg_str_or_reply(resp_out *o, const resp_arg *a, const char *what,
-                     char *dst, size_t cap);
+int arg_str_or_reply(resp_out *o, const resp_arg *a, const char *what, char *dst, size_t cap);
 void reply_engine_error(resp_out *o, int rc);
 /* 0 when rc is INV_OK; else replies the engine's error and returns -1. */
 int engine_or_reply(resp_out *o, int rc);
@@ -68,22 +66,21 @@ const char *command_name(const cmd_def *c); /* lower case */
 /* c's name in upper case into buf[cap] (cut at cap - 1 bytes); returns buf. */
 const char *command_upper(const cmd_def *c, char *buf, size_t cap);
 /* Runs c as command_exec does once arity is checked, statistics included. */
-void command_run(session *s, resp_out *o, const cmd_def *c,
-                 const resp_arg *argv, size_t argc);
+void command_run(session *s, resp_out *o, const cmd_def *c, const resp_arg *argv, size_t argc);
 /* Records one call of c that ran from t0_ns to t1_ns (clock_mono_ns):
  * statistics, ops/s and the slow log. argv NULL (a batch line EXEC
  * applied, which keeps no arguments): statistics only, EXEC itself is
  * slow-logged. */
-void command_record(session *s, const cmd_def *c, const resp_arg *argv,
-                    size_t argc, uint64_t t0_ns, uint64_t t1_ns, bool failed);
+void command_record(session *s, const cmd_def *c, const resp_arg *argv, size_t argc, uint64_t t0_ns,
+                    uint64_t t1_ns, bool failed);
 /* A subcommand (CLIENT SETNAME): command_exec finds it by argv[1] and
  * checks its arity from this row, as for commands. A table of them ends
  * with a row whose name is NULL. */
 typedef struct {
-    const char *name;  /* "parent|sub", lower case (Redis's full name) */
+    const char *name; /* "parent|sub", lower case (Redis's full name) */
     unsigned min_args; /* argc, the parent and subcommand names included */
     unsigned max_args; /* 0: no upper bound */
-    bool admin;        /* COMMAND INFO flag */
+    bool admin; /* COMMAND INFO flag */
     cmd_fn fn;
     const char *summary;
 } cmd_sub;
@@ -95,8 +92,7 @@ cmd_handler cmd_select, cmd_time, cmd_reset, cmd_role;
  * option as the client spelled it) by Redis's rule, printable ASCII
  * without spaces (CLIENT LIST splits on them), and our limit of
  * SESSION_NAME_MAX bytes. 0, or -1 after an error reply. */
-int client_attr_check_or_reply(resp_out *o, const resp_arg *a,
-                               const resp_arg *what);
+int client_attr_check_or_reply(resp_out *o, const resp_arg *a, const resp_arg *what);
 /* Sets (or, for "", clears) the session's name; -1 after an error reply. */
 int session_set_name_or_reply(session *s, resp_out *o, const resp_arg *a);
 /* Strict integer as Redis reads one (string2ll): "0" or -?[1-9][0-9]*,
@@ -105,8 +101,8 @@ int arg_ll_strict(const resp_arg *a, int64_t *v);
 
 /* cmd_inventory.c */
 cmd_handler cmd_loc_set, cmd_loc_get, cmd_loc_list, cmd_loc_default;
-cmd_handler cmd_item_set, cmd_item_get, cmd_item_mget, cmd_item_bysku,
-    cmd_item_byvariant, cmd_item_list, cmd_item_del;
+cmd_handler cmd_item_set, cmd_item_get, cmd_item_mget, cmd_item_bysku, cmd_item_byvariant,
+    cmd_item_list, cmd_item_del;
 cmd_handler cmd_level_list, cmd_level_del, cmd_product_inventory, cmd_hold_get;
 
 /* cmd_inventory.c: the commands that are batch lines (CMD_BATCH: LEVEL.SET,
@@ -117,26 +113,25 @@ cmd_handler cmd_batch_line;
  * command's own parser; a HOLD.CREATE's lines go to lines (room for
  * INV_HOLD_LINES_MAX) and its hold_id points into v. On bad arguments it
  * replies what the command would and returns -1. */
-int batch_line_parse_or_reply(resp_out *o, const resp_arg *v, size_t n,
-                              inv_batch_line *l, inv_hold_line *lines);
+int batch_line_parse_or_reply(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
+                              inv_hold_line *lines);
 /* The reply the command alone gives when its line ended with r. */
-void reply_batch_line(session *s, resp_out *o, const inv_batch_line *l,
-                      const inv_batch_result *r);
+void reply_batch_line(session *s, resp_out *o, const inv_batch_line *l, const inv_batch_result *r);
 /* A failed line's error as the command alone words it: returns the code
  * ("INSUFFICIENT") and writes the message after it into msg[cap]. */
-const char *batch_line_error(session *s, const inv_batch_line *l,
-                             const inv_batch_result *r, char *msg, size_t cap);
+const char *batch_line_error(session *s, const inv_batch_line *l, const inv_batch_result *r,
+                             char *msg, size_t cap);
 
 /* cmd_multi.c */
 typedef enum {
     MULTI_REFUSED = 0, /* not allowed inside MULTI */
-    MULTI_BATCH = 1,   /* a batch line: applied by EXEC's inv_batch */
-    MULTI_READ = 2     /* a read: runs after the batch, in order */
+    MULTI_BATCH = 1, /* a batch line: applied by EXEC's inv_batch */
+    MULTI_READ = 2 /* a read: runs after the batch, in order */
 } multi_kind;
 /* Inside MULTI: checks c's arguments (arity checked) and queues it, with
  * +QUEUED; or replies an error and aborts the transaction. */
-void multi_queue(session *s, resp_out *o, const cmd_def *c, multi_kind kind,
-                 const resp_arg *argv, size_t argc);
+void multi_queue(session *s, resp_out *o, const cmd_def *c, multi_kind kind, const resp_arg *argv,
+                 size_t argc);
 /* A command was refused before it could be queued (unknown, arity): the
  * open transaction is aborted (EXECABORT). No-op outside MULTI. */
 void multi_flag_error(session *s);

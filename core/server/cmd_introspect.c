@@ -18,12 +18,12 @@
 /* A level's footprint: one 32-byte slot of the levels table, which is kept
  * at most 3/4 full (PROTOCOL.md: "about 43 bytes per level"). */
 #define CMD_LEVEL_BYTES 43
-#define LEVEL_NAME_MAX 42u        /* "item:loc": 20 + 1 + 20 digits and a NUL */
-#define SCAN_PATTERN_MAX 256u     /* bytes of a MATCH pattern (bounds glob work) */
-#define SCAN_COUNT_DEFAULT 10u    /* as Redis */
-#define SUB_ECHO_MAX 32u          /* bytes of a subcommand quoted back (as Redis) */
-#define DOCTOR_TEXT_MAX 1024u     /* LATENCY / MEMORY DOCTOR report */
-#define FRAGMENTATION_WARN 1.5    /* MEMORY DOCTOR: rss / used above this ... */
+#define LEVEL_NAME_MAX 42u /* "item:loc": 20 + 1 + 20 digits and a NUL */
+#define SCAN_PATTERN_MAX 256u /* bytes of a MATCH pattern (bounds glob work) */
+#define SCAN_COUNT_DEFAULT 10u /* as Redis */
+#define SUB_ECHO_MAX 32u /* bytes of a subcommand quoted back (as Redis) */
+#define DOCTOR_TEXT_MAX 1024u /* LATENCY / MEMORY DOCTOR report */
+#define FRAGMENTATION_WARN 1.5 /* MEMORY DOCTOR: rss / used above this ... */
 #define FRAGMENTATION_MIN_BYTES (64ull << 20) /* ... and rss above this */
 
 /* ---- helpers --------------------------------------------------------------- */
@@ -62,8 +62,7 @@ static bool level_exists(session *s, const resp_arg *key)
 {
     uint64_t item, loc;
     inv_level l;
-    return level_name_parse(key, &item, &loc) &&
-           inv_level_get(s->ctx->e, item, loc, &l) == INV_OK;
+    return level_name_parse(key, &item, &loc) && inv_level_get(s->ctx->e, item, loc, &l) == INV_OK;
 }
 
 /* ---- SLOWLOG ---------------------------------------------------------------- */
@@ -90,8 +89,7 @@ static void sub_slowlog_get(session *s, resp_out *o, const resp_arg *v, size_t n
         resp_w_error(o, "ERR", "count should be greater than or equal to -1");
         return;
     }
-    slowlog_reply(o, count == -1 ? SIZE_MAX : (size_t)count,
-                  s->ctx->cfg->slowlog_max_len);
+    slowlog_reply(o, count == -1 ? SIZE_MAX : (size_t)count, s->ctx->cfg->slowlog_max_len);
 }
 
 static void sub_slowlog_len(session *s, resp_out *o, const resp_arg *v, size_t n)
@@ -246,8 +244,8 @@ static void sub_memory_doctor(session *s, resp_out *o, const resp_arg *v, size_t
         snprintf(text, sizeof text,
                  "No memory problem found: %llu bytes allocated, %llu resident, "
                  "peak %llu (allocator %s).\n",
-                 (unsigned long long)m.used, (unsigned long long)m.rss,
-                 (unsigned long long)m.peak, m.allocator);
+                 (unsigned long long)m.used, (unsigned long long)m.rss, (unsigned long long)m.peak,
+                 m.allocator);
     resp_w_verbatim(o, text, strlen(text));
 }
 
@@ -263,17 +261,17 @@ static const struct {
     cmd_handler *fn;
 } g_subs[] = {
     /* parent    name       min max handler */
-    { "slowlog", "get",     2, 3, sub_slowlog_get },
-    { "slowlog", "len",     2, 2, sub_slowlog_len },
-    { "slowlog", "reset",   2, 2, sub_slowlog_reset },
-    { "latency", "latest",  2, 2, sub_latency_latest },
-    { "latency", "history", 3, 3, sub_latency_history },
-    { "latency", "reset",   2, 0, sub_latency_reset },
-    { "latency", "doctor",  2, 2, sub_latency_doctor },
-    { "memory",  "usage",   3, 3, sub_memory_usage },
-    { "memory",  "usage",   5, 5, sub_memory_usage },
-    { "memory",  "stats",   2, 2, sub_memory_stats },
-    { "memory",  "doctor",  2, 2, sub_memory_doctor },
+    {"slowlog", "get", 2, 3, sub_slowlog_get},
+    {"slowlog", "len", 2, 2, sub_slowlog_len},
+    {"slowlog", "reset", 2, 2, sub_slowlog_reset},
+    {"latency", "latest", 2, 2, sub_latency_latest},
+    {"latency", "history", 3, 3, sub_latency_history},
+    {"latency", "reset", 2, 0, sub_latency_reset},
+    {"latency", "doctor", 2, 2, sub_latency_doctor},
+    {"memory", "usage", 3, 3, sub_memory_usage},
+    {"memory", "usage", 5, 5, sub_memory_usage},
+    {"memory", "stats", 2, 2, sub_memory_stats},
+    {"memory", "doctor", 2, 2, sub_memory_doctor},
 };
 
 /* HELP (argc 2) answers the parent's lines; any other subcommand, Redis's
@@ -284,9 +282,9 @@ static const struct {
     size_t nhelp;
 } g_parents[] = {
 #define HELP_LINES(a) (a), (sizeof(a) / sizeof((a)[0]))
-    { "slowlog", "SLOWLOG", HELP_LINES(slowlog_help) },
-    { "latency", "LATENCY", HELP_LINES(latency_help) },
-    { "memory",  "MEMORY",  HELP_LINES(memory_help) },
+    {"slowlog", "SLOWLOG", HELP_LINES(slowlog_help)},
+    {"latency", "LATENCY", HELP_LINES(latency_help)},
+    {"memory", "MEMORY", HELP_LINES(memory_help)},
 #undef HELP_LINES
 };
 
@@ -297,8 +295,7 @@ void cmd_introspect(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     for (size_t i = 0; i < NROWS(g_subs); i++) {
         if (arg_eq(&v[0], g_subs[i].parent) && arg_eq(&v[1], g_subs[i].name) &&
-            n >= g_subs[i].min_args &&
-            (g_subs[i].max_args == 0 || n <= g_subs[i].max_args)) {
+            n >= g_subs[i].min_args && (g_subs[i].max_args == 0 || n <= g_subs[i].max_args)) {
             g_subs[i].fn(s, o, v, n);
             return;
         }
@@ -322,7 +319,7 @@ typedef struct {
     uint64_t cursor;
     size_t count;
     const resp_arg *match; /* NULL: every name */
-    bool type_ok;          /* no TYPE, or TYPE level */
+    bool type_ok; /* no TYPE, or TYPE level */
 } scan_opts;
 
 /* SCAN cursor [MATCH p] [COUNT n] [TYPE t] at v[1..n) (pairs checked by
@@ -337,8 +334,7 @@ static int scan_opts_or_reply(resp_out *o, const resp_arg *v, size_t n, scan_opt
     for (size_t i = 2; i + 1 < n; i += 2) {
         if (arg_eq(&v[i], "match")) {
             if (v[i + 1].len > SCAN_PATTERN_MAX) {
-                resp_w_errorf(o, "ERR MATCH pattern longer than %u bytes",
-                              SCAN_PATTERN_MAX);
+                resp_w_errorf(o, "ERR MATCH pattern longer than %u bytes", SCAN_PATTERN_MAX);
                 return -1;
             }
             q->match = &v[i + 1];
@@ -378,16 +374,15 @@ void cmd_scan(session *s, resp_out *o, const resp_arg *v, size_t n)
     inv_level_row *rows = s->scratch->level_rows;
     size_t got = 0;
     uint64_t next = 0;
-    if (engine_or_reply(o, inv_level_scan(s->ctx->e, q.cursor, q.count, rows,
-                                          INV_LIST_COUNT_MAX, &got, &next)) != 0)
+    if (engine_or_reply(o, inv_level_scan(s->ctx->e, q.cursor, q.count, rows, INV_LIST_COUNT_MAX,
+                                          &got, &next)) != 0)
         return;
     bool hit[INV_LIST_COUNT_MAX];
     char name[LEVEL_NAME_MAX];
     size_t hits = 0;
     for (size_t i = 0; i < got; i++) {
         size_t len = level_name(name, rows[i].item, rows[i].location);
-        hit[i] = q.match == NULL ||
-                 glob_match(q.match->ptr, q.match->len, name, len, false);
+        hit[i] = q.match == NULL || glob_match(q.match->ptr, q.match->len, name, len, false);
         hits += hit[i];
     }
     resp_w_array(o, 2);

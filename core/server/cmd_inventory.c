@@ -27,31 +27,29 @@ typedef struct {
     size_t off, cap; /* cap 0: a non-string field */
 } field_def;
 
-#define LOCF(n, m) { #n, m, offsetof(inv_location_fields, n), \
-                     sizeof(((inv_location_fields *)0)->n) }
+#define LOCF(n, m)                                                                     \
+    {                                                                                  \
+#n, m, offsetof(inv_location_fields, n), sizeof(((inv_location_fields *)0)->n) \
+    }
 static const field_def loc_fields[] = {
-    LOCF(name, INV_LOC_NAME),
-    LOCF(address1, INV_LOC_ADDRESS1),
-    LOCF(address2, INV_LOC_ADDRESS2),
-    LOCF(city, INV_LOC_CITY),
-    LOCF(province, INV_LOC_PROVINCE),
-    LOCF(province_code, INV_LOC_PROVINCE_CODE),
-    LOCF(country, INV_LOC_COUNTRY),
-    LOCF(country_code, INV_LOC_COUNTRY_CODE),
-    LOCF(zip, INV_LOC_ZIP),
-    LOCF(phone, INV_LOC_PHONE),
-    { "active", INV_LOC_ACTIVE, 0, 0 },
-    { "priority", INV_LOC_PRIORITY, 0, 0 },
+    LOCF(name, INV_LOC_NAME),         LOCF(address1, INV_LOC_ADDRESS1),
+    LOCF(address2, INV_LOC_ADDRESS2), LOCF(city, INV_LOC_CITY),
+    LOCF(province, INV_LOC_PROVINCE), LOCF(province_code, INV_LOC_PROVINCE_CODE),
+    LOCF(country, INV_LOC_COUNTRY),   LOCF(country_code, INV_LOC_COUNTRY_CODE),
+    LOCF(zip, INV_LOC_ZIP),           LOCF(phone, INV_LOC_PHONE),
+    {"active", INV_LOC_ACTIVE, 0, 0}, {"priority", INV_LOC_PRIORITY, 0, 0},
 };
 #undef LOCF
 
-#define ITEMF(n, m) { #n, m, offsetof(inv_item_fields, n), \
-                      sizeof(((inv_item_fields *)0)->n) }
+#define ITEMF(n, m)                                                            \
+    {                                                                          \
+#n, m, offsetof(inv_item_fields, n), sizeof(((inv_item_fields *)0)->n) \
+    }
 static const field_def item_fields[] = {
     ITEMF(sku, INV_ITEM_SKU),
-    { "tracked", INV_ITEM_TRACKED, 0, 0 },
+    {"tracked", INV_ITEM_TRACKED, 0, 0},
     ITEMF(cost, INV_ITEM_COST),
-    { "requires_shipping", INV_ITEM_REQUIRES_SHIPPING, 0, 0 },
+    {"requires_shipping", INV_ITEM_REQUIRES_SHIPPING, 0, 0},
     ITEMF(country_code_of_origin, INV_ITEM_COUNTRY_OF_ORIGIN),
     ITEMF(province_code_of_origin, INV_ITEM_PROVINCE_OF_ORIGIN),
     ITEMF(harmonized_system_code, INV_ITEM_HS_CODE),
@@ -62,8 +60,7 @@ static const field_def item_fields[] = {
 
 #define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
 
-static const field_def *find_field(const field_def *defs, size_t n,
-                                   const resp_arg *a)
+static const field_def *find_field(const field_def *defs, size_t n, const resp_arg *a)
 {
     for (size_t i = 0; i < n; i++)
         if (arg_eq(a, defs[i].name))
@@ -71,8 +68,7 @@ static const field_def *find_field(const field_def *defs, size_t n,
     return NULL;
 }
 
-static int bool_or_reply(resp_out *o, const resp_arg *a, const char *what,
-                         bool *v)
+static int bool_or_reply(resp_out *o, const resp_arg *a, const char *what, bool *v)
 {
     if (arg_eq(a, "1") || arg_eq(a, "true") || arg_eq(a, "yes")) {
         *v = true;
@@ -87,21 +83,19 @@ static int bool_or_reply(resp_out *o, const resp_arg *a, const char *what,
 }
 
 /* Parses "field value ..." pairs into the struct at base; sets *mask. */
-static int fields_or_reply(resp_out *o, const field_def *defs, size_t ndefs,
-                           const resp_arg *v, size_t n, void *base,
-                           unsigned *mask)
+static int fields_or_reply(resp_out *o, const field_def *defs, size_t ndefs, const resp_arg *v,
+                           size_t n, void *base, unsigned *mask)
 {
     *mask = 0;
     for (size_t i = 0; i + 1 < n; i += 2) {
         const field_def *f = find_field(defs, ndefs, &v[i]);
         if (f == NULL) {
-            resp_w_errorf(o, "INVALID unknown field '%.*s'",
-                          echo_len(&v[i], CMD_NAME_ECHO_MAX), v[i].ptr);
+            resp_w_errorf(o, "INVALID unknown field '%.*s'", echo_len(&v[i], CMD_NAME_ECHO_MAX),
+                          v[i].ptr);
             return -1;
         }
         if (f->cap) {
-            if (arg_str_or_reply(o, &v[i + 1], f->name,
-                                 (char *)base + f->off, f->cap) != 0)
+            if (arg_str_or_reply(o, &v[i + 1], f->name, (char *)base + f->off, f->cap) != 0)
                 return -1;
         } else if (f->mask == INV_LOC_PRIORITY && defs == loc_fields) {
             int64_t p;
@@ -141,7 +135,7 @@ typedef struct {
     const char *what; /* the id's name in errors */
     const field_def *defs;
     size_t ndefs;
-    size_t mask_off;  /* offsetof the fields struct's mask */
+    size_t mask_off; /* offsetof the fields struct's mask */
     int (*put)(inv_engine *e, uint64_t id, const record_fields *f);
 } record_def;
 
@@ -155,19 +149,14 @@ static int put_item(inv_engine *e, uint64_t id, const record_fields *f)
     return inv_item_put(e, id, &f->item);
 }
 
-static const record_def loc_record = {
-    "location id", loc_fields, NFIELDS(loc_fields),
-    offsetof(inv_location_fields, mask), put_location
-};
-static const record_def item_record = {
-    "item id", item_fields, NFIELDS(item_fields),
-    offsetof(inv_item_fields, mask), put_item
-};
+static const record_def loc_record = {"location id", loc_fields, NFIELDS(loc_fields),
+                                      offsetof(inv_location_fields, mask), put_location};
+static const record_def item_record = {"item id", item_fields, NFIELDS(item_fields),
+                                       offsetof(inv_item_fields, mask), put_item};
 
 /* X.SET id field value [field value ...]: only the named fields are
  * written (the mask says which). */
-static void set_record(session *s, resp_out *o, const resp_arg *v, size_t n,
-                       const record_def *r)
+static void set_record(session *s, resp_out *o, const resp_arg *v, size_t n, const record_def *r)
 {
     record_fields f;
     memset(&f, 0, sizeof f);
@@ -215,8 +204,7 @@ void cmd_loc_get(session *s, resp_out *o, const resp_arg *v, size_t n)
     resp_w_bulk_u64(o, l.id);
     for (size_t i = 0; i < NFIELDS(loc_fields); i++)
         if (loc_fields[i].cap)
-            kv_str(o, loc_fields[i].name,
-                   (const char *)&l.fields + loc_fields[i].off);
+            kv_str(o, loc_fields[i].name, (const char *)&l.fields + loc_fields[i].off);
     kv_int(o, "active", l.fields.active ? 1 : 0);
     kv_int(o, "priority", l.fields.priority);
     kv_int(o, "default", l.is_default ? 1 : 0);
@@ -225,8 +213,8 @@ void cmd_loc_get(session *s, resp_out *o, const resp_arg *v, size_t n)
 }
 
 /* [CURSOR c] [COUNT n] at v[1..n) */
-static int list_opts_or_reply(resp_out *o, const resp_arg *v, size_t n,
-                              uint64_t *cursor, size_t *count)
+static int list_opts_or_reply(resp_out *o, const resp_arg *v, size_t n, uint64_t *cursor,
+                              size_t *count)
 {
     *cursor = 0;
     *count = CMD_LIST_COUNT_DEFAULT;
@@ -239,8 +227,7 @@ static int list_opts_or_reply(resp_out *o, const resp_arg *v, size_t n,
             if (arg_u64_or_reply(o, &v[i + 1], "count", &c) != 0)
                 return -1;
             if (c == 0 || c > INV_LIST_COUNT_MAX) {
-                resp_w_errorf(o, "LIMIT count must be 1..%u",
-                              (unsigned)INV_LIST_COUNT_MAX);
+                resp_w_errorf(o, "LIMIT count must be 1..%u", (unsigned)INV_LIST_COUNT_MAX);
                 return -1;
             }
             *count = (size_t)c;
@@ -252,8 +239,7 @@ static int list_opts_or_reply(resp_out *o, const resp_arg *v, size_t n,
     return 0;
 }
 
-static void reply_page(resp_out *o, uint64_t next, const uint64_t *ids,
-                       size_t nids)
+static void reply_page(resp_out *o, uint64_t next, const uint64_t *ids, size_t nids)
 {
     resp_w_array(o, 2);
     resp_w_bulk_u64(o, next);
@@ -274,8 +260,8 @@ static void list_ids(session *s, resp_out *o, const resp_arg *v, size_t n, id_li
         return;
     uint64_t next = 0;
     size_t got = 0;
-    if (engine_or_reply(o, list(s->ctx->e, cursor, count, s->scratch->ids,
-                                NFIELDS(s->scratch->ids), &got, &next)) != 0)
+    if (engine_or_reply(o, list(s->ctx->e, cursor, count, s->scratch->ids, NFIELDS(s->scratch->ids),
+                                &got, &next)) != 0)
         return;
     if (got > NFIELDS(s->scratch->ids))
         got = NFIELDS(s->scratch->ids);
@@ -371,8 +357,7 @@ void cmd_item_byvariant(session *s, resp_out *o, const resp_arg *v, size_t n)
     for (size_t i = 0; i < k; i++) {
         char var[INV_VARIANT_MAX + 1];
         found[i] = 0;
-        if (v[i + 1].len > INV_VARIANT_MAX ||
-            memchr(v[i + 1].ptr, '\0', v[i + 1].len) != NULL)
+        if (v[i + 1].len > INV_VARIANT_MAX || memchr(v[i + 1].ptr, '\0', v[i + 1].len) != NULL)
             continue; /* cannot exist */
         memcpy(var, v[i + 1].ptr, v[i + 1].len);
         var[v[i + 1].len] = '\0';
@@ -406,8 +391,7 @@ void cmd_item_del(session *s, resp_out *o, const resp_arg *v, size_t n)
 
 /* ---- levels -------------------------------------------------------------- */
 
-static int item_loc_or_reply(resp_out *o, const resp_arg *v, uint64_t *item,
-                             uint64_t *loc)
+static int item_loc_or_reply(resp_out *o, const resp_arg *v, uint64_t *item, uint64_t *loc)
 {
     if (arg_u64_or_reply(o, &v[1], "item id", item) != 0)
         return -1;
@@ -416,14 +400,13 @@ static int item_loc_or_reply(resp_out *o, const resp_arg *v, uint64_t *item,
 
 /* A quantity, delta or floor: decimal, |q| <= INV_QTY_MAX (the engine's
  * bound, checked here too so that MULTI refuses it before EXEC). */
-static int qty_or_reply(resp_out *o, const resp_arg *a, const char *what,
-                        int64_t *q)
+static int qty_or_reply(resp_out *o, const resp_arg *a, const char *what, int64_t *q)
 {
     if (arg_i64_or_reply(o, a, what, q) != 0)
         return -1;
     if (*q < -INV_QTY_MAX || *q > INV_QTY_MAX) {
-        resp_w_errorf(o, "LIMIT %s must be within -%lld..%lld", what,
-                      (long long)INV_QTY_MAX, (long long)INV_QTY_MAX);
+        resp_w_errorf(o, "LIMIT %s must be within -%lld..%lld", what, (long long)INV_QTY_MAX,
+                      (long long)INV_QTY_MAX);
         return -1;
     }
     return 0;
@@ -439,8 +422,8 @@ static void batch_line_init(inv_batch_line *l, inv_batch_op op)
 /* Hot path: LEVEL.SET item loc qty [IFREV rev] and LEVEL.ADJUST item loc
  * delta [FLOOR min] [IFREV rev] (options in any order; the table's arity
  * leaves LEVEL.SET room for IFREV alone). Allocates nothing. */
-static int parse_level_write(resp_out *o, const resp_arg *v, size_t n,
-                             inv_batch_line *l, bool adjust)
+static int parse_level_write(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
+                             bool adjust)
 {
     batch_line_init(l, adjust ? INV_BATCH_LEVEL_ADJUST : INV_BATCH_LEVEL_SET);
     if (item_loc_or_reply(o, v, &l->item, &l->location) != 0 ||
@@ -454,37 +437,35 @@ static int parse_level_write(resp_out *o, const resp_arg *v, size_t n,
             if (arg_u64_or_reply(o, &v[i + 1], "revision", &l->if_revision) != 0)
                 return -1;
         } else {
-            resp_w_error(o, "INVALID", adjust ? "expected FLOOR or IFREV"
-                                              : "expected IFREV");
+            resp_w_error(o, "INVALID", adjust ? "expected FLOOR or IFREV" : "expected IFREV");
             return -1;
         }
     }
     return 0;
 }
 
-static int parse_level_set(resp_out *o, const resp_arg *v, size_t n,
-                           inv_batch_line *l, inv_hold_line *lines)
+static int parse_level_set(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
+                           inv_hold_line *lines)
 {
     return parse_level_write(o, v, n, l, false);
 }
 
-static int parse_level_adjust(resp_out *o, const resp_arg *v, size_t n,
-                              inv_batch_line *l, inv_hold_line *lines)
+static int parse_level_adjust(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
+                              inv_hold_line *lines)
 {
     return parse_level_write(o, v, n, l, true);
 }
 
 /* LEVEL.GET item loc */
-static int parse_level_get(resp_out *o, const resp_arg *v, size_t n,
-                           inv_batch_line *l, inv_hold_line *lines)
+static int parse_level_get(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
+                           inv_hold_line *lines)
 {
     batch_line_init(l, INV_BATCH_LEVEL_GET);
     return item_loc_or_reply(o, v, &l->item, &l->location);
 }
 
 /* Current revision for a CONFLICT reply: out if the engine filled it. */
-static uint64_t conflict_revision(session *s, uint64_t item, uint64_t loc,
-                                  const inv_level *out)
+static uint64_t conflict_revision(session *s, uint64_t item, uint64_t loc, const inv_level *out)
 {
     inv_level cur;
     if (out->revision != 0)
@@ -525,8 +506,7 @@ void cmd_level_del(session *s, resp_out *o, const resp_arg *v, size_t n)
 
 /* ---- product inventory ---------------------------------------------------- */
 
-static void reply_product(resp_out *o, int64_t total, const inv_stock_row *r,
-                          size_t nrows)
+static void reply_product(resp_out *o, int64_t total, const inv_stock_row *r, size_t nrows)
 {
     size_t groups = 0;
     for (size_t i = 0; i < nrows; i++)
@@ -552,8 +532,7 @@ static void reply_product(resp_out *o, int64_t total, const inv_stock_row *r,
     }
 }
 
-void cmd_product_inventory(session *s, resp_out *o, const resp_arg *v,
-                           size_t n)
+void cmd_product_inventory(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     char product[INV_VARIANT_MAX + 1];
     if (arg_str_or_reply(o, &v[1], "product", product, sizeof product) != 0)
@@ -572,8 +551,7 @@ void cmd_product_inventory(session *s, resp_out *o, const resp_arg *v,
     inv_stock_row *rows = s->scratch->rows, *big = NULL;
     size_t cap = CMD_PRODUCT_ROWS_SCRATCH, got = 0;
     int64_t total = 0;
-    int rc = inv_product_inventory(s->ctx->e, product, only_p, rows, cap, &got,
-                                   &total);
+    int rc = inv_product_inventory(s->ctx->e, product, only_p, rows, cap, &got, &total);
     if (rc == INV_ELIMIT && got > cap && got <= CMD_PRODUCT_ROWS_MAX) {
         /* rare and bounded: a product with more rows than the scratch */
         cap = got + 64;
@@ -583,8 +561,7 @@ void cmd_product_inventory(session *s, resp_out *o, const resp_arg *v,
             return;
         }
         rows = big;
-        rc = inv_product_inventory(s->ctx->e, product, only_p, rows, cap,
-                                   &got, &total);
+        rc = inv_product_inventory(s->ctx->e, product, only_p, rows, cap, &got, &total);
     }
     if (engine_or_reply(o, rc) == 0)
         reply_product(o, total, rows, got < cap ? got : cap);
@@ -596,8 +573,7 @@ void cmd_product_inventory(session *s, resp_out *o, const resp_arg *v,
 static int hold_id_or_reply(resp_out *o, const resp_arg *a)
 {
     if (a->len == 0 || a->len > INV_HOLD_ID_MAX) {
-        resp_w_errorf(o, "INVALID hold id must be 1..%u bytes",
-                      (unsigned)INV_HOLD_ID_MAX);
+        resp_w_errorf(o, "INVALID hold id must be 1..%u bytes", (unsigned)INV_HOLD_ID_MAX);
         return -1;
     }
     return 0;
@@ -605,24 +581,21 @@ static int hold_id_or_reply(resp_out *o, const resp_arg *a)
 
 /* The rules the engine applies to each line, checked here so that MULTI
  * refuses a bad line before EXEC: qty 1..INV_QTY_MAX, no (item, loc) twice. */
-static int hold_line_or_reply(resp_out *o, const resp_arg *a,
-                              const inv_hold_line *prev, size_t nprev,
-                              inv_hold_line *line)
+static int hold_line_or_reply(resp_out *o, const resp_arg *a, const inv_hold_line *prev,
+                              size_t nprev, inv_hold_line *line)
 {
     if (arg_u64_or_reply(o, &a[0], "item id", &line->item) != 0 ||
         arg_u64_or_reply(o, &a[1], "location id", &line->location) != 0 ||
         arg_i64_or_reply(o, &a[2], "quantity", &line->qty) != 0)
         return -1;
     if (line->qty < 1 || line->qty > INV_QTY_MAX) {
-        resp_w_errorf(o, "INVALID quantity must be 1..%lld",
-                      (long long)INV_QTY_MAX);
+        resp_w_errorf(o, "INVALID quantity must be 1..%lld", (long long)INV_QTY_MAX);
         return -1;
     }
     for (size_t i = 0; i < nprev; i++)
         if (prev[i].item == line->item && prev[i].location == line->location) {
             resp_w_errorf(o, "INVALID item %llu at location %llu appears twice",
-                          (unsigned long long)line->item,
-                          (unsigned long long)line->location);
+                          (unsigned long long)line->item, (unsigned long long)line->location);
             return -1;
         }
     return 0;
@@ -630,23 +603,20 @@ static int hold_line_or_reply(resp_out *o, const resp_arg *a,
 
 /* HOLD.CREATE hold ttl_ms item loc qty [item loc qty ...]; O(lines^2) for
  * the repeat check, at most INV_HOLD_LINES_MAX lines. */
-static int parse_hold_create(resp_out *o, const resp_arg *v, size_t n,
-                             inv_batch_line *l, inv_hold_line *lines)
+static int parse_hold_create(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
+                             inv_hold_line *lines)
 {
     batch_line_init(l, INV_BATCH_HOLD_CREATE);
-    if (hold_id_or_reply(o, &v[1]) != 0 ||
-        arg_u64_or_reply(o, &v[2], "ttl_ms", &l->ttl_ms) != 0)
+    if (hold_id_or_reply(o, &v[1]) != 0 || arg_u64_or_reply(o, &v[2], "ttl_ms", &l->ttl_ms) != 0)
         return -1;
     if (l->ttl_ms == 0 || l->ttl_ms > INV_HOLD_TTL_MS_MAX) {
-        resp_w_errorf(o, "%s ttl_ms must be 1..%llu",
-                      l->ttl_ms == 0 ? "INVALID" : "LIMIT",
+        resp_w_errorf(o, "%s ttl_ms must be 1..%llu", l->ttl_ms == 0 ? "INVALID" : "LIMIT",
                       (unsigned long long)INV_HOLD_TTL_MS_MAX);
         return -1;
     }
     l->n_hold_lines = (n - 3) / 3;
     if (l->n_hold_lines > INV_HOLD_LINES_MAX) {
-        resp_w_errorf(o, "LIMIT at most %u lines per hold",
-                      (unsigned)INV_HOLD_LINES_MAX);
+        resp_w_errorf(o, "LIMIT at most %u lines per hold", (unsigned)INV_HOLD_LINES_MAX);
         return -1;
     }
     for (size_t i = 0; i < l->n_hold_lines; i++)
@@ -658,8 +628,7 @@ static int parse_hold_create(resp_out *o, const resp_arg *v, size_t n,
     return 0;
 }
 
-static int parse_hold_end(resp_out *o, const resp_arg *v, inv_batch_line *l,
-                          inv_batch_op op)
+static int parse_hold_end(resp_out *o, const resp_arg *v, inv_batch_line *l, inv_batch_op op)
 {
     batch_line_init(l, op);
     if (hold_id_or_reply(o, &v[1]) != 0)
@@ -670,73 +639,66 @@ static int parse_hold_end(resp_out *o, const resp_arg *v, inv_batch_line *l,
 }
 
 /* HOLD.COMMIT hold */
-static int parse_hold_commit(resp_out *o, const resp_arg *v, size_t n,
-                             inv_batch_line *l, inv_hold_line *lines)
+static int parse_hold_commit(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
+                             inv_hold_line *lines)
 {
     return parse_hold_end(o, v, l, INV_BATCH_HOLD_COMMIT);
 }
 
 /* HOLD.RELEASE hold */
-static int parse_hold_release(resp_out *o, const resp_arg *v, size_t n,
-                              inv_batch_line *l, inv_hold_line *lines)
+static int parse_hold_release(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
+                              inv_hold_line *lines)
 {
     return parse_hold_end(o, v, l, INV_BATCH_HOLD_RELEASE);
 }
 
 /* ---- batch lines: one parser per command, shared with MULTI --------------- */
 
-typedef int (*line_parser)(resp_out *o, const resp_arg *v, size_t n,
-                           inv_batch_line *l, inv_hold_line *lines);
+typedef int (*line_parser)(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
+                           inv_hold_line *lines);
 
 static const struct {
     const char *name; /* as in command.c's table (CMD_BATCH rows) */
     line_parser parse;
 } batch_parsers[] = {
-    { "level.set", parse_level_set },
-    { "level.adjust", parse_level_adjust },
-    { "level.get", parse_level_get },
-    { "hold.create", parse_hold_create },
-    { "hold.commit", parse_hold_commit },
-    { "hold.release", parse_hold_release },
+    {"level.set", parse_level_set},     {"level.adjust", parse_level_adjust},
+    {"level.get", parse_level_get},     {"hold.create", parse_hold_create},
+    {"hold.commit", parse_hold_commit}, {"hold.release", parse_hold_release},
 };
 
-int batch_line_parse_or_reply(resp_out *o, const resp_arg *v, size_t n,
-                              inv_batch_line *l, inv_hold_line *lines)
+int batch_line_parse_or_reply(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
+                              inv_hold_line *lines)
 {
     for (size_t i = 0; i < NFIELDS(batch_parsers); i++)
         if (arg_eq(&v[0], batch_parsers[i].name))
             return batch_parsers[i].parse(o, v, n, l, lines);
     /* defended: a CMD_BATCH row without a parser here */
-    resp_w_errorf(o, "ERR '%.*s' cannot be a line of a batch",
-                  echo_len(&v[0], CMD_NAME_ECHO_MAX), v[0].ptr);
+    resp_w_errorf(o, "ERR '%.*s' cannot be a line of a batch", echo_len(&v[0], CMD_NAME_ECHO_MAX),
+                  v[0].ptr);
     return -1;
 }
 
 /* One line alone, through its single engine call (a lone command needs no
  * batch and no undo). Hot path for LEVEL.ADJUST: no allocation, no lock. */
-static void line_apply(inv_engine *e, const inv_batch_line *l,
-                       inv_batch_result *r)
+static void line_apply(inv_engine *e, const inv_batch_line *l, inv_batch_result *r)
 {
     memset(r, 0, sizeof *r);
     switch (l->op) {
     case INV_BATCH_LEVEL_SET:
-        r->rc = inv_level_set(e, l->item, l->location, l->qty, l->if_revision,
-                              &r->level);
+        r->rc = inv_level_set(e, l->item, l->location, l->qty, l->if_revision, &r->level);
         break;
     case INV_BATCH_LEVEL_ADJUST:
         r->rc = l->if_revision != 0
-                    ? inv_level_adjust_if(e, l->item, l->location, l->qty,
-                                          l->floor, l->if_revision, &r->level)
-                    : inv_level_adjust(e, l->item, l->location, l->qty,
-                                       l->floor, &r->level);
+                    ? inv_level_adjust_if(e, l->item, l->location, l->qty, l->floor, l->if_revision,
+                                          &r->level)
+                    : inv_level_adjust(e, l->item, l->location, l->qty, l->floor, &r->level);
         break;
     case INV_BATCH_LEVEL_GET:
         r->rc = inv_level_get(e, l->item, l->location, &r->level);
         break;
     case INV_BATCH_HOLD_CREATE:
-        r->rc = inv_hold_create(e, l->hold_id, l->hold_id_len, l->ttl_ms,
-                                l->hold_lines, l->n_hold_lines,
-                                &r->hold_failure);
+        r->rc = inv_hold_create(e, l->hold_id, l->hold_id_len, l->ttl_ms, l->hold_lines,
+                                l->n_hold_lines, &r->hold_failure);
         break;
     case INV_BATCH_HOLD_COMMIT:
         r->rc = inv_hold_commit(e, l->hold_id, l->hold_id_len);
@@ -749,22 +711,19 @@ static void line_apply(inv_engine *e, const inv_batch_line *l,
     }
 }
 
-const char *batch_line_error(session *s, const inv_batch_line *l,
-                             const inv_batch_result *r, char *msg, size_t cap)
+const char *batch_line_error(session *s, const inv_batch_line *l, const inv_batch_result *r,
+                             char *msg, size_t cap)
 {
-    bool level_write = l->op == INV_BATCH_LEVEL_SET ||
-                       l->op == INV_BATCH_LEVEL_ADJUST;
+    bool level_write = l->op == INV_BATCH_LEVEL_SET || l->op == INV_BATCH_LEVEL_ADJUST;
     if (r->rc == INV_EINSUFFICIENT && l->op == INV_BATCH_LEVEL_ADJUST)
         snprintf(msg, cap, "available %lld", (long long)r->level.available);
     else if (r->rc == INV_EINSUFFICIENT && l->op == INV_BATCH_HOLD_CREATE)
-        snprintf(msg, cap, "%llu %llu %lld",
-                 (unsigned long long)r->hold_failure.item,
+        snprintf(msg, cap, "%llu %llu %lld", (unsigned long long)r->hold_failure.item,
                  (unsigned long long)r->hold_failure.location,
                  (long long)r->hold_failure.available);
     else if (r->rc == INV_ECONFLICT && level_write)
         snprintf(msg, cap, "revision %llu",
-                 (unsigned long long)conflict_revision(s, l->item, l->location,
-                                                       &r->level));
+                 (unsigned long long)conflict_revision(s, l->item, l->location, &r->level));
     else
         snprintf(msg, cap, "%s", inv_strerror(r->rc));
     return inv_errcode(r->rc);
@@ -772,8 +731,7 @@ const char *batch_line_error(session *s, const inv_batch_line *l,
 
 #define LINE_ERROR_MAX 128 /* bytes of a line's error message */
 
-void reply_batch_line(session *s, resp_out *o, const inv_batch_line *l,
-                      const inv_batch_result *r)
+void reply_batch_line(session *s, resp_out *o, const inv_batch_line *l, const inv_batch_result *r)
 {
     if (r->rc != INV_OK) {
         char msg[LINE_ERROR_MAX];

@@ -37,9 +37,9 @@
  * INV_BATCH_LINES_MAX: one bound for both keeps EXEC's arrays (in
  * cmd_scratch) fixed. */
 #define MULTI_COMMANDS_MAX INV_BATCH_LINES_MAX
-#define MULTI_CHUNK_MIN 4096u  /* bytes of the first chunk */
-#define MULTI_NAME_MAX 32u     /* a command name in an error, NUL included */
-#define MULTI_ERROR_MAX 160u   /* a failed line's message */
+#define MULTI_CHUNK_MIN 4096u /* bytes of the first chunk */
+#define MULTI_NAME_MAX 32u /* a command name in an error, NUL included */
+#define MULTI_ERROR_MAX 160u /* a failed line's message */
 
 _Static_assert(MULTI_COMMANDS_MAX <= INV_BATCH_LINES_MAX,
                "EXEC's batch array is sized INV_BATCH_LINES_MAX");
@@ -47,10 +47,10 @@ _Static_assert(MULTI_COMMANDS_MAX <= INV_BATCH_LINES_MAX,
 typedef struct multi_rec {
     struct multi_rec *next;
     const cmd_def *cmd;
-    bool batch;          /* a batch line (line), else a read (argv) */
+    bool batch; /* a batch line (line), else a read (argv) */
     inv_batch_line line; /* hold_id, hold_lines point into this record */
     size_t argc;
-    resp_arg argv[];     /* reads: argc arguments, then their bytes */
+    resp_arg argv[]; /* reads: argc arguments, then their bytes */
 } multi_rec;
 
 typedef struct multi_chunk {
@@ -126,19 +126,19 @@ static void *queue_alloc(session *s, size_t size)
 
 /* inv_batch takes a hold in one line of a batch only: refuse a second line
  * on the same hold now rather than fail at EXEC. O(queued commands). */
-static int hold_once_or_reply(const session *s, resp_out *o,
-                              const inv_batch_line *l)
+static int hold_once_or_reply(const session *s, resp_out *o, const inv_batch_line *l)
 {
     size_t pos = 0;
     if (l->hold_id == NULL)
         return 0;
     for (const multi_rec *r = s->multi_head; r != NULL; r = r->next) {
         pos++;
-        if (r->batch && r->line.hold_id != NULL &&
-            r->line.hold_id_len == l->hold_id_len &&
+        if (r->batch && r->line.hold_id != NULL && r->line.hold_id_len == l->hold_id_len &&
             memcmp(r->line.hold_id, l->hold_id, l->hold_id_len) == 0) {
-            resp_w_errorf(o, "INVALID this hold is already line %zu of the "
-                             "transaction (one line per hold in a MULTI)", pos);
+            resp_w_errorf(o,
+                          "INVALID this hold is already line %zu of the "
+                          "transaction (one line per hold in a MULTI)",
+                          pos);
             return -1;
         }
     }
@@ -147,8 +147,7 @@ static int hold_once_or_reply(const session *s, resp_out *o,
 
 static size_t batch_rec_size(const inv_batch_line *l)
 {
-    return sizeof(multi_rec) + l->n_hold_lines * sizeof(inv_hold_line) +
-           l->hold_id_len;
+    return sizeof(multi_rec) + l->n_hold_lines * sizeof(inv_hold_line) + l->hold_id_len;
 }
 
 static size_t read_rec_size(const resp_arg *argv, size_t argc)
@@ -195,15 +194,16 @@ static void read_rec_fill(multi_rec *r, const resp_arg *argv, size_t argc)
 static void refuse(session *s, resp_out *o, const cmd_def *c)
 {
     char name[MULTI_NAME_MAX];
-    resp_w_errorf(o, "ERR Command not allowed inside a transaction: %s "
-                     "(MULTI takes LEVEL.SET, LEVEL.ADJUST, LEVEL.GET, "
-                     "HOLD.CREATE, HOLD.COMMIT, HOLD.RELEASE and reads)",
+    resp_w_errorf(o,
+                  "ERR Command not allowed inside a transaction: %s "
+                  "(MULTI takes LEVEL.SET, LEVEL.ADJUST, LEVEL.GET, "
+                  "HOLD.CREATE, HOLD.COMMIT, HOLD.RELEASE and reads)",
                   command_upper(c, name, sizeof name));
     multi_abort(s);
 }
 
-void multi_queue(session *s, resp_out *o, const cmd_def *c, multi_kind kind,
-                 const resp_arg *argv, size_t argc)
+void multi_queue(session *s, resp_out *o, const cmd_def *c, multi_kind kind, const resp_arg *argv,
+                 size_t argc)
 {
     if (kind == MULTI_REFUSED) {
         refuse(s, o, c);
@@ -228,8 +228,10 @@ void multi_queue(session *s, resp_out *o, const cmd_def *c, multi_kind kind,
     }
     size_t size = kind == MULTI_BATCH ? batch_rec_size(&line) : read_rec_size(argv, argc);
     if (size > s->ctx->cfg->max_query - s->multi_bytes) {
-        resp_w_errorf(o, "LIMIT a transaction holds at most %zu bytes "
-                         "(--max-query-buffer)", s->ctx->cfg->max_query);
+        resp_w_errorf(o,
+                      "LIMIT a transaction holds at most %zu bytes "
+                      "(--max-query-buffer)",
+                      s->ctx->cfg->max_query);
         multi_abort(s);
         return;
     }
@@ -259,8 +261,7 @@ void multi_queue(session *s, resp_out *o, const cmd_def *c, multi_kind kind,
 
 /* One error for the whole EXEC: the failing line, as its command alone
  * would word it, and where it stands in the transaction (1-based). */
-static void reply_exec_failed(session *s, resp_out *o, int rc, size_t failed,
-                              size_t nbatch)
+static void reply_exec_failed(session *s, resp_out *o, int rc, size_t failed, size_t nbatch)
 {
     const inv_batch_result *res = s->scratch->results;
     const multi_rec *r = NULL;
@@ -272,14 +273,13 @@ static void reply_exec_failed(session *s, resp_out *o, int rc, size_t failed,
                 break;
         }
     if (r == NULL) { /* no line failed: the journal (IO), as a write alone */
-        resp_w_errorf(o, "%s EXEC failed: %s", inv_errcode(rc),
-                      inv_strerror(rc));
+        resp_w_errorf(o, "%s EXEC failed: %s", inv_errcode(rc), inv_strerror(rc));
         return;
     }
     char msg[MULTI_ERROR_MAX], name[MULTI_NAME_MAX];
     const char *code = batch_line_error(s, &r->line, &res[failed], msg, sizeof msg);
-    resp_w_errorf(o, "%s EXEC line %zu (%s): %s; nothing was applied", code,
-                  pos, command_upper(r->cmd, name, sizeof name), msg);
+    resp_w_errorf(o, "%s EXEC line %zu (%s): %s; nothing was applied", code, pos,
+                  command_upper(r->cmd, name, sizeof name), msg);
 }
 
 /* Applies the batch lines in one inv_batch, then answers every command in
@@ -310,8 +310,7 @@ static void exec_queue(session *s, resp_out *o)
     for (const multi_rec *r = s->multi_head; r != NULL; r = r->next) {
         if (r->batch) {
             /* a line's latency is its whole batch's */
-            command_record(s, r->cmd, NULL, 0, t0, t1,
-                           res[nbatch].rc != INV_OK);
+            command_record(s, r->cmd, NULL, 0, t0, t1, res[nbatch].rc != INV_OK);
             reply_batch_line(s, o, &r->line, &res[nbatch++]);
         } else {
             command_run(s, o, r->cmd, r->argv, r->argc);
@@ -338,8 +337,7 @@ void cmd_exec(session *s, resp_out *o, const resp_arg *v, size_t n)
         return;
     }
     if (s->multi_aborted)
-        resp_w_error(o, "EXECABORT",
-                     "Transaction discarded because of previous errors.");
+        resp_w_error(o, "EXECABORT", "Transaction discarded because of previous errors.");
     else
         exec_queue(s, o);
     multi_discard(s);

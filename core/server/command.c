@@ -31,20 +31,20 @@
 #include "server/slowlog.h"
 
 enum {
-    CMD_WRITE = 1u << 0,   /* may change the engine: reply waits for fsync */
-    CMD_NOAUTH = 1u << 1,  /* allowed before AUTH */
+    CMD_WRITE = 1u << 0, /* may change the engine: reply waits for fsync */
+    CMD_NOAUTH = 1u << 1, /* allowed before AUTH */
     CMD_ADMIN = 1u << 2,
     CMD_FAST = 1u << 3,
-    CMD_BATCH = 1u << 4,    /* an inv_batch line: MULTI queues it, EXEC applies it */
+    CMD_BATCH = 1u << 4, /* an inv_batch line: MULTI queues it, EXEC applies it */
     CMD_READONLY = 1u << 5, /* reads only: MULTI queues it, it runs after the batch */
-    CMD_NOQUEUE = 1u << 6,  /* runs at once even inside MULTI */
-    CMD_SUBS = 1u << 7,     /* argv[1] names a subcommand (g_subcommands) */
+    CMD_NOQUEUE = 1u << 6, /* runs at once even inside MULTI */
+    CMD_SUBS = 1u << 7, /* argv[1] names a subcommand (g_subcommands) */
 };
 
 /* Inside MULTI a command without CMD_BATCH, CMD_READONLY or CMD_NOQUEUE is
  * refused (it would write outside the batch, or change the connection). */
 typedef struct cmd_def {
-    const char *name;  /* lower case */
+    const char *name; /* lower case */
     unsigned min_args; /* argc, the command name included */
     unsigned max_args; /* 0: no upper bound */
     unsigned rep_base; /* when step: (argc - rep_base) % step == 0 */
@@ -64,52 +64,58 @@ static cmd_handler cmd_info, cmd_command, cmd_config, cmd_snapshot, cmd_dbsize;
 #define Q CMD_NOQUEUE
 static const cmd_def g_cmds[] = {
     /* name               min max base step flags          handler */
-    { "ping",               1, 2, 0, 0, CMD_FAST | R, cmd_ping, "PING [message]" },
-    { "echo",               2, 2, 0, 0, CMD_FAST | R, cmd_echo, "ECHO message" },
-    { "auth",               2, 0, 0, 0, CMD_NOAUTH | F, cmd_auth, "AUTH [user] token" },
-    { "hello",              1, 0, 0, 0, CMD_NOAUTH, cmd_hello, "HELLO [2|3] [AUTH user token] [SETNAME name]" },
-    { "quit",               1, 0, 0, 0, CMD_NOAUTH | F | Q, cmd_quit, "QUIT" },
-    { "info",               1, 0, 0, 0, CMD_ADMIN | R, cmd_info, "INFO [section ...]" },
-    { "command",            1, 0, 0, 0, CMD_ADMIN | R, cmd_command, "COMMAND [COUNT|DOCS|INFO|LIST]" },
-    { "config",             2, 0, 0, 0, CMD_ADMIN | R, cmd_config, "CONFIG GET pattern [pattern ...]" },
-    { "snapshot",           1, 1, 0, 0, CMD_ADMIN | W, cmd_snapshot, "SNAPSHOT" },
-    { "dbsize",             1, 1, 0, 0, F | R, cmd_dbsize, "DBSIZE" },
-    { "client",             2, 0, 0, 0, CMD_SUBS, NULL, "CLIENT subcommand [argument ...]" },
-    { "select",             2, 2, 0, 0, F | R, cmd_select, "SELECT index (only 0)" },
-    { "time",               1, 1, 0, 0, F | R, cmd_time, "TIME" },
-    { "reset",              1, 1, 0, 0, CMD_NOAUTH | F | Q, cmd_reset, "RESET" },
-    { "role",               1, 1, 0, 0, F | R, cmd_role, "ROLE" },
-    { "loc.set",            4, 0, 2, 2, W, cmd_loc_set, "LOC.SET loc field value [field value ...]" },
-    { "loc.get",            2, 2, 0, 0, F | R, cmd_loc_get, "LOC.GET loc" },
-    { "loc.list",           1, 5, 1, 2, R, cmd_loc_list, "LOC.LIST [CURSOR c] [COUNT n]" },
-    { "loc.default",        1, 2, 0, 0, W, cmd_loc_default, "LOC.DEFAULT [loc]" },
-    { "item.set",           4, 0, 2, 2, W, cmd_item_set, "ITEM.SET item field value [field value ...]" },
-    { "item.get",           2, 2, 0, 0, F | R, cmd_item_get, "ITEM.GET item" },
-    { "item.mget",          2, 0, 0, 0, R, cmd_item_mget, "ITEM.MGET item [item ...]" },
-    { "item.bysku",         2, 2, 0, 0, F | R, cmd_item_bysku, "ITEM.BYSKU sku" },
-    { "item.byvariant",     2, 0, 0, 0, R, cmd_item_byvariant, "ITEM.BYVARIANT variant [variant ...]" },
-    { "item.list",          1, 5, 1, 2, R, cmd_item_list, "ITEM.LIST [CURSOR c] [COUNT n]" },
-    { "item.del",           2, 2, 0, 0, W, cmd_item_del, "ITEM.DEL item" },
-    { "level.set",          4, 6, 4, 2, W | F | B, cmd_batch_line, "LEVEL.SET item loc qty [IFREV rev]" },
-    { "level.adjust",       4, 8, 4, 2, W | F | B, cmd_batch_line, "LEVEL.ADJUST item loc delta [FLOOR min] [IFREV rev]" },
-    { "level.get",          3, 3, 0, 0, F | B, cmd_batch_line, "LEVEL.GET item loc" },
-    { "level.list",         2, 2, 0, 0, R, cmd_level_list, "LEVEL.LIST item" },
-    { "level.del",          3, 3, 0, 0, W, cmd_level_del, "LEVEL.DEL item loc" },
-    { "product.inventory",  2, 4, 2, 2, R, cmd_product_inventory, "PRODUCT.INVENTORY product [LOC loc]" },
-    { "hold.create",        6, 0, 3, 3, W | B, cmd_batch_line, "HOLD.CREATE hold ttl_ms item loc qty [item loc qty ...]" },
-    { "hold.commit",        2, 2, 0, 0, W | F | B, cmd_batch_line, "HOLD.COMMIT hold" },
-    { "hold.release",       2, 2, 0, 0, W | F | B, cmd_batch_line, "HOLD.RELEASE hold" },
-    { "hold.get",           2, 2, 0, 0, F | R, cmd_hold_get, "HOLD.GET hold" },
-    { "multi",              1, 1, 0, 0, F | Q, cmd_multi, "MULTI" },
-    { "exec",               1, 1, 0, 0, W | Q, cmd_exec, "EXEC" },
-    { "discard",            1, 1, 0, 0, F | Q, cmd_discard, "DISCARD" },
-    { "watch",              2, 0, 0, 0, F | Q, cmd_watch, "WATCH key [key ...] (refused: use IFREV)" },
-    { "unwatch",            1, 1, 0, 0, F | R, cmd_unwatch, "UNWATCH" },
-    { "slowlog",            2, 3, 0, 0, CMD_ADMIN | R, cmd_introspect, "SLOWLOG GET [count] | LEN | RESET | HELP" },
-    { "latency",            2, 0, 0, 0, CMD_ADMIN | R, cmd_introspect, "LATENCY LATEST | HISTORY event | RESET [event ...] | DOCTOR | HELP" },
-    { "memory",             2, 5, 0, 0, R, cmd_introspect, "MEMORY USAGE key [SAMPLES count] | STATS | DOCTOR | HELP" },
-    { "scan",               2, 0, 2, 2, R, cmd_scan, "SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]" },
-    { "type",               2, 2, 0, 0, F | R, cmd_type, "TYPE key" },
+    {"ping", 1, 2, 0, 0, CMD_FAST | R, cmd_ping, "PING [message]"},
+    {"echo", 2, 2, 0, 0, CMD_FAST | R, cmd_echo, "ECHO message"},
+    {"auth", 2, 0, 0, 0, CMD_NOAUTH | F, cmd_auth, "AUTH [user] token"},
+    {"hello", 1, 0, 0, 0, CMD_NOAUTH, cmd_hello, "HELLO [2|3] [AUTH user token] [SETNAME name]"},
+    {"quit", 1, 0, 0, 0, CMD_NOAUTH | F | Q, cmd_quit, "QUIT"},
+    {"info", 1, 0, 0, 0, CMD_ADMIN | R, cmd_info, "INFO [section ...]"},
+    {"command", 1, 0, 0, 0, CMD_ADMIN | R, cmd_command, "COMMAND [COUNT|DOCS|INFO|LIST]"},
+    {"config", 2, 0, 0, 0, CMD_ADMIN | R, cmd_config, "CONFIG GET pattern [pattern ...]"},
+    {"snapshot", 1, 1, 0, 0, CMD_ADMIN | W, cmd_snapshot, "SNAPSHOT"},
+    {"dbsize", 1, 1, 0, 0, F | R, cmd_dbsize, "DBSIZE"},
+    {"client", 2, 0, 0, 0, CMD_SUBS, NULL, "CLIENT subcommand [argument ...]"},
+    {"select", 2, 2, 0, 0, F | R, cmd_select, "SELECT index (only 0)"},
+    {"time", 1, 1, 0, 0, F | R, cmd_time, "TIME"},
+    {"reset", 1, 1, 0, 0, CMD_NOAUTH | F | Q, cmd_reset, "RESET"},
+    {"role", 1, 1, 0, 0, F | R, cmd_role, "ROLE"},
+    {"loc.set", 4, 0, 2, 2, W, cmd_loc_set, "LOC.SET loc field value [field value ...]"},
+    {"loc.get", 2, 2, 0, 0, F | R, cmd_loc_get, "LOC.GET loc"},
+    {"loc.list", 1, 5, 1, 2, R, cmd_loc_list, "LOC.LIST [CURSOR c] [COUNT n]"},
+    {"loc.default", 1, 2, 0, 0, W, cmd_loc_default, "LOC.DEFAULT [loc]"},
+    {"item.set", 4, 0, 2, 2, W, cmd_item_set, "ITEM.SET item field value [field value ...]"},
+    {"item.get", 2, 2, 0, 0, F | R, cmd_item_get, "ITEM.GET item"},
+    {"item.mget", 2, 0, 0, 0, R, cmd_item_mget, "ITEM.MGET item [item ...]"},
+    {"item.bysku", 2, 2, 0, 0, F | R, cmd_item_bysku, "ITEM.BYSKU sku"},
+    {"item.byvariant", 2, 0, 0, 0, R, cmd_item_byvariant, "ITEM.BYVARIANT variant [variant ...]"},
+    {"item.list", 1, 5, 1, 2, R, cmd_item_list, "ITEM.LIST [CURSOR c] [COUNT n]"},
+    {"item.del", 2, 2, 0, 0, W, cmd_item_del, "ITEM.DEL item"},
+    {"level.set", 4, 6, 4, 2, W | F | B, cmd_batch_line, "LEVEL.SET item loc qty [IFREV rev]"},
+    {"level.adjust", 4, 8, 4, 2, W | F | B, cmd_batch_line,
+     "LEVEL.ADJUST item loc delta [FLOOR min] [IFREV rev]"},
+    {"level.get", 3, 3, 0, 0, F | B, cmd_batch_line, "LEVEL.GET item loc"},
+    {"level.list", 2, 2, 0, 0, R, cmd_level_list, "LEVEL.LIST item"},
+    {"level.del", 3, 3, 0, 0, W, cmd_level_del, "LEVEL.DEL item loc"},
+    {"product.inventory", 2, 4, 2, 2, R, cmd_product_inventory,
+     "PRODUCT.INVENTORY product [LOC loc]"},
+    {"hold.create", 6, 0, 3, 3, W | B, cmd_batch_line,
+     "HOLD.CREATE hold ttl_ms item loc qty [item loc qty ...]"},
+    {"hold.commit", 2, 2, 0, 0, W | F | B, cmd_batch_line, "HOLD.COMMIT hold"},
+    {"hold.release", 2, 2, 0, 0, W | F | B, cmd_batch_line, "HOLD.RELEASE hold"},
+    {"hold.get", 2, 2, 0, 0, F | R, cmd_hold_get, "HOLD.GET hold"},
+    {"multi", 1, 1, 0, 0, F | Q, cmd_multi, "MULTI"},
+    {"exec", 1, 1, 0, 0, W | Q, cmd_exec, "EXEC"},
+    {"discard", 1, 1, 0, 0, F | Q, cmd_discard, "DISCARD"},
+    {"watch", 2, 0, 0, 0, F | Q, cmd_watch, "WATCH key [key ...] (refused: use IFREV)"},
+    {"unwatch", 1, 1, 0, 0, F | R, cmd_unwatch, "UNWATCH"},
+    {"slowlog", 2, 3, 0, 0, CMD_ADMIN | R, cmd_introspect,
+     "SLOWLOG GET [count] | LEN | RESET | HELP"},
+    {"latency", 2, 0, 0, 0, CMD_ADMIN | R, cmd_introspect,
+     "LATENCY LATEST | HISTORY event | RESET [event ...] | DOCTOR | HELP"},
+    {"memory", 2, 5, 0, 0, R, cmd_introspect,
+     "MEMORY USAGE key [SAMPLES count] | STATS | DOCTOR | HELP"},
+    {"scan", 2, 0, 2, 2, R, cmd_scan, "SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]"},
+    {"type", 2, 2, 0, 0, F | R, cmd_type, "TYPE key"},
 };
 #undef W
 #undef F
@@ -122,20 +128,20 @@ static const struct {
     const char *parent;
     const cmd_sub *subs;
 } g_subcommands[] = {
-    { "client", g_client_subs },
+    {"client", g_client_subs},
 };
 
 #define NCMDS (sizeof g_cmds / sizeof g_cmds[0])
-#define CMD_NAME_MAX 32u   /* longer names cannot be in the table */
+#define CMD_NAME_MAX 32u /* longer names cannot be in the table */
 #define CMD_INDEX_SLOTS 128u /* power of two, > 2 * NCMDS */
 #define CMD_PATTERN_MAX 128u /* CONFIG GET glob length */
-#define INFO_LINE_MAX 256u   /* bytes of one txt() call in INFO; longer is cut */
+#define INFO_LINE_MAX 256u /* bytes of one txt() call in INFO; longer is cut */
 
 _Static_assert(NCMDS <= STATS_COMMANDS_MAX, "stats sized for the table");
 _Static_assert(CMD_INDEX_SLOTS >= 2 * NCMDS, "index load factor");
 
 static int16_t g_index[CMD_INDEX_SLOTS]; /* -1: empty; else g_cmds index */
-static uint8_t g_name_len[NCMDS];        /* strlen of each command's name */
+static uint8_t g_name_len[NCMDS]; /* strlen of each command's name */
 static pthread_once_t g_index_once = PTHREAD_ONCE_INIT;
 static _Atomic uint64_t g_next_client_id = 1;
 
@@ -189,16 +195,21 @@ static const cmd_def *lookup(const resp_arg *a)
     return NULL;
 }
 
-size_t command_count(void) { return NCMDS; }
+size_t command_count(void)
+{
+    return NCMDS;
+}
 
-const char *command_name(const cmd_def *c) { return c->name; }
+const char *command_name(const cmd_def *c)
+{
+    return c->name;
+}
 
 const char *command_upper(const cmd_def *c, char *buf, size_t cap)
 {
     size_t i = 0;
     for (; c->name[i] != '\0' && i + 1 < cap; i++)
-        buf[i] = (c->name[i] >= 'a' && c->name[i] <= 'z') ? (char)(c->name[i] - 32)
-                                                           : c->name[i];
+        buf[i] = (c->name[i] >= 'a' && c->name[i] <= 'z') ? (char)(c->name[i] - 32) : c->name[i];
     buf[i] = '\0';
     return buf;
 }
@@ -223,18 +234,15 @@ bool arg_eq(const resp_arg *a, const char *lit)
     return a->len == n && strncasecmp(a->ptr, lit, n) == 0;
 }
 
-int arg_u64_or_reply(resp_out *o, const resp_arg *a, const char *what,
-                     uint64_t *v)
+int arg_u64_or_reply(resp_out *o, const resp_arg *a, const char *what, uint64_t *v)
 {
     if (resp_parse_u64(a->ptr, a->len, v) == 0)
         return 0;
-    resp_w_errorf(o, "INVALID %s must be a decimal integer in 0..18446744073709551615",
-                  what);
+    resp_w_errorf(o, "INVALID %s must be a decimal integer in 0..18446744073709551615", what);
     return -1;
 }
 
-int arg_i64_or_reply(resp_out *o, const resp_arg *a, const char *what,
-                     int64_t *v)
+int arg_i64_or_reply(resp_out *o, const resp_arg *a, const char *what, int64_t *v)
 {
     if (resp_parse_i64(a->ptr, a->len, v) == 0)
         return 0;
@@ -242,8 +250,7 @@ int arg_i64_or_reply(resp_out *o, const resp_arg *a, const char *what,
     return -1;
 }
 
-int arg_str_or_reply(resp_out *o, const resp_arg *a, const char *what,
-                     char *dst, size_t cap)
+int arg_str_or_reply(resp_out *o, const resp_arg *a, const char *what, char *dst, size_t cap)
 {
     if (a->len >= cap) {
         resp_w_errorf(o, "INVALID %s longer than %zu bytes", what, cap - 1);
@@ -288,25 +295,29 @@ void reply_level(resp_out *o, const inv_level *l)
 
 /* ---- sessions and dispatch --------------------------------------------- */
 
-cmd_scratch *command_scratch_new(void) { return calloc(1, sizeof(cmd_scratch)); }
+cmd_scratch *command_scratch_new(void)
+{
+    return calloc(1, sizeof(cmd_scratch));
+}
 
-void command_scratch_free(cmd_scratch *s) { free(s); }
+void command_scratch_free(cmd_scratch *s)
+{
+    free(s);
+}
 
 static bool password_set(const server_config *cfg)
 {
     return cfg->requirepass != NULL && cfg->requirepass_len > 0;
 }
 
-void session_init(session *s, const server_ctx *ctx, stats_thread *st,
-                  cmd_scratch *scratch)
+void session_init(session *s, const server_ctx *ctx, stats_thread *st, cmd_scratch *scratch)
 {
     memset(s, 0, sizeof *s);
     s->ctx = ctx;
     s->st = st;
     s->scratch = scratch;
     /* relaxed: ids need only be unique */
-    s->id = atomic_fetch_add_explicit(&g_next_client_id, 1,
-                                      memory_order_relaxed);
+    s->id = atomic_fetch_add_explicit(&g_next_client_id, 1, memory_order_relaxed);
     s->authed = !password_set(ctx->cfg);
     s->last_cmd = "NULL"; /* what Redis shows before the first command */
 }
@@ -359,18 +370,16 @@ static bool arity_ok(const cmd_def *c, size_t argc)
 
 /* The subcommand argv[1] of c, with its arity checked; NULL after an
  * error reply (Redis's texts). */
-static const cmd_sub *subcommand_or_reply(const cmd_def *c, resp_out *o,
-                                          const resp_arg *argv, size_t argc)
+static const cmd_sub *subcommand_or_reply(const cmd_def *c, resp_out *o, const resp_arg *argv,
+                                          size_t argc)
 {
     size_t plen = g_name_len[c - g_cmds];
-    for (const cmd_sub *sub = subs_of(c); sub != NULL && sub->name != NULL;
-         sub++) {
+    for (const cmd_sub *sub = subs_of(c); sub != NULL && sub->name != NULL; sub++) {
         const char *tail = sub->name + plen + 1; /* after "parent|" */
         if (!arg_eq(&argv[1], tail))
             continue;
         if (argc < sub->min_args || (sub->max_args != 0 && argc > sub->max_args)) {
-            resp_w_errorf(o, "ERR wrong number of arguments for '%s' command",
-                          sub->name);
+            resp_w_errorf(o, "ERR wrong number of arguments for '%s' command", sub->name);
             return NULL;
         }
         return sub;
@@ -385,22 +394,20 @@ static const cmd_sub *subcommand_or_reply(const cmd_def *c, resp_out *o,
 /* Slow path: the command ran at least --slowlog-log-slower-than. AUTH and
  * HELLO are logged without their arguments (a password is never kept).
  * The client's address and name go with it (no connection: the fuzzer). */
-static void command_slow(const session *s, const cmd_def *c,
-                         const resp_arg *argv, size_t argc, uint64_t us)
+static void command_slow(const session *s, const cmd_def *c, const resp_arg *argv, size_t argc,
+                         uint64_t us)
 {
     bool secret = strcmp(c->name, "auth") == 0 || strcmp(c->name, "hello") == 0;
     conn_facts cf = {.addr = ""};
     if (s->conn_ops != NULL)
         s->conn_ops->facts(s->conn, &cf);
-    slowlog_push(argv, argc, secret ? 1 : argc, us, cf.addr, s->name,
-                 s->ctx->cfg->slowlog_max_len);
-    latency_add((c->flags & CMD_FAST) ? LATENCY_EVENT_FAST_COMMAND
-                                      : LATENCY_EVENT_COMMAND,
+    slowlog_push(argv, argc, secret ? 1 : argc, us, cf.addr, s->name, s->ctx->cfg->slowlog_max_len);
+    latency_add((c->flags & CMD_FAST) ? LATENCY_EVENT_FAST_COMMAND : LATENCY_EVENT_COMMAND,
                 us / 1000);
 }
 
-void command_record(session *s, const cmd_def *c, const resp_arg *argv,
-                    size_t argc, uint64_t t0_ns, uint64_t t1_ns, bool failed)
+void command_record(session *s, const cmd_def *c, const resp_arg *argv, size_t argc, uint64_t t0_ns,
+                    uint64_t t1_ns, bool failed)
 {
     stats_record(s->st, (unsigned)(c - g_cmds), t0_ns, t1_ns, failed);
     uint64_t us = (t1_ns - t0_ns) / 1000;
@@ -409,8 +416,7 @@ void command_record(session *s, const cmd_def *c, const resp_arg *argv,
         command_slow(s, c, argv, argc, us);
 }
 
-void command_run(session *s, resp_out *o, const cmd_def *c,
-                 const resp_arg *argv, size_t argc)
+void command_run(session *s, resp_out *o, const cmd_def *c, const resp_arg *argv, size_t argc)
 {
     cmd_fn fn = c->fn;
     s->last_cmd = c->name;
@@ -425,8 +431,7 @@ void command_run(session *s, resp_out *o, const cmd_def *c,
     uint64_t t0 = clock_mono_ns();
     fn(s, o, argv, argc);
     /* the one clock pair: stats, ops/s, slow log */
-    command_record(s, c, argv, argc, t0, clock_mono_ns(),
-                   o->len > start && o->buf[start] == '-');
+    command_record(s, c, argv, argc, t0, clock_mono_ns(), o->len > start && o->buf[start] == '-');
 }
 
 static multi_kind multi_kind_of(const cmd_def *c)
@@ -449,15 +454,14 @@ bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc)
         return false;
     }
     if (c == NULL) {
-        resp_w_errorf(o, "ERR unknown command '%.*s'",
-                      echo_len(&argv[0], CMD_NAME_ECHO_MAX), argv[0].ptr);
+        resp_w_errorf(o, "ERR unknown command '%.*s'", echo_len(&argv[0], CMD_NAME_ECHO_MAX),
+                      argv[0].ptr);
         multi_flag_error(s);
         return false;
     }
     if (!arity_ok(c, argc)) {
         stats_reject(s->st, (unsigned)(c - g_cmds));
-        resp_w_errorf(o, "ERR wrong number of arguments for '%s' command",
-                      c->name);
+        resp_w_errorf(o, "ERR wrong number of arguments for '%s' command", c->name);
         multi_flag_error(s);
         return false;
     }
@@ -503,8 +507,7 @@ static bool token_matches(const server_config *cfg, const resp_arg *cand)
 /* Checks user and token as Redis 7 does for its one user, "default":
  * without --requirepass it takes any token (nopass), with one the token
  * must match. Returns true (and authenticates) or replies WRONGPASS. */
-static bool auth_or_reply(session *s, resp_out *o, const resp_arg *user,
-                          const resp_arg *tok)
+static bool auth_or_reply(session *s, resp_out *o, const resp_arg *user, const resp_arg *tok)
 {
     const server_config *cfg = s->ctx->cfg;
     /* both checks always run: the time does not tell which one failed */
@@ -521,15 +524,16 @@ static bool auth_or_reply(session *s, resp_out *o, const resp_arg *user,
 
 static void cmd_auth(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
-    static const resp_arg default_user = { "default", 7 };
+    static const resp_arg default_user = {"default", 7};
     if (n > 3) {
         resp_w_error(o, "ERR", "syntax error");
         return;
     }
     if (n == 2 && !password_set(s->ctx->cfg)) {
-        resp_w_error(o, "ERR", "AUTH <password> called without any password "
-                               "configured for the default user. Are you sure "
-                               "your configuration is correct?");
+        resp_w_error(o, "ERR",
+                     "AUTH <password> called without any password "
+                     "configured for the default user. Are you sure "
+                     "your configuration is correct?");
         return;
     }
     if (auth_or_reply(s, o, n == 3 ? &v[1] : &default_user, &v[n - 1]))
@@ -607,8 +611,7 @@ static void cmd_quit(session *s, resp_out *o, const resp_arg *v, size_t n)
 
 /* ---- INFO --------------------------------------------------------------- */
 
-static void txt(resp_out *t, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static void txt(resp_out *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void txt(resp_out *t, const char *fmt, ...)
 {
     va_list ap;
@@ -631,8 +634,7 @@ static bool want(const info_sel *q, const char *name, bool in_default)
         return true;
     for (size_t i = 0; i < q->n; i++)
         if (arg_eq(&q->v[i], "all") || arg_eq(&q->v[i], "everything") ||
-            (in_default && arg_eq(&q->v[i], "default")) ||
-            arg_eq(&q->v[i], name))
+            (in_default && arg_eq(&q->v[i], "default")) || arg_eq(&q->v[i], name))
             return true;
     return false;
 }
@@ -665,25 +667,27 @@ static void info_server(session *s, resp_out *t)
     struct utsname un;
     if (uname(&un) != 0)
         memset(&un, 0, sizeof un);
-    txt(t, "# Server\r\ninvcore_version:%s\r\nredis_version:7.0.0\r\n"
-           "redis_mode:standalone\r\nos:%.64s %.64s %.64s\r\narch_bits:%d\r\n"
-           "multiplexing_api:epoll\r\nprocess_id:%ld\r\ntcp_port:%d\r\n",
-        INVCORE_VERSION, un.sysname, un.release, un.machine,
-        (int)(sizeof(void *) * 8), (long)getpid(), x->port);
-    txt(t, "bind:%s\r\nthreads:%u\r\nuptime_in_seconds:%lld\r\n"
-           "uptime_in_days:%lld\r\nexecutable:%.200s\r\nconfig_file:\r\n",
+    txt(t,
+        "# Server\r\ninvcore_version:%s\r\nredis_version:7.0.0\r\n"
+        "redis_mode:standalone\r\nos:%.64s %.64s %.64s\r\narch_bits:%d\r\n"
+        "multiplexing_api:epoll\r\nprocess_id:%ld\r\ntcp_port:%d\r\n",
+        INVCORE_VERSION, un.sysname, un.release, un.machine, (int)(sizeof(void *) * 8),
+        (long)getpid(), x->port);
+    txt(t,
+        "bind:%s\r\nthreads:%u\r\nuptime_in_seconds:%lld\r\n"
+        "uptime_in_days:%lld\r\nexecutable:%.200s\r\nconfig_file:\r\n",
         cfg->bind, x->threads, (long long)up_s, (long long)(up_s / 86400), exe);
-    txt(t, "data_dir:%.200s\r\nfsync:%s\r\n\r\n",
-        cfg->data_dir ? cfg->data_dir : "(in-memory)",
+    txt(t, "data_dir:%.200s\r\nfsync:%s\r\n\r\n", cfg->data_dir ? cfg->data_dir : "(in-memory)",
         config_fsync_name(cfg->fsync_policy));
 }
 
 static void info_clients(session *s, resp_out *t)
 {
     stats_global *g = s->ctx->g;
-    txt(t, "# Clients\r\nconnected_clients:%llu\r\nblocked_clients:0\r\n"
-           "maxclients:%u\r\nauth_failures:%llu\r\nidle_timeouts:%llu\r\n"
-           "reply_limit_disconnects:%llu\r\nprotocol_errors:%llu\r\n\r\n",
+    txt(t,
+        "# Clients\r\nconnected_clients:%llu\r\nblocked_clients:0\r\n"
+        "maxclients:%u\r\nauth_failures:%llu\r\nidle_timeouts:%llu\r\n"
+        "reply_limit_disconnects:%llu\r\nprotocol_errors:%llu\r\n\r\n",
         (unsigned long long)stats_get(&g->connected), s->ctx->cfg->maxclients,
         (unsigned long long)stats_get(&g->auth_failures),
         (unsigned long long)stats_get(&g->idle_closed),
@@ -700,22 +704,23 @@ static void info_memory(resp_out *t, const inv_stats *st)
     human_bytes(used, sizeof used, m.used);
     human_bytes(rss, sizeof rss, m.rss);
     human_bytes(peak, sizeof peak, m.peak);
-    txt(t, "# Memory\r\nused_memory:%llu\r\nused_memory_human:%s\r\n"
-           "used_memory_rss:%llu\r\nused_memory_rss_human:%s\r\n"
-           "used_memory_peak:%llu\r\nused_memory_peak_human:%s\r\n",
+    txt(t,
+        "# Memory\r\nused_memory:%llu\r\nused_memory_human:%s\r\n"
+        "used_memory_rss:%llu\r\nused_memory_rss_human:%s\r\n"
+        "used_memory_peak:%llu\r\nused_memory_peak_human:%s\r\n",
         (unsigned long long)m.used, used, (unsigned long long)m.rss, rss,
         (unsigned long long)m.peak, peak);
-    txt(t, "used_memory_dataset:%llu\r\nallocator_active:%llu\r\n"
-           "allocator_resident:%llu\r\nmem_fragmentation_ratio:%.2f\r\n"
-           "mem_allocator:%s\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\n"
-           "maxmemory_policy:noeviction\r\n",
+    txt(t,
+        "used_memory_dataset:%llu\r\nallocator_active:%llu\r\n"
+        "allocator_resident:%llu\r\nmem_fragmentation_ratio:%.2f\r\n"
+        "mem_allocator:%s\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\n"
+        "maxmemory_policy:noeviction\r\n",
         (unsigned long long)st->table_bytes, (unsigned long long)m.active,
-        (unsigned long long)m.resident,
-        m.used ? (double)m.rss / (double)m.used : 0.0, m.allocator);
-    txt(t, "table_bytes:%llu\r\ntable_resizes:%llu\r\n"
-           "levels:%llu\r\nitems:%llu\r\nlocations:%llu\r\n\r\n",
-        (unsigned long long)st->table_bytes,
-        (unsigned long long)st->table_resizes,
+        (unsigned long long)m.resident, m.used ? (double)m.rss / (double)m.used : 0.0, m.allocator);
+    txt(t,
+        "table_bytes:%llu\r\ntable_resizes:%llu\r\n"
+        "levels:%llu\r\nitems:%llu\r\nlocations:%llu\r\n\r\n",
+        (unsigned long long)st->table_bytes, (unsigned long long)st->table_resizes,
         (unsigned long long)st->levels, (unsigned long long)st->items,
         (unsigned long long)st->locations);
 }
@@ -725,9 +730,10 @@ static void info_memory(resp_out *t, const inv_stats *st)
  * that tools poll are constant. The journal is an append-only file. */
 static void info_persistence(session *s, resp_out *t, const inv_stats *st)
 {
-    txt(t, "# Persistence\r\nloading:0\r\nasync_loading:0\r\n"
-           "rdb_bgsave_in_progress:0\r\naof_enabled:%d\r\n"
-           "aof_rewrite_in_progress:0\r\naof_last_write_status:%s\r\n\r\n",
+    txt(t,
+        "# Persistence\r\nloading:0\r\nasync_loading:0\r\n"
+        "rdb_bgsave_in_progress:0\r\naof_enabled:%d\r\n"
+        "aof_rewrite_in_progress:0\r\naof_last_write_status:%s\r\n\r\n",
         s->ctx->cfg->data_dir != NULL, st->journal_failed ? "err" : "ok");
 }
 
@@ -742,19 +748,20 @@ static uint64_t total_calls(void)
 static void info_stats(session *s, resp_out *t)
 {
     stats_global *g = s->ctx->g;
-    txt(t, "# Stats\r\ntotal_connections_received:%llu\r\n"
-           "total_commands_processed:%llu\r\ninstantaneous_ops_per_sec:%llu\r\n"
-           "rejected_connections:%llu\r\nexpired_keys:0\r\nevicted_keys:0\r\n\r\n",
-        (unsigned long long)stats_get(&g->accepted),
-        (unsigned long long)total_calls(),
+    txt(t,
+        "# Stats\r\ntotal_connections_received:%llu\r\n"
+        "total_commands_processed:%llu\r\ninstantaneous_ops_per_sec:%llu\r\n"
+        "rejected_connections:%llu\r\nexpired_keys:0\r\nevicted_keys:0\r\n\r\n",
+        (unsigned long long)stats_get(&g->accepted), (unsigned long long)total_calls(),
         (unsigned long long)stats_ops_per_sec(clock_mono_ns()),
         (unsigned long long)stats_get(&g->rejected_maxclients));
 }
 
 static void info_replication(resp_out *t, const inv_stats *st)
 {
-    txt(t, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"
-           "master_repl_offset:%llu\r\nrepl_backlog_active:0\r\n\r\n",
+    txt(t,
+        "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"
+        "master_repl_offset:%llu\r\nrepl_backlog_active:0\r\n\r\n",
         (unsigned long long)st->journal_position);
 }
 
@@ -766,10 +773,10 @@ static void info_cpu(resp_out *t)
     if (getrusage(RUSAGE_CHILDREN, &children) != 0)
         memset(&children, 0, sizeof children);
 #define SECS(tv) ((double)(tv).tv_sec + (double)(tv).tv_usec / 1e6)
-    txt(t, "# CPU\r\nused_cpu_sys:%.6f\r\nused_cpu_user:%.6f\r\n"
-           "used_cpu_sys_children:%.6f\r\nused_cpu_user_children:%.6f\r\n\r\n",
-        SECS(self.ru_stime), SECS(self.ru_utime), SECS(children.ru_stime),
-        SECS(children.ru_utime));
+    txt(t,
+        "# CPU\r\nused_cpu_sys:%.6f\r\nused_cpu_user:%.6f\r\n"
+        "used_cpu_sys_children:%.6f\r\nused_cpu_user_children:%.6f\r\n\r\n",
+        SECS(self.ru_stime), SECS(self.ru_utime), SECS(children.ru_stime), SECS(children.ru_utime));
 #undef SECS
 }
 
@@ -782,12 +789,11 @@ static void info_commandstats(resp_out *t)
         uint64_t usec = stats_sum(STATS_NS, (unsigned)c) / 1000;
         if (calls == 0 && rejected == 0)
             continue;
-        txt(t, "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,"
-               "rejected_calls=%llu,failed_calls=%llu\r\n",
-            g_cmds[c].name, (unsigned long long)calls,
-            (unsigned long long)usec,
-            calls ? (double)usec / (double)calls : 0.0,
-            (unsigned long long)rejected,
+        txt(t,
+            "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,"
+            "rejected_calls=%llu,failed_calls=%llu\r\n",
+            g_cmds[c].name, (unsigned long long)calls, (unsigned long long)usec,
+            calls ? (double)usec / (double)calls : 0.0, (unsigned long long)rejected,
             (unsigned long long)stats_sum(STATS_ERRORS, (unsigned)c));
     }
     txt(t, "\r\n");
@@ -799,8 +805,8 @@ static void info_latency(resp_out *t)
     for (size_t c = 0; c < NCMDS; c++) {
         if (stats_calls((unsigned)c) == 0)
             continue;
-        txt(t, "latency_percentiles_usec_%s:p50=%.3f,p99=%.3f,p99.9=%.3f\r\n",
-            g_cmds[c].name, (double)stats_quantile_ns((unsigned)c, 0.5) / 1e3,
+        txt(t, "latency_percentiles_usec_%s:p50=%.3f,p99=%.3f,p99.9=%.3f\r\n", g_cmds[c].name,
+            (double)stats_quantile_ns((unsigned)c, 0.5) / 1e3,
             (double)stats_quantile_ns((unsigned)c, 0.99) / 1e3,
             (double)stats_quantile_ns((unsigned)c, 0.999) / 1e3);
     }
@@ -812,41 +818,36 @@ static void info_keyspace(resp_out *t, const inv_stats *st)
 {
     txt(t, "# Keyspace\r\n");
     if (st->levels > 0)
-        txt(t, "db0:keys=%llu,expires=0,avg_ttl=0\r\n",
-            (unsigned long long)st->levels);
+        txt(t, "db0:keys=%llu,expires=0,avg_ttl=0\r\n", (unsigned long long)st->levels);
     txt(t, "\r\n");
 }
 
-static void info_engine(session *s, resp_out *t, const info_sel *q,
-                        const inv_stats *st)
+static void info_engine(session *s, resp_out *t, const info_sel *q, const inv_stats *st)
 {
     if (want(q, "journal", true))
-        txt(t, "# Journal\r\njournal_enabled:%d\r\njournal_position:%llu\r\n"
-               "durable_position:%llu\r\njournal_bytes:%llu\r\nfsyncs:%llu\r\n"
-               "records_written:%llu\r\nsnapshots:%llu\r\njournal_failed:%d\r\n"
-               "held_replies:%llu\r\n\r\n",
-            s->ctx->cfg->data_dir != NULL,
-            (unsigned long long)st->journal_position,
-            (unsigned long long)st->durable_position,
-            (unsigned long long)st->journal_bytes,
-            (unsigned long long)st->fsyncs,
-            (unsigned long long)st->records_written,
+        txt(t,
+            "# Journal\r\njournal_enabled:%d\r\njournal_position:%llu\r\n"
+            "durable_position:%llu\r\njournal_bytes:%llu\r\nfsyncs:%llu\r\n"
+            "records_written:%llu\r\nsnapshots:%llu\r\njournal_failed:%d\r\n"
+            "held_replies:%llu\r\n\r\n",
+            s->ctx->cfg->data_dir != NULL, (unsigned long long)st->journal_position,
+            (unsigned long long)st->durable_position, (unsigned long long)st->journal_bytes,
+            (unsigned long long)st->fsyncs, (unsigned long long)st->records_written,
             (unsigned long long)st->snapshots, st->journal_failed ? 1 : 0,
             (unsigned long long)stats_get(&s->ctx->g->held_replies));
     if (want(q, "holds", true))
-        txt(t, "# Holds\r\nholds_active:%llu\r\nholds_created:%llu\r\n"
-               "holds_committed:%llu\r\nholds_released:%llu\r\n"
-               "holds_expired:%llu\r\n\r\n",
-            (unsigned long long)st->holds_active,
-            (unsigned long long)st->holds_created,
-            (unsigned long long)st->holds_committed,
-            (unsigned long long)st->holds_released,
+        txt(t,
+            "# Holds\r\nholds_active:%llu\r\nholds_created:%llu\r\n"
+            "holds_committed:%llu\r\nholds_released:%llu\r\n"
+            "holds_expired:%llu\r\n\r\n",
+            (unsigned long long)st->holds_active, (unsigned long long)st->holds_created,
+            (unsigned long long)st->holds_committed, (unsigned long long)st->holds_released,
             (unsigned long long)st->holds_expired);
 }
 
 static void cmd_info(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
-    const info_sel q = { v + 1, n - 1 };
+    const info_sel q = {v + 1, n - 1};
     inv_stats st;
     memset(&st, 0, sizeof st);
     (void)inv_stats_get(s->ctx->e, &st); /* zeros if it fails */
@@ -893,15 +894,15 @@ static size_t subs_count(const cmd_sub *subs)
 }
 
 /* One COMMAND INFO entry; subcommands are entries of the same shape. */
-static void info_entry(resp_out *o, const char *name, unsigned min_args,
-                       unsigned max_args, unsigned flags, const cmd_sub *subs)
+static void info_entry(resp_out *o, const char *name, unsigned min_args, unsigned max_args,
+                       unsigned flags, const cmd_sub *subs)
 {
     int arity = (max_args == min_args) ? (int)min_args : -(int)min_args;
     resp_w_array(o, 10);
     resp_w_bulk_str(o, name);
     resp_w_int(o, arity);
     size_t nflags = ((flags & CMD_WRITE) ? 1 : 1) + ((flags & CMD_FAST) ? 1 : 0) +
-             ((flags & CMD_NOAUTH) ? 1 : 0) + ((flags & CMD_ADMIN) ? 1 : 0);
+                    ((flags & CMD_NOAUTH) ? 1 : 0) + ((flags & CMD_ADMIN) ? 1 : 0);
     resp_w_array(o, nflags);
     resp_w_simple(o, (flags & CMD_WRITE) ? "write" : "readonly");
     if (flags & CMD_FAST)
@@ -1088,16 +1089,25 @@ static void cmd_config(session *s, resp_out *o, const resp_arg *v, size_t n)
         if (arg_eq(&v[1], "get"))
             resp_w_errorf(o, "ERR wrong number of arguments for 'config|get' command");
         else
-            resp_w_error(o, "ERR", "only CONFIG GET is supported; settings "
-                                   "are command-line flags");
+            resp_w_error(o, "ERR",
+                         "only CONFIG GET is supported; settings "
+                         "are command-line flags");
         return;
     }
     const server_config *cfg = s->ctx->cfg;
     enum { NCONF = 12 };
-    const char *names[NCONF] = { "save", "appendonly", "appendfsync", "port",
-                                 "bind", "maxclients", "timeout", "databases",
-                                 "io-threads", "proto-max-bulk-len",
-                                 "slowlog-log-slower-than", "slowlog-max-len" };
+    const char *names[NCONF] = {"save",
+                                "appendonly",
+                                "appendfsync",
+                                "port",
+                                "bind",
+                                "maxclients",
+                                "timeout",
+                                "databases",
+                                "io-threads",
+                                "proto-max-bulk-len",
+                                "slowlog-log-slower-than",
+                                "slowlog-max-len"};
     char vals[NCONF][80];
     snprintf(vals[0], sizeof vals[0], "%s", "");
     snprintf(vals[1], sizeof vals[1], "%s", cfg->data_dir ? "yes" : "no");
@@ -1112,17 +1122,15 @@ static void cmd_config(session *s, resp_out *o, const resp_arg *v, size_t n)
     snprintf(vals[7], sizeof vals[7], "%s", "1");
     snprintf(vals[8], sizeof vals[8], "%u", s->ctx->threads);
     snprintf(vals[9], sizeof vals[9], "%zu", cfg->max_bulk);
-    snprintf(vals[10], sizeof vals[10], "%lld",
-             (long long)cfg->slowlog_slower_than_us);
+    snprintf(vals[10], sizeof vals[10], "%lld", (long long)cfg->slowlog_slower_than_us);
     snprintf(vals[11], sizeof vals[11], "%u", cfg->slowlog_max_len);
-    bool hit[NCONF] = { false };
+    bool hit[NCONF] = {false};
     size_t k = 0;
     for (size_t i = 2; i < n; i++) {
         if (v[i].len > CMD_PATTERN_MAX)
             continue;
         for (size_t j = 0; j < NCONF; j++)
-            if (!hit[j] &&
-                glob_match(v[i].ptr, v[i].len, names[j], strlen(names[j]), true)) {
+            if (!hit[j] && glob_match(v[i].ptr, v[i].len, names[j], strlen(names[j]), true)) {
                 hit[j] = true;
                 k++;
             }

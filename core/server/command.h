@@ -28,7 +28,7 @@ typedef struct {
     const server_config *cfg;
     stats_global *g;
     int64_t start_ms; /* CLOCK_REALTIME at start */
-    int port;         /* the port actually bound */
+    int port; /* the port actually bound */
     unsigned threads;
 } server_ctx;
 
@@ -46,15 +46,15 @@ void command_scratch_free(cmd_scratch *s);
 
 /* One connection as CLIENT INFO/LIST shows it (filled by its own loop). */
 typedef struct {
-    char addr[CLIENT_ADDR_MAX];  /* peer "ip:port" ("[ip]:port" for IPv6) */
+    char addr[CLIENT_ADDR_MAX]; /* peer "ip:port" ("[ip]:port" for IPv6) */
     char laddr[CLIENT_ADDR_MAX]; /* local end */
     int fd;
-    int proto;                   /* 2 or 3 */
+    int proto; /* 2 or 3 */
     int64_t age_s, idle_s;
-    uint64_t qbuf, qbuf_free;    /* unparsed input, room left in its buffer */
+    uint64_t qbuf, qbuf_free; /* unparsed input, room left in its buffer */
     uint64_t obl, omem, tot_mem; /* unsent replies, reply buffer, all buffers */
-    bool closing;                /* flag 'c': closes once its replies are out */
-    bool want_write;             /* events=rw */
+    bool closing; /* flag 'c': closes once its replies are out */
+    bool want_write; /* events=rw */
 } conn_facts;
 
 typedef enum { CLIENT_GATHER_LIST, CLIENT_GATHER_KILL } client_gather_kind;
@@ -62,14 +62,14 @@ typedef enum { CLIENT_GATHER_LIST, CLIENT_GATHER_KILL } client_gather_kind;
 /* Which connections a CLIENT LIST or CLIENT KILL is about. */
 typedef struct {
     client_gather_kind kind;
-    bool kill_old_form;  /* CLIENT KILL addr: +OK or -ERR No such client */
-    bool skipme;         /* the requesting connection never matches */
-    bool match_none;     /* TYPE master|replica|pubsub, or an impossible addr */
-    uint64_t self_id;    /* the requesting session */
-    uint64_t id;         /* KILL ID n; 0: any */
-    char addr[CLIENT_ADDR_MAX];  /* "": any */
+    bool kill_old_form; /* CLIENT KILL addr: +OK or -ERR No such client */
+    bool skipme; /* the requesting connection never matches */
+    bool match_none; /* TYPE master|replica|pubsub, or an impossible addr */
+    uint64_t self_id; /* the requesting session */
+    uint64_t id; /* KILL ID n; 0: any */
+    char addr[CLIENT_ADDR_MAX]; /* "": any */
     char laddr[CLIENT_ADDR_MAX]; /* "": any */
-    size_t nids;         /* LIST ID a b ...; 0: any */
+    size_t nids; /* LIST ID a b ...; 0: any */
     const uint64_t *ids; /* borrowed (the gather copies it); 0: matches none */
 } client_filter;
 
@@ -87,28 +87,27 @@ typedef struct {
 
 typedef struct {
     const server_ctx *ctx;
-    stats_thread *st;     /* may be NULL */
+    stats_thread *st; /* may be NULL */
     cmd_scratch *scratch;
-    uint64_t id;          /* client id (HELLO, CLIENT ID) */
+    uint64_t id; /* client id (HELLO, CLIENT ID) */
     bool authed;
-    bool quit;            /* QUIT: close once the reply is sent */
+    bool quit; /* QUIT: close once the reply is sent */
     /* MULTI ... EXEC (cmd_multi.c); all zero outside a transaction */
     bool multi_open;
-    bool multi_aborted;   /* a command was refused: EXEC answers EXECABORT */
+    bool multi_aborted; /* a command was refused: EXEC answers EXECABORT */
     uint32_t multi_count; /* commands queued */
-    size_t multi_bytes;   /* bytes queued, counted against max_query */
+    size_t multi_bytes; /* bytes queued, counted against max_query */
     struct multi_chunk *multi_chunks; /* the queue's memory */
     struct multi_rec *multi_head, *multi_tail; /* queued, in order */
-    char *name;           /* CLIENT SETNAME / HELLO SETNAME; NULL: none */
-    char *lib_name;       /* CLIENT SETINFO LIB-NAME; NULL: none */
-    char *lib_ver;        /* CLIENT SETINFO LIB-VER; NULL: none */
+    char *name; /* CLIENT SETNAME / HELLO SETNAME; NULL: none */
+    char *lib_name; /* CLIENT SETINFO LIB-NAME; NULL: none */
+    char *lib_ver; /* CLIENT SETINFO LIB-VER; NULL: none */
     const char *last_cmd; /* static string: the last command run (cmd=) */
     const session_conn_ops *conn_ops; /* NULL: no connection (fuzzer) */
-    void *conn;                       /* passed back to conn_ops */
+    void *conn; /* passed back to conn_ops */
 } session;
 
-void session_init(session *s, const server_ctx *ctx, stats_thread *st,
-                  cmd_scratch *scratch);
+void session_init(session *s, const server_ctx *ctx, stats_thread *st, cmd_scratch *scratch);
 /* Ends an open transaction: drops and frees its queue (DISCARD, RESET, a
  * closed connection). No-op outside MULTI. */
 void multi_discard(session *s);
@@ -131,13 +130,12 @@ size_t command_count(void);
 /* ---- CLIENT LIST / KILL, run by the server on each loop (cmd_conn.c) ---- */
 
 /* True when the connection of session s, described by cf, is selected. */
-bool client_filter_match(const client_filter *f, const session *s,
-                         const conn_facts *cf);
+bool client_filter_match(const client_filter *f, const session *s, const conn_facts *cf);
 /* Appends s's CLIENT LIST line, '\n' included, to t. */
 void client_info_line(const session *s, const conn_facts *cf, resp_out *t);
 /* The deferred reply to a gather: the lines of every loop (LIST), or the
  * number of connections killed (KILL). */
-void client_gather_reply(resp_out *o, const client_filter *f,
-                         const char *text, size_t len, uint64_t killed);
+void client_gather_reply(resp_out *o, const client_filter *f, const char *text, size_t len,
+                         uint64_t killed);
 
 #endif /* INV_SERVER_COMMAND_H */

@@ -73,41 +73,39 @@ static const struct {
     size_t offset;
     opt_type type;
 } g_numeric[] = {
-    { "port", 0, 65535, CFG(port, OPT_INT) },
-    { "threads", 1, SERVER_THREADS_MAX, CFG(threads, OPT_UNSIGNED) },
-    { "fsync-interval-ms", 1, 60000, CFG(fsync_interval_ms, OPT_U32) },
-    { "maxclients", 1, SERVER_MAXCLIENTS_MAX, CFG(maxclients, OPT_UNSIGNED) },
-    { "timeout", 0, 365u * 24 * 3600, CFG(timeout_s, OPT_UNSIGNED) },
-    { "max-bulk", 64, 512u << 20, CFG(max_bulk, OPT_SIZE) },
-    { "max-args", 16, 1u << 20, CFG(max_args, OPT_SIZE) },
-    { "max-query-buffer", 1u << 16, 1ull << 32, CFG(max_query, OPT_SIZE) },
-    { "max-reply-buffer", 1u << 16, 1ull << 34, CFG(max_reply, OPT_SIZE) },
+    {"port", 0, 65535, CFG(port, OPT_INT)},
+    {"threads", 1, SERVER_THREADS_MAX, CFG(threads, OPT_UNSIGNED)},
+    {"fsync-interval-ms", 1, 60000, CFG(fsync_interval_ms, OPT_U32)},
+    {"maxclients", 1, SERVER_MAXCLIENTS_MAX, CFG(maxclients, OPT_UNSIGNED)},
+    {"timeout", 0, 365u * 24 * 3600, CFG(timeout_s, OPT_UNSIGNED)},
+    {"max-bulk", 64, 512u << 20, CFG(max_bulk, OPT_SIZE)},
+    {"max-args", 16, 1u << 20, CFG(max_args, OPT_SIZE)},
+    {"max-query-buffer", 1u << 16, 1ull << 32, CFG(max_query, OPT_SIZE)},
+    {"max-reply-buffer", 1u << 16, 1ull << 34, CFG(max_reply, OPT_SIZE)},
     /* "-1" (log nothing) is taken before the range check: see apply */
-    { "slowlog-log-slower-than", 0, SERVER_SLOWLOG_SLOWER_THAN_US_MAX,
-      CFG(slowlog_slower_than_us, OPT_I64) },
-    { "slowlog-max-len", 0, SERVER_SLOWLOG_MAX_LEN_MAX,
-      CFG(slowlog_max_len, OPT_UNSIGNED) },
+    {"slowlog-log-slower-than", 0, SERVER_SLOWLOG_SLOWER_THAN_US_MAX,
+     CFG(slowlog_slower_than_us, OPT_I64)},
+    {"slowlog-max-len", 0, SERVER_SLOWLOG_MAX_LEN_MAX, CFG(slowlog_max_len, OPT_UNSIGNED)},
     /* engine table hints */
-    { "levels-capacity", 0, SERVER_CAPACITY_MAX, CFG(levels_capacity, OPT_SIZE) },
-    { "items-capacity", 0, SERVER_CAPACITY_MAX, CFG(items_capacity, OPT_SIZE) },
-    { "locations-capacity", 0, SERVER_CAPACITY_MAX,
-      CFG(locations_capacity, OPT_SIZE) },
-    { "holds-capacity", 0, SERVER_CAPACITY_MAX, CFG(holds_capacity, OPT_SIZE) },
+    {"levels-capacity", 0, SERVER_CAPACITY_MAX, CFG(levels_capacity, OPT_SIZE)},
+    {"items-capacity", 0, SERVER_CAPACITY_MAX, CFG(items_capacity, OPT_SIZE)},
+    {"locations-capacity", 0, SERVER_CAPACITY_MAX, CFG(locations_capacity, OPT_SIZE)},
+    {"holds-capacity", 0, SERVER_CAPACITY_MAX, CFG(holds_capacity, OPT_SIZE)},
 };
 #undef CFG
 
 /* Handles --name val if name is a numeric option: 1 when stored, 0 when
  * name is not one, -1 with err filled when val is out of its range. */
-static int apply_numeric(server_config *c, const char *name, const char *val,
-                         char *err, size_t errlen)
+static int apply_numeric(server_config *c, const char *name, const char *val, char *err,
+                         size_t errlen)
 {
     for (size_t i = 0; i < sizeof g_numeric / sizeof g_numeric[0]; i++) {
         if (strcmp(name, g_numeric[i].name) != 0)
             continue;
         uint64_t v, lo = g_numeric[i].lo, hi = g_numeric[i].hi;
         if (resp_parse_u64(val, strlen(val), &v) != 0 || v < lo || v > hi) {
-            snprintf(err, errlen, "--%s: expected an integer in %llu..%llu",
-                     name, (unsigned long long)lo, (unsigned long long)hi);
+            snprintf(err, errlen, "--%s: expected an integer in %llu..%llu", name,
+                     (unsigned long long)lo, (unsigned long long)hi);
             return -1;
         }
         void *field = (char *)c + g_numeric[i].offset;
@@ -134,8 +132,7 @@ static int apply_numeric(server_config *c, const char *name, const char *val,
 }
 
 /* Handles one option with its value; returns 0, or -1 with err filled. */
-static int apply(server_config *c, const char *name, const char *val,
-                 char *err, size_t errlen)
+static int apply(server_config *c, const char *name, const char *val, char *err, size_t errlen)
 {
     if (strcmp(name, "slowlog-log-slower-than") == 0 && strcmp(val, "-1") == 0) {
         c->slowlog_slower_than_us = -1;
@@ -170,8 +167,7 @@ static int apply(server_config *c, const char *name, const char *val,
         }
     } else if (strcmp(name, "requirepass") == 0) {
         if (strlen(val) > SERVER_REQUIREPASS_MAX) {
-            snprintf(err, errlen, "--requirepass: longer than %u bytes",
-                     SERVER_REQUIREPASS_MAX);
+            snprintf(err, errlen, "--requirepass: longer than %u bytes", SERVER_REQUIREPASS_MAX);
             return -1;
         }
         c->requirepass = val;
@@ -183,8 +179,7 @@ static int apply(server_config *c, const char *name, const char *val,
     return 0;
 }
 
-int config_parse(server_config *c, int argc, char **argv, char *err,
-                 size_t errlen)
+int config_parse(server_config *c, int argc, char **argv, char *err, size_t errlen)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -234,8 +229,7 @@ int config_parse(server_config *c, int argc, char **argv, char *err,
             return -1;
     }
     if (c->max_query < c->max_bulk + 1024) {
-        snprintf(err, errlen,
-                 "--max-query-buffer must exceed --max-bulk by at least 1024");
+        snprintf(err, errlen, "--max-query-buffer must exceed --max-bulk by at least 1024");
         return -1;
     }
     return 0;

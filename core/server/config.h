@@ -17,15 +17,15 @@
 #define SERVER_DATA_DIR_DEFAULT "./data"
 #define SERVER_MAXCLIENTS_DEFAULT 10000u
 #define SERVER_MAXCLIENTS_MAX 1000000u
-#define SERVER_TIMEOUT_S_DEFAULT 300u         /* idle clients; 0: never */
+#define SERVER_TIMEOUT_S_DEFAULT 300u /* idle clients; 0: never */
 #define SERVER_THREADS_MAX 256u
-#define SERVER_MAX_QUERY_DEFAULT (8u << 20)   /* unparsed input per client */
-#define SERVER_MAX_REPLY_DEFAULT (64u << 20)  /* unsent output per client */
-#define SERVER_REQUIREPASS_MAX 512u           /* bytes of the token */
+#define SERVER_MAX_QUERY_DEFAULT (8u << 20) /* unparsed input per client */
+#define SERVER_MAX_REPLY_DEFAULT (64u << 20) /* unsent output per client */
+#define SERVER_REQUIREPASS_MAX 512u /* bytes of the token */
 /* Largest table hint --*-capacity accepts, in entries (the memory, about
  * 43 bytes per level, is reserved at start). */
 #define SERVER_CAPACITY_MAX (1ull << 32)
-#define SERVER_SHUTDOWN_GRACE_MS 5000u        /* flushing on SIGTERM */
+#define SERVER_SHUTDOWN_GRACE_MS 5000u /* flushing on SIGTERM */
 /* SLOWLOG: commands that ran at least this long are logged (-1: none). */
 #define SERVER_SLOWLOG_SLOWER_THAN_US_DEFAULT 10000
 #define SERVER_SLOWLOG_SLOWER_THAN_US_MAX (3600ll * 1000000) /* an hour */
@@ -36,9 +36,9 @@
 
 typedef struct {
     char bind[64];
-    int port;                /* 0: any free port (logged at start) */
-    unsigned threads;        /* 0 at parse: number of cores */
-    const char *data_dir;    /* NULL: in memory */
+    int port; /* 0: any free port (logged at start) */
+    unsigned threads; /* 0 at parse: number of cores */
+    const char *data_dir; /* NULL: in memory */
     bool in_memory;
     inv_fsync_policy fsync_policy;
     uint32_t fsync_interval_ms;
@@ -54,15 +54,14 @@ typedef struct {
      * never pauses for growth. */
     size_t levels_capacity, items_capacity, locations_capacity, holds_capacity;
     int64_t slowlog_slower_than_us; /* -1: log nothing */
-    unsigned slowlog_max_len;       /* 0: keep nothing */
+    unsigned slowlog_max_len; /* 0: keep nothing */
     bool help, version;
 } server_config;
 
 void config_defaults(server_config *c);
 /* Returns 0, or -1 with a message in err (size errlen). Strings in c point
  * into argv. */
-int config_parse(server_config *c, int argc, char **argv, char *err,
-                 size_t errlen);
+int config_parse(server_config *c, int argc, char **argv, char *err, size_t errlen);
 const char *config_usage(void);
 const char *config_fsync_name(inv_fsync_policy p);
 

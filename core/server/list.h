@@ -32,10 +32,12 @@ typedef struct {
 } list_head;
 
 /* The element of type that embeds node as its member. */
-#define LIST_ENTRY(node, type, member)                                        \
-    ((type *)(void *)((char *)(node) - offsetof(type, member)))
+#define LIST_ENTRY(node, type, member) ((type *)(void *)((char *)(node)-offsetof(type, member)))
 
-static inline bool list_empty(const list_head *h) { return h->first == NULL; }
+static inline bool list_empty(const list_head *h)
+{
+    return h->first == NULL;
+}
 
 /* On some list (only its own list knows which: a node names no head). */
 static inline bool list_linked(const list_head *h, const list_node *n)
@@ -43,14 +45,19 @@ static inline bool list_linked(const list_head *h, const list_node *n)
     return n->prev != NULL || n->next != NULL || h->first == n;
 }
 
-static inline list_node *list_first(const list_head *h) { return h->first; }
+static inline list_node *list_first(const list_head *h)
+{
+    return h->first;
+}
 
 /* The node after n, or NULL at the end. */
-static inline list_node *list_next(const list_node *n) { return n->next; }
+static inline list_node *list_next(const list_node *n)
+{
+    return n->next;
+}
 
 /* Links n between prev and next, neighbours on h (NULL: that end). */
-static inline void list_link(list_head *h, list_node *prev, list_node *next,
-                             list_node *n)
+static inline void list_link(list_head *h, list_node *prev, list_node *next, list_node *n)
 {
     assert(!list_linked(h, n));
     n->prev = prev;

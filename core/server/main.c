@@ -53,15 +53,13 @@ static int make_dirs(const char *path)
 static void fit_maxclients_to_fd_limit(server_config *cfg)
 {
     struct rlimit rl;
-    rlim_t reserve = MAIN_FDS_RESERVED +
-                     (rlim_t)cfg->threads * SERVER_FDS_PER_LOOP;
+    rlim_t reserve = MAIN_FDS_RESERVED + (rlim_t)cfg->threads * SERVER_FDS_PER_LOOP;
     rlim_t want = (rlim_t)cfg->maxclients + reserve;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
         struct rlimit up = rl;
-        up.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want
-                          ? want : rl.rlim_max;
+        up.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &up) == 0)
             rl = up;
     }
@@ -71,8 +69,7 @@ static void fit_maxclients_to_fd_limit(server_config *cfg)
     fprintf(stderr,
             "invcored: maxclients %u lowered to %u (RLIMIT_NOFILE %llu, "
             "%llu descriptors reserved)\n",
-            cfg->maxclients, fit, (unsigned long long)rl.rlim_cur,
-            (unsigned long long)reserve);
+            cfg->maxclients, fit, (unsigned long long)rl.rlim_cur, (unsigned long long)reserve);
     cfg->maxclients = fit;
 }
 
@@ -96,12 +93,11 @@ static int configure(server_config *cfg, int argc, char **argv)
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (cfg->threads == 0)
-        cfg->threads = cores > 0 && cores <= (long)SERVER_THREADS_MAX
-                           ? (unsigned)cores : 1;
+        cfg->threads = cores > 0 && cores <= (long)SERVER_THREADS_MAX ? (unsigned)cores : 1;
     fit_maxclients_to_fd_limit(cfg);
     if (cfg->data_dir != NULL && make_dirs(cfg->data_dir) != 0) {
-        fprintf(stderr, "invcored: cannot create data dir %s: %s\n",
-                cfg->data_dir, strerror(errno));
+        fprintf(stderr, "invcored: cannot create data dir %s: %s\n", cfg->data_dir,
+                strerror(errno));
         return 1;
     }
     return -1;
@@ -125,8 +121,7 @@ static inv_engine *engine_open(const server_config *cfg)
     int rc = inv_open(&e, &ecfg);
     if (rc != INV_OK) {
         fprintf(stderr, "invcored: cannot open the engine (data dir %s): %s %s\n",
-                cfg->data_dir ? cfg->data_dir : "(in-memory)", inv_errcode(rc),
-                inv_strerror(rc));
+                cfg->data_dir ? cfg->data_dir : "(in-memory)", inv_errcode(rc), inv_strerror(rc));
         return NULL;
     }
     return e;
@@ -141,8 +136,7 @@ static void log_listening(const server_config *cfg, server *srv, inv_engine *e)
             "invcored %s listening on %s:%d threads=%u data=%s fsync=%s "
             "durable_replies=%s levels=%llu items=%llu locations=%llu\n",
             INVCORE_VERSION, cfg->bind, server_port(srv), cfg->threads,
-            cfg->data_dir ? cfg->data_dir : "in-memory",
-            config_fsync_name(cfg->fsync_policy),
+            cfg->data_dir ? cfg->data_dir : "in-memory", config_fsync_name(cfg->fsync_policy),
             server_durable_replies(srv) && cfg->fsync_policy == INV_FSYNC_ALWAYS ? "yes" : "no",
             (unsigned long long)st.levels, (unsigned long long)st.items,
             (unsigned long long)st.locations);

@@ -22,8 +22,7 @@
 
 /* Parses the header "<c>N\r\n" at buf[pos..len) (buf[pos] is the type byte).
  * Returns 1 with *value and *next, 0 for need-more, -1 for bad framing. */
-static int parse_header(const char *buf, size_t len, size_t pos,
-                        int64_t *value, size_t *next)
+static int parse_header(const char *buf, size_t len, size_t pos, int64_t *value, size_t *next)
 {
     size_t i = pos + 1;
     size_t limit = pos + 1 + RESP_HEADER_DIGITS_MAX + 1; /* sign + digits */
@@ -59,10 +58,9 @@ static int parse_header(const char *buf, size_t len, size_t pos,
     return 1;
 }
 
-static resp_status parse_multibulk(const char *buf, size_t len,
-                                   const resp_limits *lim, resp_arg *argv,
-                                   size_t *argc, size_t *consumed,
-                                   size_t *need, const char **err)
+static resp_status parse_multibulk(const char *buf, size_t len, const resp_limits *lim,
+                                   resp_arg *argv, size_t *argc, size_t *consumed, size_t *need,
+                                   const char **err)
 {
     int64_t count = 0;
     size_t pos = 0;
@@ -118,10 +116,8 @@ static resp_status parse_multibulk(const char *buf, size_t len,
     return RESP_OK;
 }
 
-static resp_status parse_inline(const char *buf, size_t len,
-                                const resp_limits *lim, resp_arg *argv,
-                                size_t *argc, size_t *consumed, size_t *need,
-                                const char **err)
+static resp_status parse_inline(const char *buf, size_t len, const resp_limits *lim, resp_arg *argv,
+                                size_t *argc, size_t *consumed, size_t *need, const char **err)
 {
     size_t scan = len < RESP_INLINE_MAX ? len : RESP_INLINE_MAX;
     const char *nl = memchr(buf, '\n', scan);
@@ -161,9 +157,8 @@ static resp_status parse_inline(const char *buf, size_t len,
     return RESP_OK;
 }
 
-resp_status resp_parse(const char *buf, size_t len, const resp_limits *limits,
-                       resp_arg *argv, size_t *argc, size_t *consumed,
-                       size_t *need, const char **err)
+resp_status resp_parse(const char *buf, size_t len, const resp_limits *limits, resp_arg *argv,
+                       size_t *argc, size_t *consumed, size_t *need, const char **err)
 {
     *argc = 0;
     *consumed = 0;
@@ -174,8 +169,7 @@ resp_status resp_parse(const char *buf, size_t len, const resp_limits *limits,
         return RESP_NEED_MORE;
     }
     if (buf[0] == '*')
-        return parse_multibulk(buf, len, limits, argv, argc, consumed, need,
-                               err);
+        return parse_multibulk(buf, len, limits, argv, argc, consumed, need, err);
     return parse_inline(buf, len, limits, argv, argc, consumed, need, err);
 }
 
@@ -371,9 +365,15 @@ static void w_line(resp_out *o, char t, const char *s, size_t n)
     o->buf[o->len++] = '\n';
 }
 
-void resp_w_simple(resp_out *o, const char *s) { w_line(o, '+', s, strlen(s)); }
+void resp_w_simple(resp_out *o, const char *s)
+{
+    w_line(o, '+', s, strlen(s));
+}
 
-void resp_w_ok(resp_out *o) { resp_out_raw(o, "+OK\r\n", 5); }
+void resp_w_ok(resp_out *o)
+{
+    resp_out_raw(o, "+OK\r\n", 5);
+}
 
 void resp_w_error(resp_out *o, const char *code, const char *msg)
 {
@@ -390,7 +390,10 @@ void resp_w_errorf(resp_out *o, const char *fmt, ...)
     w_line(o, '-', tmp, n);
 }
 
-void resp_w_int(resp_out *o, int64_t v) { w_header(o, ':', v); }
+void resp_w_int(resp_out *o, int64_t v)
+{
+    w_header(o, ':', v);
+}
 
 void resp_w_bulk(resp_out *o, const char *p, size_t n)
 {
@@ -404,7 +407,10 @@ void resp_w_bulk(resp_out *o, const char *p, size_t n)
     o->buf[o->len++] = '\n';
 }
 
-void resp_w_bulk_str(resp_out *o, const char *s) { resp_w_bulk(o, s, strlen(s)); }
+void resp_w_bulk_str(resp_out *o, const char *s)
+{
+    resp_w_bulk(o, s, strlen(s));
+}
 
 void resp_w_bulk_u64(resp_out *o, uint64_t v)
 {
@@ -421,7 +427,10 @@ void resp_w_null(resp_out *o)
         resp_out_raw(o, "$-1\r\n", 5);
 }
 
-void resp_w_array(resp_out *o, size_t n) { w_header(o, '*', (int64_t)n); }
+void resp_w_array(resp_out *o, size_t n)
+{
+    w_header(o, '*', (int64_t)n);
+}
 
 void resp_w_map(resp_out *o, size_t pairs)
 {

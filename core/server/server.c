@@ -68,21 +68,22 @@
 #include "server/resp.h"
 #include "server/stats.h"
 
-#define LOOP_READ_BUF (64u << 10)     /* one read() per readable event */
-#define LOOP_EVENTS_MAX 256           /* epoll_wait batch */
-#define LOOP_TICK_MS 100              /* timeouts and held-reply safety net */
-#define LOOP_ACCEPT_BATCH 64          /* accepts per readable listener */
-#define LOOP_READS_PER_EVENT 4        /* fairness between clients */
-#define LOOP_PUMP_ROUNDS 4            /* flush+run rounds per pump (fairness) */
+#define LOOP_READ_BUF (64u << 10) /* one read() per readable event */
+#define LOOP_EVENTS_MAX 256 /* epoll_wait batch */
+#define LOOP_TICK_MS 100 /* timeouts and held-reply safety net */
+#define LOOP_ACCEPT_BATCH 64 /* accepts per readable listener */
+#define LOOP_READS_PER_EVENT 4 /* fairness between clients */
+#define LOOP_PUMP_ROUNDS 4 /* flush+run rounds per pump (fairness) */
 #define LISTEN_BACKLOG 1024
-#define CONN_BARRIERS 32              /* pending durability barriers */
-#define CONN_OUT_SOFT (1u << 20)      /* stop reading above this unsent */
-#define CONN_OUT_KEEP (64u << 10)     /* output buffer kept when empty */
+#define CONN_BARRIERS 32 /* pending durability barriers */
+#define CONN_OUT_SOFT (1u << 20) /* stop reading above this unsent */
+#define CONN_OUT_KEEP (64u << 10) /* output buffer kept when empty */
 #define MAXCLIENTS_MSG "-ERR max number of clients reached\r\n"
-#define LOOP_LOG_LINES_PER_S 20       /* client log lines per loop per second:
+#define LOOP_LOG_LINES_PER_S \
+    20 /* client log lines per loop per second:
                                          a flood of bad clients must not
                                          flood the log; the rest are dropped */
-#define GATHER_DONE UINT32_MAX        /* mail.slot of a gather's done notice */
+#define GATHER_DONE UINT32_MAX /* mail.slot of a gather's done notice */
 
 typedef struct loop loop;
 typedef struct gather gather;
@@ -105,23 +106,25 @@ typedef struct conn {
     int fd;
     loop *lp;
     session sess;
-    sock_addr peer;             /* as accept4 reported it */
-    int64_t created_ms;         /* loop clock (CLIENT LIST age) */
-    gather *gather;             /* CLIENT LIST/KILL awaiting other loops */
-    bool parked;                /* gather != NULL: run no request until then */
+    sock_addr peer; /* as accept4 reported it */
+    int64_t created_ms; /* loop clock (CLIENT LIST age) */
+    gather *gather; /* CLIENT LIST/KILL awaiting other loops */
+    bool parked; /* gather != NULL: run no request until then */
     resp_out out;
-    size_t sent;        /* bytes of out.buf already written */
-    uint64_t base;      /* absolute offset of out.buf[0] */
-    char *q;            /* incomplete input, NULL when none */
+    size_t sent; /* bytes of out.buf already written */
+    uint64_t base; /* absolute offset of out.buf[0] */
+    char *q; /* incomplete input, NULL when none */
     size_t qlen, qcap, need;
-    struct { uint64_t off, pos; } bar[CONN_BARRIERS];
+    struct {
+        uint64_t off, pos;
+    } bar[CONN_BARRIERS];
     unsigned bhead, bcount;
-    uint32_t ev;        /* events registered with epoll */
-    bool closing;       /* QUIT or framing error: flush, then close */
-    bool want_write;    /* last send hit EAGAIN */
+    uint32_t ev; /* events registered with epoll */
+    bool closing; /* QUIT or framing error: flush, then close */
+    bool want_write; /* last send hit EAGAIN */
     int64_t last_ms;
-    list_node link;       /* on lp->conns while open */
-    list_node held_link;  /* on lp->held while a reply waits for durability */
+    list_node link; /* on lp->conns while open */
+    list_node held_link; /* on lp->held while a reply waits for durability */
     list_node ready_link; /* on lp->ready while runnable input waits */
     struct conn *dead_next; /* closed, freed at the end of the iteration */
 } conn;
@@ -129,22 +132,22 @@ typedef struct conn {
 struct loop {
     server *srv;
     int epfd, lfd, wakefd, durfd;
-    int spare_fd;       /* /dev/null, given up to accept-and-close on EMFILE */
+    int spare_fd; /* /dev/null, given up to accept-and-close on EMFILE */
     pthread_t th;
     bool started;
     stats_thread *st;
     cmd_scratch *scratch;
     resp_arg *argv;
     char *rbuf;
-    list_head conns;          /* open connections, newest first */
-    list_head held;           /* connections with held replies */
-    list_head ready;          /* runnable input left by conn_pump, FIFO */
-    conn *dead;               /* closed, freed by loop_reap */
+    list_head conns; /* open connections, newest first */
+    list_head held; /* connections with held replies */
+    list_head ready; /* runnable input left by conn_pump, FIFO */
+    conn *dead; /* closed, freed by loop_reap */
     int64_t now_ms, last_sweep_ms, last_quiesce_ms, stop_deadline_ms;
     uint64_t durable_cache;
-    uint32_t index;           /* in srv->loops: its slot in a gather */
-    _Atomic(mail *) inbox;    /* pushed by any loop, drained by this one */
-    int64_t log_second;       /* rate limit of conn_log */
+    uint32_t index; /* in srv->loops: its slot in a gather */
+    _Atomic(mail *) inbox; /* pushed by any loop, drained by this one */
+    int64_t log_second; /* rate limit of conn_log */
     unsigned log_lines;
 };
 
@@ -152,19 +155,19 @@ struct loop {
  * release decrement of gather.pending. */
 typedef struct {
     mail m;
-    resp_out text;            /* LIST: its connections' lines */
-    uint64_t killed;          /* KILL: connections it matched */
-    bool kill_requester;      /* KILL matched the requester (SKIPME no) */
+    resp_out text; /* LIST: its connections' lines */
+    uint64_t killed; /* KILL: connections it matched */
+    bool kill_requester; /* KILL matched the requester (SKIPME no) */
 } gather_part;
 
 struct gather {
-    client_filter f;          /* immutable once posted (ids: copied below) */
-    loop *home;               /* the requester's loop; immutable */
-    conn *requester;          /* home loop only; NULL once it closed */
+    client_filter f; /* immutable once posted (ids: copied below) */
+    loop *home; /* the requester's loop; immutable */
+    conn *requester; /* home loop only; NULL once it closed */
     _Atomic uint32_t pending; /* parts not yet answered */
     mail done;
     uint32_t nparts;
-    gather_part parts[];      /* nparts, then f.ids' copy, in one block */
+    gather_part parts[]; /* nparts, then f.ids' copy, in one block */
 };
 
 struct server {
@@ -182,9 +185,18 @@ struct server {
 static char g_tag_listen, g_tag_wake, g_tag_durable; /* epoll data tags */
 
 /* The connection that embeds a node of one of the loop's lists. */
-static conn *conn_of(list_node *n) { return LIST_ENTRY(n, conn, link); }
-static conn *held_of(list_node *n) { return LIST_ENTRY(n, conn, held_link); }
-static conn *ready_of(list_node *n) { return LIST_ENTRY(n, conn, ready_link); }
+static conn *conn_of(list_node *n)
+{
+    return LIST_ENTRY(n, conn, link);
+}
+static conn *held_of(list_node *n)
+{
+    return LIST_ENTRY(n, conn, held_link);
+}
+static conn *ready_of(list_node *n)
+{
+    return LIST_ENTRY(n, conn, ready_link);
+}
 
 /* ---- what CLIENT LIST and the log say about a connection ---------------- */
 
@@ -242,8 +254,7 @@ static void conn_log(conn *c, const char *what)
     lp->log_lines++;
     format_addr(&c->peer, addr, sizeof addr);
     fprintf(stderr, "invcored: client id=%llu addr=%s name=%s lib-name=%s %s\n",
-            (unsigned long long)c->sess.id, addr,
-            c->sess.name ? c->sess.name : "",
+            (unsigned long long)c->sess.id, addr, c->sess.name ? c->sess.name : "",
             c->sess.lib_name ? c->sess.lib_name : "", what);
 }
 
@@ -259,7 +270,10 @@ static void conn_unpark(conn *c)
     c->parked = false;
 }
 
-static void held_remove(conn *c) { list_remove(&c->lp->held, &c->held_link); }
+static void held_remove(conn *c)
+{
+    list_remove(&c->lp->held, &c->held_link);
+}
 
 /* Appends c to the ready list (FIFO, so re-added connections go after the
  * ones already waiting: round-robin between busy pipelines). */
@@ -308,14 +322,17 @@ static void loop_reap(loop *lp)
     }
 }
 
-static size_t out_pending(const conn *c) { return c->out.len - c->sent; }
+static size_t out_pending(const conn *c)
+{
+    return c->out.len - c->sent;
+}
 
 /* Buffered input could run now: it is complete enough to parse, nothing
  * ends the connection, and the client has output room. */
 static bool conn_runnable(const conn *c)
 {
-    return c->fd >= 0 && c->qlen > 0 && !c->closing && !c->out.failed &&
-           !c->parked && c->need <= c->qlen && out_pending(c) <= CONN_OUT_SOFT;
+    return c->fd >= 0 && c->qlen > 0 && !c->closing && !c->out.failed && !c->parked &&
+           c->need <= c->qlen && out_pending(c) <= CONN_OUT_SOFT;
 }
 
 /* The end (relative to out.buf) of what may be sent now. */
@@ -363,8 +380,7 @@ static int conn_flush(conn *c)
     end = sendable_end(c);
     c->want_write = false;
     while (c->sent < end) {
-        ssize_t n = send(c->fd, c->out.buf + c->sent, end - c->sent,
-                         MSG_NOSIGNAL);
+        ssize_t n = send(c->fd, c->out.buf + c->sent, end - c->sent, MSG_NOSIGNAL);
         if (n > 0) {
             c->sent += (size_t)n;
             c->last_ms = c->lp->now_ms;
@@ -453,8 +469,7 @@ static size_t conn_process(conn *c, const char *data, size_t len)
         if (c->need > len - pos)
             break;
         session_limits(&c->sess, &lim);
-        st = resp_parse(data + pos, len - pos, &lim, lp->argv, &argc, &used,
-                        &need, &err);
+        st = resp_parse(data + pos, len - pos, &lim, lp->argv, &argc, &used, &need, &err);
         if (st == RESP_NEED_MORE) {
             c->need = need;
             break;
@@ -541,8 +556,7 @@ static int conn_resume(conn *c)
         return 0;
     used = conn_process(c, c->q, c->qlen);
     /* used == 0 with closing set: keep_input drops the input */
-    if ((used > 0 || c->closing) &&
-        conn_keep_input(c, c->q + used, c->qlen - used) != 0) {
+    if ((used > 0 || c->closing) && conn_keep_input(c, c->q + used, c->qlen - used) != 0) {
         conn_close(c);
         return -1;
     }
@@ -655,8 +669,8 @@ static void mail_post(loop *lp, mail *m)
         m->next = head;
         /* release: the gather's request (and, for a done notice, every
          * part) is visible to the loop that takes m (acquire below) */
-    } while (!atomic_compare_exchange_weak_explicit(
-        &lp->inbox, &head, m, memory_order_release, memory_order_relaxed));
+    } while (!atomic_compare_exchange_weak_explicit(&lp->inbox, &head, m, memory_order_release,
+                                                    memory_order_relaxed));
     w = write(lp->wakefd, &one, sizeof one);
     (void)w; /* the counter is full only if lp is awake anyway */
 }
@@ -775,8 +789,7 @@ static int conn_op_gather(void *cp, const client_filter *f)
     uint32_t n = srv->nloops;
     gather *g;
     assert(c->gather == NULL && n > 0);
-    g = calloc(1, sizeof *g + n * sizeof(gather_part) +
-                      f->nids * sizeof(uint64_t));
+    g = calloc(1, sizeof *g + n * sizeof(gather_part) + f->nids * sizeof(uint64_t));
     if (g == NULL)
         return -1;
     g->f = *f;
@@ -806,7 +819,7 @@ static int conn_op_gather(void *cp, const client_filter *f)
     return 0;
 }
 
-static const session_conn_ops g_conn_ops = { conn_op_facts, conn_op_gather };
+static const session_conn_ops g_conn_ops = {conn_op_facts, conn_op_gather};
 
 /* ---- accept ------------------------------------------------------------- */
 
@@ -814,8 +827,7 @@ static const session_conn_ops g_conn_ops = { conn_op_facts, conn_op_gather };
  * the close) and then asks INFO must find it counted. */
 static void reject_client(int fd)
 {
-    ssize_t w = send(fd, MAXCLIENTS_MSG, sizeof MAXCLIENTS_MSG - 1,
-                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t w = send(fd, MAXCLIENTS_MSG, sizeof MAXCLIENTS_MSG - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)w;
     close(fd);
 }
@@ -860,8 +872,7 @@ static void loop_accept(loop *lp)
         int one = 1;
         sock_addr peer;
         socklen_t peer_len = sizeof peer;
-        int fd = accept4(lp->lfd, &peer.sa, &peer_len,
-                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(lp->lfd, &peer.sa, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
             continue;
         if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
@@ -873,11 +884,9 @@ static void loop_accept(loop *lp)
             return; /* EAGAIN, or a transient error (ENOBUFS): try later */
         /* relaxed: the gate is approximate under races by at most the
          * number of loops, which maxclients tolerates */
-        now = atomic_fetch_add_explicit(&srv->g.connected, 1,
-                                        memory_order_relaxed) + 1;
+        now = atomic_fetch_add_explicit(&srv->g.connected, 1, memory_order_relaxed) + 1;
         if (now > srv->cfg.maxclients || (c = calloc(1, sizeof *c)) == NULL) {
-            atomic_fetch_sub_explicit(&srv->g.connected, 1,
-                                      memory_order_relaxed); /* as above */
+            atomic_fetch_sub_explicit(&srv->g.connected, 1, memory_order_relaxed); /* as above */
             stats_add_global(&srv->g.rejected_maxclients, 1);
             reject_client(fd); /* after counting: see reject_client */
             continue;
@@ -898,8 +907,7 @@ static void loop_accept(loop *lp)
         if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &e) != 0) {
             close(fd);
             free(c);
-            atomic_fetch_sub_explicit(&srv->g.connected, 1,
-                                      memory_order_relaxed); /* as above */
+            atomic_fetch_sub_explicit(&srv->g.connected, 1, memory_order_relaxed); /* as above */
             continue;
         }
         list_push_front(&lp->conns, &c->link);
@@ -920,8 +928,7 @@ static void loop_release_held(loop *lp)
         conn_pump(held_of(n));
     }
     inv_stats st;
-    if (!list_empty(&lp->held) && inv_stats_get(lp->srv->e, &st) == INV_OK &&
-        st.journal_failed) {
+    if (!list_empty(&lp->held) && inv_stats_get(lp->srv->e, &st) == INV_OK && st.journal_failed) {
         for (list_node *n = list_first(&lp->held), *next; n; n = next) {
             next = list_next(n);
             conn_close(held_of(n));
@@ -960,7 +967,7 @@ static void loop_begin_stop(loop *lp)
         conn *c = conn_of(n);
         next = list_next(n);
         c->closing = true; /* no new requests; what is owed still goes */
-        conn_unpark(c);    /* a CLIENT LIST/KILL reply is not among them */
+        conn_unpark(c); /* a CLIENT LIST/KILL reply is not among them */
         if (c->out.len == 0)
             conn_close(c);
         else
@@ -978,8 +985,7 @@ static void loop_dispatch(loop *lp, struct epoll_event *ev)
     }
     if (p == &g_tag_wake || p == &g_tag_durable) {
         uint64_t v;
-        ssize_t r = read(p == &g_tag_wake ? lp->wakefd : lp->durfd, &v,
-                         sizeof v);
+        ssize_t r = read(p == &g_tag_wake ? lp->wakefd : lp->durfd, &v, sizeof v);
         (void)r;
         if (p == &g_tag_durable)
             loop_release_held(lp);
@@ -1007,8 +1013,8 @@ static void *loop_main(void *arg)
     lp->last_sweep_ms = lp->now_ms;
     for (;;) {
         /* runnable input waits for no event: only poll for new ones */
-        int n = epoll_wait(lp->epfd, evs, LOOP_EVENTS_MAX,
-                           list_empty(&lp->ready) ? LOOP_TICK_MS : 0);
+        int n =
+            epoll_wait(lp->epfd, evs, LOOP_EVENTS_MAX, list_empty(&lp->ready) ? LOOP_TICK_MS : 0);
         lp->now_ms = clock_mono_coarse_ms();
         for (int i = 0; i < n; i++)
             loop_dispatch(lp, &evs[i]);
@@ -1021,8 +1027,7 @@ static void *loop_main(void *arg)
         /* acquire: pairs with the release in server_stop */
         if (atomic_load_explicit(&srv->stopping, memory_order_acquire))
             loop_begin_stop(lp);
-        if (lp->stop_deadline_ms &&
-            (list_empty(&lp->conns) || lp->now_ms >= lp->stop_deadline_ms))
+        if (lp->stop_deadline_ms && (list_empty(&lp->conns) || lp->now_ms >= lp->stop_deadline_ms))
             break;
         loop_reap(lp);
         /* An iteration is a quiescent point. Reclaiming costs membarrier
@@ -1045,19 +1050,17 @@ static void *loop_main(void *arg)
 /* make_listener with reuse_port false binds a probe: SO_REUSEPORT would
  * let a second server process share the port silently (and split clients
  * between two states), so the first bind checks the port is free. */
-static int make_listener_opt(const server_config *cfg, int port, bool reuse_port,
-                             char *err, size_t errlen);
+static int make_listener_opt(const server_config *cfg, int port, bool reuse_port, char *err,
+                             size_t errlen);
 
-static int make_listener(const server_config *cfg, int port, char *err,
-                         size_t errlen)
+static int make_listener(const server_config *cfg, int port, char *err, size_t errlen)
 {
     return make_listener_opt(cfg, port, true, err, errlen);
 }
 
 /* Fills ss with the numeric address bind (IPv6 when it holds a ':') and
  * port. Returns the address's length, or 0 if bind is not an address. */
-static socklen_t listen_addr(const char *bind, int port,
-                             struct sockaddr_storage *ss)
+static socklen_t listen_addr(const char *bind, int port, struct sockaddr_storage *ss)
 {
     memset(ss, 0, sizeof *ss);
     if (strchr(bind, ':') != NULL) {
@@ -1072,15 +1075,14 @@ static socklen_t listen_addr(const char *bind, int port,
     return inet_pton(AF_INET, bind, &a4->sin_addr) == 1 ? sizeof *a4 : 0;
 }
 
-static int make_listener_opt(const server_config *cfg, int port, bool reuse_port,
-                             char *err, size_t errlen)
+static int make_listener_opt(const server_config *cfg, int port, bool reuse_port, char *err,
+                             size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t sl = listen_addr(cfg->bind, port, &ss);
     int one = 1, fd;
     if (sl == 0) {
-        snprintf(err, errlen, "--bind: '%s' is not a numeric IPv4/IPv6 address",
-                 cfg->bind);
+        snprintf(err, errlen, "--bind: '%s' is not a numeric IPv4/IPv6 address", cfg->bind);
         return -1;
     }
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -1093,8 +1095,7 @@ static int make_listener_opt(const server_config *cfg, int port, bool reuse_port
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&ss, sl) != 0 ||
         (reuse_port && listen(fd, LISTEN_BACKLOG) != 0)) {
-        snprintf(err, errlen, "bind %s:%d: %s", cfg->bind, port,
-                 strerror(errno));
+        snprintf(err, errlen, "bind %s:%d: %s", cfg->bind, port, strerror(errno));
         close(fd);
         return -1;
     }
@@ -1151,8 +1152,8 @@ static int loop_init(server *srv, loop *lp, char *err, size_t errlen)
     lp->rbuf = malloc(LOOP_READ_BUF);
     /* reserved now, while descriptors are plentiful (loop_accept_shed) */
     lp->spare_fd = open_spare_fd();
-    if (lp->epfd < 0 || lp->wakefd < 0 || lp->spare_fd < 0 || !lp->scratch ||
-        !lp->argv || !lp->rbuf) {
+    if (lp->epfd < 0 || lp->wakefd < 0 || lp->spare_fd < 0 || !lp->scratch || !lp->argv ||
+        !lp->rbuf) {
         snprintf(err, errlen, "loop setup: %s", strerror(errno));
         return -1;
     }
@@ -1181,8 +1182,7 @@ static int loop_init(server *srv, loop *lp, char *err, size_t errlen)
     return 0;
 }
 
-int server_start(server **out, const server_config *cfg, inv_engine *e,
-                 char *err, size_t errlen)
+int server_start(server **out, const server_config *cfg, inv_engine *e, char *err, size_t errlen)
 {
     server *srv = calloc(1, sizeof *srv);
     *out = NULL;
@@ -1201,8 +1201,8 @@ int server_start(server **out, const server_config *cfg, inv_engine *e,
         return -1;
     }
     for (unsigned i = 0; i < srv->nloops; i++)
-        srv->loops[i].lfd = srv->loops[i].wakefd = srv->loops[i].durfd =
-            srv->loops[i].epfd = srv->loops[i].spare_fd = -1;
+        srv->loops[i].lfd = srv->loops[i].wakefd = srv->loops[i].durfd = srv->loops[i].epfd =
+            srv->loops[i].spare_fd = -1;
     if (srv->port != 0) {
         /* Refuse a port another process listens on (see make_listener_opt). */
         int probe = make_listener_opt(&srv->cfg, srv->port, false, err, errlen);
@@ -1220,8 +1220,7 @@ int server_start(server **out, const server_config *cfg, inv_engine *e,
     srv->ctx.port = srv->port;
     srv->ctx.threads = srv->nloops;
     for (unsigned i = 0; i < srv->nloops; i++) {
-        if (pthread_create(&srv->loops[i].th, NULL, loop_main,
-                           &srv->loops[i]) != 0) {
+        if (pthread_create(&srv->loops[i].th, NULL, loop_main, &srv->loops[i]) != 0) {
             snprintf(err, errlen, "pthread_create failed");
             server_stop(srv);
             server_free(srv);
@@ -1239,9 +1238,15 @@ fail:
     return -1;
 }
 
-int server_port(const server *s) { return s->port; }
+int server_port(const server *s)
+{
+    return s->port;
+}
 
-bool server_durable_replies(const server *s) { return s->durable; }
+bool server_durable_replies(const server *s)
+{
+    return s->durable;
+}
 
 void server_stop(server *s)
 {
@@ -1270,8 +1275,7 @@ static void server_drain_mail(server *s)
         any = false;
         for (unsigned i = 0; i < s->nloops; i++) {
             /* relaxed: the loops are joined, nothing runs concurrently */
-            if (atomic_load_explicit(&s->loops[i].inbox,
-                                     memory_order_relaxed) != NULL) {
+            if (atomic_load_explicit(&s->loops[i].inbox, memory_order_relaxed) != NULL) {
                 any = true;
                 loop_run_mail(&s->loops[i]);
             }

@@ -24,11 +24,10 @@ typedef struct server server;
 
 /* Binds cfg->bind:cfg->port (port 0: any free port) and starts
  * cfg->threads loops. Returns 0, or -1 with a message in err. */
-int server_start(server **out, const server_config *cfg, inv_engine *e,
-                 char *err, size_t errlen);
-int server_port(const server *s);          /* the port actually bound */
+int server_start(server **out, const server_config *cfg, inv_engine *e, char *err, size_t errlen);
+int server_port(const server *s); /* the port actually bound */
 bool server_durable_replies(const server *s); /* replies wait for fsync */
-void server_stop(server *s);               /* idempotent; joins the loops */
-void server_free(server *s);               /* after server_stop */
+void server_stop(server *s); /* idempotent; joins the loops */
+void server_free(server *s); /* after server_stop */
 
 #endif /* INV_SERVER_SERVER_H */

@@ -31,18 +31,18 @@
 
 typedef struct {
     uint64_t id;
-    int64_t time_s;       /* Unix time */
+    int64_t time_s; /* Unix time */
     uint64_t duration_us;
-    uint32_t argc;        /* kept arguments, <= SLOWLOG_ARGS_MAX */
+    uint32_t argc; /* kept arguments, <= SLOWLOG_ARGS_MAX */
     uint32_t len[SLOWLOG_ARGS_MAX];
     char addr[SLOWLOG_CLIENT_MAX + 1];
     char name[SLOWLOG_CLIENT_MAX + 1];
-    char bytes[];         /* the kept arguments, one after another */
+    char bytes[]; /* the kept arguments, one after another */
 } slow_entry;
 
 typedef struct {
     pthread_mutex_t lock;
-    slow_entry **e;       /* cap slots, a circular buffer */
+    slow_entry **e; /* cap slots, a circular buffer */
     unsigned cap, head, n;
 } slow_ring;
 
@@ -139,8 +139,7 @@ static slow_entry *entry_new(const resp_arg *argv, size_t argc, size_t redact_fr
         off += used;
     }
     if (kept < argc) {
-        int k = snprintf(e->bytes + off, SLOWLOG_NOTE_MAX, "... (%zu more arguments)",
-                         argc - kept);
+        int k = snprintf(e->bytes + off, SLOWLOG_NOTE_MAX, "... (%zu more arguments)", argc - kept);
         e->len[kept++] = k > 0 ? (uint32_t)k : 0;
     }
     e->argc = (uint32_t)kept;
@@ -151,9 +150,8 @@ static slow_entry *entry_new(const resp_arg *argv, size_t argc, size_t redact_fr
     return e;
 }
 
-void slowlog_push(const resp_arg *argv, size_t argc, size_t redact_from,
-                  uint64_t duration_us, const char *addr, const char *name,
-                  unsigned max_len)
+void slowlog_push(const resp_arg *argv, size_t argc, size_t redact_from, uint64_t duration_us,
+                  const char *addr, const char *name, unsigned max_len)
 {
     if (max_len == 0 || argc == 0)
         return;
@@ -252,9 +250,8 @@ void slowlog_reply(resp_out *o, size_t count, unsigned max_len)
     for (size_t w = 0; w < n; w++) {
         size_t best = k;
         for (size_t i = 0; i < k; i++)
-            if (left[i] > 0 &&
-                (best == k || ring_at(g_rings[i], left[i] - 1)->id >
-                                  ring_at(g_rings[best], left[best] - 1)->id))
+            if (left[i] > 0 && (best == k || ring_at(g_rings[i], left[i] - 1)->id >
+                                                 ring_at(g_rings[best], left[best] - 1)->id))
                 best = i;
         if (best == k)
             break; /* unreachable: n <= the entries held */

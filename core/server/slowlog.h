@@ -20,19 +20,20 @@
 
 #include "server/resp.h"
 
-#define SLOWLOG_ARGS_MAX 32u        /* arguments kept per entry (as Redis) */
-#define SLOWLOG_ARG_BYTES_MAX 128u  /* bytes kept per argument (as Redis) */
-#define SLOWLOG_CLIENT_MAX 64u      /* bytes of the client address or name */
-#define SLOWLOG_RINGS_MAX 256u      /* threads with their own ring; later
+#define SLOWLOG_ARGS_MAX 32u /* arguments kept per entry (as Redis) */
+#define SLOWLOG_ARG_BYTES_MAX 128u /* bytes kept per argument (as Redis) */
+#define SLOWLOG_CLIENT_MAX 64u /* bytes of the client address or name */
+#define SLOWLOG_RINGS_MAX \
+    256u /* threads with their own ring; later
                                      * threads share the last one */
-#define SLOWLOG_GET_DEFAULT 10u     /* SLOWLOG GET without a count */
+#define SLOWLOG_GET_DEFAULT 10u /* SLOWLOG GET without a count */
 
 /* Latency monitor: events, samples kept per event (one per second, the
  * worst of that second), as Redis's LATENCY_TS_LEN. */
 #define LATENCY_SAMPLES_MAX 160u
 
 typedef enum {
-    LATENCY_EVENT_COMMAND = 0,      /* "command": a slow command */
+    LATENCY_EVENT_COMMAND = 0, /* "command": a slow command */
     LATENCY_EVENT_FAST_COMMAND = 1, /* "fast-command": a slow O(1) command */
     LATENCY_EVENTS
 } latency_event;
@@ -40,9 +41,8 @@ typedef enum {
 /* Logs one command (argv[0..argc)) that took duration_us: arguments from
  * index redact_from on are logged as "(redacted)" (pass argc to keep
  * all); addr and name may be NULL. max_len: entries kept (0: none). */
-void slowlog_push(const resp_arg *argv, size_t argc, size_t redact_from,
-                  uint64_t duration_us, const char *addr, const char *name,
-                  unsigned max_len);
+void slowlog_push(const resp_arg *argv, size_t argc, size_t redact_from, uint64_t duration_us,
+                  const char *addr, const char *name, unsigned max_len);
 /* Entries kept, at most max_len. */
 size_t slowlog_len(unsigned max_len);
 /* Forgets every entry (ids go on counting). */

@@ -120,8 +120,7 @@ static void mark_window(stats_thread *t, uint64_t window)
     t->window = window;
     atomic_store_explicit(&t->mark_prev, cur, memory_order_relaxed);
     /* release: a reader that sees this mark also sees the prev above */
-    atomic_store_explicit(&t->mark_cur, mark_pack(window, thread_calls(t)),
-                          memory_order_release);
+    atomic_store_explicit(&t->mark_cur, mark_pack(window, thread_calls(t)), memory_order_release);
 }
 
 /* Commands t ran in window w (0 if it has no marks for it). */
@@ -139,8 +138,7 @@ static uint64_t thread_window_count(stats_thread *t, uint64_t w)
 }
 
 /* Hot path: a handful of relaxed stores and one compare; no lock. */
-void stats_record(stats_thread *t, unsigned cmd, uint64_t start_ns,
-                  uint64_t end_ns, int failed)
+void stats_record(stats_thread *t, unsigned cmd, uint64_t start_ns, uint64_t end_ns, int failed)
 {
     if (t == NULL || cmd >= STATS_COMMANDS_MAX)
         return;
@@ -180,8 +178,7 @@ static stats_thread *slot(size_t i)
     return atomic_load_explicit(&g_threads[i], memory_order_acquire);
 }
 
-static const _Atomic uint64_t *counter_of(const stats_thread *t,
-                                          stats_counter which, unsigned cmd)
+static const _Atomic uint64_t *counter_of(const stats_thread *t, stats_counter which, unsigned cmd)
 {
     switch (which) {
     case STATS_CALLS:
@@ -207,9 +204,15 @@ uint64_t stats_sum(stats_counter which, unsigned cmd)
     return s;
 }
 
-uint64_t stats_calls(unsigned cmd) { return stats_sum(STATS_CALLS, cmd); }
+uint64_t stats_calls(unsigned cmd)
+{
+    return stats_sum(STATS_CALLS, cmd);
+}
 
-uint64_t stats_errors(unsigned cmd) { return stats_sum(STATS_ERRORS, cmd); }
+uint64_t stats_errors(unsigned cmd)
+{
+    return stats_sum(STATS_ERRORS, cmd);
+}
 
 uint64_t stats_ops_per_sec(uint64_t now_ns)
 {
@@ -316,8 +319,7 @@ void stats_memory(stats_memory_info *out)
     uint64_t peak = atomic_load_explicit(&g_memory_peak, memory_order_relaxed);
     while (out->used > peak &&
            !atomic_compare_exchange_weak_explicit(&g_memory_peak, &peak, out->used,
-                                                  memory_order_relaxed,
-                                                  memory_order_relaxed))
+                                                  memory_order_relaxed, memory_order_relaxed))
         ;
     out->peak = out->used > peak ? out->used : peak;
 }

@@ -21,16 +21,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STATS_COMMANDS_MAX 64u    /* command table entries */
-#define STATS_HIST_BUCKETS 312u   /* log-linear, 8 per power of two, ns */
-#define STATS_THREADS_MAX 260u    /* event loops + embedders (tests, fuzz) */
-#define STATS_WINDOW_SHIFT 30u    /* ops/s window: 2^30 ns, about 1.07 s */
+#define STATS_COMMANDS_MAX 64u /* command table entries */
+#define STATS_HIST_BUCKETS 312u /* log-linear, 8 per power of two, ns */
+#define STATS_THREADS_MAX 260u /* event loops + embedders (tests, fuzz) */
+#define STATS_WINDOW_SHIFT 30u /* ops/s window: 2^30 ns, about 1.07 s */
 
 typedef struct {
-    _Atomic uint64_t calls[STATS_COMMANDS_MAX];    /* ran (failed included) */
-    _Atomic uint64_t errors[STATS_COMMANDS_MAX];   /* ran, answered an error */
+    _Atomic uint64_t calls[STATS_COMMANDS_MAX]; /* ran (failed included) */
+    _Atomic uint64_t errors[STATS_COMMANDS_MAX]; /* ran, answered an error */
     _Atomic uint64_t rejected[STATS_COMMANDS_MAX]; /* refused before running */
-    _Atomic uint64_t ns[STATS_COMMANDS_MAX];       /* time spent running */
+    _Atomic uint64_t ns[STATS_COMMANDS_MAX]; /* time spent running */
     _Atomic uint64_t hist[STATS_COMMANDS_MAX][STATS_HIST_BUCKETS];
     /* ops/s marks: window (mod 2^24) << 40 | commands before it (mod 2^40) */
     _Atomic uint64_t mark_cur, mark_prev;
@@ -38,32 +38,27 @@ typedef struct {
 } stats_thread;
 
 /* Which per-command counter stats_sum adds up. */
-typedef enum {
-    STATS_CALLS,
-    STATS_ERRORS,
-    STATS_REJECTED,
-    STATS_NS
-} stats_counter;
+typedef enum { STATS_CALLS, STATS_ERRORS, STATS_REJECTED, STATS_NS } stats_counter;
 
 /* Process memory, in bytes (stats_memory). */
 typedef struct {
-    uint64_t used;      /* allocated by the program (allocator's count) */
-    uint64_t peak;      /* the highest `used` any stats_memory call saw */
-    uint64_t rss;       /* resident set size */
-    uint64_t active;    /* allocator pages in use (= used without jemalloc) */
-    uint64_t resident;  /* allocator's resident bytes (= rss without jemalloc) */
+    uint64_t used; /* allocated by the program (allocator's count) */
+    uint64_t peak; /* the highest `used` any stats_memory call saw */
+    uint64_t rss; /* resident set size */
+    uint64_t active; /* allocator pages in use (= used without jemalloc) */
+    uint64_t resident; /* allocator's resident bytes (= rss without jemalloc) */
     const char *allocator; /* "jemalloc-<version>" or "libc" */
 } stats_memory_info;
 
 typedef struct {
-    _Atomic uint64_t connected;          /* open client connections */
-    _Atomic uint64_t accepted;           /* connections ever accepted */
+    _Atomic uint64_t connected; /* open client connections */
+    _Atomic uint64_t accepted; /* connections ever accepted */
     _Atomic uint64_t rejected_maxclients;
     _Atomic uint64_t auth_failures;
-    _Atomic uint64_t protocol_errors;    /* framing errors (then closed) */
-    _Atomic uint64_t idle_closed;        /* closed by --timeout */
+    _Atomic uint64_t protocol_errors; /* framing errors (then closed) */
+    _Atomic uint64_t idle_closed; /* closed by --timeout */
     _Atomic uint64_t reply_limit_closed; /* closed by --max-reply-buffer */
-    _Atomic uint64_t held_replies;       /* replies that waited for fsync */
+    _Atomic uint64_t held_replies; /* replies that waited for fsync */
 } stats_global;
 
 /* Registers a new zeroed per-thread block (NULL when STATS_THREADS_MAX
@@ -72,8 +67,7 @@ stats_thread *stats_thread_new(void);
 void stats_thread_free(stats_thread *t);
 /* Records one call of command cmd that ran from start_ns to end_ns
  * (CLOCK_MONOTONIC). Owner only. Hot path: no lock, no allocation. */
-void stats_record(stats_thread *t, unsigned cmd, uint64_t start_ns,
-                  uint64_t end_ns, int failed);
+void stats_record(stats_thread *t, unsigned cmd, uint64_t start_ns, uint64_t end_ns, int failed);
 /* Counts a call of cmd refused before it ran (arity, auth). Owner only. */
 void stats_reject(stats_thread *t, unsigned cmd);
 void stats_add_global(_Atomic uint64_t *c, uint64_t n);

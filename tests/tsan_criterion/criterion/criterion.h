@@ -47,14 +47,14 @@
 
 /* The designated fields Test(...) and TestSuite(...) accept. */
 struct crs_config {
-    int crs_unused_;          /* lets the initializer start with a designator */
+    int crs_unused_; /* lets the initializer start with a designator */
     void (*init)(void);
     void (*fini)(void);
-    int signal;               /* unsupported here: such tests are skipped */
-    int exit_code;            /* unsupported here: such tests are skipped */
+    int signal; /* unsupported here: such tests are skipped */
+    int exit_code; /* unsupported here: such tests are skipped */
     bool disabled;
     const char *description;
-    double timeout;           /* seconds; 0 = none */
+    double timeout; /* seconds; 0 = none */
     void *data;
 };
 
@@ -90,24 +90,27 @@ static inline void crs_register_suite_(struct crs_suite *s)
     crs_suites_ = s;
 }
 
-#define Test(suite, name, ...)                                                 \
-    static void crs_fn_##suite##__##name(void);                                \
-    static struct crs_test crs_test_##suite##__##name = {                      \
-        #suite, #name, __FILE__, __LINE__, crs_fn_##suite##__##name,           \
-        {.crs_unused_ = 0, __VA_ARGS__}, NULL};                                \
-    __attribute__((constructor)) static void crs_reg_##suite##__##name(void)   \
-    {                                                                          \
-        crs_register_test_(&crs_test_##suite##__##name);                       \
-    }                                                                          \
+#define Test(suite, name, ...)                                                            \
+    static void crs_fn_##suite##__##name(void);                                           \
+    static struct crs_test crs_test_##suite##__##name = {#suite,                          \
+                                                         #name,                           \
+                                                         __FILE__,                        \
+                                                         __LINE__,                        \
+                                                         crs_fn_##suite##__##name,        \
+                                                         {.crs_unused_ = 0, __VA_ARGS__}, \
+                                                         NULL};                           \
+    __attribute__((constructor)) static void crs_reg_##suite##__##name(void)              \
+    {                                                                                     \
+        crs_register_test_(&crs_test_##suite##__##name);                                  \
+    }                                                                                     \
     static void crs_fn_##suite##__##name(void)
 
-#define TestSuite(suite, ...)                                                  \
-    static struct crs_suite crs_suite_##suite = {                              \
-        #suite, {.crs_unused_ = 0, __VA_ARGS__}, NULL};                        \
-    __attribute__((constructor)) static void crs_reg_suite_##suite(void)       \
-    {                                                                          \
-        crs_register_suite_(&crs_suite_##suite);                               \
-    }                                                                          \
+#define TestSuite(suite, ...)                                                                    \
+    static struct crs_suite crs_suite_##suite = {#suite, {.crs_unused_ = 0, __VA_ARGS__}, NULL}; \
+    __attribute__((constructor)) static void crs_reg_suite_##suite(void)                         \
+    {                                                                                            \
+        crs_register_suite_(&crs_suite_##suite);                                                 \
+    }                                                                                            \
     struct crs_suite_##suite##_semicolon_ /* swallows the trailing ';' */
 
 /* ---- run state ------------------------------------------------------ */
@@ -168,8 +171,7 @@ crs_expect_failed_(const char *file, int line, const char *expr, const char *fmt
     atomic_store_explicit(&crs_failed_, 1, memory_order_relaxed);
 }
 
-__attribute__((noreturn, format(printf, 1, 2))) static inline void
-crs_skip_(const char *fmt, ...)
+__attribute__((noreturn, format(printf, 1, 2))) static inline void crs_skip_(const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
@@ -190,112 +192,109 @@ crs_skip_(const char *fmt, ...)
  * absent message is still a valid (non-empty) format. */
 #define CRS_MSG_(...) " " __VA_ARGS__
 
-#define CRS_CHECK_(kind, cond, expr, ...)                                      \
-    do {                                                                       \
-        if (!(cond))                                                           \
+#define CRS_CHECK_(kind, cond, expr, ...)                                          \
+    do {                                                                           \
+        if (!(cond))                                                               \
             crs_##kind##_failed_(__FILE__, __LINE__, expr, CRS_MSG_(__VA_ARGS__)); \
     } while (0)
 
-#define cr_assert(cond, ...)     CRS_CHECK_(assert, (cond), #cond, __VA_ARGS__)
-#define cr_expect(cond, ...)     CRS_CHECK_(expect, (cond), #cond, __VA_ARGS__)
+#define cr_assert(cond, ...) CRS_CHECK_(assert, (cond), #cond, __VA_ARGS__)
+#define cr_expect(cond, ...) CRS_CHECK_(expect, (cond), #cond, __VA_ARGS__)
 #define cr_assert_not(cond, ...) CRS_CHECK_(assert, !(cond), "!(" #cond ")", __VA_ARGS__)
 #define cr_expect_not(cond, ...) CRS_CHECK_(expect, !(cond), "!(" #cond ")", __VA_ARGS__)
 
-#define cr_assert_fail(...) crs_assert_failed_(__FILE__, __LINE__, "(forced failure)", CRS_MSG_(__VA_ARGS__))
-#define cr_expect_fail(...) crs_expect_failed_(__FILE__, __LINE__, "(forced failure)", CRS_MSG_(__VA_ARGS__))
+#define cr_assert_fail(...) \
+    crs_assert_failed_(__FILE__, __LINE__, "(forced failure)", CRS_MSG_(__VA_ARGS__))
+#define cr_expect_fail(...) \
+    crs_expect_failed_(__FILE__, __LINE__, "(forced failure)", CRS_MSG_(__VA_ARGS__))
 /* Criterion's newer API: cr_fail continues, cr_fatal ends the test. */
-#define cr_fail(...)  cr_expect_fail(__VA_ARGS__)
+#define cr_fail(...) cr_expect_fail(__VA_ARGS__)
 #define cr_fatal(...) cr_assert_fail(__VA_ARGS__)
 #define cr_skip_test(...) crs_skip_(CRS_MSG_(__VA_ARGS__))
-#define cr_skip(...)      crs_skip_(CRS_MSG_(__VA_ARGS__))
+#define cr_skip(...) crs_skip_(CRS_MSG_(__VA_ARGS__))
 
-#define CRS_CMP_(kind, a, op, b, ...)                                          \
-    CRS_CHECK_(kind, (a) op (b), "(" #a ") " #op " (" #b ")", __VA_ARGS__)
+#define CRS_CMP_(kind, a, op, b, ...) \
+    CRS_CHECK_(kind, (a)op(b), "(" #a ") " #op " (" #b ")", __VA_ARGS__)
 
-#define cr_assert_eq(a, b, ...)  CRS_CMP_(assert, a, ==, b, __VA_ARGS__)
+#define cr_assert_eq(a, b, ...) CRS_CMP_(assert, a, ==, b, __VA_ARGS__)
 #define cr_assert_neq(a, b, ...) CRS_CMP_(assert, a, !=, b, __VA_ARGS__)
-#define cr_assert_lt(a, b, ...)  CRS_CMP_(assert, a, <, b, __VA_ARGS__)
+#define cr_assert_lt(a, b, ...) CRS_CMP_(assert, a, <, b, __VA_ARGS__)
 #define cr_assert_leq(a, b, ...) CRS_CMP_(assert, a, <=, b, __VA_ARGS__)
-#define cr_assert_gt(a, b, ...)  CRS_CMP_(assert, a, >, b, __VA_ARGS__)
+#define cr_assert_gt(a, b, ...) CRS_CMP_(assert, a, >, b, __VA_ARGS__)
 #define cr_assert_geq(a, b, ...) CRS_CMP_(assert, a, >=, b, __VA_ARGS__)
-#define cr_expect_eq(a, b, ...)  CRS_CMP_(expect, a, ==, b, __VA_ARGS__)
+#define cr_expect_eq(a, b, ...) CRS_CMP_(expect, a, ==, b, __VA_ARGS__)
 #define cr_expect_neq(a, b, ...) CRS_CMP_(expect, a, !=, b, __VA_ARGS__)
-#define cr_expect_lt(a, b, ...)  CRS_CMP_(expect, a, <, b, __VA_ARGS__)
+#define cr_expect_lt(a, b, ...) CRS_CMP_(expect, a, <, b, __VA_ARGS__)
 #define cr_expect_leq(a, b, ...) CRS_CMP_(expect, a, <=, b, __VA_ARGS__)
-#define cr_expect_gt(a, b, ...)  CRS_CMP_(expect, a, >, b, __VA_ARGS__)
+#define cr_expect_gt(a, b, ...) CRS_CMP_(expect, a, >, b, __VA_ARGS__)
 #define cr_expect_geq(a, b, ...) CRS_CMP_(expect, a, >=, b, __VA_ARGS__)
 
-#define cr_assert_zero(v, ...)     CRS_CHECK_(assert, !(v), "(" #v ") == 0", __VA_ARGS__)
+#define cr_assert_zero(v, ...) CRS_CHECK_(assert, !(v), "(" #v ") == 0", __VA_ARGS__)
 #define cr_assert_not_zero(v, ...) CRS_CHECK_(assert, !!(v), "(" #v ") != 0", __VA_ARGS__)
-#define cr_expect_zero(v, ...)     CRS_CHECK_(expect, !(v), "(" #v ") == 0", __VA_ARGS__)
+#define cr_expect_zero(v, ...) CRS_CHECK_(expect, !(v), "(" #v ") == 0", __VA_ARGS__)
 #define cr_expect_not_zero(v, ...) CRS_CHECK_(expect, !!(v), "(" #v ") != 0", __VA_ARGS__)
 
-#define cr_assert_null(p, ...)     CRS_CHECK_(assert, (p) == NULL, "(" #p ") == NULL", __VA_ARGS__)
+#define cr_assert_null(p, ...) CRS_CHECK_(assert, (p) == NULL, "(" #p ") == NULL", __VA_ARGS__)
 #define cr_assert_not_null(p, ...) CRS_CHECK_(assert, (p) != NULL, "(" #p ") != NULL", __VA_ARGS__)
-#define cr_expect_null(p, ...)     CRS_CHECK_(expect, (p) == NULL, "(" #p ") == NULL", __VA_ARGS__)
+#define cr_expect_null(p, ...) CRS_CHECK_(expect, (p) == NULL, "(" #p ") == NULL", __VA_ARGS__)
 #define cr_expect_not_null(p, ...) CRS_CHECK_(expect, (p) != NULL, "(" #p ") != NULL", __VA_ARGS__)
 
-#define CRS_STR_(kind, a, op, b, ...)                                          \
-    CRS_CHECK_(kind, strcmp((a), (b)) op 0,                                    \
-               "(as strings) (" #a ") " #op " (" #b ")", __VA_ARGS__)
+#define CRS_STR_(kind, a, op, b, ...) \
+    CRS_CHECK_(kind, strcmp((a), (b)) op 0, "(as strings) (" #a ") " #op " (" #b ")", __VA_ARGS__)
 
-#define cr_assert_str_eq(a, b, ...)  CRS_STR_(assert, a, ==, b, __VA_ARGS__)
+#define cr_assert_str_eq(a, b, ...) CRS_STR_(assert, a, ==, b, __VA_ARGS__)
 #define cr_assert_str_neq(a, b, ...) CRS_STR_(assert, a, !=, b, __VA_ARGS__)
-#define cr_assert_str_lt(a, b, ...)  CRS_STR_(assert, a, <, b, __VA_ARGS__)
+#define cr_assert_str_lt(a, b, ...) CRS_STR_(assert, a, <, b, __VA_ARGS__)
 #define cr_assert_str_leq(a, b, ...) CRS_STR_(assert, a, <=, b, __VA_ARGS__)
-#define cr_assert_str_gt(a, b, ...)  CRS_STR_(assert, a, >, b, __VA_ARGS__)
+#define cr_assert_str_gt(a, b, ...) CRS_STR_(assert, a, >, b, __VA_ARGS__)
 #define cr_assert_str_geq(a, b, ...) CRS_STR_(assert, a, >=, b, __VA_ARGS__)
-#define cr_expect_str_eq(a, b, ...)  CRS_STR_(expect, a, ==, b, __VA_ARGS__)
+#define cr_expect_str_eq(a, b, ...) CRS_STR_(expect, a, ==, b, __VA_ARGS__)
 #define cr_expect_str_neq(a, b, ...) CRS_STR_(expect, a, !=, b, __VA_ARGS__)
-#define cr_expect_str_lt(a, b, ...)  CRS_STR_(expect, a, <, b, __VA_ARGS__)
+#define cr_expect_str_lt(a, b, ...) CRS_STR_(expect, a, <, b, __VA_ARGS__)
 #define cr_expect_str_leq(a, b, ...) CRS_STR_(expect, a, <=, b, __VA_ARGS__)
-#define cr_expect_str_gt(a, b, ...)  CRS_STR_(expect, a, >, b, __VA_ARGS__)
+#define cr_expect_str_gt(a, b, ...) CRS_STR_(expect, a, >, b, __VA_ARGS__)
 #define cr_expect_str_geq(a, b, ...) CRS_STR_(expect, a, >=, b, __VA_ARGS__)
 
-#define cr_assert_str_empty(s, ...)                                            \
+#define cr_assert_str_empty(s, ...) \
     CRS_CHECK_(assert, (s)[0] == '\0', "(" #s ") is empty", __VA_ARGS__)
-#define cr_assert_str_not_empty(s, ...)                                        \
+#define cr_assert_str_not_empty(s, ...) \
     CRS_CHECK_(assert, (s)[0] != '\0', "(" #s ") is not empty", __VA_ARGS__)
-#define cr_expect_str_empty(s, ...)                                            \
+#define cr_expect_str_empty(s, ...) \
     CRS_CHECK_(expect, (s)[0] == '\0', "(" #s ") is empty", __VA_ARGS__)
-#define cr_expect_str_not_empty(s, ...)                                        \
+#define cr_expect_str_not_empty(s, ...) \
     CRS_CHECK_(expect, (s)[0] != '\0', "(" #s ") is not empty", __VA_ARGS__)
 
 /* size is in bytes, as in Criterion. */
-#define cr_assert_arr_eq(a, b, size, ...)                                      \
-    CRS_CHECK_(assert, memcmp((a), (b), (size)) == 0,                          \
-               "(as arrays) (" #a ") == (" #b ")", __VA_ARGS__)
-#define cr_assert_arr_neq(a, b, size, ...)                                     \
-    CRS_CHECK_(assert, memcmp((a), (b), (size)) != 0,                          \
-               "(as arrays) (" #a ") != (" #b ")", __VA_ARGS__)
-#define cr_expect_arr_eq(a, b, size, ...)                                      \
-    CRS_CHECK_(expect, memcmp((a), (b), (size)) == 0,                          \
-               "(as arrays) (" #a ") == (" #b ")", __VA_ARGS__)
-#define cr_expect_arr_neq(a, b, size, ...)                                     \
-    CRS_CHECK_(expect, memcmp((a), (b), (size)) != 0,                          \
-               "(as arrays) (" #a ") != (" #b ")", __VA_ARGS__)
+#define cr_assert_arr_eq(a, b, size, ...)                                                 \
+    CRS_CHECK_(assert, memcmp((a), (b), (size)) == 0, "(as arrays) (" #a ") == (" #b ")", \
+               __VA_ARGS__)
+#define cr_assert_arr_neq(a, b, size, ...)                                                \
+    CRS_CHECK_(assert, memcmp((a), (b), (size)) != 0, "(as arrays) (" #a ") != (" #b ")", \
+               __VA_ARGS__)
+#define cr_expect_arr_eq(a, b, size, ...)                                                 \
+    CRS_CHECK_(expect, memcmp((a), (b), (size)) == 0, "(as arrays) (" #a ") == (" #b ")", \
+               __VA_ARGS__)
+#define cr_expect_arr_neq(a, b, size, ...)                                                \
+    CRS_CHECK_(expect, memcmp((a), (b), (size)) != 0, "(as arrays) (" #a ") != (" #b ")", \
+               __VA_ARGS__)
 
 /* |a - b| <= eps, written without fabs so <math.h> is not needed. */
 #define CRS_FCLOSE_(a, b, eps) ((a) - (b) <= (eps) && (b) - (a) <= (eps))
-#define cr_assert_float_eq(a, b, eps, ...)                                     \
-    CRS_CHECK_(assert, CRS_FCLOSE_(a, b, eps),                                 \
-               "(" #a ") == (" #b ") within " #eps, __VA_ARGS__)
-#define cr_assert_float_neq(a, b, eps, ...)                                    \
-    CRS_CHECK_(assert, !CRS_FCLOSE_(a, b, eps),                                \
-               "(" #a ") != (" #b ") beyond " #eps, __VA_ARGS__)
-#define cr_expect_float_eq(a, b, eps, ...)                                     \
-    CRS_CHECK_(expect, CRS_FCLOSE_(a, b, eps),                                 \
-               "(" #a ") == (" #b ") within " #eps, __VA_ARGS__)
-#define cr_expect_float_neq(a, b, eps, ...)                                    \
-    CRS_CHECK_(expect, !CRS_FCLOSE_(a, b, eps),                                \
-               "(" #a ") != (" #b ") beyond " #eps, __VA_ARGS__)
+#define cr_assert_float_eq(a, b, eps, ...) \
+    CRS_CHECK_(assert, CRS_FCLOSE_(a, b, eps), "(" #a ") == (" #b ") within " #eps, __VA_ARGS__)
+#define cr_assert_float_neq(a, b, eps, ...) \
+    CRS_CHECK_(assert, !CRS_FCLOSE_(a, b, eps), "(" #a ") != (" #b ") beyond " #eps, __VA_ARGS__)
+#define cr_expect_float_eq(a, b, eps, ...) \
+    CRS_CHECK_(expect, CRS_FCLOSE_(a, b, eps), "(" #a ") == (" #b ") within " #eps, __VA_ARGS__)
+#define cr_expect_float_neq(a, b, eps, ...) \
+    CRS_CHECK_(expect, !CRS_FCLOSE_(a, b, eps), "(" #a ") != (" #b ") beyond " #eps, __VA_ARGS__)
 
 /* ---- logging (also reachable as <criterion/logging.h>) ---------------- */
 
 enum criterion_severity { CR_LOG_INFO, CR_LOG_WARNING, CR_LOG_ERROR };
 
-__attribute__((format(printf, 2, 3))) static inline void
-cr_log(enum criterion_severity severity, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static inline void cr_log(enum criterion_severity severity,
+                                                                const char *fmt, ...)
 {
     static const char *const tag[] = {"INFO", "WARN", "ERR "};
     char msg[1024];
@@ -307,8 +306,8 @@ cr_log(enum criterion_severity severity, const char *fmt, ...)
     fflush(stdout);
 }
 
-#define cr_log_info(...)  cr_log(CR_LOG_INFO, __VA_ARGS__)
-#define cr_log_warn(...)  cr_log(CR_LOG_WARNING, __VA_ARGS__)
+#define cr_log_info(...) cr_log(CR_LOG_INFO, __VA_ARGS__)
+#define cr_log_warn(...) cr_log(CR_LOG_WARNING, __VA_ARGS__)
 #define cr_log_error(...) cr_log(CR_LOG_ERROR, __VA_ARGS__)
 
 /* ---- the runner ----------------------------------------------------- */
@@ -421,8 +420,7 @@ static inline int crs_run_forked_(const struct crs_test *t, const struct crs_con
     if (WIFSIGNALED(status))
         printf("[----] %s::%s: killed by signal %d\n", t->suite, t->name, WTERMSIG(status));
     else
-        printf("[----] %s::%s: exited with status %d\n", t->suite, t->name,
-               WEXITSTATUS(status));
+        printf("[----] %s::%s: exited with status %d\n", t->suite, t->name, WEXITSTATUS(status));
     return 3;
 }
 
@@ -550,7 +548,8 @@ int main(int argc, char **argv)
         }
         if (cfg.signal || cfg.exit_code) {
             printf("[SKIP] %s::%s: .signal/.exit_code tests need a forked "
-                   "runner (not supported by the TSan shim)\n", t->suite, t->name);
+                   "runner (not supported by the TSan shim)\n",
+                   t->suite, t->name);
             skipped++;
             continue;
         }
@@ -579,8 +578,8 @@ int main(int argc, char **argv)
     if (skipped)
         printf("[====] Skipped: %u\n", skipped);
     /* Crashing is always 0 without --fork: a crash ends this very process. */
-    printf("Synthesis: Tested: %u | Passing: %u | Failing: %u | Crashing: %u\n", tested,
-           passed, failed, crashed);
+    printf("Synthesis: Tested: %u | Passing: %u | Failing: %u | Crashing: %u\n", tested, passed,
+           failed, crashed);
     printf("%u passed, %u failed\n", passed, failed + crashed);
     fflush(stdout);
     return failed || crashed ? 1 : 0;
