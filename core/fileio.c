@@ -72,21 +72,30 @@ void fileio_header_encode(uint8_t out[FILEIO_HEADER_BYTES], const fileio_format 
     memcpy(out + 24, &sum, 8);
 }
 
+/* Why a header is refused; callers name the file beside it. */
+static const char *const header_why[FILEIO_HEADER_CHECKS] = {
+    [FILEIO_HEADER_SHORT] = "short header",
+    [FILEIO_HEADER_MAGIC] = "bad magic",
+    [FILEIO_HEADER_CHECKSUM] = "header checksum mismatch",
+    [FILEIO_HEADER_VERSION] = "unsupported format version",
+    [FILEIO_HEADER_POSITION] = "header position does not match the file name",
+};
+
 const char *fileio_header_check(const uint8_t *p, size_t avail, const fileio_format *f,
                                 uint64_t position)
 {
     if (avail < FILEIO_HEADER_BYTES)
-        return f->why[FILEIO_HEADER_SHORT];
+        return header_why[FILEIO_HEADER_SHORT];
     if (memcmp(p, f->magic, FILEIO_MAGIC_BYTES) != 0)
-        return f->why[FILEIO_HEADER_MAGIC];
+        return header_why[FILEIO_HEADER_MAGIC];
     if (fileio_load_u64(p + 24) != XXH3_64bits(p, 24))
-        return f->why[FILEIO_HEADER_CHECKSUM];
+        return header_why[FILEIO_HEADER_CHECKSUM];
     uint32_t v;
     memcpy(&v, p + 8, 4);
     if (v != f->version)
-        return f->why[FILEIO_HEADER_VERSION];
+        return header_why[FILEIO_HEADER_VERSION];
     if (fileio_load_u64(p + 16) != position)
-        return f->why[FILEIO_HEADER_POSITION];
+        return header_why[FILEIO_HEADER_POSITION];
     return NULL;
 }
 

@@ -8,7 +8,7 @@
  * Invariants:
  *  - Nothing read from disk is trusted: fileio_header_check reads at most
  *    the bytes it is given and names the first check that failed, in the
- *    words of the file's format (fileio_format).
+ *    words of its check (callers name the file).
  *  - The formats are little-endian and written with host loads and stores
  *    (checked at compile time below).
  *  - No state: every function is safe from any thread.
@@ -58,7 +58,6 @@ typedef enum {
 typedef struct fileio_format {
     const char *magic; /* FILEIO_MAGIC_BYTES bytes (the NUL is not written) */
     uint32_t version;
-    const char *why[FILEIO_HEADER_CHECKS];
 } fileio_format;
 
 static inline uint64_t fileio_load_u64(const uint8_t *p)

@@ -51,13 +51,6 @@ _Static_assert(JOURNAL_SEGMENT_HEADER == FILEIO_HEADER_BYTES,
 const fileio_format journal_segment_format = {
     JOURNAL_SEGMENT_MAGIC,
     JOURNAL_FORMAT_VERSION,
-    {
-        [FILEIO_HEADER_SHORT] = "short segment header",
-        [FILEIO_HEADER_MAGIC] = "bad segment magic",
-        [FILEIO_HEADER_CHECKSUM] = "segment header checksum mismatch",
-        [FILEIO_HEADER_VERSION] = "unsupported segment format version",
-        [FILEIO_HEADER_POSITION] = "segment header position does not match its file name",
-    },
 };
 
 static int cmp_segment(const void *a, const void *b)

@@ -43,13 +43,6 @@ _Static_assert(SNAPSHOT_HEADER == FILEIO_HEADER_BYTES, "a snapshot opens with th
 static const fileio_format snapshot_format = {
     SNAPSHOT_MAGIC,
     SNAPSHOT_FORMAT_VERSION,
-    {
-        [FILEIO_HEADER_SHORT] = "short header",
-        [FILEIO_HEADER_MAGIC] = "bad magic",
-        [FILEIO_HEADER_CHECKSUM] = "header checksum mismatch",
-        [FILEIO_HEADER_VERSION] = "unsupported format version",
-        [FILEIO_HEADER_POSITION] = "header position does not match the file name",
-    },
 };
 
 struct snapshot_writer {

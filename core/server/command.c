@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -63,7 +64,8 @@ static cmd_handler cmd_info, cmd_command, cmd_config, cmd_snapshot, cmd_dbsize;
 #define R CMD_READONLY
 #define Q CMD_NOQUEUE
 static const cmd_def g_cmds[] = {
-    /* name               min max base step flags          handler */
+    /* {name, min args, max args (0: any), repeat base, repeat step, flags,
+     *  handler, summary} */
     {"ping", 1, 2, 0, 0, CMD_FAST | R, cmd_ping, "PING [message]"},
     {"echo", 2, 2, 0, 0, CMD_FAST | R, cmd_echo, "ECHO message"},
     {"auth", 2, 0, 0, 0, CMD_NOAUTH | F, cmd_auth, "AUTH [user] token"},
@@ -681,18 +683,47 @@ static void info_server(session *s, resp_out *t)
         config_fsync_name(cfg->fsync_policy));
 }
 
-static void info_clients(session *s, resp_out *t)
+static uint64_t total_calls(void)
 {
-    stats_global *g = s->ctx->g;
-    txt(t,
-        "# Clients\r\nconnected_clients:%llu\r\nblocked_clients:0\r\n"
-        "maxclients:%u\r\nauth_failures:%llu\r\nidle_timeouts:%llu\r\n"
-        "reply_limit_disconnects:%llu\r\nprotocol_errors:%llu\r\n\r\n",
-        (unsigned long long)stats_get(&g->connected), s->ctx->cfg->maxclients,
-        (unsigned long long)stats_get(&g->auth_failures),
-        (unsigned long long)stats_get(&g->idle_closed),
-        (unsigned long long)stats_get(&g->reply_limit_closed),
-        (unsigned long long)stats_get(&g->protocol_errors));
+    uint64_t total = 0;
+    for (size_t c = 0; c < NCMDS; c++)
+        total += stats_calls((unsigned)c);
+    return total;
+}
+
+/* The counters of # Clients and # Stats: one list of names and one of
+ * values, in section order (INFO_CLIENTS_FIELDS of # Clients first). */
+static const char *const info_counter_names[] = {
+    "connected_clients", "blocked_clients", "maxclients", "auth_failures", "idle_timeouts",
+    "reply_limit_disconnects", "protocol_errors",
+    /* # Stats */
+    "total_connections_received", "total_commands_processed", "instantaneous_ops_per_sec",
+    "rejected_connections", "expired_keys", "evicted_keys"};
+#define INFO_CLIENTS_FIELDS 7u
+#define INFO_COUNTERS (sizeof info_counter_names / sizeof info_counter_names[0])
+
+/* # Clients or # Stats: the counters [from, to) of info_counter_names. */
+static void info_counters(session *s, resp_out *t, const char *title, size_t from, size_t to)
+{
+    const stats_global *g = s->ctx->g;
+    const uint64_t value[INFO_COUNTERS] = {stats_get(&g->connected),
+                                           0,
+                                           s->ctx->cfg->maxclients,
+                                           stats_get(&g->auth_failures),
+                                           stats_get(&g->idle_closed),
+                                           stats_get(&g->reply_limit_closed),
+                                           stats_get(&g->protocol_errors),
+                                           stats_get(&g->accepted),
+                                           total_calls(),
+                                           stats_ops_per_sec(clock_mono_ns()),
+                                           stats_get(&g->rejected_maxclients),
+                                           0,
+                                           0};
+    assert(from < to && to <= INFO_COUNTERS);
+    txt(t, "# %s\r\n", title);
+    for (size_t i = from; i < to; i++)
+        txt(t, "%s:%llu\r\n", info_counter_names[i], (unsigned long long)value[i]);
+    txt(t, "\r\n");
 }
 
 /* used_memory comes first: redis-cli --stat finds fields by substring. */
@@ -735,26 +766,6 @@ static void info_persistence(session *s, resp_out *t, const inv_stats *st)
         "rdb_bgsave_in_progress:0\r\naof_enabled:%d\r\n"
         "aof_rewrite_in_progress:0\r\naof_last_write_status:%s\r\n\r\n",
         s->ctx->cfg->data_dir != NULL, st->journal_failed ? "err" : "ok");
-}
-
-static uint64_t total_calls(void)
-{
-    uint64_t total = 0;
-    for (size_t c = 0; c < NCMDS; c++)
-        total += stats_calls((unsigned)c);
-    return total;
-}
-
-static void info_stats(session *s, resp_out *t)
-{
-    stats_global *g = s->ctx->g;
-    txt(t,
-        "# Stats\r\ntotal_connections_received:%llu\r\n"
-        "total_commands_processed:%llu\r\ninstantaneous_ops_per_sec:%llu\r\n"
-        "rejected_connections:%llu\r\nexpired_keys:0\r\nevicted_keys:0\r\n\r\n",
-        (unsigned long long)stats_get(&g->accepted), (unsigned long long)total_calls(),
-        (unsigned long long)stats_ops_per_sec(clock_mono_ns()),
-        (unsigned long long)stats_get(&g->rejected_maxclients));
 }
 
 static void info_replication(resp_out *t, const inv_stats *st)
@@ -856,13 +867,13 @@ static void cmd_info(session *s, resp_out *o, const resp_arg *v, size_t n)
     if (want(&q, "server", true))
         info_server(s, &t);
     if (want(&q, "clients", true))
-        info_clients(s, &t);
+        info_counters(s, &t, "Clients", 0, INFO_CLIENTS_FIELDS);
     if (want(&q, "memory", true))
         info_memory(&t, &st);
     if (want(&q, "persistence", true))
         info_persistence(s, &t, &st);
     if (want(&q, "stats", true))
-        info_stats(s, &t);
+        info_counters(s, &t, "Stats", INFO_CLIENTS_FIELDS, INFO_COUNTERS);
     if (want(&q, "replication", true))
         info_replication(&t, &st);
     if (want(&q, "cpu", true))
