@@ -494,3 +494,14 @@ void cmd_role(session *s, resp_out *o, const resp_arg *v, size_t n)
     resp_w_int(o, (int64_t)st.journal_position);
     resp_w_array(o, 0);
 }
+
+/* ---- the commands of this file (rows: cmd_internal.h) ---------------------- */
+
+const cmd_def cmd_conn_rows[] = {
+    {"client", 2, 0, 0, 0, CMD_SUBS, NULL, "CLIENT subcommand [argument ...]"},
+    {"select", 2, 2, 0, 0, CMD_FAST | CMD_READONLY, cmd_select, "SELECT index (only 0)"},
+    {"time", 1, 1, 0, 0, CMD_FAST | CMD_READONLY, cmd_time, "TIME"},
+    {"reset", 1, 1, 0, 0, CMD_NOAUTH | CMD_FAST | CMD_NOQUEUE, cmd_reset, "RESET"},
+    {"role", 1, 1, 0, 0, CMD_FAST | CMD_READONLY, cmd_role, "ROLE"},
+};
+const size_t cmd_conn_rows_n = sizeof cmd_conn_rows / sizeof cmd_conn_rows[0];

@@ -36,12 +36,43 @@ struct cmd_scratch {
 };
 
 /* A row of command.c's table; opaque outside command.c. */
-typedef struct cmd_def cmd_def;
 
 /* Every command and subcommand handler has this type: the handlers below
  * are declared with it, one line per family. */
 typedef void cmd_handler(session *s, resp_out *o, const resp_arg *argv, size_t argc);
 typedef cmd_handler *cmd_fn;
+
+/* ---- the command table ----------------------------------------------------
+ * Each cmd_*.c file lists the commands it answers in a table of rows
+ * (cmd_*_rows); command.c assembles them, in a fixed order, into the one
+ * table that lookup, COMMAND, INFO and the statistics index. */
+
+enum {
+    CMD_WRITE = 1u << 0, /* may change the engine: reply waits for fsync */
+    CMD_NOAUTH = 1u << 1, /* allowed before AUTH */
+    CMD_ADMIN = 1u << 2,
+    CMD_FAST = 1u << 3,
+    CMD_BATCH = 1u << 4, /* an inv_batch line: MULTI queues it, EXEC applies it */
+    CMD_READONLY = 1u << 5, /* reads only: MULTI queues it, it runs after the batch */
+    CMD_NOQUEUE = 1u << 6, /* runs at once even inside MULTI */
+    CMD_SUBS = 1u << 7, /* argv[1] names a subcommand (g_subcommands) */
+};
+
+/* Inside MULTI a command without CMD_BATCH, CMD_READONLY or CMD_NOQUEUE is
+ * refused (it would write outside the batch, or change the connection). */
+typedef struct cmd_def {
+    const char *name; /* lower case */
+    unsigned min_args; /* argc, the command name included */
+    unsigned max_args; /* 0: no upper bound */
+    unsigned rep_base; /* when step: (argc - rep_base) % step == 0 */
+    unsigned rep_step;
+    unsigned flags;
+    cmd_fn fn;
+    const char *summary;
+} cmd_def;
+
+extern const cmd_def cmd_conn_rows[], cmd_inventory_rows[], cmd_multi_rows[], cmd_introspect_rows[];
+extern const size_t cmd_conn_rows_n, cmd_inventory_rows_n, cmd_multi_rows_n, cmd_introspect_rows_n;
 
 bool arg_eq(const resp_arg *a, const char *lit); /* case-insensitive */
 /* printf's precision for a quoted argument: "%.*s", echo_len(a, max), a->ptr

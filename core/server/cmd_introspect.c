@@ -397,3 +397,18 @@ void cmd_type(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     resp_w_simple(o, level_exists(s, &v[1]) ? "level" : "none");
 }
+
+/* ---- the commands of this file (rows: cmd_internal.h) ---------------------- */
+
+const cmd_def cmd_introspect_rows[] = {
+    {"slowlog", 2, 3, 0, 0, CMD_ADMIN | CMD_READONLY, cmd_introspect,
+     "SLOWLOG GET [count] | LEN | RESET | HELP"},
+    {"latency", 2, 0, 0, 0, CMD_ADMIN | CMD_READONLY, cmd_introspect,
+     "LATENCY LATEST | HISTORY event | RESET [event ...] | DOCTOR | HELP"},
+    {"memory", 2, 5, 0, 0, CMD_READONLY, cmd_introspect,
+     "MEMORY USAGE key [SAMPLES count] | STATS | DOCTOR | HELP"},
+    {"scan", 2, 0, 2, 2, CMD_READONLY, cmd_scan,
+     "SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]"},
+    {"type", 2, 2, 0, 0, CMD_FAST | CMD_READONLY, cmd_type, "TYPE key"},
+};
+const size_t cmd_introspect_rows_n = sizeof cmd_introspect_rows / sizeof cmd_introspect_rows[0];

@@ -794,3 +794,38 @@ void cmd_hold_get(session *s, resp_out *o, const resp_arg *v, size_t n)
         resp_w_int(o, h->lines[i].qty);
     }
 }
+
+/* ---- the commands of this file (rows: cmd_internal.h) ---------------------- */
+
+const cmd_def cmd_inventory_rows[] = {
+    {"loc.set", 4, 0, 2, 2, CMD_WRITE, cmd_loc_set, "LOC.SET loc field value [field value ...]"},
+    {"loc.get", 2, 2, 0, 0, CMD_FAST | CMD_READONLY, cmd_loc_get, "LOC.GET loc"},
+    {"loc.list", 1, 5, 1, 2, CMD_READONLY, cmd_loc_list, "LOC.LIST [CURSOR c] [COUNT n]"},
+    {"loc.default", 1, 2, 0, 0, CMD_WRITE, cmd_loc_default, "LOC.DEFAULT [loc]"},
+    {"item.set", 4, 0, 2, 2, CMD_WRITE, cmd_item_set,
+     "ITEM.SET item field value [field value ...]"},
+    {"item.get", 2, 2, 0, 0, CMD_FAST | CMD_READONLY, cmd_item_get, "ITEM.GET item"},
+    {"item.mget", 2, 0, 0, 0, CMD_READONLY, cmd_item_mget, "ITEM.MGET item [item ...]"},
+    {"item.bysku", 2, 2, 0, 0, CMD_FAST | CMD_READONLY, cmd_item_bysku, "ITEM.BYSKU sku"},
+    {"item.byvariant", 2, 0, 0, 0, CMD_READONLY, cmd_item_byvariant,
+     "ITEM.BYVARIANT variant [variant ...]"},
+    {"item.list", 1, 5, 1, 2, CMD_READONLY, cmd_item_list, "ITEM.LIST [CURSOR c] [COUNT n]"},
+    {"item.del", 2, 2, 0, 0, CMD_WRITE, cmd_item_del, "ITEM.DEL item"},
+    {"level.set", 4, 6, 4, 2, CMD_WRITE | CMD_FAST | CMD_BATCH, cmd_batch_line,
+     "LEVEL.SET item loc qty [IFREV rev]"},
+    {"level.adjust", 4, 8, 4, 2, CMD_WRITE | CMD_FAST | CMD_BATCH, cmd_batch_line,
+     "LEVEL.ADJUST item loc delta [FLOOR min] [IFREV rev]"},
+    {"level.get", 3, 3, 0, 0, CMD_FAST | CMD_BATCH, cmd_batch_line, "LEVEL.GET item loc"},
+    {"level.list", 2, 2, 0, 0, CMD_READONLY, cmd_level_list, "LEVEL.LIST item"},
+    {"level.del", 3, 3, 0, 0, CMD_WRITE, cmd_level_del, "LEVEL.DEL item loc"},
+    {"product.inventory", 2, 4, 2, 2, CMD_READONLY, cmd_product_inventory,
+     "PRODUCT.INVENTORY product [LOC loc]"},
+    {"hold.create", 6, 0, 3, 3, CMD_WRITE | CMD_BATCH, cmd_batch_line,
+     "HOLD.CREATE hold ttl_ms item loc qty [item loc qty ...]"},
+    {"hold.commit", 2, 2, 0, 0, CMD_WRITE | CMD_FAST | CMD_BATCH, cmd_batch_line,
+     "HOLD.COMMIT hold"},
+    {"hold.release", 2, 2, 0, 0, CMD_WRITE | CMD_FAST | CMD_BATCH, cmd_batch_line,
+     "HOLD.RELEASE hold"},
+    {"hold.get", 2, 2, 0, 0, CMD_FAST | CMD_READONLY, cmd_hold_get, "HOLD.GET hold"},
+};
+const size_t cmd_inventory_rows_n = sizeof cmd_inventory_rows / sizeof cmd_inventory_rows[0];

@@ -369,3 +369,15 @@ void cmd_unwatch(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     resp_w_ok(o);
 }
+
+/* ---- the commands of this file (rows: cmd_internal.h) ---------------------- */
+
+const cmd_def cmd_multi_rows[] = {
+    {"multi", 1, 1, 0, 0, CMD_FAST | CMD_NOQUEUE, cmd_multi, "MULTI"},
+    {"exec", 1, 1, 0, 0, CMD_WRITE | CMD_NOQUEUE, cmd_exec, "EXEC"},
+    {"discard", 1, 1, 0, 0, CMD_FAST | CMD_NOQUEUE, cmd_discard, "DISCARD"},
+    {"watch", 2, 0, 0, 0, CMD_FAST | CMD_NOQUEUE, cmd_watch,
+     "WATCH key [key ...] (refused: use IFREV)"},
+    {"unwatch", 1, 1, 0, 0, CMD_FAST | CMD_READONLY, cmd_unwatch, "UNWATCH"},
+};
+const size_t cmd_multi_rows_n = sizeof cmd_multi_rows / sizeof cmd_multi_rows[0];

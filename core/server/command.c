@@ -31,99 +31,26 @@
 #include "server/cmd_internal.h"
 #include "server/slowlog.h"
 
-enum {
-    CMD_WRITE = 1u << 0, /* may change the engine: reply waits for fsync */
-    CMD_NOAUTH = 1u << 1, /* allowed before AUTH */
-    CMD_ADMIN = 1u << 2,
-    CMD_FAST = 1u << 3,
-    CMD_BATCH = 1u << 4, /* an inv_batch line: MULTI queues it, EXEC applies it */
-    CMD_READONLY = 1u << 5, /* reads only: MULTI queues it, it runs after the batch */
-    CMD_NOQUEUE = 1u << 6, /* runs at once even inside MULTI */
-    CMD_SUBS = 1u << 7, /* argv[1] names a subcommand (g_subcommands) */
-};
-
-/* Inside MULTI a command without CMD_BATCH, CMD_READONLY or CMD_NOQUEUE is
- * refused (it would write outside the batch, or change the connection). */
-typedef struct cmd_def {
-    const char *name; /* lower case */
-    unsigned min_args; /* argc, the command name included */
-    unsigned max_args; /* 0: no upper bound */
-    unsigned rep_base; /* when step: (argc - rep_base) % step == 0 */
-    unsigned rep_step;
-    unsigned flags;
-    cmd_fn fn;
-    const char *summary;
-} cmd_def;
-
 static cmd_handler cmd_ping, cmd_echo, cmd_auth, cmd_hello, cmd_quit;
 static cmd_handler cmd_info, cmd_command, cmd_config, cmd_snapshot, cmd_dbsize;
 
-#define W CMD_WRITE
-#define F CMD_FAST
-#define B CMD_BATCH
-#define R CMD_READONLY
-#define Q CMD_NOQUEUE
-static const cmd_def g_cmds[] = {
-    /* {name, min args, max args (0: any), repeat base, repeat step, flags,
-     *  handler, summary} */
-    {"ping", 1, 2, 0, 0, CMD_FAST | R, cmd_ping, "PING [message]"},
-    {"echo", 2, 2, 0, 0, CMD_FAST | R, cmd_echo, "ECHO message"},
-    {"auth", 2, 0, 0, 0, CMD_NOAUTH | F, cmd_auth, "AUTH [user] token"},
+/* The connection and admin commands this file answers (cmd_internal.h:
+ * the row format; command.c assembles every group's rows). */
+static const cmd_def cmd_admin_rows[] = {
+    {"ping", 1, 2, 0, 0, CMD_FAST | CMD_READONLY, cmd_ping, "PING [message]"},
+    {"echo", 2, 2, 0, 0, CMD_FAST | CMD_READONLY, cmd_echo, "ECHO message"},
+    {"auth", 2, 0, 0, 0, CMD_NOAUTH | CMD_FAST, cmd_auth, "AUTH [user] token"},
     {"hello", 1, 0, 0, 0, CMD_NOAUTH, cmd_hello, "HELLO [2|3] [AUTH user token] [SETNAME name]"},
-    {"quit", 1, 0, 0, 0, CMD_NOAUTH | F | Q, cmd_quit, "QUIT"},
-    {"info", 1, 0, 0, 0, CMD_ADMIN | R, cmd_info, "INFO [section ...]"},
-    {"command", 1, 0, 0, 0, CMD_ADMIN | R, cmd_command, "COMMAND [COUNT|DOCS|INFO|LIST]"},
-    {"config", 2, 0, 0, 0, CMD_ADMIN | R, cmd_config, "CONFIG GET pattern [pattern ...]"},
-    {"snapshot", 1, 1, 0, 0, CMD_ADMIN | W, cmd_snapshot, "SNAPSHOT"},
-    {"dbsize", 1, 1, 0, 0, F | R, cmd_dbsize, "DBSIZE"},
-    {"client", 2, 0, 0, 0, CMD_SUBS, NULL, "CLIENT subcommand [argument ...]"},
-    {"select", 2, 2, 0, 0, F | R, cmd_select, "SELECT index (only 0)"},
-    {"time", 1, 1, 0, 0, F | R, cmd_time, "TIME"},
-    {"reset", 1, 1, 0, 0, CMD_NOAUTH | F | Q, cmd_reset, "RESET"},
-    {"role", 1, 1, 0, 0, F | R, cmd_role, "ROLE"},
-    {"loc.set", 4, 0, 2, 2, W, cmd_loc_set, "LOC.SET loc field value [field value ...]"},
-    {"loc.get", 2, 2, 0, 0, F | R, cmd_loc_get, "LOC.GET loc"},
-    {"loc.list", 1, 5, 1, 2, R, cmd_loc_list, "LOC.LIST [CURSOR c] [COUNT n]"},
-    {"loc.default", 1, 2, 0, 0, W, cmd_loc_default, "LOC.DEFAULT [loc]"},
-    {"item.set", 4, 0, 2, 2, W, cmd_item_set, "ITEM.SET item field value [field value ...]"},
-    {"item.get", 2, 2, 0, 0, F | R, cmd_item_get, "ITEM.GET item"},
-    {"item.mget", 2, 0, 0, 0, R, cmd_item_mget, "ITEM.MGET item [item ...]"},
-    {"item.bysku", 2, 2, 0, 0, F | R, cmd_item_bysku, "ITEM.BYSKU sku"},
-    {"item.byvariant", 2, 0, 0, 0, R, cmd_item_byvariant, "ITEM.BYVARIANT variant [variant ...]"},
-    {"item.list", 1, 5, 1, 2, R, cmd_item_list, "ITEM.LIST [CURSOR c] [COUNT n]"},
-    {"item.del", 2, 2, 0, 0, W, cmd_item_del, "ITEM.DEL item"},
-    {"level.set", 4, 6, 4, 2, W | F | B, cmd_batch_line, "LEVEL.SET item loc qty [IFREV rev]"},
-    {"level.adjust", 4, 8, 4, 2, W | F | B, cmd_batch_line,
-     "LEVEL.ADJUST item loc delta [FLOOR min] [IFREV rev]"},
-    {"level.get", 3, 3, 0, 0, F | B, cmd_batch_line, "LEVEL.GET item loc"},
-    {"level.list", 2, 2, 0, 0, R, cmd_level_list, "LEVEL.LIST item"},
-    {"level.del", 3, 3, 0, 0, W, cmd_level_del, "LEVEL.DEL item loc"},
-    {"product.inventory", 2, 4, 2, 2, R, cmd_product_inventory,
-     "PRODUCT.INVENTORY product [LOC loc]"},
-    {"hold.create", 6, 0, 3, 3, W | B, cmd_batch_line,
-     "HOLD.CREATE hold ttl_ms item loc qty [item loc qty ...]"},
-    {"hold.commit", 2, 2, 0, 0, W | F | B, cmd_batch_line, "HOLD.COMMIT hold"},
-    {"hold.release", 2, 2, 0, 0, W | F | B, cmd_batch_line, "HOLD.RELEASE hold"},
-    {"hold.get", 2, 2, 0, 0, F | R, cmd_hold_get, "HOLD.GET hold"},
-    {"multi", 1, 1, 0, 0, F | Q, cmd_multi, "MULTI"},
-    {"exec", 1, 1, 0, 0, W | Q, cmd_exec, "EXEC"},
-    {"discard", 1, 1, 0, 0, F | Q, cmd_discard, "DISCARD"},
-    {"watch", 2, 0, 0, 0, F | Q, cmd_watch, "WATCH key [key ...] (refused: use IFREV)"},
-    {"unwatch", 1, 1, 0, 0, F | R, cmd_unwatch, "UNWATCH"},
-    {"slowlog", 2, 3, 0, 0, CMD_ADMIN | R, cmd_introspect,
-     "SLOWLOG GET [count] | LEN | RESET | HELP"},
-    {"latency", 2, 0, 0, 0, CMD_ADMIN | R, cmd_introspect,
-     "LATENCY LATEST | HISTORY event | RESET [event ...] | DOCTOR | HELP"},
-    {"memory", 2, 5, 0, 0, R, cmd_introspect,
-     "MEMORY USAGE key [SAMPLES count] | STATS | DOCTOR | HELP"},
-    {"scan", 2, 0, 2, 2, R, cmd_scan, "SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]"},
-    {"type", 2, 2, 0, 0, F | R, cmd_type, "TYPE key"},
+    {"quit", 1, 0, 0, 0, CMD_NOAUTH | CMD_FAST | CMD_NOQUEUE, cmd_quit, "QUIT"},
+    {"info", 1, 0, 0, 0, CMD_ADMIN | CMD_READONLY, cmd_info, "INFO [section ...]"},
+    {"command", 1, 0, 0, 0, CMD_ADMIN | CMD_READONLY, cmd_command,
+     "COMMAND [COUNT|DOCS|INFO|LIST]"},
+    {"config", 2, 0, 0, 0, CMD_ADMIN | CMD_READONLY, cmd_config,
+     "CONFIG GET pattern [pattern ...]"},
+    {"snapshot", 1, 1, 0, 0, CMD_ADMIN | CMD_WRITE, cmd_snapshot, "SNAPSHOT"},
+    {"dbsize", 1, 1, 0, 0, CMD_FAST | CMD_READONLY, cmd_dbsize, "DBSIZE"},
 };
-#undef W
-#undef F
-#undef B
-#undef R
-#undef Q
+static const size_t cmd_admin_rows_n = sizeof cmd_admin_rows / sizeof cmd_admin_rows[0];
 
 /* The subcommands of each CMD_SUBS command. */
 static const struct {
@@ -133,17 +60,29 @@ static const struct {
     {"client", g_client_subs},
 };
 
-#define NCMDS (sizeof g_cmds / sizeof g_cmds[0])
 #define CMD_NAME_MAX 32u /* longer names cannot be in the table */
-#define CMD_INDEX_SLOTS 128u /* power of two, > 2 * NCMDS */
+#define CMD_INDEX_SLOTS 128u /* power of two, > 2 * STATS_COMMANDS_MAX */
 #define CMD_PATTERN_MAX 128u /* CONFIG GET glob length */
 #define INFO_LINE_MAX 256u /* bytes of one txt() call in INFO; longer is cut */
 
-_Static_assert(NCMDS <= STATS_COMMANDS_MAX, "stats sized for the table");
-_Static_assert(CMD_INDEX_SLOTS >= 2 * NCMDS, "index load factor");
+_Static_assert(CMD_INDEX_SLOTS >= 2 * STATS_COMMANDS_MAX, "index load factor");
+
+/* The one table, assembled once from every file's rows in this order (the
+ * order COMMAND lists them in); a command's index in it is its number in
+ * the statistics. Read-only once built. */
+static const struct {
+    const cmd_def *rows;
+    const size_t *n;
+} g_groups[] = {
+    {cmd_admin_rows, &cmd_admin_rows_n},           {cmd_conn_rows, &cmd_conn_rows_n},
+    {cmd_inventory_rows, &cmd_inventory_rows_n},   {cmd_multi_rows, &cmd_multi_rows_n},
+    {cmd_introspect_rows, &cmd_introspect_rows_n},
+};
+static cmd_def g_cmds[STATS_COMMANDS_MAX];
+static size_t g_ncmds; /* rows in g_cmds */
 
 static int16_t g_index[CMD_INDEX_SLOTS]; /* -1: empty; else g_cmds index */
-static uint8_t g_name_len[NCMDS]; /* strlen of each command's name */
+static uint8_t g_name_len[STATS_COMMANDS_MAX]; /* strlen of each command's name */
 static pthread_once_t g_index_once = PTHREAD_ONCE_INIT;
 static _Atomic uint64_t g_next_client_id = 1;
 
@@ -161,9 +100,15 @@ static uint32_t name_hash(const char *p, size_t n)
 
 static void build_index(void)
 {
+    for (size_t g = 0; g < sizeof g_groups / sizeof g_groups[0]; g++)
+        for (size_t r = 0; r < *g_groups[g].n; r++) {
+            /* a table too long for the statistics is a build mistake */
+            assert(g_ncmds < STATS_COMMANDS_MAX);
+            g_cmds[g_ncmds++] = g_groups[g].rows[r];
+        }
     for (size_t i = 0; i < CMD_INDEX_SLOTS; i++)
         g_index[i] = -1;
-    for (size_t c = 0; c < NCMDS; c++) {
+    for (size_t c = 0; c < g_ncmds; c++) {
         g_name_len[c] = (uint8_t)strlen(g_cmds[c].name);
         uint32_t h = name_hash(g_cmds[c].name, g_name_len[c]);
         size_t i = h & (CMD_INDEX_SLOTS - 1);
@@ -199,7 +144,8 @@ static const cmd_def *lookup(const resp_arg *a)
 
 size_t command_count(void)
 {
-    return NCMDS;
+    pthread_once(&g_index_once, build_index);
+    return g_ncmds;
 }
 
 const char *command_name(const cmd_def *c)
@@ -686,7 +632,7 @@ static void info_server(session *s, resp_out *t)
 static uint64_t total_calls(void)
 {
     uint64_t total = 0;
-    for (size_t c = 0; c < NCMDS; c++)
+    for (size_t c = 0; c < g_ncmds; c++)
         total += stats_calls((unsigned)c);
     return total;
 }
@@ -794,7 +740,7 @@ static void info_cpu(resp_out *t)
 static void info_commandstats(resp_out *t)
 {
     txt(t, "# Commandstats\r\n");
-    for (size_t c = 0; c < NCMDS; c++) {
+    for (size_t c = 0; c < g_ncmds; c++) {
         uint64_t calls = stats_sum(STATS_CALLS, (unsigned)c);
         uint64_t rejected = stats_sum(STATS_REJECTED, (unsigned)c);
         uint64_t usec = stats_sum(STATS_NS, (unsigned)c) / 1000;
@@ -813,7 +759,7 @@ static void info_commandstats(resp_out *t)
 static void info_latency(resp_out *t)
 {
     txt(t, "# Latencystats\r\n");
-    for (size_t c = 0; c < NCMDS; c++) {
+    for (size_t c = 0; c < g_ncmds; c++) {
         if (stats_calls((unsigned)c) == 0)
             continue;
         txt(t, "latency_percentiles_usec_%s:p50=%.3f,p99=%.3f,p99.9=%.3f\r\n", g_cmds[c].name,
@@ -964,14 +910,14 @@ static void docs_entry(resp_out *o, const char *summary, const cmd_sub *subs)
 static void cmd_command(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     if (n == 1) {
-        resp_w_array(o, NCMDS);
-        for (size_t c = 0; c < NCMDS; c++)
+        resp_w_array(o, g_ncmds);
+        for (size_t c = 0; c < g_ncmds; c++)
             command_info_entry(o, &g_cmds[c]);
     } else if (arg_eq(&v[1], "count") && n == 2) {
-        resp_w_int(o, (int64_t)NCMDS);
+        resp_w_int(o, (int64_t)g_ncmds);
     } else if (arg_eq(&v[1], "list") && n == 2) {
-        resp_w_array(o, NCMDS);
-        for (size_t c = 0; c < NCMDS; c++)
+        resp_w_array(o, g_ncmds);
+        for (size_t c = 0; c < g_ncmds; c++)
             resp_w_bulk_str(o, g_cmds[c].name);
     } else if (arg_eq(&v[1], "info")) {
         resp_w_array(o, n - 2);
@@ -985,8 +931,8 @@ static void cmd_command(session *s, resp_out *o, const resp_arg *v, size_t n)
     } else if (arg_eq(&v[1], "docs")) {
         /* name -> {summary, since, group}; all commands, or those asked */
         size_t k = 0;
-        const cmd_def *sel[NCMDS];
-        for (size_t c = 0; c < NCMDS; c++) {
+        const cmd_def *sel[STATS_COMMANDS_MAX];
+        for (size_t c = 0; c < g_ncmds; c++) {
             bool asked = n == 2;
             for (size_t i = 2; i < n && !asked; i++)
                 asked = lookup(&v[i]) == &g_cmds[c];
