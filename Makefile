@@ -20,7 +20,7 @@ B           := build
 # Debian packages the build, the tests and the benchmarks need.
 DEB_PACKAGES := gcc make pkg-config libjemalloc-dev libxxhash-dev \
                 libcriterion-dev libhiredis-dev redis-tools redis-server \
-                clang libclang-rt-14-dev liburcu-dev clang-format python3-redis
+                clang libclang-rt-14-dev liburcu-dev clang-format python3 python3-redis
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter
@@ -202,7 +202,7 @@ check-atomics:
 
 # No cycle in the #include graph of core/'s modules: each module includes
 # only modules below it (the order is in core/engine.h).
-check-cycles:
+check-cycles: | $(DEPS_STAMP)
 	@$(PYTHON_SYS) tests/check_include_cycles.py core
 
 # Every C file follows .clang-format (clang-format from Debian): `make
@@ -212,10 +212,10 @@ FORMAT_SRCS := $(wildcard core/*.c core/*.h core/server/*.c core/server/*.h incl
                  tests/*.c tests/*.h tests/tsan_criterion/criterion/*.h bench/*.c bench/*.h \
                  fuzz/*.c)
 
-format:
+format: | $(DEPS_STAMP)
 	clang-format -i $(FORMAT_SRCS)
 
-format-check:
+format-check: | $(DEPS_STAMP)
 	@clang-format --dry-run --Werror $(FORMAT_SRCS) 2>&1 | head -40; \
 	  if clang-format --dry-run --Werror $(FORMAT_SRCS) >/dev/null 2>&1; then \
 	    echo "format-check: ok"; else echo "format-check: run 'make format'"; exit 1; fi

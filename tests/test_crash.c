@@ -1155,12 +1155,18 @@ static void hd_verify(const trial_id *id, const rec_log *log, hd_counts *cnt)
     inv_close(e);
 }
 
-static void hd_crash_trials(const char *what, uint64_t trials, bool snapshots)
+/* Runs trials of one child kind: each on a fresh directory, killed at a
+ * random moment after READY, checked by verify (ctx: its counts). Returns
+ * how many trials our SIGKILL ended. seed_mix makes each kind's seeds its
+ * own. */
+typedef void (*trial_verify_fn)(const trial_id *id, const rec_log *log, void *ctx);
+
+static uint64_t run_kill_trials(const char *what, uint64_t trials, uint64_t seed_mix,
+                                child_main_fn child, const void *arg, trial_verify_fn verify,
+                                void *ctx)
 {
-    hd_counts cnt = {0};
     uint64_t killed_n = 0;
-    uint64_t t0 = tu_now_ns();
-    uint64_t base_seed = (uint64_t)time(NULL) * 0x9e3779b1ull ^ ((uint64_t)getpid() << 20);
+    uint64_t base_seed = (uint64_t)time(NULL) * seed_mix ^ ((uint64_t)getpid() << 20);
     for (size_t trial = 0; trial < trials; trial++) {
         uint64_t seed = base_seed + trial;
         tu_rng r = tu_rng_seed(seed);
@@ -1169,16 +1175,30 @@ static void hd_crash_trials(const char *what, uint64_t trials, bool snapshots)
         kill_plan plan = {REC_READY,
                           (unsigned)tu_rng_range(&r, KILL_DELAY_MIN_MS, KILL_DELAY_MAX_MS), false};
         rec_log log = {0};
-        child_proc cp = spawn_child(hd_child, dir, seed, &snapshots);
+        child_proc cp = spawn_child(child, dir, seed, arg);
         bool killed;
         int status = drive_child(cp, &log, plan, &killed);
         trial_id id = {what, trial, seed, dir};
         check_child_end(&log, status, killed, what, trial, seed, dir);
-        hd_verify(&id, &log, &cnt);
+        verify(&id, &log, ctx);
         killed_n += killed;
         log_free(&log);
         (void)tu_remove_tree(dir);
     }
+    return killed_n;
+}
+
+static void hd_verify_trial(const trial_id *id, const rec_log *log, void *ctx)
+{
+    hd_verify(id, log, ctx);
+}
+
+static void hd_crash_trials(const char *what, uint64_t trials, bool snapshots)
+{
+    hd_counts cnt = {0};
+    uint64_t t0 = tu_now_ns();
+    uint64_t killed_n =
+        run_kill_trials(what, trials, 0x9e3779b1ull, hd_child, &snapshots, hd_verify_trial, &cnt);
     cr_log_info("%s: %" PRIu64 " trials (%" PRIu64 " killed), acknowledged: %" PRIu64
                 " creates, %" PRIu64 " ends, %" PRIu64 " adjusts (%" PRIu64
                 " uncertain adjusts resolved), 0 lost, %.1f s",
@@ -2164,30 +2184,17 @@ static void bt_verify(const trial_id *id, const rec_log *log, bt_counts *cnt)
     inv_close(e);
 }
 
+static void bt_verify_trial(const trial_id *id, const rec_log *log, void *ctx)
+{
+    bt_verify(id, log, ctx);
+}
+
 static void bt_crash_trials(const char *what, uint64_t trials, bool snapshots)
 {
     bt_counts cnt = {0};
-    uint64_t killed_n = 0;
     uint64_t t0 = tu_now_ns();
-    uint64_t base_seed = (uint64_t)time(NULL) * 0x85ebca6bull ^ ((uint64_t)getpid() << 24);
-    for (size_t trial = 0; trial < trials; trial++) {
-        uint64_t seed = base_seed + trial;
-        tu_rng r = tu_rng_seed(seed);
-        char dir[64];
-        tu_tmpdir(dir, sizeof dir, "crash");
-        kill_plan plan = {REC_READY,
-                          (unsigned)tu_rng_range(&r, KILL_DELAY_MIN_MS, KILL_DELAY_MAX_MS), false};
-        rec_log log = {0};
-        child_proc cp = spawn_child(bt_child, dir, seed, &snapshots);
-        bool killed;
-        int status = drive_child(cp, &log, plan, &killed);
-        trial_id id = {what, trial, seed, dir};
-        check_child_end(&log, status, killed, what, trial, seed, dir);
-        bt_verify(&id, &log, &cnt);
-        killed_n += killed;
-        log_free(&log);
-        (void)tu_remove_tree(dir);
-    }
+    uint64_t killed_n =
+        run_kill_trials(what, trials, 0x85ebca6bull, bt_child, &snapshots, bt_verify_trial, &cnt);
     cr_log_info("%s: %" PRIu64 " trials (%" PRIu64 " killed), %" PRIu64
                 " acknowledged batches and %" PRIu64 " refused ones checked, %" PRIu64
                 " in flight at the kill (%" PRIu64 " of them applied whole, the rest not at "

@@ -12,8 +12,6 @@
 
 #include "test_server_harness.h"
 
-static srv_t S;
-
 static void teardown(void)
 {
     srv_cleanup(&S);

@@ -365,4 +365,25 @@ static inline int srv_log_wait(const srv_t *s, const char *needle, int timeout_m
     }
 }
 
+/* ---- the suite's server -------------------------------------------------
+ * Most suites run one server and one connection per test: S and C, started
+ * by srv_suite_start (a suite's .init, with its extra flags or NULL) and
+ * stopped by srv_suite_stop (.fini). */
+static srv_t S __attribute__((unused));
+static redisContext *C __attribute__((unused));
+
+static inline void srv_suite_start(const char *const *extra)
+{
+    srv_start(&S, extra);
+    C = srv_connect(&S);
+}
+
+static inline void srv_suite_stop(void)
+{
+    if (C)
+        redisFree(C);
+    C = NULL;
+    srv_cleanup(&S);
+}
+
 #endif /* TEST_SERVER_HARNESS_H */

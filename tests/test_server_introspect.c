@@ -21,23 +21,16 @@ extern char **environ;
 #define CLI_OUT_MAX 65536 /* bytes of redis-cli output kept */
 #define STAT_LINES 6 /* --stat: header (2) and data lines read */
 
-static srv_t S;
-static redisContext *C;
-
 static void setup(void)
 {
     const char *extra[] = {
         "--slowlog-log-slower-than", "0", "--slowlog-max-len", "16", "--threads", "2", NULL};
-    srv_start(&S, extra);
-    C = srv_connect(&S);
+    srv_suite_start(extra);
 }
 
 static void teardown(void)
 {
-    if (C)
-        redisFree(C);
-    C = NULL;
-    srv_cleanup(&S);
+    srv_suite_stop();
 }
 
 TestSuite(introspect, .init = setup, .fini = teardown, .timeout = 60);

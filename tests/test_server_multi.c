@@ -12,21 +12,13 @@
 
 #include "test_server_harness.h"
 
-static srv_t S;
-static redisContext *C;
-
 static void setup(void)
 {
-    srv_start(&S, NULL);
-    C = srv_connect(&S);
+    srv_suite_start(NULL);
 }
-
 static void teardown(void)
 {
-    if (C)
-        redisFree(C);
-    C = NULL;
-    srv_cleanup(&S);
+    srv_suite_stop();
 }
 
 TestSuite(server_multi, .init = setup, .fini = teardown, .timeout = 60);
