@@ -22,7 +22,10 @@
  * Invariants: a change is undone at most once and only if applied; a
  * record's images are those made at its position, at most two per change
  * (its apply and its undo); every claim is settled exactly once.
- * Isolation: other callers may see the changes of a running batch and
+ * Isolation: units a batch adds to a tracked level stay in its reserved
+ * (the batch's pending units, level.h) until the batch is decided, then one
+ * settle per level makes them available; so no other caller takes units a
+ * failing batch takes back. Other callers may see the batch's decreases and
  * their undoing; an undone change leaves its level with a higher revision.
  */
 #include "batch.h"
@@ -531,7 +534,7 @@ static int commit_batch(batch_op *op)
             continue;
         for (size_t j = 0; c->to == INV_HOLD_HELD && j < hold_claim_n_lines(c); j++)
             counted[j] = op->changes[first + j].status == CHANGE_APPLIED;
-        hold_claim_done(op->e, c, counted, op->pos);
+        hold_claim_done(c, counted, op->pos);
     }
     int rc = batch_publish(op, true, OUTCOME_APPLIED);
     if (settled != INV_OK)

@@ -1263,7 +1263,7 @@ uint32_t hold_claim_record_len(const hold_claim *c)
     return c->r ? hold_rec_len(c->r->n_lines) : 0;
 }
 
-void hold_claim_done(inv_engine *e, hold_claim *c, const bool *counted, uint64_t pos)
+void hold_claim_done(hold_claim *c, const bool *counted, uint64_t pos)
 {
     hold_record *r = c->r;
     assert(r && state_transient(load_state(r)));
@@ -1285,7 +1285,6 @@ void hold_claim_done(inv_engine *e, hold_claim *c, const bool *counted, uint64_t
      * for the reason hold_mark_held gives. */
     atomic_store_explicit(&r->state, c->to, memory_order_release);
     atomic_store_explicit(&r->last_pos, pos, memory_order_release);
-    (void)e;
 }
 
 void hold_claim_encode(inv_engine *e, const hold_claim *c, uint8_t *buf)

@@ -74,7 +74,7 @@ bool hold_claim_line(const hold_claim *c, size_t i, inv_hold_line *out);
 uint32_t hold_claim_record_len(const hold_claim *c);
 /* Success, before the batch's final record at pos is published: the hold
  * takes its new state (a create: counted[i], line i reserved units). */
-void hold_claim_done(inv_engine *e, hold_claim *c, const bool *counted, uint64_t pos);
+void hold_claim_done(hold_claim *c, const bool *counted, uint64_t pos);
 /* The hold record (PERSIST_HOLD payload) the final record embeds. */
 void hold_claim_encode(inv_engine *e, const hold_claim *c, uint8_t *buf);
 /* After the final record is published (pos 0: memory mode). */

@@ -608,6 +608,24 @@ Test(batch, a_batch_takes_its_own_added_units_first_and_settles_the_rest)
     verify_and_close(e);
 }
 
+Test(batch, units_with_no_room_left_in_reserved_are_refused_with_limit)
+{
+    inv_engine *e = open_populated();
+    cr_assert_eq(inv_level_set(e, ITEM_1, LOC_NONE, INV_QTY_MAX, 0, NULL), INV_OK);
+    inv_hold_line hl[] = {{ITEM_1, LOC_NONE, INV_QTY_MAX}};
+    cr_assert_eq(inv_hold_create(e, "all", 3, LONG_TTL_MS, hl, 1, NULL), INV_OK);
+    /* Reserved holds 1e9: 1e8 more units cannot wait there (2^30 - 1). */
+    inv_batch_line lines[] = {adjust_line(ITEM_2, LOC_A, -1, 0),
+                              adjust_line(ITEM_1, LOC_NONE, 100000000, INV_NO_FLOOR)};
+    size_t failed;
+    cr_assert_eq(inv_batch(e, lines, 2, NULL, &failed), INV_ELIMIT);
+    cr_assert_eq(failed, 1);
+    inv_level lv = tu_level_of(e, ITEM_1, LOC_NONE);
+    cr_assert(lv.available == 0 && lv.reserved == INV_QTY_MAX);
+    cr_assert_eq(tu_level_of(e, ITEM_2, LOC_A).available, STOCK, "nothing applied");
+    verify_and_close(e);
+}
+
 /* ---- concurrency ---------------------------------------------------------------- */
 
 /*
