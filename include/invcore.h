@@ -67,6 +67,10 @@ const char *inv_errcode(int rc);
 #define INV_LIST_COUNT_MAX 1000 /* entries in one listing page */
 #define INV_MGET_MAX 250 /* ids in one bulk item read */
 #define INV_PRODUCT_ITEMS_MAX 1000 /* items (variants) under one product */
+#define INV_REQUEST_ID_MAX 64 /* bytes of an idempotency request id */
+#define INV_REF_MAX 256 /* bytes of a change's reference (a URI) */
+#define INV_BUYER_ID_MAX 64 /* bytes of a hold's buyer id */
+#define INV_ORDER_REF_MAX 256 /* bytes of a hold's order reference */
 
 /* ---- engine ----------------------------------------------------------- */
 
@@ -103,7 +107,20 @@ typedef struct {
     bool repair;
     /* Hold expiry sweep period; 0: default (INV_SWEEP_INTERVAL_MS_DEFAULT). */
     uint32_t sweep_interval_ms;
+    /* Idempotency: request ids are remembered this long (0: default
+     * INV_REQUEST_ID_RETENTION_MS_DEFAULT) and at most this many (0:
+     * default INV_REQUEST_IDS_MAX_DEFAULT; beyond it the oldest are
+     * forgotten first). */
+    uint64_t request_id_retention_ms;
+    size_t request_ids_max;
+    /* Per-buyer hold limits count units within this window (0: default
+     * INV_BUYER_WINDOW_MS_DEFAULT). */
+    uint64_t buyer_window_ms;
 } inv_config;
+
+#define INV_REQUEST_ID_RETENTION_MS_DEFAULT (24ULL * 3600 * 1000)
+#define INV_REQUEST_IDS_MAX_DEFAULT (1u << 20)
+#define INV_BUYER_WINDOW_MS_DEFAULT (24ULL * 3600 * 1000)
 
 #define INV_FSYNC_INTERVAL_MS_DEFAULT 10
 #define INV_SNAPSHOT_BYTES_DEFAULT (256ULL << 20)
@@ -233,6 +250,72 @@ typedef struct {
     uint64_t revision;
 } inv_level;
 
+/* ---- named quantities (Shopify's meanings) ----------------------------- */
+
+typedef enum {
+    INV_QTY_AVAILABLE = 0, /* can be sold or held */
+    INV_QTY_RESERVED = 1, /* held by live holds */
+    INV_QTY_COMMITTED = 2, /* sold (a committed hold), not yet fulfilled */
+    INV_QTY_INCOMING = 3, /* on its way in; not on hand */
+    INV_QTY_DAMAGED = 4,
+    INV_QTY_SAFETY_STOCK = 5,
+    INV_QTY_QUALITY_CONTROL = 6,
+    INV_QTY_NAMES = 7
+} inv_qty_name;
+
+/* "available", "reserved", ... (NULL for a value out of range). */
+const char *inv_qty_name_str(inv_qty_name q);
+/* Parses a quantity name (exact, lower case): INV_OK or INV_EINVALID. */
+int inv_qty_name_parse(const char *s, size_t len, inv_qty_name *out);
+
+/* How far holds and floor-less decrements may take available. */
+typedef enum {
+    INV_POLICY_DENY = 0, /* never below 0 (the default) */
+    INV_POLICY_CONTINUE = 1 /* down to -preorder_limit (no limit: INV_NO_PREORDER_LIMIT) */
+} inv_oversell_policy;
+
+#define INV_NO_PREORDER_LIMIT (-1)
+
+/* Every named quantity of a level. on_hand = available + reserved +
+ * committed + damaged + safety_stock + quality_control (derived). */
+typedef struct {
+    int64_t qty[INV_QTY_NAMES]; /* indexed by inv_qty_name */
+    int64_t on_hand;
+    uint64_t revision;
+    int64_t created_at_ms, updated_at_ms; /* Unix time */
+    inv_oversell_policy policy;
+    int64_t preorder_limit; /* CONTINUE: units available may go below 0;
+                             * INV_NO_PREORDER_LIMIT: unbounded (to -INV_QTY_MAX) */
+} inv_level_full;
+
+/* Why a change was made (journaled with it; Shopify's reasons). */
+typedef enum {
+    INV_REASON_NONE = 0,
+    INV_REASON_CORRECTION,
+    INV_REASON_CYCLE_COUNT_AVAILABLE,
+    INV_REASON_DAMAGED,
+    INV_REASON_MOVEMENT_CANCELED,
+    INV_REASON_MOVEMENT_CREATED,
+    INV_REASON_MOVEMENT_RECEIVED,
+    INV_REASON_MOVEMENT_UPDATED,
+    INV_REASON_OTHER,
+    INV_REASON_PROMOTION,
+    INV_REASON_QUALITY_CONTROL,
+    INV_REASON_RECEIVED,
+    INV_REASON_RESERVATION_CREATED,
+    INV_REASON_RESERVATION_DELETED,
+    INV_REASON_RESERVATION_UPDATED,
+    INV_REASON_RESTOCK,
+    INV_REASON_SAFETY_STOCK,
+    INV_REASON_SHRINKAGE,
+    INV_REASONS /* count */
+} inv_reason;
+
+/* "correction", ... (NULL for INV_REASON_NONE or out of range). */
+const char *inv_reason_str(inv_reason r);
+/* Parses a reason name (exact, lower case): INV_OK or INV_EINVALID. */
+int inv_reason_parse(const char *s, size_t len, inv_reason *out);
+
 /* Sets available to qty (creating the level if absent). if_revision 0:
  * unconditional; else CONFLICT unless the level's revision equals it
  * (an absent level has revision 0 for this purpose only when creating is
@@ -249,8 +332,32 @@ int inv_level_adjust(inv_engine *e, uint64_t item, uint64_t loc, int64_t delta, 
 int inv_level_adjust_if(inv_engine *e, uint64_t item, uint64_t loc, int64_t delta, int64_t floor,
                         uint64_t if_revision, inv_level *out);
 int inv_level_get(inv_engine *e, uint64_t item, uint64_t loc, inv_level *out);
-/* A level with units reserved by live holds cannot be deleted (CONFLICT). */
+/* A level with units reserved by live holds, or committed and not yet
+ * fulfilled, cannot be deleted (CONFLICT). */
 int inv_level_del(inv_engine *e, uint64_t item, uint64_t loc);
+/* Every named quantity, on_hand, revision, timestamps and policy. */
+int inv_level_get_full(inv_engine *e, uint64_t item, uint64_t loc, inv_level_full *out);
+
+/* Moves qty (1 .. INV_QTY_MAX) units of one level from one named quantity
+ * to another, atomically: e.g. available -> damaged, incoming -> available
+ * (a receipt), committed -> available (a cancel or return). reserved is
+ * changed only by holds (INVALID as from or to). from available honours
+ * floor (INV_NO_FLOOR: the level's policy); any other from never goes
+ * below 0 (INSUFFICIENT). out may be NULL; it gets the level after (on
+ * INSUFFICIENT: as it was). */
+int inv_level_move(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, inv_qty_name from,
+                   inv_qty_name to, int64_t floor, inv_level_full *out);
+/* Moves qty units from (item, from_loc)'s quantity `from` to (item,
+ * to_loc)'s quantity `to`: both levels change or neither (the destination
+ * is created when absent). */
+int inv_level_transfer(inv_engine *e, uint64_t item, uint64_t from_loc, uint64_t to_loc,
+                       int64_t qty, inv_qty_name from, inv_qty_name to);
+/* Ships qty committed units: committed -= qty (on_hand falls). */
+int inv_level_fulfil(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty);
+/* Stores the level's oversell policy (preorder_limit 0 .. INV_QTY_MAX, or
+ * INV_NO_PREORDER_LIMIT; ignored for DENY). */
+int inv_level_set_policy(inv_engine *e, uint64_t item, uint64_t loc, inv_oversell_policy policy,
+                         int64_t preorder_limit);
 
 typedef struct {
     uint64_t location;
@@ -328,9 +435,52 @@ typedef struct {
     int64_t expires_at_ms; /* Unix time */
     size_t n_lines;
     inv_hold_line lines[INV_HOLD_LINES_MAX];
+    /* committed[i]: units of lines[i] committed (a partial commit commits
+     * fewer than qty; the rest was released). 0 unless COMMITTED. */
+    int64_t committed[INV_HOLD_LINES_MAX];
+    char buyer[INV_BUYER_ID_MAX + 1]; /* "" when none */
+    char order_ref[INV_ORDER_REF_MAX + 1]; /* "" when none */
+    int64_t created_at_ms;
 } inv_hold_info;
 
 int inv_hold_get(inv_engine *e, const char *hold_id, size_t hold_id_len, inv_hold_info *out);
+
+/* A hold's optional attributes. */
+typedef struct {
+    const char *buyer; /* 0 .. INV_BUYER_ID_MAX bytes (NULL/0: none) */
+    size_t buyer_len;
+    /* With a buyer: 0 none, else the create is refused (INV_ELIMIT) when
+     * the buyer's units of any of the hold's items, held + committed within
+     * the buyer window (inv_config.buyer_window_ms), would exceed it. */
+    int64_t buyer_limit;
+    const char *order_ref; /* 0 .. INV_ORDER_REF_MAX bytes */
+    size_t order_ref_len;
+} inv_hold_opts;
+
+/* inv_hold_create with attributes (opts NULL: none). */
+int inv_hold_create_ex(inv_engine *e, const char *hold_id, size_t hold_id_len, uint64_t ttl_ms,
+                       const inv_hold_line *lines, size_t n_lines, const inv_hold_opts *opts,
+                       inv_hold_failure *failure);
+/* Commits part of a hold: lines name (item, location, qty <= the hold's
+ * qty there) what was sold; those units become committed, every other unit
+ * of the hold is released. A line the hold lacks, or more than it holds:
+ * INV_EINVALID (nothing changes). n_lines 0: as inv_hold_commit. */
+int inv_hold_commit_partial(inv_engine *e, const char *hold_id, size_t hold_id_len,
+                            const inv_hold_line *lines, size_t n_lines);
+/* A HELD hold now expires ttl_ms (1 .. INV_HOLD_TTL_MS_MAX) from now.
+ * Ended: NOTFOUND (expired/released) or CONFLICT (committed). */
+int inv_hold_extend(inv_engine *e, const char *hold_id, size_t hold_id_len, uint64_t ttl_ms);
+
+typedef struct {
+    uint64_t item, location; /* 0/0 with has_*: no filter */
+    bool has_item, has_location;
+} inv_hold_filter;
+
+/* Cursor listing of live (HELD) holds, as inv_item_list; filter may be
+ * NULL. ids_out[i] gets each hold's id (NUL-terminated). */
+int inv_hold_list(inv_engine *e, const inv_hold_filter *filter, uint64_t cursor, size_t count,
+                  char (*ids_out)[INV_HOLD_ID_MAX + 1], size_t cap, size_t *n_out,
+                  uint64_t *next_cursor);
 
 /* ---- batches: many changes, all or nothing ----------------------------- */
 
@@ -345,8 +495,15 @@ typedef enum {
     INV_BATCH_LEVEL_GET = 3, /* item, location: reads the level as the lines
                                  * before it left it */
     INV_BATCH_HOLD_CREATE = 4, /* hold_id, ttl_ms, hold_lines, n_hold_lines */
-    INV_BATCH_HOLD_COMMIT = 5, /* hold_id */
-    INV_BATCH_HOLD_RELEASE = 6 /* hold_id */
+    INV_BATCH_HOLD_COMMIT = 5, /* hold_id; n_hold_lines > 0: a partial
+                                * commit of those lines' qty (the rest of
+                                * the hold is released) */
+    INV_BATCH_HOLD_RELEASE = 6, /* hold_id */
+    INV_BATCH_LEVEL_MOVE = 7, /* item, location, qty, from, to; floor */
+    INV_BATCH_LEVEL_TRANSFER = 8, /* item, location -> to_location, qty, from, to */
+    INV_BATCH_LEVEL_FULFIL = 9, /* item, location, qty */
+    INV_BATCH_LEVEL_POLICY = 10, /* item, location, policy, preorder_limit */
+    INV_BATCH_HOLD_EXTEND = 11 /* hold_id, ttl_ms: expires ttl_ms from now */
 } inv_batch_op;
 
 typedef struct {
@@ -358,15 +515,41 @@ typedef struct {
     const char *hold_id; /* hold lines: 1 .. INV_HOLD_ID_MAX bytes */
     size_t hold_id_len;
     uint64_t ttl_ms; /* HOLD_CREATE */
-    const inv_hold_line *hold_lines; /* HOLD_CREATE */
+    const inv_hold_line *hold_lines; /* HOLD_CREATE; HOLD_COMMIT (partial) */
     size_t n_hold_lines;
+    /* model 2 (all zero: unused) */
+    uint64_t to_location; /* TRANSFER */
+    inv_qty_name from, to; /* MOVE, TRANSFER (0 is available) */
+    inv_oversell_policy policy; /* POLICY */
+    int64_t preorder_limit; /* POLICY */
+    const char *buyer; /* HOLD_CREATE: 0 .. INV_BUYER_ID_MAX bytes */
+    size_t buyer_len;
+    int64_t buyer_limit; /* HOLD_CREATE with a buyer: 0 none, else at most this
+                          * many units of an item held + committed by the buyer
+                          * per buyer window */
+    const char *order_ref; /* HOLD_CREATE: 0 .. INV_ORDER_REF_MAX bytes */
+    size_t order_ref_len;
+    inv_reason reason; /* any change: journaled with it */
+    const char *ref; /* any change: 0 .. INV_REF_MAX bytes, journaled */
+    size_t ref_len;
 } inv_batch_line;
+
+/* Options of a whole batch call. */
+typedef struct {
+    /* Idempotency: a batch repeated with the same request id (1 ..
+     * INV_REQUEST_ID_MAX bytes) and the same lines answers the first call's
+     * outcome and changes nothing; other lines: INV_ECONFLICT. Ids are
+     * remembered for inv_config.request_id_retention_ms (journaled). */
+    const char *request_id;
+    size_t request_id_len;
+} inv_batch_opts;
 
 typedef struct {
     int rc; /* INV_OK, or the error of the line that failed */
     inv_level level; /* level lines: the level after this line (on failure:
                       * the level the line was refused on) */
     inv_hold_failure hold_failure; /* HOLD_CREATE refused: the hold line */
+    inv_level to_level; /* TRANSFER: the destination level after */
 } inv_batch_result;
 
 /* Runs lines in order as one change: either every line applies, or none
@@ -387,6 +570,9 @@ typedef struct {
  * failed_line may be NULL. */
 int inv_batch(inv_engine *e, const inv_batch_line *lines, size_t n, inv_batch_result *results,
               size_t *failed_line);
+/* inv_batch with options (opts NULL: as inv_batch). */
+int inv_batch_ex(inv_engine *e, const inv_batch_line *lines, size_t n, const inv_batch_opts *opts,
+                 inv_batch_result *results, size_t *failed_line);
 
 /* ---- durability ------------------------------------------------------- */
 
