@@ -34,6 +34,7 @@
 #include "epoch.h"
 #include "hold.h"
 #include "level.h"
+#include "level_cold.h"
 #include "persist.h"
 #include "vec.h"
 
@@ -100,6 +101,7 @@ typedef struct {
     batch_rec_change *changes; /* the record's form, so recovery shares the undo */
     uint32_t *change_line; /* the batch line each change belongs to */
     int64_t *d_pending; /* what each change did to the batch's pending units */
+    int64_t *d_sold; /* units each change sold (a commit line: committed once decided) */
     batch_rec_image *images;
     hold_claim *claims; /* one per batch line (unused for level lines) */
     const inv_batch_line *lines;
@@ -172,6 +174,7 @@ static size_t new_change(batch_op *op, size_t line, uint64_t item, uint64_t loc)
     assert(op->n_changes < op->cap_changes);
     op->change_line[op->n_changes] = (uint32_t)line;
     op->d_pending[op->n_changes] = 0;
+    op->d_sold[op->n_changes] = 0;
     op->changes[op->n_changes] = (batch_rec_change){item, loc, 0, 0, 0, CHANGE_NONE, 0};
     return op->n_changes++;
 }
@@ -188,14 +191,26 @@ static int64_t pending_of(const batch_op *op, uint64_t item, uint64_t loc)
     return pending;
 }
 
-/* A level as the batch's own lines see it: its pending units available. */
+/* Units the batch's commit lines sold on (item, loc): committed for its own
+ * lines, counted for everyone once it is decided. */
+static int64_t sold_of(const batch_op *op, uint64_t item, uint64_t loc)
+{
+    int64_t sold = 0;
+    for (size_t j = 0; j < op->n_changes; j++)
+        if (op->changes[j].item == item && op->changes[j].location == loc)
+            sold += op->d_sold[j];
+    return sold;
+}
+
+/* A level as the batch's own lines see it: its pending units available,
+ * its sold units committed. */
 static void level_as_seen(const batch_op *op, uint64_t item, uint64_t loc, table_word w,
                           inv_level *out)
 {
-    level_out(w, out);
-    int64_t pending = pending_of(op, item, loc);
+    level_out(w, level_rules_now(op->e, item, loc), out);
+    int64_t pending = pending_of(op, item, loc), sold = sold_of(op, item, loc);
     out->available += pending;
-    out->reserved -= pending;
+    out->reserved -= pending + sold;
 }
 
 /* After a level call: when the level carried a newer revision than the
@@ -233,6 +248,7 @@ static int apply_change(batch_op *op, size_t ci, level_change *lc, bool create, 
     c->d_available = create ? level_available(*image) : lc->d_available;
     c->d_reserved = create ? level_reserved(*image) : lc->d_reserved;
     op->d_pending[ci] = create ? level_reserved(*image) : lc->d_pending;
+    op->d_sold[ci] = !create && lc->kind == LEVEL_CHANGE_SELL ? lc->qty : 0;
     c->status = CHANGE_APPLIED;
     c->flags |= create ? CHANGE_CREATED : 0;
     note_image(op, ci, *image);
@@ -295,11 +311,19 @@ static bool is_hold_line(inv_batch_op op)
 static int run_level_line(batch_op *op, size_t i, inv_batch_result *res)
 {
     const inv_batch_line *l = &op->lines[i];
-    if (l->op == INV_BATCH_LEVEL_GET) {
-        res->rc = level_read(op->e, l->item, l->location, &res->level);
+    if (l->op == INV_BATCH_LEVEL_GET || l->op == INV_BATCH_LEVEL_GET_FULL) {
         int64_t pending = pending_of(op, l->item, l->location);
+        int64_t sold = sold_of(op, l->item, l->location);
+        if (l->op == INV_BATCH_LEVEL_GET_FULL) {
+            res->rc = level_read_full(op->e, l->item, l->location, &res->full);
+            res->full.qty[INV_QTY_AVAILABLE] += pending;
+            res->full.qty[INV_QTY_RESERVED] -= pending + sold;
+            res->full.qty[INV_QTY_COMMITTED] += sold;
+            return INV_OK;
+        }
+        res->rc = level_read(op->e, l->item, l->location, &res->level);
         res->level.available += pending;
-        res->level.reserved -= pending;
+        res->level.reserved -= pending + sold;
         return INV_OK;
     }
     size_t ci = new_change(op, i, l->item, l->location);
@@ -396,6 +420,7 @@ static int check_line(const inv_batch_line *l)
                    ? INV_OK
                    : INV_ELIMIT;
     case INV_BATCH_LEVEL_GET:
+    case INV_BATCH_LEVEL_GET_FULL:
         return INV_OK;
     case INV_BATCH_HOLD_CREATE:
     case INV_BATCH_HOLD_COMMIT:
@@ -456,7 +481,7 @@ static int prepare(batch_op *op, size_t *failed)
             changes += hold_claim_n_lines(&op->claims[i]);
             uint32_t len = hold_claim_record_len(&op->claims[i]);
             holds_bytes += len ? (uint32_t)sizeof(batch_rec_hold) + pad8(len) : 0;
-        } else if (l->op != INV_BATCH_LEVEL_GET) {
+        } else if (l->op != INV_BATCH_LEVEL_GET && l->op != INV_BATCH_LEVEL_GET_FULL) {
             changes++;
         }
         if (changes > INV_BATCH_LEVELS_MAX)
@@ -470,8 +495,8 @@ static int prepare(batch_op *op, size_t *failed)
     op->holds_bytes = holds_bytes;
     op->rec_len = (uint32_t)rec_len;
     size_t bytes =
-        changes * (sizeof *op->changes + sizeof *op->d_pending + sizeof *op->change_line +
-                   BATCH_IMAGES_PER_CHANGE * sizeof *op->images) +
+        changes * (sizeof *op->changes + sizeof *op->d_pending + sizeof *op->d_sold +
+                   sizeof *op->change_line + BATCH_IMAGES_PER_CHANGE * sizeof *op->images) +
         (op->e->jr ? rec_len : 0);
     uint8_t *mem = malloc(bytes ? bytes : 1);
     if (!mem)
@@ -480,9 +505,9 @@ static int prepare(batch_op *op, size_t *failed)
     op->changes = (batch_rec_change *)mem;
     op->images = (batch_rec_image *)(op->changes + changes);
     op->d_pending = (int64_t *)(op->images + BATCH_IMAGES_PER_CHANGE * changes);
-    op->buf = op->e->jr ? (uint8_t *)(op->d_pending + changes) : NULL;
-    op->change_line =
-        (uint32_t *)((uint8_t *)(op->d_pending + changes) + (op->e->jr ? rec_len : 0));
+    op->d_sold = op->d_pending + changes;
+    op->buf = op->e->jr ? (uint8_t *)(op->d_sold + changes) : NULL;
+    op->change_line = (uint32_t *)((uint8_t *)(op->d_sold + changes) + (op->e->jr ? rec_len : 0));
     if (op->e->jr && (changes || holds_bytes)) {
         op->pos = op->batch_id = persist_reserve(op->e, op->rec_len);
         if (!op->pos)
@@ -534,6 +559,13 @@ static int commit_batch(batch_op *op)
             continue;
         for (size_t j = 0; c->to == INV_HOLD_HELD && j < hold_claim_n_lines(c); j++)
             counted[j] = op->changes[first + j].status == CHANGE_APPLIED;
+        /* A commit's sold units stayed held while the batch ran: now that
+         * it is decided they count as committed (level.h). */
+        for (size_t j = 0; c->to == INV_HOLD_COMMITTED && j < hold_claim_n_lines(c); j++) {
+            inv_hold_line hl;
+            if (op->changes[first + j].status == CHANGE_APPLIED && hold_claim_line(c, j, &hl))
+                level_commit_units(op->e, hl.item, hl.location, hl.qty);
+        }
         hold_claim_done(c, counted, op->pos);
     }
     int rc = batch_publish(op, true, OUTCOME_APPLIED);

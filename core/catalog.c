@@ -753,6 +753,8 @@ static int loc_prepare(put_ctx *p, uint32_t *len)
     return INV_OK;
 }
 
+static const catalog_level_hooks *levels(catalog *c);
+
 static int loc_done(put_ctx *p, uint64_t *pos)
 {
     inv_engine *e = p->e;
@@ -765,6 +767,12 @@ static int loc_done(put_ctx *p, uint64_t *pos)
         made_default = default_offer(c, p->id, p->version);
     }
     int rc = *pos ? publish_location(e, *pos, p->id, p->version, p->sw.built) : INV_OK;
+    const loc_rec *was = p->sw.old, *now = p->sw.built;
+    if (rc == INV_OK && was && was->active != now->active) {
+        uint64_t marked = levels(c)->mark_location(e, p->id);
+        if (marked > *pos)
+            *pos = marked; /* acknowledge once those are durable too */
+    }
     if (rc == INV_OK && made_default && *pos) {
         /* Replay would make the first location in journal order the
          * default, which may be another concurrent first one: say which
@@ -832,6 +840,30 @@ bool catalog_location_exists(catalog *c, uint64_t loc)
     return rec_get(&c->locations, loc) != NULL;
 }
 
+bool catalog_location_active(catalog *c, uint64_t loc)
+{
+    const loc_rec *r = rec_get(&c->locations, loc);
+    return r && r->active;
+}
+
+typedef struct {
+    int (*fn)(void *ctx, uint64_t item);
+    void *ctx;
+} item_visit;
+
+static int foreach_item_visit(void *p, uint64_t a, uint64_t b, table_word v)
+{
+    (void)b;
+    const item_visit *iv = p;
+    return table_is_live(v) ? iv->fn(iv->ctx, a) : 0;
+}
+
+int catalog_foreach_item(catalog *c, int (*fn)(void *ctx, uint64_t item), void *ctx)
+{
+    item_visit iv = {fn, ctx};
+    return table_foreach(&c->items, foreach_item_visit, &iv);
+}
+
 int catalog_foreach_location(catalog *c, int (*fn)(void *ctx, uint64_t loc), void *ctx)
 {
     /* acquire: the ids of the array as published (release in locs_add). */
@@ -890,7 +922,7 @@ static pthread_mutex_t *item_stripe(catalog *c, uint64_t item)
 static const catalog_level_hooks *levels(catalog *c)
 {
     assert(c->level.drop_item && c->level.mark_tracked && c->level.item_reserved &&
-           c->level.read_level);
+           c->level.read_level && c->level.mark_location);
     return &c->level;
 }
 
@@ -1405,7 +1437,7 @@ int catalog_init(catalog *c, const inv_config *cfg, const void *owner)
 void catalog_set_level_hooks(catalog *c, const catalog_level_hooks *hooks)
 {
     assert(hooks && hooks->drop_item && hooks->mark_tracked && hooks->item_reserved &&
-           hooks->read_level);
+           hooks->read_level && hooks->mark_location);
     c->level = *hooks;
 }
 

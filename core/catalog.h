@@ -44,6 +44,10 @@ void catalog_destroy(catalog *c);
 /* Inside an epoch section: does the item exist, and is it tracked? */
 bool catalog_item_exists(catalog *c, uint64_t item, bool *tracked);
 bool catalog_location_exists(catalog *c, uint64_t loc);
+/* Does loc exist and is it active? */
+bool catalog_location_active(catalog *c, uint64_t loc);
+/* Calls fn for every item (O(items); a location's activity change). */
+int catalog_foreach_item(catalog *c, int (*fn)(void *ctx, uint64_t item), void *ctx);
 
 /* Calls fn for every location id (in id order, though callers should not
  * rely on it); stops at a nonzero return. */

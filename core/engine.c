@@ -33,6 +33,8 @@ static void *background_main(void *arg)
         period_ms = ENGINE_BACKGROUND_MS_MAX;
     /* acquire: pairs with the release in inv_close. */
     while (!atomic_load_explicit(&e->stopping, memory_order_acquire)) {
+        /* relaxed: a timestamp (engine_now_s). */
+        atomic_store_explicit(&e->now_s, (uint32_t)clock_wall_s(), memory_order_relaxed);
         epoch_enter();
         hold_expire_due(e, clock_wall_ms());
         table_finish_growth(&e->levels);
@@ -64,7 +66,9 @@ int inv_open(inv_engine **out, const inv_config *cfg)
     e->cfg = c;
     e->cfg.data_dir = NULL; /* recovery_open keeps its own copy */
     pthread_mutex_init(&e->snapshot_lock, NULL);
-    int rc = table_init(&e->levels, c.levels_capacity, e);
+    atomic_init(&e->now_s, (uint32_t)clock_wall_s());
+    int rc =
+        table_init_extra(&e->levels, c.levels_capacity, e, sizeof(level_cold), level_move_cold);
     if (rc == INV_OK) {
         rc = catalog_init(&e->cat, &c, e);
         if (rc != INV_OK)
@@ -73,7 +77,8 @@ int inv_open(inv_engine **out, const inv_config *cfg)
     if (rc == INV_OK) {
         /* Levels sit above the catalog: it reaches them only through these. */
         static const catalog_level_hooks level_hooks = {level_drop_item, level_mark_tracked,
-                                                        level_item_reserved, level_read};
+                                                        level_item_reserved, level_read,
+                                                        level_mark_location};
         catalog_set_level_hooks(&e->cat, &level_hooks);
     }
     if (rc == INV_OK) {

@@ -62,6 +62,10 @@ typedef struct catalog_level_hooks {
     /* Reads one level: INV_OK with *out, or INV_ENOTFOUND (none). A read,
      * changes nothing. */
     int (*read_level)(inv_engine *e, uint64_t item, uint64_t loc, inv_level *out);
+    /* loc's active flag has just changed: every level at loc follows it
+     * (an inactive location's levels refuse stock changes). Same return
+     * as mark_tracked. Runs in the changer's epoch section, no stripe. */
+    uint64_t (*mark_location)(inv_engine *e, uint64_t loc);
 } catalog_level_hooks;
 
 typedef struct catalog {
@@ -118,6 +122,17 @@ struct inv_engine {
     bool background_started;
     /* Recovery only (batch.c): batches the journal shows cut short. */
     struct batch_recovery *batch_pending;
+    /* Wall clock in Unix seconds for level timestamps, refreshed by the
+     * background thread (engine.c) every period: the hot paths read one
+     * shared word instead of the clock. */
+    _Atomic uint32_t now_s;
 };
+
+/* The engine's clock in Unix seconds (a period behind at most). */
+static inline uint32_t engine_now_s(inv_engine *e)
+{
+    /* relaxed: a timestamp, ordered with nothing. */
+    return atomic_load_explicit(&e->now_s, memory_order_relaxed);
+}
 
 #endif /* INV_ENGINE_STATE_H */

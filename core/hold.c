@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "epoch.h"
 #include "level.h"
+#include "level_cold.h"
 #include "persist.h"
 #include "snapshot.h"
 #include "vec.h"
@@ -928,11 +929,12 @@ static int collect_held(void *ctx, uint64_t a, uint64_t b, table_word v)
     return 0;
 }
 
-/* ctx: a vec of reserved_entry. */
-static int collect_reserved(void *ctx, uint64_t item, uint64_t loc, table_word v)
+/* ctx: a vec of reserved_entry (reserved: held less committed). */
+static int collect_reserved(void *ctx, uint64_t item, uint64_t loc, table_word v, table_slot *s)
 {
-    int64_t reserved = (int64_t)((v.w0 >> LEVEL_RESERVED_SHIFT) & LEVEL_RESERVED_MASK);
-    return reserved ? vec_push(ctx, &(reserved_entry){item, loc, reserved}) : 0;
+    inv_level lv;
+    level_out_slot(v, s, &lv);
+    return lv.reserved ? vec_push(ctx, &(reserved_entry){item, loc, lv.reserved}) : 0;
 }
 
 static int cmp_reserved(const void *x, const void *y)
@@ -967,7 +969,7 @@ int hold_verify_reserved(inv_engine *e)
     epoch_enter();
     int rc = table_foreach(&e->holds.by_id, collect_held, &held);
     if (rc == INV_OK)
-        rc = table_foreach(&e->levels, collect_reserved, &levels);
+        rc = table_foreach_slot(&e->levels, collect_reserved, &levels);
     epoch_exit();
     if (rc == INV_OK) {
         merge_sorted(&held);
@@ -1318,4 +1320,35 @@ void hold_claim_undo(inv_engine *e, hold_claim *c)
         /* release: the units the batch gave back come before HELD. */
         atomic_store_explicit(&r->state, INV_HOLD_HELD, memory_order_release);
     c->r = NULL;
+}
+
+/* ---- recovery: the held lines (committed units are derived from them) ---- */
+
+typedef struct {
+    hold_line_fn fn;
+    void *ctx;
+} held_lines_ctx;
+
+static int held_lines_one(void *p, uint64_t a, uint64_t b, table_word v)
+{
+    (void)a, (void)b;
+    held_lines_ctx *c = p;
+    hold_record *r = (hold_record *)(uintptr_t)v.w0;
+    if (load_state(r) != INV_HOLD_HELD)
+        return 0;
+    for (size_t i = 0; i < r->n_lines; i++) {
+        /* acquire: as has_reserved_line. */
+        if (atomic_load_explicit(&r->lines[i].status, memory_order_acquire) != LINE_RESERVED)
+            continue;
+        int rc = c->fn(c->ctx, r->lines[i].item, r->lines[i].location, r->lines[i].qty);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int hold_foreach_held_line(inv_engine *e, hold_line_fn fn, void *ctx)
+{
+    held_lines_ctx c = {fn, ctx};
+    return table_foreach(&e->holds.by_id, held_lines_one, &c);
 }

@@ -38,6 +38,10 @@ void hold_stats(inv_engine *e, inv_stats *out);
 /* INV_OK when every level's reserved equals the sum of its HELD lines;
  * INV_ECONFLICT otherwise. Only while no hold call runs. */
 int hold_verify_reserved(inv_engine *e);
+/* Calls fn for every counted line of every HELD hold (recovery: the units
+ * a level holds beyond these are committed). A non-zero return stops. */
+typedef int (*hold_line_fn)(void *ctx, uint64_t item, uint64_t loc, int64_t qty);
+int hold_foreach_held_line(inv_engine *e, hold_line_fn fn, void *ctx);
 
 /* Test-only switch (tests/test_hold.c sets it; nothing else may): called
  * at these points of a create, so a test can stall it there. */

@@ -25,22 +25,43 @@
 
 /* Publishes the level record of a change made at *pos (journal only). */
 static int level_publish_record(inv_engine *e, uint64_t *pos, uint64_t item, uint64_t loc,
-                                table_word v)
+                                table_word v, uint32_t now_s)
 {
     if (e->jr && persist_test_late_reserve && *pos == 0 &&
         (*pos = persist_test_late_position(e, PERSIST_LEVEL, PERSIST_LEVEL_LEN)) == 0)
         return INV_EIO;
-    return *pos ? persist_level(e, *pos, item, loc, v) : INV_OK;
+    return *pos ? persist_level(e, *pos, item, loc, v, now_s) : INV_OK;
+}
+
+/* A change landed in slot s: its level's updated time moves on (a plain
+ * store, once a second at most: a hot level's line stays unwritten). */
+static inline uint32_t level_touch(inv_engine *e, table_slot *s)
+{
+    uint32_t now_s = engine_now_s(e);
+    level_cold *c = level_cold_of(s);
+    /* relaxed: a timestamp; the change itself was published by its CAS. */
+    if (atomic_load_explicit(&c->updated_s, memory_order_relaxed) != now_s)
+        atomic_store_explicit(&c->updated_s, now_s, memory_order_relaxed);
+    return now_s;
+}
+
+/* A level was just created in slot s (its cold part is zero: a fresh
+ * slot, or a deletion cleared it). */
+static void level_created(inv_engine *e, table_slot *s)
+{
+    /* relaxed: timestamps; the creation was published by its CAS. */
+    atomic_store_explicit(&level_cold_of(s)->created_s, engine_now_s(e), memory_order_relaxed);
 }
 
 /* As level_publish_record, with the in-memory case (no position, no
  * journal) decided inline: it is every change of an in-memory engine. */
 static inline int level_published(inv_engine *e, uint64_t *pos, uint64_t item, uint64_t loc,
-                                  table_word v)
+                                  table_word v, table_slot *s)
 {
+    uint32_t now_s = level_touch(e, s);
     if (*pos == 0 && !e->jr)
         return INV_OK;
-    return level_publish_record(e, pos, item, loc, v);
+    return level_publish_record(e, pos, item, loc, v, now_s);
 }
 
 static int level_delete(inv_engine *e, uint64_t item, uint64_t loc, bool force, uint64_t *pos_out);
@@ -81,31 +102,16 @@ typedef struct {
     bool restamp; /* out, not own: a revision >= pos is there */
 } level_ctx;
 
-/* A level already stamped at or above pos cannot take it: abandon it (a
- * PAD record) and reserve again. A position reserved after the word was
- * loaded is above every revision on it, so the loop turns at most once
- * (positions only grow). 0: the journal failed. */
-static uint64_t level_reposition(inv_engine *e, uint64_t pos, uint64_t version)
-{
-    assert(pos != 0 && version >= pos);
-    while (pos != 0 && version >= pos) {
-        persist_abandon(e, pos, PERSIST_LEVEL_LEN);
-        pos = persist_reserve(e, PERSIST_LEVEL_LEN);
-    }
-    return pos;
-}
-
 /* own, with a journal: the position to stamp, reserved before the CAS on
  * first use (pos: the one reserved so far, 0: none) and re-reserved when
- * the level carries it already. 0: the journal failed. Takes and returns
- * values, so the caller's context stays in registers. */
+ * the level carries it already (level_position_for). 0: the journal
+ * failed. Takes and returns values, so the caller's context stays in
+ * registers. */
 static inline uint64_t level_own_position(inv_engine *e, uint64_t pos, uint64_t version)
 {
-    if (pos == 0)
-        pos = persist_reserve(e, PERSIST_LEVEL_LEN);
-    if (pos != 0 && version >= pos)
-        pos = level_reposition(e, pos, version);
-    return pos;
+    if (pos != 0 && version < pos)
+        return pos;
+    return level_position_for(e, pos, version, PERSIST_LEVEL_LEN);
 }
 
 /* Writes next's revision: base + 1 in memory (base: cur's, or above the
@@ -180,11 +186,12 @@ static inline __attribute__((always_inline)) int level_rmw(inv_engine *e, uint64
 {
     level_ctx c = {e, NULL, arg, 0, true, false, false};
     table_word v;
-    int rc = table_update(&e->levels, item, loc, false, &level_memo, update, &c, &v);
+    table_slot *s;
+    int rc = table_update_at(&e->levels, item, loc, false, &level_memo, update, &c, &v, &s);
     uint64_t pos = c.pos; /* &c never leaves here, so c lives in registers */
     if (rc == TABLE_STEP_WRITE) {
-        level_out(v, out);
-        rc = level_published(e, &pos, item, loc, v);
+        level_out_slot(v, s, out);
+        rc = level_published(e, &pos, item, loc, v, s);
         *pos_out = pos;
         return rc;
     }
@@ -192,8 +199,8 @@ static inline __attribute__((always_inline)) int level_rmw(inv_engine *e, uint64
     *pos_out = 0;
     /* The step's refusal (or keep) reports the word it decided on; no
      * level, or a failed journal, reports nothing. */
-    if (rc != INV_ENOTFOUND && rc != INV_EIO)
-        level_out(v, out);
+    if (rc != INV_ENOTFOUND && rc != INV_EIO && rc != LEVEL_NEEDS_RULES)
+        level_out_slot(v, s, out);
     return rc == LEVEL_KEEP ? INV_OK : rc;
 }
 
@@ -215,21 +222,33 @@ typedef struct {
     int64_t qty, floor;
     uint64_t if_revision;
     bool adjust;
+    const level_rules *rules; /* read when the level has rules */
 } available_arg;
 
 /* Inline: a single call's adjust is a constant once inlined, so neither
- * operation pays for the other (the single calls take it in line). */
+ * operation pays for the other (the single calls take it in line). A
+ * floor-less decrement of a tracked level follows its oversell policy
+ * (deny: not below 0); an inactive level takes no set or adjust. */
 static inline int available_step(table_word cur, table_word *next, const void *p)
 {
     const available_arg *a = p;
     if (!revision_matches(cur, a->if_revision))
         return INV_ECONFLICT;
+    uint64_t rules;
+    int rc = level_rules_for(cur, a->rules, &rules);
+    if (rc != INV_OK)
+        return rc;
+    if (level_inactive(rules))
+        return INV_EINVALID;
     int64_t available = a->qty;
     if (a->adjust) {
-        if (a->floor != INV_NO_FLOOR && level_untracked(cur))
+        int64_t floor = a->floor;
+        if (floor == INV_NO_FLOOR && a->qty < 0 && !level_untracked(cur))
+            floor = level_policy_floor(rules);
+        else if (floor != INV_NO_FLOOR && level_untracked(cur))
             return LEVEL_KEEP; /* untracked: always available, counts nothing */
         available += level_available(cur);
-        if (a->floor != INV_NO_FLOOR && available < a->floor)
+        if (floor != INV_NO_FLOOR && available < floor)
             return INV_EINSUFFICIENT;
         /* Out of range only counts when moving away from the range: a
          * release may have left available above INV_QTY_MAX (it returns
@@ -270,10 +289,16 @@ int inv_level_adjust_if(inv_engine *e, uint64_t item, uint64_t loc, int64_t delt
         return e ? INV_ELIMIT : INV_EINVALID;
     if (floor != INV_NO_FLOOR && !qty_in_range(floor))
         return INV_ELIMIT;
-    available_arg arg = {delta, floor, if_revision, true};
+    level_rules rules = {0, 0};
+    available_arg arg = {delta, floor, if_revision, true, &rules};
     uint64_t pos;
     epoch_enter();
     int rc = level_rmw(e, item, loc, available_update, &arg, out, &pos);
+    while (rc == LEVEL_NEEDS_RULES) {
+        rc = level_rules_read(e, item, loc, &rules);
+        if (rc == INV_OK)
+            rc = level_rmw(e, item, loc, available_update, &arg, out, &pos);
+    }
     epoch_exit();
     return pos && rc == INV_OK ? persist_ack(e, pos) : rc;
 }
@@ -299,7 +324,7 @@ int level_read(inv_engine *e, uint64_t item, uint64_t loc, inv_level *out)
         }
         if (!table_is_live(v))
             return INV_ENOTFOUND;
-        level_out(v, out);
+        level_out_slot(v, s, out);
         return INV_OK;
     }
 }
@@ -322,6 +347,8 @@ static int level_new_word(inv_engine *e, uint64_t item, uint64_t loc, int64_t qt
     *tracked = true;
     if (!catalog_item_exists(&e->cat, item, tracked) || !catalog_location_exists(&e->cat, loc))
         return INV_ENOTFOUND;
+    if (!catalog_location_active(&e->cat, loc))
+        return INV_EINVALID; /* an inactive location takes no new stock */
     *w0 = level_pack(qty, 0, !*tracked);
     assert(level_reserved((table_word){*w0, 0}) == 0);
     return INV_OK;
@@ -344,18 +371,21 @@ static __attribute__((noinline)) int level_create(inv_engine *e, uint64_t item, 
 {
     bool tracked;
     uint64_t w0;
-    if (level_new_word(e, item, loc, qty, &tracked, &w0) != INV_OK)
-        return INV_ENOTFOUND;
+    int rc = level_new_word(e, item, loc, qty, &tracked, &w0);
+    if (rc != INV_OK)
+        return rc;
     level_ctx c = {e, create_step, &w0, 0, true, true, false};
     table_word v;
-    int rc = table_update(&e->levels, item, loc, true, NULL, level_update_step, &c, &v);
+    table_slot *s;
+    rc = table_update_at(&e->levels, item, loc, true, NULL, level_update_step, &c, &v, &s);
     uint64_t pos = c.pos;
     if (rc != TABLE_STEP_WRITE) {
         level_abandon(e, pos);
         return rc; /* LEVEL_KEEP: created meanwhile */
     }
     table_note_created(&e->levels);
-    rc = level_published(e, &pos, item, loc, v);
+    level_created(e, s);
+    rc = level_published(e, &pos, item, loc, v, s);
     *pos_out = pos;
     if (rc == INV_OK && !catalog_item_exists(&e->cat, item, &tracked)) {
         /* The item was deleted while we created: its sweep may have
@@ -370,7 +400,13 @@ static __attribute__((noinline)) int level_create(inv_engine *e, uint64_t item, 
         if (marked > *pos_out)
             *pos_out = marked;
     }
-    level_out(v, out);
+    if (rc == INV_OK && !catalog_location_active(&e->cat, loc)) {
+        /* The location was deactivated meanwhile: follow it. */
+        uint64_t marked = level_follow_active(e, item, loc);
+        if (marked > *pos_out)
+            *pos_out = marked;
+    }
+    level_out_slot(v, s, out);
     return rc;
 }
 
@@ -381,12 +417,17 @@ int inv_level_set(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uint6
         return INV_EINVALID;
     if (!qty_in_range(qty))
         return INV_ELIMIT;
-    available_arg arg = {qty, INV_NO_FLOOR, if_revision, false};
+    level_rules rules = {0, 0};
+    available_arg arg = {qty, INV_NO_FLOOR, if_revision, false, &rules};
     uint64_t pos = 0;
     epoch_enter();
     int rc;
     for (;;) {
         rc = level_rmw(e, item, loc, available_update, &arg, out, &pos);
+        if (rc == LEVEL_NEEDS_RULES) {
+            if ((rc = level_rules_read(e, item, loc, &rules)) == INV_OK)
+                continue;
+        }
         if (rc != INV_ENOTFOUND)
             break;
         if (if_revision) {
@@ -404,33 +445,13 @@ int inv_level_set(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uint6
     return pos && rc == INV_OK ? persist_ack(e, pos) : rc;
 }
 
-typedef struct {
-    bool force;
-} delete_arg;
-
-static int delete_step(table_word cur, table_word *next, const void *p)
-{
-    if (!((const delete_arg *)p)->force && level_reserved(cur) > 0)
-        return INV_ECONFLICT; /* live holds still count on it */
-    *next = (table_word){0, TABLE_TOMB};
-    return TABLE_STEP_WRITE;
-}
-
-static inline __attribute__((always_inline)) int delete_update(void *c, table_word cur,
-                                                               table_word *next)
-{
-    return level_update_with(c, cur, next, delete_step);
-}
-
 /* Deletes inside an epoch section. force: also with reserved units (the
  * item itself is being deleted). */
 static int level_delete(inv_engine *e, uint64_t item, uint64_t loc, bool force, uint64_t *pos_out)
 {
-    delete_arg arg = {force};
-    int rc = level_rmw(e, item, loc, delete_update, &arg, NULL, pos_out);
-    if (rc == INV_OK)
-        table_note_deleted(&e->levels);
-    return rc;
+    level_cold_op op = {.kind = LEVEL_COLD_DELETE, .force = force};
+    level_image image;
+    return level_cold_apply(e, item, loc, &op, 0, &image, pos_out);
 }
 
 int inv_level_del(inv_engine *e, uint64_t item, uint64_t loc)
@@ -461,7 +482,7 @@ static int list_one(void *p, uint64_t loc)
     table_word v = table_load(s);
     if (!table_is_live(v))
         return 0;
-    level_out(v, &lv);
+    level_out_slot(v, s, &lv);
     if (c->n < c->cap)
         c->out[c->n] = (inv_level_entry){loc, lv};
     c->n++;
@@ -522,12 +543,17 @@ uint64_t level_drop_item(inv_engine *e, uint64_t item)
     return c.pos_max;
 }
 
+/* Units reserved by live holds (committed units go with a deleted item). */
 static int reserved_one(void *p, uint64_t loc)
 {
     item_ctx *c = p;
     table_slot *s = table_find(&c->e->levels, c->item, loc);
     table_word v = s ? table_load(s) : (table_word){0, 0};
-    return table_is_live(v) && level_reserved(v) > 0; /* 1 stops the walk */
+    if (!table_is_live(v))
+        return 0;
+    inv_level lv;
+    level_out_slot(v, s, &lv);
+    return lv.reserved > 0; /* 1 stops the walk */
 }
 
 bool level_item_reserved(inv_engine *e, uint64_t item)
@@ -550,6 +576,28 @@ static int mark_one(void *p, uint64_t loc)
     return 0;
 }
 
+typedef struct {
+    inv_engine *e;
+    uint64_t loc;
+    uint64_t pos_max;
+} location_ctx;
+
+static int follow_active_one(void *p, uint64_t item)
+{
+    location_ctx *c = p;
+    uint64_t pos = level_follow_active(c->e, item, c->loc);
+    if (pos > c->pos_max)
+        c->pos_max = pos;
+    return 0;
+}
+
+uint64_t level_mark_location(inv_engine *e, uint64_t loc)
+{
+    location_ctx c = {e, loc, 0};
+    (void)catalog_foreach_item(&e->cat, follow_active_one, &c);
+    return c.pos_max;
+}
+
 uint64_t level_mark_tracked(inv_engine *e, uint64_t item, bool tracked)
 {
     item_ctx c = {e, item, tracked, 0};
@@ -569,12 +617,14 @@ static int level_apply_at(inv_engine *e, uint64_t item, uint64_t loc, level_step
 {
     level_ctx c = {e, step, arg, op_pos, false, false, false};
     table_word v;
-    int rc = table_update(&e->levels, item, loc, false, NULL, level_update_step, &c, &v);
+    table_slot *s;
+    int rc = table_update_at(&e->levels, item, loc, false, NULL, level_update_step, &c, &v, &s);
     assert(rc != TABLE_UPDATE_NO_KEY); /* an absent level is NOTFOUND */
     if (c.restamp)
         return LEVEL_NEEDS_POSITION;
     if (rc == TABLE_STEP_WRITE) {
         assert(!op_pos || table_version(v) == op_pos);
+        (void)level_touch(e, s);
         *image = v;
     }
     return rc == LEVEL_KEEP ? INV_OK : rc;
@@ -584,30 +634,45 @@ typedef struct {
     int64_t qty;
     bool counted;
     int64_t available_seen;
+    level_rules rules;
 } reserve_arg;
 
+/* A hold line: available -> held, not below the level's policy floor (0
+ * unless it lets orders continue); an inactive level takes no hold. */
 static int reserve_step(table_word cur, table_word *next, const void *p)
 {
     reserve_arg *a = (reserve_arg *)p;
     a->available_seen = level_available(cur);
     a->counted = !level_untracked(cur);
+    uint64_t rules;
+    int rc = level_rules_for(cur, &a->rules, &rules);
+    if (rc != INV_OK)
+        return rc;
+    if (level_inactive(rules))
+        return INV_EINVALID;
     if (!a->counted)
         return LEVEL_KEEP;
     int64_t available = level_available(cur) - a->qty;
-    int64_t reserved = level_reserved(cur) + a->qty;
-    if (available < 0)
+    int64_t held = level_held(cur) + a->qty;
+    int64_t floor = level_policy_floor(rules);
+    if (floor != INV_NO_FLOOR ? available < floor : available < -INV_QTY_MAX)
         return INV_EINSUFFICIENT;
-    if (reserved > INV_QTY_MAX)
+    if (held > INV_QTY_MAX)
         return INV_ELIMIT;
-    next->w0 = level_pack(available, reserved, false);
+    next->w0 = level_repack(cur, available, held, false);
     return TABLE_STEP_WRITE;
 }
 
 int level_reserve(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uint64_t op_pos,
                   bool *counted, int64_t *available_seen, table_word *image)
 {
-    reserve_arg arg = {qty, false, 0};
-    int rc = level_apply_at(e, item, loc, reserve_step, &arg, op_pos, image);
+    reserve_arg arg = {qty, false, 0, {0, 0}};
+    int rc;
+    while ((rc = level_apply_at(e, item, loc, reserve_step, &arg, op_pos, image)) ==
+           LEVEL_NEEDS_RULES) {
+        if ((rc = level_rules_read(e, item, loc, &arg.rules)) != INV_OK)
+            break;
+    }
     *counted = arg.counted && rc == INV_OK; /* an untracked level keeps: not counted */
     *available_seen = arg.available_seen;
     return rc;
@@ -618,16 +683,19 @@ typedef struct {
     bool sold;
 } unreserve_arg;
 
+/* A hold line ends: released units go back to available; sold units stay
+ * held (now committed: the caller counts them, level_commit_units). */
 static int unreserve_step(table_word cur, table_word *next, const void *p)
 {
     const unreserve_arg *a = p;
-    int64_t reserved = level_reserved(cur) - a->qty;
-    /* available <= 1e9 and reserved <= 1e9, so the sum fits the int32
-     * field; returning units is never refused for range. */
-    int64_t available = level_available(cur) + (a->sold ? 0 : a->qty);
-    if (reserved < 0)
+    if (level_held(cur) < a->qty)
         return INV_ELIMIT; /* would break conservation: refuse, keep as is */
-    next->w0 = level_pack(available, reserved, level_untracked(cur));
+    if (a->sold)
+        return TABLE_STEP_WRITE; /* the word keeps its units; the revision moves */
+    /* available <= 1e9 and held <= 1e9, so the sum fits the int32 field;
+     * returning units is never refused for range. */
+    next->w0 = level_repack(cur, level_available(cur) + a->qty, level_held(cur) - a->qty,
+                            level_untracked(cur));
     return TABLE_STEP_WRITE;
 }
 
@@ -635,7 +703,10 @@ int level_unreserve(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, boo
                     uint64_t op_pos, table_word *image)
 {
     unreserve_arg arg = {qty, sold};
-    return level_apply_at(e, item, loc, unreserve_step, &arg, op_pos, image);
+    int rc = level_apply_at(e, item, loc, unreserve_step, &arg, op_pos, image);
+    if (rc == INV_OK && sold)
+        level_commit_units(e, item, loc, qty);
+    return rc;
 }
 
 /* ---- changes of batches (batch.c) ------------------------------------------ */
@@ -660,7 +731,7 @@ static int batch_move(level_change *c, table_word cur, int64_t delta, table_word
         available -= -delta - from_pending;
         c->d_pending = -from_pending;
     }
-    next->w0 = level_pack(available, reserved, false);
+    next->w0 = level_repack(cur, available, reserved, false);
     return TABLE_STEP_WRITE;
 }
 
@@ -670,8 +741,16 @@ static int batch_move(level_change *c, table_word cur, int64_t delta, table_word
 static int tracked_change_step(level_change *c, table_word cur, table_word *next)
 {
     int64_t seen = level_available(cur) + c->pending; /* as the batch's lines see it */
-    int64_t held = level_reserved(cur) - c->pending; /* reserved by holds */
+    int64_t held = level_held(cur) - c->pending; /* held by holds and orders */
     c->d_pending = 0;
+    uint64_t rules = 0;
+    if (c->kind <= LEVEL_CHANGE_RESERVE) {
+        int rc = level_rules_for(cur, &c->rules, &rules);
+        if (rc != INV_OK)
+            return rc;
+        if (level_inactive(rules))
+            return INV_EINVALID;
+    }
     switch (c->kind) {
     case LEVEL_CHANGE_SET:
         if (!revision_matches(cur, c->if_revision))
@@ -681,26 +760,30 @@ static int tracked_change_step(level_change *c, table_word cur, table_word *next
         if (!revision_matches(cur, c->if_revision))
             return INV_ECONFLICT;
         int64_t after = seen + c->qty;
-        if (c->floor != INV_NO_FLOOR && after < c->floor)
+        int64_t floor =
+            c->floor == INV_NO_FLOOR && c->qty < 0 ? level_policy_floor(rules) : c->floor;
+        if (floor != INV_NO_FLOOR && after < floor)
             return INV_EINSUFFICIENT;
         if (!qty_in_range(after) && llabs(after) > llabs(seen))
             return INV_ELIMIT;
         return batch_move(c, cur, c->qty, next);
     }
     case LEVEL_CHANGE_RESERVE: {
-        if (seen < c->qty)
+        int64_t floor = level_policy_floor(rules);
+        if (floor != INV_NO_FLOOR ? seen - c->qty < floor : seen - c->qty < -INV_QTY_MAX)
             return INV_EINSUFFICIENT;
         if (held + c->qty > INV_QTY_MAX)
             return INV_ELIMIT;
         /* The units stay or become reserved: the pending ones change owner. */
         int rc = batch_move(c, cur, -c->qty, next);
-        next->w0 = level_pack(level_available(*next), level_reserved(*next) + c->qty, false);
+        next->w0 = level_repack(cur, level_available(*next), level_held(*next) + c->qty, false);
         return rc;
     }
     case LEVEL_CHANGE_SELL:
+        /* The units stay held, now committed: the batch counts them once
+         * it is decided (level_commit_units); the revision moves. */
         if (held < c->qty)
             return INV_ELIMIT; /* would break conservation: refuse, keep as is */
-        next->w0 = level_pack(level_available(cur), level_reserved(cur) - c->qty, false);
         return TABLE_STEP_WRITE;
     case LEVEL_CHANGE_RETURN:
         if (held < c->qty)
@@ -709,8 +792,8 @@ static int tracked_change_step(level_change *c, table_word cur, table_word *next
         return TABLE_STEP_WRITE;
     case LEVEL_CHANGE_SETTLE:
         /* Decided: the pending units become available (tracked or not). */
-        next->w0 = level_pack(level_available(cur) + c->pending, level_reserved(cur) - c->pending,
-                              level_untracked(cur));
+        next->w0 = level_repack(cur, level_available(cur) + c->pending,
+                                level_held(cur) - c->pending, level_untracked(cur));
         c->d_pending = -c->pending;
         return TABLE_STEP_WRITE;
     default:
@@ -726,7 +809,8 @@ static int untracked_change_step(level_change *c, table_word cur, table_word *ne
     switch (c->kind) {
     case LEVEL_CHANGE_SET:
     case LEVEL_CHANGE_ADJUST: {
-        available_arg a = {c->qty, c->floor, c->if_revision, c->kind == LEVEL_CHANGE_ADJUST};
+        available_arg a = {c->qty, c->floor, c->if_revision, c->kind == LEVEL_CHANGE_ADJUST,
+                           &c->rules};
         return available_step(cur, next, &a);
     }
     case LEVEL_CHANGE_RESERVE:
@@ -762,7 +846,13 @@ int level_change_at(inv_engine *e, uint64_t item, uint64_t loc, level_change *c,
     assert(c->kind >= LEVEL_CHANGE_SET && c->kind <= LEVEL_CHANGE_SETTLE);
     c->kept = false;
     c->d_available = c->d_reserved = 0;
-    return level_apply_at(e, item, loc, change_step, c, op_pos, image);
+    int rc;
+    while ((rc = level_apply_at(e, item, loc, change_step, c, op_pos, image)) ==
+           LEVEL_NEEDS_RULES) {
+        if ((rc = level_rules_read(e, item, loc, &c->rules)) != INV_OK)
+            break;
+    }
+    return rc;
 }
 
 /* Saturates an undone quantity into the word's fields: only reachable when
@@ -784,7 +874,7 @@ static int undo_step(table_word cur, table_word *next, const void *p)
                                   LEVEL_AVAILABLE_WIDE);
     int64_t reserved =
         clamp_qty(level_reserved(cur) - u->d_reserved, 0, (int64_t)LEVEL_RESERVED_MASK);
-    next->w0 = level_pack(available, reserved, level_untracked(cur));
+    next->w0 = level_repack(cur, available, reserved, level_untracked(cur));
     return TABLE_STEP_WRITE;
 }
 
@@ -802,46 +892,27 @@ int level_create_at(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uin
 {
     bool tracked;
     uint64_t w0;
-    if (level_new_word(e, item, loc, qty, &tracked, &w0) != INV_OK)
-        return INV_ENOTFOUND;
+    int rc = level_new_word(e, item, loc, qty, &tracked, &w0);
+    if (rc != INV_OK)
+        return rc;
     /* A tracked level's units stay the batch's pending units until it is
      * decided (a shortfall, qty < 0, is nothing anyone could take). */
     if (tracked && qty > 0)
         w0 = level_pack(0, qty, false);
     level_ctx c = {e, create_step, &w0, op_pos, false, true, false};
     table_word v;
-    int rc = table_update(&e->levels, item, loc, true, NULL, level_update_step, &c, &v);
+    table_slot *s;
+    rc = table_update_at(&e->levels, item, loc, true, NULL, level_update_step, &c, &v, &s);
     if (c.restamp)
         return LEVEL_NEEDS_POSITION;
     if (rc != TABLE_STEP_WRITE)
         return rc == LEVEL_KEEP ? LEVEL_EXISTS : rc; /* created meanwhile: change it */
     assert(table_is_live(v));
     table_note_created(&e->levels);
+    level_created(e, s);
+    (void)level_touch(e, s);
     *image = v;
     return INV_OK;
-}
-
-/* Replay and snapshot load (single-threaded: plain stores, no CAS):
- * installs image unless the level already holds a newer revision (an equal
- * one is re-applied: images of one record for one level come in order). */
-int level_install(inv_engine *e, uint64_t item, uint64_t loc, table_word image)
-{
-    for (;;) {
-        table_slot *s = table_insert_exclusive(&e->levels, item, loc);
-        if (!s)
-            return INV_ENOMEM;
-        table_word v = table_load(s);
-        if (table_is_frozen(v)) {
-            table_settle(&e->levels, s);
-            continue;
-        }
-        if ((v.w1 != 0 || v.w0 != 0) && table_version(v) > table_version(image))
-            return INV_OK;
-        table_store_exclusive(s, image); /* recovery runs alone */
-        if (table_is_live(image) != table_is_live(v))
-            table_note_exclusive(&e->levels, table_is_live(image) ? 1 : -1);
-        return INV_OK;
-    }
 }
 
 /* ---- recovery: levels that disagree with their item --------------------- */
@@ -900,12 +971,12 @@ int level_reconcile(inv_engine *e, uint64_t *pos_max)
 
 /* ---- scan of every level (cursor = hash position, table_scan) ----------- */
 
-static void row_put(void *rows, size_t i, uint64_t item, uint64_t loc, table_word v)
+static void row_put(void *rows, size_t i, uint64_t item, uint64_t loc, table_word v, table_slot *s)
 {
     inv_level_row *row = (inv_level_row *)rows + i;
     row->item = item;
     row->location = loc;
-    level_out(v, &row->level);
+    level_out_slot(v, s, &row->level);
 }
 
 int inv_level_scan(inv_engine *e, uint64_t cursor, size_t count, inv_level_row *rows, size_t cap,
@@ -914,7 +985,8 @@ int inv_level_scan(inv_engine *e, uint64_t cursor, size_t count, inv_level_row *
     if (!e)
         return INV_EINVALID;
     epoch_enter();
-    int rc = table_scan_page(&e->levels, cursor, count, rows, cap, row_put, n_out, next_cursor);
+    int rc =
+        table_scan_page_slot(&e->levels, cursor, count, rows, cap, row_put, n_out, next_cursor);
     epoch_exit();
     return rc;
 }

@@ -1,56 +1,13 @@
 /*
- * level.h — the packed level word and the level operations (private part).
- *
- * A level lives in one 16-byte table value changed only by cmpxchg16b:
- *   w0 bits  0..31  available, a two's-complement int32 (|available| <= 1e9)
- *   w0 bits 32..61  reserved, held by live holds (0 .. 1e9)
- *   w0 bit  63      UNTRACKED: the item is untracked (always available)
- *   w1              revision (>= 1; the table owns w1's top three bits)
- * Every condition (floor, expected revision) is checked against the very
- * word the CAS replaces, so it can never be stale.
+ * level.h — the level operations on the hot word (private part): get, set,
+ * adjust, delete, lists, hold lines and batch changes. The layout is in
+ * level_word.h; changes of the cold part in level_cold.h.
  */
 #ifndef INV_LEVEL_H
 #define INV_LEVEL_H
 
-#include "engine_state.h"
-#include "table.h"
-
-#define LEVEL_UNTRACKED (1ULL << 63)
-#define LEVEL_RESERVED_SHIFT 32
-#define LEVEL_RESERVED_MASK ((1ULL << 30) - 1)
-
-static inline int64_t level_available(table_word v)
-{
-    return (int32_t)(uint32_t)v.w0;
-}
-static inline int64_t level_reserved(table_word v)
-{
-    return (int64_t)((v.w0 >> LEVEL_RESERVED_SHIFT) & LEVEL_RESERVED_MASK);
-}
-static inline bool level_untracked(table_word v)
-{
-    return (v.w0 & LEVEL_UNTRACKED) != 0;
-}
-
-static inline uint64_t level_pack(int64_t available, int64_t reserved, bool untracked)
-{
-    return (uint64_t)(uint32_t)(int32_t)available | ((uint64_t)reserved << LEVEL_RESERVED_SHIFT) |
-           (untracked ? LEVEL_UNTRACKED : 0);
-}
-
-static inline void level_out(table_word v, inv_level *out)
-{
-    if (out) {
-        out->available = level_available(v);
-        out->reserved = level_reserved(v);
-        out->revision = table_version(v);
-    }
-}
-
-static inline bool qty_in_range(int64_t q)
-{
-    return q >= -INV_QTY_MAX && q <= INV_QTY_MAX;
-}
+#include "level_cold.h"
+#include "level_word.h"
 
 /* Engine-internal, inside an epoch section. */
 /* Deletes every level of item (its item record is already gone); returns
@@ -63,12 +20,13 @@ bool level_item_reserved(inv_engine *e, uint64_t item);
 uint64_t level_follow_tracked(inv_engine *e, uint64_t item, uint64_t loc, bool tracked);
 /* Sets or clears the UNTRACKED flag on every level of item (same return). */
 uint64_t level_mark_tracked(inv_engine *e, uint64_t item, bool tracked);
+/* Every level at loc follows the location's active flag (same return). */
+uint64_t level_mark_location(inv_engine *e, uint64_t loc);
 
 /* Hold lines. op_pos: the hold change's journal position (0 in memory
  * mode); every level it touches is stamped with it. LEVEL_NEEDS_POSITION:
  * a level carries a newer revision — publish what was done and call again
  * with a new position. *image: the level word after the change. */
-#define LEVEL_NEEDS_POSITION 1
 /* Moves qty from available to reserved unless available would drop below
  * 0 (INSUFFICIENT, with *available_seen). An untracked level counts nothing
  * (*counted false, INV_OK, no image written). */
@@ -108,6 +66,7 @@ typedef struct {
     int64_t d_available, d_reserved, d_pending;
     bool kept;
     table_word seen;
+    level_rules rules; /* read when the level has rules (zero it first) */
 } level_change;
 
 int level_change_at(inv_engine *e, uint64_t item, uint64_t loc, level_change *c, uint64_t op_pos,
@@ -138,7 +97,4 @@ int level_create_at(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uin
 /* Recovery: deletes levels of missing items and follows items' tracked
  * flags, journaled; *pos_max gets the highest position written. */
 int level_reconcile(inv_engine *e, uint64_t *pos_max);
-/* Recovery: installs a level image unless a newer revision is there. */
-int level_install(inv_engine *e, uint64_t item, uint64_t loc, table_word image);
-
 #endif /* INV_LEVEL_H */

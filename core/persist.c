@@ -49,10 +49,20 @@ uint64_t persist_test_late_position(inv_engine *e, uint8_t type, uint32_t len)
     return persist_reserve(e, len);
 }
 
-int persist_level(inv_engine *e, uint64_t pos, uint64_t item, uint64_t loc, table_word v)
+int persist_level(inv_engine *e, uint64_t pos, uint64_t item, uint64_t loc, table_word v,
+                  uint32_t updated_s)
 {
-    persist_level_image img = {item, loc, v.w0, v.w1 & (TABLE_VERSION_MAX | TABLE_TOMB)};
+    persist_level_image img = {item,      loc, v.w0, v.w1 & (TABLE_VERSION_MAX | TABLE_TOMB),
+                               updated_s, 0};
     return persist_publish(e, pos, PERSIST_LEVEL, &img, sizeof img);
+}
+
+int persist_level_cold(inv_engine *e, uint64_t pos, uint64_t item, uint64_t loc, table_word v,
+                       const persist_cold *cold)
+{
+    persist_level_cold_image img = {item, loc, v.w0, v.w1 & (TABLE_VERSION_MAX | TABLE_TOMB),
+                                    *cold};
+    return persist_publish(e, pos, PERSIST_LEVEL_COLD, &img, sizeof img);
 }
 
 int persist_ack(inv_engine *e, uint64_t pos)

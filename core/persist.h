@@ -31,22 +31,47 @@ enum {
     PERSIST_DEFAULT = 19, /* the default location */
     PERSIST_HOLD = 20, /* a hold and the after-images of its levels */
     PERSIST_COUNTS = 21, /* a snapshot's first record: table sizes */
-    PERSIST_BATCH = 22 /* a batch's changes (batch.c) */
+    PERSIST_BATCH = 22, /* a batch's changes (batch.c) */
+    PERSIST_LEVEL_COLD = 23 /* one level's after-image, hot word and cold part */
 };
 
-/* The payload of a PERSIST_LEVEL record. */
+/* The payload of a PERSIST_LEVEL record: a change of the hot word only.
+ * Format 1 (32 bytes, before model 2) lacks updated_s. */
 typedef struct {
     uint64_t item, location;
     uint64_t w0, w1; /* the level word; w1 = revision, TABLE_TOMB if deleted */
+    uint32_t updated_s, zero;
 } persist_level_image;
 
 #define PERSIST_LEVEL_LEN ((uint32_t)sizeof(persist_level_image))
+#define PERSIST_LEVEL_LEN_V1 32u
+
+/* The cold part as journaled: committed, LOCK and MOVED are left out
+ * (committed is derived at recovery: held minus the held holds' units). */
+typedef struct {
+    uint64_t rules; /* INACTIVE, CONTINUE, the preorder limit */
+    uint64_t d_s, q_i;
+    uint32_t created_s, updated_s;
+} persist_cold;
+
+/* The payload of a PERSIST_LEVEL_COLD record (every change of the cold
+ * part, and every level of a snapshot). */
+typedef struct {
+    uint64_t item, location;
+    uint64_t w0, w1;
+    persist_cold cold;
+} persist_level_cold_image;
+
+#define PERSIST_LEVEL_COLD_LEN ((uint32_t)sizeof(persist_level_cold_image))
 
 /* Position for a record of len bytes; 0 when the journal failed. */
 uint64_t persist_reserve(inv_engine *e, uint32_t len);
 void persist_abandon(inv_engine *e, uint64_t pos, uint32_t len);
 int persist_publish(inv_engine *e, uint64_t pos, uint8_t type, const void *payload, uint32_t len);
-int persist_level(inv_engine *e, uint64_t pos, uint64_t item, uint64_t loc, table_word v);
+int persist_level(inv_engine *e, uint64_t pos, uint64_t item, uint64_t loc, table_word v,
+                  uint32_t updated_s);
+int persist_level_cold(inv_engine *e, uint64_t pos, uint64_t item, uint64_t loc, table_word v,
+                       const persist_cold *cold);
 /* After a successful change at pos (outside any epoch section): remembers
  * it for inv_last_write_position and, with fsync ALWAYS and no deferral,
  * waits until it is durable. */

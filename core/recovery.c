@@ -29,6 +29,7 @@
 #include "hold.h"
 #include "journal.h"
 #include "level.h"
+#include "level_cold.h"
 #include "persist.h"
 #include "snapshot.h"
 #include "table.h"
@@ -62,21 +63,32 @@ typedef struct {
  * consecutive records overlap instead of queueing. */
 #define REPLAY_WINDOW 16
 
+/* A level record in the window: the hot word, and the cold part when the
+ * record carried one (PERSIST_LEVEL_COLD). */
+typedef struct {
+    uint64_t item, location;
+    table_word hot;
+    uint32_t updated_s;
+    bool has_cold;
+    persist_cold cold;
+} replay_level;
+
 typedef struct {
     inv_engine *e;
     uint64_t records, bytes;
     bool items_replayed; /* an item record came from the journal */
-    persist_level_image window[REPLAY_WINDOW];
+    replay_level window[REPLAY_WINDOW];
     size_t window_head, window_n;
 } replay_ctx;
 
 /* Applies the oldest image of the window. */
 static int window_pop(replay_ctx *c)
 {
-    persist_level_image *img = &c->window[c->window_head];
+    replay_level *img = &c->window[c->window_head];
     c->window_head = (c->window_head + 1) % REPLAY_WINDOW;
     c->window_n--;
-    return level_install(c->e, img->item, img->location, (table_word){img->w0, img->w1});
+    return level_install_full(c->e, img->item, img->location, img->hot, img->updated_s,
+                              img->has_cold ? &img->cold : NULL);
 }
 
 /* Applies every image still in the window (before any other record, and
@@ -99,16 +111,42 @@ static bool payload_struct(void *dst, size_t size, const void *payload, uint32_t
     return true;
 }
 
-static int apply_level(replay_ctx *c, const void *payload, uint32_t len)
+/* A level image is valid when its revision is and its cold part keeps to
+ * the layout (level.h): nothing read from disk is trusted. */
+static bool level_image_valid(uint64_t w1, const persist_cold *cold)
 {
-    persist_level_image img;
-    if (!payload_struct(&img, sizeof img, payload, len) ||
-        (img.w1 & ~(TABLE_VERSION_MAX | TABLE_TOMB)) != 0 ||
-        table_version((table_word){0, img.w1}) == 0)
-        return INV_EINVALID;
+    if ((w1 & ~(TABLE_VERSION_MAX | TABLE_TOMB)) != 0 || table_version((table_word){0, w1}) == 0)
+        return false;
+    if (!cold)
+        return true;
+    uint64_t limit = cold->rules >> LEVEL_LIMIT_SHIFT;
+    uint64_t allowed = LEVEL_COLD_INACTIVE | LEVEL_COLD_CONTINUE | (~0ULL << LEVEL_LIMIT_SHIFT);
+    return (cold->rules & ~allowed) == 0 && (limit == LEVEL_LIMIT_NONE || limit <= INV_QTY_MAX) &&
+           (uint32_t)cold->d_s <= INV_QTY_MAX && (uint32_t)(cold->d_s >> 32) <= INV_QTY_MAX &&
+           (uint32_t)cold->q_i <= INV_QTY_MAX && (uint32_t)(cold->q_i >> 32) <= INV_QTY_MAX;
+}
+
+static int apply_level(replay_ctx *c, uint8_t type, const void *payload, uint32_t len)
+{
+    replay_level r = {0};
+    if (type == PERSIST_LEVEL_COLD) {
+        persist_level_cold_image img;
+        if (!payload_struct(&img, sizeof img, payload, len) ||
+            !level_image_valid(img.w1, &img.cold))
+            return INV_EINVALID;
+        r = (replay_level){img.item,           img.location, {img.w0, img.w1},
+                           img.cold.updated_s, true,         img.cold};
+    } else {
+        persist_level_image img = {0};
+        /* format 1 (32 bytes) has no updated_s */
+        if ((len != PERSIST_LEVEL_LEN_V1 && len != sizeof img) || !payload ||
+            !memcpy(&img, payload, len) || !level_image_valid(img.w1, NULL))
+            return INV_EINVALID;
+        r = (replay_level){img.item, img.location, {img.w0, img.w1}, img.updated_s, false, {0}};
+    }
     int rc = c->window_n == REPLAY_WINDOW ? window_pop(c) : INV_OK;
-    table_prefetch(&c->e->levels, img.item, img.location);
-    c->window[(c->window_head + c->window_n++) % REPLAY_WINDOW] = img;
+    table_prefetch(&c->e->levels, r.item, r.location);
+    c->window[(c->window_head + c->window_n++) % REPLAY_WINDOW] = r;
     return rc;
 }
 
@@ -141,8 +179,8 @@ static int apply_record(void *ctx, uint64_t pos, uint8_t type, const void *paylo
     replay_ctx *c = ctx;
     c->records++;
     c->bytes += len;
-    if (type == PERSIST_LEVEL)
-        return report_bad(apply_level(c, payload, len), type, pos);
+    if (type == PERSIST_LEVEL || type == PERSIST_LEVEL_COLD)
+        return report_bad(apply_level(c, type, payload, len), type, pos);
     int rc = window_drain(c);
     if (rc != INV_OK)
         return report_bad(rc, type, pos);
@@ -251,6 +289,29 @@ static int lock_dir(inv_engine *e)
     return INV_OK;
 }
 
+static int held_line_less(void *ctx, uint64_t item, uint64_t loc, int64_t qty)
+{
+    int rc = level_committed_less(ctx, item, loc, qty);
+    if (rc != INV_OK)
+        fprintf(stderr,
+                "invcore: recovery: hold lines hold more of level (%llu, %llu) than it has\n",
+                (unsigned long long)item, (unsigned long long)loc);
+    return rc == INV_ENOTFOUND ? INV_OK : rc;
+}
+
+/* Committed units are not journaled: a level's held units less those of
+ * its HELD holds' lines are committed (level.h). Derived once every
+ * change is finished, before the engine accepts any. */
+static int derive_committed(inv_engine *e)
+{
+    epoch_enter();
+    int rc = level_committed_reset(e);
+    if (rc == INV_OK)
+        rc = hold_foreach_held_line(e, held_line_less, e);
+    epoch_exit();
+    return rc;
+}
+
 /* Finishes what the journal shows half done, journaled, once the journal
  * is open for writing (items_replayed: see below). */
 static int finish_changes(inv_engine *e, bool items_replayed)
@@ -266,6 +327,8 @@ static int finish_changes(inv_engine *e, bool items_replayed)
         rc = level_reconcile(e, &pos);
     if (rc == INV_OK && pos)
         rc = journal_wait(e->jr, pos);
+    if (rc == INV_OK)
+        rc = derive_committed(e);
     return rc;
 }
 
@@ -329,15 +392,16 @@ typedef struct {
  * item, belongs to an item change whose level changes are still running:
  * the snapshot shows them finished (those changes' records, at or above
  * the snapshot's position, replay idempotently over it). */
-static int snapshot_level(void *ctx, uint64_t item, uint64_t loc, table_word v)
+static int snapshot_level(void *ctx, uint64_t item, uint64_t loc, table_word v, table_slot *s)
 {
     snapshot_ctx *c = ctx;
     bool tracked = true;
     if (!catalog_item_exists(&c->e->cat, item, &tracked))
         return 0;
     uint64_t w0 = tracked ? v.w0 & ~LEVEL_UNTRACKED : v.w0 | LEVEL_UNTRACKED;
-    persist_level_image img = {item, loc, w0, v.w1 & TABLE_VERSION_MAX};
-    return snapshot_add(c->w, PERSIST_LEVEL, &img, sizeof img);
+    persist_level_cold_image img = {item, loc, w0, v.w1 & TABLE_VERSION_MAX, {0}};
+    level_cold_image(s, &img.cold);
+    return snapshot_add(c->w, PERSIST_LEVEL_COLD, &img, sizeof img);
 }
 
 /* A table's live entries as inv_stats counts them (the count may dip below
@@ -359,7 +423,7 @@ static int snapshot_write(inv_engine *e, snapshot_writer *w)
     rc = catalog_snapshot(&e->cat, w);
     snapshot_ctx sc = {e, w};
     if (rc == INV_OK)
-        rc = table_foreach(&e->levels, snapshot_level, &sc);
+        rc = table_foreach_slot(&e->levels, snapshot_level, &sc);
     if (rc == INV_OK)
         rc = hold_snapshot(e, w);
     epoch_exit();

@@ -51,6 +51,12 @@ static inline bool key_is_special(uint64_t a, uint64_t b)
     return a == 0 && b <= 1;
 }
 
+/* The slot of special key (0, b), b <= 1. */
+static inline table_slot *special_slot(table *t, uint64_t b)
+{
+    return (table_slot *)(void *)t->special[b];
+}
+
 static inline uint64_t hash_key(const table *t, uint64_t a, uint64_t b)
 {
     uint64_t k[2] = {a, b};
@@ -96,11 +102,11 @@ static size_t capacity_for(size_t entries)
     return cap < TABLE_CAPACITY_MIN ? TABLE_CAPACITY_MIN : (size_t)cap;
 }
 
-static table_array *array_new(size_t capacity)
+static table_array *array_new(size_t capacity, size_t stride)
 {
     if (capacity > TABLE_CAPACITY_MAX)
         return NULL;
-    size_t bytes = sizeof(table_array) + capacity * sizeof(table_slot) + 64;
+    size_t bytes = sizeof(table_array) + capacity * stride + 64;
     /* calloc: jemalloc hands large zeroed runs straight from the kernel. */
     void *raw = calloc(1, bytes);
     if (!raw)
@@ -117,6 +123,7 @@ static table_array *array_new(size_t capacity)
     }
     arr->raw = raw;
     arr->capacity = capacity;
+    arr->stride = stride;
     arr->grow_at = (size_t)(((unsigned __int128)capacity * TABLE_LOAD_NUM) / TABLE_LOAD_DEN);
     return arr;
 }
@@ -127,18 +134,28 @@ static void array_free(void *p)
     free(arr->raw);
 }
 
-int table_init(table *t, size_t capacity_hint, const void *owner)
+int table_init_extra(table *t, size_t capacity_hint, const void *owner, size_t extra_bytes,
+                     table_move_extra_fn move_extra)
 {
+    assert(extra_bytes % 16 == 0 && extra_bytes <= TABLE_EXTRA_MAX);
+    assert((extra_bytes == 0) == (move_extra == NULL));
     memset(t, 0, sizeof *t);
     if (getrandom(&t->seed, sizeof t->seed, 0) != sizeof t->seed)
         t->seed = (uint64_t)(uintptr_t)t ^ 0x9e3779b97f4a7c15ULL;
     t->owner = owner;
-    table_array *arr = array_new(capacity_for(capacity_hint));
+    t->stride = sizeof(table_slot) + extra_bytes;
+    t->move_extra = move_extra;
+    table_array *arr = array_new(capacity_for(capacity_hint), t->stride);
     if (!arr)
         return INV_ENOMEM;
     atomic_init(&t->current, arr);
-    t->special[1].key.half[1] = 1; /* the moved-empty key, kept aside */
+    special_slot(t, 1)->key.half[1] = 1; /* the moved-empty key, kept aside */
     return INV_OK;
+}
+
+int table_init(table *t, size_t capacity_hint, const void *owner)
+{
+    return table_init_extra(t, capacity_hint, owner, 0, NULL);
 }
 
 int table_reserve(table *t, size_t n)
@@ -148,7 +165,7 @@ int table_reserve(table *t, size_t n)
     if (cap <= arr->capacity || atomic_load_explicit(&arr->claimed, memory_order_relaxed) != 0 ||
         atomic_load_explicit(&arr->next, memory_order_acquire) != NULL)
         return INV_OK; /* big enough, or not empty: growth will do */
-    table_array *bigger = array_new(cap);
+    table_array *bigger = array_new(cap, t->stride);
     if (!bigger)
         return INV_ENOMEM;
     /* release: the new (zeroed) array; nobody else uses t yet. */
@@ -199,7 +216,7 @@ static inline table_slot *array_probe(table_array *arr, uint64_t h, uint64_t a, 
     size_t cap = arr->capacity, i = home_of(h, cap);
     *end = NULL;
     for (size_t n = 0; n < cap; n++) {
-        table_slot *s = &arr->slots[i];
+        table_slot *s = table_array_slot(arr, i);
         bool empty;
         if (slot_holds(s, a, b, &empty))
             return s;
@@ -220,7 +237,7 @@ static table_slot *array_find_killing(table_array *arr, uint64_t h, unsigned __i
 {
     size_t cap = arr->capacity, i = home_of(h, cap);
     for (size_t n = 0; n < cap;) {
-        table_slot *s = &arr->slots[i];
+        table_slot *s = table_array_slot(arr, i);
         unsigned __int128 k = key_load(s);
         if (k == key)
             return s;
@@ -247,7 +264,7 @@ static int array_claim(table_array *arr, uint64_t h, unsigned __int128 key, size
 {
     size_t cap = arr->capacity, i = home_of(h, cap);
     for (size_t n = 0; n < cap;) {
-        table_slot *s = &arr->slots[i];
+        table_slot *s = table_array_slot(arr, i);
         unsigned __int128 k = key_load(s);
         if (k == key) {
             *out = s;
@@ -333,6 +350,8 @@ static void settle_in(table *t, table_array *arr, uint64_t h, table_slot *s)
         assert(claimed == CLAIM_OK);
         if (claimed != CLAIM_OK)
             return;
+        if (t->move_extra && !table_is_live(table_load(ns)))
+            t->move_extra(table_slot_extra(s), table_slot_extra(ns), ns);
         table_word never_written = {0, 0};
         /* First copy wins; a failure means the key was already copied. */
         (void)table_cas(ns, &never_written,
@@ -345,7 +364,7 @@ static void settle_in(table *t, table_array *arr, uint64_t h, table_slot *s)
 
 static void migrate_slot(table *t, table_array *arr, size_t i)
 {
-    table_slot *s = &arr->slots[i];
+    table_slot *s = table_array_slot(arr, i);
     for (;;) {
         unsigned __int128 k = key_load(s);
         if (k == KEY_MOVED_EMPTY)
@@ -399,7 +418,7 @@ static int start_growth(table *t, table_array *arr)
     size_t copies = atomic_load_explicit(&arr->claimed, memory_order_relaxed) + TABLE_CLAIM_SLACK;
     if (copies < live_entries)
         copies = live_entries;
-    table_array *next = array_new(capacity_for(2 * copies + TABLE_CAPACITY_MIN));
+    table_array *next = array_new(capacity_for(2 * copies + TABLE_CAPACITY_MIN), t->stride);
     if (!next)
         return INV_ENOMEM;
     next->fresh_limit = next->grow_at - copies;
@@ -440,7 +459,7 @@ void table_settle(table *t, table_slot *s)
      * the current one (an array is published only when all moved). */
     table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
     for (; arr; arr = atomic_load_explicit(&arr->next, memory_order_acquire)) {
-        if (s >= arr->slots && s < arr->slots + arr->capacity) {
+        if (table_array_has(arr, s)) {
             uint64_t a, b;
             table_slot_key(s, &a, &b);
             settle_in(t, arr, hash_key(t, a, b), s);
@@ -454,7 +473,7 @@ void table_settle(table *t, table_slot *s)
 table_slot *table_find(table *t, uint64_t a, uint64_t b)
 {
     if (key_is_special(a, b))
-        return &t->special[b];
+        return special_slot(t, b);
     uint64_t h = hash_key(t, a, b);
     /* acquire: the array header and its slots as published. */
     table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
@@ -478,7 +497,7 @@ table_slot *table_find_memo_miss(table *t, table_array *arr, uint64_t a, uint64_
 {
     table_slot *s = table_find(t, a, b);
     m->t = NULL;
-    if (s && s >= arr->slots && s < arr->slots + arr->capacity)
+    if (s && table_array_has(arr, s))
         *m = (table_memo){t, arr, a, b, s};
     return s;
 }
@@ -486,7 +505,7 @@ table_slot *table_find_memo_miss(table *t, table_array *arr, uint64_t a, uint64_
 table_slot *table_insert(table *t, uint64_t a, uint64_t b)
 {
     if (key_is_special(a, b))
-        return &t->special[b];
+        return special_slot(t, b);
     uint64_t h = hash_key(t, a, b);
     unsigned __int128 key = key_pack(a, b);
     table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
@@ -516,7 +535,7 @@ table_slot *table_insert(table *t, uint64_t a, uint64_t b)
 table_slot *table_insert_exclusive(table *t, uint64_t a, uint64_t b)
 {
     if (key_is_special(a, b))
-        return &t->special[b];
+        return special_slot(t, b);
     /* relaxed: no other thread uses t during recovery. */
     table_array *arr = atomic_load_explicit(&t->current, memory_order_relaxed);
     size_t claimed = atomic_load_explicit(&arr->claimed, memory_order_relaxed);
@@ -540,7 +559,7 @@ void table_prefetch(table *t, uint64_t a, uint64_t b)
 {
     /* acquire: as table_find. */
     table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
-    __builtin_prefetch(&arr->slots[home_of(hash_key(t, a, b), arr->capacity)], 1);
+    __builtin_prefetch(table_array_slot(arr, home_of(hash_key(t, a, b), arr->capacity)), 1);
 }
 
 void table_note_exclusive(table *t, int64_t delta)
@@ -573,7 +592,7 @@ size_t table_bytes(table *t)
     size_t bytes = sizeof *t;
     for (table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire); arr;
          arr = atomic_load_explicit(&arr->next, memory_order_acquire))
-        bytes += sizeof *arr + arr->capacity * sizeof(table_slot);
+        bytes += sizeof *arr + arr->capacity * arr->stride;
     return bytes;
 }
 
@@ -582,17 +601,19 @@ size_t table_bytes(table *t)
 typedef struct {
     uint64_t h, a, b;
     table_word v;
+    table_slot *s; /* where v was read */
 } scan_entry;
 
 /* The current value of the key held by s: a slot moved by a growth that
  * started after we finished the last one is read from where it went. */
-static bool current_value(table *t, table_slot *s, uint64_t a, uint64_t b, table_word *v)
+static bool current_value(table *t, table_slot **s, uint64_t a, uint64_t b, table_word *v)
 {
-    *v = table_load(s);
+    *v = table_load(*s);
     if (v->w1 & TABLE_MOVED) {
         table_slot *now = table_find(t, a, b);
         if (!now)
             return false;
+        *s = now;
         *v = table_load(now);
     }
     return table_is_live(*v);
@@ -622,13 +643,13 @@ static int scan_slot(table *t, table_slot *s, uint64_t cursor, vec *l)
     uint64_t a = (uint64_t)k, b = (uint64_t)(k >> 64);
     uint64_t h = hash_key(t, a, b);
     table_word v;
-    if (h >= cursor && current_value(t, s, a, b, &v))
-        return vec_push(l, &(scan_entry){h, a, b, v});
+    if (h >= cursor && current_value(t, &s, a, b, &v))
+        return vec_push(l, &(scan_entry){h, a, b, v, s});
     return INV_OK;
 }
 
-int table_scan(table *t, uint64_t cursor, size_t max_entries, table_visit_fn fn, void *ctx,
-               uint64_t *next)
+static int scan_slots(table *t, uint64_t cursor, size_t max_entries, table_visit_slot_fn fn,
+                      void *ctx, uint64_t *next)
 {
     if (max_entries == 0)
         return INV_EINVALID;
@@ -639,7 +660,7 @@ int table_scan(table *t, uint64_t cursor, size_t max_entries, table_visit_fn fn,
     int rc = INV_OK;
     /* Whole home slots from start on, until enough entries. */
     for (; j < cap && rc >= 0; j++) {
-        rc = scan_slot(t, &arr->slots[j], cursor, &l);
+        rc = scan_slot(t, table_array_slot(arr, j), cursor, &l);
         if (l.n >= max_entries)
             break;
     }
@@ -649,15 +670,16 @@ int table_scan(table *t, uint64_t cursor, size_t max_entries, table_visit_fn fn,
      * their cluster (wrapping); stop before re-reading slot `start`. */
     for (size_t i = last + 1 == cap ? 0 : last + 1; i != start && rc >= 0;
          i = i + 1 == cap ? 0 : i + 1) {
-        rc = scan_slot(t, &arr->slots[i], cursor, &l);
+        rc = scan_slot(t, table_array_slot(arr, i), cursor, &l);
         if (rc == 1)
             break;
     }
     for (int sp = 0; sp < 2 && rc >= 0; sp++) {
         uint64_t h = hash_key(t, 0, (uint64_t)sp);
-        table_word v = table_load(&t->special[sp]);
+        table_slot *s = special_slot(t, (uint64_t)sp);
+        table_word v = table_load(s);
         if (h >= cursor && table_is_live(v))
-            rc = vec_push(&l, &(scan_entry){h, 0, (uint64_t)sp, v});
+            rc = vec_push(&l, &(scan_entry){h, 0, (uint64_t)sp, v, s});
     }
     if (rc < 0) {
         vec_free(&l);
@@ -684,65 +706,110 @@ int table_scan(table *t, uint64_t cursor, size_t max_entries, table_visit_fn fn,
     }
     rc = INV_OK;
     for (size_t i = 0; i < kept && rc == INV_OK; i++)
-        rc = fn(ctx, items[i].a, items[i].b, items[i].v);
+        rc = fn(ctx, items[i].a, items[i].b, items[i].v, items[i].s);
     vec_free(&l);
     *next = end_hash;
     return rc;
 }
 
+/* Adapts a visitor without the slot (table_visit_fn) to scan_slots. */
+typedef struct {
+    table_visit_fn fn;
+    void *ctx;
+} visit_plain;
+
+static int visit_plain_slot(void *p, uint64_t a, uint64_t b, table_word v, table_slot *s)
+{
+    (void)s;
+    const visit_plain *vp = p;
+    return vp->fn(vp->ctx, a, b, v);
+}
+
+int table_scan(table *t, uint64_t cursor, size_t max_entries, table_visit_fn fn, void *ctx,
+               uint64_t *next)
+{
+    visit_plain vp = {fn, ctx};
+    return scan_slots(t, cursor, max_entries, visit_plain_slot, &vp, next);
+}
+
 typedef struct {
     void *out;
     size_t cap, n;
-    table_put_fn put;
+    table_put_fn put; /* one of put and put_slot */
+    table_put_slot_fn put_slot;
 } scan_page;
 
-static int page_visit(void *p, uint64_t a, uint64_t b, table_word v)
+static int page_visit(void *p, uint64_t a, uint64_t b, table_word v, table_slot *s)
 {
     scan_page *pg = p;
     assert(pg->n < pg->cap); /* table_scan visits at most max_entries */
-    pg->put(pg->out, pg->n++, a, b, v);
+    if (pg->put_slot)
+        pg->put_slot(pg->out, pg->n++, a, b, v, s);
+    else
+        pg->put(pg->out, pg->n++, a, b, v);
     return 0;
+}
+
+static int scan_page_run(table *t, uint64_t cursor, size_t count, scan_page *pg, size_t *n_out,
+                         uint64_t *next_cursor)
+{
+    if (count == 0 || count > INV_LIST_COUNT_MAX || !pg->out || pg->cap == 0 || !n_out ||
+        !next_cursor)
+        return INV_EINVALID;
+    uint64_t next = 0;
+    int rc = scan_slots(t, cursor, count < pg->cap ? count : pg->cap, page_visit, pg, &next);
+    if (rc != INV_OK)
+        return rc;
+    *n_out = pg->n;
+    *next_cursor = next;
+    return INV_OK;
 }
 
 int table_scan_page(table *t, uint64_t cursor, size_t count, void *out, size_t cap,
                     table_put_fn put, size_t *n_out, uint64_t *next_cursor)
 {
-    if (count == 0 || count > INV_LIST_COUNT_MAX || !out || cap == 0 || !n_out || !next_cursor)
-        return INV_EINVALID;
-    scan_page pg = {out, cap, 0, put};
-    uint64_t next = 0;
-    int rc = table_scan(t, cursor, count < cap ? count : cap, page_visit, &pg, &next);
-    if (rc != INV_OK)
-        return rc;
-    *n_out = pg.n;
-    *next_cursor = next;
-    return INV_OK;
+    scan_page pg = {out, cap, 0, put, NULL};
+    return scan_page_run(t, cursor, count, &pg, n_out, next_cursor);
 }
 
-int table_foreach(table *t, table_visit_fn fn, void *ctx)
+int table_scan_page_slot(table *t, uint64_t cursor, size_t count, void *out, size_t cap,
+                         table_put_slot_fn put, size_t *n_out, uint64_t *next_cursor)
+{
+    scan_page pg = {out, cap, 0, NULL, put};
+    return scan_page_run(t, cursor, count, &pg, n_out, next_cursor);
+}
+
+int table_foreach_slot(table *t, table_visit_slot_fn fn, void *ctx)
 {
     table_finish_growth(t);
     table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
     for (int sp = 0; sp < 2; sp++) {
-        table_word v = table_load(&t->special[sp]);
+        table_slot *s = special_slot(t, (uint64_t)sp);
+        table_word v = table_load(s);
         if (table_is_live(v)) {
-            int rc = fn(ctx, 0, (uint64_t)sp, v);
+            int rc = fn(ctx, 0, (uint64_t)sp, v, s);
             if (rc)
                 return rc;
         }
     }
     for (size_t i = 0; i < arr->capacity; i++) {
-        table_slot *s = &arr->slots[i];
+        table_slot *s = table_array_slot(arr, i);
         unsigned __int128 k = key_load(s);
         if (k == KEY_EMPTY || k == KEY_MOVED_EMPTY)
             continue;
         uint64_t a = (uint64_t)k, b = (uint64_t)(k >> 64);
         table_word v;
-        if (current_value(t, s, a, b, &v)) {
-            int rc = fn(ctx, a, b, v);
+        if (current_value(t, &s, a, b, &v)) {
+            int rc = fn(ctx, a, b, v, s);
             if (rc)
                 return rc;
         }
     }
     return INV_OK;
+}
+
+int table_foreach(table *t, table_visit_fn fn, void *ctx)
+{
+    visit_plain vp = {fn, ctx};
+    return table_foreach_slot(t, visit_plain_slot, &vp);
 }

@@ -74,11 +74,25 @@ typedef struct table_slot {
 
 typedef struct table_array table_array;
 
+/* A table may keep extra bytes after each slot (table_init_extra): the
+ * levels keep their cold quantities there, in the slot's cache line. A
+ * slot with its extra bytes is at most this large. */
+#define TABLE_SLOT_BYTES_MAX 64u
+#define TABLE_EXTRA_MAX (TABLE_SLOT_BYTES_MAX - sizeof(table_slot))
+
+/* Growth copies a live slot's extra bytes with this hook, after freezing
+ * its value and before publishing the value in the next array (so whoever
+ * finds the copy finds its extra bytes too). It may run for one slot in
+ * several threads at once; to (in the next array) is not yet visible to
+ * any other user of the table. */
+typedef void (*table_move_extra_fn)(void *from_extra, void *to_extra, const table_slot *to);
+
 /* One array of slots. Defined here only so that table_find_memo's hit path
  * inlines; everything else about it belongs to table.c. */
 struct table_array {
     void *raw; /* what calloc returned (the array is aligned up) */
     size_t capacity;
+    size_t stride; /* bytes from one slot to the next (32 or 64) */
     size_t grow_at; /* claimed keys that start growth */
     /* While this array is the successor of one still migrating, fresh
      * inserts stop here, leaving room for every copy still to come. */
@@ -94,9 +108,12 @@ typedef struct table {
     _Atomic(table_array *) current;
     uint64_t seed;
     const void *owner; /* tag for epoch_retire */
+    size_t stride; /* sizeof(table_slot) + the extra bytes per slot */
+    table_move_extra_fn move_extra; /* NULL: no extra bytes */
     /* Keys (0,0) and (0,1) are the empty and moved-empty sentinels; their
-     * entries live here, outside the arrays, and are never migrated. */
-    table_slot special[2];
+     * entries live here (a slot and its extra bytes each), outside the
+     * arrays, and are never migrated. */
+    _Alignas(64) unsigned char special[2][TABLE_SLOT_BYTES_MAX];
     _Atomic int64_t live; /* live values, maintained by table_note_* */
     /* The highest version of a tombstone that growth dropped: an entry
      * created in a never-written slot starts above it, so versions of a
@@ -106,6 +123,27 @@ typedef struct table {
 } table;
 
 int table_init(table *t, size_t capacity_hint, const void *owner);
+/* As table_init, with extra_bytes (a multiple of 16, at most
+ * TABLE_EXTRA_MAX; zeroed) after every slot, moved by move_extra. */
+int table_init_extra(table *t, size_t capacity_hint, const void *owner, size_t extra_bytes,
+                     table_move_extra_fn move_extra);
+
+/* Slot i of arr. */
+static inline table_slot *table_array_slot(const table_array *arr, size_t i)
+{
+    return (table_slot *)((char *)arr->slots + i * arr->stride);
+}
+/* Is s one of arr's slots? */
+static inline bool table_array_has(const table_array *arr, const table_slot *s)
+{
+    const char *p = (const char *)s, *lo = (const char *)arr->slots;
+    return p >= lo && p < lo + arr->capacity * arr->stride;
+}
+/* The extra bytes of a slot (table_init_extra). */
+static inline void *table_slot_extra(table_slot *s)
+{
+    return (char *)s + sizeof(table_slot);
+}
 /* Only when no other thread uses t. */
 void table_destroy(table *t);
 
@@ -144,8 +182,7 @@ static inline table_slot *table_find_memo(table *t, uint64_t a, uint64_t b, tabl
      * if it holds the key. A claimed key never changes within an array,
      * and its low half is then non-zero unless a is 0 (left to the miss
      * path, which reads both halves consistently). */
-    if (m->t == t && m->arr == arr && m->a == a && m->b == b && a != 0 && s >= arr->slots &&
-        s < arr->slots + arr->capacity &&
+    if (m->t == t && m->arr == arr && m->a == a && m->b == b && a != 0 && table_array_has(arr, s) &&
         /* acquire (both): the slot's value is read after its key. */
         __atomic_load_n(&s->key.half[0], __ATOMIC_ACQUIRE) == a &&
         __atomic_load_n(&s->key.half[1], __ATOMIC_ACQUIRE) == b)
@@ -269,6 +306,15 @@ int table_scan_page(table *t, uint64_t cursor, size_t count, void *out, size_t c
 
 /* Every live entry, in no order (snapshots, counts). */
 int table_foreach(table *t, table_visit_fn fn, void *ctx);
+/* As table_foreach, also passing the slot the value was read from (for
+ * its extra bytes; a slot moved meanwhile keeps the bytes it had). */
+typedef int (*table_visit_slot_fn)(void *ctx, uint64_t a, uint64_t b, table_word v, table_slot *s);
+int table_foreach_slot(table *t, table_visit_slot_fn fn, void *ctx);
+/* As table_scan_page, the slot passed to put as well. */
+typedef void (*table_put_slot_fn)(void *out, size_t i, uint64_t a, uint64_t b, table_word v,
+                                  table_slot *s);
+int table_scan_page_slot(table *t, uint64_t cursor, size_t count, void *out, size_t cap,
+                         table_put_slot_fn put, size_t *n_out, uint64_t *next_cursor);
 
 size_t table_bytes(table *t);
 
@@ -320,14 +366,14 @@ static inline table_slot *table_update_slot(table *t, uint64_t a, uint64_t b, bo
 
 /* Runs step on (a, b)'s value until it refuses, keeps, or its write lands:
  * returns the step's answer (TABLE_STEP_WRITE once written). *out (may be
- * NULL) gets the value written, or the value the step kept or refused.
+ * NULL) gets the value written, or the value the step kept or refused;
+ * *where (may be NULL) the slot it was in (NULL: no key).
  * insert: claim the key when absent (NULL slot: INV_ENOMEM). memo: NULL,
  * or a per-thread lookup memo (forgotten when growth is met). Always
  * inline, so a step known at the call site inlines too (the hot paths). */
-static inline __attribute__((always_inline)) int table_update(table *t, uint64_t a, uint64_t b,
-                                                              bool insert, table_memo *memo,
-                                                              table_step_fn step, void *ctx,
-                                                              table_word *out)
+static inline __attribute__((always_inline)) int
+table_update_at(table *t, uint64_t a, uint64_t b, bool insert, table_memo *memo, table_step_fn step,
+                void *ctx, table_word *out, table_slot **where)
 {
     unsigned backoff = TABLE_BACKOFF_MIN;
     for (;;) {
@@ -347,16 +393,29 @@ static inline __attribute__((always_inline)) int table_update(table *t, uint64_t
             if (rc != TABLE_STEP_WRITE || !s) {
                 if (out)
                     *out = v;
+                if (where)
+                    *where = s;
                 return rc == TABLE_STEP_WRITE ? TABLE_UPDATE_NO_KEY : rc;
             }
             if (table_cas(s, &v, next)) {
                 if (out)
                     *out = next;
+                if (where)
+                    *where = s;
                 return TABLE_STEP_WRITE;
             }
             table_backoff(&backoff);
         }
     }
+}
+
+/* table_update_at without the slot. */
+static inline __attribute__((always_inline)) int table_update(table *t, uint64_t a, uint64_t b,
+                                                              bool insert, table_memo *memo,
+                                                              table_step_fn step, void *ctx,
+                                                              table_word *out)
+{
+    return table_update_at(t, a, b, insert, memo, step, ctx, out, NULL);
 }
 
 #endif /* INV_TABLE_H */

@@ -286,6 +286,7 @@ typedef struct {
     inv_oversell_policy policy;
     int64_t preorder_limit; /* CONTINUE: units available may go below 0;
                              * INV_NO_PREORDER_LIMIT: unbounded (to -INV_QTY_MAX) */
+    bool location_active; /* false: the level refuses stock changes and holds */
 } inv_level_full;
 
 /* Why a change was made (journaled with it; Shopify's reasons). */
@@ -503,7 +504,9 @@ typedef enum {
     INV_BATCH_LEVEL_TRANSFER = 8, /* item, location -> to_location, qty, from, to */
     INV_BATCH_LEVEL_FULFIL = 9, /* item, location, qty */
     INV_BATCH_LEVEL_POLICY = 10, /* item, location, policy, preorder_limit */
-    INV_BATCH_HOLD_EXTEND = 11 /* hold_id, ttl_ms: expires ttl_ms from now */
+    INV_BATCH_HOLD_EXTEND = 11, /* hold_id, ttl_ms: expires ttl_ms from now */
+    INV_BATCH_LEVEL_GET_FULL = 12 /* item, location: as LEVEL_GET, every named
+                                   * quantity (result.full) */
 } inv_batch_op;
 
 typedef struct {
@@ -550,6 +553,7 @@ typedef struct {
                       * the level the line was refused on) */
     inv_hold_failure hold_failure; /* HOLD_CREATE refused: the hold line */
     inv_level to_level; /* TRANSFER: the destination level after */
+    inv_level_full full; /* LEVEL_GET_FULL */
 } inv_batch_result;
 
 /* Runs lines in order as one change: either every line applies, or none

@@ -576,8 +576,9 @@ static void lv_worker(child_ctx *c, unsigned t)
             CHILD_CHECK(c->fd, rc == INV_OK, rc);
         } else if (kind < 6) {
             int64_t d = tu_rng_range(&r, -50, 50);
+            /* floor-less: the level's policy (deny, the default) applies */
             rc = inv_level_adjust(c->e, lv_item(idx), lv_loc(idx), d ? d : 1, INV_NO_FLOOR, &lv);
-            CHILD_CHECK(c->fd, rc == INV_OK || rc == INV_ENOTFOUND, rc);
+            CHILD_CHECK(c->fd, rc == INV_OK || rc == INV_ENOTFOUND || rc == INV_EINSUFFICIENT, rc);
         } else {
             int64_t d = tu_rng_range(&r, -30, 20);
             rc = inv_level_adjust(c->e, lv_item(idx), lv_loc(idx), d ? d : -1, 0, &lv);
@@ -1325,6 +1326,7 @@ typedef struct {
     int hold_rc; /* inv_hold_get after recovery */
     inv_hold_info info;
     inv_level l1, l2;
+    int64_t l1_committed; /* L1's committed units after recovery */
     int verify; /* hold_verify_reserved after recovery */
 } ord_result;
 
@@ -1354,6 +1356,9 @@ static void ord_run(bool late, ord_result *res)
     cr_assert_eq(rc, INV_OK, "%s: recovery failed: %s: %s", what, inv_strerror(rc), msg);
     res->hold_rc = inv_hold_get(e, ORD_HOLD_ID, strlen(ORD_HOLD_ID), &res->info);
     cr_assert_eq(inv_level_get(e, tu_item_id(0), tu_loc_id(0), &res->l1), INV_OK);
+    inv_level_full full;
+    cr_assert_eq(inv_level_get_full(e, tu_item_id(0), tu_loc_id(0), &full), INV_OK);
+    res->l1_committed = full.qty[INV_QTY_COMMITTED];
     cr_assert_eq(inv_level_get(e, tu_item_id(1), tu_loc_id(0), &res->l2), INV_OK);
     res->verify = hold_verify_reserved(e);
     inv_close(e);
@@ -1417,11 +1422,13 @@ Test(crash, ordering_rule_switched_off_shows_the_leak)
                  "persist_publish calls persist_test_before_publish), so it cannot stall the "
                  "hold between its CASes and its journal position");
     cr_assert_not(res.hold_returned, "rule off: the hold returned before the kill");
-    cr_assert(res.hold_rc == INV_ENOTFOUND && res.l1.reserved == ORD_Q1 && res.l2.reserved == 0,
-              "rule off: expected the broken state (L1 reserved %d, no hold), got " ORD_STATE_FMT,
-              ORD_Q1, ORD_STATE_ARGS(&res));
-    cr_assert_eq(res.verify, INV_ECONFLICT,
-                 "rule off: hold_verify_reserved did not notice the leaked reservation");
+    /* Recovery counts units held by no live hold as committed (level.h):
+     * the leak shows as units sold by no order. */
+    cr_assert(res.hold_rc == INV_ENOTFOUND && res.l1.reserved == 0 && res.l1_committed == ORD_Q1 &&
+                  res.l2.reserved == 0,
+              "rule off: expected the broken state (L1 committed %d, no hold), got " ORD_STATE_FMT
+              " committed %lld",
+              ORD_Q1, ORD_STATE_ARGS(&res), (long long)res.l1_committed);
     cr_log_info("ordering, rule off: recovered the broken state as expected: " ORD_STATE_FMT,
                 ORD_STATE_ARGS(&res));
 }

@@ -44,11 +44,45 @@ Test(level, adjust_adds_delta_and_bumps_the_revision)
     cr_expect_eq(inv_level_adjust(e, I1, L1, 5, INV_NO_FLOOR, &b), INV_OK);
     cr_expect_eq(b.available, 15);
     cr_expect_gt(b.revision, a.revision);
-    cr_expect_eq(inv_level_adjust(e, I1, L1, -25, INV_NO_FLOOR, &c), INV_OK);
-    cr_expect_eq(c.available, -10, "no floor: available may go negative");
+    /* The default oversell policy (deny): no floor-less decrement below 0. */
+    cr_expect_eq(inv_level_adjust(e, I1, L1, -25, INV_NO_FLOOR, &c), INV_EINSUFFICIENT);
+    cr_expect_eq(c.available, 15);
+    cr_expect_eq(c.revision, b.revision, "a refused change leaves the revision");
+    /* An explicit floor is the caller's: it may go below 0. */
+    cr_expect_eq(inv_level_adjust(e, I1, L1, -25, -100, &c), INV_OK);
+    cr_expect_eq(c.available, -10, "an explicit floor: available may go negative");
     cr_expect_gt(c.revision, b.revision);
     cr_expect_eq(inv_level_adjust(e, I1, L1, 0, INV_NO_FLOOR, &a), INV_OK);
     cr_expect_eq(a.available, -10);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, 3, INV_NO_FLOOR, &a), INV_OK, "increments pass");
+    cr_expect_eq(a.available, -7);
+    inv_close(e);
+}
+
+Test(level, a_continue_policy_lets_floorless_decrements_go_to_its_preorder_limit)
+{
+    inv_engine *e = open_with(I1, L1);
+    inv_level lv;
+    cr_assert_eq(inv_level_set(e, I1, L1, 2, 0, NULL), INV_OK);
+    cr_assert_eq(inv_level_set_policy(e, I1, L1, INV_POLICY_CONTINUE, 5), INV_OK);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, -7, INV_NO_FLOOR, &lv), INV_OK);
+    cr_expect_eq(lv.available, -5);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, -1, INV_NO_FLOOR, &lv), INV_EINSUFFICIENT);
+    cr_expect_eq(lv.available, -5);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, -1, 0, NULL), INV_EINSUFFICIENT, "a floor wins");
+    cr_assert_eq(inv_level_set_policy(e, I1, L1, INV_POLICY_CONTINUE, INV_NO_PREORDER_LIMIT),
+                 INV_OK);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, -1000, INV_NO_FLOOR, &lv), INV_OK);
+    cr_expect_eq(lv.available, -1005);
+    inv_level_full f;
+    cr_assert_eq(inv_level_get_full(e, I1, L1, &f), INV_OK);
+    cr_expect_eq(f.policy, INV_POLICY_CONTINUE);
+    cr_expect_eq(f.preorder_limit, INV_NO_PREORDER_LIMIT);
+    cr_assert_eq(inv_level_set_policy(e, I1, L1, INV_POLICY_DENY, 0), INV_OK);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, -1, INV_NO_FLOOR, NULL), INV_EINSUFFICIENT);
+    cr_expect_eq(inv_level_adjust(e, I1, L1, 1, INV_NO_FLOOR, NULL), INV_OK);
+    cr_assert_eq(inv_level_get_full(e, I1, L1, &f), INV_OK);
+    cr_expect_eq(f.policy, INV_POLICY_DENY);
     inv_close(e);
 }
 
@@ -203,6 +237,9 @@ Test(level, adjusts_whose_result_leaves_the_range_are_a_limit_error)
     cr_expect(lv.available == INV_QTY_MAX - 5 && lv.revision == rev);
     cr_expect_eq(inv_level_adjust(e, I1, L1, 5, INV_NO_FLOOR, &lv), INV_OK);
     cr_expect_eq(lv.available, INV_QTY_MAX);
+    /* Below 0 without a floor takes a policy that lets orders continue. */
+    cr_assert_eq(inv_level_set_policy(e, I1, L1, INV_POLICY_CONTINUE, INV_NO_PREORDER_LIMIT),
+                 INV_OK);
     cr_assert_eq(inv_level_set(e, I1, L1, -INV_QTY_MAX + 2, 0, &lv), INV_OK);
     cr_expect_eq(inv_level_adjust(e, I1, L1, -3, INV_NO_FLOOR, &lv), INV_ELIMIT);
     cr_expect_eq(inv_level_adjust(e, I1, L1, -INV_QTY_MAX, INV_NO_FLOOR, &lv), INV_ELIMIT);

@@ -138,7 +138,7 @@ static uint64_t del_durable_before;
 
 static void die_at_first_level_record(uint8_t type)
 {
-    if (type != PERSIST_LEVEL)
+    if (type != PERSIST_LEVEL && type != PERSIST_LEVEL_COLD)
         return;
     /* The item's tombstone is the first record after the durable end seen
      * before the delete: wait until the flusher has synced it. */

@@ -276,6 +276,9 @@ Test(server_cmd, levels_set_adjust_get_list_delete)
     expect_level(C, 6, 0, "LEVEL.GET 10 1");
     expect_error(C, "CONFLICT revision", "LEVEL.ADJUST 10 1 1 IFREV 1");
     expect_level(C, 7, 0, "LEVEL.ADJUST 10 1 1 IFREV %lld", rev3);
+    /* the default oversell policy (deny) stops a floor-less decrement at 0 */
+    expect_error(C, "INSUFFICIENT available 7", "LEVEL.ADJUST 10 1 -10");
+    expect_status(C, "OK", "LEVEL.POLICY 10 1 CONTINUE");
     expect_level(C, -3, 0, "LEVEL.ADJUST 10 1 -10");
     expect_error(C, "NOTFOUND", "LEVEL.SET 99 1 5");
     expect_error(C, "NOTFOUND", "LEVEL.SET 10 99 5");

@@ -144,8 +144,15 @@ static void cold_op(stress_ctx *c, tu_rng *r)
             TU_CHECK(lv.available >= 0, "floored adjust on cold %llu returned %lld",
                      (unsigned long long)k, (long long)lv.available);
     } else if (pick < 80) {
+        /* Cold levels keep the default policy (deny): a floor-less
+         * decrement stops at 0 as a floored one does. */
         rc = inv_level_adjust(c->e, item, loc, delta, INV_NO_FLOOR, &lv);
-        TU_CHECK(rc == INV_OK || rc == INV_ENOTFOUND, "adjust cold: %s", inv_strerror(rc));
+        TU_CHECK(rc == INV_OK || rc == INV_ENOTFOUND ||
+                     (rc == INV_EINSUFFICIENT && lv.available + delta < 0),
+                 "adjust cold: %s", inv_strerror(rc));
+        if (rc == INV_OK)
+            TU_CHECK(lv.available >= 0, "deny policy on cold %llu let it reach %lld",
+                     (unsigned long long)k, (long long)lv.available);
     } else {
         rc = inv_level_get(c->e, item, loc, &lv);
         TU_CHECK(rc == INV_OK || rc == INV_ENOTFOUND, "get cold: %s", inv_strerror(rc));
@@ -219,11 +226,18 @@ Test(stress, levels_under_growth_never_oversell_lose_updates_or_reorder_revision
     for (size_t h = 0; h < HOT; h++) {
         cr_assert_eq(inv_item_put(c->e, hot_item(h), NULL), INV_OK);
         cr_assert_eq(inv_level_set(c->e, hot_item(h), tu_loc_id(0), 100, 0, NULL), INV_OK);
+        /* Unfloored adjusts may go below 0: orders continue (no limit). */
+        cr_assert_eq(inv_level_set_policy(c->e, hot_item(h), tu_loc_id(0), INV_POLICY_CONTINUE,
+                                          INV_NO_PREORDER_LIMIT),
+                     INV_OK);
     }
     for (size_t k = HOT; k < CHECKED; k++) {
         uint64_t item, loc;
         checked_level(k, &item, &loc);
         cr_assert_eq(inv_level_set(c->e, item, loc, 50, 0, NULL), INV_OK);
+        cr_assert_eq(
+            inv_level_set_policy(c->e, item, loc, INV_POLICY_CONTINUE, INV_NO_PREORDER_LIMIT),
+            INV_OK);
     }
     uint64_t r0 = resizes(c->e);
 

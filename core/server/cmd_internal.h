@@ -89,6 +89,8 @@ void reply_engine_error(resp_out *o, int rc);
 /* 0 when rc is INV_OK; else replies the engine's error and returns -1. */
 int engine_or_reply(resp_out *o, int rc);
 void reply_level(resp_out *o, const inv_level *l);
+/* A level's every field as a map (RESP3) or field/value pairs (RESP2). */
+void reply_level_full(resp_out *o, const inv_level_full *f);
 /* A HELP reply: an array of one simple string per line. */
 void reply_help(resp_out *o, const char *const *lines, size_t n);
 
@@ -135,6 +137,7 @@ cmd_handler cmd_loc_set, cmd_loc_get, cmd_loc_list, cmd_loc_default;
 cmd_handler cmd_item_set, cmd_item_get, cmd_item_mget, cmd_item_bysku, cmd_item_byvariant,
     cmd_item_list, cmd_item_del;
 cmd_handler cmd_level_list, cmd_level_del, cmd_product_inventory, cmd_hold_get;
+cmd_handler cmd_level_move, cmd_level_return, cmd_level_fulfil, cmd_level_policy;
 
 /* cmd_inventory.c: the commands that are batch lines (CMD_BATCH: LEVEL.SET,
  * LEVEL.ADJUST, LEVEL.GET, HOLD.CREATE, HOLD.COMMIT, HOLD.RELEASE). Each

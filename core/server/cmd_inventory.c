@@ -456,12 +456,189 @@ static int parse_level_adjust(resp_out *o, const resp_arg *v, size_t n, inv_batc
     return parse_level_write(o, v, n, l, true);
 }
 
-/* LEVEL.GET item loc */
+/* LEVEL.GET item loc [ALL] */
 static int parse_level_get(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
                            inv_hold_line *lines)
 {
-    batch_line_init(l, INV_BATCH_LEVEL_GET);
+    if (n == 4 && !arg_eq(&v[3], "all")) {
+        resp_w_error(o, "INVALID", "expected ALL");
+        return -1;
+    }
+    batch_line_init(l, n == 4 ? INV_BATCH_LEVEL_GET_FULL : INV_BATCH_LEVEL_GET);
     return item_loc_or_reply(o, v, &l->item, &l->location);
+}
+
+/* ---- every named quantity (LEVEL.GET ... ALL, LEVEL.MOVE, ...) ------------- */
+
+/* The fields of a full level reply, in this order (field names as
+ * docs/PROTOCOL.md writes them). */
+#define LEVEL_FULL_PAIRS (INV_QTY_NAMES + 7)
+
+void reply_level_full(resp_out *o, const inv_level_full *f)
+{
+    resp_w_map(o, LEVEL_FULL_PAIRS);
+    for (int q = 0; q < INV_QTY_NAMES; q++) {
+        resp_w_bulk_str(o, inv_qty_name_str((inv_qty_name)q));
+        resp_w_int(o, f->qty[q]);
+    }
+    resp_w_bulk_str(o, "on_hand");
+    resp_w_int(o, f->on_hand);
+    resp_w_bulk_str(o, "revision");
+    resp_w_int(o, (int64_t)f->revision);
+    resp_w_bulk_str(o, "created_at_ms");
+    resp_w_int(o, f->created_at_ms);
+    resp_w_bulk_str(o, "updated_at_ms");
+    resp_w_int(o, f->updated_at_ms);
+    resp_w_bulk_str(o, "policy");
+    resp_w_bulk_str(o, f->policy == INV_POLICY_CONTINUE ? "continue" : "deny");
+    resp_w_bulk_str(o, "preorder_limit");
+    resp_w_int(o, f->preorder_limit);
+    resp_w_bulk_str(o, "location_active");
+    resp_w_bool(o, f->location_active);
+}
+
+static int qty_name_or_reply(resp_out *o, const resp_arg *a, inv_qty_name *q)
+{
+    if (inv_qty_name_parse(a->ptr, a->len, q) == INV_OK)
+        return 0;
+    resp_w_errorf(o,
+                  "INVALID unknown quantity '%.*s' (available, committed, incoming, damaged, "
+                  "safety_stock, quality_control)",
+                  echo_len(a, CMD_NAME_ECHO_MAX), a->ptr);
+    return -1;
+}
+
+/* A positive unit count (a move, a fulfilment). */
+static int units_or_reply(resp_out *o, const resp_arg *a, int64_t *q)
+{
+    if (qty_or_reply(o, a, "quantity", q) != 0)
+        return -1;
+    if (*q < 1) {
+        resp_w_error(o, "INVALID", "quantity must be at least 1");
+        return -1;
+    }
+    return 0;
+}
+
+/* The reply of a change that answers the level's every quantity. */
+static void reply_changed_full(session *s, resp_out *o, int rc, uint64_t item, uint64_t loc,
+                               const inv_level_full *f)
+{
+    if (rc == INV_EINSUFFICIENT) {
+        resp_w_errorf(o, "INSUFFICIENT not enough units to move (available %lld)",
+                      (long long)f->qty[INV_QTY_AVAILABLE]);
+        return;
+    }
+    if (rc == INV_EINVALID && !f->location_active && f->revision) {
+        resp_w_error(o, "INVALID", "location inactive");
+        return;
+    }
+    if (engine_or_reply(o, rc) == 0)
+        reply_level_full(o, f);
+}
+
+/* LEVEL.MOVE item loc qty FROM name TO name [FLOOR min] */
+void cmd_level_move(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    uint64_t item, loc;
+    int64_t qty, floor = INV_NO_FLOOR;
+    inv_qty_name from = INV_QTY_NAMES, to = INV_QTY_NAMES;
+    if (item_loc_or_reply(o, v, &item, &loc) != 0 || units_or_reply(o, &v[3], &qty) != 0)
+        return;
+    for (size_t i = 4; i + 1 < n; i += 2) {
+        int rc = 0;
+        if (arg_eq(&v[i], "from"))
+            rc = qty_name_or_reply(o, &v[i + 1], &from);
+        else if (arg_eq(&v[i], "to"))
+            rc = qty_name_or_reply(o, &v[i + 1], &to);
+        else if (arg_eq(&v[i], "floor"))
+            rc = qty_or_reply(o, &v[i + 1], "floor", &floor);
+        else {
+            resp_w_error(o, "INVALID", "expected FROM, TO or FLOOR");
+            return;
+        }
+        if (rc != 0)
+            return;
+    }
+    if (from == INV_QTY_NAMES || to == INV_QTY_NAMES) {
+        resp_w_error(o, "INVALID", "FROM and TO are required");
+        return;
+    }
+    if (from == INV_QTY_RESERVED || to == INV_QTY_RESERVED || from == to) {
+        resp_w_error(o, "INVALID",
+                     from == to ? "FROM and TO must differ" : "reserved changes only by holds");
+        return;
+    }
+    inv_level_full f = {0};
+    int rc = inv_level_move(s->ctx->e, item, loc, qty, from, to, floor, &f);
+    reply_changed_full(s, o, rc, item, loc, &f);
+}
+
+/* LEVEL.RETURN item loc qty: committed -> available (a cancel or return). */
+void cmd_level_return(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    uint64_t item, loc;
+    int64_t qty;
+    if (item_loc_or_reply(o, v, &item, &loc) != 0 || units_or_reply(o, &v[3], &qty) != 0)
+        return;
+    inv_level_full f = {0};
+    int rc = inv_level_move(s->ctx->e, item, loc, qty, INV_QTY_COMMITTED, INV_QTY_AVAILABLE,
+                            INV_NO_FLOOR, &f);
+    reply_changed_full(s, o, rc, item, loc, &f);
+}
+
+/* LEVEL.FULFIL item loc qty: committed units ship (on_hand falls). */
+void cmd_level_fulfil(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    uint64_t item, loc;
+    int64_t qty;
+    if (item_loc_or_reply(o, v, &item, &loc) != 0 || units_or_reply(o, &v[3], &qty) != 0)
+        return;
+    int rc = inv_level_fulfil(s->ctx->e, item, loc, qty);
+    inv_level_full f = {0};
+    if (rc == INV_OK || rc == INV_EINSUFFICIENT)
+        (void)inv_level_get_full(s->ctx->e, item, loc, &f);
+    if (rc == INV_EINSUFFICIENT) {
+        resp_w_errorf(o, "INSUFFICIENT committed %lld", (long long)f.qty[INV_QTY_COMMITTED]);
+        return;
+    }
+    if (engine_or_reply(o, rc) == 0)
+        reply_level_full(o, &f);
+}
+
+/* LEVEL.POLICY item loc DENY|CONTINUE [LIMIT n] */
+void cmd_level_policy(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    uint64_t item, loc;
+    if (item_loc_or_reply(o, v, &item, &loc) != 0)
+        return;
+    inv_oversell_policy policy;
+    if (arg_eq(&v[3], "deny"))
+        policy = INV_POLICY_DENY;
+    else if (arg_eq(&v[3], "continue"))
+        policy = INV_POLICY_CONTINUE;
+    else {
+        resp_w_error(o, "INVALID", "expected DENY or CONTINUE");
+        return;
+    }
+    int64_t limit = INV_NO_PREORDER_LIMIT;
+    if (n == 6) {
+        if (!arg_eq(&v[4], "limit") || policy != INV_POLICY_CONTINUE) {
+            resp_w_error(o, "INVALID", "expected LIMIT n after CONTINUE");
+            return;
+        }
+        if (qty_or_reply(o, &v[5], "limit", &limit) != 0)
+            return;
+        if (limit < 0) {
+            resp_w_error(o, "INVALID", "limit must be at least 0");
+            return;
+        }
+    } else if (n != 4) {
+        resp_w_error(o, "INVALID", "expected LIMIT n");
+        return;
+    }
+    if (engine_or_reply(o, inv_level_set_policy(s->ctx->e, item, loc, policy, limit)) == 0)
+        resp_w_ok(o);
 }
 
 /* Current revision for a CONFLICT reply: out if the engine filled it. */
@@ -696,6 +873,9 @@ static void line_apply(inv_engine *e, const inv_batch_line *l, inv_batch_result 
     case INV_BATCH_LEVEL_GET:
         r->rc = inv_level_get(e, l->item, l->location, &r->level);
         break;
+    case INV_BATCH_LEVEL_GET_FULL:
+        r->rc = inv_level_get_full(e, l->item, l->location, &r->full);
+        break;
     case INV_BATCH_HOLD_CREATE:
         r->rc = inv_hold_create(e, l->hold_id, l->hold_id_len, l->ttl_ms, l->hold_lines,
                                 l->n_hold_lines, &r->hold_failure);
@@ -711,6 +891,20 @@ static void line_apply(inv_engine *e, const inv_batch_line *l, inv_batch_result 
     }
 }
 
+/* Did the line name an inactive location (the engine's INVALID for a
+ * stock change there)? */
+static bool line_location_inactive(session *s, const inv_batch_line *l)
+{
+    inv_location loc;
+    if (l->op != INV_BATCH_HOLD_CREATE)
+        return inv_location_get(s->ctx->e, l->location, &loc) == INV_OK && !loc.fields.active;
+    for (size_t i = 0; i < l->n_hold_lines; i++)
+        if (inv_location_get(s->ctx->e, l->hold_lines[i].location, &loc) == INV_OK &&
+            !loc.fields.active)
+            return true;
+    return false;
+}
+
 const char *batch_line_error(session *s, const inv_batch_line *l, const inv_batch_result *r,
                              char *msg, size_t cap)
 {
@@ -724,6 +918,9 @@ const char *batch_line_error(session *s, const inv_batch_line *l, const inv_batc
     else if (r->rc == INV_ECONFLICT && level_write)
         snprintf(msg, cap, "revision %llu",
                  (unsigned long long)conflict_revision(s, l->item, l->location, &r->level));
+    else if (r->rc == INV_EINVALID && (level_write || l->op == INV_BATCH_HOLD_CREATE) &&
+             line_location_inactive(s, l))
+        snprintf(msg, cap, "location inactive");
     else
         snprintf(msg, cap, "%s", inv_strerror(r->rc));
     return inv_errcode(r->rc);
@@ -740,6 +937,8 @@ void reply_batch_line(session *s, resp_out *o, const inv_batch_line *l, const in
     } else if (l->op == INV_BATCH_LEVEL_SET || l->op == INV_BATCH_LEVEL_ADJUST ||
                l->op == INV_BATCH_LEVEL_GET) {
         reply_level(o, &r->level);
+    } else if (l->op == INV_BATCH_LEVEL_GET_FULL) {
+        reply_level_full(o, &r->full);
     } else {
         resp_w_ok(o);
     }
@@ -815,7 +1014,13 @@ const cmd_def cmd_inventory_rows[] = {
      "LEVEL.SET item loc qty [IFREV rev]"},
     {"level.adjust", 4, 8, 4, 2, CMD_WRITE | CMD_FAST | CMD_BATCH, cmd_batch_line,
      "LEVEL.ADJUST item loc delta [FLOOR min] [IFREV rev]"},
-    {"level.get", 3, 3, 0, 0, CMD_FAST | CMD_BATCH, cmd_batch_line, "LEVEL.GET item loc"},
+    {"level.get", 3, 4, 0, 0, CMD_FAST | CMD_BATCH, cmd_batch_line, "LEVEL.GET item loc [ALL]"},
+    {"level.move", 8, 10, 4, 2, CMD_WRITE, cmd_level_move,
+     "LEVEL.MOVE item loc qty FROM name TO name [FLOOR min]"},
+    {"level.return", 4, 4, 0, 0, CMD_WRITE, cmd_level_return, "LEVEL.RETURN item loc qty"},
+    {"level.fulfil", 4, 4, 0, 0, CMD_WRITE, cmd_level_fulfil, "LEVEL.FULFIL item loc qty"},
+    {"level.policy", 4, 6, 0, 0, CMD_WRITE, cmd_level_policy,
+     "LEVEL.POLICY item loc DENY|CONTINUE [LIMIT n]"},
     {"level.list", 2, 2, 0, 0, CMD_READONLY, cmd_level_list, "LEVEL.LIST item"},
     {"level.del", 3, 3, 0, 0, CMD_WRITE, cmd_level_del, "LEVEL.DEL item loc"},
     {"product.inventory", 2, 4, 2, 2, CMD_READONLY, cmd_product_inventory,

@@ -1,0 +1,743 @@
+/*
+ * level_cold.c — the cold part of a level (level.h): the named quantities
+ * beside available and held, the oversell policy, the location's activity
+ * and the timestamps. Their changes (moves, fulfilment, policy, activity,
+ * deletion), full reads, the copy growth makes, and recovery's install.
+ *
+ * Invariants:
+ *  - every change of the cold part other than a commit's count (committed
+ *    += n, level_commit_units) holds the level's LOCK bit across its CAS
+ *    of the hot word and its cold stores, and that CAS always lands (it
+ *    stamps a revision): so a reader that saw the same hot word before and
+ *    after reading an unlocked cold part read one state (level_read_full);
+ *  - a holder of LOCK never settles, inserts or takes a second LOCK (growth
+ *    waits for LOCK to be free: it would wait for itself);
+ *  - once MOVED is set nothing changes the old cold part: a commit's CAS
+ *    fails on it and redoes its count in the next array, a locker settles;
+ *  - every named quantity stays >= 0 (available: above its floor), held =
+ *    reserved + committed <= LEVEL_HELD_MAX, and the RULES bit of the hot
+ *    word is set exactly when the cold word has INACTIVE or CONTINUE.
+ */
+#include "level_cold.h"
+
+#include "catalog.h"
+#include "epoch.h"
+#include "persist.h"
+
+#include <assert.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Spins on a held LOCK before yielding the CPU to its holder. */
+#define LEVEL_LOCK_SPINS 64u
+
+static void lock_wait(unsigned *spins)
+{
+    if (++*spins < LEVEL_LOCK_SPINS)
+        cpu_relax();
+    else
+        sched_yield();
+}
+
+static inline uint64_t load_rules(level_cold *c)
+{
+    /* acquire: the cold stores of the change that set these bits (and a
+     * commit's count) are seen with them. */
+    return atomic_load_explicit(&c->rules, memory_order_acquire);
+}
+
+static void unlock_cold(level_cold *c)
+{
+    /* release: the cold stores before it are seen by the next locker or
+     * reader that sees LOCK clear. */
+    atomic_fetch_and_explicit(&c->rules, ~LEVEL_COLD_LOCK, memory_order_release);
+}
+
+/* ---- the named quantities of a state ------------------------------------ */
+
+void level_quantities(table_word v, uint64_t rules, uint64_t d_s, uint64_t q_i,
+                      int64_t q[INV_QTY_NAMES])
+{
+    int64_t committed = level_committed(rules), held = level_held(v);
+    q[INV_QTY_AVAILABLE] = level_available(v);
+    q[INV_QTY_RESERVED] = held > committed ? held - committed : 0;
+    q[INV_QTY_COMMITTED] = committed;
+    q[INV_QTY_DAMAGED] = (int64_t)(uint32_t)d_s;
+    q[INV_QTY_SAFETY_STOCK] = (int64_t)(uint32_t)(d_s >> 32);
+    q[INV_QTY_QUALITY_CONTROL] = (int64_t)(uint32_t)q_i;
+    q[INV_QTY_INCOMING] = (int64_t)(uint32_t)(q_i >> 32);
+}
+
+static int64_t on_hand_of(const int64_t q[INV_QTY_NAMES])
+{
+    return q[INV_QTY_AVAILABLE] + q[INV_QTY_RESERVED] + q[INV_QTY_COMMITTED] + q[INV_QTY_DAMAGED] +
+           q[INV_QTY_SAFETY_STOCK] + q[INV_QTY_QUALITY_CONTROL];
+}
+
+static void fill_full(table_word v, uint64_t rules, uint64_t d_s, uint64_t q_i, uint32_t created_s,
+                      uint32_t updated_s, inv_level_full *out)
+{
+    level_quantities(v, rules, d_s, q_i, out->qty);
+    out->on_hand = on_hand_of(out->qty);
+    out->revision = table_version(v);
+    out->created_at_ms = (int64_t)created_s * 1000;
+    out->updated_at_ms = (int64_t)updated_s * 1000;
+    out->policy = rules & LEVEL_COLD_CONTINUE ? INV_POLICY_CONTINUE : INV_POLICY_DENY;
+    uint64_t limit = rules >> LEVEL_LIMIT_SHIFT;
+    out->preorder_limit = limit == LEVEL_LIMIT_NONE ? INV_NO_PREORDER_LIMIT : (int64_t)limit;
+    out->location_active = !level_inactive(rules);
+}
+
+/* ---- reads ---------------------------------------------------------------- */
+
+int level_rules_read(inv_engine *e, uint64_t item, uint64_t loc, level_rules *out)
+{
+    unsigned spins = 0;
+    for (;;) {
+        table_slot *s = table_find(&e->levels, item, loc);
+        if (!s)
+            return INV_ENOTFOUND;
+        table_word v = table_load(s);
+        if (v.w1 & TABLE_MOVED)
+            continue; /* table_find now answers the next array */
+        if (!table_is_live(v))
+            return INV_ENOTFOUND;
+        uint64_t r = load_rules(level_cold_of(s));
+        if (r & LEVEL_COLD_LOCK) {
+            lock_wait(&spins); /* a rules change is landing */
+            continue;
+        }
+        table_word again = table_load(s);
+        if (again.w0 != v.w0 || again.w1 != v.w1)
+            continue;
+        out->rules = r;
+        out->revision = table_version(v);
+        return INV_OK;
+    }
+}
+
+int level_read_full(inv_engine *e, uint64_t item, uint64_t loc, inv_level_full *out)
+{
+    unsigned spins = 0;
+    for (;;) {
+        table_slot *s = table_find(&e->levels, item, loc);
+        if (!s)
+            return INV_ENOTFOUND;
+        level_cold *c = level_cold_of(s);
+        table_word v = table_load(s);
+        if (v.w1 & TABLE_MOVED)
+            continue;
+        if (!table_is_live(v))
+            return INV_ENOTFOUND;
+        uint64_t r = load_rules(c);
+        if (r & LEVEL_COLD_LOCK) {
+            lock_wait(&spins);
+            continue;
+        }
+        /* relaxed (all four): ordered by the acquire of rules above and
+         * checked by the re-reads below. */
+        uint64_t d_s = atomic_load_explicit(&c->d_s, memory_order_relaxed);
+        uint64_t q_i = atomic_load_explicit(&c->q_i, memory_order_relaxed);
+        uint32_t created_s = atomic_load_explicit(&c->created_s, memory_order_relaxed);
+        uint32_t updated_s = atomic_load_explicit(&c->updated_s, memory_order_relaxed);
+        table_word again = table_load(s);
+        uint64_t r2 = load_rules(c);
+        if (again.w0 != v.w0 || again.w1 != v.w1 || (r2 & LEVEL_COLD_LOCK) ||
+            (r2 & ~LEVEL_COMMITTED_MASK) != (r & ~LEVEL_COMMITTED_MASK))
+            continue; /* a cold change ran meanwhile: read again */
+        fill_full(v, r2, d_s, q_i, created_s, updated_s, out);
+        return INV_OK;
+    }
+}
+
+uint64_t level_rules_now(inv_engine *e, uint64_t item, uint64_t loc)
+{
+    table_slot *s = table_find(&e->levels, item, loc);
+    return s ? load_rules(level_cold_of(s)) : 0;
+}
+
+int inv_level_get_full(inv_engine *e, uint64_t item, uint64_t loc, inv_level_full *out)
+{
+    if (!e || !out)
+        return INV_EINVALID;
+    epoch_enter();
+    int rc = level_read_full(e, item, loc, out);
+    epoch_exit();
+    return rc;
+}
+
+/* ---- commits' counts ------------------------------------------------------- */
+
+void level_commit_units(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
+{
+    assert(qty > 0 && qty <= INV_QTY_MAX);
+    for (;;) {
+        table_slot *s = table_find(&e->levels, item, loc);
+        if (!s)
+            return; /* deleted with its item: nothing left to count */
+        level_cold *c = level_cold_of(s);
+        /* relaxed: the CAS below decides. */
+        uint64_t r = atomic_load_explicit(&c->rules, memory_order_relaxed);
+        while (!(r & LEVEL_COLD_MOVED)) {
+            uint64_t committed = (r & LEVEL_COMMITTED_MASK) + (uint64_t)qty;
+            assert(committed <= LEVEL_COMMITTED_MASK); /* within held */
+            /* release: readers of committed see the sale's CAS before it. */
+            if (atomic_compare_exchange_weak_explicit(&c->rules, &r,
+                                                      (r & ~LEVEL_COMMITTED_MASK) | committed,
+                                                      memory_order_release, memory_order_relaxed))
+                return;
+        }
+        table_settle(&e->levels, s); /* moved: count it in the next array */
+    }
+}
+
+/* ---- growth -------------------------------------------------------------- */
+
+void level_move_cold(void *from, void *to, const table_slot *to_slot)
+{
+    level_cold *f = from, *t = to;
+    unsigned spins = 0;
+    uint64_t r = load_rules(f);
+    while (!(r & LEVEL_COLD_MOVED)) {
+        if (r & LEVEL_COLD_LOCK) {
+            lock_wait(&spins); /* a cold change finishes first */
+            r = load_rules(f);
+            continue;
+        }
+        /* acq_rel: captures the last committed count and every cold store
+         * before it; nothing changes f afterwards. */
+        if (atomic_compare_exchange_weak_explicit(&f->rules, &r, r | LEVEL_COLD_MOVED,
+                                                  memory_order_acq_rel, memory_order_acquire))
+            r |= LEVEL_COLD_MOVED;
+    }
+    uint64_t captured = r & ~(LEVEL_COLD_MOVED | LEVEL_COLD_LOCK);
+    uint64_t fresh = 0;
+    /* acquire: the copy is ours (LOCK held in the copy) or someone's. */
+    if (!atomic_compare_exchange_strong_explicit(&t->rules, &fresh, captured | LEVEL_COLD_LOCK,
+                                                 memory_order_acquire, memory_order_relaxed))
+        return; /* another helper copies it */
+    if (!table_is_live(table_load(to_slot))) {
+        /* relaxed (all): ordered by the MOVED capture above and published
+         * by the unlock (release) below. */
+        atomic_store_explicit(&t->d_s, atomic_load_explicit(&f->d_s, memory_order_relaxed),
+                              memory_order_relaxed);
+        atomic_store_explicit(&t->q_i, atomic_load_explicit(&f->q_i, memory_order_relaxed),
+                              memory_order_relaxed);
+        atomic_store_explicit(&t->created_s,
+                              atomic_load_explicit(&f->created_s, memory_order_relaxed),
+                              memory_order_relaxed);
+        atomic_store_explicit(&t->updated_s,
+                              atomic_load_explicit(&f->updated_s, memory_order_relaxed),
+                              memory_order_relaxed);
+    }
+    unlock_cold(t);
+}
+
+/* ---- positions ------------------------------------------------------------ */
+
+/* A level already stamped at or above pos cannot take it: abandon it (a
+ * PAD record) and reserve again. A position reserved after the word was
+ * loaded is above every revision on it, so the loop turns at most once
+ * (positions only grow). 0: the journal failed. */
+static uint64_t level_reposition(inv_engine *e, uint64_t pos, uint64_t version, uint32_t len)
+{
+    assert(pos != 0 && version >= pos);
+    while (pos != 0 && version >= pos) {
+        persist_abandon(e, pos, len);
+        pos = persist_reserve(e, len);
+    }
+    return pos;
+}
+
+uint64_t level_position_for(inv_engine *e, uint64_t pos, uint64_t version, uint32_t len)
+{
+    if (pos == 0)
+        pos = persist_reserve(e, len);
+    if (pos != 0 && version >= pos)
+        pos = level_reposition(e, pos, version, len);
+    return pos;
+}
+
+/* ---- cold changes ------------------------------------------------------------ */
+
+/* Locks (item, loc)'s cold part: *slot, and *v its hot word as read under
+ * the lock (not frozen). NOTFOUND when the key has no slot. */
+static int lock_level(inv_engine *e, uint64_t item, uint64_t loc, table_slot **slot, table_word *v)
+{
+    unsigned spins = 0;
+    for (;;) {
+        table_slot *s = table_find(&e->levels, item, loc);
+        if (!s)
+            return INV_ENOTFOUND;
+        level_cold *c = level_cold_of(s);
+        /* relaxed: the CAS below decides. */
+        uint64_t r = atomic_load_explicit(&c->rules, memory_order_relaxed);
+        if (r & LEVEL_COLD_MOVED) {
+            table_settle(&e->levels, s);
+            continue;
+        }
+        if (r & LEVEL_COLD_LOCK) {
+            lock_wait(&spins);
+            continue;
+        }
+        /* acquire: the previous holder's cold stores. */
+        if (!atomic_compare_exchange_weak_explicit(&c->rules, &r, r | LEVEL_COLD_LOCK,
+                                                   memory_order_acquire, memory_order_relaxed))
+            continue;
+        *v = table_load(s);
+        if (table_is_frozen(*v)) {
+            unlock_cold(c);
+            table_settle(&e->levels, s);
+            continue;
+        }
+        *slot = s;
+        return INV_OK;
+    }
+}
+
+/* Decides a cold change on (v, the locked cold part): the next hot w0 and
+ * cold words, or a refusal. */
+static int cold_decide(inv_engine *e, uint64_t loc, const level_cold_op *op, table_word v,
+                       uint64_t rules, uint64_t d_s, uint64_t q_i, uint64_t *w0,
+                       uint64_t *rules_out, uint64_t *d_s_out, uint64_t *q_i_out)
+{
+    if (!table_is_live(v))
+        return INV_ENOTFOUND;
+    if (op->kind == LEVEL_COLD_DELETE) {
+        if (!op->force && level_held(v) > 0)
+            return INV_ECONFLICT; /* holds or orders still count on it */
+        *w0 = 0;
+        *rules_out = *d_s_out = *q_i_out = 0;
+        return TABLE_STEP_WRITE;
+    }
+    uint64_t new_rules = rules;
+    if (op->kind == LEVEL_COLD_RULES) {
+        uint64_t bits = op->rules_bits;
+        if (op->follow_location)
+            bits = catalog_location_active(&e->cat, loc) ? 0 : LEVEL_COLD_INACTIVE;
+        new_rules = (rules & ~op->rules_mask) | (bits & op->rules_mask);
+        if (new_rules == rules)
+            return LEVEL_COLD_KEEP;
+    } else if (op->stock_change && level_inactive(rules)) {
+        return INV_EINVALID;
+    }
+    int64_t q[INV_QTY_NAMES];
+    level_quantities(v, rules, d_s, q_i, q);
+    int64_t committed_before = q[INV_QTY_COMMITTED];
+    for (int i = 0; i < INV_QTY_NAMES; i++) {
+        if (op->d[i] == 0)
+            continue;
+        int64_t after = q[i] + op->d[i];
+        if (i == INV_QTY_AVAILABLE) {
+            int64_t floor = op->floor;
+            if (floor == INV_NO_FLOOR && op->d[i] < 0 && !level_untracked(v))
+                floor = level_policy_floor(new_rules);
+            if (op->d[i] < 0 && floor != INV_NO_FLOOR && after < floor)
+                return INV_EINSUFFICIENT;
+            if (!qty_in_range(after) && llabs(after) > llabs(q[i]))
+                return INV_ELIMIT;
+        } else if (after < 0) {
+            return INV_EINSUFFICIENT;
+        } else if (after > INV_QTY_MAX && op->d[i] > 0) {
+            return INV_ELIMIT;
+        }
+        q[i] = after;
+    }
+    assert(op->d[INV_QTY_RESERVED] == 0); /* reserved changes only by holds */
+    /* so held moves with committed alone */
+    int64_t held = level_held(v) + (q[INV_QTY_COMMITTED] - committed_before);
+    if (held > LEVEL_HELD_MAX)
+        return INV_ELIMIT;
+    assert(held >= q[INV_QTY_COMMITTED]);
+    bool has_rules = (new_rules & (LEVEL_COLD_INACTIVE | LEVEL_COLD_CONTINUE)) != 0;
+    *w0 =
+        level_pack(q[INV_QTY_AVAILABLE], held, level_untracked(v)) | (has_rules ? LEVEL_RULES : 0);
+    *rules_out = (new_rules & ~LEVEL_COMMITTED_MASK) | (uint64_t)q[INV_QTY_COMMITTED];
+    *d_s_out = (uint64_t)(uint32_t)q[INV_QTY_DAMAGED] | (uint64_t)(uint32_t)q[INV_QTY_SAFETY_STOCK]
+                                                            << 32;
+    *q_i_out = (uint64_t)(uint32_t)q[INV_QTY_QUALITY_CONTROL] |
+               (uint64_t)(uint32_t)q[INV_QTY_INCOMING] << 32;
+    return TABLE_STEP_WRITE;
+}
+
+/* Stores the decided cold words under LOCK. committed: the decided count
+ * plus whatever commits counted since it was read (they only add). */
+static void cold_store(level_cold *c, uint64_t rules_read, uint64_t rules_new, uint64_t d_s,
+                       uint64_t q_i, bool clear_times, uint32_t now_s)
+{
+    /* relaxed (d_s, q_i, times): published by the unlock's release. */
+    atomic_store_explicit(&c->d_s, d_s, memory_order_relaxed);
+    atomic_store_explicit(&c->q_i, q_i, memory_order_relaxed);
+    if (clear_times)
+        atomic_store_explicit(&c->created_s, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->updated_s, clear_times ? 0 : now_s, memory_order_relaxed);
+    /* relaxed: the CAS below decides. */
+    uint64_t cur = atomic_load_explicit(&c->rules, memory_order_relaxed);
+    for (;;) {
+        uint64_t counted_since = (cur & LEVEL_COMMITTED_MASK) - (rules_read & LEVEL_COMMITTED_MASK);
+        uint64_t next = (rules_new & ~LEVEL_COMMITTED_MASK) | LEVEL_COLD_LOCK |
+                        ((rules_new & LEVEL_COMMITTED_MASK) + counted_since);
+        /* relaxed: LOCK is still held; the unlock publishes. */
+        if (atomic_compare_exchange_weak_explicit(&c->rules, &cur, next, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return;
+    }
+}
+
+int level_cold_apply(inv_engine *e, uint64_t item, uint64_t loc, const level_cold_op *op,
+                     uint64_t op_pos, level_image *image, uint64_t *pos_out)
+{
+    assert(op->kind >= LEVEL_COLD_MOVE && op->kind <= LEVEL_COLD_DELETE);
+    bool own = op_pos == 0;
+    uint64_t pos = own ? 0 : op_pos;
+    *pos_out = 0;
+    for (;;) {
+        table_slot *s;
+        table_word v;
+        int rc = lock_level(e, item, loc, &s, &v);
+        if (rc != INV_OK) {
+            if (own && pos && e->jr)
+                persist_abandon(e, pos, PERSIST_LEVEL_COLD_LEN);
+            return rc;
+        }
+        level_cold *c = level_cold_of(s);
+        /* relaxed (all): our LOCK's acquire ordered them. */
+        uint64_t rules = atomic_load_explicit(&c->rules, memory_order_relaxed);
+        uint64_t d_s = atomic_load_explicit(&c->d_s, memory_order_relaxed);
+        uint64_t q_i = atomic_load_explicit(&c->q_i, memory_order_relaxed);
+        table_word next;
+        uint64_t rules_new, d_s_new, q_i_new;
+        for (;;) {
+            rc = cold_decide(e, loc, op, v, rules, d_s, q_i, &next.w0, &rules_new, &d_s_new,
+                             &q_i_new);
+            if (rc != TABLE_STEP_WRITE)
+                break;
+            uint64_t version = table_version(v);
+            if (!e->jr) {
+                next.w1 = version + 1;
+            } else if (own) {
+                pos = level_position_for(e, pos, version, PERSIST_LEVEL_COLD_LEN);
+                if (pos == 0) {
+                    rc = INV_EIO;
+                    break;
+                }
+                next.w1 = pos;
+            } else {
+                if (version >= op_pos) {
+                    rc = LEVEL_NEEDS_POSITION;
+                    break;
+                }
+                next.w1 = op_pos;
+            }
+            if (op->kind == LEVEL_COLD_DELETE)
+                next.w1 |= TABLE_TOMB;
+            if (table_cas(s, &v, next))
+                break;
+            if (table_is_frozen(v)) {
+                rc = LEVEL_COLD_RETRY;
+                break;
+            }
+            /* a hot change came first: decide again on its word (commits
+             * may have counted meanwhile too) */
+            rules = atomic_load_explicit(&c->rules, memory_order_relaxed);
+        }
+        if (rc == TABLE_STEP_WRITE) {
+            uint32_t now_s = engine_now_s(e);
+            bool deleted = op->kind == LEVEL_COLD_DELETE;
+            cold_store(c, rules, rules_new, d_s_new, q_i_new, deleted, now_s);
+            image->hot = next;
+            image->cold = (persist_cold){
+                rules_new & ~(LEVEL_COMMITTED_MASK | LEVEL_COLD_LOCK | LEVEL_COLD_MOVED), d_s_new,
+                q_i_new, deleted ? 0 : atomic_load_explicit(&c->created_s, memory_order_relaxed),
+                deleted ? 0 : now_s};
+            unlock_cold(c);
+            if (deleted)
+                table_note_deleted(&e->levels);
+            if (own && e->jr) {
+                *pos_out = pos;
+                return persist_level_cold(e, pos, item, loc, next, &image->cold);
+            }
+            return INV_OK;
+        }
+        unlock_cold(c);
+        if (rc == LEVEL_COLD_RETRY) {
+            table_settle(&e->levels, s);
+            continue;
+        }
+        if (rc == LEVEL_COLD_KEEP)
+            rc = INV_OK; /* nothing to change */
+        if (own && pos && e->jr)
+            persist_abandon(e, pos, PERSIST_LEVEL_COLD_LEN);
+        image->hot = v;
+        return rc;
+    }
+}
+
+/* ---- recovery -------------------------------------------------------------- */
+
+void level_cold_install(table_slot *s, const persist_cold *cold, bool replace_times)
+{
+    level_cold *c = level_cold_of(s);
+    /* relaxed (all): recovery runs alone; threads started after it see
+     * them through the thread creation. committed is derived afterwards
+     * (level_committed_derive), so the journaled rules leave it out. */
+    uint64_t committed =
+        atomic_load_explicit(&c->rules, memory_order_relaxed) & LEVEL_COMMITTED_MASK;
+    uint64_t rules = cold->rules & ~(LEVEL_COMMITTED_MASK | LEVEL_COLD_LOCK | LEVEL_COLD_MOVED);
+    atomic_store_explicit(&c->rules, rules | committed, memory_order_relaxed);
+    atomic_store_explicit(&c->d_s, cold->d_s, memory_order_relaxed);
+    atomic_store_explicit(&c->q_i, cold->q_i, memory_order_relaxed);
+    if (replace_times || atomic_load_explicit(&c->created_s, memory_order_relaxed) == 0)
+        atomic_store_explicit(&c->created_s, cold->created_s, memory_order_relaxed);
+    atomic_store_explicit(&c->updated_s, cold->updated_s, memory_order_relaxed);
+}
+
+void level_cold_clear(table_slot *s)
+{
+    level_cold *c = level_cold_of(s);
+    /* relaxed (all): recovery runs alone. */
+    atomic_store_explicit(&c->rules, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->d_s, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->q_i, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->created_s, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->updated_s, 0, memory_order_relaxed);
+}
+
+void level_cold_image(table_slot *s, persist_cold *out)
+{
+    level_cold *c = level_cold_of(s);
+    /* relaxed (all): a snapshot's image; replay from the snapshot's
+     * position makes any change it raced with whole again. */
+    out->rules = atomic_load_explicit(&c->rules, memory_order_relaxed) &
+                 ~(LEVEL_COMMITTED_MASK | LEVEL_COLD_LOCK | LEVEL_COLD_MOVED);
+    out->d_s = atomic_load_explicit(&c->d_s, memory_order_relaxed);
+    out->q_i = atomic_load_explicit(&c->q_i, memory_order_relaxed);
+    out->created_s = atomic_load_explicit(&c->created_s, memory_order_relaxed);
+    out->updated_s = atomic_load_explicit(&c->updated_s, memory_order_relaxed);
+}
+
+static int committed_reset(void *ctx, uint64_t item, uint64_t loc, table_word v, table_slot *s)
+{
+    (void)ctx, (void)item, (void)loc;
+    level_cold *c = level_cold_of(s);
+    /* relaxed: recovery runs alone. */
+    uint64_t r = atomic_load_explicit(&c->rules, memory_order_relaxed);
+    atomic_store_explicit(&c->rules, (r & ~LEVEL_COMMITTED_MASK) | (uint64_t)level_held(v),
+                          memory_order_relaxed);
+    return 0;
+}
+
+int level_committed_reset(inv_engine *e)
+{
+    return table_foreach_slot(&e->levels, committed_reset, NULL);
+}
+
+int level_committed_less(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
+{
+    table_slot *s = table_find(&e->levels, item, loc);
+    if (!s || !table_is_live(table_load(s)))
+        return INV_ENOTFOUND;
+    level_cold *c = level_cold_of(s);
+    /* relaxed: recovery runs alone. */
+    uint64_t r = atomic_load_explicit(&c->rules, memory_order_relaxed);
+    int64_t committed = level_committed(r) - qty;
+    if (committed < 0)
+        return INV_ECONFLICT; /* the holds hold more than the level: corrupt */
+    atomic_store_explicit(&c->rules, (r & ~LEVEL_COMMITTED_MASK) | (uint64_t)committed,
+                          memory_order_relaxed);
+    return INV_OK;
+}
+
+/* Replay and snapshot load: the install of a level image. */
+int level_install_full(inv_engine *e, uint64_t item, uint64_t loc, table_word image,
+                       uint32_t updated_s, const persist_cold *cold)
+{
+    for (;;) {
+        table_slot *s = table_insert_exclusive(&e->levels, item, loc);
+        if (!s)
+            return INV_ENOMEM;
+        table_word v = table_load(s);
+        if (table_is_frozen(v)) {
+            table_settle(&e->levels, s);
+            continue;
+        }
+        /* The cold part follows journal order (level_cold.c serialises its
+         * changes); the hot word is newest-wins, as snapshots may hold
+         * changes from after their position. */
+        if (cold)
+            level_cold_install(s, cold, true);
+        if ((v.w1 != 0 || v.w0 != 0) && table_version(v) > table_version(image))
+            return INV_OK;
+        table_store_exclusive(s, image); /* recovery runs alone */
+        if (!table_is_live(image)) {
+            level_cold_clear(s);
+        } else if (updated_s) {
+            level_cold *c = level_cold_of(s);
+            /* relaxed: recovery runs alone. */
+            if (!table_is_live(v) && !cold)
+                atomic_store_explicit(&c->created_s, updated_s, memory_order_relaxed);
+            atomic_store_explicit(&c->updated_s, updated_s, memory_order_relaxed);
+        }
+        if (table_is_live(image) != table_is_live(v))
+            table_note_exclusive(&e->levels, table_is_live(image) ? 1 : -1);
+        return INV_OK;
+    }
+}
+
+int level_install(inv_engine *e, uint64_t item, uint64_t loc, table_word image)
+{
+    return level_install_full(e, item, loc, image, 0, NULL);
+}
+
+/* ---- names ------------------------------------------------------------------- */
+
+static const char *const qty_names[INV_QTY_NAMES] = {
+    "available", "reserved", "committed", "incoming", "damaged", "safety_stock", "quality_control",
+};
+
+const char *inv_qty_name_str(inv_qty_name q)
+{
+    return (unsigned)q < INV_QTY_NAMES ? qty_names[q] : NULL;
+}
+
+int inv_qty_name_parse(const char *s, size_t len, inv_qty_name *out)
+{
+    for (int i = 0; s && i < INV_QTY_NAMES; i++)
+        if (strlen(qty_names[i]) == len && memcmp(qty_names[i], s, len) == 0) {
+            *out = (inv_qty_name)i;
+            return INV_OK;
+        }
+    return INV_EINVALID;
+}
+
+static const char *const reason_names[INV_REASONS] = {
+    NULL,
+    "correction",
+    "cycle_count_available",
+    "damaged",
+    "movement_canceled",
+    "movement_created",
+    "movement_received",
+    "movement_updated",
+    "other",
+    "promotion",
+    "quality_control",
+    "received",
+    "reservation_created",
+    "reservation_deleted",
+    "reservation_updated",
+    "restock",
+    "safety_stock",
+    "shrinkage",
+};
+
+const char *inv_reason_str(inv_reason r)
+{
+    return (unsigned)r < INV_REASONS ? reason_names[r] : NULL;
+}
+
+int inv_reason_parse(const char *s, size_t len, inv_reason *out)
+{
+    for (int i = 1; s && i < INV_REASONS; i++)
+        if (strlen(reason_names[i]) == len && memcmp(reason_names[i], s, len) == 0) {
+            *out = (inv_reason)i;
+            return INV_OK;
+        }
+    return INV_EINVALID;
+}
+
+/* ---- the public calls ---------------------------------------------------------- */
+
+static bool movable(inv_qty_name q)
+{
+    return (unsigned)q < INV_QTY_NAMES && q != INV_QTY_RESERVED;
+}
+
+int level_move_op(level_cold_op *op, int64_t qty, inv_qty_name from, inv_qty_name to, int64_t floor)
+{
+    if (!movable(from) || !movable(to) || from == to)
+        return INV_EINVALID;
+    if (qty < 1 || qty > INV_QTY_MAX || (floor != INV_NO_FLOOR && !qty_in_range(floor)))
+        return qty < 1 ? INV_EINVALID : INV_ELIMIT;
+    *op = (level_cold_op){.kind = LEVEL_COLD_MOVE, .floor = floor, .stock_change = true};
+    op->d[from] = -qty;
+    op->d[to] = qty;
+    assert(op->d[INV_QTY_RESERVED] == 0);
+    return INV_OK;
+}
+
+int level_policy_op(level_cold_op *op, inv_oversell_policy policy, int64_t preorder_limit)
+{
+    if (policy != INV_POLICY_DENY && policy != INV_POLICY_CONTINUE)
+        return INV_EINVALID;
+    if (preorder_limit != INV_NO_PREORDER_LIMIT &&
+        (preorder_limit < 0 || preorder_limit > INV_QTY_MAX))
+        return INV_ELIMIT;
+    uint64_t limit = policy == INV_POLICY_DENY || preorder_limit == INV_NO_PREORDER_LIMIT
+                         ? LEVEL_LIMIT_NONE
+                         : (uint64_t)preorder_limit;
+    *op = (level_cold_op){.kind = LEVEL_COLD_RULES,
+                          .rules_mask = LEVEL_COLD_CONTINUE | (~0ULL << LEVEL_LIMIT_SHIFT),
+                          .rules_bits = (policy == INV_POLICY_CONTINUE ? LEVEL_COLD_CONTINUE : 0) |
+                                        limit << LEVEL_LIMIT_SHIFT};
+    return INV_OK;
+}
+
+uint64_t level_follow_active(inv_engine *e, uint64_t item, uint64_t loc)
+{
+    level_cold_op op = {
+        .kind = LEVEL_COLD_RULES, .rules_mask = LEVEL_COLD_INACTIVE, .follow_location = true};
+    level_image image;
+    uint64_t pos = 0;
+    (void)level_cold_apply(e, item, loc, &op, 0, &image, &pos);
+    return pos;
+}
+
+/* One cold change with its own position, acknowledged; out (may be NULL)
+ * gets the level after it (or as it was, on a refusal). */
+static int cold_call(inv_engine *e, uint64_t item, uint64_t loc, const level_cold_op *op,
+                     inv_level_full *out)
+{
+    level_image image;
+    uint64_t pos = 0;
+    epoch_enter();
+    int rc = level_cold_apply(e, item, loc, op, 0, &image, &pos);
+    if (out && rc != INV_ENOTFOUND && rc != INV_EIO && level_read_full(e, item, loc, out) != INV_OK)
+        memset(out, 0, sizeof *out);
+    epoch_exit();
+    return pos && rc == INV_OK ? persist_ack(e, pos) : rc;
+}
+
+int inv_level_move(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, inv_qty_name from,
+                   inv_qty_name to, int64_t floor, inv_level_full *out)
+{
+    level_cold_op op;
+    if (!e)
+        return INV_EINVALID;
+    int rc = level_move_op(&op, qty, from, to, floor);
+    return rc == INV_OK ? cold_call(e, item, loc, &op, out) : rc;
+}
+
+int inv_level_fulfil(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
+{
+    if (!e || qty < 1)
+        return INV_EINVALID;
+    if (qty > INV_QTY_MAX)
+        return INV_ELIMIT;
+    /* Shipping sold units is no new stock change: an inactive location
+     * still ships what it sold. */
+    level_cold_op op = {.kind = LEVEL_COLD_MOVE, .floor = INV_NO_FLOOR};
+    op.d[INV_QTY_COMMITTED] = -qty;
+    return cold_call(e, item, loc, &op, NULL);
+}
+
+int inv_level_set_policy(inv_engine *e, uint64_t item, uint64_t loc, inv_oversell_policy policy,
+                         int64_t preorder_limit)
+{
+    level_cold_op op;
+    if (!e)
+        return INV_EINVALID;
+    int rc = level_policy_op(&op, policy, preorder_limit);
+    return rc == INV_OK ? cold_call(e, item, loc, &op, NULL) : rc;
+}

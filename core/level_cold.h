@@ -1,0 +1,102 @@
+/*
+ * level_cold.h — changes and reads of a level's cold part (private; the
+ * layout and its rules are in level.h, the code in level_cold.c).
+ *
+ * A cold change is one level's move between named quantities (a move,
+ * a fulfilment, a receipt), a change of its rules (oversell policy,
+ * activity), or its deletion: decided and applied under the level's LOCK
+ * with one CAS of its hot word, stamped like every level change (its own
+ * journal position, PERSIST_LEVEL_COLD, or a multi-level change's op_pos).
+ */
+#ifndef INV_LEVEL_COLD_H
+#define INV_LEVEL_COLD_H
+
+#include "level_word.h"
+#include "persist.h"
+
+enum {
+    LEVEL_COLD_MOVE = 1, /* quantities change by d[] (units conserved unless
+                          * the caller means otherwise: fulfil, receive) */
+    LEVEL_COLD_RULES = 2, /* rules bits under rules_mask become rules_bits */
+    LEVEL_COLD_DELETE = 3 /* a tombstone; refused while units are held
+                           * unless force */
+};
+
+/* Internal: the level was frozen by growth under the lock; apply again. */
+#define LEVEL_COLD_RETRY 4
+/* Internal: a rules change that changes nothing. */
+#define LEVEL_COLD_KEEP 5
+
+typedef struct {
+    int kind;
+    int64_t d[INV_QTY_NAMES]; /* MOVE: deltas (reserved: always 0) */
+    int64_t floor; /* MOVE taking available: INV_NO_FLOOR (the policy) or a floor */
+    bool stock_change; /* MOVE: refused (INVALID) on an inactive level */
+    uint64_t rules_mask, rules_bits; /* RULES */
+    bool follow_location; /* RULES: INACTIVE follows the catalog's location,
+                           * read under the lock (rules_mask INACTIVE) */
+    bool force; /* DELETE */
+} level_cold_op;
+
+/* A level's state after a change, as journaled. */
+typedef struct {
+    table_word hot;
+    persist_cold cold;
+} level_image;
+
+/* Reads (item, loc)'s rules for its current revision (inside an epoch
+ * section): INV_OK, or NOTFOUND. Waits while a rules change holds the
+ * level's LOCK. */
+int level_rules_read(inv_engine *e, uint64_t item, uint64_t loc, level_rules *out);
+/* A single change's own journal position for a record of len bytes:
+ * reserved on first use (pos 0), re-reserved while the level's revision
+ * (version) is at or above it. 0: the journal failed. */
+uint64_t level_position_for(inv_engine *e, uint64_t pos, uint64_t version, uint32_t len);
+/* Growth's copy of a level's cold part (table_move_extra_fn). */
+void level_move_cold(void *from, void *to, const table_slot *to_slot);
+/* The cold word of (item, loc) as it is now (0: no such level); for
+ * level_out of a word read elsewhere. */
+uint64_t level_rules_now(inv_engine *e, uint64_t item, uint64_t loc);
+/* Counts qty units of (item, loc)'s held units as committed, after the
+ * CAS that sold them landed (a hold commit, or a decided batch). */
+void level_commit_units(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty);
+
+/* Public move and policy calls share these (validated, built ops). */
+int level_move_op(level_cold_op *op, int64_t qty, inv_qty_name from, inv_qty_name to,
+                  int64_t floor);
+int level_policy_op(level_cold_op *op, inv_oversell_policy policy, int64_t preorder_limit);
+/* Makes (item, loc)'s INACTIVE flag follow its location (0: no change, or
+ * memory mode; else the position written). */
+uint64_t level_follow_active(inv_engine *e, uint64_t item, uint64_t loc);
+
+/* Applies op to (item, loc) inside an epoch section. op_pos 0: the change
+ * reserves, stamps and publishes its own PERSIST_LEVEL_COLD record
+ * (*pos_out: its position, to acknowledge); else it is stamped with op_pos
+ * and the caller journals *image (LEVEL_NEEDS_POSITION: a newer revision
+ * is there). On a refusal image->hot is the word it was decided on. */
+int level_cold_apply(inv_engine *e, uint64_t item, uint64_t loc, const level_cold_op *op,
+                     uint64_t op_pos, level_image *image, uint64_t *pos_out);
+
+/* The named quantities of a state (reserved = held - committed). */
+void level_quantities(table_word v, uint64_t rules, uint64_t d_s, uint64_t q_i,
+                      int64_t q[INV_QTY_NAMES]);
+/* A consistent read of everything (inside an epoch section). */
+int level_read_full(inv_engine *e, uint64_t item, uint64_t loc, inv_level_full *out);
+
+/* Recovery and snapshots (single-threaded, or a snapshot's fuzzy read). */
+void level_cold_install(table_slot *s, const persist_cold *cold, bool replace_times);
+void level_cold_clear(table_slot *s);
+void level_cold_image(table_slot *s, persist_cold *out);
+/* committed = held on every level, then less each held hold line's units
+ * (level_committed_less): recovery derives committed this way. */
+int level_committed_reset(inv_engine *e);
+int level_committed_less(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty);
+
+/* Recovery: installs a level image unless a newer revision is there. */
+int level_install(inv_engine *e, uint64_t item, uint64_t loc, table_word image);
+/* As level_install, with the record's time (0: none) and cold part (NULL:
+ * a change of the hot word only). */
+int level_install_full(inv_engine *e, uint64_t item, uint64_t loc, table_word image,
+                       uint32_t updated_s, const persist_cold *cold);
+
+#endif /* INV_LEVEL_COLD_H */

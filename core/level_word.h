@@ -1,0 +1,183 @@
+/*
+ * level_word.h — the level's layout: its hot word and its cold part, and
+ * the inline reads of both (private; the operations: level.h, level_cold.h).
+ *
+ * A level lives in one 64-byte table slot (one cache line): the key, the
+ * hot word and the cold part (docs/ARCHITECTURE.md, "The level").
+ *
+ * The hot word, 16 bytes changed only by cmpxchg16b:
+ *   w0 bits  0..31  available, a two's-complement int32 (|available| <= 1e9)
+ *   w0 bits 32..61  held: units out of available that belong to holds or
+ *                   orders: reserved (live holds, a batch's pending units)
+ *                   + committed (sold, not yet fulfilled), 0 .. 2^30 - 1
+ *   w0 bit  62      RULES: the cold word has INACTIVE or CONTINUE set (a
+ *                   change that needs the rules reads it then, only then)
+ *   w0 bit  63      UNTRACKED: the item is untracked (always available)
+ *   w1              revision (>= 1; the table owns w1's top three bits)
+ * Every condition (floor, expected revision) is checked against the very
+ * word the CAS replaces, so it can never be stale. The hot paths (adjust,
+ * floored adjust, hold create, hold commit) change only this word, so they
+ * stay one CAS: a hold commit moves units from reserved to committed, both
+ * inside held, and only then counts them in the cold word's committed.
+ *
+ * The cold part (level_cold, the slot's 32 extra bytes):
+ *   rules   committed (bits 0..29; the part of held that is sold), LOCK
+ *           (bit 30), MOVED (bit 31), INACTIVE (32), CONTINUE (33) and the
+ *           preorder limit (bits 34..63; all ones: none)
+ *   d_s     damaged (low 32 bits), safety_stock (high 32)
+ *   q_i     quality_control (low 32), incoming (high 32)
+ *   created_s, updated_s   Unix seconds
+ * Who changes what: a hold commit (or a batch's, once decided) adds to
+ * committed by CAS after its hot CAS landed; every other change of the cold
+ * part (moves, fulfil, policy, activity, deletion) holds LOCK around its
+ * hot CAS and its cold stores, so those changes are serialised per level
+ * and their journal images come in revision order. Growth waits for LOCK
+ * to be free, then sets MOVED (after which nothing changes the old cold
+ * part) and copies it (table_move_extra_fn). updated_s is a plain store
+ * after a change (a reader may see the previous second for a moment).
+ * reserved = held - committed; on_hand = available + held + damaged +
+ * safety_stock + quality_control.
+ */
+#ifndef INV_LEVEL_WORD_H
+#define INV_LEVEL_WORD_H
+
+#include "engine_state.h"
+#include "table.h"
+
+#define LEVEL_UNTRACKED (1ULL << 63)
+#define LEVEL_RULES (1ULL << 62)
+#define LEVEL_RESERVED_SHIFT 32
+#define LEVEL_RESERVED_MASK ((1ULL << 30) - 1)
+/* The most units held (reserved + committed) on one level. */
+#define LEVEL_HELD_MAX ((int64_t)LEVEL_RESERVED_MASK)
+
+/* The cold word (level_cold.rules). */
+#define LEVEL_COMMITTED_MASK ((1ULL << 30) - 1)
+#define LEVEL_COLD_LOCK (1ULL << 30)
+#define LEVEL_COLD_MOVED (1ULL << 31)
+#define LEVEL_COLD_INACTIVE (1ULL << 32)
+#define LEVEL_COLD_CONTINUE (1ULL << 33)
+#define LEVEL_LIMIT_SHIFT 34
+#define LEVEL_LIMIT_NONE ((1ULL << 30) - 1) /* the field's all-ones value */
+
+typedef struct {
+    _Atomic uint64_t rules;
+    _Atomic uint64_t d_s; /* damaged | safety_stock << 32 */
+    _Atomic uint64_t q_i; /* quality_control | incoming << 32 */
+    _Atomic uint32_t created_s, updated_s;
+} level_cold;
+
+_Static_assert(sizeof(level_cold) == 32, "a level's cold part fills its cache line");
+
+static inline level_cold *level_cold_of(table_slot *s)
+{
+    return (level_cold *)table_slot_extra(s);
+}
+
+static inline int64_t level_available(table_word v)
+{
+    return (int32_t)(uint32_t)v.w0;
+}
+/* Units held: reserved + committed (+ a running batch's pending units). */
+static inline int64_t level_held(table_word v)
+{
+    return (int64_t)((v.w0 >> LEVEL_RESERVED_SHIFT) & LEVEL_RESERVED_MASK);
+}
+static inline int64_t level_reserved(table_word v)
+{
+    return level_held(v);
+}
+static inline bool level_untracked(table_word v)
+{
+    return (v.w0 & LEVEL_UNTRACKED) != 0;
+}
+static inline bool level_has_rules(table_word v)
+{
+    return (v.w0 & LEVEL_RULES) != 0;
+}
+
+static inline uint64_t level_pack(int64_t available, int64_t reserved, bool untracked)
+{
+    return (uint64_t)(uint32_t)(int32_t)available | ((uint64_t)reserved << LEVEL_RESERVED_SHIFT) |
+           (untracked ? LEVEL_UNTRACKED : 0);
+}
+/* As level_pack, keeping cur's RULES bit. */
+static inline uint64_t level_repack(table_word cur, int64_t available, int64_t held, bool untracked)
+{
+    return level_pack(available, held, untracked) | (cur.w0 & LEVEL_RULES);
+}
+
+static inline int64_t level_committed(uint64_t rules)
+{
+    return (int64_t)(rules & LEVEL_COMMITTED_MASK);
+}
+
+/* The public view of a level word and its cold word's committed count:
+ * reserved = held - committed (a commit in flight may show its units as
+ * reserved a moment longer; never below 0). */
+static inline void level_out(table_word v, uint64_t rules, inv_level *out)
+{
+    if (out) {
+        int64_t committed = level_committed(rules);
+        int64_t held = level_held(v);
+        out->available = level_available(v);
+        out->reserved = held > committed ? held - committed : 0;
+        out->revision = table_version(v);
+    }
+}
+
+/* out from the slot the word was read in (committed from its cold part). */
+static inline void level_out_slot(table_word v, table_slot *s, inv_level *out)
+{
+    /* acquire: pairs with the commit's release CAS of committed. */
+    level_out(v, s ? atomic_load_explicit(&level_cold_of(s)->rules, memory_order_acquire) : 0, out);
+}
+
+/* The rules (cold word) a change of a RULES level follows, read for one
+ * revision of its word: a step meeting another revision answers
+ * LEVEL_NEEDS_RULES and its caller reads them again (level_rules_read).
+ * Every change of the rules changes the word, so rules read for the
+ * revision a CAS replaces are the rules in force. */
+typedef struct {
+    uint64_t rules;
+    uint64_t revision; /* 0: not read */
+} level_rules;
+
+#define LEVEL_NEEDS_RULES 3
+/* A multi-level change's step met a level carrying a newer revision than
+ * its position: publish what was done and call again at a new one. */
+#define LEVEL_NEEDS_POSITION 1
+
+/* The rules of cur (0 without the RULES bit), or LEVEL_NEEDS_RULES. */
+static inline int level_rules_for(table_word cur, const level_rules *r, uint64_t *rules)
+{
+    *rules = 0;
+    if (!level_has_rules(cur))
+        return INV_OK;
+    if (!r || r->revision != table_version(cur))
+        return LEVEL_NEEDS_RULES;
+    *rules = r->rules;
+    return INV_OK;
+}
+
+/* The lowest available a floor-less decrement or a hold may leave under
+ * the rules: 0 (deny), -limit, or INV_NO_FLOOR (continue without limit). */
+static inline int64_t level_policy_floor(uint64_t rules)
+{
+    if (!(rules & LEVEL_COLD_CONTINUE))
+        return 0;
+    uint64_t limit = rules >> LEVEL_LIMIT_SHIFT;
+    return limit == LEVEL_LIMIT_NONE ? INV_NO_FLOOR : -(int64_t)limit;
+}
+
+static inline bool level_inactive(uint64_t rules)
+{
+    return (rules & LEVEL_COLD_INACTIVE) != 0;
+}
+
+static inline bool qty_in_range(int64_t q)
+{
+    return q >= -INV_QTY_MAX && q <= INV_QTY_MAX;
+}
+
+#endif /* INV_LEVEL_WORD_H */
