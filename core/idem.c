@@ -391,6 +391,8 @@ static int claim_step(void *p, table_word cur, table_word *next)
     return TABLE_STEP_WRITE;
 }
 
+/* Takes no lock. Allocates (an entry and its outcome scratch) only for a
+ * claim that may turn out NEW: a retry answered DONE allocates nothing. */
 int idem_claim(idem_store *s, const char *id, size_t len, const uint8_t digest[IDEM_DIGEST_LEN],
                int64_t now_ms, idem_entry **out)
 {

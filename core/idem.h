@@ -28,7 +28,17 @@
  * Retention: an id is forgotten retention_ms after its decision (a claim
  * treats an entry that old as absent at once; idem_expire removes it), and
  * idem_expire forgets the oldest decided ids first while more than max_ids
- * are remembered. PENDING entries are never forgotten.
+ * are remembered. PENDING entries are never forgotten. "Oldest" is the
+ * order decisions were pushed (decide's last step): it follows decision
+ * times up to the skew between the deciding threads' now_ms, so idem_expire
+ * may forget an id that much late; a claim judges retention exactly. A call
+ * of idem_expire restores the count bound unless it stops at IDEM_EXPIRE_MAX
+ * or at a decision still being pushed; the ids decided between calls may
+ * exceed it.
+ *
+ * A caller must not claim an id it holds PENDING itself (one request id
+ * twice in one call): the second claim waits for itself and answers
+ * IDEM_BUSY after IDEM_PENDING_WAIT_MS.
  */
 #ifndef INV_IDEM_H
 #define INV_IDEM_H
