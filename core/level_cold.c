@@ -85,7 +85,9 @@ static void fill_full(table_word v, uint64_t rules, uint64_t d_s, uint64_t q_i, 
     out->updated_at_ms = (int64_t)updated_s * 1000;
     out->policy = rules & LEVEL_COLD_CONTINUE ? INV_POLICY_CONTINUE : INV_POLICY_DENY;
     uint64_t limit = rules >> LEVEL_LIMIT_SHIFT;
-    out->preorder_limit = limit == LEVEL_LIMIT_NONE ? INV_NO_PREORDER_LIMIT : (int64_t)limit;
+    out->preorder_limit = limit == LEVEL_LIMIT_NONE || !(rules & LEVEL_COLD_CONTINUE)
+                              ? INV_NO_PREORDER_LIMIT
+                              : (int64_t)limit;
     out->location_active = !level_inactive(rules);
 }
 
@@ -407,7 +409,7 @@ int level_cold_apply(inv_engine *e, uint64_t item, uint64_t loc, const level_col
         uint64_t d_s = atomic_load_explicit(&c->d_s, memory_order_relaxed);
         uint64_t q_i = atomic_load_explicit(&c->q_i, memory_order_relaxed);
         table_word next;
-        uint64_t rules_new, d_s_new, q_i_new;
+        uint64_t rules_new = 0, d_s_new = 0, q_i_new = 0;
         for (;;) {
             rc = cold_decide(e, loc, op, v, rules, d_s, q_i, &next.w0, &rules_new, &d_s_new,
                              &q_i_new);
