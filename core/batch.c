@@ -48,7 +48,16 @@ enum { CHANGE_NONE = 0, CHANGE_APPLIED = 1, CHANGE_KEPT = 2, CHANGE_UNDONE = 3, 
 /* A record's outcome: running (partial record), applied or aborted. */
 enum { OUTCOME_RUNNING = 0, OUTCOME_APPLIED = 1, OUTCOME_ABORTED = 2 };
 /* Flags of a change. */
-enum { CHANGE_CREATED = 1 }; /* a SET that created its level */
+enum {
+    CHANGE_CREATED = 1, /* a SET or a transfer that created its level */
+    CHANGE_COLD = 2 /* a change of the cold part too (level_cold.h): its raw
+                     * deltas and rules are in the record, its images carry
+                     * the cold part */
+};
+#define CHANGE_FLAGS (CHANGE_CREATED | CHANGE_COLD)
+/* Cold quantities a batch keeps pending per change (incoming, damaged,
+ * safety_stock, quality_control: the raw fields LEVEL_RAW_INCOMING..QC). */
+#define BATCH_COLD_PENDING (LEVEL_RAW_N - LEVEL_RAW_INCOMING)
 
 /* Level images a record may carry per change: its apply and its undo. */
 #define BATCH_IMAGES_PER_CHANGE 2
@@ -64,14 +73,21 @@ typedef struct {
 
 typedef struct {
     uint64_t item, location;
-    int64_t d_available, d_reserved;
+    int64_t d_available, d_reserved; /* d_reserved: of the held units */
     uint64_t last_revision; /* the revision of the batch's last image of it */
     uint32_t status, flags;
+    /* CHANGE_COLD: the raw deltas of the cold part (level_cold.h; committed
+     * is in memory only: recovery derives it), and the rules bits under
+     * rules_mask before the change */
+    int32_t d_cold[BATCH_COLD_PENDING];
+    int32_t d_committed, zero;
+    uint64_t rules_mask, rules_before;
 } batch_rec_change;
 
 typedef struct {
-    uint32_t change, zero;
+    uint32_t change, has_cold;
     uint64_t w0, w1;
+    persist_cold cold; /* has_cold: the cold part after */
 } batch_rec_image;
 
 /* An embedded hold record: this header, then the PERSIST_HOLD payload,
@@ -102,6 +118,7 @@ typedef struct {
     uint32_t *change_line; /* the batch line each change belongs to */
     int64_t *d_pending; /* what each change did to the batch's pending units */
     int64_t *d_sold; /* units each change sold (a commit line: committed once decided) */
+    int64_t *d_pend_cold; /* per change, BATCH_COLD_PENDING pending units each */
     batch_rec_image *images;
     hold_claim *claims; /* one per batch line (unused for level lines) */
     const inv_batch_line *lines;
@@ -162,8 +179,16 @@ static int batch_publish(batch_op *op, bool final, uint8_t outcome)
 static void note_image(batch_op *op, size_t ci, table_word image)
 {
     assert(op->n_images < BATCH_IMAGES_PER_CHANGE * op->n_changes);
-    op->images[op->n_images++] = (batch_rec_image){(uint32_t)ci, 0, image.w0, image.w1};
+    op->images[op->n_images++] = (batch_rec_image){(uint32_t)ci, 0, image.w0, image.w1, {0}};
     op->changes[ci].last_revision = table_version(image);
+}
+
+static void note_cold_image(batch_op *op, size_t ci, const level_image *image)
+{
+    assert(op->n_images < BATCH_IMAGES_PER_CHANGE * op->n_changes);
+    op->images[op->n_images++] =
+        (batch_rec_image){(uint32_t)ci, 1, image->hot.w0, image->hot.w1, image->cold};
+    op->changes[ci].last_revision = table_version(image->hot);
 }
 
 /* ---- changes ------------------------------------------------------------------- */
@@ -175,7 +200,10 @@ static size_t new_change(batch_op *op, size_t line, uint64_t item, uint64_t loc)
     op->change_line[op->n_changes] = (uint32_t)line;
     op->d_pending[op->n_changes] = 0;
     op->d_sold[op->n_changes] = 0;
-    op->changes[op->n_changes] = (batch_rec_change){item, loc, 0, 0, 0, CHANGE_NONE, 0};
+    memset(&op->d_pend_cold[op->n_changes * BATCH_COLD_PENDING], 0,
+           BATCH_COLD_PENDING * sizeof *op->d_pend_cold);
+    op->changes[op->n_changes] =
+        (batch_rec_change){item, loc, 0, 0, 0, CHANGE_NONE, 0, {0}, 0, 0, 0, 0};
     return op->n_changes++;
 }
 
@@ -202,6 +230,18 @@ static int64_t sold_of(const batch_op *op, uint64_t item, uint64_t loc)
     return sold;
 }
 
+/* The batch's pending units of cold quantity k (0: incoming .. 3:
+ * quality_control) on (item, loc). */
+static int64_t cold_pending_of(const batch_op *op, uint64_t item, uint64_t loc, size_t k)
+{
+    int64_t pending = 0;
+    for (size_t j = 0; j < op->n_changes; j++)
+        if (op->changes[j].item == item && op->changes[j].location == loc)
+            pending += op->d_pend_cold[j * BATCH_COLD_PENDING + k];
+    assert(pending >= 0);
+    return pending;
+}
+
 /* A level as the batch's own lines see it: its pending units available,
  * its sold units committed. */
 static void level_as_seen(const batch_op *op, uint64_t item, uint64_t loc, table_word w,
@@ -209,6 +249,8 @@ static void level_as_seen(const batch_op *op, uint64_t item, uint64_t loc, table
 {
     level_out(w, level_rules_now(op->e, item, loc), out);
     int64_t pending = pending_of(op, item, loc), sold = sold_of(op, item, loc);
+    for (size_t k = 0; k < BATCH_COLD_PENDING; k++)
+        sold += cold_pending_of(op, item, loc, k); /* held, not reserved */
     out->available += pending;
     out->reserved -= pending + sold;
 }
@@ -267,6 +309,42 @@ static uint64_t batch_last_revision(const batch_rec_change *all, size_t n, size_
     return rev;
 }
 
+/* The cold change that takes back change c: its raw deltas negated, or
+ * its rules as they were. */
+static void cold_undo_op(const batch_rec_change *c, level_cold_op *u)
+{
+    *u = (level_cold_op){.kind = c->rules_mask ? LEVEL_COLD_RULES : LEVEL_COLD_RAW,
+                         .rules_mask = c->rules_mask,
+                         .rules_bits = c->rules_before};
+    u->raw_in[LEVEL_RAW_AVAILABLE] = -c->d_available;
+    u->raw_in[LEVEL_RAW_HELD] = -c->d_reserved;
+    u->raw_in[LEVEL_RAW_COMMITTED] = -c->d_committed;
+    for (size_t k = 0; k < BATCH_COLD_PENDING; k++)
+        u->raw_in[LEVEL_RAW_INCOMING + k] = -c->d_cold[k];
+}
+
+/* Takes back a cold change at the batch's position (again at a new one
+ * while the level carries a newer revision). */
+static int undo_cold(batch_op *op, size_t k, int *first_rc)
+{
+    batch_rec_change *c = &op->changes[k];
+    level_cold_op u;
+    cold_undo_op(c, &u);
+    u.batch = true; /* a rules undo of nothing changes still stamps */
+    level_image image;
+    uint64_t unused;
+    int rc;
+    while ((rc = level_cold_apply(op->e, c->item, c->location, &u, op->pos, &image, &unused)) ==
+           LEVEL_NEEDS_POSITION) {
+        int published = batch_publish(op, false, OUTCOME_RUNNING);
+        if (published != INV_OK && *first_rc == INV_OK)
+            *first_rc = published;
+    }
+    if (rc == INV_OK)
+        note_cold_image(op, k, &image);
+    return rc;
+}
+
 /* Takes back every applied change, the newest first. */
 static int undo_changes(batch_op *op)
 {
@@ -275,6 +353,10 @@ static int undo_changes(batch_op *op)
         batch_rec_change *c = &op->changes[k];
         if (c->status != CHANGE_APPLIED)
             continue;
+        if (c->flags & CHANGE_COLD) {
+            c->status = undo_cold(op, k, &first_rc) == INV_OK ? CHANGE_UNDONE : CHANGE_GONE;
+            continue;
+        }
         level_undo u = {c->d_available, c->d_reserved, 0};
         if (c->flags & CHANGE_CREATED)
             u.created_revision = batch_last_revision(op->changes, op->n_changes, k);
@@ -301,6 +383,12 @@ static int undo_changes(batch_op *op)
 
 /* ---- lines ---------------------------------------------------------------------- */
 
+static bool is_cold_line(inv_batch_op op)
+{
+    return op == INV_BATCH_LEVEL_MOVE || op == INV_BATCH_LEVEL_TRANSFER ||
+           op == INV_BATCH_LEVEL_FULFIL || op == INV_BATCH_LEVEL_POLICY;
+}
+
 static bool is_hold_line(inv_batch_op op)
 {
     return op == INV_BATCH_HOLD_CREATE || op == INV_BATCH_HOLD_COMMIT ||
@@ -315,10 +403,21 @@ static int run_level_line(batch_op *op, size_t i, inv_batch_result *res)
         int64_t pending = pending_of(op, l->item, l->location);
         int64_t sold = sold_of(op, l->item, l->location);
         if (l->op == INV_BATCH_LEVEL_GET_FULL) {
-            res->rc = level_read_full(op->e, l->item, l->location, &res->full);
-            res->full.qty[INV_QTY_AVAILABLE] += pending;
-            res->full.qty[INV_QTY_RESERVED] -= pending + sold;
-            res->full.qty[INV_QTY_COMMITTED] += sold;
+            static const int cold_names[BATCH_COLD_PENDING] = {
+                INV_QTY_INCOMING, INV_QTY_DAMAGED, INV_QTY_SAFETY_STOCK, INV_QTY_QUALITY_CONTROL};
+            inv_level_full *f = &res->full;
+            res->rc = level_read_full(op->e, l->item, l->location, f);
+            f->qty[INV_QTY_AVAILABLE] += pending;
+            f->qty[INV_QTY_RESERVED] -= pending + sold;
+            f->qty[INV_QTY_COMMITTED] += sold;
+            for (size_t k = 0; k < BATCH_COLD_PENDING; k++) {
+                int64_t p = cold_pending_of(op, l->item, l->location, k);
+                f->qty[cold_names[k]] += p;
+                f->qty[INV_QTY_RESERVED] -= p;
+            }
+            f->on_hand = f->qty[INV_QTY_AVAILABLE] + f->qty[INV_QTY_RESERVED] +
+                         f->qty[INV_QTY_COMMITTED] + f->qty[INV_QTY_DAMAGED] +
+                         f->qty[INV_QTY_SAFETY_STOCK] + f->qty[INV_QTY_QUALITY_CONTROL];
             return INV_OK;
         }
         res->rc = level_read(op->e, l->item, l->location, &res->level);
@@ -347,6 +446,107 @@ static int run_level_line(batch_op *op, size_t i, inv_batch_result *res)
             break;
     }
     level_as_seen(op, l->item, l->location, rc == INV_OK ? image : lc.seen, &res->level);
+    return rc;
+}
+
+/* Applies a cold change (a move, a fulfilment, a policy) as change ci of
+ * the batch: its own pending units seen and taken first, its increases
+ * kept pending (level_cold.h), at the batch's position. */
+static int apply_cold(batch_op *op, size_t ci, level_cold_op *cop)
+{
+    batch_rec_change *c = &op->changes[ci];
+    cop->batch = true;
+    cop->pend_in[INV_QTY_AVAILABLE] = pending_of(op, c->item, c->location);
+    cop->pend_in[INV_QTY_COMMITTED] = sold_of(op, c->item, c->location);
+    static const int cold_names[BATCH_COLD_PENDING] = {
+        INV_QTY_INCOMING, INV_QTY_DAMAGED, INV_QTY_SAFETY_STOCK, INV_QTY_QUALITY_CONTROL};
+    for (size_t k = 0; k < BATCH_COLD_PENDING; k++)
+        cop->pend_in[cold_names[k]] = cold_pending_of(op, c->item, c->location, k);
+    level_image image;
+    uint64_t unused;
+    int rc;
+    do
+        rc = level_cold_apply(op->e, c->item, c->location, cop, op->pos, &image, &unused);
+    while (again_at_new_position(op, &rc));
+    if (rc != INV_OK)
+        return rc;
+    c->status = CHANGE_APPLIED;
+    c->flags |= CHANGE_COLD;
+    c->d_available = cop->raw[LEVEL_RAW_AVAILABLE];
+    c->d_reserved = cop->raw[LEVEL_RAW_HELD];
+    c->d_committed = (int32_t)cop->raw[LEVEL_RAW_COMMITTED];
+    for (size_t k = 0; k < BATCH_COLD_PENDING; k++) {
+        c->d_cold[k] = (int32_t)cop->raw[LEVEL_RAW_INCOMING + k];
+        op->d_pend_cold[ci * BATCH_COLD_PENDING + k] = cop->pend_out[cold_names[k]];
+    }
+    if (cop->kind == LEVEL_COLD_RULES) {
+        c->rules_mask = cop->rules_mask;
+        c->rules_before = cop->rules_before;
+    }
+    op->d_pending[ci] = cop->pend_out[INV_QTY_AVAILABLE];
+    op->d_sold[ci] = cop->pend_out[INV_QTY_COMMITTED];
+    note_cold_image(op, ci, &image);
+    return INV_OK;
+}
+
+/* The level as the batch's lines see it, into res->level (after a cold
+ * change or its refusal). */
+static void cold_as_seen(batch_op *op, uint64_t item, uint64_t loc, inv_level *out)
+{
+    table_slot *s = table_find(&op->e->levels, item, loc);
+    table_word w = s ? table_load(s) : (table_word){0, 0};
+    level_as_seen(op, item, loc, w, out);
+}
+
+/* A transfer's destination: created (empty) when absent, as a change of
+ * its own that the batch's undo deletes again if nobody touched it. */
+static int transfer_destination(batch_op *op, size_t i, uint64_t item, uint64_t loc)
+{
+    table_slot *s = table_find(&op->e->levels, item, loc);
+    if (s && table_is_live(table_load(s)))
+        return INV_OK;
+    size_t ci = new_change(op, i, item, loc);
+    level_change lc = {.kind = LEVEL_CHANGE_SET, .floor = INV_NO_FLOOR};
+    table_word image;
+    int rc = apply_change(op, ci, &lc, true, &image);
+    return rc == LEVEL_EXISTS ? INV_OK : rc; /* created meanwhile: use it */
+}
+
+/* A line that changes cold parts: LEVEL.MOVE, FULFIL, POLICY, TRANSFER. */
+static int run_cold_line(batch_op *op, size_t i, inv_batch_result *res)
+{
+    const inv_batch_line *l = &op->lines[i];
+    level_cold_op cop;
+    int rc = INV_OK;
+    switch (l->op) {
+    case INV_BATCH_LEVEL_MOVE:
+        rc = level_move_op(&cop, l->qty, l->from, l->to, l->floor);
+        break;
+    case INV_BATCH_LEVEL_FULFIL:
+        rc = level_fulfil_op(&cop, l->qty);
+        break;
+    case INV_BATCH_LEVEL_POLICY:
+        rc = level_policy_op(&cop, l->policy, l->preorder_limit);
+        break;
+    default: /* TRANSFER: out of one level, then into the other */
+        rc = level_location_inactive_check(op->e, l->to_location);
+        if (rc == INV_OK)
+            rc = level_delta_op(&cop, l->from, -l->qty, INV_NO_FLOOR);
+        break;
+    }
+    if (rc == INV_OK)
+        rc = apply_cold(op, new_change(op, i, l->item, l->location), &cop);
+    cold_as_seen(op, l->item, l->location, &res->level);
+    if (rc != INV_OK || l->op != INV_BATCH_LEVEL_TRANSFER)
+        return rc;
+    rc = transfer_destination(op, i, l->item, l->to_location);
+    if (rc == INV_OK) {
+        level_cold_op in;
+        rc = level_delta_op(&in, l->to, l->qty, INV_NO_FLOOR);
+        if (rc == INV_OK)
+            rc = apply_cold(op, new_change(op, i, l->item, l->to_location), &in);
+    }
+    cold_as_seen(op, l->item, l->to_location, &res->to_level);
     return rc;
 }
 
@@ -422,6 +622,24 @@ static int check_line(const inv_batch_line *l)
     case INV_BATCH_LEVEL_GET:
     case INV_BATCH_LEVEL_GET_FULL:
         return INV_OK;
+    case INV_BATCH_LEVEL_MOVE:
+    case INV_BATCH_LEVEL_TRANSFER:
+    case INV_BATCH_LEVEL_FULFIL:
+    case INV_BATCH_LEVEL_POLICY: {
+        level_cold_op cop;
+        if (l->op == INV_BATCH_LEVEL_POLICY)
+            return level_policy_op(&cop, l->policy, l->preorder_limit);
+        if (l->op == INV_BATCH_LEVEL_FULFIL)
+            return level_fulfil_op(&cop, l->qty);
+        if (l->op == INV_BATCH_LEVEL_MOVE)
+            return level_move_op(&cop, l->qty, l->from, l->to, l->floor);
+        if (l->location == l->to_location)
+            return INV_EINVALID; /* a transfer goes somewhere else */
+        int rc = level_delta_op(&cop, l->from, -l->qty, INV_NO_FLOOR);
+        if (rc == INV_OK)
+            rc = level_delta_op(&cop, l->to, l->qty, INV_NO_FLOOR);
+        return rc == INV_OK && l->qty < 1 ? INV_EINVALID : rc;
+    }
     case INV_BATCH_HOLD_CREATE:
     case INV_BATCH_HOLD_COMMIT:
     case INV_BATCH_HOLD_RELEASE:
@@ -481,13 +699,15 @@ static int prepare(batch_op *op, size_t *failed)
             changes += hold_claim_n_lines(&op->claims[i]);
             uint32_t len = hold_claim_record_len(&op->claims[i]);
             holds_bytes += len ? (uint32_t)sizeof(batch_rec_hold) + pad8(len) : 0;
+        } else if (l->op == INV_BATCH_LEVEL_TRANSFER) {
+            changes += 3; /* out, the destination's creation, in */
         } else if (l->op != INV_BATCH_LEVEL_GET && l->op != INV_BATCH_LEVEL_GET_FULL) {
             changes++;
         }
         if (changes > INV_BATCH_LEVELS_MAX)
             return INV_ELIMIT;
     }
-    changes *= 2; /* room for one settle per level (commit_batch) */
+    changes *= 3; /* room for two settles per level (commit_batch) */
     uint64_t rec_len = batch_rec_len(changes, holds_bytes);
     if (rec_len > JOURNAL_PAYLOAD_MAX)
         return INV_ELIMIT;
@@ -496,7 +716,8 @@ static int prepare(batch_op *op, size_t *failed)
     op->rec_len = (uint32_t)rec_len;
     size_t bytes =
         changes * (sizeof *op->changes + sizeof *op->d_pending + sizeof *op->d_sold +
-                   sizeof *op->change_line + BATCH_IMAGES_PER_CHANGE * sizeof *op->images) +
+                   BATCH_COLD_PENDING * sizeof *op->d_pend_cold + sizeof *op->change_line +
+                   BATCH_IMAGES_PER_CHANGE * sizeof *op->images) +
         (op->e->jr ? rec_len : 0);
     uint8_t *mem = malloc(bytes ? bytes : 1);
     if (!mem)
@@ -506,14 +727,68 @@ static int prepare(batch_op *op, size_t *failed)
     op->images = (batch_rec_image *)(op->changes + changes);
     op->d_pending = (int64_t *)(op->images + BATCH_IMAGES_PER_CHANGE * changes);
     op->d_sold = op->d_pending + changes;
-    op->buf = op->e->jr ? (uint8_t *)(op->d_sold + changes) : NULL;
-    op->change_line = (uint32_t *)((uint8_t *)(op->d_sold + changes) + (op->e->jr ? rec_len : 0));
+    op->d_pend_cold = op->d_sold + changes;
+    int64_t *end = op->d_pend_cold + BATCH_COLD_PENDING * changes;
+    op->buf = op->e->jr ? (uint8_t *)end : NULL;
+    op->change_line = (uint32_t *)((uint8_t *)end + (op->e->jr ? rec_len : 0));
     if (op->e->jr && (changes || holds_bytes)) {
         op->pos = op->batch_id = persist_reserve(op->e, op->rec_len);
         if (!op->pos)
             return INV_EIO;
     }
     return INV_OK;
+}
+
+/* Is change k the first of the batch's changes of its level? */
+static bool first_of_level(const batch_op *op, size_t k)
+{
+    for (size_t j = 0; j < k; j++)
+        if (op->changes[j].item == op->changes[k].item &&
+            op->changes[j].location == op->changes[k].location)
+            return false;
+    return true;
+}
+
+/* Decided: pending units of cold quantities leave held for their
+ * quantity (one raw change per level, after the lines' changes). */
+static int settle_cold_pending(batch_op *op, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        const batch_rec_change *c = &op->changes[k];
+        if (!first_of_level(op, k))
+            continue;
+        level_cold_op settle = {.kind = LEVEL_COLD_RAW};
+        bool any = false;
+        for (size_t q = 0; q < BATCH_COLD_PENDING; q++) {
+            int64_t p = cold_pending_of(op, c->item, c->location, q);
+            settle.raw_in[LEVEL_RAW_INCOMING + q] = p;
+            settle.raw_in[LEVEL_RAW_HELD] -= p;
+            any |= p != 0;
+        }
+        if (!any)
+            continue;
+        size_t si = new_change(op, op->n_lines, c->item, c->location);
+        int rc = apply_cold(op, si, &settle);
+        if (rc == INV_ENOTFOUND)
+            op->changes[si].status = CHANGE_GONE; /* cannot be: pending units block deletes */
+        else if (rc != INV_OK)
+            return rc;
+        for (size_t q = 0; rc == INV_OK && q < BATCH_COLD_PENDING; q++)
+            op->d_pend_cold[si * BATCH_COLD_PENDING + q] = -settle.raw_in[LEVEL_RAW_INCOMING + q];
+    }
+    return INV_OK;
+}
+
+/* Decided: units the batch sold (commit lines, moves into committed) count
+ * as committed now (level_commit_units), one count per level. */
+static void count_sold(batch_op *op)
+{
+    for (size_t k = 0; k < op->n_changes; k++) {
+        const batch_rec_change *c = &op->changes[k];
+        int64_t sold = first_of_level(op, k) ? sold_of(op, c->item, c->location) : 0;
+        if (sold > 0)
+            level_commit_units(op->e, c->item, c->location, sold);
+    }
 }
 
 /* Decided: every level's pending units become available (one settle per
@@ -538,7 +813,7 @@ static int settle_pending(batch_op *op)
             return rc;
         assert(rc != INV_OK || pending_of(op, c->item, c->location) == 0);
     }
-    return INV_OK;
+    return settle_cold_pending(op, n);
 }
 
 /* Success: settles the pending units and the claims, and publishes the
@@ -548,6 +823,9 @@ static int commit_batch(batch_op *op)
     /* Only a failed journal stops a settle; the claims are settled all the
      * same (in memory: nothing can be made durable any more). */
     int settled = settle_pending(op);
+    /* A commit's sold units stayed held while the batch ran: now that it
+     * is decided they count as committed (level.h). */
+    count_sold(op);
     bool counted[INV_HOLD_LINES_MAX];
     size_t ci = 0;
     for (size_t i = 0; i < op->n_lines; i++) {
@@ -559,13 +837,6 @@ static int commit_batch(batch_op *op)
             continue;
         for (size_t j = 0; c->to == INV_HOLD_HELD && j < hold_claim_n_lines(c); j++)
             counted[j] = op->changes[first + j].status == CHANGE_APPLIED;
-        /* A commit's sold units stayed held while the batch ran: now that
-         * it is decided they count as committed (level.h). */
-        for (size_t j = 0; c->to == INV_HOLD_COMMITTED && j < hold_claim_n_lines(c); j++) {
-            inv_hold_line hl;
-            if (op->changes[first + j].status == CHANGE_APPLIED && hold_claim_line(c, j, &hl))
-                level_commit_units(op->e, hl.item, hl.location, hl.qty);
-        }
         hold_claim_done(c, counted, op->pos);
     }
     int rc = batch_publish(op, true, OUTCOME_APPLIED);
@@ -619,8 +890,9 @@ int inv_batch(inv_engine *e, const inv_batch_line *lines, size_t n, inv_batch_re
         rc = prepare(&op, &failed);
     for (size_t i = 0; rc == INV_OK && i < n; i++) {
         failed = i;
-        rc = is_hold_line(lines[i].op) ? run_hold_line(&op, i, &res[i])
-                                       : run_level_line(&op, i, &res[i]);
+        rc = is_hold_line(lines[i].op)   ? run_hold_line(&op, i, &res[i])
+             : is_cold_line(lines[i].op) ? run_cold_line(&op, i, &res[i])
+                                         : run_level_line(&op, i, &res[i]);
         if (claims[i].ack_pos > ack)
             ack = claims[i].ack_pos;
     }
@@ -678,7 +950,10 @@ static bool record_valid(uint64_t pos, const uint8_t *p, uint32_t len, batch_rec
     for (size_t i = 0; i < h->n_changes; i++, q += sizeof(batch_rec_change)) {
         batch_rec_change c;
         memcpy(&c, q, sizeof c);
-        if (c.status > CHANGE_GONE || (c.flags & ~(uint32_t)CHANGE_CREATED))
+        if (c.status > CHANGE_GONE || (c.flags & ~(uint32_t)CHANGE_FLAGS) || c.zero ||
+            (c.rules_mask &
+             ~(LEVEL_COLD_INACTIVE | LEVEL_COLD_CONTINUE | (~0ULL << LEVEL_LIMIT_SHIFT))) ||
+            (c.rules_before & ~c.rules_mask))
             return false;
     }
     q = p + sizeof *h + h->cap_changes * sizeof(batch_rec_change);
@@ -686,7 +961,8 @@ static bool record_valid(uint64_t pos, const uint8_t *p, uint32_t len, batch_rec
         batch_rec_image im;
         memcpy(&im, q, sizeof im);
         if (im.change >= h->n_changes || (im.w1 & ~(TABLE_VERSION_MAX | TABLE_TOMB)) != 0 ||
-            table_version((table_word){0, im.w1}) == 0)
+            table_version((table_word){0, im.w1}) == 0 || im.has_cold > 1 ||
+            (im.has_cold && !level_cold_valid(&im.cold)))
             return false;
     }
     q = p + len - h->holds_bytes;
@@ -773,7 +1049,9 @@ int batch_replay(inv_engine *e, uint64_t pos, const void *payload, uint32_t len)
         batch_rec_change c;
         memcpy(&im, images + i * sizeof im, sizeof im);
         memcpy(&c, changes + im.change * sizeof c, sizeof c);
-        int rc = level_install(e, c.item, c.location, (table_word){im.w0, im.w1});
+        int rc =
+            level_install_full(e, c.item, c.location, (table_word){im.w0, im.w1},
+                               im.has_cold ? im.cold.updated_s : 0, im.has_cold ? &im.cold : NULL);
         if (rc != INV_OK)
             return rc;
     }
@@ -849,4 +1127,20 @@ void batch_recovery_free(inv_engine *e)
     vec_free(&br->pending);
     free(br);
     e->batch_pending = NULL;
+}
+
+/* ---- a transfer is a batch of one line ------------------------------------------ */
+
+int inv_level_transfer(inv_engine *e, uint64_t item, uint64_t from_loc, uint64_t to_loc,
+                       int64_t qty, inv_qty_name from, inv_qty_name to)
+{
+    inv_batch_line l = {.op = INV_BATCH_LEVEL_TRANSFER,
+                        .item = item,
+                        .location = from_loc,
+                        .to_location = to_loc,
+                        .qty = qty,
+                        .floor = INV_NO_FLOOR,
+                        .from = from,
+                        .to = to};
+    return inv_batch(e, &l, 1, NULL, NULL);
 }

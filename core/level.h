@@ -81,9 +81,6 @@ typedef struct {
     uint64_t created_revision;
 } level_undo;
 
-/* Undone availability may leave INV_QTY_MAX (as a release may), up to: */
-#define LEVEL_AVAILABLE_WIDE (2 * INV_QTY_MAX)
-
 int level_undo_at(inv_engine *e, uint64_t item, uint64_t loc, const level_undo *u, uint64_t op_pos,
                   table_word *image);
 /* Creates (item, loc) for a batch at op_pos, its qty units pending (in

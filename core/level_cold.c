@@ -298,12 +298,89 @@ static int lock_level(inv_engine *e, uint64_t item, uint64_t loc, table_slot **s
     }
 }
 
-/* Decides a cold change on (v, the locked cold part): the next hot w0 and
- * cold words, or a refusal. */
-static int cold_decide(inv_engine *e, uint64_t loc, const level_cold_op *op, table_word v,
-                       uint64_t rules, uint64_t d_s, uint64_t q_i, uint64_t *w0,
-                       uint64_t *rules_out, uint64_t *d_s_out, uint64_t *q_i_out)
+/* The raw field a named quantity other than available, reserved and
+ * committed lives in. */
+static int raw_of(int q)
 {
+    switch (q) {
+    case INV_QTY_INCOMING:
+        return LEVEL_RAW_INCOMING;
+    case INV_QTY_DAMAGED:
+        return LEVEL_RAW_DAMAGED;
+    case INV_QTY_SAFETY_STOCK:
+        return LEVEL_RAW_SAFETY;
+    default:
+        assert(q == INV_QTY_QUALITY_CONTROL);
+        return LEVEL_RAW_QC;
+    }
+}
+
+/* A move's raw deltas (op->raw) and, in a batch, its pending units
+ * (op->pend_out): a decrease takes the batch's own pending units first
+ * (they sit in held), then real ones; an increase of a tracked level in a
+ * batch stays pending in held until the batch is decided (level.h), so no
+ * other caller can take units the batch may still take back. */
+static int plan_move(level_cold_op *op, table_word v, uint64_t rules, const int64_t *cur)
+{
+    bool pend = op->batch && !level_untracked(v);
+    for (int x = 0; x < INV_QTY_NAMES; x++) {
+        int64_t d = op->d[x];
+        if (d == 0)
+            continue;
+        assert(x != INV_QTY_RESERVED); /* reserved changes only by holds */
+        if (d > 0) {
+            if (pend) {
+                op->raw[LEVEL_RAW_HELD] += d;
+                op->pend_out[x] += d;
+            } else if (x == INV_QTY_AVAILABLE) {
+                op->raw[LEVEL_RAW_AVAILABLE] += d;
+            } else if (x == INV_QTY_COMMITTED) {
+                op->raw[LEVEL_RAW_COMMITTED] += d;
+                op->raw[LEVEL_RAW_HELD] += d;
+            } else {
+                op->raw[raw_of(x)] += d;
+            }
+            continue;
+        }
+        int64_t need = -d, pending = pend ? op->pend_in[x] : 0;
+        int64_t from_pending = pending < need ? pending : need, real = need - from_pending;
+        op->raw[LEVEL_RAW_HELD] -= from_pending;
+        op->pend_out[x] -= from_pending;
+        if (x == INV_QTY_AVAILABLE) {
+            int64_t floor = op->floor;
+            if (floor == INV_NO_FLOOR && !level_untracked(v))
+                floor = level_policy_floor(rules);
+            if (floor != INV_NO_FLOOR && cur[LEVEL_RAW_AVAILABLE] + pending - need < floor)
+                return INV_EINSUFFICIENT;
+            op->raw[LEVEL_RAW_AVAILABLE] -= real;
+        } else if (x == INV_QTY_COMMITTED) {
+            if (cur[LEVEL_RAW_COMMITTED] < real)
+                return INV_EINSUFFICIENT;
+            op->raw[LEVEL_RAW_COMMITTED] -= real;
+            op->raw[LEVEL_RAW_HELD] -= real;
+        } else {
+            if (cur[raw_of(x)] < real)
+                return INV_EINSUFFICIENT;
+            op->raw[raw_of(x)] -= real;
+        }
+    }
+    return INV_OK;
+}
+
+static int64_t clamp_raw(int64_t q, int64_t lo, int64_t hi)
+{
+    return q < lo ? lo : q > hi ? hi : q;
+}
+
+/* Decides a cold change on (v, the locked cold part): the next hot w0 and
+ * cold words, or a refusal; op's outputs (raw, pend_out, rules_before)
+ * describe it. */
+static int cold_decide(inv_engine *e, uint64_t loc, level_cold_op *op, table_word v, uint64_t rules,
+                       uint64_t d_s, uint64_t q_i, uint64_t *w0, uint64_t *rules_out,
+                       uint64_t *d_s_out, uint64_t *q_i_out)
+{
+    memset(op->raw, 0, sizeof op->raw);
+    memset(op->pend_out, 0, sizeof op->pend_out);
     if (!table_is_live(v))
         return INV_ENOTFOUND;
     if (op->kind == LEVEL_COLD_DELETE) {
@@ -314,52 +391,61 @@ static int cold_decide(inv_engine *e, uint64_t loc, const level_cold_op *op, tab
         return TABLE_STEP_WRITE;
     }
     uint64_t new_rules = rules;
+    op->rules_before = rules & op->rules_mask;
     if (op->kind == LEVEL_COLD_RULES) {
         uint64_t bits = op->rules_bits;
         if (op->follow_location)
             bits = catalog_location_active(&e->cat, loc) ? 0 : LEVEL_COLD_INACTIVE;
         new_rules = (rules & ~op->rules_mask) | (bits & op->rules_mask);
-        if (new_rules == rules)
+        if (new_rules == rules && !op->batch)
             return LEVEL_COLD_KEEP;
     } else if (op->stock_change && level_inactive(rules)) {
         return INV_EINVALID;
     }
-    int64_t q[INV_QTY_NAMES];
-    level_quantities(v, rules, d_s, q_i, q);
-    int64_t committed_before = q[INV_QTY_COMMITTED];
-    for (int i = 0; i < INV_QTY_NAMES; i++) {
-        if (op->d[i] == 0)
-            continue;
-        int64_t after = q[i] + op->d[i];
-        if (i == INV_QTY_AVAILABLE) {
-            int64_t floor = op->floor;
-            if (floor == INV_NO_FLOOR && op->d[i] < 0 && !level_untracked(v))
-                floor = level_policy_floor(new_rules);
-            if (op->d[i] < 0 && floor != INV_NO_FLOOR && after < floor)
-                return INV_EINSUFFICIENT;
-            if (!qty_in_range(after) && llabs(after) > llabs(q[i]))
-                return INV_ELIMIT;
-        } else if (after < 0) {
-            return INV_EINSUFFICIENT;
-        } else if (after > INV_QTY_MAX && op->d[i] > 0) {
-            return INV_ELIMIT;
-        }
-        q[i] = after;
+    int64_t cur[LEVEL_RAW_N] = {level_available(v),     level_held(v),
+                                level_committed(rules), (int64_t)(uint32_t)(q_i >> 32),
+                                (int64_t)(uint32_t)d_s, (int64_t)(uint32_t)(d_s >> 32),
+                                (int64_t)(uint32_t)q_i};
+    bool saturate = op->kind == LEVEL_COLD_RAW;
+    if (op->kind == LEVEL_COLD_MOVE) {
+        int rc = plan_move(op, v, new_rules, cur);
+        if (rc != INV_OK)
+            return rc;
+    } else if (saturate) {
+        memcpy(op->raw, op->raw_in, sizeof op->raw);
     }
-    assert(op->d[INV_QTY_RESERVED] == 0); /* reserved changes only by holds */
-    /* so held moves with committed alone */
-    int64_t held = level_held(v) + (q[INV_QTY_COMMITTED] - committed_before);
-    if (held > LEVEL_HELD_MAX)
-        return INV_ELIMIT;
-    assert(held >= q[INV_QTY_COMMITTED]);
+    int64_t next[LEVEL_RAW_N];
+    for (int i = 0; i < LEVEL_RAW_N; i++)
+        next[i] = cur[i] + op->raw[i];
+    if (saturate) {
+        /* An undo or a settle is never refused: beyond a field's range it
+         * saturates (only when others moved a level by about INV_QTY_MAX
+         * while a batch ran, as level_undo_at). */
+        next[LEVEL_RAW_AVAILABLE] =
+            clamp_raw(next[LEVEL_RAW_AVAILABLE], -LEVEL_AVAILABLE_WIDE, LEVEL_AVAILABLE_WIDE);
+        next[LEVEL_RAW_HELD] = clamp_raw(next[LEVEL_RAW_HELD], 0, LEVEL_HELD_MAX);
+        next[LEVEL_RAW_COMMITTED] = clamp_raw(next[LEVEL_RAW_COMMITTED], 0, next[LEVEL_RAW_HELD]);
+        for (int i = LEVEL_RAW_INCOMING; i < LEVEL_RAW_N; i++)
+            next[i] = clamp_raw(next[i], 0, INV_QTY_MAX);
+    } else {
+        if (next[LEVEL_RAW_HELD] > LEVEL_HELD_MAX)
+            return INV_ELIMIT;
+        for (int i = LEVEL_RAW_INCOMING; i < LEVEL_RAW_N; i++)
+            if (next[i] > INV_QTY_MAX && op->raw[i] > 0)
+                return INV_ELIMIT;
+        if (!qty_in_range(next[LEVEL_RAW_AVAILABLE]) &&
+            llabs(next[LEVEL_RAW_AVAILABLE]) > llabs(cur[LEVEL_RAW_AVAILABLE]))
+            return INV_ELIMIT;
+    }
+    assert(next[LEVEL_RAW_HELD] >= next[LEVEL_RAW_COMMITTED] && next[LEVEL_RAW_COMMITTED] >= 0);
     bool has_rules = (new_rules & (LEVEL_COLD_INACTIVE | LEVEL_COLD_CONTINUE)) != 0;
-    *w0 =
-        level_pack(q[INV_QTY_AVAILABLE], held, level_untracked(v)) | (has_rules ? LEVEL_RULES : 0);
-    *rules_out = (new_rules & ~LEVEL_COMMITTED_MASK) | (uint64_t)q[INV_QTY_COMMITTED];
-    *d_s_out = (uint64_t)(uint32_t)q[INV_QTY_DAMAGED] | (uint64_t)(uint32_t)q[INV_QTY_SAFETY_STOCK]
+    *w0 = level_pack(next[LEVEL_RAW_AVAILABLE], next[LEVEL_RAW_HELD], level_untracked(v)) |
+          (has_rules ? LEVEL_RULES : 0);
+    *rules_out = (new_rules & ~LEVEL_COMMITTED_MASK) | (uint64_t)next[LEVEL_RAW_COMMITTED];
+    *d_s_out = (uint64_t)(uint32_t)next[LEVEL_RAW_DAMAGED] |
+               (uint64_t)(uint32_t)next[LEVEL_RAW_SAFETY] << 32;
+    *q_i_out = (uint64_t)(uint32_t)next[LEVEL_RAW_QC] | (uint64_t)(uint32_t)next[LEVEL_RAW_INCOMING]
                                                             << 32;
-    *q_i_out = (uint64_t)(uint32_t)q[INV_QTY_QUALITY_CONTROL] |
-               (uint64_t)(uint32_t)q[INV_QTY_INCOMING] << 32;
     return TABLE_STEP_WRITE;
 }
 
@@ -387,10 +473,10 @@ static void cold_store(level_cold *c, uint64_t rules_read, uint64_t rules_new, u
     }
 }
 
-int level_cold_apply(inv_engine *e, uint64_t item, uint64_t loc, const level_cold_op *op,
-                     uint64_t op_pos, level_image *image, uint64_t *pos_out)
+int level_cold_apply(inv_engine *e, uint64_t item, uint64_t loc, level_cold_op *op, uint64_t op_pos,
+                     level_image *image, uint64_t *pos_out)
 {
-    assert(op->kind >= LEVEL_COLD_MOVE && op->kind <= LEVEL_COLD_DELETE);
+    assert(op->kind >= LEVEL_COLD_MOVE && op->kind <= LEVEL_COLD_RAW);
     bool own = op_pos == 0;
     uint64_t pos = own ? 0 : op_pos;
     *pos_out = 0;
@@ -477,6 +563,15 @@ int level_cold_apply(inv_engine *e, uint64_t item, uint64_t loc, const level_col
 }
 
 /* ---- recovery -------------------------------------------------------------- */
+
+bool level_cold_valid(const persist_cold *cold)
+{
+    uint64_t limit = cold->rules >> LEVEL_LIMIT_SHIFT;
+    uint64_t allowed = LEVEL_COLD_INACTIVE | LEVEL_COLD_CONTINUE | (~0ULL << LEVEL_LIMIT_SHIFT);
+    return (cold->rules & ~allowed) == 0 && (limit == LEVEL_LIMIT_NONE || limit <= INV_QTY_MAX) &&
+           (uint32_t)cold->d_s <= INV_QTY_MAX && (uint32_t)(cold->d_s >> 32) <= INV_QTY_MAX &&
+           (uint32_t)cold->q_i <= INV_QTY_MAX && (uint32_t)(cold->q_i >> 32) <= INV_QTY_MAX;
+}
 
 void level_cold_install(table_slot *s, const persist_cold *cold, bool replace_times)
 {
@@ -669,6 +764,37 @@ int level_move_op(level_cold_op *op, int64_t qty, inv_qty_name from, inv_qty_nam
     return INV_OK;
 }
 
+int level_delta_op(level_cold_op *op, inv_qty_name q, int64_t delta, int64_t floor)
+{
+    if (!movable(q) || delta == 0)
+        return INV_EINVALID;
+    if (!qty_in_range(delta) || (floor != INV_NO_FLOOR && !qty_in_range(floor)))
+        return INV_ELIMIT;
+    *op = (level_cold_op){.kind = LEVEL_COLD_MOVE, .floor = floor, .stock_change = true};
+    op->d[q] = delta;
+    return INV_OK;
+}
+
+int level_fulfil_op(level_cold_op *op, int64_t qty)
+{
+    if (qty < 1)
+        return INV_EINVALID;
+    if (qty > INV_QTY_MAX)
+        return INV_ELIMIT;
+    /* Shipping sold units is no new stock change: an inactive location
+     * still ships what it sold. */
+    *op = (level_cold_op){.kind = LEVEL_COLD_MOVE, .floor = INV_NO_FLOOR};
+    op->d[INV_QTY_COMMITTED] = -qty;
+    return INV_OK;
+}
+
+int level_location_inactive_check(inv_engine *e, uint64_t loc)
+{
+    if (!catalog_location_exists(&e->cat, loc))
+        return INV_ENOTFOUND;
+    return catalog_location_active(&e->cat, loc) ? INV_OK : INV_EINVALID;
+}
+
 int level_policy_op(level_cold_op *op, inv_oversell_policy policy, int64_t preorder_limit)
 {
     if (policy != INV_POLICY_DENY && policy != INV_POLICY_CONTINUE)
@@ -698,7 +824,7 @@ uint64_t level_follow_active(inv_engine *e, uint64_t item, uint64_t loc)
 
 /* One cold change with its own position, acknowledged; out (may be NULL)
  * gets the level after it (or as it was, on a refusal). */
-static int cold_call(inv_engine *e, uint64_t item, uint64_t loc, const level_cold_op *op,
+static int cold_call(inv_engine *e, uint64_t item, uint64_t loc, level_cold_op *op,
                      inv_level_full *out)
 {
     level_image image;
@@ -723,15 +849,11 @@ int inv_level_move(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, inv_
 
 int inv_level_fulfil(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
 {
-    if (!e || qty < 1)
+    level_cold_op op;
+    if (!e)
         return INV_EINVALID;
-    if (qty > INV_QTY_MAX)
-        return INV_ELIMIT;
-    /* Shipping sold units is no new stock change: an inactive location
-     * still ships what it sold. */
-    level_cold_op op = {.kind = LEVEL_COLD_MOVE, .floor = INV_NO_FLOOR};
-    op.d[INV_QTY_COMMITTED] = -qty;
-    return cold_call(e, item, loc, &op, NULL);
+    int rc = level_fulfil_op(&op, qty);
+    return rc == INV_OK ? cold_call(e, item, loc, &op, NULL) : rc;
 }
 
 int inv_level_set_policy(inv_engine *e, uint64_t item, uint64_t loc, inv_oversell_policy policy,

@@ -18,8 +18,23 @@ enum {
     LEVEL_COLD_MOVE = 1, /* quantities change by d[] (units conserved unless
                           * the caller means otherwise: fulfil, receive) */
     LEVEL_COLD_RULES = 2, /* rules bits under rules_mask become rules_bits */
-    LEVEL_COLD_DELETE = 3 /* a tombstone; refused while units are held
-                           * unless force */
+    LEVEL_COLD_DELETE = 3, /* a tombstone; refused while units are held
+                            * unless force */
+    LEVEL_COLD_RAW = 4 /* the raw fields change by raw_in[] (a batch's undo or
+                        * settle: never refused, saturating at the ranges) */
+};
+
+/* The raw fields of a level a change moves (op->raw). held includes
+ * committed (a count of its units), and a batch's pending units. */
+enum {
+    LEVEL_RAW_AVAILABLE = 0,
+    LEVEL_RAW_HELD = 1,
+    LEVEL_RAW_COMMITTED = 2,
+    LEVEL_RAW_INCOMING = 3,
+    LEVEL_RAW_DAMAGED = 4,
+    LEVEL_RAW_SAFETY = 5,
+    LEVEL_RAW_QC = 6,
+    LEVEL_RAW_N = 7
 };
 
 /* Internal: the level was frozen by growth under the lock; apply again. */
@@ -36,6 +51,17 @@ typedef struct {
     bool follow_location; /* RULES: INACTIVE follows the catalog's location,
                            * read under the lock (rules_mask INACTIVE) */
     bool force; /* DELETE */
+    int64_t raw_in[LEVEL_RAW_N]; /* RAW */
+    /* A batch's change: increases stay pending (held) and pend_in[] are
+     * the batch's pending units per quantity on this level (its own lines
+     * see and take them first). */
+    bool batch;
+    int64_t pend_in[INV_QTY_NAMES];
+    /* out: what the change did (raw deltas; pending units per quantity,
+     * negative when it took pending ones; RULES: the masked bits before) */
+    int64_t raw[LEVEL_RAW_N];
+    int64_t pend_out[INV_QTY_NAMES];
+    uint64_t rules_before;
 } level_cold_op;
 
 /* A level's state after a change, as journaled. */
@@ -65,6 +91,12 @@ void level_commit_units(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
 int level_move_op(level_cold_op *op, int64_t qty, inv_qty_name from, inv_qty_name to,
                   int64_t floor);
 int level_policy_op(level_cold_op *op, inv_oversell_policy policy, int64_t preorder_limit);
+/* One quantity changes by delta (one half of a transfer). */
+int level_delta_op(level_cold_op *op, inv_qty_name q, int64_t delta, int64_t floor);
+/* committed -= qty (shipped). */
+int level_fulfil_op(level_cold_op *op, int64_t qty);
+/* INV_OK when loc exists and is active; NOTFOUND; INVALID (inactive). */
+int level_location_inactive_check(inv_engine *e, uint64_t loc);
 /* Makes (item, loc)'s INACTIVE flag follow its location (0: no change, or
  * memory mode; else the position written). */
 uint64_t level_follow_active(inv_engine *e, uint64_t item, uint64_t loc);
@@ -74,8 +106,8 @@ uint64_t level_follow_active(inv_engine *e, uint64_t item, uint64_t loc);
  * (*pos_out: its position, to acknowledge); else it is stamped with op_pos
  * and the caller journals *image (LEVEL_NEEDS_POSITION: a newer revision
  * is there). On a refusal image->hot is the word it was decided on. */
-int level_cold_apply(inv_engine *e, uint64_t item, uint64_t loc, const level_cold_op *op,
-                     uint64_t op_pos, level_image *image, uint64_t *pos_out);
+int level_cold_apply(inv_engine *e, uint64_t item, uint64_t loc, level_cold_op *op, uint64_t op_pos,
+                     level_image *image, uint64_t *pos_out);
 
 /* The named quantities of a state (reserved = held - committed). */
 void level_quantities(table_word v, uint64_t rules, uint64_t d_s, uint64_t q_i,
@@ -84,6 +116,8 @@ void level_quantities(table_word v, uint64_t rules, uint64_t d_s, uint64_t q_i,
 int level_read_full(inv_engine *e, uint64_t item, uint64_t loc, inv_level_full *out);
 
 /* Recovery and snapshots (single-threaded, or a snapshot's fuzzy read). */
+/* Does a cold part read from disk keep to the layout (nothing trusted)? */
+bool level_cold_valid(const persist_cold *cold);
 void level_cold_install(table_slot *s, const persist_cold *cold, bool replace_times);
 void level_cold_clear(table_slot *s);
 void level_cold_image(table_slot *s, persist_cold *out);

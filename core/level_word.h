@@ -51,6 +51,9 @@
 /* The most units held (reserved + committed) on one level. */
 #define LEVEL_HELD_MAX ((int64_t)LEVEL_RESERVED_MASK)
 
+/* Undone availability may leave INV_QTY_MAX (as a release may), up to: */
+#define LEVEL_AVAILABLE_WIDE (2 * INV_QTY_MAX)
+
 /* The cold word (level_cold.rules). */
 #define LEVEL_COMMITTED_MASK ((1ULL << 30) - 1)
 #define LEVEL_COLD_LOCK (1ULL << 30)

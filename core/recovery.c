@@ -117,13 +117,7 @@ static bool level_image_valid(uint64_t w1, const persist_cold *cold)
 {
     if ((w1 & ~(TABLE_VERSION_MAX | TABLE_TOMB)) != 0 || table_version((table_word){0, w1}) == 0)
         return false;
-    if (!cold)
-        return true;
-    uint64_t limit = cold->rules >> LEVEL_LIMIT_SHIFT;
-    uint64_t allowed = LEVEL_COLD_INACTIVE | LEVEL_COLD_CONTINUE | (~0ULL << LEVEL_LIMIT_SHIFT);
-    return (cold->rules & ~allowed) == 0 && (limit == LEVEL_LIMIT_NONE || limit <= INV_QTY_MAX) &&
-           (uint32_t)cold->d_s <= INV_QTY_MAX && (uint32_t)(cold->d_s >> 32) <= INV_QTY_MAX &&
-           (uint32_t)cold->q_i <= INV_QTY_MAX && (uint32_t)(cold->q_i >> 32) <= INV_QTY_MAX;
+    return !cold || level_cold_valid(cold);
 }
 
 static int apply_level(replay_ctx *c, uint8_t type, const void *payload, uint32_t len)

@@ -1,0 +1,364 @@
+/*
+ * test_batch_model.c — model-2 lines in inv_batch: moves, transfers,
+ * fulfilment and policies, all or nothing with level and hold lines (a
+ * planted failing last line undoes every kind), lines that see the
+ * batch's own pending units, inv_level_transfer, and durability across a
+ * reopen and a crash between a partial and the final record.
+ */
+#include "test_util.h"
+
+#include "hold.h"
+#include "persist.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+enum { ITEM = 1, ITEM2 = 2, LA = 10, LB = 11, LC = 12, LOFF = 13, STOCK = 20 };
+
+static inv_engine *open_model(const char *dir)
+{
+    inv_engine *e = tu_open_dir(dir, INV_FSYNC_ALWAYS);
+    cr_assert_eq(inv_location_put(e, LA, NULL), INV_OK);
+    cr_assert_eq(inv_location_put(e, LB, NULL), INV_OK);
+    cr_assert_eq(inv_location_put(e, LC, NULL), INV_OK);
+    cr_assert_eq(inv_location_put(e, LOFF, NULL), INV_OK);
+    cr_assert_eq(inv_item_put(e, ITEM, NULL), INV_OK);
+    cr_assert_eq(inv_item_put(e, ITEM2, NULL), INV_OK);
+    cr_assert_eq(inv_level_set(e, ITEM, LA, STOCK, 0, NULL), INV_OK);
+    cr_assert_eq(inv_level_set(e, ITEM, LB, STOCK, 0, NULL), INV_OK);
+    cr_assert_eq(inv_level_set(e, ITEM2, LA, STOCK, 0, NULL), INV_OK);
+    inv_hold_line l = {ITEM, LA, 5};
+    cr_assert_eq(inv_hold_create(e, "sold", 4, 600000, &l, 1, NULL), INV_OK);
+    cr_assert_eq(inv_hold_commit(e, "sold", 4), INV_OK);
+    inv_location_fields off = {.mask = INV_LOC_ACTIVE, .active = false};
+    cr_assert_eq(inv_location_put(e, LOFF, &off), INV_OK);
+    return e;
+}
+
+static inv_batch_line move_line(uint64_t item, uint64_t loc, int64_t qty, inv_qty_name from,
+                                inv_qty_name to)
+{
+    return (inv_batch_line){.op = INV_BATCH_LEVEL_MOVE,
+                            .item = item,
+                            .location = loc,
+                            .qty = qty,
+                            .floor = INV_NO_FLOOR,
+                            .from = from,
+                            .to = to};
+}
+
+static inv_batch_line transfer_line(uint64_t item, uint64_t from_loc, uint64_t to_loc, int64_t qty,
+                                    inv_qty_name from, inv_qty_name to)
+{
+    return (inv_batch_line){.op = INV_BATCH_LEVEL_TRANSFER,
+                            .item = item,
+                            .location = from_loc,
+                            .to_location = to_loc,
+                            .qty = qty,
+                            .floor = INV_NO_FLOOR,
+                            .from = from,
+                            .to = to};
+}
+
+static inv_batch_line fulfil_line(uint64_t item, uint64_t loc, int64_t qty)
+{
+    return (inv_batch_line){.op = INV_BATCH_LEVEL_FULFIL,
+                            .item = item,
+                            .location = loc,
+                            .qty = qty,
+                            .floor = INV_NO_FLOOR};
+}
+
+/* Every level of the test, every quantity (0s for an absent level). */
+typedef struct {
+    int64_t q[4][INV_QTY_NAMES];
+    bool exists[4];
+} state;
+
+static const uint64_t state_locs[4] = {LA, LB, LC, LOFF};
+
+static state state_of(inv_engine *e)
+{
+    state s;
+    memset(&s, 0, sizeof s);
+    for (int i = 0; i < 4; i++) {
+        inv_level_full f;
+        s.exists[i] = inv_level_get_full(e, ITEM, state_locs[i], &f) == INV_OK;
+        if (s.exists[i])
+            memcpy(s.q[i], f.qty, sizeof f.qty);
+    }
+    return s;
+}
+
+static void expect_same(const state *a, const state *b, const char *what)
+{
+    for (int i = 0; i < 4; i++) {
+        cr_expect_eq(a->exists[i], b->exists[i], "%s: level at %llu exists %d vs %d", what,
+                     (unsigned long long)state_locs[i], a->exists[i], b->exists[i]);
+        for (int q = 0; q < INV_QTY_NAMES; q++)
+            cr_expect_eq(a->q[i][q], b->q[i][q], "%s: loc %llu %s %lld vs %lld", what,
+                         (unsigned long long)state_locs[i], inv_qty_name_str((inv_qty_name)q),
+                         (long long)a->q[i][q], (long long)b->q[i][q]);
+    }
+}
+
+Test(batch_model, moves_transfers_fulfilment_and_policy_apply_together)
+{
+    inv_engine *e = open_model(NULL);
+    inv_batch_line lines[] = {
+        move_line(ITEM, LA, 3, INV_QTY_AVAILABLE, INV_QTY_DAMAGED),
+        /* sees the 3 damaged units the line before added (pending) */
+        move_line(ITEM, LA, 2, INV_QTY_DAMAGED, INV_QTY_QUALITY_CONTROL),
+        transfer_line(ITEM, LA, LC, 4, INV_QTY_AVAILABLE, INV_QTY_AVAILABLE),
+        fulfil_line(ITEM, LA, 2),
+        {.op = INV_BATCH_LEVEL_POLICY,
+         .item = ITEM,
+         .location = LB,
+         .floor = INV_NO_FLOOR,
+         .policy = INV_POLICY_CONTINUE,
+         .preorder_limit = 3},
+        {.op = INV_BATCH_LEVEL_GET_FULL, .item = ITEM, .location = LA},
+    };
+    inv_batch_result res[6];
+    size_t failed = 99;
+    cr_assert_eq(inv_batch(e, lines, 6, res, &failed), INV_OK, "line %zu: %s", failed,
+                 inv_strerror(res[failed < 6 ? failed : 0].rc));
+    /* LA: 20 - 5 held by the sold hold (committed 5) -> available 15 */
+    inv_level_full f;
+    cr_assert_eq(inv_level_get_full(e, ITEM, LA, &f), INV_OK);
+    cr_expect_eq(f.qty[INV_QTY_AVAILABLE], 15 - 3 - 4);
+    cr_expect_eq(f.qty[INV_QTY_DAMAGED], 1);
+    cr_expect_eq(f.qty[INV_QTY_QUALITY_CONTROL], 2);
+    cr_expect_eq(f.qty[INV_QTY_COMMITTED], 3);
+    cr_expect_eq(f.qty[INV_QTY_RESERVED], 0, "no pending units left");
+    cr_expect_eq(f.on_hand, 20 - 4 - 2);
+    cr_expect_eq(res[5].rc, INV_OK);
+    cr_expect_eq(res[5].full.qty[INV_QTY_DAMAGED], 1, "a read sees the lines before it");
+    cr_expect_eq(res[5].full.qty[INV_QTY_COMMITTED], 3);
+    cr_assert_eq(inv_level_get_full(e, ITEM, LC, &f), INV_OK, "the destination was created");
+    cr_expect_eq(f.qty[INV_QTY_AVAILABLE], 4);
+    cr_expect_eq(f.qty[INV_QTY_RESERVED], 0);
+    cr_expect_eq(res[2].to_level.available, 4);
+    cr_assert_eq(inv_level_get_full(e, ITEM, LB, &f), INV_OK);
+    cr_expect_eq(f.policy, INV_POLICY_CONTINUE);
+    cr_expect_eq(f.preorder_limit, 3);
+    cr_expect_eq(hold_verify_reserved(e), INV_OK);
+    inv_close(e);
+}
+
+/* A batch of every kind of line whose last line fails: nothing remains. */
+static void planted_failure(inv_batch_line last, int want_rc)
+{
+    inv_engine *e = open_model(NULL);
+    state before = state_of(e);
+    inv_hold_line hl = {ITEM2, LA, 2};
+    inv_batch_line lines[] = {
+        move_line(ITEM, LA, 3, INV_QTY_AVAILABLE, INV_QTY_DAMAGED),
+        transfer_line(ITEM, LA, LC, 4, INV_QTY_AVAILABLE, INV_QTY_SAFETY_STOCK),
+        transfer_line(ITEM, LB, LA, 2, INV_QTY_AVAILABLE, INV_QTY_AVAILABLE),
+        fulfil_line(ITEM, LA, 2),
+        move_line(ITEM, LA, 1, INV_QTY_COMMITTED, INV_QTY_AVAILABLE),
+        {.op = INV_BATCH_HOLD_CREATE,
+         .hold_id = "new",
+         .hold_id_len = 3,
+         .ttl_ms = 600000,
+         .hold_lines = &hl,
+         .n_hold_lines = 1,
+         .floor = INV_NO_FLOOR},
+        {.op = INV_BATCH_LEVEL_ADJUST,
+         .item = ITEM,
+         .location = LB,
+         .qty = 7,
+         .floor = INV_NO_FLOOR},
+        {.op = INV_BATCH_LEVEL_POLICY,
+         .item = ITEM,
+         .location = LA,
+         .floor = INV_NO_FLOOR,
+         .policy = INV_POLICY_CONTINUE,
+         .preorder_limit = INV_NO_PREORDER_LIMIT},
+        last,
+    };
+    size_t n = sizeof lines / sizeof lines[0], failed = 0;
+    inv_batch_result res[16];
+    int rc = inv_batch(e, lines, n, res, &failed);
+    cr_assert_eq(rc, want_rc, "batch: %s at line %zu", inv_strerror(rc), failed);
+    cr_expect_eq(failed, n - 1, "the planted last line failed");
+    state after = state_of(e);
+    expect_same(&before, &after, "after the failed batch");
+    inv_level_full f;
+    cr_assert_eq(inv_level_get_full(e, ITEM, LA, &f), INV_OK);
+    cr_expect_eq(f.policy, INV_POLICY_DENY, "the policy line was undone");
+    cr_expect_eq(inv_hold_get(e, "new", 3, &(inv_hold_info){0}), INV_ENOTFOUND);
+    cr_expect_eq(inv_level_get_full(e, ITEM2, LA, &f), INV_OK);
+    cr_expect_eq(f.qty[INV_QTY_RESERVED], 0);
+    cr_expect_eq(hold_verify_reserved(e), INV_OK);
+    inv_close(e);
+}
+
+Test(batch_model, a_failing_last_move_undoes_every_line)
+{
+    planted_failure(move_line(ITEM, LA, 1000, INV_QTY_DAMAGED, INV_QTY_AVAILABLE),
+                    INV_EINSUFFICIENT);
+}
+
+Test(batch_model, a_failing_last_transfer_to_an_inactive_location_undoes_every_line)
+{
+    planted_failure(transfer_line(ITEM, LA, LOFF, 1, INV_QTY_AVAILABLE, INV_QTY_AVAILABLE),
+                    INV_EINVALID);
+}
+
+Test(batch_model, a_failing_last_fulfil_undoes_every_line)
+{
+    planted_failure(fulfil_line(ITEM, LA, 100), INV_EINSUFFICIENT);
+}
+
+Test(batch_model, a_failing_last_adjust_undoes_every_line)
+{
+    planted_failure(
+        (inv_batch_line){
+            .op = INV_BATCH_LEVEL_ADJUST, .item = ITEM, .location = LA, .qty = -1000, .floor = 0},
+        INV_EINSUFFICIENT);
+}
+
+Test(batch_model, bad_lines_are_refused_before_anything_changes)
+{
+    inv_engine *e = open_model(NULL);
+    state before = state_of(e);
+    inv_batch_line bad[] = {
+        move_line(ITEM, LA, 1, INV_QTY_RESERVED, INV_QTY_DAMAGED),
+        move_line(ITEM, LA, 1, INV_QTY_DAMAGED, INV_QTY_DAMAGED),
+        move_line(ITEM, LA, 0, INV_QTY_AVAILABLE, INV_QTY_DAMAGED),
+        move_line(ITEM, LA, 1, (inv_qty_name)9, INV_QTY_DAMAGED),
+        transfer_line(ITEM, LA, LA, 1, INV_QTY_AVAILABLE, INV_QTY_AVAILABLE),
+        transfer_line(ITEM, LA, LB, 1, INV_QTY_AVAILABLE, INV_QTY_RESERVED),
+        fulfil_line(ITEM, LA, 0),
+        {.op = INV_BATCH_LEVEL_POLICY,
+         .item = ITEM,
+         .location = LA,
+         .policy = INV_POLICY_CONTINUE,
+         .preorder_limit = -7},
+    };
+    int want[] = {INV_EINVALID, INV_EINVALID, INV_EINVALID, INV_EINVALID,
+                  INV_EINVALID, INV_EINVALID, INV_EINVALID, INV_ELIMIT};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        inv_batch_line two[2] = {move_line(ITEM, LA, 1, INV_QTY_AVAILABLE, INV_QTY_DAMAGED),
+                                 bad[i]};
+        size_t failed = 0;
+        cr_expect_eq(inv_batch(e, two, 2, NULL, &failed), want[i], "bad line %zu", i);
+        cr_expect_eq(failed, 1);
+    }
+    state after = state_of(e);
+    expect_same(&before, &after, "after refused batches");
+    inv_close(e);
+}
+
+Test(batch_model, inv_level_transfer_moves_both_levels_or_neither)
+{
+    inv_engine *e = open_model(NULL);
+    cr_assert_eq(inv_level_transfer(e, ITEM, LA, LB, 5, INV_QTY_AVAILABLE, INV_QTY_INCOMING),
+                 INV_OK);
+    inv_level_full a, b;
+    cr_assert_eq(inv_level_get_full(e, ITEM, LA, &a), INV_OK);
+    cr_assert_eq(inv_level_get_full(e, ITEM, LB, &b), INV_OK);
+    cr_expect_eq(a.qty[INV_QTY_AVAILABLE], 10);
+    cr_expect_eq(b.qty[INV_QTY_INCOMING], 5);
+    cr_expect_eq(b.qty[INV_QTY_RESERVED], 0);
+    state before = state_of(e);
+    cr_expect_eq(inv_level_transfer(e, ITEM, LA, LC, 11, INV_QTY_AVAILABLE, INV_QTY_AVAILABLE),
+                 INV_EINSUFFICIENT);
+    cr_expect_eq(inv_level_transfer(e, ITEM, LA, LOFF, 1, INV_QTY_AVAILABLE, INV_QTY_AVAILABLE),
+                 INV_EINVALID, "an inactive destination");
+    cr_expect_eq(inv_level_transfer(e, ITEM, LA, 999, 1, INV_QTY_AVAILABLE, INV_QTY_AVAILABLE),
+                 INV_ENOTFOUND);
+    state after = state_of(e);
+    expect_same(&before, &after, "after refused transfers");
+    cr_expect_eq(after.exists[2], false, "a refused transfer leaves no destination behind");
+    inv_close(e);
+}
+
+Test(batch_model, batches_with_cold_lines_survive_reopen)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "bmodel");
+    inv_engine *e = open_model(dir);
+    inv_batch_line ok[] = {
+        move_line(ITEM, LA, 3, INV_QTY_AVAILABLE, INV_QTY_DAMAGED),
+        transfer_line(ITEM, LA, LC, 4, INV_QTY_AVAILABLE, INV_QTY_SAFETY_STOCK),
+        fulfil_line(ITEM, LA, 2),
+    };
+    cr_assert_eq(inv_batch(e, ok, 3, NULL, NULL), INV_OK);
+    inv_batch_line fails[] = {
+        move_line(ITEM, LB, 3, INV_QTY_AVAILABLE, INV_QTY_DAMAGED),
+        fulfil_line(ITEM, LA, 50),
+    };
+    cr_assert_eq(inv_batch(e, fails, 2, NULL, NULL), INV_EINSUFFICIENT);
+    state want = state_of(e);
+    inv_close(e);
+    e = tu_open_dir(dir, INV_FSYNC_ALWAYS);
+    state got = state_of(e);
+    expect_same(&want, &got, "after reopen");
+    cr_expect_eq(hold_verify_reserved(e), INV_OK);
+    inv_close(e);
+    tu_remove_tree(dir);
+}
+
+/* A child's batch publishes a partial record (its second change of LA
+ * finds LA carrying the batch's own position), then dies before the final
+ * one once the partial is durable: recovery takes every change back, cold
+ * changes included (and journals that, so a second reopen agrees). */
+static inv_engine *crash_engine;
+static uint64_t crash_partial_pos;
+static int crash_records;
+
+static void die_after_partial(uint8_t type)
+{
+    if (type != PERSIST_BATCH)
+        return;
+    if (++crash_records == 1) {
+        inv_level lv;
+        if (inv_level_get(crash_engine, ITEM, LA, &lv) == INV_OK)
+            crash_partial_pos = lv.revision;
+        return;
+    }
+    (void)inv_wait_durable(crash_engine, crash_partial_pos);
+    raise(SIGKILL);
+}
+
+Test(batch_model, a_crash_after_a_partial_record_takes_the_cold_changes_back)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "bmodel");
+    inv_engine *e = open_model(dir);
+    state want = state_of(e);
+    inv_close(e);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        crash_engine = tu_open_dir(dir, INV_FSYNC_ALWAYS);
+        persist_test_before_publish = die_after_partial;
+        inv_batch_line lines[] = {
+            move_line(ITEM, LA, 3, INV_QTY_AVAILABLE, INV_QTY_DAMAGED),
+            transfer_line(ITEM, LA, LC, 4, INV_QTY_AVAILABLE, INV_QTY_SAFETY_STOCK),
+            fulfil_line(ITEM, LA, 2),
+        };
+        (void)inv_batch(crash_engine, lines, 3, NULL, NULL);
+        _exit(7); /* the hook kills us first */
+    }
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+              "the child died in its hook (status %#x)", (unsigned)status);
+    for (int round = 0; round < 2; round++) {
+        e = tu_open_dir(dir, INV_FSYNC_ALWAYS);
+        state got = state_of(e);
+        expect_same(&want, &got, "after the crash");
+        cr_expect_eq(hold_verify_reserved(e), INV_OK);
+        inv_level_full f;
+        cr_assert_eq(inv_level_get_full(e, ITEM, LA, &f), INV_OK);
+        cr_expect_eq(f.qty[INV_QTY_COMMITTED], 5, "the sold hold's units are committed again");
+        inv_close(e);
+    }
+    tu_remove_tree(dir);
+}
