@@ -255,6 +255,31 @@ static void level_as_seen(const batch_op *op, uint64_t item, uint64_t loc, table
     out->reserved -= pending + sold;
 }
 
+/* Every quantity of a level as the batch's own lines see it: pending
+ * units in their quantities, sold units committed. */
+static int full_as_seen(const batch_op *op, uint64_t item, uint64_t loc, inv_level_full *f)
+{
+    static const int cold_names[BATCH_COLD_PENDING] = {INV_QTY_INCOMING, INV_QTY_DAMAGED,
+                                                       INV_QTY_SAFETY_STOCK,
+                                                       INV_QTY_QUALITY_CONTROL};
+    int rc = level_read_full(op->e, item, loc, f);
+    if (rc != INV_OK)
+        return rc;
+    int64_t pending = pending_of(op, item, loc), sold = sold_of(op, item, loc);
+    f->qty[INV_QTY_AVAILABLE] += pending;
+    f->qty[INV_QTY_RESERVED] -= pending + sold;
+    f->qty[INV_QTY_COMMITTED] += sold;
+    for (size_t k = 0; k < BATCH_COLD_PENDING; k++) {
+        int64_t p = cold_pending_of(op, item, loc, k);
+        f->qty[cold_names[k]] += p;
+        f->qty[INV_QTY_RESERVED] -= p;
+    }
+    f->on_hand = f->qty[INV_QTY_AVAILABLE] + f->qty[INV_QTY_RESERVED] + f->qty[INV_QTY_COMMITTED] +
+                 f->qty[INV_QTY_DAMAGED] + f->qty[INV_QTY_SAFETY_STOCK] +
+                 f->qty[INV_QTY_QUALITY_CONTROL];
+    return INV_OK;
+}
+
 /* After a level call: when the level carried a newer revision than the
  * batch's position (LEVEL_NEEDS_POSITION), publishes what was done so far
  * and answers true: call again at the new position. Else *rc stays. */
@@ -403,21 +428,7 @@ static int run_level_line(batch_op *op, size_t i, inv_batch_result *res)
         int64_t pending = pending_of(op, l->item, l->location);
         int64_t sold = sold_of(op, l->item, l->location);
         if (l->op == INV_BATCH_LEVEL_GET_FULL) {
-            static const int cold_names[BATCH_COLD_PENDING] = {
-                INV_QTY_INCOMING, INV_QTY_DAMAGED, INV_QTY_SAFETY_STOCK, INV_QTY_QUALITY_CONTROL};
-            inv_level_full *f = &res->full;
-            res->rc = level_read_full(op->e, l->item, l->location, f);
-            f->qty[INV_QTY_AVAILABLE] += pending;
-            f->qty[INV_QTY_RESERVED] -= pending + sold;
-            f->qty[INV_QTY_COMMITTED] += sold;
-            for (size_t k = 0; k < BATCH_COLD_PENDING; k++) {
-                int64_t p = cold_pending_of(op, l->item, l->location, k);
-                f->qty[cold_names[k]] += p;
-                f->qty[INV_QTY_RESERVED] -= p;
-            }
-            f->on_hand = f->qty[INV_QTY_AVAILABLE] + f->qty[INV_QTY_RESERVED] +
-                         f->qty[INV_QTY_COMMITTED] + f->qty[INV_QTY_DAMAGED] +
-                         f->qty[INV_QTY_SAFETY_STOCK] + f->qty[INV_QTY_QUALITY_CONTROL];
+            res->rc = full_as_seen(op, l->item, l->location, &res->full);
             return INV_OK;
         }
         res->rc = level_read(op->e, l->item, l->location, &res->level);
@@ -537,6 +548,7 @@ static int run_cold_line(batch_op *op, size_t i, inv_batch_result *res)
     if (rc == INV_OK)
         rc = apply_cold(op, new_change(op, i, l->item, l->location), &cop);
     cold_as_seen(op, l->item, l->location, &res->level);
+    (void)full_as_seen(op, l->item, l->location, &res->full);
     if (rc != INV_OK || l->op != INV_BATCH_LEVEL_TRANSFER)
         return rc;
     rc = transfer_destination(op, i, l->item, l->to_location);
@@ -547,6 +559,7 @@ static int run_cold_line(batch_op *op, size_t i, inv_batch_result *res)
             rc = apply_cold(op, new_change(op, i, l->item, l->to_location), &in);
     }
     cold_as_seen(op, l->item, l->to_location, &res->to_level);
+    (void)full_as_seen(op, l->item, l->to_location, &res->to_full);
     return rc;
 }
 

@@ -802,9 +802,10 @@ int level_policy_op(level_cold_op *op, inv_oversell_policy policy, int64_t preor
     if (preorder_limit != INV_NO_PREORDER_LIMIT &&
         (preorder_limit < 0 || preorder_limit > INV_QTY_MAX))
         return INV_ELIMIT;
-    uint64_t limit = policy == INV_POLICY_DENY || preorder_limit == INV_NO_PREORDER_LIMIT
-                         ? LEVEL_LIMIT_NONE
-                         : (uint64_t)preorder_limit;
+    /* deny keeps the limit field 0, as a level that never had a policy */
+    uint64_t limit = policy == INV_POLICY_DENY                 ? 0
+                     : preorder_limit == INV_NO_PREORDER_LIMIT ? LEVEL_LIMIT_NONE
+                                                               : (uint64_t)preorder_limit;
     *op = (level_cold_op){.kind = LEVEL_COLD_RULES,
                           .rules_mask = LEVEL_COLD_CONTINUE | (~0ULL << LEVEL_LIMIT_SHIFT),
                           .rules_bits = (policy == INV_POLICY_CONTINUE ? LEVEL_COLD_CONTINUE : 0) |

@@ -553,7 +553,9 @@ typedef struct {
                       * the level the line was refused on) */
     inv_hold_failure hold_failure; /* HOLD_CREATE refused: the hold line */
     inv_level to_level; /* TRANSFER: the destination level after */
-    inv_level_full full; /* LEVEL_GET_FULL */
+    inv_level_full full; /* LEVEL_GET_FULL; MOVE, FULFIL, TRANSFER: the
+                          * (source) level after, every quantity */
+    inv_level_full to_full; /* TRANSFER: the destination after */
 } inv_batch_result;
 
 /* Runs lines in order as one change: either every line applies, or none

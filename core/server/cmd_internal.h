@@ -137,7 +137,6 @@ cmd_handler cmd_loc_set, cmd_loc_get, cmd_loc_list, cmd_loc_default;
 cmd_handler cmd_item_set, cmd_item_get, cmd_item_mget, cmd_item_bysku, cmd_item_byvariant,
     cmd_item_list, cmd_item_del;
 cmd_handler cmd_level_list, cmd_level_del, cmd_product_inventory, cmd_hold_get;
-cmd_handler cmd_level_move, cmd_level_return, cmd_level_fulfil, cmd_level_policy;
 
 /* cmd_inventory.c: the commands that are batch lines (CMD_BATCH: LEVEL.SET,
  * LEVEL.ADJUST, LEVEL.GET, HOLD.CREATE, HOLD.COMMIT, HOLD.RELEASE). Each

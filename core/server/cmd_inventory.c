@@ -520,125 +520,130 @@ static int units_or_reply(resp_out *o, const resp_arg *a, int64_t *q)
     return 0;
 }
 
-/* The reply of a change that answers the level's every quantity. */
-static void reply_changed_full(session *s, resp_out *o, int rc, uint64_t item, uint64_t loc,
-                               const inv_level_full *f)
-{
-    if (rc == INV_EINSUFFICIENT) {
-        resp_w_errorf(o, "INSUFFICIENT not enough units to move (available %lld)",
-                      (long long)f->qty[INV_QTY_AVAILABLE]);
-        return;
-    }
-    if (rc == INV_EINVALID && !f->location_active && f->revision) {
-        resp_w_error(o, "INVALID", "location inactive");
-        return;
-    }
-    if (engine_or_reply(o, rc) == 0)
-        reply_level_full(o, f);
-}
-
 /* LEVEL.MOVE item loc qty FROM name TO name [FLOOR min] */
-void cmd_level_move(session *s, resp_out *o, const resp_arg *v, size_t n)
+static int parse_level_move(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
+                            inv_hold_line *lines)
 {
-    uint64_t item, loc;
-    int64_t qty, floor = INV_NO_FLOOR;
-    inv_qty_name from = INV_QTY_NAMES, to = INV_QTY_NAMES;
-    if (item_loc_or_reply(o, v, &item, &loc) != 0 || units_or_reply(o, &v[3], &qty) != 0)
-        return;
+    batch_line_init(l, INV_BATCH_LEVEL_MOVE);
+    l->from = l->to = INV_QTY_NAMES;
+    if (item_loc_or_reply(o, v, &l->item, &l->location) != 0 ||
+        units_or_reply(o, &v[3], &l->qty) != 0)
+        return -1;
     for (size_t i = 4; i + 1 < n; i += 2) {
         int rc = 0;
         if (arg_eq(&v[i], "from"))
-            rc = qty_name_or_reply(o, &v[i + 1], &from);
+            rc = qty_name_or_reply(o, &v[i + 1], &l->from);
         else if (arg_eq(&v[i], "to"))
-            rc = qty_name_or_reply(o, &v[i + 1], &to);
+            rc = qty_name_or_reply(o, &v[i + 1], &l->to);
         else if (arg_eq(&v[i], "floor"))
-            rc = qty_or_reply(o, &v[i + 1], "floor", &floor);
+            rc = qty_or_reply(o, &v[i + 1], "floor", &l->floor);
         else {
             resp_w_error(o, "INVALID", "expected FROM, TO or FLOOR");
-            return;
+            return -1;
         }
         if (rc != 0)
-            return;
+            return -1;
     }
-    if (from == INV_QTY_NAMES || to == INV_QTY_NAMES) {
+    if (l->from == INV_QTY_NAMES || l->to == INV_QTY_NAMES) {
         resp_w_error(o, "INVALID", "FROM and TO are required");
-        return;
+        return -1;
     }
-    if (from == INV_QTY_RESERVED || to == INV_QTY_RESERVED || from == to) {
+    if (l->from == INV_QTY_RESERVED || l->to == INV_QTY_RESERVED || l->from == l->to) {
         resp_w_error(o, "INVALID",
-                     from == to ? "FROM and TO must differ" : "reserved changes only by holds");
-        return;
+                     l->from == l->to ? "FROM and TO must differ" : "reserved changes only by holds");
+        return -1;
     }
-    inv_level_full f = {0};
-    int rc = inv_level_move(s->ctx->e, item, loc, qty, from, to, floor, &f);
-    reply_changed_full(s, o, rc, item, loc, &f);
+    return 0;
+}
+
+/* LEVEL.TRANSFER item from_loc to_loc qty [FROM name] [TO name] (both
+ * default to available) */
+static int parse_level_transfer(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
+                                inv_hold_line *lines)
+{
+    batch_line_init(l, INV_BATCH_LEVEL_TRANSFER);
+    if (item_loc_or_reply(o, v, &l->item, &l->location) != 0 ||
+        arg_u64_or_reply(o, &v[3], "location id", &l->to_location) != 0 ||
+        units_or_reply(o, &v[4], &l->qty) != 0)
+        return -1;
+    for (size_t i = 5; i + 1 < n; i += 2) {
+        int rc = 0;
+        if (arg_eq(&v[i], "from"))
+            rc = qty_name_or_reply(o, &v[i + 1], &l->from);
+        else if (arg_eq(&v[i], "to"))
+            rc = qty_name_or_reply(o, &v[i + 1], &l->to);
+        else {
+            resp_w_error(o, "INVALID", "expected FROM or TO");
+            return -1;
+        }
+        if (rc != 0)
+            return -1;
+    }
+    if (l->from == INV_QTY_RESERVED || l->to == INV_QTY_RESERVED) {
+        resp_w_error(o, "INVALID", "reserved changes only by holds");
+        return -1;
+    }
+    if (l->location == l->to_location) {
+        resp_w_error(o, "INVALID", "a transfer goes to another location");
+        return -1;
+    }
+    return 0;
 }
 
 /* LEVEL.RETURN item loc qty: committed -> available (a cancel or return). */
-void cmd_level_return(session *s, resp_out *o, const resp_arg *v, size_t n)
+static int parse_level_return(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
+                              inv_hold_line *lines)
 {
-    uint64_t item, loc;
-    int64_t qty;
-    if (item_loc_or_reply(o, v, &item, &loc) != 0 || units_or_reply(o, &v[3], &qty) != 0)
-        return;
-    inv_level_full f = {0};
-    int rc = inv_level_move(s->ctx->e, item, loc, qty, INV_QTY_COMMITTED, INV_QTY_AVAILABLE,
-                            INV_NO_FLOOR, &f);
-    reply_changed_full(s, o, rc, item, loc, &f);
+    batch_line_init(l, INV_BATCH_LEVEL_MOVE);
+    l->from = INV_QTY_COMMITTED;
+    l->to = INV_QTY_AVAILABLE;
+    if (item_loc_or_reply(o, v, &l->item, &l->location) != 0)
+        return -1;
+    return units_or_reply(o, &v[3], &l->qty);
 }
 
 /* LEVEL.FULFIL item loc qty: committed units ship (on_hand falls). */
-void cmd_level_fulfil(session *s, resp_out *o, const resp_arg *v, size_t n)
+static int parse_level_fulfil(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
+                              inv_hold_line *lines)
 {
-    uint64_t item, loc;
-    int64_t qty;
-    if (item_loc_or_reply(o, v, &item, &loc) != 0 || units_or_reply(o, &v[3], &qty) != 0)
-        return;
-    int rc = inv_level_fulfil(s->ctx->e, item, loc, qty);
-    inv_level_full f = {0};
-    if (rc == INV_OK || rc == INV_EINSUFFICIENT)
-        (void)inv_level_get_full(s->ctx->e, item, loc, &f);
-    if (rc == INV_EINSUFFICIENT) {
-        resp_w_errorf(o, "INSUFFICIENT committed %lld", (long long)f.qty[INV_QTY_COMMITTED]);
-        return;
-    }
-    if (engine_or_reply(o, rc) == 0)
-        reply_level_full(o, &f);
+    batch_line_init(l, INV_BATCH_LEVEL_FULFIL);
+    if (item_loc_or_reply(o, v, &l->item, &l->location) != 0)
+        return -1;
+    return units_or_reply(o, &v[3], &l->qty);
 }
 
 /* LEVEL.POLICY item loc DENY|CONTINUE [LIMIT n] */
-void cmd_level_policy(session *s, resp_out *o, const resp_arg *v, size_t n)
+static int parse_level_policy(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
+                              inv_hold_line *lines)
 {
-    uint64_t item, loc;
-    if (item_loc_or_reply(o, v, &item, &loc) != 0)
-        return;
-    inv_oversell_policy policy;
+    batch_line_init(l, INV_BATCH_LEVEL_POLICY);
+    if (item_loc_or_reply(o, v, &l->item, &l->location) != 0)
+        return -1;
     if (arg_eq(&v[3], "deny"))
-        policy = INV_POLICY_DENY;
+        l->policy = INV_POLICY_DENY;
     else if (arg_eq(&v[3], "continue"))
-        policy = INV_POLICY_CONTINUE;
+        l->policy = INV_POLICY_CONTINUE;
     else {
         resp_w_error(o, "INVALID", "expected DENY or CONTINUE");
-        return;
+        return -1;
     }
-    int64_t limit = INV_NO_PREORDER_LIMIT;
+    l->preorder_limit = INV_NO_PREORDER_LIMIT;
     if (n == 6) {
-        if (!arg_eq(&v[4], "limit") || policy != INV_POLICY_CONTINUE) {
+        if (!arg_eq(&v[4], "limit") || l->policy != INV_POLICY_CONTINUE) {
             resp_w_error(o, "INVALID", "expected LIMIT n after CONTINUE");
-            return;
+            return -1;
         }
-        if (qty_or_reply(o, &v[5], "limit", &limit) != 0)
-            return;
-        if (limit < 0) {
+        if (qty_or_reply(o, &v[5], "limit", &l->preorder_limit) != 0)
+            return -1;
+        if (l->preorder_limit < 0) {
             resp_w_error(o, "INVALID", "limit must be at least 0");
-            return;
+            return -1;
         }
     } else if (n != 4) {
         resp_w_error(o, "INVALID", "expected LIMIT n");
-        return;
+        return -1;
     }
-    if (engine_or_reply(o, inv_level_set_policy(s->ctx->e, item, loc, policy, limit)) == 0)
-        resp_w_ok(o);
+    return 0;
 }
 
 /* Current revision for a CONFLICT reply: out if the engine filled it. */
@@ -838,9 +843,12 @@ static const struct {
     const char *name; /* as in command.c's table (CMD_BATCH rows) */
     line_parser parse;
 } batch_parsers[] = {
-    {"level.set", parse_level_set},     {"level.adjust", parse_level_adjust},
-    {"level.get", parse_level_get},     {"hold.create", parse_hold_create},
-    {"hold.commit", parse_hold_commit}, {"hold.release", parse_hold_release},
+    {"level.set", parse_level_set},           {"level.adjust", parse_level_adjust},
+    {"level.get", parse_level_get},           {"level.move", parse_level_move},
+    {"level.transfer", parse_level_transfer}, {"level.return", parse_level_return},
+    {"level.fulfil", parse_level_fulfil},     {"level.policy", parse_level_policy},
+    {"hold.create", parse_hold_create},       {"hold.commit", parse_hold_commit},
+    {"hold.release", parse_hold_release},
 };
 
 int batch_line_parse_or_reply(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
@@ -876,6 +884,20 @@ static void line_apply(inv_engine *e, const inv_batch_line *l, inv_batch_result 
     case INV_BATCH_LEVEL_GET_FULL:
         r->rc = inv_level_get_full(e, l->item, l->location, &r->full);
         break;
+    case INV_BATCH_LEVEL_MOVE:
+        r->rc = inv_level_move(e, l->item, l->location, l->qty, l->from, l->to, l->floor, &r->full);
+        break;
+    case INV_BATCH_LEVEL_FULFIL:
+        r->rc = inv_level_fulfil(e, l->item, l->location, l->qty);
+        if (r->rc == INV_OK || r->rc == INV_EINSUFFICIENT)
+            (void)inv_level_get_full(e, l->item, l->location, &r->full);
+        break;
+    case INV_BATCH_LEVEL_POLICY:
+        r->rc = inv_level_set_policy(e, l->item, l->location, l->policy, l->preorder_limit);
+        break;
+    case INV_BATCH_LEVEL_TRANSFER:
+        r->rc = inv_batch(e, l, 1, r, NULL); /* a transfer is a batch of one line */
+        break;
     case INV_BATCH_HOLD_CREATE:
         r->rc = inv_hold_create(e, l->hold_id, l->hold_id_len, l->ttl_ms, l->hold_lines,
                                 l->n_hold_lines, &r->hold_failure);
@@ -896,6 +918,9 @@ static void line_apply(inv_engine *e, const inv_batch_line *l, inv_batch_result 
 static bool line_location_inactive(session *s, const inv_batch_line *l)
 {
     inv_location loc;
+    if (l->op == INV_BATCH_LEVEL_TRANSFER &&
+        inv_location_get(s->ctx->e, l->to_location, &loc) == INV_OK && !loc.fields.active)
+        return true;
     if (l->op != INV_BATCH_HOLD_CREATE)
         return inv_location_get(s->ctx->e, l->location, &loc) == INV_OK && !loc.fields.active;
     for (size_t i = 0; i < l->n_hold_lines; i++)
@@ -918,8 +943,13 @@ const char *batch_line_error(session *s, const inv_batch_line *l, const inv_batc
     else if (r->rc == INV_ECONFLICT && level_write)
         snprintf(msg, cap, "revision %llu",
                  (unsigned long long)conflict_revision(s, l->item, l->location, &r->level));
-    else if (r->rc == INV_EINVALID && (level_write || l->op == INV_BATCH_HOLD_CREATE) &&
-             line_location_inactive(s, l))
+    else if (r->rc == INV_EINSUFFICIENT && (l->op == INV_BATCH_LEVEL_MOVE ||
+                                            l->op == INV_BATCH_LEVEL_TRANSFER))
+        snprintf(msg, cap, "%s %lld", inv_qty_name_str(l->from),
+                 (long long)r->full.qty[l->from]);
+    else if (r->rc == INV_EINSUFFICIENT && l->op == INV_BATCH_LEVEL_FULFIL)
+        snprintf(msg, cap, "committed %lld", (long long)r->full.qty[INV_QTY_COMMITTED]);
+    else if (r->rc == INV_EINVALID && line_location_inactive(s, l))
         snprintf(msg, cap, "location inactive");
     else
         snprintf(msg, cap, "%s", inv_strerror(r->rc));
@@ -937,8 +967,13 @@ void reply_batch_line(session *s, resp_out *o, const inv_batch_line *l, const in
     } else if (l->op == INV_BATCH_LEVEL_SET || l->op == INV_BATCH_LEVEL_ADJUST ||
                l->op == INV_BATCH_LEVEL_GET) {
         reply_level(o, &r->level);
-    } else if (l->op == INV_BATCH_LEVEL_GET_FULL) {
+    } else if (l->op == INV_BATCH_LEVEL_GET_FULL || l->op == INV_BATCH_LEVEL_MOVE ||
+               l->op == INV_BATCH_LEVEL_FULFIL) {
         reply_level_full(o, &r->full);
+    } else if (l->op == INV_BATCH_LEVEL_TRANSFER) {
+        resp_w_array(o, 2);
+        reply_level_full(o, &r->full);
+        reply_level_full(o, &r->to_full);
     } else {
         resp_w_ok(o);
     }
@@ -1015,11 +1050,15 @@ const cmd_def cmd_inventory_rows[] = {
     {"level.adjust", 4, 8, 4, 2, CMD_WRITE | CMD_FAST | CMD_BATCH, cmd_batch_line,
      "LEVEL.ADJUST item loc delta [FLOOR min] [IFREV rev]"},
     {"level.get", 3, 4, 0, 0, CMD_FAST | CMD_BATCH, cmd_batch_line, "LEVEL.GET item loc [ALL]"},
-    {"level.move", 8, 10, 4, 2, CMD_WRITE, cmd_level_move,
+    {"level.move", 8, 10, 4, 2, CMD_WRITE | CMD_BATCH, cmd_batch_line,
      "LEVEL.MOVE item loc qty FROM name TO name [FLOOR min]"},
-    {"level.return", 4, 4, 0, 0, CMD_WRITE, cmd_level_return, "LEVEL.RETURN item loc qty"},
-    {"level.fulfil", 4, 4, 0, 0, CMD_WRITE, cmd_level_fulfil, "LEVEL.FULFIL item loc qty"},
-    {"level.policy", 4, 6, 0, 0, CMD_WRITE, cmd_level_policy,
+    {"level.transfer", 5, 9, 5, 2, CMD_WRITE | CMD_BATCH, cmd_batch_line,
+     "LEVEL.TRANSFER item from_loc to_loc qty [FROM name] [TO name]"},
+    {"level.return", 4, 4, 0, 0, CMD_WRITE | CMD_BATCH, cmd_batch_line,
+     "LEVEL.RETURN item loc qty"},
+    {"level.fulfil", 4, 4, 0, 0, CMD_WRITE | CMD_BATCH, cmd_batch_line,
+     "LEVEL.FULFIL item loc qty"},
+    {"level.policy", 4, 6, 0, 0, CMD_WRITE | CMD_BATCH, cmd_batch_line,
      "LEVEL.POLICY item loc DENY|CONTINUE [LIMIT n]"},
     {"level.list", 2, 2, 0, 0, CMD_READONLY, cmd_level_list, "LEVEL.LIST item"},
     {"level.del", 3, 3, 0, 0, CMD_WRITE, cmd_level_del, "LEVEL.DEL item loc"},
