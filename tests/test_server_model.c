@@ -429,6 +429,40 @@ Test(server_model, a_receipt_moves_incoming_to_available_and_raises_on_hand)
     expect_error(C, "INSUFFICIENT ", "LEVEL.MOVE 10 1 1 FROM incoming TO available");
 }
 
+/* The message of a move refused for want of units says which quantity
+ * lacked them and how many it has (STYLE.md: "Messages say what was
+ * wrong and with which value"), as LEVEL.FULFIL's "committed <n>" does.
+ * It must not name available when available was not the quantity moved
+ * from. */
+Test(server_model, a_refused_move_names_the_quantity_it_lacks)
+{
+    seed(10);
+    expect_status(C, "OK", "HOLD.CREATE sold 600000 10 1 3");
+    expect_status(C, "OK", "HOLD.COMMIT sold");
+    full_t f;
+    full_cmd(&f, "LEVEL.MOVE 10 1 2 FROM available TO damaged");
+    EXPECT_QTY(&f, 5, 0, 3, 0, 2, 0, 0);
+    static const struct {
+        const char *req, *names;
+    } cases[] = {
+        {"LEVEL.MOVE 10 1 3 FROM damaged TO available", "damaged 2"},
+        {"LEVEL.MOVE 10 1 4 FROM committed TO available", "committed 3"},
+        {"LEVEL.RETURN 10 1 4", "committed 3"},
+        {"LEVEL.MOVE 10 1 1 FROM incoming TO available", "incoming 0"},
+        {"LEVEL.MOVE 10 1 6 FROM available TO damaged", "available 5"},
+    };
+    for (size_t i = 0; i < NCASES(cases); i++) {
+        redisReply *r = cmd(C, cases[i].req);
+        cr_assert_eq(r->type, REDIS_REPLY_ERROR, "'%s': type %d", cases[i].req, r->type);
+        cr_assert(strncmp(r->str, "INSUFFICIENT ", 13) == 0, "'%s': %s", cases[i].req, r->str);
+        cr_expect_not_null(strstr(r->str, cases[i].names),
+                           "'%s' answered '%s', which does not name '%s'", cases[i].req, r->str,
+                           cases[i].names);
+        freeReplyObject(r);
+        expect_unchanged(10, 1, &f, cases[i].req);
+    }
+}
+
 Test(server_model, committed_units_move_back_to_available)
 {
     seed(10);
@@ -504,6 +538,7 @@ Test(server_model, a_bad_move_answers_its_error_and_changes_nothing)
          "INSUFFICIENT not enough units to move (available 6)"},
         {"LEVEL.MOVE 10 1 2 FROM available TO damaged FLOOR 5",
          "INSUFFICIENT not enough units to move (available 6)"},
+        /* (what these say is a_refused_move_names_the_quantity_it_lacks's) */
         {"LEVEL.MOVE 10 1 3 FROM damaged TO available", "INSUFFICIENT ..."},
         {"LEVEL.MOVE 10 1 1 FROM committed TO available", "INSUFFICIENT ..."},
         {"LEVEL.MOVE 10 1 1 FROM incoming TO available", "INSUFFICIENT ..."},
@@ -623,6 +658,24 @@ Test(server_model, a_hold_over_two_levels_commits_on_both)
 }
 
 /* ---- the oversell policy ------------------------------------------------------------ */
+
+/* A level that never had a policy set and one set to DENY are in the same
+ * state: they must read the same (preorder_limit included), and setting
+ * DENY on a default level must change nothing, its revision included. */
+Test(server_model, deny_reads_the_same_whether_default_or_set)
+{
+    seed(3);
+    full_t f;
+    get_full(&f, 10, 1);
+    cr_assert_eq(f.v[F_POLICY], 0);
+    expect_status(C, "OK", "LEVEL.POLICY 10 1 DENY");
+    full_t g;
+    get_full(&g, 10, 1);
+    cr_expect_eq(g.v[F_PREORDER_LIMIT], f.v[F_PREORDER_LIMIT],
+                 "deny reads preorder_limit %lld by default, %lld once set", f.v[F_PREORDER_LIMIT],
+                 g.v[F_PREORDER_LIMIT]);
+    expect_unchanged(10, 1, &f, "LEVEL.POLICY DENY on a level that denies by default");
+}
 
 Test(server_model, deny_by_default_refuses_a_floorless_decrement_below_zero)
 {
