@@ -1111,3 +1111,67 @@ Test(server_model, the_model_survives_a_snapshot_and_a_clean_restart)
     restart();
     check_model_after_restart(before);
 }
+
+/* Upper bound of the waits for a hold's expiry (a bound on the test's run
+ * time, not an assertion on the sweep's speed). */
+#define EXPIRY_WAIT_MS 10000
+
+/* Recovery derives committed from the holds: a hold that expires while the
+ * server is down must return its units, never count them as sold. */
+Test(server_model, a_hold_expiring_across_a_restart_never_counts_as_committed)
+{
+    need_data_dir();
+    seed(10);
+    expect_status(C, "OK", "HOLD.CREATE sold 600000 10 1 3");
+    expect_status(C, "OK", "HOLD.COMMIT sold");
+    expect_status(C, "OK", "HOLD.CREATE brief 200 10 1 2");
+    restart();
+    full_t f;
+    long long deadline = srv_now_ms() + EXPIRY_WAIT_MS;
+    for (;;) {
+        get_full(&f, 10, 1);
+        cr_assert_eq(f.v[F_COMMITTED], 3, "committed %lld while the hold expires",
+                     f.v[F_COMMITTED]);
+        if (f.v[F_RESERVED] == 0 || srv_now_ms() > deadline)
+            break;
+        srv_sleep_ms(20);
+    }
+    EXPECT_QTY(&f, 7, 0, 3, 0, 0, 0, 0);
+    redisReply *r = cmd(C, "HOLD.GET brief");
+    cr_assert_str_eq(r->element[0]->str, "expired");
+    freeReplyObject(r);
+    full_cmd(&f, "LEVEL.FULFIL 10 1 3");
+    EXPECT_QTY(&f, 7, 0, 0, 0, 0, 0, 0);
+}
+
+/* The cold part lives beside the hot word in the table's slot: growth
+ * copies it. A small table grows many times under the model's levels. */
+#define GROWTH_LEVELS 600
+
+Test(server_model, the_model_survives_table_growth_and_a_restart)
+{
+    srv_suite_stop();
+    const char *small[] = {"--levels-capacity", "16", NULL};
+    srv_suite_start(small);
+    build_model();
+    full_t before[RESTART_LEVELS];
+    capture(before);
+    for (int i = 0; i < GROWTH_LEVELS; i++) {
+        redisAppendCommand(C, "ITEM.SET %d sku g%d", 1000 + i, i);
+        redisAppendCommand(C, "LEVEL.SET %d 1 %d", 1000 + i, i);
+    }
+    for (int i = 0; i < 2 * GROWTH_LEVELS; i++) {
+        redisReply *r = NULL;
+        cr_assert_eq(redisGetReply(C, (void **)&r), REDIS_OK);
+        cr_assert(r->type != REDIS_REPLY_ERROR, "pipelined reply %d: %s", i, r->str);
+        freeReplyObject(r);
+    }
+    cr_assert_geq(expect_int(C, "DBSIZE"), GROWTH_LEVELS + RESTART_LEVELS);
+    for (int i = 0; i < RESTART_LEVELS; i++)
+        expect_unchanged(restart_item[i], restart_loc[i], &before[i], "table growth");
+    if (!S.durable)
+        return;
+    restart();
+    check_model_after_restart(before);
+    expect_level(C, GROWTH_LEVELS - 1, 0, "LEVEL.GET %d 1", 1000 + GROWTH_LEVELS - 1);
+}
