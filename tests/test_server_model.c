@@ -608,6 +608,14 @@ Test(server_model, committed_units_are_fulfilled_returned_and_block_deletion)
     EXPECT_QTY(&f, 6, 0, 4, 0, 0, 0, 0);
     cr_assert_eq(f.v[F_ON_HAND], 10);
 
+    redisReply *l = cmd(C, "LEVEL.LIST 10"); /* reserved: live holds only */
+    cr_assert_eq(l->type, REDIS_REPLY_ARRAY);
+    cr_assert_eq(l->elements, 1);
+    cr_assert_str_eq(l->element[0]->element[0]->str, "1");
+    cr_assert_eq(l->element[0]->element[1]->integer, 6);
+    cr_assert_eq(l->element[0]->element[2]->integer, 0);
+    cr_assert_eq(l->element[0]->element[3]->integer, f.v[F_REVISION]);
+    freeReplyObject(l);
     expect_error_is("CONFLICT revision or hold lines do not match", "LEVEL.DEL 10 1");
     expect_unchanged(10, 1, &f, "LEVEL.DEL with committed units");
     expect_error_is("INSUFFICIENT committed 4", "LEVEL.FULFIL 10 1 5");
@@ -1174,4 +1182,41 @@ Test(server_model, the_model_survives_table_growth_and_a_restart)
     restart();
     check_model_after_restart(before);
     expect_level(C, GROWTH_LEVELS - 1, 0, "LEVEL.GET %d 1", 1000 + GROWTH_LEVELS - 1);
+}
+
+/* Every quantity stays within ±1000000000: a move or decrement past the
+ * bound answers LIMIT (a hold INSUFFICIENT) and changes nothing. */
+Test(server_model, the_quantity_bound_holds_for_moves_policies_and_holds)
+{
+    seed(1000000000);
+    full_t f;
+    full_cmd(&f, "LEVEL.MOVE 10 1 1000000000 FROM available TO damaged");
+    EXPECT_QTY(&f, 0, 0, 0, 0, 1000000000, 0, 0);
+    expect_level(C, 1, 0, "LEVEL.SET 10 1 1");
+    static const refusal past_the_bound[] = {
+        {"LEVEL.MOVE 10 1 1 FROM available TO damaged", "LIMIT a limit was exceeded"},
+    };
+    expect_refusals(10, 1, past_the_bound, NCASES(past_the_bound));
+
+    expect_level(C, -999999999, 0, "LEVEL.SET 10 1 -999999999");
+    expect_status(C, "OK", "LEVEL.POLICY 10 1 CONTINUE");
+    static const refusal unbounded[] = {
+        {"LEVEL.ADJUST 10 1 -2", "LIMIT a limit was exceeded"},
+        {"LEVEL.MOVE 10 1 2 FROM available TO safety_stock", "LIMIT a limit was exceeded"},
+        {"HOLD.CREATE deep 600000 10 1 2", "INSUFFICIENT 10 1 -999999999"},
+    };
+    expect_refusals(10, 1, unbounded, NCASES(unbounded));
+}
+
+/* The policy is the level's: deleted and created again, it denies. */
+Test(server_model, a_level_created_again_starts_with_deny)
+{
+    seed(1);
+    expect_status(C, "OK", "LEVEL.POLICY 10 1 CONTINUE LIMIT 7");
+    expect_status(C, "OK", "LEVEL.DEL 10 1");
+    expect_level(C, 0, 0, "LEVEL.SET 10 1 0");
+    full_t f;
+    get_full(&f, 10, 1);
+    cr_assert_eq(f.v[F_POLICY], 0);
+    expect_error_is("INSUFFICIENT available 0", "LEVEL.ADJUST 10 1 -1");
 }
