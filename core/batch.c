@@ -259,9 +259,8 @@ static void level_as_seen(const batch_op *op, uint64_t item, uint64_t loc, table
  * units in their quantities, sold units committed. */
 static int full_as_seen(const batch_op *op, uint64_t item, uint64_t loc, inv_level_full *f)
 {
-    static const int cold_names[BATCH_COLD_PENDING] = {INV_QTY_INCOMING, INV_QTY_DAMAGED,
-                                                       INV_QTY_SAFETY_STOCK,
-                                                       INV_QTY_QUALITY_CONTROL};
+    static const int cold_names[BATCH_COLD_PENDING] = {
+        INV_QTY_INCOMING, INV_QTY_DAMAGED, INV_QTY_SAFETY_STOCK, INV_QTY_QUALITY_CONTROL};
     int rc = level_read_full(op->e, item, loc, f);
     if (rc != INV_OK)
         return rc;

@@ -532,12 +532,9 @@ Test(server_model, a_bad_move_answers_its_error_and_changes_nothing)
         {"LEVEL.MOVE 10 1 1 FROM available TO damaged IFREV 3",
          "INVALID expected FROM, TO or FLOOR"},
         /* more than is there: available 6 (deny), damaged 2, the rest 0 */
-        {"LEVEL.MOVE 10 1 7 FROM available TO damaged",
-         "INSUFFICIENT not enough units to move (available 6)"},
-        {"LEVEL.MOVE 10 1 1000000000 FROM available TO damaged",
-         "INSUFFICIENT not enough units to move (available 6)"},
-        {"LEVEL.MOVE 10 1 2 FROM available TO damaged FLOOR 5",
-         "INSUFFICIENT not enough units to move (available 6)"},
+        {"LEVEL.MOVE 10 1 7 FROM available TO damaged", "INSUFFICIENT available 6"},
+        {"LEVEL.MOVE 10 1 1000000000 FROM available TO damaged", "INSUFFICIENT available 6"},
+        {"LEVEL.MOVE 10 1 2 FROM available TO damaged FLOOR 5", "INSUFFICIENT available 6"},
         /* (what these say is a_refused_move_names_the_quantity_it_lacks's) */
         {"LEVEL.MOVE 10 1 3 FROM damaged TO available", "INSUFFICIENT ..."},
         {"LEVEL.MOVE 10 1 1 FROM committed TO available", "INSUFFICIENT ..."},
@@ -799,8 +796,7 @@ Test(server_model, holds_and_moves_honour_the_policy)
     get_full(&f, 10, 1);
     expect_error_is("INSUFFICIENT 10 1 2", "HOLD.CREATE big 600000 10 1 3");
     expect_unchanged(10, 1, &f, "HOLD.CREATE over available (deny)");
-    expect_error_is("INSUFFICIENT not enough units to move (available 2)",
-                    "LEVEL.MOVE 10 1 3 FROM available TO damaged");
+    expect_error_is("INSUFFICIENT available 2", "LEVEL.MOVE 10 1 3 FROM available TO damaged");
     expect_unchanged(10, 1, &f, "LEVEL.MOVE over available (deny)");
 
     expect_status(C, "OK", "LEVEL.POLICY 10 1 CONTINUE LIMIT 1");
@@ -810,8 +806,7 @@ Test(server_model, holds_and_moves_honour_the_policy)
     cr_assert_eq(f.v[F_ON_HAND], 2);
     expect_error_is("INSUFFICIENT 10 1 -1", "HOLD.CREATE more 600000 10 1 1");
     expect_unchanged(10, 1, &f, "HOLD.CREATE past the preorder limit");
-    expect_error_is("INSUFFICIENT not enough units to move (available -1)",
-                    "LEVEL.MOVE 10 1 1 FROM available TO damaged");
+    expect_error_is("INSUFFICIENT available -1", "LEVEL.MOVE 10 1 1 FROM available TO damaged");
     expect_unchanged(10, 1, &f, "LEVEL.MOVE past the preorder limit");
 
     /* a preorder sold: committed exceeds what is on hand */
@@ -921,26 +916,45 @@ Test(server_model, location_activity_follows_every_loc_set)
     "ERR Command not allowed inside a transaction: " name " (MULTI takes " \
     "LEVEL.SET, LEVEL.ADJUST, LEVEL.GET, HOLD.CREATE, HOLD.COMMIT, HOLD.RELEASE and reads)"
 
-Test(server_model, multi_refuses_the_new_level_writes_and_reads_all)
+Test(server_model, multi_applies_the_new_level_writes_all_or_nothing_and_reads_all)
 {
     seed(10);
     expect_status(C, "OK", "HOLD.CREATE h 600000 10 1 2");
     expect_status(C, "OK", "HOLD.COMMIT h");
     full_t f;
     get_full(&f, 10, 1);
-    static const refusal refused[] = {
-        {"LEVEL.MOVE 10 1 1 FROM available TO damaged", MULTI_REFUSED("LEVEL.MOVE")},
-        {"LEVEL.RETURN 10 1 1", MULTI_REFUSED("LEVEL.RETURN")},
-        {"LEVEL.FULFIL 10 1 1", MULTI_REFUSED("LEVEL.FULFIL")},
-        {"LEVEL.POLICY 10 1 CONTINUE", MULTI_REFUSED("LEVEL.POLICY")},
-    };
-    for (size_t i = 0; i < NCASES(refused); i++) {
-        expect_status(C, "OK", "MULTI");
-        expect_status(C, "QUEUED", "LEVEL.ADJUST 10 1 -1");
-        expect_error_is(refused[i].err, refused[i].req);
-        expect_error_is("EXECABORT Transaction discarded because of previous errors.", "EXEC");
-        expect_unchanged(10, 1, &f, refused[i].req);
-    }
+    /* the new level writes are batch lines: all of them or none */
+    expect_status(C, "OK", "MULTI");
+    expect_status(C, "QUEUED", "LEVEL.ADJUST 10 1 -1");
+    expect_status(C, "QUEUED", "LEVEL.MOVE 10 1 1 FROM available TO damaged");
+    expect_status(C, "QUEUED", "LEVEL.RETURN 10 1 1");
+    expect_status(C, "QUEUED", "LEVEL.POLICY 10 1 CONTINUE");
+    expect_status(C, "QUEUED", "LEVEL.FULFIL 10 1 5");
+    expect_error_is("INSUFFICIENT EXEC line 5 (LEVEL.FULFIL): committed 1; nothing was applied",
+                    "EXEC");
+    /* an undone line leaves its level with a higher revision (docs: Isolation) */
+    full_t after_failed;
+    get_full(&after_failed, 10, 1);
+    for (int q = 0; q < INV_QTY_NAMES; q++)
+        cr_assert_eq(after_failed.v[q], f.v[q], "a failed EXEC changed %s",
+                     inv_qty_name_str((inv_qty_name)q));
+    expect_status(C, "OK", "MULTI");
+    expect_status(C, "QUEUED", "LEVEL.ADJUST 10 1 -1");
+    expect_status(C, "QUEUED", "LEVEL.MOVE 10 1 1 FROM available TO damaged");
+    expect_status(C, "QUEUED", "LEVEL.RETURN 10 1 1");
+    expect_status(C, "QUEUED", "LEVEL.FULFIL 10 1 1");
+    redisReply *x = cmd(C, "EXEC");
+    cr_assert_eq(x->type, REDIS_REPLY_ARRAY, "EXEC: type %d '%s'", x->type, x->str ? x->str : "");
+    cr_assert_eq(x->elements, 4);
+    freeReplyObject(x);
+    full_t g0;
+    get_full(&g0, 10, 1);
+    /* -1 (adjust) -1 (to damaged) +1 (returned); committed 2 -1 -1 (shipped) */
+    cr_assert_eq(g0.v[INV_QTY_DAMAGED], f.v[INV_QTY_DAMAGED] + 1);
+    cr_assert_eq(g0.v[INV_QTY_COMMITTED], 0);
+    cr_assert_eq(g0.v[INV_QTY_AVAILABLE], f.v[INV_QTY_AVAILABLE] - 1);
+    full_cmd(&g0, "LEVEL.MOVE 10 1 1 FROM damaged TO available");
+    expect_level(C, g0.v[INV_QTY_AVAILABLE] + 1, 0, "LEVEL.ADJUST 10 1 1");
 
     /* a hold committed by EXEC counts its units as committed */
     expect_status(C, "OK", "HOLD.CREATE m 600000 10 1 3");

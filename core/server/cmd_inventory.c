@@ -550,7 +550,8 @@ static int parse_level_move(resp_out *o, const resp_arg *v, size_t n, inv_batch_
     }
     if (l->from == INV_QTY_RESERVED || l->to == INV_QTY_RESERVED || l->from == l->to) {
         resp_w_error(o, "INVALID",
-                     l->from == l->to ? "FROM and TO must differ" : "reserved changes only by holds");
+                     l->from == l->to ? "FROM and TO must differ"
+                                      : "reserved changes only by holds");
         return -1;
     }
     return 0;
@@ -943,10 +944,9 @@ const char *batch_line_error(session *s, const inv_batch_line *l, const inv_batc
     else if (r->rc == INV_ECONFLICT && level_write)
         snprintf(msg, cap, "revision %llu",
                  (unsigned long long)conflict_revision(s, l->item, l->location, &r->level));
-    else if (r->rc == INV_EINSUFFICIENT && (l->op == INV_BATCH_LEVEL_MOVE ||
-                                            l->op == INV_BATCH_LEVEL_TRANSFER))
-        snprintf(msg, cap, "%s %lld", inv_qty_name_str(l->from),
-                 (long long)r->full.qty[l->from]);
+    else if (r->rc == INV_EINSUFFICIENT &&
+             (l->op == INV_BATCH_LEVEL_MOVE || l->op == INV_BATCH_LEVEL_TRANSFER))
+        snprintf(msg, cap, "%s %lld", inv_qty_name_str(l->from), (long long)r->full.qty[l->from]);
     else if (r->rc == INV_EINSUFFICIENT && l->op == INV_BATCH_LEVEL_FULFIL)
         snprintf(msg, cap, "committed %lld", (long long)r->full.qty[INV_QTY_COMMITTED]);
     else if (r->rc == INV_EINVALID && line_location_inactive(s, l))
