@@ -31,7 +31,9 @@
 #include "batch.h"
 
 #include "catalog.h"
+#include "clock.h"
 #include "epoch.h"
+#include "idem.h"
 #include "hold.h"
 #include "level.h"
 #include "level_cold.h"
@@ -40,6 +42,9 @@
 
 #include <assert.h>
 #include <stdio.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,8 +73,19 @@ typedef struct {
     uint64_t batch_id; /* the position of the batch's first record */
     uint8_t final, outcome, zero8[2];
     uint32_t n_changes, n_images, n_holds, holds_bytes;
-    uint32_t cap_changes; /* sizes the record: changes, then images, then holds */
+    uint32_t cap_changes; /* sizes the record: changes, images, notes, idem, holds */
+    /* Final records only (the room is in every record): the lines' reasons
+     * and references (notes), and the request id with the outcome (idem). */
+    uint32_t notes_bytes, idem_bytes, zero32;
 } batch_rec_header;
+
+/* A line's note: its reason and reference, then the reference's bytes,
+ * padded to 8. */
+typedef struct {
+    uint32_t line;
+    uint8_t reason, zero;
+    uint16_t ref_len;
+} batch_rec_note;
 
 typedef struct {
     uint64_t item, location;
@@ -112,8 +128,11 @@ static uint64_t batch_rec_len(size_t n_changes, uint32_t holds_bytes)
 typedef struct {
     inv_engine *e;
     uint64_t batch_id, pos, pos_last;
-    uint32_t rec_len, holds_bytes;
+    uint32_t rec_len, holds_bytes, notes_bytes, idem_bytes;
     size_t n_changes, cap_changes, n_images;
+    /* A request id (inv_batch_ex): its record, encoded before the final
+     * record is published (NULL: none). */
+    const uint8_t *idem_record;
     batch_rec_change *changes; /* the record's form, so recovery shares the undo */
     uint32_t *change_line; /* the batch line each change belongs to */
     int64_t *d_pending; /* what each change did to the batch's pending units */
@@ -144,6 +163,30 @@ static void encode_holds(const batch_op *op, uint8_t *p, uint32_t *n_holds)
     }
 }
 
+/* The notes of the lines that carry a reason or a reference. */
+static uint32_t notes_len(const inv_batch_line *lines, size_t n)
+{
+    uint32_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        if (lines[i].reason || lines[i].ref_len)
+            len += (uint32_t)sizeof(batch_rec_note) + pad8((uint32_t)lines[i].ref_len);
+    return len;
+}
+
+static void encode_notes(const batch_op *op, uint8_t *p)
+{
+    for (size_t i = 0; i < op->n_lines; i++) {
+        const inv_batch_line *l = &op->lines[i];
+        if (!l->reason && !l->ref_len)
+            continue;
+        batch_rec_note note = {(uint32_t)i, (uint8_t)l->reason, 0, (uint16_t)l->ref_len};
+        memcpy(p, &note, sizeof note);
+        if (l->ref_len)
+            memcpy(p + sizeof note, l->ref, l->ref_len);
+        p += sizeof note + pad8((uint32_t)l->ref_len);
+    }
+}
+
 /* Publishes the record at op->pos (journal only). A partial record is
  * followed by a new reservation. */
 static int batch_publish(batch_op *op, bool final, uint8_t outcome)
@@ -159,11 +202,20 @@ static int batch_publish(batch_op *op, bool final, uint8_t outcome)
                           (uint32_t)op->n_images,
                           0,
                           op->holds_bytes,
-                          (uint32_t)op->cap_changes};
+                          (uint32_t)op->cap_changes,
+                          op->notes_bytes,
+                          op->idem_bytes,
+                          0};
     uint8_t *p = op->buf + sizeof h;
     memcpy(p, op->changes, op->n_changes * sizeof(batch_rec_change));
     p += op->cap_changes * sizeof(batch_rec_change);
     memcpy(p, op->images, op->n_images * sizeof(batch_rec_image));
+    p += BATCH_IMAGES_PER_CHANGE * op->cap_changes * sizeof(batch_rec_image);
+    if (final && outcome == OUTCOME_APPLIED)
+        encode_notes(op, p);
+    p += op->notes_bytes;
+    if (final && op->idem_record)
+        memcpy(p, op->idem_record, op->idem_bytes);
     if (final && outcome == OUTCOME_APPLIED)
         encode_holds(op, op->buf + op->rec_len - op->holds_bytes, &h.n_holds);
     memcpy(op->buf, &h, sizeof h);
@@ -622,7 +674,19 @@ static int items_still_exist(batch_op *op, size_t *failed, inv_batch_result *res
 
 /* ---- the call ---------------------------------------------------------------- */
 
+static int check_line_op(const inv_batch_line *l);
+
+/* A line's reason and reference (any op), then its op's arguments. */
 static int check_line(const inv_batch_line *l)
+{
+    if ((unsigned)l->reason >= INV_REASONS || (l->ref_len && !l->ref))
+        return INV_EINVALID;
+    if (l->ref_len > INV_REF_MAX)
+        return INV_ELIMIT;
+    return check_line_op(l);
+}
+
+static int check_line_op(const inv_batch_line *l)
 {
     switch (l->op) {
     case INV_BATCH_LEVEL_SET:
@@ -720,7 +784,8 @@ static int prepare(batch_op *op, size_t *failed)
             return INV_ELIMIT;
     }
     changes *= 3; /* room for two settles per level (commit_batch) */
-    uint64_t rec_len = batch_rec_len(changes, holds_bytes);
+    op->notes_bytes = notes_len(op->lines, op->n_lines);
+    uint64_t rec_len = batch_rec_len(changes, holds_bytes + op->notes_bytes + op->idem_bytes);
     if (rec_len > JOURNAL_PAYLOAD_MAX)
         return INV_ELIMIT;
     op->cap_changes = changes;
@@ -879,23 +944,37 @@ static void abort_batch(batch_op *op)
     undo_claims(op);
 }
 
-int inv_batch(inv_engine *e, const inv_batch_line *lines, size_t n, inv_batch_result *results,
-              size_t *failed_line)
+/* A request id riding on a batch (inv_batch_ex): the record the final
+ * batch record carries, encoded once the outcome is known. */
+typedef struct {
+    const char *id;
+    size_t id_len;
+    uint8_t digest[IDEM_DIGEST_LEN];
+    int64_t now_ms;
+    uint8_t outcome[IDEM_OUTCOME_MAX];
+    size_t outcome_len;
+    uint8_t record[IDEM_RECORD_LEN_MAX];
+} batch_idem;
+
+static void encode_outcome(batch_idem *bi, const inv_batch_line *lines, size_t n, int rc,
+                           size_t failed, const inv_batch_result *res);
+
+/* Runs a batch; idem (NULL: none) rides on its final record. *ack gets
+ * the position to acknowledge on (0: none). */
+static int batch_run(inv_engine *e, const inv_batch_line *lines, size_t n, inv_batch_result *res,
+                     size_t *failed_line, batch_idem *idem, uint64_t *ack_out)
 {
     size_t failed = 0;
-    if (failed_line)
-        *failed_line = 0;
-    if (!e || !lines || n == 0)
-        return INV_EINVALID;
-    if (n > INV_BATCH_LINES_MAX)
-        return INV_ELIMIT;
-    inv_batch_result local[INV_BATCH_LINES_MAX];
-    inv_batch_result *res = results ? results : local;
+    *ack_out = 0;
     memset(res, 0, n * sizeof *res);
     int rc = check_lines(lines, n, &failed);
     hold_claim claims[INV_BATCH_LINES_MAX];
     memset(claims, 0, n * sizeof *claims);
     batch_op op = {.e = e, .claims = claims, .lines = lines, .n_lines = n};
+    if (idem) {
+        op.idem_bytes = (uint32_t)idem_record_len_of(idem->id_len, idem->outcome_len);
+        op.idem_record = idem->record;
+    }
     uint64_t ack = 0;
     epoch_enter();
     if (rc == INV_OK)
@@ -910,24 +989,252 @@ int inv_batch(inv_engine *e, const inv_batch_line *lines, size_t n, inv_batch_re
     }
     if (rc == INV_OK)
         rc = items_still_exist(&op, &failed, res);
-    if (rc == INV_OK) {
-        rc = commit_batch(&op);
-    } else {
+    if (rc != INV_OK)
         res[failed].rc = rc;
+    if (idem)
+        encode_outcome(idem, lines, n, rc, failed, res);
+    if (rc == INV_OK)
+        rc = commit_batch(&op);
+    else
         abort_batch(&op);
-    }
     if (op.pos)
         persist_abandon(e, op.pos, op.rec_len); /* never left reserved */
     epoch_exit();
     free(op.changes);
-    if (rc != INV_OK) {
-        if (failed_line)
-            *failed_line = failed;
-        assert(res[failed].rc == rc || rc == INV_EIO);
-        return rc;
-    }
+    *failed_line = failed;
     if (op.pos_last > ack)
         ack = op.pos_last;
+    *ack_out = ack;
+    if (rc != INV_OK)
+        assert(res[failed].rc == rc || rc == INV_EIO);
+    return rc;
+}
+
+int inv_batch(inv_engine *e, const inv_batch_line *lines, size_t n, inv_batch_result *results,
+              size_t *failed_line)
+{
+    return inv_batch_ex(e, lines, n, NULL, results, failed_line);
+}
+
+/* ---- request ids: a batch answered once ----------------------------------- */
+
+/* A line's result as a retry answers it: the full levels of the first
+ * line only (a single command's reply), every line's rc, level and hold
+ * failure. Fixed sizes: the record's length is known before the batch. */
+typedef struct {
+    int32_t qty[INV_QTY_NAMES];
+    uint32_t created_s, updated_s;
+    int64_t preorder_limit;
+    uint64_t revision;
+    uint8_t policy, active, zero[6];
+} outcome_full;
+
+typedef struct {
+    int32_t rc;
+    uint32_t hold_line;
+    int64_t available, reserved;
+    uint64_t revision;
+    uint64_t hold_item, hold_location;
+    int64_t hold_available;
+} outcome_line;
+
+typedef struct {
+    int32_t rc;
+    uint32_t failed, n, zero;
+    outcome_full full, to_full; /* line 0's */
+} outcome_header;
+
+_Static_assert(sizeof(outcome_header) + INV_REQUEST_ID_LINES_MAX * sizeof(outcome_line) <=
+                   IDEM_OUTCOME_MAX,
+               "a remembered outcome fits the idempotency store");
+
+static size_t outcome_len_of(size_t n)
+{
+    return sizeof(outcome_header) + n * sizeof(outcome_line);
+}
+
+static outcome_full full_pack(const inv_level_full *f)
+{
+    outcome_full o = {{0},
+                      (uint32_t)(f->created_at_ms / 1000),
+                      (uint32_t)(f->updated_at_ms / 1000),
+                      f->preorder_limit,
+                      f->revision,
+                      (uint8_t)f->policy,
+                      f->location_active,
+                      {0}};
+    for (int q = 0; q < INV_QTY_NAMES; q++)
+        o.qty[q] = (int32_t)f->qty[q];
+    return o;
+}
+
+static void full_unpack(const outcome_full *o, inv_level_full *f)
+{
+    memset(f, 0, sizeof *f);
+    for (int q = 0; q < INV_QTY_NAMES; q++)
+        f->qty[q] = o->qty[q];
+    f->on_hand = f->qty[INV_QTY_AVAILABLE] + f->qty[INV_QTY_RESERVED] + f->qty[INV_QTY_COMMITTED] +
+                 f->qty[INV_QTY_DAMAGED] + f->qty[INV_QTY_SAFETY_STOCK] +
+                 f->qty[INV_QTY_QUALITY_CONTROL];
+    f->created_at_ms = (int64_t)o->created_s * 1000;
+    f->updated_at_ms = (int64_t)o->updated_s * 1000;
+    f->preorder_limit = o->preorder_limit;
+    f->revision = o->revision;
+    f->policy = o->policy ? INV_POLICY_CONTINUE : INV_POLICY_DENY;
+    f->location_active = o->active != 0;
+}
+
+static void encode_outcome(batch_idem *bi, const inv_batch_line *lines, size_t n, int rc,
+                           size_t failed, const inv_batch_result *res)
+{
+    (void)lines;
+    outcome_header h = {rc, (uint32_t)failed,        (uint32_t)n,
+                        0,  full_pack(&res[0].full), full_pack(&res[0].to_full)};
+    memcpy(bi->outcome, &h, sizeof h);
+    for (size_t i = 0; i < n; i++) {
+        const inv_batch_result *r = &res[i];
+        outcome_line ol = {r->rc,
+                           (uint32_t)r->hold_failure.line,
+                           r->level.available,
+                           r->level.reserved,
+                           r->level.revision,
+                           r->hold_failure.item,
+                           r->hold_failure.location,
+                           r->hold_failure.available};
+        memcpy(bi->outcome + sizeof h + i * sizeof ol, &ol, sizeof ol);
+    }
+    assert(bi->outcome_len == outcome_len_of(n));
+    idem_record_view v = {bi->id, bi->id_len,  bi->digest,     bi->now_ms,
+                          rc,     bi->outcome, bi->outcome_len};
+    idem_record_encode_view(&v, bi->record);
+}
+
+/* A remembered outcome back into the caller's results: INV_EINVALID when
+ * it does not fit this batch (never: its digest matched). */
+static int decode_outcome(const uint8_t *p, size_t len, size_t n, inv_batch_result *res,
+                          size_t *failed)
+{
+    outcome_header h;
+    if (len != outcome_len_of(n) || len < sizeof h)
+        return INV_EINVALID;
+    memcpy(&h, p, sizeof h);
+    if (h.n != n || h.failed >= (n ? n : 1))
+        return INV_EINVALID;
+    memset(res, 0, n * sizeof *res);
+    for (size_t i = 0; i < n; i++) {
+        outcome_line ol;
+        memcpy(&ol, p + sizeof h + i * sizeof ol, sizeof ol);
+        res[i].rc = ol.rc;
+        res[i].level = (inv_level){ol.available, ol.reserved, ol.revision};
+        res[i].hold_failure =
+            (inv_hold_failure){ol.hold_line, ol.hold_item, ol.hold_location, ol.hold_available};
+    }
+    full_unpack(&h.full, &res[0].full);
+    full_unpack(&h.to_full, &res[0].to_full);
+    *failed = h.failed;
+    return h.rc;
+}
+
+/* The canonical form of the lines, hashed: a retry must name the same
+ * changes (field by field, strings by content). */
+static void lines_digest(const inv_batch_line *lines, size_t n, uint8_t out[IDEM_DIGEST_LEN])
+{
+    XXH3_state_t st;
+    (void)XXH3_128bits_reset(&st);
+    for (size_t i = 0; i < n; i++) {
+        const inv_batch_line *l = &lines[i];
+        int64_t fixed[] = {l->op,
+                           (int64_t)l->item,
+                           (int64_t)l->location,
+                           (int64_t)l->to_location,
+                           l->qty,
+                           l->floor,
+                           (int64_t)l->if_revision,
+                           (int64_t)l->ttl_ms,
+                           l->from,
+                           l->to,
+                           l->policy,
+                           l->preorder_limit,
+                           l->buyer_limit,
+                           l->reason,
+                           (int64_t)l->hold_id_len,
+                           (int64_t)l->n_hold_lines,
+                           (int64_t)l->buyer_len,
+                           (int64_t)l->order_ref_len,
+                           (int64_t)l->ref_len};
+        (void)XXH3_128bits_update(&st, fixed, sizeof fixed);
+        if (l->hold_id_len)
+            (void)XXH3_128bits_update(&st, l->hold_id, l->hold_id_len);
+        if (l->n_hold_lines)
+            (void)XXH3_128bits_update(&st, l->hold_lines, l->n_hold_lines * sizeof *l->hold_lines);
+        if (l->buyer_len)
+            (void)XXH3_128bits_update(&st, l->buyer, l->buyer_len);
+        if (l->order_ref_len)
+            (void)XXH3_128bits_update(&st, l->order_ref, l->order_ref_len);
+        if (l->ref_len)
+            (void)XXH3_128bits_update(&st, l->ref, l->ref_len);
+    }
+    XXH128_canonical_t c; /* as idem_digest writes a digest */
+    XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&st));
+    memcpy(out, c.digest, IDEM_DIGEST_LEN);
+}
+
+int inv_batch_ex(inv_engine *e, const inv_batch_line *lines, size_t n, const inv_batch_opts *opts,
+                 inv_batch_result *results, size_t *failed_line)
+{
+    size_t failed = 0;
+    if (failed_line)
+        *failed_line = 0;
+    if (!e || !lines || n == 0)
+        return INV_EINVALID;
+    if (n > INV_BATCH_LINES_MAX)
+        return INV_ELIMIT;
+    inv_batch_result local[INV_BATCH_LINES_MAX];
+    inv_batch_result *res = results ? results : local;
+    uint64_t ack = 0;
+    int rc;
+    if (!opts || !opts->request_id) {
+        rc = batch_run(e, lines, n, res, &failed, NULL, &ack);
+    } else {
+        if (opts->request_id_len == 0 || opts->request_id_len > INV_REQUEST_ID_MAX)
+            return opts->request_id_len ? INV_ELIMIT : INV_EINVALID;
+        if (n > INV_REQUEST_ID_LINES_MAX)
+            return INV_ELIMIT;
+        batch_idem *bi = malloc(sizeof *bi);
+        if (!bi)
+            return INV_ENOMEM;
+        bi->id = opts->request_id;
+        bi->id_len = opts->request_id_len;
+        bi->now_ms = clock_wall_ms();
+        bi->outcome_len = outcome_len_of(n);
+        lines_digest(lines, n, bi->digest);
+        idem_entry *entry = NULL;
+        epoch_enter();
+        rc = idem_claim(&e->idem, bi->id, bi->id_len, bi->digest, bi->now_ms, &entry);
+        if (rc == IDEM_DONE) {
+            /* A retry: the first call's answer, nothing changed. */
+            size_t len;
+            const uint8_t *o = idem_entry_outcome(entry, &len);
+            rc = decode_outcome(o, len, n, res, &failed);
+            ack = idem_entry_ack_pos(entry);
+        }
+        epoch_exit();
+        if (rc == IDEM_NEW) {
+            rc = batch_run(e, lines, n, res, &failed, bi, &ack);
+            idem_outcome out = {rc, bi->outcome, bi->outcome_len};
+            epoch_enter();
+            if (idem_decide(&e->idem, entry, &out, ack, bi->now_ms) != INV_OK)
+                idem_abandon(&e->idem, entry);
+            epoch_exit();
+        } else if (rc == IDEM_BUSY) {
+            rc = INV_ECONFLICT; /* the same id is running in another call */
+        }
+        free(bi);
+    }
+    if (failed_line && rc != INV_OK)
+        *failed_line = failed;
+    if (rc != INV_OK)
+        return rc;
     return ack ? persist_ack(e, ack) : INV_OK;
 }
 
@@ -943,6 +1250,25 @@ struct batch_recovery {
     vec pending; /* pending_batch */
 };
 
+/* The notes section of a final record: every note well formed, filling
+ * it exactly. */
+static bool notes_valid(const uint8_t *q, uint32_t len)
+{
+    while (len) {
+        batch_rec_note note;
+        if (len < sizeof note)
+            return false;
+        memcpy(&note, q, sizeof note);
+        uint32_t size = (uint32_t)sizeof note + pad8(note.ref_len);
+        if (note.line >= INV_BATCH_LINES_MAX || note.reason >= INV_REASONS || note.zero ||
+            note.ref_len > INV_REF_MAX || size > len || (note.reason == 0 && note.ref_len == 0))
+            return false;
+        q += size;
+        len -= size;
+    }
+    return true;
+}
+
 /* Checks a record read from disk (nothing in it is trusted) and finds its
  * parts. */
 static bool record_valid(uint64_t pos, const uint8_t *p, uint32_t len, batch_rec_header *h)
@@ -953,7 +1279,8 @@ static bool record_valid(uint64_t pos, const uint8_t *p, uint32_t len, batch_rec
     if (h->batch_id == 0 || h->batch_id > pos || h->final > 1 ||
         h->cap_changes > BATCH_CHANGES_MAX || h->n_changes > h->cap_changes ||
         h->n_images > BATCH_IMAGES_PER_CHANGE * h->n_changes || h->holds_bytes > len ||
-        len != batch_rec_len(h->cap_changes, h->holds_bytes) ||
+        h->notes_bytes > len || h->idem_bytes > IDEM_RECORD_LEN_MAX || h->zero32 ||
+        len != batch_rec_len(h->cap_changes, h->holds_bytes + h->notes_bytes + h->idem_bytes) ||
         (h->final ? h->outcome != OUTCOME_APPLIED && h->outcome != OUTCOME_ABORTED
                   : h->outcome != OUTCOME_RUNNING) ||
         (h->n_holds && !(h->final && h->outcome == OUTCOME_APPLIED)))
@@ -977,6 +1304,15 @@ static bool record_valid(uint64_t pos, const uint8_t *p, uint32_t len, batch_rec
             (im.has_cold && !level_cold_valid(&im.cold)))
             return false;
     }
+    q = p + sizeof *h +
+        h->cap_changes *
+            (sizeof(batch_rec_change) + BATCH_IMAGES_PER_CHANGE * sizeof(batch_rec_image));
+    if (h->final && h->outcome == OUTCOME_APPLIED && !notes_valid(q, h->notes_bytes))
+        return false;
+    q += h->notes_bytes;
+    idem_record_view view;
+    if (h->final && h->idem_bytes && idem_record_decode(q, h->idem_bytes, &view) != INV_OK)
+        return false;
     q = p + len - h->holds_bytes;
     uint32_t left = h->holds_bytes;
     for (size_t i = 0; i < h->n_holds; i++) {
@@ -1070,6 +1406,19 @@ int batch_replay(inv_engine *e, uint64_t pos, const void *payload, uint32_t len)
     if (!h.final)
         return note_pending(e, h.batch_id, changes, h.n_changes);
     drop_pending(e, h.batch_id);
+    if (h.idem_bytes) {
+        const uint8_t *q = p + sizeof h +
+                           h.cap_changes * (sizeof(batch_rec_change) +
+                                            BATCH_IMAGES_PER_CHANGE * sizeof(batch_rec_image)) +
+                           h.notes_bytes;
+        idem_record_view v;
+        int rc = idem_record_decode(q, h.idem_bytes, &v);
+        if (rc == INV_OK)
+            rc = idem_install(&e->idem, v.id, v.id_len, v.digest, v.decided_at_ms, v.rc, v.outcome,
+                              v.outcome_len, clock_wall_ms());
+        if (rc != INV_OK)
+            return rc;
+    }
     const uint8_t *q = p + len - h.holds_bytes;
     for (size_t i = 0; i < h.n_holds; i++) {
         batch_rec_hold hh;

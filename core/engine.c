@@ -36,7 +36,9 @@ static void *background_main(void *arg)
         /* relaxed: a timestamp (engine_now_s). */
         atomic_store_explicit(&e->now_s, (uint32_t)clock_wall_s(), memory_order_relaxed);
         epoch_enter();
-        hold_expire_due(e, clock_wall_ms());
+        int64_t now_ms = clock_wall_ms();
+        hold_expire_due(e, now_ms);
+        (void)idem_expire(&e->idem, now_ms);
         table_finish_growth(&e->levels);
         epoch_exit();
         epoch_reclaim();
@@ -88,6 +90,14 @@ int inv_open(inv_engine **out, const inv_config *cfg)
             table_destroy(&e->levels);
         }
     }
+    if (rc == INV_OK) {
+        rc = idem_init(&e->idem, 0, c.request_id_retention_ms, c.request_ids_max, e);
+        if (rc != INV_OK) {
+            hold_destroy(e);
+            catalog_destroy(&e->cat);
+            table_destroy(&e->levels);
+        }
+    }
     if (rc != INV_OK) {
         pthread_mutex_destroy(&e->snapshot_lock);
         free(e);
@@ -121,6 +131,7 @@ void inv_close(inv_engine *e)
         pthread_join(e->background, NULL);
     (void)recovery_close(e); /* also frees what batch recovery kept */
     hold_destroy(e);
+    idem_destroy(&e->idem);
     catalog_destroy(&e->cat);
     table_destroy(&e->levels);
     epoch_drain_owner(e);

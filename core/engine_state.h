@@ -13,6 +13,7 @@
 #ifndef INV_ENGINE_STATE_H
 #define INV_ENGINE_STATE_H
 
+#include "idem.h"
 #include "invcore.h"
 #include "table.h"
 
@@ -122,6 +123,9 @@ struct inv_engine {
     bool background_started;
     /* Recovery only (batch.c): batches the journal shows cut short. */
     struct batch_recovery *batch_pending;
+    /* Request ids of idempotent batches (batch.c claims and decides them;
+     * recovery.c installs them; the background thread expires them). */
+    idem_store idem;
     /* Wall clock in Unix seconds for level timestamps, refreshed by the
      * background thread (engine.c) every period: the hot paths read one
      * shared word instead of the clock. */

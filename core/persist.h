@@ -32,7 +32,8 @@ enum {
     PERSIST_HOLD = 20, /* a hold and the after-images of its levels */
     PERSIST_COUNTS = 21, /* a snapshot's first record: table sizes */
     PERSIST_BATCH = 22, /* a batch's changes (batch.c) */
-    PERSIST_LEVEL_COLD = 23 /* one level's after-image, hot word and cold part */
+    PERSIST_LEVEL_COLD = 23, /* one level's after-image, hot word and cold part */
+    PERSIST_IDEM = 24 /* a snapshot's remembered request id (idem.h's record) */
 };
 
 /* The payload of a PERSIST_LEVEL record: a change of the hot word only.

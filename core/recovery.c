@@ -34,6 +34,7 @@
 #include "snapshot.h"
 #include "table.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,6 +160,18 @@ static int apply_counts(inv_engine *e, const void *payload, uint32_t len)
     return rc;
 }
 
+/* A remembered request id from a snapshot (one still inside its
+ * retention; older ones are dropped by idem_install). */
+static int apply_idem(inv_engine *e, const void *payload, uint32_t len)
+{
+    idem_record_view v;
+    int rc = idem_record_decode(payload, len, &v);
+    if (rc == INV_OK)
+        rc = idem_install(&e->idem, v.id, v.id_len, v.digest, v.decided_at_ms, v.rc, v.outcome,
+                          v.outcome_len, clock_wall_ms());
+    return rc;
+}
+
 static int report_bad(int rc, uint8_t type, uint64_t pos)
 {
     if (rc != INV_OK)
@@ -195,6 +208,9 @@ static int apply_record(void *ctx, uint64_t pos, uint8_t type, const void *paylo
         break;
     case PERSIST_BATCH:
         rc = batch_replay(c->e, pos, payload, len);
+        break;
+    case PERSIST_IDEM:
+        rc = apply_idem(c->e, payload, len);
         break;
     default:
         rc = INV_EINVALID;
@@ -406,6 +422,15 @@ static uint64_t live_entries(table *t)
     return n > 0 ? (uint64_t)n : 0;
 }
 
+static int snapshot_idem(void *ctx, const idem_entry *entry)
+{
+    uint8_t buf[IDEM_RECORD_LEN_MAX];
+    size_t len = idem_record_len(entry);
+    assert(len <= sizeof buf);
+    idem_record_encode(entry, buf);
+    return snapshot_add(ctx, PERSIST_IDEM, buf, (uint32_t)len);
+}
+
 static int snapshot_write(inv_engine *e, snapshot_writer *w)
 {
     recovery_counts n = {live_entries(&e->levels), live_entries(&e->cat.items),
@@ -420,6 +445,8 @@ static int snapshot_write(inv_engine *e, snapshot_writer *w)
         rc = table_foreach_slot(&e->levels, snapshot_level, &sc);
     if (rc == INV_OK)
         rc = hold_snapshot(e, w);
+    if (rc == INV_OK)
+        rc = idem_foreach(&e->idem, snapshot_idem, w);
     epoch_exit();
     return rc;
 }

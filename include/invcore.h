@@ -537,6 +537,10 @@ typedef struct {
     size_t ref_len;
 } inv_batch_line;
 
+/* A batch with a request id has at most this many lines (its remembered
+ * outcome stays small). */
+#define INV_REQUEST_ID_LINES_MAX 32
+
 /* Options of a whole batch call. */
 typedef struct {
     /* Idempotency: a batch repeated with the same request id (1 ..

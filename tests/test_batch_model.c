@@ -362,3 +362,163 @@ Test(batch_model, a_crash_after_a_partial_record_takes_the_cold_changes_back)
     }
     tu_remove_tree(dir);
 }
+
+/* ---- request ids: a retried batch is answered, not applied again ---------------- */
+
+static int adjust_with_id(inv_engine *e, const char *id, int64_t delta, inv_batch_result *res)
+{
+    inv_batch_line l = {.op = INV_BATCH_LEVEL_ADJUST,
+                        .item = ITEM,
+                        .location = LB,
+                        .qty = delta,
+                        .floor = 0,
+                        .reason = INV_REASON_CORRECTION,
+                        .ref = "gid://order/1",
+                        .ref_len = 13};
+    inv_batch_opts o = {id, strlen(id)};
+    return inv_batch_ex(e, &l, 1, &o, res, NULL);
+}
+
+static int64_t lb_available(inv_engine *e)
+{
+    inv_level lv;
+    cr_assert_eq(inv_level_get(e, ITEM, LB, &lv), INV_OK);
+    return lv.available;
+}
+
+Test(batch_model, a_retry_with_the_same_request_id_answers_the_first_reply_and_changes_nothing)
+{
+    inv_engine *e = open_model(NULL);
+    inv_batch_result first, again;
+    cr_assert_eq(adjust_with_id(e, "req-1", -3, &first), INV_OK);
+    cr_expect_eq(first.level.available, STOCK - 3);
+    cr_assert_eq(adjust_with_id(e, "req-1", -3, &again), INV_OK);
+    cr_expect_eq(again.level.available, first.level.available);
+    cr_expect_eq(again.level.revision, first.level.revision, "the first reply, as it was");
+    cr_expect_eq(lb_available(e), STOCK - 3, "applied once");
+    /* the same id with other arguments */
+    cr_expect_eq(adjust_with_id(e, "req-1", -4, &again), INV_ECONFLICT);
+    cr_expect_eq(lb_available(e), STOCK - 3);
+    /* a refused batch is remembered as refused */
+    size_t failed = 9;
+    inv_batch_line l = {
+        .op = INV_BATCH_LEVEL_ADJUST, .item = ITEM, .location = LB, .qty = -100, .floor = 0};
+    inv_batch_opts o = {"req-2", 5};
+    cr_expect_eq(inv_batch_ex(e, &l, 1, &o, &again, &failed), INV_EINSUFFICIENT);
+    cr_assert_eq(inv_level_adjust(e, ITEM, LB, 200, INV_NO_FLOOR, NULL), INV_OK);
+    cr_expect_eq(inv_batch_ex(e, &l, 1, &o, &again, &failed), INV_EINSUFFICIENT,
+                 "the retry answers the first (refused) reply, although it would pass now");
+    cr_expect_eq(failed, 0);
+    cr_expect_eq(lb_available(e), STOCK - 3 + 200);
+    inv_close(e);
+}
+
+Test(batch_model, bad_request_ids_are_refused)
+{
+    inv_engine *e = open_model(NULL);
+    inv_batch_line l = {.op = INV_BATCH_LEVEL_ADJUST,
+                        .item = ITEM,
+                        .location = LB,
+                        .qty = 1,
+                        .floor = INV_NO_FLOOR};
+    char long_id[INV_REQUEST_ID_MAX + 2];
+    memset(long_id, 'x', sizeof long_id);
+    inv_batch_opts too_long = {long_id, INV_REQUEST_ID_MAX + 1};
+    cr_expect_eq(inv_batch_ex(e, &l, 1, &too_long, NULL, NULL), INV_ELIMIT);
+    inv_batch_opts max = {long_id, INV_REQUEST_ID_MAX};
+    cr_expect_eq(inv_batch_ex(e, &l, 1, &max, NULL, NULL), INV_OK);
+    inv_batch_opts empty = {"", 0};
+    cr_expect_eq(inv_batch_ex(e, &l, 1, &empty, NULL, NULL), INV_EINVALID);
+    inv_batch_line many[INV_REQUEST_ID_LINES_MAX + 1];
+    for (size_t i = 0; i < INV_REQUEST_ID_LINES_MAX + 1; i++)
+        many[i] = l;
+    inv_batch_opts o = {"many", 4};
+    cr_expect_eq(inv_batch_ex(e, many, INV_REQUEST_ID_LINES_MAX + 1, &o, NULL, NULL), INV_ELIMIT);
+    cr_expect_eq(inv_batch_ex(e, many, INV_REQUEST_ID_LINES_MAX, &o, NULL, NULL), INV_OK);
+    l.reason = INV_REASONS;
+    cr_expect_eq(inv_batch(e, &l, 1, NULL, NULL), INV_EINVALID, "an unknown reason");
+    l.reason = INV_REASON_OTHER;
+    char ref[INV_REF_MAX + 1];
+    memset(ref, 'r', sizeof ref);
+    l.ref = ref;
+    l.ref_len = INV_REF_MAX + 1;
+    cr_expect_eq(inv_batch(e, &l, 1, NULL, NULL), INV_ELIMIT, "a reference too long");
+    l.ref_len = INV_REF_MAX;
+    cr_expect_eq(inv_batch(e, &l, 1, NULL, NULL), INV_OK);
+    inv_close(e);
+}
+
+static void reopen_retry(bool snapshot)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "bmodel");
+    inv_engine *e = open_model(dir);
+    inv_batch_result first, again;
+    cr_assert_eq(adjust_with_id(e, "req-r", -2, &first), INV_OK);
+    if (snapshot)
+        cr_assert_eq(inv_snapshot(e), INV_OK);
+    inv_close(e);
+    e = tu_open_dir(dir, INV_FSYNC_ALWAYS);
+    cr_assert_eq(adjust_with_id(e, "req-r", -2, &again), INV_OK);
+    cr_expect_eq(again.level.revision, first.level.revision);
+    cr_expect_eq(lb_available(e), STOCK - 2, "the retry after the reopen applied nothing");
+    cr_expect_eq(adjust_with_id(e, "req-r", -1, &again), INV_ECONFLICT);
+    inv_close(e);
+    tu_remove_tree(dir);
+}
+
+Test(batch_model, request_ids_survive_a_reopen_from_the_journal)
+{
+    reopen_retry(false);
+}
+
+Test(batch_model, request_ids_survive_a_reopen_from_a_snapshot)
+{
+    reopen_retry(true);
+}
+
+#define RETRY_THREADS 8
+static inv_engine *retry_engine;
+static _Atomic int retry_ok;
+
+static void retry_thread(void *arg, size_t t)
+{
+    (void)arg, (void)t;
+    for (int i = 0; i < 50; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "r%d", i);
+        inv_batch_result r;
+        int rc = adjust_with_id(retry_engine, id, -1, &r);
+        TU_CHECK(rc == INV_OK || rc == INV_ECONFLICT, "retry %d: %s", i, inv_strerror(rc));
+        if (rc == INV_OK)
+            atomic_fetch_add(&retry_ok, 1);
+    }
+}
+
+Test(batch_model, concurrent_calls_with_one_request_id_apply_it_once)
+{
+    retry_engine = open_model(NULL);
+    cr_assert_eq(inv_level_adjust(retry_engine, ITEM, LB, 100, INV_NO_FLOOR, NULL), INV_OK);
+    tu_run_threads(RETRY_THREADS, retry_thread, NULL);
+    tu_assert_no_failures();
+    cr_expect_eq(lb_available(retry_engine), STOCK + 100 - 50, "50 ids, each applied once");
+    cr_expect_geq(atomic_load(&retry_ok), 50);
+    inv_close(retry_engine);
+}
+
+Test(batch_model, an_id_past_its_retention_is_forgotten)
+{
+    inv_config cfg = {.request_id_retention_ms = 1};
+    inv_engine *e = tu_open_config(&cfg);
+    cr_assert_eq(inv_location_put(e, LB, NULL), INV_OK);
+    cr_assert_eq(inv_item_put(e, ITEM, NULL), INV_OK);
+    cr_assert_eq(inv_level_set(e, ITEM, LB, STOCK, 0, NULL), INV_OK);
+    inv_batch_result r;
+    cr_assert_eq(adjust_with_id(e, "old", -1, &r), INV_OK);
+    int64_t decided_ms = clock_wall_ms();
+    while (clock_wall_ms() < decided_ms + 3) /* wait for the clock, not for a guess */
+        tu_sleep_ms(1);
+    cr_assert_eq(adjust_with_id(e, "old", -1, &r), INV_OK);
+    cr_expect_eq(lb_available(e), STOCK - 2, "a forgotten id applies again (documented)");
+    inv_close(e);
+}
