@@ -1229,6 +1229,8 @@ int inv_batch_ex(inv_engine *e, const inv_batch_line *lines, size_t n, const inv
         } else if (rc == IDEM_BUSY) {
             rc = INV_ECONFLICT; /* the same id is running in another call */
         }
+        if (rc == INV_ECONFLICT && !entry)
+            failed = SIZE_MAX; /* the id, not a line: nothing ran */
         free(bi);
     }
     if (failed_line && rc != INV_OK)

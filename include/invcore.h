@@ -580,7 +580,9 @@ typedef struct {
  * failed_line may be NULL. */
 int inv_batch(inv_engine *e, const inv_batch_line *lines, size_t n, inv_batch_result *results,
               size_t *failed_line);
-/* inv_batch with options (opts NULL: as inv_batch). */
+/* inv_batch with options (opts NULL: as inv_batch). A request id used
+ * with other lines (or running in another call right now) answers
+ * INV_ECONFLICT with *failed_line SIZE_MAX: no line ran. */
 int inv_batch_ex(inv_engine *e, const inv_batch_line *lines, size_t n, const inv_batch_opts *opts,
                  inv_batch_result *results, size_t *failed_line);
 

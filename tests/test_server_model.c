@@ -1236,3 +1236,101 @@ Test(server_model, a_level_created_again_starts_with_deny)
     cr_assert_eq(f.v[F_POLICY], 0);
     expect_error_is("INSUFFICIENT available 0", "LEVEL.ADJUST 10 1 -1");
 }
+
+/* ---- request ids, reasons and references ------------------------------------------ */
+
+Test(server_model, a_request_id_makes_a_retry_answer_the_first_reply)
+{
+    seed(10);
+    expect_level(C, 9, 0, "LEVEL.ADJUST 10 1 -1 ID order-1");
+    long long rev1 = 0;
+    redisReply *r = cmd(C, "LEVEL.GET 10 1");
+    rev1 = r->element[2]->integer;
+    freeReplyObject(r);
+    /* the retry: the first reply (same revision), nothing applied */
+    r = cmd(C, "LEVEL.ADJUST 10 1 -1 ID order-1");
+    cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
+    cr_assert_eq(r->element[0]->integer, 9);
+    cr_assert_eq(r->element[2]->integer, rev1);
+    freeReplyObject(r);
+    expect_level(C, 9, 0, "LEVEL.GET 10 1");
+    /* options in any order, with a reason and a reference */
+    expect_level(C, 8, 0, "LEVEL.ADJUST 10 1 -1 REASON correction REF gid://o/2 ID order-2");
+    expect_level(C, 8, 0, "LEVEL.ADJUST 10 1 -1 ID order-2 REF gid://o/2 REASON correction");
+    expect_error_is("CONFLICT request id 'order-1' was used with other arguments (or is running)",
+                    "LEVEL.ADJUST 10 1 -2 ID order-1");
+    expect_level(C, 8, 0, "LEVEL.GET 10 1");
+    /* a refused change is remembered refused */
+    expect_error_is("INSUFFICIENT available 8", "LEVEL.ADJUST 10 1 -9 FLOOR 0 ID order-3");
+    expect_level(C, 18, 0, "LEVEL.ADJUST 10 1 10");
+    expect_error_is("INSUFFICIENT available 8", "LEVEL.ADJUST 10 1 -9 FLOOR 0 ID order-3");
+    /* moves and holds take them too */
+    full_t f;
+    full_cmd(&f, "LEVEL.MOVE 10 1 2 FROM available TO damaged ID mv-1 REASON damaged");
+    full_cmd(&f, "LEVEL.MOVE 10 1 2 FROM available TO damaged ID mv-1 REASON damaged");
+    cr_assert_eq(f.v[INV_QTY_DAMAGED], 2, "the move applied once");
+    expect_status(C, "OK", "HOLD.CREATE hh 60000 10 1 1 ID h-1");
+    expect_status(C, "OK", "HOLD.COMMIT hh ID h-2");
+    expect_status(C, "OK", "HOLD.COMMIT hh ID h-2");
+}
+
+Test(server_model, bad_request_options_are_refused_and_change_nothing)
+{
+    seed(10);
+    char long_id[70];
+    memset(long_id, 'x', 65);
+    long_id[65] = '\0';
+    expect_error_is("LIMIT ID must be 1..64 bytes", "LEVEL.ADJUST 10 1 -1 ID %s", long_id);
+    expect_error_is("INVALID ID must be 1..64 bytes", "LEVEL.ADJUST 10 1 -1 ID %s", "");
+    redisReply *r = cmd(C, "LEVEL.ADJUST 10 1 -1 REASON sold");
+    cr_assert_eq(r->type, REDIS_REPLY_ERROR);
+    cr_assert(strncmp(r->str, "INVALID unknown reason 'sold'", 29) == 0, "%s", r->str);
+    freeReplyObject(r);
+    char long_ref[300];
+    memset(long_ref, 'r', 257);
+    long_ref[257] = '\0';
+    expect_error_is("LIMIT REF must be at most 256 bytes", "LEVEL.ADJUST 10 1 -1 REF %s", long_ref);
+    /* a keyword twice: the first pair peeled, the second left to the command */
+    r = cmd(C, "LEVEL.ADJUST 10 1 -1 ID a ID b");
+    cr_assert_eq(r->type, REDIS_REPLY_ERROR, "%s", r->str ? r->str : "");
+    freeReplyObject(r);
+    expect_level(C, 10, 0, "LEVEL.GET 10 1");
+}
+
+Test(server_model, a_transaction_with_an_id_is_answered_once)
+{
+    seed(10);
+    for (int round = 0; round < 2; round++) {
+        expect_status(C, "OK", "MULTI");
+        expect_status(C, "QUEUED", "LEVEL.ADJUST 10 1 -1 ID tx-1");
+        expect_status(C, "QUEUED", "LEVEL.MOVE 10 1 1 FROM available TO damaged REASON damaged");
+        redisReply *r = cmd(C, "EXEC");
+        cr_assert_eq(r->type, REDIS_REPLY_ARRAY, "round %d: %s", round, r->str ? r->str : "");
+        cr_assert_eq(r->elements, 2);
+        cr_assert_eq(r->element[0]->element[0]->integer, 9, "round %d", round);
+        freeReplyObject(r);
+    }
+    full_t f;
+    get_full(&f, 10, 1);
+    cr_assert_eq(f.v[INV_QTY_AVAILABLE], 8, "applied once");
+    cr_assert_eq(f.v[INV_QTY_DAMAGED], 1);
+    expect_status(C, "OK", "MULTI");
+    expect_status(C, "QUEUED", "LEVEL.ADJUST 10 1 -1 ID tx-2");
+    expect_error_is("INVALID a transaction takes one ID (it names the whole EXEC)",
+                    "LEVEL.ADJUST 10 1 -1 ID tx-3");
+    expect_error_is("EXECABORT Transaction discarded because of previous errors.", "EXEC");
+}
+
+Test(server_model, a_request_id_is_honoured_after_a_restart)
+{
+    need_data_dir();
+    seed(10);
+    expect_level(C, 7, 0, "LEVEL.ADJUST 10 1 -3 ID keep-me");
+    restart();
+    expect_level(C, 7, 0, "LEVEL.ADJUST 10 1 -3 ID keep-me");
+    expect_level(C, 7, 0, "LEVEL.GET 10 1");
+    expect_status(C, "OK", "SNAPSHOT");
+    restart();
+    expect_level(C, 7, 0, "LEVEL.ADJUST 10 1 -3 ID keep-me");
+    expect_level(C, 7, 0, "LEVEL.GET 10 1");
+}

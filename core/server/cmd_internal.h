@@ -91,6 +91,8 @@ int engine_or_reply(resp_out *o, int rc);
 void reply_level(resp_out *o, const inv_level *l);
 /* A level's every field as a map (RESP3) or field/value pairs (RESP2). */
 void reply_level_full(resp_out *o, const inv_level_full *f);
+/* -CONFLICT for a request id used with other arguments. */
+void reply_id_conflict(resp_out *o, const char *id, size_t len);
 /* A HELP reply: an array of one simple string per line. */
 void reply_help(resp_out *o, const char *const *lines, size_t n);
 

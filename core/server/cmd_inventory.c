@@ -979,6 +979,12 @@ void reply_batch_line(session *s, resp_out *o, const inv_batch_line *l, const in
     }
 }
 
+void reply_id_conflict(resp_out *o, const char *id, size_t len)
+{
+    resp_w_errorf(o, "CONFLICT request id '%.*s' was used with other arguments (or is running)",
+                  (int)len, id);
+}
+
 /* A batch line's command alone: its parser (batch_parsers, by name), its
  * one engine call, its reply. Hot path for LEVEL.ADJUST: no allocation, no
  * lock; the parser is found in at most NFIELDS(batch_parsers) compares. */
@@ -988,7 +994,23 @@ void cmd_batch_line(session *s, resp_out *o, const resp_arg *v, size_t n)
     if (batch_line_parse_or_reply(o, v, n, &l, s->scratch->lines) != 0)
         return;
     inv_batch_result r;
-    line_apply(s->ctx->e, &l, &r);
+    const request_meta *m = &s->meta;
+    if (!m->any) {
+        line_apply(s->ctx->e, &l, &r);
+    } else {
+        /* with an ID, a REASON or a REF: the journaled way, a batch of one
+         * (a retried ID answers the first reply) */
+        l.reason = m->reason;
+        l.ref = m->ref, l.ref_len = m->ref_len;
+        inv_batch_opts opts = {m->id, m->id_len};
+        size_t failed = 0;
+        memset(&r, 0, sizeof r);
+        r.rc = inv_batch_ex(s->ctx->e, &l, 1, &opts, &r, &failed);
+        if (r.rc == INV_ECONFLICT && failed == SIZE_MAX) {
+            reply_id_conflict(o, m->id, m->id_len);
+            return;
+        }
+    }
     reply_batch_line(s, o, &l, &r);
 }
 

@@ -73,6 +73,7 @@ static void queue_free(session *s)
     s->multi_head = s->multi_tail = NULL;
     s->multi_count = 0;
     s->multi_bytes = 0;
+    s->multi_id_len = 0;
 }
 
 /* The transaction stays open but EXEC will refuse it: nothing more is kept. */
@@ -147,7 +148,8 @@ static int hold_once_or_reply(const session *s, resp_out *o, const inv_batch_lin
 
 static size_t batch_rec_size(const inv_batch_line *l)
 {
-    return sizeof(multi_rec) + l->n_hold_lines * sizeof(inv_hold_line) + l->hold_id_len;
+    return sizeof(multi_rec) + l->n_hold_lines * sizeof(inv_hold_line) + l->hold_id_len +
+           l->ref_len;
 }
 
 static size_t read_rec_size(const resp_arg *argv, size_t argc)
@@ -173,6 +175,11 @@ static void batch_rec_fill(multi_rec *r, const inv_batch_line *l)
     if (l->hold_id_len > 0) {
         memcpy(p, l->hold_id, l->hold_id_len);
         r->line.hold_id = p;
+        p += l->hold_id_len;
+    }
+    if (l->ref_len > 0) {
+        memcpy(p, l->ref, l->ref_len);
+        r->line.ref = p;
     }
 }
 
@@ -202,6 +209,24 @@ static void refuse(session *s, resp_out *o, const cmd_def *c)
     multi_abort(s);
 }
 
+/* A queued line's REASON and REF go with it; an ID names the whole
+ * transaction (one at most). */
+static int multi_meta_or_reply(session *s, resp_out *o, inv_batch_line *line)
+{
+    const request_meta *m = &s->meta;
+    line->reason = m->reason;
+    line->ref = m->ref, line->ref_len = m->ref_len;
+    if (!m->id)
+        return 0;
+    if (s->multi_id_len) {
+        resp_w_error(o, "INVALID", "a transaction takes one ID (it names the whole EXEC)");
+        return -1;
+    }
+    memcpy(s->multi_id, m->id, m->id_len);
+    s->multi_id_len = m->id_len;
+    return 0;
+}
+
 void multi_queue(session *s, resp_out *o, const cmd_def *c, multi_kind kind, const resp_arg *argv,
                  size_t argc)
 {
@@ -212,7 +237,7 @@ void multi_queue(session *s, resp_out *o, const cmd_def *c, multi_kind kind, con
     inv_batch_line line;
     if (kind == MULTI_BATCH &&
         (batch_line_parse_or_reply(o, argv, argc, &line, s->scratch->lines) != 0 ||
-         hold_once_or_reply(s, o, &line) != 0)) {
+         hold_once_or_reply(s, o, &line) != 0 || multi_meta_or_reply(s, o, &line) != 0)) {
         multi_abort(s);
         return;
     }
@@ -298,8 +323,13 @@ static void exec_queue(session *s, resp_out *o)
     if (nbatch > 0) {
         t0 = clock_mono_ns();
         memset(res, 0, nbatch * sizeof *res);
-        rc = inv_batch(s->ctx->e, lines, nbatch, res, &failed);
+        inv_batch_opts opts = {s->multi_id_len ? s->multi_id : NULL, s->multi_id_len};
+        rc = inv_batch_ex(s->ctx->e, lines, nbatch, &opts, res, &failed);
         t1 = clock_mono_ns();
+    }
+    if (rc == INV_ECONFLICT && failed == SIZE_MAX && s->multi_id_len) {
+        reply_id_conflict(o, s->multi_id, s->multi_id_len);
+        return;
     }
     if (rc != INV_OK) {
         reply_exec_failed(s, o, rc, failed, nbatch);

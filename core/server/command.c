@@ -389,6 +389,54 @@ static multi_kind multi_kind_of(const cmd_def *c)
     return (c->flags & CMD_READONLY) ? MULTI_READ : MULTI_REFUSED;
 }
 
+/* Stock and hold changes (batch lines that write) take trailing
+ * `ID key`, `REASON r` and `REF uri` pairs, each at most once, in any
+ * order: peeled off into s->meta before the arity check. Only while the
+ * command keeps its minimum arity (a hold named "ID" stays a hold id).
+ * -1 after an error reply. */
+static int peel_meta_or_reply(session *s, resp_out *o, const cmd_def *c, const resp_arg *argv,
+                              size_t *argc)
+{
+    request_meta *m = &s->meta;
+    memset(m, 0, sizeof *m);
+    if ((c->flags & (CMD_BATCH | CMD_WRITE)) != (CMD_BATCH | CMD_WRITE))
+        return 0;
+    while (*argc >= 3 && *argc - 2 >= c->min_args) {
+        const resp_arg *k = &argv[*argc - 2], *v = &argv[*argc - 1];
+        if (arg_eq(k, "id") && !m->id) {
+            if (v->len == 0 || v->len > INV_REQUEST_ID_MAX) {
+                resp_w_errorf(o, "%s ID must be 1..%d bytes", v->len ? "LIMIT" : "INVALID",
+                              INV_REQUEST_ID_MAX);
+                return -1;
+            }
+            m->id = v->ptr, m->id_len = v->len;
+        } else if (arg_eq(k, "reason") && !m->reason) {
+            if (inv_reason_parse(v->ptr, v->len, &m->reason) != INV_OK) {
+                resp_w_errorf(o,
+                              "INVALID unknown reason '%.*s' (correction, "
+                              "cycle_count_available, damaged, movement_canceled, "
+                              "movement_created, movement_received, movement_updated, other, "
+                              "promotion, quality_control, received, reservation_created, "
+                              "reservation_deleted, reservation_updated, restock, "
+                              "safety_stock, shrinkage)",
+                              echo_len(v, CMD_NAME_ECHO_MAX), v->ptr);
+                return -1;
+            }
+        } else if (arg_eq(k, "ref") && !m->ref) {
+            if (v->len > INV_REF_MAX) {
+                resp_w_errorf(o, "LIMIT REF must be at most %d bytes", INV_REF_MAX);
+                return -1;
+            }
+            m->ref = v->ptr, m->ref_len = v->len;
+        } else {
+            break;
+        }
+        m->any = true;
+        *argc -= 2;
+    }
+    return 0;
+}
+
 bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc)
 {
     pthread_once(&g_index_once, build_index);
@@ -404,6 +452,11 @@ bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc)
     if (c == NULL) {
         resp_w_errorf(o, "ERR unknown command '%.*s'", echo_len(&argv[0], CMD_NAME_ECHO_MAX),
                       argv[0].ptr);
+        multi_flag_error(s);
+        return false;
+    }
+    if (peel_meta_or_reply(s, o, c, argv, &argc) != 0) {
+        stats_reject(s->st, (unsigned)(c - g_cmds));
         multi_flag_error(s);
         return false;
     }

@@ -85,6 +85,15 @@ typedef struct {
 
 #define SESSION_NAME_MAX 512u /* bytes of a client name, lib-name, lib-ver */
 
+/* The trailing options of the request being run (ID, REASON, REF): they
+ * point into the request's arguments. */
+typedef struct {
+    const char *id, *ref;
+    size_t id_len, ref_len;
+    inv_reason reason;
+    bool any;
+} request_meta;
+
 typedef struct {
     const server_ctx *ctx;
     stats_thread *st; /* may be NULL */
@@ -103,6 +112,11 @@ typedef struct {
     char *lib_name; /* CLIENT SETINFO LIB-NAME; NULL: none */
     char *lib_ver; /* CLIENT SETINFO LIB-VER; NULL: none */
     const char *last_cmd; /* static string: the last command run (cmd=) */
+    request_meta meta; /* the current request's ID / REASON / REF */
+    /* MULTI: the transaction's request id (one ID among its commands),
+     * copied: the queued requests' buffers are gone by EXEC */
+    char multi_id[INV_REQUEST_ID_MAX];
+    size_t multi_id_len;
     const session_conn_ops *conn_ops; /* NULL: no connection (fuzzer) */
     void *conn; /* passed back to conn_ops */
 } session;
