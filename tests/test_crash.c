@@ -117,7 +117,9 @@ enum {
     REC_FINAL_HOLD, /* test 4: the child's final hold (seq = hold index) */
     REC_DONE, /* test 4: the script is over */
     REC_BATCH_TRY, /* test 5: a batch is about to run (see bt_worker) */
-    REC_BATCH_DONE /* test 5: ... it returned rc */
+    REC_BATCH_DONE, /* test 5: ... it returned rc */
+    REC_IDEM_TRY, /* test 6: an adjust with request id (thread, seq) is about to run */
+    REC_IDEM_DONE /* test 6: ... it returned rc with the level */
 };
 
 typedef struct {
@@ -1939,7 +1941,7 @@ Test(crash, holds_sigkill_during_concurrent_snapshots)
 #define BT_SEQ_MAX 65536 /* batches one thread runs at most (a bound on the log) */
 
 /* REC_BATCH_TRY flags (op): */
-enum { BT_CREATE = 1, BT_COMMIT = 2, BT_RELEASE = 4, BT_PLANTED = 8 };
+enum { BT_CREATE = 1, BT_COMMIT = 2, BT_RELEASE = 4, BT_PLANTED = 8, BT_MOVES = 16 };
 
 static uint64_t bt_bank(uint32_t i)
 {
@@ -1984,11 +1986,14 @@ static void bt_worker(child_ctx *c, unsigned t)
             flags |= tu_rng_below(&r, 2) ? BT_COMMIT : BT_RELEASE;
         if (tu_rng_below(&r, 8) == 0)
             flags |= BT_PLANTED;
+        if (tu_rng_below(&r, 2))
+            flags |= BT_MOVES;
+        int64_t j = tu_rng_range(&r, 1, 5);
         char id[32], end_id[32];
         hold_id(id, sizeof id, t, seq);
         hold_id(end_id, sizeof end_id, t, live);
         inv_hold_line hl = {bt_hold_item(), tu_loc_id(0), 1};
-        inv_batch_line lines[6];
+        inv_batch_line lines[9];
         size_t n = 0;
         lines[n++] = (inv_batch_line){.op = INV_BATCH_LEVEL_ADJUST,
                                       .item = bt_bank(a),
@@ -2017,6 +2022,31 @@ static void bt_worker(child_ctx *c, unsigned t)
                                                                   : INV_BATCH_HOLD_RELEASE,
                                           .hold_id = end_id,
                                           .hold_id_len = strlen(end_id)};
+        if (flags & BT_MOVES) {
+            /* model 2: units change quantity (on_hand kept) and location */
+            lines[n++] = (inv_batch_line){.op = INV_BATCH_LEVEL_MOVE,
+                                          .item = bt_bank(b),
+                                          .location = tu_loc_id(0),
+                                          .qty = j,
+                                          .floor = INV_NO_FLOOR,
+                                          .from = INV_QTY_AVAILABLE,
+                                          .to = INV_QTY_DAMAGED};
+            lines[n++] = (inv_batch_line){.op = INV_BATCH_LEVEL_MOVE,
+                                          .item = bt_bank(a),
+                                          .location = tu_loc_id(0),
+                                          .qty = 1,
+                                          .floor = INV_NO_FLOOR,
+                                          .from = INV_QTY_DAMAGED,
+                                          .to = INV_QTY_QUALITY_CONTROL};
+            lines[n++] = (inv_batch_line){.op = INV_BATCH_LEVEL_TRANSFER,
+                                          .item = bt_bank(a),
+                                          .location = tu_loc_id(0),
+                                          .to_location = tu_loc_id(1),
+                                          .qty = j,
+                                          .floor = INV_NO_FLOOR,
+                                          .from = INV_QTY_AVAILABLE,
+                                          .to = INV_QTY_AVAILABLE};
+        }
         if (flags & BT_PLANTED)
             lines[n++] = (inv_batch_line){.op = INV_BATCH_LEVEL_ADJUST,
                                           .item = bt_bank(b),
@@ -2169,12 +2199,20 @@ static void bt_verify(const trial_id *id, const rec_log *log, bt_counts *cnt)
     cr_assert_eq(rc, INV_OK, TRIAL_FMT "recovery failed: %s", TRIAL_ARGS(id), msg);
     cnt->cut += strstr(msg, "cut short by the crash") != NULL;
     int64_t units = 0;
-    for (uint32_t i = 0; i < BT_BANKS; i++) {
-        inv_level lv;
-        cr_assert_eq(inv_level_get(e, bt_bank(i), tu_loc_id(0), &lv), INV_OK);
-        cr_assert_geq(lv.available, 0, TRIAL_FMT "bank %u below its floor", TRIAL_ARGS(id), i);
-        units += lv.available + lv.reserved;
-    }
+    for (uint32_t i = 0; i < BT_BANKS; i++)
+        for (size_t loc = 0; loc < 2; loc++) { /* transfers go to location 1 */
+            inv_level_full f;
+            int frc = inv_level_get_full(e, bt_bank(i), tu_loc_id(loc), &f);
+            if (loc == 1 && frc == INV_ENOTFOUND)
+                continue;
+            cr_assert_eq(frc, INV_OK);
+            for (int q = 0; q < INV_QTY_NAMES; q++)
+                cr_assert_geq(f.qty[q], 0, TRIAL_FMT "bank %u: %s below its floor", TRIAL_ARGS(id),
+                              i, inv_qty_name_str((inv_qty_name)q));
+            cr_assert_eq(f.qty[INV_QTY_RESERVED], 0,
+                         TRIAL_FMT "bank %u holds pending units after recovery", TRIAL_ARGS(id), i);
+            units += f.on_hand;
+        }
     cr_assert_eq(units, BT_BANKS * BT_STOCK,
                  TRIAL_FMT "transfers: %" PRId64 " units, expected %d (half a batch?)",
                  TRIAL_ARGS(id), units, BT_BANKS * BT_STOCK);
@@ -2219,4 +2257,158 @@ Test(crash, batches_sigkill_are_all_or_nothing)
 Test(crash, batches_sigkill_during_concurrent_snapshots)
 {
     bt_crash_trials("batches+snapshots", snapshot_trials(), true);
+}
+
+/* ---- 6. idempotent retries ------------------------------------------------------------ */
+
+/* Threads adjust one shared level with a request id each (thread, seq);
+ * the child is killed at a random moment. Then every id it tried —
+ * acknowledged, refused or in flight — is retried on the recovered engine,
+ * as a client retries after a timeout: each must apply exactly once in
+ * all (the level ends at the start plus every delta), and an acknowledged
+ * one must answer its first reply (the same revision). */
+#define ID_THREADS 4
+#define ID_STOCK 1000000
+#define ID_SEQ_MAX 1000000
+
+static uint64_t id_item(void)
+{
+    return tu_item_id(0);
+}
+
+static void id_line(int64_t delta, inv_batch_line *l)
+{
+    *l = (inv_batch_line){.op = INV_BATCH_LEVEL_ADJUST,
+                          .item = id_item(),
+                          .location = tu_loc_id(0),
+                          .qty = delta,
+                          .floor = INV_NO_FLOOR,
+                          .reason = INV_REASON_CORRECTION};
+}
+
+static size_t id_name(char *buf, size_t cap, unsigned t, uint32_t seq)
+{
+    return (size_t)snprintf(buf, cap, "req-%u-%u", t, seq);
+}
+
+static int64_t id_delta(unsigned t, uint32_t seq)
+{
+    return (int64_t)((seq * 7u + t) % 9) - 3; /* -3..5, deterministic per id */
+}
+
+static void id_worker(child_ctx *c, unsigned t)
+{
+    if (t == 0) {
+        inv_level lv;
+        int rc = inv_level_set(c->e, id_item(), tu_loc_id(0), ID_STOCK, 0, &lv);
+        CHILD_CHECK(c->fd, rc == INV_OK, rc);
+    }
+    pthread_barrier_wait(&c->setup_done);
+    for (uint32_t seq = 1; seq < ID_SEQ_MAX && tu_now_ns() < c->stop_ns; seq++) {
+        char id[32];
+        size_t len = id_name(id, sizeof id, t, seq);
+        inv_batch_line l;
+        id_line(id_delta(t, seq), &l);
+        crash_rec rec = {.kind = REC_IDEM_TRY, .thread = (uint8_t)t, .seq = seq};
+        rec_send(c->fd, &rec);
+        inv_batch_opts o = {id, len};
+        inv_batch_result res;
+        int rc = inv_batch_ex(c->e, &l, 1, &o, &res, NULL);
+        CHILD_CHECK(c->fd, rc == INV_OK, rc);
+        rec.kind = REC_IDEM_DONE;
+        rec.rc = rc;
+        rec.available = res.level.available;
+        rec.revision = res.level.revision;
+        rec_send(c->fd, &rec);
+    }
+}
+
+static void id_child(const char *dir, int fd, uint64_t seed, const void *arg)
+{
+    bool snapshots = *(const bool *)arg;
+    inv_engine *e = child_open(dir, fd);
+    child_catalog(e, fd, 1, 1);
+    static child_ctx c;
+    c = (child_ctx){.e = e,
+                    .fd = fd,
+                    .seed = seed,
+                    .stop_ns = tu_now_ns() + CHILD_WORK_MS * 1000000ull,
+                    .n_workers = ID_THREADS,
+                    .worker = id_worker};
+    child_run(&c, snapshots);
+}
+
+typedef struct {
+    uint64_t tried, acked, in_flight;
+} id_counts;
+
+static void id_verify_trial(const trial_id *id, const rec_log *log, void *ctx)
+{
+    id_counts *cnt = ctx;
+    if (!log_has(log, REC_READY, NULL))
+        return;
+    inv_engine *e = NULL;
+    char msg[4096];
+    int rc = open_dir(id->dir, false, &e, msg, sizeof msg);
+    cr_assert_eq(rc, INV_OK, TRIAL_FMT "recovery failed: %s", TRIAL_ARGS(id), msg);
+    int64_t want = ID_STOCK;
+    for (size_t i = 0; i < log->n; i++) {
+        const crash_rec *r = &log->v[i];
+        if (r->kind != REC_IDEM_TRY)
+            continue;
+        const crash_rec *done = NULL;
+        for (size_t k = i + 1; k < log->n && !done; k++)
+            if (log->v[k].kind == REC_IDEM_DONE && log->v[k].thread == r->thread &&
+                log->v[k].seq == r->seq)
+                done = &log->v[k];
+        char rid[32];
+        size_t len = id_name(rid, sizeof rid, r->thread, r->seq);
+        inv_batch_line l;
+        id_line(id_delta(r->thread, r->seq), &l);
+        inv_batch_opts o = {rid, len};
+        inv_batch_result res;
+        int rrc = inv_batch_ex(e, &l, 1, &o, &res, NULL);
+        cr_assert_eq(rrc, INV_OK, TRIAL_FMT "retry of %s: %s", TRIAL_ARGS(id), rid,
+                     inv_strerror(rrc));
+        if (done) {
+            cr_assert_eq(res.level.revision, done->revision,
+                         TRIAL_FMT "the retry of acknowledged %s did not answer its first reply",
+                         TRIAL_ARGS(id), rid);
+            cnt->acked++;
+        } else {
+            cnt->in_flight++;
+        }
+        want += id_delta(r->thread, r->seq);
+        cnt->tried++;
+    }
+    inv_level lv;
+    cr_assert_eq(inv_level_get(e, id_item(), tu_loc_id(0), &lv), INV_OK);
+    cr_assert_eq(lv.available, want,
+                 TRIAL_FMT "after retrying every id: %" PRId64 ", every id applied once would be "
+                           "%" PRId64,
+                 TRIAL_ARGS(id), lv.available, want);
+    inv_close(e);
+}
+
+static void id_crash_trials(const char *what, uint64_t trials, bool snapshots)
+{
+    id_counts cnt = {0};
+    uint64_t t0 = tu_now_ns();
+    uint64_t killed_n =
+        run_kill_trials(what, trials, 0xc2b2ae35ull, id_child, &snapshots, id_verify_trial, &cnt);
+    cr_log_info("%s: %" PRIu64 " trials (%" PRIu64 " killed), %" PRIu64 " request ids retried "
+                "after recovery (%" PRIu64 " acknowledged, %" PRIu64 " in flight at the kill), "
+                "each applied exactly once, %.1f s",
+                what, (uint64_t)trials, killed_n, cnt.tried, cnt.acked, cnt.in_flight,
+                (double)(tu_now_ns() - t0) / 1e9);
+}
+
+Test(crash, idempotent_retries_after_sigkill_apply_each_request_once)
+{
+    id_crash_trials("request ids", crash_trials(CRASH_TRIALS_DEFAULT), false);
+}
+
+Test(crash, idempotent_retries_after_sigkill_during_concurrent_snapshots)
+{
+    id_crash_trials("request ids+snapshots", snapshot_trials(), true);
 }
