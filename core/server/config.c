@@ -41,13 +41,15 @@ const char *config_usage(void)
            "                [--max-query-buffer BYTES] [--max-reply-buffer BYTES]\n"
            "                [--levels-capacity N] [--items-capacity N]\n"
            "                [--locations-capacity N] [--holds-capacity N]\n"
+           "                [--request-id-retention-hours N] [--request-ids-max N]\n"
            "                [--slowlog-log-slower-than US] [--slowlog-max-len N]\n"
            "                [--help] [--version]\n"
            "defaults: bind 127.0.0.1, port 7379, threads = cores, data dir ./data,\n"
            "fsync interval (10 ms), maxclients 10000, timeout 300 s (0: off),\n"
            "max-bulk 1 MiB, max-args 4096, max-query-buffer 8 MiB,\n"
            "max-reply-buffer 64 MiB, capacities 0 (tables start small and grow),\n"
-           "slowlog-log-slower-than 10000 us (-1: off), slowlog-max-len 128\n";
+           "slowlog-log-slower-than 10000 us (-1: off), slowlog-max-len 128,\n"
+           "request-id-retention-hours 24, request-ids-max 1048576\n";
 }
 
 const char *config_fsync_name(inv_fsync_policy p)
@@ -91,6 +93,10 @@ static const struct {
     {"items-capacity", 0, SERVER_CAPACITY_MAX, CFG(items_capacity, OPT_SIZE)},
     {"locations-capacity", 0, SERVER_CAPACITY_MAX, CFG(locations_capacity, OPT_SIZE)},
     {"holds-capacity", 0, SERVER_CAPACITY_MAX, CFG(holds_capacity, OPT_SIZE)},
+    /* idempotency (0: the engine's defaults) */
+    {"request-id-retention-hours", 1, SERVER_REQUEST_ID_RETENTION_HOURS_MAX,
+     CFG(request_id_retention_hours, OPT_UNSIGNED)},
+    {"request-ids-max", 1, SERVER_REQUEST_IDS_MAX, CFG(request_ids_max, OPT_SIZE)},
 };
 #undef CFG
 

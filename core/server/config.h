@@ -25,6 +25,10 @@
 /* Largest table hint --*-capacity accepts, in entries (the memory, about
  * 43 bytes per level, is reserved at start). */
 #define SERVER_CAPACITY_MAX (1ull << 32)
+/* --request-id-retention-hours: a year at most; --request-ids-max: 2^28 (a
+ * remembered id costs a few hundred bytes) */
+#define SERVER_REQUEST_ID_RETENTION_HOURS_MAX (366u * 24)
+#define SERVER_REQUEST_IDS_MAX (1ull << 28)
 #define SERVER_SHUTDOWN_GRACE_MS 5000u /* flushing on SIGTERM */
 /* SLOWLOG: commands that ran at least this long are logged (-1: none). */
 #define SERVER_SLOWLOG_SLOWER_THAN_US_DEFAULT 10000
@@ -53,6 +57,11 @@ typedef struct {
     /* Engine table hints (0: start small and grow): a known-size load
      * never pauses for growth. */
     size_t levels_capacity, items_capacity, locations_capacity, holds_capacity;
+    /* Idempotency: request ids kept this long, at most this many (0:
+     * the engine's defaults, INV_REQUEST_ID_RETENTION_MS_DEFAULT and
+     * INV_REQUEST_IDS_MAX_DEFAULT). */
+    unsigned request_id_retention_hours;
+    size_t request_ids_max;
     int64_t slowlog_slower_than_us; /* -1: log nothing */
     unsigned slowlog_max_len; /* 0: keep nothing */
     bool help, version;
