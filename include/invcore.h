@@ -401,7 +401,10 @@ typedef struct {
     bool has_item, has_location;
     /* 0: none; else only levels whose updated_at_ms >= this, compared at
      * whole seconds (timestamps are kept in seconds: a change in the same
-     * second as updated_since_ms is included). Negative: INV_EINVALID. */
+     * second as updated_since_ms is included). Negative: INV_EINVALID.
+     * A level's time is the engine's clock (refreshed by its background
+     * thread, later while a snapshot is written), stored just after the
+     * change: a poller passes its previous start less a few seconds. */
     int64_t updated_since_ms;
 } inv_level_filter;
 
