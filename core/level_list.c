@@ -40,6 +40,7 @@ typedef struct {
 
 static bool keys_match(const inv_level_filter *f, uint64_t item, uint64_t loc)
 {
+    assert(f != NULL);
     return (!f->has_item || f->item == item) && (!f->has_location || f->location == loc);
 }
 
@@ -69,6 +70,7 @@ static int keep_visited(void *p, uint64_t item, uint64_t loc, table_word v)
  * section). */
 static int filter_check(inv_engine *e, const inv_level_filter *f)
 {
+    assert(e != NULL && f != NULL);
     if (f->updated_since_ms < 0)
         return INV_EINVALID;
     if (f->has_item && !catalog_item_exists(&e->cat, f->item, NULL))
@@ -90,6 +92,7 @@ int inv_level_list_page(inv_engine *e, const inv_level_filter *filter, uint64_t 
     /* Whole seconds: a change in the same second as the filter's time
      * carries that second, and is kept. */
     int64_t since_ms = f->updated_since_ms / LEVEL_LIST_MS_PER_S * LEVEL_LIST_MS_PER_S;
+    assert(since_ms <= f->updated_since_ms || f->updated_since_ms < 0);
     page_ctx c = {e, f, since_ms, rows, count < cap ? count : cap, 0};
     uint64_t next = 0;
     epoch_enter();
