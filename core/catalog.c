@@ -584,6 +584,7 @@ struct put_ctx {
     stamp st;
     bool listed; /* a location: its id is in location_ids */
     item_claims cl; /* an item: the entries sw.built holds, sw.old not */
+    bool create_only; /* a live record refuses the put (EXISTS) */
 };
 
 /* Gives back what the previous step call prepared (its CAS lost, or no
@@ -601,6 +602,10 @@ static int put_step(void *ctx, table_word cur, table_word *next)
     put_ctx *p = ctx;
     put_undo(p);
     swap_begin(&p->sw, cur);
+    /* Create-only: decided on the very value the CAS replaces, so the
+     * existence check and the creation are one decision. */
+    if (p->create_only && p->sw.old)
+        return INV_EEXISTS;
     uint32_t len;
     int rc = p->kind->prepare(p, &len);
     if (rc != INV_OK)
@@ -623,14 +628,17 @@ static int put_run(put_ctx *p, uint64_t *pos)
     return p->kind->done(p, pos);
 }
 
-/* inv_location_put and inv_item_put: validates f, runs the kind's put in
- * an epoch section (under its stripe, taken outside the section: waiting
- * may block) and acknowledges the change's position. */
-static int put_call(inv_engine *e, const put_kind *kind, uint64_t id, const void *f)
+/* inv_location_put and inv_item_put (create_only: the _create calls):
+ * validates f, runs the kind's put in an epoch section (under its stripe,
+ * taken outside the section: waiting may block) and acknowledges the
+ * change's position. */
+static int put_call(inv_engine *e, const put_kind *kind, uint64_t id, const void *f,
+                    bool create_only)
 {
     if (!e)
         return INV_EINVALID;
-    put_ctx x = {.e = e, .kind = kind, .id = id, .f = f, .st = {e, 0, 0}};
+    put_ctx x = {
+        .e = e, .kind = kind, .id = id, .f = f, .st = {e, 0, 0}, .create_only = create_only};
     int rc = kind->validate(f, &x.wmask);
     if (rc != INV_OK)
         return rc;
@@ -794,7 +802,12 @@ static const put_kind loc_put = {loc_validate, loc_table, NULL, loc_prepare, NUL
 
 int inv_location_put(inv_engine *e, uint64_t loc, const inv_location_fields *f)
 {
-    return put_call(e, &loc_put, loc, f);
+    return put_call(e, &loc_put, loc, f, false);
+}
+
+int inv_location_create(inv_engine *e, uint64_t loc, const inv_location_fields *f)
+{
+    return put_call(e, &loc_put, loc, f, true);
 }
 
 int inv_location_get(inv_engine *e, uint64_t loc, inv_location *out)
@@ -1030,7 +1043,12 @@ static const put_kind item_put = {item_validate, item_table,   item_stripe,
 
 int inv_item_put(inv_engine *e, uint64_t item, const inv_item_fields *f)
 {
-    return put_call(e, &item_put, item, f);
+    return put_call(e, &item_put, item, f, false);
+}
+
+int inv_item_create(inv_engine *e, uint64_t item, const inv_item_fields *f)
+{
+    return put_call(e, &item_put, item, f, true);
 }
 
 /* A journaled whole-record change of an item under its stripe (a delete,
@@ -1225,6 +1243,21 @@ typedef struct {
     int64_t total;
 } stock_ctx;
 
+/* Appends x->item's row (has_level false: the item has no level). */
+static void stock_row(stock_ctx *x, uint64_t loc, int64_t available, bool has_level)
+{
+    assert(x->r != NULL);
+    if (x->n < x->cap) {
+        inv_stock_row *row = &x->rows[x->n];
+        str_view_copy(row->variant, sizeof row->variant, record_item_str(x->r, IS_VARIANT));
+        row->item = x->item;
+        row->location = loc;
+        row->available = available;
+        row->has_level = has_level;
+    }
+    x->n++;
+}
+
 static int stock_one(void *p, uint64_t loc)
 {
     stock_ctx *x = p;
@@ -1233,18 +1266,12 @@ static int stock_one(void *p, uint64_t loc)
         return 0; /* no level of the item here */
     if (x->r->tracked)
         x->total += level.available;
-    if (x->n < x->cap) {
-        inv_stock_row *row = &x->rows[x->n];
-        str_view_copy(row->variant, sizeof row->variant, record_item_str(x->r, IS_VARIANT));
-        row->item = x->item;
-        row->location = loc;
-        row->available = level.available;
-    }
-    x->n++;
+    stock_row(x, loc, level.available, true);
     return 0;
 }
 
-/* Rows of every member of p, items and locations in id order. */
+/* Rows of every member of p, items and locations in id order; a member
+ * without a level (at only_loc) gets one row saying so. */
 static int stock_rows(stock_ctx *x, const product_rec *p, str_view name, const uint64_t *only_loc)
 {
     catalog *c = &x->e->cat;
@@ -1255,10 +1282,14 @@ static int stock_rows(stock_ctx *x, const product_rec *p, str_view name, const u
         x->r = product_member(c, name, x->item);
         if (!x->r)
             continue;
+        size_t before = x->n;
         if (only_loc)
             (void)stock_one(x, *only_loc);
         else
             (void)catalog_foreach_location(c, stock_one, x);
+        if (x->n == before)
+            stock_row(x, 0, 0, false);
+        assert(x->n > before); /* every member appears */
     }
     return INV_OK;
 }

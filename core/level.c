@@ -1,6 +1,6 @@
 /*
- * level.c — stock levels: get, set, set-if-revision, adjust, adjust with a
- * floor, delete, list per item.
+ * level.c — stock levels: get, set, set-if-revision, create-only set,
+ * adjust, adjust with a floor, delete, list per item.
  *
  * Hot paths (get, adjust) take no lock and allocate nothing: one table
  * probe, one consistent read and one cmpxchg16b, retried with the fresh
@@ -442,6 +442,28 @@ int inv_level_set(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uint6
             break;
     }
     epoch_exit();
+    return pos && rc == INV_OK ? persist_ack(e, pos) : rc;
+}
+
+/* Create-only: level_create's own CAS decides (it writes only over an
+ * absent value), so of concurrent creators exactly one wins; the others
+ * answer EXISTS with the level as they found it. */
+int inv_level_create(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, inv_level *out)
+{
+    if (!e)
+        return INV_EINVALID;
+    if (!qty_in_range(qty))
+        return INV_ELIMIT;
+    uint64_t pos = 0;
+    epoch_enter();
+    int rc = level_create(e, item, loc, qty, out, &pos);
+    if (rc == LEVEL_KEEP) {
+        rc = INV_EEXISTS;
+        if (out && level_read(e, item, loc, out) != INV_OK)
+            *out = (inv_level){0, 0, 0}; /* deleted again meanwhile */
+    }
+    epoch_exit();
+    assert(rc <= INV_OK); /* level_create answers OK, KEEP (mapped) or an error */
     return pos && rc == INV_OK ? persist_ack(e, pos) : rc;
 }
 

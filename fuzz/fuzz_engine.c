@@ -627,7 +627,8 @@ static void op_product(src *s)
         CHECK(total >= -(int64_t)n * INV_QTY_MAX && total <= (int64_t)n * 2 * INV_QTY_MAX);
         for (size_t k = 0; k < n && k < cap; k++) {
             CHECK(rows[k].available >= -INV_QTY_MAX && rows[k].available <= 2 * INV_QTY_MAX);
-            CHECK(!(b & 0x40) || rows[k].location == only);
+            CHECK(!(b & 0x40) || !rows[k].has_level || rows[k].location == only);
+            CHECK(rows[k].has_level || (rows[k].location == 0 && rows[k].available == 0));
             CHECK(terminated(rows[k].variant, sizeof rows[k].variant));
         }
     }

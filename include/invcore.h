@@ -183,6 +183,9 @@ typedef struct {
 /* Creates or updates (only the masked fields). The first location created
  * becomes the default. Strings must be NUL-terminated within their arrays. */
 int inv_location_put(inv_engine *e, uint64_t loc, const inv_location_fields *f);
+/* As inv_location_put, only if loc does not exist: INV_EEXISTS (nothing
+ * changes) when it does; of concurrent creators exactly one succeeds. */
+int inv_location_create(inv_engine *e, uint64_t loc, const inv_location_fields *f);
 int inv_location_get(inv_engine *e, uint64_t loc, inv_location *out);
 int inv_location_default(inv_engine *e, uint64_t *loc_out); /* NOTFOUND: none */
 int inv_location_set_default(inv_engine *e, uint64_t loc);
@@ -223,6 +226,11 @@ typedef struct {
 
 /* Creates or updates. A SKU or variant taken by another item: INV_EEXISTS. */
 int inv_item_put(inv_engine *e, uint64_t item, const inv_item_fields *f);
+/* As inv_item_put, only if the item does not exist: INV_EEXISTS (nothing
+ * changes) when it does. The check and the creation are one decision (the
+ * CAS that publishes the record): of concurrent creators of one id exactly
+ * one succeeds. A SKU or variant taken by another item: INV_EEXISTS too. */
+int inv_item_create(inv_engine *e, uint64_t item, const inv_item_fields *f);
 int inv_item_get(inv_engine *e, uint64_t item, inv_item *out);
 /* Deletes the item and all its levels. INV_ECONFLICT (nothing deleted)
  * while live holds have units reserved on any of its levels. */
@@ -323,6 +331,11 @@ int inv_reason_parse(const char *s, size_t len, inv_reason *out);
  * not conditional). out may be NULL; on CONFLICT it gets the current level. */
 int inv_level_set(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uint64_t if_revision,
                   inv_level *out);
+/* Creates the level with available = qty, only if it does not exist:
+ * INV_EEXISTS (nothing changes; out gets the existing level) when it does.
+ * Of concurrent creators of one level exactly one succeeds. Unknown item
+ * or location: INV_ENOTFOUND; an inactive location: INV_EINVALID. */
+int inv_level_create(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, inv_level *out);
 /* available += delta. With a floor, a result below floor changes nothing and
  * returns INV_EINSUFFICIENT (out gets the current level). On an untracked
  * item a floored adjust always succeeds and changes nothing. */
@@ -382,17 +395,55 @@ typedef struct {
 int inv_level_scan(inv_engine *e, uint64_t cursor, size_t count, inv_level_row *rows, size_t cap,
                    size_t *n_out, uint64_t *next_cursor);
 
+/* A filter of inv_level_list_page (all zero: every level). */
+typedef struct {
+    uint64_t item, location; /* read only when has_item / has_location */
+    bool has_item, has_location;
+    /* 0: none; else only levels whose updated_at_ms >= this, compared at
+     * whole seconds (timestamps are kept in seconds: a change in the same
+     * second as updated_since_ms is included). Negative: INV_EINVALID.
+     * A level's time is the engine's clock (refreshed by its background
+     * thread, later while a snapshot is written), stored just after the
+     * change: a poller passes its previous start less a few seconds. */
+    int64_t updated_since_ms;
+} inv_level_filter;
+
+typedef struct {
+    uint64_t item, location;
+    inv_level_full level;
+} inv_level_full_row;
+
+/* Cursor listing of levels with a filter (NULL: none), every named
+ * quantity per row: start with cursor 0, pass back *next_cursor until it
+ * is 0. A cursor scan over every level, as inv_level_scan: levels present
+ * (and matching) for the whole scan are returned exactly once, in no
+ * order. count (1 .. INV_LIST_COUNT_MAX) bounds the levels a page
+ * examines, not the rows it keeps: a filtered page holds at most
+ * min(count, cap) rows and may hold fewer, even none while *next_cursor
+ * is not 0 (keep going). A full pass costs O(all levels) whatever the
+ * filter (one item's levels: inv_level_list is O(locations)). Each row is
+ * one consistent state of its level (read as inv_level_get_full); a page
+ * is not one instant of the table. has_item or has_location naming no
+ * item or location: INV_ENOTFOUND. cap 0, count out of range, NULL
+ * pointers: INV_EINVALID; INV_ELIMIT as inv_level_scan. */
+int inv_level_list_page(inv_engine *e, const inv_level_filter *filter, uint64_t cursor,
+                        size_t count, inv_level_full_row *rows, size_t cap, size_t *n_out,
+                        uint64_t *next_cursor);
+
 /* ---- product inventory (per variant x location, and the total) -------- */
 
 typedef struct {
     char variant[INV_VARIANT_MAX + 1];
     uint64_t item;
-    uint64_t location;
-    int64_t available;
+    uint64_t location; /* has_level false: 0 */
+    int64_t available; /* has_level false: 0 */
+    bool has_level; /* false: the item's one row saying it has no level */
 } inv_stock_row;
 
-/* Rows of every item of the product (grouped by item, items in id order),
- * one per existing level, optionally only at location *only_loc.
+/* Rows of every item (variant) of the product, grouped by item, items in
+ * id order: one row per existing level (locations in id order; only at
+ * *only_loc when given), or, for an item without any such level, exactly
+ * one row with has_level false. So every item of the product appears.
  * *n_out is the full row count (LIMIT if > cap); *total_out the sum of
  * available over tracked items. */
 int inv_product_inventory(inv_engine *e, const char *product, const uint64_t *only_loc,

@@ -928,7 +928,7 @@ Test(product, inventory_has_one_row_per_level_and_totals_tracked_items)
     size_t n = 0;
     int64_t total = 0;
     cr_assert_eq(inv_product_inventory(e, "p", NULL, rows, 8, &n, &total), INV_OK);
-    cr_assert_eq(n, 3);
+    cr_assert_eq(n, 4, "three levels and item 3's row without one");
     cr_assert_eq(total, 12, "untracked item 2 counts nothing");
     cr_assert_str_eq(rows[0].variant, "v1");
     cr_assert_eq(rows[0].item, 1);
@@ -941,6 +941,11 @@ Test(product, inventory_has_one_row_per_level_and_totals_tracked_items)
     cr_assert_eq(rows[2].item, 2);
     cr_assert_eq(rows[2].location, 10);
     cr_assert_eq(rows[2].available, 100);
+    cr_assert(rows[0].has_level && rows[1].has_level && rows[2].has_level);
+    cr_assert_str_eq(rows[3].variant, "v3");
+    cr_assert_eq(rows[3].item, 3);
+    cr_assert(!rows[3].has_level, "an item without levels still appears");
+    cr_assert_eq(rows[3].available, 0);
     inv_close(e);
 }
 
@@ -952,12 +957,16 @@ Test(product, inventory_at_one_location_keeps_only_its_rows)
     int64_t total = 0;
     uint64_t loc = 20;
     cr_assert_eq(inv_product_inventory(e, "p", &loc, rows, 8, &n, &total), INV_OK);
-    cr_assert_eq(n, 1);
+    cr_assert_eq(n, 3, "item 1's level there; items 2 and 3 without one");
     cr_assert_eq(total, 7);
     cr_assert_eq(rows[0].item, 1);
+    cr_assert(rows[0].has_level);
+    cr_assert(rows[1].item == 2 && !rows[1].has_level && rows[2].item == 3 && !rows[2].has_level);
     loc = 30;
     cr_assert_eq(inv_product_inventory(e, "p", &loc, rows, 8, &n, &total), INV_OK);
-    cr_assert_eq(n, 0);
+    cr_assert_eq(n, 3, "every item, none with a level there");
+    for (size_t i = 0; i < n; i++)
+        cr_assert(!rows[i].has_level);
     cr_assert_eq(total, 0);
     loc = 99;
     cr_assert_eq(inv_product_inventory(e, "p", &loc, rows, 8, &n, &total), INV_ENOTFOUND);
@@ -971,11 +980,11 @@ Test(product, inventory_beyond_the_cap_is_a_limit_with_the_full_count)
     size_t n = 0;
     int64_t total = 0;
     cr_assert_eq(inv_product_inventory(e, "p", NULL, rows, 2, &n, &total), INV_ELIMIT);
-    cr_assert_eq(n, 3);
+    cr_assert_eq(n, 4);
     cr_assert_eq(total, 12);
     cr_assert_eq(rows[1].location, 20);
     cr_assert_eq(inv_product_inventory(e, "p", NULL, NULL, 0, &n, &total), INV_ELIMIT);
-    cr_assert_eq(n, 3);
+    cr_assert_eq(n, 4);
     inv_close(e);
 }
 
@@ -1006,7 +1015,7 @@ Test(product, inventory_follows_tracked_changes_and_deletes)
     cr_assert_eq(total, 112);
     cr_assert_eq(inv_item_del(e, 1), INV_OK);
     cr_assert_eq(inv_product_inventory(e, "p", NULL, rows, 8, &n, &total), INV_OK);
-    cr_assert_eq(n, 1);
+    cr_assert_eq(n, 2, "item 2's level and item 3's row");
     cr_assert_eq(total, 100);
     inv_close(e);
 }

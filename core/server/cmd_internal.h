@@ -33,6 +33,7 @@ struct cmd_scratch {
     inv_batch_line batch[INV_BATCH_LINES_MAX];
     inv_batch_result results[INV_BATCH_LINES_MAX];
     inv_level_row level_rows[INV_LIST_COUNT_MAX]; /* SCAN */
+    inv_level_full_row full_rows[INV_LIST_COUNT_MAX]; /* LEVEL.LIST pages, ... ALL */
 };
 
 /* A row of command.c's table; opaque outside command.c. */
@@ -139,6 +140,8 @@ cmd_handler cmd_loc_set, cmd_loc_get, cmd_loc_list, cmd_loc_default;
 cmd_handler cmd_item_set, cmd_item_get, cmd_item_mget, cmd_item_bysku, cmd_item_byvariant,
     cmd_item_list, cmd_item_del;
 cmd_handler cmd_level_list, cmd_level_del, cmd_product_inventory, cmd_hold_get;
+/* LEVEL.SET: its NX form (create-only, no batch line) or the batch line. */
+cmd_handler cmd_level_set;
 
 /* cmd_inventory.c: the commands that are batch lines (CMD_BATCH: LEVEL.SET,
  * LEVEL.ADJUST, LEVEL.GET, HOLD.CREATE, HOLD.COMMIT, HOLD.RELEASE). Each

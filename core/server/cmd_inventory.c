@@ -5,7 +5,8 @@
  * allowed; quantities: decimal i64), calls one engine function, and writes
  * one reply: ids as bulk strings, quantities and revisions as integers.
  * Argument counts were already checked by command_exec from the table.
- * Nothing here allocates, except PRODUCT.INVENTORY beyond its scratch rows.
+ * Nothing here allocates, except PRODUCT.INVENTORY and LEVEL.LIST item ALL
+ * beyond their scratch rows.
  *
  * The commands that are batch lines (LEVEL.SET / ADJUST / GET, HOLD.CREATE
  * / COMMIT / RELEASE) parse with one function each into an inv_batch_line;
@@ -132,11 +133,15 @@ typedef union {
 
 /* What LOC.SET and ITEM.SET differ in. */
 typedef struct {
+    const char *name; /* the command, as in its row */
+    const char *noun; /* the record, in errors */
     const char *what; /* the id's name in errors */
     const field_def *defs;
     size_t ndefs;
     size_t mask_off; /* offsetof the fields struct's mask */
     int (*put)(inv_engine *e, uint64_t id, const record_fields *f);
+    int (*create)(inv_engine *e, uint64_t id, const record_fields *f); /* NX */
+    bool (*exists)(inv_engine *e, uint64_t id);
 } record_def;
 
 static int put_location(inv_engine *e, uint64_t id, const record_fields *f)
@@ -144,27 +149,81 @@ static int put_location(inv_engine *e, uint64_t id, const record_fields *f)
     return inv_location_put(e, id, &f->loc);
 }
 
+static int create_location(inv_engine *e, uint64_t id, const record_fields *f)
+{
+    return inv_location_create(e, id, &f->loc);
+}
+
+static bool location_exists(inv_engine *e, uint64_t id)
+{
+    inv_location l;
+    return inv_location_get(e, id, &l) == INV_OK;
+}
+
 static int put_item(inv_engine *e, uint64_t id, const record_fields *f)
 {
     return inv_item_put(e, id, &f->item);
 }
 
-static const record_def loc_record = {"location id", loc_fields, NFIELDS(loc_fields),
-                                      offsetof(inv_location_fields, mask), put_location};
-static const record_def item_record = {"item id", item_fields, NFIELDS(item_fields),
-                                       offsetof(inv_item_fields, mask), put_item};
+static int create_item(inv_engine *e, uint64_t id, const record_fields *f)
+{
+    return inv_item_create(e, id, &f->item);
+}
 
-/* X.SET id field value [field value ...]: only the named fields are
- * written (the mask says which). */
+static bool item_exists(inv_engine *e, uint64_t id)
+{
+    inv_item it;
+    return inv_item_get(e, id, &it) == INV_OK;
+}
+
+static const record_def loc_record = {
+    .name = "loc.set",
+    .noun = "location",
+    .what = "location id",
+    .defs = loc_fields,
+    .ndefs = NFIELDS(loc_fields),
+    .mask_off = offsetof(inv_location_fields, mask),
+    .put = put_location,
+    .create = create_location,
+    .exists = location_exists,
+};
+static const record_def item_record = {
+    .name = "item.set",
+    .noun = "item",
+    .what = "item id",
+    .defs = item_fields,
+    .ndefs = NFIELDS(item_fields),
+    .mask_off = offsetof(inv_item_fields, mask),
+    .put = put_item,
+    .create = create_item,
+    .exists = item_exists,
+};
+
+/* X.SET id field value [field value ...] [NX]: only the named fields are
+ * written (the mask says which). NX (last, after at least one pair; the
+ * argument count tells it from a value): create only, -EXISTS when id
+ * exists. An odd pair count without NX: wrong number of arguments, as the
+ * table's arity said before NX. */
 static void set_record(session *s, resp_out *o, const resp_arg *v, size_t n, const record_def *r)
 {
+    bool nx = (n - 2) % 2 == 1;
+    if (nx && !arg_eq(&v[n - 1], "nx")) {
+        resp_w_errorf(o, "ERR wrong number of arguments for '%s' command", r->name);
+        return;
+    }
     record_fields f;
     memset(&f, 0, sizeof f);
     unsigned *mask = (unsigned *)(void *)((char *)&f + r->mask_off);
     uint64_t id;
-    if (arg_u64_or_reply(o, &v[1], r->what, &id) == 0 &&
-        fields_or_reply(o, r->defs, r->ndefs, v + 2, n - 2, &f, mask) == 0 &&
-        engine_or_reply(o, r->put(s->ctx->e, id, &f)) == 0)
+    if (arg_u64_or_reply(o, &v[1], r->what, &id) != 0 ||
+        fields_or_reply(o, r->defs, r->ndefs, v + 2, n - 2 - (nx ? 1 : 0), &f, mask) != 0)
+        return;
+    int rc = nx ? r->create(s->ctx->e, id, &f) : r->put(s->ctx->e, id, &f);
+    if (rc == INV_EEXISTS && nx && r->exists(s->ctx->e, id)) {
+        resp_w_errorf(o, "EXISTS %s %llu exists", r->noun, (unsigned long long)id);
+        return;
+    }
+    if (engine_or_reply(o, rc) == 0)
         resp_w_ok(o);
 }
 
@@ -421,7 +480,9 @@ static void batch_line_init(inv_batch_line *l, inv_batch_op op)
 
 /* Hot path: LEVEL.SET item loc qty [IFREV rev] and LEVEL.ADJUST item loc
  * delta [FLOOR min] [IFREV rev] (options in any order; the table's arity
- * leaves LEVEL.SET room for IFREV alone). Allocates nothing. */
+ * leaves LEVEL.SET room for IFREV or NX alone). Allocates nothing. NX is
+ * no batch line: it reaches this parser only inside MULTI or after other
+ * options (cmd_level_set answers LEVEL.SET item loc qty NX itself). */
 static int parse_level_write(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
                              bool adjust)
 {
@@ -429,7 +490,16 @@ static int parse_level_write(resp_out *o, const resp_arg *v, size_t n, inv_batch
     if (item_loc_or_reply(o, v, &l->item, &l->location) != 0 ||
         qty_or_reply(o, &v[3], adjust ? "delta" : "quantity", &l->qty) != 0)
         return -1;
-    for (size_t i = 4; i + 1 < n; i += 2) {
+    for (size_t i = 4; i < n; i += 2) {
+        if (!adjust && arg_eq(&v[i], "nx")) {
+            resp_w_error(o, "INVALID",
+                         "NX stands alone (LEVEL.SET item loc qty NX) and not inside MULTI");
+            return -1;
+        }
+        if (i + 1 == n) { /* LEVEL.SET's odd count (room for NX) */
+            resp_w_error(o, "INVALID", "expected IFREV rev or NX");
+            return -1;
+        }
         if (adjust && arg_eq(&v[i], "floor")) {
             if (qty_or_reply(o, &v[i + 1], "floor", &l->floor) != 0)
                 return -1;
@@ -448,6 +518,39 @@ static int parse_level_set(resp_out *o, const resp_arg *v, size_t n, inv_batch_l
                            inv_hold_line *lines)
 {
     return parse_level_write(o, v, n, l, false);
+}
+
+/* LEVEL.SET item loc qty NX: the only form with this many arguments. */
+#define LEVEL_SET_NX_ARGC 5
+
+/* LEVEL.SET item loc qty NX: creates the level only if it does not exist
+ * (-EXISTS with its revision when it does). Not a batch line: inside
+ * MULTI parse_level_write refuses NX. Every other LEVEL.SET is the batch
+ * line alone (cmd_batch_line): the hot path pays one compare. */
+void cmd_level_set(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    if (n != LEVEL_SET_NX_ARGC) {
+        cmd_batch_line(s, o, v, n);
+        return;
+    }
+    inv_batch_line l;
+    batch_line_init(&l, INV_BATCH_LEVEL_SET);
+    if (!arg_eq(&v[4], "nx")) {
+        resp_w_error(o, "INVALID", "expected IFREV rev or NX");
+        return;
+    }
+    if (item_loc_or_reply(o, v, &l.item, &l.location) != 0 ||
+        qty_or_reply(o, &v[3], "quantity", &l.qty) != 0)
+        return;
+    inv_batch_result r;
+    memset(&r, 0, sizeof r);
+    r.rc = inv_level_create(s->ctx->e, l.item, l.location, l.qty, &r.level);
+    if (r.rc == INV_EEXISTS) {
+        resp_w_errorf(o, "EXISTS level exists (revision %llu)",
+                      (unsigned long long)r.level.revision);
+        return;
+    }
+    reply_batch_line(s, o, &l, &r); /* the level, or the error LEVEL.SET words */
 }
 
 static int parse_level_adjust(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
@@ -657,26 +760,198 @@ static uint64_t conflict_revision(session *s, uint64_t item, uint64_t loc, const
         return cur.revision;
     return 0;
 }
-void cmd_level_list(session *s, resp_out *o, const resp_arg *v, size_t n)
+
+/* ---- LEVEL.LIST ------------------------------------------------------------
+ * LEVEL.LIST item [ALL]                      one item's levels, by location
+ * LEVEL.LIST LOC loc [page options]          one location's levels, pages
+ * LEVEL.LIST ALLLEVELS [page options]        every level, pages
+ * page options, any order, each at most once: CURSOR c, COUNT n,
+ * UPDATED-SINCE ms, ALL. The first argument tells the forms apart: LOC
+ * and ALLLEVELS are not decimal ids. */
+
+/* The level rows of LEVEL.LIST item ... ALL answered without malloc. */
+#define LEVEL_LIST_FULL_SCRATCH NFIELDS(((cmd_scratch *)0)->full_rows)
+
+/* LEVEL.LIST item [ALL]: [[loc, available, reserved, revision], ...], or
+ * with ALL [[loc, {LEVEL.GET ... ALL's fields}], ...]; locations in id
+ * order. A level deleted between the list and its full read is left out. */
+static void level_list_item(session *s, resp_out *o, uint64_t item, bool all)
 {
     inv_level_entry *rows = s->scratch->levels;
     size_t cap = NFIELDS(s->scratch->levels), got = 0;
-    uint64_t item;
-    if (arg_u64_or_reply(o, &v[1], "item id", &item) != 0 ||
-        engine_or_reply(o, inv_level_list(s->ctx->e, item, rows, cap, &got)) != 0)
+    if (engine_or_reply(o, inv_level_list(s->ctx->e, item, rows, cap, &got)) != 0)
         return;
-    if (got > cap) {
+    if (got > cap) { /* defended: INV_LOCATIONS_MAX bounds it */
         resp_w_errorf(o, "LIMIT more than %zu levels", cap);
         return;
     }
-    resp_w_array(o, got);
-    for (size_t i = 0; i < got; i++) {
-        resp_w_array(o, 4);
-        resp_w_bulk_u64(o, rows[i].location);
-        resp_w_int(o, rows[i].level.available);
-        resp_w_int(o, rows[i].level.reserved);
-        resp_w_int(o, (int64_t)rows[i].level.revision);
+    if (!all) {
+        resp_w_array(o, got);
+        for (size_t i = 0; i < got; i++) {
+            resp_w_array(o, 4);
+            resp_w_bulk_u64(o, rows[i].location);
+            resp_w_int(o, rows[i].level.available);
+            resp_w_int(o, rows[i].level.reserved);
+            resp_w_int(o, (int64_t)rows[i].level.revision);
+        }
+        return;
     }
+    /* rare and bounded (INV_LOCATIONS_MAX): more levels than the scratch */
+    inv_level_full_row *full = s->scratch->full_rows, *big = NULL;
+    if (got > LEVEL_LIST_FULL_SCRATCH && (full = big = malloc(got * sizeof *big)) == NULL) {
+        reply_engine_error(o, INV_ENOMEM);
+        return;
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < got; i++) {
+        inv_level_full_row *r = &full[kept];
+        if (inv_level_get_full(s->ctx->e, item, rows[i].location, &r->level) != INV_OK)
+            continue; /* deleted since it was listed */
+        r->item = item;
+        r->location = rows[i].location;
+        kept++;
+    }
+    resp_w_array(o, kept);
+    for (size_t i = 0; i < kept; i++) {
+        resp_w_array(o, 2);
+        resp_w_bulk_u64(o, full[i].location);
+        reply_level_full(o, &full[i].level);
+    }
+    free(big);
+}
+
+enum { PAGE_CURSOR, PAGE_COUNT, PAGE_SINCE, PAGE_ALL, PAGE_OPTIONS };
+
+typedef struct {
+    uint64_t cursor;
+    size_t count;
+    int64_t since_ms; /* 0: none */
+    bool all;
+} level_page_opts;
+
+static int page_count_or_reply(resp_out *o, const resp_arg *a, size_t *count)
+{
+    uint64_t c;
+    if (arg_u64_or_reply(o, a, "count", &c) != 0)
+        return -1;
+    if (c == 0 || c > INV_LIST_COUNT_MAX) {
+        resp_w_errorf(o, "LIMIT count must be 1..%u", (unsigned)INV_LIST_COUNT_MAX);
+        return -1;
+    }
+    *count = (size_t)c;
+    return 0;
+}
+
+static int page_since_or_reply(resp_out *o, const resp_arg *a, int64_t *since_ms)
+{
+    if (arg_i64_or_reply(o, a, "updated-since", since_ms) != 0)
+        return -1;
+    if (*since_ms < 0) {
+        resp_w_error(o, "INVALID", "updated-since must be at least 0 (Unix ms)");
+        return -1;
+    }
+    return 0;
+}
+
+/* The page options at v[i..n): strict (each at most once, every value
+ * checked); defaults: cursor 0, COUNT CMD_LIST_COUNT_DEFAULT, no time. */
+static int level_page_opts_or_reply(resp_out *o, const resp_arg *v, size_t i, size_t n,
+                                    level_page_opts *p)
+{
+    static const char *const names[PAGE_OPTIONS] = {"cursor", "count", "updated-since", "all"};
+    bool seen[PAGE_OPTIONS] = {false, false, false, false};
+    *p = (level_page_opts){0, CMD_LIST_COUNT_DEFAULT, 0, false};
+    for (; i < n; i++) {
+        int k = 0;
+        while (k < PAGE_OPTIONS && !arg_eq(&v[i], names[k]))
+            k++;
+        if (k == PAGE_OPTIONS) {
+            resp_w_error(o, "INVALID", "expected CURSOR, COUNT, UPDATED-SINCE or ALL");
+            return -1;
+        }
+        if (seen[k]) {
+            resp_w_errorf(o, "INVALID %s given twice", names[k]);
+            return -1;
+        }
+        seen[k] = true;
+        if (k == PAGE_ALL) {
+            p->all = true;
+            continue;
+        }
+        if (++i == n) {
+            resp_w_errorf(o, "INVALID %s needs a value", names[k]);
+            return -1;
+        }
+        int rc = k == PAGE_CURSOR  ? arg_u64_or_reply(o, &v[i], "cursor", &p->cursor)
+                 : k == PAGE_COUNT ? page_count_or_reply(o, &v[i], &p->count)
+                                   : page_since_or_reply(o, &v[i], &p->since_ms);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* [next_cursor, [row, ...]]: a row is [item, loc, available, reserved,
+ * revision], or with ALL [item, loc, {LEVEL.GET ... ALL's fields}]. */
+static void reply_level_page(resp_out *o, uint64_t next, const inv_level_full_row *rows,
+                             size_t nrows, bool all)
+{
+    resp_w_array(o, 2);
+    resp_w_bulk_u64(o, next);
+    resp_w_array(o, nrows);
+    for (size_t i = 0; i < nrows; i++) {
+        const inv_level_full *l = &rows[i].level;
+        resp_w_array(o, all ? 3 : 5);
+        resp_w_bulk_u64(o, rows[i].item);
+        resp_w_bulk_u64(o, rows[i].location);
+        if (all) {
+            reply_level_full(o, l);
+            continue;
+        }
+        resp_w_int(o, l->qty[INV_QTY_AVAILABLE]);
+        resp_w_int(o, l->qty[INV_QTY_RESERVED]);
+        resp_w_int(o, (int64_t)l->revision);
+    }
+}
+
+void cmd_level_list(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    inv_level_filter f = {0, 0, false, false, 0};
+    size_t first_opt = 2;
+    if (arg_eq(&v[1], "loc")) {
+        if (n < 3) {
+            resp_w_error(o, "INVALID", "expected LOC loc");
+            return;
+        }
+        if (arg_u64_or_reply(o, &v[2], "location id", &f.location) != 0)
+            return;
+        f.has_location = true;
+        first_opt = 3;
+    } else if (!arg_eq(&v[1], "alllevels")) {
+        uint64_t item;
+        if (arg_u64_or_reply(o, &v[1], "item id", &item) != 0)
+            return;
+        if (n > 3 || (n == 3 && !arg_eq(&v[2], "all"))) {
+            resp_w_error(
+                o, "INVALID",
+                "expected ALL (pages: LEVEL.LIST LOC loc ... or LEVEL.LIST ALLLEVELS ...)");
+            return;
+        }
+        level_list_item(s, o, item, n == 3);
+        return;
+    }
+    level_page_opts p;
+    if (level_page_opts_or_reply(o, v, first_opt, n, &p) != 0)
+        return;
+    f.updated_since_ms = p.since_ms;
+    inv_level_full_row *rows = s->scratch->full_rows;
+    size_t got = 0;
+    uint64_t next = 0;
+    if (engine_or_reply(o, inv_level_list_page(s->ctx->e, &f, p.cursor, p.count, rows,
+                                               LEVEL_LIST_FULL_SCRATCH, &got, &next)) != 0)
+        return;
+    reply_level_page(o, next, rows, got < LEVEL_LIST_FULL_SCRATCH ? got : LEVEL_LIST_FULL_SCRATCH,
+                     p.all);
 }
 
 void cmd_level_del(session *s, resp_out *o, const resp_arg *v, size_t n)
@@ -705,8 +980,14 @@ static void reply_product(resp_out *o, int64_t total, const inv_stock_row *r, si
         resp_w_array(o, 3);
         resp_w_bulk_str(o, r[i].variant);
         resp_w_bulk_u64(o, r[i].item);
-        resp_w_array(o, j - i);
+        /* an item without a level has one row saying so: an empty list */
+        size_t levels = 0;
+        for (size_t k = i; k < j; k++)
+            levels += r[k].has_level;
+        resp_w_array(o, levels);
         for (size_t k = i; k < j; k++) {
+            if (!r[k].has_level)
+                continue;
             resp_w_array(o, 2);
             resp_w_bulk_u64(o, r[k].location);
             resp_w_int(o, r[k].available);
@@ -1054,12 +1335,13 @@ void cmd_hold_get(session *s, resp_out *o, const resp_arg *v, size_t n)
 /* ---- the commands of this file (rows: cmd_internal.h) ---------------------- */
 
 const cmd_def cmd_inventory_rows[] = {
-    {"loc.set", 4, 0, 2, 2, CMD_WRITE, cmd_loc_set, "LOC.SET loc field value [field value ...]"},
+    {"loc.set", 4, 0, 0, 0, CMD_WRITE, cmd_loc_set,
+     "LOC.SET loc field value [field value ...] [NX]"},
     {"loc.get", 2, 2, 0, 0, CMD_FAST | CMD_READONLY, cmd_loc_get, "LOC.GET loc"},
     {"loc.list", 1, 5, 1, 2, CMD_READONLY, cmd_loc_list, "LOC.LIST [CURSOR c] [COUNT n]"},
     {"loc.default", 1, 2, 0, 0, CMD_WRITE, cmd_loc_default, "LOC.DEFAULT [loc]"},
-    {"item.set", 4, 0, 2, 2, CMD_WRITE, cmd_item_set,
-     "ITEM.SET item field value [field value ...]"},
+    {"item.set", 4, 0, 0, 0, CMD_WRITE, cmd_item_set,
+     "ITEM.SET item field value [field value ...] [NX]"},
     {"item.get", 2, 2, 0, 0, CMD_FAST | CMD_READONLY, cmd_item_get, "ITEM.GET item"},
     {"item.mget", 2, 0, 0, 0, CMD_READONLY, cmd_item_mget, "ITEM.MGET item [item ...]"},
     {"item.bysku", 2, 2, 0, 0, CMD_FAST | CMD_READONLY, cmd_item_bysku, "ITEM.BYSKU sku"},
@@ -1067,8 +1349,8 @@ const cmd_def cmd_inventory_rows[] = {
      "ITEM.BYVARIANT variant [variant ...]"},
     {"item.list", 1, 5, 1, 2, CMD_READONLY, cmd_item_list, "ITEM.LIST [CURSOR c] [COUNT n]"},
     {"item.del", 2, 2, 0, 0, CMD_WRITE, cmd_item_del, "ITEM.DEL item"},
-    {"level.set", 4, 6, 4, 2, CMD_WRITE | CMD_FAST | CMD_BATCH, cmd_batch_line,
-     "LEVEL.SET item loc qty [IFREV rev]"},
+    {"level.set", 4, 6, 0, 0, CMD_WRITE | CMD_FAST | CMD_BATCH, cmd_level_set,
+     "LEVEL.SET item loc qty [IFREV rev | NX]"},
     {"level.adjust", 4, 8, 4, 2, CMD_WRITE | CMD_FAST | CMD_BATCH, cmd_batch_line,
      "LEVEL.ADJUST item loc delta [FLOOR min] [IFREV rev]"},
     {"level.get", 3, 4, 0, 0, CMD_FAST | CMD_BATCH, cmd_batch_line, "LEVEL.GET item loc [ALL]"},
@@ -1082,7 +1364,9 @@ const cmd_def cmd_inventory_rows[] = {
      "LEVEL.FULFIL item loc qty"},
     {"level.policy", 4, 6, 0, 0, CMD_WRITE | CMD_BATCH, cmd_batch_line,
      "LEVEL.POLICY item loc DENY|CONTINUE [LIMIT n]"},
-    {"level.list", 2, 2, 0, 0, CMD_READONLY, cmd_level_list, "LEVEL.LIST item"},
+    {"level.list", 2, 10, 0, 0, CMD_READONLY, cmd_level_list,
+     "LEVEL.LIST item [ALL] | LEVEL.LIST LOC loc|ALLLEVELS [CURSOR c] [COUNT n] "
+     "[UPDATED-SINCE ms] [ALL]"},
     {"level.del", 3, 3, 0, 0, CMD_WRITE, cmd_level_del, "LEVEL.DEL item loc"},
     {"product.inventory", 2, 4, 2, 2, CMD_READONLY, cmd_product_inventory,
      "PRODUCT.INVENTORY product [LOC loc]"},
