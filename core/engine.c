@@ -163,6 +163,13 @@ int inv_stats_get(inv_engine *e, inv_stats *out)
     out->table_resizes = atomic_load_explicit(&e->levels.resizes, memory_order_relaxed) +
                          atomic_load_explicit(&e->cat.items.resizes, memory_order_relaxed);
     hold_stats(e, out);
+    idem_counters ic;
+    idem_stats(&e->idem, &ic);
+    out->request_ids = ic.remembered;
+    out->request_id_hits = ic.hits;
+    out->request_id_conflicts = ic.conflicts;
+    out->request_ids_expired = ic.expired;
+    out->request_ids_forgotten_early = ic.forgotten_early;
     epoch_exit();
     if (e->jr) {
         journal_stats js;

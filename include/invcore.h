@@ -476,8 +476,9 @@ typedef struct {
  * failure may be NULL. */
 int inv_hold_create(inv_engine *e, const char *hold_id, size_t hold_id_len, uint64_t ttl_ms,
                     const inv_hold_line *lines, size_t n_lines, inv_hold_failure *failure);
-/* Sold: reserved units leave the levels. Idempotent. An expired or released
- * hold answers NOTFOUND. */
+/* Sold: the hold's reserved units become committed (still on hand, until
+ * inv_level_fulfil ships them or a return moves them back). Idempotent. An
+ * expired or released hold answers NOTFOUND. */
 int inv_hold_commit(inv_engine *e, const char *hold_id, size_t hold_id_len);
 /* Units return to available. Idempotent. A committed hold: CONFLICT. */
 int inv_hold_release(inv_engine *e, const char *hold_id, size_t hold_id_len);
@@ -671,6 +672,12 @@ typedef struct {
     uint64_t journal_bytes; /* on disk since the last snapshot */
     uint64_t fsyncs, records_written, snapshots;
     bool journal_failed; /* an I/O error: writes are refused */
+    /* request ids (inv_batch_ex) */
+    uint64_t request_ids; /* remembered now */
+    uint64_t request_id_hits; /* retries answered from a remembered id */
+    uint64_t request_id_conflicts; /* an id reused with other lines */
+    uint64_t request_ids_expired; /* forgotten after the retention */
+    uint64_t request_ids_forgotten_early; /* forgotten over the count bound */
 } inv_stats;
 
 int inv_stats_get(inv_engine *e, inv_stats *out);

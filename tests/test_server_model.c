@@ -1269,6 +1269,12 @@ Test(server_model, a_request_id_makes_a_retry_answer_the_first_reply)
     full_cmd(&f, "LEVEL.MOVE 10 1 2 FROM available TO damaged ID mv-1 REASON damaged");
     full_cmd(&f, "LEVEL.MOVE 10 1 2 FROM available TO damaged ID mv-1 REASON damaged");
     cr_assert_eq(f.v[INV_QTY_DAMAGED], 2, "the move applied once");
+    r = cmd(C, "INFO requestids");
+    cr_assert_eq(r->type, REDIS_REPLY_STRING);
+    cr_assert_not_null(strstr(r->str, "request_id_hits:"), "%s", r->str);
+    cr_assert_null(strstr(r->str, "request_id_hits:0\r"), "retries were answered: %s", r->str);
+    cr_assert_null(strstr(r->str, "request_id_conflicts:0\r"), "one conflict: %s", r->str);
+    freeReplyObject(r);
     expect_status(C, "OK", "HOLD.CREATE hh 60000 10 1 1 ID h-1");
     expect_status(C, "OK", "HOLD.COMMIT hh ID h-2");
     expect_status(C, "OK", "HOLD.COMMIT hh ID h-2");

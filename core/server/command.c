@@ -853,6 +853,15 @@ static void info_engine(session *s, resp_out *t, const info_sel *q, const inv_st
             (unsigned long long)st->holds_active, (unsigned long long)st->holds_created,
             (unsigned long long)st->holds_committed, (unsigned long long)st->holds_released,
             (unsigned long long)st->holds_expired);
+    if (want(q, "requestids", true))
+        txt(t,
+            "# Requestids\r\nrequest_ids:%llu\r\nrequest_id_hits:%llu\r\n"
+            "request_id_conflicts:%llu\r\nrequest_ids_expired:%llu\r\n"
+            "request_ids_forgotten_early:%llu\r\n\r\n",
+            (unsigned long long)st->request_ids, (unsigned long long)st->request_id_hits,
+            (unsigned long long)st->request_id_conflicts,
+            (unsigned long long)st->request_ids_expired,
+            (unsigned long long)st->request_ids_forgotten_early);
 }
 
 static void cmd_info(session *s, resp_out *o, const resp_arg *v, size_t n)
