@@ -7,6 +7,8 @@
  */
 #include "test_util.h"
 
+#include "hold.h"
+
 #define I1 11
 #define L1 21
 #define L2 22
@@ -347,24 +349,86 @@ Test(model, cold_quantities_survive_table_growth)
 /* ---- conservation under many threads ------------------------------------ */
 
 #define ST_THREADS 8
-#define ST_LEVELS 4 /* few levels: every thread meets every other */
+#define ST_ITEMS 3 /* few items: every thread meets every other */
+#define ST_LOCS 2 /* transfers go between them */
 #define ST_OPS 40000
 #define ST_STOCK 1000
+#define ST_TTL_SHORT_MS 2 /* some holds are left to expire */
 
 typedef struct {
     inv_engine *e;
-    /* per thread: on_hand changes it made (adjusts, receipts, fulfilment) */
-    int64_t on_hand_delta[ST_THREADS][ST_LEVELS];
+    /* per thread and item: on_hand changes it made at all locations
+     * (adjusts, receipts, fulfilment, units sent back to incoming) */
+    int64_t on_hand_delta[ST_THREADS][ST_ITEMS];
     _Atomic uint64_t hold_seq;
 } st_ctx;
 
 static void st_check_full(const inv_level_full *f, size_t k)
 {
     for (int q = 1; q < INV_QTY_NAMES; q++)
-        TU_CHECK(f->qty[q] >= 0, "level %zu: %s went to %lld", k, inv_qty_name_str((inv_qty_name)q),
+        TU_CHECK(f->qty[q] >= 0, "item %zu: %s went to %lld", k, inv_qty_name_str((inv_qty_name)q),
                  (long long)f->qty[q]);
-    TU_CHECK(f->qty[INV_QTY_AVAILABLE] >= 0, "level %zu: available %lld under deny", k,
+    TU_CHECK(f->qty[INV_QTY_AVAILABLE] >= 0, "item %zu: available %lld under deny", k,
              (long long)f->qty[INV_QTY_AVAILABLE]);
+}
+
+static void st_hold(st_ctx *c, tu_rng *r, uint64_t item, uint64_t loc, int64_t q)
+{
+    char id[32];
+    /* relaxed: a unique counter */
+    int n = snprintf(
+        id, sizeof id, "h%llu",
+        (unsigned long long)atomic_fetch_add_explicit(&c->hold_seq, 1, memory_order_relaxed));
+    inv_hold_line line = {item, loc, q};
+    bool expire = tu_rng_below(r, 8) == 0;
+    int rc = inv_hold_create(c->e, id, (size_t)n, expire ? ST_TTL_SHORT_MS : 60000, &line, 1, NULL);
+    TU_CHECK(rc == INV_OK || rc == INV_EINSUFFICIENT, "hold: %s", inv_strerror(rc));
+    if (rc != INV_OK || expire)
+        return; /* left to the background sweep */
+    rc = tu_rng_below(r, 3) ? inv_hold_commit(c->e, id, (size_t)n)
+                            : inv_hold_release(c->e, id, (size_t)n);
+    TU_CHECK(rc == INV_OK || (expire && rc == INV_ENOTFOUND), "hold end: %s", inv_strerror(rc));
+}
+
+/* A batch of moves and a transfer on one item, sometimes with a planted
+ * failing last line: all of it or nothing, on_hand unchanged either way. */
+static void st_batch(st_ctx *c, tu_rng *r, size_t k)
+{
+    uint64_t item = tu_item_id(k);
+    int64_t q = tu_rng_range(r, 1, 3);
+    inv_batch_line lines[4] = {
+        {.op = INV_BATCH_LEVEL_MOVE,
+         .item = item,
+         .location = tu_loc_id(0),
+         .qty = q,
+         .floor = INV_NO_FLOOR,
+         .from = INV_QTY_AVAILABLE,
+         .to = INV_QTY_DAMAGED},
+        {.op = INV_BATCH_LEVEL_TRANSFER,
+         .item = item,
+         .location = tu_loc_id(0),
+         .to_location = tu_loc_id(1),
+         .qty = q,
+         .floor = INV_NO_FLOOR,
+         .from = INV_QTY_DAMAGED,
+         .to = INV_QTY_AVAILABLE},
+        {.op = INV_BATCH_LEVEL_MOVE,
+         .item = item,
+         .location = tu_loc_id(1),
+         .qty = q,
+         .floor = INV_NO_FLOOR,
+         .from = INV_QTY_AVAILABLE,
+         .to = INV_QTY_QUALITY_CONTROL},
+        {.op = INV_BATCH_LEVEL_ADJUST,
+         .item = item,
+         .location = tu_loc_id(1),
+         .qty = -INV_QTY_MAX, /* planted: always refused */
+         .floor = 0},
+    };
+    size_t n = tu_rng_below(r, 4) ? 3 : 4;
+    int rc = inv_batch(c->e, lines, n, NULL, NULL);
+    TU_CHECK(rc == INV_OK || rc == INV_EINSUFFICIENT, "batch: %s", inv_strerror(rc));
+    TU_CHECK(n == 3 || rc == INV_EINSUFFICIENT, "a planted failing line was applied");
 }
 
 static void st_thread(void *arg, size_t t)
@@ -373,19 +437,19 @@ static void st_thread(void *arg, size_t t)
     tu_rng r = tu_rng_seed(77 + t);
     uint64_t ops = tu_iters(ST_OPS) / ST_THREADS;
     for (uint64_t i = 0; i < ops; i++) {
-        size_t k = tu_rng_below(&r, ST_LEVELS);
-        uint64_t item = tu_item_id(k), loc = tu_loc_id(0);
+        size_t k = tu_rng_below(&r, ST_ITEMS);
+        uint64_t item = tu_item_id(k), loc = tu_loc_id(tu_rng_below(&r, ST_LOCS));
         int64_t q = tu_rng_range(&r, 1, 4);
         uint64_t pick = tu_rng_below(&r, 100);
         int rc;
-        if (pick < 15) {
+        if (pick < 12) {
             int64_t d = tu_rng_below(&r, 2) ? q : -q;
             inv_level lv;
             rc = inv_level_adjust(c->e, item, loc, d, INV_NO_FLOOR, &lv);
             TU_CHECK(rc == INV_OK || rc == INV_EINSUFFICIENT, "adjust: %s", inv_strerror(rc));
             if (rc == INV_OK)
                 c->on_hand_delta[t][k] += d;
-        } else if (pick < 40) {
+        } else if (pick < 32) {
             static const inv_qty_name from[] = {INV_QTY_AVAILABLE,       INV_QTY_DAMAGED,
                                                 INV_QTY_QUALITY_CONTROL, INV_QTY_SAFETY_STOCK,
                                                 INV_QTY_COMMITTED,       INV_QTY_INCOMING};
@@ -399,29 +463,22 @@ static void st_thread(void *arg, size_t t)
             if (rc == INV_OK && from[m] == INV_QTY_INCOMING)
                 c->on_hand_delta[t][k] += q; /* a receipt */
             st_check_full(&f, k);
-        } else if (pick < 45) {
-            /* something arrives: available -> incoming is the way back out
-             * of on_hand for the test (a re-order sent back) */
+        } else if (pick < 36) {
+            /* units sent back: available -> incoming leaves on_hand */
             rc = inv_level_move(c->e, item, loc, q, INV_QTY_AVAILABLE, INV_QTY_INCOMING,
                                 INV_NO_FLOOR, NULL);
             TU_CHECK(rc == INV_OK || rc == INV_EINSUFFICIENT, "to incoming: %s", inv_strerror(rc));
             if (rc == INV_OK)
                 c->on_hand_delta[t][k] -= q;
-        } else if (pick < 80) {
-            /* a checkout: hold, then commit (part of the time) or release */
-            char id[32];
-            /* relaxed: a unique counter */
-            int n = snprintf(id, sizeof id, "h%llu",
-                             (unsigned long long)atomic_fetch_add_explicit(&c->hold_seq, 1,
-                                                                           memory_order_relaxed));
-            inv_hold_line line = {item, loc, q};
-            rc = inv_hold_create(c->e, id, (size_t)n, 60000, &line, 1, NULL);
-            TU_CHECK(rc == INV_OK || rc == INV_EINSUFFICIENT, "hold: %s", inv_strerror(rc));
-            if (rc == INV_OK) {
-                rc = tu_rng_below(&r, 3) ? inv_hold_commit(c->e, id, (size_t)n)
-                                         : inv_hold_release(c->e, id, (size_t)n);
-                TU_CHECK(rc == INV_OK, "hold end: %s", inv_strerror(rc));
-            }
+        } else if (pick < 44) {
+            rc = inv_level_transfer(c->e, item, loc, tu_loc_id(1 - (loc == tu_loc_id(1))), q,
+                                    INV_QTY_AVAILABLE,
+                                    tu_rng_below(&r, 2) ? INV_QTY_AVAILABLE : INV_QTY_DAMAGED);
+            TU_CHECK(rc == INV_OK || rc == INV_EINSUFFICIENT, "transfer: %s", inv_strerror(rc));
+        } else if (pick < 52) {
+            st_batch(c, &r, k);
+        } else if (pick < 82) {
+            st_hold(c, &r, item, loc, q);
         } else if (pick < 90) {
             rc = inv_level_fulfil(c->e, item, loc, q);
             TU_CHECK(rc == INV_OK || rc == INV_EINSUFFICIENT, "fulfil: %s", inv_strerror(rc));
@@ -441,27 +498,43 @@ Test(model, many_threads_conserve_on_hand_and_keep_every_quantity_at_or_above_it
 {
     st_ctx *c = calloc(1, sizeof *c);
     cr_assert_not_null(c);
-    c->e = tu_open_engine(ST_LEVELS, 1, 0);
-    for (size_t k = 0; k < ST_LEVELS; k++) {
-        cr_assert_eq(inv_level_set(c->e, tu_item_id(k), tu_loc_id(0), ST_STOCK, 0, NULL), INV_OK);
-        cr_assert_eq(inv_level_move(c->e, tu_item_id(k), tu_loc_id(0), 100, INV_QTY_AVAILABLE,
-                                    INV_QTY_INCOMING, INV_NO_FLOOR, NULL),
-                     INV_OK);
+    c->e = tu_open_with_sweep(1); /* holds left to expire are swept soon */
+    for (size_t j = 0; j < ST_LOCS; j++)
+        cr_assert_eq(inv_location_put(c->e, tu_loc_id(j), NULL), INV_OK);
+    for (size_t k = 0; k < ST_ITEMS; k++) {
+        cr_assert_eq(inv_item_put(c->e, tu_item_id(k), NULL), INV_OK);
+        for (size_t j = 0; j < ST_LOCS; j++) {
+            cr_assert_eq(inv_level_set(c->e, tu_item_id(k), tu_loc_id(j), ST_STOCK, 0, NULL),
+                         INV_OK);
+            cr_assert_eq(inv_level_move(c->e, tu_item_id(k), tu_loc_id(j), 100, INV_QTY_AVAILABLE,
+                                        INV_QTY_INCOMING, INV_NO_FLOOR, NULL),
+                         INV_OK);
+        }
     }
     tu_run_threads(ST_THREADS, st_thread, c);
     tu_assert_no_failures();
-    for (size_t k = 0; k < ST_LEVELS; k++) {
-        int64_t want = ST_STOCK - 100;
+    /* wait for the sweep to end every hold left to expire (an event, with
+     * a bound in case it never comes) */
+    uint64_t deadline = tu_deadline_ms(30000);
+    while (tu_stats_of(c->e).holds_active != 0 && !tu_past(deadline))
+        tu_sleep_ms(1);
+    cr_assert_eq(tu_stats_of(c->e).holds_active, 0, "every hold ended");
+    for (size_t k = 0; k < ST_ITEMS; k++) {
+        int64_t want = ST_LOCS * (ST_STOCK - 100), got = 0;
         for (size_t t = 0; t < ST_THREADS; t++)
             want += c->on_hand_delta[t][k];
-        inv_level_full f = full_of(c->e, tu_item_id(k), tu_loc_id(0));
-        cr_expect_eq(f.on_hand, want, "level %zu: on_hand %lld, the changes say %lld", k,
-                     (long long)f.on_hand, (long long)want);
-        cr_expect_eq(f.qty[INV_QTY_RESERVED], 0, "every hold ended");
-        for (int q = 0; q < INV_QTY_NAMES; q++)
-            cr_expect_geq(f.qty[q], 0, "level %zu: %s %lld", k, inv_qty_name_str((inv_qty_name)q),
-                          (long long)f.qty[q]);
+        for (size_t j = 0; j < ST_LOCS; j++) {
+            inv_level_full f = full_of(c->e, tu_item_id(k), tu_loc_id(j));
+            got += f.on_hand;
+            cr_expect_eq(f.qty[INV_QTY_RESERVED], 0, "item %zu loc %zu: a hold left units", k, j);
+            for (int q = 0; q < INV_QTY_NAMES; q++)
+                cr_expect_geq(f.qty[q], 0, "item %zu loc %zu: %s %lld", k, j,
+                              inv_qty_name_str((inv_qty_name)q), (long long)f.qty[q]);
+        }
+        cr_expect_eq(got, want, "item %zu: on_hand %lld at all locations, the changes say %lld", k,
+                     (long long)got, (long long)want);
     }
+    cr_expect_eq(hold_verify_reserved(c->e), INV_OK);
     inv_close(c->e);
     free(c);
 }
