@@ -21,9 +21,13 @@
 
 /* Width of a timing-wheel tick and the wheel's size: the sweep costs
  * O(holds due), and a hold longer than the span is looked at once more
- * per span. A hold whose expiry an extend moved earlier is expired at the
- * latest one span after its new time (its record stays in the slot of the
- * old one until then; commits and extends refuse it from its new time). */
+ * per span. A record sits in one slot at a time, the one of its expiry
+ * time, until the sweeper pops it; so what is due earlier than that comes
+ * up to one span (HOLD_WHEEL_SLOTS * HOLD_WHEEL_TICK_MS, about 65 s) late:
+ * the expiry of a hold an extend moved earlier (commits and extends refuse
+ * it from its new time at once), and for a hold that ended before its
+ * expiry, its forgetting and the end of its buyer window (its sold units
+ * count that much longer: never shorter than the window). */
 #define HOLD_WHEEL_TICK_MS 1
 #define HOLD_WHEEL_SLOTS 65536
 /* Ended holds answer retries (idempotent commit/release/create) this long,
