@@ -771,7 +771,7 @@ static int buyer_take(inv_engine *e, hold_record *r, int64_t limit, const ordere
 }
 
 /* The owner of r's end, once its state is decided: the buyer keeps
- * counting only the units sold (until the window passes, hold_sweep). */
+ * counting only the units sold (until the window passes, sweep_record). */
 static void buyer_end(inv_engine *e, hold_record *r, int decided)
 {
     if (buyer_units_of(r) != BUYER_HELD)
@@ -1342,7 +1342,7 @@ int inv_hold_release(inv_engine *e, const char *hold_id, size_t hold_id_len)
 
 /* A HELD hold's new expiry, now + ttl_ms, journaled. The record stays on
  * the wheel where it is: the sweeper, finding it there before its time,
- * pushes it again at its new time (hold_sweep). */
+ * pushes it again at its new time (sweep_record). */
 static int hold_extend(inv_engine *e, hold_record *r, uint64_t ttl_ms, uint64_t *pos_out)
 {
     const change_req req = {HOLD_CLAIM_EXTEND, NULL};
@@ -1927,7 +1927,8 @@ int hold_replay(inv_engine *e, uint64_t pos, const void *payload, uint32_t len)
     /* relaxed: recovery is single-threaded. */
     if (old && atomic_load_explicit(&old->last_pos, memory_order_relaxed) >= hold_pos)
         return INV_OK; /* the snapshot already holds this change */
-    const char *attrs = (const char *)p + rec_fixed_len(h.n_lines) + sizeof t;
+    const char *attrs =
+        h.version >= HOLD_REC_V1 ? (const char *)p + rec_fixed_len(h.n_lines) + sizeof t : NULL;
     hold_record *r = record_from(&h, &t, lines, attrs, hold_pos);
     return r ? install_record(e, r) : INV_ENOMEM;
 }
