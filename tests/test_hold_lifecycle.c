@@ -18,6 +18,7 @@
 #include "persist.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -978,6 +979,164 @@ Test(hold_life, a_partial_commit_cut_by_a_crash_is_completed_by_recovery)
         verify_and_close(e);
     }
     cr_assert_eq(tu_remove_tree(dir), 0);
+}
+
+/* SIGKILL trials: a child churns holds with buyers (creates, extends,
+ * partial commits, releases, expiry, and batches of them) until killed at
+ * a random moment. Recovered, whatever survived must add up: every
+ * level's available + reserved + the units its committed holds sold is
+ * its stock, reserved is its HELD holds' lines, and every buyer counter
+ * is what its holds count. No bookkeeping needed: the holds say it all
+ * (none is forgotten within the test). */
+enum {
+    KILL_TRIALS = 6,
+    KILL_THREADS = 2,
+    KILL_ITERS_MAX = 20000, /* per thread: ids k<t>-<i>, i below this */
+    KILL_DELAY_MS_MIN = 20,
+    KILL_DELAY_MS_MAX = 200,
+    KILL_STOCK = 100000,
+    KILL_LIMIT = 400, /* reached in some trials: refusals are exercised too */
+};
+
+static inv_engine *kill_engine;
+
+static void *kill_worker(void *p)
+{
+    size_t t = (size_t)(uintptr_t)p;
+    tu_rng rng = tu_rng_seed(0xdead + t + (uint64_t)getpid());
+    char buyer[8];
+    snprintf(buyer, sizeof buyer, "k%zu", t);
+    for (int i = 0; i < KILL_ITERS_MAX; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "k%zu-%d", t, i);
+        uint64_t item = ITEM_1 + tu_rng_below(&rng, 3);
+        int64_t qty = tu_rng_range(&rng, 1, 4);
+        inv_hold_line lines[] = {{item, LOC_A, qty}, {item, LOC_B, 1}};
+        inv_hold_opts o = buyer_opts(buyer, KILL_LIMIT, "ord");
+        if (create_ex(kill_engine, id, (uint64_t)tu_rng_range(&rng, 1, 50), lines,
+                      1 + tu_rng_below(&rng, 2), &o, NULL) != INV_OK)
+            continue; /* a buyer over its limit */
+        inv_hold_line sold = {item, LOC_A, tu_rng_range(&rng, 1, qty)};
+        switch (tu_rng_below(&rng, 5)) {
+        case 0:
+            (void)inv_hold_extend(kill_engine, id, strlen(id), (uint64_t)tu_rng_range(&rng, 1, 50));
+            break;
+        case 1:
+            (void)commit_part(kill_engine, id, &sold, 1);
+            break;
+        case 2:
+            (void)inv_hold_release(kill_engine, id, strlen(id));
+            break;
+        case 3: {
+            inv_batch_line bl[2] = {hold_line(INV_BATCH_HOLD_EXTEND, id),
+                                    hold_line(INV_BATCH_LEVEL_ADJUST, "x")};
+            bl[0].ttl_ms = 30;
+            bl[1].hold_id = NULL;
+            bl[1].hold_id_len = 0;
+            bl[1].item = item;
+            bl[1].location = LOC_B;
+            bl[1].qty = 0; /* a no-op line: the batch has a level change too */
+            (void)inv_batch(kill_engine, bl, 2, NULL, NULL);
+            inv_batch_line bc = hold_line(INV_BATCH_HOLD_COMMIT, id);
+            bc.hold_lines = &sold;
+            bc.n_hold_lines = 1;
+            (void)inv_batch(kill_engine, &bc, 1, NULL, NULL);
+            break;
+        }
+        default:
+            break; /* left to expire */
+        }
+    }
+    return NULL;
+}
+
+static void kill_child(const char *dir, int ready_fd)
+{
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+    inv_config cfg = {.data_dir = dir, .fsync_policy = INV_FSYNC_NONE, .sweep_interval_ms = 1};
+    if (inv_open(&kill_engine, &cfg) != INV_OK)
+        _exit(2);
+    pthread_t tids[KILL_THREADS];
+    for (size_t t = 0; t < KILL_THREADS; t++)
+        if (pthread_create(&tids[t], NULL, kill_worker, (void *)(uintptr_t)t) != 0)
+            _exit(3);
+    if (write(ready_fd, "r", 1) != 1)
+        _exit(4);
+    for (size_t t = 0; t < KILL_THREADS; t++)
+        pthread_join(tids[t], NULL);
+    _exit(0); /* finished before the kill: fine, the check is the same */
+}
+
+/* available + reserved + sold by committed holds, per (item, location). */
+static void check_units_add_up(inv_engine *e, unsigned trial)
+{
+    int64_t sold[ITEM_3 + 1][2] = {{0}};
+    size_t found = 0, committed = 0;
+    for (size_t t = 0; t < KILL_THREADS; t++)
+        for (int i = 0; i < KILL_ITERS_MAX; i++) {
+            char id[32];
+            snprintf(id, sizeof id, "k%zu-%d", t, i);
+            inv_hold_info info;
+            if (inv_hold_get(e, id, strlen(id), &info) != INV_OK)
+                continue;
+            found++;
+            if (info.state != INV_HOLD_COMMITTED)
+                continue;
+            committed++;
+            for (size_t j = 0; j < info.n_lines; j++)
+                sold[info.lines[j].item][info.lines[j].location == LOC_B] += info.committed[j];
+        }
+    cr_log_info("trial %u: %zu holds recovered, %zu committed", trial, found, committed);
+    for (uint64_t item = ITEM_1; item <= ITEM_3; item++)
+        for (int b = 0; b < 2; b++) {
+            inv_level lv = tu_level_of(e, item, b ? LOC_B : LOC_A);
+            cr_assert_eq(lv.available + lv.reserved + sold[item][b], KILL_STOCK,
+                         "trial %u: item %d loc %d: %" PRId64 " + %" PRId64 " + %" PRId64
+                         " sold != stock",
+                         trial, (int)item, b, lv.available, lv.reserved, sold[item][b]);
+        }
+}
+
+Test(hold_life, sigkill_during_a_lifecycle_churn_leaves_units_and_buyer_counts_adding_up,
+     .timeout = 120)
+{
+    tu_rng rng = tu_rng_seed(0x4b111);
+    for (unsigned trial = 0; trial < tu_iters_min(KILL_TRIALS, 2); trial++) {
+        char dir[64];
+        tu_tmpdir(dir, sizeof dir, "holdlife");
+        inv_engine *e = open_cfg(dir, 0);
+        stock(e);
+        for (uint64_t item = ITEM_1; item <= ITEM_3; item++) {
+            tu_set_level(e, item, LOC_A, KILL_STOCK);
+            tu_set_level(e, item, LOC_B, KILL_STOCK);
+        }
+        inv_close(e); /* no engine open while forking */
+        int fds[2];
+        cr_assert_eq(pipe(fds), 0);
+        fflush(NULL);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            close(fds[0]);
+            kill_child(dir, fds[1]);
+        }
+        close(fds[1]);
+        char c;
+        cr_assert_eq(read(fds[0], &c, 1), 1, "trial %u: the child did not start", trial);
+        close(fds[0]);
+        tu_sleep_ms((unsigned)tu_rng_range(&rng, KILL_DELAY_MS_MIN, KILL_DELAY_MS_MAX));
+        kill(pid, SIGKILL);
+        int status;
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_assert(WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 0),
+                  "trial %u: the child failed (status %#x)", trial, (unsigned)status);
+        for (int round = 0; round < 2; round++) { /* recovery's own finish is journaled */
+            e = open_cfg(dir, 0);
+            check_units_add_up(e, trial);
+            verify_and_close(e);
+        }
+        cr_assert_eq(tu_remove_tree(dir), 0);
+    }
 }
 
 /* ---- records read back: the first format, and hostile ones ----------------------------- */
