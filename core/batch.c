@@ -141,6 +141,7 @@ typedef struct {
     batch_rec_image *images;
     hold_claim *claims; /* one per batch line (unused for level lines) */
     const inv_batch_line *lines;
+    inv_batch_result *results; /* one per batch line */
     size_t n_lines;
     uint8_t *buf; /* one record */
 } batch_op;
@@ -468,7 +469,7 @@ static bool is_cold_line(inv_batch_op op)
 static bool is_hold_line(inv_batch_op op)
 {
     return op == INV_BATCH_HOLD_CREATE || op == INV_BATCH_HOLD_COMMIT ||
-           op == INV_BATCH_HOLD_RELEASE;
+           op == INV_BATCH_HOLD_RELEASE || op == INV_BATCH_HOLD_EXTEND;
 }
 
 /* A level line. A read never fails the batch: its result carries its rc. */
@@ -623,33 +624,48 @@ static size_t caller_line(const inv_batch_line *l, const inv_hold_line *hl)
     return 0;
 }
 
-/* A hold line: moves the units of its claim (a retry has none). */
+/* One move of a hold line's units on (hl's item, location): qty units
+ * reserved, sold or returned. A level deleted with its item took a
+ * claimed hold's units along (as hold_end): nothing to move. */
+static int run_hold_move(batch_op *op, size_t i, const inv_hold_line *hl, uint8_t kind, int64_t qty,
+                         inv_batch_result *res)
+{
+    assert(qty >= 1 && qty <= hl->qty);
+    size_t ci = new_change(op, i, hl->item, hl->location);
+    level_change lc = {.kind = kind, .qty = qty, .floor = INV_NO_FLOOR};
+    table_word image;
+    int rc = apply_change(op, ci, &lc, false, &image);
+    if (rc == INV_ENOTFOUND && kind != LEVEL_CHANGE_RESERVE) {
+        op->changes[ci].status = CHANGE_GONE;
+        return INV_OK;
+    }
+    if (rc != INV_OK)
+        res->hold_failure =
+            (inv_hold_failure){caller_line(&op->lines[i], hl), hl->item, hl->location,
+                               rc == INV_EINSUFFICIENT ? level_available(lc.seen) + lc.pending : 0};
+    return rc;
+}
+
+/* A hold line: moves the units of its claim (a retry and an extend have
+ * none). A commit sells each line's sold units and returns the rest. */
 static int run_hold_line(batch_op *op, size_t i, inv_batch_result *res)
 {
     const inv_batch_line *l = &op->lines[i];
     hold_claim *c = &op->claims[i];
-    uint8_t kind = l->op == INV_BATCH_HOLD_CREATE   ? LEVEL_CHANGE_RESERVE
-                   : l->op == INV_BATCH_HOLD_COMMIT ? LEVEL_CHANGE_SELL
-                                                    : LEVEL_CHANGE_RETURN;
     for (size_t j = 0; j < hold_claim_n_lines(c); j++) {
         inv_hold_line hl;
-        if (!hold_claim_line(c, j, &hl))
+        int64_t sold;
+        if (!hold_claim_line(c, j, &hl, &sold))
             continue;
-        size_t ci = new_change(op, i, hl.item, hl.location);
-        level_change lc = {.kind = kind, .qty = hl.qty, .floor = INV_NO_FLOOR};
-        table_word image;
-        int rc = apply_change(op, ci, &lc, false, &image);
-        if (rc == INV_ENOTFOUND && kind != LEVEL_CHANGE_RESERVE) {
-            /* Deleted with its item: its units went with it (as hold_end). */
-            op->changes[ci].status = CHANGE_GONE;
-            continue;
-        }
-        if (rc != INV_OK) {
-            res->hold_failure =
-                (inv_hold_failure){caller_line(l, &hl), hl.item, hl.location,
-                                   rc == INV_ENOTFOUND ? 0 : level_available(lc.seen) + lc.pending};
+        int rc = INV_OK;
+        if (l->op == INV_BATCH_HOLD_CREATE)
+            rc = run_hold_move(op, i, &hl, LEVEL_CHANGE_RESERVE, hl.qty, res);
+        if (rc == INV_OK && sold > 0)
+            rc = run_hold_move(op, i, &hl, LEVEL_CHANGE_SELL, sold, res);
+        if (rc == INV_OK && l->op != INV_BATCH_HOLD_CREATE && hl.qty > sold)
+            rc = run_hold_move(op, i, &hl, LEVEL_CHANGE_RETURN, hl.qty - sold, res);
+        if (rc != INV_OK)
             return rc;
-        }
     }
     return INV_OK;
 }
@@ -719,7 +735,11 @@ static int check_line_op(const inv_batch_line *l)
     case INV_BATCH_HOLD_CREATE:
     case INV_BATCH_HOLD_COMMIT:
     case INV_BATCH_HOLD_RELEASE:
-        if (!l->hold_id || l->hold_id_len == 0)
+    case INV_BATCH_HOLD_EXTEND:
+        /* The rest (lines, ttl, attributes) is checked by the hold's claim. */
+        if (!l->hold_id || l->hold_id_len == 0 ||
+            (l->n_hold_lines &&
+             (l->op == INV_BATCH_HOLD_RELEASE || l->op == INV_BATCH_HOLD_EXTEND)))
             return INV_EINVALID;
         return l->hold_id_len > INV_HOLD_ID_MAX ? INV_ELIMIT : INV_OK;
     default:
@@ -743,14 +763,23 @@ static int check_lines(const inv_batch_line *lines, size_t n, size_t *bad)
     return INV_OK;
 }
 
-static int claim_line(inv_engine *e, const inv_batch_line *l, hold_claim *c)
+static int claim_line(inv_engine *e, const inv_batch_line *l, hold_claim *c, inv_batch_result *res)
 {
-    if (l->op == INV_BATCH_HOLD_CREATE)
+    switch (l->op) {
+    case INV_BATCH_HOLD_CREATE: {
+        const inv_hold_opts opts = {l->buyer, l->buyer_len, l->buyer_limit, l->order_ref,
+                                    l->order_ref_len};
         return hold_claim_create(e, l->hold_id, l->hold_id_len, l->ttl_ms, l->hold_lines,
-                                 l->n_hold_lines, c);
-    return hold_claim_end(e, l->hold_id, l->hold_id_len,
-                          l->op == INV_BATCH_HOLD_COMMIT ? INV_HOLD_COMMITTED : INV_HOLD_RELEASED,
-                          c);
+                                 l->n_hold_lines, &opts, c, &res->hold_failure);
+    }
+    case INV_BATCH_HOLD_EXTEND:
+        return hold_claim_extend(e, l->hold_id, l->hold_id_len, l->ttl_ms, c);
+    case INV_BATCH_HOLD_COMMIT:
+        return hold_claim_end(e, l->hold_id, l->hold_id_len, INV_HOLD_COMMITTED, l->hold_lines,
+                              l->n_hold_lines, c);
+    default:
+        return hold_claim_end(e, l->hold_id, l->hold_id_len, INV_HOLD_RELEASED, NULL, 0, c);
+    }
 }
 
 static void undo_claims(batch_op *op)
@@ -769,10 +798,10 @@ static int prepare(batch_op *op, size_t *failed)
         const inv_batch_line *l = &op->lines[i];
         *failed = i;
         if (is_hold_line(l->op)) {
-            int rc = claim_line(op->e, l, &op->claims[i]);
+            int rc = claim_line(op->e, l, &op->claims[i], &op->results[i]);
             if (rc != INV_OK)
                 return rc;
-            changes += hold_claim_n_lines(&op->claims[i]);
+            changes += hold_claim_n_moves(&op->claims[i]);
             uint32_t len = hold_claim_record_len(&op->claims[i]);
             holds_bytes += len ? (uint32_t)sizeof(batch_rec_hold) + pad8(len) : 0;
         } else if (l->op == INV_BATCH_LEVEL_TRANSFER) {
@@ -970,7 +999,7 @@ static int batch_run(inv_engine *e, const inv_batch_line *lines, size_t n, inv_b
     int rc = check_lines(lines, n, &failed);
     hold_claim claims[INV_BATCH_LINES_MAX];
     memset(claims, 0, n * sizeof *claims);
-    batch_op op = {.e = e, .claims = claims, .lines = lines, .n_lines = n};
+    batch_op op = {.e = e, .claims = claims, .lines = lines, .results = res, .n_lines = n};
     if (idem) {
         op.idem_bytes = (uint32_t)idem_record_len_of(idem->id_len, idem->outcome_len);
         op.idem_record = idem->record;

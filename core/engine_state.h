@@ -90,6 +90,9 @@ typedef struct catalog {
 
 typedef struct hold_book {
     table by_id; /* 128-bit hash of the hold id -> hold record */
+    /* 128-bit hash of (item, buyer id) -> units the buyer counts on the
+     * item (w0; see hold.c, "buyer limits"). */
+    table by_buyer;
     /* Timing wheel: each slot a stack of records pushed by creators and
      * popped whole by the background thread (the only consumer). */
     _Atomic(hold_record *) *wheel;

@@ -1,20 +1,41 @@
 /*
- * hold.c — reservations: create (all or nothing), commit, release, expiry,
- * read. The life of a record (see hold.h for the state rules):
+ * hold.c — reservations: create (all or nothing, with optional buyer and
+ * order reference), commit (whole or part), release, extend, expiry, read
+ * and listing, and per-buyer limits. The life of a record (see hold.h for
+ * the state rules):
  *
- *   create: PENDING record claims the id in the table, lines reserved in
- *           (item, location) order, then HELD and pushed on the timing
- *           wheel (or, when its tick is swept or nearly, on the wheel's
- *           intake, which every sweep drains); or every taken line given
- *           back, ABORTED, removed, and
- *           retired by its creator (it never reached the wheel).
- *   end:    one CAS HELD -> COMMITTED | RELEASED | EXPIRED; its winner alone
- *           moves the units.
+ *   create: PENDING record claims the id in the table; with a buyer, the
+ *           buyer's units are counted (buyer limits, below); the lines are
+ *           reserved in (item, location) order, then HELD and pushed on the
+ *           timing wheel (or, when its tick is swept or nearly, on the
+ *           wheel's intake, which every sweep drains); or every taken line
+ *           and buyer unit given back, ABORTED, removed, and retired by its
+ *           creator (it never reached the wheel).
+ *   change: a commit, release, expiry or extend first claims the HELD hold
+ *           (CAS HELD -> ENDING); its owner then decides with the expiry
+ *           time stable, stores the end's state (and, for a commit, the
+ *           units sold per line) or HELD again (an extend, a refusal), and
+ *           alone moves the units. A partial commit sells the named units
+ *           and returns the rest in the same end.
  *   forget: the background thread, the wheel's only consumer, removes an
- *           ended record from the table after HOLD_RETAIN_MS and retires it.
- *           A record replaced by a new hold with the same id is marked
- *           unlinked and retired the same way. So every record that reached
- *           the wheel is freed exactly once, by the background thread.
+ *           ended record from the table after HOLD_RETAIN_MS (and, with a
+ *           buyer and sold units, not before the buyer window since its
+ *           commit has passed) and retires it. A record replaced by a new
+ *           hold with the same id is marked unlinked and retired the same
+ *           way. So every record that reached the wheel is freed exactly
+ *           once, by the background thread.
+ *
+ * Buyer limits. One counter per (buyer, item), in hold_book.by_buyer: the
+ * units of the item the buyer's HELD holds reserve plus those its COMMITTED
+ * holds sold within the buyer window. A create with a buyer adds its units
+ * (one CAS per item, refused past the create's limit) after claiming its id
+ * and before reserving any level, and gives them back if it fails. An end
+ * gives back what it does not sell; the sweeper gives back the sold units
+ * once the window since the commit has passed. A record's buyer_units says
+ * which of its units the counters hold, so each is given back once. The
+ * counters are not journaled: recovery counts them again from the holds
+ * (a sold hold with a buyer is kept at least for the window, so it is in
+ * every snapshot and journal that matters).
  */
 #include "hold.h"
 
@@ -35,10 +56,10 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-/* PENDING: a create is reserving its lines. ENDING: a batch has claimed
- * the end of a HELD hold and is moving its units (it becomes the end's
- * state, or HELD again). Both are transient: every other change of the
- * hold waits for them to settle (bounded). */
+/* PENDING: a create is reserving its lines. ENDING: a change (an end, an
+ * extend, a batch) has claimed the HELD hold and is deciding or moving its
+ * units (it becomes the end's state, or HELD again). Both are transient:
+ * every other change of the hold waits for them to settle (bounded). */
 enum { HOLD_PENDING = 0, HOLD_ENDING = 98, HOLD_ABORTED = 99 };
 
 static bool state_transient(int st)
@@ -46,20 +67,43 @@ static bool state_transient(int st)
     return st == HOLD_PENDING || st == HOLD_ENDING;
 }
 
-/* A line's status: what this hold's changes did to its level so far. */
-enum { LINE_NONE = 0, LINE_RESERVED = 1, LINE_UNTRACKED = 2, LINE_GIVEN_BACK = 3, LINE_ENDED = 4 };
+/* A line's status: what this hold's changes did to its level so far.
+ * SOLD: a partial commit sold this line's committed units; the rest is
+ * still reserved (it returns to available next, then the line is ENDED). */
+enum {
+    LINE_NONE = 0,
+    LINE_RESERVED = 1,
+    LINE_UNTRACKED = 2,
+    LINE_GIVEN_BACK = 3,
+    LINE_ENDED = 4,
+    LINE_SOLD = 5
+};
+
+/* Which of a record's units the buyer counters hold. */
+enum {
+    BUYER_NONE = 0, /* none (no buyer, or not yet counted) */
+    BUYER_HELD = 1, /* every line's units */
+    BUYER_SOLD = 2, /* the units sold, until the window since the commit ends */
+    BUYER_DONE = 3 /* none any more */
+};
 
 typedef struct {
     uint64_t item, location;
     int64_t qty;
+    /* Units sold by a commit (0 otherwise): written by the owner of the
+     * end while it holds the claim, read after acquiring COMMITTED. */
+    _Atomic int64_t committed;
     _Atomic uint8_t status; /* written by the change's thread, read by snapshots */
 } hold_line;
 
 struct hold_record {
-    _Atomic int state; /* HOLD_PENDING, HOLD_ABORTED or inv_hold_state */
+    _Atomic int state; /* HOLD_PENDING, HOLD_ENDING, HOLD_ABORTED or inv_hold_state */
     _Atomic int unlinked; /* no longer in the id table */
     _Atomic int64_t ended_at_ms;
-    int64_t expires_at_ms;
+    /* Changed only by the owner of a claim (an extend); read relaxed:
+     * every decision on it is taken, or checked, under a claim. */
+    _Atomic int64_t expires_at_ms;
+    int64_t created_at_ms; /* set before the record is published */
     _Atomic uint64_t last_pos; /* journal position of its last record */
     /* The final record of its create, once published (1 when there is no
      * journal position to give): a retried create acknowledges on it. 0
@@ -68,17 +112,45 @@ struct hold_record {
     /* The final record of its end (commit, release, expiry), once
      * published: a retried end acknowledges on it. 0 until then. */
     _Atomic uint64_t end_pos;
+    /* BUYER_*: changed by the owner of the record's current change, and by
+     * the sweeper once the record has ended. */
+    _Atomic uint8_t buyer_units;
+    uint8_t buyer_len; /* 0: no buyer */
+    uint16_t order_ref_len;
     hold_record *wheel_next; /* written by a pusher before its release CAS */
     size_t id_len;
     char id[INV_HOLD_ID_MAX];
     size_t n_lines;
-    hold_line lines[];
+    hold_line lines[]; /* then the buyer id and the order reference */
 };
+
+_Static_assert(INV_BUYER_ID_MAX <= UINT8_MAX && INV_ORDER_REF_MAX <= UINT16_MAX,
+               "attribute lengths fit the record's fields");
 
 typedef struct {
     inv_hold_line line;
     size_t index; /* in the caller's order */
 } ordered_line;
+
+static size_t record_size(size_t n_lines, size_t attrs_len)
+{
+    return sizeof(hold_record) + n_lines * sizeof(hold_line) + attrs_len;
+}
+
+static char *record_attrs(hold_record *r)
+{
+    return (char *)(r->lines + r->n_lines);
+}
+
+static const char *record_buyer(const hold_record *r)
+{
+    return (const char *)(r->lines + r->n_lines);
+}
+
+static const char *record_order_ref(const hold_record *r)
+{
+    return record_buyer(r) + r->buyer_len;
+}
 
 static void hold_key(const char *id, size_t len, uint64_t *a, uint64_t *b)
 {
@@ -89,12 +161,32 @@ static void hold_key(const char *id, size_t len, uint64_t *a, uint64_t *b)
 
 static int load_state(hold_record *r)
 {
-    /* acquire: a settled state comes with the level changes made before
-     * its release store. */
+    /* acquire: a settled state comes with the level changes (and the
+     * expiry, the units sold) written before its release store. */
     return atomic_load_explicit(&r->state, memory_order_acquire);
 }
 
-void (*hold_test_hook)(hold_test_point at);
+static int64_t expires_of(hold_record *r)
+{
+    /* relaxed: see the field; a caller that acts on it holds a claim, or
+     * read the state (acquire) first. */
+    return atomic_load_explicit(&r->expires_at_ms, memory_order_relaxed);
+}
+
+static int64_t committed_of(hold_line *l)
+{
+    /* relaxed: read by the claim's owner, or after acquiring COMMITTED. */
+    return atomic_load_explicit(&l->committed, memory_order_relaxed);
+}
+
+static int64_t buyer_window_ms(const inv_engine *e)
+{
+    int64_t w = e->cfg.buyer_window_ms ? (int64_t)e->cfg.buyer_window_ms
+                                       : (int64_t)INV_BUYER_WINDOW_MS_DEFAULT;
+    return w < HOLD_BUYER_WINDOW_MS_MAX ? w : HOLD_BUYER_WINDOW_MS_MAX;
+}
+
+void (*hold_test_hook)(hold_test_point at, uint64_t pos);
 
 /* ---- timing wheel ------------------------------------------------------- */
 
@@ -133,10 +225,10 @@ static void wheel_push_racing(hold_book *hb, hold_record *r)
      * dwarfs how stale the value can be; no data comes with it. */
     int64_t next_ms =
         atomic_load_explicit(&hb->wheel_next_tick, memory_order_relaxed) * HOLD_WHEEL_TICK_MS;
-    if (r->expires_at_ms - next_ms < HOLD_WHEEL_INTAKE_MS)
+    if (expires_of(r) - next_ms < HOLD_WHEEL_INTAKE_MS)
         stack_push(&hb->wheel_intake, r);
     else
-        wheel_push(hb, r, r->expires_at_ms);
+        wheel_push(hb, r, expires_of(r));
 }
 
 static void free_stack(hold_record *r)
@@ -155,6 +247,11 @@ int hold_init(inv_engine *e)
     if (!hb->wheel)
         return INV_ENOMEM;
     int rc = table_init(&hb->by_id, e->cfg.holds_capacity, e);
+    if (rc == INV_OK) {
+        rc = table_init(&hb->by_buyer, 0, e);
+        if (rc != INV_OK)
+            table_destroy(&hb->by_id);
+    }
     if (rc != INV_OK) {
         free(hb->wheel);
         hb->wheel = NULL;
@@ -174,9 +271,10 @@ void hold_destroy(inv_engine *e)
     free(hb->wheel);
     hb->wheel = NULL;
     table_destroy(&hb->by_id);
+    table_destroy(&hb->by_buyer);
 }
 
-/* ---- lines ---------------------------------------------------------------- */
+/* ---- lines and attributes --------------------------------------------------- */
 
 static int cmp_ordered(const void *x, const void *y)
 {
@@ -202,9 +300,34 @@ static int order_lines(const inv_hold_line *lines, size_t n, ordered_line *out)
     return INV_OK;
 }
 
-static bool same_lines(const hold_record *r, const ordered_line *lines, size_t n)
+/* A create's optional attributes (NULL: none): lengths within their
+ * limits, no NUL byte (they are read back as C strings), a limit only
+ * with a buyer. */
+static int opts_ok(const inv_hold_opts *o)
 {
-    if (r->n_lines != n)
+    if (!o)
+        return INV_OK;
+    if ((o->buyer_len && !o->buyer) || (o->order_ref_len && !o->order_ref) || o->buyer_limit < 0 ||
+        (o->buyer_limit > 0 && o->buyer_len == 0))
+        return INV_EINVALID;
+    if (o->buyer_len > INV_BUYER_ID_MAX || o->order_ref_len > INV_ORDER_REF_MAX ||
+        o->buyer_limit > INV_QTY_MAX)
+        return INV_ELIMIT;
+    if ((o->buyer_len && memchr(o->buyer, '\0', o->buyer_len)) ||
+        (o->order_ref_len && memchr(o->order_ref, '\0', o->order_ref_len)))
+        return INV_EINVALID;
+    return INV_OK;
+}
+
+static const inv_hold_opts no_opts = {NULL, 0, 0, NULL, 0};
+
+/* The same create: the same lines and attributes (a retry). */
+static bool same_create(const hold_record *r, const ordered_line *lines, size_t n,
+                        const inv_hold_opts *o)
+{
+    if (r->n_lines != n || r->buyer_len != o->buyer_len || r->order_ref_len != o->order_ref_len ||
+        memcmp(record_buyer(r), o->buyer ? o->buyer : "", o->buyer_len) != 0 ||
+        memcmp(record_order_ref(r), o->order_ref ? o->order_ref : "", o->order_ref_len) != 0)
         return false;
     for (size_t i = 0; i < n; i++)
         if (r->lines[i].item != lines[i].line.item ||
@@ -213,31 +336,59 @@ static bool same_lines(const hold_record *r, const ordered_line *lines, size_t n
     return true;
 }
 
+/* Maps a partial commit's lines onto r's: sold[i], the units of r's line
+ * i sold. A line r lacks, a quantity outside 1 .. that line's, or a line
+ * named twice: INVALID. n 0: every unit. O(n * lines), both at most
+ * INV_HOLD_LINES_MAX. */
+static int map_sold(const hold_record *r, const inv_hold_line *lines, size_t n, int64_t *sold)
+{
+    for (size_t i = 0; i < r->n_lines; i++)
+        sold[i] = n ? 0 : r->lines[i].qty;
+    for (size_t j = 0; j < n; j++) {
+        size_t i = 0;
+        while (i < r->n_lines &&
+               (r->lines[i].item != lines[j].item || r->lines[i].location != lines[j].location))
+            i++;
+        if (i == r->n_lines || sold[i] != 0 || lines[j].qty < 1 || lines[j].qty > r->lines[i].qty)
+            return INV_EINVALID;
+        sold[i] = lines[j].qty;
+    }
+    return INV_OK;
+}
+
 /* ---- a change and its journal records ------------------------------------ */
 
-enum { HOLD_OP_CREATE = 1, HOLD_OP_END = 2, HOLD_OP_STATE = 3 };
+enum { HOLD_OP_CREATE = 1, HOLD_OP_END = 2, HOLD_OP_STATE = 3, HOLD_OP_EXTEND = 4 };
 
-/* Level images a record may carry per line: a line may be taken and given
- * back within one record (an aborted create), one image each. */
+/* Record formats (the header's version): 0, the first, has no committed
+ * units per line (a commit sold every unit) and no attribute tail; 1 adds
+ * both. Both are read; 1 is written. */
+enum { HOLD_REC_V0 = 0, HOLD_REC_V1 = 1 };
+
+/* Level images a record may carry per line: a line may be changed twice
+ * within one record (taken and given back by an aborted create; sold in
+ * part and returned), one image each. */
 #define HOLD_IMAGES_PER_LINE 2
 
-/* One record: header, the id, every line with its status, then up to
- * HOLD_IMAGES_PER_LINE level images per line. Fixed size per hold, so a
- * reservation fits every record. */
+/* One record: header, every line with its status, up to
+ * HOLD_IMAGES_PER_LINE level images per line, then (version 1) the tail:
+ * created_at, the attributes' lengths and bytes. Fixed size per hold, so
+ * a reservation fits every record. */
 typedef struct {
     uint8_t kind, target, final, id_len;
     uint16_t n_lines, n_images;
-    uint32_t zero;
+    uint32_t version;
     int64_t expires_at_ms;
     uint64_t last_pos; /* HOLD_OP_STATE: the hold's last record */
-    int64_t ended_at_ms; /* HOLD_OP_STATE */
+    int64_t ended_at_ms; /* an ended hold's end (0: not ended) */
     char id[INV_HOLD_ID_MAX];
 } hold_rec_header;
 
 typedef struct {
     uint64_t item, location;
     int64_t qty;
-    uint64_t status;
+    uint32_t status; /* LINE_* (version 0: a u64, whose high half is 0) */
+    uint32_t committed; /* version 1: units sold (<= qty) */
 } hold_rec_line;
 
 typedef struct {
@@ -245,15 +396,48 @@ typedef struct {
     uint64_t w0, w1;
 } hold_rec_image;
 
-/* The largest record (INV_HOLD_LINES_MAX lines): a stack buffer's size. */
-#define HOLD_REC_LEN_MAX       \
-    (sizeof(hold_rec_header) + \
-     INV_HOLD_LINES_MAX * (sizeof(hold_rec_line) + HOLD_IMAGES_PER_LINE * sizeof(hold_rec_image)))
+typedef struct {
+    int64_t created_at_ms;
+    uint8_t buyer_len, zero8;
+    uint16_t order_ref_len;
+    uint32_t zero32;
+} hold_rec_tail; /* then buyer_len + order_ref_len bytes, zero padded to 8 */
 
-static uint32_t hold_rec_len(size_t n_lines)
+_Static_assert(sizeof(hold_rec_header) == 104 && sizeof(hold_rec_line) == 32 &&
+                   sizeof(hold_rec_image) == 24 && sizeof(hold_rec_tail) == 16,
+               "the journal format (docs/JOURNAL.md)");
+
+/* The largest record (INV_HOLD_LINES_MAX lines, longest attributes): a
+ * stack buffer's size. */
+#define HOLD_REC_LEN_MAX                                                           \
+    (sizeof(hold_rec_header) +                                                     \
+     INV_HOLD_LINES_MAX *                                                          \
+         (sizeof(hold_rec_line) + HOLD_IMAGES_PER_LINE * sizeof(hold_rec_image)) + \
+     sizeof(hold_rec_tail) + INV_BUYER_ID_MAX + INV_ORDER_REF_MAX + 8)
+
+static uint32_t pad8(size_t n)
+{
+    return (uint32_t)((n + 7u) & ~(size_t)7u);
+}
+
+/* Header, lines and images: where the tail starts. */
+static uint32_t rec_fixed_len(size_t n_lines)
 {
     return (uint32_t)(sizeof(hold_rec_header) + n_lines * sizeof(hold_rec_line) +
                       HOLD_IMAGES_PER_LINE * n_lines * sizeof(hold_rec_image));
+}
+
+static uint32_t rec_len(size_t n_lines, size_t attrs_len, uint32_t version)
+{
+    uint32_t len = rec_fixed_len(n_lines);
+    return version >= HOLD_REC_V1 ? len + (uint32_t)sizeof(hold_rec_tail) + pad8(attrs_len) : len;
+}
+
+static uint32_t record_len(const hold_record *r)
+{
+    uint32_t len = rec_len(r->n_lines, (size_t)r->buyer_len + r->order_ref_len, HOLD_REC_V1);
+    assert(len <= HOLD_REC_LEN_MAX);
+    return len;
 }
 
 typedef struct {
@@ -269,27 +453,37 @@ typedef struct {
 
 static void encode_record(const hold_op *op, bool final, uint8_t *buf)
 {
-    const hold_record *r = op->r;
-    hold_rec_header h = {op->kind,
-                         op->target,
-                         final,
-                         (uint8_t)r->id_len,
-                         (uint16_t)r->n_lines,
-                         (uint16_t)op->n_images,
-                         0,
-                         r->expires_at_ms,
-                         op->state_last_pos,
-                         atomic_load_explicit(&r->ended_at_ms, memory_order_relaxed),
-                         {0}};
+    hold_record *r = op->r;
+    uint32_t len = record_len(r);
+    hold_rec_header h;
+    memset(&h, 0, sizeof h); /* the padding too: records are compared whole */
+    h.kind = op->kind;
+    h.target = op->target;
+    h.final = final;
+    h.id_len = (uint8_t)r->id_len;
+    h.n_lines = (uint16_t)r->n_lines;
+    h.n_images = (uint16_t)op->n_images;
+    h.version = HOLD_REC_V1;
+    h.expires_at_ms = expires_of(r);
+    h.last_pos = op->state_last_pos;
+    /* relaxed: written by the end's owner (this thread, or before the
+     * state a snapshot acquired). */
+    h.ended_at_ms = atomic_load_explicit(&r->ended_at_ms, memory_order_relaxed);
     memcpy(h.id, r->id, r->id_len);
-    memset(buf, 0, hold_rec_len(r->n_lines));
+    memset(buf, 0, len);
     memcpy(buf, &h, sizeof h);
     hold_rec_line *lines = (hold_rec_line *)(buf + sizeof h);
     for (size_t i = 0; i < r->n_lines; i++)
-        lines[i] = (hold_rec_line){r->lines[i].item, r->lines[i].location, r->lines[i].qty,
-                                   atomic_load_explicit(&r->lines[i].status, memory_order_acquire)};
+        lines[i] = (hold_rec_line){
+            r->lines[i].item, r->lines[i].location, r->lines[i].qty,
+            atomic_load_explicit(&r->lines[i].status, memory_order_acquire),
+            op->target == INV_HOLD_COMMITTED ? (uint32_t)committed_of(&r->lines[i]) : 0};
     memcpy(buf + sizeof h + r->n_lines * sizeof(hold_rec_line), op->images,
            op->n_images * sizeof(hold_rec_image));
+    uint8_t *p = buf + rec_fixed_len(r->n_lines);
+    hold_rec_tail t = {r->created_at_ms, r->buyer_len, 0, r->order_ref_len, 0};
+    memcpy(p, &t, sizeof t);
+    memcpy(p + sizeof t, record_buyer(r), (size_t)r->buyer_len + r->order_ref_len);
 }
 
 /* Sets every field but images: zeroing those (about 3 KB) on each create,
@@ -311,17 +505,23 @@ static void op_init(hold_op *op, inv_engine *e, hold_record *r, uint8_t kind, ui
 static int op_begin(hold_op *op, inv_engine *e, hold_record *r, uint8_t kind, uint8_t target)
 {
     op_init(op, e, r, kind, target);
-    if (e->jr && !persist_test_late_reserve &&
-        (op->pos = persist_reserve(e, hold_rec_len(r->n_lines))) == 0)
+    if (e->jr && !persist_test_late_reserve && (op->pos = persist_reserve(e, record_len(r))) == 0)
         return INV_EIO;
     return INV_OK;
+}
+
+static void op_abandon(hold_op *op)
+{
+    if (op->pos)
+        persist_abandon(op->e, op->pos, record_len(op->r));
+    op->pos = 0;
 }
 
 /* Publishes the record at op->pos (journal only). final: the change is
  * complete; else a partial record, and a new position is reserved. */
 static int op_publish(hold_op *op, bool final)
 {
-    uint32_t len = hold_rec_len(op->r->n_lines);
+    uint32_t len = record_len(op->r);
     if (!op->pos && op->e->jr && persist_test_late_reserve &&
         (op->pos = persist_test_late_position(op->e, PERSIST_HOLD, len)) == 0)
         return INV_EIO;
@@ -337,70 +537,299 @@ static int op_publish(hold_op *op, bool final)
     op->pos_last = op->pos;
     op->pos = 0;
     op->n_images = 0;
+    if (rc == INV_OK && !final && op->kind == HOLD_OP_END && hold_test_hook)
+        hold_test_hook(HOLD_TEST_END_PARTIAL, op->pos_last);
     if (rc == INV_OK && !final && !persist_test_late_reserve &&
         (op->pos = persist_reserve(op->e, len)) == 0)
         rc = INV_EIO;
     return rc;
 }
 
-/* Applies line i's change (reserve, or give back / end) and records it. */
-static int op_line(hold_op *op, size_t i, uint8_t effect, int64_t *available_seen)
+/* Applies one change of line i: reserves qty (effect LINE_RESERVED), or
+ * takes qty back out of reserved, sold or returned to available; records
+ * its image, and the line's new status effect. */
+static int op_line(hold_op *op, size_t i, uint8_t effect, int64_t qty, bool sold,
+                   int64_t *available_seen)
 {
     hold_line *l = &op->r->lines[i];
+    assert(qty >= 1 && qty <= l->qty);
     for (;;) {
         table_word image = {0, 0};
         bool counted = false;
         int rc = effect == LINE_RESERVED
-                     ? level_reserve(op->e, l->item, l->location, l->qty, op->pos, &counted,
+                     ? level_reserve(op->e, l->item, l->location, qty, op->pos, &counted,
                                      available_seen, &image)
-                     : level_unreserve(op->e, l->item, l->location, l->qty,
-                                       op->target == INV_HOLD_COMMITTED, op->pos, &image);
+                     : level_unreserve(op->e, l->item, l->location, qty, sold, op->pos, &image);
         if (rc == LEVEL_NEEDS_POSITION) {
             rc = op_publish(op, false);
             if (rc != INV_OK)
                 return rc;
             continue;
         }
-        if (effect == LINE_RESERVED && rc == INV_OK && !counted)
+        if (effect == LINE_RESERVED && rc == INV_OK && !counted) {
             effect = LINE_UNTRACKED; /* nothing applied, no image */
-        else if (rc == INV_OK) {
-            /* Each record gets at most one take and one give-back per line. */
+        } else if (rc == INV_OK) {
+            /* Each record gets at most two changes per line (see above). */
             assert(op->n_images < HOLD_IMAGES_PER_LINE * op->r->n_lines);
             op->images[op->n_images++] =
                 (hold_rec_image){(uint8_t)i, effect, {0}, image.w0, image.w1};
-        } else if (rc != INV_ENOTFOUND || effect == LINE_RESERVED)
+        } else if (rc != INV_ENOTFOUND || effect == LINE_RESERVED) {
             return rc;
-        /* A level deleted with its item took its units along: the line ends. */
+        } else if (effect == LINE_SOLD) {
+            /* A level deleted with its item took its units along: the line
+             * ends (below), nothing is left to return. */
+            effect = LINE_ENDED;
+        }
         /* release: a snapshot that sees the status sees the level change. */
         atomic_store_explicit(&l->status, effect, memory_order_release);
         return INV_OK;
     }
 }
 
-/* Gives back (or, for an end, sells or returns) every RESERVED line. */
-static int op_end_lines(hold_op *op, uint8_t effect)
+static uint8_t line_status(const hold_line *l)
 {
-    for (size_t i = 0; i < op->r->n_lines; i++) {
-        /* acquire: pairs with op_line's release of the status. */
-        if (atomic_load_explicit(&op->r->lines[i].status, memory_order_acquire) != LINE_RESERVED)
+    /* acquire: pairs with op_line's release of the status. */
+    return atomic_load_explicit(&l->status, memory_order_acquire);
+}
+
+/* Ends every line still counted (for an aborted create, gives it back).
+ * A commit first sells each line's committed units (a line sold whole ends
+ * there), then what is left of every line returns to available: two
+ * passes, so that a partial commit costs one partial record (a level's
+ * second change in one record needs a new position), not one per line. */
+static int op_end_lines(hold_op *op)
+{
+    hold_record *r = op->r;
+    bool commit = op->target == INV_HOLD_COMMITTED;
+    for (size_t i = 0; commit && i < r->n_lines; i++) {
+        hold_line *l = &r->lines[i];
+        int64_t sold = committed_of(l);
+        if (line_status(l) != LINE_RESERVED || sold == 0)
             continue;
-        int rc = op_line(op, i, effect, NULL);
+        int rc = op_line(op, i, sold == l->qty ? LINE_ENDED : LINE_SOLD, sold, true, NULL);
+        if (rc != INV_OK)
+            return rc;
+    }
+    uint8_t done = op->target == HOLD_ABORTED ? LINE_GIVEN_BACK : LINE_ENDED;
+    for (size_t i = 0; i < r->n_lines; i++) {
+        hold_line *l = &r->lines[i];
+        uint8_t st = line_status(l);
+        if (st != LINE_RESERVED && st != LINE_SOLD)
+            continue;
+        int64_t sold = commit ? committed_of(l) : 0;
+        assert(st == LINE_SOLD ? sold > 0 && sold < l->qty : sold == 0);
+        int rc = op_line(op, i, done, l->qty - sold, false, NULL);
         if (rc != INV_OK)
             return rc;
     }
     return INV_OK;
 }
 
-/* A create that cannot go on: reports the failing line, gives back every
- * line taken and publishes the create as aborted. */
+/* ---- buyer limits (see the top of the file) -------------------------------- */
+
+/* No counter goes above this, a limit-less buyer's included (INV_ELIMIT):
+ * far above any real use, far below overflow. */
+#define HOLD_BUYER_UNITS_MAX (INV_QTY_MAX * INV_HOLD_LINES_MAX * 1024LL)
+/* Seed of the (item, buyer) key hash; the keys live in memory only. */
+#define HOLD_BUYER_KEY_SEED 0x6275796572ULL
+
+/* The counter's key: a 128-bit hash of (item, buyer id). Two pairs with
+ * one hash would share a counter (each then counts the other's units:
+ * refusals come early, never late). */
+static void buyer_key(const hold_record *r, uint64_t item, uint64_t *a, uint64_t *b)
+{
+    uint8_t buf[sizeof item + INV_BUYER_ID_MAX];
+    memcpy(buf, &item, sizeof item);
+    memcpy(buf + sizeof item, record_buyer(r), r->buyer_len);
+    XXH128_hash_t h = XXH3_128bits_withSeed(buf, sizeof item + r->buyer_len, HOLD_BUYER_KEY_SEED);
+    *a = h.low64;
+    *b = h.high64;
+}
+
+typedef struct {
+    table *t;
+    int64_t delta, limit; /* limit 0: none */
+    int64_t seen; /* out: the units counted before */
+} buyer_ctx;
+
+/* counter += delta, refused (ELIMIT) past the limit; a counter that drops
+ * to 0 becomes a tombstone, so a buyer's table holds live counters only. */
+static int buyer_step(void *p, table_word cur, table_word *next)
+{
+    buyer_ctx *c = p;
+    c->seen = table_is_live(cur) ? (int64_t)cur.w0 : 0;
+    int64_t after = c->seen + c->delta;
+    if (c->delta > 0 && ((c->limit > 0 && after > c->limit) || after > HOLD_BUYER_UNITS_MAX))
+        return INV_ELIMIT;
+    /* Units are given back exactly as they were counted (buyer_units). */
+    assert(after >= 0);
+    if (after < 0)
+        after = 0; /* defended: never below 0 */
+    if (after == c->seen)
+        return TABLE_STEP_KEEP;
+    uint64_t base = table_version(cur) ? table_version(cur) : table_version_floor(c->t);
+    *next =
+        after ? (table_word){(uint64_t)after, base + 1} : (table_word){0, (base + 1) | TABLE_TOMB};
+    return TABLE_STEP_WRITE;
+}
+
+/* Adds delta units to the counter of (r's buyer, item); *seen: the units
+ * it held before. Lock-free: one CAS through table_update. */
+static int buyer_add(inv_engine *e, const hold_record *r, uint64_t item, int64_t delta,
+                     int64_t limit, int64_t *seen)
+{
+    table *t = &e->holds.by_buyer;
+    uint64_t a, b;
+    buyer_key(r, item, &a, &b);
+    buyer_ctx c = {t, delta, limit, 0};
+    table_word out;
+    int rc = table_update(t, a, b, delta > 0, NULL, buyer_step, &c, &out);
+    *seen = c.seen;
+    if (rc == TABLE_STEP_WRITE) {
+        if (c.seen == 0 && table_is_live(out))
+            table_note_created(t);
+        else if (!table_is_live(out))
+            table_note_deleted(t);
+        return INV_OK;
+    }
+    return rc == TABLE_STEP_KEEP || rc == TABLE_UPDATE_NO_KEY ? INV_OK : rc;
+}
+
+/* Which units of a line a buyer change counts. */
+typedef enum { UNITS_ALL, UNITS_UNSOLD, UNITS_SOLD } units_part;
+
+static int64_t line_units(hold_line *l, units_part part)
+{
+    int64_t sold = committed_of(l);
+    return part == UNITS_ALL ? l->qty : part == UNITS_SOLD ? sold : l->qty - sold;
+}
+
+/* A refused buyer count: r's first line of the item, and what the buyer
+ * would hold of it. */
+typedef struct {
+    size_t line;
+    int64_t would_hold;
+} buyer_refusal;
+
+/* Adds (sign 1) or gives back (sign -1) part of r's units, one counter per
+ * item, for the lines before `end`. Lines are sorted by item, so each
+ * item's lines are consecutive. An add over the limit stops, gives back
+ * the items it added, and fills *why. */
+static int buyer_items(inv_engine *e, hold_record *r, units_part part, int sign, int64_t limit,
+                       size_t end, buyer_refusal *why)
+{
+    assert(sign == 1 || sign == -1);
+    assert(r->buyer_len > 0 && end <= r->n_lines);
+    for (size_t i = 0; i < end;) {
+        size_t j = i;
+        int64_t units = 0;
+        for (; j < r->n_lines && r->lines[j].item == r->lines[i].item; j++)
+            units += line_units(&r->lines[j], part);
+        int64_t seen = 0;
+        int rc = units ? buyer_add(e, r, r->lines[i].item, sign * units, limit, &seen) : INV_OK;
+        if (rc != INV_OK) {
+            assert(sign > 0); /* a give-back is never refused */
+            if (why)
+                *why = (buyer_refusal){i, seen + units};
+            (void)buyer_items(e, r, part, -1, 0, i, NULL);
+            return rc;
+        }
+        i = j;
+    }
+    return INV_OK;
+}
+
+static uint8_t buyer_units_of(hold_record *r)
+{
+    /* acquire: pairs with the release that set it, after its counters. */
+    return atomic_load_explicit(&r->buyer_units, memory_order_acquire);
+}
+
+static void set_buyer_units(hold_record *r, uint8_t to)
+{
+    /* release: the counters changed before it (read by the sweeper). */
+    atomic_store_explicit(&r->buyer_units, to, memory_order_release);
+}
+
+/* A create (r PENDING, ours) counts its units for its buyer, refused past
+ * limit (0: none): failure names the caller's line of the item. */
+static int buyer_take(inv_engine *e, hold_record *r, int64_t limit, const ordered_line *lines,
+                      inv_hold_failure *failure)
+{
+    assert(load_state(r) == HOLD_PENDING && buyer_units_of(r) == BUYER_NONE);
+    if (r->buyer_len == 0)
+        return INV_OK;
+    buyer_refusal why = {0, 0};
+    int rc = buyer_items(e, r, UNITS_ALL, 1, limit, r->n_lines, &why);
+    if (rc != INV_OK) {
+        if (failure)
+            *failure = (inv_hold_failure){lines[why.line].index, r->lines[why.line].item,
+                                          r->lines[why.line].location, why.would_hold};
+        return rc;
+    }
+    set_buyer_units(r, BUYER_HELD);
+    return INV_OK;
+}
+
+/* The owner of r's end, once its state is decided: the buyer keeps
+ * counting only the units sold (until the window passes, sweep_record). */
+static void buyer_end(inv_engine *e, hold_record *r, int decided)
+{
+    if (buyer_units_of(r) != BUYER_HELD)
+        return;
+    bool sold = false;
+    for (size_t i = 0; decided == INV_HOLD_COMMITTED && i < r->n_lines; i++)
+        sold = sold || committed_of(&r->lines[i]) > 0;
+    (void)buyer_items(e, r, decided == INV_HOLD_COMMITTED ? UNITS_UNSOLD : UNITS_ALL, -1, 0,
+                      r->n_lines, NULL);
+    set_buyer_units(r, sold ? BUYER_SOLD : BUYER_DONE);
+}
+
+/* A create that failed (r PENDING, ours) gives back what it counted. */
+static void buyer_abort(inv_engine *e, hold_record *r)
+{
+    if (buyer_units_of(r) != BUYER_HELD)
+        return;
+    (void)buyer_items(e, r, UNITS_ALL, -1, 0, r->n_lines, NULL);
+    set_buyer_units(r, BUYER_DONE);
+}
+
+/* Recovery (single-threaded), once r's state is final: counts again what
+ * the buyer counted before the restart. */
+static int buyer_recount(inv_engine *e, hold_record *r, int64_t now_ms)
+{
+    if (r->buyer_len == 0)
+        return INV_OK;
+    int st = load_state(r);
+    bool sold = false;
+    for (size_t i = 0; st == INV_HOLD_COMMITTED && i < r->n_lines; i++)
+        sold = sold || committed_of(&r->lines[i]) > 0;
+    /* relaxed: recovery is single-threaded. */
+    int64_t ended = atomic_load_explicit(&r->ended_at_ms, memory_order_relaxed);
+    if (st == INV_HOLD_HELD || (sold && ended + buyer_window_ms(e) > now_ms)) {
+        int rc =
+            buyer_items(e, r, st == INV_HOLD_HELD ? UNITS_ALL : UNITS_SOLD, 1, 0, r->n_lines, NULL);
+        if (rc != INV_OK)
+            return rc;
+        set_buyer_units(r, st == INV_HOLD_HELD ? BUYER_HELD : BUYER_SOLD);
+    } else {
+        set_buyer_units(r, BUYER_DONE);
+    }
+    return INV_OK;
+}
+
+/* A create that cannot go on: reports the failing line (with the available
+ * it saw when that was too little; 0 otherwise, so that a caller can tell
+ * a level's refusal from a buyer limit's), gives back every line taken and
+ * publishes the create as aborted. */
 static int abort_create(hold_op *op, const ordered_line *lines, size_t i, int rc, int64_t seen,
                         inv_hold_failure *failure)
 {
     if (failure)
         *failure = (inv_hold_failure){lines[i].index, op->r->lines[i].item,
-                                      op->r->lines[i].location, rc == INV_ENOTFOUND ? 0 : seen};
+                                      op->r->lines[i].location, rc == INV_EINSUFFICIENT ? seen : 0};
     op->target = HOLD_ABORTED;
-    int undo = op_end_lines(op, LINE_GIVEN_BACK);
+    int undo = op_end_lines(op);
     int fin = op_publish(op, true);
     return undo != INV_OK ? undo : fin != INV_OK ? fin : rc;
 }
@@ -413,7 +842,7 @@ static int reserve_lines(hold_op *op, const ordered_line *lines, inv_hold_failur
 {
     for (size_t i = 0; i < op->r->n_lines; i++) {
         int64_t seen = 0;
-        int rc = op_line(op, i, LINE_RESERVED, &seen);
+        int rc = op_line(op, i, LINE_RESERVED, op->r->lines[i].qty, false, &seen);
         if (rc != INV_OK)
             return abort_create(op, lines, i, rc, seen, failure);
     }
@@ -450,18 +879,25 @@ static int settled_ack(inv_engine *e, _Atomic uint64_t *final_pos, uint64_t *pos
 /* ---- create --------------------------------------------------------------- */
 
 static hold_record *record_new(const char *id, size_t len, uint64_t ttl_ms,
-                               const ordered_line *lines, size_t n)
+                               const ordered_line *lines, size_t n, const inv_hold_opts *o)
 {
-    hold_record *r = calloc(1, sizeof *r + n * sizeof r->lines[0]);
+    hold_record *r = calloc(1, record_size(n, o->buyer_len + o->order_ref_len));
     if (!r)
         return NULL;
-    r->expires_at_ms = clock_wall_ms() + (int64_t)ttl_ms;
+    r->created_at_ms = clock_wall_ms();
+    atomic_init(&r->expires_at_ms, r->created_at_ms + (int64_t)ttl_ms);
     r->id_len = len;
     memcpy(r->id, id, len);
     r->n_lines = n;
     for (size_t i = 0; i < n; i++)
-        r->lines[i] =
-            (hold_line){lines[i].line.item, lines[i].line.location, lines[i].line.qty, LINE_NONE};
+        r->lines[i] = (hold_line){lines[i].line.item, lines[i].line.location, lines[i].line.qty, 0,
+                                  LINE_NONE};
+    r->buyer_len = (uint8_t)o->buyer_len;
+    r->order_ref_len = (uint16_t)o->order_ref_len;
+    if (o->buyer_len)
+        memcpy(record_attrs(r), o->buyer, o->buyer_len);
+    if (o->order_ref_len)
+        memcpy(record_attrs(r) + o->buyer_len, o->order_ref, o->order_ref_len);
     return r;
 }
 
@@ -478,13 +914,14 @@ static bool wait_not_pending(hold_record *r)
 
 /* What an existing record with this id means for a create: OK (a retry),
  * CONFLICT, or 1 to replace it (it ended: the id may be used again). */
-static int existing_verdict(hold_record *old, const ordered_line *lines, size_t n)
+static int existing_verdict(hold_record *old, const ordered_line *lines, size_t n,
+                            const inv_hold_opts *o)
 {
     if (!wait_not_pending(old))
         return INV_ECONFLICT;
     int st = load_state(old);
     if (st == INV_HOLD_HELD || st == INV_HOLD_COMMITTED)
-        return same_lines(old, lines, n) ? INV_OK : INV_ECONFLICT;
+        return same_create(old, lines, n, o) ? INV_OK : INV_ECONFLICT;
     return 1;
 }
 
@@ -503,7 +940,7 @@ static void hold_activate(inv_engine *e, hold_record *r)
 {
     hold_book *hb = &e->holds;
     if (hold_test_hook)
-        hold_test_hook(HOLD_TEST_BEFORE_WHEEL);
+        hold_test_hook(HOLD_TEST_BEFORE_WHEEL, 0);
     wheel_push_racing(hb, r);
     /* relaxed: statistics. */
     atomic_fetch_add_explicit(&hb->created, 1, memory_order_relaxed);
@@ -512,9 +949,12 @@ static void hold_activate(inv_engine *e, hold_record *r)
 
 static void forget(inv_engine *e, hold_record *r);
 
-/* A create that failed: its lines are already given back. */
+/* A create that failed: its lines are already given back. Its buyer units
+ * go back before ABORTED, so a create of the same id that waited for this
+ * one counts on a settled counter. */
 static void hold_abort(inv_engine *e, hold_record *r)
 {
+    buyer_abort(e, r);
     /* release: a waiter on PENDING sees the given-back lines first. */
     atomic_store_explicit(&r->state, HOLD_ABORTED, memory_order_release);
     forget(e, r);
@@ -528,6 +968,7 @@ typedef struct {
     uint64_t ttl_ms;
     const ordered_line *lines;
     size_t n;
+    const inv_hold_opts *opts;
     hold_record *mine; /* the PENDING record, allocated on first need */
     hold_record *old; /* the live record with this id the step saw */
 } claim_ctx;
@@ -543,7 +984,7 @@ static int claim_step(void *p, table_word cur, table_word *next)
     if (c->old && (c->old->id_len != c->len || memcmp(c->old->id, c->id, c->len) != 0))
         return INV_ELIMIT; /* a 128-bit hash collision between two ids */
     if (c->old) {
-        int verdict = existing_verdict(c->old, c->lines, c->n);
+        int verdict = existing_verdict(c->old, c->lines, c->n, c->opts);
         if (verdict == INV_OK)
             return TABLE_STEP_KEEP;
         if (verdict != 1)
@@ -551,10 +992,14 @@ static int claim_step(void *p, table_word cur, table_word *next)
     }
     /* After a lost race, ours is reused (nobody else has seen it); its
      * time to live starts now, as a fresh record's would. */
-    if (c->mine)
-        c->mine->expires_at_ms = clock_wall_ms() + (int64_t)c->ttl_ms;
-    else if (!(c->mine = record_new(c->id, c->len, c->ttl_ms, c->lines, c->n)))
+    if (c->mine) {
+        c->mine->created_at_ms = clock_wall_ms();
+        /* relaxed: the record is not published yet. */
+        atomic_store_explicit(&c->mine->expires_at_ms, c->mine->created_at_ms + (int64_t)c->ttl_ms,
+                              memory_order_relaxed);
+    } else if (!(c->mine = record_new(c->id, c->len, c->ttl_ms, c->lines, c->n, c->opts))) {
         return INV_ENOMEM;
+    }
     *next = (table_word){(uintptr_t)c->mine, table_version(cur) + 1};
     return TABLE_STEP_WRITE;
 }
@@ -563,11 +1008,12 @@ static int claim_step(void *p, table_word cur, table_word *next)
  * when the same hold exists already, *out NULL and *ack_pos the record a
  * retry acknowledges on. */
 static int claim_id(inv_engine *e, const char *id, size_t len, uint64_t ttl_ms,
-                    const ordered_line *lines, size_t n, hold_record **out, uint64_t *ack_pos)
+                    const ordered_line *lines, size_t n, const inv_hold_opts *opts,
+                    hold_record **out, uint64_t *ack_pos)
 {
     uint64_t a, b;
     hold_key(id, len, &a, &b);
-    claim_ctx c = {id, len, ttl_ms, lines, n, NULL, NULL};
+    claim_ctx c = {id, len, ttl_ms, lines, n, opts, NULL, NULL};
     *out = NULL;
     int rc = table_update(&e->holds.by_id, a, b, true, NULL, claim_step, &c, NULL);
     if (rc != TABLE_STEP_WRITE) {
@@ -589,15 +1035,19 @@ static int claim_id(inv_engine *e, const char *id, size_t len, uint64_t ttl_ms,
 }
 
 static int create_in_table(inv_engine *e, const char *id, size_t len, uint64_t ttl_ms,
-                           const ordered_line *lines, size_t n, inv_hold_failure *failure,
-                           uint64_t *pos_out)
+                           const ordered_line *lines, size_t n, const inv_hold_opts *opts,
+                           inv_hold_failure *failure, uint64_t *pos_out)
 {
     hold_record *r;
-    int rc = claim_id(e, id, len, ttl_ms, lines, n, &r, pos_out);
+    int rc = claim_id(e, id, len, ttl_ms, lines, n, opts, &r, pos_out);
     if (rc != INV_OK || !r)
         return rc;
+    /* The buyer's units first, then the levels: a buyer over the limit
+     * takes nothing from any level. */
+    rc = buyer_take(e, r, opts->buyer_limit, lines, failure);
     hold_op op;
-    rc = op_begin(&op, e, r, HOLD_OP_CREATE, INV_HOLD_HELD);
+    if (rc == INV_OK)
+        rc = op_begin(&op, e, r, HOLD_OP_CREATE, INV_HOLD_HELD);
     if (rc != INV_OK) {
         hold_abort(e, r);
         return rc;
@@ -606,7 +1056,7 @@ static int create_in_table(inv_engine *e, const char *id, size_t len, uint64_t t
     if (rc == INV_OK) {
         hold_mark_held(r);
         if (hold_test_hook)
-            hold_test_hook(HOLD_TEST_HELD_UNPUBLISHED);
+            hold_test_hook(HOLD_TEST_HELD_UNPUBLISHED, op.pos);
         rc = op_publish(&op, true);
     }
     *pos_out = op.pos_last;
@@ -625,33 +1075,43 @@ static int create_in_table(inv_engine *e, const char *id, size_t len, uint64_t t
 /* The checks every create makes on its arguments; sorts the lines into
  * ordered (the canonical order). */
 static int create_args_ok(const char *hold_id, size_t hold_id_len, uint64_t ttl_ms,
-                          const inv_hold_line *lines, size_t n_lines, ordered_line *ordered)
+                          const inv_hold_line *lines, size_t n_lines, const inv_hold_opts *opts,
+                          ordered_line *ordered)
 {
     if (!hold_id || hold_id_len == 0 || !lines || n_lines == 0 || ttl_ms == 0)
         return INV_EINVALID;
     if (hold_id_len > INV_HOLD_ID_MAX || n_lines > INV_HOLD_LINES_MAX ||
         ttl_ms > INV_HOLD_TTL_MS_MAX)
         return INV_ELIMIT;
-    return order_lines(lines, n_lines, ordered);
+    int rc = opts_ok(opts);
+    return rc == INV_OK ? order_lines(lines, n_lines, ordered) : rc;
+}
+
+int inv_hold_create_ex(inv_engine *e, const char *hold_id, size_t hold_id_len, uint64_t ttl_ms,
+                       const inv_hold_line *lines, size_t n_lines, const inv_hold_opts *opts,
+                       inv_hold_failure *failure)
+{
+    if (!e)
+        return INV_EINVALID;
+    ordered_line ordered[INV_HOLD_LINES_MAX];
+    int rc = create_args_ok(hold_id, hold_id_len, ttl_ms, lines, n_lines, opts, ordered);
+    if (rc != INV_OK)
+        return rc;
+    uint64_t pos = 0;
+    epoch_enter();
+    rc = create_in_table(e, hold_id, hold_id_len, ttl_ms, ordered, n_lines, opts ? opts : &no_opts,
+                         failure, &pos);
+    epoch_exit();
+    return pos && rc == INV_OK ? persist_ack(e, pos) : rc;
 }
 
 int inv_hold_create(inv_engine *e, const char *hold_id, size_t hold_id_len, uint64_t ttl_ms,
                     const inv_hold_line *lines, size_t n_lines, inv_hold_failure *failure)
 {
-    if (!e)
-        return INV_EINVALID;
-    ordered_line ordered[INV_HOLD_LINES_MAX];
-    int rc = create_args_ok(hold_id, hold_id_len, ttl_ms, lines, n_lines, ordered);
-    if (rc != INV_OK)
-        return rc;
-    uint64_t pos = 0;
-    epoch_enter();
-    rc = create_in_table(e, hold_id, hold_id_len, ttl_ms, ordered, n_lines, failure, &pos);
-    epoch_exit();
-    return pos && rc == INV_OK ? persist_ack(e, pos) : rc;
+    return inv_hold_create_ex(e, hold_id, hold_id_len, ttl_ms, lines, n_lines, NULL, failure);
 }
 
-/* ---- end: commit, release, expire ------------------------------------------ */
+/* ---- claims of HELD holds: what ends and extends share ------------------------ */
 
 static hold_record *find_record(inv_engine *e, const char *id, size_t len, int *rc)
 {
@@ -672,44 +1132,91 @@ static hold_record *find_record(inv_engine *e, const char *id, size_t len, int *
     return r;
 }
 
-/* The answer for a transition to `to` on a record already in state st. */
-static int settled_answer(int st, int to)
+/* What a change of a HELD hold asks for: an end (to: INV_HOLD_COMMITTED,
+ * _RELEASED or _EXPIRED; sold: a commit's units per line of the record,
+ * NULL for every unit) or an extend (to: HOLD_CLAIM_EXTEND). */
+typedef struct {
+    int to;
+    const int64_t *sold;
+} change_req;
+
+/* A committed r sold what req sells (a retried commit). */
+static bool same_sold(hold_record *r, const change_req *req)
+{
+    for (size_t i = 0; i < r->n_lines; i++)
+        if (committed_of(&r->lines[i]) != (req->sold ? req->sold[i] : r->lines[i].qty))
+            return false;
+    return true;
+}
+
+/* The answer for req on a record already in state st: a retried commit
+ * (the same units) or release is OK; another commit of a committed hold,
+ * a release or extend of one: CONFLICT; a commit or extend of an ended or
+ * aborted hold: NOTFOUND. */
+static int settled_answer(hold_record *r, int st, const change_req *req)
 {
     switch (st) {
     case INV_HOLD_COMMITTED:
-        return to == INV_HOLD_COMMITTED ? INV_OK : INV_ECONFLICT;
+        return req->to == INV_HOLD_COMMITTED && same_sold(r, req) ? INV_OK : INV_ECONFLICT;
     case INV_HOLD_RELEASED:
     case INV_HOLD_EXPIRED:
-        return to == INV_HOLD_COMMITTED ? INV_ENOTFOUND : INV_OK;
+        return req->to == INV_HOLD_COMMITTED || req->to == HOLD_CLAIM_EXTEND ? INV_ENOTFOUND
+                                                                             : INV_OK;
     default:
         return INV_ENOTFOUND; /* aborted */
     }
 }
 
-/* The state an end (commit, release, expiry, a batch's claim) finds r in,
- * once it is not transient (waited for, bounded): HOLD_IS_HELD with *st
- * HELD, the caller's to end; else the answer for ending it to `to`, a
- * retry acknowledging on the end's final record (*ack_pos). */
+/* The state a change finds r in, once it is not transient (waited for,
+ * bounded): HOLD_IS_HELD with *st HELD, the caller's to claim; else the
+ * answer for req, a retry acknowledging on the end's final record
+ * (*ack_pos). */
 #define HOLD_IS_HELD 1
 
-static inline int held_or_answer(inv_engine *e, hold_record *r, int to, int *st, uint64_t *ack_pos)
+static inline int held_or_answer(inv_engine *e, hold_record *r, const change_req *req, int *st,
+                                 uint64_t *ack_pos)
 {
     while (state_transient(*st = load_state(r)))
         if (!wait_not_pending(r))
             return INV_ECONFLICT;
     if (*st == INV_HOLD_HELD)
         return HOLD_IS_HELD;
-    int answer = settled_answer(*st, to);
+    int answer = settled_answer(r, *st, req);
     assert(answer != HOLD_IS_HELD);
     return answer == INV_OK ? settled_ack(e, &r->end_pos, ack_pos) : answer;
 }
 
-static void op_abandon(hold_op *op)
+/* HELD -> ENDING: r is ours until we store its next state. acq_rel:
+ * against every other change of r (exactly one claim wins); the lines'
+ * statuses and the expiry come with it. */
+static bool claim_held(hold_record *r, int st)
 {
-    if (op->pos)
-        persist_abandon(op->e, op->pos, hold_rec_len(op->r->n_lines));
-    op->pos = 0;
+    assert(st == INV_HOLD_HELD);
+    return atomic_compare_exchange_strong_explicit(&r->state, &st, HOLD_ENDING,
+                                                   memory_order_acq_rel, memory_order_acquire);
 }
+
+/* A claim given back unchanged (or with a new expiry: an extend). */
+static void unclaim(hold_record *r)
+{
+    assert(load_state(r) == HOLD_ENDING);
+    /* release: a new expiry is written before HELD. */
+    atomic_store_explicit(&r->state, INV_HOLD_HELD, memory_order_release);
+}
+
+/* Sets the units each line sells (0 unless a commit) on a claimed r. */
+static void set_sold(hold_record *r, int to, const int64_t *sold)
+{
+    for (size_t i = 0; i < r->n_lines; i++)
+        /* relaxed: published by the release of the end's state. */
+        atomic_store_explicit(&r->lines[i].committed,
+                              to != INV_HOLD_COMMITTED ? 0
+                              : sold                   ? sold[i]
+                                                       : r->lines[i].qty,
+                              memory_order_relaxed);
+}
+
+/* ---- end: commit (whole or part), release, expire ------------------------------- */
 
 static void count_end(hold_book *hb, int to)
 {
@@ -721,98 +1228,274 @@ static void count_end(hold_book *hb, int to)
     atomic_fetch_sub_explicit(&hb->active, 1, memory_order_relaxed);
 }
 
-/* Ends a HELD hold: commit, release or expiry. The end's journal position
- * is reserved before the state CAS that decides it, so a snapshot or a
- * retry that sees the decision also finds its record below the tail. A
- * commit that comes after the expiry time expires the hold instead. */
-static int hold_end(inv_engine *e, hold_record *r, int to, uint64_t *pos_out)
+/* hold_end's answer when an expiry finds the hold's time moved on (an
+ * extend won the race): the sweeper looks again then. */
+#define HOLD_NOT_DUE 2
+
+/* Ends a HELD hold: commit, release or expiry (now_ms: the sweeper's time;
+ * 0: the clock's). The end's journal position is reserved before the claim
+ * that decides it, so a snapshot or a retry that sees the decision also
+ * finds its record below the tail. Under the claim the expiry time is
+ * stable: a commit at or after it expires the hold instead, an expiry
+ * before it (an extend came first) gives the claim back. */
+static int hold_end(inv_engine *e, hold_record *r, const change_req *req, int64_t now_ms,
+                    uint64_t *pos_out)
 {
+    assert(req->to == INV_HOLD_COMMITTED || req->to == INV_HOLD_RELEASED ||
+           req->to == INV_HOLD_EXPIRED);
     for (;;) {
         int st;
-        int answer = held_or_answer(e, r, to, &st, pos_out);
+        int answer = held_or_answer(e, r, req, &st, pos_out);
         if (answer != HOLD_IS_HELD)
             return answer;
-        int decided =
-            to == INV_HOLD_COMMITTED && clock_wall_ms() >= r->expires_at_ms ? INV_HOLD_EXPIRED : to;
         hold_op op;
-        int rc = op_begin(&op, e, r, HOLD_OP_END, (uint8_t)decided);
+        int rc = op_begin(&op, e, r, HOLD_OP_END, (uint8_t)req->to);
         if (rc != INV_OK)
             return rc;
-        /* acq_rel: exactly one of commit, release and expiry wins. */
-        if (!atomic_compare_exchange_strong_explicit(&r->state, &st, decided, memory_order_acq_rel,
-                                                     memory_order_acquire)) {
+        if (!claim_held(r, st)) {
             op_abandon(&op);
             continue;
         }
+        int64_t now = now_ms ? now_ms : clock_wall_ms();
+        bool due = now >= expires_of(r);
+        if (req->to == INV_HOLD_EXPIRED && !due) {
+            unclaim(r);
+            op_abandon(&op);
+            return HOLD_NOT_DUE;
+        }
+        int decided = req->to == INV_HOLD_COMMITTED && due ? INV_HOLD_EXPIRED : req->to;
+        op.target = (uint8_t)decided;
+        set_sold(r, decided, req->sold);
         /* relaxed: read by the background thread after it pops r, and by
-         * snapshots after the record that carries it is durable. */
-        atomic_store_explicit(&r->ended_at_ms, clock_wall_ms(), memory_order_relaxed);
-        rc = op_end_lines(&op, LINE_ENDED);
+         * snapshots after the state (acquire) or the record that carries
+         * it. */
+        atomic_store_explicit(&r->ended_at_ms, now, memory_order_relaxed);
+        /* release: the units sold and the end's time before the state. */
+        atomic_store_explicit(&r->state, decided, memory_order_release);
+        buyer_end(e, r, decided);
+        rc = op_end_lines(&op);
         if (rc == INV_OK)
             rc = op_publish(&op, true);
         /* release: a retry that reads it acknowledges on it. */
         atomic_store_explicit(&r->end_pos, op.pos_last ? op.pos_last : 1, memory_order_release);
         *pos_out = op.pos_last;
         count_end(&e->holds, decided);
-        if (rc == INV_OK && decided != to)
+        if (rc == INV_OK && decided != req->to)
             rc = INV_ENOTFOUND; /* it had expired: nothing to commit */
         return rc;
     }
 }
 
-static int end_by_id(inv_engine *e, const char *id, size_t len, int to)
+static int id_ok(const char *id, size_t len)
 {
-    if (!e || !id || len == 0)
+    if (!id || len == 0)
         return INV_EINVALID;
-    if (len > INV_HOLD_ID_MAX)
-        return INV_ELIMIT;
+    return len > INV_HOLD_ID_MAX ? INV_ELIMIT : INV_OK;
+}
+
+/* A partial commit's lines, checked before the hold is looked up. */
+static int sold_lines_ok(const inv_hold_line *lines, size_t n)
+{
+    if (n && !lines)
+        return INV_EINVALID;
+    return n > INV_HOLD_LINES_MAX ? INV_ELIMIT : INV_OK;
+}
+
+static int end_by_id(inv_engine *e, const char *id, size_t len, int to, const inv_hold_line *lines,
+                     size_t n_lines)
+{
+    int rc = e ? id_ok(id, len) : INV_EINVALID;
+    if (rc == INV_OK)
+        rc = sold_lines_ok(lines, n_lines);
+    if (rc != INV_OK)
+        return rc;
     uint64_t pos = 0;
+    int64_t sold[INV_HOLD_LINES_MAX];
     epoch_enter();
-    int rc;
     hold_record *r = find_record(e, id, len, &rc);
-    if (r)
-        rc = hold_end(e, r, to, &pos);
+    if (r && n_lines)
+        rc = map_sold(r, lines, n_lines, sold);
+    if (r && rc == INV_OK) {
+        change_req req = {to, n_lines ? sold : NULL};
+        rc = hold_end(e, r, &req, 0, &pos);
+    }
     epoch_exit();
     return pos && rc == INV_OK ? persist_ack(e, pos) : rc;
 }
 
 int inv_hold_commit(inv_engine *e, const char *hold_id, size_t hold_id_len)
 {
-    return end_by_id(e, hold_id, hold_id_len, INV_HOLD_COMMITTED);
+    return end_by_id(e, hold_id, hold_id_len, INV_HOLD_COMMITTED, NULL, 0);
+}
+
+int inv_hold_commit_partial(inv_engine *e, const char *hold_id, size_t hold_id_len,
+                            const inv_hold_line *lines, size_t n_lines)
+{
+    return end_by_id(e, hold_id, hold_id_len, INV_HOLD_COMMITTED, lines, n_lines);
 }
 
 int inv_hold_release(inv_engine *e, const char *hold_id, size_t hold_id_len)
 {
-    return end_by_id(e, hold_id, hold_id_len, INV_HOLD_RELEASED);
+    return end_by_id(e, hold_id, hold_id_len, INV_HOLD_RELEASED, NULL, 0);
+}
+
+/* ---- extend ------------------------------------------------------------------- */
+
+/* A HELD hold's new expiry, now + ttl_ms, journaled. The record stays on
+ * the wheel where it is: the sweeper, finding it there before its time,
+ * pushes it again at its new time (sweep_record). */
+static int hold_extend(inv_engine *e, hold_record *r, uint64_t ttl_ms, uint64_t *pos_out)
+{
+    const change_req req = {HOLD_CLAIM_EXTEND, NULL};
+    for (;;) {
+        int st;
+        int answer = held_or_answer(e, r, &req, &st, pos_out);
+        if (answer != HOLD_IS_HELD)
+            return answer;
+        hold_op op;
+        int rc = op_begin(&op, e, r, HOLD_OP_EXTEND, INV_HOLD_HELD);
+        if (rc != INV_OK)
+            return rc;
+        if (!claim_held(r, st)) {
+            op_abandon(&op);
+            continue;
+        }
+        int64_t now = clock_wall_ms();
+        if (now >= expires_of(r)) {
+            unclaim(r);
+            op_abandon(&op);
+            return INV_ENOTFOUND; /* expired: the sweep ends it */
+        }
+        /* relaxed: published by unclaim's release. */
+        atomic_store_explicit(&r->expires_at_ms, now + (int64_t)ttl_ms, memory_order_relaxed);
+        /* HELD again before the record is published, as hold_mark_held:
+         * a snapshot that starts once the record is durable must find the
+         * new expiry. */
+        unclaim(r);
+        rc = op_publish(&op, true);
+        *pos_out = op.pos_last;
+        return rc;
+    }
+}
+
+int inv_hold_extend(inv_engine *e, const char *hold_id, size_t hold_id_len, uint64_t ttl_ms)
+{
+    int rc = e ? id_ok(hold_id, hold_id_len) : INV_EINVALID;
+    if (rc == INV_OK && ttl_ms == 0)
+        rc = INV_EINVALID;
+    if (rc == INV_OK && ttl_ms > INV_HOLD_TTL_MS_MAX)
+        rc = INV_ELIMIT;
+    if (rc != INV_OK)
+        return rc;
+    uint64_t pos = 0;
+    epoch_enter();
+    hold_record *r = find_record(e, hold_id, hold_id_len, &rc);
+    if (r)
+        rc = hold_extend(e, r, ttl_ms, &pos);
+    epoch_exit();
+    return pos && rc == INV_OK ? persist_ack(e, pos) : rc;
+}
+
+/* ---- reads: one hold, a listing ------------------------------------------------- */
+
+static void copy_text(char *dst, const char *src, size_t len)
+{
+    memcpy(dst, src, len);
+    dst[len] = '\0';
 }
 
 int inv_hold_get(inv_engine *e, const char *hold_id, size_t hold_id_len, inv_hold_info *out)
 {
-    if (!e || !hold_id || hold_id_len == 0 || !out)
+    if (!e || !out)
         return INV_EINVALID;
-    if (hold_id_len > INV_HOLD_ID_MAX)
-        return INV_ELIMIT;
+    int rc = id_ok(hold_id, hold_id_len);
+    if (rc != INV_OK)
+        return rc;
     epoch_enter();
-    int rc;
     hold_record *r = find_record(e, hold_id, hold_id_len, &rc);
     if (r) {
         int st = load_state(r);
         if (st == HOLD_PENDING || st == HOLD_ABORTED) {
             rc = INV_ENOTFOUND; /* not (or never) created yet */
         } else {
+            /* A claimed hold is HELD until its change decides otherwise. */
             out->state = st == HOLD_ENDING ? INV_HOLD_HELD : (inv_hold_state)st;
-            out->expires_at_ms = r->expires_at_ms;
+            out->expires_at_ms = expires_of(r);
+            out->created_at_ms = r->created_at_ms;
             out->n_lines = r->n_lines;
-            for (size_t i = 0; i < r->n_lines; i++)
+            for (size_t i = 0; i < r->n_lines; i++) {
                 out->lines[i] =
                     (inv_hold_line){r->lines[i].item, r->lines[i].location, r->lines[i].qty};
+                out->committed[i] = st == INV_HOLD_COMMITTED ? committed_of(&r->lines[i]) : 0;
+            }
+            copy_text(out->buyer, record_buyer(r), r->buyer_len);
+            copy_text(out->order_ref, record_order_ref(r), r->order_ref_len);
         }
     }
     epoch_exit();
     return rc;
 }
 
-/* ---- background: expiry and forgetting ------------------------------------ */
+/* A listing's page being filled (see inv_hold_list). */
+typedef struct {
+    const inv_hold_filter *filter;
+    int64_t now_ms;
+    char (*ids)[INV_HOLD_ID_MAX + 1];
+    size_t *lens;
+    size_t cap, n;
+} list_page;
+
+/* r has a line on the filter's item and location (either may be absent). */
+static bool record_matches(const hold_record *r, const inv_hold_filter *f)
+{
+    if (!f || (!f->has_item && !f->has_location))
+        return true;
+    for (size_t i = 0; i < r->n_lines; i++)
+        if ((!f->has_item || r->lines[i].item == f->item) &&
+            (!f->has_location || r->lines[i].location == f->location))
+            return true;
+    return false;
+}
+
+static int list_visit(void *p, uint64_t a, uint64_t b, table_word v)
+{
+    (void)a, (void)b;
+    list_page *pg = p;
+    hold_record *r = (hold_record *)(uintptr_t)v.w0;
+    int st = load_state(r);
+    /* Live: HELD (or claimed, not yet decided), and not past its expiry. */
+    if ((st != INV_HOLD_HELD && st != HOLD_ENDING) || expires_of(r) <= pg->now_ms ||
+        !record_matches(r, pg->filter))
+        return 0;
+    assert(pg->n < pg->cap); /* table_scan visits at most cap entries */
+    copy_text(pg->ids[pg->n], r->id, r->id_len);
+    if (pg->lens)
+        pg->lens[pg->n] = r->id_len;
+    pg->n++;
+    return 0;
+}
+
+int inv_hold_list(inv_engine *e, const inv_hold_filter *filter, uint64_t cursor, size_t count,
+                  char (*ids_out)[INV_HOLD_ID_MAX + 1], size_t *id_lens, size_t cap, size_t *n_out,
+                  uint64_t *next_cursor)
+{
+    if (!e || !ids_out || cap == 0 || !n_out || !next_cursor || count == 0 ||
+        count > INV_LIST_COUNT_MAX)
+        return INV_EINVALID;
+    list_page pg = {filter, clock_wall_ms(), ids_out, id_lens, count < cap ? count : cap, 0};
+    uint64_t next = 0;
+    epoch_enter();
+    /* Not a hot path: table_scan allocates its page of entries. */
+    int rc = table_scan(&e->holds.by_id, cursor, pg.cap, list_visit, &pg, &next);
+    epoch_exit();
+    if (rc != INV_OK)
+        return rc;
+    *n_out = pg.n;
+    *next_cursor = next;
+    return INV_OK;
+}
+
+/* ---- background: expiry, buyer windows, forgetting ------------------------ */
 
 /* forget's step (p: the record): a tombstone in place of r, unless the
  * id is gone or names another record already (KEEP). */
@@ -835,29 +1518,57 @@ static void forget(inv_engine *e, hold_record *r)
         table_note_deleted(&e->holds.by_id);
 }
 
+/* An ended record's buyer units: when the window since its commit has
+ * passed, the sold ones go back. Returns 0 when none are counted any
+ * more, else when to look again. */
+static int64_t sweep_buyer_units(inv_engine *e, hold_record *r, int64_t ended, int64_t now_ms)
+{
+    uint8_t units = buyer_units_of(r);
+    if (units == BUYER_HELD)
+        return now_ms + HOLD_WHEEL_TICK_MS; /* its end is settling them right now */
+    if (units != BUYER_SOLD)
+        return 0;
+    int64_t window_end = ended + buyer_window_ms(e);
+    if (window_end > now_ms)
+        return window_end;
+    (void)buyer_items(e, r, UNITS_SOLD, -1, 0, r->n_lines, NULL);
+    set_buyer_units(r, BUYER_DONE);
+    return 0;
+}
+
 static void sweep_record(inv_engine *e, hold_record *r, int64_t now_ms)
 {
-    if (load_state(r) == HOLD_ENDING) {
-        /* A batch is ending it, or may give it back HELD: look again on
-         * the next tick (not swept in this round). */
-        wheel_push(&e->holds, r, now_ms + HOLD_WHEEL_TICK_MS);
-        return;
-    }
+    hold_book *hb = &e->holds;
     if (load_state(r) == INV_HOLD_HELD) {
-        if (r->expires_at_ms > now_ms) {
-            wheel_push(&e->holds, r, r->expires_at_ms); /* a later round */
+        if (expires_of(r) > now_ms) {
+            wheel_push(hb, r, expires_of(r)); /* a later round (or extended) */
             return;
         }
         uint64_t pos_unused = 0;
-        (void)hold_end(e, r, INV_HOLD_EXPIRED, &pos_unused);
+        const change_req req = {INV_HOLD_EXPIRED, NULL};
+        (void)hold_end(e, r, &req, now_ms, &pos_unused);
+    }
+    int st = load_state(r);
+    if (st == INV_HOLD_HELD || st == HOLD_ENDING) {
+        /* Claimed by a change (a batch, a commit, an extend) that may give
+         * it back HELD, or extended under us: look again on the next tick
+         * (not swept in this round), or at its new time. */
+        int64_t again = now_ms + HOLD_WHEEL_TICK_MS;
+        wheel_push(hb, r, st == INV_HOLD_HELD && expires_of(r) > again ? expires_of(r) : again);
+        return;
     }
     /* acquire: pairs with the release of a create that replaced r. */
     bool unlinked = atomic_load_explicit(&r->unlinked, memory_order_acquire);
     int64_t ended = atomic_load_explicit(&r->ended_at_ms, memory_order_relaxed);
     if (ended == 0)
         ended = now_ms; /* its end is being written right now */
+    int64_t buyer_due = sweep_buyer_units(e, r, ended, now_ms);
+    if (buyer_due) {
+        wheel_push(hb, r, buyer_due);
+        return;
+    }
     if (!unlinked && ended + HOLD_RETAIN_MS > now_ms) {
-        wheel_push(&e->holds, r, ended + HOLD_RETAIN_MS);
+        wheel_push(hb, r, ended + HOLD_RETAIN_MS);
         return;
     }
     if (!unlinked)
@@ -908,7 +1619,7 @@ void hold_stats(inv_engine *e, inv_stats *out)
     out->holds_expired = atomic_load_explicit(&hb->expired, memory_order_relaxed);
 }
 
-/* ---- invariant check ------------------------------------------------------ */
+/* ---- invariant checks ------------------------------------------------------ */
 
 typedef struct {
     uint64_t item, location;
@@ -922,7 +1633,7 @@ static int collect_held(void *ctx, uint64_t a, uint64_t b, table_word v)
     if (load_state(r) != INV_HOLD_HELD)
         return 0;
     for (size_t i = 0; i < r->n_lines; i++)
-        if (atomic_load_explicit(&r->lines[i].status, memory_order_acquire) == LINE_RESERVED &&
+        if (line_status(&r->lines[i]) == LINE_RESERVED &&
             vec_push(ctx, &(reserved_entry){r->lines[i].item, r->lines[i].location,
                                             r->lines[i].qty}) != INV_OK)
             return INV_ENOMEM;
@@ -946,7 +1657,7 @@ static int cmp_reserved(const void *x, const void *y)
 }
 
 /* Sorts the reserved_entry list l, summing entries with the same (item,
- * location). */
+ * location), and drops those that sum to 0. */
 static void merge_sorted(vec *l)
 {
     reserved_entry *v = l->items;
@@ -960,7 +1671,20 @@ static void merge_sorted(vec *l)
         else
             v[out++] = v[i];
     }
-    l->n = out;
+    size_t kept = 0;
+    for (size_t i = 0; i < out; i++)
+        if (v[i].qty != 0)
+            v[kept++] = v[i];
+    l->n = kept;
+}
+
+/* Two sorted, merged lists are equal. */
+static int same_entries(const vec *x, const vec *y)
+{
+    return x->n == y->n &&
+                   (x->n == 0 || memcmp(x->items, y->items, x->n * sizeof(reserved_entry)) == 0)
+               ? INV_OK
+               : INV_ECONFLICT;
 }
 
 int hold_verify_reserved(inv_engine *e)
@@ -974,13 +1698,71 @@ int hold_verify_reserved(inv_engine *e)
     if (rc == INV_OK) {
         merge_sorted(&held);
         merge_sorted(&levels);
-        rc = held.n == levels.n && (held.n == 0 || memcmp(held.items, levels.items,
-                                                          held.n * sizeof(reserved_entry)) == 0)
-                 ? INV_OK
-                 : INV_ECONFLICT;
+        rc = same_entries(&held, &levels);
     }
     vec_free(&held);
     vec_free(&levels);
+    return rc;
+}
+
+/* buyer_units as a record's state says it must be (the window aside). */
+static bool buyer_units_consistent(hold_record *r)
+{
+    int st = load_state(r);
+    uint8_t units = buyer_units_of(r);
+    if (r->buyer_len == 0)
+        return units == BUYER_NONE;
+    if (st == INV_HOLD_HELD)
+        return units == BUYER_HELD;
+    if (st == INV_HOLD_COMMITTED)
+        return units == BUYER_SOLD || units == BUYER_DONE;
+    return units == BUYER_DONE; /* released or expired */
+}
+
+/* ctx: a vec of reserved_entry keyed (a, b): what each counter must hold,
+ * as its records' buyer_units say; ENOTFOUND (stops the walk) when a
+ * record's buyer_units disagrees with its state. */
+static int collect_buyer_units(void *ctx, uint64_t ka, uint64_t kb, table_word v)
+{
+    (void)ka, (void)kb;
+    hold_record *r = (hold_record *)(uintptr_t)v.w0;
+    if (!buyer_units_consistent(r))
+        return INV_ENOTFOUND;
+    uint8_t units = buyer_units_of(r);
+    if (units != BUYER_HELD && units != BUYER_SOLD)
+        return 0;
+    for (size_t i = 0; i < r->n_lines; i++) {
+        uint64_t a, b;
+        buyer_key(r, r->lines[i].item, &a, &b);
+        int64_t n = line_units(&r->lines[i], units == BUYER_HELD ? UNITS_ALL : UNITS_SOLD);
+        if (vec_push(ctx, &(reserved_entry){a, b, n}) != INV_OK)
+            return INV_ENOMEM;
+    }
+    return 0;
+}
+
+static int collect_counters(void *ctx, uint64_t a, uint64_t b, table_word v)
+{
+    return vec_push(ctx, &(reserved_entry){a, b, (int64_t)v.w0});
+}
+
+int hold_verify_buyers(inv_engine *e)
+{
+    vec want = VEC_OF(reserved_entry), have = VEC_OF(reserved_entry);
+    epoch_enter();
+    int rc = table_foreach(&e->holds.by_id, collect_buyer_units, &want);
+    if (rc == INV_OK)
+        rc = table_foreach(&e->holds.by_buyer, collect_counters, &have);
+    epoch_exit();
+    if (rc == INV_OK) {
+        merge_sorted(&want);
+        merge_sorted(&have);
+        rc = same_entries(&want, &have);
+    } else if (rc == INV_ENOTFOUND) {
+        rc = INV_ECONFLICT;
+    }
+    vec_free(&want);
+    vec_free(&have);
     return rc;
 }
 
@@ -992,20 +1774,48 @@ static bool state_valid(uint8_t st)
            (st >= INV_HOLD_HELD && st <= INV_HOLD_EXPIRED);
 }
 
-/* Checks a PERSIST_HOLD payload read from disk; nothing in it is trusted. */
-static bool record_valid(const uint8_t *p, uint32_t len, hold_rec_header *h)
+/* A record's line read from disk: status, quantity and units sold agree
+ * with each other and with the record's target state. */
+static bool line_valid(const hold_rec_line *l, uint8_t target)
+{
+    bool commit = target == INV_HOLD_COMMITTED;
+    return l->status <= LINE_SOLD && l->qty >= 1 && l->qty <= INV_QTY_MAX &&
+           (int64_t)l->committed <= l->qty && (commit || l->committed == 0) &&
+           (l->status != LINE_SOLD || (commit && l->committed > 0 && l->committed < l->qty));
+}
+
+/* Checks a PERSIST_HOLD payload read from disk; nothing in it is trusted.
+ * *tail: the attributes' tail (zero for version 0). */
+static bool record_valid(const uint8_t *p, uint32_t len, hold_rec_header *h, hold_rec_tail *tail)
 {
     if (len < sizeof *h)
         return false;
     memcpy(h, p, sizeof *h);
-    if (h->id_len == 0 || h->id_len > INV_HOLD_ID_MAX || h->n_lines == 0 ||
-        h->n_lines > INV_HOLD_LINES_MAX || h->n_images > HOLD_IMAGES_PER_LINE * h->n_lines ||
-        len != hold_rec_len(h->n_lines) || h->final > 1 || !state_valid(h->target) ||
-        h->kind < HOLD_OP_CREATE || h->kind > HOLD_OP_STATE)
+    memset(tail, 0, sizeof *tail);
+    if (h->version > HOLD_REC_V1 || h->id_len == 0 || h->id_len > INV_HOLD_ID_MAX ||
+        h->n_lines == 0 || h->n_lines > INV_HOLD_LINES_MAX ||
+        h->n_images > HOLD_IMAGES_PER_LINE * h->n_lines || h->final > 1 ||
+        !state_valid(h->target) || h->kind < HOLD_OP_CREATE || h->kind > HOLD_OP_EXTEND ||
+        (h->kind == HOLD_OP_EXTEND && (h->version < HOLD_REC_V1 || h->target != INV_HOLD_HELD)))
+        return false;
+    uint32_t fixed = rec_fixed_len(h->n_lines);
+    size_t attrs = 0;
+    if (h->version >= HOLD_REC_V1) {
+        if (len < fixed + sizeof *tail)
+            return false;
+        memcpy(tail, p + fixed, sizeof *tail);
+        attrs = (size_t)tail->buyer_len + tail->order_ref_len;
+        if (tail->buyer_len > INV_BUYER_ID_MAX || tail->order_ref_len > INV_ORDER_REF_MAX ||
+            tail->zero8 || tail->zero32 || len != rec_len(h->n_lines, attrs, h->version) ||
+            (attrs && memchr(p + fixed + sizeof *tail, '\0', attrs)))
+            return false;
+    }
+    if (len != rec_len(h->n_lines, attrs, h->version))
         return false;
     const hold_rec_line *lines = (const hold_rec_line *)(p + sizeof *h);
     for (size_t i = 0; i < h->n_lines; i++)
-        if (lines[i].status > LINE_ENDED || lines[i].qty < 1 || lines[i].qty > INV_QTY_MAX)
+        if (!line_valid(&lines[i], h->target) ||
+            (h->version == HOLD_REC_V0 && lines[i].status == LINE_SOLD))
             return false;
     const hold_rec_image *images = (const hold_rec_image *)(lines + h->n_lines);
     for (size_t i = 0; i < h->n_images; i++)
@@ -1022,27 +1832,40 @@ static int replayed_state(const hold_rec_header *h)
     return h->target;
 }
 
-static hold_record *record_from(const hold_rec_header *h, const hold_rec_line *lines, uint64_t pos)
+static hold_record *record_from(const hold_rec_header *h, const hold_rec_tail *t,
+                                const hold_rec_line *lines, const char *attrs, uint64_t pos)
 {
-    hold_record *r = calloc(1, sizeof *r + h->n_lines * sizeof r->lines[0]);
+    size_t attrs_len = (size_t)t->buyer_len + t->order_ref_len;
+    hold_record *r = calloc(1, record_size(h->n_lines, attrs_len));
     if (!r)
         return NULL;
-    atomic_init(&r->state, replayed_state(h));
-    r->expires_at_ms = h->expires_at_ms;
+    int st = replayed_state(h);
+    atomic_init(&r->state, st);
+    atomic_init(&r->expires_at_ms, h->expires_at_ms);
+    r->created_at_ms = t->created_at_ms;
     atomic_init(&r->last_pos, pos);
     /* Replayed records are durable: retries of a recovered create or end
      * acknowledge at once (1 when no position is known). */
-    int st = replayed_state(h);
     atomic_init(&r->created_pos, st != HOLD_PENDING && st != HOLD_ABORTED ? (pos ? pos : 1) : 0);
     atomic_init(&r->end_pos, st > INV_HOLD_HELD && st != HOLD_ABORTED ? (pos ? pos : 1) : 0);
-    atomic_init(&r->ended_at_ms, h->kind == HOLD_OP_STATE ? h->ended_at_ms : 0);
+    atomic_init(&r->ended_at_ms,
+                h->kind == HOLD_OP_STATE || h->kind == HOLD_OP_END ? h->ended_at_ms : 0);
     r->id_len = h->id_len;
     memcpy(r->id, h->id, h->id_len);
     r->n_lines = h->n_lines;
     for (size_t i = 0; i < h->n_lines; i++) {
-        r->lines[i] = (hold_line){lines[i].item, lines[i].location, lines[i].qty, LINE_NONE};
+        /* Version 0 knew only whole commits: every unit was sold. */
+        int64_t sold = h->version >= HOLD_REC_V1  ? (int64_t)lines[i].committed
+                       : st == INV_HOLD_COMMITTED ? lines[i].qty
+                                                  : 0;
+        r->lines[i] = (hold_line){lines[i].item, lines[i].location, lines[i].qty, 0, LINE_NONE};
+        atomic_init(&r->lines[i].committed, sold);
         atomic_init(&r->lines[i].status, (uint8_t)lines[i].status);
     }
+    r->buyer_len = t->buyer_len;
+    r->order_ref_len = t->order_ref_len;
+    if (attrs_len)
+        memcpy(record_attrs(r), attrs, attrs_len);
     return r;
 }
 
@@ -1088,8 +1911,9 @@ static int install_record(inv_engine *e, hold_record *r)
 int hold_replay(inv_engine *e, uint64_t pos, const void *payload, uint32_t len)
 {
     hold_rec_header h;
+    hold_rec_tail t;
     const uint8_t *p = payload;
-    if (!record_valid(p, len, &h))
+    if (!record_valid(p, len, &h, &t))
         return INV_EINVALID;
     const hold_rec_line *lines = (const hold_rec_line *)(p + sizeof h);
     const hold_rec_image *images = (const hold_rec_image *)(lines + h.n_lines);
@@ -1105,7 +1929,9 @@ int hold_replay(inv_engine *e, uint64_t pos, const void *payload, uint32_t len)
     /* relaxed: recovery is single-threaded. */
     if (old && atomic_load_explicit(&old->last_pos, memory_order_relaxed) >= hold_pos)
         return INV_OK; /* the snapshot already holds this change */
-    hold_record *r = record_from(&h, lines, hold_pos);
+    const char *attrs =
+        h.version >= HOLD_REC_V1 ? (const char *)p + rec_fixed_len(h.n_lines) + sizeof t : NULL;
+    hold_record *r = record_from(&h, &t, lines, attrs, hold_pos);
     return r ? install_record(e, r) : INV_ENOMEM;
 }
 
@@ -1117,45 +1943,62 @@ static int collect_record(void *ctx, uint64_t a, uint64_t b, table_word v)
     return 0;
 }
 
-static bool has_reserved_line(hold_record *r)
+static bool has_unfinished_line(hold_record *r)
 {
     for (size_t i = 0; i < r->n_lines; i++)
-        if (atomic_load_explicit(&r->lines[i].status, memory_order_acquire) == LINE_RESERVED)
+        if (line_status(&r->lines[i]) == LINE_RESERVED || line_status(&r->lines[i]) == LINE_SOLD)
             return true;
     return false;
 }
 
-/* Finishes a change that recovery found half done, and journals it. */
+/* When the sweeper next looks at an ended record: once the buyer window
+ * since its commit has passed (sold units still counted), or once it may
+ * be forgotten; it looks again after each. */
+static int64_t ended_due(inv_engine *e, hold_record *r)
+{
+    /* relaxed: recovery is single-threaded. */
+    int64_t ended = atomic_load_explicit(&r->ended_at_ms, memory_order_relaxed);
+    int64_t due = ended + HOLD_RETAIN_MS;
+    if (buyer_units_of(r) == BUYER_SOLD && ended + buyer_window_ms(e) < due)
+        due = ended + buyer_window_ms(e);
+    return due;
+}
+
+/* Finishes a change that recovery found half done (journaled), counts the
+ * buyer's units again, and puts the hold on the wheel. */
 static int finish_one(inv_engine *e, hold_record *r, int64_t now_ms)
 {
     hold_book *hb = &e->holds;
     int st = load_state(r);
     hold_op op;
     int rc = INV_OK;
-    if (st == HOLD_PENDING || (st != INV_HOLD_HELD && has_reserved_line(r))) {
+    if (st == HOLD_PENDING || (st != INV_HOLD_HELD && has_unfinished_line(r))) {
         bool aborting = st == HOLD_PENDING;
         rc = op_begin(&op, e, r, aborting ? HOLD_OP_CREATE : HOLD_OP_END,
                       aborting ? HOLD_ABORTED : (uint8_t)st);
         if (rc == INV_OK)
-            rc = op_end_lines(&op, aborting ? LINE_GIVEN_BACK : LINE_ENDED);
+            rc = op_end_lines(&op);
         if (rc == INV_OK)
             rc = op_publish(&op, true);
         if (rc == INV_OK && op.pos_last)
             rc = journal_wait(e->jr, op.pos_last);
         if (aborting) {
-            hold_abort(e, r);
+            hold_abort(e, r); /* never counted: nothing for its buyer */
             return rc;
         }
     }
+    if (st != INV_HOLD_HELD && atomic_load_explicit(&r->ended_at_ms, memory_order_relaxed) == 0)
+        /* relaxed: recovery is single-threaded. */
+        atomic_store_explicit(&r->ended_at_ms, now_ms, memory_order_relaxed);
+    int counted = buyer_recount(e, r, now_ms);
+    if (rc == INV_OK)
+        rc = counted;
     if (st == INV_HOLD_HELD) {
-        wheel_push(hb, r, r->expires_at_ms);
+        wheel_push(hb, r, expires_of(r));
         /* relaxed: statistics. */
         atomic_fetch_add_explicit(&hb->active, 1, memory_order_relaxed);
     } else {
-        if (atomic_load_explicit(&r->ended_at_ms, memory_order_relaxed) == 0)
-            atomic_store_explicit(&r->ended_at_ms, now_ms, memory_order_relaxed);
-        wheel_push(hb, r,
-                   atomic_load_explicit(&r->ended_at_ms, memory_order_relaxed) + HOLD_RETAIN_MS);
+        wheel_push(hb, r, ended_due(e, r));
     }
     return rc;
 }
@@ -1188,13 +2031,13 @@ static int snapshot_one(void *ctx, uint64_t a, uint64_t b, table_word v)
     uint64_t last = atomic_load_explicit(&r->last_pos, memory_order_acquire);
     int st = load_state(r);
     hold_op op;
-    /* An end a batch has claimed is not done until the batch's final
-     * record (at or after this snapshot's position, see batch.c). */
+    /* A claimed hold is not changed until its claim's record (at or after
+     * this snapshot's position, see batch.c and hold_end) is published. */
     op_init(&op, args[0], r, HOLD_OP_STATE, (uint8_t)(st == HOLD_ENDING ? INV_HOLD_HELD : st));
     op.state_last_pos = last;
     uint8_t buf[HOLD_REC_LEN_MAX];
     encode_record(&op, true, buf);
-    return snapshot_add(args[1], PERSIST_HOLD, buf, hold_rec_len(r->n_lines));
+    return snapshot_add(args[1], PERSIST_HOLD, buf, record_len(r));
 }
 
 int hold_snapshot(inv_engine *e, snapshot_writer *w)
@@ -1206,55 +2049,111 @@ int hold_snapshot(inv_engine *e, snapshot_writer *w)
 /* ---- hold lines of batches ------------------------------------------------ */
 
 int hold_claim_create(inv_engine *e, const char *id, size_t len, uint64_t ttl_ms,
-                      const inv_hold_line *lines, size_t n, hold_claim *c)
+                      const inv_hold_line *lines, size_t n, const inv_hold_opts *opts,
+                      hold_claim *c, inv_hold_failure *failure)
 {
     ordered_line ordered[INV_HOLD_LINES_MAX];
-    int rc = create_args_ok(id, len, ttl_ms, lines, n, ordered);
-    *c = (hold_claim){NULL, INV_HOLD_HELD, 0};
+    int rc = create_args_ok(id, len, ttl_ms, lines, n, opts, ordered);
+    const inv_hold_opts *o = opts ? opts : &no_opts;
+    *c = (hold_claim){NULL, INV_HOLD_HELD, 0, 0};
     if (rc == INV_OK)
-        rc = claim_id(e, id, len, ttl_ms, ordered, n, &c->r, &c->ack_pos);
+        rc = claim_id(e, id, len, ttl_ms, ordered, n, o, &c->r, &c->ack_pos);
+    if (rc == INV_OK && c->r) {
+        rc = buyer_take(e, c->r, o->buyer_limit, ordered, failure);
+        if (rc != INV_OK) {
+            hold_abort(e, c->r);
+            c->r = NULL;
+        }
+    }
     assert(rc != INV_OK || c->r == NULL || load_state(c->r) == HOLD_PENDING);
     return rc;
 }
 
-int hold_claim_end(inv_engine *e, const char *id, size_t len, int to, hold_claim *c)
+int hold_claim_end(inv_engine *e, const char *id, size_t len, int to, const inv_hold_line *sold,
+                   size_t n_sold, hold_claim *c)
 {
     assert(to == INV_HOLD_COMMITTED || to == INV_HOLD_RELEASED);
-    *c = (hold_claim){NULL, to, 0};
-    if (!id || len == 0)
-        return INV_EINVALID;
-    if (len > INV_HOLD_ID_MAX)
-        return INV_ELIMIT;
-    int rc;
+    *c = (hold_claim){NULL, to, 0, 0};
+    int rc = id_ok(id, len);
+    if (rc == INV_OK)
+        rc = n_sold && to != INV_HOLD_COMMITTED ? INV_EINVALID : sold_lines_ok(sold, n_sold);
+    if (rc != INV_OK)
+        return rc;
     hold_record *r = find_record(e, id, len, &rc);
+    int64_t units[INV_HOLD_LINES_MAX];
+    if (r && n_sold && (rc = map_sold(r, sold, n_sold, units)) != INV_OK)
+        return rc;
+    const change_req req = {to, n_sold ? units : NULL};
     while (r) {
         int st;
-        int answer = held_or_answer(e, r, to, &st, &c->ack_pos);
+        int answer = held_or_answer(e, r, &req, &st, &c->ack_pos);
         if (answer != HOLD_IS_HELD)
             return answer;
-        if (to == INV_HOLD_COMMITTED && clock_wall_ms() >= r->expires_at_ms)
+        if (!claim_held(r, st))
+            continue;
+        if (to == INV_HOLD_COMMITTED && clock_wall_ms() >= expires_of(r)) {
+            unclaim(r);
             return INV_ENOTFOUND; /* expired: the sweep ends it, not the batch */
-        /* acq_rel: against commit, release, expiry and other batches, as
-         * hold_end's CAS; the lines' statuses come with it. */
-        if (atomic_compare_exchange_strong_explicit(&r->state, &st, HOLD_ENDING,
-                                                    memory_order_acq_rel, memory_order_acquire)) {
-            c->r = r;
-            return INV_OK;
         }
+        set_sold(r, to, req.sold);
+        c->r = r;
+        return INV_OK;
+    }
+    return rc;
+}
+
+int hold_claim_extend(inv_engine *e, const char *id, size_t len, uint64_t ttl_ms, hold_claim *c)
+{
+    *c = (hold_claim){NULL, HOLD_CLAIM_EXTEND, 0, 0};
+    int rc = id_ok(id, len);
+    if (rc == INV_OK && (ttl_ms == 0 || ttl_ms > INV_HOLD_TTL_MS_MAX))
+        rc = ttl_ms == 0 ? INV_EINVALID : INV_ELIMIT;
+    if (rc != INV_OK)
+        return rc;
+    hold_record *r = find_record(e, id, len, &rc);
+    const change_req req = {HOLD_CLAIM_EXTEND, NULL};
+    while (r) {
+        int st;
+        int answer = held_or_answer(e, r, &req, &st, &c->ack_pos);
+        if (answer != HOLD_IS_HELD)
+            return answer;
+        if (!claim_held(r, st))
+            continue;
+        int64_t now = clock_wall_ms();
+        if (now >= expires_of(r)) {
+            unclaim(r);
+            return INV_ENOTFOUND; /* expired: the sweep ends it */
+        }
+        c->expires_at_ms = now + (int64_t)ttl_ms;
+        c->r = r;
+        return INV_OK;
     }
     return rc;
 }
 
 size_t hold_claim_n_lines(const hold_claim *c)
 {
-    return c->r ? c->r->n_lines : 0;
+    return c->r && c->to != HOLD_CLAIM_EXTEND ? c->r->n_lines : 0;
 }
 
-bool hold_claim_line(const hold_claim *c, size_t i, inv_hold_line *out)
+size_t hold_claim_n_moves(const hold_claim *c)
 {
-    assert(c->r && i < c->r->n_lines);
-    const hold_line *l = &c->r->lines[i];
+    size_t n = 0;
+    for (size_t i = 0; i < hold_claim_n_lines(c); i++) {
+        inv_hold_line l;
+        int64_t sold;
+        if (hold_claim_line(c, i, &l, &sold))
+            n += c->to == INV_HOLD_HELD ? 1 : (size_t)(sold > 0) + (size_t)(l.qty - sold > 0);
+    }
+    return n;
+}
+
+bool hold_claim_line(const hold_claim *c, size_t i, inv_hold_line *out, int64_t *sold)
+{
+    assert(c->r && c->to != HOLD_CLAIM_EXTEND && i < c->r->n_lines);
+    hold_line *l = &c->r->lines[i];
     *out = (inv_hold_line){l->item, l->location, l->qty};
+    *sold = c->to == INV_HOLD_COMMITTED ? committed_of(l) : 0;
     /* relaxed: the claim's owner alone changes a claimed hold's lines. */
     return c->to == INV_HOLD_HELD ||
            atomic_load_explicit(&l->status, memory_order_relaxed) == LINE_RESERVED;
@@ -1262,14 +2161,15 @@ bool hold_claim_line(const hold_claim *c, size_t i, inv_hold_line *out)
 
 uint32_t hold_claim_record_len(const hold_claim *c)
 {
-    return c->r ? hold_rec_len(c->r->n_lines) : 0;
+    return c->r ? record_len(c->r) : 0;
 }
 
 void hold_claim_done(hold_claim *c, const bool *counted, uint64_t pos)
 {
     hold_record *r = c->r;
     assert(r && state_transient(load_state(r)));
-    for (size_t i = 0; i < r->n_lines; i++) {
+    bool extend = c->to == HOLD_CLAIM_EXTEND;
+    for (size_t i = 0; !extend && i < r->n_lines; i++) {
         uint8_t st =
             c->to == INV_HOLD_HELD ? (counted[i] ? LINE_RESERVED : LINE_UNTRACKED) : LINE_ENDED;
         if (c->to != INV_HOLD_HELD &&
@@ -1278,33 +2178,40 @@ void hold_claim_done(hold_claim *c, const bool *counted, uint64_t pos)
         /* release: a snapshot that sees the status sees the level change. */
         atomic_store_explicit(&r->lines[i].status, st, memory_order_release);
     }
-    if (c->to != INV_HOLD_HELD)
+    if (extend)
+        /* relaxed: published by the state's release below. */
+        atomic_store_explicit(&r->expires_at_ms, c->expires_at_ms, memory_order_relaxed);
+    else if (c->to != INV_HOLD_HELD)
         /* relaxed: as in hold_end. */
         atomic_store_explicit(&r->ended_at_ms, clock_wall_ms(), memory_order_relaxed);
-    /* release: the lines' statuses and level changes before the state, and
-     * the state before the position (as op_publish: a snapshot reads the
-     * position first). Set before the batch's final record is published,
-     * for the reason hold_mark_held gives. */
-    atomic_store_explicit(&r->state, c->to, memory_order_release);
+    /* release: the lines' statuses and level changes (or the new expiry)
+     * before the state, and the state before the position (as op_publish:
+     * a snapshot reads the position first). Set before the batch's final
+     * record is published, for the reason hold_mark_held gives. */
+    atomic_store_explicit(&r->state, extend ? INV_HOLD_HELD : c->to, memory_order_release);
     atomic_store_explicit(&r->last_pos, pos, memory_order_release);
 }
 
 void hold_claim_encode(inv_engine *e, const hold_claim *c, uint8_t *buf)
 {
     hold_op op;
-    op_init(&op, e, c->r, c->to == INV_HOLD_HELD ? HOLD_OP_CREATE : HOLD_OP_END, (uint8_t)c->to);
+    uint8_t kind = c->to == INV_HOLD_HELD       ? HOLD_OP_CREATE
+                   : c->to == HOLD_CLAIM_EXTEND ? HOLD_OP_EXTEND
+                                                : HOLD_OP_END;
+    op_init(&op, e, c->r, kind, (uint8_t)(c->to == HOLD_CLAIM_EXTEND ? INV_HOLD_HELD : c->to));
     encode_record(&op, true, buf);
 }
 
 void hold_claim_published(inv_engine *e, hold_claim *c, uint64_t pos)
 {
     hold_record *r = c->r;
-    assert(r && load_state(r) == c->to);
+    assert(r && load_state(r) == (c->to == HOLD_CLAIM_EXTEND ? INV_HOLD_HELD : c->to));
     /* release: a retry that reads it acknowledges on a record that exists. */
     if (c->to == INV_HOLD_HELD) {
         atomic_store_explicit(&r->created_pos, pos ? pos : 1, memory_order_release);
         hold_activate(e, r);
-    } else {
+    } else if (c->to != HOLD_CLAIM_EXTEND) {
+        buyer_end(e, r, c->to);
         atomic_store_explicit(&r->end_pos, pos ? pos : 1, memory_order_release);
         count_end(&e->holds, c->to);
     }
@@ -1314,11 +2221,13 @@ void hold_claim_undo(inv_engine *e, hold_claim *c)
 {
     hold_record *r = c->r;
     assert(r && state_transient(load_state(r)));
-    if (c->to == INV_HOLD_HELD)
+    if (c->to == INV_HOLD_HELD) {
         hold_abort(e, r); /* as a failed create: removed, never on the wheel */
-    else
+    } else {
+        set_sold(r, INV_HOLD_RELEASED, NULL); /* nothing sold */
         /* release: the units the batch gave back come before HELD. */
-        atomic_store_explicit(&r->state, INV_HOLD_HELD, memory_order_release);
+        unclaim(r);
+    }
     c->r = NULL;
 }
 

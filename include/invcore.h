@@ -510,18 +510,31 @@ typedef struct {
     size_t order_ref_len;
 } inv_hold_opts;
 
-/* inv_hold_create with attributes (opts NULL: none). */
+/* inv_hold_create with attributes (opts NULL: none). A buyer and an order
+ * reference hold no NUL byte (INV_EINVALID); a limit needs a buyer. A
+ * retry is the same create only with the same attributes too (else
+ * CONFLICT). A buyer over its limit: INV_ELIMIT before any level changes,
+ * with failure (if not NULL) naming the caller's first line of that item
+ * and, in available, the units the buyer would hold (more than the limit,
+ * so > 0; any other INV_ELIMIT leaves available 0). Released and expired
+ * holds give their buyer's units back at once; committed units count
+ * until the buyer window has passed since the commit. */
 int inv_hold_create_ex(inv_engine *e, const char *hold_id, size_t hold_id_len, uint64_t ttl_ms,
                        const inv_hold_line *lines, size_t n_lines, const inv_hold_opts *opts,
                        inv_hold_failure *failure);
 /* Commits part of a hold: lines name (item, location, qty <= the hold's
  * qty there) what was sold; those units become committed, every other unit
  * of the hold is released. A line the hold lacks, or more than it holds:
- * INV_EINVALID (nothing changes). n_lines 0: as inv_hold_commit. */
+ * INV_EINVALID (nothing changes). n_lines 0: as inv_hold_commit. A retry
+ * that sells the same units answers INV_OK; any other commit of a
+ * committed hold (a whole one after a partial one too): INV_ECONFLICT. */
 int inv_hold_commit_partial(inv_engine *e, const char *hold_id, size_t hold_id_len,
                             const inv_hold_line *lines, size_t n_lines);
-/* A HELD hold now expires ttl_ms (1 .. INV_HOLD_TTL_MS_MAX) from now.
- * Ended: NOTFOUND (expired/released) or CONFLICT (committed). */
+/* A HELD hold now expires ttl_ms (1 .. INV_HOLD_TTL_MS_MAX) from now
+ * (journaled; earlier than before is allowed: commits are refused from the
+ * new time on, its units come back within one sweep of the timing wheel's
+ * span, hold.h). Ended, or past its expiry time: NOTFOUND (expired or
+ * released) or CONFLICT (committed). */
 int inv_hold_extend(inv_engine *e, const char *hold_id, size_t hold_id_len, uint64_t ttl_ms);
 
 typedef struct {
@@ -529,10 +542,14 @@ typedef struct {
     bool has_item, has_location;
 } inv_hold_filter;
 
-/* Cursor listing of live (HELD) holds, as inv_item_list; filter may be
- * NULL. ids_out[i] gets each hold's id (NUL-terminated). */
+/* Cursor listing of live holds (HELD, and not past their expiry time), as
+ * inv_item_list; filter may be NULL (has_item and has_location: one line
+ * on both). ids_out[i] gets each hold's id (NUL-terminated) and, unless
+ * id_lens is NULL, id_lens[i] its length (ids are byte strings: one may
+ * hold a NUL). A page may hold fewer than count ids, none included, with
+ * a cursor that is not 0 yet: the filter drops what does not match. */
 int inv_hold_list(inv_engine *e, const inv_hold_filter *filter, uint64_t cursor, size_t count,
-                  char (*ids_out)[INV_HOLD_ID_MAX + 1], size_t cap, size_t *n_out,
+                  char (*ids_out)[INV_HOLD_ID_MAX + 1], size_t *id_lens, size_t cap, size_t *n_out,
                   uint64_t *next_cursor);
 
 /* ---- batches: many changes, all or nothing ----------------------------- */

@@ -881,7 +881,7 @@ Test(hold, deleting_an_item_under_a_live_hold_conflicts_until_the_hold_ends)
  * (HOLD_WHEEL_SLOTS ticks, about 65 s) later. */
 enum { STALL_MS = 5 * SWEEP_MS, EXPIRY_BOUND_MS = 5000 };
 
-static void stall_before_wheel(hold_test_point at)
+static void stall_before_wheel(hold_test_point at, uint64_t pos)
 {
     if (at == HOLD_TEST_BEFORE_WHEEL)
         tu_sleep_ms(STALL_MS); /* several sweeps pass the hold's 1 ms TTL */
@@ -912,7 +912,7 @@ enum { PUBLISH_STALL_MS = 300 };
 static _Atomic int first_in_window; /* the first create is in the window */
 static _Atomic int64_t first_left_ms; /* when it left (mono_ms) */
 
-static void stall_unpublished(hold_test_point at)
+static void stall_unpublished(hold_test_point at, uint64_t pos)
 {
     if (at != HOLD_TEST_HELD_UNPUBLISHED)
         return;

@@ -334,7 +334,7 @@ Test(server_cmd, holds_reserve_commit_release)
     expect_error(C, "INSUFFICIENT 10 1 3", "HOLD.CREATE h2 60000 11 1 1 10 1 4");
     expect_level(C, 4, 1, "LEVEL.GET 11 1");
     redisReply *r = cmd(C, "HOLD.GET h1");
-    cr_assert_eq(r->elements, 3);
+    cr_assert_eq(r->elements, 6); /* state, expiry, lines, buyer, order, created */
     cr_assert_str_eq(r->element[0]->str, "held");
     cr_assert_eq(r->element[1]->type, REDIS_REPLY_INTEGER);
     cr_assert_eq(r->element[2]->elements, 2);

@@ -1,7 +1,8 @@
 /*
  * cmd_internal.h — shared by command.c (table, dispatch, admin commands),
  * cmd_conn.c (CLIENT, SELECT, TIME, RESET, ROLE), cmd_inventory.c
- * (location, item, level, product and hold commands), cmd_multi.c (MULTI /
+ * (location, item, level and product commands), cmd_hold.c (hold
+ * commands), cmd_multi.c (MULTI /
  * EXEC transactions) and cmd_introspect.c (SLOWLOG, LATENCY, MEMORY, SCAN,
  * TYPE). Not used outside core/server/cmd*.c.
  *
@@ -34,6 +35,8 @@ struct cmd_scratch {
     inv_batch_result results[INV_BATCH_LINES_MAX];
     inv_level_row level_rows[INV_LIST_COUNT_MAX]; /* SCAN */
     inv_level_full_row full_rows[INV_LIST_COUNT_MAX]; /* LEVEL.LIST pages, ... ALL */
+    char hold_ids[INV_LIST_COUNT_MAX][INV_HOLD_ID_MAX + 1]; /* HOLD.LIST */
+    size_t hold_id_lens[INV_LIST_COUNT_MAX];
 };
 
 /* A row of command.c's table; opaque outside command.c. */
@@ -72,8 +75,10 @@ typedef struct cmd_def {
     const char *summary;
 } cmd_def;
 
-extern const cmd_def cmd_conn_rows[], cmd_inventory_rows[], cmd_multi_rows[], cmd_introspect_rows[];
-extern const size_t cmd_conn_rows_n, cmd_inventory_rows_n, cmd_multi_rows_n, cmd_introspect_rows_n;
+extern const cmd_def cmd_conn_rows[], cmd_inventory_rows[], cmd_hold_rows[], cmd_multi_rows[],
+    cmd_introspect_rows[];
+extern const size_t cmd_conn_rows_n, cmd_inventory_rows_n, cmd_hold_rows_n, cmd_multi_rows_n,
+    cmd_introspect_rows_n;
 
 bool arg_eq(const resp_arg *a, const char *lit); /* case-insensitive */
 /* printf's precision for a quoted argument: "%.*s", echo_len(a, max), a->ptr
@@ -139,13 +144,14 @@ int arg_ll_strict(const resp_arg *a, int64_t *v);
 cmd_handler cmd_loc_set, cmd_loc_get, cmd_loc_list, cmd_loc_default;
 cmd_handler cmd_item_set, cmd_item_get, cmd_item_mget, cmd_item_bysku, cmd_item_byvariant,
     cmd_item_list, cmd_item_del;
-cmd_handler cmd_level_list, cmd_level_del, cmd_product_inventory, cmd_hold_get;
+cmd_handler cmd_level_list, cmd_level_del, cmd_product_inventory;
 /* LEVEL.SET: its NX form (create-only, no batch line) or the batch line. */
 cmd_handler cmd_level_set;
 
 /* cmd_inventory.c: the commands that are batch lines (CMD_BATCH: LEVEL.SET,
- * LEVEL.ADJUST, LEVEL.GET, HOLD.CREATE, HOLD.COMMIT, HOLD.RELEASE). Each
- * has one parser, found by its name; alone, each runs as cmd_batch_line. */
+ * LEVEL.ADJUST, LEVEL.GET, HOLD.CREATE, HOLD.COMMIT, HOLD.RELEASE,
+ * HOLD.EXTEND). Each has one parser, found by its name; alone, each runs as
+ * cmd_batch_line. */
 cmd_handler cmd_batch_line;
 /* Parses v (v[0] names the command; arity checked) into *l with the
  * command's own parser; a HOLD.CREATE's lines go to lines (room for
@@ -159,6 +165,20 @@ void reply_batch_line(session *s, resp_out *o, const inv_batch_line *l, const in
  * ("INSUFFICIENT") and writes the message after it into msg[cap]. */
 const char *batch_line_error(session *s, const inv_batch_line *l, const inv_batch_result *r,
                              char *msg, size_t cap);
+
+/* cmd_hold.c: HOLD.GET, HOLD.LIST, and the hold batch lines' parsers (the
+ * batch_line_parse_or_reply contract), single calls and error wording. */
+cmd_handler cmd_hold_get, cmd_hold_list;
+typedef int hold_line_parser(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
+                             inv_hold_line *lines);
+hold_line_parser parse_hold_create, parse_hold_commit, parse_hold_release, parse_hold_extend;
+/* Runs a hold line alone through its one engine call (r->rc, and for a
+ * create r->hold_failure). */
+void hold_line_apply(inv_engine *e, const inv_batch_line *l, inv_batch_result *r);
+/* A failed hold line's error as the command words it (the code; the
+ * message into msg[cap]), or NULL: the generic wording. */
+const char *hold_line_error(const inv_batch_line *l, const inv_batch_result *r, char *msg,
+                            size_t cap);
 
 /* cmd_multi.c */
 typedef enum {

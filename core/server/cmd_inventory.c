@@ -1,5 +1,6 @@
 /*
- * cmd_inventory.c — LOC.*, ITEM.*, LEVEL.*, PRODUCT.INVENTORY, HOLD.*.
+ * cmd_inventory.c — LOC.*, ITEM.*, LEVEL.*, PRODUCT.INVENTORY (HOLD.* is
+ * cmd_hold.c), and the batch lines' dispatch.
  *
  * Each handler parses its arguments (ids: decimal u64, leading zeros
  * allowed; quantities: decimal i64), calls one engine function, and writes
@@ -9,7 +10,8 @@
  * beyond their scratch rows.
  *
  * The commands that are batch lines (LEVEL.SET / ADJUST / GET, HOLD.CREATE
- * / COMMIT / RELEASE) parse with one function each into an inv_batch_line;
+ * / COMMIT / RELEASE / EXTEND) parse with one function each into an
+ * inv_batch_line (the hold ones live in cmd_hold.c);
  * the same parser checks them when MULTI queues them, and the same reply
  * writer answers them alone and inside EXEC's array (cmd_multi.c).
  */
@@ -1032,90 +1034,6 @@ void cmd_product_inventory(session *s, resp_out *o, const resp_arg *v, size_t n)
     free(big);
 }
 
-/* ---- holds -------------------------------------------------------------- */
-
-static int hold_id_or_reply(resp_out *o, const resp_arg *a)
-{
-    if (a->len == 0 || a->len > INV_HOLD_ID_MAX) {
-        resp_w_errorf(o, "INVALID hold id must be 1..%u bytes", (unsigned)INV_HOLD_ID_MAX);
-        return -1;
-    }
-    return 0;
-}
-
-/* The rules the engine applies to each line, checked here so that MULTI
- * refuses a bad line before EXEC: qty 1..INV_QTY_MAX, no (item, loc) twice. */
-static int hold_line_or_reply(resp_out *o, const resp_arg *a, const inv_hold_line *prev,
-                              size_t nprev, inv_hold_line *line)
-{
-    if (arg_u64_or_reply(o, &a[0], "item id", &line->item) != 0 ||
-        arg_u64_or_reply(o, &a[1], "location id", &line->location) != 0 ||
-        arg_i64_or_reply(o, &a[2], "quantity", &line->qty) != 0)
-        return -1;
-    if (line->qty < 1 || line->qty > INV_QTY_MAX) {
-        resp_w_errorf(o, "INVALID quantity must be 1..%lld", (long long)INV_QTY_MAX);
-        return -1;
-    }
-    for (size_t i = 0; i < nprev; i++)
-        if (prev[i].item == line->item && prev[i].location == line->location) {
-            resp_w_errorf(o, "INVALID item %llu at location %llu appears twice",
-                          (unsigned long long)line->item, (unsigned long long)line->location);
-            return -1;
-        }
-    return 0;
-}
-
-/* HOLD.CREATE hold ttl_ms item loc qty [item loc qty ...]; O(lines^2) for
- * the repeat check, at most INV_HOLD_LINES_MAX lines. */
-static int parse_hold_create(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
-                             inv_hold_line *lines)
-{
-    batch_line_init(l, INV_BATCH_HOLD_CREATE);
-    if (hold_id_or_reply(o, &v[1]) != 0 || arg_u64_or_reply(o, &v[2], "ttl_ms", &l->ttl_ms) != 0)
-        return -1;
-    if (l->ttl_ms == 0 || l->ttl_ms > INV_HOLD_TTL_MS_MAX) {
-        resp_w_errorf(o, "%s ttl_ms must be 1..%llu", l->ttl_ms == 0 ? "INVALID" : "LIMIT",
-                      (unsigned long long)INV_HOLD_TTL_MS_MAX);
-        return -1;
-    }
-    l->n_hold_lines = (n - 3) / 3;
-    if (l->n_hold_lines > INV_HOLD_LINES_MAX) {
-        resp_w_errorf(o, "LIMIT at most %u lines per hold", (unsigned)INV_HOLD_LINES_MAX);
-        return -1;
-    }
-    for (size_t i = 0; i < l->n_hold_lines; i++)
-        if (hold_line_or_reply(o, &v[3 + 3 * i], lines, i, &lines[i]) != 0)
-            return -1;
-    l->hold_id = v[1].ptr;
-    l->hold_id_len = v[1].len;
-    l->hold_lines = lines;
-    return 0;
-}
-
-static int parse_hold_end(resp_out *o, const resp_arg *v, inv_batch_line *l, inv_batch_op op)
-{
-    batch_line_init(l, op);
-    if (hold_id_or_reply(o, &v[1]) != 0)
-        return -1;
-    l->hold_id = v[1].ptr;
-    l->hold_id_len = v[1].len;
-    return 0;
-}
-
-/* HOLD.COMMIT hold */
-static int parse_hold_commit(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
-                             inv_hold_line *lines)
-{
-    return parse_hold_end(o, v, l, INV_BATCH_HOLD_COMMIT);
-}
-
-/* HOLD.RELEASE hold */
-static int parse_hold_release(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
-                              inv_hold_line *lines)
-{
-    return parse_hold_end(o, v, l, INV_BATCH_HOLD_RELEASE);
-}
-
 /* ---- batch lines: one parser per command, shared with MULTI --------------- */
 
 typedef int (*line_parser)(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
@@ -1130,7 +1048,7 @@ static const struct {
     {"level.transfer", parse_level_transfer}, {"level.return", parse_level_return},
     {"level.fulfil", parse_level_fulfil},     {"level.policy", parse_level_policy},
     {"hold.create", parse_hold_create},       {"hold.commit", parse_hold_commit},
-    {"hold.release", parse_hold_release},
+    {"hold.release", parse_hold_release},     {"hold.extend", parse_hold_extend},
 };
 
 int batch_line_parse_or_reply(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
@@ -1181,14 +1099,10 @@ static void line_apply(inv_engine *e, const inv_batch_line *l, inv_batch_result 
         r->rc = inv_batch(e, l, 1, r, NULL); /* a transfer is a batch of one line */
         break;
     case INV_BATCH_HOLD_CREATE:
-        r->rc = inv_hold_create(e, l->hold_id, l->hold_id_len, l->ttl_ms, l->hold_lines,
-                                l->n_hold_lines, &r->hold_failure);
-        break;
     case INV_BATCH_HOLD_COMMIT:
-        r->rc = inv_hold_commit(e, l->hold_id, l->hold_id_len);
-        break;
     case INV_BATCH_HOLD_RELEASE:
-        r->rc = inv_hold_release(e, l->hold_id, l->hold_id_len);
+    case INV_BATCH_HOLD_EXTEND:
+        hold_line_apply(e, l, r);
         break;
     default:
         r->rc = INV_EINVALID; /* defended: parsers set only the ops above */
@@ -1216,12 +1130,11 @@ const char *batch_line_error(session *s, const inv_batch_line *l, const inv_batc
                              char *msg, size_t cap)
 {
     bool level_write = l->op == INV_BATCH_LEVEL_SET || l->op == INV_BATCH_LEVEL_ADJUST;
+    const char *hold_code = hold_line_error(l, r, msg, cap);
+    if (hold_code)
+        return hold_code;
     if (r->rc == INV_EINSUFFICIENT && l->op == INV_BATCH_LEVEL_ADJUST)
         snprintf(msg, cap, "available %lld", (long long)r->level.available);
-    else if (r->rc == INV_EINSUFFICIENT && l->op == INV_BATCH_HOLD_CREATE)
-        snprintf(msg, cap, "%llu %llu %lld", (unsigned long long)r->hold_failure.item,
-                 (unsigned long long)r->hold_failure.location,
-                 (long long)r->hold_failure.available);
     else if (r->rc == INV_ECONFLICT && level_write)
         snprintf(msg, cap, "revision %llu",
                  (unsigned long long)conflict_revision(s, l->item, l->location, &r->level));
@@ -1237,7 +1150,7 @@ const char *batch_line_error(session *s, const inv_batch_line *l, const inv_batc
     return inv_errcode(r->rc);
 }
 
-#define LINE_ERROR_MAX 128 /* bytes of a line's error message */
+#define LINE_ERROR_MAX 160 /* bytes of a line's error message (a buyer's LIMIT) */
 
 void reply_batch_line(session *s, resp_out *o, const inv_batch_line *l, const inv_batch_result *r)
 {
@@ -1295,43 +1208,6 @@ void cmd_batch_line(session *s, resp_out *o, const resp_arg *v, size_t n)
     reply_batch_line(s, o, &l, &r);
 }
 
-/* ---- HOLD.GET --------------------------------------------------------------- */
-
-static const char *hold_state_name(inv_hold_state st)
-{
-    switch (st) {
-    case INV_HOLD_HELD:
-        return "held";
-    case INV_HOLD_COMMITTED:
-        return "committed";
-    case INV_HOLD_RELEASED:
-        return "released";
-    case INV_HOLD_EXPIRED:
-        return "expired";
-    }
-    return "unknown";
-}
-
-void cmd_hold_get(session *s, resp_out *o, const resp_arg *v, size_t n)
-{
-    inv_hold_info *h = &s->scratch->hold;
-    if (hold_id_or_reply(o, &v[1]) != 0 ||
-        engine_or_reply(o, inv_hold_get(s->ctx->e, v[1].ptr, v[1].len, h)) != 0)
-        return;
-    if (h->n_lines > INV_HOLD_LINES_MAX)
-        h->n_lines = INV_HOLD_LINES_MAX; /* defended: engine contract */
-    resp_w_array(o, 3);
-    resp_w_bulk_str(o, hold_state_name(h->state));
-    resp_w_int(o, h->expires_at_ms);
-    resp_w_array(o, h->n_lines);
-    for (size_t i = 0; i < h->n_lines; i++) {
-        resp_w_array(o, 3);
-        resp_w_bulk_u64(o, h->lines[i].item);
-        resp_w_bulk_u64(o, h->lines[i].location);
-        resp_w_int(o, h->lines[i].qty);
-    }
-}
-
 /* ---- the commands of this file (rows: cmd_internal.h) ---------------------- */
 
 const cmd_def cmd_inventory_rows[] = {
@@ -1370,12 +1246,5 @@ const cmd_def cmd_inventory_rows[] = {
     {"level.del", 3, 3, 0, 0, CMD_WRITE, cmd_level_del, "LEVEL.DEL item loc"},
     {"product.inventory", 2, 4, 2, 2, CMD_READONLY, cmd_product_inventory,
      "PRODUCT.INVENTORY product [LOC loc]"},
-    {"hold.create", 6, 0, 3, 3, CMD_WRITE | CMD_BATCH, cmd_batch_line,
-     "HOLD.CREATE hold ttl_ms item loc qty [item loc qty ...]"},
-    {"hold.commit", 2, 2, 0, 0, CMD_WRITE | CMD_FAST | CMD_BATCH, cmd_batch_line,
-     "HOLD.COMMIT hold"},
-    {"hold.release", 2, 2, 0, 0, CMD_WRITE | CMD_FAST | CMD_BATCH, cmd_batch_line,
-     "HOLD.RELEASE hold"},
-    {"hold.get", 2, 2, 0, 0, CMD_FAST | CMD_READONLY, cmd_hold_get, "HOLD.GET hold"},
 };
 const size_t cmd_inventory_rows_n = sizeof cmd_inventory_rows / sizeof cmd_inventory_rows[0];

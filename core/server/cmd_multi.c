@@ -48,7 +48,7 @@ typedef struct multi_rec {
     struct multi_rec *next;
     const cmd_def *cmd;
     bool batch; /* a batch line (line), else a read (argv) */
-    inv_batch_line line; /* hold_id, hold_lines point into this record */
+    inv_batch_line line; /* hold_id, hold_lines, buyer, order_ref point into this record */
     size_t argc;
     resp_arg argv[]; /* reads: argc arguments, then their bytes */
 } multi_rec;
@@ -149,7 +149,16 @@ static int hold_once_or_reply(const session *s, resp_out *o, const inv_batch_lin
 static size_t batch_rec_size(const inv_batch_line *l)
 {
     return sizeof(multi_rec) + l->n_hold_lines * sizeof(inv_hold_line) + l->hold_id_len +
-           l->ref_len;
+           l->buyer_len + l->order_ref_len + l->ref_len;
+}
+
+/* Copies n bytes of src to *p (advanced) and returns where they went. */
+static const char *rec_copy(char **p, const char *src, size_t n)
+{
+    const char *at = *p;
+    memcpy(*p, src, n);
+    *p += n;
+    return at;
 }
 
 static size_t read_rec_size(const resp_arg *argv, size_t argc)
@@ -172,15 +181,14 @@ static void batch_rec_fill(multi_rec *r, const inv_batch_line *l)
         r->line.hold_lines = (const inv_hold_line *)(void *)p;
         p += l->n_hold_lines * sizeof(inv_hold_line);
     }
-    if (l->hold_id_len > 0) {
-        memcpy(p, l->hold_id, l->hold_id_len);
-        r->line.hold_id = p;
-        p += l->hold_id_len;
-    }
-    if (l->ref_len > 0) {
-        memcpy(p, l->ref, l->ref_len);
-        r->line.ref = p;
-    }
+    if (l->hold_id_len > 0)
+        r->line.hold_id = rec_copy(&p, l->hold_id, l->hold_id_len);
+    if (l->buyer_len > 0)
+        r->line.buyer = rec_copy(&p, l->buyer, l->buyer_len);
+    if (l->order_ref_len > 0)
+        r->line.order_ref = rec_copy(&p, l->order_ref, l->order_ref_len);
+    if (l->ref_len > 0)
+        r->line.ref = rec_copy(&p, l->ref, l->ref_len);
 }
 
 static void read_rec_fill(multi_rec *r, const resp_arg *argv, size_t argc)
@@ -204,7 +212,7 @@ static void refuse(session *s, resp_out *o, const cmd_def *c)
     resp_w_errorf(o,
                   "ERR Command not allowed inside a transaction: %s "
                   "(MULTI takes LEVEL.SET, LEVEL.ADJUST, LEVEL.GET, "
-                  "HOLD.CREATE, HOLD.COMMIT, HOLD.RELEASE and reads)",
+                  "HOLD.CREATE, HOLD.COMMIT, HOLD.RELEASE, HOLD.EXTEND and reads)",
                   command_upper(c, name, sizeof name));
     multi_abort(s);
 }

@@ -74,9 +74,9 @@ static const struct {
     const cmd_def *rows;
     const size_t *n;
 } g_groups[] = {
-    {cmd_admin_rows, &cmd_admin_rows_n},           {cmd_conn_rows, &cmd_conn_rows_n},
-    {cmd_inventory_rows, &cmd_inventory_rows_n},   {cmd_multi_rows, &cmd_multi_rows_n},
-    {cmd_introspect_rows, &cmd_introspect_rows_n},
+    {cmd_admin_rows, &cmd_admin_rows_n},         {cmd_conn_rows, &cmd_conn_rows_n},
+    {cmd_inventory_rows, &cmd_inventory_rows_n}, {cmd_hold_rows, &cmd_hold_rows_n},
+    {cmd_multi_rows, &cmd_multi_rows_n},         {cmd_introspect_rows, &cmd_introspect_rows_n},
 };
 static cmd_def g_cmds[STATS_COMMANDS_MAX];
 static size_t g_ncmds; /* rows in g_cmds */
