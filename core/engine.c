@@ -159,7 +159,9 @@ int inv_stats_get(inv_engine *e, inv_stats *out)
     out->locations = locations > 0 ? (uint64_t)locations : 0;
     out->table_bytes = table_bytes(&e->levels) + table_bytes(&e->cat.items) +
                        table_bytes(&e->cat.locations) + table_bytes(&e->cat.skus) +
-                       table_bytes(&e->cat.variants) + table_bytes(&e->cat.products);
+                       table_bytes(&e->cat.variants) + table_bytes(&e->cat.products) +
+                       table_bytes(&e->holds.by_id) + table_bytes(&e->holds.by_buyer) +
+                       table_bytes(&e->idem.by_id);
     out->table_resizes = atomic_load_explicit(&e->levels.resizes, memory_order_relaxed) +
                          atomic_load_explicit(&e->cat.items.resizes, memory_order_relaxed);
     hold_stats(e, out);

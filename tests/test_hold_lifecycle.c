@@ -1132,6 +1132,16 @@ Test(hold_life, sigkill_during_a_lifecycle_churn_leaves_units_and_buyer_counts_a
                   "trial %u: the child failed (status %#x)", trial, (unsigned)status);
         for (int round = 0; round < 2; round++) { /* recovery's own finish is journaled */
             e = open_cfg(dir, 0);
+            /* Every hold of the child expires within 50 ms of its last
+             * change: wait for the sweep to end them all (an event, with a
+             * bound), so no expiry runs beside the checks below (they need
+             * no hold change in flight). */
+            inv_stats st = tu_stats_of(e);
+            for (int64_t t0 = clock_mono_ms();
+                 st.holds_active != 0 && clock_mono_ms() - t0 < WAIT_MS; tu_sleep_ms(5))
+                st = tu_stats_of(e);
+            cr_assert_eq(st.holds_active, 0, "trial %u: %" PRIu64 " holds never expired", trial,
+                         st.holds_active);
             check_units_add_up(e, trial);
             verify_and_close(e);
         }

@@ -42,6 +42,7 @@ const char *config_usage(void)
            "                [--levels-capacity N] [--items-capacity N]\n"
            "                [--locations-capacity N] [--holds-capacity N]\n"
            "                [--request-id-retention-hours N] [--request-ids-max N]\n"
+           "                [--buyer-window-s N]\n"
            "                [--slowlog-log-slower-than US] [--slowlog-max-len N]\n"
            "                [--help] [--version]\n"
            "defaults: bind 127.0.0.1, port 7379, threads = cores, data dir ./data,\n"
@@ -49,7 +50,8 @@ const char *config_usage(void)
            "max-bulk 1 MiB, max-args 4096, max-query-buffer 8 MiB,\n"
            "max-reply-buffer 64 MiB, capacities 0 (tables start small and grow),\n"
            "slowlog-log-slower-than 10000 us (-1: off), slowlog-max-len 128,\n"
-           "request-id-retention-hours 24, request-ids-max 1048576\n";
+           "request-id-retention-hours 24, request-ids-max 1048576,\n"
+           "buyer-window-s 86400\n";
 }
 
 const char *config_fsync_name(inv_fsync_policy p)
@@ -97,6 +99,7 @@ static const struct {
     {"request-id-retention-hours", 1, SERVER_REQUEST_ID_RETENTION_HOURS_MAX,
      CFG(request_id_retention_hours, OPT_UNSIGNED)},
     {"request-ids-max", 1, SERVER_REQUEST_IDS_MAX, CFG(request_ids_max, OPT_SIZE)},
+    {"buyer-window-s", 1, SERVER_BUYER_WINDOW_S_MAX, CFG(buyer_window_s, OPT_UNSIGNED)},
 };
 #undef CFG
 

@@ -29,6 +29,8 @@
  * remembered id costs a few hundred bytes) */
 #define SERVER_REQUEST_ID_RETENTION_HOURS_MAX (366u * 24)
 #define SERVER_REQUEST_IDS_MAX (1ull << 28)
+/* --buyer-window-s: a year at most */
+#define SERVER_BUYER_WINDOW_S_MAX (366u * 24 * 3600)
 #define SERVER_SHUTDOWN_GRACE_MS 5000u /* flushing on SIGTERM */
 /* SLOWLOG: commands that ran at least this long are logged (-1: none). */
 #define SERVER_SLOWLOG_SLOWER_THAN_US_DEFAULT 10000
@@ -62,6 +64,9 @@ typedef struct {
      * INV_REQUEST_IDS_MAX_DEFAULT). */
     unsigned request_id_retention_hours;
     size_t request_ids_max;
+    /* Per-buyer hold limits count units within this window (0: the
+     * engine's default, INV_BUYER_WINDOW_MS_DEFAULT). */
+    unsigned buyer_window_s;
     int64_t slowlog_slower_than_us; /* -1: log nothing */
     unsigned slowlog_max_len; /* 0: keep nothing */
     bool help, version;

@@ -119,6 +119,7 @@ static inv_engine *engine_open(const server_config *cfg)
     ecfg.holds_capacity = cfg->holds_capacity;
     ecfg.request_id_retention_ms = (uint64_t)cfg->request_id_retention_hours * 3600 * 1000;
     ecfg.request_ids_max = cfg->request_ids_max;
+    ecfg.buyer_window_ms = (uint64_t)cfg->buyer_window_s * 1000;
     inv_engine *e = NULL;
     int rc = inv_open(&e, &ecfg);
     if (rc != INV_OK) {
