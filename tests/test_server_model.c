@@ -1301,6 +1301,7 @@ Test(server_model, bad_request_options_are_refused_and_change_nothing)
     cr_assert_eq(r->type, REDIS_REPLY_ERROR, "%s", r->str ? r->str : "");
     freeReplyObject(r);
     expect_level(C, 10, 0, "LEVEL.GET 10 1");
+    expect_error_is("INVALID NX takes no ID, REASON or REF", "LEVEL.SET 10 2 5 NX ID n-1");
 }
 
 Test(server_model, a_transaction_with_an_id_is_answered_once)

@@ -541,6 +541,12 @@ void cmd_level_set(session *s, resp_out *o, const resp_arg *v, size_t n)
         resp_w_error(o, "INVALID", "expected IFREV rev or NX");
         return;
     }
+    if (s->meta.any) {
+        /* a create-only set is its own retry guard: a second one answers
+         * EXISTS; it is not journaled with a reason or reference */
+        resp_w_error(o, "INVALID", "NX takes no ID, REASON or REF");
+        return;
+    }
     if (item_loc_or_reply(o, v, &l.item, &l.location) != 0 ||
         qty_or_reply(o, &v[3], "quantity", &l.qty) != 0)
         return;
