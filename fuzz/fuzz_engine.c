@@ -27,6 +27,25 @@
  *  - full scans return every existing item / location exactly once, the
  *    statistics count what exists, and hold_verify_reserved holds after
  *    every input and every FUZZ_VERIFY_EVERY calls.
+ *
+ * Model 2 (named quantities, include/invcore.h) adds to the program
+ * inv_level_get_full, inv_level_move (every quantity name, invalid values
+ * and floors), inv_level_fulfil, inv_level_set_policy (deny / continue,
+ * limits in and out of range), location activity toggles and
+ * INV_BATCH_LEVEL_GET_FULL lines, and checks:
+ *  - every level read whole has every named quantity >= 0 but available,
+ *    available >= -INV_QTY_MAX, on_hand = available + reserved + committed
+ *    + damaged + safety_stock + quality_control, a valid policy (a limit
+ *    only under continue) and location_active as its location is;
+ *  - in exact mode: a move leaves from - qty and to + qty, or is refused
+ *    for a reason the model sees with nothing changed; a fulfilment takes
+ *    committed down by qty (also at an inactive location); a floor-less
+ *    decrement and a hold stop at the policy's floor (deny: 0); a level of
+ *    an inactive location refuses set, adjust, move and hold create with
+ *    INV_EINVALID (and a new level there, too); a hold commit moves each
+ *    line's units from reserved to committed (release: back to available);
+ *  - a batch's LEVEL_GET_FULL reads hold the same bounds, and one after
+ *    which the batch changed nothing reads what the level holds after it.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -88,6 +107,9 @@ static size_t g_calls; /* calls since the last reserved check */
 static bool g_expiring;
 /* Last revision this program saw per (item, location) index; 0: none. */
 static uint64_t g_rev[FUZZ_IDS][FUZZ_IDS];
+/* An item was untracked at some point: a hold line may then have counted
+ * no units (reserved nothing), so its end moves none. */
+static bool g_untracked_seen;
 
 /* ---- the input as a stream of arguments ---------------------------------- */
 
@@ -212,6 +234,48 @@ static void see_level(unsigned i, unsigned l, const inv_level *lv)
     g_rev[i][l] = lv->revision;
 }
 
+/* The bounds every whole level read holds (model 2), wherever it came
+ * from; on_hand is the sum of the quantities on hand. */
+static void full_bounds(const inv_level_full *f)
+{
+    const int64_t *q = f->qty;
+    CHECK(q[INV_QTY_AVAILABLE] >= -INV_QTY_MAX && q[INV_QTY_AVAILABLE] <= 2 * INV_QTY_MAX);
+    for (int k = 0; k < INV_QTY_NAMES; k++)
+        CHECK(k == INV_QTY_AVAILABLE || (q[k] >= 0 && q[k] <= INV_QTY_MAX));
+    CHECK(f->on_hand == q[INV_QTY_AVAILABLE] + q[INV_QTY_RESERVED] + q[INV_QTY_COMMITTED] +
+                            q[INV_QTY_DAMAGED] + q[INV_QTY_SAFETY_STOCK] +
+                            q[INV_QTY_QUALITY_CONTROL]);
+    CHECK(f->revision >= 1);
+    CHECK(f->policy == INV_POLICY_DENY || f->policy == INV_POLICY_CONTINUE);
+    CHECK(f->preorder_limit == INV_NO_PREORDER_LIMIT ||
+          (f->policy == INV_POLICY_CONTINUE && f->preorder_limit >= 0 &&
+           f->preorder_limit <= INV_QTY_MAX));
+    CHECK(f->created_at_ms >= 0 && f->created_at_ms % 1000 == 0);
+    CHECK(f->updated_at_ms >= 0 && f->updated_at_ms % 1000 == 0);
+}
+
+/* A whole level seen for (i, l): bounds, and its revision as see_level. */
+static void see_full(unsigned i, unsigned l, const inv_level_full *f)
+{
+    inv_level lv = {f->qty[INV_QTY_AVAILABLE], f->qty[INV_QTY_RESERVED], f->revision};
+    full_bounds(f);
+    see_level(i, l, &lv);
+}
+
+/* The lowest available a floor-less decrement or a hold may leave on a
+ * tracked level: 0 (deny), -limit, or INV_NO_FLOOR (continue, no limit). */
+static int64_t policy_floor(const inv_level_full *f)
+{
+    if (f->policy != INV_POLICY_CONTINUE)
+        return 0;
+    return f->preorder_limit == INV_NO_PREORDER_LIMIT ? INV_NO_FLOOR : -f->preorder_limit;
+}
+
+static bool same_qty(const inv_level_full *a, const inv_level_full *b)
+{
+    return memcmp(a->qty, b->qty, sizeof a->qty) == 0;
+}
+
 static void forget_item(unsigned i)
 {
     memset(g_rev[i], 0, sizeof g_rev[i]);
@@ -230,10 +294,14 @@ static void verify_reserved(void)
     __builtin_trap();
 }
 
-/* The level read just before a change (the model's starting point). */
+static bool exact(void);
+
+/* The level read just before a change (the model's starting point): as
+ * inv_level_get answers it (lv) and whole (full). */
 typedef struct {
-    bool exists, item_exists, item_tracked, loc_exists;
+    bool exists, item_exists, item_tracked, loc_exists, loc_active;
     inv_level lv;
+    inv_level_full full;
 } pre_state;
 
 static void pre_read(unsigned i, unsigned l, pre_state *p)
@@ -244,10 +312,23 @@ static void pre_read(unsigned i, unsigned l, pre_state *p)
     p->exists = rc_ok(inv_level_get(g_e, IDS[i], IDS[l], &p->lv)) == INV_OK;
     if (p->exists)
         see_level(i, l, &p->lv);
+    bool whole = rc_ok(inv_level_get_full(g_e, IDS[i], IDS[l], &p->full)) == INV_OK;
+    if (whole)
+        see_full(i, l, &p->full);
     p->item_exists = rc_ok(inv_item_get(g_e, IDS[i], &it)) == INV_OK;
     p->item_tracked = p->item_exists && it.fields.tracked;
     p->loc_exists = rc_ok(inv_location_get(g_e, IDS[l], &loc)) == INV_OK;
+    p->loc_active = p->loc_exists && loc.fields.active;
     CHECK(!p->exists || (p->item_exists && p->loc_exists));
+    if (!exact())
+        return; /* an expiry may land between the reads */
+    CHECK(whole == p->exists);
+    if (whole) {
+        CHECK(p->full.qty[INV_QTY_AVAILABLE] == p->lv.available);
+        CHECK(p->full.qty[INV_QTY_RESERVED] == p->lv.reserved);
+        CHECK(p->full.revision == p->lv.revision);
+        CHECK(p->full.location_active == p->loc_active); /* levels follow their location */
+    }
 }
 
 /* ---- locations ------------------------------------------------------------ */
@@ -516,6 +597,7 @@ static void op_item_put(src *s)
                 : existed                        ? pre.fields.requires_shipping
                                                  : true;
     CHECK(got.fields.tracked == tracked && got.fields.requires_shipping == ship);
+    g_untracked_seen |= !got.fields.tracked;
     uint64_t who;
     if (got.fields.sku[0])
         CHECK(rc_ok(inv_item_by_sku(g_e, got.fields.sku, &who)) == INV_OK && who == IDS[i]);
@@ -664,15 +746,18 @@ static void op_level_set(src *s)
     bool limit = !qty_ok(qty);
     bool conflict = ifrev && (!p.exists || p.lv.revision != ifrev);
     bool notfound = !ifrev && !p.exists && (!p.item_exists || !p.loc_exists);
+    /* An inactive location takes no set, nor a new level. */
+    bool invalid = p.exists ? !p.full.location_active
+                            : !ifrev && p.item_exists && p.loc_exists && !p.loc_active;
     if (rc == INV_OK) {
-        CHECK(!limit && !conflict && !notfound);
+        CHECK(!limit && !conflict && !notfound && !invalid);
         if (want_out) {
             CHECK(out.reserved == (p.exists ? p.lv.reserved : 0));
             CHECK(!p.exists || out.revision > p.lv.revision);
         }
     } else {
         CHECK((rc == INV_ELIMIT && limit) || (rc == INV_ECONFLICT && conflict) ||
-              (rc == INV_ENOTFOUND && notfound));
+              (rc == INV_ENOTFOUND && notfound) || (rc == INV_EINVALID && invalid));
         inv_level now;
         if (rc_ok(inv_level_get(g_e, IDS[i], IDS[l], &now)) == INV_OK)
             CHECK(p.exists && now.revision == p.lv.revision && now.available == p.lv.available);
@@ -708,9 +793,14 @@ static void op_level_adjust(src *s, bool conditional)
                  (p.exists && !keep && !qty_ok(next) && llabs(next) > llabs(p.lv.available));
     bool notfound = !p.exists;
     bool conflict = ifrev && (!p.exists || p.lv.revision != ifrev);
-    bool insufficient = p.exists && !keep && floored && next < floor;
+    bool invalid = p.exists && !p.full.location_active; /* inactive: no stock change */
+    /* A floor-less decrement of a tracked level stops at its policy's floor. */
+    int64_t eff_floor = floored                       ? floor
+                        : delta < 0 && p.item_tracked ? policy_floor(&p.full)
+                                                      : INV_NO_FLOOR;
+    bool insufficient = p.exists && !keep && eff_floor != INV_NO_FLOOR && next < eff_floor;
     if (rc == INV_OK) {
-        CHECK(!limit && !notfound && !conflict && !insufficient);
+        CHECK(!limit && !notfound && !conflict && !insufficient && !invalid);
         if (want_out) {
             CHECK(out.reserved == p.lv.reserved);
             CHECK(out.available == (keep ? p.lv.available : next));
@@ -719,7 +809,8 @@ static void op_level_adjust(src *s, bool conditional)
         return;
     }
     CHECK((rc == INV_ELIMIT && limit) || (rc == INV_ENOTFOUND && notfound) ||
-          (rc == INV_ECONFLICT && conflict) || (rc == INV_EINSUFFICIENT && insufficient));
+          (rc == INV_ECONFLICT && conflict) || (rc == INV_EINSUFFICIENT && insufficient) ||
+          (rc == INV_EINVALID && invalid));
     if (p.exists && want_out && (rc == INV_EINSUFFICIENT || rc == INV_ECONFLICT))
         CHECK(out.revision == p.lv.revision && out.available == p.lv.available);
 }
@@ -747,8 +838,8 @@ static void op_level_del(src *s)
         return;
     if (!p.exists)
         CHECK(rc == INV_ENOTFOUND);
-    else if (p.lv.reserved > 0)
-        CHECK(rc == INV_ECONFLICT);
+    else if (p.full.qty[INV_QTY_RESERVED] > 0 || p.full.qty[INV_QTY_COMMITTED] > 0)
+        CHECK(rc == INV_ECONFLICT); /* holds or orders still count on it */
     else
         CHECK(rc == INV_OK);
 }
@@ -772,6 +863,272 @@ static void op_level_list(src *s)
         CHECK(l < FUZZ_IDS);
         CHECK(k == 0 || out[k - 1].location < out[k].location);
         see_level(i, l, &out[k].level);
+    }
+}
+
+/* ---- named quantities (model 2) -------------------------------------------------- */
+
+/* A quantity name: mostly valid, sometimes out of range (the API takes an
+ * enum; a caller's cast can carry anything). */
+static inv_qty_name pick_qty_name(src *s)
+{
+    static const int64_t bad[] = {INV_QTY_NAMES, -1, 8, 100, INT32_MAX, INT32_MIN};
+    uint8_t b = u8(s);
+    if (b < 224)
+        return (inv_qty_name)(b % INV_QTY_NAMES);
+    return (inv_qty_name)bad[b % (sizeof bad / sizeof bad[0])];
+}
+
+/* A unit count: mostly 1..20, else any quantity (0, negative, too big). */
+static int64_t pick_units(src *s)
+{
+    uint8_t b = u8(s);
+    return b < 160 ? (int64_t)(b % 20) + 1 : pick_qty(s);
+}
+
+static bool movable(inv_qty_name q)
+{
+    return (unsigned)q < INV_QTY_NAMES && q != INV_QTY_RESERVED;
+}
+
+/* The whole level now (NOTFOUND: zeroed). */
+static int read_full(unsigned i, unsigned l, inv_level_full *f)
+{
+    memset(f, 0, sizeof *f);
+    int rc = rc_ok(inv_level_get_full(g_e, IDS[i], IDS[l], f));
+    if (rc == INV_OK)
+        see_full(i, l, f);
+    return rc;
+}
+
+/* After a refused change (exact mode): the level is as it was; its
+ * revision too, unless the change was taken back (a hold's other lines:
+ * undoing moves the revision on). */
+static void check_unchanged_rev(unsigned i, unsigned l, const pre_state *p, bool same_revision)
+{
+    inv_level_full now;
+    int rc = read_full(i, l, &now);
+    CHECK((rc == INV_OK) == p->exists);
+    if (rc == INV_OK)
+        CHECK(
+            same_qty(&now, &p->full) && now.policy == p->full.policy &&
+            now.preorder_limit == p->full.preorder_limit &&
+            (same_revision ? now.revision == p->full.revision : now.revision >= p->full.revision));
+}
+
+static void check_unchanged(unsigned i, unsigned l, const pre_state *p)
+{
+    check_unchanged_rev(i, l, p, true);
+}
+
+static void op_level_get_full(src *s)
+{
+    unsigned i = pick_idx(s), l = pick_idx(s);
+    pre_state p;
+    pre_read(i, l, &p); /* get and get_full agree (exact mode), bounds */
+    inv_level_full f;
+    if (read_full(i, l, &f) == INV_OK && exact())
+        CHECK(same_qty(&f, &p.full) && f.revision == p.full.revision);
+}
+
+/* The model of one move on the level p read: from - qty, to + qty, or the
+ * reasons it may be refused. */
+typedef struct {
+    bool insufficient, limit, limit_may;
+    int64_t q[INV_QTY_NAMES];
+} move_model;
+
+static void model_move(const pre_state *p, int64_t qty, inv_qty_name from, inv_qty_name to,
+                       int64_t floor, move_model *m)
+{
+    memset(m, 0, sizeof *m);
+    memcpy(m->q, p->full.qty, sizeof m->q);
+    int64_t avail = m->q[INV_QTY_AVAILABLE];
+    if (from == INV_QTY_AVAILABLE) {
+        /* from available honours floor (none: the policy's, if tracked) */
+        int64_t f = floor == INV_NO_FLOOR && p->item_tracked ? policy_floor(&p->full) : floor;
+        int64_t after = avail - qty;
+        m->insufficient = f != INV_NO_FLOOR && after < f;
+        m->limit = !qty_ok(after) && llabs(after) > llabs(avail);
+    } else {
+        m->insufficient = m->q[from] < qty; /* any other from never goes below 0 */
+    }
+    if (to == INV_QTY_AVAILABLE) {
+        int64_t after = avail + qty;
+        m->limit |= !qty_ok(after) && llabs(after) > llabs(avail);
+    } else {
+        m->limit |= m->q[to] + qty > INV_QTY_MAX;
+    }
+    m->q[from] -= qty;
+    m->q[to] += qty;
+    /* reserved + committed share one bounded field of the hot word: more
+     * than INV_QTY_MAX there may be refused (LIMIT). */
+    m->limit_may = m->q[INV_QTY_RESERVED] + m->q[INV_QTY_COMMITTED] > INV_QTY_MAX;
+}
+
+static void op_level_move(src *s)
+{
+    unsigned i = pick_idx(s) % 6, l = pick_idx(s) % 4; /* the levels holds use */
+    int64_t qty = pick_units(s);
+    inv_qty_name from = pick_qty_name(s), to = pick_qty_name(s);
+    int64_t floor = pick_floor(s);
+    bool want_out = u8(s) < 230;
+    pre_state p;
+    pre_read(i, l, &p);
+    inv_level_full out;
+    memset(&out, 0, sizeof out);
+    int rc =
+        rc_ok(inv_level_move(g_e, IDS[i], IDS[l], qty, from, to, floor, want_out ? &out : NULL));
+    bool bad_args = !movable(from) || !movable(to) || from == to || qty < 1;
+    bool big_args = qty > INV_QTY_MAX || (floor != INV_NO_FLOOR && !qty_ok(floor));
+    if (bad_args || big_args) {
+        CHECK((rc == INV_EINVALID && bad_args) || (rc == INV_ELIMIT && big_args));
+        if (exact())
+            check_unchanged(i, l, &p);
+        return;
+    }
+    if (rc == INV_OK && want_out)
+        see_full(i, l, &out);
+    if (!exact() || rc == INV_ENOMEM)
+        return;
+    move_model m;
+    model_move(&p, qty, from, to, floor, &m);
+    bool notfound = !p.exists;
+    bool invalid = p.exists && !p.full.location_active; /* inactive: no stock change */
+    if (rc != INV_OK) {
+        CHECK((rc == INV_ENOTFOUND && notfound) || (rc == INV_EINVALID && invalid) ||
+              (rc == INV_EINSUFFICIENT && m.insufficient) ||
+              (rc == INV_ELIMIT && (m.limit || m.limit_may)));
+        check_unchanged(i, l, &p);
+        return;
+    }
+    CHECK(!notfound && !invalid && !m.insufficient && !m.limit);
+    inv_level_full now;
+    CHECK(read_full(i, l, &now) == INV_OK);
+    CHECK(memcmp(now.qty, m.q, sizeof m.q) == 0); /* from - qty, to + qty, nothing else */
+    CHECK(now.revision > p.full.revision);
+    if (want_out)
+        CHECK(same_qty(&out, &now) && out.revision == now.revision);
+}
+
+static void op_level_fulfil(src *s)
+{
+    unsigned i = pick_idx(s) % 6, l = pick_idx(s) % 4;
+    int64_t qty = pick_units(s);
+    pre_state p;
+    pre_read(i, l, &p);
+    int rc = rc_ok(inv_level_fulfil(g_e, IDS[i], IDS[l], qty));
+    if (qty < 1 || qty > INV_QTY_MAX) {
+        CHECK(rc == (qty < 1 ? INV_EINVALID : INV_ELIMIT));
+        return;
+    }
+    if (!exact() || rc == INV_ENOMEM)
+        return;
+    if (!p.exists) {
+        CHECK(rc == INV_ENOTFOUND);
+        return;
+    }
+    /* Shipping what was sold is no new stock: an inactive location ships. */
+    if (p.full.qty[INV_QTY_COMMITTED] < qty) {
+        CHECK(rc == INV_EINSUFFICIENT);
+        check_unchanged(i, l, &p);
+        return;
+    }
+    CHECK(rc == INV_OK);
+    inv_level_full now;
+    CHECK(read_full(i, l, &now) == INV_OK);
+    inv_level_full want = p.full;
+    want.qty[INV_QTY_COMMITTED] -= qty;
+    CHECK(same_qty(&now, &want) && now.on_hand == p.full.on_hand - qty);
+    CHECK(now.revision > p.full.revision);
+}
+
+static void op_level_policy(src *s)
+{
+    static const int64_t limits[] = {
+        INV_NO_PREORDER_LIMIT, 0,  1,         5,        100, INV_QTY_MAX,
+        INV_QTY_MAX + 1,       -2, INT64_MIN, INT64_MAX};
+    unsigned i = pick_idx(s) % 6, l = pick_idx(s) % 4;
+    uint8_t b = u8(s), c = u8(s);
+    inv_oversell_policy policy = (inv_oversell_policy)(b < 240 ? b & 1 : b); /* 240..255: bad */
+    int64_t limit = c < 128 ? (int64_t)(c % 24) : limits[c % (sizeof limits / sizeof limits[0])];
+    pre_state p;
+    pre_read(i, l, &p);
+    int rc = rc_ok(inv_level_set_policy(g_e, IDS[i], IDS[l], policy, limit));
+    bool bad_policy = policy != INV_POLICY_DENY && policy != INV_POLICY_CONTINUE;
+    bool bad_limit = limit != INV_NO_PREORDER_LIMIT && (limit < 0 || limit > INV_QTY_MAX);
+    if (bad_policy || bad_limit) {
+        /* The limit is ignored under deny: refusing it is allowed too. */
+        bool ok_allowed = !bad_policy && policy == INV_POLICY_DENY && p.exists;
+        CHECK((rc == INV_EINVALID && bad_policy) || (rc == INV_ELIMIT && bad_limit) ||
+              (rc == INV_OK && ok_allowed) || (rc == INV_ENOTFOUND && !p.exists && !bad_policy));
+        if (rc != INV_OK && exact())
+            check_unchanged(i, l, &p);
+        if (rc != INV_OK || !ok_allowed)
+            return;
+        limit = INV_NO_PREORDER_LIMIT;
+    }
+    if (!exact() || rc == INV_ENOMEM)
+        return;
+    CHECK(rc == (p.exists ? INV_OK : INV_ENOTFOUND));
+    if (rc != INV_OK)
+        return;
+    inv_level_full now;
+    CHECK(read_full(i, l, &now) == INV_OK);
+    int64_t want_limit = policy == INV_POLICY_CONTINUE ? limit : INV_NO_PREORDER_LIMIT;
+    CHECK(now.policy == policy && now.preorder_limit == want_limit);
+    CHECK(same_qty(&now, &p.full)); /* a policy moves no unit */
+    /* A change moves the revision on; the same policy again may or may not
+     * (a new level's first DENY stores its limit field: a revision, no
+     * visible change). */
+    bool changed = p.full.policy != policy || p.full.preorder_limit != want_limit;
+    CHECK(changed ? now.revision > p.full.revision : now.revision >= p.full.revision);
+}
+
+/* Stock on the small grid the model-2 calls and holds use (items 0..5 x
+ * locations 0..3 of IDS): the item (tracked when new), the location,
+ * active, and the level set to a small quantity. Random puts leave most of
+ * the grid absent or inactive; this makes its levels meet. */
+static void op_grid_stock(src *s)
+{
+    unsigned i = pick_idx(s) % 6, l = pick_idx(s) % 4;
+    int64_t qty = (int64_t)(u8(s) % 64);
+    inv_item it;
+    if (rc_ok(inv_item_get(g_e, IDS[i], &it)) == INV_ENOTFOUND) {
+        inv_item_fields itf;
+        memset(&itf, 0, sizeof itf);
+        itf.mask = INV_ITEM_TRACKED;
+        itf.tracked = true;
+        CHECK(rc_ok(inv_item_put(g_e, IDS[i], &itf)) == INV_OK);
+    }
+    inv_location_fields lf;
+    memset(&lf, 0, sizeof lf);
+    lf.mask = INV_LOC_ACTIVE;
+    lf.active = true;
+    CHECK(rc_ok(inv_location_put(g_e, IDS[l], &lf)) == INV_OK);
+    inv_level lv;
+    if (rc_ok(inv_level_set(g_e, IDS[i], IDS[l], qty, 0, &lv)) == INV_OK)
+        see_level(i, l, &lv);
+}
+
+/* A location's activity only (LOC.SET loc active 0|1): every level there
+ * follows before the call returns. */
+static void op_location_active(src *s)
+{
+    unsigned l = pick_idx(s) % 4;
+    inv_location_fields f;
+    memset(&f, 0, sizeof f);
+    f.mask = INV_LOC_ACTIVE;
+    f.active = u8(s) & 1;
+    int rc = rc_ok(inv_location_put(g_e, IDS[l], &f));
+    if (rc != INV_OK)
+        return;
+    inv_location loc;
+    CHECK(rc_ok(inv_location_get(g_e, IDS[l], &loc)) == INV_OK && loc.fields.active == f.active);
+    for (unsigned i = 0; i < FUZZ_IDS; i++) {
+        inv_level_full lv;
+        if (read_full(i, l, &lv) == INV_OK)
+            CHECK(lv.location_active == f.active);
     }
 }
 
@@ -828,24 +1185,94 @@ static void check_info(const inv_hold_info *info)
         CHECK(info->lines[k].qty >= 1 && info->lines[k].qty <= INV_QTY_MAX);
 }
 
+/* The index of an id of IDS (FUZZ_IDS: none). */
+static unsigned idx_of(uint64_t id)
+{
+    for (unsigned j = 0; j < FUZZ_IDS; j++)
+        if (IDS[j] == id)
+            return j;
+    return FUZZ_IDS;
+}
+
+/* Levels read before a hold call, one per line (static: up to 70 lines). */
+static pre_state g_pre[72];
+
+/* A new hold's create against the model (exact mode, valid arguments):
+ * each line's level exists, is active, and (tracked) keeps available at or
+ * above its policy's floor with held units <= INV_QTY_MAX; then every
+ * tracked line moved qty from available to reserved, or nothing changed. */
+static void check_create(int rc, const inv_hold_line *lines, const unsigned *li, const unsigned *ll,
+                         size_t n)
+{
+    bool dup = false, notfound = false, invalid = false, insufficient = false, limit = false;
+    for (size_t k = 0; k < n; k++) {
+        const pre_state *p = &g_pre[k];
+        for (size_t j = 0; j < k; j++)
+            dup |= li[j] == li[k] && ll[j] == ll[k]; /* lines may not repeat a level */
+        if (!p->exists) {
+            notfound = true;
+            continue;
+        }
+        if (!p->full.location_active) {
+            invalid = true; /* an inactive level takes no hold */
+            continue;
+        }
+        if (!p->item_tracked)
+            continue; /* untracked: always available, counts nothing */
+        const int64_t *q = p->full.qty;
+        int64_t f = policy_floor(&p->full), after = q[INV_QTY_AVAILABLE] - lines[k].qty;
+        insufficient |= f != INV_NO_FLOOR ? after < f : after < -INV_QTY_MAX;
+        limit |= q[INV_QTY_RESERVED] + q[INV_QTY_COMMITTED] + lines[k].qty > INV_QTY_MAX;
+    }
+    if (rc == INV_ENOMEM)
+        return;
+    if (rc != INV_OK) {
+        CHECK((rc == INV_EINVALID && (invalid || dup)) || (rc == INV_ENOTFOUND && notfound) ||
+              (rc == INV_EINSUFFICIENT && insufficient) || (rc == INV_ELIMIT && limit));
+        for (size_t k = 0; k < n; k++)
+            check_unchanged_rev(li[k], ll[k], &g_pre[k], false); /* lines taken back */
+        return;
+    }
+    CHECK(!dup && !notfound && !invalid && !insufficient && !limit);
+    for (size_t k = 0; k < n; k++) {
+        inv_level_full now, want = g_pre[k].full;
+        CHECK(read_full(li[k], ll[k], &now) == INV_OK);
+        if (g_pre[k].item_tracked) {
+            want.qty[INV_QTY_AVAILABLE] -= lines[k].qty;
+            want.qty[INV_QTY_RESERVED] += lines[k].qty;
+        }
+        CHECK(same_qty(&now, &want));
+    }
+}
+
 static void op_hold_create(src *s)
 {
     char id[80];
     inv_hold_line lines[72];
+    unsigned li[72], ll[72];
     size_t len = pick_hold_id(s, id);
     uint64_t ttl = pick_ttl(s);
     uint8_t b = u8(s);
     size_t n = b < 200 ? (size_t)(b % 4) + 1 : (size_t)(b % 71);
+    bool args_ok = len >= 1 && len <= INV_HOLD_ID_MAX && n >= 1 && n <= INV_HOLD_LINES_MAX &&
+                   ttl >= 1 && ttl <= INV_HOLD_TTL_MS_MAX;
     for (size_t k = 0; k < n; k++) {
         uint8_t q = u8(s);
-        lines[k].item = IDS[pick_idx(s) % 6]; /* few levels: lines meet */
-        lines[k].location = IDS[pick_idx(s) % 4];
+        li[k] = pick_idx(s) % 6; /* few levels: lines meet */
+        ll[k] = pick_idx(s) % 4;
+        lines[k].item = IDS[li[k]];
+        lines[k].location = IDS[ll[k]];
         lines[k].qty = q < 200 ? (int64_t)(q % 20) + 1 : pick_qty(s);
+        args_ok &= lines[k].qty >= 1 && lines[k].qty <= INV_QTY_MAX;
     }
     if (ttl != 0 && ttl < FUZZ_TTL_LONG_MS)
         g_expiring = true; /* may expire, in the background, at any time */
     inv_hold_failure fail = {SIZE_MAX, 0, 0, 0};
     bool want_fail = u8(s) < 230;
+    inv_hold_info info;
+    bool fresh = args_ok && exact() && rc_ok(inv_hold_get(g_e, id, len, &info)) == INV_ENOTFOUND;
+    for (size_t k = 0; fresh && k < n; k++)
+        pre_read(li[k], ll[k], &g_pre[k]);
     int rc = rc_ok(inv_hold_create(g_e, len ? id : NULL, len, ttl, n ? lines : NULL, n,
                                    want_fail ? &fail : NULL));
     if (len == 0 || len > INV_HOLD_ID_MAX || n == 0 || n > INV_HOLD_LINES_MAX || ttl == 0 ||
@@ -859,8 +1286,9 @@ static void op_hold_create(src *s)
         CHECK(fail.item == lines[fail.line].item && fail.location == lines[fail.line].location);
         CHECK(fail.available < lines[fail.line].qty);
     }
+    if (fresh)
+        check_create(rc, lines, li, ll, n);
     if (rc == INV_OK) {
-        inv_hold_info info;
         int g = rc_ok(inv_hold_get(g_e, id, len, &info));
         if (exact()) {
             CHECK(g == INV_OK);
@@ -872,12 +1300,45 @@ static void op_hold_create(src *s)
     }
 }
 
+/* A HELD hold ended (exact mode): each line's units moved from reserved to
+ * committed (commit) or back to available (release), available otherwise
+ * untouched; a line that counted nothing (its item untracked at create)
+ * moves nothing, which only an untracked item makes possible. */
+static void check_end(const inv_hold_info *before, const unsigned *li, const unsigned *ll,
+                      bool commit)
+{
+    for (size_t k = 0; k < before->n_lines; k++) {
+        inv_level_full now;
+        if (li[k] >= FUZZ_IDS || ll[k] >= FUZZ_IDS || !g_pre[k].exists ||
+            read_full(li[k], ll[k], &now) != INV_OK)
+            continue; /* its level went with its untracked item */
+        const int64_t *q0 = g_pre[k].full.qty, *q1 = now.qty, qty = before->lines[k].qty;
+        int64_t d_committed = q1[INV_QTY_COMMITTED] - q0[INV_QTY_COMMITTED];
+        int64_t d_reserved = q0[INV_QTY_RESERVED] - q1[INV_QTY_RESERVED];
+        int64_t d_available = q1[INV_QTY_AVAILABLE] - q0[INV_QTY_AVAILABLE];
+        CHECK(d_reserved == 0 || d_reserved == qty);
+        CHECK(d_reserved == qty || g_untracked_seen);
+        if (commit)
+            CHECK(d_committed == d_reserved && d_available == 0);
+        else
+            CHECK(d_committed == 0 && d_available == d_reserved);
+    }
+}
+
 static void op_hold_end(src *s, bool commit)
 {
     char id[80];
+    unsigned li[INV_HOLD_LINES_MAX], ll[INV_HOLD_LINES_MAX];
     size_t len = pick_hold_id(s, id);
     inv_hold_info before, after;
     int had = rc_ok(inv_hold_get(g_e, len ? id : "", len, &before));
+    bool watch = had == INV_OK && before.state == INV_HOLD_HELD && exact();
+    for (size_t k = 0; watch && k < before.n_lines; k++) {
+        li[k] = idx_of(before.lines[k].item);
+        ll[k] = idx_of(before.lines[k].location);
+        if (li[k] < FUZZ_IDS && ll[k] < FUZZ_IDS)
+            pre_read(li[k], ll[k], &g_pre[k]);
+    }
     int rc = rc_ok(commit ? inv_hold_commit(g_e, len ? id : NULL, len)
                           : inv_hold_release(g_e, len ? id : NULL, len));
     if (len == 0 || len > INV_HOLD_ID_MAX)
@@ -891,6 +1352,8 @@ static void op_hold_end(src *s, bool commit)
         CHECK(after.state == (commit ? INV_HOLD_COMMITTED : INV_HOLD_RELEASED));
         CHECK(commit ? before.state != INV_HOLD_RELEASED : before.state != INV_HOLD_COMMITTED);
     }
+    if (watch)
+        check_end(&before, li, ll, commit);
 }
 
 static void op_hold_get(src *s)
@@ -910,38 +1373,77 @@ static void op_hold_get(src *s)
 #define FUZZ_BATCH_LINES 8
 #define FUZZ_BATCH_HOLD_LINES 4
 
-/* Every level's (available, reserved) over the ids batches draw from. */
+/* Every level's named quantities over the ids batches draw from. */
 typedef struct {
     int rc;
-    int64_t available, reserved;
+    int64_t qty[INV_QTY_NAMES];
 } fuzz_cell;
 
 static void grid_read(fuzz_cell grid[6][4])
 {
     for (unsigned i = 0; i < 6; i++)
         for (unsigned l = 0; l < 4; l++) {
-            inv_level lv = {0, 0, 0};
-            grid[i][l].rc = rc_ok(inv_level_get(g_e, IDS[i], IDS[l], &lv));
-            grid[i][l].available = lv.available;
-            grid[i][l].reserved = lv.reserved;
+            inv_level_full lv;
+            grid[i][l].rc = read_full(i, l, &lv);
+            memcpy(grid[i][l].qty, lv.qty, sizeof lv.qty);
         }
 }
 
-/* A batch of 1..8 random lines over few levels: on failure (in exact
- * mode) nothing changed — no level, no hold. */
+static bool is_read(inv_batch_op op)
+{
+    return op == INV_BATCH_LEVEL_GET || op == INV_BATCH_LEVEL_GET_FULL;
+}
+
+/* A batch's read lines: bounds, and (exact mode, batch applied) a read
+ * after which only reads follow sees the level as it is after the batch:
+ * its pending units settled, its sold units counted as committed. */
+static void check_batch_reads(const inv_batch_line *lines, const inv_batch_result *res, size_t n,
+                              int rc, const unsigned *li, const unsigned *ll)
+{
+    size_t last_change = 0; /* lines before it may see a later change */
+    for (size_t k = 0; k < n; k++)
+        if (!is_read(lines[k].op))
+            last_change = k + 1;
+    /* A failed batch's lines before the failed one report INV_OK, reads
+     * included, whether they ran or not (refused before running: zeros). */
+    for (size_t k = 0; k < n && rc == INV_OK; k++) {
+        if (lines[k].op == INV_BATCH_LEVEL_GET_FULL && res[k].rc == INV_OK)
+            full_bounds(&res[k].full);
+        if (!is_read(lines[k].op) || k < last_change || !exact())
+            continue;
+        inv_level_full now;
+        int now_rc = read_full(li[k], ll[k], &now);
+        CHECK(res[k].rc == now_rc);
+        if (now_rc != INV_OK)
+            continue;
+        if (lines[k].op == INV_BATCH_LEVEL_GET_FULL)
+            CHECK(same_qty(&res[k].full, &now) && res[k].full.policy == now.policy &&
+                  res[k].full.location_active == now.location_active);
+        else
+            CHECK(res[k].level.available == now.qty[INV_QTY_AVAILABLE] &&
+                  res[k].level.reserved == now.qty[INV_QTY_RESERVED]);
+    }
+}
+
+/* A batch of 1..8 random lines over few levels (every op, the invalid 0
+ * and the model-2 ones among them): on failure (in exact mode) nothing
+ * changed — no level, no hold. */
 static void op_batch(src *s)
 {
     inv_batch_line lines[FUZZ_BATCH_LINES];
     inv_hold_line hl[FUZZ_BATCH_LINES][FUZZ_BATCH_HOLD_LINES];
     char ids[FUZZ_BATCH_LINES][80];
+    unsigned li[FUZZ_BATCH_LINES], ll[FUZZ_BATCH_LINES];
     int held_before[FUZZ_BATCH_LINES];
     size_t n = (size_t)(u8(s) % FUZZ_BATCH_LINES) + 1;
     for (size_t k = 0; k < n; k++) {
         inv_batch_line *l = &lines[k];
         memset(l, 0, sizeof *l);
-        l->op = (inv_batch_op)(u8(s) % 7); /* 0: invalid on purpose */
-        l->item = IDS[pick_idx(s) % 6];
-        l->location = IDS[pick_idx(s) % 4];
+        l->op = (inv_batch_op)(u8(s) % 13); /* 0: invalid on purpose */
+        li[k] = pick_idx(s) % 6;
+        ll[k] = pick_idx(s) % 4;
+        l->item = IDS[li[k]];
+        l->location = IDS[ll[k]];
         l->qty = pick_qty(s);
         l->floor = pick_floor(s);
         l->if_revision = u8(s) < 200 ? 0 : u64(s) % 8;
@@ -954,6 +1456,13 @@ static void op_batch(src *s)
             hl[k][j] = (inv_hold_line){IDS[pick_idx(s) % 6], IDS[pick_idx(s) % 4],
                                        (int64_t)(u8(s) % 20) + 1};
         l->hold_lines = hl[k];
+        if (l->op >= INV_BATCH_LEVEL_MOVE && l->op <= INV_BATCH_HOLD_EXTEND) {
+            l->from = pick_qty_name(s);
+            l->to = pick_qty_name(s);
+            l->to_location = IDS[pick_idx(s) % 4];
+            l->policy = (inv_oversell_policy)(u8(s) & 1);
+            l->preorder_limit = u8(s) < 128 ? INV_NO_PREORDER_LIMIT : (int64_t)(u8(s) % 10);
+        }
         inv_hold_info info;
         held_before[k] = len ? rc_ok(inv_hold_get(g_e, ids[k], len, &info)) : INV_EINVALID;
         if (held_before[k] == INV_OK)
@@ -962,12 +1471,14 @@ static void op_batch(src *s)
     fuzz_cell before[6][4], after[6][4];
     grid_read(before);
     inv_batch_result res[FUZZ_BATCH_LINES];
+    memset(res, 0xA5, sizeof res); /* what the call leaves unwritten shows */
     size_t failed = SIZE_MAX;
     int rc = rc_ok(inv_batch(g_e, lines, n, res, &failed));
     grid_read(after);
+    check_batch_reads(lines, res, n, rc, li, ll);
     if (rc == INV_OK) {
         for (size_t k = 0; k < n; k++)
-            CHECK(lines[k].op == INV_BATCH_LEVEL_GET || res[k].rc == INV_OK);
+            CHECK(is_read(lines[k].op) || res[k].rc == INV_OK);
         return;
     }
     CHECK(failed < n && res[failed].rc == rc);
@@ -976,8 +1487,7 @@ static void op_batch(src *s)
     for (unsigned i = 0; i < 6; i++)
         for (unsigned l = 0; l < 4; l++)
             CHECK(before[i][l].rc == after[i][l].rc &&
-                  before[i][l].available == after[i][l].available &&
-                  before[i][l].reserved == after[i][l].reserved);
+                  memcmp(before[i][l].qty, after[i][l].qty, sizeof before[i][l].qty) == 0);
     for (size_t k = 0; k < n; k++) {
         if (!lines[k].hold_id_len || lines[k].hold_id_len > INV_HOLD_ID_MAX)
             continue;
@@ -1034,6 +1544,11 @@ static void check_all(void)
                 see_level(i, l, &lv);
                 levels++;
             }
+            inv_level_full f;
+            inv_location loc;
+            if (read_full(i, l, &f) == INV_OK) /* follows its location's activity */
+                CHECK(rc_ok(inv_location_get(g_e, IDS[l], &loc)) == INV_OK &&
+                      f.location_active == loc.fields.active);
         }
     }
     CHECK(st.items == items && st.locations == locs && st.levels == levels);
@@ -1067,13 +1582,14 @@ static void fuzz_open(void)
         abort(); /* the harness itself failed: not an input problem */
     memset(g_rev, 0, sizeof g_rev);
     g_expiring = false;
+    g_untracked_seen = false;
     g_calls = 0;
 }
 
 static void run_one(src *s)
 {
     uint8_t op = u8(s);
-    switch (op % 28) {
+    switch (op % 36) {
     case 0:
         op_location_put(s);
         break;
@@ -1144,6 +1660,28 @@ static void run_one(src *s)
     case 25:
     case 26:
         op_batch(s);
+        break;
+    case 27:
+    case 28:
+        op_level_move(s);
+        break;
+    case 29:
+        op_level_get_full(s);
+        break;
+    case 30:
+        op_level_fulfil(s);
+        break;
+    case 31:
+        op_level_policy(s);
+        break;
+    case 32:
+        op_location_active(s);
+        break;
+    case 33:
+        op_hold_end(s, true); /* more commits: committed units to move and fulfil */
+        break;
+    case 34:
+        op_grid_stock(s);
         break;
     default:
         check_all();

@@ -11,8 +11,18 @@
  * is closed and reopened every FUZZ_REOPEN_EVERY inputs and at exit; a
  * MULTI left open is freed as a closed connection frees it), every
  * request gets exactly one reply, consumed bytes never exceed the input.
+ *
+ * Token mode (the session byte's top bit): the rest of the input is not
+ * the stream itself but a program that writes it from the words the
+ * command layer knows (tokens_to_resp), so long argument lists such as
+ * LEVEL.MOVE item loc qty FROM name TO name FLOOR min, LEVEL.POLICY's
+ * DENY / CONTINUE LIMIT n, LEVEL.GET ... ALL, quantity names and MULTI
+ * bodies are reached without the fuzzer spelling them byte by byte (the
+ * role a -dict file plays, kept in this file). Seeds of both kinds are in
+ * fuzz/corpus/fuzz_resp.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +44,99 @@ static stats_thread *g_st;
 static cmd_scratch *g_scratch;
 static resp_arg g_argv[FUZZ_MAX_ARGS];
 static unsigned long g_runs;
+
+/* ---- token mode ------------------------------------------------------------ */
+
+#define FUZZ_TOKEN_BUF (64 * 1024) /* the stream one token program writes, at most */
+#define FUZZ_TOKEN_REQUESTS 64 /* requests one token program writes, at most */
+#define FUZZ_TOKEN_ARGS 12 /* arguments of one request, command included */
+#define FUZZ_TOKEN_RAW 16 /* raw bytes one token may carry */
+
+/* The commands (the fixture has locations 1 and 2, item 7, level 7/1). */
+static const char *const TOKEN_CMDS[] = {
+    "LEVEL.GET",    "LEVEL.SET", "LEVEL.ADJUST", "LEVEL.MOVE",  "LEVEL.RETURN",     "LEVEL.FULFIL",
+    "LEVEL.POLICY", "LEVEL.DEL", "LEVEL.LIST",   "HOLD.CREATE", "HOLD.COMMIT",      "HOLD.RELEASE",
+    "HOLD.GET",     "LOC.SET",   "LOC.GET",      "ITEM.SET",    "ITEM.DEL",         "MULTI",
+    "EXEC",         "DISCARD",   "AUTH",         "PING",        "PRODUCT.INVENTORY"};
+/* Keywords, quantity names and field names (case does not matter). */
+static const char *const TOKEN_WORDS[] = {
+    "ALL",       "FROM",     "TO",       "FLOOR",        "LIMIT",
+    "DENY",      "CONTINUE", "IFREV",    "available",    "reserved",
+    "committed", "incoming", "damaged",  "safety_stock", "quality_control",
+    "on_hand",   "all",      "from",     "to",           "floor",
+    "limit",     "deny",     "continue", "active",       "name",
+    "tracked",   "LOC",      "h1",       "h2",           "pw"};
+/* Numbers and ids: in range, at the limits, beyond them, not numbers. */
+static const char *const TOKEN_NUMS[] = {"0",
+                                         "1",
+                                         "2",
+                                         "7",
+                                         "-1",
+                                         "3",
+                                         "10",
+                                         "100",
+                                         "1000",
+                                         "-5",
+                                         "-100",
+                                         "5",
+                                         "1000000000",
+                                         "1000000001",
+                                         "-1000000000",
+                                         "-1000000001",
+                                         "9223372036854775807",
+                                         "-9223372036854775808",
+                                         "18446744073709551615",
+                                         "600000",
+                                         "1.5",
+                                         "",
+                                         "abc"};
+
+#define NTOK(a) (sizeof(a) / sizeof((a)[0]))
+
+static char g_tokens[FUZZ_TOKEN_BUF];
+
+/* Writes the RESP requests of a token program into out (cap bytes); its
+ * length. Per request: a byte for the argument count (1 + b % 12), a byte
+ * for the command, then a byte per argument: < 0x80 a word, < 0xF0 a
+ * number, else raw bytes (the next byte % 16 of them). A program that
+ * ends early reads zeros, so every request written is whole. */
+static size_t tokens_to_resp(const uint8_t *in, size_t n, char *out, size_t cap)
+{
+    size_t i = 0, o = 0;
+    for (int r = 0; r < FUZZ_TOKEN_REQUESTS && i < n; r++) {
+        size_t argc = 1 + in[i++] % FUZZ_TOKEN_ARGS;
+        if (o + 16 > cap)
+            break;
+        o += (size_t)snprintf(out + o, cap - o, "*%zu\r\n", argc);
+        for (size_t a = 0; a < argc; a++) {
+            uint8_t b = i < n ? in[i++] : 0;
+            const char *w = NULL;
+            char raw[FUZZ_TOKEN_RAW];
+            size_t len = 0;
+            if (a == 0)
+                w = TOKEN_CMDS[b % NTOK(TOKEN_CMDS)];
+            else if (b < 0x80)
+                w = TOKEN_WORDS[b % NTOK(TOKEN_WORDS)];
+            else if (b < 0xF0)
+                w = TOKEN_NUMS[b % NTOK(TOKEN_NUMS)];
+            if (w != NULL) {
+                len = strlen(w);
+            } else {
+                len = (i < n ? in[i++] : 0) % FUZZ_TOKEN_RAW;
+                for (size_t k = 0; k < len; k++)
+                    raw[k] = (char)(i < n ? in[i++] : 0);
+            }
+            if (o + len + 32 > cap)
+                return o; /* out of room: the last request is cut (NEED_MORE) */
+            o += (size_t)snprintf(out + o, cap - o, "$%zu\r\n", len);
+            memcpy(out + o, w != NULL ? w : raw, len);
+            o += len;
+            memcpy(out + o, "\r\n", 2);
+            o += 2;
+        }
+    }
+    return o;
+}
 
 static void fuzz_close(void)
 {
@@ -98,6 +201,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mode = data[0];
     data++;
     size--;
+    if (mode & 128) {
+        size = tokens_to_resp(data, size, g_tokens, sizeof g_tokens);
+        data = (const uint8_t *)g_tokens;
+    }
     session_init(&s,
                  (mode & 1)    ? &g_ctx_pass
                  : (mode & 64) ? &g_ctx_slow
