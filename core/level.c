@@ -282,6 +282,28 @@ static inline __attribute__((always_inline)) int tracked_update(void *c, table_w
     return level_update_with(c, cur, next, tracked_step);
 }
 
+/* Rules never read: a level with rules sends its change to read them. */
+static const level_rules level_rules_unread = {0, 0};
+
+/* The slow path of a set or adjust on a level with rules (a policy or an
+ * inactive location): reads them for the revision met, and runs again
+ * until the change is decided on the rules of the word it replaces. */
+static __attribute__((noinline)) int adjust_with_rules(inv_engine *e, uint64_t item, uint64_t loc,
+                                                       available_arg *arg, inv_level *out,
+                                                       uint64_t *pos)
+{
+    level_rules rules = {0, 0};
+    arg->rules = &rules;
+    int rc;
+    do {
+        rc = level_rules_read(e, item, loc, &rules);
+        if (rc == INV_OK)
+            rc = level_rmw(e, item, loc, available_update, arg, out, pos);
+    } while (rc == LEVEL_NEEDS_RULES);
+    arg->rules = &level_rules_unread;
+    return rc;
+}
+
 int inv_level_adjust_if(inv_engine *e, uint64_t item, uint64_t loc, int64_t delta, int64_t floor,
                         uint64_t if_revision, inv_level *out)
 {
@@ -289,16 +311,12 @@ int inv_level_adjust_if(inv_engine *e, uint64_t item, uint64_t loc, int64_t delt
         return e ? INV_ELIMIT : INV_EINVALID;
     if (floor != INV_NO_FLOOR && !qty_in_range(floor))
         return INV_ELIMIT;
-    level_rules rules = {0, 0};
-    available_arg arg = {delta, floor, if_revision, true, &rules};
+    available_arg arg = {delta, floor, if_revision, true, &level_rules_unread};
     uint64_t pos;
     epoch_enter();
     int rc = level_rmw(e, item, loc, available_update, &arg, out, &pos);
-    while (rc == LEVEL_NEEDS_RULES) {
-        rc = level_rules_read(e, item, loc, &rules);
-        if (rc == INV_OK)
-            rc = level_rmw(e, item, loc, available_update, &arg, out, &pos);
-    }
+    if (__builtin_expect(rc == LEVEL_NEEDS_RULES, 0))
+        rc = adjust_with_rules(e, item, loc, &arg, out, &pos);
     epoch_exit();
     return pos && rc == INV_OK ? persist_ack(e, pos) : rc;
 }
@@ -417,17 +435,14 @@ int inv_level_set(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uint6
         return INV_EINVALID;
     if (!qty_in_range(qty))
         return INV_ELIMIT;
-    level_rules rules = {0, 0};
-    available_arg arg = {qty, INV_NO_FLOOR, if_revision, false, &rules};
+    available_arg arg = {qty, INV_NO_FLOOR, if_revision, false, &level_rules_unread};
     uint64_t pos = 0;
     epoch_enter();
     int rc;
     for (;;) {
         rc = level_rmw(e, item, loc, available_update, &arg, out, &pos);
-        if (rc == LEVEL_NEEDS_RULES) {
-            if ((rc = level_rules_read(e, item, loc, &rules)) == INV_OK)
-                continue;
-        }
+        if (__builtin_expect(rc == LEVEL_NEEDS_RULES, 0))
+            rc = adjust_with_rules(e, item, loc, &arg, out, &pos);
         if (rc != INV_ENOTFOUND)
             break;
         if (if_revision) {

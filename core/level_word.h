@@ -129,11 +129,15 @@ static inline void level_out(table_word v, uint64_t rules, inv_level *out)
     }
 }
 
-/* out from the slot the word was read in (committed from its cold part). */
+/* out from the slot the word was read in (committed from its cold part;
+ * a level holding nothing has none to read). */
 static inline void level_out_slot(table_word v, table_slot *s, inv_level *out)
 {
-    /* acquire: pairs with the commit's release CAS of committed. */
-    level_out(v, s ? atomic_load_explicit(&level_cold_of(s)->rules, memory_order_acquire) : 0, out);
+    uint64_t rules = 0;
+    if (out && s && level_held(v) != 0)
+        /* acquire: pairs with the commit's release CAS of committed. */
+        rules = atomic_load_explicit(&level_cold_of(s)->rules, memory_order_acquire);
+    level_out(v, rules, out);
 }
 
 /* The rules (cold word) a change of a RULES level follows, read for one

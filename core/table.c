@@ -124,6 +124,7 @@ static table_array *array_new(size_t capacity, size_t stride)
     arr->raw = raw;
     arr->capacity = capacity;
     arr->stride = stride;
+    arr->slots_end = (const char *)arr->slots + capacity * stride;
     arr->grow_at = (size_t)(((unsigned __int128)capacity * TABLE_LOAD_NUM) / TABLE_LOAD_DEN);
     return arr;
 }

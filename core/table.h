@@ -93,6 +93,7 @@ struct table_array {
     void *raw; /* what calloc returned (the array is aligned up) */
     size_t capacity;
     size_t stride; /* bytes from one slot to the next (32 or 64) */
+    const char *slots_end; /* one past the last slot (table_array_has) */
     size_t grow_at; /* claimed keys that start growth */
     /* While this array is the successor of one still migrating, fresh
      * inserts stop here, leaving room for every copy still to come. */
@@ -136,8 +137,8 @@ static inline table_slot *table_array_slot(const table_array *arr, size_t i)
 /* Is s one of arr's slots? */
 static inline bool table_array_has(const table_array *arr, const table_slot *s)
 {
-    const char *p = (const char *)s, *lo = (const char *)arr->slots;
-    return p >= lo && p < lo + arr->capacity * arr->stride;
+    const char *p = (const char *)s;
+    return p >= (const char *)arr->slots && p < arr->slots_end;
 }
 /* The extra bytes of a slot (table_init_extra). */
 static inline void *table_slot_extra(table_slot *s)
