@@ -385,9 +385,15 @@ static void st_hold(st_ctx *c, tu_rng *r, uint64_t item, uint64_t loc, int64_t q
     TU_CHECK(rc == INV_OK || rc == INV_EINSUFFICIENT, "hold: %s", inv_strerror(rc));
     if (rc != INV_OK || expire)
         return; /* left to the background sweep */
-    rc = tu_rng_below(r, 3) ? inv_hold_commit(c->e, id, (size_t)n)
-                            : inv_hold_release(c->e, id, (size_t)n);
-    TU_CHECK(rc == INV_OK || (expire && rc == INV_ENOTFOUND), "hold end: %s", inv_strerror(rc));
+    uint64_t end = tu_rng_below(r, 4);
+    if (end == 0) {
+        /* a partial commit: part sold, the rest released */
+        inv_hold_line sold = {item, loc, tu_rng_range(r, 1, q)};
+        rc = inv_hold_commit_partial(c->e, id, (size_t)n, &sold, 1);
+    } else {
+        rc = end < 3 ? inv_hold_commit(c->e, id, (size_t)n) : inv_hold_release(c->e, id, (size_t)n);
+    }
+    TU_CHECK(rc == INV_OK, "hold end: %s", inv_strerror(rc));
 }
 
 /* A batch of moves and a transfer on one item, sometimes with a planted
