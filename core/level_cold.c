@@ -799,9 +799,9 @@ int level_policy_op(level_cold_op *op, inv_oversell_policy policy, int64_t preor
 {
     if (policy != INV_POLICY_DENY && policy != INV_POLICY_CONTINUE)
         return INV_EINVALID;
-    if (preorder_limit != INV_NO_PREORDER_LIMIT &&
+    if (policy == INV_POLICY_CONTINUE && preorder_limit != INV_NO_PREORDER_LIMIT &&
         (preorder_limit < 0 || preorder_limit > INV_QTY_MAX))
-        return INV_ELIMIT;
+        return INV_ELIMIT; /* DENY ignores the limit (invcore.h) */
     /* deny keeps the limit field 0, as a level that never had a policy */
     uint64_t limit = policy == INV_POLICY_DENY                 ? 0
                      : preorder_limit == INV_NO_PREORDER_LIMIT ? LEVEL_LIMIT_NONE

@@ -202,6 +202,7 @@ Test(model, holds_follow_the_oversell_policy)
     inv_hold_line one = {I1, L1, 1};
     cr_expect_eq(inv_hold_create(e, "p2", 2, 60000, &one, 1, NULL), INV_EINSUFFICIENT);
     cr_expect_eq(inv_level_set_policy(e, I1, L1, INV_POLICY_CONTINUE, -5), INV_ELIMIT);
+    cr_expect_eq(inv_level_set_policy(e, I1, L1, INV_POLICY_CONTINUE, INV_QTY_MAX + 1), INV_ELIMIT);
     cr_expect_eq(inv_level_set_policy(e, I1, L1, (inv_oversell_policy)9, 0), INV_EINVALID);
     cr_assert_eq(inv_hold_release(e, "p1", 2), INV_OK);
     f = full_of(e, I1, L1);
