@@ -338,21 +338,14 @@ static int hold_list_opts_or_reply(resp_out *o, const resp_arg *v, size_t n, inv
             if (arg_u64_or_reply(o, &v[i + 1], "location id", &f->location) != 0)
                 return -1;
             f->has_location = true;
-        } else if (arg_eq(&v[i], "cursor")) {
-            if (arg_u64_or_reply(o, &v[i + 1], "cursor", cursor) != 0)
+        } else {
+            int rc = page_option_or_reply(o, &v[i], &v[i + 1], cursor, count);
+            if (rc < 0)
                 return -1;
-        } else if (arg_eq(&v[i], "count")) {
-            uint64_t c;
-            if (arg_u64_or_reply(o, &v[i + 1], "count", &c) != 0)
-                return -1;
-            if (c == 0 || c > INV_LIST_COUNT_MAX) {
-                resp_w_errorf(o, "LIMIT count must be 1..%u", (unsigned)INV_LIST_COUNT_MAX);
+            if (rc == 0) {
+                resp_w_error(o, "INVALID", "expected ITEM, LOC, CURSOR or COUNT");
                 return -1;
             }
-            *count = (size_t)c;
-        } else {
-            resp_w_error(o, "INVALID", "expected ITEM, LOC, CURSOR or COUNT");
-            return -1;
         }
     }
     return 0;

@@ -89,6 +89,11 @@ static inline int echo_len(const resp_arg *a, size_t max)
 }
 int arg_u64_or_reply(resp_out *o, const resp_arg *a, const char *what, uint64_t *v);
 int arg_i64_or_reply(resp_out *o, const resp_arg *a, const char *what, int64_t *v);
+/* A listing's `CURSOR c` or `COUNT n` (1..INV_LIST_COUNT_MAX) pair: 1 when
+ * key is one of them (stored), 0 when it is another key, -1 after an
+ * error reply. */
+int page_option_or_reply(resp_out *o, const resp_arg *key, const resp_arg *val, uint64_t *cursor,
+                         size_t *count);
 /* Copies a into dst[cap] NUL-terminated; INVALID if too long or has NUL. */
 int arg_str_or_reply(resp_out *o, const resp_arg *a, const char *what, char *dst, size_t cap);
 void reply_engine_error(resp_out *o, int rc);

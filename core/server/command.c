@@ -190,6 +190,24 @@ int arg_u64_or_reply(resp_out *o, const resp_arg *a, const char *what, uint64_t 
     return -1;
 }
 
+int page_option_or_reply(resp_out *o, const resp_arg *key, const resp_arg *val, uint64_t *cursor,
+                         size_t *count)
+{
+    if (arg_eq(key, "cursor"))
+        return arg_u64_or_reply(o, val, "cursor", cursor) == 0 ? 1 : -1;
+    if (!arg_eq(key, "count"))
+        return 0;
+    uint64_t c;
+    if (arg_u64_or_reply(o, val, "count", &c) != 0)
+        return -1;
+    if (c == 0 || c > INV_LIST_COUNT_MAX) {
+        resp_w_errorf(o, "LIMIT count must be 1..%u", (unsigned)INV_LIST_COUNT_MAX);
+        return -1;
+    }
+    *count = (size_t)c;
+    return 1;
+}
+
 int arg_i64_or_reply(resp_out *o, const resp_arg *a, const char *what, int64_t *v)
 {
     if (resp_parse_i64(a->ptr, a->len, v) == 0)
