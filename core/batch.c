@@ -63,6 +63,9 @@ enum {
 /* Cold quantities a batch keeps pending per change (incoming, damaged,
  * safety_stock, quality_control: the raw fields LEVEL_RAW_INCOMING..QC). */
 #define BATCH_COLD_PENDING (LEVEL_RAW_N - LEVEL_RAW_INCOMING)
+/* The named quantities of those raw fields, in their order. */
+static const int cold_names[BATCH_COLD_PENDING] = {INV_QTY_INCOMING, INV_QTY_DAMAGED,
+                                                   INV_QTY_SAFETY_STOCK, INV_QTY_QUALITY_CONTROL};
 
 /* Level images a record may carry per change: its apply and its undo. */
 #define BATCH_IMAGES_PER_CHANGE 2
@@ -312,8 +315,6 @@ static void level_as_seen(const batch_op *op, uint64_t item, uint64_t loc, table
  * units in their quantities, sold units committed. */
 static int full_as_seen(const batch_op *op, uint64_t item, uint64_t loc, inv_level_full *f)
 {
-    static const int cold_names[BATCH_COLD_PENDING] = {
-        INV_QTY_INCOMING, INV_QTY_DAMAGED, INV_QTY_SAFETY_STOCK, INV_QTY_QUALITY_CONTROL};
     int rc = level_read_full(op->e, item, loc, f);
     if (rc != INV_OK)
         return rc;
@@ -326,9 +327,7 @@ static int full_as_seen(const batch_op *op, uint64_t item, uint64_t loc, inv_lev
         f->qty[cold_names[k]] += p;
         f->qty[INV_QTY_RESERVED] -= p;
     }
-    f->on_hand = f->qty[INV_QTY_AVAILABLE] + f->qty[INV_QTY_RESERVED] + f->qty[INV_QTY_COMMITTED] +
-                 f->qty[INV_QTY_DAMAGED] + f->qty[INV_QTY_SAFETY_STOCK] +
-                 f->qty[INV_QTY_QUALITY_CONTROL];
+    f->on_hand = level_on_hand(f->qty);
     return INV_OK;
 }
 
@@ -365,8 +364,8 @@ static int apply_change(batch_op *op, size_t ci, level_change *lc, bool create, 
     /* A created level's word is all the batch's doing (its units pending,
      * level_create_at). */
     c->d_available = create ? level_available(*image) : lc->d_available;
-    c->d_reserved = create ? level_reserved(*image) : lc->d_reserved;
-    op->d_pending[ci] = create ? level_reserved(*image) : lc->d_pending;
+    c->d_reserved = create ? level_held(*image) : lc->d_reserved;
+    op->d_pending[ci] = create ? level_held(*image) : lc->d_pending;
     op->d_sold[ci] = !create && lc->kind == LEVEL_CHANGE_SELL ? lc->qty : 0;
     c->status = CHANGE_APPLIED;
     c->flags |= create ? CHANGE_CREATED : 0;
@@ -521,8 +520,6 @@ static int apply_cold(batch_op *op, size_t ci, level_cold_op *cop)
     cop->batch = true;
     cop->pend_in[INV_QTY_AVAILABLE] = pending_of(op, c->item, c->location);
     cop->pend_in[INV_QTY_COMMITTED] = sold_of(op, c->item, c->location);
-    static const int cold_names[BATCH_COLD_PENDING] = {
-        INV_QTY_INCOMING, INV_QTY_DAMAGED, INV_QTY_SAFETY_STOCK, INV_QTY_QUALITY_CONTROL};
     for (size_t k = 0; k < BATCH_COLD_PENDING; k++)
         cop->pend_in[cold_names[k]] = cold_pending_of(op, c->item, c->location, k);
     level_image image;
@@ -985,8 +982,8 @@ typedef struct {
     uint8_t record[IDEM_RECORD_LEN_MAX];
 } batch_idem;
 
-static void encode_outcome(batch_idem *bi, const inv_batch_line *lines, size_t n, int rc,
-                           size_t failed, const inv_batch_result *res);
+static void encode_outcome(batch_idem *bi, size_t n, int rc, size_t failed,
+                           const inv_batch_result *res);
 
 /* Runs a batch; idem (NULL: none) rides on its final record. *ack gets
  * the position to acknowledge on (0: none). */
@@ -1021,7 +1018,7 @@ static int batch_run(inv_engine *e, const inv_batch_line *lines, size_t n, inv_b
     if (rc != INV_OK)
         res[failed].rc = rc;
     if (idem)
-        encode_outcome(idem, lines, n, rc, failed, res);
+        encode_outcome(idem, n, rc, failed, res);
     if (rc == INV_OK)
         rc = commit_batch(&op);
     else
@@ -1102,9 +1099,7 @@ static void full_unpack(const outcome_full *o, inv_level_full *f)
     memset(f, 0, sizeof *f);
     for (int q = 0; q < INV_QTY_NAMES; q++)
         f->qty[q] = o->qty[q];
-    f->on_hand = f->qty[INV_QTY_AVAILABLE] + f->qty[INV_QTY_RESERVED] + f->qty[INV_QTY_COMMITTED] +
-                 f->qty[INV_QTY_DAMAGED] + f->qty[INV_QTY_SAFETY_STOCK] +
-                 f->qty[INV_QTY_QUALITY_CONTROL];
+    f->on_hand = level_on_hand(f->qty);
     f->created_at_ms = (int64_t)o->created_s * 1000;
     f->updated_at_ms = (int64_t)o->updated_s * 1000;
     f->preorder_limit = o->preorder_limit;
@@ -1113,10 +1108,9 @@ static void full_unpack(const outcome_full *o, inv_level_full *f)
     f->location_active = o->active != 0;
 }
 
-static void encode_outcome(batch_idem *bi, const inv_batch_line *lines, size_t n, int rc,
-                           size_t failed, const inv_batch_result *res)
+static void encode_outcome(batch_idem *bi, size_t n, int rc, size_t failed,
+                           const inv_batch_result *res)
 {
-    (void)lines;
     outcome_header h = {rc, (uint32_t)failed,        (uint32_t)n,
                         0,  full_pack(&res[0].full), full_pack(&res[0].to_full)};
     memcpy(bi->outcome, &h, sizeof h);

@@ -368,7 +368,7 @@ static int level_new_word(inv_engine *e, uint64_t item, uint64_t loc, int64_t qt
     if (!catalog_location_active(&e->cat, loc))
         return INV_EINVALID; /* an inactive location takes no new stock */
     *w0 = level_pack(qty, 0, !*tracked);
-    assert(level_reserved((table_word){*w0, 0}) == 0);
+    assert(level_held((table_word){*w0, 0}) == 0);
     return INV_OK;
 }
 
@@ -755,7 +755,7 @@ int level_unreserve(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, boo
  * below what others were allowed to leave there). */
 static int batch_move(level_change *c, table_word cur, int64_t delta, table_word *next)
 {
-    int64_t available = level_available(cur), reserved = level_reserved(cur);
+    int64_t available = level_available(cur), reserved = level_held(cur);
     assert(c->pending >= 0 && c->pending <= reserved);
     if (delta >= 0) {
         if (reserved + delta > (int64_t)LEVEL_RESERVED_MASK)
@@ -872,7 +872,7 @@ static int change_step(table_word cur, table_word *next, const void *p)
     c->kept = rc == LEVEL_KEEP;
     if (rc == TABLE_STEP_WRITE) {
         c->d_available = level_available(*next) - level_available(cur);
-        c->d_reserved = level_reserved(*next) - level_reserved(cur);
+        c->d_reserved = level_held(*next) - level_held(cur);
     }
     return rc;
 }
@@ -892,13 +892,6 @@ int level_change_at(inv_engine *e, uint64_t item, uint64_t loc, level_change *c,
     return rc;
 }
 
-/* Saturates an undone quantity into the word's fields: only reachable when
- * other writers moved a level by about INV_QTY_MAX while the batch ran. */
-static int64_t clamp_qty(int64_t q, int64_t lo, int64_t hi)
-{
-    return q < lo ? lo : q > hi ? hi : q;
-}
-
 static int undo_step(table_word cur, table_word *next, const void *p)
 {
     const level_undo *u = p;
@@ -907,10 +900,10 @@ static int undo_step(table_word cur, table_word *next, const void *p)
         *next = (table_word){0, TABLE_TOMB};
         return TABLE_STEP_WRITE;
     }
-    int64_t available = clamp_qty(level_available(cur) - u->d_available, -LEVEL_AVAILABLE_WIDE,
-                                  LEVEL_AVAILABLE_WIDE);
+    int64_t available = level_clamp(level_available(cur) - u->d_available, -LEVEL_AVAILABLE_WIDE,
+                                    LEVEL_AVAILABLE_WIDE);
     int64_t reserved =
-        clamp_qty(level_reserved(cur) - u->d_reserved, 0, (int64_t)LEVEL_RESERVED_MASK);
+        level_clamp(level_held(cur) - u->d_reserved, 0, (int64_t)LEVEL_RESERVED_MASK);
     next->w0 = level_repack(cur, available, reserved, level_untracked(cur));
     return TABLE_STEP_WRITE;
 }

@@ -69,17 +69,11 @@ void level_quantities(table_word v, uint64_t rules, uint64_t d_s, uint64_t q_i,
     q[INV_QTY_INCOMING] = (int64_t)(uint32_t)(q_i >> 32);
 }
 
-static int64_t on_hand_of(const int64_t q[INV_QTY_NAMES])
-{
-    return q[INV_QTY_AVAILABLE] + q[INV_QTY_RESERVED] + q[INV_QTY_COMMITTED] + q[INV_QTY_DAMAGED] +
-           q[INV_QTY_SAFETY_STOCK] + q[INV_QTY_QUALITY_CONTROL];
-}
-
 static void fill_full(table_word v, uint64_t rules, uint64_t d_s, uint64_t q_i, uint32_t created_s,
                       uint32_t updated_s, inv_level_full *out)
 {
     level_quantities(v, rules, d_s, q_i, out->qty);
-    out->on_hand = on_hand_of(out->qty);
+    out->on_hand = level_on_hand(out->qty);
     out->revision = table_version(v);
     out->created_at_ms = (int64_t)created_s * 1000;
     out->updated_at_ms = (int64_t)updated_s * 1000;
@@ -367,11 +361,6 @@ static int plan_move(level_cold_op *op, table_word v, uint64_t rules, const int6
     return INV_OK;
 }
 
-static int64_t clamp_raw(int64_t q, int64_t lo, int64_t hi)
-{
-    return q < lo ? lo : q > hi ? hi : q;
-}
-
 /* Decides a cold change on (v, the locked cold part): the next hot w0 and
  * cold words, or a refusal; op's outputs (raw, pend_out, rules_before)
  * describe it. */
@@ -422,11 +411,11 @@ static int cold_decide(inv_engine *e, uint64_t loc, level_cold_op *op, table_wor
          * saturates (only when others moved a level by about INV_QTY_MAX
          * while a batch ran, as level_undo_at). */
         next[LEVEL_RAW_AVAILABLE] =
-            clamp_raw(next[LEVEL_RAW_AVAILABLE], -LEVEL_AVAILABLE_WIDE, LEVEL_AVAILABLE_WIDE);
-        next[LEVEL_RAW_HELD] = clamp_raw(next[LEVEL_RAW_HELD], 0, LEVEL_HELD_MAX);
-        next[LEVEL_RAW_COMMITTED] = clamp_raw(next[LEVEL_RAW_COMMITTED], 0, next[LEVEL_RAW_HELD]);
+            level_clamp(next[LEVEL_RAW_AVAILABLE], -LEVEL_AVAILABLE_WIDE, LEVEL_AVAILABLE_WIDE);
+        next[LEVEL_RAW_HELD] = level_clamp(next[LEVEL_RAW_HELD], 0, LEVEL_HELD_MAX);
+        next[LEVEL_RAW_COMMITTED] = level_clamp(next[LEVEL_RAW_COMMITTED], 0, next[LEVEL_RAW_HELD]);
         for (int i = LEVEL_RAW_INCOMING; i < LEVEL_RAW_N; i++)
-            next[i] = clamp_raw(next[i], 0, INV_QTY_MAX);
+            next[i] = level_clamp(next[i], 0, INV_QTY_MAX);
     } else {
         if (next[LEVEL_RAW_HELD] > LEVEL_HELD_MAX)
             return INV_ELIMIT;
@@ -527,7 +516,8 @@ int level_cold_apply(inv_engine *e, uint64_t item, uint64_t loc, level_cold_op *
                 break;
             }
             /* a hot change came first: decide again on its word (commits
-             * may have counted meanwhile too) */
+             * may have counted meanwhile too). relaxed: only a count moves
+             * while we hold LOCK, and cold_store re-reads it by CAS. */
             rules = atomic_load_explicit(&c->rules, memory_order_relaxed);
         }
         if (rc == TABLE_STEP_WRITE) {

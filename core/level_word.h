@@ -86,10 +86,6 @@ static inline int64_t level_held(table_word v)
 {
     return (int64_t)((v.w0 >> LEVEL_RESERVED_SHIFT) & LEVEL_RESERVED_MASK);
 }
-static inline int64_t level_reserved(table_word v)
-{
-    return level_held(v);
-}
 static inline bool level_untracked(table_word v)
 {
     return (v.w0 & LEVEL_UNTRACKED) != 0;
@@ -180,6 +176,22 @@ static inline int64_t level_policy_floor(uint64_t rules)
 static inline bool level_inactive(uint64_t rules)
 {
     return (rules & LEVEL_COLD_INACTIVE) != 0;
+}
+
+/* on_hand of a level's named quantities (indexed by inv_qty_name):
+ * everything but incoming. */
+static inline int64_t level_on_hand(const int64_t q[INV_QTY_NAMES])
+{
+    return q[INV_QTY_AVAILABLE] + q[INV_QTY_RESERVED] + q[INV_QTY_COMMITTED] + q[INV_QTY_DAMAGED] +
+           q[INV_QTY_SAFETY_STOCK] + q[INV_QTY_QUALITY_CONTROL];
+}
+
+/* Saturates an undone or settled quantity into its field's range: only
+ * reachable when other writers moved a level by about INV_QTY_MAX while
+ * a batch ran. */
+static inline int64_t level_clamp(int64_t q, int64_t lo, int64_t hi)
+{
+    return q < lo ? lo : q > hi ? hi : q;
 }
 
 static inline bool qty_in_range(int64_t q)
