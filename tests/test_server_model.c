@@ -1341,3 +1341,40 @@ Test(server_model, a_request_id_is_honoured_after_a_restart)
     expect_level(C, 7, 0, "LEVEL.ADJUST 10 1 -3 ID keep-me");
     expect_level(C, 7, 0, "LEVEL.GET 10 1");
 }
+
+/* ---- LEVEL.TRANSFER -------------------------------------------------------------------- */
+
+Test(server_model, a_transfer_moves_units_between_locations_or_nothing)
+{
+    seed(10);
+    redisReply *r = cmd(C, "LEVEL.TRANSFER 10 1 2 4 TO incoming");
+    cr_assert_eq(r->type, REDIS_REPLY_ARRAY, "%s", r->str ? r->str : "");
+    cr_assert_eq(r->elements, 2);
+    full_t src, dst;
+    full_of(r->element[0], &src, "transfer source");
+    full_of(r->element[1], &dst, "transfer destination");
+    freeReplyObject(r);
+    EXPECT_QTY(&src, 6, 0, 0, 0, 0, 0, 0);
+    EXPECT_QTY(&dst, 0, 0, 0, 4, 0, 0, 0);
+    full_t before;
+    get_full(&before, 10, 1);
+    static const refusal bad[] = {
+        {"LEVEL.TRANSFER 10 1 1 1", "INVALID a transfer goes to another location"},
+        {"LEVEL.TRANSFER 10 1 2 1 FROM reserved", "INVALID reserved changes only by holds"},
+        {"LEVEL.TRANSFER 10 1 2 0", "INVALID quantity must be at least 1"},
+        {"LEVEL.TRANSFER 10 1 2 1 FROM nothing",
+         "INVALID unknown quantity 'nothing' (available, committed, incoming, damaged, "
+         "safety_stock, quality_control)"},
+        {"LEVEL.TRANSFER 10 1 2 1 VIA x", "INVALID expected FROM or TO"},
+        {"LEVEL.TRANSFER 10 1 2 7", "INSUFFICIENT available 6"},
+        {"LEVEL.TRANSFER 10 1 99 1", "NOTFOUND no such item, location, level or hold"},
+        {"LEVEL.TRANSFER 10 1 2", "ERR wrong number of arguments for 'level.transfer' command"},
+    };
+    for (size_t i = 0; i < NCASES(bad); i++) {
+        expect_error_is(bad[i].err, bad[i].req);
+        expect_unchanged(10, 1, &before, bad[i].req);
+    }
+    expect_status(C, "OK", "LOC.SET 2 active false");
+    expect_error_is("INVALID location inactive", "LEVEL.TRANSFER 10 1 2 1");
+    expect_unchanged(10, 1, &before, "a transfer to an inactive location");
+}
