@@ -166,6 +166,23 @@ static int load_state(hold_record *r)
     return atomic_load_explicit(&r->state, memory_order_acquire);
 }
 
+/* The state a reader is shown: a hold being ended stays HELD until its
+ * end's level changes are made and published (end_pos, stored with release
+ * after them), so that no reader sees a hold ended while its units still
+ * show as reserved on the levels. */
+static int reported_state(hold_record *r)
+{
+    int st = load_state(r);
+    if (st == HOLD_ENDING)
+        return INV_HOLD_HELD;
+    /* acquire: pairs with hold_end's release store of end_pos, made after
+     * the level changes. */
+    if ((st == INV_HOLD_COMMITTED || st == INV_HOLD_RELEASED || st == INV_HOLD_EXPIRED) &&
+        atomic_load_explicit(&r->end_pos, memory_order_acquire) == 0)
+        return INV_HOLD_HELD;
+    return st;
+}
+
 static int64_t expires_of(hold_record *r)
 {
     /* relaxed: see the field; a caller that acts on it holds a claim, or
@@ -1273,6 +1290,8 @@ static int hold_end(inv_engine *e, hold_record *r, const change_req *req, int64_
         /* release: the units sold and the end's time before the state. */
         atomic_store_explicit(&r->state, decided, memory_order_release);
         buyer_end(e, r, decided);
+        if (hold_test_hook)
+            hold_test_hook(HOLD_TEST_END_DECIDED, 0);
         rc = op_end_lines(&op);
         if (rc == INV_OK)
             rc = op_publish(&op, true);
@@ -1414,12 +1433,11 @@ int inv_hold_get(inv_engine *e, const char *hold_id, size_t hold_id_len, inv_hol
     epoch_enter();
     hold_record *r = find_record(e, hold_id, hold_id_len, &rc);
     if (r) {
-        int st = load_state(r);
+        int st = reported_state(r);
         if (st == HOLD_PENDING || st == HOLD_ABORTED) {
             rc = INV_ENOTFOUND; /* not (or never) created yet */
         } else {
-            /* A claimed hold is HELD until its change decides otherwise. */
-            out->state = st == HOLD_ENDING ? INV_HOLD_HELD : (inv_hold_state)st;
+            out->state = (inv_hold_state)st;
             out->expires_at_ms = expires_of(r);
             out->created_at_ms = r->created_at_ms;
             out->n_lines = r->n_lines;
@@ -1462,9 +1480,8 @@ static int list_visit(void *p, uint64_t a, uint64_t b, table_word v)
     (void)a, (void)b;
     list_page *pg = p;
     hold_record *r = (hold_record *)(uintptr_t)v.w0;
-    int st = load_state(r);
-    /* Live: HELD (or claimed, not yet decided), and not past its expiry. */
-    if ((st != INV_HOLD_HELD && st != HOLD_ENDING) || expires_of(r) <= pg->now_ms ||
+    /* Live: HELD (or its end not yet made), and not past its expiry. */
+    if (reported_state(r) != INV_HOLD_HELD || expires_of(r) <= pg->now_ms ||
         !record_matches(r, pg->filter))
         return 0;
     assert(pg->n < pg->cap); /* table_scan visits at most cap entries */

@@ -70,6 +70,7 @@ typedef enum {
     HOLD_TEST_HELD_UNPUBLISHED, /* HELD, its final record not yet published */
     HOLD_TEST_BEFORE_WHEEL, /* published, not yet on the timing wheel */
     HOLD_TEST_END_PARTIAL, /* an end published a partial record at pos */
+    HOLD_TEST_END_DECIDED, /* an end's state stored, its level changes not made */
 } hold_test_point;
 extern void (*hold_test_hook)(hold_test_point at, uint64_t pos);
 

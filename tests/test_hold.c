@@ -960,3 +960,50 @@ Test(hold, a_retried_create_answers_only_after_the_first_create_is_published)
     verify_and_close(e);
     cr_assert_eq(tu_remove_tree(dir), 0);
 }
+
+/* A reader never sees a hold ended while its units still show as reserved:
+ * between an end's state and its level changes (the hook's point), HOLD.GET
+ * and the hold listing still answer HELD. */
+static inv_engine *decided_engine;
+static inv_hold_state decided_seen = (inv_hold_state)-1;
+static int64_t decided_reserved = -1;
+static size_t decided_listed;
+
+static void look_while_decided(hold_test_point at, uint64_t pos)
+{
+    (void)pos;
+    if (at != HOLD_TEST_END_DECIDED)
+        return;
+    decided_seen = state_of(decided_engine, "mid");
+    decided_reserved = tu_level_of(decided_engine, ITEM_1, LOC_A).reserved;
+    char ids[4][INV_HOLD_ID_MAX + 1];
+    uint64_t cursor = 0;
+    decided_listed = 0;
+    do { /* every page: a page may come back empty before the last */
+        size_t n = 0;
+        if (inv_hold_list(decided_engine, NULL, cursor, 4, ids, NULL, 4, &n, &cursor) != INV_OK) {
+            decided_listed = SIZE_MAX;
+            return;
+        }
+        decided_listed += n;
+    } while (cursor != 0);
+}
+
+Test(hold, a_hold_being_ended_reads_as_held_until_its_levels_change)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line line = {ITEM_1, LOC_A, 4};
+    cr_assert_eq(create(e, "mid", LONG_TTL_MS, &line, 1, NULL), INV_OK);
+    decided_engine = e;
+    hold_test_hook = look_while_decided;
+    int rc = release(e, "mid");
+    hold_test_hook = NULL;
+    cr_assert_eq(rc, INV_OK);
+    cr_assert_eq(decided_reserved, 4, "the hook ran after the level changes");
+    cr_assert_eq(decided_seen, INV_HOLD_HELD, "HOLD.GET answered %d while 4 units were reserved",
+                 (int)decided_seen);
+    cr_assert_eq(decided_listed, 1, "the listing dropped the hold while its units were reserved");
+    cr_assert_eq(state_of(e, "mid"), INV_HOLD_RELEASED);
+    assert_level(e, ITEM_1, LOC_A, 10, 0);
+    verify_and_close(e);
+}
