@@ -116,7 +116,17 @@ typedef struct {
     /* Per-buyer hold limits count units within this window (0: default
      * INV_BUYER_WINDOW_MS_DEFAULT). */
     uint64_t buyer_window_ms;
+    /* History (the change feed, inv_feed_open): journal segments are kept
+     * this long after their last record (0: default
+     * INV_HISTORY_RETENTION_MS_DEFAULT) and, when history_retention_bytes
+     * is not 0, only while the retained segments total at most that many
+     * bytes (the oldest go first). A snapshot deletes only segments outside
+     * retention. */
+    uint64_t history_retention_ms;
+    uint64_t history_retention_bytes;
 } inv_config;
+
+#define INV_HISTORY_RETENTION_MS_DEFAULT (168ULL * 3600 * 1000) /* a week */
 
 #define INV_REQUEST_ID_RETENTION_MS_DEFAULT (24ULL * 3600 * 1000)
 #define INV_REQUEST_IDS_MAX_DEFAULT (1u << 20)
@@ -676,6 +686,139 @@ int inv_wait_durable(inv_engine *e, uint64_t position);
 /* Writes a snapshot now and drops the journal segments it covers. */
 int inv_snapshot(inv_engine *e);
 
+/* ---- change feed and history (docs/PROTOCOL.md "Change feed") --------- *
+ *
+ * The feed reads the journal itself (no second log): every change record,
+ * in journal order, decoded into an inv_feed_record. A record is one
+ * journal record, except a batch: its partial records are not shown, and
+ * its applied final record is one inv_feed_record holding every change of
+ * the batch (group = the batch's first position); an aborted batch shows
+ * nothing (it changed nothing). A hold change cut into partial records
+ * shows one record per journal record (same group).
+ *
+ * Positions are journal positions: a level change's record position is
+ * the level's revision after it. A reader sees records below the durable
+ * position only (under fsync interval: the last fdatasync; under none:
+ * what was written to the kernel), so it never sees a change that a
+ * crash could take back. In memory mode there is no feed (INV_EINVALID). */
+
+#define INV_FEED_COUNT_MAX 10000 /* records in one FEED.READ / history page */
+#define INV_FEED_FROM_END UINT64_MAX /* open after the current end ("$") */
+#define INV_ACTOR_MAX 64 /* bytes of an actor label */
+
+typedef enum {
+    INV_FEED_LEVEL_SET = 1, /* LEVEL.SET (create included: see created) */
+    INV_FEED_LEVEL_ADJUST = 2,
+    INV_FEED_LEVEL_DELETE = 3,
+    INV_FEED_LEVEL_TRACKING = 4, /* the item's tracked flag reached the level */
+    INV_FEED_LEVEL_MOVE = 5, /* between named quantities */
+    INV_FEED_LEVEL_TRANSFER = 6, /* one of a transfer's two levels */
+    INV_FEED_LEVEL_FULFIL = 7,
+    INV_FEED_LEVEL_RETURN = 8,
+    INV_FEED_LEVEL_POLICY = 9,
+    INV_FEED_LEVEL_ACTIVITY = 10, /* its location was (de)activated */
+    INV_FEED_LEVEL_SETTLE = 11, /* a batch moved its pending units to available */
+    INV_FEED_HOLD_CREATE = 12,
+    INV_FEED_HOLD_COMMIT = 13,
+    INV_FEED_HOLD_RELEASE = 14,
+    INV_FEED_HOLD_EXPIRE = 15,
+    INV_FEED_HOLD_EXTEND = 16,
+    INV_FEED_HOLD_ABORT = 17, /* recovery gave back a create cut by a crash */
+    INV_FEED_ITEM = 18, /* an item written or deleted */
+    INV_FEED_LOCATION = 19,
+    INV_FEED_DEFAULT_LOCATION = 20,
+    INV_FEED_BATCH = 21, /* record kind of a batch; its changes say theirs */
+    INV_FEED_KINDS /* count */
+} inv_feed_kind;
+
+/* "level.set", "level.adjust", ..., "batch" (NULL out of range). */
+const char *inv_feed_kind_str(inv_feed_kind k);
+
+/* One level's change. delta: every named quantity's change (a set's is
+ * the new value less the old). after[q]: the quantity after the change,
+ * valid where after_known has bit (1u << q); a record carries what it
+ * changed (a plain set or adjust: available; reserved and committed are
+ * told apart only by records that change them). */
+typedef struct {
+    inv_feed_kind kind;
+    uint64_t item, location;
+    int64_t delta[INV_QTY_NAMES];
+    int64_t after[INV_QTY_NAMES];
+    uint32_t after_known;
+    uint64_t revision; /* the level's revision after the change */
+    bool created, deleted; /* the change created / deleted the level */
+    inv_reason reason; /* INV_REASON_NONE: none given */
+    const char *ref; /* NULL: none; not NUL-terminated */
+    size_t ref_len;
+} inv_feed_change;
+
+typedef struct {
+    uint64_t position; /* this record's journal position */
+    uint64_t group; /* the first position of its change (a batch's id, a
+                     * hold change's first record); == position when alone */
+    int64_t time_ms; /* Unix ms when the change was made (0: unknown, a
+                      * record written before the feed existed) */
+    inv_feed_kind kind;
+    /* Holds: the hold's id; ITEM, LOCATION, DEFAULT_LOCATION: the id in
+     * item / location, deleted for a deletion. */
+    const char *hold_id;
+    size_t hold_id_len;
+    uint64_t item, location;
+    bool deleted;
+    const char *request_id; /* NULL: none */
+    size_t request_id_len;
+    const char *actor; /* NULL: not known (inv_set_actor) */
+    size_t actor_len;
+    const inv_feed_change *changes; /* n_changes level changes */
+    size_t n_changes;
+} inv_feed_record;
+
+typedef struct inv_feed inv_feed;
+
+/* Opens a reader after position after (0: from the oldest readable record;
+ * INV_FEED_FROM_END: only records made from now on). INV_ELIMIT when after
+ * is older than the oldest readable record (inv_feed_oldest_position),
+ * INV_EINVALID when it is beyond the journal's end or not a record
+ * boundary, or in memory mode. Usable from any thread while the engine
+ * runs; one reader is used by one thread at a time. */
+int inv_feed_open(inv_engine *e, uint64_t after, inv_feed **out);
+/* The same over a data directory that no running engine owns (the
+ * command-line reader): reads every whole record on disk. */
+int inv_feed_open_dir(const char *data_dir, uint64_t after, inv_feed **out);
+/* The next record: INV_OK with *rec filled (its pointers stay valid until
+ * the next call or close), INV_ENOTFOUND when none is readable yet (call
+ * again later: wait with inv_durable_subscribe), INV_ELIMIT when retention
+ * dropped the records after the reader's position, INV_EIO or
+ * INV_EINVALID (a corrupt record) else. */
+int inv_feed_next(inv_feed *f, inv_feed_record *rec);
+/* The position of the last record returned (the open's after before any). */
+uint64_t inv_feed_position(const inv_feed *f);
+void inv_feed_close(inv_feed *f);
+/* The oldest position a reader may open after (every later record is
+ * readable), and the current end (a reader opened after it sees only new
+ * records). */
+uint64_t inv_feed_oldest_position(inv_engine *e);
+uint64_t inv_feed_end_position(inv_engine *e);
+
+/* A level's changes, newest first: the records (at most count, <=
+ * INV_FEED_COUNT_MAX) with a change of (item, location) at positions
+ * below before (0: the end), as records whose changes are only that
+ * level's. rec_out[i] points into *page, valid until the next call with
+ * it or inv_feed_page_free. *next_before: pass it as before for the next
+ * page (0: no more). Cost: docs/PROTOCOL.md "LEVEL.HISTORY". */
+typedef struct inv_feed_page inv_feed_page;
+int inv_level_history(inv_engine *e, uint64_t item, uint64_t location, uint64_t before,
+                      size_t count, inv_feed_page **page, const inv_feed_record **rec_out,
+                      size_t *n_out, uint64_t *next_before);
+void inv_feed_page_free(inv_feed_page *page);
+
+/* The actor label the calling thread's next changes carry in the journal
+ * (batches, and commands with ID, REASON or REF, and holds): a connection's
+ * client name or token label. NULL or 0 length clears it; longer than
+ * INV_ACTOR_MAX: INV_ELIMIT. Plain single-level changes do not carry it
+ * (their records stay small on the hot path). */
+int inv_set_actor(const char *actor, size_t len);
+
 /* ---- statistics ------------------------------------------------------- */
 
 typedef struct {
@@ -695,6 +838,9 @@ typedef struct {
     uint64_t request_id_conflicts; /* an id reused with other lines */
     uint64_t request_ids_expired; /* forgotten after the retention */
     uint64_t request_ids_forgotten_early; /* forgotten over the count bound */
+    /* history (0 in memory mode) */
+    uint64_t history_oldest_position; /* inv_feed_oldest_position */
+    uint64_t history_bytes; /* journal segment bytes kept for history */
 } inv_stats;
 
 int inv_stats_get(inv_engine *e, inv_stats *out);
