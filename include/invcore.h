@@ -747,6 +747,8 @@ typedef struct {
     uint32_t after_known;
     uint64_t revision; /* the level's revision after the change */
     bool created, deleted; /* the change created / deleted the level */
+    const char *hold_id; /* the hold it belongs to (NULL: none) */
+    size_t hold_id_len;
     inv_reason reason; /* INV_REASON_NONE: none given */
     const char *ref; /* NULL: none; not NUL-terminated */
     size_t ref_len;
