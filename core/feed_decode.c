@@ -548,8 +548,9 @@ static int decode_hold(feed_decoder *d, uint64_t pos, const uint8_t *p, uint32_t
 
 /* ---- BATCH --------------------------------------------------------------- */
 
-/* The layout (batch.c): a 48-byte header (format 0) or 64 bytes and the
- * actor padded to 8 (format 1), cap 88-byte change slots, 2 x cap 56-byte
+/* The layout (batch.c): a 48-byte header (format 0: eleven u32 fields
+ * after the batch id end at 44, then 4 bytes of struct padding, whatever
+ * they hold) or 64 bytes and the actor padded to 8 (format 1), cap 88-byte change slots, 2 x cap 56-byte
  * image slots, then the notes, the request id and, last, the holds. */
 #define BATCH_HEADER_V0 48u
 #define BATCH_HEADER_V1 64u
@@ -606,7 +607,7 @@ static bool batch_header_valid(uint64_t pos, const uint8_t *p, uint32_t len, bat
         header + (uint64_t)b->cap * (BATCH_SLOT_LEN + BATCH_IMAGES_PER_CHANGE * BATCH_IMAGE_LEN) +
         (uint64_t)b->notes_bytes + b->idem_bytes + b->holds_bytes;
     if (b->format > 1 || b->batch_id == 0 || b->batch_id > pos || b->final > 1 ||
-        b->actor_len > INV_ACTOR_MAX || ld32(p, 44) != 0 || need != len || b->n_changes > b->cap ||
+        b->actor_len > INV_ACTOR_MAX || ld32(p, 40) != 0 || need != len || b->n_changes > b->cap ||
         b->n_images > BATCH_IMAGES_PER_CHANGE * (uint64_t)b->n_changes ||
         (b->final ? b->outcome != BOUT_APPLIED && b->outcome != BOUT_ABORTED
                   : b->outcome != BOUT_RUNNING))
