@@ -473,7 +473,8 @@ static void keep(kept *k, const inv_feed_record *r)
     memset(k, 0, sizeof *k);
     k->r = *r;
     cr_assert(r->n_changes <= 16);
-    memcpy(k->c, r->changes, r->n_changes * sizeof *r->changes);
+    if (r->n_changes)
+        memcpy(k->c, r->changes, r->n_changes * sizeof *r->changes);
     if (r->hold_id)
         memcpy(k->hold_id, r->hold_id, r->hold_id_len);
     if (r->request_id)
@@ -664,4 +665,520 @@ Test(feed, memory_mode_has_no_feed)
     cr_assert_null(f);
     cr_assert_eq(inv_feed_oldest_position(e), 0);
     inv_close(e);
+}
+
+/* ---- a reader beside 8 writers ------------------------------------------------ */
+
+#define CONC_WRITERS 8
+#define CONC_ITEMS 3
+#define CONC_LOCS 2
+#define CONC_LEVELS (CONC_ITEMS * CONC_LOCS)
+
+typedef struct {
+    int64_t sum[INV_QTY_NAMES]; /* every delta, from an empty start */
+    int64_t last_available; /* the newest after image's */
+    uint64_t last_position;
+} level_sums;
+
+typedef struct {
+    inv_engine *e;
+    inv_feed *f;
+    _Atomic int writers_done;
+    level_sums sums[CONC_LEVELS];
+    bool new_formats; /* an adjust read as one: deltas of available are known */
+    uint64_t records;
+} conc_ctx;
+
+static int level_index(uint64_t item, uint64_t loc)
+{
+    for (int i = 0; i < CONC_ITEMS; i++)
+        for (int j = 0; j < CONC_LOCS; j++)
+            if (tu_item_id((size_t)i) == item && tu_loc_id((size_t)j) == loc)
+                return i * CONC_LOCS + j;
+    return -1;
+}
+
+static void add_record(conc_ctx *c, const inv_feed_record *r)
+{
+    c->records++;
+    for (size_t i = 0; i < r->n_changes; i++) {
+        const inv_feed_change *ch = &r->changes[i];
+        int k = level_index(ch->item, ch->location);
+        TU_CHECK(k >= 0, "a change of an unknown level");
+        if (k < 0)
+            continue;
+        level_sums *s = &c->sums[k];
+        for (int q = 0; q < INV_QTY_NAMES; q++)
+            s->sum[q] += ch->delta[q];
+        /* An after image is the level at its revision; the newest one
+         * tells (a batch's change made before one of its partial records
+         * comes with the final record: its image is older than the
+         * records between them). */
+        if ((ch->after_known & (1u << INV_QTY_AVAILABLE)) && ch->revision > s->last_position) {
+            s->last_available = ch->after[INV_QTY_AVAILABLE];
+            s->last_position = ch->revision;
+        }
+        c->new_formats |= ch->kind == INV_FEED_LEVEL_ADJUST;
+    }
+}
+
+/* Reads until nothing is readable; true if anything was. */
+static bool drain(conc_ctx *c)
+{
+    inv_feed_record r;
+    int rc;
+    bool any = false;
+    while ((rc = inv_feed_next(c->f, &r)) == INV_OK) {
+        add_record(c, &r);
+        any = true;
+    }
+    TU_CHECK(rc == INV_ENOTFOUND, "feed next: %s", inv_strerror(rc));
+    return any;
+}
+
+static void hold_id_of(char *id, size_t cap, size_t w, size_t i)
+{
+    snprintf(id, cap, "w%zu-%zu", w, i);
+}
+
+static void conc_writer(conc_ctx *c, size_t w)
+{
+    tu_rng rng = tu_rng_seed(w + 1);
+    uint64_t iters = tu_iters_min(400, 40);
+    char held[32] = "";
+    for (uint64_t i = 0; i < iters; i++) {
+        uint64_t item = tu_item_id(tu_rng_below(&rng, CONC_ITEMS));
+        uint64_t loc = tu_loc_id(tu_rng_below(&rng, CONC_LOCS));
+        inv_hold_line line = {item, loc, tu_rng_range(&rng, 1, 3)};
+        switch (tu_rng_below(&rng, 6)) {
+        case 0:
+            (void)inv_level_adjust(c->e, item, loc, tu_rng_range(&rng, 1, 5), INV_NO_FLOOR, NULL);
+            break;
+        case 1:
+            (void)inv_level_adjust(c->e, item, loc, -tu_rng_range(&rng, 1, 3), 0, NULL);
+            break;
+        case 2: /* hold, then commit or release at once */
+            hold_id_of(held, sizeof held, w, (size_t)i);
+            if (inv_hold_create(c->e, held, strlen(held), 60000, &line, 1, NULL) == INV_OK) {
+                int rc = tu_rng_below(&rng, 2) ? inv_hold_commit(c->e, held, strlen(held))
+                                               : inv_hold_release(c->e, held, strlen(held));
+                TU_CHECK(rc == INV_OK, "end of %s: %s", held, inv_strerror(rc));
+            }
+            held[0] = '\0';
+            break;
+        case 3: /* a hold created by a batch, kept for case 4 */
+            if (held[0])
+                break;
+            hold_id_of(held, sizeof held, w, (size_t)i);
+            inv_batch_line hc = {.op = INV_BATCH_HOLD_CREATE,
+                                 .hold_id = held,
+                                 .hold_id_len = strlen(held),
+                                 .ttl_ms = 60000,
+                                 .hold_lines = &line,
+                                 .n_hold_lines = 1};
+            if (inv_batch(c->e, &hc, 1, NULL, NULL) != INV_OK)
+                held[0] = '\0';
+            break;
+        case 4: /* an adjust and the sale of the kept hold, as one batch */
+        {
+            inv_batch_line b[2] = {
+                {.op = INV_BATCH_LEVEL_ADJUST,
+                 .item = item,
+                 .location = loc,
+                 .qty = 1,
+                 .floor = INV_NO_FLOOR,
+                 .reason = INV_REASON_RECEIVED},
+                {.op = INV_BATCH_HOLD_COMMIT, .hold_id = held, .hold_id_len = strlen(held)}};
+            int rc = inv_batch(c->e, b, held[0] ? 2 : 1, NULL, NULL);
+            TU_CHECK(rc == INV_OK, "batch: %s", inv_strerror(rc));
+            held[0] = '\0';
+            break;
+        }
+        default:
+            (void)inv_level_set(c->e, item, loc, tu_rng_range(&rng, 0, 20), 0, NULL);
+        }
+    }
+    if (held[0])
+        (void)inv_hold_release(c->e, held, strlen(held));
+}
+
+static void conc_thread(void *arg, size_t i)
+{
+    conc_ctx *c = arg;
+    if (i < CONC_WRITERS) {
+        conc_writer(c, i);
+        /* release: the reader's drain after it sees every writer done */
+        atomic_fetch_add_explicit(&c->writers_done, 1, memory_order_release);
+        return;
+    }
+    /* acquire: pairs with the writers' release */
+    while (atomic_load_explicit(&c->writers_done, memory_order_acquire) < CONC_WRITERS)
+        if (!drain(c))
+            sched_yield();
+}
+
+Test(feed, a_reader_beside_eight_writers_rebuilds_every_level_from_deltas, .timeout = 120)
+{
+    char dir[128];
+    tu_tmpdir(dir, sizeof dir, "feed-conc");
+    inv_engine *e = tu_open_dir(dir, INV_FSYNC_ALWAYS);
+    static conc_ctx c;
+    memset(&c, 0, sizeof c);
+    c.e = e;
+    for (size_t j = 0; j < CONC_LOCS; j++)
+        cr_assert_eq(inv_location_put(e, tu_loc_id(j), NULL), INV_OK);
+    for (size_t i = 0; i < CONC_ITEMS; i++)
+        cr_assert_eq(inv_item_put(e, tu_item_id(i), NULL), INV_OK);
+    /* opened before any level exists: the sums start from nothing */
+    cr_assert_eq(inv_feed_open(e, INV_FEED_FROM_END, &c.f), INV_OK);
+    for (size_t i = 0; i < CONC_ITEMS; i++)
+        for (size_t j = 0; j < CONC_LOCS; j++)
+            tu_set_level(e, tu_item_id(i), tu_loc_id(j), 10);
+    tu_run_threads(CONC_WRITERS + 1, conc_thread, &c);
+    cr_assert_eq(inv_wait_durable(e, inv_last_write_position()), INV_OK);
+    wait_durable(e);
+    drain(&c);
+    tu_assert_no_failures();
+    cr_assert(c.records > CONC_WRITERS * 10);
+    for (size_t i = 0; i < CONC_ITEMS; i++)
+        for (size_t j = 0; j < CONC_LOCS; j++) {
+            level_sums *s = &c.sums[i * CONC_LOCS + j];
+            inv_level_full full;
+            cr_assert_eq(inv_level_get_full(e, tu_item_id(i), tu_loc_id(j), &full), INV_OK);
+            cr_assert_eq(s->sum[INV_QTY_RESERVED], full.qty[INV_QTY_RESERVED],
+                         "level %zu/%zu reserved: deltas %" PRId64 ", level %" PRId64, i, j,
+                         s->sum[INV_QTY_RESERVED], full.qty[INV_QTY_RESERVED]);
+            cr_assert_eq(s->sum[INV_QTY_COMMITTED], full.qty[INV_QTY_COMMITTED],
+                         "level %zu/%zu committed: deltas %" PRId64 ", level %" PRId64, i, j,
+                         s->sum[INV_QTY_COMMITTED], full.qty[INV_QTY_COMMITTED]);
+            cr_assert_eq(s->last_position, full.revision, "the newest change is the level's");
+            /* Records written before the feed carry no before word for
+             * sets and adjusts (deltas 0): their after image tells. */
+            int64_t available = c.new_formats ? s->sum[INV_QTY_AVAILABLE] : s->last_available;
+            cr_assert_eq(available, full.qty[INV_QTY_AVAILABLE],
+                         "level %zu/%zu available: feed %" PRId64 ", level %" PRId64, i, j,
+                         available, full.qty[INV_QTY_AVAILABLE]);
+        }
+    inv_feed_close(c.f);
+    inv_close(e);
+    tu_remove_tree(dir);
+}
+
+/* ---- positions ------------------------------------------------------------------ */
+
+/* An engine with one level (item 1, location 2) and n adjusts of it. */
+static inv_engine *engine_with_changes(const char *dir, uint64_t segment_bytes,
+                                       uint64_t retention_ms, uint64_t retention_bytes, int n)
+{
+    inv_engine *e = open_engine(dir, segment_bytes, retention_ms, retention_bytes);
+    cr_assert_eq(inv_location_put(e, 2, NULL), INV_OK);
+    cr_assert_eq(inv_item_put(e, 1, NULL), INV_OK);
+    tu_set_level(e, 1, 2, 0);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(inv_level_adjust(e, 1, 2, 1, INV_NO_FLOOR, NULL), INV_OK);
+    wait_durable(e);
+    return e;
+}
+
+static void adjust_n(inv_engine *e, int n)
+{
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(inv_level_adjust(e, 1, 2, 1, INV_NO_FLOOR, NULL), INV_OK);
+    wait_durable(e);
+}
+
+Test(feed, from_end_sees_only_new_records)
+{
+    char dir[128];
+    tu_tmpdir(dir, sizeof dir, "feed-end");
+    inv_engine *e = engine_with_changes(dir, 0, 0, 0, 10);
+    inv_feed *f;
+    cr_assert_eq(inv_feed_open(e, INV_FEED_FROM_END, &f), INV_OK);
+    inv_feed_record r;
+    cr_assert_eq(inv_feed_next(f, &r), INV_ENOTFOUND);
+    uint64_t end = inv_feed_end_position(e);
+    cr_assert_eq(inv_feed_position(f), end, "the last record before the end");
+    cr_assert_eq(end, tu_level_of(e, 1, 2).revision);
+    adjust_n(e, 3);
+    static kept v[8];
+    cr_assert_eq(read_all(f, v, 8), 3);
+    cr_assert(v[0].r.position > end);
+    cr_assert_eq(v[2].r.position, tu_level_of(e, 1, 2).revision);
+    inv_feed_close(f);
+    /* opened after the end position: the same */
+    cr_assert_eq(inv_feed_open(e, end, &f), INV_OK);
+    cr_assert_eq(read_all(f, v, 8), 3);
+    inv_feed_close(f);
+    inv_close(e);
+    tu_remove_tree(dir);
+}
+
+Test(feed, positions_beyond_the_end_or_inside_a_record_are_invalid)
+{
+    char dir[128];
+    tu_tmpdir(dir, sizeof dir, "feed-bad");
+    inv_engine *e = engine_with_changes(dir, SMALL_SEGMENT_BYTES, 0, 0, 200);
+    inv_feed *f = NULL;
+    uint64_t end = journal_durable_end(e->jr);
+    cr_assert_eq(inv_feed_open(e, end, &f), INV_EINVALID, "the end is not a record");
+    cr_assert_eq(inv_feed_open(e, end + 8, &f), INV_EINVALID);
+    cr_assert_eq(inv_feed_open(e, UINT64_MAX - 1, &f), INV_EINVALID);
+    cr_assert_eq(inv_feed_open(NULL, 0, &f), INV_EINVALID);
+    cr_assert_eq(inv_feed_open(e, 0, NULL), INV_EINVALID);
+    /* every record start (across segments) opens; the bytes inside do not */
+    cr_assert_eq(inv_feed_open(e, 0, &f), INV_OK);
+    static kept v[KEPT_MAX];
+    size_t n = read_all(f, v, KEPT_MAX);
+    inv_feed_close(f);
+    cr_assert(n > 200);
+    for (size_t i = 0; i + 1 < n; i += 7) {
+        cr_assert_eq(inv_feed_open(e, v[i].r.position, &f), INV_OK, "record %zu", i);
+        inv_feed_record r;
+        cr_assert_eq(inv_feed_next(f, &r), INV_OK);
+        cr_assert_eq(r.position, v[i + 1].r.position, "the next record");
+        inv_feed_close(f);
+        cr_assert_eq(inv_feed_open(e, v[i].r.position + 8, &f), INV_EINVALID, "inside %zu", i);
+    }
+    inv_close(e);
+    tu_remove_tree(dir);
+}
+
+/* ---- retention -------------------------------------------------------------------- */
+
+static size_t count_segments(const char *dir)
+{
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        n += len > 4 && strcmp(de->d_name + len - 4, ".jnl") == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+Test(feed, snapshots_keep_segments_inside_retention)
+{
+    char dir[128];
+    tu_tmpdir(dir, sizeof dir, "feed-keep");
+    inv_engine *e = engine_with_changes(dir, SMALL_SEGMENT_BYTES, 3600 * 1000, 0, 300);
+    size_t before = count_segments(dir);
+    cr_assert(before > 3);
+    cr_assert_eq(inv_snapshot(e), INV_OK);
+    cr_assert_eq(count_segments(dir), before, "an hour's retention keeps them all");
+    cr_assert_eq(inv_feed_oldest_position(e), 8);
+    cr_assert_not(file_exists(dir, FEED_HISTORY_FILE));
+    inv_stats st = tu_stats_of(e);
+    cr_assert_eq(st.history_oldest_position, 8);
+    cr_assert(st.history_bytes > before * 2048);
+    inv_close(e);
+    tu_remove_tree(dir);
+}
+
+Test(feed, retention_by_bytes_drops_the_oldest_and_refuses_positions_before_it)
+{
+    char dir[128];
+    tu_tmpdir(dir, sizeof dir, "feed-drop");
+    const uint64_t keep_bytes = 3 * SMALL_SEGMENT_BYTES;
+    inv_engine *e = engine_with_changes(dir, SMALL_SEGMENT_BYTES, 3600 * 1000, keep_bytes, 600);
+    inv_feed *f;
+    cr_assert_eq(inv_feed_open(e, 0, &f), INV_OK);
+    static kept all[1024];
+    size_t n = read_all(f, all, 1024);
+    inv_feed_close(f);
+    size_t before = count_segments(dir);
+    cr_assert(before > 6);
+    cr_assert_eq(inv_snapshot(e), INV_OK);
+    size_t after = count_segments(dir);
+    cr_assert(after < before && after >= 3, "%zu -> %zu segments", before, after);
+    cr_assert(file_exists(dir, FEED_HISTORY_FILE));
+    uint64_t r = inv_feed_oldest_position(e);
+    cr_assert(r > 8);
+    size_t ri = 0;
+    while (ri < n && all[ri].r.position < r)
+        ri++;
+    cr_assert(ri > 0 && ri < n);
+    cr_assert_eq(all[ri].r.position, r, "R is the first kept record");
+    uint64_t l = all[ri - 1].r.position;
+    inv_stats st = tu_stats_of(e);
+    cr_assert_eq(st.history_oldest_position, r);
+    cr_assert(st.history_bytes <= keep_bytes + 2 * SMALL_SEGMENT_BYTES);
+
+    cr_assert_eq(inv_feed_open(e, all[0].r.position, &f), INV_ELIMIT);
+    cr_assert_eq(inv_feed_open(e, all[ri - 2].r.position, &f), INV_ELIMIT);
+    inv_feed_record rec;
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(inv_feed_open(e, k ? 0 : l, &f), INV_OK, "after L, after 0");
+        cr_assert_eq(inv_feed_next(f, &rec), INV_OK);
+        cr_assert_eq(rec.position, r);
+        inv_feed_close(f);
+    }
+    /* reopened: history.start says the same */
+    inv_close(e);
+    e = open_engine(dir, SMALL_SEGMENT_BYTES, 3600 * 1000, keep_bytes);
+    cr_assert_eq(inv_feed_oldest_position(e), r);
+    cr_assert_eq(inv_feed_open(e, all[ri - 2].r.position, &f), INV_ELIMIT);
+    cr_assert_eq(inv_feed_open(e, l, &f), INV_OK);
+    cr_assert_eq(inv_feed_next(f, &rec), INV_OK);
+    cr_assert_eq(rec.position, r);
+    inv_feed_close(f);
+    inv_close(e);
+    tu_remove_tree(dir);
+}
+
+Test(feed, a_reader_over_a_dropped_segment_gets_limit)
+{
+    char dir[128];
+    tu_tmpdir(dir, sizeof dir, "feed-gone");
+    inv_engine *e = engine_with_changes(dir, SMALL_SEGMENT_BYTES, 1, 0, 400);
+    inv_feed *f;
+    cr_assert_eq(inv_feed_open(e, 0, &f), INV_OK);
+    inv_feed_record rec;
+    cr_assert_eq(inv_feed_next(f, &rec), INV_OK);
+    uint64_t first = rec.position;
+    tu_sleep_ms(5); /* retention 1 ms: every closed segment is out of it */
+    size_t before = count_segments(dir);
+    cr_assert_eq(inv_snapshot(e), INV_OK);
+    cr_assert_eq(count_segments(dir), 1, "%zu segments before", before);
+    cr_assert_eq(inv_feed_next(f, &rec), INV_ELIMIT);
+    cr_assert_eq(inv_feed_next(f, &rec), INV_ELIMIT, "and stays so");
+    inv_feed_close(f);
+    cr_assert_eq(inv_feed_open(e, first, &f), INV_ELIMIT);
+    /* what is kept reads whole */
+    cr_assert_eq(inv_feed_open(e, 0, &f), INV_OK);
+    static kept v[KEPT_MAX];
+    size_t n = read_all(f, v, KEPT_MAX);
+    inv_feed_close(f);
+    cr_assert(n > 0);
+    cr_assert_eq(v[0].r.position, inv_feed_oldest_position(e));
+    cr_assert_eq(v[n - 1].r.position, tu_level_of(e, 1, 2).revision);
+    inv_close(e);
+    tu_remove_tree(dir);
+}
+
+/* ---- the offline reader ---------------------------------------------------------------- */
+
+static void expect_same(const kept *a, const kept *b)
+{
+    cr_assert_eq(a->r.position, b->r.position);
+    cr_assert_eq(a->r.kind, b->r.kind);
+    cr_assert_eq(a->r.group, b->r.group);
+    cr_assert_eq(a->r.time_ms, b->r.time_ms);
+    cr_assert_eq(a->r.n_changes, b->r.n_changes);
+    cr_assert_str_eq(a->hold_id, b->hold_id);
+    for (size_t i = 0; i < a->r.n_changes; i++)
+        cr_assert_eq(memcmp(a->c[i].delta, b->c[i].delta, sizeof a->c[i].delta), 0);
+}
+
+Test(feed, open_dir_reads_what_the_live_reader_read)
+{
+    char dir[128];
+    tu_tmpdir(dir, sizeof dir, "feed-dir");
+    inv_engine *e = engine_with_changes(dir, SMALL_SEGMENT_BYTES, 0, 0, 150);
+    inv_hold_line hl = {1, 2, 4};
+    cr_assert_eq(inv_hold_create(e, "x", 1, 60000, &hl, 1, NULL), INV_OK);
+    cr_assert_eq(inv_hold_commit(e, "x", 1), INV_OK);
+    adjust_n(e, 100);
+    inv_feed *f;
+    cr_assert_eq(inv_feed_open(e, 0, &f), INV_OK);
+    static kept live[KEPT_MAX], off[KEPT_MAX];
+    size_t n = read_all(f, live, KEPT_MAX);
+    inv_feed_close(f);
+    inv_close(e);
+
+    cr_assert_eq(inv_feed_open_dir(dir, 0, &f), INV_OK);
+    cr_assert_eq(read_all(f, off, KEPT_MAX), n);
+    inv_feed_close(f);
+    for (size_t i = 0; i < n; i++)
+        expect_same(&live[i], &off[i]);
+    /* from a middle record, and from the end */
+    cr_assert_eq(inv_feed_open_dir(dir, live[n / 2].r.position, &f), INV_OK);
+    cr_assert_eq(read_all(f, off, KEPT_MAX), n - n / 2 - 1);
+    expect_same(&off[0], &live[n / 2 + 1]);
+    inv_feed_close(f);
+    cr_assert_eq(inv_feed_open_dir(dir, INV_FEED_FROM_END, &f), INV_OK);
+    cr_assert_eq(inv_feed_position(f), live[n - 1].r.position);
+    cr_assert_eq(read_all(f, off, KEPT_MAX), 0);
+    inv_feed_close(f);
+    cr_assert_eq(inv_feed_open_dir(dir, live[3].r.position + 8, &f), INV_EINVALID);
+    cr_assert_eq(inv_feed_open_dir("/nonexistent/invcore", 8, &f), INV_EINVALID);
+    tu_remove_tree(dir);
+}
+
+/* ---- a level's history ----------------------------------------------------------------------- */
+
+Test(feed, level_history_pages_newest_first_across_segments, .timeout = 60)
+{
+    char dir[128];
+    tu_tmpdir(dir, sizeof dir, "feed-history");
+    inv_engine *e = open_engine(dir, SMALL_SEGMENT_BYTES, 0, 0);
+    cr_assert_eq(inv_location_put(e, 2, NULL), INV_OK);
+    cr_assert_eq(inv_item_put(e, 1, NULL), INV_OK);
+    cr_assert_eq(inv_item_put(e, 3, NULL), INV_OK);
+    tu_set_level(e, 1, 2, 0);
+    tu_set_level(e, 3, 2, 0);
+    /* A's changes, far apart among B's (well past a mark's 64 KiB) */
+    uint64_t revs[64];
+    size_t n_revs = 0;
+    revs[n_revs++] = tu_level_of(e, 1, 2).revision;
+    for (int i = 0; i < 30; i++) {
+        inv_level lv;
+        cr_assert_eq(inv_level_adjust(e, 1, 2, 1, INV_NO_FLOOR, &lv), INV_OK);
+        revs[n_revs++] = lv.revision;
+        for (int k = 0; k < (i % 3 ? 5 : 200); k++)
+            cr_assert_eq(inv_level_adjust(e, 3, 2, 1, INV_NO_FLOOR, NULL), INV_OK);
+    }
+    inv_hold_line hl = {1, 2, 3};
+    cr_assert_eq(inv_hold_create(e, "hh", 2, 60000, &hl, 1, NULL), INV_OK);
+    revs[n_revs++] = tu_level_of(e, 1, 2).revision;
+    wait_durable(e);
+
+    size_t got = 0;
+    uint64_t before = 0;
+    int pages = 0;
+    do {
+        inv_feed_page *page;
+        const inv_feed_record *const *recs;
+        size_t n;
+        int rc = inv_level_history(e, 1, 2, before, 4, &page, (const inv_feed_record **)&recs, &n,
+                                   &before);
+        cr_assert_eq(rc, INV_OK, "%s", inv_strerror(rc));
+        cr_assert(n <= 4);
+        for (size_t i = 0; i < n; i++) {
+            cr_assert(got < n_revs);
+            cr_assert_eq(recs[i]->position, revs[n_revs - 1 - got], "newest first (%zu)", got);
+            cr_assert(recs[i]->n_changes >= 1);
+            for (size_t k = 0; k < recs[i]->n_changes; k++)
+                cr_assert(recs[i]->changes[k].item == 1 && recs[i]->changes[k].location == 2);
+            got++;
+        }
+        if (got == 1)
+            cr_assert_eq(recs[0]->kind, INV_FEED_HOLD_CREATE);
+        inv_feed_page_free(page);
+        cr_assert(++pages < 100);
+    } while (before != 0);
+    cr_assert_eq(got, n_revs);
+
+    inv_feed_page *page;
+    const inv_feed_record *recs;
+    size_t n;
+    uint64_t next;
+    cr_assert_eq(inv_level_history(e, 1, 2, 0, 0, &page, &recs, &n, &next), INV_EINVALID);
+    cr_assert_eq(inv_level_history(e, 1, 2, 0, INV_FEED_COUNT_MAX + 1, &page, &recs, &n, &next),
+                 INV_EINVALID);
+    cr_assert_eq(inv_level_history(e, 9, 9, 0, 10, &page, &recs, &n, &next), INV_OK);
+    cr_assert_eq(n, 0, "a level never changed");
+    cr_assert_eq(next, 0);
+    inv_feed_page_free(page);
+    inv_close(e);
+    tu_remove_tree(dir);
 }
