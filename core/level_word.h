@@ -41,6 +41,7 @@
 #ifndef INV_LEVEL_WORD_H
 #define INV_LEVEL_WORD_H
 
+#include "clock.h"
 #include "engine_state.h"
 #include "table.h"
 
@@ -192,6 +193,19 @@ static inline int64_t level_on_hand(const int64_t q[INV_QTY_NAMES])
 static inline int64_t level_clamp(int64_t q, int64_t lo, int64_t hi)
 {
     return q < lo ? lo : q > hi ? hi : q;
+}
+
+/* The time of a level change, Unix ms: with a journal, the coarse wall
+ * clock (a vDSO read, no syscall; a tick of resolution), since the record
+ * carries ms; in memory, the engine's shared second (engine_now_s), so
+ * the in-memory hot path reads no clock at all. Whoever stores the
+ * change's updated_s stores this / 1000, so the cold part and the record
+ * agree. */
+static inline int64_t level_time_ms(inv_engine *e)
+{
+    if (e->jr)
+        return clock_ms_of(clock_read(CLOCK_REALTIME_COARSE));
+    return (int64_t)engine_now_s(e) * 1000;
 }
 
 static inline bool qty_in_range(int64_t q)
