@@ -558,8 +558,8 @@ int level_cold_apply(inv_engine *e, uint64_t item, uint64_t loc, level_cold_op *
         }
         if (rc == TABLE_STEP_WRITE) {
             /* One reading: the record's time and the updated_s stored. */
-            int64_t time_ms = level_time_ms(e);
-            uint32_t now_s = (uint32_t)(time_ms / 1000);
+            level_time now = level_time_now(e);
+            uint32_t now_s = now.s;
             bool deleted = op->kind == LEVEL_COLD_DELETE;
             persist_cold before = cold_before(c, rules, d_s, q_i);
             cold_store(c, rules, rules_new, d_s_new, q_i_new, deleted, now_s);
@@ -573,7 +573,7 @@ int level_cold_apply(inv_engine *e, uint64_t item, uint64_t loc, level_cold_op *
                 *pos_out = pos;
                 /* v: the word the CAS replaced (a failed CAS refreshed it) */
                 return cold_publish(e, pos, item, loc, image, v.w0, &before,
-                                    persist_meta(time_ms, op->feed_kind, false));
+                                    persist_meta(now.ms, op->feed_kind, false));
             }
             return INV_OK;
         }

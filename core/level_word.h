@@ -195,17 +195,25 @@ static inline int64_t level_clamp(int64_t q, int64_t lo, int64_t hi)
     return q < lo ? lo : q > hi ? hi : q;
 }
 
-/* The time of a level change, Unix ms: with a journal, the coarse wall
- * clock (a vDSO read, no syscall; a tick of resolution), since the record
- * carries ms; in memory, the engine's shared second (engine_now_s), so
- * the in-memory hot path reads no clock at all. Whoever stores the
- * change's updated_s stores this / 1000, so the cold part and the record
- * agree. */
-static inline int64_t level_time_ms(inv_engine *e)
+/* The time of a level change: Unix ms for its record, and the whole
+ * seconds its level's updated_s stores (always ms / 1000: the cold part
+ * and the record agree). With a journal, the coarse wall clock (a vDSO
+ * read, no syscall; a tick of resolution), since the record carries ms; in
+ * memory, the engine's shared second (engine_now_s), so the in-memory hot
+ * path reads no clock at all. */
+typedef struct {
+    int64_t ms;
+    uint32_t s;
+} level_time;
+
+static inline level_time level_time_now(inv_engine *e)
 {
-    if (e->jr)
-        return clock_ms_of(clock_read(CLOCK_REALTIME_COARSE));
-    return (int64_t)engine_now_s(e) * 1000;
+    if (e->jr) {
+        struct timespec ts = clock_read(CLOCK_REALTIME_COARSE);
+        return (level_time){clock_ms_of(ts), (uint32_t)ts.tv_sec};
+    }
+    uint32_t s = engine_now_s(e);
+    return (level_time){(int64_t)s * 1000, s};
 }
 
 static inline bool qty_in_range(int64_t q)
