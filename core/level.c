@@ -45,9 +45,19 @@ static void level_created(table_slot *s, uint32_t now_s)
 /* What a single call's record says of its change besides the words. */
 typedef struct {
     uint64_t w0_before; /* the word it replaced (0: it created the level) */
-    inv_feed_kind kind;
-    bool created;
+    uint64_t kind_bits; /* persist_meta_kind_bits: a constant per caller */
 } level_said;
+
+/* What a change that did not create its level says. */
+static inline level_said level_said_of(uint64_t w0_before, inv_feed_kind kind)
+{
+    return (level_said){w0_before, persist_meta_kind_bits(kind, false)};
+}
+
+static inline bool level_said_created(level_said said)
+{
+    return (said.kind_bits & PERSIST_META_CREATED) != 0;
+}
 
 /* Publishes the level record of a change made at *pos (journal only):
  * v landed in slot s, replacing said.w0_before. The record's time and
@@ -57,7 +67,7 @@ static int level_publish_record(inv_engine *e, uint64_t *pos, uint64_t item, uin
                                 table_word v, table_slot *s, level_said said)
 {
     level_time now = level_time_now(e);
-    if (said.created)
+    if (level_said_created(said))
         level_created(s, now.s);
     level_touch(s, now.s);
     if (e->jr && persist_test_late_reserve && *pos == 0 &&
@@ -66,7 +76,7 @@ static int level_publish_record(inv_engine *e, uint64_t *pos, uint64_t item, uin
     if (*pos == 0)
         return INV_OK;
     return persist_level(e, *pos, item, loc, v, said.w0_before,
-                         persist_meta(now.ms, said.kind, said.created));
+                         persist_meta_at(said.kind_bits, now.ms));
 }
 
 /* As level_publish_record, with the in-memory case (no position, no
@@ -82,7 +92,7 @@ static inline __attribute__((always_inline)) int level_published(inv_engine *e, 
      * journal's way is a call anyway. */
     if (__builtin_expect(*pos == 0 && !e->jr, 1)) {
         uint32_t now_s = engine_now_s(e);
-        if (said.created) /* a constant false where inlined into a change */
+        if (level_said_created(said)) /* a constant false where inlined into a change */
             level_created(s, now_s);
         level_touch(s, now_s);
         return INV_OK;
@@ -222,7 +232,7 @@ static inline __attribute__((always_inline)) int level_rmw(inv_engine *e, uint64
     uint64_t pos = c.pos; /* &c never leaves here, so c lives in registers */
     if (rc == TABLE_STEP_WRITE) {
         level_out_slot(v, s, out);
-        rc = level_published(e, &pos, item, loc, v, s, (level_said){c.w0_before, kind, false});
+        rc = level_published(e, &pos, item, loc, v, s, level_said_of(c.w0_before, kind));
         *pos_out = pos;
         return rc;
     }
@@ -434,7 +444,8 @@ static __attribute__((noinline)) int level_create(inv_engine *e, uint64_t item, 
         return rc; /* LEVEL_KEEP: created meanwhile */
     }
     table_note_created(&e->levels);
-    rc = level_published(e, &pos, item, loc, v, s, (level_said){0, INV_FEED_LEVEL_SET, true});
+    rc = level_published(e, &pos, item, loc, v, s,
+                         (level_said){0, persist_meta_kind_bits(INV_FEED_LEVEL_SET, true)});
     *pos_out = pos;
     if (rc == INV_OK && !catalog_item_exists(&e->cat, item, &tracked)) {
         /* The item was deleted while we created: its sweep may have

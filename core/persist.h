@@ -60,15 +60,29 @@ enum {
 
 _Static_assert(INV_FEED_KINDS <= PERSIST_META_KIND_MASK + 1, "a feed kind fits the meta word");
 
-/* A meta word; a time outside 0 .. PERSIST_META_TIME_MAX (a clock set
- * wrong) is clamped into it: the record stays readable. */
+/* A meta word without its time: kind and created (a constant where the
+ * writer's kind is one). */
+static inline uint64_t persist_meta_kind_bits(inv_feed_kind kind, bool created)
+{
+    return ((uint64_t)kind & PERSIST_META_KIND_MASK) << PERSIST_META_KIND_SHIFT |
+           (created ? PERSIST_META_CREATED : 0);
+}
+
+/* kind_bits (persist_meta_kind_bits) with its time. A time outside 0 ..
+ * PERSIST_META_TIME_MAX (a clock set wrong) is clamped into it, so the
+ * record stays readable; one unsigned compare on the way of every real
+ * time (a negative one is a huge unsigned value). */
+static inline uint64_t persist_meta_at(uint64_t kind_bits, int64_t time_ms)
+{
+    uint64_t t = (uint64_t)time_ms;
+    if (__builtin_expect(t > PERSIST_META_TIME_MAX, 0))
+        t = time_ms < 0 ? 0 : PERSIST_META_TIME_MAX;
+    return t | kind_bits;
+}
+
 static inline uint64_t persist_meta(int64_t time_ms, inv_feed_kind kind, bool created)
 {
-    uint64_t t = time_ms < 0                                 ? 0
-                 : (uint64_t)time_ms > PERSIST_META_TIME_MAX ? PERSIST_META_TIME_MAX
-                                                             : (uint64_t)time_ms;
-    return t | ((uint64_t)kind & PERSIST_META_KIND_MASK) << PERSIST_META_KIND_SHIFT |
-           (created ? PERSIST_META_CREATED : 0);
+    return persist_meta_at(persist_meta_kind_bits(kind, created), time_ms);
 }
 
 static inline int64_t persist_meta_time_ms(uint64_t meta)
