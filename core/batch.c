@@ -17,7 +17,9 @@
  * record carries every change's status; the final one also says applied
  * (with the hold records) or aborted. Recovery takes back the applied
  * changes of a batch whose last record is partial, and journals that. So
- * after a crash a batch is there whole or not at all.
+ * after a crash a batch is there whole or not at all. For the change feed
+ * (format 1) each record carries its time and the caller's actor
+ * (inv_set_actor), and each change its feed kind and batch line.
  *
  * Invariants: a change is undone at most once and only if applied; a
  * record's images are those made at its position, at most two per change

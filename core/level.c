@@ -10,7 +10,10 @@
  *    item was deleted meanwhile (item deletion marks first, sweeps after);
  *  - |available| <= INV_QTY_MAX and 0 <= reserved <= INV_QTY_MAX always;
  *  - the revision strictly increases on every change, and a refused change
- *    leaves the word untouched.
+ *    leaves the word untouched;
+ *  - with a journal, every single change publishes one LEVEL record
+ *    (persist.h, format 3): the word after, the word it replaced, its
+ *    feed kind and its time, whose second is the level's updated_s.
  */
 #include "level.h"
 

@@ -16,7 +16,10 @@
  *    fails on it and redoes its count in the next array, a locker settles;
  *  - every named quantity stays >= 0 (available: above its floor), held =
  *    reserved + committed <= LEVEL_HELD_MAX, and the RULES bit of the hot
- *    word is set exactly when the cold word has INACTIVE or CONTINUE.
+ *    word is set exactly when the cold word has INACTIVE or CONTINUE;
+ *  - a cold change with its own position publishes one LEVEL_COLD record
+ *    (format 2): the level after and before (both read under the LOCK),
+ *    its feed kind (level_cold_op.feed_kind) and its time.
  */
 #include "level_cold.h"
 
