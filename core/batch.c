@@ -17,7 +17,9 @@
  * record carries every change's status; the final one also says applied
  * (with the hold records) or aborted. Recovery takes back the applied
  * changes of a batch whose last record is partial, and journals that. So
- * after a crash a batch is there whole or not at all.
+ * after a crash a batch is there whole or not at all. For the change feed
+ * (format 1) each record carries its time and the caller's actor
+ * (inv_set_actor), and each change its feed kind and batch line.
  *
  * Invariants: a change is undone at most once and only if applied; a
  * record's images are those made at its position, at most two per change
@@ -30,6 +32,7 @@
  */
 #include "batch.h"
 
+#include "actor.h"
 #include "catalog.h"
 #include "clock.h"
 #include "epoch.h"
@@ -72,15 +75,45 @@ static const int cold_names[BATCH_COLD_PENDING] = {INV_QTY_INCOMING, INV_QTY_DAM
 /* Changes of one batch: every level change, and one settle per level. */
 #define BATCH_CHANGES_MAX (2 * INV_BATCH_LEVELS_MAX)
 
+/* Record formats (the header's format): 0, the first, has a 48-byte
+ * header and no kind or line per change; 1 adds the stamp (time, actor)
+ * after the header and names each change's kind and line. Both are read;
+ * 1 is written. */
+enum { BATCH_FORMAT_0 = 0, BATCH_FORMAT_1 = 1 };
+/* A change's line when no line owns it (a settle). */
+#define BATCH_LINE_NONE 0xffffu
+_Static_assert(INV_BATCH_LINES_MAX < BATCH_LINE_NONE, "a batch line fits a change's u16 line");
+/* The kinds a change may carry (0: unknown, as every format 0 change). */
+#define BATCH_KINDS                                                                        \
+    (PERSIST_KIND_BIT(0) | PERSIST_KIND_BIT(INV_FEED_LEVEL_SET) |                          \
+     PERSIST_KIND_BIT(INV_FEED_LEVEL_ADJUST) | PERSIST_KIND_BIT(INV_FEED_LEVEL_MOVE) |     \
+     PERSIST_KIND_BIT(INV_FEED_LEVEL_TRANSFER) | PERSIST_KIND_BIT(INV_FEED_LEVEL_FULFIL) | \
+     PERSIST_KIND_BIT(INV_FEED_LEVEL_RETURN) | PERSIST_KIND_BIT(INV_FEED_LEVEL_POLICY) |   \
+     PERSIST_KIND_BIT(INV_FEED_LEVEL_SETTLE) | PERSIST_KIND_BIT(INV_FEED_HOLD_CREATE) |    \
+     PERSIST_KIND_BIT(INV_FEED_HOLD_COMMIT) | PERSIST_KIND_BIT(INV_FEED_HOLD_RELEASE) |    \
+     PERSIST_KIND_BIT(INV_FEED_HOLD_EXTEND))
+
 typedef struct {
     uint64_t batch_id; /* the position of the batch's first record */
-    uint8_t final, outcome, zero8[2];
+    uint8_t final, outcome;
+    uint16_t format; /* BATCH_FORMAT_*: 0 was two zero bytes */
     uint32_t n_changes, n_images, n_holds, holds_bytes;
     uint32_t cap_changes; /* sizes the record: changes, images, notes, idem, holds */
     /* Final records only (the room is in every record): the lines' reasons
      * and references (notes), and the request id with the outcome (idem). */
     uint32_t notes_bytes, idem_bytes, zero32;
 } batch_rec_header;
+
+/* Format 1: after the header, then the actor's bytes zero padded to 8. */
+typedef struct {
+    int64_t time_ms; /* Unix ms: a final record, when the batch was
+                      * decided; a partial one, when it was written */
+    uint8_t actor_len; /* <= INV_ACTOR_MAX (inv_set_actor; 0: none) */
+    uint8_t zero[7];
+} batch_rec_stamp;
+
+_Static_assert(sizeof(batch_rec_header) == 48 && sizeof(batch_rec_stamp) == 16,
+               "the journal format (docs/JOURNAL.md)");
 
 /* A line's note: its reason and reference, then the reference's bytes,
  * padded to 8. */
@@ -99,7 +132,11 @@ typedef struct {
      * is in memory only: recovery derives it), and the rules bits under
      * rules_mask before the change */
     int32_t d_cold[BATCH_COLD_PENDING];
-    int32_t d_committed, zero;
+    int32_t d_committed;
+    /* format 1: the change's inv_feed_kind (0: unknown) and the batch line
+     * it belongs to (BATCH_LINE_NONE: none); format 0: all zero */
+    uint8_t kind, zero;
+    uint16_t line;
     uint64_t rules_mask, rules_before;
 } batch_rec_change;
 
@@ -120,18 +157,54 @@ static uint32_t pad8(uint32_t n)
     return (n + 7u) & ~7u;
 }
 
-static uint64_t batch_rec_len(size_t n_changes, uint32_t holds_bytes)
+/* The bytes before the change slots: the header, and in format 1 the
+ * stamp and the actor. */
+static uint32_t batch_head_len(uint16_t format, size_t actor_len)
 {
-    return sizeof(batch_rec_header) +
-           n_changes *
-               (sizeof(batch_rec_change) + BATCH_IMAGES_PER_CHANGE * sizeof(batch_rec_image)) +
-           holds_bytes;
+    assert(actor_len <= INV_ACTOR_MAX);
+    return (uint32_t)sizeof(batch_rec_header) +
+           (format >= BATCH_FORMAT_1 ? (uint32_t)sizeof(batch_rec_stamp) + pad8((uint32_t)actor_len)
+                                     : 0);
+}
+
+/* Change slots and their image slots, for n_changes changes. */
+static uint64_t batch_slots_len(size_t n_changes)
+{
+    return n_changes *
+           (sizeof(batch_rec_change) + BATCH_IMAGES_PER_CHANGE * sizeof(batch_rec_image));
+}
+
+/* A record: head, slots, then tail_bytes (notes, idem, holds). */
+static uint64_t batch_rec_len(uint32_t head, size_t n_changes, uint32_t tail_bytes)
+{
+    return head + batch_slots_len(n_changes) + tail_bytes;
+}
+
+/* Where a record's parts start (offsets from its first byte). */
+typedef struct {
+    uint32_t changes, images, notes, idem, holds;
+} batch_rec_parts;
+
+static batch_rec_parts batch_parts(const batch_rec_header *h, uint32_t head, uint32_t len)
+{
+    batch_rec_parts at;
+    at.changes = head;
+    at.images = head + h->cap_changes * (uint32_t)sizeof(batch_rec_change);
+    at.notes = head + (uint32_t)batch_slots_len(h->cap_changes);
+    at.idem = at.notes + h->notes_bytes;
+    at.holds = len - h->holds_bytes;
+    assert(at.idem + h->idem_bytes <= at.holds); /* len was checked to hold them */
+    return at;
 }
 
 typedef struct {
     inv_engine *e;
     uint64_t batch_id, pos, pos_last;
     uint32_t rec_len, holds_bytes, notes_bytes, idem_bytes;
+    uint32_t head_len; /* the record's header, stamp and actor (batch_head_len) */
+    const uint8_t *actor; /* the caller's (inv_set_actor), actor_len bytes */
+    size_t actor_len;
+    int64_t decided_ms; /* when the outcome was known (0: not yet) */
     size_t n_changes, cap_changes, n_images;
     /* A request id (inv_batch_ex): its record, encoded before the final
      * record is published (NULL: none). */
@@ -191,17 +264,29 @@ static void encode_notes(const batch_op *op, uint8_t *p)
     }
 }
 
+/* The stamp of a record written now: a final record's time is when the
+ * batch was decided, a partial one's when it is written. */
+static void encode_stamp(const batch_op *op, bool final, uint8_t *p)
+{
+    assert(op->head_len == batch_head_len(BATCH_FORMAT_1, op->actor_len));
+    batch_rec_stamp st = {final ? op->decided_ms : clock_wall_ms(), (uint8_t)op->actor_len, {0}};
+    memcpy(p, &st, sizeof st);
+    if (op->actor_len)
+        memcpy(p + sizeof st, op->actor, op->actor_len);
+}
+
 /* Publishes the record at op->pos (journal only). A partial record is
  * followed by a new reservation. */
 static int batch_publish(batch_op *op, bool final, uint8_t outcome)
 {
     if (!op->pos)
         return INV_OK;
+    assert(!final || op->decided_ms != 0);
     memset(op->buf, 0, op->rec_len);
     batch_rec_header h = {op->batch_id,
                           final,
                           outcome,
-                          {0},
+                          BATCH_FORMAT_1,
                           (uint32_t)op->n_changes,
                           (uint32_t)op->n_images,
                           0,
@@ -210,18 +295,16 @@ static int batch_publish(batch_op *op, bool final, uint8_t outcome)
                           op->notes_bytes,
                           op->idem_bytes,
                           0};
-    uint8_t *p = op->buf + sizeof h;
-    memcpy(p, op->changes, op->n_changes * sizeof(batch_rec_change));
-    p += op->cap_changes * sizeof(batch_rec_change);
-    memcpy(p, op->images, op->n_images * sizeof(batch_rec_image));
-    p += BATCH_IMAGES_PER_CHANGE * op->cap_changes * sizeof(batch_rec_image);
+    batch_rec_parts at = batch_parts(&h, op->head_len, op->rec_len);
+    encode_stamp(op, final, op->buf + sizeof h);
+    memcpy(op->buf + at.changes, op->changes, op->n_changes * sizeof(batch_rec_change));
+    memcpy(op->buf + at.images, op->images, op->n_images * sizeof(batch_rec_image));
     if (final && outcome == OUTCOME_APPLIED)
-        encode_notes(op, p);
-    p += op->notes_bytes;
+        encode_notes(op, op->buf + at.notes);
     if (final && op->idem_record)
-        memcpy(p, op->idem_record, op->idem_bytes);
+        memcpy(op->buf + at.idem, op->idem_record, op->idem_bytes);
     if (final && outcome == OUTCOME_APPLIED)
-        encode_holds(op, op->buf + op->rec_len - op->holds_bytes, &h.n_holds);
+        encode_holds(op, op->buf + at.holds, &h.n_holds);
     memcpy(op->buf, &h, sizeof h);
     int rc = persist_publish(op->e, op->pos, PERSIST_BATCH, op->buf, op->rec_len);
     op->pos_last = op->pos;
@@ -249,17 +332,20 @@ static void note_cold_image(batch_op *op, size_t ci, const level_image *image)
 
 /* ---- changes ------------------------------------------------------------------- */
 
-/* A new change of line `line` on (item, loc): its index. */
-static size_t new_change(batch_op *op, size_t line, uint64_t item, uint64_t loc)
+/* A new change of line `line` (op->n_lines: no line, a settle) on
+ * (item, loc), named kind in its record: its index. */
+static size_t new_change(batch_op *op, size_t line, uint64_t item, uint64_t loc, inv_feed_kind kind)
 {
-    assert(op->n_changes < op->cap_changes);
+    assert(op->n_changes < op->cap_changes && line <= op->n_lines);
+    assert(kind > 0 && kind < INV_FEED_KINDS && (BATCH_KINDS & PERSIST_KIND_BIT(kind)));
     op->change_line[op->n_changes] = (uint32_t)line;
     op->d_pending[op->n_changes] = 0;
     op->d_sold[op->n_changes] = 0;
     memset(&op->d_pend_cold[op->n_changes * BATCH_COLD_PENDING], 0,
            BATCH_COLD_PENDING * sizeof *op->d_pend_cold);
-    op->changes[op->n_changes] =
-        (batch_rec_change){item, loc, 0, 0, 0, CHANGE_NONE, 0, {0}, 0, 0, 0, 0};
+    uint16_t rec_line = line < op->n_lines ? (uint16_t)line : (uint16_t)BATCH_LINE_NONE;
+    op->changes[op->n_changes] = (batch_rec_change){
+        item, loc, 0, 0, 0, CHANGE_NONE, 0, {0}, 0, (uint8_t)kind, 0, rec_line, 0, 0};
     return op->n_changes++;
 }
 
@@ -487,8 +573,9 @@ static int run_level_line(batch_op *op, size_t i, inv_batch_result *res)
         res->level.reserved -= pending + sold;
         return INV_OK;
     }
-    size_t ci = new_change(op, i, l->item, l->location);
     bool set = l->op == INV_BATCH_LEVEL_SET;
+    size_t ci =
+        new_change(op, i, l->item, l->location, set ? INV_FEED_LEVEL_SET : INV_FEED_LEVEL_ADJUST);
     level_change lc = {.kind = set ? LEVEL_CHANGE_SET : LEVEL_CHANGE_ADJUST,
                        .qty = l->qty,
                        .floor = set ? INV_NO_FLOOR : l->floor,
@@ -565,7 +652,7 @@ static int transfer_destination(batch_op *op, size_t i, uint64_t item, uint64_t 
     table_slot *s = table_find(&op->e->levels, item, loc);
     if (s && table_is_live(table_load(s)))
         return INV_OK;
-    size_t ci = new_change(op, i, item, loc);
+    size_t ci = new_change(op, i, item, loc, INV_FEED_LEVEL_TRANSFER);
     level_change lc = {.kind = LEVEL_CHANGE_SET, .floor = INV_NO_FLOOR};
     table_word image;
     int rc = apply_change(op, ci, &lc, true, &image);
@@ -595,7 +682,7 @@ static int run_cold_line(batch_op *op, size_t i, inv_batch_result *res)
         break;
     }
     if (rc == INV_OK)
-        rc = apply_cold(op, new_change(op, i, l->item, l->location), &cop);
+        rc = apply_cold(op, new_change(op, i, l->item, l->location, cop.feed_kind), &cop);
     cold_as_seen(op, l->item, l->location, &res->level);
     (void)full_as_seen(op, l->item, l->location, &res->full);
     if (rc != INV_OK || l->op != INV_BATCH_LEVEL_TRANSFER)
@@ -605,7 +692,7 @@ static int run_cold_line(batch_op *op, size_t i, inv_batch_result *res)
         level_cold_op in;
         rc = level_delta_op(&in, l->to, l->qty, INV_NO_FLOOR);
         if (rc == INV_OK)
-            rc = apply_cold(op, new_change(op, i, l->item, l->to_location), &in);
+            rc = apply_cold(op, new_change(op, i, l->item, l->to_location, in.feed_kind), &in);
     }
     cold_as_seen(op, l->item, l->to_location, &res->to_level);
     (void)full_as_seen(op, l->item, l->to_location, &res->to_full);
@@ -628,7 +715,11 @@ static int run_hold_move(batch_op *op, size_t i, const inv_hold_line *hl, uint8_
                          inv_batch_result *res)
 {
     assert(qty >= 1 && qty <= hl->qty);
-    size_t ci = new_change(op, i, hl->item, hl->location);
+    inv_batch_op line_op = op->lines[i].op;
+    inv_feed_kind fk = line_op == INV_BATCH_HOLD_CREATE   ? INV_FEED_HOLD_CREATE
+                       : line_op == INV_BATCH_HOLD_COMMIT ? INV_FEED_HOLD_COMMIT
+                                                          : INV_FEED_HOLD_RELEASE;
+    size_t ci = new_change(op, i, hl->item, hl->location, fk);
     level_change lc = {.kind = kind, .qty = qty, .floor = INV_NO_FLOOR};
     table_word image;
     int rc = apply_change(op, ci, &lc, false, &image);
@@ -811,7 +902,12 @@ static int prepare(batch_op *op, size_t *failed)
     }
     changes *= 3; /* room for two settles per level (commit_batch) */
     op->notes_bytes = notes_len(op->lines, op->n_lines);
-    uint64_t rec_len = batch_rec_len(changes, holds_bytes + op->notes_bytes + op->idem_bytes);
+    /* The calling thread's actor, read once: every record of the batch
+     * has the same length. */
+    op->actor_len = actor_get(&op->actor);
+    op->head_len = batch_head_len(BATCH_FORMAT_1, op->actor_len);
+    uint64_t rec_len =
+        batch_rec_len(op->head_len, changes, holds_bytes + op->notes_bytes + op->idem_bytes);
     if (rec_len > JOURNAL_PAYLOAD_MAX)
         return INV_ELIMIT;
     op->cap_changes = changes;
@@ -870,7 +966,7 @@ static int settle_cold_pending(batch_op *op, size_t n)
         }
         if (!any)
             continue;
-        size_t si = new_change(op, op->n_lines, c->item, c->location);
+        size_t si = new_change(op, op->n_lines, c->item, c->location, INV_FEED_LEVEL_SETTLE);
         int rc = apply_cold(op, si, &settle);
         if (rc == INV_ENOTFOUND)
             op->changes[si].status = CHANGE_GONE; /* cannot be: pending units block deletes */
@@ -906,7 +1002,7 @@ static int settle_pending(batch_op *op)
             first = op->changes[j].item != c->item || op->changes[j].location != c->location;
         if (!first || pending_of(op, c->item, c->location) == 0)
             continue;
-        size_t si = new_change(op, op->n_lines, c->item, c->location);
+        size_t si = new_change(op, op->n_lines, c->item, c->location, INV_FEED_LEVEL_SETTLE);
         level_change lc = {.kind = LEVEL_CHANGE_SETTLE, .floor = INV_NO_FLOOR};
         table_word image;
         int rc = apply_change(op, si, &lc, false, &image);
@@ -1019,6 +1115,7 @@ static int batch_run(inv_engine *e, const inv_batch_line *lines, size_t n, inv_b
         res[failed].rc = rc;
     if (idem)
         encode_outcome(idem, n, rc, failed, res);
+    op.decided_ms = clock_wall_ms(); /* the final record's time */
     if (rc == INV_OK)
         rc = commit_batch(&op);
     else
@@ -1294,51 +1391,81 @@ static bool notes_valid(const uint8_t *q, uint32_t len)
     return true;
 }
 
+/* A change slot read from disk keeps to its record's format. */
+static bool change_valid(const batch_rec_change *c, uint16_t format)
+{
+    bool named = format == BATCH_FORMAT_0
+                     ? c->kind == 0 && c->line == 0
+                     : c->kind < INV_FEED_KINDS && (BATCH_KINDS & PERSIST_KIND_BIT(c->kind)) &&
+                           (c->line < INV_BATCH_LINES_MAX || c->line == BATCH_LINE_NONE);
+    return named && c->zero == 0 && c->status <= CHANGE_GONE &&
+           (c->flags & ~(uint32_t)CHANGE_FLAGS) == 0 &&
+           (c->rules_mask &
+            ~(LEVEL_COLD_INACTIVE | LEVEL_COLD_CONTINUE | (~0ULL << LEVEL_LIMIT_SHIFT))) == 0 &&
+           (c->rules_before & ~c->rules_mask) == 0;
+}
+
+/* Format 1's stamp and actor (format 0: none) keep to the layout; *head:
+ * the bytes before the change slots. */
+static bool stamp_valid(const uint8_t *p, uint32_t len, const batch_rec_header *h, uint32_t *head)
+{
+    static const uint8_t zeros[8];
+    *head = (uint32_t)sizeof *h;
+    if (h->format == BATCH_FORMAT_0)
+        return true;
+    batch_rec_stamp st;
+    if (h->format != BATCH_FORMAT_1 || len < sizeof *h + sizeof st)
+        return false;
+    memcpy(&st, p + sizeof *h, sizeof st);
+    if (st.time_ms < 0 || st.actor_len > INV_ACTOR_MAX || memcmp(st.zero, zeros, sizeof st.zero))
+        return false;
+    *head = batch_head_len(h->format, st.actor_len);
+    uint32_t used = (uint32_t)(sizeof *h + sizeof st) + st.actor_len;
+    assert(*head - used < sizeof zeros);
+    return len >= *head && memcmp(p + used, zeros, *head - used) == 0; /* zero padding */
+}
+
 /* Checks a record read from disk (nothing in it is trusted) and finds its
  * parts. */
-static bool record_valid(uint64_t pos, const uint8_t *p, uint32_t len, batch_rec_header *h)
+static bool record_valid(uint64_t pos, const uint8_t *p, uint32_t len, batch_rec_header *h,
+                         batch_rec_parts *at)
 {
+    uint32_t head;
     if (len < sizeof *h)
         return false;
     memcpy(h, p, sizeof *h);
-    if (h->batch_id == 0 || h->batch_id > pos || h->final > 1 ||
+    if (h->batch_id == 0 || h->batch_id > pos || h->final > 1 || !stamp_valid(p, len, h, &head) ||
         h->cap_changes > BATCH_CHANGES_MAX || h->n_changes > h->cap_changes ||
         h->n_images > BATCH_IMAGES_PER_CHANGE * h->n_changes || h->holds_bytes > len ||
         h->notes_bytes > len || h->idem_bytes > IDEM_RECORD_LEN_MAX || h->zero32 ||
-        len != batch_rec_len(h->cap_changes, h->holds_bytes + h->notes_bytes + h->idem_bytes) ||
+        len !=
+            batch_rec_len(head, h->cap_changes, h->holds_bytes + h->notes_bytes + h->idem_bytes) ||
         (h->final ? h->outcome != OUTCOME_APPLIED && h->outcome != OUTCOME_ABORTED
                   : h->outcome != OUTCOME_RUNNING) ||
         (h->n_holds && !(h->final && h->outcome == OUTCOME_APPLIED)))
         return false;
-    const uint8_t *q = p + sizeof *h;
-    for (size_t i = 0; i < h->n_changes; i++, q += sizeof(batch_rec_change)) {
+    *at = batch_parts(h, head, len);
+    for (size_t i = 0; i < h->n_changes; i++) {
         batch_rec_change c;
-        memcpy(&c, q, sizeof c);
-        if (c.status > CHANGE_GONE || (c.flags & ~(uint32_t)CHANGE_FLAGS) || c.zero ||
-            (c.rules_mask &
-             ~(LEVEL_COLD_INACTIVE | LEVEL_COLD_CONTINUE | (~0ULL << LEVEL_LIMIT_SHIFT))) ||
-            (c.rules_before & ~c.rules_mask))
+        memcpy(&c, p + at->changes + i * sizeof c, sizeof c);
+        if (!change_valid(&c, h->format))
             return false;
     }
-    q = p + sizeof *h + h->cap_changes * sizeof(batch_rec_change);
-    for (size_t i = 0; i < h->n_images; i++, q += sizeof(batch_rec_image)) {
+    for (size_t i = 0; i < h->n_images; i++) {
         batch_rec_image im;
-        memcpy(&im, q, sizeof im);
+        memcpy(&im, p + at->images + i * sizeof im, sizeof im);
         if (im.change >= h->n_changes || (im.w1 & ~(TABLE_VERSION_MAX | TABLE_TOMB)) != 0 ||
             table_version((table_word){0, im.w1}) == 0 || im.has_cold > 1 ||
             (im.has_cold && !level_cold_valid(&im.cold)))
             return false;
     }
-    q = p + sizeof *h +
-        h->cap_changes *
-            (sizeof(batch_rec_change) + BATCH_IMAGES_PER_CHANGE * sizeof(batch_rec_image));
-    if (h->final && h->outcome == OUTCOME_APPLIED && !notes_valid(q, h->notes_bytes))
+    if (h->final && h->outcome == OUTCOME_APPLIED && !notes_valid(p + at->notes, h->notes_bytes))
         return false;
-    q += h->notes_bytes;
     idem_record_view view;
-    if (h->final && h->idem_bytes && idem_record_decode(q, h->idem_bytes, &view) != INV_OK)
+    if (h->final && h->idem_bytes &&
+        idem_record_decode(p + at->idem, h->idem_bytes, &view) != INV_OK)
         return false;
-    q = p + len - h->holds_bytes;
+    const uint8_t *q = p + at->holds;
     uint32_t left = h->holds_bytes;
     for (size_t i = 0; i < h->n_holds; i++) {
         batch_rec_hold hh;
@@ -1412,11 +1539,12 @@ static void drop_pending(inv_engine *e, uint64_t batch_id)
 int batch_replay(inv_engine *e, uint64_t pos, const void *payload, uint32_t len)
 {
     batch_rec_header h;
+    batch_rec_parts at;
     const uint8_t *p = payload;
-    if (!record_valid(pos, p, len, &h))
+    if (!record_valid(pos, p, len, &h, &at))
         return INV_EINVALID;
-    const uint8_t *changes = p + sizeof h;
-    const uint8_t *images = changes + h.cap_changes * sizeof(batch_rec_change);
+    const uint8_t *changes = p + at.changes;
+    const uint8_t *images = p + at.images;
     for (size_t i = 0; i < h.n_images; i++) {
         batch_rec_image im;
         batch_rec_change c;
@@ -1432,19 +1560,15 @@ int batch_replay(inv_engine *e, uint64_t pos, const void *payload, uint32_t len)
         return note_pending(e, h.batch_id, changes, h.n_changes);
     drop_pending(e, h.batch_id);
     if (h.idem_bytes) {
-        const uint8_t *q = p + sizeof h +
-                           h.cap_changes * (sizeof(batch_rec_change) +
-                                            BATCH_IMAGES_PER_CHANGE * sizeof(batch_rec_image)) +
-                           h.notes_bytes;
         idem_record_view v;
-        int rc = idem_record_decode(q, h.idem_bytes, &v);
+        int rc = idem_record_decode(p + at.idem, h.idem_bytes, &v);
         if (rc == INV_OK)
             rc = idem_install(&e->idem, v.id, v.id_len, v.digest, v.decided_at_ms, v.rc, v.outcome,
                               v.outcome_len, clock_wall_ms());
         if (rc != INV_OK)
             return rc;
     }
-    const uint8_t *q = p + len - h.holds_bytes;
+    const uint8_t *q = p + at.holds;
     for (size_t i = 0; i < h.n_holds; i++) {
         batch_rec_hold hh;
         memcpy(&hh, q, sizeof hh);
@@ -1463,8 +1587,11 @@ static int finish_pending(inv_engine *e, pending_batch *pb, size_t *undone)
                    .batch_id = pb->batch_id,
                    .n_changes = pb->n_changes,
                    .cap_changes = pb->n_changes,
-                   .changes = pb->changes};
-    op.rec_len = (uint32_t)batch_rec_len(pb->n_changes, 0);
+                   .changes = pb->changes,
+                   /* recovery's own change: no actor; decided now */
+                   .head_len = batch_head_len(BATCH_FORMAT_1, 0),
+                   .decided_ms = clock_wall_ms()};
+    op.rec_len = (uint32_t)batch_rec_len(op.head_len, pb->n_changes, 0);
     op.images = malloc(BATCH_IMAGES_PER_CHANGE * pb->n_changes * sizeof *op.images + 1);
     op.buf = malloc(op.rec_len);
     int rc = op.images && op.buf ? INV_OK : INV_ENOMEM;

@@ -263,7 +263,7 @@ static int publish_location(inv_engine *e, uint64_t pos, uint64_t id, uint64_t v
 static int publish_default(inv_engine *e, uint64_t pos, uint64_t id, uint64_t version)
 {
     uint8_t buf[RECORD_DEFAULT_LEN];
-    uint32_t len = record_default_encode(buf, id, version);
+    uint32_t len = record_default_encode(buf, id, version, clock_wall_ms());
     return persist_publish(e, pos, PERSIST_DEFAULT, buf, len);
 }
 
@@ -1349,7 +1349,7 @@ static int install(catalog *c, table *t, uint64_t id, uint64_t version, void *re
 static int replay_default(catalog *c, const void *payload, uint32_t len)
 {
     uint64_t id, version;
-    int rc = record_default_decode(payload, len, &id, &version);
+    int rc = record_default_decode(payload, len, &id, &version, NULL);
     if (rc != INV_OK)
         return rc;
     if (!version_ok(version))
@@ -1428,7 +1428,8 @@ int catalog_snapshot(catalog *c, snapshot_writer *w)
     table_word v = table_load(&c->default_location);
     if (rc == INV_OK && table_version(v) != 0) {
         uint8_t buf[RECORD_DEFAULT_LEN];
-        uint32_t len = record_default_encode(buf, v.w0, table_version(v));
+        /* time 0: a snapshot holds the state, not when it was changed */
+        uint32_t len = record_default_encode(buf, v.w0, table_version(v), 0);
         rc = snapshot_add(w, PERSIST_DEFAULT, buf, len);
     }
     return rc;

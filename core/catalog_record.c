@@ -486,9 +486,10 @@ uint32_t record_loc_encode(uint8_t *buf, uint64_t id, uint64_t version, const lo
     return kind_encode(&kinds[REC_LOC], buf, id, version, r);
 }
 
-uint32_t record_default_encode(uint8_t *buf, uint64_t id, uint64_t version)
+uint32_t record_default_encode(uint8_t *buf, uint64_t id, uint64_t version, int64_t time_ms)
 {
-    uint8_t *p = put_raw(put_raw(buf, &id, 8), &version, 8);
+    assert(time_ms >= 0);
+    uint8_t *p = put_raw(put_raw(put_raw(buf, &id, 8), &version, 8), &time_ms, 8);
     assert((uint32_t)(p - buf) == RECORD_DEFAULT_LEN);
     return RECORD_DEFAULT_LEN;
 }
@@ -552,10 +553,18 @@ int record_loc_decode(const void *payload, uint32_t len, uint64_t *id, uint64_t 
     return rc;
 }
 
-int record_default_decode(const void *payload, uint32_t len, uint64_t *id, uint64_t *version)
+int record_default_decode(const void *payload, uint32_t len, uint64_t *id, uint64_t *version,
+                          int64_t *time_ms)
 {
-    if (len != RECORD_DEFAULT_LEN)
+    int64_t t = 0;
+    if (len != RECORD_DEFAULT_LEN && len != RECORD_DEFAULT_LEN_V1)
         return INV_EINVALID;
-    (void)get_raw(get_raw(payload, id, 8), version, 8);
+    const uint8_t *p = get_raw(get_raw(payload, id, 8), version, 8);
+    if (len == RECORD_DEFAULT_LEN)
+        (void)get_raw(p, &t, 8);
+    if (t < 0)
+        return INV_EINVALID; /* before 1970: not a time this engine wrote */
+    if (time_ms)
+        *time_ms = t;
     return INV_OK;
 }

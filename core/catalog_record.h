@@ -128,12 +128,15 @@ void record_item_out(uint64_t item, const item_rec *r, inv_item *out);
  *   location  u64 id, u64 version, u8 flags (2 active), i32 priority,
  *             i64 created, i64 updated, u8 lens[10], bytes (name .. phone,
  *             in inv_location_fields order)
- *   default   u64 id, u64 version
+ *   default   u64 id, u64 version, i64 time_ms (Unix ms of the change; 0 in
+ *             a snapshot: unknown); 16 bytes before the feed (no time),
+ *             still read
  * version: the journal position of the change (a record is installed on
  * replay only above the version loaded). */
 
-/* Bytes of the default location's payload. */
-#define RECORD_DEFAULT_LEN 16u
+/* Bytes of the default location's payload, and of its first format. */
+#define RECORD_DEFAULT_LEN 24u
+#define RECORD_DEFAULT_LEN_V1 16u
 /* The largest payload: a location with every string at its maximum. */
 #define RECORD_PAYLOAD_MAX (8 + 8 + 1 + 4 + 8 + 8 + LS_COUNT + LS_COUNT * INV_STR_MAX)
 
@@ -144,7 +147,7 @@ uint32_t record_loc_len(const loc_rec *r);
 /* Write the payload into buf (RECORD_PAYLOAD_MAX bytes); return its size. */
 uint32_t record_item_encode(uint8_t *buf, uint64_t id, uint64_t version, const item_rec *r);
 uint32_t record_loc_encode(uint8_t *buf, uint64_t id, uint64_t version, const loc_rec *r);
-uint32_t record_default_encode(uint8_t *buf, uint64_t id, uint64_t version);
+uint32_t record_default_encode(uint8_t *buf, uint64_t id, uint64_t version, int64_t time_ms);
 
 /* Read a payload: INV_OK with a fresh record the caller owns (an item's
  * deletion: *out NULL), INV_EINVALID for a malformed one, INV_ENOMEM. */
@@ -152,6 +155,8 @@ int record_item_decode(const void *payload, uint32_t len, uint64_t *id, uint64_t
                        item_rec **out);
 int record_loc_decode(const void *payload, uint32_t len, uint64_t *id, uint64_t *version,
                       loc_rec **out);
-int record_default_decode(const void *payload, uint32_t len, uint64_t *id, uint64_t *version);
+/* *time_ms (may be NULL): 0 for the first format. */
+int record_default_decode(const void *payload, uint32_t len, uint64_t *id, uint64_t *version,
+                          int64_t *time_ms);
 
 #endif /* INV_CATALOG_RECORD_H */

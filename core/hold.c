@@ -39,6 +39,7 @@
  */
 #include "hold.h"
 
+#include "actor.h"
 #include "catalog.h"
 #include "clock.h"
 #include "epoch.h"
@@ -379,8 +380,9 @@ enum { HOLD_OP_CREATE = 1, HOLD_OP_END = 2, HOLD_OP_STATE = 3, HOLD_OP_EXTEND = 
 
 /* Record formats (the header's version): 0, the first, has no committed
  * units per line (a commit sold every unit) and no attribute tail; 1 adds
- * both. Both are read; 1 is written. */
-enum { HOLD_REC_V0 = 0, HOLD_REC_V1 = 1 };
+ * both; 2 adds the actor (the tail's actor_len and bytes, zero in 1) and an
+ * extend's time (in ended_at_ms). All are read; 2 is written. */
+enum { HOLD_REC_V0 = 0, HOLD_REC_V1 = 1, HOLD_REC_V2 = 2 };
 
 /* Level images a record may carry per line: a line may be changed twice
  * within one record (taken and given back by an aborted create; sold in
@@ -388,16 +390,19 @@ enum { HOLD_REC_V0 = 0, HOLD_REC_V1 = 1 };
 #define HOLD_IMAGES_PER_LINE 2
 
 /* One record: header, every line with its status, up to
- * HOLD_IMAGES_PER_LINE level images per line, then (version 1) the tail:
- * created_at, the attributes' lengths and bytes. Fixed size per hold, so
- * a reservation fits every record. */
+ * HOLD_IMAGES_PER_LINE level images per line, then (version >= 1) the
+ * tail: created_at, the attributes' lengths and bytes (version 2: the
+ * actor's too). Fixed size per change of a hold (the hold's attributes and
+ * its changer's actor), so a reservation fits every record of it. */
 typedef struct {
     uint8_t kind, target, final, id_len;
     uint16_t n_lines, n_images;
     uint32_t version;
     int64_t expires_at_ms;
     uint64_t last_pos; /* HOLD_OP_STATE: the hold's last record */
-    int64_t ended_at_ms; /* an ended hold's end (0: not ended) */
+    /* an ended hold's end (0: not ended); HOLD_OP_EXTEND (version 2): when
+     * the extend was made */
+    int64_t ended_at_ms;
     char id[INV_HOLD_ID_MAX];
 } hold_rec_header;
 
@@ -415,10 +420,12 @@ typedef struct {
 
 typedef struct {
     int64_t created_at_ms;
-    uint8_t buyer_len, zero8;
+    uint8_t buyer_len;
+    uint8_t actor_len; /* version 2 (<= INV_ACTOR_MAX; 1: zero) */
     uint16_t order_ref_len;
     uint32_t zero32;
-} hold_rec_tail; /* then buyer_len + order_ref_len bytes, zero padded to 8 */
+} hold_rec_tail; /* then the buyer id, order reference and (version 2) actor
+                  * bytes, zero padded to 8 */
 
 _Static_assert(sizeof(hold_rec_header) == 104 && sizeof(hold_rec_line) == 32 &&
                    sizeof(hold_rec_image) == 24 && sizeof(hold_rec_tail) == 16,
@@ -430,7 +437,7 @@ _Static_assert(sizeof(hold_rec_header) == 104 && sizeof(hold_rec_line) == 32 &&
     (sizeof(hold_rec_header) +                                                     \
      INV_HOLD_LINES_MAX *                                                          \
          (sizeof(hold_rec_line) + HOLD_IMAGES_PER_LINE * sizeof(hold_rec_image)) + \
-     sizeof(hold_rec_tail) + INV_BUYER_ID_MAX + INV_ORDER_REF_MAX + 8)
+     sizeof(hold_rec_tail) + INV_BUYER_ID_MAX + INV_ORDER_REF_MAX + INV_ACTOR_MAX + 8)
 
 static uint32_t pad8(size_t n)
 {
@@ -450,9 +457,12 @@ static uint32_t rec_len(size_t n_lines, size_t attrs_len, uint32_t version)
     return version >= HOLD_REC_V1 ? len + (uint32_t)sizeof(hold_rec_tail) + pad8(attrs_len) : len;
 }
 
-static uint32_t record_len(const hold_record *r)
+/* The length of r's records written with an actor of actor_len bytes. */
+static uint32_t record_len(const hold_record *r, size_t actor_len)
 {
-    uint32_t len = rec_len(r->n_lines, (size_t)r->buyer_len + r->order_ref_len, HOLD_REC_V1);
+    assert(actor_len <= INV_ACTOR_MAX);
+    uint32_t len =
+        rec_len(r->n_lines, (size_t)r->buyer_len + r->order_ref_len + actor_len, HOLD_REC_V2);
     assert(len <= HOLD_REC_LEN_MAX);
     return len;
 }
@@ -461,6 +471,11 @@ typedef struct {
     inv_engine *e;
     hold_record *r;
     uint64_t state_last_pos; /* HOLD_OP_STATE: the position read first */
+    int64_t extended_at_ms; /* HOLD_OP_EXTEND: when it was made */
+    /* who makes the change (inv_set_actor; none for the engine's own
+     * records: recovery, snapshots, a batch's embedded holds) */
+    const uint8_t *actor;
+    size_t actor_len;
     uint8_t kind, target;
     uint64_t pos; /* the change's current position (0: memory mode) */
     uint64_t pos_last; /* the highest position it published */
@@ -468,10 +483,16 @@ typedef struct {
     hold_rec_image images[HOLD_IMAGES_PER_LINE * INV_HOLD_LINES_MAX];
 } hold_op;
 
+/* The length of op's records. */
+static uint32_t op_len(const hold_op *op)
+{
+    return record_len(op->r, op->actor_len);
+}
+
 static void encode_record(const hold_op *op, bool final, uint8_t *buf)
 {
     hold_record *r = op->r;
-    uint32_t len = record_len(r);
+    uint32_t len = op_len(op);
     hold_rec_header h;
     memset(&h, 0, sizeof h); /* the padding too: records are compared whole */
     h.kind = op->kind;
@@ -480,12 +501,15 @@ static void encode_record(const hold_op *op, bool final, uint8_t *buf)
     h.id_len = (uint8_t)r->id_len;
     h.n_lines = (uint16_t)r->n_lines;
     h.n_images = (uint16_t)op->n_images;
-    h.version = HOLD_REC_V1;
+    h.version = HOLD_REC_V2;
     h.expires_at_ms = expires_of(r);
     h.last_pos = op->state_last_pos;
     /* relaxed: written by the end's owner (this thread, or before the
-     * state a snapshot acquired). */
-    h.ended_at_ms = atomic_load_explicit(&r->ended_at_ms, memory_order_relaxed);
+     * state a snapshot acquired). An extend ends nothing: the field says
+     * when it was made (the feed's time of the record). */
+    h.ended_at_ms = op->kind == HOLD_OP_EXTEND
+                        ? op->extended_at_ms
+                        : atomic_load_explicit(&r->ended_at_ms, memory_order_relaxed);
     memcpy(h.id, r->id, r->id_len);
     memset(buf, 0, len);
     memcpy(buf, &h, sizeof h);
@@ -498,9 +522,12 @@ static void encode_record(const hold_op *op, bool final, uint8_t *buf)
     memcpy(buf + sizeof h + r->n_lines * sizeof(hold_rec_line), op->images,
            op->n_images * sizeof(hold_rec_image));
     uint8_t *p = buf + rec_fixed_len(r->n_lines);
-    hold_rec_tail t = {r->created_at_ms, r->buyer_len, 0, r->order_ref_len, 0};
+    hold_rec_tail t = {r->created_at_ms, r->buyer_len, (uint8_t)op->actor_len, r->order_ref_len, 0};
     memcpy(p, &t, sizeof t);
-    memcpy(p + sizeof t, record_buyer(r), (size_t)r->buyer_len + r->order_ref_len);
+    size_t attrs = (size_t)r->buyer_len + r->order_ref_len;
+    memcpy(p + sizeof t, record_buyer(r), attrs);
+    if (op->actor_len)
+        memcpy(p + sizeof t + attrs, op->actor, op->actor_len);
 }
 
 /* Sets every field but images: zeroing those (about 3 KB) on each create,
@@ -512,6 +539,9 @@ static void op_init(hold_op *op, inv_engine *e, hold_record *r, uint8_t kind, ui
     op->e = e;
     op->r = r;
     op->state_last_pos = 0;
+    op->extended_at_ms = 0;
+    op->actor = NULL;
+    op->actor_len = 0;
     op->kind = kind;
     op->target = target;
     op->pos = 0;
@@ -519,10 +549,17 @@ static void op_init(hold_op *op, inv_engine *e, hold_record *r, uint8_t kind, ui
     op->n_images = 0;
 }
 
-static int op_begin(hold_op *op, inv_engine *e, hold_record *r, uint8_t kind, uint8_t target)
+/* Who makes a change: its caller (the thread's actor), or the engine
+ * itself (recovery finishing a change: no actor). */
+enum { BY_ENGINE = 0, BY_CALLER = 1 };
+
+static int op_begin(hold_op *op, inv_engine *e, hold_record *r, uint8_t kind, uint8_t target,
+                    int by)
 {
     op_init(op, e, r, kind, target);
-    if (e->jr && !persist_test_late_reserve && (op->pos = persist_reserve(e, record_len(r))) == 0)
+    if (by == BY_CALLER)
+        op->actor_len = actor_get(&op->actor);
+    if (e->jr && !persist_test_late_reserve && (op->pos = persist_reserve(e, op_len(op))) == 0)
         return INV_EIO;
     return INV_OK;
 }
@@ -530,7 +567,7 @@ static int op_begin(hold_op *op, inv_engine *e, hold_record *r, uint8_t kind, ui
 static void op_abandon(hold_op *op)
 {
     if (op->pos)
-        persist_abandon(op->e, op->pos, record_len(op->r));
+        persist_abandon(op->e, op->pos, op_len(op));
     op->pos = 0;
 }
 
@@ -538,7 +575,7 @@ static void op_abandon(hold_op *op)
  * complete; else a partial record, and a new position is reserved. */
 static int op_publish(hold_op *op, bool final)
 {
-    uint32_t len = record_len(op->r);
+    uint32_t len = op_len(op);
     if (!op->pos && op->e->jr && persist_test_late_reserve &&
         (op->pos = persist_test_late_position(op->e, PERSIST_HOLD, len)) == 0)
         return INV_EIO;
@@ -1064,7 +1101,7 @@ static int create_in_table(inv_engine *e, const char *id, size_t len, uint64_t t
     rc = buyer_take(e, r, opts->buyer_limit, lines, failure);
     hold_op op;
     if (rc == INV_OK)
-        rc = op_begin(&op, e, r, HOLD_OP_CREATE, INV_HOLD_HELD);
+        rc = op_begin(&op, e, r, HOLD_OP_CREATE, INV_HOLD_HELD, BY_CALLER);
     if (rc != INV_OK) {
         hold_abort(e, r);
         return rc;
@@ -1266,7 +1303,7 @@ static int hold_end(inv_engine *e, hold_record *r, const change_req *req, int64_
         if (answer != HOLD_IS_HELD)
             return answer;
         hold_op op;
-        int rc = op_begin(&op, e, r, HOLD_OP_END, (uint8_t)req->to);
+        int rc = op_begin(&op, e, r, HOLD_OP_END, (uint8_t)req->to, BY_CALLER);
         if (rc != INV_OK)
             return rc;
         if (!claim_held(r, st)) {
@@ -1372,7 +1409,7 @@ static int hold_extend(inv_engine *e, hold_record *r, uint64_t ttl_ms, uint64_t 
         if (answer != HOLD_IS_HELD)
             return answer;
         hold_op op;
-        int rc = op_begin(&op, e, r, HOLD_OP_EXTEND, INV_HOLD_HELD);
+        int rc = op_begin(&op, e, r, HOLD_OP_EXTEND, INV_HOLD_HELD, BY_CALLER);
         if (rc != INV_OK)
             return rc;
         if (!claim_held(r, st)) {
@@ -1387,6 +1424,7 @@ static int hold_extend(inv_engine *e, hold_record *r, uint64_t ttl_ms, uint64_t 
         }
         /* relaxed: published by unclaim's release. */
         atomic_store_explicit(&r->expires_at_ms, now + (int64_t)ttl_ms, memory_order_relaxed);
+        op.extended_at_ms = now;
         /* HELD again before the record is published, as hold_mark_held:
          * a snapshot that starts once the record is durable must find the
          * new expiry. */
@@ -1809,25 +1847,31 @@ static bool record_valid(const uint8_t *p, uint32_t len, hold_rec_header *h, hol
         return false;
     memcpy(h, p, sizeof *h);
     memset(tail, 0, sizeof *tail);
-    if (h->version > HOLD_REC_V1 || h->id_len == 0 || h->id_len > INV_HOLD_ID_MAX ||
+    if (h->version > HOLD_REC_V2 || h->id_len == 0 || h->id_len > INV_HOLD_ID_MAX ||
         h->n_lines == 0 || h->n_lines > INV_HOLD_LINES_MAX ||
         h->n_images > HOLD_IMAGES_PER_LINE * h->n_lines || h->final > 1 ||
         !state_valid(h->target) || h->kind < HOLD_OP_CREATE || h->kind > HOLD_OP_EXTEND ||
         (h->kind == HOLD_OP_EXTEND && (h->version < HOLD_REC_V1 || h->target != INV_HOLD_HELD)))
         return false;
     uint32_t fixed = rec_fixed_len(h->n_lines);
-    size_t attrs = 0;
+    size_t attrs = 0, actor = 0;
     if (h->version >= HOLD_REC_V1) {
+        static const uint8_t zeros[8];
         if (len < fixed + sizeof *tail)
             return false;
         memcpy(tail, p + fixed, sizeof *tail);
         attrs = (size_t)tail->buyer_len + tail->order_ref_len;
+        actor = tail->actor_len; /* version 1: a zero byte */
+        const uint8_t *bytes = p + fixed + sizeof *tail;
         if (tail->buyer_len > INV_BUYER_ID_MAX || tail->order_ref_len > INV_ORDER_REF_MAX ||
-            tail->zero8 || tail->zero32 || len != rec_len(h->n_lines, attrs, h->version) ||
-            (attrs && memchr(p + fixed + sizeof *tail, '\0', attrs)))
-            return false;
+            actor > INV_ACTOR_MAX || (h->version < HOLD_REC_V2 && actor) || tail->zero32 ||
+            len != rec_len(h->n_lines, attrs + actor, h->version) ||
+            (attrs && memchr(bytes, '\0', attrs)) ||
+            (h->version >= HOLD_REC_V2 &&
+             memcmp(bytes + attrs + actor, zeros, pad8(attrs + actor) - (attrs + actor))))
+            return false; /* the actor may hold any byte; the padding is zero */
     }
-    if (len != rec_len(h->n_lines, attrs, h->version))
+    if (len != rec_len(h->n_lines, attrs + actor, h->version))
         return false;
     const hold_rec_line *lines = (const hold_rec_line *)(p + sizeof *h);
     for (size_t i = 0; i < h->n_lines; i++)
@@ -1992,7 +2036,7 @@ static int finish_one(inv_engine *e, hold_record *r, int64_t now_ms)
     if (st == HOLD_PENDING || (st != INV_HOLD_HELD && has_unfinished_line(r))) {
         bool aborting = st == HOLD_PENDING;
         rc = op_begin(&op, e, r, aborting ? HOLD_OP_CREATE : HOLD_OP_END,
-                      aborting ? HOLD_ABORTED : (uint8_t)st);
+                      aborting ? HOLD_ABORTED : (uint8_t)st, BY_ENGINE);
         if (rc == INV_OK)
             rc = op_end_lines(&op);
         if (rc == INV_OK)
@@ -2054,7 +2098,7 @@ static int snapshot_one(void *ctx, uint64_t a, uint64_t b, table_word v)
     op.state_last_pos = last;
     uint8_t buf[HOLD_REC_LEN_MAX];
     encode_record(&op, true, buf);
-    return snapshot_add(args[1], PERSIST_HOLD, buf, record_len(r));
+    return snapshot_add(args[1], PERSIST_HOLD, buf, op_len(&op));
 }
 
 int hold_snapshot(inv_engine *e, snapshot_writer *w)
@@ -2072,7 +2116,7 @@ int hold_claim_create(inv_engine *e, const char *id, size_t len, uint64_t ttl_ms
     ordered_line ordered[INV_HOLD_LINES_MAX];
     int rc = create_args_ok(id, len, ttl_ms, lines, n, opts, ordered);
     const inv_hold_opts *o = opts ? opts : &no_opts;
-    *c = (hold_claim){NULL, INV_HOLD_HELD, 0, 0};
+    *c = (hold_claim){NULL, INV_HOLD_HELD, 0, 0, 0};
     if (rc == INV_OK)
         rc = claim_id(e, id, len, ttl_ms, ordered, n, o, &c->r, &c->ack_pos);
     if (rc == INV_OK && c->r) {
@@ -2090,7 +2134,7 @@ int hold_claim_end(inv_engine *e, const char *id, size_t len, int to, const inv_
                    size_t n_sold, hold_claim *c)
 {
     assert(to == INV_HOLD_COMMITTED || to == INV_HOLD_RELEASED);
-    *c = (hold_claim){NULL, to, 0, 0};
+    *c = (hold_claim){NULL, to, 0, 0, 0};
     int rc = id_ok(id, len);
     if (rc == INV_OK)
         rc = n_sold && to != INV_HOLD_COMMITTED ? INV_EINVALID : sold_lines_ok(sold, n_sold);
@@ -2121,7 +2165,7 @@ int hold_claim_end(inv_engine *e, const char *id, size_t len, int to, const inv_
 
 int hold_claim_extend(inv_engine *e, const char *id, size_t len, uint64_t ttl_ms, hold_claim *c)
 {
-    *c = (hold_claim){NULL, HOLD_CLAIM_EXTEND, 0, 0};
+    *c = (hold_claim){NULL, HOLD_CLAIM_EXTEND, 0, 0, 0};
     int rc = id_ok(id, len);
     if (rc == INV_OK && (ttl_ms == 0 || ttl_ms > INV_HOLD_TTL_MS_MAX))
         rc = ttl_ms == 0 ? INV_EINVALID : INV_ELIMIT;
@@ -2142,6 +2186,7 @@ int hold_claim_extend(inv_engine *e, const char *id, size_t len, uint64_t ttl_ms
             return INV_ENOTFOUND; /* expired: the sweep ends it */
         }
         c->expires_at_ms = now + (int64_t)ttl_ms;
+        c->extended_at_ms = now;
         c->r = r;
         return INV_OK;
     }
@@ -2178,7 +2223,7 @@ bool hold_claim_line(const hold_claim *c, size_t i, inv_hold_line *out, int64_t 
 
 uint32_t hold_claim_record_len(const hold_claim *c)
 {
-    return c->r ? record_len(c->r) : 0;
+    return c->r ? record_len(c->r, 0) : 0; /* the batch's record names the actor */
 }
 
 void hold_claim_done(hold_claim *c, const bool *counted, uint64_t pos)
@@ -2216,6 +2261,8 @@ void hold_claim_encode(inv_engine *e, const hold_claim *c, uint8_t *buf)
                    : c->to == HOLD_CLAIM_EXTEND ? HOLD_OP_EXTEND
                                                 : HOLD_OP_END;
     op_init(&op, e, c->r, kind, (uint8_t)(c->to == HOLD_CLAIM_EXTEND ? INV_HOLD_HELD : c->to));
+    op.extended_at_ms = c->extended_at_ms;
+    assert(op_len(&op) == hold_claim_record_len(c));
     encode_record(&op, true, buf);
 }
 

@@ -91,6 +91,7 @@ typedef struct {
              * HOLD_CLAIM_EXTEND */
     uint64_t ack_pos;
     int64_t expires_at_ms; /* an extend: the new expiry */
+    int64_t extended_at_ms; /* an extend: when it was decided (its record's time) */
 } hold_claim;
 
 /* opts may be NULL; failure (may be NULL) names the line of a buyer limit

@@ -10,7 +10,10 @@
  *    item was deleted meanwhile (item deletion marks first, sweeps after);
  *  - |available| <= INV_QTY_MAX and 0 <= reserved <= INV_QTY_MAX always;
  *  - the revision strictly increases on every change, and a refused change
- *    leaves the word untouched.
+ *    leaves the word untouched;
+ *  - with a journal, every single change publishes one LEVEL record
+ *    (persist.h, format 3): the word after, the word it replaced, its
+ *    feed kind and its time, whose second is the level's updated_s.
  */
 #include "level.h"
 
@@ -23,45 +26,81 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Publishes the level record of a change made at *pos (journal only). */
-static int level_publish_record(inv_engine *e, uint64_t *pos, uint64_t item, uint64_t loc,
-                                table_word v, uint32_t now_s)
+/* A change landed in slot s at now_s: its level's updated time moves on
+ * (a plain store, once a second at most: a hot level's line stays
+ * unwritten). */
+static inline void level_touch(table_slot *s, uint32_t now_s)
 {
-    if (e->jr && persist_test_late_reserve && *pos == 0 &&
-        (*pos = persist_test_late_position(e, PERSIST_LEVEL, PERSIST_LEVEL_LEN)) == 0)
-        return INV_EIO;
-    return *pos ? persist_level(e, *pos, item, loc, v, now_s) : INV_OK;
-}
-
-/* A change landed in slot s: its level's updated time moves on (a plain
- * store, once a second at most: a hot level's line stays unwritten). */
-static inline uint32_t level_touch(inv_engine *e, table_slot *s)
-{
-    uint32_t now_s = engine_now_s(e);
     level_cold *c = level_cold_of(s);
     /* relaxed: a timestamp; the change itself was published by its CAS. */
     if (atomic_load_explicit(&c->updated_s, memory_order_relaxed) != now_s)
         atomic_store_explicit(&c->updated_s, now_s, memory_order_relaxed);
-    return now_s;
 }
 
-/* A level was just created in slot s (its cold part is zero: a fresh
- * slot, or a deletion cleared it). */
-static void level_created(inv_engine *e, table_slot *s)
+/* A level was just created in slot s at now_s (its cold part is zero: a
+ * fresh slot, or a deletion cleared it). */
+static void level_created(table_slot *s, uint32_t now_s)
 {
     /* relaxed: timestamps; the creation was published by its CAS. */
-    atomic_store_explicit(&level_cold_of(s)->created_s, engine_now_s(e), memory_order_relaxed);
+    atomic_store_explicit(&level_cold_of(s)->created_s, now_s, memory_order_relaxed);
+}
+
+/* What a single call's record says of its change besides the words. */
+typedef struct {
+    uint64_t w0_before; /* the word it replaced (0: it created the level) */
+    uint64_t kind_bits; /* persist_meta_kind_bits: a constant per caller */
+} level_said;
+
+/* What a change that did not create its level says. */
+static inline level_said level_said_of(uint64_t w0_before, inv_feed_kind kind)
+{
+    return (level_said){w0_before, persist_meta_kind_bits(kind, false)};
+}
+
+static inline bool level_said_created(level_said said)
+{
+    return (said.kind_bits & PERSIST_META_CREATED) != 0;
+}
+
+/* Publishes the level record of a change made at *pos (journal only):
+ * v landed in slot s, replacing said.w0_before. The record's time and
+ * the level's timestamps are one reading (level_time_now). No assertion:
+ * every single adjust with a journal runs it (replay checks the record). */
+static int level_publish_record(inv_engine *e, uint64_t *pos, uint64_t item, uint64_t loc,
+                                table_word v, table_slot *s, level_said said)
+{
+    level_time now = level_time_now(e);
+    if (level_said_created(said))
+        level_created(s, now.s);
+    level_touch(s, now.s);
+    if (e->jr && persist_test_late_reserve && *pos == 0 &&
+        (*pos = persist_test_late_position(e, PERSIST_LEVEL, PERSIST_LEVEL_LEN)) == 0)
+        return INV_EIO;
+    if (*pos == 0)
+        return INV_OK;
+    return persist_level(e, *pos, item, loc, v, said.w0_before,
+                         persist_meta_at(said.kind_bits, now.ms));
 }
 
 /* As level_publish_record, with the in-memory case (no position, no
- * journal) decided inline: it is every change of an in-memory engine. */
-static inline int level_published(inv_engine *e, uint64_t *pos, uint64_t item, uint64_t loc,
-                                  table_word v, table_slot *s)
+ * journal) decided inline: it is every change of an in-memory engine, and
+ * reads the engine's second only. Always inlined: a call here would cost
+ * the hot adjust a tenth of its time. */
+static inline __attribute__((always_inline)) int level_published(inv_engine *e, uint64_t *pos,
+                                                                 uint64_t item, uint64_t loc,
+                                                                 table_word v, table_slot *s,
+                                                                 level_said said)
 {
-    uint32_t now_s = level_touch(e, s);
-    if (*pos == 0 && !e->jr)
+    /* expect: lays the in-memory exit in line, as before the feed; the
+     * journal's way is a call anyway. */
+    if (__builtin_expect(*pos == 0 && !e->jr, 1)) {
+        uint32_t now_s = engine_now_s(e);
+        if (level_said_created(said)) /* a constant false where inlined into a change */
+            level_created(s, now_s);
+        level_touch(s, now_s);
         return INV_OK;
-    return level_publish_record(e, pos, item, loc, v, now_s);
+    }
+    return level_publish_record(e, pos, item, loc, v, s, said);
 }
 
 static int level_delete(inv_engine *e, uint64_t item, uint64_t loc, bool force, uint64_t *pos_out);
@@ -100,6 +139,7 @@ typedef struct {
     bool own;
     bool create; /* the level must be absent (a tombstone, or no value) */
     bool restamp; /* out, not own: a revision >= pos is there */
+    uint64_t w0_before; /* out: the w0 the landing write replaced (0: created) */
 } level_ctx;
 
 /* own, with a journal: the position to stamp, reserved before the CAS on
@@ -139,6 +179,9 @@ static inline int level_stamp(level_ctx *c, table_word cur, table_word *next)
         revision = c->pos;
     }
     next->w1 = revision | (next->w1 & TABLE_TOMB);
+    /* The last write the step decides is the one that lands (a lost CAS
+     * runs the step again on the fresh word): the record's before word. */
+    c->w0_before = c->create ? 0 : cur.w0;
     return TABLE_STEP_WRITE;
 }
 
@@ -175,23 +218,24 @@ static void level_abandon(inv_engine *e, uint64_t pos)
 static __thread table_memo level_memo __attribute__((tls_model("initial-exec")));
 
 /* Read-modify-write of one existing level, with its own position: update
- * is its operation's table step (available_update, ...; arg: the operation's).
- * Inlined into each caller with the step, so adjust is one memo probe and
- * one CAS (no assertion here: the hot path). *pos_out: the change's
- * journal position (0 in memory mode or when nothing changed). */
+ * is its operation's table step (available_update, ...; arg: the operation's),
+ * kind the feed's name for it. Inlined into each caller with the step, so
+ * adjust is one memo probe and one CAS (no assertion here: the hot path).
+ * *pos_out: the change's journal position (0 in memory mode or when
+ * nothing changed). */
 static inline __attribute__((always_inline)) int level_rmw(inv_engine *e, uint64_t item,
                                                            uint64_t loc, table_step_fn update,
-                                                           const void *arg, inv_level *out,
-                                                           uint64_t *pos_out)
+                                                           const void *arg, inv_feed_kind kind,
+                                                           inv_level *out, uint64_t *pos_out)
 {
-    level_ctx c = {e, NULL, arg, 0, true, false, false};
+    level_ctx c = {e, NULL, arg, 0, true, false, false, 0};
     table_word v;
     table_slot *s;
     int rc = table_update_at(&e->levels, item, loc, false, &level_memo, update, &c, &v, &s);
     uint64_t pos = c.pos; /* &c never leaves here, so c lives in registers */
     if (rc == TABLE_STEP_WRITE) {
         level_out_slot(v, s, out);
-        rc = level_published(e, &pos, item, loc, v, s);
+        rc = level_published(e, &pos, item, loc, v, s, level_said_of(c.w0_before, kind));
         *pos_out = pos;
         return rc;
     }
@@ -292,13 +336,14 @@ static __attribute__((noinline)) int adjust_with_rules(inv_engine *e, uint64_t i
                                                        available_arg *arg, inv_level *out,
                                                        uint64_t *pos)
 {
+    inv_feed_kind kind = arg->adjust ? INV_FEED_LEVEL_ADJUST : INV_FEED_LEVEL_SET;
     level_rules rules = {0, 0};
     arg->rules = &rules;
     int rc;
     do {
         rc = level_rules_read(e, item, loc, &rules);
         if (rc == INV_OK)
-            rc = level_rmw(e, item, loc, available_update, arg, out, pos);
+            rc = level_rmw(e, item, loc, available_update, arg, kind, out, pos);
     } while (rc == LEVEL_NEEDS_RULES);
     arg->rules = &level_rules_unread;
     return rc;
@@ -314,7 +359,7 @@ int inv_level_adjust_if(inv_engine *e, uint64_t item, uint64_t loc, int64_t delt
     available_arg arg = {delta, floor, if_revision, true, &level_rules_unread};
     uint64_t pos;
     epoch_enter();
-    int rc = level_rmw(e, item, loc, available_update, &arg, out, &pos);
+    int rc = level_rmw(e, item, loc, available_update, &arg, INV_FEED_LEVEL_ADJUST, out, &pos);
     if (__builtin_expect(rc == LEVEL_NEEDS_RULES, 0))
         rc = adjust_with_rules(e, item, loc, &arg, out, &pos);
     epoch_exit();
@@ -392,7 +437,7 @@ static __attribute__((noinline)) int level_create(inv_engine *e, uint64_t item, 
     int rc = level_new_word(e, item, loc, qty, &tracked, &w0);
     if (rc != INV_OK)
         return rc;
-    level_ctx c = {e, create_step, &w0, 0, true, true, false};
+    level_ctx c = {e, create_step, &w0, 0, true, true, false, 0};
     table_word v;
     table_slot *s;
     rc = table_update_at(&e->levels, item, loc, true, NULL, level_update_step, &c, &v, &s);
@@ -402,8 +447,8 @@ static __attribute__((noinline)) int level_create(inv_engine *e, uint64_t item, 
         return rc; /* LEVEL_KEEP: created meanwhile */
     }
     table_note_created(&e->levels);
-    level_created(e, s);
-    rc = level_published(e, &pos, item, loc, v, s);
+    rc = level_published(e, &pos, item, loc, v, s,
+                         (level_said){0, persist_meta_kind_bits(INV_FEED_LEVEL_SET, true)});
     *pos_out = pos;
     if (rc == INV_OK && !catalog_item_exists(&e->cat, item, &tracked)) {
         /* The item was deleted while we created: its sweep may have
@@ -414,7 +459,8 @@ static __attribute__((noinline)) int level_create(inv_engine *e, uint64_t item, 
     if (rc == INV_OK && tracked == level_untracked(v)) {
         /* The tracked flag changed meanwhile: follow it. */
         uint64_t marked = 0;
-        (void)level_rmw(e, item, loc, tracked_update, &tracked, NULL, &marked);
+        (void)level_rmw(e, item, loc, tracked_update, &tracked, INV_FEED_LEVEL_TRACKING, NULL,
+                        &marked);
         if (marked > *pos_out)
             *pos_out = marked;
     }
@@ -440,7 +486,7 @@ int inv_level_set(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uint6
     epoch_enter();
     int rc;
     for (;;) {
-        rc = level_rmw(e, item, loc, available_update, &arg, out, &pos);
+        rc = level_rmw(e, item, loc, available_update, &arg, INV_FEED_LEVEL_SET, out, &pos);
         if (__builtin_expect(rc == LEVEL_NEEDS_RULES, 0))
             rc = adjust_with_rules(e, item, loc, &arg, out, &pos);
         if (rc != INV_ENOTFOUND)
@@ -486,7 +532,8 @@ int inv_level_create(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, in
  * item itself is being deleted). */
 static int level_delete(inv_engine *e, uint64_t item, uint64_t loc, bool force, uint64_t *pos_out)
 {
-    level_cold_op op = {.kind = LEVEL_COLD_DELETE, .force = force};
+    level_cold_op op = {
+        .kind = LEVEL_COLD_DELETE, .feed_kind = INV_FEED_LEVEL_DELETE, .force = force};
     level_image image;
     return level_cold_apply(e, item, loc, &op, 0, &image, pos_out);
 }
@@ -602,7 +649,7 @@ bool level_item_reserved(inv_engine *e, uint64_t item)
 uint64_t level_follow_tracked(inv_engine *e, uint64_t item, uint64_t loc, bool tracked)
 {
     uint64_t pos = 0;
-    (void)level_rmw(e, item, loc, tracked_update, &tracked, NULL, &pos);
+    (void)level_rmw(e, item, loc, tracked_update, &tracked, INV_FEED_LEVEL_TRACKING, NULL, &pos);
     return pos;
 }
 
@@ -652,7 +699,7 @@ uint64_t level_mark_tracked(inv_engine *e, uint64_t item, bool tracked)
 static int level_apply_at(inv_engine *e, uint64_t item, uint64_t loc, level_step step,
                           const void *arg, uint64_t op_pos, table_word *image)
 {
-    level_ctx c = {e, step, arg, op_pos, false, false, false};
+    level_ctx c = {e, step, arg, op_pos, false, false, false, 0};
     table_word v;
     table_slot *s;
     int rc = table_update_at(&e->levels, item, loc, false, NULL, level_update_step, &c, &v, &s);
@@ -661,7 +708,7 @@ static int level_apply_at(inv_engine *e, uint64_t item, uint64_t loc, level_step
         return LEVEL_NEEDS_POSITION;
     if (rc == TABLE_STEP_WRITE) {
         assert(!op_pos || table_version(v) == op_pos);
-        (void)level_touch(e, s);
+        level_touch(s, engine_now_s(e)); /* its time is in the hold or batch record */
         *image = v;
     }
     return rc == LEVEL_KEEP ? INV_OK : rc;
@@ -929,7 +976,7 @@ int level_create_at(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uin
      * decided (a shortfall, qty < 0, is nothing anyone could take). */
     if (tracked && qty > 0)
         w0 = level_pack(0, qty, false);
-    level_ctx c = {e, create_step, &w0, op_pos, false, true, false};
+    level_ctx c = {e, create_step, &w0, op_pos, false, true, false, 0};
     table_word v;
     table_slot *s;
     rc = table_update_at(&e->levels, item, loc, true, NULL, level_update_step, &c, &v, &s);
@@ -939,8 +986,8 @@ int level_create_at(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uin
         return rc == LEVEL_KEEP ? LEVEL_EXISTS : rc; /* created meanwhile: change it */
     assert(table_is_live(v));
     table_note_created(&e->levels);
-    level_created(e, s);
-    (void)level_touch(e, s);
+    level_created(s, engine_now_s(e)); /* the batch record has its time */
+    level_touch(s, engine_now_s(e));
     *image = v;
     return INV_OK;
 }
@@ -983,7 +1030,7 @@ int level_reconcile(inv_engine *e, uint64_t *pos_max)
             rc = level_delete(e, todo[i].item, todo[i].location, true, &pos);
         else
             rc = level_rmw(e, todo[i].item, todo[i].location, tracked_update, &todo[i].tracked,
-                           NULL, &pos);
+                           INV_FEED_LEVEL_TRACKING, NULL, &pos);
         if (rc == INV_ENOTFOUND)
             rc = INV_OK;
         if (pos > *pos_max)

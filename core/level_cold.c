@@ -16,7 +16,10 @@
  *    fails on it and redoes its count in the next array, a locker settles;
  *  - every named quantity stays >= 0 (available: above its floor), held =
  *    reserved + committed <= LEVEL_HELD_MAX, and the RULES bit of the hot
- *    word is set exactly when the cold word has INACTIVE or CONTINUE.
+ *    word is set exactly when the cold word has INACTIVE or CONTINUE;
+ *  - a cold change with its own position publishes one LEVEL_COLD record
+ *    (format 2): the level after and before (both read under the LOCK),
+ *    its feed kind (level_cold_op.feed_kind) and its time.
  */
 #include "level_cold.h"
 
@@ -462,6 +465,42 @@ static void cold_store(level_cold *c, uint64_t rules_read, uint64_t rules_new, u
     }
 }
 
+/* The journaled form of a cold part: committed, LOCK and MOVED left out
+ * (recovery derives committed). */
+static persist_cold cold_journaled(uint64_t rules, uint64_t d_s, uint64_t q_i, uint32_t created_s,
+                                   uint32_t updated_s)
+{
+    return (persist_cold){rules & ~(LEVEL_COMMITTED_MASK | LEVEL_COLD_LOCK | LEVEL_COLD_MOVED), d_s,
+                          q_i, created_s, updated_s};
+}
+
+/* The cold part of a locked level as it is before its change (the times
+ * too: a hot change may store updated_s beside the lock, so it is the
+ * second read, never a torn value). */
+static persist_cold cold_before(level_cold *c, uint64_t rules, uint64_t d_s, uint64_t q_i)
+{
+    /* relaxed: timestamps, ordered by our LOCK's acquire. */
+    return cold_journaled(rules, d_s, q_i,
+                          atomic_load_explicit(&c->created_s, memory_order_relaxed),
+                          atomic_load_explicit(&c->updated_s, memory_order_relaxed));
+}
+
+/* Publishes a single change's LEVEL_COLD record (format 2) at pos: the
+ * level after (*after), the level before (hot w0_before and *before) and
+ * the meta. */
+static int cold_publish(inv_engine *e, uint64_t pos, uint64_t item, uint64_t loc,
+                        const level_image *after, uint64_t w0_before, const persist_cold *before,
+                        uint64_t meta)
+{
+    assert(pos != 0 && table_version(after->hot) == pos);
+    /* A change with its own record names itself in it (a batch's undo in
+     * memory, or after its journal failed, has no name and no record). */
+    assert(persist_meta_kind(meta) != 0);
+    persist_level_cold_change rec = {
+        {item, loc, after->hot.w0, after->hot.w1, after->cold}, w0_before, *before, meta};
+    return persist_level_cold(e, pos, &rec);
+}
+
 int level_cold_apply(inv_engine *e, uint64_t item, uint64_t loc, level_cold_op *op, uint64_t op_pos,
                      level_image *image, uint64_t *pos_out)
 {
@@ -521,20 +560,23 @@ int level_cold_apply(inv_engine *e, uint64_t item, uint64_t loc, level_cold_op *
             rules = atomic_load_explicit(&c->rules, memory_order_relaxed);
         }
         if (rc == TABLE_STEP_WRITE) {
-            uint32_t now_s = engine_now_s(e);
+            /* One reading: the record's time and the updated_s stored. */
+            level_time now = level_time_now(e);
+            uint32_t now_s = now.s;
             bool deleted = op->kind == LEVEL_COLD_DELETE;
+            persist_cold before = cold_before(c, rules, d_s, q_i);
             cold_store(c, rules, rules_new, d_s_new, q_i_new, deleted, now_s);
             image->hot = next;
-            image->cold = (persist_cold){
-                rules_new & ~(LEVEL_COMMITTED_MASK | LEVEL_COLD_LOCK | LEVEL_COLD_MOVED), d_s_new,
-                q_i_new, deleted ? 0 : atomic_load_explicit(&c->created_s, memory_order_relaxed),
-                deleted ? 0 : now_s};
+            image->cold = cold_journaled(rules_new, d_s_new, q_i_new,
+                                         deleted ? 0 : before.created_s, deleted ? 0 : now_s);
             unlock_cold(c);
             if (deleted)
                 table_note_deleted(&e->levels);
             if (own && e->jr) {
                 *pos_out = pos;
-                return persist_level_cold(e, pos, item, loc, next, &image->cold);
+                /* v: the word the CAS replaced (a failed CAS refreshed it) */
+                return cold_publish(e, pos, item, loc, image, v.w0, &before,
+                                    persist_meta(now.ms, op->feed_kind, false));
             }
             return INV_OK;
         }
@@ -596,12 +638,11 @@ void level_cold_image(table_slot *s, persist_cold *out)
     level_cold *c = level_cold_of(s);
     /* relaxed (all): a snapshot's image; replay from the snapshot's
      * position makes any change it raced with whole again. */
-    out->rules = atomic_load_explicit(&c->rules, memory_order_relaxed) &
-                 ~(LEVEL_COMMITTED_MASK | LEVEL_COLD_LOCK | LEVEL_COLD_MOVED);
-    out->d_s = atomic_load_explicit(&c->d_s, memory_order_relaxed);
-    out->q_i = atomic_load_explicit(&c->q_i, memory_order_relaxed);
-    out->created_s = atomic_load_explicit(&c->created_s, memory_order_relaxed);
-    out->updated_s = atomic_load_explicit(&c->updated_s, memory_order_relaxed);
+    *out = cold_journaled(atomic_load_explicit(&c->rules, memory_order_relaxed),
+                          atomic_load_explicit(&c->d_s, memory_order_relaxed),
+                          atomic_load_explicit(&c->q_i, memory_order_relaxed),
+                          atomic_load_explicit(&c->created_s, memory_order_relaxed),
+                          atomic_load_explicit(&c->updated_s, memory_order_relaxed));
 }
 
 static int committed_reset(void *ctx, uint64_t item, uint64_t loc, table_word v, table_slot *s)
@@ -747,7 +788,13 @@ int level_move_op(level_cold_op *op, int64_t qty, inv_qty_name from, inv_qty_nam
         return INV_EINVALID;
     if (qty < 1 || qty > INV_QTY_MAX || (floor != INV_NO_FLOOR && !qty_in_range(floor)))
         return qty < 1 ? INV_EINVALID : INV_ELIMIT;
-    *op = (level_cold_op){.kind = LEVEL_COLD_MOVE, .floor = floor, .stock_change = true};
+    /* committed -> available takes a sale back: the feed's RETURN
+     * (LEVEL.RETURN); any other move is a MOVE. */
+    bool back = from == INV_QTY_COMMITTED && to == INV_QTY_AVAILABLE;
+    *op = (level_cold_op){.kind = LEVEL_COLD_MOVE,
+                          .feed_kind = back ? INV_FEED_LEVEL_RETURN : INV_FEED_LEVEL_MOVE,
+                          .floor = floor,
+                          .stock_change = true};
     op->d[from] = -qty;
     op->d[to] = qty;
     assert(op->d[INV_QTY_RESERVED] == 0);
@@ -760,7 +807,10 @@ int level_delta_op(level_cold_op *op, inv_qty_name q, int64_t delta, int64_t flo
         return INV_EINVALID;
     if (!qty_in_range(delta) || (floor != INV_NO_FLOOR && !qty_in_range(floor)))
         return INV_ELIMIT;
-    *op = (level_cold_op){.kind = LEVEL_COLD_MOVE, .floor = floor, .stock_change = true};
+    *op = (level_cold_op){.kind = LEVEL_COLD_MOVE,
+                          .feed_kind = INV_FEED_LEVEL_TRANSFER,
+                          .floor = floor,
+                          .stock_change = true};
     op->d[q] = delta;
     return INV_OK;
 }
@@ -773,7 +823,8 @@ int level_fulfil_op(level_cold_op *op, int64_t qty)
         return INV_ELIMIT;
     /* Shipping sold units is no new stock change: an inactive location
      * still ships what it sold. */
-    *op = (level_cold_op){.kind = LEVEL_COLD_MOVE, .floor = INV_NO_FLOOR};
+    *op = (level_cold_op){
+        .kind = LEVEL_COLD_MOVE, .feed_kind = INV_FEED_LEVEL_FULFIL, .floor = INV_NO_FLOOR};
     op->d[INV_QTY_COMMITTED] = -qty;
     return INV_OK;
 }
@@ -797,6 +848,7 @@ int level_policy_op(level_cold_op *op, inv_oversell_policy policy, int64_t preor
                      : preorder_limit == INV_NO_PREORDER_LIMIT ? LEVEL_LIMIT_NONE
                                                                : (uint64_t)preorder_limit;
     *op = (level_cold_op){.kind = LEVEL_COLD_RULES,
+                          .feed_kind = INV_FEED_LEVEL_POLICY,
                           .rules_mask = LEVEL_COLD_CONTINUE | (~0ULL << LEVEL_LIMIT_SHIFT),
                           .rules_bits = (policy == INV_POLICY_CONTINUE ? LEVEL_COLD_CONTINUE : 0) |
                                         limit << LEVEL_LIMIT_SHIFT};
@@ -805,8 +857,10 @@ int level_policy_op(level_cold_op *op, inv_oversell_policy policy, int64_t preor
 
 uint64_t level_follow_active(inv_engine *e, uint64_t item, uint64_t loc)
 {
-    level_cold_op op = {
-        .kind = LEVEL_COLD_RULES, .rules_mask = LEVEL_COLD_INACTIVE, .follow_location = true};
+    level_cold_op op = {.kind = LEVEL_COLD_RULES,
+                        .feed_kind = INV_FEED_LEVEL_ACTIVITY,
+                        .rules_mask = LEVEL_COLD_INACTIVE,
+                        .follow_location = true};
     level_image image;
     uint64_t pos = 0;
     (void)level_cold_apply(e, item, loc, &op, 0, &image, &pos);

@@ -44,6 +44,9 @@ enum {
 
 typedef struct {
     int kind;
+    /* What the feed calls it (inv_feed_kind): a change with its own record
+     * (op_pos 0) writes it there; a batch names its change by it. */
+    inv_feed_kind feed_kind;
     int64_t d[INV_QTY_NAMES]; /* MOVE: deltas (reserved: always 0) */
     int64_t floor; /* MOVE taking available: INV_NO_FLOOR (the policy) or a floor */
     bool stock_change; /* MOVE: refused (INVALID) on an inactive level */

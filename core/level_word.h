@@ -41,6 +41,7 @@
 #ifndef INV_LEVEL_WORD_H
 #define INV_LEVEL_WORD_H
 
+#include "clock.h"
 #include "engine_state.h"
 #include "table.h"
 
@@ -192,6 +193,27 @@ static inline int64_t level_on_hand(const int64_t q[INV_QTY_NAMES])
 static inline int64_t level_clamp(int64_t q, int64_t lo, int64_t hi)
 {
     return q < lo ? lo : q > hi ? hi : q;
+}
+
+/* The time of a level change: Unix ms for its record, and the whole
+ * seconds its level's updated_s stores (always ms / 1000: the cold part
+ * and the record agree). With a journal, the coarse wall clock (a vDSO
+ * read, no syscall; a tick of resolution), since the record carries ms; in
+ * memory, the engine's shared second (engine_now_s), so the in-memory hot
+ * path reads no clock at all. */
+typedef struct {
+    int64_t ms;
+    uint32_t s;
+} level_time;
+
+static inline level_time level_time_now(inv_engine *e)
+{
+    if (e->jr) {
+        struct timespec ts = clock_read(CLOCK_REALTIME_COARSE);
+        return (level_time){clock_ms_of(ts), (uint32_t)ts.tv_sec};
+    }
+    uint32_t s = engine_now_s(e);
+    return (level_time){(int64_t)s * 1000, s};
 }
 
 static inline bool qty_in_range(int64_t q)

@@ -4,8 +4,9 @@
  * modules' records, acknowledging a change (waiting for the journal under
  * fsync ALWAYS), and the public durability calls (inv_durable_position,
  * inv_wait_durable, ...). It knows the journal and the engine struct, and
- * of the records only the level image it encodes for level.c; recovery.c
- * opens the journal, replays it and writes snapshots.
+ * of the records only the level images it encodes for level.c and
+ * level_cold.c; recovery.c opens the journal, replays it and writes
+ * snapshots.
  *
  * Invariants: every reservation handed out must be published or abandoned
  * by the module that took it (journal.h); this file only forwards them. Its
@@ -50,18 +51,17 @@ uint64_t persist_test_late_position(inv_engine *e, uint8_t type, uint32_t len)
 }
 
 int persist_level(inv_engine *e, uint64_t pos, uint64_t item, uint64_t loc, table_word v,
-                  uint32_t updated_s)
+                  uint64_t w0_before, uint64_t meta)
 {
     persist_level_image img = {item,      loc, v.w0, v.w1 & (TABLE_VERSION_MAX | TABLE_TOMB),
-                               updated_s, 0};
+                               w0_before, meta};
     return persist_publish(e, pos, PERSIST_LEVEL, &img, sizeof img);
 }
 
-int persist_level_cold(inv_engine *e, uint64_t pos, uint64_t item, uint64_t loc, table_word v,
-                       const persist_cold *cold)
+int persist_level_cold(inv_engine *e, uint64_t pos, const persist_level_cold_change *rec)
 {
-    persist_level_cold_image img = {item, loc, v.w0, v.w1 & (TABLE_VERSION_MAX | TABLE_TOMB),
-                                    *cold};
+    persist_level_cold_change img = *rec;
+    img.after.w1 &= TABLE_VERSION_MAX | TABLE_TOMB; /* the table's other bits stay in memory */
     return persist_publish(e, pos, PERSIST_LEVEL_COLD, &img, sizeof img);
 }
 

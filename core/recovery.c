@@ -122,24 +122,61 @@ static bool level_image_valid(uint64_t w1, const persist_cold *cold)
     return !cold || level_cold_valid(cold);
 }
 
+/* A LEVEL_COLD record: format 1 (a snapshot's level, or a journal change
+ * before the feed) or format 2 (a journal change: the level before and
+ * the meta follow, checked though replay needs only the level after). */
+static bool read_level_cold(const void *payload, uint32_t len, replay_level *r)
+{
+    persist_level_cold_change rec;
+    if (len != PERSIST_LEVEL_COLD_LEN_V1 && len != PERSIST_LEVEL_COLD_LEN)
+        return false;
+    memcpy(&rec, payload, len);
+    if (len == PERSIST_LEVEL_COLD_LEN &&
+        (!persist_meta_valid(rec.meta, PERSIST_LEVEL_COLD_KINDS, false) ||
+         !level_cold_valid(&rec.before)))
+        return false;
+    const persist_level_cold_image *img = &rec.after;
+    *r = (replay_level){img->item,           img->location, {img->w0, img->w1},
+                        img->cold.updated_s, true,          img->cold};
+    return level_image_valid(img->w1, &img->cold);
+}
+
+/* A LEVEL record: format 1 (32 bytes: no time), 2 (40: updated_s and a
+ * zero word) or 3 (48: the word before and the meta, whose time gives
+ * updated_s; a creation has no word before). */
+static bool read_level(const void *payload, uint32_t len, replay_level *r)
+{
+    uint32_t updated_s = 0;
+    persist_level_image img = {0};
+    if (len == PERSIST_LEVEL_LEN) {
+        memcpy(&img, payload, len);
+        bool created = persist_meta_created(img.meta);
+        if (!persist_meta_valid(img.meta, PERSIST_LEVEL_KINDS, true) ||
+            (created && (persist_meta_kind(img.meta) != INV_FEED_LEVEL_SET || img.w0_before)))
+            return false;
+        updated_s = (uint32_t)(persist_meta_time_ms(img.meta) / 1000);
+    } else if (len == PERSIST_LEVEL_LEN_V2) {
+        persist_level_image_v2 v2;
+        memcpy(&v2, payload, len);
+        if (v2.zero)
+            return false;
+        memcpy(&img, &v2, PERSIST_LEVEL_LEN_V1); /* the four words both share */
+        updated_s = v2.updated_s;
+    } else if (len == PERSIST_LEVEL_LEN_V1) {
+        memcpy(&img, payload, len);
+    } else {
+        return false;
+    }
+    *r = (replay_level){img.item, img.location, {img.w0, img.w1}, updated_s, false, {0}};
+    return level_image_valid(img.w1, NULL);
+}
+
 static int apply_level(replay_ctx *c, uint8_t type, const void *payload, uint32_t len)
 {
-    replay_level r = {0};
-    if (type == PERSIST_LEVEL_COLD) {
-        persist_level_cold_image img;
-        if (!payload_struct(&img, sizeof img, payload, len) ||
-            !level_image_valid(img.w1, &img.cold))
-            return INV_EINVALID;
-        r = (replay_level){img.item,           img.location, {img.w0, img.w1},
-                           img.cold.updated_s, true,         img.cold};
-    } else {
-        persist_level_image img = {0};
-        /* format 1 (32 bytes) has no updated_s */
-        if ((len != PERSIST_LEVEL_LEN_V1 && len != sizeof img) || !payload ||
-            !memcpy(&img, payload, len) || !level_image_valid(img.w1, NULL))
-            return INV_EINVALID;
-        r = (replay_level){img.item, img.location, {img.w0, img.w1}, img.updated_s, false, {0}};
-    }
+    replay_level r;
+    if (!payload || !(type == PERSIST_LEVEL_COLD ? read_level_cold(payload, len, &r)
+                                                 : read_level(payload, len, &r)))
+        return INV_EINVALID;
     int rc = c->window_n == REPLAY_WINDOW ? window_pop(c) : INV_OK;
     table_prefetch(&c->e->levels, r.item, r.location);
     c->window[(c->window_head + c->window_n++) % REPLAY_WINDOW] = r;
@@ -411,9 +448,10 @@ static int snapshot_level(void *ctx, uint64_t item, uint64_t loc, table_word v, 
     if (!catalog_item_exists(&c->e->cat, item, &tracked))
         return 0;
     uint64_t w0 = tracked ? v.w0 & ~LEVEL_UNTRACKED : v.w0 | LEVEL_UNTRACKED;
+    /* format 1: a level whole (a snapshot holds states, not changes) */
     persist_level_cold_image img = {item, loc, w0, v.w1 & TABLE_VERSION_MAX, {0}};
     level_cold_image(s, &img.cold);
-    return snapshot_add(c->w, PERSIST_LEVEL_COLD, &img, sizeof img);
+    return snapshot_add(c->w, PERSIST_LEVEL_COLD, &img, PERSIST_LEVEL_COLD_LEN_V1);
 }
 
 /* A table's live entries as inv_stats counts them (the count may dip below
