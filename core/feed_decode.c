@@ -166,12 +166,12 @@ static void after_cold(inv_feed_change *c, uint64_t w0, const persist_cold *cold
  * out of range. */
 static bool meta_read(uint64_t meta, int64_t *time_ms, inv_feed_kind *kind, bool *created)
 {
-    uint64_t k = (meta >> FEED_META_KIND_SHIFT) & FEED_META_KIND_MASK;
-    if ((meta & FEED_META_ZERO_MASK) || k == 0 || k >= INV_FEED_KINDS || k == INV_FEED_BATCH)
+    inv_feed_kind k = persist_meta_kind(meta);
+    if ((meta & PERSIST_META_ZERO) || k == 0 || k >= INV_FEED_KINDS || k == INV_FEED_BATCH)
         return false;
-    *time_ms = (int64_t)(meta & ((1ULL << FEED_META_TIME_BITS) - 1));
-    *kind = (inv_feed_kind)k;
-    *created = (meta & FEED_META_CREATED) != 0;
+    *time_ms = persist_meta_time_ms(meta);
+    *kind = k;
+    *created = persist_meta_created(meta);
     return true;
 }
 
@@ -196,9 +196,10 @@ static void single_change(inv_feed_record *rec, inv_feed_change *c, uint64_t pos
 #define COLD_V1_LEN 64u
 #define COLD_V2_LEN 112u
 
-_Static_assert(PERSIST_LEVEL_LEN_V1 == LEVEL_V1_LEN &&
-                   sizeof(persist_level_image) == LEVEL_V2_LEN &&
-                   sizeof(persist_level_cold_image) == COLD_V1_LEN && sizeof(persist_cold) == 32,
+_Static_assert(PERSIST_LEVEL_LEN_V1 == LEVEL_V1_LEN && PERSIST_LEVEL_LEN_V2 == LEVEL_V2_LEN &&
+                   PERSIST_LEVEL_LEN == LEVEL_V3_LEN &&
+                   PERSIST_LEVEL_COLD_LEN_V1 == COLD_V1_LEN && PERSIST_LEVEL_COLD_LEN == COLD_V2_LEN &&
+                   sizeof(persist_cold) == 32,
                "the level records of docs/JOURNAL.md");
 
 /* Old records say only what the level became: shown as a set (or a
@@ -859,6 +860,48 @@ static bool batch_holds(feed_decoder *d, size_t n, const batch_view *b)
     return true;
 }
 
+/* A hold's own change: units a batch adds never wait in it. */
+static bool is_hold_kind(inv_feed_kind k)
+{
+    return k >= INV_FEED_HOLD_CREATE && k <= INV_FEED_HOLD_ABORT;
+}
+
+/* Folds each SETTLE change into the last earlier change of its level that
+ * added the units it settles (not a hold's, not a settle): a batch keeps
+ * the units it adds in reserved until decided (docs/JOURNAL.md) — its
+ * inner mechanics, not a change a reader asked for. The change then reads
+ * as what its line did (an adjust of +5: available +5) and carries the
+ * level's image after the settle; per-level sums are unchanged. A settle
+ * with no such change (none is written) stays as it is. */
+static void batch_fold_settles(feed_decoder *d, size_t *n)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < *n; i++) {
+        inv_feed_change *s = &d->changes[i];
+        inv_feed_change *into = NULL;
+        if (s->kind == INV_FEED_LEVEL_SETTLE)
+            for (size_t k = out; k-- > 0;) {
+                inv_feed_change *c = &d->changes[k];
+                if (c->item == s->item && c->location == s->location &&
+                    c->kind != INV_FEED_LEVEL_SETTLE && !is_hold_kind(c->kind)) {
+                    into = c;
+                    break;
+                }
+            }
+        if (!into) {
+            d->changes[out++] = *s;
+            continue;
+        }
+        for (int q = 0; q < INV_QTY_NAMES; q++)
+            into->delta[q] += s->delta[q];
+        memcpy(into->after, s->after, sizeof into->after);
+        into->after_known = s->after_known;
+        into->revision = s->revision > into->revision ? s->revision : into->revision;
+    }
+    assert(out <= *n);
+    *n = out;
+}
+
 /* The applied changes (applied and kept; undone and gone are left out),
  * compacted to the front of d->changes; *n_out how many. */
 static int batch_changes(feed_decoder *d, uint64_t pos, const batch_view *b, size_t *n_out)
@@ -896,10 +939,13 @@ static int batch_changes(feed_decoder *d, uint64_t pos, const batch_view *b, siz
         }
         n++;
     }
-    *n_out = n;
     if (pi != SIZE_MAX)
         batch_partial_drop(d, pi); /* the batch is whole */
-    return batch_holds(d, n, b) ? INV_OK : INV_EINVALID;
+    if (!batch_holds(d, n, b))
+        return INV_EINVALID;
+    batch_fold_settles(d, &n);
+    *n_out = n;
+    return INV_OK;
 }
 
 static int decode_batch(feed_decoder *d, uint64_t pos, const uint8_t *p, uint32_t len,

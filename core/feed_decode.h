@@ -41,20 +41,6 @@ typedef struct {
     char id[INV_HOLD_ID_MAX];
 } feed_partial;
 
-/* The meta word of the new formats (docs/JOURNAL.md): bits 0-43 time_ms,
- * 44-51 kind, bit 52 created, bits 53-63 zero. */
-#define FEED_META_TIME_BITS 44
-#define FEED_META_KIND_SHIFT 44
-#define FEED_META_KIND_MASK 0xffULL
-#define FEED_META_CREATED (1ULL << 52)
-#define FEED_META_ZERO_MASK (~0ULL << 53)
-
-static inline uint64_t feed_meta(int64_t time_ms, inv_feed_kind kind, bool created)
-{
-    return ((uint64_t)time_ms & ((1ULL << FEED_META_TIME_BITS) - 1)) |
-           ((uint64_t)kind << FEED_META_KIND_SHIFT) | (created ? FEED_META_CREATED : 0);
-}
-
 /* A batch line's note: its reason and reference (into the payload). */
 typedef struct {
     uint8_t reason;

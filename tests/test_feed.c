@@ -94,7 +94,7 @@ Test(feed_decode, level_v3_has_deltas_time_kind_and_created)
     pb p = {0};
     put64(&p, 7), put64(&p, 9), put64(&p, w0_of(15, 0)), put64(&p, 1000);
     put64(&p, w0_of(10, 0));
-    put64(&p, feed_meta(1234567, INV_FEED_LEVEL_ADJUST, false));
+    put64(&p, persist_meta(1234567, INV_FEED_LEVEL_ADJUST, false));
     cr_assert_eq(p.n, 48);
     inv_feed_record r;
     cr_assert_eq(decode(&d, 1000, PERSIST_LEVEL, &p, &r), INV_OK);
@@ -114,7 +114,7 @@ Test(feed_decode, level_v3_has_deltas_time_kind_and_created)
     /* a set that created the level: from nothing */
     p.n = 0;
     put64(&p, 7), put64(&p, 9), put64(&p, w0_of(4, 0)), put64(&p, 1100), put64(&p, 0);
-    put64(&p, feed_meta(5, INV_FEED_LEVEL_SET, true));
+    put64(&p, persist_meta(5, INV_FEED_LEVEL_SET, true));
     cr_assert_eq(decode(&d, 1100, PERSIST_LEVEL, &p, &r), INV_OK);
     cr_assert(r.changes[0].created);
     cr_assert_eq(r.changes[0].delta[INV_QTY_AVAILABLE], 4);
@@ -122,7 +122,7 @@ Test(feed_decode, level_v3_has_deltas_time_kind_and_created)
     /* a deletion: everything goes */
     p.n = 0;
     put64(&p, 7), put64(&p, 9), put64(&p, 0), put64(&p, 1200 | TOMB), put64(&p, w0_of(4, 0));
-    put64(&p, feed_meta(6, INV_FEED_LEVEL_DELETE, false));
+    put64(&p, persist_meta(6, INV_FEED_LEVEL_DELETE, false));
     cr_assert_eq(decode(&d, 1200, PERSIST_LEVEL, &p, &r), INV_OK);
     cr_assert(r.changes[0].deleted);
     cr_assert_eq(r.changes[0].delta[INV_QTY_AVAILABLE], -4);
@@ -130,10 +130,10 @@ Test(feed_decode, level_v3_has_deltas_time_kind_and_created)
 
     /* a zero bit of the meta word set: refused */
     p.n = 40;
-    put64(&p, feed_meta(6, INV_FEED_LEVEL_SET, false) | (1ULL << 60));
+    put64(&p, persist_meta(6, INV_FEED_LEVEL_SET, false) | (1ULL << 60));
     cr_assert_eq(decode(&d, 1200, PERSIST_LEVEL, &p, &r), INV_EINVALID);
     p.n = 40;
-    put64(&p, feed_meta(6, INV_FEED_BATCH, false));
+    put64(&p, persist_meta(6, INV_FEED_BATCH, false));
     cr_assert_eq(decode(&d, 1200, PERSIST_LEVEL, &p, &r), INV_EINVALID, "not a level kind");
     feed_decoder_free(&d);
 }
@@ -182,7 +182,7 @@ Test(feed_decode, level_cold_v2_has_deltas_of_every_quantity)
     cr_assert_eq(p.n, 64);
     put64(&p, w0_of(3, 5));
     put_cold(&p, 2, 3, 40);
-    put64(&p, feed_meta(99, INV_FEED_LEVEL_FULFIL, false));
+    put64(&p, persist_meta(99, INV_FEED_LEVEL_FULFIL, false));
     cr_assert_eq(p.n, 112);
     inv_feed_record r;
     cr_assert_eq(decode(&d, 2000, PERSIST_LEVEL_COLD, &p, &r), INV_OK);
