@@ -391,7 +391,7 @@ Test(server_feed, journaled_changes_carry_the_client_name_as_actor)
     expect_status(C, "OK", "HOLD.CREATE h2 600000 10 1 1");
     redisContext *other = srv_connect(&S);
     expect_status(other, "OK", "CLIENT SETNAME web-1");
-    expect_level(other, 6, 0, "LEVEL.ADJUST 10 1 -1 REASON shrinkage");
+    expect_level(other, 6, 3, "LEVEL.ADJUST 10 1 -1 REASON shrinkage");
     redisFree(other);
     redisReply *r = page_cmd(C, "FEED.READ FROM %lld", start);
     cr_assert_eq(r->element[1]->elements, 3);

@@ -48,7 +48,7 @@ struct feed_session {
     bool waiting; /* parked: command_feed_resume answers it */
     size_t count; /* the parked read's COUNT */
     feed_filter filter; /* and its filter */
-    uint64_t parked_at; /* the reader's position when it parked */
+    uint64_t parked_from; /* the parked read's FROM (resolved) */
 };
 
 typedef struct {
@@ -262,12 +262,17 @@ static int journal_or_reply(session *s, resp_out *o, const char *cmd)
 }
 
 /* A reader's or a history's error: retention's INV_ELIMIT says where the
- * history starts now. */
-static void reply_feed_error(session *s, resp_out *o, int rc)
+ * history starts now; a record that does not decode, about where. */
+static void reply_feed_error(session *s, resp_out *o, int rc, uint64_t after)
 {
     if (rc == INV_ELIMIT) {
         resp_w_errorf(o, "LIMIT history starts at %llu",
                       (unsigned long long)inv_feed_oldest_position(s->ctx->e));
+        return;
+    }
+    if (rc == INV_EINVALID) {
+        resp_w_errorf(o, "INVALID a journal record near position %llu does not decode",
+                      (unsigned long long)after);
         return;
     }
     reply_engine_error(o, rc);
@@ -342,7 +347,7 @@ static int reader_at_or_reply(session *s, resp_out *o, uint64_t from)
         resp_w_errorf(o, "INVALID FROM %llu is not the position of a record",
                       (unsigned long long)from);
     else
-        reply_feed_error(s, o, rc);
+        reply_feed_error(s, o, rc, from);
     return -1;
 }
 
@@ -412,7 +417,7 @@ static struct feed_session *feed_session_or_reply(session *s, resp_out *o)
 
 /* Parks the read: nothing is readable yet. No connection (the fuzzer):
  * answers as a timeout would. */
-static void feed_park(session *s, resp_out *o, const feed_request *rq)
+static void feed_park(session *s, resp_out *o, const feed_request *rq, uint64_t from)
 {
     struct feed_session *fs = s->feed;
     if (s->conn_ops == NULL || s->conn_ops->block == NULL) {
@@ -422,7 +427,7 @@ static void feed_park(session *s, resp_out *o, const feed_request *rq)
     fs->waiting = true;
     fs->count = rq->count;
     fs->filter = rq->filter;
-    fs->parked_at = inv_feed_position(fs->reader);
+    fs->parked_from = from;
     if (s->conn_ops->block(s->conn, rq->block_ms) != 0) {
         fs->waiting = false;
         resp_w_errorf(o, "LIMIT too many clients wait in FEED.READ BLOCK on this "
@@ -442,18 +447,19 @@ static void cmd_feed_read(session *s, resp_out *o, const resp_arg *v, size_t n)
     struct feed_session *fs = feed_session_or_reply(s, o);
     if (fs == NULL || reader_at_or_reply(s, o, rq.from) != 0)
         return;
+    uint64_t from = inv_feed_position(fs->reader); /* "$" resolved */
     feed_page p;
     page_begin(o, &p);
     int rc = page_fill(o, &p, fs->reader, &rq.filter, rq.count);
     if (rc != INV_OK && rc != INV_ENOTFOUND) {
         page_drop(o, &p);
+        reply_feed_error(s, o, rc, inv_feed_position(fs->reader));
         reader_close(fs);
-        reply_feed_error(s, o, rc);
         return;
     }
     if (p.n == 0 && rc == INV_ENOTFOUND && rq.block) {
         page_drop(o, &p);
-        feed_park(s, o, &rq);
+        feed_park(s, o, &rq, from);
         return;
     }
     page_end(o, &p, inv_feed_position(fs->reader));
@@ -468,8 +474,8 @@ bool command_feed_resume(session *s, resp_out *o, bool timed_out)
     int rc = page_fill(o, &p, fs->reader, &fs->filter, fs->count);
     if (rc != INV_OK && rc != INV_ENOTFOUND) {
         page_drop(o, &p);
+        reply_feed_error(s, o, rc, inv_feed_position(fs->reader));
         reader_close(fs);
-        reply_feed_error(s, o, rc);
         return true;
     }
     uint64_t next = inv_feed_position(fs->reader);
@@ -480,7 +486,7 @@ bool command_feed_resume(session *s, resp_out *o, bool timed_out)
         }
         /* nil, as XREAD; but a filter that skipped records meanwhile
          * answers an empty page, so the reader does not examine them again */
-        if (next == fs->parked_at) {
+        if (next == fs->parked_from) {
             page_drop(o, &p);
             resp_w_null(o);
             fs->waiting = false;
@@ -527,7 +533,7 @@ static void cmd_level_history(session *s, resp_out *o, const resp_arg *v, size_t
         inv_level_history(s->ctx->e, item, loc, before, count, &page, &recs, &nrec, &next_before);
     if (rc != INV_OK) {
         inv_feed_page_free(page);
-        reply_feed_error(s, o, rc);
+        reply_feed_error(s, o, rc, before);
         return;
     }
     assert(nrec <= count);
