@@ -59,6 +59,10 @@ typedef struct {
     uint64_t sent, done; /* requests sent, replies received */
     char *in;
     size_t in_len, in_cap;
+    /* reply_size's progress through the reply at in[0]: bytes of whole
+     * elements scanned, and elements still owed (0: not started) */
+    size_t scan_at;
+    uint64_t scan_left;
     uint64_t records; /* reader: records received */
 } conn;
 
@@ -87,15 +91,19 @@ static long long header_num(const char *p, const char *end, size_t *line)
     return strtoll(p + 1, NULL, 10);
 }
 
-/* Bytes of the complete reply at p (0: incomplete). Iterative: `left`
- * counts the elements still owed, so nesting costs no recursion. An error
- * reply or a malformed one ends the run. */
-static size_t reply_size(const char *p, size_t n)
+/* Bytes of the complete reply at c->in (0: incomplete). Iterative: `left`
+ * counts the elements still owed, so nesting costs no recursion; an
+ * incomplete reply's progress is kept in c (scan_at, scan_left), so a
+ * large reply arriving in many reads is scanned once. An error reply or a
+ * malformed one ends the run. */
+static size_t reply_size(conn *c)
 {
-    const char *at = p, *end = p + n;
-    uint64_t left = 1;
+    const char *p = c->in, *at = p + c->scan_at, *end = p + c->in_len;
+    uint64_t left = c->scan_left ? c->scan_left : 1;
     while (left > 0) {
         size_t line = 0;
+        c->scan_at = (size_t)(at - p);
+        c->scan_left = left;
         if (at >= end)
             return 0;
         long long v = header_num(at, end, &line);
@@ -130,6 +138,8 @@ static size_t reply_size(const char *p, size_t n)
         at += line;
         left--;
     }
+    c->scan_at = 0;
+    c->scan_left = 0;
     return (size_t)(at - p);
 }
 
@@ -208,7 +218,7 @@ static bool conn_read(conn *c)
 static size_t conn_reply(conn *c)
 {
     for (;;) {
-        size_t n = c->in_len ? reply_size(c->in, c->in_len) : 0;
+        size_t n = c->in_len ? reply_size(c) : 0;
         if (n > 0)
             return n;
         struct pollfd pf = {c->fd, POLLIN, 0};
@@ -265,7 +275,7 @@ static uint64_t conn_replies(conn *c)
 {
     uint64_t writes = 0;
     size_t n;
-    while (c->in_len > 0 && (n = reply_size(c->in, c->in_len)) > 0) {
+    while (c->in_len > 0 && (n = reply_size(c)) > 0) {
         if (c->reader) {
             uint64_t recs;
             page_header(c->in, n, &c->pos, &recs);
@@ -510,18 +520,21 @@ int main(void)
             uint64_t writes = drive(cs, n, 1, start + (uint64_t)(seconds * 1e9), UINT64_MAX);
             double s = (double)(bench_now_ns() - start) / 1e9;
             (with ? w4 : w0)[r] = (double)writes / s;
+            uint64_t recs = 0, pos[READERS];
+            for (size_t k = 0; with && k < READERS; k++) {
+                recs += cs[WRITERS + k].records;
+                pos[k] = cs[WRITERS + k].pos;
+            }
+            settle(cs, n);
             if (with) {
-                uint64_t recs = 0, lag = 0, end = feed_end(&cs[0]);
-                for (size_t k = 0; k < READERS; k++) {
-                    recs += cs[WRITERS + k].records;
-                    lag += end - cs[WRITERS + k].pos;
-                }
-                printf("  round %llu: %d readers received %.0f records/s each, "
-                       "position lag at the end %llu (sum)\n",
+                uint64_t lag = 0, end = feed_end(&cs[0]);
+                for (size_t k = 0; k < READERS; k++)
+                    lag += end - pos[k];
+                printf("  round %llu: %d readers received %.0f records/s each; "
+                       "behind the end by %llu journal bytes (sum, in-flight writes included)\n",
                        (unsigned long long)r + 1, READERS, (double)recs / READERS / s,
                        (unsigned long long)lag);
             }
-            settle(cs, n);
         }
     }
     double m0 = median(w0, rounds), m4 = median(w4, rounds);

@@ -239,18 +239,25 @@ Test(server_feed, resp3_records_are_maps)
     close(fd);
 }
 
-Test(server_feed, from_dollar_then_block_wakes_when_another_client_writes)
+/* FROM $, then BLOCK 0 on C: another client's write wakes it (hiredis's
+ * 5 s timeout bounds the wait: a reader never woken fails). */
+static void block_wakes_on_a_write(redisContext *c, const srv_t *s)
 {
-    seed(C);
-    expect_level(C, 5, 0, "LEVEL.SET 10 1 5");
-    long long end = feed_end(C);
-    redisContext *w = srv_connect(&S);
-    cr_assert_eq(redisAppendCommand(C, "FEED.READ FROM %lld BLOCK 0", end), REDIS_OK);
-    cr_assert_eq(redisBufferWrite(C, &(int){0}), REDIS_OK);
+    long long set = expect_level(c, 5, 0, "LEVEL.SET 10 1 5");
+    /* under interval / none the set reaches readers after its reply */
+    long long end = feed_end(c), deadline = srv_now_ms() + FEED_WAIT_MS;
+    while (end < set && srv_now_ms() < deadline) {
+        srv_sleep_ms(1);
+        end = feed_end(c);
+    }
+    cr_assert_eq(end, set, "the set never reached the feed");
+    redisContext *w = srv_connect(s);
+    cr_assert_eq(redisAppendCommand(c, "FEED.READ FROM %lld BLOCK 0", end), REDIS_OK);
+    cr_assert_eq(redisBufferWrite(c, &(int){0}), REDIS_OK);
     cr_assert(info_wait(w, "clients", "blocked_clients", 1), "the reader never blocked");
     long long rev = expect_level(w, 4, 0, "LEVEL.ADJUST 10 1 -1");
     redisReply *r = NULL;
-    cr_assert_eq(redisGetReply(C, (void **)&r), REDIS_OK, "no reply: %s", C->errstr);
+    cr_assert_eq(redisGetReply(c, (void **)&r), REDIS_OK, "no reply: %s", c->errstr);
     cr_assert(is_page(r), "type %d", r->type);
     cr_assert_eq(r->element[1]->elements, 1);
     const redisReply *rec = r->element[1]->element[0];
@@ -260,8 +267,32 @@ Test(server_feed, from_dollar_then_block_wakes_when_another_client_writes)
     freeReplyObject(r);
     cr_assert(info_wait(w, "clients", "blocked_clients", 0));
     /* the connection runs requests again */
-    expect_status(C, "PONG", "PING");
+    expect_status(c, "PONG", "PING");
     redisFree(w);
+}
+
+Test(server_feed, from_dollar_then_block_wakes_when_another_client_writes)
+{
+    seed(C);
+    block_wakes_on_a_write(C, &S);
+}
+
+/* interval and none acknowledge before the fdatasync: the wake-up still
+ * comes from the durable position's advance, not from a reply */
+Test(server_feed, block_wakes_under_fsync_interval_and_none)
+{
+    const char *policies[] = {"interval", "none"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *extra[] = {"--fsync", policies[i], NULL};
+        srv_t t;
+        srv_prepare(&t);
+        cr_assert_eq(srv_spawn(&t, 1, extra), 0, "invcored --fsync %s did not start", policies[i]);
+        redisContext *c = srv_connect(&t);
+        seed(c);
+        block_wakes_on_a_write(c, &t);
+        redisFree(c);
+        srv_cleanup(&t);
+    }
 }
 
 Test(server_feed, block_timeout_answers_nil_and_the_connection_goes_on)

@@ -157,7 +157,10 @@ struct loop {
     list_head held; /* connections with held replies */
     list_head ready; /* runnable input left by conn_pump, FIFO */
     list_head blocked; /* connections in FEED.READ BLOCK */
-    uint64_t blocked_durable; /* durable position their last read saw */
+    /* The durability eventfd fired since the blocked were last read (under
+     * every fsync policy: inv_durable_position is UINT64_MAX but under
+     * always, so it cannot tell) */
+    bool blocked_signal;
     int64_t blocked_next_ms; /* nearest deadline among them; 0: none */
     conn *dead; /* closed, freed by loop_reap */
     int64_t now_ms, last_sweep_ms, last_quiesce_ms, stop_deadline_ms;
@@ -874,15 +877,15 @@ static int conn_op_block(void *cp, uint64_t timeout_ms)
 }
 
 /* Answers the blocked connections that can be answered: every one when
- * the durable position moved since their last read, and those whose
- * deadline passed. Runs where no connection is being worked on. */
+ * the durable position moved since their last read (the eventfd fired),
+ * and those whose deadline passed. Runs where no connection is being
+ * worked on. */
 static void loop_wake_blocked(loop *lp)
 {
-    uint64_t durable = inv_durable_position(lp->srv->e);
-    bool advanced = durable != lp->blocked_durable;
+    bool advanced = lp->blocked_signal;
     if (!advanced && (lp->blocked_next_ms == 0 || lp->now_ms < lp->blocked_next_ms))
         return; /* the usual iteration: nothing to read, nothing due */
-    lp->blocked_durable = durable;
+    lp->blocked_signal = false;
     lp->blocked_next_ms = 0;
     size_t n = lp->blocked.count; /* each is visited once */
     for (size_t i = 0; i < n && !list_empty(&lp->blocked); i++) {
@@ -1080,8 +1083,10 @@ static void loop_dispatch(loop *lp, struct epoll_event *ev)
         uint64_t v;
         ssize_t r = read(p == &g_tag_wake ? lp->wakefd : lp->durfd, &v, sizeof v);
         (void)r;
-        if (p == &g_tag_durable)
+        if (p == &g_tag_durable) {
+            lp->blocked_signal = true; /* read after the advance: no lost wake-up */
             loop_release_held(lp);
+        }
         return;
     }
     c = p;
