@@ -19,8 +19,8 @@
  * --fsync BENCH_FEED_FSYNC (default interval: the server's default), and
  * stops it by its pid. One client thread drives every connection with
  * poll(), so the client is one core's worth of load, as redis-benchmark.
- * Knobs (env): BENCH_FEED_RECORDS (1000000), BENCH_SECONDS (2),
- * BENCH_FEED_ROUNDS (3), BENCH_FEED_FSYNC (always|interval|none),
+ * Knobs (env): BENCH_FEED_RECORDS (1000000), BENCH_SECONDS (1),
+ * BENCH_FEED_ROUNDS (7), BENCH_FEED_FSYNC (always|interval|none),
  * INVCORED, INVCORED_THREADS (the server's event loops; default its own).
  */
 #include "bench_util.h"
@@ -81,14 +81,24 @@ static void die(const char *what)
 
 /* ---- replies ---------------------------------------------------------------- */
 
-/* The number in a header line at p ("*12\r\n" -> 12); *line its length. */
+/* The number in a header line at p ("*12\r\n" -> 12); *line its length
+ * (a simple string's text is skipped to its end). LLONG_MIN: incomplete.
+ * By hand, not strtoll: the client parses every element of a million
+ * records per second and must not be what is measured. */
 static long long header_num(const char *p, const char *end, size_t *line)
 {
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    if (nl == NULL)
+    const char *q = p + 1;
+    bool neg = q < end && *q == '-';
+    long long v = 0;
+    q += neg;
+    while (q < end && *q >= '0' && *q <= '9')
+        v = v * 10 + (*q++ - '0');
+    while (q < end && *q != '\n')
+        q++;
+    if (q >= end)
         return LLONG_MIN;
-    *line = (size_t)(nl - p) + 1;
-    return strtoll(p + 1, NULL, 10);
+    *line = (size_t)(q - p) + 1;
+    return neg ? -v : v;
 }
 
 /* Bytes of the complete reply at c->in (0: incomplete). Iterative: `left`
@@ -477,8 +487,8 @@ static double median(double *v, size_t n)
 int main(void)
 {
     uint64_t records = bench_env_u64("BENCH_FEED_RECORDS", 1000000);
-    double seconds = bench_env_double("BENCH_SECONDS", 2);
-    uint64_t rounds = bench_env_u64("BENCH_FEED_ROUNDS", 3);
+    double seconds = bench_env_double("BENCH_SECONDS", 1);
+    uint64_t rounds = bench_env_u64("BENCH_FEED_ROUNDS", 7);
     static conn cs[WRITERS + READERS];
     if (rounds > ROUNDS_MAX)
         rounds = ROUNDS_MAX;

@@ -23,6 +23,7 @@
  *    position only, so a reply never holds a change a crash can take back.
  */
 #include <assert.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,164 @@ typedef struct {
     feed_filter filter;
 } feed_request;
 
-/* ---- records ---------------------------------------------------------------- */
+/* ---- records ---------------------------------------------------------------- *
+ * The hot path of the feed (a follower reads >= 1M records/s): a record is
+ * sized first, its room reserved once, then written straight into the
+ * reply buffer, keys copied from a table of encoded names, numbers by
+ * resp_fmt_u64. The bytes are resp.c's: a key is a bulk string, a number
+ * an integer, a map '%' (RESP3) or a flat array of pairs (RESP2), true
+ * '#t' (RESP3) or ':1' (RESP2). */
+
+/* The field names, encoded once ("$8\r\nposition\r\n"). */
+enum {
+    K_POSITION,
+    K_GROUP,
+    K_TIME_MS,
+    K_KIND,
+    K_ITEM,
+    K_LOCATION,
+    K_DELETED,
+    K_HOLD,
+    K_REQUEST_ID,
+    K_ACTOR,
+    K_CHANGES,
+    K_DELTA,
+    K_AFTER,
+    K_REVISION,
+    K_CREATED,
+    K_REASON,
+    K_REF,
+    K_QTY, /* then the INV_QTY_NAMES quantity names */
+    K_COUNT = K_QTY + INV_QTY_NAMES
+};
+#define KEY_ENC_MAX 32u /* "$NN\r\n" + a name of at most 24 bytes + "\r\n" */
+#define NUM_ENC_MAX 24u /* ':' + sign + 20 digits + "\r\n" */
+#define RECORD_PAIRS_MAX 11u /* the most fields of a record or a change */
+/* A record's or a change's bytes besides its strings and nested maps. */
+#define MAP_ENC_MAX (NUM_ENC_MAX + RECORD_PAIRS_MAX * (KEY_ENC_MAX + NUM_ENC_MAX + KEY_ENC_MAX))
+#define QTY_MAP_ENC_MAX (NUM_ENC_MAX + INV_QTY_NAMES * (KEY_ENC_MAX + NUM_ENC_MAX))
+
+static const char *const g_key_names[K_QTY] = {
+    "position", "group",    "time_ms",    "kind",   "item",    "location",
+    "deleted",  "hold",     "request_id", "actor",  "changes", "delta",
+    "after",    "revision", "created",    "reason", "ref"};
+static char g_key_enc[K_COUNT][KEY_ENC_MAX];
+static uint8_t g_key_len[K_COUNT];
+static pthread_once_t g_keys_once = PTHREAD_ONCE_INIT;
+
+static void keys_build(void)
+{
+    for (int k = 0; k < K_COUNT; k++) {
+        const char *name = k < K_QTY ? g_key_names[k] : inv_qty_name_str((inv_qty_name)(k - K_QTY));
+        int n = snprintf(g_key_enc[k], KEY_ENC_MAX, "$%zu\r\n%s\r\n", strlen(name), name);
+        assert(n > 0 && (unsigned)n < KEY_ENC_MAX);
+        g_key_len[k] = (uint8_t)n;
+    }
+}
+
+/* A writer into room already reserved. */
+typedef struct {
+    char *p;
+    int proto;
+} wr;
+
+/* Copies KEY_ENC_MAX bytes whatever the key's length (two 16-byte moves,
+ * no length-dependent copy): every key is counted at KEY_ENC_MAX in the
+ * room reserved, so the bytes past it are in the room and overwritten
+ * next. */
+static inline void w_key(wr *w, int k)
+{
+    memcpy(w->p, g_key_enc[k], KEY_ENC_MAX);
+    w->p += g_key_len[k];
+}
+
+/* v in decimal; the small numbers that most fields hold (quantities,
+ * counts, ids of a small catalog) take the short way, inline. */
+static inline void w_u64(wr *w, uint64_t v)
+{
+    if (v < 10) {
+        *w->p++ = (char)('0' + v);
+        return;
+    }
+    if (v < 100) {
+        *w->p++ = (char)('0' + v / 10);
+        *w->p++ = (char)('0' + v % 10);
+        return;
+    }
+    w->p += resp_fmt_u64(w->p, v);
+}
+
+static inline void w_num(wr *w, char type, int64_t v)
+{
+    *w->p++ = type;
+    if (v < 0) {
+        *w->p++ = '-';
+        w_u64(w, (uint64_t)0 - (uint64_t)v);
+    } else {
+        w_u64(w, (uint64_t)v);
+    }
+    *w->p++ = '\r';
+    *w->p++ = '\n';
+}
+
+static inline void w_map(wr *w, size_t pairs)
+{
+    if (w->proto >= 3)
+        w_num(w, '%', (int64_t)pairs);
+    else
+        w_num(w, '*', (int64_t)(2 * pairs));
+}
+
+static inline void w_bulk(wr *w, const char *s, size_t n)
+{
+    w_num(w, '$', (int64_t)n);
+    memcpy(w->p, s, n);
+    w->p += n;
+    *w->p++ = '\r';
+    *w->p++ = '\n';
+}
+
+/* An id as a bulk string (ids are never integers on the wire). */
+static inline void w_id(wr *w, uint64_t id)
+{
+    char digits[24];
+    wr d = {digits, w->proto};
+    w_u64(&d, id);
+    w_bulk(w, digits, (size_t)(d.p - digits));
+}
+
+static inline void w_str(wr *w, const char *s)
+{
+    w_bulk(w, s, strlen(s));
+}
+
+/* The optional fields: written only when set (the caller counted them). */
+static inline void w_opt_bulk(wr *w, int k, const char *s, size_t n)
+{
+    if (s == NULL)
+        return;
+    w_key(w, k);
+    w_bulk(w, s, n);
+}
+static inline void w_opt_true(wr *w, int k, bool set)
+{
+    if (!set)
+        return;
+    w_key(w, k);
+    if (w->proto >= 3) {
+        memcpy(w->p, "#t\r\n", 4);
+        w->p += 4;
+    } else {
+        memcpy(w->p, ":1\r\n", 4);
+        w->p += 4;
+    }
+}
+
+static const char *kind_str(inv_feed_kind k)
+{
+    const char *s = inv_feed_kind_str(k);
+    return s ? s : "unknown";
+}
 
 static bool filter_any(const feed_filter *f)
 {
@@ -72,69 +230,55 @@ static bool change_matches(const feed_filter *f, const inv_feed_change *c)
 }
 
 /* A map of the named quantities whose bit is in mask: name -> v[q]. */
-static void write_qty_map(resp_out *o, const int64_t *v, uint32_t mask)
+static void w_qty_map(wr *w, const int64_t *v, uint32_t mask)
 {
-    resp_w_map(o, (size_t)__builtin_popcount(mask));
+    size_t n = 0;
+    for (uint32_t m = mask; m != 0; m &= m - 1)
+        n++;
+    w_map(w, n);
     for (int q = 0; q < INV_QTY_NAMES; q++)
         if (mask & (1u << q)) {
-            resp_w_bulk_str(o, inv_qty_name_str((inv_qty_name)q));
-            resp_w_int(o, v[q]);
+            w_key(w, K_QTY + q);
+            w_num(w, ':', v[q]);
         }
-}
-
-/* The optional fields of records and changes: written only when set (the
- * caller counted them in its map's size). */
-static void opt_bulk(resp_out *o, const char *name, const char *p, size_t n)
-{
-    if (p == NULL)
-        return;
-    resp_w_bulk_str(o, name);
-    resp_w_bulk(o, p, n);
-}
-static void opt_true(resp_out *o, const char *name, bool set)
-{
-    if (!set)
-        return;
-    resp_w_bulk_str(o, name);
-    resp_w_bool(o, 1);
 }
 
 static uint32_t nonzero_mask(const int64_t *delta)
 {
     uint32_t m = 0;
     for (int q = 0; q < INV_QTY_NAMES; q++)
-        if (delta[q] != 0)
-            m |= 1u << q;
+        m |= (uint32_t)(delta[q] != 0) << q;
     return m;
 }
 
 /* One level change: kind, item, location, delta (the non-zero ones), after
  * (the known ones), revision, then created, deleted, hold, reason and ref
  * where set. */
-static void write_change(resp_out *o, const inv_feed_change *c)
+static void w_change(wr *w, const inv_feed_change *c)
 {
     const uint32_t all = (1u << INV_QTY_NAMES) - 1;
     const char *reason = inv_reason_str(c->reason);
     size_t pairs = 6 + (size_t)c->created + (size_t)c->deleted + (c->hold_id != NULL) +
                    (reason != NULL) + (c->ref != NULL);
-    resp_w_map(o, pairs);
-    resp_w_bulk_str(o, "kind");
-    resp_w_bulk_str(o, inv_feed_kind_str(c->kind) ? inv_feed_kind_str(c->kind) : "unknown");
-    resp_w_bulk_str(o, "item");
-    resp_w_bulk_u64(o, c->item);
-    resp_w_bulk_str(o, "location");
-    resp_w_bulk_u64(o, c->location);
-    resp_w_bulk_str(o, "delta");
-    write_qty_map(o, c->delta, nonzero_mask(c->delta));
-    resp_w_bulk_str(o, "after");
-    write_qty_map(o, c->after, c->after_known & all);
-    resp_w_bulk_str(o, "revision");
-    resp_w_int(o, (int64_t)c->revision);
-    opt_true(o, "created", c->created);
-    opt_true(o, "deleted", c->deleted);
-    opt_bulk(o, "hold", c->hold_id, c->hold_id_len);
-    opt_bulk(o, "reason", reason, reason ? strlen(reason) : 0);
-    opt_bulk(o, "ref", c->ref, c->ref_len);
+    assert(pairs <= RECORD_PAIRS_MAX);
+    w_map(w, pairs);
+    w_key(w, K_KIND);
+    w_str(w, kind_str(c->kind));
+    w_key(w, K_ITEM);
+    w_id(w, c->item);
+    w_key(w, K_LOCATION);
+    w_id(w, c->location);
+    w_key(w, K_DELTA);
+    w_qty_map(w, c->delta, nonzero_mask(c->delta));
+    w_key(w, K_AFTER);
+    w_qty_map(w, c->after, c->after_known & all);
+    w_key(w, K_REVISION);
+    w_num(w, ':', (int64_t)c->revision);
+    w_opt_true(w, K_CREATED, c->created);
+    w_opt_true(w, K_DELETED, c->deleted);
+    w_opt_bulk(w, K_HOLD, c->hold_id, c->hold_id_len);
+    w_opt_bulk(w, K_REASON, reason, reason ? strlen(reason) : 0);
+    w_opt_bulk(w, K_REF, c->ref, c->ref_len);
 }
 
 /* The records whose item or location field names their subject. */
@@ -147,8 +291,20 @@ static bool kind_has_location(inv_feed_kind k)
     return k == INV_FEED_LOCATION || k == INV_FEED_DEFAULT_LOCATION;
 }
 
+/* The most bytes rec can take (its kept changes only: f). */
+static size_t record_bound(const inv_feed_record *rec, const feed_filter *f)
+{
+    size_t n = MAP_ENC_MAX + rec->hold_id_len + rec->request_id_len + rec->actor_len;
+    for (size_t i = 0; i < rec->n_changes; i++)
+        if (f == NULL || !filter_any(f) || change_matches(f, &rec->changes[i]))
+            n += MAP_ENC_MAX + 2 * QTY_MAP_ENC_MAX + rec->changes[i].hold_id_len +
+                 rec->changes[i].ref_len;
+    return n;
+}
+
 /* Appends rec as a map, keeping only the changes f matches (f NULL: all).
- * Returns false, writing nothing, when a filter leaves no change. */
+ * Returns false, writing nothing, when a filter leaves no change (or the
+ * buffer could not grow: o->failed). */
 static bool write_record(resp_out *o, const inv_feed_record *rec, const feed_filter *f)
 {
     size_t kept = rec->n_changes;
@@ -159,35 +315,42 @@ static bool write_record(resp_out *o, const inv_feed_record *rec, const feed_fil
         if (kept == 0)
             return false;
     }
+    size_t bound = record_bound(rec, f);
+    if (resp_out_reserve(o, bound) != 0)
+        return false;
+    pthread_once(&g_keys_once, keys_build);
+    wr w = {o->buf + o->len, o->proto};
     bool has_item = kind_has_item(rec->kind), has_loc = kind_has_location(rec->kind);
     size_t pairs = 5 + (size_t)has_item + (size_t)has_loc + (size_t)rec->deleted +
                    (rec->hold_id != NULL) + (rec->request_id != NULL) + (rec->actor != NULL);
-    resp_w_map(o, pairs);
-    resp_w_bulk_str(o, "position");
-    resp_w_int(o, (int64_t)rec->position);
-    resp_w_bulk_str(o, "group");
-    resp_w_int(o, (int64_t)rec->group);
-    resp_w_bulk_str(o, "time_ms");
-    resp_w_int(o, rec->time_ms);
-    resp_w_bulk_str(o, "kind");
-    resp_w_bulk_str(o, inv_feed_kind_str(rec->kind) ? inv_feed_kind_str(rec->kind) : "unknown");
+    w_map(&w, pairs);
+    w_key(&w, K_POSITION);
+    w_num(&w, ':', (int64_t)rec->position);
+    w_key(&w, K_GROUP);
+    w_num(&w, ':', (int64_t)rec->group);
+    w_key(&w, K_TIME_MS);
+    w_num(&w, ':', rec->time_ms);
+    w_key(&w, K_KIND);
+    w_str(&w, kind_str(rec->kind));
     if (has_item) {
-        resp_w_bulk_str(o, "item");
-        resp_w_bulk_u64(o, rec->item);
+        w_key(&w, K_ITEM);
+        w_id(&w, rec->item);
     }
     if (has_loc) {
-        resp_w_bulk_str(o, "location");
-        resp_w_bulk_u64(o, rec->location);
+        w_key(&w, K_LOCATION);
+        w_id(&w, rec->location);
     }
-    opt_true(o, "deleted", rec->deleted);
-    opt_bulk(o, "hold", rec->hold_id, rec->hold_id_len);
-    opt_bulk(o, "request_id", rec->request_id, rec->request_id_len);
-    opt_bulk(o, "actor", rec->actor, rec->actor_len);
-    resp_w_bulk_str(o, "changes");
-    resp_w_array(o, kept);
+    w_opt_true(&w, K_DELETED, rec->deleted);
+    w_opt_bulk(&w, K_HOLD, rec->hold_id, rec->hold_id_len);
+    w_opt_bulk(&w, K_REQUEST_ID, rec->request_id, rec->request_id_len);
+    w_opt_bulk(&w, K_ACTOR, rec->actor, rec->actor_len);
+    w_key(&w, K_CHANGES);
+    w_num(&w, '*', (int64_t)kept);
     for (size_t i = 0; i < rec->n_changes; i++)
         if (f == NULL || !filter_any(f) || change_matches(f, &rec->changes[i]))
-            write_change(o, &rec->changes[i]);
+            w_change(&w, &rec->changes[i]);
+    assert(w.p <= o->buf + o->len + bound); /* record_bound holds */
+    o->len = (size_t)(w.p - o->buf);
     return true;
 }
 
