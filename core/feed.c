@@ -36,6 +36,7 @@
 #include "feed_scan.h"
 #include "fileio.h"
 #include "journal.h"
+#include "persist.h"
 #include "vec.h"
 
 #include <assert.h>
@@ -505,6 +506,15 @@ typedef struct {
     feed_decoder dec;
 } history_walk;
 
+/* A one-level record (LEVEL, LEVEL_COLD: item and location first) of
+ * another level: history skips it without decoding it. */
+static bool other_level(const feed_raw *raw, uint64_t item, uint64_t loc)
+{
+    if ((raw->type != PERSIST_LEVEL && raw->type != PERSIST_LEVEL_COLD) || raw->len < 16)
+        return false;
+    return fileio_load_u64(raw->payload) != item || fileio_load_u64(raw->payload + 8) != loc;
+}
+
 /* The level's records in [lo, hi) of the segment at seg_first, oldest
  * first, into w->chunk. */
 static int history_chunk(history_walk *w, uint64_t seg_first, uint64_t lo, uint64_t hi,
@@ -519,7 +529,7 @@ static int history_chunk(history_walk *w, uint64_t seg_first, uint64_t lo, uint6
         if (rc != INV_OK)
             return rc;
         inv_feed_record rec;
-        if (!feed_type_shown(raw.type))
+        if (!feed_type_shown(raw.type) || other_level(&raw, w->item, w->location))
             continue;
         rc = feed_decode(&w->dec, raw.pos, raw.type, raw.payload, raw.len, &rec);
         if (rc == FEED_SKIP)

@@ -69,8 +69,12 @@ void feed_decoder_init(feed_decoder *d)
     memset(d, 0, sizeof *d);
 }
 
+static void batch_partial_drop(feed_decoder *d, size_t i);
+
 void feed_decoder_free(feed_decoder *d)
 {
+    for (size_t i = 0; i < FEED_PARTIALS_MAX; i++)
+        batch_partial_drop(d, i);
     free(d->changes);
     free(d->claimed);
     free(d->last_image);
@@ -548,8 +552,9 @@ static int decode_hold(feed_decoder *d, uint64_t pos, const uint8_t *p, uint32_t
 
 /* ---- BATCH --------------------------------------------------------------- */
 
-/* The layout (batch.c): a 48-byte header (format 0) or 64 bytes and the
- * actor padded to 8 (format 1), cap 88-byte change slots, 2 x cap 56-byte
+/* The layout (batch.c): a 48-byte header (format 0: eleven u32 fields
+ * after the batch id end at 44, then 4 bytes of struct padding, whatever
+ * they hold) or 64 bytes and the actor padded to 8 (format 1), cap 88-byte change slots, 2 x cap 56-byte
  * image slots, then the notes, the request id and, last, the holds. */
 #define BATCH_HEADER_V0 48u
 #define BATCH_HEADER_V1 64u
@@ -606,7 +611,7 @@ static bool batch_header_valid(uint64_t pos, const uint8_t *p, uint32_t len, bat
         header + (uint64_t)b->cap * (BATCH_SLOT_LEN + BATCH_IMAGES_PER_CHANGE * BATCH_IMAGE_LEN) +
         (uint64_t)b->notes_bytes + b->idem_bytes + b->holds_bytes;
     if (b->format > 1 || b->batch_id == 0 || b->batch_id > pos || b->final > 1 ||
-        b->actor_len > INV_ACTOR_MAX || ld32(p, 44) != 0 || need != len || b->n_changes > b->cap ||
+        b->actor_len > INV_ACTOR_MAX || ld32(p, 40) != 0 || need != len || b->n_changes > b->cap ||
         b->n_images > BATCH_IMAGES_PER_CHANGE * (uint64_t)b->n_changes ||
         (b->final ? b->outcome != BOUT_APPLIED && b->outcome != BOUT_ABORTED
                   : b->outcome != BOUT_RUNNING))
@@ -708,12 +713,71 @@ static bool batch_images(feed_decoder *d, const batch_view *b)
     return true;
 }
 
-/* The after image of slot ci: its last image in this record, if any. */
-static void batch_after(feed_decoder *d, const batch_view *b, uint32_t ci, inv_feed_change *c)
+struct feed_batch_partial {
+    uint64_t batch_id;
+    size_t n; /* changes */
+    uint8_t *images; /* n image slots, by change (w1 0: none yet) */
+};
+
+static void batch_partial_drop(feed_decoder *d, size_t i)
 {
-    if (d->last_image[ci] == UINT32_MAX)
+    if (d->batches[i])
+        free(d->batches[i]->images);
+    free(d->batches[i]);
+    d->batches[i] = NULL;
+}
+
+/* The partial batch id's slot (SIZE_MAX: none). */
+static size_t batch_partial_find(const feed_decoder *d, uint64_t batch_id)
+{
+    for (size_t i = 0; i < FEED_PARTIALS_MAX; i++)
+        if (d->batches[i] && d->batches[i]->batch_id == batch_id)
+            return i;
+    return SIZE_MAX;
+}
+
+/* A partial record: keeps each change's last image in it. More batches
+ * cut midway at once than FEED_PARTIALS_MAX forget the oldest (their
+ * changes then show no after image). */
+static int batch_partial_keep(feed_decoder *d, const batch_view *b)
+{
+    size_t i = batch_partial_find(d, b->batch_id);
+    if (i == SIZE_MAX) {
+        i = d->batches_next;
+        d->batches_next = (d->batches_next + 1) % FEED_PARTIALS_MAX;
+        batch_partial_drop(d, i);
+        if (!(d->batches[i] = calloc(1, sizeof *d->batches[i])))
+            return INV_ENOMEM;
+        d->batches[i]->batch_id = b->batch_id;
+    }
+    feed_batch_partial *pb = d->batches[i];
+    if (b->n_changes > pb->n) {
+        uint8_t *im = realloc(pb->images, (size_t)b->n_changes * BATCH_IMAGE_LEN);
+        if (!im)
+            return INV_ENOMEM;
+        memset(im + pb->n * BATCH_IMAGE_LEN, 0, (b->n_changes - pb->n) * BATCH_IMAGE_LEN);
+        pb->images = im;
+        pb->n = b->n_changes;
+    }
+    for (uint32_t ci = 0; ci < b->n_changes; ci++)
+        if (d->last_image[ci] != UINT32_MAX)
+            memcpy(pb->images + (size_t)ci * BATCH_IMAGE_LEN,
+                   b->images + (size_t)d->last_image[ci] * BATCH_IMAGE_LEN, BATCH_IMAGE_LEN);
+    return INV_OK;
+}
+
+/* The after image of slot ci: its last image in this record, else in the
+ * batch's partial records (pb, may be NULL), if any. */
+static void batch_after(feed_decoder *d, const batch_view *b, const feed_batch_partial *pb,
+                        uint32_t ci, inv_feed_change *c)
+{
+    const uint8_t *im = NULL;
+    if (d->last_image[ci] != UINT32_MAX)
+        im = b->images + (size_t)d->last_image[ci] * BATCH_IMAGE_LEN;
+    else if (pb && ci < pb->n && ld64(pb->images + (size_t)ci * BATCH_IMAGE_LEN, 16))
+        im = pb->images + (size_t)ci * BATCH_IMAGE_LEN;
+    if (!im)
         return;
-    const uint8_t *im = b->images + (size_t)d->last_image[ci] * BATCH_IMAGE_LEN;
     after_word(c, ld64(im, 8), ld64(im, 16));
     if (ld32(im, 4)) {
         persist_cold cold;
@@ -809,6 +873,8 @@ static int batch_changes(feed_decoder *d, uint64_t pos, const batch_view *b, siz
         return rc;
     if (!batch_images(d, b))
         return INV_EINVALID;
+    size_t pi = batch_partial_find(d, b->batch_id);
+    const feed_batch_partial *pb = pi == SIZE_MAX ? NULL : d->batches[pi];
     size_t n = 0;
     for (uint32_t i = 0; i < b->n_changes; i++) {
         inv_feed_change *c = &d->changes[n];
@@ -819,7 +885,7 @@ static int batch_changes(feed_decoder *d, uint64_t pos, const batch_view *b, siz
             return INV_EINVALID;
         if (status != BCH_APPLIED && status != BCH_KEPT)
             continue;
-        batch_after(d, b, i, c);
+        batch_after(d, b, pb, i, c);
         if (c->revision == 0 || c->revision > pos)
             c->revision = pos; /* kept: no image of its own */
         const feed_note *note = line < INV_BATCH_LINES_MAX ? &notes[line] : all;
@@ -831,6 +897,8 @@ static int batch_changes(feed_decoder *d, uint64_t pos, const batch_view *b, siz
         n++;
     }
     *n_out = n;
+    if (pi != SIZE_MAX)
+        batch_partial_drop(d, pi); /* the batch is whole */
     return batch_holds(d, n, b) ? INV_OK : INV_EINVALID;
 }
 
@@ -843,8 +911,19 @@ static int decode_batch(feed_decoder *d, uint64_t pos, const uint8_t *p, uint32_
     idem_record_view idem = {0};
     if (b.final && b.idem_bytes && idem_record_decode(b.idem, b.idem_bytes, &idem) != INV_OK)
         return INV_EINVALID;
-    if (!b.final || b.outcome != BOUT_APPLIED)
-        return FEED_SKIP; /* partial: shown whole by its final record; aborted: no change */
+    if (!b.final) {
+        /* shown whole by its final record: keep its images for it */
+        int rc = reserve_changes(d, b.n_changes);
+        if (rc == INV_OK)
+            rc = batch_images(d, &b) ? batch_partial_keep(d, &b) : INV_EINVALID;
+        return rc == INV_OK ? FEED_SKIP : rc;
+    }
+    if (b.outcome != BOUT_APPLIED) {
+        size_t pi = batch_partial_find(d, b.batch_id);
+        if (pi != SIZE_MAX)
+            batch_partial_drop(d, pi);
+        return FEED_SKIP; /* aborted: it changed nothing */
+    }
     size_t n;
     int rc = batch_changes(d, pos, &b, &n);
     if (rc != INV_OK)

@@ -62,6 +62,11 @@ typedef struct {
     const char *ref;
 } feed_note;
 
+/* A batch seen in partial records so far: the last level image of each of
+ * its changes there (its final record has only the images made at its own
+ * position). Defined in feed_decode.c. */
+typedef struct feed_batch_partial feed_batch_partial;
+
 typedef struct {
     inv_feed_change *changes; /* cap entries */
     uint8_t *claimed; /* cap entries: a batch's change given to a hold line */
@@ -70,6 +75,8 @@ typedef struct {
     feed_note notes[INV_BATCH_LINES_MAX]; /* a batch's notes by line */
     feed_partial partials[FEED_PARTIALS_MAX];
     size_t partials_next; /* the slot a new partial change takes */
+    feed_batch_partial *batches[FEED_PARTIALS_MAX]; /* NULL: free */
+    size_t batches_next;
 } feed_decoder;
 
 void feed_decoder_init(feed_decoder *d);

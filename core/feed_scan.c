@@ -249,11 +249,13 @@ int feed_index_sync(feed_index *ix, uint64_t oldest)
         lo++; /* retention has dropped them (or is about to) */
     /* Segments go at the front and come at the back: keep the known ones
      * still listed, in order, then add the new ones. */
-    size_t keep = 0;
-    while (keep < ix->n && ix->segs[keep].first < (lo < n ? list[lo].first : UINT64_MAX))
-        seg_free(&ix->segs[keep++]);
-    memmove(ix->segs, ix->segs + keep, (ix->n - keep) * sizeof *ix->segs);
-    ix->n -= keep;
+    size_t gone = 0;
+    while (gone < ix->n && ix->segs[gone].first < (lo < n ? list[lo].first : UINT64_MAX))
+        seg_free(&ix->segs[gone++]);
+    if (gone) {
+        memmove(ix->segs, ix->segs + gone, (ix->n - gone) * sizeof *ix->segs);
+        ix->n -= gone;
+    }
     if (n - lo > ix->cap) {
         feed_seg *s = realloc(ix->segs, (n - lo) * sizeof *s);
         if (!s) {
