@@ -689,11 +689,14 @@ static void cmd_level_history(session *s, resp_out *o, const resp_arg *v, size_t
     if (journal_or_reply(s, o, "LEVEL.HISTORY") != 0)
         return;
     inv_feed_page *page = NULL;
-    const inv_feed_record *recs = NULL;
+    /* rec_out is an array of nrec record pointers into the page (as
+     * core/feed.c fills it and tests/test_feed.c reads it: "rec_out[i]
+     * points into *page") */
+    const inv_feed_record *const *recs = NULL;
     size_t nrec = 0;
     uint64_t next_before = 0;
-    int rc =
-        inv_level_history(s->ctx->e, item, loc, before, count, &page, &recs, &nrec, &next_before);
+    int rc = inv_level_history(s->ctx->e, item, loc, before, count, &page,
+                               (const inv_feed_record **)&recs, &nrec, &next_before);
     if (rc != INV_OK) {
         inv_feed_page_free(page);
         reply_feed_error(s, o, rc, before);
@@ -703,7 +706,7 @@ static void cmd_level_history(session *s, resp_out *o, const resp_arg *v, size_t
     feed_page p;
     page_begin(o, &p);
     for (size_t i = 0; i < nrec; i++)
-        p.n += write_record(o, &recs[i], NULL);
+        p.n += write_record(o, recs[i], NULL);
     page_end(o, &p, next_before);
     inv_feed_page_free(page);
 }
