@@ -18,7 +18,8 @@
  * loopback port with a temp data dir under /tmp (removed at the end),
  * --fsync BENCH_FEED_FSYNC (default interval: the server's default), and
  * stops it by its pid. One client thread drives every connection with
- * poll(), so the client is one core's worth of load, as redis-benchmark.
+ * poll(), so the client is one core's worth of load, as redis-benchmark;
+ * the followers have a thread of their own.
  * Knobs (env): BENCH_FEED_RECORDS (1000000), BENCH_SECONDS (1),
  * BENCH_FEED_ROUNDS (7), BENCH_FEED_FSYNC (always|interval|none),
  * INVCORED, INVCORED_THREADS (the server's event loops; default its own).
@@ -337,6 +338,21 @@ static uint64_t drive(conn *cs, size_t n, unsigned depth, uint64_t until_ns, uin
     return writes;
 }
 
+/* The followers run on a thread of their own, as they would in another
+ * program: their parsing must not delay the writers' poll loop (on a
+ * 2-core machine they still share the CPUs with it and the server). */
+typedef struct {
+    conn *readers; /* READERS of them */
+    uint64_t until_ns;
+} follow_run;
+
+static void *follow_main(void *p)
+{
+    follow_run *fr = p;
+    drive(fr->readers, READERS, 1, fr->until_ns, UINT64_MAX);
+    return NULL;
+}
+
 /* Waits for what is in flight, then makes the sockets blocking again;
  * readers parked in BLOCK 0 are closed instead (the server frees them). */
 static void settle(conn *cs, size_t n)
@@ -514,28 +530,31 @@ int main(void)
     double w0[ROUNDS_MAX], w4[ROUNDS_MAX];
     for (uint64_t r = 0; r < rounds; r++) {
         for (int with = 0; with < 2; with++) {
-            size_t n = WRITERS;
-            if (with) {
-                for (size_t k = 0; k < READERS; k++) {
-                    conn *c = &cs[WRITERS + k];
-                    free(c->in);
-                    memset(c, 0, sizeof *c);
-                    c->fd = connect_to(port);
-                    c->reader = true;
-                    c->pos = feed_end(c);
-                }
-                n += READERS;
+            follow_run fr = {cs + WRITERS, 0};
+            pthread_t th;
+            for (size_t k = 0; with && k < READERS; k++) {
+                conn *c = &cs[WRITERS + k];
+                free(c->in);
+                memset(c, 0, sizeof *c);
+                c->fd = connect_to(port);
+                c->reader = true;
+                c->pos = feed_end(c);
             }
             uint64_t start = bench_now_ns();
-            uint64_t writes = drive(cs, n, 1, start + (uint64_t)(seconds * 1e9), UINT64_MAX);
+            fr.until_ns = start + (uint64_t)(seconds * 1e9);
+            if (with && pthread_create(&th, NULL, follow_main, &fr) != 0)
+                die("pthread_create");
+            uint64_t writes = drive(cs, WRITERS, 1, fr.until_ns, UINT64_MAX);
             double s = (double)(bench_now_ns() - start) / 1e9;
             (with ? w4 : w0)[r] = (double)writes / s;
+            if (with)
+                pthread_join(th, NULL);
             uint64_t recs = 0, pos[READERS];
             for (size_t k = 0; with && k < READERS; k++) {
                 recs += cs[WRITERS + k].records;
                 pos[k] = cs[WRITERS + k].pos;
             }
-            settle(cs, n);
+            settle(cs, WRITERS + (with ? READERS : 0));
             if (with) {
                 uint64_t lag = 0, end = feed_end(&cs[0]);
                 for (size_t k = 0; k < READERS; k++)
