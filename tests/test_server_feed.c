@@ -5,7 +5,8 @@
  * client's write, BLOCK's timeout (nil), a blocked client that disconnects
  * (freed: INFO blocked_clients), the ITEM / LOC filters, LEVEL.HISTORY's
  * paging, the actor (CLIENT SETNAME) on journaled changes, INFO
- * persistence's history fields, the in-memory refusal, and the acceptance
+ * persistence's history fields, the in-memory refusal, a read from
+ * before retention (-LIMIT history starts at <pos>), and the acceptance
  * tests: a reader following a 64-client flash sale rebuilds every level
  * from the records alone; and after kill -9 mid-sale (--fsync always) and
  * a restart the feed continues with no gap and no duplicate.
@@ -13,6 +14,7 @@
  * Waits are bounded loops on events (INFO fields, replies); nothing here
  * asserts on timing.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -28,6 +30,10 @@
 #define MARK_ITEM 999 /* the level whose change tells the reader to stop */
 #define KNOWN_LEVELS 16 /* levels a reconstruction tracks */
 #define SEEN_MAX 400000 /* positions a reader keeps */
+#define RETENTION_REF_BYTES 256 /* REF's limit: the biggest change records */
+#define RETENTION_TX_LINES 256 /* lines of one of its transactions (the limit) */
+#define RETENTION_TX_BATCH 8 /* transactions pipelined at once */
+#define RETENTION_TX_MAX 4000 /* about 400 MiB: a bound, never reached */
 
 static void setup(void)
 {
@@ -455,6 +461,71 @@ Test(server_feed, in_memory_the_feed_is_refused_clearly)
     expect_error(c, "INVALID LEVEL.HISTORY reads the journal", "LEVEL.HISTORY 1 1");
     redisFree(c);
     srv_cleanup(&m);
+}
+
+/* Journal segment files (*.jnl) in a data dir. */
+static int segments_in(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    cr_assert_not_null(d, "opendir %s", dir);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        size_t len = strlen(e->d_name);
+        n += len > 4 && strcmp(e->d_name + len - 4, ".jnl") == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Retention drops whole segments (64 MiB): the journal is filled past one
+ * with transactions of big records (256 adjusts, each with a 256-byte REF:
+ * about 100 KiB a record), --fsync none for speed; --history-retention-bytes
+ * 1 lets a snapshot drop every segment it covers. */
+Test(server_feed, a_read_from_before_retention_says_where_history_starts)
+{
+    const char *extra[] = {"--fsync", "none", "--history-retention-bytes", "1", NULL};
+    srv_t t;
+    srv_prepare(&t);
+    cr_assert_eq(srv_spawn(&t, 1, extra), 0, "invcored did not start (log %s)", t.log);
+    redisContext *c = srv_connect(&t);
+    seed(c);
+    expect_level(c, 1000, 0, "LEVEL.SET 10 1 1000");
+    redisReply *r = page_cmd(c, "FEED.READ FROM 0 COUNT 1");
+    cr_assert_eq(r->element[1]->elements, 1);
+    long long first = fint(r->element[1]->element[0], "position");
+    freeReplyObject(r);
+    char ref[RETENTION_REF_BYTES + 1];
+    memset(ref, 'r', RETENTION_REF_BYTES);
+    ref[RETENTION_REF_BYTES] = 0;
+    int sent = 0;
+    while (segments_in(t.data) < 2 && sent < RETENTION_TX_MAX) {
+        for (int k = 0; k < RETENTION_TX_BATCH; k++, sent++) {
+            redisAppendCommand(c, "MULTI");
+            for (int l = 0; l < RETENTION_TX_LINES; l++)
+                redisAppendCommand(c, "LEVEL.ADJUST 10 1 %d REF %s", (l & 1) ? -1 : 1, ref);
+            redisAppendCommand(c, "EXEC");
+        }
+        for (int k = 0; k < RETENTION_TX_BATCH * (RETENTION_TX_LINES + 2); k++) {
+            cr_assert_eq(redisGetReply(c, (void **)&r), REDIS_OK, "%s", c->errstr);
+            cr_assert_neq(r->type, REDIS_REPLY_ERROR, "%s", r->str);
+            freeReplyObject(r);
+        }
+    }
+    cr_assert_geq(segments_in(t.data), 2, "the journal never reached a second segment");
+    expect_status(c, "OK", "SNAPSHOT");
+    long long oldest = info_field(c, "persistence", "history_oldest_position");
+    cr_assert_gt(oldest, first, "the snapshot dropped nothing (oldest %lld)", oldest);
+    char want[96];
+    snprintf(want, sizeof want, "LIMIT history starts at %lld", oldest);
+    expect_error(c, want, "FEED.READ FROM %lld", first);
+    expect_error(c, "LIMIT history starts at", "LEVEL.HISTORY 10 1 BEFORE %lld", first + 1);
+    /* FROM 0 starts at the oldest record kept */
+    r = page_cmd(c, "FEED.READ FROM 0 COUNT 1");
+    cr_assert_eq(r->element[1]->elements, 1);
+    cr_assert_geq(fint(r->element[1]->element[0], "position"), oldest);
+    freeReplyObject(r);
+    redisFree(c);
+    srv_cleanup(&t);
 }
 
 /* ---- the acceptance tests: a flash sale ---------------------------------- */
