@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 
 #include "test_server_harness.h"
 
@@ -30,6 +31,7 @@
 #define MARK_ITEM 999 /* the level whose change tells the reader to stop */
 #define KNOWN_LEVELS 16 /* levels a reconstruction tracks */
 #define SEEN_MAX 400000 /* positions a reader keeps */
+#define BLOCKED_PER_LOOP 1024 /* LOOP_BLOCKED_MAX in core/server/server.c */
 #define RETENTION_REF_BYTES 256 /* REF's limit: the biggest change records */
 #define RETENTION_TX_LINES 256 /* lines of one of its transactions (the limit) */
 #define RETENTION_TX_BATCH 8 /* transactions pipelined at once */
@@ -461,6 +463,45 @@ Test(server_feed, in_memory_the_feed_is_refused_clearly)
     expect_error(c, "INVALID LEVEL.HISTORY reads the journal", "LEVEL.HISTORY 1 1");
     redisFree(c);
     srv_cleanup(&m);
+}
+
+/* One loop holds at most LOOP_BLOCKED_MAX (server.c) blocked readers;
+ * the next one is refused at once and its connection stays usable. */
+Test(server_feed, blocked_readers_per_loop_are_bounded)
+{
+    struct rlimit rl;
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < BLOCKED_PER_LOOP + 64 && rl.rlim_max >= BLOCKED_PER_LOOP + 64) {
+        rl.rlim_cur = BLOCKED_PER_LOOP + 64;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < BLOCKED_PER_LOOP + 64)
+        cr_skip_test("RLIMIT_NOFILE %llu: too few descriptors", (unsigned long long)rl.rlim_cur);
+    const char *extra[] = {"--threads", "1", NULL};
+    redisFree(C);
+    srv_cleanup(&S);
+    srv_start(&S, extra);
+    C = srv_connect(&S);
+    static int fds[BLOCKED_PER_LOOP];
+    const char req[] = "FEED.READ FROM $ BLOCK 0\r\n";
+    for (int i = 0; i < BLOCKED_PER_LOOP; i++) {
+        fds[i] = raw_connect(&S);
+        raw_send(fds[i], req, sizeof req - 1);
+    }
+    cr_assert(info_wait(C, "clients", "blocked_clients", BLOCKED_PER_LOOP));
+    redisReply *r = cmd(C, "FEED.READ FROM $ BLOCK 0");
+    cr_assert(r->type == REDIS_REPLY_ERROR &&
+                  strncmp(r->str, "LIMIT too many clients wait in FEED.READ BLOCK", 46) == 0,
+              "type %d '%s'", r->type, r->str ? r->str : "");
+    freeReplyObject(r);
+    expect_status(C, "PONG", "PING");
+    for (int i = 0; i < BLOCKED_PER_LOOP; i++)
+        close(fds[i]);
+    cr_assert(info_wait(C, "clients", "blocked_clients", 0));
+    r = cmd(C, "FEED.READ FROM $ BLOCK 10");
+    cr_assert_eq(r->type, REDIS_REPLY_NIL, "room again: type %d", r->type);
+    freeReplyObject(r);
 }
 
 /* Journal segment files (*.jnl) in a data dir. */
