@@ -516,7 +516,8 @@ static int reader_at_or_reply(session *s, resp_out *o, uint64_t from)
 
 /* ---- FEED.READ [FROM pos|$] [COUNT n] [BLOCK ms] [ITEM item] [LOC loc] ------- */
 
-enum { OPT_FROM = 1, OPT_COUNT = 2, OPT_BLOCK = 4, OPT_ITEM = 8, OPT_LOC = 16 };
+/* The options seen so far (each is taken once). */
+enum { OPT_FROM = 1, OPT_COUNT = 2, OPT_BLOCK = 4, OPT_ITEM = 8, OPT_LOC = 16, OPT_BEFORE = 32 };
 
 static int feed_option_or_reply(resp_out *o, const resp_arg *k, const resp_arg *v, feed_request *rq,
                                 unsigned *seen)
@@ -676,7 +677,7 @@ static void cmd_level_history(session *s, resp_out *o, const resp_arg *v, size_t
         if (arg_eq(&v[i], "count"))
             bad = once_or_reply(o, &seen, OPT_COUNT, &v[i]) || count_or_reply(o, &v[i + 1], &count);
         else if (arg_eq(&v[i], "before"))
-            bad = once_or_reply(o, &seen, OPT_FROM, &v[i]) ||
+            bad = once_or_reply(o, &seen, OPT_BEFORE, &v[i]) ||
                   arg_u64_or_reply(o, &v[i + 1], "BEFORE", &before);
         else {
             resp_w_errorf(o, "INVALID unknown option '%.*s' (COUNT, BEFORE)",
