@@ -37,6 +37,10 @@
 #define RETENTION_TX_BATCH 8 /* transactions pipelined at once */
 #define RETENTION_TX_MAX 4000 /* about 400 MiB: a bound, never reached */
 
+/* A test's second server (other flags than S's); teardown stops it even
+ * when an assertion ended the test early. */
+static srv_t T;
+
 static void setup(void)
 {
     srv_suite_start(NULL);
@@ -44,6 +48,9 @@ static void setup(void)
 static void teardown(void)
 {
     srv_suite_stop();
+    if (T.dir[0] != '\0' && access(T.dir, F_OK) == 0)
+        srv_cleanup(&T); /* a test ended before it stopped T */
+    memset(&T, 0, sizeof T);
 }
 
 TestSuite(server_feed, .init = setup, .fini = teardown, .timeout = 180);
@@ -292,14 +299,13 @@ Test(server_feed, block_wakes_under_fsync_interval_and_none)
     const char *policies[] = {"interval", "none"};
     for (size_t i = 0; i < 2; i++) {
         const char *extra[] = {"--fsync", policies[i], NULL};
-        srv_t t;
-        srv_prepare(&t);
-        cr_assert_eq(srv_spawn(&t, 1, extra), 0, "invcored --fsync %s did not start", policies[i]);
-        redisContext *c = srv_connect(&t);
+        srv_prepare(&T);
+        cr_assert_eq(srv_spawn(&T, 1, extra), 0, "invcored --fsync %s did not start", policies[i]);
+        redisContext *c = srv_connect(&T);
         seed(c);
-        block_wakes_on_a_write(c, &t);
+        block_wakes_on_a_write(c, &T);
         redisFree(c);
-        srv_cleanup(&t);
+        srv_cleanup(&T);
     }
 }
 
@@ -455,14 +461,13 @@ Test(server_feed, info_persistence_reports_the_history)
 
 Test(server_feed, in_memory_the_feed_is_refused_clearly)
 {
-    srv_t m;
-    srv_prepare(&m);
-    cr_assert_eq(srv_spawn(&m, 0, NULL), 0, "invcored --in-memory did not start");
-    redisContext *c = srv_connect(&m);
+    srv_prepare(&T);
+    cr_assert_eq(srv_spawn(&T, 0, NULL), 0, "invcored --in-memory did not start");
+    redisContext *c = srv_connect(&T);
     expect_error(c, "INVALID FEED.READ reads the journal; invcored runs --in-memory", "FEED.READ");
     expect_error(c, "INVALID LEVEL.HISTORY reads the journal", "LEVEL.HISTORY 1 1");
     redisFree(c);
-    srv_cleanup(&m);
+    srv_cleanup(&T);
 }
 
 /* One loop holds at most LOOP_BLOCKED_MAX (server.c) blocked readers;
@@ -525,10 +530,9 @@ static int segments_in(const char *dir)
 Test(server_feed, a_read_from_before_retention_says_where_history_starts)
 {
     const char *extra[] = {"--fsync", "none", "--history-retention-bytes", "1", NULL};
-    srv_t t;
-    srv_prepare(&t);
-    cr_assert_eq(srv_spawn(&t, 1, extra), 0, "invcored did not start (log %s)", t.log);
-    redisContext *c = srv_connect(&t);
+    srv_prepare(&T);
+    cr_assert_eq(srv_spawn(&T, 1, extra), 0, "invcored did not start (log %s)", T.log);
+    redisContext *c = srv_connect(&T);
     seed(c);
     expect_level(c, 1000, 0, "LEVEL.SET 10 1 1000");
     redisReply *r = page_cmd(c, "FEED.READ FROM 0 COUNT 1");
@@ -539,7 +543,7 @@ Test(server_feed, a_read_from_before_retention_says_where_history_starts)
     memset(ref, 'r', RETENTION_REF_BYTES);
     ref[RETENTION_REF_BYTES] = 0;
     int sent = 0;
-    while (segments_in(t.data) < 2 && sent < RETENTION_TX_MAX) {
+    while (segments_in(T.data) < 2 && sent < RETENTION_TX_MAX) {
         for (int k = 0; k < RETENTION_TX_BATCH; k++, sent++) {
             redisAppendCommand(c, "MULTI");
             for (int l = 0; l < RETENTION_TX_LINES; l++)
@@ -552,7 +556,7 @@ Test(server_feed, a_read_from_before_retention_says_where_history_starts)
             freeReplyObject(r);
         }
     }
-    cr_assert_geq(segments_in(t.data), 2, "the journal never reached a second segment");
+    cr_assert_geq(segments_in(T.data), 2, "the journal never reached a second segment");
     expect_status(c, "OK", "SNAPSHOT");
     long long oldest = info_field(c, "persistence", "history_oldest_position");
     cr_assert_gt(oldest, first, "the snapshot dropped nothing (oldest %lld)", oldest);
@@ -566,7 +570,7 @@ Test(server_feed, a_read_from_before_retention_says_where_history_starts)
     cr_assert_geq(fint(r->element[1]->element[0], "position"), oldest);
     freeReplyObject(r);
     redisFree(c);
-    srv_cleanup(&t);
+    srv_cleanup(&T);
 }
 
 /* ---- the acceptance tests: a flash sale ---------------------------------- */
