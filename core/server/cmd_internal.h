@@ -205,5 +205,7 @@ bool glob_match(const char *p, size_t pn, const char *s, size_t sn, bool nocase)
 /* cmd_introspect.c */
 /* cmd_introspect serves SLOWLOG, LATENCY and MEMORY (by argv[0]). */
 cmd_handler cmd_introspect, cmd_scan, cmd_type;
+/* INFO's # Webhooks section, appended to t. */
+void info_webhooks(resp_out *t);
 
 #endif /* INV_SERVER_CMD_INTERNAL_H */

@@ -29,6 +29,7 @@ void config_defaults(server_config *c)
     c->max_reply = SERVER_MAX_REPLY_DEFAULT;
     c->slowlog_slower_than_us = SERVER_SLOWLOG_SLOWER_THAN_US_DEFAULT;
     c->slowlog_max_len = SERVER_SLOWLOG_MAX_LEN_DEFAULT;
+    c->webhook_timeout_ms = WEBHOOK_TIMEOUT_MS_DEFAULT;
 }
 
 const char *config_usage(void)
@@ -44,6 +45,8 @@ const char *config_usage(void)
            "                [--request-id-retention-hours N] [--request-ids-max N]\n"
            "                [--buyer-window-s N]\n"
            "                [--slowlog-log-slower-than US] [--slowlog-max-len N]\n"
+           "                [--webhook URL[#topics=levels,holds,items]]...\n"
+           "                [--webhook-secret S] [--webhook-timeout-ms N]\n"
            "                [--help] [--version]\n"
            "defaults: bind 127.0.0.1, port 7379, threads = cores, data dir ./data,\n"
            "fsync interval (10 ms), maxclients 10000, timeout 300 s (0: off),\n"
@@ -51,7 +54,7 @@ const char *config_usage(void)
            "max-reply-buffer 64 MiB, capacities 0 (tables start small and grow),\n"
            "slowlog-log-slower-than 10000 us (-1: off), slowlog-max-len 128,\n"
            "request-id-retention-hours 24, request-ids-max 1048576,\n"
-           "buyer-window-s 86400\n";
+           "buyer-window-s 86400, at most 8 webhooks, webhook-timeout-ms 5000\n";
 }
 
 const char *config_fsync_name(inv_fsync_policy p)
@@ -100,6 +103,8 @@ static const struct {
      CFG(request_id_retention_hours, OPT_UNSIGNED)},
     {"request-ids-max", 1, SERVER_REQUEST_IDS_MAX, CFG(request_ids_max, OPT_SIZE)},
     {"buyer-window-s", 1, SERVER_BUYER_WINDOW_S_MAX, CFG(buyer_window_s, OPT_UNSIGNED)},
+    {"webhook-timeout-ms", WEBHOOK_TIMEOUT_MS_MIN, WEBHOOK_TIMEOUT_MS_MAX,
+     CFG(webhook_timeout_ms, OPT_UNSIGNED)},
 };
 #undef CFG
 
@@ -137,6 +142,34 @@ static int apply_numeric(server_config *c, const char *name, const char *val, ch
         }
         return 1;
     }
+    return 0;
+}
+
+/* --webhook (repeatable, each URL once) and --webhook-secret. */
+static int apply_webhook(server_config *c, const char *name, const char *val, char *err,
+                         size_t errlen)
+{
+    if (strcmp(name, "webhook-secret") == 0) {
+        if (val[0] == '\0' || strlen(val) > WEBHOOK_SECRET_MAX) {
+            snprintf(err, errlen, "--webhook-secret: expected 1..%u bytes", WEBHOOK_SECRET_MAX);
+            return -1;
+        }
+        c->webhook_secret = val;
+        c->webhook_secret_len = strlen(val);
+        return 0;
+    }
+    if (webhook_arg_check(val, NULL, err, errlen) != 0)
+        return -1;
+    for (size_t i = 0; i < c->n_webhooks; i++)
+        if (strcmp(c->webhooks[i], val) == 0) {
+            snprintf(err, errlen, "--webhook: %.64s given twice", val);
+            return -1;
+        }
+    if (c->n_webhooks == WEBHOOKS_MAX) {
+        snprintf(err, errlen, "--webhook: at most %u", WEBHOOKS_MAX);
+        return -1;
+    }
+    c->webhooks[c->n_webhooks++] = val;
     return 0;
 }
 
@@ -181,6 +214,8 @@ static int apply(server_config *c, const char *name, const char *val, char *err,
         }
         c->requirepass = val;
         c->requirepass_len = strlen(val);
+    } else if (strcmp(name, "webhook") == 0 || strcmp(name, "webhook-secret") == 0) {
+        return apply_webhook(c, name, val, err, errlen);
     } else {
         snprintf(err, errlen, "unknown option --%s", name);
         return -1;
@@ -236,6 +271,10 @@ int config_parse(server_config *c, int argc, char **argv, char *err, size_t errl
         }
         if (apply(c, name, val, err, errlen) != 0)
             return -1;
+    }
+    if (c->n_webhooks > 0 && c->data_dir == NULL) {
+        snprintf(err, errlen, "--webhook needs a data dir (not --in-memory)");
+        return -1;
     }
     if (c->max_query < c->max_bulk + 1024) {
         snprintf(err, errlen, "--max-query-buffer must exceed --max-bulk by at least 1024");
