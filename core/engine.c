@@ -12,6 +12,7 @@
 #include "catalog.h"
 #include "clock.h"
 #include "epoch.h"
+#include "feed.h"
 #include "hold.h"
 #include "journal.h"
 #include "level.h"
@@ -50,6 +51,11 @@ static void *background_main(void *arg)
 
 int inv_open(inv_engine **out, const inv_config *cfg)
 {
+    return engine_open_tuned(out, cfg, NULL);
+}
+
+int engine_open_tuned(inv_engine **out, const inv_config *cfg, const engine_tuning *tuning)
+{
     if (!out)
         return INV_EINVALID;
     *out = NULL;
@@ -62,11 +68,14 @@ int inv_open(inv_engine **out, const inv_config *cfg)
         c.fsync_interval_ms = INV_FSYNC_INTERVAL_MS_DEFAULT;
     if (c.snapshot_journal_bytes == 0)
         c.snapshot_journal_bytes = INV_SNAPSHOT_BYTES_DEFAULT;
+    if (c.history_retention_ms == 0)
+        c.history_retention_ms = INV_HISTORY_RETENTION_MS_DEFAULT;
     inv_engine *e = calloc(1, sizeof *e);
     if (!e)
         return INV_ENOMEM;
     e->cfg = c;
     e->cfg.data_dir = NULL; /* recovery_open keeps its own copy */
+    e->journal_segment_bytes = tuning ? tuning->journal_segment_bytes : 0;
     pthread_mutex_init(&e->snapshot_lock, NULL);
     atomic_init(&e->now_s, (uint32_t)clock_wall_s());
     int rc =
@@ -107,6 +116,8 @@ int inv_open(inv_engine **out, const inv_config *cfg)
         e->cfg.data_dir = c.data_dir;
         rc = recovery_open(e);
         e->cfg.data_dir = NULL;
+        if (rc == INV_OK)
+            rc = feed_init(e);
         if (rc != INV_OK) {
             inv_close(e);
             return rc;
@@ -129,6 +140,7 @@ void inv_close(inv_engine *e)
     atomic_store_explicit(&e->stopping, 1, memory_order_release);
     if (e->background_started)
         pthread_join(e->background, NULL);
+    feed_destroy(e);
     (void)recovery_close(e); /* also frees what batch recovery kept */
     hold_destroy(e);
     idem_destroy(&e->idem);
@@ -185,6 +197,7 @@ int inv_stats_get(inv_engine *e, inv_stats *out)
         out->records_written = js.records;
         out->snapshots = atomic_load_explicit(&e->snapshots, memory_order_relaxed);
         out->journal_failed = js.failed;
+        feed_stats(e, out);
     }
     return INV_OK;
 }

@@ -22,4 +22,12 @@
 
 #include "engine_state.h"
 
+/* Settings that are not inv_config fields (tests). */
+typedef struct {
+    uint64_t journal_segment_bytes; /* 0: the journal's default */
+} engine_tuning;
+
+/* inv_open with tuning (NULL: none). */
+int engine_open_tuned(inv_engine **out, const inv_config *cfg, const engine_tuning *tuning);
+
 #endif /* INV_ENGINE_H */

@@ -25,6 +25,7 @@
 
 typedef struct hold_record hold_record;
 typedef struct journal journal;
+typedef struct feed_state feed_state;
 
 /* ---- the catalog's tables (catalog.h has the rules) ----------------------- */
 
@@ -119,6 +120,13 @@ struct inv_engine {
     pthread_mutex_t snapshot_lock; /* one snapshot at a time (not a hot path) */
     _Atomic uint64_t snapshot_position; /* journal position of the last one */
     _Atomic uint64_t snapshots;
+    /* The change feed (feed.c): its boundary index and the retention of
+     * journal segments; NULL in memory mode. */
+    feed_state *feed;
+    /* Journal segment size (0: the journal's default). Not an inv_config
+     * field: set through engine_open_tuned (engine.h), which tests use to
+     * make many small segments. */
+    uint64_t journal_segment_bytes;
     /* The background thread (engine.c): expires holds, reclaims memory,
      * finishes table growth, takes snapshots. */
     pthread_t background;

@@ -26,6 +26,7 @@
 #include "catalog.h"
 #include "clock.h"
 #include "epoch.h"
+#include "feed.h"
 #include "hold.h"
 #include "journal.h"
 #include "level.h"
@@ -366,7 +367,8 @@ int recovery_open(inv_engine *e)
     journal_config jc = {.dir = e->data_dir,
                          .start_position = end,
                          .policy = e->cfg.fsync_policy,
-                         .fsync_interval_ms = e->cfg.fsync_interval_ms};
+                         .fsync_interval_ms = e->cfg.fsync_interval_ms,
+                         .segment_bytes = e->journal_segment_bytes};
     rc = journal_open(&e->jr, &jc, err, sizeof err);
     if (rc != INV_OK) {
         fprintf(stderr, "invcore: cannot open the journal: %s\n", err[0] ? err : inv_strerror(rc));
@@ -480,7 +482,8 @@ int recovery_snapshot(inv_engine *e)
         atomic_store_explicit(&e->snapshot_position, start, memory_order_relaxed);
         /* relaxed: statistics. */
         atomic_fetch_add_explicit(&e->snapshots, 1, memory_order_relaxed);
-        rc = journal_drop_before(e->data_dir, start);
+        /* Only what is outside history's retention (feed.h). */
+        rc = feed_retention_drop(e, start);
     }
     pthread_mutex_unlock(&e->snapshot_lock);
     return rc;

@@ -1,0 +1,440 @@
+/*
+ * feed_scan.c — the change feed's reading of segment files: a cursor
+ * (pread through one bounded buffer, segment to segment) and the index of
+ * record boundaries (marks) built by walking segments with it.
+ *
+ * Invariants:
+ *  - A cursor never trusts a length: a header's length is bounded by
+ *    JOURNAL_PAYLOAD_MAX before it sizes a read, and every record passes
+ *    journal_frame_decode (checksum, zero padding) before it is returned.
+ *  - A cursor reads only below its limit (the journal's durable end, for a
+ *    running engine), where every record is whole on disk.
+ *  - Marks are record starts reached by walking a segment from its first
+ *    position; a segment's marks are at least FEED_MARK_BYTES apart.
+ * The owner of a cursor or an index serialises its calls (one thread).
+ */
+#include "feed_scan.h"
+
+#include "fileio.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SEGMENT_PATH_MAX (JOURNAL_PATH_MAX + FILEIO_NAME_MAX)
+
+_Static_assert(FEED_BUF_BYTES >= JOURNAL_RECORD_OVERHEAD && FEED_MARK_BYTES >= 8,
+               "a buffer holds a record header");
+
+/* ---- the cursor --------------------------------------------------------- */
+
+int feed_cursor_init(feed_cursor *c, const char *dir, bool offline)
+{
+    memset(c, 0, sizeof *c);
+    c->dir = dir;
+    c->offline = offline;
+    c->fd = -1;
+    c->buf = malloc(FEED_BUF_BYTES);
+    if (!c->buf)
+        return INV_ENOMEM;
+    c->cap = FEED_BUF_BYTES;
+    return INV_OK;
+}
+
+void feed_cursor_free(feed_cursor *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->buf);
+    memset(c, 0, sizeof *c);
+    c->fd = -1;
+}
+
+static void close_segment(feed_cursor *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->len = 0; /* the buffer belonged to that file */
+}
+
+void feed_cursor_seek(feed_cursor *c, uint64_t pos, uint64_t seg_first)
+{
+    assert(pos >= seg_first && seg_first >= JOURNAL_POSITION_FIRST);
+    if (seg_first != c->seg_first)
+        close_segment(c);
+    c->seg_first = seg_first;
+    c->pos = pos;
+}
+
+static int invalid(feed_cursor *c, const char *why)
+{
+    fileio_errmsg(c->why, sizeof c->why, "segment %016llx, position %llu: %s",
+                  (unsigned long long)c->seg_first, (unsigned long long)c->pos, why);
+    return INV_EINVALID;
+}
+
+/* Opens c->seg_first's file and checks its header. */
+static int open_segment(feed_cursor *c)
+{
+    char path[SEGMENT_PATH_MAX];
+    fileio_path(path, sizeof path, c->dir, c->seg_first, JOURNAL_SEGMENT_SUFFIX);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? INV_ELIMIT : INV_EIO;
+    uint8_t h[JOURNAL_SEGMENT_HEADER];
+    ssize_t n = pread(fd, h, sizeof h, 0);
+    const char *why =
+        n < 0 ? "cannot read its header"
+              : fileio_header_check(h, (size_t)n, &journal_segment_format, c->seg_first);
+    if (why) {
+        close(fd);
+        return n < 0 ? INV_EIO : invalid(c, why);
+    }
+    c->fd = fd;
+    c->len = 0;
+    return INV_OK;
+}
+
+/* Refills the buffer from c->pos: as much as fits below limit, and at
+ * least need bytes' room (a record bigger than the buffer grows it). */
+static int fill(feed_cursor *c, uint64_t limit, size_t need)
+{
+    assert(need <= JOURNAL_RECORD_MAX && c->pos < limit);
+    if (need > c->cap) {
+        uint8_t *b = realloc(c->buf, need);
+        if (!b)
+            return INV_ENOMEM;
+        c->buf = b;
+        c->cap = need;
+    }
+    size_t want = c->cap;
+    if (limit - c->pos < want && limit - c->pos >= need)
+        want = (size_t)(limit - c->pos);
+    off_t off = (off_t)(JOURNAL_SEGMENT_HEADER + (c->pos - c->seg_first));
+    ssize_t n;
+    do
+        n = pread(c->fd, c->buf, want, off);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return INV_EIO;
+    c->buf_pos = c->pos;
+    c->len = (size_t)n; /* short: the end of the file */
+    return INV_OK;
+}
+
+/* Does any segment start after c->seg_first? */
+static bool later_segment(const feed_cursor *c)
+{
+    journal_segment *segs;
+    size_t n;
+    if (journal_segments_list(c->dir, &segs, &n, NULL, 0) != INV_OK)
+        return true; /* cannot tell: not the end */
+    bool later = n && segs[n - 1].first > c->seg_first;
+    free(segs);
+    return later;
+}
+
+/* A record that does not decode: corruption, or, offline with nothing
+ * after it, a torn tail (the end of the data). */
+static int bad_record(feed_cursor *c, const char *why)
+{
+    if (c->offline && !later_segment(c))
+        return INV_ENOTFOUND;
+    return invalid(c, why);
+}
+
+int feed_cursor_next(feed_cursor *c, uint64_t limit, feed_raw *out)
+{
+    assert(c && out && c->buf);
+    if (c->pos >= limit)
+        return INV_ENOTFOUND;
+    int rc = c->fd < 0 ? open_segment(c) : INV_OK;
+    if (rc != INV_OK)
+        return rc;
+    if (c->pos < c->buf_pos || c->pos - c->buf_pos + JOURNAL_RECORD_HEADER > c->len ||
+        c->len == 0) {
+        if ((rc = fill(c, limit, JOURNAL_RECORD_HEADER)) != INV_OK)
+            return rc;
+    }
+    size_t off = (size_t)(c->pos - c->buf_pos);
+    if (c->len - off < JOURNAL_RECORD_HEADER || fileio_load_u64(c->buf + off) == 0)
+        return FEED_SEGMENT_END; /* the file ends, or the zeros after its records */
+    uint32_t len = (uint32_t)fileio_load_u64(c->buf + off);
+    if (len > JOURNAL_PAYLOAD_MAX)
+        return bad_record(c, "record length out of range");
+    uint64_t size = journal_record_size(len);
+    if (size > c->len - off) {
+        if ((rc = fill(c, limit, (size_t)size)) != INV_OK)
+            return rc;
+        off = 0;
+        if (size > c->len)
+            return bad_record(c, "record cut short");
+    }
+    const char *why = journal_frame_decode(c->buf + off, c->len - off, &out->type, &out->payload,
+                                           &out->len, &out->size);
+    if (why)
+        return bad_record(c, why);
+    out->pos = c->pos;
+    c->pos += out->size;
+    return INV_OK;
+}
+
+int feed_cursor_switch(feed_cursor *c)
+{
+    close_segment(c);
+    c->seg_first = c->pos;
+    int rc = open_segment(c);
+    if (rc == INV_ELIMIT)
+        return c->offline ? INV_ENOTFOUND : invalid(c, "the next segment is missing");
+    return rc;
+}
+
+/* ---- the boundary index -------------------------------------------------- */
+
+int feed_index_init(feed_index *ix, const char *dir, bool offline)
+{
+    memset(ix, 0, sizeof *ix);
+    return feed_cursor_init(&ix->cur, dir, offline);
+}
+
+static void seg_free(feed_seg *s)
+{
+    free(s->marks);
+    s->marks = NULL;
+}
+
+void feed_index_free(feed_index *ix)
+{
+    for (size_t i = 0; i < ix->n; i++)
+        seg_free(&ix->segs[i]);
+    free(ix->segs);
+    feed_cursor_free(&ix->cur);
+    memset(ix, 0, sizeof *ix);
+}
+
+static int push_mark(feed_seg *s, uint64_t pos)
+{
+    if (s->n_marks == s->cap_marks) {
+        size_t cap = s->cap_marks ? s->cap_marks * 2 : 16;
+        uint64_t *m = realloc(s->marks, cap * sizeof *m);
+        if (!m)
+            return INV_ENOMEM;
+        s->marks = m;
+        s->cap_marks = cap;
+    }
+    s->marks[s->n_marks++] = pos;
+    return INV_OK;
+}
+
+/* A newly listed segment: nothing walked yet. */
+static int seg_new(feed_seg *s, uint64_t first)
+{
+    *s = (feed_seg){.first = first, .end = first};
+    return push_mark(s, first);
+}
+
+int feed_index_sync(feed_index *ix, uint64_t oldest)
+{
+    journal_segment *list;
+    size_t n;
+    int rc = journal_segments_list(ix->cur.dir, &list, &n, NULL, 0);
+    if (rc != INV_OK)
+        return rc;
+    size_t lo = 0;
+    while (lo < n && list[lo].first < oldest)
+        lo++; /* retention has dropped them (or is about to) */
+    /* Segments go at the front and come at the back: keep the known ones
+     * still listed, in order, then add the new ones. */
+    size_t keep = 0;
+    while (keep < ix->n && ix->segs[keep].first < (lo < n ? list[lo].first : UINT64_MAX))
+        seg_free(&ix->segs[keep++]);
+    memmove(ix->segs, ix->segs + keep, (ix->n - keep) * sizeof *ix->segs);
+    ix->n -= keep;
+    if (n - lo > ix->cap) {
+        feed_seg *s = realloc(ix->segs, (n - lo) * sizeof *s);
+        if (!s) {
+            free(list);
+            return INV_ENOMEM;
+        }
+        ix->segs = s;
+        ix->cap = n - lo;
+    }
+    for (size_t i = lo; rc == INV_OK && i < n; i++) {
+        if (ix->n && list[i].first <= ix->segs[ix->n - 1].first)
+            continue;
+        rc = seg_new(&ix->segs[ix->n], list[i].first);
+        if (rc == INV_OK)
+            ix->n++;
+    }
+    free(list);
+    return rc;
+}
+
+uint64_t feed_index_first(const feed_index *ix)
+{
+    return ix->n ? ix->segs[0].first : 0;
+}
+
+/* The index of the last segment starting at or below pos (strictly below
+ * with below): SIZE_MAX when none. */
+static size_t seg_of(const feed_index *ix, uint64_t pos, bool below)
+{
+    size_t lo = 0, hi = ix->n; /* the answer is lo - 1 */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (below ? ix->segs[mid].first < pos : ix->segs[mid].first <= pos)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo ? lo - 1 : SIZE_MAX;
+}
+
+uint64_t feed_index_segment(const feed_index *ix, uint64_t pos)
+{
+    size_t si = seg_of(ix, pos, false);
+    return si == SIZE_MAX ? 0 : ix->segs[si].first;
+}
+
+/* The last mark of s below pos (or at it, with at). */
+static uint64_t mark_before(const feed_seg *s, uint64_t pos, bool at)
+{
+    size_t lo = 0, hi = s->n_marks;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (at ? s->marks[mid] <= pos : s->marks[mid] < pos)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    assert(lo > 0);
+    return s->marks[lo - 1];
+}
+
+/* Walks segment si on from its end until end >= upto, its records end,
+ * or limit; marks every FEED_MARK_BYTES. */
+static int extend(feed_index *ix, size_t si, uint64_t upto, uint64_t limit)
+{
+    feed_seg *s = &ix->segs[si];
+    if (si + 1 < ix->n && s->end == ix->segs[si + 1].first)
+        s->done = true;
+    if (s->done || s->end >= upto)
+        return INV_OK;
+    feed_cursor_seek(&ix->cur, s->end, s->first);
+    while (!s->done && s->end < upto) {
+        feed_raw raw;
+        int rc = feed_cursor_next(&ix->cur, limit, &raw);
+        if (rc == FEED_SEGMENT_END) {
+            s->done = true;
+            break;
+        }
+        if (rc == INV_ENOTFOUND)
+            break; /* at limit */
+        if (rc != INV_OK)
+            return rc;
+        if (raw.pos >= s->marks[s->n_marks - 1] + FEED_MARK_BYTES &&
+            (rc = push_mark(s, raw.pos)) != INV_OK)
+            return rc;
+        s->last = raw.pos;
+        s->end = raw.pos + raw.size;
+        if (si + 1 < ix->n && s->end == ix->segs[si + 1].first)
+            s->done = true;
+    }
+    return INV_OK;
+}
+
+/* Walks from mark m of the segment at first towards pos: *at the last
+ * record start below pos (0: none), *hit whether one starts at pos. */
+static int walk(feed_index *ix, uint64_t first, uint64_t m, uint64_t pos, uint64_t limit,
+                uint64_t *at, bool *hit)
+{
+    feed_cursor_seek(&ix->cur, m, first);
+    *at = 0;
+    *hit = false;
+    for (;;) {
+        feed_raw raw;
+        int rc = feed_cursor_next(&ix->cur, limit, &raw);
+        if (rc == FEED_SEGMENT_END || rc == INV_ENOTFOUND)
+            return INV_OK;
+        if (rc != INV_OK)
+            return rc;
+        if (raw.pos >= pos) {
+            *hit = raw.pos == pos;
+            return INV_OK;
+        }
+        *at = raw.pos;
+    }
+}
+
+int feed_index_boundary(feed_index *ix, uint64_t pos, uint64_t limit, bool *is, uint64_t *seg_first)
+{
+    *is = false;
+    size_t si = seg_of(ix, pos, false);
+    if (si == SIZE_MAX || pos >= limit)
+        return INV_OK;
+    feed_seg *s = &ix->segs[si];
+    *seg_first = s->first;
+    int rc = extend(ix, si, pos + 1, limit);
+    if (rc != INV_OK || pos >= s->end)
+        return rc; /* beyond its records */
+    if (pos == s->last || pos == s->first) {
+        *is = true;
+        return INV_OK;
+    }
+    uint64_t at;
+    return walk(ix, s->first, mark_before(s, pos, true), pos, limit, &at, is);
+}
+
+/* The segment holding the records just below pos, walked up to pos
+ * (NULL: none below pos). */
+static int seg_below(feed_index *ix, uint64_t pos, uint64_t limit, feed_seg **out)
+{
+    *out = NULL;
+    size_t si = seg_of(ix, pos, true);
+    if (si == SIZE_MAX)
+        return INV_OK;
+    *out = &ix->segs[si];
+    return extend(ix, si, pos, limit);
+}
+
+int feed_index_last_before(feed_index *ix, uint64_t end, uint64_t limit, uint64_t *last)
+{
+    *last = 0;
+    feed_seg *s;
+    int rc = seg_below(ix, end, limit, &s);
+    if (rc != INV_OK || !s)
+        return rc;
+    if (end >= s->end) {
+        *last = s->last;
+        return INV_OK;
+    }
+    bool hit;
+    return walk(ix, s->first, mark_before(s, end, false), end, limit, last, &hit);
+}
+
+int feed_index_chunk_before(feed_index *ix, uint64_t before, uint64_t limit, uint64_t *lo,
+                            uint64_t *seg_first)
+{
+    *lo = before;
+    feed_seg *s;
+    int rc = seg_below(ix, before, limit, &s);
+    if (rc != INV_OK || !s)
+        return rc;
+    *seg_first = s->first;
+    *lo = mark_before(s, before, false);
+    return INV_OK;
+}
+
+int feed_index_data_end(feed_index *ix, uint64_t *end)
+{
+    *end = 0;
+    if (ix->n == 0)
+        return INV_OK;
+    int rc = extend(ix, ix->n - 1, FEED_NO_LIMIT, FEED_NO_LIMIT);
+    *end = ix->segs[ix->n - 1].end;
+    return rc;
+}
