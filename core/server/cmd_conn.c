@@ -14,6 +14,7 @@
  *  - Error texts are Redis 7's (clients match on some of them); where we
  *    add a limit Redis lacks, the text says which.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,9 @@ static int session_str_set(char **dst, const resp_arg *a)
     return 0;
 }
 
+/* The next name generation (session.name_gen): never 0, never repeated. */
+static _Atomic uint64_t g_name_gen = 1;
+
 int session_set_name_or_reply(session *s, resp_out *o, const resp_arg *a)
 {
     if (client_attr_check_or_reply(o, a, NULL) != 0)
@@ -105,6 +109,10 @@ int session_set_name_or_reply(session *s, resp_out *o, const resp_arg *a)
         reply_engine_error(o, INV_ENOMEM);
         return -1;
     }
+    s->name_len = a->len;
+    /* relaxed: the number need only be unique; the name it stands for is
+     * this session's own, read by its own thread */
+    s->name_gen = a->len ? atomic_fetch_add_explicit(&g_name_gen, 1, memory_order_relaxed) : 0;
     return 0;
 }
 
@@ -122,6 +130,7 @@ static size_t client_line_fmt(const session *s, const conn_facts *cf, char *buf,
                      (unsigned long long)s->id, cf->addr, cf->laddr, cf->fd, s->name ? s->name : "",
                      (long long)cf->age_s, (long long)cf->idle_s,
                      cf->closing     ? "c"
+                     : cf->blocked   ? "b"
                      : s->multi_open ? "x"
                                      : "N",
                      /* as Redis: -1 outside MULTI, else the commands queued */

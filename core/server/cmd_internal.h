@@ -3,8 +3,9 @@
  * cmd_conn.c (CLIENT, SELECT, TIME, RESET, ROLE), cmd_inventory.c
  * (location, item, level and product commands), cmd_hold.c (hold
  * commands), cmd_multi.c (MULTI /
- * EXEC transactions) and cmd_introspect.c (SLOWLOG, LATENCY, MEMORY, SCAN,
- * TYPE). Not used outside core/server/cmd*.c.
+ * EXEC transactions), cmd_introspect.c (SLOWLOG, LATENCY, MEMORY, SCAN,
+ * TYPE) and cmd_feed.c (FEED.READ, LEVEL.HISTORY). Not used outside
+ * core/server/cmd*.c.
  *
  * Helpers named ..._or_reply write the error reply themselves and return
  * -1; the handler then returns at once (one reply per request).
@@ -76,9 +77,9 @@ typedef struct cmd_def {
 } cmd_def;
 
 extern const cmd_def cmd_conn_rows[], cmd_inventory_rows[], cmd_hold_rows[], cmd_multi_rows[],
-    cmd_introspect_rows[];
+    cmd_introspect_rows[], cmd_feed_rows[];
 extern const size_t cmd_conn_rows_n, cmd_inventory_rows_n, cmd_hold_rows_n, cmd_multi_rows_n,
-    cmd_introspect_rows_n;
+    cmd_introspect_rows_n, cmd_feed_rows_n;
 
 bool arg_eq(const resp_arg *a, const char *lit); /* case-insensitive */
 /* printf's precision for a quoted argument: "%.*s", echo_len(a, max), a->ptr
@@ -201,6 +202,10 @@ void multi_flag_error(session *s);
 cmd_handler cmd_multi, cmd_exec, cmd_discard, cmd_watch, cmd_unwatch;
 /* command.c: Redis's glob (* ? [a-z] [^x] \x), nocase for CONFIG GET. */
 bool glob_match(const char *p, size_t pn, const char *s, size_t sn, bool nocase);
+
+/* cmd_feed.c: closes the session's feed reader and drops a parked read
+ * (session_free, RESET). */
+void feed_session_free(session *s);
 
 /* cmd_introspect.c */
 /* cmd_introspect serves SLOWLOG, LATENCY and MEMORY (by argv[0]). */

@@ -77,6 +77,7 @@ static const struct {
     {cmd_admin_rows, &cmd_admin_rows_n},         {cmd_conn_rows, &cmd_conn_rows_n},
     {cmd_inventory_rows, &cmd_inventory_rows_n}, {cmd_hold_rows, &cmd_hold_rows_n},
     {cmd_multi_rows, &cmd_multi_rows_n},         {cmd_introspect_rows, &cmd_introspect_rows_n},
+    {cmd_feed_rows, &cmd_feed_rows_n},
 };
 static cmd_def g_cmds[STATS_COMMANDS_MAX];
 static size_t g_ncmds; /* rows in g_cmds */
@@ -291,6 +292,7 @@ void session_init(session *s, const server_ctx *ctx, stats_thread *st, cmd_scrat
 void session_free(session *s)
 {
     multi_discard(s); /* a transaction left open */
+    feed_session_free(s);
     free(s->name);
     free(s->lib_name);
     free(s->lib_ver);
@@ -306,8 +308,11 @@ void session_free(session *s)
 void session_reset(session *s)
 {
     multi_discard(s);
+    feed_session_free(s);
     free(s->name);
     s->name = NULL;
+    s->name_len = 0;
+    s->name_gen = 0;
     s->authed = !password_set(s->ctx->cfg);
     s->quit = false;
 }
@@ -400,6 +405,23 @@ void command_run(session *s, resp_out *o, const cmd_def *c, const resp_arg *argv
     command_record(s, c, argv, argc, t0, clock_mono_ns(), o->len > start && o->buf[start] == '-');
 }
 
+/* The name generation whose name this thread's next changes carry as
+ * their actor (inv_set_actor); 0: none, as a new thread starts. */
+static _Thread_local uint64_t t_actor_gen;
+
+/* Before a write: the journal names the session's client (its name, cut
+ * to INV_ACTOR_MAX bytes) as the actor. Hot path: one compare unless the
+ * thread last wrote for a session with another name. */
+static void actor_apply(const session *s)
+{
+    if (s->name_gen == t_actor_gen)
+        return;
+    size_t n = s->name_len < INV_ACTOR_MAX ? s->name_len : INV_ACTOR_MAX;
+    assert((n == 0) == (s->name_gen == 0));
+    if (inv_set_actor(s->name, n) == INV_OK) /* cannot fail within the limit */
+        t_actor_gen = s->name_gen;
+}
+
 static multi_kind multi_kind_of(const cmd_def *c)
 {
     if (c->flags & CMD_BATCH)
@@ -488,6 +510,8 @@ bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc)
         multi_queue(s, o, c, multi_kind_of(c), argv, argc);
         return false;
     }
+    if (c->flags & CMD_WRITE)
+        actor_apply(s);
     command_run(s, o, c, argv, argc);
     return (c->flags & CMD_WRITE) != 0;
 }
@@ -724,7 +748,7 @@ static void info_counters(session *s, resp_out *t, const char *title, size_t fro
 {
     const stats_global *g = s->ctx->g;
     const uint64_t value[INFO_COUNTERS] = {stats_get(&g->connected),
-                                           0,
+                                           stats_get(&g->blocked),
                                            s->ctx->cfg->maxclients,
                                            stats_get(&g->auth_failures),
                                            stats_get(&g->idle_closed),
@@ -775,14 +799,17 @@ static void info_memory(resp_out *t, const inv_stats *st)
 
 /* No child process ever runs (snapshots are written by the engine's own
  * threads), and recovery ends before the server answers: the Redis fields
- * that tools poll are constant. The journal is an append-only file. */
+ * that tools poll are constant. The journal is an append-only file; the
+ * history (FEED.READ) starts at history_oldest_position (0 in memory). */
 static void info_persistence(session *s, resp_out *t, const inv_stats *st)
 {
     txt(t,
         "# Persistence\r\nloading:0\r\nasync_loading:0\r\n"
         "rdb_bgsave_in_progress:0\r\naof_enabled:%d\r\n"
-        "aof_rewrite_in_progress:0\r\naof_last_write_status:%s\r\n\r\n",
-        s->ctx->cfg->data_dir != NULL, st->journal_failed ? "err" : "ok");
+        "aof_rewrite_in_progress:0\r\naof_last_write_status:%s\r\n"
+        "history_oldest_position:%llu\r\nhistory_bytes:%llu\r\n\r\n",
+        s->ctx->cfg->data_dir != NULL, st->journal_failed ? "err" : "ok",
+        (unsigned long long)st->history_oldest_position, (unsigned long long)st->history_bytes);
 }
 
 static void info_replication(resp_out *t, const inv_stats *st)

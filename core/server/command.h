@@ -55,6 +55,7 @@ typedef struct {
     uint64_t obl, omem, tot_mem; /* unsent replies, reply buffer, all buffers */
     bool closing; /* flag 'c': closes once its replies are out */
     bool want_write; /* events=rw */
+    bool blocked; /* flag 'b': parked in FEED.READ BLOCK */
 } conn_facts;
 
 typedef enum { CLIENT_GATHER_LIST, CLIENT_GATHER_KILL } client_gather_kind;
@@ -81,6 +82,13 @@ typedef struct {
      * loop answered, and runs nothing else from this connection until
      * then); or -1: out of memory, nothing started, the caller replies. */
     int (*gather)(void *conn, const client_filter *f);
+    /* Parks the connection: its FEED.READ BLOCK has nothing to answer yet.
+     * No more of its requests run until the server has had
+     * command_feed_resume write the reply (on each advance of the durable
+     * position, and once at timeout_ms, 0: never). Returns 0: parked, the
+     * handler writes no reply; or -1: the loop's bound of parked clients
+     * is reached, nothing changed, the handler replies. */
+    int (*block)(void *conn, uint64_t timeout_ms);
 } session_conn_ops;
 
 #define SESSION_NAME_MAX 512u /* bytes of a client name, lib-name, lib-ver */
@@ -109,6 +117,13 @@ typedef struct {
     struct multi_chunk *multi_chunks; /* the queue's memory */
     struct multi_rec *multi_head, *multi_tail; /* queued, in order */
     char *name; /* CLIENT SETNAME / HELLO SETNAME; NULL: none */
+    /* A process-wide unique number of the name's value, given each time
+     * one is set (0: no name): the actor of this session's writes is set
+     * only when the thread's last one had another (command_exec). */
+    uint64_t name_gen;
+    size_t name_len;
+    struct feed_session *feed; /* FEED.READ's reader and parked read (cmd_feed.c);
+                                * NULL until the first FEED.READ */
     char *lib_name; /* CLIENT SETINFO LIB-NAME; NULL: none */
     char *lib_ver; /* CLIENT SETINFO LIB-VER; NULL: none */
     const char *last_cmd; /* static string: the last command run (cmd=) */
@@ -137,6 +152,12 @@ void session_limits(const session *s, resp_limits *out);
  * Returns true when the command may have written to the engine: the caller
  * must then hold this reply until inv_last_write_position() is durable. */
 bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc);
+
+/* A parked FEED.READ BLOCK (session_conn_ops.block): reads again and,
+ * when records are there (or timed_out: the deadline passed; nil when
+ * still none), appends the reply to o and returns true, the connection
+ * then runs its next requests; false: still nothing, it stays parked. */
+bool command_feed_resume(session *s, resp_out *o, bool timed_out);
 
 /* Number of commands in the table (COMMAND COUNT). */
 size_t command_count(void);

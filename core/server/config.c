@@ -29,6 +29,7 @@ void config_defaults(server_config *c)
     c->max_reply = SERVER_MAX_REPLY_DEFAULT;
     c->slowlog_slower_than_us = SERVER_SLOWLOG_SLOWER_THAN_US_DEFAULT;
     c->slowlog_max_len = SERVER_SLOWLOG_MAX_LEN_DEFAULT;
+    c->history_retention_hours = SERVER_HISTORY_RETENTION_HOURS_DEFAULT;
     c->webhook_timeout_ms = WEBHOOK_TIMEOUT_MS_DEFAULT;
 }
 
@@ -44,6 +45,7 @@ const char *config_usage(void)
            "                [--locations-capacity N] [--holds-capacity N]\n"
            "                [--request-id-retention-hours N] [--request-ids-max N]\n"
            "                [--buyer-window-s N]\n"
+           "                [--history-retention-hours N] [--history-retention-bytes N]\n"
            "                [--slowlog-log-slower-than US] [--slowlog-max-len N]\n"
            "                [--webhook URL[#topics=levels,holds,items]]...\n"
            "                [--webhook-secret S] [--webhook-timeout-ms N]\n"
@@ -54,7 +56,9 @@ const char *config_usage(void)
            "max-reply-buffer 64 MiB, capacities 0 (tables start small and grow),\n"
            "slowlog-log-slower-than 10000 us (-1: off), slowlog-max-len 128,\n"
            "request-id-retention-hours 24, request-ids-max 1048576,\n"
-           "buyer-window-s 86400, at most 8 webhooks, webhook-timeout-ms 5000\n";
+           "buyer-window-s 86400, history-retention-hours 168,\n"
+           "history-retention-bytes 0 (no bound), at most 8 webhooks,\n"
+           "webhook-timeout-ms 5000\n";
 }
 
 const char *config_fsync_name(inv_fsync_policy p)
@@ -71,7 +75,7 @@ const char *config_fsync_name(inv_fsync_policy p)
 }
 
 /* The numeric options: each is range checked, then stored in its field. */
-typedef enum { OPT_INT, OPT_UNSIGNED, OPT_U32, OPT_SIZE, OPT_I64 } opt_type;
+typedef enum { OPT_INT, OPT_UNSIGNED, OPT_U32, OPT_SIZE, OPT_I64, OPT_U64 } opt_type;
 
 #define CFG(field, type) offsetof(server_config, field), type
 static const struct {
@@ -103,6 +107,10 @@ static const struct {
      CFG(request_id_retention_hours, OPT_UNSIGNED)},
     {"request-ids-max", 1, SERVER_REQUEST_IDS_MAX, CFG(request_ids_max, OPT_SIZE)},
     {"buyer-window-s", 1, SERVER_BUYER_WINDOW_S_MAX, CFG(buyer_window_s, OPT_UNSIGNED)},
+    /* the change feed's history */
+    {"history-retention-hours", 1, SERVER_HISTORY_RETENTION_HOURS_MAX,
+     CFG(history_retention_hours, OPT_UNSIGNED)},
+    {"history-retention-bytes", 0, UINT64_MAX, CFG(history_retention_bytes, OPT_U64)},
     {"webhook-timeout-ms", WEBHOOK_TIMEOUT_MS_MIN, WEBHOOK_TIMEOUT_MS_MAX,
      CFG(webhook_timeout_ms, OPT_UNSIGNED)},
 };
@@ -138,6 +146,9 @@ static int apply_numeric(server_config *c, const char *name, const char *val, ch
             break;
         case OPT_I64:
             *(int64_t *)field = (int64_t)v;
+            break;
+        case OPT_U64:
+            *(uint64_t *)field = v;
             break;
         }
         return 1;

@@ -32,6 +32,10 @@
 #define SERVER_REQUEST_IDS_MAX (1ull << 28)
 /* --buyer-window-s: a year at most */
 #define SERVER_BUYER_WINDOW_S_MAX (366u * 24 * 3600)
+/* --history-retention-hours: a week by default, ten years at most (the
+ * engine keeps journal segments this long for the change feed) */
+#define SERVER_HISTORY_RETENTION_HOURS_DEFAULT 168u
+#define SERVER_HISTORY_RETENTION_HOURS_MAX (3660u * 24)
 #define SERVER_SHUTDOWN_GRACE_MS 5000u /* flushing on SIGTERM */
 /* SLOWLOG: commands that ran at least this long are logged (-1: none). */
 #define SERVER_SLOWLOG_SLOWER_THAN_US_DEFAULT 10000
@@ -68,6 +72,10 @@ typedef struct {
     /* Per-buyer hold limits count units within this window (0: the
      * engine's default, INV_BUYER_WINDOW_MS_DEFAULT). */
     unsigned buyer_window_s;
+    /* History (FEED.READ, LEVEL.HISTORY): journal segments are kept this
+     * long, and within this many bytes (0: no bound). */
+    unsigned history_retention_hours;
+    uint64_t history_retention_bytes;
     int64_t slowlog_slower_than_us; /* -1: log nothing */
     unsigned slowlog_max_len; /* 0: keep nothing */
     /* webhooks (server/webhook.h): each --webhook argument as given */

@@ -122,6 +122,8 @@ static inv_engine *engine_open(const server_config *cfg)
     ecfg.request_id_retention_ms = (uint64_t)cfg->request_id_retention_hours * 3600 * 1000;
     ecfg.request_ids_max = cfg->request_ids_max;
     ecfg.buyer_window_ms = (uint64_t)cfg->buyer_window_s * 1000;
+    ecfg.history_retention_ms = (uint64_t)cfg->history_retention_hours * 3600 * 1000;
+    ecfg.history_retention_bytes = cfg->history_retention_bytes;
     inv_engine *e = NULL;
     int rc = inv_open(&e, &ecfg);
     if (rc != INV_OK) {

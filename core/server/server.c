@@ -43,6 +43,14 @@
  *    written; conn_close and loop_begin_stop unpark it (the gather then
  *    completes without it). Every loop answers every part posted to it, at
  *    its exit at the latest, or server_free does.
+ *  - A blocked connection (FEED.READ BLOCK found nothing yet) is on its
+ *    loop's blocked list and runs no request. Each loop iteration that
+ *    sees the durable position advance (the durability eventfd wakes the
+ *    loop, so within one flusher round) asks command_feed_resume of each
+ *    blocked connection, and once more at its deadline; the loop sleeps no
+ *    longer than the nearest deadline. EOF closes it at once (nothing is
+ *    owed), as do CLIENT KILL and shutdown; at most LOOP_BLOCKED_MAX per
+ *    loop, so a wake-up costs a bounded number of reads.
  */
 #include "server/server.h"
 
@@ -84,6 +92,9 @@
                                          a flood of bad clients must not
                                          flood the log; the rest are dropped */
 #define GATHER_DONE UINT32_MAX /* mail.slot of a gather's done notice */
+/* Clients blocked in FEED.READ per loop: each durable advance re-reads for
+ * every one of them, on the loop, so their number bounds that work. */
+#define LOOP_BLOCKED_MAX 1024u
 
 typedef struct loop loop;
 typedef struct gather gather;
@@ -110,6 +121,8 @@ typedef struct conn {
     int64_t created_ms; /* loop clock (CLIENT LIST age) */
     gather *gather; /* CLIENT LIST/KILL awaiting other loops */
     bool parked; /* gather != NULL: run no request until then */
+    bool blocked; /* on lp->blocked: FEED.READ BLOCK awaits records */
+    int64_t block_deadline_ms; /* loop clock; 0: none */
     resp_out out;
     size_t sent; /* bytes of out.buf already written */
     uint64_t base; /* absolute offset of out.buf[0] */
@@ -126,6 +139,7 @@ typedef struct conn {
     list_node link; /* on lp->conns while open */
     list_node held_link; /* on lp->held while a reply waits for durability */
     list_node ready_link; /* on lp->ready while runnable input waits */
+    list_node blocked_link; /* on lp->blocked while blocked */
     struct conn *dead_next; /* closed, freed at the end of the iteration */
 } conn;
 
@@ -142,6 +156,9 @@ struct loop {
     list_head conns; /* open connections, newest first */
     list_head held; /* connections with held replies */
     list_head ready; /* runnable input left by conn_pump, FIFO */
+    list_head blocked; /* connections in FEED.READ BLOCK */
+    uint64_t blocked_durable; /* durable position their last read saw */
+    int64_t blocked_next_ms; /* nearest deadline among them; 0: none */
     conn *dead; /* closed, freed by loop_reap */
     int64_t now_ms, last_sweep_ms, last_quiesce_ms, stop_deadline_ms;
     uint64_t durable_cache;
@@ -197,6 +214,10 @@ static conn *ready_of(list_node *n)
 {
     return LIST_ENTRY(n, conn, ready_link);
 }
+static conn *blocked_of(list_node *n)
+{
+    return LIST_ENTRY(n, conn, blocked_link);
+}
 
 /* ---- what CLIENT LIST and the log say about a connection ---------------- */
 
@@ -236,6 +257,7 @@ static void conn_facts_fill(conn *c, conn_facts *f)
     f->tot_mem = sizeof *c + c->qcap + c->out.cap;
     f->closing = c->closing;
     f->want_write = c->want_write;
+    f->blocked = c->blocked;
 }
 
 /* One line on stderr about a client, which is named by id, address and
@@ -275,6 +297,17 @@ static void held_remove(conn *c)
     list_remove(&c->lp->held, &c->held_link);
 }
 
+/* Takes c off the blocked list (its read answered, or it is closing). */
+static void conn_unblock(conn *c)
+{
+    if (!c->blocked)
+        return;
+    list_remove(&c->lp->blocked, &c->blocked_link);
+    c->blocked = false;
+    /* relaxed: a statistic (INFO blocked_clients), orders nothing */
+    atomic_fetch_sub_explicit(&c->lp->srv->g.blocked, 1, memory_order_relaxed);
+}
+
 /* Appends c to the ready list (FIFO, so re-added connections go after the
  * ones already waiting: round-robin between busy pipelines). */
 static void ready_add(conn *c)
@@ -298,6 +331,7 @@ static void conn_close(conn *c)
     held_remove(c);
     ready_remove(c); /* freed at loop_reap: must not stay reachable */
     conn_unpark(c); /* a reply it awaits has nowhere to go */
+    conn_unblock(c);
     session_free(&c->sess);
     epoll_ctl(lp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
@@ -332,7 +366,7 @@ static size_t out_pending(const conn *c)
 static bool conn_runnable(const conn *c)
 {
     return c->fd >= 0 && c->qlen > 0 && !c->closing && !c->out.failed && !c->parked &&
-           c->need <= c->qlen && out_pending(c) <= CONN_OUT_SOFT;
+           !c->blocked && c->need <= c->qlen && out_pending(c) <= CONN_OUT_SOFT;
 }
 
 /* The end (relative to out.buf) of what may be sent now. */
@@ -458,8 +492,8 @@ static size_t conn_process(conn *c, const char *data, size_t len)
     loop *lp = c->lp;
     size_t pos = 0;
     /* out.failed: replies are being lost, so no request may run; parked:
-     * a CLIENT LIST/KILL reply is owed first */
-    while (!c->closing && !c->out.failed && !c->parked && pos < len) {
+     * a CLIENT LIST/KILL reply is owed first; blocked: a FEED.READ one */
+    while (!c->closing && !c->out.failed && !c->parked && !c->blocked && pos < len) {
         resp_limits lim;
         size_t argc, used, need;
         const char *err;
@@ -819,7 +853,65 @@ static int conn_op_gather(void *cp, const client_filter *f)
     return 0;
 }
 
-static const session_conn_ops g_conn_ops = {conn_op_facts, conn_op_gather};
+/* ---- FEED.READ BLOCK (see the top of the file) ------------------------------ */
+
+static int conn_op_block(void *cp, uint64_t timeout_ms)
+{
+    conn *c = cp;
+    loop *lp = c->lp;
+    assert(!c->blocked && !c->parked);
+    if (lp->blocked.count >= LOOP_BLOCKED_MAX)
+        return -1;
+    c->blocked = true;
+    c->block_deadline_ms = timeout_ms ? lp->now_ms + (int64_t)timeout_ms : 0;
+    list_push_back(&lp->blocked, &c->blocked_link);
+    if (c->block_deadline_ms &&
+        (lp->blocked_next_ms == 0 || c->block_deadline_ms < lp->blocked_next_ms))
+        lp->blocked_next_ms = c->block_deadline_ms;
+    /* relaxed: a statistic (INFO blocked_clients), orders nothing */
+    atomic_fetch_add_explicit(&lp->srv->g.blocked, 1, memory_order_relaxed);
+    return 0;
+}
+
+/* Answers the blocked connections that can be answered: every one when
+ * the durable position moved since their last read, and those whose
+ * deadline passed. Runs where no connection is being worked on. */
+static void loop_wake_blocked(loop *lp)
+{
+    uint64_t durable = inv_durable_position(lp->srv->e);
+    bool advanced = durable != lp->blocked_durable;
+    if (!advanced && (lp->blocked_next_ms == 0 || lp->now_ms < lp->blocked_next_ms))
+        return; /* the usual iteration: nothing to read, nothing due */
+    lp->blocked_durable = durable;
+    lp->blocked_next_ms = 0;
+    size_t n = lp->blocked.count; /* each is visited once */
+    for (size_t i = 0; i < n && !list_empty(&lp->blocked); i++) {
+        conn *c = blocked_of(list_first(&lp->blocked));
+        bool due = c->block_deadline_ms && lp->now_ms >= c->block_deadline_ms;
+        list_remove(&lp->blocked, &c->blocked_link);
+        list_push_back(&lp->blocked, &c->blocked_link); /* visited: to the back */
+        if ((advanced || due) && command_feed_resume(&c->sess, &c->out, due)) {
+            conn_unblock(c);
+            conn_pump(c); /* its reply, then what it pipelined behind */
+        } else if (c->block_deadline_ms &&
+                   (lp->blocked_next_ms == 0 || c->block_deadline_ms < lp->blocked_next_ms)) {
+            lp->blocked_next_ms = c->block_deadline_ms;
+        }
+    }
+}
+
+/* epoll_wait's timeout: the tick, or sooner for a blocked read's deadline. */
+static int loop_wait_ms(const loop *lp)
+{
+    if (!list_empty(&lp->ready))
+        return 0; /* runnable input waits for no event */
+    if (lp->blocked_next_ms == 0)
+        return LOOP_TICK_MS;
+    int64_t left = lp->blocked_next_ms - lp->now_ms;
+    return left <= 0 ? 0 : left < LOOP_TICK_MS ? (int)left : LOOP_TICK_MS;
+}
+
+static const session_conn_ops g_conn_ops = {conn_op_facts, conn_op_gather, conn_op_block};
 
 /* ---- accept ------------------------------------------------------------- */
 
@@ -968,6 +1060,7 @@ static void loop_begin_stop(loop *lp)
         next = list_next(n);
         c->closing = true; /* no new requests; what is owed still goes */
         conn_unpark(c); /* a CLIENT LIST/KILL reply is not among them */
+        conn_unblock(c); /* nor a FEED.READ BLOCK one */
         if (c->out.len == 0)
             conn_close(c);
         else
@@ -1012,13 +1105,13 @@ static void *loop_main(void *arg)
     lp->now_ms = clock_mono_coarse_ms();
     lp->last_sweep_ms = lp->now_ms;
     for (;;) {
-        /* runnable input waits for no event: only poll for new ones */
-        int n =
-            epoll_wait(lp->epfd, evs, LOOP_EVENTS_MAX, list_empty(&lp->ready) ? LOOP_TICK_MS : 0);
+        int n = epoll_wait(lp->epfd, evs, LOOP_EVENTS_MAX, loop_wait_ms(lp));
         lp->now_ms = clock_mono_coarse_ms();
         for (int i = 0; i < n; i++)
             loop_dispatch(lp, &evs[i]);
         loop_run_ready(lp);
+        if (!list_empty(&lp->blocked))
+            loop_wake_blocked(lp);
         if (!list_empty(&lp->held))
             loop_release_held(lp); /* safety net; cheap when none held */
         loop_run_mail(lp);

@@ -59,6 +59,7 @@ typedef struct {
     _Atomic uint64_t idle_closed; /* closed by --timeout */
     _Atomic uint64_t reply_limit_closed; /* closed by --max-reply-buffer */
     _Atomic uint64_t held_replies; /* replies that waited for fsync */
+    _Atomic uint64_t blocked; /* clients parked in FEED.READ BLOCK now */
 } stats_global;
 
 /* Registers a new zeroed per-thread block (NULL when STATS_THREADS_MAX

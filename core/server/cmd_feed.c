@@ -1,0 +1,551 @@
+/*
+ * cmd_feed.c — the change feed over RESP: FEED.READ (the records after a
+ * position, in journal order, waiting for new ones with BLOCK) and
+ * LEVEL.HISTORY (one level's changes, newest first). Both read the journal
+ * through the engine's feed API (invcore.h "change feed and history");
+ * the reply shape is docs/PROTOCOL.md "Change feed".
+ *
+ * Invariants:
+ *  - A call examines at most FEED_SCAN_MAX records, filtered out ones
+ *    included, so one request holds its event loop for a bounded decode.
+ *    Every page says where to continue (next_position: the last record
+ *    examined, not the last one returned), so a filtered reader whose
+ *    records are rare still moves forward at every call.
+ *  - A session keeps at most one reader (struct feed_session), reused when
+ *    the next FEED.READ starts where it stands (a follower's loop), so
+ *    following the feed costs no seek per call; it is closed on RESET, on
+ *    disconnect, on an error, and replaced when a read starts elsewhere.
+ *  - A BLOCK read that finds nothing parks its connection
+ *    (session_conn_ops.block) and writes no reply; the server then calls
+ *    command_feed_resume until it has answered (records, nil at the
+ *    deadline, or an error). The parked request lives in feed_session.
+ *  - Records are what the engine's reader shows: below the durable
+ *    position only, so a reply never holds a change a crash can take back.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/cmd_internal.h"
+
+#define FEED_COUNT_DEFAULT 100u /* records in a page without COUNT */
+/* Records one call examines at most (matching or not): with a filter that
+ * matches little, a page may come back empty with a later next_position. */
+#define FEED_SCAN_MAX (4u * INV_FEED_COUNT_MAX)
+#define FEED_BLOCK_MS_MAX (366ull * 24 * 3600 * 1000) /* BLOCK: a year at most */
+/* The page header "*2\r\n:<u64>\r\n*<count>\r\n" fits in this many bytes. */
+#define FEED_PAGE_HEADER_MAX 64u
+
+typedef struct {
+    uint64_t item, location;
+    bool has_item, has_location;
+} feed_filter;
+
+/* A session's reader and its parked read (one per session, see above). */
+struct feed_session {
+    inv_feed *reader; /* NULL: none */
+    bool waiting; /* parked: command_feed_resume answers it */
+    size_t count; /* the parked read's COUNT */
+    feed_filter filter; /* and its filter */
+    uint64_t parked_at; /* the reader's position when it parked */
+};
+
+typedef struct {
+    uint64_t from; /* INV_FEED_FROM_END: "$" */
+    size_t count;
+    bool block;
+    uint64_t block_ms; /* 0: no deadline */
+    feed_filter filter;
+} feed_request;
+
+/* ---- records ---------------------------------------------------------------- */
+
+static bool filter_any(const feed_filter *f)
+{
+    return f->has_item || f->has_location;
+}
+
+static bool change_matches(const feed_filter *f, const inv_feed_change *c)
+{
+    return (!f->has_item || c->item == f->item) && (!f->has_location || c->location == f->location);
+}
+
+/* A map of the named quantities whose bit is in mask: name -> v[q]. */
+static void write_qty_map(resp_out *o, const int64_t *v, uint32_t mask)
+{
+    resp_w_map(o, (size_t)__builtin_popcount(mask));
+    for (int q = 0; q < INV_QTY_NAMES; q++)
+        if (mask & (1u << q)) {
+            resp_w_bulk_str(o, inv_qty_name_str((inv_qty_name)q));
+            resp_w_int(o, v[q]);
+        }
+}
+
+/* The optional fields of records and changes: written only when set (the
+ * caller counted them in its map's size). */
+static void opt_bulk(resp_out *o, const char *name, const char *p, size_t n)
+{
+    if (p == NULL)
+        return;
+    resp_w_bulk_str(o, name);
+    resp_w_bulk(o, p, n);
+}
+static void opt_true(resp_out *o, const char *name, bool set)
+{
+    if (!set)
+        return;
+    resp_w_bulk_str(o, name);
+    resp_w_bool(o, 1);
+}
+
+static uint32_t nonzero_mask(const int64_t *delta)
+{
+    uint32_t m = 0;
+    for (int q = 0; q < INV_QTY_NAMES; q++)
+        if (delta[q] != 0)
+            m |= 1u << q;
+    return m;
+}
+
+/* One level change: kind, item, location, delta (the non-zero ones), after
+ * (the known ones), revision, then created, deleted, hold, reason and ref
+ * where set. */
+static void write_change(resp_out *o, const inv_feed_change *c)
+{
+    const uint32_t all = (1u << INV_QTY_NAMES) - 1;
+    const char *reason = inv_reason_str(c->reason);
+    size_t pairs = 6 + (size_t)c->created + (size_t)c->deleted + (c->hold_id != NULL) +
+                   (reason != NULL) + (c->ref != NULL);
+    resp_w_map(o, pairs);
+    resp_w_bulk_str(o, "kind");
+    resp_w_bulk_str(o, inv_feed_kind_str(c->kind) ? inv_feed_kind_str(c->kind) : "unknown");
+    resp_w_bulk_str(o, "item");
+    resp_w_bulk_u64(o, c->item);
+    resp_w_bulk_str(o, "location");
+    resp_w_bulk_u64(o, c->location);
+    resp_w_bulk_str(o, "delta");
+    write_qty_map(o, c->delta, nonzero_mask(c->delta));
+    resp_w_bulk_str(o, "after");
+    write_qty_map(o, c->after, c->after_known & all);
+    resp_w_bulk_str(o, "revision");
+    resp_w_int(o, (int64_t)c->revision);
+    opt_true(o, "created", c->created);
+    opt_true(o, "deleted", c->deleted);
+    opt_bulk(o, "hold", c->hold_id, c->hold_id_len);
+    opt_bulk(o, "reason", reason, reason ? strlen(reason) : 0);
+    opt_bulk(o, "ref", c->ref, c->ref_len);
+}
+
+/* The records whose item or location field names their subject. */
+static bool kind_has_item(inv_feed_kind k)
+{
+    return k == INV_FEED_ITEM;
+}
+static bool kind_has_location(inv_feed_kind k)
+{
+    return k == INV_FEED_LOCATION || k == INV_FEED_DEFAULT_LOCATION;
+}
+
+/* Appends rec as a map, keeping only the changes f matches (f NULL: all).
+ * Returns false, writing nothing, when a filter leaves no change. */
+static bool write_record(resp_out *o, const inv_feed_record *rec, const feed_filter *f)
+{
+    size_t kept = rec->n_changes;
+    if (f != NULL && filter_any(f)) {
+        kept = 0;
+        for (size_t i = 0; i < rec->n_changes; i++)
+            kept += change_matches(f, &rec->changes[i]);
+        if (kept == 0)
+            return false;
+    }
+    bool has_item = kind_has_item(rec->kind), has_loc = kind_has_location(rec->kind);
+    size_t pairs = 5 + (size_t)has_item + (size_t)has_loc + (size_t)rec->deleted +
+                   (rec->hold_id != NULL) + (rec->request_id != NULL) + (rec->actor != NULL);
+    resp_w_map(o, pairs);
+    resp_w_bulk_str(o, "position");
+    resp_w_int(o, (int64_t)rec->position);
+    resp_w_bulk_str(o, "group");
+    resp_w_int(o, (int64_t)rec->group);
+    resp_w_bulk_str(o, "time_ms");
+    resp_w_int(o, rec->time_ms);
+    resp_w_bulk_str(o, "kind");
+    resp_w_bulk_str(o, inv_feed_kind_str(rec->kind) ? inv_feed_kind_str(rec->kind) : "unknown");
+    if (has_item) {
+        resp_w_bulk_str(o, "item");
+        resp_w_bulk_u64(o, rec->item);
+    }
+    if (has_loc) {
+        resp_w_bulk_str(o, "location");
+        resp_w_bulk_u64(o, rec->location);
+    }
+    opt_true(o, "deleted", rec->deleted);
+    opt_bulk(o, "hold", rec->hold_id, rec->hold_id_len);
+    opt_bulk(o, "request_id", rec->request_id, rec->request_id_len);
+    opt_bulk(o, "actor", rec->actor, rec->actor_len);
+    resp_w_bulk_str(o, "changes");
+    resp_w_array(o, kept);
+    for (size_t i = 0; i < rec->n_changes; i++)
+        if (f == NULL || !filter_any(f) || change_matches(f, &rec->changes[i]))
+            write_change(o, &rec->changes[i]);
+    return true;
+}
+
+/* ---- pages: [next_position, [record ...]] ------------------------------------ */
+
+/* The records are written before their count is known: the header's room
+ * is reserved first and the body slid up against the real header after. */
+typedef struct {
+    size_t start; /* o->len at page_begin: the header's place */
+    size_t n; /* records written */
+} feed_page;
+
+static void page_begin(resp_out *o, feed_page *p)
+{
+    p->start = o->len;
+    p->n = 0;
+    if (resp_out_reserve(o, FEED_PAGE_HEADER_MAX) == 0)
+        o->len += FEED_PAGE_HEADER_MAX;
+}
+
+/* Forgets the page (an error or a parked read answers instead). */
+static void page_drop(resp_out *o, const feed_page *p)
+{
+    if (!o->failed)
+        o->len = p->start;
+}
+
+static void page_end(resp_out *o, const feed_page *p, uint64_t next)
+{
+    char h[FEED_PAGE_HEADER_MAX];
+    if (o->failed)
+        return; /* the connection is dropped: see resp_out.failed */
+    int hn = snprintf(h, sizeof h, "*2\r\n:%llu\r\n*%zu\r\n", (unsigned long long)next, p->n);
+    assert(hn > 0 && (size_t)hn <= FEED_PAGE_HEADER_MAX);
+    size_t body = p->start + FEED_PAGE_HEADER_MAX;
+    assert(o->len >= body);
+    memcpy(o->buf + p->start, h, (size_t)hn);
+    memmove(o->buf + p->start + hn, o->buf + body, o->len - body);
+    o->len -= FEED_PAGE_HEADER_MAX - (size_t)hn;
+}
+
+/* Reads records from f into the page: those f matches, up to count,
+ * examining at most FEED_SCAN_MAX. INV_OK: stopped at count or at the
+ * scan bound; INV_ENOTFOUND: nothing more is readable yet; else the
+ * reader's error. */
+static int page_fill(resp_out *o, feed_page *p, inv_feed *f, const feed_filter *flt, size_t count)
+{
+    inv_feed_record rec;
+    int rc = INV_OK;
+    assert(count >= 1 && count <= INV_FEED_COUNT_MAX);
+    for (size_t scanned = 0; p->n < count && scanned < FEED_SCAN_MAX && !o->failed; scanned++) {
+        rc = inv_feed_next(f, &rec);
+        if (rc != INV_OK)
+            break;
+        p->n += write_record(o, &rec, flt);
+    }
+    return rc;
+}
+
+/* ---- errors ------------------------------------------------------------------- */
+
+/* The feed reads the journal: none in memory. -1 after the error reply. */
+static int journal_or_reply(session *s, resp_out *o, const char *cmd)
+{
+    if (s->ctx->cfg->data_dir != NULL)
+        return 0;
+    resp_w_errorf(o,
+                  "INVALID %s reads the journal; invcored runs --in-memory "
+                  "(no journal, no history)",
+                  cmd);
+    return -1;
+}
+
+/* A reader's or a history's error: retention's INV_ELIMIT says where the
+ * history starts now. */
+static void reply_feed_error(session *s, resp_out *o, int rc)
+{
+    if (rc == INV_ELIMIT) {
+        resp_w_errorf(o, "LIMIT history starts at %llu",
+                      (unsigned long long)inv_feed_oldest_position(s->ctx->e));
+        return;
+    }
+    reply_engine_error(o, rc);
+}
+
+/* COUNT n: 1 .. INV_FEED_COUNT_MAX. -1 after the error reply. */
+static int count_or_reply(resp_out *o, const resp_arg *a, size_t *count)
+{
+    uint64_t c;
+    if (arg_u64_or_reply(o, a, "COUNT", &c) != 0)
+        return -1;
+    if (c == 0 || c > INV_FEED_COUNT_MAX) {
+        resp_w_errorf(o, "%s COUNT must be 1..%u", c == 0 ? "INVALID" : "LIMIT",
+                      (unsigned)INV_FEED_COUNT_MAX);
+        return -1;
+    }
+    *count = (size_t)c;
+    return 0;
+}
+
+/* An option given twice: -1 after the error reply. */
+static int once_or_reply(resp_out *o, unsigned *seen, unsigned bit, const resp_arg *key)
+{
+    if (*seen & bit) {
+        resp_w_errorf(o, "INVALID option %.*s given twice", echo_len(key, CMD_NAME_ECHO_MAX),
+                      key->ptr);
+        return -1;
+    }
+    *seen |= bit;
+    return 0;
+}
+
+/* ---- sessions --------------------------------------------------------------- */
+
+void feed_session_free(session *s)
+{
+    struct feed_session *fs = s->feed;
+    if (fs == NULL)
+        return;
+    assert(!fs->waiting || fs->reader != NULL);
+    inv_feed_close(fs->reader);
+    free(fs);
+    s->feed = NULL;
+}
+
+static void reader_close(struct feed_session *fs)
+{
+    inv_feed_close(fs->reader);
+    fs->reader = NULL;
+    fs->waiting = false;
+}
+
+/* The session's reader, positioned after from: the kept one when it stands
+ * there, else a new one. -1 after the error reply. */
+static int reader_at_or_reply(session *s, resp_out *o, uint64_t from)
+{
+    struct feed_session *fs = s->feed;
+    inv_engine *e = s->ctx->e;
+    assert(fs != NULL && !fs->waiting);
+    if (fs->reader != NULL && from != INV_FEED_FROM_END && inv_feed_position(fs->reader) == from)
+        return 0;
+    reader_close(fs);
+    int rc = inv_feed_open(e, from, &fs->reader);
+    if (rc == INV_OK)
+        return 0;
+    fs->reader = NULL;
+    uint64_t end = inv_feed_end_position(e);
+    if (rc == INV_EINVALID && from > end)
+        resp_w_errorf(o, "INVALID FROM %llu is beyond the end of the journal (%llu)",
+                      (unsigned long long)from, (unsigned long long)end);
+    else if (rc == INV_EINVALID)
+        resp_w_errorf(o, "INVALID FROM %llu is not the position of a record",
+                      (unsigned long long)from);
+    else
+        reply_feed_error(s, o, rc);
+    return -1;
+}
+
+/* ---- FEED.READ [FROM pos|$] [COUNT n] [BLOCK ms] [ITEM item] [LOC loc] ------- */
+
+enum { OPT_FROM = 1, OPT_COUNT = 2, OPT_BLOCK = 4, OPT_ITEM = 8, OPT_LOC = 16 };
+
+static int feed_option_or_reply(resp_out *o, const resp_arg *k, const resp_arg *v, feed_request *rq,
+                                unsigned *seen)
+{
+    if (arg_eq(k, "from")) {
+        if (once_or_reply(o, seen, OPT_FROM, k) != 0)
+            return -1;
+        if (v->len == 1 && v->ptr[0] == '$') {
+            rq->from = INV_FEED_FROM_END;
+            return 0;
+        }
+        if (arg_u64_or_reply(o, v, "FROM", &rq->from) != 0)
+            return -1;
+        if (rq->from == INV_FEED_FROM_END) { /* the API's "$": not a position */
+            resp_w_errorf(o, "INVALID FROM %llu is beyond the end of the journal",
+                          (unsigned long long)rq->from);
+            return -1;
+        }
+        return 0;
+    }
+    if (arg_eq(k, "count"))
+        return once_or_reply(o, seen, OPT_COUNT, k) != 0 ? -1 : count_or_reply(o, v, &rq->count);
+    if (arg_eq(k, "block")) {
+        if (once_or_reply(o, seen, OPT_BLOCK, k) != 0 ||
+            arg_u64_or_reply(o, v, "BLOCK", &rq->block_ms) != 0)
+            return -1;
+        if (rq->block_ms > FEED_BLOCK_MS_MAX) {
+            resp_w_errorf(o, "LIMIT BLOCK must be 0..%llu ms (0: no timeout)",
+                          (unsigned long long)FEED_BLOCK_MS_MAX);
+            return -1;
+        }
+        rq->block = true;
+        return 0;
+    }
+    if (arg_eq(k, "item")) {
+        rq->filter.has_item = true;
+        return once_or_reply(o, seen, OPT_ITEM, k) != 0
+                   ? -1
+                   : arg_u64_or_reply(o, v, "ITEM", &rq->filter.item);
+    }
+    if (arg_eq(k, "loc")) {
+        rq->filter.has_location = true;
+        return once_or_reply(o, seen, OPT_LOC, k) != 0
+                   ? -1
+                   : arg_u64_or_reply(o, v, "LOC", &rq->filter.location);
+    }
+    resp_w_errorf(o, "INVALID unknown option '%.*s' (FROM, COUNT, BLOCK, ITEM, LOC)",
+                  echo_len(k, CMD_NAME_ECHO_MAX), k->ptr);
+    return -1;
+}
+
+/* The session's feed state, made on first use. NULL after the error reply. */
+static struct feed_session *feed_session_or_reply(session *s, resp_out *o)
+{
+    if (s->feed == NULL)
+        s->feed = calloc(1, sizeof *s->feed);
+    if (s->feed == NULL)
+        reply_engine_error(o, INV_ENOMEM);
+    return s->feed;
+}
+
+/* Parks the read: nothing is readable yet. No connection (the fuzzer):
+ * answers as a timeout would. */
+static void feed_park(session *s, resp_out *o, const feed_request *rq)
+{
+    struct feed_session *fs = s->feed;
+    if (s->conn_ops == NULL || s->conn_ops->block == NULL) {
+        resp_w_null(o);
+        return;
+    }
+    fs->waiting = true;
+    fs->count = rq->count;
+    fs->filter = rq->filter;
+    fs->parked_at = inv_feed_position(fs->reader);
+    if (s->conn_ops->block(s->conn, rq->block_ms) != 0) {
+        fs->waiting = false;
+        resp_w_errorf(o, "LIMIT too many clients wait in FEED.READ BLOCK on this "
+                         "event loop; retry, or read without BLOCK");
+    }
+}
+
+static void cmd_feed_read(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    feed_request rq = {.from = 0, .count = FEED_COUNT_DEFAULT};
+    unsigned seen = 0;
+    for (size_t i = 1; i + 1 < n; i += 2)
+        if (feed_option_or_reply(o, &v[i], &v[i + 1], &rq, &seen) != 0)
+            return;
+    if (journal_or_reply(s, o, "FEED.READ") != 0)
+        return;
+    struct feed_session *fs = feed_session_or_reply(s, o);
+    if (fs == NULL || reader_at_or_reply(s, o, rq.from) != 0)
+        return;
+    feed_page p;
+    page_begin(o, &p);
+    int rc = page_fill(o, &p, fs->reader, &rq.filter, rq.count);
+    if (rc != INV_OK && rc != INV_ENOTFOUND) {
+        page_drop(o, &p);
+        reader_close(fs);
+        reply_feed_error(s, o, rc);
+        return;
+    }
+    if (p.n == 0 && rc == INV_ENOTFOUND && rq.block) {
+        page_drop(o, &p);
+        feed_park(s, o, &rq);
+        return;
+    }
+    page_end(o, &p, inv_feed_position(fs->reader));
+}
+
+bool command_feed_resume(session *s, resp_out *o, bool timed_out)
+{
+    struct feed_session *fs = s->feed;
+    assert(fs != NULL && fs->waiting && fs->reader != NULL);
+    feed_page p;
+    page_begin(o, &p);
+    int rc = page_fill(o, &p, fs->reader, &fs->filter, fs->count);
+    if (rc != INV_OK && rc != INV_ENOTFOUND) {
+        page_drop(o, &p);
+        reader_close(fs);
+        reply_feed_error(s, o, rc);
+        return true;
+    }
+    uint64_t next = inv_feed_position(fs->reader);
+    if (p.n == 0 && rc == INV_ENOTFOUND) {
+        if (!timed_out) {
+            page_drop(o, &p); /* o as it was: still parked */
+            return false;
+        }
+        /* nil, as XREAD; but a filter that skipped records meanwhile
+         * answers an empty page, so the reader does not examine them again */
+        if (next == fs->parked_at) {
+            page_drop(o, &p);
+            resp_w_null(o);
+            fs->waiting = false;
+            return true;
+        }
+    }
+    page_end(o, &p, next);
+    fs->waiting = false;
+    return true;
+}
+
+/* ---- LEVEL.HISTORY item loc [COUNT n] [BEFORE pos] -------------------------- */
+
+static void cmd_level_history(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    uint64_t item, loc, before = 0;
+    size_t count = FEED_COUNT_DEFAULT;
+    unsigned seen = 0;
+    if (arg_u64_or_reply(o, &v[1], "item", &item) != 0 ||
+        arg_u64_or_reply(o, &v[2], "location", &loc) != 0)
+        return;
+    for (size_t i = 3; i + 1 < n; i += 2) {
+        int bad;
+        if (arg_eq(&v[i], "count"))
+            bad = once_or_reply(o, &seen, OPT_COUNT, &v[i]) || count_or_reply(o, &v[i + 1], &count);
+        else if (arg_eq(&v[i], "before"))
+            bad = once_or_reply(o, &seen, OPT_FROM, &v[i]) ||
+                  arg_u64_or_reply(o, &v[i + 1], "BEFORE", &before);
+        else {
+            resp_w_errorf(o, "INVALID unknown option '%.*s' (COUNT, BEFORE)",
+                          echo_len(&v[i], CMD_NAME_ECHO_MAX), v[i].ptr);
+            return;
+        }
+        if (bad)
+            return;
+    }
+    if (journal_or_reply(s, o, "LEVEL.HISTORY") != 0)
+        return;
+    inv_feed_page *page = NULL;
+    const inv_feed_record *recs = NULL;
+    size_t nrec = 0;
+    uint64_t next_before = 0;
+    int rc =
+        inv_level_history(s->ctx->e, item, loc, before, count, &page, &recs, &nrec, &next_before);
+    if (rc != INV_OK) {
+        inv_feed_page_free(page);
+        reply_feed_error(s, o, rc);
+        return;
+    }
+    assert(nrec <= count);
+    feed_page p;
+    page_begin(o, &p);
+    for (size_t i = 0; i < nrec; i++)
+        p.n += write_record(o, &recs[i], NULL);
+    page_end(o, &p, next_before);
+    inv_feed_page_free(page);
+}
+
+/* ---- the commands of this file (rows: cmd_internal.h) ---------------------- */
+
+/* FEED.READ is no MULTI read: it may park its connection. */
+const cmd_def cmd_feed_rows[] = {
+    {"feed.read", 1, 11, 1, 2, 0, cmd_feed_read,
+     "FEED.READ [FROM pos|$] [COUNT n] [BLOCK ms] [ITEM item] [LOC loc]"},
+    {"level.history", 3, 7, 3, 2, CMD_READONLY, cmd_level_history,
+     "LEVEL.HISTORY item loc [COUNT n] [BEFORE pos]"},
+};
+const size_t cmd_feed_rows_n = sizeof cmd_feed_rows / sizeof cmd_feed_rows[0];
