@@ -160,6 +160,16 @@ static void id_str(feed_json *j, const char *k, uint64_t v)
     check(j, yajl_gen_string(j->g, (const unsigned char *)digits, n));
 }
 
+static void id_or_null(feed_json *j, const char *k, uint64_t v, bool set)
+{
+    if (set) {
+        id_str(j, k, v);
+        return;
+    }
+    key(j, k);
+    check(j, yajl_gen_null(j->g));
+}
+
 static void boolean(feed_json *j, const char *k, bool v)
 {
     key(j, k);
@@ -303,8 +313,11 @@ int feed_json_add(feed_json *j, const inv_feed_record *r)
     num_u64(j, "group", r->group);
     num_i64(j, "time_ms", r->time_ms);
     name(j, "kind", inv_feed_kind_str(r->kind));
-    id_str(j, "item", r->item);
-    id_str(j, "location", r->location);
+    /* the record's own ids name its subject only for these kinds (the
+     * level changes carry theirs) */
+    id_or_null(j, "item", r->item, r->kind == INV_FEED_ITEM);
+    id_or_null(j, "location", r->location,
+               r->kind == INV_FEED_LOCATION || r->kind == INV_FEED_DEFAULT_LOCATION);
     bytes(j, "hold_id", r->hold_id, r->hold_id_len);
     bytes(j, "request_id", r->request_id, r->request_id_len);
     bytes(j, "actor", r->actor, r->actor_len);

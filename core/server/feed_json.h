@@ -8,13 +8,16 @@
  *
  * The object (docs/PROTOCOL.md "Webhooks" has the full schema):
  *   {"position":N,"group":N,"time_ms":N,"kind":"level.adjust",
- *    "item":"123","location":"7","hold_id":null,"request_id":null,
+ *    "item":null,"location":null,"hold_id":null,"request_id":null,
  *    "actor":null,"deleted":false,"changes":[{"kind":..,"item":"123",
  *    "location":"7","revision":N,"deltas":{"available":-2},
  *    "after":{"available":8},"created":false,"deleted":false,
  *    "reason":null,"ref":null,"hold_id":null}]}
  * Ids (item, location) are decimal strings: 64-bit values stay exact in
- * every JSON reader. Positions, revisions and quantities are numbers.
+ * every JSON reader. A record's own item / location are set for the
+ * kinds "item" / "location", "default_location" (null otherwise: a level
+ * change names its level in changes[]). Positions, revisions and
+ * quantities are numbers.
  *
  * Byte strings (hold ids, request ids, refs, actors) are bytes, not text:
  * a valid UTF-8 sequence is written as itself; every other byte b >= 0x80
