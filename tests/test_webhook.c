@@ -231,7 +231,10 @@ static void seen_from(yajl_val o, seen_rec *r)
     r->position = json_u64(json_get(o, "position"));
     (void)json_u64(json_get(o, "group"));
     snprintf(r->kind, sizeof r->kind, "%s", YAJL_GET_STRING(json_get(o, "kind")));
-    cr_assert(YAJL_IS_STRING(json_get(o, "item")), "ids are strings");
+    yajl_val item = json_get(o, "item");
+    /* ids are strings; a record's own item is an item record's only */
+    cr_assert(strcmp(r->kind, "item") == 0 ? YAJL_IS_STRING(item) : YAJL_IS_NULL(item),
+              "item of a %s record", r->kind);
     yajl_val ch = json_get(o, "changes");
     cr_assert(YAJL_IS_ARRAY(ch));
     for (size_t i = 0; i < YAJL_GET_ARRAY(ch)->len && i < 64; i++) {
