@@ -223,6 +223,13 @@ static yajl_val json_get(yajl_val obj, const char *key)
     return v;
 }
 
+/* v's text; fails the test when v is not a string. */
+static const char *json_str(yajl_val v)
+{
+    cr_assert(YAJL_IS_STRING(v), "expected a string");
+    return v->u.string;
+}
+
 /* One JSON record object into *r (checks the schema's fields exist). */
 static void seen_from(yajl_val o, seen_rec *r)
 {
@@ -230,7 +237,7 @@ static void seen_from(yajl_val o, seen_rec *r)
     memset(r, 0, sizeof *r);
     r->position = json_u64(json_get(o, "position"));
     (void)json_u64(json_get(o, "group"));
-    snprintf(r->kind, sizeof r->kind, "%s", YAJL_GET_STRING(json_get(o, "kind")));
+    snprintf(r->kind, sizeof r->kind, "%s", json_str(json_get(o, "kind")));
     yajl_val item = json_get(o, "item");
     /* ids are strings; a record's own item is an item record's only */
     cr_assert(strcmp(r->kind, "item") == 0 ? YAJL_IS_STRING(item) : YAJL_IS_NULL(item),
@@ -462,6 +469,7 @@ Test(webhook, delivers_every_record_in_order_signed_through_failures_stalls_and_
     m = marker(c, 2);
     WAIT_UNTIL(was_delivered(&rx, m), "delivered after recovery");
     WAIT_UNTIL(info_field(c, "failing=") == 0, "INFO: no longer failing");
+    WAIT_UNTIL(info_field(c, "lag_bytes=") == 0, "INFO: caught up");
     cr_assert_eq(info_field(c, "last_status="), 200);
     cr_assert_geq(info_field(c, "failures="), 3);
     long long acked = info_field(c, "acked_position=");
@@ -653,18 +661,18 @@ Test(invcore_feed, dir_prints_the_changes_as_json_lines, .timeout = 60)
     cr_assert_geq(l.n, 3 + LEVELS);
     yajl_val r = find_position(&l, adj);
     cr_assert_not_null(r, "the adjust's record (position = its revision)");
-    cr_assert_str_eq(YAJL_GET_STRING(json_get(r, "kind")), "level.adjust");
+    cr_assert_str_eq(json_str(json_get(r, "kind")), "level.adjust");
     yajl_val ch = json_get(r, "changes");
     cr_assert_eq(YAJL_GET_ARRAY(ch)->len, 1);
     yajl_val c0 = YAJL_GET_ARRAY(ch)->values[0];
-    cr_assert_str_eq(YAJL_GET_STRING(json_get(c0, "item")), "10");
-    cr_assert_str_eq(YAJL_GET_STRING(json_get(c0, "location")), "1");
+    cr_assert_str_eq(json_str(json_get(c0, "item")), "10");
+    cr_assert_str_eq(json_str(json_get(c0, "location")), "1");
     cr_assert_eq(qty(c0, "deltas", "available"), -2);
     cr_assert_eq(qty(c0, "after", "available"), 3);
     cr_assert_eq(json_u64(json_get(c0, "revision")), adj);
     r = find_position(&l, set);
     cr_assert_not_null(r);
-    cr_assert_str_eq(YAJL_GET_STRING(json_get(r, "kind")), "level.set");
+    cr_assert_str_eq(json_str(json_get(r, "kind")), "level.set");
     for (size_t i = 1; i < l.n; i++)
         cr_assert_gt(json_u64(json_get(l.rec[i], "position")),
                      json_u64(json_get(l.rec[i - 1], "position")), "in journal order");

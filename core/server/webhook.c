@@ -82,6 +82,9 @@ typedef struct {
     /* published to INFO under mu */
     pthread_mutex_t mu;
     uint64_t acked;
+    /* the journal's end when the thread last found nothing more to send
+     * (positions are record starts: acked alone never reaches the end) */
+    uint64_t caught_up_end;
     int64_t pending_time_ms; /* time of the batch's first record, 0: none */
     uint64_t posts_ok, records_sent, failures, failing, gaps;
     long last_status;
@@ -489,6 +492,8 @@ static void *webhook_main(void *arg)
     webhook *w = arg;
     uint64_t failures = 0;
     while (!stopping(w)) {
+        /* before the read: what the read then finds readable lies below */
+        uint64_t end_before = inv_feed_end_position(w->set->e);
         int rc = w->feed != NULL ? fill(w) : INV_EIO;
         if (w->feed != NULL && w->batch_records > 0) {
             if (!deliver(w))
@@ -499,6 +504,9 @@ static void *webhook_main(void *arg)
             continue; /* read a full scan of skipped records */
         if (rc == INV_ENOTFOUND) {
             ack_skipped(w, true);
+            pthread_mutex_lock(&w->mu);
+            w->caught_up_end = end_before;
+            pthread_mutex_unlock(&w->mu);
             failures = 0;
             (void)wait_for(w, w->durable_fd, WEBHOOK_IDLE_MS);
             continue;
@@ -701,6 +709,7 @@ size_t webhooks_status(webhook_status *out, size_t cap)
         s->topics = w->topics;
         pthread_mutex_lock(&w->mu);
         s->acked_position = w->acked;
+        uint64_t base = w->caught_up_end > w->acked ? w->caught_up_end : w->acked;
         s->lag_ms =
             w->pending_time_ms > 0 && now_ms > w->pending_time_ms ? now_ms - w->pending_time_ms : 0;
         s->posts_ok = w->posts_ok;
@@ -711,7 +720,7 @@ size_t webhooks_status(webhook_status *out, size_t cap)
         s->last_status = w->last_status;
         memcpy(s->last_error, w->last_error, sizeof s->last_error);
         pthread_mutex_unlock(&w->mu);
-        s->lag_bytes = end > s->acked_position ? end - s->acked_position : 0;
+        s->lag_bytes = end > base ? end - base : 0;
     }
     return set->n;
 }

@@ -85,7 +85,10 @@ typedef struct {
     char url[WEBHOOK_URL_MAX + 1]; /* without the fragment */
     unsigned topics;
     uint64_t acked_position; /* last position the receiver acknowledged */
-    uint64_t lag_bytes; /* journal end - acked (positions are bytes) */
+    /* journal bytes not yet sent: the end less the acknowledged position,
+     * or less the end the sender last found caught up (positions are
+     * byte offsets of record starts); 0 when nothing waits */
+    uint64_t lag_bytes;
     int64_t lag_ms; /* age of the oldest unacknowledged record (0: none) */
     uint64_t posts_ok, records_sent, failures;
     uint64_t failing; /* failed attempts since the last success */
