@@ -20,7 +20,8 @@ B           := build
 # Debian packages the build, the tests and the benchmarks need.
 DEB_PACKAGES := gcc make pkg-config libjemalloc-dev libxxhash-dev \
                 libcriterion-dev libhiredis-dev redis-tools redis-server \
-                clang libclang-rt-14-dev liburcu-dev clang-format python3 python3-redis
+                clang libclang-rt-14-dev liburcu-dev clang-format python3 python3-redis \
+                libyajl-dev libcurl4-openssl-dev libssl-dev libjansson-dev
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter
@@ -33,6 +34,9 @@ CFLAGS_ASAN := $(BASE) -O1 -fno-omit-frame-pointer \
 CFLAGS_TSAN := $(BASE) -O1 -fsanitize=thread -DINV_SANITIZE=1 -DINV_TSAN=1
 LIBS        := -ljemalloc -lpthread
 TEST_LIBS   := -lcriterion -lhiredis -lpthread -lm
+# invcored's own: JSON (yajl), HTTP (libcurl) and HMAC (libcrypto) for the
+# webhooks. libinvcore links none of them.
+SERVER_LIBS := -lyajl -lcurl -lcrypto
 
 LIB_SRCS     := $(wildcard core/*.c)
 SERVER_MAIN  := core/server/main.c
@@ -73,7 +77,7 @@ TEST_LOG   := $(B)/test-results.log
 
 ALL_TARGETS := $(B)/libinvcore.a $(B)/libinvcore.so $(B)/invcore.pc
 ifneq ($(wildcard $(SERVER_MAIN)),)
-ALL_TARGETS += $(B)/invcored
+ALL_TARGETS += $(B)/invcored $(B)/invcore-feed
 endif
 
 all: $(ALL_TARGETS)
@@ -121,16 +125,29 @@ $(B)/invcore.pc: Makefile | $(DEPS_STAMP)
 	@$(call write_pc,$(PREFIX),$@)
 
 $(B)/invcored: $(B)/obj/$(SERVER_MAIN:.c=.o) $(SERVER_OBJS) $(B)/libinvcore.a
-	$(CC) $(CFLAGS_REL) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS_REL) -o $@ $^ $(SERVER_LIBS) $(LIBS)
+
+# The command-line feed reader: a data dir (libinvcore) or a server (hiredis).
+$(B)/invcore-feed: $(B)/obj/core/tools/invcore_feed.o $(B)/obj/core/server/feed_json.o \
+                   $(B)/obj/core/server/resp.o $(B)/libinvcore.a
+	$(CC) $(CFLAGS_REL) -o $@ $^ -lyajl -lhiredis $(LIBS)
 
 $(B)/tests/%: tests/%.c $(B)/libinvcore.a $(SERVER_OBJS) $(HEADERS) $(TEST_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_REL) -Itests -o $@ $< $(SERVER_OBJS) $(B)/libinvcore.a \
-	  $(TEST_LIBS) $(LIBS)
+	  $(TEST_LIBS) $(SERVER_LIBS) $(LIBS)
 
 $(B)/bench/%: bench/%.c $(B)/libinvcore.a $(HEADERS) bench/bench_util.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_REL) -O3 -o $@ $< $(B)/libinvcore.a $(LIBS) -lurcu-cds -lurcu -lm
+
+# The webhook bench starts invcored and runs a receiver; its "json" mode
+# compares yajl with jansson.
+$(B)/bench/bench_webhook: bench/bench_webhook.c $(SERVER_OBJS) $(B)/libinvcore.a $(HEADERS) \
+                          bench/bench_util.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_REL) -O3 -o $@ $< $(SERVER_OBJS) $(B)/libinvcore.a -lhiredis -ljansson \
+	  $(SERVER_LIBS) $(LIBS) -lm
 
 # ---- sanitizer builds (libc malloc: the sanitizer must own malloc) ---------
 
@@ -144,12 +161,12 @@ $(B)/tsan/obj/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
 
 # The integration suites start a server: under a sanitizer, a sanitized one.
 $(B)/asan/invcored: $(call objs,$(B)/asan,$(SERVER_MAIN) $(SERVER_SRCS) $(LIB_SRCS))
-	$(CC) $(CFLAGS_ASAN) -o $@ $^ -lpthread
+	$(CC) $(CFLAGS_ASAN) -o $@ $^ $(SERVER_LIBS) -lpthread
 
 $(B)/asan/tests/%: tests/%.c $(call objs,$(B)/asan,$(LIB_SRCS) $(SERVER_SRCS)) $(HEADERS) $(TEST_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ASAN) -Itests -o $@ $< \
-	  $(call objs,$(B)/asan,$(LIB_SRCS) $(SERVER_SRCS)) $(TEST_LIBS)
+	  $(call objs,$(B)/asan,$(LIB_SRCS) $(SERVER_SRCS)) $(TEST_LIBS) $(SERVER_LIBS)
 
 # Criterion cannot start under ThreadSanitizer (its arena collides with the
 # shadow memory, Criterion#274): the TSan suites use the small compatible
@@ -158,12 +175,12 @@ TSAN_TEST_LIBS := -lhiredis -lpthread -lm
 TSAN_SHIM_HDRS := $(wildcard tests/tsan_criterion/criterion/*.h)
 
 $(B)/tsan/invcored: $(call objs,$(B)/tsan,$(SERVER_MAIN) $(SERVER_SRCS) $(LIB_SRCS))
-	$(CC) $(CFLAGS_TSAN) -o $@ $^ -lpthread
+	$(CC) $(CFLAGS_TSAN) -o $@ $^ $(SERVER_LIBS) -lpthread
 
 $(B)/tsan/tests/%: tests/%.c $(call objs,$(B)/tsan,$(LIB_SRCS) $(SERVER_SRCS)) $(HEADERS) $(TEST_HDRS) $(TSAN_SHIM_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) -Itests/tsan_criterion $(CFLAGS_TSAN) -Itests -o $@ $< \
-	  $(call objs,$(B)/tsan,$(LIB_SRCS) $(SERVER_SRCS)) $(TSAN_TEST_LIBS)
+	  $(call objs,$(B)/tsan,$(LIB_SRCS) $(SERVER_SRCS)) $(TSAN_TEST_LIBS) $(SERVER_LIBS)
 
 # ---- fuzzing (clang libFuzzer) ---------------------------------------------
 
@@ -172,7 +189,7 @@ FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -pthread -mcx16 -g -O1 -Iinclude -Icore \
 
 $(B)/fuzz/%: fuzz/%.c $(LIB_SRCS) $(SERVER_SRCS) $(HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(SERVER_SRCS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(SERVER_SRCS) $(SERVER_LIBS)
 
 fuzz: $(FUZZERS)
 	@for f in $(FUZZERS); do n=$$(basename $$f); \
@@ -208,7 +225,7 @@ check-cycles: | $(DEPS_STAMP)
 # Every C file follows .clang-format (clang-format from Debian): `make
 # format` rewrites them, `make format-check` (in `make test`) fails on any
 # difference.
-FORMAT_SRCS := $(wildcard core/*.c core/*.h core/server/*.c core/server/*.h include/*.h \
+FORMAT_SRCS := $(wildcard core/*.c core/*.h core/server/*.c core/server/*.h core/tools/*.c include/*.h \
                  tests/*.c tests/*.h tests/tsan_criterion/criterion/*.h bench/*.c bench/*.h \
                  fuzz/*.c)
 
@@ -290,7 +307,7 @@ install: all
 	install -m 644 $(B)/libinvcore.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(B)/libinvcore.so $(DESTDIR)$(PREFIX)/lib/
 	@$(call write_pc,$(PREFIX),$(DESTDIR)$(PREFIX)/lib/pkgconfig/invcore.pc)
-	install -m 755 $(B)/invcored $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(B)/invcored $(B)/invcore-feed $(DESTDIR)$(PREFIX)/bin/
 
 clean:
 	rm -rf $(B)

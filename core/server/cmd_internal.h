@@ -210,5 +210,7 @@ void feed_session_free(session *s);
 /* cmd_introspect.c */
 /* cmd_introspect serves SLOWLOG, LATENCY and MEMORY (by argv[0]). */
 cmd_handler cmd_introspect, cmd_scan, cmd_type;
+/* INFO's # Webhooks section, appended to t. */
+void info_webhooks(resp_out *t);
 
 #endif /* INV_SERVER_CMD_INTERNAL_H */

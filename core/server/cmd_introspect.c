@@ -1,6 +1,6 @@
 /*
  * cmd_introspect.c — the monitoring and keyspace commands Redis tools use:
- * SLOWLOG, LATENCY, MEMORY, SCAN and TYPE.
+ * SLOWLOG, LATENCY, MEMORY, SCAN and TYPE; and INFO's # Webhooks section.
  *
  * The keyspace these commands show is the levels: a level is the "key"
  * named "item:loc" (both decimal ids, as SCAN writes them; leading zeros
@@ -9,11 +9,13 @@
  * Nothing here is on a request hot path; SCAN allocates nothing (its rows
  * live in the loop's scratch).
  */
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "server/cmd_internal.h"
 #include "server/slowlog.h"
+#include "server/webhook.h"
 
 /* A level's footprint: one 32-byte slot of the levels table, which is kept
  * at most 3/4 full (PROTOCOL.md: "about 43 bytes per level"). */
@@ -396,6 +398,64 @@ void cmd_scan(session *s, resp_out *o, const resp_arg *v, size_t n)
 void cmd_type(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     resp_w_simple(o, level_exists(s, &v[1]) ? "level" : "none");
+}
+
+/* ---- INFO webhooks ----------------------------------------------------------- */
+
+/* A webhook's line: "webhookN:url=...,acked_position=...,...". */
+#define INFO_WEBHOOK_LINE_MAX (3u * WEBHOOK_URL_MAX + 2 * WEBHOOK_ERROR_MAX + 512u)
+
+/* s into dst[cap] for a "k=v,k=v" field: ',' and control bytes (the
+ * separators INFO readers split on) become %XX. Returns dst. */
+static const char *info_value(char *dst, size_t cap, const char *s)
+{
+    size_t n = 0;
+    assert(cap >= 4);
+    for (; *s != '\0' && n + 4 <= cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == ',' || c < ' ' || c == 0x7f)
+            n += (size_t)snprintf(dst + n, cap - n, "%%%02X", c);
+        else
+            dst[n++] = (char)c;
+    }
+    dst[n] = '\0';
+    return dst;
+}
+
+static const char *info_topics(unsigned topics)
+{
+    static const char *const names[] = {
+        "none",  "levels",       "holds",       "levels|holds",
+        "items", "levels|items", "holds|items", "levels|holds|items"};
+    return names[topics & WEBHOOK_TOPICS_ALL];
+}
+
+/* # Webhooks: how many run, then one line per webhook (webhook.h has the
+ * meaning of each field). Empty of webhooks when none was configured. */
+void info_webhooks(resp_out *t)
+{
+    webhook_status st[WEBHOOKS_MAX];
+    size_t n = webhooks_status(st, WEBHOOKS_MAX);
+    char line[INFO_WEBHOOK_LINE_MAX], url[3 * WEBHOOK_URL_MAX + 1], err[3 * WEBHOOK_ERROR_MAX];
+    assert(n <= WEBHOOKS_MAX);
+    int k = snprintf(line, sizeof line, "# Webhooks\r\nwebhooks:%zu\r\n", n);
+    resp_out_raw(t, line, (size_t)k);
+    for (size_t i = 0; i < n; i++) {
+        const webhook_status *w = &st[i];
+        k = snprintf(line, sizeof line,
+                     "webhook%zu:url=%s,topics=%s,acked_position=%llu,lag_bytes=%llu,"
+                     "lag_ms=%lld,posts=%llu,records=%llu,failures=%llu,failing=%llu,"
+                     "gaps=%llu,last_status=%ld,last_error=%s\r\n",
+                     i, info_value(url, sizeof url, w->url), info_topics(w->topics),
+                     (unsigned long long)w->acked_position, (unsigned long long)w->lag_bytes,
+                     (long long)w->lag_ms, (unsigned long long)w->posts_ok,
+                     (unsigned long long)w->records_sent, (unsigned long long)w->failures,
+                     (unsigned long long)w->failing, (unsigned long long)w->gaps, w->last_status,
+                     info_value(err, sizeof err, w->last_error));
+        assert(k > 0 && (size_t)k < sizeof line);
+        resp_out_raw(t, line, (size_t)k);
+    }
+    resp_out_raw(t, "\r\n", 2);
 }
 
 /* ---- the commands of this file (rows: cmd_internal.h) ---------------------- */

@@ -940,6 +940,8 @@ static void cmd_info(session *s, resp_out *o, const resp_arg *v, size_t n)
     if (want(&q, "keyspace", true))
         info_keyspace(&t, &st);
     info_engine(s, &t, &q, &st);
+    if (want(&q, "webhooks", true))
+        info_webhooks(&t);
     if (t.failed)
         reply_engine_error(o, INV_ENOMEM);
     else

@@ -30,6 +30,7 @@ void config_defaults(server_config *c)
     c->slowlog_slower_than_us = SERVER_SLOWLOG_SLOWER_THAN_US_DEFAULT;
     c->slowlog_max_len = SERVER_SLOWLOG_MAX_LEN_DEFAULT;
     c->history_retention_hours = SERVER_HISTORY_RETENTION_HOURS_DEFAULT;
+    c->webhook_timeout_ms = WEBHOOK_TIMEOUT_MS_DEFAULT;
 }
 
 const char *config_usage(void)
@@ -46,6 +47,8 @@ const char *config_usage(void)
            "                [--buyer-window-s N]\n"
            "                [--history-retention-hours N] [--history-retention-bytes N]\n"
            "                [--slowlog-log-slower-than US] [--slowlog-max-len N]\n"
+           "                [--webhook URL[#topics=levels,holds,items]]...\n"
+           "                [--webhook-secret S] [--webhook-timeout-ms N]\n"
            "                [--help] [--version]\n"
            "defaults: bind 127.0.0.1, port 7379, threads = cores, data dir ./data,\n"
            "fsync interval (10 ms), maxclients 10000, timeout 300 s (0: off),\n"
@@ -54,7 +57,8 @@ const char *config_usage(void)
            "slowlog-log-slower-than 10000 us (-1: off), slowlog-max-len 128,\n"
            "request-id-retention-hours 24, request-ids-max 1048576,\n"
            "buyer-window-s 86400, history-retention-hours 168,\n"
-           "history-retention-bytes 0 (no bound)\n";
+           "history-retention-bytes 0 (no bound), at most 8 webhooks,\n"
+           "webhook-timeout-ms 5000\n";
 }
 
 const char *config_fsync_name(inv_fsync_policy p)
@@ -107,6 +111,8 @@ static const struct {
     {"history-retention-hours", 1, SERVER_HISTORY_RETENTION_HOURS_MAX,
      CFG(history_retention_hours, OPT_UNSIGNED)},
     {"history-retention-bytes", 0, UINT64_MAX, CFG(history_retention_bytes, OPT_U64)},
+    {"webhook-timeout-ms", WEBHOOK_TIMEOUT_MS_MIN, WEBHOOK_TIMEOUT_MS_MAX,
+     CFG(webhook_timeout_ms, OPT_UNSIGNED)},
 };
 #undef CFG
 
@@ -147,6 +153,34 @@ static int apply_numeric(server_config *c, const char *name, const char *val, ch
         }
         return 1;
     }
+    return 0;
+}
+
+/* --webhook (repeatable, each URL once) and --webhook-secret. */
+static int apply_webhook(server_config *c, const char *name, const char *val, char *err,
+                         size_t errlen)
+{
+    if (strcmp(name, "webhook-secret") == 0) {
+        if (val[0] == '\0' || strlen(val) > WEBHOOK_SECRET_MAX) {
+            snprintf(err, errlen, "--webhook-secret: expected 1..%u bytes", WEBHOOK_SECRET_MAX);
+            return -1;
+        }
+        c->webhook_secret = val;
+        c->webhook_secret_len = strlen(val);
+        return 0;
+    }
+    if (webhook_arg_check(val, NULL, err, errlen) != 0)
+        return -1;
+    for (size_t i = 0; i < c->n_webhooks; i++)
+        if (strcmp(c->webhooks[i], val) == 0) {
+            snprintf(err, errlen, "--webhook: %.64s given twice", val);
+            return -1;
+        }
+    if (c->n_webhooks == WEBHOOKS_MAX) {
+        snprintf(err, errlen, "--webhook: at most %u", WEBHOOKS_MAX);
+        return -1;
+    }
+    c->webhooks[c->n_webhooks++] = val;
     return 0;
 }
 
@@ -191,6 +225,8 @@ static int apply(server_config *c, const char *name, const char *val, char *err,
         }
         c->requirepass = val;
         c->requirepass_len = strlen(val);
+    } else if (strcmp(name, "webhook") == 0 || strcmp(name, "webhook-secret") == 0) {
+        return apply_webhook(c, name, val, err, errlen);
     } else {
         snprintf(err, errlen, "unknown option --%s", name);
         return -1;
@@ -246,6 +282,10 @@ int config_parse(server_config *c, int argc, char **argv, char *err, size_t errl
         }
         if (apply(c, name, val, err, errlen) != 0)
             return -1;
+    }
+    if (c->n_webhooks > 0 && c->data_dir == NULL) {
+        snprintf(err, errlen, "--webhook needs a data dir (not --in-memory)");
+        return -1;
     }
     if (c->max_query < c->max_bulk + 1024) {
         snprintf(err, errlen, "--max-query-buffer must exceed --max-bulk by at least 1024");

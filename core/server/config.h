@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "invcore.h"
+#include "server/webhook.h"
 
 #define SERVER_PORT_DEFAULT 7379
 #define SERVER_BIND_DEFAULT "127.0.0.1"
@@ -77,6 +78,12 @@ typedef struct {
     uint64_t history_retention_bytes;
     int64_t slowlog_slower_than_us; /* -1: log nothing */
     unsigned slowlog_max_len; /* 0: keep nothing */
+    /* webhooks (server/webhook.h): each --webhook argument as given */
+    const char *webhooks[WEBHOOKS_MAX];
+    size_t n_webhooks;
+    const char *webhook_secret; /* NULL: bodies are not signed */
+    size_t webhook_secret_len;
+    unsigned webhook_timeout_ms;
     bool help, version;
 } server_config;
 

@@ -1,7 +1,8 @@
 /*
  * main.c — invcored: parse the command line, open the engine (durability
- * deferred to the event loops), start the loops, wait for SIGTERM/SIGINT,
- * then stop accepting, flush what is owed, close the engine and exit 0.
+ * deferred to the event loops), start the webhook senders and the loops,
+ * wait for SIGTERM/SIGINT, then stop accepting, flush what is owed, stop
+ * the webhooks, close the engine and exit 0.
  *
  * Signals are blocked in every thread (the mask is set before any thread
  * exists) and taken synchronously by sigwait in the main thread, so no
@@ -19,6 +20,7 @@
 #include "invcore.h"
 #include "server/config.h"
 #include "server/server.h"
+#include "server/webhook.h"
 
 #define DATA_DIR_PATH_MAX 4096
 /* Descriptors kept out of maxclients besides SERVER_FDS_PER_LOOP per loop:
@@ -164,10 +166,20 @@ int main(int argc, char **argv)
     inv_engine *e = engine_open(&cfg);
     if (e == NULL)
         return 1;
-    server *srv = NULL;
     char err[256];
+    /* before the server: INFO webhooks never sees a set being built */
+    webhooks *hooks = NULL;
+    const webhook_config hcfg = {cfg.webhooks,           cfg.n_webhooks,         cfg.webhook_secret,
+                                 cfg.webhook_secret_len, cfg.webhook_timeout_ms, cfg.data_dir};
+    if (cfg.n_webhooks > 0 && webhooks_start(&hooks, e, &hcfg, err, sizeof err) != 0) {
+        fprintf(stderr, "invcored: %s\n", err);
+        inv_close(e);
+        return 1;
+    }
+    server *srv = NULL;
     if (server_start(&srv, &cfg, e, err, sizeof err) != 0) {
         fprintf(stderr, "invcored: %s\n", err);
+        webhooks_stop(hooks);
         inv_close(e);
         return 1;
     }
@@ -178,6 +190,7 @@ int main(int argc, char **argv)
         ;
     fprintf(stderr, "invcored: signal %d, shutting down\n", sig);
     server_stop(srv);
+    webhooks_stop(hooks); /* after the server: no INFO reads the set */
     server_free(srv);
     inv_close(e);
     fprintf(stderr, "invcored: bye\n");
