@@ -134,7 +134,7 @@ int main(void)
      * first call also walks the last segment for the boundary index) */
     for (int pass = 0; pass < 2; pass++) {
         inv_feed_page *page;
-        const inv_feed_record *recs;
+        const inv_feed_record *const *recs;
         size_t got;
         uint64_t next;
         t0 = bench_now_ns();

@@ -616,10 +616,10 @@ static int history_walk_back(feed_state *st, history_walk *w, uint64_t before, u
 }
 
 int inv_level_history(inv_engine *e, uint64_t item, uint64_t location, uint64_t before,
-                      size_t count, inv_feed_page **page, const inv_feed_record **rec_out,
+                      size_t count, inv_feed_page **page, const inv_feed_record *const **recs_out,
                       size_t *n_out, uint64_t *next_before)
 {
-    if (!e || !page || !rec_out || !n_out || !next_before || count == 0 ||
+    if (!e || !page || !recs_out || !n_out || !next_before || count == 0 ||
         count > INV_FEED_COUNT_MAX)
         return INV_EINVALID;
     *page = NULL;
@@ -653,7 +653,7 @@ int inv_level_history(inv_engine *e, uint64_t item, uint64_t location, uint64_t 
     }
     *page = w.page;
     *n_out = w.page->records.n;
-    *rec_out = w.page->records.items;
+    *recs_out = (const inv_feed_record *const *)w.page->records.items;
     return INV_OK;
 }
 

@@ -23,9 +23,10 @@
  * may come back short (even empty) with *next_before not 0. The cost of a
  * page is O(bytes walked) (docs/JOURNAL.md): about 1 ms per MiB here
  * (bench_feed_read) once the boundary index covers the segments walked,
- * so a call stays near 15 ms (a segment's first walk costs about as much
- * again, once). */
-#define FEED_HISTORY_SCAN_BYTES_MAX (16ULL << 20)
+ * so a call stays near 2 ms, short enough for the server's event loop (a
+ * segment's first walk also builds its index: about 0.5 ms per MiB of the
+ * segment, once). */
+#define FEED_HISTORY_SCAN_BYTES_MAX (2ULL << 20)
 
 /* After recovery opened e's data directory (with its journal): reads
  * history.start. INV_OK also without a data directory (no feed). */

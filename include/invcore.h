@@ -805,12 +805,14 @@ uint64_t inv_feed_end_position(inv_engine *e);
 /* A level's changes, newest first: the records (at most count, <=
  * INV_FEED_COUNT_MAX) with a change of (item, location) at positions
  * below before (0: the end), as records whose changes are only that
- * level's. rec_out[i] points into *page, valid until the next call with
- * it or inv_feed_page_free. *next_before: pass it as before for the next
- * page (0: no more). Cost: docs/PROTOCOL.md "LEVEL.HISTORY". */
+ * level's. *recs_out gets an array of *n_out pointers to them, all owned
+ * by *page (valid until inv_feed_page_free). *next_before: pass it as
+ * before for the next page (0: no more). A page may hold fewer than count
+ * records with next_before not 0: one call walks a bounded number of
+ * journal bytes. Cost: docs/PROTOCOL.md "LEVEL.HISTORY". */
 typedef struct inv_feed_page inv_feed_page;
 int inv_level_history(inv_engine *e, uint64_t item, uint64_t location, uint64_t before,
-                      size_t count, inv_feed_page **page, const inv_feed_record **rec_out,
+                      size_t count, inv_feed_page **page, const inv_feed_record *const **recs_out,
                       size_t *n_out, uint64_t *next_before);
 void inv_feed_page_free(inv_feed_page *page);
 

@@ -1149,7 +1149,7 @@ Test(feed, level_history_pages_newest_first_across_segments, .timeout = 60)
         inv_feed_page *page;
         const inv_feed_record *const *recs;
         size_t n;
-        int rc = inv_level_history(e, 1, 2, before, 4, &page, (const inv_feed_record **)&recs, &n,
+        int rc = inv_level_history(e, 1, 2, before, 4, &page, &recs, &n,
                                    &before);
         cr_assert_eq(rc, INV_OK, "%s", inv_strerror(rc));
         cr_assert(n <= 4);
@@ -1169,7 +1169,7 @@ Test(feed, level_history_pages_newest_first_across_segments, .timeout = 60)
     cr_assert_eq(got, n_revs);
 
     inv_feed_page *page;
-    const inv_feed_record *recs;
+    const inv_feed_record *const *recs;
     size_t n;
     uint64_t next;
     cr_assert_eq(inv_level_history(e, 1, 2, 0, 0, &page, &recs, &n, &next), INV_EINVALID);

@@ -697,7 +697,7 @@ static void cmd_level_history(session *s, resp_out *o, const resp_arg *v, size_t
     size_t nrec = 0;
     uint64_t next_before = 0;
     int rc = inv_level_history(s->ctx->e, item, loc, before, count, &page,
-                               (const inv_feed_record **)&recs, &nrec, &next_before);
+                               &recs, &nrec, &next_before);
     if (rc != INV_OK) {
         inv_feed_page_free(page);
         reply_feed_error(s, o, rc, before);
