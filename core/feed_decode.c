@@ -197,9 +197,8 @@ static void single_change(inv_feed_record *rec, inv_feed_change *c, uint64_t pos
 #define COLD_V2_LEN 112u
 
 _Static_assert(PERSIST_LEVEL_LEN_V1 == LEVEL_V1_LEN && PERSIST_LEVEL_LEN_V2 == LEVEL_V2_LEN &&
-                   PERSIST_LEVEL_LEN == LEVEL_V3_LEN &&
-                   PERSIST_LEVEL_COLD_LEN_V1 == COLD_V1_LEN && PERSIST_LEVEL_COLD_LEN == COLD_V2_LEN &&
-                   sizeof(persist_cold) == 32,
+                   PERSIST_LEVEL_LEN == LEVEL_V3_LEN && PERSIST_LEVEL_COLD_LEN_V1 == COLD_V1_LEN &&
+                   PERSIST_LEVEL_COLD_LEN == COLD_V2_LEN && sizeof(persist_cold) == 32,
                "the level records of docs/JOURNAL.md");
 
 /* Old records say only what the level became: shown as a set (or a

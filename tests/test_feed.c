@@ -1149,8 +1149,7 @@ Test(feed, level_history_pages_newest_first_across_segments, .timeout = 60)
         inv_feed_page *page;
         const inv_feed_record *const *recs;
         size_t n;
-        int rc = inv_level_history(e, 1, 2, before, 4, &page, &recs, &n,
-                                   &before);
+        int rc = inv_level_history(e, 1, 2, before, 4, &page, &recs, &n, &before);
         cr_assert_eq(rc, INV_OK, "%s", inv_strerror(rc));
         cr_assert(n <= 4);
         for (size_t i = 0; i < n; i++) {

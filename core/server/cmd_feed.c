@@ -696,8 +696,8 @@ static void cmd_level_history(session *s, resp_out *o, const resp_arg *v, size_t
     const inv_feed_record *const *recs = NULL;
     size_t nrec = 0;
     uint64_t next_before = 0;
-    int rc = inv_level_history(s->ctx->e, item, loc, before, count, &page,
-                               &recs, &nrec, &next_before);
+    int rc =
+        inv_level_history(s->ctx->e, item, loc, before, count, &page, &recs, &nrec, &next_before);
     if (rc != INV_OK) {
         inv_feed_page_free(page);
         reply_feed_error(s, o, rc, before);
