@@ -204,7 +204,24 @@ static int64_t buyer_window_ms(const inv_engine *e)
     return w < HOLD_BUYER_WINDOW_MS_MAX ? w : HOLD_BUYER_WINDOW_MS_MAX;
 }
 
-void (*hold_test_hook)(hold_test_point at, uint64_t pos);
+_Atomic(hold_test_fn) hold_test_hook;
+
+void hold_test_hook_set(hold_test_fn fn)
+{
+    /* release: what the test prepared for its hook is seen by the thread
+     * that calls it (hold_hook's acquire). */
+    atomic_store_explicit(&hold_test_hook, fn, memory_order_release);
+}
+
+/* Calls the test hook at a point, if one is set. */
+static inline void hold_hook(hold_test_point at, uint64_t pos)
+{
+    /* acquire: pairs with hold_test_hook_set; a load and a branch where
+     * no test runs. */
+    hold_test_fn fn = atomic_load_explicit(&hold_test_hook, memory_order_acquire);
+    if (fn)
+        fn(at, pos);
+}
 
 /* ---- timing wheel ------------------------------------------------------- */
 
@@ -591,8 +608,8 @@ static int op_publish(hold_op *op, bool final)
     op->pos_last = op->pos;
     op->pos = 0;
     op->n_images = 0;
-    if (rc == INV_OK && !final && op->kind == HOLD_OP_END && hold_test_hook)
-        hold_test_hook(HOLD_TEST_END_PARTIAL, op->pos_last);
+    if (rc == INV_OK && !final && op->kind == HOLD_OP_END)
+        hold_hook(HOLD_TEST_END_PARTIAL, op->pos_last);
     if (rc == INV_OK && !final && !persist_test_late_reserve &&
         (op->pos = persist_reserve(op->e, len)) == 0)
         rc = INV_EIO;
@@ -993,8 +1010,7 @@ static void hold_mark_held(hold_record *r)
 static void hold_activate(inv_engine *e, hold_record *r)
 {
     hold_book *hb = &e->holds;
-    if (hold_test_hook)
-        hold_test_hook(HOLD_TEST_BEFORE_WHEEL, 0);
+    hold_hook(HOLD_TEST_BEFORE_WHEEL, 0);
     wheel_push_racing(hb, r);
     /* relaxed: statistics. */
     atomic_fetch_add_explicit(&hb->created, 1, memory_order_relaxed);
@@ -1109,8 +1125,7 @@ static int create_in_table(inv_engine *e, const char *id, size_t len, uint64_t t
     rc = reserve_lines(&op, lines, failure);
     if (rc == INV_OK) {
         hold_mark_held(r);
-        if (hold_test_hook)
-            hold_test_hook(HOLD_TEST_HELD_UNPUBLISHED, op.pos);
+        hold_hook(HOLD_TEST_HELD_UNPUBLISHED, op.pos);
         rc = op_publish(&op, true);
     }
     *pos_out = op.pos_last;
@@ -1327,8 +1342,7 @@ static int hold_end(inv_engine *e, hold_record *r, const change_req *req, int64_
         /* release: the units sold and the end's time before the state. */
         atomic_store_explicit(&r->state, decided, memory_order_release);
         buyer_end(e, r, decided);
-        if (hold_test_hook)
-            hold_test_hook(HOLD_TEST_END_DECIDED, 0);
+        hold_hook(HOLD_TEST_END_DECIDED, 0);
         rc = op_end_lines(&op);
         if (rc == INV_OK)
             rc = op_publish(&op, true);

@@ -19,6 +19,8 @@
 
 #include "engine_state.h"
 
+#include <stdatomic.h>
+
 /* Width of a timing-wheel tick and the wheel's size: the sweep costs
  * O(holds due), and a hold longer than the span is looked at once more
  * per span. A record sits in one slot at a time, the one of its expiry
@@ -72,7 +74,12 @@ typedef enum {
     HOLD_TEST_END_PARTIAL, /* an end published a partial record at pos */
     HOLD_TEST_END_DECIDED, /* an end's state stored, its level changes not made */
 } hold_test_point;
-extern void (*hold_test_hook)(hold_test_point at, uint64_t pos);
+typedef void (*hold_test_fn)(hold_test_point at, uint64_t pos);
+/* Atomic: the sweeper reaches a point (an expiry's end) while a test sets
+ * or clears the hook from its own thread. */
+extern _Atomic(hold_test_fn) hold_test_hook;
+/* Sets (NULL: clears) the hook. */
+void hold_test_hook_set(hold_test_fn fn);
 
 /* Hold lines of a batch (batch.c). The batch first claims every hold it
  * names: a create puts a PENDING record in the id table (as a create
