@@ -1,0 +1,84 @@
+/*
+ * http_json.h — JSON for the HTTP face: a response body written through
+ * yajl's generator (escaping done by the library), and request bodies
+ * parsed with yajl's tree parser under a depth and size bound. The
+ * dialects use these, never string formatting of JSON.
+ *
+ * Invariants: an http_body only grows up to HTTP_BODY_OUT_MAX (then it is
+ * marked failed and the response becomes a 500); 64-bit ids are written as
+ * JSON strings where a dialect says so (http_json_id), as exact integers
+ * otherwise (http_json_u64), never through a double.
+ */
+#ifndef INV_SERVER_HTTP_JSON_H
+#define INV_SERVER_HTTP_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+#include "server/http_route.h"
+
+/* Bytes of one response body at most. */
+#define HTTP_BODY_OUT_MAX (16u << 20)
+
+struct http_body {
+    char *p;
+    size_t len, cap;
+    bool failed; /* out of memory or over HTTP_BODY_OUT_MAX */
+    yajl_gen gen; /* writes into p; created by http_body_init */
+};
+
+int http_body_init(http_body *b);
+void http_body_reset(http_body *b); /* empty, a fresh generator */
+void http_body_free(http_body *b);
+
+/* The generator writing into b (yajl_gen_* calls may be used directly). */
+yajl_gen http_json_gen(http_body *b);
+
+/* Short forms over yajl_gen for what every dialect writes. */
+void http_json_key(http_body *b, const char *key); /* an object's key (NUL-terminated) */
+void http_json_str(http_body *b, const char *s, size_t len); /* escaped; bytes that are
+                                                               not UTF-8 as \u00XX */
+void http_json_cstr(http_body *b, const char *s); /* NUL-terminated, or null when NULL */
+void http_json_id(http_body *b, uint64_t id); /* "123" (a JSON string) */
+void http_json_u64(http_body *b, uint64_t v); /* an exact integer */
+void http_json_i64(http_body *b, int64_t v);
+void http_json_bool(http_body *b, bool v);
+void http_json_null(http_body *b);
+void http_json_time_iso(http_body *b, int64_t unix_ms); /* "2026-12-06T17:20:55Z" (UTC) */
+void http_json_obj_open(http_body *b);
+void http_json_obj_close(http_body *b);
+void http_json_arr_open(http_body *b);
+void http_json_arr_close(http_body *b);
+
+/* Request bodies. Parses body (at most the listener's body limit) into a
+ * tree: NULL with a short reason in err on bad JSON, or one nested deeper
+ * than HTTP_JSON_DEPTH_MAX. Free with yajl_tree_free. */
+#define HTTP_JSON_DEPTH_MAX 32
+yajl_val http_json_parse(const http_str *body, char *err, size_t errlen);
+
+/* Reading a parsed object, each answering false when the key is absent
+ * and setting *bad when it is present with the wrong type or range. */
+yajl_val http_json_get(yajl_val obj, const char *key); /* NULL: absent */
+bool http_json_get_u64(yajl_val obj, const char *key, uint64_t *out, bool *bad); /* a number
+                                                                  or a decimal string */
+bool http_json_get_i64(yajl_val obj, const char *key, int64_t *out, bool *bad);
+bool http_json_get_bool(yajl_val obj, const char *key, bool *out, bool *bad);
+bool http_json_get_str(yajl_val obj, const char *key, http_str *out, bool *bad);
+
+/* A decimal id (no sign, no leading '+', within u64, not 0): the shared
+ * rule for path and query ids. */
+bool http_parse_id(http_str s, uint64_t *out);
+
+/* The value of name in a query string (first occurrence, percent-decoded
+ * into buf); false when absent or longer than cap. Repeated keys
+ * (ids=a&ids=b) are read with http_query_next. */
+bool http_query_get(http_str query, const char *name, char *buf, size_t cap, size_t *len);
+/* Iterates the values of name: *at starts at 0; false at the end. */
+bool http_query_next(http_str query, const char *name, size_t *at, char *buf, size_t cap,
+                     size_t *len);
+
+#endif /* INV_SERVER_HTTP_JSON_H */
