@@ -203,6 +203,8 @@ struct inv_feed {
     feed_cursor cur;
     feed_decoder dec;
     uint64_t position; /* the last record returned, or the open's start */
+    /* FROM_END: records below it (made before the open) are passed over */
+    uint64_t skip_below;
 };
 
 /* Where a reader starts: the cursor's first record and the position it
@@ -285,6 +287,10 @@ int inv_feed_open(inv_engine *e, uint64_t after, inv_feed **out)
     if (rc == INV_OK) {
         (*out)->st = st;
         (*out)->jr = e->jr;
+        /* Read after resolving: every position reserved before the call
+         * is below it (journal_tail reads the reservation counter). */
+        if (after == INV_FEED_FROM_END)
+            (*out)->skip_below = journal_tail(e->jr);
     }
     return rc;
 }
@@ -349,8 +355,15 @@ int inv_feed_next(inv_feed *f, inv_feed_record *rec)
         if (rc != INV_OK)
             return rc;
         f->position = raw.pos;
+        if (raw.pos < f->skip_below)
+            continue; /* made before a FROM_END open: not new */
         return INV_OK;
     }
+}
+
+bool inv_feed_started(const inv_feed *f)
+{
+    return f && f->cur.pos >= f->skip_below;
 }
 
 uint64_t inv_feed_position(const inv_feed *f)

@@ -795,6 +795,12 @@ int inv_feed_open_dir(const char *data_dir, uint64_t after, inv_feed **out);
 int inv_feed_next(inv_feed *f, inv_feed_record *rec);
 /* The position of the last record returned (the open's after before any). */
 uint64_t inv_feed_position(const inv_feed *f);
+/* A reader opened at INV_FEED_FROM_END shows only changes that reserved
+ * their journal position after the open; changes made before it but not
+ * yet durable (fsync interval / none acknowledge before the disk) are
+ * passed over as they become readable. false until they all were: only
+ * then is its position the cursor of "now". true for every other reader. */
+bool inv_feed_started(const inv_feed *f);
 void inv_feed_close(inv_feed *f);
 /* The oldest position a reader may open after (every later record is
  * readable), and the current end (a reader opened after it sees only new

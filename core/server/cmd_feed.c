@@ -50,7 +50,13 @@ struct feed_session {
     size_t count; /* the parked read's COUNT */
     feed_filter filter; /* and its filter */
     uint64_t parked_from; /* the parked read's FROM (resolved) */
+    bool parked_block; /* the parked read has BLOCK (else: a "$" read that
+                        * waits only until its reader started) */
 };
+
+/* A "$" read without BLOCK waits at most this long for the changes made
+ * before it to become durable (one fsync interval at most, normally). */
+#define FEED_START_WAIT_MS 60000u
 
 typedef struct {
     uint64_t from; /* INV_FEED_FROM_END: "$" */
@@ -592,7 +598,8 @@ static void feed_park(session *s, resp_out *o, const feed_request *rq, uint64_t 
     fs->count = rq->count;
     fs->filter = rq->filter;
     fs->parked_from = from;
-    if (s->conn_ops->block(s->conn, rq->block_ms) != 0) {
+    fs->parked_block = rq->block;
+    if (s->conn_ops->block(s->conn, rq->block ? rq->block_ms : FEED_START_WAIT_MS) != 0) {
         fs->waiting = false;
         resp_w_errorf(o, "LIMIT too many clients wait in FEED.READ BLOCK on this "
                          "event loop; retry, or read without BLOCK");
@@ -621,7 +628,10 @@ static void cmd_feed_read(session *s, resp_out *o, const resp_arg *v, size_t n)
         reader_close(fs);
         return;
     }
-    if (p.n == 0 && rc == INV_ENOTFOUND && rq.block) {
+    /* Nothing yet: BLOCK waits for records; "$" without BLOCK waits (on
+     * the loop, parked) only until the changes made before it are passed
+     * over, so that its next position excludes them. */
+    if (p.n == 0 && rc == INV_ENOTFOUND && (rq.block || !inv_feed_started(fs->reader))) {
         page_drop(o, &p);
         feed_park(s, o, &rq, from);
         return;
@@ -644,6 +654,12 @@ bool command_feed_resume(session *s, resp_out *o, bool timed_out)
     }
     uint64_t next = inv_feed_position(fs->reader);
     if (p.n == 0 && rc == INV_ENOTFOUND) {
+        bool started = inv_feed_started(fs->reader);
+        if (!fs->parked_block && (started || timed_out)) {
+            page_end(o, &p, next); /* "$" without BLOCK: an empty page */
+            fs->waiting = false;
+            return true;
+        }
         if (!timed_out) {
             page_drop(o, &p); /* o as it was: still parked */
             return false;
