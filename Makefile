@@ -252,7 +252,8 @@ unit-test: $(TESTS) all
 
 asan-test: $(ASAN_TESTS) $(B)/asan/invcored
 	@set -eo pipefail; for t in $(ASAN_TESTS); do echo "== $$t"; \
-	  INVCORED=$(B)/asan/invcored INVCORE_STRESS_SCALE=4 $$t --jobs 2 2>&1 | \
+	  INVCORED=$(B)/asan/invcored INVCORE_STRESS_SCALE=4 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp $$t --jobs 2 2>&1 | \
 	  tee -a $(TEST_LOG); done
 
 tsan-test: $(TSAN_TESTS) $(SERVER_SUITES) $(B)/tsan/invcored
