@@ -31,27 +31,27 @@ typedef struct {
     size_t head_len;
 } http_res;
 
+/* Appends k bytes to dst (cap bytes, NUL kept), dropping what does not fit. */
+static void append(char *dst, size_t cap, size_t *len, const char *p, size_t k)
+{
+    if (k > cap - 1 - *len)
+        k = cap - 1 - *len;
+    memcpy(dst + *len, p, k);
+    *len += k;
+    dst[*len] = '\0';
+}
+
 static size_t on_body(char *p, size_t size, size_t n, void *ctx)
 {
     http_res *r = ctx;
-    size_t k = size * n;
-    if (k > sizeof r->body - 1 - r->len)
-        k = sizeof r->body - 1 - r->len;
-    memcpy(r->body + r->len, p, k);
-    r->len += k;
-    r->body[r->len] = '\0';
+    append(r->body, sizeof r->body, &r->len, p, size * n);
     return size * n;
 }
 
 static size_t on_head(char *p, size_t size, size_t n, void *ctx)
 {
     http_res *r = ctx;
-    size_t k = size * n;
-    if (k > sizeof r->head - 1 - r->head_len)
-        k = sizeof r->head - 1 - r->head_len;
-    memcpy(r->head + r->head_len, p, k);
-    r->head_len += k;
-    r->head[r->head_len] = '\0';
+    append(r->head, sizeof r->head, &r->head_len, p, size * n);
     return size * n;
 }
 
