@@ -152,6 +152,13 @@ $(B)/bench/bench_webhook: bench/bench_webhook.c $(SERVER_OBJS) $(B)/libinvcore.a
 	$(CC) $(CFLAGS_REL) -O3 -o $@ $< $(SERVER_OBJS) $(B)/libinvcore.a -lhiredis -ljansson \
 	  $(SERVER_LIBS) $(LIBS) -lm
 
+# The HTTP face's request-body parser, yajl (used) against jansson.
+$(B)/bench/bench_http_json: bench/bench_http_json.c $(SERVER_OBJS) $(B)/libinvcore.a $(HEADERS) \
+                            bench/bench_util.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_REL) -O3 -o $@ $< $(SERVER_OBJS) $(B)/libinvcore.a -ljansson \
+	  $(SERVER_LIBS) $(LIBS) -lm
+
 # ---- sanitizer builds (libc malloc: the sanitizer must own malloc) ---------
 
 $(B)/asan/obj/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
