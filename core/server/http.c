@@ -46,7 +46,8 @@ struct http_conn {
     bool in_value, headers_done, complete;
     int refuse; /* a status decided while parsing; 0: none */
     const char *refuse_msg;
-    http_header_kv headers[SERVER_HTTP_HEADERS_MAX];
+    size_t headers_cap; /* cfg->http_headers: sized once, per connection */
+    http_header_kv headers[]; /* headers_cap */
 };
 
 static bool password_set(const server_config *cfg)
@@ -203,9 +204,11 @@ static const http_parser_settings g_settings = {
 http_conn *http_conn_new(const server_config *cfg, inv_engine *e)
 {
     assert(cfg != NULL);
-    http_conn *h = calloc(1, sizeof *h);
+    assert(cfg->http_headers > 0 && cfg->http_headers <= SERVER_HTTP_HEADERS_MAX);
+    http_conn *h = calloc(1, sizeof *h + cfg->http_headers * sizeof h->headers[0]);
     if (h == NULL)
         return NULL;
+    h->headers_cap = cfg->http_headers;
     h->cfg = cfg;
     h->e = e;
     h->served = http_served_new();
@@ -247,7 +250,7 @@ static void parse_reset(http_conn *h)
         strict ? min_size(cfg->http_headers, HTTP_PREAUTH_HEADERS_MAX) : cfg->http_headers;
     h->lim_url =
         strict ? min_size(cfg->http_url_bytes, HTTP_PREAUTH_URL_BYTES_MAX) : cfg->http_url_bytes;
-    assert(h->lim_headers <= SERVER_HTTP_HEADERS_MAX);
+    assert(h->lim_headers <= h->headers_cap);
 }
 
 /* The refusal for a parse error the parser itself found. */
