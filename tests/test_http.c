@@ -347,6 +347,26 @@ Test(http, keep_alive_serves_10k_requests_on_one_connection)
     curl_easy_cleanup(h);
 }
 
+Test(http, expect_100_continue_is_answered_before_the_body)
+{
+    srv_t h = S;
+    h.port = g_http_port;
+    int fd = raw_connect(&h);
+    const char *head = "POST /healthz HTTP/1.1\r\nHost: x\r\nAccess-Token: " TOKEN
+                       "\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
+    const char *cont = "HTTP/1.1 100 Continue\r\n\r\n";
+    char buf[4096];
+    raw_send(fd, head, strlen(head));
+    size_t n = raw_recv(fd, buf, sizeof buf - 1, strlen(cont), 5000);
+    buf[n] = '\0';
+    cr_assert_str_eq(buf, cont);
+    raw_send(fd, "{}", 2);
+    n = raw_recv(fd, buf, sizeof buf - 1, 13, 5000);
+    buf[n] = '\0';
+    cr_assert(strncmp(buf, "HTTP/1.1 405 ", 13) == 0, "%s", buf);
+    close(fd);
+}
+
 Test(http, connection_close_is_honoured)
 {
     char buf[4096];
