@@ -1,7 +1,7 @@
 /*
  * http.h — the HTTP/1.1 face of invcored (docs/HTTP.md): what server.c's
  * event loops call for a connection accepted on --http-port, and what the
- * parser glue (http.c) hands to the router (http_route.c).
+ * parser glue (http.c) hands to the serving code (http_common.c).
  *
  * Split in two translation units on purpose: http.c includes Debian's
  * <http_parser.h>, whose enum http_method names (HTTP_GET, ...) collide
@@ -70,7 +70,7 @@ http_step http_conn_step(http_conn *h, const char *data, size_t len, resp_out *o
  * since last_ms for --http-idle-timeout. */
 bool http_conn_expired(const http_conn *h, int64_t now_ms, int64_t last_ms);
 
-/* ---- http_route.c: routing and serving one parsed request -------------- */
+/* ---- http_common.c: routing and serving one parsed request ------------ */
 
 typedef struct http_served http_served; /* per connection: the body buffer */
 http_served *http_served_new(void);

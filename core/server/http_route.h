@@ -130,6 +130,9 @@ typedef enum {
 http_match http_route_find(http_method m, http_str path, const http_route **route, http_str *params,
                            size_t *n_params, char *allow, size_t allow_cap);
 
+/* The method named name ("GET", ...), 0 when the router has none. */
+http_method http_method_of(const char *name);
+
 /* Whether path matches one pattern ("/a/{id}.json"), filling params
  * (HTTP_PARAMS_MAX) and *n_params: the matching rule, alone, for tests. */
 bool http_route_pattern_match(const char *pattern, http_str path, http_str *params,
