@@ -20,6 +20,7 @@
  * (DENY, the default: available never below 0; CONTINUE: down to the
  * level's preorder limit). A refused decrement changes nothing and answers
  * 422; concurrent buyers of the last units each get 200 or 422, never both.
+ * An untracked item is not adjusted at all (422, as Shopify answers).
  */
 #include <assert.h>
 #include <stdio.h>
@@ -1023,6 +1024,18 @@ static void reply_level_refused(const http_request *req, http_response *res, int
     }
 }
 
+/* Shopify refuses to adjust an untracked item (whose stock counts
+ * nothing: a floor-less decrement would take it below 0): 422. An unknown
+ * item passes, for the write's own 404. */
+static bool item_tracked_or_reply(inv_engine *e, uint64_t item, http_response *res)
+{
+    inv_item it;
+    if (inv_item_get(e, item, &it) != INV_OK || it.fields.tracked)
+        return true;
+    reply_error_list(res, 422, "Inventory item does not have inventory tracking enabled");
+    return false;
+}
+
 /* The three level writes share one shape: ids, maybe a quantity, one
  * engine call, the level or a refusal. */
 typedef enum { LEVEL_ADJUST = 0, LEVEL_SET = 1, LEVEL_CONNECT = 2 } level_write_op;
@@ -1041,6 +1054,10 @@ static void level_write(const http_request *req, http_response *res, level_write
     if (root != NULL && level_ids_or_reply(root, &item, &loc, res) &&
         (qty_key == NULL || body_qty_or_reply(root, qty_key, &qty, res))) {
         inv_level out = {0};
+        if (op == LEVEL_ADJUST && !item_tracked_or_reply(req->e, item, res)) {
+            yajl_tree_free(root);
+            return;
+        }
         int rc = op == LEVEL_ADJUST ? inv_level_adjust(req->e, item, loc, qty, INV_NO_FLOOR, &out)
                  : op == LEVEL_SET  ? inv_level_set(req->e, item, loc, qty, 0, &out)
                                     : inv_level_create(req->e, item, loc, 0, &out);
