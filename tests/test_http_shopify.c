@@ -207,17 +207,18 @@ static void put_item(uint64_t id, const char *sku)
 
 static void put_location(uint64_t id, const char *name)
 {
-    inv_location_fields f = {0};
-    f.mask = INV_LOC_ALL;
+    inv_location_fields f = {
+        .mask = INV_LOC_ALL,
+        .address1 = "126 York Street",
+        .city = "Ottawa",
+        .province = "Ontario",
+        .province_code = "ON",
+        .country = "Canada",
+        .country_code = "CA",
+        .zip = "K1N 5T5",
+        .active = true,
+    };
     snprintf(f.name, sizeof f.name, "%s", name);
-    snprintf(f.address1, sizeof f.address1, "126 York Street");
-    snprintf(f.city, sizeof f.city, "Ottawa");
-    snprintf(f.province, sizeof f.province, "Ontario");
-    snprintf(f.province_code, sizeof f.province_code, "ON");
-    snprintf(f.country, sizeof f.country, "Canada");
-    snprintf(f.country_code, sizeof f.country_code, "CA");
-    snprintf(f.zip, sizeof f.zip, "K1N 5T5");
-    f.active = true;
     cr_assert_eq(inv_location_put(E, id, &f), INV_OK);
 }
 
@@ -447,12 +448,23 @@ Test(http_shopify, every_seed_version_is_served_and_others_are_not_found)
     cr_assert_eq(inv_level_get(E, 39072856, LOC1, &lv), INV_ENOTFOUND, "nothing written");
 }
 
+/* A query a listing refuses with 400 naming field. */
+typedef struct {
+    const char *query;
+    const char *field;
+} bad_query;
+
+static void expect_bad_queries(const char *pattern, const bad_query *bad, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        t_resp r = call(HTTP_GET, pattern, V, NULL, bad[i].query, NULL);
+        expect_errors(&r, 400, bad[i].field);
+    }
+}
+
 Test(http_shopify, list_by_ids_checks_ids_and_limit)
 {
-    static const struct {
-        const char *query;
-        const char *field;
-    } bad[] = {
+    static const bad_query bad[] = {
         {"", "ids"},
         {"limit=5", "ids"},
         {"ids=", "ids"},
@@ -468,10 +480,7 @@ Test(http_shopify, list_by_ids_checks_ids_and_limit)
         {"ids=1&page_info=!!!!", "page_info"},
         {"ids=1&page_info=AAAA", "page_info"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        t_resp r = call(HTTP_GET, "inventory_items.json", V, NULL, bad[i].query, NULL);
-        expect_errors(&r, 400, bad[i].field);
-    }
+    expect_bad_queries("inventory_items.json", bad, sizeof bad / sizeof bad[0]);
     /* 100 ids are fine, 101 are not */
     char q[4096] = "ids=";
     for (int i = 1; i <= 101; i++) {
@@ -800,10 +809,7 @@ Test(http_shopify, levels_list_by_items_and_by_locations_pages_through_every_lev
 
 Test(http_shopify, levels_list_refuses_bad_queries)
 {
-    static const struct {
-        const char *query;
-        const char *field;
-    } bad[] = {
+    static const bad_query bad[] = {
         {"", "inventory_item_ids"},
         {"limit=5", "inventory_item_ids"},
         {"inventory_item_ids=1,-2", "inventory_item_ids"},
@@ -813,10 +819,7 @@ Test(http_shopify, levels_list_refuses_bad_queries)
         {"page_info=zzzz", "page_info"},
         {"page_info=SQA", "page_info"}, /* an items token: not for levels */
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        t_resp r = call(HTTP_GET, "inventory_levels.json", V, NULL, bad[i].query, NULL);
-        expect_errors(&r, 400, bad[i].field);
-    }
+    expect_bad_queries("inventory_levels.json", bad, sizeof bad / sizeof bad[0]);
     char q[2048] = "location_ids=";
     for (int i = 1; i <= 51; i++) {
         char one[16];
@@ -871,10 +874,8 @@ Test(http_shopify, writes_name_their_journal_position_and_refusals_none)
 {
     char dir[128];
     tu_tmpdir(dir, sizeof dir, "http-shopify");
-    inv_config cfg = {0};
-    cfg.data_dir = dir;
-    cfg.fsync_policy = INV_FSYNC_INTERVAL;
-    cfg.defer_durability = true;
+    inv_config cfg = {
+        .data_dir = dir, .fsync_policy = INV_FSYNC_INTERVAL, .defer_durability = true};
     inv_engine *d = tu_open_config(&cfg);
     inv_item_fields f = {.tracked = true, .requires_shipping = true};
     cr_assert_eq(inv_item_put(d, 5, &f), INV_OK);
