@@ -574,7 +574,7 @@ static t_resp level_post(const char *op, uint64_t item, uint64_t loc, const char
     return call(HTTP_POST, pattern, V, NULL, NULL, body);
 }
 
-static void expect_level(t_resp *r, int status, uint64_t item, uint64_t loc, long long avail)
+static void expect_level_json(t_resp *r, int status, uint64_t item, uint64_t loc, long long avail)
 {
     cr_assert_eq(r->status, status, "%d: %s", r->status, r->text);
     yajl_val lv = jget(r->json, "inventory_level");
@@ -594,15 +594,15 @@ static void expect_level(t_resp *r, int status, uint64_t item, uint64_t loc, lon
 Test(http_shopify, connect_set_adjust_and_delete_a_level)
 {
     t_resp r = level_post("connect", 808950810, LOC1, NULL, 0);
-    expect_level(&r, 201, 808950810, LOC1, 0);
+    expect_level_json(&r, 201, 808950810, LOC1, 0);
     r = level_post("connect", 808950810, LOC1, NULL, 0);
-    expect_level(&r, 200, 808950810, LOC1, 0); /* already there: unchanged */
+    expect_level_json(&r, 200, 808950810, LOC1, 0); /* already there: unchanged */
     r = level_post("set", 808950810, LOC1, "available", 42);
-    expect_level(&r, 200, 808950810, LOC1, 42);
+    expect_level_json(&r, 200, 808950810, LOC1, 42);
     r = level_post("adjust", 808950810, LOC1, "available_adjustment", 5);
-    expect_level(&r, 200, 808950810, LOC1, 47);
+    expect_level_json(&r, 200, 808950810, LOC1, 47);
     r = level_post("adjust", 808950810, LOC1, "available_adjustment", -47);
-    expect_level(&r, 200, 808950810, LOC1, 0);
+    expect_level_json(&r, 200, 808950810, LOC1, 0);
     /* never below 0 (DENY, the default policy): refused, nothing changes */
     r = level_post("adjust", 808950810, LOC1, "available_adjustment", -1);
     expect_errors(&r, 422, "available");
@@ -611,7 +611,7 @@ Test(http_shopify, connect_set_adjust_and_delete_a_level)
     cr_assert_eq(lv.available, 0);
     /* set connects when needed; a set may go negative only by being told to */
     r = level_post("set", 808950810, LOC2, "available", 3);
-    expect_level(&r, 200, 808950810, LOC2, 3);
+    expect_level_json(&r, 200, 808950810, LOC2, 3);
     r = call(HTTP_DELETE, "inventory_levels.json", V, NULL,
              "inventory_item_id=808950810&location_id=655441491", NULL);
     cr_assert_eq(r.status, 204, "%s", r.text);
@@ -711,7 +711,7 @@ Test(http_shopify, level_writes_refuse_bad_bodies)
     t_resp r = call(HTTP_POST, "inventory_levels/adjust.json", V, NULL, NULL,
                     "{\"location_id\":\"655441491\",\"inventory_item_id\":\"808950810\","
                     "\"available_adjustment\":-2,\"extra\":[1,{\"x\":null}]}");
-    expect_level(&r, 200, 808950810, LOC1, 5);
+    expect_level_json(&r, 200, 808950810, LOC1, 5);
 }
 
 Test(http_shopify, delete_needs_both_ids_and_refuses_a_level_with_held_units)
@@ -939,4 +939,266 @@ Test(http_shopify, concurrent_adjusts_never_oversell)
     inv_level lv;
     cr_assert_eq(inv_level_get(E, 808950810, LOC1, &lv), INV_OK);
     cr_assert_eq(lv.available, 0);
+}
+
+/* ---- layer 2: libcurl through a real invcored ---------------------------- */
+
+#include <curl/curl.h>
+
+#include "test_server_harness.h"
+
+#define SALE_CLIENTS 64 /* keep-alive connections of the flash sale */
+#define SALE_HTTP_STOCK 500
+#define HTTP_TIMEOUT_MS 10000L
+#define HTTP_BODY_MAX (1u << 16)
+
+static int http_port;
+
+/* The --http-port invcored chose for --port 0 (its start-up line). */
+static int srv_http_port(const srv_t *s)
+{
+    char buf[4096] = {0};
+    FILE *f = fopen(s->log, "r");
+    cr_assert_not_null(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    const char *p = strstr(buf, " http=");
+    cr_assert_not_null(p, "no http= in the start-up line: %s", buf);
+    return atoi(p + strlen(" http="));
+}
+
+/* extra: invcored's flags; pass: its --requirepass (NULL: none). */
+static void srv_http_start(const char *const *extra, const char *pass)
+{
+    cr_assert_eq(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
+    srv_suite_start(extra);
+    http_port = srv_http_port(&S);
+    cr_assert_gt(http_port, 0);
+    if (pass)
+        expect_status(C, "OK", "AUTH %s", pass);
+    /* the seed's items and locations, written over RESP */
+    expect_status(C, "OK", "ITEM.SET 808950810 sku IPOD2008PINK cost 25.00");
+    expect_status(C, "OK", "ITEM.SET 39072856 sku IPOD2008GREEN cost 25.00");
+    expect_status(C, "OK", "ITEM.SET 457924702 sku IPOD2008BLACK cost 25.00");
+    expect_status(C, "OK", "LOC.SET 655441491 name Ottawa");
+}
+
+static void srv_http_stop(void)
+{
+    srv_suite_stop();
+    curl_global_cleanup();
+}
+
+typedef struct {
+    char body[HTTP_BODY_MAX];
+    size_t len;
+    char link[T_LINK_MAX];
+    char content_type[128];
+} h_resp;
+
+static size_t h_body_cb(char *p, size_t size, size_t n, void *ud)
+{
+    h_resp *r = ud;
+    size_t len = size * n;
+    size_t room = sizeof r->body - 1 - r->len;
+    size_t take = len < room ? len : room;
+    memcpy(r->body + r->len, p, take);
+    r->len += take;
+    r->body[r->len] = '\0';
+    return len;
+}
+
+static size_t h_header_cb(char *p, size_t size, size_t n, void *ud)
+{
+    h_resp *r = ud;
+    size_t len = size * n;
+    int l = (int)(len >= 2 ? len - 2 : len); /* without CRLF */
+    if (len > 6 && strncasecmp(p, "Link: ", 6) == 0)
+        snprintf(r->link, sizeof r->link, "%.*s", l - 6, p + 6);
+    if (len > 14 && strncasecmp(p, "Content-Type: ", 14) == 0)
+        snprintf(r->content_type, sizeof r->content_type, "%.*s", l - 14, p + 14);
+    return len;
+}
+
+/* One request on c (keep-alive: the handle keeps its connection). path is
+ * below the server, or a whole URL. Returns the status, or -1 on a
+ * transport error (never asserts: client threads call it). */
+static long h_do(CURL *c, const char *method, const char *path, const char *body, const char *token,
+                 h_resp *r)
+{
+    char url[2 * T_LINK_MAX];
+    if (strncmp(path, "http://", 7) == 0)
+        snprintf(url, sizeof url, "%s", path);
+    else
+        snprintf(url, sizeof url, "http://127.0.0.1:%d%s", http_port, path);
+    memset(r, 0, sizeof *r);
+    struct curl_slist *hs = curl_slist_append(NULL, "Content-Type: application/json");
+    char tok[128];
+    if (token) {
+        snprintf(tok, sizeof tok, "X-Shopify-Access-Token: %s", token);
+        hs = curl_slist_append(hs, tok);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    if (body == NULL)
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, h_body_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, h_header_cb);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, HTTP_TIMEOUT_MS);
+    CURLcode rc = curl_easy_perform(c);
+    curl_slist_free_all(hs);
+    long status = -1;
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    return status;
+}
+
+TestSuite(http_shopify_server, .init = NULL, .fini = NULL);
+
+Test(http_shopify_server, seed_items_round_trip_over_http)
+{
+    srv_http_start(NULL, NULL);
+    CURL *c = curl_easy_init();
+    h_resp *r = calloc(1, sizeof *r);
+    cr_assert(c && r);
+    long st =
+        h_do(c, "GET", "/admin/api/2020-01/inventory_items.json?ids=808950810,39072856,457924702",
+             NULL, NULL, r);
+    cr_assert_eq(st, 200, "%ld %s", st, r->body);
+    cr_assert_str_eq(r->content_type, "application/json; charset=utf-8");
+    char err[128];
+    yajl_val v = yajl_tree_parse(r->body, err, sizeof err);
+    cr_assert_not_null(v, "%s", r->body);
+    yajl_val items = jget(v, "inventory_items");
+    cr_assert_eq(items->u.array.len, 3);
+    cr_assert_eq(ju64(items->u.array.values[0], "id"), 39072856);
+    cr_assert_str_eq(jstr(items->u.array.values[2], "sku"), "IPOD2008PINK");
+    yajl_tree_free(v);
+    st = h_do(c, "PUT", "/admin/api/unstable/inventory_items/808950810.json",
+              "{\"inventory_item\":{\"id\":808950810,\"sku\":\"new sku\"}}", NULL, r);
+    cr_assert_eq(st, 200, "%ld %s", st, r->body);
+    cr_assert(strstr(r->body, "\"sku\":\"new sku\"") != NULL, "%s", r->body);
+    st = h_do(c, "PUT", "/admin/api/unstable/inventory_items/808950810.json",
+              "{\"inventory_item\":", NULL, r);
+    cr_assert_eq(st, 400, "malformed JSON: %ld %s", st, r->body);
+    st = h_do(c, "GET", "/admin/api/2019-04/locations.json", NULL, NULL, r);
+    cr_assert_eq(st, 404, "%ld %s", st, r->body);
+    cr_assert_str_eq(r->body, "{\"errors\":\"Not Found\"}");
+    /* levels: connect, set, list with a Link followed as given, delete */
+    st = h_do(c, "POST", "/admin/api/2021-04/inventory_levels/connect.json",
+              "{\"location_id\":655441491,\"inventory_item_id\":39072856}", NULL, r);
+    cr_assert_eq(st, 201, "%ld %s", st, r->body);
+    st = h_do(c, "POST", "/admin/api/2021-04/inventory_levels/set.json",
+              "{\"location_id\":655441491,\"inventory_item_id\":808950810,\"available\":9}", NULL,
+              r);
+    cr_assert_eq(st, 200, "%ld %s", st, r->body);
+    st = h_do(c, "GET", "/admin/api/2021-04/inventory_levels.json?location_ids=655441491&limit=1",
+              NULL, NULL, r);
+    cr_assert_eq(st, 200, "%ld %s", st, r->body);
+    size_t rows = strstr(r->body, "inventory_item_id") != NULL;
+    for (int pages = 0; r->link[0] && pages < 8; pages++) {
+        char next[T_LINK_MAX];
+        const char *a = strchr(r->link, '<'), *b = strchr(r->link, '>');
+        cr_assert(a && b, "%s", r->link);
+        snprintf(next, sizeof next, "%.*s", (int)(b - a - 1), a + 1);
+        st = h_do(c, "GET", next, NULL, NULL, r);
+        cr_assert_eq(st, 200, "%s: %ld %s", next, st, r->body);
+        rows += strstr(r->body, "inventory_item_id") != NULL;
+    }
+    cr_assert_eq(rows, 2, "both levels, one per page");
+    st = h_do(c, "DELETE",
+              "/admin/api/2021-04/inventory_levels.json?inventory_item_id=39072856&location_id="
+              "655441491",
+              NULL, NULL, r);
+    cr_assert_eq(st, 204, "%ld %s", st, r->body);
+    cr_assert_eq(r->len, 0);
+    free(r);
+    curl_easy_cleanup(c);
+    srv_http_stop();
+}
+
+Test(http_shopify_server, the_access_token_is_required_when_a_password_is_set)
+{
+    const char *const extra[] = {"--requirepass", "s3cret", NULL};
+    srv_http_start(extra, "s3cret");
+    CURL *c = curl_easy_init();
+    h_resp *r = calloc(1, sizeof *r);
+    cr_assert(c && r);
+    long st = h_do(c, "GET", "/admin/api/2021-04/locations.json", NULL, NULL, r);
+    cr_assert_eq(st, 401, "%ld %s", st, r->body);
+    st = h_do(c, "GET", "/admin/api/2021-04/locations.json", NULL, "wrong", r);
+    cr_assert_eq(st, 401, "%ld %s", st, r->body);
+    st = h_do(c, "GET", "/admin/api/2021-04/locations.json", NULL, "s3cret", r);
+    cr_assert_eq(st, 200, "%ld %s", st, r->body);
+    cr_assert(strstr(r->body, "\"id\":655441491") != NULL, "%s", r->body);
+    free(r);
+    curl_easy_cleanup(c);
+    srv_http_stop();
+}
+
+static _Atomic long http_sale_ok, http_sale_refused, http_sale_other;
+
+/* One buyer: its own keep-alive connection, adjust -1 until refused. */
+static void http_sale_buyer(void *arg, size_t index)
+{
+    (void)arg;
+    (void)index;
+    CURL *c = curl_easy_init();
+    h_resp *r = calloc(1, sizeof *r);
+    TU_CHECK(c != NULL && r != NULL, "client %zu: no memory", index);
+    if (c == NULL || r == NULL)
+        return;
+    for (int i = 0; i <= SALE_HTTP_STOCK; i++) {
+        long st = h_do(c, "POST", "/admin/api/2021-04/inventory_levels/adjust.json",
+                       "{\"location_id\":655441491,\"inventory_item_id\":808950810,"
+                       "\"available_adjustment\":-1}",
+                       NULL, r);
+        /* relaxed: read after the threads are joined */
+        if (st == 200) {
+            atomic_fetch_add_explicit(&http_sale_ok, 1, memory_order_relaxed);
+        } else if (st == 422) {
+            atomic_fetch_add_explicit(&http_sale_refused, 1, memory_order_relaxed);
+            break; /* sold out */
+        } else {
+            atomic_fetch_add_explicit(&http_sale_other, 1, memory_order_relaxed);
+            TU_CHECK(false, "client %zu: status %ld %s", index, st, r->body);
+            break;
+        }
+    }
+    free(r);
+    curl_easy_cleanup(c);
+}
+
+Test(http_shopify_server, flash_sale_of_64_keep_alive_clients_never_oversells)
+{
+    srv_http_start(NULL, NULL);
+    redisReply *rep = cmd(C, "LEVEL.SET 808950810 655441491 %d", SALE_HTTP_STOCK);
+    cr_assert(rep->type != REDIS_REPLY_ERROR, "LEVEL.SET: %s", rep->str);
+    freeReplyObject(rep);
+    tu_run_threads(SALE_CLIENTS, http_sale_buyer, NULL);
+    tu_assert_no_failures();
+    cr_assert_eq(atomic_load_explicit(&http_sale_ok, memory_order_relaxed), SALE_HTTP_STOCK,
+                 "exactly the stock was sold");
+    cr_assert_eq(atomic_load_explicit(&http_sale_refused, memory_order_relaxed), SALE_CLIENTS,
+                 "every client was refused once, at the end");
+    cr_assert_eq(atomic_load_explicit(&http_sale_other, memory_order_relaxed), 0);
+    /* the final level, read over HTTP */
+    CURL *c = curl_easy_init();
+    h_resp *r = calloc(1, sizeof *r);
+    cr_assert(c && r);
+    long st = h_do(c, "GET",
+                   "/admin/api/2021-04/"
+                   "inventory_levels.json?inventory_item_ids=808950810&location_ids=655441491",
+                   NULL, NULL, r);
+    cr_assert_eq(st, 200, "%ld %s", st, r->body);
+    cr_assert(strstr(r->body, "\"available\":0,") != NULL, "sold out, not below: %s", r->body);
+    free(r);
+    curl_easy_cleanup(c);
+    srv_http_stop();
 }

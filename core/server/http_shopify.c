@@ -114,26 +114,18 @@ static void reply_required(http_response *res, const char *param)
     reply_errors(res, 400, param, "Required parameter missing or invalid", false);
 }
 
-/* An engine refusal not handled by the caller: the one mapping this
- * dialect uses for what remains (not found, invalid, no memory, I/O). */
+/* An engine refusal not handled by the caller: its status from the one
+ * error table (http_status_for), in this dialect's error shape. */
 static void reply_engine_error(http_response *res, int rc)
 {
     assert(rc != INV_OK);
-    switch (rc) {
-    case INV_ENOTFOUND:
+    int status = http_status_for(rc);
+    if (status == 404)
         reply_not_found(res);
-        return;
-    case INV_EINVALID:
-    case INV_ELIMIT:
-    case INV_EEXISTS:
-    case INV_ECONFLICT:
-    case INV_EINSUFFICIENT:
-        reply_error_list(res, 422, inv_strerror(rc));
-        return;
-    default: /* ENOMEM, EIO: the server cannot take writes now */
-        reply_error_text(res, 503, inv_strerror(rc));
-        return;
-    }
+    else if (status >= 500) /* the server's state (memory, journal): text */
+        reply_error_text(res, status, inv_strerror(rc));
+    else
+        reply_error_list(res, status, inv_strerror(rc));
 }
 
 /* ---- request helpers ---------------------------------------------------- */
