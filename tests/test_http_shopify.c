@@ -100,7 +100,8 @@ static t_resp call_on(inv_engine *e, http_method m, const char *pattern, const c
     r.durable_at = res.durable_at;
     cr_assert(!b.failed);
     r.len = b.len < sizeof r.text - 1 ? b.len : sizeof r.text - 1;
-    memcpy(r.text, b.p, r.len);
+    if (r.len > 0) /* an empty body may have no buffer */
+        memcpy(r.text, b.p, r.len);
     r.text[r.len] = '\0';
     if (b.len > 0) {
         char err[128];
