@@ -311,12 +311,15 @@ int config_parse(server_config *c, int argc, char **argv, char *err, size_t errl
     }
     if (!c->http_port_set && c->port == 0)
         c->http_port = SERVER_HTTP_PORT_ANY;
-    /* an HTTP request within its limits must fit the unparsed-input bound */
+    /* an HTTP request within its limits must fit the unparsed-input bound:
+     * a smaller --max-query-buffer lowers the body limit to fit */
     if (c->http_port != 0 && c->max_query < c->http_header_bytes + c->http_body_bytes) {
-        snprintf(err, errlen,
-                 "--max-query-buffer must hold --http-max-header-bytes + "
-                 "--http-max-body-bytes");
-        return -1;
+        if (c->max_query < c->http_header_bytes + 1024) {
+            snprintf(err, errlen,
+                     "--max-query-buffer must exceed --http-max-header-bytes by at least 1024");
+            return -1;
+        }
+        c->http_body_bytes = c->max_query - c->http_header_bytes;
     }
     if (c->max_query < c->max_bulk + 1024) {
         snprintf(err, errlen, "--max-query-buffer must exceed --max-bulk by at least 1024");

@@ -38,6 +38,7 @@ struct http_conn {
     int64_t req_start_ms; /* loop clock when the pending request began; 0: none */
     /* The request being parsed: reset by every step (parse_reset). */
     http_parser p;
+    const char *data; /* the step's input: where the request begins */
     const char *url, *body;
     size_t url_len, body_len, n_headers;
     size_t lim_header_bytes, lim_headers, lim_url;
@@ -45,7 +46,8 @@ struct http_conn {
     bool in_value, headers_done, complete;
     int refuse; /* a status decided while parsing; 0: none */
     const char *refuse_msg;
-    http_header_kv headers[SERVER_HTTP_HEADERS_MAX];
+    size_t headers_cap; /* cfg->http_headers: sized once, per connection */
+    http_header_kv headers[]; /* headers_cap */
 };
 
 static bool password_set(const server_config *cfg)
@@ -151,7 +153,11 @@ static int on_headers_complete(http_parser *p)
 {
     http_conn *h = p->data;
     h->headers_done = true;
-    if (p->nread > h->lim_header_bytes)
+    /* the parser's own count (nread) is reset before this callback: the
+     * header block ends where the last header value (or the URL) ends */
+    const http_header_kv *last = h->n_headers ? &h->headers[h->n_headers - 1] : NULL;
+    const char *end = last ? last->value + last->value_len : h->url + h->url_len;
+    if (h->url == NULL || (size_t)(end - h->data) > h->lim_header_bytes)
         return refuse(h, 431, "Request Header Fields Too Large");
     if ((p->flags & F_CHUNKED) || p->uses_transfer_encoding)
         return refuse(h, 411, "Length Required: chunked request bodies are not supported");
@@ -198,9 +204,11 @@ static const http_parser_settings g_settings = {
 http_conn *http_conn_new(const server_config *cfg, inv_engine *e)
 {
     assert(cfg != NULL);
-    http_conn *h = calloc(1, sizeof *h);
+    assert(cfg->http_headers > 0 && cfg->http_headers <= SERVER_HTTP_HEADERS_MAX);
+    http_conn *h = calloc(1, sizeof *h + cfg->http_headers * sizeof h->headers[0]);
     if (h == NULL)
         return NULL;
+    h->headers_cap = cfg->http_headers;
     h->cfg = cfg;
     h->e = e;
     h->served = http_served_new();
@@ -242,7 +250,7 @@ static void parse_reset(http_conn *h)
         strict ? min_size(cfg->http_headers, HTTP_PREAUTH_HEADERS_MAX) : cfg->http_headers;
     h->lim_url =
         strict ? min_size(cfg->http_url_bytes, HTTP_PREAUTH_URL_BYTES_MAX) : cfg->http_url_bytes;
-    assert(h->lim_headers <= SERVER_HTTP_HEADERS_MAX);
+    assert(h->lim_headers <= h->headers_cap);
 }
 
 /* The refusal for a parse error the parser itself found. */
@@ -266,6 +274,7 @@ http_step http_conn_step(http_conn *h, const char *data, size_t len, resp_out *o
     *durable_at = 0;
     *need = 0;
     parse_reset(h);
+    h->data = data;
     size_t n = http_parser_execute(&h->p, &g_settings, data, len);
     if (h->refuse != 0) {
         http_serve_refusal(out, h->refuse, h->refuse_msg, true);
