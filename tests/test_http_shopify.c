@@ -31,7 +31,7 @@
 typedef struct {
     int status;
     yajl_val json; /* NULL: no body, or not JSON */
-    char text[8192]; /* the body as written (first bytes) */
+    char text[32768]; /* the body as written (first bytes) */
     size_t len;
     char link[T_LINK_MAX]; /* the Link header's value, "" when none */
     uint64_t durable_at;
@@ -829,6 +829,98 @@ Test(http_shopify, levels_list_refuses_bad_queries)
     }
     t_resp r = call(HTTP_GET, "inventory_levels.json", V, NULL, q, NULL);
     expect_errors(&r, 400, "location_ids");
+}
+
+/* raw bytes as base64url without padding (a hand-made page_info) */
+static void b64url(const uint8_t *raw, size_t n, char *out)
+{
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t w = (uint32_t)raw[i] << 16 | (i + 1 < n ? (uint32_t)raw[i + 1] << 8 : 0) |
+                     (i + 2 < n ? raw[i + 2] : 0);
+        size_t chars = i + 2 < n ? 4 : i + 1 < n ? 3 : 2;
+        for (size_t k = 0; k < chars; k++)
+            out[o++] = a[(w >> (18 - 6 * k)) & 0x3f];
+    }
+    out[o] = '\0';
+}
+
+Test(http_shopify, hand_made_page_info_tokens_are_refused_not_trusted)
+{
+    uint8_t raw[128];
+    char tok[200], q[256];
+    /* a levels token naming nothing to list */
+    uint8_t empty[] = {'L', 0, 0, 0, 0};
+    b64url(empty, sizeof empty, tok);
+    snprintf(q, sizeof q, "page_info=%s", tok);
+    t_resp r = call(HTTP_GET, "inventory_levels.json", V, NULL, q, NULL);
+    expect_errors(&r, 400, "page_info");
+    /* a levels token with 51 items (the filter allows 50) */
+    size_t n = 0;
+    raw[n++] = 'L';
+    raw[n++] = 51;
+    for (int i = 0; i < 51; i++)
+        raw[n++] = 1; /* ids 1, 2, ... 51 */
+    raw[n++] = 0;
+    raw[n++] = 0;
+    raw[n++] = 0;
+    b64url(raw, n, tok);
+    snprintf(q, sizeof q, "page_info=%s", tok);
+    r = call(HTTP_GET, "inventory_levels.json", V, NULL, q, NULL);
+    expect_errors(&r, 400, "page_info");
+    /* ids not increasing (a zero delta), trailing bytes */
+    uint8_t dup[] = {'I', 2, 5, 0, 0, 0, 0};
+    b64url(dup, sizeof dup, tok);
+    snprintf(q, sizeof q, "page_info=%s", tok);
+    r = call(HTTP_GET, "inventory_items.json", V, NULL, q, NULL);
+    expect_errors(&r, 400, "page_info");
+    uint8_t trail[] = {'I', 1, 5, 0, 0, 0, 7};
+    b64url(trail, sizeof trail, tok);
+    snprintf(q, sizeof q, "page_info=%s", tok);
+    r = call(HTTP_GET, "inventory_items.json", V, NULL, q, NULL);
+    expect_errors(&r, 400, "page_info");
+    /* a well-formed one of our own is followed */
+    uint8_t one[] = {'I', 1, 0x9A, 0xB8, 0xDE, 0x81, 0x03, 0, 0, 0}; /* 808950810 */
+    b64url(one, sizeof one, tok);
+    snprintf(q, sizeof q, "page_info=%s", tok);
+    r = call(HTTP_GET, "inventory_items.json", V, NULL, q, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.text);
+    cr_assert_eq(jget(r.json, "inventory_items")->u.array.len, 1, "%s", r.text);
+    t_free(&r);
+}
+
+Test(http_shopify, a_next_link_too_long_for_the_header_is_a_422_not_a_lost_page)
+{
+    /* 50 items and 50 locations with ids near 2^64: the ids left after a
+     * page of 1 take more than a Link header may hold */
+    static char ids[4096], q[4200];
+    strcpy(ids, "inventory_item_ids=");
+    for (uint64_t i = 0; i < 50; i++) {
+        uint64_t item = UINT64_MAX - i * (1ULL << 58);
+        char sku[32], one[32];
+        snprintf(sku, sizeof sku, "BIG%llu", (unsigned long long)i);
+        put_item(item, sku);
+        cr_assert_eq(inv_level_set(E, item, LOC1, 1, 0, NULL), INV_OK);
+        snprintf(one, sizeof one, "%s%llu", i ? "," : "", (unsigned long long)item);
+        strcat(ids, one);
+    }
+    strcat(ids, "&location_ids=655441491");
+    for (uint64_t i = 0; i < 49; i++) {
+        char one[32];
+        snprintf(one, sizeof one, ",%llu", (unsigned long long)(UINT64_MAX - 1 - i * (1ULL << 58)));
+        strcat(ids, one);
+    }
+    snprintf(q, sizeof q, "limit=1&%s", ids);
+    t_resp r = call(HTTP_GET, "inventory_levels.json", V, NULL, q, NULL);
+    expect_errors(&r, 422, "page_info");
+    /* a limit that takes every row in one page needs no link */
+    snprintf(q, sizeof q, "limit=250&%s", ids);
+    r = call(HTTP_GET, "inventory_levels.json", V, NULL, q, NULL);
+    cr_assert_eq(r.status, 200, "%s", r.text);
+    cr_assert_eq(jget(r.json, "inventory_levels")->u.array.len, 50);
+    cr_assert_str_eq(r.link, "");
+    t_free(&r);
 }
 
 /* ---- locations ---------------------------------------------------------- */

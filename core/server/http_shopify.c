@@ -132,6 +132,7 @@ static void reply_engine_error(http_response *res, int rc)
 
 static bool str_eq(http_str s, const char *lit)
 {
+    assert(lit != NULL && (s.p != NULL || s.len == 0));
     size_t n = strlen(lit);
     return s.len == n && memcmp(s.p, lit, n) == 0;
 }
@@ -209,6 +210,7 @@ static bool body_qty_or_reply(yajl_val obj, const char *key, int64_t *out, http_
  * unreadable id or more than max. Spaces around an id are allowed. */
 static bool parse_id_list(const char *s, size_t len, uint64_t *ids, size_t max, size_t *n_out)
 {
+    assert(s != NULL && ids != NULL && max >= 1);
     size_t n = 0, i = 0;
     while (i <= len) {
         size_t j = i;
@@ -326,15 +328,18 @@ typedef struct {
 static size_t varint_put(uint8_t *p, uint64_t v)
 {
     size_t n = 0;
+    assert(p != NULL);
     do {
         p[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
         v >>= 7;
     } while (v);
+    assert(n >= 1 && n <= 10); /* 64 bits in 7-bit groups */
     return n;
 }
 
 static bool varint_get(const uint8_t *p, size_t len, size_t *at, uint64_t *out)
 {
+    assert(p != NULL && at != NULL && *at <= len);
     uint64_t v = 0;
     for (unsigned shift = 0; shift < 64 && *at < len; shift += 7) {
         uint8_t b = p[(*at)++];
@@ -351,6 +356,7 @@ static bool varint_get(const uint8_t *p, size_t len, size_t *at, uint64_t *out)
 
 static size_t ids_put(uint8_t *p, const uint64_t *ids, size_t n)
 {
+    assert(n <= SHOPIFY_IDS_MAX);
     size_t at = varint_put(p, n);
     for (size_t i = 0; i < n; i++)
         at += varint_put(p + at, i ? ids[i] - ids[i - 1] : ids[i]);
@@ -411,6 +417,7 @@ static void page_token_encode(const page_state *st, char *text, size_t cap)
 /* false: not a token this server wrote (of kind). */
 static bool page_token_decode(const char *text, size_t len, uint8_t kind, page_state *st)
 {
+    assert(text != NULL && st != NULL && (kind == 'I' || kind == 'L'));
     uint8_t raw[SHOPIFY_TOKEN_BYTES_MAX];
     size_t n = 0;
     if (len == 0 || len % 4 == 1 || (len / 4) * 3 + 2 > sizeof raw)
@@ -433,9 +440,14 @@ static bool page_token_decode(const char *text, size_t len, uint8_t kind, page_s
     if (n < 1 || raw[0] != kind)
         return false;
     st->kind = kind;
-    if (!ids_get(raw, n, &at, st->items, SHOPIFY_IDS_MAX, &st->n_items) ||
+    /* a levels token names at most SHOPIFY_LEVEL_IDS_MAX items, and some
+     * item or location to list (what the first request required) */
+    size_t items_max = kind == 'L' ? SHOPIFY_LEVEL_IDS_MAX : SHOPIFY_IDS_MAX;
+    if (!ids_get(raw, n, &at, st->items, items_max, &st->n_items) ||
         !ids_get(raw, n, &at, st->locs, SHOPIFY_LEVEL_IDS_MAX, &st->n_locs) ||
         !varint_get(raw, n, &at, &st->cursor) || !varint_get(raw, n, &at, &after1) || at != n)
+        return false;
+    if (st->n_items == 0 && st->n_locs == 0)
         return false;
     st->has_after = after1 != 0;
     st->after_loc = after1 - st->has_after;
@@ -464,6 +476,8 @@ static bool query_page_info(const http_request *req, uint8_t kind, page_state *s
 static bool link_next_or_reply(const http_request *req, size_t limit, const page_state *st,
                                http_response *res)
 {
+    assert(limit >= 1 && limit <= SHOPIFY_LIMIT_MAX);
+    assert(st->n_items > 0 || st->cursor != 0);
     static _Thread_local char token[SHOPIFY_TOKEN_TEXT_MAX];
     char host[SHOPIFY_HOST_MAX + 1] = "";
     http_str h;
@@ -541,6 +555,7 @@ static void json_gid(http_body *b, const char *kind, uint64_t id)
 static void write_item(http_body *b, const void *obj)
 {
     const inv_item *it = obj;
+    assert(b != NULL && it != NULL);
     const inv_item_fields *f = &it->fields;
     http_json_obj_open(b);
     kv_u64(b, "id", it->id);
@@ -582,6 +597,7 @@ static void write_level(http_body *b, uint64_t item, uint64_t loc, int64_t avail
 static void write_location(http_body *b, const void *obj)
 {
     const inv_location *l = obj;
+    assert(b != NULL && l != NULL);
     const inv_location_fields *f = &l->fields;
     http_json_obj_open(b);
     kv_u64(b, "id", l->id);
@@ -651,6 +667,7 @@ static void h_items_list(const http_request *req, http_response *res)
     }
     http_json_arr_close(res->body);
     http_json_obj_close(res->body);
+    assert(shown <= limit && i <= st.n_items);
     if (i < st.n_items) {
         memmove(st.items, st.items + i, (st.n_items - i) * sizeof st.items[0]);
         st.n_items -= i;
@@ -842,6 +859,7 @@ static bool list_level_row(inv_engine *e, http_body *b, uint64_t item, uint64_t 
  * st->locs, up to limit rows; st is left where the next page starts. */
 static int levels_by_item(inv_engine *e, http_body *b, page_state *st, size_t limit)
 {
+    assert(limit >= 1 && limit <= SHOPIFY_LIMIT_MAX && st->n_items <= SHOPIFY_LEVEL_IDS_MAX);
     inv_level_entry *ent = malloc(INV_LOCATIONS_MAX * sizeof *ent);
     if (ent == NULL)
         return INV_ENOMEM;
@@ -884,6 +902,7 @@ static int levels_by_item(inv_engine *e, http_body *b, page_state *st, size_t li
  * SHOPIFY_SCAN_ROUNDS_MAX engine pages; st->cursor 0 after: done. */
 static int levels_by_location(inv_engine *e, http_body *b, page_state *st, size_t limit, bool *done)
 {
+    assert(limit >= 1 && limit <= SHOPIFY_LIMIT_MAX && st->n_locs >= 1);
     inv_level_full_row *rows = malloc(limit * sizeof *rows);
     if (rows == NULL)
         return INV_ENOMEM;
@@ -903,6 +922,7 @@ static int levels_by_location(inv_engine *e, http_body *b, page_state *st, size_
                         rows[i].level.updated_at_ms);
             shown++;
         }
+        assert(shown <= limit); /* a page holds at most want rows */
         st->cursor = next;
         if (next == 0) {
             *done = true;
