@@ -5,13 +5,15 @@
  * with Allow, HEAD and OPTIONS, token authentication, the limits (414,
  * 431, 413), malformed requests (400, 501), chunked bodies (411), slow
  * headers closed by the request timeout, pipelining, and keep-alive over
- * 10k requests on one connection.
+ * 10k requests on one connection. Suite http_route (no server): the
+ * pattern rule every dialect's table relies on.
  *
  * The suite's server: --requirepass, a 2 KiB body limit and a 1 s request
  * timeout, so each limit is reachable with small requests.
  */
 #include <curl/curl.h>
 
+#include "server/http_route.h"
 #include "test_server_harness.h"
 
 #define TOKEN "s3cret-token"
@@ -347,6 +349,26 @@ Test(http, keep_alive_serves_10k_requests_on_one_connection)
     curl_easy_cleanup(h);
 }
 
+Test(http, expect_100_continue_is_answered_before_the_body)
+{
+    srv_t h = S;
+    h.port = g_http_port;
+    int fd = raw_connect(&h);
+    const char *head = "POST /healthz HTTP/1.1\r\nHost: x\r\nAccess-Token: " TOKEN
+                       "\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
+    const char *cont = "HTTP/1.1 100 Continue\r\n\r\n";
+    char buf[4096];
+    raw_send(fd, head, strlen(head));
+    size_t n = raw_recv(fd, buf, sizeof buf - 1, strlen(cont), 5000);
+    buf[n] = '\0';
+    cr_assert_str_eq(buf, cont);
+    raw_send(fd, "{}", 2);
+    n = raw_recv(fd, buf, sizeof buf - 1, 13, 5000);
+    buf[n] = '\0';
+    cr_assert(strncmp(buf, "HTTP/1.1 405 ", 13) == 0, "%s", buf);
+    close(fd);
+}
+
 Test(http, connection_close_is_honoured)
 {
     char buf[4096];
@@ -354,4 +376,64 @@ Test(http, connection_close_is_honoured)
     size_t n = raw_exchange(req, strlen(req), buf, sizeof buf);
     cr_assert_gt(n, 0);
     cr_assert_not_null(strstr(buf, "Connection: close"));
+}
+
+/* ---- the pattern rule (no server) ---------------------------------------- */
+
+static bool match(const char *pattern, const char *path, http_str *params, size_t *n)
+{
+    return http_route_pattern_match(pattern, (http_str){path, strlen(path)}, params, n);
+}
+
+static bool param_is(http_str p, const char *want)
+{
+    return p.len == strlen(want) && memcmp(p.p, want, p.len) == 0;
+}
+
+Test(http_route, literal_segments_match_exactly)
+{
+    http_str params[HTTP_PARAMS_MAX];
+    size_t n = 9;
+    cr_assert(match("/healthz", "/healthz", params, &n) && n == 0);
+    cr_assert(!match("/healthz", "/healthz/", params, &n));
+    cr_assert(!match("/healthz", "/health", params, &n));
+    cr_assert(!match("/healthz", "/healthzz", params, &n));
+    cr_assert(!match("/healthz", "", params, &n));
+    cr_assert(!match("/a/b", "/a", params, &n));
+}
+
+Test(http_route, params_capture_one_segment_before_a_literal_suffix)
+{
+    const char *pat = "/admin/api/{version}/inventory_items/{id}.json";
+    http_str params[HTTP_PARAMS_MAX];
+    size_t n = 0;
+    cr_assert(match(pat, "/admin/api/2024-01/inventory_items/808950810.json", params, &n));
+    cr_assert(n == 2 && param_is(params[0], "2024-01") && param_is(params[1], "808950810"));
+    cr_assert(!match(pat, "/admin/api/2024-01/inventory_items/.json", params, &n));
+    cr_assert(!match(pat, "/admin/api/2024-01/inventory_items/808950810", params, &n));
+    cr_assert(!match(pat, "/admin/api/2024-01/inventory_items/1/2.json", params, &n));
+    cr_assert(!match(pat, "/admin/api//inventory_items/1.json", params, &n));
+    cr_assert(match("/openapi/2026-01/products/{id}/inventory",
+                    "/openapi/2026-01/products/7/inventory", params, &n));
+    cr_assert(n == 1 && param_is(params[0], "7"));
+}
+
+Test(http_route, the_common_routes_are_found_and_methods_listed)
+{
+    const http_route *r;
+    http_str params[HTTP_PARAMS_MAX];
+    size_t n;
+    char allow[HTTP_ALLOW_BYTES_MAX];
+    http_str p = {"/metrics", 8};
+    cr_assert_eq(http_route_find(HTTP_GET, p, &r, params, &n, allow, sizeof allow),
+                 HTTP_MATCH_FOUND);
+    cr_assert_eq(r->dialect, HTTP_DIALECT_COMMON);
+    cr_assert_eq(http_route_find(HTTP_HEAD, p, &r, params, &n, allow, sizeof allow),
+                 HTTP_MATCH_FOUND);
+    cr_assert_eq(http_route_find(HTTP_DELETE, p, &r, params, &n, allow, sizeof allow),
+                 HTTP_MATCH_NO_METHOD);
+    cr_assert_str_eq(allow, "GET, HEAD, OPTIONS");
+    p = (http_str){"/nope", 5};
+    cr_assert_eq(http_route_find(HTTP_GET, p, &r, params, &n, allow, sizeof allow),
+                 HTTP_MATCH_NO_PATH);
 }

@@ -35,6 +35,7 @@ struct http_conn {
     inv_engine *e;
     http_served *served;
     bool authed; /* a request on this connection passed the token check */
+    bool continue_sent; /* "100 Continue" sent for the pending request */
     int64_t req_start_ms; /* loop clock when the pending request began; 0: none */
     /* The request being parsed: reset by every step (parse_reset). */
     http_parser p;
@@ -108,6 +109,17 @@ static bool url_is_public(const http_conn *h)
     size_t n = sizeof healthz - 1;
     return h->url_len >= n && memcmp(h->url, healthz, n) == 0 &&
            (h->url_len == n || h->url[n] == '?');
+}
+
+#define CONTINUE_LINE "HTTP/1.1 100 Continue\r\n\r\n"
+
+/* Expect: 100-continue (the only expectation there is; others ignored). */
+static bool expects_continue(const http_conn *h)
+{
+    static const char want[] = "100-continue";
+    const http_header_kv *kv = header_find(h, "Expect");
+    return kv != NULL && kv->value_len == sizeof want - 1 &&
+           strncasecmp(kv->value, want, sizeof want - 1) == 0;
 }
 
 /* ---- parser callbacks --------------------------------------------------- */
@@ -295,6 +307,7 @@ http_step http_conn_step(http_conn *h, const char *data, size_t len, resp_out *o
             .started_ns = clock_mono_ns(),
         };
         h->req_start_ms = 0;
+        h->continue_sent = false;
         *used = n;
         *durable_at = http_serve(h->served, &pr, out, !pr.keep_alive);
         return pr.keep_alive ? HTTP_STEP_DONE : HTTP_STEP_CLOSE;
@@ -310,6 +323,12 @@ http_step http_conn_step(http_conn *h, const char *data, size_t len, resp_out *o
     }
     if (h->req_start_ms == 0)
         h->req_start_ms = now_ms;
+    if (h->headers_done && !h->continue_sent && expects_continue(h)) {
+        /* the client waits for this before sending its body (RFC 9110
+         * 10.1.1); the request passed its limits and authentication */
+        resp_out_raw(out, CONTINUE_LINE, sizeof CONTINUE_LINE - 1);
+        h->continue_sent = true;
+    }
     /* headers whole: wait for the rest of the body at once */
     size_t header_end = h->body ? (size_t)(h->body - data) : len;
     *need = h->headers_done ? header_end + (size_t)h->content_length : len + 1;

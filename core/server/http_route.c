@@ -59,8 +59,8 @@ static bool segment_match(const char *pat, size_t pat_len, http_str seg, http_st
     return true;
 }
 
-/* Whether path matches pattern, filling params (at most HTTP_PARAMS_MAX). */
-static bool pattern_match(const char *pattern, http_str path, http_str *params, size_t *n_params)
+bool http_route_pattern_match(const char *pattern, http_str path, http_str *params,
+                              size_t *n_params)
 {
     const char *pp = pattern, *pe = pattern + strlen(pattern);
     size_t at = 0, n = 0;
@@ -122,7 +122,7 @@ http_match http_route_find(http_method m, http_str path, const http_route **rout
             const http_route *r = &g_tables[t].routes[i];
             http_str tmp[HTTP_PARAMS_MAX];
             size_t n = 0;
-            if (!pattern_match(r->pattern, path, tmp, &n))
+            if (!http_route_pattern_match(r->pattern, path, tmp, &n))
                 continue;
             mask |= 1u << r->method;
             if (r->method == want && *route == NULL) {

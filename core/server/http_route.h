@@ -130,6 +130,11 @@ typedef enum {
 http_match http_route_find(http_method m, http_str path, const http_route **route, http_str *params,
                            size_t *n_params, char *allow, size_t allow_cap);
 
+/* Whether path matches one pattern ("/a/{id}.json"), filling params
+ * (HTTP_PARAMS_MAX) and *n_params: the matching rule, alone, for tests. */
+bool http_route_pattern_match(const char *pattern, http_str path, http_str *params,
+                              size_t *n_params);
+
 /* Metrics (http_common.c): one answered request. dialect HTTP_DIALECTS:
  * none was routed (404, 405, refusals before routing). */
 void http_metrics_count(http_dialect d, int status, uint64_t latency_ns);
