@@ -1152,7 +1152,8 @@ static long h_do(CURL *c, const char *method, const char *path, const char *body
     return status;
 }
 
-TestSuite(http_shopify_server, .init = NULL, .fini = NULL);
+/* .fini stops the server even when a test's assertion failed midway. */
+TestSuite(http_shopify_server, .fini = srv_http_stop);
 
 Test(http_shopify_server, seed_items_round_trip_over_http)
 {
@@ -1213,7 +1214,6 @@ Test(http_shopify_server, seed_items_round_trip_over_http)
     cr_assert_eq(r->len, 0);
     free(r);
     curl_easy_cleanup(c);
-    srv_http_stop();
 }
 
 Test(http_shopify_server, the_access_token_is_required_when_a_password_is_set)
@@ -1232,7 +1232,6 @@ Test(http_shopify_server, the_access_token_is_required_when_a_password_is_set)
     cr_assert(strstr(r->body, "\"id\":655441491") != NULL, "%s", r->body);
     free(r);
     curl_easy_cleanup(c);
-    srv_http_stop();
 }
 
 static _Atomic long http_sale_ok, http_sale_refused, http_sale_other;
@@ -1293,5 +1292,4 @@ Test(http_shopify_server, flash_sale_of_64_keep_alive_clients_never_oversells)
     cr_assert(strstr(r->body, "\"available\":0,") != NULL, "sold out, not below: %s", r->body);
     free(r);
     curl_easy_cleanup(c);
-    srv_http_stop();
 }
