@@ -9,5 +9,3 @@
 /* C has no empty array: one zeroed entry, and a count of 0 */
 const http_route http_shoplazza_routes[1] = {{0}};
 const size_t http_shoplazza_routes_n = 0;
-const http_route http_shopify_routes[1] = {{0}};
-const size_t http_shopify_routes_n = 0;
