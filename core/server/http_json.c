@@ -1,0 +1,515 @@
+/*
+ * http_json.c — JSON for the HTTP face (http_json.h): the response writer
+ * over yajl's generator (yajl escapes; we own the buffer, so growth, its
+ * limit and a failed allocation are ours to report), the request parser
+ * over yajl's tree parser (bounded first by a lexical pre-scan), typed
+ * getters, the shared id rule and query-string helpers.
+ *
+ * Invariants: b->p[0..len) is the body so far; once b->failed is set
+ * nothing more is appended until http_body_reset. A parsed tree is never
+ * deeper than HTTP_JSON_DEPTH_MAX (yajl_tree_free recurses) and never came
+ * from input holding a comment (yajl_tree_parse turns comments on).
+ */
+#include "server/http_json.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server/resp.h"
+
+#define HTTP_BODY_INITIAL 4096u
+/* The digits of a u64 (20) or an i64 with its sign (20). */
+#define HTTP_DIGITS_MAX 24u
+/* Query keys we look up are short names; longer keys never match. */
+#define HTTP_QUERY_KEY_MAX 64u
+
+/* ---- the writer -------------------------------------------------------- */
+
+/* Grows b to hold n more bytes (doubling, capped at HTTP_BODY_OUT_MAX);
+ * false and b->failed set when it cannot. */
+static bool body_reserve(http_body *b, size_t n)
+{
+    if (n > HTTP_BODY_OUT_MAX - b->len) {
+        b->failed = true;
+        return false;
+    }
+    size_t cap = b->cap ? b->cap : HTTP_BODY_INITIAL;
+    while (cap < b->len + n)
+        cap = cap > HTTP_BODY_OUT_MAX / 2 ? HTTP_BODY_OUT_MAX : cap * 2;
+    char *p = realloc(b->p, cap);
+    if (p == NULL) {
+        b->failed = true;
+        return false;
+    }
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+/* yajl's print callback (it cannot return a failure: b->failed keeps it). */
+static void body_print(void *ctx, const char *s, size_t n)
+{
+    http_body *b = ctx;
+    if (b->failed)
+        return;
+    if (n > b->cap - b->len && !body_reserve(b, n))
+        return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+int http_body_init(http_body *b)
+{
+    assert(b != NULL);
+    memset(b, 0, sizeof *b);
+    b->gen = yajl_gen_alloc(NULL);
+    if (b->gen == NULL)
+        return INV_ENOMEM;
+    /* validate_utf8 stays off: http_json_str makes every string valid */
+    if (!yajl_gen_config(b->gen, yajl_gen_print_callback, body_print, (void *)b)) {
+        http_body_free(b);
+        return INV_ENOMEM;
+    }
+    return INV_OK;
+}
+
+void http_body_reset(http_body *b)
+{
+    assert(b != NULL && b->gen != NULL);
+    /* yajl_gen_reset zeroes the whole nesting state (yajl 2.1), so a
+     * handler that stopped midway leaves nothing behind */
+    yajl_gen_reset(b->gen, NULL);
+    b->failed = false;
+    b->len = 0;
+}
+
+void http_body_free(http_body *b)
+{
+    if (b == NULL)
+        return;
+    if (b->gen != NULL)
+        yajl_gen_free(b->gen);
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+yajl_gen http_json_gen(http_body *b)
+{
+    assert(b != NULL && b->gen != NULL);
+    return b->gen;
+}
+
+/* Notes a yajl call's status: a generator refusing a call (a key where a
+ * value belongs, a closed document) is a handler's bug, reported as a 500. */
+static void check(http_body *b, yajl_gen_status st)
+{
+    if (st != yajl_gen_status_ok)
+        b->failed = true;
+}
+
+void http_json_key(http_body *b, const char *key)
+{
+    assert(key != NULL);
+    http_json_str(b, key, strlen(key));
+}
+
+/* The length of the well-formed UTF-8 sequence at s[0..n) (RFC 3629: no
+ * overlong form, no surrogate, nothing above U+10FFFF), 0 when none. */
+static size_t utf8_len_at(const unsigned char *s, size_t n)
+{
+    static const struct {
+        unsigned char first_lo, first_hi, second_lo, second_hi, len;
+    } forms[] = {
+        {0xc2, 0xdf, 0x80, 0xbf, 2}, {0xe0, 0xe0, 0xa0, 0xbf, 3}, {0xe1, 0xec, 0x80, 0xbf, 3},
+        {0xed, 0xed, 0x80, 0x9f, 3}, {0xee, 0xef, 0x80, 0xbf, 3}, {0xf0, 0xf0, 0x90, 0xbf, 4},
+        {0xf1, 0xf3, 0x80, 0xbf, 4}, {0xf4, 0xf4, 0x80, 0x8f, 4},
+    };
+    if (s[0] < 0x80)
+        return 1;
+    for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
+        if (s[0] < forms[f].first_lo || s[0] > forms[f].first_hi)
+            continue;
+        size_t len = forms[f].len;
+        if (n < len || s[1] < forms[f].second_lo || s[1] > forms[f].second_hi)
+            return 0;
+        for (size_t i = 2; i < len; i++)
+            if ((s[i] & 0xc0) != 0x80)
+                return 0;
+        return len;
+    }
+    return 0;
+}
+
+/* The first byte of s[0..n) that starts no well-formed sequence, or n. */
+static size_t utf8_valid_prefix(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t k = utf8_len_at(s + i, n - i);
+        if (k == 0)
+            return i;
+        i += k;
+    }
+    return n;
+}
+
+void http_json_str(http_body *b, const char *s, size_t len)
+{
+    assert(b != NULL && (s != NULL || len == 0));
+    const unsigned char *u = (const unsigned char *)s;
+    if (utf8_valid_prefix(u, len) == len) { /* the common case: as it is */
+        check(b, yajl_gen_string(b->gen, u, len));
+        return;
+    }
+    /* A stray byte c becomes U+00c (two UTF-8 bytes, written escaped by no
+     * one: it is valid UTF-8), so the document stays valid JSON. */
+    if (len > HTTP_BODY_OUT_MAX / 2) {
+        b->failed = true;
+        return;
+    }
+    unsigned char *tmp = malloc(2 * len);
+    if (tmp == NULL) {
+        b->failed = true;
+        return;
+    }
+    size_t out = 0;
+    for (size_t i = 0; i < len;) {
+        size_t k = utf8_len_at(u + i, len - i);
+        if (k > 0) {
+            memcpy(tmp + out, u + i, k);
+            out += k;
+            i += k;
+            continue;
+        }
+        tmp[out++] = (unsigned char)(0xc0 | (u[i] >> 6));
+        tmp[out++] = (unsigned char)(0x80 | (u[i] & 0x3f));
+        i++;
+    }
+    assert(out <= 2 * len);
+    check(b, yajl_gen_string(b->gen, tmp, out));
+    free(tmp);
+}
+
+void http_json_cstr(http_body *b, const char *s)
+{
+    if (s == NULL)
+        http_json_null(b);
+    else
+        http_json_str(b, s, strlen(s));
+}
+
+/* Our digits, not yajl_gen_integer's: exact for all of u64, and no
+ * snprintf on the hot path. */
+void http_json_id(http_body *b, uint64_t id)
+{
+    char digits[HTTP_DIGITS_MAX];
+    size_t n = resp_fmt_u64(digits, id);
+    assert(n > 0 && n < sizeof digits);
+    check(b, yajl_gen_string(b->gen, (const unsigned char *)digits, n));
+}
+
+void http_json_u64(http_body *b, uint64_t v)
+{
+    char digits[HTTP_DIGITS_MAX];
+    size_t n = resp_fmt_u64(digits, v);
+    assert(n > 0 && n < sizeof digits);
+    check(b, yajl_gen_number(b->gen, digits, n));
+}
+
+void http_json_i64(http_body *b, int64_t v)
+{
+    char digits[HTTP_DIGITS_MAX];
+    size_t n = 0;
+    if (v < 0)
+        digits[n++] = '-';
+    n += resp_fmt_u64(digits + n, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+    assert(n < sizeof digits);
+    check(b, yajl_gen_number(b->gen, digits, n));
+}
+
+void http_json_bool(http_body *b, bool v)
+{
+    assert(b != NULL);
+    check(b, yajl_gen_bool(b->gen, v));
+}
+
+void http_json_null(http_body *b)
+{
+    assert(b != NULL);
+    check(b, yajl_gen_null(b->gen));
+}
+
+void http_json_time_iso(http_body *b, int64_t unix_ms)
+{
+    char s[32];
+    struct tm tm;
+    /* floor division: -1 ms is 1969-12-31T23:59:59Z */
+    time_t t = (time_t)(unix_ms >= 0 ? unix_ms / 1000 : -((-(unix_ms + 1)) / 1000) - 1);
+    size_t n = 0;
+    if (gmtime_r(&t, &tm) != NULL)
+        n = strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (n == 0) { /* a year strftime cannot print: say so, don't invent one */
+        http_json_null(b);
+        return;
+    }
+    check(b, yajl_gen_string(b->gen, (const unsigned char *)s, n));
+}
+
+void http_json_obj_open(http_body *b)
+{
+    check(b, yajl_gen_map_open(b->gen));
+}
+
+void http_json_obj_close(http_body *b)
+{
+    check(b, yajl_gen_map_close(b->gen));
+}
+
+void http_json_arr_open(http_body *b)
+{
+    check(b, yajl_gen_array_open(b->gen));
+}
+
+void http_json_arr_close(http_body *b)
+{
+    check(b, yajl_gen_array_close(b->gen));
+}
+
+/* ---- the parser -------------------------------------------------------- */
+
+/* Refuses, before yajl sees it, what yajl's tree parser would accept or
+ * could not free safely: nesting deeper than HTTP_JSON_DEPTH_MAX, and
+ * comments (a '/' outside a string is never JSON). Lexical only: yajl
+ * still judges the grammar. */
+static bool json_prescan(const char *p, size_t n, char *err, size_t errlen)
+{
+    size_t depth = 0;
+    bool in_str = false, esc = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (in_str) {
+            if (esc)
+                esc = false;
+            else if (c == '\\')
+                esc = true;
+            else if (c == '"')
+                in_str = false;
+            continue;
+        }
+        if (c == '"') {
+            in_str = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > HTTP_JSON_DEPTH_MAX) {
+                snprintf(err, errlen, "JSON nested deeper than %u", HTTP_JSON_DEPTH_MAX);
+                return false;
+            }
+        } else if (c == '}' || c == ']') {
+            if (depth > 0)
+                depth--;
+        } else if (c == '/' || c == '\0') {
+            snprintf(err, errlen, "invalid JSON at byte %zu", i);
+            return false;
+        }
+    }
+    return true;
+}
+
+yajl_val http_json_parse(const http_str *body, char *err, size_t errlen)
+{
+    assert(body != NULL && err != NULL && errlen > 0);
+    err[0] = '\0';
+    if (body->len == 0) {
+        snprintf(err, errlen, "empty body");
+        return NULL;
+    }
+    if (!json_prescan(body->p, body->len, err, errlen))
+        return NULL;
+    /* yajl_tree_parse wants a NUL-terminated string */
+    char *z = malloc(body->len + 1);
+    if (z == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    memcpy(z, body->p, body->len);
+    z[body->len] = '\0';
+    char yerr[128] = "";
+    yajl_val v = yajl_tree_parse(z, yerr, sizeof yerr);
+    free(z);
+    if (v == NULL) {
+        /* yajl's message spans lines (it quotes the input): keep line one */
+        yerr[strcspn(yerr, "\r\n")] = '\0';
+        snprintf(err, errlen, "invalid JSON: %s", yerr[0] ? yerr : "parse error");
+    }
+    return v;
+}
+
+yajl_val http_json_get(yajl_val obj, const char *key)
+{
+    assert(key != NULL);
+    if (obj == NULL || !YAJL_IS_OBJECT(obj))
+        return NULL;
+    for (size_t i = 0; i < obj->u.object.len; i++)
+        if (strcmp(obj->u.object.keys[i], key) == 0)
+            return obj->u.object.values[i];
+    return NULL;
+}
+
+/* Decimal digits only, within u64, no leading zero unless "0": the form
+ * of an exact unsigned integer in a body or a URL. */
+static bool parse_u64_strict(const char *p, size_t n, uint64_t *out)
+{
+    if (n == 0 || n > 20 || (n > 1 && p[0] == '0'))
+        return false;
+    return resp_parse_u64(p, n, out) == 0;
+}
+
+/* An i64 written as an integer (optional '-', then parse_u64_strict). */
+static bool parse_i64_strict(const char *p, size_t n, int64_t *out)
+{
+    bool neg = n > 0 && p[0] == '-';
+    uint64_t mag;
+    if (!parse_u64_strict(p + neg, n - neg, &mag))
+        return false;
+    if (mag > (uint64_t)INT64_MAX + neg)
+        return false;
+    *out = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+    return true;
+}
+
+bool http_json_get_u64(yajl_val obj, const char *key, uint64_t *out, bool *bad)
+{
+    assert(out != NULL && bad != NULL);
+    yajl_val v = http_json_get(obj, key);
+    if (v == NULL)
+        return false;
+    /* yajl keeps a number's text (r): read it ourselves, never via double */
+    const char *s = YAJL_IS_NUMBER(v) ? v->u.number.r : YAJL_IS_STRING(v) ? v->u.string : NULL;
+    if (s == NULL || !parse_u64_strict(s, strlen(s), out))
+        *bad = true;
+    return true;
+}
+
+bool http_json_get_i64(yajl_val obj, const char *key, int64_t *out, bool *bad)
+{
+    assert(out != NULL && bad != NULL);
+    yajl_val v = http_json_get(obj, key);
+    if (v == NULL)
+        return false;
+    if (!YAJL_IS_NUMBER(v) || !parse_i64_strict(v->u.number.r, strlen(v->u.number.r), out))
+        *bad = true;
+    return true;
+}
+
+bool http_json_get_bool(yajl_val obj, const char *key, bool *out, bool *bad)
+{
+    assert(out != NULL && bad != NULL);
+    yajl_val v = http_json_get(obj, key);
+    if (v == NULL)
+        return false;
+    if (YAJL_IS_TRUE(v))
+        *out = true;
+    else if (YAJL_IS_FALSE(v))
+        *out = false;
+    else
+        *bad = true;
+    return true;
+}
+
+bool http_json_get_str(yajl_val obj, const char *key, http_str *out, bool *bad)
+{
+    assert(out != NULL && bad != NULL);
+    yajl_val v = http_json_get(obj, key);
+    if (v == NULL)
+        return false;
+    if (YAJL_IS_STRING(v)) {
+        out->p = v->u.string;
+        out->len = strlen(v->u.string);
+    } else {
+        *bad = true;
+    }
+    return true;
+}
+
+bool http_parse_id(http_str s, uint64_t *out)
+{
+    assert(out != NULL);
+    uint64_t v;
+    if (s.p == NULL || !parse_u64_strict(s.p, s.len, &v) || v == 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* ---- query strings ----------------------------------------------------- */
+
+static int hex_val(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s[0..n) into buf (cap bytes; '+' is a space, as forms
+ * send it). False on a bad escape or when it does not fit. */
+static bool pct_decode(const char *s, size_t n, char *buf, size_t cap, size_t *len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '%') {
+            int hi = i + 2 < n ? hex_val(s[i + 1]) : -1;
+            int lo = hi >= 0 ? hex_val(s[i + 2]) : -1;
+            if (lo < 0)
+                return false;
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        } else if (c == '+') {
+            c = ' ';
+        }
+        if (o >= cap)
+            return false;
+        buf[o++] = c;
+    }
+    *len = o;
+    return true;
+}
+
+bool http_query_next(http_str query, const char *name, size_t *at, char *buf, size_t cap,
+                     size_t *len)
+{
+    assert(name != NULL && at != NULL && buf != NULL && len != NULL);
+    size_t name_len = strlen(name);
+    assert(name_len < HTTP_QUERY_KEY_MAX);
+    while (*at < query.len) {
+        const char *pair = query.p + *at;
+        const char *amp = memchr(pair, '&', query.len - *at);
+        size_t pair_len = amp ? (size_t)(amp - pair) : query.len - *at;
+        *at += pair_len + (amp != NULL);
+        const char *eq = memchr(pair, '=', pair_len);
+        size_t key_raw = eq ? (size_t)(eq - pair) : pair_len;
+        char key[HTTP_QUERY_KEY_MAX];
+        size_t key_len;
+        if (!pct_decode(pair, key_raw, key, sizeof key, &key_len) || key_len != name_len ||
+            memcmp(key, name, name_len) != 0)
+            continue;
+        const char *val = eq ? eq + 1 : pair + pair_len;
+        size_t val_raw = pair_len - key_raw - (eq != NULL);
+        if (pct_decode(val, val_raw, buf, cap, len))
+            return true;
+        return false; /* present but undecodable or too long */
+    }
+    return false;
+}
+
+bool http_query_get(http_str query, const char *name, char *buf, size_t cap, size_t *len)
+{
+    size_t at = 0;
+    return http_query_next(query, name, &at, buf, cap, len);
+}
