@@ -248,11 +248,10 @@ static bool json_id_or_fail(yajl_val o, http_response *res, const char *key, uin
 {
     bool badv = false;
     if (!http_json_get_u64(o, key, out, &badv)) {
-        bad(res, false, key, badv ? "not a decimal id (1 .. 2^64-1, no sign)" : "is required",
-            NO_VAL);
+        bad(res, false, key, "is required", NO_VAL);
         return false;
     }
-    if (*out == 0) {
+    if (badv || *out == 0) { /* *out is not written when badv */
         bad(res, false, key, "not a decimal id (1 .. 2^64-1, no sign)", NO_VAL);
         return false;
     }
@@ -490,9 +489,9 @@ static int stock_rows(inv_engine *e, const char *product, const uint64_t *only,
 }
 
 /* The variants array of a product inventory: one element per item, its
- * levels as location_items (rows come grouped by item). */
-static void write_stock_variants(http_body *b, const inv_stock_row *rows, size_t n,
-                                 bool ids_as_strings)
+ * levels as location_items (rows come grouped by item). legacy: exactly
+ * the 2022-01 seed's fields, location_id an exact JSON integer. */
+static void write_stock_variants(http_body *b, const inv_stock_row *rows, size_t n, bool legacy)
 {
     http_json_key(b, "variants");
     http_json_arr_open(b);
@@ -501,8 +500,10 @@ static void write_stock_variants(http_body *b, const inv_stock_row *rows, size_t
         http_json_obj_open(b);
         http_json_key(b, "variant_id");
         json_text_or_null(b, rows[i].variant);
-        http_json_key(b, "inventory_item_id");
-        http_json_id(b, rows[i].item);
+        if (!legacy) {
+            http_json_key(b, "inventory_item_id");
+            http_json_id(b, rows[i].item);
+        }
         http_json_key(b, "location_items");
         http_json_arr_open(b);
         for (; j < n && rows[j].item == rows[i].item; j++) {
@@ -510,10 +511,10 @@ static void write_stock_variants(http_body *b, const inv_stock_row *rows, size_t
                 continue;
             http_json_obj_open(b);
             http_json_key(b, "location_id");
-            if (ids_as_strings)
-                http_json_id(b, rows[j].location);
-            else
+            if (legacy)
                 http_json_u64(b, rows[j].location);
+            else
+                http_json_id(b, rows[j].location);
             http_json_key(b, "stock");
             http_json_i64(b, rows[j].available);
             http_json_obj_close(b);
@@ -562,7 +563,7 @@ static void product_inventory(const http_request *req, http_response *res, bool 
         http_json_key(b, "Stock"); /* sic: the guide's capital S */
         http_json_i64(b, total);
     }
-    write_stock_variants(b, rows, n, !legacy);
+    write_stock_variants(b, rows, n, legacy);
     if (legacy)
         http_json_obj_close(b);
     else
