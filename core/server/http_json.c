@@ -513,3 +513,9 @@ bool http_query_get(http_str query, const char *name, char *buf, size_t cap, siz
     size_t at = 0;
     return http_query_next(query, name, &at, buf, cap, len);
 }
+
+void http_body_raw(http_body *b, const char *p, size_t n)
+{
+    assert(b != NULL && (p != NULL || n == 0));
+    body_print(b, p, n);
+}

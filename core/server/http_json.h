@@ -81,4 +81,10 @@ bool http_query_get(http_str query, const char *name, char *buf, size_t cap, siz
 bool http_query_next(http_str query, const char *name, size_t *at, char *buf, size_t cap,
                      size_t *len);
 
+/* ---- additions by http-core -------------------------------------------- */
+
+/* Raw bytes appended to b (a body that is not JSON, e.g. /metrics text);
+ * not through the generator, so never mixed with JSON in one body. */
+void http_body_raw(http_body *b, const char *p, size_t n);
+
 #endif /* INV_SERVER_HTTP_JSON_H */

@@ -108,4 +108,30 @@ extern const size_t http_shoplazza_routes_n;
 extern const http_route http_shopify_routes[];
 extern const size_t http_shopify_routes_n;
 
+/* ---- additions by http-core (after the lead's interface above) ---------- */
+
+/* The one error table (http_common.c): the HTTP status for an engine
+ * result (INV_OK: 200; INV_ENOTFOUND: 404; INV_EINVALID: 422; ...). Every
+ * dialect maps engine errors through it. */
+int http_status_for(int rc);
+
+/* The router (http_route.c): every dialect's table, in one list. */
+typedef enum {
+    HTTP_MATCH_FOUND = 0,
+    HTTP_MATCH_NO_PATH = 1, /* 404 */
+    HTTP_MATCH_NO_METHOD = 2 /* 405: allow lists the methods the path has */
+} http_match;
+
+#define HTTP_ALLOW_BYTES_MAX 64u /* "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" */
+
+/* Matches method m (HEAD matches GET routes) and path against every table;
+ * on FOUND fills *route and params[HTTP_PARAMS_MAX]; on NO_METHOD and
+ * FOUND fills allow (NUL-terminated). Allocates nothing. */
+http_match http_route_find(http_method m, http_str path, const http_route **route, http_str *params,
+                           size_t *n_params, char *allow, size_t allow_cap);
+
+/* Metrics (http_common.c): one answered request. dialect HTTP_DIALECTS:
+ * none was routed (404, 405, refusals before routing). */
+void http_metrics_count(http_dialect d, int status, uint64_t latency_ns);
+
 #endif /* INV_SERVER_HTTP_ROUTE_H */

@@ -1,0 +1,89 @@
+/*
+ * http.h — the HTTP/1.1 face of invcored (docs/HTTP.md): what server.c's
+ * event loops call for a connection accepted on --http-port, and what the
+ * parser glue (http.c) hands to the router (http_route.c).
+ *
+ * Split in two translation units on purpose: http.c includes Debian's
+ * <http_parser.h>, whose enum http_method names (HTTP_GET, ...) collide
+ * with http_route.h's; so this header names no type of either, and a
+ * method travels as its name.
+ *
+ * Invariants: one request is answered per http_conn_step that returns
+ * HTTP_STEP_DONE or HTTP_STEP_CLOSE, its whole response (status line,
+ * headers, body) appended to out, so pipelined responses leave in request
+ * order; nothing here blocks or touches the socket.
+ */
+#ifndef INV_SERVER_HTTP_H
+#define INV_SERVER_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "invcore.h"
+#include "server/config.h"
+#include "server/resp.h"
+
+/* Array sizes behind the flags' upper bounds. */
+#define HTTP_HEADERS_HARD_MAX 256u
+/* Before a connection's first authenticated request (and on every request
+ * when no --requirepass is set these are not used): a stranger gets this
+ * much of the server's parsing at most. */
+#define HTTP_PREAUTH_HEADER_BYTES_MAX 4096u
+#define HTTP_PREAUTH_HEADERS_MAX 32u
+#define HTTP_PREAUTH_URL_BYTES_MAX 1024u
+
+typedef struct {
+    const char *name, *value;
+    size_t name_len, value_len;
+} http_header_kv;
+
+/* One parsed request, pointing into the connection's input. */
+typedef struct {
+    const char *method; /* "GET", "TRACE", ... (NUL-terminated, static) */
+    const char *url, *body;
+    size_t url_len, body_len;
+    const http_header_kv *headers;
+    size_t n_headers;
+    bool keep_alive; /* HTTP/1.1 without "Connection: close", or 1.0 keep-alive */
+    inv_engine *e;
+    uint64_t started_ns; /* clock_mono_ns at parse: the latency histogram */
+} http_parsed;
+
+typedef struct http_conn http_conn;
+
+typedef enum {
+    HTTP_STEP_DONE = 0, /* one response appended; *used bytes consumed */
+    HTTP_STEP_NEED_MORE = 1, /* incomplete; *need bytes at least */
+    HTTP_STEP_CLOSE = 2 /* a response appended; close after sending it */
+} http_step;
+
+http_conn *http_conn_new(const server_config *cfg, inv_engine *e);
+void http_conn_free(http_conn *h);
+
+/* Parses one request at the start of data[0..len) and answers it into out.
+ * *durable_at: the journal position the response must wait for (0: none);
+ * the caller holds the bytes it appended until then. */
+http_step http_conn_step(http_conn *h, const char *data, size_t len, resp_out *out, int64_t now_ms,
+                         size_t *used, size_t *need, uint64_t *durable_at);
+
+/* True when the connection should be closed: a request begun and not
+ * complete after --http-request-timeout (slow headers or body), or idle
+ * since last_ms for --http-idle-timeout. */
+bool http_conn_expired(const http_conn *h, int64_t now_ms, int64_t last_ms);
+
+/* ---- http_route.c: routing and serving one parsed request -------------- */
+
+typedef struct http_served http_served; /* per connection: the body buffer */
+http_served *http_served_new(void);
+void http_served_free(http_served *s);
+
+/* Routes and runs pr (auth already checked), appending the response.
+ * Returns the position the response waits for (0: none). */
+uint64_t http_serve(http_served *s, const http_parsed *pr, resp_out *out, bool close_after);
+
+/* A response decided before routing (400, 401, 411, 413, 414, 431, 501):
+ * {"errors": msg} with Connection: close when close_after. */
+void http_serve_refusal(resp_out *out, int status, const char *msg, bool close_after);
+
+#endif /* INV_SERVER_HTTP_H */

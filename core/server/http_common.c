@@ -1,0 +1,182 @@
+/*
+ * http_common.c — the dialect-free part of the HTTP face: GET /healthz,
+ * GET /metrics (Prometheus text format 0.0.4), the one table mapping
+ * engine results (INV_E*) to HTTP statuses, and the request counters the
+ * metrics expose.
+ *
+ * Invariants: the counters are process-wide (one invcored per process),
+ * written by every event loop with relaxed atomics (statistics: they order
+ * nothing, and a scrape may see one counter a request ahead of another);
+ * histogram buckets are cumulative only when read, never when written.
+ */
+#include <assert.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "server/http_json.h"
+#include "server/http_route.h"
+#include "server/stats.h"
+
+/* ---- the error table ------------------------------------------------------ */
+
+static const struct {
+    int rc;
+    int status;
+} g_status_of[] = {
+    {INV_OK, 200},
+    {INV_ENOTFOUND, 404},
+    {INV_EEXISTS, 409},
+    {INV_ECONFLICT, 409},
+    {INV_EINSUFFICIENT, 422}, /* the request is well formed; the stock says no */
+    {INV_EINVALID, 422},
+    {INV_ELIMIT, 422},
+    {INV_ENOMEM, 503}, /* the server's state, not the request: retry later */
+    {INV_EIO, 503}, /* the journal failed: writes are refused until restart */
+};
+
+int http_status_for(int rc)
+{
+    for (size_t i = 0; i < sizeof g_status_of / sizeof g_status_of[0]; i++)
+        if (g_status_of[i].rc == rc)
+            return g_status_of[i].status;
+    return 500;
+}
+
+/* ---- counters --------------------------------------------------------------- */
+
+/* Upper bounds of the latency buckets, in microseconds (+Inf implied). */
+static const uint64_t g_bucket_us[] = {50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000, 250000};
+#define HTTP_BUCKETS (sizeof g_bucket_us / sizeof g_bucket_us[0] + 1)
+#define HTTP_METRIC_SLOTS (HTTP_DIALECTS + 1) /* the last: not routed */
+
+typedef struct {
+    _Atomic uint64_t requests, errors_4xx, errors_5xx, latency_ns_sum;
+    _Atomic uint64_t bucket[HTTP_BUCKETS]; /* per bucket, not cumulative */
+} dialect_counters;
+
+static dialect_counters g_counters[HTTP_METRIC_SLOTS];
+
+static const char *const g_dialect_names[HTTP_METRIC_SLOTS] = {
+    "common", "shoplazza", "shopify", "connector", "wix", "none",
+};
+
+void http_metrics_count(http_dialect d, int status, uint64_t latency_ns)
+{
+    assert((unsigned)d < HTTP_METRIC_SLOTS);
+    assert(status >= 100 && status <= 599);
+    dialect_counters *c = &g_counters[d];
+    size_t b = 0;
+    while (b < HTTP_BUCKETS - 1 && latency_ns > g_bucket_us[b] * 1000)
+        b++;
+    stats_add_global(&c->requests, 1);
+    if (status >= 500)
+        stats_add_global(&c->errors_5xx, 1);
+    else if (status >= 400)
+        stats_add_global(&c->errors_4xx, 1);
+    stats_add_global(&c->latency_ns_sum, latency_ns);
+    stats_add_global(&c->bucket[b], 1);
+}
+
+/* ---- handlers ----------------------------------------------------------------- */
+
+static void healthz(const http_request *req, http_response *res)
+{
+    inv_stats st;
+    bool ok = inv_stats_get(req->e, &st) == INV_OK && !st.journal_failed;
+    res->status = ok ? 200 : 503;
+    http_json_obj_open(res->body);
+    http_json_key(res->body, "status");
+    http_json_cstr(res->body, ok ? "ok" : "journal_failed");
+    http_json_obj_close(res->body);
+}
+
+/* Appends printf output to b (a metrics line is short: one 256-byte line). */
+static void metric_line(http_body *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void metric_line(http_body *b, const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    assert(n > 0 && (size_t)n < sizeof line);
+    http_body_raw(b, line, (size_t)n);
+}
+
+static void metrics_requests(http_body *b)
+{
+    metric_line(b, "# TYPE invcore_http_requests_total counter\n");
+    for (size_t d = 0; d < HTTP_METRIC_SLOTS; d++)
+        metric_line(b, "invcore_http_requests_total{dialect=\"%s\"} %llu\n", g_dialect_names[d],
+                    (unsigned long long)stats_get(&g_counters[d].requests));
+    metric_line(b, "# TYPE invcore_http_errors_total counter\n");
+    for (size_t d = 0; d < HTTP_METRIC_SLOTS; d++) {
+        metric_line(b, "invcore_http_errors_total{dialect=\"%s\",class=\"4xx\"} %llu\n",
+                    g_dialect_names[d], (unsigned long long)stats_get(&g_counters[d].errors_4xx));
+        metric_line(b, "invcore_http_errors_total{dialect=\"%s\",class=\"5xx\"} %llu\n",
+                    g_dialect_names[d], (unsigned long long)stats_get(&g_counters[d].errors_5xx));
+    }
+    metric_line(b, "# TYPE invcore_http_request_duration_seconds histogram\n");
+    for (size_t d = 0; d < HTTP_METRIC_SLOTS; d++) {
+        const dialect_counters *c = &g_counters[d];
+        uint64_t cum = 0;
+        for (size_t k = 0; k < HTTP_BUCKETS; k++) {
+            char le[32] = "+Inf";
+            cum += stats_get(&c->bucket[k]);
+            if (k + 1 < HTTP_BUCKETS)
+                snprintf(le, sizeof le, "%g", (double)g_bucket_us[k] / 1e6);
+            metric_line(b,
+                        "invcore_http_request_duration_seconds_bucket{dialect=\"%s\",le=\"%s\"} "
+                        "%llu\n",
+                        g_dialect_names[d], le, (unsigned long long)cum);
+        }
+        metric_line(b, "invcore_http_request_duration_seconds_sum{dialect=\"%s\"} %.9f\n",
+                    g_dialect_names[d], (double)stats_get(&c->latency_ns_sum) / 1e9);
+        metric_line(b, "invcore_http_request_duration_seconds_count{dialect=\"%s\"} %llu\n",
+                    g_dialect_names[d], (unsigned long long)cum);
+    }
+}
+
+static void metrics_engine(http_body *b, inv_engine *e)
+{
+    inv_stats st;
+    if (inv_stats_get(e, &st) != INV_OK)
+        return;
+    const struct {
+        const char *name, *type;
+        uint64_t v;
+    } rows[] = {
+        {"invcore_levels", "gauge", st.levels},
+        {"invcore_items", "gauge", st.items},
+        {"invcore_locations", "gauge", st.locations},
+        {"invcore_holds_active", "gauge", st.holds_active},
+        {"invcore_holds_created_total", "counter", st.holds_created},
+        {"invcore_holds_committed_total", "counter", st.holds_committed},
+        {"invcore_holds_released_total", "counter", st.holds_released},
+        {"invcore_holds_expired_total", "counter", st.holds_expired},
+        {"invcore_journal_records_written_total", "counter", st.records_written},
+        {"invcore_journal_position", "gauge", st.journal_position},
+        {"invcore_journal_durable_position", "gauge", st.durable_position},
+        {"invcore_journal_fsyncs_total", "counter", st.fsyncs},
+        {"invcore_journal_failed", "gauge", st.journal_failed ? 1 : 0},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        metric_line(b, "# TYPE %s %s\n%s %llu\n", rows[i].name, rows[i].type, rows[i].name,
+                    (unsigned long long)rows[i].v);
+}
+
+static void metrics(const http_request *req, http_response *res)
+{
+    res->status = 200;
+    res->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    metrics_requests(res->body);
+    metrics_engine(res->body, req->e);
+}
+
+const http_route http_common_routes[] = {
+    {HTTP_GET, "/healthz", HTTP_DIALECT_COMMON, healthz},
+    {HTTP_GET, "/metrics", HTTP_DIALECT_COMMON, metrics},
+};
+const size_t http_common_routes_n = sizeof http_common_routes / sizeof http_common_routes[0];
