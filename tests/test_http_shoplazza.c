@@ -1,8 +1,9 @@
 /*
  * test_http_shoplazza.c — core/server/http_shoplazza.c, called directly
- * (no socket): a small request builder matches a target against the
- * dialect's route table (first match, {name} segments as params), runs the
- * handler on an in-memory engine and parses the body it wrote. Covers
+ * (no socket): a small request builder routes a target through the
+ * router (http_route_find, so the table's patterns are checked too), runs
+ * the handler on an engine (a journal under fsync none, so writes have
+ * positions) and parses the body it wrote. Covers
  * every route, the seeds' examples field for field, and bad input.
  *
  * SLZ_DOC=1 prints each exchange (request, status, body) for
@@ -51,31 +52,6 @@ static void reply_free(reply *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Matches path against pattern ({name} segments capture one component). */
-static bool match(const char *pattern, http_str path, http_str *params, size_t *n)
-{
-    const char *p = pattern, *s = path.p, *end = path.p + path.len;
-    *n = 0;
-    while (*p != '\0' && s < end) {
-        if (*p == '{') {
-            const char *close = strchr(p, '}');
-            const char *seg_end = memchr(s, '/', (size_t)(end - s));
-            if (seg_end == NULL)
-                seg_end = end;
-            cr_assert(*n < HTTP_PARAMS_MAX);
-            params[(*n)++] = (http_str){s, (size_t)(seg_end - s)};
-            p = close + 1;
-            s = seg_end;
-        } else if (*p == *s) {
-            p++;
-            s++;
-        } else {
-            return false;
-        }
-    }
-    return *p == '\0' && s == end;
-}
-
 static bool no_header(const http_request *r, const char *name, http_str *v)
 {
     (void)r, (void)name, (void)v;
@@ -88,8 +64,8 @@ static const char *method_name(http_method m)
     return names[m];
 }
 
-/* Runs one request; the reply is in last (freed by the next call). 0 for
- * the status when no route matched (the router's 404/405). */
+/* Runs one request; the reply is in last (freed by the next call). 0 when
+ * no route matched (the router's 404/405, not a handler's). */
 static int call(http_method m, const char *target, const char *body)
 {
     reply_free(&last);
@@ -104,11 +80,10 @@ static int call(http_method m, const char *target, const char *body)
     req.header = no_header;
     req.dialect = HTTP_DIALECT_SHOPLAZZA;
     const http_route *rt = NULL;
-    for (size_t i = 0; i < http_shoplazza_routes_n && rt == NULL; i++)
-        if (http_shoplazza_routes[i].method == m &&
-            match(http_shoplazza_routes[i].pattern, req.path, req.params, &req.n_params))
-            rt = &http_shoplazza_routes[i];
-    if (rt == NULL)
+    char allow[HTTP_ALLOW_BYTES_MAX];
+    http_match mt = http_route_find(m, req.path, &rt, req.params, &req.n_params, allow,
+                                    sizeof allow);
+    if (mt != HTTP_MATCH_FOUND)
         return 0;
     cr_assert_eq(rt->dialect, HTTP_DIALECT_SHOPLAZZA);
     http_body b;
@@ -567,7 +542,7 @@ Test(shoplazza, level_create_then_exists)
     cr_assert_neq(last.durable_at, 0);
     call(HTTP_POST, V26 "/inventory_levels",
          "{\"inventory_item_id\":\"1001\",\"location_id\":\"42\",\"stock\":1}");
-    expect_error(422, "AlreadyExists");
+    expect_error(422, "Unprocessable");
     /* stock defaults to 0 */
     call(HTTP_POST, V26 "/inventory_levels", "{\"inventory_item_id\":\"1001\",\"location_id\":"
                                              "\"604253696473177059\"}");
@@ -610,7 +585,7 @@ Test(shoplazza, level_with_held_units_cannot_be_deleted)
     cr_assert_eq(inv_hold_create(eng, "h1", 2, 60000, &hl, 1, NULL), INV_OK);
     call(HTTP_DELETE, V26 "/inventory_levels?inventory_item_id=1001&location_id=327627904831724000",
          NULL);
-    expect_error(422, "Conflict");
+    expect_error(422, "Unprocessable");
 }
 
 Test(shoplazza, levels_list_filters_and_pages_every_level_once)
@@ -705,7 +680,7 @@ Test(shoplazza, item_update_refusals)
     call(HTTP_PUT, V26 "/inventory_items/1001", body);
     expect_error(400, "InvalidParameter");
     call(HTTP_PUT, V26 "/inventory_items/1001", "{\"variant_id\":\"" G_VARIANT "\"}");
-    expect_error(422, "AlreadyExists");
+    expect_error(422, "Unprocessable");
     call(HTTP_PUT, V26 "/inventory_items/555", "{\"sku\":\"x\"}");
     expect_error(404, "NotFound");
     inv_item got;

@@ -70,6 +70,32 @@ static void ok_close(http_response *res)
     http_json_obj_close(res->body);
 }
 
+/* The statuses the seeds name for Shoplazza, each with its error code.
+ * Engine results are mapped by the one table (http_status_for), then
+ * narrowed to this set: the platform answers no 409 or 503, so a
+ * conflict is its 422 and an engine failure its 500. */
+static const struct {
+    int status;
+    const char *code;
+} slz_statuses[] = {
+    {400, "InvalidParameter"}, {404, "NotFound"}, {422, "Unprocessable"}, {500, "InternalError"},
+};
+
+static int slz_status(int status)
+{
+    if (status == 409)
+        return 422;
+    return status >= 500 ? 500 : status;
+}
+
+static const char *slz_code(int status)
+{
+    for (size_t i = 0; i < NELEMS(slz_statuses); i++)
+        if (slz_statuses[i].status == status)
+            return slz_statuses[i].code;
+    return "InternalError"; /* defended: a status outside the set */
+}
+
 /* An error in the dialect's shape. legacy: the 2022-01 {"errors":[...]}.
  * Whatever the handler had written is dropped first. */
 static void fail(http_response *res, bool legacy, int status, const char *code, const char *msg)
@@ -102,41 +128,24 @@ static void bad(http_response *res, bool legacy, const char *what, const char *w
         snprintf(msg, sizeof msg, "%s: %s: '%.*s'", what, why, n, val.p);
     else
         snprintf(msg, sizeof msg, "%s: %s", what, why);
-    fail(res, legacy, 400, "InvalidParameter", msg);
+    fail(res, legacy, 400, slz_code(400), msg);
 }
 
 static const http_str NO_VAL = {NULL, 0};
-
-/* The engine's error set, mapped once: a well-formed request the state
- * refuses is 422 (the seeds' Unprocessable), an engine failure 500. */
-static const struct {
-    int rc, status;
-    const char *code;
-} engine_errors[] = {
-    {INV_ENOTFOUND, 404, "NotFound"},       {INV_EEXISTS, 422, "AlreadyExists"},
-    {INV_ECONFLICT, 422, "Conflict"},       {INV_EINSUFFICIENT, 422, "InsufficientStock"},
-    {INV_EINVALID, 422, "Unprocessable"},   {INV_ELIMIT, 422, "LimitExceeded"},
-    {INV_ENOMEM, 500, "InternalError"},     {INV_EIO, 500, "InternalError"},
-};
 
 /* what: the resource a NOTFOUND is about ("Location", ...), NULL: the
  * engine's message. */
 static void engine_fail(http_response *res, bool legacy, int rc, const char *what)
 {
     assert(rc < 0);
-    int status = 500;
-    const char *code = "InternalError";
-    for (size_t i = 0; i < NELEMS(engine_errors); i++)
-        if (engine_errors[i].rc == rc) {
-            status = engine_errors[i].status;
-            code = engine_errors[i].code;
-        }
+    int status = slz_status(http_status_for(rc));
+    assert(status >= 400);
     char msg[SLZ_MSG_MAX];
     if (rc == INV_ENOTFOUND && what != NULL)
         snprintf(msg, sizeof msg, "%s not found", what);
     else
         snprintf(msg, sizeof msg, "%s", inv_strerror(rc));
-    fail(res, legacy, status, code, msg);
+    fail(res, legacy, status, slz_code(status), msg);
 }
 
 /* A level call's NOTFOUND names what was missing (the guide's "Location
@@ -788,7 +797,7 @@ static void h_item_update(const http_request *req, http_response *res)
         if (rc == INV_OK)
             res->durable_at = inv_last_write_position();
         if (rc == INV_EINVALID) { /* the engine's field rules (cost, codes) */
-            fail(res, false, 400, "InvalidParameter", "a field's value is not valid");
+            fail(res, false, 400, slz_code(400), "a field's value is not valid");
             return;
         }
     }
@@ -1024,7 +1033,7 @@ static void h_location_set_default(const http_request *req, http_response *res)
     if (!location_or_fail(req, res, &loc, &l))
         return;
     if (!l.fields.active) {
-        fail(res, false, 422, "Unprocessable", "an inactive location cannot be the default");
+        fail(res, false, 422, slz_code(422), "an inactive location cannot be the default");
         return;
     }
     int rc = inv_location_set_default(req->e, loc);
@@ -1059,7 +1068,7 @@ static void h_location_deactivate(const http_request *req, http_response *res)
     if (!location_or_fail(req, res, &loc, &l))
         return;
     if (l.is_default) {
-        fail(res, false, 422, "Unprocessable", "the default location cannot be deactivated");
+        fail(res, false, 422, slz_code(422), "the default location cannot be deactivated");
         return;
     }
     inv_location_fields f;
