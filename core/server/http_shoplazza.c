@@ -222,15 +222,15 @@ static bool page_or_fail(const http_request *req, http_response *res, size_t *li
                          uint64_t *cursor)
 {
     uint64_t l = SLZ_LIMIT_DEFAULT;
-    bool has;
-    if (!query_id_or_fail(req, res, "limit", &l, &has))
-        return false;
-    if (l > SLZ_LIMIT_MAX) {
-        bad(res, false, "limit", "must be 1 .. 250", NO_VAL);
+    qval v;
+    if (query_get(req, "limit", &v) &&
+        (!http_parse_id((http_str){v.buf, v.len}, &l) || l > SLZ_LIMIT_MAX)) {
+        bad(res, false, "limit", "must be 1 .. 250", (http_str){v.buf, v.len});
         return false;
     }
     *limit = (size_t)l;
     *cursor = 0;
+    bool has;
     return query_id_or_fail(req, res, "cursor", cursor, &has);
 }
 
@@ -796,6 +796,10 @@ static void h_item_update(const http_request *req, http_response *res)
         rc = inv_item_put(req->e, id, &f);
         if (rc == INV_OK)
             res->durable_at = inv_last_write_position();
+        if (rc == INV_EEXISTS) {
+            fail(res, false, 422, slz_code(422), "sku or variant_id is taken by another item");
+            return;
+        }
         if (rc == INV_EINVALID) { /* the engine's field rules (cost, codes) */
             fail(res, false, 400, slz_code(400), "a field's value is not valid");
             return;
@@ -847,10 +851,14 @@ static bool level_body_or_fail(const http_request *req, http_response *res, leve
 static void level_written(const http_request *req, http_response *res, int rc,
                           const level_key *k, const char *missing)
 {
-    if (rc != INV_OK) {
+    if (rc == INV_EINVALID) /* the engine's refusal of a well-formed level write */
+        fail(res, false, 422, slz_code(422), "the location is not active");
+    else if (rc == INV_EEXISTS)
+        fail(res, false, 422, slz_code(422), "the inventory level already exists");
+    else if (rc != INV_OK)
         engine_fail(res, false, rc, missing);
+    if (rc != INV_OK)
         return;
-    }
     res->durable_at = inv_last_write_position();
     reply_level(res, req->e, k->item, k->loc);
 }
@@ -915,6 +923,10 @@ static void h_level_delete(const http_request *req, http_response *res)
         return;
     }
     int rc = inv_level_del(req->e, k.item, k.loc);
+    if (rc == INV_ECONFLICT) {
+        fail(res, false, 422, slz_code(422), "the level has units held or sold");
+        return;
+    }
     if (rc != INV_OK) {
         engine_fail(res, false, rc, "Inventory level");
         return;
