@@ -21,7 +21,8 @@ B           := build
 DEB_PACKAGES := gcc make pkg-config libjemalloc-dev libxxhash-dev \
                 libcriterion-dev libhiredis-dev redis-tools redis-server \
                 clang libclang-rt-14-dev liburcu-dev clang-format python3 python3-redis \
-                libyajl-dev libcurl4-openssl-dev libssl-dev libjansson-dev
+                libyajl-dev libcurl4-openssl-dev libssl-dev libjansson-dev \
+                libhttp-parser-dev
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter
@@ -36,7 +37,7 @@ LIBS        := -ljemalloc -lpthread
 TEST_LIBS   := -lcriterion -lhiredis -lpthread -lm
 # invcored's own: JSON (yajl), HTTP (libcurl) and HMAC (libcrypto) for the
 # webhooks. libinvcore links none of them.
-SERVER_LIBS := -lyajl -lcurl -lcrypto
+SERVER_LIBS := -lyajl -lcurl -lcrypto -lhttp_parser
 
 LIB_SRCS     := $(wildcard core/*.c)
 SERVER_MAIN  := core/server/main.c

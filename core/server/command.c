@@ -531,18 +531,9 @@ static void cmd_echo(session *s, resp_out *o, const resp_arg *v, size_t n)
     resp_w_bulk(o, v[1].ptr, v[1].len);
 }
 
-/* Constant time in the token's content: always walks the whole configured
- * password, whatever the candidate's length. */
 static bool token_matches(const server_config *cfg, const resp_arg *cand)
 {
-    const unsigned char *p = (const unsigned char *)cfg->requirepass;
-    size_t n = cfg->requirepass_len;
-    volatile unsigned char diff = (unsigned char)(cand->len != n);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = cand->len ? (unsigned char)cand->ptr[i % cand->len] : 0;
-        diff |= (unsigned char)(c ^ p[i]);
-    }
-    return diff == 0;
+    return config_token_matches(cfg, cand->ptr, cand->len);
 }
 
 #define WRONGPASS_MSG "invalid username-password pair or user is disabled."

@@ -31,6 +31,13 @@ void config_defaults(server_config *c)
     c->slowlog_max_len = SERVER_SLOWLOG_MAX_LEN_DEFAULT;
     c->history_retention_hours = SERVER_HISTORY_RETENTION_HOURS_DEFAULT;
     c->webhook_timeout_ms = WEBHOOK_TIMEOUT_MS_DEFAULT;
+    c->http_port = SERVER_HTTP_PORT_DEFAULT;
+    c->http_header_bytes = SERVER_HTTP_HEADER_BYTES_DEFAULT;
+    c->http_headers = SERVER_HTTP_HEADERS_DEFAULT;
+    c->http_body_bytes = SERVER_HTTP_BODY_BYTES_DEFAULT;
+    c->http_url_bytes = SERVER_HTTP_URL_BYTES_DEFAULT;
+    c->http_idle_timeout_s = SERVER_HTTP_IDLE_TIMEOUT_S_DEFAULT;
+    c->http_request_timeout_s = SERVER_HTTP_REQUEST_TIMEOUT_S_DEFAULT;
 }
 
 const char *config_usage(void)
@@ -58,7 +65,12 @@ const char *config_usage(void)
            "request-id-retention-hours 24, request-ids-max 1048576,\n"
            "buyer-window-s 86400, history-retention-hours 168,\n"
            "history-retention-bytes 0 (no bound), at most 8 webhooks,\n"
-           "webhook-timeout-ms 5000\n";
+           "webhook-timeout-ms 5000\n"
+           "HTTP (docs/HTTP.md): [--http-port N (0: off)] [--http-max-header-bytes N]\n"
+           "  [--http-max-headers N] [--http-max-body-bytes N] [--http-max-url-bytes N]\n"
+           "  [--http-idle-timeout S] [--http-request-timeout S]; defaults: http-port 7380\n"
+           "  (any free port when --port is 0), 16 KiB of headers, 64 headers, 1 MiB body,\n"
+           "  8 KiB URL, idle 60 s, request 10 s\n";
 }
 
 const char *config_fsync_name(inv_fsync_policy p)
@@ -111,6 +123,14 @@ static const struct {
     {"history-retention-hours", 1, SERVER_HISTORY_RETENTION_HOURS_MAX,
      CFG(history_retention_hours, OPT_UNSIGNED)},
     {"history-retention-bytes", 0, UINT64_MAX, CFG(history_retention_bytes, OPT_U64)},
+    /* the HTTP face */
+    {"http-port", 0, 65535, CFG(http_port, OPT_INT)},
+    {"http-max-header-bytes", 1024, SERVER_HTTP_HEADER_BYTES_MAX, CFG(http_header_bytes, OPT_SIZE)},
+    {"http-max-headers", 8, SERVER_HTTP_HEADERS_MAX, CFG(http_headers, OPT_SIZE)},
+    {"http-max-body-bytes", 1024, SERVER_HTTP_BODY_BYTES_MAX, CFG(http_body_bytes, OPT_SIZE)},
+    {"http-max-url-bytes", 256, SERVER_HTTP_URL_BYTES_MAX, CFG(http_url_bytes, OPT_SIZE)},
+    {"http-idle-timeout", 1, 24u * 3600, CFG(http_idle_timeout_s, OPT_UNSIGNED)},
+    {"http-request-timeout", 1, 3600, CFG(http_request_timeout_s, OPT_UNSIGNED)},
     {"webhook-timeout-ms", WEBHOOK_TIMEOUT_MS_MIN, WEBHOOK_TIMEOUT_MS_MAX,
      CFG(webhook_timeout_ms, OPT_UNSIGNED)},
 };
@@ -191,6 +211,8 @@ static int apply(server_config *c, const char *name, const char *val, char *err,
         c->slowlog_slower_than_us = -1;
         return 0;
     }
+    if (strcmp(name, "http-port") == 0)
+        c->http_port_set = true;
     int numeric = apply_numeric(c, name, val, err, errlen);
     if (numeric != 0)
         return numeric < 0 ? -1 : 0;
@@ -287,9 +309,32 @@ int config_parse(server_config *c, int argc, char **argv, char *err, size_t errl
         snprintf(err, errlen, "--webhook needs a data dir (not --in-memory)");
         return -1;
     }
+    if (!c->http_port_set && c->port == 0)
+        c->http_port = SERVER_HTTP_PORT_ANY;
+    /* an HTTP request within its limits must fit the unparsed-input bound */
+    if (c->http_port != 0 && c->max_query < c->http_header_bytes + c->http_body_bytes) {
+        snprintf(err, errlen,
+                 "--max-query-buffer must hold --http-max-header-bytes + "
+                 "--http-max-body-bytes");
+        return -1;
+    }
     if (c->max_query < c->max_bulk + 1024) {
         snprintf(err, errlen, "--max-query-buffer must exceed --max-bulk by at least 1024");
         return -1;
     }
     return 0;
+}
+
+/* Constant time in the token's content: always walks the whole configured
+ * password, whatever the candidate's length. */
+bool config_token_matches(const server_config *c, const char *cand, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)c->requirepass;
+    size_t n = c->requirepass_len;
+    volatile unsigned char diff = (unsigned char)(len != n);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = len ? (unsigned char)cand[i % len] : 0;
+        diff |= (unsigned char)(ch ^ p[i]);
+    }
+    return diff == 0;
 }

@@ -44,6 +44,26 @@
  * every event loop keeps up to this many, so the bound caps memory. */
 #define SERVER_SLOWLOG_MAX_LEN_DEFAULT 128u
 #define SERVER_SLOWLOG_MAX_LEN_MAX 65536u
+/* The HTTP face (docs/HTTP.md). Port 0 turns it off; with --port 0 and no
+ * --http-port it takes any free port too (tests: see log_listening). */
+#define SERVER_HTTP_PORT_DEFAULT 7380
+#define SERVER_HTTP_PORT_ANY (-1) /* any free port */
+/* Header block: a browser sends ~1 KiB, an API client less; 16 KiB leaves
+ * room for long tokens and cookies. */
+#define SERVER_HTTP_HEADER_BYTES_DEFAULT (16u << 10)
+#define SERVER_HTTP_HEADER_BYTES_MAX (1u << 20)
+#define SERVER_HTTP_HEADERS_DEFAULT 64u
+#define SERVER_HTTP_HEADERS_MAX 256u
+/* Shopify's bulk calls are far below 1 MiB; an inventory body above it is
+ * a mistake or an attack. */
+#define SERVER_HTTP_BODY_BYTES_DEFAULT (1u << 20)
+#define SERVER_HTTP_BODY_BYTES_MAX (64u << 20)
+/* ids=... with 100 ids of 20 digits is about 2 KiB */
+#define SERVER_HTTP_URL_BYTES_DEFAULT 8192u
+#define SERVER_HTTP_URL_BYTES_MAX (1u << 20)
+#define SERVER_HTTP_IDLE_TIMEOUT_S_DEFAULT 60u /* keep-alive without a request */
+/* A request begun must be whole within this (slowloris headers or body). */
+#define SERVER_HTTP_REQUEST_TIMEOUT_S_DEFAULT 10u
 
 typedef struct {
     char bind[64];
@@ -84,6 +104,11 @@ typedef struct {
     const char *webhook_secret; /* NULL: bodies are not signed */
     size_t webhook_secret_len;
     unsigned webhook_timeout_ms;
+    /* the HTTP face */
+    int http_port; /* 0: off; SERVER_HTTP_PORT_ANY: any free port */
+    bool http_port_set; /* given on the command line */
+    size_t http_header_bytes, http_headers, http_body_bytes, http_url_bytes;
+    unsigned http_idle_timeout_s, http_request_timeout_s;
     bool help, version;
 } server_config;
 
@@ -93,5 +118,8 @@ void config_defaults(server_config *c);
 int config_parse(server_config *c, int argc, char **argv, char *err, size_t errlen);
 const char *config_usage(void);
 const char *config_fsync_name(inv_fsync_policy p);
+/* cand equals --requirepass, compared in constant time (RESP's AUTH and
+ * the HTTP face's token headers). */
+bool config_token_matches(const server_config *c, const char *cand, size_t len);
 
 #endif /* INV_SERVER_CONFIG_H */

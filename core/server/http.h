@@ -24,8 +24,6 @@
 #include "server/config.h"
 #include "server/resp.h"
 
-/* Array sizes behind the flags' upper bounds. */
-#define HTTP_HEADERS_HARD_MAX 256u
 /* Before a connection's first authenticated request (and on every request
  * when no --requirepass is set these are not used): a stranger gets this
  * much of the server's parsing at most. */

@@ -214,7 +214,12 @@ static void write_response(resp_out *out, const http_response *res, const char *
 {
     char head[256];
     const http_body *b = res->body;
-    int n = snprintf(head, sizeof head,
+    int n;
+    if (res->status == 204) /* RFC 9110 15.3.5: no content, no Content-Length */
+        n = snprintf(head, sizeof head, "HTTP/1.1 204 No Content\r\n%s",
+                     close_after ? "Connection: close\r\n" : "");
+    else
+        n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s", res->status,
                      reason_phrase(res->status),
                      res->content_type ? res->content_type : "application/json; charset=utf-8",
@@ -233,7 +238,7 @@ static void write_response(resp_out *out, const http_response *res, const char *
         resp_out_raw(out, "\r\n", 2);
     }
     resp_out_raw(out, "\r\n", 2);
-    if (!omit_body && b->len > 0)
+    if (!omit_body && b->len > 0 && res->status != 204)
         resp_out_raw(out, b->p, b->len);
 }
 

@@ -141,12 +141,12 @@ static void log_listening(const server_config *cfg, server *srv, inv_engine *e)
     inv_stats_get(e, &st);
     fprintf(stderr,
             "invcored %s listening on %s:%d threads=%u data=%s fsync=%s "
-            "durable_replies=%s levels=%llu items=%llu locations=%llu\n",
+            "durable_replies=%s levels=%llu items=%llu locations=%llu http=%d\n",
             INVCORE_VERSION, cfg->bind, server_port(srv), cfg->threads,
             cfg->data_dir ? cfg->data_dir : "in-memory", config_fsync_name(cfg->fsync_policy),
             server_durable_replies(srv) && cfg->fsync_policy == INV_FSYNC_ALWAYS ? "yes" : "no",
             (unsigned long long)st.levels, (unsigned long long)st.items,
-            (unsigned long long)st.locations);
+            (unsigned long long)st.locations, server_http_port(srv));
     fflush(stderr);
 }
 

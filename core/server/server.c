@@ -72,6 +72,7 @@
 
 #include "clock.h"
 #include "server/command.h"
+#include "server/http.h"
 #include "server/list.h"
 #include "server/resp.h"
 #include "server/stats.h"
@@ -136,6 +137,7 @@ typedef struct conn {
     bool closing; /* QUIT or framing error: flush, then close */
     bool want_write; /* last send hit EAGAIN */
     int64_t last_ms;
+    http_conn *http; /* accepted on --http-port; NULL: RESP */
     list_node link; /* on lp->conns while open */
     list_node held_link; /* on lp->held while a reply waits for durability */
     list_node ready_link; /* on lp->ready while runnable input waits */
@@ -146,6 +148,7 @@ typedef struct conn {
 struct loop {
     server *srv;
     int epfd, lfd, wakefd, durfd;
+    int hfd; /* the HTTP listener; -1: off */
     int spare_fd; /* /dev/null, given up to accept-and-close on EMFILE */
     pthread_t th;
     bool started;
@@ -196,13 +199,14 @@ struct server {
     stats_global g;
     inv_engine *e;
     int port;
+    int http_port; /* 0: off */
     unsigned nloops;
     loop *loops;
     _Atomic int stopping;
     bool durable;
 };
 
-static char g_tag_listen, g_tag_wake, g_tag_durable; /* epoll data tags */
+static char g_tag_listen, g_tag_listen_http, g_tag_wake, g_tag_durable; /* epoll data tags */
 
 /* The connection that embeds a node of one of the loop's lists. */
 static conn *conn_of(list_node *n)
@@ -342,6 +346,8 @@ static void conn_close(conn *c)
     /* relaxed: a statistic and the maxclients gate, orders nothing */
     atomic_fetch_sub_explicit(&lp->srv->g.connected, 1, memory_order_relaxed);
     resp_out_free(&c->out);
+    http_conn_free(c->http);
+    c->http = NULL;
     free(c->q);
     c->q = NULL;
     c->qlen = c->qcap = 0;
@@ -457,14 +463,14 @@ static int conn_flush(conn *c)
     return 0;
 }
 
-/* After a write command whose reply starts at absolute offset start. */
-static void conn_hold_if_needed(conn *c, uint64_t start)
+/* Holds the reply starting at absolute offset start until journal
+ * position pos is durable (RESP: the command's last write; HTTP: the
+ * handler's durable_at). */
+static void conn_hold_at(conn *c, uint64_t start, uint64_t pos)
 {
     loop *lp = c->lp;
-    uint64_t pos;
-    if (lp->durfd < 0)
+    if (lp->durfd < 0 || pos == 0)
         return;
-    pos = inv_last_write_position();
     if (pos <= lp->durable_cache)
         return;
     lp->durable_cache = inv_durable_position(lp->srv->e);
@@ -497,6 +503,21 @@ static size_t conn_process(conn *c, const char *data, size_t len)
     /* out.failed: replies are being lost, so no request may run; parked:
      * a CLIENT LIST/KILL reply is owed first; blocked: a FEED.READ one */
     while (!c->closing && !c->out.failed && !c->parked && !c->blocked && pos < len) {
+        if (c->http != NULL) { /* HTTP: the same loop, another parser */
+            if (out_pending(c) > CONN_OUT_SOFT || c->need > len - pos)
+                break;
+            uint64_t start = c->base + c->out.len, durable_at;
+            size_t used, need;
+            http_step hs = http_conn_step(c->http, data + pos, len - pos, &c->out, lp->now_ms,
+                                          &used, &need, &durable_at);
+            c->need = need;
+            if (hs == HTTP_STEP_NEED_MORE)
+                break;
+            conn_hold_at(c, start, durable_at);
+            c->closing = hs == HTTP_STEP_CLOSE;
+            pos += used;
+            continue;
+        }
         resp_limits lim;
         size_t argc, used, need;
         const char *err;
@@ -524,7 +545,7 @@ static size_t conn_process(conn *c, const char *data, size_t len)
         if (argc > 0) {
             uint64_t start = c->base + c->out.len;
             if (command_exec(&c->sess, &c->out, lp->argv, argc))
-                conn_hold_if_needed(c, start);
+                conn_hold_at(c, start, inv_last_write_position());
             if (c->sess.quit)
                 c->closing = true;
         }
@@ -551,7 +572,9 @@ static int conn_keep_input(conn *c, const char *data, size_t len)
         return 0;
     }
     if (len > c->lp->srv->cfg.max_query) {
-        resp_w_error(&c->out, "ERR", "Protocol error: query buffer limit exceeded");
+        /* HTTP: not reached (config_parse keeps the HTTP limits within) */
+        if (c->http == NULL)
+            resp_w_error(&c->out, "ERR", "Protocol error: query buffer limit exceeded");
         stats_add_global(&c->lp->srv->g.protocol_errors, 1);
         conn_log(c, "closed: unparsed input over --max-query-buffer");
         c->closing = true;
@@ -957,17 +980,18 @@ static int loop_accept_shed(loop *lp)
     return fd >= 0 ? 0 : -1;
 }
 
-static void loop_accept(loop *lp)
+static void loop_accept(loop *lp, bool http)
 {
     server *srv = lp->srv;
+    int lfd = http ? lp->hfd : lp->lfd;
     for (int k = 0; k < LOOP_ACCEPT_BATCH; k++) {
         struct epoll_event e;
-        conn *c;
+        conn *c = NULL;
         uint64_t now;
         int one = 1;
         sock_addr peer;
         socklen_t peer_len = sizeof peer;
-        int fd = accept4(lp->lfd, &peer.sa, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(lfd, &peer.sa, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
             continue;
         if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
@@ -980,7 +1004,9 @@ static void loop_accept(loop *lp)
         /* relaxed: the gate is approximate under races by at most the
          * number of loops, which maxclients tolerates */
         now = atomic_fetch_add_explicit(&srv->g.connected, 1, memory_order_relaxed) + 1;
-        if (now > srv->cfg.maxclients || (c = calloc(1, sizeof *c)) == NULL) {
+        if (now > srv->cfg.maxclients || (c = calloc(1, sizeof *c)) == NULL ||
+            (http && (c->http = http_conn_new(&srv->cfg, srv->e)) == NULL)) {
+            free(c);
             atomic_fetch_sub_explicit(&srv->g.connected, 1, memory_order_relaxed); /* as above */
             stats_add_global(&srv->g.rejected_maxclients, 1);
             reject_client(fd); /* after counting: see reject_client */
@@ -1001,6 +1027,8 @@ static void loop_accept(loop *lp)
         e.data.ptr = c;
         if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &e) != 0) {
             close(fd);
+            session_free(&c->sess);
+            http_conn_free(c->http);
             free(c);
             atomic_fetch_sub_explicit(&srv->g.connected, 1, memory_order_relaxed); /* as above */
             continue;
@@ -1035,12 +1063,19 @@ static void loop_sweep(loop *lp)
 {
     unsigned timeout_s = lp->srv->cfg.timeout_s;
     lp->last_sweep_ms = lp->now_ms;
-    if (timeout_s == 0)
+    if (timeout_s == 0 && lp->hfd < 0)
         return;
     for (list_node *n = list_first(&lp->conns), *next; n != NULL; n = next) {
         conn *c = conn_of(n);
         next = list_next(n);
-        if (lp->now_ms - c->last_ms > (int64_t)timeout_s * 1000) {
+        if (c->http != NULL) { /* its own idle and request timeouts */
+            if (http_conn_expired(c->http, lp->now_ms, c->last_ms)) {
+                stats_add_global(&lp->srv->g.idle_closed, 1);
+                conn_close(c);
+            }
+            continue;
+        }
+        if (timeout_s != 0 && lp->now_ms - c->last_ms > (int64_t)timeout_s * 1000) {
             stats_add_global(&lp->srv->g.idle_closed, 1);
             conn_log(c, "closed: idle for --timeout");
             conn_close(c);
@@ -1057,6 +1092,11 @@ static void loop_begin_stop(loop *lp)
         epoll_ctl(lp->epfd, EPOLL_CTL_DEL, lp->lfd, NULL);
         close(lp->lfd);
         lp->lfd = -1;
+    }
+    if (lp->hfd >= 0) {
+        epoll_ctl(lp->epfd, EPOLL_CTL_DEL, lp->hfd, NULL);
+        close(lp->hfd);
+        lp->hfd = -1;
     }
     for (list_node *n = list_first(&lp->conns), *next; n != NULL; n = next) {
         conn *c = conn_of(n);
@@ -1075,8 +1115,8 @@ static void loop_dispatch(loop *lp, struct epoll_event *ev)
 {
     void *p = ev->data.ptr;
     conn *c;
-    if (p == &g_tag_listen) {
-        loop_accept(lp);
+    if (p == &g_tag_listen || p == &g_tag_listen_http) {
+        loop_accept(lp, p == &g_tag_listen_http);
         return;
     }
     if (p == &g_tag_wake || p == &g_tag_durable) {
@@ -1223,6 +1263,8 @@ static void loop_free(server *srv, loop *lp)
 {
     if (lp->lfd >= 0)
         close(lp->lfd);
+    if (lp->hfd >= 0)
+        close(lp->hfd);
     if (lp->wakefd >= 0)
         close(lp->wakefd);
     if (lp->durfd >= 0)
@@ -1235,7 +1277,7 @@ static void loop_free(server *srv, loop *lp)
     command_scratch_free(lp->scratch);
     free(lp->argv);
     free(lp->rbuf);
-    lp->lfd = lp->wakefd = lp->durfd = lp->epfd = lp->spare_fd = -1;
+    lp->lfd = lp->hfd = lp->wakefd = lp->durfd = lp->epfd = lp->spare_fd = -1;
 }
 
 static int loop_init(server *srv, loop *lp, char *err, size_t errlen)
@@ -1260,6 +1302,14 @@ static int loop_init(server *srv, loop *lp, char *err, size_t errlen)
         return -1;
     if (srv->port == 0)
         srv->port = bound_port(lp->lfd);
+    if (srv->http_port != 0) {
+        /* the first loop binds any free port; the others share it */
+        lp->hfd = make_listener(&srv->cfg, srv->http_port < 0 ? 0 : srv->http_port, err, errlen);
+        if (lp->hfd < 0)
+            return -1;
+        if (srv->http_port < 0)
+            srv->http_port = bound_port(lp->hfd);
+    }
     lp->durfd = inv_durable_subscribe(srv->e);
     if (lp->durfd < 0 && lp->durfd != INV_EINVALID) {
         /* With a journal, replies must wait: never run without the wake. */
@@ -1273,7 +1323,8 @@ static int loop_init(server *srv, loop *lp, char *err, size_t errlen)
     lp->durable_cache = 0;
     if (epoll_add(lp->epfd, lp->lfd, &g_tag_listen) != 0 ||
         epoll_add(lp->epfd, lp->wakefd, &g_tag_wake) != 0 ||
-        (lp->durfd >= 0 && epoll_add(lp->epfd, lp->durfd, &g_tag_durable) != 0)) {
+        (lp->durfd >= 0 && epoll_add(lp->epfd, lp->durfd, &g_tag_durable) != 0) ||
+        (lp->hfd >= 0 && epoll_add(lp->epfd, lp->hfd, &g_tag_listen_http) != 0)) {
         snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
         return -1;
     }
@@ -1291,6 +1342,7 @@ int server_start(server **out, const server_config *cfg, inv_engine *e, char *er
     srv->cfg = *cfg;
     srv->e = e;
     srv->port = cfg->port;
+    srv->http_port = cfg->http_port;
     srv->nloops = cfg->threads ? cfg->threads : 1;
     srv->loops = calloc(srv->nloops, sizeof *srv->loops);
     if (srv->loops == NULL) {
@@ -1299,11 +1351,17 @@ int server_start(server **out, const server_config *cfg, inv_engine *e, char *er
         return -1;
     }
     for (unsigned i = 0; i < srv->nloops; i++)
-        srv->loops[i].lfd = srv->loops[i].wakefd = srv->loops[i].durfd = srv->loops[i].epfd =
-            srv->loops[i].spare_fd = -1;
+        srv->loops[i].lfd = srv->loops[i].hfd = srv->loops[i].wakefd = srv->loops[i].durfd =
+            srv->loops[i].epfd = srv->loops[i].spare_fd = -1;
     if (srv->port != 0) {
         /* Refuse a port another process listens on (see make_listener_opt). */
         int probe = make_listener_opt(&srv->cfg, srv->port, false, err, errlen);
+        if (probe < 0)
+            goto fail;
+        close(probe);
+    }
+    if (srv->http_port > 0) { /* the same check for the HTTP port */
+        int probe = make_listener_opt(&srv->cfg, srv->http_port, false, err, errlen);
         if (probe < 0)
             goto fail;
         close(probe);
@@ -1339,6 +1397,11 @@ fail:
 int server_port(const server *s)
 {
     return s->port;
+}
+
+int server_http_port(const server *s)
+{
+    return s->http_port;
 }
 
 bool server_durable_replies(const server *s)

@@ -16,9 +16,9 @@
 #include "invcore.h"
 #include "server/config.h"
 
-/* Descriptors each loop holds besides its clients: epoll, listener,
- * wake eventfd, durability eventfd and the spare kept for EMFILE. */
-#define SERVER_FDS_PER_LOOP 5u
+/* Descriptors each loop holds besides its clients: epoll, listener, HTTP
+ * listener, wake eventfd, durability eventfd and the spare kept for EMFILE. */
+#define SERVER_FDS_PER_LOOP 6u
 
 typedef struct server server;
 
@@ -26,6 +26,7 @@ typedef struct server server;
  * cfg->threads loops. Returns 0, or -1 with a message in err. */
 int server_start(server **out, const server_config *cfg, inv_engine *e, char *err, size_t errlen);
 int server_port(const server *s); /* the port actually bound */
+int server_http_port(const server *s); /* the HTTP port bound; 0: off */
 bool server_durable_replies(const server *s); /* replies wait for fsync */
 void server_stop(server *s); /* idempotent; joins the loops */
 void server_free(server *s); /* after server_stop */

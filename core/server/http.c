@@ -1,0 +1,318 @@
+/*
+ * http.c — one HTTP/1.1 connection's parsing, limits, authentication and
+ * timeouts (http.h); server.c owns the socket, the output ring and the
+ * durability hold, http_route.c routes and frames the response.
+ *
+ * The parser is Debian's libhttp-parser (nodejs/http-parser 2.9): Debian
+ * 12 packages neither llhttp nor picohttpparser as a library; it allocates
+ * nothing and calls back with pointers into our buffer. Each step parses
+ * the pending request from its first byte (a fresh parser, a few hundred
+ * bytes of headers in the common case), so every pointer it gives stays
+ * valid while the request is served, straight from the loop's read buffer;
+ * an incomplete request is re-parsed when more arrives, its cost bounded by
+ * the header and body limits (the loop skips the step until *need bytes are
+ * there once the Content-Length is known).
+ *
+ * Invariants: nothing is routed before the whole request (headers and
+ * Content-Length body) is in; a refusal (400, 401, 411, 413, 414, 431, 501)
+ * closes the connection after its response, since the rest of the input
+ * cannot be framed safely; the limits before a connection's first
+ * authenticated request are the tighter HTTP_PREAUTH_* ones; a request
+ * with Transfer-Encoding (chunked) is refused with 411.
+ */
+#include "server/http.h"
+
+#include <assert.h>
+#include <http_parser.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "clock.h"
+
+struct http_conn {
+    const server_config *cfg;
+    inv_engine *e;
+    http_served *served;
+    bool authed; /* a request on this connection passed the token check */
+    int64_t req_start_ms; /* loop clock when the pending request began; 0: none */
+    /* The request being parsed: reset by every step (parse_reset). */
+    http_parser p;
+    const char *url, *body;
+    size_t url_len, body_len, n_headers;
+    size_t lim_header_bytes, lim_headers, lim_url;
+    uint64_t content_length;
+    bool in_value, headers_done, complete;
+    int refuse; /* a status decided while parsing; 0: none */
+    const char *refuse_msg;
+    http_header_kv headers[SERVER_HTTP_HEADERS_MAX];
+};
+
+static bool password_set(const server_config *cfg)
+{
+    return cfg->requirepass != NULL && cfg->requirepass_len > 0;
+}
+
+/* Stops the parse with status (returns the callbacks' error value). */
+static int refuse(http_conn *h, int status, const char *msg)
+{
+    if (h->refuse == 0) {
+        h->refuse = status;
+        h->refuse_msg = msg;
+    }
+    return -1;
+}
+
+/* ---- authentication ----------------------------------------------------- */
+
+static const http_header_kv *header_find(const http_conn *h, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < h->n_headers; i++)
+        if (h->headers[i].name_len == n && strncasecmp(h->headers[i].name, name, n) == 0)
+            return &h->headers[i];
+    return NULL;
+}
+
+/* The seeds' token headers: Access-Token (Shoplazza), X-Shopify-Access-Token
+ * (Shopify), Authorization: Bearer (the connector). Any one that carries
+ * the password authenticates; every present one is compared, so the time
+ * does not tell which matched. */
+static bool request_authenticated(const http_conn *h)
+{
+    static const char *const names[] = {"Access-Token", "X-Shopify-Access-Token", "Authorization"};
+    bool ok = false;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const http_header_kv *kv = header_find(h, names[i]);
+        if (kv == NULL)
+            continue;
+        const char *v = kv->value;
+        size_t len = kv->value_len;
+        if (i == 2) { /* "Bearer <token>" */
+            if (len < 7 || strncasecmp(v, "Bearer ", 7) != 0)
+                continue;
+            v += 7;
+            len -= 7;
+        }
+        ok |= config_token_matches(h->cfg, v, len);
+    }
+    return ok;
+}
+
+/* /healthz answers without a token: load balancers probe it. */
+static bool url_is_public(const http_conn *h)
+{
+    static const char healthz[] = "/healthz";
+    size_t n = sizeof healthz - 1;
+    return h->url_len >= n && memcmp(h->url, healthz, n) == 0 &&
+           (h->url_len == n || h->url[n] == '?');
+}
+
+/* ---- parser callbacks --------------------------------------------------- */
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    http_conn *h = p->data;
+    if (h->url == NULL)
+        h->url = at;
+    h->url_len += len;
+    if (h->url_len > h->lim_url)
+        return refuse(h, 414, "URI Too Long");
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    http_conn *h = p->data;
+    if (h->n_headers > 0 && !h->in_value) { /* the same name, continued */
+        h->headers[h->n_headers - 1].name_len += len;
+        return 0;
+    }
+    if (h->n_headers == h->lim_headers)
+        return refuse(h, 431, "Request Header Fields Too Large: too many headers");
+    h->headers[h->n_headers++] = (http_header_kv){at, "", len, 0};
+    h->in_value = false;
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    http_conn *h = p->data;
+    assert(h->n_headers > 0); /* the parser calls a field first */
+    http_header_kv *kv = &h->headers[h->n_headers - 1];
+    if (!h->in_value)
+        kv->value = at;
+    kv->value_len += len;
+    h->in_value = true;
+    return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    http_conn *h = p->data;
+    h->headers_done = true;
+    if (p->nread > h->lim_header_bytes)
+        return refuse(h, 431, "Request Header Fields Too Large");
+    if ((p->flags & F_CHUNKED) || p->uses_transfer_encoding)
+        return refuse(h, 411, "Length Required: chunked request bodies are not supported");
+    h->content_length = (p->flags & F_CONTENTLENGTH) ? p->content_length : 0;
+    /* auth before the body: a stranger's body is never read */
+    if (password_set(h->cfg) && !url_is_public(h)) {
+        if (!request_authenticated(h))
+            return refuse(h, 401, "Unauthorized: a valid access token is required");
+        h->authed = true;
+    }
+    if (h->content_length > h->cfg->http_body_bytes)
+        return refuse(h, 413, "Payload Too Large");
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    http_conn *h = p->data;
+    if (h->body == NULL)
+        h->body = at;
+    h->body_len += len;
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    http_conn *h = p->data;
+    h->complete = true;
+    http_parser_pause(p, 1); /* one request per step: execute returns here */
+    return 0;
+}
+
+static const http_parser_settings g_settings = {
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* ---- the connection ----------------------------------------------------- */
+
+http_conn *http_conn_new(const server_config *cfg, inv_engine *e)
+{
+    assert(cfg != NULL);
+    http_conn *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return NULL;
+    h->cfg = cfg;
+    h->e = e;
+    h->served = http_served_new();
+    if (h->served == NULL) {
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void http_conn_free(http_conn *h)
+{
+    if (h == NULL)
+        return;
+    http_served_free(h->served);
+    free(h);
+}
+
+static size_t min_size(size_t a, size_t b)
+{
+    return a < b ? a : b;
+}
+
+static void parse_reset(http_conn *h)
+{
+    const server_config *cfg = h->cfg;
+    bool strict = password_set(cfg) && !h->authed;
+    http_parser_init(&h->p, HTTP_REQUEST);
+    h->p.data = h;
+    h->url = h->body = NULL;
+    h->url_len = h->body_len = h->n_headers = 0;
+    h->content_length = 0;
+    h->in_value = h->headers_done = h->complete = false;
+    h->refuse = 0;
+    h->refuse_msg = NULL;
+    h->lim_header_bytes = strict ? min_size(cfg->http_header_bytes, HTTP_PREAUTH_HEADER_BYTES_MAX)
+                                 : cfg->http_header_bytes;
+    h->lim_headers =
+        strict ? min_size(cfg->http_headers, HTTP_PREAUTH_HEADERS_MAX) : cfg->http_headers;
+    h->lim_url =
+        strict ? min_size(cfg->http_url_bytes, HTTP_PREAUTH_URL_BYTES_MAX) : cfg->http_url_bytes;
+    assert(h->lim_headers <= SERVER_HTTP_HEADERS_MAX);
+}
+
+/* The refusal for a parse error the parser itself found. */
+static http_step refuse_parse_error(http_conn *h, resp_out *out)
+{
+    enum http_errno err = HTTP_PARSER_ERRNO(&h->p);
+    if (err == HPE_INVALID_METHOD)
+        http_serve_refusal(out, 501, "Not Implemented: unknown method", true);
+    else if (err == HPE_HEADER_OVERFLOW)
+        http_serve_refusal(out, 431, "Request Header Fields Too Large", true);
+    else
+        http_serve_refusal(out, 400, http_errno_description(err), true);
+    return HTTP_STEP_CLOSE;
+}
+
+http_step http_conn_step(http_conn *h, const char *data, size_t len, resp_out *out, int64_t now_ms,
+                         size_t *used, size_t *need, uint64_t *durable_at)
+{
+    assert(h != NULL && data != NULL && len > 0);
+    assert(used != NULL && need != NULL && durable_at != NULL);
+    *durable_at = 0;
+    *need = 0;
+    parse_reset(h);
+    size_t n = http_parser_execute(&h->p, &g_settings, data, len);
+    if (h->refuse != 0) {
+        http_serve_refusal(out, h->refuse, h->refuse_msg, true);
+        *used = len;
+        return HTTP_STEP_CLOSE;
+    }
+    if (h->complete) {
+        http_parsed pr = {
+            .method = http_method_str((enum http_method)h->p.method),
+            .url = h->url ? h->url : "",
+            .url_len = h->url_len,
+            .body = h->body,
+            .body_len = h->body_len,
+            .headers = h->headers,
+            .n_headers = h->n_headers,
+            .keep_alive = http_should_keep_alive(&h->p) && !h->p.upgrade,
+            .e = h->e,
+            .started_ns = clock_mono_ns(),
+        };
+        h->req_start_ms = 0;
+        *used = n;
+        *durable_at = http_serve(h->served, &pr, out, !pr.keep_alive);
+        return pr.keep_alive ? HTTP_STEP_DONE : HTTP_STEP_CLOSE;
+    }
+    if (HTTP_PARSER_ERRNO(&h->p) != HPE_OK) {
+        *used = len;
+        return refuse_parse_error(h, out);
+    }
+    if (!h->headers_done && len > h->lim_header_bytes) {
+        http_serve_refusal(out, 431, "Request Header Fields Too Large", true);
+        *used = len;
+        return HTTP_STEP_CLOSE;
+    }
+    if (h->req_start_ms == 0)
+        h->req_start_ms = now_ms;
+    /* headers whole: wait for the rest of the body at once */
+    size_t header_end = h->body ? (size_t)(h->body - data) : len;
+    *need = h->headers_done ? header_end + (size_t)h->content_length : len + 1;
+    *used = 0;
+    return HTTP_STEP_NEED_MORE;
+}
+
+bool http_conn_expired(const http_conn *h, int64_t now_ms, int64_t last_ms)
+{
+    assert(h != NULL);
+    if (h->req_start_ms != 0 &&
+        now_ms - h->req_start_ms > (int64_t)h->cfg->http_request_timeout_s * 1000)
+        return true;
+    return now_ms - last_ms > (int64_t)h->cfg->http_idle_timeout_s * 1000;
+}
