@@ -6,16 +6,22 @@
  * positions) and parses the body it wrote. Covers
  * every route, the seeds' examples field for field, and bad input.
  *
+ * Suite shoplazza_server: the same routes through a real invcored
+ * (tests/test_server_harness.h) with libcurl: the Access-Token check,
+ * keep-alive, and a write's durability under --fsync always.
+ *
  * SLZ_DOC=1 prints each exchange (request, status, body) for
  * docs/HTTP-shoplazza.md.
  */
 #include <criterion/criterion.h>
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/http_json.h"
 #include "server/http_route.h"
+#include "test_server_harness.h"
 #include "test_util.h"
 
 #define V26 "/openapi/2026-01"
@@ -120,7 +126,7 @@ static void expect_str(yajl_val v, const char *want)
     cr_assert_str_eq(YAJL_GET_STRING(v), want, "in %s", last.raw);
 }
 
-static void expect_int(yajl_val v, long long want)
+static void slz_expect_int(yajl_val v, long long want)
 {
     cr_assert(v != NULL && YAJL_IS_INTEGER(v), "not an integer (want %lld) in %s", want,
               last.raw);
@@ -168,7 +174,7 @@ static yajl_val get(yajl_val o, const char *k)
 }
 
 /* An error of the 2026-01 shape with this status and code. */
-static void expect_error(int status, const char *code)
+static void slz_expect_error(int status, const char *code)
 {
     cr_assert_eq(last.status, status, "status %d, want %d: %s", last.status, status, last.raw);
     expect_str(at("code", NULL, NULL, NULL), code);
@@ -275,14 +281,14 @@ Test(shoplazza, guide_step3_product_inventory_has_stock_per_variant_and_location
     call(HTTP_GET, V26 "/products/" G_PRODUCT "/inventory", NULL);
     expect_success();
     expect_str(at("data", "product_id", NULL, NULL), G_PRODUCT);
-    expect_int(at("data", "Stock", NULL, NULL), 7);
+    slz_expect_int(at("data", "Stock", NULL, NULL), 7);
     yajl_val vs = at("data", "variants", NULL, NULL);
     cr_assert_eq(arr_len(vs), 2);
     expect_str(get(arr_at(vs, 0), "variant_id"), G_VARIANT);
     yajl_val li = get(arr_at(vs, 0), "location_items");
     cr_assert_eq(arr_len(li), 1);
     expect_str(get(arr_at(li, 0), "location_id"), "604253696473177059");
-    expect_int(get(arr_at(li, 0), "stock"), 3);
+    slz_expect_int(get(arr_at(li, 0), "stock"), 3);
 }
 
 Test(shoplazza, product_inventory_filters_by_location_and_keeps_variants_without_stock)
@@ -290,7 +296,7 @@ Test(shoplazza, product_inventory_filters_by_location_and_keeps_variants_without
     cr_assert_eq(inv_level_set(eng, G_ITEM, OTHER_LOC, 5, 0, NULL), INV_OK);
     call(HTTP_GET, V26 "/products/" G_PRODUCT "/inventory?location_id=42", NULL);
     expect_success();
-    expect_int(at("data", "Stock", NULL, NULL), 5);
+    slz_expect_int(at("data", "Stock", NULL, NULL), 5);
     yajl_val vs = at("data", "variants", NULL, NULL);
     cr_assert_eq(arr_len(vs), 2, "every variant appears: %s", last.raw);
     yajl_val li = get(arr_at(vs, 0), "location_items");
@@ -298,7 +304,7 @@ Test(shoplazza, product_inventory_filters_by_location_and_keeps_variants_without
     expect_str(get(arr_at(li, 0), "location_id"), "42");
     cr_assert_eq(arr_len(get(arr_at(vs, 1), "location_items")), 0);
     call(HTTP_GET, V26 "/products/" G_PRODUCT "/inventory?location_id=-42", NULL);
-    expect_error(400, "InvalidParameter");
+    slz_expect_error(400, "InvalidParameter");
 }
 
 Test(shoplazza, guide_step4_set_level_with_a_string_location_id)
@@ -310,7 +316,7 @@ Test(shoplazza, guide_step4_set_level_with_a_string_location_id)
     yajl_val l = at("data", "inventory_level", NULL, NULL);
     expect_str(get(l, "inventory_item_id"), "626514004247984698");
     expect_str(get(l, "location_id"), "604253696473177059");
-    expect_int(get(l, "stock"), 100);
+    slz_expect_int(get(l, "stock"), 100);
     expect_iso_time(get(l, "updated_at"));
     cr_assert_eq(last.durable_at, inv_last_write_position(),
                  "the write's journal position is recorded");
@@ -325,7 +331,7 @@ Test(shoplazza, set_accepts_exact_integer_ids_too)
          "{\"inventory_item_id\":626514004247984698,\"location_id\":604253696473177059,"
          "\"stock\":-2}");
     expect_success();
-    expect_int(at("data", "inventory_level", "stock", NULL), -2);
+    slz_expect_int(at("data", "inventory_level", "stock", NULL), -2);
 }
 
 Test(shoplazza, set_names_what_is_missing)
@@ -334,11 +340,11 @@ Test(shoplazza, set_names_what_is_missing)
     call(HTTP_POST, V26 "/inventory_levels/set",
          "{\"inventory_item_id\":\"626514004247984698\",\"location_id\":\"604253696473177100\","
          "\"stock\":1}");
-    expect_error(404, "NotFound");
+    slz_expect_error(404, "NotFound");
     expect_str(arr_at(at("errors", NULL, NULL, NULL), 0), "Location not found");
     call(HTTP_POST, V26 "/inventory_levels/set",
          "{\"inventory_item_id\":\"5\",\"location_id\":\"604253696473177059\",\"stock\":1}");
-    expect_error(404, "NotFound");
+    slz_expect_error(404, "NotFound");
     expect_str(arr_at(at("errors", NULL, NULL, NULL), 0), "Inventory item not found");
 }
 
@@ -386,7 +392,7 @@ static void expect_set_refused(const char *body)
     inv_level before, after;
     cr_assert_eq(inv_level_get(eng, G_ITEM, G_LOC, &before), INV_OK);
     call(HTTP_POST, V26 "/inventory_levels/set", body);
-    expect_error(400, "InvalidParameter");
+    slz_expect_error(400, "InvalidParameter");
     cr_assert_eq(inv_level_get(eng, G_ITEM, G_LOC, &after), INV_OK);
     cr_assert_eq(after.revision, before.revision, "a refused request changes nothing: %s",
                  body);
@@ -431,14 +437,14 @@ Test(shoplazza, ids_with_a_sign_zero_or_over_u64_are_a_400)
     /* the largest id is an id */
     call(HTTP_POST, V26 "/inventory_levels/set",
          "{\"inventory_item_id\":\"18446744073709551615\",\"location_id\":\"1\",\"stock\":1}");
-    expect_error(404, "NotFound");
+    slz_expect_error(404, "NotFound");
     /* path and query ids follow the same rule */
     const char *paths[] = {V26 "/inventory_items/-1", V26 "/inventory_items/+1",
                            V26 "/inventory_items/0", V26 "/inventory_items/18446744073709551616",
                            V26 "/locations/1x", V26 "/inventory_levels?location_id=%2B1"};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         call(HTTP_GET, paths[i], NULL);
-        expect_error(400, "InvalidParameter");
+        slz_expect_error(400, "InvalidParameter");
     }
 }
 
@@ -462,7 +468,7 @@ Test(shoplazza, missing_fields_are_a_400_unknown_fields_are_ignored)
          "{\"inventory_item_id\":\"626514004247984698\",\"location_id\":\"604253696473177059\","
          "\"stock\":9,\"reason\":\"restock\",\"extra\":{\"nested\":[1,2]}}");
     expect_success();
-    expect_int(at("data", "inventory_level", "stock", NULL), 9);
+    slz_expect_int(at("data", "inventory_level", "stock", NULL), 9);
 }
 
 /* Each request answers this error. */
@@ -476,7 +482,7 @@ static void expect_each(const req_line *r, size_t n, int status, const char *cod
 {
     for (size_t i = 0; i < n; i++) {
         call(r[i].m, r[i].target, r[i].body);
-        expect_error(status, code);
+        slz_expect_error(status, code);
     }
 }
 
@@ -496,14 +502,14 @@ Test(shoplazza, bad_query_values_are_a_400)
     for (int i = 0; i < 251; i++)
         n += (size_t)snprintf(q + n, sizeof q - n, "%svariant_ids=v%d", i ? "&" : "", i);
     call(HTTP_GET, q, NULL);
-    expect_error(400, "InvalidParameter");
+    slz_expect_error(400, "InvalidParameter");
     /* a query over the bound */
     static char big[9000 + 64];
     n = (size_t)snprintf(big, sizeof big, "%s", V26 "/locations?x=");
     memset(big + n, 'a', 9000);
     big[n + 9000] = '\0';
     call(HTTP_GET, big, NULL);
-    expect_error(400, "InvalidParameter");
+    slz_expect_error(400, "InvalidParameter");
 }
 
 Test(shoplazza, unknown_resources_are_a_404)
@@ -527,7 +533,7 @@ Test(shoplazza, a_product_id_over_64_bytes_is_a_400)
     call(HTTP_GET,
          V26 "/products/0123456789012345678901234567890123456789012345678901234567890123456789",
          NULL);
-    expect_error(400, "InvalidParameter");
+    slz_expect_error(400, "InvalidParameter");
 }
 
 /* ---- inventory levels: list, create, update, delete --------------------- */
@@ -538,16 +544,16 @@ Test(shoplazza, level_create_then_exists)
          "{\"inventory_item_id\":\"1001\",\"location_id\":\"42\",\"stock\":12}");
     expect_success();
     expect_str(at("data", "inventory_level", "location_id", NULL), "42");
-    expect_int(at("data", "inventory_level", "stock", NULL), 12);
+    slz_expect_int(at("data", "inventory_level", "stock", NULL), 12);
     cr_assert_neq(last.durable_at, 0);
     call(HTTP_POST, V26 "/inventory_levels",
          "{\"inventory_item_id\":\"1001\",\"location_id\":\"42\",\"stock\":1}");
-    expect_error(422, "Unprocessable");
+    slz_expect_error(422, "Unprocessable");
     /* stock defaults to 0 */
     call(HTTP_POST, V26 "/inventory_levels", "{\"inventory_item_id\":\"1001\",\"location_id\":"
                                              "\"604253696473177059\"}");
     expect_success();
-    expect_int(at("data", "inventory_level", "stock", NULL), 0);
+    slz_expect_int(at("data", "inventory_level", "stock", NULL), 0);
 }
 
 Test(shoplazza, level_update_only_updates)
@@ -555,10 +561,10 @@ Test(shoplazza, level_update_only_updates)
     call(HTTP_PUT, V26 "/inventory_levels",
          "{\"inventory_item_id\":\"1001\",\"location_id\":\"327627904831724000\",\"stock\":8}");
     expect_success();
-    expect_int(at("data", "inventory_level", "stock", NULL), 8);
+    slz_expect_int(at("data", "inventory_level", "stock", NULL), 8);
     call(HTTP_PUT, V26 "/inventory_levels",
          "{\"inventory_item_id\":\"1001\",\"location_id\":\"42\",\"stock\":8}");
-    expect_error(404, "NotFound");
+    slz_expect_error(404, "NotFound");
     inv_level lv;
     cr_assert_eq(inv_level_get(eng, L_ITEM, OTHER_LOC, &lv), INV_ENOTFOUND,
                  "an update never creates");
@@ -574,9 +580,9 @@ Test(shoplazza, level_delete)
     cr_assert_eq(inv_level_get(eng, L_ITEM, L_LOC, &lv), INV_ENOTFOUND);
     call(HTTP_DELETE, V26 "/inventory_levels?inventory_item_id=1001&location_id=327627904831724000",
          NULL);
-    expect_error(404, "NotFound");
+    slz_expect_error(404, "NotFound");
     call(HTTP_DELETE, V26 "/inventory_levels?inventory_item_id=1001", NULL);
-    expect_error(400, "InvalidParameter");
+    slz_expect_error(400, "InvalidParameter");
 }
 
 Test(shoplazza, level_with_held_units_cannot_be_deleted)
@@ -585,7 +591,7 @@ Test(shoplazza, level_with_held_units_cannot_be_deleted)
     cr_assert_eq(inv_hold_create(eng, "h1", 2, 60000, &hl, 1, NULL), INV_OK);
     call(HTTP_DELETE, V26 "/inventory_levels?inventory_item_id=1001&location_id=327627904831724000",
          NULL);
-    expect_error(422, "Unprocessable");
+    slz_expect_error(422, "Unprocessable");
 }
 
 Test(shoplazza, levels_list_filters_and_pages_every_level_once)
@@ -595,7 +601,7 @@ Test(shoplazza, levels_list_filters_and_pages_every_level_once)
     yajl_val l = at("data", "inventory_levels", NULL, NULL);
     cr_assert_eq(arr_len(l), 1);
     expect_str(get(arr_at(l, 0), "location_id"), "604253696473177059");
-    expect_int(get(arr_at(l, 0), "stock"), 3);
+    slz_expect_int(get(arr_at(l, 0), "stock"), 3);
     expect_iso_time(get(arr_at(l, 0), "updated_at"));
     call(HTTP_GET, V26 "/locations/604253696473177059/inventory_levels", NULL);
     expect_success();
@@ -678,11 +684,11 @@ Test(shoplazza, item_update_refusals)
     char body[400];
     snprintf(body, sizeof body, "{\"sku\":\"%0300d\"}", 0);
     call(HTTP_PUT, V26 "/inventory_items/1001", body);
-    expect_error(400, "InvalidParameter");
+    slz_expect_error(400, "InvalidParameter");
     call(HTTP_PUT, V26 "/inventory_items/1001", "{\"variant_id\":\"" G_VARIANT "\"}");
-    expect_error(422, "Unprocessable");
+    slz_expect_error(422, "Unprocessable");
     call(HTTP_PUT, V26 "/inventory_items/555", "{\"sku\":\"x\"}");
-    expect_error(404, "NotFound");
+    slz_expect_error(404, "NotFound");
     inv_item got;
     cr_assert_eq(inv_item_get(eng, 555, &got), INV_ENOTFOUND, "an update never creates");
 }
@@ -717,15 +723,15 @@ Test(shoplazza, change_the_default_location)
 Test(shoplazza, deactivate_and_activate_a_location)
 {
     call(HTTP_PUT, V26 "/locations/604253696473177059/deactivate", NULL);
-    expect_error(422, "Unprocessable"); /* the default */
+    slz_expect_error(422, "Unprocessable"); /* the default */
     call(HTTP_PUT, V26 "/locations/42/deactivate", NULL);
     expect_success();
     expect_bool(at("data", "location", "active", NULL), false);
     call(HTTP_PUT, V26 "/locations/42/default", NULL);
-    expect_error(422, "Unprocessable");
+    slz_expect_error(422, "Unprocessable");
     call(HTTP_POST, V26 "/inventory_levels",
          "{\"inventory_item_id\":\"1001\",\"location_id\":\"42\",\"stock\":1}");
-    expect_error(422, "Unprocessable");
+    slz_expect_error(422, "Unprocessable");
     call(HTTP_PUT, V26 "/locations/42/activate", NULL);
     expect_success();
     expect_bool(at("data", "location", "active", NULL), true);
@@ -735,7 +741,7 @@ Test(shoplazza, edit_location_priority)
 {
     call(HTTP_PUT, V26 "/locations/42/priority", "{\"priority\":-5}");
     expect_success();
-    expect_int(at("data", "location", "priority", NULL), -5);
+    slz_expect_int(at("data", "location", "priority", NULL), -5);
     static const req_line bads[] = {
         {HTTP_PUT, V26 "/locations/42/priority", "{\"priority\":\"5\"}"},
         {HTTP_PUT, V26 "/locations/42/priority", "{\"priority\":2147483648}"},
@@ -746,4 +752,203 @@ Test(shoplazza, edit_location_priority)
     inv_location l;
     cr_assert_eq(inv_location_get(eng, OTHER_LOC, &l), INV_OK);
     cr_assert_eq(l.fields.priority, -5);
+}
+
+/* ---- through invcored, with libcurl -------------------------------------- */
+
+#define SRV_TOKEN "s3cret-token"
+#define CURL_TIMEOUT_MS 10000L
+#define KEEPALIVE_REQUESTS 200
+
+static srv_t srv;
+static int http_port;
+
+typedef struct {
+    char *p;
+    size_t len;
+} grow_buf;
+
+static size_t on_body(char *data, size_t size, size_t n, void *ud)
+{
+    grow_buf *g = ud;
+    size_t add = size * n;
+    char *np = realloc(g->p, g->len + add + 1);
+    cr_assert_not_null(np);
+    memcpy(np + g->len, data, add);
+    g->p = np;
+    g->len += add;
+    g->p[g->len] = '\0';
+    return add;
+}
+
+/* The HTTP port from the start-up line ("... http=<port>"). */
+static int read_http_port(const srv_t *s)
+{
+    char buf[4096] = {0};
+    FILE *f = fopen(s->log, "r");
+    cr_assert_not_null(f);
+    size_t r = fread(buf, 1, sizeof buf - 1, f);
+    buf[r] = '\0';
+    fclose(f);
+    const char *p = strstr(buf, " http=");
+    cr_assert_not_null(p, "no http= in %s", buf);
+    return atoi(p + strlen(" http="));
+}
+
+/* One request on handle h (reused: keep-alive); the body into last.raw
+ * and last.json, the status returned. token NULL: no Access-Token. */
+static long curl_call(CURL *h, const char *method, const char *target, const char *body,
+                      const char *token)
+{
+    reply_free(&last);
+    char url[512], auth[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", http_port, target);
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    if (token != NULL) {
+        snprintf(auth, sizeof auth, "Access-Token: %s", token);
+        hdr = curl_slist_append(hdr, auth);
+    }
+    grow_buf g = {NULL, 0};
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    if (body == NULL)
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &g);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, CURL_TIMEOUT_MS);
+    CURLcode cc = curl_easy_perform(h);
+    curl_slist_free_all(hdr);
+    cr_assert_eq(cc, CURLE_OK, "%s %s: %s", method, target, curl_easy_strerror(cc));
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    last.status = (int)status;
+    last.raw = g.p ? g.p : strdup("");
+    char err[128];
+    last.json = yajl_tree_parse(last.raw, err, sizeof err);
+    if (getenv("SLZ_DOC") != NULL)
+        printf("curl %s %s%s%s\n=> %ld %s\n\n", method, target, body ? " -d " : "",
+               body ? body : "", status, last.raw);
+    return status;
+}
+
+static void resp_ok(redisContext *c, const char *cmd)
+{
+    redisReply *r = redisCommand(c, cmd);
+    cr_assert(r != NULL && r->type != REDIS_REPLY_ERROR, "%s: %s", cmd,
+              r && r->str ? r->str : "no reply");
+    freeReplyObject(r);
+}
+
+static void server_setup(void)
+{
+    const char *extra[] = {"--requirepass", SRV_TOKEN, NULL};
+    srv_start(&srv, extra);
+    http_port = read_http_port(&srv);
+    cr_assert(http_port > 0 && http_port != srv.port, "http port %d", http_port);
+    redisContext *c = srv_connect(&srv);
+    resp_ok(c, "AUTH " SRV_TOKEN);
+    resp_ok(c, "LOC.SET 604253696473177059 name Main");
+    resp_ok(c, "ITEM.SET 626514004247984698 variant " G_VARIANT " product " G_PRODUCT);
+    resp_ok(c, "LEVEL.SET 626514004247984698 604253696473177059 3");
+    redisFree(c);
+    cr_assert_eq(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
+}
+
+static void server_teardown(void)
+{
+    reply_free(&last);
+    curl_global_cleanup();
+    srv_stop(&srv);
+    srv_cleanup(&srv);
+}
+
+TestSuite(shoplazza_server, .init = server_setup, .fini = server_teardown);
+
+Test(shoplazza_server, the_guide_over_http)
+{
+    CURL *h = curl_easy_init();
+    cr_assert_eq(curl_call(h, "GET", V26 "/products/" G_PRODUCT, NULL, SRV_TOKEN), 200);
+    expect_str(get(arr_at(at("data", "product", "variants", NULL), 0), "id"), G_VARIANT);
+    cr_assert_eq(curl_call(h, "GET", V26 "/inventory_items/variant?variant_ids=" G_VARIANT, NULL,
+                           SRV_TOKEN),
+                 200);
+    expect_str(get(arr_at(at("data", "variant_inventory_items", NULL, NULL), 0),
+                   "inventory_item_id"),
+               "626514004247984698");
+    cr_assert_eq(curl_call(h, "GET", V26 "/products/" G_PRODUCT "/inventory", NULL, SRV_TOKEN),
+                 200);
+    slz_expect_int(at("data", "Stock", NULL, NULL), 3);
+    cr_assert_eq(curl_call(h, "POST", V26 "/inventory_levels/set",
+                           "{\"inventory_item_id\":\"626514004247984698\","
+                           "\"location_id\":\"604253696473177059\",\"stock\":100}",
+                           SRV_TOKEN),
+                 200);
+    slz_expect_int(at("data", "inventory_level", "stock", NULL), 100);
+    cr_assert_eq(curl_call(h, "GET", V26 "/locations/default", NULL, SRV_TOKEN), 200);
+    expect_str(at("data", "location", "id", NULL), "604253696473177059");
+    /* the 2022-01 shape */
+    cr_assert_eq(
+        curl_call(h, "GET", "/openapi/2022-01/products/" G_PRODUCT "/inventory", NULL, SRV_TOKEN),
+        200);
+    cr_assert(strstr(last.raw, "\"location_id\":604253696473177059") != NULL, "%s", last.raw);
+    curl_easy_cleanup(h);
+    /* the set is durable (--fsync always) and seen by RESP */
+    redisContext *c = srv_connect(&srv);
+    resp_ok(c, "AUTH " SRV_TOKEN);
+    redisReply *r = redisCommand(c, "LEVEL.GET 626514004247984698 604253696473177059");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 1);
+    cr_assert_eq(r->element[0]->integer, 100);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+Test(shoplazza_server, access_token_is_required)
+{
+    CURL *h = curl_easy_init();
+    cr_assert_eq(curl_call(h, "GET", V26 "/locations/default", NULL, NULL), 401);
+    cr_assert_eq(curl_call(h, "GET", V26 "/locations/default", NULL, "wrong"), 401);
+    cr_assert_eq(curl_call(h, "POST", V26 "/inventory_levels/set",
+                           "{\"inventory_item_id\":\"626514004247984698\","
+                           "\"location_id\":\"604253696473177059\",\"stock\":1}",
+                           NULL),
+                 401);
+    cr_assert_eq(curl_call(h, "GET", V26 "/products/" G_PRODUCT "/inventory", NULL, SRV_TOKEN),
+                 200);
+    slz_expect_int(at("data", "Stock", NULL, NULL), 3); /* the refused set changed nothing */
+    curl_easy_cleanup(h);
+}
+
+Test(shoplazza_server, errors_and_unknown_methods_over_http)
+{
+    CURL *h = curl_easy_init();
+    cr_assert_eq(curl_call(h, "POST", V26 "/inventory_levels/set", "{\"stock\":", SRV_TOKEN),
+                 400);
+    expect_str(at("code", NULL, NULL, NULL), "InvalidParameter");
+    cr_assert_eq(curl_call(h, "GET", V26 "/inventory_items/18446744073709551616", NULL, SRV_TOKEN),
+                 400);
+    cr_assert_eq(curl_call(h, "GET", V26 "/products/nope/inventory", NULL, SRV_TOKEN), 404);
+    expect_str(at("code", NULL, NULL, NULL), "NotFound");
+    cr_assert_eq(curl_call(h, "PATCH", V26 "/inventory_levels/set", "{}", SRV_TOKEN), 405);
+    curl_easy_cleanup(h);
+}
+
+Test(shoplazza_server, keep_alive_carries_many_writes_on_one_connection)
+{
+    CURL *h = curl_easy_init();
+    char body[256];
+    for (int i = 1; i <= KEEPALIVE_REQUESTS; i++) {
+        snprintf(body, sizeof body,
+                 "{\"inventory_item_id\":\"626514004247984698\","
+                 "\"location_id\":\"604253696473177059\",\"stock\":%d}",
+                 i);
+        cr_assert_eq(curl_call(h, "POST", V26 "/inventory_levels/set", body, SRV_TOKEN), 200);
+        slz_expect_int(at("data", "inventory_level", "stock", NULL), i);
+    }
+    long connects = -1;
+    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
+    cr_assert_eq(connects, 0, "the last request reused the connection");
+    curl_easy_cleanup(h);
 }
