@@ -87,8 +87,8 @@ static int call(http_method m, const char *target, const char *body)
     req.dialect = HTTP_DIALECT_SHOPLAZZA;
     const http_route *rt = NULL;
     char allow[HTTP_ALLOW_BYTES_MAX];
-    http_match mt = http_route_find(m, req.path, &rt, req.params, &req.n_params, allow,
-                                    sizeof allow);
+    http_match mt =
+        http_route_find(m, req.path, &rt, req.params, &req.n_params, allow, sizeof allow);
     if (mt != HTTP_MATCH_FOUND)
         return 0;
     cr_assert_eq(rt->dialect, HTTP_DIALECT_SHOPLAZZA);
@@ -129,8 +129,7 @@ static void expect_str(yajl_val v, const char *want)
 
 static void slz_expect_int(yajl_val v, long long want)
 {
-    cr_assert(v != NULL && YAJL_IS_INTEGER(v), "not an integer (want %lld) in %s", want,
-              last.raw);
+    cr_assert(v != NULL && YAJL_IS_INTEGER(v), "not an integer (want %lld) in %s", want, last.raw);
     cr_assert_eq(YAJL_GET_INTEGER(v), want, "in %s", last.raw);
 }
 
@@ -261,8 +260,9 @@ Test(shoplazza, guide_step1_product_lists_its_variant_ids)
 
 Test(shoplazza, guide_step2_variant_ids_resolve_to_inventory_item_ids_as_strings)
 {
-    call(HTTP_GET, V26 "/inventory_items/variant?variant_ids=" G_VARIANT "&variant_ids=nope"
-                       "&variant_ids=" L_VARIANT,
+    call(HTTP_GET,
+         V26 "/inventory_items/variant?variant_ids=" G_VARIANT "&variant_ids=nope"
+             "&variant_ids=" L_VARIANT,
          NULL);
     expect_success();
     yajl_val l = at("data", "variant_inventory_items", NULL, NULL);
@@ -395,8 +395,7 @@ static void expect_set_refused(const char *body)
     call(HTTP_POST, V26 "/inventory_levels/set", body);
     slz_expect_error(400, "InvalidParameter");
     cr_assert_eq(inv_level_get(eng, G_ITEM, G_LOC, &after), INV_OK);
-    cr_assert_eq(after.revision, before.revision, "a refused request changes nothing: %s",
-                 body);
+    cr_assert_eq(after.revision, before.revision, "a refused request changes nothing: %s", body);
 }
 
 Test(shoplazza, malformed_json_is_a_400)
@@ -424,9 +423,9 @@ Test(shoplazza, wrong_types_are_a_400)
 
 Test(shoplazza, ids_with_a_sign_zero_or_over_u64_are_a_400)
 {
-    const char *ids[] = {"\"+626514004247984698\"", "\"-1\"", "-1", "\"0\"", "0",
-                         "\"18446744073709551616\"", "18446744073709551616", "\" 5\"",
-                         "\"5 \"", "\"0x10\"", "1e3"};
+    const char *ids[] = {
+        "\"+626514004247984698\"", "\"-1\"", "-1",     "\"0\"",    "0",  "\"18446744073709551616\"",
+        "18446744073709551616",    "\" 5\"", "\"5 \"", "\"0x10\"", "1e3"};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
         char body[256];
         snprintf(body, sizeof body,
@@ -441,8 +440,8 @@ Test(shoplazza, ids_with_a_sign_zero_or_over_u64_are_a_400)
     slz_expect_error(404, "NotFound");
     /* path and query ids follow the same rule */
     const char *paths[] = {V26 "/inventory_items/-1", V26 "/inventory_items/+1",
-                           V26 "/inventory_items/0", V26 "/inventory_items/18446744073709551616",
-                           V26 "/locations/1x", V26 "/inventory_levels?location_id=%2B1"};
+                           V26 "/inventory_items/0",  V26 "/inventory_items/18446744073709551616",
+                           V26 "/locations/1x",       V26 "/inventory_levels?location_id=%2B1"};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         call(HTTP_GET, paths[i], NULL);
         slz_expect_error(400, "InvalidParameter");
@@ -551,8 +550,9 @@ Test(shoplazza, level_create_then_exists)
          "{\"inventory_item_id\":\"1001\",\"location_id\":\"42\",\"stock\":1}");
     slz_expect_error(422, "Unprocessable");
     /* stock defaults to 0 */
-    call(HTTP_POST, V26 "/inventory_levels", "{\"inventory_item_id\":\"1001\",\"location_id\":"
-                                             "\"604253696473177059\"}");
+    call(HTTP_POST, V26 "/inventory_levels",
+         "{\"inventory_item_id\":\"1001\",\"location_id\":"
+         "\"604253696473177059\"}");
     expect_success();
     slz_expect_int(at("data", "inventory_level", "stock", NULL), 0);
 }
@@ -873,12 +873,12 @@ Test(shoplazza_server, the_guide_over_http)
     CURL *h = curl_easy_init();
     cr_assert_eq(curl_call(h, "GET", V26 "/products/" G_PRODUCT, NULL, SRV_TOKEN), 200);
     expect_str(get(arr_at(at("data", "product", "variants", NULL), 0), "id"), G_VARIANT);
-    cr_assert_eq(curl_call(h, "GET", V26 "/inventory_items/variant?variant_ids=" G_VARIANT, NULL,
-                           SRV_TOKEN),
-                 200);
-    expect_str(get(arr_at(at("data", "variant_inventory_items", NULL, NULL), 0),
-                   "inventory_item_id"),
-               "626514004247984698");
+    cr_assert_eq(
+        curl_call(h, "GET", V26 "/inventory_items/variant?variant_ids=" G_VARIANT, NULL, SRV_TOKEN),
+        200);
+    expect_str(
+        get(arr_at(at("data", "variant_inventory_items", NULL, NULL), 0), "inventory_item_id"),
+        "626514004247984698");
     cr_assert_eq(curl_call(h, "GET", V26 "/products/" G_PRODUCT "/inventory", NULL, SRV_TOKEN),
                  200);
     slz_expect_int(at("data", "Stock", NULL, NULL), 3);
@@ -925,8 +925,7 @@ Test(shoplazza_server, access_token_is_required)
 Test(shoplazza_server, errors_and_unknown_methods_over_http)
 {
     CURL *h = curl_easy_init();
-    cr_assert_eq(curl_call(h, "POST", V26 "/inventory_levels/set", "{\"stock\":", SRV_TOKEN),
-                 400);
+    cr_assert_eq(curl_call(h, "POST", V26 "/inventory_levels/set", "{\"stock\":", SRV_TOKEN), 400);
     expect_str(at("code", NULL, NULL, NULL), "InvalidParameter");
     cr_assert_eq(curl_call(h, "GET", V26 "/inventory_items/18446744073709551616", NULL, SRV_TOKEN),
                  400);

@@ -78,7 +78,10 @@ static const struct {
     int status;
     const char *code;
 } slz_statuses[] = {
-    {400, "InvalidParameter"}, {404, "NotFound"}, {422, "Unprocessable"}, {500, "InternalError"},
+    {400, "InvalidParameter"},
+    {404, "NotFound"},
+    {422, "Unprocessable"},
+    {500, "InternalError"},
 };
 
 static int slz_status(int status)
@@ -158,8 +161,8 @@ static const char *level_missing(inv_engine *e, uint64_t loc)
 
 /* ---- reading input ----------------------------------------------------- */
 
-static bool path_id_or_fail(const http_request *req, http_response *res, size_t i,
-                            const char *name, uint64_t *out)
+static bool path_id_or_fail(const http_request *req, http_response *res, size_t i, const char *name,
+                            uint64_t *out)
 {
     assert(i < req->n_params);
     if (http_parse_id(req->params[i], out))
@@ -477,8 +480,8 @@ static void h_product_get(const http_request *req, http_response *res)
  * rows, bounded by SLZ_STOCK_ROWS_MAX) from one allocation. *heap is what
  * to free. */
 static int stock_rows(inv_engine *e, const char *product, const uint64_t *only,
-                      inv_stock_row *stack, inv_stock_row **rows, inv_stock_row **heap,
-                      size_t *n, int64_t *total)
+                      inv_stock_row *stack, inv_stock_row **rows, inv_stock_row **heap, size_t *n,
+                      int64_t *total)
 {
     size_t cap = SLZ_STOCK_ROWS_STACK;
     *rows = stack;
@@ -723,14 +726,16 @@ typedef struct {
     size_t off, cap;
 } item_field;
 
-#define ITEM_STR(k, m, f) \
-    {k, m, offsetof(inv_item_fields, f), sizeof(((inv_item_fields *)0)->f)}
+#define ITEM_STR(k, m, f)                                                     \
+    {                                                                         \
+        k, m, offsetof(inv_item_fields, f), sizeof(((inv_item_fields *)0)->f) \
+    }
 static const item_field item_fields[] = {
     ITEM_STR("sku", INV_ITEM_SKU, sku),
     {"tracked", INV_ITEM_TRACKED, offsetof(inv_item_fields, tracked), 0},
     ITEM_STR("cost", INV_ITEM_COST, cost),
-    {"requires_shipping", INV_ITEM_REQUIRES_SHIPPING,
-     offsetof(inv_item_fields, requires_shipping), 0},
+    {"requires_shipping", INV_ITEM_REQUIRES_SHIPPING, offsetof(inv_item_fields, requires_shipping),
+     0},
     ITEM_STR("country_code_of_origin", INV_ITEM_COUNTRY_OF_ORIGIN, country_code_of_origin),
     ITEM_STR("province_code_of_origin", INV_ITEM_PROVINCE_OF_ORIGIN, province_code_of_origin),
     ITEM_STR("harmonized_system_code", INV_ITEM_HS_CODE, harmonized_system_code),
@@ -764,8 +769,7 @@ static bool item_fields_or_fail(yajl_val o, http_response *res, inv_item_fields 
             }
         }
         if (badv) {
-            bad(res, false, d->key, d->cap == 0 ? "must be a boolean" : "must be a string",
-                NO_VAL);
+            bad(res, false, d->key, d->cap == 0 ? "must be a boolean" : "must be a string", NO_VAL);
             return false;
         }
         if (present)
@@ -848,8 +852,8 @@ static bool level_body_or_fail(const http_request *req, http_response *res, leve
 }
 
 /* After a level write: its error, or durable_at and the level. */
-static void level_written(const http_request *req, http_response *res, int rc,
-                          const level_key *k, const char *missing)
+static void level_written(const http_request *req, http_response *res, int rc, const level_key *k,
+                          const char *missing)
 {
     if (rc == INV_EINVALID) /* the engine's refusal of a well-formed level write */
         fail(res, false, 422, slz_code(422), "the location is not active");
@@ -952,8 +956,8 @@ static void levels_page(const http_request *req, http_response *res, inv_level_f
     int rc = inv_level_list_page(req->e, flt, cursor, limit, rows, limit, &n, &next);
     if (rc != INV_OK) {
         free(rows);
-        engine_fail(res, false, rc, flt->has_location ? level_missing(req->e, flt->location)
-                                                      : "Inventory item");
+        engine_fail(res, false, rc,
+                    flt->has_location ? level_missing(req->e, flt->location) : "Inventory item");
         return;
     }
     assert(n <= limit);
@@ -961,8 +965,8 @@ static void levels_page(const http_request *req, http_response *res, inv_level_f
     http_json_key(res->body, "inventory_levels");
     http_json_arr_open(res->body);
     for (size_t i = 0; i < n; i++)
-        write_level(res->body, rows[i].item, rows[i].location,
-                    rows[i].level.qty[INV_QTY_AVAILABLE], rows[i].level.updated_at_ms);
+        write_level(res->body, rows[i].item, rows[i].location, rows[i].level.qty[INV_QTY_AVAILABLE],
+                    rows[i].level.updated_at_ms);
     http_json_arr_close(res->body);
     write_page_end(res->body, next);
     ok_close(res);
@@ -988,8 +992,7 @@ static void h_location_levels(const http_request *req, http_response *res)
 {
     inv_level_filter flt;
     memset(&flt, 0, sizeof flt);
-    if (!path_id_or_fail(req, res, 0, "location_id", &flt.location) ||
-        !query_ok_or_fail(req, res))
+    if (!path_id_or_fail(req, res, 0, "location_id", &flt.location) || !query_ok_or_fail(req, res))
         return;
     flt.has_location = true;
     levels_page(req, res, &flt);
@@ -1142,8 +1145,7 @@ static void h_location_priority(const http_request *req, http_response *res)
 const http_route http_shoplazza_routes[] = {
     {HTTP_GET, V26 "/products/{product_id}", SLZ, h_product_get},
     {HTTP_GET, V26 "/products/{product_id}/inventory", SLZ, h_product_inventory},
-    {HTTP_GET, "/openapi/2022-01/products/{product_id}/inventory", SLZ,
-     h_product_inventory_2022},
+    {HTTP_GET, "/openapi/2022-01/products/{product_id}/inventory", SLZ, h_product_inventory_2022},
     {HTTP_GET, V26 "/inventory_items/variant", SLZ, h_items_by_variant},
     {HTTP_GET, V26 "/inventory_items", SLZ, h_items_list},
     {HTTP_GET, V26 "/inventory_items/{inventory_item_id}", SLZ, h_item_get},
