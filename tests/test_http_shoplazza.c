@@ -384,6 +384,10 @@ Test(shoplazza, legacy_errors_are_an_errors_array)
     cr_assert_eq(last.status, 400);
     cr_assert_null(at("code", NULL, NULL, NULL));
     cr_assert_eq(arr_len(at("errors", NULL, NULL, NULL)), 1);
+    call(HTTP_GET, "/openapi/2022-01/products/" L_PRODUCT "/inventory?location_id=-1", NULL);
+    cr_assert_eq(last.status, 400);
+    cr_assert_null(at("code", NULL, NULL, NULL), "the 2022-01 shape: %s", last.raw);
+    cr_assert_eq(arr_len(at("errors", NULL, NULL, NULL)), 1);
 }
 
 /* ---- bad input ---------------------------------------------------------- */

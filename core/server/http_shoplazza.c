@@ -44,6 +44,9 @@
 #define SLZ_STOCK_ROWS_MAX (1u << 18)
 /* Conditional retries of an update racing other writers of its level. */
 #define SLZ_UPDATE_RETRIES_MAX 8
+/* Rows beyond limit in a level page's buffer: the scan answers LIMIT only
+ * when more levels than its buffer share one hash position. */
+#define SLZ_PAGE_SLACK 64
 /* Bytes of an error message we write (with the value quoted, truncated). */
 #define SLZ_MSG_MAX 256
 #define SLZ_ECHO_MAX 64
@@ -190,11 +193,11 @@ typedef struct {
     size_t len;
 } qval;
 
-static bool query_ok_or_fail(const http_request *req, http_response *res)
+static bool query_ok_or_fail(const http_request *req, http_response *res, bool legacy)
 {
     if (req->query.len <= SLZ_QUERY_BYTES_MAX)
         return true;
-    bad(res, false, "query", "longer than 8192 bytes", NO_VAL);
+    bad(res, legacy, "query", "longer than 8192 bytes", NO_VAL);
     return false;
 }
 
@@ -205,8 +208,8 @@ static bool query_get(const http_request *req, const char *name, qval *v)
 }
 
 /* An optional id in the query: *has false when absent; 400 when malformed. */
-static bool query_id_or_fail(const http_request *req, http_response *res, const char *name,
-                             uint64_t *out, bool *has)
+static bool query_id_or_fail(const http_request *req, http_response *res, bool legacy,
+                             const char *name, uint64_t *out, bool *has)
 {
     qval v;
     *has = query_get(req, name, &v);
@@ -215,7 +218,7 @@ static bool query_id_or_fail(const http_request *req, http_response *res, const 
     http_str s = {v.buf, v.len};
     if (http_parse_id(s, out))
         return true;
-    bad(res, false, name, "not a decimal id (1 .. 2^64-1, no sign)", s);
+    bad(res, legacy, name, "not a decimal id (1 .. 2^64-1, no sign)", s);
     return false;
 }
 
@@ -234,7 +237,7 @@ static bool page_or_fail(const http_request *req, http_response *res, size_t *li
     *limit = (size_t)l;
     *cursor = 0;
     bool has;
-    return query_id_or_fail(req, res, "cursor", cursor, &has);
+    return query_id_or_fail(req, res, false, "cursor", cursor, &has);
 }
 
 /* The request body as a JSON object (NULL after a 400). */
@@ -547,11 +550,11 @@ static void product_inventory(const http_request *req, http_response *res, bool 
         bad(res, legacy, "product_id", "must be 1 .. 64 bytes", req->params[0]);
         return;
     }
-    if (!query_ok_or_fail(req, res))
+    if (!query_ok_or_fail(req, res, legacy))
         return;
     uint64_t loc = 0;
     bool has_loc = false;
-    if (!query_id_or_fail(req, res, "location_id", &loc, &has_loc))
+    if (!query_id_or_fail(req, res, legacy, "location_id", &loc, &has_loc))
         return;
     inv_stock_row stack[SLZ_STOCK_ROWS_STACK], *rows, *heap;
     size_t n = 0;
@@ -602,7 +605,7 @@ static void h_product_inventory_2022(const http_request *req, http_response *res
  * out, as a lookup does). */
 static void h_items_by_variant(const http_request *req, http_response *res)
 {
-    if (!query_ok_or_fail(req, res))
+    if (!query_ok_or_fail(req, res, false))
         return;
     /* check every id before answering any */
     qval v;
@@ -656,7 +659,7 @@ static void id_page(const http_request *req, http_response *res, id_lister list,
 {
     size_t limit;
     uint64_t cursor, next = 0;
-    if (!query_ok_or_fail(req, res) || !page_or_fail(req, res, &limit, &cursor))
+    if (!query_ok_or_fail(req, res, false) || !page_or_fail(req, res, &limit, &cursor))
         return;
     uint64_t ids[2 * SLZ_LIMIT_MAX]; /* a page may hold a few more than count */
     size_t n = 0;
@@ -915,12 +918,12 @@ static void h_level_update(const http_request *req, http_response *res)
  * (a level with held or sold units: 422). */
 static void h_level_delete(const http_request *req, http_response *res)
 {
-    if (!query_ok_or_fail(req, res))
+    if (!query_ok_or_fail(req, res, false))
         return;
     level_key k;
     bool has_item, has_loc;
-    if (!query_id_or_fail(req, res, "inventory_item_id", &k.item, &has_item) ||
-        !query_id_or_fail(req, res, "location_id", &k.loc, &has_loc))
+    if (!query_id_or_fail(req, res, false, "inventory_item_id", &k.item, &has_item) ||
+        !query_id_or_fail(req, res, false, "location_id", &k.loc, &has_loc))
         return;
     if (!has_item || !has_loc) {
         bad(res, false, has_item ? "location_id" : "inventory_item_id", "is required", NO_VAL);
@@ -947,20 +950,21 @@ static void levels_page(const http_request *req, http_response *res, inv_level_f
     uint64_t cursor, next = 0;
     if (!page_or_fail(req, res, &limit, &cursor))
         return;
-    inv_level_full_row *rows = malloc(limit * sizeof *rows);
+    size_t cap = limit + SLZ_PAGE_SLACK;
+    inv_level_full_row *rows = malloc(cap * sizeof *rows);
     if (rows == NULL) {
         engine_fail(res, false, INV_ENOMEM, NULL);
         return;
     }
     size_t n = 0;
-    int rc = inv_level_list_page(req->e, flt, cursor, limit, rows, limit, &n, &next);
+    int rc = inv_level_list_page(req->e, flt, cursor, limit, rows, cap, &n, &next);
     if (rc != INV_OK) {
         free(rows);
         engine_fail(res, false, rc,
                     flt->has_location ? level_missing(req->e, flt->location) : "Inventory item");
         return;
     }
-    assert(n <= limit);
+    assert(n <= cap);
     ok_open(res);
     http_json_key(res->body, "inventory_levels");
     http_json_arr_open(res->body);
@@ -977,12 +981,12 @@ static void levels_page(const http_request *req, http_response *res, inv_level_f
  * &limit=&cursor=]: a page may be short, even empty, while has_more. */
 static void h_levels_list(const http_request *req, http_response *res)
 {
-    if (!query_ok_or_fail(req, res))
+    if (!query_ok_or_fail(req, res, false))
         return;
     inv_level_filter flt;
     memset(&flt, 0, sizeof flt);
-    if (!query_id_or_fail(req, res, "inventory_item_id", &flt.item, &flt.has_item) ||
-        !query_id_or_fail(req, res, "location_id", &flt.location, &flt.has_location))
+    if (!query_id_or_fail(req, res, false, "inventory_item_id", &flt.item, &flt.has_item) ||
+        !query_id_or_fail(req, res, false, "location_id", &flt.location, &flt.has_location))
         return;
     levels_page(req, res, &flt);
 }
@@ -992,7 +996,8 @@ static void h_location_levels(const http_request *req, http_response *res)
 {
     inv_level_filter flt;
     memset(&flt, 0, sizeof flt);
-    if (!path_id_or_fail(req, res, 0, "location_id", &flt.location) || !query_ok_or_fail(req, res))
+    if (!path_id_or_fail(req, res, 0, "location_id", &flt.location) ||
+        !query_ok_or_fail(req, res, false))
         return;
     flt.has_location = true;
     levels_page(req, res, &flt);
