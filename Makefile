@@ -58,8 +58,10 @@ ASAN_TESTS    := $(patsubst tests/%.c,$(B)/asan/tests/%,$(TEST_SRCS))
 # ThreadSanitizer runs the unit and stress suites in-process; the
 # integration suites (a separate server process) run as release binaries
 # against a ThreadSanitizer build of invcored.
-TSAN_SRCS     := $(filter-out tests/test_server%,$(TEST_SRCS))
-SERVER_SUITES := $(patsubst tests/%.c,$(B)/tests/%,$(filter tests/test_server%,$(TEST_SRCS)))
+# Suites that start invcored (the HTTP dialects' suites included).
+INTEGRATION_SRCS := tests/test_server% tests/test_http.c tests/test_http_shop%
+TSAN_SRCS     := $(filter-out $(INTEGRATION_SRCS),$(TEST_SRCS))
+SERVER_SUITES := $(patsubst tests/%.c,$(B)/tests/%,$(filter $(INTEGRATION_SRCS),$(TEST_SRCS)))
 TSAN_TESTS    := $(patsubst tests/%.c,$(B)/tsan/tests/%,$(TSAN_SRCS))
 BENCHES       := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
 FUZZERS       := $(patsubst fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRCS))

@@ -38,6 +38,7 @@ struct http_conn {
     int64_t req_start_ms; /* loop clock when the pending request began; 0: none */
     /* The request being parsed: reset by every step (parse_reset). */
     http_parser p;
+    const char *data; /* the step's input: where the request begins */
     const char *url, *body;
     size_t url_len, body_len, n_headers;
     size_t lim_header_bytes, lim_headers, lim_url;
@@ -151,7 +152,11 @@ static int on_headers_complete(http_parser *p)
 {
     http_conn *h = p->data;
     h->headers_done = true;
-    if (p->nread > h->lim_header_bytes)
+    /* the parser's own count (nread) is reset before this callback: the
+     * header block ends where the last header value (or the URL) ends */
+    const http_header_kv *last = h->n_headers ? &h->headers[h->n_headers - 1] : NULL;
+    const char *end = last ? last->value + last->value_len : h->url + h->url_len;
+    if (h->url == NULL || (size_t)(end - h->data) > h->lim_header_bytes)
         return refuse(h, 431, "Request Header Fields Too Large");
     if ((p->flags & F_CHUNKED) || p->uses_transfer_encoding)
         return refuse(h, 411, "Length Required: chunked request bodies are not supported");
@@ -266,6 +271,7 @@ http_step http_conn_step(http_conn *h, const char *data, size_t len, resp_out *o
     *durable_at = 0;
     *need = 0;
     parse_reset(h);
+    h->data = data;
     size_t n = http_parser_execute(&h->p, &g_settings, data, len);
     if (h->refuse != 0) {
         http_serve_refusal(out, h->refuse, h->refuse_msg, true);
