@@ -498,6 +498,10 @@ Test(shoplazza, bad_query_values_are_a_400)
         {HTTP_GET, V26 "/locations?limit=0", NULL},
         {HTTP_GET, V26 "/locations?limit=251", NULL},
         {HTTP_GET, V26 "/inventory_items?cursor=abc", NULL},
+        /* a bad %-escape is refused, never read as "no filter" */
+        {HTTP_GET, V26 "/inventory_levels?location_id=%zz", NULL},
+        {HTTP_GET, V26 "/locations?limit=%4", NULL},
+        {HTTP_GET, V26 "/inventory_items/variant?variant_ids=" G_VARIANT "&variant_ids=%g1", NULL},
     };
     expect_each(bads, sizeof bads / sizeof bads[0], 400, "InvalidParameter");
     /* 251 variant ids: over the bound */

@@ -201,10 +201,33 @@ static bool query_ok_or_fail(const http_request *req, http_response *res, bool l
     return false;
 }
 
-static bool query_get(const http_request *req, const char *name, qval *v)
+/* How many pairs of the raw query have this key as sent (not decoded):
+ * http_query_get answers false both for an absent key and for a value
+ * with a bad %-escape, and a bad filter must not read as no filter. */
+static size_t query_key_count(http_str q, const char *name)
+{
+    size_t n = 0, name_len = strlen(name);
+    assert(name_len > 0);
+    for (size_t at = 0; at < q.len;) {
+        const char *pair = q.p + at;
+        const char *amp = memchr(pair, '&', q.len - at);
+        size_t len = amp ? (size_t)(amp - pair) : q.len - at;
+        if (len >= name_len && memcmp(pair, name, name_len) == 0 &&
+            (len == name_len || pair[name_len] == '='))
+            n++;
+        at += len + 1;
+    }
+    return n;
+}
+
+typedef enum { QV_ABSENT, QV_OK, QV_BAD } qv_state;
+
+static qv_state query_get(const http_request *req, const char *name, qval *v)
 {
     assert(req->query.len <= SLZ_QUERY_BYTES_MAX);
-    return http_query_get(req->query, name, v->buf, sizeof v->buf, &v->len);
+    if (http_query_get(req->query, name, v->buf, sizeof v->buf, &v->len))
+        return QV_OK;
+    return query_key_count(req->query, name) > 0 ? QV_BAD : QV_ABSENT;
 }
 
 /* An optional id in the query: *has false when absent; 400 when malformed. */
@@ -212,11 +235,12 @@ static bool query_id_or_fail(const http_request *req, http_response *res, bool l
                              const char *name, uint64_t *out, bool *has)
 {
     qval v;
-    *has = query_get(req, name, &v);
+    qv_state st = query_get(req, name, &v);
+    *has = st != QV_ABSENT;
     if (!*has)
         return true;
-    http_str s = {v.buf, v.len};
-    if (http_parse_id(s, out))
+    http_str s = {v.buf, st == QV_OK ? v.len : 0};
+    if (st == QV_OK && http_parse_id(s, out))
         return true;
     bad(res, legacy, name, "not a decimal id (1 .. 2^64-1, no sign)", s);
     return false;
@@ -229,9 +253,10 @@ static bool page_or_fail(const http_request *req, http_response *res, size_t *li
 {
     uint64_t l = SLZ_LIMIT_DEFAULT;
     qval v;
-    if (query_get(req, "limit", &v) &&
-        (!http_parse_id((http_str){v.buf, v.len}, &l) || l > SLZ_LIMIT_MAX)) {
-        bad(res, false, "limit", "must be 1 .. 250", (http_str){v.buf, v.len});
+    qv_state st = query_get(req, "limit", &v);
+    if (st == QV_BAD ||
+        (st == QV_OK && (!http_parse_id((http_str){v.buf, v.len}, &l) || l > SLZ_LIMIT_MAX))) {
+        bad(res, false, "limit", "must be 1 .. 250", (http_str){v.buf, st == QV_OK ? v.len : 0});
         return false;
     }
     *limit = (size_t)l;
@@ -621,6 +646,10 @@ static void h_items_by_variant(const http_request *req, http_response *res)
             bad(res, false, "variant_ids", "at most 250", NO_VAL);
             return;
         }
+    }
+    if (count != query_key_count(req->query, "variant_ids")) {
+        bad(res, false, "variant_ids", "a value is not valid %-encoding", NO_VAL);
+        return;
     }
     if (count == 0) {
         bad(res, false, "variant_ids", "is required", NO_VAL);
