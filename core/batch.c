@@ -72,8 +72,12 @@ static const int cold_names[BATCH_COLD_PENDING] = {INV_QTY_INCOMING, INV_QTY_DAM
 
 /* Level images a record may carry per change: its apply and its undo. */
 #define BATCH_IMAGES_PER_CHANGE 2
-/* Changes of one batch: every level change, and one settle per level. */
-#define BATCH_CHANGES_MAX (2 * INV_BATCH_LEVELS_MAX)
+/* Change slots of one batch record: its level changes (at most
+ * INV_BATCH_LEVELS_MAX) times BATCH_SLOTS_PER_CHANGE, the room the writer
+ * takes for the settles (batch_begin). Replay refuses a record with more,
+ * so this bound and the writer's must stay one. */
+#define BATCH_SLOTS_PER_CHANGE 3
+#define BATCH_CHANGES_MAX (BATCH_SLOTS_PER_CHANGE * INV_BATCH_LEVELS_MAX)
 
 /* Record formats (the header's format): 0, the first, has a 48-byte
  * header and no kind or line per change; 1 adds the stamp (time, actor)
@@ -900,7 +904,8 @@ static int prepare(batch_op *op, size_t *failed)
         if (changes > INV_BATCH_LEVELS_MAX)
             return INV_ELIMIT;
     }
-    changes *= 3; /* room for two settles per level (commit_batch) */
+    changes *= BATCH_SLOTS_PER_CHANGE; /* room for two settles per level (commit_batch) */
+    assert(changes <= BATCH_CHANGES_MAX); /* replay reads every record written */
     op->notes_bytes = notes_len(op->lines, op->n_lines);
     /* The calling thread's actor, read once: every record of the batch
      * has the same length. */

@@ -522,3 +522,37 @@ Test(batch_model, an_id_past_its_retention_is_forgotten)
     cr_expect_eq(lb_available(e), STOCK - 2, "a forgotten id applies again (documented)");
     inv_close(e);
 }
+
+/* The largest batches recover: a batch of INV_BATCH_LINES_MAX transfers
+ * (three changes each, and room for the settles) writes a record with
+ * more change slots than two per level change; replay must read what the
+ * writer may write. */
+Test(batch_model, a_batch_of_the_most_transfers_recovers)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "batch-model-big");
+    inv_engine *e = open_model(dir);
+    static inv_batch_line lines[INV_BATCH_LINES_MAX];
+    for (size_t i = 0; i < INV_BATCH_LINES_MAX; i++)
+        lines[i] = i % 2 ? transfer_line(ITEM, LB, LA, 1, INV_QTY_AVAILABLE, INV_QTY_AVAILABLE)
+                         : transfer_line(ITEM, LA, LB, 1, INV_QTY_AVAILABLE, INV_QTY_AVAILABLE);
+    static inv_batch_result res[INV_BATCH_LINES_MAX];
+    size_t failed = 0;
+    cr_assert_eq(inv_batch(e, lines, INV_BATCH_LINES_MAX, res, &failed), INV_OK, "line %zu",
+                 failed);
+    inv_level before_a = tu_level_of(e, ITEM, LA), before_b = tu_level_of(e, ITEM, LB);
+    inv_close(e);
+    e = NULL;
+    inv_config cfg = {0};
+    cfg.data_dir = dir;
+    cfg.fsync_policy = INV_FSYNC_ALWAYS;
+    int rc = inv_open(&e, &cfg);
+    cr_assert_eq(rc, INV_OK, "the journal of a batch of %d transfers does not open: %s",
+                 INV_BATCH_LINES_MAX, inv_strerror(rc));
+    inv_level a = tu_level_of(e, ITEM, LA), b = tu_level_of(e, ITEM, LB);
+    cr_assert_eq(a.available, before_a.available);
+    cr_assert_eq(b.available, before_b.available);
+    cr_assert_eq(a.revision, before_a.revision);
+    inv_close(e);
+    cr_assert_eq(tu_remove_tree(dir), 0);
+}
