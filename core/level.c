@@ -32,8 +32,11 @@
 static inline void level_touch(table_slot *s, uint32_t now_s)
 {
     level_cold *c = level_cold_of(s);
-    /* relaxed: a timestamp; the change itself was published by its CAS. */
-    if (atomic_load_explicit(&c->updated_s, memory_order_relaxed) != now_s)
+    /* relaxed: a timestamp; the change itself was published by its CAS.
+     * Forward only: a writer whose second is a tick behind another's (two
+     * readings of a coarse clock) must not move updated_at back, below
+     * created_at. */
+    if (atomic_load_explicit(&c->updated_s, memory_order_relaxed) < now_s)
         atomic_store_explicit(&c->updated_s, now_s, memory_order_relaxed);
 }
 
@@ -708,7 +711,10 @@ static int level_apply_at(inv_engine *e, uint64_t item, uint64_t loc, level_step
         return LEVEL_NEEDS_POSITION;
     if (rc == TABLE_STEP_WRITE) {
         assert(!op_pos || table_version(v) == op_pos);
-        level_touch(s, engine_now_s(e)); /* its time is in the hold or batch record */
+        /* its time is in the hold or batch record; the clock of every
+         * other change of the level (level_time_now), so that updated_at
+         * never reads before created_at */
+        level_touch(s, level_time_now(e).s);
         *image = v;
     }
     return rc == LEVEL_KEEP ? INV_OK : rc;
@@ -986,8 +992,9 @@ int level_create_at(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uin
         return rc == LEVEL_KEEP ? LEVEL_EXISTS : rc; /* created meanwhile: change it */
     assert(table_is_live(v));
     table_note_created(&e->levels);
-    level_created(s, engine_now_s(e)); /* the batch record has its time */
-    level_touch(s, engine_now_s(e));
+    uint32_t now_s = level_time_now(e).s; /* the batch record has its time */
+    level_created(s, now_s);
+    level_touch(s, now_s);
     *image = v;
     return INV_OK;
 }
