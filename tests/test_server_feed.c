@@ -560,7 +560,9 @@ Test(server_feed, a_read_from_before_retention_says_where_history_starts)
     redisContext *c = srv_connect(&T);
     seed(c);
     expect_level(c, 1000, 0, "LEVEL.SET 10 1 1000");
-    redisReply *r = page_cmd(c, "FEED.READ FROM 0 COUNT 1");
+    /* under none the records reach readers once the flusher wrote them,
+     * after the replies: wait for the first one */
+    redisReply *r = page_cmd(c, "FEED.READ FROM 0 COUNT 1 BLOCK %d", FEED_WAIT_MS);
     cr_assert_eq(r->element[1]->elements, 1);
     long long first = fint(r->element[1]->element[0], "position");
     freeReplyObject(r);
@@ -590,7 +592,7 @@ Test(server_feed, a_read_from_before_retention_says_where_history_starts)
     expect_error(c, want, "FEED.READ FROM %lld", first);
     expect_error(c, "LIMIT history starts at", "LEVEL.HISTORY 10 1 BEFORE %lld", first + 1);
     /* FROM 0 starts at the oldest record kept */
-    r = page_cmd(c, "FEED.READ FROM 0 COUNT 1");
+    r = page_cmd(c, "FEED.READ FROM 0 COUNT 1 BLOCK %d", FEED_WAIT_MS);
     cr_assert_eq(r->element[1]->elements, 1);
     cr_assert_geq(fint(r->element[1]->element[0], "position"), oldest);
     freeReplyObject(r);
