@@ -67,17 +67,7 @@ static void suite_init(void)
                            "1",
                            NULL};
     srv_suite_start(extra);
-    char *p = NULL;
-    char buf[4096] = {0};
-    FILE *f = fopen(S.log, "r");
-    cr_assert_not_null(f);
-    size_t r = fread(buf, 1, sizeof buf - 1, f);
-    buf[r] = '\0';
-    fclose(f);
-    p = strstr(buf, " http=");
-    cr_assert_not_null(p, "no http port in the log: %s", buf);
-    g_http_port = atoi(p + 6);
-    cr_assert_gt(g_http_port, 0);
+    g_http_port = srv_http_port(&S);
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 

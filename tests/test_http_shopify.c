@@ -1047,20 +1047,6 @@ Test(http_shopify, concurrent_adjusts_never_oversell)
 
 static int http_port;
 
-/* The --http-port invcored chose for --port 0 (its start-up line). */
-static int srv_http_port(const srv_t *s)
-{
-    char buf[4096] = {0};
-    FILE *f = fopen(s->log, "r");
-    cr_assert_not_null(f);
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    const char *p = strstr(buf, " http=");
-    cr_assert_not_null(p, "no http= in the start-up line: %s", buf);
-    return atoi(p + strlen(" http="));
-}
-
 /* extra: invcored's flags; pass: its --requirepass (NULL: none). */
 static void srv_http_start(const char *const *extra, const char *pass)
 {

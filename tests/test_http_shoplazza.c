@@ -790,20 +790,6 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
     return add;
 }
 
-/* The HTTP port from the start-up line ("... http=<port>"). */
-static int read_http_port(const srv_t *s)
-{
-    char buf[4096] = {0};
-    FILE *f = fopen(s->log, "r");
-    cr_assert_not_null(f);
-    size_t r = fread(buf, 1, sizeof buf - 1, f);
-    buf[r] = '\0';
-    fclose(f);
-    const char *p = strstr(buf, " http=");
-    cr_assert_not_null(p, "no http= in %s", buf);
-    return atoi(p + strlen(" http="));
-}
-
 /* One request on handle h (reused: keep-alive); the body into last.raw
  * and last.json, the status returned. token NULL: no Access-Token. */
 static long curl_call(CURL *h, const char *method, const char *target, const char *body,
@@ -855,7 +841,7 @@ static void server_setup(void)
 {
     const char *extra[] = {"--requirepass", SRV_TOKEN, NULL};
     srv_start(&srv, extra);
-    http_port = read_http_port(&srv);
+    http_port = srv_http_port(&srv);
     cr_assert(http_port > 0 && http_port != srv.port, "http port %d", http_port);
     redisContext *c = srv_connect(&srv);
     resp_ok(c, "AUTH " SRV_TOKEN);

@@ -187,6 +187,23 @@ static inline void srv_cleanup(srv_t *s)
         fprintf(stderr, "cleanup of %s failed\n", s->dir);
 }
 
+/* The HTTP port s's invcored chose (--port 0 takes a free one for HTTP
+ * too): the " http=<port>" of its start-up line. */
+static inline int srv_http_port(const srv_t *s)
+{
+    char buf[4096] = {0};
+    FILE *f = fopen(s->log, "r");
+    cr_assert_not_null(f, "no log %s", s->log);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    const char *p = strstr(buf, " http=");
+    cr_assert_not_null(p, "no http= in the start-up line: %s", buf);
+    int port = atoi(p + strlen(" http="));
+    cr_assert_gt(port, 0, "http=%d", port);
+    return port;
+}
+
 static inline redisContext *srv_connect(const srv_t *s)
 {
     struct timeval tv = {5, 0};
