@@ -59,7 +59,8 @@ ASAN_TESTS    := $(patsubst tests/%.c,$(B)/asan/tests/%,$(TEST_SRCS))
 # integration suites (a separate server process) run as release binaries
 # against a ThreadSanitizer build of invcored.
 # Suites that start invcored (the HTTP dialects' suites included).
-INTEGRATION_SRCS := tests/test_server% tests/test_http.c tests/test_http_shop%
+INTEGRATION_SRCS := tests/test_server% tests/test_http.c tests/test_http_shop% \
+                    tests/test_http_connector.c tests/test_http_wix.c
 TSAN_SRCS     := $(filter-out $(INTEGRATION_SRCS),$(TEST_SRCS))
 SERVER_SUITES := $(patsubst tests/%.c,$(B)/tests/%,$(filter $(INTEGRATION_SRCS),$(TEST_SRCS)))
 TSAN_TESTS    := $(patsubst tests/%.c,$(B)/tsan/tests/%,$(TSAN_SRCS))

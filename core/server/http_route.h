@@ -107,6 +107,10 @@ extern const http_route http_shoplazza_routes[];
 extern const size_t http_shoplazza_routes_n;
 extern const http_route http_shopify_routes[];
 extern const size_t http_shopify_routes_n;
+extern const http_route http_connector_routes[];
+extern const size_t http_connector_routes_n;
+extern const http_route http_wix_routes[];
+extern const size_t http_wix_routes_n;
 
 /* ---- additions by http-core (after the lead's interface above) ---------- */
 
