@@ -58,6 +58,11 @@ const char *inv_errcode(int rc);
 #define INV_VARIANT_MAX 64 /* variant / product ids */
 #define INV_COST_MAX 32 /* decimal text, e.g. "25.00" */
 #define INV_HS_CODE_MAX 16 /* harmonized system code */
+/* An item's country-specific HS codes, as text: "CC:code" pairs joined by
+ * ',' (CC an ISO 3166-1 alpha-2 code, each country once, code 6..16
+ * digits), e.g. "CA:1234567890,US:620342"; "" for none. */
+#define INV_COUNTRY_HS_CODES_MAX 255 /* bytes */
+#define INV_COUNTRY_HS_PAIRS_MAX 12 /* pairs: 12 of the longest fit 255 bytes */
 #define INV_COUNTRY_CODE_MAX 2 /* ISO 3166-1 alpha-2 */
 #define INV_PROVINCE_CODE_MAX 8
 #define INV_HOLD_ID_MAX 64 /* bytes of a client-chosen hold id */
@@ -212,7 +217,8 @@ enum {
     INV_ITEM_HS_CODE = 1u << 6,
     INV_ITEM_VARIANT = 1u << 7,
     INV_ITEM_PRODUCT = 1u << 8,
-    INV_ITEM_ALL = (1u << 9) - 1
+    INV_ITEM_COUNTRY_HS_CODES = 1u << 9,
+    INV_ITEM_ALL = (1u << 10) - 1
 };
 
 typedef struct {
@@ -226,6 +232,7 @@ typedef struct {
     char harmonized_system_code[INV_HS_CODE_MAX + 1]; /* digits or "" */
     char variant[INV_VARIANT_MAX + 1]; /* unique when not empty (variant<->item 1:1) */
     char product[INV_VARIANT_MAX + 1]; /* a product groups its items */
+    char country_hs_codes[INV_COUNTRY_HS_CODES_MAX + 1]; /* INV_COUNTRY_HS_CODES_MAX's syntax */
 } inv_item_fields;
 
 typedef struct {
