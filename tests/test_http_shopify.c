@@ -9,9 +9,12 @@
  * types, ids with a sign, 0 or over u64, unknown fields (ignored, as
  * Shopify ignores them), limits, unknown versions.
  *
- * Layer 2 (libcurl through a real invcored, tests named "server_*"): runs
- * once the listener is in the build (it is skipped with a message while
- * invcored has no --http-port).
+ * Layer 2 (suite http_shopify_server: libcurl through a real invcored,
+ * with tests/test_http_client.h): every route of http_shopify_routes in
+ * every version the seed lists (the walk fails when a route has none), the
+ * seed's examples field for field, HEAD / OPTIONS / 405 with Allow, bad
+ * input over the wire (malformed JSON, wrong types, signed and over-u64
+ * ids, a body over the limit: 413), the token, the 64-client flash sale.
  */
 #include <criterion/criterion.h>
 #include <stdatomic.h>
@@ -192,6 +195,10 @@ static void expect_not_found(t_resp *r)
 /* ---- fixtures ----------------------------------------------------------- */
 
 #define V "2021-04"
+/* Every version the seed (002) lists: each is served, by both layers. */
+static const char *const seed_versions[] = {"2020-01", "2020-04", "2020-07", "2020-10",
+                                            "2021-01", "2021-04", "unstable"};
+#define SEED_VERSIONS_N (sizeof seed_versions / sizeof seed_versions[0])
 #define LOC1 655441491ULL
 #define LOC2 487838322ULL
 
@@ -430,10 +437,9 @@ Test(http_shopify, path_ids_with_a_sign_zero_or_over_u64_and_unknown_ids_are_not
 
 Test(http_shopify, every_seed_version_is_served_and_others_are_not_found)
 {
-    static const char *const ok[] = {"2020-01", "2020-04", "2020-07", "2020-10",
-                                     "2021-01", "2021-04", "unstable"};
+    static const char *const *const ok = seed_versions;
     static const char *const no[] = {"2019-10", "2021-07", "2024-01", "latest", "", "2020-1"};
-    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    for (size_t i = 0; i < SEED_VERSIONS_N; i++) {
         t_resp r = call(HTTP_GET, "inventory_items/{id}.json", ok[i], "39072856", NULL, NULL);
         cr_assert_eq(r.status, 200, "%s: %s", ok[i], r.text);
         t_free(&r);
@@ -1034,29 +1040,35 @@ Test(http_shopify, concurrent_adjusts_never_oversell)
     cr_assert_eq(lv.available, 0);
 }
 
-/* ---- layer 2: libcurl through a real invcored ---------------------------- */
+/* ---- layer 2: libcurl through a real invcored ---------------------------- *
+ *
+ * Every request goes through tests/test_http_client.h (the HTTP suites'
+ * one client), with the token of a --requirepass server. An invcored that
+ * does not start, or has no HTTP listener, fails the test. */
 
-#include <curl/curl.h>
-
+#include "test_http_client.h"
 #include "test_server_harness.h"
 
 #define SALE_CLIENTS 64 /* keep-alive connections of the flash sale */
 #define SALE_HTTP_STOCK 500
-#define HTTP_TIMEOUT_MS 10000L
-#define HTTP_BODY_MAX (1u << 16)
+#define SRV_BODY_BYTES 4096 /* the suite's --http-max-body-bytes */
+#define SRV_PASS "s3cret"
+#define SH_PATH_MAX 2048
 
 static int http_port;
 
-/* extra: invcored's flags; pass: its --requirepass (NULL: none). */
-static void srv_http_start(const char *const *extra, const char *pass)
+/* Starts invcored (--requirepass SRV_PASS, a body limit of SRV_BODY_BYTES)
+ * and writes the seed's items and location over RESP. */
+static void srv_http_start(void)
 {
+    char body_max[24];
+    snprintf(body_max, sizeof body_max, "%d", SRV_BODY_BYTES);
+    const char *const extra[] = {"--http-max-body-bytes", body_max, "--requirepass", SRV_PASS,
+                                 NULL};
     cr_assert_eq(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
     srv_suite_start(extra);
     http_port = srv_http_port(&S);
-    cr_assert_gt(http_port, 0);
-    if (pass)
-        expect_status(C, "OK", "AUTH %s", pass);
-    /* the seed's items and locations, written over RESP */
+    expect_status(C, "OK", "AUTH %s", SRV_PASS);
     expect_status(C, "OK", "ITEM.SET 808950810 sku IPOD2008PINK cost 25.00");
     expect_status(C, "OK", "ITEM.SET 39072856 sku IPOD2008GREEN cost 25.00");
     expect_status(C, "OK", "ITEM.SET 457924702 sku IPOD2008BLACK cost 25.00");
@@ -1069,156 +1081,444 @@ static void srv_http_stop(void)
     curl_global_cleanup();
 }
 
-typedef struct {
-    char body[HTTP_BODY_MAX];
-    size_t len;
-    char link[T_LINK_MAX];
-    char content_type[128];
-} h_resp;
+static const char *const sh_auth[] = {"X-Shopify-Access-Token: " SRV_PASS, NULL};
 
-static size_t h_body_cb(char *p, size_t size, size_t n, void *ud)
+/* One request with the token; path below /admin/api/<ver>/ (ver NULL:
+ * path is absolute or a whole URL). Never asserts: client threads call it. */
+static long sh_do(CURL *c, const char *method, const char *ver, const char *path, const char *body,
+                  hc_resp *r)
 {
-    h_resp *r = ud;
-    size_t len = size * n;
-    size_t room = sizeof r->body - 1 - r->len;
-    size_t take = len < room ? len : room;
-    memcpy(r->body + r->len, p, take);
-    r->len += take;
-    r->body[r->len] = '\0';
-    return len;
-}
-
-static size_t h_header_cb(char *p, size_t size, size_t n, void *ud)
-{
-    h_resp *r = ud;
-    size_t len = size * n;
-    int l = (int)(len >= 2 ? len - 2 : len); /* without CRLF */
-    if (len > 6 && strncasecmp(p, "Link: ", 6) == 0)
-        snprintf(r->link, sizeof r->link, "%.*s", l - 6, p + 6);
-    if (len > 14 && strncasecmp(p, "Content-Type: ", 14) == 0)
-        snprintf(r->content_type, sizeof r->content_type, "%.*s", l - 14, p + 14);
-    return len;
-}
-
-/* One request on c (keep-alive: the handle keeps its connection). path is
- * below the server, or a whole URL. Returns the status, or -1 on a
- * transport error (never asserts: client threads call it). */
-static long h_do(CURL *c, const char *method, const char *path, const char *body, const char *token,
-                 h_resp *r)
-{
-    char url[2 * T_LINK_MAX];
-    if (strncmp(path, "http://", 7) == 0)
-        snprintf(url, sizeof url, "%s", path);
+    char full[SH_PATH_MAX];
+    if (ver != NULL)
+        snprintf(full, sizeof full, "/admin/api/%s/%s", ver, path);
     else
-        snprintf(url, sizeof url, "http://127.0.0.1:%d%s", http_port, path);
-    memset(r, 0, sizeof *r);
-    struct curl_slist *hs = curl_slist_append(NULL, "Content-Type: application/json");
-    char tok[128];
-    if (token) {
-        snprintf(tok, sizeof tok, "X-Shopify-Access-Token: %s", token);
-        hs = curl_slist_append(hs, tok);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    if (body == NULL)
-        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, h_body_cb);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, h_header_cb);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, HTTP_TIMEOUT_MS);
-    CURLcode rc = curl_easy_perform(c);
-    curl_slist_free_all(hs);
-    long status = -1;
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    return status;
+        snprintf(full, sizeof full, "%s", path);
+    hc_free(r);
+    return hc_do(c, http_port, method, full, sh_auth, body, r);
+}
+
+/* A handle and a response for one test (hc_resp is large: on the heap). */
+static CURL *sh_c;
+static hc_resp *sh_r;
+
+static void sh_open(void)
+{
+    srv_http_start();
+    sh_c = curl_easy_init();
+    sh_r = calloc(1, sizeof *sh_r);
+    cr_assert(sh_c != NULL && sh_r != NULL);
+}
+
+static void sh_close(void)
+{
+    if (sh_r != NULL)
+        hc_free(sh_r);
+    free(sh_r);
+    sh_r = NULL;
+    if (sh_c != NULL)
+        curl_easy_cleanup(sh_c);
+    sh_c = NULL;
+    srv_http_stop();
+}
+
+/* LEVEL.SET over RESP (the suite's connection C). */
+static void resp_level_set(uint64_t item, uint64_t loc, long long available)
+{
+    redisReply *rep = cmd(C, "LEVEL.SET %llu %llu %lld", (unsigned long long)item,
+                          (unsigned long long)loc, available);
+    cr_assert(rep->type != REDIS_REPLY_ERROR, "LEVEL.SET: %s", rep->str);
+    freeReplyObject(rep);
 }
 
 /* .fini stops the server even when a test's assertion failed midway. */
-TestSuite(http_shopify_server, .fini = srv_http_stop);
+TestSuite(http_shopify_server, .init = sh_open, .fini = sh_close);
 
-Test(http_shopify_server, seed_items_round_trip_over_http)
+/* Status want and a JSON body with the member root (NULL: no body). */
+static void sh_expect(long status, const char *root)
 {
-    srv_http_start(NULL, NULL);
-    CURL *c = curl_easy_init();
-    h_resp *r = calloc(1, sizeof *r);
-    cr_assert(c && r);
-    long st =
-        h_do(c, "GET", "/admin/api/2020-01/inventory_items.json?ids=808950810,39072856,457924702",
-             NULL, NULL, r);
-    cr_assert_eq(st, 200, "%ld %s", st, r->body);
-    cr_assert_str_eq(r->content_type, "application/json; charset=utf-8");
-    char err[128];
-    yajl_val v = yajl_tree_parse(r->body, err, sizeof err);
-    cr_assert_not_null(v, "%s", r->body);
-    yajl_val items = jget(v, "inventory_items");
-    cr_assert_eq(items->u.array.len, 3);
-    cr_assert_eq(ju64(items->u.array.values[0], "id"), 39072856);
-    cr_assert_str_eq(jstr(items->u.array.values[2], "sku"), "IPOD2008PINK");
-    yajl_tree_free(v);
-    st = h_do(c, "PUT", "/admin/api/unstable/inventory_items/808950810.json",
-              "{\"inventory_item\":{\"id\":808950810,\"sku\":\"new sku\"}}", NULL, r);
-    cr_assert_eq(st, 200, "%ld %s", st, r->body);
-    cr_assert(strstr(r->body, "\"sku\":\"new sku\"") != NULL, "%s", r->body);
-    st = h_do(c, "PUT", "/admin/api/unstable/inventory_items/808950810.json",
-              "{\"inventory_item\":", NULL, r);
-    cr_assert_eq(st, 400, "malformed JSON: %ld %s", st, r->body);
-    st = h_do(c, "GET", "/admin/api/2019-04/locations.json", NULL, NULL, r);
-    cr_assert_eq(st, 404, "%ld %s", st, r->body);
-    cr_assert_str_eq(r->body, "{\"errors\":\"Not Found\"}");
-    /* levels: connect, set, list with a Link followed as given, delete */
-    st = h_do(c, "POST", "/admin/api/2021-04/inventory_levels/connect.json",
-              "{\"location_id\":655441491,\"inventory_item_id\":39072856}", NULL, r);
-    cr_assert_eq(st, 201, "%ld %s", st, r->body);
-    st = h_do(c, "POST", "/admin/api/2021-04/inventory_levels/set.json",
-              "{\"location_id\":655441491,\"inventory_item_id\":808950810,\"available\":9}", NULL,
-              r);
-    cr_assert_eq(st, 200, "%ld %s", st, r->body);
-    st = h_do(c, "GET", "/admin/api/2021-04/inventory_levels.json?location_ids=655441491&limit=1",
-              NULL, NULL, r);
-    cr_assert_eq(st, 200, "%ld %s", st, r->body);
-    size_t rows = strstr(r->body, "inventory_item_id") != NULL;
-    for (int pages = 0; r->link[0] && pages < 8; pages++) {
-        char next[T_LINK_MAX];
-        const char *a = strchr(r->link, '<'), *b = strchr(r->link, '>');
-        cr_assert(a && b, "%s", r->link);
-        snprintf(next, sizeof next, "%.*s", (int)(b - a - 1), a + 1);
-        st = h_do(c, "GET", next, NULL, NULL, r);
-        cr_assert_eq(st, 200, "%s: %ld %s", next, st, r->body);
-        rows += strstr(r->body, "inventory_item_id") != NULL;
+    cr_assert_eq(sh_r->status, status, "status %ld, want %ld: %s", sh_r->status, status,
+                 sh_r->body);
+    if (root == NULL) {
+        cr_assert_eq(sh_r->len, 0, "no body: %s", sh_r->body);
+        return;
     }
-    cr_assert_eq(rows, 2, "both levels, one per page");
-    st = h_do(c, "DELETE",
-              "/admin/api/2021-04/inventory_levels.json?inventory_item_id=39072856&location_id="
-              "655441491",
-              NULL, NULL, r);
-    cr_assert_eq(st, 204, "%ld %s", st, r->body);
-    cr_assert_eq(r->len, 0);
-    free(r);
-    curl_easy_cleanup(c);
+    cr_assert_str_eq(sh_r->content_type, "application/json; charset=utf-8");
+    cr_assert_not_null(hc_get(sh_r->json, root), "no %s in %s", root, sh_r->body);
 }
 
-Test(http_shopify_server, the_access_token_is_required_when_a_password_is_set)
+/* ---- every route, every version ------------------------------------------ */
+
+/* One request of the walk: method, path below /admin/api/<version>/, body,
+ * the status, the body's root member (NULL: none, a 204) and text the body
+ * must hold (NULL: nothing more). */
+typedef struct {
+    const char *method;
+    const char *path;
+    const char *body;
+    long status;
+    const char *root;
+    const char *has;
+} sh_call;
+
+/* Drives every route once, in an order that leaves the state as it found
+ * it (connect 201 needs the level gone: the walk deletes it at the end). */
+static const sh_call every_route[] = {
+    {"GET", "inventory_items.json?ids=808950810,39072856,457924702", NULL, 200, "inventory_items",
+     "\"sku\":\"IPOD2008GREEN\""},
+    {"GET", "inventory_items/808950810.json", NULL, 200, "inventory_item",
+     "\"sku\":\"IPOD2008PINK\""},
+    {"PUT", "inventory_items/39072856.json",
+     "{\"inventory_item\":{\"harmonized_system_code\":\"851830\",\"tracked\":true}}", 200,
+     "inventory_item", "\"harmonized_system_code\":\"851830\""},
+    {"POST", "inventory_levels/connect.json",
+     "{\"location_id\":655441491,\"inventory_item_id\":39072856}", 201, "inventory_level",
+     "\"available\":0,"},
+    {"POST", "inventory_levels/set.json",
+     "{\"location_id\":655441491,\"inventory_item_id\":39072856,\"available\":10}", 200,
+     "inventory_level", "\"available\":10,"},
+    {"POST", "inventory_levels/adjust.json",
+     "{\"location_id\":\"655441491\",\"inventory_item_id\":\"39072856\","
+     "\"available_adjustment\":-3}",
+     200, "inventory_level", "\"available\":7,"},
+    {"GET", "inventory_levels.json?inventory_item_ids=39072856", NULL, 200, "inventory_levels",
+     "\"available\":7,"},
+    {"GET", "inventory_levels.json?location_ids=655441491&limit=250", NULL, 200, "inventory_levels",
+     "\"inventory_item_id\":39072856,"},
+    {"DELETE", "inventory_levels.json?inventory_item_id=39072856&location_id=655441491", NULL, 204,
+     NULL, NULL},
+    {"GET", "locations.json", NULL, 200, "locations", "\"id\":655441491,"},
+    {"GET", "locations/655441491.json", NULL, 200, "location", "\"name\":\"Ottawa\""},
+};
+
+/* The route of http_shopify_routes that (method, path) reaches, or -1. */
+static long shopify_route_of(const char *method, const char *path)
 {
-    const char *const extra[] = {"--requirepass", "s3cret", NULL};
-    srv_http_start(extra, "s3cret");
-    CURL *c = curl_easy_init();
-    h_resp *r = calloc(1, sizeof *r);
-    cr_assert(c && r);
-    long st = h_do(c, "GET", "/admin/api/2021-04/locations.json", NULL, NULL, r);
-    cr_assert_eq(st, 401, "%ld %s", st, r->body);
-    st = h_do(c, "GET", "/admin/api/2021-04/locations.json", NULL, "wrong", r);
-    cr_assert_eq(st, 401, "%ld %s", st, r->body);
-    st = h_do(c, "GET", "/admin/api/2021-04/locations.json", NULL, "s3cret", r);
-    cr_assert_eq(st, 200, "%ld %s", st, r->body);
-    cr_assert(strstr(r->body, "\"id\":655441491") != NULL, "%s", r->body);
-    free(r);
-    curl_easy_cleanup(c);
+    const char *q = strchr(path, '?');
+    http_str p = {path, q ? (size_t)(q - path) : strlen(path)};
+    for (size_t k = 0; k < http_shopify_routes_n; k++) {
+        http_str params[HTTP_PARAMS_MAX];
+        size_t n = 0;
+        if (http_shopify_routes[k].method == http_method_of(method) &&
+            http_route_pattern_match(http_shopify_routes[k].pattern, p, params, &n))
+            return (long)k;
+    }
+    return -1;
 }
+
+Test(http_shopify_server, every_route_answers_over_http_in_every_seed_version)
+{
+    size_t hits[32] = {0};
+    cr_assert_leq(http_shopify_routes_n, sizeof hits / sizeof hits[0]);
+    for (size_t v = 0; v < SEED_VERSIONS_N; v++) {
+        for (size_t i = 0; i < sizeof every_route / sizeof every_route[0]; i++) {
+            const sh_call *k = &every_route[i];
+            sh_do(sh_c, k->method, seed_versions[v], k->path, k->body, sh_r);
+            cr_assert_eq(sh_r->status, k->status, "%s %s %s: %ld %s", seed_versions[v], k->method,
+                         k->path, sh_r->status, sh_r->body);
+            sh_expect(k->status, k->root);
+            cr_assert(k->has == NULL || strstr(sh_r->body, k->has) != NULL, "%s %s: no %s in %s",
+                      k->method, k->path, k->has, sh_r->body);
+            char full[SH_PATH_MAX];
+            snprintf(full, sizeof full, "/admin/api/%s/%s", seed_versions[v], k->path);
+            long route = shopify_route_of(k->method, full);
+            cr_assert_geq(route, 0, "%s %s is no Shopify route", k->method, full);
+            hits[route]++;
+        }
+    }
+    for (size_t k = 0; k < http_shopify_routes_n; k++)
+        cr_assert_geq(hits[k], SEED_VERSIONS_N, "route %d %s has no libcurl test in every version",
+                      (int)http_shopify_routes[k].method, http_shopify_routes[k].pattern);
+}
+
+/* ---- the seed's examples (002), field for field, in every version -------- */
+
+/* The seed's InventoryItem with id, sku (its created/updated times stand
+ * for any time of ours: they are the engine's). */
+#define SEED_ITEM(id, sku)                                                                        \
+    "{\"id\":" id ",\"sku\":\"" sku "\",\"created_at\":\"2021-01-01T14:22:39-05:00\","            \
+    "\"updated_at\":\"2021-01-01T14:22:39-05:00\",\"requires_shipping\":true,\"cost\":\"25.00\"," \
+    "\"country_code_of_origin\":null,\"province_code_of_origin\":null,"                           \
+    "\"harmonized_system_code\":null,\"tracked\":true,\"country_harmonized_system_codes\":[],"    \
+    "\"admin_graphql_api_id\":\"gid://shopify/InventoryItem/" id "\"}"
+
+static const char seed_list_response[] =
+    "{\"inventory_items\":[" SEED_ITEM("39072856", "IPOD2008GREEN") "," SEED_ITEM(
+        "457924702", "IPOD2008BLACK") "," SEED_ITEM("808950810", "IPOD2008PINK") "]}";
+static const char seed_get_response[] =
+    "{\"inventory_item\":" SEED_ITEM("808950810", "IPOD2008PINK") "}";
+static const char seed_sku_request[] =
+    "{\n\"inventory_item\": {\n\"id\": 808950810,\n\"sku\": \"new sku\"\n}\n}";
+static const char seed_sku_response[] =
+    "{\"inventory_item\":" SEED_ITEM("808950810", "new sku") "}";
+static const char seed_cost_request[] =
+    "{\n\"inventory_item\": {\n\"id\": 808950810,\n\"cost\": \"25.00\"\n}\n}";
+static const char *const seed_cost_response = seed_get_response;
+
+/* "2021-01-01T19:22:39Z": the engine's times, ISO 8601 UTC. */
+static bool iso_utc(const char *s)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+    if (strlen(s) != sizeof shape - 1)
+        return false;
+    for (size_t i = 0; shape[i]; i++)
+        if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
+            return false;
+    return true;
+}
+
+/* got is want, field for field: the same keys in the same order, the same
+ * values (numbers by their text: ids exact); a created_at / updated_at is
+ * any ISO 8601 UTC time. key: where in the document (for messages). */
+static void expect_like_seed(yajl_val got, yajl_val want, const char *key)
+{
+    cr_assert_not_null(got, "%s: missing", key);
+    if (strcmp(key, "created_at") == 0 || strcmp(key, "updated_at") == 0) {
+        cr_assert(YAJL_IS_STRING(got) && iso_utc(got->u.string), "%s: not a time", key);
+        return;
+    }
+    cr_assert_eq(got->type, want->type, "%s: type %d, the seed's %d", key, got->type, want->type);
+    if (YAJL_IS_STRING(want))
+        cr_assert_str_eq(got->u.string, want->u.string, "%s", key);
+    else if (YAJL_IS_NUMBER(want))
+        cr_assert_str_eq(got->u.number.r, want->u.number.r, "%s", key);
+    else if (YAJL_IS_ARRAY(want)) {
+        cr_assert_eq(got->u.array.len, want->u.array.len, "%s: length", key);
+        for (size_t i = 0; i < want->u.array.len; i++)
+            expect_like_seed(got->u.array.values[i], want->u.array.values[i], key);
+    } else if (YAJL_IS_OBJECT(want)) {
+        cr_assert_eq(got->u.object.len, want->u.object.len, "%s: members", key);
+        for (size_t i = 0; i < want->u.object.len; i++) {
+            cr_assert_str_eq(got->u.object.keys[i], want->u.object.keys[i], "in %s", key);
+            expect_like_seed(got->u.object.values[i], want->u.object.values[i],
+                             want->u.object.keys[i]);
+        }
+    } /* true, false, null: the type is the value */
+}
+
+/* The last response is the seed's want (JSON text), field for field. */
+static void expect_seed_response(const char *want_text)
+{
+    char err[128];
+    yajl_val want = yajl_tree_parse(want_text, err, sizeof err);
+    cr_assert_not_null(want, "the test's seed copy: %s", err);
+    cr_assert_eq(sh_r->status, 200, "%ld %s", sh_r->status, sh_r->body);
+    cr_assert_not_null(sh_r->json, "not JSON: %s", sh_r->body);
+    expect_like_seed(sh_r->json, want, "(root)");
+    yajl_tree_free(want);
+}
+
+Test(http_shopify_server, the_seed_examples_round_trip_field_for_field_in_every_version)
+{
+    for (size_t v = 0; v < SEED_VERSIONS_N; v++) {
+        const char *ver = seed_versions[v];
+        sh_do(sh_c, "GET", ver, "inventory_items.json?ids=808950810,39072856,457924702", NULL,
+              sh_r);
+        expect_seed_response(seed_list_response);
+        sh_do(sh_c, "GET", ver, "inventory_items/808950810.json", NULL, sh_r);
+        expect_seed_response(seed_get_response);
+        sh_do(sh_c, "PUT", ver, "inventory_items/808950810.json", seed_cost_request, sh_r);
+        expect_seed_response(seed_cost_response);
+        sh_do(sh_c, "PUT", ver, "inventory_items/808950810.json", seed_sku_request, sh_r);
+        expect_seed_response(seed_sku_response);
+        const char *created = hc_get(hc_get(sh_r->json, "inventory_item"), "created_at")->u.string;
+        const char *updated = hc_get(hc_get(sh_r->json, "inventory_item"), "updated_at")->u.string;
+        cr_assert_geq(strcmp(updated, created), 0, "updated_at %s before created_at %s", updated,
+                      created);
+        /* back to the seed's state for the next version */
+        sh_do(sh_c, "PUT", ver, "inventory_items/808950810.json",
+              "{\"inventory_item\":{\"sku\":\"IPOD2008PINK\"}}", sh_r);
+        expect_seed_response(seed_get_response);
+    }
+}
+
+/* ---- methods: HEAD, OPTIONS, 405 with Allow, an unknown method ----------- */
+
+/* Each path of the dialect (one per pattern) and the methods it has. */
+static const struct {
+    const char *path;
+    const char *allow;
+} shopify_paths[] = {
+    {"inventory_items.json?ids=808950810", "GET, HEAD, OPTIONS"},
+    {"inventory_items/808950810.json", "GET, HEAD, PUT, OPTIONS"},
+    {"inventory_levels.json?location_ids=655441491", "GET, HEAD, DELETE, OPTIONS"},
+    {"inventory_levels/adjust.json", "POST, OPTIONS"},
+    {"inventory_levels/set.json", "POST, OPTIONS"},
+    {"inventory_levels/connect.json", "POST, OPTIONS"},
+    {"locations.json", "GET, HEAD, OPTIONS"},
+    {"locations/655441491.json", "GET, HEAD, OPTIONS"},
+};
+
+Test(http_shopify_server, wrong_methods_are_405_with_allow_options_lists_them_head_has_no_body)
+{
+    size_t patterns = 0; /* distinct patterns of the table */
+    for (size_t k = 0; k < http_shopify_routes_n; k++) {
+        bool seen = false;
+        for (size_t j = 0; j < k; j++)
+            seen |= strcmp(http_shopify_routes[j].pattern, http_shopify_routes[k].pattern) == 0;
+        patterns += !seen;
+    }
+    cr_assert_eq(patterns, sizeof shopify_paths / sizeof shopify_paths[0],
+                 "every pattern has a row here");
+    for (size_t i = 0; i < sizeof shopify_paths / sizeof shopify_paths[0]; i++) {
+        const char *p = shopify_paths[i].path, *allow = shopify_paths[i].allow;
+        /* PATCH is on no Shopify path; PROPFIND is a method no route has */
+        static const char *const wrong[] = {"PATCH", "PROPFIND"};
+        for (size_t w = 0; w < 2; w++) {
+            sh_do(sh_c, wrong[w], V, p, NULL, sh_r);
+            cr_assert_eq(sh_r->status, 405, "%s %s: %ld %s", wrong[w], p, sh_r->status, sh_r->body);
+            cr_assert_str_eq(sh_r->allow, allow, "%s %s", wrong[w], p);
+            cr_assert_str_eq(sh_r->body, "{\"errors\":\"Method Not Allowed\"}");
+        }
+        if (strstr(allow, "POST") == NULL) {
+            sh_do(sh_c, "POST", V, p, "{}", sh_r);
+            cr_assert_eq(sh_r->status, 405, "POST %s: %ld", p, sh_r->status);
+            cr_assert_str_eq(sh_r->allow, allow);
+        }
+        sh_do(sh_c, "OPTIONS", V, p, NULL, sh_r);
+        cr_assert_eq(sh_r->status, 204, "OPTIONS %s: %ld %s", p, sh_r->status, sh_r->body);
+        cr_assert_str_eq(sh_r->allow, allow, "OPTIONS %s", p);
+        cr_assert_eq(sh_r->len, 0);
+        if (strncmp(allow, "GET", 3) == 0) {
+            sh_do(sh_c, "GET", V, p, NULL, sh_r);
+            cr_assert_eq(sh_r->status, 200, "GET %s: %ld %s", p, sh_r->status, sh_r->body);
+            size_t get_len = sh_r->len;
+            sh_do(sh_c, "HEAD", V, p, NULL, sh_r);
+            cr_assert_eq(sh_r->status, 200, "HEAD %s: %ld", p, sh_r->status);
+            cr_assert_eq(sh_r->len, 0, "HEAD %s has no body: %s", p, sh_r->body);
+            cr_assert_gt(get_len, 0);
+        }
+    }
+    /* a method the parser does not know: http.c's 501, and the connection
+     * closes (the handle reconnects for the next request) */
+    sh_do(sh_c, "BREW", V, "locations.json", NULL, sh_r);
+    cr_assert_eq(sh_r->status, 501, "%ld %s", sh_r->status, sh_r->body);
+    sh_do(sh_c, "GET", V, "locations.json", NULL, sh_r);
+    sh_expect(200, "locations");
+}
+
+/* ---- bad input over the wire ---------------------------------------------- */
+
+/* The last response is status with Shopify's {"errors": ...} (naming
+ * field when not NULL). */
+static void sh_expect_errors(long status, const char *field)
+{
+    sh_expect(status, "errors");
+    if (field != NULL)
+        cr_assert_not_null(hc_get(hc_get(sh_r->json, "errors"), field), "errors lack %s: %s", field,
+                           sh_r->body);
+}
+
+Test(http_shopify_server, bad_input_over_http_is_refused_in_shopify_errors_and_changes_nothing)
+{
+    static const struct {
+        const char *method, *path, *body;
+        long status;
+        const char *field;
+    } bad[] = {
+        /* malformed JSON, not an object, no root */
+        {"PUT", "inventory_items/808950810.json", "{\"inventory_item\":", 400, NULL},
+        {"PUT", "inventory_items/808950810.json", "[1]", 400, NULL},
+        {"PUT", "inventory_items/808950810.json", "{\"sku\":\"x\"}", 400, "inventory_item"},
+        {"POST", "inventory_levels/set.json", "{\"location_id\":655441491,", 400, NULL},
+        /* wrong types */
+        {"PUT", "inventory_items/808950810.json", "{\"inventory_item\":{\"sku\":5}}", 422, "sku"},
+        {"PUT", "inventory_items/808950810.json", "{\"inventory_item\":{\"tracked\":\"no\"}}", 422,
+         "tracked"},
+        {"POST", "inventory_levels/set.json",
+         "{\"location_id\":655441491,\"inventory_item_id\":808950810,\"available\":\"9\"}", 422,
+         "available"},
+        /* ids with a sign or over u64: in a body 422, in a path 404, in a query 400 */
+        {"POST", "inventory_levels/adjust.json",
+         "{\"location_id\":-655441491,\"inventory_item_id\":808950810,\"available_adjustment\":1}",
+         422, "location_id"},
+        {"POST", "inventory_levels/adjust.json",
+         "{\"location_id\":\"+655441491\",\"inventory_item_id\":808950810,"
+         "\"available_adjustment\":1}",
+         422, "location_id"},
+        {"POST", "inventory_levels/set.json",
+         "{\"location_id\":655441491,\"inventory_item_id\":18446744073709551616,\"available\":1}",
+         422, "inventory_item_id"},
+        {"GET", "inventory_items/-808950810.json", NULL, 404, NULL},
+        {"PUT", "inventory_items/18446744073709551616.json", "{\"inventory_item\":{}}", 404, NULL},
+        {"GET", "locations/+655441491.json", NULL, 404, NULL},
+        {"GET", "inventory_items.json?ids=808950810,-1", NULL, 400, "ids"},
+        {"GET", "inventory_items.json?ids=18446744073709551616", NULL, 400, "ids"},
+        {"GET", "inventory_levels.json?location_ids=%2B655441491", NULL, 400, "location_ids"},
+        {"DELETE", "inventory_levels.json?inventory_item_id=-808950810&location_id=655441491", NULL,
+         400, "inventory_item_id"},
+    };
+    resp_level_set(808950810, 655441491, 5);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sh_do(sh_c, bad[i].method, V, bad[i].path, bad[i].body, sh_r);
+        cr_assert_eq(sh_r->status, bad[i].status, "case %zu %s %s: %ld %s", i, bad[i].method,
+                     bad[i].path, sh_r->status, sh_r->body);
+        sh_expect_errors(bad[i].status, bad[i].field);
+    }
+    sh_do(sh_c, "GET", NULL, "/admin/api/2019-10/locations.json", NULL, sh_r);
+    cr_assert_str_eq(sh_r->body, "{\"errors\":\"Not Found\"}", "a version the seed lacks");
+    /* nothing changed */
+    sh_do(sh_c, "GET", V, "inventory_items/808950810.json", NULL, sh_r);
+    expect_seed_response(seed_get_response);
+    expect_level(C, 5, 0, "LEVEL.GET 808950810 655441491");
+    /* unknown fields are ignored (as Shopify ignores them) */
+    sh_do(sh_c, "PUT", V, "inventory_items/808950810.json",
+          "{\"inventory_item\":{\"cost\":\"25.00\",\"no_such_field\":{\"a\":[1]}},\"extra\":1}",
+          sh_r);
+    expect_seed_response(seed_get_response);
+    sh_do(sh_c, "POST", V, "inventory_levels/adjust.json",
+          "{\"location_id\":655441491,\"inventory_item_id\":808950810,\"available_adjustment\":-1,"
+          "\"reason\":\"restock\"}",
+          sh_r);
+    sh_expect(200, "inventory_level");
+    expect_level(C, 4, 0, "LEVEL.GET 808950810 655441491");
+}
+
+Test(http_shopify_server, a_body_over_the_limit_is_413_and_writes_nothing)
+{
+    static char body[SRV_BODY_BYTES + 256];
+    int n = snprintf(body, sizeof body, "{\"inventory_item\":{\"sku\":\"TOO-BIG\",\"pad\":\"");
+    memset(body + n, 'x', SRV_BODY_BYTES);
+    snprintf(body + n + SRV_BODY_BYTES, sizeof body - (size_t)n - SRV_BODY_BYTES, "\"}}");
+    cr_assert_gt(strlen(body), SRV_BODY_BYTES);
+    sh_do(sh_c, "PUT", V, "inventory_items/808950810.json", body, sh_r);
+    cr_assert_eq(sh_r->status, 413, "%ld %s", sh_r->status, sh_r->body);
+    cr_assert_str_eq(sh_r->body, "{\"errors\":\"Payload Too Large\"}");
+    /* one byte under the limit is read (and its unknown field ignored) */
+    body[n + SRV_BODY_BYTES - (strlen(body) - SRV_BODY_BYTES) - 1] = '\0';
+    strcat(body, "\"}}");
+    cr_assert_leq(strlen(body), SRV_BODY_BYTES);
+    sh_do(sh_c, "PUT", V, "inventory_items/808950810.json", body, sh_r);
+    sh_expect(200, "inventory_item");
+    cr_assert(strstr(sh_r->body, "\"sku\":\"TOO-BIG\"") != NULL, "%s", sh_r->body);
+}
+
+Test(http_shopify_server, the_access_token_is_required)
+{
+    static const char *const none[] = {NULL};
+    static const char *const wrong[] = {"X-Shopify-Access-Token: wrong", NULL};
+    static const char *const other[] = {"Access-Token: " SRV_PASS, NULL}; /* Shoplazza's */
+    const char *const *const tries[] = {none, wrong};
+    for (size_t i = 0; i < 2; i++) {
+        hc_free(sh_r);
+        hc_do(sh_c, http_port, "GET", "/admin/api/" V "/locations.json", tries[i], NULL, sh_r);
+        cr_assert_eq(sh_r->status, 401, "%ld %s", sh_r->status, sh_r->body);
+        yajl_val e = hc_get(sh_r->json, "errors");
+        cr_assert(e != NULL && YAJL_IS_STRING(e), "Shopify's {\"errors\":\"...\"}: %s", sh_r->body);
+        hc_free(sh_r);
+        hc_do(sh_c, http_port, "POST", "/admin/api/" V "/inventory_levels/set.json", tries[i],
+              "{\"location_id\":655441491,\"inventory_item_id\":808950810,\"available\":9}", sh_r);
+        cr_assert_eq(sh_r->status, 401, "%ld %s", sh_r->status, sh_r->body);
+    }
+    expect_error(C, "NOTFOUND", "LEVEL.GET 808950810 655441491"); /* the refused set */
+    hc_free(sh_r);
+    hc_do(sh_c, http_port, "GET", "/admin/api/" V "/locations.json", other, NULL, sh_r);
+    cr_assert_eq(sh_r->status, 200, "any of the seeds' token headers: %ld", sh_r->status);
+    sh_do(sh_c, "GET", V, "locations.json", NULL, sh_r);
+    sh_expect(200, "locations");
+    cr_assert(strstr(sh_r->body, "\"id\":655441491") != NULL, "%s", sh_r->body);
+}
+
+/* ---- the flash sale ------------------------------------------------------ */
 
 static _Atomic long http_sale_ok, http_sale_refused, http_sale_other;
 
@@ -1226,17 +1526,16 @@ static _Atomic long http_sale_ok, http_sale_refused, http_sale_other;
 static void http_sale_buyer(void *arg, size_t index)
 {
     (void)arg;
-    (void)index;
     CURL *c = curl_easy_init();
-    h_resp *r = calloc(1, sizeof *r);
+    hc_resp *r = calloc(1, sizeof *r);
     TU_CHECK(c != NULL && r != NULL, "client %zu: no memory", index);
     if (c == NULL || r == NULL)
         return;
     for (int i = 0; i <= SALE_HTTP_STOCK; i++) {
-        long st = h_do(c, "POST", "/admin/api/2021-04/inventory_levels/adjust.json",
-                       "{\"location_id\":655441491,\"inventory_item_id\":808950810,"
-                       "\"available_adjustment\":-1}",
-                       NULL, r);
+        long st = sh_do(c, "POST", V, "inventory_levels/adjust.json",
+                        "{\"location_id\":655441491,\"inventory_item_id\":808950810,"
+                        "\"available_adjustment\":-1}",
+                        r);
         /* relaxed: read after the threads are joined */
         if (st == 200) {
             atomic_fetch_add_explicit(&http_sale_ok, 1, memory_order_relaxed);
@@ -1249,16 +1548,14 @@ static void http_sale_buyer(void *arg, size_t index)
             break;
         }
     }
+    hc_free(r);
     free(r);
     curl_easy_cleanup(c);
 }
 
 Test(http_shopify_server, flash_sale_of_64_keep_alive_clients_never_oversells)
 {
-    srv_http_start(NULL, NULL);
-    redisReply *rep = cmd(C, "LEVEL.SET 808950810 655441491 %d", SALE_HTTP_STOCK);
-    cr_assert(rep->type != REDIS_REPLY_ERROR, "LEVEL.SET: %s", rep->str);
-    freeReplyObject(rep);
+    resp_level_set(808950810, 655441491, SALE_HTTP_STOCK);
     tu_run_threads(SALE_CLIENTS, http_sale_buyer, NULL);
     tu_assert_no_failures();
     cr_assert_eq(atomic_load_explicit(&http_sale_ok, memory_order_relaxed), SALE_HTTP_STOCK,
@@ -1266,16 +1563,31 @@ Test(http_shopify_server, flash_sale_of_64_keep_alive_clients_never_oversells)
     cr_assert_eq(atomic_load_explicit(&http_sale_refused, memory_order_relaxed), SALE_CLIENTS,
                  "every client was refused once, at the end");
     cr_assert_eq(atomic_load_explicit(&http_sale_other, memory_order_relaxed), 0);
-    /* the final level, read over HTTP */
-    CURL *c = curl_easy_init();
-    h_resp *r = calloc(1, sizeof *r);
-    cr_assert(c && r);
-    long st = h_do(c, "GET",
-                   "/admin/api/2021-04/"
-                   "inventory_levels.json?inventory_item_ids=808950810&location_ids=655441491",
-                   NULL, NULL, r);
-    cr_assert_eq(st, 200, "%ld %s", st, r->body);
-    cr_assert(strstr(r->body, "\"available\":0,") != NULL, "sold out, not below: %s", r->body);
-    free(r);
-    curl_easy_cleanup(c);
+    sh_do(sh_c, "GET", V,
+          "inventory_levels.json?inventory_item_ids=808950810&location_ids=655441491", NULL, sh_r);
+    sh_expect(200, "inventory_levels");
+    cr_assert(strstr(sh_r->body, "\"available\":0,") != NULL, "sold out, not below: %s",
+              sh_r->body);
+}
+
+/* ---- a listing's Link followed over HTTP ---------------------------------- */
+
+Test(http_shopify_server, a_next_link_is_followed_as_given)
+{
+    resp_level_set(808950810, 655441491, 9);
+    resp_level_set(39072856, 655441491, 1);
+    sh_do(sh_c, "GET", V, "inventory_levels.json?location_ids=655441491&limit=1", NULL, sh_r);
+    sh_expect(200, "inventory_levels");
+    size_t rows = hc_get(sh_r->json, "inventory_levels")->u.array.len;
+    for (int pages = 0; sh_r->link[0] && pages < 8; pages++) {
+        char next[HC_HEADER_VALUE_MAX];
+        const char *a = strchr(sh_r->link, '<'), *b = strchr(sh_r->link, '>');
+        cr_assert(a && b && strstr(b, "rel=\"next\""), "%s", sh_r->link);
+        snprintf(next, sizeof next, "%.*s", (int)(b - a - 1), a + 1);
+        cr_assert(strncmp(next, "http://127.0.0.1:", 17) == 0, "absolute, from Host: %s", next);
+        sh_do(sh_c, "GET", NULL, next, NULL, sh_r);
+        sh_expect(200, "inventory_levels");
+        rows += hc_get(sh_r->json, "inventory_levels")->u.array.len;
+    }
+    cr_assert_eq(rows, 2, "both levels, one per page");
 }
