@@ -6,21 +6,25 @@
  * positions) and parses the body it wrote. Covers
  * every route, the seeds' examples field for field, and bad input.
  *
- * Suite shoplazza_server: the same routes through a real invcored
- * (tests/test_server_harness.h) with libcurl: the Access-Token check,
- * keep-alive, and a write's durability under --fsync always.
+ * Suite shoplazza_server: a real invcored (tests/test_server_harness.h,
+ * --requirepass, --fsync always) driven with libcurl through
+ * tests/test_http_client.h: every route of http_shoplazza_routes (the walk
+ * fails when one has no request), the seeds' examples (000, 003) field for
+ * field, 405 with Allow / OPTIONS / HEAD on every path, bad input over the
+ * wire (malformed JSON, wrong types, signed / 0 / over-u64 ids, a body
+ * over the limit: 413), the Access-Token check, keep-alive, durability.
  *
  * SLZ_DOC=1 prints each exchange (request, status, body) for
  * docs/HTTP-shoplazza.md.
  */
 #include <criterion/criterion.h>
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/http_json.h"
 #include "server/http_route.h"
+#include "test_http_client.h"
 #include "test_server_harness.h"
 #include "test_util.h"
 
@@ -763,93 +767,81 @@ Test(shoplazza, edit_location_priority)
     cr_assert_eq(l.fields.priority, -5);
 }
 
-/* ---- through invcored, with libcurl -------------------------------------- */
+/* ---- through invcored, with libcurl -------------------------------------- *
+ *
+ * tests/test_http_client.h carries every request (the HTTP suites' one
+ * client); the answer lands in `last`, so the checks above read it. An
+ * invcored that does not start, or has no HTTP listener, fails the test. */
 
 #define SRV_TOKEN "s3cret-token"
-#define CURL_TIMEOUT_MS 10000L
+#define SRV_BODY_BYTES 4096 /* the suite's --http-max-body-bytes */
 #define KEEPALIVE_REQUESTS 200
 
 static srv_t srv;
 static int http_port;
+static CURL *h; /* one keep-alive handle per test */
+static hc_resp *hr; /* large: on the heap */
 
-typedef struct {
-    char *p;
-    size_t len;
-} grow_buf;
+static const char *const with_token[] = {"Access-Token: " SRV_TOKEN, NULL};
 
-static size_t on_body(char *data, size_t size, size_t n, void *ud)
-{
-    grow_buf *g = ud;
-    size_t add = size * n;
-    char *np = realloc(g->p, g->len + add + 1);
-    cr_assert_not_null(np);
-    memcpy(np + g->len, data, add);
-    g->p = np;
-    g->len += add;
-    g->p[g->len] = '\0';
-    return add;
-}
-
-/* One request on handle h (reused: keep-alive); the body into last.raw
- * and last.json, the status returned. token NULL: no Access-Token. */
-static long curl_call(CURL *h, const char *method, const char *target, const char *body,
-                      const char *token)
+/* One request with these headers (NULL: none); the answer into last.
+ * Returns the status (-1: no answer). */
+static long sz_do_with(const char *const *headers, const char *method, const char *target,
+                       const char *body)
 {
     reply_free(&last);
-    char url[512], auth[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", http_port, target);
-    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
-    if (token != NULL) {
-        snprintf(auth, sizeof auth, "Access-Token: %s", token);
-        hdr = curl_slist_append(hdr, auth);
-    }
-    grow_buf g = {NULL, 0};
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    if (body == NULL)
-        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &g);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, CURL_TIMEOUT_MS);
-    CURLcode cc = curl_easy_perform(h);
-    curl_slist_free_all(hdr);
-    cr_assert_eq(cc, CURLE_OK, "%s %s: %s", method, target, curl_easy_strerror(cc));
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    last.status = (int)status;
-    last.raw = g.p ? g.p : strdup("");
-    char err[128];
-    last.json = yajl_tree_parse(last.raw, err, sizeof err);
+    hc_free(hr);
+    hc_do(h, http_port, method, target, headers, body, hr);
+    last.status = (int)hr->status;
+    last.raw = strndup(hr->body, hr->len);
+    cr_assert_not_null(last.raw);
+    last.json = hr->json; /* last owns it now */
+    hr->json = NULL;
     if (getenv("SLZ_DOC") != NULL)
-        printf("curl %s %s%s%s\n=> %ld %s\n\n", method, target, body ? " -d " : "",
-               body ? body : "", status, last.raw);
-    return status;
+        printf("curl -X %s '%s'%s%s%s\n=> %ld %s\n\n", method, target, body ? " -d '" : "",
+               body ? body : "", body ? "'" : "", hr->status, last.raw);
+    return hr->status;
 }
 
-static void resp_ok(redisContext *c, const char *cmd)
+/* One request with the token. */
+static long sz_do(const char *method, const char *target, const char *body)
 {
-    redisReply *r = redisCommand(c, cmd);
-    cr_assert(r != NULL && r->type != REDIS_REPLY_ERROR, "%s: %s", cmd,
+    return sz_do_with(with_token, method, target, body);
+}
+
+static void resp_ok(redisContext *c, const char *fmt, const char *arg)
+{
+    redisReply *r = redisCommand(c, fmt, arg);
+    cr_assert(r != NULL && r->type != REDIS_REPLY_ERROR, "%s: %s", fmt,
               r && r->str ? r->str : "no reply");
     freeReplyObject(r);
 }
 
+/* The handler suite's world (setup above), written over RESP. */
 static void server_setup(void)
 {
-    const char *extra[] = {"--requirepass", SRV_TOKEN, NULL};
+    char body_max[24];
+    snprintf(body_max, sizeof body_max, "%d", SRV_BODY_BYTES);
+    const char *extra[] = {"--requirepass", SRV_TOKEN, "--http-max-body-bytes", body_max, NULL};
     srv_start(&srv, extra);
     http_port = srv_http_port(&srv);
-    cr_assert(http_port > 0 && http_port != srv.port, "http port %d", http_port);
+    cr_assert(http_port != srv.port, "http port %d", http_port);
     redisContext *c = srv_connect(&srv);
-    resp_ok(c, "AUTH " SRV_TOKEN);
-    resp_ok(c, "LOC.SET 604253696473177059 name Main");
-    resp_ok(c, "ITEM.SET 626514004247984698 variant " G_VARIANT " product " G_PRODUCT);
-    resp_ok(c, "LEVEL.SET 626514004247984698 604253696473177059 3");
+    resp_ok(c, "AUTH %s", SRV_TOKEN);
+    resp_ok(c, "LOC.SET 604253696473177059 name %s", "Main Warehouse"); /* first: the default */
+    resp_ok(c, "LOC.SET 327627904831724000 name %s", "Legacy Store");
+    resp_ok(c, "LOC.SET 42 name %s", "Overflow");
+    resp_ok(c, "ITEM.SET 626514004247984698 variant %s product " G_PRODUCT, G_VARIANT);
+    resp_ok(c, "ITEM.SET 626514004247984699 variant %s product " G_PRODUCT, G_VARIANT2);
+    resp_ok(c, "ITEM.SET 1001 variant %s product " L_PRODUCT, L_VARIANT);
+    resp_ok(c, "LEVEL.SET 626514004247984698 604253696473177059 %s", "3");
+    resp_ok(c, "LEVEL.SET 626514004247984699 604253696473177059 %s", "4");
+    resp_ok(c, "LEVEL.SET 1001 327627904831724000 %s", "1");
     redisFree(c);
     cr_assert_eq(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
+    h = curl_easy_init();
+    hr = calloc(1, sizeof *hr);
+    cr_assert(h != NULL && hr != NULL);
 }
 
 /* Ends a test: invcored stops cleanly (a sanitizer's report, a leak or a
@@ -863,43 +855,167 @@ static void server_stops_cleanly(void)
 static void server_teardown(void)
 {
     reply_free(&last);
+    if (hr != NULL)
+        hc_free(hr);
+    free(hr);
+    hr = NULL;
+    if (h != NULL)
+        curl_easy_cleanup(h);
+    h = NULL;
     curl_global_cleanup();
     srv_cleanup(&srv); /* stops it if a test failed before */
 }
 
 TestSuite(shoplazza_server, .init = server_setup, .fini = server_teardown);
 
-Test(shoplazza_server, the_guide_over_http)
+/* The body of the last answer is want, byte for byte, once its one
+ * data.<obj>.updated_at value (an ISO time of the engine's) reads "T". */
+static void expect_body_timed(const char *obj, const char *want)
 {
-    CURL *h = curl_easy_init();
-    cr_assert_eq(curl_call(h, "GET", V26 "/products/" G_PRODUCT, NULL, SRV_TOKEN), 200);
+    static const char key[] = "\"updated_at\":\"";
+    expect_iso_time(at("data", obj, "updated_at", NULL));
+    char *t = strstr(last.raw, key);
+    cr_assert_not_null(t, "no updated_at in %s", last.raw);
+    t += sizeof key - 1;
+    memmove(t + 1, t + 20, strlen(t + 20) + 1); /* the time is 20 bytes (checked) */
+    t[0] = 'T';
+    cr_assert_str_eq(last.raw, want);
+}
+
+/* ---- every route, once, over HTTP ------------------------------------------ */
+
+typedef struct {
+    const char *method, *target, *body;
+    const char *has; /* text the 200's body holds */
+} sz_call;
+
+/* In an order that leaves the world as it found it. */
+static const sz_call every_route[] = {
+    {"GET", V26 "/products/" G_PRODUCT, NULL, "\"id\":\"" G_VARIANT "\""},
+    {"GET", V26 "/products/" G_PRODUCT "/inventory", NULL, "\"Stock\":7,"},
+    {"GET", "/openapi/2022-01/products/" L_PRODUCT "/inventory", NULL,
+     "\"location_id\":327627904831724000,"},
+    {"GET", V26 "/inventory_items/variant?variant_ids=" G_VARIANT "&variant_ids=" L_VARIANT, NULL,
+     "\"inventory_item_id\":\"1001\""},
+    {"GET", V26 "/inventory_items?limit=250", NULL, "\"has_more\":false"},
+    {"GET", V26 "/inventory_items/626514004247984698", NULL, "\"variant_id\":\"" G_VARIANT "\""},
+    {"PUT", V26 "/inventory_items/1001", "{\"sku\":\"SKU-1\",\"cost\":\"25.00\"}",
+     "\"sku\":\"SKU-1\""},
+    {"POST", V26 "/inventory_levels/set",
+     "{\"inventory_item_id\":\"626514004247984698\",\"location_id\":\"604253696473177059\","
+     "\"stock\":100}",
+     "\"stock\":100,"},
+    {"GET", V26 "/inventory_levels?inventory_item_id=626514004247984698", NULL, "\"stock\":100,"},
+    {"POST", V26 "/inventory_levels",
+     "{\"inventory_item_id\":\"1001\",\"location_id\":\"42\","
+     "\"stock\":12}",
+     "\"stock\":12,"},
+    {"PUT", V26 "/inventory_levels",
+     "{\"inventory_item_id\":\"1001\",\"location_id\":\"42\","
+     "\"stock\":8}",
+     "\"stock\":8,"},
+    {"DELETE", V26 "/inventory_levels?inventory_item_id=1001&location_id=42", NULL, "\"data\":{}"},
+    {"GET", V26 "/locations", NULL, "\"name\":\"Overflow\""},
+    {"GET", V26 "/locations/default", NULL, "\"id\":\"604253696473177059\""},
+    {"GET", V26 "/locations/42", NULL, "\"name\":\"Overflow\""},
+    {"GET", V26 "/locations/604253696473177059/inventory_levels", NULL, "\"stock\":4,"},
+    {"PUT", V26 "/locations/42/default", NULL, "\"default\":true"},
+    {"PUT", V26 "/locations/604253696473177059/default", NULL, "\"default\":true"},
+    {"PUT", V26 "/locations/42/deactivate", NULL, "\"active\":false"},
+    {"PUT", V26 "/locations/42/activate", NULL, "\"active\":true"},
+    {"PUT", V26 "/locations/42/priority", "{\"priority\":3}", "\"priority\":3,"},
+};
+
+/* The index in http_shoplazza_routes of the route the router gives
+ * (method, target), or -1. */
+static long shoplazza_route_of(const char *method, const char *target)
+{
+    const char *q = strchr(target, '?');
+    http_str path = {target, q ? (size_t)(q - target) : strlen(target)};
+    http_str params[HTTP_PARAMS_MAX];
+    size_t n = 0;
+    char allow[HTTP_ALLOW_BYTES_MAX];
+    const http_route *rt = NULL;
+    if (http_route_find(http_method_of(method), path, &rt, params, &n, allow, sizeof allow) !=
+            HTTP_MATCH_FOUND ||
+        rt < http_shoplazza_routes || rt >= http_shoplazza_routes + http_shoplazza_routes_n)
+        return -1;
+    return (long)(rt - http_shoplazza_routes);
+}
+
+Test(shoplazza_server, every_route_answers_over_http)
+{
+    size_t hits[64] = {0};
+    cr_assert_leq(http_shoplazza_routes_n, sizeof hits / sizeof hits[0]);
+    for (size_t i = 0; i < sizeof every_route / sizeof every_route[0]; i++) {
+        const sz_call *k = &every_route[i];
+        sz_do(k->method, k->target, k->body);
+        cr_assert_eq(last.status, 200, "%s %s: %d %s", k->method, k->target, last.status, last.raw);
+        cr_assert_str_eq(hr->content_type, "application/json; charset=utf-8");
+        cr_assert(strstr(last.raw, k->has) != NULL, "%s %s: no %s in %s", k->method, k->target,
+                  k->has, last.raw);
+        long route = shoplazza_route_of(k->method, k->target);
+        cr_assert_geq(route, 0, "%s %s is no Shoplazza route", k->method, k->target);
+        hits[route]++;
+    }
+    for (size_t k = 0; k < http_shoplazza_routes_n; k++)
+        cr_assert_gt(hits[k], 0, "route %d %s has no libcurl test",
+                     (int)http_shoplazza_routes[k].method, http_shoplazza_routes[k].pattern);
+    server_stops_cleanly();
+}
+
+/* ---- the seeds' examples over HTTP (000: the guide; 003) ------------------ */
+
+Test(shoplazza_server, the_guide_and_the_2022_example_round_trip_field_for_field)
+{
+    /* 1: the product's variant ids */
+    cr_assert_eq(sz_do("GET", V26 "/products/" G_PRODUCT, NULL), 200);
     expect_str(get(arr_at(at("data", "product", "variants", NULL), 0), "id"), G_VARIANT);
-    cr_assert_eq(
-        curl_call(h, "GET", V26 "/inventory_items/variant?variant_ids=" G_VARIANT, NULL, SRV_TOKEN),
-        200);
-    expect_str(
-        get(arr_at(at("data", "variant_inventory_items", NULL, NULL), 0), "inventory_item_id"),
-        "626514004247984698");
-    cr_assert_eq(curl_call(h, "GET", V26 "/products/" G_PRODUCT "/inventory", NULL, SRV_TOKEN),
+    /* 2: the guide's excerpt, byte for byte */
+    cr_assert_eq(sz_do("GET", V26 "/inventory_items/variant?variant_ids=" G_VARIANT, NULL), 200);
+    cr_assert_str_eq(last.raw, "{\"code\":\"Success\",\"data\":{\"variant_inventory_items\":"
+                               "[{\"inventory_item_id\":\"626514004247984698\",\"variant_id\":"
+                               "\"" G_VARIANT "\"}]}}");
+    /* 3: every field of the guide's excerpt (the answer adds each variant's
+     * inventory_item_id, and the second variant that makes Stock 7) */
+    cr_assert_eq(sz_do("GET", V26 "/products/" G_PRODUCT "/inventory", NULL), 200);
+    expect_str(at("code", NULL, NULL, NULL), "Success");
+    expect_str(at("data", "product_id", NULL, NULL), G_PRODUCT);
+    slz_expect_int(at("data", "Stock", NULL, NULL), 7);
+    yajl_val v0 = arr_at(at("data", "variants", NULL, NULL), 0);
+    expect_str(get(v0, "variant_id"), G_VARIANT);
+    yajl_val li = get(v0, "location_items");
+    cr_assert_eq(arr_len(li), 1);
+    cr_assert_eq(arr_at(li, 0)->u.object.len, 2, "location_id and stock: %s", last.raw);
+    expect_str(get(arr_at(li, 0), "location_id"), "604253696473177059");
+    slz_expect_int(get(arr_at(li, 0), "stock"), 3);
+    /* 4: the guide's request (its comment dropped: JSON has none) */
+    cr_assert_eq(sz_do("POST", V26 "/inventory_levels/set",
+                       "{\n\"inventory_item_id\": \"626514004247984698\",\n"
+                       "\"location_id\": \"604253696473177059\",\n\"stock\": 100\n}"),
                  200);
-    slz_expect_int(at("data", "Stock", NULL, NULL), 3);
-    cr_assert_eq(curl_call(h, "POST", V26 "/inventory_levels/set",
-                           "{\"inventory_item_id\":\"626514004247984698\","
-                           "\"location_id\":\"604253696473177059\",\"stock\":100}",
-                           SRV_TOKEN),
-                 200);
-    slz_expect_int(at("data", "inventory_level", "stock", NULL), 100);
-    cr_assert_eq(curl_call(h, "GET", V26 "/locations/default", NULL, SRV_TOKEN), 200);
+    expect_body_timed("inventory_level",
+                      "{\"code\":\"Success\",\"data\":{\"inventory_level\":{\"inventory_item_id\":"
+                      "\"626514004247984698\",\"location_id\":\"604253696473177059\",\"stock\":"
+                      "100,\"updated_at\":\"T\"}}}");
+    /* the rounded id the guide warns about: "Location not found" */
+    cr_assert_eq(sz_do("POST", V26 "/inventory_levels/set",
+                       "{\"inventory_item_id\":\"626514004247984698\","
+                       "\"location_id\":604253696473177100,\"stock\":100}"),
+                 404);
+    expect_str(arr_at(at("errors", NULL, NULL, NULL), 0), "Location not found");
+    cr_assert_eq(sz_do("GET", V26 "/locations/default", NULL), 200);
     expect_str(at("data", "location", "id", NULL), "604253696473177059");
-    /* the 2022-01 shape */
-    cr_assert_eq(
-        curl_call(h, "GET", "/openapi/2022-01/products/" G_PRODUCT "/inventory", NULL, SRV_TOKEN),
-        200);
-    cr_assert(strstr(last.raw, "\"location_id\":604253696473177059") != NULL, "%s", last.raw);
-    curl_easy_cleanup(h);
+    /* 003: the 2022-01 success example, byte for byte; its error shape */
+    cr_assert_eq(sz_do("GET", "/openapi/2022-01/products/" L_PRODUCT "/inventory", NULL), 200);
+    cr_assert_str_eq(last.raw, "{\"product_id\":\"" L_PRODUCT "\",\"variants\":[{\"variant_id\":"
+                               "\"" L_VARIANT "\",\"location_items\":[{\"location_id\":"
+                               "327627904831724000,\"stock\":1}]}]}");
+    cr_assert_eq(sz_do("GET", "/openapi/2022-01/products/unknown/inventory", NULL), 404);
+    cr_assert_str_eq(last.raw, "{\"errors\":[\"Product not found\"]}");
     /* the set is durable (--fsync always) and seen by RESP */
     redisContext *c = srv_connect(&srv);
-    resp_ok(c, "AUTH " SRV_TOKEN);
+    resp_ok(c, "AUTH %s", SRV_TOKEN);
     redisReply *r = redisCommand(c, "LEVEL.GET 626514004247984698 604253696473177059");
     cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 1);
     cr_assert_eq(r->element[0]->integer, 100);
@@ -908,52 +1024,165 @@ Test(shoplazza_server, the_guide_over_http)
     server_stops_cleanly();
 }
 
-Test(shoplazza_server, access_token_is_required)
+/* ---- methods: 405 with Allow, OPTIONS, HEAD ------------------------------- */
+
+/* One target per pattern of the table, and the methods its path has. */
+static const struct {
+    const char *target, *allow;
+} shoplazza_paths[] = {
+    {V26 "/products/" G_PRODUCT, "GET, HEAD, OPTIONS"},
+    {V26 "/products/" G_PRODUCT "/inventory", "GET, HEAD, OPTIONS"},
+    {"/openapi/2022-01/products/" L_PRODUCT "/inventory", "GET, HEAD, OPTIONS"},
+    /* "variant" is an {inventory_item_id} too: PUT reaches the update (400) */
+    {V26 "/inventory_items/variant?variant_ids=" G_VARIANT, "GET, HEAD, PUT, OPTIONS"},
+    {V26 "/inventory_items", "GET, HEAD, OPTIONS"},
+    {V26 "/inventory_items/1001", "GET, HEAD, PUT, OPTIONS"},
+    {V26 "/inventory_levels/set", "POST, OPTIONS"},
+    {V26 "/inventory_levels?location_id=42", "GET, HEAD, POST, PUT, DELETE, OPTIONS"},
+    {V26 "/locations", "GET, HEAD, OPTIONS"},
+    {V26 "/locations/default", "GET, HEAD, OPTIONS"},
+    {V26 "/locations/42", "GET, HEAD, OPTIONS"},
+    {V26 "/locations/42/inventory_levels", "GET, HEAD, OPTIONS"},
+    {V26 "/locations/42/default", "PUT, OPTIONS"},
+    {V26 "/locations/42/deactivate", "PUT, OPTIONS"},
+    {V26 "/locations/42/activate", "PUT, OPTIONS"},
+    {V26 "/locations/42/priority", "PUT, OPTIONS"},
+};
+
+Test(shoplazza_server, wrong_methods_are_405_with_allow_options_lists_them_head_has_no_body)
 {
-    CURL *h = curl_easy_init();
-    cr_assert_eq(curl_call(h, "GET", V26 "/locations/default", NULL, NULL), 401);
-    cr_assert_eq(curl_call(h, "GET", V26 "/locations/default", NULL, "wrong"), 401);
-    cr_assert_eq(curl_call(h, "POST", V26 "/inventory_levels/set",
-                           "{\"inventory_item_id\":\"626514004247984698\","
-                           "\"location_id\":\"604253696473177059\",\"stock\":1}",
-                           NULL),
-                 401);
-    cr_assert_eq(curl_call(h, "GET", V26 "/products/" G_PRODUCT "/inventory", NULL, SRV_TOKEN),
-                 200);
-    slz_expect_int(at("data", "Stock", NULL, NULL), 3); /* the refused set changed nothing */
-    curl_easy_cleanup(h);
+    /* every route's pattern has a row here that lists the route's method */
+    const size_t rows = sizeof shoplazza_paths / sizeof shoplazza_paths[0];
+    for (size_t k = 0; k < http_shoplazza_routes_n; k++) {
+        const http_route *rt = &http_shoplazza_routes[k];
+        size_t row = 0;
+        for (; row < rows; row++) {
+            const char *t = shoplazza_paths[row].target, *q = strchr(t, '?');
+            http_str params[HTTP_PARAMS_MAX];
+            size_t n;
+            if (http_route_pattern_match(
+                    rt->pattern, (http_str){t, q ? (size_t)(q - t) : strlen(t)}, params, &n) &&
+                strstr(shoplazza_paths[row].allow, method_name(rt->method)) != NULL)
+                break;
+        }
+        cr_assert_lt(row, rows, "no row for %s %s", method_name(rt->method), rt->pattern);
+    }
+    for (size_t i = 0; i < sizeof shoplazza_paths / sizeof shoplazza_paths[0]; i++) {
+        const char *t = shoplazza_paths[i].target, *allow = shoplazza_paths[i].allow;
+        static const char *const wrong[] = {"PATCH", "PROPFIND"}; /* on no Shoplazza path */
+        for (size_t w = 0; w < 2; w++) {
+            cr_assert_eq(sz_do(wrong[w], t, NULL), 405, "%s %s: %s", wrong[w], t, last.raw);
+            cr_assert_str_eq(hr->allow, allow, "%s %s", wrong[w], t);
+        }
+        if (strstr(allow, "POST") == NULL) {
+            cr_assert_eq(sz_do("POST", t, "{}"), 405, "POST %s: %s", t, last.raw);
+            cr_assert_str_eq(hr->allow, allow);
+        }
+        cr_assert_eq(sz_do("OPTIONS", t, NULL), 204, "OPTIONS %s: %s", t, last.raw);
+        cr_assert_str_eq(hr->allow, allow, "OPTIONS %s", t);
+        if (strncmp(allow, "GET", 3) == 0) {
+            cr_assert_eq(sz_do("GET", t, NULL), 200, "GET %s: %s", t, last.raw);
+            cr_assert_gt(hr->len, 0);
+            cr_assert_eq(sz_do("HEAD", t, NULL), 200, "HEAD %s", t);
+            cr_assert_eq(hr->len, 0, "HEAD %s has no body: %s", t, last.raw);
+        }
+    }
     server_stops_cleanly();
 }
 
-Test(shoplazza_server, errors_and_unknown_methods_over_http)
+/* ---- bad input over HTTP --------------------------------------------------- */
+
+Test(shoplazza_server, bad_input_over_http_is_a_400_and_changes_nothing)
 {
-    CURL *h = curl_easy_init();
-    cr_assert_eq(curl_call(h, "POST", V26 "/inventory_levels/set", "{\"stock\":", SRV_TOKEN), 400);
-    expect_str(at("code", NULL, NULL, NULL), "InvalidParameter");
-    cr_assert_eq(curl_call(h, "GET", V26 "/inventory_items/18446744073709551616", NULL, SRV_TOKEN),
-                 400);
-    cr_assert_eq(curl_call(h, "GET", V26 "/products/nope/inventory", NULL, SRV_TOKEN), 404);
-    expect_str(at("code", NULL, NULL, NULL), "NotFound");
-    cr_assert_eq(curl_call(h, "PATCH", V26 "/inventory_levels/set", "{}", SRV_TOKEN), 405);
-    curl_easy_cleanup(h);
+    static const struct {
+        const char *method, *target, *body;
+    } bads[] = {
+        /* malformed JSON, a root that is no object */
+        {"POST", V26 "/inventory_levels/set", "{\"stock\":"},
+        {"POST", V26 "/inventory_levels/set", "[1]"},
+        {"PUT", V26 "/inventory_items/626514004247984698", "{\"sku\":"},
+        /* wrong types */
+        {"POST", V26 "/inventory_levels/set",
+         "{\"inventory_item_id\":\"626514004247984698\",\"location_id\":\"604253696473177059\","
+         "\"stock\":\"100\"}"},
+        {"PUT", V26 "/inventory_items/626514004247984698", "{\"tracked\":\"yes\"}"},
+        {"PUT", V26 "/locations/42/priority", "{\"priority\":\"5\"}"},
+        /* ids with a sign, 0 or over u64: body, path, query */
+        {"POST", V26 "/inventory_levels/set",
+         "{\"inventory_item_id\":\"-626514004247984698\",\"location_id\":\"604253696473177059\","
+         "\"stock\":1}"},
+        {"POST", V26 "/inventory_levels/set",
+         "{\"inventory_item_id\":\"+626514004247984698\",\"location_id\":\"604253696473177059\","
+         "\"stock\":1}"},
+        {"POST", V26 "/inventory_levels",
+         "{\"inventory_item_id\":\"626514004247984698\",\"location_id\":18446744073709551616,"
+         "\"stock\":1}"},
+        {"GET", V26 "/inventory_items/18446744073709551616", NULL},
+        {"GET", V26 "/inventory_items/-1", NULL},
+        {"PUT", V26 "/locations/+42/default", NULL},
+        {"GET", V26 "/inventory_levels?location_id=-42", NULL},
+        {"DELETE", V26 "/inventory_levels?inventory_item_id=0&location_id=42", NULL},
+    };
+    for (size_t i = 0; i < sizeof bads / sizeof bads[0]; i++) {
+        sz_do(bads[i].method, bads[i].target, bads[i].body);
+        slz_expect_error(400, "InvalidParameter");
+    }
+    /* unknown fields are ignored */
+    cr_assert_eq(sz_do("POST", V26 "/inventory_levels/set",
+                       "{\"inventory_item_id\":\"626514004247984698\","
+                       "\"location_id\":\"604253696473177059\",\"stock\":5,\"reason\":\"x\","
+                       "\"extra\":{\"nested\":[1]}}"),
+                 200);
+    slz_expect_int(at("data", "inventory_level", "stock", NULL), 5);
+    cr_assert_eq(sz_do("GET", V26 "/products/" G_PRODUCT "/inventory", NULL), 200);
+    slz_expect_int(at("data", "Stock", NULL, NULL), 5 + 4); /* only the good set counted */
+    server_stops_cleanly();
+}
+
+Test(shoplazza_server, a_body_over_the_limit_is_413_and_writes_nothing)
+{
+    static char body[SRV_BODY_BYTES + 256];
+    int n = snprintf(body, sizeof body,
+                     "{\"inventory_item_id\":\"626514004247984698\","
+                     "\"location_id\":\"604253696473177059\",\"stock\":50,\"pad\":\"");
+    memset(body + n, ' ', SRV_BODY_BYTES);
+    snprintf(body + n + SRV_BODY_BYTES, sizeof body - (size_t)n - SRV_BODY_BYTES, "\"}");
+    cr_assert_eq(sz_do("POST", V26 "/inventory_levels/set", body), 413, "%s", last.raw);
+    cr_assert_str_eq(last.raw, "{\"errors\":\"Payload Too Large\"}"); /* http.c's shape */
+    cr_assert_eq(sz_do("GET", V26 "/inventory_levels?inventory_item_id=626514004247984698", NULL),
+                 200);
+    slz_expect_int(get(arr_at(at("data", "inventory_levels", NULL, NULL), 0), "stock"), 3);
+    server_stops_cleanly();
+}
+
+Test(shoplazza_server, access_token_is_required)
+{
+    static const char *const wrong[] = {"Access-Token: wrong", NULL};
+    cr_assert_eq(sz_do_with(NULL, "GET", V26 "/locations/default", NULL), 401);
+    cr_assert(YAJL_IS_STRING(at("errors", NULL, NULL, NULL)), "http.c's 401: %s", last.raw);
+    cr_assert_eq(sz_do_with(wrong, "GET", V26 "/locations/default", NULL), 401);
+    cr_assert_eq(sz_do_with(NULL, "POST", V26 "/inventory_levels/set",
+                            "{\"inventory_item_id\":\"626514004247984698\","
+                            "\"location_id\":\"604253696473177059\",\"stock\":1}"),
+                 401);
+    cr_assert_eq(sz_do("GET", V26 "/products/" G_PRODUCT "/inventory", NULL), 200);
+    slz_expect_int(at("data", "Stock", NULL, NULL), 7); /* the refused set changed nothing */
     server_stops_cleanly();
 }
 
 Test(shoplazza_server, keep_alive_carries_many_writes_on_one_connection)
 {
-    CURL *h = curl_easy_init();
     char body[256];
     for (int i = 1; i <= KEEPALIVE_REQUESTS; i++) {
         snprintf(body, sizeof body,
                  "{\"inventory_item_id\":\"626514004247984698\","
                  "\"location_id\":\"604253696473177059\",\"stock\":%d}",
                  i);
-        cr_assert_eq(curl_call(h, "POST", V26 "/inventory_levels/set", body, SRV_TOKEN), 200);
+        cr_assert_eq(sz_do("POST", V26 "/inventory_levels/set", body), 200);
         slz_expect_int(at("data", "inventory_level", "stock", NULL), i);
     }
     long connects = -1;
     curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
     cr_assert_eq(connects, 0, "the last request reused the connection");
-    curl_easy_cleanup(h);
     server_stops_cleanly();
 }
