@@ -388,7 +388,7 @@ Test(http_shopify, update_refuses_bad_input_with_shopify_errors_and_changes_noth
         {"{\"inventory_item\":{\"country_code_of_origin\":\"Canada\"}}", 422,
          "country_code_of_origin"},
         {"{\"inventory_item\":{\"harmonized_system_code\":\"12\"}}", 422, "harmonized_system_code"},
-        {"{\"inventory_item\":{\"country_harmonized_system_codes\":[{\"country_code\":\"CA\","
+        {"{\"inventory_item\":{\"country_harmonized_system_codes\":[{\"country_code\":\"ca\","
          "\"harmonized_system_code\":\"8518300000\"}]}}",
          422, "country_harmonized_system_codes"},
         {"{\"inventory_item\":{\"sku\":\"IPOD2008BLACK\"}}", 422, "sku"}, /* taken */
@@ -410,6 +410,116 @@ Test(http_shopify, update_refuses_bad_input_with_shopify_errors_and_changes_noth
     cr_assert_str_eq(got.fields.sku, "IPOD2008PINK");
     cr_assert_str_eq(got.fields.cost, "25.00");
     cr_assert(got.fields.tracked);
+}
+
+/* A PUT of country_harmonized_system_codes (the JSON array's text). */
+static t_resp put_country_hs(const char *array)
+{
+    char body[2048];
+    snprintf(body, sizeof body, "{\"inventory_item\":{\"country_harmonized_system_codes\":%s}}",
+             array);
+    return call(HTTP_PUT, "inventory_items/{id}.json", V, "808950810", NULL, body);
+}
+
+Test(http_shopify, country_harmonized_system_codes_round_trip_through_the_engine)
+{
+    t_resp r =
+        put_country_hs("[{\"country_code\":\"CA\",\"harmonized_system_code\":\"8518300000\"},"
+                       "{\"harmonized_system_code\":620342,\"country_code\":\"US\","
+                       "\"note\":\"ignored\"}]");
+    cr_assert_eq(r.status, 200, "%s", r.text);
+    cr_assert(strstr(r.text, "\"country_harmonized_system_codes\":[{\"country_code\":\"CA\","
+                             "\"harmonized_system_code\":\"8518300000\"},{\"country_code\":\"US\","
+                             "\"harmonized_system_code\":\"620342\"}],") != NULL,
+              "in the order given, the code as a string: %s", r.text);
+    t_free(&r);
+    inv_item got;
+    cr_assert_eq(inv_item_get(E, 808950810, &got), INV_OK);
+    cr_assert_str_eq(got.fields.country_hs_codes, "CA:8518300000,US:620342", "the engine's text");
+    r = call(HTTP_GET, "inventory_items/{id}.json", "2020-01", "808950810", NULL, NULL);
+    cr_assert(strstr(r.text, "{\"country_code\":\"US\",\"harmonized_system_code\":\"620342\"}]") !=
+                  NULL,
+              "%s", r.text);
+    t_free(&r);
+    /* other fields keep the codes; null and [] clear them */
+    r = call(HTTP_PUT, "inventory_items/{id}.json", V, "808950810", NULL,
+             "{\"inventory_item\":{\"sku\":\"KEEP\"}}");
+    cr_assert(strstr(r.text, "\"country_code\":\"CA\"") != NULL, "%s", r.text);
+    t_free(&r);
+    static const char *const clear[] = {"null", "[]"};
+    for (size_t i = 0; i < 2; i++) {
+        cr_assert_eq(inv_item_put(E, 808950810,
+                                  &(inv_item_fields){.mask = INV_ITEM_COUNTRY_HS_CODES,
+                                                     .country_hs_codes = "CA:8518300000"}),
+                     INV_OK);
+        r = put_country_hs(clear[i]);
+        cr_assert_eq(r.status, 200, "%s", r.text);
+        cr_assert(strstr(r.text, "\"country_harmonized_system_codes\":[],") != NULL, "%s", r.text);
+        t_free(&r);
+        cr_assert_eq(inv_item_get(E, 808950810, &got), INV_OK);
+        cr_assert_str_eq(got.fields.country_hs_codes, "");
+    }
+    /* 12 pairs of the longest codes fit */
+    char many[2048] = "[";
+    for (int i = 0; i < INV_COUNTRY_HS_PAIRS_MAX; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many),
+                 "%s{\"country_code\":\"C%c\",\"harmonized_system_code\":\"1234567890123456\"}",
+                 i ? "," : "", 'A' + i);
+    strcat(many, "]");
+    r = put_country_hs(many);
+    cr_assert_eq(r.status, 200, "%s", r.text);
+    t_free(&r);
+    cr_assert_eq(inv_item_get(E, 808950810, &got), INV_OK);
+    cr_assert_eq(strlen(got.fields.country_hs_codes), 12 * 19 + 11);
+}
+
+Test(http_shopify, bad_country_harmonized_system_codes_are_422_and_write_nothing)
+{
+    static const char *const bad[] = {
+        "\"CA:8518300000\"", /* the engine's text is not the JSON shape */
+        "{}",
+        "[1]",
+        "[[\"CA\",\"8518300000\"]]",
+        "[{\"country_code\":\"CA\"}]",
+        "[{\"harmonized_system_code\":\"8518300000\"}]",
+        "[{\"country_code\":\"ca\",\"harmonized_system_code\":\"8518300000\"}]",
+        "[{\"country_code\":\"CAN\",\"harmonized_system_code\":\"8518300000\"}]",
+        "[{\"country_code\":null,\"harmonized_system_code\":\"8518300000\"}]",
+        "[{\"country_code\":\"CA\",\"harmonized_system_code\":\"85183\"}]",
+        "[{\"country_code\":\"CA\",\"harmonized_system_code\":\"12345678901234567\"}]",
+        "[{\"country_code\":\"CA\",\"harmonized_system_code\":\"8518.30\"}]",
+        "[{\"country_code\":\"CA\",\"harmonized_system_code\":851830.5}]",
+        "[{\"country_code\":\"CA\",\"harmonized_system_code\":-851830}]",
+        "[{\"country_code\":\"CA\",\"harmonized_system_code\":\"8518300000\"},"
+        "{\"country_code\":\"CA\",\"harmonized_system_code\":\"620342\"}]", /* CA twice */
+    };
+    cr_assert_eq(inv_item_put(E, 808950810,
+                              &(inv_item_fields){.mask = INV_ITEM_COUNTRY_HS_CODES,
+                                                 .country_hs_codes = "US:620342"}),
+                 INV_OK);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        t_resp r = put_country_hs(bad[i]);
+        cr_assert_eq(r.status, 422, "case %zu %s: %d %s", i, bad[i], r.status, r.text);
+        expect_errors(&r, 422, "country_harmonized_system_codes");
+    }
+    /* 13 pairs: over INV_COUNTRY_HS_PAIRS_MAX */
+    char many[2048] = "[";
+    for (int i = 0; i <= INV_COUNTRY_HS_PAIRS_MAX; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many),
+                 "%s{\"country_code\":\"C%c\",\"harmonized_system_code\":\"620342\"}", i ? "," : "",
+                 'A' + i);
+    strcat(many, "]");
+    t_resp r = put_country_hs(many);
+    expect_errors(&r, 422, "country_harmonized_system_codes");
+    /* a bad pair beside a good field: nothing of the request is written */
+    r = call(HTTP_PUT, "inventory_items/{id}.json", V, "808950810", NULL,
+             "{\"inventory_item\":{\"sku\":\"CHANGED\",\"country_harmonized_system_codes\":"
+             "[{\"country_code\":\"C1\",\"harmonized_system_code\":\"620342\"}]}}");
+    expect_errors(&r, 422, "country_harmonized_system_codes");
+    inv_item got;
+    cr_assert_eq(inv_item_get(E, 808950810, &got), INV_OK);
+    cr_assert_str_eq(got.fields.country_hs_codes, "US:620342");
+    cr_assert_str_eq(got.fields.sku, "IPOD2008PINK");
 }
 
 Test(http_shopify, path_ids_with_a_sign_zero_or_over_u64_and_unknown_ids_are_not_found)
@@ -1590,4 +1700,52 @@ Test(http_shopify_server, a_next_link_is_followed_as_given)
         rows += hc_get(sh_r->json, "inventory_levels")->u.array.len;
     }
     cr_assert_eq(rows, 2, "both levels, one per page");
+}
+
+/* ---- country_harmonized_system_codes over the wire ------------------------ */
+
+/* The country_hs_codes field of ITEM.GET item over RESP. */
+static void expect_resp_country_hs(const char *item, const char *want)
+{
+    redisReply *r = cmd(C, "ITEM.GET %s", item);
+    cr_assert_eq(r->type, REDIS_REPLY_ARRAY, "ITEM.GET: %s", r->str ? r->str : "");
+    size_t k = 0;
+    while (k + 1 < r->elements && strcmp(r->element[k]->str, "country_hs_codes") != 0)
+        k += 2;
+    cr_assert_lt(k + 1, r->elements, "no country_hs_codes in ITEM.GET");
+    cr_assert_str_eq(r->element[k + 1]->str, want);
+    freeReplyObject(r);
+}
+
+Test(http_shopify_server, country_harmonized_system_codes_are_stored_and_served)
+{
+    sh_do(sh_c, "PUT", V, "inventory_items/808950810.json",
+          "{\"inventory_item\":{\"country_harmonized_system_codes\":[{\"country_code\":\"CA\","
+          "\"harmonized_system_code\":\"8518300000\"},{\"country_code\":\"US\","
+          "\"harmonized_system_code\":\"620342\"}]}}",
+          sh_r);
+    sh_expect(200, "inventory_item");
+    expect_resp_country_hs("808950810", "CA:8518300000,US:620342");
+    /* written over RESP, read in every version */
+    expect_status(C, "OK", "ITEM.SET 39072856 country_hs_codes GB:62034231");
+    for (size_t v = 0; v < SEED_VERSIONS_N; v++) {
+        sh_do(sh_c, "GET", seed_versions[v], "inventory_items.json?ids=39072856", NULL, sh_r);
+        sh_expect(200, "inventory_items");
+        cr_assert(strstr(sh_r->body, "\"country_harmonized_system_codes\":[{\"country_code\":"
+                                     "\"GB\",\"harmonized_system_code\":\"62034231\"}]") != NULL,
+                  "%s", sh_r->body);
+    }
+    /* a country twice: 422, nothing written */
+    sh_do(sh_c, "PUT", V, "inventory_items/808950810.json",
+          "{\"inventory_item\":{\"country_harmonized_system_codes\":[{\"country_code\":\"MX\","
+          "\"harmonized_system_code\":\"620342\"},{\"country_code\":\"MX\","
+          "\"harmonized_system_code\":\"620343\"}]}}",
+          sh_r);
+    sh_expect_errors(422, "country_harmonized_system_codes");
+    expect_resp_country_hs("808950810", "CA:8518300000,US:620342");
+    /* null clears */
+    sh_do(sh_c, "PUT", V, "inventory_items/808950810.json",
+          "{\"inventory_item\":{\"country_harmonized_system_codes\":null}}", sh_r);
+    sh_expect(200, "inventory_item");
+    expect_resp_country_hs("808950810", "");
 }

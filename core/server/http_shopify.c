@@ -551,6 +551,103 @@ static void json_gid(http_body *b, const char *kind, uint64_t id)
     kv_cstr(b, "admin_graphql_api_id", gid);
 }
 
+/* ---- country_harmonized_system_codes <-> the engine's text --------------- *
+ *
+ * JSON [{"country_code":"CA","harmonized_system_code":"1234567890"}, ...]
+ * is the engine's "CA:1234567890,..." (invcore.h, INV_COUNTRY_HS_CODES_MAX),
+ * pairs in the order given. */
+
+#define HS_CODE_DIGITS_MIN 6 /* the engine's rule: 6 .. INV_HS_CODE_MAX digits */
+
+/* The stored text as the seed's array ("" : []). The text is the
+ * engine's, checked when written: a pair that does not read is skipped. */
+static void write_country_hs_codes(http_body *b, const char *text)
+{
+    assert(b != NULL && text != NULL);
+    http_json_key(b, "country_harmonized_system_codes");
+    http_json_arr_open(b);
+    for (const char *p = text; *p != '\0';) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        assert(len > 3 && p[2] == ':'); /* "CC:code" */
+        if (len > 3 && p[2] == ':') {
+            http_json_obj_open(b);
+            http_json_key(b, "country_code");
+            http_json_str(b, p, 2);
+            http_json_key(b, "harmonized_system_code");
+            http_json_str(b, p + 3, len - 3);
+            http_json_obj_close(b);
+        }
+        p += len + (comma != NULL);
+    }
+    http_json_arr_close(b);
+}
+
+static bool all_digits(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+/* One pair of the array into out ("CC:code", appended after a comma when
+ * not the first): NULL, or what is wrong with it. seen: the countries
+ * before it (2 bytes each, n of them). */
+static const char *country_hs_pair(yajl_val pair, char (*seen)[2], size_t n, char *out,
+                                   size_t *out_len)
+{
+    assert(n < INV_COUNTRY_HS_PAIRS_MAX);
+    yajl_val cc = http_json_get(pair, "country_code"); /* NULL when pair is no object */
+    yajl_val hs = http_json_get(pair, "harmonized_system_code");
+    if (cc == NULL || hs == NULL)
+        return "each entry must be an object with country_code and harmonized_system_code";
+    const char *c = YAJL_IS_STRING(cc) ? cc->u.string : "";
+    const char *h = YAJL_IS_STRING(hs) ? hs->u.string : YAJL_IS_INTEGER(hs) ? hs->u.number.r : "";
+    if (strlen(c) != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z')
+        return "country_code must be two upper-case letters (ISO 3166-1 alpha-2)";
+    size_t hl = strlen(h);
+    if (hl < HS_CODE_DIGITS_MIN || hl > INV_HS_CODE_MAX || !all_digits(h, hl))
+        return "harmonized_system_code must be 6 to 16 digits";
+    for (size_t k = 0; k < n; k++)
+        if (memcmp(seen[k], c, 2) == 0)
+            return "a country_code appears twice";
+    memcpy(seen[n], c, 2);
+    int w = snprintf(out + *out_len, INV_COUNTRY_HS_CODES_MAX + 1 - *out_len, "%s%s:%s",
+                     n ? "," : "", c, h);
+    assert(w > 0 && *out_len + (size_t)w <= INV_COUNTRY_HS_CODES_MAX); /* 12 pairs fit */
+    *out_len += (size_t)w;
+    return NULL;
+}
+
+/* The body's country_harmonized_system_codes into f (absent: untouched;
+ * null or []: none): false (and a 422 naming the field) on a bad pair, a
+ * country twice, or more than INV_COUNTRY_HS_PAIRS_MAX pairs. */
+static bool country_hs_codes_or_reply(yajl_val obj, inv_item_fields *f, http_response *res)
+{
+    static const char field[] = "country_harmonized_system_codes";
+    yajl_val v = http_json_get(obj, field);
+    if (v == NULL)
+        return true;
+    char seen[INV_COUNTRY_HS_PAIRS_MAX][2], too_many[64];
+    size_t len = 0;
+    const char *why = NULL;
+    f->country_hs_codes[0] = '\0';
+    snprintf(too_many, sizeof too_many, "has more than %d entries", INV_COUNTRY_HS_PAIRS_MAX);
+    if (!YAJL_IS_NULL(v) && !YAJL_IS_ARRAY(v))
+        why = "must be an array or null";
+    else if (YAJL_IS_ARRAY(v) && v->u.array.len > INV_COUNTRY_HS_PAIRS_MAX)
+        why = too_many;
+    for (size_t i = 0; why == NULL && YAJL_IS_ARRAY(v) && i < v->u.array.len; i++)
+        why = country_hs_pair(v->u.array.values[i], seen, i, f->country_hs_codes, &len);
+    if (why != NULL) {
+        reply_error_field(res, 422, field, why);
+        return false;
+    }
+    f->mask |= INV_ITEM_COUNTRY_HS_CODES;
+    return true;
+}
+
 /* The seed's InventoryItem, field for field, in its order. */
 static void write_item(http_body *b, const void *obj)
 {
@@ -568,10 +665,7 @@ static void write_item(http_body *b, const void *obj)
     json_str_or_null(b, "province_code_of_origin", f->province_code_of_origin);
     json_str_or_null(b, "harmonized_system_code", f->harmonized_system_code);
     kv_bool(b, "tracked", f->tracked);
-    /* the engine keeps no per-country codes: always empty (docs) */
-    http_json_key(b, "country_harmonized_system_codes");
-    http_json_arr_open(b);
-    http_json_arr_close(b);
+    write_country_hs_codes(b, f->country_hs_codes);
     json_gid(b, "InventoryItem", it->id);
     http_json_obj_close(b);
 }
@@ -761,14 +855,7 @@ static bool item_fields_or_reply(yajl_val obj, inv_item_fields *f, http_response
         reply_error_field(res, 422, "requires_shipping", "must be true or false");
         return false;
     }
-    /* per-country codes are not stored: only an empty list is accepted */
-    yajl_val chs = http_json_get(obj, "country_harmonized_system_codes");
-    if (chs != NULL && !YAJL_IS_NULL(chs) && !(YAJL_IS_ARRAY(chs) && chs->u.array.len == 0)) {
-        reply_error_field(res, 422, "country_harmonized_system_codes",
-                          "is not supported by this server: only [] is accepted");
-        return false;
-    }
-    return true;
+    return country_hs_codes_or_reply(obj, f, res);
 }
 
 /* The field a refused update names: the first written one with a rule
