@@ -1006,11 +1006,29 @@ Test(shoplazza_server, the_guide_and_the_2022_example_round_trip_field_for_field
     expect_str(arr_at(at("errors", NULL, NULL, NULL), 0), "Location not found");
     cr_assert_eq(sz_do("GET", V26 "/locations/default", NULL), 200);
     expect_str(at("data", "location", "id", NULL), "604253696473177059");
-    /* 003: the 2022-01 success example, byte for byte; its error shape */
-    cr_assert_eq(sz_do("GET", "/openapi/2022-01/products/" L_PRODUCT "/inventory", NULL), 200);
+    /* 003: the seed's curl (its lower-case headers), the success example
+     * byte for byte, unfiltered and filtered by its location; its error shape */
+    static const char *const seed_curl[] = {"accept: application/json", "access-token: " SRV_TOKEN,
+                                            NULL};
+    static const char *const l_targets[] = {"/openapi/2022-01/products/" L_PRODUCT "/inventory",
+                                            "/openapi/2022-01/products/" L_PRODUCT
+                                            "/inventory?location_id=327627904831724000"};
+    for (size_t i = 0; i < 2; i++) {
+        cr_assert_eq(sz_do_with(seed_curl, "GET", l_targets[i], NULL), 200, "%s", last.raw);
+        cr_assert_str_eq(last.raw,
+                         "{\"product_id\":\"" L_PRODUCT "\",\"variants\":[{\"variant_id\":"
+                         "\"" L_VARIANT "\",\"location_items\":[{\"location_id\":"
+                         "327627904831724000,\"stock\":1}]}]}");
+    }
+    cr_assert_eq(
+        sz_do("GET", "/openapi/2022-01/products/" L_PRODUCT "/inventory?location_id=42", NULL),
+        200);
     cr_assert_str_eq(last.raw, "{\"product_id\":\"" L_PRODUCT "\",\"variants\":[{\"variant_id\":"
-                               "\"" L_VARIANT "\",\"location_items\":[{\"location_id\":"
-                               "327627904831724000,\"stock\":1}]}]}");
+                               "\"" L_VARIANT "\",\"location_items\":[]}]}");
+    cr_assert_eq(
+        sz_do("GET", "/openapi/2022-01/products/" L_PRODUCT "/inventory?location_id=-42", NULL),
+        400);
+    cr_assert_eq(arr_len(at("errors", NULL, NULL, NULL)), 1, "003's errors array: %s", last.raw);
     cr_assert_eq(sz_do("GET", "/openapi/2022-01/products/unknown/inventory", NULL), 404);
     cr_assert_str_eq(last.raw, "{\"errors\":[\"Product not found\"]}");
     /* the set is durable (--fsync always) and seen by RESP */
