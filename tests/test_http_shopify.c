@@ -1240,6 +1240,14 @@ static void resp_level_set(uint64_t item, uint64_t loc, long long available)
     freeReplyObject(rep);
 }
 
+/* Ends a test: invcored stops cleanly after SIGTERM (a sanitizer's
+ * report, a leak or a crash makes its exit status non-zero). In the test
+ * body: Criterion does not fail a test for an assertion in .fini. */
+static void sh_server_stops_cleanly(void)
+{
+    cr_assert_eq(srv_stop(&S), 0, "invcored's exit status after SIGTERM (log %s)", S.log);
+}
+
 /* .fini stops the server even when a test's assertion failed midway. */
 TestSuite(http_shopify_server, .init = sh_open, .fini = sh_close);
 
@@ -1338,6 +1346,7 @@ Test(http_shopify_server, every_route_answers_over_http_in_every_seed_version)
     for (size_t k = 0; k < http_shopify_routes_n; k++)
         cr_assert_geq(hits[k], SEED_VERSIONS_N, "route %d %s has no libcurl test in every version",
                       (int)http_shopify_routes[k].method, http_shopify_routes[k].pattern);
+    sh_server_stops_cleanly();
 }
 
 /* ---- the seed's examples (002), field for field, in every version -------- */
@@ -1439,6 +1448,7 @@ Test(http_shopify_server, the_seed_examples_round_trip_field_for_field_in_every_
               "{\"inventory_item\":{\"sku\":\"IPOD2008PINK\"}}", sh_r);
         expect_seed_response(seed_get_response);
     }
+    sh_server_stops_cleanly();
 }
 
 /* ---- methods: HEAD, OPTIONS, 405 with Allow, an unknown method ----------- */
@@ -1504,6 +1514,7 @@ Test(http_shopify_server, wrong_methods_are_405_with_allow_options_lists_them_he
     cr_assert_eq(sh_r->status, 501, "%ld %s", sh_r->status, sh_r->body);
     sh_do(sh_c, "GET", V, "locations.json", NULL, sh_r);
     sh_expect(200, "locations");
+    sh_server_stops_cleanly();
 }
 
 /* ---- bad input over the wire ---------------------------------------------- */
@@ -1581,6 +1592,7 @@ Test(http_shopify_server, bad_input_over_http_is_refused_in_shopify_errors_and_c
           sh_r);
     sh_expect(200, "inventory_level");
     expect_level(C, 4, 0, "LEVEL.GET 808950810 655441491");
+    sh_server_stops_cleanly();
 }
 
 Test(http_shopify_server, a_body_over_the_limit_is_413_and_writes_nothing)
@@ -1600,6 +1612,7 @@ Test(http_shopify_server, a_body_over_the_limit_is_413_and_writes_nothing)
     sh_do(sh_c, "PUT", V, "inventory_items/808950810.json", body, sh_r);
     sh_expect(200, "inventory_item");
     cr_assert(strstr(sh_r->body, "\"sku\":\"TOO-BIG\"") != NULL, "%s", sh_r->body);
+    sh_server_stops_cleanly();
 }
 
 Test(http_shopify_server, the_access_token_is_required)
@@ -1626,6 +1639,7 @@ Test(http_shopify_server, the_access_token_is_required)
     sh_do(sh_c, "GET", V, "locations.json", NULL, sh_r);
     sh_expect(200, "locations");
     cr_assert(strstr(sh_r->body, "\"id\":655441491") != NULL, "%s", sh_r->body);
+    sh_server_stops_cleanly();
 }
 
 /* ---- the flash sale ------------------------------------------------------ */
@@ -1678,6 +1692,7 @@ Test(http_shopify_server, flash_sale_of_64_keep_alive_clients_never_oversells)
     sh_expect(200, "inventory_levels");
     cr_assert(strstr(sh_r->body, "\"available\":0,") != NULL, "sold out, not below: %s",
               sh_r->body);
+    sh_server_stops_cleanly();
 }
 
 /* ---- a listing's Link followed over HTTP ---------------------------------- */
@@ -1700,6 +1715,7 @@ Test(http_shopify_server, a_next_link_is_followed_as_given)
         rows += hc_get(sh_r->json, "inventory_levels")->u.array.len;
     }
     cr_assert_eq(rows, 2, "both levels, one per page");
+    sh_server_stops_cleanly();
 }
 
 /* ---- country_harmonized_system_codes over the wire ------------------------ */
@@ -1748,4 +1764,5 @@ Test(http_shopify_server, country_harmonized_system_codes_are_stored_and_served)
           "{\"inventory_item\":{\"country_harmonized_system_codes\":null}}", sh_r);
     sh_expect(200, "inventory_item");
     expect_resp_country_hs("808950810", "");
+    sh_server_stops_cleanly();
 }
