@@ -585,6 +585,7 @@ static void write_country_hs_codes(http_body *b, const char *text)
 
 static bool all_digits(const char *s, size_t len)
 {
+    assert(s != NULL);
     for (size_t i = 0; i < len; i++)
         if (s[i] < '0' || s[i] > '9')
             return false;
@@ -626,6 +627,7 @@ static const char *country_hs_pair(yajl_val pair, char (*seen)[2], size_t n, cha
 static bool country_hs_codes_or_reply(yajl_val obj, inv_item_fields *f, http_response *res)
 {
     static const char field[] = "country_harmonized_system_codes";
+    assert(obj != NULL && f != NULL && res != NULL);
     yajl_val v = http_json_get(obj, field);
     if (v == NULL)
         return true;
