@@ -494,11 +494,12 @@ static bool row_str(yajl_val row, const str_field *d, void *fields, conn_result 
     if (s == NULL)
         return refuse(r, 400, "%s must be %s", d->name, field_rule_text[d->rule]);
     size_t len = strlen(s);
-    if (len >= d->cap)
-        return refuse(r, 400, "%s is too long: %zu bytes, at most %zu", d->name, len, d->cap - 1);
+    /* the rule first: it says more than a length ("Canada" for a code) */
     if (!field_rule_ok(d->rule, s, len))
         return refuse(r, 400, "%s must be %s: got \"%.*s\"", d->name, field_rule_text[d->rule],
                       CONNECTOR_QUOTE_MAX, s);
+    if (len >= d->cap)
+        return refuse(r, 400, "%s is too long: %zu bytes, at most %zu", d->name, len, d->cap - 1);
     memcpy((char *)fields + d->off, s, len + 1);
     *(unsigned *)fields |= d->mask; /* both structs start with their mask */
     return true;
