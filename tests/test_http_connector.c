@@ -201,7 +201,7 @@ static void expect_written(const t_resp *r, int status)
 #define LOC 655441491ULL
 #define LOC2 487838322ULL
 
-/* Every key of the seed's objects, in the seed's (alphabetical) order. */
+/* Every key of the seed's item, in the seed's (alphabetical) order. */
 static const char *const item_keys[] = {
     "admin_graphql_api_id",
     "cost",
@@ -216,31 +216,6 @@ static const char *const item_keys[] = {
     "sku",
     "tracked",
     "updated_at",
-};
-static const char *const level_keys[] = {
-    "admin_graphql_api_id", "available",   "created_at",
-    "inventory_item_id",    "location_id", "updated_at",
-};
-static const char *const loc_keys[] = {
-    "active",
-    "address1",
-    "address2",
-    "admin_graphql_api_id",
-    "city",
-    "country",
-    "country_code",
-    "country_name",
-    "created_at",
-    "id",
-    "legacy",
-    "localized_country_name",
-    "localized_province_name",
-    "name",
-    "phone",
-    "province",
-    "province_code",
-    "updated_at",
-    "zip",
 };
 
 /* The seed's example bodies with realistic values for "string". deleted
@@ -268,63 +243,115 @@ static const char *const loc_keys[] = {
     "\"province_code\":\"ON\",\"updated_at\":\"2022-06-22T13:35:40.215Z\","              \
     "\"zip\":\"K1N 5T5\"}"
 
+/* One expected member of an answer: its key and what its value must be:
+ * 's' the string v, 'n' a number written as v, 'b' the bool v ("true" /
+ * "false"), 't' an ISO 8601 time with ms (not v, when v is given: a
+ * read-only time sent in the request), 'z' null, 'a' an array. */
+typedef struct {
+    const char *key;
+    char kind;
+    const char *v;
+} t_field;
+
+/* The object has exactly the members want[0..n), in that order, with
+ * those values. */
+static void expect_object(yajl_val o, const t_field *want, size_t n)
+{
+    cr_assert(o != NULL && YAJL_IS_OBJECT(o), "not an object");
+    cr_assert_eq(o->u.object.len, n, "%zu keys, want %zu", o->u.object.len, n);
+    for (size_t i = 0; i < n; i++) {
+        const t_field *w = &want[i];
+        cr_assert_str_eq(o->u.object.keys[i], w->key, "key %zu", i);
+        switch (w->kind) {
+        case 's':
+            cr_assert_str_eq(jstr(o, w->key), w->v, "%s", w->key);
+            break;
+        case 'n':
+            cr_assert_str_eq(jnum(o, w->key), w->v, "%s", w->key);
+            break;
+        case 'b':
+            cr_assert_eq(jbool(o, w->key), strcmp(w->v, "true") == 0, "%s", w->key);
+            break;
+        case 't':
+            expect_time_ms(o, w->key);
+            if (w->v)
+                cr_assert_str_neq(jstr(o, w->key), w->v, "%s is read-only", w->key);
+            break;
+        case 'z':
+            expect_null(o, w->key);
+            break;
+        default:
+            cr_assert(YAJL_IS_ARRAY(jget(o, w->key)), "%s: not an array", w->key);
+        }
+    }
+}
+
+#define NFIELDS(a) (sizeof(a) / sizeof *(a))
+
 /* The seed item as answered: every stored field as sent, the derived and
  * engine-owned ones as the dialect defines them. */
+static const t_field seed_item_answer[] = {
+    {"admin_graphql_api_id", 's', "gid://shopify/InventoryItem/808950810"},
+    {"cost", 'n', "25.5"},
+    {"country_code_of_origin", 's', "CA"},
+    {"country_harmonized_system_codes", 'a', NULL},
+    {"created_at", 't', "2022-06-22T12:27:57.620Z"},
+    {"deleted", 'b', "false"},
+    {"harmonized_system_code", 's', "620342"},
+    {"id", 's', "808950810"},
+    {"province_code_of_origin", 's', "ON"},
+    {"requires_shipping", 'b', "true"},
+    {"sku", 's', "IPOD2008PINK"},
+    {"tracked", 'b', "true"},
+    {"updated_at", 't', "2022-06-22T12:27:57.620Z"},
+};
+
+static const t_field seed_location_answer[] = {
+    {"active", 'b', "true"},
+    {"address1", 's', "126 York Street"},
+    {"address2", 's', "Suite 200"},
+    {"admin_graphql_api_id", 's', "gid://shopify/Location/655441491"},
+    {"city", 's', "Ottawa"},
+    {"country", 's', "Canada"},
+    {"country_code", 's', "CA"},
+    {"country_name", 's', "Canada"},
+    {"created_at", 't', "2022-06-22T13:35:40.215Z"},
+    {"id", 's', "655441491"},
+    {"legacy", 'b', "false"},
+    {"localized_country_name", 's', "Canada"},
+    {"localized_province_name", 's', "Ontario"},
+    {"name", 's', "Ottawa Store"},
+    {"phone", 's', "+1 613-555-0100"},
+    {"province", 's', "Ontario"},
+    {"province_code", 's', "ON"},
+    {"updated_at", 't', "2022-06-22T13:35:40.215Z"},
+    {"zip", 's', "K1N 5T5"},
+};
+
 static void expect_seed_item(yajl_val o)
 {
-    expect_keys(o, item_keys, sizeof item_keys / sizeof *item_keys);
-    cr_assert_str_eq(jstr(o, "admin_graphql_api_id"), "gid://shopify/InventoryItem/808950810");
-    cr_assert_str_eq(jnum(o, "cost"), "25.5");
-    cr_assert_str_eq(jstr(o, "country_code_of_origin"), "CA");
-    cr_assert(YAJL_IS_ARRAY(jget(o, "country_harmonized_system_codes")));
-    expect_time_ms(o, "created_at");
-    cr_assert_str_neq(jstr(o, "created_at"), "2022-06-22T12:27:57.620Z", "read-only: the engine's");
-    cr_assert_eq(jbool(o, "deleted"), false);
-    cr_assert_str_eq(jstr(o, "harmonized_system_code"), "620342");
-    cr_assert_str_eq(jstr(o, "id"), "808950810");
-    cr_assert_str_eq(jstr(o, "province_code_of_origin"), "ON");
-    cr_assert_eq(jbool(o, "requires_shipping"), true);
-    cr_assert_str_eq(jstr(o, "sku"), "IPOD2008PINK");
-    cr_assert_eq(jbool(o, "tracked"), true);
-    expect_time_ms(o, "updated_at");
+    expect_object(o, seed_item_answer, NFIELDS(seed_item_answer));
 }
 
 static void expect_seed_location(yajl_val o)
 {
-    expect_keys(o, loc_keys, sizeof loc_keys / sizeof *loc_keys);
-    cr_assert_eq(jbool(o, "active"), true);
-    cr_assert_str_eq(jstr(o, "address1"), "126 York Street");
-    cr_assert_str_eq(jstr(o, "address2"), "Suite 200");
-    cr_assert_str_eq(jstr(o, "admin_graphql_api_id"), "gid://shopify/Location/655441491");
-    cr_assert_str_eq(jstr(o, "city"), "Ottawa");
-    cr_assert_str_eq(jstr(o, "country"), "Canada");
-    cr_assert_str_eq(jstr(o, "country_code"), "CA");
-    cr_assert_str_eq(jstr(o, "country_name"), "Canada");
-    expect_time_ms(o, "created_at");
-    cr_assert_str_eq(jstr(o, "id"), "655441491");
-    cr_assert_eq(jbool(o, "legacy"), false);
-    cr_assert_str_eq(jstr(o, "localized_country_name"), "Canada");
-    cr_assert_str_eq(jstr(o, "localized_province_name"), "Ontario");
-    cr_assert_str_eq(jstr(o, "name"), "Ottawa Store");
-    cr_assert_str_eq(jstr(o, "phone"), "+1 613-555-0100");
-    cr_assert_str_eq(jstr(o, "province"), "Ontario");
-    cr_assert_str_eq(jstr(o, "province_code"), "ON");
-    expect_time_ms(o, "updated_at");
-    cr_assert_str_eq(jstr(o, "zip"), "K1N 5T5");
+    expect_object(o, seed_location_answer, NFIELDS(seed_location_answer));
 }
 
 static void expect_seed_level(yajl_val o, long long available)
 {
     char avail[32];
-    expect_keys(o, level_keys, sizeof level_keys / sizeof *level_keys);
-    cr_assert_str_eq(jstr(o, "admin_graphql_api_id"),
-                     "gid://shopify/InventoryLevel/655441491?inventory_item_id=808950810");
     snprintf(avail, sizeof avail, "%lld", available);
-    cr_assert_str_eq(jnum(o, "available"), avail);
-    expect_time_ms(o, "created_at");
-    cr_assert_str_eq(jstr(o, "inventory_item_id"), "808950810");
-    cr_assert_str_eq(jstr(o, "location_id"), "655441491");
-    expect_time_ms(o, "updated_at");
+    const t_field want[] = {
+        {"admin_graphql_api_id", 's',
+         "gid://shopify/InventoryLevel/655441491?inventory_item_id=808950810"},
+        {"available", 'n', avail},
+        {"created_at", 't', NULL},
+        {"inventory_item_id", 's', "808950810"},
+        {"location_id", 's', "655441491"},
+        {"updated_at", 't', NULL},
+    };
+    expect_object(o, want, NFIELDS(want));
 }
 
 static void put_item(uint64_t id, const char *sku)
