@@ -58,7 +58,7 @@ static size_t lens_total(const uint8_t *lens, int n)
 
 /* ---- field descriptions and validation -------------------------------- */
 
-enum field_kind { FK_TEXT, FK_COUNTRY, FK_COST, FK_HS };
+enum field_kind { FK_TEXT, FK_COUNTRY, FK_COST, FK_HS, FK_COUNTRY_HS };
 
 typedef struct {
     unsigned mask;
@@ -95,6 +95,7 @@ static const str_field str_fields[LS_COUNT + IS_COUNT] = {
     ITEM_STR(INV_ITEM_HS_CODE, harmonized_system_code, FK_HS),
     ITEM_STR(INV_ITEM_VARIANT, variant, FK_TEXT),
     ITEM_STR(INV_ITEM_PRODUCT, product, FK_TEXT),
+    ITEM_STR(INV_ITEM_COUNTRY_HS_CODES, country_hs_codes, FK_COUNTRY_HS),
 };
 
 static bool is_digit(char ch)
@@ -131,15 +132,52 @@ static bool cost_ok(str_view v)
     return k == v.len && frac >= 1 && frac <= 6;
 }
 
+static bool country_ok(str_view v)
+{
+    return v.len == 2 && is_upper(v.p[0]) && is_upper(v.p[1]);
+}
+
+static bool hs_code_ok(str_view v)
+{
+    return v.len >= 6 && v.len <= INV_HS_CODE_MAX && skip_digits(v, 0) == v.len;
+}
+
+/* "CC:code" pairs joined by ',' (invcore.h, INV_COUNTRY_HS_CODES_MAX): each
+ * country once, at most INV_COUNTRY_HS_PAIRS_MAX pairs, or empty. */
+static bool country_hs_ok(str_view v)
+{
+    char seen[INV_COUNTRY_HS_PAIRS_MAX][2];
+    size_t n = 0, i = 0;
+    while (i < v.len) {
+        const char *comma = memchr(v.p + i, ',', v.len - i);
+        size_t end = comma ? (size_t)(comma - v.p) : v.len;
+        str_view pair = {v.p + i, end - i};
+        if (n == INV_COUNTRY_HS_PAIRS_MAX || pair.len < 3 || pair.p[2] != ':' ||
+            !country_ok((str_view){pair.p, 2}) ||
+            !hs_code_ok((str_view){pair.p + 3, pair.len - 3}))
+            return false;
+        for (size_t k = 0; k < n; k++)
+            if (memcmp(seen[k], pair.p, 2) == 0)
+                return false;
+        memcpy(seen[n++], pair.p, 2);
+        if (comma && end + 1 == v.len)
+            return false; /* a trailing comma */
+        i = end + 1;
+    }
+    return true;
+}
+
 static bool kind_ok(enum field_kind kind, str_view v)
 {
     switch (kind) {
     case FK_COUNTRY:
-        return v.len == 0 || (v.len == 2 && is_upper(v.p[0]) && is_upper(v.p[1]));
+        return v.len == 0 || country_ok(v);
     case FK_COST:
         return cost_ok(v);
     case FK_HS:
-        return v.len == 0 || (v.len >= 6 && v.len <= INV_HS_CODE_MAX && skip_digits(v, 0) == v.len);
+        return v.len == 0 || hs_code_ok(v);
+    case FK_COUNTRY_HS:
+        return country_hs_ok(v);
     default:
         return true;
     }
@@ -171,10 +209,10 @@ static bool bool_ok(const bool *b)
  * public fields structs with their mask (asserted below). */
 
 /* Payload head flags (layouts in catalog_record.h). */
-enum { PF_DELETED = 1, PF_TRACKED = 2, PF_SHIPPING = 4, PF_ACTIVE = 2 };
+enum { PF_DELETED = 1, PF_TRACKED = 2, PF_SHIPPING = 4, PF_EXTENDED = 8, PF_ACTIVE = 2 };
 
 #define ITEM_HEAD_LEN (8 + 8 + 1)
-#define ITEM_BODY_LEN (8 + 8 + IS_COUNT)
+#define ITEM_BODY_LEN (8 + 8 + IS_COUNT_V1)
 #define LOC_HEAD_LEN (8 + 8 + 1 + 4 + 8 + 8 + LS_COUNT)
 
 /* A bool field: its mask bit and place in the public fields struct, its
@@ -209,22 +247,28 @@ typedef struct {
      * (a location's priority). */
     size_t fixed_off, fixed_len;
     uint8_t flags; /* every flag a payload's head may carry */
-    uint32_t body_len; /* payload bytes before the strings */
+    uint32_t body_len; /* payload bytes before the strings, first format */
+    /* Strings of the first format; the ones after them are written (with
+     * ext_flag in the head, one more length byte each) only when one of
+     * them is not empty. */
+    int n_strs_v1;
+    uint8_t ext_flag;
 } rec_kind;
 
-#define REC_KIND(T, all, strs, n, bools, fixed_off, fixed_len, flags, body_len)          \
-    {                                                                                    \
-        all, strs, n, bools, sizeof bools / sizeof *bools, sizeof(T), offsetof(T, lens), \
-            offsetof(T, bytes), fixed_off, fixed_len, flags, body_len                    \
+#define REC_KIND(T, all, strs, n, bools, fixed_off, fixed_len, flags, body_len, n_v1, ext) \
+    {                                                                                      \
+        all, strs, n, bools, sizeof bools / sizeof *bools, sizeof(T), offsetof(T, lens),   \
+            offsetof(T, bytes), fixed_off, fixed_len, flags, body_len, n_v1, ext           \
     }
 
 enum { REC_LOC, REC_ITEM };
 
 static const rec_kind kinds[] = {
     [REC_LOC] = REC_KIND(loc_rec, INV_LOC_ALL, str_fields, LS_COUNT, loc_bools,
-                         offsetof(loc_rec, priority), 4, PF_ACTIVE, LOC_HEAD_LEN),
+                         offsetof(loc_rec, priority), 4, PF_ACTIVE, LOC_HEAD_LEN, LS_COUNT, 0),
     [REC_ITEM] = REC_KIND(item_rec, INV_ITEM_ALL, str_fields + LS_COUNT, IS_COUNT, item_bools, 0, 0,
-                          PF_DELETED | PF_TRACKED | PF_SHIPPING, ITEM_HEAD_LEN + ITEM_BODY_LEN),
+                          PF_DELETED | PF_TRACKED | PF_SHIPPING | PF_EXTENDED,
+                          ITEM_HEAD_LEN + ITEM_BODY_LEN, IS_COUNT_V1, PF_EXTENDED),
 };
 
 _Static_assert(offsetof(loc_rec, t) == 0 && offsetof(item_rec, t) == 0,
@@ -395,8 +439,9 @@ void record_item_out(uint64_t item, const item_rec *r, inv_item *out)
 /* ---- journal and snapshot payloads (layouts in catalog_record.h) -------- */
 
 /* The largest item payload fits the buffers sized for a location. */
-_Static_assert(ITEM_HEAD_LEN + ITEM_BODY_LEN + INV_SKU_MAX + INV_COST_MAX + INV_COUNTRY_CODE_MAX +
-                       INV_PROVINCE_CODE_MAX + INV_HS_CODE_MAX + 2 * INV_VARIANT_MAX <=
+_Static_assert(ITEM_HEAD_LEN + ITEM_BODY_LEN + (IS_COUNT - IS_COUNT_V1) + INV_SKU_MAX + INV_COST_MAX +
+                       INV_COUNTRY_CODE_MAX + INV_PROVINCE_CODE_MAX + INV_HS_CODE_MAX +
+                       2 * INV_VARIANT_MAX + INV_COUNTRY_HS_CODES_MAX <=
                    RECORD_PAYLOAD_MAX,
                "an item payload must fit RECORD_PAYLOAD_MAX");
 _Static_assert(LOC_HEAD_LEN + LS_COUNT * INV_STR_MAX == RECORD_PAYLOAD_MAX,
@@ -438,9 +483,28 @@ static bool lens_ok(const uint8_t *lens, const str_field *d, int n, size_t bytes
 }
 
 /* A record's payload size. */
+/* How many strings r's payload carries: the first format's, or all of
+ * them when a later one is not empty (the payload is then extended). */
+static int kind_strs_written(const rec_kind *k, const void *r)
+{
+    const uint8_t *lens = rec_lens(k, r);
+    for (int i = k->n_strs_v1; i < k->n_strs; i++)
+        if (lens[i])
+            return k->n_strs;
+    return k->n_strs_v1;
+}
+
+/* Payload bytes before the strings when n strings are written. */
+static uint32_t kind_body_len(const rec_kind *k, int n)
+{
+    assert(n >= k->n_strs_v1 && n <= k->n_strs);
+    return k->body_len + (uint32_t)(n - k->n_strs_v1);
+}
+
 static uint32_t kind_len(const rec_kind *k, const void *r)
 {
-    return (uint32_t)(k->body_len + lens_total(rec_lens(k, r), k->n_strs));
+    return (uint32_t)(kind_body_len(k, kind_strs_written(k, r)) +
+                      lens_total(rec_lens(k, r), k->n_strs));
 }
 
 uint32_t record_item_len(const item_rec *r)
@@ -458,14 +522,15 @@ static uint32_t kind_encode(const rec_kind *k, uint8_t *buf, uint64_t id, uint64
                             const void *r)
 {
     const record_times *t = r;
-    uint8_t flags = 0;
+    int n = kind_strs_written(k, r);
+    uint8_t flags = n > k->n_strs_v1 ? k->ext_flag : 0;
     for (int i = 0; i < k->n_bools; i++)
         flags |= *bool_at(r, k->bools[i].rec_off) ? k->bools[i].flag : 0;
     uint8_t *p = put_head(buf, id, version, flags);
     p = put_raw(p, (const char *)r + k->fixed_off, k->fixed_len);
     p = put_raw(p, &t->created_at_ms, 8);
     p = put_raw(p, &t->updated_at_ms, 8);
-    p = put_raw(p, rec_lens(k, r), (size_t)k->n_strs);
+    p = put_raw(p, rec_lens(k, r), (size_t)n);
     p = put_raw(p, rec_bytes(k, r), lens_total(rec_lens(k, r), k->n_strs));
     assert((uint32_t)(p - buf) == kind_len(k, r));
     return (uint32_t)(p - buf);
@@ -514,9 +579,11 @@ static void *kind_decode(const rec_kind *k, const void *payload, uint32_t len, u
             *rc = INV_OK;
         return NULL;
     }
-    if (len < k->body_len)
+    int n = (flags & k->ext_flag) ? k->n_strs : k->n_strs_v1;
+    uint32_t body_len = kind_body_len(k, n);
+    if (len < body_len)
         return NULL;
-    size_t bytes = len - k->body_len;
+    size_t bytes = len - body_len;
     char *r = malloc(k->rec_size + bytes);
     *rc = INV_ENOMEM;
     if (!r)
@@ -524,11 +591,18 @@ static void *kind_decode(const rec_kind *k, const void *payload, uint32_t len, u
     record_times *t = (record_times *)r;
     p = get_raw(p, r + k->fixed_off, k->fixed_len);
     p = get_raw(get_raw(p, &t->created_at_ms, 8), &t->updated_at_ms, 8);
-    p = get_raw(p, r + k->lens_off, (size_t)k->n_strs);
+    memset(r + k->lens_off, 0, (size_t)k->n_strs); /* strings a first-format payload lacks */
+    p = get_raw(p, r + k->lens_off, (size_t)n);
     (void)get_raw(p, r + k->bytes_off, bytes);
     for (int i = 0; i < k->n_bools; i++)
         *(bool *)(r + k->bools[i].rec_off) = flags & k->bools[i].flag;
     *rc = INV_EINVALID;
+    /* An extended payload whose later strings are all empty is not one the
+     * encoder writes: refused, so every record has one encoding. */
+    if (n > k->n_strs_v1 && kind_strs_written(k, r) == k->n_strs_v1) {
+        free(r);
+        return NULL;
+    }
     if (!lens_ok(rec_lens(k, r), k->strs, k->n_strs, bytes)) {
         free(r);
         return NULL;

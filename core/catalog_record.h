@@ -57,7 +57,19 @@ enum {
     LS_PHONE,
     LS_COUNT
 };
-enum { IS_SKU, IS_COST, IS_COUNTRY, IS_PROVINCE, IS_HS, IS_VARIANT, IS_PRODUCT, IS_COUNT };
+enum {
+    IS_SKU,
+    IS_COST,
+    IS_COUNTRY,
+    IS_PROVINCE,
+    IS_HS,
+    IS_VARIANT,
+    IS_PRODUCT,
+    IS_COUNTRY_HS, /* added after the first format: a payload flag says it is there */
+    IS_COUNT
+};
+/* The item strings of the first payload format (before IS_COUNTRY_HS). */
+#define IS_COUNT_V1 IS_COUNTRY_HS
 
 /* How every record starts (the codec reads both kinds through it). */
 typedef struct {
@@ -122,9 +134,13 @@ void record_item_out(uint64_t item, const item_rec *r, inv_item *out);
 /* ---- journal and snapshot payloads ----------------------------------------
  * Host byte order, fields packed one after the other:
  *   item      u64 id, u64 version, u8 flags (1 deleted, 2 tracked,
- *             4 requires_shipping), i64 created_at_ms, i64 updated_at_ms,
- *             u8 lens[7], the strings' bytes (sku, cost, country, province,
- *             hs code, variant, product); a deletion stops after the flags.
+ *             4 requires_shipping, 8 extended), i64 created_at_ms,
+ *             i64 updated_at_ms, u8 lens[7] (lens[8] when extended), the
+ *             strings' bytes (sku, cost, country, province, hs code,
+ *             variant, product, then country HS codes when extended); a
+ *             deletion stops after the flags. Only an item with country
+ *             HS codes is written extended, so every other item's payload
+ *             is the first format's, byte for byte, and old journals read.
  *   location  u64 id, u64 version, u8 flags (2 active), i32 priority,
  *             i64 created, i64 updated, u8 lens[10], bytes (name .. phone,
  *             in inv_location_fields order)

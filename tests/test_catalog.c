@@ -12,6 +12,7 @@
  */
 #include <criterion/criterion.h>
 
+#include "catalog_record.h"
 #include "invcore.h"
 #include "test_util.h"
 
@@ -106,6 +107,19 @@ static int item_put_country(inv_engine *e, const char *cc)
     inv_item_fields f = item_fields(INV_ITEM_COUNTRY_OF_ORIGIN);
     snprintf(f.country_code_of_origin, sizeof f.country_code_of_origin, "%s", cc);
     return inv_item_put(e, 1, &f);
+}
+
+static int item_put_country_hs(inv_engine *e, uint64_t id, const char *codes)
+{
+    inv_item_fields f = item_fields(INV_ITEM_COUNTRY_HS_CODES);
+    snprintf(f.country_hs_codes, sizeof f.country_hs_codes, "%s", codes);
+    return inv_item_put(e, id, &f);
+}
+
+static const char *item_country_hs(inv_engine *e, uint64_t id, inv_item *it)
+{
+    cr_assert_eq(inv_item_get(e, id, it), INV_OK);
+    return it->fields.country_hs_codes;
 }
 
 /* ---- locations ---------------------------------------------------------- */
@@ -591,6 +605,90 @@ Test(item, put_accepts_only_hs_codes_of_6_to_16_digits)
     cr_assert_eq(item_put_hs(e, "12345a"), INV_EINVALID);
     cr_assert_eq(item_put_hs(e, "6109.10"), INV_EINVALID);
     inv_close(e);
+}
+
+Test(item, put_accepts_only_well_formed_country_hs_codes)
+{
+    inv_engine *e = open_tiny();
+    inv_item it;
+    cr_assert_eq(item_put_country_hs(e, 1, "CA:1234567890,US:620342"), INV_OK);
+    cr_assert_str_eq(item_country_hs(e, 1, &it), "CA:1234567890,US:620342");
+    /* the most pairs, each code at its longest: 251 bytes */
+    char most[INV_COUNTRY_HS_CODES_MAX + 1] = "";
+    for (int i = 0; i < INV_COUNTRY_HS_PAIRS_MAX; i++)
+        snprintf(most + strlen(most), sizeof most - strlen(most), "%sA%c:1234567890123456",
+                 i ? "," : "", 'A' + i);
+    cr_assert_eq(item_put_country_hs(e, 1, most), INV_OK);
+    cr_assert_str_eq(item_country_hs(e, 1, &it), most);
+    static const char *const bad[] = {
+        "CA",          "CA:",           "CA:12345",         "ca:123456",     "C1:123456",
+        "CA-123456",   "CA:123456,",    ",CA:123456",       "CA:123456,,US:123456",
+        "CA:12345a",   "CA:12345678901234567", "CA:123456,CA:654321", "CAN:123456",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        cr_assert_eq(item_put_country_hs(e, 1, bad[i]), INV_EINVALID, "%s", bad[i]);
+    cr_assert_str_eq(item_country_hs(e, 1, &it), most, "a refused put changes nothing");
+    /* a 13th pair (short codes, so the bytes fit) is over the pair limit */
+    char over[INV_COUNTRY_HS_CODES_MAX + 1] = "";
+    for (int i = 0; i <= INV_COUNTRY_HS_PAIRS_MAX; i++)
+        snprintf(over + strlen(over), sizeof over - strlen(over), "%sB%c:123456", i ? "," : "",
+                 'A' + i);
+    cr_assert_eq(item_put_country_hs(e, 1, over), INV_EINVALID);
+    cr_assert_eq(item_put_country_hs(e, 1, ""), INV_OK, "empty clears");
+    cr_assert_str_eq(item_country_hs(e, 1, &it), "");
+    inv_close(e);
+}
+
+/* An item without country HS codes keeps the first payload format byte for
+ * byte (old journals and snapshots read; nothing grows); one with them is
+ * extended, and both decode back to the record they came from. */
+Test(item, country_hs_codes_extend_the_payload_only_when_present)
+{
+    inv_item_fields f = item_fields(INV_ITEM_SKU | INV_ITEM_COUNTRY_HS_CODES);
+    snprintf(f.sku, sizeof f.sku, "S");
+    unsigned wmask;
+    cr_assert_eq(record_item_validate(&f, &wmask), INV_OK);
+    item_rec *plain = record_item_build(NULL, &f, wmask, 1000);
+    cr_assert_not_null(plain);
+    const uint32_t v1_len = 8 + 8 + 1 + 8 + 8 + IS_COUNT_V1 + 1; /* head, times, lens, "S" */
+    uint8_t buf[RECORD_PAYLOAD_MAX];
+    cr_assert_eq(record_item_encode(buf, 5, 9, plain), v1_len);
+    cr_assert_eq(buf[16], 2 | 4, "flags: tracked, requires_shipping, not extended");
+
+    snprintf(f.country_hs_codes, sizeof f.country_hs_codes, "CA:123456");
+    item_rec *ext = record_item_build(NULL, &f, wmask, 1000);
+    cr_assert_not_null(ext);
+    uint32_t len = record_item_encode(buf, 5, 9, ext);
+    cr_assert_eq(len, v1_len + 1 + 9);
+    cr_assert_eq(buf[16], 2 | 4 | 8, "the extended flag");
+    uint64_t id, version;
+    item_rec *back;
+    cr_assert_eq(record_item_decode(buf, len, &id, &version, &back), INV_OK);
+    inv_item out;
+    record_item_out(id, back, &out);
+    cr_assert_str_eq(out.fields.country_hs_codes, "CA:123456");
+    cr_assert_str_eq(out.fields.sku, "S");
+    free(back);
+
+    /* the first format decodes with no country HS codes */
+    cr_assert_eq(record_item_encode(buf, 5, 9, plain), v1_len);
+    cr_assert_eq(record_item_decode(buf, v1_len, &id, &version, &back), INV_OK);
+    record_item_out(id, back, &out);
+    cr_assert_str_eq(out.fields.country_hs_codes, "");
+    free(back);
+
+    /* extended with nothing in the extension: not an encoding we write */
+    uint8_t odd[RECORD_PAYLOAD_MAX];
+    memcpy(odd, buf, 8 + 8 + 1 + 8 + 8 + IS_COUNT_V1);
+    odd[16] |= 8;
+    odd[8 + 8 + 1 + 8 + 8 + IS_COUNT_V1] = 0; /* the extension's length */
+    odd[8 + 8 + 1 + 8 + 8 + IS_COUNT_V1 + 1] = 'S';
+    cr_assert_eq(record_item_decode(odd, v1_len + 1, &id, &version, &back), INV_EINVALID);
+    /* an extension length beyond the payload */
+    odd[8 + 8 + 1 + 8 + 8 + IS_COUNT_V1] = 9;
+    cr_assert_eq(record_item_decode(odd, v1_len + 1, &id, &version, &back), INV_EINVALID);
+    free(plain);
+    free(ext);
 }
 
 Test(item, put_accepts_only_empty_or_two_uppercase_letter_countries)
@@ -1260,6 +1358,7 @@ static void fill_catalog(inv_engine *e)
     cr_assert_eq(put_sku(e, 3, "C"), INV_OK);
     cr_assert_eq(inv_item_del(e, 2), INV_OK);
     cr_assert_eq(put_sku(e, 1, "A2"), INV_OK);
+    cr_assert_eq(item_put_country_hs(e, 3, "CA:1234567890,US:620342"), INV_OK);
 }
 
 static void check_catalog(inv_engine *e)
@@ -1276,6 +1375,8 @@ static void check_catalog(inv_engine *e)
     cr_assert_eq(inv_item_get(e, 1, &it), INV_OK);
     cr_assert_str_eq(it.fields.sku, "A2");
     cr_assert_str_eq(it.fields.variant, "v1");
+    cr_assert_str_eq(it.fields.country_hs_codes, "");
+    cr_assert_str_eq(item_country_hs(e, 3, &it), "CA:1234567890,US:620342");
     cr_assert_eq(inv_item_get(e, 2, &it), INV_ENOTFOUND);
     cr_assert_eq(inv_item_get(e, 3, &it), INV_OK);
     cr_assert_not(it.fields.tracked);

@@ -219,7 +219,7 @@ Test(server_cmd, items_set_get_lookup_list_delete)
     seed();
     expect_error(C, "EXISTS", "ITEM.SET 12 sku SKU-10");
     redisReply *r = cmd(C, "ITEM.GET 10");
-    cr_assert_eq(r->elements, 24);
+    cr_assert_eq(r->elements, 26);
     cr_assert_str_eq(r->element[1]->str, "10");
     cr_assert_str_eq(r->element[3]->str, "SKU-10");
     freeReplyObject(r);
@@ -242,6 +242,12 @@ Test(server_cmd, items_set_get_lookup_list_delete)
     cr_assert_str_eq(r->element[0]->str, "0");
     cr_assert_eq(r->element[1]->elements, 2);
     freeReplyObject(r);
+    expect_status(C, "OK", "ITEM.SET 10 country_hs_codes CA:1234567890,US:620342");
+    r = cmd(C, "ITEM.GET 10");
+    cr_assert_str_eq(r->element[20]->str, "country_hs_codes");
+    cr_assert_str_eq(r->element[21]->str, "CA:1234567890,US:620342");
+    freeReplyObject(r);
+    expect_error(C, "INVALID", "ITEM.SET 10 country_hs_codes CA:1234567890,CA:620342");
     expect_error(C, "INVALID", "ITEM.SET 12 tracked 2");
     expect_error(C, "INVALID", "ITEM.SET 12 weight 2");
     expect_error(C, "INVALID", "ITEM.GET 1x");

@@ -58,6 +58,7 @@ static const field_def item_fields[] = {
     ITEMF(harmonized_system_code, INV_ITEM_HS_CODE),
     ITEMF(variant, INV_ITEM_VARIANT),
     ITEMF(product, INV_ITEM_PRODUCT),
+    ITEMF(country_hs_codes, INV_ITEM_COUNTRY_HS_CODES),
 };
 #undef ITEMF
 
@@ -341,7 +342,7 @@ void cmd_loc_default(session *s, resp_out *o, const resp_arg *v, size_t n)
 
 static void reply_item(resp_out *o, const inv_item *it)
 {
-    resp_w_map(o, 12);
+    resp_w_map(o, 13);
     resp_w_bulk_str(o, "id");
     resp_w_bulk_u64(o, it->id);
     kv_str(o, "sku", it->fields.sku);
@@ -353,6 +354,7 @@ static void reply_item(resp_out *o, const inv_item *it)
     kv_str(o, "harmonized_system_code", it->fields.harmonized_system_code);
     kv_str(o, "variant", it->fields.variant);
     kv_str(o, "product", it->fields.product);
+    kv_str(o, "country_hs_codes", it->fields.country_hs_codes);
     kv_int(o, "created_at_ms", it->created_at_ms);
     kv_int(o, "updated_at_ms", it->updated_at_ms);
 }
