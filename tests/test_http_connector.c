@@ -219,13 +219,14 @@ static const char *const item_keys[] = {
 };
 
 /* The seed's example bodies with realistic values for "string". deleted
- * is false (a create of a deleted item is refused: see below); the
- * country-specific codes are tested on their own. */
-#define SEED_ITEM                                                                        \
-    "{\"admin_graphql_api_id\":\"gid://shopify/InventoryItem/808950810\",\"cost\":25.5," \
-    "\"country_code_of_origin\":\"CA\",\"created_at\":\"2022-06-22T12:27:57.620Z\","     \
-    "\"deleted\":false,\"harmonized_system_code\":\"620342\",\"id\":\"808950810\","      \
-    "\"province_code_of_origin\":\"ON\",\"requires_shipping\":true,"                     \
+ * is false (a create of a deleted item is refused: see below). */
+#define SEED_ITEM                                                                               \
+    "{\"admin_graphql_api_id\":\"gid://shopify/InventoryItem/808950810\",\"cost\":25.5,"        \
+    "\"country_code_of_origin\":\"CA\",\"country_harmonized_system_codes\":[{\"country_code\":" \
+    "\"CA\",\"harmonized_system_code\":\"1234567890\"},{\"country_code\":\"US\","               \
+    "\"harmonized_system_code\":\"620342\"}],\"created_at\":\"2022-06-22T12:27:57.620Z\","      \
+    "\"deleted\":false,\"harmonized_system_code\":\"620342\",\"id\":\"808950810\","             \
+    "\"province_code_of_origin\":\"ON\",\"requires_shipping\":true,"                            \
     "\"sku\":\"IPOD2008PINK\",\"tracked\":true,\"updated_at\":\"2022-06-22T12:27:57.620Z\"}"
 
 #define SEED_LEVEL                                                                       \
@@ -246,12 +247,32 @@ static const char *const item_keys[] = {
 /* One expected member of an answer: its key and what its value must be:
  * 's' the string v, 'n' a number written as v, 'b' the bool v ("true" /
  * "false"), 't' an ISO 8601 time with ms (not v, when v is given: a
- * read-only time sent in the request), 'z' null, 'a' an array. */
+ * read-only time sent in the request), 'z' null, 'a' the
+ * country-specific codes whose pairs are v (expect_pairs). */
 typedef struct {
     const char *key;
     char kind;
     const char *v;
 } t_field;
+
+/* country_harmonized_system_codes: the array of {"country_code",
+ * "harmonized_system_code"} objects whose pairs, as the engine's text
+ * ("CA:1234567890,US:620342"), are want. */
+static void expect_pairs(yajl_val a, const char *want)
+{
+    char text[INV_COUNTRY_HS_CODES_MAX + 1];
+    size_t o = 0;
+    cr_assert(a != NULL && YAJL_IS_ARRAY(a), "country_harmonized_system_codes: not an array");
+    for (size_t i = 0; i < a->u.array.len; i++) {
+        yajl_val p = a->u.array.values[i];
+        cr_assert_eq(p->u.object.len, 2);
+        o += (size_t)snprintf(text + o, sizeof text - o, "%s%s:%s", i ? "," : "",
+                              jstr(p, "country_code"), jstr(p, "harmonized_system_code"));
+        cr_assert_lt(o, sizeof text);
+    }
+    text[o] = '\0';
+    cr_assert_str_eq(text, want);
+}
 
 /* The object has exactly the members want[0..n), in that order, with
  * those values. */
@@ -281,7 +302,7 @@ static void expect_object(yajl_val o, const t_field *want, size_t n)
             expect_null(o, w->key);
             break;
         default:
-            cr_assert(YAJL_IS_ARRAY(jget(o, w->key)), "%s: not an array", w->key);
+            expect_pairs(jget(o, w->key), w->v);
         }
     }
 }
@@ -294,7 +315,7 @@ static const t_field seed_item_answer[] = {
     {"admin_graphql_api_id", 's', "gid://shopify/InventoryItem/808950810"},
     {"cost", 'n', "25.5"},
     {"country_code_of_origin", 's', "CA"},
-    {"country_harmonized_system_codes", 'a', NULL},
+    {"country_harmonized_system_codes", 'a', "CA:1234567890,US:620342"},
     {"created_at", 't', "2022-06-22T12:27:57.620Z"},
     {"deleted", 'b', "false"},
     {"harmonized_system_code", 's', "620342"},
@@ -619,6 +640,60 @@ Test(http_connector, more_country_hs_pairs_than_the_limit_are_refused)
     t_resp r = call(HTTP_POST, "/api/inventoryitem", body);
     expect_error(&r, 400, "country_harmonized_system_codes has 13 pairs, at most 12");
     cr_assert(!item_exists(77));
+}
+
+/* The item's country-specific codes after a PUT of body: pairs (text). */
+static void put_pairs_expect(const char *pairs_json, const char *want)
+{
+    char body[2048];
+    snprintf(body, sizeof body, "{\"id\":\"808950810\",\"country_harmonized_system_codes\":%s}",
+             pairs_json);
+    t_resp r = call(HTTP_PUT, "/api/inventoryitem", body);
+    expect_written(&r, 200);
+    expect_pairs(jget(r.json, "country_harmonized_system_codes"), want);
+    t_free(&r);
+    r = call(HTTP_GET, "/api/inventoryitem/808950810", NULL);
+    expect_pairs(jget(r.json, "country_harmonized_system_codes"), want);
+    t_free(&r);
+    inv_item it;
+    cr_assert_eq(inv_item_get(E, ITEM, &it), INV_OK);
+    cr_assert_str_eq(it.fields.country_hs_codes, want, "the engine's text");
+}
+
+Test(http_connector, country_hs_codes_are_replaced_whole_by_put_and_cleared_by_null_or_empty)
+{
+    t_resp r = call(HTTP_POST, "/api/inventoryitem", SEED_ITEM);
+    expect_written(&r, 201);
+    t_free(&r);
+    put_pairs_expect("[{\"country_code\":\"DE\",\"harmonized_system_code\":\"6203420000\"}]",
+                     "DE:6203420000");
+    put_pairs_expect("null", "");
+    put_pairs_expect("[{\"country_code\":\"US\",\"harmonized_system_code\":\"620342\"},"
+                     "{\"country_code\":\"CA\",\"harmonized_system_code\":\"1234567890\"}]",
+                     "US:620342,CA:1234567890");
+    put_pairs_expect("[]", "");
+    /* the limit itself: 12 pairs of the longest codes */
+    char pairs[2048], want[INV_COUNTRY_HS_CODES_MAX + 1];
+    size_t o = 0, w = 0;
+    pairs[o++] = '[';
+    for (int i = 0; i < INV_COUNTRY_HS_PAIRS_MAX; i++) {
+        o += (size_t)snprintf(pairs + o, sizeof pairs - o,
+                              "%s{\"country_code\":\"Z%c\",\"harmonized_system_code\":"
+                              "\"1234567890123456\"}",
+                              i ? "," : "", 'A' + i);
+        w += (size_t)snprintf(want + w, sizeof want - w, "%sZ%c:1234567890123456", i ? "," : "",
+                              'A' + i);
+    }
+    snprintf(pairs + o, sizeof pairs - o, "]");
+    put_pairs_expect(pairs, want);
+    /* a refused PUT leaves them */
+    r = call(HTTP_PUT, "/api/inventoryitem",
+             "{\"id\":\"808950810\",\"country_harmonized_system_codes\":[{\"country_code\":"
+             "\"us\",\"harmonized_system_code\":\"620342\"}]}");
+    expect_error(&r, 400, "country_harmonized_system_codes[0].country_code must be two");
+    inv_item it;
+    cr_assert_eq(inv_item_get(E, ITEM, &it), INV_OK);
+    cr_assert_str_eq(it.fields.country_hs_codes, want);
 }
 
 Test(http_connector, item_put_updates_the_fields_given_and_never_creates)
