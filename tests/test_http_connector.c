@@ -176,7 +176,7 @@ static void expect_time_ms(yajl_val obj, const char *key)
 
 /* The status and {"error":"<msg>"} with msg containing want (NULL: any);
  * a refused request waits for no durability. Frees r. */
-static void expect_error(t_resp *r, int status, const char *want)
+static void expect_refused(t_resp *r, int status, const char *want)
 {
     cr_assert_eq(r->status, status, "status %d, want %d: %s", r->status, status, r->text);
     cr_assert_eq(r->durable_at, 0, "a refused request waits for nothing: %s", r->text);
@@ -437,7 +437,7 @@ Test(http_connector, every_route_refuses_a_missing_empty_long_or_unprintable_ten
             t_resp r = call(rt->method, path, SEED_ITEM);
             cr_assert_str_eq(r.text, "{\"error\":\"X-TWC-Tenant header is required\"}",
                              "%s (tenant %zu): %s", rt->pattern, k, r.text);
-            expect_error(&r, 400, NULL);
+            expect_refused(&r, 400, NULL);
         }
     }
     cr_assert(!item_exists(ITEM), "nothing was written");
@@ -492,12 +492,12 @@ Test(http_connector, item_post_is_create_only)
     expect_written(&r, 201);
     t_free(&r);
     r = call(HTTP_POST, "/api/inventoryitem", "{\"id\":\"808950810\",\"sku\":\"OTHER\"}");
-    expect_error(&r, 409, "inventory item 808950810 already exists");
+    expect_refused(&r, 409, "inventory item 808950810 already exists");
     inv_item it;
     cr_assert_eq(inv_item_get(E, ITEM, &it), INV_OK);
     cr_assert_str_eq(it.fields.sku, "IPOD2008PINK", "unchanged");
     r = call(HTTP_POST, "/api/inventoryitem", "{\"id\":\"5\",\"sku\":\"IPOD2008PINK\"}");
-    expect_error(&r, 409, "sku \"IPOD2008PINK\" belongs to another inventory item");
+    expect_refused(&r, 409, "sku \"IPOD2008PINK\" belongs to another inventory item");
     cr_assert(!item_exists(5));
 }
 
@@ -616,14 +616,14 @@ Test(http_connector, item_post_refuses_bad_input_with_400_and_writes_nothing)
     for (size_t i = 0; i < sizeof bad_items / sizeof *bad_items; i++) {
         t_resp r = call(HTTP_POST, "/api/inventoryitem", bad_items[i].body);
         cr_assert_eq(r.status, 400, "%s: %d %s", bad_items[i].body, r.status, r.text);
-        expect_error(&r, 400, bad_items[i].msg);
+        expect_refused(&r, 400, bad_items[i].msg);
         cr_assert(!item_exists(77), "%s wrote item 77", bad_items[i].body);
     }
     /* a SKU one byte over INV_SKU_MAX */
     char body[600];
     snprintf(body, sizeof body, "{\"id\":\"77\",\"sku\":\"%0256d\"}", 0);
     t_resp r = call(HTTP_POST, "/api/inventoryitem", body);
-    expect_error(&r, 400, "sku is too long: 256 bytes, at most 255");
+    expect_refused(&r, 400, "sku is too long: 256 bytes, at most 255");
     cr_assert(!item_exists(77));
 }
 
@@ -638,7 +638,7 @@ Test(http_connector, more_country_hs_pairs_than_the_limit_are_refused)
                               i ? "," : "", 'A' + i);
     snprintf(body + o, sizeof body - o, "]}");
     t_resp r = call(HTTP_POST, "/api/inventoryitem", body);
-    expect_error(&r, 400, "country_harmonized_system_codes has 13 pairs, at most 12");
+    expect_refused(&r, 400, "country_harmonized_system_codes has 13 pairs, at most 12");
     cr_assert(!item_exists(77));
 }
 
@@ -690,7 +690,7 @@ Test(http_connector, country_hs_codes_are_replaced_whole_by_put_and_cleared_by_n
     r = call(HTTP_PUT, "/api/inventoryitem",
              "{\"id\":\"808950810\",\"country_harmonized_system_codes\":[{\"country_code\":"
              "\"us\",\"harmonized_system_code\":\"620342\"}]}");
-    expect_error(&r, 400, "country_harmonized_system_codes[0].country_code must be two");
+    expect_refused(&r, 400, "country_harmonized_system_codes[0].country_code must be two");
     inv_item it;
     cr_assert_eq(inv_item_get(E, ITEM, &it), INV_OK);
     cr_assert_str_eq(it.fields.country_hs_codes, want);
@@ -719,15 +719,15 @@ Test(http_connector, item_put_updates_the_fields_given_and_never_creates)
     cr_assert_str_eq(jstr(r.json, "sku"), "NEW");
     t_free(&r);
     r = call(HTTP_PUT, "/api/inventoryitem", "{\"id\":\"9\",\"sku\":\"X\"}");
-    expect_error(&r, 404, "inventory item 9 not found");
+    expect_refused(&r, 404, "inventory item 9 not found");
     cr_assert(!item_exists(9), "PUT never creates");
     put_item(10, "TAKEN");
     r = call(HTTP_PUT, "/api/inventoryitem", "{\"id\":\"808950810\",\"sku\":\"TAKEN\"}");
-    expect_error(&r, 409, "sku \"TAKEN\" belongs to another inventory item");
+    expect_refused(&r, 409, "sku \"TAKEN\" belongs to another inventory item");
     r = call(HTTP_PUT, "/api/inventoryitem", "{\"id\":\"808950810\",\"cost\":\"1,5\"}");
-    expect_error(&r, 400, "cost must be");
+    expect_refused(&r, 400, "cost must be");
     r = call(HTTP_PUT, "/api/inventoryitem", "{\"sku\":\"X\"}");
-    expect_error(&r, 400, "id is required");
+    expect_refused(&r, 400, "id is required");
     inv_item it;
     cr_assert_eq(inv_item_get(E, ITEM, &it), INV_OK);
     cr_assert_str_eq(it.fields.sku, "NEW", "the refused PUTs changed nothing");
@@ -742,7 +742,7 @@ Test(http_connector, item_put_with_deleted_true_deletes_and_answers_the_last_sta
     /* a bad field beside deleted:true: refused whole, nothing deleted */
     r = call(HTTP_PUT, "/api/inventoryitem",
              "{\"id\":\"808950810\",\"deleted\":true,\"tracked\":\"no\"}");
-    expect_error(&r, 400, "tracked must be true or false");
+    expect_refused(&r, 400, "tracked must be true or false");
     cr_assert(item_exists(ITEM));
     r = call(HTTP_PUT, "/api/inventoryitem",
              "{\"id\":\"808950810\",\"deleted\":true,\"sku\":\"IGNORED\"}");
@@ -752,9 +752,9 @@ Test(http_connector, item_put_with_deleted_true_deletes_and_answers_the_last_sta
     t_free(&r);
     cr_assert(!item_exists(ITEM));
     r = call(HTTP_GET, "/api/inventoryitem/808950810", NULL);
-    expect_error(&r, 404, "inventory item 808950810 not found");
+    expect_refused(&r, 404, "inventory item 808950810 not found");
     r = call(HTTP_PUT, "/api/inventoryitem", "{\"id\":\"808950810\",\"deleted\":true}");
-    expect_error(&r, 404, "inventory item 808950810 not found");
+    expect_refused(&r, 404, "inventory item 808950810 not found");
 }
 
 Test(http_connector, item_get_and_delete_check_the_path_id)
@@ -769,14 +769,14 @@ Test(http_connector, item_get_and_delete_check_the_path_id)
                  "inventoryRef must be a decimal id from 1 to "
                  "18446744073709551615: got \"%s\"",
                  bad[i]);
-        expect_error(&r, 400, want);
+        expect_refused(&r, 400, want);
         r = call(HTTP_DELETE, path, NULL);
-        expect_error(&r, 400, want);
+        expect_refused(&r, 400, want);
     }
     t_resp r = call(HTTP_GET, "/api/inventoryitem/5", NULL);
-    expect_error(&r, 404, "inventory item 5 not found");
+    expect_refused(&r, 404, "inventory item 5 not found");
     r = call(HTTP_DELETE, "/api/inventoryitem/5", NULL);
-    expect_error(&r, 404, "inventory item 5 not found");
+    expect_refused(&r, 404, "inventory item 5 not found");
 }
 
 Test(http_connector, item_delete_answers_the_last_state_and_refuses_while_units_are_held)
@@ -787,7 +787,7 @@ Test(http_connector, item_delete_answers_the_last_state_and_refuses_while_units_
     inv_hold_line line = {ITEM, LOC, 2};
     cr_assert_eq(inv_hold_create(E, "h1", 2, 60000, &line, 1, NULL), INV_OK);
     t_resp r = call(HTTP_DELETE, "/api/inventoryitem/808950810", NULL);
-    expect_error(&r, 409, "has units reserved by live holds");
+    expect_refused(&r, 409, "has units reserved by live holds");
     cr_assert(item_exists(ITEM));
     cr_assert_eq(inv_hold_release(E, "h1", 2), INV_OK);
     r = call(HTTP_DELETE, "/api/inventoryitem/808950810", NULL);
@@ -832,9 +832,9 @@ Test(http_connector, seed_level_round_trips_and_post_is_create_only)
     t_free(&r);
     r = call(HTTP_POST, "/api/inventorylevel",
              "{\"inventory_item_id\":\"808950810\",\"location_id\":\"655441491\",\"available\":1}");
-    expect_error(&r, 409,
-                 "inventory level for inventory item 808950810 at location 655441491 "
-                 "already exists");
+    expect_refused(&r, 409,
+                   "inventory level for inventory item 808950810 at location 655441491 "
+                   "already exists");
     inv_level lv;
     cr_assert_eq(inv_level_get(E, ITEM, LOC, &lv), INV_OK);
     cr_assert_eq(lv.available, 7, "unchanged");
@@ -855,13 +855,13 @@ Test(http_connector, level_post_names_what_is_missing_or_inactive)
     put_location(LOC2, false);
     t_resp r = call(HTTP_POST, "/api/inventorylevel",
                     "{\"inventory_item_id\":\"9\",\"location_id\":\"655441491\"}");
-    expect_error(&r, 404, "inventory item 9 not found");
+    expect_refused(&r, 404, "inventory item 9 not found");
     r = call(HTTP_POST, "/api/inventorylevel",
              "{\"inventory_item_id\":\"808950810\",\"location_id\":\"9\"}");
-    expect_error(&r, 404, "location 9 not found");
+    expect_refused(&r, 404, "location 9 not found");
     r = call(HTTP_POST, "/api/inventorylevel",
              "{\"inventory_item_id\":\"808950810\",\"location_id\":\"487838322\"}");
-    expect_error(&r, 422, "location 487838322 is inactive");
+    expect_refused(&r, 422, "location 487838322 is inactive");
     /* available is optional on create: 0 */
     r = call(HTTP_POST, "/api/inventorylevel",
              "{\"inventory_item_id\":808950810,\"location_id\":655441491}");
@@ -897,7 +897,7 @@ Test(http_connector, level_writes_refuse_bad_bodies_and_write_nothing)
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         t_resp r = call(HTTP_POST, "/api/inventorylevel", bad[i].body);
-        expect_error(&r, 400, bad[i].msg);
+        expect_refused(&r, 400, bad[i].msg);
         r = call(HTTP_PUT, "/api/inventorylevel", bad[i].body);
         cr_assert_eq(r.status, 400, "%s: %s", bad[i].body, r.text);
         t_free(&r);
@@ -913,16 +913,17 @@ Test(http_connector, level_put_sets_an_existing_level_and_never_creates_one)
     t_resp r = call(HTTP_PUT, "/api/inventorylevel",
                     "{\"inventory_item_id\":\"808950810\",\"location_id\":\"655441491\","
                     "\"available\":4}");
-    expect_error(&r, 404, "no inventory level for inventory item 808950810 at location 655441491");
+    expect_refused(&r, 404,
+                   "no inventory level for inventory item 808950810 at location 655441491");
     inv_level lv;
     cr_assert_eq(inv_level_get(E, ITEM, LOC, &lv), INV_ENOTFOUND, "PUT never creates");
     r = call(HTTP_PUT, "/api/inventorylevel",
              "{\"inventory_item_id\":\"5\",\"location_id\":\"655441491\",\"available\":4}");
-    expect_error(&r, 404, "inventory item 5 not found");
+    expect_refused(&r, 404, "inventory item 5 not found");
     cr_assert_eq(inv_level_set(E, ITEM, LOC, 1, 0, NULL), INV_OK);
     r = call(HTTP_PUT, "/api/inventorylevel",
              "{\"inventory_item_id\":\"808950810\",\"location_id\":\"655441491\"}");
-    expect_error(&r, 400, "available is required");
+    expect_refused(&r, 400, "available is required");
     r = call(HTTP_PUT, "/api/inventorylevel",
              "{\"inventory_item_id\":\"808950810\",\"location_id\":\"655441491\","
              "\"available\":-4}");
@@ -939,24 +940,24 @@ Test(http_connector, level_get_and_delete)
     put_location(LOC, true);
     cr_assert_eq(inv_level_set(E, ITEM, LOC, 5, 0, NULL), INV_OK);
     t_resp r = call(HTTP_GET, "/api/inventorylevel/inventoryitem/808950810/location/1", NULL);
-    expect_error(&r, 404, "no inventory level for inventory item 808950810 at location 1");
+    expect_refused(&r, 404, "no inventory level for inventory item 808950810 at location 1");
     r = call(HTTP_GET, "/api/inventorylevel/inventoryitem/-808950810/location/655441491", NULL);
-    expect_error(&r, 400, "inventoryItemRef must be a decimal id");
+    expect_refused(&r, 400, "inventoryItemRef must be a decimal id");
     r = call(HTTP_DELETE, "/api/inventorylevel/inventoryitem/808950810/location/0", NULL);
-    expect_error(&r, 400, "locationRef must be a decimal id");
+    expect_refused(&r, 400, "locationRef must be a decimal id");
     inv_hold_line line = {ITEM, LOC, 2};
     cr_assert_eq(inv_hold_create(E, "h1", 2, 60000, &line, 1, NULL), INV_OK);
     r = call(HTTP_DELETE, "/api/inventorylevel/inventoryitem/808950810/location/655441491", NULL);
-    expect_error(&r, 409, "units reserved or committed");
+    expect_refused(&r, 409, "units reserved or committed");
     cr_assert_eq(inv_hold_release(E, "h1", 2), INV_OK);
     r = call(HTTP_DELETE, "/api/inventorylevel/inventoryitem/808950810/location/655441491", NULL);
     expect_written(&r, 204);
     cr_assert_eq(r.len, 0, "204: no body");
     t_free(&r);
     r = call(HTTP_GET, "/api/inventorylevel/inventoryitem/808950810/location/655441491", NULL);
-    expect_error(&r, 404, "no inventory level");
+    expect_refused(&r, 404, "no inventory level");
     r = call(HTTP_DELETE, "/api/inventorylevel/inventoryitem/808950810/location/655441491", NULL);
-    expect_error(&r, 404, "no inventory level");
+    expect_refused(&r, 404, "no inventory level");
 }
 
 Test(http_connector, an_untracked_items_level_answers_available_null)
@@ -987,7 +988,7 @@ Test(http_connector, seed_location_round_trips_and_post_is_create_only)
     expect_seed_location(r.json);
     t_free(&r);
     r = call(HTTP_POST, "/api/inventorylocation", "{\"id\":\"655441491\",\"name\":\"Other\"}");
-    expect_error(&r, 409, "location 655441491 already exists");
+    expect_refused(&r, 409, "location 655441491 already exists");
     inv_location l;
     cr_assert_eq(inv_location_get(E, LOC, &l), INV_OK);
     cr_assert_str_eq(l.fields.name, "Ottawa Store", "unchanged");
@@ -1035,18 +1036,19 @@ Test(http_connector, location_writes_refuse_bad_input_and_put_never_creates)
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         t_resp r = call(HTTP_POST, "/api/inventorylocation", bad[i].body);
-        expect_error(&r, 400, bad[i].msg);
+        expect_refused(&r, 400, bad[i].msg);
         inv_location l;
         cr_assert_eq(inv_location_get(E, 12, &l), INV_ENOTFOUND, "%s", bad[i].body);
     }
     t_resp r = call(HTTP_PUT, "/api/inventorylocation", "{\"id\":\"12\",\"name\":\"x\"}");
-    expect_error(&r, 404, "location 12 not found");
+    expect_refused(&r, 404, "location 12 not found");
     inv_location l;
     cr_assert_eq(inv_location_get(E, 12, &l), INV_ENOTFOUND, "PUT never creates");
     r = call(HTTP_GET, "/api/inventorylocation/12", NULL);
-    expect_error(&r, 404, "location 12 not found");
+    expect_refused(&r, 404, "location 12 not found");
     r = call(HTTP_GET, "/api/inventorylocation/twelve", NULL);
-    expect_error(&r, 400, "id must be a decimal id from 1 to 18446744073709551615: got \"twelve\"");
+    expect_refused(&r, 400,
+                   "id must be a decimal id from 1 to 18446744073709551615: got \"twelve\"");
 }
 
 /* ---- bulk creates ---------------------------------------------------------- */
@@ -1110,11 +1112,11 @@ Test(http_connector, bulk_rows_are_independent_a_failing_row_answers_207)
 Test(http_connector, a_bulk_that_is_not_an_array_empty_or_over_250_rows_is_refused_whole)
 {
     t_resp r = call(HTTP_POST, "/api/inventoryitems", "{\"id\":\"1\"}");
-    expect_error(&r, 400, "malformed request body: it must be a JSON array of rows");
+    expect_refused(&r, 400, "malformed request body: it must be a JSON array of rows");
     r = call(HTTP_POST, "/api/inventoryitems", "[]");
-    expect_error(&r, 400, "a bulk create takes 1 to 250 rows: got 0");
+    expect_refused(&r, 400, "a bulk create takes 1 to 250 rows: got 0");
     r = call(HTTP_POST, "/api/inventoryitems", "[{\"id\":\"1\"},");
-    expect_error(&r, 400, "invalid JSON");
+    expect_refused(&r, 400, "invalid JSON");
     size_t cap = 251 * 32 + 8, o = 0;
     char *body = malloc(cap);
     cr_assert_not_null(body);
@@ -1123,7 +1125,7 @@ Test(http_connector, a_bulk_that_is_not_an_array_empty_or_over_250_rows_is_refus
         o += (size_t)snprintf(body + o, cap - o, "%s{\"id\":\"%d\"}", i > 1 ? "," : "", i);
     snprintf(body + o, cap - o, "]");
     r = call(HTTP_POST, "/api/inventoryitems", body);
-    expect_error(&r, 400, "a bulk create takes 1 to 250 rows: got 251");
+    expect_refused(&r, 400, "a bulk create takes 1 to 250 rows: got 251");
     cr_assert(!item_exists(1) && !item_exists(251), "nothing applied");
     /* 250 rows: the limit itself is served */
     char *last = strrchr(body, ',');
@@ -1213,5 +1215,295 @@ Test(http_connector, concurrent_bulk_creates_of_the_same_ids_create_each_once)
     for (int id = 1; id <= RACE_IDS; id++) {
         cr_assert_eq(atomic_load_explicit(&race_created[id], memory_order_relaxed), 1, "id %d", id);
         cr_assert(item_exists((uint64_t)id));
+    }
+}
+
+/* ---- layer 2: libcurl through a real invcored ------------------------------ */
+
+#include "test_http_client.h"
+#include "test_server_harness.h"
+
+#define EXAMPLES_ENV "CONNECTOR_EXAMPLES" /* set: print each request and answer */
+#define SRV_THREADS 8 /* keep-alive clients of the concurrent test */
+
+static int http_port;
+static const char *const tenant_hdr[] = {"X-TWC-Tenant: acme", NULL};
+
+/* extra: invcored's flags; pass: its --requirepass, for RESP (NULL: none). */
+static void srv_http_start(const char *const *extra, const char *pass)
+{
+    cr_assert_eq(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
+    srv_suite_start(extra);
+    http_port = srv_http_port(&S);
+    if (pass)
+        expect_status(C, "OK", "AUTH %s", pass);
+}
+
+static void srv_http_stop(void)
+{
+    srv_suite_stop();
+    curl_global_cleanup();
+}
+
+/* One request with the tenant header (hdrs NULL) or hdrs; under
+ * CONNECTOR_EXAMPLES the request and its answer go to stderr, as
+ * docs/HTTP-connector.md shows them. */
+static long srv_do(CURL *c, const char *method, const char *path, const char *const *hdrs,
+                   const char *body, hc_resp *r)
+{
+    hc_free(r);
+    long st = hc_do(c, http_port, method, path, hdrs ? hdrs : tenant_hdr, body, r);
+    if (getenv(EXAMPLES_ENV) != NULL)
+        fprintf(stderr, "```\n%s %s\n%s%s%s\n\n%ld%s%s%s\n%s\n```\n\n", method, path,
+                hdrs ? "" : "X-TWC-Tenant: acme\n", body ? "\n" : "", body ? body : "", st,
+                r->allow[0] ? "\nAllow: " : "", r->allow, "", r->body);
+    return st;
+}
+
+/* srv_do expecting status (the body shown when not). */
+static void srv_expect(CURL *c, const char *method, const char *path, const char *body, long status,
+                       hc_resp *r)
+{
+    long st = srv_do(c, method, path, NULL, body, r);
+    cr_assert_eq(st, status, "%s %s: %ld %s", method, path, st, r->body);
+    cr_assert(r->len == 0 || r->json != NULL, "not JSON: %s", r->body);
+}
+
+static hc_resp *srv_resp(void)
+{
+    hc_resp *r = calloc(1, sizeof *r);
+    cr_assert_not_null(r);
+    return r;
+}
+
+TestSuite(connector_server, .fini = srv_http_stop);
+
+Test(connector_server, every_route_round_trips_the_seed_bodies)
+{
+    srv_http_start(NULL, NULL);
+    CURL *c = curl_easy_init();
+    hc_resp *r = srv_resp();
+    cr_assert_not_null(c);
+    /* locations */
+    srv_expect(c, "POST", "/api/inventorylocation", SEED_LOCATION, 201, r);
+    cr_assert_str_eq(r->content_type, "application/json; charset=utf-8");
+    expect_seed_location(r->json);
+    srv_expect(c, "PUT", "/api/inventorylocation", SEED_LOCATION, 200, r);
+    expect_seed_location(r->json);
+    srv_expect(c, "GET", "/api/inventorylocation/655441491", NULL, 200, r);
+    expect_seed_location(r->json);
+    srv_expect(c, "POST", "/api/inventorylocations",
+               "[{\"id\":\"487838322\",\"name\":\"Warehouse\",\"city\":\"Toronto\","
+               "\"country\":\"Canada\",\"country_code\":\"CA\"}]",
+               201, r);
+    cr_assert_str_eq(jstr(jget(r->json->u.array.values[0], "data"), "name"), "Warehouse");
+    /* items */
+    srv_expect(c, "POST", "/api/inventoryitem", SEED_ITEM, 201, r);
+    expect_seed_item(r->json);
+    srv_expect(c, "PUT", "/api/inventoryitem", SEED_ITEM, 200, r);
+    expect_seed_item(r->json);
+    srv_expect(c, "GET", "/api/inventoryitem/808950810", NULL, 200, r);
+    expect_seed_item(r->json);
+    srv_expect(c, "POST", "/api/inventoryitems",
+               "[{\"id\":\"39072856\",\"sku\":\"IPOD2008GREEN\",\"cost\":\"25.00\"},"
+               "{\"id\":\"457924702\",\"sku\":\"IPOD2008BLACK\",\"tracked\":false}]",
+               201, r);
+    cr_assert_eq(r->json->u.array.len, 2);
+    /* levels */
+    srv_expect(c, "POST", "/api/inventorylevel", SEED_LEVEL, 201, r);
+    expect_seed_level(r->json, 7);
+    srv_expect(c, "PUT", "/api/inventorylevel",
+               "{\"inventory_item_id\":\"808950810\",\"location_id\":\"655441491\","
+               "\"available\":9}",
+               200, r);
+    expect_seed_level(r->json, 9);
+    srv_expect(c, "GET", "/api/inventorylevel/inventoryitem/808950810/location/655441491", NULL,
+               200, r);
+    expect_seed_level(r->json, 9);
+    srv_expect(c, "POST", "/api/inventorylevels",
+               "[{\"inventory_item_id\":\"39072856\",\"location_id\":\"655441491\","
+               "\"available\":3},{\"inventory_item_id\":\"808950810\",\"location_id\":"
+               "\"487838322\",\"available\":12}]",
+               201, r);
+    cr_assert_eq(r->json->u.array.len, 2);
+    /* the writes as the engine holds them, over RESP */
+    expect_level(C, 9, 0, "LEVEL.GET 808950810 655441491");
+    expect_level(C, 3, 0, "LEVEL.GET 39072856 655441491");
+    expect_level(C, 12, 0, "LEVEL.GET 808950810 487838322");
+    /* deletes */
+    srv_expect(c, "DELETE", "/api/inventorylevel/inventoryitem/39072856/location/655441491", NULL,
+               204, r);
+    cr_assert_eq(r->len, 0);
+    expect_error(C, "NOTFOUND", "LEVEL.GET 39072856 655441491");
+    srv_expect(c, "DELETE", "/api/inventoryitem/457924702", NULL, 200, r);
+    cr_assert_eq(jbool(r->json, "deleted"), true);
+    srv_expect(c, "PUT", "/api/inventoryitem", "{\"id\":\"39072856\",\"deleted\":true}", 200, r);
+    cr_assert_eq(jbool(r->json, "deleted"), true);
+    srv_expect(c, "GET", "/api/inventoryitem/39072856", NULL, 404, r);
+    cr_assert_str_eq(r->body, "{\"error\":\"inventory item 39072856 not found\"}");
+    hc_free(r);
+    free(r);
+    curl_easy_cleanup(c);
+}
+
+Test(connector_server, bad_input_over_the_wire_is_refused_and_writes_nothing)
+{
+    srv_http_start(NULL, NULL);
+    CURL *c = curl_easy_init();
+    hc_resp *r = srv_resp();
+    cr_assert_not_null(c);
+    expect_status(C, "OK", "LOC.SET 655441491 name Ottawa");
+    /* the tenant header */
+    const char *const none[] = {NULL};
+    const char *const empty[] = {"X-TWC-Tenant:", NULL};
+    cr_assert_eq(srv_do(c, "POST", "/api/inventoryitem", none, SEED_ITEM, r), 400);
+    cr_assert_str_eq(r->body, "{\"error\":\"X-TWC-Tenant header is required\"}");
+    cr_assert_eq(srv_do(c, "GET", "/api/inventorylocation/655441491", empty, NULL, r), 400);
+    cr_assert_str_eq(r->body, "{\"error\":\"X-TWC-Tenant header is required\"}");
+    /* malformed JSON, wrong types, ids with a sign, 0 or over u64 */
+    srv_expect(c, "POST", "/api/inventoryitem", "{\"id\":\"1\",", 400, r);
+    cr_assert(strstr(jstr(r->json, "error"), "invalid JSON") != NULL, "%s", r->body);
+    srv_expect(c, "POST", "/api/inventoryitem", "{\"id\":\"1\",\"tracked\":\"yes\"}", 400, r);
+    cr_assert_str_eq(r->body, "{\"error\":\"tracked must be true or false\"}");
+    srv_expect(c, "POST", "/api/inventoryitem", "{\"id\":\"+1\"}", 400, r);
+    srv_expect(c, "POST", "/api/inventorylevel",
+               "{\"inventory_item_id\":\"1\",\"location_id\":\"18446744073709551616\"}", 400, r);
+    srv_expect(c, "GET", "/api/inventoryitem/-1", NULL, 400, r);
+    srv_expect(c, "GET", "/api/inventoryitem/0", NULL, 400, r);
+    srv_expect(c, "GET", "/api/inventoryitem/18446744073709551616", NULL, 400, r);
+    srv_expect(c, "GET", "/api/inventorylevel/inventoryitem/1/location/+2", NULL, 400, r);
+    srv_expect(c, "GET", "/api/inventoryitem/1", NULL, 404, r);
+    /* bulk: over 250 rows refused whole; one failing row: 207, the rest applied */
+    size_t cap = 251 * 16 + 8, o = 0;
+    char *body = malloc(cap);
+    cr_assert_not_null(body);
+    body[o++] = '[';
+    for (int i = 1; i <= 251; i++)
+        o += (size_t)snprintf(body + o, cap - o, "%s{\"id\":%d}", i > 1 ? "," : "", i);
+    snprintf(body + o, cap - o, "]");
+    srv_expect(c, "POST", "/api/inventoryitems", body, 400, r);
+    cr_assert_str_eq(r->body, "{\"error\":\"a bulk create takes 1 to 250 rows: got 251\"}");
+    free(body);
+    srv_expect(c, "GET", "/api/inventoryitem/1", NULL, 404, r);
+    srv_expect(c, "POST", "/api/inventoryitems",
+               "[{\"id\":\"1\",\"sku\":\"A\"},{\"id\":\"2\",\"sku\":\"A\"},{\"id\":\"3\"}]", 207,
+               r);
+    cr_assert_eq(r->json->u.array.len, 3);
+    srv_expect(c, "GET", "/api/inventoryitem/1", NULL, 200, r);
+    srv_expect(c, "GET", "/api/inventoryitem/2", NULL, 404, r);
+    srv_expect(c, "GET", "/api/inventoryitem/3", NULL, 200, r);
+    srv_expect(c, "POST", "/api/inventorylevels",
+               "[{\"inventory_item_id\":\"1\",\"location_id\":\"655441491\",\"available\":5},"
+               "{\"inventory_item_id\":\"2\",\"location_id\":\"655441491\",\"available\":5}]",
+               207, r);
+    expect_level(C, 5, 0, "LEVEL.GET 1 655441491");
+    /* methods: as the router answers them, with Allow */
+    cr_assert_eq(srv_do(c, "HEAD", "/api/inventoryitem", NULL, NULL, r), 405);
+    cr_assert_str_eq(r->allow, "POST, PUT, OPTIONS");
+    cr_assert_eq(srv_do(c, "PATCH", "/api/inventoryitem/1", NULL, "{}", r), 405);
+    cr_assert_str_eq(r->allow, "GET, HEAD, DELETE, OPTIONS");
+    cr_assert_str_eq(r->body, "{\"errors\":\"Method Not Allowed\"}");
+    cr_assert_eq(srv_do(c, "GET", "/api/inventorylevels", NULL, NULL, r), 405);
+    cr_assert_str_eq(r->allow, "POST, OPTIONS");
+    cr_assert_eq(srv_do(c, "OPTIONS", "/api/inventorylocation/1", NULL, NULL, r), 204);
+    cr_assert_str_eq(r->allow, "GET, HEAD, OPTIONS");
+    cr_assert_eq(srv_do(c, "HEAD", "/api/inventoryitem/1", NULL, NULL, r), 200);
+    cr_assert_eq(r->len, 0, "HEAD: no body");
+    cr_assert_eq(srv_do(c, "POST", "/api/inventoryitemz", NULL, "{}", r), 404);
+    hc_free(r);
+    free(r);
+    curl_easy_cleanup(c);
+}
+
+Test(connector_server, a_body_over_the_limit_is_413_and_writes_nothing)
+{
+    const char *const extra[] = {"--http-max-body-bytes", "1024", NULL};
+    srv_http_start(extra, NULL);
+    CURL *c = curl_easy_init();
+    hc_resp *r = srv_resp();
+    cr_assert_not_null(c);
+    char body[2048];
+    size_t o = (size_t)snprintf(body, sizeof body, "[");
+    for (int i = 1; o + 16 < sizeof body; i++)
+        o += (size_t)snprintf(body + o, sizeof body - o, "%s{\"id\":%d}", i > 1 ? "," : "", i);
+    snprintf(body + o, sizeof body - o, "]");
+    cr_assert_gt(strlen(body), 1024);
+    srv_expect(c, "POST", "/api/inventoryitems", body, 413, r);
+    srv_expect(c, "GET", "/api/inventoryitem/1", NULL, 404, r);
+    srv_expect(c, "POST", "/api/inventoryitems", "[{\"id\":1}]", 201, r);
+    hc_free(r);
+    free(r);
+    curl_easy_cleanup(c);
+}
+
+Test(connector_server, the_bearer_token_is_required_when_a_password_is_set)
+{
+    const char *const extra[] = {"--requirepass", "s3cret", NULL};
+    srv_http_start(extra, "s3cret");
+    CURL *c = curl_easy_init();
+    hc_resp *r = srv_resp();
+    cr_assert_not_null(c);
+    const char *const wrong[] = {"X-TWC-Tenant: acme", "Authorization: Bearer nope", NULL};
+    const char *const right[] = {"X-TWC-Tenant: acme", "Authorization: Bearer s3cret", NULL};
+    cr_assert_eq(srv_do(c, "POST", "/api/inventoryitem", NULL, "{\"id\":1}", r), 401);
+    cr_assert_eq(srv_do(c, "POST", "/api/inventoryitem", wrong, "{\"id\":1}", r), 401);
+    expect_error(C, "NOTFOUND", "ITEM.GET 1");
+    cr_assert_eq(srv_do(c, "POST", "/api/inventoryitem", right, "{\"id\":1}", r), 201, "%s",
+                 r->body);
+    cr_assert_eq(srv_do(c, "GET", "/api/inventoryitem/1", right, NULL, r), 200);
+    hc_free(r);
+    free(r);
+    curl_easy_cleanup(c);
+}
+
+static _Atomic int srv_created[RACE_IDS + 1];
+static _Atomic long srv_other;
+
+/* A keep-alive client creating every id in bulks of 8, as race_creator. */
+static void srv_creator(void *arg, size_t index)
+{
+    (void)arg;
+    CURL *c = curl_easy_init();
+    hc_resp *r = calloc(1, sizeof *r);
+    TU_CHECK(c != NULL && r != NULL, "client %zu: no memory", index);
+    char body[1024];
+    for (int base = 1; c && r && base <= RACE_IDS; base += 8) {
+        size_t o = 0;
+        body[o++] = '[';
+        for (int k = 0; k < 8; k++)
+            o += (size_t)snprintf(body + o, sizeof body - o, "%s{\"id\":\"%d\"}", k ? "," : "",
+                                  base + k);
+        snprintf(body + o, sizeof body - o, "]");
+        long st = hc_do(c, http_port, "POST", "/api/inventoryitems", tenant_hdr, body, r);
+        TU_CHECK((st == 201 || st == 207) && r->json && YAJL_IS_ARRAY(r->json) &&
+                     r->json->u.array.len == 8,
+                 "client %zu: %ld %s", index, st, r->body);
+        for (size_t k = 0; r->json && YAJL_IS_ARRAY(r->json) && k < r->json->u.array.len; k++) {
+            yajl_val s = http_json_get(r->json->u.array.values[k], "status");
+            long v = s ? strtol(s->u.number.r, NULL, 10) : 0;
+            /* relaxed: read after the threads are joined */
+            if (v == 201)
+                atomic_fetch_add_explicit(&srv_created[base + (int)k], 1, memory_order_relaxed);
+            else if (v != 409)
+                atomic_fetch_add_explicit(&srv_other, 1, memory_order_relaxed);
+        }
+        hc_free(r);
+    }
+    free(r);
+    if (c)
+        curl_easy_cleanup(c);
+}
+
+Test(connector_server, concurrent_clients_creating_the_same_ids_create_each_once)
+{
+    srv_http_start(NULL, NULL);
+    tu_run_threads(SRV_THREADS, srv_creator, NULL);
+    tu_assert_no_failures();
+    cr_assert_eq(atomic_load_explicit(&srv_other, memory_order_relaxed), 0);
+    for (int id = 1; id <= RACE_IDS; id++) {
+        cr_assert_eq(atomic_load_explicit(&srv_created[id], memory_order_relaxed), 1, "id %d", id);
+        redisReply *rep = cmd(C, "ITEM.GET %d", id);
+        cr_assert(rep->type != REDIS_REPLY_ERROR, "ITEM.GET %d: %s", id, rep->str);
+        freeReplyObject(rep);
     }
 }
