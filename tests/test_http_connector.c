@@ -195,6 +195,19 @@ static void expect_written(const t_resp *r, int status)
     cr_assert_gt(r->durable_at, 0, "a write waits for its journal position");
 }
 
+/* "[{"id":"first"},...]": a bulk of n bare items into buf (cap bytes);
+ * false when it does not fit. Never asserts (client threads call it). */
+static bool ids_bulk(char *buf, size_t cap, int first, int n)
+{
+    size_t o = 1;
+    if (cap < 3)
+        return false;
+    buf[0] = '[';
+    for (int i = 0; i < n && o < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s{\"id\":\"%d\"}", i ? "," : "", first + i);
+    return o + 1 < cap && snprintf(buf + o, cap - o, "]") == 1;
+}
+
 /* ---- fixtures -------------------------------------------------------------- */
 
 #define ITEM 808950810ULL
@@ -1117,13 +1130,9 @@ Test(http_connector, a_bulk_that_is_not_an_array_empty_or_over_250_rows_is_refus
     expect_refused(&r, 400, "a bulk create takes 1 to 250 rows: got 0");
     r = call(HTTP_POST, "/api/inventoryitems", "[{\"id\":\"1\"},");
     expect_refused(&r, 400, "invalid JSON");
-    size_t cap = 251 * 32 + 8, o = 0;
+    size_t cap = 251 * 16 + 8;
     char *body = malloc(cap);
-    cr_assert_not_null(body);
-    body[o++] = '[';
-    for (int i = 1; i <= 251; i++)
-        o += (size_t)snprintf(body + o, cap - o, "%s{\"id\":\"%d\"}", i > 1 ? "," : "", i);
-    snprintf(body + o, cap - o, "]");
+    cr_assert(body != NULL && ids_bulk(body, cap, 1, 251));
     r = call(HTTP_POST, "/api/inventoryitems", body);
     expect_refused(&r, 400, "a bulk create takes 1 to 250 rows: got 251");
     cr_assert(!item_exists(1) && !item_exists(251), "nothing applied");
@@ -1178,6 +1187,24 @@ Test(http_connector, bulk_levels_and_locations_report_each_row)
 static _Atomic int race_created[RACE_IDS + 1];
 static _Atomic long race_other;
 
+/* Counts a bulk answer's rows (ids base..base+7): 201 into race_created,
+ * anything but 201 or 409 into race_other. Never asserts. */
+static bool race_count(yajl_val rows, int base)
+{
+    if (rows == NULL || !YAJL_IS_ARRAY(rows) || rows->u.array.len != 8)
+        return false;
+    for (size_t k = 0; k < rows->u.array.len; k++) {
+        yajl_val st = http_json_get(rows->u.array.values[k], "status");
+        long s = st && YAJL_IS_NUMBER(st) ? strtol(st->u.number.r, NULL, 10) : 0;
+        /* relaxed: read after the threads are joined */
+        if (s == 201)
+            atomic_fetch_add_explicit(&race_created[base + (int)k], 1, memory_order_relaxed);
+        else if (s != 409)
+            atomic_fetch_add_explicit(&race_other, 1, memory_order_relaxed);
+    }
+    return true;
+}
+
 /* Every thread creates the same ids, in bulks of 8: each id is created by
  * exactly one thread (201 once, 409 for the rest). */
 static void race_creator(void *arg, size_t index)
@@ -1185,26 +1212,21 @@ static void race_creator(void *arg, size_t index)
     (void)arg;
     char body[1024];
     for (int base = 1; base <= RACE_IDS; base += 8) {
-        size_t o = 0;
-        body[o++] = '[';
-        for (int k = 0; k < 8; k++)
-            o += (size_t)snprintf(body + o, sizeof body - o, "%s{\"id\":\"%d\"}", k ? "," : "",
-                                  base + k);
-        snprintf(body + o, sizeof body - o, "]");
+        TU_CHECK(ids_bulk(body, sizeof body, base, 8), "bulk body");
         t_resp r = t_exec(E, HTTP_POST, "/api/inventoryitems", body);
-        TU_CHECK(r.json != NULL && YAJL_IS_ARRAY(r.json) && r.json->u.array.len == 8,
-                 "thread %zu: %d %s", index, r.status, r.text ? r.text : "");
-        for (size_t k = 0; r.json && k < r.json->u.array.len; k++) {
-            yajl_val st = http_json_get(r.json->u.array.values[k], "status");
-            long s = st ? strtol(st->u.number.r, NULL, 10) : 0;
-            /* relaxed: read after the threads are joined */
-            if (s == 201)
-                atomic_fetch_add_explicit(&race_created[base + (int)k], 1, memory_order_relaxed);
-            else if (s != 409)
-                atomic_fetch_add_explicit(&race_other, 1, memory_order_relaxed);
-        }
+        TU_CHECK(race_count(r.json, base), "thread %zu: %d %s", index, r.status,
+                 r.text ? r.text : "");
         t_free(&r);
     }
+}
+
+/* After the race: every id created exactly once. */
+static void race_expect_each_once(void)
+{
+    tu_assert_no_failures();
+    cr_assert_eq(atomic_load_explicit(&race_other, memory_order_relaxed), 0);
+    for (int id = 1; id <= RACE_IDS; id++)
+        cr_assert_eq(atomic_load_explicit(&race_created[id], memory_order_relaxed), 1, "id %d", id);
 }
 
 Test(http_connector, concurrent_bulk_creates_of_the_same_ids_create_each_once)
@@ -1278,69 +1300,96 @@ static hc_resp *srv_resp(void)
 
 TestSuite(connector_server, .fini = srv_http_stop);
 
+/* Checks of an answer's body in the route walk below. */
+static void check_seed_location(yajl_val v)
+{
+    expect_seed_location(v);
+}
+static void check_seed_item(yajl_val v)
+{
+    expect_seed_item(v);
+}
+static void check_level_7(yajl_val v)
+{
+    expect_seed_level(v, 7);
+}
+static void check_level_9(yajl_val v)
+{
+    expect_seed_level(v, 9);
+}
+static void check_two_rows(yajl_val v)
+{
+    cr_assert(YAJL_IS_ARRAY(v) && v->u.array.len == 2);
+    for (size_t i = 0; i < 2; i++)
+        cr_assert_str_eq(jnum(v->u.array.values[i], "status"), "201");
+}
+static void check_deleted(yajl_val v)
+{
+    cr_assert_eq(jbool(v, "deleted"), true);
+}
+static void check_not_found(yajl_val v)
+{
+    cr_assert_str_eq(jstr(v, "error"), "inventory item 39072856 not found");
+}
+
+/* Every route of the dialect, in an order that builds what the next needs:
+ * the request, the status, a check of the answer (NULL: none). */
+static const struct {
+    const char *method, *path, *body;
+    long status;
+    void (*check)(yajl_val v);
+} route_walk[] = {
+    {"POST", "/api/inventorylocation", SEED_LOCATION, 201, check_seed_location},
+    {"PUT", "/api/inventorylocation", SEED_LOCATION, 200, check_seed_location},
+    {"GET", "/api/inventorylocation/655441491", NULL, 200, check_seed_location},
+    {"POST", "/api/inventorylocations",
+     "[{\"id\":\"487838322\",\"name\":\"Warehouse\",\"city\":\"Toronto\",\"country\":"
+     "\"Canada\",\"country_code\":\"CA\"},{\"id\":\"1\",\"name\":\"Pop-up\",\"active\":false}]",
+     201, check_two_rows},
+    {"POST", "/api/inventoryitem", SEED_ITEM, 201, check_seed_item},
+    {"PUT", "/api/inventoryitem", SEED_ITEM, 200, check_seed_item},
+    {"GET", "/api/inventoryitem/808950810", NULL, 200, check_seed_item},
+    {"POST", "/api/inventoryitems",
+     "[{\"id\":\"39072856\",\"sku\":\"IPOD2008GREEN\",\"cost\":\"25.00\"},"
+     "{\"id\":\"457924702\",\"sku\":\"IPOD2008BLACK\",\"tracked\":false}]",
+     201, check_two_rows},
+    {"POST", "/api/inventorylevel", SEED_LEVEL, 201, check_level_7},
+    {"PUT", "/api/inventorylevel",
+     "{\"inventory_item_id\":\"808950810\",\"location_id\":\"655441491\",\"available\":9}", 200,
+     check_level_9},
+    {"GET", "/api/inventorylevel/inventoryitem/808950810/location/655441491", NULL, 200,
+     check_level_9},
+    {"POST", "/api/inventorylevels",
+     "[{\"inventory_item_id\":\"39072856\",\"location_id\":\"655441491\",\"available\":3},"
+     "{\"inventory_item_id\":\"808950810\",\"location_id\":\"487838322\",\"available\":12}]",
+     201, check_two_rows},
+    {"DELETE", "/api/inventorylevel/inventoryitem/39072856/location/655441491", NULL, 204, NULL},
+    {"DELETE", "/api/inventoryitem/457924702", NULL, 200, check_deleted},
+    {"PUT", "/api/inventoryitem", "{\"id\":\"39072856\",\"deleted\":true}", 200, check_deleted},
+    {"GET", "/api/inventoryitem/39072856", NULL, 404, check_not_found},
+};
+
 Test(connector_server, every_route_round_trips_the_seed_bodies)
 {
     srv_http_start(NULL, NULL);
     CURL *c = curl_easy_init();
     hc_resp *r = srv_resp();
     cr_assert_not_null(c);
-    /* locations */
-    srv_expect(c, "POST", "/api/inventorylocation", SEED_LOCATION, 201, r);
-    cr_assert_str_eq(r->content_type, "application/json; charset=utf-8");
-    expect_seed_location(r->json);
-    srv_expect(c, "PUT", "/api/inventorylocation", SEED_LOCATION, 200, r);
-    expect_seed_location(r->json);
-    srv_expect(c, "GET", "/api/inventorylocation/655441491", NULL, 200, r);
-    expect_seed_location(r->json);
-    srv_expect(c, "POST", "/api/inventorylocations",
-               "[{\"id\":\"487838322\",\"name\":\"Warehouse\",\"city\":\"Toronto\","
-               "\"country\":\"Canada\",\"country_code\":\"CA\"}]",
-               201, r);
-    cr_assert_str_eq(jstr(jget(r->json->u.array.values[0], "data"), "name"), "Warehouse");
-    /* items */
-    srv_expect(c, "POST", "/api/inventoryitem", SEED_ITEM, 201, r);
-    expect_seed_item(r->json);
-    srv_expect(c, "PUT", "/api/inventoryitem", SEED_ITEM, 200, r);
-    expect_seed_item(r->json);
-    srv_expect(c, "GET", "/api/inventoryitem/808950810", NULL, 200, r);
-    expect_seed_item(r->json);
-    srv_expect(c, "POST", "/api/inventoryitems",
-               "[{\"id\":\"39072856\",\"sku\":\"IPOD2008GREEN\",\"cost\":\"25.00\"},"
-               "{\"id\":\"457924702\",\"sku\":\"IPOD2008BLACK\",\"tracked\":false}]",
-               201, r);
-    cr_assert_eq(r->json->u.array.len, 2);
-    /* levels */
-    srv_expect(c, "POST", "/api/inventorylevel", SEED_LEVEL, 201, r);
-    expect_seed_level(r->json, 7);
-    srv_expect(c, "PUT", "/api/inventorylevel",
-               "{\"inventory_item_id\":\"808950810\",\"location_id\":\"655441491\","
-               "\"available\":9}",
-               200, r);
-    expect_seed_level(r->json, 9);
-    srv_expect(c, "GET", "/api/inventorylevel/inventoryitem/808950810/location/655441491", NULL,
-               200, r);
-    expect_seed_level(r->json, 9);
-    srv_expect(c, "POST", "/api/inventorylevels",
-               "[{\"inventory_item_id\":\"39072856\",\"location_id\":\"655441491\","
-               "\"available\":3},{\"inventory_item_id\":\"808950810\",\"location_id\":"
-               "\"487838322\",\"available\":12}]",
-               201, r);
-    cr_assert_eq(r->json->u.array.len, 2);
+    for (size_t i = 0; i < sizeof route_walk / sizeof *route_walk; i++) {
+        srv_expect(c, route_walk[i].method, route_walk[i].path, route_walk[i].body,
+                   route_walk[i].status, r);
+        cr_assert_str_eq(r->content_type,
+                         r->status == 204 ? "" : "application/json; charset=utf-8");
+        if (route_walk[i].check)
+            route_walk[i].check(r->json);
+        else
+            cr_assert_eq(r->len, 0, "%s %s: no body", route_walk[i].method, route_walk[i].path);
+    }
     /* the writes as the engine holds them, over RESP */
     expect_level(C, 9, 0, "LEVEL.GET 808950810 655441491");
-    expect_level(C, 3, 0, "LEVEL.GET 39072856 655441491");
     expect_level(C, 12, 0, "LEVEL.GET 808950810 487838322");
-    /* deletes */
-    srv_expect(c, "DELETE", "/api/inventorylevel/inventoryitem/39072856/location/655441491", NULL,
-               204, r);
-    cr_assert_eq(r->len, 0);
     expect_error(C, "NOTFOUND", "LEVEL.GET 39072856 655441491");
-    srv_expect(c, "DELETE", "/api/inventoryitem/457924702", NULL, 200, r);
-    cr_assert_eq(jbool(r->json, "deleted"), true);
-    srv_expect(c, "PUT", "/api/inventoryitem", "{\"id\":\"39072856\",\"deleted\":true}", 200, r);
-    cr_assert_eq(jbool(r->json, "deleted"), true);
-    srv_expect(c, "GET", "/api/inventoryitem/39072856", NULL, 404, r);
-    cr_assert_str_eq(r->body, "{\"error\":\"inventory item 39072856 not found\"}");
+    expect_error(C, "NOTFOUND", "ITEM.GET 457924702");
     hc_free(r);
     free(r);
     curl_easy_cleanup(c);
@@ -1374,13 +1423,9 @@ Test(connector_server, bad_input_over_the_wire_is_refused_and_writes_nothing)
     srv_expect(c, "GET", "/api/inventorylevel/inventoryitem/1/location/+2", NULL, 400, r);
     srv_expect(c, "GET", "/api/inventoryitem/1", NULL, 404, r);
     /* bulk: over 250 rows refused whole; one failing row: 207, the rest applied */
-    size_t cap = 251 * 16 + 8, o = 0;
+    size_t cap = 251 * 16 + 8;
     char *body = malloc(cap);
-    cr_assert_not_null(body);
-    body[o++] = '[';
-    for (int i = 1; i <= 251; i++)
-        o += (size_t)snprintf(body + o, cap - o, "%s{\"id\":%d}", i > 1 ? "," : "", i);
-    snprintf(body + o, cap - o, "]");
+    cr_assert(body != NULL && ids_bulk(body, cap, 1, 251));
     srv_expect(c, "POST", "/api/inventoryitems", body, 400, r);
     cr_assert_str_eq(r->body, "{\"error\":\"a bulk create takes 1 to 250 rows: got 251\"}");
     free(body);
@@ -1423,10 +1468,7 @@ Test(connector_server, a_body_over_the_limit_is_413_and_writes_nothing)
     hc_resp *r = srv_resp();
     cr_assert_not_null(c);
     char body[2048];
-    size_t o = (size_t)snprintf(body, sizeof body, "[");
-    for (int i = 1; o + 16 < sizeof body; i++)
-        o += (size_t)snprintf(body + o, sizeof body - o, "%s{\"id\":%d}", i > 1 ? "," : "", i);
-    snprintf(body + o, sizeof body - o, "]");
+    cr_assert(ids_bulk(body, sizeof body, 1, 100)); /* 100 rows: 1.5 KB */
     cr_assert_gt(strlen(body), 1024);
     srv_expect(c, "POST", "/api/inventoryitems", body, 413, r);
     srv_expect(c, "GET", "/api/inventoryitem/1", NULL, 404, r);
@@ -1456,9 +1498,6 @@ Test(connector_server, the_bearer_token_is_required_when_a_password_is_set)
     curl_easy_cleanup(c);
 }
 
-static _Atomic int srv_created[RACE_IDS + 1];
-static _Atomic long srv_other;
-
 /* A keep-alive client creating every id in bulks of 8, as race_creator. */
 static void srv_creator(void *arg, size_t index)
 {
@@ -1468,25 +1507,10 @@ static void srv_creator(void *arg, size_t index)
     TU_CHECK(c != NULL && r != NULL, "client %zu: no memory", index);
     char body[1024];
     for (int base = 1; c && r && base <= RACE_IDS; base += 8) {
-        size_t o = 0;
-        body[o++] = '[';
-        for (int k = 0; k < 8; k++)
-            o += (size_t)snprintf(body + o, sizeof body - o, "%s{\"id\":\"%d\"}", k ? "," : "",
-                                  base + k);
-        snprintf(body + o, sizeof body - o, "]");
+        TU_CHECK(ids_bulk(body, sizeof body, base, 8), "bulk body");
         long st = hc_do(c, http_port, "POST", "/api/inventoryitems", tenant_hdr, body, r);
-        TU_CHECK((st == 201 || st == 207) && r->json && YAJL_IS_ARRAY(r->json) &&
-                     r->json->u.array.len == 8,
-                 "client %zu: %ld %s", index, st, r->body);
-        for (size_t k = 0; r->json && YAJL_IS_ARRAY(r->json) && k < r->json->u.array.len; k++) {
-            yajl_val s = http_json_get(r->json->u.array.values[k], "status");
-            long v = s ? strtol(s->u.number.r, NULL, 10) : 0;
-            /* relaxed: read after the threads are joined */
-            if (v == 201)
-                atomic_fetch_add_explicit(&srv_created[base + (int)k], 1, memory_order_relaxed);
-            else if (v != 409)
-                atomic_fetch_add_explicit(&srv_other, 1, memory_order_relaxed);
-        }
+        TU_CHECK((st == 201 || st == 207) && race_count(r->json, base), "client %zu: %ld %s", index,
+                 st, r->body);
         hc_free(r);
     }
     free(r);
@@ -1498,10 +1522,8 @@ Test(connector_server, concurrent_clients_creating_the_same_ids_create_each_once
 {
     srv_http_start(NULL, NULL);
     tu_run_threads(SRV_THREADS, srv_creator, NULL);
-    tu_assert_no_failures();
-    cr_assert_eq(atomic_load_explicit(&srv_other, memory_order_relaxed), 0);
+    race_expect_each_once();
     for (int id = 1; id <= RACE_IDS; id++) {
-        cr_assert_eq(atomic_load_explicit(&srv_created[id], memory_order_relaxed), 1, "id %d", id);
         redisReply *rep = cmd(C, "ITEM.GET %d", id);
         cr_assert(rep->type != REDIS_REPLY_ERROR, "ITEM.GET %d: %s", id, rep->str);
         freeReplyObject(rep);
