@@ -1275,10 +1275,13 @@ static long srv_do(CURL *c, const char *method, const char *path, const char *co
 {
     hc_free(r);
     long st = hc_do(c, http_port, method, path, hdrs ? hdrs : tenant_hdr, body, r);
-    if (getenv(EXAMPLES_ENV) != NULL)
-        fprintf(stderr, "```\n%s %s\n%s%s%s\n\n%ld%s%s%s\n%s\n```\n\n", method, path,
-                hdrs ? "" : "X-TWC-Tenant: acme\n", body ? "\n" : "", body ? body : "", st,
-                r->allow[0] ? "\nAllow: " : "", r->allow, "", r->body);
+    if (getenv(EXAMPLES_ENV) != NULL) {
+        fprintf(stderr, "```\n%s %s\n%s", method, path, hdrs ? "" : "X-TWC-Tenant: acme\n");
+        if (body)
+            fprintf(stderr, "\n%s\n", body);
+        fprintf(stderr, "\n%ld%s%s\n%s\n```\n\n", st, r->allow[0] ? "\nAllow: " : "", r->allow,
+                r->body);
+    }
     return st;
 }
 
