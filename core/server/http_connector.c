@@ -71,6 +71,7 @@ typedef struct {
 typedef struct {
     int status;
     bool deleted; /* an item answered as deleted (its last state) */
+    bool wrote; /* an engine write succeeded: the answer waits for it */
     char msg[CONNECTOR_MSG_MAX];
     union {
         inv_item item;
@@ -665,6 +666,7 @@ static void item_create(inv_engine *e, yajl_val row, conn_result *r)
         return;
     }
     int rc = inv_item_create(e, id, &f);
+    r->wrote = rc == INV_OK;
     if (rc == INV_OK)
         item_answer(e, id, 201, r);
     else if (rc == INV_EEXISTS)
@@ -679,6 +681,7 @@ static void item_delete(inv_engine *e, uint64_t id, conn_result *r)
     int rc = inv_item_get(e, id, &r->u.item);
     if (rc == INV_OK)
         rc = inv_item_del(e, id);
+    r->wrote = rc == INV_OK;
     if (rc == INV_OK) {
         r->status = 200;
         r->deleted = true;
@@ -709,8 +712,10 @@ static void item_update(inv_engine *e, yajl_val row, conn_result *r)
         return;
     }
     int rc = inv_item_get(e, id, &r->u.item);
-    if (rc == INV_OK && f.mask != 0) /* nothing writable given: answered as is */
+    if (rc == INV_OK && f.mask != 0) { /* nothing writable given: answered as is */
         rc = inv_item_put(e, id, &f);
+        r->wrote = rc == INV_OK;
+    }
     if (rc == INV_OK)
         item_answer(e, id, 200, r);
     else if (rc == INV_ENOTFOUND)
@@ -774,6 +779,7 @@ static void level_create(inv_engine *e, yajl_val row, conn_result *r)
         !row_available(row, &qty, &present, r))
         return;
     int rc = inv_level_create(e, item, loc, qty, &out);
+    r->wrote = rc == INV_OK;
     if (rc == INV_OK)
         level_answer(e, item, loc, 201, r);
     else if (rc == INV_EEXISTS)
@@ -808,6 +814,7 @@ static void level_update(inv_engine *e, yajl_val row, conn_result *r)
             rc = inv_level_set(e, item, loc, qty, now.revision, &out);
         }
     }
+    r->wrote = rc == INV_OK;
     if (rc == INV_OK)
         level_answer(e, item, loc, 200, r);
     else if (rc == INV_ECONFLICT)
@@ -841,6 +848,7 @@ static void loc_create(inv_engine *e, yajl_val row, conn_result *r)
     if (!row_id(row, "id", &id, r) || !loc_fields(row, &f, r))
         return;
     int rc = inv_location_create(e, id, &f);
+    r->wrote = rc == INV_OK;
     if (rc == INV_OK)
         loc_answer(e, id, 201, r);
     else if (rc == INV_EEXISTS)
@@ -858,8 +866,10 @@ static void loc_update(inv_engine *e, yajl_val row, conn_result *r)
     if (!row_id(row, "id", &id, r) || !loc_fields(row, &f, r))
         return;
     int rc = inv_location_get(e, id, &r->u.loc);
-    if (rc == INV_OK && f.mask != 0)
+    if (rc == INV_OK && f.mask != 0) {
         rc = inv_location_put(e, id, &f);
+        r->wrote = rc == INV_OK;
+    }
     if (rc == INV_OK)
         loc_answer(e, id, 200, r);
     else if (rc == INV_ENOTFOUND)
@@ -900,7 +910,7 @@ static yajl_val body_or_reply(const http_request *req, bool want_array, http_res
 
 /* r into res: the object with r's status (and its journal position when
  * it wrote), or {"error":...}. */
-static void reply_result(const conn_kind *k, const conn_result *r, bool wrote, http_response *res)
+static void reply_result(const conn_kind *k, const conn_result *r, http_response *res)
 {
     assert(r->status >= 200 && r->status < 600);
     if (r->status >= 300) {
@@ -908,7 +918,7 @@ static void reply_result(const conn_kind *k, const conn_result *r, bool wrote, h
         return;
     }
     res->status = r->status;
-    res->durable_at = wrote ? inv_last_write_position() : 0;
+    res->durable_at = r->wrote ? inv_last_write_position() : 0;
     k->write(res->body, r);
 }
 
@@ -921,9 +931,8 @@ static void write_one(const http_request *req, http_response *res, const conn_ki
     if (root == NULL)
         return;
     conn_result *r = result_fresh();
-    uint64_t before = inv_last_write_position();
     (update ? k->update : k->create)(req->e, root, r);
-    reply_result(k, r, inv_last_write_position() != before, res);
+    reply_result(k, r, res);
     yajl_tree_free(root);
 }
 
@@ -947,7 +956,7 @@ static void write_bulk(const http_request *req, http_response *res, const conn_k
         yajl_tree_free(root);
         return;
     }
-    uint64_t before = inv_last_write_position();
+    uint64_t durable_at = 0; /* the last created row's position */
     bool all_created = true;
     http_json_arr_open(res->body);
     for (size_t i = 0; i < n; i++) {
@@ -959,6 +968,8 @@ static void write_bulk(const http_request *req, http_response *res, const conn_k
             refuse(r, 400, "row %zu must be a JSON object", i);
         assert(r->status >= 200 && r->status < 600);
         all_created &= r->status == 201;
+        if (r->wrote)
+            durable_at = inv_last_write_position();
         http_json_obj_open(res->body);
         http_json_key(res->body, "index");
         http_json_u64(res->body, i);
@@ -973,9 +984,8 @@ static void write_bulk(const http_request *req, http_response *res, const conn_k
     }
     http_json_arr_close(res->body);
     res->status = all_created ? 201 : 207;
-    /* the rows that were created are durable at the last one's position */
-    uint64_t after = inv_last_write_position();
-    res->durable_at = after != before ? after : 0;
+    /* the rows created are durable once the last one is */
+    res->durable_at = durable_at;
     yajl_tree_free(root);
 }
 
@@ -1008,14 +1018,13 @@ static void item_by_ref(const http_request *req, http_response *res, bool del)
     if (!tenant_ok_or_reply(req, res) || !path_id_or_reply(req, 0, "inventoryRef", &id, res))
         return;
     conn_result *r = result_fresh();
-    uint64_t before = inv_last_write_position();
     if (del)
         item_delete(req->e, id, r);
     else if (inv_item_get(req->e, id, &r->u.item) == INV_OK)
         r->status = 200;
     else
         refuse(r, 404, "inventory item %llu not found", (unsigned long long)id);
-    reply_result(&kind_item, r, inv_last_write_position() != before, res);
+    reply_result(&kind_item, r, res);
 }
 
 static void h_item_get(const http_request *req, http_response *res)
@@ -1038,7 +1047,7 @@ static void h_level_get(const http_request *req, http_response *res)
         return;
     conn_result *r = result_fresh();
     level_answer(req->e, item, loc, 200, r);
-    reply_result(&kind_level, r, false, res);
+    reply_result(&kind_level, r, res);
 }
 
 /* DELETE /api/inventorylevel/inventoryitem/{item}/location/{loc}: 204; 409
@@ -1080,7 +1089,7 @@ static void h_loc_get(const http_request *req, http_response *res)
         r->status = 200;
     else
         refuse(r, 404, "location %llu not found", (unsigned long long)id);
-    reply_result(&kind_loc, r, false, res);
+    reply_result(&kind_loc, r, res);
 }
 
 /* ---- the routing table ------------------------------------------------------ */
