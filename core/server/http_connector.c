@@ -31,7 +31,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
 #include "server/http_json.h"
 #include "server/http_route.h"
 
