@@ -225,6 +225,7 @@ static const char *reason_phrase(int status)
         {201, "Created"},
         {202, "Accepted"},
         {204, "No Content"},
+        {207, "Multi-Status"}, /* the connector dialect's bulk creates */
         {400, "Bad Request"},
         {401, "Unauthorized"},
         {403, "Forbidden"},

@@ -22,6 +22,7 @@ static const struct {
     {http_common_routes, &http_common_routes_n},
     {http_shoplazza_routes, &http_shoplazza_routes_n},
     {http_shopify_routes, &http_shopify_routes_n},
+    {http_connector_routes, &http_connector_routes_n},
 };
 
 static const struct {
