@@ -3,12 +3,14 @@
  * parsed request (route, run the handler, frame the response: status
  * line, Content-Length, Allow, extra headers; HEAD without its body),
  * GET /healthz, GET /metrics (Prometheus text format 0.0.4), the one table
- * mapping engine results (INV_E*) to HTTP statuses, and the request
- * counters the metrics expose.
+ * mapping engine results (INV_E*) to HTTP statuses, the one table giving
+ * an error decided outside a handler the shape of its path's dialect, and
+ * the request and connection counters /metrics and INFO's # HTTP show.
  *
  * Invariants: a response always carries Content-Length (but 204), so a
  * keep-alive client can find the next one; a handler that leaves no
- * status or whose body failed yields a 500, never a partial body. The counters are process-wide (one invcored per process),
+ * status or whose body failed yields a 500, never a partial body. The
+ * counters are process-wide (one invcored per process),
  * written by every event loop with relaxed atomics (statistics: they order
  * nothing, and a scrape may see one counter a request ahead of another);
  * histogram buckets are cumulative only when read, never when written.
