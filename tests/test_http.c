@@ -384,6 +384,30 @@ Test(http, a_wrong_method_on_a_dialect_route_is_405_in_its_shape)
     curl_easy_cleanup(h);
 }
 
+Test(http, a_body_with_an_escaped_nul_is_400_and_writes_nothing)
+{
+    const struct {
+        const char *path, *body;
+    } cases[] = {
+        {"/admin/api/2021-04/inventory_levels/set.json",
+         "{\"location_id\":1,\"inventory_item_id\":1,\"available\":5,\"x\":\"a\\u0000b\"}"},
+        {"/openapi/2026-01/inventory_levels/set",
+         "{\"inventory_item_id\":\"1\",\"location_id\":\"1\",\"stock\":5,"
+         "\"note\":\"\\u0000\"}"},
+    };
+    expect_status(C, "OK", "AUTH %s", TOKEN);
+    expect_status(C, "OK", "ITEM.SET 1 sku A");
+    expect_status(C, "OK", "LOC.SET 1 name Ottawa");
+    CURL *h = curl_easy_init();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cr_assert_eq(http_do(h, "POST", cases[i].path, cases[i].body, "Access-Token: " TOKEN, &R),
+                     400, "%s: %s", cases[i].path, R.body);
+        cr_assert_not_null(strstr(R.body, "NUL"), "%s", R.body);
+    }
+    curl_easy_cleanup(h);
+    expect_error(C, "NOTFOUND", "LEVEL.GET 1 1"); /* neither body was applied */
+}
+
 /* ---- connections: pipelining, slow clients, keep-alive ------------------------ */
 
 Test(http, pipelined_requests_are_answered_in_order)
