@@ -7,6 +7,7 @@
 #   make run      deps + build + start invcored in the foreground
 #   make bench    benchmarks (tables of ops/s and ratios)
 #   make fuzz     every fuzz target for FUZZ_SECONDS each
+#   make fuzz-corpus-http  the HTTP suites' requests as fuzz_http's seeds
 #   make install  PREFIX=/usr/local
 
 SHELL       := /bin/bash
@@ -76,8 +77,8 @@ TEST_LOG   := $(B)/test-results.log
 .SECONDARY:
 
 .PHONY: all deps test test-log-reset unit-test asan-test tsan-test fuzz-test check-atomics \
-        check-cycles check-readme bench fuzz run install clean crash-test client-test \
-        format format-check
+        check-cycles check-readme bench fuzz fuzz-corpus-http run install clean crash-test \
+        client-test format format-check
 
 ALL_TARGETS := $(B)/libinvcore.a $(B)/libinvcore.so $(B)/invcore.pc
 ifneq ($(wildcard $(SERVER_MAIN)),)
@@ -218,6 +219,21 @@ fuzz-test: $(FUZZERS)
 	    $(B)/fuzz/corpus-$$n \
 	    fuzz/corpus/$$n 2>$(B)/fuzz/$$n.log \
 	    || { tail -40 $(B)/fuzz/$$n.log; exit 1; }; done
+
+# The HTTP suites' requests as fuzz_http's seeds: each suite runs with
+# INVCORE_HTTP_CORPUS set, and tests/test_http_client.h writes every distinct
+# request (its name: a hash of its bytes) in fuzz_http's input format. The
+# generated seeds (*.http) are replaced on each run, the hand-written ones
+# (no suffix) kept; run it after changing an HTTP suite and commit
+# fuzz/corpus/fuzz_http (fuzz-test reads it).
+HTTP_SUITES := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_http*.c))
+
+fuzz-corpus-http: $(HTTP_SUITES) $(B)/invcored
+	@rm -f fuzz/corpus/fuzz_http/*.http fuzz/corpus/fuzz_http/*.tmp
+	@set -eo pipefail; for t in $(HTTP_SUITES); do echo "== $$t (seeding fuzz/corpus/fuzz_http)"; \
+	  INVCORE_HTTP_CORPUS=$(CURDIR)/fuzz/corpus/fuzz_http $$t --jobs 2 2>&1 | tail -1; done
+	@echo "fuzz-corpus-http: $$(ls fuzz/corpus/fuzz_http | wc -l) seeds," \
+	  "$$(cat fuzz/corpus/fuzz_http/* | wc -c) bytes in fuzz/corpus/fuzz_http"
 
 # ---- tests -----------------------------------------------------------------
 

@@ -6,16 +6,22 @@
  * as server.c's conn_process feeds it: steps over the unconsumed bytes,
  * waiting for *need bytes, stopping at a close; responses are discarded.
  *
- * The first byte picks the mode: bit 0 a --requirepass ("pw") or none,
- * bits 1-2 how the stream is cut into reads (whole, byte by byte, 7-byte
- * or 100-byte pieces), bit 7 JSON mode (the rest is a request body given
- * to http_json_parse and read with every getter).
+ * The first byte picks the mode: bit 0 a --requirepass, bits 1-2 how the
+ * stream is cut into reads (whole, byte by byte, 7-byte or 100-byte
+ * pieces), bit 7 JSON mode (the rest is a request body given to
+ * http_json_parse and read with every getter). With bit 0 set, the next
+ * byte is the password's length (1..FUZZ_PASSWORD_MAX) and the password
+ * follows, then the stream: seeds taken from the test suites
+ * (tests/test_http_client.h, `make fuzz-corpus-http`) carry the token
+ * their server was started with, so their requests get past
+ * authentication here too.
  *
  * Invariants checked: no crash, no sanitizer report, no leak (the engine
  * is reopened every FUZZ_REOPEN_EVERY inputs); a step never consumes more
  * than it was given; every answered step appends a whole response that
  * starts with a status line.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +34,11 @@
 
 #define FUZZ_REOPEN_EVERY 4000
 #define FUZZ_STREAM_MAX (256u << 10) /* one input's stream, at most */
+#define FUZZ_PASSWORD_MAX 64u /* bytes of a mode-1 input's password */
 
 static inv_engine *g_e;
 static server_config g_cfg_open, g_cfg_pass;
+static char g_password[FUZZ_PASSWORD_MAX];
 static unsigned long g_runs;
 
 static void fuzz_open(void)
@@ -48,13 +56,30 @@ static void fuzz_init_once(void)
         return;
     fuzz_open();
     config_defaults(&g_cfg_open);
-    g_cfg_open.http_body_bytes = 4096; /* small limits: reachable */
-    g_cfg_open.http_header_bytes = 2048;
-    g_cfg_open.http_url_bytes = 512;
-    g_cfg_open.http_headers = 16;
+    /* limits a mutation can reach, yet above what the suites' ordinary
+     * requests need (a Shopify ids= list of 100, a bulk body) */
+    g_cfg_open.http_body_bytes = 16384;
+    g_cfg_open.http_header_bytes = 8192;
+    g_cfg_open.http_url_bytes = 4096;
+    g_cfg_open.http_headers = 32;
     g_cfg_pass = g_cfg_open;
-    g_cfg_pass.requirepass = "pw";
-    g_cfg_pass.requirepass_len = 2;
+    g_cfg_pass.requirepass = g_password; /* set per input */
+}
+
+/* Mode 1: the password at the input's front (length byte, bytes) becomes
+ * g_cfg_pass's; false when the input is too short or the length bad. */
+static bool fuzz_take_password(const uint8_t **data, size_t *size)
+{
+    if (*size < 1)
+        return false;
+    size_t n = (*data)[0];
+    if (n == 0 || n > FUZZ_PASSWORD_MAX || *size < 1 + n)
+        return false;
+    memcpy(g_password, *data + 1, n);
+    g_cfg_pass.requirepass_len = n;
+    *data += 1 + n;
+    *size -= 1 + n;
+    return true;
 }
 
 /* JSON mode: parse the bytes as a body and read every getter. */
@@ -131,6 +156,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_json(data, size);
         return 0;
     }
+    if ((mode & 1) && !fuzz_take_password(&data, &size))
+        return 0;
     http_conn *h = http_conn_new((mode & 1) ? &g_cfg_pass : &g_cfg_open, g_e);
     if (h == NULL)
         return 0;

@@ -216,3 +216,31 @@ Test(http_json, query_values_too_long_or_badly_escaped_are_refused)
     cr_assert(http_query_get(S("a=%41"), "a", buf, sizeof buf, &len) && len == 1 && buf[0] == 'A');
     cr_assert(!http_query_get(S(""), "a", buf, sizeof buf, &len));
 }
+
+Test(http_json, a_string_or_key_with_an_escaped_nul_is_refused_never_read_cut)
+{
+    char err[128];
+    /* yajl would decode each into a NUL byte: "ab\u0000cd" read as "ab" */
+    const char *nul[] = {"{\"sku\":\"ab\\u0000cd\"}", "{\"sku\":\"\\u0000\"}",
+                         "{\"sku\\u0000x\":\"v\"}", "[\"a\",\"b\\u0000\"]",
+                         "{\"sku\":\"\\\\\\u0000\"}"};
+    for (size_t k = 0; k < sizeof nul / sizeof nul[0]; k++) {
+        http_str in = S(nul[k]);
+        yajl_val v = http_json_parse(&in, err, sizeof err);
+        cr_assert_null(v, "accepted %s", nul[k]);
+        cr_assert_not_null(strstr(err, "NUL"), "%s: %s", nul[k], err);
+    }
+    /* an escaped backslash then the text u0000, and \u0001: whole strings */
+    http_str in = S("{\"a\":\"x\\\\u0000y\",\"b\":\"p\\u0001q\",\"c\":\"\\u00e9\"}");
+    yajl_val v = http_json_parse(&in, err, sizeof err);
+    cr_assert_not_null(v, "%s", err);
+    http_str s;
+    bool bad = false;
+    cr_assert(http_json_get_str(v, "a", &s, &bad) && !bad);
+    cr_assert(s.len == 8 && memcmp(s.p, "x\\u0000y", 8) == 0, "%.*s", (int)s.len, s.p);
+    cr_assert(http_json_get_str(v, "b", &s, &bad) && !bad);
+    cr_assert(s.len == 3 && s.p[1] == '\x01');
+    cr_assert(http_json_get_str(v, "c", &s, &bad) && !bad);
+    cr_assert(s.len == 2 && memcmp(s.p, "\xc3\xa9", 2) == 0);
+    yajl_tree_free(v);
+}

@@ -212,5 +212,7 @@ void feed_session_free(session *s);
 cmd_handler cmd_introspect, cmd_scan, cmd_type;
 /* INFO's # Webhooks section, appended to t. */
 void info_webhooks(resp_out *t);
+/* INFO's # HTTP section (the listener on http_port, 0: off), appended to t. */
+void info_http(resp_out *t, int http_port);
 
 #endif /* INV_SERVER_CMD_INTERNAL_H */

@@ -1,6 +1,7 @@
 /*
  * cmd_introspect.c — the monitoring and keyspace commands Redis tools use:
- * SLOWLOG, LATENCY, MEMORY, SCAN and TYPE; and INFO's # Webhooks section.
+ * SLOWLOG, LATENCY, MEMORY, SCAN and TYPE; and INFO's # Webhooks and
+ * # HTTP sections.
  *
  * The keyspace these commands show is the levels: a level is the "key"
  * named "item:loc" (both decimal ids, as SCAN writes them; leading zeros
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "server/cmd_internal.h"
+#include "server/http.h"
 #include "server/slowlog.h"
 #include "server/webhook.h"
 
@@ -452,6 +454,45 @@ void info_webhooks(resp_out *t)
                      (unsigned long long)w->records_sent, (unsigned long long)w->failures,
                      (unsigned long long)w->failing, (unsigned long long)w->gaps, w->last_status,
                      info_value(err, sizeof err, w->last_error));
+        assert(k > 0 && (size_t)k < sizeof line);
+        resp_out_raw(t, line, (size_t)k);
+    }
+    resp_out_raw(t, "\r\n", 2);
+}
+
+/* ---- INFO http ------------------------------------------------------------------ */
+
+/* # HTTP: the listener's port (0: off), its connections, and the request
+ * counters /metrics shows (http_common.c's, read through http_stats_get):
+ * the total, the 4xx and 5xx answers (refusals included), and one line per
+ * dialect ("none": requests never routed: 404, 405, refusals before
+ * routing). */
+void info_http(resp_out *t, int http_port)
+{
+    http_stats st;
+    char line[256];
+    uint64_t total = 0, e4 = 0, e5 = 0;
+    http_stats_get(&st);
+    for (size_t d = 0; d < HTTP_STATS_SLOTS; d++) {
+        total += st.slot[d].requests;
+        e4 += st.slot[d].errors_4xx;
+        e5 += st.slot[d].errors_5xx;
+    }
+    int k = snprintf(line, sizeof line,
+                     "# HTTP\r\nhttp_port:%d\r\nhttp_connections:%llu\r\n"
+                     "http_connections_received:%llu\r\nhttp_requests:%llu\r\n"
+                     "http_errors_4xx:%llu\r\nhttp_errors_5xx:%llu\r\n",
+                     http_port > 0 ? http_port : 0, (unsigned long long)st.connections_open,
+                     (unsigned long long)st.connections_total, (unsigned long long)total,
+                     (unsigned long long)e4, (unsigned long long)e5);
+    assert(k > 0 && (size_t)k < sizeof line);
+    resp_out_raw(t, line, (size_t)k);
+    for (size_t d = 0; d < HTTP_STATS_SLOTS; d++) {
+        const http_slot_stats *x = &st.slot[d];
+        k = snprintf(line, sizeof line,
+                     "http_dialect_%s:requests=%llu,errors_4xx=%llu,errors_5xx=%llu\r\n", x->name,
+                     (unsigned long long)x->requests, (unsigned long long)x->errors_4xx,
+                     (unsigned long long)x->errors_5xx);
         assert(k > 0 && (size_t)k < sizeof line);
         resp_out_raw(t, line, (size_t)k);
     }

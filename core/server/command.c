@@ -933,6 +933,8 @@ static void cmd_info(session *s, resp_out *o, const resp_arg *v, size_t n)
     info_engine(s, &t, &q, &st);
     if (want(&q, "webhooks", true))
         info_webhooks(&t);
+    if (want(&q, "http", true))
+        info_http(&t, s->ctx->http_port);
     if (t.failed)
         reply_engine_error(o, INV_ENOMEM);
     else

@@ -29,6 +29,7 @@ typedef struct {
     stats_global *g;
     int64_t start_ms; /* CLOCK_REALTIME at start */
     int port; /* the port actually bound */
+    int http_port; /* the HTTP port actually bound; 0: off */
     unsigned threads;
 } server_ctx;
 

@@ -77,27 +77,41 @@ static const http_header_kv *header_find(const http_conn *h, const char *name)
     return NULL;
 }
 
-/* The seeds' token headers: Access-Token (Shoplazza), X-Shopify-Access-Token
- * (Shopify), Authorization: Bearer (the connector). Any one that carries
- * the password authenticates; every present one is compared, so the time
- * does not tell which matched. */
+/* The seeds' token headers, each a row: Access-Token (Shoplazza),
+ * X-Shopify-Access-Token (Shopify), Authorization (the connector sends
+ * "Bearer <token>", Wix the bare token: both forms are read). */
+static const struct {
+    const char *name;
+    const char *scheme; /* a prefix the value may carry before the token; NULL: none */
+} g_token_headers[] = {
+    {"Access-Token", NULL},
+    {"X-Shopify-Access-Token", NULL},
+    {"Authorization", "Bearer "},
+};
+
+/* Whether kv's value, or its value after the row's scheme, is the password.
+ * Both forms are compared whenever the scheme is there, so the time does
+ * not tell which one matched. */
+static bool token_header_matches(const server_config *cfg, const http_header_kv *kv,
+                                 const char *scheme)
+{
+    bool ok = config_token_matches(cfg, kv->value, kv->value_len);
+    size_t n = scheme ? strlen(scheme) : 0;
+    if (n > 0 && kv->value_len >= n && strncasecmp(kv->value, scheme, n) == 0)
+        ok |= config_token_matches(cfg, kv->value + n, kv->value_len - n);
+    return ok;
+}
+
+/* Any token header that carries the password authenticates; every present
+ * one is compared, so the time does not tell which matched. */
 static bool request_authenticated(const http_conn *h)
 {
-    static const char *const names[] = {"Access-Token", "X-Shopify-Access-Token", "Authorization"};
     bool ok = false;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        const http_header_kv *kv = header_find(h, names[i]);
-        if (kv == NULL)
-            continue;
-        const char *v = kv->value;
-        size_t len = kv->value_len;
-        if (i == 2) { /* "Bearer <token>" */
-            if (len < 7 || strncasecmp(v, "Bearer ", 7) != 0)
-                continue;
-            v += 7;
-            len -= 7;
-        }
-        ok |= config_token_matches(h->cfg, v, len);
+    assert(password_set(h->cfg));
+    for (size_t i = 0; i < sizeof g_token_headers / sizeof g_token_headers[0]; i++) {
+        const http_header_kv *kv = header_find(h, g_token_headers[i].name);
+        if (kv != NULL)
+            ok |= token_header_matches(h->cfg, kv, g_token_headers[i].scheme);
     }
     return ok;
 }
@@ -161,6 +175,18 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* RFC 9110 5.5: a field value excludes its trailing whitespace (the
+ * parser drops only the leading), so "Authorization: tok " is the token. */
+static void header_values_trim(http_conn *h)
+{
+    for (size_t i = 0; i < h->n_headers; i++) {
+        http_header_kv *kv = &h->headers[i];
+        while (kv->value_len > 0 &&
+               (kv->value[kv->value_len - 1] == ' ' || kv->value[kv->value_len - 1] == '\t'))
+            kv->value_len--;
+    }
+}
+
 static int on_headers_complete(http_parser *p)
 {
     http_conn *h = p->data;
@@ -171,6 +197,7 @@ static int on_headers_complete(http_parser *p)
     const char *end = last ? last->value + last->value_len : h->url + h->url_len;
     if (h->url == NULL || (size_t)(end - h->data) > h->lim_header_bytes)
         return refuse(h, 431, "Request Header Fields Too Large");
+    header_values_trim(h);
     if ((p->flags & F_CHUNKED) || p->uses_transfer_encoding)
         return refuse(h, 411, "Length Required: chunked request bodies are not supported");
     h->content_length = (p->flags & F_CONTENTLENGTH) ? p->content_length : 0;
@@ -228,6 +255,7 @@ http_conn *http_conn_new(const server_config *cfg, inv_engine *e)
         free(h);
         return NULL;
     }
+    http_metrics_conn(true);
     return h;
 }
 
@@ -237,6 +265,7 @@ void http_conn_free(http_conn *h)
         return;
     http_served_free(h->served);
     free(h);
+    http_metrics_conn(false);
 }
 
 static size_t min_size(size_t a, size_t b)
@@ -270,11 +299,11 @@ static http_step refuse_parse_error(http_conn *h, resp_out *out)
 {
     enum http_errno err = HTTP_PARSER_ERRNO(&h->p);
     if (err == HPE_INVALID_METHOD)
-        http_serve_refusal(out, 501, "Not Implemented: unknown method", true);
+        http_serve_refusal(out, h->url, h->url_len, 501, "Not Implemented: unknown method", true);
     else if (err == HPE_HEADER_OVERFLOW)
-        http_serve_refusal(out, 431, "Request Header Fields Too Large", true);
+        http_serve_refusal(out, h->url, h->url_len, 431, "Request Header Fields Too Large", true);
     else
-        http_serve_refusal(out, 400, http_errno_description(err), true);
+        http_serve_refusal(out, h->url, h->url_len, 400, http_errno_description(err), true);
     return HTTP_STEP_CLOSE;
 }
 
@@ -289,7 +318,7 @@ http_step http_conn_step(http_conn *h, const char *data, size_t len, resp_out *o
     h->data = data;
     size_t n = http_parser_execute(&h->p, &g_settings, data, len);
     if (h->refuse != 0) {
-        http_serve_refusal(out, h->refuse, h->refuse_msg, true);
+        http_serve_refusal(out, h->url, h->url_len, h->refuse, h->refuse_msg, true);
         *used = len;
         return HTTP_STEP_CLOSE;
     }
@@ -317,7 +346,7 @@ http_step http_conn_step(http_conn *h, const char *data, size_t len, resp_out *o
         return refuse_parse_error(h, out);
     }
     if (!h->headers_done && len > h->lim_header_bytes) {
-        http_serve_refusal(out, 431, "Request Header Fields Too Large", true);
+        http_serve_refusal(out, h->url, h->url_len, 431, "Request Header Fields Too Large", true);
         *used = len;
         return HTTP_STEP_CLOSE;
     }

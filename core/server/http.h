@@ -80,8 +80,39 @@ void http_served_free(http_served *s);
  * Returns the position the response waits for (0: none). */
 uint64_t http_serve(http_served *s, const http_parsed *pr, resp_out *out, bool close_after);
 
-/* A response decided before routing (400, 401, 411, 413, 414, 431, 501):
- * {"errors": msg} with Connection: close when close_after. */
-void http_serve_refusal(resp_out *out, int status, const char *msg, bool close_after);
+/* A response decided before routing (400, 401, 411, 413, 414, 431, 501)
+ * for the request whose URL (what of it was read; NULL, 0: none) is
+ * url[0..url_len): the error in the shape of the dialect its path names
+ * (http_common.c's table: /openapi/ Shoplazza {"error"}, /admin/api/
+ * Shopify {"errors"}, /api/ the connector {"error"}, /stores/ Wix
+ * {"message","details"}; else the common {"errors"}), with Connection:
+ * close when close_after. */
+void http_serve_refusal(resp_out *out, const char *url, size_t url_len, int status, const char *msg,
+                        bool close_after);
+
+/* ---- http_common.c: the counters /metrics and INFO's # HTTP show ------- */
+
+/* One slot per dialect (http_route.h's order: common, shoplazza, shopify,
+ * connector, wix) and a last one for requests never routed (404, 405 and
+ * the refusals before routing); http_common.c asserts the count. */
+#define HTTP_STATS_SLOTS 6
+
+typedef struct {
+    const char *name; /* "common", ..., "none" (static) */
+    uint64_t requests, errors_4xx, errors_5xx;
+} http_slot_stats;
+
+typedef struct {
+    uint64_t connections_open, connections_total;
+    http_slot_stats slot[HTTP_STATS_SLOTS];
+} http_stats;
+
+/* A snapshot of the counters (each read relaxed: a scrape may see one a
+ * request ahead of another). */
+void http_stats_get(http_stats *out);
+
+/* A connection accepted on --http-port (opened) or closed: http_conn_new
+ * and http_conn_free count themselves. */
+void http_metrics_conn(bool opened);
 
 #endif /* INV_SERVER_HTTP_H */

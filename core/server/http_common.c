@@ -3,12 +3,14 @@
  * parsed request (route, run the handler, frame the response: status
  * line, Content-Length, Allow, extra headers; HEAD without its body),
  * GET /healthz, GET /metrics (Prometheus text format 0.0.4), the one table
- * mapping engine results (INV_E*) to HTTP statuses, and the request
- * counters the metrics expose.
+ * mapping engine results (INV_E*) to HTTP statuses, the one table giving
+ * an error decided outside a handler the shape of its path's dialect, and
+ * the request and connection counters /metrics and INFO's # HTTP show.
  *
  * Invariants: a response always carries Content-Length (but 204), so a
  * keep-alive client can find the next one; a handler that leaves no
- * status or whose body failed yields a 500, never a partial body. The counters are process-wide (one invcored per process),
+ * status or whose body failed yields a 500, never a partial body. The
+ * counters are process-wide (one invcored per process),
  * written by every event loop with relaxed atomics (statistics: they order
  * nothing, and a scrape may see one counter a request ahead of another);
  * histogram buckets are cumulative only when read, never when written.
@@ -65,6 +67,10 @@ typedef struct {
 } dialect_counters;
 
 static dialect_counters g_counters[HTTP_METRIC_SLOTS];
+/* HTTP connections: open now (up at accept, down at close) and ever. */
+static _Atomic uint64_t g_conns_open, g_conns_total;
+
+_Static_assert(HTTP_METRIC_SLOTS == HTTP_STATS_SLOTS, "http.h's slot count is the dialects + 1");
 
 static const char *const g_dialect_names[HTTP_METRIC_SLOTS] = {
     "common", "shoplazza", "shopify", "connector", "wix", "none",
@@ -85,6 +91,34 @@ void http_metrics_count(http_dialect d, int status, uint64_t latency_ns)
         stats_add_global(&c->errors_4xx, 1);
     stats_add_global(&c->latency_ns_sum, latency_ns);
     stats_add_global(&c->bucket[b], 1);
+}
+
+void http_metrics_conn(bool opened)
+{
+    if (opened) {
+        stats_add_global(&g_conns_open, 1);
+        stats_add_global(&g_conns_total, 1);
+    } else {
+        /* relaxed: a gauge, orders nothing; every close follows its open
+         * in the one loop that owns the connection, so it never wraps */
+        uint64_t was = atomic_fetch_sub_explicit(&g_conns_open, 1, memory_order_relaxed);
+        assert(was > 0);
+    }
+}
+
+void http_stats_get(http_stats *out)
+{
+    assert(out != NULL);
+    memset(out, 0, sizeof *out);
+    out->connections_open = stats_get(&g_conns_open);
+    out->connections_total = stats_get(&g_conns_total);
+    for (size_t d = 0; d < HTTP_METRIC_SLOTS; d++) {
+        out->slot[d].name = g_dialect_names[d];
+        out->slot[d].requests = stats_get(&g_counters[d].requests);
+        out->slot[d].errors_4xx = stats_get(&g_counters[d].errors_4xx);
+        out->slot[d].errors_5xx = stats_get(&g_counters[d].errors_5xx);
+    }
+    assert(out->slot[HTTP_METRIC_SLOTS - 1].name != NULL);
 }
 
 /* ---- handlers ----------------------------------------------------------------- */
@@ -115,6 +149,12 @@ static void metric_line(http_body *b, const char *fmt, ...)
 
 static void metrics_requests(http_body *b)
 {
+    metric_line(b, "# TYPE invcore_http_connections gauge\ninvcore_http_connections %llu\n",
+                (unsigned long long)stats_get(&g_conns_open));
+    metric_line(b,
+                "# TYPE invcore_http_connections_total counter\n"
+                "invcore_http_connections_total %llu\n",
+                (unsigned long long)stats_get(&g_conns_total));
     metric_line(b, "# TYPE invcore_http_requests_total counter\n");
     for (size_t d = 0; d < HTTP_METRIC_SLOTS; d++)
         metric_line(b, "invcore_http_requests_total{dialect=\"%s\"} %llu\n", g_dialect_names[d],
@@ -294,15 +334,89 @@ static void write_response(resp_out *out, const http_response *res, const char *
         resp_out_raw(out, b->p, b->len);
 }
 
-/* {"errors": msg} with status into res (body reset first). */
-static void error_body(http_response *res, int status, const char *msg)
+/* ---- error shapes ------------------------------------------------------- */
+
+/* The bodies of the errors decided outside a handler (404, 405, a
+ * handler's 500, and http.c's refusals before routing: 400, 401, 411,
+ * 413, 414, 431, 501), one writer per shape. */
+typedef void (*error_writer)(http_body *b, const char *msg);
+
+/* {"errors":"msg"}: Shopify's, and the common shape. */
+static void error_errors(http_body *b, const char *msg)
 {
+    http_json_obj_open(b);
+    http_json_key(b, "errors");
+    http_json_cstr(b, msg);
+    http_json_obj_close(b);
+}
+
+/* {"error":"msg"}: the connector's, and Shoplazza's for a request its
+ * gateway refuses (seed 003: "error" when the token is missing or
+ * invalid; a handler's errors are its own {"code",..."errors":[...]}). */
+static void error_error(http_body *b, const char *msg)
+{
+    http_json_obj_open(b);
+    http_json_key(b, "error");
+    http_json_cstr(b, msg);
+    http_json_obj_close(b);
+}
+
+/* {"message":"msg","details":{}}: Wix's (seed 004's error shape). */
+static void error_wix(http_body *b, const char *msg)
+{
+    http_json_obj_open(b);
+    http_json_key(b, "message");
+    http_json_cstr(b, msg);
+    http_json_key(b, "details");
+    http_json_obj_open(b);
+    http_json_obj_close(b);
+    http_json_obj_close(b);
+}
+
+/* A path names its dialect by its first segments: the shape of an error
+ * on it is that dialect's; any other path gets the common shape. */
+static const struct {
+    const char *prefix; /* ends with '/': "/api" alone is the connector's too */
+    http_dialect dialect;
+    error_writer write;
+} g_error_shapes[] = {
+    {"/openapi/", HTTP_DIALECT_SHOPLAZZA, error_error},
+    {"/admin/api/", HTTP_DIALECT_SHOPIFY, error_errors},
+    {"/api/", HTTP_DIALECT_CONNECTOR, error_error},
+    {"/stores/", HTTP_DIALECT_WIX, error_wix},
+};
+
+static http_dialect http_dialect_of_path(http_str path)
+{
+    for (size_t i = 0; i < sizeof g_error_shapes / sizeof g_error_shapes[0]; i++) {
+        const char *pre = g_error_shapes[i].prefix;
+        size_t n = strlen(pre);
+        assert(n >= 2 && pre[n - 1] == '/');
+        /* "/api/..." or exactly "/api" */
+        if ((path.len >= n && memcmp(path.p, pre, n) == 0) ||
+            (path.len == n - 1 && memcmp(path.p, pre, n - 1) == 0))
+            return g_error_shapes[i].dialect;
+    }
+    return HTTP_DIALECT_COMMON;
+}
+
+static error_writer error_writer_for(http_dialect d)
+{
+    for (size_t i = 0; i < sizeof g_error_shapes / sizeof g_error_shapes[0]; i++)
+        if (g_error_shapes[i].dialect == d)
+            return g_error_shapes[i].write;
+    return error_errors;
+}
+
+/* The error status with msg, in the shape of the dialect path names, into
+ * res (the body reset first). */
+static void error_body(http_response *res, http_str path, int status, const char *msg)
+{
+    assert(status >= 400 && status <= 599);
+    assert(msg != NULL);
     http_body_reset(res->body);
     res->status = status;
-    http_json_obj_open(res->body);
-    http_json_key(res->body, "errors");
-    http_json_cstr(res->body, msg);
-    http_json_obj_close(res->body);
+    error_writer_for(http_dialect_of_path(path))(res->body, msg);
 }
 
 static bool header_lookup(const http_request *r, const char *name, http_str *value)
@@ -344,19 +458,19 @@ uint64_t http_serve(http_served *s, const http_parsed *pr, resp_out *out, bool c
                                    &req.n_params, allow, sizeof allow);
     http_dialect dialect = HTTP_DIALECTS;
     if (m == HTTP_MATCH_NO_PATH) {
-        error_body(&res, 404, "Not Found");
+        error_body(&res, req.path, 404, "Not Found");
         allow[0] = '\0';
     } else if (req.method == HTTP_OPTIONS) {
         res.status = 204;
     } else if (req.method == 0 || m == HTTP_MATCH_NO_METHOD) {
-        error_body(&res, 405, "Method Not Allowed");
+        error_body(&res, req.path, 405, "Method Not Allowed");
     } else {
         dialect = route->dialect;
         req.dialect = dialect;
         allow[0] = '\0';
         route->fn(&req, &res);
         if (res.status < 100 || res.status > 599 || res.body->failed) {
-            error_body(&res, 500, "Internal Server Error");
+            error_body(&res, req.path, 500, "Internal Server Error");
             res.durable_at = 0 /* not sent as success: nothing to wait for */;
         }
     }
@@ -365,18 +479,22 @@ uint64_t http_serve(http_served *s, const http_parsed *pr, resp_out *out, bool c
     return res.durable_at;
 }
 
-void http_serve_refusal(resp_out *out, int status, const char *msg, bool close_after)
+void http_serve_refusal(resp_out *out, const char *url, size_t url_len, int status, const char *msg,
+                        bool close_after)
 {
     http_body b;
     http_response res;
     assert(out != NULL && msg != NULL);
+    assert(url != NULL || url_len == 0);
     memset(&res, 0, sizeof res);
     if (http_body_init(&b) != INV_OK) {
         out->failed = 1; /* the connection is dropped: nothing half-sent */
         return;
     }
+    const char *q = url_len ? memchr(url, '?', url_len) : NULL;
+    http_str path = {url ? url : "", q ? (size_t)(q - url) : url_len};
     res.body = &b;
-    error_body(&res, status, msg);
+    error_body(&res, path, status, msg);
     write_response(out, &res, NULL, false, close_after);
     http_body_free(&b);
     http_metrics_count(HTTP_DIALECTS, status, 0);

@@ -8,7 +8,8 @@
  * Invariants: b->p[0..len) is the body so far; once b->failed is set
  * nothing more is appended until http_body_reset. A parsed tree is never
  * deeper than HTTP_JSON_DEPTH_MAX (yajl_tree_free recurses) and never came
- * from input holding a comment (yajl_tree_parse turns comments on).
+ * from input holding a comment (yajl_tree_parse turns comments on) or a
+ * "\\u0000" escape (its string would read cut at the NUL).
  */
 #include "server/http_json.h"
 
@@ -280,9 +281,19 @@ void http_json_arr_close(http_body *b)
 
 /* ---- the parser -------------------------------------------------------- */
 
+/* Whether the 4 hex digits after a "\\u" at p[0..n) are 0000: yajl
+ * decodes that escape into a NUL byte, and its tree keeps strings (and
+ * keys) NUL-terminated without a length, so every getter would read the
+ * string cut there ("ab\\u0000cd" as "ab"). Such a body is refused instead. */
+static bool escapes_nul(const char *p, size_t n)
+{
+    return n >= 4 && memcmp(p, "0000", 4) == 0;
+}
+
 /* Refuses, before yajl sees it, what yajl's tree parser would accept or
  * could not free safely: nesting deeper than HTTP_JSON_DEPTH_MAX, and
- * comments (a '/' outside a string is never JSON). Lexical only: yajl
+ * comments (a '/' outside a string is never JSON), and an escaped NUL in a
+ * string or key (escapes_nul). Lexical only: yajl
  * still judges the grammar. */
 static bool json_prescan(const char *p, size_t n, char *err, size_t errlen)
 {
@@ -291,6 +302,10 @@ static bool json_prescan(const char *p, size_t n, char *err, size_t errlen)
     for (size_t i = 0; i < n; i++) {
         char c = p[i];
         if (in_str) {
+            if (esc && c == 'u' && escapes_nul(p + i + 1, n - i - 1)) {
+                snprintf(err, errlen, "a string holds an escaped NUL (\\u0000) at byte %zu", i - 1);
+                return false;
+            }
             if (esc)
                 esc = false;
             else if (c == '\\')

@@ -55,8 +55,11 @@ void http_json_arr_open(http_body *b);
 void http_json_arr_close(http_body *b);
 
 /* Request bodies. Parses body (at most the listener's body limit) into a
- * tree: NULL with a short reason in err on bad JSON, or one nested deeper
- * than HTTP_JSON_DEPTH_MAX. Free with yajl_tree_free. */
+ * tree: NULL with a short reason in err on bad JSON, one nested deeper
+ * than HTTP_JSON_DEPTH_MAX, or one with a "\u0000" escape in a string or
+ * key (yajl's tree would hold it NUL-terminated, so http_json_get_str would
+ * read it cut at the NUL: refused whole instead, and every handler answers
+ * its 400 for a body it cannot parse). Free with yajl_tree_free. */
 #define HTTP_JSON_DEPTH_MAX 32
 yajl_val http_json_parse(const http_str *body, char *err, size_t errlen);
 

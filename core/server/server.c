@@ -1374,6 +1374,7 @@ int server_start(server **out, const server_config *cfg, inv_engine *e, char *er
     srv->ctx.g = &srv->g;
     srv->ctx.start_ms = clock_wall_ms();
     srv->ctx.port = srv->port;
+    srv->ctx.http_port = srv->http_port;
     srv->ctx.threads = srv->nloops;
     for (unsigned i = 0; i < srv->nloops; i++) {
         if (pthread_create(&srv->loops[i].th, NULL, loop_main, &srv->loops[i]) != 0) {
