@@ -308,6 +308,7 @@ crash-test: all $(TESTS)
 bench: all $(BENCHES)
 	@set -e; for b in $(BENCHES); do echo "== $$b"; $$b; done
 	@if [ -x bench/vs-redis ]; then bench/vs-redis; fi
+	@bench/bench_http.sh
 
 run: all
 	$(B)/invcored

@@ -33,7 +33,8 @@
 # Knobs: INVCORED (binary, default build/invcored), SERVER_THREADS (cores
 # for each server, default 1: on a 2-core box wrk gets the other core),
 # WRK_THREADS (default 1), CONNECTIONS (default 32), DURATION (seconds per
-# measurement, default 5), WARMUP (seconds before each, default 1), N (items
+# round, default 3), ROUNDS (per row and server, default 2, run in ABBA
+# order), WARMUP (seconds per row and server first, default 1), N (items
 # per write row and products of the inv row, default 10000), VARIANTS (items
 # per product, default 4), SHOPIFY_VERSION (default 2021-04: the adjust path
 # needs a version the Shopify dialect serves, the seed's 2020-01 … 2021-04
@@ -46,7 +47,8 @@ INVCORED=${INVCORED:-build/invcored}
 SERVER_THREADS=${SERVER_THREADS:-1}
 WRK_THREADS=${WRK_THREADS:-1}
 CONNECTIONS=${CONNECTIONS:-32}
-DURATION=${DURATION:-5}
+DURATION=${DURATION:-3}
+ROUNDS=${ROUNDS:-2}
 WARMUP=${WARMUP:-1}
 N=${N:-10000}
 VARIANTS=${VARIANTS:-4}
@@ -71,7 +73,7 @@ N_MAX=200000         # keeps the ids at seven digits (N * VARIANTS < 10^6)
 die() { echo "bench_http: $*" >&2; exit 1; }
 
 is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
-for k in SERVER_THREADS WRK_THREADS CONNECTIONS DURATION WARMUP N VARIANTS; do
+for k in SERVER_THREADS WRK_THREADS CONNECTIONS DURATION ROUNDS WARMUP N VARIANTS; do
   is_uint "${!k}" && [ "${!k}" -ge 1 ] || die "$k must be a positive integer, not '${!k}'"
 done
 [ "$N" -le "$N_MAX" ] && [ $(( N * VARIANTS )) -lt 1000000 ] ||
@@ -267,8 +269,10 @@ journal_records() {
     awk '$1 == "invcore_journal_records_written_total" { print $2; f = 1 } END { if (!f) print 0 }'
 }
 
-# Runs wrk on a port for a duration; sets W_REQS W_RPS W_P99_MS W_CPU_US
-# (server CPU µs per request). Any wrk error is fatal.
+# Runs wrk on a port for a duration and adds its counts to the server's
+# totals (TOT_REQS, TOT_US, TOT_TICKS, P99_MAX_US, indexed by label). Any
+# wrk error is fatal: a row of errors never reports a number.
+declare -A TOT_REQS TOT_US TOT_TICKS P99_MAX_US
 run_wrk() { # row port seconds server-pid label
   local out=$TMP/wrk.$1.$5 t0 t1 line
   t0=$(cpu_ticks "$4")
@@ -279,7 +283,7 @@ run_wrk() { # row port seconds server-pid label
       "http://127.0.0.1:$2" -- "$1" >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed on row $1 ($5)"; }
   t1=$(cpu_ticks "$4")
   line=$(grep '^WRKROW ' "$out" | tail -1) || { cat "$out" >&2; die "no result line from wrk (row $1, $5)"; }
-  local requests= duration_us= p50_us= p99_us= connect= read= write= status= timeout=
+  local requests='' duration_us='' p50_us='' p99_us='' connect='' read='' write='' status='' timeout=''
   local kv
   for kv in ${line#WRKROW }; do printf -v "${kv%%=*}" '%s' "${kv#*=}"; done
   if [ "$status" != 0 ] || [ "$connect" != 0 ] || [ "$read" != 0 ] || [ "$write" != 0 ] ||
@@ -287,43 +291,62 @@ run_wrk() { # row port seconds server-pid label
     cat "$out" >&2
     die "row $1 against $5 had errors (non-2xx $status, connect $connect, read $read, write $write, timeout $timeout, requests $requests): no number reported"
   fi
-  W_REQS=$requests
-  W_RPS=$(awk -v r="$requests" -v d="$duration_us" 'BEGIN { printf "%.0f", r * 1e6 / d }')
-  W_P99_MS=$(awk -v p="$p99_us" 'BEGIN { printf "%.2f", p / 1000 }')
-  W_CPU_US=$(awk -v t=$(( t1 - t0 )) -v hz="$CLK_TCK" -v r="$requests" \
-    'BEGIN { printf "%.1f", t * 1e6 / hz / r }')
+  TOT_REQS[$5]=$(( ${TOT_REQS[$5]:-0} + requests ))
+  TOT_US[$5]=$(( ${TOT_US[$5]:-0} + duration_us ))
+  TOT_TICKS[$5]=$(( ${TOT_TICKS[$5]:-0} + t1 - t0 ))
+  [ "$p99_us" -gt "${P99_MAX_US[$5]:-0}" ] && P99_MAX_US[$5]=$p99_us
+  return 0
+}
+
+# Prints "req/s p99-ms cpu-us" of a label's totals.
+summary_of() { # label
+  awk -v r="${TOT_REQS[$1]}" -v d="${TOT_US[$1]}" -v p="${P99_MAX_US[$1]}" \
+      -v t="${TOT_TICKS[$1]}" -v hz="$CLK_TCK" \
+    'BEGIN { printf "%.0f %.2f %.1f", r * 1e6 / d, p / 1000, t * 1e6 / hz / r }'
 }
 
 echo "== bench_http: invcored HTTP vs nginx (static body of the same size)"
-echo "   wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s (after ${WARMUP}s warm-up), same Lua script for both;"
-echo "   invcored --threads $SERVER_THREADS --fsync interval, journal in $TMP; nginx worker_processes $SERVER_THREADS"
+echo "   wrk -t$WRK_THREADS -c$CONNECTIONS, same Lua script for both; per row and server ${WARMUP}s warm-up,"
+echo "   then $ROUNDS rounds of ${DURATION}s in ABBA order (invcored, nginx, nginx, invcored, ...)"
+echo "   invcored --threads $SERVER_THREADS --fsync interval (journal on); nginx worker_processes $SERVER_THREADS"
 echo "   $N items per write row, $N products x $VARIANTS variants; $(nproc) cores on this box"
 printf '%-42s %5s | %9s %7s %6s | %9s %7s %6s | %5s %s\n' \
   "row" "bytes" "inv req/s" "p99 ms" "cpu us" "ngx req/s" "p99 ms" "cpu us" "ratio" "target"
 below=0
 for r in $ROWS; do
-  run_wrk "$r" "$H_PORT" "$WARMUP" "$I_PID" invcored-warmup
+  TOT_REQS=() TOT_US=() TOT_TICKS=() P99_MAX_US=()
+  run_wrk "$r" "$H_PORT" "$WARMUP" "$I_PID" warmup
+  run_wrk "$r" "$N_PORT" "$WARMUP" "$N_PID" warmup
   j0=$(journal_records)
-  run_wrk "$r" "$H_PORT" "$DURATION" "$I_PID" invcored
+  for round in $(seq 1 "$ROUNDS"); do
+    # ABBA: whoever went second in one round goes first in the next, so a
+    # drift in the box's load falls on both alike
+    order="invcored nginx"
+    [ $(( round % 2 )) = 0 ] && order="nginx invcored"
+    for who in $order; do
+      if [ "$who" = invcored ]; then run_wrk "$r" "$H_PORT" "$DURATION" "$I_PID" invcored
+      else run_wrk "$r" "$N_PORT" "$DURATION" "$N_PID" nginx; fi
+    done
+  done
   j1=$(journal_records)
   check_alive "$I_PID" invcored "$TMP/invcored/log"
-  i_rps=$W_RPS i_p99=$W_P99_MS i_cpu=$W_CPU_US i_reqs=$W_REQS
-  run_wrk "$r" "$N_PORT" "$WARMUP" "$N_PID" nginx-warmup
-  run_wrk "$r" "$N_PORT" "$DURATION" "$N_PID" nginx
   check_alive "$N_PID" nginx "$NGX/error.log"
-  ratio=$(awk -v a="$i_rps" -v b="$W_RPS" 'BEGIN { printf "%.2f", a / b }')
+  read -r i_rps i_p99 i_cpu <<<"$(summary_of invcored)"
+  read -r n_rps n_p99 n_cpu <<<"$(summary_of nginx)"
+  ratio=$(awk -v a="$i_rps" -v b="$n_rps" 'BEGIN { printf "%.2f", a / b }')
   verdict="-"
   if [ "$r" != inv ]; then
     if awk -v x="$ratio" -v t="$TARGET" 'BEGIN { exit !(x >= t) }'; then verdict=">=${TARGET} ok"
     else verdict=">=${TARGET} BELOW"; below=$(( below + 1 )); fi
   fi
   printf '%-42s %5s | %9s %7s %6s | %9s %7s %6s | %5s %s\n' "$(row_title "$r")" \
-    "${BODY_BYTES[$r]}" "$i_rps" "$i_p99" "$i_cpu" "$W_RPS" "$W_P99_MS" "$W_CPU_US" "$ratio" "$verdict"
+    "${BODY_BYTES[$r]}" "$i_rps" "$i_p99" "$i_cpu" "$n_rps" "$n_p99" "$n_cpu" "$ratio" "$verdict"
   if [ "$r" != inv ]; then
-    echo "   (journal records written during the invcored run: $(( j1 - j0 )) for $i_reqs requests)"
+    echo "   (journal records written during invcored's rounds: $(( j1 - j0 )) for ${TOT_REQS[invcored]} requests)"
   fi
 done
-echo "   cpu us = the server's CPU time per request (user+system, from /proc)"
+echo "   req/s: all rounds' requests over their time; p99: the worst round's (wrk, closed loop);"
+echo "   cpu us: the server's CPU time per request (user+system, all its threads, from /proc)"
 if [ "$below" -gt 0 ]; then
   echo "bench_http: $below write row(s) below ${TARGET}x nginx"
   [ "$STRICT" = 1 ] && exit 1
