@@ -310,8 +310,8 @@ echo "   wrk -t$WRK_THREADS -c$CONNECTIONS, same Lua script for both; per row an
 echo "   then $ROUNDS rounds of ${DURATION}s in ABBA order (invcored, nginx, nginx, invcored, ...)"
 echo "   invcored --threads $SERVER_THREADS --fsync interval (journal on); nginx worker_processes $SERVER_THREADS"
 echo "   $N items per write row, $N products x $VARIANTS variants; $(nproc) cores on this box"
-printf '%-42s %5s | %9s %7s %6s | %9s %7s %6s | %5s %s\n' \
-  "row" "bytes" "inv req/s" "p99 ms" "cpu us" "ngx req/s" "p99 ms" "cpu us" "ratio" "target"
+printf '%-42s %5s | %9s %7s %6s | %9s %7s %6s | %5s %5s %s\n' \
+  "row" "bytes" "inv req/s" "p99 ms" "cpu us" "ngx req/s" "p99 ms" "cpu us" "ratio" "cpu" "target"
 below=0
 for r in $ROWS; do
   TOT_REQS=() TOT_US=() TOT_TICKS=() P99_MAX_US=()
@@ -334,19 +334,23 @@ for r in $ROWS; do
   read -r i_rps i_p99 i_cpu <<<"$(summary_of invcored)"
   read -r n_rps n_p99 n_cpu <<<"$(summary_of nginx)"
   ratio=$(awk -v a="$i_rps" -v b="$n_rps" 'BEGIN { printf "%.2f", a / b }')
+  cpu_ratio=$(awk -v a="$i_cpu" -v b="$n_cpu" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')
   verdict="-"
   if [ "$r" != inv ]; then
     if awk -v x="$ratio" -v t="$TARGET" 'BEGIN { exit !(x >= t) }'; then verdict=">=${TARGET} ok"
     else verdict=">=${TARGET} BELOW"; below=$(( below + 1 )); fi
   fi
-  printf '%-42s %5s | %9s %7s %6s | %9s %7s %6s | %5s %s\n' "$(row_title "$r")" \
-    "${BODY_BYTES[$r]}" "$i_rps" "$i_p99" "$i_cpu" "$n_rps" "$n_p99" "$n_cpu" "$ratio" "$verdict"
+  printf '%-42s %5s | %9s %7s %6s | %9s %7s %6s | %5s %5s %s\n' "$(row_title "$r")" \
+    "${BODY_BYTES[$r]}" "$i_rps" "$i_p99" "$i_cpu" "$n_rps" "$n_p99" "$n_cpu" "$ratio" \
+    "$cpu_ratio" "$verdict"
   if [ "$r" != inv ]; then
     echo "   (journal records written during invcored's rounds: $(( j1 - j0 )) for ${TOT_REQS[invcored]} requests)"
   fi
 done
 echo "   req/s: all rounds' requests over their time; p99: the worst round's (wrk, closed loop);"
-echo "   cpu us: the server's CPU time per request (user+system, all its threads, from /proc)"
+echo "   cpu us: the server's CPU time per request (user+system, all its threads, from /proc);"
+echo "   ratio: invcored req/s / nginx req/s (the target's); cpu: nginx cpu us / invcored cpu us"
+echo "   (what the req/s ratio would be if both servers were CPU-bound; steadier on a shared box)"
 if [ "$below" -gt 0 ]; then
   echo "bench_http: $below write row(s) below ${TARGET}x nginx"
   [ "$STRICT" = 1 ] && exit 1
