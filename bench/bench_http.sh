@@ -283,6 +283,8 @@ run_wrk() { # row port seconds server-pid label
       "http://127.0.0.1:$2" -- "$1" >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed on row $1 ($5)"; }
   t1=$(cpu_ticks "$4")
   line=$(grep '^WRKROW ' "$out" | tail -1) || { cat "$out" >&2; die "no result line from wrk (row $1, $5)"; }
+  # p50_us: parsed with the rest, kept in the wrk log only
+  # shellcheck disable=SC2034
   local requests='' duration_us='' p50_us='' p99_us='' connect='' read='' write='' status='' timeout=''
   local kv
   for kv in ${line#WRKROW }; do printf -v "${kv%%=*}" '%s' "${kv#*=}"; done
