@@ -347,6 +347,10 @@ for r in $ROWS; do
     "$cpu_ratio" "$verdict"
   if [ "$r" != inv ]; then
     echo "   (journal records written during invcored's rounds: $(( j1 - j0 )) for ${TOT_REQS[invcored]} requests)"
+    # every answer of a write row is a journaled write; fewer records means
+    # the row measured something cheaper than it claims
+    [ $(( j1 - j0 )) -ge "${TOT_REQS[invcored]}" ] ||
+      echo "bench_http: WARNING row $r: fewer journal records than requests" >&2
   fi
 done
 echo "   req/s: all rounds' requests over their time; p99: the worst round's (wrk, closed loop);"
