@@ -23,7 +23,7 @@ DEB_PACKAGES := gcc make pkg-config libjemalloc-dev libxxhash-dev \
                 libcriterion-dev libhiredis-dev redis-tools redis-server \
                 clang libclang-rt-14-dev liburcu-dev clang-format python3 python3-redis \
                 libyajl-dev libcurl4-openssl-dev libssl-dev libjansson-dev \
-                libhttp-parser-dev
+                libhttp-parser-dev wrk nginx-light
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter
@@ -324,6 +324,7 @@ crash-test: all $(TESTS)
 bench: all $(BENCHES)
 	@set -e; for b in $(BENCHES); do echo "== $$b"; $$b; done
 	@if [ -x bench/vs-redis ]; then bench/vs-redis; fi
+	@bench/bench_http.sh
 
 run: all
 	$(B)/invcored
