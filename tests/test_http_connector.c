@@ -608,7 +608,7 @@ static const struct {
     {"{\"id\":\"77\",\"country_harmonized_system_codes\":[{\"country_code\":\"CA\"}]}",
      "country_harmonized_system_codes[0] must be an object"},
     {"{\"id\":\"77\",\"country_harmonized_system_codes\":[{\"country_code\":\"CA\","
-     "\"harmonized_system_code\":1234567}]}",
+     "\"harmonized_system_code\":true}]}",
      "must be an object with the strings"},
     {"{\"id\":\"77\",\"country_harmonized_system_codes\":[{\"country_code\":\"Canada\","
      "\"harmonized_system_code\":\"123456\"}]}",
@@ -1460,7 +1460,7 @@ Test(connector_server, bad_input_over_the_wire_is_refused_and_writes_nothing)
     cr_assert_str_eq(r->allow, "POST, PUT, OPTIONS");
     cr_assert_eq(srv_do(c, "PATCH", "/api/inventoryitem/1", NULL, "{}", r), 405);
     cr_assert_str_eq(r->allow, "GET, HEAD, DELETE, OPTIONS");
-    cr_assert_str_eq(r->body, "{\"errors\":\"Method Not Allowed\"}");
+    cr_assert_str_eq(r->body, "{\"error\":\"Method Not Allowed\"}", "the dialect's error shape");
     cr_assert_eq(srv_do(c, "GET", "/api/inventorylevels", NULL, NULL, r), 405);
     cr_assert_str_eq(r->allow, "POST, OPTIONS");
     cr_assert_eq(srv_do(c, "OPTIONS", "/api/inventorylocation/1", NULL, NULL, r), 204);

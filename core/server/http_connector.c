@@ -31,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "server/http_fields.h"
 #include "server/http_json.h"
 #include "server/http_route.h"
 
@@ -211,29 +212,6 @@ static void kv_cost(http_body *b, const char *cost)
         b->failed = true; /* the listener answers 500, never half a body */
 }
 
-/* "CA:1234567890,US:620342" (the engine's text) as the seed's
- * [{"country_code":"CA","harmonized_system_code":"1234567890"}, ...]. */
-static void kv_country_hs_codes(http_body *b, const char *text)
-{
-    http_json_key(b, "country_harmonized_system_codes");
-    http_json_arr_open(b);
-    for (const char *p = text; *p != '\0';) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        const char *colon = memchr(p, ':', len);
-        if (colon != NULL) { /* always, for text the engine checked */
-            http_json_obj_open(b);
-            http_json_key(b, "country_code");
-            http_json_str(b, p, (size_t)(colon - p));
-            http_json_key(b, "harmonized_system_code");
-            http_json_str(b, colon + 1, len - (size_t)(colon + 1 - p));
-            http_json_obj_close(b);
-        }
-        p += len + (end != NULL);
-    }
-    http_json_arr_close(b);
-}
-
 /* The seed's inventory item, every field, in the seed's (alphabetical)
  * order. */
 static void write_item(http_body *b, const conn_result *r)
@@ -245,7 +223,7 @@ static void write_item(http_body *b, const conn_result *r)
     kv_gid(b, "InventoryItem", it->id);
     kv_cost(b, f->cost);
     kv_text(b, "country_code_of_origin", f->country_code_of_origin);
-    kv_country_hs_codes(b, f->country_hs_codes);
+    http_country_hs_write(b, f->country_hs_codes);
     kv_time_ms(b, "created_at", it->created_at_ms);
     kv_bool(b, "deleted", r->deleted);
     kv_text(b, "harmonized_system_code", f->harmonized_system_code);
@@ -514,59 +492,16 @@ static bool row_strs(yajl_val row, const str_field *fields_desc, size_t n, void 
     return true;
 }
 
-/* One {"country_code","harmonized_system_code"} pair appended to text as
- * "CC:code" (after a ',' unless first); a country already in text: 400. */
-static bool country_hs_pair(yajl_val pair, size_t i, char *text, size_t *len, conn_result *r)
-{
-    http_str cc = {NULL, 0}, hs = {NULL, 0};
-    bool bad = false;
-    if (!YAJL_IS_OBJECT(pair) || !http_json_get_str(pair, "country_code", &cc, &bad) ||
-        !http_json_get_str(pair, "harmonized_system_code", &hs, &bad) || bad)
-        return refuse(r, 400,
-                      "country_harmonized_system_codes[%zu] must be an object with the strings "
-                      "country_code and harmonized_system_code",
-                      i);
-    if (!country_code_ok(cc.p, cc.len))
-        return refuse(r, 400,
-                      "country_harmonized_system_codes[%zu].country_code must be two upper-case "
-                      "letters (ISO 3166-1 alpha-2): got \"%.*s\"",
-                      i, CONNECTOR_QUOTE_MAX, cc.p);
-    if (!hs_code_ok(hs.p, hs.len))
-        return refuse(r, 400,
-                      "country_harmonized_system_codes[%zu].harmonized_system_code must be 6 to "
-                      "16 digits: got \"%.*s\"",
-                      i, CONNECTOR_QUOTE_MAX, hs.p);
-    /* text is "CC:code,CC:code": each pair starts the text or follows a ',' */
-    for (const char *at = text; at != NULL; at = strchr(at, ','), at = at ? at + 1 : NULL)
-        if (*len > 0 && memcmp(at, cc.p, INV_COUNTRY_CODE_MAX) == 0)
-            return refuse(r, 400, "country_harmonized_system_codes: country %.2s appears twice",
-                          cc.p);
-    int n = snprintf(text + *len, INV_COUNTRY_HS_CODES_MAX + 1 - *len, "%s%.2s:%.*s",
-                     *len ? "," : "", cc.p, (int)hs.len, hs.p);
-    assert(n > 0 && *len + (size_t)n <= INV_COUNTRY_HS_CODES_MAX); /* pairs bound the length */
-    *len += (size_t)n;
-    return true;
-}
-
-/* country_harmonized_system_codes: an array of at most
- * INV_COUNTRY_HS_PAIRS_MAX pairs (null or []: none) into the engine's
- * "CC:code,CC:code" text. */
+/* country_harmonized_system_codes (absent: untouched; null or []: none)
+ * into the engine's text (http_fields.h): 400 naming the entry when bad. */
 static bool row_country_hs_codes(yajl_val row, inv_item_fields *f, conn_result *r)
 {
-    yajl_val v = http_json_get(row, "country_harmonized_system_codes");
-    size_t len = 0;
+    yajl_val v = http_json_get(row, HTTP_COUNTRY_HS_KEY);
+    char why[HTTP_FIELD_WHY_MAX];
     if (v == NULL)
         return true;
-    if (!YAJL_IS_NULL(v) && !YAJL_IS_ARRAY(v))
-        return refuse(r, 400, "country_harmonized_system_codes must be an array or null");
-    size_t n = YAJL_IS_ARRAY(v) ? v->u.array.len : 0;
-    if (n > INV_COUNTRY_HS_PAIRS_MAX)
-        return refuse(r, 400, "country_harmonized_system_codes has %zu pairs, at most %d", n,
-                      INV_COUNTRY_HS_PAIRS_MAX);
-    f->country_hs_codes[0] = '\0';
-    for (size_t i = 0; i < n; i++)
-        if (!country_hs_pair(v->u.array.values[i], i, f->country_hs_codes, &len, r))
-            return false;
+    if (!http_country_hs_read(v, f->country_hs_codes, why, sizeof why))
+        return refuse(r, 400, "%s", why);
     f->mask |= INV_ITEM_COUNTRY_HS_CODES;
     return true;
 }

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/http_fields.h"
 #include "server/http_json.h"
 #include "server/http_route.h"
 
@@ -557,93 +558,18 @@ static void json_gid(http_body *b, const char *kind, uint64_t id)
  * is the engine's "CA:1234567890,..." (invcore.h, INV_COUNTRY_HS_CODES_MAX),
  * pairs in the order given. */
 
-#define HS_CODE_DIGITS_MIN 6 /* the engine's rule: 6 .. INV_HS_CODE_MAX digits */
-
-/* The stored text as the seed's array ("" : []). The text is the
- * engine's, checked when written: a pair that does not read is skipped. */
-static void write_country_hs_codes(http_body *b, const char *text)
-{
-    assert(b != NULL && text != NULL);
-    http_json_key(b, "country_harmonized_system_codes");
-    http_json_arr_open(b);
-    for (const char *p = text; *p != '\0';) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        assert(len > 3 && p[2] == ':'); /* "CC:code" */
-        if (len > 3 && p[2] == ':') {
-            http_json_obj_open(b);
-            http_json_key(b, "country_code");
-            http_json_str(b, p, 2);
-            http_json_key(b, "harmonized_system_code");
-            http_json_str(b, p + 3, len - 3);
-            http_json_obj_close(b);
-        }
-        p += len + (comma != NULL);
-    }
-    http_json_arr_close(b);
-}
-
-static bool all_digits(const char *s, size_t len)
-{
-    assert(s != NULL);
-    for (size_t i = 0; i < len; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-    return true;
-}
-
-/* One pair of the array into out ("CC:code", appended after a comma when
- * not the first): NULL, or what is wrong with it. seen: the countries
- * before it (2 bytes each, n of them). */
-static const char *country_hs_pair(yajl_val pair, char (*seen)[2], size_t n, char *out,
-                                   size_t *out_len)
-{
-    assert(n < INV_COUNTRY_HS_PAIRS_MAX);
-    yajl_val cc = http_json_get(pair, "country_code"); /* NULL when pair is no object */
-    yajl_val hs = http_json_get(pair, "harmonized_system_code");
-    if (cc == NULL || hs == NULL)
-        return "each entry must be an object with country_code and harmonized_system_code";
-    const char *c = YAJL_IS_STRING(cc) ? cc->u.string : "";
-    const char *h = YAJL_IS_STRING(hs) ? hs->u.string : YAJL_IS_INTEGER(hs) ? hs->u.number.r : "";
-    if (strlen(c) != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z')
-        return "country_code must be two upper-case letters (ISO 3166-1 alpha-2)";
-    size_t hl = strlen(h);
-    if (hl < HS_CODE_DIGITS_MIN || hl > INV_HS_CODE_MAX || !all_digits(h, hl))
-        return "harmonized_system_code must be 6 to 16 digits";
-    for (size_t k = 0; k < n; k++)
-        if (memcmp(seen[k], c, 2) == 0)
-            return "a country_code appears twice";
-    memcpy(seen[n], c, 2);
-    int w = snprintf(out + *out_len, INV_COUNTRY_HS_CODES_MAX + 1 - *out_len, "%s%s:%s",
-                     n ? "," : "", c, h);
-    assert(w > 0 && *out_len + (size_t)w <= INV_COUNTRY_HS_CODES_MAX); /* 12 pairs fit */
-    *out_len += (size_t)w;
-    return NULL;
-}
-
 /* The body's country_harmonized_system_codes into f (absent: untouched;
  * null or []: none): false (and a 422 naming the field) on a bad pair, a
  * country twice, or more than INV_COUNTRY_HS_PAIRS_MAX pairs. */
 static bool country_hs_codes_or_reply(yajl_val obj, inv_item_fields *f, http_response *res)
 {
-    static const char field[] = "country_harmonized_system_codes";
     assert(obj != NULL && f != NULL && res != NULL);
-    yajl_val v = http_json_get(obj, field);
+    yajl_val v = http_json_get(obj, HTTP_COUNTRY_HS_KEY);
+    char why[HTTP_FIELD_WHY_MAX];
     if (v == NULL)
         return true;
-    char seen[INV_COUNTRY_HS_PAIRS_MAX][2], too_many[64];
-    size_t len = 0;
-    const char *why = NULL;
-    f->country_hs_codes[0] = '\0';
-    snprintf(too_many, sizeof too_many, "has more than %d entries", INV_COUNTRY_HS_PAIRS_MAX);
-    if (!YAJL_IS_NULL(v) && !YAJL_IS_ARRAY(v))
-        why = "must be an array or null";
-    else if (YAJL_IS_ARRAY(v) && v->u.array.len > INV_COUNTRY_HS_PAIRS_MAX)
-        why = too_many;
-    for (size_t i = 0; why == NULL && YAJL_IS_ARRAY(v) && i < v->u.array.len; i++)
-        why = country_hs_pair(v->u.array.values[i], seen, i, f->country_hs_codes, &len);
-    if (why != NULL) {
-        reply_error_field(res, 422, field, why);
+    if (!http_country_hs_read(v, f->country_hs_codes, why, sizeof why)) {
+        reply_error_field(res, 422, HTTP_COUNTRY_HS_KEY, why);
         return false;
     }
     f->mask |= INV_ITEM_COUNTRY_HS_CODES;
@@ -667,7 +593,7 @@ static void write_item(http_body *b, const void *obj)
     json_str_or_null(b, "province_code_of_origin", f->province_code_of_origin);
     json_str_or_null(b, "harmonized_system_code", f->harmonized_system_code);
     kv_bool(b, "tracked", f->tracked);
-    write_country_hs_codes(b, f->country_hs_codes);
+    http_country_hs_write(b, f->country_hs_codes);
     json_gid(b, "InventoryItem", it->id);
     http_json_obj_close(b);
 }
