@@ -22,6 +22,7 @@ static const struct {
     {http_common_routes, &http_common_routes_n},
     {http_shoplazza_routes, &http_shoplazza_routes_n},
     {http_shopify_routes, &http_shopify_routes_n},
+    {http_wix_routes, &http_wix_routes_n},
 };
 
 static const struct {
