@@ -391,12 +391,15 @@ static bool preorder_or_reply(yajl_val obj, wix_input *in, http_response *res)
     return ok;
 }
 
-/* The ids a body may carry: _id, variantId, locationId (in the namespace). */
-static bool input_ids_or_reply(yajl_val obj, wix_input *in, http_response *res)
+/* The ids a body may carry: _id (read on update only: read-only, ignored
+ * on create), variantId, locationId (in the namespace). */
+static bool input_ids_or_reply(yajl_val obj, bool update, wix_input *in, http_response *res)
 {
     bool ok = true;
     uint64_t loc_hi = 0;
-    in->has_id = guid_field(obj, "_id", "inventoryItem._id", &in->id_hi, &in->id_lo, &ok, res);
+    if (update)
+        in->has_id =
+            guid_field(obj, "_id", "inventoryItem._id", &in->id_hi, &in->id_lo, &ok, res);
     if (ok)
         in->has_variant = guid_field(obj, "variantId", "inventoryItem.variantId", &in->variant_hi,
                                      &in->variant_lo, &ok, res);
@@ -410,16 +413,17 @@ static bool input_ids_or_reply(yajl_val obj, wix_input *in, http_response *res)
 
 /* Reads the body's inventoryItem into in: false (and a 400) on any field of
  * the wrong type or range, or both quantity and inStock. Read-only fields
- * (trackQuantity, availabilityStatus, dates, product) and unknown ones,
- * extendedFields included, are ignored. */
-static bool input_or_reply(yajl_val obj, wix_input *in, http_response *res)
+ * (trackQuantity, availabilityStatus, dates, product; on create also _id
+ * and revision) and unknown ones, extendedFields included, are ignored. */
+static bool input_or_reply(yajl_val obj, bool update, wix_input *in, http_response *res)
 {
     bool ok = true;
     http_str product;
     memset(in, 0, sizeof *in);
-    if (!input_ids_or_reply(obj, in, res))
+    if (!input_ids_or_reply(obj, update, in, res))
         return false;
-    in->has_revision = revision_field(obj, in, &ok, res);
+    if (update)
+        in->has_revision = revision_field(obj, in, &ok, res);
     if (!ok)
         return false;
     if (str_field(obj, "productId", "inventoryItem.productId", 1, WIX_PRODUCT_ID_MAX, &product,
@@ -447,13 +451,14 @@ static bool input_or_reply(yajl_val obj, wix_input *in, http_response *res)
 
 /* A create or update body, {"inventoryItem": {...}}, read whole into in:
  * false (and a 400) when it is not. Nothing of the tree is kept. */
-static bool item_body_or_reply(const http_request *req, wix_input *in, http_response *res)
+static bool item_body_or_reply(const http_request *req, bool update, wix_input *in,
+                               http_response *res)
 {
     yajl_val root = body_or_reply(req, res);
     if (root == NULL)
         return false;
     yajl_val obj = object_or_reply(root, "inventoryItem", "inventoryItem", res);
-    bool ok = obj != NULL && input_or_reply(obj, in, res);
+    bool ok = obj != NULL && input_or_reply(obj, update, in, res);
     yajl_tree_free(root);
     return ok;
 }
@@ -751,6 +756,7 @@ static int create_write(inv_engine *e, const wix_input *in, uint64_t loc, uint64
     bool created;
     guid_format(in->variant_hi, in->variant_lo, guid);
     new_item_fields(in, guid, &f);
+    *item_out = 0;
     int rc = variant_item(e, guid, &f, item_out, &created);
     uint64_t item = *item_out;
     memset(&change, 0, sizeof change);
@@ -760,7 +766,7 @@ static int create_write(inv_engine *e, const wix_input *in, uint64_t loc, uint64
     if (rc == INV_OK)
         rc = inv_level_create(e, item, loc, qty, NULL);
     if (rc != INV_OK) {
-        reply_create_refused(res, rc, rc == INV_ELIMIT ? 0 : item, loc);
+        reply_create_refused(res, rc, item, loc);
         return rc;
     }
     if (change.mask)
@@ -781,7 +787,7 @@ static void h_create(const http_request *req, http_response *res)
 {
     wix_input in;
     uint64_t loc, item;
-    if (!item_body_or_reply(req, &in, res))
+    if (!item_body_or_reply(req, false, &in, res))
         return;
     if (!in.has_variant) {
         reply_bad_field(res, "inventoryItem.variantId", "REQUIRED_FIELD", "is required");
@@ -903,7 +909,7 @@ static void h_update(const http_request *req, http_response *res)
     inv_item it;
     inv_level_full lv;
     wix_input in;
-    if (!path_id_or_reply(req, &item, &loc, res) || !item_body_or_reply(req, &in, res))
+    if (!path_id_or_reply(req, &item, &loc, res) || !item_body_or_reply(req, true, &in, res))
         return;
     if (!in.has_revision) {
         reply_bad_field(res, "inventoryItem.revision", "REQUIRED_FIELD",
