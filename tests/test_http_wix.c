@@ -1353,11 +1353,28 @@ Test(wix_server, every_route_with_the_seed_object)
     cr_assert_eq(r->status, 200, "%s", r->body);
     cr_assert_eq(jint(hc_get(r->json, "inventoryItems")->u.array.values[0], "quantity"), 10);
     hc_free(r);
+    /* the variant at a second location, then its levels a page at a time */
+    wdo(c, "POST", T_BASE, IT(V1 ",\"locationId\":\"" LOC1G "\",\"inStock\":true"), r);
+    cr_assert(!jbool(http_item(r, 200), "trackQuantity"), "inStock: the item is untracked");
+    hc_free(r);
     wdo(c, "POST", T_BASE "/query",
-        "{\"query\":{\"filter\":{\"variantId\":\"" VAR1 "\"},\"cursorPaging\":{\"limit\":10}}}", r);
+        "{\"query\":{\"filter\":{\"variantId\":\"" VAR1 "\"},\"cursorPaging\":{\"limit\":1}}}", r);
     cr_assert_eq(r->status, 200, "%s", r->body);
-    cr_assert_eq(hc_get(r->json, "inventoryItems")->u.array.len, 1);
-    cr_assert_eq(jint(hc_get(r->json, "pagingMetadata"), "count"), 1);
+    yajl_val pm = hc_get(r->json, "pagingMetadata");
+    cr_assert_str_eq(jstr(hc_get(r->json, "inventoryItems")->u.array.values[0], "locationId"),
+                     LOC1G, "by location");
+    cr_assert(jbool(pm, "hasNext"));
+    snprintf(body, sizeof body, "{\"query\":{\"cursorPaging\":{\"limit\":1,\"cursor\":\"%s\"}}}",
+             jstr(jget(pm, "cursors"), "next"));
+    hc_free(r);
+    wdo(c, "POST", T_BASE "/query", body, r);
+    cr_assert_eq(r->status, 200, "%s", r->body);
+    it = hc_get(r->json, "inventoryItems")->u.array.values[0];
+    cr_assert_str_eq(jstr(it, "_id"), id);
+    cr_assert(!jbool(it, "trackQuantity"), "tracking is the item's: both locations switched");
+    cr_assert(jbool(it, "inStock"));
+    cr_assert_null(jget(it, "quantity"));
+    cr_assert(!jbool(hc_get(r->json, "pagingMetadata"), "hasNext"));
     hc_free(r);
     wdo(c, "DELETE", path, NULL, r);
     cr_assert_eq(r->status, 200, "%s", r->body);
@@ -1452,9 +1469,11 @@ Test(wix_server, a_token_is_required_when_a_password_is_set)
     cr_assert(c && r);
     long st = hc_do(c, http_port, "POST", T_BASE "/query", NULL, "{}", r);
     cr_assert_eq(st, 401, "%ld %s", st, r->body);
+    hc_free(r);
     const char *const wrong[] = {"Authorization: Bearer nope", NULL};
     st = hc_do(c, http_port, "POST", T_BASE "/query", wrong, "{}", r);
     cr_assert_eq(st, 401, "%ld %s", st, r->body);
+    hc_free(r);
     const char *const good[] = {"Authorization: Bearer s3cret", NULL};
     st = hc_do(c, http_port, "POST", T_BASE "/query", good, "{}", r);
     cr_assert_eq(st, 200, "%ld %s", st, r->body);
