@@ -467,10 +467,10 @@ Test(http_wix, create_refuses_bad_input_and_writes_nothing)
     t_free(&r);
 }
 
-Test(http_wix, quantity_bounds_are_inclusive)
+Test(http_wix, quantity_bounds_are_inclusive_and_unknown_fields_ignored)
 {
     char id[37];
-    create_ok(VAR1, LOC1G, "\"quantity\":99999", "", id);
+    create_ok(VAR1, LOC1G, "\"quantity\":99999", ",\"colour\":\"red\",\"sku\":[1,{}]", id);
     create_ok(VAR1, LOC2G, "\"quantity\":-99999", "", id);
     cr_assert_eq(available_of(t_variant_id(VAR1, 0), 1), 99999);
     cr_assert_eq(available_of(t_variant_id(VAR1, 0), 2), -99999);

@@ -514,6 +514,7 @@ static void kv_cstr(http_body *b, const char *key, const char *s)
 /* The derived availabilityStatus (docs/HTTP-wix.md). */
 static const char *availability(bool tracked, const inv_level_full *lv)
 {
+    assert(lv != NULL);
     int64_t available = lv->qty[INV_QTY_AVAILABLE];
     if (available > 0)
         return "IN_STOCK";
@@ -596,6 +597,7 @@ static void reply_not_found(http_response *res, uint64_t item, uint64_t loc)
 static void reply_item(const http_request *req, http_response *res, int status, uint64_t item,
                        uint64_t loc)
 {
+    assert(status == 200 && res->status == 0); /* the body is still empty */
     inv_item it;
     inv_level_full lv;
     if (!read_inventory_item(req->e, item, loc, &it, &lv)) {
@@ -616,6 +618,7 @@ static void reply_item(const http_request *req, http_response *res, int status, 
 static bool location_or_reply(inv_engine *e, const wix_input *in, uint64_t *loc,
                               http_response *res)
 {
+    assert(e != NULL && loc != NULL);
     inv_location l;
     char msg[WIX_MSG_MAX];
     if (in->has_location)
@@ -714,6 +717,7 @@ static bool existing_item_change_or_reply(inv_engine *e, uint64_t item, const wi
 static void preorder_policy(const wix_input *in, inv_oversell_policy cur, int64_t cur_limit,
                             inv_oversell_policy *policy, int64_t *limit)
 {
+    assert(in->has_preorder && policy != NULL && limit != NULL);
     bool enabled = in->has_enabled ? in->enabled : cur == INV_POLICY_CONTINUE;
     *policy = enabled ? INV_POLICY_CONTINUE : INV_POLICY_DENY;
     *limit = in->has_limit                   ? in->limit
@@ -751,6 +755,7 @@ static void reply_create_refused(http_response *res, int rc, uint64_t item, uint
 static int create_write(inv_engine *e, const wix_input *in, uint64_t loc, uint64_t *item_out,
                         http_response *res)
 {
+    assert(in->has_variant && in->has_quantity != in->has_in_stock);
     char guid[WIX_GUID_LEN + 1];
     inv_item_fields f, change;
     bool created;
@@ -855,6 +860,8 @@ static void reply_revision_mismatch(http_response *res, uint64_t given, uint64_t
 static size_t update_lines(const wix_input *in, uint64_t item, uint64_t loc,
                            const inv_level_full *lv, inv_batch_line *lines)
 {
+    assert(in->has_revision && in->revision != 0 && lines != NULL);
+    assert(!(in->has_quantity && in->has_in_stock)); /* the oneOf, checked on input */
     memset(lines, 0, 2 * sizeof *lines);
     lines[0].item = lines[1].item = item;
     lines[0].location = lines[1].location = loc;
@@ -879,6 +886,7 @@ static int update_write(const http_request *req, const wix_input *in, const inv_
     inv_batch_line lines[2];
     inv_batch_result results[2];
     size_t failed = 0, n = update_lines(in, it->id, loc, lv, lines);
+    assert(n >= 1 && n <= NELEMS(lines));
     int rc = inv_batch(req->e, lines, n, results, &failed);
     if (rc == INV_ECONFLICT) {
         inv_level now;
@@ -963,6 +971,7 @@ typedef struct {
 static bool bulk_line_or_reply(yajl_val v, size_t i, const char *key, const char *by_key,
                                bulk_line *l, http_response *res)
 {
+    assert(i < WIX_BULK_LINES_MAX && v != NULL && l != NULL);
     char field[64];
     bool ok = true;
     uint64_t hi, lo;
@@ -1059,6 +1068,8 @@ static void reply_bulk(const http_request *req, http_response *res, const bulk_l
  * untracked (inStock) items change nothing: their stock is a status. */
 static void bulk_change(const http_request *req, http_response *res, bool decrement)
 {
+    /* per event loop, not on its stack (about 50 KiB): a handler never
+     * runs twice at once on one thread */
     static _Thread_local bulk_line lines[WIX_BULK_LINES_MAX];
     static _Thread_local inv_batch_line batch[WIX_BULK_LINES_MAX];
     static _Thread_local inv_batch_result results[WIX_BULK_LINES_MAX];
@@ -1171,6 +1182,7 @@ static void page_encode(const wix_page *st, char *text, size_t cap)
 /* false: not a cursor this server wrote. */
 static bool page_decode(const char *text, size_t len, wix_page *st)
 {
+    assert(text != NULL && st != NULL);
     uint8_t raw[WIX_TOKEN_BYTES_MAX];
     size_t n = len / 2;
     if (len % 2 || n < 3 + 32 + 1 || n > sizeof raw)
@@ -1362,6 +1374,7 @@ static void list_item_levels(inv_engine *e, http_body *b, const inv_item *it,
 {
     size_t n = 0;
     bool resume = it->id == st->item && (st->flags & PAGE_HAS_AFTER);
+    assert(*shown <= limit && !*more);
     if (inv_level_list(e, it->id, ent, INV_LOCATIONS_MAX, &n) != INV_OK)
         return; /* deleted meanwhile: nothing to list */
     n = n < INV_LOCATIONS_MAX ? n : INV_LOCATIONS_MAX;
@@ -1489,6 +1502,8 @@ static int list_page(inv_engine *e, http_body *b, wix_page *st, size_t limit, si
 static void write_paging(http_body *b, const wix_page *st, size_t count, bool more)
 {
     static _Thread_local char token[WIX_TOKEN_TEXT_MAX];
+    assert(count <= WIX_QUERY_LIMIT_MAX);
+    assert(!more || st->mode != PAGE_ID); /* one _id is never paged */
     http_json_key(b, "pagingMetadata");
     http_json_obj_open(b);
     http_json_key(b, "count");
