@@ -181,8 +181,7 @@ static void expect_wix_error(t_resp *r, int status, const char *field_or_code)
         cr_assert(fv != NULL && YAJL_IS_ARRAY(fv) && fv->u.array.len == 1, "%s", r->text);
         cr_assert_str_eq(jstr(fv->u.array.values[0], "field"), field_or_code, "%s", r->text);
     } else {
-        cr_assert_str_eq(jstr(jget(d, "applicationError"), "code"), field_or_code, "%s",
-                         r->text);
+        cr_assert_str_eq(jstr(jget(d, "applicationError"), "code"), field_or_code, "%s", r->text);
     }
     t_free(r);
 }
@@ -690,8 +689,8 @@ Test(http_wix, update_refuses_immutable_changes_and_bad_values)
     cr_assert_eq(revision_of(id), rev, "nothing changed");
     /* repeating the immutable fields as they are is fine */
     snprintf(f, sizeof f,
-             "\"revision\":\"%llu\",\"_id\":\"%s\",\"variantId\":\"" VAR1 "\",\"locationId\":\"" LOC1G
-             "\",\"productId\":\"" PROD1 "\",\"quantity\":6",
+             "\"revision\":\"%llu\",\"_id\":\"%s\",\"variantId\":\"" VAR1
+             "\",\"locationId\":\"" LOC1G "\",\"productId\":\"" PROD1 "\",\"quantity\":6",
              rev, id);
     t_resp r = patch(id, f);
     cr_assert_eq(jint(jitem(&r), "quantity"), 6);
@@ -899,8 +898,9 @@ Test(http_wix, bulk_changes_refuse_bad_input_and_change_nothing)
     /* over WIX_BULK_LINES_MAX (100) lines */
     size_t len = (size_t)snprintf(body, sizeof body, "{\"decrementData\":[");
     for (int i = 0; i < 101; i++)
-        len += (size_t)snprintf(body + len, sizeof body - len,
-                                "%s{\"inventoryItemId\":\"%s\",\"decrementBy\":1}", i ? "," : "", a);
+        len +=
+            (size_t)snprintf(body + len, sizeof body - len,
+                             "%s{\"inventoryItemId\":\"%s\",\"decrementBy\":1}", i ? "," : "", a);
     snprintf(body + len, sizeof body - len, "]}");
     r = bulk("/decrement", body);
     expect_wix_error(&r, 400, "decrementData");
@@ -1080,8 +1080,8 @@ Test(http_wix, query_filters_and_pages_through_every_level_once)
     n = query_all("\"filter\":{\"variantId\":\"" VAR1 "\",\"locationId\":\"" LOC2G "\"}", 10, ids,
                   64);
     cr_assert(n == 1 && strcmp(ids[0], v1b) == 0);
-    n = query_all("\"filter\":{\"productId\":\"" PROD1 "\",\"locationId\":\"" LOC2G "\"}", 10,
-                  ids, 64);
+    n = query_all("\"filter\":{\"productId\":\"" PROD1 "\",\"locationId\":\"" LOC2G "\"}", 10, ids,
+                  64);
     cr_assert(n == 1 && strcmp(ids[0], v1b) == 0);
     char f[128];
     snprintf(f, sizeof f, "\"filter\":{\"_id\":{\"$eq\":\"%s\"}}", v3b);
@@ -1185,14 +1185,14 @@ Test(http_wix, writes_name_their_journal_position_and_refusals_none)
 /* The seed's object (004) as a client writes it: every field, with realistic
  * values; read-only ones (revision, _id, dates, trackQuantity,
  * availabilityStatus, product) and extendedFields are ignored on input. */
-#define SEED_CREATE                                                                               \
-    "{\"inventoryItem\":{\"_id\":\"00000000-0000-0000-0000-000000000000\",\"revision\":\"42\","   \
+#define SEED_CREATE                                                                                \
+    "{\"inventoryItem\":{\"_id\":\"00000000-0000-0000-0000-000000000000\",\"revision\":\"42\","    \
     "\"_createdDate\":\"2024-05-01T10:00:00.000Z\",\"_updatedDate\":\"2024-05-01T10:00:00.000Z\"," \
     "\"variantId\":\"" VAR1 "\",\"locationId\":\"" LOC2G "\",\"productId\":\"" PROD1 "\","         \
     "\"trackQuantity\":false,\"availabilityStatus\":\"OUT_OF_STOCK\","                             \
     "\"preorderInfo\":{\"enabled\":true,\"message\":\"Ships in 2 weeks\",\"limit\":10},"           \
     "\"product\":{\"name\":\"Linen shirt\"},"                                                      \
-    "\"extendedFields\":{\"namespaces\":{\"@acme/stock\":{\"bin\":\"A-12\"}}},"                   \
+    "\"extendedFields\":{\"namespaces\":{\"@acme/stock\":{\"bin\":\"A-12\"}}},"                    \
     "\"quantity\":25}}"
 
 /* The writable and derived fields of the seed's object, as answered. */
@@ -1530,8 +1530,8 @@ Test(wix_server, a_flash_sale_of_keep_alive_clients_never_oversells)
     tu_assert_no_failures();
     cr_assert_eq(atomic_load_explicit(&http_sale_ok, memory_order_relaxed), HTTP_SALE_STOCK,
                  "exactly the stock was sold");
-    cr_assert_eq(atomic_load_explicit(&http_sale.refused, memory_order_relaxed),
-                 HTTP_SALE_CLIENTS, "every client was refused once, at the end");
+    cr_assert_eq(atomic_load_explicit(&http_sale.refused, memory_order_relaxed), HTTP_SALE_CLIENTS,
+                 "every client was refused once, at the end");
     cr_assert_eq(atomic_load_explicit(&http_sale.other, memory_order_relaxed), 0);
     snprintf(path, sizeof path, T_BASE "/%s", http_sale_id);
     hc_do(c, http_port, "GET", path, NULL, NULL, r);

@@ -27,8 +27,10 @@
  * so a concurrent change makes it fail with 409, never be overwritten. A
  * decrement never takes a tracked level below its oversell policy's floor
  * (0 unless preorder allows): its lines are one inv_batch, all or nothing.
- * No handler blocks or takes a lock; the query allocates (bounded by named
- * limits), the other handlers do not beyond yajl's tree.
+ * No handler blocks or takes a lock. Allocation: yajl's request tree, the
+ * create's SHA-256 context (libcrypto's EVP_Digest), the query's scratch
+ * (bounded by named limits); the decrement's lines live in per-thread
+ * arrays.
  */
 #include <assert.h>
 #include <ctype.h>
@@ -44,7 +46,7 @@
 /* ---- limits ------------------------------------------------------------- */
 
 #define WIX_QTY_MAX 99999 /* |quantity| (the seed's bounds), decrementBy, incrementBy */
-#define WIX_PREORDER_LIMIT_MAX 100000 /* preorderInfo.limit (Wix's maximum) */
+#define WIX_PREORDER_LIMIT_MAX 100000 /* preorderInfo.limit: a bound of ours, above any quantity */
 #define WIX_PREORDER_MESSAGE_MAX 250 /* preorderInfo.message bytes (checked, not stored) */
 #define WIX_PRODUCT_ID_MAX 36 /* productId bytes (the seed's maxLength) */
 /* Candidate item ids tried for a new variant: a 64-bit collision is already
@@ -265,8 +267,8 @@ static yajl_val object_or_reply(yajl_val obj, const char *key, const char *field
 }
 
 /* A GUID field: absent (false), or *ok false (and a 400) when not a GUID. */
-static bool guid_field(yajl_val obj, const char *key, const char *field, uint64_t *hi,
-                       uint64_t *lo, bool *ok, http_response *res)
+static bool guid_field(yajl_val obj, const char *key, const char *field, uint64_t *hi, uint64_t *lo,
+                       bool *ok, http_response *res)
 {
     yajl_val v = http_json_get(obj, key);
     if (v == NULL)
@@ -330,7 +332,10 @@ static bool str_field(yajl_val obj, const char *key, const char *field, size_t m
     if (bad || out->len < min || out->len > max) {
         char msg[96];
         snprintf(msg, sizeof msg, "must be a string of %zu to %zu bytes", min, max);
-        reply_bad_field(res, field, bad ? "FORMAT" : out->len < min ? "MIN_LENGTH" : "MAX_LENGTH",
+        reply_bad_field(res, field,
+                        bad              ? "FORMAT"
+                        : out->len < min ? "MIN_LENGTH"
+                                         : "MAX_LENGTH",
                         msg);
         *ok = false;
     }
@@ -380,8 +385,8 @@ static bool preorder_or_reply(yajl_val obj, wix_input *in, http_response *res)
         return false;
     }
     in->has_preorder = true;
-    in->has_enabled = bool_field(p, "enabled", "inventoryItem.preorderInfo.enabled", &in->enabled,
-                                 &ok, res);
+    in->has_enabled =
+        bool_field(p, "enabled", "inventoryItem.preorderInfo.enabled", &in->enabled, &ok, res);
     if (ok)
         in->has_limit = int_field(p, "limit", "inventoryItem.preorderInfo.limit", 0,
                                   WIX_PREORDER_LIMIT_MAX, &in->limit, &ok, res);
@@ -398,8 +403,7 @@ static bool input_ids_or_reply(yajl_val obj, bool update, wix_input *in, http_re
     bool ok = true;
     uint64_t loc_hi = 0;
     if (update)
-        in->has_id =
-            guid_field(obj, "_id", "inventoryItem._id", &in->id_hi, &in->id_lo, &ok, res);
+        in->has_id = guid_field(obj, "_id", "inventoryItem._id", &in->id_hi, &in->id_lo, &ok, res);
     if (ok)
         in->has_variant = guid_field(obj, "variantId", "inventoryItem.variantId", &in->variant_hi,
                                      &in->variant_lo, &ok, res);
@@ -426,8 +430,8 @@ static bool input_or_reply(yajl_val obj, bool update, wix_input *in, http_respon
         in->has_revision = revision_field(obj, in, &ok, res);
     if (!ok)
         return false;
-    if (str_field(obj, "productId", "inventoryItem.productId", 1, WIX_PRODUCT_ID_MAX, &product,
-                  &ok, res) &&
+    if (str_field(obj, "productId", "inventoryItem.productId", 1, WIX_PRODUCT_ID_MAX, &product, &ok,
+                  res) &&
         ok) {
         in->has_product = true;
         memcpy(in->product, product.p, product.len);
@@ -437,8 +441,8 @@ static bool input_or_reply(yajl_val obj, bool update, wix_input *in, http_respon
         in->has_quantity = int_field(obj, "quantity", "inventoryItem.quantity", -WIX_QTY_MAX,
                                      WIX_QTY_MAX, &in->quantity, &ok, res);
     if (ok)
-        in->has_in_stock = bool_field(obj, "inStock", "inventoryItem.inStock", &in->in_stock, &ok,
-                                      res);
+        in->has_in_stock =
+            bool_field(obj, "inStock", "inventoryItem.inStock", &in->in_stock, &ok, res);
     if (!ok || !preorder_or_reply(obj, in, res))
         return false;
     if (in->has_quantity && in->has_in_stock) {
@@ -615,8 +619,7 @@ static void reply_item(const http_request *req, http_response *res, int status, 
 
 /* The location a create names, or the default: false (and a 404 or 422)
  * unless it exists and is active. */
-static bool location_or_reply(inv_engine *e, const wix_input *in, uint64_t *loc,
-                              http_response *res)
+static bool location_or_reply(inv_engine *e, const wix_input *in, uint64_t *loc, http_response *res)
 {
     assert(e != NULL && loc != NULL);
     inv_location l;
@@ -720,7 +723,7 @@ static void preorder_policy(const wix_input *in, inv_oversell_policy cur, int64_
     assert(in->has_preorder && policy != NULL && limit != NULL);
     bool enabled = in->has_enabled ? in->enabled : cur == INV_POLICY_CONTINUE;
     *policy = enabled ? INV_POLICY_CONTINUE : INV_POLICY_DENY;
-    *limit = in->has_limit                   ? in->limit
+    *limit = in->has_limit                ? in->limit
              : cur == INV_POLICY_CONTINUE ? cur_limit
                                           : INV_NO_PREORDER_LIMIT;
     if (!enabled)
@@ -867,13 +870,13 @@ static size_t update_lines(const wix_input *in, uint64_t item, uint64_t loc,
     lines[0].location = lines[1].location = loc;
     lines[0].if_revision = in->revision;
     lines[0].floor = INV_NO_FLOOR;
-    lines[0].op = in->has_quantity || in->has_in_stock ? INV_BATCH_LEVEL_SET : INV_BATCH_LEVEL_ADJUST;
+    lines[0].op =
+        in->has_quantity || in->has_in_stock ? INV_BATCH_LEVEL_SET : INV_BATCH_LEVEL_ADJUST;
     lines[0].qty = in->has_quantity ? in->quantity : in->has_in_stock && in->in_stock ? 1 : 0;
     if (!in->has_preorder)
         return 1;
     lines[1].op = INV_BATCH_LEVEL_POLICY;
-    preorder_policy(in, lv->policy, lv->preorder_limit, &lines[1].policy,
-                    &lines[1].preorder_limit);
+    preorder_policy(in, lv->policy, lv->preorder_limit, &lines[1].policy, &lines[1].preorder_limit);
     return 2;
 }
 
@@ -1036,8 +1039,8 @@ static void reply_insufficient(http_response *res, const bulk_line *l, int64_t a
              "inventory item %s has %lld available, fewer than the %lld asked for (the "
              "preorder limit included): nothing was changed",
              id, (long long)available, (long long)l->by);
-    wix_datum d[3] = {{"inventoryItemId", id, 0}, {"available", NULL, available},
-                      {"decrementBy", NULL, l->by}};
+    wix_datum d[3] = {
+        {"inventoryItemId", id, 0}, {"available", NULL, available}, {"decrementBy", NULL, l->by}};
     reply_app_error(res, http_status_for(INV_EINSUFFICIENT), "INSUFFICIENT_INVENTORY", msg, d, 3);
 }
 
@@ -1368,9 +1371,8 @@ static int u64_cmp(const void *a, const void *b)
  * names it, [at st->loc]: written up to limit rows in all (*shown counts
  * them); *more once a row past the limit exists. st follows the last row
  * written. */
-static void list_item_levels(inv_engine *e, http_body *b, const inv_item *it,
-                             inv_level_entry *ent, wix_page *st, size_t limit, size_t *shown,
-                             bool *more)
+static void list_item_levels(inv_engine *e, http_body *b, const inv_item *it, inv_level_entry *ent,
+                             wix_page *st, size_t limit, size_t *shown, bool *more)
 {
     size_t n = 0;
     bool resume = it->id == st->item && (st->flags & PAGE_HAS_AFTER);
@@ -1555,8 +1557,8 @@ out:
 
 /* ---- the routing table -------------------------------------------------- */
 
-#define WIX(m, p, fn)                                                 \
-    {                                                                 \
+#define WIX(m, p, fn)                                           \
+    {                                                           \
         m, "/stores/v3/inventory-items" p, HTTP_DIALECT_WIX, fn \
     }
 
