@@ -1419,6 +1419,21 @@ Test(wix_server, bad_input_is_refused_in_the_wix_shape)
     http_expect_error(r, 400, "inventoryItem.revision");
     wdo(c, "PATCH", path, IT("\"revision\":\"999999999\",\"quantity\":2"), r);
     http_expect_error(r, 409, "REVISION_MISMATCH");
+    /* a change over RESP between the read and the update: the update is
+     * refused, never overwrites it */
+    wdo(c, "GET", path, NULL, r);
+    unsigned long long rev = jrev(http_item(r, 200));
+    hc_free(r);
+    redisReply *rep = cmd(C, "LEVEL.ADJUST %llu 1 4", (unsigned long long)item_of(id));
+    cr_assert(rep->type != REDIS_REPLY_ERROR, "LEVEL.ADJUST: %s", rep->str);
+    freeReplyObject(rep);
+    char body[256];
+    snprintf(body, sizeof body, IT("\"revision\":\"%llu\",\"quantity\":2"), rev);
+    wdo(c, "PATCH", path, body, r);
+    http_expect_error(r, 409, "REVISION_MISMATCH");
+    wdo(c, "GET", path, NULL, r);
+    cr_assert_eq(jint(http_item(r, 200), "quantity"), 5, "the RESP change stands");
+    hc_free(r);
     wdo(c, "GET", T_BASE "/not-a-guid", NULL, r);
     http_expect_error(r, 400, "inventoryItemId");
     /* a body over the listener's limit: 413 before any handler */
