@@ -23,6 +23,7 @@ static const struct {
     {http_shoplazza_routes, &http_shoplazza_routes_n},
     {http_shopify_routes, &http_shopify_routes_n},
     {http_connector_routes, &http_connector_routes_n},
+    {http_wix_routes, &http_wix_routes_n},
 };
 
 static const struct {
