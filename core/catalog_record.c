@@ -153,8 +153,7 @@ static bool country_hs_ok(str_view v)
         size_t end = comma ? (size_t)(comma - v.p) : v.len;
         str_view pair = {v.p + i, end - i};
         if (n == INV_COUNTRY_HS_PAIRS_MAX || pair.len < 3 || pair.p[2] != ':' ||
-            !country_ok((str_view){pair.p, 2}) ||
-            !hs_code_ok((str_view){pair.p + 3, pair.len - 3}))
+            !country_ok((str_view){pair.p, 2}) || !hs_code_ok((str_view){pair.p + 3, pair.len - 3}))
             return false;
         for (size_t k = 0; k < n; k++)
             if (memcmp(seen[k], pair.p, 2) == 0)
@@ -439,9 +438,9 @@ void record_item_out(uint64_t item, const item_rec *r, inv_item *out)
 /* ---- journal and snapshot payloads (layouts in catalog_record.h) -------- */
 
 /* The largest item payload fits the buffers sized for a location. */
-_Static_assert(ITEM_HEAD_LEN + ITEM_BODY_LEN + (IS_COUNT - IS_COUNT_V1) + INV_SKU_MAX + INV_COST_MAX +
-                       INV_COUNTRY_CODE_MAX + INV_PROVINCE_CODE_MAX + INV_HS_CODE_MAX +
-                       2 * INV_VARIANT_MAX + INV_COUNTRY_HS_CODES_MAX <=
+_Static_assert(ITEM_HEAD_LEN + ITEM_BODY_LEN + (IS_COUNT - IS_COUNT_V1) + INV_SKU_MAX +
+                       INV_COST_MAX + INV_COUNTRY_CODE_MAX + INV_PROVINCE_CODE_MAX +
+                       INV_HS_CODE_MAX + 2 * INV_VARIANT_MAX + INV_COUNTRY_HS_CODES_MAX <=
                    RECORD_PAYLOAD_MAX,
                "an item payload must fit RECORD_PAYLOAD_MAX");
 _Static_assert(LOC_HEAD_LEN + LS_COUNT * INV_STR_MAX == RECORD_PAYLOAD_MAX,

@@ -621,9 +621,19 @@ Test(item, put_accepts_only_well_formed_country_hs_codes)
     cr_assert_eq(item_put_country_hs(e, 1, most), INV_OK);
     cr_assert_str_eq(item_country_hs(e, 1, &it), most);
     static const char *const bad[] = {
-        "CA",          "CA:",           "CA:12345",         "ca:123456",     "C1:123456",
-        "CA-123456",   "CA:123456,",    ",CA:123456",       "CA:123456,,US:123456",
-        "CA:12345a",   "CA:12345678901234567", "CA:123456,CA:654321", "CAN:123456",
+        "CA",
+        "CA:",
+        "CA:12345",
+        "ca:123456",
+        "C1:123456",
+        "CA-123456",
+        "CA:123456,",
+        ",CA:123456",
+        "CA:123456,,US:123456",
+        "CA:12345a",
+        "CA:12345678901234567",
+        "CA:123456,CA:654321",
+        "CAN:123456",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         cr_assert_eq(item_put_country_hs(e, 1, bad[i]), INV_EINVALID, "%s", bad[i]);

@@ -17,7 +17,7 @@
  * bad input over the wire, the body limit (413), 405 and OPTIONS as the
  * router answers them, the Bearer token. CONNECTOR_EXAMPLES=1 prints each
  * request and answer of connector_server.every_route_* to stderr: the
- * examples of docs/HTTP-connector.md are copied from that output.
+ * examples of docs/HTTP.md "Connector" are copied from that output.
  */
 #include <criterion/criterion.h>
 #include <regex.h>
@@ -1279,7 +1279,7 @@ static void srv_http_stop(void)
 
 /* One request with the tenant header (hdrs NULL) or hdrs; under
  * CONNECTOR_EXAMPLES the request and its answer go to stderr, as
- * docs/HTTP-connector.md shows them. */
+ * docs/HTTP.md "Connector" shows them. */
 static long srv_do(CURL *c, const char *method, const char *path, const char *const *hdrs,
                    const char *body, hc_resp *r)
 {

@@ -15,7 +15,7 @@
  * over the limit: 413), the Access-Token check, keep-alive, durability.
  *
  * SLZ_DOC=1 prints each exchange (request, status, body) for
- * docs/HTTP-shoplazza.md.
+ * docs/HTTP.md "Shoplazza".
  */
 #include <criterion/criterion.h>
 #include <stdio.h>

@@ -15,7 +15,7 @@
  * libcurl (tests/test_http_client.h): the seed's object round trip, bad
  * input, a body over the limit, HEAD/OPTIONS/unknown methods, the token,
  * and a flash sale of keep-alive clients. With INVCORE_WIX_DOC=1 every
- * exchange is printed (docs/HTTP-wix.md's examples come from there).
+ * exchange is printed (docs/HTTP.md "Wix"'s examples come from there).
  */
 #include <criterion/criterion.h>
 #include <openssl/sha.h>

@@ -1,6 +1,6 @@
 /*
  * http_connector.c — the connector dialect of the HTTP face
- * (docs/HTTP-connector.md, seed 001): a Shopify connector's inventory
+ * (docs/HTTP.md "Connector", seed 001): a Shopify connector's inventory
  * endpoints under /api/ — inventory items, inventory levels and inventory
  * locations, each with create (POST), update (PUT), find (GET), a bulk
  * create of up to CONNECTOR_BULK_ROWS_MAX rows, and DELETE for items and

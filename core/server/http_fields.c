@@ -84,7 +84,8 @@ static bool pair_read(yajl_val pair, size_t i, char *text, size_t *len, char *wh
         return false;
     }
     /* text is "CC:code,CC:code": each pair starts it or follows a ',' */
-    for (const char *at = text; *len > 0 && at != NULL; at = strchr(at, ','), at = at ? at + 1 : NULL)
+    for (const char *at = text; *len > 0 && at != NULL;
+         at = strchr(at, ','), at = at ? at + 1 : NULL)
         if (memcmp(at, cc.p, INV_COUNTRY_CODE_MAX) == 0) {
             snprintf(why, cap, HTTP_COUNTRY_HS_KEY ": country %.2s appears twice", cc.p);
             return false;

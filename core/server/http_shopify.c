@@ -1,5 +1,5 @@
 /*
- * http_shopify.c — the Shopify dialect of the HTTP face (docs/HTTP-shopify.md):
+ * http_shopify.c — the Shopify dialect of the HTTP face (docs/HTTP.md "Shopify"):
  * the REST Admin inventory resources under /admin/api/{version}/ —
  * InventoryItem (list by ids, get, update), InventoryLevel (list with
  * cursor paging, adjust, set, connect, delete) and Location (list, get) —

@@ -1,6 +1,6 @@
 /*
  * http_shoplazza.c — the Shoplazza dialect of the HTTP face (issue #13,
- * docs/HTTP-shoplazza.md): OpenAPI 2026-01 inventory routes under
+ * docs/HTTP.md "Shoplazza"): OpenAPI 2026-01 inventory routes under
  * /openapi/2026-01/, and the 2022-01 "List product inventory" route.
  *
  * Model: a Shoplazza variant is an invcore item's `variant` field, its

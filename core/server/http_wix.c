@@ -1,5 +1,5 @@
 /*
- * http_wix.c — the Wix dialect of the HTTP face (docs/HTTP-wix.md): the seed's
+ * http_wix.c — the Wix dialect of the HTTP face (docs/HTTP.md "Wix"): the seed's
  * Inventory Item object (Wix Stores Inventory Items v3) under
  * /stores/v3/inventory-items — create, get, update (revision checked), delete,
  * query with cursor paging, and the bulk decrement / increment of the
@@ -7,7 +7,7 @@
  * body {"message": ..., "details": {...}}.
  *
  * Model: a Wix inventory item is one invcore level (item x location). Ids are
- * GUIDs, mapped exactly (docs/HTTP-wix.md "Ids"):
+ * GUIDs, mapped exactly (docs/HTTP.md "Wix" "Ids"):
  *   - variantId -> the invcore item whose `variant` field holds the GUID (lower
  *     case); a new variant's item gets the id SHA-256(GUID)[0..8) big-endian,
  *     or of GUID "#1", "#2", ... while an item of another variant holds it, at
@@ -515,7 +515,7 @@ static void kv_cstr(http_body *b, const char *key, const char *s)
     http_json_cstr(b, s);
 }
 
-/* The derived availabilityStatus (docs/HTTP-wix.md). */
+/* The derived availabilityStatus (docs/HTTP.md "Wix"). */
 static const char *availability(bool tracked, const inv_level_full *lv)
 {
     assert(lv != NULL);
