@@ -151,6 +151,20 @@ void inv_close(inv_engine *e)
     free(e);
 }
 
+/* No epoch section: they touch only the journal's wake-up state, which
+ * lives as long as e. */
+void inv_defer_journal_begin(inv_engine *e)
+{
+    if (e && e->jr)
+        journal_defer_begin(e->jr);
+}
+
+void inv_defer_journal_end(inv_engine *e)
+{
+    if (e && e->jr)
+        journal_defer_end(e->jr);
+}
+
 void inv_quiesce(inv_engine *e)
 {
     (void)e;

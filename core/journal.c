@@ -20,6 +20,12 @@
  *    successful fdatasync (ALWAYS, INTERVAL) or write (NONE) covering it,
  *    and never moves again once the journal has failed.
  *  - Only the flusher touches the segment file after journal_open.
+ *  - Deferred wake-ups (journal_defer_begin): a thread in a bracket on j
+ *    that published a record since it last woke the flusher owes one
+ *    wake-up (defer_owed), and pays it before any wait of its own on j and
+ *    at the bracket's end. So the flusher is woken at the latest when the
+ *    bracket ends, and no deferring thread sleeps on a flusher that only
+ *    it could wake.
  */
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -30,6 +36,7 @@
 #include "cpu.h"
 #include "fileio.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -83,9 +90,15 @@ struct journal {
     /* Writers -> flusher. */
     _Alignas(64) _Atomic uint32_t flusher_seq; /* futex: flusher sleeps */
     _Atomic uint32_t flusher_sleeping;
+    /* Set once a thread has deferred wake-ups on j (sticky): waiters then
+     * also wake a sleeping flusher for records other threads owe it. */
+    _Atomic bool defer_used;
     /* Stats, written by the flusher only (relaxed: counters). */
     _Alignas(64) _Atomic uint64_t st_records, st_bytes, st_fsyncs, st_synced_records,
         st_per_fsync_max, st_segments, st_written_end;
+    /* Writers' futex wake-ups of the flusher (relaxed: a counter, bumped
+     * only beside that syscall). */
+    _Atomic uint64_t st_flusher_wakeups;
     /* Subscribers: the mutex makes unsubscribe-then-close safe against a
      * flusher that is writing to the same fd. */
     pthread_mutex_t sub_lock;
@@ -97,6 +110,7 @@ struct journal {
     inv_fsync_policy policy;
     uint64_t interval_ns;
     uint64_t segment_bytes;
+    uint64_t sleep_ns_max; /* JOURNAL_SLEEP_NS_MAX unless a test sets it */
     journal_write_hook write_hook;
     journal_sync_hook sync_hook;
     void *hook_ctx;
@@ -312,10 +326,13 @@ static void enter_failed(journal *j, int err)
     notify_subscribers(j);
 }
 
+static void defer_before_wait(journal *j);
+
 /* Sleeps until *cond(j, arg) or failure. Used for durability and ring space.
  * Spins briefly, then sleeps on the progress futex. */
 static int wait_progress(journal *j, waitq *q, bool (*cond)(journal *, uint64_t), uint64_t arg)
 {
+    defer_before_wait(j); /* the flusher must be awake for what we wait on */
     for (unsigned i = 0; i < JOURNAL_WAIT_SPINS; i++) {
         if (cond(j, arg))
             return INV_OK;
@@ -332,8 +349,10 @@ static int wait_progress(journal *j, waitq *q, bool (*cond)(journal *, uint64_t)
         bool done = cond(j, arg);
         /* seq_cst: the Dekker re-check (see wake_progress). */
         bool failed = atomic_load_explicit(&j->failed, memory_order_seq_cst);
-        if (!done && !failed)
-            futex_wait(&q->seq, seq, JOURNAL_SLEEP_NS_MAX);
+        if (!done && !failed) {
+            defer_before_wait(j); /* again each round: see defer_before_wait */
+            futex_wait(&q->seq, seq, j->sleep_ns_max);
+        }
         /* relaxed: only a count of sleepers. */
         atomic_fetch_sub_explicit(&q->waiters, 1, memory_order_relaxed);
         if (done || cond(j, arg))
@@ -369,7 +388,64 @@ static void wake_flusher(journal *j)
         /* release: the flusher's futex value changes after our record. */
         atomic_fetch_add_explicit(&j->flusher_seq, 1, memory_order_release);
         syscall(SYS_futex, (uint32_t *)&j->flusher_seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+        /* relaxed: a statistics counter. */
+        atomic_fetch_add_explicit(&j->st_flusher_wakeups, 1, memory_order_relaxed);
     }
+}
+
+/* ---- deferred wake-ups ---------------------------------------------------- */
+
+/* The journal this thread defers its flusher wake-ups for (NULL: none, it
+ * wakes on every record), and whether it owes that journal one. Thread
+ * state, so deferral costs no shared write: fill only sets the flag. */
+static __thread journal *defer_j;
+static __thread bool defer_owed;
+
+/* Pays this thread's owed wake-up on j, if it owes one. */
+static void defer_pay(journal *j)
+{
+    if (defer_j == j && defer_owed) {
+        defer_owed = false;
+        wake_flusher(j);
+    }
+}
+
+/* Before a wait on j: pay our own wake-up, and on a journal where threads
+ * defer, also wake a sleeping flusher for records another deferring
+ * thread owes it (that thread may be blocked behind us, on a lock we hold,
+ * before its bracket ends). A no-op for journals nobody defers on. */
+static void defer_before_wait(journal *j)
+{
+    defer_pay(j);
+    /* relaxed: a sticky hint; a bracket begun concurrently is paid by its
+     * own end, and the sleep below re-checks within j->sleep_ns_max. */
+    if (atomic_load_explicit(&j->defer_used, memory_order_relaxed))
+        wake_flusher(j);
+}
+
+void journal_defer_begin(journal *j)
+{
+    assert(j != NULL);
+    if (defer_j == j)
+        return;
+    if (defer_j != NULL)
+        journal_defer_end(defer_j); /* one journal per thread at a time */
+    assert(!defer_owed);
+    /* relaxed (both): a sticky hint for waiters (defer_before_wait); the
+     * load first keeps the line shared once the flag is set. */
+    if (!atomic_load_explicit(&j->defer_used, memory_order_relaxed))
+        atomic_store_explicit(&j->defer_used, true, memory_order_relaxed);
+    defer_j = j;
+}
+
+void journal_defer_end(journal *j)
+{
+    assert(j != NULL);
+    if (defer_j != j)
+        return;
+    defer_pay(j);
+    defer_j = NULL;
+    assert(!defer_owed);
 }
 
 /* ---- the flusher --------------------------------------------------------- */
@@ -618,7 +694,7 @@ static void *flusher_main(void *arg)
         }
         if (progressed)
             continue;
-        uint64_t timeout = JOURNAL_SLEEP_NS_MAX;
+        uint64_t timeout = j->sleep_ns_max;
         if (j->policy == INV_FSYNC_INTERVAL && s.written > s.synced) {
             uint64_t next = s.last_sync_ns + j->interval_ns;
             timeout = next > t ? next - t : 0;
@@ -753,6 +829,7 @@ static journal *journal_new(const journal_config *cfg, uint64_t start)
                                                        : INV_FSYNC_INTERVAL_MS_DEFAULT) *
                      1000000ULL;
     j->segment_bytes = cfg->segment_bytes ? cfg->segment_bytes : JOURNAL_SEGMENT_BYTES_DEFAULT;
+    j->sleep_ns_max = cfg->sleep_ns_max ? cfg->sleep_ns_max : JOURNAL_SLEEP_NS_MAX;
     j->write_hook = cfg->write_hook;
     j->sync_hook = cfg->sync_hook;
     j->hook_ctx = cfg->hook_ctx;
@@ -814,6 +891,10 @@ int journal_close(journal *j)
 {
     if (j == NULL)
         return INV_OK;
+    if (defer_j == j) { /* the wake-up below covers what we owed */
+        defer_j = NULL;
+        defer_owed = false;
+    }
     /* seq_cst: release (the flusher that sees closing sees every publish
      * before) plus the flusher_sleep re-check pairing. */
     atomic_store_explicit(&j->closing, true, memory_order_seq_cst);
@@ -887,7 +968,10 @@ static int fill(journal *j, uint64_t pos, uint8_t type, const void *payload, uin
      * that acquires this header: the record is ready) plus the Dekker
      * pairing with flusher_sleep (see wake_flusher). */
     atomic_store_explicit(ring_word(j, pos), header_word(type, len), memory_order_seq_cst);
-    wake_flusher(j);
+    if (defer_j == j)
+        defer_owed = true; /* paid at the bracket's end or before a wait */
+    else
+        wake_flusher(j);
     return INV_OK;
 }
 
@@ -1013,4 +1097,7 @@ void journal_stats_get(const journal *cj, journal_stats *out)
     out->written_end = atomic_load_explicit(&j->st_written_end, memory_order_relaxed);
     out->tail = journal_tail(j);
     out->failed = journal_failed(j);
+    /* relaxed (both): statistics; the flag is a hint of the moment. */
+    out->flusher_wakeups = atomic_load_explicit(&j->st_flusher_wakeups, memory_order_relaxed);
+    out->flusher_asleep = atomic_load_explicit(&j->flusher_sleeping, memory_order_relaxed) != 0;
 }

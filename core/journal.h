@@ -104,6 +104,10 @@ typedef struct {
     journal_write_hook write_hook; /* NULL: pwritev */
     journal_sync_hook sync_hook; /* NULL: fdatasync */
     void *hook_ctx;
+    /* Longest sleep of the flusher and of waiters before they look again
+     * (a defence against a lost wake-up); 0: 100 ms. Tests set it to hours
+     * so that a lost wake-up hangs instead of healing. */
+    uint64_t sleep_ns_max;
 } journal_config;
 
 /* Opens the journal for appending at cfg->start_position and starts its
@@ -125,6 +129,24 @@ int journal_publish(journal *j, uint64_t pos, uint8_t type, const void *payload,
 /* Fills the reservation at pos (reserved with payload_len) with a PAD
  * record that replay skips. INV_EIO if the journal failed. */
 int journal_abandon(journal *j, uint64_t pos, uint32_t payload_len);
+
+/* ---- deferred flusher wake-ups (an event loop's batching) --------------- */
+
+/* Between journal_defer_begin(j) and journal_defer_end(j) the calling
+ * thread's publishes and abandons on j do not wake the flusher: the thread
+ * owes one wake-up, paid by journal_defer_end, or earlier by any wait of
+ * this thread on j (durability, ring space), so a deferring thread never
+ * sleeps on a flusher it did not wake. An event loop brackets each
+ * iteration with them: one wake-up (and one flusher write) per iteration
+ * instead of one per record, and the records of an iteration reach the
+ * flusher when it ends. Per thread, one journal at a time: begin on
+ * another journal first ends the current bracket (pays its wake-up);
+ * begin inside a bracket on j is a no-op; end outside a bracket on j is a
+ * no-op. journal_close ends the closing thread's bracket on j; another
+ * thread must end its bracket before j is closed. Threads that never call
+ * begin wake the flusher on every record, as before. */
+void journal_defer_begin(journal *j);
+void journal_defer_end(journal *j);
 
 /* ---- durability --------------------------------------------------------- */
 
@@ -158,6 +180,8 @@ typedef struct {
     uint64_t segments; /* segment files created by this journal */
     uint64_t durable_end, written_end, tail;
     bool failed;
+    uint64_t flusher_wakeups; /* futex wake-ups of the flusher by writers */
+    bool flusher_asleep; /* the flusher sleeps (or is about to) right now */
 } journal_stats;
 
 void journal_stats_get(const journal *j, journal_stats *out);

@@ -692,6 +692,25 @@ void inv_durable_unsubscribe(inv_engine *e, int fd);
 int inv_wait_durable(inv_engine *e, uint64_t position);
 /* Writes a snapshot now and drops the journal segments it covers. */
 int inv_snapshot(inv_engine *e);
+/* Batches the calling thread's hand-offs to the journal's writer thread,
+ * for an event loop: between inv_defer_journal_begin(e) and
+ * inv_defer_journal_end(e) this thread's writes on e do not wake the
+ * journal writer each (a futex wake-up per write, and a file write per
+ * record); the first end pays one wake-up for all of them, so their
+ * records reach the file together. A loop calls begin after its
+ * epoll_wait and end before the next one, so a crash loses no more than
+ * the records of one iteration beyond what the fsync policy already
+ * allows, and a reply held for durability (inv_durable_subscribe) never
+ * waits on a writer nobody woke. Any wait of this thread on e's journal
+ * (inv_wait_durable, a write that finds the journal's buffer full,
+ * inv_snapshot) first pays the owed wake-up, so deferring never blocks
+ * it. One engine per thread at a time: begin on another engine ends the
+ * current bracket; begin inside a bracket on e and end outside one are
+ * no-ops. End every bracket before inv_close(e) from another thread.
+ * Threads that never call begin behave as without it. No-ops in memory
+ * mode. Never blocks, allocates nothing. */
+void inv_defer_journal_begin(inv_engine *e);
+void inv_defer_journal_end(inv_engine *e);
 
 /* ---- change feed and history (docs/PROTOCOL.md "Change feed") --------- *
  *

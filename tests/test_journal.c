@@ -23,6 +23,13 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
+/* With deferred wake-ups (journal_defer_begin) the flusher and waiters look
+ * again only after an hour: a lost wake-up hangs (and a watchdog fails)
+ * instead of healing in 100 ms. */
+#define DEFER_SLEEP_NS (3600ULL * 1000000000ULL)
+/* Records a deferring test writer publishes per bracket, at most. */
+#define DEFER_BRACKET_MAX 8u
+
 static size_t count_files(const char *dir, const char *suffix)
 {
     DIR *d = opendir(dir);
@@ -137,6 +144,7 @@ typedef struct {
     unsigned id;
     size_t n;
     bool wait_each;
+    bool defer; /* publish in brackets of 1..DEFER_BRACKET_MAX records */
     uint64_t *pos; /* per record, 0 if abandoned */
     _Atomic int *errors;
 } writer_arg;
@@ -146,7 +154,14 @@ static void *writer_main(void *arg)
     writer_arg *w = arg;
     uint64_t rnd = 0x9e3779b97f4a7c15ULL * (w->id + 1);
     uint8_t buf[512];
+    size_t bracket_left = 0;
     for (size_t i = 0; i < w->n; i++) {
+        if (w->defer && bracket_left == 0) { /* an event loop's iteration */
+            journal_defer_end(w->j);
+            journal_defer_begin(w->j);
+            bracket_left = 1 + (size_t)(rnd % DEFER_BRACKET_MAX);
+        }
+        bracket_left -= bracket_left > 0;
         rnd ^= rnd << 13;
         rnd ^= rnd >> 7;
         rnd ^= rnd << 17;
@@ -173,6 +188,7 @@ static void *writer_main(void *arg)
                 atomic_fetch_add_explicit(w->errors, 1, memory_order_relaxed);
         }
     }
+    journal_defer_end(w->j); /* a no-op unless deferring */
     return NULL;
 }
 
@@ -182,11 +198,16 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void run_concurrent(inv_fsync_policy policy, size_t per_thread, bool wait_each)
+static void run_concurrent(inv_fsync_policy policy, size_t per_thread, bool wait_each, bool defer)
 {
     char dir[64];
     tu_tmpdir(dir, sizeof dir, "test-journal");
-    journal *j = open_j(dir, policy, 0);
+    journal_config cfg = {.dir = dir,
+                          .policy = policy,
+                          .fsync_interval_ms = 2,
+                          .sleep_ns_max = defer ? DEFER_SLEEP_NS : 0};
+    journal *j;
+    cr_assert_eq(journal_open(&j, &cfg, NULL, 0), INV_OK);
     int sub = journal_subscribe(j);
     cr_assert(sub >= 0);
     pthread_t th[WRITERS];
@@ -194,7 +215,7 @@ static void run_concurrent(inv_fsync_policy policy, size_t per_thread, bool wait
     _Atomic int errors = 0;
     for (unsigned t = 0; t < WRITERS; t++) {
         args[t] = (writer_arg){
-            j, t, per_thread, wait_each, calloc(per_thread, sizeof(uint64_t)), &errors};
+            j, t, per_thread, wait_each, defer, calloc(per_thread, sizeof(uint64_t)), &errors};
         pthread_create(&th[t], NULL, writer_main, &args[t]);
     }
     for (unsigned t = 0; t < WRITERS; t++)
@@ -248,22 +269,40 @@ static void run_concurrent(inv_fsync_policy policy, size_t per_thread, bool wait
 
 Test(journal, concurrent_writers_always_replay_exactly_the_published)
 {
-    run_concurrent(INV_FSYNC_ALWAYS, 400 / tu_scale(), true);
+    run_concurrent(INV_FSYNC_ALWAYS, 400 / tu_scale(), true, false);
 }
 
 Test(journal, concurrent_writers_interval_replay_exactly_the_published)
 {
-    run_concurrent(INV_FSYNC_INTERVAL, 2000 / tu_scale(), false);
+    run_concurrent(INV_FSYNC_INTERVAL, 2000 / tu_scale(), false, false);
 }
 
 Test(journal, concurrent_writers_none_replay_exactly_the_published)
 {
-    run_concurrent(INV_FSYNC_NONE, 8000 / tu_scale(), false);
+    run_concurrent(INV_FSYNC_NONE, 8000 / tu_scale(), false, false);
 }
 
 Test(journal, interval_waiters_return_once_fsynced)
 {
-    run_concurrent(INV_FSYNC_INTERVAL, 100 / tu_scale(), true);
+    run_concurrent(INV_FSYNC_INTERVAL, 100 / tu_scale(), true, false);
+}
+
+/* Many event loops: every thread publishes in brackets, some waiting for
+ * durability inside them; every record is written, none lost or doubled,
+ * and no lost wake-up (the flusher would sleep for an hour). */
+Test(journal, deferring_writers_always_replay_exactly_the_published)
+{
+    run_concurrent(INV_FSYNC_ALWAYS, 400 / tu_scale(), true, true);
+}
+
+Test(journal, deferring_writers_interval_replay_exactly_the_published)
+{
+    run_concurrent(INV_FSYNC_INTERVAL, 2000 / tu_scale(), false, true);
+}
+
+Test(journal, deferring_writers_none_replay_exactly_the_published)
+{
+    run_concurrent(INV_FSYNC_NONE, 8000 / tu_scale(), false, true);
 }
 
 Test(journal, positions_start_at_first_and_strictly_increase)
@@ -749,4 +788,256 @@ Test(journal, empty_or_missing_directory_replays_nothing)
     cr_assert_eq(replay_into("/tmp/invcore-no-such-dir-xyz", 0, false, &c, &end, NULL, 0), INV_OK);
     cr_assert_eq(c.n, 0);
     cr_assert_eq(end, JOURNAL_POSITION_FIRST);
+}
+
+/* ---- deferred flusher wake-ups (event loops) ------------------------------ */
+
+/* How long a watchdog waits for work that needs no more than a few fsyncs. */
+#define DEFER_WATCHDOG_S 20
+#define DEFER_POLL_MS 1
+
+static journal *open_defer(const char *dir, inv_fsync_policy policy, size_t ring_bytes)
+{
+    journal_config cfg = {.dir = dir,
+                          .policy = policy,
+                          .fsync_interval_ms = 2,
+                          .ring_bytes = ring_bytes,
+                          .sleep_ns_max = DEFER_SLEEP_NS};
+    journal *j;
+    char err[256] = "";
+    int rc = journal_open(&j, &cfg, err, sizeof err);
+    cr_assert_eq(rc, INV_OK, "journal_open: %d %s", rc, err);
+    return j;
+}
+
+static journal_stats stats_of(journal *j)
+{
+    journal_stats st;
+    journal_stats_get(j, &st);
+    return st;
+}
+
+/* Waits (bounded) until the flusher sleeps: only a wake-up moves it then. */
+static void wait_flusher_asleep(journal *j)
+{
+    for (unsigned i = 0; !stats_of(j).flusher_asleep; i++) {
+        cr_assert_lt(i, DEFER_WATCHDOG_S * 1000u / DEFER_POLL_MS, "the flusher never slept");
+        usleep(DEFER_POLL_MS * 1000u);
+    }
+}
+
+/* Waits for the subscriber fd until pos is durable; false after the
+ * watchdog (nobody woke the flusher). */
+static bool durable_via(journal *j, int sub, uint64_t pos)
+{
+    for (unsigned i = 0; journal_durable_end(j) <= pos; i++) {
+        if (i == DEFER_WATCHDOG_S)
+            return false;
+        struct pollfd pfd = {.fd = sub, .events = POLLIN};
+        if (poll(&pfd, 1, 1000) == 1) {
+            uint64_t v;
+            cr_assert_eq(read(sub, &v, sizeof v), (ssize_t)sizeof v);
+        }
+    }
+    return true;
+}
+
+/* Runs fn(arg) on a thread and fails if it does not finish within the
+ * watchdog (a deferring thread asleep on a flusher nobody woke). */
+static void run_watched(void *(*fn)(void *), void *arg, const char *what)
+{
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, fn, arg), 0);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += DEFER_WATCHDOG_S;
+    cr_assert_eq(pthread_timedjoin_np(th, NULL, &ts), 0, "%s: hung (deadlock)", what);
+}
+
+static void replay_expect(const char *dir, size_t n, uint64_t end_want)
+{
+    collected c;
+    uint64_t end;
+    char err[256] = "";
+    cr_assert_eq(replay_into(dir, 0, false, &c, &end, err, sizeof err), INV_OK, "%s", err);
+    cr_assert_eq(c.n, n, "replayed %zu of %zu", c.n, n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(c.tag[i], i + 1);
+    cr_assert_eq(end, end_want);
+    collected_free(&c);
+}
+
+Test(journal, a_deferring_threads_records_reach_the_segment_when_its_bracket_ends)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "test-journal");
+    journal *j = open_defer(dir, INV_FSYNC_ALWAYS, 0);
+    int sub = journal_subscribe(j);
+    cr_assert(sub >= 0);
+    wait_flusher_asleep(j);
+    uint64_t pos[50];
+    journal_defer_begin(j);
+    journal_defer_begin(j); /* a no-op inside the bracket */
+    write_records(j, 50, 64, pos);
+    /* no wake-up yet: the flusher still sleeps (for an hour) */
+    cr_assert_eq(stats_of(j).flusher_wakeups, 0);
+    cr_assert(journal_durable_end(j) <= pos[0]);
+    journal_defer_end(j);
+    cr_assert_eq(stats_of(j).flusher_wakeups, 1, "one wake-up for the bracket");
+    cr_assert(durable_via(j, sub, pos[49]), "the bracket's end woke no flusher");
+    journal_defer_end(j); /* outside a bracket: a no-op */
+    /* outside the bracket every record wakes a sleeping flusher, as before */
+    wait_flusher_asleep(j);
+    uint64_t w = stats_of(j).flusher_wakeups;
+    uint64_t p = journal_reserve(j, 8);
+    uint64_t tag = 51;
+    cr_assert_eq(journal_publish(j, p, 16, &tag, 8), INV_OK);
+    cr_assert_eq(stats_of(j).flusher_wakeups, w + 1);
+    cr_assert(durable_via(j, sub, p));
+    journal_unsubscribe(j, sub);
+    cr_assert_eq(journal_close(j), INV_OK);
+    replay_expect(dir, 51, p + journal_record_size(8));
+    tu_remove_tree(dir);
+}
+
+Test(journal, begin_on_another_journal_pays_the_first_ones_wake_up)
+{
+    char d1[64], d2[64];
+    tu_tmpdir(d1, sizeof d1, "test-journal");
+    tu_tmpdir(d2, sizeof d2, "test-journal");
+    journal *a = open_defer(d1, INV_FSYNC_NONE, 0), *b = open_defer(d2, INV_FSYNC_NONE, 0);
+    int sub = journal_subscribe(a);
+    wait_flusher_asleep(a);
+    uint64_t pos[3];
+    journal_defer_begin(a);
+    write_records(a, 3, 16, pos);
+    cr_assert_eq(stats_of(a).flusher_wakeups, 0);
+    journal_defer_begin(b); /* ends a's bracket */
+    cr_assert_eq(stats_of(a).flusher_wakeups, 1);
+    cr_assert(durable_via(a, sub, pos[2]));
+    write_records(b, 2, 16, NULL);
+    journal_unsubscribe(a, sub);
+    cr_assert_eq(journal_close(a), INV_OK);
+    cr_assert_eq(journal_close(b), INV_OK); /* closes the bracket on b */
+    replay_expect(d1, 3, pos[2] + journal_record_size(16));
+    tu_remove_tree(d1);
+    tu_remove_tree(d2);
+}
+
+typedef struct {
+    journal *j;
+    size_t n;
+    uint32_t len;
+    int rc;
+    uint64_t last;
+} defer_job;
+
+/* In a bracket: publishes n records, then waits for the last to be
+ * durable, still in the bracket (a loop that blocked on durability). */
+static void *defer_write_and_wait(void *arg)
+{
+    defer_job *job = arg;
+    uint8_t *buf = calloc(1, job->len);
+    journal_defer_begin(job->j);
+    job->rc = INV_OK;
+    for (size_t i = 0; i < job->n && job->rc == INV_OK; i++) {
+        uint64_t tag = i + 1;
+        memcpy(buf, &tag, sizeof tag);
+        job->last = journal_reserve(job->j, job->len);
+        job->rc = job->last ? journal_publish(job->j, job->last, 17, buf, job->len) : INV_EIO;
+    }
+    if (job->rc == INV_OK)
+        job->rc = journal_wait(job->j, job->last);
+    journal_defer_end(job->j);
+    free(buf);
+    return NULL;
+}
+
+Test(journal, a_deferring_writer_waiting_for_durability_under_always_does_not_deadlock)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "test-journal");
+    journal *j = open_defer(dir, INV_FSYNC_ALWAYS, 0);
+    wait_flusher_asleep(j);
+    defer_job job = {.j = j, .n = 20, .len = 40};
+    run_watched(defer_write_and_wait, &job, "journal_wait in a bracket");
+    cr_assert_eq(job.rc, INV_OK);
+    cr_assert(journal_durable_end(j) > job.last);
+    cr_assert_eq(journal_close(j), INV_OK);
+    replay_expect(dir, 20, job.last + journal_record_size(40));
+    tu_remove_tree(dir);
+}
+
+Test(journal, a_deferring_writer_that_fills_the_ring_wakes_the_flusher)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "test-journal");
+    size_t ring = 8u << 20; /* the smallest power of two that is allowed */
+    journal *j = open_defer(dir, INV_FSYNC_NONE, ring);
+    wait_flusher_asleep(j);
+    /* three times the ring in big records: the writer waits for space */
+    defer_job job = {.j = j, .n = 3 * ring / JOURNAL_PAYLOAD_MAX, .len = JOURNAL_PAYLOAD_MAX};
+    run_watched(defer_write_and_wait, &job, "ring full in a bracket");
+    cr_assert_eq(job.rc, INV_OK);
+    cr_assert(stats_of(j).flusher_wakeups >= 1);
+    cr_assert_eq(journal_close(j), INV_OK);
+    replay_expect(dir, job.n, job.last + journal_record_size(JOURNAL_PAYLOAD_MAX));
+    tu_remove_tree(dir);
+}
+
+/* The held-lock case: a deferring thread owes a wake-up while it blocks on
+ * a mutex that a durability waiter holds; the waiter needs that thread's
+ * record durable. The waiter must wake the flusher for it. */
+typedef struct {
+    journal *j;
+    pthread_mutex_t lock;
+    _Atomic int stage; /* 1: the deferring thread published, 2: it locks */
+    uint64_t pos;
+} owed_case;
+
+static void *owed_blocker(void *arg)
+{
+    owed_case *oc = arg;
+    uint64_t tag = 1;
+    journal_defer_begin(oc->j);
+    oc->pos = journal_reserve(oc->j, 8);
+    cr_assert_eq(journal_publish(oc->j, oc->pos, 16, &tag, 8), INV_OK);
+    /* release: pos is read by the waiter after it acquires stage. */
+    atomic_store_explicit(&oc->stage, 1, memory_order_release);
+    pthread_mutex_lock(&oc->lock); /* held by the waiter: blocks, owing */
+    pthread_mutex_unlock(&oc->lock);
+    journal_defer_end(oc->j);
+    return NULL;
+}
+
+static void *owed_waiter(void *arg)
+{
+    owed_case *oc = arg;
+    pthread_mutex_lock(&oc->lock);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, owed_blocker, oc), 0);
+    /* acquire: pairs with the blocker's release; a bounded wait. */
+    for (unsigned i = 0; atomic_load_explicit(&oc->stage, memory_order_acquire) != 1; i++) {
+        cr_assert_lt(i, DEFER_WATCHDOG_S * 1000u, "the blocker never published");
+        usleep(1000);
+    }
+    cr_assert_eq(journal_wait(oc->j, oc->pos), INV_OK);
+    pthread_mutex_unlock(&oc->lock);
+    pthread_join(th, NULL);
+    return NULL;
+}
+
+Test(journal, a_waiter_wakes_the_flusher_for_a_record_a_blocked_deferrer_owes)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "test-journal");
+    owed_case oc = {.j = open_defer(dir, INV_FSYNC_ALWAYS, 0)};
+    pthread_mutex_init(&oc.lock, NULL);
+    wait_flusher_asleep(oc.j);
+    run_watched(owed_waiter, &oc, "waiter behind a deferring thread");
+    cr_assert(journal_durable_end(oc.j) > oc.pos);
+    cr_assert_eq(journal_close(oc.j), INV_OK);
+    pthread_mutex_destroy(&oc.lock);
+    replay_expect(dir, 1, oc.pos + journal_record_size(8));
+    tu_remove_tree(dir);
 }

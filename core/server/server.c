@@ -7,7 +7,11 @@
  * read-only config, the statistics (stats.h) and their mailboxes. Nothing
  * here blocks: all sockets are non-blocking, and durability is awaited
  * through the engine's eventfd (inv_durable_subscribe), never
- * inv_wait_durable.
+ * inv_wait_durable. Each loop iteration defers the journal's flusher
+ * wake-ups (inv_defer_journal_begin after epoll_wait, _end before the
+ * next): one wake-up and one file write per iteration, not per write, and
+ * always paid before the loop sleeps, so a held reply's durability never
+ * waits on a flusher nobody woke.
  *
  * CLIENT LIST and CLIENT KILL span every loop, so no loop reads another's
  * connections: the requesting loop posts a gather to every loop's mailbox
@@ -1151,6 +1155,9 @@ static void *loop_main(void *arg)
     lp->last_sweep_ms = lp->now_ms;
     for (;;) {
         int n = epoll_wait(lp->epfd, evs, LOOP_EVENTS_MAX, loop_wait_ms(lp));
+        /* The iteration's writes wake the journal's flusher once, at its
+         * end (inv_defer_journal_end below), not once per record. */
+        inv_defer_journal_begin(srv->e);
         lp->now_ms = clock_mono_coarse_ms();
         for (int i = 0; i < n; i++)
             loop_dispatch(lp, &evs[i]);
@@ -1175,11 +1182,16 @@ static void *loop_main(void *arg)
             lp->last_quiesce_ms = lp->now_ms;
             inv_quiesce(srv->e);
         }
+        /* Before sleeping: the replies held for durability this iteration
+         * wait on the durability eventfd, which only a woken flusher
+         * signals; and a crash loses at most this iteration's records. */
+        inv_defer_journal_end(srv->e);
     }
     while (!list_empty(&lp->conns))
         conn_close(conn_of(list_first(&lp->conns)));
     loop_run_mail(lp); /* other loops' gathers wait for this one's part */
     loop_reap(lp);
+    inv_defer_journal_end(srv->e); /* the last iteration's writes */
     return NULL;
 }
 
