@@ -1166,7 +1166,8 @@ Test(shoplazza_server, a_body_over_the_limit_is_413_and_writes_nothing)
     memset(body + n, ' ', SRV_BODY_BYTES);
     snprintf(body + n + SRV_BODY_BYTES, sizeof body - (size_t)n - SRV_BODY_BYTES, "\"}");
     cr_assert_eq(sz_do("POST", V26 "/inventory_levels/set", body), 413, "%s", last.raw);
-    cr_assert_str_eq(last.raw, "{\"errors\":\"Payload Too Large\"}"); /* http.c's shape */
+    /* the listener's refusal, in Shoplazza's shape (seed 003) */
+    cr_assert_str_eq(last.raw, "{\"error\":\"Payload Too Large\"}");
     cr_assert_eq(sz_do("GET", V26 "/inventory_levels?inventory_item_id=626514004247984698", NULL),
                  200);
     slz_expect_int(get(arr_at(at("data", "inventory_levels", NULL, NULL), 0), "stock"), 3);
@@ -1177,7 +1178,7 @@ Test(shoplazza_server, access_token_is_required)
 {
     static const char *const wrong[] = {"Access-Token: wrong", NULL};
     cr_assert_eq(sz_do_with(NULL, "GET", V26 "/locations/default", NULL), 401);
-    cr_assert(YAJL_IS_STRING(at("errors", NULL, NULL, NULL)), "http.c's 401: %s", last.raw);
+    cr_assert(YAJL_IS_STRING(at("error", NULL, NULL, NULL)), "seed 003's 401 shape: %s", last.raw);
     cr_assert_eq(sz_do_with(wrong, "GET", V26 "/locations/default", NULL), 401);
     cr_assert_eq(sz_do_with(NULL, "POST", V26 "/inventory_levels/set",
                             "{\"inventory_item_id\":\"626514004247984698\","
