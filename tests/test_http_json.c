@@ -4,7 +4,9 @@
  * bytes) and its typed getters, the shared id rule, query helpers.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/http_json.h"
 
@@ -243,4 +245,179 @@ Test(http_json, a_string_or_key_with_an_escaped_nul_is_refused_never_read_cut)
     cr_assert(http_json_get_str(v, "c", &s, &bad) && !bad);
     cr_assert(s.len == 2 && memcmp(s.p, "\xc3\xa9", 2) == 0);
     yajl_tree_free(v);
+}
+
+/* ---- the writer against yajl_gen (the bytes it replaced) ---------------- */
+
+/* The same calls through yajl_gen, its output into a buffer. */
+typedef struct {
+    char buf[8192];
+    size_t len;
+} gen_out;
+
+static void gen_print(void *ctx, const char *s, size_t n)
+{
+    gen_out *o = ctx;
+    cr_assert(o->len + n <= sizeof o->buf);
+    memcpy(o->buf + o->len, s, n);
+    o->len += n;
+}
+
+Test(http_json, the_writer_writes_what_yajl_gen_writes_byte_for_byte)
+{
+    static gen_out want;
+    yajl_gen g = yajl_gen_alloc(NULL);
+    cr_assert(g != NULL);
+    cr_assert(yajl_gen_config(g, yajl_gen_print_callback, gen_print, (void *)&want));
+    want.len = 0;
+    yajl_gen_map_open(g);
+    http_json_obj_open(&body);
+    /* every ASCII byte as a one-byte key and as a one-byte value */
+    for (int c = 0; c < 0x80; c++) {
+        unsigned char s[3] = {(unsigned char)c, 'x', (unsigned char)c};
+        yajl_gen_string(g, s, 1);
+        yajl_gen_string(g, s, 3);
+        http_json_str(&body, (const char *)s, 1);
+        http_json_str(&body, (const char *)s, 3);
+    }
+    const char *utf8 = "\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa6 \"q\" \\ /";
+    yajl_gen_string(g, (const unsigned char *)"nested", 6);
+    http_json_key(&body, "nested");
+    yajl_gen_array_open(g);
+    http_json_arr_open(&body);
+    yajl_gen_string(g, (const unsigned char *)utf8, strlen(utf8));
+    http_json_cstr(&body, utf8);
+    yajl_gen_number(g, "18446744073709551615", 20);
+    http_json_u64(&body, UINT64_MAX);
+    yajl_gen_number(g, "-9223372036854775808", 20);
+    http_json_i64(&body, INT64_MIN);
+    yajl_gen_string(g, (const unsigned char *)"42", 2);
+    http_json_id(&body, 42);
+    yajl_gen_bool(g, 1);
+    http_json_bool(&body, true);
+    yajl_gen_bool(g, 0);
+    http_json_bool(&body, false);
+    yajl_gen_null(g);
+    http_json_null(&body);
+    yajl_gen_map_open(g);
+    http_json_obj_open(&body);
+    yajl_gen_map_close(g);
+    http_json_obj_close(&body);
+    yajl_gen_array_open(g);
+    http_json_arr_open(&body);
+    yajl_gen_array_close(g);
+    http_json_arr_close(&body);
+    yajl_gen_map_open(g);
+    http_json_obj_open(&body);
+    yajl_gen_string(g, (const unsigned char *)"k", 1);
+    http_json_key(&body, "k");
+    yajl_gen_number(g, "1.50", 4);
+    http_json_number(&body, "1.50", 4);
+    yajl_gen_string(g, (const unsigned char *)"via_gen", 7);
+    http_json_key(&body, "via_gen");
+    yajl_gen_number(g, "-0.25", 5);
+    cr_assert_eq(yajl_gen_number(http_json_gen(&body), "-0.25", 5), yajl_gen_status_ok);
+    yajl_gen_string(g, (const unsigned char *)"after", 5);
+    http_json_key(&body, "after");
+    yajl_gen_array_open(g);
+    http_json_arr_open(&body);
+    yajl_gen_number(g, "7", 1);
+    http_json_u64(&body, 7);
+    yajl_gen_number(g, "8", 1);
+    cr_assert_eq(yajl_gen_number(http_json_gen(&body), "8", 1), yajl_gen_status_ok);
+    yajl_gen_array_close(g);
+    http_json_arr_close(&body);
+    yajl_gen_map_close(g);
+    http_json_obj_close(&body);
+    yajl_gen_array_close(g);
+    http_json_arr_close(&body);
+    yajl_gen_map_close(g);
+    http_json_obj_close(&body);
+    cr_assert(!body.failed);
+    cr_assert_eq(body.len, want.len, "got %.*s\nwant %.*s", (int)body.len, body.p, (int)want.len,
+                 want.buf);
+    cr_assert(memcmp(body.p, want.buf, want.len) == 0, "got %.*s\nwant %.*s", (int)body.len,
+              body.p, (int)want.len, want.buf);
+    yajl_gen_free(g);
+}
+
+Test(http_json, the_writer_refuses_what_yajl_gen_refuses)
+{
+    http_json_u64(&body, 1);
+    http_json_u64(&body, 2); /* a second document value */
+    cr_assert(body.failed);
+    http_body_reset(&body);
+    http_json_obj_open(&body);
+    http_json_key(&body, "k");
+    http_json_obj_close(&body); /* a key without its value */
+    cr_assert(body.failed);
+    http_body_reset(&body);
+    http_json_arr_open(&body);
+    http_json_obj_close(&body); /* the wrong closer */
+    cr_assert(body.failed);
+    http_body_reset(&body);
+    http_json_arr_close(&body); /* nothing open */
+    cr_assert(body.failed);
+    http_body_reset(&body);
+    for (int i = 0; i < HTTP_JSON_NEST_MAX; i++)
+        http_json_arr_open(&body);
+    cr_assert(body.failed, "nesting past HTTP_JSON_NEST_MAX is refused");
+    http_body_reset(&body);
+    http_json_obj_open(&body);
+    http_json_obj_open(&body); /* an object where a key belongs */
+    cr_assert(body.failed);
+    http_body_reset(&body);
+    http_json_str(&body, "ok", 2);
+    expect_body("\"ok\"");
+}
+
+/* strftime's text for t, quoted, or "null" (what http_json_time_iso writes
+ * for a time gmtime_r/strftime cannot print). */
+static size_t iso_reference(int64_t t, char *out, size_t cap)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    char s[64];
+    size_t n = 0;
+    if (gmtime_r(&tt, &tm) != NULL)
+        n = strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (n == 0)
+        return (size_t)snprintf(out, cap, "null");
+    return (size_t)snprintf(out, cap, "\"%s\"", s);
+}
+
+static void expect_iso(int64_t unix_ms, int64_t t)
+{
+    char want[80];
+    size_t n = iso_reference(t, want, sizeof want);
+    http_body_reset(&body);
+    http_json_time_iso(&body, unix_ms);
+    cr_assert(!body.failed);
+    cr_assert(body.len == n && memcmp(body.p, want, n) == 0, "t=%lld ms=%lld: got %.*s want %s",
+              (long long)t, (long long)unix_ms, (int)body.len, body.p, want);
+}
+
+Test(http_json, iso_times_equal_gmtime_and_strftime_over_many_values)
+{
+    /* leap days and century rules, the ends of the fast range, and past them */
+    static const int64_t edges[] = {
+        0,           -1,          951782400,   951868799,    951868800,    4107542400,
+        4107456000,  -2203891200, -2203977600, 68256000,     -30610224000, -30610224001,
+        253402300799, 253402300800, 1796750455, -62135596800, 32503680000,  -12219292800,
+        1709164800,  1709251199,  4102444800,  -86400,       -86401,       253402214400,
+    };
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        expect_iso(edges[i] * 1000, edges[i]);
+        expect_iso(edges[i] * 1000 + 999, edges[i]);
+    }
+    expect_iso(-1, -1);
+    expect_iso(-999, -1);
+    expect_iso(-1000, -1);
+    expect_iso(-1001, -2);
+    /* a walk over years 1000..9999 with a prime stride: every day-of-year
+     * and second-of-day position is hit in many years */
+    for (int64_t t = -30610224000; t < 253402300800; t += 7777777)
+        expect_iso(t * 1000, t);
+    for (int64_t t = -400000000000; t < 400000000000; t += 7777777777)
+        expect_iso(t * 1000, t);
 }

@@ -62,6 +62,125 @@ static void body_print(void *ctx, const char *s, size_t n)
     b->len += n;
 }
 
+/* ---- the writer's state ----------------------------------------------- */
+
+/* What comes next in the open container (or the document), as yajl_gen
+ * keeps it: the same separators (',' between members, ':' after a key),
+ * the same refusals (a non-string key, a second top-level value, nesting
+ * over HTTP_JSON_NEST_MAX), so the bytes are yajl_gen's (beautify off).
+ * Through yajl_gen a constant key cost ~590 instructions (an escape scan
+ * and 3-4 print callbacks); here it is a scan and one memcpy. */
+enum {
+    J_START = 0, /* the document, before its value */
+    J_MAP_START, /* after '{' */
+    J_MAP_KEY, /* a key is next (after a member) */
+    J_MAP_VAL, /* a value is next (after a key) */
+    J_ARRAY_START, /* after '[' */
+    J_IN_ARRAY, /* after an element */
+    J_COMPLETE /* the document's value is written */
+};
+
+/* Appends n bytes; false (b->failed) when they do not fit. */
+static inline bool put(http_body *b, const char *s, size_t n)
+{
+    if (n > b->cap - b->len && !body_reserve(b, n))
+        return false;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    return true;
+}
+
+/* The separator before a value (key: a map's key), or false (b->failed)
+ * where none may go: yajl_gen's ENSURE_VALID_STATE, ENSURE_NOT_KEY and
+ * INSERT_SEP. */
+static bool json_sep(http_body *b, bool key)
+{
+    if (b->failed)
+        return false;
+    assert(b->depth < HTTP_JSON_NEST_MAX);
+    switch (b->nest[b->depth]) {
+    case J_COMPLETE:
+        b->failed = true;
+        return false;
+    case J_MAP_START:
+        if (!key)
+            b->failed = true;
+        return key;
+    case J_MAP_KEY:
+        if (!key) {
+            b->failed = true;
+            return false;
+        }
+        return put(b, ",", 1);
+    case J_MAP_VAL:
+        return put(b, ":", 1);
+    case J_IN_ARRAY:
+        return put(b, ",", 1);
+    default:
+        return true;
+    }
+}
+
+/* A value (or key) was written: yajl_gen's APPENDED_ATOM. */
+static void json_appended(http_body *b)
+{
+    unsigned char *st = &b->nest[b->depth];
+    switch (*st) {
+    case J_START:
+        *st = J_COMPLETE;
+        break;
+    case J_MAP_START:
+    case J_MAP_KEY:
+        *st = J_MAP_VAL;
+        break;
+    case J_ARRAY_START:
+        *st = J_IN_ARRAY;
+        break;
+    case J_MAP_VAL:
+        *st = J_MAP_KEY;
+        break;
+    default:
+        break;
+    }
+}
+
+/* A scalar's text (a number, true, null) at the value position. */
+static void json_atom(http_body *b, const char *text, size_t n)
+{
+    assert(text != NULL && n > 0);
+    if (json_sep(b, false) && put(b, text, n))
+        json_appended(b);
+}
+
+static void json_open(http_body *b, char c, unsigned char state)
+{
+    if (!json_sep(b, false))
+        return;
+    if (b->depth + 1 >= HTTP_JSON_NEST_MAX) { /* yajl_max_depth_exceeded */
+        b->failed = true;
+        return;
+    }
+    if (put(b, &c, 1))
+        b->nest[++b->depth] = state;
+}
+
+/* Closes the open container if it is the kind c closes (a, b: its two
+ * states) and no key waits for its value. */
+static void json_close(http_body *b, char c, unsigned char a, unsigned char s2)
+{
+    if (b->failed)
+        return;
+    unsigned char st = b->nest[b->depth];
+    if (b->depth == 0 || (st != a && st != s2)) { /* a handler's bug: a 500 */
+        b->failed = true;
+        return;
+    }
+    if (put(b, &c, 1)) {
+        b->depth--;
+        json_appended(b);
+    }
+}
+
 int http_body_init(http_body *b)
 {
     assert(b != NULL);
@@ -69,7 +188,7 @@ int http_body_init(http_body *b)
     b->gen = yajl_gen_alloc(NULL);
     if (b->gen == NULL)
         return INV_ENOMEM;
-    /* validate_utf8 stays off: http_json_str makes every string valid */
+    /* validate_utf8 stays off: http_json_gen's caller writes one scalar */
     if (!yajl_gen_config(b->gen, yajl_gen_print_callback, body_print, (void *)b)) {
         http_body_free(b);
         return INV_ENOMEM;
@@ -80,11 +199,10 @@ int http_body_init(http_body *b)
 void http_body_reset(http_body *b)
 {
     assert(b != NULL && b->gen != NULL);
-    /* yajl_gen_reset zeroes the whole nesting state (yajl 2.1), so a
-     * handler that stopped midway leaves nothing behind */
-    yajl_gen_reset(b->gen, NULL);
     b->failed = false;
     b->len = 0;
+    b->depth = 0;
+    b->nest[0] = J_START; /* deeper levels are written when opened */
 }
 
 void http_body_free(http_body *b)
@@ -100,15 +218,12 @@ void http_body_free(http_body *b)
 yajl_gen http_json_gen(http_body *b)
 {
     assert(b != NULL && b->gen != NULL);
+    /* the value's separator now, and the value counted; a fresh generator
+     * writes it alone (it would refuse a second top-level value) */
+    if (json_sep(b, false))
+        json_appended(b);
+    yajl_gen_reset(b->gen, NULL);
     return b->gen;
-}
-
-/* Notes a yajl call's status: a generator refusing a call (a key where a
- * value belongs, a closed document) is a handler's bug, reported as a 500. */
-static void check(http_body *b, yajl_gen_status st)
-{
-    if (st != yajl_gen_status_ok)
-        b->failed = true;
 }
 
 void http_json_key(http_body *b, const char *key)
@@ -157,12 +272,76 @@ static size_t utf8_valid_prefix(const unsigned char *s, size_t n)
     return n;
 }
 
+/* Whether byte c goes out as it is inside a JSON string: printable ASCII
+ * but '"' and '\\' (the common case: one scan, then one memcpy). */
+static inline bool json_plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+/* s[0..n) (valid UTF-8) escaped as yajl_gen escapes (yajl_string_encode,
+ * escape_solidus off): the six short escapes, other control bytes as
+ * \u00XX with upper-case hex, everything else as it is. */
+static void json_escaped(http_body *b, const unsigned char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t from = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (c >= 0x80 || json_plain(c))
+            continue;
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t k = 2;
+        switch (c) {
+        case '\r': esc[1] = 'r'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '"': esc[1] = '"'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 0xf];
+            k = 6;
+        }
+        put(b, (const char *)s + from, i - from);
+        put(b, esc, k);
+        from = i + 1;
+    }
+    put(b, (const char *)s + from, n - from);
+}
+
+/* A string (key or value) of valid UTF-8, quoted and escaped. */
+static void json_string(http_body *b, const unsigned char *u, size_t len)
+{
+    size_t i = 0;
+    while (i < len && json_plain(u[i]))
+        i++;
+    if (!json_sep(b, true))
+        return;
+    if (i == len && len + 2 <= b->cap - b->len) { /* the common case */
+        char *o = b->p + b->len;
+        o[0] = '"';
+        memcpy(o + 1, u, len);
+        o[len + 1] = '"';
+        b->len += len + 2;
+    } else {
+        put(b, "\"", 1);
+        json_escaped(b, u, len);
+        put(b, "\"", 1);
+    }
+    if (!b->failed)
+        json_appended(b);
+}
+
 void http_json_str(http_body *b, const char *s, size_t len)
 {
     assert(b != NULL && (s != NULL || len == 0));
     const unsigned char *u = (const unsigned char *)s;
     if (utf8_valid_prefix(u, len) == len) { /* the common case: as it is */
-        check(b, yajl_gen_string(b->gen, u, len));
+        json_string(b, u, len);
         return;
     }
     /* A stray byte c becomes U+00c (two UTF-8 bytes, written escaped by no
@@ -190,7 +369,7 @@ void http_json_str(http_body *b, const char *s, size_t len)
         i++;
     }
     assert(out <= 2 * len);
-    check(b, yajl_gen_string(b->gen, tmp, out));
+    json_string(b, tmp, out);
     free(tmp);
 }
 
@@ -207,9 +386,11 @@ void http_json_cstr(http_body *b, const char *s)
 void http_json_id(http_body *b, uint64_t id)
 {
     char digits[HTTP_DIGITS_MAX];
-    size_t n = resp_fmt_u64(digits, id);
-    assert(n > 0 && n < sizeof digits);
-    check(b, yajl_gen_string(b->gen, (const unsigned char *)digits, n));
+    size_t n = resp_fmt_u64(digits + 1, id);
+    assert(n > 0 && n + 2 < sizeof digits);
+    digits[0] = '"';
+    digits[n + 1] = '"';
+    json_atom(b, digits, n + 2);
 }
 
 void http_json_u64(http_body *b, uint64_t v)
@@ -217,7 +398,7 @@ void http_json_u64(http_body *b, uint64_t v)
     char digits[HTTP_DIGITS_MAX];
     size_t n = resp_fmt_u64(digits, v);
     assert(n > 0 && n < sizeof digits);
-    check(b, yajl_gen_number(b->gen, digits, n));
+    json_atom(b, digits, n);
 }
 
 void http_json_i64(http_body *b, int64_t v)
@@ -228,55 +409,119 @@ void http_json_i64(http_body *b, int64_t v)
         digits[n++] = '-';
     n += resp_fmt_u64(digits + n, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
     assert(n < sizeof digits);
-    check(b, yajl_gen_number(b->gen, digits, n));
+    json_atom(b, digits, n);
+}
+
+void http_json_number(http_body *b, const char *text, size_t len)
+{
+    assert(b != NULL && text != NULL);
+    if (len == 0) { /* yajl_gen_number would write nothing: no JSON */
+        b->failed = true;
+        return;
+    }
+    json_atom(b, text, len);
 }
 
 void http_json_bool(http_body *b, bool v)
 {
     assert(b != NULL);
-    check(b, yajl_gen_bool(b->gen, v));
+    json_atom(b, v ? "true" : "false", v ? 4 : 5);
 }
 
 void http_json_null(http_body *b)
 {
     assert(b != NULL);
-    check(b, yajl_gen_null(b->gen));
+    json_atom(b, "null", 4);
+}
+
+/* Seconds of [1000-01-01, 10000-01-01): the years written with exactly
+ * four digits, by our arithmetic; others go through gmtime_r/strftime. */
+#define TIME_ISO_FAST_MIN (-30610224000LL)
+#define TIME_ISO_FAST_END 253402300800LL
+
+/* Two digits of v (0..99) at o. */
+static inline void two_digits(char *o, unsigned v)
+{
+    assert(v < 100);
+    o[0] = (char)('0' + v / 10);
+    o[1] = (char)('0' + v % 10);
+}
+
+/* "YYYY-MM-DDTHH:MM:SSZ" of t (TIME_ISO_FAST_MIN <= t < _END) into s[20]:
+ * days to the civil date in the proleptic Gregorian calendar (H. Hinnant's
+ * civil_from_days: eras of 400 years, March-based years), no time zone,
+ * no lock (gmtime_r + strftime took ~1.9k instructions). */
+static void time_iso_fast(int64_t t, char *s)
+{
+    assert(t >= TIME_ISO_FAST_MIN && t < TIME_ISO_FAST_END);
+    int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+    int64_t sod = t - days * 86400;
+    assert(sod >= 0 && sod < 86400);
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097; /* [0, 146096] */
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100); /* [0, 365] */
+    int64_t mp = (5 * doy + 2) / 153; /* [0, 11], March first */
+    unsigned d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+    unsigned m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+    int64_t y = yoe + era * 400 + (m <= 2);
+    assert(y >= 1000 && y <= 9999);
+    two_digits(s, (unsigned)(y / 100));
+    two_digits(s + 2, (unsigned)(y % 100));
+    s[4] = '-';
+    two_digits(s + 5, m);
+    s[7] = '-';
+    two_digits(s + 8, d);
+    s[10] = 'T';
+    two_digits(s + 11, (unsigned)(sod / 3600));
+    s[13] = ':';
+    two_digits(s + 14, (unsigned)(sod / 60 % 60));
+    s[16] = ':';
+    two_digits(s + 17, (unsigned)(sod % 60));
+    s[19] = 'Z';
 }
 
 void http_json_time_iso(http_body *b, int64_t unix_ms)
 {
     char s[32];
-    struct tm tm;
     /* floor division: -1 ms is 1969-12-31T23:59:59Z */
-    time_t t = (time_t)(unix_ms >= 0 ? unix_ms / 1000 : -((-(unix_ms + 1)) / 1000) - 1);
+    int64_t t = unix_ms >= 0 ? unix_ms / 1000 : -((-(unix_ms + 1)) / 1000) - 1;
     size_t n = 0;
-    if (gmtime_r(&t, &tm) != NULL)
-        n = strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (t >= TIME_ISO_FAST_MIN && t < TIME_ISO_FAST_END) {
+        time_iso_fast(t, s);
+        n = 20;
+    } else {
+        struct tm tm;
+        time_t tt = (time_t)t;
+        if (gmtime_r(&tt, &tm) != NULL)
+            n = strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
     if (n == 0) { /* a year strftime cannot print: say so, don't invent one */
         http_json_null(b);
         return;
     }
-    check(b, yajl_gen_string(b->gen, (const unsigned char *)s, n));
+    json_string(b, (const unsigned char *)s, n);
 }
 
 void http_json_obj_open(http_body *b)
 {
-    check(b, yajl_gen_map_open(b->gen));
+    json_open(b, '{', J_MAP_START);
 }
 
 void http_json_obj_close(http_body *b)
 {
-    check(b, yajl_gen_map_close(b->gen));
+    json_close(b, '}', J_MAP_START, J_MAP_KEY);
 }
 
 void http_json_arr_open(http_body *b)
 {
-    check(b, yajl_gen_array_open(b->gen));
+    json_open(b, '[', J_ARRAY_START);
 }
 
 void http_json_arr_close(http_body *b)
 {
-    check(b, yajl_gen_array_close(b->gen));
+    json_close(b, ']', J_ARRAY_START, J_IN_ARRAY);
 }
 
 /* ---- the parser -------------------------------------------------------- */
