@@ -421,3 +421,88 @@ Test(http_json, iso_times_equal_gmtime_and_strftime_over_many_values)
     for (int64_t t = -400000000000; t < 400000000000; t += 7777777777)
         expect_iso(t * 1000, t);
 }
+
+/* ---- the parser against yajl_tree_parse (what it replaced) -------------- */
+
+/* Whether two trees hold the same values (numbers by their text and
+ * flags, objects' keys in order). */
+static bool same_tree(yajl_val a, yajl_val b)
+{
+    if (a == NULL || b == NULL || a->type != b->type)
+        return a == b;
+    switch (a->type) {
+    case yajl_t_string:
+        return strcmp(a->u.string, b->u.string) == 0;
+    case yajl_t_number:
+        return strcmp(a->u.number.r, b->u.number.r) == 0 &&
+               a->u.number.flags == b->u.number.flags &&
+               (!(a->u.number.flags & YAJL_NUMBER_INT_VALID) || a->u.number.i == b->u.number.i) &&
+               (!(a->u.number.flags & YAJL_NUMBER_DOUBLE_VALID) ||
+                memcmp(&a->u.number.d, &b->u.number.d, sizeof(double)) == 0);
+    case yajl_t_object:
+        if (a->u.object.len != b->u.object.len)
+            return false;
+        for (size_t i = 0; i < a->u.object.len; i++)
+            if (strcmp(a->u.object.keys[i], b->u.object.keys[i]) != 0 ||
+                !same_tree(a->u.object.values[i], b->u.object.values[i]))
+                return false;
+        return true;
+    case yajl_t_array:
+        if (a->u.array.len != b->u.array.len)
+            return false;
+        for (size_t i = 0; i < a->u.array.len; i++)
+            if (!same_tree(a->u.array.values[i], b->u.array.values[i]))
+                return false;
+        return true;
+    default:
+        return true;
+    }
+}
+
+Test(http_json, the_parser_builds_the_tree_yajl_tree_parse_builds)
+{
+    static const char *const good[] = {
+        "{\"inventory_item_id\":\"1000007\",\"location_id\":\"42\",\"stock\":123}",
+        "{\"location_id\":42,\"inventory_item_id\":2000001,\"available_adjustment\":-1}",
+        " [ 1 , -0 , 0.5 , -1.25e-3 , 1E+9 , 2e308 , 9223372036854775807 ,"
+        " -9223372036854775808 , 9223372036854775808 , 18446744073709551615 , 123456789012345678901234 ] ",
+        "{\"a\":{\"b\":[true,false,null,{},[]]},\"a\":\"dup\"}",
+        "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\u20ac\\ud83d\\udce6\"",
+        "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa6 \x7f\"",
+        "{\"\\u0041key\":\"v\"}",
+        "0", "-5", "true", "null", "\"\"", "{}", "[]", "\r\n\t {\"x\" :\t1}\n",
+    };
+    char err[128];
+    for (size_t k = 0; k < sizeof good / sizeof good[0]; k++) {
+        http_str in = S(good[k]);
+        char yerr[128];
+        yajl_val want = yajl_tree_parse(good[k], yerr, sizeof yerr);
+        yajl_val got = http_json_parse(&in, err, sizeof err);
+        cr_assert_not_null(want, "yajl refused %s", good[k]);
+        cr_assert_not_null(got, "refused %s: %s", good[k], err);
+        cr_assert(same_tree(got, want), "a different tree for %s", good[k]);
+        yajl_tree_free(got);
+        yajl_tree_free(want);
+    }
+}
+
+Test(http_json, the_parser_refuses_what_yajl_refuses_and_what_json_forbids)
+{
+    static const char *const bad[] = {
+        /* refused by yajl too */
+        "{\"a\" 1}", "{\"a\":1,}", "[1 2]", "01", "1.", ".5", "-", "1e", "+1", "tru", "nul",
+        "\"a\x01\"", "\"\\x\"", "\"\\u12\"", "\"unterminated", "{\"a\":1", "[", "]", "{1:2}",
+        "\"\xc3\"", "\"\xff\"", "[1]]", "{}{}", "\x00",
+        /* let by yajl_tree_parse (comments, whitespace, UTF-8 and escape
+         * quirks), refused here */
+        "/* c */ {}", "[1 // c\n]", "\v1", "\f1", "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800x\"",
+        "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "\"a\\u0000b\"",
+    };
+    char err[128];
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        http_str in = {bad[k], strlen(bad[k]) + (bad[k][0] == '\0')};
+        yajl_val v = http_json_parse(&in, err, sizeof err);
+        cr_assert_null(v, "accepted #%zu %s", k, bad[k]);
+        cr_assert(err[0] != '\0');
+    }
+}
