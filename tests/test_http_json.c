@@ -183,7 +183,12 @@ Test(http_json, ids_are_positive_decimal_u64_without_sign_or_leading_zero)
     uint64_t id;
     cr_assert(http_parse_id(S("18446744073709551615"), &id) && id == UINT64_MAX);
     cr_assert(http_parse_id(S("7"), &id) && id == 7);
-    const char *bad[] = {"", "0", "-1", "+1", "18446744073709551616", "07", "1a", " 1", "1.0"};
+    cr_assert(http_parse_id(S("9999999999999999999"), &id) && id == 9999999999999999999ull);
+    cr_assert(http_parse_id(S("10000000000000000000"), &id) && id == 10000000000000000000ull);
+    cr_assert(http_parse_id(S("18446744073709551610"), &id) && id == 18446744073709551610ull);
+    const char *bad[] = {"", "0", "-1", "+1", "18446744073709551616", "07", "1a", " 1", "1.0",
+                         "18446744073709551620", "18446744073709551699", "19999999999999999999",
+                         "99999999999999999999", "100000000000000000000", "1844674407370955161a"};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
         cr_assert(!http_parse_id(S(bad[k]), &id), "accepted %s", bad[k]);
 }
@@ -251,7 +256,7 @@ Test(http_json, a_string_or_key_with_an_escaped_nul_is_refused_never_read_cut)
 
 /* The same calls through yajl_gen, its output into a buffer. */
 typedef struct {
-    char buf[8192];
+    char buf[32768];
     size_t len;
 } gen_out;
 
@@ -280,6 +285,18 @@ Test(http_json, the_writer_writes_what_yajl_gen_writes_byte_for_byte)
         http_json_str(&body, (const char *)s, 1);
         http_json_str(&body, (const char *)s, 3);
     }
+    /* the byte at every place of a 17-byte key (the scan goes 8 bytes a step) */
+    for (int c = 0; c < 0x80; c += 3)
+        for (size_t at = 0; at < 17; at += 4) {
+            unsigned char s[17];
+            memcpy(s, "abcdefghijklmnopq", 17);
+            s[at] = (unsigned char)c;
+            s[16 - at] = (unsigned char)(0x7f - c);
+            yajl_gen_string(g, s, 17);
+            yajl_gen_string(g, s, 17);
+            http_json_str(&body, (const char *)s, 17);
+            http_json_str(&body, (const char *)s, 17);
+        }
     const char *utf8 = "\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa6 \"q\" \\ /";
     yajl_gen_string(g, (const unsigned char *)"nested", 6);
     http_json_key(&body, "nested");
@@ -470,6 +487,8 @@ Test(http_json, the_parser_builds_the_tree_yajl_tree_parse_builds)
         "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\u20ac\\ud83d\\udce6\"",
         "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa6 \x7f\"",
         "{\"\\u0041key\":\"v\"}",
+        "[\"abcdefghijklmno\\\"p\",\"abcdefgh\\\\ijklmnop\",\"abcdefghijklmnopqrst\\n\"]",
+        "\"abcdefghijklmnop\xc3\xa9qrstuvwx\"",
         "0", "-5", "true", "null", "\"\"", "{}", "[]", "\r\n\t {\"x\" :\t1}\n",
     };
     char err[128];
@@ -496,7 +515,8 @@ Test(http_json, the_parser_refuses_what_yajl_refuses_and_what_json_forbids)
         /* let by yajl_tree_parse (comments, whitespace, UTF-8 and escape
          * quirks), refused here */
         "/* c */ {}", "[1 // c\n]", "\v1", "\f1", "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800x\"",
-        "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "\"a\\u0000b\"",
+        "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "\"a\\u0000b\"", "\"abcdefghijklmn\x01op\"",
+        "\"abcdefghijklmnop\xffqr\"",
     };
     char err[128];
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {

@@ -319,10 +319,38 @@ static void json_escaped(http_body *b, const unsigned char *s, size_t n)
     put(b, (const char *)s + from, n - from);
 }
 
-/* The length of the run of plain bytes (json_plain) s[0..n) starts with. */
+#define SWAR_ONES 0x0101010101010101ull
+#define SWAR_HIGHS 0x8080808080808080ull
+
+/* Whether any byte of the 8 in w is not plain (json_plain): below 0x20 or
+ * from 0x80 (the high bit of w - 0x20.. or of w), or '"' or '\\' (a zero
+ * byte of w ^ their repetition). A borrow can only flag a byte above a
+ * byte that is flagged anyway, so a word without a hit is all plain. */
+static inline bool swar_not_plain(uint64_t w)
+{
+    uint64_t q = w ^ (SWAR_ONES * '"'), bs = w ^ (SWAR_ONES * '\\');
+    uint64_t low_or_high = ((w - SWAR_ONES * 0x20) | w) & SWAR_HIGHS;
+    uint64_t zero = ((q - SWAR_ONES) & ~q) | ((bs - SWAR_ONES) & ~bs);
+    return (low_or_high | (zero & SWAR_HIGHS)) != 0;
+}
+
+/* The length of the run of plain bytes (json_plain) s[0..n) starts with:
+ * eight bytes a step while none is special (keys and ids are all plain). */
 static inline size_t plain_prefix(const unsigned char *s, size_t n)
 {
     size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (swar_not_plain(w))
+            break;
+    }
+    if (i < n && n >= 8 && i + 8 > n) { /* the tail as the last 8 bytes */
+        uint64_t w;
+        memcpy(&w, s + n - 8, 8);
+        if (!swar_not_plain(w))
+            return n;
+    }
     while (i < n && json_plain(s[i]))
         i++;
     return i;
@@ -550,6 +578,31 @@ static int hex_val(char c)
     return -1;
 }
 
+/* Decimal digits p[0..n) (1 <= n <= 20) as a u64; false on a non-digit
+ * or above UINT64_MAX. Up to 19 digits cannot overflow, so only the 20th
+ * is checked (resp_parse_u64's per-digit division cost ~20 instructions a
+ * digit on every id of every request). */
+static bool digits_u64(const char *p, size_t n, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (n == 0 || n > 20)
+        return false;
+    size_t safe = n < 19 ? n : 19;
+    for (size_t i = 0; i < safe; i++) {
+        unsigned d = (unsigned char)p[i] - '0';
+        if (d > 9)
+            return false;
+        v = v * 10 + d;
+    }
+    if (n == 20) {
+        unsigned d = (unsigned char)p[19] - '0';
+        if (d > 9 || __builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, d, &v))
+            return false;
+    }
+    *out = v;
+    return true;
+}
+
 /* ---- the parser -------------------------------------------------------- */
 
 /* A strict RFC 8259 parser building yajl's tree (the same yajl_val nodes,
@@ -674,8 +727,7 @@ static size_t json_unicode(json_in *j, char *o)
 static char *json_str_text(json_in *j)
 {
     const char *s = j->p;
-    while (j->p < j->end && json_plain((unsigned char)*j->p)) /* the common case */
-        j->p++;
+    j->p += plain_prefix((const unsigned char *)s, (size_t)(j->end - s)); /* the common case */
     const char *q = j->p;
     bool simple = q < j->end && *q == '"';
     if (!simple) { /* find the closing quote: escapes and UTF-8 need the slow path */
@@ -776,7 +828,7 @@ static yajl_val json_number(json_in *j)
     uint64_t mag;
     /* yajl's INT flag: an integer whose magnitude is within LLONG_MAX
      * (yajl_parse_integer refuses LLONG_MIN too) */
-    if (integer && resp_parse_u64(s + neg, n - neg, &mag) == 0 && mag <= (uint64_t)LLONG_MAX) {
+    if (integer && digits_u64(s + neg, n - neg, &mag) && mag <= (uint64_t)LLONG_MAX) {
         v->u.number.i = neg ? -(long long)mag : (long long)mag;
         /* rounds as strtod would; "-0" is -0.0 as strtod has it */
         v->u.number.d = neg ? -(double)mag : (double)mag;
@@ -791,12 +843,16 @@ static yajl_val json_number(json_in *j)
     return v;
 }
 
+/* A container's first arrays hold this many members (a request body's
+ * object has a handful: one allocation each, no regrowth). */
+#define JSON_MEMBERS_FIRST 8u
+
 /* Grows a container's arrays (keys when keys != NULL) to hold one more. */
 static bool json_grow(json_in *j, yajl_val **values, const char ***keys, size_t len, size_t *cap)
 {
     if (len < *cap)
         return true;
-    size_t ncap = *cap ? *cap * 2 : 4;
+    size_t ncap = *cap ? *cap * 2 : JSON_MEMBERS_FIRST;
     yajl_val *nv = realloc(*values, ncap * sizeof *nv);
     if (nv != NULL)
         *values = nv;
@@ -977,7 +1033,7 @@ static bool parse_u64_strict(const char *p, size_t n, uint64_t *out)
 {
     if (n == 0 || n > 20 || (n > 1 && p[0] == '0'))
         return false;
-    return resp_parse_u64(p, n, out) == 0;
+    return digits_u64(p, n, out);
 }
 
 /* An i64 written as an integer (optional '-', then parse_u64_strict). */
