@@ -254,14 +254,21 @@ static bool compiled_match(const compiled_route *c, const path_segs *ps, http_st
     size_t n = 0;
     if (c->n_segs != ps->n)
         return false;
+    /* literal segments first, from the last: routes of one prefix differ
+     * most at their end ("…/inventory_levels/set", "…/adjust"), and a
+     * first-byte test settles most before memcmp */
+    for (size_t i = ps->n; i-- > 0;) {
+        const route_seg *s = &c->seg[i];
+        http_str seg = ps->seg[i];
+        if (!s->param && (s->len != seg.len || (seg.len > 0 && s->lit[0] != seg.p[0]) ||
+                          memcmp(s->lit, seg.p, seg.len) != 0))
+            return false;
+    }
     for (size_t i = 0; i < ps->n; i++) {
         const route_seg *s = &c->seg[i];
         http_str seg = ps->seg[i];
-        if (!s->param) {
-            if (s->len != seg.len || memcmp(s->lit, seg.p, seg.len) != 0)
-                return false;
+        if (!s->param)
             continue;
-        }
         if (seg.len <= s->len || memcmp(seg.p + seg.len - s->len, s->lit, s->len) != 0)
             return false;
         if (n == HTTP_PARAMS_MAX)
