@@ -641,3 +641,127 @@ Test(http_route, the_common_routes_are_found_and_methods_listed)
     cr_assert_eq(http_route_find(HTTP_GET, p, &r, params, &n, allow, sizeof allow),
                  HTTP_MATCH_NO_PATH);
 }
+
+/* ---- the compiled router against the pattern rule ------------------------ */
+
+/* The tables the router serves, in its order (http_route.c's g_tables). */
+#define ALL_TABLES 4u
+static const http_route *table_at(size_t t, size_t *n)
+{
+    switch (t) {
+    case 0: *n = http_common_routes_n; return http_common_routes;
+    case 1: *n = http_shoplazza_routes_n; return http_shoplazza_routes;
+    case 2: *n = http_shopify_routes_n; return http_shopify_routes;
+    default: *n = http_connector_routes_n; return http_connector_routes;
+    }
+}
+
+/* The reference: every pattern of every table in order through
+ * http_route_pattern_match, the first route of method want. */
+static http_match reference_find(http_method want, http_str path, const http_route **route,
+                                 http_str *params, size_t *n_params)
+{
+    bool any = false;
+    *route = NULL;
+    for (size_t t = 0; t < ALL_TABLES; t++) {
+        size_t nt;
+        const http_route *table = table_at(t, &nt);
+        for (size_t i = 0; i < nt; i++) {
+            const http_route *r = &table[i];
+            http_str tmp[HTTP_PARAMS_MAX];
+            size_t n = 0;
+            if (!http_route_pattern_match(r->pattern, path, tmp, &n))
+                continue;
+            any = true;
+            if (r->method == want && *route == NULL) {
+                *route = r;
+                memcpy(params, tmp, n * sizeof *tmp);
+                *n_params = n;
+            }
+        }
+    }
+    return *route ? HTTP_MATCH_FOUND : any ? HTTP_MATCH_NO_METHOD : HTTP_MATCH_NO_PATH;
+}
+
+/* A concrete path of a pattern: each {param} as "7" (its suffix kept), and
+ * variants one edit away (a trailing '/', a segment more, one less). */
+static size_t paths_of(const char *pattern, char out[4][256])
+{
+    size_t o = 0;
+    for (const char *p = pattern; *p; p++) {
+        if (*p == '{') {
+            out[0][o++] = '7';
+            p = strchr(p, '}');
+            cr_assert(p != NULL);
+            continue;
+        }
+        out[0][o++] = *p;
+        cr_assert(o < 200);
+    }
+    out[0][o] = '\0';
+    memcpy(out[1], out[0], o);
+    memcpy(out[1] + o, "/", 2);
+    memcpy(out[2], out[0], o);
+    memcpy(out[2] + o, "/x", 3);
+    memcpy(out[3], out[0], o + 1);
+    char *slash = strrchr(out[3], '/');
+    if (slash != NULL)
+        *slash = '\0';
+    return 4;
+}
+
+Test(http_route, the_compiled_router_finds_what_every_pattern_matches)
+{
+    static const http_method methods[] = {HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT,
+                                          HTTP_PATCH, HTTP_DELETE, HTTP_OPTIONS};
+    size_t checked = 0;
+    for (size_t t = 0; t < ALL_TABLES; t++) {
+        size_t nt;
+        const http_route *table = table_at(t, &nt);
+        for (size_t i = 0; i < nt; i++) {
+            char paths[4][256];
+            size_t np = paths_of(table[i].pattern, paths);
+            for (size_t k = 0; k < np; k++)
+                for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
+                    http_str path = {paths[k], strlen(paths[k])};
+                    http_method want = methods[m] == HTTP_HEAD ? HTTP_GET : methods[m];
+                    const http_route *r1, *r2, *r3;
+                    http_str p1[HTTP_PARAMS_MAX], p2[HTTP_PARAMS_MAX], p3[HTTP_PARAMS_MAX];
+                    size_t n1 = 0, n2 = 0, n3 = 0;
+                    char allow[HTTP_ALLOW_BYTES_MAX];
+                    http_match ref = reference_find(want, path, &r1, p1, &n1);
+                    http_match got = http_route_lookup(methods[m], path, &r2, p2, &n2);
+                    http_match full =
+                        http_route_find(methods[m], path, &r3, p3, &n3, allow, sizeof allow);
+                    cr_assert_eq(got, ref, "%s (method %d)", paths[k], (int)methods[m]);
+                    cr_assert_eq(full, ref, "%s (method %d)", paths[k], (int)methods[m]);
+                    cr_assert(r2 == r1 && r3 == r1, "%s: the same route", paths[k]);
+                    if (ref != HTTP_MATCH_FOUND)
+                        continue;
+                    cr_assert(n2 == n1 && n3 == n1);
+                    for (size_t j = 0; j < n1; j++)
+                        cr_assert(p2[j].p == p1[j].p && p2[j].len == p1[j].len &&
+                                  p3[j].p == p1[j].p && p3[j].len == p1[j].len);
+                    checked++;
+                }
+        }
+    }
+    cr_assert_gt(checked, 40, "every table's routes were found (%zu)", checked);
+}
+
+Test(http_route, paths_outside_every_table_are_not_found)
+{
+    static const char *const paths[] = {
+        "", "x", "/", "//", "/openapi", "/openapi/", "/admin/api", "/nope/healthz",
+        "/healthz/x", "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p", "/metrics?x", "/stores/v1",
+    };
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        const http_route *r1, *r2;
+        http_str p1[HTTP_PARAMS_MAX], p2[HTTP_PARAMS_MAX];
+        size_t n1 = 0, n2 = 0;
+        http_str path = {paths[i], strlen(paths[i])};
+        http_match ref = reference_find(HTTP_GET, path, &r1, p1, &n1);
+        cr_assert_eq(http_route_lookup(HTTP_GET, path, &r2, p2, &n2), ref, "%s", paths[i]);
+        cr_assert_eq(ref, HTTP_MATCH_NO_PATH, "%s", paths[i]);
+    }
+}

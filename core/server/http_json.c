@@ -1,19 +1,25 @@
 /*
  * http_json.c — JSON for the HTTP face (http_json.h): the response writer
- * over yajl's generator (yajl escapes; we own the buffer, so growth, its
- * limit and a failed allocation are ours to report), the request parser
- * over yajl's tree parser (bounded first by a lexical pre-scan), typed
- * getters, the shared id rule and query-string helpers.
+ * (ours, writing yajl_gen's bytes: its separators, refusals and escaping,
+ * without its per-call callbacks; we own the buffer, so growth, its limit
+ * and a failed allocation are ours to report), the request parser (ours,
+ * strict RFC 8259 in one pass, building yajl's tree so handlers and
+ * yajl_tree_free are unchanged), typed getters, the shared id rule and
+ * query-string helpers. tests/test_http_json.c checks the writer and the
+ * parser against yajl_gen and yajl_tree_parse.
  *
  * Invariants: b->p[0..len) is the body so far; once b->failed is set
- * nothing more is appended until http_body_reset. A parsed tree is never
- * deeper than HTTP_JSON_DEPTH_MAX (yajl_tree_free recurses) and never came
- * from input holding a comment (yajl_tree_parse turns comments on) or a
- * "\\u0000" escape (its string would read cut at the NUL).
+ * nothing more is appended until http_body_reset; b->nest[0..depth] is
+ * the open containers' state. A parsed tree is never deeper than
+ * HTTP_JSON_DEPTH_MAX (yajl_tree_free recurses), holds only well-formed
+ * UTF-8, and never came from input holding a comment or a "\\u0000"
+ * escape (its string would read cut at the NUL).
  */
 #include "server/http_json.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +68,125 @@ static void body_print(void *ctx, const char *s, size_t n)
     b->len += n;
 }
 
+/* ---- the writer's state ----------------------------------------------- */
+
+/* What comes next in the open container (or the document), as yajl_gen
+ * keeps it: the same separators (',' between members, ':' after a key),
+ * the same refusals (a non-string key, a second top-level value, nesting
+ * over HTTP_JSON_NEST_MAX), so the bytes are yajl_gen's (beautify off).
+ * Through yajl_gen a constant key cost ~590 instructions (an escape scan
+ * and 3-4 print callbacks); here it is a scan and one memcpy. */
+enum {
+    J_START = 0, /* the document, before its value */
+    J_MAP_START, /* after '{' */
+    J_MAP_KEY, /* a key is next (after a member) */
+    J_MAP_VAL, /* a value is next (after a key) */
+    J_ARRAY_START, /* after '[' */
+    J_IN_ARRAY, /* after an element */
+    J_COMPLETE /* the document's value is written */
+};
+
+/* Appends n bytes; false (b->failed) when they do not fit. */
+static inline bool put(http_body *b, const char *s, size_t n)
+{
+    if (n > b->cap - b->len && !body_reserve(b, n))
+        return false;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    return true;
+}
+
+/* The separator before a value (key: a map's key), or false (b->failed)
+ * where none may go: yajl_gen's ENSURE_VALID_STATE, ENSURE_NOT_KEY and
+ * INSERT_SEP. */
+static bool json_sep(http_body *b, bool key)
+{
+    if (b->failed)
+        return false;
+    assert(b->depth < HTTP_JSON_NEST_MAX);
+    switch (b->nest[b->depth]) {
+    case J_COMPLETE:
+        b->failed = true;
+        return false;
+    case J_MAP_START:
+        if (!key)
+            b->failed = true;
+        return key;
+    case J_MAP_KEY:
+        if (!key) {
+            b->failed = true;
+            return false;
+        }
+        return put(b, ",", 1);
+    case J_MAP_VAL:
+        return put(b, ":", 1);
+    case J_IN_ARRAY:
+        return put(b, ",", 1);
+    default:
+        return true;
+    }
+}
+
+/* A value (or key) was written: yajl_gen's APPENDED_ATOM. */
+static void json_appended(http_body *b)
+{
+    unsigned char *st = &b->nest[b->depth];
+    switch (*st) {
+    case J_START:
+        *st = J_COMPLETE;
+        break;
+    case J_MAP_START:
+    case J_MAP_KEY:
+        *st = J_MAP_VAL;
+        break;
+    case J_ARRAY_START:
+        *st = J_IN_ARRAY;
+        break;
+    case J_MAP_VAL:
+        *st = J_MAP_KEY;
+        break;
+    default:
+        break;
+    }
+}
+
+/* A scalar's text (a number, true, null) at the value position. */
+static void json_atom(http_body *b, const char *text, size_t n)
+{
+    assert(text != NULL && n > 0);
+    if (json_sep(b, false) && put(b, text, n))
+        json_appended(b);
+}
+
+static void json_open(http_body *b, char c, unsigned char state)
+{
+    if (!json_sep(b, false))
+        return;
+    if (b->depth + 1 >= HTTP_JSON_NEST_MAX) { /* yajl_max_depth_exceeded */
+        b->failed = true;
+        return;
+    }
+    if (put(b, &c, 1))
+        b->nest[++b->depth] = state;
+}
+
+/* Closes the open container if it is the kind c closes (a, b: its two
+ * states) and no key waits for its value. */
+static void json_close(http_body *b, char c, unsigned char a, unsigned char s2)
+{
+    if (b->failed)
+        return;
+    unsigned char st = b->nest[b->depth];
+    if (b->depth == 0 || (st != a && st != s2)) { /* a handler's bug: a 500 */
+        b->failed = true;
+        return;
+    }
+    if (put(b, &c, 1)) {
+        b->depth--;
+        json_appended(b);
+    }
+}
+
 int http_body_init(http_body *b)
 {
     assert(b != NULL);
@@ -69,7 +194,7 @@ int http_body_init(http_body *b)
     b->gen = yajl_gen_alloc(NULL);
     if (b->gen == NULL)
         return INV_ENOMEM;
-    /* validate_utf8 stays off: http_json_str makes every string valid */
+    /* validate_utf8 stays off: http_json_gen's caller writes one scalar */
     if (!yajl_gen_config(b->gen, yajl_gen_print_callback, body_print, (void *)b)) {
         http_body_free(b);
         return INV_ENOMEM;
@@ -80,11 +205,10 @@ int http_body_init(http_body *b)
 void http_body_reset(http_body *b)
 {
     assert(b != NULL && b->gen != NULL);
-    /* yajl_gen_reset zeroes the whole nesting state (yajl 2.1), so a
-     * handler that stopped midway leaves nothing behind */
-    yajl_gen_reset(b->gen, NULL);
     b->failed = false;
     b->len = 0;
+    b->depth = 0;
+    b->nest[0] = J_START; /* deeper levels are written when opened */
 }
 
 void http_body_free(http_body *b)
@@ -100,15 +224,12 @@ void http_body_free(http_body *b)
 yajl_gen http_json_gen(http_body *b)
 {
     assert(b != NULL && b->gen != NULL);
+    /* the value's separator now, and the value counted; a fresh generator
+     * writes it alone (it would refuse a second top-level value) */
+    if (json_sep(b, false))
+        json_appended(b);
+    yajl_gen_reset(b->gen, NULL);
     return b->gen;
-}
-
-/* Notes a yajl call's status: a generator refusing a call (a key where a
- * value belongs, a closed document) is a handler's bug, reported as a 500. */
-static void check(http_body *b, yajl_gen_status st)
-{
-    if (st != yajl_gen_status_ok)
-        b->failed = true;
 }
 
 void http_json_key(http_body *b, const char *key)
@@ -157,12 +278,113 @@ static size_t utf8_valid_prefix(const unsigned char *s, size_t n)
     return n;
 }
 
+/* Whether byte c goes out as it is inside a JSON string: printable ASCII
+ * but '"' and '\\' (the common case: one scan, then one memcpy). */
+static inline bool json_plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+/* s[0..n) (valid UTF-8) escaped as yajl_gen escapes (yajl_string_encode,
+ * escape_solidus off): the six short escapes, other control bytes as
+ * \u00XX with upper-case hex, everything else as it is. */
+static void json_escaped(http_body *b, const unsigned char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t from = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (c >= 0x80 || json_plain(c))
+            continue;
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t k = 2;
+        switch (c) {
+        case '\r': esc[1] = 'r'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '"': esc[1] = '"'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 0xf];
+            k = 6;
+        }
+        put(b, (const char *)s + from, i - from);
+        put(b, esc, k);
+        from = i + 1;
+    }
+    put(b, (const char *)s + from, n - from);
+}
+
+#define SWAR_ONES 0x0101010101010101ull
+#define SWAR_HIGHS 0x8080808080808080ull
+
+/* Whether any byte of the 8 in w is not plain (json_plain): below 0x20 or
+ * from 0x80 (the high bit of w - 0x20.. or of w), or '"' or '\\' (a zero
+ * byte of w ^ their repetition). A borrow can only flag a byte above a
+ * byte that is flagged anyway, so a word without a hit is all plain. */
+static inline bool swar_not_plain(uint64_t w)
+{
+    uint64_t q = w ^ (SWAR_ONES * '"'), bs = w ^ (SWAR_ONES * '\\');
+    uint64_t low_or_high = ((w - SWAR_ONES * 0x20) | w) & SWAR_HIGHS;
+    uint64_t zero = ((q - SWAR_ONES) & ~q) | ((bs - SWAR_ONES) & ~bs);
+    return (low_or_high | (zero & SWAR_HIGHS)) != 0;
+}
+
+/* The length of the run of plain bytes (json_plain) s[0..n) starts with:
+ * eight bytes a step while none is special (keys and ids are all plain). */
+static inline size_t plain_prefix(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (swar_not_plain(w))
+            break;
+    }
+    if (i < n && n >= 8 && i + 8 > n) { /* the tail as the last 8 bytes */
+        uint64_t w;
+        memcpy(&w, s + n - 8, 8);
+        if (!swar_not_plain(w))
+            return n;
+    }
+    while (i < n && json_plain(s[i]))
+        i++;
+    return i;
+}
+
+/* A string (key or value) of valid UTF-8, quoted and escaped; i: the
+ * length of its plain prefix (plain_prefix). */
+static void json_string(http_body *b, const unsigned char *u, size_t len, size_t i)
+{
+    assert(i <= len);
+    if (!json_sep(b, true))
+        return;
+    if (i == len && len + 2 <= b->cap - b->len) { /* the common case */
+        char *o = b->p + b->len;
+        o[0] = '"';
+        memcpy(o + 1, u, len);
+        o[len + 1] = '"';
+        b->len += len + 2;
+    } else {
+        put(b, "\"", 1);
+        json_escaped(b, u, len);
+        put(b, "\"", 1);
+    }
+    if (!b->failed)
+        json_appended(b);
+}
+
 void http_json_str(http_body *b, const char *s, size_t len)
 {
     assert(b != NULL && (s != NULL || len == 0));
     const unsigned char *u = (const unsigned char *)s;
-    if (utf8_valid_prefix(u, len) == len) { /* the common case: as it is */
-        check(b, yajl_gen_string(b->gen, u, len));
+    size_t plain = plain_prefix(u, len); /* printable ASCII: UTF-8 already */
+    if (plain == len || utf8_valid_prefix(u + plain, len - plain) == len - plain) {
+        json_string(b, u, len, plain); /* the common case: as it is */
         return;
     }
     /* A stray byte c becomes U+00c (two UTF-8 bytes, written escaped by no
@@ -190,7 +412,7 @@ void http_json_str(http_body *b, const char *s, size_t len)
         i++;
     }
     assert(out <= 2 * len);
-    check(b, yajl_gen_string(b->gen, tmp, out));
+    json_string(b, tmp, out, plain_prefix(tmp, out));
     free(tmp);
 }
 
@@ -207,9 +429,11 @@ void http_json_cstr(http_body *b, const char *s)
 void http_json_id(http_body *b, uint64_t id)
 {
     char digits[HTTP_DIGITS_MAX];
-    size_t n = resp_fmt_u64(digits, id);
-    assert(n > 0 && n < sizeof digits);
-    check(b, yajl_gen_string(b->gen, (const unsigned char *)digits, n));
+    size_t n = resp_fmt_u64(digits + 1, id);
+    assert(n > 0 && n + 2 < sizeof digits);
+    digits[0] = '"';
+    digits[n + 1] = '"';
+    json_atom(b, digits, n + 2);
 }
 
 void http_json_u64(http_body *b, uint64_t v)
@@ -217,7 +441,7 @@ void http_json_u64(http_body *b, uint64_t v)
     char digits[HTTP_DIGITS_MAX];
     size_t n = resp_fmt_u64(digits, v);
     assert(n > 0 && n < sizeof digits);
-    check(b, yajl_gen_number(b->gen, digits, n));
+    json_atom(b, digits, n);
 }
 
 void http_json_i64(http_body *b, int64_t v)
@@ -228,108 +452,543 @@ void http_json_i64(http_body *b, int64_t v)
         digits[n++] = '-';
     n += resp_fmt_u64(digits + n, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
     assert(n < sizeof digits);
-    check(b, yajl_gen_number(b->gen, digits, n));
+    json_atom(b, digits, n);
+}
+
+void http_json_number(http_body *b, const char *text, size_t len)
+{
+    assert(b != NULL && text != NULL);
+    if (len == 0) { /* yajl_gen_number would write nothing: no JSON */
+        b->failed = true;
+        return;
+    }
+    json_atom(b, text, len);
 }
 
 void http_json_bool(http_body *b, bool v)
 {
     assert(b != NULL);
-    check(b, yajl_gen_bool(b->gen, v));
+    json_atom(b, v ? "true" : "false", v ? 4 : 5);
 }
 
 void http_json_null(http_body *b)
 {
     assert(b != NULL);
-    check(b, yajl_gen_null(b->gen));
+    json_atom(b, "null", 4);
+}
+
+/* Seconds of [1000-01-01, 10000-01-01): the years written with exactly
+ * four digits, by our arithmetic; others go through gmtime_r/strftime. */
+#define TIME_ISO_FAST_MIN (-30610224000LL)
+#define TIME_ISO_FAST_END 253402300800LL
+
+/* Two digits of v (0..99) at o. */
+static inline void two_digits(char *o, unsigned v)
+{
+    assert(v < 100);
+    o[0] = (char)('0' + v / 10);
+    o[1] = (char)('0' + v % 10);
+}
+
+/* "YYYY-MM-DDTHH:MM:SSZ" of t (TIME_ISO_FAST_MIN <= t < _END) into s[20]:
+ * days to the civil date in the proleptic Gregorian calendar (H. Hinnant's
+ * civil_from_days: eras of 400 years, March-based years), no time zone,
+ * no lock (gmtime_r + strftime took ~1.9k instructions). */
+static void time_iso_fast(int64_t t, char *s)
+{
+    assert(t >= TIME_ISO_FAST_MIN && t < TIME_ISO_FAST_END);
+    int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+    int64_t sod = t - days * 86400;
+    assert(sod >= 0 && sod < 86400);
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097; /* [0, 146096] */
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100); /* [0, 365] */
+    int64_t mp = (5 * doy + 2) / 153; /* [0, 11], March first */
+    unsigned d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+    unsigned m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+    int64_t y = yoe + era * 400 + (m <= 2);
+    assert(y >= 1000 && y <= 9999);
+    two_digits(s, (unsigned)(y / 100));
+    two_digits(s + 2, (unsigned)(y % 100));
+    s[4] = '-';
+    two_digits(s + 5, m);
+    s[7] = '-';
+    two_digits(s + 8, d);
+    s[10] = 'T';
+    two_digits(s + 11, (unsigned)(sod / 3600));
+    s[13] = ':';
+    two_digits(s + 14, (unsigned)(sod / 60 % 60));
+    s[16] = ':';
+    two_digits(s + 17, (unsigned)(sod % 60));
+    s[19] = 'Z';
 }
 
 void http_json_time_iso(http_body *b, int64_t unix_ms)
 {
     char s[32];
-    struct tm tm;
     /* floor division: -1 ms is 1969-12-31T23:59:59Z */
-    time_t t = (time_t)(unix_ms >= 0 ? unix_ms / 1000 : -((-(unix_ms + 1)) / 1000) - 1);
+    int64_t t = unix_ms >= 0 ? unix_ms / 1000 : -((-(unix_ms + 1)) / 1000) - 1;
     size_t n = 0;
-    if (gmtime_r(&t, &tm) != NULL)
-        n = strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (t >= TIME_ISO_FAST_MIN && t < TIME_ISO_FAST_END) {
+        time_iso_fast(t, s);
+        n = 20;
+    } else {
+        struct tm tm;
+        time_t tt = (time_t)t;
+        if (gmtime_r(&tt, &tm) != NULL)
+            n = strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
     if (n == 0) { /* a year strftime cannot print: say so, don't invent one */
         http_json_null(b);
         return;
     }
-    check(b, yajl_gen_string(b->gen, (const unsigned char *)s, n));
+    json_string(b, (const unsigned char *)s, n, n); /* digits, '-', 'T', ':', 'Z' */
 }
 
 void http_json_obj_open(http_body *b)
 {
-    check(b, yajl_gen_map_open(b->gen));
+    json_open(b, '{', J_MAP_START);
 }
 
 void http_json_obj_close(http_body *b)
 {
-    check(b, yajl_gen_map_close(b->gen));
+    json_close(b, '}', J_MAP_START, J_MAP_KEY);
 }
 
 void http_json_arr_open(http_body *b)
 {
-    check(b, yajl_gen_array_open(b->gen));
+    json_open(b, '[', J_ARRAY_START);
 }
 
 void http_json_arr_close(http_body *b)
 {
-    check(b, yajl_gen_array_close(b->gen));
+    json_close(b, ']', J_ARRAY_START, J_IN_ARRAY);
+}
+
+static int hex_val(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decimal digits p[0..n) (1 <= n <= 20) as a u64; false on a non-digit
+ * or above UINT64_MAX. Up to 19 digits cannot overflow, so only the 20th
+ * is checked (resp_parse_u64's per-digit division cost ~20 instructions a
+ * digit on every id of every request). */
+static bool digits_u64(const char *p, size_t n, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (n == 0 || n > 20)
+        return false;
+    size_t safe = n < 19 ? n : 19;
+    for (size_t i = 0; i < safe; i++) {
+        unsigned d = (unsigned char)p[i] - '0';
+        if (d > 9)
+            return false;
+        v = v * 10 + d;
+    }
+    if (n == 20) {
+        unsigned d = (unsigned char)p[19] - '0';
+        if (d > 9 || __builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, d, &v))
+            return false;
+    }
+    *out = v;
+    return true;
 }
 
 /* ---- the parser -------------------------------------------------------- */
 
-/* Whether the 4 hex digits after a "\\u" at p[0..n) are 0000: yajl
- * decodes that escape into a NUL byte, and its tree keeps strings (and
- * keys) NUL-terminated without a length, so every getter would read the
- * string cut there ("ab\\u0000cd" as "ab"). Such a body is refused instead. */
-static bool escapes_nul(const char *p, size_t n)
+/* A strict RFC 8259 parser building yajl's tree (the same yajl_val nodes,
+ * each node, string, key and array malloc'd as yajl_tree_parse does, so
+ * yajl_tree_free frees it and every handler reads it unchanged). It
+ * replaced yajl_tree_parse behind a lexical pre-scan: a yajl handle and
+ * lexer allocated per request, a realloc per key, strtod on every number
+ * and a second pass over the body, ~8-9k instructions for a three-field
+ * body. The rules are the pre-scan's and yajl's, in one pass:
+ * - no comments (yajl_tree_parse turns them on; a '/' outside a string is
+ *   never JSON), nothing after the value but whitespace (RFC 8259's four
+ *   bytes: yajl also took \v and \f);
+ * - nesting at most HTTP_JSON_DEPTH_MAX (yajl_tree_free recurses);
+ * - strings: no control byte, well-formed UTF-8 (RFC 3629: no overlong
+ *   form or surrogate; yajl's check let those by), escapes as RFC 8259
+ *   says, a "\u0000" refused (the tree's strings are NUL-terminated, so
+ *   every getter would read it cut), a surrogate escape only as a pair
+ *   (yajl wrote '?' or a surrogate's bytes);
+ * - numbers as RFC 8259's grammar; their text kept exact (r, what the
+ *   getters read), i and the INT flag as yajl sets them (a pure integer
+ *   within long long), d from i or, for the rest, strtod.
+ * Recursion is bounded by the depth limit. */
+
+typedef struct {
+    const char *p, *start, *end;
+    size_t depth;
+    char *err;
+    size_t errlen;
+} json_in;
+
+/* Records the first error (at the current byte) and returns NULL. */
+static yajl_val json_fail(json_in *j, const char *what)
 {
-    return n >= 4 && memcmp(p, "0000", 4) == 0;
+    if (j->err[0] == '\0')
+        snprintf(j->err, j->errlen, "invalid JSON: %s at byte %zu", what,
+                 (size_t)(j->p - j->start));
+    return NULL;
 }
 
-/* Refuses, before yajl sees it, what yajl's tree parser would accept or
- * could not free safely: nesting deeper than HTTP_JSON_DEPTH_MAX, and
- * comments (a '/' outside a string is never JSON), and an escaped NUL in a
- * string or key (escapes_nul). Lexical only: yajl
- * still judges the grammar. */
-static bool json_prescan(const char *p, size_t n, char *err, size_t errlen)
+static void json_ws(json_in *j)
 {
-    size_t depth = 0;
-    bool in_str = false, esc = false;
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
-        if (in_str) {
-            if (esc && c == 'u' && escapes_nul(p + i + 1, n - i - 1)) {
-                snprintf(err, errlen, "a string holds an escaped NUL (\\u0000) at byte %zu", i - 1);
-                return false;
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+        j->p++;
+}
+
+static yajl_val node_new(json_in *j, yajl_type t)
+{
+    yajl_val v = calloc(1, sizeof *v);
+    if (v == NULL) {
+        snprintf(j->err, j->errlen, "out of memory");
+        return NULL;
+    }
+    v->type = t;
+    return v;
+}
+
+static int hex4(const char *p)
+{
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hex_val(p[i]);
+        if (h < 0)
+            return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+/* Writes code point cp (valid, not a surrogate) as UTF-8 at o. */
+static size_t utf8_put(unsigned cp, char *o)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xc0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xe0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    assert(cp <= 0x10ffff);
+    o[0] = (char)(0xf0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* The "\uXXXX" (or surrogate pair) at j->p (after the 'u') as UTF-8 at o;
+ * 0 on a bad, NUL or unpaired escape (j->err set). */
+static size_t json_unicode(json_in *j, char *o)
+{
+    int cp = j->end - j->p >= 4 ? hex4(j->p) : -1;
+    if (cp < 0)
+        return (json_fail(j, "a bad \\u escape"), 0);
+    if (cp == 0) {
+        snprintf(j->err, j->errlen, "a string holds an escaped NUL (\\u0000) at byte %zu",
+                 (size_t)(j->p - 2 - j->start));
+        return 0;
+    }
+    j->p += 4;
+    if (cp >= 0xdc00 && cp <= 0xdfff)
+        return (json_fail(j, "an unpaired surrogate escape"), 0);
+    if (cp >= 0xd800 && cp <= 0xdbff) {
+        int lo = j->end - j->p >= 6 && j->p[0] == '\\' && j->p[1] == 'u' ? hex4(j->p + 2) : -1;
+        if (lo < 0xdc00 || lo > 0xdfff)
+            return (json_fail(j, "an unpaired surrogate escape"), 0);
+        j->p += 6;
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+    }
+    return utf8_put((unsigned)cp, o);
+}
+
+/* The string at j->p (its opening '"' consumed) decoded into a malloc'd,
+ * NUL-terminated copy; NULL on bad input (j->err) or no memory. */
+static char *json_str_text(json_in *j)
+{
+    const char *s = j->p;
+    j->p += plain_prefix((const unsigned char *)s, (size_t)(j->end - s)); /* the common case */
+    const char *q = j->p;
+    bool simple = q < j->end && *q == '"';
+    if (!simple) { /* find the closing quote: escapes and UTF-8 need the slow path */
+        while (q < j->end && *q != '"')
+            q += *q == '\\' && q + 1 < j->end ? 2 : 1;
+        if (q >= j->end)
+            return (json_fail(j, "an unterminated string"), NULL);
+    }
+    /* decoded, the text is never longer than its raw bytes */
+    char *out = malloc((size_t)(q - s) + 1);
+    if (out == NULL) {
+        snprintf(j->err, j->errlen, "out of memory");
+        return NULL;
+    }
+    size_t o = (size_t)(j->p - s);
+    memcpy(out, s, o);
+    while (j->p < q) {
+        unsigned char c = (unsigned char)*j->p;
+        if (c == '\\') {
+            char e = ++j->p < q ? *j->p++ : '\0';
+            static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+            const char *k = e ? strchr(from, e) : NULL;
+            if (k != NULL) {
+                out[o++] = to[k - from];
+                continue;
             }
-            if (esc)
-                esc = false;
-            else if (c == '\\')
-                esc = true;
-            else if (c == '"')
-                in_str = false;
+            size_t w = e == 'u' ? json_unicode(j, out + o) : 0;
+            if (w == 0) {
+                json_fail(j, "a bad escape");
+                free(out);
+                return NULL;
+            }
+            o += w;
             continue;
         }
-        if (c == '"') {
-            in_str = true;
-        } else if (c == '{' || c == '[') {
-            if (++depth > HTTP_JSON_DEPTH_MAX) {
-                snprintf(err, errlen, "JSON nested deeper than %u", HTTP_JSON_DEPTH_MAX);
-                return false;
-            }
-        } else if (c == '}' || c == ']') {
-            if (depth > 0)
-                depth--;
-        } else if (c == '/' || c == '\0') {
-            snprintf(err, errlen, "invalid JSON at byte %zu", i);
-            return false;
+        size_t k = c < 0x20 ? 0 : utf8_len_at((const unsigned char *)j->p, (size_t)(q - j->p));
+        if (k == 0) {
+            json_fail(j, c < 0x20 ? "a control byte in a string" : "a string that is not UTF-8");
+            free(out);
+            return NULL;
         }
+        memcpy(out + o, j->p, k);
+        o += k;
+        j->p += k;
     }
+    assert(o <= (size_t)(q - s));
+    out[o] = '\0';
+    j->p = q + 1; /* the closing quote */
+    return out;
+}
+
+/* A number's text at j->p, by RFC 8259's grammar. */
+static yajl_val json_number(json_in *j)
+{
+    const char *s = j->p, *e = j->end;
+    const char *p = s;
+    bool integer = true;
+    if (p < e && *p == '-')
+        p++;
+    if (p < e && *p == '0')
+        p++;
+    else if (p < e && *p >= '1' && *p <= '9')
+        while (p < e && *p >= '0' && *p <= '9')
+            p++;
+    else
+        return json_fail(j, "a bad number");
+    if (p < e && *p == '.') {
+        integer = false;
+        if (++p >= e || *p < '0' || *p > '9')
+            return (j->p = p, json_fail(j, "a bad number"));
+        while (p < e && *p >= '0' && *p <= '9')
+            p++;
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        integer = false;
+        p++;
+        if (p < e && (*p == '+' || *p == '-'))
+            p++;
+        if (p >= e || *p < '0' || *p > '9')
+            return (j->p = p, json_fail(j, "a bad number"));
+        while (p < e && *p >= '0' && *p <= '9')
+            p++;
+    }
+    yajl_val v = node_new(j, yajl_t_number);
+    if (v == NULL)
+        return NULL;
+    size_t n = (size_t)(p - s);
+    v->u.number.r = malloc(n + 1);
+    if (v->u.number.r == NULL) {
+        free(v);
+        snprintf(j->err, j->errlen, "out of memory");
+        return NULL;
+    }
+    memcpy(v->u.number.r, s, n);
+    v->u.number.r[n] = '\0';
+    j->p = p;
+    bool neg = s[0] == '-';
+    uint64_t mag;
+    /* yajl's INT flag: an integer whose magnitude is within LLONG_MAX
+     * (yajl_parse_integer refuses LLONG_MIN too) */
+    if (integer && digits_u64(s + neg, n - neg, &mag) && mag <= (uint64_t)LLONG_MAX) {
+        v->u.number.i = neg ? -(long long)mag : (long long)mag;
+        /* rounds as strtod would; "-0" is -0.0 as strtod has it */
+        v->u.number.d = neg ? -(double)mag : (double)mag;
+        v->u.number.flags = YAJL_NUMBER_INT_VALID | YAJL_NUMBER_DOUBLE_VALID;
+        return v;
+    }
+    v->u.number.i = neg ? LLONG_MIN : LLONG_MAX; /* yajl's value when out of range */
+    errno = 0;
+    v->u.number.d = strtod(v->u.number.r, NULL);
+    if (errno == 0)
+        v->u.number.flags = YAJL_NUMBER_DOUBLE_VALID;
+    return v;
+}
+
+/* A container's first arrays hold this many members (a request body's
+ * object has a handful: one allocation each, no regrowth). */
+#define JSON_MEMBERS_FIRST 8u
+
+/* Grows a container's arrays (keys when keys != NULL) to hold one more. */
+static bool json_grow(json_in *j, yajl_val **values, const char ***keys, size_t len, size_t *cap)
+{
+    if (len < *cap)
+        return true;
+    size_t ncap = *cap ? *cap * 2 : JSON_MEMBERS_FIRST;
+    yajl_val *nv = realloc(*values, ncap * sizeof *nv);
+    if (nv != NULL)
+        *values = nv;
+    const char **nk = keys && nv ? realloc(*keys, ncap * sizeof *nk) : NULL;
+    if (nk != NULL)
+        *keys = nk;
+    if (nv == NULL || (keys != NULL && nk == NULL)) {
+        snprintf(j->err, j->errlen, "out of memory");
+        return false;
+    }
+    *cap = ncap;
     return true;
+}
+
+static yajl_val json_value(json_in *j);
+
+/* Skips whitespace, then consumes c when it is next. */
+static bool json_take(json_in *j, char c)
+{
+    json_ws(j);
+    if (j->p < j->end && *j->p == c) {
+        j->p++;
+        return true;
+    }
+    return false;
+}
+
+/* The members of an object, its '{' consumed; v holds what is parsed so
+ * far (freed by the caller on failure). */
+static bool json_members(json_in *j, yajl_val v, size_t *cap)
+{
+    if (json_take(j, '}'))
+        return true;
+    for (;;) {
+        json_ws(j);
+        if (j->p >= j->end || *j->p != '"')
+            return json_fail(j, "an object key expected"), false;
+        j->p++;
+        if (!json_grow(j, &v->u.object.values, &v->u.object.keys, v->u.object.len, cap))
+            return false;
+        char *key = json_str_text(j);
+        if (key == NULL)
+            return false;
+        size_t at = v->u.object.len++;
+        v->u.object.keys[at] = key;
+        v->u.object.values[at] = NULL; /* yajl_tree_free skips it */
+        if (!json_take(j, ':'))
+            return json_fail(j, "':' expected"), false;
+        if ((v->u.object.values[at] = json_value(j)) == NULL)
+            return false;
+        if (json_take(j, ','))
+            continue;
+        if (json_take(j, '}'))
+            return true;
+        return json_fail(j, "',' or '}' expected"), false;
+    }
+}
+
+/* The elements of an array, its '[' consumed. */
+static bool json_elements(json_in *j, yajl_val v, size_t *cap)
+{
+    if (json_take(j, ']'))
+        return true;
+    for (;;) {
+        if (!json_grow(j, &v->u.array.values, NULL, v->u.array.len, cap))
+            return false;
+        yajl_val e = json_value(j);
+        if (e == NULL)
+            return false;
+        v->u.array.values[v->u.array.len++] = e;
+        if (json_take(j, ','))
+            continue;
+        if (json_take(j, ']'))
+            return true;
+        return json_fail(j, "',' or ']' expected"), false;
+    }
+}
+
+static yajl_val json_container(json_in *j, bool object)
+{
+    if (++j->depth > HTTP_JSON_DEPTH_MAX) {
+        snprintf(j->err, j->errlen, "JSON nested deeper than %u", HTTP_JSON_DEPTH_MAX);
+        return NULL;
+    }
+    j->p++; /* '{' or '[' */
+    yajl_val v = node_new(j, object ? yajl_t_object : yajl_t_array);
+    size_t cap = 0;
+    if (v == NULL)
+        return NULL;
+    if (!(object ? json_members(j, v, &cap) : json_elements(j, v, &cap))) {
+        yajl_tree_free(v);
+        return NULL;
+    }
+    j->depth--;
+    return v;
+}
+
+/* A literal (true, false, null) at j->p. */
+static yajl_val json_literal(json_in *j, const char *word, size_t n, yajl_type t)
+{
+    if ((size_t)(j->end - j->p) < n || memcmp(j->p, word, n) != 0)
+        return json_fail(j, "an unexpected byte");
+    j->p += n;
+    return node_new(j, t);
+}
+
+static yajl_val json_value(json_in *j)
+{
+    json_ws(j);
+    if (j->p >= j->end)
+        return json_fail(j, "a value expected");
+    switch (*j->p) {
+    case '{':
+        return json_container(j, true);
+    case '[':
+        return json_container(j, false);
+    case '"': {
+        j->p++;
+        char *s = json_str_text(j);
+        yajl_val v = s ? node_new(j, yajl_t_string) : NULL;
+        if (v == NULL) {
+            free(s);
+            return NULL;
+        }
+        v->u.string = s;
+        return v;
+    }
+    case 't':
+        return json_literal(j, "true", 4, yajl_t_true);
+    case 'f':
+        return json_literal(j, "false", 5, yajl_t_false);
+    case 'n':
+        return json_literal(j, "null", 4, yajl_t_null);
+    default:
+        return json_number(j);
+    }
 }
 
 yajl_val http_json_parse(const http_str *body, char *err, size_t errlen)
@@ -340,23 +999,19 @@ yajl_val http_json_parse(const http_str *body, char *err, size_t errlen)
         snprintf(err, errlen, "empty body");
         return NULL;
     }
-    if (!json_prescan(body->p, body->len, err, errlen))
-        return NULL;
-    /* yajl_tree_parse wants a NUL-terminated string */
-    char *z = malloc(body->len + 1);
-    if (z == NULL) {
-        snprintf(err, errlen, "out of memory");
+    json_in j = {body->p, body->p, body->p + body->len, 0, err, errlen};
+    yajl_val v = json_value(&j);
+    if (v == NULL) {
+        if (err[0] == '\0') /* defended: every failure names itself */
+            snprintf(err, errlen, "invalid JSON");
         return NULL;
     }
-    memcpy(z, body->p, body->len);
-    z[body->len] = '\0';
-    char yerr[128] = "";
-    yajl_val v = yajl_tree_parse(z, yerr, sizeof yerr);
-    free(z);
-    if (v == NULL) {
-        /* yajl's message spans lines (it quotes the input): keep line one */
-        yerr[strcspn(yerr, "\r\n")] = '\0';
-        snprintf(err, errlen, "invalid JSON: %s", yerr[0] ? yerr : "parse error");
+    assert(j.depth == 0);
+    json_ws(&j);
+    if (j.p != j.end) {
+        json_fail(&j, "trailing bytes");
+        yajl_tree_free(v);
+        return NULL;
     }
     return v;
 }
@@ -378,7 +1033,7 @@ static bool parse_u64_strict(const char *p, size_t n, uint64_t *out)
 {
     if (n == 0 || n > 20 || (n > 1 && p[0] == '0'))
         return false;
-    return resp_parse_u64(p, n, out) == 0;
+    return digits_u64(p, n, out);
 }
 
 /* An i64 written as an integer (optional '-', then parse_u64_strict). */
@@ -460,16 +1115,6 @@ bool http_parse_id(http_str s, uint64_t *out)
 
 /* ---- query strings ----------------------------------------------------- */
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Percent-decodes s[0..n) into buf (cap bytes; '+' is a space, as forms
  * send it). False on a bad escape or when it does not fit. */

@@ -1,8 +1,9 @@
 /*
- * http_json.h — JSON for the HTTP face: a response body written through
- * yajl's generator (escaping done by the library), and request bodies
- * parsed with yajl's tree parser under a depth and size bound. The
- * dialects use these, never string formatting of JSON.
+ * http_json.h — JSON for the HTTP face: a response body written by our
+ * writer (byte for byte what yajl's generator writes, at a fraction of
+ * its cost: tests/test_http_json.c compares the two), and request bodies
+ * parsed by our strict parser into yajl's tree (yajl_val) under a depth
+ * and size bound. The dialects use these, never string formatting of JSON.
  *
  * Invariants: an http_body only grows up to HTTP_BODY_OUT_MAX (then it is
  * marked failed and the response becomes a 500); 64-bit ids are written as
@@ -24,18 +25,30 @@
 /* Bytes of one response body at most. */
 #define HTTP_BODY_OUT_MAX (16u << 20)
 
+/* Nesting of a response body at most (yajl_gen's YAJL_MAX_DEPTH: the
+ * writer keeps its limit). */
+#define HTTP_JSON_NEST_MAX 128
+
 struct http_body {
     char *p;
     size_t len, cap;
     bool failed; /* out of memory or over HTTP_BODY_OUT_MAX */
-    yajl_gen gen; /* writes into p; created by http_body_init */
+    yajl_gen gen; /* for http_json_gen only; created by http_body_init */
+    /* The writer's state (http_json.c): per open container, what comes
+     * next, as yajl_gen keeps it; nest[0] is the document's. */
+    size_t depth;
+    unsigned char nest[HTTP_JSON_NEST_MAX];
 };
 
 int http_body_init(http_body *b);
 void http_body_reset(http_body *b); /* empty, a fresh generator */
 void http_body_free(http_body *b);
 
-/* The generator writing into b (yajl_gen_* calls may be used directly). */
+/* A generator for ONE scalar value (yajl_gen_number, _string, ...) at
+ * b's value position: the separator is written and the value counted
+ * first, and the generator starts afresh for it. Containers and keys go
+ * through the calls below (the writer is ours, not yajl_gen's: see
+ * http_json.c), never through it. */
 yajl_gen http_json_gen(http_body *b);
 
 /* Short forms over yajl_gen for what every dialect writes. */
@@ -59,7 +72,10 @@ void http_json_arr_close(http_body *b);
  * than HTTP_JSON_DEPTH_MAX, or one with a "\u0000" escape in a string or
  * key (yajl's tree would hold it NUL-terminated, so http_json_get_str would
  * read it cut at the NUL: refused whole instead, and every handler answers
- * its 400 for a body it cannot parse). Free with yajl_tree_free. */
+ * its 400 for a body it cannot parse). Strict RFC 8259: no comments, no
+ * bytes after the value but JSON whitespace, well-formed UTF-8 only,
+ * surrogate escapes only in pairs. Numbers keep their text (r), i and the
+ * INT flag as yajl sets them. Free with yajl_tree_free. */
 #define HTTP_JSON_DEPTH_MAX 32
 yajl_val http_json_parse(const http_str *body, char *err, size_t errlen);
 
@@ -89,5 +105,9 @@ bool http_query_next(http_str query, const char *name, size_t *at, char *buf, si
 /* Raw bytes appended to b (a body that is not JSON, e.g. /metrics text);
  * not through the generator, so never mixed with JSON in one body. */
 void http_body_raw(http_body *b, const char *p, size_t n);
+
+/* A JSON number given as its text (the caller's digits, e.g. a decimal
+ * price kept exact), at b's value position. */
+void http_json_number(http_body *b, const char *text, size_t len);
 
 #endif /* INV_SERVER_HTTP_JSON_H */

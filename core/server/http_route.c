@@ -5,9 +5,11 @@
  * and responses framed, by http_common.c's http_serve).
  *
  * Invariants: matching allocates nothing and reads only the tables (const,
- * shared by every loop).
+ * shared by every loop) and their compiled form (written once, under
+ * pthread_once, before any loop reads it; read-only after).
  */
 #include <assert.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,33 +106,236 @@ static void allow_format(unsigned mask, char *allow, size_t cap)
     }
 }
 
+/* ---- the compiled tables ------------------------------------------------- */
+
+/* Matching a request against the patterns' text cost ~11k instructions per
+ * request (every pattern of every table, a strlen and a memchr per segment
+ * of both, the Allow text built each time). The tables are compiled once,
+ * on first use (pthread_once: every loop may be first), into segments
+ * split in advance and grouped by their first segment, so a request splits
+ * its path once and is matched against the routes of its own prefix only
+ * ("openapi", "admin", "api", "stores", "healthz", "metrics"). */
+
+/* Segments of one pattern at most ("/admin/api/{version}/locations/{id}/
+ * inventory_levels.json" has 6). */
+#define ROUTE_SEGS_MAX 12u
+/* Routes of every table together, and distinct first segments. */
+#define ROUTES_MAX 256u
+#define ROUTE_BUCKETS_MAX 32u
+
+typedef struct {
+    const char *lit; /* the literal text; for a {param}: its suffix */
+    uint16_t len; /* of lit */
+    bool param;
+} route_seg;
+
+typedef struct {
+    const http_route *route;
+    route_seg seg[ROUTE_SEGS_MAX];
+    uint8_t n_segs;
+} compiled_route;
+
+/* The routes whose first segment is one literal, in table order (a route
+ * whose first segment is a {param} is in every bucket and in the catch-all
+ * one, so each bucket keeps the global order: the first match wins). */
+typedef struct {
+    const char *first;
+    size_t first_len;
+    uint16_t idx[ROUTES_MAX];
+    size_t n;
+} route_bucket;
+
+static compiled_route g_compiled[ROUTES_MAX];
+static size_t g_compiled_n;
+static route_bucket g_buckets[ROUTE_BUCKETS_MAX + 1]; /* the last: catch-all */
+static size_t g_buckets_n;
+static pthread_once_t g_compile_once = PTHREAD_ONCE_INIT;
+
+/* Splits one pattern (ours, well formed: asserted) into c. */
+static void compile_pattern(const char *pattern, compiled_route *c)
+{
+    const char *pp = pattern, *pe = pattern + strlen(pattern);
+    assert(pattern[0] == '/');
+    c->n_segs = 0;
+    while (pp < pe) {
+        pp++; /* the '/' */
+        const char *end = memchr(pp, '/', (size_t)(pe - pp));
+        if (end == NULL)
+            end = pe;
+        assert(c->n_segs < ROUTE_SEGS_MAX);
+        route_seg *s = &c->seg[c->n_segs++];
+        size_t len = (size_t)(end - pp);
+        s->param = len >= 2 && pp[0] == '{';
+        if (s->param) {
+            const char *close = memchr(pp, '}', len);
+            assert(close != NULL);
+            s->lit = close + 1;
+            s->len = (uint16_t)(end - (close + 1));
+        } else {
+            s->lit = pp;
+            s->len = (uint16_t)len;
+        }
+        pp = end;
+    }
+}
+
+static route_bucket *bucket_of(const char *first, size_t len)
+{
+    for (size_t i = 0; i < g_buckets_n; i++)
+        if (g_buckets[i].first_len == len && memcmp(g_buckets[i].first, first, len) == 0)
+            return &g_buckets[i];
+    return NULL;
+}
+
+static void bucket_add(route_bucket *b, size_t idx)
+{
+    assert(b->n < ROUTES_MAX);
+    b->idx[b->n++] = (uint16_t)idx;
+}
+
+static void compile_tables(void)
+{
+    for (size_t t = 0; t < sizeof g_tables / sizeof g_tables[0]; t++)
+        for (size_t i = 0; i < *g_tables[t].n; i++) {
+            assert(g_compiled_n < ROUTES_MAX);
+            compiled_route *c = &g_compiled[g_compiled_n++];
+            c->route = &g_tables[t].routes[i];
+            compile_pattern(c->route->pattern, c);
+            assert(c->n_segs > 0);
+            const route_seg *s0 = &c->seg[0];
+            if (!s0->param && bucket_of(s0->lit, s0->len) == NULL) {
+                assert(g_buckets_n < ROUTE_BUCKETS_MAX);
+                g_buckets[g_buckets_n].first = s0->lit;
+                g_buckets[g_buckets_n++].first_len = s0->len;
+            }
+        }
+    /* second pass: every bucket in table order; {param}-first routes in all */
+    for (size_t k = 0; k < g_compiled_n; k++) {
+        const route_seg *s0 = &g_compiled[k].seg[0];
+        if (!s0->param) {
+            bucket_add(bucket_of(s0->lit, s0->len), k);
+            continue;
+        }
+        for (size_t i = 0; i < g_buckets_n; i++)
+            bucket_add(&g_buckets[i], k);
+        bucket_add(&g_buckets[ROUTE_BUCKETS_MAX], k);
+    }
+}
+
+/* A path split at its '/'s (the request's bytes, not copied). */
+typedef struct {
+    http_str seg[ROUTE_SEGS_MAX];
+    size_t n;
+} path_segs;
+
+/* False when path is not "/..." or has more segments than any pattern. */
+static bool path_split(http_str path, path_segs *ps)
+{
+    size_t at = 0;
+    ps->n = 0;
+    if (path.len == 0 || path.p[0] != '/')
+        return false;
+    while (at < path.len) {
+        at++; /* the '/' */
+        const char *slash = memchr(path.p + at, '/', path.len - at);
+        size_t end = slash ? (size_t)(slash - path.p) : path.len;
+        if (ps->n == ROUTE_SEGS_MAX)
+            return false;
+        ps->seg[ps->n++] = (http_str){path.p + at, end - at};
+        at = end;
+    }
+    assert(ps->n >= 1);
+    return true;
+}
+
+/* Whether the split path matches one compiled pattern, filling params. */
+static bool compiled_match(const compiled_route *c, const path_segs *ps, http_str *params,
+                           size_t *n_params)
+{
+    size_t n = 0;
+    if (c->n_segs != ps->n)
+        return false;
+    /* literal segments first, from the last: routes of one prefix differ
+     * most at their end ("…/inventory_levels/set", "…/adjust"), and a
+     * first-byte test settles most before memcmp */
+    for (size_t i = ps->n; i-- > 0;) {
+        const route_seg *s = &c->seg[i];
+        http_str seg = ps->seg[i];
+        if (!s->param && (s->len != seg.len || (seg.len > 0 && s->lit[0] != seg.p[0]) ||
+                          memcmp(s->lit, seg.p, seg.len) != 0))
+            return false;
+    }
+    for (size_t i = 0; i < ps->n; i++) {
+        const route_seg *s = &c->seg[i];
+        http_str seg = ps->seg[i];
+        if (!s->param)
+            continue;
+        if (seg.len <= s->len || memcmp(seg.p + seg.len - s->len, s->lit, s->len) != 0)
+            return false;
+        if (n == HTTP_PARAMS_MAX)
+            return false; /* defended: the tables keep within it */
+        params[n++] = (http_str){seg.p, seg.len - s->len};
+    }
+    *n_params = n;
+    return true;
+}
+
+/* Matches want against the routes of path's first segment, in table
+ * order: the first route of that method (*route, params), and the mask of
+ * every method the path has (only when mask != NULL: else it stops at the
+ * first route found). */
+static http_match compiled_find(http_method want, http_str path, const http_route **route,
+                                http_str *params, size_t *n_params, unsigned *mask)
+{
+    path_segs ps;
+    unsigned seen = 0;
+    pthread_once(&g_compile_once, compile_tables);
+    *route = NULL;
+    if (!path_split(path, &ps))
+        return HTTP_MATCH_NO_PATH;
+    const route_bucket *b = bucket_of(ps.seg[0].p, ps.seg[0].len);
+    if (b == NULL)
+        b = &g_buckets[ROUTE_BUCKETS_MAX];
+    for (size_t i = 0; i < b->n; i++) {
+        const compiled_route *c = &g_compiled[b->idx[i]];
+        http_str tmp[HTTP_PARAMS_MAX];
+        size_t n = 0;
+        if (!compiled_match(c, &ps, tmp, &n))
+            continue;
+        seen |= 1u << c->route->method;
+        if (c->route->method == want && *route == NULL) {
+            *route = c->route;
+            memcpy(params, tmp, n * sizeof *tmp);
+            *n_params = n;
+            if (mask == NULL)
+                break;
+        }
+    }
+    if (mask != NULL)
+        *mask = seen;
+    if (seen == 0)
+        return HTTP_MATCH_NO_PATH;
+    return *route ? HTTP_MATCH_FOUND : HTTP_MATCH_NO_METHOD;
+}
+
 http_match http_route_find(http_method m, http_str path, const http_route **route, http_str *params,
                            size_t *n_params, char *allow, size_t allow_cap)
 {
     assert(route != NULL && params != NULL && n_params != NULL);
     assert(allow != NULL && allow_cap >= HTTP_ALLOW_BYTES_MAX);
-    http_method want = m == HTTP_HEAD ? HTTP_GET : m;
     unsigned mask = 0;
-    *route = NULL;
-    for (size_t t = 0; t < sizeof g_tables / sizeof g_tables[0]; t++) {
-        for (size_t i = 0; i < *g_tables[t].n; i++) {
-            const http_route *r = &g_tables[t].routes[i];
-            http_str tmp[HTTP_PARAMS_MAX];
-            size_t n = 0;
-            if (!http_route_pattern_match(r->pattern, path, tmp, &n))
-                continue;
-            mask |= 1u << r->method;
-            if (r->method == want && *route == NULL) {
-                *route = r;
-                memcpy(params, tmp, n * sizeof *tmp);
-                *n_params = n;
-            }
-        }
-    }
-    if (mask == 0)
-        return HTTP_MATCH_NO_PATH;
-    allow_format(mask, allow, allow_cap);
-    return *route ? HTTP_MATCH_FOUND : HTTP_MATCH_NO_METHOD;
+    http_match r = compiled_find(m == HTTP_HEAD ? HTTP_GET : m, path, route, params, n_params, &mask);
+    allow[0] = '\0';
+    if (r != HTTP_MATCH_NO_PATH)
+        allow_format(mask, allow, allow_cap);
+    return r;
+}
+
+http_match http_route_lookup(http_method m, http_str path, const http_route **route,
+                             http_str *params, size_t *n_params)
+{
+    assert(route != NULL && params != NULL && n_params != NULL);
+    return compiled_find(m == HTTP_HEAD ? HTTP_GET : m, path, route, params, n_params, NULL);
 }
 
 http_method http_method_of(const char *name)

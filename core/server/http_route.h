@@ -134,6 +134,13 @@ typedef enum {
 http_match http_route_find(http_method m, http_str path, const http_route **route, http_str *params,
                            size_t *n_params, char *allow, size_t allow_cap);
 
+/* The fast path of http_route_find for serving: the same match (FOUND
+ * with the same route and params), but it stops at the first route found
+ * and builds no Allow text (only 405 and OPTIONS carry one: ask
+ * http_route_find then). Allocates nothing. */
+http_match http_route_lookup(http_method m, http_str path, const http_route **route,
+                             http_str *params, size_t *n_params);
+
 /* The method named name ("GET", ...), 0 when the router has none. */
 http_method http_method_of(const char *name);
 
