@@ -1,7 +1,7 @@
 /*
  * bench_http_json.c — JSON for the HTTP face. Request bodies:
- * http_json_parse (our one-pass parser building yajl's tree, three typed
- * reads, free) against yajl_tree_parse (what it replaced) and jansson's
+ * http_json_parse (yajl's parser through its callbacks building yajl's
+ * tree, three typed reads, free) against yajl_tree_parse and jansson's
  * json_loadb (strict by default) doing the same reads, on two typical
  * bodies: a Shopify adjust.json and a Shoplazza inventory_levels/set with
  * a few more fields. Responses: a Shopify inventory_level answer through
@@ -151,7 +151,8 @@ int main(void)
     for (size_t b = 0; b < sizeof BODIES / sizeof BODIES[0]; b++) {
         double o = bench_tree(BODIES[b][1], n, false), y = bench_tree(BODIES[b][1], n, true);
         double j = bench_jansson(BODIES[b][1], n);
-        printf("  %-22s %3zu bytes  ours %5.0f ns  yajl_tree_parse %5.0f ns  jansson %5.0f ns\n",
+        printf("  %-22s %3zu bytes  http_json_parse %5.0f ns  yajl_tree_parse %5.0f ns  jansson "
+               "%5.0f ns\n",
                BODIES[b][0], strlen(BODIES[b][1]), o, y, j);
     }
     printf("response JSON (a Shopify inventory_level answer), %llu each\n", (unsigned long long)n);

@@ -645,14 +645,25 @@ Test(http_route, the_common_routes_are_found_and_methods_listed)
 /* ---- the compiled router against the pattern rule ------------------------ */
 
 /* The tables the router serves, in its order (http_route.c's g_tables). */
-#define ALL_TABLES 4u
+#define ALL_TABLES 5u
 static const http_route *table_at(size_t t, size_t *n)
 {
     switch (t) {
-    case 0: *n = http_common_routes_n; return http_common_routes;
-    case 1: *n = http_shoplazza_routes_n; return http_shoplazza_routes;
-    case 2: *n = http_shopify_routes_n; return http_shopify_routes;
-    default: *n = http_connector_routes_n; return http_connector_routes;
+    case 0:
+        *n = http_common_routes_n;
+        return http_common_routes;
+    case 1:
+        *n = http_shoplazza_routes_n;
+        return http_shoplazza_routes;
+    case 2:
+        *n = http_shopify_routes_n;
+        return http_shopify_routes;
+    case 3:
+        *n = http_connector_routes_n;
+        return http_connector_routes;
+    default:
+        *n = http_wix_routes_n;
+        return http_wix_routes;
     }
 }
 
@@ -712,7 +723,7 @@ static size_t paths_of(const char *pattern, char out[4][256])
 
 Test(http_route, the_compiled_router_finds_what_every_pattern_matches)
 {
-    static const http_method methods[] = {HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT,
+    static const http_method methods[] = {HTTP_GET,   HTTP_HEAD,   HTTP_POST,   HTTP_PUT,
                                           HTTP_PATCH, HTTP_DELETE, HTTP_OPTIONS};
     size_t checked = 0;
     for (size_t t = 0; t < ALL_TABLES; t++) {
@@ -752,8 +763,12 @@ Test(http_route, the_compiled_router_finds_what_every_pattern_matches)
 Test(http_route, paths_outside_every_table_are_not_found)
 {
     static const char *const paths[] = {
-        "", "x", "/", "//", "/openapi", "/openapi/", "/admin/api", "/nope/healthz",
-        "/healthz/x", "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p", "/metrics?x", "/stores/v1",
+        "",           "x",
+        "/",          "//",
+        "/openapi",   "/openapi/",
+        "/admin/api", "/nope/healthz",
+        "/healthz/x", "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p",
+        "/metrics?x", "/stores/v1",
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         const http_route *r1, *r2;

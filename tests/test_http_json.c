@@ -186,9 +186,21 @@ Test(http_json, ids_are_positive_decimal_u64_without_sign_or_leading_zero)
     cr_assert(http_parse_id(S("9999999999999999999"), &id) && id == 9999999999999999999ull);
     cr_assert(http_parse_id(S("10000000000000000000"), &id) && id == 10000000000000000000ull);
     cr_assert(http_parse_id(S("18446744073709551610"), &id) && id == 18446744073709551610ull);
-    const char *bad[] = {"", "0", "-1", "+1", "18446744073709551616", "07", "1a", " 1", "1.0",
-                         "18446744073709551620", "18446744073709551699", "19999999999999999999",
-                         "99999999999999999999", "100000000000000000000", "1844674407370955161a"};
+    const char *bad[] = {"",
+                         "0",
+                         "-1",
+                         "+1",
+                         "18446744073709551616",
+                         "07",
+                         "1a",
+                         " 1",
+                         "1.0",
+                         "18446744073709551620",
+                         "18446744073709551699",
+                         "19999999999999999999",
+                         "99999999999999999999",
+                         "100000000000000000000",
+                         "1844674407370955161a"};
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
         cr_assert(!http_parse_id(S(bad[k]), &id), "accepted %s", bad[k]);
 }
@@ -353,8 +365,8 @@ Test(http_json, the_writer_writes_what_yajl_gen_writes_byte_for_byte)
     cr_assert(!body.failed);
     cr_assert_eq(body.len, want.len, "got %.*s\nwant %.*s", (int)body.len, body.p, (int)want.len,
                  want.buf);
-    cr_assert(memcmp(body.p, want.buf, want.len) == 0, "got %.*s\nwant %.*s", (int)body.len,
-              body.p, (int)want.len, want.buf);
+    cr_assert(memcmp(body.p, want.buf, want.len) == 0, "got %.*s\nwant %.*s", (int)body.len, body.p,
+              (int)want.len, want.buf);
     yajl_gen_free(g);
 }
 
@@ -418,10 +430,30 @@ Test(http_json, iso_times_equal_gmtime_and_strftime_over_many_values)
 {
     /* leap days and century rules, the ends of the fast range, and past them */
     static const int64_t edges[] = {
-        0,           -1,          951782400,   951868799,    951868800,    4107542400,
-        4107456000,  -2203891200, -2203977600, 68256000,     -30610224000, -30610224001,
-        253402300799, 253402300800, 1796750455, -62135596800, 32503680000,  -12219292800,
-        1709164800,  1709251199,  4102444800,  -86400,       -86401,       253402214400,
+        0,
+        -1,
+        951782400,
+        951868799,
+        951868800,
+        4107542400,
+        4107456000,
+        -2203891200,
+        -2203977600,
+        68256000,
+        -30610224000,
+        -30610224001,
+        253402300799,
+        253402300800,
+        1796750455,
+        -62135596800,
+        32503680000,
+        -12219292800,
+        1709164800,
+        1709251199,
+        4102444800,
+        -86400,
+        -86401,
+        253402214400,
     };
     for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
         expect_iso(edges[i] * 1000, edges[i]);
@@ -482,14 +514,22 @@ Test(http_json, the_parser_builds_the_tree_yajl_tree_parse_builds)
         "{\"inventory_item_id\":\"1000007\",\"location_id\":\"42\",\"stock\":123}",
         "{\"location_id\":42,\"inventory_item_id\":2000001,\"available_adjustment\":-1}",
         " [ 1 , -0 , 0.5 , -1.25e-3 , 1E+9 , 2e308 , 9223372036854775807 ,"
-        " -9223372036854775808 , 9223372036854775808 , 18446744073709551615 , 123456789012345678901234 ] ",
+        " -9223372036854775808 , 9223372036854775808 , 18446744073709551615 , "
+        "123456789012345678901234 ] ",
         "{\"a\":{\"b\":[true,false,null,{},[]]},\"a\":\"dup\"}",
         "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\u20ac\\ud83d\\udce6\"",
         "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xa6 \x7f\"",
         "{\"\\u0041key\":\"v\"}",
         "[\"abcdefghijklmno\\\"p\",\"abcdefgh\\\\ijklmnop\",\"abcdefghijklmnopqrst\\n\"]",
         "\"abcdefghijklmnop\xc3\xa9qrstuvwx\"",
-        "0", "-5", "true", "null", "\"\"", "{}", "[]", "\r\n\t {\"x\" :\t1}\n",
+        "0",
+        "-5",
+        "true",
+        "null",
+        "\"\"",
+        "{}",
+        "[]",
+        "\r\n\t {\"x\" :\t1}\n",
     };
     char err[128];
     for (size_t k = 0; k < sizeof good / sizeof good[0]; k++) {
@@ -505,17 +545,63 @@ Test(http_json, the_parser_builds_the_tree_yajl_tree_parse_builds)
     }
 }
 
+/* yajl's lexer checks UTF-8's structure, not overlong forms or encoded
+ * surrogates, and decodes a lone surrogate escape as '?': bodies holding
+ * those parse as yajl_tree_parse parses them (documented in docs/HTTP.md;
+ * no id, quantity or key the dialects read is affected). */
+Test(http_json, utf8_and_escape_leniency_is_yajls)
+{
+    static const char *const lenient[] = {"\"\\ud800\"", "\"\\udc00\"", "\"\\ud800x\"",
+                                          "\"\xc0\xaf\"", "\"\xed\xa0\x80\""};
+    char err[128], yerr[128];
+    for (size_t k = 0; k < sizeof lenient / sizeof lenient[0]; k++) {
+        http_str in = S(lenient[k]);
+        yajl_val want = yajl_tree_parse(lenient[k], yerr, sizeof yerr);
+        yajl_val got = http_json_parse(&in, err, sizeof err);
+        cr_assert_not_null(want, "yajl refused #%zu", k);
+        cr_assert_not_null(got, "#%zu: %s", k, err);
+        cr_assert(same_tree(got, want), "a different tree for #%zu", k);
+        yajl_tree_free(got);
+        yajl_tree_free(want);
+    }
+}
+
 Test(http_json, the_parser_refuses_what_yajl_refuses_and_what_json_forbids)
 {
     static const char *const bad[] = {
         /* refused by yajl too */
-        "{\"a\" 1}", "{\"a\":1,}", "[1 2]", "01", "1.", ".5", "-", "1e", "+1", "tru", "nul",
-        "\"a\x01\"", "\"\\x\"", "\"\\u12\"", "\"unterminated", "{\"a\":1", "[", "]", "{1:2}",
-        "\"\xc3\"", "\"\xff\"", "[1]]", "{}{}", "\x00",
-        /* let by yajl_tree_parse (comments, whitespace, UTF-8 and escape
-         * quirks), refused here */
-        "/* c */ {}", "[1 // c\n]", "\v1", "\f1", "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800x\"",
-        "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "\"a\\u0000b\"", "\"abcdefghijklmn\x01op\"",
+        "{\"a\" 1}",
+        "{\"a\":1,}",
+        "[1 2]",
+        "01",
+        "1.",
+        ".5",
+        "-",
+        "1e",
+        "+1",
+        "tru",
+        "nul",
+        "\"a\x01\"",
+        "\"\\x\"",
+        "\"\\u12\"",
+        "\"unterminated",
+        "{\"a\":1",
+        "[",
+        "]",
+        "{1:2}",
+        "\"\xc3\"",
+        "\"\xff\"",
+        "[1]]",
+        "{}{}",
+        "\x00",
+        /* let by yajl_tree_parse (comments, \v and \f as whitespace, an
+         * escaped NUL), refused here */
+        "/* c */ {}",
+        "[1 // c\n]",
+        "\v1",
+        "\f1",
+        "\"a\\u0000b\"",
+        "\"abcdefghijklmn\x01op\"",
         "\"abcdefghijklmnop\xffqr\"",
     };
     char err[128];

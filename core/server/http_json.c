@@ -2,18 +2,19 @@
  * http_json.c — JSON for the HTTP face (http_json.h): the response writer
  * (ours, writing yajl_gen's bytes: its separators, refusals and escaping,
  * without its per-call callbacks; we own the buffer, so growth, its limit
- * and a failed allocation are ours to report), the request parser (ours,
- * strict RFC 8259 in one pass, building yajl's tree so handlers and
- * yajl_tree_free are unchanged), typed getters, the shared id rule and
+ * and a failed allocation are ours to report), the request parser (yajl's
+ * parser through its callback API, building yajl's tree so handlers and
+ * yajl_tree_free are unchanged, with a depth bound and the escaped-NUL and
+ * \v/\f refusals yajl_tree_parse lacks), typed getters, the shared id rule and
  * query-string helpers. tests/test_http_json.c checks the writer and the
  * parser against yajl_gen and yajl_tree_parse.
  *
  * Invariants: b->p[0..len) is the body so far; once b->failed is set
  * nothing more is appended until http_body_reset; b->nest[0..depth] is
  * the open containers' state. A parsed tree is never deeper than
- * HTTP_JSON_DEPTH_MAX (yajl_tree_free recurses), holds only well-formed
- * UTF-8, and never came from input holding a comment or a "\\u0000"
- * escape (its string would read cut at the NUL).
+ * HTTP_JSON_DEPTH_MAX (yajl_tree_free recurses), holds UTF-8 as yajl's
+ * lexer checks it, and never came from input holding a comment or a
+ * "\\u0000" escape (its string would read cut at the NUL).
  */
 #include "server/http_json.h"
 
@@ -26,6 +27,8 @@
 #include <time.h>
 
 #include "server/resp.h"
+
+#include <yajl/yajl_parse.h>
 
 #define HTTP_BODY_INITIAL 4096u
 /* The digits of a u64 (20) or an i64 with its sign (20). */
@@ -299,13 +302,27 @@ static void json_escaped(http_body *b, const unsigned char *s, size_t n)
         char esc[6] = {'\\', 0, 0, 0, 0, 0};
         size_t k = 2;
         switch (c) {
-        case '\r': esc[1] = 'r'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '"': esc[1] = '"'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\t': esc[1] = 't'; break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
         default:
             memcpy(esc + 1, "u00", 3);
             esc[4] = hex[c >> 4];
@@ -603,393 +620,228 @@ static bool digits_u64(const char *p, size_t n, uint64_t *out)
     return true;
 }
 
-/* ---- the parser -------------------------------------------------------- */
+/* ---- the parser: yajl's, building yajl's tree --------------------------- */
 
-/* A strict RFC 8259 parser building yajl's tree (the same yajl_val nodes,
- * each node, string, key and array malloc'd as yajl_tree_parse does, so
- * yajl_tree_free frees it and every handler reads it unchanged). It
- * replaced yajl_tree_parse behind a lexical pre-scan: a yajl handle and
- * lexer allocated per request, a realloc per key, strtod on every number
- * and a second pass over the body, ~8-9k instructions for a three-field
- * body. The rules are the pre-scan's and yajl's, in one pass:
- * - no comments (yajl_tree_parse turns them on; a '/' outside a string is
- *   never JSON), nothing after the value but whitespace (RFC 8259's four
- *   bytes: yajl also took \v and \f);
+/* yajl parses (yajl_alloc/yajl_parse/yajl_complete_parse: its lexer checks
+ * the grammar, control bytes, escapes and UTF-8; comments, trailing bytes
+ * and a second value stay off, as yajl_alloc leaves them), and these
+ * callbacks build the same yajl_val nodes yajl_tree.c builds, so
+ * yajl_tree_free frees them and every handler reads them unchanged. Three
+ * rules on top of yajl's, which yajl_tree_parse cannot add:
  * - nesting at most HTTP_JSON_DEPTH_MAX (yajl_tree_free recurses);
- * - strings: no control byte, well-formed UTF-8 (RFC 3629: no overlong
- *   form or surrogate; yajl's check let those by), escapes as RFC 8259
- *   says, a "\u0000" refused (the tree's strings are NUL-terminated, so
- *   every getter would read it cut), a surrogate escape only as a pair
- *   (yajl wrote '?' or a surrogate's bytes);
- * - numbers as RFC 8259's grammar; their text kept exact (r, what the
- *   getters read), i and the INT flag as yajl sets them (a pure integer
- *   within long long), d from i or, for the rest, strtod.
- * Recursion is bounded by the depth limit. */
-
-typedef struct {
-    const char *p, *start, *end;
-    size_t depth;
-    char *err;
-    size_t errlen;
-} json_in;
-
-/* Records the first error (at the current byte) and returns NULL. */
-static yajl_val json_fail(json_in *j, const char *what)
-{
-    if (j->err[0] == '\0')
-        snprintf(j->err, j->errlen, "invalid JSON: %s at byte %zu", what,
-                 (size_t)(j->p - j->start));
-    return NULL;
-}
-
-static void json_ws(json_in *j)
-{
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-        j->p++;
-}
-
-static yajl_val node_new(json_in *j, yajl_type t)
-{
-    yajl_val v = calloc(1, sizeof *v);
-    if (v == NULL) {
-        snprintf(j->err, j->errlen, "out of memory");
-        return NULL;
-    }
-    v->type = t;
-    return v;
-}
-
-static int hex4(const char *p)
-{
-    int v = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = hex_val(p[i]);
-        if (h < 0)
-            return -1;
-        v = v * 16 + h;
-    }
-    return v;
-}
-
-/* Writes code point cp (valid, not a surrogate) as UTF-8 at o. */
-static size_t utf8_put(unsigned cp, char *o)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xc0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        o[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    assert(cp <= 0x10ffff);
-    o[0] = (char)(0xf0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    o[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
-/* The "\uXXXX" (or surrogate pair) at j->p (after the 'u') as UTF-8 at o;
- * 0 on a bad, NUL or unpaired escape (j->err set). */
-static size_t json_unicode(json_in *j, char *o)
-{
-    int cp = j->end - j->p >= 4 ? hex4(j->p) : -1;
-    if (cp < 0)
-        return (json_fail(j, "a bad \\u escape"), 0);
-    if (cp == 0) {
-        snprintf(j->err, j->errlen, "a string holds an escaped NUL (\\u0000) at byte %zu",
-                 (size_t)(j->p - 2 - j->start));
-        return 0;
-    }
-    j->p += 4;
-    if (cp >= 0xdc00 && cp <= 0xdfff)
-        return (json_fail(j, "an unpaired surrogate escape"), 0);
-    if (cp >= 0xd800 && cp <= 0xdbff) {
-        int lo = j->end - j->p >= 6 && j->p[0] == '\\' && j->p[1] == 'u' ? hex4(j->p + 2) : -1;
-        if (lo < 0xdc00 || lo > 0xdfff)
-            return (json_fail(j, "an unpaired surrogate escape"), 0);
-        j->p += 6;
-        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-    }
-    return utf8_put((unsigned)cp, o);
-}
-
-/* The string at j->p (its opening '"' consumed) decoded into a malloc'd,
- * NUL-terminated copy; NULL on bad input (j->err) or no memory. */
-static char *json_str_text(json_in *j)
-{
-    const char *s = j->p;
-    j->p += plain_prefix((const unsigned char *)s, (size_t)(j->end - s)); /* the common case */
-    const char *q = j->p;
-    bool simple = q < j->end && *q == '"';
-    if (!simple) { /* find the closing quote: escapes and UTF-8 need the slow path */
-        while (q < j->end && *q != '"')
-            q += *q == '\\' && q + 1 < j->end ? 2 : 1;
-        if (q >= j->end)
-            return (json_fail(j, "an unterminated string"), NULL);
-    }
-    /* decoded, the text is never longer than its raw bytes */
-    char *out = malloc((size_t)(q - s) + 1);
-    if (out == NULL) {
-        snprintf(j->err, j->errlen, "out of memory");
-        return NULL;
-    }
-    size_t o = (size_t)(j->p - s);
-    memcpy(out, s, o);
-    while (j->p < q) {
-        unsigned char c = (unsigned char)*j->p;
-        if (c == '\\') {
-            char e = ++j->p < q ? *j->p++ : '\0';
-            static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-            const char *k = e ? strchr(from, e) : NULL;
-            if (k != NULL) {
-                out[o++] = to[k - from];
-                continue;
-            }
-            size_t w = e == 'u' ? json_unicode(j, out + o) : 0;
-            if (w == 0) {
-                json_fail(j, "a bad escape");
-                free(out);
-                return NULL;
-            }
-            o += w;
-            continue;
-        }
-        size_t k = c < 0x20 ? 0 : utf8_len_at((const unsigned char *)j->p, (size_t)(q - j->p));
-        if (k == 0) {
-            json_fail(j, c < 0x20 ? "a control byte in a string" : "a string that is not UTF-8");
-            free(out);
-            return NULL;
-        }
-        memcpy(out + o, j->p, k);
-        o += k;
-        j->p += k;
-    }
-    assert(o <= (size_t)(q - s));
-    out[o] = '\0';
-    j->p = q + 1; /* the closing quote */
-    return out;
-}
-
-/* A number's text at j->p, by RFC 8259's grammar. */
-static yajl_val json_number(json_in *j)
-{
-    const char *s = j->p, *e = j->end;
-    const char *p = s;
-    bool integer = true;
-    if (p < e && *p == '-')
-        p++;
-    if (p < e && *p == '0')
-        p++;
-    else if (p < e && *p >= '1' && *p <= '9')
-        while (p < e && *p >= '0' && *p <= '9')
-            p++;
-    else
-        return json_fail(j, "a bad number");
-    if (p < e && *p == '.') {
-        integer = false;
-        if (++p >= e || *p < '0' || *p > '9')
-            return (j->p = p, json_fail(j, "a bad number"));
-        while (p < e && *p >= '0' && *p <= '9')
-            p++;
-    }
-    if (p < e && (*p == 'e' || *p == 'E')) {
-        integer = false;
-        p++;
-        if (p < e && (*p == '+' || *p == '-'))
-            p++;
-        if (p >= e || *p < '0' || *p > '9')
-            return (j->p = p, json_fail(j, "a bad number"));
-        while (p < e && *p >= '0' && *p <= '9')
-            p++;
-    }
-    yajl_val v = node_new(j, yajl_t_number);
-    if (v == NULL)
-        return NULL;
-    size_t n = (size_t)(p - s);
-    v->u.number.r = malloc(n + 1);
-    if (v->u.number.r == NULL) {
-        free(v);
-        snprintf(j->err, j->errlen, "out of memory");
-        return NULL;
-    }
-    memcpy(v->u.number.r, s, n);
-    v->u.number.r[n] = '\0';
-    j->p = p;
-    bool neg = s[0] == '-';
-    uint64_t mag;
-    /* yajl's INT flag: an integer whose magnitude is within LLONG_MAX
-     * (yajl_parse_integer refuses LLONG_MIN too) */
-    if (integer && digits_u64(s + neg, n - neg, &mag) && mag <= (uint64_t)LLONG_MAX) {
-        v->u.number.i = neg ? -(long long)mag : (long long)mag;
-        /* rounds as strtod would; "-0" is -0.0 as strtod has it */
-        v->u.number.d = neg ? -(double)mag : (double)mag;
-        v->u.number.flags = YAJL_NUMBER_INT_VALID | YAJL_NUMBER_DOUBLE_VALID;
-        return v;
-    }
-    v->u.number.i = neg ? LLONG_MIN : LLONG_MAX; /* yajl's value when out of range */
-    errno = 0;
-    v->u.number.d = strtod(v->u.number.r, NULL);
-    if (errno == 0)
-        v->u.number.flags = YAJL_NUMBER_DOUBLE_VALID;
-    return v;
-}
+ * - a string or key holding "\u0000" is refused: the tree's strings are
+ *   NUL-terminated, so every getter would read it cut;
+ * - \v and \f are not whitespace (RFC 8259; yajl's lexer takes them).
+ * Numbers keep their text exact (r, what the getters read); i, d and the
+ * flags are set as yajl_tree sets them, without strtod for an integer. */
 
 /* A container's first arrays hold this many members (a request body's
  * object has a handful: one allocation each, no regrowth). */
 #define JSON_MEMBERS_FIRST 8u
 
-/* Grows a container's arrays (keys when keys != NULL) to hold one more. */
-static bool json_grow(json_in *j, yajl_val **values, const char ***keys, size_t len, size_t *cap)
+typedef struct {
+    yajl_val root;
+    yajl_val stack[HTTP_JSON_DEPTH_MAX]; /* open containers, innermost last */
+    size_t depth;
+    size_t cap[HTTP_JSON_DEPTH_MAX]; /* each open container's array room */
+    char *key; /* an object's key waiting for its value */
+    char *err;
+    size_t errlen;
+} tree_build;
+
+/* Records why the build stopped (the first reason wins); 0 cancels yajl. */
+static int build_fail(tree_build *t, const char *what)
 {
+    if (t->err[0] == '\0')
+        snprintf(t->err, t->errlen, "%s", what);
+    return 0;
+}
+
+static char *text_dup(const unsigned char *s, size_t len)
+{
+    char *c = malloc(len + 1);
+    if (c != NULL) {
+        memcpy(c, s, len);
+        c[len] = '\0';
+    }
+    return c;
+}
+
+/* Grows the innermost container's arrays (keys too for an object). */
+static bool build_grow(tree_build *t, yajl_val c)
+{
+    size_t *cap = &t->cap[t->depth - 1];
+    bool obj = YAJL_IS_OBJECT(c);
+    size_t len = obj ? c->u.object.len : c->u.array.len;
     if (len < *cap)
         return true;
     size_t ncap = *cap ? *cap * 2 : JSON_MEMBERS_FIRST;
+    yajl_val **values = obj ? &c->u.object.values : &c->u.array.values;
     yajl_val *nv = realloc(*values, ncap * sizeof *nv);
-    if (nv != NULL)
-        *values = nv;
-    const char **nk = keys && nv ? realloc(*keys, ncap * sizeof *nk) : NULL;
-    if (nk != NULL)
-        *keys = nk;
-    if (nv == NULL || (keys != NULL && nk == NULL)) {
-        snprintf(j->err, j->errlen, "out of memory");
+    if (nv == NULL)
         return false;
+    *values = nv;
+    if (obj) {
+        const char **nk = realloc(c->u.object.keys, ncap * sizeof *nk);
+        if (nk == NULL)
+            return false;
+        c->u.object.keys = nk;
     }
     *cap = ncap;
     return true;
 }
 
-static yajl_val json_value(json_in *j);
-
-/* Skips whitespace, then consumes c when it is next. */
-static bool json_take(json_in *j, char c)
+/* Hangs v (owned: freed here on failure) on the innermost container, or
+ * makes it the root. */
+static int build_add(tree_build *t, yajl_val v)
 {
-    json_ws(j);
-    if (j->p < j->end && *j->p == c) {
-        j->p++;
-        return true;
-    }
-    return false;
-}
-
-/* The members of an object, its '{' consumed; v holds what is parsed so
- * far (freed by the caller on failure). */
-static bool json_members(json_in *j, yajl_val v, size_t *cap)
-{
-    if (json_take(j, '}'))
-        return true;
-    for (;;) {
-        json_ws(j);
-        if (j->p >= j->end || *j->p != '"')
-            return json_fail(j, "an object key expected"), false;
-        j->p++;
-        if (!json_grow(j, &v->u.object.values, &v->u.object.keys, v->u.object.len, cap))
-            return false;
-        char *key = json_str_text(j);
-        if (key == NULL)
-            return false;
-        size_t at = v->u.object.len++;
-        v->u.object.keys[at] = key;
-        v->u.object.values[at] = NULL; /* yajl_tree_free skips it */
-        if (!json_take(j, ':'))
-            return json_fail(j, "':' expected"), false;
-        if ((v->u.object.values[at] = json_value(j)) == NULL)
-            return false;
-        if (json_take(j, ','))
-            continue;
-        if (json_take(j, '}'))
-            return true;
-        return json_fail(j, "',' or '}' expected"), false;
-    }
-}
-
-/* The elements of an array, its '[' consumed. */
-static bool json_elements(json_in *j, yajl_val v, size_t *cap)
-{
-    if (json_take(j, ']'))
-        return true;
-    for (;;) {
-        if (!json_grow(j, &v->u.array.values, NULL, v->u.array.len, cap))
-            return false;
-        yajl_val e = json_value(j);
-        if (e == NULL)
-            return false;
-        v->u.array.values[v->u.array.len++] = e;
-        if (json_take(j, ','))
-            continue;
-        if (json_take(j, ']'))
-            return true;
-        return json_fail(j, "',' or ']' expected"), false;
-    }
-}
-
-static yajl_val json_container(json_in *j, bool object)
-{
-    if (++j->depth > HTTP_JSON_DEPTH_MAX) {
-        snprintf(j->err, j->errlen, "JSON nested deeper than %u", HTTP_JSON_DEPTH_MAX);
-        return NULL;
-    }
-    j->p++; /* '{' or '[' */
-    yajl_val v = node_new(j, object ? yajl_t_object : yajl_t_array);
-    size_t cap = 0;
     if (v == NULL)
-        return NULL;
-    if (!(object ? json_members(j, v, &cap) : json_elements(j, v, &cap))) {
-        yajl_tree_free(v);
-        return NULL;
+        return build_fail(t, "out of memory");
+    if (t->depth == 0) {
+        assert(t->root == NULL); /* yajl allows one value */
+        t->root = v;
+        return 1;
     }
-    j->depth--;
+    yajl_val c = t->stack[t->depth - 1];
+    if (!build_grow(t, c)) {
+        yajl_tree_free(v);
+        return build_fail(t, "out of memory");
+    }
+    if (YAJL_IS_OBJECT(c)) {
+        assert(t->key != NULL); /* yajl calls map_key before each value */
+        c->u.object.keys[c->u.object.len] = t->key;
+        c->u.object.values[c->u.object.len++] = v;
+        t->key = NULL;
+    } else {
+        c->u.array.values[c->u.array.len++] = v;
+    }
+    return 1;
+}
+
+static yajl_val node_new(yajl_type type)
+{
+    yajl_val v = calloc(1, sizeof *v);
+    if (v != NULL)
+        v->type = type;
     return v;
 }
 
-/* A literal (true, false, null) at j->p. */
-static yajl_val json_literal(json_in *j, const char *word, size_t n, yajl_type t)
+static int on_null(void *ctx)
 {
-    if ((size_t)(j->end - j->p) < n || memcmp(j->p, word, n) != 0)
-        return json_fail(j, "an unexpected byte");
-    j->p += n;
-    return node_new(j, t);
+    return build_add(ctx, node_new(yajl_t_null));
 }
 
-static yajl_val json_value(json_in *j)
+static int on_boolean(void *ctx, int b)
 {
-    json_ws(j);
-    if (j->p >= j->end)
-        return json_fail(j, "a value expected");
-    switch (*j->p) {
-    case '{':
-        return json_container(j, true);
-    case '[':
-        return json_container(j, false);
-    case '"': {
-        j->p++;
-        char *s = json_str_text(j);
-        yajl_val v = s ? node_new(j, yajl_t_string) : NULL;
-        if (v == NULL) {
-            free(s);
-            return NULL;
-        }
-        v->u.string = s;
-        return v;
-    }
-    case 't':
-        return json_literal(j, "true", 4, yajl_t_true);
-    case 'f':
-        return json_literal(j, "false", 5, yajl_t_false);
-    case 'n':
-        return json_literal(j, "null", 4, yajl_t_null);
-    default:
-        return json_number(j);
-    }
+    return build_add(ctx, node_new(b ? yajl_t_true : yajl_t_false));
 }
+
+/* A number token (its text as yajl lexed it: RFC 8259's grammar). */
+static int on_number(void *ctx, const char *s, size_t n)
+{
+    yajl_val v = node_new(yajl_t_number);
+    if (v == NULL || (v->u.number.r = text_dup((const unsigned char *)s, n)) == NULL) {
+        free(v);
+        return build_fail(ctx, "out of memory");
+    }
+    bool neg = s[0] == '-';
+    bool integer =
+        memchr(s, '.', n) == NULL && memchr(s, 'e', n) == NULL && memchr(s, 'E', n) == NULL;
+    uint64_t mag;
+    /* yajl's INT flag: an integer whose magnitude is within LLONG_MAX */
+    if (integer && digits_u64(s + neg, n - neg, &mag) && mag <= (uint64_t)LLONG_MAX) {
+        v->u.number.i = neg ? -(long long)mag : (long long)mag;
+        v->u.number.d = neg ? -(double)mag : (double)mag; /* as strtod rounds */
+        v->u.number.flags = YAJL_NUMBER_INT_VALID | YAJL_NUMBER_DOUBLE_VALID;
+        return build_add(ctx, v);
+    }
+    v->u.number.i = neg ? LLONG_MIN : LLONG_MAX; /* yajl's value out of range */
+    errno = 0;
+    v->u.number.d = strtod(v->u.number.r, NULL);
+    if (errno == 0)
+        v->u.number.flags = YAJL_NUMBER_DOUBLE_VALID;
+    return build_add(ctx, v);
+}
+
+/* A string's decoded bytes, or NULL (and the build failed) when it holds
+ * a NUL ("\u0000") or memory ran out. */
+static char *string_text(tree_build *t, const unsigned char *s, size_t len)
+{
+    if (memchr(s, '\0', len) != NULL) {
+        build_fail(t, "a string holds an escaped NUL (\\u0000)");
+        return NULL;
+    }
+    char *c = text_dup(s, len);
+    if (c == NULL)
+        build_fail(t, "out of memory");
+    return c;
+}
+
+static int on_string(void *ctx, const unsigned char *s, size_t len)
+{
+    char *text = string_text(ctx, s, len);
+    if (text == NULL)
+        return 0;
+    yajl_val v = node_new(yajl_t_string);
+    if (v == NULL) {
+        free(text);
+        return build_fail(ctx, "out of memory");
+    }
+    v->u.string = text;
+    return build_add(ctx, v);
+}
+
+static int on_map_key(void *ctx, const unsigned char *s, size_t len)
+{
+    tree_build *t = ctx;
+    assert(t->key == NULL);
+    t->key = string_text(t, s, len);
+    return t->key != NULL;
+}
+
+static int on_open(tree_build *t, yajl_type type)
+{
+    if (t->depth == HTTP_JSON_DEPTH_MAX) {
+        snprintf(t->err, t->errlen, "JSON nested deeper than %u", HTTP_JSON_DEPTH_MAX);
+        return 0;
+    }
+    yajl_val v = node_new(type);
+    if (!build_add(t, v))
+        return 0;
+    t->stack[t->depth] = v;
+    t->cap[t->depth++] = 0;
+    return 1;
+}
+
+static int on_start_map(void *ctx)
+{
+    return on_open(ctx, yajl_t_object);
+}
+
+static int on_start_array(void *ctx)
+{
+    return on_open(ctx, yajl_t_array);
+}
+
+static int on_close(void *ctx)
+{
+    tree_build *t = ctx;
+    assert(t->depth > 0); /* yajl matches brackets */
+    t->depth--;
+    return 1;
+}
+
+static const yajl_callbacks tree_callbacks = {
+    .yajl_null = on_null,
+    .yajl_boolean = on_boolean,
+    .yajl_number = on_number, /* the text: exact ids, never through a double */
+    .yajl_string = on_string,
+    .yajl_start_map = on_start_map,
+    .yajl_map_key = on_map_key,
+    .yajl_end_map = on_close,
+    .yajl_start_array = on_start_array,
+    .yajl_end_array = on_close,
+};
 
 yajl_val http_json_parse(const http_str *body, char *err, size_t errlen)
 {
@@ -999,21 +851,38 @@ yajl_val http_json_parse(const http_str *body, char *err, size_t errlen)
         snprintf(err, errlen, "empty body");
         return NULL;
     }
-    json_in j = {body->p, body->p, body->p + body->len, 0, err, errlen};
-    yajl_val v = json_value(&j);
-    if (v == NULL) {
-        if (err[0] == '\0') /* defended: every failure names itself */
-            snprintf(err, errlen, "invalid JSON");
+    if (memchr(body->p, '\v', body->len) || memchr(body->p, '\f', body->len)) {
+        /* never JSON: not whitespace, and a control byte inside a string */
+        snprintf(err, errlen, "invalid JSON: a \\v or \\f byte");
         return NULL;
     }
-    assert(j.depth == 0);
-    json_ws(&j);
-    if (j.p != j.end) {
-        json_fail(&j, "trailing bytes");
-        yajl_tree_free(v);
+    tree_build t = {.err = err, .errlen = errlen};
+    yajl_handle h = yajl_alloc(&tree_callbacks, NULL, &t);
+    if (h == NULL) {
+        snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    return v;
+    const unsigned char *text = (const unsigned char *)body->p;
+    yajl_status st = yajl_parse(h, text, body->len);
+    if (st == yajl_status_ok)
+        st = yajl_complete_parse(h);
+    if (st != yajl_status_ok && err[0] == '\0') { /* yajl's reason, one line */
+        unsigned char *why = yajl_get_error(h, 0, text, body->len);
+        snprintf(err, errlen, "invalid JSON: %s", why ? (const char *)why : "malformed");
+        for (char *c = err; *c; c++)
+            if (*c == '\n')
+                *c = ' ';
+        if (why)
+            yajl_free_error(h, why);
+    }
+    yajl_free(h);
+    if (st != yajl_status_ok) {
+        free(t.key);
+        yajl_tree_free(t.root); /* the partial tree hangs from the root */
+        return NULL;
+    }
+    assert(t.root != NULL && t.depth == 0 && t.key == NULL);
+    return t.root;
 }
 
 yajl_val http_json_get(yajl_val obj, const char *key)
@@ -1114,7 +983,6 @@ bool http_parse_id(http_str s, uint64_t *out)
 }
 
 /* ---- query strings ----------------------------------------------------- */
-
 
 /* Percent-decodes s[0..n) into buf (cap bytes; '+' is a space, as forms
  * send it). False on a bad escape or when it does not fit. */

@@ -2,8 +2,8 @@
  * http_json.h — JSON for the HTTP face: a response body written by our
  * writer (byte for byte what yajl's generator writes, at a fraction of
  * its cost: tests/test_http_json.c compares the two), and request bodies
- * parsed by our strict parser into yajl's tree (yajl_val) under a depth
- * and size bound. The dialects use these, never string formatting of JSON.
+ * parsed by yajl's parser into yajl's tree (yajl_val) under a depth and
+ * size bound. The dialects use these, never string formatting of JSON.
  *
  * Invariants: an http_body only grows up to HTTP_BODY_OUT_MAX (then it is
  * marked failed and the response becomes a 500); 64-bit ids are written as
@@ -72,10 +72,12 @@ void http_json_arr_close(http_body *b);
  * than HTTP_JSON_DEPTH_MAX, or one with a "\u0000" escape in a string or
  * key (yajl's tree would hold it NUL-terminated, so http_json_get_str would
  * read it cut at the NUL: refused whole instead, and every handler answers
- * its 400 for a body it cannot parse). Strict RFC 8259: no comments, no
- * bytes after the value but JSON whitespace, well-formed UTF-8 only,
- * surrogate escapes only in pairs. Numbers keep their text (r), i and the
- * INT flag as yajl sets them. Free with yajl_tree_free. */
+ * its 400 for a body it cannot parse). yajl's parser (its callback API):
+ * no comments, no bytes after the value but JSON whitespace (\v and \f are
+ * not), UTF-8 as yajl's lexer checks it (its structure; an overlong form or
+ * a lone surrogate escape passes as yajl_tree_parse lets it). Numbers keep
+ * their text (r), i and the INT flag as yajl sets them. Free with
+ * yajl_tree_free. */
 #define HTTP_JSON_DEPTH_MAX 32
 yajl_val http_json_parse(const http_str *body, char *err, size_t errlen);
 
