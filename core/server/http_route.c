@@ -324,7 +324,8 @@ http_match http_route_find(http_method m, http_str path, const http_route **rout
     assert(route != NULL && params != NULL && n_params != NULL);
     assert(allow != NULL && allow_cap >= HTTP_ALLOW_BYTES_MAX);
     unsigned mask = 0;
-    http_match r = compiled_find(m == HTTP_HEAD ? HTTP_GET : m, path, route, params, n_params, &mask);
+    http_match r =
+        compiled_find(m == HTTP_HEAD ? HTTP_GET : m, path, route, params, n_params, &mask);
     allow[0] = '\0';
     if (r != HTTP_MATCH_NO_PATH)
         allow_format(mask, allow, allow_cap);
