@@ -244,6 +244,47 @@ Test(http, a_body_over_the_limit_is_413)
     curl_easy_cleanup(h);
 }
 
+/* A client still sending a body over the limit when the 413 is written
+ * must be able to finish and read it: the server shuts its write side and
+ * drops the rest of the body (lingering close) instead of closing with
+ * unread input, which the kernel answers with a reset that fails the
+ * client's next send and can destroy the response. */
+#define LINGER_BODY_BYTES (4u << 20) /* far over BODY_LIMIT and the socket buffers */
+#define LINGER_CHUNK_BYTES (64u << 10)
+
+Test(http, a_client_still_sending_an_oversized_body_reads_its_413)
+{
+    char head[256], reply[RAW_REPLY_MAX];
+    static char chunk[LINGER_CHUNK_BYTES];
+    memset(chunk, ' ', sizeof chunk);
+    int n = snprintf(head, sizeof head,
+                     "POST /healthz HTTP/1.1\r\nHost: x\r\nAccess-Token: " TOKEN
+                     "\r\nContent-Length: %u\r\n\r\n",
+                     LINGER_BODY_BYTES);
+    srv_t h = S;
+    h.port = g_http_port;
+    int fd = raw_connect(&h);
+    size_t sent = 0;
+    bool send_failed = send(fd, head, (size_t)n, MSG_NOSIGNAL) != n;
+    while (!send_failed && sent < LINGER_BODY_BYTES) {
+        ssize_t w = send(fd, chunk, sizeof chunk, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        send_failed = w <= 0;
+        sent += w > 0 ? (size_t)w : 0;
+    }
+    size_t got = raw_recv(fd, reply, sizeof reply - 1, sizeof reply - 1, 5000);
+    reply[got] = '\0';
+    close(fd);
+    cr_assert_not(send_failed, "the body's send failed after %zu bytes (reset by the server)",
+                  sent);
+    cr_assert(strncmp(reply, "HTTP/1.1 413 ", 13) == 0, "%s", reply);
+    /* the server is still serving */
+    CURL *c = curl_easy_init();
+    cr_assert_eq(http_do(c, "GET", "/healthz", NULL, NULL, &R), 200);
+    curl_easy_cleanup(c);
+}
+
 /* Sends raw bytes on a new connection; returns what came back before the
  * server closed (or the timeout). Seeds the fuzzer with the bytes. */
 static size_t raw_exchange(const char *req, size_t n, char *buf, size_t cap)

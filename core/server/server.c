@@ -91,6 +91,14 @@
 #define CONN_BARRIERS 32 /* pending durability barriers */
 #define CONN_OUT_SOFT (1u << 20) /* stop reading above this unsent */
 #define CONN_OUT_KEEP (64u << 10) /* output buffer kept when empty */
+/* An HTTP connection closed by a refusal (413, 431, ...) lingers, as
+ * nginx's lingering close: closing a socket with unread input makes the
+ * kernel send a reset, and a client still sending (a large body) then sees
+ * a send failure, never the response. So its write side is shut (FIN after
+ * the response) and its input read and dropped until the client's EOF, for
+ * at most CONN_LINGER_MS or CONN_LINGER_BYTES_MAX bytes. */
+#define CONN_LINGER_MS 5000
+#define CONN_LINGER_BYTES_MAX (64u << 20)
 #define MAXCLIENTS_MSG "-ERR max number of clients reached\r\n"
 #define LOOP_LOG_LINES_PER_S \
     20 /* client log lines per loop per second:
@@ -140,6 +148,8 @@ typedef struct conn {
     uint32_t ev; /* events registered with epoll */
     bool closing; /* QUIT or framing error: flush, then close */
     bool want_write; /* last send hit EAGAIN */
+    int64_t linger_until_ms; /* lingering close (CONN_LINGER_MS): 0, or when it ends */
+    size_t linger_bytes; /* input dropped while lingering */
     int64_t last_ms;
     http_conn *http; /* accepted on --http-port; NULL: RESP */
     list_node link; /* on lp->conns while open */
@@ -401,8 +411,8 @@ static void conn_update_events(conn *c)
 {
     uint32_t ev = 0;
     struct epoll_event e;
-    if (!c->closing && out_pending(c) <= CONN_OUT_SOFT)
-        ev |= EPOLLIN;
+    if ((!c->closing || c->linger_until_ms != 0) && out_pending(c) <= CONN_OUT_SOFT)
+        ev |= EPOLLIN; /* a lingering connection's input is read and dropped */
     if (c->want_write)
         ev |= EPOLLOUT;
     if (ev == c->ev)
@@ -412,6 +422,42 @@ static void conn_update_events(conn *c)
     e.data.ptr = c;
     if (epoll_ctl(c->lp->epfd, EPOLL_CTL_MOD, c->fd, &e) == 0)
         c->ev = ev;
+}
+
+/* A closing HTTP connection whose response is all sent: shuts its write
+ * side and keeps reading (and dropping) its input (CONN_LINGER_MS). True
+ * while it lingers; false when it is to be closed now (RESP, or the
+ * shutdown failed). */
+static bool conn_linger(conn *c)
+{
+    assert(c->closing && c->out.len == 0);
+    if (c->linger_until_ms != 0)
+        return true; /* already: its input's end or the sweep closes it */
+    if (c->http == NULL || shutdown(c->fd, SHUT_WR) != 0)
+        return false;
+    c->linger_until_ms = c->lp->now_ms + CONN_LINGER_MS;
+    struct epoll_event e = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+    if (epoll_ctl(c->lp->epfd, EPOLL_CTL_MOD, c->fd, &e) != 0)
+        return false;
+    c->ev = EPOLLIN;
+    return true;
+}
+
+/* A lingering connection's input: dropped; closed at its end, on an error,
+ * or past CONN_LINGER_BYTES_MAX. */
+static void conn_linger_read(conn *c)
+{
+    loop *lp = c->lp;
+    assert(c->linger_until_ms != 0);
+    for (int round = 0; round < LOOP_READS_PER_EVENT; round++) {
+        ssize_t n = read(c->fd, lp->rbuf, LOOP_READ_BUF);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (n <= 0 || (c->linger_bytes += (size_t)n) > CONN_LINGER_BYTES_MAX) {
+            conn_close(c);
+            return;
+        }
+    }
 }
 
 /* Sends what may be sent. Returns -1 if the connection was closed. */
@@ -454,6 +500,8 @@ static int conn_flush(conn *c)
         c->sent = 0;
     }
     if (c->closing && c->out.len == 0 && !c->parked) {
+        if (conn_linger(c))
+            return 0;
         conn_close(c);
         return -1;
     }
@@ -664,6 +712,10 @@ static void loop_run_ready(loop *lp)
 static void conn_on_readable(conn *c)
 {
     loop *lp = c->lp;
+    if (c->linger_until_ms != 0) {
+        conn_linger_read(c);
+        return;
+    }
     for (int round = 0; round < LOOP_READS_PER_EVENT; round++) {
         const char *data;
         size_t len, used;
@@ -1072,6 +1124,10 @@ static void loop_sweep(loop *lp)
     for (list_node *n = list_first(&lp->conns), *next; n != NULL; n = next) {
         conn *c = conn_of(n);
         next = list_next(n);
+        if (c->linger_until_ms != 0 && lp->now_ms >= c->linger_until_ms) {
+            conn_close(c); /* lingered long enough */
+            continue;
+        }
         if (c->http != NULL) { /* its own idle and request timeouts */
             if (http_conn_expired(c->http, lp->now_ms, c->last_ms)) {
                 stats_add_global(&lp->srv->g.idle_closed, 1);
