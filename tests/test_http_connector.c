@@ -29,6 +29,7 @@
 
 #include "server/http_json.h"
 #include "server/http_route.h"
+#include "test_http_read.h"
 #include "test_util.h"
 
 /* ---- layer 1: the request builder ---------------------------------------- */
@@ -118,34 +119,6 @@ static t_resp call(http_method m, const char *path, const char *body)
 }
 
 /* ---- reading answers -------------------------------------------------------- */
-
-static yajl_val jget(yajl_val obj, const char *key)
-{
-    cr_assert(obj != NULL && YAJL_IS_OBJECT(obj), "not an object (looking for %s)", key);
-    return http_json_get(obj, key);
-}
-
-static const char *jstr(yajl_val obj, const char *key)
-{
-    yajl_val v = jget(obj, key);
-    cr_assert(v != NULL && YAJL_IS_STRING(v), "%s: not a string", key);
-    return v->u.string;
-}
-
-/* A number's text as written (exact: no double in between). */
-static const char *jnum(yajl_val obj, const char *key)
-{
-    yajl_val v = jget(obj, key);
-    cr_assert(v != NULL && YAJL_IS_NUMBER(v), "%s: not a number", key);
-    return v->u.number.r;
-}
-
-static bool jbool(yajl_val obj, const char *key)
-{
-    yajl_val v = jget(obj, key);
-    cr_assert(v != NULL && (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)), "%s: not a bool", key);
-    return YAJL_IS_TRUE(v);
-}
 
 static void expect_null(yajl_val obj, const char *key)
 {

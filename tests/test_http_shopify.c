@@ -24,6 +24,7 @@
 
 #include "server/http_json.h"
 #include "server/http_route.h"
+#include "test_http_read.h"
 #include "test_util.h"
 
 /* ---- the request builder ------------------------------------------------ */
@@ -131,46 +132,6 @@ static void t_free(t_resp *r)
 }
 
 /* ---- reading answers ---------------------------------------------------- */
-
-static yajl_val jget(yajl_val obj, const char *key)
-{
-    cr_assert(obj != NULL && YAJL_IS_OBJECT(obj), "not an object");
-    return http_json_get(obj, key);
-}
-
-static const char *jstr(yajl_val obj, const char *key)
-{
-    yajl_val v = jget(obj, key);
-    cr_assert(v != NULL && YAJL_IS_STRING(v), "%s: not a string", key);
-    return v->u.string;
-}
-
-static long long jint(yajl_val obj, const char *key)
-{
-    yajl_val v = jget(obj, key);
-    cr_assert(v != NULL && YAJL_IS_INTEGER(v), "%s: not an integer", key);
-    return YAJL_GET_INTEGER(v);
-}
-
-static unsigned long long ju64(yajl_val obj, const char *key)
-{
-    yajl_val v = jget(obj, key);
-    cr_assert(v != NULL && YAJL_IS_NUMBER(v), "%s: not a number", key);
-    return strtoull(v->u.number.r, NULL, 10);
-}
-
-static bool jnull(yajl_val obj, const char *key)
-{
-    yajl_val v = jget(obj, key);
-    return v != NULL && YAJL_IS_NULL(v);
-}
-
-static bool jtrue(yajl_val obj, const char *key)
-{
-    yajl_val v = jget(obj, key);
-    cr_assert(v != NULL && (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)), "%s: not a bool", key);
-    return YAJL_IS_TRUE(v);
-}
 
 /* The status and that the body is Shopify's {"errors": ...} naming field
  * (NULL: any errors value). */
@@ -284,12 +245,12 @@ static void expect_seed_item(yajl_val it, uint64_t id, const char *sku)
     cr_assert_str_eq(jstr(it, "sku"), sku);
     cr_assert_eq(strlen(jstr(it, "created_at")), strlen("2021-01-01T19:22:39Z"));
     cr_assert_eq(strlen(jstr(it, "updated_at")), strlen("2021-01-01T19:22:39Z"));
-    cr_assert(jtrue(it, "requires_shipping"));
+    cr_assert(jbool(it, "requires_shipping"));
     cr_assert_str_eq(jstr(it, "cost"), "25.00");
     cr_assert(jnull(it, "country_code_of_origin"));
     cr_assert(jnull(it, "province_code_of_origin"));
     cr_assert(jnull(it, "harmonized_system_code"));
-    cr_assert(jtrue(it, "tracked"));
+    cr_assert(jbool(it, "tracked"));
     yajl_val chs = jget(it, "country_harmonized_system_codes");
     cr_assert(YAJL_IS_ARRAY(chs) && chs->u.array.len == 0);
     char gid[64];
@@ -353,8 +314,8 @@ Test(http_shopify, update_writes_every_writable_field_and_ignores_unknown_and_re
     cr_assert_str_eq(jstr(it, "country_code_of_origin"), "CA");
     cr_assert_str_eq(jstr(it, "province_code_of_origin"), "ON");
     cr_assert_str_eq(jstr(it, "harmonized_system_code"), "851830");
-    cr_assert(!jtrue(it, "tracked"));
-    cr_assert(!jtrue(it, "requires_shipping"));
+    cr_assert(!jbool(it, "tracked"));
+    cr_assert(!jbool(it, "requires_shipping"));
     cr_assert_str_neq(jstr(it, "created_at"), "1999-01-01");
     cr_assert_str_eq(jstr(it, "admin_graphql_api_id"), "gid://shopify/InventoryItem/39072856");
     cr_assert_null(jget(it, "no_such_field"));
@@ -1065,8 +1026,8 @@ Test(http_shopify, locations_list_and_get)
     cr_assert_str_eq(jstr(l, "country_code"), "CA");
     cr_assert_str_eq(jstr(l, "country_name"), "Canada");
     cr_assert_str_eq(jstr(l, "province_code"), "ON");
-    cr_assert(!jtrue(l, "legacy"));
-    cr_assert(jtrue(l, "active"));
+    cr_assert(!jbool(l, "legacy"));
+    cr_assert(jbool(l, "active"));
     cr_assert_str_eq(jstr(l, "admin_graphql_api_id"), "gid://shopify/Location/655441491");
     cr_assert_str_eq(jstr(l, "localized_country_name"), "Canada");
     cr_assert_str_eq(jstr(l, "localized_province_name"), "Ontario");

@@ -26,6 +26,7 @@
 
 #include "server/http_json.h"
 #include "server/http_route.h"
+#include "test_http_read.h"
 #include "test_util.h"
 
 /* ---- the request builder ------------------------------------------------ */
@@ -126,33 +127,6 @@ static void t_free(t_resp *r)
 }
 
 /* ---- reading answers ---------------------------------------------------- */
-
-static yajl_val jget(yajl_val obj, const char *key)
-{
-    cr_assert(obj != NULL && YAJL_IS_OBJECT(obj), "not an object (looking for %s)", key);
-    return http_json_get(obj, key);
-}
-
-static const char *jstr(yajl_val obj, const char *key)
-{
-    yajl_val v = jget(obj, key);
-    cr_assert(v != NULL && YAJL_IS_STRING(v), "%s: not a string", key);
-    return v->u.string;
-}
-
-static long long jint(yajl_val obj, const char *key)
-{
-    yajl_val v = jget(obj, key);
-    cr_assert(v != NULL && YAJL_IS_INTEGER(v), "%s: not an integer", key);
-    return YAJL_GET_INTEGER(v);
-}
-
-static bool jbool(yajl_val obj, const char *key)
-{
-    yajl_val v = jget(obj, key);
-    cr_assert(v != NULL && (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)), "%s: not a bool", key);
-    return YAJL_IS_TRUE(v);
-}
 
 static yajl_val jitem(t_resp *r)
 {
