@@ -400,30 +400,39 @@ Test(http_json, the_writer_refuses_what_yajl_gen_refuses)
     expect_body("\"ok\"");
 }
 
-/* strftime's text for t, quoted, or "null" (what http_json_time_iso writes
- * for a time gmtime_r/strftime cannot print). */
-static size_t iso_reference(int64_t t, char *out, size_t cap)
+/* strftime's text for t, quoted, with ".mmm" before its Z when ms >= 0, or
+ * "null" (what http_json_time_iso(_ms) writes for a time gmtime_r/strftime
+ * cannot print). */
+static size_t iso_reference(int64_t t, int ms, char *out, size_t cap)
 {
     struct tm tm;
     time_t tt = (time_t)t;
     char s[64];
     size_t n = 0;
     if (gmtime_r(&tt, &tm) != NULL)
-        n = strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        n = strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm);
     if (n == 0)
         return (size_t)snprintf(out, cap, "null");
-    return (size_t)snprintf(out, cap, "\"%s\"", s);
+    if (ms >= 0)
+        return (size_t)snprintf(out, cap, "\"%s.%03dZ\"", s, ms);
+    return (size_t)snprintf(out, cap, "\"%sZ\"", s);
 }
 
+/* Both forms of unix_ms (t: its whole seconds) against the reference. */
 static void expect_iso(int64_t unix_ms, int64_t t)
 {
     char want[80];
-    size_t n = iso_reference(t, want, sizeof want);
-    http_body_reset(&body);
-    http_json_time_iso(&body, unix_ms);
-    cr_assert(!body.failed);
-    cr_assert(body.len == n && memcmp(body.p, want, n) == 0, "t=%lld ms=%lld: got %.*s want %s",
-              (long long)t, (long long)unix_ms, (int)body.len, body.p, want);
+    for (int with_ms = 0; with_ms <= 1; with_ms++) {
+        size_t n = iso_reference(t, with_ms ? (int)(unix_ms - t * 1000) : -1, want, sizeof want);
+        http_body_reset(&body);
+        if (with_ms)
+            http_json_time_iso_ms(&body, unix_ms);
+        else
+            http_json_time_iso(&body, unix_ms);
+        cr_assert(!body.failed);
+        cr_assert(body.len == n && memcmp(body.p, want, n) == 0, "t=%lld ms=%lld: got %.*s want %s",
+                  (long long)t, (long long)unix_ms, (int)body.len, body.p, want);
+    }
 }
 
 Test(http_json, iso_times_equal_gmtime_and_strftime_over_many_values)
@@ -463,6 +472,8 @@ Test(http_json, iso_times_equal_gmtime_and_strftime_over_many_values)
     expect_iso(-999, -1);
     expect_iso(-1000, -1);
     expect_iso(-1001, -2);
+    expect_iso(1796750455123, 1796750455); /* 2026-12-08T17:20:55.123Z */
+    expect_iso(1796750455007, 1796750455);
     /* a walk over years 1000..9999 with a prime stride: every day-of-year
      * and second-of-day position is hit in many years */
     for (int64_t t = -30610224000; t < 253402300800; t += 7777777)

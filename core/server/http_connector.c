@@ -29,7 +29,6 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "server/http_fields.h"
 #include "server/http_json.h"
@@ -45,13 +44,9 @@
 #define CONNECTOR_MSG_MAX 256
 /* Bytes of a client value quoted back in an error message. */
 #define CONNECTOR_QUOTE_MAX 64
-/* "gid://shopify/InventoryLevel/<u64>?inventory_item_id=<u64>" */
-#define CONNECTOR_GID_MAX 96
 /* A level update's compare-and-set attempts before it answers 409: other
  * writers changed the level between each read and write this many times. */
 #define CONNECTOR_LEVEL_SET_TRIES_MAX 8
-/* "2022-06-22T12:27:57.620Z" and room to spare */
-#define CONNECTOR_TIME_TEXT_MAX 40
 /* A cost's decimal text, normalised for JSON (a sign, digits, a point). */
 #define CONNECTOR_COST_TEXT_MAX (INV_COST_MAX + 2)
 
@@ -131,63 +126,6 @@ static void reply_error(http_response *res, int status, const char *msg)
 
 /* ---- shapes ----------------------------------------------------------------- */
 
-static void kv_cstr(http_body *b, const char *key, const char *s)
-{
-    http_json_key(b, key);
-    http_json_cstr(b, s);
-}
-
-/* A text field: null when empty (unset and "" are one state in the engine). */
-static void kv_text(http_body *b, const char *key, const char *s)
-{
-    http_json_key(b, key);
-    if (s[0] != '\0')
-        http_json_cstr(b, s);
-    else
-        http_json_null(b);
-}
-
-static void kv_bool(http_body *b, const char *key, bool v)
-{
-    http_json_key(b, key);
-    http_json_bool(b, v);
-}
-
-static void kv_id(http_body *b, const char *key, uint64_t id)
-{
-    http_json_key(b, key);
-    http_json_id(b, id);
-}
-
-/* "2022-06-22T12:27:57.620Z": the seed's form, UTC with milliseconds
- * (http_json_time_iso writes whole seconds). null for a time gmtime
- * cannot print. */
-static void kv_time_ms(http_body *b, const char *key, int64_t unix_ms)
-{
-    char s[CONNECTOR_TIME_TEXT_MAX];
-    struct tm tm;
-    /* floor division: -1 ms is 1969-12-31T23:59:59.999Z */
-    int64_t sec = unix_ms >= 0 ? unix_ms / 1000 : -((-(unix_ms + 1)) / 1000) - 1;
-    int ms = (int)(unix_ms - sec * 1000);
-    time_t t = (time_t)sec;
-    assert(ms >= 0 && ms < 1000);
-    http_json_key(b, key);
-    size_t n = gmtime_r(&t, &tm) ? strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm) : 0;
-    if (n == 0 || n + 6 > sizeof s) {
-        http_json_null(b);
-        return;
-    }
-    snprintf(s + n, sizeof s - n, ".%03dZ", ms);
-    http_json_str(b, s, n + 5);
-}
-
-static void kv_gid(http_body *b, const char *kind, uint64_t id)
-{
-    char gid[CONNECTOR_GID_MAX];
-    snprintf(gid, sizeof gid, "gid://shopify/%s/%llu", kind, (unsigned long long)id);
-    kv_cstr(b, "admin_graphql_api_id", gid);
-}
-
 /* A cost as a JSON number (the seed's type). The engine keeps decimal
  * text (-?digits(.digits)?), which may carry leading zeros that JSON
  * forbids ("007.50" written over RESP): they are dropped. null when unset. */
@@ -220,19 +158,19 @@ static void write_item(http_body *b, const conn_result *r)
     const inv_item_fields *f = &it->fields;
     assert(b != NULL && it->id != 0);
     http_json_obj_open(b);
-    kv_gid(b, "InventoryItem", it->id);
+    http_gid_write(b, "InventoryItem", it->id);
     kv_cost(b, f->cost);
-    kv_text(b, "country_code_of_origin", f->country_code_of_origin);
+    http_json_kv_str_or_null(b, "country_code_of_origin", f->country_code_of_origin);
     http_country_hs_write(b, f->country_hs_codes);
-    kv_time_ms(b, "created_at", it->created_at_ms);
-    kv_bool(b, "deleted", r->deleted);
-    kv_text(b, "harmonized_system_code", f->harmonized_system_code);
-    kv_id(b, "id", it->id);
-    kv_text(b, "province_code_of_origin", f->province_code_of_origin);
-    kv_bool(b, "requires_shipping", f->requires_shipping);
-    kv_text(b, "sku", f->sku);
-    kv_bool(b, "tracked", f->tracked);
-    kv_time_ms(b, "updated_at", it->updated_at_ms);
+    http_json_kv_time_ms(b, "created_at", it->created_at_ms);
+    http_json_kv_bool(b, "deleted", r->deleted);
+    http_json_kv_str_or_null(b, "harmonized_system_code", f->harmonized_system_code);
+    http_json_kv_id(b, "id", it->id);
+    http_json_kv_str_or_null(b, "province_code_of_origin", f->province_code_of_origin);
+    http_json_kv_bool(b, "requires_shipping", f->requires_shipping);
+    http_json_kv_str_or_null(b, "sku", f->sku);
+    http_json_kv_bool(b, "tracked", f->tracked);
+    http_json_kv_time_ms(b, "updated_at", it->updated_at_ms);
     http_json_obj_close(b);
 }
 
@@ -241,21 +179,18 @@ static void write_item(http_body *b, const conn_result *r)
 static void write_level(http_body *b, const conn_result *r)
 {
     const level_view *v = &r->u.level;
-    char gid[CONNECTOR_GID_MAX];
     assert(b != NULL && v->item != 0 && v->loc != 0);
     http_json_obj_open(b);
-    snprintf(gid, sizeof gid, "gid://shopify/InventoryLevel/%llu?inventory_item_id=%llu",
-             (unsigned long long)v->loc, (unsigned long long)v->item);
-    kv_cstr(b, "admin_graphql_api_id", gid);
+    http_level_gid_write(b, v->item, v->loc);
     http_json_key(b, "available");
     if (v->tracked)
         http_json_i64(b, v->full.qty[INV_QTY_AVAILABLE]);
     else
         http_json_null(b); /* the seed: null when the item is not tracked */
-    kv_time_ms(b, "created_at", v->full.created_at_ms);
-    kv_id(b, "inventory_item_id", v->item);
-    kv_id(b, "location_id", v->loc);
-    kv_time_ms(b, "updated_at", v->full.updated_at_ms);
+    http_json_kv_time_ms(b, "created_at", v->full.created_at_ms);
+    http_json_kv_id(b, "inventory_item_id", v->item);
+    http_json_kv_id(b, "location_id", v->loc);
+    http_json_kv_time_ms(b, "updated_at", v->full.updated_at_ms);
     http_json_obj_close(b);
 }
 
@@ -268,25 +203,25 @@ static void write_location(http_body *b, const conn_result *r)
     const inv_location_fields *f = &l->fields;
     assert(b != NULL && l->id != 0);
     http_json_obj_open(b);
-    kv_bool(b, "active", f->active);
-    kv_text(b, "address1", f->address1);
-    kv_text(b, "address2", f->address2);
-    kv_gid(b, "Location", l->id);
-    kv_text(b, "city", f->city);
-    kv_text(b, "country", f->country);
-    kv_text(b, "country_code", f->country_code);
-    kv_text(b, "country_name", f->country);
-    kv_time_ms(b, "created_at", l->created_at_ms);
-    kv_id(b, "id", l->id);
-    kv_bool(b, "legacy", false);
-    kv_text(b, "localized_country_name", f->country);
-    kv_text(b, "localized_province_name", f->province);
-    kv_text(b, "name", f->name);
-    kv_text(b, "phone", f->phone);
-    kv_text(b, "province", f->province);
-    kv_text(b, "province_code", f->province_code);
-    kv_time_ms(b, "updated_at", l->updated_at_ms);
-    kv_text(b, "zip", f->zip);
+    http_json_kv_bool(b, "active", f->active);
+    http_json_kv_str_or_null(b, "address1", f->address1);
+    http_json_kv_str_or_null(b, "address2", f->address2);
+    http_gid_write(b, "Location", l->id);
+    http_json_kv_str_or_null(b, "city", f->city);
+    http_json_kv_str_or_null(b, "country", f->country);
+    http_json_kv_str_or_null(b, "country_code", f->country_code);
+    http_json_kv_str_or_null(b, "country_name", f->country);
+    http_json_kv_time_ms(b, "created_at", l->created_at_ms);
+    http_json_kv_id(b, "id", l->id);
+    http_json_kv_bool(b, "legacy", false);
+    http_json_kv_str_or_null(b, "localized_country_name", f->country);
+    http_json_kv_str_or_null(b, "localized_province_name", f->province);
+    http_json_kv_str_or_null(b, "name", f->name);
+    http_json_kv_str_or_null(b, "phone", f->phone);
+    http_json_kv_str_or_null(b, "province", f->province);
+    http_json_kv_str_or_null(b, "province_code", f->province_code);
+    http_json_kv_time_ms(b, "updated_at", l->updated_at_ms);
+    http_json_kv_str_or_null(b, "zip", f->zip);
     http_json_obj_close(b);
 }
 

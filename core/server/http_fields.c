@@ -13,6 +13,23 @@
 #define HS_CODE_DIGITS_MIN 6 /* the engine's rule: 6 .. INV_HS_CODE_MAX digits */
 #define WHY_QUOTE_MAX 40 /* bytes of a bad value quoted in a reason */
 
+void http_gid_write(http_body *b, const char *kind, uint64_t id)
+{
+    char gid[HTTP_GID_BYTES_MAX];
+    int n = snprintf(gid, sizeof gid, "gid://shopify/%s/%llu", kind, (unsigned long long)id);
+    assert(n > 0 && (size_t)n < sizeof gid); /* kinds are short literals */
+    http_json_kv_str(b, "admin_graphql_api_id", gid);
+}
+
+void http_level_gid_write(http_body *b, uint64_t item, uint64_t loc)
+{
+    char gid[HTTP_GID_BYTES_MAX];
+    int n = snprintf(gid, sizeof gid, "gid://shopify/InventoryLevel/%llu?inventory_item_id=%llu",
+                     (unsigned long long)loc, (unsigned long long)item);
+    assert(n > 0 && (size_t)n < sizeof gid); /* two u64s fit */
+    http_json_kv_str(b, "admin_graphql_api_id", gid);
+}
+
 void http_country_hs_write(http_body *b, const char *text)
 {
     assert(b != NULL && text != NULL);

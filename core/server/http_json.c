@@ -542,26 +542,93 @@ static void time_iso_fast(int64_t t, char *s)
     s[19] = 'Z';
 }
 
-void http_json_time_iso(http_body *b, int64_t unix_ms)
+/* unix_ms as ISO 8601 UTC: whole seconds ("...:55Z"), or with its
+ * milliseconds ("...:55.620Z"); null for a year strftime cannot print. */
+static void time_iso(http_body *b, int64_t unix_ms, bool with_ms)
 {
-    char s[32];
-    /* floor division: -1 ms is 1969-12-31T23:59:59Z */
+    char s[48];
+    /* floor division: -1 ms is 1969-12-31T23:59:59(.999)Z */
     int64_t t = unix_ms >= 0 ? unix_ms / 1000 : -((-(unix_ms + 1)) / 1000) - 1;
+    unsigned ms = (unsigned)(unix_ms - t * 1000);
     size_t n = 0;
+    assert(ms < 1000);
     if (t >= TIME_ISO_FAST_MIN && t < TIME_ISO_FAST_END) {
         time_iso_fast(t, s);
-        n = 20;
+        n = 19; /* without its 'Z' */
     } else {
         struct tm tm;
         time_t tt = (time_t)t;
         if (gmtime_r(&tt, &tm) != NULL)
-            n = strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            n = strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm);
     }
-    if (n == 0) { /* a year strftime cannot print: say so, don't invent one */
+    if (n == 0 || n + 6 > sizeof s) { /* say so, don't invent a date */
         http_json_null(b);
         return;
     }
-    json_string(b, (const unsigned char *)s, n, n); /* digits, '-', 'T', ':', 'Z' */
+    if (with_ms) {
+        s[n++] = '.';
+        s[n++] = (char)('0' + ms / 100);
+        two_digits(s + n, ms % 100);
+        n += 2;
+    }
+    s[n++] = 'Z';
+    json_string(b, (const unsigned char *)s, n, n); /* digits, '-', 'T', ':', '.', 'Z' */
+}
+
+void http_json_time_iso(http_body *b, int64_t unix_ms)
+{
+    time_iso(b, unix_ms, false);
+}
+
+void http_json_time_iso_ms(http_body *b, int64_t unix_ms)
+{
+    time_iso(b, unix_ms, true);
+}
+
+void http_json_kv_str(http_body *b, const char *key, const char *s)
+{
+    http_json_key(b, key);
+    http_json_cstr(b, s);
+}
+
+void http_json_kv_str_or_null(http_body *b, const char *key, const char *s)
+{
+    assert(s != NULL);
+    http_json_key(b, key);
+    if (s[0] != '\0')
+        http_json_cstr(b, s);
+    else
+        http_json_null(b);
+}
+
+void http_json_kv_bool(http_body *b, const char *key, bool v)
+{
+    http_json_key(b, key);
+    http_json_bool(b, v);
+}
+
+void http_json_kv_u64(http_body *b, const char *key, uint64_t v)
+{
+    http_json_key(b, key);
+    http_json_u64(b, v);
+}
+
+void http_json_kv_id(http_body *b, const char *key, uint64_t id)
+{
+    http_json_key(b, key);
+    http_json_id(b, id);
+}
+
+void http_json_kv_time(http_body *b, const char *key, int64_t unix_ms)
+{
+    http_json_key(b, key);
+    time_iso(b, unix_ms, false);
+}
+
+void http_json_kv_time_ms(http_body *b, const char *key, int64_t unix_ms)
+{
+    http_json_key(b, key);
+    time_iso(b, unix_ms, true);
 }
 
 void http_json_obj_open(http_body *b)

@@ -62,6 +62,15 @@ void http_json_i64(http_body *b, int64_t v);
 void http_json_bool(http_body *b, bool v);
 void http_json_null(http_body *b);
 void http_json_time_iso(http_body *b, int64_t unix_ms); /* "2026-12-06T17:20:55Z" (UTC) */
+void http_json_time_iso_ms(http_body *b, int64_t unix_ms); /* "2026-12-06T17:20:55.620Z" */
+/* An object's member: the key, then its value. */
+void http_json_kv_str(http_body *b, const char *key, const char *s); /* NUL-terminated */
+void http_json_kv_str_or_null(http_body *b, const char *key, const char *s); /* "": null */
+void http_json_kv_bool(http_body *b, const char *key, bool v);
+void http_json_kv_u64(http_body *b, const char *key, uint64_t v);
+void http_json_kv_id(http_body *b, const char *key, uint64_t id); /* "123", a string */
+void http_json_kv_time(http_body *b, const char *key, int64_t unix_ms); /* http_json_time_iso */
+void http_json_kv_time_ms(http_body *b, const char *key, int64_t unix_ms); /* ..._iso_ms */
 void http_json_obj_open(http_body *b);
 void http_json_obj_close(http_body *b);
 void http_json_arr_open(http_body *b);

@@ -47,7 +47,6 @@
 #define SHOPIFY_TOKEN_BYTES_MAX (4 + 2 * (SHOPIFY_IDS_MAX + 1) * 10 + 2 * 10)
 #define SHOPIFY_TOKEN_TEXT_MAX (((SHOPIFY_TOKEN_BYTES_MAX + 2) / 3) * 4 + 1)
 #define SHOPIFY_HOST_MAX 255 /* a Host header used in the Link URL */
-#define SHOPIFY_GID_MAX 96 /* "gid://shopify/InventoryLevel/<u64>?inventory_item_id=<u64>" */
 
 /* Every version the seed lists (002: 2020-01 ... unstable). */
 static const char *const shopify_versions[] = {
@@ -510,48 +509,6 @@ static bool link_next_or_reply(const http_request *req, size_t limit, const page
 
 /* ---- shapes ------------------------------------------------------------- */
 
-/* A string field: null when empty (Shopify's unset). */
-static void json_str_or_null(http_body *b, const char *key, const char *s)
-{
-    http_json_key(b, key);
-    if (s[0])
-        http_json_cstr(b, s);
-    else
-        http_json_null(b);
-}
-
-/* "key": value, for each type the shapes carry. */
-static void kv_u64(http_body *b, const char *key, uint64_t v)
-{
-    http_json_key(b, key);
-    http_json_u64(b, v);
-}
-
-static void kv_bool(http_body *b, const char *key, bool v)
-{
-    http_json_key(b, key);
-    http_json_bool(b, v);
-}
-
-static void kv_time(http_body *b, const char *key, int64_t unix_ms)
-{
-    http_json_key(b, key);
-    http_json_time_iso(b, unix_ms);
-}
-
-static void kv_cstr(http_body *b, const char *key, const char *s)
-{
-    http_json_key(b, key);
-    http_json_cstr(b, s);
-}
-
-static void json_gid(http_body *b, const char *kind, uint64_t id)
-{
-    char gid[SHOPIFY_GID_MAX];
-    snprintf(gid, sizeof gid, "gid://shopify/%s/%llu", kind, (unsigned long long)id);
-    kv_cstr(b, "admin_graphql_api_id", gid);
-}
-
 /* ---- country_harmonized_system_codes <-> the engine's text --------------- *
  *
  * JSON [{"country_code":"CA","harmonized_system_code":"1234567890"}, ...]
@@ -583,18 +540,18 @@ static void write_item(http_body *b, const void *obj)
     assert(b != NULL && it != NULL);
     const inv_item_fields *f = &it->fields;
     http_json_obj_open(b);
-    kv_u64(b, "id", it->id);
-    json_str_or_null(b, "sku", f->sku);
-    kv_time(b, "created_at", it->created_at_ms);
-    kv_time(b, "updated_at", it->updated_at_ms);
-    kv_bool(b, "requires_shipping", f->requires_shipping);
-    json_str_or_null(b, "cost", f->cost);
-    json_str_or_null(b, "country_code_of_origin", f->country_code_of_origin);
-    json_str_or_null(b, "province_code_of_origin", f->province_code_of_origin);
-    json_str_or_null(b, "harmonized_system_code", f->harmonized_system_code);
-    kv_bool(b, "tracked", f->tracked);
+    http_json_kv_u64(b, "id", it->id);
+    http_json_kv_str_or_null(b, "sku", f->sku);
+    http_json_kv_time(b, "created_at", it->created_at_ms);
+    http_json_kv_time(b, "updated_at", it->updated_at_ms);
+    http_json_kv_bool(b, "requires_shipping", f->requires_shipping);
+    http_json_kv_str_or_null(b, "cost", f->cost);
+    http_json_kv_str_or_null(b, "country_code_of_origin", f->country_code_of_origin);
+    http_json_kv_str_or_null(b, "province_code_of_origin", f->province_code_of_origin);
+    http_json_kv_str_or_null(b, "harmonized_system_code", f->harmonized_system_code);
+    http_json_kv_bool(b, "tracked", f->tracked);
     http_country_hs_write(b, f->country_hs_codes);
-    json_gid(b, "InventoryItem", it->id);
+    http_gid_write(b, "InventoryItem", it->id);
     http_json_obj_close(b);
 }
 
@@ -603,16 +560,13 @@ static void write_item(http_body *b, const void *obj)
 static void write_level(http_body *b, uint64_t item, uint64_t loc, int64_t available,
                         int64_t updated_at_ms)
 {
-    char gid[SHOPIFY_GID_MAX];
     http_json_obj_open(b);
-    kv_u64(b, "inventory_item_id", item);
-    kv_u64(b, "location_id", loc);
+    http_json_kv_u64(b, "inventory_item_id", item);
+    http_json_kv_u64(b, "location_id", loc);
     http_json_key(b, "available");
     http_json_i64(b, available);
-    kv_time(b, "updated_at", updated_at_ms);
-    snprintf(gid, sizeof gid, "gid://shopify/InventoryLevel/%llu?inventory_item_id=%llu",
-             (unsigned long long)loc, (unsigned long long)item);
-    kv_cstr(b, "admin_graphql_api_id", gid);
+    http_json_kv_time(b, "updated_at", updated_at_ms);
+    http_level_gid_write(b, item, loc);
     http_json_obj_close(b);
 }
 
@@ -622,25 +576,25 @@ static void write_location(http_body *b, const void *obj)
     assert(b != NULL && l != NULL);
     const inv_location_fields *f = &l->fields;
     http_json_obj_open(b);
-    kv_u64(b, "id", l->id);
-    kv_cstr(b, "name", f->name);
-    json_str_or_null(b, "address1", f->address1);
-    json_str_or_null(b, "address2", f->address2);
-    json_str_or_null(b, "city", f->city);
-    json_str_or_null(b, "zip", f->zip);
-    json_str_or_null(b, "province", f->province);
-    json_str_or_null(b, "country", f->country_code);
-    json_str_or_null(b, "phone", f->phone);
-    kv_time(b, "created_at", l->created_at_ms);
-    kv_time(b, "updated_at", l->updated_at_ms);
-    json_str_or_null(b, "country_code", f->country_code);
-    json_str_or_null(b, "country_name", f->country);
-    json_str_or_null(b, "province_code", f->province_code);
-    kv_bool(b, "legacy", false);
-    kv_bool(b, "active", f->active);
-    json_gid(b, "Location", l->id);
-    json_str_or_null(b, "localized_country_name", f->country);
-    json_str_or_null(b, "localized_province_name", f->province);
+    http_json_kv_u64(b, "id", l->id);
+    http_json_kv_str(b, "name", f->name);
+    http_json_kv_str_or_null(b, "address1", f->address1);
+    http_json_kv_str_or_null(b, "address2", f->address2);
+    http_json_kv_str_or_null(b, "city", f->city);
+    http_json_kv_str_or_null(b, "zip", f->zip);
+    http_json_kv_str_or_null(b, "province", f->province);
+    http_json_kv_str_or_null(b, "country", f->country_code);
+    http_json_kv_str_or_null(b, "phone", f->phone);
+    http_json_kv_time(b, "created_at", l->created_at_ms);
+    http_json_kv_time(b, "updated_at", l->updated_at_ms);
+    http_json_kv_str_or_null(b, "country_code", f->country_code);
+    http_json_kv_str_or_null(b, "country_name", f->country);
+    http_json_kv_str_or_null(b, "province_code", f->province_code);
+    http_json_kv_bool(b, "legacy", false);
+    http_json_kv_bool(b, "active", f->active);
+    http_gid_write(b, "Location", l->id);
+    http_json_kv_str_or_null(b, "localized_country_name", f->country);
+    http_json_kv_str_or_null(b, "localized_province_name", f->province);
     http_json_obj_close(b);
 }
 

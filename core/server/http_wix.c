@@ -38,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "server/http_json.h"
 #include "server/http_route.h"
@@ -481,38 +480,12 @@ static bool path_id_or_reply(const http_request *req, uint64_t *item, uint64_t *
 
 /* ---- the inventory item shape -------------------------------------------- */
 
-/* "key": ISO 8601 UTC with milliseconds, as Wix writes dates. */
-static void kv_date(http_body *b, const char *key, int64_t unix_ms)
-{
-    char s[48];
-    struct tm tm;
-    /* floor division: -1 ms is 1969-12-31T23:59:59.999Z */
-    int64_t sec = unix_ms >= 0 ? unix_ms / 1000 : -((-(unix_ms + 1)) / 1000) - 1;
-    time_t t = (time_t)sec;
-    size_t n = 0;
-    http_json_key(b, key);
-    if (gmtime_r(&t, &tm) != NULL)
-        n = strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (n == 0 || n + 6 > sizeof s) { /* a year strftime cannot print */
-        http_json_null(b);
-        return;
-    }
-    snprintf(s + n, sizeof s - n, ".%03dZ", (int)(unix_ms - sec * 1000));
-    http_json_cstr(b, s);
-}
-
 static void kv_guid(http_body *b, const char *key, uint64_t hi, uint64_t lo)
 {
     char g[WIX_GUID_LEN + 1];
     guid_format(hi, lo, g);
     http_json_key(b, key);
     http_json_str(b, g, WIX_GUID_LEN);
-}
-
-static void kv_cstr(http_body *b, const char *key, const char *s)
-{
-    http_json_key(b, key);
-    http_json_cstr(b, s);
 }
 
 /* The derived availabilityStatus (docs/HTTP.md "Wix"). */
@@ -551,13 +524,13 @@ static void write_inventory_item(http_body *b, const inv_item *it, uint64_t loc,
     kv_guid(b, "_id", it->id, loc);
     http_json_key(b, "revision");
     http_json_id(b, lv->revision);
-    kv_date(b, "_createdDate", lv->created_at_ms);
-    kv_date(b, "_updatedDate", lv->updated_at_ms);
+    http_json_kv_time_ms(b, "_createdDate", lv->created_at_ms);
+    http_json_kv_time_ms(b, "_updatedDate", lv->updated_at_ms);
     if (f->variant[0])
-        kv_cstr(b, "variantId", f->variant);
+        http_json_kv_str(b, "variantId", f->variant);
     kv_guid(b, "locationId", WIX_LOC_NAMESPACE, loc);
     if (f->product[0])
-        kv_cstr(b, "productId", f->product);
+        http_json_kv_str(b, "productId", f->product);
     http_json_key(b, "trackQuantity");
     http_json_bool(b, f->tracked);
     if (f->tracked) {
@@ -567,16 +540,16 @@ static void write_inventory_item(http_body *b, const inv_item *it, uint64_t loc,
         http_json_key(b, "inStock");
         http_json_bool(b, lv->qty[INV_QTY_AVAILABLE] > 0);
     }
-    kv_cstr(b, "availabilityStatus", availability(f->tracked, lv));
+    http_json_kv_str(b, "availabilityStatus", availability(f->tracked, lv));
     write_preorder(b, lv);
     http_json_key(b, "product"); /* read-only, derived from the item */
     http_json_obj_open(b);
     if (f->product[0])
-        kv_cstr(b, "productId", f->product);
+        http_json_kv_str(b, "productId", f->product);
     if (f->variant[0])
-        kv_cstr(b, "variantId", f->variant);
+        http_json_kv_str(b, "variantId", f->variant);
     if (f->sku[0])
-        kv_cstr(b, "variantSku", f->sku);
+        http_json_kv_str(b, "variantSku", f->sku);
     http_json_obj_close(b);
     http_json_obj_close(b);
 }
@@ -1514,7 +1487,7 @@ static void write_paging(http_body *b, const wix_page *st, size_t count, bool mo
     http_json_obj_open(b);
     if (more) {
         page_encode(st, token, sizeof token);
-        kv_cstr(b, "next", token);
+        http_json_kv_str(b, "next", token);
     }
     http_json_obj_close(b);
     http_json_key(b, "hasNext");
