@@ -35,7 +35,8 @@ extern "C" {
     X(EINVALID, -5, "INVALID", "invalid argument")                        \
     X(ELIMIT, -6, "LIMIT", "a limit was exceeded")                        \
     X(ENOMEM, -7, "NOMEM", "out of memory")                               \
-    X(EIO, -8, "IO", "journal I/O failed; writes are refused")
+    X(EIO, -8, "IO", "journal I/O failed; writes are refused")            \
+    X(EBUSY, -9, "BUSY", "in use: live holds or references remain")
 
 enum {
     INV_OK = 0,
@@ -688,6 +689,13 @@ uint64_t inv_durable_position(inv_engine *e);
 int inv_durable_subscribe(inv_engine *e);
 /* Stops signalling fd and closes it. */
 void inv_durable_unsubscribe(inv_engine *e, int fd);
+/* As inv_durable_subscribe, with the caller's own eventfd, so that one
+ * event loop waits on one fd for many engines (tenants): INV_OK, INV_ELIMIT
+ * or INV_EINVALID (memory mode). The engine never closes fd. */
+int inv_durable_subscribe_fd(inv_engine *e, int fd);
+/* Stops signalling fd (subscribed by inv_durable_subscribe_fd); does not
+ * close it. */
+void inv_durable_unsubscribe_fd(inv_engine *e, int fd);
 /* Blocks until position is durable. INV_EIO once the journal has failed. */
 int inv_wait_durable(inv_engine *e, uint64_t position);
 /* Writes a snapshot now and drops the journal segments it covers. */
@@ -854,6 +862,90 @@ void inv_feed_page_free(inv_feed_page *page);
  * INV_ACTOR_MAX: INV_ELIMIT. Plain single-level changes do not carry it
  * (their records stay small on the hot path). */
 int inv_set_actor(const char *actor, size_t len);
+
+/* ---- tenants ----------------------------------------------------------
+ * A tenant is a named namespace with its own engine: its own locations,
+ * items, levels, holds, request ids, journal and feed. No call on one
+ * tenant's engine can read or change another's: there is no shared table
+ * (docs/TENANTS.md says why this layout). An inv_tenants is the set of
+ * them; it always holds the default tenant (INV_TENANT_DEFAULT), whose
+ * data lives where a single engine's does, so a data directory from before
+ * tenants opens unchanged as the default tenant.
+ *
+ * Durability: with a data_dir, tenant NAME lives in data_dir/tenants/NAME/
+ * (its own journal and snapshots). Creating and dropping a tenant are
+ * durable before they return: a create makes the directory and fsyncs its
+ * parent; a drop renames it aside (one atomic rename, parent fsynced) and
+ * then deletes it. A crash in between leaves the tenant either whole or
+ * gone, never half. Memory mode (data_dir NULL): tenants live in memory.
+ *
+ * Lifetime: inv_tenant_get counts a reference; inv_tenant_put drops it.
+ * A dropped tenant disappears from lookups at once; its engine is closed
+ * (and its files removed) when its last reference goes, so a caller that
+ * holds one never sees the engine freed under it. Callers check
+ * inv_tenant_dropped before each request and stop using a dropped one.
+ */
+#define INV_TENANT_NAME_MAX 64 /* bytes: [a-z0-9._-], 1..64, not "." / ".." */
+#define INV_TENANT_DEFAULT "default"
+#define INV_TENANTS_MAX 100000 /* tenants in one set, the default included */
+
+typedef struct inv_tenants inv_tenants;
+typedef struct inv_tenant inv_tenant;
+
+typedef struct {
+    /* Called once per tenant engine right after it opened, before anyone
+     * can look the tenant up (the default tenant's too, inside
+     * inv_tenants_open), and once right before it closes. NULL: none. The
+     * server uses these to subscribe its loops to each journal. They run on
+     * the thread that created / released the tenant and must not call back
+     * into the inv_tenants. */
+    void (*on_open)(void *arg, inv_tenant *t);
+    void (*on_close)(void *arg, inv_tenant *t);
+    void *arg;
+} inv_tenant_hooks;
+
+/* Is name (len bytes, no NUL needed) a valid tenant name? INV_OK or
+ * INV_EINVALID. */
+int inv_tenant_name_check(const char *name, size_t len);
+/* Opens the set: the default tenant with cfg (as inv_open does), then
+ * every tenant found under cfg->data_dir/tenants/ with the same settings
+ * (finishing any drop a crash interrupted). Every tenant engine shares one
+ * background thread, owned by the set, instead of one each. hooks may be
+ * NULL. */
+int inv_tenants_open(inv_tenants **out, const inv_config *cfg, const inv_tenant_hooks *hooks);
+/* Closes every tenant. Every reference must have been put back. */
+void inv_tenants_close(inv_tenants *ts);
+/* Creates tenant name (empty). INV_EEXISTS when it exists, INV_EINVALID for
+ * a bad name, INV_ELIMIT beyond INV_TENANTS_MAX, INV_EIO when its
+ * directory cannot be made durable. */
+int inv_tenant_create(inv_tenants *ts, const char *name, size_t len);
+/* Drops tenant name and everything in it. INV_ENOTFOUND when there is none,
+ * INV_EINVALID for the default tenant, INV_EBUSY (nothing changes) when it
+ * has live holds unless force. */
+int inv_tenant_drop(inv_tenants *ts, const char *name, size_t len, bool force);
+/* Looks tenant name up and counts a reference: INV_OK with *out, or
+ * INV_ENOTFOUND. Lock-free. */
+int inv_tenant_get(inv_tenants *ts, const char *name, size_t len, inv_tenant **out);
+/* The default tenant, counting a reference. Never NULL for an open set. */
+inv_tenant *inv_tenant_default(inv_tenants *ts);
+/* Counts another reference to t (which the caller holds one of). */
+void inv_tenant_ref(inv_tenant *t);
+/* Drops a reference (NULL: no-op). The last one of a dropped tenant closes
+ * its engine and removes its files. */
+void inv_tenant_put(inv_tenant *t);
+/* The tenant's engine: valid while the caller holds a reference. */
+inv_engine *inv_tenant_engine(const inv_tenant *t);
+/* The tenant's name (NUL-terminated) and its length. */
+const char *inv_tenant_name(const inv_tenant *t, size_t *len);
+/* True once the tenant has been dropped (acquire: a caller that sees false
+ * started before the drop returned). */
+bool inv_tenant_dropped(const inv_tenant *t);
+/* Calls fn for every live tenant in name order, each with a reference held
+ * for the call only; stops early when fn returns non-zero (returned).
+ * Returns 0 after all. */
+int inv_tenants_each(inv_tenants *ts, int (*fn)(void *arg, inv_tenant *t), void *arg);
+/* Live tenants, the default included. */
+size_t inv_tenants_count(inv_tenants *ts);
 
 /* ---- statistics ------------------------------------------------------- */
 
