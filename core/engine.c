@@ -161,7 +161,9 @@ void inv_defer_journal_begin(inv_engine *e)
 
 void inv_defer_journal_end(inv_engine *e)
 {
-    if (e && e->jr)
+    if (e == NULL)
+        journal_defer_end_current();
+    else if (e->jr)
         journal_defer_end(e->jr);
 }
 

@@ -438,6 +438,12 @@ void journal_defer_begin(journal *j)
     defer_j = j;
 }
 
+void journal_defer_end_current(void)
+{
+    if (defer_j != NULL)
+        journal_defer_end(defer_j);
+}
+
 void journal_defer_end(journal *j)
 {
     assert(j != NULL);

@@ -147,6 +147,8 @@ int journal_abandon(journal *j, uint64_t pos, uint32_t payload_len);
  * begin wake the flusher on every record, as before. */
 void journal_defer_begin(journal *j);
 void journal_defer_end(journal *j);
+/* Ends this thread's bracket, on whichever journal it is (none: no-op). */
+void journal_defer_end_current(void);
 
 /* ---- durability --------------------------------------------------------- */
 

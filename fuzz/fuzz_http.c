@@ -36,15 +36,20 @@
 #define FUZZ_STREAM_MAX (256u << 10) /* one input's stream, at most */
 #define FUZZ_PASSWORD_MAX 64u /* bytes of a mode-1 input's password */
 
-static inv_engine *g_e;
+static inv_tenants *g_ts;
+static inv_tenant *g_def;
+static inv_engine *g_e; /* the default tenant's */
+static token_registry g_tokens; /* no --tokens */
 static server_config g_cfg_open, g_cfg_pass;
 static char g_password[FUZZ_PASSWORD_MAX];
 static unsigned long g_runs;
 
 static void fuzz_open(void)
 {
-    if (inv_open(&g_e, NULL) != INV_OK)
+    if (inv_tenants_open(&g_ts, NULL, NULL) != INV_OK)
         abort(); /* the harness itself failed: not an input problem */
+    g_def = inv_tenant_default(g_ts);
+    g_e = inv_tenant_engine(g_def);
     inv_location_put(g_e, 1, NULL);
     inv_item_put(g_e, 7, NULL);
     inv_level_set(g_e, 7, 1, 100, 0, NULL);
@@ -55,6 +60,9 @@ static void fuzz_init_once(void)
     if (g_e != NULL)
         return;
     fuzz_open();
+    char err[128];
+    if (token_registry_init(&g_tokens, NULL, err, sizeof err) != INV_OK)
+        abort();
     config_defaults(&g_cfg_open);
     /* limits a mutation can reach, yet above what the suites' ordinary
      * requests need (a Shopify ids= list of 100, a bulk body) */
@@ -144,7 +152,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static char buf[FUZZ_STREAM_MAX];
     fuzz_init_once();
     if (++g_runs % FUZZ_REOPEN_EVERY == 0) {
-        inv_close(g_e);
+        inv_tenant_put(g_def);
+        inv_tenants_close(g_ts);
         fuzz_open();
     }
     if (size == 0 || size > FUZZ_STREAM_MAX)
@@ -158,7 +167,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if ((mode & 1) && !fuzz_take_password(&data, &size))
         return 0;
-    http_conn *h = http_conn_new((mode & 1) ? &g_cfg_pass : &g_cfg_open, g_e);
+    http_conn *h = http_conn_new((mode & 1) ? &g_cfg_pass : &g_cfg_open, g_ts, &g_tokens);
     if (h == NULL)
         return 0;
     resp_out out;

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "invcore.h"
 #include "server/command.h"
@@ -36,7 +37,11 @@
 #define FUZZ_MAX_ARGS 300
 #define FUZZ_SLOWLOG_LEN 8 /* slow-log entries kept in the "slow" session */
 
+static inv_tenants *g_ts; /* the default tenant's engine is g_e */
+static inv_tenant *g_def;
 static inv_engine *g_e;
+static token_registry g_tokens_none, g_tokens_file; /* no --tokens; fuzz_tokens_path */
+static char g_tokens_path[64];
 static server_config g_cfg_open, g_cfg_pass, g_cfg_slow;
 static server_ctx g_ctx_open, g_ctx_pass, g_ctx_slow;
 static stats_global g_stats;
@@ -53,19 +58,52 @@ static unsigned long g_runs;
 #define FUZZ_TOKEN_RAW 16 /* raw bytes one token may carry */
 
 /* The commands (the fixture has locations 1 and 2, item 7, level 7/1). */
-static const char *const TOKEN_CMDS[] = {
-    "LEVEL.GET",    "LEVEL.SET", "LEVEL.ADJUST", "LEVEL.MOVE",  "LEVEL.RETURN",     "LEVEL.FULFIL",
-    "LEVEL.POLICY", "LEVEL.DEL", "LEVEL.LIST",   "HOLD.CREATE", "HOLD.COMMIT",      "HOLD.RELEASE",
-    "HOLD.GET",     "LOC.SET",   "LOC.GET",      "ITEM.SET",    "ITEM.DEL",         "MULTI",
-    "EXEC",         "DISCARD",   "AUTH",         "PING",        "PRODUCT.INVENTORY"};
+static const char *const TOKEN_CMDS[] = {"LEVEL.GET",     "LEVEL.SET",         "LEVEL.ADJUST",
+                                         "LEVEL.MOVE",    "LEVEL.RETURN",      "LEVEL.FULFIL",
+                                         "LEVEL.POLICY",  "LEVEL.DEL",         "LEVEL.LIST",
+                                         "HOLD.CREATE",   "HOLD.COMMIT",       "HOLD.RELEASE",
+                                         "HOLD.GET",      "LOC.SET",           "LOC.GET",
+                                         "ITEM.SET",      "ITEM.DEL",          "MULTI",
+                                         "EXEC",          "DISCARD",           "AUTH",
+                                         "PING",          "PRODUCT.INVENTORY", "TENANT.USE",
+                                         "TENANT.CREATE", "TENANT.DROP",       "TENANT.LIST",
+                                         "TOKENS.RELOAD"};
 /* Keywords, quantity names and field names (case does not matter). */
-static const char *const TOKEN_WORDS[] = {
-    "ALL",       "FROM",     "TO",       "FLOOR",        "LIMIT",
-    "DENY",      "CONTINUE", "IFREV",    "available",    "reserved",
-    "committed", "incoming", "damaged",  "safety_stock", "quality_control",
-    "on_hand",   "all",      "from",     "to",           "floor",
-    "limit",     "deny",     "continue", "active",       "name",
-    "tracked",   "LOC",      "h1",       "h2",           "pw"};
+static const char *const TOKEN_WORDS[] = {"ALL",
+                                          "FROM",
+                                          "TO",
+                                          "FLOOR",
+                                          "LIMIT",
+                                          "DENY",
+                                          "CONTINUE",
+                                          "IFREV",
+                                          "available",
+                                          "reserved",
+                                          "committed",
+                                          "incoming",
+                                          "damaged",
+                                          "safety_stock",
+                                          "quality_control",
+                                          "on_hand",
+                                          "all",
+                                          "from",
+                                          "to",
+                                          "floor",
+                                          "limit",
+                                          "deny",
+                                          "continue",
+                                          "active",
+                                          "name",
+                                          "tracked",
+                                          "LOC",
+                                          "h1",
+                                          "h2",
+                                          "pw",
+                                          "t1",
+                                          "default",
+                                          "FORCE",
+                                          "tok-read-0001",
+                                          "tok-write-001"};
 /* Numbers and ids: in range, at the limits, beyond them, not numbers. */
 static const char *const TOKEN_NUMS[] = {"0",
                                          "1",
@@ -138,10 +176,28 @@ static size_t tokens_to_resp(const uint8_t *in, size_t n, char *out, size_t cap)
     return o;
 }
 
+/* The tenants and their tokens every input starts from: the default
+ * tenant and t1 (empty), an admin, a read and a rate-limited write token
+ * (the password session's --tokens). */
+static const char FUZZ_TOKENS[] = "tok-admin-001 default admin\n"
+                                  "tok-read-0001 default read\n"
+                                  "tok-write-001 t1 write 5/1\n";
+
+static void fuzz_engine_close(void)
+{
+    inv_tenant_put(g_def);
+    g_def = NULL;
+    inv_tenants_close(g_ts);
+    g_ts = NULL;
+    g_e = NULL;
+}
+
 static void fuzz_close(void)
 {
-    inv_close(g_e);
-    g_e = NULL;
+    fuzz_engine_close();
+    token_registry_destroy(&g_tokens_none);
+    token_registry_destroy(&g_tokens_file);
+    unlink(g_tokens_path);
     command_scratch_free(g_scratch);
     g_scratch = NULL;
     stats_thread_free(g_st);
@@ -150,8 +206,22 @@ static void fuzz_close(void)
 
 static void fuzz_open(void)
 {
-    if (inv_open(&g_e, NULL) != INV_OK)
+    char err[256];
+    if (inv_tenants_open(&g_ts, NULL, NULL) != INV_OK)
         abort(); /* the harness itself failed: not an input problem */
+    g_def = inv_tenant_default(g_ts);
+    g_e = inv_tenant_engine(g_def);
+    if (inv_tenant_create(g_ts, "t1", 2) != INV_OK)
+        abort();
+    if (g_tokens_path[0] == '\0') {
+        snprintf(g_tokens_path, sizeof g_tokens_path, "/tmp/fuzz_resp_tokens.%ld", (long)getpid());
+        FILE *f = fopen(g_tokens_path, "w");
+        if (f == NULL || fputs(FUZZ_TOKENS, f) < 0 || fclose(f) != 0)
+            abort();
+        if (token_registry_init(&g_tokens_none, NULL, err, sizeof err) != INV_OK ||
+            token_registry_init(&g_tokens_file, g_tokens_path, err, sizeof err) != INV_OK)
+            abort();
+    }
     inv_location_put(g_e, 1, NULL);
     inv_location_put(g_e, 2, NULL);
     inv_item_put(g_e, 7, NULL);
@@ -167,7 +237,9 @@ static void fuzz_open(void)
     g_cfg_pass = g_cfg_open;
     g_cfg_pass.requirepass = "pw";
     g_cfg_pass.requirepass_len = 2;
-    g_ctx_open.e = g_ctx_pass.e = g_e;
+    g_ctx_open.tenants = g_ctx_pass.tenants = g_ts;
+    g_ctx_open.tokens = &g_tokens_none;
+    g_ctx_pass.tokens = &g_tokens_file;
     g_ctx_open.cfg = &g_cfg_open;
     g_ctx_pass.cfg = &g_cfg_pass;
     g_ctx_open.g = g_ctx_pass.g = &g_stats;
@@ -192,8 +264,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_open();
         atexit(fuzz_close);
     } else if (++g_runs % FUZZ_REOPEN_EVERY == 0) {
-        inv_close(g_e);
-        g_e = NULL;
+        fuzz_engine_close();
         fuzz_open();
     }
     if (size == 0)

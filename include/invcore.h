@@ -152,7 +152,8 @@ int inv_open(inv_engine **out, const inv_config *cfg);
 void inv_close(inv_engine *e);
 
 /* Lets memory retired by earlier calls of this thread be reclaimed.
- * Optional: every call already ends with a quiescent point. */
+ * Optional: every call already ends with a quiescent point. e is not used
+ * (reclamation is process-wide) and may be NULL. */
 void inv_quiesce(inv_engine *e);
 
 /* ---- locations -------------------------------------------------------- */
@@ -718,6 +719,8 @@ int inv_snapshot(inv_engine *e);
  * Threads that never call begin behave as without it. No-ops in memory
  * mode. Never blocks, allocates nothing. */
 void inv_defer_journal_begin(inv_engine *e);
+/* e NULL: ends this thread's bracket whichever engine it is on (an event
+ * loop serving many tenants ends its iteration so). */
 void inv_defer_journal_end(inv_engine *e);
 
 /* ---- change feed and history (docs/PROTOCOL.md "Change feed") --------- *

@@ -117,8 +117,8 @@ Test(http, metrics_count_requests_and_connections_per_dialect_and_show_the_journ
     cr_assert_geq(counter_after(R.body, "\ninvcore_http_connections "), 1); /* this one */
     cr_assert_not_null(strstr(R.body, "invcore_http_request_duration_seconds_bucket{dialect=\""
                                       "common\",le=\"+Inf\"}"));
-    cr_assert_not_null(strstr(R.body, "invcore_journal_durable_position "));
-    cr_assert_not_null(strstr(R.body, "invcore_levels "));
+    cr_assert_not_null(strstr(R.body, "invcore_journal_durable_position{tenant=\"default\"} "));
+    cr_assert_not_null(strstr(R.body, "invcore_levels{tenant=\"default\"} "));
     hc_free(before);
     free(before);
 }

@@ -1242,6 +1242,10 @@ static void srv_http_start(const char *const *extra, const char *pass)
     http_port = srv_http_port(&S);
     if (pass)
         expect_status(C, "OK", "AUTH %s", pass);
+    /* X-TWC-Tenant names a tenant: the requests' "acme", which the RESP
+     * connection that checks their effects addresses too */
+    expect_status(C, "OK", "TENANT.CREATE acme");
+    expect_status(C, "OK", "TENANT.USE acme");
 }
 
 static void srv_http_stop(void)

@@ -496,7 +496,7 @@ void cmd_role(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     inv_stats st;
     memset(&st, 0, sizeof st);
-    if (inv_stats_get(s->ctx->e, &st) != INV_OK)
+    if (inv_stats_get(s->e, &st) != INV_OK)
         st.journal_position = 0;
     resp_w_array(o, 3);
     resp_w_bulk_str(o, "master");
@@ -507,10 +507,11 @@ void cmd_role(session *s, resp_out *o, const resp_arg *v, size_t n)
 /* ---- the commands of this file (rows: cmd_internal.h) ---------------------- */
 
 const cmd_def cmd_conn_rows[] = {
-    {"client", 2, 0, 0, 0, CMD_SUBS, NULL, "CLIENT subcommand [argument ...]"},
-    {"select", 2, 2, 0, 0, CMD_FAST | CMD_READONLY, cmd_select, "SELECT index (only 0)"},
-    {"time", 1, 1, 0, 0, CMD_FAST | CMD_READONLY, cmd_time, "TIME"},
+    {"client", 2, 0, 0, 0, CMD_SUBS | CMD_NOTENANT, NULL, "CLIENT subcommand [argument ...]"},
+    {"select", 2, 2, 0, 0, CMD_FAST | CMD_READONLY | CMD_NOTENANT, cmd_select,
+     "SELECT index (only 0)"},
+    {"time", 1, 1, 0, 0, CMD_FAST | CMD_READONLY | CMD_NOTENANT, cmd_time, "TIME"},
     {"reset", 1, 1, 0, 0, CMD_NOAUTH | CMD_FAST | CMD_NOQUEUE, cmd_reset, "RESET"},
-    {"role", 1, 1, 0, 0, CMD_FAST | CMD_READONLY, cmd_role, "ROLE"},
+    {"role", 1, 1, 0, 0, CMD_FAST | CMD_READONLY | CMD_NOTENANT, cmd_role, "ROLE"},
 };
 const size_t cmd_conn_rows_n = sizeof cmd_conn_rows / sizeof cmd_conn_rows[0];

@@ -436,7 +436,7 @@ static void reply_feed_error(session *s, resp_out *o, int rc, uint64_t after)
 {
     if (rc == INV_ELIMIT) {
         resp_w_errorf(o, "LIMIT history starts at %llu",
-                      (unsigned long long)inv_feed_oldest_position(s->ctx->e));
+                      (unsigned long long)inv_feed_oldest_position(s->e));
         return;
     }
     if (rc == INV_EINVALID) {
@@ -499,7 +499,7 @@ static void reader_close(struct feed_session *fs)
 static int reader_at_or_reply(session *s, resp_out *o, uint64_t from)
 {
     struct feed_session *fs = s->feed;
-    inv_engine *e = s->ctx->e;
+    inv_engine *e = s->e;
     assert(fs != NULL && !fs->waiting);
     if (fs->reader != NULL && from != INV_FEED_FROM_END && inv_feed_position(fs->reader) == from)
         return 0;
@@ -712,8 +712,7 @@ static void cmd_level_history(session *s, resp_out *o, const resp_arg *v, size_t
     const inv_feed_record *const *recs = NULL;
     size_t nrec = 0;
     uint64_t next_before = 0;
-    int rc =
-        inv_level_history(s->ctx->e, item, loc, before, count, &page, &recs, &nrec, &next_before);
+    int rc = inv_level_history(s->e, item, loc, before, count, &page, &recs, &nrec, &next_before);
     if (rc != INV_OK) {
         inv_feed_page_free(page);
         reply_feed_error(s, o, rc, before);

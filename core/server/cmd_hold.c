@@ -300,7 +300,7 @@ void cmd_hold_get(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     inv_hold_info *h = &s->scratch->hold;
     if (hold_id_or_reply(o, &v[1]) != 0 ||
-        engine_or_reply(o, inv_hold_get(s->ctx->e, v[1].ptr, v[1].len, h)) != 0)
+        engine_or_reply(o, inv_hold_get(s->e, v[1].ptr, v[1].len, h)) != 0)
         return;
     if (h->n_lines > INV_HOLD_LINES_MAX)
         h->n_lines = INV_HOLD_LINES_MAX; /* defended: engine contract */
@@ -359,7 +359,7 @@ void cmd_hold_list(session *s, resp_out *o, const resp_arg *v, size_t n)
     uint64_t cursor, next = 0;
     size_t count, got = 0;
     if (hold_list_opts_or_reply(o, v, n, &f, &cursor, &count) != 0 ||
-        engine_or_reply(o, inv_hold_list(s->ctx->e, &f, cursor, count, s->scratch->hold_ids,
+        engine_or_reply(o, inv_hold_list(s->e, &f, cursor, count, s->scratch->hold_ids,
                                          s->scratch->hold_id_lens, NFIELDS(s->scratch->hold_ids),
                                          &got, &next)) != 0)
         return;

@@ -61,6 +61,8 @@ enum {
     CMD_READONLY = 1u << 5, /* reads only: MULTI queues it, it runs after the batch */
     CMD_NOQUEUE = 1u << 6, /* runs at once even inside MULTI */
     CMD_SUBS = 1u << 7, /* argv[1] names a subcommand (g_subcommands) */
+    CMD_SCOPE_ADMIN = 1u << 8, /* needs a token of scope admin (cmd_tenant.c) */
+    CMD_NOTENANT = 1u << 9, /* runs without a tenant (connection, server, tenants) */
 };
 
 /* Inside MULTI a command without CMD_BATCH, CMD_READONLY or CMD_NOQUEUE is
@@ -77,9 +79,26 @@ typedef struct cmd_def {
 } cmd_def;
 
 extern const cmd_def cmd_conn_rows[], cmd_inventory_rows[], cmd_hold_rows[], cmd_multi_rows[],
-    cmd_introspect_rows[], cmd_feed_rows[];
+    cmd_introspect_rows[], cmd_feed_rows[], cmd_tenant_rows[];
 extern const size_t cmd_conn_rows_n, cmd_inventory_rows_n, cmd_hold_rows_n, cmd_multi_rows_n,
-    cmd_introspect_rows_n, cmd_feed_rows_n;
+    cmd_introspect_rows_n, cmd_feed_rows_n, cmd_tenant_rows_n;
+
+/* ---- tenants, tokens and scopes (cmd_tenant.c) ---------------------------- */
+
+/* --requirepass or --tokens given: sessions start unauthenticated. */
+bool session_auth_required(const server_ctx *x);
+/* A new or RESET session's authentication: admin on the default tenant
+ * when none is required, else signed out (releases what it held). */
+void session_auth_start(session *s);
+void session_auth_free(session *s);
+/* AUTH [user] token (user NULL: none): true when authenticated, else an
+ * error reply (WRONGPASS, or the throttle's) was written. */
+bool session_auth_or_reply(session *s, resp_out *o, const resp_arg *user, const resp_arg *tok);
+/* Before an authenticated session runs command c: its token still valid
+ * (after a reload), the scope, the rate limit, and the tenant (unless
+ * CMD_NOTENANT) resolved into s->e. 0, or -1 after an error reply. */
+int session_gate_or_reply(session *s, resp_out *o, const cmd_def *c, const resp_arg *argv,
+                          size_t argc);
 
 bool arg_eq(const resp_arg *a, const char *lit); /* case-insensitive */
 /* printf's precision for a quoted argument: "%.*s", echo_len(a, max), a->ptr

@@ -66,7 +66,7 @@ static bool level_exists(session *s, const resp_arg *key)
 {
     uint64_t item, loc;
     inv_level l;
-    return level_name_parse(key, &item, &loc) && inv_level_get(s->ctx->e, item, loc, &l) == INV_OK;
+    return level_name_parse(key, &item, &loc) && inv_level_get(s->e, item, loc, &l) == INV_OK;
 }
 
 /* ---- SLOWLOG ---------------------------------------------------------------- */
@@ -214,7 +214,7 @@ static void sub_memory_stats(session *s, resp_out *o, const resp_arg *v, size_t 
 {
     inv_stats st;
     memset(&st, 0, sizeof st);
-    (void)inv_stats_get(s->ctx->e, &st); /* zeros if it fails */
+    (void)inv_stats_get(s->e, &st); /* zeros if it fails */
     stats_memory_info m;
     stats_memory(&m);
     resp_w_map(o, 11);
@@ -378,8 +378,8 @@ void cmd_scan(session *s, resp_out *o, const resp_arg *v, size_t n)
     inv_level_row *rows = s->scratch->level_rows;
     size_t got = 0;
     uint64_t next = 0;
-    if (engine_or_reply(o, inv_level_scan(s->ctx->e, q.cursor, q.count, rows, INV_LIST_COUNT_MAX,
-                                          &got, &next)) != 0)
+    if (engine_or_reply(
+            o, inv_level_scan(s->e, q.cursor, q.count, rows, INV_LIST_COUNT_MAX, &got, &next)) != 0)
         return;
     bool hit[INV_LIST_COUNT_MAX];
     char name[LEVEL_NAME_MAX];
@@ -502,10 +502,10 @@ void info_http(resp_out *t, int http_port)
 /* ---- the commands of this file (rows: cmd_internal.h) ---------------------- */
 
 const cmd_def cmd_introspect_rows[] = {
-    {"slowlog", 2, 3, 0, 0, CMD_ADMIN | CMD_READONLY, cmd_introspect,
-     "SLOWLOG GET [count] | LEN | RESET | HELP"},
-    {"latency", 2, 0, 0, 0, CMD_ADMIN | CMD_READONLY, cmd_introspect,
-     "LATENCY LATEST | HISTORY event | RESET [event ...] | DOCTOR | HELP"},
+    {"slowlog", 2, 3, 0, 0, CMD_ADMIN | CMD_READONLY | CMD_SCOPE_ADMIN | CMD_NOTENANT,
+     cmd_introspect, "SLOWLOG GET [count] | LEN | RESET | HELP"},
+    {"latency", 2, 0, 0, 0, CMD_ADMIN | CMD_READONLY | CMD_SCOPE_ADMIN | CMD_NOTENANT,
+     cmd_introspect, "LATENCY LATEST | HISTORY event | RESET [event ...] | DOCTOR | HELP"},
     {"memory", 2, 5, 0, 0, CMD_READONLY, cmd_introspect,
      "MEMORY USAGE key [SAMPLES count] | STATS | DOCTOR | HELP"},
     {"scan", 2, 0, 2, 2, CMD_READONLY, cmd_scan,

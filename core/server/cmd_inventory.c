@@ -221,8 +221,8 @@ static void set_record(session *s, resp_out *o, const resp_arg *v, size_t n, con
     if (arg_u64_or_reply(o, &v[1], r->what, &id) != 0 ||
         fields_or_reply(o, r->defs, r->ndefs, v + 2, n - 2 - (nx ? 1 : 0), &f, mask) != 0)
         return;
-    int rc = nx ? r->create(s->ctx->e, id, &f) : r->put(s->ctx->e, id, &f);
-    if (rc == INV_EEXISTS && nx && r->exists(s->ctx->e, id)) {
+    int rc = nx ? r->create(s->e, id, &f) : r->put(s->e, id, &f);
+    if (rc == INV_EEXISTS && nx && r->exists(s->e, id)) {
         resp_w_errorf(o, "EXISTS %s %llu exists", r->noun, (unsigned long long)id);
         return;
     }
@@ -259,7 +259,7 @@ void cmd_loc_get(session *s, resp_out *o, const resp_arg *v, size_t n)
     uint64_t loc;
     inv_location l;
     if (arg_u64_or_reply(o, &v[1], "location id", &loc) != 0 ||
-        engine_or_reply(o, inv_location_get(s->ctx->e, loc, &l)) != 0)
+        engine_or_reply(o, inv_location_get(s->e, loc, &l)) != 0)
         return;
     resp_w_map(o, 16);
     resp_w_bulk_str(o, "id");
@@ -313,7 +313,7 @@ static void list_ids(session *s, resp_out *o, const resp_arg *v, size_t n, id_li
         return;
     uint64_t next = 0;
     size_t got = 0;
-    if (engine_or_reply(o, list(s->ctx->e, cursor, count, s->scratch->ids, NFIELDS(s->scratch->ids),
+    if (engine_or_reply(o, list(s->e, cursor, count, s->scratch->ids, NFIELDS(s->scratch->ids),
                                 &got, &next)) != 0)
         return;
     if (got > NFIELDS(s->scratch->ids))
@@ -330,10 +330,10 @@ void cmd_loc_default(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     uint64_t loc;
     if (n == 1) {
-        if (engine_or_reply(o, inv_location_default(s->ctx->e, &loc)) == 0)
+        if (engine_or_reply(o, inv_location_default(s->e, &loc)) == 0)
             resp_w_bulk_u64(o, loc);
     } else if (arg_u64_or_reply(o, &v[1], "location id", &loc) == 0 &&
-               engine_or_reply(o, inv_location_set_default(s->ctx->e, loc)) == 0) {
+               engine_or_reply(o, inv_location_set_default(s->e, loc)) == 0) {
         resp_w_ok(o);
     }
 }
@@ -364,7 +364,7 @@ void cmd_item_get(session *s, resp_out *o, const resp_arg *v, size_t n)
     uint64_t item;
     inv_item it;
     if (arg_u64_or_reply(o, &v[1], "item id", &item) == 0 &&
-        engine_or_reply(o, inv_item_get(s->ctx->e, item, &it)) == 0)
+        engine_or_reply(o, inv_item_get(s->e, item, &it)) == 0)
         reply_item(o, &it);
 }
 
@@ -382,7 +382,7 @@ void cmd_item_mget(session *s, resp_out *o, const resp_arg *v, size_t n)
     resp_w_array(o, k);
     for (size_t i = 0; i < k; i++) {
         inv_item it;
-        int rc = inv_item_get(s->ctx->e, ids[i], &it);
+        int rc = inv_item_get(s->e, ids[i], &it);
         if (rc == INV_OK)
             reply_item(o, &it);
         else
@@ -395,7 +395,7 @@ void cmd_item_bysku(session *s, resp_out *o, const resp_arg *v, size_t n)
     char sku[INV_SKU_MAX + 1];
     uint64_t item;
     if (arg_str_or_reply(o, &v[1], "sku", sku, sizeof sku) == 0 &&
-        engine_or_reply(o, inv_item_by_sku(s->ctx->e, sku, &item)) == 0)
+        engine_or_reply(o, inv_item_by_sku(s->e, sku, &item)) == 0)
         resp_w_bulk_u64(o, item);
 }
 
@@ -415,7 +415,7 @@ void cmd_item_byvariant(session *s, resp_out *o, const resp_arg *v, size_t n)
             continue; /* cannot exist */
         memcpy(var, v[i + 1].ptr, v[i + 1].len);
         var[v[i + 1].len] = '\0';
-        if (inv_item_by_variant(s->ctx->e, var, &ids[i]) == INV_OK) {
+        if (inv_item_by_variant(s->e, var, &ids[i]) == INV_OK) {
             found[i] = 1;
             hits++;
         }
@@ -439,7 +439,7 @@ void cmd_item_del(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     uint64_t item;
     if (arg_u64_or_reply(o, &v[1], "item id", &item) == 0 &&
-        engine_or_reply(o, inv_item_del(s->ctx->e, item)) == 0)
+        engine_or_reply(o, inv_item_del(s->e, item)) == 0)
         resp_w_ok(o);
 }
 
@@ -545,7 +545,7 @@ void cmd_level_set(session *s, resp_out *o, const resp_arg *v, size_t n)
         return;
     inv_batch_result r;
     memset(&r, 0, sizeof r);
-    r.rc = inv_level_create(s->ctx->e, l.item, l.location, l.qty, &r.level);
+    r.rc = inv_level_create(s->e, l.item, l.location, l.qty, &r.level);
     if (r.rc == INV_EEXISTS) {
         resp_w_errorf(o, "EXISTS level exists (revision %llu)",
                       (unsigned long long)r.level.revision);
@@ -757,7 +757,7 @@ static uint64_t conflict_revision(session *s, uint64_t item, uint64_t loc, const
     inv_level cur;
     if (out->revision != 0)
         return out->revision;
-    if (inv_level_get(s->ctx->e, item, loc, &cur) == INV_OK)
+    if (inv_level_get(s->e, item, loc, &cur) == INV_OK)
         return cur.revision;
     return 0;
 }
@@ -780,7 +780,7 @@ static void level_list_item(session *s, resp_out *o, uint64_t item, bool all)
 {
     inv_level_entry *rows = s->scratch->levels;
     size_t cap = NFIELDS(s->scratch->levels), got = 0;
-    if (engine_or_reply(o, inv_level_list(s->ctx->e, item, rows, cap, &got)) != 0)
+    if (engine_or_reply(o, inv_level_list(s->e, item, rows, cap, &got)) != 0)
         return;
     if (got > cap) { /* defended: INV_LOCATIONS_MAX bounds it */
         resp_w_errorf(o, "LIMIT more than %zu levels", cap);
@@ -806,7 +806,7 @@ static void level_list_item(session *s, resp_out *o, uint64_t item, bool all)
     size_t kept = 0;
     for (size_t i = 0; i < got; i++) {
         inv_level_full_row *r = &full[kept];
-        if (inv_level_get_full(s->ctx->e, item, rows[i].location, &r->level) != INV_OK)
+        if (inv_level_get_full(s->e, item, rows[i].location, &r->level) != INV_OK)
             continue; /* deleted since it was listed */
         r->item = item;
         r->location = rows[i].location;
@@ -948,7 +948,7 @@ void cmd_level_list(session *s, resp_out *o, const resp_arg *v, size_t n)
     inv_level_full_row *rows = s->scratch->full_rows;
     size_t got = 0;
     uint64_t next = 0;
-    if (engine_or_reply(o, inv_level_list_page(s->ctx->e, &f, p.cursor, p.count, rows,
+    if (engine_or_reply(o, inv_level_list_page(s->e, &f, p.cursor, p.count, rows,
                                                LEVEL_LIST_FULL_SCRATCH, &got, &next)) != 0)
         return;
     reply_level_page(o, next, rows, got < LEVEL_LIST_FULL_SCRATCH ? got : LEVEL_LIST_FULL_SCRATCH,
@@ -959,7 +959,7 @@ void cmd_level_del(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     uint64_t item, loc;
     if (item_loc_or_reply(o, v, &item, &loc) == 0 &&
-        engine_or_reply(o, inv_level_del(s->ctx->e, item, loc)) == 0)
+        engine_or_reply(o, inv_level_del(s->e, item, loc)) == 0)
         resp_w_ok(o);
 }
 
@@ -1016,7 +1016,7 @@ void cmd_product_inventory(session *s, resp_out *o, const resp_arg *v, size_t n)
     inv_stock_row *rows = s->scratch->rows, *big = NULL;
     size_t cap = CMD_PRODUCT_ROWS_SCRATCH, got = 0;
     int64_t total = 0;
-    int rc = inv_product_inventory(s->ctx->e, product, only_p, rows, cap, &got, &total);
+    int rc = inv_product_inventory(s->e, product, only_p, rows, cap, &got, &total);
     if (rc == INV_ELIMIT && got > cap && got <= CMD_PRODUCT_ROWS_MAX) {
         /* rare and bounded: a product with more rows than the scratch */
         cap = got + 64;
@@ -1026,7 +1026,7 @@ void cmd_product_inventory(session *s, resp_out *o, const resp_arg *v, size_t n)
             return;
         }
         rows = big;
-        rc = inv_product_inventory(s->ctx->e, product, only_p, rows, cap, &got, &total);
+        rc = inv_product_inventory(s->e, product, only_p, rows, cap, &got, &total);
     }
     if (engine_or_reply(o, rc) == 0)
         reply_product(o, total, rows, got < cap ? got : cap);
@@ -1114,13 +1114,12 @@ static bool line_location_inactive(session *s, const inv_batch_line *l)
 {
     inv_location loc;
     if (l->op == INV_BATCH_LEVEL_TRANSFER &&
-        inv_location_get(s->ctx->e, l->to_location, &loc) == INV_OK && !loc.fields.active)
+        inv_location_get(s->e, l->to_location, &loc) == INV_OK && !loc.fields.active)
         return true;
     if (l->op != INV_BATCH_HOLD_CREATE)
-        return inv_location_get(s->ctx->e, l->location, &loc) == INV_OK && !loc.fields.active;
+        return inv_location_get(s->e, l->location, &loc) == INV_OK && !loc.fields.active;
     for (size_t i = 0; i < l->n_hold_lines; i++)
-        if (inv_location_get(s->ctx->e, l->hold_lines[i].location, &loc) == INV_OK &&
-            !loc.fields.active)
+        if (inv_location_get(s->e, l->hold_lines[i].location, &loc) == INV_OK && !loc.fields.active)
             return true;
     return false;
 }
@@ -1189,7 +1188,7 @@ void cmd_batch_line(session *s, resp_out *o, const resp_arg *v, size_t n)
     inv_batch_result r;
     const request_meta *m = &s->meta;
     if (!m->any) {
-        line_apply(s->ctx->e, &l, &r);
+        line_apply(s->e, &l, &r);
     } else {
         /* with an ID, a REASON or a REF: the journaled way, a batch of one
          * (a retried ID answers the first reply) */
@@ -1198,7 +1197,7 @@ void cmd_batch_line(session *s, resp_out *o, const resp_arg *v, size_t n)
         inv_batch_opts opts = {m->id, m->id_len};
         size_t failed = 0;
         memset(&r, 0, sizeof r);
-        r.rc = inv_batch_ex(s->ctx->e, &l, 1, &opts, &r, &failed);
+        r.rc = inv_batch_ex(s->e, &l, 1, &opts, &r, &failed);
         if (r.rc == INV_ECONFLICT && failed == SIZE_MAX) {
             reply_id_conflict(o, m->id, m->id_len);
             return;

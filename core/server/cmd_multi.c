@@ -332,7 +332,7 @@ static void exec_queue(session *s, resp_out *o)
         t0 = clock_mono_ns();
         memset(res, 0, nbatch * sizeof *res);
         inv_batch_opts opts = {s->multi_id_len ? s->multi_id : NULL, s->multi_id_len};
-        rc = inv_batch_ex(s->ctx->e, lines, nbatch, &opts, res, &failed);
+        rc = inv_batch_ex(s->e, lines, nbatch, &opts, res, &failed);
         t1 = clock_mono_ns();
     }
     if (rc == INV_ECONFLICT && failed == SIZE_MAX && s->multi_id_len) {
@@ -411,11 +411,11 @@ void cmd_unwatch(session *s, resp_out *o, const resp_arg *v, size_t n)
 /* ---- the commands of this file (rows: cmd_internal.h) ---------------------- */
 
 const cmd_def cmd_multi_rows[] = {
-    {"multi", 1, 1, 0, 0, CMD_FAST | CMD_NOQUEUE, cmd_multi, "MULTI"},
+    {"multi", 1, 1, 0, 0, CMD_FAST | CMD_NOQUEUE | CMD_NOTENANT, cmd_multi, "MULTI"},
     {"exec", 1, 1, 0, 0, CMD_WRITE | CMD_NOQUEUE, cmd_exec, "EXEC"},
-    {"discard", 1, 1, 0, 0, CMD_FAST | CMD_NOQUEUE, cmd_discard, "DISCARD"},
-    {"watch", 2, 0, 0, 0, CMD_FAST | CMD_NOQUEUE, cmd_watch,
+    {"discard", 1, 1, 0, 0, CMD_FAST | CMD_NOQUEUE | CMD_NOTENANT, cmd_discard, "DISCARD"},
+    {"watch", 2, 0, 0, 0, CMD_FAST | CMD_NOQUEUE | CMD_NOTENANT, cmd_watch,
      "WATCH key [key ...] (refused: use IFREV)"},
-    {"unwatch", 1, 1, 0, 0, CMD_FAST | CMD_READONLY, cmd_unwatch, "UNWATCH"},
+    {"unwatch", 1, 1, 0, 0, CMD_FAST | CMD_READONLY | CMD_NOTENANT, cmd_unwatch, "UNWATCH"},
 };
 const size_t cmd_multi_rows_n = sizeof cmd_multi_rows / sizeof cmd_multi_rows[0];

@@ -37,17 +37,17 @@ static cmd_handler cmd_info, cmd_command, cmd_config, cmd_snapshot, cmd_dbsize;
 /* The connection and admin commands this file answers (cmd_internal.h:
  * the row format; command.c assembles every group's rows). */
 static const cmd_def cmd_admin_rows[] = {
-    {"ping", 1, 2, 0, 0, CMD_FAST | CMD_READONLY, cmd_ping, "PING [message]"},
-    {"echo", 2, 2, 0, 0, CMD_FAST | CMD_READONLY, cmd_echo, "ECHO message"},
+    {"ping", 1, 2, 0, 0, CMD_FAST | CMD_READONLY | CMD_NOTENANT, cmd_ping, "PING [message]"},
+    {"echo", 2, 2, 0, 0, CMD_FAST | CMD_READONLY | CMD_NOTENANT, cmd_echo, "ECHO message"},
     {"auth", 2, 0, 0, 0, CMD_NOAUTH | CMD_FAST, cmd_auth, "AUTH [user] token"},
     {"hello", 1, 0, 0, 0, CMD_NOAUTH, cmd_hello, "HELLO [2|3] [AUTH user token] [SETNAME name]"},
     {"quit", 1, 0, 0, 0, CMD_NOAUTH | CMD_FAST | CMD_NOQUEUE, cmd_quit, "QUIT"},
-    {"info", 1, 0, 0, 0, CMD_ADMIN | CMD_READONLY, cmd_info, "INFO [section ...]"},
-    {"command", 1, 0, 0, 0, CMD_ADMIN | CMD_READONLY, cmd_command,
+    {"info", 1, 0, 0, 0, CMD_ADMIN | CMD_READONLY | CMD_NOTENANT, cmd_info, "INFO [section ...]"},
+    {"command", 1, 0, 0, 0, CMD_ADMIN | CMD_READONLY | CMD_NOTENANT, cmd_command,
      "COMMAND [COUNT|DOCS|INFO|LIST]"},
-    {"config", 2, 0, 0, 0, CMD_ADMIN | CMD_READONLY, cmd_config,
+    {"config", 2, 0, 0, 0, CMD_ADMIN | CMD_READONLY | CMD_SCOPE_ADMIN | CMD_NOTENANT, cmd_config,
      "CONFIG GET pattern [pattern ...]"},
-    {"snapshot", 1, 1, 0, 0, CMD_ADMIN | CMD_WRITE, cmd_snapshot, "SNAPSHOT"},
+    {"snapshot", 1, 1, 0, 0, CMD_ADMIN | CMD_WRITE | CMD_SCOPE_ADMIN, cmd_snapshot, "SNAPSHOT"},
     {"dbsize", 1, 1, 0, 0, CMD_FAST | CMD_READONLY, cmd_dbsize, "DBSIZE"},
 };
 static const size_t cmd_admin_rows_n = sizeof cmd_admin_rows / sizeof cmd_admin_rows[0];
@@ -77,7 +77,7 @@ static const struct {
     {cmd_admin_rows, &cmd_admin_rows_n},         {cmd_conn_rows, &cmd_conn_rows_n},
     {cmd_inventory_rows, &cmd_inventory_rows_n}, {cmd_hold_rows, &cmd_hold_rows_n},
     {cmd_multi_rows, &cmd_multi_rows_n},         {cmd_introspect_rows, &cmd_introspect_rows_n},
-    {cmd_feed_rows, &cmd_feed_rows_n},
+    {cmd_feed_rows, &cmd_feed_rows_n},           {cmd_tenant_rows, &cmd_tenant_rows_n},
 };
 static cmd_def g_cmds[STATS_COMMANDS_MAX];
 static size_t g_ncmds; /* rows in g_cmds */
@@ -272,11 +272,6 @@ void command_scratch_free(cmd_scratch *s)
     free(s);
 }
 
-static bool password_set(const server_config *cfg)
-{
-    return cfg->requirepass != NULL && cfg->requirepass_len > 0;
-}
-
 void session_init(session *s, const server_ctx *ctx, stats_thread *st, cmd_scratch *scratch)
 {
     memset(s, 0, sizeof *s);
@@ -285,7 +280,7 @@ void session_init(session *s, const server_ctx *ctx, stats_thread *st, cmd_scrat
     s->scratch = scratch;
     /* relaxed: ids need only be unique */
     s->id = atomic_fetch_add_explicit(&g_next_client_id, 1, memory_order_relaxed);
-    s->authed = !password_set(ctx->cfg);
+    session_auth_start(s);
     s->last_cmd = "NULL"; /* what Redis shows before the first command */
 }
 
@@ -297,6 +292,7 @@ void session_free(session *s)
     free(s->lib_name);
     free(s->lib_ver);
     s->name = s->lib_name = s->lib_ver = NULL;
+    session_auth_free(s);
 }
 
 /* RESET, as Redis's clearClientConnectionState: no name, no open
@@ -313,7 +309,7 @@ void session_reset(session *s)
     s->name = NULL;
     s->name_len = 0;
     s->name_gen = 0;
-    s->authed = !password_set(s->ctx->cfg);
+    session_auth_start(s);
     s->quit = false;
 }
 
@@ -495,6 +491,11 @@ bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc)
         multi_flag_error(s);
         return false;
     }
+    if (!(c->flags & CMD_NOAUTH) && session_gate_or_reply(s, o, c, argv, argc) != 0) {
+        stats_reject(s->st, (unsigned)(c - g_cmds));
+        multi_flag_error(s);
+        return false;
+    }
     if (peel_meta_or_reply(s, o, c, argv, &argc) != 0) {
         stats_reject(s->st, (unsigned)(c - g_cmds));
         multi_flag_error(s);
@@ -531,46 +532,20 @@ static void cmd_echo(session *s, resp_out *o, const resp_arg *v, size_t n)
     resp_w_bulk(o, v[1].ptr, v[1].len);
 }
 
-static bool token_matches(const server_config *cfg, const resp_arg *cand)
-{
-    return config_token_matches(cfg, cand->ptr, cand->len);
-}
-
-#define WRONGPASS_MSG "invalid username-password pair or user is disabled."
-
-/* Checks user and token as Redis 7 does for its one user, "default":
- * without --requirepass it takes any token (nopass), with one the token
- * must match. Returns true (and authenticates) or replies WRONGPASS. */
-static bool auth_or_reply(session *s, resp_out *o, const resp_arg *user, const resp_arg *tok)
-{
-    const server_config *cfg = s->ctx->cfg;
-    /* both checks always run: the time does not tell which one failed */
-    bool user_ok = arg_eq(user, "default");
-    bool tok_ok = !password_set(cfg) || token_matches(cfg, tok);
-    if (!user_ok || !tok_ok) {
-        stats_add_global(&s->ctx->g->auth_failures, 1);
-        resp_w_error(o, "WRONGPASS", WRONGPASS_MSG);
-        return false;
-    }
-    s->authed = true;
-    return true;
-}
-
 static void cmd_auth(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
-    static const resp_arg default_user = {"default", 7};
     if (n > 3) {
         resp_w_error(o, "ERR", "syntax error");
         return;
     }
-    if (n == 2 && !password_set(s->ctx->cfg)) {
+    if (n == 2 && !session_auth_required(s->ctx)) {
         resp_w_error(o, "ERR",
                      "AUTH <password> called without any password "
                      "configured for the default user. Are you sure "
                      "your configuration is correct?");
         return;
     }
-    if (auth_or_reply(s, o, n == 3 ? &v[1] : &default_user, &v[n - 1]))
+    if (session_auth_or_reply(s, o, n == 3 ? &v[1] : NULL, &v[n - 1]))
         resp_w_ok(o);
 }
 
@@ -607,7 +582,7 @@ static void cmd_hello(session *s, resp_out *o, const resp_arg *v, size_t n)
             return;
         }
     }
-    if (user != NULL && !auth_or_reply(s, o, user, tok))
+    if (user != NULL && !session_auth_or_reply(s, o, user, tok))
         return;
     if (!s->authed) {
         resp_w_error(o, "NOAUTH",
@@ -730,7 +705,8 @@ static const char *const info_counter_names[] = {
     "reply_limit_disconnects", "protocol_errors",
     /* # Stats */
     "total_connections_received", "total_commands_processed", "instantaneous_ops_per_sec",
-    "rejected_connections", "expired_keys", "evicted_keys"};
+    "rejected_connections", "expired_keys", "evicted_keys", "auth_throttled", "scope_denied",
+    "rate_limited"};
 #define INFO_CLIENTS_FIELDS 7u
 #define INFO_COUNTERS (sizeof info_counter_names / sizeof info_counter_names[0])
 
@@ -750,7 +726,10 @@ static void info_counters(session *s, resp_out *t, const char *title, size_t fro
                                            stats_ops_per_sec(clock_mono_ns()),
                                            stats_get(&g->rejected_maxclients),
                                            0,
-                                           0};
+                                           0,
+                                           stats_get(&g->auth_throttled),
+                                           stats_get(&g->scope_denied),
+                                           stats_get(&g->rate_limited)};
     assert(from < to && to <= INFO_COUNTERS);
     txt(t, "# %s\r\n", title);
     for (size_t i = from; i < to; i++)
@@ -868,6 +847,38 @@ static void info_keyspace(resp_out *t, const inv_stats *st)
     txt(t, "\r\n");
 }
 
+/* One tenant's line of # Tenants, Redis's keyspace style. */
+static int info_tenant_line(void *arg, inv_tenant *tn)
+{
+    resp_out *t = arg;
+    inv_stats st;
+    size_t len;
+    const char *name = inv_tenant_name(tn, &len);
+    memset(&st, 0, sizeof st);
+    (void)inv_stats_get(inv_tenant_engine(tn), &st);
+    txt(t,
+        "tenant_%s:levels=%llu,items=%llu,locations=%llu,holds_active=%llu,"
+        "journal_position=%llu,journal_bytes=%llu\r\n",
+        name, (unsigned long long)st.levels, (unsigned long long)st.items,
+        (unsigned long long)st.locations, (unsigned long long)st.holds_active,
+        (unsigned long long)st.journal_position, (unsigned long long)st.journal_bytes);
+    return 0;
+}
+
+/* # Tenants: how many, the session's own, and a line per tenant (an admin
+ * sees every tenant, another scope only its own). Not in INFO's default
+ * sections: a thousand tenants are a thousand lines. */
+static void info_tenants(session *s, resp_out *t)
+{
+    txt(t, "# Tenants\r\ntenants:%zu\r\ntenant:%s\r\nscope:%s\r\n",
+        inv_tenants_count(s->ctx->tenants), s->tenant_name, token_scope_name(s->scope));
+    if (s->scope == TOKEN_SCOPE_ADMIN)
+        (void)inv_tenants_each(s->ctx->tenants, info_tenant_line, t);
+    else if (s->tenant != NULL)
+        (void)info_tenant_line(t, s->tenant);
+    txt(t, "\r\n");
+}
+
 static void info_engine(session *s, resp_out *t, const info_sel *q, const inv_stats *st)
 {
     if (want(q, "journal", true))
@@ -905,7 +916,7 @@ static void cmd_info(session *s, resp_out *o, const resp_arg *v, size_t n)
     const info_sel q = {v + 1, n - 1};
     inv_stats st;
     memset(&st, 0, sizeof st);
-    (void)inv_stats_get(s->ctx->e, &st); /* zeros if it fails */
+    (void)inv_stats_get(s->e, &st); /* zeros if it fails */
     resp_out t;
     resp_out_init(&t, 2);
     if (want(&q, "server", true))
@@ -935,6 +946,8 @@ static void cmd_info(session *s, resp_out *o, const resp_arg *v, size_t n)
         info_webhooks(&t);
     if (want(&q, "http", true))
         info_http(&t, s->ctx->http_port);
+    if (want(&q, "tenants", false))
+        info_tenants(s, &t);
     if (t.failed)
         reply_engine_error(o, INV_ENOMEM);
     else
@@ -1207,7 +1220,7 @@ static void cmd_config(session *s, resp_out *o, const resp_arg *v, size_t n)
 
 static void cmd_snapshot(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
-    int rc = inv_snapshot(s->ctx->e);
+    int rc = inv_snapshot(s->e);
     if (rc == INV_OK)
         resp_w_ok(o);
     else if (rc == INV_EINVALID && s->ctx->cfg->data_dir == NULL)
@@ -1219,6 +1232,6 @@ static void cmd_snapshot(session *s, resp_out *o, const resp_arg *v, size_t n)
 static void cmd_dbsize(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     inv_stats st;
-    if (engine_or_reply(o, inv_stats_get(s->ctx->e, &st)) == 0)
+    if (engine_or_reply(o, inv_stats_get(s->e, &st)) == 0)
         resp_w_int(o, (int64_t)st.levels);
 }

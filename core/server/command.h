@@ -21,10 +21,12 @@
 #include "server/config.h"
 #include "server/resp.h"
 #include "server/stats.h"
+#include "server/tokens.h"
 
 /* Shared, read-only once the loops run. */
 typedef struct {
-    inv_engine *e;
+    inv_tenants *tenants; /* every tenant; sessions hold references */
+    token_registry *tokens; /* --tokens (empty set without one) */
     const server_config *cfg;
     stats_global *g;
     int64_t start_ms; /* CLOCK_REALTIME at start */
@@ -105,6 +107,24 @@ typedef struct {
 
 typedef struct {
     const server_ctx *ctx;
+    /* The tenant this session addresses and what it may do (cmd_tenant.c
+     * keeps these): tenant is a counted reference, NULL while none is
+     * resolved (not authenticated yet, or the token's tenant does not
+     * exist yet, or it was dropped); e is its engine (NULL with it). The
+     * name is kept so a tenant created later is found by the next
+     * request. */
+    inv_tenant *tenant;
+    inv_engine *e;
+    char tenant_name[INV_TENANT_NAME_MAX + 1];
+    size_t tenant_name_len;
+    token_scope scope; /* TOKEN_SCOPE_NONE until authenticated */
+    /* Authenticated by a --tokens token: its set (a reference) and entry,
+     * and its digest to find it again after a reload. NULL: by
+     * --requirepass, or no authentication configured. */
+    token_set *tset;
+    token_entry *tok;
+    uint8_t tok_digest[TOKEN_DIGEST_BYTES];
+    auth_throttle throttle; /* failed AUTH attempts on this connection */
     stats_thread *st; /* may be NULL */
     cmd_scratch *scratch;
     uint64_t id; /* client id (HELLO, CLIENT ID) */
@@ -142,7 +162,8 @@ void session_init(session *s, const server_ctx *ctx, stats_thread *st, cmd_scrat
  * closed connection). No-op outside MULTI. */
 void multi_discard(session *s);
 /* Frees what the session owns (its name strings, an open transaction's
- * queue); s may be reused after session_init. */
+ * queue, its tenant and token references); s may be reused after
+ * session_init. */
 void session_free(session *s);
 /* RESET: back to a new connection's state (see command.c). */
 void session_reset(session *s);

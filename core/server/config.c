@@ -45,7 +45,8 @@ const char *config_usage(void)
     return "usage: invcored [--bind ADDR] [--port N] [--threads N]\n"
            "                [--data-dir DIR | --in-memory]\n"
            "                [--fsync always|interval|none] [--fsync-interval-ms N]\n"
-           "                [--requirepass TOKEN] [--maxclients N] [--timeout S]\n"
+           "                [--requirepass TOKEN] [--tokens FILE]\n"
+           "                [--maxclients N] [--timeout S]\n"
            "                [--max-bulk BYTES] [--max-args N]\n"
            "                [--max-query-buffer BYTES] [--max-reply-buffer BYTES]\n"
            "                [--levels-capacity N] [--items-capacity N]\n"
@@ -247,6 +248,12 @@ static int apply(server_config *c, const char *name, const char *val, char *err,
         }
         c->requirepass = val;
         c->requirepass_len = strlen(val);
+    } else if (strcmp(name, "tokens") == 0) {
+        if (val[0] == '\0') {
+            snprintf(err, errlen, "--tokens: expected a file");
+            return -1;
+        }
+        c->tokens_file = val;
     } else if (strcmp(name, "webhook") == 0 || strcmp(name, "webhook-secret") == 0) {
         return apply_webhook(c, name, val, err, errlen);
     } else {

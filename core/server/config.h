@@ -75,6 +75,9 @@ typedef struct {
     uint32_t fsync_interval_ms;
     const char *requirepass; /* NULL or "": no AUTH needed */
     size_t requirepass_len;
+    /* --tokens FILE (server/tokens.h: TOKEN TENANT SCOPE [BUCKET/LEAK]
+     * lines); NULL: none. SIGHUP and TOKENS.RELOAD read it again. */
+    const char *tokens_file;
     unsigned maxclients;
     unsigned timeout_s;
     size_t max_bulk;

@@ -29,12 +29,28 @@
 #include <strings.h>
 
 #include "clock.h"
+#include "server/tokens.h"
 
 struct http_conn {
     const server_config *cfg;
-    inv_engine *e;
+    inv_tenants *tenants;
+    token_registry *tokens;
+    token_set *tset; /* the token set requests are checked against (a reference) */
+    /* The last request's tenant (a reference), kept for the next one: a
+     * keep-alive client addresses one tenant, looked up once. */
+    inv_tenant *tenant;
     http_served *served;
     bool authed; /* a request on this connection passed the token check */
+    /* What the pending request may do, decided with its headers
+     * (request_authorize): the scope, the tenant's name, the token (NULL:
+     * the password or no authentication), and a refusal to serve instead
+     * of routing (0: none). */
+    token_scope req_scope;
+    char req_tenant[INV_TENANT_NAME_MAX + 1];
+    size_t req_tenant_len;
+    token_entry *req_tok;
+    int req_deny;
+    const char *req_deny_msg;
     bool continue_sent; /* "100 Continue" sent for the pending request */
     int64_t req_start_ms; /* loop clock when the pending request began; 0: none */
     /* The request being parsed: reset by every step (parse_reset). */
@@ -54,6 +70,12 @@ struct http_conn {
 static bool password_set(const server_config *cfg)
 {
     return cfg->requirepass != NULL && cfg->requirepass_len > 0;
+}
+
+/* --requirepass or --tokens: requests need a token. */
+static bool auth_required(const http_conn *h)
+{
+    return password_set(h->cfg) || h->tokens->path != NULL;
 }
 
 /* Stops the parse with status (returns the callbacks' error value). */
@@ -89,31 +111,121 @@ static const struct {
     {"Authorization", "Bearer "},
 };
 
-/* Whether kv's value, or its value after the row's scheme, is the password.
- * Both forms are compared whenever the scheme is there, so the time does
+static bool url_is_public(const http_conn *h);
+
+/* What a presented token opens: the password (admin on the default
+ * tenant) or a --tokens entry; every form is compared, so the time does
  * not tell which one matched. */
-static bool token_header_matches(const server_config *cfg, const http_header_kv *kv,
-                                 const char *scheme)
+typedef struct {
+    bool ok;
+    token_entry *tok; /* NULL: the password */
+} token_check;
+
+static void token_value_check(const http_conn *h, const char *v, size_t len, token_check *c)
 {
-    bool ok = config_token_matches(cfg, kv->value, kv->value_len);
-    size_t n = scheme ? strlen(scheme) : 0;
-    if (n > 0 && kv->value_len >= n && strncasecmp(kv->value, scheme, n) == 0)
-        ok |= config_token_matches(cfg, kv->value + n, kv->value_len - n);
-    return ok;
+    uint8_t digest[TOKEN_DIGEST_BYTES];
+    bool pass = password_set(h->cfg) && config_token_matches(h->cfg, v, len);
+    token_entry *te = token_digest(v, len, digest) ? token_set_find_digest(h->tset, digest) : NULL;
+    if (!c->ok && pass) {
+        c->ok = true;
+        c->tok = NULL;
+    } else if (!c->ok && te != NULL) {
+        c->ok = true;
+        c->tok = te;
+    }
 }
 
-/* Any token header that carries the password authenticates; every present
- * one is compared, so the time does not tell which matched. */
-static bool request_authenticated(const http_conn *h)
+/* Checks every token header present, each in its plain form and, when it
+ * carries the row's scheme, after it. */
+static token_check request_token(const http_conn *h)
 {
-    bool ok = false;
-    assert(password_set(h->cfg));
+    token_check c = {false, NULL};
     for (size_t i = 0; i < sizeof g_token_headers / sizeof g_token_headers[0]; i++) {
         const http_header_kv *kv = header_find(h, g_token_headers[i].name);
-        if (kv != NULL)
-            ok |= token_header_matches(h->cfg, kv, g_token_headers[i].scheme);
+        if (kv == NULL)
+            continue;
+        token_value_check(h, kv->value, kv->value_len, &c);
+        const char *scheme = g_token_headers[i].scheme;
+        size_t n = scheme ? strlen(scheme) : 0;
+        if (n > 0 && kv->value_len >= n && strncasecmp(kv->value, scheme, n) == 0)
+            token_value_check(h, kv->value + n, kv->value_len - n, &c);
     }
-    return ok;
+    return c;
+}
+
+static void request_deny(http_conn *h, int status, const char *msg)
+{
+    if (h->req_deny == 0) {
+        h->req_deny = status;
+        h->req_deny_msg = msg;
+    }
+}
+
+static void request_tenant_set(http_conn *h, const char *name, size_t len)
+{
+    assert(len <= INV_TENANT_NAME_MAX);
+    memcpy(h->req_tenant, name, len);
+    h->req_tenant[len] = '\0';
+    h->req_tenant_len = len;
+}
+
+/* Decides the pending request's scope and tenant from its headers: the
+ * token's (or admin on the default tenant without authentication, or with
+ * the password); X-TWC-Tenant names the tenant, which a token of scope
+ * admin may choose and any other must match. Returns false when no valid
+ * token was presented (401). */
+static bool request_authorize(http_conn *h)
+{
+    h->req_tok = NULL;
+    h->req_deny = 0;
+    h->req_deny_msg = NULL;
+    h->req_scope = TOKEN_SCOPE_ADMIN;
+    request_tenant_set(h, INV_TENANT_DEFAULT, sizeof INV_TENANT_DEFAULT - 1);
+    if (auth_required(h) && !url_is_public(h)) {
+        if (token_registry_changed(h->tokens, h->tset)) {
+            token_set_unref(h->tset);
+            h->tset = token_registry_acquire(h->tokens);
+        }
+        token_check c = request_token(h);
+        if (!c.ok)
+            return false;
+        if (c.tok != NULL) {
+            h->req_tok = c.tok;
+            h->req_scope = c.tok->scope;
+            request_tenant_set(h, c.tok->tenant, c.tok->tenant_len);
+        }
+    }
+    const http_header_kv *tw = header_find(h, "X-TWC-Tenant");
+    if (tw == NULL || tw->value_len == 0)
+        return true; /* the connector's handlers answer a missing one */
+    if (inv_tenant_name_check(tw->value, tw->value_len) != INV_OK)
+        request_deny(h, 400, "Bad Request: X-TWC-Tenant is not a tenant name");
+    else if (h->req_scope == TOKEN_SCOPE_ADMIN)
+        request_tenant_set(h, tw->value, tw->value_len);
+    else if (tw->value_len != h->req_tenant_len ||
+             memcmp(tw->value, h->req_tenant, tw->value_len) != 0)
+        request_deny(h, 403, "Forbidden: this token does not open the tenant X-TWC-Tenant names");
+    return true;
+}
+
+/* The request's tenant, resolved once its headers are authorized: the
+ * connection's reference when it is the same live tenant, else a lookup
+ * (NULL when there is no such tenant). */
+static inv_tenant *request_tenant(http_conn *h)
+{
+    if (h->tenant != NULL) {
+        size_t len;
+        const char *name = inv_tenant_name(h->tenant, &len);
+        if (!inv_tenant_dropped(h->tenant) && len == h->req_tenant_len &&
+            memcmp(name, h->req_tenant, len) == 0)
+            return h->tenant;
+        inv_defer_journal_end(inv_tenant_engine(h->tenant)); /* before it may close */
+        inv_tenant_put(h->tenant);
+        h->tenant = NULL;
+    }
+    if (inv_tenant_get(h->tenants, h->req_tenant, h->req_tenant_len, &h->tenant) != INV_OK)
+        h->tenant = NULL;
+    return h->tenant;
 }
 
 /* /healthz answers without a token: load balancers probe it. */
@@ -202,11 +314,10 @@ static int on_headers_complete(http_parser *p)
         return refuse(h, 411, "Length Required: chunked request bodies are not supported");
     h->content_length = (p->flags & F_CONTENTLENGTH) ? p->content_length : 0;
     /* auth before the body: a stranger's body is never read */
-    if (password_set(h->cfg) && !url_is_public(h)) {
-        if (!request_authenticated(h))
-            return refuse(h, 401, "Unauthorized: a valid access token is required");
+    if (!request_authorize(h))
+        return refuse(h, 401, "Unauthorized: a valid access token is required");
+    if (auth_required(h) && !url_is_public(h))
         h->authed = true;
-    }
     if (h->content_length > h->cfg->http_body_bytes)
         return refuse(h, 413, "Payload Too Large");
     return 0;
@@ -240,7 +351,7 @@ static const http_parser_settings g_settings = {
 
 /* ---- the connection ----------------------------------------------------- */
 
-http_conn *http_conn_new(const server_config *cfg, inv_engine *e)
+http_conn *http_conn_new(const server_config *cfg, inv_tenants *tenants, token_registry *tokens)
 {
     assert(cfg != NULL);
     assert(cfg->http_headers > 0 && cfg->http_headers <= SERVER_HTTP_HEADERS_MAX);
@@ -249,9 +360,13 @@ http_conn *http_conn_new(const server_config *cfg, inv_engine *e)
         return NULL;
     h->headers_cap = cfg->http_headers;
     h->cfg = cfg;
-    h->e = e;
+    h->tenants = tenants;
+    h->tokens = tokens;
     h->served = http_served_new();
-    if (h->served == NULL) {
+    h->tset = token_registry_acquire(tokens);
+    if (h->served == NULL || h->tset == NULL) {
+        http_served_free(h->served);
+        token_set_unref(h->tset);
         free(h);
         return NULL;
     }
@@ -264,6 +379,10 @@ void http_conn_free(http_conn *h)
     if (h == NULL)
         return;
     http_served_free(h->served);
+    if (h->tenant != NULL)
+        inv_defer_journal_end(inv_tenant_engine(h->tenant)); /* before it may close */
+    inv_tenant_put(h->tenant);
+    token_set_unref(h->tset);
     free(h);
     http_metrics_conn(false);
 }
@@ -276,7 +395,7 @@ static size_t min_size(size_t a, size_t b)
 static void parse_reset(http_conn *h)
 {
     const server_config *cfg = h->cfg;
-    bool strict = password_set(cfg) && !h->authed;
+    bool strict = auth_required(h) && !h->authed;
     http_parser_init(&h->p, HTTP_REQUEST);
     h->p.data = h;
     h->url = h->body = NULL;
@@ -323,6 +442,11 @@ http_step http_conn_step(http_conn *h, const char *data, size_t len, resp_out *o
         return HTTP_STEP_CLOSE;
     }
     if (h->complete) {
+        uint64_t retry_ms = 0;
+        if (h->req_tok != NULL && h->req_tok->bucket_size != 0 &&
+            !token_rate_take(h->req_tok, clock_mono_ms(), &retry_ms))
+            h->req_deny = 429, h->req_deny_msg = "Too Many Requests: this token's bucket is full";
+        inv_tenant *t = h->req_deny == 0 ? request_tenant(h) : NULL;
         http_parsed pr = {
             .method = http_method_str((enum http_method)h->p.method),
             .url = h->url ? h->url : "",
@@ -332,7 +456,14 @@ http_step http_conn_step(http_conn *h, const char *data, size_t len, resp_out *o
             .headers = h->headers,
             .n_headers = h->n_headers,
             .keep_alive = http_should_keep_alive(&h->p) && !h->p.upgrade,
-            .e = h->e,
+            .e = t ? inv_tenant_engine(t) : NULL,
+            .tenant = t,
+            .tenants = h->tenants,
+            .tenant_name = h->req_tenant,
+            .scope = h->req_scope,
+            .deny = h->req_deny,
+            .deny_msg = h->req_deny_msg,
+            .retry_after_ms = retry_ms,
             .started_ns = clock_mono_ns(),
         };
         h->req_start_ms = 0;
@@ -363,6 +494,11 @@ http_step http_conn_step(http_conn *h, const char *data, size_t len, resp_out *o
     *need = h->headers_done ? header_end + (size_t)h->content_length : len + 1;
     *used = 0;
     return HTTP_STEP_NEED_MORE;
+}
+
+inv_tenant *http_conn_tenant(const http_conn *h)
+{
+    return h->tenant;
 }
 
 bool http_conn_expired(const http_conn *h, int64_t now_ms, int64_t last_ms)

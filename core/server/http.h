@@ -23,6 +23,7 @@
 #include "invcore.h"
 #include "server/config.h"
 #include "server/resp.h"
+#include "server/tokens.h"
 
 /* Before a connection's first authenticated request (and on every request
  * when no --requirepass is set these are not used): a stranger gets this
@@ -44,7 +45,20 @@ typedef struct {
     const http_header_kv *headers;
     size_t n_headers;
     bool keep_alive; /* HTTP/1.1 without "Connection: close", or 1.0 keep-alive */
+    /* The request's tenant and its engine (NULL: no such tenant: a route
+     * that needs one answers 404), every tenant (/metrics), the tenant's
+     * name, the scope its token grants, and a refusal decided before
+     * routing that http_serve answers in the dialect's shape (0: none;
+     * 400 bad X-TWC-Tenant, 403 another tenant's X-TWC-Tenant, 429 the
+     * token's rate limit with retry_after_ms). */
     inv_engine *e;
+    inv_tenant *tenant;
+    inv_tenants *tenants;
+    const char *tenant_name;
+    token_scope scope;
+    int deny;
+    const char *deny_msg;
+    uint64_t retry_after_ms;
     uint64_t started_ns; /* clock_mono_ns at parse: the latency histogram */
 } http_parsed;
 
@@ -56,7 +70,10 @@ typedef enum {
     HTTP_STEP_CLOSE = 2 /* a response appended; close after sending it */
 } http_step;
 
-http_conn *http_conn_new(const server_config *cfg, inv_engine *e);
+http_conn *http_conn_new(const server_config *cfg, inv_tenants *tenants, token_registry *tokens);
+/* The tenant of the connection's last request (a reference the connection
+ * holds; NULL: none): its writes are the ones durable_at names. */
+inv_tenant *http_conn_tenant(const http_conn *h);
 void http_conn_free(http_conn *h);
 
 /* Parses one request at the start of data[0..len) and answers it into out.

@@ -187,32 +187,76 @@ static void metrics_requests(http_body *b)
     }
 }
 
-static void metrics_engine(http_body *b, inv_engine *e)
+/* The engine's figures, one row per metric and a sample per tenant
+ * (label tenant="name"). */
+#define METRICS_ENGINE_ROWS 13
+
+static void metrics_engine_values(const inv_stats *st, uint64_t v[METRICS_ENGINE_ROWS])
 {
+    const uint64_t vals[METRICS_ENGINE_ROWS] = {st->levels,
+                                                st->items,
+                                                st->locations,
+                                                st->holds_active,
+                                                st->holds_created,
+                                                st->holds_committed,
+                                                st->holds_released,
+                                                st->holds_expired,
+                                                st->records_written,
+                                                st->journal_position,
+                                                st->durable_position,
+                                                st->fsyncs,
+                                                st->journal_failed ? 1 : 0};
+    memcpy(v, vals, sizeof vals);
+}
+
+static const struct {
+    const char *name, *type;
+} g_engine_metrics[METRICS_ENGINE_ROWS] = {
+    {"invcore_levels", "gauge"},
+    {"invcore_items", "gauge"},
+    {"invcore_locations", "gauge"},
+    {"invcore_holds_active", "gauge"},
+    {"invcore_holds_created_total", "counter"},
+    {"invcore_holds_committed_total", "counter"},
+    {"invcore_holds_released_total", "counter"},
+    {"invcore_holds_expired_total", "counter"},
+    {"invcore_journal_records_written_total", "counter"},
+    {"invcore_journal_position", "gauge"},
+    {"invcore_journal_durable_position", "gauge"},
+    {"invcore_journal_fsyncs_total", "counter"},
+    {"invcore_journal_failed", "gauge"},
+};
+
+typedef struct {
+    http_body *b;
+    size_t row;
+} metrics_walk;
+
+static int metrics_tenant(void *arg, inv_tenant *t)
+{
+    metrics_walk *w = arg;
     inv_stats st;
-    if (inv_stats_get(e, &st) != INV_OK)
-        return;
-    const struct {
-        const char *name, *type;
-        uint64_t v;
-    } rows[] = {
-        {"invcore_levels", "gauge", st.levels},
-        {"invcore_items", "gauge", st.items},
-        {"invcore_locations", "gauge", st.locations},
-        {"invcore_holds_active", "gauge", st.holds_active},
-        {"invcore_holds_created_total", "counter", st.holds_created},
-        {"invcore_holds_committed_total", "counter", st.holds_committed},
-        {"invcore_holds_released_total", "counter", st.holds_released},
-        {"invcore_holds_expired_total", "counter", st.holds_expired},
-        {"invcore_journal_records_written_total", "counter", st.records_written},
-        {"invcore_journal_position", "gauge", st.journal_position},
-        {"invcore_journal_durable_position", "gauge", st.durable_position},
-        {"invcore_journal_fsyncs_total", "counter", st.fsyncs},
-        {"invcore_journal_failed", "gauge", st.journal_failed ? 1 : 0},
-    };
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-        metric_line(b, "# TYPE %s %s\n%s %llu\n", rows[i].name, rows[i].type, rows[i].name,
-                    (unsigned long long)rows[i].v);
+    uint64_t v[METRICS_ENGINE_ROWS];
+    size_t len;
+    const char *name = inv_tenant_name(t, &len);
+    if (inv_stats_get(inv_tenant_engine(t), &st) != INV_OK)
+        return 0;
+    metrics_engine_values(&st, v);
+    /* a tenant name is [a-z0-9._-]: nothing to escape in a label */
+    metric_line(w->b, "%s{tenant=\"%s\"} %llu\n", g_engine_metrics[w->row].name, name,
+                (unsigned long long)v[w->row]);
+    return 0;
+}
+
+static void metrics_engine(http_body *b, inv_tenants *tenants)
+{
+    for (size_t row = 0; row < METRICS_ENGINE_ROWS; row++) {
+        metrics_walk w = {b, row};
+        metric_line(b, "# TYPE %s %s\n", g_engine_metrics[row].name, g_engine_metrics[row].type);
+        (void)inv_tenants_each(tenants, metrics_tenant, &w);
+    }
+    metric_line(b, "# TYPE invcore_tenants gauge\ninvcore_tenants %zu\n",
+                inv_tenants_count(tenants));
 }
 
 static void metrics(const http_request *req, http_response *res)
@@ -220,7 +264,7 @@ static void metrics(const http_request *req, http_response *res)
     res->status = 200;
     res->content_type = "text/plain; version=0.0.4; charset=utf-8";
     metrics_requests(res->body);
-    metrics_engine(res->body, req->e);
+    metrics_engine(res->body, req->tenants);
 }
 
 const http_route http_common_routes[] = {
@@ -479,6 +523,61 @@ static bool header_lookup(const http_request *r, const char *name, http_str *val
     return false;
 }
 
+/* The scope a route needs: /metrics shows every tenant (admin); a read
+ * (GET, HEAD, and the POST searches whose path ends in /query) needs read;
+ * any other method changes stock or the catalog (write). */
+static token_scope route_scope(const http_route *route, http_method method)
+{
+    static const char query[] = "/query";
+    size_t n = strlen(route->pattern), q = sizeof query - 1;
+    if (strcmp(route->pattern, "/metrics") == 0)
+        return TOKEN_SCOPE_ADMIN;
+    if (method == HTTP_GET || method == HTTP_HEAD)
+        return TOKEN_SCOPE_READ;
+    if (method == HTTP_POST && n >= q && memcmp(route->pattern + n - q, query, q) == 0)
+        return TOKEN_SCOPE_READ;
+    return TOKEN_SCOPE_WRITE;
+}
+
+/* /healthz and /metrics answer for the server, not for one tenant. */
+static bool route_needs_tenant(const http_route *route)
+{
+    return strcmp(route->pattern, "/healthz") != 0 && strcmp(route->pattern, "/metrics") != 0;
+}
+
+/* Before a matched route runs: the refusal http.c decided (400, 403, 429),
+ * the token's scope (403), the tenant (404). True when res holds the
+ * refusal and the handler must not run. */
+static bool serve_refused(const http_parsed *pr, const http_route *route, const http_request *req,
+                          http_response *res)
+{
+    char msg[160];
+    token_scope need = route_scope(route, req->method);
+    if (pr->deny != 0) {
+        error_body(res, req->path, pr->deny, pr->deny_msg);
+        if (pr->deny == 429) {
+            uint64_t s = (pr->retry_after_ms + 999) / 1000; /* whole seconds, rounded up */
+            snprintf(res->extra[res->n_extra++], HTTP_EXTRA_HEADER_BYTES_MAX, "Retry-After: %llu",
+                     (unsigned long long)(s ? s : 1));
+        }
+        return true;
+    }
+    if (pr->scope < need) {
+        snprintf(msg, sizeof msg,
+                 "Forbidden: this token's scope (%s) does not allow it (%s needed)",
+                 token_scope_name(pr->scope), token_scope_name(need));
+        error_body(res, req->path, 403, msg);
+        return true;
+    }
+    if (pr->e == NULL && route_needs_tenant(route)) {
+        snprintf(msg, sizeof msg, "Not Found: tenant '%s' does not exist",
+                 pr->tenant_name ? pr->tenant_name : "");
+        error_body(res, req->path, 404, msg);
+        return true;
+    }
+    return false;
+}
+
 uint64_t http_serve(http_served *s, const http_parsed *pr, resp_out *out, bool close_after)
 {
     assert(s != NULL && pr != NULL && out != NULL);
@@ -497,6 +596,7 @@ uint64_t http_serve(http_served *s, const http_parsed *pr, resp_out *out, bool c
     req.query = q ? (http_str){q + 1, pr->url_len - (size_t)(q + 1 - pr->url)} : (http_str){"", 0};
     req.body = (http_str){pr->body ? pr->body : "", pr->body_len};
     req.e = pr->e;
+    req.tenants = pr->tenants;
     req.header = header_lookup;
     req.conn = (void *)pr;
     http_method want = req.method ? req.method : HTTP_GET;
@@ -513,6 +613,9 @@ uint64_t http_serve(http_served *s, const http_parsed *pr, resp_out *out, bool c
         res.status = 204;
     } else if (req.method == 0 || m == HTTP_MATCH_NO_METHOD) {
         error_body(&res, req.path, 405, "Method Not Allowed");
+    } else if (serve_refused(pr, route, &req, &res)) {
+        dialect = route->dialect;
+        allow[0] = '\0';
     } else {
         dialect = route->dialect;
         req.dialect = dialect;

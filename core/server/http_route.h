@@ -63,7 +63,8 @@ struct http_request {
     http_str body; /* Content-Length bytes (or the de-chunked body) */
     http_str params[HTTP_PARAMS_MAX]; /* the pattern's {name} values, in order */
     size_t n_params;
-    inv_engine *e;
+    inv_engine *e; /* the request's tenant's (never NULL in a handler that needs one) */
+    inv_tenants *tenants; /* every tenant (/metrics) */
     /* The value of a request header (case-insensitive name), or false when
      * absent. The first one when repeated. */
     bool (*header)(const http_request *r, const char *name, http_str *value);

@@ -27,6 +27,10 @@
  * stdio, the engine's journal, snapshot and directory files, and slack for
  * the accept that EMFILE handling needs. */
 #define MAIN_FDS_RESERVED 64u
+/* Each tenant with a data dir holds a few descriptors (its directory lock,
+ * journal segment and directory): room for this many tenants is asked
+ * for besides the clients' (docs/TENANTS.md). */
+#define MAIN_FDS_TENANTS 4096u
 
 /* mkdir -p */
 static int make_dirs(const char *path)
@@ -57,11 +61,13 @@ static void fit_maxclients_to_fd_limit(server_config *cfg)
     struct rlimit rl;
     rlim_t reserve = MAIN_FDS_RESERVED + (rlim_t)cfg->threads * SERVER_FDS_PER_LOOP;
     rlim_t want = (rlim_t)cfg->maxclients + reserve;
+    /* tenants' descriptors are asked for, not reserved from maxclients */
+    rlim_t ask = want + MAIN_FDS_TENANTS;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < ask) {
         struct rlimit up = rl;
-        up.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+        up.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= ask ? ask : rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &up) == 0)
             rl = up;
     }
@@ -107,7 +113,7 @@ static int configure(server_config *cfg, int argc, char **argv)
 
 /* The engine, durability deferred to the event loops; NULL after a log
  * line saying why. */
-static inv_engine *engine_open(const server_config *cfg)
+static inv_tenants *tenants_open(const server_config *cfg, server_subs *subs)
 {
     inv_config ecfg;
     memset(&ecfg, 0, sizeof ecfg);
@@ -124,29 +130,31 @@ static inv_engine *engine_open(const server_config *cfg)
     ecfg.buyer_window_ms = (uint64_t)cfg->buyer_window_s * 1000;
     ecfg.history_retention_ms = (uint64_t)cfg->history_retention_hours * 3600 * 1000;
     ecfg.history_retention_bytes = cfg->history_retention_bytes;
-    inv_engine *e = NULL;
-    int rc = inv_open(&e, &ecfg);
+    inv_tenants *ts = NULL;
+    inv_tenant_hooks hooks;
+    server_subs_hooks(subs, &hooks);
+    int rc = inv_tenants_open(&ts, &ecfg, &hooks);
     if (rc != INV_OK) {
         fprintf(stderr, "invcored: cannot open the engine (data dir %s): %s %s\n",
                 cfg->data_dir ? cfg->data_dir : "(in-memory)", inv_errcode(rc), inv_strerror(rc));
         return NULL;
     }
-    return e;
+    return ts;
 }
 
-static void log_listening(const server_config *cfg, server *srv, inv_engine *e)
+static void log_listening(const server_config *cfg, server *srv, inv_tenants *ts, inv_engine *e)
 {
     inv_stats st;
     memset(&st, 0, sizeof st);
     inv_stats_get(e, &st);
     fprintf(stderr,
             "invcored %s listening on %s:%d threads=%u data=%s fsync=%s "
-            "durable_replies=%s levels=%llu items=%llu locations=%llu http=%d\n",
+            "durable_replies=%s levels=%llu items=%llu locations=%llu http=%d tenants=%zu\n",
             INVCORE_VERSION, cfg->bind, server_port(srv), cfg->threads,
             cfg->data_dir ? cfg->data_dir : "in-memory", config_fsync_name(cfg->fsync_policy),
             server_durable_replies(srv) && cfg->fsync_policy == INV_FSYNC_ALWAYS ? "yes" : "no",
             (unsigned long long)st.levels, (unsigned long long)st.items,
-            (unsigned long long)st.locations, server_http_port(srv));
+            (unsigned long long)st.locations, server_http_port(srv), inv_tenants_count(ts));
     fflush(stderr);
 }
 
@@ -156,6 +164,7 @@ int main(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP); /* reloads --tokens */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -163,36 +172,56 @@ int main(int argc, char **argv)
     int code = configure(&cfg, argc, argv);
     if (code >= 0)
         return code;
-    inv_engine *e = engine_open(&cfg);
-    if (e == NULL)
+    server_subs *subs = server_subs_new();
+    inv_tenants *ts = subs ? tenants_open(&cfg, subs) : NULL;
+    if (ts == NULL) {
+        server_subs_free(subs);
         return 1;
-    char err[256];
+    }
+    /* the default tenant: webhooks follow its feed (docs/PROTOCOL.md) */
+    inv_tenant *def = inv_tenant_default(ts);
+    inv_engine *e = inv_tenant_engine(def);
+    char err[512];
     /* before the server: INFO webhooks never sees a set being built */
     webhooks *hooks = NULL;
     const webhook_config hcfg = {cfg.webhooks,           cfg.n_webhooks,         cfg.webhook_secret,
                                  cfg.webhook_secret_len, cfg.webhook_timeout_ms, cfg.data_dir};
     if (cfg.n_webhooks > 0 && webhooks_start(&hooks, e, &hcfg, err, sizeof err) != 0) {
         fprintf(stderr, "invcored: %s\n", err);
-        inv_close(e);
+        inv_tenant_put(def);
+        inv_tenants_close(ts);
+        server_subs_free(subs);
         return 1;
     }
     server *srv = NULL;
-    if (server_start(&srv, &cfg, e, err, sizeof err) != 0) {
+    if (server_start(&srv, &cfg, ts, subs, err, sizeof err) != 0) {
         fprintf(stderr, "invcored: %s\n", err);
         webhooks_stop(hooks);
-        inv_close(e);
+        inv_tenant_put(def);
+        inv_tenants_close(ts);
+        server_subs_free(subs);
         return 1;
     }
-    log_listening(&cfg, srv, e);
+    log_listening(&cfg, srv, ts, e);
 
     int sig = 0;
-    while (sigwait(&set, &sig) != 0)
-        ;
+    for (;;) {
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            break;
+        if (server_reload_tokens(srv, err, sizeof err) == INV_OK)
+            fprintf(stderr, "invcored: SIGHUP: tokens reloaded\n");
+        else
+            fprintf(stderr, "invcored: SIGHUP: tokens not reloaded (the old ones stay): %s\n", err);
+    }
     fprintf(stderr, "invcored: signal %d, shutting down\n", sig);
     server_stop(srv);
     webhooks_stop(hooks); /* after the server: no INFO reads the set */
     server_free(srv);
-    inv_close(e);
+    inv_tenant_put(def);
+    inv_tenants_close(ts);
+    server_subs_free(subs);
     fprintf(stderr, "invcored: bye\n");
     return 0;
 }

@@ -145,6 +145,9 @@ typedef struct conn {
         uint64_t off, pos;
     } bar[CONN_BARRIERS];
     unsigned bhead, bcount;
+    /* The tenant whose journal positions bar[] holds (a reference while
+     * not NULL): one at a time, see conn_hold_at. */
+    inv_tenant *bar_tenant;
     uint32_t ev; /* events registered with epoll */
     bool closing; /* QUIT or framing error: flush, then close */
     bool want_write; /* last send hit EAGAIN */
@@ -181,7 +184,6 @@ struct loop {
     int64_t blocked_next_ms; /* nearest deadline among them; 0: none */
     conn *dead; /* closed, freed by loop_reap */
     int64_t now_ms, last_sweep_ms, last_quiesce_ms, stop_deadline_ms;
-    uint64_t durable_cache;
     uint32_t index; /* in srv->loops: its slot in a gather */
     _Atomic(mail *) inbox; /* pushed by any loop, drained by this one */
     int64_t log_second; /* rate limit of conn_log */
@@ -211,7 +213,9 @@ struct server {
     server_config cfg;
     server_ctx ctx;
     stats_global g;
-    inv_engine *e;
+    inv_tenants *tenants;
+    server_subs *subs;
+    token_registry tokens; /* --tokens */
     int port;
     int http_port; /* 0: off */
     unsigned nloops;
@@ -342,6 +346,16 @@ static void ready_remove(conn *c)
     list_remove(&c->lp->ready, &c->ready_link);
 }
 
+/* Drops the connection's barrier tenant reference. */
+static void conn_bar_tenant_put(conn *c)
+{
+    if (c->bar_tenant == NULL)
+        return;
+    inv_defer_journal_end(inv_tenant_engine(c->bar_tenant)); /* before it may close */
+    inv_tenant_put(c->bar_tenant);
+    c->bar_tenant = NULL;
+}
+
 /* Closes the socket at once; the memory is freed at the end of the loop
  * iteration (loop_reap), so events already fetched for it stay safe. */
 static void conn_close(conn *c)
@@ -354,6 +368,8 @@ static void conn_close(conn *c)
     conn_unpark(c); /* a reply it awaits has nowhere to go */
     conn_unblock(c);
     session_free(&c->sess);
+    conn_bar_tenant_put(c);
+    c->bcount = 0;
     epoll_ctl(lp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     list_remove(&lp->conns, &c->link);
@@ -395,7 +411,7 @@ static bool conn_runnable(const conn *c)
 /* The end (relative to out.buf) of what may be sent now. */
 static size_t sendable_end(conn *c)
 {
-    uint64_t dur = c->lp->durable_cache;
+    uint64_t dur = c->bcount > 0 ? inv_durable_position(inv_tenant_engine(c->bar_tenant)) : 0;
     while (c->bcount > 0) {
         unsigned i = c->bhead;
         if (c->bar[i].pos > dur)
@@ -518,16 +534,27 @@ static int conn_flush(conn *c)
 /* Holds the reply starting at absolute offset start until journal
  * position pos is durable (RESP: the command's last write; HTTP: the
  * handler's durable_at). */
-static void conn_hold_at(conn *c, uint64_t start, uint64_t pos)
+static void conn_hold_at(conn *c, uint64_t start, uint64_t pos, inv_tenant *t)
 {
     loop *lp = c->lp;
-    if (lp->durfd < 0 || pos == 0)
+    if (lp->durfd < 0 || pos == 0 || t == NULL)
         return;
-    if (pos <= lp->durable_cache)
+    if (pos <= inv_durable_position(inv_tenant_engine(t)))
         return;
-    lp->durable_cache = inv_durable_position(lp->srv->e);
-    if (pos <= lp->durable_cache)
-        return;
+    if (c->bar_tenant != t) {
+        /* Positions of two journals do not compare: the replies held for
+         * the previous tenant are made durable first (a write after a
+         * switch of tenant on one connection, with writes in flight: a
+         * rare case, one fsync's wait), then the barriers are t's. */
+        if (c->bcount > 0) {
+            unsigned last = (c->bhead + c->bcount - 1) % CONN_BARRIERS;
+            (void)inv_wait_durable(inv_tenant_engine(c->bar_tenant), c->bar[last].pos);
+            c->bcount = 0; /* durable, or failed: conn_pump / the failure check decide */
+        }
+        conn_bar_tenant_put(c);
+        inv_tenant_ref(t);
+        c->bar_tenant = t;
+    }
     if (c->bcount == CONN_BARRIERS) {
         /* ring full: the newest barrier also covers this reply; waiting
          * for the larger position is conservative and keeps order */
@@ -560,12 +587,15 @@ static size_t conn_process(conn *c, const char *data, size_t len)
                 break;
             uint64_t start = c->base + c->out.len, durable_at;
             size_t used, need;
+            inv_tenant *last = http_conn_tenant(c->http);
+            if (last != NULL) /* a keep-alive client's tenant is usually the last one */
+                inv_defer_journal_begin(inv_tenant_engine(last));
             http_step hs = http_conn_step(c->http, data + pos, len - pos, &c->out, lp->now_ms,
                                           &used, &need, &durable_at);
             c->need = need;
             if (hs == HTTP_STEP_NEED_MORE)
                 break;
-            conn_hold_at(c, start, durable_at);
+            conn_hold_at(c, start, durable_at, http_conn_tenant(c->http));
             c->closing = hs == HTTP_STEP_CLOSE;
             pos += used;
             continue;
@@ -596,8 +626,10 @@ static size_t conn_process(conn *c, const char *data, size_t len)
         }
         if (argc > 0) {
             uint64_t start = c->base + c->out.len;
+            if (c->sess.e != NULL)
+                inv_defer_journal_begin(c->sess.e); /* no-op when it is deferred already */
             if (command_exec(&c->sess, &c->out, lp->argv, argc))
-                conn_hold_at(c, start, inv_last_write_position());
+                conn_hold_at(c, start, inv_last_write_position(), c->sess.tenant);
             if (c->sess.quit)
                 c->closing = true;
         }
@@ -1061,7 +1093,7 @@ static void loop_accept(loop *lp, bool http)
          * number of loops, which maxclients tolerates */
         now = atomic_fetch_add_explicit(&srv->g.connected, 1, memory_order_relaxed) + 1;
         if (now > srv->cfg.maxclients || (c = calloc(1, sizeof *c)) == NULL ||
-            (http && (c->http = http_conn_new(&srv->cfg, srv->e)) == NULL)) {
+            (http && (c->http = http_conn_new(&srv->cfg, srv->tenants, &srv->tokens)) == NULL)) {
             free(c);
             atomic_fetch_sub_explicit(&srv->g.connected, 1, memory_order_relaxed); /* as above */
             stats_add_global(&srv->g.rejected_maxclients, 1);
@@ -1101,17 +1133,27 @@ static void loop_accept(loop *lp, bool http)
  * see made durable is ever acknowledged to them. */
 static void loop_release_held(loop *lp)
 {
-    lp->durable_cache = inv_durable_position(lp->srv->e);
     for (list_node *n = list_first(&lp->held), *next; n != NULL; n = next) {
         next = list_next(n);
         conn_pump(held_of(n));
     }
-    inv_stats st;
-    if (!list_empty(&lp->held) && inv_stats_get(lp->srv->e, &st) == INV_OK && st.journal_failed) {
-        for (list_node *n = list_first(&lp->held), *next; n; n = next) {
-            next = list_next(n);
-            conn_close(held_of(n));
+    /* still held: closed when their tenant's journal failed (asked once
+     * per run of connections of one tenant) */
+    inv_engine *asked = NULL;
+    bool failed = false;
+    for (list_node *n = list_first(&lp->held), *next; n; n = next) {
+        conn *c = held_of(n);
+        next = list_next(n);
+        if (c->bar_tenant == NULL)
+            continue;
+        inv_engine *e = inv_tenant_engine(c->bar_tenant);
+        if (e != asked) {
+            inv_stats st;
+            asked = e;
+            failed = inv_stats_get(e, &st) == INV_OK && st.journal_failed;
         }
+        if (failed)
+            conn_close(c);
     }
 }
 
@@ -1212,8 +1254,9 @@ static void *loop_main(void *arg)
     for (;;) {
         int n = epoll_wait(lp->epfd, evs, LOOP_EVENTS_MAX, loop_wait_ms(lp));
         /* The iteration's writes wake the journal's flusher once, at its
-         * end (inv_defer_journal_end below), not once per record. */
-        inv_defer_journal_begin(srv->e);
+         * end (inv_defer_journal_end below), not once per record: each
+         * request defers its tenant's journal (conn_process), one at a
+         * time per thread. */
         lp->now_ms = clock_mono_coarse_ms();
         for (int i = 0; i < n; i++)
             loop_dispatch(lp, &evs[i]);
@@ -1236,18 +1279,18 @@ static void *loop_main(void *arg)
          * per clock tick, not once per iteration. */
         if (lp->now_ms != lp->last_quiesce_ms) {
             lp->last_quiesce_ms = lp->now_ms;
-            inv_quiesce(srv->e);
+            inv_quiesce(NULL);
         }
         /* Before sleeping: the replies held for durability this iteration
          * wait on the durability eventfd, which only a woken flusher
          * signals; and a crash loses at most this iteration's records. */
-        inv_defer_journal_end(srv->e);
+        inv_defer_journal_end(NULL);
     }
     while (!list_empty(&lp->conns))
         conn_close(conn_of(list_first(&lp->conns)));
     loop_run_mail(lp); /* other loops' gathers wait for this one's part */
     loop_reap(lp);
-    inv_defer_journal_end(srv->e); /* the last iteration's writes */
+    inv_defer_journal_end(NULL); /* the last iteration's writes */
     return NULL;
 }
 
@@ -1336,7 +1379,7 @@ static void loop_free(server *srv, loop *lp)
     if (lp->wakefd >= 0)
         close(lp->wakefd);
     if (lp->durfd >= 0)
-        inv_durable_unsubscribe(srv->e, lp->durfd);
+        close(lp->durfd); /* unsubscribed from every tenant first (server_free) */
     if (lp->epfd >= 0)
         close(lp->epfd);
     if (lp->spare_fd >= 0)
@@ -1378,17 +1421,18 @@ static int loop_init(server *srv, loop *lp, char *err, size_t errlen)
         if (srv->http_port < 0)
             srv->http_port = bound_port(lp->hfd);
     }
-    lp->durfd = inv_durable_subscribe(srv->e);
-    if (lp->durfd < 0 && lp->durfd != INV_EINVALID) {
-        /* With a journal, replies must wait: never run without the wake. */
-        snprintf(err, errlen, "durability subscription: %s", inv_strerror(lp->durfd));
-        return -1;
-    }
-    if (lp->durfd < 0)
-        lp->durfd = -1; /* in memory: replies never wait */
-    else
+    /* With a journal, replies must wait: the loop's one durability eventfd,
+     * which every tenant's journal signals (server_subs); in memory,
+     * replies never wait. */
+    lp->durfd = -1;
+    if (srv->cfg.data_dir != NULL) {
+        lp->durfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (lp->durfd < 0) {
+            snprintf(err, errlen, "durability eventfd: %s", strerror(errno));
+            return -1;
+        }
         srv->durable = true;
-    lp->durable_cache = 0;
+    }
     if (epoll_add(lp->epfd, lp->lfd, &g_tag_listen) != 0 ||
         epoll_add(lp->epfd, lp->wakefd, &g_tag_wake) != 0 ||
         (lp->durfd >= 0 && epoll_add(lp->epfd, lp->durfd, &g_tag_durable) != 0) ||
@@ -1399,7 +1443,117 @@ static int loop_init(server *srv, loop *lp, char *err, size_t errlen)
     return 0;
 }
 
-int server_start(server **out, const server_config *cfg, inv_engine *e, char *err, size_t errlen)
+/* ---- the durability fan-out ---------------------------------------------- */
+
+struct server_subs {
+    pthread_mutex_t lock; /* fds and n; taken inside the tenant set's hooks */
+    int fds[SERVER_THREADS_MAX];
+    unsigned n;
+};
+
+server_subs *server_subs_new(void)
+{
+    server_subs *u = calloc(1, sizeof *u);
+    if (u != NULL)
+        pthread_mutex_init(&u->lock, NULL);
+    return u;
+}
+
+void server_subs_free(server_subs *u)
+{
+    if (u == NULL)
+        return;
+    assert(u->n == 0); /* server_free unsubscribed every loop */
+    pthread_mutex_destroy(&u->lock);
+    free(u);
+}
+
+/* Subscribes (or not) every loop's eventfd to t's journal. A failed
+ * subscription leaves that loop's replies for t to the loop's own re-check
+ * of held replies each iteration (loop_main's safety net), so nothing is
+ * acknowledged early; it is logged. */
+static void subs_apply(server_subs *u, inv_tenant *t, bool subscribe)
+{
+    inv_engine *e = inv_tenant_engine(t);
+    for (unsigned i = 0; i < u->n; i++) {
+        if (!subscribe) {
+            inv_durable_unsubscribe_fd(e, u->fds[i]);
+            continue;
+        }
+        int rc = inv_durable_subscribe_fd(e, u->fds[i]);
+        if (rc != INV_OK && rc != INV_EINVALID) {
+            size_t len;
+            fprintf(stderr, "invcored: tenant %s: durability subscription: %s\n",
+                    inv_tenant_name(t, &len), inv_strerror(rc));
+        }
+    }
+}
+
+static void subs_on_open(void *arg, inv_tenant *t)
+{
+    server_subs *u = arg;
+    pthread_mutex_lock(&u->lock);
+    subs_apply(u, t, true);
+    pthread_mutex_unlock(&u->lock);
+}
+
+static void subs_on_close(void *arg, inv_tenant *t)
+{
+    server_subs *u = arg;
+    pthread_mutex_lock(&u->lock);
+    subs_apply(u, t, false);
+    pthread_mutex_unlock(&u->lock);
+}
+
+void server_subs_hooks(server_subs *u, inv_tenant_hooks *out)
+{
+    assert(u != NULL && out != NULL);
+    out->on_open = subs_on_open;
+    out->on_close = subs_on_close;
+    out->arg = u;
+}
+
+static int subs_each_on(void *arg, inv_tenant *t)
+{
+    subs_apply(arg, t, true);
+    return 0;
+}
+
+static int subs_each_off(void *arg, inv_tenant *t)
+{
+    subs_apply(arg, t, false);
+    return 0;
+}
+
+/* Publishes the loops' eventfds and subscribes them to every tenant open
+ * now; tenants made later are subscribed by subs_on_open. Runs before any
+ * loop starts, so no tenant is made meanwhile (each one is subscribed
+ * exactly once). */
+static void subs_start(server *srv)
+{
+    server_subs *u = srv->subs;
+    pthread_mutex_lock(&u->lock);
+    u->n = 0;
+    for (unsigned i = 0; i < srv->nloops; i++)
+        if (srv->loops[i].durfd >= 0)
+            u->fds[u->n++] = srv->loops[i].durfd;
+    pthread_mutex_unlock(&u->lock);
+    (void)inv_tenants_each(srv->tenants, subs_each_on, u);
+}
+
+/* The reverse, once the loops are joined: no journal signals a descriptor
+ * about to be closed. */
+static void subs_stop(server *srv)
+{
+    server_subs *u = srv->subs;
+    (void)inv_tenants_each(srv->tenants, subs_each_off, u);
+    pthread_mutex_lock(&u->lock);
+    u->n = 0;
+    pthread_mutex_unlock(&u->lock);
+}
+
+int server_start(server **out, const server_config *cfg, inv_tenants *tenants, server_subs *subs,
+                 char *err, size_t errlen)
 {
     server *srv = calloc(1, sizeof *srv);
     *out = NULL;
@@ -1408,7 +1562,14 @@ int server_start(server **out, const server_config *cfg, inv_engine *e, char *er
         return -1;
     }
     srv->cfg = *cfg;
-    srv->e = e;
+    srv->tenants = tenants;
+    srv->subs = subs;
+    char terr[512];
+    if (token_registry_init(&srv->tokens, cfg->tokens_file, terr, sizeof terr) != INV_OK) {
+        snprintf(err, errlen, "--tokens: %s", terr);
+        free(srv);
+        return -1;
+    }
     srv->port = cfg->port;
     srv->http_port = cfg->http_port;
     srv->nloops = cfg->threads ? cfg->threads : 1;
@@ -1437,7 +1598,9 @@ int server_start(server **out, const server_config *cfg, inv_engine *e, char *er
     for (unsigned i = 0; i < srv->nloops; i++)
         if (loop_init(srv, &srv->loops[i], err, errlen) != 0)
             goto fail;
-    srv->ctx.e = e;
+    subs_start(srv);
+    srv->ctx.tenants = tenants;
+    srv->ctx.tokens = &srv->tokens;
     srv->ctx.cfg = &srv->cfg;
     srv->ctx.g = &srv->g;
     srv->ctx.start_ms = clock_wall_ms();
@@ -1459,8 +1622,18 @@ fail:
     for (unsigned i = 0; i < srv->nloops; i++)
         loop_free(srv, &srv->loops[i]);
     free(srv->loops);
+    token_registry_destroy(&srv->tokens);
     free(srv);
     return -1;
+}
+
+int server_reload_tokens(server *s, char *err, size_t errlen)
+{
+    if (s->tokens.path == NULL) {
+        snprintf(err, errlen, "no --tokens file");
+        return INV_EINVALID;
+    }
+    return token_registry_reload(&s->tokens, err, errlen);
 }
 
 int server_port(const server *s)
@@ -1518,8 +1691,10 @@ void server_free(server *s)
     if (s == NULL)
         return;
     server_drain_mail(s);
+    subs_stop(s);
     for (unsigned i = 0; i < s->nloops; i++)
         loop_free(s, &s->loops[i]);
     free(s->loops);
+    token_registry_destroy(&s->tokens);
     free(s);
 }

@@ -22,9 +22,23 @@
 
 typedef struct server server;
 
-/* Binds cfg->bind:cfg->port (port 0: any free port) and starts
- * cfg->threads loops. Returns 0, or -1 with a message in err. */
-int server_start(server **out, const server_config *cfg, inv_engine *e, char *err, size_t errlen);
+/* The durability fan-out: each event loop waits on one eventfd that every
+ * tenant's journal signals. Made before the tenants are opened (its hooks
+ * go to inv_tenants_open, so a tenant made later is subscribed as it
+ * opens), given to server_start, freed after server_free. */
+typedef struct server_subs server_subs;
+server_subs *server_subs_new(void);
+void server_subs_free(server_subs *u);
+void server_subs_hooks(server_subs *u, inv_tenant_hooks *out);
+
+/* Binds cfg->bind:cfg->port (port 0: any free port), loads --tokens and
+ * starts cfg->threads loops serving tenants. Returns 0, or -1 with a
+ * message in err. */
+int server_start(server **out, const server_config *cfg, inv_tenants *tenants, server_subs *subs,
+                 char *err, size_t errlen);
+/* Reloads --tokens (SIGHUP): INV_OK, or the error with err filled (the
+ * tokens in force stay). */
+int server_reload_tokens(server *s, char *err, size_t errlen);
 int server_port(const server *s); /* the port actually bound */
 int server_http_port(const server *s); /* the HTTP port bound; 0: off */
 bool server_durable_replies(const server *s); /* replies wait for fsync */

@@ -55,6 +55,9 @@ typedef struct {
     _Atomic uint64_t accepted; /* connections ever accepted */
     _Atomic uint64_t rejected_maxclients;
     _Atomic uint64_t auth_failures;
+    _Atomic uint64_t auth_throttled; /* AUTH refused unchecked (cmd_tenant.c) */
+    _Atomic uint64_t scope_denied; /* NOPERM / HTTP 403 */
+    _Atomic uint64_t rate_limited; /* BUSY / HTTP 429 */
     _Atomic uint64_t protocol_errors; /* framing errors (then closed) */
     _Atomic uint64_t idle_closed; /* closed by --timeout */
     _Atomic uint64_t reply_limit_closed; /* closed by --max-reply-buffer */
