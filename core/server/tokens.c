@@ -245,12 +245,14 @@ static int file_read(const char *path, char **buf, size_t *len, char *err, size_
         close(fd);
         return INV_EIO;
     }
+    if ((uint64_t)st.st_size > TOKENS_FILE_BYTES_MAX) { /* refused before reading */
+        fileio_errmsg(err, errlen, "%s: larger than %u bytes", path, TOKENS_FILE_BYTES_MAX);
+        close(fd);
+        return INV_ELIMIT;
+    }
     /* st_size is a hint only (the file may change while read): read until
      * end of file, growing, and never past the limit + 1 byte. */
-    size_t hint = TOKENS_READ_FIRST;
-    if (st.st_size > 0)
-        hint = (uint64_t)st.st_size < TOKENS_FILE_BYTES_MAX ? (size_t)st.st_size
-                                                            : TOKENS_FILE_BYTES_MAX;
+    size_t hint = st.st_size > 0 ? (size_t)st.st_size : TOKENS_READ_FIRST;
     size_t cap = hint + 1; /* + 1: end of file is seen without a regrowth */
     char *p = malloc(cap);
     size_t n = 0;
