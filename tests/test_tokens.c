@@ -67,6 +67,16 @@ static int load(const scratch *s, token_set **out, char *err)
     return rc;
 }
 
+/* Writes text as s->path and loads it, which must succeed. */
+static token_set *load_ok(const scratch *s, const char *text)
+{
+    write_text(s, text);
+    token_set *set;
+    char err[ERR_MAX];
+    cr_assert_eq(load(s, &set, err), INV_OK, "%s", err);
+    return set;
+}
+
 static token_entry *find(const token_set *set, const char *token)
 {
     return token_set_find(set, token, strlen(token));
@@ -78,18 +88,15 @@ Test(tokens, a_good_file_loads_every_token_with_its_tenant_scope_and_rate)
 {
     scratch s;
     scratch_open(&s);
-    write_text(&s, "# tokens for the test\n"
-                   "\n"
-                   "reader-token-1 shop-a read\n"
-                   "   \t  \n"
-                   "writer.token.2\tshop-b\twrite   # a trailing comment\r\n"
-                   "\tadmin_token_3 default admin 40/2\r\n"
-                   "#only a comment \r\n"
-                   "limited-token-4 a.b_c-9 write 1000000/1000000\n"
-                   "last-line-no-newline x read 1/1");
-    token_set *set;
-    char err[ERR_MAX];
-    cr_assert_eq(load(&s, &set, err), INV_OK, "%s", err);
+    token_set *set = load_ok(&s, "# tokens for the test\n"
+                                 "\n"
+                                 "reader-token-1 shop-a read\n"
+                                 "   \t  \n"
+                                 "writer.token.2\tshop-b\twrite   # a trailing comment\r\n"
+                                 "\tadmin_token_3 default admin 40/2\r\n"
+                                 "#only a comment \r\n"
+                                 "limited-token-4 a.b_c-9 write 1000000/1000000\n"
+                                 "last-line-no-newline x read 1/1");
     cr_assert_eq(token_set_count(set), 5);
 
     token_entry *e = find(set, "reader-token-1");
@@ -153,10 +160,7 @@ Test(tokens, the_longest_and_shortest_tokens_load)
     memset(longest, '~', TOKEN_BYTES_MAX);
     longest[TOKEN_BYTES_MAX] = '\0';
     snprintf(text, sizeof text, "%s t read\n!!!!!!!! t write\n", longest);
-    write_text(&s, text);
-    token_set *set;
-    char err[ERR_MAX];
-    cr_assert_eq(load(&s, &set, err), INV_OK, "%s", err);
+    token_set *set = load_ok(&s, text);
     cr_assert_not_null(find(set, longest));
     cr_assert_not_null(find(set, "!!!!!!!!"));
     token_set_unref(set);
@@ -297,10 +301,7 @@ Test(tokens, tokens_are_found_by_token_and_by_digest_and_near_misses_are_not)
 {
     scratch s;
     scratch_open(&s);
-    write_text(&s, "secret-token-aaaa t1 read\nsecret-token-bbbb t2 write\n");
-    token_set *set;
-    char err[ERR_MAX];
-    cr_assert_eq(load(&s, &set, err), INV_OK, "%s", err);
+    token_set *set = load_ok(&s, "secret-token-aaaa t1 read\nsecret-token-bbbb t2 write\n");
 
     token_entry *a = find(set, "secret-token-aaaa");
     cr_assert_not_null(a);
@@ -472,21 +473,28 @@ Test(tokens, a_registry_on_a_bad_file_is_not_initialised)
 
 /* ---- the leaky bucket ----------------------------------------------------- */
 
-/* A set of one token with bucket/leak (0/0: no limit); its entry in *e. */
+/* A set of one token with rate field rate ("": no limit); its entry in *e. */
 static token_set *one_token(const char *rate, token_entry **e)
 {
     scratch s;
     scratch_open(&s);
     char text[128];
     snprintf(text, sizeof text, "bucket-token t write %s\n", rate);
-    write_text(&s, text);
-    token_set *set;
-    char err[ERR_MAX];
-    cr_assert_eq(load(&s, &set, err), INV_OK, "%s", err);
+    token_set *set = load_ok(&s, text);
     scratch_close(&s);
     *e = find(set, "bucket-token");
     cr_assert_not_null(*e);
     return set;
+}
+
+/* How many of tries requests at now_ms the bucket admits. */
+static unsigned takes(token_entry *e, int64_t now_ms, unsigned tries)
+{
+    unsigned admitted = 0;
+    uint64_t retry;
+    for (unsigned i = 0; i < tries; i++)
+        admitted += token_rate_take(e, now_ms, &retry);
+    return admitted;
 }
 
 Test(tokens, a_bucket_of_40_leaking_2_per_second_admits_40_then_one_per_500_ms)
@@ -494,8 +502,7 @@ Test(tokens, a_bucket_of_40_leaking_2_per_second_admits_40_then_one_per_500_ms)
     token_entry *e;
     token_set *set = one_token("40/2", &e);
     uint64_t retry = 0;
-    for (int i = 0; i < 40; i++)
-        cr_assert(token_rate_take(e, T0_MS, &retry), "request %d of a burst of 40", i + 1);
+    cr_assert_eq(takes(e, T0_MS, 40), 40, "a burst of 40");
     cr_assert_not(token_rate_take(e, T0_MS, &retry), "the 41st");
     cr_assert_eq(retry, 500, "one drop leaks in 500 ms at 2/s");
     cr_assert_not(token_rate_take(e, T0_MS + 250, &retry));
@@ -507,15 +514,9 @@ Test(tokens, a_bucket_of_40_leaking_2_per_second_admits_40_then_one_per_500_ms)
     cr_assert_eq(retry, 500);
 
     /* 10 s later 20 drops have leaked: 20 more, not 21. */
-    int admitted = 0;
-    for (int i = 0; i < 30; i++)
-        admitted += token_rate_take(e, T0_MS + 10500, &retry);
-    cr_assert_eq(admitted, 20);
+    cr_assert_eq(takes(e, T0_MS + 10500, 30), 20);
     /* Idle for long: the bucket is empty, not negative (40, not more). */
-    admitted = 0;
-    for (int i = 0; i < 100; i++)
-        admitted += token_rate_take(e, T0_MS + 1000000, &retry);
-    cr_assert_eq(admitted, 40);
+    cr_assert_eq(takes(e, T0_MS + 1000000, 100), 40);
     token_set_unref(set);
 }
 
@@ -524,8 +525,7 @@ Test(tokens, leaks_not_dividing_1000_are_exact_and_a_clock_behind_never_admits_m
     token_entry *e;
     token_set *set = one_token("3/3", &e);
     uint64_t retry = 0;
-    for (int i = 0; i < 3; i++)
-        cr_assert(token_rate_take(e, T0_MS, &retry));
+    cr_assert_eq(takes(e, T0_MS, 3), 3);
     cr_assert_not(token_rate_take(e, T0_MS, &retry));
     cr_assert_eq(retry, 334, "1000 milli-drops at 3 per ms: 333.3 ms, rounded up");
     cr_assert_not(token_rate_take(e, T0_MS + 333, &retry));
@@ -542,9 +542,9 @@ Test(tokens, a_token_without_a_rate_is_never_limited)
 {
     token_entry *e;
     token_set *set = one_token("", &e);
+    cr_assert_eq(takes(e, T0_MS, 100000), 100000);
     uint64_t retry = 77;
-    for (int i = 0; i < 100000; i++)
-        cr_assert(token_rate_take(e, T0_MS, &retry));
+    cr_assert(token_rate_take(e, T0_MS, &retry));
     cr_assert_eq(retry, 77, "untouched");
     token_set_unref(set);
 }
