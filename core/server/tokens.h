@@ -5,12 +5,15 @@
  *
  * A token file (--tokens FILE) has one token per line:
  *     TOKEN TENANT SCOPE [BUCKET/LEAK_PER_S]
- * whitespace-separated; '#' starts a comment (whole line or after the
- * fields); blank lines are skipped. SCOPE is read, write or admin. The
- * optional fourth field turns on the rate limit for that token: a bucket of
- * BUCKET requests leaking LEAK_PER_S per second (Shopify REST: 40/2). A
- * token may name a tenant that does not exist (yet): tokens.c does not know
- * tenants, the server answers such requests NOTFOUND.
+ * separated by spaces or tabs; '#' starts a comment (whole line or after
+ * the fields), so a token cannot contain '#'; blank lines are skipped;
+ * lines end in \n or \r\n. A token is TOKEN_BYTES_MIN..TOKEN_BYTES_MAX
+ * bytes of printable ASCII (0x21..0x7e, '#' excepted). SCOPE is read,
+ * write or admin. The optional fourth field turns on the rate limit for
+ * that token: a bucket of BUCKET requests leaking LEAK_PER_S per second
+ * (Shopify REST: 40/2). A token may name a tenant that does not exist
+ * (yet): tokens.c does not know tenants, the server answers such requests
+ * NOTFOUND.
  *
  * Tokens are kept only as SHA-256 digests (libcrypto) and compared with
  * CRYPTO_memcmp, so neither memory nor timing gives one away. A loaded
@@ -61,22 +64,24 @@ typedef struct {
     token_scope scope;
     uint32_t bucket_size; /* 0: no rate limit */
     uint32_t leak_per_s;
-    /* The bucket: see token_rate_take (tokens.c packs the level and the
-     * time of the last leak into one word). */
+    /* The bucket: see token_rate_take (tokens.c keeps the instant the
+     * bucket will be empty, which folds its level and the time of the last
+     * leak into one word). */
     _Atomic uint64_t bucket;
 } token_entry;
 
 typedef struct token_set token_set;
 
-/* SHA-256 of token (len bytes) into digest. */
-void token_digest(const char *token, size_t len, uint8_t digest[TOKEN_DIGEST_BYTES]);
+/* SHA-256 of token (len bytes) into digest: true, or false when
+ * libcrypto failed (out of memory; digest zeroed, not to be used). */
+bool token_digest(const char *token, size_t len, uint8_t digest[TOKEN_DIGEST_BYTES]);
 
 /* Parses a token file into a new set (one reference, the caller's).
  * INV_OK; INV_EINVALID with "PATH:LINE: reason" in err for any bad line
  * (short or long token, bad tenant name, unknown scope, bad rate field,
  * extra fields, a duplicate token), nothing loaded; INV_EIO when the file
- * cannot be read (err says why); INV_ELIMIT beyond TOKENS_MAX or
- * TOKENS_FILE_BYTES_MAX. */
+ * cannot be read or is not a regular file (err says why); INV_ELIMIT
+ * beyond TOKENS_MAX or TOKENS_FILE_BYTES_MAX; INV_ENOMEM. */
 int token_set_load(const char *path, token_set **out, char *err, size_t errlen);
 /* An empty set (no tokens), one reference. NULL: out of memory. */
 token_set *token_set_empty(void);
