@@ -1114,3 +1114,9 @@ void http_body_raw(http_body *b, const char *p, size_t n)
     assert(b != NULL && (p != NULL || n == 0));
     body_print(b, p, n);
 }
+
+bool http_json_utf8_ok(const char *s, size_t n)
+{
+    assert(s != NULL || n == 0);
+    return n == 0 || utf8_valid_prefix((const unsigned char *)s, n) == n;
+}

@@ -121,4 +121,10 @@ void http_body_raw(http_body *b, const char *p, size_t n);
  * price kept exact), at b's value position. */
 void http_json_number(http_body *b, const char *text, size_t len);
 
+/* ---- additions by tenant-io -------------------------------------------- */
+
+/* Is s[0..n) well-formed UTF-8 (RFC 3629), so that http_json_str writes it
+ * as it is (it repairs any other byte to a \u00XX code point)? */
+bool http_json_utf8_ok(const char *s, size_t n);
+
 #endif /* INV_SERVER_HTTP_JSON_H */
