@@ -1,7 +1,9 @@
 /*
  * engine.c — the top of the engine: opening and closing an engine,
- * statistics, and the background thread (hold expiry, memory reclamation,
- * finishing growth, snapshots). Durability is recovery.c's (a data
+ * statistics, and the background work (hold expiry, memory reclamation,
+ * finishing growth, snapshots): one thread per engine, or, for a tenant
+ * engine (engine_tuning.no_background), engine_background_tick called by
+ * the tenant set's one thread. Durability is recovery.c's (a data
  * directory) and persist.c's (writing); engine.c only calls recovery.
  *
  * Invariant: every public entry point runs inside one epoch section, so
@@ -19,6 +21,7 @@
 #include "recovery.h"
 #include "table.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,24 +29,33 @@
 /* Background period when no hold sweep interval is configured tighter. */
 #define ENGINE_BACKGROUND_MS_MAX 50
 
+uint32_t engine_background_period_ms(const inv_engine *e)
+{
+    uint32_t period_ms = e->cfg.sweep_interval_ms;
+    return period_ms > ENGINE_BACKGROUND_MS_MAX ? ENGINE_BACKGROUND_MS_MAX : period_ms;
+}
+
+void engine_background_tick(inv_engine *e, int64_t now_ms)
+{
+    assert(e != NULL && now_ms > 0);
+    /* relaxed: a timestamp (engine_now_s). */
+    atomic_store_explicit(&e->now_s, (uint32_t)(now_ms / 1000), memory_order_relaxed);
+    epoch_enter();
+    hold_expire_due(e, now_ms);
+    (void)idem_expire(&e->idem, now_ms);
+    table_finish_growth(&e->levels);
+    epoch_exit();
+    recovery_maybe_snapshot(e);
+}
+
 static void *background_main(void *arg)
 {
     inv_engine *e = arg;
-    uint32_t period_ms = e->cfg.sweep_interval_ms;
-    if (period_ms > ENGINE_BACKGROUND_MS_MAX)
-        period_ms = ENGINE_BACKGROUND_MS_MAX;
+    uint32_t period_ms = engine_background_period_ms(e);
     /* acquire: pairs with the release in inv_close. */
     while (!atomic_load_explicit(&e->stopping, memory_order_acquire)) {
-        /* relaxed: a timestamp (engine_now_s). */
-        atomic_store_explicit(&e->now_s, (uint32_t)clock_wall_s(), memory_order_relaxed);
-        epoch_enter();
-        int64_t now_ms = clock_wall_ms();
-        hold_expire_due(e, now_ms);
-        (void)idem_expire(&e->idem, now_ms);
-        table_finish_growth(&e->levels);
-        epoch_exit();
+        engine_background_tick(e, clock_wall_ms());
         epoch_reclaim();
-        recovery_maybe_snapshot(e);
         clock_sleep_ms(period_ms);
     }
     return NULL;
@@ -122,6 +134,11 @@ int engine_open_tuned(inv_engine **out, const inv_config *cfg, const engine_tuni
             inv_close(e);
             return rc;
         }
+    }
+    /* A tenant set ticks its engines from one thread of its own. */
+    if (tuning && tuning->no_background) {
+        *out = e;
+        return INV_OK;
     }
     if (pthread_create(&e->background, NULL, background_main, e) != 0) {
         inv_close(e);

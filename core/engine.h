@@ -12,6 +12,7 @@
  *                                    batches, in that order
  *   recovery                         opening a data dir; snapshots
  *   engine                           open, close, background (this)
+ *   tenants                          named engines, one shared background
  *   server/                          the RESP server, on invcore.h alone
  * Every public entry point enters an epoch section for its whole duration
  * and leaves it before returning (the automatic quiescent point per
@@ -25,9 +26,22 @@
 /* Settings that are not inv_config fields (tests). */
 typedef struct {
     uint64_t journal_segment_bytes; /* 0: the journal's default */
+    /* No background thread of its own: the owner (tenants.c) calls
+     * engine_background_tick every engine_background_period_ms instead,
+     * and never after inv_close began. */
+    bool no_background;
 } engine_tuning;
 
 /* inv_open with tuning (NULL: none). */
 int engine_open_tuned(inv_engine **out, const inv_config *cfg, const engine_tuning *tuning);
+
+/* One pass of the background work on e at wall time now_ms (> 0): the
+ * clock, hold expiry, request-id expiry, table growth, a due snapshot. No
+ * epoch_reclaim (global: the caller runs it once per pass over all its
+ * engines). Never concurrently with itself on one e, never after inv_close
+ * began. */
+void engine_background_tick(inv_engine *e, int64_t now_ms);
+/* The period of e's background pass, in milliseconds. */
+uint32_t engine_background_period_ms(const inv_engine *e);
 
 #endif /* INV_ENGINE_H */

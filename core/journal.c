@@ -1048,11 +1048,10 @@ int journal_sync_written(journal *j)
     return rc;
 }
 
-int journal_subscribe(journal *j)
+/* Adds fd to the subscribers: INV_OK or INV_ELIMIT (full). */
+static int sub_add(journal *j, int fd)
 {
-    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (fd < 0)
-        return INV_EIO;
+    assert(fd >= 0);
     pthread_mutex_lock(&j->sub_lock);
     size_t i = 0;
     while (i < INV_DURABLE_SUBSCRIBERS_MAX && j->subs[i] >= 0)
@@ -1063,14 +1062,12 @@ int journal_subscribe(journal *j)
         atomic_fetch_add_explicit(&j->sub_count, 1, memory_order_relaxed);
     }
     pthread_mutex_unlock(&j->sub_lock);
-    if (i == INV_DURABLE_SUBSCRIBERS_MAX) {
-        close(fd);
-        return INV_ELIMIT;
-    }
-    return fd;
+    return i < INV_DURABLE_SUBSCRIBERS_MAX ? INV_OK : INV_ELIMIT;
 }
 
-void journal_unsubscribe(journal *j, int fd)
+/* Removes fd from the subscribers; true if it was one. Once it returns the
+ * flusher no longer writes to fd (it writes under the same lock). */
+static bool sub_remove(journal *j, int fd)
 {
     bool found = false;
     pthread_mutex_lock(&j->sub_lock);
@@ -1078,13 +1075,43 @@ void journal_unsubscribe(journal *j, int fd)
         if (fd >= 0 && j->subs[i] == fd) {
             j->subs[i] = -1;
             found = true;
-            /* relaxed: a hint, see journal_subscribe. */
+            /* relaxed: a hint, see sub_add. */
             atomic_fetch_sub_explicit(&j->sub_count, 1, memory_order_relaxed);
             break;
         }
     pthread_mutex_unlock(&j->sub_lock);
-    if (found)
+    return found;
+}
+
+int journal_subscribe(journal *j)
+{
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0)
+        return INV_EIO;
+    int rc = sub_add(j, fd);
+    if (rc != INV_OK) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+void journal_unsubscribe(journal *j, int fd)
+{
+    if (sub_remove(j, fd))
         close(fd); /* after the lock: the flusher no longer writes to it */
+}
+
+int journal_subscribe_fd(journal *j, int fd)
+{
+    if (fd < 0)
+        return INV_EINVALID;
+    return sub_add(j, fd);
+}
+
+void journal_unsubscribe_fd(journal *j, int fd)
+{
+    (void)sub_remove(j, fd); /* the caller's fd: never closed here */
 }
 
 void journal_stats_get(const journal *cj, journal_stats *out)

@@ -172,6 +172,12 @@ int journal_sync_written(journal *j);
 int journal_subscribe(journal *j);
 /* Stops signalling fd and closes it (no-op for an unknown fd). */
 void journal_unsubscribe(journal *j, int fd);
+/* As journal_subscribe with the caller's fd (an eventfd it owns, which
+ * the journal never closes): INV_OK, INV_ELIMIT, INV_EINVALID (fd < 0).
+ * One fd may be subscribed to many journals. */
+int journal_subscribe_fd(journal *j, int fd);
+/* Stops signalling fd (no-op for an unknown fd); does not close it. */
+void journal_unsubscribe_fd(journal *j, int fd);
 
 typedef struct {
     uint64_t records; /* records written (PAD included) */

@@ -103,6 +103,19 @@ void inv_durable_unsubscribe(inv_engine *e, int fd)
         journal_unsubscribe(e->jr, fd);
 }
 
+int inv_durable_subscribe_fd(inv_engine *e, int fd)
+{
+    if (!e || !e->jr || fd < 0)
+        return INV_EINVALID;
+    return journal_subscribe_fd(e->jr, fd);
+}
+
+void inv_durable_unsubscribe_fd(inv_engine *e, int fd)
+{
+    if (e && e->jr)
+        journal_unsubscribe_fd(e->jr, fd);
+}
+
 int inv_wait_durable(inv_engine *e, uint64_t position)
 {
     if (!e)

@@ -888,7 +888,7 @@ int inv_set_actor(const char *actor, size_t len);
  * holds one never sees the engine freed under it. Callers check
  * inv_tenant_dropped before each request and stop using a dropped one.
  */
-#define INV_TENANT_NAME_MAX 64 /* bytes: [a-z0-9._-], 1..64, not "." / ".." */
+#define INV_TENANT_NAME_MAX 64 /* bytes: [a-z0-9._-], 1..64, not starting with "." */
 #define INV_TENANT_DEFAULT "default"
 #define INV_TENANTS_MAX 100000 /* tenants in one set, the default included */
 
