@@ -447,7 +447,7 @@ static inv_engine *open_engine(const char *dir, uint64_t segment_bytes, uint64_t
                       .fsync_policy = INV_FSYNC_NONE,
                       .history_retention_ms = retention_ms,
                       .history_retention_bytes = retention_bytes};
-    engine_tuning t = {segment_bytes};
+    engine_tuning t = {.journal_segment_bytes = segment_bytes};
     inv_engine *e = NULL;
     int rc = engine_open_tuned(&e, &cfg, &t);
     cr_assert_eq(rc, INV_OK, "open %s: %s", dir, inv_strerror(rc));

@@ -307,7 +307,7 @@ Test(server_tenants, tokens_reload_by_command_and_by_sighup)
     /* SIGHUP: the token b used is revoked, the connection signed out */
     tokens_write(TOK_ADMIN " default admin\n");
     cr_assert_eq(kill(S.pid, SIGHUP), 0);
-    cr_assert_eq(srv_log_wait(&S, "tokens reloaded", 10000), 0);
+    cr_assert(srv_log_wait(&S, "tokens reloaded", 10000));
     expect_error(b, "NOAUTH", "LOC.GET 1");
     expect_error(b, "NOAUTH", "LOC.GET 1");
     redisFree(a);
@@ -504,7 +504,7 @@ Test(server_tenants, http_token_headers_select_the_tenant_and_scope)
     CURL *c = curl_easy_init();
     hc_resp *r = calloc(1, sizeof *r);
     cr_assert(c && r);
-    const char *path = "/admin/api/2025-01/inventory_levels.json?inventory_item_ids=7";
+    const char *path = "/admin/api/2021-01/inventory_levels.json?inventory_item_ids=7";
     const char *const read_a[] = {"X-Shopify-Access-Token: " TOK_A_READ, NULL};
     const char *const write_b[] = {"X-Shopify-Access-Token: " TOK_B_WRITE, NULL};
     const char *const none[] = {NULL};
@@ -518,7 +518,7 @@ Test(server_tenants, http_token_headers_select_the_tenant_and_scope)
     cr_assert_null(strstr(r->body, "\"available\":10"), "%s", r->body);
     /* a reader may not adjust (403 in Shopify's error shape) */
     const char *adjust = "{\"location_id\":1,\"inventory_item_id\":7,\"available_adjustment\":-1}";
-    cr_assert_eq(hc_do(c, port, "POST", "/admin/api/2025-01/inventory_levels/adjust.json", read_a,
+    cr_assert_eq(hc_do(c, port, "POST", "/admin/api/2021-01/inventory_levels/adjust.json", read_a,
                        adjust, r),
                  403, "%s", r->body);
     cr_assert_not_null(strstr(r->body, "\"errors\""), "%s", r->body);
@@ -559,7 +559,7 @@ Test(server_tenants, http_answers_429_with_retry_after_when_a_tokens_bucket_is_f
     hc_resp *r = calloc(1, sizeof *r);
     cr_assert(c && r);
     const char *const lim[] = {"X-Shopify-Access-Token: " TOK_LIMITED, NULL};
-    const char *path = "/admin/api/2025-01/inventory_levels.json?inventory_item_ids=7";
+    const char *path = "/admin/api/2021-01/inventory_levels.json?inventory_item_ids=7";
     long st = 0;
     for (int i = 0; i < 1000 && st != 429; i++)
         st = hc_do(c, port, "GET", path, lim, NULL, r);
