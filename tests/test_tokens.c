@@ -679,7 +679,9 @@ Test(tokens, eight_threads_at_one_instant_get_exactly_the_bucket_size)
     tu_run_threads(RACE_THREADS, race_worker, &r);
     tu_assert_no_failures();
     /* relaxed: the join ordered the workers' adds before this. */
-    cr_assert_eq(atomic_load_explicit(&r.admitted, memory_order_relaxed), RACE_BUCKET);
+    uint64_t admitted = atomic_load_explicit(&r.admitted, memory_order_relaxed);
+    cr_assert_eq(admitted, RACE_BUCKET, "%llu admitted by a bucket of %u",
+                 (unsigned long long)admitted, RACE_BUCKET);
     uint64_t retry;
     cr_assert_not(token_rate_take(e, T0_MS, &retry));
     cr_assert(token_rate_take(e, T0_MS + 1000, &retry), "one drop per second leaks");

@@ -112,6 +112,7 @@ token_entry *token_set_find_digest(const token_set *s, const uint8_t digest[TOKE
     return v ? &s->entries[v - 1] : NULL;
 }
 
+/* Once per AUTH, not per request: libcrypto's digest allocates its context. */
 token_entry *token_set_find(const token_set *s, const char *token, size_t len)
 {
     uint8_t digest[TOKEN_DIGEST_BYTES];
@@ -606,6 +607,8 @@ static bool bucket_cas_loop(_Atomic uint64_t *word, const rate_now *r, uint64_t 
     }
 }
 
+/* Hot path (every request of a limited token): no lock, no allocation,
+ * one CAS loop. */
 bool token_rate_take(token_entry *t, int64_t now_ms, uint64_t *retry_after_ms)
 {
     assert(t != NULL && retry_after_ms != NULL);
