@@ -295,6 +295,20 @@ Test(tokens, a_file_past_the_byte_limit_is_refused)
     scratch_close(&s);
 }
 
+Test(tokens, a_file_whose_size_stat_does_not_know_is_read_to_its_end)
+{
+    /* procfs: a regular file of st_size 0 and more than the first read
+     * (TOKENS_READ_FIRST) holds, so the buffer grows; its first line is
+     * "ADDR PERMS OFFSET DEV INODE PATH": too many fields. */
+    const char *path = "/proc/self/smaps";
+    token_set *set = NULL;
+    char err[ERR_MAX];
+    cr_assert_eq(token_set_load(path, &set, err, sizeof err), INV_EINVALID, "%s", err);
+    cr_assert_null(set);
+    cr_assert_str_eq(err,
+                     "/proc/self/smaps:1: extra fields (TOKEN TENANT SCOPE [BUCKET/LEAK_PER_S])");
+}
+
 /* ---- lookups -------------------------------------------------------------- */
 
 Test(tokens, tokens_are_found_by_token_and_by_digest_and_near_misses_are_not)
