@@ -51,7 +51,7 @@
 #define RATE_CLOCK_MS_MAX ((uint64_t)INT64_MAX / TOKEN_LEAK_PER_S_MAX - 1)
 
 _Static_assert(TOKENS_MAX <= UINT32_MAX / 4, "slots hold an entry index + 1 in 32 bits");
-_Static_assert((uint64_t)TOKEN_BUCKET_MAX *RATE_MILLI < (uint64_t)INT64_MAX / 4,
+_Static_assert(((uint64_t)TOKEN_BUCKET_MAX * RATE_MILLI) < (uint64_t)INT64_MAX / 4,
                "a full bucket in milli-drops fits beside the leak clock");
 _Static_assert(AUTH_FAILURES_CLOSE < 32, "the penalty's shift stays in range");
 _Static_assert(TOKEN_BYTES_MAX <= UINT32_MAX && INV_TENANT_NAME_MAX <= UINT8_MAX,
