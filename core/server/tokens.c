@@ -51,7 +51,7 @@
 #define RATE_CLOCK_MS_MAX ((uint64_t)INT64_MAX / TOKEN_LEAK_PER_S_MAX - 1)
 
 _Static_assert(TOKENS_MAX <= UINT32_MAX / 4, "slots hold an entry index + 1 in 32 bits");
-_Static_assert((uint64_t)TOKEN_BUCKET_MAX *RATE_MILLI < (uint64_t)INT64_MAX / 4,
+_Static_assert(((uint64_t)TOKEN_BUCKET_MAX * RATE_MILLI) < (uint64_t)INT64_MAX / 4,
                "a full bucket in milli-drops fits beside the leak clock");
 _Static_assert(AUTH_FAILURES_CLOSE < 32, "the penalty's shift stays in range");
 _Static_assert(TOKEN_BYTES_MAX <= UINT32_MAX && INV_TENANT_NAME_MAX <= UINT8_MAX,
@@ -112,6 +112,7 @@ token_entry *token_set_find_digest(const token_set *s, const uint8_t digest[TOKE
     return v ? &s->entries[v - 1] : NULL;
 }
 
+/* Once per AUTH, not per request: libcrypto's digest allocates its context. */
 token_entry *token_set_find(const token_set *s, const char *token, size_t len)
 {
     uint8_t digest[TOKEN_DIGEST_BYTES];
@@ -224,85 +225,103 @@ static const char *field_show(const char *p, size_t len, char out[TOKEN_SHOW_MAX
     return out;
 }
 
-/* Reads the whole regular file at path into a malloc'd buffer. INV_OK,
- * INV_EIO (err says why) or INV_ELIMIT beyond TOKENS_FILE_BYTES_MAX. The
- * caller cleanses and frees *buf. */
-static int file_read(const char *path, char **buf, size_t *len, char *err, size_t errlen)
+/* Opens path for reading if it is a regular file of at most
+ * TOKENS_FILE_BYTES_MAX bytes: INV_OK with *fd and its size (a hint: the
+ * file may change while read), INV_EIO with errno (0: not a regular file),
+ * or INV_ELIMIT. */
+static int file_open_regular(const char *path, int *fd, size_t *size)
 {
-    *buf = NULL;
-    *len = 0;
     /* O_NONBLOCK: a FIFO must not block the open before it is refused. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    *fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        fileio_errmsg(err, errlen, "%s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return INV_EIO;
+    int rc = INV_OK;
+    if (*fd < 0 || fstat(*fd, &st) != 0) {
+        rc = INV_EIO; /* errno: open's or fstat's reason */
+    } else if (!S_ISREG(st.st_mode)) {
+        rc = INV_EIO;
+        errno = 0; /* the reason is the file's type */
+    } else if ((uint64_t)st.st_size > TOKENS_FILE_BYTES_MAX) {
+        rc = INV_ELIMIT; /* refused before reading */
     }
-    if (!S_ISREG(st.st_mode)) {
-        fileio_errmsg(err, errlen, "%s: not a regular file", path);
-        close(fd);
-        return INV_EIO;
+    if (rc != INV_OK && *fd >= 0) {
+        int e = errno;
+        close(*fd);
+        errno = e;
     }
-    if ((uint64_t)st.st_size > TOKENS_FILE_BYTES_MAX) { /* refused before reading */
-        fileio_errmsg(err, errlen, "%s: larger than %u bytes", path, TOKENS_FILE_BYTES_MAX);
-        close(fd);
-        return INV_ELIMIT;
-    }
-    /* st_size is a hint only (the file may change while read): read until
-     * end of file, growing, and never past the limit + 1 byte. */
-    size_t hint = st.st_size > 0 ? (size_t)st.st_size : TOKENS_READ_FIRST;
-    size_t cap = hint + 1; /* + 1: end of file is seen without a regrowth */
+    *size = rc == INV_OK ? (size_t)st.st_size : 0;
+    return rc;
+}
+
+/* Reads fd to its end into a malloc'd buffer (*buf, *len), at most
+ * TOKENS_FILE_BYTES_MAX bytes: INV_OK, INV_ELIMIT, INV_ENOMEM or INV_EIO
+ * (errno set). Every buffer given up on is cleansed first. */
+static int fd_read_all(int fd, size_t size_hint, char **buf, size_t *len)
+{
+    /* + 1: the end of file is seen without a regrowth. */
+    size_t cap = (size_hint ? size_hint : TOKENS_READ_FIRST) + 1, n = 0;
     char *p = malloc(cap);
-    size_t n = 0;
     int rc = p ? INV_OK : INV_ENOMEM;
+    /* Bounded: each turn reads a byte or more, or ends; cap stops growing
+     * at TOKENS_FILE_BYTES_MAX + 1. */
     while (rc == INV_OK) {
-        if (n == cap) {
-            if (cap > TOKENS_FILE_BYTES_MAX) {
-                rc = INV_ELIMIT;
-                break;
-            }
+        if (n == cap) { /* the file grew after fstat */
             size_t grown =
-                cap * 2 > TOKENS_FILE_BYTES_MAX + 1 ? TOKENS_FILE_BYTES_MAX + 1 : cap * 2;
-            char *q = malloc(grown); /* not realloc: the old copy is cleansed */
+                cap * 2 < TOKENS_FILE_BYTES_MAX + 1 ? cap * 2 : TOKENS_FILE_BYTES_MAX + 1;
+            char *q = cap > TOKENS_FILE_BYTES_MAX ? NULL : malloc(grown);
             if (q == NULL) {
-                rc = INV_ENOMEM;
+                rc = cap > TOKENS_FILE_BYTES_MAX ? INV_ELIMIT : INV_ENOMEM;
                 break;
             }
-            memcpy(q, p, n);
+            memcpy(q, p, n); /* not realloc: the old copy is cleansed */
             OPENSSL_cleanse(p, n);
             free(p);
             p = q;
             cap = grown;
         }
         ssize_t got = read(fd, p + n, cap - n);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            fileio_errmsg(err, errlen, "%s: %s", path, strerror(errno));
+        if (got < 0 && errno != EINTR)
             rc = INV_EIO;
-        } else if (got == 0) {
+        else if (got == 0)
             break;
-        } else {
+        else if (got > 0)
             n += (size_t)got;
-        }
     }
-    close(fd);
-    if (rc == INV_ELIMIT)
-        fileio_errmsg(err, errlen, "%s: larger than %u bytes", path, TOKENS_FILE_BYTES_MAX);
-    if (rc == INV_ENOMEM)
-        fileio_errmsg(err, errlen, "%s: out of memory reading it", path);
-    if (rc != INV_OK) {
-        if (p)
-            OPENSSL_cleanse(p, n);
+    if (rc != INV_OK && p != NULL) {
+        int e = errno;
+        OPENSSL_cleanse(p, n);
         free(p);
-        return rc;
+        errno = e;
+        p = NULL;
+        n = 0;
     }
-    assert(n <= TOKENS_FILE_BYTES_MAX);
+    assert(n <= TOKENS_FILE_BYTES_MAX && (rc == INV_OK) == (p != NULL));
     *buf = p;
     *len = n;
-    return INV_OK;
+    return rc;
+}
+
+/* Reads the whole regular file at path: INV_OK with *buf (the caller
+ * cleanses and frees it), else the error with err filled. */
+static int file_read(const char *path, char **buf, size_t *len, char *err, size_t errlen)
+{
+    int fd;
+    size_t size;
+    *buf = NULL;
+    *len = 0;
+    int rc = file_open_regular(path, &fd, &size);
+    if (rc == INV_OK) {
+        rc = fd_read_all(fd, size, buf, len);
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    if (rc == INV_EIO)
+        fileio_errmsg(err, errlen, "%s: %s", path, errno ? strerror(errno) : "not a regular file");
+    else if (rc == INV_ELIMIT)
+        fileio_errmsg(err, errlen, "%s: larger than %u bytes", path, TOKENS_FILE_BYTES_MAX);
+    else if (rc == INV_ENOMEM)
+        fileio_errmsg(err, errlen, "%s: out of memory reading it", path);
+    return rc;
 }
 
 /* Mirrors inv_tenant_name_check (implemented on another branch; the lead
@@ -606,6 +625,8 @@ static bool bucket_cas_loop(_Atomic uint64_t *word, const rate_now *r, uint64_t 
     }
 }
 
+/* Hot path (every request of a limited token): no lock, no allocation,
+ * one CAS loop. */
 bool token_rate_take(token_entry *t, int64_t now_ms, uint64_t *retry_after_ms)
 {
     assert(t != NULL && retry_after_ms != NULL);
