@@ -2592,8 +2592,8 @@ static void tn_verify(const trial_id *id, const rec_log *log, void *ctx)
                 inv_level lv;
                 rc = inv_level_get(inv_tenant_engine(tn), tu_item_id(0), tu_loc_id(0), &lv);
                 cr_assert(rc == INV_OK && lv.available == (int64_t)seq,
-                          TRIAL_FMT "%s: level lost (rc %d, available %" PRId64 ")",
-                          TRIAL_ARGS(id), name, rc, rc == INV_OK ? lv.available : -1);
+                          TRIAL_FMT "%s: level lost (rc %d, available %" PRId64 ")", TRIAL_ARGS(id),
+                          name, rc, rc == INV_OK ? lv.available : -1);
                 cnt->levels_checked++;
             }
             inv_tenant_put(tn);
@@ -2612,8 +2612,8 @@ static void tn_verify(const trial_id *id, const rec_log *log, void *ctx)
     if (d != NULL) {
         struct dirent *de;
         while ((de = readdir(d)) != NULL)
-            cr_assert(strncmp(de->d_name, ".dropped", 8) != 0,
-                      TRIAL_FMT "%s left in %s", TRIAL_ARGS(id), de->d_name, tdir);
+            cr_assert(strncmp(de->d_name, ".dropped", 8) != 0, TRIAL_FMT "%s left in %s",
+                      TRIAL_ARGS(id), de->d_name, tdir);
         closedir(d);
     }
 }
@@ -2626,9 +2626,8 @@ Test(crash, tenants_sigkill_keeps_acknowledged_creates_and_drops)
     uint64_t killed_n =
         run_kill_trials("tenants", trials, 0xc2b2ae35ull, tn_child, NULL, tn_verify, &cnt);
     cr_log_info("tenants: %" PRIu64 " trials (%" PRIu64 " killed), %" PRIu64
-                " tenants tried, %" PRIu64 " creates and %" PRIu64
-                " drops acknowledged, %" PRIu64 " in flight at the kill, %" PRIu64
-                " acknowledged levels checked, 0 lost, %.1f s",
+                " tenants tried, %" PRIu64 " creates and %" PRIu64 " drops acknowledged, %" PRIu64
+                " in flight at the kill, %" PRIu64 " acknowledged levels checked, 0 lost, %.1f s",
                 trials, killed_n, cnt.tenants_tried, cnt.creates_acked, cnt.drops_acked,
                 cnt.in_flight, cnt.levels_checked, (double)(tu_now_ns() - t0) / 1e9);
 }

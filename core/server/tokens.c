@@ -324,21 +324,6 @@ static int file_read(const char *path, char **buf, size_t *len, char *err, size_
     return rc;
 }
 
-/* Mirrors inv_tenant_name_check (implemented on another branch; the lead
- * switches this call to it on merge): 1..INV_TENANT_NAME_MAX bytes of
- * [a-z0-9._-], not starting with '.' (so never "." or ".."). */
-static bool tenant_name_ok(const char *name, size_t len)
-{
-    if (len == 0 || len > INV_TENANT_NAME_MAX || name[0] == '.')
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 /* A decimal number of 1..max, digits only (no sign, no space). */
 static bool decimal_in_range(const char *p, size_t len, uint32_t max, uint32_t *out)
 {
@@ -421,7 +406,7 @@ static const char *line_parse(const field *f, size_t n, token_entry *e, char *wh
     assert(n >= TOKEN_FIELDS_MIN && n <= TOKEN_FIELDS_MAX);
     if (token_field_check(f[0], why, whylen))
         return why;
-    if (!tenant_name_ok(f[1].p, f[1].len)) {
+    if (inv_tenant_name_check(f[1].p, f[1].len) != INV_OK) {
         snprintf(why, whylen, "bad tenant name \"%s\" (1..%u bytes of a-z 0-9 . _ -, no leading .)",
                  field_show(f[1].p, f[1].len, shown), INV_TENANT_NAME_MAX);
         return why;
