@@ -2428,6 +2428,8 @@ Test(crash, idempotent_retries_after_sigkill_during_concurrent_snapshots)
 #define TN_OP_CREATE 1
 #define TN_OP_DROP 2
 #define TN_SEQ_MAX 4096 /* tenants one thread tries, at most */
+#define TN_TRIALS_DIVISOR 5 /* of the other scenarios' trials */
+#define TN_SETUP 2 /* tenants per thread made (and every second dropped) before READY */
 
 static void tn_name(char *out, size_t cap, unsigned t, uint32_t seq)
 {
@@ -2451,8 +2453,8 @@ static void tn_send(int fd, uint8_t kind, unsigned t, uint32_t seq, uint8_t op, 
     rec_send(fd, &r);
 }
 
-/* One tenant's life in the child: create, a level, maybe a drop. */
-static void tn_one(tn_ctx *c, unsigned t, uint32_t seq, tu_rng *r)
+/* One tenant's life in the child: create, a level, a drop when drop. */
+static void tn_one(tn_ctx *c, unsigned t, uint32_t seq, bool drop)
 {
     char name[32];
     tn_name(name, sizeof name, t, seq);
@@ -2477,7 +2479,7 @@ static void tn_one(tn_ctx *c, unsigned t, uint32_t seq, tu_rng *r)
     if (rc == INV_OK)
         tn_send(c->fd, REC_TENANT_LEVEL, t, seq, 0, 0);
     inv_tenant_put(tn);
-    if (tu_rng_below(r, 2) == 0) {
+    if (drop) {
         tn_send(c->fd, REC_TENANT_TRY, t, seq, TN_OP_DROP, 0);
         rc = inv_tenant_drop(c->ts, name, strlen(name), false);
         tn_send(c->fd, REC_TENANT_DONE, t, seq, TN_OP_DROP, rc);
@@ -2489,8 +2491,8 @@ static void *tn_worker(void *p)
 {
     tn_arg *a = p;
     tu_rng r = tu_rng_seed(a->c->seed * 2246822519ull + a->t);
-    for (uint32_t seq = 1; seq <= TN_SEQ_MAX && tu_now_ns() < a->c->stop_ns; seq++)
-        tn_one(a->c, a->t, seq, &r);
+    for (uint32_t seq = TN_SETUP + 1; seq <= TN_SEQ_MAX && tu_now_ns() < a->c->stop_ns; seq++)
+        tn_one(a->c, a->t, seq, tu_rng_below(&r, 2) == 0);
     return NULL;
 }
 
@@ -2512,6 +2514,10 @@ static void tn_child(const char *dir, int fd, uint64_t seed, const void *arg)
         send_fail(fd, __LINE__, rc);
         _exit(3);
     }
+    /* acknowledged before the kill can come: creates, levels and drops */
+    for (unsigned t = 0; t < TN_THREADS; t++)
+        for (uint32_t seq = 1; seq <= TN_SETUP; seq++)
+            tn_one(&c, t, seq, seq % 2 == 0);
     send_simple(fd, REC_READY, 255, 0);
     pthread_t th[TN_THREADS];
     tn_arg args[TN_THREADS];
@@ -2622,7 +2628,11 @@ Test(crash, tenants_sigkill_keeps_acknowledged_creates_and_drops)
 {
     tn_counts cnt = {0};
     uint64_t t0 = tu_now_ns();
-    uint64_t trials = crash_trials(CRASH_TRIALS_DEFAULT);
+    /* a trial makes a few tenants (each a directory, a journal and their
+     * fsyncs: tens of ms) before the kill can come: a fifth of the trials */
+    uint64_t trials = crash_trials(CRASH_TRIALS_DEFAULT) / TN_TRIALS_DIVISOR;
+    if (trials < CRASH_TRIALS_MIN)
+        trials = CRASH_TRIALS_MIN;
     uint64_t killed_n =
         run_kill_trials("tenants", trials, 0xc2b2ae35ull, tn_child, NULL, tn_verify, &cnt);
     cr_log_info("tenants: %" PRIu64 " trials (%" PRIu64 " killed), %" PRIu64
