@@ -573,16 +573,21 @@ static int make_dir(const char *path)
     return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
 }
 
-/* Makes tenants/NAME durably (tenants/ too, if missing); path gets it. */
-static int create_dir(inv_tenants *ts, const char *name, size_t len, char *path, size_t cap)
+/* Makes tenants/NAME durably (tenants/ too, if missing); path gets it;
+ * *made: this call created it (so a failure may remove it). */
+static int create_dir(inv_tenants *ts, const char *name, size_t len, char *path, size_t cap,
+                      bool *made)
 {
+    *made = false;
     if (!tenant_path(ts, path, cap, name, len, 0))
         return INV_EINVALID;
     if (access(ts->tenants_dir, F_OK) != 0) {
         if (make_dir(ts->tenants_dir) != 0 || fileio_fsync_dir(ts->data_dir) != 0)
             return INV_EIO;
     }
-    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+    if (mkdir(path, 0755) == 0)
+        *made = true;
+    else if (errno != EEXIST) /* EEXIST: left by a crash right after a create */
         return INV_EIO;
     return fileio_fsync_dir(ts->tenants_dir) == 0 ? INV_OK : INV_EIO;
 }
@@ -592,6 +597,7 @@ int inv_tenant_create(inv_tenants *ts, const char *name, size_t len)
     if (!ts || inv_tenant_name_check(name, len) != INV_OK)
         return INV_EINVALID;
     char path[PATH_MAX];
+    bool made = false;
     pthread_mutex_lock(&ts->admin);
     int rc = INV_OK;
     if (is_default_name(name, len) || live_find(ts, name, len))
@@ -599,13 +605,13 @@ int inv_tenant_create(inv_tenants *ts, const char *name, size_t len)
     else if (ts->n_live >= INV_TENANTS_MAX)
         rc = INV_ELIMIT;
     else if (ts->tenants_dir)
-        rc = create_dir(ts, name, len, path, sizeof path);
+        rc = create_dir(ts, name, len, path, sizeof path, &made);
     if (rc == INV_OK) {
         inv_tenant *t;
         rc = tenant_open(ts, name, len, ts->tenants_dir ? path : NULL, &t);
-        if (rc != INV_OK && ts->tenants_dir)
-            rm_tree(path); /* nothing of it was published */
     }
+    if (rc != INV_OK && made)
+        rm_tree(path); /* made here, nothing of it published */
     pthread_mutex_unlock(&ts->admin);
     return rc;
 }
@@ -615,7 +621,8 @@ int inv_tenant_create(inv_tenants *ts, const char *name, size_t len)
  * request that checks inv_tenant_dropped after the mark stays out; one
  * whose check came just before the mark and whose hold lands after the
  * count is dropped with the tenant, as if it had come just before a FORCE
- * drop (docs/TENANTS.md). Under admin. */
+ * drop (docs/TENANTS.md). While marked, lookups answer NOTFOUND, also
+ * for the moment a refused drop keeps the mark. Under admin. */
 static bool tenant_drop_busy(inv_tenant *t)
 {
     /* seq_cst: the mark is ordered before the hold count read below. */
@@ -632,9 +639,11 @@ static bool tenant_drop_busy(inv_tenant *t)
 static int rename_aside(inv_tenants *ts, inv_tenant *t)
 {
     char from[PATH_MAX], to[PATH_MAX];
-    uint64_t seq = ++ts->drop_seq ^ ((uint64_t)clock_wall_ms() << 16);
+    /* Unique within this process; inv_tenants_open removes every earlier
+     * process's leftovers before any drop, so none can be in the way. */
+    uint64_t seq = ++ts->drop_seq;
     if (!tenant_path(ts, from, sizeof from, t->name, t->name_len, 0) ||
-        !tenant_path(ts, to, sizeof to, t->name, t->name_len, seq ? seq : 1))
+        !tenant_path(ts, to, sizeof to, t->name, t->name_len, seq))
         return INV_EIO;
     if (rename(from, to) != 0 || fileio_fsync_dir(ts->tenants_dir) != 0)
         return INV_EIO;
