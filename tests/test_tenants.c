@@ -266,13 +266,17 @@ Test(tenants, drop_while_referenced_keeps_the_engine_for_the_holder)
     inv_tenant *t2 = get_ok(ts, "shop");
     cr_assert_neq(t2, t);
     cr_assert_eq(inv_level_get(inv_tenant_engine(t2), ITEM, LOC, &lv), INV_ENOTFOUND);
+    /* The holder's path-based files (a snapshot) stay in its own, renamed
+     * directory, never in the re-created tenant's. */
+    cr_assert_eq(inv_snapshot(inv_tenant_engine(t)), INV_OK);
+    stock(t2, 9);
     inv_tenant_put(t); /* closes the dropped engine, removes its files */
     inv_tenant_put(t2);
     inv_tenants_close(ts);
 
     ts = open_set(dir);
     t = get_ok(ts, "shop");
-    cr_assert_eq(inv_level_get(inv_tenant_engine(t), ITEM, LOC, &lv), INV_ENOTFOUND);
+    cr_assert_eq(tu_level_of(inv_tenant_engine(t), ITEM, LOC).available, 9, "the new one's data");
     inv_tenant_put(t);
     close_and_remove(ts, dir);
 }
