@@ -1648,6 +1648,12 @@ static void sweep_record(inv_engine *e, hold_record *r, int64_t now_ms)
 /* Sweeps the records of one stack (popped whole). */
 static void sweep_stack(inv_engine *e, _Atomic(hold_record *) *slot, int64_t now_ms)
 {
+    /* relaxed: an empty slot (nearly all of them in an idle engine) is
+     * left alone: no locked exchange, and an untouched wheel page stays
+     * unwritten (tenants keep many idle engines). A push racing this load
+     * is as one racing the exchange just after it (wheel_push_racing). */
+    if (atomic_load_explicit(slot, memory_order_relaxed) == NULL)
+        return;
     /* acquire: the popped records are complete. */
     hold_record *r = atomic_exchange_explicit(slot, NULL, memory_order_acquire);
     while (r) {

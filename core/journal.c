@@ -49,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -823,12 +824,15 @@ static journal *journal_new(const journal_config *cfg, uint64_t start)
         return NULL;
     j->ring_bytes = cfg->ring_bytes ? cfg->ring_bytes : JOURNAL_RING_BYTES_DEFAULT;
     j->ring_mask = j->ring_bytes - 1;
-    j->ring = aligned_alloc(64, j->ring_bytes);
-    if (j->ring == NULL) {
+    /* Anonymous pages: zeroed by the kernel and resident only once used,
+     * so an idle journal (one per tenant) costs no ring memory. */
+    void *ring =
+        mmap(NULL, j->ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (ring == MAP_FAILED) {
         free(j);
         return NULL;
     }
-    memset(j->ring, 0, j->ring_bytes);
+    j->ring = ring;
     snprintf(j->dir, sizeof j->dir, "%s", cfg->dir);
     j->policy = cfg->policy;
     j->interval_ns = (uint64_t)(cfg->fsync_interval_ms ? cfg->fsync_interval_ms
@@ -885,7 +889,7 @@ int journal_open(journal **out, const journal_config *cfg, char *errbuf, size_t 
         if (j->dir_fd >= 0)
             close(j->dir_fd);
         pthread_mutex_destroy(&j->sub_lock);
-        free(j->ring);
+        munmap(j->ring, j->ring_bytes);
         free(j);
         return rc;
     }
@@ -918,7 +922,7 @@ int journal_close(journal *j)
         if (j->subs[i] >= 0)
             close(j->subs[i]);
     pthread_mutex_destroy(&j->sub_lock);
-    free(j->ring);
+    munmap(j->ring, j->ring_bytes);
     free(j);
     return rc;
 }

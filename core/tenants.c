@@ -23,6 +23,10 @@
  *  - On disk, tenants/NAME/ exists exactly for the durable tenants; a drop
  *    renames it to tenants/.dropped.NAME.N first (one durable rename), so
  *    a crash leaves the tenant whole or gone; names never start with '.'.
+ *  - A tenant engine knows its directory only as /proc/self/fd/N of a
+ *    descriptor the tenant holds, so after a drop renamed it aside, a
+ *    holder's engine still reads and writes its own files, never those of
+ *    a tenant re-created under the same name.
  */
 #include "engine.h"
 #include "epoch.h"
@@ -34,6 +38,7 @@
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -52,6 +57,9 @@
 #define TENANTS_DROPPED_PREFIX ".dropped."
 /* Open file descriptors nftw may use while removing a dropped directory. */
 #define TENANTS_RM_FDS 16
+/* Bytes of "/proc/self/fd/N", the name a tenant engine knows its
+ * directory by (struct inv_tenant: dir_fd). */
+#define TENANTS_FD_PATH_MAX 32
 /* Slots the name index starts with (it grows lock-free). */
 #define TENANTS_INDEX_CAPACITY 64
 
@@ -63,6 +71,12 @@ struct inv_tenant {
     /* Set once by a drop (or briefly by a refused one: tenant_drop_busy). */
     _Atomic bool dropped;
     char *dropped_dir; /* the renamed-aside directory to remove, or NULL */
+    /* A durable non-default tenant's directory, held open: its engine
+     * names it /proc/self/fd/N, which follows the directory when a drop
+     * renames it aside, so the engine's path-based files (snapshots, the
+     * feed's history, the lock) never land in a tenant re-created under
+     * the same name while a holder still uses the dropped one. -1: none. */
+    int dir_fd;
     size_t name_len;
     char name[INV_TENANT_NAME_MAX + 1];
 };
@@ -174,6 +188,9 @@ static void tenant_destroy(inv_tenant *t)
         ts->hooks.on_close(ts->hooks.arg, t);
     inv_close(t->engine);
     t->engine = NULL;
+    if (t->dir_fd >= 0)
+        close(t->dir_fd);
+    t->dir_fd = -1;
     if (t->dropped_dir) {
         rm_tree(t->dropped_dir);
         free(t->dropped_dir);
@@ -391,16 +408,29 @@ static int tenant_open(inv_tenants *ts, const char *name, size_t len, const char
     t->name_len = len;
     atomic_init(&t->refs, 1); /* the set's own */
     atomic_init(&t->dropped, false);
+    t->dir_fd = -1;
     inv_config c = ts->cfg;
     engine_tuning tuning = {0};
+    char fd_path[TENANTS_FD_PATH_MAX];
     if (!dflt) {
         /* An empty tenant stays small; its tables grow as it fills. */
         c.levels_capacity = c.items_capacity = c.locations_capacity = c.holds_capacity = 0;
-        c.data_dir = dir;
+        c.data_dir = NULL;
         tuning.no_background = true; /* the set's thread ticks it */
+    }
+    if (!dflt && dir) {
+        t->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (t->dir_fd < 0) {
+            free(t);
+            return INV_EIO;
+        }
+        snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", t->dir_fd);
+        c.data_dir = fd_path;
     }
     int rc = engine_open_tuned(&t->engine, &c, &tuning);
     if (rc != INV_OK) {
+        if (t->dir_fd >= 0)
+            close(t->dir_fd);
         free(t);
         return rc;
     }
@@ -573,16 +603,21 @@ static int make_dir(const char *path)
     return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
 }
 
-/* Makes tenants/NAME durably (tenants/ too, if missing); path gets it. */
-static int create_dir(inv_tenants *ts, const char *name, size_t len, char *path, size_t cap)
+/* Makes tenants/NAME durably (tenants/ too, if missing); path gets it;
+ * *made: this call created it (so a failure may remove it). */
+static int create_dir(inv_tenants *ts, const char *name, size_t len, char *path, size_t cap,
+                      bool *made)
 {
+    *made = false;
     if (!tenant_path(ts, path, cap, name, len, 0))
         return INV_EINVALID;
     if (access(ts->tenants_dir, F_OK) != 0) {
         if (make_dir(ts->tenants_dir) != 0 || fileio_fsync_dir(ts->data_dir) != 0)
             return INV_EIO;
     }
-    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+    if (mkdir(path, 0755) == 0)
+        *made = true;
+    else if (errno != EEXIST) /* EEXIST: left by a crash right after a create */
         return INV_EIO;
     return fileio_fsync_dir(ts->tenants_dir) == 0 ? INV_OK : INV_EIO;
 }
@@ -592,6 +627,7 @@ int inv_tenant_create(inv_tenants *ts, const char *name, size_t len)
     if (!ts || inv_tenant_name_check(name, len) != INV_OK)
         return INV_EINVALID;
     char path[PATH_MAX];
+    bool made = false;
     pthread_mutex_lock(&ts->admin);
     int rc = INV_OK;
     if (is_default_name(name, len) || live_find(ts, name, len))
@@ -599,13 +635,13 @@ int inv_tenant_create(inv_tenants *ts, const char *name, size_t len)
     else if (ts->n_live >= INV_TENANTS_MAX)
         rc = INV_ELIMIT;
     else if (ts->tenants_dir)
-        rc = create_dir(ts, name, len, path, sizeof path);
+        rc = create_dir(ts, name, len, path, sizeof path, &made);
     if (rc == INV_OK) {
         inv_tenant *t;
         rc = tenant_open(ts, name, len, ts->tenants_dir ? path : NULL, &t);
-        if (rc != INV_OK && ts->tenants_dir)
-            rm_tree(path); /* nothing of it was published */
     }
+    if (rc != INV_OK && made)
+        rm_tree(path); /* made here, nothing of it published */
     pthread_mutex_unlock(&ts->admin);
     return rc;
 }
@@ -615,7 +651,8 @@ int inv_tenant_create(inv_tenants *ts, const char *name, size_t len)
  * request that checks inv_tenant_dropped after the mark stays out; one
  * whose check came just before the mark and whose hold lands after the
  * count is dropped with the tenant, as if it had come just before a FORCE
- * drop (docs/TENANTS.md). Under admin. */
+ * drop (docs/TENANTS.md). While marked, lookups answer NOTFOUND, also
+ * for the moment a refused drop keeps the mark. Under admin. */
 static bool tenant_drop_busy(inv_tenant *t)
 {
     /* seq_cst: the mark is ordered before the hold count read below. */
@@ -632,9 +669,11 @@ static bool tenant_drop_busy(inv_tenant *t)
 static int rename_aside(inv_tenants *ts, inv_tenant *t)
 {
     char from[PATH_MAX], to[PATH_MAX];
-    uint64_t seq = ++ts->drop_seq ^ ((uint64_t)clock_wall_ms() << 16);
+    /* Unique within this process; inv_tenants_open removes every earlier
+     * process's leftovers before any drop, so none can be in the way. */
+    uint64_t seq = ++ts->drop_seq;
     if (!tenant_path(ts, from, sizeof from, t->name, t->name_len, 0) ||
-        !tenant_path(ts, to, sizeof to, t->name, t->name_len, seq ? seq : 1))
+        !tenant_path(ts, to, sizeof to, t->name, t->name_len, seq))
         return INV_EIO;
     if (rename(from, to) != 0 || fileio_fsync_dir(ts->tenants_dir) != 0)
         return INV_EIO;
