@@ -946,7 +946,7 @@ static bool order_check(tio_import *im, uint64_t line, line_kind k, const tio_re
     }
     if (line > 1 && (k < im->last_kind || (k == K_DEFAULT && im->last_kind == K_DEFAULT))) {
         snprintf(why, cap,
-                 "a %s line after a %s line (order: locations, default_location, "
+                 "type \"%s\" after type \"%s\" (the order: locations, default_location, "
                  "items, levels)",
                  kind_names[k], kind_names[im->last_kind]);
         return false;
