@@ -333,6 +333,7 @@ typedef struct {
 /* Writes r as a line of kind k, after the checks import makes. */
 static int line_write(tio_export *x, line_kind k, const tio_rec *r, const char *what, uint64_t id)
 {
+    assert(k < K_COUNT && x->f != NULL);
     char why[TIO_WHY_MAX];
     if (!rec_check(r, k, why, sizeof why)) {
         fileio_errmsg(x->err, x->errlen, "%s %llu cannot be imported back: %s", what,
@@ -578,6 +579,7 @@ static void dir_of(const char *path, char *dir, size_t cap)
  * Closes x->f whatever happens. */
 static int export_commit(tio_export *x, const char *tmp, const char *path)
 {
+    assert(x->f != NULL && tmp != NULL && path != NULL);
     const char *step = "write";
     bool ok = fflush(x->f) == 0;
     if (ok) {
@@ -680,6 +682,7 @@ typedef enum { LINE_OK, LINE_EOF, LINE_TOO_LONG, LINE_NO_NEWLINE, LINE_IO } line
 static line_status line_next(line_reader *r, const char **p, size_t *n)
 {
     for (;;) {
+        assert(r->start <= r->end && r->end <= READER_CAP);
         char *nl = memchr(r->buf + r->start, '\n', r->end - r->start);
         if (nl != NULL) {
             *p = r->buf + r->start;
@@ -744,6 +747,7 @@ static int line_fail(tio_import *im, uint64_t line, int rc, const char *fmt, ...
 
 static int arena_put(tio_import *im, const char *p, size_t n)
 {
+    assert(n <= TENANT_IO_LINE_BYTES_MAX && im->arena_len <= im->arena_cap);
     if (n > im->arena_cap - im->arena_len) {
         size_t cap = im->arena_cap ? im->arena_cap : READER_CAP;
         while (cap - im->arena_len < n) {
@@ -946,7 +950,7 @@ static bool order_check(tio_import *im, uint64_t line, line_kind k, const tio_re
     }
     if (line > 1 && (k < im->last_kind || (k == K_DEFAULT && im->last_kind == K_DEFAULT))) {
         snprintf(why, cap,
-                 "a %s line after a %s line (order: locations, default_location, "
+                 "type \"%s\" after type \"%s\" (the order: locations, default_location, "
                  "items, levels)",
                  kind_names[k], kind_names[im->last_kind]);
         return false;
@@ -1075,6 +1079,7 @@ static int import_check(tio_import *im, int fd)
  * the only way in), then takes its own value; the policy last. */
 static int level_apply(inv_engine *e, const tio_level *l, const char **step)
 {
+    assert(l->qty[INV_QTY_RESERVED] == 0); /* never in a file */
     *step = "create";
     int rc = inv_level_create(e, l->item, l->location, 0, NULL);
     for (size_t i = 0; rc == INV_OK && i < sizeof moved_qtys / sizeof *moved_qtys; i++) {
@@ -1121,6 +1126,7 @@ static int level_apply(inv_engine *e, const tio_level *l, const char **step)
 static int import_apply(tio_import *im)
 {
     const line_span *span = im->spans.items;
+    assert(im->spans.n >= 2 && im->scratch == NULL); /* a header and an end, checked */
     vec inactive = VEC_OF(uint64_t[2]); /* id, line */
     char why[TIO_WHY_MAX];
     tio_rec *r = malloc(sizeof *r);
