@@ -1030,8 +1030,8 @@ static int import_check(tio_import *im, int fd)
     uint64_t line = 0;
     int rc = r ? INV_OK : INV_ENOMEM;
     while (rc == INV_OK) {
-        const char *p;
-        size_t n;
+        const char *p = NULL;
+        size_t n = 0;
         line_status st = line_next(&rd, &p, &n);
         if (st == LINE_EOF)
             break;
