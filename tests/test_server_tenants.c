@@ -74,6 +74,14 @@ static redisContext *as(const char *token)
     return c;
 }
 
+/* Location 1, item 7 and its level there with qty, in c's tenant. */
+static void seed_level(redisContext *c, long long qty)
+{
+    expect_status(c, "OK", "LOC.SET 1 name Main");
+    expect_status(c, "OK", "ITEM.SET 7 sku SHIRT");
+    expect_level(c, qty, 0, "LEVEL.SET 7 1 %lld", qty);
+}
+
 /* The names TENANT.LIST answers, joined by ',' into out. */
 static void tenant_list(redisContext *c, char *out, size_t cap)
 {
@@ -208,9 +216,7 @@ static void check_scope(const char *token, token_scope have)
 Test(server_tenants, each_scope_is_denied_what_it_does_not_allow_on_every_command_class)
 {
     redisContext *w = as(TOK_A_WRITE);
-    expect_status(w, "OK", "LOC.SET 1 name Main");
-    expect_status(w, "OK", "ITEM.SET 7 sku SHIRT");
-    expect_level(w, 100, 0, "LEVEL.SET 7 1 100");
+    seed_level(w, 100);
     redisFree(w);
     check_scope(TOK_A_READ, TOKEN_SCOPE_READ);
     check_scope(TOK_A_WRITE, TOKEN_SCOPE_WRITE);
@@ -317,9 +323,7 @@ Test(server_tenants, tokens_reload_by_command_and_by_sighup)
 Test(server_tenants, a_drop_with_live_holds_needs_force_and_ends_the_tenants_sessions)
 {
     redisContext *a = as(TOK_A_WRITE);
-    expect_status(a, "OK", "LOC.SET 1 name Main");
-    expect_status(a, "OK", "ITEM.SET 7 sku SHIRT");
-    expect_level(a, 10, 0, "LEVEL.SET 7 1 10");
+    seed_level(a, 10);
     expect_status(a, "OK", "HOLD.CREATE cart-1 600000 7 1 2");
     expect_error(C, "BUSY", "TENANT.DROP a");
     expect_level(a, 8, 2, "LEVEL.GET 7 1"); /* nothing changed */
@@ -335,9 +339,7 @@ Test(server_tenants, a_drop_with_live_holds_needs_force_and_ends_the_tenants_ses
 Test(server_tenants, tenants_and_their_data_survive_sigkill_and_restart)
 {
     redisContext *a = as(TOK_A_WRITE);
-    expect_status(a, "OK", "LOC.SET 1 name Main");
-    expect_status(a, "OK", "ITEM.SET 7 sku SHIRT");
-    expect_level(a, 10, 0, "LEVEL.SET 7 1 10");
+    seed_level(a, 10);
     expect_status(C, "OK", "TENANT.CREATE gone");
     expect_status(C, "OK", "TENANT.DROP gone");
     expect_status(C, "OK", "TENANT.CREATE kept");
@@ -408,9 +410,7 @@ Test(server_tenants, export_and_import_move_one_tenants_data)
     if (!S.durable)
         return; /* exports live in the data dir */
     redisContext *a = as(TOK_A_WRITE);
-    expect_status(a, "OK", "LOC.SET 1 name Main");
-    expect_status(a, "OK", "ITEM.SET 7 sku SHIRT");
-    expect_level(a, 10, 0, "LEVEL.SET 7 1 10");
+    seed_level(a, 10);
     redisFree(a);
     redisReply *r = cmd(C, "TENANT.EXPORT a");
     cr_assert_eq(r->type, REDIS_REPLY_ARRAY, "%s", r->str ? r->str : "");
@@ -498,9 +498,7 @@ Test(server_tenants, http_token_headers_select_the_tenant_and_scope)
     cr_assert_eq(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
     int port = srv_http_port(&S);
     redisContext *a = as(TOK_A_WRITE);
-    expect_status(a, "OK", "LOC.SET 1 name Main");
-    expect_status(a, "OK", "ITEM.SET 7 sku SHIRT");
-    expect_level(a, 10, 0, "LEVEL.SET 7 1 10");
+    seed_level(a, 10);
     CURL *c = curl_easy_init();
     hc_resp *r = calloc(1, sizeof *r);
     cr_assert(c && r);

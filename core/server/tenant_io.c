@@ -264,8 +264,8 @@ static bool rec_check(const tio_rec *r, line_kind k, char *why, size_t cap)
                  (unsigned long long)r->version, TENANT_IO_FORMAT_VERSION);
         return false;
     }
-    if (k == K_HEADER && r->tenant[0] == '\0') {
-        snprintf(why, cap, "member \"tenant\": empty");
+    if (k == K_HEADER && inv_tenant_name_check(r->tenant, strlen(r->tenant)) != INV_OK) {
+        snprintf(why, cap, "member \"tenant\": not a tenant name");
         return false;
     }
     if (k == K_LEVEL && r->level.policy == INV_POLICY_DENY &&
