@@ -12,6 +12,7 @@
  */
 #include <pthread.h>
 
+#include "server/http_route.h"
 #include "server/tokens.h"
 #include "test_http_client.h"
 #include "test_server_harness.h"
@@ -327,7 +328,13 @@ Test(server_tenants, a_drop_with_live_holds_needs_force_and_ends_the_tenants_ses
     expect_status(a, "OK", "HOLD.CREATE cart-1 600000 7 1 2");
     expect_error(C, "BUSY", "TENANT.DROP a");
     expect_level(a, 8, 2, "LEVEL.GET 7 1"); /* nothing changed */
+    redisContext *tx = as(TOK_A_WRITE); /* a transaction open across the drop */
+    expect_status(tx, "OK", "MULTI");
+    expect_status(tx, "QUEUED", "LEVEL.ADJUST 7 1 -1");
     expect_status(C, "OK", "TENANT.DROP a FORCE");
+    expect_error(tx, "NOTFOUND tenant 'a'", "EXEC");
+    expect_status(tx, "PONG", "PING"); /* the refused EXEC ended the transaction */
+    redisFree(tx);
     expect_error(a, "NOTFOUND tenant 'a'", "LEVEL.GET 7 1");
     expect_error(a, "NOTFOUND tenant 'a'", "HOLD.COMMIT cart-1");
     expect_status(C, "OK", "TENANT.CREATE a");
@@ -491,6 +498,90 @@ Test(server_tenants, two_tenants_with_the_same_ids_under_32_clients_each_do_not_
     redisFree(b);
 }
 
+/* Every route of every dialect with a reader's token: the writes (every
+ * method but GET, and but the POST .../query searches) answer 403 in the
+ * dialect's shape and change nothing; the reads are never refused for
+ * their scope; /metrics is the admin's. */
+
+static const char *method_name(http_method m)
+{
+    static const char *const names[] = {"",    "GET",   "HEAD",   "POST",
+                                        "PUT", "PATCH", "DELETE", "OPTIONS"};
+    return (size_t)m < sizeof names / sizeof names[0] ? names[m] : "";
+}
+
+/* The route's pattern with each {param} made a value ("{version}": a
+ * version Shopify's seed lists; any other: "1"), into out. */
+static void route_path(const char *pattern, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (const char *p = pattern; *p && o + 16 < cap;) {
+        if (*p != '{') {
+            out[o++] = *p++;
+            continue;
+        }
+        const char *end = strchr(p, '}');
+        cr_assert_not_null(end, "pattern %s", pattern);
+        const char *val = strncmp(p, "{version}", 9) == 0 ? "2021-04" : "1";
+        o += (size_t)snprintf(out + o, cap - o, "%s", val);
+        p = end + 1;
+    }
+    out[o] = '\0';
+}
+
+Test(server_tenants, every_http_route_refuses_a_reader_what_needs_more)
+{
+    static const struct {
+        const http_route *rows;
+        const size_t *n;
+    } tables[] = {{http_common_routes, &http_common_routes_n},
+                  {http_shoplazza_routes, &http_shoplazza_routes_n},
+                  {http_shopify_routes, &http_shopify_routes_n},
+                  {http_connector_routes, &http_connector_routes_n},
+                  {http_wix_routes, &http_wix_routes_n}};
+    cr_assert_eq(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
+    int port = srv_http_port(&S);
+    redisContext *a = as(TOK_A_WRITE);
+    seed_level(a, 10);
+    CURL *c = curl_easy_init();
+    hc_resp *r = calloc(1, sizeof *r);
+    cr_assert(c && r);
+    const char *const reader[] = {"X-TWC-Tenant: a", "Authorization: Bearer " TOK_A_READ, NULL};
+    size_t writes = 0, reads = 0;
+    for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
+        for (size_t i = 0; i < *tables[t].n; i++) {
+            const http_route *rt = &tables[t].rows[i];
+            char path[512];
+            route_path(rt->pattern, path, sizeof path);
+            size_t n = strlen(rt->pattern);
+            bool query =
+                rt->method == HTTP_POST && n >= 6 && strcmp(rt->pattern + n - 6, "/query") == 0;
+            bool admin = strcmp(rt->pattern, "/metrics") == 0;
+            bool write = rt->method != HTTP_GET && !query;
+            long st = hc_do(c, port, method_name(rt->method), path, reader,
+                            rt->method == HTTP_GET ? NULL : "{}", r);
+            if (write || admin) {
+                cr_assert_eq(st, 403, "%s %s: %ld %s", method_name(rt->method), path, st, r->body);
+                cr_assert_not_null(strstr(r->body, "Forbidden"), "%s %s: %s",
+                                   method_name(rt->method), path, r->body);
+                writes++;
+            } else {
+                cr_assert(st != 403 && st != 401, "%s %s: %ld %s", method_name(rt->method), path,
+                          st, r->body);
+                reads++;
+            }
+            hc_free(r);
+        }
+    }
+    cr_assert_gt(writes, 20);
+    cr_assert_gt(reads, 15);
+    /* none of the refused writes changed the tenant */
+    expect_level(a, 10, 0, "LEVEL.GET 7 1");
+    free(r);
+    curl_easy_cleanup(c);
+    redisFree(a);
+    curl_global_cleanup();
+}
 /* ---- HTTP ---------------------------------------------------------------- */
 
 Test(server_tenants, http_token_headers_select_the_tenant_and_scope)

@@ -220,6 +220,11 @@ static int token_refresh_or_reply(session *s, resp_out *o)
     token_forget(s);
     s->tset = set;
     s->tok = te;
+    /* a transaction queued under the old scope or tenant must not run
+     * under the new one: its EXEC answers EXECABORT */
+    if (s->multi_open && (te->scope != s->scope || te->tenant_len != s->tenant_name_len ||
+                          memcmp(te->tenant, s->tenant_name, te->tenant_len) != 0))
+        s->multi_aborted = true;
     s->scope = te->scope;
     if (te->tenant_len != s->tenant_name_len ||
         memcmp(te->tenant, s->tenant_name, te->tenant_len) != 0)

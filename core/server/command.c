@@ -494,6 +494,12 @@ bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc)
     if (!(c->flags & CMD_NOAUTH) && session_gate_or_reply(s, o, c, argv, argc) != 0) {
         stats_reject(s->st, (unsigned)(c - g_cmds));
         multi_flag_error(s);
+        /* an EXEC refused at the gate (its tenant dropped, the token's
+         * bucket full, the token revoked) ends the transaction, as every
+         * EXEC reply does: nothing of it ran, and the client's next
+         * commands must not be queued behind its back */
+        if (s->multi_open && (c->flags & CMD_NOQUEUE) && arg_eq(&argv[0], "exec"))
+            multi_discard(s);
         return false;
     }
     if (peel_meta_or_reply(s, o, c, argv, &argc) != 0) {
