@@ -288,6 +288,18 @@ static void check_tenant(inv_engine *e)
     cr_assert_eq(st.levels, 7);
 }
 
+/* Two exports' bodies are the same. Not cr_assert_str_eq: Criterion sends
+ * an assertion's operands to its runner, and a file of megabytes is over
+ * its message size (the worker then waits for an answer forever). */
+static void expect_same_text(const char *got, const char *want)
+{
+    size_t i = 0;
+    while (got[i] != '\0' && got[i] == want[i])
+        i++;
+    cr_assert(got[i] == want[i], "the exports differ at byte %zu of %zu / %zu", i, strlen(got),
+              strlen(want));
+}
+
 /* Export a, import into b, export b: the same file after the header. */
 static void round_trip(inv_engine *a, inv_engine *b, const char *p1, const char *p2)
 {
@@ -301,7 +313,7 @@ static void round_trip(inv_engine *a, inv_engine *b, const char *p1, const char 
     cr_assert_eq(c2.lines, c1.lines);
     size_t n1, n2;
     char *f1 = read_all(p1, &n1), *f2 = read_all(p2, &n2);
-    cr_assert_str_eq(after_header(f2), after_header(f1));
+    expect_same_text(after_header(f2), after_header(f1));
     free(f1);
     free(f2);
 }
@@ -359,7 +371,7 @@ Test(tenant_io, a_round_trip_between_data_directories_survives_a_reopen)
     export_ok(b, p2);
     size_t n1, n2;
     char *f1 = read_all(p1, &n1), *f2 = read_all(p2, &n2);
-    cr_assert_str_eq(after_header(f2), after_header(f1));
+    expect_same_text(after_header(f2), after_header(f1));
     free(f1);
     free(f2);
     inv_close(a);
