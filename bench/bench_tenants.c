@@ -41,8 +41,12 @@ typedef enum { W_NONE, W_ADJUST, W_READ, W_SALE, W_SPIN, W_CAS, W_LOOKUP } work_
 
 #define HOT_TENANT "hot000000"
 
+/* One cache line (or more) each: workers sit side by side in an array, and
+ * a field one writes must not share a line with another's (false sharing
+ * between the measured reader and the side worker would be charged to the
+ * engine). */
 typedef struct {
-    inv_engine *e;
+    _Alignas(64) inv_engine *e;
     inv_tenants *ts; /* W_LOOKUP */
     work_kind kind;
     bench_clock clk;
@@ -92,7 +96,7 @@ static int one_op(worker *w, uint64_t k)
 static void work_main(void *arg)
 {
     worker *w = arg;
-    uint64_t done = 0, chunk, k = 0;
+    uint64_t done = 0, chunk, k = 0, errors = 0;
     uint64_t t0 = bench_start(&w->clk);
     for (;;) {
         if (w->stop)
@@ -103,11 +107,12 @@ static void work_main(void *arg)
         if (chunk == 0)
             break;
         for (uint64_t i = 0; i < chunk; i++, k++)
-            w->errors += one_op(w, k) != INV_OK;
+            errors += one_op(w, k) != INV_OK; /* a local: no store per op */
         done += chunk;
     }
     w->elapsed_ns = bench_now_ns() - t0;
     w->ops = done;
+    w->errors = errors;
 }
 
 /* Runs n workers of kind on e (plus, unless side is W_NONE, one side
