@@ -882,6 +882,14 @@ int inv_set_actor(const char *actor, size_t len);
  * then deletes it. A crash in between leaves the tenant either whole or
  * gone, never half. Memory mode (data_dir NULL): tenants live in memory.
  *
+ * Tokens, scopes and rate limits belong to the server, not to this API:
+ * invcored maps each access token (--tokens FILE: TOKEN TENANT SCOPE
+ * [BUCKET/LEAK_PER_S]) to a tenant and a scope (read, write, admin) and
+ * checks it before a request reaches an engine (docs/PROTOCOL.md, "Tenants,
+ * tokens and scopes"; docs/TENANTS.md). A program linking the library
+ * isolates its tenants by the engine handle it passes: every call on
+ * inv_tenant_engine(t) reaches t's data only.
+ *
  * Lifetime: inv_tenant_get counts a reference; inv_tenant_put drops it.
  * A dropped tenant disappears from lookups at once; its engine is closed
  * (and its files removed) when its last reference goes, so a caller that
