@@ -11,6 +11,10 @@
 #   make install  PREFIX=/usr/local
 
 SHELL       := /bin/bash
+comma       := ,
+# Builds use every core (CI: 2): the test stages still run one after
+# another, and every suite runs alone (see `test`).
+MAKEFLAGS   += -j$(shell nproc 2>/dev/null || echo 2)
 PREFIX      ?= /usr/local
 CC          ?= gcc
 FUZZ_CC     ?= clang
@@ -198,10 +202,19 @@ $(B)/tsan/tests/%: tests/%.c $(call objs,$(B)/tsan,$(LIB_SRCS) $(SERVER_SRCS)) $
 
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -pthread -mcx16 -g -O1 -Iinclude -Icore \
               -fsanitize=fuzzer,address,undefined -DINV_SANITIZE=1 -DINV_FUZZ=1
+# The engine and server sources, instrumented once for every fuzzer (with
+# coverage, not libFuzzer's main: that comes with each fuzzer's link), so
+# the fuzzers share one set of objects instead of each compiling them all.
+FUZZ_OBJ_FLAGS := $(subst -fsanitize=fuzzer$(comma),-fsanitize=fuzzer-no-link$(comma),$(FUZZ_FLAGS))
+FUZZ_OBJS := $(call objs,$(B)/fuzz,$(LIB_SRCS) $(SERVER_SRCS))
 
-$(B)/fuzz/%: fuzz/%.c $(LIB_SRCS) $(SERVER_SRCS) $(HEADERS) | $(DEPS_STAMP)
+$(B)/fuzz/obj/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(SERVER_SRCS) $(SERVER_LIBS)
+	$(FUZZ_CC) $(FUZZ_OBJ_FLAGS) -c $< -o $@
+
+$(B)/fuzz/%: fuzz/%.c $(FUZZ_OBJS) $(HEADERS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_OBJS) $(SERVER_LIBS)
 
 fuzz: $(FUZZERS)
 	@for f in $(FUZZERS); do n=$$(basename $$f); \
