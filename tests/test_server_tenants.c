@@ -498,6 +498,29 @@ Test(server_tenants, two_tenants_with_the_same_ids_under_32_clients_each_do_not_
     redisFree(b);
 }
 
+/* An HTTP client of the suite's server: libcurl, its port, a response. */
+typedef struct {
+    int port;
+    CURL *c;
+    hc_resp *r;
+} http_client;
+
+static http_client http_open(void)
+{
+    cr_assert_eq(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
+    http_client h = {srv_http_port(&S), curl_easy_init(), calloc(1, sizeof(hc_resp))};
+    cr_assert(h.c && h.r);
+    return h;
+}
+
+static void http_close(http_client *h)
+{
+    hc_free(h->r);
+    free(h->r);
+    curl_easy_cleanup(h->c);
+    curl_global_cleanup();
+}
+
 /* Every route of every dialect with a reader's token: the writes (every
  * method but GET, and but the POST .../query searches) answer 403 in the
  * dialect's shape and change nothing; the reads are never refused for
@@ -539,13 +562,12 @@ Test(server_tenants, every_http_route_refuses_a_reader_what_needs_more)
                   {http_shopify_routes, &http_shopify_routes_n},
                   {http_connector_routes, &http_connector_routes_n},
                   {http_wix_routes, &http_wix_routes_n}};
-    cr_assert_eq(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
-    int port = srv_http_port(&S);
+    http_client h = http_open();
+    int port = h.port;
+    CURL *c = h.c;
+    hc_resp *r = h.r;
     redisContext *a = as(TOK_A_WRITE);
     seed_level(a, 10);
-    CURL *c = curl_easy_init();
-    hc_resp *r = calloc(1, sizeof *r);
-    cr_assert(c && r);
     const char *const reader[] = {"X-TWC-Tenant: a", "Authorization: Bearer " TOK_A_READ, NULL};
     size_t writes = 0, reads = 0;
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
@@ -577,22 +599,19 @@ Test(server_tenants, every_http_route_refuses_a_reader_what_needs_more)
     cr_assert_gt(reads, 15);
     /* none of the refused writes changed the tenant */
     expect_level(a, 10, 0, "LEVEL.GET 7 1");
-    free(r);
-    curl_easy_cleanup(c);
     redisFree(a);
-    curl_global_cleanup();
+    http_close(&h);
 }
 /* ---- HTTP ---------------------------------------------------------------- */
 
 Test(server_tenants, http_token_headers_select_the_tenant_and_scope)
 {
-    cr_assert_eq(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
-    int port = srv_http_port(&S);
+    http_client h = http_open();
+    int port = h.port;
+    CURL *c = h.c;
+    hc_resp *r = h.r;
     redisContext *a = as(TOK_A_WRITE);
     seed_level(a, 10);
-    CURL *c = curl_easy_init();
-    hc_resp *r = calloc(1, sizeof *r);
-    cr_assert(c && r);
     const char *path = "/admin/api/2021-01/inventory_levels.json?inventory_item_ids=7";
     const char *const read_a[] = {"X-Shopify-Access-Token: " TOK_A_READ, NULL};
     const char *const write_b[] = {"X-Shopify-Access-Token: " TOK_B_WRITE, NULL};
@@ -633,20 +652,16 @@ Test(server_tenants, http_token_headers_select_the_tenant_and_scope)
     cr_assert_not_null(strstr(r->body, "invcore_tenants 3\n"), "%s", r->body);
     /* /healthz needs no token */
     cr_assert_eq(hc_do(c, port, "GET", "/healthz", none, NULL, r), 200);
-    hc_free(r);
-    free(r);
-    curl_easy_cleanup(c);
     redisFree(a);
-    curl_global_cleanup();
+    http_close(&h);
 }
 
 Test(server_tenants, http_answers_429_with_retry_after_when_a_tokens_bucket_is_full)
 {
-    cr_assert_eq(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
-    int port = srv_http_port(&S);
-    CURL *c = curl_easy_init();
-    hc_resp *r = calloc(1, sizeof *r);
-    cr_assert(c && r);
+    http_client h = http_open();
+    int port = h.port;
+    CURL *c = h.c;
+    hc_resp *r = h.r;
     const char *const lim[] = {"X-Shopify-Access-Token: " TOK_LIMITED, NULL};
     const char *path = "/admin/api/2021-01/inventory_levels.json?inventory_item_ids=7";
     long st = 0;
@@ -657,8 +672,5 @@ Test(server_tenants, http_answers_429_with_retry_after_when_a_tokens_bucket_is_f
     cr_assert_not_null(strstr(r->body, "\"errors\""), "%s", r->body);
     /* the connection stays usable: the next answer on it is a new request's */
     cr_assert_eq(r->new_connections, 0);
-    hc_free(r);
-    free(r);
-    curl_easy_cleanup(c);
-    curl_global_cleanup();
+    http_close(&h);
 }
