@@ -116,20 +116,14 @@ typedef struct {
 /* Both checks always run, so the time does not tell which one failed. */
 static void auth_match_token(const session *s, const resp_arg *tok, auth_match *m)
 {
-    const server_config *cfg = s->ctx->cfg;
     memset(m, 0, sizeof *m);
-    bool pass_ok = password_set(cfg) && config_token_matches(cfg, tok->ptr, tok->len);
     m->set = token_registry_acquire(s->ctx->tokens);
-    bool digest_ok = token_digest(tok->ptr, tok->len, m->digest);
-    m->entry = digest_ok ? token_set_find_digest(m->set, m->digest) : NULL;
-    if (pass_ok) {
-        m->found = true;
+    m->found = config_token_resolve(s->ctx->cfg, m->set, tok->ptr, tok->len, &m->entry, m->digest);
+    if (m->found && m->entry == NULL) { /* --requirepass */
         m->tenant = INV_TENANT_DEFAULT;
         m->tenant_len = sizeof INV_TENANT_DEFAULT - 1;
         m->scope = TOKEN_SCOPE_ADMIN;
-        m->entry = NULL;
     } else if (m->entry != NULL) {
-        m->found = true;
         m->tenant = m->entry->tenant;
         m->tenant_len = m->entry->tenant_len;
         m->scope = m->entry->scope;

@@ -5,6 +5,7 @@
  */
 #include "server/config.h"
 
+#include <assert.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,6 +338,16 @@ int config_parse(server_config *c, int argc, char **argv, char *err, size_t errl
 
 /* Constant time in the token's content: always walks the whole configured
  * password, whatever the candidate's length. */
+bool config_token_resolve(const server_config *c, const token_set *set, const char *cand,
+                          size_t len, token_entry **entry, uint8_t digest[TOKEN_DIGEST_BYTES])
+{
+    assert(entry != NULL && digest != NULL);
+    bool pass = c->requirepass_len > 0 && config_token_matches(c, cand, len);
+    token_entry *te = token_digest(cand, len, digest) ? token_set_find_digest(set, digest) : NULL;
+    *entry = pass ? NULL : te;
+    return pass || te != NULL;
+}
+
 bool config_token_matches(const server_config *c, const char *cand, size_t len)
 {
     const unsigned char *p = (const unsigned char *)c->requirepass;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "invcore.h"
+#include "server/tokens.h"
 #include "server/webhook.h"
 
 #define SERVER_PORT_DEFAULT 7379
@@ -124,5 +125,12 @@ const char *config_fsync_name(inv_fsync_policy p);
 /* cand equals --requirepass, compared in constant time (RESP's AUTH and
  * the HTTP face's token headers). */
 bool config_token_matches(const server_config *c, const char *cand, size_t len);
+/* What a presented token opens: --requirepass (true, *entry NULL) or a
+ * --tokens entry of set (true, *entry), else false. Both are compared every
+ * time, so the time does not tell which one matched; --requirepass wins.
+ * digest gets cand's SHA-256 (zeroed if libcrypto failed). The one check
+ * behind RESP's AUTH and the HTTP token headers. */
+bool config_token_resolve(const server_config *c, const token_set *set, const char *cand,
+                          size_t len, token_entry **entry, uint8_t digest[TOKEN_DIGEST_BYTES]);
 
 #endif /* INV_SERVER_CONFIG_H */

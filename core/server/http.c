@@ -124,15 +124,10 @@ typedef struct {
 static void token_value_check(const http_conn *h, const char *v, size_t len, token_check *c)
 {
     uint8_t digest[TOKEN_DIGEST_BYTES];
-    bool pass = password_set(h->cfg) && config_token_matches(h->cfg, v, len);
-    token_entry *te = token_digest(v, len, digest) ? token_set_find_digest(h->tset, digest) : NULL;
-    if (!c->ok && pass) {
-        c->ok = true;
-        c->tok = NULL;
-    } else if (!c->ok && te != NULL) {
-        c->ok = true;
-        c->tok = te;
-    }
+    token_entry *te;
+    bool ok = config_token_resolve(h->cfg, h->tset, v, len, &te, digest);
+    if (!c->ok && ok) /* the first header that opens something decides */
+        *c = (token_check){true, te};
 }
 
 /* Checks every token header present, each in its plain form and, when it

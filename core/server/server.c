@@ -548,8 +548,18 @@ static void conn_hold_at(conn *c, uint64_t start, uint64_t pos, inv_tenant *t)
          * rare case, one fsync's wait), then the barriers are t's. */
         if (c->bcount > 0) {
             unsigned last = (c->bhead + c->bcount - 1) % CONN_BARRIERS;
-            (void)inv_wait_durable(inv_tenant_engine(c->bar_tenant), c->bar[last].pos);
-            c->bcount = 0; /* durable, or failed: conn_pump / the failure check decide */
+            int rc = inv_wait_durable(inv_tenant_engine(c->bar_tenant), c->bar[last].pos);
+            if (rc != INV_OK) {
+                /* that journal failed: the held replies (and this one)
+                 * will never be durable, so they are never sent; the
+                 * connection closes after what was, as loop_release_held
+                 * closes a held connection */
+                c->out.len = (size_t)(c->bar[c->bhead].off - c->base);
+                c->bcount = 0;
+                c->closing = true;
+                return;
+            }
+            c->bcount = 0; /* all durable: sendable */
         }
         conn_bar_tenant_put(c);
         inv_tenant_ref(t);
@@ -596,7 +606,7 @@ static size_t conn_process(conn *c, const char *data, size_t len)
             if (hs == HTTP_STEP_NEED_MORE)
                 break;
             conn_hold_at(c, start, durable_at, http_conn_tenant(c->http));
-            c->closing = hs == HTTP_STEP_CLOSE;
+            c->closing = c->closing || hs == HTTP_STEP_CLOSE; /* conn_hold_at may close */
             pos += used;
             continue;
         }
