@@ -30,6 +30,7 @@
  * failing batch takes back. Other callers may see the batch's decreases and
  * their undoing; an undone change leaves its level with a higher revision.
  */
+#include "alloc.h"
 #include "batch.h"
 
 #include "actor.h"
@@ -923,7 +924,7 @@ static int prepare(batch_op *op, size_t *failed)
                    BATCH_COLD_PENDING * sizeof *op->d_pend_cold + sizeof *op->change_line +
                    BATCH_IMAGES_PER_CHANGE * sizeof *op->images) +
         (op->e->jr ? rec_len : 0);
-    uint8_t *mem = malloc(bytes ? bytes : 1);
+    uint8_t *mem = inv_malloc(bytes ? bytes : 1);
     if (!mem)
         return INV_ENOMEM;
     /* 8-byte parts first: the record buffer is read as structs. */
@@ -1325,7 +1326,7 @@ int inv_batch_ex(inv_engine *e, const inv_batch_line *lines, size_t n, const inv
             return opts->request_id_len ? INV_ELIMIT : INV_EINVALID;
         if (n > INV_REQUEST_ID_LINES_MAX)
             return INV_ELIMIT;
-        batch_idem *bi = malloc(sizeof *bi);
+        batch_idem *bi = inv_malloc(sizeof *bi);
         if (!bi)
             return INV_ENOMEM;
         bi->id = opts->request_id;
@@ -1507,7 +1508,7 @@ static int note_pending(inv_engine *e, uint64_t batch_id, const uint8_t *changes
 {
     struct batch_recovery *br = e->batch_pending;
     if (!br) {
-        if (!(br = malloc(sizeof *br)))
+        if (!(br = inv_malloc(sizeof *br)))
             return INV_ENOMEM;
         br->pending = VEC_OF(pending_batch);
         e->batch_pending = br;
@@ -1519,7 +1520,7 @@ static int note_pending(inv_engine *e, uint64_t batch_id, const uint8_t *changes
         size_t n_pending;
         pb = &pending_all(br, &n_pending)[n_pending - 1];
     }
-    batch_rec_change *copy = malloc(n ? n * sizeof *copy : 1);
+    batch_rec_change *copy = inv_malloc(n ? n * sizeof *copy : 1);
     if (!copy)
         return INV_ENOMEM;
     memcpy(copy, changes, n * sizeof *copy);
@@ -1597,8 +1598,8 @@ static int finish_pending(inv_engine *e, pending_batch *pb, size_t *undone)
                    .head_len = batch_head_len(BATCH_FORMAT_1, 0),
                    .decided_ms = clock_wall_ms()};
     op.rec_len = (uint32_t)batch_rec_len(op.head_len, pb->n_changes, 0);
-    op.images = malloc(BATCH_IMAGES_PER_CHANGE * pb->n_changes * sizeof *op.images + 1);
-    op.buf = malloc(op.rec_len);
+    op.images = inv_malloc(BATCH_IMAGES_PER_CHANGE * pb->n_changes * sizeof *op.images + 1);
+    op.buf = inv_malloc(op.rec_len);
     int rc = op.images && op.buf ? INV_OK : INV_ENOMEM;
     if (rc == INV_OK && !(op.pos = persist_reserve(e, op.rec_len)))
         rc = INV_EIO;

@@ -66,6 +66,7 @@
  * above the loaded version and leaves the indexes to
  * catalog_rebuild_indexes.
  */
+#include "alloc.h"
 #include "catalog.h"
 
 #include "catalog_record.h"
@@ -408,7 +409,7 @@ static int index_lookup(catalog *c, table *t, int field, str_view key, uint64_t 
 static product_rec *product_new(str_view name, const uint64_t *ids, size_t n, size_t extra)
 {
     assert(name.len <= INV_VARIANT_MAX);
-    product_rec *p = malloc(sizeof *p + (n + extra) * sizeof(uint64_t));
+    product_rec *p = inv_malloc(sizeof *p + (n + extra) * sizeof(uint64_t));
     if (!p)
         return NULL;
     memset(p->name, 0, sizeof p->name);
@@ -667,7 +668,7 @@ static int locs_add(catalog *c, uint64_t loc)
             return INV_OK;
         if (n >= INV_LOCATIONS_MAX)
             return INV_ELIMIT;
-        catalog_locs *next = malloc(sizeof *next + (n + 1) * sizeof(uint64_t));
+        catalog_locs *next = inv_malloc(sizeof *next + (n + 1) * sizeof(uint64_t));
         if (!next)
             return INV_ENOMEM;
         ids_insert(next->ids, cur ? cur->ids : NULL, n, loc);

@@ -10,6 +10,7 @@
  * record was built from validated fields or decoded from a payload.
  * Nothing here touches a table, the journal or a lock.
  */
+#include "alloc.h"
 #include "catalog_record.h"
 
 #include <assert.h>
@@ -372,7 +373,7 @@ static void *kind_build(const rec_kind *k, const void *old, const void *f, unsig
     str_view s[STRS_MAX];
     size_t total = strings_merge(k->strs, k->n_strs, old ? rec_lens(k, old) : NULL,
                                  old ? rec_bytes(k, old) : NULL, f, wmask, s);
-    char *r = malloc(k->rec_size + total);
+    char *r = inv_malloc(k->rec_size + total);
     if (!r)
         return NULL;
     const record_times *was = old;
@@ -583,7 +584,7 @@ static void *kind_decode(const rec_kind *k, const void *payload, uint32_t len, u
     if (len < body_len)
         return NULL;
     size_t bytes = len - body_len;
-    char *r = malloc(k->rec_size + bytes);
+    char *r = inv_malloc(k->rec_size + bytes);
     *rc = INV_ENOMEM;
     if (!r)
         return NULL;

@@ -9,6 +9,7 @@
  * Invariant: every public entry point runs inside one epoch section, so
  * memory retired by a concurrent change is never freed under it.
  */
+#include "alloc.h"
 #include "engine.h"
 
 #include "catalog.h"
@@ -82,7 +83,7 @@ int engine_open_tuned(inv_engine **out, const inv_config *cfg, const engine_tuni
         c.snapshot_journal_bytes = INV_SNAPSHOT_BYTES_DEFAULT;
     if (c.history_retention_ms == 0)
         c.history_retention_ms = INV_HISTORY_RETENTION_MS_DEFAULT;
-    inv_engine *e = calloc(1, sizeof *e);
+    inv_engine *e = inv_calloc(1, sizeof *e);
     if (!e)
         return INV_ENOMEM;
     e->cfg = c;

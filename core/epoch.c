@@ -10,6 +10,7 @@
  *  - Thread records are never freed while the process runs; a record is
  *    reused by a later thread once its owner exited (in_use 0).
  */
+#include "alloc.h"
 #include "epoch.h"
 
 #include <linux/membarrier.h>
@@ -99,7 +100,7 @@ static void push_chain(retired *first, retired *last)
 
 void epoch_retire(void *p, void (*free_fn)(void *), const void *owner)
 {
-    retired *n = malloc(sizeof *n);
+    retired *n = inv_malloc(sizeof *n);
     if (!n)
         abort(); /* cannot defer the free, and freeing now is unsafe */
     n->p = p;

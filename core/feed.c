@@ -29,6 +29,8 @@
  * lie, not to the number of levels; nothing is kept in memory per level
  * and nothing slows the write path.
  */
+#include "sysio.h"
+#include "alloc.h"
 #include "feed.h"
 
 #include "clock.h"
@@ -111,12 +113,15 @@ static int history_write(const char *dir, uint64_t r, uint64_t l)
     char tmp[FEED_PATH_MAX], path[FEED_PATH_MAX];
     history_path(tmp, sizeof tmp, dir, ".tmp");
     history_path(path, sizeof path, dir, "");
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd =
+        sysio_open(FAULT_FEED_CURSOR_WRITE, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return INV_EIO;
-    bool ok = write(fd, b, sizeof b) == (ssize_t)sizeof b && fsync(fd) == 0;
+    bool ok = sysio_write(FAULT_FEED_CURSOR_WRITE, fd, b, sizeof b) == (ssize_t)sizeof b &&
+              sysio_fsync(FAULT_FEED_CURSOR_WRITE, fd) == 0;
     ok = close(fd) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0 || fileio_fsync_dir(dir) != 0) {
+    if (!ok || sysio_rename(FAULT_FEED_CURSOR_WRITE, tmp, path) != 0 ||
+        fileio_fsync_dir(dir) != 0) {
         unlink(tmp);
         return INV_EIO;
     }
@@ -151,7 +156,7 @@ int feed_init(inv_engine *e)
 {
     if (!e->jr)
         return INV_OK; /* in memory: no feed */
-    feed_state *st = calloc(1, sizeof *st);
+    feed_state *st = inv_calloc(1, sizeof *st);
     if (!st)
         return INV_ENOMEM;
     int rc = feed_index_init(&st->index, e->data_dir, false);
@@ -251,7 +256,7 @@ static int resolve_after(feed_index *ix, uint64_t r, uint64_t l, uint64_t end, u
 
 static int reader_new(const char *dir, bool offline, const feed_start *s, inv_feed **out)
 {
-    inv_feed *f = calloc(1, sizeof *f);
+    inv_feed *f = inv_calloc(1, sizeof *f);
     if (!f)
         return INV_ENOMEM;
     int rc = feed_cursor_init(&f->cur, dir, offline);
@@ -473,7 +478,7 @@ static inv_feed_record *record_copy(const inv_feed_record *r, uint64_t item, uin
         return NULL;
     size_t bytes = sizeof *r + n * sizeof *r->changes;
     size_t strs = strings_len(r, r->changes, r->n_changes);
-    inv_feed_record *copy = malloc(bytes + strs);
+    inv_feed_record *copy = inv_malloc(bytes + strs);
     if (!copy) {
         *rc = INV_ENOMEM;
         return NULL;
@@ -648,7 +653,7 @@ int inv_level_history(inv_engine *e, uint64_t item, uint64_t location, uint64_t 
     if (before == 0 || before > limit)
         before = limit;
     history_walk w = {item, location, count, NULL, VEC_OF(inv_feed_record *), {0}, {0}};
-    w.page = calloc(1, sizeof *w.page);
+    w.page = inv_calloc(1, sizeof *w.page);
     int rc = w.page ? feed_cursor_init(&w.cur, e->data_dir, false) : INV_ENOMEM;
     if (rc != INV_OK) {
         free(w.page);

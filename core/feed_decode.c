@@ -22,6 +22,7 @@
  * before it sizes anything, and a payload that breaks its layout is
  * INV_EINVALID, never a partial record.
  */
+#include "alloc.h"
 #include "feed_decode.h"
 
 #include "catalog_record.h"
@@ -91,15 +92,15 @@ static int reserve_changes(feed_decoder *d, size_t n)
         size_t cap = d->cap ? d->cap : 16;
         while (cap < n)
             cap *= 2;
-        inv_feed_change *c = realloc(d->changes, cap * sizeof *c);
+        inv_feed_change *c = inv_realloc(d->changes, cap * sizeof *c);
         if (!c)
             return INV_ENOMEM;
         d->changes = c;
-        uint8_t *cl = realloc(d->claimed, cap);
+        uint8_t *cl = inv_realloc(d->claimed, cap);
         if (!cl)
             return INV_ENOMEM;
         d->claimed = cl;
-        uint32_t *li = realloc(d->last_image, cap * sizeof *li);
+        uint32_t *li = inv_realloc(d->last_image, cap * sizeof *li);
         if (!li)
             return INV_ENOMEM;
         d->last_image = li;
@@ -746,13 +747,13 @@ static int batch_partial_keep(feed_decoder *d, const batch_view *b)
         i = d->batches_next;
         d->batches_next = (d->batches_next + 1) % FEED_PARTIALS_MAX;
         batch_partial_drop(d, i);
-        if (!(d->batches[i] = calloc(1, sizeof *d->batches[i])))
+        if (!(d->batches[i] = inv_calloc(1, sizeof *d->batches[i])))
             return INV_ENOMEM;
         d->batches[i]->batch_id = b->batch_id;
     }
     feed_batch_partial *pb = d->batches[i];
     if (b->n_changes > pb->n) {
-        uint8_t *im = realloc(pb->images, (size_t)b->n_changes * BATCH_IMAGE_LEN);
+        uint8_t *im = inv_realloc(pb->images, (size_t)b->n_changes * BATCH_IMAGE_LEN);
         if (!im)
             return INV_ENOMEM;
         memset(im + pb->n * BATCH_IMAGE_LEN, 0, (b->n_changes - pb->n) * BATCH_IMAGE_LEN);

@@ -13,6 +13,7 @@
  *    position; a segment's marks are at least FEED_MARK_BYTES apart.
  * The owner of a cursor or an index serialises its calls (one thread).
  */
+#include "alloc.h"
 #include "feed_scan.h"
 
 #include "fileio.h"
@@ -37,7 +38,7 @@ int feed_cursor_init(feed_cursor *c, const char *dir, bool offline)
     c->dir = dir;
     c->offline = offline;
     c->fd = -1;
-    c->buf = malloc(FEED_BUF_BYTES);
+    c->buf = inv_malloc(FEED_BUF_BYTES);
     if (!c->buf)
         return INV_ENOMEM;
     c->cap = FEED_BUF_BYTES;
@@ -105,7 +106,7 @@ static int fill(feed_cursor *c, uint64_t limit, size_t need)
 {
     assert(need <= JOURNAL_RECORD_MAX && c->pos < limit);
     if (need > c->cap) {
-        uint8_t *b = realloc(c->buf, need);
+        uint8_t *b = inv_realloc(c->buf, need);
         if (!b)
             return INV_ENOMEM;
         c->buf = b;
@@ -220,7 +221,7 @@ static int push_mark(feed_seg *s, uint64_t pos)
 {
     if (s->n_marks == s->cap_marks) {
         size_t cap = s->cap_marks ? s->cap_marks * 2 : 16;
-        uint64_t *m = realloc(s->marks, cap * sizeof *m);
+        uint64_t *m = inv_realloc(s->marks, cap * sizeof *m);
         if (!m)
             return INV_ENOMEM;
         s->marks = m;
@@ -257,7 +258,7 @@ int feed_index_sync(feed_index *ix, uint64_t oldest)
         ix->n -= gone;
     }
     if (n - lo > ix->cap) {
-        feed_seg *s = realloc(ix->segs, (n - lo) * sizeof *s);
+        feed_seg *s = inv_realloc(ix->segs, (n - lo) * sizeof *s);
         if (!s) {
             free(list);
             return INV_ENOMEM;

@@ -5,6 +5,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "sysio.h"
 #include "fileio.h"
 
 #include <errno.h>
@@ -105,7 +106,7 @@ const char *fileio_map(const char *path, bool sequential, const uint8_t **p, uin
 {
     *p = NULL;
     *size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = sysio_open(FAULT_FILE_OPEN, path, O_RDONLY | O_CLOEXEC, 0);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
         int e = errno;
@@ -143,7 +144,7 @@ int fileio_fsync_dir(const char *dir)
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    int rc = fsync(fd);
+    int rc = sysio_fsync(FAULT_DIR_SYNC, fd);
     close(fd);
     return rc;
 }

@@ -37,6 +37,8 @@
  * (a sold hold with a buyer is kept at least for the window, so it is in
  * every snapshot and journal that matters).
  */
+#include "alloc.h"
+#include "fault.h"
 #include "hold.h"
 
 #include "actor.h"
@@ -204,23 +206,10 @@ static int64_t buyer_window_ms(const inv_engine *e)
     return w < HOLD_BUYER_WINDOW_MS_MAX ? w : HOLD_BUYER_WINDOW_MS_MAX;
 }
 
-_Atomic(hold_test_fn) hold_test_hook;
-
-void hold_test_hook_set(hold_test_fn fn)
-{
-    /* release: what the test prepared for its hook is seen by the thread
-     * that calls it (hold_hook's acquire). */
-    atomic_store_explicit(&hold_test_hook, fn, memory_order_release);
-}
-
-/* Calls the test hook at a point, if one is set. */
+/* Reaches a test point (fault.h): a load and a branch where no test runs. */
 static inline void hold_hook(hold_test_point at, uint64_t pos)
 {
-    /* acquire: pairs with hold_test_hook_set; a load and a branch where
-     * no test runs. */
-    hold_test_fn fn = atomic_load_explicit(&hold_test_hook, memory_order_acquire);
-    if (fn)
-        fn(at, pos);
+    (void)fault_check_arg(FAULT_HOLD_POINT, (uint64_t)at, pos);
 }
 
 /* ---- timing wheel ------------------------------------------------------- */
@@ -278,7 +267,7 @@ static void free_stack(hold_record *r)
 int hold_init(inv_engine *e)
 {
     hold_book *hb = &e->holds;
-    hb->wheel = calloc(HOLD_WHEEL_SLOTS, sizeof *hb->wheel);
+    hb->wheel = inv_calloc(HOLD_WHEEL_SLOTS, sizeof *hb->wheel);
     if (!hb->wheel)
         return INV_ENOMEM;
     int rc = table_init(&hb->by_id, e->cfg.holds_capacity, e);
@@ -576,7 +565,7 @@ static int op_begin(hold_op *op, inv_engine *e, hold_record *r, uint8_t kind, ui
     op_init(op, e, r, kind, target);
     if (by == BY_CALLER)
         op->actor_len = actor_get(&op->actor);
-    if (e->jr && !persist_test_late_reserve && (op->pos = persist_reserve(e, op_len(op))) == 0)
+    if (e->jr && !persist_late_reserve() && (op->pos = persist_reserve(e, op_len(op))) == 0)
         return INV_EIO;
     return INV_OK;
 }
@@ -593,8 +582,8 @@ static void op_abandon(hold_op *op)
 static int op_publish(hold_op *op, bool final)
 {
     uint32_t len = op_len(op);
-    if (!op->pos && op->e->jr && persist_test_late_reserve &&
-        (op->pos = persist_test_late_position(op->e, PERSIST_HOLD, len)) == 0)
+    if (!op->pos && op->e->jr && persist_late_reserve() &&
+        (op->pos = persist_late_position(op->e, PERSIST_HOLD, len)) == 0)
         return INV_EIO;
     if (!op->pos)
         return INV_OK;
@@ -610,7 +599,7 @@ static int op_publish(hold_op *op, bool final)
     op->n_images = 0;
     if (rc == INV_OK && !final && op->kind == HOLD_OP_END)
         hold_hook(HOLD_TEST_END_PARTIAL, op->pos_last);
-    if (rc == INV_OK && !final && !persist_test_late_reserve &&
+    if (rc == INV_OK && !final && !persist_late_reserve() &&
         (op->pos = persist_reserve(op->e, len)) == 0)
         rc = INV_EIO;
     return rc;
@@ -952,7 +941,7 @@ static int settled_ack(inv_engine *e, _Atomic uint64_t *final_pos, uint64_t *pos
 static hold_record *record_new(const char *id, size_t len, uint64_t ttl_ms,
                                const ordered_line *lines, size_t n, const inv_hold_opts *o)
 {
-    hold_record *r = calloc(1, record_size(n, o->buyer_len + o->order_ref_len));
+    hold_record *r = inv_calloc(1, record_size(n, o->buyer_len + o->order_ref_len));
     if (!r)
         return NULL;
     r->created_at_ms = clock_wall_ms();
@@ -1917,7 +1906,7 @@ static hold_record *record_from(const hold_rec_header *h, const hold_rec_tail *t
                                 const hold_rec_line *lines, const char *attrs, uint64_t pos)
 {
     size_t attrs_len = (size_t)t->buyer_len + t->order_ref_len;
-    hold_record *r = calloc(1, record_size(h->n_lines, attrs_len));
+    hold_record *r = inv_calloc(1, record_size(h->n_lines, attrs_len));
     if (!r)
         return NULL;
     int st = replayed_state(h);
@@ -2087,7 +2076,7 @@ static int finish_one(inv_engine *e, hold_record *r, int64_t now_ms)
 int hold_recover_finish(inv_engine *e)
 {
     int64_t live = table_live(&e->holds.by_id);
-    hold_record **all = calloc((size_t)(live > 0 ? live : 0) + 1, sizeof *all);
+    hold_record **all = inv_calloc((size_t)(live > 0 ? live : 0) + 1, sizeof *all);
     if (!all)
         return INV_ENOMEM;
     hold_record **cursor = all;

@@ -64,22 +64,15 @@ int hold_foreach_held_line(inv_engine *e, hold_line_fn fn, void *ctx);
  * INV_ECONFLICT otherwise. Only while no hold call and no sweep runs. */
 int hold_verify_buyers(inv_engine *e);
 
-/* Test-only switch (tests/test_hold*.c set it; nothing else may): called
- * at these points, so a test can stall a change there (or, in a child
- * process, die there). pos: the journal position the point is about (0:
- * none, or memory mode). */
+/* Test points (fault.h site FAULT_HOLD_POINT: arg is the point, arg2 the
+ * journal position it is about, 0 for none or memory mode), so a test can
+ * stall a change there (or, in a child process, die there). */
 typedef enum {
     HOLD_TEST_HELD_UNPUBLISHED, /* HELD, its final record not yet published */
     HOLD_TEST_BEFORE_WHEEL, /* published, not yet on the timing wheel */
     HOLD_TEST_END_PARTIAL, /* an end published a partial record at pos */
     HOLD_TEST_END_DECIDED, /* an end's state stored, its level changes not made */
 } hold_test_point;
-typedef void (*hold_test_fn)(hold_test_point at, uint64_t pos);
-/* Atomic: the sweeper reaches a point (an expiry's end) while a test sets
- * or clears the hook from its own thread. */
-extern _Atomic(hold_test_fn) hold_test_hook;
-/* Sets (NULL: clears) the hook. */
-void hold_test_hook_set(hold_test_fn fn);
 
 /* Hold lines of a batch (batch.c). The batch first claims every hold it
  * names: a create puts a PENDING record in the id table (as a create

@@ -24,6 +24,7 @@
  *  - A PENDING entry is in the table and on no list; only its owner ends
  *    it, and nothing else takes it out of the table.
  */
+#include "alloc.h"
 #include "idem.h"
 
 #include "clock.h"
@@ -97,11 +98,11 @@ static bool past_retention(const idem_store *s, int64_t decided_at_ms, int64_t n
 static idem_entry *entry_new(const char *id, size_t len, const uint8_t *digest, size_t outcome_cap)
 {
     assert(id_ok(id, len) && outcome_cap <= IDEM_OUTCOME_MAX);
-    idem_entry *e = malloc(sizeof *e + len);
+    idem_entry *e = inv_malloc(sizeof *e + len);
     if (!e)
         return NULL;
     e->outcome = NULL;
-    if (outcome_cap && !(e->outcome = malloc(outcome_cap))) {
+    if (outcome_cap && !(e->outcome = inv_malloc(outcome_cap))) {
         free(e);
         return NULL;
     }
@@ -138,7 +139,7 @@ static uint8_t *outcome_fit(uint8_t *scratch, const void *bytes, size_t len)
         return NULL;
     }
     memcpy(scratch, bytes, len);
-    uint8_t *fit = realloc(scratch, len);
+    uint8_t *fit = inv_realloc(scratch, len);
     return fit ? fit : scratch;
 }
 

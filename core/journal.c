@@ -30,6 +30,8 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "sysio.h"
+#include "alloc.h"
 #include "journal.h"
 
 #include "clock.h"
@@ -219,7 +221,7 @@ static int write_all(journal *j, int fd, struct iovec *iov, int iovcnt, off_t of
 {
     while (iovcnt > 0) {
         ssize_t w = j->write_hook ? j->write_hook(j->hook_ctx, fd, iov, iovcnt, off)
-                                  : pwritev(fd, iov, iovcnt, off);
+                                  : sysio_pwritev(FAULT_JOURNAL_WRITE, fd, iov, iovcnt, off);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -245,7 +247,7 @@ static int write_all(journal *j, int fd, struct iovec *iov, int iovcnt, off_t of
 
 static int sync_fd(journal *j, int fd)
 {
-    int rc = j->sync_hook ? j->sync_hook(j->hook_ctx, fd) : fdatasync(fd);
+    int rc = j->sync_hook ? j->sync_hook(j->hook_ctx, fd) : sysio_fdatasync(FAULT_JOURNAL_SYNC, fd);
     if (rc != 0 && errno == 0)
         errno = EIO;
     return rc;
@@ -257,13 +259,15 @@ static int segment_create(journal *j, uint64_t first)
 {
     char name[64];
     segment_name(name, sizeof name, first);
-    int fd = openat(j->dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = sysio_openat(FAULT_JOURNAL_SEG_CREATE, j->dir_fd, name,
+                          O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
     uint8_t hdr[JOURNAL_SEGMENT_HEADER];
     fileio_header_encode(hdr, &journal_segment_format, first);
     struct iovec iov = {.iov_base = hdr, .iov_len = sizeof hdr};
-    if (write_all(j, fd, &iov, 1, 0) != 0 || sync_fd(j, fd) != 0 || fsync(j->dir_fd) != 0) {
+    if (write_all(j, fd, &iov, 1, 0) != 0 || sync_fd(j, fd) != 0 ||
+        sysio_fsync(FAULT_JOURNAL_DIR_SYNC, j->dir_fd) != 0) {
         int e = errno;
         close(fd);
         errno = e;
@@ -532,9 +536,11 @@ static void segment_extend(journal *j, uint64_t data_end)
 static void segment_trim(journal *j, uint64_t written)
 {
     uint64_t data_end = JOURNAL_SEGMENT_HEADER + (written - j->seg_first);
-    if (j->seg_alloc > data_end && ftruncate(j->seg_fd, (off_t)data_end) == 0) {
+    if (j->seg_alloc > data_end &&
+        sysio_ftruncate(FAULT_JOURNAL_TRIM, j->seg_fd, (off_t)data_end) == 0) {
         j->seg_alloc = data_end;
-        (void)fsync(j->seg_fd); /* the size; the records are already synced */
+        (void)sysio_fsync(FAULT_JOURNAL_SYNC,
+                          j->seg_fd); /* the size; the records are already synced */
     }
 }
 
@@ -756,7 +762,7 @@ static int open_segment_at(journal *j, uint64_t start, char *errbuf, size_t errl
     if (rc == INV_OK && last != NULL) {
         char path[SEGMENT_PATH_MAX];
         segment_path(path, sizeof path, j->dir, last->first);
-        j->seg_fd = open(path, O_WRONLY | O_CLOEXEC);
+        j->seg_fd = sysio_open(FAULT_JOURNAL_SEG_OPEN, path, O_WRONLY | O_CLOEXEC, 0);
         j->seg_first = last->first;
         j->seg_alloc = last->size;
     } else if (rc == INV_OK) {
@@ -819,7 +825,7 @@ static int check_config(const journal_config *cfg, char *errbuf, size_t errlen)
  * no file open, no thread yet. NULL when memory is short. */
 static journal *journal_new(const journal_config *cfg, uint64_t start)
 {
-    journal *j = calloc(1, sizeof *j);
+    journal *j = inv_calloc(1, sizeof *j);
     if (j == NULL)
         return NULL;
     j->ring_bytes = cfg->ring_bytes ? cfg->ring_bytes : JOURNAL_RING_BYTES_DEFAULT;
@@ -864,7 +870,7 @@ int journal_open(journal **out, const journal_config *cfg, char *errbuf, size_t 
     int rc = check_config(cfg, errbuf, errlen);
     if (rc != INV_OK)
         return rc;
-    if (mkdir(cfg->dir, 0755) != 0 && errno != EEXIST) {
+    if (sysio_mkdir(FAULT_JOURNAL_MKDIR, cfg->dir, 0755) != 0 && errno != EEXIST) {
         fileio_errmsg(errbuf, errlen, "journal: cannot create %s: %s", cfg->dir, strerror(errno));
         return INV_EIO;
     }
@@ -872,7 +878,7 @@ int journal_open(journal **out, const journal_config *cfg, char *errbuf, size_t 
     journal *j = journal_new(cfg, start);
     if (j == NULL)
         return INV_ENOMEM;
-    j->dir_fd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    j->dir_fd = sysio_open(FAULT_JOURNAL_DIR_OPEN, j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (j->dir_fd < 0) {
         fileio_errmsg(errbuf, errlen, "journal: cannot open %s: %s", j->dir, strerror(errno));
         rc = INV_EIO;
@@ -1042,7 +1048,7 @@ int journal_sync_written(journal *j)
     if (n > 0) {
         char path[SEGMENT_PATH_MAX];
         segment_path(path, sizeof path, j->dir, segs[n - 1].first);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        int fd = sysio_open(FAULT_JOURNAL_SEG_OPEN, path, O_RDONLY | O_CLOEXEC, 0);
         if (fd < 0 || sync_fd(j, fd) != 0)
             rc = INV_EIO;
         if (fd >= 0)

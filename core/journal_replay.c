@@ -23,6 +23,8 @@
  *  - No thread of its own; safe while a journal appends to the same dir
  *    only for journal_drop_before (replay runs before journal_open).
  */
+#include "sysio.h"
+#include "alloc.h"
 #include "journal.h"
 
 #include "clock.h"
@@ -65,7 +67,7 @@ static int segments_push(journal_segment **v, size_t *cap, size_t n, journal_seg
 {
     if (n == *cap) {
         size_t nc = *cap ? *cap * 2 : 16;
-        journal_segment *nv = realloc(*v, nc * sizeof *nv);
+        journal_segment *nv = inv_realloc(*v, nc * sizeof *nv);
         if (nv == NULL)
             return INV_ENOMEM;
         *v = nv;
@@ -165,13 +167,13 @@ static bool valid_record_after(const uint8_t *p, uint64_t off, uint64_t size)
 static int cut_file(const char *path, uint64_t off)
 {
     if (off < JOURNAL_SEGMENT_HEADER)
-        return unlink(path);
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
+        return sysio_unlink(FAULT_REPLAY_UNLINK, path);
+    int fd = sysio_open(FAULT_REPLAY_CUT, path, O_WRONLY | O_CLOEXEC, 0);
     if (fd < 0)
         return -1;
-    int rc = ftruncate(fd, (off_t)off);
+    int rc = sysio_ftruncate(FAULT_REPLAY_CUT, fd, (off_t)off);
     if (rc == 0)
-        rc = fsync(fd);
+        rc = sysio_fsync(FAULT_REPLAY_CUT, fd);
     close(fd);
     return rc;
 }
@@ -306,7 +308,7 @@ static int set_aside(const char *dir, const journal_segment *segs, size_t from, 
         fileio_path(path, sizeof path, dir, segs[i].first, JOURNAL_SEGMENT_SUFFIX);
         snprintf(cut, sizeof cut, "%s.cut", path);
         FILEIO_WARN("invcore journal: warning: setting aside %s as %s\n", path, cut);
-        if (rename(path, cut) != 0)
+        if (sysio_rename(FAULT_REPLAY_RENAME, path, cut) != 0)
             return -1;
     }
     return 0;
@@ -424,7 +426,7 @@ int journal_drop_before(const char *dir, uint64_t position)
     for (size_t i = 0; i + 1 < n && segs[i + 1].first <= position; i++) {
         char path[SEGMENT_PATH_MAX];
         fileio_path(path, sizeof path, dir, segs[i].first, JOURNAL_SEGMENT_SUFFIX);
-        if (unlink(path) != 0 && errno != ENOENT) {
+        if (sysio_unlink(FAULT_REPLAY_UNLINK, path) != 0 && errno != ENOENT) {
             rc = INV_EIO;
             break;
         }

@@ -76,8 +76,8 @@ static int level_publish_record(inv_engine *e, uint64_t *pos, uint64_t item, uin
     if (level_said_created(said))
         level_created(s, now.s);
     level_touch(s, now.s);
-    if (e->jr && persist_test_late_reserve && *pos == 0 &&
-        (*pos = persist_test_late_position(e, PERSIST_LEVEL, PERSIST_LEVEL_LEN)) == 0)
+    if (e->jr && persist_late_reserve() && *pos == 0 &&
+        (*pos = persist_late_position(e, PERSIST_LEVEL, PERSIST_LEVEL_LEN)) == 0)
         return INV_EIO;
     if (*pos == 0)
         return INV_OK;
@@ -166,7 +166,7 @@ static inline int level_stamp(level_ctx *c, table_word cur, table_word *next)
         base = table_version_floor(&c->e->levels);
     uint64_t revision = base + 1;
     if (c->own) {
-        if (c->e->jr && !persist_test_late_reserve) {
+        if (c->e->jr && !persist_late_reserve()) {
             c->pos = level_own_position(c->e, c->pos, table_version(cur));
             if (c->pos == 0)
                 return INV_EIO;

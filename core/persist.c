@@ -19,9 +19,6 @@
 
 static __thread uint64_t last_write_position;
 
-bool persist_test_late_reserve;
-void (*persist_test_before_publish)(uint8_t type);
-
 /* ---- writing ------------------------------------------------------------ */
 
 uint64_t persist_reserve(inv_engine *e, uint32_t len)
@@ -36,17 +33,17 @@ void persist_abandon(inv_engine *e, uint64_t pos, uint32_t len)
 
 int persist_publish(inv_engine *e, uint64_t pos, uint8_t type, const void *payload, uint32_t len)
 {
-    /* With late reservation the hook already ran before the position was
-     * taken (persist_test_late_position). */
-    if (persist_test_before_publish && !persist_test_late_reserve)
-        persist_test_before_publish(type);
+    /* With late reservation the point was reached before the position was
+     * taken (persist_late_position). */
+    if (!persist_late_reserve())
+        (void)fault_check_arg(FAULT_PERSIST_BEFORE_PUBLISH, type, 0);
     return journal_publish(e->jr, pos, type, payload, len);
 }
 
-uint64_t persist_test_late_position(inv_engine *e, uint8_t type, uint32_t len)
+uint64_t persist_late_position(inv_engine *e, uint8_t type, uint32_t len)
 {
-    if (persist_test_before_publish)
-        persist_test_before_publish(type); /* after the CAS, before a position */
+    /* after the CAS, before a position */
+    (void)fault_check_arg(FAULT_PERSIST_BEFORE_PUBLISH, type, 0);
     return persist_reserve(e, len);
 }
 

@@ -18,6 +18,7 @@
 #ifndef INV_PERSIST_H
 #define INV_PERSIST_H
 
+#include "fault.h"
 #include "engine_state.h"
 #include "journal.h"
 #include "table.h"
@@ -202,14 +203,17 @@ int persist_level_cold(inv_engine *e, uint64_t pos, const persist_level_cold_cha
  * waits until it is durable. */
 int persist_ack(inv_engine *e, uint64_t pos);
 
-/* Test-only switches (tests/test_crash.c sets them in a child process;
- * nothing else may). late_reserve takes journal positions at publish time
- * instead of before the CAS — it breaks the ordering rule on purpose, so a
- * test can show it catches the breakage. before_publish runs before every
- * record is published (to inject a delay). */
-extern bool persist_test_late_reserve;
-extern void (*persist_test_before_publish)(uint8_t type);
-/* With late_reserve: runs the hook, then takes the position. */
-uint64_t persist_test_late_position(inv_engine *e, uint8_t type, uint32_t len);
+/* Test mode (fault.h: a test arms FAULT_PERSIST_LATE_RESERVE to fail every
+ * call, in a child process; nothing else may): journal positions are taken
+ * at publish time instead of before the CAS. It breaks the ordering rule on
+ * purpose, so a test can show it catches the breakage. Every record passes
+ * the test point FAULT_PERSIST_BEFORE_PUBLISH (arg: its type) before it is
+ * published (to inject a delay or a death). */
+static inline bool persist_late_reserve(void)
+{
+    return fault_check(FAULT_PERSIST_LATE_RESERVE) != 0;
+}
+/* With the late mode: reaches the test point, then takes the position. */
+uint64_t persist_late_position(inv_engine *e, uint8_t type, uint32_t len);
 
 #endif /* INV_PERSIST_H */

@@ -20,6 +20,7 @@
  * has its record on disk, and replaying the journal from S over it — by
  * revision, idempotently — yields exactly a state that existed.
  */
+#include "sysio.h"
 #include "recovery.h"
 
 #include "batch.h"
@@ -308,7 +309,7 @@ static int recover(inv_engine *e, uint64_t *end_position, bool *items_replayed)
 
 static int make_dir(const char *dir)
 {
-    if (mkdir(dir, 0755) == 0 || errno == EEXIST)
+    if (sysio_mkdir(FAULT_RECOVERY_MKDIR, dir, 0755) == 0 || errno == EEXIST)
         return INV_OK;
     fprintf(stderr, "invcore: cannot create data directory %s: %s\n", dir, strerror(errno));
     return INV_EIO;
@@ -322,7 +323,7 @@ static int lock_dir(inv_engine *e)
     if ((size_t)snprintf(path, sizeof path, "%s/%s", e->data_dir, RECOVERY_LOCK_FILE) >=
         sizeof path)
         return INV_EINVALID;
-    e->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    e->lock_fd = sysio_open(FAULT_RECOVERY_LOCK, path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (e->lock_fd < 0) {
         fprintf(stderr, "invcore: cannot open %s: %s\n", path, strerror(errno));
         return INV_EIO;

@@ -16,6 +16,8 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "sysio.h"
+#include "alloc.h"
 #include "snapshot.h"
 
 #include "fileio.h"
@@ -63,7 +65,7 @@ static uint64_t digest_step(uint64_t digest, uint64_t checksum)
 static int write_full(int fd, const uint8_t *p, size_t n)
 {
     while (n > 0) {
-        ssize_t w = write(fd, p, n);
+        ssize_t w = sysio_write(FAULT_SNAPSHOT_WRITE, fd, p, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -83,9 +85,9 @@ int snapshot_begin(snapshot_writer **out, const char *dir, uint64_t position)
     *out = NULL;
     if (dir == NULL || strlen(dir) >= JOURNAL_PATH_MAX || position == 0)
         return INV_EINVALID;
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+    if (sysio_mkdir(FAULT_SNAPSHOT_MKDIR, dir, 0755) != 0 && errno != EEXIST)
         return INV_EIO;
-    snapshot_writer *w = malloc(sizeof *w);
+    snapshot_writer *w = inv_malloc(sizeof *w);
     if (w == NULL)
         return INV_ENOMEM;
     w->failed = false;
@@ -94,7 +96,7 @@ int snapshot_begin(snapshot_writer **out, const char *dir, uint64_t position)
     w->digest = position;
     snprintf(w->dir, sizeof w->dir, "%s", dir);
     fileio_path(w->tmp, sizeof w->tmp, dir, position, SNAPSHOT_TMP_SUFFIX);
-    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    w->fd = sysio_open(FAULT_SNAPSHOT_OPEN, w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w->fd < 0) {
         free(w);
         return INV_EIO;
@@ -122,7 +124,7 @@ static int add_record(snapshot_writer *w, uint8_t type, const void *payload, uin
         return INV_EIO;
     if (size > SNAPSHOT_BUFFER_BYTES) {
         /* bigger than the buffer: frame it in its own allocation */
-        uint8_t *tmp = malloc(size);
+        uint8_t *tmp = inv_malloc(size);
         if (tmp == NULL)
             return INV_ENOMEM;
         journal_frame_encode(tmp, type, payload, len);
@@ -154,7 +156,7 @@ void snapshot_abort(snapshot_writer *w)
         return;
     if (w->fd >= 0)
         close(w->fd);
-    unlink(w->tmp);
+    sysio_unlink(FAULT_SNAPSHOT_UNLINK, w->tmp);
     free(w);
 }
 
@@ -170,7 +172,7 @@ static void delete_older(const char *dir, uint64_t keep)
         if ((fileio_parse_name(e->d_name, SNAPSHOT_SUFFIX, &pos) ||
              fileio_parse_name(e->d_name, SNAPSHOT_TMP_SUFFIX, &pos)) &&
             pos < keep)
-            unlinkat(dirfd(d), e->d_name, 0);
+            sysio_unlinkat(FAULT_SNAPSHOT_UNLINK, dirfd(d), e->d_name, 0);
     }
     closedir(d);
 }
@@ -193,14 +195,14 @@ int snapshot_commit(snapshot_writer *w)
     }
     if (rc == INV_OK)
         rc = flush_buf(w);
-    if (rc == INV_OK && fsync(w->fd) != 0)
+    if (rc == INV_OK && sysio_fsync(FAULT_SNAPSHOT_SYNC, w->fd) != 0)
         rc = INV_EIO;
     if (close(w->fd) != 0 && rc == INV_OK)
         rc = INV_EIO;
     w->fd = -1;
     char final[SNAPSHOT_PATH_MAX];
     fileio_path(final, sizeof final, w->dir, w->position, SNAPSHOT_SUFFIX);
-    if (rc == INV_OK && rename(w->tmp, final) != 0)
+    if (rc == INV_OK && sysio_rename(FAULT_SNAPSHOT_RENAME, w->tmp, final) != 0)
         rc = INV_EIO;
     if (rc != INV_OK) {
         snapshot_abort(w);
@@ -312,7 +314,7 @@ int snapshot_load_latest(const char *dir, uint64_t *position, snapshot_load_fn f
     DIR *d = opendir(dir);
     if (d == NULL)
         return errno == ENOENT ? INV_ENOTFOUND : INV_EIO;
-    uint64_t *found = malloc(SNAPSHOT_FILES_MAX * sizeof *found);
+    uint64_t *found = inv_malloc(SNAPSHOT_FILES_MAX * sizeof *found);
     if (found == NULL) {
         closedir(d);
         return INV_ENOMEM;

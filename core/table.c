@@ -17,6 +17,7 @@
  *  - An array is retired exactly once: by the thread whose CAS of
  *    t->current from it to its successor succeeds.
  */
+#include "alloc.h"
 #include "table.h"
 
 #include "epoch.h"
@@ -108,7 +109,7 @@ static table_array *array_new(size_t capacity, size_t stride)
         return NULL;
     size_t bytes = sizeof(table_array) + capacity * stride + 64;
     /* calloc: jemalloc hands large zeroed runs straight from the kernel. */
-    void *raw = calloc(1, bytes);
+    void *raw = inv_calloc(1, bytes);
     if (!raw)
         return NULL;
     table_array *arr = (table_array *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);

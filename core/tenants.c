@@ -28,6 +28,8 @@
  *    holder's engine still reads and writes its own files, never those of
  *    a tenant re-created under the same name.
  */
+#include "sysio.h"
+#include "alloc.h"
 #include "engine.h"
 #include "epoch.h"
 #include "fileio.h"
@@ -355,7 +357,7 @@ static int live_insert(inv_tenants *ts, inv_tenant *t)
 {
     if (ts->n_live == ts->cap_live) {
         size_t cap = ts->cap_live ? ts->cap_live * 2 : 16;
-        inv_tenant **p = realloc(ts->live, cap * sizeof *p);
+        inv_tenant **p = inv_realloc(ts->live, cap * sizeof *p);
         if (!p)
             return INV_ENOMEM;
         ts->live = p;
@@ -400,7 +402,7 @@ static int tenant_open(inv_tenants *ts, const char *name, size_t len, const char
                        inv_tenant **out)
 {
     bool dflt = is_default_name(name, len);
-    inv_tenant *t = calloc(1, sizeof *t);
+    inv_tenant *t = inv_calloc(1, sizeof *t);
     if (!t)
         return INV_ENOMEM;
     t->set = ts;
@@ -522,7 +524,7 @@ static int set_paths(inv_tenants *ts, const char *data_dir)
         return INV_OK;
     size_t n = strlen(data_dir) + 1 + strlen(TENANTS_DIR) + 1;
     ts->data_dir = strdup(data_dir);
-    ts->tenants_dir = malloc(n);
+    ts->tenants_dir = inv_malloc(n);
     if (!ts->data_dir || !ts->tenants_dir)
         return INV_ENOMEM;
     snprintf(ts->tenants_dir, n, "%s/%s", data_dir, TENANTS_DIR);
@@ -535,7 +537,7 @@ int inv_tenants_open(inv_tenants **out, const inv_config *cfg, const inv_tenant_
     if (!out)
         return INV_EINVALID;
     *out = NULL;
-    inv_tenants *ts = calloc(1, sizeof *ts);
+    inv_tenants *ts = inv_calloc(1, sizeof *ts);
     if (!ts)
         return INV_ENOMEM;
     if (cfg)
@@ -600,7 +602,7 @@ void inv_tenants_close(inv_tenants *ts)
 /* mkdir that treats an existing directory as done. */
 static int make_dir(const char *path)
 {
-    return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
+    return sysio_mkdir(FAULT_TENANT_MKDIR, path, 0755) == 0 || errno == EEXIST ? 0 : -1;
 }
 
 /* Makes tenants/NAME durably (tenants/ too, if missing); path gets it;
@@ -615,7 +617,7 @@ static int create_dir(inv_tenants *ts, const char *name, size_t len, char *path,
         if (make_dir(ts->tenants_dir) != 0 || fileio_fsync_dir(ts->data_dir) != 0)
             return INV_EIO;
     }
-    if (mkdir(path, 0755) == 0)
+    if (sysio_mkdir(FAULT_TENANT_MKDIR, path, 0755) == 0)
         *made = true;
     else if (errno != EEXIST) /* EEXIST: left by a crash right after a create */
         return INV_EIO;
@@ -675,7 +677,7 @@ static int rename_aside(inv_tenants *ts, inv_tenant *t)
     if (!tenant_path(ts, from, sizeof from, t->name, t->name_len, 0) ||
         !tenant_path(ts, to, sizeof to, t->name, t->name_len, seq))
         return INV_EIO;
-    if (rename(from, to) != 0 || fileio_fsync_dir(ts->tenants_dir) != 0)
+    if (sysio_rename(FAULT_TENANT_RENAME, from, to) != 0 || fileio_fsync_dir(ts->tenants_dir) != 0)
         return INV_EIO;
     t->dropped_dir = strdup(to); /* NULL: left for the next open to remove */
     return INV_OK;
@@ -715,7 +717,7 @@ int inv_tenants_each(inv_tenants *ts, int (*fn)(void *arg, inv_tenant *t), void 
         return INV_EINVALID;
     pthread_mutex_lock(&ts->admin);
     size_t n = ts->n_live;
-    inv_tenant **v = malloc((n ? n : 1) * sizeof *v);
+    inv_tenant **v = inv_malloc((n ? n : 1) * sizeof *v);
     if (v)
         for (size_t i = 0; i < n; i++) {
             v[i] = ts->live[i];

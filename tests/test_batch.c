@@ -484,7 +484,7 @@ static void cut_child(const char *dir)
 {
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
     cut_engine = tu_open_dir(dir, INV_FSYNC_ALWAYS);
-    persist_test_before_publish = cut_hook;
+    tu_before_publish(cut_hook);
     inv_hold_line hl[] = {{ITEM_2, LOC_A, 3}};
     inv_batch_line lines[] = {adjust_line(ITEM_1, LOC_A, -1, 0), adjust_line(ITEM_1, LOC_A, -1, 0),
                               create_line("cut", hl, 1), set_line(ITEM_3, LOC_NONE, 2, 0)};
@@ -564,10 +564,10 @@ Test(batch, units_a_running_batch_adds_cannot_be_taken_by_others)
                               adjust_line(ITEM_2, LOC_A, -1, 0),
                               adjust_line(ITEM_3, LOC_A, -(STOCK + 1), 0)};
     inv_batch_result res[5];
-    persist_test_before_publish = iso_hook;
+    tu_before_publish(iso_hook);
     size_t failed;
     int rc = inv_batch(iso_engine, lines, 5, res, &failed);
-    persist_test_before_publish = NULL;
+    tu_before_publish(NULL);
     cr_assert_eq(rc, INV_EINSUFFICIENT);
     cr_assert_eq(failed, 4);
     cr_assert_geq(iso_records, 2, "partial records, then the aborted final one");

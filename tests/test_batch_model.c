@@ -337,7 +337,7 @@ Test(batch_model, a_crash_after_a_partial_record_takes_the_cold_changes_back)
     cr_assert(pid >= 0);
     if (pid == 0) {
         crash_engine = tu_open_dir(dir, INV_FSYNC_ALWAYS);
-        persist_test_before_publish = die_after_partial;
+        tu_before_publish(die_after_partial);
         inv_batch_line lines[] = {
             move_line(ITEM, LA, 3, INV_QTY_AVAILABLE, INV_QTY_DAMAGED),
             transfer_line(ITEM, LA, LC, 4, INV_QTY_AVAILABLE, INV_QTY_SAFETY_STOCK),

@@ -22,7 +22,7 @@
  *     CASes and its record's publication, an adjust on top of it: the
  *     adjust's acknowledgement waits for the hold, and recovery never shows
  *     one line of the hold without the hold. The same scenario with
- *     persist_test_late_reserve (the rule switched off) DOES show the
+ *     tu_late_reserve (the rule switched off) DOES show the
  *     broken state, so the first test can fail.
  *  4. recovery edge cases: clean reopen, torn tail, a corrupt middle record
  *     (refused, then repaired), snapshot + more changes + SIGKILL, and the
@@ -1236,7 +1236,7 @@ static pthread_t ord_hold_thread;
 static int ord_fd = -1;
 static unsigned ord_sleep_ms;
 
-/* persist_test_before_publish: holds back the first PERSIST_HOLD record of
+/* A FAULT_PERSIST_BEFORE_PUBLISH point: holds back the first PERSIST_HOLD record of
  * the hold thread, i.e. after the hold's level CASes and before its record
  * is published. */
 static void ord_hook(uint8_t type)
@@ -1296,7 +1296,7 @@ static void ord_child(const char *dir, int fd, uint64_t seed, const void *arg)
     (void)seed;
     bool late = *(const bool *)arg;
     /* Set before the engine's threads exist. */
-    persist_test_late_reserve = late;
+    tu_late_reserve(late);
     ord_fd = fd;
     ord_sleep_ms = late ? ORD_HOOK_MAX_MS : ORD_HOOK_SLEEP_MS;
     inv_engine *e = child_open(dir, fd);
@@ -1310,7 +1310,7 @@ static void ord_child(const char *dir, int fd, uint64_t seed, const void *arg)
         }
         send_level(fd, REC_LEVEL, 0, 0, i, 0, rc, &lv);
     }
-    persist_test_before_publish = ord_hook;
+    tu_before_publish(ord_hook);
     static ord_ctx c;
     c = (ord_ctx){e, fd};
     pthread_t t1, t2;
@@ -1416,7 +1416,7 @@ Test(crash, ordering_rule_switched_off_shows_the_leak)
      * test passing proves the previous one can fail. */
     /* KNOWN FAILURE (test hook defect in core/, see the report): with
      * late_reserve, hold.c op_publish (and level.c level_published) take
-     * the position BEFORE persist_publish runs persist_test_before_publish,
+     * the position BEFORE persist_publish reaches FAULT_PERSIST_BEFORE_PUBLISH,
      * so the hook stalls the hold after its reservation, never between its
      * level CASes and its reservation. The hold's position is then below
      * the adjust's, the durable prefix makes the adjust wait, and the
@@ -1424,7 +1424,7 @@ Test(crash, ordering_rule_switched_off_shows_the_leak)
     cr_assert_eq(res.adj.arg, 0,
                  "rule off: the adjust's ack still waited for the stalled hold: the publish "
                  "hook runs after the late reservation (hold.c op_publish reserves, then "
-                 "persist_publish calls persist_test_before_publish), so it cannot stall the "
+                 "persist_publish reaches its test point), so it cannot stall the "
                  "hold between its CASes and its journal position");
     cr_assert_not(res.hold_returned, "rule off: the hold returned before the kill");
     /* Recovery counts units held by no live hold as committed (level.h):

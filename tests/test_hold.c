@@ -881,7 +881,7 @@ Test(hold, deleting_an_item_under_a_live_hold_conflicts_until_the_hold_ends)
  * (HOLD_WHEEL_SLOTS ticks, about 65 s) later. */
 enum { STALL_MS = 5 * SWEEP_MS, EXPIRY_BOUND_MS = 5000 };
 
-static void stall_before_wheel(hold_test_point at, uint64_t pos)
+static void stall_before_wheel(int at, uint64_t pos)
 {
     if (at == HOLD_TEST_BEFORE_WHEEL)
         tu_sleep_ms(STALL_MS); /* several sweeps pass the hold's 1 ms TTL */
@@ -891,10 +891,10 @@ Test(hold, a_create_that_reaches_the_wheel_after_its_due_tick_still_expires_prom
 {
     inv_engine *e = open_stocked();
     inv_hold_line line = {ITEM_1, LOC_A, 3};
-    hold_test_hook_set(stall_before_wheel);
+    tu_hold_point(stall_before_wheel);
     int64_t t0 = clock_mono_ms();
     cr_assert_eq(create(e, "slow", 1, &line, 1, NULL), INV_OK);
-    hold_test_hook_set(NULL);
+    tu_hold_point(NULL);
     int64_t waited = wait_hold_ended(e, "slow", t0, EXPIRY_BOUND_MS);
     cr_assert_geq(waited, 0, "a 1 ms hold pushed late was still HELD after %d ms", EXPIRY_BOUND_MS);
     cr_assert_eq(state_of(e, "slow"), INV_HOLD_EXPIRED);
@@ -912,7 +912,7 @@ enum { PUBLISH_STALL_MS = 300 };
 static _Atomic int first_in_window; /* the first create is in the window */
 static _Atomic int64_t first_left_ms; /* when it left (mono_ms) */
 
-static void stall_unpublished(hold_test_point at, uint64_t pos)
+static void stall_unpublished(int at, uint64_t pos)
 {
     if (at != HOLD_TEST_HELD_UNPUBLISHED)
         return;
@@ -941,7 +941,7 @@ Test(hold, a_retried_create_answers_only_after_the_first_create_is_published)
     tu_put_item(e, ITEM_1, true);
     tu_set_level(e, ITEM_1, LOC_A, 10);
 
-    hold_test_hook_set(stall_unpublished);
+    tu_hold_point(stall_unpublished);
     pthread_t first;
     cr_assert_eq(pthread_create(&first, NULL, first_create, e), 0);
     while (!atomic_load_explicit(&first_in_window, memory_order_acquire))
@@ -954,7 +954,7 @@ Test(hold, a_retried_create_answers_only_after_the_first_create_is_published)
               "the retry answered OK while the first create was unpublished");
     void *first_rc;
     cr_assert_eq(pthread_join(first, &first_rc), 0);
-    hold_test_hook_set(NULL);
+    tu_hold_point(NULL);
     cr_assert_eq((int)(intptr_t)first_rc, INV_OK);
     assert_level(e, ITEM_1, LOC_A, 7, 3); /* reserved once */
     verify_and_close(e);
@@ -969,7 +969,7 @@ static inv_hold_state decided_seen = (inv_hold_state)-1;
 static int64_t decided_reserved = -1;
 static size_t decided_listed;
 
-static void look_while_decided(hold_test_point at, uint64_t pos)
+static void look_while_decided(int at, uint64_t pos)
 {
     (void)pos;
     if (at != HOLD_TEST_END_DECIDED)
@@ -995,9 +995,9 @@ Test(hold, a_hold_being_ended_reads_as_held_until_its_levels_change)
     inv_hold_line line = {ITEM_1, LOC_A, 4};
     cr_assert_eq(create(e, "mid", LONG_TTL_MS, &line, 1, NULL), INV_OK);
     decided_engine = e;
-    hold_test_hook_set(look_while_decided);
+    tu_hold_point(look_while_decided);
     int rc = release(e, "mid");
-    hold_test_hook_set(NULL);
+    tu_hold_point(NULL);
     cr_assert_eq(rc, INV_OK);
     cr_assert_eq(decided_reserved, 4, "the hook ran after the level changes");
     cr_assert_eq(decided_seen, INV_HOLD_HELD, "HOLD.GET answered %d while 4 units were reserved",

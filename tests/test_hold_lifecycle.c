@@ -924,7 +924,7 @@ Test(hold_life, attributes_commits_and_extends_survive_restarts_from_journal_and
  * middle of the commit. */
 static inv_engine *cut_engine;
 
-static void cut_hook(hold_test_point at, uint64_t pos)
+static void cut_hook(int at, uint64_t pos)
 {
     if (at != HOLD_TEST_END_PARTIAL)
         return;
@@ -938,7 +938,7 @@ static void cut_child(const char *dir)
     inv_config cfg = {.data_dir = dir, .fsync_policy = INV_FSYNC_ALWAYS};
     if (inv_open(&cut_engine, &cfg) != INV_OK)
         _exit(2);
-    hold_test_hook_set(cut_hook);
+    tu_hold_point(cut_hook);
     inv_hold_line sold[] = {{ITEM_1, LOC_A, 1}, {ITEM_2, LOC_A, 2}};
     (void)inv_hold_commit_partial(cut_engine, "cut", 3, sold, 2);
     _exit(7); /* the hook kills us first */

@@ -65,7 +65,7 @@ Test(persist, retried_commit_is_acknowledged_only_after_the_first_commit_is_dura
     stock(e, 1, 1, 10);
     inv_hold_line line = {1, 1, 2};
     cr_assert_eq(inv_hold_create(e, "cart", 4, 60000, &line, 1, NULL), INV_OK);
-    persist_test_before_publish = stall_hold_publish;
+    tu_before_publish(stall_hold_publish);
     commit_arg a = {e, -100};
     pthread_t t;
     pthread_create(&t, NULL, stalled_commit, &a);
@@ -78,7 +78,7 @@ Test(persist, retried_commit_is_acknowledged_only_after_the_first_commit_is_dura
     cr_assert_eq(inv_hold_commit(e, "cart", 4), INV_OK); /* the retry */
     uint64_t retry_done_ns = tu_now_ns();
     pthread_join(t, NULL);
-    persist_test_before_publish = NULL;
+    tu_before_publish(NULL);
     cr_assert_eq(a.rc, INV_OK);
     uint64_t released = atomic_load_explicit(&stall_released_ns, memory_order_acquire);
     cr_assert(released != 0 && retry_done_ns >= released,
@@ -110,10 +110,10 @@ Test(persist, a_failed_create_gives_its_lines_back_under_a_newer_revision)
     inv_hold_line lines[2] = {{1, 1, 5}, {2, 1, 3}}; /* the second cannot be met */
     observed_engine = e;
     observed = false;
-    persist_test_before_publish = observe_level_at_hold_publish;
+    tu_before_publish(observe_level_at_hold_publish);
     inv_hold_failure fail;
     cr_assert_eq(inv_hold_create(e, "h", 1, 60000, lines, 2, &fail), INV_EINSUFFICIENT);
-    persist_test_before_publish = NULL;
+    tu_before_publish(NULL);
     inv_level after;
     cr_assert_eq(inv_level_get(e, 1, 1, &after), INV_OK);
     cr_assert_eq(after.available, 10);
@@ -160,7 +160,7 @@ Test(persist, a_crash_between_an_item_deletion_and_its_level_deletions_leaves_no
         stock(e, 1, 2, 60);
         del_engine = e;
         del_durable_before = inv_durable_position(e);
-        persist_test_before_publish = die_at_first_level_record;
+        tu_before_publish(die_at_first_level_record);
         (void)inv_item_del(e, 1);
         _exit(3); /* the hook did not fire */
     }

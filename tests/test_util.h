@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "fault.h"
 #include "invcore.h"
 
 #define TU_THREADS_MAX 64 /* threads one tu_run_threads() may start */
@@ -368,6 +369,54 @@ static inline inv_stats tu_stats_of(inv_engine *e)
     inv_stats st;
     cr_assert_eq(inv_stats_get(e, &st), INV_OK);
     return st;
+}
+
+/* ---- test points through the fault seam (core/fault.h) ------------------- */
+
+/* The shapes the tests' point functions have: a record type about to be
+ * published (FAULT_PERSIST_BEFORE_PUBLISH), a hold's point and position
+ * (FAULT_HOLD_POINT). */
+typedef void (*tu_publish_fn)(uint8_t type);
+typedef void (*tu_point_fn)(int point, uint64_t pos);
+
+typedef struct {
+    tu_publish_fn publish;
+    tu_point_fn point;
+} tu_point_ctx;
+
+static inline int tu_point_call(void *ctx, fault_site site, uint64_t call, uint64_t arg,
+                                uint64_t arg2)
+{
+    const tu_point_ctx *c = ctx;
+    if (site == FAULT_PERSIST_BEFORE_PUBLISH)
+        c->publish((uint8_t)arg);
+    else
+        c->point((int)arg, arg2);
+    return 0; /* a point never fails its call */
+}
+
+/* Runs fn before every record is published (NULL: stops). */
+static inline void tu_before_publish(tu_publish_fn fn)
+{
+    static tu_point_ctx ctx;
+    ctx.publish = fn;
+    fault_hook(FAULT_PERSIST_BEFORE_PUBLISH, fn ? tu_point_call : NULL, &ctx);
+}
+
+/* Runs fn at every hold test point (hold.h; NULL: stops). */
+static inline void tu_hold_point(tu_point_fn fn)
+{
+    static tu_point_ctx ctx;
+    ctx.point = fn;
+    fault_hook(FAULT_HOLD_POINT, fn ? tu_point_call : NULL, &ctx);
+}
+
+/* Switches journal positions to publish time (persist.h; a child process
+ * only: it breaks the ordering rule on purpose). */
+static inline void tu_late_reserve(bool on)
+{
+    if (on)
+        fault_fail(FAULT_PERSIST_LATE_RESERVE, 1, UINT64_MAX, EPERM);
 }
 
 #endif /* TEST_UTIL_H */

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "clock.h"
 #include "server/cmd_internal.h"
 
@@ -87,7 +88,7 @@ static int session_str_set(char **dst, const resp_arg *a)
 {
     char *copy = NULL;
     if (a->len > 0) {
-        copy = malloc(a->len + 1);
+        copy = inv_malloc(a->len + 1);
         if (copy == NULL)
             return -1;
         memcpy(copy, a->ptr, a->len);

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "server/cmd_internal.h"
 
 #define FEED_COUNT_DEFAULT 100u /* records in a page without COUNT */
@@ -579,7 +580,7 @@ static int feed_option_or_reply(resp_out *o, const resp_arg *k, const resp_arg *
 static struct feed_session *feed_session_or_reply(session *s, resp_out *o)
 {
     if (s->feed == NULL)
-        s->feed = calloc(1, sizeof *s->feed);
+        s->feed = inv_calloc(1, sizeof *s->feed);
     if (s->feed == NULL)
         reply_engine_error(o, INV_ENOMEM);
     return s->feed;

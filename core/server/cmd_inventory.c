@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "server/cmd_internal.h"
 
 /* ---- field tables ------------------------------------------------------ */
@@ -799,7 +800,7 @@ static void level_list_item(session *s, resp_out *o, uint64_t item, bool all)
     }
     /* rare and bounded (INV_LOCATIONS_MAX): more levels than the scratch */
     inv_level_full_row *full = s->scratch->full_rows, *big = NULL;
-    if (got > LEVEL_LIST_FULL_SCRATCH && (full = big = malloc(got * sizeof *big)) == NULL) {
+    if (got > LEVEL_LIST_FULL_SCRATCH && (full = big = inv_malloc(got * sizeof *big)) == NULL) {
         reply_engine_error(o, INV_ENOMEM);
         return;
     }
@@ -1020,7 +1021,7 @@ void cmd_product_inventory(session *s, resp_out *o, const resp_arg *v, size_t n)
     if (rc == INV_ELIMIT && got > cap && got <= CMD_PRODUCT_ROWS_MAX) {
         /* rare and bounded: a product with more rows than the scratch */
         cap = got + 64;
-        big = malloc(cap * sizeof *big);
+        big = inv_malloc(cap * sizeof *big);
         if (big == NULL) {
             reply_engine_error(o, INV_ENOMEM);
             return;

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "clock.h"
 #include "server/cmd_internal.h"
 
@@ -113,7 +114,7 @@ static void *queue_alloc(session *s, size_t size)
             cap = limit - (held < limit ? held : limit);
         if (cap < size)
             cap = size;
-        c = malloc(sizeof *c + cap);
+        c = inv_malloc(sizeof *c + cap);
         if (c == NULL)
             return NULL;
         c->cap = cap;

@@ -15,6 +15,7 @@
  *    queued or refused by cmd_multi.c, which EXEC runs later.
  *  - The password is compared in time independent of its content.
  */
+#include "alloc.h"
 #include "server/command.h"
 
 #include <pthread.h>
@@ -264,7 +265,7 @@ void reply_level(resp_out *o, const inv_level *l)
 
 cmd_scratch *command_scratch_new(void)
 {
-    return calloc(1, sizeof(cmd_scratch));
+    return inv_calloc(1, sizeof(cmd_scratch));
 }
 
 void command_scratch_free(cmd_scratch *s)

@@ -7,6 +7,7 @@
  * Invariants: buf[0..len) is the document so far; after a failure (failed
  * != INV_OK) nothing more is appended until feed_json_begin.
  */
+#include "alloc.h"
 #include "server/feed_json.h"
 
 #include <assert.h>
@@ -55,7 +56,7 @@ static void json_print(void *ctx, const char *s, size_t n)
         size_t cap = j->cap ? j->cap : FEED_JSON_BUF_INITIAL;
         while (cap < j->len + n)
             cap = cap > FEED_JSON_DOC_MAX / 2 ? FEED_JSON_DOC_MAX : cap * 2;
-        char *p = realloc(j->buf, cap);
+        char *p = inv_realloc(j->buf, cap);
         if (p == NULL) {
             j->failed = INV_ENOMEM;
             return;
@@ -69,7 +70,7 @@ static void json_print(void *ctx, const char *s, size_t n)
 
 feed_json *feed_json_new(void)
 {
-    feed_json *j = calloc(1, sizeof *j);
+    feed_json *j = inv_calloc(1, sizeof *j);
     if (j == NULL)
         return NULL;
     j->g = yajl_gen_alloc(NULL);

@@ -20,6 +20,7 @@
  * authenticated request are the tighter HTTP_PREAUTH_* ones; a request
  * with Transfer-Encoding (chunked) is refused with 411.
  */
+#include "alloc.h"
 #include "server/http.h"
 
 #include <assert.h>
@@ -350,7 +351,7 @@ http_conn *http_conn_new(const server_config *cfg, inv_tenants *tenants, token_r
 {
     assert(cfg != NULL);
     assert(cfg->http_headers > 0 && cfg->http_headers <= SERVER_HTTP_HEADERS_MAX);
-    http_conn *h = calloc(1, sizeof *h + cfg->http_headers * sizeof h->headers[0]);
+    http_conn *h = inv_calloc(1, sizeof *h + cfg->http_headers * sizeof h->headers[0]);
     if (h == NULL)
         return NULL;
     h->headers_cap = cfg->http_headers;

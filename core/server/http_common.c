@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "alloc.h"
 #include "clock.h"
 #include "server/http.h"
 #include "server/http_json.h"
@@ -281,7 +282,7 @@ struct http_served {
 
 http_served *http_served_new(void)
 {
-    http_served *s = calloc(1, sizeof *s);
+    http_served *s = inv_calloc(1, sizeof *s);
     if (s == NULL)
         return NULL;
     if (http_body_init(&s->body) != INV_OK) {

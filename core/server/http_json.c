@@ -16,6 +16,7 @@
  * lexer checks it, and never came from input holding a comment or a
  * "\\u0000" escape (its string would read cut at the NUL).
  */
+#include "alloc.h"
 #include "server/http_json.h"
 
 #include <assert.h>
@@ -49,7 +50,7 @@ static bool body_reserve(http_body *b, size_t n)
     size_t cap = b->cap ? b->cap : HTTP_BODY_INITIAL;
     while (cap < b->len + n)
         cap = cap > HTTP_BODY_OUT_MAX / 2 ? HTTP_BODY_OUT_MAX : cap * 2;
-    char *p = realloc(b->p, cap);
+    char *p = inv_realloc(b->p, cap);
     if (p == NULL) {
         b->failed = true;
         return false;
@@ -410,7 +411,7 @@ void http_json_str(http_body *b, const char *s, size_t len)
         b->failed = true;
         return;
     }
-    unsigned char *tmp = malloc(2 * len);
+    unsigned char *tmp = inv_malloc(2 * len);
     if (tmp == NULL) {
         b->failed = true;
         return;
@@ -726,7 +727,7 @@ static int build_fail(tree_build *t, const char *what)
 
 static char *text_dup(const unsigned char *s, size_t len)
 {
-    char *c = malloc(len + 1);
+    char *c = inv_malloc(len + 1);
     if (c != NULL) {
         memcpy(c, s, len);
         c[len] = '\0';
@@ -744,12 +745,12 @@ static bool build_grow(tree_build *t, yajl_val c)
         return true;
     size_t ncap = *cap ? *cap * 2 : JSON_MEMBERS_FIRST;
     yajl_val **values = obj ? &c->u.object.values : &c->u.array.values;
-    yajl_val *nv = realloc(*values, ncap * sizeof *nv);
+    yajl_val *nv = inv_realloc(*values, ncap * sizeof *nv);
     if (nv == NULL)
         return false;
     *values = nv;
     if (obj) {
-        const char **nk = realloc(c->u.object.keys, ncap * sizeof *nk);
+        const char **nk = inv_realloc(c->u.object.keys, ncap * sizeof *nk);
         if (nk == NULL)
             return false;
         c->u.object.keys = nk;
@@ -787,7 +788,7 @@ static int build_add(tree_build *t, yajl_val v)
 
 static yajl_val node_new(yajl_type type)
 {
-    yajl_val v = calloc(1, sizeof *v);
+    yajl_val v = inv_calloc(1, sizeof *v);
     if (v != NULL)
         v->type = type;
     return v;

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "server/http_fields.h"
 #include "server/http_json.h"
 #include "server/http_route.h"
@@ -829,7 +830,7 @@ static bool list_level_row(inv_engine *e, http_body *b, uint64_t item, uint64_t 
 static int levels_by_item(inv_engine *e, http_body *b, page_state *st, size_t limit)
 {
     assert(limit >= 1 && limit <= SHOPIFY_LIMIT_MAX && st->n_items <= SHOPIFY_LEVEL_IDS_MAX);
-    inv_level_entry *ent = malloc(INV_LOCATIONS_MAX * sizeof *ent);
+    inv_level_entry *ent = inv_malloc(INV_LOCATIONS_MAX * sizeof *ent);
     if (ent == NULL)
         return INV_ENOMEM;
     size_t shown = 0;
@@ -872,7 +873,7 @@ static int levels_by_item(inv_engine *e, http_body *b, page_state *st, size_t li
 static int levels_by_location(inv_engine *e, http_body *b, page_state *st, size_t limit, bool *done)
 {
     assert(limit >= 1 && limit <= SHOPIFY_LIMIT_MAX && st->n_locs >= 1);
-    inv_level_full_row *rows = malloc(limit * sizeof *rows);
+    inv_level_full_row *rows = inv_malloc(limit * sizeof *rows);
     if (rows == NULL)
         return INV_ENOMEM;
     size_t shown = 0;
@@ -1120,7 +1121,7 @@ static void h_locations_list(const http_request *req, http_response *res)
         return;
     /* a page may hold a few more than count: room for one more page */
     size_t cap = INV_LOCATIONS_MAX + INV_LIST_COUNT_MAX;
-    uint64_t *ids = malloc(cap * sizeof *ids);
+    uint64_t *ids = inv_malloc(cap * sizeof *ids);
     if (ids == NULL) {
         reply_engine_error(res, INV_ENOMEM);
         return;

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "server/http_json.h"
 #include "server/http_route.h"
 
@@ -517,7 +518,7 @@ static int stock_rows(inv_engine *e, const char *product, const uint64_t *only,
     int rc = inv_product_inventory(e, product, only, stack, cap, n, total);
     if (rc == INV_ELIMIT && *n > cap && *n <= SLZ_STOCK_ROWS_MAX) {
         cap = *n + 64; /* room for rows added since */
-        *heap = malloc(cap * sizeof **heap);
+        *heap = inv_malloc(cap * sizeof **heap);
         if (*heap == NULL)
             return INV_ENOMEM;
         *rows = *heap;
@@ -980,7 +981,7 @@ static void levels_page(const http_request *req, http_response *res, inv_level_f
     if (!page_or_fail(req, res, &limit, &cursor))
         return;
     size_t cap = limit + SLZ_PAGE_SLACK;
-    inv_level_full_row *rows = malloc(cap * sizeof *rows);
+    inv_level_full_row *rows = inv_malloc(cap * sizeof *rows);
     if (rows == NULL) {
         engine_fail(res, false, INV_ENOMEM, NULL);
         return;

@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "server/http_json.h"
 #include "server/http_route.h"
 
@@ -1378,7 +1379,7 @@ static int list_items(inv_engine *e, http_body *b, const uint64_t *items, size_t
                       size_t limit, size_t *shown, bool *more)
 {
     assert(limit >= 1 && limit <= WIX_QUERY_LIMIT_MAX);
-    inv_level_entry *ent = malloc(INV_LOCATIONS_MAX * sizeof *ent);
+    inv_level_entry *ent = inv_malloc(INV_LOCATIONS_MAX * sizeof *ent);
     if (ent == NULL)
         return INV_ENOMEM;
     for (size_t i = 0; i < n && !*more; i++) {
@@ -1394,7 +1395,7 @@ static int list_items(inv_engine *e, http_body *b, const uint64_t *items, size_t
 static int list_product(inv_engine *e, http_body *b, wix_page *st, size_t limit, size_t *shown,
                         bool *more)
 {
-    uint64_t *items = malloc(INV_PRODUCT_ITEMS_MAX * sizeof *items);
+    uint64_t *items = inv_malloc(INV_PRODUCT_ITEMS_MAX * sizeof *items);
     size_t n = 0;
     if (items == NULL)
         return INV_ENOMEM;
@@ -1416,7 +1417,7 @@ static int list_scan(inv_engine *e, http_body *b, wix_page *st, size_t limit, si
                      bool *more)
 {
     assert(limit >= 1 && limit <= WIX_QUERY_LIMIT_MAX);
-    inv_level_full_row *rows = malloc(limit * sizeof *rows);
+    inv_level_full_row *rows = inv_malloc(limit * sizeof *rows);
     inv_level_filter f = {.location = st->loc, .has_location = (st->flags & PAGE_HAS_LOC) != 0};
     int rc = INV_OK;
     if (rows == NULL)

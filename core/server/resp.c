@@ -11,6 +11,7 @@
  *    reserved.
  *  - The writer never emits CR or LF inside a simple string or an error.
  */
+#include "alloc.h"
 #include "server/resp.h"
 
 #include <stdarg.h>
@@ -304,7 +305,7 @@ int resp_out_reserve(resp_out *o, size_t n)
         }
         cap *= 2;
     }
-    char *nb = realloc(o->buf, cap);
+    char *nb = inv_realloc(o->buf, cap);
     if (nb == NULL) {
         o->failed = 1;
         return -1;

@@ -56,6 +56,7 @@
  *    owed), as do CLIENT KILL and shutdown; at most LOOP_BLOCKED_MAX per
  *    loop, so a wake-up costs a bounded number of reads.
  */
+#include "alloc.h"
 #include "server/server.h"
 
 #include <arpa/inet.h>
@@ -691,7 +692,7 @@ static int conn_keep_input(conn *c, const char *data, size_t len)
         c->qlen = len;
         return 0;
     }
-    nq = malloc(cap);
+    nq = inv_malloc(cap);
     if (nq == NULL)
         return -1;
     memcpy(nq, data, len);
@@ -785,7 +786,7 @@ static void conn_on_readable(conn *c)
                 char *nq;
                 while (cap - c->qlen < (size_t)n)
                     cap *= 2;
-                nq = realloc(c->q, cap);
+                nq = inv_realloc(c->q, cap);
                 if (nq == NULL) {
                     conn_close(c);
                     return;
@@ -947,7 +948,7 @@ static int conn_op_gather(void *cp, const client_filter *f)
     uint32_t n = srv->nloops;
     gather *g;
     assert(c->gather == NULL && n > 0);
-    g = calloc(1, sizeof *g + n * sizeof(gather_part) + f->nids * sizeof(uint64_t));
+    g = inv_calloc(1, sizeof *g + n * sizeof(gather_part) + f->nids * sizeof(uint64_t));
     if (g == NULL)
         return -1;
     g->f = *f;
@@ -1102,7 +1103,7 @@ static void loop_accept(loop *lp, bool http)
         /* relaxed: the gate is approximate under races by at most the
          * number of loops, which maxclients tolerates */
         now = atomic_fetch_add_explicit(&srv->g.connected, 1, memory_order_relaxed) + 1;
-        if (now > srv->cfg.maxclients || (c = calloc(1, sizeof *c)) == NULL ||
+        if (now > srv->cfg.maxclients || (c = inv_calloc(1, sizeof *c)) == NULL ||
             (http && (c->http = http_conn_new(&srv->cfg, srv->tenants, &srv->tokens)) == NULL)) {
             free(c);
             atomic_fetch_sub_explicit(&srv->g.connected, 1, memory_order_relaxed); /* as above */
@@ -1409,8 +1410,8 @@ static int loop_init(server *srv, loop *lp, char *err, size_t errlen)
     lp->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     lp->st = stats_thread_new();
     lp->scratch = command_scratch_new();
-    lp->argv = calloc(srv->cfg.max_args, sizeof *lp->argv);
-    lp->rbuf = malloc(LOOP_READ_BUF);
+    lp->argv = inv_calloc(srv->cfg.max_args, sizeof *lp->argv);
+    lp->rbuf = inv_malloc(LOOP_READ_BUF);
     /* reserved now, while descriptors are plentiful (loop_accept_shed) */
     lp->spare_fd = open_spare_fd();
     if (lp->epfd < 0 || lp->wakefd < 0 || lp->spare_fd < 0 || !lp->scratch || !lp->argv ||
@@ -1463,7 +1464,7 @@ struct server_subs {
 
 server_subs *server_subs_new(void)
 {
-    server_subs *u = calloc(1, sizeof *u);
+    server_subs *u = inv_calloc(1, sizeof *u);
     if (u != NULL)
         pthread_mutex_init(&u->lock, NULL);
     return u;
@@ -1565,7 +1566,7 @@ static void subs_stop(server *srv)
 int server_start(server **out, const server_config *cfg, inv_tenants *tenants, server_subs *subs,
                  char *err, size_t errlen)
 {
-    server *srv = calloc(1, sizeof *srv);
+    server *srv = inv_calloc(1, sizeof *srv);
     *out = NULL;
     if (srv == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -1583,7 +1584,7 @@ int server_start(server **out, const server_config *cfg, inv_tenants *tenants, s
     srv->port = cfg->port;
     srv->http_port = cfg->http_port;
     srv->nloops = cfg->threads ? cfg->threads : 1;
-    srv->loops = calloc(srv->nloops, sizeof *srv->loops);
+    srv->loops = inv_calloc(srv->nloops, sizeof *srv->loops);
     if (srv->loops == NULL) {
         free(srv);
         snprintf(err, errlen, "out of memory");

@@ -15,6 +15,7 @@
  *    registry lock is never held with a ring lock. The latency lock is a
  *    leaf.
  */
+#include "alloc.h"
 #include "server/slowlog.h"
 
 #include "clock.h"
@@ -68,8 +69,8 @@ static slow_ring *ring_mine(unsigned max_len)
         pthread_mutex_unlock(&g_reg_lock);
         return tl_ring;
     }
-    slow_ring *r = calloc(1, sizeof *r);
-    slow_entry **slots = calloc(max_len, sizeof *slots);
+    slow_ring *r = inv_calloc(1, sizeof *r);
+    slow_entry **slots = inv_calloc(max_len, sizeof *slots);
     if (r == NULL || slots == NULL) {
         pthread_mutex_unlock(&g_reg_lock);
         free(r);
@@ -125,7 +126,7 @@ static slow_entry *entry_new(const resp_arg *argv, size_t argc, size_t redact_fr
     /* More than SLOWLOG_ARGS_MAX: the last kept one says how many more. */
     size_t kept = argc > SLOWLOG_ARGS_MAX ? SLOWLOG_ARGS_MAX - 1 : argc;
     size_t cap = (SLOWLOG_ARG_BYTES_MAX + SLOWLOG_NOTE_MAX) * SLOWLOG_ARGS_MAX;
-    slow_entry *e = malloc(sizeof *e + cap);
+    slow_entry *e = inv_malloc(sizeof *e + cap);
     if (e == NULL)
         return NULL;
     size_t off = 0;

@@ -8,6 +8,7 @@
  * names its window, so a reader never takes an old mark for a new one
  * (until 2^24 windows, about 200 days, wrap it).
  */
+#include "alloc.h"
 #include "server/stats.h"
 
 #include <pthread.h>
@@ -25,7 +26,7 @@ static pthread_mutex_t g_reg_lock = PTHREAD_MUTEX_INITIALIZER;
 
 stats_thread *stats_thread_new(void)
 {
-    stats_thread *t = calloc(1, sizeof *t);
+    stats_thread *t = inv_calloc(1, sizeof *t);
     if (t == NULL)
         return NULL;
     pthread_mutex_lock(&g_reg_lock);

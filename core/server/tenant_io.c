@@ -30,6 +30,7 @@
  * depth bound and the "\u0000" refusal) and written by http_json's writer;
  * 64-bit ids are exact integers both ways, never through a double.
  */
+#include "alloc.h"
 #include "server/tenant_io.h"
 
 #include <assert.h>
@@ -415,7 +416,7 @@ static int ids_collect(inv_engine *e, id_list_fn list, size_t enough, vec *out)
 /* Every level with all its quantities, sorted by (item, location). */
 static int levels_collect(inv_engine *e, vec *out)
 {
-    inv_level_full_row *rows = malloc(INV_LIST_COUNT_MAX * sizeof *rows);
+    inv_level_full_row *rows = inv_malloc(INV_LIST_COUNT_MAX * sizeof *rows);
     if (rows == NULL)
         return INV_ENOMEM;
     uint64_t cursor = 0;
@@ -755,7 +756,7 @@ static int arena_put(tio_import *im, const char *p, size_t n)
                 return INV_ENOMEM;
             cap *= 2;
         }
-        char *a = realloc(im->arena, cap);
+        char *a = inv_realloc(im->arena, cap);
         if (a == NULL)
             return INV_ENOMEM;
         im->arena = a;
@@ -1022,11 +1023,11 @@ static int line_note(tio_import *im, uint64_t line, line_kind k, const tio_rec *
 /* Pass 1: every line read, checked and kept; nothing changes e. */
 static int import_check(tio_import *im, int fd)
 {
-    line_reader rd = {.fd = fd, .buf = malloc(READER_CAP)};
+    line_reader rd = {.fd = fd, .buf = inv_malloc(READER_CAP)};
     if (rd.buf == NULL)
         return INV_ENOMEM;
     char why[TIO_WHY_MAX];
-    tio_rec *r = malloc(sizeof *r);
+    tio_rec *r = inv_malloc(sizeof *r);
     uint64_t line = 0;
     int rc = r ? INV_OK : INV_ENOMEM;
     while (rc == INV_OK) {
@@ -1129,7 +1130,7 @@ static int import_apply(tio_import *im)
     assert(im->spans.n >= 2 && im->scratch == NULL); /* a header and an end, checked */
     vec inactive = VEC_OF(uint64_t[2]); /* id, line */
     char why[TIO_WHY_MAX];
-    tio_rec *r = malloc(sizeof *r);
+    tio_rec *r = inv_malloc(sizeof *r);
     int rc = r ? INV_OK : INV_ENOMEM;
     for (size_t i = 0; rc == INV_OK && i < im->spans.n; i++) {
         uint64_t line = i + 1;

@@ -14,6 +14,7 @@
  * Invariants: no two entries share a digest; every slot is 0 (empty) or an
  * entry index + 1; count <= TOKENS_MAX; slots >= 2 * count.
  */
+#include "alloc.h"
 #include "server/tokens.h"
 
 #include <assert.h>
@@ -141,8 +142,8 @@ static token_set *set_new(token_entry *entries, size_t n)
 {
     assert(n <= TOKENS_MAX && (entries != NULL || n == 0));
     size_t cap = table_slots_for(n);
-    token_set *s = malloc(sizeof *s);
-    uint32_t *slots = calloc(cap, sizeof *slots);
+    token_set *s = inv_malloc(sizeof *s);
+    uint32_t *slots = inv_calloc(cap, sizeof *slots);
     if (s == NULL || slots == NULL) {
         free(s);
         free(slots);
@@ -259,7 +260,7 @@ static int fd_read_all(int fd, size_t size_hint, char **buf, size_t *len)
 {
     /* + 1: the end of file is seen without a regrowth. */
     size_t cap = (size_hint ? size_hint : TOKENS_READ_FIRST) + 1, n = 0;
-    char *p = malloc(cap);
+    char *p = inv_malloc(cap);
     int rc = p ? INV_OK : INV_ENOMEM;
     /* Bounded: each turn reads a byte or more, or ends; cap stops growing
      * at TOKENS_FILE_BYTES_MAX + 1. */
@@ -267,7 +268,7 @@ static int fd_read_all(int fd, size_t size_hint, char **buf, size_t *len)
         if (n == cap) { /* the file grew after fstat */
             size_t grown =
                 cap * 2 < TOKENS_FILE_BYTES_MAX + 1 ? cap * 2 : TOKENS_FILE_BYTES_MAX + 1;
-            char *q = cap > TOKENS_FILE_BYTES_MAX ? NULL : malloc(grown);
+            char *q = cap > TOKENS_FILE_BYTES_MAX ? NULL : inv_malloc(grown);
             if (q == NULL) {
                 rc = cap > TOKENS_FILE_BYTES_MAX ? INV_ELIMIT : INV_ENOMEM;
                 break;

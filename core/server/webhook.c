@@ -22,6 +22,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "alloc.h"
 #include "server/webhook.h"
 
 #include <assert.h>
@@ -635,7 +636,7 @@ int webhooks_start(webhooks **out, inv_engine *e, const webhook_config *cfg, cha
         fileio_errmsg(err, errlen, "webhooks: curl_global_init failed");
         return -1;
     }
-    webhooks *set = calloc(1, sizeof *set);
+    webhooks *set = inv_calloc(1, sizeof *set);
     if (set == NULL) {
         curl_global_cleanup();
         fileio_errmsg(err, errlen, "webhooks: out of memory");
