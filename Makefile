@@ -6,6 +6,7 @@
 #                 bounded fuzz runs and the source checks
 #   make run      deps + build + start invcored in the foreground
 #   make bench    benchmarks (tables of ops/s and ratios)
+#   make coverage line and branch coverage of core/ by the suites (gcovr)
 #   make fuzz     every fuzz target for FUZZ_SECONDS each
 #   make fuzz-corpus-http  the HTTP suites' requests as fuzz_http's seeds
 #   make install  PREFIX=/usr/local
@@ -27,7 +28,7 @@ DEB_PACKAGES := gcc make pkg-config libjemalloc-dev libxxhash-dev \
                 libcriterion-dev libhiredis-dev redis-tools redis-server \
                 clang libclang-rt-14-dev liburcu-dev clang-format python3 python3-redis \
                 libyajl-dev libcurl4-openssl-dev libssl-dev libjansson-dev \
-                libhttp-parser-dev wrk nginx-light
+                libhttp-parser-dev wrk nginx-light gcovr
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter
@@ -38,6 +39,9 @@ CFLAGS_ASAN := $(BASE) -O1 -fno-omit-frame-pointer \
                -fsanitize=address,undefined -fno-sanitize-recover=all \
                -DINV_SANITIZE=1
 CFLAGS_TSAN := $(BASE) -O1 -fsanitize=thread -DINV_SANITIZE=1 -DINV_TSAN=1
+# Coverage (make coverage): unoptimised so lines and branches map to the
+# source; asserts on, as in the tests.
+CFLAGS_COV  := $(BASE) -O0 --coverage
 LIBS        := -ljemalloc -lpthread
 TEST_LIBS   := -lcriterion -lhiredis -lpthread -lm
 # invcored's own: JSON (yajl), HTTP (libcurl) and HMAC (libcrypto) for the
@@ -81,7 +85,7 @@ TEST_LOG   := $(B)/test-results.log
 .SECONDARY:
 
 .PHONY: all deps test test-log-reset unit-test asan-test tsan-test fuzz-test check-atomics \
-        check-cycles check-readme bench fuzz fuzz-corpus-http run install clean crash-test \
+        check-cycles check-readme bench fuzz fuzz-corpus-http run install clean crash-test coverage \
         client-test format format-check
 
 ALL_TARGETS := $(B)/libinvcore.a $(B)/libinvcore.so $(B)/invcore.pc
@@ -197,6 +201,36 @@ $(B)/tsan/tests/%: tests/%.c $(call objs,$(B)/tsan,$(LIB_SRCS) $(SERVER_SRCS)) $
 	@mkdir -p $(dir $@)
 	$(CC) -Itests/tsan_criterion $(CFLAGS_TSAN) -Itests -o $@ $< \
 	  $(call objs,$(B)/tsan,$(LIB_SRCS) $(SERVER_SRCS)) $(TSAN_TEST_LIBS) $(SERVER_LIBS)
+
+# ---- coverage (gcov + gcovr) ------------------------------------------------
+
+COV_TESTS := $(patsubst tests/%.c,$(B)/cov/tests/%,$(TEST_SRCS))
+
+$(B)/cov/obj/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COV) -c $< -o $@
+
+$(B)/cov/invcored: $(call objs,$(B)/cov,$(SERVER_MAIN) $(SERVER_SRCS) $(LIB_SRCS))
+	$(CC) $(CFLAGS_COV) -o $@ $^ $(SERVER_LIBS) $(LIBS)
+
+$(B)/cov/tests/%: tests/%.c $(call objs,$(B)/cov,$(LIB_SRCS) $(SERVER_SRCS)) $(HEADERS) $(TEST_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COV) -Itests -o $@ $< \
+	  $(call objs,$(B)/cov,$(LIB_SRCS) $(SERVER_SRCS)) $(TEST_LIBS) $(SERVER_LIBS) $(LIBS)
+
+# Line and branch coverage of core/ by make test's suites (the release
+# suites, run once against instrumented objects and an instrumented
+# invcored). Reports: build/cov/coverage.txt (per file) and summary.
+coverage: $(COV_TESTS) $(B)/cov/invcored
+	@find $(B)/cov -name '*.gcda' -delete
+	@set -o pipefail; for t in $(COV_TESTS); do echo "== $$t"; \
+	  INVCORED=$(B)/cov/invcored $$t --jobs 2 2>&1 | tail -1 || exit 1; done
+	@gcovr --root . --object-directory $(B)/cov/obj --filter 'core/' \
+	  --exclude-unreachable-branches --exclude-throw-branches \
+	  --txt $(B)/cov/coverage.txt --print-summary | tail -3
+	@gcovr --root . --object-directory $(B)/cov/obj --filter 'core/' --branches \
+	  --exclude-unreachable-branches --txt $(B)/cov/branches.txt >/dev/null
+	@echo "coverage: per file in $(B)/cov/coverage.txt (lines) and $(B)/cov/branches.txt"
 
 # ---- fuzzing (clang libFuzzer) ---------------------------------------------
 
