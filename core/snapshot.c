@@ -85,7 +85,8 @@ int snapshot_begin(snapshot_writer **out, const char *dir, uint64_t position)
     *out = NULL;
     if (dir == NULL || strlen(dir) >= JOURNAL_PATH_MAX || position == 0)
         return INV_EINVALID;
-    if (sysio_mkdir(FAULT_SNAPSHOT_MKDIR, dir, 0755) != 0 && errno != EEXIST)
+    /* Durably: the commit syncs the directory, not its parent. */
+    if (fileio_mkdir_durable(FAULT_SNAPSHOT_MKDIR, dir, 0755) != 0)
         return INV_EIO;
     snapshot_writer *w = inv_malloc(sizeof *w);
     if (w == NULL)

@@ -599,12 +599,6 @@ void inv_tenants_close(inv_tenants *ts)
 
 /* ---- create and drop ------------------------------------------------------ */
 
-/* mkdir that treats an existing directory as done. */
-static int make_dir(const char *path)
-{
-    return sysio_mkdir(FAULT_TENANT_MKDIR, path, 0755) == 0 || errno == EEXIST ? 0 : -1;
-}
-
 /* Makes tenants/NAME durably (tenants/ too, if missing); path gets it;
  * *made: this call created it (so a failure may remove it). */
 static int create_dir(inv_tenants *ts, const char *name, size_t len, char *path, size_t cap,
@@ -613,10 +607,9 @@ static int create_dir(inv_tenants *ts, const char *name, size_t len, char *path,
     *made = false;
     if (!tenant_path(ts, path, cap, name, len, 0))
         return INV_EINVALID;
-    if (access(ts->tenants_dir, F_OK) != 0) {
-        if (make_dir(ts->tenants_dir) != 0 || fileio_fsync_dir(ts->data_dir) != 0)
-            return INV_EIO;
-    }
+    if (access(ts->tenants_dir, F_OK) != 0 &&
+        fileio_mkdir_durable(FAULT_TENANT_MKDIR, ts->tenants_dir, 0755) != 0)
+        return INV_EIO;
     if (sysio_mkdir(FAULT_TENANT_MKDIR, path, 0755) == 0)
         *made = true;
     else if (errno != EEXIST) /* EEXIST: left by a crash right after a create */
