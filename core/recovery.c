@@ -50,8 +50,6 @@
 
 /* Error messages about the data directory. */
 #define RECOVERY_ERR_MAX 512
-/* The file whose lock marks a data directory as in use. */
-#define RECOVERY_LOCK_FILE "LOCK"
 #define RECOVERY_PATH_MAX 4096
 
 /* The payload of PERSIST_COUNTS, a snapshot's first record: how many
