@@ -5,7 +5,8 @@
  * copies the segments it changes to DATA_DIR/repair-<time>/ (the copy is
  * the original, byte for byte), cuts at the first bad record, sets later
  * segments aside, and the engine then opens without repair with every
- * change before the bad record; a clean directory needs nothing; a
+ * change before the bad record; a missing segment is cut before; a torn
+ * tail (replay's own business) and a clean directory need nothing; a
  * directory an engine holds is refused; exit codes as documented.
  *
  * The tool is found at $INVCORE_REPAIR, else build/invcore-repair (the
@@ -378,6 +379,57 @@ Test(repair, later_segments_are_copied_and_set_aside)
     }
     cr_assert_gt(later, 0, "the test needs segments after the bad one");
     assert_repaired();
+}
+
+Test(repair, a_missing_segment_is_cut_before_it)
+{
+    write_levels(RP_SEGMENT_BYTES);
+    write_levels(RP_SEGMENT_BYTES); /* the same again: more segments */
+    journal_segment *segs;
+    size_t n;
+    cr_assert_eq(journal_segments_list(g_dir, &segs, &n, NULL, 0), INV_OK);
+    cr_assert_geq(n, 3, "the test needs three segments, has %zu", n);
+    char path[RP_PATH_MAX];
+    fileio_path(path, sizeof path, g_dir, segs[1].first, JOURNAL_SEGMENT_SUFFIX);
+    cr_assert_eq(unlink(path), 0);
+    assert_refused();
+    char out[RP_OUT_MAX];
+    int code = run_tool((const char *[]){"--yes", g_dir, NULL}, NULL, out, sizeof out);
+    cr_assert_eq(code, 0, "gap: exit %d\n%s", code, out);
+    cr_assert_not_null(strstr(out, "missing segment"), "%s", out);
+    char aside[RP_PATH_MAX + 8];
+    fileio_path(path, sizeof path, g_dir, segs[2].first, JOURNAL_SEGMENT_SUFFIX);
+    snprintf(aside, sizeof aside, "%s.cut", path);
+    cr_assert_eq(access(aside, F_OK), 0, "the segment after the gap is set aside:\n%s", out);
+    free(segs);
+    inv_engine *e = NULL;
+    cr_assert_eq(open_engine(0, &e), INV_OK, "the engine opens after the repair");
+    inv_close(e);
+}
+
+Test(repair, a_torn_tail_is_left_to_replay)
+{
+    write_levels(0);
+    journal_segment *segs;
+    size_t n;
+    cr_assert_eq(journal_segments_list(g_dir, &segs, &n, NULL, 0), INV_OK);
+    cr_assert_geq(n, 1);
+    char path[RP_PATH_MAX];
+    fileio_path(path, sizeof path, g_dir, segs[n - 1].first, JOURNAL_SEGMENT_SUFFIX);
+    free(segs);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    cr_assert_geq(fd, 0);
+    static const uint8_t torn[24] = {0xab, 0xab, 0xab, 0xab, 0x7f, 0x01};
+    cr_assert_eq(write(fd, torn, sizeof torn), (ssize_t)sizeof torn);
+    close(fd);
+    rp_listing before, after;
+    list_dir(g_dir, &before);
+    char out[RP_OUT_MAX];
+    int code = run_tool((const char *[]){"--yes", g_dir, NULL}, NULL, out, sizeof out);
+    cr_assert_eq(code, 0, "torn tail: exit %d\n%s", code, out);
+    cr_assert_not_null(strstr(out, "torn tail"), "%s", out);
+    list_dir(g_dir, &after);
+    assert_same_listing(&before, &after, "torn tail");
 }
 
 Test(repair, a_clean_directory_needs_nothing)

@@ -92,7 +92,15 @@ typedef struct {
     uint64_t drop_bytes; /* from the bad point to the end of the journal */
     size_t later_segments; /* segments after seg (set aside whole) */
     uint64_t valid_after; /* valid records seen beyond the bad point */
+    bool later_data; /* a later segment holds more than its header */
 } repair_plan;
+
+/* Replay itself cuts a bad point with nothing after it (a torn tail) and
+ * opens; anything else it refuses (journal_replay.c, bad_record). */
+static bool plan_is_torn_tail(const repair_plan *pl)
+{
+    return pl->found && !pl->gap && pl->valid_after == 0 && !pl->later_data;
+}
 
 /* ---- arguments ------------------------------------------------------------ */
 
@@ -248,6 +256,7 @@ static bool scan_later(repair_plan *pl, const char *dir, const journal_segment *
         if (!map_segment(dir, &segs[k], &p, &size))
             return false;
         pl->drop_bytes += k != pl->seg ? size : 0; /* a gap's own size is counted */
+        pl->later_data |= k != pl->seg && size > JOURNAL_SEGMENT_HEADER;
         bool header_ok =
             fileio_header_check(p, size, &journal_segment_format, segs[k].first) == NULL;
         pl->valid_after += count_valid(p, header_ok ? JOURNAL_SEGMENT_HEADER : 0, size);
@@ -321,7 +330,7 @@ static void print_plan(const repair_plan *pl, const char *dir, const journal_seg
     printf("  dropped: %" PRIu64 " byte(s) from there, %zu segment(s) set aside whole as *%s.cut\n",
            pl->drop_bytes, pl->later_segments, JOURNAL_SEGMENT_SUFFIX);
     printf("  valid records beyond the bad one: %" PRIu64 "%s\n", pl->valid_after,
-           pl->valid_after == 0 ? " (a torn tail: replay cuts it by itself)" : " (lost by a cut)");
+           plan_is_torn_tail(pl) ? " (a torn tail: replay cuts it by itself)" : " (lost by a cut)");
 }
 
 /* ---- the copy ------------------------------------------------------------- */
@@ -417,7 +426,7 @@ static bool confirmed(void)
 /* journal_replay's repair cut, then a replay without repair as the check. */
 static int cut_and_check(const repair_plan *pl, const char *dir)
 {
-    assert(pl->found && pl->valid_after > 0); /* a torn tail needs no cut */
+    assert(pl->found && !plan_is_torn_tail(pl)); /* replay cuts a torn tail itself */
     char err[REPAIR_ERR_MAX] = "";
     uint64_t end = 0;
     fflush(stdout); /* the report before replay's warnings on stderr */
@@ -475,7 +484,7 @@ static int repair(const opts *o)
     code = plan_repair(&pl, o->dir, segs, n);
     if (code == EXIT_DONE)
         print_plan(&pl, o->dir, segs, n);
-    bool needed = code == EXIT_DONE && pl.found && pl.valid_after > 0;
+    bool needed = code == EXIT_DONE && pl.found && !plan_is_torn_tail(&pl);
     if (needed && o->dry_run) {
         printf("  dry run: nothing changed\n");
         code = EXIT_LEFT;
