@@ -20,8 +20,10 @@
  * history.start), catalog and level writes under fsync always, a snapshot,
  * more writes, close, a torn tail left as a crash would, reopen (replay
  * cuts it), more writes, a second snapshot, close, reopen (from the
- * snapshot: the segments below it are gone), more writes, close. "tenants" — open a registry, create a tenant and write to it,
- * create and drop a second one, close, reopen. The data lives on tmpfs
+ * snapshot: the segments below it are gone), more writes, close.
+ * "tenants" — open a registry, create a tenant and write to it, create a
+ * second one, write, drop it (and write again if the drop failed), close,
+ * reopen. The data lives on tmpfs
  * (/dev/shm) when there is one: fsync is free there and the fault sites
  * are counted the same, so the loops stay within seconds.
  *
@@ -36,7 +38,11 @@
  * back to the journal from its start, whose first segments the snapshot
  * had let retention delete: the engine refused to open with "missing
  * segment" (INV_EINVALID, a corruption message) instead of INV_EIO
- * (core/snapshot.c load_file).
+ * (core/snapshot.c load_file). And a tenant drop whose directory fsync
+ * failed after the rename aside answered INV_EIO but left the tenant live
+ * in a directory the next open removes: writes it acknowledged after the
+ * failed drop vanished on restart (core/tenants.c rename_aside: the
+ * rename is undone, or the drop completes).
  */
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -81,6 +87,7 @@ typedef struct {
     int64_t next_value; /* every write sets a value never used before */
     bool catalog_acked; /* the item and every location */
     bool must_serve; /* a snapshot failed on its own site: writes go on */
+    size_t acks; /* level writes acknowledged */
     bool tenant_acked, dropped_acked; /* tenants run: t1 created, t2 dropped */
     size_t bad_rc; /* untyped errors seen */
     char bad_msg[256];
@@ -89,6 +96,8 @@ typedef struct {
 typedef struct {
     char dir[FI_PATH_MAX + 32];
     fi_model m;
+    fi_model t2; /* tenants run: the tenant dropped (FI_TENANT_DROPPED) */
+    bool t2_served; /* its drop failed, and it acknowledged writes after */
     fault_site site; /* the site armed, or FAULT_SITE_COUNT: none */
 } fi_run;
 
@@ -116,6 +125,7 @@ static void write_level(fi_model *m, inv_engine *e, size_t k)
         model_bad(m, "a level set after a failed snapshot (the journal is fine)", rc);
     if (check_rc(m, "level set", rc, m->catalog_acked ? INV_EIO : INV_ENOTFOUND)) {
         l->acked = true;
+        m->acks++;
         l->value = v;
         l->n_failed = 0;
     } else if (l->n_failed < FI_FAILED_MAX) {
@@ -155,10 +165,10 @@ static void write_catalog(fi_model *m, inv_engine *e)
 }
 
 /* Every acknowledged level holds its value or a later refused one. */
-static void verify_levels(const fi_run *r, inv_engine *e)
+static void verify_levels(const fi_run *r, const fi_model *m, inv_engine *e)
 {
     for (size_t k = 0; k < FI_LOCS; k++) {
-        const fi_level *l = &r->m.lv[k];
+        const fi_level *l = &m->lv[k];
         inv_level lv;
         int rc = inv_level_get(e, FI_ITEM, tu_loc_id(k), &lv);
         if (!l->acked)
@@ -255,7 +265,7 @@ static void check_engine(fi_run *r)
     int rc = open_engine(r, &e);
     cr_assert_eq(rc, INV_OK, "site %s: no reopen after the fault: %s", fault_site_name(r->site),
                  inv_strerror(rc));
-    verify_levels(r, e);
+    verify_levels(r, &r->m, e);
     /* and it takes writes again */
     inv_close(e);
 }
@@ -267,10 +277,10 @@ static int tenants_open(const fi_run *r, inv_tenants **ts)
     return inv_tenants_open(ts, &cfg, NULL);
 }
 
-static void tenant_writes(fi_model *m, inv_tenants *ts)
+static void tenant_writes(fi_model *m, inv_tenants *ts, const char *name)
 {
     inv_tenant *t = NULL;
-    if (inv_tenant_get(ts, FI_TENANT, strlen(FI_TENANT), &t) != INV_OK)
+    if (inv_tenant_get(ts, name, strlen(name), &t) != INV_OK)
         return;
     write_catalog(m, inv_tenant_engine(t));
     write_phase(m, inv_tenant_engine(t));
@@ -285,16 +295,23 @@ static void run_tenants(fi_run *r)
         return;
     int rc = inv_tenant_create(ts, FI_TENANT, strlen(FI_TENANT));
     r->m.tenant_acked = check_rc(&r->m, "tenant create", rc, INV_EIO);
-    tenant_writes(&r->m, ts);
+    tenant_writes(&r->m, ts, FI_TENANT);
     rc = inv_tenant_create(ts, FI_TENANT_DROPPED, strlen(FI_TENANT_DROPPED));
     if (check_rc(&r->m, "second tenant create", rc, INV_EIO)) {
+        tenant_writes(&r->t2, ts, FI_TENANT_DROPPED);
         rc = inv_tenant_drop(ts, FI_TENANT_DROPPED, strlen(FI_TENANT_DROPPED), true);
         r->m.dropped_acked = check_rc(&r->m, "tenant drop", rc, INV_EIO);
+        /* A refused drop leaves a live tenant: what it acknowledges now
+         * must outlive a restart. */
+        size_t acks = r->t2.acks;
+        if (!r->m.dropped_acked)
+            tenant_writes(&r->t2, ts, FI_TENANT_DROPPED);
+        r->t2_served = r->t2.acks > acks;
     }
     inv_tenants_close(ts);
     if (!check_rc(&r->m, "tenants reopen", tenants_open(r, &ts), INV_EIO))
         return;
-    tenant_writes(&r->m, ts);
+    tenant_writes(&r->m, ts, FI_TENANT);
     inv_tenants_close(ts);
 }
 
@@ -310,13 +327,20 @@ static void check_tenants(fi_run *r)
         cr_assert_eq(rc, INV_OK, "site %s: an acknowledged tenant is gone",
                      fault_site_name(r->site));
     if (t) {
-        verify_levels(r, inv_tenant_engine(t));
+        verify_levels(r, &r->m, inv_tenant_engine(t));
         inv_tenant_put(t);
     }
-    if (r->m.dropped_acked) {
-        rc = inv_tenant_get(ts, FI_TENANT_DROPPED, strlen(FI_TENANT_DROPPED), &t);
+    rc = inv_tenant_get(ts, FI_TENANT_DROPPED, strlen(FI_TENANT_DROPPED), &t);
+    if (r->m.dropped_acked)
         cr_assert_eq(rc, INV_ENOTFOUND, "site %s: a dropped tenant came back",
                      fault_site_name(r->site));
+    else if (r->t2_served)
+        cr_assert_eq(rc, INV_OK,
+                     "site %s: a tenant whose drop failed served writes, then vanished on restart",
+                     fault_site_name(r->site));
+    if (rc == INV_OK) {
+        verify_levels(r, &r->t2, inv_tenant_engine(t));
+        inv_tenant_put(t);
     }
     inv_tenants_close(ts);
 }
