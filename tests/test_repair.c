@@ -407,6 +407,32 @@ Test(repair, a_missing_segment_is_cut_before_it)
     inv_close(e);
 }
 
+Test(repair, replay_starts_after_the_snapshot)
+{
+    write_levels(0);
+    inv_engine *e = NULL;
+    cr_assert_eq(open_engine(0, &e), INV_OK);
+    cr_assert_eq(inv_snapshot(e), INV_OK);
+    for (size_t k = 0; k < RP_LEVELS; k++) /* the same values: a second round */
+        tu_set_level(e, tu_item_id(0), tu_loc_id(k), (int64_t)k + 1);
+    inv_close(e);
+    rp_bad bad = corrupt_level_record(); /* in the first round: below the snapshot */
+    char out[RP_OUT_MAX];
+    int code = run_tool((const char *[]){"--dry-run", g_dir, NULL}, NULL, out, sizeof out);
+    cr_assert_not_null(strstr(out, "snapshot: position "), "%s", out);
+    /* The segment holding the snapshot's position is replayed from its
+     * start, so the bad record is found as recovery finds it. */
+    cr_assert_eq(code, EXIT_LEFT, "exit %d\n%s", code, out);
+    cr_assert_not_null(strstr(out, bad.seg_name), "%s", out);
+    code = run_tool((const char *[]){"--yes", g_dir, NULL}, NULL, out, sizeof out);
+    cr_assert_eq(code, 0, "exit %d\n%s", code, out);
+    cr_assert_eq(open_engine(0, &e), INV_OK, "the engine opens after the repair");
+    /* Every level is in the snapshot. */
+    for (size_t k = 0; k < RP_LEVELS; k++)
+        cr_assert_eq(tu_level_of(e, tu_item_id(0), tu_loc_id(k)).available, (int64_t)k + 1);
+    inv_close(e);
+}
+
 Test(repair, a_torn_tail_is_left_to_replay)
 {
     write_levels(0);
