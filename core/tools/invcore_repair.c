@@ -464,11 +464,6 @@ static int replay_start(const char *dir, uint64_t *from)
 
 static int repair(const opts *o)
 {
-    struct stat st;
-    if (stat(o->dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "invcore-repair: %s is not a directory\n", o->dir);
-        return EXIT_ERROR;
-    }
     repair_plan pl = {0};
     int code = replay_start(o->dir, &pl.from);
     if (code != EXIT_DONE)
@@ -508,6 +503,11 @@ int main(int argc, char **argv)
     if (code == EXIT_USAGE || o.help) {
         fputs(g_usage, code == EXIT_USAGE ? stderr : stdout);
         return code;
+    }
+    struct stat st;
+    if (stat(o.dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "invcore-repair: %s is not a directory\n", o.dir);
+        return EXIT_ERROR;
     }
     int lock_fd = -1;
     code = take_lock(&o, &lock_fd);
