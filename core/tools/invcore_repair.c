@@ -237,7 +237,7 @@ static void scan_segment(repair_plan *pl, size_t i, const journal_segment *s, co
     pl->found = true;
     pl->seg = i;
     pl->offset = off;
-    pl->position = s->first + (off > JOURNAL_SEGMENT_HEADER ? off - JOURNAL_SEGMENT_HEADER : 0);
+    pl->position = *end; /* where the bad record (or the file) starts */
     pl->why = why;
     pl->drop_bytes = size - off;
     pl->valid_after = count_valid(p, off + 8, size);
