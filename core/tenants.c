@@ -607,8 +607,9 @@ static int create_dir(inv_tenants *ts, const char *name, size_t len, char *path,
     *made = false;
     if (!tenant_path(ts, path, cap, name, len, 0))
         return INV_EINVALID;
-    if (access(ts->tenants_dir, F_OK) != 0 &&
-        fileio_mkdir_durable(FAULT_TENANT_MKDIR, ts->tenants_dir, 0755) != 0)
+    /* Found or made, tenants/ is synced into data_dir: one that an
+     * earlier process made may not be on disk yet. */
+    if (fileio_mkdir_durable(FAULT_TENANT_MKDIR, ts->tenants_dir, 0755) != 0)
         return INV_EIO;
     if (sysio_mkdir(FAULT_TENANT_MKDIR, path, 0755) == 0)
         *made = true;
