@@ -280,6 +280,19 @@ static void assert_repaired(void)
     inv_close(e);
 }
 
+/* The tool (args) exits 0 saying `says`, and changes no byte of g_dir. */
+static void assert_nothing_to_do(const char *const *args, const char *says)
+{
+    rp_listing before, after;
+    list_dir(g_dir, &before);
+    char out[RP_OUT_MAX];
+    int code = run_tool(args, NULL, out, sizeof out);
+    cr_assert_eq(code, 0, "%s: exit %d\n%s", says, code, out);
+    cr_assert_not_null(strstr(out, says), "%s", out);
+    list_dir(g_dir, &after);
+    assert_same_listing(&before, &after, says);
+}
+
 /* ---- tests ------------------------------------------------------------------ */
 
 Test(repair, dry_run_shows_the_bad_record_and_changes_nothing)
@@ -448,27 +461,13 @@ Test(repair, a_torn_tail_is_left_to_replay)
     static const uint8_t torn[24] = {0xab, 0xab, 0xab, 0xab, 0x7f, 0x01};
     cr_assert_eq(write(fd, torn, sizeof torn), (ssize_t)sizeof torn);
     close(fd);
-    rp_listing before, after;
-    list_dir(g_dir, &before);
-    char out[RP_OUT_MAX];
-    int code = run_tool((const char *[]){"--yes", g_dir, NULL}, NULL, out, sizeof out);
-    cr_assert_eq(code, 0, "torn tail: exit %d\n%s", code, out);
-    cr_assert_not_null(strstr(out, "torn tail"), "%s", out);
-    list_dir(g_dir, &after);
-    assert_same_listing(&before, &after, "torn tail");
+    assert_nothing_to_do((const char *[]){"--yes", g_dir, NULL}, "torn tail");
 }
 
 Test(repair, a_clean_directory_needs_nothing)
 {
     write_levels(0);
-    rp_listing before, after;
-    list_dir(g_dir, &before);
-    char out[RP_OUT_MAX];
-    int code = run_tool((const char *[]){g_dir, NULL}, NULL, out, sizeof out);
-    cr_assert_eq(code, 0, "clean: exit %d\n%s", code, out);
-    cr_assert_not_null(strstr(out, "nothing to repair"), "%s", out);
-    list_dir(g_dir, &after);
-    assert_same_listing(&before, &after, "clean");
+    assert_nothing_to_do((const char *[]){g_dir, NULL}, "nothing to repair");
 }
 
 Test(repair, a_directory_in_use_is_refused)
