@@ -90,7 +90,7 @@ TEST_LOG   := $(B)/test-results.log
 
 ALL_TARGETS := $(B)/libinvcore.a $(B)/libinvcore.so $(B)/invcore.pc
 ifneq ($(wildcard $(SERVER_MAIN)),)
-ALL_TARGETS += $(B)/invcored $(B)/invcore-feed
+ALL_TARGETS += $(B)/invcored $(B)/invcore-feed $(B)/invcore-repair
 endif
 
 all: $(ALL_TARGETS)
@@ -144,6 +144,13 @@ $(B)/invcored: $(B)/obj/$(SERVER_MAIN:.c=.o) $(SERVER_OBJS) $(B)/libinvcore.a
 $(B)/invcore-feed: $(B)/obj/core/tools/invcore_feed.o $(B)/obj/core/server/feed_json.o \
                    $(B)/obj/core/server/resp.o $(B)/libinvcore.a
 	$(CC) $(CFLAGS_REL) -o $@ $^ -lyajl -lhiredis $(LIBS)
+
+# The offline journal repair (docs/JOURNAL.md "Repair"): libinvcore only.
+# Its suite runs the built tool.
+$(B)/invcore-repair: $(B)/obj/core/tools/invcore_repair.o $(B)/libinvcore.a
+	$(CC) $(CFLAGS_REL) -o $@ $^ $(LIBS)
+
+$(B)/tests/test_repair $(B)/asan/tests/test_repair $(B)/tsan/tests/test_repair: $(B)/invcore-repair
 
 $(B)/tests/%: tests/%.c $(B)/libinvcore.a $(SERVER_OBJS) $(HEADERS) $(TEST_HDRS)
 	@mkdir -p $(dir $@)
@@ -383,7 +390,7 @@ install: all
 	install -m 644 $(B)/libinvcore.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(B)/libinvcore.so $(DESTDIR)$(PREFIX)/lib/
 	@$(call write_pc,$(PREFIX),$(DESTDIR)$(PREFIX)/lib/pkgconfig/invcore.pc)
-	install -m 755 $(B)/invcored $(B)/invcore-feed $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(B)/invcored $(B)/invcore-feed $(B)/invcore-repair $(DESTDIR)$(PREFIX)/bin/
 
 clean:
 	rm -rf $(B)

@@ -735,7 +735,7 @@ int feed_retention_drop(inv_engine *e, uint64_t snapshot_pos)
     for (size_t i = 0; rc == INV_OK && i < k; i++) {
         char path[FEED_PATH_MAX];
         fileio_path(path, sizeof path, e->data_dir, segs[i].first, JOURNAL_SEGMENT_SUFFIX);
-        if (unlink(path) != 0 && errno != ENOENT)
+        if (sysio_unlink(FAULT_REPLAY_UNLINK, path) != 0 && errno != ENOENT)
             rc = INV_EIO;
         removed = true;
     }

@@ -8,6 +8,7 @@
 #include "sysio.h"
 #include "fileio.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -147,4 +148,32 @@ int fileio_fsync_dir(const char *dir)
     int rc = sysio_fsync(FAULT_DIR_SYNC, fd);
     close(fd);
     return rc;
+}
+
+int fileio_fsync_parent(const char *dir)
+{
+    assert(dir != NULL && dir[0] != '\0');
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int parent = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int e = errno;
+    close(fd);
+    if (parent < 0) {
+        errno = e;
+        return -1;
+    }
+    int rc = sysio_fsync(FAULT_DIR_SYNC, parent);
+    e = errno;
+    close(parent);
+    errno = e;
+    return rc;
+}
+
+int fileio_mkdir_durable(fault_site site, const char *dir, mode_t mode)
+{
+    assert(dir != NULL && dir[0] != '\0');
+    if (sysio_mkdir(site, dir, mode) != 0 && errno != EEXIST)
+        return -1;
+    return fileio_fsync_parent(dir);
 }

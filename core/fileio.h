@@ -21,6 +21,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/types.h>
+
+#include "fault.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the journal and snapshot formats are little-endian (host loads)"
@@ -102,5 +105,14 @@ void fileio_unmap(const uint8_t *p, uint64_t size);
 /* fsync of a directory (a rename, create or unlink in it becomes durable).
  * 0, or -1 with errno. */
 int fileio_fsync_dir(const char *dir);
+/* fsync of the directory that holds the directory dir, reached as dir's
+ * "..": a path through a symlink (a tenant's /proc/self/fd/N) syncs the
+ * real parent. 0, or -1 with errno. */
+int fileio_fsync_parent(const char *dir);
+/* mkdir (site: its fault site) that makes the directory's name durable:
+ * the parent is fsynced whether this call created dir or found it, since
+ * a directory an earlier process created may not be on disk yet (a power
+ * loss would take it and every file in it). 0, or -1 with errno. */
+int fileio_mkdir_durable(fault_site site, const char *dir, mode_t mode);
 
 #endif /* INV_FILEIO_H */

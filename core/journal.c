@@ -870,7 +870,8 @@ int journal_open(journal **out, const journal_config *cfg, char *errbuf, size_t 
     int rc = check_config(cfg, errbuf, errlen);
     if (rc != INV_OK)
         return rc;
-    if (sysio_mkdir(FAULT_JOURNAL_MKDIR, cfg->dir, 0755) != 0 && errno != EEXIST) {
+    /* Durably: segment_create syncs the directory, not its parent. */
+    if (fileio_mkdir_durable(FAULT_JOURNAL_MKDIR, cfg->dir, 0755) != 0) {
         fileio_errmsg(errbuf, errlen, "journal: cannot create %s: %s", cfg->dir, strerror(errno));
         return INV_EIO;
     }

@@ -28,6 +28,7 @@
 #include "clock.h"
 #include "epoch.h"
 #include "feed.h"
+#include "fileio.h"
 #include "hold.h"
 #include "journal.h"
 #include "level.h"
@@ -49,8 +50,6 @@
 
 /* Error messages about the data directory. */
 #define RECOVERY_ERR_MAX 512
-/* The file whose lock marks a data directory as in use. */
-#define RECOVERY_LOCK_FILE "LOCK"
 #define RECOVERY_PATH_MAX 4096
 
 /* The payload of PERSIST_COUNTS, a snapshot's first record: how many
@@ -307,9 +306,11 @@ static int recover(inv_engine *e, uint64_t *end_position, bool *items_replayed)
 
 /* ---- opening and closing the data directory ------------------------------- */
 
+/* Creates the data directory durably (its parent synced: without that, a
+ * power loss can take the directory and every acknowledged write in it). */
 static int make_dir(const char *dir)
 {
-    if (sysio_mkdir(FAULT_RECOVERY_MKDIR, dir, 0755) == 0 || errno == EEXIST)
+    if (fileio_mkdir_durable(FAULT_RECOVERY_MKDIR, dir, 0755) == 0)
         return INV_OK;
     fprintf(stderr, "invcore: cannot create data directory %s: %s\n", dir, strerror(errno));
     return INV_EIO;

@@ -16,6 +16,10 @@
 
 #include "engine_state.h"
 
+/* The file in a data directory whose lock (flock, exclusive) marks it as
+ * in use by an engine, or by invcore-repair. */
+#define RECOVERY_LOCK_FILE "LOCK"
+
 /* Recovers the engine from e->cfg.data_dir (kept as e->data_dir) and opens
  * its journal. On failure recovery_close still has to run. */
 int recovery_open(inv_engine *e);

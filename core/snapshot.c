@@ -85,7 +85,8 @@ int snapshot_begin(snapshot_writer **out, const char *dir, uint64_t position)
     *out = NULL;
     if (dir == NULL || strlen(dir) >= JOURNAL_PATH_MAX || position == 0)
         return INV_EINVALID;
-    if (sysio_mkdir(FAULT_SNAPSHOT_MKDIR, dir, 0755) != 0 && errno != EEXIST)
+    /* Durably: the commit syncs the directory, not its parent. */
+    if (fileio_mkdir_durable(FAULT_SNAPSHOT_MKDIR, dir, 0755) != 0)
         return INV_EIO;
     snapshot_writer *w = inv_malloc(sizeof *w);
     if (w == NULL)
@@ -260,7 +261,11 @@ static const char *verify(const uint8_t *p, uint64_t size, uint64_t pos, uint64_
     return "no trailer (incomplete snapshot)";
 }
 
-/* Verifies then loads one snapshot file. INV_EINVALID (warned) if bad. */
+/* Verifies then loads one snapshot file. INV_EINVALID (warned) if bad or
+ * gone; INV_EIO (or INV_ENOMEM) when it cannot be read: an I/O error says
+ * nothing against the file, and an older snapshot may need segments that
+ * were dropped since (issue 17's fault loops: skipping it refused the
+ * open as a "missing segment"). */
 static int load_file(const char *path, uint64_t pos, snapshot_load_fn fn, void *ctx, char *errbuf,
                      size_t errlen)
 {
@@ -268,8 +273,12 @@ static int load_file(const char *path, uint64_t pos, snapshot_load_fn fn, void *
     uint64_t size;
     const char *step = fileio_map(path, false, &p, &size);
     if (step != NULL) {
-        FILEIO_WARN("invcore snapshot: warning: cannot %s %s: %s\n", step, path, strerror(errno));
-        return INV_EINVALID;
+        int e = errno;
+        FILEIO_WARN("invcore snapshot: warning: cannot %s %s: %s\n", step, path, strerror(e));
+        if (e == ENOENT)
+            return INV_EINVALID; /* removed since the listing: try older */
+        fileio_errmsg(errbuf, errlen, "snapshot: cannot %s %s: %s", step, path, strerror(e));
+        return e == ENOMEM ? INV_ENOMEM : INV_EIO;
     }
     uint64_t bad_off;
     const char *why = verify(p, size, pos, &bad_off);

@@ -599,12 +599,6 @@ void inv_tenants_close(inv_tenants *ts)
 
 /* ---- create and drop ------------------------------------------------------ */
 
-/* mkdir that treats an existing directory as done. */
-static int make_dir(const char *path)
-{
-    return sysio_mkdir(FAULT_TENANT_MKDIR, path, 0755) == 0 || errno == EEXIST ? 0 : -1;
-}
-
 /* Makes tenants/NAME durably (tenants/ too, if missing); path gets it;
  * *made: this call created it (so a failure may remove it). */
 static int create_dir(inv_tenants *ts, const char *name, size_t len, char *path, size_t cap,
@@ -613,10 +607,10 @@ static int create_dir(inv_tenants *ts, const char *name, size_t len, char *path,
     *made = false;
     if (!tenant_path(ts, path, cap, name, len, 0))
         return INV_EINVALID;
-    if (access(ts->tenants_dir, F_OK) != 0) {
-        if (make_dir(ts->tenants_dir) != 0 || fileio_fsync_dir(ts->data_dir) != 0)
-            return INV_EIO;
-    }
+    /* Found or made, tenants/ is synced into data_dir: one that an
+     * earlier process made may not be on disk yet. */
+    if (fileio_mkdir_durable(FAULT_TENANT_MKDIR, ts->tenants_dir, 0755) != 0)
+        return INV_EIO;
     if (sysio_mkdir(FAULT_TENANT_MKDIR, path, 0755) == 0)
         *made = true;
     else if (errno != EEXIST) /* EEXIST: left by a crash right after a create */
@@ -667,20 +661,38 @@ static bool tenant_drop_busy(inv_tenant *t)
     return busy;
 }
 
-/* Renames t's directory aside durably: after this a crash loses t. */
-static int rename_aside(inv_tenants *ts, inv_tenant *t)
+/* Renames t's directory aside durably: after this a crash loses t.
+ * INV_EIO with *gone false: nothing changed (t stays live, its directory
+ * in place). INV_EIO with *gone true: the directory may be aside for good
+ * (the rename is done but could not be made durable, nor undone), so t
+ * must be dropped anyway: a live t would acknowledge writes that the next
+ * open removes with the renamed-aside directory (found by the I/O fault
+ * loops, tests/test_faults_io.c). */
+static int rename_aside(inv_tenants *ts, inv_tenant *t, bool *gone)
 {
     char from[PATH_MAX], to[PATH_MAX];
+    *gone = false;
     /* Unique within this process; inv_tenants_open removes every earlier
      * process's leftovers before any drop, so none can be in the way. */
     uint64_t seq = ++ts->drop_seq;
     if (!tenant_path(ts, from, sizeof from, t->name, t->name_len, 0) ||
         !tenant_path(ts, to, sizeof to, t->name, t->name_len, seq))
         return INV_EIO;
-    if (sysio_rename(FAULT_TENANT_RENAME, from, to) != 0 || fileio_fsync_dir(ts->tenants_dir) != 0)
+    if (sysio_rename(FAULT_TENANT_RENAME, from, to) != 0)
         return INV_EIO;
+    if (fileio_fsync_dir(ts->tenants_dir) != 0) {
+        /* Put it back, durably, so t stays whole; else it is gone. */
+        bool back = sysio_rename(FAULT_TENANT_RENAME, to, from) == 0;
+        if (back && fileio_fsync_dir(ts->tenants_dir) == 0)
+            return INV_EIO;
+        *gone = true;
+        if (back)
+            return INV_EIO; /* under its own name: never removed by a path
+                               a re-created tenant may own (an open after a
+                               restart finds it, or finds it aside) */
+    }
     t->dropped_dir = strdup(to); /* NULL: left for the next open to remove */
-    return INV_OK;
+    return *gone ? INV_EIO : INV_OK;
 }
 
 int inv_tenant_drop(inv_tenants *ts, const char *name, size_t len, bool force)
@@ -694,9 +706,10 @@ int inv_tenant_drop(inv_tenants *ts, const char *name, size_t len, bool force)
     int rc = t ? INV_OK : INV_ENOTFOUND;
     if (rc == INV_OK && !force && tenant_drop_busy(t))
         rc = INV_EBUSY;
+    bool gone = false;
     if (rc == INV_OK && ts->tenants_dir)
-        rc = rename_aside(ts, t);
-    if (rc == INV_OK) {
+        rc = rename_aside(ts, t, &gone);
+    if (rc == INV_OK || gone) {
         /* release: a holder that sees the mark sees the tenant gone. */
         atomic_store_explicit(&t->dropped, true, memory_order_release);
         index_del(ts, t);
@@ -706,7 +719,7 @@ int inv_tenant_drop(inv_tenants *ts, const char *name, size_t len, bool force)
         atomic_store_explicit(&t->dropped, false, memory_order_release);
     }
     pthread_mutex_unlock(&ts->admin);
-    if (rc == INV_OK)
+    if (rc == INV_OK || gone)
         inv_tenant_put(t); /* the set's own; the last one closes it */
     return rc;
 }
