@@ -35,7 +35,9 @@
  */
 #include "powerloss.h"
 
+#include <linux/magic.h>
 #include <signal.h>
+#include <sys/statfs.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
@@ -63,6 +65,7 @@
 #define PL_SNAPSHOT_MS_MIN 3
 #define PL_SNAPSHOT_MS_MAX 12
 #define PL_IMAGES 6 /* disks after the power loss checked per trial */
+#define PL_IMAGE_DIR "/dev/shm" /* where disk images go when it is a tmpfs */
 #define PL_MSGS 4 /* failure messages kept for the report */
 #define PL_MSG_MAX 600
 #define PL_OPEN_MSG_MAX 4096
@@ -324,6 +327,7 @@ typedef struct {
     uint64_t images_by_mode[PL_KEEP_MODES];
     uint64_t data_dir_gone; /* trials whose data directory vanished */
     uint64_t early_crash_points; /* images cut just after a write spanning pages */
+    uint64_t child_ms, images_ms; /* time running children, building and checking images */
     size_t n_msgs[2]; /* [0] refusals, [1] everything else */
     char msgs[2][PL_MSGS][PL_MSG_MAX];
     unsigned last_noted_trial[2]; /* one message per trial and kind: the first */
@@ -577,13 +581,26 @@ static void run_child(pl_log *log, pl_shared *sh, const char *data_dir, uint64_t
               "child ended with status %#x", status);
 }
 
+/* A fresh directory for a disk image: in memory (/dev/shm) when there is
+ * one, as an image is written, recovered once and thrown away (its syncs
+ * cost nothing there; recovery reads the same bytes), else under /tmp. */
+static void image_dir(char *out, size_t cap)
+{
+    struct statfs fs;
+    const char *base =
+        statfs(PL_IMAGE_DIR, &fs) == 0 && fs.f_type == TMPFS_MAGIC ? PL_IMAGE_DIR : "/tmp";
+    int n = snprintf(out, cap, "%s/invcore-pl-disk-XXXXXX", base);
+    cr_assert(n > 0 && (size_t)n < cap);
+    cr_assert_not_null(mkdtemp(out), "mkdtemp %s: %s", out, strerror(errno));
+}
+
 /* One disk image after the power loss of trial res->trial: built from the
  * log up to res->end by res->keep, recovered and checked. */
 static void check_image(const pl_log *log, const pl_shared *sh, trial_result *res, pl_totals *tot,
                         stderr_capture *cap)
 {
     char disk[PL_PATH_MAX], data[PL_PATH_MAX + 8], msg[PL_OPEN_MSG_MAX];
-    tu_tmpdir(disk, sizeof disk, "pl-disk");
+    image_dir(disk, sizeof disk);
     pl_stats st = pl_disk_build(log, res->end, res->keep, res->seed, disk);
     tot->events += st.events;
     tot->writes_unsynced += st.writes_unsynced;
@@ -647,7 +664,10 @@ static void run_trial(unsigned trial, bool fresh_dir, pl_log *log, pl_shared *sh
     memset(sh->acks, 0, sizeof(pl_ack) * (old < PL_ACKS_MAX ? old : PL_ACKS_MAX));
     atomic_store_explicit(&sh->n_acks, 0, memory_order_relaxed);
 
+    uint64_t t0 = tu_now_ns();
     run_child(log, sh, data, tu_rng_next(r), r, tu_rng_below(r, 4) == 0);
+    uint64_t t1 = tu_now_ns();
+    tot->child_ms += (t1 - t0) / 1000000;
     tot->trials++;
     uint64_t n_acks = atomic_load_explicit(&sh->n_acks, memory_order_relaxed);
     for (uint64_t i = 0; i < n_acks && i < PL_ACKS_MAX; i++)
@@ -662,6 +682,7 @@ static void run_trial(unsigned trial, bool fresh_dir, pl_log *log, pl_shared *sh
         }
         check_image(log, sh, &res, tot, cap);
     }
+    tot->images_ms += (tu_now_ns() - t1) / 1000000;
     tu_remove_tree(root);
 }
 
@@ -678,24 +699,26 @@ static void run_trials(bool fresh_dir, uint64_t divisor, const char *what)
         run_trial(t, fresh_dir, log, sh, &r, tot, &cap);
     capture_end(&cap);
     char summary[1400];
-    snprintf(
-        summary, sizeof summary,
-        "powerloss %s: %" PRIu64 " trials (SIGKILLs), %" PRIu64 " acknowledged changes; %" PRIu64
-        " disk images after power loss: of %" PRIu64 " acknowledged changes looked for, %" PRIu64
-        " lost, %" PRIu64 " refused to open, %" PRIu64
-        " levels with reserved != live holds, %" PRIu64 " images failed, %" PRIu64
-        " without the data dir; by mode (images/refused/lost): all %" PRIu64 "/%" PRIu64 "/%" PRIu64
-        ", none %" PRIu64 "/%" PRIu64 "/%" PRIu64 ", prefix %" PRIu64 "/%" PRIu64 "/%" PRIu64
-        ", pages %" PRIu64 "/%" PRIu64 "/%" PRIu64 " (%" PRIu64
-        " cut just after a write spanning pages); log: %" PRIu64 " entries, %" PRIu64
-        " unsynced writes, %" PRIu64 " pages dropped, %" PRIu64 " torn, %" PRIu64 " names dropped",
-        what, tot->trials, tot->acks, tot->images, tot->checked, tot->lost, tot->refused,
-        tot->unconserved, tot->failed_images, tot->data_dir_gone, tot->images_by_mode[0],
-        tot->refused_by_mode[0], tot->lost_images_by_mode[0], tot->images_by_mode[1],
-        tot->refused_by_mode[1], tot->lost_images_by_mode[1], tot->images_by_mode[2],
-        tot->refused_by_mode[2], tot->lost_images_by_mode[2], tot->images_by_mode[3],
-        tot->refused_by_mode[3], tot->lost_images_by_mode[3], tot->early_crash_points, tot->events,
-        tot->writes_unsynced, tot->pieces_dropped, tot->pieces_torn, tot->names_dropped);
+    snprintf(summary, sizeof summary,
+             "powerloss %s: %" PRIu64 " trials (SIGKILLs), %" PRIu64
+             " acknowledged changes; %" PRIu64 " disk images after power loss: of %" PRIu64
+             " acknowledged changes looked for, %" PRIu64 " lost, %" PRIu64
+             " refused to open, %" PRIu64 " levels with reserved != live holds, %" PRIu64
+             " images failed, %" PRIu64
+             " without the data dir; by mode (images/refused/lost): all %" PRIu64 "/%" PRIu64
+             "/%" PRIu64 ", none %" PRIu64 "/%" PRIu64 "/%" PRIu64 ", prefix %" PRIu64 "/%" PRIu64
+             "/%" PRIu64 ", pages %" PRIu64 "/%" PRIu64 "/%" PRIu64 " (%" PRIu64
+             " cut just after a write spanning pages); log: %" PRIu64 " entries, %" PRIu64
+             " unsynced writes, %" PRIu64 " pages dropped, %" PRIu64 " torn, %" PRIu64
+             " names dropped; %" PRIu64 " ms in children, %" PRIu64 " ms on images",
+             what, tot->trials, tot->acks, tot->images, tot->checked, tot->lost, tot->refused,
+             tot->unconserved, tot->failed_images, tot->data_dir_gone, tot->images_by_mode[0],
+             tot->refused_by_mode[0], tot->lost_images_by_mode[0], tot->images_by_mode[1],
+             tot->refused_by_mode[1], tot->lost_images_by_mode[1], tot->images_by_mode[2],
+             tot->refused_by_mode[2], tot->lost_images_by_mode[2], tot->images_by_mode[3],
+             tot->refused_by_mode[3], tot->lost_images_by_mode[3], tot->early_crash_points,
+             tot->events, tot->writes_unsynced, tot->pieces_dropped, tot->pieces_torn,
+             tot->names_dropped, tot->child_ms, tot->images_ms);
     fprintf(stderr, "%s\n", summary);
     for (int k = 0; k < 2; k++)
         for (size_t i = 0; i < tot->n_msgs[k]; i++)
