@@ -127,10 +127,11 @@ static inline void pl_log_reset(pl_log *l, const char *root)
 {
     uint64_t n = atomic_load_explicit(&l->n_events, memory_order_relaxed);
     uint64_t d = atomic_load_explicit(&l->data_used, memory_order_relaxed);
-    if (n)
-        madvise(l->events, sizeof(pl_event) * (n < PL_EVENTS_MAX ? n : PL_EVENTS_MAX), MADV_REMOVE);
+    size_t ev_bytes = sizeof(pl_event) * (n < PL_EVENTS_MAX ? n : PL_EVENTS_MAX);
+    if (n && madvise(l->events, ev_bytes, MADV_REMOVE) != 0)
+        memset(l->events, 0, ev_bytes); /* the entries must read as not ready */
     if (d)
-        madvise(l->data, d < PL_DATA_BYTES ? d : PL_DATA_BYTES, MADV_REMOVE);
+        (void)madvise(l->data, d < PL_DATA_BYTES ? d : PL_DATA_BYTES, MADV_REMOVE);
     struct stat st;
     cr_assert_eq(stat(root, &st), 0, "stat %s: %s", root, strerror(errno));
     size_t len = strlen(root);
@@ -181,6 +182,9 @@ static inline pl_event *pl_reserve(pl_log *l, pl_kind kind)
     if (i >= PL_EVENTS_MAX)
         _exit(PL_OVERFLOW_EXIT);
     pl_event *e = &l->events[i];
+    assert(kind >= PL_EV_CREATE && kind <= PL_EV_UNLINK);
+    /* relaxed: the child never reuses an entry; a reset is before fork. */
+    assert(!atomic_load_explicit(&e->ready, memory_order_relaxed));
     e->kind = (uint8_t)kind;
     return e;
 }
@@ -455,6 +459,7 @@ static inline uint32_t pl_obj_of(const pl_model *m, uint64_t ino)
 
 static inline uint32_t pl_obj_new(pl_model *m, uint64_t ino, bool dir)
 {
+    assert(ino != 0 || m->n_objs == 0); /* only a failed stat gives 0 (then the log is bad) */
     cr_assert(m->n_objs < PL_OBJS_MAX, "more than %d files in one trial", PL_OBJS_MAX);
     m->objs[m->n_objs] = (pl_obj){.ino = ino, .dir = dir};
     return m->n_objs++;
@@ -465,6 +470,7 @@ static inline void pl_fx_push(pl_model *m, uint32_t dir, bool add, uint32_t obj,
 {
     if (dir == UINT32_MAX || !m->objs[dir].dir || (add && obj == UINT32_MAX))
         return; /* outside what the model follows */
+    assert(name && name[0] && !strchr(name, '/'));
     m->fx[m->n_fx++] = (pl_effect){.dir = dir, .obj = obj, .add = add, .idx = idx, .name = name};
 }
 
@@ -527,6 +533,7 @@ static inline void pl_model_names(pl_model *m)
 {
     for (size_t k = 0; k < m->n_fx; k++) {
         const pl_effect *f = &m->fx[k];
+        assert(k == 0 || m->fx[k - 1].idx <= f->idx); /* in the log's order */
         if (f->idx >= m->objs[f->dir].cover && !pl_unsynced_kept(m, f->idx)) {
             m->st.names_dropped++;
             continue;
@@ -569,7 +576,9 @@ static inline void pl_buf_fit(pl_buf *b, uint64_t end)
 static inline void pl_buf_put(const pl_log *l, pl_buf *b, const pl_event *e, uint64_t from,
                               uint64_t to)
 {
+    assert(e->kind == PL_EV_WRITE && from >= e->off && from <= to && to <= e->off + e->len);
     pl_buf_fit(b, to);
+    assert(b->size >= to);
     if (e->zero)
         memset(b->p + from, 0, to - from);
     else
@@ -734,6 +743,7 @@ static inline pl_stats pl_disk_build(const pl_log *l, uint64_t end, pl_keep keep
     pl_buf b = {0};
     pl_build_dir(&m, 0, out_root, n, &b, 0);
     m.st.events = n;
+    assert(m.st.files_built + m.st.dirs_built <= m.n_objs);
     free(b.p);
     free(m.objs);
     free(m.ev_obj);
