@@ -326,7 +326,8 @@ typedef struct {
     uint64_t events, writes_unsynced, pieces_dropped, pieces_torn, names_dropped;
     uint64_t refused_by_mode[PL_KEEP_MODES], lost_images_by_mode[PL_KEEP_MODES];
     uint64_t images_by_mode[PL_KEEP_MODES];
-    uint64_t data_dir_gone; /* trials whose data directory vanished */
+    uint64_t data_dir_gone; /* images whose data directory vanished */
+    uint64_t lost_with_dir_gone; /* images that lost changes and the data directory */
     uint64_t early_crash_points; /* images cut just after a write spanning pages */
     uint64_t child_ms, images_ms; /* time running children, building and checking images */
     size_t n_msgs[2]; /* [0] refusals, [1] everything else */
@@ -616,8 +617,8 @@ static void check_image(const pl_log *log, const pl_shared *sh, trial_result *re
     tot->images_by_mode[res->keep]++;
     snprintf(data, sizeof data, "%s/data", disk);
     struct stat dst;
-    if (stat(data, &dst) != 0)
-        tot->data_dir_gone++;
+    bool gone = stat(data, &dst) != 0;
+    tot->data_dir_gone += gone;
 
     /* relaxed: the child is reaped. */
     uint64_t n_acks = atomic_load_explicit(&sh->n_acks, memory_order_relaxed);
@@ -643,6 +644,8 @@ static void check_image(const pl_log *log, const pl_shared *sh, trial_result *re
     tot->unconserved += res->unconserved;
     if (res->lost)
         tot->lost_images_by_mode[res->keep]++;
+    if (res->lost && gone)
+        tot->lost_with_dir_gone++;
     if (rc != INV_OK || res->lost || res->unconserved)
         tot->failed_images++;
     tu_remove_tree(disk);
@@ -713,21 +716,21 @@ static void run_trials(bool fresh_dir, uint64_t divisor, const char *what)
              " acknowledged changes; %" PRIu64 " disk images after power loss: of %" PRIu64
              " acknowledged changes looked for, %" PRIu64 " lost, %" PRIu64
              " refused to open, %" PRIu64 " levels with reserved != live holds, %" PRIu64
-             " images failed, %" PRIu64
-             " without the data dir; by mode (images/refused/lost): all %" PRIu64 "/%" PRIu64
+             " images failed, %" PRIu64 " without the data dir (%" PRIu64
+             " of them lost changes); by mode (images/refused/lost): all %" PRIu64 "/%" PRIu64
              "/%" PRIu64 ", none %" PRIu64 "/%" PRIu64 "/%" PRIu64 ", prefix %" PRIu64 "/%" PRIu64
              "/%" PRIu64 ", pages %" PRIu64 "/%" PRIu64 "/%" PRIu64 " (%" PRIu64
              " cut just after a write spanning pages); log: %" PRIu64 " entries, %" PRIu64
              " unsynced writes, %" PRIu64 " pages dropped, %" PRIu64 " torn, %" PRIu64
              " names dropped; %" PRIu64 " ms in children, %" PRIu64 " ms on images",
              what, tot->trials, tot->acks, tot->images, tot->checked, tot->lost, tot->refused,
-             tot->unconserved, tot->failed_images, tot->data_dir_gone, tot->images_by_mode[0],
-             tot->refused_by_mode[0], tot->lost_images_by_mode[0], tot->images_by_mode[1],
-             tot->refused_by_mode[1], tot->lost_images_by_mode[1], tot->images_by_mode[2],
-             tot->refused_by_mode[2], tot->lost_images_by_mode[2], tot->images_by_mode[3],
-             tot->refused_by_mode[3], tot->lost_images_by_mode[3], tot->early_crash_points,
-             tot->events, tot->writes_unsynced, tot->pieces_dropped, tot->pieces_torn,
-             tot->names_dropped, tot->child_ms, tot->images_ms);
+             tot->unconserved, tot->failed_images, tot->data_dir_gone, tot->lost_with_dir_gone,
+             tot->images_by_mode[0], tot->refused_by_mode[0], tot->lost_images_by_mode[0],
+             tot->images_by_mode[1], tot->refused_by_mode[1], tot->lost_images_by_mode[1],
+             tot->images_by_mode[2], tot->refused_by_mode[2], tot->lost_images_by_mode[2],
+             tot->images_by_mode[3], tot->refused_by_mode[3], tot->lost_images_by_mode[3],
+             tot->early_crash_points, tot->events, tot->writes_unsynced, tot->pieces_dropped,
+             tot->pieces_torn, tot->names_dropped, tot->child_ms, tot->images_ms);
     fprintf(stderr, "%s\n", summary);
     for (int k = 0; k < 2; k++)
         for (size_t i = 0; i < tot->n_msgs[k]; i++)
