@@ -8,28 +8,34 @@
  * and a thread takes snapshots every few ms. The child records every file
  * system call of the engine into a shared log (powerloss.h) and, after each
  * call that returned INV_OK, the change it acknowledged into shared memory
- * (pl_shared). The parent SIGKILLs it at a random moment, builds "the disk
- * after a power loss" from the log in a fresh directory (mode by trial:
+ * (pl_shared), with how far the file-system log was at that moment. The
+ * parent SIGKILLs it at a random moment (in one trial of four, before the
+ * setup was acknowledged), then builds PL_IMAGES "disks after a power loss"
+ * from the log, each in a fresh directory (powerloss.h): at the kill, with
  * every unsynced write kept, none, an in-order prefix, or random 4 KiB pages
- * with torn sectors; names not covered by a sync of their directory lost
- * likewise), opens it with inv_open and checks:
+ * with torn sectors (names not covered by a sync of their directory lost
+ * likewise); and, twice, random pages at an earlier crash point, just after
+ * a write that spans pages (the history up to there is real: acknowledged
+ * changes after it are not looked for). Each image is opened with inv_open
+ * and checked:
  *  - inv_open succeeds (a refusal counts, with its message);
  *  - every acknowledged location and item exists; every level's revision
  *    is at least its last acknowledged one, with the acknowledged state when
  *    equal; every acknowledged hold exists, every acknowledged commit or
  *    release shows; reserved on each level equals the units of the live
  *    holds on it (units conserved).
- * Failures are counted over all trials, and the test fails at the end with
- * the counts (trials, acknowledged changes, lost, refused) and the first
- * messages, so one run measures the whole picture.
+ * Failures are counted over all images, and the test fails at the end with
+ * the counts (trials, acknowledged changes, images, lost, refused, by mode)
+ * and the first messages, so one run measures the whole picture.
  *
  * Two tests: a data directory made (and synced) before the engine starts,
  * and a fresh one the engine creates itself (defect 6: unless the engine
  * syncs its parent, the whole directory can vanish).
  *
- * Trials: INVCORE_POWERLOSS_TRIALS per test (default PL_TRIALS_DEFAULT;
- * make crash-test uses 1000), divided by INVCORE_STRESS_SCALE, at least
- * PL_TRIALS_MIN. Fork safety as in test_crash.c: the test process never has
+ * Trials: INVCORE_POWERLOSS_TRIALS (default PL_TRIALS_DEFAULT; make
+ * crash-test uses 1000), half of it for the fresh directory, divided by
+ * INVCORE_STRESS_SCALE, at least PL_TRIALS_MIN; images per trial divided by
+ * it too (at least PL_IMAGES_MIN). Fork safety as in test_crash.c: the test process never has
  * an engine open when it forks; a child dies with its parent and stops by
  * itself after PL_CHILD_WORK_MS.
  */
