@@ -41,6 +41,7 @@
  */
 #include "powerloss.h"
 
+#include <assert.h>
 #include <linux/magic.h>
 #include <signal.h>
 #include <sys/statfs.h>
@@ -134,6 +135,7 @@ static void child_ack(pl_shared *sh, uint8_t kind, unsigned thread, uint32_t ind
     if (i >= PL_ACKS_MAX)
         _exit(0); /* the parent treats it as a crash at this point */
     pl_ack *a = &sh->acks[i];
+    assert(kind >= ACK_LOC && kind <= ACK_RELEASE && thread < PL_THREADS);
     a->kind = kind;
     a->thread = (uint8_t)thread;
     a->index = (uint16_t)index;
@@ -181,6 +183,7 @@ typedef struct {
 
 static uint32_t pick_level(tu_rng *r)
 {
+    _Static_assert(PL_HOT <= PL_LEVELS, "hot levels are levels");
     return (uint32_t)(tu_rng_below(r, 2) ? tu_rng_below(r, PL_HOT) : tu_rng_below(r, PL_LEVELS));
 }
 
@@ -225,10 +228,16 @@ static void child_hold_end(child_ctx *c, unsigned t, tu_rng *r, own_holds *own)
     child_ack(c->sh, commit ? ACK_COMMIT : ACK_RELEASE, t, 0, seq, NULL);
 }
 
+typedef struct {
+    child_ctx *c;
+    unsigned t; /* the worker's number: its hold ids and random stream */
+} worker_arg;
+
 static void *child_worker(void *p)
 {
-    child_ctx *c = ((void **)p)[0];
-    unsigned t = (unsigned)(uintptr_t)((void **)p)[1];
+    child_ctx *c = ((worker_arg *)p)->c;
+    unsigned t = ((worker_arg *)p)->t;
+    assert(t < PL_THREADS);
     tu_rng r = tu_rng_seed(c->seed * 31 + t);
     own_holds own = {.n = 0};
     while (tu_now_ns() < c->stop_ns) {
@@ -309,11 +318,10 @@ static void child_main(pl_log *log, pl_shared *sh, const char *data_dir, uint64_
     child_setup(e, sh);
     child_ctx c = {.e = e, .sh = sh, .seed = seed, .stop_ns = tu_deadline_ms(PL_CHILD_WORK_MS)};
     pthread_t tids[PL_THREADS], snap;
-    void *args[PL_THREADS][2];
+    worker_arg args[PL_THREADS];
     for (unsigned t = 0; t < PL_THREADS; t++) {
-        args[t][0] = &c;
-        args[t][1] = (void *)(uintptr_t)t;
-        CHILD_EXPECT(sh, pthread_create(&tids[t], NULL, child_worker, args[t]) == 0, -errno);
+        args[t] = (worker_arg){&c, t};
+        CHILD_EXPECT(sh, pthread_create(&tids[t], NULL, child_worker, &args[t]) == 0, -errno);
     }
     CHILD_EXPECT(sh, pthread_create(&snap, NULL, child_snapshots, &c) == 0, -errno);
     for (unsigned t = 0; t < PL_THREADS; t++)
