@@ -27,6 +27,12 @@
  * index had completed before the sync began. The model is never optimistic
  * about ordering.
  *
+ * Crash points: the kill (the log's end), or an earlier entry
+ * (pl_crash_after_multipage_write: just after a write that spans pages).
+ * Any prefix of the log is a real history; a change the child acknowledged
+ * when the log held E entries (pl_log_now) had its sync logged below E, so
+ * it is due on every disk built from a prefix of E or more entries.
+ *
  * Identity: files and directories are named by inode; a create or mkdir
  * starts a new generation of its inode (a removed snapshot's inode can come
  * back as a new temp file while the removal is not yet durable).
@@ -38,8 +44,8 @@
  *
  * Invariants: the log is append-only; an entry is used only once whole
  * (ready, release/acquire); a log that ran out of room stops the child at
- * once (_exit in the observer), so the log always ends at a real crash point
- * and nothing after its end was ever done. Pre-existing directories the test
+ * once (_exit in the observer), so nothing the engine relied on lies past
+ * the log's end (a call done but not logged had no sync covering it). Pre-existing directories the test
  * declares (pl_log_durable_dir) count as durable. Only the child arms the
  * seam; the parent reads the log after reaping the child.
  */
