@@ -1,0 +1,1008 @@
+/*
+ * lincheck.h — a linearizability checker for histories of invcored's level
+ * and hold commands (issue 17, build item 5), header-only like
+ * test_util.h because every suite is built from its one .c file.
+ *
+ * A history is a list of operations (lc_op): who (client), what (command
+ * and arguments), when (invoke and return times from the monotonic clock)
+ * and the reply; an operation whose reply never came (in flight at a
+ * SIGKILL) has return LC_NO_RETURN; a crash of the server is an operation
+ * of its own (lc_crash: when it was certainly dead, when it listened
+ * again). The checker asks whether some total order of the operations
+ * that respects real time (a before b when a returned before b was
+ * invoked) explains every reply by the sequential model below, where an
+ * operation in flight at a crash may have taken effect (before the crash)
+ * or not at all.
+ *
+ * The model (per level: available, reserved, revision; per client: its
+ * current hold): a write's reply returns the level's new revision, which
+ * must be greater than every revision ever seen on that level (new, so a
+ * revision reused after a crash is caught), IFREV succeeds iff the
+ * level's revision equals it, a hold reserves all its lines or none (and
+ * an aborted hold changes nothing, revision included), commits move
+ * reserved units out, releases give them back. A change whose reply
+ * carries no revision (a hold's) leaves a revision known only to be new,
+ * until a later reply reveals it. The model keeps one hold per client:
+ * a client's hold operations name the hold it created last (it ends one
+ * hold before it creates the next).
+ *
+ * The search (Wing and Gong's, with Lowe's / Porcupine's memoisation): a
+ * depth-first walk that linearizes, at each step, one operation invoked
+ * before the earliest return among those not yet linearized, remembering
+ * every (set of linearized operations, model state) it has explored in a
+ * hash set so that no configuration is searched twice. Histories are cut
+ * into windows at quiescent points (no operation in flight); each window
+ * starts from every model state its predecessor can end in, so a search
+ * stays as small as one window.
+ *
+ * Crashes and durability: under --fsync always an acknowledged write
+ * survives; an operation in flight may or may not. In LC_CRASH_STRICT
+ * mode that is all: the state after a crash is the state before it. In
+ * LC_CRASH_DIRTY_READS mode a crash may also revert to the state after
+ * the last acknowledged write or after any in-flight write linearized
+ * since (a prefix of the journal), as docs/PROTOCOL.md allows a read to
+ * observe another connection's change before it is durable; revisions
+ * seen stay seen (the high-water mark is never reverted).
+ *
+ * Invariants: ops are sorted by invoke time before the search; a window
+ * holds at most LC_WINDOW_MAX operations; the memo never grows past
+ * memo_max entries (the check then fails as "too large", never passes).
+ */
+#ifndef LINCHECK_H
+#define LINCHECK_H
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+/* ---- limits ------------------------------------------------------------- */
+
+#define LC_LEVELS_MAX 4 /* hot levels one history may use */
+#define LC_CLIENTS_MAX 16 /* clients (each has one hold slot in the model) */
+#define LC_LINES_MAX 4 /* lines of one hold (at most one per level) */
+#define LC_WINDOW_MAX 512 /* operations of one window: bounds each search */
+#define LC_BITSET_WORDS (LC_WINDOW_MAX / 64)
+#define LC_CANDS_MAX (LC_CLIENTS_MAX + 1) /* crash targets: last ack + one per in-flight write */
+#define LC_CARRY_MAX 4096 /* model states one window may hand to the next */
+#define LC_MEMO_MAX_DEFAULT (1u << 20) /* explored configurations per window */
+#define LC_NO_RETURN UINT64_MAX /* return time of an operation without a reply */
+#define LC_MSG_MAX 256
+
+/* ---- operations --------------------------------------------------------- */
+
+typedef enum {
+    LC_SET, /* LEVEL.SET level qty [IFREV rev] */
+    LC_ADJUST, /* LEVEL.ADJUST level delta [FLOOR min] [IFREV rev] */
+    LC_GET, /* LEVEL.GET level */
+    LC_HOLD_CREATE, /* HOLD.CREATE (client, hold) lines... */
+    LC_HOLD_COMMIT, /* HOLD.COMMIT (client, hold): the lines it was created with */
+    LC_HOLD_RELEASE, /* HOLD.RELEASE (client, hold): likewise */
+    LC_CRASH /* the server died (SIGKILL) and was started again */
+} lc_kind;
+
+typedef enum {
+    LC_R_NONE, /* no reply (in flight at a crash) */
+    LC_R_LEVEL, /* [available, reserved, revision] */
+    LC_R_OK, /* +OK */
+    LC_R_CONFLICT, /* -CONFLICT revision <rev> (rev 0: a hold's CONFLICT) */
+    LC_R_INSUFFICIENT, /* -INSUFFICIENT: the level's (reply_level) available */
+    LC_R_NOTFOUND, /* -NOTFOUND */
+    LC_R_OTHER /* anything else: never explained by the model */
+} lc_reply_kind;
+
+typedef struct {
+    uint8_t kind; /* lc_kind */
+    uint8_t client;
+    uint8_t level; /* SET, ADJUST, GET */
+    uint8_t n_lines; /* holds */
+    uint8_t has_floor, has_ifrev;
+    uint8_t line_level[LC_LINES_MAX];
+    int64_t line_qty[LC_LINES_MAX];
+    int64_t arg; /* SET: qty; ADJUST: delta */
+    int64_t floor;
+    uint64_t ifrev;
+    uint32_t hold; /* the client's hold number */
+    uint64_t invoke_ns, return_ns;
+    uint64_t up_ns; /* LC_CRASH: when the new server listened */
+    /* the reply */
+    uint8_t reply; /* lc_reply_kind */
+    uint8_t reply_level; /* LC_R_INSUFFICIENT of a hold: which line's level */
+    int64_t r_available, r_reserved;
+    uint64_t r_revision;
+} lc_op;
+
+/* A growable list of operations (one per client thread, merged after). */
+typedef struct {
+    lc_op *v;
+    size_t n, cap;
+} lc_history;
+
+static inline void lc_history_free(lc_history *h)
+{
+    free(h->v);
+    memset(h, 0, sizeof *h);
+}
+
+/* Makes room for one more element in a growable array v (cap elements
+ * of size elem, n used): the array, moved when it doubled (from first),
+ * or NULL when out of memory (v is then unchanged). */
+static inline void *lc_room(void *v, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    assert(n <= *cap);
+    if (n < *cap)
+        return v;
+    size_t grown = *cap ? *cap * 2 : first;
+    void *p = realloc(v, grown * elem);
+    if (p)
+        *cap = grown;
+    return p;
+}
+
+/* Appends op; false when out of memory. */
+static inline bool lc_history_push(lc_history *h, const lc_op *op)
+{
+    lc_op *v = lc_room(h->v, &h->cap, h->n, sizeof *v, 1024);
+    if (!v)
+        return false;
+    h->v = v;
+    h->v[h->n++] = *op;
+    assert(h->n <= h->cap);
+    return true;
+}
+
+/* Appends every operation of from. */
+static inline bool lc_history_append(lc_history *h, const lc_history *from)
+{
+    for (size_t i = 0; i < from->n; i++)
+        if (!lc_history_push(h, &from->v[i]))
+            return false;
+    return true;
+}
+
+/* A crash: the server was certainly dead at dead_ns, listened again at
+ * up_ns. */
+static inline bool lc_history_crash(lc_history *h, uint64_t dead_ns, uint64_t up_ns)
+{
+    assert(dead_ns <= up_ns);
+    lc_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = LC_CRASH;
+    op.invoke_ns = op.return_ns = dead_ns;
+    op.up_ns = up_ns;
+    return lc_history_push(h, &op);
+}
+
+/* ---- the model ---------------------------------------------------------- */
+
+typedef struct {
+    int64_t available, reserved;
+    uint64_t revision; /* known revision, or (revision_known 0) an exclusive lower bound */
+    uint64_t high; /* greatest revision ever seen on the level: never reverted */
+    uint32_t revision_known;
+    uint32_t pad; /* zero: states are hashed and compared as bytes */
+} lc_level;
+
+enum { LC_HOLD_NONE, LC_HOLD_HELD, LC_HOLD_COMMITTED, LC_HOLD_RELEASED };
+
+typedef struct {
+    uint32_t hold; /* the client's hold number the slot describes */
+    uint32_t status; /* LC_HOLD_* */
+} lc_hold_slot;
+
+typedef struct {
+    lc_level level[LC_LEVELS_MAX];
+    lc_hold_slot slot[LC_CLIENTS_MAX];
+} lc_state;
+
+/* A start state: n_levels levels with their (known) fields, no holds. */
+static inline void lc_state_init(lc_state *s)
+{
+    memset(s, 0, sizeof *s);
+}
+static inline void lc_state_level(lc_state *s, unsigned level, int64_t available, int64_t reserved,
+                                  uint64_t revision)
+{
+    assert(level < LC_LEVELS_MAX);
+    s->level[level] = (lc_level){available, reserved, revision, revision, 1, 0};
+}
+
+/* A reply's revision r of a level: equal to the known one, or (unknown)
+ * above its lower bound, which it then becomes. */
+static inline bool lc_reveal(lc_level *l, uint64_t r)
+{
+    if (l->revision_known)
+        return l->revision == r;
+    if (r <= l->revision)
+        return false;
+    l->revision = r;
+    l->revision_known = 1;
+    if (r > l->high)
+        l->high = r;
+    return true;
+}
+
+/* A change whose reply returned revision r: r must be new. */
+static inline bool lc_new_revision(lc_level *l, uint64_t r)
+{
+    if (r <= l->high || (!l->revision_known && r <= l->revision))
+        return false;
+    l->revision = l->high = r;
+    l->revision_known = 1;
+    return true;
+}
+
+/* A change whose reply carries no revision: the new one is only known to
+ * be above everything seen so far. */
+static inline void lc_fresh_revision(lc_level *l)
+{
+    l->revision = l->high;
+    l->revision_known = 0;
+}
+
+static inline bool lc_ifrev_matches(const lc_level *l, uint64_t rev)
+{
+    return l->revision_known ? l->revision == rev : rev > l->revision;
+}
+
+/* Would LEVEL.ADJUST refuse (deny policy: no FLOOR means floor 0 for a
+ * decrement; an increment without FLOOR is never refused)? */
+static inline bool lc_adjust_refused(const lc_op *op, const lc_level *l)
+{
+    int64_t after = l->available + op->arg;
+    if (op->has_floor)
+        return after < op->floor;
+    return op->arg < 0 && after < 0;
+}
+
+static inline bool lc_level_reply(const lc_op *op, lc_level *l)
+{
+    return op->r_available == l->available && op->r_reserved == l->reserved;
+}
+
+/* LEVEL.SET and LEVEL.ADJUST: the same rules but for the new available
+ * and the refusal (a SET is never refused but by IFREV). */
+static inline bool lc_step_write(const lc_op *op, lc_state *s)
+{
+    lc_level *l = &s->level[op->level];
+    bool adjust = op->kind == LC_ADJUST;
+    bool ifrev_ok = !op->has_ifrev || lc_ifrev_matches(l, op->ifrev);
+    bool refused = adjust && lc_adjust_refused(op, l);
+    switch (op->reply) {
+    case LC_R_NONE:
+    case LC_R_LEVEL:
+        if (!ifrev_ok || refused)
+            return false;
+        l->available = adjust ? l->available + op->arg : op->arg;
+        if (op->reply == LC_R_NONE) {
+            lc_fresh_revision(l);
+            return true;
+        }
+        return lc_level_reply(op, l) && lc_new_revision(l, op->r_revision);
+    case LC_R_INSUFFICIENT:
+        /* CONFLICT is checked first: a refusal means the revision matched */
+        return ifrev_ok && refused && l->available == op->r_available;
+    case LC_R_CONFLICT:
+        return op->has_ifrev && op->r_revision != op->ifrev && lc_reveal(l, op->r_revision);
+    default:
+        return false;
+    }
+}
+
+static inline bool lc_step_get(const lc_op *op, lc_state *s)
+{
+    lc_level *l = &s->level[op->level];
+    return op->reply == LC_R_LEVEL && lc_level_reply(op, l) && lc_reveal(l, op->r_revision);
+}
+
+/* Moves a hold's units: reserve (+1: available -> reserved), release (-1:
+ * back), commit (0: reserved leaves). Every line's revision becomes new. */
+static inline void lc_hold_move(const lc_op *op, lc_state *s, int dir)
+{
+    for (unsigned i = 0; i < op->n_lines; i++) {
+        lc_level *l = &s->level[op->line_level[i]];
+        int64_t q = op->line_qty[i];
+        if (dir > 0) {
+            l->available -= q;
+            l->reserved += q;
+        } else {
+            l->reserved -= q;
+            if (dir < 0)
+                l->available += q;
+        }
+        lc_fresh_revision(l);
+    }
+}
+
+static inline bool lc_step_hold_create(const lc_op *op, lc_state *s)
+{
+    lc_hold_slot *h = &s->slot[op->client];
+    if (h->hold == op->hold && h->status != LC_HOLD_NONE)
+        return false; /* a hold number is created once */
+    if (op->reply == LC_R_INSUFFICIENT) {
+        for (unsigned i = 0; i < op->n_lines; i++) {
+            const lc_level *l = &s->level[op->line_level[i]];
+            if (op->line_level[i] == op->reply_level && l->available == op->r_available &&
+                l->available < op->line_qty[i])
+                return true;
+        }
+        return false;
+    }
+    if (op->reply != LC_R_OK && op->reply != LC_R_NONE)
+        return false;
+    for (unsigned i = 0; i < op->n_lines; i++)
+        if (s->level[op->line_level[i]].available < op->line_qty[i])
+            return false; /* deny: never below 0 */
+    lc_hold_move(op, s, +1);
+    *h = (lc_hold_slot){op->hold, LC_HOLD_HELD};
+    return true;
+}
+
+/* HOLD.COMMIT and HOLD.RELEASE (commit: true for a commit). */
+static inline bool lc_step_hold_end(const lc_op *op, lc_state *s, bool commit)
+{
+    lc_hold_slot *h = &s->slot[op->client];
+    uint32_t st = h->hold == op->hold ? h->status : LC_HOLD_NONE;
+    uint32_t done = commit ? LC_HOLD_COMMITTED : LC_HOLD_RELEASED;
+    switch (op->reply) {
+    case LC_R_NONE: /* in flight: only a change is worth trying */
+    case LC_R_OK:
+        if (st == done && op->reply == LC_R_OK)
+            return true; /* idempotent */
+        if (st != LC_HOLD_HELD)
+            return false;
+        lc_hold_move(op, s, commit ? 0 : -1);
+        h->status = done;
+        return true;
+    case LC_R_NOTFOUND:
+        return commit ? st == LC_HOLD_NONE || st == LC_HOLD_RELEASED : st == LC_HOLD_NONE;
+    case LC_R_CONFLICT:
+        return !commit && st == LC_HOLD_COMMITTED;
+    default:
+        return false;
+    }
+}
+
+/* Applies op (not a crash) to s: true if op may take effect here with its
+ * reply (s is then the state after it). */
+static inline bool lc_step(const lc_op *op, lc_state *s)
+{
+    assert(op->kind != LC_CRASH);
+    assert(op->client < LC_CLIENTS_MAX);
+    switch (op->kind) {
+    case LC_SET:
+    case LC_ADJUST:
+        return lc_step_write(op, s);
+    case LC_GET:
+        return lc_step_get(op, s);
+    case LC_HOLD_CREATE:
+        return lc_step_hold_create(op, s);
+    case LC_HOLD_COMMIT:
+        return lc_step_hold_end(op, s, true);
+    case LC_HOLD_RELEASE:
+        return lc_step_hold_end(op, s, false);
+    default:
+        return false;
+    }
+}
+
+/* An acknowledged change: its state (and all it builds on) is durable. */
+static inline bool lc_is_acked_change(const lc_op *op)
+{
+    if (op->reply == LC_R_NONE)
+        return false;
+    if (op->kind == LC_SET || op->kind == LC_ADJUST)
+        return op->reply == LC_R_LEVEL;
+    return op->kind != LC_GET && op->reply == LC_R_OK;
+}
+
+/* An operation the model treats as an observation (it changes nothing
+ * whatever its reply): dropping it from a failing window keeps it a
+ * counterexample. */
+static inline bool lc_is_observer(const lc_op *op)
+{
+    if (op->kind == LC_CRASH || op->reply == LC_R_NONE)
+        return false;
+    return op->kind == LC_GET || !lc_is_acked_change(op);
+}
+
+/* ---- printing ----------------------------------------------------------- */
+
+static inline const char *lc_kind_name(uint8_t k)
+{
+    static const char *const names[] = {"LEVEL.SET",   "LEVEL.ADJUST", "LEVEL.GET", "HOLD.CREATE",
+                                        "HOLD.COMMIT", "HOLD.RELEASE", "CRASH"};
+    return k < sizeof names / sizeof names[0] ? names[k] : "?";
+}
+
+/* One operation as a line: times in microseconds from t0. */
+static inline void lc_print_op(FILE *out, const lc_op *op, uint64_t t0)
+{
+    double inv = (double)(op->invoke_ns - t0) / 1000.0;
+    if (op->kind == LC_CRASH) {
+        fprintf(out, "  --   %10.1f us  CRASH (SIGKILL; restarted %.1f us later)\n", inv,
+                (double)(op->up_ns - op->invoke_ns) / 1000.0);
+        return;
+    }
+    char ret[32] = "(no reply)";
+    if (op->return_ns != LC_NO_RETURN && op->reply != LC_R_NONE)
+        snprintf(ret, sizeof ret, "%.1f", (double)(op->return_ns - t0) / 1000.0);
+    fprintf(out, "  c%-2u %10.1f .. %-10s us  %s", op->client, inv, ret, lc_kind_name(op->kind));
+    if (op->kind <= LC_GET)
+        fprintf(out, " L%u", op->level);
+    if (op->kind == LC_SET || op->kind == LC_ADJUST)
+        fprintf(out, " %" PRId64, op->arg);
+    if (op->has_floor)
+        fprintf(out, " FLOOR %" PRId64, op->floor);
+    if (op->has_ifrev)
+        fprintf(out, " IFREV %" PRIu64, op->ifrev);
+    if (op->kind >= LC_HOLD_CREATE) {
+        fprintf(out, " h%u.%u", op->client, op->hold);
+        for (unsigned i = 0; i < op->n_lines; i++)
+            fprintf(out, " L%u:%" PRId64, op->line_level[i], op->line_qty[i]);
+    }
+    switch (op->reply) {
+    case LC_R_NONE:
+        fprintf(out, " -> (in flight at the crash)\n");
+        break;
+    case LC_R_LEVEL:
+        fprintf(out, " -> [avail %" PRId64 ", reserved %" PRId64 ", rev %" PRIu64 "]\n",
+                op->r_available, op->r_reserved, op->r_revision);
+        break;
+    case LC_R_OK:
+        fprintf(out, " -> OK\n");
+        break;
+    case LC_R_CONFLICT:
+        fprintf(out, " -> CONFLICT revision %" PRIu64 "\n", op->r_revision);
+        break;
+    case LC_R_INSUFFICIENT:
+        fprintf(out, " -> INSUFFICIENT L%u available %" PRId64 "\n", op->reply_level,
+                op->r_available);
+        break;
+    case LC_R_NOTFOUND:
+        fprintf(out, " -> NOTFOUND\n");
+        break;
+    default:
+        fprintf(out, " -> (unexpected reply)\n");
+        break;
+    }
+}
+
+static inline void lc_print_state(FILE *out, const lc_state *s, unsigned n_levels)
+{
+    for (unsigned i = 0; i < n_levels && i < LC_LEVELS_MAX; i++) {
+        const lc_level *l = &s->level[i];
+        fprintf(out,
+                "    L%u: avail %" PRId64 ", reserved %" PRId64 ", rev %s%" PRIu64
+                " (highest seen %" PRIu64 ")\n",
+                i, l->available, l->reserved, l->revision_known ? "" : "> ", l->revision, l->high);
+    }
+    for (unsigned c = 0; c < LC_CLIENTS_MAX; c++)
+        if (s->slot[c].status == LC_HOLD_HELD)
+            fprintf(out, "    hold h%u.%u held\n", c, s->slot[c].hold);
+}
+
+/* ---- the search --------------------------------------------------------- */
+
+typedef enum { LC_CRASH_STRICT, LC_CRASH_DIRTY_READS } lc_crash_mode;
+
+typedef struct {
+    unsigned n_levels; /* for printing */
+    lc_crash_mode crash_mode;
+    size_t memo_max; /* 0: LC_MEMO_MAX_DEFAULT */
+    FILE *out; /* summary and counterexample; NULL: silent */
+    const char *name; /* printed with the summary */
+} lc_config;
+
+typedef enum { LC_OK, LC_VIOLATION, LC_TOO_LARGE } lc_verdict;
+
+typedef struct {
+    lc_verdict verdict;
+    size_t ops, windows, window_max, crashes;
+    uint64_t states; /* configurations explored, all windows */
+    size_t fail_window; /* index of the first failing window */
+    size_t fail_ops; /* its operations after shrinking */
+    char msg[LC_MSG_MAX];
+} lc_result;
+
+/* Interned model states: each distinct state once, named by its index. */
+typedef struct {
+    lc_state *v;
+    size_t n, cap;
+    uint32_t *slot; /* open addressing: index + 1, 0 empty */
+    size_t slot_cap;
+} lc_states;
+
+/* A configuration of the search: which operations are linearized, the
+ * current state and, in dirty-reads mode, where a crash may return to. */
+typedef struct {
+    uint64_t placed[LC_BITSET_WORDS];
+    uint32_t cur;
+    uint32_t n_cands;
+    uint32_t cands[LC_CANDS_MAX];
+} lc_key;
+
+typedef struct {
+    lc_key *v; /* open addressing; n_cands == UINT32_MAX marks empty */
+    size_t n, cap, max;
+} lc_memo;
+
+typedef struct {
+    const lc_op *ops; /* the window, by invoke time */
+    size_t n;
+    bool required[LC_WINDOW_MAX]; /* false: in flight at a crash, may never happen */
+    lc_crash_mode mode;
+    lc_states states;
+    lc_memo memo;
+    uint32_t *ends; /* distinct end states */
+    size_t n_ends;
+    bool too_large, oom;
+} lc_search;
+
+static inline uint64_t lc_hash(const void *p, size_t n)
+{
+    return XXH3_64bits(p, n);
+}
+
+static inline void lc_states_free(lc_states *t)
+{
+    free(t->v);
+    free(t->slot);
+    memset(t, 0, sizeof *t);
+}
+
+static inline bool lc_states_grow_slots(lc_states *t)
+{
+    size_t cap = t->slot_cap ? t->slot_cap * 2 : 1024;
+    uint32_t *slot = calloc(cap, sizeof *slot);
+    if (!slot)
+        return false;
+    for (size_t i = 0; i < t->n; i++) {
+        size_t h = lc_hash(&t->v[i], sizeof(lc_state)) & (cap - 1);
+        while (slot[h])
+            h = (h + 1) & (cap - 1);
+        slot[h] = (uint32_t)i + 1;
+    }
+    free(t->slot);
+    t->slot = slot;
+    t->slot_cap = cap;
+    return true;
+}
+
+/* The index of s (added if new), or UINT32_MAX when out of memory. */
+static inline uint32_t lc_intern(lc_states *t, const lc_state *s)
+{
+    if ((t->n + 1) * 2 > t->slot_cap && !lc_states_grow_slots(t))
+        return UINT32_MAX;
+    size_t h = lc_hash(s, sizeof *s) & (t->slot_cap - 1);
+    while (t->slot[h]) {
+        uint32_t i = t->slot[h] - 1;
+        if (memcmp(&t->v[i], s, sizeof *s) == 0)
+            return i;
+        h = (h + 1) & (t->slot_cap - 1);
+    }
+    lc_state *v = lc_room(t->v, &t->cap, t->n, sizeof *v, 256);
+    if (!v)
+        return UINT32_MAX;
+    t->v = v;
+    t->v[t->n] = *s;
+    t->slot[h] = (uint32_t)t->n + 1;
+    assert(t->n < UINT32_MAX);
+    return (uint32_t)t->n++;
+}
+
+static inline void lc_memo_free(lc_memo *m)
+{
+    free(m->v);
+    m->v = NULL;
+    m->n = m->cap = 0;
+}
+
+static inline bool lc_memo_grow(lc_memo *m)
+{
+    size_t cap = m->cap ? m->cap * 2 : 4096;
+    lc_key *v = malloc(cap * sizeof *v);
+    if (!v)
+        return false;
+    for (size_t i = 0; i < cap; i++)
+        v[i].n_cands = UINT32_MAX;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (m->v[i].n_cands == UINT32_MAX)
+            continue;
+        size_t h = lc_hash(&m->v[i], sizeof(lc_key)) & (cap - 1);
+        while (v[h].n_cands != UINT32_MAX)
+            h = (h + 1) & (cap - 1);
+        v[h] = m->v[i];
+    }
+    free(m->v);
+    m->v = v;
+    m->cap = cap;
+    return true;
+}
+
+/* Adds k: 1 if new, 0 if already there, -1 when full or out of memory. */
+static inline int lc_memo_add(lc_memo *m, const lc_key *k)
+{
+    if (m->n >= m->max)
+        return -1;
+    if ((m->n + 1) * 2 > m->cap && !lc_memo_grow(m))
+        return -1;
+    size_t h = lc_hash(k, sizeof *k) & (m->cap - 1);
+    while (m->v[h].n_cands != UINT32_MAX) {
+        if (memcmp(&m->v[h], k, sizeof *k) == 0)
+            return 0;
+        h = (h + 1) & (m->cap - 1);
+    }
+    m->v[h] = *k;
+    m->n++;
+    return 1;
+}
+
+static inline bool lc_bit(const uint64_t *set, size_t i)
+{
+    return (set[i / 64] >> (i % 64)) & 1;
+}
+static inline void lc_bit_flip(uint64_t *set, size_t i)
+{
+    set[i / 64] ^= 1ull << (i % 64);
+}
+
+static inline void lc_add_end(lc_search *s, uint32_t state)
+{
+    for (size_t i = 0; i < s->n_ends; i++)
+        if (s->ends[i] == state)
+            return;
+    if (s->n_ends == LC_CARRY_MAX) {
+        s->too_large = true;
+        return;
+    }
+    s->ends[s->n_ends++] = state;
+}
+
+static inline void lc_dfs(lc_search *s, lc_key *k, uint64_t max_invoke);
+
+/* Linearizes op i from configuration k with the state after it (next) and
+ * searches on; k is restored before returning. */
+static inline void lc_descend(lc_search *s, lc_key *k, size_t i, const lc_state *next,
+                              uint64_t max_invoke)
+{
+    const lc_op *op = &s->ops[i];
+    uint32_t id = lc_intern(&s->states, next);
+    if (id == UINT32_MAX) {
+        s->oom = true;
+        return;
+    }
+    lc_key child = *k;
+    lc_bit_flip(child.placed, i);
+    child.cur = id;
+    if (s->mode == LC_CRASH_DIRTY_READS) {
+        if (op->kind == LC_CRASH || lc_is_acked_change(op)) {
+            memset(child.cands, 0, sizeof child.cands);
+            child.cands[0] = id;
+            child.n_cands = 1;
+        } else if (op->reply == LC_R_NONE && child.n_cands < LC_CANDS_MAX) {
+            child.cands[child.n_cands++] = id;
+        }
+    }
+    lc_dfs(s, &child, op->invoke_ns > max_invoke ? op->invoke_ns : max_invoke);
+}
+
+/* Tries to linearize op i next (every outcome of a crash). */
+static inline void lc_try(lc_search *s, lc_key *k, size_t i, uint64_t max_invoke)
+{
+    const lc_op *op = &s->ops[i];
+    const lc_state *cur = &s->states.v[k->cur];
+    if (op->kind != LC_CRASH) {
+        lc_state next = *cur;
+        if (lc_step(op, &next))
+            lc_descend(s, k, i, &next, max_invoke);
+        return;
+    }
+    if (s->mode == LC_CRASH_STRICT || k->n_cands == 0) {
+        lc_descend(s, k, i, cur, max_invoke);
+        return;
+    }
+    for (uint32_t c = 0; c < k->n_cands && !s->too_large && !s->oom; c++) {
+        /* back to a prefix of the journal; revisions seen stay seen */
+        lc_state next = s->states.v[k->cands[c]];
+        cur = &s->states.v[k->cur]; /* interning may have moved the array */
+        for (unsigned l = 0; l < LC_LEVELS_MAX; l++)
+            next.level[l].high = cur->level[l].high;
+        lc_descend(s, k, i, &next, max_invoke);
+    }
+}
+
+/* Explores every linearization from configuration k; records the end
+ * states of the complete ones. */
+static inline void lc_dfs(lc_search *s, lc_key *k, uint64_t max_invoke)
+{
+    int added = lc_memo_add(&s->memo, k);
+    if (added < 0) {
+        s->too_large = true;
+        return;
+    }
+    if (added == 0 || s->too_large || s->oom)
+        return;
+    uint64_t min_return = UINT64_MAX;
+    bool all_required = true;
+    for (size_t i = 0; i < s->n; i++)
+        if (!lc_bit(k->placed, i) && s->required[i]) {
+            all_required = false;
+            if (s->ops[i].return_ns < min_return)
+                min_return = s->ops[i].return_ns;
+        }
+    if (all_required)
+        lc_add_end(s, k->cur);
+    for (size_t i = 0; i < s->n && s->ops[i].invoke_ns <= min_return; i++) {
+        if (lc_bit(k->placed, i))
+            continue;
+        /* an optional operation can no longer go after one invoked after
+         * its (the crash's) time */
+        if (!s->required[i] && s->ops[i].return_ns < max_invoke)
+            continue;
+        lc_try(s, k, i, max_invoke);
+        if (s->too_large || s->oom)
+            return;
+    }
+}
+
+/* Searches one window from every start state; the end states replace
+ * starts (n_starts updated). Returns LC_OK, LC_VIOLATION (no end state)
+ * or LC_TOO_LARGE. states counts the configurations explored. */
+static inline lc_verdict lc_search_window(const lc_op *ops, size_t n, lc_state *starts,
+                                          size_t *n_starts, lc_crash_mode mode, size_t memo_max,
+                                          uint64_t *states)
+{
+    assert(n <= LC_WINDOW_MAX);
+    assert(*n_starts >= 1 && *n_starts <= LC_CARRY_MAX);
+    lc_search *s = calloc(1, sizeof *s);
+    uint32_t *ends = malloc(LC_CARRY_MAX * sizeof *ends);
+    if (!s || !ends) {
+        free(s);
+        free(ends);
+        return LC_TOO_LARGE;
+    }
+    s->ops = ops;
+    s->n = n;
+    s->mode = mode;
+    s->ends = ends;
+    s->memo.max = memo_max;
+    for (size_t i = 0; i < n; i++)
+        s->required[i] = ops[i].kind == LC_CRASH || ops[i].reply != LC_R_NONE;
+    for (size_t j = 0; j < *n_starts && !s->too_large && !s->oom; j++) {
+        lc_key k;
+        memset(&k, 0, sizeof k);
+        k.cur = lc_intern(&s->states, &starts[j]);
+        if (k.cur == UINT32_MAX) {
+            s->oom = true;
+            break;
+        }
+        if (mode == LC_CRASH_DIRTY_READS) {
+            k.cands[0] = k.cur;
+            k.n_cands = 1;
+        }
+        lc_dfs(s, &k, 0);
+    }
+    *states += s->memo.n;
+    lc_verdict v = s->too_large || s->oom ? LC_TOO_LARGE : s->n_ends ? LC_OK : LC_VIOLATION;
+    if (v == LC_OK) {
+        for (size_t j = 0; j < s->n_ends; j++)
+            starts[j] = s->states.v[s->ends[j]];
+        *n_starts = s->n_ends;
+    }
+    lc_states_free(&s->states);
+    lc_memo_free(&s->memo);
+    free(ends);
+    free(s);
+    return v;
+}
+
+/* ---- preparing a history ------------------------------------------------ */
+
+static inline int lc_by_invoke(const void *a, const void *b)
+{
+    const lc_op *x = a, *y = b;
+    if (x->invoke_ns != y->invoke_ns)
+        return x->invoke_ns < y->invoke_ns ? -1 : 1;
+    return (x->kind == LC_CRASH) - (y->kind == LC_CRASH);
+}
+
+/* Sorts by invoke time and ties each reply-less operation to the crash it
+ * was in flight at: it ends at the crash (may have happened before it) or
+ * is dropped (a read, which tells nothing, or a request sent while the
+ * server was down, which never arrived). A reply that arrived after the
+ * server was certainly dead is counted at that time; the crash itself
+ * comes just after. Returns the new count (linear: one pass, a cursor on
+ * the next crash). */
+static inline size_t lc_prepare(lc_op *ops, size_t n)
+{
+    qsort(ops, n, sizeof *ops, lc_by_invoke);
+    size_t out = 0, next = 0; /* next: the first crash at or after i (unmodified: out <= i) */
+    uint64_t down_from = LC_NO_RETURN, down_to = 0; /* the last crash seen */
+    for (size_t i = 0; i < n; i++) {
+        if (next < i)
+            next = i;
+        while (next < n && ops[next].kind != LC_CRASH)
+            next++;
+        lc_op op = ops[i];
+        if (op.kind == LC_CRASH) {
+            down_from = op.invoke_ns;
+            down_to = op.up_ns;
+            op.invoke_ns = op.return_ns = op.invoke_ns + 1;
+            ops[out++] = op;
+            continue;
+        }
+        uint64_t crash_ns = next < n ? ops[next].invoke_ns : LC_NO_RETURN;
+        if (op.reply == LC_R_NONE) {
+            bool sent_while_down = op.invoke_ns >= down_from && op.invoke_ns <= down_to;
+            if (op.kind == LC_GET || sent_while_down)
+                continue;
+            op.return_ns = crash_ns;
+        } else if (op.return_ns > crash_ns) {
+            op.return_ns = crash_ns;
+        }
+        assert(op.return_ns >= op.invoke_ns);
+        ops[out++] = op;
+    }
+    assert(out <= n);
+    return out;
+}
+
+/* The end (exclusive) of the window starting at from: the first quiescent
+ * point (no operation in flight) not before a crash. */
+static inline size_t lc_window_end(const lc_op *ops, size_t n, size_t from)
+{
+    uint64_t max_return = 0;
+    for (size_t i = from; i < n; i++) {
+        if (i > from && max_return < ops[i].invoke_ns && ops[i].kind != LC_CRASH)
+            return i;
+        if (ops[i].return_ns > max_return)
+            max_return = ops[i].return_ns;
+    }
+    return n;
+}
+
+/* ---- shrinking and reporting a failure ----------------------------------- */
+
+/* True if the window fails from the given starts (each tried). */
+static inline bool lc_fails(const lc_op *ops, size_t n, const lc_state *starts, size_t n_starts,
+                            lc_crash_mode mode, size_t memo_max)
+{
+    lc_state *copy = malloc(LC_CARRY_MAX * sizeof *copy);
+    if (!copy)
+        return false;
+    memcpy(copy, starts, n_starts * sizeof *copy);
+    uint64_t states = 0;
+    size_t k = n_starts;
+    lc_verdict v = lc_search_window(ops, n, copy, &k, mode, memo_max, &states);
+    free(copy);
+    return v == LC_VIOLATION;
+}
+
+/* Drops observers (reads and refusals: they change nothing) one by one
+ * while the window still fails: what is left is still a counterexample,
+ * and shorter to read. Returns the new count. */
+static inline size_t lc_shrink(lc_op *ops, size_t n, const lc_state *starts, size_t n_starts,
+                               lc_crash_mode mode, size_t memo_max)
+{
+    lc_op *trial = malloc((n ? n : 1) * sizeof *trial);
+    if (!trial)
+        return n;
+    for (size_t i = n; i-- > 0;) {
+        if (!lc_is_observer(&ops[i]))
+            continue;
+        size_t m = 0;
+        for (size_t j = 0; j < n; j++)
+            if (j != i)
+                trial[m++] = ops[j];
+        if (lc_fails(trial, m, starts, n_starts, mode, memo_max)) {
+            memcpy(ops, trial, m * sizeof *ops);
+            n = m;
+        }
+    }
+    free(trial);
+    return n;
+}
+
+static inline void lc_report_failure(const lc_config *cfg, lc_result *res, const lc_op *win,
+                                     size_t n, const lc_state *starts, size_t n_starts,
+                                     size_t memo_max)
+{
+    lc_op *small = malloc((n ? n : 1) * sizeof *small);
+    if (!small)
+        return;
+    memcpy(small, win, n * sizeof *small);
+    size_t m = lc_shrink(small, n, starts, n_starts, cfg->crash_mode, memo_max);
+    res->fail_ops = m;
+    if (cfg->out) {
+        fprintf(cfg->out,
+                "lincheck %s: NOT LINEARIZABLE: window %zu (%zu operations, %zu after dropping "
+                "reads that are not needed) from %zu possible start state(s); the first:\n",
+                cfg->name ? cfg->name : "", res->fail_window, n, m, n_starts);
+        lc_print_state(cfg->out, &starts[0], cfg->n_levels);
+        fprintf(cfg->out, "  client  invoke .. return (us)  operation -> reply\n");
+        for (size_t i = 0; i < m; i++)
+            lc_print_op(cfg->out, &small[i], win[0].invoke_ns);
+    }
+    free(small);
+}
+
+/* Checks a history (sorted and prepared in place: ops is modified) from
+ * the start state init. Fills res and prints a summary (and, on a
+ * violation, the failing window) to cfg->out. */
+static inline lc_verdict lc_check(lc_op *ops, size_t n, const lc_state *init, const lc_config *cfg,
+                                  lc_result *res)
+{
+    memset(res, 0, sizeof *res);
+    size_t memo_max = cfg->memo_max ? cfg->memo_max : LC_MEMO_MAX_DEFAULT;
+    n = lc_prepare(ops, n);
+    res->ops = n;
+    lc_state *starts = malloc(LC_CARRY_MAX * sizeof *starts);
+    if (!starts) {
+        res->verdict = LC_TOO_LARGE;
+        snprintf(res->msg, sizeof res->msg, "out of memory");
+        return res->verdict;
+    }
+    starts[0] = *init;
+    size_t n_starts = 1;
+    res->verdict = LC_OK;
+    for (size_t from = 0; from < n && res->verdict == LC_OK;) {
+        size_t to = lc_window_end(ops, n, from);
+        size_t len = to - from;
+        res->windows++;
+        if (len > res->window_max)
+            res->window_max = len;
+        for (size_t i = from; i < to; i++)
+            res->crashes += ops[i].kind == LC_CRASH;
+        if (len > LC_WINDOW_MAX) {
+            res->verdict = LC_TOO_LARGE;
+            snprintf(res->msg, sizeof res->msg,
+                     "window %zu: %zu operations without a quiescent "
+                     "point (limit %d)",
+                     res->windows - 1, len, LC_WINDOW_MAX);
+            break;
+        }
+        lc_state *before = malloc(n_starts * sizeof *before);
+        size_t n_before = n_starts;
+        if (before)
+            memcpy(before, starts, n_starts * sizeof *before);
+        lc_verdict v = lc_search_window(&ops[from], len, starts, &n_starts, cfg->crash_mode,
+                                        memo_max, &res->states);
+        if (v == LC_VIOLATION) {
+            res->verdict = LC_VIOLATION;
+            res->fail_window = res->windows - 1;
+            snprintf(res->msg, sizeof res->msg, "window %zu (%zu operations) is not linearizable",
+                     res->fail_window, len);
+            if (before)
+                lc_report_failure(cfg, res, &ops[from], len, before, n_before, memo_max);
+        } else if (v == LC_TOO_LARGE) {
+            res->verdict = LC_TOO_LARGE;
+            snprintf(res->msg, sizeof res->msg,
+                     "window %zu (%zu operations): search over %zu configurations or %d end "
+                     "states",
+                     res->windows - 1, len, memo_max, LC_CARRY_MAX);
+        }
+        free(before);
+        from = to;
+    }
+    free(starts);
+    if (cfg->out)
+        fprintf(cfg->out,
+                "lincheck %s: %zu operations, %zu crashes, %zu windows (largest %zu), %" PRIu64
+                " search states: %s%s%s\n",
+                cfg->name ? cfg->name : "", res->ops, res->crashes, res->windows, res->window_max,
+                res->states,
+                res->verdict == LC_OK          ? "linearizable"
+                : res->verdict == LC_VIOLATION ? "NOT linearizable"
+                                               : "not decided",
+                res->msg[0] ? ": " : "", res->msg);
+    return res->verdict;
+}
+
+#endif /* LINCHECK_H */
