@@ -502,6 +502,14 @@ typedef struct {
 
 typedef enum { LC_OK, LC_VIOLATION, LC_TOO_LARGE } lc_verdict;
 
+/* The longest order a failed search found: where the explanation stops. */
+typedef struct {
+    size_t depth;
+    uint32_t order[LC_WINDOW_MAX]; /* window indices, in linearization order */
+    lc_state state; /* the model after them */
+    size_t start; /* from which start state */
+} lc_partial;
+
 typedef struct {
     lc_verdict verdict;
     size_t ops, windows, window_max, crashes;
@@ -543,6 +551,10 @@ typedef struct {
     uint32_t *ends; /* distinct end states */
     size_t n_ends;
     bool too_large, oom;
+    size_t depth; /* the current path */
+    uint32_t path[LC_WINDOW_MAX];
+    lc_partial *best; /* NULL: not wanted */
+    size_t start; /* the start state being searched from */
 } lc_search;
 
 static inline uint64_t lc_hash(const void *p, size_t n)
@@ -690,7 +702,10 @@ static inline void lc_descend(lc_search *s, lc_key *k, size_t i, const lc_state 
             child.cands[child.n_cands++] = id;
         }
     }
+    assert(s->depth < LC_WINDOW_MAX);
+    s->path[s->depth++] = (uint32_t)i;
     lc_dfs(s, &child, op->invoke_ns > max_invoke ? op->invoke_ns : max_invoke);
+    s->depth--;
 }
 
 /* Tries to linearize op i next (every outcome of a crash). */
@@ -729,6 +744,12 @@ static inline void lc_dfs(lc_search *s, lc_key *k, uint64_t max_invoke)
     }
     if (added == 0 || s->too_large || s->oom)
         return;
+    if (s->best && (s->depth > s->best->depth || s->best->depth == 0)) {
+        s->best->depth = s->depth;
+        memcpy(s->best->order, s->path, s->depth * sizeof s->path[0]);
+        s->best->state = s->states.v[k->cur];
+        s->best->start = s->start;
+    }
     uint64_t min_return = UINT64_MAX;
     bool all_required = true;
     for (size_t i = 0; i < s->n; i++)
@@ -757,7 +778,7 @@ static inline void lc_dfs(lc_search *s, lc_key *k, uint64_t max_invoke)
  * or LC_TOO_LARGE. states counts the configurations explored. */
 static inline lc_verdict lc_search_window(const lc_op *ops, size_t n, lc_state *starts,
                                           size_t *n_starts, lc_crash_mode mode, size_t memo_max,
-                                          uint64_t *states)
+                                          uint64_t *states, lc_partial *best)
 {
     assert(n <= LC_WINDOW_MAX);
     assert(*n_starts >= 1 && *n_starts <= LC_CARRY_MAX);
@@ -773,9 +794,13 @@ static inline lc_verdict lc_search_window(const lc_op *ops, size_t n, lc_state *
     s->mode = mode;
     s->ends = ends;
     s->memo.max = memo_max;
+    s->best = best;
+    if (best)
+        best->depth = 0;
     for (size_t i = 0; i < n; i++)
         s->required[i] = ops[i].kind == LC_CRASH || ops[i].reply != LC_R_NONE;
     for (size_t j = 0; j < *n_starts && !s->too_large && !s->oom; j++) {
+        s->start = j;
         lc_key k;
         memset(&k, 0, sizeof k);
         k.cur = lc_intern(&s->states, &starts[j]);
@@ -880,7 +905,7 @@ static inline bool lc_fails(const lc_op *ops, size_t n, const lc_state *starts, 
     memcpy(copy, starts, n_starts * sizeof *copy);
     uint64_t states = 0;
     size_t k = n_starts;
-    lc_verdict v = lc_search_window(ops, n, copy, &k, mode, memo_max, &states);
+    lc_verdict v = lc_search_window(ops, n, copy, &k, mode, memo_max, &states, NULL);
     free(copy);
     return v == LC_VIOLATION;
 }
@@ -910,26 +935,50 @@ static inline size_t lc_shrink(lc_op *ops, size_t n, const lc_state *starts, siz
     return n;
 }
 
+/* Prints a failing window: the operations (shrunk), each with its place
+ * in the longest order the search found ("#k") or "--" where none could
+ * follow, and the model after that order. */
 static inline void lc_report_failure(const lc_config *cfg, lc_result *res, const lc_op *win,
                                      size_t n, const lc_state *starts, size_t n_starts,
                                      size_t memo_max)
 {
     lc_op *small = malloc((n ? n : 1) * sizeof *small);
-    if (!small)
-        return;
+    lc_state *copy = malloc(LC_CARRY_MAX * sizeof *copy);
+    lc_partial *best = calloc(1, sizeof *best);
+    if (!small || !copy || !best)
+        goto out;
     memcpy(small, win, n * sizeof *small);
     size_t m = lc_shrink(small, n, starts, n_starts, cfg->crash_mode, memo_max);
     res->fail_ops = m;
-    if (cfg->out) {
-        fprintf(cfg->out,
-                "lincheck %s: NOT LINEARIZABLE: window %zu (%zu operations, %zu after dropping "
-                "reads that are not needed) from %zu possible start state(s); the first:\n",
-                cfg->name ? cfg->name : "", res->fail_window, n, m, n_starts);
-        lc_print_state(cfg->out, &starts[0], cfg->n_levels);
-        fprintf(cfg->out, "  client  invoke .. return (us)  operation -> reply\n");
-        for (size_t i = 0; i < m; i++)
-            lc_print_op(cfg->out, &small[i], win[0].invoke_ns);
+    if (!cfg->out)
+        goto out;
+    memcpy(copy, starts, n_starts * sizeof *copy);
+    size_t k = n_starts;
+    uint64_t states = 0;
+    lc_search_window(small, m, copy, &k, cfg->crash_mode, memo_max, &states, best);
+    fprintf(cfg->out,
+            "lincheck %s: NOT LINEARIZABLE: window %zu (%zu operations, %zu after dropping "
+            "reads that are not needed) from %zu possible start state(s); the one that "
+            "goes furthest:\n",
+            cfg->name ? cfg->name : "", res->fail_window, n, m, n_starts);
+    lc_print_state(cfg->out, &starts[best->start], cfg->n_levels);
+    fprintf(cfg->out,
+            "  the longest order found explains %zu of them (#k: its place; --: "
+            "none could follow it):\n",
+            best->depth);
+    for (size_t i = 0; i < m; i++) {
+        char tag[16] = "--";
+        for (size_t j = 0; j < best->depth; j++)
+            if (best->order[j] == i)
+                snprintf(tag, sizeof tag, "#%zu", j + 1);
+        fprintf(cfg->out, "  %5s", tag);
+        lc_print_op(cfg->out, &small[i], win[0].invoke_ns);
     }
+    fprintf(cfg->out, "  the model after that order:\n");
+    lc_print_state(cfg->out, &best->state, cfg->n_levels);
+out:
+    free(best);
+    free(copy);
     free(small);
 }
 
@@ -943,6 +992,8 @@ static inline lc_verdict lc_check(lc_op *ops, size_t n, const lc_state *init, co
     size_t memo_max = cfg->memo_max ? cfg->memo_max : LC_MEMO_MAX_DEFAULT;
     n = lc_prepare(ops, n);
     res->ops = n;
+    for (size_t i = 0; i < n; i++)
+        res->crashes += ops[i].kind == LC_CRASH;
     lc_state *starts = malloc(LC_CARRY_MAX * sizeof *starts);
     if (!starts) {
         res->verdict = LC_TOO_LARGE;
@@ -958,8 +1009,6 @@ static inline lc_verdict lc_check(lc_op *ops, size_t n, const lc_state *init, co
         res->windows++;
         if (len > res->window_max)
             res->window_max = len;
-        for (size_t i = from; i < to; i++)
-            res->crashes += ops[i].kind == LC_CRASH;
         if (len > LC_WINDOW_MAX) {
             res->verdict = LC_TOO_LARGE;
             snprintf(res->msg, sizeof res->msg,
@@ -973,7 +1022,7 @@ static inline lc_verdict lc_check(lc_op *ops, size_t n, const lc_state *init, co
         if (before)
             memcpy(before, starts, n_starts * sizeof *before);
         lc_verdict v = lc_search_window(&ops[from], len, starts, &n_starts, cfg->crash_mode,
-                                        memo_max, &res->states);
+                                        memo_max, &res->states, NULL);
         if (v == LC_VIOLATION) {
             res->verdict = LC_VIOLATION;
             res->fail_window = res->windows - 1;
