@@ -935,6 +935,62 @@ static inline size_t lc_shrink(lc_op *ops, size_t n, const lc_state *starts, siz
     return n;
 }
 
+/* The window seen through some levels only (mask: bit l for level l):
+ * operations on other levels dropped, holds cut down to their lines on
+ * these (dropped when none is left, or when an INSUFFICIENT names a line
+ * cut off). A correct history stays linearizable under this projection
+ * (levels evolve apart but for holds, whose lines keep their all or
+ * nothing), so a projection that fails is a counterexample too. Returns
+ * the count written to out. */
+static inline size_t lc_project(const lc_op *ops, size_t n, unsigned mask, lc_op *out)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        lc_op op = ops[i];
+        if (op.kind <= LC_GET && !(mask >> op.level & 1))
+            continue;
+        if (op.kind >= LC_HOLD_CREATE && op.kind <= LC_HOLD_RELEASE) {
+            unsigned k = 0;
+            for (unsigned j = 0; j < op.n_lines; j++)
+                if (mask >> op.line_level[j] & 1) {
+                    op.line_level[k] = op.line_level[j];
+                    op.line_qty[k++] = op.line_qty[j];
+                }
+            op.n_lines = (uint8_t)k;
+            if (k == 0 || (op.reply == LC_R_INSUFFICIENT && !(mask >> op.reply_level & 1)))
+                continue;
+        }
+        out[m++] = op;
+    }
+    assert(m <= n);
+    return m;
+}
+
+/* The smallest projection onto fewer levels that still fails (written
+ * back into ops), fewest levels first. Returns the new count. */
+static inline size_t lc_shrink_levels(lc_op *ops, size_t n, unsigned n_levels,
+                                      const lc_state *starts, size_t n_starts, lc_crash_mode mode,
+                                      size_t memo_max)
+{
+    lc_op *trial = malloc((n ? n : 1) * sizeof *trial);
+    if (!trial || n_levels > LC_LEVELS_MAX)
+        goto out;
+    for (unsigned size = 1; size < n_levels; size++)
+        for (unsigned mask = 1; mask < 1u << n_levels; mask++) {
+            if ((unsigned)__builtin_popcount(mask) != size)
+                continue;
+            size_t m = lc_project(ops, n, mask, trial);
+            if (m < n && lc_fails(trial, m, starts, n_starts, mode, memo_max)) {
+                memcpy(ops, trial, m * sizeof *ops);
+                n = m;
+                goto out;
+            }
+        }
+out:
+    free(trial);
+    return n;
+}
+
 /* Prints a failing window: the operations (shrunk), each with its place
  * in the longest order the search found ("#k") or "--" where none could
  * follow, and the model after that order. */
@@ -948,7 +1004,9 @@ static inline void lc_report_failure(const lc_config *cfg, lc_result *res, const
     if (!small || !copy || !best)
         goto out;
     memcpy(small, win, n * sizeof *small);
-    size_t m = lc_shrink(small, n, starts, n_starts, cfg->crash_mode, memo_max);
+    size_t m =
+        lc_shrink_levels(small, n, cfg->n_levels, starts, n_starts, cfg->crash_mode, memo_max);
+    m = lc_shrink(small, m, starts, n_starts, cfg->crash_mode, memo_max);
     res->fail_ops = m;
     if (!cfg->out)
         goto out;
@@ -958,7 +1016,7 @@ static inline void lc_report_failure(const lc_config *cfg, lc_result *res, const
     lc_search_window(small, m, copy, &k, cfg->crash_mode, memo_max, &states, best);
     fprintf(cfg->out,
             "lincheck %s: NOT LINEARIZABLE: window %zu (%zu operations, %zu after dropping "
-            "reads that are not needed) from %zu possible start state(s); the one that "
+            "levels and reads that are not needed) from %zu possible start state(s); the one that "
             "goes furthest:\n",
             cfg->name ? cfg->name : "", res->fail_window, n, m, n_starts);
     lc_print_state(cfg->out, &starts[best->start], cfg->n_levels);
