@@ -350,3 +350,50 @@ Test(lincheck, a_failing_window_is_reported_and_shrunk)
     cr_assert_eq(res.fail_window, 10, "window %zu", res.fail_window);
     cr_assert_eq(res.fail_ops, 3, "kept %zu operations", res.fail_ops);
 }
+
+Test(lincheck, a_hold_in_flight_at_a_crash_is_there_whole_or_not_at_all)
+{
+    lc_result res;
+    hold(LC_HOLD_CREATE, 0, 1, 2, 3, 0, LC_NO_RETURN, LC_R_NONE);
+    cr_assert(lc_history_crash(&H, 1 * US, 2 * US));
+    get(1, 0, 3, 4, 8, 2, 5);
+    get(1, 1, 5, 6, 7, 3, 6);
+    hold(LC_HOLD_RELEASE, 0, 1, 2, 3, 7, 8, LC_R_OK);
+    cr_assert_eq(check_mode(LC_CRASH_STRICT, &res), LC_OK, "%s", res.msg);
+
+    lc_history_free(&H);
+    hold(LC_HOLD_CREATE, 0, 1, 2, 3, 0, LC_NO_RETURN, LC_R_NONE);
+    cr_assert(lc_history_crash(&H, 1 * US, 2 * US));
+    get(1, 0, 3, 4, 10, 0, 1);
+    hold(LC_HOLD_RELEASE, 0, 1, 2, 3, 7, 8, LC_R_NOTFOUND);
+    cr_assert_eq(check_mode(LC_CRASH_STRICT, &res), LC_OK, "%s", res.msg);
+
+    lc_history_free(&H);
+    hold(LC_HOLD_CREATE, 0, 1, 2, 3, 0, LC_NO_RETURN, LC_R_NONE);
+    cr_assert(lc_history_crash(&H, 1 * US, 2 * US));
+    get(1, 0, 3, 4, 8, 2, 5); /* line 0 survived ... */
+    get(1, 1, 5, 6, 10, 0, 1); /* ... line 1 did not */
+    cr_assert_eq(check_mode(LC_CRASH_STRICT, &res), LC_VIOLATION);
+}
+
+Test(lincheck, a_window_without_a_quiescent_point_is_not_decided)
+{
+    /* one long read overlaps everything: no cut, more than a window */
+    get(0, 0, 0, 10 * LC_WINDOW_MAX, 10, 0, 1);
+    for (uint64_t t = 1; t <= LC_WINDOW_MAX; t++)
+        get(1, 0, 2 * t, 2 * t + 1, 10, 0, 1);
+    lc_result res;
+    cr_assert_eq(check_mode(LC_CRASH_STRICT, &res), LC_TOO_LARGE);
+    cr_assert_eq(res.window_max, LC_WINDOW_MAX + 1, "largest window %zu", res.window_max);
+}
+
+Test(lincheck, a_projection_onto_one_level_shrinks_a_counterexample)
+{
+    for (uint64_t t = 0; t < 20; t += 2) /* traffic on level 1 alongside */
+        adjust(0, 1, +1, false, t, t + 30, 11 + (int64_t)t / 2, 0, 2 + t / 2);
+    set(1, 0, 5, 0, 1, 2, 5, 0, 2);
+    get(2, 0, 3, 4, 10, 0, 1); /* stale */
+    lc_result res;
+    cr_assert_eq(check_mode(LC_CRASH_STRICT, &res), LC_VIOLATION);
+    cr_assert_eq(res.fail_ops, 2, "kept %zu operations", res.fail_ops);
+}
