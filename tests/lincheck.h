@@ -534,7 +534,14 @@ typedef struct {
     uint32_t cur;
     uint32_t n_cands;
     uint32_t cands[LC_CANDS_MAX];
+    uint32_t pad; /* zero: keys are hashed and compared as bytes */
 } lc_key;
+
+_Static_assert(sizeof(lc_key) == sizeof(uint64_t) * LC_BITSET_WORDS + 4 * (LC_CANDS_MAX + 3),
+               "lc_key has no padding the compiler fills");
+_Static_assert(sizeof(lc_state) ==
+                   sizeof(lc_level) * LC_LEVELS_MAX + sizeof(lc_hold_slot) * LC_CLIENTS_MAX,
+               "lc_state has no padding the compiler fills");
 
 typedef struct {
     lc_key *v; /* open addressing; n_cands == UINT32_MAX marks empty */
@@ -737,6 +744,8 @@ static inline void lc_try(lc_search *s, lc_key *k, size_t i, uint64_t max_invoke
  * states of the complete ones. */
 static inline void lc_dfs(lc_search *s, lc_key *k, uint64_t max_invoke)
 {
+    assert(k->n_cands <= LC_CANDS_MAX && k->cur < s->states.n);
+    assert(s->depth <= s->n);
     int added = lc_memo_add(&s->memo, k);
     if (added < 0) {
         s->too_large = true;
@@ -1025,7 +1034,7 @@ static inline void lc_report_failure(const lc_config *cfg, lc_result *res, const
             "none could follow it):\n",
             best->depth);
     for (size_t i = 0; i < m; i++) {
-        char tag[16] = "--";
+        char tag[24] = "--";
         for (size_t j = 0; j < best->depth; j++)
             if (best->order[j] == i)
                 snprintf(tag, sizeof tag, "#%zu", j + 1);
