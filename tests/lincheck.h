@@ -44,6 +44,10 @@
  * observe another connection's change before it is durable; revisions
  * seen stay seen (the high-water mark is never reverted).
  *
+ * With lc_config.units_only the revisions are not checked (only
+ * available, reserved and the holds): a history that fails in full but
+ * passes so has only revisions wrong.
+ *
  * Invariants: ops are sorted by invoke time before the search; a window
  * holds at most LC_WINDOW_MAX operations; the memo never grows past
  * memo_max entries (the check then fails as "too large", never passes).
@@ -74,6 +78,7 @@
 #define LC_MEMO_MAX_DEFAULT (1u << 20) /* explored configurations per window */
 #define LC_NO_RETURN UINT64_MAX /* return time of an operation without a reply */
 #define LC_MSG_MAX 256
+#define LC_CONTEXT_MAX 16 /* operations printed around a failure's first stuck one */
 
 /* ---- operations --------------------------------------------------------- */
 
@@ -181,12 +186,14 @@ static inline bool lc_history_crash(lc_history *h, uint64_t dead_ns, uint64_t up
 
 /* ---- the model ---------------------------------------------------------- */
 
+/* A level of the model (states are hashed and compared as bytes: every
+ * field is set, no padding). */
 typedef struct {
     int64_t available, reserved;
     uint64_t revision; /* known revision, or (revision_known 0) an exclusive lower bound */
     uint64_t high; /* greatest revision ever seen on the level: never reverted */
     uint32_t revision_known;
-    uint32_t pad; /* zero: states are hashed and compared as bytes */
+    uint32_t units_only; /* 1: revisions are not checked (lc_config.units_only) */
 } lc_level;
 
 enum { LC_HOLD_NONE, LC_HOLD_HELD, LC_HOLD_COMMITTED, LC_HOLD_RELEASED };
@@ -217,6 +224,8 @@ static inline void lc_state_level(lc_state *s, unsigned level, int64_t available
  * above its lower bound, which it then becomes. */
 static inline bool lc_reveal(lc_level *l, uint64_t r)
 {
+    if (l->units_only)
+        return true;
     if (l->revision_known)
         return l->revision == r;
     if (r <= l->revision)
@@ -231,6 +240,8 @@ static inline bool lc_reveal(lc_level *l, uint64_t r)
 /* A change whose reply returned revision r: r must be new. */
 static inline bool lc_new_revision(lc_level *l, uint64_t r)
 {
+    if (l->units_only)
+        return true;
     if (r <= l->high || (!l->revision_known && r <= l->revision))
         return false;
     l->revision = l->high = r;
@@ -248,6 +259,8 @@ static inline void lc_fresh_revision(lc_level *l)
 
 static inline bool lc_ifrev_matches(const lc_level *l, uint64_t rev)
 {
+    if (l->units_only)
+        return true; /* a CONFLICT is then an observation that tells nothing */
     return l->revision_known ? l->revision == rev : rev > l->revision;
 }
 
@@ -496,6 +509,8 @@ typedef struct {
     unsigned n_levels; /* for printing */
     lc_crash_mode crash_mode;
     size_t memo_max; /* 0: LC_MEMO_MAX_DEFAULT */
+    bool units_only; /* check available and reserved only, not revisions:
+                        tells a wrong revision from units seen wrong */
     FILE *out; /* summary and counterexample; NULL: silent */
     const char *name; /* printed with the summary */
 } lc_config;
@@ -919,9 +934,9 @@ static inline bool lc_fails(const lc_op *ops, size_t n, const lc_state *starts, 
     return v == LC_VIOLATION;
 }
 
-/* Drops observers (reads and refusals: they change nothing) one by one
- * while the window still fails: what is left is still a counterexample,
- * and shorter to read. Returns the new count. */
+/* Drops observers (reads and refusals, but not aborted holds: they change
+ * nothing) one by one while the window still fails: what is left is
+ * still a counterexample, and shorter to read. Returns the new count. */
 static inline size_t lc_shrink(lc_op *ops, size_t n, const lc_state *starts, size_t n_starts,
                                lc_crash_mode mode, size_t memo_max)
 {
@@ -929,7 +944,8 @@ static inline size_t lc_shrink(lc_op *ops, size_t n, const lc_state *starts, siz
     if (!trial)
         return n;
     for (size_t i = n; i-- > 0;) {
-        if (!lc_is_observer(&ops[i]))
+        /* aborted holds stay: they are few, and often the reason */
+        if (!lc_is_observer(&ops[i]) || ops[i].kind == LC_HOLD_CREATE)
             continue;
         size_t m = 0;
         for (size_t j = 0; j < n; j++)
@@ -1000,6 +1016,30 @@ out:
     return n;
 }
 
+/* Prints the operations of the full window that overlap stuck in time
+ * but were shrunk away (not needed for the failure, often its cause: an
+ * aborted hold that failed on a level projected out). */
+static inline void lc_print_context(FILE *out, const lc_op *win, size_t n, const lc_op *kept,
+                                    size_t n_kept, const lc_op *stuck)
+{
+    assert(stuck->invoke_ns <= stuck->return_ns);
+    unsigned printed = 0;
+    for (size_t i = 0; i < n && printed < LC_CONTEXT_MAX; i++) {
+        const lc_op *op = &win[i];
+        if (op->invoke_ns > stuck->return_ns || op->return_ns < stuck->invoke_ns)
+            continue;
+        bool was_kept = false;
+        for (size_t j = 0; j < n_kept && !was_kept; j++)
+            was_kept = kept[j].invoke_ns == op->invoke_ns && kept[j].client == op->client;
+        if (was_kept)
+            continue;
+        if (printed++ == 0)
+            fprintf(out, "  in flight with the first one none could follow (left out above):\n");
+        fprintf(out, "       ");
+        lc_print_op(out, op, win[0].invoke_ns);
+    }
+}
+
 /* Prints a failing window: the operations (shrunk), each with its place
  * in the longest order the search found ("#k") or "--" where none could
  * follow, and the model after that order. */
@@ -1033,16 +1073,21 @@ static inline void lc_report_failure(const lc_config *cfg, lc_result *res, const
             "  the longest order found explains %zu of them (#k: its place; --: "
             "none could follow it):\n",
             best->depth);
+    const lc_op *stuck = NULL; /* the unexplained one that returned first */
     for (size_t i = 0; i < m; i++) {
         char tag[24] = "--";
         for (size_t j = 0; j < best->depth; j++)
             if (best->order[j] == i)
                 snprintf(tag, sizeof tag, "#%zu", j + 1);
+        if (tag[0] == '-' && (!stuck || small[i].return_ns < stuck->return_ns))
+            stuck = &small[i];
         fprintf(cfg->out, "  %5s", tag);
         lc_print_op(cfg->out, &small[i], win[0].invoke_ns);
     }
     fprintf(cfg->out, "  the model after that order:\n");
     lc_print_state(cfg->out, &best->state, cfg->n_levels);
+    if (stuck)
+        lc_print_context(cfg->out, win, n, small, m, stuck);
 out:
     free(best);
     free(copy);
@@ -1068,6 +1113,8 @@ static inline lc_verdict lc_check(lc_op *ops, size_t n, const lc_state *init, co
         return res->verdict;
     }
     starts[0] = *init;
+    for (unsigned l = 0; l < LC_LEVELS_MAX; l++)
+        starts[0].level[l].units_only = cfg->units_only;
     size_t n_starts = 1;
     res->verdict = LC_OK;
     for (size_t from = 0; from < n && res->verdict == LC_OK;) {

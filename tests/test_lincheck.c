@@ -122,10 +122,16 @@ static lc_op *hold(lc_kind kind, unsigned c, uint32_t h, int64_t q0, int64_t q1,
     return op;
 }
 
+static lc_verdict check_config(lc_crash_mode mode, bool units_only, lc_result *res)
+{
+    lc_config cfg = {
+        .n_levels = 2, .crash_mode = mode, .units_only = units_only, .out = stderr, .name = "unit"};
+    return lc_check(H.v, H.n, &S0, &cfg, res);
+}
+
 static lc_verdict check_mode(lc_crash_mode mode, lc_result *res)
 {
-    lc_config cfg = {.n_levels = 2, .crash_mode = mode, .out = stderr, .name = "unit"};
-    return lc_check(H.v, H.n, &S0, &cfg, res);
+    return check_config(mode, false, res);
 }
 
 static lc_verdict check(void)
@@ -400,4 +406,23 @@ Test(lincheck, a_projection_onto_one_level_shrinks_a_counterexample)
     lc_result res;
     cr_assert_eq(check_mode(LC_CRASH_STRICT, &res), LC_VIOLATION);
     cr_assert_eq(res.fail_ops, 2, "kept %zu operations", res.fail_ops);
+}
+
+Test(lincheck, units_only_ignores_revisions_but_not_units)
+{
+    lc_result res;
+    set(0, 0, 5, 0, 0, 1, 5, 0, 4);
+    set(1, 0, 6, 0, 2, 3, 6, 0, 4); /* a revision reused ... */
+    set(1, 0, 7, 1, 4, 5, 7, 0, 9); /* ... an IFREV on a changed level */
+    lc_history copy = {0};
+    cr_assert(lc_history_append(&copy, &H));
+    cr_assert_eq(check_config(LC_CRASH_STRICT, true, &res), LC_OK, "%s", res.msg);
+    lc_history_free(&H);
+    H = copy;
+    cr_assert_eq(check_config(LC_CRASH_STRICT, false, &res), LC_VIOLATION);
+
+    lc_history_free(&H);
+    set(0, 0, 5, 0, 0, 1, 5, 0, 2);
+    get(1, 0, 2, 3, 10, 0, 2); /* the units are stale */
+    cr_assert_eq(check_config(LC_CRASH_STRICT, true, &res), LC_VIOLATION);
 }
