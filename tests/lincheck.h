@@ -534,13 +534,18 @@ typedef struct {
     char msg[LC_MSG_MAX];
 } lc_result;
 
-/* Interned model states: each distinct state once, named by its index. */
+/* An interning table of fixed-size records (model states, and the
+ * search's configurations): each distinct record once, named by its
+ * index. Records are compared as bytes; slots hold index + 1 (0: empty)
+ * and the records' hashes sit beside them, so a probe touches the dense
+ * slot and hash arrays before any record. */
 typedef struct {
-    lc_state *v;
-    size_t n, cap;
-    uint32_t *slot; /* open addressing: index + 1, 0 empty */
+    unsigned char *v; /* n records of elem bytes */
+    uint64_t *hash; /* hash of record i */
+    size_t elem, n, cap, max;
+    uint32_t *slot;
     size_t slot_cap;
-} lc_states;
+} lc_table;
 
 /* A configuration of the search: which operations are linearized, the
  * current state and, in dirty-reads mode, where a crash may return to. */
@@ -559,17 +564,12 @@ _Static_assert(sizeof(lc_state) ==
                "lc_state has no padding the compiler fills");
 
 typedef struct {
-    lc_key *v; /* open addressing; n_cands == UINT32_MAX marks empty */
-    size_t n, cap, max;
-} lc_memo;
-
-typedef struct {
     const lc_op *ops; /* the window, by invoke time */
     size_t n;
     bool required[LC_WINDOW_MAX]; /* false: in flight at a crash, may never happen */
     lc_crash_mode mode;
-    lc_states states;
-    lc_memo memo;
+    lc_table states; /* lc_state records */
+    lc_table memo; /* lc_key records: the configurations explored */
     uint32_t *ends; /* distinct end states */
     size_t n_ends;
     bool too_large, oom;
@@ -579,26 +579,29 @@ typedef struct {
     size_t start; /* the start state being searched from */
 } lc_search;
 
-static inline uint64_t lc_hash(const void *p, size_t n)
+static inline void lc_table_init(lc_table *t, size_t elem, size_t max)
 {
-    return XXH3_64bits(p, n);
+    memset(t, 0, sizeof *t);
+    t->elem = elem;
+    t->max = max;
 }
 
-static inline void lc_states_free(lc_states *t)
+static inline void lc_table_free(lc_table *t)
 {
     free(t->v);
+    free(t->hash);
     free(t->slot);
-    memset(t, 0, sizeof *t);
+    lc_table_init(t, t->elem, t->max);
 }
 
-static inline bool lc_states_grow_slots(lc_states *t)
+static inline bool lc_table_grow_slots(lc_table *t)
 {
     size_t cap = t->slot_cap ? t->slot_cap * 2 : 1024;
     uint32_t *slot = calloc(cap, sizeof *slot);
     if (!slot)
         return false;
     for (size_t i = 0; i < t->n; i++) {
-        size_t h = lc_hash(&t->v[i], sizeof(lc_state)) & (cap - 1);
+        size_t h = t->hash[i] & (cap - 1);
         while (slot[h])
             h = (h + 1) & (cap - 1);
         slot[h] = (uint32_t)i + 1;
@@ -609,73 +612,60 @@ static inline bool lc_states_grow_slots(lc_states *t)
     return true;
 }
 
-/* The index of s (added if new), or UINT32_MAX when out of memory. */
-static inline uint32_t lc_intern(lc_states *t, const lc_state *s)
+/* The index of record r (added if new: *added set), or UINT32_MAX when
+ * out of memory or (adding) past t->max records. */
+static inline uint32_t lc_table_intern(lc_table *t, const void *r, bool *added)
 {
-    if ((t->n + 1) * 2 > t->slot_cap && !lc_states_grow_slots(t))
+    *added = false;
+    if ((t->n + 1) * 2 > t->slot_cap && !lc_table_grow_slots(t))
         return UINT32_MAX;
-    size_t h = lc_hash(s, sizeof *s) & (t->slot_cap - 1);
+    uint64_t hash = XXH3_64bits(r, t->elem);
+    size_t h = hash & (t->slot_cap - 1);
     while (t->slot[h]) {
         uint32_t i = t->slot[h] - 1;
-        if (memcmp(&t->v[i], s, sizeof *s) == 0)
+        if (t->hash[i] == hash && memcmp(t->v + i * t->elem, r, t->elem) == 0)
             return i;
         h = (h + 1) & (t->slot_cap - 1);
     }
-    lc_state *v = lc_room(t->v, &t->cap, t->n, sizeof *v, 256);
+    if (t->n >= t->max || t->n >= UINT32_MAX - 1)
+        return UINT32_MAX;
+    size_t cap = t->cap;
+    unsigned char *v = lc_room(t->v, &cap, t->n, t->elem, 256);
     if (!v)
         return UINT32_MAX;
     t->v = v;
-    t->v[t->n] = *s;
+    uint64_t *hashes = cap == t->cap ? t->hash : realloc(t->hash, cap * sizeof *hashes);
+    if (!hashes)
+        return UINT32_MAX; /* v grew: harmless, cap still says the old size */
+    t->hash = hashes;
+    t->cap = cap;
+    memcpy(t->v + t->n * t->elem, r, t->elem);
+    t->hash[t->n] = hash;
     t->slot[h] = (uint32_t)t->n + 1;
-    assert(t->n < UINT32_MAX);
+    *added = true;
     return (uint32_t)t->n++;
 }
 
-static inline void lc_memo_free(lc_memo *m)
+/* The state of index i. */
+static inline lc_state *lc_state_at(lc_table *t, uint32_t i)
 {
-    free(m->v);
-    m->v = NULL;
-    m->n = m->cap = 0;
+    assert(t->elem == sizeof(lc_state) && i < t->n);
+    return (lc_state *)(void *)(t->v + (size_t)i * t->elem);
 }
 
-static inline bool lc_memo_grow(lc_memo *m)
+/* The index of state s (added if new), or UINT32_MAX when out of memory. */
+static inline uint32_t lc_intern(lc_table *t, const lc_state *s)
 {
-    size_t cap = m->cap ? m->cap * 2 : 4096;
-    lc_key *v = malloc(cap * sizeof *v);
-    if (!v)
-        return false;
-    for (size_t i = 0; i < cap; i++)
-        v[i].n_cands = UINT32_MAX;
-    for (size_t i = 0; i < m->cap; i++) {
-        if (m->v[i].n_cands == UINT32_MAX)
-            continue;
-        size_t h = lc_hash(&m->v[i], sizeof(lc_key)) & (cap - 1);
-        while (v[h].n_cands != UINT32_MAX)
-            h = (h + 1) & (cap - 1);
-        v[h] = m->v[i];
-    }
-    free(m->v);
-    m->v = v;
-    m->cap = cap;
-    return true;
+    bool added;
+    return lc_table_intern(t, s, &added);
 }
 
 /* Adds k: 1 if new, 0 if already there, -1 when full or out of memory. */
-static inline int lc_memo_add(lc_memo *m, const lc_key *k)
+static inline int lc_memo_add(lc_table *m, const lc_key *k)
 {
-    if (m->n >= m->max)
-        return -1;
-    if ((m->n + 1) * 2 > m->cap && !lc_memo_grow(m))
-        return -1;
-    size_t h = lc_hash(k, sizeof *k) & (m->cap - 1);
-    while (m->v[h].n_cands != UINT32_MAX) {
-        if (memcmp(&m->v[h], k, sizeof *k) == 0)
-            return 0;
-        h = (h + 1) & (m->cap - 1);
-    }
-    m->v[h] = *k;
-    m->n++;
-    return 1;
+    bool added;
+    uint32_t i = lc_table_intern(m, k, &added);
+    return i == UINT32_MAX ? -1 : added;
 }
 
 static inline bool lc_bit(const uint64_t *set, size_t i)
@@ -685,6 +675,17 @@ static inline bool lc_bit(const uint64_t *set, size_t i)
 static inline void lc_bit_flip(uint64_t *set, size_t i)
 {
     set[i / 64] ^= 1ull << (i % 64);
+}
+
+/* The first operation not linearized yet (n when all are). */
+static inline size_t lc_first_unplaced(const uint64_t *placed, size_t n)
+{
+    for (size_t w = 0; w < LC_BITSET_WORDS; w++)
+        if (~placed[w]) {
+            size_t i = w * 64 + (size_t)__builtin_ctzll(~placed[w]);
+            return i < n ? i : n;
+        }
+    return n;
 }
 
 static inline void lc_add_end(lc_search *s, uint32_t state)
@@ -734,7 +735,7 @@ static inline void lc_descend(lc_search *s, lc_key *k, size_t i, const lc_state 
 static inline void lc_try(lc_search *s, lc_key *k, size_t i, uint64_t max_invoke)
 {
     const lc_op *op = &s->ops[i];
-    const lc_state *cur = &s->states.v[k->cur];
+    const lc_state *cur = lc_state_at(&s->states, k->cur);
     if (op->kind != LC_CRASH) {
         lc_state next = *cur;
         if (lc_step(op, &next))
@@ -747,8 +748,8 @@ static inline void lc_try(lc_search *s, lc_key *k, size_t i, uint64_t max_invoke
     }
     for (uint32_t c = 0; c < k->n_cands && !s->too_large && !s->oom; c++) {
         /* back to a prefix of the journal; revisions seen stay seen */
-        lc_state next = s->states.v[k->cands[c]];
-        cur = &s->states.v[k->cur]; /* interning may have moved the array */
+        lc_state next = *lc_state_at(&s->states, k->cands[c]);
+        cur = lc_state_at(&s->states, k->cur); /* interning may have moved the array */
         for (unsigned l = 0; l < LC_LEVELS_MAX; l++)
             next.level[l].high = cur->level[l].high;
         lc_descend(s, k, i, &next, max_invoke);
@@ -771,20 +772,19 @@ static inline void lc_dfs(lc_search *s, lc_key *k, uint64_t max_invoke)
     if (s->best && (s->depth > s->best->depth || s->best->depth == 0)) {
         s->best->depth = s->depth;
         memcpy(s->best->order, s->path, s->depth * sizeof s->path[0]);
-        s->best->state = s->states.v[k->cur];
+        s->best->state = *lc_state_at(&s->states, k->cur);
         s->best->start = s->start;
     }
+    /* ops are by invoke time and one returns after it is invoked: the scan
+     * for the earliest return stops at the first op invoked after it */
+    size_t lo = lc_first_unplaced(k->placed, s->n);
     uint64_t min_return = UINT64_MAX;
-    bool all_required = true;
-    for (size_t i = 0; i < s->n; i++)
-        if (!lc_bit(k->placed, i) && s->required[i]) {
-            all_required = false;
-            if (s->ops[i].return_ns < min_return)
-                min_return = s->ops[i].return_ns;
-        }
-    if (all_required)
-        lc_add_end(s, k->cur);
-    for (size_t i = 0; i < s->n && s->ops[i].invoke_ns <= min_return; i++) {
+    for (size_t i = lo; i < s->n && s->ops[i].invoke_ns <= min_return; i++)
+        if (!lc_bit(k->placed, i) && s->required[i] && s->ops[i].return_ns < min_return)
+            min_return = s->ops[i].return_ns;
+    if (min_return == UINT64_MAX)
+        lc_add_end(s, k->cur); /* every required op is linearized */
+    for (size_t i = lo; i < s->n && s->ops[i].invoke_ns <= min_return; i++) {
         if (lc_bit(k->placed, i))
             continue;
         /* an optional operation can no longer go after one invoked after
@@ -817,7 +817,8 @@ static inline lc_verdict lc_search_window(const lc_op *ops, size_t n, lc_state *
     s->n = n;
     s->mode = mode;
     s->ends = ends;
-    s->memo.max = memo_max;
+    lc_table_init(&s->states, sizeof(lc_state), UINT32_MAX - 1);
+    lc_table_init(&s->memo, sizeof(lc_key), memo_max);
     s->best = best;
     if (best)
         best->depth = 0;
@@ -842,11 +843,11 @@ static inline lc_verdict lc_search_window(const lc_op *ops, size_t n, lc_state *
     lc_verdict v = s->too_large || s->oom ? LC_TOO_LARGE : s->n_ends ? LC_OK : LC_VIOLATION;
     if (v == LC_OK) {
         for (size_t j = 0; j < s->n_ends; j++)
-            starts[j] = s->states.v[s->ends[j]];
+            starts[j] = *lc_state_at(&s->states, s->ends[j]);
         *n_starts = s->n_ends;
     }
-    lc_states_free(&s->states);
-    lc_memo_free(&s->memo);
+    lc_table_free(&s->states);
+    lc_table_free(&s->memo);
     free(ends);
     free(s);
     return v;
