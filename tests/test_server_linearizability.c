@@ -17,14 +17,17 @@
  * Sizes: `make test` runs LZ_OPS_DEFAULT requests with LZ_KILLS_DEFAULT
  * kill (divided by INVCORE_STRESS_SCALE, at most LZ_SECONDS_DEFAULT of
  * load); INVCORE_LINCHECK_OPS and INVCORE_LINCHECK_KILLS (and
- * INVCORE_LINCHECK_SECONDS, the load's time bound) make the large run of
- * `make crash-test`. INVCORE_SERVER_TEST_MEMORY=1 (no data dir) runs no
- * kills: a kill of an in-memory server loses everything by design.
+ * INVCORE_LINCHECK_SECONDS, the load's time bound, an hour by default
+ * then) make the large run of `make crash-test`, e.g.
+ * INVCORE_LINCHECK_OPS=500000 INVCORE_LINCHECK_KILLS=50 (a few minutes,
+ * ~200 MB). INVCORE_SERVER_TEST_MEMORY=1 (no data dir) runs no kills: a
+ * kill of an in-memory server loses everything by design.
  *
  * Verdict: the history must be linearizable when a read may observe a
  * change that is not durable yet (docs/PROTOCOL.md, "Durability of
  * replies") and a crash then loses it; the strict verdict (no such read)
- * is printed too.
+ * is printed too, and on a failure the units-only one (revisions not
+ * checked), which tells a wrong revision from units seen wrong.
  */
 #include "test_server_harness.h"
 
