@@ -435,6 +435,15 @@ static void check_history(const lc_history *all, const lc_state *init, unsigned 
     cr_assert_eq(res.verdict, LC_OK, "lincheck: %s", res.msg);
 }
 
+/* The server stops whatever the test's outcome (a failed assertion
+ * leaves the test's body early; .fini still runs). */
+static void teardown(void)
+{
+    srv_suite_stop();
+}
+
+TestSuite(server_linearizability, .fini = teardown);
+
 Test(server_linearizability, concurrent_clients_and_sigkills_stay_linearizable, .timeout = 7200)
 {
     srv_suite_start(NULL);
@@ -488,5 +497,4 @@ Test(server_linearizability, concurrent_clients_and_sigkills_stay_linearizable, 
     if (durable)
         cr_assert_eq(done_kills, kills, "the run ended before every kill");
     lc_history_free(&all);
-    srv_suite_stop();
 }
