@@ -53,7 +53,9 @@
  *    than its share (bound / loops), and wakes the other loops when it does
  *    not; each checks after every event and every iteration, so the total
  *    exceeds the bound by at most what one event can add per loop (a few
- *    reads of LOOP_READ_BUF and one doubling of a buffer).
+ *    reads of LOOP_READ_BUF and one doubling of a buffer), plus what a loop
+ *    under its share adds (up to that share) while the loop over its share
+ *    wakes to close its largest.
  *  - Admission (--maxclients) is exact: g.connected is raised by a bounded
  *    CAS (stats_admit) before a connection is admitted and lowered when it
  *    closes, so it never exceeds maxclients and a refusal means maxclients
