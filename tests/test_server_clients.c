@@ -436,3 +436,41 @@ Test(server_clients, half_closed_and_reset_connections_release_everything)
     cr_assert_eq(clients_memory(good), base, "buffers of closed clients still counted");
     redisFree(good);
 }
+
+/* ---- the bound's setting ------------------------------------------------- */
+
+/* --maxmemory-clients takes bytes or a share of the RAM (INFO shows it in
+ * bytes); the default is 5% within 64 MiB..4 GiB; a bad value refuses to
+ * start. */
+Test(server_clients, maxmemory_clients_takes_bytes_or_a_share_of_ram)
+{
+    unsigned long long phys =
+        (unsigned long long)sysconf(_SC_PHYS_PAGES) * (unsigned long long)sysconf(_SC_PAGESIZE);
+    unsigned long long dflt = phys / 100 * 5;
+    dflt = dflt < (64ull << 20) ? 64ull << 20 : dflt > (4ull << 30) ? 4ull << 30 : dflt;
+    srv_start(&S, NULL);
+    redisContext *c = srv_connect(&S);
+    cr_assert_eq((unsigned long long)info_num(c, "clients", "maxmemory_clients"), dflt);
+    redisFree(c);
+    srv_cleanup(&S);
+    const char *pct[] = {"--maxmemory-clients", "10%", NULL};
+    srv_start(&S, pct);
+    c = srv_connect(&S);
+    cr_assert_eq((unsigned long long)info_num(c, "clients", "maxmemory_clients"), phys / 100 * 10);
+    redisFree(c);
+    srv_cleanup(&S);
+    const char *off[] = {"--maxmemory-clients", "0", NULL};
+    srv_start(&S, off);
+    c = srv_connect(&S);
+    cr_assert_eq(info_num(c, "clients", "maxmemory_clients"), 0);
+    redisFree(c);
+    srv_cleanup(&S);
+    const char *bad[][3] = {{"--maxmemory-clients", "101%", NULL},
+                            {"--maxmemory-clients", "1000", NULL},
+                            {"--maxmemory-clients", "5%%", NULL}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        srv_prepare(&S);
+        cr_assert_neq(srv_spawn(&S, 0, bad[i]), 0, "started with %s", bad[i][1]);
+        srv_cleanup(&S);
+    }
+}
