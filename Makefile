@@ -86,6 +86,7 @@ TEST_LOG   := $(B)/test-results.log
 
 .PHONY: all deps test test-log-reset unit-test asan-test tsan-test fuzz-test check-atomics \
         check-cycles check-readme bench fuzz fuzz-corpus-http run install clean crash-test coverage \
+        soak-test \
         client-test format format-check
 
 ALL_TARGETS := $(B)/libinvcore.a $(B)/libinvcore.so $(B)/invcore.pc
@@ -374,6 +375,30 @@ test:
 
 crash-test: all $(TESTS)
 	INVCORE_CRASH_TRIALS=1000 $(B)/tests/test_crash --jobs 1
+
+# The flaky-test hunt (issue 17): every server suite SOAK_ROUNDS times in a
+# row against the TSan invcored, one suite at a time (--jobs 1, as
+# tsan-test runs them), stopping at the first failure with its log. A
+# summary line per round and one at the end. SOAK_SUITES picks a subset.
+SOAK_ROUNDS ?= 20
+SOAK_SUITES ?= $(SERVER_SUITES)
+
+soak-test: $(SOAK_SUITES) $(B)/tsan/invcored
+	@set -o pipefail; runs=0; tests=0; start=$$(date +%s); log=$(B)/soak-test-last.log; \
+	for r in $$(seq 1 $(SOAK_ROUNDS)); do \
+	  for t in $(SOAK_SUITES); do \
+	    if ! TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	      INVCORED=$(B)/tsan/invcored $$t --jobs 1 > $$log 2>&1; then \
+	      cat $$log; \
+	      echo "soak-test: FAILED in round $$r of $(SOAK_ROUNDS): $$t" \
+	        "(after $$runs passing suite runs, $$tests tests; its log: $$log)"; exit 1; fi; \
+	    n=$$(sed 's/\x1b\[[0-9;]*m//g' $$log | sed -n 's/.*Synthesis: Tested: \([0-9]*\).*/\1/p'); \
+	    runs=$$((runs + 1)); tests=$$((tests + $${n:-0})); \
+	  done; \
+	  echo "soak-test: round $$r/$(SOAK_ROUNDS) passed ($$(( $$(date +%s) - start )) s so far)"; \
+	done; \
+	echo "soak-test: $(SOAK_ROUNDS) rounds x $(words $(SOAK_SUITES)) server suites under TSan:" \
+	  "$$runs suite runs, $$tests tests, 0 failures in $$(( $$(date +%s) - start )) s"
 
 bench: all $(BENCHES)
 	@set -e; for b in $(BENCHES); do echo "== $$b"; $$b; done

@@ -49,7 +49,6 @@
 #define IN_START (256u << 10)
 #define REQ_MAX 160 /* bytes of one formatted request */
 #define DEPTH_MAX 16 /* nesting of a reply */
-#define START_TIMEOUT_MS 10000
 #define IO_TIMEOUT_MS 30000 /* no progress for this long: give up */
 
 typedef struct {
@@ -390,36 +389,10 @@ static int start_server(void)
                           "127.0.0.1", "--data-dir", data, "--fsync",
                           fsync,       "--timeout",  "0",  threads ? "--threads" : NULL,
                           threads,     NULL};
-    g_pid = fork();
-    if (g_pid < 0)
-        die("fork");
-    if (g_pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0)
-            dup2(fd, 2);
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    uint64_t deadline = bench_now_ns() + START_TIMEOUT_MS * 1000000ull;
-    while (bench_now_ns() < deadline) {
-        char buf[4096] = {0};
-        FILE *f = fopen(log, "r");
-        if (f != NULL) {
-            size_t r = fread(buf, 1, sizeof buf - 1, f);
-            buf[r] = 0;
-            fclose(f);
-            const char *p = strstr(buf, "listening on 127.0.0.1:");
-            if (p != NULL)
-                return atoi(p + strlen("listening on 127.0.0.1:"));
-        }
-        if (waitpid(g_pid, NULL, WNOHANG) == g_pid) {
-            g_pid = 0;
-            die("invcored exited at start (is build/invcored built? INVCORED=...)");
-        }
-        usleep(10000);
-    }
-    die("invcored did not start");
-    return -1;
+    int port = bench_invcored_start(argv, log, &g_pid);
+    if (port < 0)
+        die("invcored did not start (is build/invcored built? INVCORED=...)");
+    return port;
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)

@@ -14,14 +14,17 @@
 #define BENCH_UTIL_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,6 +94,51 @@ static inline size_t bench_env_list(const char *name, uint64_t *out, size_t cap,
         v = *end == ',' ? end + 1 : end;
     }
     return n;
+}
+
+/* ---- a server to measure ---------------------------------------------- */
+
+#define BENCH_INVCORED_START_MS 10000 /* its start line must come by then */
+
+/* Starts invcored (argv[0]: its path; argv NULL-terminated, with --port 0
+ * --bind 127.0.0.1 among them) with its stderr in `log`, and waits for its
+ * start line. Returns the port it listens on, or -1 when it exited or did
+ * not start in time (then killed); *pid is its pid, 0 once reaped. */
+static inline int bench_invcored_start(const char *const *argv, const char *log, pid_t *pid)
+{
+    const char *tag = "listening on 127.0.0.1:";
+    *pid = fork();
+    if (*pid < 0)
+        return -1;
+    if (*pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0)
+            dup2(fd, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    uint64_t deadline = bench_now_ns() + BENCH_INVCORED_START_MS * 1000000ull;
+    while (bench_now_ns() < deadline) {
+        char buf[4096] = {0};
+        FILE *f = fopen(log, "r");
+        if (f != NULL) {
+            size_t r = fread(buf, 1, sizeof buf - 1, f);
+            buf[r] = 0;
+            fclose(f);
+            const char *p = strstr(buf, tag);
+            if (p != NULL)
+                return atoi(p + strlen(tag));
+        }
+        if (waitpid(*pid, NULL, WNOHANG) == *pid) {
+            *pid = 0;
+            return -1;
+        }
+        usleep(10000);
+    }
+    kill(*pid, SIGKILL);
+    waitpid(*pid, NULL, 0);
+    *pid = 0;
+    return -1;
 }
 
 /* ---- machine ---------------------------------------------------------- */

@@ -709,12 +709,12 @@ static uint64_t total_calls(void)
  * values, in section order (INFO_CLIENTS_FIELDS of # Clients first). */
 static const char *const info_counter_names[] = {
     "connected_clients", "blocked_clients", "maxclients", "auth_failures", "idle_timeouts",
-    "reply_limit_disconnects", "protocol_errors",
+    "reply_limit_disconnects", "protocol_errors", "clients_memory", "maxmemory_clients",
     /* # Stats */
     "total_connections_received", "total_commands_processed", "instantaneous_ops_per_sec",
     "rejected_connections", "expired_keys", "evicted_keys", "auth_throttled", "scope_denied",
-    "rate_limited"};
-#define INFO_CLIENTS_FIELDS 7u
+    "rate_limited", "evicted_clients"};
+#define INFO_CLIENTS_FIELDS 9u
 #define INFO_COUNTERS (sizeof info_counter_names / sizeof info_counter_names[0])
 
 /* # Clients or # Stats: the counters [from, to) of info_counter_names. */
@@ -728,6 +728,8 @@ static void info_counters(session *s, resp_out *t, const char *title, size_t fro
                                            stats_get(&g->idle_closed),
                                            stats_get(&g->reply_limit_closed),
                                            stats_get(&g->protocol_errors),
+                                           stats_get(&g->clients_mem),
+                                           s->ctx->cfg->maxmemory_clients,
                                            stats_get(&g->accepted),
                                            total_calls(),
                                            stats_ops_per_sec(clock_mono_ns()),
@@ -736,7 +738,8 @@ static void info_counters(session *s, resp_out *t, const char *title, size_t fro
                                            0,
                                            stats_get(&g->auth_throttled),
                                            stats_get(&g->scope_denied),
-                                           stats_get(&g->rate_limited)};
+                                           stats_get(&g->rate_limited),
+                                           stats_get(&g->evicted_memory)};
     assert(from < to && to <= INFO_COUNTERS);
     txt(t, "# %s\r\n", title);
     for (size_t i = from; i < to; i++)

@@ -28,6 +28,8 @@ void config_defaults(server_config *c)
     c->max_args = RESP_MAX_ARGS_DEFAULT;
     c->max_query = SERVER_MAX_QUERY_DEFAULT;
     c->max_reply = SERVER_MAX_REPLY_DEFAULT;
+    c->maxmemory_clients_pct = SERVER_MAXMEMORY_CLIENTS_PCT_DEFAULT;
+    c->maxmemory_clients_default = true;
     c->slowlog_slower_than_us = SERVER_SLOWLOG_SLOWER_THAN_US_DEFAULT;
     c->slowlog_max_len = SERVER_SLOWLOG_MAX_LEN_DEFAULT;
     c->history_retention_hours = SERVER_HISTORY_RETENTION_HOURS_DEFAULT;
@@ -50,6 +52,7 @@ const char *config_usage(void)
            "                [--maxclients N] [--timeout S]\n"
            "                [--max-bulk BYTES] [--max-args N]\n"
            "                [--max-query-buffer BYTES] [--max-reply-buffer BYTES]\n"
+           "                [--maxmemory-clients BYTES|PCT%]\n"
            "                [--levels-capacity N] [--items-capacity N]\n"
            "                [--locations-capacity N] [--holds-capacity N]\n"
            "                [--request-id-retention-hours N] [--request-ids-max N]\n"
@@ -62,7 +65,8 @@ const char *config_usage(void)
            "defaults: bind 127.0.0.1, port 7379, threads = cores, data dir ./data,\n"
            "fsync interval (10 ms), maxclients 10000, timeout 300 s (0: off),\n"
            "max-bulk 1 MiB, max-args 4096, max-query-buffer 8 MiB,\n"
-           "max-reply-buffer 64 MiB, capacities 0 (tables start small and grow),\n"
+           "max-reply-buffer 64 MiB, maxmemory-clients 5% of RAM (64 MiB..4 GiB;\n"
+           "0: no bound), capacities 0 (tables start small and grow),\n"
            "slowlog-log-slower-than 10000 us (-1: off), slowlog-max-len 128,\n"
            "request-id-retention-hours 24, request-ids-max 1048576,\n"
            "buyer-window-s 86400, history-retention-hours 168,\n"
@@ -206,6 +210,45 @@ static int apply_webhook(server_config *c, const char *name, const char *val, ch
     return 0;
 }
 
+/* --maxmemory-clients BYTES|PCT%: 0 (no bound), a byte count within
+ * SERVER_MAXMEMORY_CLIENTS_MIN..MAX, or a percentage 1..100 of the RAM. */
+static int apply_maxmemory_clients(server_config *c, const char *val, char *err, size_t errlen)
+{
+    size_t n = strlen(val);
+    uint64_t v;
+    bool pct = n > 0 && val[n - 1] == '%';
+    if (resp_parse_u64(val, pct ? n - 1 : n, &v) != 0 || (pct && (v < 1 || v > 100)) ||
+        (!pct && v != 0 &&
+         (v < SERVER_MAXMEMORY_CLIENTS_MIN || v > SERVER_MAXMEMORY_CLIENTS_MAX))) {
+        snprintf(err, errlen,
+                 "--maxmemory-clients: expected 0, bytes in %llu..%llu, or 1%%..100%% of RAM",
+                 (unsigned long long)SERVER_MAXMEMORY_CLIENTS_MIN,
+                 (unsigned long long)SERVER_MAXMEMORY_CLIENTS_MAX);
+        return -1;
+    }
+    c->maxmemory_clients_default = false;
+    c->maxmemory_clients_pct = pct ? (unsigned)v : 0;
+    c->maxmemory_clients = pct ? 0 : v;
+    return 0;
+}
+
+void config_resolve(server_config *c, uint64_t phys_bytes)
+{
+    assert(c->maxmemory_clients_pct <= 100);
+    if (c->maxmemory_clients_pct == 0)
+        return; /* bytes given (or 0: no bound) */
+    uint64_t v = phys_bytes / 100 * c->maxmemory_clients_pct;
+    uint64_t lo = c->maxmemory_clients_default ? SERVER_MAXMEMORY_CLIENTS_DEFAULT_MIN
+                                               : SERVER_MAXMEMORY_CLIENTS_MIN;
+    if (v < lo)
+        v = lo; /* phys_bytes unknown (0) or a tiny machine */
+    if (c->maxmemory_clients_default && v > SERVER_MAXMEMORY_CLIENTS_DEFAULT_MAX)
+        v = SERVER_MAXMEMORY_CLIENTS_DEFAULT_MAX;
+    c->maxmemory_clients = v;
+    c->maxmemory_clients_pct = 0;
+    assert(c->maxmemory_clients >= SERVER_MAXMEMORY_CLIENTS_MIN);
+}
+
 /* Handles one option with its value; returns 0, or -1 with err filled. */
 static int apply(server_config *c, const char *name, const char *val, char *err, size_t errlen)
 {
@@ -255,6 +298,8 @@ static int apply(server_config *c, const char *name, const char *val, char *err,
             return -1;
         }
         c->tokens_file = val;
+    } else if (strcmp(name, "maxmemory-clients") == 0) {
+        return apply_maxmemory_clients(c, val, err, errlen);
     } else if (strcmp(name, "webhook") == 0 || strcmp(name, "webhook-secret") == 0) {
         return apply_webhook(c, name, val, err, errlen);
     } else {

@@ -24,6 +24,20 @@
 #define SERVER_MAX_QUERY_DEFAULT (8u << 20) /* unparsed input per client */
 #define SERVER_MAX_REPLY_DEFAULT (64u << 20) /* unsent output per client */
 #define SERVER_REQUIREPASS_MAX 512u /* bytes of the token */
+/* --maxmemory-clients: one bound on every client's buffers together (query
+ * buffers, reply buffers, replies held for durability), enforced by closing
+ * the largest consumers first (server.c). The per-client limits alone allow
+ * maxclients x (max-query + max-reply), far beyond any machine. Default:
+ * this percentage of physical memory, kept within the two bounds below (a
+ * small machine still fits a few full-size requests; a large one does not
+ * hand clients gigabytes nobody asked for). 0 turns the bound off. */
+#define SERVER_MAXMEMORY_CLIENTS_PCT_DEFAULT 5u
+#define SERVER_MAXMEMORY_CLIENTS_DEFAULT_MIN (64ull << 20)
+#define SERVER_MAXMEMORY_CLIENTS_DEFAULT_MAX (4ull << 30)
+/* The smallest explicit bound: below it a handful of idle clients' kept
+ * reply buffers (64 KiB each) would already reach it. */
+#define SERVER_MAXMEMORY_CLIENTS_MIN (1ull << 20)
+#define SERVER_MAXMEMORY_CLIENTS_MAX (1ull << 48)
 /* Largest table hint --*-capacity accepts, in entries (the memory, about
  * 43 bytes per level, is reserved at start). */
 #define SERVER_CAPACITY_MAX (1ull << 32)
@@ -85,6 +99,11 @@ typedef struct {
     size_t max_args;
     size_t max_query;
     size_t max_reply;
+    /* --maxmemory-clients: bytes (0: no bound) once config_resolve ran;
+     * before, maxmemory_clients_pct (1..100) means a share of the RAM. */
+    uint64_t maxmemory_clients;
+    unsigned maxmemory_clients_pct;
+    bool maxmemory_clients_default; /* not given: the clamped default */
     /* Engine table hints (0: start small and grow): a known-size load
      * never pauses for growth. */
     size_t levels_capacity, items_capacity, locations_capacity, holds_capacity;
@@ -121,6 +140,11 @@ void config_defaults(server_config *c);
  * into argv. */
 int config_parse(server_config *c, int argc, char **argv, char *err, size_t errlen);
 const char *config_usage(void);
+/* Turns a percentage --maxmemory-clients (or the default) into bytes of a
+ * machine with phys_bytes of memory; the default is clamped to
+ * SERVER_MAXMEMORY_CLIENTS_DEFAULT_MIN..MAX, an explicit percentage only to
+ * SERVER_MAXMEMORY_CLIENTS_MIN. After config_parse, before server_start. */
+void config_resolve(server_config *c, uint64_t phys_bytes);
 const char *config_fsync_name(inv_fsync_policy p);
 /* cand equals --requirepass, compared in constant time (RESP's AUTH and
  * the HTTP face's token headers). */

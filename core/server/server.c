@@ -40,6 +40,27 @@
  *    and both end in conn_pump), or it sits on the loop's ready list, which
  *    every iteration runs. Otherwise a client that pipelined more than
  *    CONN_OUT_SOFT of replies and then waited would wait forever.
+ *  - Client buffer memory (--maxmemory-clients): c->mem is what the
+ *    connection's buffers (q, out: held replies included) were charged at
+ *    its last conn_mem_sync; lp->mem is the sum over the loop's
+ *    connections, and g.clients_mem the sum over loops (each loop adds its
+ *    own deltas: no lock, one relaxed atomic add per change of a buffer's
+ *    size, not per request). A connection's buffers change only on its own
+ *    loop, and every path that may grow them ends in conn_flush (which
+ *    syncs) or conn_close (which releases all), so the charge is exact
+ *    whenever the loop is between events. Over the bound, loop_mem_enforce
+ *    closes the loop's largest connections first while the loop holds more
+ *    than its share (bound / loops), and wakes the other loops when it does
+ *    not; each checks after every event and every iteration, so the total
+ *    exceeds the bound by at most what one event can add per loop (a few
+ *    reads of LOOP_READ_BUF and one doubling of a buffer), plus what a loop
+ *    under its share adds (up to that share) while the loop over its share
+ *    wakes to close its largest.
+ *  - Admission (--maxclients) is exact: g.connected is raised by a bounded
+ *    CAS (stats_admit) before a connection is admitted and lowered when it
+ *    closes, so it never exceeds maxclients and a refusal means maxclients
+ *    connections were open at that moment, whatever the number of loops.
+ *    A refusal is counted before the refused client can see it.
  *  - A reply buffer whose allocation failed (out.failed) holds a truncated
  *    reply: no more requests run, and conn_flush closes the connection.
  *  - A parked connection (its CLIENT LIST/KILL reply waits for the other
@@ -92,6 +113,9 @@
 #define CONN_BARRIERS 32 /* pending durability barriers */
 #define CONN_OUT_SOFT (1u << 20) /* stop reading above this unsent */
 #define CONN_OUT_KEEP (64u << 10) /* output buffer kept when empty */
+/* The smallest buffer of unparsed input: a partial request of n bytes
+ * holds at most max(CONN_Q_MIN, 2n) (growth by doubling). */
+#define CONN_Q_MIN 4096u
 /* An HTTP connection closed by a refusal (413, 431, ...) lingers, as
  * nginx's lingering close: closing a socket with unread input makes the
  * kernel send a reset, and a client still sending (a large body) then sees
@@ -109,6 +133,12 @@
 /* Clients blocked in FEED.READ per loop: each durable advance re-reads for
  * every one of them, on the loop, so their number bounds that work. */
 #define LOOP_BLOCKED_MAX 1024u
+/* Connections one loop_mem_enforce call may close: a bound on the work of
+ * one call (the next event or iteration goes on). */
+#define LOOP_EVICT_MAX 64u
+/* Over --maxmemory-clients with nothing of its own to close, a loop wakes
+ * the others (which hold the memory) at most once per this many ms. */
+#define LOOP_EVICT_WAKE_MS 10
 
 typedef struct loop loop;
 typedef struct gather gather;
@@ -161,6 +191,7 @@ typedef struct conn {
     list_node ready_link; /* on lp->ready while runnable input waits */
     list_node blocked_link; /* on lp->blocked while blocked */
     struct conn *dead_next; /* closed, freed at the end of the iteration */
+    size_t mem; /* buffer bytes charged (conn_mem_sync); 0 once closed */
 } conn;
 
 struct loop {
@@ -189,6 +220,8 @@ struct loop {
     _Atomic(mail *) inbox; /* pushed by any loop, drained by this one */
     int64_t log_second; /* rate limit of conn_log */
     unsigned log_lines;
+    uint64_t mem; /* owner only: the sum of its connections' mem */
+    int64_t evict_wake_ms; /* the last time it woke the others (enforce) */
 };
 
 /* One loop's answer to a gather. Only that loop writes it, before its
@@ -357,6 +390,27 @@ static void conn_bar_tenant_put(conn *c)
     c->bar_tenant = NULL;
 }
 
+/* Charges the connection's buffers as they are now (nothing once closed)
+ * to its loop and to the shared total (see the invariants above). Owner
+ * loop only; no lock, one relaxed atomic add when a size changed. */
+static void conn_mem_sync(conn *c)
+{
+    loop *lp = c->lp;
+    size_t now = c->fd >= 0 ? c->qcap + c->out.cap : 0;
+    assert(lp->mem >= c->mem); /* the loop's sum includes this charge */
+    if (now == c->mem)
+        return;
+    if (now > c->mem) {
+        stats_add_global(&lp->srv->g.clients_mem, now - c->mem);
+        lp->mem += now - c->mem;
+    } else {
+        stats_sub_global(&lp->srv->g.clients_mem, c->mem - now);
+        lp->mem -= c->mem - now;
+    }
+    c->mem = now;
+    assert(lp->mem >= now);
+}
+
 /* Closes the socket at once; the memory is freed at the end of the loop
  * iteration (loop_reap), so events already fetched for it stay safe. */
 static void conn_close(conn *c)
@@ -374,8 +428,7 @@ static void conn_close(conn *c)
     epoll_ctl(lp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     list_remove(&lp->conns, &c->link);
-    /* relaxed: a statistic and the maxclients gate, orders nothing */
-    atomic_fetch_sub_explicit(&lp->srv->g.connected, 1, memory_order_relaxed);
+    stats_sub_global(&lp->srv->g.connected, 1); /* the maxclients slot */
     resp_out_free(&c->out);
     http_conn_free(c->http);
     c->http = NULL;
@@ -383,6 +436,7 @@ static void conn_close(conn *c)
     c->q = NULL;
     c->qlen = c->qcap = 0;
     c->fd = -1;
+    conn_mem_sync(c); /* releases all it was charged */
     c->dead_next = lp->dead;
     lp->dead = c;
 }
@@ -516,6 +570,7 @@ static int conn_flush(conn *c)
         c->out.len -= c->sent;
         c->sent = 0;
     }
+    conn_mem_sync(c); /* every path that grows a buffer ends here or closes */
     if (c->closing && c->out.len == 0 && !c->parked) {
         if (conn_linger(c))
             return 0;
@@ -684,8 +739,11 @@ static int conn_keep_input(conn *c, const char *data, size_t len)
         c->qlen = len;
         return 0;
     }
-    cap = 4096;
-    while (cap < len + LOOP_READ_BUF)
+    /* sized to what is kept, not to the next read: a client that leaves
+     * one byte of a request costs CONN_Q_MIN, not a read buffer's worth
+     * (the next read grows it by doubling, in conn_on_readable) */
+    cap = CONN_Q_MIN;
+    while (cap < len)
         cap *= 2;
     if (c->q && c->qcap >= len) { /* data is in the loop's buffer */
         memcpy(c->q, data, len);
@@ -1086,7 +1144,6 @@ static void loop_accept(loop *lp, bool http)
     for (int k = 0; k < LOOP_ACCEPT_BATCH; k++) {
         struct epoll_event e;
         conn *c = NULL;
-        uint64_t now;
         int one = 1;
         sock_addr peer;
         socklen_t peer_len = sizeof peer;
@@ -1100,13 +1157,13 @@ static void loop_accept(loop *lp, bool http)
         }
         if (fd < 0)
             return; /* EAGAIN, or a transient error (ENOBUFS): try later */
-        /* relaxed: the gate is approximate under races by at most the
-         * number of loops, which maxclients tolerates */
-        now = atomic_fetch_add_explicit(&srv->g.connected, 1, memory_order_relaxed) + 1;
-        if (now > srv->cfg.maxclients || (c = inv_calloc(1, sizeof *c)) == NULL ||
+        /* exact: a slot is taken before the connection is admitted */
+        bool admitted = stats_admit(&srv->g.connected, srv->cfg.maxclients);
+        if (!admitted || (c = inv_calloc(1, sizeof *c)) == NULL ||
             (http && (c->http = http_conn_new(&srv->cfg, srv->tenants, &srv->tokens)) == NULL)) {
             free(c);
-            atomic_fetch_sub_explicit(&srv->g.connected, 1, memory_order_relaxed); /* as above */
+            if (admitted)
+                stats_sub_global(&srv->g.connected, 1); /* its slot back */
             stats_add_global(&srv->g.rejected_maxclients, 1);
             reject_client(fd); /* after counting: see reject_client */
             continue;
@@ -1129,7 +1186,7 @@ static void loop_accept(loop *lp, bool http)
             session_free(&c->sess);
             http_conn_free(c->http);
             free(c);
-            atomic_fetch_sub_explicit(&srv->g.connected, 1, memory_order_relaxed); /* as above */
+            stats_sub_global(&srv->g.connected, 1); /* its slot back */
             continue;
         }
         list_push_front(&lp->conns, &c->link);
@@ -1196,6 +1253,58 @@ static void loop_sweep(loop *lp)
     }
 }
 
+/* The loop's connection holding the most buffer memory; NULL if none
+ * holds any. O(connections): runs only over the bound. */
+static conn *loop_largest(loop *lp)
+{
+    conn *best = NULL;
+    for (list_node *n = list_first(&lp->conns); n != NULL; n = list_next(n)) {
+        conn *c = conn_of(n);
+        if (c->mem > 0 && (best == NULL || c->mem > best->mem))
+            best = c;
+    }
+    assert(best == NULL || best->fd >= 0);
+    return best;
+}
+
+/* --maxmemory-clients: over the bound, closes this loop's largest
+ * connections first while the loop holds more than its share (bound /
+ * loops: a loop under its share closes nothing, so one loop's hostile
+ * clients never cost another loop's clients their connection); if the
+ * loop has nothing to give, it wakes the loops that do (each runs this at
+ * its next iteration). Runs between events, where closing is safe. */
+static void loop_mem_enforce(loop *lp)
+{
+    server *srv = lp->srv;
+    uint64_t bound = srv->cfg.maxmemory_clients;
+    if (bound == 0 || stats_get(&srv->g.clients_mem) <= bound)
+        return; /* the usual case: one relaxed load */
+    uint64_t share = bound / srv->nloops;
+    for (unsigned k = 0; k < LOOP_EVICT_MAX && lp->mem > share; k++) {
+        conn *v = loop_largest(lp);
+        if (v == NULL)
+            break;
+        char what[128];
+        snprintf(what, sizeof what,
+                 "closed: its %zu bytes of buffers were the most when clients held "
+                 "over --maxmemory-clients",
+                 v->mem);
+        stats_add_global(&srv->g.evicted_memory, 1);
+        conn_log(v, what);
+        conn_close(v);
+        if (stats_get(&srv->g.clients_mem) <= bound)
+            return;
+    }
+    if (lp->mem <= share && lp->now_ms - lp->evict_wake_ms >= LOOP_EVICT_WAKE_MS) {
+        lp->evict_wake_ms = lp->now_ms;
+        for (unsigned i = 0; i < srv->nloops; i++) {
+            uint64_t one = 1;
+            ssize_t w = i == lp->index ? 0 : write(srv->loops[i].wakefd, &one, sizeof one);
+            (void)w; /* a full counter means that loop is awake anyway */
+        }
+    }
+}
+
 static void loop_begin_stop(loop *lp)
 {
     if (lp->stop_deadline_ms)
@@ -1253,6 +1362,7 @@ static void loop_dispatch(loop *lp, struct epoll_event *ev)
         return;
     if (ev->events & (EPOLLIN | EPOLLRDHUP))
         conn_on_readable(c);
+    loop_mem_enforce(lp); /* at most one event's growth over the bound */
 }
 
 static void *loop_main(void *arg)
@@ -1277,6 +1387,7 @@ static void *loop_main(void *arg)
         if (!list_empty(&lp->held))
             loop_release_held(lp); /* safety net; cheap when none held */
         loop_run_mail(lp);
+        loop_mem_enforce(lp); /* asked by another loop, or grown by a pump */
         if (lp->now_ms - lp->last_sweep_ms >= 1000)
             loop_sweep(lp);
         /* acquire: pairs with the release in server_stop */
@@ -1563,6 +1674,13 @@ static void subs_stop(server *srv)
     pthread_mutex_unlock(&u->lock);
 }
 
+/* Physical memory in bytes; 0 if the system does not say. */
+static uint64_t phys_mem_bytes(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+}
+
 int server_start(server **out, const server_config *cfg, inv_tenants *tenants, server_subs *subs,
                  char *err, size_t errlen)
 {
@@ -1573,6 +1691,7 @@ int server_start(server **out, const server_config *cfg, inv_tenants *tenants, s
         return -1;
     }
     srv->cfg = *cfg;
+    config_resolve(&srv->cfg, phys_mem_bytes()); /* --maxmemory-clients in bytes */
     srv->tenants = tenants;
     srv->subs = subs;
     char terr[512];

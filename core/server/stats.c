@@ -11,6 +11,7 @@
 #include "alloc.h"
 #include "server/stats.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -165,6 +166,29 @@ void stats_add_global(_Atomic uint64_t *c, uint64_t n)
 {
     /* relaxed: a statistic, orders nothing */
     atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+void stats_sub_global(_Atomic uint64_t *c, uint64_t n)
+{
+    /* relaxed: a statistic or a gate whose raise is a CAS that needs no
+     * ordering with what the lowering thread did (stats_admit) */
+    uint64_t was = atomic_fetch_sub_explicit(c, n, memory_order_relaxed);
+    assert(was >= n); /* every release follows its charge */
+    (void)was;
+}
+
+bool stats_admit(_Atomic uint64_t *c, uint64_t limit)
+{
+    /* relaxed: the count is the only shared state; a failed CAS reloads
+     * it, and nothing else is published through it */
+    uint64_t v = atomic_load_explicit(c, memory_order_relaxed);
+    do {
+        if (v >= limit)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(c, &v, v + 1, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    assert(v < limit); /* raised to at most limit */
+    return true;
 }
 
 uint64_t stats_get(const _Atomic uint64_t *c)

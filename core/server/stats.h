@@ -18,6 +18,7 @@
 #define INV_SERVER_STATS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,7 +52,9 @@ typedef struct {
 } stats_memory_info;
 
 typedef struct {
-    _Atomic uint64_t connected; /* open client connections */
+    /* Open client connections, and the maxclients admission gate: only
+     * stats_admit raises it (never past maxclients), conn_close lowers it. */
+    _Atomic uint64_t connected;
     _Atomic uint64_t accepted; /* connections ever accepted */
     _Atomic uint64_t rejected_maxclients;
     _Atomic uint64_t auth_failures;
@@ -63,6 +66,12 @@ typedef struct {
     _Atomic uint64_t reply_limit_closed; /* closed by --max-reply-buffer */
     _Atomic uint64_t held_replies; /* replies that waited for fsync */
     _Atomic uint64_t blocked; /* clients parked in FEED.READ BLOCK now */
+    /* Bytes of client buffers (query + reply, held replies included) now:
+     * the sum of every loop's charges (server.c, --maxmemory-clients). A
+     * loop adds its deltas (two's complement: a release is a wrapping add),
+     * so the sum is exact once every loop has published its changes. */
+    _Atomic uint64_t clients_mem;
+    _Atomic uint64_t evicted_memory; /* closed by --maxmemory-clients */
 } stats_global;
 
 /* Registers a new zeroed per-thread block (NULL when STATS_THREADS_MAX
@@ -75,6 +84,12 @@ void stats_record(stats_thread *t, unsigned cmd, uint64_t start_ns, uint64_t end
 /* Counts a call of cmd refused before it ran (arity, auth). Owner only. */
 void stats_reject(stats_thread *t, unsigned cmd);
 void stats_add_global(_Atomic uint64_t *c, uint64_t n);
+void stats_sub_global(_Atomic uint64_t *c, uint64_t n);
+/* Raises *c by one if it is below limit, atomically (a CAS loop, no lock):
+ * true when raised. The gate of a bounded count shared by threads (the
+ * maxclients admission): *c never exceeds limit, and a refusal means limit
+ * was reached at that moment, so the bound is exact. */
+bool stats_admit(_Atomic uint64_t *c, uint64_t limit);
 uint64_t stats_get(const _Atomic uint64_t *c);
 
 /* Sums over every registered thread block. */
