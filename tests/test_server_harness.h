@@ -204,9 +204,15 @@ static inline int srv_http_port(const srv_t *s)
     return port;
 }
 
+/* How long a test waits for one reply before it fails: a bound that stops a
+ * hung test, never a measure of speed, so far above any reply's time even
+ * under a ThreadSanitizer server on a loaded 2-core machine (a 64 MiB
+ * journal's pipelined transactions once took over 5 s there). */
+#define SRV_REPLY_TIMEOUT_S 60
+
 static inline redisContext *srv_connect(const srv_t *s)
 {
-    struct timeval tv = {5, 0};
+    struct timeval tv = {SRV_REPLY_TIMEOUT_S, 0};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", s->port, tv);
     cr_assert(c != NULL && !c->err, "connect: %s", c ? c->errstr : "null");
     redisSetTimeout(c, tv);
@@ -217,7 +223,7 @@ static inline redisContext *srv_connect(const srv_t *s)
  * the same timeouts as srv_connect, or NULL. */
 static inline redisContext *srv_connect_port(int port)
 {
-    struct timeval tv = {10, 0};
+    struct timeval tv = {SRV_REPLY_TIMEOUT_S, 0};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
     if (c != NULL && c->err == 0 && redisSetTimeout(c, tv) == REDIS_OK)
         return c;
