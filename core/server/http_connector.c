@@ -114,6 +114,7 @@ static void refuse_engine(conn_result *r, int rc, const char *what)
  * request is durable at nothing. */
 static void reply_error(http_response *res, int status, const char *msg)
 {
+    assert(http_response_ok(res));
     assert(status >= 400 && status < 600 && msg != NULL);
     http_body_reset(res->body);
     res->status = status;
@@ -131,6 +132,7 @@ static void reply_error(http_response *res, int status, const char *msg)
  * forbids ("007.50" written over RESP): they are dropped. null when unset. */
 static void kv_cost(http_body *b, const char *cost)
 {
+    assert(b != NULL && b->len <= b->cap);
     char num[CONNECTOR_COST_TEXT_MAX];
     size_t n = 0, i = 0, len = strlen(cost);
     assert(len <= INV_COST_MAX);
@@ -154,6 +156,7 @@ static void kv_cost(http_body *b, const char *cost)
  * order. */
 static void write_item(http_body *b, const conn_result *r)
 {
+    assert(b != NULL && b->len <= b->cap);
     const inv_item *it = &r->u.item;
     const inv_item_fields *f = &it->fields;
     assert(b != NULL && it->id != 0);
@@ -178,6 +181,7 @@ static void write_item(http_body *b, const conn_result *r)
  * level (as the Shopify dialect writes it). */
 static void write_level(http_body *b, const conn_result *r)
 {
+    assert(b != NULL && b->len <= b->cap);
     const level_view *v = &r->u.level;
     assert(b != NULL && v->item != 0 && v->loc != 0);
     http_json_obj_open(b);
@@ -199,6 +203,7 @@ static void write_level(http_body *b, const conn_result *r)
  * stored ones. */
 static void write_location(http_body *b, const conn_result *r)
 {
+    assert(b != NULL && b->len <= b->cap);
     const inv_location *l = &r->u.loc;
     const inv_location_fields *f = &l->fields;
     assert(b != NULL && l->id != 0);
@@ -273,6 +278,7 @@ static bool cost_ok(const char *s, size_t len)
  * the one namespace. */
 static bool tenant_ok_or_reply(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     http_str t = {NULL, 0};
     bool ok = req->header != NULL && req->header(req, "X-TWC-Tenant", &t) && t.len > 0 &&
               t.len <= CONNECTOR_TENANT_BYTES_MAX;
@@ -288,6 +294,7 @@ static bool tenant_ok_or_reply(const http_request *req, http_response *res)
 static bool path_id_or_reply(const http_request *req, size_t i, const char *name, uint64_t *id,
                              http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     assert(i < req->n_params && name != NULL);
     if (http_parse_id(req->params[i], id))
         return true;
@@ -497,6 +504,7 @@ static bool row_available(yajl_val row, int64_t *qty, bool *present, conn_result
 /* The item as it is now into r (201 or 200 given as status). */
 static void item_answer(inv_engine *e, uint64_t id, int status, conn_result *r)
 {
+    assert(e != NULL);
     int rc = inv_item_get(e, id, &r->u.item);
     if (rc != INV_OK) { /* deleted by another client since our write */
         refuse(r, http_status_for(rc), "inventory item %llu was deleted meanwhile",
@@ -510,6 +518,7 @@ static void item_answer(inv_engine *e, uint64_t id, int status, conn_result *r)
 static void item_exists(inv_engine *e, uint64_t id, const inv_item_fields *f, bool creating,
                         conn_result *r)
 {
+    assert(e != NULL);
     inv_item it;
     if (creating && inv_item_get(e, id, &it) == INV_OK)
         refuse(r, 409, "inventory item %llu already exists", (unsigned long long)id);
@@ -522,6 +531,7 @@ static void item_exists(inv_engine *e, uint64_t id, const inv_item_fields *f, bo
  * New items are tracked and require shipping unless the row says not. */
 static void item_create(inv_engine *e, yajl_val row, conn_result *r)
 {
+    assert(e != NULL);
     inv_item_fields f;
     uint64_t id;
     bool deleted;
@@ -547,6 +557,7 @@ static void item_create(inv_engine *e, yajl_val row, conn_result *r)
 /* Deletes item id, answering its last state with deleted true. */
 static void item_delete(inv_engine *e, uint64_t id, conn_result *r)
 {
+    assert(e != NULL);
     int rc = inv_item_get(e, id, &r->u.item);
     if (rc == INV_OK)
         rc = inv_item_del(e, id);
@@ -570,6 +581,7 @@ static void item_delete(inv_engine *e, uint64_t id, conn_result *r)
  * checked, not written). */
 static void item_update(inv_engine *e, yajl_val row, conn_result *r)
 {
+    assert(e != NULL);
     inv_item_fields f;
     uint64_t id;
     bool deleted;
@@ -600,6 +612,7 @@ static void item_update(inv_engine *e, yajl_val row, conn_result *r)
 /* The level (item, loc) as it is now into r, with status. */
 static void level_answer(inv_engine *e, uint64_t item, uint64_t loc, int status, conn_result *r)
 {
+    assert(e != NULL);
     level_view *v = &r->u.level;
     inv_item it;
     v->item = item;
@@ -618,6 +631,7 @@ static void level_answer(inv_engine *e, uint64_t item, uint64_t loc, int status,
  * and level is missing, or that the location is inactive. */
 static void level_refused(inv_engine *e, int rc, uint64_t item, uint64_t loc, conn_result *r)
 {
+    assert(e != NULL);
     inv_item it;
     inv_location l;
     unsigned long long i = (unsigned long long)item, lo = (unsigned long long)loc;
@@ -640,6 +654,7 @@ static void level_refused(inv_engine *e, int rc, uint64_t item, uint64_t loc, co
  * unchanged (the engine's create-only call, LEVEL.SET ... NX's). */
 static void level_create(inv_engine *e, yajl_val row, conn_result *r)
 {
+    assert(e != NULL);
     uint64_t item, loc;
     int64_t qty = 0;
     bool present;
@@ -664,6 +679,7 @@ static void level_create(inv_engine *e, yajl_val row, conn_result *r)
  * change it, at most CONNECTOR_LEVEL_SET_TRIES_MAX times (then 409). */
 static void level_update(inv_engine *e, yajl_val row, conn_result *r)
 {
+    assert(e != NULL);
     uint64_t item, loc;
     int64_t qty = 0;
     bool present;
@@ -697,6 +713,7 @@ static void level_update(inv_engine *e, yajl_val row, conn_result *r)
 
 static void loc_answer(inv_engine *e, uint64_t id, int status, conn_result *r)
 {
+    assert(e != NULL);
     int rc = inv_location_get(e, id, &r->u.loc);
     if (rc != INV_OK) {
         refuse_engine(r, rc, "location not read");
@@ -709,6 +726,7 @@ static void loc_answer(inv_engine *e, uint64_t id, int status, conn_result *r)
  * /api/inventorylocations): active unless the row says not. */
 static void loc_create(inv_engine *e, yajl_val row, conn_result *r)
 {
+    assert(e != NULL);
     inv_location_fields f;
     uint64_t id;
     memset(&f, 0, sizeof f);
@@ -729,6 +747,7 @@ static void loc_create(inv_engine *e, yajl_val row, conn_result *r)
 /* PUT /api/inventorylocation: the fields present of an existing location. */
 static void loc_update(inv_engine *e, yajl_val row, conn_result *r)
 {
+    assert(e != NULL);
     inv_location_fields f;
     uint64_t id;
     memset(&f, 0, sizeof f);
@@ -764,6 +783,7 @@ static const conn_kind kind_loc = {loc_create, loc_update, write_location};
  * (want_array) or an object. Free with yajl_tree_free. */
 static yajl_val body_or_reply(const http_request *req, bool want_array, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     char err[128] = "", msg[CONNECTOR_MSG_MAX];
     yajl_val root = http_json_parse(&req->body, err, sizeof err);
     if (root != NULL && (want_array ? YAJL_IS_ARRAY(root) : YAJL_IS_OBJECT(root)))
@@ -781,6 +801,7 @@ static yajl_val body_or_reply(const http_request *req, bool want_array, http_res
  * it wrote), or {"error":...}. */
 static void reply_result(const conn_kind *k, const conn_result *r, http_response *res)
 {
+    assert(http_response_ok(res));
     assert(r->status >= 200 && r->status < 600);
     if (r->status >= 300) {
         reply_error(res, r->status, r->msg);
@@ -794,6 +815,7 @@ static void reply_result(const conn_kind *k, const conn_result *r, http_response
 /* POST (update false) or PUT (update true) of one object. */
 static void write_one(const http_request *req, http_response *res, const conn_kind *k, bool update)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     if (!tenant_ok_or_reply(req, res))
         return;
     yajl_val root = body_or_reply(req, false, res);
@@ -811,6 +833,7 @@ static void write_one(const http_request *req, http_response *res, const conn_ki
  * row order. */
 static void write_bulk(const http_request *req, http_response *res, const conn_kind *k)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     char msg[CONNECTOR_MSG_MAX];
     if (!tenant_ok_or_reply(req, res))
         return;
@@ -883,6 +906,7 @@ KIND_HANDLERS(loc)
  * item's last state with deleted true, as PUT with deleted true does. */
 static void item_by_ref(const http_request *req, http_response *res, bool del)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     uint64_t id;
     if (!tenant_ok_or_reply(req, res) || !path_id_or_reply(req, 0, "inventoryRef", &id, res))
         return;
@@ -898,17 +922,23 @@ static void item_by_ref(const http_request *req, http_response *res, bool del)
 
 static void h_item_get(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     item_by_ref(req, res, false);
 }
 
 static void h_item_delete(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     item_by_ref(req, res, true);
 }
 
 /* GET /api/inventorylevel/inventoryitem/{item}/location/{loc}. */
 static void h_level_get(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 2); /* the route: a tenant, its pattern's params */
     uint64_t item, loc;
     if (!tenant_ok_or_reply(req, res) ||
         !path_id_or_reply(req, 0, "inventoryItemRef", &item, res) ||
@@ -923,6 +953,8 @@ static void h_level_get(const http_request *req, http_response *res)
  * while holds have units reserved or committed there. */
 static void h_level_delete(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 2); /* the route: a tenant, its pattern's params */
     uint64_t item, loc;
     char msg[CONNECTOR_MSG_MAX];
     if (!tenant_ok_or_reply(req, res) ||
@@ -950,6 +982,8 @@ static void h_level_delete(const http_request *req, http_response *res)
 /* GET /api/inventorylocation/{id}. */
 static void h_loc_get(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     uint64_t id;
     if (!tenant_ok_or_reply(req, res) || !path_id_or_reply(req, 0, "id", &id, res))
         return;
