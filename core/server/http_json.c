@@ -39,10 +39,20 @@
 
 /* ---- the writer -------------------------------------------------------- */
 
+/* A body as the writer keeps it (used only in asserts; O(1)): its bytes
+ * within the buffer, the buffer within HTTP_BODY_OUT_MAX, the nesting
+ * within HTTP_JSON_NEST_MAX. */
+static bool body_ok(const http_body *b)
+{
+    return b != NULL && b->len <= b->cap && b->cap <= HTTP_BODY_OUT_MAX &&
+           (b->p != NULL || b->cap == 0) && b->depth < HTTP_JSON_NEST_MAX;
+}
+
 /* Grows b to hold n more bytes (doubling, capped at HTTP_BODY_OUT_MAX);
  * false and b->failed set when it cannot. */
 static bool body_reserve(http_body *b, size_t n)
 {
+    assert(body_ok(b));
     if (n > HTTP_BODY_OUT_MAX - b->len) {
         b->failed = true;
         return false;
@@ -57,6 +67,7 @@ static bool body_reserve(http_body *b, size_t n)
     }
     b->p = p;
     b->cap = cap;
+    assert(body_ok(b) && b->cap - b->len >= n);
     return true;
 }
 
@@ -64,12 +75,14 @@ static bool body_reserve(http_body *b, size_t n)
 static void body_print(void *ctx, const char *s, size_t n)
 {
     http_body *b = ctx;
+    assert(b != NULL && (s != NULL || n == 0));
     if (b->failed)
         return;
     if (n > b->cap - b->len && !body_reserve(b, n))
         return;
     memcpy(b->p + b->len, s, n);
     b->len += n;
+    assert(b->len <= b->cap);
 }
 
 /* ---- the writer's state ----------------------------------------------- */
@@ -93,10 +106,12 @@ enum {
 /* Appends n bytes; false (b->failed) when they do not fit. */
 static inline bool put(http_body *b, const char *s, size_t n)
 {
+    assert(b->len <= b->cap); /* one compare: put is every token's step */
     if (n > b->cap - b->len && !body_reserve(b, n))
         return false;
     memcpy(b->p + b->len, s, n);
     b->len += n;
+    assert(b->len <= b->cap);
     return true;
 }
 
@@ -134,6 +149,7 @@ static bool json_sep(http_body *b, bool key)
 /* A value (or key) was written: yajl_gen's APPENDED_ATOM. */
 static void json_appended(http_body *b)
 {
+    assert(b->depth < HTTP_JSON_NEST_MAX);
     unsigned char *st = &b->nest[b->depth];
     switch (*st) {
     case J_START:
@@ -152,6 +168,7 @@ static void json_appended(http_body *b)
     default:
         break;
     }
+    assert(*st != J_START && *st != J_MAP_START && *st != J_ARRAY_START); /* a value is in */
 }
 
 /* A scalar's text (a number, true, null) at the value position. */
@@ -164,6 +181,8 @@ static void json_atom(http_body *b, const char *text, size_t n)
 
 static void json_open(http_body *b, char c, unsigned char state)
 {
+    assert(body_ok(b) && (c == '{' || c == '['));
+    assert(state == J_MAP_START || state == J_ARRAY_START);
     if (!json_sep(b, false))
         return;
     if (b->depth + 1 >= HTTP_JSON_NEST_MAX) { /* yajl_max_depth_exceeded */
@@ -172,12 +191,14 @@ static void json_open(http_body *b, char c, unsigned char state)
     }
     if (put(b, &c, 1))
         b->nest[++b->depth] = state;
+    assert(b->failed || b->nest[b->depth] == state);
 }
 
 /* Closes the open container if it is the kind c closes (a, b: its two
  * states) and no key waits for its value. */
 static void json_close(http_body *b, char c, unsigned char a, unsigned char s2)
 {
+    assert(body_ok(b) && (c == '}' || c == ']'));
     if (b->failed)
         return;
     unsigned char st = b->nest[b->depth];
@@ -203,6 +224,7 @@ int http_body_init(http_body *b)
         http_body_free(b);
         return INV_ENOMEM;
     }
+    assert(body_ok(b) && b->len == 0 && b->nest[0] == J_START);
     return INV_OK;
 }
 
@@ -213,12 +235,14 @@ void http_body_reset(http_body *b)
     b->len = 0;
     b->depth = 0;
     b->nest[0] = J_START; /* deeper levels are written when opened */
+    assert(body_ok(b));
 }
 
 void http_body_free(http_body *b)
 {
     if (b == NULL)
         return;
+    assert(b->len <= b->cap);
     if (b->gen != NULL)
         yajl_gen_free(b->gen);
     free(b->p);
@@ -233,12 +257,14 @@ yajl_gen http_json_gen(http_body *b)
     if (json_sep(b, false))
         json_appended(b);
     yajl_gen_reset(b->gen, NULL);
+    assert(body_ok(b));
     return b->gen;
 }
 
 void http_json_key(http_body *b, const char *key)
 {
     assert(key != NULL);
+    assert(body_ok(b)); /* a key only inside an object: json_sep refuses others */
     http_json_str(b, key, strlen(key));
 }
 
@@ -588,6 +614,7 @@ void http_json_time_iso_ms(http_body *b, int64_t unix_ms)
 
 void http_json_kv_str(http_body *b, const char *key, const char *s)
 {
+    assert(b != NULL && key != NULL);
     http_json_key(b, key);
     http_json_cstr(b, s);
 }
@@ -604,51 +631,60 @@ void http_json_kv_str_or_null(http_body *b, const char *key, const char *s)
 
 void http_json_kv_bool(http_body *b, const char *key, bool v)
 {
+    assert(b != NULL && key != NULL);
     http_json_key(b, key);
     http_json_bool(b, v);
 }
 
 void http_json_kv_u64(http_body *b, const char *key, uint64_t v)
 {
+    assert(b != NULL && key != NULL);
     http_json_key(b, key);
     http_json_u64(b, v);
 }
 
 void http_json_kv_id(http_body *b, const char *key, uint64_t id)
 {
+    assert(b != NULL && key != NULL);
     http_json_key(b, key);
     http_json_id(b, id);
 }
 
 void http_json_kv_time(http_body *b, const char *key, int64_t unix_ms)
 {
+    assert(b != NULL && key != NULL);
     http_json_key(b, key);
     time_iso(b, unix_ms, false);
 }
 
 void http_json_kv_time_ms(http_body *b, const char *key, int64_t unix_ms)
 {
+    assert(b != NULL && key != NULL);
     http_json_key(b, key);
     time_iso(b, unix_ms, true);
 }
 
 void http_json_obj_open(http_body *b)
 {
+    assert(b != NULL);
     json_open(b, '{', J_MAP_START);
 }
 
 void http_json_obj_close(http_body *b)
 {
+    assert(b != NULL);
     json_close(b, '}', J_MAP_START, J_MAP_KEY);
 }
 
 void http_json_arr_open(http_body *b)
 {
+    assert(b != NULL);
     json_open(b, '[', J_ARRAY_START);
 }
 
 void http_json_arr_close(http_body *b)
 {
+    assert(b != NULL);
     json_close(b, ']', J_ARRAY_START, J_IN_ARRAY);
 }
 
@@ -660,6 +696,7 @@ static int hex_val(char c)
         return c - 'a' + 10;
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
+    assert(!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))); /* none matched */
     return -1;
 }
 
@@ -670,6 +707,7 @@ static int hex_val(char c)
 static bool digits_u64(const char *p, size_t n, uint64_t *out)
 {
     uint64_t v = 0;
+    assert(out != NULL && (p != NULL || n == 0));
     if (n == 0 || n > 20)
         return false;
     size_t safe = n < 19 ? n : 19;
@@ -720,6 +758,7 @@ typedef struct {
 /* Records why the build stopped (the first reason wins); 0 cancels yajl. */
 static int build_fail(tree_build *t, const char *what)
 {
+    assert(t != NULL && t->err != NULL && t->errlen > 0 && what != NULL);
     if (t->err[0] == '\0')
         snprintf(t->err, t->errlen, "%s", what);
     return 0;
@@ -727,6 +766,7 @@ static int build_fail(tree_build *t, const char *what)
 
 static char *text_dup(const unsigned char *s, size_t len)
 {
+    assert(s != NULL || len == 0);
     char *c = inv_malloc(len + 1);
     if (c != NULL) {
         memcpy(c, s, len);
@@ -738,6 +778,7 @@ static char *text_dup(const unsigned char *s, size_t len)
 /* Grows the innermost container's arrays (keys too for an object). */
 static bool build_grow(tree_build *t, yajl_val c)
 {
+    assert(t->depth >= 1 && t->depth <= HTTP_JSON_DEPTH_MAX && c == t->stack[t->depth - 1]);
     size_t *cap = &t->cap[t->depth - 1];
     bool obj = YAJL_IS_OBJECT(c);
     size_t len = obj ? c->u.object.len : c->u.array.len;
@@ -756,6 +797,7 @@ static bool build_grow(tree_build *t, yajl_val c)
         c->u.object.keys = nk;
     }
     *cap = ncap;
+    assert(len < *cap); /* room for the member being added */
     return true;
 }
 
@@ -1057,6 +1099,7 @@ bool http_parse_id(http_str s, uint64_t *out)
 static bool pct_decode(const char *s, size_t n, char *buf, size_t cap, size_t *len)
 {
     size_t o = 0;
+    assert((s != NULL || n == 0) && buf != NULL && len != NULL);
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (c == '%') {
@@ -1074,6 +1117,7 @@ static bool pct_decode(const char *s, size_t n, char *buf, size_t cap, size_t *l
         buf[o++] = c;
     }
     *len = o;
+    assert(o <= n && o <= cap); /* decoding only shrinks */
     return true;
 }
 
@@ -1097,6 +1141,8 @@ bool http_query_next(http_str query, const char *name, size_t *at, char *buf, si
             continue;
         const char *val = eq ? eq + 1 : pair + pair_len;
         size_t val_raw = pair_len - key_raw - (eq != NULL);
+        /* the cursor moved past this pair and stayed within the query */
+        assert(*at <= query.len && val + val_raw <= query.p + query.len);
         if (pct_decode(val, val_raw, buf, cap, len))
             return true;
         return false; /* present but undecodable or too long */
@@ -1107,7 +1153,10 @@ bool http_query_next(http_str query, const char *name, size_t *at, char *buf, si
 bool http_query_get(http_str query, const char *name, char *buf, size_t cap, size_t *len)
 {
     size_t at = 0;
-    return http_query_next(query, name, &at, buf, cap, len);
+    assert(name != NULL && buf != NULL && len != NULL);
+    bool found = http_query_next(query, name, &at, buf, cap, len);
+    assert(!found || *len <= cap);
+    return found;
 }
 
 void http_body_raw(http_body *b, const char *p, size_t n)
