@@ -81,6 +81,7 @@ static conn_result *result_fresh(void)
 {
     static _Thread_local conn_result r;
     memset(&r, 0, sizeof r);
+    assert(r.status == 0 && !r.wrote); /* nothing decided yet */
     return &r;
 }
 
@@ -245,6 +246,7 @@ static bool is_digit(char c)
 /* ISO 3166-1 alpha-2 as the engine keeps it: two upper-case letters. */
 static bool country_code_ok(const char *s, size_t len)
 {
+    assert(s != NULL || len == 0);
     return len == INV_COUNTRY_CODE_MAX && is_upper(s[0]) && is_upper(s[1]);
 }
 
@@ -252,8 +254,10 @@ static bool country_code_ok(const char *s, size_t len)
 static bool hs_code_ok(const char *s, size_t len)
 {
     size_t i = 0;
+    assert(s != NULL || len == 0);
     while (i < len && is_digit(s[i]))
         i++;
+    assert(i <= len);
     return i == len && len >= 6 && len <= INV_HS_CODE_MAX;
 }
 
@@ -261,6 +265,7 @@ static bool hs_code_ok(const char *s, size_t len)
 static bool cost_ok(const char *s, size_t len)
 {
     size_t i = len > 0 && s[0] == '-', j = i;
+    assert(s != NULL || len == 0);
     while (j < len && is_digit(s[j]))
         j++;
     if (j == i)
@@ -268,6 +273,7 @@ static bool cost_ok(const char *s, size_t len)
     if (j == len)
         return true;
     size_t k = j + 1;
+    assert(j < len && k <= len); /* a byte follows the whole digits */
     while (k < len && is_digit(s[k]))
         k++;
     return s[j] == '.' && k == len && k - (j + 1) >= 1 && k - (j + 1) <= 6;
@@ -313,6 +319,7 @@ static bool path_id_or_reply(const http_request *req, size_t i, const char *name
 static bool row_id(yajl_val row, const char *key, uint64_t *id, conn_result *r)
 {
     bool bad = false;
+    assert(row != NULL && key != NULL && id != NULL && r != NULL);
     if (!http_json_get_u64(row, key, id, &bad))
         return refuse(r, 400, "%s is required", key);
     if (bad || *id == 0)
@@ -327,6 +334,7 @@ static bool row_id(yajl_val row, const char *key, uint64_t *id, conn_result *r)
 static bool row_bool(yajl_val row, const char *key, bool *out, bool *present, conn_result *r)
 {
     bool bad = false;
+    assert(row != NULL && key != NULL && out != NULL && present != NULL && r != NULL);
     *present = http_json_get_bool(row, key, out, &bad);
     if (bad)
         return refuse(r, 400, "%s must be true or false", key);
@@ -388,6 +396,7 @@ static const char *const field_rule_text[] = {
 /* Whether text s (len bytes) follows rule. */
 static bool field_rule_ok(field_rule rule, const char *s, size_t len)
 {
+    assert(s != NULL && s[len] == '\0'); /* a string of the JSON tree, whole */
     switch (rule) {
     case FIELD_COUNTRY:
         return len == 0 || country_code_ok(s, len);
@@ -404,6 +413,7 @@ static bool field_rule_ok(field_rule rule, const char *s, size_t len)
  * inv_location_fields): absent leaves it; null and "" clear it. */
 static bool row_str(yajl_val row, const str_field *d, void *fields, conn_result *r)
 {
+    assert(row != NULL && d != NULL && d->name != NULL && d->cap >= 1 && fields != NULL);
     yajl_val v = http_json_get(row, d->name);
     if (v == NULL)
         return true;
@@ -428,6 +438,7 @@ static bool row_str(yajl_val row, const str_field *d, void *fields, conn_result 
 static bool row_strs(yajl_val row, const str_field *fields_desc, size_t n, void *fields,
                      conn_result *r)
 {
+    assert(fields_desc != NULL && n >= 1 && r != NULL);
     for (size_t i = 0; i < n; i++)
         if (!row_str(row, &fields_desc[i], fields, r))
             return false;
@@ -440,6 +451,7 @@ static bool row_country_hs_codes(yajl_val row, inv_item_fields *f, conn_result *
 {
     yajl_val v = http_json_get(row, HTTP_COUNTRY_HS_KEY);
     char why[HTTP_FIELD_WHY_MAX];
+    assert(f != NULL && r != NULL);
     if (v == NULL)
         return true;
     if (!http_country_hs_read(v, f->country_hs_codes, why, sizeof why))
@@ -454,6 +466,7 @@ static bool row_country_hs_codes(yajl_val row, inv_item_fields *f, conn_result *
 static bool item_fields(yajl_val row, inv_item_fields *f, bool *deleted, conn_result *r)
 {
     bool present;
+    assert(row != NULL && f != NULL && deleted != NULL && r != NULL);
     *deleted = false;
     if (!row_strs(row, item_str_fields, NELEMS(item_str_fields), f, r) ||
         !row_country_hs_codes(row, f, r))
@@ -474,6 +487,7 @@ static bool item_fields(yajl_val row, inv_item_fields *f, bool *deleted, conn_re
 static bool loc_fields(yajl_val row, inv_location_fields *f, conn_result *r)
 {
     bool present, legacy = false;
+    assert(row != NULL && f != NULL && r != NULL);
     if (!row_strs(row, loc_str_fields, NELEMS(loc_str_fields), f, r))
         return false;
     if (!row_bool(row, "active", &f->active, &present, r))
@@ -490,12 +504,14 @@ static bool loc_fields(yajl_val row, inv_location_fields *f, conn_result *r)
 static bool row_available(yajl_val row, int64_t *qty, bool *present, conn_result *r)
 {
     bool bad = false;
+    assert(row != NULL && qty != NULL && present != NULL && r != NULL);
     yajl_val v = http_json_get(row, "available");
     *present = v != NULL && !YAJL_IS_NULL(v);
     if (*present && (!http_json_get_i64(row, "available", qty, &bad) || bad || *qty > INV_QTY_MAX ||
                      *qty < -INV_QTY_MAX))
         return refuse(r, 400, "available must be an integer from -%lld to %lld", INV_QTY_MAX,
                       INV_QTY_MAX);
+    assert(!*present || (*qty >= -INV_QTY_MAX && *qty <= INV_QTY_MAX));
     return true;
 }
 
