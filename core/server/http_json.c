@@ -279,6 +279,7 @@ static size_t utf8_len_at(const unsigned char *s, size_t n)
         {0xed, 0xed, 0x80, 0x9f, 3}, {0xee, 0xef, 0x80, 0xbf, 3}, {0xf0, 0xf0, 0x90, 0xbf, 4},
         {0xf1, 0xf3, 0x80, 0xbf, 4}, {0xf4, 0xf4, 0x80, 0x8f, 4},
     };
+    assert(s != NULL && n >= 1);
     if (s[0] < 0x80)
         return 1;
     for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
@@ -290,6 +291,7 @@ static size_t utf8_len_at(const unsigned char *s, size_t n)
         for (size_t i = 2; i < len; i++)
             if ((s[i] & 0xc0) != 0x80)
                 return 0;
+        assert(len >= 2 && len <= 4 && len <= n); /* within the input */
         return len;
     }
     return 0;
@@ -304,6 +306,7 @@ static size_t utf8_valid_prefix(const unsigned char *s, size_t n)
         if (k == 0)
             return i;
         i += k;
+        assert(i <= n); /* a sequence never runs past the input */
     }
     return n;
 }
@@ -322,6 +325,7 @@ static void json_escaped(http_body *b, const unsigned char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t from = 0;
+    assert(body_ok(b) && (s != NULL || n == 0));
     for (size_t i = 0; i < n; i++) {
         unsigned char c = s[i];
         if (c >= 0x80 || json_plain(c))
@@ -357,9 +361,11 @@ static void json_escaped(http_body *b, const unsigned char *s, size_t n)
             k = 6;
         }
         put(b, (const char *)s + from, i - from);
+        assert(k == 2 || k == 6); /* \x or \u00XX */
         put(b, esc, k);
         from = i + 1;
     }
+    assert(from <= n);
     put(b, (const char *)s + from, n - from);
 }
 
@@ -397,6 +403,7 @@ static inline size_t plain_prefix(const unsigned char *s, size_t n)
     }
     while (i < n && json_plain(s[i]))
         i++;
+    assert(i <= n);
     return i;
 }
 
@@ -462,6 +469,7 @@ void http_json_str(http_body *b, const char *s, size_t len)
 
 void http_json_cstr(http_body *b, const char *s)
 {
+    assert(b != NULL);
     if (s == NULL)
         http_json_null(b);
     else
@@ -831,6 +839,7 @@ static int build_add(tree_build *t, yajl_val v)
 static yajl_val node_new(yajl_type type)
 {
     yajl_val v = inv_calloc(1, sizeof *v);
+    assert(type >= yajl_t_string && type <= yajl_t_null);
     if (v != NULL)
         v->type = type;
     return v;
@@ -838,17 +847,20 @@ static yajl_val node_new(yajl_type type)
 
 static int on_null(void *ctx)
 {
+    assert(ctx != NULL);
     return build_add(ctx, node_new(yajl_t_null));
 }
 
 static int on_boolean(void *ctx, int b)
 {
+    assert(ctx != NULL);
     return build_add(ctx, node_new(b ? yajl_t_true : yajl_t_false));
 }
 
 /* A number token (its text as yajl lexed it: RFC 8259's grammar). */
 static int on_number(void *ctx, const char *s, size_t n)
 {
+    assert(ctx != NULL && s != NULL && n >= 1); /* yajl's lexer: a number has a digit */
     yajl_val v = node_new(yajl_t_number);
     if (v == NULL || (v->u.number.r = text_dup((const unsigned char *)s, n)) == NULL) {
         free(v);
@@ -863,6 +875,7 @@ static int on_number(void *ctx, const char *s, size_t n)
         v->u.number.i = neg ? -(long long)mag : (long long)mag;
         v->u.number.d = neg ? -(double)mag : (double)mag; /* as strtod rounds */
         v->u.number.flags = YAJL_NUMBER_INT_VALID | YAJL_NUMBER_DOUBLE_VALID;
+        assert(neg == (v->u.number.i < 0) || mag == 0);
         return build_add(ctx, v);
     }
     v->u.number.i = neg ? LLONG_MIN : LLONG_MAX; /* yajl's value out of range */
@@ -877,6 +890,7 @@ static int on_number(void *ctx, const char *s, size_t n)
  * a NUL ("\u0000") or memory ran out. */
 static char *string_text(tree_build *t, const unsigned char *s, size_t len)
 {
+    assert(t != NULL && (s != NULL || len == 0));
     if (memchr(s, '\0', len) != NULL) {
         build_fail(t, "a string holds an escaped NUL (\\u0000)");
         return NULL;
@@ -892,6 +906,7 @@ static int on_string(void *ctx, const unsigned char *s, size_t len)
     char *text = string_text(ctx, s, len);
     if (text == NULL)
         return 0;
+    assert(text[len] == '\0'); /* NUL-terminated after its len bytes (none inside) */
     yajl_val v = node_new(yajl_t_string);
     if (v == NULL) {
         free(text);
@@ -911,6 +926,8 @@ static int on_map_key(void *ctx, const unsigned char *s, size_t len)
 
 static int on_open(tree_build *t, yajl_type type)
 {
+    assert(t != NULL && t->depth <= HTTP_JSON_DEPTH_MAX);
+    assert(type == yajl_t_object || type == yajl_t_array);
     if (t->depth == HTTP_JSON_DEPTH_MAX) {
         snprintf(t->err, t->errlen, "JSON nested deeper than %u", HTTP_JSON_DEPTH_MAX);
         return 0;
@@ -920,16 +937,19 @@ static int on_open(tree_build *t, yajl_type type)
         return 0;
     t->stack[t->depth] = v;
     t->cap[t->depth++] = 0;
+    assert(t->depth <= HTTP_JSON_DEPTH_MAX && t->stack[t->depth - 1] == v);
     return 1;
 }
 
 static int on_start_map(void *ctx)
 {
+    assert(ctx != NULL);
     return on_open(ctx, yajl_t_object);
 }
 
 static int on_start_array(void *ctx)
 {
+    assert(ctx != NULL);
     return on_open(ctx, yajl_t_array);
 }
 
@@ -1010,6 +1030,7 @@ yajl_val http_json_get(yajl_val obj, const char *key)
  * of an exact unsigned integer in a body or a URL. */
 static bool parse_u64_strict(const char *p, size_t n, uint64_t *out)
 {
+    assert(out != NULL && (p != NULL || n == 0));
     if (n == 0 || n > 20 || (n > 1 && p[0] == '0'))
         return false;
     return digits_u64(p, n, out);
@@ -1020,11 +1041,13 @@ static bool parse_i64_strict(const char *p, size_t n, int64_t *out)
 {
     bool neg = n > 0 && p[0] == '-';
     uint64_t mag;
+    assert(out != NULL && (p != NULL || n == 0));
     if (!parse_u64_strict(p + neg, n - neg, &mag))
         return false;
     if (mag > (uint64_t)INT64_MAX + neg)
         return false;
     *out = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+    assert(neg ? *out <= 0 : *out >= 0);
     return true;
 }
 
