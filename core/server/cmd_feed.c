@@ -234,6 +234,7 @@ static inline void w_opt_true(wr *w, int k, bool set)
 static const char *kind_str(inv_feed_kind k)
 {
     const char *s = inv_feed_kind_str(k);
+    assert(s == NULL || s[0] != '\0');
     return s ? s : "unknown";
 }
 

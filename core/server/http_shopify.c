@@ -263,6 +263,7 @@ static bool parse_id_list(const char *s, size_t len, uint64_t *ids, size_t max, 
 static bool query_present(http_str query, const char *name)
 {
     size_t name_len = strlen(name), at = 0;
+    assert(name_len >= 1 && (query.p != NULL || query.len == 0));
     while (at < query.len) {
         const char *pair = query.p + at;
         const char *amp = memchr(pair, '&', query.len - at);
@@ -270,6 +271,7 @@ static bool query_present(http_str query, const char *name)
         at += pair_len + (amp != NULL);
         const char *eq = memchr(pair, '=', pair_len);
         size_t key_len = eq ? (size_t)(eq - pair) : pair_len;
+        assert(at <= query.len && key_len <= pair_len); /* cursors within the query */
         if (key_len == name_len && memcmp(pair, name, name_len) == 0)
             return true;
     }
@@ -382,6 +384,7 @@ static bool ids_get(const uint8_t *p, size_t len, size_t *at, uint64_t *ids, siz
                     size_t *n_out)
 {
     uint64_t n, d;
+    assert(p != NULL && at != NULL && *at <= len && ids != NULL && n_out != NULL);
     if (!varint_get(p, len, at, &n) || n > max)
         return false;
     for (size_t i = 0; i < n; i++) {
@@ -390,8 +393,10 @@ static bool ids_get(const uint8_t *p, size_t len, size_t *at, uint64_t *ids, siz
         if (i && d > UINT64_MAX - ids[i - 1])
             return false;
         ids[i] = i ? ids[i - 1] + d : d;
+        assert(i == 0 || ids[i] > ids[i - 1]); /* strictly increasing */
     }
     *n_out = (size_t)n;
+    assert(*n_out <= max && *at <= len);
     return true;
 }
 
@@ -400,6 +405,7 @@ static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 static int b64url_val(char c)
 {
     const char *p = c ? strchr(b64url, c) : NULL;
+    assert(p == NULL || (p - b64url >= 0 && p - b64url < 64)); /* one of the 64 */
     return p ? (int)(p - b64url) : -1;
 }
 
@@ -771,6 +777,7 @@ static bool item_fields_or_reply(yajl_val obj, inv_item_fields *f, http_response
  * the engine checks (its INVALID does not say which). */
 static const char *item_invalid_field(const inv_item_fields *f, const char **rule)
 {
+    assert(f != NULL && rule != NULL);
     for (size_t i = 0; i < NELEMS(item_str_fields); i++)
         if ((f->mask & item_str_fields[i].mask) && i > 0) {
             *rule = item_str_fields[i].rule;
@@ -833,6 +840,7 @@ static int u64_cmp(const void *a, const void *b)
 
 static bool id_in(const uint64_t *sorted, size_t n, uint64_t id)
 {
+    assert(sorted != NULL || n == 0);
     return n > 0 && bsearch(&id, sorted, n, sizeof *sorted, u64_cmp) != NULL;
 }
 

@@ -179,6 +179,7 @@ static int hex_digit(char c)
 {
     static const char digits[] = "0123456789abcdef";
     const char *at = c ? strchr(digits, tolower((unsigned char)c)) : NULL;
+    assert(at == NULL || (at >= digits && at < digits + 16)); /* one of the 16 */
     return at ? (int)(at - digits) : -1;
 }
 
@@ -675,6 +676,8 @@ static int variant_item(inv_engine *e, const char *guid, const inv_item_fields *
 /* The item fields a create of in writes on a new item. */
 static void new_item_fields(const wix_input *in, const char *guid, inv_item_fields *f)
 {
+    assert(in != NULL && guid != NULL && f != NULL);
+    assert(guid[WIX_GUID_LEN] == '\0' && WIX_GUID_LEN + 1 <= sizeof f->variant);
     memset(f, 0, sizeof *f);
     f->mask = INV_ITEM_VARIANT | INV_ITEM_TRACKED;
     memcpy(f->variant, guid, WIX_GUID_LEN + 1);
@@ -1172,15 +1175,19 @@ typedef struct {
 
 static void put_u64(uint8_t *p, uint64_t v)
 {
+    assert(p != NULL);
     for (size_t i = 0; i < 8; i++)
         p[i] = (uint8_t)(v >> (56 - 8 * i));
+    assert(p[7] == (uint8_t)v); /* big-endian: the low byte last */
 }
 
 static uint64_t get_u64(const uint8_t *p)
 {
     uint64_t v = 0;
+    assert(p != NULL);
     for (size_t i = 0; i < 8; i++)
         v = v << 8 | p[i];
+    assert((uint8_t)v == p[7]);
     return v;
 }
 

@@ -235,6 +235,7 @@ size_t slowlog_len(unsigned max_len)
     lock_all(k);
     size_t n = total_locked(k);
     unlock_all(k);
+    assert(k > 0 || n == 0); /* no ring, no entry */
     return n < max_len ? n : max_len;
 }
 
@@ -318,6 +319,7 @@ static pthread_mutex_t g_lat_lock = PTHREAD_MUTEX_INITIALIZER;
 
 const char *latency_event_name(latency_event ev)
 {
+    assert(g_event_names[LATENCY_EVENTS - 1] != NULL); /* a name per event */
     return (unsigned)ev < LATENCY_EVENTS ? g_event_names[ev] : NULL;
 }
 

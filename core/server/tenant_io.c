@@ -390,6 +390,7 @@ static int cmp_level_row(const void *a, const void *b)
  * entry at least once (one that moved during the scan may come twice). */
 static void sort_unique(vec *v, int (*cmp)(const void *, const void *))
 {
+    assert(vec_ok(v) && cmp != NULL);
     if (v->n == 0)
         return;
     qsort(v->items, v->n, v->size, cmp);
@@ -401,6 +402,7 @@ static void sort_unique(vec *v, int (*cmp)(const void *, const void *))
         memmove(base + kept * v->size, base + i * v->size, v->size);
         kept++;
     }
+    assert(kept >= 1 && kept <= v->n); /* repeats dropped, one of each kept */
     v->n = kept;
 }
 
@@ -588,6 +590,7 @@ static int export_lines(tio_export *x, const char *tenant, tenant_io_counts *cou
 /* The directory of path (".": none named), for its fsync after a rename. */
 static void dir_of(const char *path, char *dir, size_t cap)
 {
+    assert(path != NULL && dir != NULL && cap >= 2); /* "." or "/" at least */
     const char *slash = strrchr(path, '/');
     if (slash == NULL)
         snprintf(dir, cap, ".");
