@@ -25,12 +25,14 @@ int inv_set_actor(const char *actor, size_t len)
         return INV_ELIMIT; /* refused whole: a cut label could name someone else */
     memcpy(actor_bytes, actor, len);
     actor_len = len;
+    assert(actor_len >= 1 && actor_len <= INV_ACTOR_MAX);
     return INV_OK;
 }
 
 size_t actor_get(const uint8_t **bytes)
 {
     assert(actor_len <= INV_ACTOR_MAX);
+    assert(bytes != NULL); /* the encoders pass where to point */
     *bytes = actor_bytes;
     return actor_len;
 }

@@ -54,6 +54,7 @@ static int keep_visited(void *p, uint64_t item, uint64_t loc, table_word v)
     if (!keys_match(c->f, item, loc))
         return 0;
     inv_level_full_row *row = &c->rows[c->n];
+    assert(c->e != NULL && c->rows != NULL);
     if (level_read_full(c->e, item, loc, &row->level) != INV_OK)
         return 0; /* deleted since it was visited */
     if (c->since_ms && row->level.updated_at_ms < c->since_ms)
@@ -62,6 +63,7 @@ static int keep_visited(void *p, uint64_t item, uint64_t loc, table_word v)
     row->item = item;
     row->location = loc;
     c->n++;
+    assert(c->n <= c->cap);
     return 0;
 }
 
@@ -77,6 +79,7 @@ static int filter_check(inv_engine *e, const inv_level_filter *f)
         return INV_ENOTFOUND;
     if (f->has_location && !catalog_location_exists(&e->cat, f->location))
         return INV_ENOTFOUND;
+    assert(f->updated_since_ms >= 0);
     return INV_OK;
 }
 

@@ -321,6 +321,28 @@ Test(server_tenants, tokens_reload_by_command_and_by_sighup)
     redisFree(b);
 }
 
+/* A reload that changes a session's scope aborts its open transaction as
+ * any refused command does: the queue is dropped at once (CLIENT LIST shows
+ * multi=0), later commands answer QUEUED, EXEC answers EXECABORT. */
+Test(server_tenants, a_reload_that_changes_the_scope_drops_an_open_transactions_queue)
+{
+    redisContext *a = as(TOK_A_WRITE);
+    seed_level(a, 10);
+    long long id = expect_int(a, "CLIENT ID");
+    expect_status(a, "OK", "MULTI");
+    expect_status(a, "QUEUED", "LEVEL.GET 7 1");
+    tokens_write(TOK_ADMIN " default admin\n" TOK_A_WRITE " a read\n");
+    cr_assert_eq(expect_int(C, "TOKENS.RELOAD"), 2);
+    expect_status(a, "QUEUED", "LEVEL.GET 7 1"); /* the session sees the reload here */
+    redisReply *r = cmd(C, "CLIENT LIST ID %lld", id);
+    cr_assert_eq(r->type, REDIS_REPLY_STRING);
+    cr_assert_not_null(strstr(r->str, " multi=0 "), "queue kept after the abort: %s", r->str);
+    freeReplyObject(r);
+    expect_error(a, "EXECABORT", "EXEC");
+    expect_status(a, "PONG", "PING");
+    redisFree(a);
+}
+
 Test(server_tenants, a_drop_with_live_holds_needs_force_and_ends_the_tenants_sessions)
 {
     redisContext *a = as(TOK_A_WRITE);

@@ -14,6 +14,7 @@
  *  - Error texts are Redis 7's (clients match on some of them); where we
  *    add a limit Redis lacks, the text says which.
  */
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@ _Static_assert(sizeof(((cmd_scratch *)0)->ids) >= CLIENT_LIST_IDS_MAX * sizeof(u
 
 int arg_ll_strict(const resp_arg *a, int64_t *v)
 {
+    assert(a != NULL && v != NULL);
     const char *p = a->ptr;
     size_t n = a->len;
     if (n == 1 && p[0] == '0') {
@@ -51,11 +53,13 @@ int arg_ll_strict(const resp_arg *a, int64_t *v)
     /* no sign but '-', no leading zero, no space; overflow checked below */
     if (n == 0 || p[0] < '1' || p[0] > '9')
         return -1;
+    assert(n <= a->len && p >= a->ptr); /* at most the sign was skipped */
     return resp_parse_i64(a->ptr, a->len, v);
 }
 
 int client_attr_check_or_reply(resp_out *o, const resp_arg *a, const resp_arg *what)
 {
+    assert(reply_buf_ok(o) && a != NULL);
     for (size_t i = 0; i < a->len; i++) {
         unsigned char ch = (unsigned char)a->ptr[i];
         if (ch >= '!' && ch <= '~')
@@ -79,6 +83,7 @@ int client_attr_check_or_reply(resp_out *o, const resp_arg *a, const resp_arg *w
                           SESSION_NAME_MAX);
         return -1;
     }
+    assert(a->len <= SESSION_NAME_MAX);
     return 0;
 }
 
@@ -87,6 +92,7 @@ int client_attr_check_or_reply(resp_out *o, const resp_arg *a, const resp_arg *w
 static int session_str_set(char **dst, const resp_arg *a)
 {
     char *copy = NULL;
+    assert(dst != NULL && a != NULL && a->len <= SESSION_NAME_MAX); /* checked first */
     if (a->len > 0) {
         copy = inv_malloc(a->len + 1);
         if (copy == NULL)
@@ -96,6 +102,7 @@ static int session_str_set(char **dst, const resp_arg *a)
     }
     free(*dst);
     *dst = copy;
+    assert((*dst == NULL) == (a->len == 0));
     return 0;
 }
 
@@ -104,6 +111,7 @@ static _Atomic uint64_t g_name_gen = 1;
 
 int session_set_name_or_reply(session *s, resp_out *o, const resp_arg *a)
 {
+    assert(session_ok(s) && reply_buf_ok(o) && a != NULL);
     if (client_attr_check_or_reply(o, a, NULL) != 0)
         return -1;
     if (session_str_set(&s->name, a) != 0) {
@@ -114,6 +122,7 @@ int session_set_name_or_reply(session *s, resp_out *o, const resp_arg *a)
     /* relaxed: the number need only be unique; the name it stands for is
      * this session's own, read by its own thread */
     s->name_gen = a->len ? atomic_fetch_add_explicit(&g_name_gen, 1, memory_order_relaxed) : 0;
+    assert(session_ok(s) && s->name_len == a->len);
     return 0;
 }
 
@@ -121,6 +130,8 @@ int session_set_name_or_reply(session *s, resp_out *o, const resp_arg *a)
 
 static size_t client_line_fmt(const session *s, const conn_facts *cf, char *buf, size_t cap)
 {
+    assert(s != NULL && cf != NULL && buf != NULL && cap >= 1);
+    assert(s->last_cmd != NULL && (cf->proto == 2 || cf->proto == 3));
     const char *events = cf->want_write ? "rw" : "r";
     int n = snprintf(buf, cap,
                      "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s "
@@ -149,11 +160,16 @@ static size_t client_line_fmt(const session *s, const conn_facts *cf, char *buf,
 void client_info_line(const session *s, const conn_facts *cf, resp_out *t)
 {
     char line[CLIENT_LINE_MAX];
-    resp_out_raw(t, line, client_line_fmt(s, cf, line, sizeof line));
+    assert(reply_buf_ok(t));
+    size_t len = client_line_fmt(s, cf, line, sizeof line);
+    assert(len < sizeof line);
+    resp_out_raw(t, line, len);
 }
 
 bool client_filter_match(const client_filter *f, const session *s, const conn_facts *cf)
 {
+    assert(f != NULL && s != NULL && cf != NULL);
+    assert(f->nids == 0 || f->ids != NULL);
     if (f->match_none)
         return false;
     if (f->skipme && s->id == f->self_id)
@@ -175,6 +191,8 @@ bool client_filter_match(const client_filter *f, const session *s, const conn_fa
 void client_gather_reply(resp_out *o, const client_filter *f, const char *text, size_t len,
                          uint64_t killed)
 {
+    assert(reply_buf_ok(o) && f != NULL);
+    assert(f->kind != CLIENT_GATHER_LIST || killed == 0); /* a LIST kills none */
     if (f->kind == CLIENT_GATHER_LIST)
         resp_w_verbatim(o, text != NULL ? text : "", len);
     else if (!f->kill_old_form)
@@ -189,15 +207,21 @@ void client_gather_reply(resp_out *o, const client_filter *f, const char *text, 
 
 static void own_facts(const session *s, int proto, conn_facts *cf)
 {
+    assert(s != NULL && cf != NULL && (proto == 2 || proto == 3));
     memset(cf, 0, sizeof *cf);
     cf->fd = -1;
     cf->proto = proto;
     if (s->conn_ops != NULL)
         s->conn_ops->facts(s->conn, cf);
+    /* the addresses are strings CLIENT LIST prints */
+    assert(memchr(cf->addr, '\0', sizeof cf->addr) != NULL &&
+           memchr(cf->laddr, '\0', sizeof cf->laddr) != NULL);
 }
 
 static void filter_init(client_filter *f, const session *s, client_gather_kind kind)
 {
+    assert(f != NULL && s != NULL);
+    assert(kind == CLIENT_GATHER_LIST || kind == CLIENT_GATHER_KILL);
     memset(f, 0, sizeof *f);
     f->kind = kind;
     f->skipme = kind == CLIENT_GATHER_KILL;
@@ -207,17 +231,20 @@ static void filter_init(client_filter *f, const session *s, client_gather_kind k
 /* An address to match: one that no connection can have matches none. */
 static void filter_addr(client_filter *f, char *dst, const resp_arg *a)
 {
+    assert(f != NULL && a != NULL && (dst == f->addr || dst == f->laddr));
     if (a->len == 0 || a->len >= CLIENT_ADDR_MAX || memchr(a->ptr, '\0', a->len) != NULL) {
         f->match_none = true;
         return;
     }
     memcpy(dst, a->ptr, a->len);
     dst[a->len] = '\0';
+    assert(a->len < CLIENT_ADDR_MAX);
 }
 
 /* Every connection is a normal client: the other types match none. */
 static int filter_type_or_reply(resp_out *o, client_filter *f, const resp_arg *a)
 {
+    assert(reply_buf_ok(o) && f != NULL && a != NULL);
     if (arg_eq(a, "normal"))
         return 0;
     if (arg_eq(a, "master") || arg_eq(a, "replica") || arg_eq(a, "slave") || arg_eq(a, "pubsub")) {
@@ -232,6 +259,8 @@ static int filter_type_or_reply(resp_out *o, client_filter *f, const resp_arg *a
  * connection, over this session alone. */
 static void gather(session *s, resp_out *o, const client_filter *f)
 {
+    assert(session_ok(s) && reply_buf_ok(o) && f != NULL);
+    assert(f->nids <= CLIENT_LIST_IDS_MAX);
     if (s->conn_ops != NULL) {
         if (s->conn_ops->gather(s->conn, f) != 0)
             reply_engine_error(o, INV_ENOMEM);
@@ -253,6 +282,8 @@ static void gather(session *s, resp_out *o, const client_filter *f)
 
 static void client_getname(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 2, 2));
+    assert(s->name == NULL || strlen(s->name) == s->name_len);
     if (s->name != NULL)
         resp_w_bulk_str(o, s->name);
     else
@@ -261,12 +292,15 @@ static void client_getname(session *s, resp_out *o, const resp_arg *v, size_t n)
 
 static void client_setname(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 3, 3));
     if (session_set_name_or_reply(s, o, &v[2]) == 0)
         resp_w_ok(o);
 }
 
 static void client_id(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 2, 2));
+    assert(s->id != 0); /* session_init gives ids from 1 */
     resp_w_int(o, (int64_t)s->id);
 }
 
@@ -274,14 +308,18 @@ static void client_info(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     char line[CLIENT_LINE_MAX];
     conn_facts cf;
+    assert(handler_call_ok(s, o, v, n, 2, 2));
     own_facts(s, o->proto, &cf);
-    resp_w_verbatim(o, line, client_line_fmt(s, &cf, line, sizeof line));
+    size_t len = client_line_fmt(s, &cf, line, sizeof line);
+    assert(len < sizeof line);
+    resp_w_verbatim(o, line, len);
 }
 
 /* CLIENT LIST [TYPE type | ID id [id ...]] (one filter, as Redis 7). */
 static void client_list(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     client_filter f;
+    assert(handler_call_ok(s, o, v, n, 2, 0));
     filter_init(&f, s, CLIENT_GATHER_LIST);
     if (n == 4 && arg_eq(&v[2], "type")) {
         if (filter_type_or_reply(o, &f, &v[3]) != 0)
@@ -302,6 +340,7 @@ static void client_list(session *s, resp_out *o, const resp_arg *v, size_t n)
         }
         f.ids = ids;
         f.nids = n - 3;
+        assert(f.nids >= 1 && f.nids <= CLIENT_LIST_IDS_MAX);
     } else if (n != 2) {
         resp_w_error(o, "ERR", "syntax error");
         return;
@@ -313,6 +352,8 @@ static void client_list(session *s, resp_out *o, const resp_arg *v, size_t n)
  * 0, or -1 after an error reply. */
 static int kill_option_or_reply(resp_out *o, client_filter *f, const resp_arg *v)
 {
+    assert(reply_buf_ok(o) && f != NULL && v != NULL);
+    assert(f->kind == CLIENT_GATHER_KILL);
     if (arg_eq(&v[0], "id")) {
         int64_t id;
         if (arg_ll_strict(&v[1], &id) != 0 || id < 1) {
@@ -344,6 +385,7 @@ static int kill_option_or_reply(resp_out *o, client_filter *f, const resp_arg *v
 static void client_kill(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     client_filter f;
+    assert(handler_call_ok(s, o, v, n, 3, 0));
     filter_init(&f, s, CLIENT_GATHER_KILL);
     if (n == 3) {
         /* the old form, which may kill the caller itself */
@@ -356,6 +398,7 @@ static void client_kill(session *s, resp_out *o, const resp_arg *v, size_t n)
             resp_w_error(o, "ERR", "syntax error");
             return;
         }
+        assert(i + 1 < n); /* an option and its value */
         if (kill_option_or_reply(o, &f, &v[i]) != 0)
             return;
     }
@@ -365,6 +408,7 @@ static void client_kill(session *s, resp_out *o, const resp_arg *v, size_t n)
 static void client_setinfo(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     char **dst;
+    assert(handler_call_ok(s, o, v, n, 4, 4));
     if (arg_eq(&v[2], "lib-name")) {
         dst = &s->lib_name;
     } else if (arg_eq(&v[2], "lib-ver")) {
@@ -375,6 +419,7 @@ static void client_setinfo(session *s, resp_out *o, const resp_arg *v, size_t n)
     }
     if (client_attr_check_or_reply(o, &v[3], &v[2]) != 0)
         return;
+    assert(dst == &s->lib_name || dst == &s->lib_ver);
     if (session_str_set(dst, &v[3]) != 0)
         reply_engine_error(o, INV_ENOMEM);
     else
@@ -384,6 +429,7 @@ static void client_setinfo(session *s, resp_out *o, const resp_arg *v, size_t n)
 /* NO-EVICT and NO-TOUCH: invcore neither evicts nor tracks access. */
 static void client_on_off(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 3, 3));
     if (arg_eq(&v[2], "on") || arg_eq(&v[2], "off"))
         resp_w_ok(o);
     else
@@ -436,6 +482,7 @@ static const char *const g_client_help[] = {
 
 static void client_help(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 2, 2));
     reply_help(o, g_client_help, sizeof g_client_help / sizeof g_client_help[0]);
 }
 
@@ -463,6 +510,7 @@ const cmd_sub g_client_subs[] = {
 void cmd_select(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     int64_t db;
+    assert(handler_call_ok(s, o, v, n, 2, 2));
     if (arg_ll_strict(&v[1], &db) != 0)
         resp_w_error(o, "ERR", "value is not an integer or out of range");
     else if (db < INT32_MIN || db > INT32_MAX) /* Redis reads an int */
@@ -478,6 +526,8 @@ void cmd_select(session *s, resp_out *o, const resp_arg *v, size_t n)
 void cmd_time(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     char num[24];
+    assert(handler_call_ok(s, o, v, n, 1, 1));
+    _Static_assert(sizeof num >= 20, "a u64's digits fit");
     uint64_t us = clock_wall_us();
     resp_w_array(o, 2);
     resp_w_bulk(o, num, resp_fmt_u64(num, us / 1000000u));
@@ -486,7 +536,9 @@ void cmd_time(session *s, resp_out *o, const resp_arg *v, size_t n)
 
 void cmd_reset(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 1, 1));
     session_reset(s);
+    assert(!s->multi_open && !s->quit && s->feed == NULL);
     o->proto = 2;
     resp_w_simple(o, "RESET");
 }
@@ -496,7 +548,9 @@ void cmd_reset(session *s, resp_out *o, const resp_arg *v, size_t n)
 void cmd_role(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     inv_stats st;
+    assert(handler_call_ok(s, o, v, n, 1, 1));
     memset(&st, 0, sizeof st);
+    /* CMD_NOTENANT: s->e may be NULL (no tenant), inv_stats_get refuses it */
     if (inv_stats_get(s->e, &st) != INV_OK)
         st.journal_position = 0;
     resp_w_array(o, 3);

@@ -116,10 +116,12 @@ static void keys_build(void)
 {
     for (int k = 0; k < K_COUNT; k++) {
         const char *name = k < K_QTY ? g_key_names[k] : inv_qty_name_str((inv_qty_name)(k - K_QTY));
+        assert(name != NULL); /* every key and quantity has a name */
         int n = snprintf(g_key_enc[k], KEY_ENC_MAX, "$%zu\r\n%s\r\n", strlen(name), name);
         assert(n > 0 && (unsigned)n < KEY_ENC_MAX);
         g_key_len[k] = (uint8_t)n;
     }
+    assert(g_key_len[K_POSITION] > 0 && g_key_len[K_COUNT - 1] > 0);
 }
 
 /* A writer into room already reserved. */
@@ -134,6 +136,7 @@ typedef struct {
  * next. */
 static inline void w_key(wr *w, int k)
 {
+    assert(k >= 0 && k < K_COUNT);
     memcpy(w->p, g_key_enc[k], KEY_ENC_MAX);
     w->p += g_key_len[k];
 }
@@ -142,6 +145,7 @@ static inline void w_key(wr *w, int k)
  * counts, ids of a small catalog) take the short way, inline. */
 static inline void w_u64(wr *w, uint64_t v)
 {
+    assert(w->p != NULL);
     if (v < 10) {
         *w->p++ = (char)('0' + v);
         return;
@@ -156,6 +160,7 @@ static inline void w_u64(wr *w, uint64_t v)
 
 static inline void w_num(wr *w, char type, int64_t v)
 {
+    assert(type == ':' || type == '$' || type == '*' || type == '%');
     *w->p++ = type;
     if (v < 0) {
         *w->p++ = '-';
@@ -169,6 +174,7 @@ static inline void w_num(wr *w, char type, int64_t v)
 
 static inline void w_map(wr *w, size_t pairs)
 {
+    assert(pairs <= RECORD_PAIRS_MAX); /* what MAP_ENC_MAX counted */
     if (w->proto >= 3)
         w_num(w, '%', (int64_t)pairs);
     else
@@ -177,6 +183,7 @@ static inline void w_map(wr *w, size_t pairs)
 
 static inline void w_bulk(wr *w, const char *s, size_t n)
 {
+    assert(s != NULL || n == 0);
     w_num(w, '$', (int64_t)n);
     memcpy(w->p, s, n);
     w->p += n;
@@ -190,17 +197,20 @@ static inline void w_id(wr *w, uint64_t id)
     char digits[24];
     wr d = {digits, w->proto};
     w_u64(&d, id);
+    assert(d.p > digits && d.p - digits <= 20); /* a u64 has 1..20 digits */
     w_bulk(w, digits, (size_t)(d.p - digits));
 }
 
 static inline void w_str(wr *w, const char *s)
 {
+    assert(s != NULL);
     w_bulk(w, s, strlen(s));
 }
 
 /* The optional fields: written only when set (the caller counted them). */
 static inline void w_opt_bulk(wr *w, int k, const char *s, size_t n)
 {
+    assert(s != NULL || n == 0); /* a length only with its bytes */
     if (s == NULL)
         return;
     w_key(w, k);
@@ -208,6 +218,7 @@ static inline void w_opt_bulk(wr *w, int k, const char *s, size_t n)
 }
 static inline void w_opt_true(wr *w, int k, bool set)
 {
+    assert(k == K_CREATED || k == K_DELETED); /* the two flag fields */
     if (!set)
         return;
     w_key(w, k);
@@ -223,16 +234,19 @@ static inline void w_opt_true(wr *w, int k, bool set)
 static const char *kind_str(inv_feed_kind k)
 {
     const char *s = inv_feed_kind_str(k);
+    assert(s == NULL || s[0] != '\0');
     return s ? s : "unknown";
 }
 
 static bool filter_any(const feed_filter *f)
 {
+    assert(f != NULL);
     return f->has_item || f->has_location;
 }
 
 static bool change_matches(const feed_filter *f, const inv_feed_change *c)
 {
+    assert(f != NULL && c != NULL);
     return (!f->has_item || c->item == f->item) && (!f->has_location || c->location == f->location);
 }
 
@@ -240,8 +254,10 @@ static bool change_matches(const feed_filter *f, const inv_feed_change *c)
 static void w_qty_map(wr *w, const int64_t *v, uint32_t mask)
 {
     size_t n = 0;
+    assert(v != NULL && mask < (1u << INV_QTY_NAMES));
     for (uint32_t m = mask; m != 0; m &= m - 1)
         n++;
+    assert(n <= INV_QTY_NAMES); /* what QTY_MAP_ENC_MAX counted */
     w_map(w, n);
     for (int q = 0; q < INV_QTY_NAMES; q++)
         if (mask & (1u << q)) {
@@ -253,8 +269,10 @@ static void w_qty_map(wr *w, const int64_t *v, uint32_t mask)
 static uint32_t nonzero_mask(const int64_t *delta)
 {
     uint32_t m = 0;
+    assert(delta != NULL);
     for (int q = 0; q < INV_QTY_NAMES; q++)
         m |= (uint32_t)(delta[q] != 0) << q;
+    assert(m < (1u << INV_QTY_NAMES));
     return m;
 }
 
@@ -264,6 +282,7 @@ static uint32_t nonzero_mask(const int64_t *delta)
 static void w_change(wr *w, const inv_feed_change *c)
 {
     const uint32_t all = (1u << INV_QTY_NAMES) - 1;
+    assert(w != NULL && c != NULL);
     const char *reason = inv_reason_str(c->reason);
     size_t pairs = 6 + (size_t)c->created + (size_t)c->deleted + (c->hold_id != NULL) +
                    (reason != NULL) + (c->ref != NULL);
@@ -301,11 +320,13 @@ static bool kind_has_location(inv_feed_kind k)
 /* The most bytes rec can take (its kept changes only: f). */
 static size_t record_bound(const inv_feed_record *rec, const feed_filter *f)
 {
+    assert(rec != NULL && (rec->changes != NULL || rec->n_changes == 0));
     size_t n = MAP_ENC_MAX + rec->hold_id_len + rec->request_id_len + rec->actor_len;
     for (size_t i = 0; i < rec->n_changes; i++)
         if (f == NULL || !filter_any(f) || change_matches(f, &rec->changes[i]))
             n += MAP_ENC_MAX + 2 * QTY_MAP_ENC_MAX + rec->changes[i].hold_id_len +
                  rec->changes[i].ref_len;
+    assert(n >= MAP_ENC_MAX);
     return n;
 }
 
@@ -315,6 +336,7 @@ static size_t record_bound(const inv_feed_record *rec, const feed_filter *f)
 static bool write_record(resp_out *o, const inv_feed_record *rec, const feed_filter *f)
 {
     size_t kept = rec->n_changes;
+    assert(reply_buf_ok(o) && rec != NULL);
     if (f != NULL && filter_any(f)) {
         kept = 0;
         for (size_t i = 0; i < rec->n_changes; i++)
@@ -372,15 +394,20 @@ typedef struct {
 
 static void page_begin(resp_out *o, feed_page *p)
 {
+    assert(reply_buf_ok(o) && p != NULL);
     p->start = o->len;
     p->n = 0;
     if (resp_out_reserve(o, FEED_PAGE_HEADER_MAX) == 0)
         o->len += FEED_PAGE_HEADER_MAX;
+    /* the header's room, or a failed buffer the connection drops */
+    assert(o->failed || (o->len == p->start + FEED_PAGE_HEADER_MAX && o->len <= o->cap));
 }
 
 /* Forgets the page (an error or a parked read answers instead). */
 static void page_drop(resp_out *o, const feed_page *p)
 {
+    assert(reply_buf_ok(o) && p != NULL);
+    assert(o->failed || o->len >= p->start + FEED_PAGE_HEADER_MAX); /* page_begin ran */
     if (!o->failed)
         o->len = p->start;
 }
@@ -397,6 +424,7 @@ static void page_end(resp_out *o, const feed_page *p, uint64_t next)
     memcpy(o->buf + p->start, h, (size_t)hn);
     memmove(o->buf + p->start + hn, o->buf + body, o->len - body);
     o->len -= FEED_PAGE_HEADER_MAX - (size_t)hn;
+    assert(o->len >= p->start + (size_t)hn && reply_buf_ok(o));
 }
 
 /* Reads records from f into the page: those f matches, up to count,
@@ -414,6 +442,7 @@ static int page_fill(resp_out *o, feed_page *p, inv_feed *f, const feed_filter *
             break;
         p->n += write_record(o, &rec, flt);
     }
+    assert(p->n <= count);
     return rc;
 }
 
@@ -422,6 +451,7 @@ static int page_fill(resp_out *o, feed_page *p, inv_feed *f, const feed_filter *
 /* The feed reads the journal: none in memory. -1 after the error reply. */
 static int journal_or_reply(session *s, resp_out *o, const char *cmd)
 {
+    assert(session_ok(s) && reply_buf_ok(o) && cmd != NULL);
     if (s->ctx->cfg->data_dir != NULL)
         return 0;
     resp_w_errorf(o,
@@ -435,6 +465,8 @@ static int journal_or_reply(session *s, resp_out *o, const char *cmd)
  * history starts now; a record that does not decode, about where. */
 static void reply_feed_error(session *s, resp_out *o, int rc, uint64_t after)
 {
+    assert(session_ok(s) && reply_buf_ok(o) && s->e != NULL);
+    assert(rc != INV_OK); /* only an error is worded */
     if (rc == INV_ELIMIT) {
         resp_w_errorf(o, "LIMIT history starts at %llu",
                       (unsigned long long)inv_feed_oldest_position(s->e));
@@ -452,6 +484,7 @@ static void reply_feed_error(session *s, resp_out *o, int rc, uint64_t after)
 static int count_or_reply(resp_out *o, const resp_arg *a, size_t *count)
 {
     uint64_t c;
+    assert(reply_buf_ok(o) && a != NULL && count != NULL);
     if (arg_u64_or_reply(o, a, "COUNT", &c) != 0)
         return -1;
     if (c == 0 || c > INV_FEED_COUNT_MAX) {
@@ -460,12 +493,15 @@ static int count_or_reply(resp_out *o, const resp_arg *a, size_t *count)
         return -1;
     }
     *count = (size_t)c;
+    assert(*count >= 1 && *count <= INV_FEED_COUNT_MAX);
     return 0;
 }
 
 /* An option given twice: -1 after the error reply. */
 static int once_or_reply(resp_out *o, unsigned *seen, unsigned bit, const resp_arg *key)
 {
+    assert(reply_buf_ok(o) && seen != NULL && key != NULL);
+    assert(bit != 0 && (bit & (bit - 1)) == 0); /* one OPT_ flag */
     if (*seen & bit) {
         resp_w_errorf(o, "INVALID option %.*s given twice", echo_len(key, CMD_NAME_ECHO_MAX),
                       key->ptr);
@@ -479,6 +515,7 @@ static int once_or_reply(resp_out *o, unsigned *seen, unsigned bit, const resp_a
 
 void feed_session_free(session *s)
 {
+    assert(s != NULL);
     struct feed_session *fs = s->feed;
     if (fs == NULL)
         return;
@@ -486,10 +523,12 @@ void feed_session_free(session *s)
     inv_feed_close(fs->reader);
     free(fs);
     s->feed = NULL;
+    assert(s->feed == NULL);
 }
 
 static void reader_close(struct feed_session *fs)
 {
+    assert(fs != NULL);
     inv_feed_close(fs->reader);
     fs->reader = NULL;
     fs->waiting = false;
@@ -502,12 +541,15 @@ static int reader_at_or_reply(session *s, resp_out *o, uint64_t from)
     struct feed_session *fs = s->feed;
     inv_engine *e = s->e;
     assert(fs != NULL && !fs->waiting);
+    assert(e != NULL && reply_buf_ok(o)); /* FEED.READ is not CMD_NOTENANT */
     if (fs->reader != NULL && from != INV_FEED_FROM_END && inv_feed_position(fs->reader) == from)
         return 0;
     reader_close(fs);
     int rc = inv_feed_open(e, from, &fs->reader);
-    if (rc == INV_OK)
+    if (rc == INV_OK) {
+        assert(fs->reader != NULL);
         return 0;
+    }
     fs->reader = NULL;
     uint64_t end = inv_feed_end_position(e);
     if (rc == INV_EINVALID && from > end)
@@ -529,6 +571,7 @@ enum { OPT_FROM = 1, OPT_COUNT = 2, OPT_BLOCK = 4, OPT_ITEM = 8, OPT_LOC = 16, O
 static int feed_option_or_reply(resp_out *o, const resp_arg *k, const resp_arg *v, feed_request *rq,
                                 unsigned *seen)
 {
+    assert(reply_buf_ok(o) && k != NULL && v != NULL && rq != NULL && seen != NULL);
     if (arg_eq(k, "from")) {
         if (once_or_reply(o, seen, OPT_FROM, k) != 0)
             return -1;
@@ -579,6 +622,9 @@ static int feed_option_or_reply(resp_out *o, const resp_arg *k, const resp_arg *
 /* The session's feed state, made on first use. NULL after the error reply. */
 static struct feed_session *feed_session_or_reply(session *s, resp_out *o)
 {
+    assert(session_ok(s) && reply_buf_ok(o));
+    /* a parked session runs no request until it is answered */
+    assert(s->feed == NULL || !s->feed->waiting);
     if (s->feed == NULL)
         s->feed = inv_calloc(1, sizeof *s->feed);
     if (s->feed == NULL)
@@ -591,6 +637,8 @@ static struct feed_session *feed_session_or_reply(session *s, resp_out *o)
 static void feed_park(session *s, resp_out *o, const feed_request *rq, uint64_t from)
 {
     struct feed_session *fs = s->feed;
+    assert(fs != NULL && fs->reader != NULL && !fs->waiting && rq != NULL);
+    assert(rq->count >= 1 && rq->count <= INV_FEED_COUNT_MAX);
     if (s->conn_ops == NULL || s->conn_ops->block == NULL) {
         resp_w_null(o);
         return;
@@ -611,6 +659,8 @@ static void cmd_feed_read(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     feed_request rq = {.from = 0, .count = FEED_COUNT_DEFAULT};
     unsigned seen = 0;
+    assert(handler_call_ok(s, o, v, n, 1, 11));
+    assert(s->e != NULL); /* not CMD_NOTENANT: the gate resolved the tenant */
     for (size_t i = 1; i + 1 < n; i += 2)
         if (feed_option_or_reply(o, &v[i], &v[i + 1], &rq, &seen) != 0)
             return;
@@ -644,6 +694,7 @@ bool command_feed_resume(session *s, resp_out *o, bool timed_out)
 {
     struct feed_session *fs = s->feed;
     assert(fs != NULL && fs->waiting && fs->reader != NULL);
+    assert(session_ok(s) && reply_buf_ok(o));
     feed_page p;
     page_begin(o, &p);
     int rc = page_fill(o, &p, fs->reader, &fs->filter, fs->count);
@@ -686,6 +737,8 @@ static void cmd_level_history(session *s, resp_out *o, const resp_arg *v, size_t
     uint64_t item, loc, before = 0;
     size_t count = FEED_COUNT_DEFAULT;
     unsigned seen = 0;
+    assert(handler_call_ok(s, o, v, n, 3, 7));
+    assert(s->e != NULL); /* not CMD_NOTENANT: the gate resolved the tenant */
     if (arg_u64_or_reply(o, &v[1], "item", &item) != 0 ||
         arg_u64_or_reply(o, &v[2], "location", &loc) != 0)
         return;
@@ -720,6 +773,7 @@ static void cmd_level_history(session *s, resp_out *o, const resp_arg *v, size_t
         return;
     }
     assert(nrec <= count);
+    assert(recs != NULL || nrec == 0);
     feed_page p;
     page_begin(o, &p);
     for (size_t i = 0; i < nrec; i++)

@@ -25,6 +25,9 @@
 
 static void hold_line_init(inv_batch_line *l, inv_batch_op op)
 {
+    assert(l != NULL);
+    assert(op == INV_BATCH_HOLD_CREATE || op == INV_BATCH_HOLD_COMMIT ||
+           op == INV_BATCH_HOLD_RELEASE || op == INV_BATCH_HOLD_EXTEND);
     memset(l, 0, sizeof *l);
     l->op = op;
     l->floor = INV_NO_FLOOR;
@@ -32,15 +35,18 @@ static void hold_line_init(inv_batch_line *l, inv_batch_op op)
 
 static int hold_id_or_reply(resp_out *o, const resp_arg *a)
 {
+    assert(reply_buf_ok(o) && a != NULL);
     if (a->len == 0 || a->len > INV_HOLD_ID_MAX) {
         resp_w_errorf(o, "INVALID hold id must be 1..%u bytes", (unsigned)INV_HOLD_ID_MAX);
         return -1;
     }
+    assert(a->len >= 1 && a->len <= INV_HOLD_ID_MAX);
     return 0;
 }
 
 static int ttl_or_reply(resp_out *o, const resp_arg *a, uint64_t *ttl_ms)
 {
+    assert(reply_buf_ok(o) && a != NULL && ttl_ms != NULL);
     if (arg_u64_or_reply(o, a, "ttl_ms", ttl_ms) != 0)
         return -1;
     if (*ttl_ms == 0 || *ttl_ms > INV_HOLD_TTL_MS_MAX) {
@@ -48,6 +54,7 @@ static int ttl_or_reply(resp_out *o, const resp_arg *a, uint64_t *ttl_ms)
                       (unsigned long long)INV_HOLD_TTL_MS_MAX);
         return -1;
     }
+    assert(*ttl_ms >= 1 && *ttl_ms <= INV_HOLD_TTL_MS_MAX);
     return 0;
 }
 
@@ -56,6 +63,8 @@ static int ttl_or_reply(resp_out *o, const resp_arg *a, uint64_t *ttl_ms)
 static int hold_line_or_reply(resp_out *o, const resp_arg *a, const inv_hold_line *prev,
                               size_t nprev, inv_hold_line *line)
 {
+    assert(reply_buf_ok(o) && a != NULL && line != NULL);
+    assert(nprev < INV_HOLD_LINES_MAX && (prev != NULL || nprev == 0));
     if (arg_u64_or_reply(o, &a[0], "item id", &line->item) != 0 ||
         arg_u64_or_reply(o, &a[1], "location id", &line->location) != 0 ||
         arg_i64_or_reply(o, &a[2], "quantity", &line->qty) != 0)
@@ -70,6 +79,7 @@ static int hold_line_or_reply(resp_out *o, const resp_arg *a, const inv_hold_lin
                           (unsigned long long)line->item, (unsigned long long)line->location);
             return -1;
         }
+    assert(line->qty >= 1 && line->qty <= INV_QTY_MAX);
     return 0;
 }
 
@@ -79,6 +89,7 @@ static int hold_lines_or_reply(resp_out *o, const resp_arg *v, size_t n_values, 
                                inv_hold_line *lines)
 {
     assert(n_values % 3 == 0);
+    assert(reply_buf_ok(o) && l != NULL && lines != NULL && (v != NULL || n_values == 0));
     l->n_hold_lines = n_values / 3;
     if (l->n_hold_lines > INV_HOLD_LINES_MAX) {
         resp_w_errorf(o, "LIMIT at most %u lines per hold", (unsigned)INV_HOLD_LINES_MAX);
@@ -88,6 +99,7 @@ static int hold_lines_or_reply(resp_out *o, const resp_arg *v, size_t n_values, 
         if (hold_line_or_reply(o, &v[3 * i], lines, i, &lines[i]) != 0)
             return -1;
     l->hold_lines = l->n_hold_lines ? lines : NULL;
+    assert(l->n_hold_lines <= INV_HOLD_LINES_MAX);
     return 0;
 }
 
@@ -97,6 +109,7 @@ static bool is_number(const resp_arg *a)
 {
     uint64_t u;
     int64_t i;
+    assert(a != NULL);
     return resp_parse_u64(a->ptr, a->len, &u) == 0 || resp_parse_i64(a->ptr, a->len, &i) == 0;
 }
 
@@ -105,6 +118,8 @@ static bool is_number(const resp_arg *a)
 static int text_opt_or_reply(resp_out *o, const resp_arg *a, const char *what, size_t max,
                              const char **p, size_t *len)
 {
+    assert(reply_buf_ok(o) && a != NULL && what != NULL && max >= 1);
+    assert(p != NULL && len != NULL);
     if (*p != NULL) {
         resp_w_errorf(o, "INVALID %s given twice", what);
         return -1;
@@ -115,6 +130,7 @@ static int text_opt_or_reply(resp_out *o, const resp_arg *a, const char *what, s
     }
     *p = a->ptr;
     *len = a->len;
+    assert(*len >= 1 && *len <= max);
     return 0;
 }
 
@@ -122,6 +138,8 @@ static int text_opt_or_reply(resp_out *o, const resp_arg *a, const char *what, s
  * order, each once; LIMIT needs BUYER. */
 static int create_opts_or_reply(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l)
 {
+    assert(reply_buf_ok(o) && l != NULL && l->op == INV_BATCH_HOLD_CREATE);
+    assert(v != NULL || n == 0);
     for (size_t i = 0; i < n; i += 2) {
         if (i + 1 == n) {
             resp_w_errorf(o, "INVALID option '%.*s' needs a value",
@@ -157,6 +175,7 @@ static int create_opts_or_reply(resp_out *o, const resp_arg *v, size_t n, inv_ba
         resp_w_error(o, "INVALID", "LIMIT needs BUYER");
         return -1;
     }
+    assert(l->buyer_limit >= 0 && l->buyer_limit <= INV_QTY_MAX);
     return 0;
 }
 
@@ -166,6 +185,7 @@ static int create_opts_or_reply(resp_out *o, const resp_arg *v, size_t n, inv_ba
 int parse_hold_create(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
                       inv_hold_line *lines)
 {
+    assert(v != NULL && n >= 6 && lines != NULL); /* the row's arity */
     hold_line_init(l, INV_BATCH_HOLD_CREATE);
     if (hold_id_or_reply(o, &v[1]) != 0 || ttl_or_reply(o, &v[2], &l->ttl_ms) != 0)
         return -1;
@@ -185,6 +205,7 @@ int parse_hold_create(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *
         return -1;
     l->hold_id = v[1].ptr;
     l->hold_id_len = v[1].len;
+    assert(l->n_hold_lines >= 1 && end <= n);
     return 0;
 }
 
@@ -193,11 +214,13 @@ int parse_hold_create(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *
 int parse_hold_commit(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
                       inv_hold_line *lines)
 {
+    assert(v != NULL && n >= 2 && (n - 2) % 3 == 0); /* the row's arity: whole lines */
     hold_line_init(l, INV_BATCH_HOLD_COMMIT);
     if (hold_id_or_reply(o, &v[1]) != 0 || hold_lines_or_reply(o, &v[2], n - 2, l, lines) != 0)
         return -1;
     l->hold_id = v[1].ptr;
     l->hold_id_len = v[1].len;
+    assert(l->n_hold_lines == (n - 2) / 3);
     return 0;
 }
 
@@ -205,11 +228,13 @@ int parse_hold_commit(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *
 int parse_hold_release(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
                        inv_hold_line *lines)
 {
+    assert(v != NULL && n == 2); /* the row's arity */
     hold_line_init(l, INV_BATCH_HOLD_RELEASE);
     if (hold_id_or_reply(o, &v[1]) != 0)
         return -1;
     l->hold_id = v[1].ptr;
     l->hold_id_len = v[1].len;
+    assert(l->n_hold_lines == 0 && l->hold_id_len <= INV_HOLD_ID_MAX);
     return 0;
 }
 
@@ -217,16 +242,21 @@ int parse_hold_release(resp_out *o, const resp_arg *v, size_t n, inv_batch_line 
 int parse_hold_extend(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
                       inv_hold_line *lines)
 {
+    assert(v != NULL && n == 3); /* the row's arity */
     hold_line_init(l, INV_BATCH_HOLD_EXTEND);
     if (hold_id_or_reply(o, &v[1]) != 0 || ttl_or_reply(o, &v[2], &l->ttl_ms) != 0)
         return -1;
     l->hold_id = v[1].ptr;
     l->hold_id_len = v[1].len;
+    assert(l->ttl_ms >= 1 && l->ttl_ms <= INV_HOLD_TTL_MS_MAX);
     return 0;
 }
 
 void hold_line_apply(inv_engine *e, const inv_batch_line *l, inv_batch_result *r)
 {
+    assert(e != NULL && l != NULL && r != NULL);
+    /* a parsed line: its hold id checked by hold_id_or_reply */
+    assert(l->hold_id != NULL && l->hold_id_len >= 1 && l->hold_id_len <= INV_HOLD_ID_MAX);
     switch (l->op) {
     case INV_BATCH_HOLD_CREATE: {
         const inv_hold_opts opts = {l->buyer, l->buyer_len, l->buyer_limit, l->order_ref,
@@ -254,6 +284,8 @@ const char *hold_line_error(const inv_batch_line *l, const inv_batch_result *r, 
                             size_t cap)
 {
     const inv_hold_failure *f = &r->hold_failure;
+    assert(l != NULL && r != NULL && msg != NULL && cap >= 1);
+    assert(r->rc != INV_OK); /* only a failed line is worded */
     if (r->rc == INV_EINSUFFICIENT && l->op == INV_BATCH_HOLD_CREATE) {
         snprintf(msg, cap, "%llu %llu %lld", (unsigned long long)f->item,
                  (unsigned long long)f->location, (long long)f->available);
@@ -299,6 +331,8 @@ static const char *hold_state_name(inv_hold_state st)
 void cmd_hold_get(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     inv_hold_info *h = &s->scratch->hold;
+    assert(handler_call_ok(s, o, v, n, 2, 2));
+    assert(s->e != NULL); /* not CMD_NOTENANT: the gate resolved the tenant */
     if (hold_id_or_reply(o, &v[1]) != 0 ||
         engine_or_reply(o, inv_hold_get(s->e, v[1].ptr, v[1].len, h)) != 0)
         return;
@@ -326,6 +360,8 @@ void cmd_hold_get(session *s, resp_out *o, const resp_arg *v, size_t n)
 static int hold_list_opts_or_reply(resp_out *o, const resp_arg *v, size_t n, inv_hold_filter *f,
                                    uint64_t *cursor, size_t *count)
 {
+    assert(reply_buf_ok(o) && v != NULL && f != NULL && cursor != NULL && count != NULL);
+    assert(n >= 1 && n <= 9 && (n - 1) % 2 == 0); /* the row's arity: whole pairs */
     memset(f, 0, sizeof *f);
     *cursor = 0;
     *count = CMD_LIST_COUNT_DEFAULT;
@@ -348,6 +384,7 @@ static int hold_list_opts_or_reply(resp_out *o, const resp_arg *v, size_t n, inv
             }
         }
     }
+    assert(*count >= 1 && *count <= INV_LIST_COUNT_MAX);
     return 0;
 }
 
@@ -358,6 +395,8 @@ void cmd_hold_list(session *s, resp_out *o, const resp_arg *v, size_t n)
     inv_hold_filter f;
     uint64_t cursor, next = 0;
     size_t count, got = 0;
+    assert(handler_call_ok(s, o, v, n, 1, 9));
+    assert(s->e != NULL); /* not CMD_NOTENANT: the gate resolved the tenant */
     if (hold_list_opts_or_reply(o, v, n, &f, &cursor, &count) != 0 ||
         engine_or_reply(o, inv_hold_list(s->e, &f, cursor, count, s->scratch->hold_ids,
                                          s->scratch->hold_id_lens, NFIELDS(s->scratch->hold_ids),

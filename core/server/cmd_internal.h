@@ -13,6 +13,8 @@
 #ifndef INV_SERVER_CMD_INTERNAL_H
 #define INV_SERVER_CMD_INTERNAL_H
 
+#include <assert.h>
+
 #include "server/command.h"
 
 #define CMD_PRODUCT_ROWS_SCRATCH 4096u /* rows answered without malloc */
@@ -39,6 +41,42 @@ struct cmd_scratch {
     char hold_ids[INV_LIST_COUNT_MAX][INV_HOLD_ID_MAX + 1]; /* HOLD.LIST */
     size_t hold_id_lens[INV_LIST_COUNT_MAX];
 };
+
+/* ---- invariant predicates ------------------------------------------------
+ * Used only inside assert() (kept in release builds: each is O(1), a few
+ * compares, no allocation). They state what this layer itself guarantees,
+ * never what a client sent. */
+
+/* A reply buffer the resp_w_* writers may append to. */
+static inline bool reply_buf_ok(const resp_out *o)
+{
+    return o != NULL && o->len <= o->cap && (o->buf != NULL || o->cap == 0) &&
+           (o->proto == 2 || o->proto == 3);
+}
+
+/* A session between requests (command.h, cmd_tenant.c, cmd_multi.c):
+ * an engine exactly with a tenant; authenticated exactly with a scope;
+ * a name exactly with a name generation; outside MULTI nothing queued
+ * and not aborted; an aborted transaction keeps no queue. */
+static inline bool session_ok(const session *s)
+{
+    return s != NULL && s->ctx != NULL && s->ctx->cfg != NULL && s->scratch != NULL &&
+           (s->e == NULL) == (s->tenant == NULL) && s->tenant_name_len <= INV_TENANT_NAME_MAX &&
+           s->authed == (s->scope != TOKEN_SCOPE_NONE) && (s->name == NULL) == (s->name_gen == 0) &&
+           (s->multi_open || (s->multi_count == 0 && s->multi_head == NULL && !s->multi_aborted)) &&
+           (!s->multi_aborted || (s->multi_head == NULL && s->multi_count == 0)) &&
+           s->multi_id_len <= INV_REQUEST_ID_MAX;
+}
+
+/* A handler's call as command_exec makes it: a sound session and reply
+ * buffer, and argc within the row's arity (min_args..max_args, 0: no
+ * upper bound), which command_exec (or multi_queue, for EXEC) checked. */
+static inline bool handler_call_ok(const session *s, const resp_out *o, const resp_arg *v, size_t n,
+                                   size_t min_args, size_t max_args)
+{
+    return session_ok(s) && reply_buf_ok(o) && v != NULL && n >= min_args &&
+           (max_args == 0 || n <= max_args);
+}
 
 /* A row of command.c's table; opaque outside command.c. */
 

@@ -15,6 +15,7 @@
  * the same parser checks them when MULTI queues them, and the same reply
  * writer answers them alone and inside EXEC's array (cmd_multi.c).
  */
+#include <assert.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,9 @@ static const field_def item_fields[] = {
 
 static const field_def *find_field(const field_def *defs, size_t n, const resp_arg *a)
 {
+    assert((defs == loc_fields && n == NFIELDS(loc_fields)) ||
+           (defs == item_fields && n == NFIELDS(item_fields)));
+    assert(a != NULL);
     for (size_t i = 0; i < n; i++)
         if (arg_eq(a, defs[i].name))
             return &defs[i];
@@ -75,6 +79,7 @@ static const field_def *find_field(const field_def *defs, size_t n, const resp_a
 
 static int bool_or_reply(resp_out *o, const resp_arg *a, const char *what, bool *v)
 {
+    assert(reply_buf_ok(o) && a != NULL && what != NULL && v != NULL);
     if (arg_eq(a, "1") || arg_eq(a, "true") || arg_eq(a, "yes")) {
         *v = true;
         return 0;
@@ -91,6 +96,8 @@ static int bool_or_reply(resp_out *o, const resp_arg *a, const char *what, bool 
 static int fields_or_reply(resp_out *o, const field_def *defs, size_t ndefs, const resp_arg *v,
                            size_t n, void *base, unsigned *mask)
 {
+    assert(reply_buf_ok(o) && defs != NULL && base != NULL && mask != NULL);
+    assert(v != NULL && n % 2 == 0); /* whole pairs: set_record took NX off */
     *mask = 0;
     for (size_t i = 0; i + 1 < n; i += 2) {
         const field_def *f = find_field(defs, ndefs, &v[i]);
@@ -100,6 +107,9 @@ static int fields_or_reply(resp_out *o, const field_def *defs, size_t ndefs, con
             return -1;
         }
         if (f->cap) {
+            /* the string lies inside the fields struct */
+            assert(f->off + f->cap <=
+                   (defs == loc_fields ? sizeof(inv_location_fields) : sizeof(inv_item_fields)));
             if (arg_str_or_reply(o, &v[i + 1], f->name, (char *)base + f->off, f->cap) != 0)
                 return -1;
         } else if (f->mask == INV_LOC_PRIORITY && defs == loc_fields) {
@@ -124,6 +134,7 @@ static int fields_or_reply(resp_out *o, const field_def *defs, size_t ndefs, con
         }
         *mask |= f->mask;
     }
+    assert(n == 0 || *mask != 0); /* every pair named a field with a bit */
     return 0;
 }
 
@@ -150,33 +161,39 @@ typedef struct {
 
 static int put_location(inv_engine *e, uint64_t id, const record_fields *f)
 {
+    assert(e != NULL && f != NULL);
     return inv_location_put(e, id, &f->loc);
 }
 
 static int create_location(inv_engine *e, uint64_t id, const record_fields *f)
 {
+    assert(e != NULL && f != NULL);
     return inv_location_create(e, id, &f->loc);
 }
 
 static bool location_exists(inv_engine *e, uint64_t id)
 {
     inv_location l;
+    assert(e != NULL);
     return inv_location_get(e, id, &l) == INV_OK;
 }
 
 static int put_item(inv_engine *e, uint64_t id, const record_fields *f)
 {
+    assert(e != NULL && f != NULL);
     return inv_item_put(e, id, &f->item);
 }
 
 static int create_item(inv_engine *e, uint64_t id, const record_fields *f)
 {
+    assert(e != NULL && f != NULL);
     return inv_item_create(e, id, &f->item);
 }
 
 static bool item_exists(inv_engine *e, uint64_t id)
 {
     inv_item it;
+    assert(e != NULL);
     return inv_item_get(e, id, &it) == INV_OK;
 }
 
@@ -210,6 +227,8 @@ static const record_def item_record = {
  * table's arity said before NX. */
 static void set_record(session *s, resp_out *o, const resp_arg *v, size_t n, const record_def *r)
 {
+    assert(handler_call_ok(s, o, v, n, 4, 0) && s->e != NULL);
+    assert(r == &loc_record || r == &item_record);
     bool nx = (n - 2) % 2 == 1;
     if (nx && !arg_eq(&v[n - 1], "nx")) {
         resp_w_errorf(o, "ERR wrong number of arguments for '%s' command", r->name);
@@ -222,6 +241,7 @@ static void set_record(session *s, resp_out *o, const resp_arg *v, size_t n, con
     if (arg_u64_or_reply(o, &v[1], r->what, &id) != 0 ||
         fields_or_reply(o, r->defs, r->ndefs, v + 2, n - 2 - (nx ? 1 : 0), &f, mask) != 0)
         return;
+    assert(*mask != 0); /* at least one pair (the row's arity) */
     int rc = nx ? r->create(s->e, id, &f) : r->put(s->e, id, &f);
     if (rc == INV_EEXISTS && nx && r->exists(s->e, id)) {
         resp_w_errorf(o, "EXISTS %s %llu exists", r->noun, (unsigned long long)id);
@@ -233,11 +253,13 @@ static void set_record(session *s, resp_out *o, const resp_arg *v, size_t n, con
 
 void cmd_loc_set(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(n >= 4); /* the row's arity: loc and one pair */
     set_record(s, o, v, n, &loc_record);
 }
 
 void cmd_item_set(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(n >= 4); /* the row's arity: item and one pair */
     set_record(s, o, v, n, &item_record);
 }
 
@@ -245,18 +267,22 @@ void cmd_item_set(session *s, resp_out *o, const resp_arg *v, size_t n)
 
 static void kv_str(resp_out *o, const char *k, const char *val)
 {
+    assert(reply_buf_ok(o) && k != NULL && val != NULL);
     resp_w_bulk_str(o, k);
     resp_w_bulk_str(o, val);
 }
 
 static void kv_int(resp_out *o, const char *k, int64_t val)
 {
+    assert(reply_buf_ok(o) && k != NULL);
     resp_w_bulk_str(o, k);
     resp_w_int(o, val);
 }
 
 void cmd_loc_get(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 2, 2));
+    assert(s->e != NULL); /* not CMD_NOTENANT: the gate resolved the tenant */
     uint64_t loc;
     inv_location l;
     if (arg_u64_or_reply(o, &v[1], "location id", &loc) != 0 ||
@@ -266,8 +292,11 @@ void cmd_loc_get(session *s, resp_out *o, const resp_arg *v, size_t n)
     resp_w_bulk_str(o, "id");
     resp_w_bulk_u64(o, l.id);
     for (size_t i = 0; i < NFIELDS(loc_fields); i++)
-        if (loc_fields[i].cap)
+        if (loc_fields[i].cap) {
+            /* the engine's strings are NUL-terminated within their field */
+            assert(memchr((const char *)&l.fields + loc_fields[i].off, '\0', loc_fields[i].cap));
             kv_str(o, loc_fields[i].name, (const char *)&l.fields + loc_fields[i].off);
+        }
     kv_int(o, "active", l.fields.active ? 1 : 0);
     kv_int(o, "priority", l.fields.priority);
     kv_int(o, "default", l.is_default ? 1 : 0);
@@ -279,6 +308,8 @@ void cmd_loc_get(session *s, resp_out *o, const resp_arg *v, size_t n)
 static int list_opts_or_reply(resp_out *o, const resp_arg *v, size_t n, uint64_t *cursor,
                               size_t *count)
 {
+    assert(reply_buf_ok(o) && v != NULL && cursor != NULL && count != NULL);
+    assert(n >= 1 && n <= 5 && (n - 1) % 2 == 0); /* the rows' arity: whole pairs */
     *cursor = 0;
     *count = CMD_LIST_COUNT_DEFAULT;
     for (size_t i = 1; i + 1 < n; i += 2) {
@@ -290,11 +321,14 @@ static int list_opts_or_reply(resp_out *o, const resp_arg *v, size_t n, uint64_t
             return -1;
         }
     }
+    assert(*count >= 1 && *count <= INV_LIST_COUNT_MAX);
     return 0;
 }
 
 static void reply_page(resp_out *o, uint64_t next, const uint64_t *ids, size_t nids)
 {
+    assert(reply_buf_ok(o) && (ids != NULL || nids == 0));
+    assert(nids <= 2 * INV_LIST_COUNT_MAX); /* at most the scratch's ids */
     resp_w_array(o, 2);
     resp_w_bulk_u64(o, next);
     resp_w_array(o, nids);
@@ -308,6 +342,9 @@ typedef int (*id_lister)(inv_engine *e, uint64_t cursor, size_t count, uint64_t 
 /* LOC.LIST and ITEM.LIST: [CURSOR c] [COUNT n] -> [next_cursor, [id ...]]. */
 static void list_ids(session *s, resp_out *o, const resp_arg *v, size_t n, id_lister list)
 {
+    assert(handler_call_ok(s, o, v, n, 1, 5));
+    assert(s->e != NULL); /* not CMD_NOTENANT: the gate resolved the tenant */
+    assert(list == inv_location_list || list == inv_item_list);
     uint64_t cursor;
     size_t count;
     if (list_opts_or_reply(o, v, n, &cursor, &count) != 0)
@@ -324,11 +361,14 @@ static void list_ids(session *s, resp_out *o, const resp_arg *v, size_t n, id_li
 
 void cmd_loc_list(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(n >= 1 && n <= 5); /* the row's arity */
     list_ids(s, o, v, n, inv_location_list);
 }
 
 void cmd_loc_default(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 1, 2));
+    assert(s->e != NULL); /* not CMD_NOTENANT: the gate resolved the tenant */
     uint64_t loc;
     if (n == 1) {
         if (engine_or_reply(o, inv_location_default(s->e, &loc)) == 0)
@@ -343,6 +383,9 @@ void cmd_loc_default(session *s, resp_out *o, const resp_arg *v, size_t n)
 
 static void reply_item(resp_out *o, const inv_item *it)
 {
+    assert(reply_buf_ok(o) && it != NULL);
+    /* the engine's strings are NUL-terminated within their field */
+    assert(memchr(it->fields.sku, '\0', sizeof it->fields.sku) != NULL);
     resp_w_map(o, 13);
     resp_w_bulk_str(o, "id");
     resp_w_bulk_u64(o, it->id);
@@ -362,6 +405,8 @@ static void reply_item(resp_out *o, const inv_item *it)
 
 void cmd_item_get(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 2, 2));
+    assert(s->e != NULL); /* not CMD_NOTENANT: the gate resolved the tenant */
     uint64_t item;
     inv_item it;
     if (arg_u64_or_reply(o, &v[1], "item id", &item) == 0 &&
@@ -371,12 +416,15 @@ void cmd_item_get(session *s, resp_out *o, const resp_arg *v, size_t n)
 
 void cmd_item_mget(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 2, 0));
+    assert(s->e != NULL); /* not CMD_NOTENANT: the gate resolved the tenant */
     uint64_t *ids = s->scratch->ids;
     size_t k = n - 1;
     if (k > INV_MGET_MAX) {
         resp_w_errorf(o, "LIMIT at most %u ids", (unsigned)INV_MGET_MAX);
         return;
     }
+    assert(k >= 1 && k <= NFIELDS(s->scratch->ids));
     for (size_t i = 0; i < k; i++)
         if (arg_u64_or_reply(o, &v[i + 1], "item id", &ids[i]) != 0)
             return;
@@ -395,6 +443,8 @@ void cmd_item_bysku(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     char sku[INV_SKU_MAX + 1];
     uint64_t item;
+    assert(handler_call_ok(s, o, v, n, 2, 2));
+    assert(s->e != NULL); /* not CMD_NOTENANT: the gate resolved the tenant */
     if (arg_str_or_reply(o, &v[1], "sku", sku, sizeof sku) == 0 &&
         engine_or_reply(o, inv_item_by_sku(s->e, sku, &item)) == 0)
         resp_w_bulk_u64(o, item);
@@ -405,10 +455,13 @@ void cmd_item_byvariant(session *s, resp_out *o, const resp_arg *v, size_t n)
     uint64_t *ids = s->scratch->ids;
     unsigned char found[INV_MGET_MAX];
     size_t k = n - 1, hits = 0;
+    assert(handler_call_ok(s, o, v, n, 2, 0));
+    assert(s->e != NULL); /* not CMD_NOTENANT: the gate resolved the tenant */
     if (k > INV_MGET_MAX) {
         resp_w_errorf(o, "LIMIT at most %u variants", (unsigned)INV_MGET_MAX);
         return;
     }
+    assert(k >= 1 && k <= NFIELDS(s->scratch->ids));
     for (size_t i = 0; i < k; i++) {
         char var[INV_VARIANT_MAX + 1];
         found[i] = 0;
@@ -421,6 +474,7 @@ void cmd_item_byvariant(session *s, resp_out *o, const resp_arg *v, size_t n)
             hits++;
         }
     }
+    assert(hits <= k);
     resp_w_array(o, hits);
     for (size_t i = 0; i < k; i++) {
         if (!found[i])
@@ -433,11 +487,14 @@ void cmd_item_byvariant(session *s, resp_out *o, const resp_arg *v, size_t n)
 
 void cmd_item_list(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(n >= 1 && n <= 5); /* the row's arity */
     list_ids(s, o, v, n, inv_item_list);
 }
 
 void cmd_item_del(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 2, 2));
+    assert(s->e != NULL); /* not CMD_NOTENANT: the gate resolved the tenant */
     uint64_t item;
     if (arg_u64_or_reply(o, &v[1], "item id", &item) == 0 &&
         engine_or_reply(o, inv_item_del(s->e, item)) == 0)
@@ -448,6 +505,8 @@ void cmd_item_del(session *s, resp_out *o, const resp_arg *v, size_t n)
 
 static int item_loc_or_reply(resp_out *o, const resp_arg *v, uint64_t *item, uint64_t *loc)
 {
+    /* v[1] and v[2] exist: every caller's row has min_args >= 3 */
+    assert(reply_buf_ok(o) && v != NULL && item != NULL && loc != NULL);
     if (arg_u64_or_reply(o, &v[1], "item id", item) != 0)
         return -1;
     return arg_u64_or_reply(o, &v[2], "location id", loc);
@@ -457,6 +516,7 @@ static int item_loc_or_reply(resp_out *o, const resp_arg *v, uint64_t *item, uin
  * bound, checked here too so that MULTI refuses it before EXEC). */
 static int qty_or_reply(resp_out *o, const resp_arg *a, const char *what, int64_t *q)
 {
+    assert(reply_buf_ok(o) && a != NULL && what != NULL && q != NULL);
     if (arg_i64_or_reply(o, a, what, q) != 0)
         return -1;
     if (*q < -INV_QTY_MAX || *q > INV_QTY_MAX) {
@@ -464,14 +524,29 @@ static int qty_or_reply(resp_out *o, const resp_arg *a, const char *what, int64_
                       (long long)INV_QTY_MAX);
         return -1;
     }
+    assert(*q >= -INV_QTY_MAX && *q <= INV_QTY_MAX);
     return 0;
+}
+
+/* A line as a parser leaves it and the engine calls take it (used only in
+ * asserts): a known op, hold lines exactly when counted, a hold id exactly
+ * with a length, quantities and names within their bounds. */
+static bool batch_line_ok(const inv_batch_line *l)
+{
+    return l != NULL && l->op >= INV_BATCH_LEVEL_SET && l->op <= INV_BATCH_LEVEL_GET_FULL &&
+           (l->n_hold_lines == 0) == (l->hold_lines == NULL) &&
+           l->n_hold_lines <= INV_HOLD_LINES_MAX && (l->hold_id == NULL) == (l->hold_id_len == 0) &&
+           l->hold_id_len <= INV_HOLD_ID_MAX && l->qty >= -INV_QTY_MAX && l->qty <= INV_QTY_MAX &&
+           (unsigned)l->from < INV_QTY_NAMES && (unsigned)l->to < INV_QTY_NAMES;
 }
 
 static void batch_line_init(inv_batch_line *l, inv_batch_op op)
 {
+    assert(l != NULL && op >= INV_BATCH_LEVEL_SET && op <= INV_BATCH_LEVEL_GET_FULL);
     memset(l, 0, sizeof *l);
     l->op = op;
     l->floor = INV_NO_FLOOR;
+    assert(batch_line_ok(l));
 }
 
 /* Hot path: LEVEL.SET item loc qty [IFREV rev] and LEVEL.ADJUST item loc
@@ -482,6 +557,7 @@ static void batch_line_init(inv_batch_line *l, inv_batch_op op)
 static int parse_level_write(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
                              bool adjust)
 {
+    assert(v != NULL && n >= 4); /* the rows' arity: item loc qty */
     batch_line_init(l, adjust ? INV_BATCH_LEVEL_ADJUST : INV_BATCH_LEVEL_SET);
     if (item_loc_or_reply(o, v, &l->item, &l->location) != 0 ||
         qty_or_reply(o, &v[3], adjust ? "delta" : "quantity", &l->qty) != 0)
@@ -507,12 +583,14 @@ static int parse_level_write(resp_out *o, const resp_arg *v, size_t n, inv_batch
             return -1;
         }
     }
+    assert(batch_line_ok(l) && (adjust || l->floor == INV_NO_FLOOR));
     return 0;
 }
 
 static int parse_level_set(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
                            inv_hold_line *lines)
 {
+    assert(n >= 4 && n <= 6); /* the row's arity */
     return parse_level_write(o, v, n, l, false);
 }
 
@@ -525,10 +603,13 @@ static int parse_level_set(resp_out *o, const resp_arg *v, size_t n, inv_batch_l
  * line alone (cmd_batch_line): the hot path pays one compare. */
 void cmd_level_set(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 4, 6));
     if (n != LEVEL_SET_NX_ARGC) {
         cmd_batch_line(s, o, v, n);
         return;
     }
+    assert(s->e != NULL); /* not CMD_NOTENANT: the gate resolved the tenant */
+
     inv_batch_line l;
     batch_line_init(&l, INV_BATCH_LEVEL_SET);
     if (!arg_eq(&v[4], "nx")) {
@@ -546,6 +627,7 @@ void cmd_level_set(session *s, resp_out *o, const resp_arg *v, size_t n)
         return;
     inv_batch_result r;
     memset(&r, 0, sizeof r);
+    assert(batch_line_ok(&l) && l.if_revision == 0);
     r.rc = inv_level_create(s->e, l.item, l.location, l.qty, &r.level);
     if (r.rc == INV_EEXISTS) {
         resp_w_errorf(o, "EXISTS level exists (revision %llu)",
@@ -558,6 +640,7 @@ void cmd_level_set(session *s, resp_out *o, const resp_arg *v, size_t n)
 static int parse_level_adjust(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
                               inv_hold_line *lines)
 {
+    assert(n >= 4 && n <= 8 && n % 2 == 0); /* the row's arity: whole options */
     return parse_level_write(o, v, n, l, true);
 }
 
@@ -565,6 +648,8 @@ static int parse_level_adjust(resp_out *o, const resp_arg *v, size_t n, inv_batc
 static int parse_level_get(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
                            inv_hold_line *lines)
 {
+    assert(reply_buf_ok(o) && v != NULL && l != NULL);
+    assert(n == 3 || n == 4); /* the row's arity */
     if (n == 4 && !arg_eq(&v[3], "all")) {
         resp_w_error(o, "INVALID", "expected ALL");
         return -1;
@@ -581,6 +666,8 @@ static int parse_level_get(resp_out *o, const resp_arg *v, size_t n, inv_batch_l
 
 void reply_level_full(resp_out *o, const inv_level_full *f)
 {
+    assert(reply_buf_ok(o) && f != NULL);
+    assert(f->policy == INV_POLICY_DENY || f->policy == INV_POLICY_CONTINUE);
     resp_w_map(o, LEVEL_FULL_PAIRS);
     for (int q = 0; q < INV_QTY_NAMES; q++) {
         resp_w_bulk_str(o, inv_qty_name_str((inv_qty_name)q));
@@ -604,8 +691,11 @@ void reply_level_full(resp_out *o, const inv_level_full *f)
 
 static int qty_name_or_reply(resp_out *o, const resp_arg *a, inv_qty_name *q)
 {
-    if (inv_qty_name_parse(a->ptr, a->len, q) == INV_OK)
+    assert(reply_buf_ok(o) && a != NULL && q != NULL);
+    if (inv_qty_name_parse(a->ptr, a->len, q) == INV_OK) {
+        assert((unsigned)*q < INV_QTY_NAMES);
         return 0;
+    }
     resp_w_errorf(o,
                   "INVALID unknown quantity '%.*s' (available, committed, incoming, damaged, "
                   "safety_stock, quality_control)",
@@ -616,12 +706,14 @@ static int qty_name_or_reply(resp_out *o, const resp_arg *a, inv_qty_name *q)
 /* A positive unit count (a move, a fulfilment). */
 static int units_or_reply(resp_out *o, const resp_arg *a, int64_t *q)
 {
+    assert(reply_buf_ok(o) && a != NULL && q != NULL);
     if (qty_or_reply(o, a, "quantity", q) != 0)
         return -1;
     if (*q < 1) {
         resp_w_error(o, "INVALID", "quantity must be at least 1");
         return -1;
     }
+    assert(*q >= 1 && *q <= INV_QTY_MAX);
     return 0;
 }
 
@@ -629,6 +721,7 @@ static int units_or_reply(resp_out *o, const resp_arg *a, int64_t *q)
 static int parse_level_move(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
                             inv_hold_line *lines)
 {
+    assert(v != NULL && n >= 8 && n <= 10); /* the row's arity */
     batch_line_init(l, INV_BATCH_LEVEL_MOVE);
     l->from = l->to = INV_QTY_NAMES;
     if (item_loc_or_reply(o, v, &l->item, &l->location) != 0 ||
@@ -659,6 +752,7 @@ static int parse_level_move(resp_out *o, const resp_arg *v, size_t n, inv_batch_
                                       : "reserved changes only by holds");
         return -1;
     }
+    assert(batch_line_ok(l) && l->from != l->to);
     return 0;
 }
 
@@ -667,6 +761,7 @@ static int parse_level_move(resp_out *o, const resp_arg *v, size_t n, inv_batch_
 static int parse_level_transfer(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
                                 inv_hold_line *lines)
 {
+    assert(v != NULL && n >= 5 && n <= 9); /* the row's arity */
     batch_line_init(l, INV_BATCH_LEVEL_TRANSFER);
     if (item_loc_or_reply(o, v, &l->item, &l->location) != 0 ||
         arg_u64_or_reply(o, &v[3], "location id", &l->to_location) != 0 ||
@@ -693,6 +788,7 @@ static int parse_level_transfer(resp_out *o, const resp_arg *v, size_t n, inv_ba
         resp_w_error(o, "INVALID", "a transfer goes to another location");
         return -1;
     }
+    assert(batch_line_ok(l) && l->qty >= 1);
     return 0;
 }
 
@@ -700,6 +796,7 @@ static int parse_level_transfer(resp_out *o, const resp_arg *v, size_t n, inv_ba
 static int parse_level_return(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
                               inv_hold_line *lines)
 {
+    assert(v != NULL && n == 4); /* the row's arity */
     batch_line_init(l, INV_BATCH_LEVEL_MOVE);
     l->from = INV_QTY_COMMITTED;
     l->to = INV_QTY_AVAILABLE;
@@ -712,6 +809,7 @@ static int parse_level_return(resp_out *o, const resp_arg *v, size_t n, inv_batc
 static int parse_level_fulfil(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
                               inv_hold_line *lines)
 {
+    assert(v != NULL && n == 4); /* the row's arity */
     batch_line_init(l, INV_BATCH_LEVEL_FULFIL);
     if (item_loc_or_reply(o, v, &l->item, &l->location) != 0)
         return -1;
@@ -722,6 +820,7 @@ static int parse_level_fulfil(resp_out *o, const resp_arg *v, size_t n, inv_batc
 static int parse_level_policy(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
                               inv_hold_line *lines)
 {
+    assert(v != NULL && n >= 4 && n <= 6); /* the row's arity */
     batch_line_init(l, INV_BATCH_LEVEL_POLICY);
     if (item_loc_or_reply(o, v, &l->item, &l->location) != 0)
         return -1;
@@ -749,6 +848,7 @@ static int parse_level_policy(resp_out *o, const resp_arg *v, size_t n, inv_batc
         resp_w_error(o, "INVALID", "expected LIMIT n");
         return -1;
     }
+    assert(l->policy == INV_POLICY_CONTINUE || l->preorder_limit == INV_NO_PREORDER_LIMIT);
     return 0;
 }
 
@@ -756,6 +856,7 @@ static int parse_level_policy(resp_out *o, const resp_arg *v, size_t n, inv_batc
 static uint64_t conflict_revision(session *s, uint64_t item, uint64_t loc, const inv_level *out)
 {
     inv_level cur;
+    assert(session_ok(s) && s->e != NULL && out != NULL);
     if (out->revision != 0)
         return out->revision;
     if (inv_level_get(s->e, item, loc, &cur) == INV_OK)
@@ -781,6 +882,7 @@ static void level_list_item(session *s, resp_out *o, uint64_t item, bool all)
 {
     inv_level_entry *rows = s->scratch->levels;
     size_t cap = NFIELDS(s->scratch->levels), got = 0;
+    assert(session_ok(s) && reply_buf_ok(o) && s->e != NULL);
     if (engine_or_reply(o, inv_level_list(s->e, item, rows, cap, &got)) != 0)
         return;
     if (got > cap) { /* defended: INV_LOCATIONS_MAX bounds it */
@@ -813,6 +915,8 @@ static void level_list_item(session *s, resp_out *o, uint64_t item, bool all)
         r->location = rows[i].location;
         kept++;
     }
+    /* full holds got rows: the scratch when they fit, else big */
+    assert(kept <= got && (big != NULL || got <= LEVEL_LIST_FULL_SCRATCH));
     resp_w_array(o, kept);
     for (size_t i = 0; i < kept; i++) {
         resp_w_array(o, 2);
@@ -834,6 +938,7 @@ typedef struct {
 static int page_count_or_reply(resp_out *o, const resp_arg *a, size_t *count)
 {
     uint64_t c;
+    assert(reply_buf_ok(o) && a != NULL && count != NULL);
     if (arg_u64_or_reply(o, a, "count", &c) != 0)
         return -1;
     if (c == 0 || c > INV_LIST_COUNT_MAX) {
@@ -841,17 +946,20 @@ static int page_count_or_reply(resp_out *o, const resp_arg *a, size_t *count)
         return -1;
     }
     *count = (size_t)c;
+    assert(*count >= 1 && *count <= INV_LIST_COUNT_MAX);
     return 0;
 }
 
 static int page_since_or_reply(resp_out *o, const resp_arg *a, int64_t *since_ms)
 {
+    assert(reply_buf_ok(o) && a != NULL && since_ms != NULL);
     if (arg_i64_or_reply(o, a, "updated-since", since_ms) != 0)
         return -1;
     if (*since_ms < 0) {
         resp_w_error(o, "INVALID", "updated-since must be at least 0 (Unix ms)");
         return -1;
     }
+    assert(*since_ms >= 0);
     return 0;
 }
 
@@ -862,6 +970,7 @@ static int level_page_opts_or_reply(resp_out *o, const resp_arg *v, size_t i, si
 {
     static const char *const names[PAGE_OPTIONS] = {"cursor", "count", "updated-since", "all"};
     bool seen[PAGE_OPTIONS] = {false, false, false, false};
+    assert(reply_buf_ok(o) && v != NULL && p != NULL && i >= 2 && i <= n);
     *p = (level_page_opts){0, CMD_LIST_COUNT_DEFAULT, 0, false};
     for (; i < n; i++) {
         int k = 0;
@@ -884,12 +993,14 @@ static int level_page_opts_or_reply(resp_out *o, const resp_arg *v, size_t i, si
             resp_w_errorf(o, "INVALID %s needs a value", names[k]);
             return -1;
         }
+        assert(i < n && k < PAGE_ALL); /* a value follows its name */
         int rc = k == PAGE_CURSOR  ? arg_u64_or_reply(o, &v[i], "cursor", &p->cursor)
                  : k == PAGE_COUNT ? page_count_or_reply(o, &v[i], &p->count)
                                    : page_since_or_reply(o, &v[i], &p->since_ms);
         if (rc != 0)
             return -1;
     }
+    assert(p->count >= 1 && p->count <= INV_LIST_COUNT_MAX && p->since_ms >= 0);
     return 0;
 }
 
@@ -898,6 +1009,8 @@ static int level_page_opts_or_reply(resp_out *o, const resp_arg *v, size_t i, si
 static void reply_level_page(resp_out *o, uint64_t next, const inv_level_full_row *rows,
                              size_t nrows, bool all)
 {
+    assert(reply_buf_ok(o) && (rows != NULL || nrows == 0));
+    assert(nrows <= LEVEL_LIST_FULL_SCRATCH); /* the caller cut it to the scratch */
     resp_w_array(o, 2);
     resp_w_bulk_u64(o, next);
     resp_w_array(o, nrows);
@@ -920,6 +1033,9 @@ void cmd_level_list(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     inv_level_filter f = {0, 0, false, false, 0};
     size_t first_opt = 2;
+    assert(handler_call_ok(s, o, v, n, 2, 10));
+    assert(s->e != NULL); /* not CMD_NOTENANT: the gate resolved the tenant */
+
     if (arg_eq(&v[1], "loc")) {
         if (n < 3) {
             resp_w_error(o, "INVALID", "expected LOC loc");
@@ -958,6 +1074,8 @@ void cmd_level_list(session *s, resp_out *o, const resp_arg *v, size_t n)
 
 void cmd_level_del(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 3, 3));
+    assert(s->e != NULL); /* not CMD_NOTENANT: the gate resolved the tenant */
     uint64_t item, loc;
     if (item_loc_or_reply(o, v, &item, &loc) == 0 &&
         engine_or_reply(o, inv_level_del(s->e, item, loc)) == 0)
@@ -969,9 +1087,11 @@ void cmd_level_del(session *s, resp_out *o, const resp_arg *v, size_t n)
 static void reply_product(resp_out *o, int64_t total, const inv_stock_row *r, size_t nrows)
 {
     size_t groups = 0;
+    assert(reply_buf_ok(o) && (r != NULL || nrows == 0));
     for (size_t i = 0; i < nrows; i++)
         if (i == 0 || r[i].item != r[i - 1].item)
             groups++;
+    assert(groups <= nrows);
     resp_w_array(o, 2);
     resp_w_int(o, total);
     resp_w_array(o, groups);
@@ -979,6 +1099,7 @@ static void reply_product(resp_out *o, int64_t total, const inv_stock_row *r, si
         size_t j = i;
         while (j < nrows && r[j].item == r[i].item)
             j++;
+        assert(j > i && j <= nrows); /* a group has at least its first row */
         resp_w_array(o, 3);
         resp_w_bulk_str(o, r[i].variant);
         resp_w_bulk_u64(o, r[i].item);
@@ -1001,6 +1122,8 @@ static void reply_product(resp_out *o, int64_t total, const inv_stock_row *r, si
 void cmd_product_inventory(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     char product[INV_VARIANT_MAX + 1];
+    assert(handler_call_ok(s, o, v, n, 2, 4));
+    assert(s->e != NULL); /* not CMD_NOTENANT: the gate resolved the tenant */
     if (arg_str_or_reply(o, &v[1], "product", product, sizeof product) != 0)
         return;
     uint64_t only = 0;
@@ -1029,6 +1152,7 @@ void cmd_product_inventory(session *s, resp_out *o, const resp_arg *v, size_t n)
         rows = big;
         rc = inv_product_inventory(s->e, product, only_p, rows, cap, &got, &total);
     }
+    assert(rows == s->scratch->rows || (rows == big && cap > CMD_PRODUCT_ROWS_SCRATCH));
     if (engine_or_reply(o, rc) == 0)
         reply_product(o, total, rows, got < cap ? got : cap);
     free(big);
@@ -1054,9 +1178,14 @@ static const struct {
 int batch_line_parse_or_reply(resp_out *o, const resp_arg *v, size_t n, inv_batch_line *l,
                               inv_hold_line *lines)
 {
+    assert(reply_buf_ok(o) && v != NULL && n >= 2); /* every batch row takes >= 2 */
+    assert(l != NULL && lines != NULL);
     for (size_t i = 0; i < NFIELDS(batch_parsers); i++)
-        if (arg_eq(&v[0], batch_parsers[i].name))
-            return batch_parsers[i].parse(o, v, n, l, lines);
+        if (arg_eq(&v[0], batch_parsers[i].name)) {
+            int rc = batch_parsers[i].parse(o, v, n, l, lines);
+            assert(rc == -1 || (rc == 0 && batch_line_ok(l)));
+            return rc;
+        }
     /* defended: a CMD_BATCH row without a parser here */
     resp_w_errorf(o, "ERR '%.*s' cannot be a line of a batch", echo_len(&v[0], CMD_NAME_ECHO_MAX),
                   v[0].ptr);
@@ -1067,6 +1196,7 @@ int batch_line_parse_or_reply(resp_out *o, const resp_arg *v, size_t n, inv_batc
  * batch and no undo). Hot path for LEVEL.ADJUST: no allocation, no lock. */
 static void line_apply(inv_engine *e, const inv_batch_line *l, inv_batch_result *r)
 {
+    assert(e != NULL && r != NULL && batch_line_ok(l));
     memset(r, 0, sizeof *r);
     switch (l->op) {
     case INV_BATCH_LEVEL_SET:
@@ -1114,6 +1244,7 @@ static void line_apply(inv_engine *e, const inv_batch_line *l, inv_batch_result 
 static bool line_location_inactive(session *s, const inv_batch_line *l)
 {
     inv_location loc;
+    assert(session_ok(s) && s->e != NULL && batch_line_ok(l));
     if (l->op == INV_BATCH_LEVEL_TRANSFER &&
         inv_location_get(s->e, l->to_location, &loc) == INV_OK && !loc.fields.active)
         return true;
@@ -1129,6 +1260,8 @@ const char *batch_line_error(session *s, const inv_batch_line *l, const inv_batc
                              char *msg, size_t cap)
 {
     bool level_write = l->op == INV_BATCH_LEVEL_SET || l->op == INV_BATCH_LEVEL_ADJUST;
+    assert(session_ok(s) && batch_line_ok(l) && r != NULL && r->rc != INV_OK);
+    assert(msg != NULL && cap >= 1);
     const char *hold_code = hold_line_error(l, r, msg, cap);
     if (hold_code)
         return hold_code;
@@ -1153,6 +1286,8 @@ const char *batch_line_error(session *s, const inv_batch_line *l, const inv_batc
 
 void reply_batch_line(session *s, resp_out *o, const inv_batch_line *l, const inv_batch_result *r)
 {
+    assert(session_ok(s) && reply_buf_ok(o));
+    assert(batch_line_ok(l) && r != NULL);
     if (r->rc != INV_OK) {
         char msg[LINE_ERROR_MAX];
         const char *code = batch_line_error(s, l, r, msg, sizeof msg);
@@ -1174,6 +1309,8 @@ void reply_batch_line(session *s, resp_out *o, const inv_batch_line *l, const in
 
 void reply_id_conflict(resp_out *o, const char *id, size_t len)
 {
+    assert(reply_buf_ok(o) && id != NULL);
+    assert(len >= 1 && len <= INV_REQUEST_ID_MAX); /* peel_meta_or_reply checked it */
     resp_w_errorf(o, "CONFLICT request id '%.*s' was used with other arguments (or is running)",
                   (int)len, id);
 }
@@ -1184,6 +1321,8 @@ void reply_id_conflict(resp_out *o, const char *id, size_t len)
 void cmd_batch_line(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     inv_batch_line l;
+    assert(handler_call_ok(s, o, v, n, 2, 0)); /* HOLD.RELEASE hold: the smallest row */
+    assert(s->e != NULL); /* not CMD_NOTENANT: the gate resolved the tenant */
     if (batch_line_parse_or_reply(o, v, n, &l, s->scratch->lines) != 0)
         return;
     inv_batch_result r;

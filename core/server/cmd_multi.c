@@ -26,6 +26,7 @@
  *  - Every way out of a transaction frees the queue through multi_discard:
  *    EXEC, DISCARD, RESET, a closed connection, the end of a fuzz input.
  */
+#include <assert.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,7 @@ typedef struct multi_chunk {
 
 static void queue_free(session *s)
 {
+    assert(s != NULL && s->multi_count <= MULTI_COMMANDS_MAX);
     multi_chunk *c = s->multi_chunks;
     while (c != NULL) {
         multi_chunk *next = c->next;
@@ -75,26 +77,33 @@ static void queue_free(session *s)
     s->multi_count = 0;
     s->multi_bytes = 0;
     s->multi_id_len = 0;
+    assert(s->multi_head == NULL && s->multi_chunks == NULL);
 }
 
 /* The transaction stays open but EXEC will refuse it: nothing more is kept. */
 static void multi_abort(session *s)
 {
+    assert(s->multi_open); /* only an open transaction aborts */
     queue_free(s);
     s->multi_aborted = true;
+    assert(s->multi_count == 0 && s->multi_bytes == 0);
 }
 
 void multi_discard(session *s)
 {
+    assert(s != NULL);
     queue_free(s);
     s->multi_open = false;
     s->multi_aborted = false;
+    assert(s->multi_count == 0 && s->multi_head == NULL && s->multi_tail == NULL);
 }
 
 void multi_flag_error(session *s)
 {
+    assert(s != NULL);
     if (s->multi_open)
         multi_abort(s);
+    assert(!s->multi_open || s->multi_aborted);
 }
 
 /* size bytes, aligned, from the newest chunk or a new one (NULL: no memory).
@@ -103,6 +112,7 @@ void multi_flag_error(session *s)
 static void *queue_alloc(session *s, size_t size)
 {
     const size_t align = sizeof(max_align_t);
+    assert(s->multi_open && !s->multi_aborted && size > 0);
     size = (size + align - 1) / align * align;
     multi_chunk *c = s->multi_chunks;
     if (c == NULL || c->cap - c->used < size) {
@@ -123,6 +133,7 @@ static void *queue_alloc(session *s, size_t size)
         s->multi_chunks = c;
     }
     c->used += size;
+    assert(c->used <= c->cap); /* the record fits the chunk it came from */
     return (char *)c->data + (c->used - size);
 }
 
@@ -131,6 +142,7 @@ static void *queue_alloc(session *s, size_t size)
 static int hold_once_or_reply(const session *s, resp_out *o, const inv_batch_line *l)
 {
     size_t pos = 0;
+    assert(session_ok(s) && reply_buf_ok(o) && l != NULL);
     if (l->hold_id == NULL)
         return 0;
     for (const multi_rec *r = s->multi_head; r != NULL; r = r->next) {
@@ -144,11 +156,14 @@ static int hold_once_or_reply(const session *s, resp_out *o, const inv_batch_lin
             return -1;
         }
     }
+    assert(pos == s->multi_count); /* the list and its count agree */
     return 0;
 }
 
 static size_t batch_rec_size(const inv_batch_line *l)
 {
+    assert(l != NULL && l->n_hold_lines <= INV_HOLD_LINES_MAX);
+    assert(l->hold_id_len <= INV_HOLD_ID_MAX && l->ref_len <= INV_REF_MAX);
     return sizeof(multi_rec) + l->n_hold_lines * sizeof(inv_hold_line) + l->hold_id_len +
            l->buyer_len + l->order_ref_len + l->ref_len;
 }
@@ -157,6 +172,7 @@ static size_t batch_rec_size(const inv_batch_line *l)
 static const char *rec_copy(char **p, const char *src, size_t n)
 {
     const char *at = *p;
+    assert(at != NULL && src != NULL && n > 0);
     memcpy(*p, src, n);
     *p += n;
     return at;
@@ -164,9 +180,11 @@ static const char *rec_copy(char **p, const char *src, size_t n)
 
 static size_t read_rec_size(const resp_arg *argv, size_t argc)
 {
+    assert(argv != NULL && argc >= 1);
     size_t size = sizeof(multi_rec) + argc * sizeof(resp_arg);
     for (size_t i = 0; i < argc; i++)
         size += argv[i].len;
+    assert(size > sizeof(multi_rec));
     return size;
 }
 
@@ -174,6 +192,7 @@ static size_t read_rec_size(const resp_arg *argv, size_t argc)
 static void batch_rec_fill(multi_rec *r, const inv_batch_line *l)
 {
     char *p = (char *)r->argv;
+    assert(r != NULL && l != NULL);
     r->batch = true;
     r->line = *l;
     r->argc = 0;
@@ -190,11 +209,14 @@ static void batch_rec_fill(multi_rec *r, const inv_batch_line *l)
         r->line.order_ref = rec_copy(&p, l->order_ref, l->order_ref_len);
     if (l->ref_len > 0)
         r->line.ref = rec_copy(&p, l->ref, l->ref_len);
+    /* wrote within what batch_rec_size counted */
+    assert((size_t)(p - (char *)r) <= batch_rec_size(l));
 }
 
 static void read_rec_fill(multi_rec *r, const resp_arg *argv, size_t argc)
 {
     char *p = (char *)(r->argv + argc);
+    assert(r != NULL && argv != NULL && argc >= 1);
     r->batch = false;
     memset(&r->line, 0, sizeof r->line);
     r->argc = argc;
@@ -205,11 +227,14 @@ static void read_rec_fill(multi_rec *r, const resp_arg *argv, size_t argc)
         r->argv[i].len = argv[i].len;
         p += argv[i].len;
     }
+    /* wrote within what read_rec_size counted */
+    assert((size_t)(p - (char *)r) <= read_rec_size(argv, argc));
 }
 
 static void refuse(session *s, resp_out *o, const cmd_def *c)
 {
     char name[MULTI_NAME_MAX];
+    assert(s->multi_open && reply_buf_ok(o) && c != NULL);
     resp_w_errorf(o,
                   "ERR Command not allowed inside a transaction: %s "
                   "(MULTI takes LEVEL.SET, LEVEL.ADJUST, LEVEL.GET, "
@@ -223,6 +248,8 @@ static void refuse(session *s, resp_out *o, const cmd_def *c)
 static int multi_meta_or_reply(session *s, resp_out *o, inv_batch_line *line)
 {
     const request_meta *m = &s->meta;
+    assert(s->multi_open && reply_buf_ok(o) && line != NULL);
+    assert(m->id_len <= INV_REQUEST_ID_MAX); /* peel_meta_or_reply checked it */
     line->reason = m->reason;
     line->ref = m->ref, line->ref_len = m->ref_len;
     if (!m->id)
@@ -239,6 +266,8 @@ static int multi_meta_or_reply(session *s, resp_out *o, inv_batch_line *line)
 void multi_queue(session *s, resp_out *o, const cmd_def *c, multi_kind kind, const resp_arg *argv,
                  size_t argc)
 {
+    assert(session_ok(s) && s->multi_open && reply_buf_ok(o));
+    assert(c != NULL && argv != NULL && argc >= c->min_args); /* arity checked */
     if (kind == MULTI_REFUSED) {
         refuse(s, o, c);
         return;
@@ -288,6 +317,7 @@ void multi_queue(session *s, resp_out *o, const cmd_def *c, multi_kind kind, con
     s->multi_tail = r;
     s->multi_count++;
     s->multi_bytes += size;
+    assert(s->multi_count <= MULTI_COMMANDS_MAX && s->multi_bytes <= s->ctx->cfg->max_query);
     resp_w_simple(o, "QUEUED");
 }
 
@@ -300,6 +330,8 @@ static void reply_exec_failed(session *s, resp_out *o, int rc, size_t failed, si
     const inv_batch_result *res = s->scratch->results;
     const multi_rec *r = NULL;
     size_t pos = 0, k = 0;
+    assert(session_ok(s) && reply_buf_ok(o));
+    assert(rc != INV_OK && nbatch <= MULTI_COMMANDS_MAX);
     if (failed < nbatch && res[failed].rc != INV_OK)
         for (r = s->multi_head; r != NULL; r = r->next) {
             pos++;
@@ -311,6 +343,7 @@ static void reply_exec_failed(session *s, resp_out *o, int rc, size_t failed, si
         return;
     }
     char msg[MULTI_ERROR_MAX], name[MULTI_NAME_MAX];
+    assert(r->batch && pos >= 1 && pos <= s->multi_count);
     const char *code = batch_line_error(s, &r->line, &res[failed], msg, sizeof msg);
     resp_w_errorf(o, "%s EXEC line %zu (%s): %s; nothing was applied", code, pos,
                   command_upper(r->cmd, name, sizeof name), msg);
@@ -325,10 +358,13 @@ static void exec_queue(session *s, resp_out *o)
     size_t nbatch = 0, failed = SIZE_MAX;
     uint64_t t0 = 0, t1 = 0;
     int rc = INV_OK;
+    assert(session_ok(s) && s->multi_open && !s->multi_aborted);
+    assert(s->e != NULL); /* EXEC is not CMD_NOTENANT: the gate resolved it */
 
     for (const multi_rec *r = s->multi_head; r != NULL; r = r->next)
         if (r->batch)
             lines[nbatch++] = r->line; /* nbatch <= MULTI_COMMANDS_MAX */
+    assert(nbatch <= s->multi_count && nbatch <= MULTI_COMMANDS_MAX);
     if (nbatch > 0) {
         t0 = clock_mono_ns();
         memset(res, 0, nbatch * sizeof *res);
@@ -346,7 +382,8 @@ static void exec_queue(session *s, resp_out *o)
     }
     resp_w_array(o, s->multi_count);
     nbatch = 0;
-    for (const multi_rec *r = s->multi_head; r != NULL; r = r->next) {
+    size_t answered = 0;
+    for (const multi_rec *r = s->multi_head; r != NULL; r = r->next, answered++) {
         if (r->batch) {
             /* a line's latency is its whole batch's */
             command_record(s, r->cmd, NULL, 0, t0, t1, res[nbatch].rc != INV_OK);
@@ -355,22 +392,26 @@ static void exec_queue(session *s, resp_out *o)
             command_run(s, o, r->cmd, r->argv, r->argc);
         }
     }
+    assert(answered == s->multi_count); /* the array's length was right */
 }
 
 /* ---- the commands ------------------------------------------------------------ */
 
 void cmd_multi(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 1, 1));
     if (s->multi_open) { /* as Redis: an error, the transaction stays open */
         resp_w_error(o, "ERR", "MULTI calls can not be nested");
         return;
     }
     s->multi_open = true;
+    assert(s->multi_count == 0 && !s->multi_aborted); /* was closed: nothing kept */
     resp_w_ok(o);
 }
 
 void cmd_exec(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 1, 1));
     if (!s->multi_open) {
         resp_w_error(o, "ERR", "EXEC without MULTI");
         return;
@@ -380,21 +421,25 @@ void cmd_exec(session *s, resp_out *o, const resp_arg *v, size_t n)
     else
         exec_queue(s, o);
     multi_discard(s);
+    assert(!s->multi_open && s->multi_chunks == NULL);
 }
 
 void cmd_discard(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 1, 1));
     if (!s->multi_open) {
         resp_w_error(o, "ERR", "DISCARD without MULTI");
         return;
     }
     multi_discard(s);
+    assert(!s->multi_open);
     resp_w_ok(o);
 }
 
 /* invcore has no keys to watch: a level's revision plays that part. */
 void cmd_watch(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 2, 0));
     if (s->multi_open)
         resp_w_error(o, "ERR", "WATCH inside MULTI is not allowed");
     else
@@ -406,6 +451,7 @@ void cmd_watch(session *s, resp_out *o, const resp_arg *v, size_t n)
 /* Clients send it to reset a connection: nothing is watched, nothing to do. */
 void cmd_unwatch(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 1, 1));
     resp_w_ok(o);
 }
 

@@ -36,11 +36,15 @@
 
 static bool password_set(const server_config *cfg)
 {
+    assert(cfg != NULL);
+    /* a length without the bytes is a config_parse mistake */
+    assert(cfg->requirepass != NULL || cfg->requirepass_len == 0);
     return cfg->requirepass != NULL && cfg->requirepass_len > 0;
 }
 
 bool session_auth_required(const server_ctx *x)
 {
+    assert(x != NULL && x->cfg != NULL);
     return password_set(x->cfg) || (x->tokens != NULL && x->tokens->path != NULL);
 }
 
@@ -48,6 +52,7 @@ bool session_auth_required(const server_ctx *x)
 
 static void tenant_release(session *s)
 {
+    assert(s != NULL && (s->e == NULL) == (s->tenant == NULL));
     /* this thread may defer the journal's wake-ups (an event loop): pay
      * them while the engine surely lives */
     if (s->e != NULL)
@@ -55,6 +60,7 @@ static void tenant_release(session *s)
     inv_tenant_put(s->tenant);
     s->tenant = NULL;
     s->e = NULL;
+    assert(s->tenant == NULL && s->e == NULL);
 }
 
 /* Addresses tenant name from now on; resolved now when it exists, else by
@@ -62,6 +68,7 @@ static void tenant_release(session *s)
 static void tenant_select(session *s, const char *name, size_t len)
 {
     assert(len <= INV_TENANT_NAME_MAX);
+    assert(s->ctx != NULL && name != NULL);
     tenant_release(s);
     memcpy(s->tenant_name, name, len);
     s->tenant_name[len] = '\0';
@@ -70,10 +77,12 @@ static void tenant_select(session *s, const char *name, size_t len)
         s->e = inv_tenant_engine(s->tenant);
     else
         s->tenant = NULL;
+    assert((s->e == NULL) == (s->tenant == NULL) && s->tenant_name_len == len);
 }
 
 static void token_forget(session *s)
 {
+    assert(s != NULL && (s->tok == NULL || s->tset != NULL)); /* an entry lives in its set */
     token_set_unref(s->tset);
     s->tset = NULL;
     s->tok = NULL;
@@ -81,6 +90,7 @@ static void token_forget(session *s)
 
 void session_auth_start(session *s)
 {
+    assert(s != NULL && s->ctx != NULL);
     tenant_release(s);
     token_forget(s);
     s->tenant_name[0] = '\0';
@@ -89,12 +99,15 @@ void session_auth_start(session *s)
     s->scope = s->authed ? TOKEN_SCOPE_ADMIN : TOKEN_SCOPE_NONE;
     if (s->authed)
         tenant_select(s, INV_TENANT_DEFAULT, sizeof INV_TENANT_DEFAULT - 1);
+    assert(s->authed == (s->scope != TOKEN_SCOPE_NONE) && s->tset == NULL);
 }
 
 void session_auth_free(session *s)
 {
+    assert(s != NULL);
     tenant_release(s);
     token_forget(s);
+    assert(s->tenant == NULL && s->tset == NULL && s->tok == NULL);
 }
 
 /* ---- AUTH ------------------------------------------------------------------ */
@@ -116,6 +129,7 @@ typedef struct {
 /* Both checks always run, so the time does not tell which one failed. */
 static void auth_match_token(const session *s, const resp_arg *tok, auth_match *m)
 {
+    assert(s != NULL && tok != NULL && m != NULL);
     memset(m, 0, sizeof *m);
     m->set = token_registry_acquire(s->ctx->tokens);
     m->found = config_token_resolve(s->ctx->cfg, m->set, tok->ptr, tok->len, &m->entry, m->digest);
@@ -132,6 +146,9 @@ static void auth_match_token(const session *s, const resp_arg *tok, auth_match *
         token_set_unref(m->set);
         m->set = NULL;
     }
+    /* found: a tenant and a scope a token file may name (never NONE) */
+    assert(!m->found || (m->tenant != NULL && m->scope != TOKEN_SCOPE_NONE &&
+                         m->tenant_len <= INV_TENANT_NAME_MAX));
 }
 
 bool session_auth_or_reply(session *s, resp_out *o, const resp_arg *user, const resp_arg *tok)
@@ -139,6 +156,7 @@ bool session_auth_or_reply(session *s, resp_out *o, const resp_arg *user, const 
     uint64_t wait_ms;
     int64_t now_ms = clock_mono_ms();
     assert(tok != NULL);
+    assert(session_ok(s) && reply_buf_ok(o));
     if (!session_auth_required(s->ctx)) {
         /* Redis's nopass default user: any token, the user "default" */
         if (user != NULL && !arg_eq(user, "default")) {
@@ -189,6 +207,7 @@ bool session_auth_or_reply(session *s, resp_out *o, const resp_arg *user, const 
  * only read: each queued command was checked when it was queued. */
 static token_scope scope_needed(const cmd_def *c, const resp_arg *argv, size_t argc)
 {
+    assert(c != NULL && argv != NULL && argc >= 1);
     if (c->flags & CMD_SCOPE_ADMIN)
         return TOKEN_SCOPE_ADMIN;
     if ((c->flags & CMD_SUBS) && argc >= 2 && arg_eq(&argv[0], "client") &&
@@ -203,6 +222,7 @@ static token_scope scope_needed(const cmd_def *c, const resp_arg *argv, size_t a
  * (scope and tenant may have changed), or signed out when it is gone. */
 static int token_refresh_or_reply(session *s, resp_out *o)
 {
+    assert(s->authed && s->tok != NULL); /* only a --tokens session refreshes */
     token_set *set = token_registry_acquire(s->ctx->tokens);
     token_entry *te = token_set_find_digest(set, s->tok_digest);
     if (te == NULL) {
@@ -215,14 +235,17 @@ static int token_refresh_or_reply(session *s, resp_out *o)
     s->tset = set;
     s->tok = te;
     /* a transaction queued under the old scope or tenant must not run
-     * under the new one: its EXEC answers EXECABORT */
+     * under the new one: its EXEC answers EXECABORT (the queue is freed,
+     * as every abort frees it) */
     if (s->multi_open && (te->scope != s->scope || te->tenant_len != s->tenant_name_len ||
                           memcmp(te->tenant, s->tenant_name, te->tenant_len) != 0))
-        s->multi_aborted = true;
+        multi_flag_error(s);
+    assert(te->scope != TOKEN_SCOPE_NONE); /* scope_parse never yields it */
     s->scope = te->scope;
     if (te->tenant_len != s->tenant_name_len ||
         memcmp(te->tenant, s->tenant_name, te->tenant_len) != 0)
         tenant_select(s, te->tenant, te->tenant_len);
+    assert(session_ok(s));
     return 0;
 }
 
@@ -230,6 +253,7 @@ int session_gate_or_reply(session *s, resp_out *o, const cmd_def *c, const resp_
                           size_t argc)
 {
     assert(s->authed && c != NULL);
+    assert(session_ok(s) && reply_buf_ok(o));
     if (s->tok != NULL && token_registry_changed(s->ctx->tokens, s->tset) &&
         token_refresh_or_reply(s, o) != 0)
         return -1;
@@ -270,6 +294,7 @@ int session_gate_or_reply(session *s, resp_out *o, const cmd_def *c, const resp_
 /* The tenant name in a, checked; -1 after an error reply. */
 static int name_or_reply(resp_out *o, const resp_arg *a)
 {
+    assert(reply_buf_ok(o) && a != NULL);
     if (inv_tenant_name_check(a->ptr, a->len) != INV_OK) {
         resp_w_errorf(o,
                       "INVALID tenant name '%.*s': 1..%d bytes of a-z 0-9 . _ -, "
@@ -282,6 +307,8 @@ static int name_or_reply(resp_out *o, const resp_arg *a)
 
 static void cmd_tenant_create(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 2, 2));
+    assert(s->scope == TOKEN_SCOPE_ADMIN); /* CMD_SCOPE_ADMIN: the gate checked */
     if (name_or_reply(o, &v[1]) != 0)
         return;
     int rc = inv_tenant_create(s->ctx->tenants, v[1].ptr, v[1].len);
@@ -293,6 +320,8 @@ static void cmd_tenant_create(session *s, resp_out *o, const resp_arg *v, size_t
 
 static void cmd_tenant_drop(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 2, 3));
+    assert(s->scope == TOKEN_SCOPE_ADMIN); /* CMD_SCOPE_ADMIN: the gate checked */
     bool force = n == 3;
     if (force && !arg_eq(&v[2], "force")) {
         resp_w_error(o, "ERR", "syntax error: TENANT.DROP name [FORCE]");
@@ -321,7 +350,9 @@ static int list_one(void *arg, inv_tenant *t)
 {
     name_list *l = arg;
     size_t len;
+    assert(l != NULL && reply_buf_ok(l->names) && t != NULL);
     const char *name = inv_tenant_name(t, &len);
+    assert(name != NULL && len >= 1 && len <= INV_TENANT_NAME_MAX);
     resp_w_bulk(l->names, name, len);
     l->count++;
     return 0;
@@ -332,6 +363,8 @@ static int list_one(void *arg, inv_tenant *t)
  * (tenants may come and go meanwhile). */
 static void cmd_tenant_list(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 1, 1));
+    assert(s->scope == TOKEN_SCOPE_ADMIN); /* CMD_SCOPE_ADMIN: the gate checked */
     resp_out names;
     resp_out_init(&names, o->proto);
     name_list l = {&names, 0};
@@ -347,6 +380,7 @@ static void cmd_tenant_list(session *s, resp_out *o, const resp_arg *v, size_t n
 
 static void cmd_tenant_use(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 2, 2));
     if (name_or_reply(o, &v[1]) != 0)
         return;
     inv_tenant *t;
@@ -356,6 +390,7 @@ static void cmd_tenant_use(session *s, resp_out *o, const resp_arg *v, size_t n)
     }
     inv_tenant_put(t);
     tenant_select(s, v[1].ptr, v[1].len);
+    assert(s->tenant_name_len == v[1].len);
     resp_w_ok(o);
 }
 
@@ -363,6 +398,8 @@ static void cmd_tenant_use(session *s, resp_out *o, const resp_arg *v, size_t n)
  * (memory mode, or a path too long). */
 static int export_path_or_reply(session *s, resp_out *o, const char *file, size_t len, char *path)
 {
+    assert(session_ok(s) && reply_buf_ok(o));
+    assert(path != NULL && (file != NULL || len == 0));
     const char *dir = s->ctx->cfg->data_dir;
     if (dir == NULL) {
         resp_w_error(o, "INVALID", "no data dir: the server runs in memory");
@@ -381,6 +418,7 @@ static int export_path_or_reply(session *s, resp_out *o, const char *file, size_
  * exports directory. */
 static bool file_name_ok(const resp_arg *a)
 {
+    assert(a != NULL);
     if (a->len == 0 || a->len > TENANT_FILE_NAME_MAX || a->ptr[0] == '.')
         return false;
     for (size_t i = 0; i < a->len; i++) {
@@ -394,6 +432,7 @@ static bool file_name_ok(const resp_arg *a)
 
 static void reply_counts(resp_out *o, const char *file, const tenant_io_counts *c)
 {
+    assert(reply_buf_ok(o) && c != NULL);
     resp_w_map(o, file ? 5 : 4);
     if (file) {
         resp_w_bulk_str(o, "file");
@@ -416,8 +455,11 @@ static void reply_counts(resp_out *o, const char *file, const tenant_io_counts *
 static void cmd_tenant_export(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     char file[INV_TENANT_NAME_MAX + 32], path[TENANT_PATH_MAX], err[512];
+    assert(handler_call_ok(s, o, v, n, 2, 2));
     if (name_or_reply(o, &v[1]) != 0)
         return;
+    /* the name checked: at most INV_TENANT_NAME_MAX bytes, so file is not cut */
+    assert(v[1].len <= INV_TENANT_NAME_MAX);
     snprintf(file, sizeof file, "%.*s-%lld.jsonl", (int)v[1].len, v[1].ptr,
              (long long)clock_wall_ms());
     if (export_path_or_reply(s, o, "", 0, path) != 0)
@@ -449,6 +491,7 @@ static void cmd_tenant_export(session *s, resp_out *o, const resp_arg *v, size_t
 static void cmd_tenant_import(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     char path[TENANT_PATH_MAX], err[512];
+    assert(handler_call_ok(s, o, v, n, 3, 3));
     if (name_or_reply(o, &v[1]) != 0)
         return;
     if (!file_name_ok(&v[2])) {
@@ -458,6 +501,7 @@ static void cmd_tenant_import(session *s, resp_out *o, const resp_arg *v, size_t
     }
     if (export_path_or_reply(s, o, v[2].ptr, v[2].len, path) != 0)
         return;
+    assert(v[2].len >= 1 && v[2].len <= TENANT_FILE_NAME_MAX); /* file_name_ok */
     int rc = inv_tenant_create(s->ctx->tenants, v[1].ptr, v[1].len);
     if (rc == INV_EEXISTS) {
         resp_w_errorf(o, "EXISTS tenant '%.*s' exists: import makes a new tenant", (int)v[1].len,
@@ -487,6 +531,8 @@ static void cmd_tenant_import(session *s, resp_out *o, const resp_arg *v, size_t
 static void cmd_tokens_reload(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     char err[512];
+    assert(handler_call_ok(s, o, v, n, 1, 1));
+    assert(s->ctx->tokens != NULL); /* the server always passes a registry */
     if (s->ctx->tokens->path == NULL) {
         resp_w_error(o, "INVALID", "no --tokens file: nothing to reload");
         return;

@@ -94,10 +94,28 @@ static _Atomic uint64_t g_next_client_id = 1;
 
 static uint32_t name_hash(const char *p, size_t n)
 {
+    assert(p != NULL && n < CMD_NAME_MAX);
     uint32_t h = NAME_HASH_BASIS;
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)p[i]) * NAME_HASH_PRIME;
     return h;
+}
+
+/* A row as the dispatcher relies on it (used only in asserts): a name
+ * lookup() can find, an arity command_exec can check, and a handler
+ * unless the row only names subcommands. */
+static bool cmd_def_ok(const cmd_def *c)
+{
+    return c != NULL && c->name != NULL && c->min_args >= 1 &&
+           (c->max_args == 0 || c->max_args >= c->min_args) &&
+           (c->fn != NULL) == !(c->flags & CMD_SUBS);
+}
+
+/* c is a row of the assembled table (lookup's answers, EXEC's records). */
+static bool cmd_in_table(const cmd_def *c)
+{
+    uintptr_t p = (uintptr_t)c, lo = (uintptr_t)g_cmds;
+    return p >= lo && p < lo + g_ncmds * sizeof g_cmds[0] && (p - lo) % sizeof g_cmds[0] == 0;
 }
 
 static void build_index(void)
@@ -106,11 +124,14 @@ static void build_index(void)
         for (size_t r = 0; r < *g_groups[g].n; r++) {
             /* a table too long for the statistics is a build mistake */
             assert(g_ncmds < STATS_COMMANDS_MAX);
+            assert(cmd_def_ok(&g_groups[g].rows[r]));
             g_cmds[g_ncmds++] = g_groups[g].rows[r];
         }
     for (size_t i = 0; i < CMD_INDEX_SLOTS; i++)
         g_index[i] = -1;
     for (size_t c = 0; c < g_ncmds; c++) {
+        /* a name lookup() would refuse as too long is a build mistake */
+        assert(strlen(g_cmds[c].name) < CMD_NAME_MAX);
         g_name_len[c] = (uint8_t)strlen(g_cmds[c].name);
         uint32_t h = name_hash(g_cmds[c].name, g_name_len[c]);
         size_t i = h & (CMD_INDEX_SLOTS - 1);
@@ -123,6 +144,7 @@ static void build_index(void)
 /* Hot path: no allocation, at most CMD_INDEX_SLOTS probes. */
 static const cmd_def *lookup(const resp_arg *a)
 {
+    assert(a != NULL && g_ncmds > 0); /* build_index ran */
     if (a->len == 0 || a->len >= CMD_NAME_MAX)
         return NULL;
     char low[CMD_NAME_MAX];
@@ -137,6 +159,7 @@ static const cmd_def *lookup(const resp_arg *a)
         int16_t c = g_index[i];
         if (c < 0)
             return NULL;
+        assert((size_t)c < g_ncmds);
         if (g_name_len[c] == a->len && memcmp(g_cmds[c].name, low, a->len) == 0)
             return &g_cmds[c];
         i = (i + 1) & (CMD_INDEX_SLOTS - 1);
@@ -147,20 +170,24 @@ static const cmd_def *lookup(const resp_arg *a)
 size_t command_count(void)
 {
     pthread_once(&g_index_once, build_index);
+    assert(g_ncmds > 0 && g_ncmds <= STATS_COMMANDS_MAX);
     return g_ncmds;
 }
 
 const char *command_name(const cmd_def *c)
 {
+    assert(cmd_in_table(c));
     return c->name;
 }
 
 const char *command_upper(const cmd_def *c, char *buf, size_t cap)
 {
+    assert(cmd_def_ok(c) && buf != NULL && cap >= 1);
     size_t i = 0;
     for (; c->name[i] != '\0' && i + 1 < cap; i++)
         buf[i] = (c->name[i] >= 'a' && c->name[i] <= 'z') ? (char)(c->name[i] - 32) : c->name[i];
     buf[i] = '\0';
+    assert(i < cap);
     return buf;
 }
 
@@ -168,6 +195,7 @@ const char *command_upper(const cmd_def *c, char *buf, size_t cap)
  * only CMD_SUBS commands and COMMAND INFO/DOCS ask. */
 static const cmd_sub *subs_of(const cmd_def *c)
 {
+    assert(cmd_def_ok(c));
     if (!(c->flags & CMD_SUBS))
         return NULL;
     for (size_t i = 0; i < sizeof g_subcommands / sizeof g_subcommands[0]; i++)
@@ -180,12 +208,14 @@ static const cmd_sub *subs_of(const cmd_def *c)
 
 bool arg_eq(const resp_arg *a, const char *lit)
 {
+    assert(a != NULL && lit != NULL);
     size_t n = strlen(lit);
     return a->len == n && strncasecmp(a->ptr, lit, n) == 0;
 }
 
 int arg_u64_or_reply(resp_out *o, const resp_arg *a, const char *what, uint64_t *v)
 {
+    assert(reply_buf_ok(o) && a != NULL && what != NULL && v != NULL);
     if (resp_parse_u64(a->ptr, a->len, v) == 0)
         return 0;
     resp_w_errorf(o, "INVALID %s must be a decimal integer in 0..18446744073709551615", what);
@@ -195,6 +225,7 @@ int arg_u64_or_reply(resp_out *o, const resp_arg *a, const char *what, uint64_t 
 int page_option_or_reply(resp_out *o, const resp_arg *key, const resp_arg *val, uint64_t *cursor,
                          size_t *count)
 {
+    assert(reply_buf_ok(o) && key != NULL && val != NULL && cursor != NULL && count != NULL);
     if (arg_eq(key, "cursor"))
         return arg_u64_or_reply(o, val, "cursor", cursor) == 0 ? 1 : -1;
     if (!arg_eq(key, "count"))
@@ -207,11 +238,13 @@ int page_option_or_reply(resp_out *o, const resp_arg *key, const resp_arg *val, 
         return -1;
     }
     *count = (size_t)c;
+    assert(*count >= 1 && *count <= INV_LIST_COUNT_MAX);
     return 1;
 }
 
 int arg_i64_or_reply(resp_out *o, const resp_arg *a, const char *what, int64_t *v)
 {
+    assert(reply_buf_ok(o) && a != NULL && what != NULL && v != NULL);
     if (resp_parse_i64(a->ptr, a->len, v) == 0)
         return 0;
     resp_w_errorf(o, "INVALID %s must be a decimal integer", what);
@@ -220,6 +253,8 @@ int arg_i64_or_reply(resp_out *o, const resp_arg *a, const char *what, int64_t *
 
 int arg_str_or_reply(resp_out *o, const resp_arg *a, const char *what, char *dst, size_t cap)
 {
+    assert(reply_buf_ok(o) && a != NULL && what != NULL && dst != NULL);
+    assert(cap >= 1); /* room for the NUL at least */
     if (a->len >= cap) {
         resp_w_errorf(o, "INVALID %s longer than %zu bytes", what, cap - 1);
         return -1;
@@ -235,11 +270,14 @@ int arg_str_or_reply(resp_out *o, const resp_arg *a, const char *what, char *dst
 
 void reply_engine_error(resp_out *o, int rc)
 {
+    assert(reply_buf_ok(o));
+    assert(rc != INV_OK); /* an error reply needs an error */
     resp_w_error(o, inv_errcode(rc), inv_strerror(rc));
 }
 
 int engine_or_reply(resp_out *o, int rc)
 {
+    assert(reply_buf_ok(o));
     if (rc == INV_OK)
         return 0;
     reply_engine_error(o, rc);
@@ -248,6 +286,7 @@ int engine_or_reply(resp_out *o, int rc)
 
 void reply_help(resp_out *o, const char *const *lines, size_t n)
 {
+    assert(reply_buf_ok(o) && lines != NULL && n > 0);
     resp_w_array(o, n);
     for (size_t i = 0; i < n; i++)
         resp_w_simple(o, lines[i]);
@@ -255,6 +294,7 @@ void reply_help(resp_out *o, const char *const *lines, size_t n)
 
 void reply_level(resp_out *o, const inv_level *l)
 {
+    assert(reply_buf_ok(o) && l != NULL);
     resp_w_array(o, 3);
     resp_w_int(o, l->available);
     resp_w_int(o, l->reserved);
@@ -275,6 +315,7 @@ void command_scratch_free(cmd_scratch *s)
 
 void session_init(session *s, const server_ctx *ctx, stats_thread *st, cmd_scratch *scratch)
 {
+    assert(s != NULL && ctx != NULL && ctx->cfg != NULL && scratch != NULL);
     memset(s, 0, sizeof *s);
     s->ctx = ctx;
     s->st = st;
@@ -283,10 +324,12 @@ void session_init(session *s, const server_ctx *ctx, stats_thread *st, cmd_scrat
     s->id = atomic_fetch_add_explicit(&g_next_client_id, 1, memory_order_relaxed);
     session_auth_start(s);
     s->last_cmd = "NULL"; /* what Redis shows before the first command */
+    assert(session_ok(s) && s->id != 0);
 }
 
 void session_free(session *s)
 {
+    assert(s != NULL && s->ctx != NULL);
     multi_discard(s); /* a transaction left open */
     feed_session_free(s);
     free(s->name);
@@ -294,6 +337,7 @@ void session_free(session *s)
     free(s->lib_ver);
     s->name = s->lib_name = s->lib_ver = NULL;
     session_auth_free(s);
+    assert(s->tenant == NULL && s->e == NULL && s->tset == NULL && !s->multi_open);
 }
 
 /* RESET, as Redis's clearClientConnectionState: no name, no open
@@ -304,6 +348,7 @@ void session_free(session *s)
  * id, the connection and the counters are kept. */
 void session_reset(session *s)
 {
+    assert(session_ok(s));
     multi_discard(s);
     feed_session_free(s);
     free(s->name);
@@ -312,10 +357,12 @@ void session_reset(session *s)
     s->name_gen = 0;
     session_auth_start(s);
     s->quit = false;
+    assert(session_ok(s) && !s->multi_open && s->name == NULL);
 }
 
 void session_limits(const session *s, resp_limits *out)
 {
+    assert(session_ok(s) && out != NULL);
     if (s->authed) {
         out->max_args = s->ctx->cfg->max_args;
         out->max_bulk = s->ctx->cfg->max_bulk;
@@ -323,10 +370,12 @@ void session_limits(const session *s, resp_limits *out)
         out->max_args = RESP_PREAUTH_MAX_ARGS;
         out->max_bulk = RESP_PREAUTH_MAX_BULK;
     }
+    assert(out->max_args >= 1 && out->max_bulk >= 1); /* config_check's lower bounds */
 }
 
 static bool arity_ok(const cmd_def *c, size_t argc)
 {
+    assert(cmd_in_table(c) && cmd_def_ok(c));
     if (argc < c->min_args)
         return false;
     if (c->max_args != 0 && argc > c->max_args)
@@ -341,11 +390,14 @@ static bool arity_ok(const cmd_def *c, size_t argc)
 static const cmd_sub *subcommand_or_reply(const cmd_def *c, resp_out *o, const resp_arg *argv,
                                           size_t argc)
 {
+    assert(cmd_in_table(c) && (c->flags & CMD_SUBS));
+    assert(argc >= 2 && c->min_args >= 2); /* the row's arity: parent and subcommand */
     size_t plen = g_name_len[c - g_cmds];
     for (const cmd_sub *sub = subs_of(c); sub != NULL && sub->name != NULL; sub++) {
         const char *tail = sub->name + plen + 1; /* after "parent|" */
         if (!arg_eq(&argv[1], tail))
             continue;
+        assert(sub->fn != NULL && sub->min_args >= 2);
         if (argc < sub->min_args || (sub->max_args != 0 && argc > sub->max_args)) {
             resp_w_errorf(o, "ERR wrong number of arguments for '%s' command", sub->name);
             return NULL;
@@ -365,6 +417,8 @@ static const cmd_sub *subcommand_or_reply(const cmd_def *c, resp_out *o, const r
 static void command_slow(const session *s, const cmd_def *c, const resp_arg *argv, size_t argc,
                          uint64_t us)
 {
+    assert(session_ok(s) && cmd_in_table(c));
+    assert(argv != NULL && argc >= 1);
     bool secret = strcmp(c->name, "auth") == 0 || strcmp(c->name, "hello") == 0;
     conn_facts cf = {.addr = ""};
     if (s->conn_ops != NULL)
@@ -377,6 +431,8 @@ static void command_slow(const session *s, const cmd_def *c, const resp_arg *arg
 void command_record(session *s, const cmd_def *c, const resp_arg *argv, size_t argc, uint64_t t0_ns,
                     uint64_t t1_ns, bool failed)
 {
+    assert(s != NULL && cmd_in_table(c));
+    assert(t1_ns >= t0_ns); /* clock_mono_ns is monotonic */
     stats_record(s->st, (unsigned)(c - g_cmds), t0_ns, t1_ns, failed);
     uint64_t us = (t1_ns - t0_ns) / 1000;
     if (argv != NULL && s->ctx->cfg->slowlog_slower_than_us >= 0 &&
@@ -386,6 +442,8 @@ void command_record(session *s, const cmd_def *c, const resp_arg *argv, size_t a
 
 void command_run(session *s, resp_out *o, const cmd_def *c, const resp_arg *argv, size_t argc)
 {
+    assert(cmd_in_table(c) && arity_ok(c, argc));
+    assert(handler_call_ok(s, o, argv, argc, c->min_args, c->max_args));
     cmd_fn fn = c->fn;
     s->last_cmd = c->name;
     if (c->flags & CMD_SUBS) {
@@ -398,6 +456,9 @@ void command_run(session *s, resp_out *o, const cmd_def *c, const resp_arg *argv
     size_t start = o->len;
     uint64_t t0 = clock_mono_ns();
     fn(s, o, argv, argc);
+    /* one reply, or none when a connection deferred it (CLIENT LIST/KILL,
+     * FEED.READ BLOCK); without one (the fuzzer) it is always written */
+    assert(o->len > start || o->failed || s->conn_ops != NULL);
     /* the one clock pair: stats, ops/s, slow log */
     command_record(s, c, argv, argc, t0, clock_mono_ns(), o->len > start && o->buf[start] == '-');
 }
@@ -414,6 +475,7 @@ static void actor_apply(const session *s)
     if (s->name_gen == t_actor_gen)
         return;
     size_t n = s->name_len < INV_ACTOR_MAX ? s->name_len : INV_ACTOR_MAX;
+    assert(s->name_len <= SESSION_NAME_MAX);
     assert((n == 0) == (s->name_gen == 0));
     if (inv_set_actor(s->name, n) == INV_OK) /* cannot fail within the limit */
         t_actor_gen = s->name_gen;
@@ -421,6 +483,7 @@ static void actor_apply(const session *s)
 
 static multi_kind multi_kind_of(const cmd_def *c)
 {
+    assert(cmd_in_table(c) && !(c->flags & CMD_NOQUEUE)); /* those run at once */
     if (c->flags & CMD_BATCH)
         return MULTI_BATCH;
     return (c->flags & CMD_READONLY) ? MULTI_READ : MULTI_REFUSED;
@@ -434,6 +497,7 @@ static multi_kind multi_kind_of(const cmd_def *c)
 static int peel_meta_or_reply(session *s, resp_out *o, const cmd_def *c, const resp_arg *argv,
                               size_t *argc)
 {
+    assert(cmd_in_table(c) && argv != NULL && *argc >= 1);
     request_meta *m = &s->meta;
     memset(m, 0, sizeof *m);
     if ((c->flags & (CMD_BATCH | CMD_WRITE)) != (CMD_BATCH | CMD_WRITE))
@@ -471,12 +535,17 @@ static int peel_meta_or_reply(session *s, resp_out *o, const cmd_def *c, const r
         m->any = true;
         *argc -= 2;
     }
+    /* peeled only while the command kept its minimum arity */
+    assert(!m->any || *argc >= c->min_args);
+    assert(m->id_len <= INV_REQUEST_ID_MAX && m->ref_len <= INV_REF_MAX);
     return 0;
 }
 
 bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc)
 {
     pthread_once(&g_index_once, build_index);
+    assert(session_ok(s) && reply_buf_ok(o));
+    assert(argv != NULL || argc == 0);
     if (argc == 0)
         return false;
     const cmd_def *c = lookup(&argv[0]);
@@ -521,6 +590,7 @@ bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc)
     if (c->flags & CMD_WRITE)
         actor_apply(s);
     command_run(s, o, c, argv, argc);
+    assert(session_ok(s) && reply_buf_ok(o));
     return (c->flags & CMD_WRITE) != 0;
 }
 
@@ -528,6 +598,7 @@ bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc)
 
 static void cmd_ping(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 1, 2));
     if (n == 2)
         resp_w_bulk(o, v[1].ptr, v[1].len);
     else
@@ -536,11 +607,13 @@ static void cmd_ping(session *s, resp_out *o, const resp_arg *v, size_t n)
 
 static void cmd_echo(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 2, 2));
     resp_w_bulk(o, v[1].ptr, v[1].len);
 }
 
 static void cmd_auth(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 2, 0));
     if (n > 3) {
         resp_w_error(o, "ERR", "syntax error");
         return;
@@ -552,14 +625,17 @@ static void cmd_auth(session *s, resp_out *o, const resp_arg *v, size_t n)
                      "your configuration is correct?");
         return;
     }
-    if (session_auth_or_reply(s, o, n == 3 ? &v[1] : NULL, &v[n - 1]))
+    if (session_auth_or_reply(s, o, n == 3 ? &v[1] : NULL, &v[n - 1])) {
+        assert(s->authed && s->scope != TOKEN_SCOPE_NONE);
         resp_w_ok(o);
+    }
 }
 
 /* HELLO [protover [AUTH user token] [SETNAME name]], Redis 7's order:
  * every option is checked first, then AUTH, then the name is set. */
 static void cmd_hello(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 1, 0));
     int proto = o->proto;
     const resp_arg *user = NULL, *tok = NULL, *name = NULL;
     if (n >= 2) {
@@ -579,6 +655,7 @@ static void cmd_hello(session *s, resp_out *o, const resp_arg *v, size_t n)
             user = &v[i + 1];
             tok = &v[i + 2];
             i += 2;
+            assert(tok != NULL && i < n);
         } else if (arg_eq(&v[i], "setname") && i + 1 < n) {
             name = &v[++i];
             if (client_attr_check_or_reply(o, name, NULL) != 0)
@@ -601,6 +678,7 @@ static void cmd_hello(session *s, resp_out *o, const resp_arg *v, size_t n)
     }
     if (name != NULL && session_set_name_or_reply(s, o, name) != 0)
         return;
+    assert(proto == 2 || proto == 3);
     o->proto = proto;
     resp_w_map(o, 7);
     resp_w_bulk_str(o, "server");
@@ -621,6 +699,7 @@ static void cmd_hello(session *s, resp_out *o, const resp_arg *v, size_t n)
 
 static void cmd_quit(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 1, 0));
     s->quit = true;
     resp_w_ok(o);
 }
@@ -630,6 +709,7 @@ static void cmd_quit(session *s, resp_out *o, const resp_arg *v, size_t n)
 static void txt(resp_out *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void txt(resp_out *t, const char *fmt, ...)
 {
+    assert(reply_buf_ok(t) && fmt != NULL);
     va_list ap;
     va_start(ap, fmt);
     resp_out_vprintf(t, INFO_LINE_MAX, fmt, ap);
@@ -646,6 +726,7 @@ typedef struct {
 
 static bool want(const info_sel *q, const char *name, bool in_default)
 {
+    assert(q != NULL && name != NULL && (q->v != NULL || q->n == 0));
     if (q->n == 0)
         return true;
     for (size_t i = 0; i < q->n; i++)
@@ -658,6 +739,8 @@ static bool want(const info_sel *q, const char *name, bool in_default)
 /* Redis's bytesToHuman: 1023B, 1.50K, 2.25M ... */
 static void human_bytes(char *dst, size_t cap, uint64_t n)
 {
+    /* "1023B", or "%.2f" of at most 1023.99 (u64 ends in P: < 16384) and a unit */
+    assert(dst != NULL && cap >= 16);
     if (n < 1024) {
         snprintf(dst, cap, "%lluB", (unsigned long long)n);
         return;
@@ -669,16 +752,19 @@ static void human_bytes(char *dst, size_t cap, uint64_t n)
         d /= 1024;
         u++;
     }
+    assert(u < sizeof units - 1);
     snprintf(dst, cap, "%.2f%c", d, units[u]);
 }
 
 static void info_server(session *s, resp_out *t)
 {
+    assert(session_ok(s) && reply_buf_ok(t));
     const server_ctx *x = s->ctx;
     const server_config *cfg = x->cfg;
     char exe[256];
     ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
     int64_t up_s = (clock_wall_ms() - x->start_ms) / 1000;
+    assert(k < (ssize_t)sizeof exe); /* readlink wrote at most sizeof exe - 1 */
     exe[k > 0 ? k : 0] = '\0';
     struct utsname un;
     if (uname(&un) != 0)
@@ -700,6 +786,7 @@ static void info_server(session *s, resp_out *t)
 static uint64_t total_calls(void)
 {
     uint64_t total = 0;
+    assert(g_ncmds > 0 && g_ncmds <= STATS_COMMANDS_MAX);
     for (size_t c = 0; c < g_ncmds; c++)
         total += stats_calls((unsigned)c);
     return total;
@@ -720,6 +807,7 @@ static const char *const info_counter_names[] = {
 /* # Clients or # Stats: the counters [from, to) of info_counter_names. */
 static void info_counters(session *s, resp_out *t, const char *title, size_t from, size_t to)
 {
+    assert(session_ok(s) && reply_buf_ok(t) && title != NULL && s->ctx->g != NULL);
     const stats_global *g = s->ctx->g;
     const uint64_t value[INFO_COUNTERS] = {stats_get(&g->connected),
                                            stats_get(&g->blocked),
@@ -750,6 +838,7 @@ static void info_counters(session *s, resp_out *t, const char *title, size_t fro
 /* used_memory comes first: redis-cli --stat finds fields by substring. */
 static void info_memory(resp_out *t, const inv_stats *st)
 {
+    assert(reply_buf_ok(t) && st != NULL);
     stats_memory_info m;
     char used[32], rss[32], peak[32];
     stats_memory(&m);
@@ -783,6 +872,7 @@ static void info_memory(resp_out *t, const inv_stats *st)
  * history (FEED.READ) starts at history_oldest_position (0 in memory). */
 static void info_persistence(session *s, resp_out *t, const inv_stats *st)
 {
+    assert(session_ok(s) && reply_buf_ok(t) && st != NULL);
     txt(t,
         "# Persistence\r\nloading:0\r\nasync_loading:0\r\n"
         "rdb_bgsave_in_progress:0\r\naof_enabled:%d\r\n"
@@ -794,6 +884,7 @@ static void info_persistence(session *s, resp_out *t, const inv_stats *st)
 
 static void info_replication(resp_out *t, const inv_stats *st)
 {
+    assert(reply_buf_ok(t) && st != NULL);
     txt(t,
         "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"
         "master_repl_offset:%llu\r\nrepl_backlog_active:0\r\n\r\n",
@@ -802,6 +893,7 @@ static void info_replication(resp_out *t, const inv_stats *st)
 
 static void info_cpu(resp_out *t)
 {
+    assert(reply_buf_ok(t));
     struct rusage self, children;
     if (getrusage(RUSAGE_SELF, &self) != 0)
         memset(&self, 0, sizeof self);
@@ -817,6 +909,7 @@ static void info_cpu(resp_out *t)
 
 static void info_commandstats(resp_out *t)
 {
+    assert(reply_buf_ok(t) && g_ncmds > 0);
     txt(t, "# Commandstats\r\n");
     for (size_t c = 0; c < g_ncmds; c++) {
         uint64_t calls = stats_sum(STATS_CALLS, (unsigned)c);
@@ -836,6 +929,7 @@ static void info_commandstats(resp_out *t)
 
 static void info_latency(resp_out *t)
 {
+    assert(reply_buf_ok(t) && g_ncmds > 0);
     txt(t, "# Latencystats\r\n");
     for (size_t c = 0; c < g_ncmds; c++) {
         if (stats_calls((unsigned)c) == 0)
@@ -851,6 +945,7 @@ static void info_latency(resp_out *t)
 /* Levels are the keys (SCAN, TYPE); none expires. Redis omits empty dbs. */
 static void info_keyspace(resp_out *t, const inv_stats *st)
 {
+    assert(reply_buf_ok(t) && st != NULL);
     txt(t, "# Keyspace\r\n");
     if (st->levels > 0)
         txt(t, "db0:keys=%llu,expires=0,avg_ttl=0\r\n", (unsigned long long)st->levels);
@@ -863,7 +958,9 @@ static int info_tenant_line(void *arg, inv_tenant *tn)
     resp_out *t = arg;
     inv_stats st;
     size_t len;
+    assert(reply_buf_ok(t) && tn != NULL);
     const char *name = inv_tenant_name(tn, &len);
+    assert(name != NULL && len <= INV_TENANT_NAME_MAX);
     memset(&st, 0, sizeof st);
     (void)inv_stats_get(inv_tenant_engine(tn), &st);
     txt(t,
@@ -880,6 +977,8 @@ static int info_tenant_line(void *arg, inv_tenant *tn)
  * sections: a thousand tenants are a thousand lines. */
 static void info_tenants(session *s, resp_out *t)
 {
+    assert(session_ok(s) && reply_buf_ok(t));
+    assert(s->authed); /* INFO is not a CMD_NOAUTH command */
     txt(t, "# Tenants\r\ntenants:%zu\r\ntenant:%s\r\nscope:%s\r\n",
         inv_tenants_count(s->ctx->tenants), s->tenant_name, token_scope_name(s->scope));
     if (s->scope == TOKEN_SCOPE_ADMIN)
@@ -891,6 +990,8 @@ static void info_tenants(session *s, resp_out *t)
 
 static void info_engine(session *s, resp_out *t, const info_sel *q, const inv_stats *st)
 {
+    assert(session_ok(s) && reply_buf_ok(t));
+    assert(q != NULL && st != NULL);
     if (want(q, "journal", true))
         txt(t,
             "# Journal\r\njournal_enabled:%d\r\njournal_position:%llu\r\n"
@@ -923,6 +1024,7 @@ static void info_engine(session *s, resp_out *t, const info_sel *q, const inv_st
 
 static void cmd_info(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 1, 0));
     const info_sel q = {v + 1, n - 1};
     inv_stats st;
     memset(&st, 0, sizeof st);
@@ -958,6 +1060,7 @@ static void cmd_info(session *s, resp_out *o, const resp_arg *v, size_t n)
         info_http(&t, s->ctx->http_port);
     if (want(&q, "tenants", false))
         info_tenants(s, &t);
+    assert(reply_buf_ok(&t));
     if (t.failed)
         reply_engine_error(o, INV_ENOMEM);
     else
@@ -972,6 +1075,7 @@ static size_t subs_count(const cmd_sub *subs)
     size_t k = 0;
     while (subs != NULL && subs[k].name != NULL)
         k++;
+    assert(subs == NULL || subs[k].fn == NULL); /* the table's end row */
     return k;
 }
 
@@ -979,6 +1083,8 @@ static size_t subs_count(const cmd_sub *subs)
 static void info_entry(resp_out *o, const char *name, unsigned min_args, unsigned max_args,
                        unsigned flags, const cmd_sub *subs)
 {
+    assert(reply_buf_ok(o) && name != NULL);
+    assert(min_args >= 1 && (max_args == 0 || max_args >= min_args));
     int arity = (max_args == min_args) ? (int)min_args : -(int)min_args;
     resp_w_array(o, 10);
     resp_w_bulk_str(o, name);
@@ -1008,12 +1114,14 @@ static void info_entry(resp_out *o, const char *name, unsigned min_args, unsigne
 
 static void command_info_entry(resp_out *o, const cmd_def *c)
 {
+    assert(cmd_in_table(c));
     info_entry(o, c->name, c->min_args, c->max_args, c->flags, subs_of(c));
 }
 
 /* COMMAND DOCS: {summary, since, group[, subcommands]}. */
 static void docs_entry(resp_out *o, const char *summary, const cmd_sub *subs)
 {
+    assert(reply_buf_ok(o) && summary != NULL);
     size_t nsubs = subs_count(subs);
     resp_w_map(o, nsubs ? 4 : 3);
     resp_w_bulk_str(o, "summary");
@@ -1034,6 +1142,7 @@ static void docs_entry(resp_out *o, const char *summary, const cmd_sub *subs)
 
 static void cmd_command(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 1, 0));
     if (n == 1) {
         resp_w_array(o, g_ncmds);
         for (size_t c = 0; c < g_ncmds; c++)
@@ -1064,6 +1173,7 @@ static void cmd_command(session *s, resp_out *o, const resp_arg *v, size_t n)
             if (asked)
                 sel[k++] = &g_cmds[c];
         }
+        assert(k <= g_ncmds);
         resp_w_map(o, k);
         for (size_t i = 0; i < k; i++) {
             resp_w_bulk_str(o, sel[i]->name);
@@ -1091,6 +1201,7 @@ static bool glob_class(const char *p, size_t pn, size_t *pi, char c, bool nocase
 {
     size_t i = *pi;
     bool neg = false, hit = false;
+    assert(p != NULL && i <= pn);
     if (i < pn && p[i] == '^') {
         neg = true;
         i++;
@@ -1119,6 +1230,7 @@ static bool glob_class(const char *p, size_t pn, size_t *pi, char c, bool nocase
         }
     }
     *pi = i < pn ? i + 1 : i;
+    assert(*pi <= pn); /* the cursor stayed within the pattern */
     return hit != neg;
 }
 
@@ -1127,6 +1239,7 @@ static bool glob_class(const char *p, size_t pn, size_t *pi, char c, bool nocase
 static bool glob_token(const char *p, size_t pn, size_t *pi, char c, bool nocase)
 {
     size_t i = *pi;
+    assert(p != NULL && i < pn && p[i] != '*'); /* glob_match handles '*' */
     if (p[i] == '[') {
         *pi = i + 1;
         return glob_class(p, pn, pi, c, nocase);
@@ -1145,12 +1258,14 @@ static bool glob_token(const char *p, size_t pn, size_t *pi, char c, bool nocase
 bool glob_match(const char *p, size_t pn, const char *s, size_t sn, bool nocase)
 {
     size_t pi = 0, si = 0, star_p = SIZE_MAX, star_s = 0;
+    assert((p != NULL || pn == 0) && (s != NULL || sn == 0));
     while (si < sn) {
         size_t next = pi;
         if (pi < pn && p[pi] == '*') {
             star_p = ++pi; /* the pattern after the star */
             star_s = si;
         } else if (pi < pn && glob_token(p, pn, &next, s[si], nocase)) {
+            assert(next > pi && next <= pn); /* a token advanced */
             pi = next;
             si++;
         } else if (star_p != SIZE_MAX) {
@@ -1167,6 +1282,7 @@ bool glob_match(const char *p, size_t pn, const char *s, size_t sn, bool nocase)
 
 static void cmd_config(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 2, 0));
     if (!arg_eq(&v[1], "get") || n < 3) {
         if (arg_eq(&v[1], "get"))
             resp_w_errorf(o, "ERR wrong number of arguments for 'config|get' command");
@@ -1217,6 +1333,7 @@ static void cmd_config(session *s, resp_out *o, const resp_arg *v, size_t n)
                 k++;
             }
     }
+    assert(k <= NCONF);
     resp_w_map(o, k);
     for (size_t j = 0; j < NCONF; j++) {
         if (!hit[j])
@@ -1230,6 +1347,8 @@ static void cmd_config(session *s, resp_out *o, const resp_arg *v, size_t n)
 
 static void cmd_snapshot(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 1, 1));
+    assert(s->e != NULL); /* not CMD_NOTENANT: the gate resolved the tenant */
     int rc = inv_snapshot(s->e);
     if (rc == INV_OK)
         resp_w_ok(o);
@@ -1241,6 +1360,8 @@ static void cmd_snapshot(session *s, resp_out *o, const resp_arg *v, size_t n)
 
 static void cmd_dbsize(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    assert(handler_call_ok(s, o, v, n, 1, 1));
+    assert(s->e != NULL); /* not CMD_NOTENANT: the gate resolved the tenant */
     inv_stats st;
     if (engine_or_reply(o, inv_stats_get(s->e, &st)) == 0)
         resp_w_int(o, (int64_t)st.levels);

@@ -32,12 +32,21 @@ struct feed_json {
     uint8_t utf8[FEED_JSON_UTF8_MAX]; /* a byte string made valid UTF-8 */
 };
 
+/* A document being written (used only in asserts; O(1)): its generator,
+ * the bytes within the buffer, the buffer within FEED_JSON_DOC_MAX. */
+static bool json_ok(const feed_json *j)
+{
+    return j != NULL && j->g != NULL && j->len <= j->cap && j->cap <= FEED_JSON_DOC_MAX &&
+           (j->buf != NULL || j->cap == 0);
+}
+
 /* yajl's print callback: appends, growing the buffer by doubling up to
  * FEED_JSON_DOC_MAX; a failure is kept for the caller (the callback
  * cannot return one). */
 static void json_print(void *ctx, const char *s, size_t n)
 {
     feed_json *j = ctx;
+    assert(j != NULL && s != NULL);
     if (n <= j->cap - j->len && j->failed == INV_OK) { /* the common case: room */
         if (n == 1) /* yajl prints most separators and quotes alone */
             j->buf[j->len] = s[0];
@@ -66,6 +75,7 @@ static void json_print(void *ctx, const char *s, size_t n)
     }
     memcpy(j->buf + j->len, s, n);
     j->len += n;
+    assert(json_ok(j)); /* grown within FEED_JSON_DOC_MAX */
 }
 
 feed_json *feed_json_new(void)
@@ -85,6 +95,7 @@ feed_json *feed_json_new(void)
         feed_json_free(j);
         return NULL;
     }
+    assert(json_ok(j) && j->len == 0);
     return j;
 }
 
@@ -92,6 +103,7 @@ void feed_json_free(feed_json *j)
 {
     if (j == NULL)
         return;
+    assert(j->len <= j->cap);
     if (j->g != NULL)
         yajl_gen_free(j->g);
     free(j->buf);
@@ -108,11 +120,12 @@ void feed_json_begin(feed_json *j, bool array)
     j->has_record = false;
     if (array && yajl_gen_array_open(j->g) != yajl_gen_status_ok && j->failed == INV_OK)
         j->failed = INV_EINVALID;
+    assert(json_ok(j) && !j->has_record);
 }
 
 size_t feed_json_len(const feed_json *j)
 {
-    assert(j != NULL);
+    assert(json_ok(j));
     return j->len;
 }
 
@@ -122,12 +135,14 @@ size_t feed_json_len(const feed_json *j)
  * the callback noted wins, it is the cause). */
 static void check(feed_json *j, yajl_gen_status st)
 {
+    assert(j != NULL);
     if (st != yajl_gen_status_ok && j->failed == INV_OK)
         j->failed = INV_EINVALID;
 }
 
 static void key(feed_json *j, const char *k)
 {
+    assert(j != NULL && k != NULL && k[0] != '\0'); /* our field names */
     check(j, yajl_gen_string(j->g, (const unsigned char *)k, strlen(k)));
 }
 
@@ -135,6 +150,7 @@ static void num_u64(feed_json *j, const char *k, uint64_t v)
 {
     char digits[24];
     size_t n = resp_fmt_u64(digits, v);
+    assert(n >= 1 && n <= 20); /* a u64's digits */
     key(j, k);
     check(j, yajl_gen_number(j->g, digits, n));
 }
@@ -148,6 +164,7 @@ static void num_i64(feed_json *j, const char *k, int64_t v)
     if (v < 0)
         digits[n++] = '-';
     n += resp_fmt_u64(digits + n, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+    assert(n >= 1 && n <= 20); /* a sign and 19 digits at most */
     key(j, k);
     check(j, yajl_gen_number(j->g, digits, n));
 }
@@ -157,12 +174,14 @@ static void id_str(feed_json *j, const char *k, uint64_t v)
 {
     char digits[24];
     size_t n = resp_fmt_u64(digits, v);
+    assert(n >= 1 && n <= 20); /* a u64's digits */
     key(j, k);
     check(j, yajl_gen_string(j->g, (const unsigned char *)digits, n));
 }
 
 static void id_or_null(feed_json *j, const char *k, uint64_t v, bool set)
 {
+    assert(j != NULL && k != NULL);
     if (set) {
         id_str(j, k, v);
         return;
@@ -173,6 +192,7 @@ static void id_or_null(feed_json *j, const char *k, uint64_t v, bool set)
 
 static void boolean(feed_json *j, const char *k, bool v)
 {
+    assert(j != NULL && k != NULL);
     key(j, k);
     check(j, yajl_gen_bool(j->g, v));
 }
@@ -180,6 +200,7 @@ static void boolean(feed_json *j, const char *k, bool v)
 /* A name from one of the engine's tables; NULL (no name): null. */
 static void name(feed_json *j, const char *k, const char *v)
 {
+    assert(j != NULL && k != NULL);
     key(j, k);
     check(j, v ? yajl_gen_string(j->g, (const unsigned char *)v, strlen(v)) : yajl_gen_null(j->g));
 }
@@ -191,6 +212,7 @@ static size_t utf8_seq(const uint8_t *s, size_t n)
     uint8_t c = s[0];
     size_t len;
     uint8_t lo = 0x80, hi = 0xbf; /* the range of the second byte */
+    assert(s != NULL && n >= 1);
     if (c < 0x80)
         return 1;
     if (c >= 0xc2 && c <= 0xdf)
@@ -210,6 +232,7 @@ static size_t utf8_seq(const uint8_t *s, size_t n)
     for (size_t i = 2; i < len; i++)
         if (s[i] < 0x80 || s[i] > 0xbf)
             return 0;
+    assert(len >= 2 && len <= 4 && len <= n);
     return len;
 }
 
@@ -230,6 +253,7 @@ static size_t bytes_to_utf8(feed_json *j, const uint8_t *s, size_t n)
             j->utf8[out++] = (uint8_t)(0x80 | (s[i] & 0x3f));
             i++;
         }
+        assert(out <= 2 * i); /* at most two bytes out per byte in */
     }
     assert(out <= sizeof j->utf8);
     return out;
@@ -238,6 +262,7 @@ static size_t bytes_to_utf8(feed_json *j, const uint8_t *s, size_t n)
 /* A byte string (hold id, request id, ref, actor); NULL: null. */
 static void bytes(feed_json *j, const char *k, const char *s, size_t n)
 {
+    assert(s != NULL || n == 0);
     key(j, k);
     if (s == NULL) {
         check(j, yajl_gen_null(j->g));
@@ -252,6 +277,7 @@ static void bytes(feed_json *j, const char *k, const char *s, size_t n)
 /* {name: n} for the quantities with bit q in mask, from v[]. */
 static void qty_map(feed_json *j, const char *k, const int64_t *v, uint32_t mask)
 {
+    assert(v != NULL && mask < (1u << INV_QTY_NAMES));
     key(j, k);
     check(j, yajl_gen_map_open(j->g));
     for (int q = 0; q < INV_QTY_NAMES; q++)
@@ -263,6 +289,8 @@ static void qty_map(feed_json *j, const char *k, const int64_t *v, uint32_t mask
 static void change(feed_json *j, const inv_feed_change *c)
 {
     uint32_t nonzero = 0;
+    assert(json_ok(j) && c != NULL);
+    assert(inv_feed_kind_str(c->kind) != NULL); /* record_ok checked */
     for (int q = 0; q < INV_QTY_NAMES; q++)
         nonzero |= c->delta[q] != 0 ? 1u << q : 0;
     check(j, yajl_gen_map_open(j->g));
@@ -289,6 +317,7 @@ static bool string_ok(const char *s, size_t n)
  * leaves the document as it was. */
 static bool record_ok(const inv_feed_record *r)
 {
+    assert(r != NULL && (r->changes != NULL || r->n_changes == 0));
     if (inv_feed_kind_str(r->kind) == NULL || !string_ok(r->hold_id, r->hold_id_len) ||
         !string_ok(r->request_id, r->request_id_len) || !string_ok(r->actor, r->actor_len))
         return false;
@@ -330,6 +359,7 @@ int feed_json_add(feed_json *j, const inv_feed_record *r)
     check(j, yajl_gen_array_close(j->g));
     check(j, yajl_gen_map_close(j->g));
     j->has_record = true;
+    assert(json_ok(j));
     return j->failed;
 }
 

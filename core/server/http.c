@@ -68,24 +68,41 @@ struct http_conn {
     http_header_kv headers[]; /* headers_cap */
 };
 
+/* A connection between steps and inside one (used only in asserts; O(1)):
+ * its shared parts present, the headers within the limits this step set
+ * and the array sized for them, a pointer exactly with its length. */
+static bool conn_ok(const http_conn *h)
+{
+    return h != NULL && h->cfg != NULL && h->tokens != NULL && h->tset != NULL &&
+           h->served != NULL && h->headers_cap == h->cfg->http_headers &&
+           h->n_headers <= h->lim_headers && h->lim_headers <= h->headers_cap &&
+           h->req_tenant_len <= INV_TENANT_NAME_MAX && (h->url != NULL || h->url_len == 0) &&
+           (h->body != NULL || h->body_len == 0);
+}
+
 static bool password_set(const server_config *cfg)
 {
+    assert(cfg != NULL && (cfg->requirepass != NULL || cfg->requirepass_len == 0));
     return cfg->requirepass != NULL && cfg->requirepass_len > 0;
 }
 
 /* --requirepass or --tokens: requests need a token. */
 static bool auth_required(const http_conn *h)
 {
+    assert(h != NULL && h->tokens != NULL);
     return password_set(h->cfg) || h->tokens->path != NULL;
 }
 
 /* Stops the parse with status (returns the callbacks' error value). */
 static int refuse(http_conn *h, int status, const char *msg)
 {
+    assert(h != NULL && msg != NULL);
+    assert(status >= 400 && status <= 599);
     if (h->refuse == 0) {
         h->refuse = status;
         h->refuse_msg = msg;
     }
+    assert(h->refuse != 0 && h->refuse_msg != NULL); /* the first refusal stays */
     return -1;
 }
 
@@ -93,10 +110,13 @@ static int refuse(http_conn *h, int status, const char *msg)
 
 static const http_header_kv *header_find(const http_conn *h, const char *name)
 {
+    assert(conn_ok(h) && name != NULL);
     size_t n = strlen(name);
     for (size_t i = 0; i < h->n_headers; i++)
-        if (h->headers[i].name_len == n && strncasecmp(h->headers[i].name, name, n) == 0)
+        if (h->headers[i].name_len == n && strncasecmp(h->headers[i].name, name, n) == 0) {
+            assert(h->headers[i].value != NULL); /* "" until a value arrives */
             return &h->headers[i];
+        }
     return NULL;
 }
 
@@ -126,6 +146,7 @@ static void token_value_check(const http_conn *h, const char *v, size_t len, tok
 {
     uint8_t digest[TOKEN_DIGEST_BYTES];
     token_entry *te;
+    assert(conn_ok(h) && c != NULL && (v != NULL || len == 0));
     bool ok = config_token_resolve(h->cfg, h->tset, v, len, &te, digest);
     if (!c->ok && ok) /* the first header that opens something decides */
         *c = (token_check){true, te};
@@ -146,11 +167,15 @@ static token_check request_token(const http_conn *h)
         if (n > 0 && kv->value_len >= n && strncasecmp(kv->value, scheme, n) == 0)
             token_value_check(h, kv->value + n, kv->value_len - n, &c);
     }
+    /* a token opens a scope a file may name (never NONE) */
+    assert(!c.ok || c.tok == NULL || c.tok->scope != TOKEN_SCOPE_NONE);
     return c;
 }
 
 static void request_deny(http_conn *h, int status, const char *msg)
 {
+    assert(h != NULL && msg != NULL);
+    assert(status == 400 || status == 403 || status == 429); /* http.h's list */
     if (h->req_deny == 0) {
         h->req_deny = status;
         h->req_deny_msg = msg;
@@ -160,6 +185,7 @@ static void request_deny(http_conn *h, int status, const char *msg)
 static void request_tenant_set(http_conn *h, const char *name, size_t len)
 {
     assert(len <= INV_TENANT_NAME_MAX);
+    assert(h != NULL && name != NULL && len >= 1);
     memcpy(h->req_tenant, name, len);
     h->req_tenant[len] = '\0';
     h->req_tenant_len = len;
@@ -172,6 +198,7 @@ static void request_tenant_set(http_conn *h, const char *name, size_t len)
  * token was presented (401). */
 static bool request_authorize(http_conn *h)
 {
+    assert(conn_ok(h) && h->headers_done);
     h->req_tok = NULL;
     h->req_deny = 0;
     h->req_deny_msg = NULL;
@@ -201,6 +228,7 @@ static bool request_authorize(http_conn *h)
     else if (tw->value_len != h->req_tenant_len ||
              memcmp(tw->value, h->req_tenant, tw->value_len) != 0)
         request_deny(h, 403, "Forbidden: this token does not open the tenant X-TWC-Tenant names");
+    assert(h->req_scope != TOKEN_SCOPE_NONE && h->req_tenant_len >= 1);
     return true;
 }
 
@@ -209,6 +237,7 @@ static bool request_authorize(http_conn *h)
  * (NULL when there is no such tenant). */
 static inv_tenant *request_tenant(http_conn *h)
 {
+    assert(conn_ok(h) && h->req_deny == 0 && h->req_tenant_len >= 1);
     if (h->tenant != NULL) {
         size_t len;
         const char *name = inv_tenant_name(h->tenant, &len);
@@ -229,6 +258,7 @@ static bool url_is_public(const http_conn *h)
 {
     static const char healthz[] = "/healthz";
     size_t n = sizeof healthz - 1;
+    assert(h != NULL && (h->url != NULL || h->url_len == 0));
     return h->url_len >= n && memcmp(h->url, healthz, n) == 0 &&
            (h->url_len == n || h->url[n] == '?');
 }
@@ -239,6 +269,7 @@ static bool url_is_public(const http_conn *h)
 static bool expects_continue(const http_conn *h)
 {
     static const char want[] = "100-continue";
+    assert(h->headers_done); /* a header is read only once all are in */
     const http_header_kv *kv = header_find(h, "Expect");
     return kv != NULL && kv->value_len == sizeof want - 1 &&
            strncasecmp(kv->value, want, sizeof want - 1) == 0;
@@ -249,6 +280,7 @@ static bool expects_continue(const http_conn *h)
 static int on_url(http_parser *p, const char *at, size_t len)
 {
     http_conn *h = p->data;
+    assert(conn_ok(h) && at != NULL && !h->headers_done);
     if (h->url == NULL)
         h->url = at;
     h->url_len += len;
@@ -260,6 +292,7 @@ static int on_url(http_parser *p, const char *at, size_t len)
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     http_conn *h = p->data;
+    assert(conn_ok(h) && at != NULL && !h->headers_done);
     if (h->n_headers > 0 && !h->in_value) { /* the same name, continued */
         h->headers[h->n_headers - 1].name_len += len;
         return 0;
@@ -268,6 +301,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
         return refuse(h, 431, "Request Header Fields Too Large: too many headers");
     h->headers[h->n_headers++] = (http_header_kv){at, "", len, 0};
     h->in_value = false;
+    assert(h->n_headers <= h->lim_headers); /* checked just above */
     return 0;
 }
 
@@ -280,6 +314,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
         kv->value = at;
     kv->value_len += len;
     h->in_value = true;
+    assert(kv->value != NULL && kv->value_len >= len);
     return 0;
 }
 
@@ -287,6 +322,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
  * parser drops only the leading), so "Authorization: tok " is the token. */
 static void header_values_trim(http_conn *h)
 {
+    assert(conn_ok(h) && h->headers_done);
     for (size_t i = 0; i < h->n_headers; i++) {
         http_header_kv *kv = &h->headers[i];
         while (kv->value_len > 0 &&
@@ -298,6 +334,7 @@ static void header_values_trim(http_conn *h)
 static int on_headers_complete(http_parser *p)
 {
     http_conn *h = p->data;
+    assert(conn_ok(h) && !h->headers_done);
     h->headers_done = true;
     /* the parser's own count (nread) is reset before this callback: the
      * header block ends where the last header value (or the URL) ends */
@@ -316,21 +353,26 @@ static int on_headers_complete(http_parser *p)
         h->authed = true;
     if (h->content_length > h->cfg->http_body_bytes)
         return refuse(h, 413, "Payload Too Large");
+    assert(h->refuse == 0 && h->req_scope != TOKEN_SCOPE_NONE);
     return 0;
 }
 
 static int on_body(http_parser *p, const char *at, size_t len)
 {
     http_conn *h = p->data;
+    assert(conn_ok(h) && h->headers_done && at != NULL);
     if (h->body == NULL)
         h->body = at;
     h->body_len += len;
+    /* the parser stops a body at its Content-Length */
+    assert(h->body_len <= h->content_length);
     return 0;
 }
 
 static int on_message_complete(http_parser *p)
 {
     http_conn *h = p->data;
+    assert(conn_ok(h) && h->headers_done && !h->complete);
     h->complete = true;
     http_parser_pause(p, 1); /* one request per step: execute returns here */
     return 0;
@@ -366,6 +408,7 @@ http_conn *http_conn_new(const server_config *cfg, inv_tenants *tenants, token_r
         free(h);
         return NULL;
     }
+    assert(conn_ok(h) && h->tenant == NULL && !h->authed);
     http_metrics_conn(true);
     return h;
 }
@@ -374,6 +417,7 @@ void http_conn_free(http_conn *h)
 {
     if (h == NULL)
         return;
+    assert(h->served != NULL && h->tset != NULL); /* http_conn_new made both */
     http_served_free(h->served);
     if (h->tenant != NULL)
         inv_defer_journal_end(inv_tenant_engine(h->tenant)); /* before it may close */
@@ -385,12 +429,15 @@ void http_conn_free(http_conn *h)
 
 static size_t min_size(size_t a, size_t b)
 {
-    return a < b ? a : b;
+    size_t m = a < b ? a : b;
+    assert(m <= a && m <= b);
+    return m;
 }
 
 static void parse_reset(http_conn *h)
 {
     const server_config *cfg = h->cfg;
+    assert(h != NULL && cfg != NULL && h->headers_cap == cfg->http_headers);
     bool strict = auth_required(h) && !h->authed;
     http_parser_init(&h->p, HTTP_REQUEST);
     h->p.data = h;
@@ -407,12 +454,15 @@ static void parse_reset(http_conn *h)
     h->lim_url =
         strict ? min_size(cfg->http_url_bytes, HTTP_PREAUTH_URL_BYTES_MAX) : cfg->http_url_bytes;
     assert(h->lim_headers <= h->headers_cap);
+    assert(conn_ok(h) && h->lim_url >= 1 && h->lim_header_bytes >= 1);
 }
 
 /* The refusal for a parse error the parser itself found. */
 static http_step refuse_parse_error(http_conn *h, resp_out *out)
 {
     enum http_errno err = HTTP_PARSER_ERRNO(&h->p);
+    assert(conn_ok(h) && out != NULL);
+    assert(err != HPE_OK && err != HPE_PAUSED); /* a paused parse completed */
     if (err == HPE_INVALID_METHOD)
         http_serve_refusal(out, h->url, h->url_len, 501, "Not Implemented: unknown method", true);
     else if (err == HPE_HEADER_OVERFLOW)
@@ -432,6 +482,7 @@ http_step http_conn_step(http_conn *h, const char *data, size_t len, resp_out *o
     parse_reset(h);
     h->data = data;
     size_t n = http_parser_execute(&h->p, &g_settings, data, len);
+    assert(n <= len && conn_ok(h)); /* the cursor stayed within the input */
     if (h->refuse != 0) {
         http_serve_refusal(out, h->url, h->url_len, h->refuse, h->refuse_msg, true);
         *used = len;
@@ -464,6 +515,9 @@ http_step http_conn_step(http_conn *h, const char *data, size_t len, resp_out *o
         };
         h->req_start_ms = 0;
         h->continue_sent = false;
+        /* whole: at most its Content-Length (an upgrade or CONNECT ends at
+         * its headers: the parser reads no body then) */
+        assert(h->headers_done && h->body_len <= h->content_length);
         *used = n;
         *durable_at = http_serve(h->served, &pr, out, !pr.keep_alive);
         return pr.keep_alive ? HTTP_STEP_DONE : HTTP_STEP_CLOSE;
@@ -489,17 +543,20 @@ http_step http_conn_step(http_conn *h, const char *data, size_t len, resp_out *o
     size_t header_end = h->body ? (size_t)(h->body - data) : len;
     *need = h->headers_done ? header_end + (size_t)h->content_length : len + 1;
     *used = 0;
+    assert(*need > 0 && header_end <= len);
     return HTTP_STEP_NEED_MORE;
 }
 
 inv_tenant *http_conn_tenant(const http_conn *h)
 {
+    assert(conn_ok(h));
     return h->tenant;
 }
 
 bool http_conn_expired(const http_conn *h, int64_t now_ms, int64_t last_ms)
 {
-    assert(h != NULL);
+    assert(h != NULL && h->cfg != NULL);
+    assert(h->req_start_ms >= 0);
     if (h->req_start_ms != 0 &&
         now_ms - h->req_start_ms > (int64_t)h->cfg->http_request_timeout_s * 1000)
         return true;

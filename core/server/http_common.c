@@ -50,9 +50,34 @@ static const struct {
 int http_status_for(int rc)
 {
     for (size_t i = 0; i < sizeof g_status_of / sizeof g_status_of[0]; i++)
-        if (g_status_of[i].rc == rc)
+        if (g_status_of[i].rc == rc) {
+            assert(g_status_of[i].status >= 200 && g_status_of[i].status <= 599);
             return g_status_of[i].status;
+        }
+    assert(rc != INV_OK); /* the table's first row */
     return 500;
+}
+
+/* ---- invariant predicates (http_route.h) ---------------------------------- */
+
+static bool http_str_ok(http_str s)
+{
+    return s.p != NULL || s.len == 0;
+}
+
+bool http_request_ok(const http_request *r)
+{
+    return r != NULL && r->method >= HTTP_GET && r->method <= HTTP_OPTIONS &&
+           (unsigned)r->dialect < HTTP_DIALECTS && r->n_params <= HTTP_PARAMS_MAX &&
+           r->path.p != NULL && r->query.p != NULL && r->body.p != NULL && r->header != NULL &&
+           http_str_ok(r->params[0]) && http_str_ok(r->params[HTTP_PARAMS_MAX - 1]);
+}
+
+bool http_response_ok(const http_response *r)
+{
+    return r != NULL && r->body != NULL && r->body->len <= r->body->cap &&
+           r->n_extra <= HTTP_EXTRA_HEADERS_MAX &&
+           (r->status == 0 || (r->status >= 100 && r->status <= 599));
 }
 
 /* ---- counters --------------------------------------------------------------- */
@@ -99,6 +124,8 @@ void http_metrics_conn(bool opened)
     if (opened) {
         stats_add_global(&g_conns_open, 1);
         stats_add_global(&g_conns_total, 1);
+        /* every open is counted in both: the total never trails the gauge */
+        assert(stats_get(&g_conns_total) >= 1);
     } else {
         /* relaxed: a gauge, orders nothing; every close follows its open
          * in the one loop that owns the connection, so it never wraps */
@@ -127,6 +154,7 @@ void http_stats_get(http_stats *out)
 static void healthz(const http_request *req, http_response *res)
 {
     inv_stats st;
+    assert(http_request_ok(req) && http_response_ok(res));
     bool ok = inv_stats_get(req->e, &st) == INV_OK && !st.journal_failed;
     res->status = ok ? 200 : 503;
     http_json_obj_open(res->body);
@@ -141,6 +169,7 @@ static void metric_line(http_body *b, const char *fmt, ...)
 {
     char line[256];
     va_list ap;
+    assert(b != NULL && fmt != NULL);
     va_start(ap, fmt);
     int n = vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
@@ -150,6 +179,7 @@ static void metric_line(http_body *b, const char *fmt, ...)
 
 static void metrics_requests(http_body *b)
 {
+    assert(b != NULL && !b->failed);
     metric_line(b, "# TYPE invcore_http_connections gauge\ninvcore_http_connections %llu\n",
                 (unsigned long long)stats_get(&g_conns_open));
     metric_line(b,
@@ -186,6 +216,7 @@ static void metrics_requests(http_body *b)
         metric_line(b, "invcore_http_request_duration_seconds_count{dialect=\"%s\"} %llu\n",
                     g_dialect_names[d], (unsigned long long)cum);
     }
+    assert(b->len <= b->cap);
 }
 
 /* The engine's figures, one row per metric and a sample per tenant
@@ -194,6 +225,7 @@ static void metrics_requests(http_body *b)
 
 static void metrics_engine_values(const inv_stats *st, uint64_t v[METRICS_ENGINE_ROWS])
 {
+    assert(st != NULL && v != NULL);
     const uint64_t vals[METRICS_ENGINE_ROWS] = {st->levels,
                                                 st->items,
                                                 st->locations,
@@ -207,6 +239,7 @@ static void metrics_engine_values(const inv_stats *st, uint64_t v[METRICS_ENGINE
                                                 st->durable_position,
                                                 st->fsyncs,
                                                 st->journal_failed ? 1 : 0};
+    _Static_assert(sizeof vals == METRICS_ENGINE_ROWS * sizeof(uint64_t), "one value a row");
     memcpy(v, vals, sizeof vals);
 }
 
@@ -239,7 +272,9 @@ static int metrics_tenant(void *arg, inv_tenant *t)
     inv_stats st;
     uint64_t v[METRICS_ENGINE_ROWS];
     size_t len;
+    assert(w != NULL && w->b != NULL && w->row < METRICS_ENGINE_ROWS && t != NULL);
     const char *name = inv_tenant_name(t, &len);
+    assert(name != NULL && len <= INV_TENANT_NAME_MAX); /* a label without escaping */
     if (inv_stats_get(inv_tenant_engine(t), &st) != INV_OK)
         return 0;
     metrics_engine_values(&st, v);
@@ -251,6 +286,7 @@ static int metrics_tenant(void *arg, inv_tenant *t)
 
 static void metrics_engine(http_body *b, inv_tenants *tenants)
 {
+    assert(b != NULL && tenants != NULL);
     for (size_t row = 0; row < METRICS_ENGINE_ROWS; row++) {
         metrics_walk w = {b, row};
         metric_line(b, "# TYPE %s %s\n", g_engine_metrics[row].name, g_engine_metrics[row].type);
@@ -262,6 +298,8 @@ static void metrics_engine(http_body *b, inv_tenants *tenants)
 
 static void metrics(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->tenants != NULL); /* http.c passes every tenant */
     res->status = 200;
     res->content_type = "text/plain; version=0.0.4; charset=utf-8";
     metrics_requests(res->body);
@@ -289,6 +327,7 @@ http_served *http_served_new(void)
         free(s);
         return NULL;
     }
+    assert(s->body.len == 0 && !s->body.failed);
     return s;
 }
 
@@ -296,6 +335,7 @@ void http_served_free(http_served *s)
 {
     if (s == NULL)
         return;
+    assert(s->body.len <= s->body.cap);
     http_body_free(&s->body);
     free(s);
 }
@@ -329,6 +369,7 @@ static const char *reason_phrase(int status)
         {501, "Not Implemented"},
         {503, "Service Unavailable"},
     };
+    assert(status >= 100 && status <= 599);
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
         if (reasons[i].status == status)
             return reasons[i].reason;
@@ -339,6 +380,7 @@ static const char *reason_phrase(int status)
  * be able to split the response). */
 static bool header_line_safe(const char *h)
 {
+    assert(h != NULL);
     for (const char *p = h; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             return false;
@@ -359,6 +401,7 @@ static bool header_line_safe(const char *h)
 static size_t head_put(char *h, size_t at, const char *s, size_t n)
 {
     assert(at + n <= HTTP_HEAD_BYTES_MAX);
+    assert(h != NULL && (s != NULL || n == 0));
     memcpy(h + at, s, n);
     return at + n;
 }
@@ -393,6 +436,7 @@ static size_t head_format(char *head, const http_response *res, bool close_after
     }
     if (close_after)
         HEAD_LIT(head, at, "Connection: close\r\n");
+    assert(at > 0 && at <= HTTP_HEAD_BYTES_MAX);
     return at;
 }
 
@@ -402,6 +446,8 @@ static void write_response(resp_out *out, const http_response *res, const char *
 {
     char head[HTTP_HEAD_BYTES_MAX];
     const http_body *b = res->body;
+    assert(out != NULL && http_response_ok(res) && res->status != 0);
+    size_t start = out->len;
     size_t n = head_format(head, res, close_after);
     if (n == 0) { /* a handler's bad content type: nothing half-sent */
         out->failed = 1;
@@ -422,6 +468,8 @@ static void write_response(resp_out *out, const http_response *res, const char *
     resp_out_raw(out, "\r\n", 2);
     if (!omit_body && b->len > 0 && res->status != 204)
         resp_out_raw(out, b->p, b->len);
+    /* the head at least, and the body when it went with it */
+    assert(out->failed || out->len >= start + n + 2);
 }
 
 /* ---- error shapes ------------------------------------------------------- */
@@ -434,6 +482,7 @@ typedef void (*error_writer)(http_body *b, const char *msg);
 /* {"errors":"msg"}: Shopify's, and the common shape. */
 static void error_errors(http_body *b, const char *msg)
 {
+    assert(b != NULL && msg != NULL && b->len == 0); /* error_body reset it */
     http_json_obj_open(b);
     http_json_key(b, "errors");
     http_json_cstr(b, msg);
@@ -445,6 +494,7 @@ static void error_errors(http_body *b, const char *msg)
  * invalid; a handler's errors are its own {"code",..."errors":[...]}). */
 static void error_error(http_body *b, const char *msg)
 {
+    assert(b != NULL && msg != NULL && b->len == 0); /* error_body reset it */
     http_json_obj_open(b);
     http_json_key(b, "error");
     http_json_cstr(b, msg);
@@ -454,6 +504,7 @@ static void error_error(http_body *b, const char *msg)
 /* {"message":"msg","details":{}}: Wix's (seed 004's error shape). */
 static void error_wix(http_body *b, const char *msg)
 {
+    assert(b != NULL && msg != NULL && b->len == 0); /* error_body reset it */
     http_json_obj_open(b);
     http_json_key(b, "message");
     http_json_cstr(b, msg);
@@ -478,6 +529,7 @@ static const struct {
 
 static http_dialect http_dialect_of_path(http_str path)
 {
+    assert(path.p != NULL || path.len == 0);
     for (size_t i = 0; i < sizeof g_error_shapes / sizeof g_error_shapes[0]; i++) {
         const char *pre = g_error_shapes[i].prefix;
         size_t n = strlen(pre);
@@ -492,6 +544,7 @@ static http_dialect http_dialect_of_path(http_str path)
 
 static error_writer error_writer_for(http_dialect d)
 {
+    assert((unsigned)d < HTTP_DIALECTS);
     for (size_t i = 0; i < sizeof g_error_shapes / sizeof g_error_shapes[0]; i++)
         if (g_error_shapes[i].dialect == d)
             return g_error_shapes[i].write;
@@ -504,9 +557,11 @@ static void error_body(http_response *res, http_str path, int status, const char
 {
     assert(status >= 400 && status <= 599);
     assert(msg != NULL);
+    assert(http_response_ok(res));
     http_body_reset(res->body);
     res->status = status;
     error_writer_for(http_dialect_of_path(path))(res->body, msg);
+    assert(res->body->failed || res->body->len > 0);
 }
 
 static bool header_lookup(const http_request *r, const char *name, http_str *value)
@@ -514,6 +569,7 @@ static bool header_lookup(const http_request *r, const char *name, http_str *val
     const http_parsed *pr = r->conn;
     size_t n = strlen(name);
     assert(pr != NULL && value != NULL);
+    assert(pr->headers != NULL || pr->n_headers == 0);
     for (size_t i = 0; i < pr->n_headers; i++) {
         if (pr->headers[i].name_len == n && strncasecmp(pr->headers[i].name, name, n) == 0) {
             value->p = pr->headers[i].value;
@@ -530,6 +586,8 @@ static bool header_lookup(const http_request *r, const char *name, http_str *val
 static token_scope route_scope(const http_route *route, http_method method)
 {
     static const char query[] = "/query";
+    assert(route != NULL && route->pattern != NULL && route->pattern[0] == '/');
+    assert(method >= HTTP_GET && method <= HTTP_OPTIONS);
     size_t n = strlen(route->pattern), q = sizeof query - 1;
     if (strcmp(route->pattern, "/metrics") == 0)
         return TOKEN_SCOPE_ADMIN;
@@ -543,6 +601,7 @@ static token_scope route_scope(const http_route *route, http_method method)
 /* /healthz and /metrics answer for the server, not for one tenant. */
 static bool route_needs_tenant(const http_route *route)
 {
+    assert(route != NULL && route->pattern != NULL && route->fn != NULL);
     return strcmp(route->pattern, "/healthz") != 0 && strcmp(route->pattern, "/metrics") != 0;
 }
 
@@ -553,6 +612,8 @@ static bool serve_refused(const http_parsed *pr, const http_route *route, const 
                           http_response *res)
 {
     char msg[160];
+    assert(pr != NULL && http_request_ok(req) && http_response_ok(res));
+    assert(res->n_extra == 0); /* no handler ran yet */
     token_scope need = route_scope(route, req->method);
     if (pr->deny != 0) {
         error_body(res, req->path, pr->deny, pr->deny_msg);
@@ -621,12 +682,14 @@ uint64_t http_serve(http_served *s, const http_parsed *pr, resp_out *out, bool c
         dialect = route->dialect;
         req.dialect = dialect;
         allow[0] = '\0';
+        assert(http_request_ok(&req) && http_response_ok(&res));
         route->fn(&req, &res);
         if (res.status < 100 || res.status > 599 || res.body->failed) {
             error_body(&res, req.path, 500, "Internal Server Error");
             res.durable_at = 0 /* not sent as success: nothing to wait for */;
         }
     }
+    assert(http_response_ok(&res) && res.status != 0); /* every way set one */
     write_response(out, &res, allow, req.method == HTTP_HEAD, close_after);
     http_metrics_count(dialect, res.status, clock_mono_ns() - pr->started_ns);
     return res.durable_at;

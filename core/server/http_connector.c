@@ -81,6 +81,7 @@ static conn_result *result_fresh(void)
 {
     static _Thread_local conn_result r;
     memset(&r, 0, sizeof r);
+    assert(r.status == 0 && !r.wrote); /* nothing decided yet */
     return &r;
 }
 
@@ -114,6 +115,7 @@ static void refuse_engine(conn_result *r, int rc, const char *what)
  * request is durable at nothing. */
 static void reply_error(http_response *res, int status, const char *msg)
 {
+    assert(http_response_ok(res));
     assert(status >= 400 && status < 600 && msg != NULL);
     http_body_reset(res->body);
     res->status = status;
@@ -131,6 +133,7 @@ static void reply_error(http_response *res, int status, const char *msg)
  * forbids ("007.50" written over RESP): they are dropped. null when unset. */
 static void kv_cost(http_body *b, const char *cost)
 {
+    assert(b != NULL && b->len <= b->cap);
     char num[CONNECTOR_COST_TEXT_MAX];
     size_t n = 0, i = 0, len = strlen(cost);
     assert(len <= INV_COST_MAX);
@@ -154,6 +157,7 @@ static void kv_cost(http_body *b, const char *cost)
  * order. */
 static void write_item(http_body *b, const conn_result *r)
 {
+    assert(b != NULL && b->len <= b->cap);
     const inv_item *it = &r->u.item;
     const inv_item_fields *f = &it->fields;
     assert(b != NULL && it->id != 0);
@@ -178,6 +182,7 @@ static void write_item(http_body *b, const conn_result *r)
  * level (as the Shopify dialect writes it). */
 static void write_level(http_body *b, const conn_result *r)
 {
+    assert(b != NULL && b->len <= b->cap);
     const level_view *v = &r->u.level;
     assert(b != NULL && v->item != 0 && v->loc != 0);
     http_json_obj_open(b);
@@ -199,6 +204,7 @@ static void write_level(http_body *b, const conn_result *r)
  * stored ones. */
 static void write_location(http_body *b, const conn_result *r)
 {
+    assert(b != NULL && b->len <= b->cap);
     const inv_location *l = &r->u.loc;
     const inv_location_fields *f = &l->fields;
     assert(b != NULL && l->id != 0);
@@ -240,6 +246,7 @@ static bool is_digit(char c)
 /* ISO 3166-1 alpha-2 as the engine keeps it: two upper-case letters. */
 static bool country_code_ok(const char *s, size_t len)
 {
+    assert(s != NULL || len == 0);
     return len == INV_COUNTRY_CODE_MAX && is_upper(s[0]) && is_upper(s[1]);
 }
 
@@ -247,8 +254,10 @@ static bool country_code_ok(const char *s, size_t len)
 static bool hs_code_ok(const char *s, size_t len)
 {
     size_t i = 0;
+    assert(s != NULL || len == 0);
     while (i < len && is_digit(s[i]))
         i++;
+    assert(i <= len);
     return i == len && len >= 6 && len <= INV_HS_CODE_MAX;
 }
 
@@ -256,6 +265,7 @@ static bool hs_code_ok(const char *s, size_t len)
 static bool cost_ok(const char *s, size_t len)
 {
     size_t i = len > 0 && s[0] == '-', j = i;
+    assert(s != NULL || len == 0);
     while (j < len && is_digit(s[j]))
         j++;
     if (j == i)
@@ -263,6 +273,7 @@ static bool cost_ok(const char *s, size_t len)
     if (j == len)
         return true;
     size_t k = j + 1;
+    assert(j < len && k <= len); /* a byte follows the whole digits */
     while (k < len && is_digit(s[k]))
         k++;
     return s[j] == '.' && k == len && k - (j + 1) >= 1 && k - (j + 1) <= 6;
@@ -273,6 +284,7 @@ static bool cost_ok(const char *s, size_t len)
  * the one namespace. */
 static bool tenant_ok_or_reply(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     http_str t = {NULL, 0};
     bool ok = req->header != NULL && req->header(req, "X-TWC-Tenant", &t) && t.len > 0 &&
               t.len <= CONNECTOR_TENANT_BYTES_MAX;
@@ -288,6 +300,7 @@ static bool tenant_ok_or_reply(const http_request *req, http_response *res)
 static bool path_id_or_reply(const http_request *req, size_t i, const char *name, uint64_t *id,
                              http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     assert(i < req->n_params && name != NULL);
     if (http_parse_id(req->params[i], id))
         return true;
@@ -306,6 +319,7 @@ static bool path_id_or_reply(const http_request *req, size_t i, const char *name
 static bool row_id(yajl_val row, const char *key, uint64_t *id, conn_result *r)
 {
     bool bad = false;
+    assert(row != NULL && key != NULL && id != NULL && r != NULL);
     if (!http_json_get_u64(row, key, id, &bad))
         return refuse(r, 400, "%s is required", key);
     if (bad || *id == 0)
@@ -320,6 +334,7 @@ static bool row_id(yajl_val row, const char *key, uint64_t *id, conn_result *r)
 static bool row_bool(yajl_val row, const char *key, bool *out, bool *present, conn_result *r)
 {
     bool bad = false;
+    assert(row != NULL && key != NULL && out != NULL && present != NULL && r != NULL);
     *present = http_json_get_bool(row, key, out, &bad);
     if (bad)
         return refuse(r, 400, "%s must be true or false", key);
@@ -381,6 +396,7 @@ static const char *const field_rule_text[] = {
 /* Whether text s (len bytes) follows rule. */
 static bool field_rule_ok(field_rule rule, const char *s, size_t len)
 {
+    assert(s != NULL && s[len] == '\0'); /* a string of the JSON tree, whole */
     switch (rule) {
     case FIELD_COUNTRY:
         return len == 0 || country_code_ok(s, len);
@@ -397,6 +413,7 @@ static bool field_rule_ok(field_rule rule, const char *s, size_t len)
  * inv_location_fields): absent leaves it; null and "" clear it. */
 static bool row_str(yajl_val row, const str_field *d, void *fields, conn_result *r)
 {
+    assert(row != NULL && d != NULL && d->name != NULL && d->cap >= 1 && fields != NULL);
     yajl_val v = http_json_get(row, d->name);
     if (v == NULL)
         return true;
@@ -421,6 +438,7 @@ static bool row_str(yajl_val row, const str_field *d, void *fields, conn_result 
 static bool row_strs(yajl_val row, const str_field *fields_desc, size_t n, void *fields,
                      conn_result *r)
 {
+    assert(fields_desc != NULL && n >= 1 && r != NULL);
     for (size_t i = 0; i < n; i++)
         if (!row_str(row, &fields_desc[i], fields, r))
             return false;
@@ -433,6 +451,7 @@ static bool row_country_hs_codes(yajl_val row, inv_item_fields *f, conn_result *
 {
     yajl_val v = http_json_get(row, HTTP_COUNTRY_HS_KEY);
     char why[HTTP_FIELD_WHY_MAX];
+    assert(f != NULL && r != NULL);
     if (v == NULL)
         return true;
     if (!http_country_hs_read(v, f->country_hs_codes, why, sizeof why))
@@ -447,6 +466,7 @@ static bool row_country_hs_codes(yajl_val row, inv_item_fields *f, conn_result *
 static bool item_fields(yajl_val row, inv_item_fields *f, bool *deleted, conn_result *r)
 {
     bool present;
+    assert(row != NULL && f != NULL && deleted != NULL && r != NULL);
     *deleted = false;
     if (!row_strs(row, item_str_fields, NELEMS(item_str_fields), f, r) ||
         !row_country_hs_codes(row, f, r))
@@ -467,6 +487,7 @@ static bool item_fields(yajl_val row, inv_item_fields *f, bool *deleted, conn_re
 static bool loc_fields(yajl_val row, inv_location_fields *f, conn_result *r)
 {
     bool present, legacy = false;
+    assert(row != NULL && f != NULL && r != NULL);
     if (!row_strs(row, loc_str_fields, NELEMS(loc_str_fields), f, r))
         return false;
     if (!row_bool(row, "active", &f->active, &present, r))
@@ -483,12 +504,14 @@ static bool loc_fields(yajl_val row, inv_location_fields *f, conn_result *r)
 static bool row_available(yajl_val row, int64_t *qty, bool *present, conn_result *r)
 {
     bool bad = false;
+    assert(row != NULL && qty != NULL && present != NULL && r != NULL);
     yajl_val v = http_json_get(row, "available");
     *present = v != NULL && !YAJL_IS_NULL(v);
     if (*present && (!http_json_get_i64(row, "available", qty, &bad) || bad || *qty > INV_QTY_MAX ||
                      *qty < -INV_QTY_MAX))
         return refuse(r, 400, "available must be an integer from -%lld to %lld", INV_QTY_MAX,
                       INV_QTY_MAX);
+    assert(!*present || (*qty >= -INV_QTY_MAX && *qty <= INV_QTY_MAX));
     return true;
 }
 
@@ -497,6 +520,7 @@ static bool row_available(yajl_val row, int64_t *qty, bool *present, conn_result
 /* The item as it is now into r (201 or 200 given as status). */
 static void item_answer(inv_engine *e, uint64_t id, int status, conn_result *r)
 {
+    assert(e != NULL);
     int rc = inv_item_get(e, id, &r->u.item);
     if (rc != INV_OK) { /* deleted by another client since our write */
         refuse(r, http_status_for(rc), "inventory item %llu was deleted meanwhile",
@@ -510,6 +534,7 @@ static void item_answer(inv_engine *e, uint64_t id, int status, conn_result *r)
 static void item_exists(inv_engine *e, uint64_t id, const inv_item_fields *f, bool creating,
                         conn_result *r)
 {
+    assert(e != NULL);
     inv_item it;
     if (creating && inv_item_get(e, id, &it) == INV_OK)
         refuse(r, 409, "inventory item %llu already exists", (unsigned long long)id);
@@ -522,6 +547,7 @@ static void item_exists(inv_engine *e, uint64_t id, const inv_item_fields *f, bo
  * New items are tracked and require shipping unless the row says not. */
 static void item_create(inv_engine *e, yajl_val row, conn_result *r)
 {
+    assert(e != NULL);
     inv_item_fields f;
     uint64_t id;
     bool deleted;
@@ -547,6 +573,7 @@ static void item_create(inv_engine *e, yajl_val row, conn_result *r)
 /* Deletes item id, answering its last state with deleted true. */
 static void item_delete(inv_engine *e, uint64_t id, conn_result *r)
 {
+    assert(e != NULL);
     int rc = inv_item_get(e, id, &r->u.item);
     if (rc == INV_OK)
         rc = inv_item_del(e, id);
@@ -570,6 +597,7 @@ static void item_delete(inv_engine *e, uint64_t id, conn_result *r)
  * checked, not written). */
 static void item_update(inv_engine *e, yajl_val row, conn_result *r)
 {
+    assert(e != NULL);
     inv_item_fields f;
     uint64_t id;
     bool deleted;
@@ -600,6 +628,7 @@ static void item_update(inv_engine *e, yajl_val row, conn_result *r)
 /* The level (item, loc) as it is now into r, with status. */
 static void level_answer(inv_engine *e, uint64_t item, uint64_t loc, int status, conn_result *r)
 {
+    assert(e != NULL);
     level_view *v = &r->u.level;
     inv_item it;
     v->item = item;
@@ -618,6 +647,7 @@ static void level_answer(inv_engine *e, uint64_t item, uint64_t loc, int status,
  * and level is missing, or that the location is inactive. */
 static void level_refused(inv_engine *e, int rc, uint64_t item, uint64_t loc, conn_result *r)
 {
+    assert(e != NULL);
     inv_item it;
     inv_location l;
     unsigned long long i = (unsigned long long)item, lo = (unsigned long long)loc;
@@ -640,6 +670,7 @@ static void level_refused(inv_engine *e, int rc, uint64_t item, uint64_t loc, co
  * unchanged (the engine's create-only call, LEVEL.SET ... NX's). */
 static void level_create(inv_engine *e, yajl_val row, conn_result *r)
 {
+    assert(e != NULL);
     uint64_t item, loc;
     int64_t qty = 0;
     bool present;
@@ -664,6 +695,7 @@ static void level_create(inv_engine *e, yajl_val row, conn_result *r)
  * change it, at most CONNECTOR_LEVEL_SET_TRIES_MAX times (then 409). */
 static void level_update(inv_engine *e, yajl_val row, conn_result *r)
 {
+    assert(e != NULL);
     uint64_t item, loc;
     int64_t qty = 0;
     bool present;
@@ -697,6 +729,7 @@ static void level_update(inv_engine *e, yajl_val row, conn_result *r)
 
 static void loc_answer(inv_engine *e, uint64_t id, int status, conn_result *r)
 {
+    assert(e != NULL);
     int rc = inv_location_get(e, id, &r->u.loc);
     if (rc != INV_OK) {
         refuse_engine(r, rc, "location not read");
@@ -709,6 +742,7 @@ static void loc_answer(inv_engine *e, uint64_t id, int status, conn_result *r)
  * /api/inventorylocations): active unless the row says not. */
 static void loc_create(inv_engine *e, yajl_val row, conn_result *r)
 {
+    assert(e != NULL);
     inv_location_fields f;
     uint64_t id;
     memset(&f, 0, sizeof f);
@@ -729,6 +763,7 @@ static void loc_create(inv_engine *e, yajl_val row, conn_result *r)
 /* PUT /api/inventorylocation: the fields present of an existing location. */
 static void loc_update(inv_engine *e, yajl_val row, conn_result *r)
 {
+    assert(e != NULL);
     inv_location_fields f;
     uint64_t id;
     memset(&f, 0, sizeof f);
@@ -764,6 +799,7 @@ static const conn_kind kind_loc = {loc_create, loc_update, write_location};
  * (want_array) or an object. Free with yajl_tree_free. */
 static yajl_val body_or_reply(const http_request *req, bool want_array, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     char err[128] = "", msg[CONNECTOR_MSG_MAX];
     yajl_val root = http_json_parse(&req->body, err, sizeof err);
     if (root != NULL && (want_array ? YAJL_IS_ARRAY(root) : YAJL_IS_OBJECT(root)))
@@ -781,6 +817,7 @@ static yajl_val body_or_reply(const http_request *req, bool want_array, http_res
  * it wrote), or {"error":...}. */
 static void reply_result(const conn_kind *k, const conn_result *r, http_response *res)
 {
+    assert(http_response_ok(res));
     assert(r->status >= 200 && r->status < 600);
     if (r->status >= 300) {
         reply_error(res, r->status, r->msg);
@@ -794,6 +831,7 @@ static void reply_result(const conn_kind *k, const conn_result *r, http_response
 /* POST (update false) or PUT (update true) of one object. */
 static void write_one(const http_request *req, http_response *res, const conn_kind *k, bool update)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     if (!tenant_ok_or_reply(req, res))
         return;
     yajl_val root = body_or_reply(req, false, res);
@@ -811,6 +849,7 @@ static void write_one(const http_request *req, http_response *res, const conn_ki
  * row order. */
 static void write_bulk(const http_request *req, http_response *res, const conn_kind *k)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     char msg[CONNECTOR_MSG_MAX];
     if (!tenant_ok_or_reply(req, res))
         return;
@@ -883,6 +922,7 @@ KIND_HANDLERS(loc)
  * item's last state with deleted true, as PUT with deleted true does. */
 static void item_by_ref(const http_request *req, http_response *res, bool del)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     uint64_t id;
     if (!tenant_ok_or_reply(req, res) || !path_id_or_reply(req, 0, "inventoryRef", &id, res))
         return;
@@ -898,17 +938,23 @@ static void item_by_ref(const http_request *req, http_response *res, bool del)
 
 static void h_item_get(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     item_by_ref(req, res, false);
 }
 
 static void h_item_delete(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     item_by_ref(req, res, true);
 }
 
 /* GET /api/inventorylevel/inventoryitem/{item}/location/{loc}. */
 static void h_level_get(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 2); /* the route: a tenant, its pattern's params */
     uint64_t item, loc;
     if (!tenant_ok_or_reply(req, res) ||
         !path_id_or_reply(req, 0, "inventoryItemRef", &item, res) ||
@@ -923,6 +969,8 @@ static void h_level_get(const http_request *req, http_response *res)
  * while holds have units reserved or committed there. */
 static void h_level_delete(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 2); /* the route: a tenant, its pattern's params */
     uint64_t item, loc;
     char msg[CONNECTOR_MSG_MAX];
     if (!tenant_ok_or_reply(req, res) ||
@@ -950,6 +998,8 @@ static void h_level_delete(const http_request *req, http_response *res)
 /* GET /api/inventorylocation/{id}. */
 static void h_loc_get(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     uint64_t id;
     if (!tenant_ok_or_reply(req, res) || !path_id_or_reply(req, 0, "id", &id, res))
         return;

@@ -16,6 +16,7 @@
 void http_gid_write(http_body *b, const char *kind, uint64_t id)
 {
     char gid[HTTP_GID_BYTES_MAX];
+    assert(b != NULL && kind != NULL);
     int n = snprintf(gid, sizeof gid, "gid://shopify/%s/%llu", kind, (unsigned long long)id);
     assert(n > 0 && (size_t)n < sizeof gid); /* kinds are short literals */
     http_json_kv_str(b, "admin_graphql_api_id", gid);
@@ -24,6 +25,7 @@ void http_gid_write(http_body *b, const char *kind, uint64_t id)
 void http_level_gid_write(http_body *b, uint64_t item, uint64_t loc)
 {
     char gid[HTTP_GID_BYTES_MAX];
+    assert(b != NULL);
     int n = snprintf(gid, sizeof gid, "gid://shopify/InventoryLevel/%llu?inventory_item_id=%llu",
                      (unsigned long long)loc, (unsigned long long)item);
     assert(n > 0 && (size_t)n < sizeof gid); /* two u64s fit */
@@ -54,11 +56,13 @@ void http_country_hs_write(http_body *b, const char *text)
 
 static bool country_ok(http_str s)
 {
+    assert(s.p != NULL || s.len == 0);
     return s.len == 2 && s.p[0] >= 'A' && s.p[0] <= 'Z' && s.p[1] >= 'A' && s.p[1] <= 'Z';
 }
 
 static bool hs_code_ok(http_str s)
 {
+    assert(s.p != NULL || s.len == 0);
     if (s.len < HS_CODE_DIGITS_MIN || s.len > INV_HS_CODE_MAX)
         return false;
     for (size_t i = 0; i < s.len; i++)
@@ -73,6 +77,8 @@ static bool pair_read(yajl_val pair, size_t i, char *text, size_t *len, char *wh
 {
     http_str cc = {NULL, 0}, hs = {NULL, 0};
     bool bad = false;
+    assert(pair != NULL && text != NULL && len != NULL && why != NULL && cap > 0);
+    assert(*len <= INV_COUNTRY_HS_CODES_MAX && i < INV_COUNTRY_HS_PAIRS_MAX);
     yajl_val code = YAJL_IS_OBJECT(pair) ? http_json_get(pair, "harmonized_system_code") : NULL;
     if (code != NULL && YAJL_IS_INTEGER(code)) /* 620342: its digits (a sign fails below) */
         hs = (http_str){code->u.number.r, strlen(code->u.number.r)};
@@ -134,5 +140,6 @@ bool http_country_hs_read(yajl_val v, char *text, char *why, size_t why_cap)
             text[0] = '\0';
             return false;
         }
+    assert(strlen(text) == len && len <= INV_COUNTRY_HS_CODES_MAX);
     return true;
 }

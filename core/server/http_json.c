@@ -39,10 +39,20 @@
 
 /* ---- the writer -------------------------------------------------------- */
 
+/* A body as the writer keeps it (used only in asserts; O(1)): its bytes
+ * within the buffer, the buffer within HTTP_BODY_OUT_MAX, the nesting
+ * within HTTP_JSON_NEST_MAX. */
+static bool body_ok(const http_body *b)
+{
+    return b != NULL && b->len <= b->cap && b->cap <= HTTP_BODY_OUT_MAX &&
+           (b->p != NULL || b->cap == 0) && b->depth < HTTP_JSON_NEST_MAX;
+}
+
 /* Grows b to hold n more bytes (doubling, capped at HTTP_BODY_OUT_MAX);
  * false and b->failed set when it cannot. */
 static bool body_reserve(http_body *b, size_t n)
 {
+    assert(body_ok(b));
     if (n > HTTP_BODY_OUT_MAX - b->len) {
         b->failed = true;
         return false;
@@ -57,6 +67,7 @@ static bool body_reserve(http_body *b, size_t n)
     }
     b->p = p;
     b->cap = cap;
+    assert(body_ok(b) && b->cap - b->len >= n);
     return true;
 }
 
@@ -64,12 +75,14 @@ static bool body_reserve(http_body *b, size_t n)
 static void body_print(void *ctx, const char *s, size_t n)
 {
     http_body *b = ctx;
+    assert(b != NULL && (s != NULL || n == 0));
     if (b->failed)
         return;
     if (n > b->cap - b->len && !body_reserve(b, n))
         return;
     memcpy(b->p + b->len, s, n);
     b->len += n;
+    assert(b->len <= b->cap);
 }
 
 /* ---- the writer's state ----------------------------------------------- */
@@ -93,10 +106,12 @@ enum {
 /* Appends n bytes; false (b->failed) when they do not fit. */
 static inline bool put(http_body *b, const char *s, size_t n)
 {
+    assert(b->len <= b->cap); /* one compare: put is every token's step */
     if (n > b->cap - b->len && !body_reserve(b, n))
         return false;
     memcpy(b->p + b->len, s, n);
     b->len += n;
+    assert(b->len <= b->cap);
     return true;
 }
 
@@ -134,6 +149,7 @@ static bool json_sep(http_body *b, bool key)
 /* A value (or key) was written: yajl_gen's APPENDED_ATOM. */
 static void json_appended(http_body *b)
 {
+    assert(b->depth < HTTP_JSON_NEST_MAX);
     unsigned char *st = &b->nest[b->depth];
     switch (*st) {
     case J_START:
@@ -152,6 +168,7 @@ static void json_appended(http_body *b)
     default:
         break;
     }
+    assert(*st != J_START && *st != J_MAP_START && *st != J_ARRAY_START); /* a value is in */
 }
 
 /* A scalar's text (a number, true, null) at the value position. */
@@ -164,6 +181,8 @@ static void json_atom(http_body *b, const char *text, size_t n)
 
 static void json_open(http_body *b, char c, unsigned char state)
 {
+    assert(body_ok(b) && (c == '{' || c == '['));
+    assert(state == J_MAP_START || state == J_ARRAY_START);
     if (!json_sep(b, false))
         return;
     if (b->depth + 1 >= HTTP_JSON_NEST_MAX) { /* yajl_max_depth_exceeded */
@@ -172,12 +191,14 @@ static void json_open(http_body *b, char c, unsigned char state)
     }
     if (put(b, &c, 1))
         b->nest[++b->depth] = state;
+    assert(b->failed || b->nest[b->depth] == state);
 }
 
 /* Closes the open container if it is the kind c closes (a, b: its two
  * states) and no key waits for its value. */
 static void json_close(http_body *b, char c, unsigned char a, unsigned char s2)
 {
+    assert(body_ok(b) && (c == '}' || c == ']'));
     if (b->failed)
         return;
     unsigned char st = b->nest[b->depth];
@@ -203,6 +224,7 @@ int http_body_init(http_body *b)
         http_body_free(b);
         return INV_ENOMEM;
     }
+    assert(body_ok(b) && b->len == 0 && b->nest[0] == J_START);
     return INV_OK;
 }
 
@@ -213,12 +235,14 @@ void http_body_reset(http_body *b)
     b->len = 0;
     b->depth = 0;
     b->nest[0] = J_START; /* deeper levels are written when opened */
+    assert(body_ok(b));
 }
 
 void http_body_free(http_body *b)
 {
     if (b == NULL)
         return;
+    assert(b->len <= b->cap);
     if (b->gen != NULL)
         yajl_gen_free(b->gen);
     free(b->p);
@@ -233,12 +257,14 @@ yajl_gen http_json_gen(http_body *b)
     if (json_sep(b, false))
         json_appended(b);
     yajl_gen_reset(b->gen, NULL);
+    assert(body_ok(b));
     return b->gen;
 }
 
 void http_json_key(http_body *b, const char *key)
 {
     assert(key != NULL);
+    assert(body_ok(b)); /* a key only inside an object: json_sep refuses others */
     http_json_str(b, key, strlen(key));
 }
 
@@ -253,6 +279,7 @@ static size_t utf8_len_at(const unsigned char *s, size_t n)
         {0xed, 0xed, 0x80, 0x9f, 3}, {0xee, 0xef, 0x80, 0xbf, 3}, {0xf0, 0xf0, 0x90, 0xbf, 4},
         {0xf1, 0xf3, 0x80, 0xbf, 4}, {0xf4, 0xf4, 0x80, 0x8f, 4},
     };
+    assert(s != NULL && n >= 1);
     if (s[0] < 0x80)
         return 1;
     for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
@@ -264,6 +291,7 @@ static size_t utf8_len_at(const unsigned char *s, size_t n)
         for (size_t i = 2; i < len; i++)
             if ((s[i] & 0xc0) != 0x80)
                 return 0;
+        assert(len >= 2 && len <= 4 && len <= n); /* within the input */
         return len;
     }
     return 0;
@@ -278,6 +306,7 @@ static size_t utf8_valid_prefix(const unsigned char *s, size_t n)
         if (k == 0)
             return i;
         i += k;
+        assert(i <= n); /* a sequence never runs past the input */
     }
     return n;
 }
@@ -296,6 +325,7 @@ static void json_escaped(http_body *b, const unsigned char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t from = 0;
+    assert(body_ok(b) && (s != NULL || n == 0));
     for (size_t i = 0; i < n; i++) {
         unsigned char c = s[i];
         if (c >= 0x80 || json_plain(c))
@@ -331,9 +361,11 @@ static void json_escaped(http_body *b, const unsigned char *s, size_t n)
             k = 6;
         }
         put(b, (const char *)s + from, i - from);
+        assert(k == 2 || k == 6); /* \x or \u00XX */
         put(b, esc, k);
         from = i + 1;
     }
+    assert(from <= n);
     put(b, (const char *)s + from, n - from);
 }
 
@@ -371,6 +403,7 @@ static inline size_t plain_prefix(const unsigned char *s, size_t n)
     }
     while (i < n && json_plain(s[i]))
         i++;
+    assert(i <= n);
     return i;
 }
 
@@ -436,6 +469,7 @@ void http_json_str(http_body *b, const char *s, size_t len)
 
 void http_json_cstr(http_body *b, const char *s)
 {
+    assert(b != NULL);
     if (s == NULL)
         http_json_null(b);
     else
@@ -588,6 +622,7 @@ void http_json_time_iso_ms(http_body *b, int64_t unix_ms)
 
 void http_json_kv_str(http_body *b, const char *key, const char *s)
 {
+    assert(b != NULL && key != NULL);
     http_json_key(b, key);
     http_json_cstr(b, s);
 }
@@ -604,51 +639,60 @@ void http_json_kv_str_or_null(http_body *b, const char *key, const char *s)
 
 void http_json_kv_bool(http_body *b, const char *key, bool v)
 {
+    assert(b != NULL && key != NULL);
     http_json_key(b, key);
     http_json_bool(b, v);
 }
 
 void http_json_kv_u64(http_body *b, const char *key, uint64_t v)
 {
+    assert(b != NULL && key != NULL);
     http_json_key(b, key);
     http_json_u64(b, v);
 }
 
 void http_json_kv_id(http_body *b, const char *key, uint64_t id)
 {
+    assert(b != NULL && key != NULL);
     http_json_key(b, key);
     http_json_id(b, id);
 }
 
 void http_json_kv_time(http_body *b, const char *key, int64_t unix_ms)
 {
+    assert(b != NULL && key != NULL);
     http_json_key(b, key);
     time_iso(b, unix_ms, false);
 }
 
 void http_json_kv_time_ms(http_body *b, const char *key, int64_t unix_ms)
 {
+    assert(b != NULL && key != NULL);
     http_json_key(b, key);
     time_iso(b, unix_ms, true);
 }
 
 void http_json_obj_open(http_body *b)
 {
+    assert(b != NULL);
     json_open(b, '{', J_MAP_START);
 }
 
 void http_json_obj_close(http_body *b)
 {
+    assert(b != NULL);
     json_close(b, '}', J_MAP_START, J_MAP_KEY);
 }
 
 void http_json_arr_open(http_body *b)
 {
+    assert(b != NULL);
     json_open(b, '[', J_ARRAY_START);
 }
 
 void http_json_arr_close(http_body *b)
 {
+    assert(b != NULL);
     json_close(b, ']', J_ARRAY_START, J_IN_ARRAY);
 }
 
@@ -660,6 +704,7 @@ static int hex_val(char c)
         return c - 'a' + 10;
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
+    assert(!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))); /* none matched */
     return -1;
 }
 
@@ -670,6 +715,7 @@ static int hex_val(char c)
 static bool digits_u64(const char *p, size_t n, uint64_t *out)
 {
     uint64_t v = 0;
+    assert(out != NULL && (p != NULL || n == 0));
     if (n == 0 || n > 20)
         return false;
     size_t safe = n < 19 ? n : 19;
@@ -720,6 +766,7 @@ typedef struct {
 /* Records why the build stopped (the first reason wins); 0 cancels yajl. */
 static int build_fail(tree_build *t, const char *what)
 {
+    assert(t != NULL && t->err != NULL && t->errlen > 0 && what != NULL);
     if (t->err[0] == '\0')
         snprintf(t->err, t->errlen, "%s", what);
     return 0;
@@ -727,6 +774,7 @@ static int build_fail(tree_build *t, const char *what)
 
 static char *text_dup(const unsigned char *s, size_t len)
 {
+    assert(s != NULL || len == 0);
     char *c = inv_malloc(len + 1);
     if (c != NULL) {
         memcpy(c, s, len);
@@ -738,6 +786,7 @@ static char *text_dup(const unsigned char *s, size_t len)
 /* Grows the innermost container's arrays (keys too for an object). */
 static bool build_grow(tree_build *t, yajl_val c)
 {
+    assert(t->depth >= 1 && t->depth <= HTTP_JSON_DEPTH_MAX && c == t->stack[t->depth - 1]);
     size_t *cap = &t->cap[t->depth - 1];
     bool obj = YAJL_IS_OBJECT(c);
     size_t len = obj ? c->u.object.len : c->u.array.len;
@@ -756,6 +805,7 @@ static bool build_grow(tree_build *t, yajl_val c)
         c->u.object.keys = nk;
     }
     *cap = ncap;
+    assert(len < *cap); /* room for the member being added */
     return true;
 }
 
@@ -789,6 +839,7 @@ static int build_add(tree_build *t, yajl_val v)
 static yajl_val node_new(yajl_type type)
 {
     yajl_val v = inv_calloc(1, sizeof *v);
+    assert(type >= yajl_t_string && type <= yajl_t_null);
     if (v != NULL)
         v->type = type;
     return v;
@@ -796,17 +847,20 @@ static yajl_val node_new(yajl_type type)
 
 static int on_null(void *ctx)
 {
+    assert(ctx != NULL);
     return build_add(ctx, node_new(yajl_t_null));
 }
 
 static int on_boolean(void *ctx, int b)
 {
+    assert(ctx != NULL);
     return build_add(ctx, node_new(b ? yajl_t_true : yajl_t_false));
 }
 
 /* A number token (its text as yajl lexed it: RFC 8259's grammar). */
 static int on_number(void *ctx, const char *s, size_t n)
 {
+    assert(ctx != NULL && s != NULL && n >= 1); /* yajl's lexer: a number has a digit */
     yajl_val v = node_new(yajl_t_number);
     if (v == NULL || (v->u.number.r = text_dup((const unsigned char *)s, n)) == NULL) {
         free(v);
@@ -821,6 +875,7 @@ static int on_number(void *ctx, const char *s, size_t n)
         v->u.number.i = neg ? -(long long)mag : (long long)mag;
         v->u.number.d = neg ? -(double)mag : (double)mag; /* as strtod rounds */
         v->u.number.flags = YAJL_NUMBER_INT_VALID | YAJL_NUMBER_DOUBLE_VALID;
+        assert(neg == (v->u.number.i < 0) || mag == 0);
         return build_add(ctx, v);
     }
     v->u.number.i = neg ? LLONG_MIN : LLONG_MAX; /* yajl's value out of range */
@@ -835,6 +890,7 @@ static int on_number(void *ctx, const char *s, size_t n)
  * a NUL ("\u0000") or memory ran out. */
 static char *string_text(tree_build *t, const unsigned char *s, size_t len)
 {
+    assert(t != NULL && (s != NULL || len == 0));
     if (memchr(s, '\0', len) != NULL) {
         build_fail(t, "a string holds an escaped NUL (\\u0000)");
         return NULL;
@@ -850,6 +906,7 @@ static int on_string(void *ctx, const unsigned char *s, size_t len)
     char *text = string_text(ctx, s, len);
     if (text == NULL)
         return 0;
+    assert(text[len] == '\0'); /* NUL-terminated after its len bytes (none inside) */
     yajl_val v = node_new(yajl_t_string);
     if (v == NULL) {
         free(text);
@@ -869,6 +926,8 @@ static int on_map_key(void *ctx, const unsigned char *s, size_t len)
 
 static int on_open(tree_build *t, yajl_type type)
 {
+    assert(t != NULL && t->depth <= HTTP_JSON_DEPTH_MAX);
+    assert(type == yajl_t_object || type == yajl_t_array);
     if (t->depth == HTTP_JSON_DEPTH_MAX) {
         snprintf(t->err, t->errlen, "JSON nested deeper than %u", HTTP_JSON_DEPTH_MAX);
         return 0;
@@ -878,16 +937,19 @@ static int on_open(tree_build *t, yajl_type type)
         return 0;
     t->stack[t->depth] = v;
     t->cap[t->depth++] = 0;
+    assert(t->depth <= HTTP_JSON_DEPTH_MAX && t->stack[t->depth - 1] == v);
     return 1;
 }
 
 static int on_start_map(void *ctx)
 {
+    assert(ctx != NULL);
     return on_open(ctx, yajl_t_object);
 }
 
 static int on_start_array(void *ctx)
 {
+    assert(ctx != NULL);
     return on_open(ctx, yajl_t_array);
 }
 
@@ -968,6 +1030,7 @@ yajl_val http_json_get(yajl_val obj, const char *key)
  * of an exact unsigned integer in a body or a URL. */
 static bool parse_u64_strict(const char *p, size_t n, uint64_t *out)
 {
+    assert(out != NULL && (p != NULL || n == 0));
     if (n == 0 || n > 20 || (n > 1 && p[0] == '0'))
         return false;
     return digits_u64(p, n, out);
@@ -978,11 +1041,13 @@ static bool parse_i64_strict(const char *p, size_t n, int64_t *out)
 {
     bool neg = n > 0 && p[0] == '-';
     uint64_t mag;
+    assert(out != NULL && (p != NULL || n == 0));
     if (!parse_u64_strict(p + neg, n - neg, &mag))
         return false;
     if (mag > (uint64_t)INT64_MAX + neg)
         return false;
     *out = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+    assert(neg ? *out <= 0 : *out >= 0);
     return true;
 }
 
@@ -1057,6 +1122,7 @@ bool http_parse_id(http_str s, uint64_t *out)
 static bool pct_decode(const char *s, size_t n, char *buf, size_t cap, size_t *len)
 {
     size_t o = 0;
+    assert((s != NULL || n == 0) && buf != NULL && len != NULL);
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (c == '%') {
@@ -1074,6 +1140,7 @@ static bool pct_decode(const char *s, size_t n, char *buf, size_t cap, size_t *l
         buf[o++] = c;
     }
     *len = o;
+    assert(o <= n && o <= cap); /* decoding only shrinks */
     return true;
 }
 
@@ -1097,6 +1164,8 @@ bool http_query_next(http_str query, const char *name, size_t *at, char *buf, si
             continue;
         const char *val = eq ? eq + 1 : pair + pair_len;
         size_t val_raw = pair_len - key_raw - (eq != NULL);
+        /* the cursor moved past this pair and stayed within the query */
+        assert(*at <= query.len && val + val_raw <= query.p + query.len);
         if (pct_decode(val, val_raw, buf, cap, len))
             return true;
         return false; /* present but undecodable or too long */
@@ -1107,7 +1176,10 @@ bool http_query_next(http_str query, const char *name, size_t *at, char *buf, si
 bool http_query_get(http_str query, const char *name, char *buf, size_t cap, size_t *len)
 {
     size_t at = 0;
-    return http_query_next(query, name, &at, buf, cap, len);
+    assert(name != NULL && buf != NULL && len != NULL);
+    bool found = http_query_next(query, name, &at, buf, cap, len);
+    assert(!found || *len <= cap);
+    return found;
 }
 
 void http_body_raw(http_body *b, const char *p, size_t n)

@@ -43,6 +43,8 @@ static const struct {
 static bool segment_match(const char *pat, size_t pat_len, http_str seg, http_str *param,
                           bool *is_param)
 {
+    assert(pat != NULL && pat_len >= 1 && param != NULL && is_param != NULL);
+    assert(seg.p != NULL || seg.len == 0);
     *is_param = pat_len >= 2 && pat[0] == '{';
     if (!*is_param)
         return pat_len == seg.len && memcmp(pat, seg.p, seg.len) == 0;
@@ -53,6 +55,7 @@ static bool segment_match(const char *pat, size_t pat_len, http_str seg, http_st
         return false;
     param->p = seg.p;
     param->len = seg.len - suffix_len;
+    assert(param->len >= 1 && param->len <= seg.len); /* a param is never empty */
     return true;
 }
 
@@ -62,6 +65,7 @@ bool http_route_pattern_match(const char *pattern, http_str path, http_str *para
     const char *pp = pattern, *pe = pattern + strlen(pattern);
     size_t at = 0, n = 0;
     assert(pattern[0] == '/');
+    assert(params != NULL && n_params != NULL && (path.p != NULL || path.len == 0));
     if (path.len == 0 || path.p[0] != '/')
         return false;
     while (pp < pe && at < path.len) {
@@ -83,6 +87,7 @@ bool http_route_pattern_match(const char *pattern, http_str path, http_str *para
         }
         pp = pseg_end;
         at = seg_end;
+        assert(pp <= pe && at <= path.len); /* both cursors stay within their strings */
     }
     *n_params = n;
     return pp == pe && at == path.len;
@@ -92,6 +97,7 @@ bool http_route_pattern_match(const char *pattern, http_str path, http_str *para
 static void allow_format(unsigned mask, char *allow, size_t cap)
 {
     size_t len = 0;
+    assert(allow != NULL && cap >= 1);
     allow[0] = '\0';
     if (mask & (1u << HTTP_GET))
         mask |= 1u << HTTP_HEAD;
@@ -104,6 +110,7 @@ static void allow_format(unsigned mask, char *allow, size_t cap)
             break;
         len += (size_t)w;
     }
+    assert(len < cap && allow[len] == '\0');
 }
 
 /* ---- the compiled tables ------------------------------------------------- */
@@ -156,6 +163,7 @@ static void compile_pattern(const char *pattern, compiled_route *c)
 {
     const char *pp = pattern, *pe = pattern + strlen(pattern);
     assert(pattern[0] == '/');
+    assert(c != NULL);
     c->n_segs = 0;
     while (pp < pe) {
         pp++; /* the '/' */
@@ -177,10 +185,13 @@ static void compile_pattern(const char *pattern, compiled_route *c)
         }
         pp = end;
     }
+    assert(c->n_segs >= 1 && pp == pe);
 }
 
 static route_bucket *bucket_of(const char *first, size_t len)
 {
+    assert(first != NULL || len == 0);
+    assert(g_buckets_n <= ROUTE_BUCKETS_MAX);
     for (size_t i = 0; i < g_buckets_n; i++)
         if (g_buckets[i].first_len == len && memcmp(g_buckets[i].first, first, len) == 0)
             return &g_buckets[i];
@@ -189,8 +200,19 @@ static route_bucket *bucket_of(const char *first, size_t len)
 
 static void bucket_add(route_bucket *b, size_t idx)
 {
+    assert(b != NULL && idx < g_compiled_n); /* a compiled route */
     assert(b->n < ROUTES_MAX);
     b->idx[b->n++] = (uint16_t)idx;
+}
+
+/* The compiled tables as compile_tables leaves them (used only in
+ * asserts; O(1)): routes and buckets within their bounds, and the
+ * catch-all bucket holds only the {param}-first routes, so never more
+ * than all. */
+static bool route_table_ok(void)
+{
+    return g_compiled_n >= 1 && g_compiled_n <= ROUTES_MAX && g_buckets_n >= 1 &&
+           g_buckets_n <= ROUTE_BUCKETS_MAX && g_buckets[ROUTE_BUCKETS_MAX].n <= g_compiled_n;
 }
 
 static void compile_tables(void)
@@ -220,6 +242,7 @@ static void compile_tables(void)
             bucket_add(&g_buckets[i], k);
         bucket_add(&g_buckets[ROUTE_BUCKETS_MAX], k);
     }
+    assert(route_table_ok());
 }
 
 /* A path split at its '/'s (the request's bytes, not copied). */
@@ -232,6 +255,7 @@ typedef struct {
 static bool path_split(http_str path, path_segs *ps)
 {
     size_t at = 0;
+    assert(ps != NULL && (path.p != NULL || path.len == 0));
     ps->n = 0;
     if (path.len == 0 || path.p[0] != '/')
         return false;
@@ -253,6 +277,8 @@ static bool compiled_match(const compiled_route *c, const path_segs *ps, http_st
                            size_t *n_params)
 {
     size_t n = 0;
+    assert(c != NULL && ps != NULL && params != NULL && n_params != NULL);
+    assert(c->n_segs >= 1 && c->n_segs <= ROUTE_SEGS_MAX && ps->n <= ROUTE_SEGS_MAX);
     if (c->n_segs != ps->n)
         return false;
     /* literal segments first, from the last: routes of one prefix differ
@@ -290,6 +316,7 @@ static http_match compiled_find(http_method want, http_str path, const http_rout
     path_segs ps;
     unsigned seen = 0;
     pthread_once(&g_compile_once, compile_tables);
+    assert(route_table_ok());
     *route = NULL;
     if (!path_split(path, &ps))
         return HTTP_MATCH_NO_PATH;
@@ -313,6 +340,7 @@ static http_match compiled_find(http_method want, http_str path, const http_rout
     }
     if (mask != NULL)
         *mask = seen;
+    assert(*route == NULL || ((*route)->method == want && *n_params <= HTTP_PARAMS_MAX));
     if (seen == 0)
         return HTTP_MATCH_NO_PATH;
     return *route ? HTTP_MATCH_FOUND : HTTP_MATCH_NO_METHOD;
@@ -329,6 +357,7 @@ http_match http_route_find(http_method m, http_str path, const http_route **rout
     allow[0] = '\0';
     if (r != HTTP_MATCH_NO_PATH)
         allow_format(mask, allow, allow_cap);
+    assert((r == HTTP_MATCH_FOUND) == (*route != NULL));
     return r;
 }
 
@@ -336,14 +365,19 @@ http_match http_route_lookup(http_method m, http_str path, const http_route **ro
                              http_str *params, size_t *n_params)
 {
     assert(route != NULL && params != NULL && n_params != NULL);
-    return compiled_find(m == HTTP_HEAD ? HTTP_GET : m, path, route, params, n_params, NULL);
+    http_match r =
+        compiled_find(m == HTTP_HEAD ? HTTP_GET : m, path, route, params, n_params, NULL);
+    assert((r == HTTP_MATCH_FOUND) == (*route != NULL));
+    return r;
 }
 
 http_method http_method_of(const char *name)
 {
     assert(name != NULL);
     for (size_t i = 0; i < sizeof g_methods / sizeof g_methods[0]; i++)
-        if (strcmp(g_methods[i].name, name) == 0)
+        if (strcmp(g_methods[i].name, name) == 0) {
+            assert(g_methods[i].m >= HTTP_GET && g_methods[i].m <= HTTP_OPTIONS);
             return g_methods[i].m;
+        }
     return (http_method)0;
 }

@@ -154,4 +154,13 @@ bool http_route_pattern_match(const char *pattern, http_str path, http_str *para
  * none was routed (404, 405, refusals before routing). */
 void http_metrics_count(http_dialect d, int status, uint64_t latency_ns);
 
+/* Invariant predicates (http_common.c), used only inside assert(), each
+ * O(1). A request as http_serve hands it to a handler: a method the router
+ * knows, a dialect, at most HTTP_PARAMS_MAX params, every string a pointer
+ * with its length (an empty query or body is ""). A response being filled:
+ * its body buffer, at most HTTP_EXTRA_HEADERS_MAX extra headers, a status
+ * not yet set (0) or 100..599. */
+bool http_request_ok(const http_request *r);
+bool http_response_ok(const http_response *r);
+
 #endif /* INV_SERVER_HTTP_ROUTE_H */

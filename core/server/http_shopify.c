@@ -67,6 +67,7 @@ static const char *const shopify_versions[] = {
 static void reply_errors(http_response *res, int status, const char *field, const char *msg,
                          bool list)
 {
+    assert(http_response_ok(res));
     assert(status >= 400 && status < 600 && msg != NULL);
     http_body_reset(res->body);
     res->status = status;
@@ -89,28 +90,33 @@ static void reply_errors(http_response *res, int status, const char *field, cons
 
 static void reply_error_text(http_response *res, int status, const char *msg)
 {
+    assert(http_response_ok(res));
     reply_errors(res, status, NULL, msg, false);
 }
 
 static void reply_not_found(http_response *res)
 {
+    assert(http_response_ok(res));
     reply_errors(res, 404, NULL, "Not Found", false);
 }
 
 static void reply_error_field(http_response *res, int status, const char *field, const char *msg)
 {
+    assert(http_response_ok(res));
     assert(field != NULL);
     reply_errors(res, status, field, msg, true);
 }
 
 static void reply_error_list(http_response *res, int status, const char *msg)
 {
+    assert(http_response_ok(res));
     reply_errors(res, status, NULL, msg, true);
 }
 
 /* Shopify's answer to a missing or unreadable parameter. */
 static void reply_required(http_response *res, const char *param)
 {
+    assert(http_response_ok(res));
     assert(param != NULL);
     reply_errors(res, 400, param, "Required parameter missing or invalid", false);
 }
@@ -119,6 +125,7 @@ static void reply_required(http_response *res, const char *param)
  * error table (http_status_for), in this dialect's error shape. */
 static void reply_engine_error(http_response *res, int rc)
 {
+    assert(http_response_ok(res));
     assert(rc != INV_OK);
     int status = http_status_for(rc);
     if (status == 404)
@@ -141,6 +148,7 @@ static bool str_eq(http_str s, const char *lit)
 /* params[0] is {version}: false (and a 404) unless the seed lists it. */
 static bool version_ok_or_reply(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     assert(req->n_params >= 1);
     for (size_t i = 0; i < NELEMS(shopify_versions); i++)
         if (str_eq(req->params[0], shopify_versions[i]))
@@ -153,6 +161,7 @@ static bool version_ok_or_reply(const http_request *req, http_response *res)
  * answers a path that names nothing. */
 static bool path_id_or_reply(const http_request *req, size_t i, uint64_t *id, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     assert(i < req->n_params);
     if (http_parse_id(req->params[i], id))
         return true;
@@ -164,6 +173,7 @@ static bool path_id_or_reply(const http_request *req, size_t i, uint64_t *id, ht
  * a root that is not an object. Free with yajl_tree_free. */
 static yajl_val body_or_reply(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     char err[128] = "";
     yajl_val root = http_json_parse(&req->body, err, sizeof err);
     if (root != NULL && YAJL_IS_OBJECT(root))
@@ -180,6 +190,7 @@ static yajl_val body_or_reply(const http_request *req, http_response *res)
  * present but not an id) unless it reads. */
 static bool body_id_or_reply(yajl_val obj, const char *key, uint64_t *out, http_response *res)
 {
+    assert(http_response_ok(res));
     bool bad = false;
     if (!http_json_get_u64(obj, key, out, &bad)) {
         reply_required(res, key);
@@ -195,6 +206,7 @@ static bool body_id_or_reply(yajl_val obj, const char *key, uint64_t *out, http_
 /* A required quantity field: an integer within INV_QTY_MAX. */
 static bool body_qty_or_reply(yajl_val obj, const char *key, int64_t *out, http_response *res)
 {
+    assert(http_response_ok(res));
     bool bad = false;
     if (!http_json_get_i64(obj, key, out, &bad)) {
         reply_required(res, key);
@@ -251,6 +263,7 @@ static bool parse_id_list(const char *s, size_t len, uint64_t *ids, size_t max, 
 static bool query_present(http_str query, const char *name)
 {
     size_t name_len = strlen(name), at = 0;
+    assert(name_len >= 1 && (query.p != NULL || query.len == 0));
     while (at < query.len) {
         const char *pair = query.p + at;
         const char *amp = memchr(pair, '&', query.len - at);
@@ -258,6 +271,7 @@ static bool query_present(http_str query, const char *name)
         at += pair_len + (amp != NULL);
         const char *eq = memchr(pair, '=', pair_len);
         size_t key_len = eq ? (size_t)(eq - pair) : pair_len;
+        assert(at <= query.len && key_len <= pair_len); /* cursors within the query */
         if (key_len == name_len && memcmp(pair, name, name_len) == 0)
             return true;
     }
@@ -269,6 +283,7 @@ static bool query_present(http_str query, const char *name)
 static bool query_ids_or_reply(const http_request *req, const char *name, bool required,
                                uint64_t *ids, size_t max, size_t *n_out, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     static _Thread_local char buf[SHOPIFY_QUERY_VALUE_MAX];
     size_t len = 0;
     *n_out = 0;
@@ -292,6 +307,7 @@ static bool query_ids_or_reply(const http_request *req, const char *name, bool r
 /* ?limit=: SHOPIFY_LIMIT_DEFAULT when absent, 1..SHOPIFY_LIMIT_MAX else 400. */
 static bool query_limit_or_reply(const http_request *req, size_t *limit, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     char buf[24];
     size_t len = 0;
     uint64_t v;
@@ -368,6 +384,7 @@ static bool ids_get(const uint8_t *p, size_t len, size_t *at, uint64_t *ids, siz
                     size_t *n_out)
 {
     uint64_t n, d;
+    assert(p != NULL && at != NULL && *at <= len && ids != NULL && n_out != NULL);
     if (!varint_get(p, len, at, &n) || n > max)
         return false;
     for (size_t i = 0; i < n; i++) {
@@ -376,8 +393,10 @@ static bool ids_get(const uint8_t *p, size_t len, size_t *at, uint64_t *ids, siz
         if (i && d > UINT64_MAX - ids[i - 1])
             return false;
         ids[i] = i ? ids[i - 1] + d : d;
+        assert(i == 0 || ids[i] > ids[i - 1]); /* strictly increasing */
     }
     *n_out = (size_t)n;
+    assert(*n_out <= max && *at <= len);
     return true;
 }
 
@@ -386,6 +405,7 @@ static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 static int b64url_val(char c)
 {
     const char *p = c ? strchr(b64url, c) : NULL;
+    assert(p == NULL || (p - b64url >= 0 && p - b64url < 64)); /* one of the 64 */
     return p ? (int)(p - b64url) : -1;
 }
 
@@ -459,6 +479,7 @@ static bool page_token_decode(const char *text, size_t len, uint8_t kind, page_s
 static bool query_page_info(const http_request *req, uint8_t kind, page_state *st, bool *ok,
                             http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     static _Thread_local char buf[SHOPIFY_TOKEN_TEXT_MAX];
     size_t len = 0;
     *ok = true;
@@ -477,6 +498,7 @@ static bool query_page_info(const http_request *req, uint8_t kind, page_state *s
 static bool link_next_or_reply(const http_request *req, size_t limit, const page_state *st,
                                http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     assert(limit >= 1 && limit <= SHOPIFY_LIMIT_MAX);
     assert(st->n_items > 0 || st->cursor != 0);
     static _Thread_local char token[SHOPIFY_TOKEN_TEXT_MAX];
@@ -521,6 +543,7 @@ static bool link_next_or_reply(const http_request *req, size_t limit, const page
  * country twice, or more than INV_COUNTRY_HS_PAIRS_MAX pairs. */
 static bool country_hs_codes_or_reply(yajl_val obj, inv_item_fields *f, http_response *res)
 {
+    assert(http_response_ok(res));
     assert(obj != NULL && f != NULL && res != NULL);
     yajl_val v = http_json_get(obj, HTTP_COUNTRY_HS_KEY);
     char why[HTTP_FIELD_WHY_MAX];
@@ -537,6 +560,7 @@ static bool country_hs_codes_or_reply(yajl_val obj, inv_item_fields *f, http_res
 /* The seed's InventoryItem, field for field, in its order. */
 static void write_item(http_body *b, const void *obj)
 {
+    assert(b != NULL && b->len <= b->cap);
     const inv_item *it = obj;
     assert(b != NULL && it != NULL);
     const inv_item_fields *f = &it->fields;
@@ -561,6 +585,7 @@ static void write_item(http_body *b, const void *obj)
 static void write_level(http_body *b, uint64_t item, uint64_t loc, int64_t available,
                         int64_t updated_at_ms)
 {
+    assert(b != NULL && b->len <= b->cap);
     http_json_obj_open(b);
     http_json_kv_u64(b, "inventory_item_id", item);
     http_json_kv_u64(b, "location_id", loc);
@@ -573,6 +598,7 @@ static void write_level(http_body *b, uint64_t item, uint64_t loc, int64_t avail
 
 static void write_location(http_body *b, const void *obj)
 {
+    assert(b != NULL && b->len <= b->cap);
     const inv_location *l = obj;
     assert(b != NULL && l != NULL);
     const inv_location_fields *f = &l->fields;
@@ -617,6 +643,8 @@ static void reply_wrapped(http_response *res, int status, const char *key,
  * exist, by id ascending (as the seed's example); unknown ids are left out. */
 static void h_items_list(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     static _Thread_local page_state st;
     size_t limit;
     bool ok;
@@ -654,6 +682,8 @@ static void h_items_list(const http_request *req, http_response *res)
 
 static void h_item_get(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 2); /* the route: a tenant, its pattern's params */
     uint64_t id;
     inv_item it;
     if (!version_ok_or_reply(req, res) || !path_id_or_reply(req, 1, &id, res))
@@ -694,6 +724,7 @@ static const item_str_field item_str_fields[] = {
 static bool item_str_or_reply(yajl_val obj, const item_str_field *d, inv_item_fields *f,
                               http_response *res)
 {
+    assert(http_response_ok(res));
     yajl_val v = http_json_get(obj, d->name);
     if (v == NULL)
         return true;
@@ -722,6 +753,7 @@ static bool item_str_or_reply(yajl_val obj, const item_str_field *d, inv_item_fi
 /* Reads the writable fields of obj into f (f->mask: those present). */
 static bool item_fields_or_reply(yajl_val obj, inv_item_fields *f, http_response *res)
 {
+    assert(http_response_ok(res));
     bool bad = false;
     for (size_t i = 0; i < NELEMS(item_str_fields); i++)
         if (!item_str_or_reply(obj, &item_str_fields[i], f, res))
@@ -745,6 +777,7 @@ static bool item_fields_or_reply(yajl_val obj, inv_item_fields *f, http_response
  * the engine checks (its INVALID does not say which). */
 static const char *item_invalid_field(const inv_item_fields *f, const char **rule)
 {
+    assert(f != NULL && rule != NULL);
     for (size_t i = 0; i < NELEMS(item_str_fields); i++)
         if ((f->mask & item_str_fields[i].mask) && i > 0) {
             *rule = item_str_fields[i].rule;
@@ -759,6 +792,8 @@ static const char *item_invalid_field(const inv_item_fields *f, const char **rul
  * unknown fields are ignored. The item must exist (404 else). */
 static void h_item_put(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 2); /* the route: a tenant, its pattern's params */
     uint64_t id;
     inv_item it;
     if (!version_ok_or_reply(req, res) || !path_id_or_reply(req, 1, &id, res))
@@ -805,6 +840,7 @@ static int u64_cmp(const void *a, const void *b)
 
 static bool id_in(const uint64_t *sorted, size_t n, uint64_t id)
 {
+    assert(sorted != NULL || n == 0);
     return n > 0 && bsearch(&id, sorted, n, sizeof *sorted, u64_cmp) != NULL;
 }
 
@@ -818,6 +854,7 @@ static int entry_cmp(const void *a, const void *b)
 /* Writes one listed level (read whole); false when it vanished meanwhile. */
 static bool list_level_row(inv_engine *e, http_body *b, uint64_t item, uint64_t loc)
 {
+    assert(e != NULL && b != NULL && b->len <= b->cap);
     inv_level_full full;
     if (inv_level_get_full(e, item, loc, &full) != INV_OK)
         return false;
@@ -829,6 +866,7 @@ static bool list_level_row(inv_engine *e, http_body *b, uint64_t item, uint64_t 
  * st->locs, up to limit rows; st is left where the next page starts. */
 static int levels_by_item(inv_engine *e, http_body *b, page_state *st, size_t limit)
 {
+    assert(e != NULL && b != NULL && b->len <= b->cap);
     assert(limit >= 1 && limit <= SHOPIFY_LIMIT_MAX && st->n_items <= SHOPIFY_LEVEL_IDS_MAX);
     inv_level_entry *ent = inv_malloc(INV_LOCATIONS_MAX * sizeof *ent);
     if (ent == NULL)
@@ -872,6 +910,7 @@ static int levels_by_item(inv_engine *e, http_body *b, page_state *st, size_t li
  * SHOPIFY_SCAN_ROUNDS_MAX engine pages; st->cursor 0 after: done. */
 static int levels_by_location(inv_engine *e, http_body *b, page_state *st, size_t limit, bool *done)
 {
+    assert(e != NULL && b != NULL && b->len <= b->cap);
     assert(limit >= 1 && limit <= SHOPIFY_LIMIT_MAX && st->n_locs >= 1);
     inv_level_full_row *rows = inv_malloc(limit * sizeof *rows);
     if (rows == NULL)
@@ -908,6 +947,8 @@ static int levels_by_location(inv_engine *e, http_body *b, page_state *st, size_
  * while more may follow. */
 static void h_levels_list(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     static _Thread_local page_state st;
     size_t limit;
     bool ok, done;
@@ -950,6 +991,7 @@ static void h_levels_list(const http_request *req, http_response *res)
 /* Reads inventory_item_id and location_id of a level body. */
 static bool level_ids_or_reply(yajl_val root, uint64_t *item, uint64_t *loc, http_response *res)
 {
+    assert(http_response_ok(res));
     return body_id_or_reply(root, "location_id", loc, res) &&
            body_id_or_reply(root, "inventory_item_id", item, res);
 }
@@ -958,6 +1000,7 @@ static bool level_ids_or_reply(yajl_val root, uint64_t *item, uint64_t *loc, htt
  * 422 when both exist but the item is not stocked there. */
 static void reply_level_missing(inv_engine *e, uint64_t item, uint64_t loc, http_response *res)
 {
+    assert(e != NULL && http_response_ok(res));
     inv_item it;
     inv_location l;
     if (inv_item_get(e, item, &it) != INV_OK || inv_location_get(e, loc, &l) != INV_OK)
@@ -970,6 +1013,7 @@ static void reply_level_missing(inv_engine *e, uint64_t item, uint64_t loc, http
 static void reply_level(const http_request *req, http_response *res, int status, uint64_t item,
                         uint64_t loc, int64_t available)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     inv_level_full full;
     int64_t at_ms = 0;
     if (inv_level_get_full(req->e, item, loc, &full) == INV_OK)
@@ -985,6 +1029,7 @@ static void reply_level(const http_request *req, http_response *res, int status,
 static void reply_level_refused(const http_request *req, http_response *res, int rc, uint64_t item,
                                 uint64_t loc, const inv_level *now, int64_t delta)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     char msg[160];
     switch (rc) {
     case INV_ENOTFOUND:
@@ -1011,6 +1056,7 @@ static void reply_level_refused(const http_request *req, http_response *res, int
  * item passes, for the write's own 404. */
 static bool item_tracked_or_reply(inv_engine *e, uint64_t item, http_response *res)
 {
+    assert(e != NULL && http_response_ok(res));
     inv_item it;
     if (inv_item_get(e, item, &it) != INV_OK || it.fields.tracked)
         return true;
@@ -1026,6 +1072,7 @@ static const char *const level_write_qty_key[] = {"available_adjustment", "avail
 
 static void level_write(const http_request *req, http_response *res, level_write_op op)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     assert(op <= LEVEL_CONNECT);
     if (!version_ok_or_reply(req, res))
         return;
@@ -1061,6 +1108,8 @@ static void level_write(const http_request *req, http_response *res, level_write
  * floor-less adjust: 0 under DENY), else 422 and nothing changes. */
 static void h_level_adjust(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     level_write(req, res, LEVEL_ADJUST);
 }
 
@@ -1069,6 +1118,8 @@ static void h_level_adjust(const http_request *req, http_response *res)
  * (disconnect_if_necessary is ignored: levels are not exclusive). */
 static void h_level_set(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     level_write(req, res, LEVEL_SET);
 }
 
@@ -1077,6 +1128,8 @@ static void h_level_set(const http_request *req, http_response *res)
  * with its state, unchanged (relocate_if_necessary is ignored). */
 static void h_level_connect(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     level_write(req, res, LEVEL_CONNECT);
 }
 
@@ -1084,6 +1137,8 @@ static void h_level_connect(const http_request *req, http_response *res)
  * no body; 422 while holds have units reserved or committed there. */
 static void h_level_delete(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     char buf[24];
     size_t len = 0;
     uint64_t item, loc;
@@ -1117,6 +1172,8 @@ static void h_level_delete(const http_request *req, http_response *res)
 /* GET locations.json: every location (at most INV_LOCATIONS_MAX), by id. */
 static void h_locations_list(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     if (!version_ok_or_reply(req, res))
         return;
     /* a page may hold a few more than count: room for one more page */
@@ -1156,6 +1213,8 @@ static void h_locations_list(const http_request *req, http_response *res)
 
 static void h_location_get(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 2); /* the route: a tenant, its pattern's params */
     uint64_t id;
     inv_location l;
     if (!version_ok_or_reply(req, res) || !path_id_or_reply(req, 1, &id, res))

@@ -59,6 +59,7 @@
 /* The 2026-01 success envelope: {"code":"Success","data":{ ... }}. */
 static void ok_open(http_response *res)
 {
+    assert(http_response_ok(res));
     assert(res != NULL && res->body != NULL);
     res->status = 200;
     http_json_obj_open(res->body);
@@ -70,6 +71,7 @@ static void ok_open(http_response *res)
 
 static void ok_close(http_response *res)
 {
+    assert(http_response_ok(res));
     http_json_obj_close(res->body);
     http_json_obj_close(res->body);
 }
@@ -107,6 +109,7 @@ static const char *slz_code(int status)
  * Whatever the handler had written is dropped first. */
 static void fail(http_response *res, bool legacy, int status, const char *code, const char *msg)
 {
+    assert(http_response_ok(res));
     assert(status >= 400 && status <= 599);
     assert(code != NULL && msg != NULL);
     http_body_reset(res->body);
@@ -129,6 +132,7 @@ static void fail(http_response *res, bool legacy, int status, const char *code, 
  * (truncated to SLZ_ECHO_MAX bytes; the writer escapes it). */
 static void bad(http_response *res, bool legacy, const char *what, const char *why, http_str val)
 {
+    assert(http_response_ok(res));
     char msg[SLZ_MSG_MAX];
     int n = (int)(val.len < SLZ_ECHO_MAX ? val.len : SLZ_ECHO_MAX);
     if (val.p != NULL)
@@ -144,6 +148,7 @@ static const http_str NO_VAL = {NULL, 0};
  * engine's message. */
 static void engine_fail(http_response *res, bool legacy, int rc, const char *what)
 {
+    assert(http_response_ok(res));
     assert(rc < 0);
     int status = slz_status(http_status_for(rc));
     assert(status >= 400);
@@ -159,6 +164,7 @@ static void engine_fail(http_response *res, bool legacy, int rc, const char *wha
  * not found"): the location when it does not exist, else the item. */
 static const char *level_missing(inv_engine *e, uint64_t loc)
 {
+    assert(e != NULL);
     inv_location l;
     return inv_location_get(e, loc, &l) == INV_ENOTFOUND ? "Location" : "Inventory item";
 }
@@ -168,6 +174,7 @@ static const char *level_missing(inv_engine *e, uint64_t loc)
 static bool path_id_or_fail(const http_request *req, http_response *res, size_t i, const char *name,
                             uint64_t *out)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     assert(i < req->n_params);
     if (http_parse_id(req->params[i], out))
         return true;
@@ -180,10 +187,12 @@ static bool path_id_or_fail(const http_request *req, http_response *res, size_t 
  * and other unreserved characters; no percent-decoding). */
 static bool text_id(http_str s, char out[INV_VARIANT_MAX + 1])
 {
+    assert(out != NULL && (s.p != NULL || s.len == 0));
     if (s.len == 0 || s.len > INV_VARIANT_MAX || memchr(s.p, '\0', s.len) != NULL)
         return false;
     memcpy(out, s.p, s.len);
     out[s.len] = '\0';
+    assert(s.len >= 1 && s.len <= INV_VARIANT_MAX);
     return true;
 }
 
@@ -196,6 +205,7 @@ typedef struct {
 
 static bool query_ok_or_fail(const http_request *req, http_response *res, bool legacy)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     if (req->query.len <= SLZ_QUERY_BYTES_MAX)
         return true;
     bad(res, legacy, "query", "longer than 8192 bytes", NO_VAL);
@@ -218,6 +228,7 @@ static size_t query_key_count(http_str q, const char *name)
             n++;
         at += len + 1;
     }
+    assert(n <= q.len); /* each pair holds the name's bytes at least */
     return n;
 }
 
@@ -225,9 +236,12 @@ typedef enum { QV_ABSENT, QV_OK, QV_BAD } qv_state;
 
 static qv_state query_get(const http_request *req, const char *name, qval *v)
 {
+    assert(http_request_ok(req));
     assert(req->query.len <= SLZ_QUERY_BYTES_MAX);
-    if (http_query_get(req->query, name, v->buf, sizeof v->buf, &v->len))
+    if (http_query_get(req->query, name, v->buf, sizeof v->buf, &v->len)) {
+        assert(v->len < sizeof v->buf); /* percent-decoding only shrinks */
         return QV_OK;
+    }
     return query_key_count(req->query, name) > 0 ? QV_BAD : QV_ABSENT;
 }
 
@@ -235,6 +249,7 @@ static qv_state query_get(const http_request *req, const char *name, qval *v)
 static bool query_id_or_fail(const http_request *req, http_response *res, bool legacy,
                              const char *name, uint64_t *out, bool *has)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     qval v;
     qv_state st = query_get(req, name, &v);
     *has = st != QV_ABSENT;
@@ -252,6 +267,7 @@ static bool query_id_or_fail(const http_request *req, http_response *res, bool l
 static bool page_or_fail(const http_request *req, http_response *res, size_t *limit,
                          uint64_t *cursor)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     uint64_t l = SLZ_LIMIT_DEFAULT;
     qval v;
     qv_state st = query_get(req, "limit", &v);
@@ -262,6 +278,7 @@ static bool page_or_fail(const http_request *req, http_response *res, size_t *li
     }
     *limit = (size_t)l;
     *cursor = 0;
+    assert(*limit >= 1 && *limit <= SLZ_LIMIT_MAX); /* http_parse_id refuses 0 */
     bool has;
     return query_id_or_fail(req, res, false, "cursor", cursor, &has);
 }
@@ -269,10 +286,12 @@ static bool page_or_fail(const http_request *req, http_response *res, size_t *li
 /* The request body as a JSON object (NULL after a 400). */
 static yajl_val body_or_fail(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     char err[128] = "";
     yajl_val v = http_json_parse(&req->body, err, sizeof err);
     if (v == NULL) {
         bad(res, false, "body", err[0] ? err : "malformed JSON", NO_VAL);
+        assert(res->status == 400);
         return NULL;
     }
     if (!YAJL_IS_OBJECT(v)) {
@@ -287,6 +306,7 @@ static yajl_val body_or_fail(const http_request *req, http_response *res)
  * is a 400 too. */
 static bool json_id_or_fail(yajl_val o, http_response *res, const char *key, uint64_t *out)
 {
+    assert(http_response_ok(res));
     bool badv = false;
     if (!http_json_get_u64(o, key, out, &badv)) {
         bad(res, false, key, "is required", NO_VAL);
@@ -296,6 +316,7 @@ static bool json_id_or_fail(yajl_val o, http_response *res, const char *key, uin
         bad(res, false, key, "not a decimal id (1 .. 2^64-1, no sign)", NO_VAL);
         return false;
     }
+    assert(*out != 0);
     return true;
 }
 
@@ -303,6 +324,7 @@ static bool json_id_or_fail(yajl_val o, http_response *res, const char *key, uin
  * absent (the caller decides whether that is allowed). */
 static bool json_stock_or_fail(yajl_val o, http_response *res, int64_t *out, bool *has)
 {
+    assert(http_response_ok(res));
     bool badv = false;
     *has = http_json_get_i64(o, "stock", out, &badv);
     if (badv || (*has && (*out > INV_QTY_MAX || *out < -INV_QTY_MAX))) {
@@ -316,6 +338,7 @@ static bool json_stock_or_fail(yajl_val o, http_response *res, int64_t *out, boo
 
 static void json_text_or_null(http_body *b, const char *s)
 {
+    assert(b != NULL && b->len <= b->cap);
     if (s[0] == '\0')
         http_json_null(b);
     else
@@ -324,6 +347,7 @@ static void json_text_or_null(http_body *b, const char *s)
 
 static void write_location(http_body *b, const inv_location *l)
 {
+    assert(b != NULL && b->len <= b->cap);
     const inv_location_fields *f = &l->fields;
     http_json_obj_open(b);
     http_json_key(b, "id");
@@ -363,6 +387,7 @@ static void write_location(http_body *b, const inv_location *l)
 
 static void write_item(http_body *b, const inv_item *it)
 {
+    assert(b != NULL && b->len <= b->cap);
     const inv_item_fields *f = &it->fields;
     http_json_obj_open(b);
     http_json_key(b, "id");
@@ -395,6 +420,7 @@ static void write_item(http_body *b, const inv_item *it)
 static void write_level(http_body *b, uint64_t item, uint64_t loc, int64_t stock,
                         int64_t updated_at_ms)
 {
+    assert(b != NULL && b->len <= b->cap);
     http_json_obj_open(b);
     http_json_key(b, "inventory_item_id");
     http_json_id(b, item);
@@ -410,6 +436,7 @@ static void write_level(http_body *b, uint64_t item, uint64_t loc, int64_t stock
 /* {"code":"Success","data":{"<key>":<location>}} after re-reading loc. */
 static void reply_location(http_response *res, inv_engine *e, uint64_t loc)
 {
+    assert(http_response_ok(res) && e != NULL);
     inv_location l;
     int rc = inv_location_get(e, loc, &l);
     if (rc != INV_OK) {
@@ -426,6 +453,7 @@ static void reply_location(http_response *res, inv_engine *e, uint64_t loc)
  * now (stock and updated_at read together). */
 static void reply_level(http_response *res, inv_engine *e, uint64_t item, uint64_t loc)
 {
+    assert(http_response_ok(res) && e != NULL);
     inv_level_full f;
     int rc = inv_level_get_full(e, item, loc, &f);
     if (rc != INV_OK) {
@@ -441,6 +469,7 @@ static void reply_level(http_response *res, inv_engine *e, uint64_t item, uint64
 /* "cursor" and "has_more" closing a listing's data. */
 static void write_page_end(http_body *b, uint64_t next_cursor)
 {
+    assert(b != NULL && b->len <= b->cap);
     http_json_key(b, "cursor");
     if (next_cursor == 0)
         http_json_null(b);
@@ -456,6 +485,8 @@ static void write_page_end(http_body *b, uint64_t next_cursor)
  * its items (data.product.variants[].id is the variant id). */
 static void h_product_get(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     char product[INV_VARIANT_MAX + 1];
     if (!text_id(req->params[0], product)) {
         bad(res, false, "product_id", "must be 1 .. 64 bytes", req->params[0]);
@@ -512,6 +543,7 @@ static int stock_rows(inv_engine *e, const char *product, const uint64_t *only,
                       inv_stock_row *stack, inv_stock_row **rows, inv_stock_row **heap, size_t *n,
                       int64_t *total)
 {
+    assert(e != NULL);
     size_t cap = SLZ_STOCK_ROWS_STACK;
     *rows = stack;
     *heap = NULL;
@@ -534,6 +566,7 @@ static int stock_rows(inv_engine *e, const char *product, const uint64_t *only,
  * the 2022-01 seed's fields, location_id an exact JSON integer. */
 static void write_stock_variants(http_body *b, const inv_stock_row *rows, size_t n, bool legacy)
 {
+    assert(b != NULL && b->len <= b->cap);
     http_json_key(b, "variants");
     http_json_arr_open(b);
     for (size_t i = 0; i < n;) {
@@ -571,6 +604,7 @@ static void write_stock_variants(http_body *b, const inv_stock_row *rows, size_t
 /* Both versions' product inventory; legacy: 2022-01's bare object. */
 static void product_inventory(const http_request *req, http_response *res, bool legacy)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     char product[INV_VARIANT_MAX + 1];
     if (!text_id(req->params[0], product)) {
         bad(res, legacy, "product_id", "must be 1 .. 64 bytes", req->params[0]);
@@ -615,12 +649,16 @@ static void product_inventory(const http_request *req, http_response *res, bool 
 /* GET /openapi/2026-01/products/{product_id}/inventory[?location_id=] */
 static void h_product_inventory(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     product_inventory(req, res, false);
 }
 
 /* GET /openapi/2022-01/products/{product_id}/inventory[?location_id=] */
 static void h_product_inventory_2022(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     product_inventory(req, res, true);
 }
 
@@ -631,6 +669,8 @@ static void h_product_inventory_2022(const http_request *req, http_response *res
  * out, as a lookup does). */
 static void h_items_by_variant(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 0); /* the route: a tenant, its pattern's params */
     if (!query_ok_or_fail(req, res, false))
         return;
     /* check every id before answering any */
@@ -687,6 +727,7 @@ typedef bool (*id_writer)(inv_engine *e, http_body *b, uint64_t id);
 static void id_page(const http_request *req, http_response *res, id_lister list,
                     id_writer write_one, const char *key)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     size_t limit;
     uint64_t cursor, next = 0;
     if (!query_ok_or_fail(req, res, false) || !page_or_fail(req, res, &limit, &cursor))
@@ -711,6 +752,7 @@ static void id_page(const http_request *req, http_response *res, id_lister list,
 
 static bool write_item_id(inv_engine *e, http_body *b, uint64_t id)
 {
+    assert(e != NULL && b != NULL && b->len <= b->cap);
     inv_item it;
     if (inv_item_get(e, id, &it) != INV_OK)
         return false;
@@ -720,6 +762,7 @@ static bool write_item_id(inv_engine *e, http_body *b, uint64_t id)
 
 static bool write_location_id(inv_engine *e, http_body *b, uint64_t id)
 {
+    assert(e != NULL && b != NULL && b->len <= b->cap);
     inv_location l;
     if (inv_location_get(e, id, &l) != INV_OK)
         return false;
@@ -730,12 +773,16 @@ static bool write_location_id(inv_engine *e, http_body *b, uint64_t id)
 /* GET /openapi/2026-01/inventory_items[?limit=&cursor=] */
 static void h_items_list(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 0); /* the route: a tenant, its pattern's params */
     id_page(req, res, inv_item_list, write_item_id, "inventory_items");
 }
 
 /* GET /openapi/2026-01/inventory_items/{id} */
 static void h_item_get(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     uint64_t id;
     if (!path_id_or_fail(req, res, 0, "inventory_item_id", &id))
         return;
@@ -780,6 +827,7 @@ static const item_field item_fields[] = {
 /* Reads the body's item fields into f (mask: the ones present). */
 static bool item_fields_or_fail(yajl_val o, http_response *res, inv_item_fields *f)
 {
+    assert(http_response_ok(res));
     memset(f, 0, sizeof *f);
     for (size_t i = 0; i < NELEMS(item_fields); i++) {
         const item_field *d = &item_fields[i];
@@ -816,6 +864,8 @@ static bool item_fields_or_fail(yajl_val o, http_response *res, inv_item_fields 
  * RESP ITEM.PUT). A body with no known field changes nothing. */
 static void h_item_update(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     uint64_t id;
     if (!path_id_or_fail(req, res, 0, "inventory_item_id", &id))
         return;
@@ -869,6 +919,7 @@ typedef struct {
 static bool level_body_or_fail(const http_request *req, http_response *res, level_key *k,
                                int64_t *stock, bool stock_required)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     yajl_val o = body_or_fail(req, res);
     if (o == NULL)
         return false;
@@ -888,6 +939,7 @@ static bool level_body_or_fail(const http_request *req, http_response *res, leve
 static void level_written(const http_request *req, http_response *res, int rc, const level_key *k,
                           const char *missing)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     if (rc == INV_EINVALID) /* the engine's refusal of a well-formed level write */
         fail(res, false, 422, slz_code(422), "the location is not active");
     else if (rc == INV_EEXISTS)
@@ -904,6 +956,8 @@ static void level_written(const http_request *req, http_response *res, int rc, c
  * location_id, stock}: sets the level (creating it when absent). */
 static void h_level_set(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 0); /* the route: a tenant, its pattern's params */
     level_key k;
     int64_t stock = 0;
     if (!level_body_or_fail(req, res, &k, &stock, true))
@@ -916,6 +970,8 @@ static void h_level_set(const http_request *req, http_response *res)
  * stock?}: creates the level (stock 0 when absent); an existing one: 422. */
 static void h_level_create(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 0); /* the route: a tenant, its pattern's params */
     level_key k;
     int64_t stock = 0; /* when absent */
     if (!level_body_or_fail(req, res, &k, &stock, false))
@@ -930,6 +986,8 @@ static void h_level_create(const http_request *req, http_response *res)
  * brought back; a writer racing it costs a bounded retry. */
 static void h_level_update(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 0); /* the route: a tenant, its pattern's params */
     level_key k;
     int64_t stock = 0;
     if (!level_body_or_fail(req, res, &k, &stock, true))
@@ -948,6 +1006,8 @@ static void h_level_update(const http_request *req, http_response *res)
  * (a level with held or sold units: 422). */
 static void h_level_delete(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 0); /* the route: a tenant, its pattern's params */
     if (!query_ok_or_fail(req, res, false))
         return;
     level_key k;
@@ -976,6 +1036,7 @@ static void h_level_delete(const http_request *req, http_response *res)
 /* The listing of levels under a filter (one page). */
 static void levels_page(const http_request *req, http_response *res, inv_level_filter *flt)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     size_t limit;
     uint64_t cursor, next = 0;
     if (!page_or_fail(req, res, &limit, &cursor))
@@ -1011,6 +1072,8 @@ static void levels_page(const http_request *req, http_response *res, inv_level_f
  * &limit=&cursor=]: a page may be short, even empty, while has_more. */
 static void h_levels_list(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 0); /* the route: a tenant, its pattern's params */
     if (!query_ok_or_fail(req, res, false))
         return;
     inv_level_filter flt;
@@ -1024,6 +1087,8 @@ static void h_levels_list(const http_request *req, http_response *res)
 /* GET /openapi/2026-01/locations/{location_id}/inventory_levels */
 static void h_location_levels(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     inv_level_filter flt;
     memset(&flt, 0, sizeof flt);
     if (!path_id_or_fail(req, res, 0, "location_id", &flt.location) ||
@@ -1038,12 +1103,16 @@ static void h_location_levels(const http_request *req, http_response *res)
 /* GET /openapi/2026-01/locations[?limit=&cursor=] */
 static void h_locations_list(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 0); /* the route: a tenant, its pattern's params */
     id_page(req, res, inv_location_list, write_location_id, "locations");
 }
 
 /* GET /openapi/2026-01/locations/default */
 static void h_location_default(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 0); /* the route: a tenant, its pattern's params */
     uint64_t loc;
     int rc = inv_location_default(req->e, &loc);
     if (rc != INV_OK) {
@@ -1056,6 +1125,8 @@ static void h_location_default(const http_request *req, http_response *res)
 /* GET /openapi/2026-01/locations/{location_id} */
 static void h_location_get(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     uint64_t loc;
     if (path_id_or_fail(req, res, 0, "location_id", &loc))
         reply_location(res, req->e, loc);
@@ -1065,6 +1136,7 @@ static void h_location_get(const http_request *req, http_response *res)
 static bool location_or_fail(const http_request *req, http_response *res, uint64_t *loc,
                              inv_location *l)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     if (!path_id_or_fail(req, res, 0, "location_id", loc))
         return false;
     int rc = inv_location_get(req->e, *loc, l);
@@ -1078,6 +1150,8 @@ static bool location_or_fail(const http_request *req, http_response *res, uint64
  * default (an inactive location cannot be: 422). */
 static void h_location_set_default(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     uint64_t loc;
     inv_location l;
     if (!location_or_fail(req, res, &loc, &l))
@@ -1099,6 +1173,7 @@ static void h_location_set_default(const http_request *req, http_response *res)
 static void location_put(const http_request *req, http_response *res, uint64_t loc,
                          const inv_location_fields *f)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     assert(f->mask != 0); /* 0 would mean every field */
     int rc = inv_location_put(req->e, loc, f);
     if (rc != INV_OK) {
@@ -1113,6 +1188,8 @@ static void location_put(const http_request *req, http_response *res, uint64_t l
  * location cannot be: 422; its levels then refuse stock changes). */
 static void h_location_deactivate(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     uint64_t loc;
     inv_location l;
     if (!location_or_fail(req, res, &loc, &l))
@@ -1131,6 +1208,8 @@ static void h_location_deactivate(const http_request *req, http_response *res)
 /* PUT /openapi/2026-01/locations/{location_id}/activate */
 static void h_location_activate(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     uint64_t loc;
     inv_location l;
     if (!location_or_fail(req, res, &loc, &l))
@@ -1146,6 +1225,8 @@ static void h_location_activate(const http_request *req, http_response *res)
  * (an int32; lower is picked first). */
 static void h_location_priority(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     uint64_t loc;
     inv_location l;
     if (!location_or_fail(req, res, &loc, &l))

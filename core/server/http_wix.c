@@ -94,6 +94,7 @@ typedef struct {
 static void reply_app_error(http_response *res, int status, const char *code, const char *msg,
                             const wix_datum *data, size_t n_data)
 {
+    assert(http_response_ok(res));
     assert(status >= 400 && status < 600 && code != NULL && msg != NULL);
     http_body *b = res->body;
     http_body_reset(b);
@@ -130,6 +131,7 @@ static void reply_app_error(http_response *res, int status, const char *code, co
 static void reply_bad_field(http_response *res, const char *field, const char *rule,
                             const char *msg)
 {
+    assert(http_response_ok(res));
     assert(field != NULL && rule != NULL && msg != NULL);
     char full[WIX_MSG_MAX];
     snprintf(full, sizeof full, "%s: %s", field, msg);
@@ -164,6 +166,7 @@ static void reply_bad_field(http_response *res, const char *field, const char *r
  * error table, the engine's code ("NOTFOUND", ...) as the Wix code. */
 static void reply_engine_error(http_response *res, int rc, const char *what)
 {
+    assert(http_response_ok(res));
     assert(rc != INV_OK && what != NULL);
     char msg[WIX_MSG_MAX];
     snprintf(msg, sizeof msg, "%s: %s", what, inv_strerror(rc));
@@ -176,6 +179,7 @@ static int hex_digit(char c)
 {
     static const char digits[] = "0123456789abcdef";
     const char *at = c ? strchr(digits, tolower((unsigned char)c)) : NULL;
+    assert(at == NULL || (at >= digits && at < digits + 16)); /* one of the 16 */
     return at ? (int)(at - digits) : -1;
 }
 
@@ -243,6 +247,7 @@ static bool variant_candidate(const char *guid, unsigned i, uint64_t *id)
  * root that is not an object. Free with yajl_tree_free. */
 static yajl_val body_or_reply(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     char err[128] = "";
     yajl_val root = http_json_parse(&req->body, err, sizeof err);
     if (root != NULL && YAJL_IS_OBJECT(root))
@@ -258,6 +263,7 @@ static yajl_val body_or_reply(const http_request *req, http_response *res)
 static yajl_val object_or_reply(yajl_val obj, const char *key, const char *field,
                                 http_response *res)
 {
+    assert(http_response_ok(res));
     yajl_val v = http_json_get(obj, key);
     if (v != NULL && YAJL_IS_OBJECT(v))
         return v;
@@ -270,6 +276,7 @@ static yajl_val object_or_reply(yajl_val obj, const char *key, const char *field
 static bool guid_field(yajl_val obj, const char *key, const char *field, uint64_t *hi, uint64_t *lo,
                        bool *ok, http_response *res)
 {
+    assert(http_response_ok(res));
     yajl_val v = http_json_get(obj, key);
     if (v == NULL)
         return false;
@@ -284,6 +291,7 @@ static bool guid_field(yajl_val obj, const char *key, const char *field, uint64_
  * INVCORE namespace. */
 static bool location_in_namespace_or_reply(uint64_t hi, const char *field, http_response *res)
 {
+    assert(http_response_ok(res));
     if (hi == WIX_LOC_NAMESPACE)
         return true;
     reply_bad_field(res, field, "FORMAT",
@@ -295,6 +303,7 @@ static bool location_in_namespace_or_reply(uint64_t hi, const char *field, http_
 static bool int_field(yajl_val obj, const char *key, const char *field, int64_t lo, int64_t hi,
                       int64_t *out, bool *ok, http_response *res)
 {
+    assert(http_response_ok(res));
     bool bad = false;
     if (!http_json_get_i64(obj, key, out, &bad))
         return false;
@@ -312,6 +321,7 @@ static bool int_field(yajl_val obj, const char *key, const char *field, int64_t 
 static bool bool_field(yajl_val obj, const char *key, const char *field, bool *out, bool *ok,
                        http_response *res)
 {
+    assert(http_response_ok(res));
     bool bad = false;
     if (!http_json_get_bool(obj, key, out, &bad))
         return false;
@@ -326,6 +336,7 @@ static bool bool_field(yajl_val obj, const char *key, const char *field, bool *o
 static bool str_field(yajl_val obj, const char *key, const char *field, size_t min, size_t max,
                       http_str *out, bool *ok, http_response *res)
 {
+    assert(http_response_ok(res));
     bool bad = false;
     if (!http_json_get_str(obj, key, out, &bad))
         return false;
@@ -361,6 +372,7 @@ typedef struct {
 /* revision: a decimal string (Wix's int64 format) or number, not 0. */
 static bool revision_field(yajl_val obj, wix_input *in, bool *ok, http_response *res)
 {
+    assert(http_response_ok(res));
     bool bad = false;
     if (!http_json_get_u64(obj, "revision", &in->revision, &bad))
         return false;
@@ -375,6 +387,7 @@ static bool revision_field(yajl_val obj, wix_input *in, bool *ok, http_response 
 /* preorderInfo {enabled, limit, message}: message is checked, not stored. */
 static bool preorder_or_reply(yajl_val obj, wix_input *in, http_response *res)
 {
+    assert(http_response_ok(res));
     yajl_val p = http_json_get(obj, "preorderInfo");
     bool ok = true;
     http_str msg;
@@ -400,6 +413,7 @@ static bool preorder_or_reply(yajl_val obj, wix_input *in, http_response *res)
  * on create), variantId, locationId (in the namespace). */
 static bool input_ids_or_reply(yajl_val obj, bool update, wix_input *in, http_response *res)
 {
+    assert(http_response_ok(res));
     bool ok = true;
     uint64_t loc_hi = 0;
     if (update)
@@ -421,6 +435,7 @@ static bool input_ids_or_reply(yajl_val obj, bool update, wix_input *in, http_re
  * and revision) and unknown ones, extendedFields included, are ignored. */
 static bool input_or_reply(yajl_val obj, bool update, wix_input *in, http_response *res)
 {
+    assert(http_response_ok(res));
     bool ok = true;
     http_str product;
     memset(in, 0, sizeof *in);
@@ -458,6 +473,7 @@ static bool input_or_reply(yajl_val obj, bool update, wix_input *in, http_respon
 static bool item_body_or_reply(const http_request *req, bool update, wix_input *in,
                                http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     yajl_val root = body_or_reply(req, res);
     if (root == NULL)
         return false;
@@ -471,6 +487,7 @@ static bool item_body_or_reply(const http_request *req, bool update, wix_input *
 static bool path_id_or_reply(const http_request *req, uint64_t *item, uint64_t *loc,
                              http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     assert(req->n_params == 1);
     if (guid_parse(req->params[0].p, req->params[0].len, item, loc))
         return true;
@@ -483,6 +500,7 @@ static bool path_id_or_reply(const http_request *req, uint64_t *item, uint64_t *
 
 static void kv_guid(http_body *b, const char *key, uint64_t hi, uint64_t lo)
 {
+    assert(b != NULL && b->len <= b->cap);
     char g[WIX_GUID_LEN + 1];
     guid_format(hi, lo, g);
     http_json_key(b, key);
@@ -503,6 +521,7 @@ static const char *availability(bool tracked, const inv_level_full *lv)
 
 static void write_preorder(http_body *b, const inv_level_full *lv)
 {
+    assert(b != NULL && b->len <= b->cap);
     http_json_key(b, "preorderInfo");
     http_json_obj_open(b);
     http_json_key(b, "enabled");
@@ -519,6 +538,7 @@ static void write_preorder(http_body *b, const inv_level_full *lv)
 static void write_inventory_item(http_body *b, const inv_item *it, uint64_t loc,
                                  const inv_level_full *lv)
 {
+    assert(b != NULL && b->len <= b->cap);
     const inv_item_fields *f = &it->fields;
     assert(b != NULL && it != NULL && lv != NULL);
     http_json_obj_open(b);
@@ -559,11 +579,13 @@ static void write_inventory_item(http_body *b, const inv_item *it, uint64_t loc,
 static bool read_inventory_item(inv_engine *e, uint64_t item, uint64_t loc, inv_item *it,
                                 inv_level_full *lv)
 {
+    assert(e != NULL);
     return inv_item_get(e, item, it) == INV_OK && inv_level_get_full(e, item, loc, lv) == INV_OK;
 }
 
 static void reply_not_found(http_response *res, uint64_t item, uint64_t loc)
 {
+    assert(http_response_ok(res));
     char id[WIX_GUID_LEN + 1], msg[WIX_MSG_MAX];
     guid_format(item, loc, id);
     snprintf(msg, sizeof msg, "inventory item %s not found", id);
@@ -575,6 +597,7 @@ static void reply_not_found(http_response *res, uint64_t item, uint64_t loc)
 static void reply_item(const http_request *req, http_response *res, int status, uint64_t item,
                        uint64_t loc)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     assert(status == 200 && res->status == 0); /* the body is still empty */
     inv_item it;
     inv_level_full lv;
@@ -595,6 +618,7 @@ static void reply_item(const http_request *req, http_response *res, int status, 
  * unless it exists and is active. */
 static bool location_or_reply(inv_engine *e, const wix_input *in, uint64_t *loc, http_response *res)
 {
+    assert(e != NULL && http_response_ok(res));
     assert(e != NULL && loc != NULL);
     inv_location l;
     char msg[WIX_MSG_MAX];
@@ -624,6 +648,7 @@ static bool location_or_reply(inv_engine *e, const wix_input *in, uint64_t *loc,
 static int variant_item(inv_engine *e, const char *guid, const inv_item_fields *f, uint64_t *item,
                         bool *created)
 {
+    assert(e != NULL);
     assert(strlen(guid) == WIX_GUID_LEN && strcmp(f->variant, guid) == 0);
     *created = false;
     if (inv_item_by_variant(e, guid, item) == INV_OK)
@@ -651,6 +676,8 @@ static int variant_item(inv_engine *e, const char *guid, const inv_item_fields *
 /* The item fields a create of in writes on a new item. */
 static void new_item_fields(const wix_input *in, const char *guid, inv_item_fields *f)
 {
+    assert(in != NULL && guid != NULL && f != NULL);
+    assert(guid[WIX_GUID_LEN] == '\0' && WIX_GUID_LEN + 1 <= sizeof f->variant);
     memset(f, 0, sizeof *f);
     f->mask = INV_ITEM_VARIANT | INV_ITEM_TRACKED;
     memcpy(f->variant, guid, WIX_GUID_LEN + 1);
@@ -667,6 +694,7 @@ static void new_item_fields(const wix_input *in, const char *guid, inv_item_fiel
 static bool existing_item_change_or_reply(inv_engine *e, uint64_t item, const wix_input *in,
                                           inv_item_fields *f, http_response *res)
 {
+    assert(e != NULL && http_response_ok(res));
     inv_item it;
     memset(f, 0, sizeof *f);
     int rc = inv_item_get(e, item, &it);
@@ -707,6 +735,7 @@ static void preorder_policy(const wix_input *in, inv_oversell_policy cur, int64_
 /* A level create's refusal, in Wix's words. */
 static void reply_create_refused(http_response *res, int rc, uint64_t item, uint64_t loc)
 {
+    assert(http_response_ok(res));
     char id[WIX_GUID_LEN + 1], msg[WIX_MSG_MAX];
     guid_format(item, loc, id);
     wix_datum d = {"inventoryItemId", id, 0};
@@ -732,6 +761,7 @@ static void reply_create_refused(http_response *res, int rc, uint64_t item, uint
 static int create_write(inv_engine *e, const wix_input *in, uint64_t loc, uint64_t *item_out,
                         http_response *res)
 {
+    assert(e != NULL && http_response_ok(res));
     assert(in->has_variant && in->has_quantity != in->has_in_stock);
     char guid[WIX_GUID_LEN + 1];
     inv_item_fields f, change;
@@ -767,6 +797,8 @@ static int create_write(inv_engine *e, const wix_input *in, uint64_t loc, uint64
  * productId?, quantity | inStock, preorderInfo?}}: 200 {"inventoryItem"}. */
 static void h_create(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 0); /* the route: a tenant, its pattern's params */
     wix_input in;
     uint64_t loc, item;
     if (!item_body_or_reply(req, false, &in, res))
@@ -791,6 +823,8 @@ static void h_create(const http_request *req, http_response *res)
 /* GET /stores/v3/inventory-items/{id}: 200 {"inventoryItem"}, 404. */
 static void h_get(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     uint64_t item, loc;
     if (path_id_or_reply(req, &item, &loc, res))
         reply_item(req, res, 200, item, loc);
@@ -800,6 +834,7 @@ static void h_get(const http_request *req, http_response *res)
 static bool immutables_or_reply(const wix_input *in, const inv_item *it, uint64_t loc,
                                 http_response *res)
 {
+    assert(http_response_ok(res));
     char guid[WIX_GUID_LEN + 1];
     if (in->has_id && (in->id_hi != it->id || in->id_lo != loc)) {
         reply_bad_field(res, "inventoryItem._id", "IMMUTABLE", "differs from the path's id");
@@ -823,6 +858,7 @@ static bool immutables_or_reply(const wix_input *in, const inv_item *it, uint64_
 
 static void reply_revision_mismatch(http_response *res, uint64_t given, uint64_t current)
 {
+    assert(http_response_ok(res));
     char cur[24], msg[WIX_MSG_MAX];
     snprintf(cur, sizeof cur, "%llu", (unsigned long long)current);
     snprintf(msg, sizeof msg,
@@ -860,6 +896,7 @@ static size_t update_lines(const wix_input *in, uint64_t item, uint64_t loc,
 static int update_write(const http_request *req, const wix_input *in, const inv_item *it,
                         uint64_t loc, const inv_level_full *lv, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     inv_batch_line lines[2];
     inv_batch_result results[2];
     size_t failed = 0, n = update_lines(in, it->id, loc, lv, lines);
@@ -890,6 +927,8 @@ static int update_write(const http_request *req, const wix_input *in, const inv_
  * absent 400, stale 409 REVISION_MISMATCH. */
 static void h_update(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     uint64_t item, loc;
     inv_item it;
     inv_level_full lv;
@@ -916,6 +955,8 @@ static void h_update(const http_request *req, http_response *res)
  * variant's item stays); 404; 409 while holds have units there. */
 static void h_delete(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 1); /* the route: a tenant, its pattern's params */
     uint64_t item, loc;
     if (!path_id_or_reply(req, &item, &loc, res))
         return;
@@ -948,6 +989,7 @@ typedef struct {
 static bool bulk_line_or_reply(yajl_val v, size_t i, const char *key, const char *by_key,
                                bulk_line *l, http_response *res)
 {
+    assert(http_response_ok(res));
     assert(i < WIX_BULK_LINES_MAX && v != NULL && l != NULL);
     char field[64];
     bool ok = true;
@@ -979,6 +1021,7 @@ static bool bulk_line_or_reply(yajl_val v, size_t i, const char *key, const char
 static bool bulk_lines_or_reply(inv_engine *e, yajl_val root, const char *key, const char *by_key,
                                 bulk_line *lines, size_t *n_out, http_response *res)
 {
+    assert(e != NULL && http_response_ok(res));
     yajl_val arr = http_json_get(root, key);
     if (arr == NULL || !YAJL_IS_ARRAY(arr) || arr->u.array.len == 0 ||
         arr->u.array.len > WIX_BULK_LINES_MAX) {
@@ -1007,6 +1050,7 @@ static bool bulk_lines_or_reply(inv_engine *e, yajl_val root, const char *key, c
 
 static void reply_insufficient(http_response *res, const bulk_line *l, int64_t available)
 {
+    assert(http_response_ok(res));
     char id[WIX_GUID_LEN + 1], msg[WIX_MSG_MAX];
     guid_format(l->item, l->loc, id);
     snprintf(msg, sizeof msg,
@@ -1022,6 +1066,7 @@ static void reply_insufficient(http_response *res, const bulk_line *l, int64_t a
 static void reply_bulk(const http_request *req, http_response *res, const bulk_line *lines,
                        size_t n)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     res->status = 200;
     http_json_obj_open(res->body);
     http_json_key(res->body, "inventoryItems");
@@ -1045,6 +1090,7 @@ static void reply_bulk(const http_request *req, http_response *res, const bulk_l
  * untracked (inStock) items change nothing: their stock is a status. */
 static void bulk_change(const http_request *req, http_response *res, bool decrement)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
     /* per event loop, not on its stack (about 50 KiB): a handler never
      * runs twice at once on one thread */
     static _Thread_local bulk_line lines[WIX_BULK_LINES_MAX];
@@ -1088,6 +1134,8 @@ out:
  * "inventoryItemId", "decrementBy"}, ...]}: 200 {"inventoryItems"}. */
 static void h_decrement(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 0); /* the route: a tenant, its pattern's params */
     bulk_change(req, res, true);
 }
 
@@ -1095,6 +1143,8 @@ static void h_decrement(const http_request *req, http_response *res)
  * "inventoryItemId", "incrementBy"}, ...]}: 200 {"inventoryItems"}. */
 static void h_increment(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 0); /* the route: a tenant, its pattern's params */
     bulk_change(req, res, false);
 }
 
@@ -1125,15 +1175,19 @@ typedef struct {
 
 static void put_u64(uint8_t *p, uint64_t v)
 {
+    assert(p != NULL);
     for (size_t i = 0; i < 8; i++)
         p[i] = (uint8_t)(v >> (56 - 8 * i));
+    assert(p[7] == (uint8_t)v); /* big-endian: the low byte last */
 }
 
 static uint64_t get_u64(const uint8_t *p)
 {
     uint64_t v = 0;
+    assert(p != NULL);
     for (size_t i = 0; i < 8; i++)
         v = v << 8 | p[i];
+    assert((uint8_t)v == p[7]);
     return v;
 }
 
@@ -1202,6 +1256,7 @@ static bool page_decode(const char *text, size_t len, wix_page *st)
 static bool filter_value_or_reply(yajl_val v, const char *field, const char **out,
                                   http_response *res)
 {
+    assert(http_response_ok(res));
     if (YAJL_IS_OBJECT(v) && v->u.object.len == 1 && strcmp(v->u.object.keys[0], "$eq") == 0)
         v = v->u.object.values[0];
     if (YAJL_IS_STRING(v)) {
@@ -1217,6 +1272,7 @@ static bool filter_value_or_reply(yajl_val v, const char *field, const char **ou
 static bool filter_guid_or_reply(const char *s, const char *field, uint64_t *hi, uint64_t *lo,
                                  http_response *res)
 {
+    assert(http_response_ok(res));
     if (guid_parse(s, strlen(s), hi, lo))
         return true;
     reply_bad_field(res, field, "FORMAT", "must be a GUID string (8-4-4-4-12 hex digits)");
@@ -1227,6 +1283,7 @@ static bool filter_guid_or_reply(const char *s, const char *field, uint64_t *hi,
 static bool filter_field_or_reply(inv_engine *e, const char *key, const char *s, wix_page *st,
                                   http_response *res)
 {
+    assert(e != NULL && http_response_ok(res));
     uint64_t hi, lo;
     char field[80];
     snprintf(field, sizeof field, "query.filter.%.40s", key);
@@ -1264,6 +1321,7 @@ static bool filter_field_or_reply(inv_engine *e, const char *key, const char *s,
 /* query.filter into st (mode PAGE_ALL when none). */
 static bool filter_or_reply(inv_engine *e, yajl_val q, wix_page *st, http_response *res)
 {
+    assert(e != NULL && http_response_ok(res));
     yajl_val f = http_json_get(q, "filter");
     memset(st, 0, sizeof *st);
     st->mode = PAGE_ALL;
@@ -1293,6 +1351,7 @@ static bool filter_or_reply(inv_engine *e, yajl_val q, wix_page *st, http_respon
 static bool paging_or_reply(yajl_val q, wix_page *st, bool *has_cursor, size_t *limit,
                             http_response *res)
 {
+    assert(http_response_ok(res));
     yajl_val p = http_json_get(q, "cursorPaging"), sort = http_json_get(q, "sort");
     yajl_val c = http_json_get(p, "cursor");
     bool ok = true;
@@ -1348,6 +1407,7 @@ static int u64_cmp(const void *a, const void *b)
 static void list_item_levels(inv_engine *e, http_body *b, const inv_item *it, inv_level_entry *ent,
                              wix_page *st, size_t limit, size_t *shown, bool *more)
 {
+    assert(e != NULL && b != NULL && b->len <= b->cap);
     size_t n = 0;
     bool resume = it->id == st->item && (st->flags & PAGE_HAS_AFTER);
     assert(*shown <= limit && !*more);
@@ -1378,6 +1438,7 @@ static void list_item_levels(inv_engine *e, http_body *b, const inv_item *it, in
 static int list_items(inv_engine *e, http_body *b, const uint64_t *items, size_t n, wix_page *st,
                       size_t limit, size_t *shown, bool *more)
 {
+    assert(e != NULL && b != NULL && b->len <= b->cap);
     assert(limit >= 1 && limit <= WIX_QUERY_LIMIT_MAX);
     inv_level_entry *ent = inv_malloc(INV_LOCATIONS_MAX * sizeof *ent);
     if (ent == NULL)
@@ -1395,6 +1456,7 @@ static int list_items(inv_engine *e, http_body *b, const uint64_t *items, size_t
 static int list_product(inv_engine *e, http_body *b, wix_page *st, size_t limit, size_t *shown,
                         bool *more)
 {
+    assert(e != NULL && b != NULL && b->len <= b->cap);
     uint64_t *items = inv_malloc(INV_PRODUCT_ITEMS_MAX * sizeof *items);
     size_t n = 0;
     if (items == NULL)
@@ -1416,6 +1478,7 @@ static int list_product(inv_engine *e, http_body *b, wix_page *st, size_t limit,
 static int list_scan(inv_engine *e, http_body *b, wix_page *st, size_t limit, size_t *shown,
                      bool *more)
 {
+    assert(e != NULL && b != NULL && b->len <= b->cap);
     assert(limit >= 1 && limit <= WIX_QUERY_LIMIT_MAX);
     inv_level_full_row *rows = inv_malloc(limit * sizeof *rows);
     inv_level_filter f = {.location = st->loc, .has_location = (st->flags & PAGE_HAS_LOC) != 0};
@@ -1450,6 +1513,7 @@ static int list_scan(inv_engine *e, http_body *b, wix_page *st, size_t limit, si
 static int list_page(inv_engine *e, http_body *b, wix_page *st, size_t limit, size_t *shown,
                      bool *more)
 {
+    assert(e != NULL && b != NULL && b->len <= b->cap);
     inv_item it;
     inv_level_full lv;
     *shown = 0;
@@ -1477,6 +1541,7 @@ static int list_page(inv_engine *e, http_body *b, wix_page *st, size_t limit, si
 /* "pagingMetadata": {"count", "cursors": {"next"?}, "hasNext"}. */
 static void write_paging(http_body *b, const wix_page *st, size_t count, bool more)
 {
+    assert(b != NULL && b->len <= b->cap);
     static _Thread_local char token[WIX_TOKEN_TEXT_MAX];
     assert(count <= WIX_QUERY_LIMIT_MAX);
     assert(!more || st->mode != PAGE_ID); /* one _id is never paged */
@@ -1501,6 +1566,8 @@ static void write_paging(http_body *b, const wix_page *st, size_t count, bool mo
  * "pagingMetadata"}. */
 static void h_query(const http_request *req, http_response *res)
 {
+    assert(http_request_ok(req) && http_response_ok(res));
+    assert(req->e != NULL && req->n_params == 0); /* the route: a tenant, its pattern's params */
     wix_page st;
     size_t limit, shown = 0;
     bool has_cursor, more = false;

@@ -20,6 +20,7 @@
 
 #include "clock.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -55,10 +56,25 @@ static __thread slow_ring *tl_ring;
 
 /* ---- rings ---------------------------------------------------------------- */
 
+/* A ring as its lock holder sees it (used only in asserts; O(1)). */
+static bool ring_ok(const slow_ring *r)
+{
+    return r != NULL && r->e != NULL && r->cap >= 1 && r->head < r->cap && r->n <= r->cap;
+}
+
+/* An entry entry_new made: its kept arguments within the bounds. */
+static bool entry_ok(const slow_entry *e)
+{
+    return e != NULL && e->argc >= 1 && e->argc <= SLOWLOG_ARGS_MAX &&
+           memchr(e->addr, '\0', sizeof e->addr) != NULL &&
+           memchr(e->name, '\0', sizeof e->name) != NULL;
+}
+
 /* The calling thread's ring, created and registered at its first use; NULL
  * when out of memory. Slow path only. */
 static slow_ring *ring_mine(unsigned max_len)
 {
+    assert(max_len >= 1); /* slowlog_push returns first on 0 */
     if (tl_ring != NULL)
         return tl_ring;
     pthread_mutex_lock(&g_reg_lock);
@@ -80,6 +96,7 @@ static slow_ring *ring_mine(unsigned max_len)
     pthread_mutex_init(&r->lock, NULL);
     r->e = slots;
     r->cap = max_len;
+    assert(ring_ok(r) && k < SLOWLOG_RINGS_MAX);
     g_rings[k] = r;
     /* release: the ring and its slot are visible before the count */
     atomic_store_explicit(&g_nrings, k + 1, memory_order_release);
@@ -91,11 +108,14 @@ static slow_ring *ring_mine(unsigned max_len)
 static size_t rings_count(void)
 {
     /* acquire: pairs with the release in ring_mine */
-    return atomic_load_explicit(&g_nrings, memory_order_acquire);
+    size_t k = atomic_load_explicit(&g_nrings, memory_order_acquire);
+    assert(k <= SLOWLOG_RINGS_MAX);
+    return k;
 }
 
 static slow_entry *ring_at(const slow_ring *r, unsigned i) /* 0: oldest */
 {
+    assert(ring_ok(r) && i < r->n);
     return r->e[(r->head + i) % r->cap];
 }
 
@@ -105,6 +125,7 @@ static slow_entry *ring_at(const slow_ring *r, unsigned i) /* 0: oldest */
  * note of how many more there were (as Redis). Returns the bytes used. */
 static size_t keep_arg(char *dst, const char *p, size_t len)
 {
+    assert(dst != NULL && (p != NULL || len == 0));
     if (len <= SLOWLOG_ARG_BYTES_MAX) {
         memcpy(dst, p, len);
         return len;
@@ -112,11 +133,14 @@ static size_t keep_arg(char *dst, const char *p, size_t len)
     memcpy(dst, p, SLOWLOG_ARG_BYTES_MAX);
     int k = snprintf(dst + SLOWLOG_ARG_BYTES_MAX, SLOWLOG_NOTE_MAX, "... (%zu more bytes)",
                      len - SLOWLOG_ARG_BYTES_MAX);
-    return SLOWLOG_ARG_BYTES_MAX + (k > 0 ? (size_t)k : 0);
+    /* the note fits its room: "... (N more bytes)" with N of at most 20 digits */
+    assert(k > 0 && (unsigned)k < SLOWLOG_NOTE_MAX);
+    return SLOWLOG_ARG_BYTES_MAX + (size_t)k;
 }
 
 static void copy_client(char *dst, const char *src)
 {
+    assert(dst != NULL);
     snprintf(dst, SLOWLOG_CLIENT_MAX + 1, "%s", src ? src : "");
 }
 
@@ -126,6 +150,7 @@ static slow_entry *entry_new(const resp_arg *argv, size_t argc, size_t redact_fr
     /* More than SLOWLOG_ARGS_MAX: the last kept one says how many more. */
     size_t kept = argc > SLOWLOG_ARGS_MAX ? SLOWLOG_ARGS_MAX - 1 : argc;
     size_t cap = (SLOWLOG_ARG_BYTES_MAX + SLOWLOG_NOTE_MAX) * SLOWLOG_ARGS_MAX;
+    assert(argv != NULL && argc >= 1 && kept <= SLOWLOG_ARGS_MAX);
     slow_entry *e = inv_malloc(sizeof *e + cap);
     if (e == NULL)
         return NULL;
@@ -138,6 +163,7 @@ static slow_entry *entry_new(const resp_arg *argv, size_t argc, size_t redact_fr
             used = keep_arg(e->bytes + off, argv[i].ptr, argv[i].len);
         e->len[i] = (uint32_t)used;
         off += used;
+        assert(off <= (i + 1) * (SLOWLOG_ARG_BYTES_MAX + SLOWLOG_NOTE_MAX)); /* within cap */
     }
     if (kept < argc) {
         int k = snprintf(e->bytes + off, SLOWLOG_NOTE_MAX, "... (%zu more arguments)", argc - kept);
@@ -148,6 +174,7 @@ static slow_entry *entry_new(const resp_arg *argv, size_t argc, size_t redact_fr
     e->duration_us = duration_us;
     copy_client(e->addr, addr);
     copy_client(e->name, name);
+    assert(entry_ok(e));
     return e;
 }
 
@@ -163,6 +190,7 @@ void slowlog_push(const resp_arg *argv, size_t argc, size_t redact_from, uint64_
         return;
     }
     pthread_mutex_lock(&r->lock);
+    assert(ring_ok(r) && entry_ok(e));
     /* relaxed: ids need only be unique and increasing per ring (the lock) */
     e->id = atomic_fetch_add_explicit(&g_next_id, 1, memory_order_relaxed);
     if (r->n == r->cap) { /* full: drop the oldest */
@@ -172,17 +200,20 @@ void slowlog_push(const resp_arg *argv, size_t argc, size_t redact_from, uint64_
     }
     r->e[(r->head + r->n) % r->cap] = e;
     r->n++;
+    assert(ring_ok(r) && ring_at(r, r->n - 1) == e); /* the newest */
     pthread_mutex_unlock(&r->lock);
 }
 
 static void lock_all(size_t k)
 {
+    assert(k <= SLOWLOG_RINGS_MAX);
     for (size_t i = 0; i < k; i++)
         pthread_mutex_lock(&g_rings[i]->lock);
 }
 
 static void unlock_all(size_t k)
 {
+    assert(k <= SLOWLOG_RINGS_MAX);
     for (size_t i = k; i-- > 0;)
         pthread_mutex_unlock(&g_rings[i]->lock);
 }
@@ -190,8 +221,11 @@ static void unlock_all(size_t k)
 static size_t total_locked(size_t k)
 {
     size_t n = 0;
-    for (size_t i = 0; i < k; i++)
+    assert(k <= SLOWLOG_RINGS_MAX);
+    for (size_t i = 0; i < k; i++) {
+        assert(ring_ok(g_rings[i])); /* locked by the caller */
         n += g_rings[i]->n;
+    }
     return n;
 }
 
@@ -201,6 +235,7 @@ size_t slowlog_len(unsigned max_len)
     lock_all(k);
     size_t n = total_locked(k);
     unlock_all(k);
+    assert(k > 0 || n == 0); /* no ring, no entry */
     return n < max_len ? n : max_len;
 }
 
@@ -213,12 +248,14 @@ void slowlog_reset(void)
         for (unsigned j = 0; j < r->n; j++)
             free(ring_at(r, j));
         r->head = r->n = 0;
+        assert(ring_ok(r));
         pthread_mutex_unlock(&r->lock);
     }
 }
 
 static void entry_reply(resp_out *o, const slow_entry *e)
 {
+    assert(o != NULL && entry_ok(e));
     resp_w_array(o, 6);
     resp_w_int(o, (int64_t)e->id);
     resp_w_int(o, e->time_s);
@@ -237,6 +274,7 @@ void slowlog_reply(resp_out *o, size_t count, unsigned max_len)
 {
     size_t k = rings_count();
     unsigned left[SLOWLOG_RINGS_MAX]; /* entries of ring i not yet written */
+    assert(o != NULL);
     lock_all(k);
     size_t n = total_locked(k);
     if (n > max_len)
@@ -258,6 +296,7 @@ void slowlog_reply(resp_out *o, size_t count, unsigned max_len)
             break; /* unreachable: n <= the entries held */
         entry_reply(o, ring_at(g_rings[best], --left[best]));
     }
+    assert(n <= max_len && n <= count);
     unlock_all(k);
 }
 
@@ -280,11 +319,13 @@ static pthread_mutex_t g_lat_lock = PTHREAD_MUTEX_INITIALIZER;
 
 const char *latency_event_name(latency_event ev)
 {
+    assert(g_event_names[LATENCY_EVENTS - 1] != NULL); /* a name per event */
     return (unsigned)ev < LATENCY_EVENTS ? g_event_names[ev] : NULL;
 }
 
 int latency_event_find(const char *name, size_t len)
 {
+    assert(name != NULL || len == 0);
     for (int i = 0; i < LATENCY_EVENTS; i++)
         if (strlen(g_event_names[i]) == len && strncasecmp(g_event_names[i], name, len) == 0)
             return i;
@@ -293,6 +334,7 @@ int latency_event_find(const char *name, size_t len)
 
 static lat_sample *series_latest(lat_series *t)
 {
+    assert(t != NULL && t->idx < LATENCY_SAMPLES_MAX);
     lat_sample *p = &t->s[(t->idx + LATENCY_SAMPLES_MAX - 1) % LATENCY_SAMPLES_MAX];
     return p->time_s != 0 ? p : NULL;
 }
@@ -314,6 +356,7 @@ void latency_add(latency_event ev, uint64_t latency_ms)
         t->s[t->idx] = (lat_sample){now, latency_ms};
         t->idx = (t->idx + 1) % LATENCY_SAMPLES_MAX;
     }
+    assert(t->max_ms >= latency_ms && t->idx < LATENCY_SAMPLES_MAX);
     pthread_mutex_unlock(&g_lat_lock);
 }
 
@@ -322,6 +365,7 @@ void latency_reply_latest(resp_out *o)
     lat_sample latest[LATENCY_EVENTS];
     uint64_t max[LATENCY_EVENTS];
     size_t n = 0;
+    assert(o != NULL);
     pthread_mutex_lock(&g_lat_lock);
     for (int i = 0; i < LATENCY_EVENTS; i++) {
         lat_sample *p = series_latest(&g_lat[i]);
@@ -330,6 +374,7 @@ void latency_reply_latest(resp_out *o)
         n += p != NULL;
     }
     pthread_mutex_unlock(&g_lat_lock);
+    assert(n <= LATENCY_EVENTS);
     resp_w_array(o, n);
     for (int i = 0; i < LATENCY_EVENTS; i++) {
         if (latest[i].time_s == 0)
@@ -344,6 +389,7 @@ void latency_reply_latest(resp_out *o)
 
 void latency_reply_history(resp_out *o, latency_event ev)
 {
+    assert(o != NULL);
     if ((unsigned)ev >= LATENCY_EVENTS) {
         resp_w_array(o, 0);
         return;
@@ -352,6 +398,7 @@ void latency_reply_history(resp_out *o, latency_event ev)
     lat_series copy = g_lat[ev];
     pthread_mutex_unlock(&g_lat_lock);
     size_t n = 0;
+    assert(copy.idx < LATENCY_SAMPLES_MAX);
     for (unsigned i = 0; i < LATENCY_SAMPLES_MAX; i++)
         n += copy.s[i].time_s != 0;
     resp_w_array(o, n);
@@ -372,6 +419,7 @@ int latency_reset(latency_event ev)
     pthread_mutex_lock(&g_lat_lock);
     int had = series_latest(&g_lat[ev]) != NULL;
     memset(&g_lat[ev], 0, sizeof g_lat[ev]);
+    assert(series_latest(&g_lat[ev]) == NULL);
     pthread_mutex_unlock(&g_lat_lock);
     return had;
 }
@@ -380,6 +428,7 @@ void latency_doctor(char *buf, size_t cap, int64_t threshold_us)
 {
     if (cap == 0)
         return;
+    assert(buf != NULL);
     buf[0] = '\0';
     size_t off = 0;
     int spikes = 0;

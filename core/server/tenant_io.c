@@ -202,13 +202,22 @@ _Static_assert(sizeof item_members / sizeof *item_members <= TIO_MEMBERS_MAX,
 static const inv_qty_name moved_qtys[] = {INV_QTY_COMMITTED, INV_QTY_INCOMING, INV_QTY_DAMAGED,
                                           INV_QTY_SAFETY_STOCK, INV_QTY_QUALITY_CONTROL};
 
+/* Invariant predicates (used only in asserts; each O(1)). */
+/* A vector as vec.h keeps it: entries within what is allocated. */
+static bool vec_ok(const vec *v)
+{
+    return v != NULL && v->n <= v->cap && v->size > 0 && (v->items != NULL || v->cap == 0);
+}
+
 static void *at(tio_rec *r, const member *m)
 {
+    assert(r != NULL && m != NULL && m->key != NULL);
     return (char *)r + m->off;
 }
 
 static const void *at_c(const tio_rec *r, const member *m)
 {
+    assert(r != NULL && m != NULL && m->key != NULL);
     return (const char *)r + m->off;
 }
 
@@ -218,6 +227,7 @@ static const void *at_c(const tio_rec *r, const member *m)
  * and UTF-8: false with why. */
 static bool member_check(const tio_rec *r, const member *m, char *why, size_t cap)
 {
+    assert(r != NULL && m != NULL && m->key != NULL && why != NULL);
     int64_t v;
     switch (m->type) {
     case M_STR: {
@@ -256,6 +266,7 @@ static bool member_check(const tio_rec *r, const member *m, char *why, size_t ca
 /* A whole record of kind k: every member, then the rules between them. */
 static bool rec_check(const tio_rec *r, line_kind k, char *why, size_t cap)
 {
+    assert(r != NULL && (unsigned)k < K_COUNT && why != NULL);
     assert(k < K_COUNT);
     for (size_t i = 0; i < kinds[k].n; i++)
         if (!member_check(r, &kinds[k].m[i], why, cap))
@@ -281,6 +292,7 @@ static bool rec_check(const tio_rec *r, line_kind k, char *why, size_t cap)
 
 static void member_write(http_body *b, const tio_rec *r, const member *m)
 {
+    assert(b != NULL && r != NULL && m != NULL && m->key != NULL);
     int64_t v;
     bool flag;
     switch (m->type) {
@@ -334,6 +346,7 @@ typedef struct {
 /* Writes r as a line of kind k, after the checks import makes. */
 static int line_write(tio_export *x, line_kind k, const tio_rec *r, const char *what, uint64_t id)
 {
+    assert(x != NULL && x->e != NULL && (unsigned)k < K_COUNT && r != NULL);
     assert(k < K_COUNT && x->f != NULL);
     char why[TIO_WHY_MAX];
     if (!rec_check(r, k, why, sizeof why)) {
@@ -377,6 +390,7 @@ static int cmp_level_row(const void *a, const void *b)
  * entry at least once (one that moved during the scan may come twice). */
 static void sort_unique(vec *v, int (*cmp)(const void *, const void *))
 {
+    assert(vec_ok(v) && cmp != NULL);
     if (v->n == 0)
         return;
     qsort(v->items, v->n, v->size, cmp);
@@ -388,6 +402,7 @@ static void sort_unique(vec *v, int (*cmp)(const void *, const void *))
         memmove(base + kept * v->size, base + i * v->size, v->size);
         kept++;
     }
+    assert(kept >= 1 && kept <= v->n); /* repeats dropped, one of each kept */
     v->n = kept;
 }
 
@@ -397,6 +412,7 @@ typedef int (*id_list_fn)(inv_engine *, uint64_t, size_t, uint64_t *, size_t, si
  * early once it has at least enough. */
 static int ids_collect(inv_engine *e, id_list_fn list, size_t enough, vec *out)
 {
+    assert(e != NULL && vec_ok(out));
     uint64_t ids[INV_LIST_COUNT_MAX];
     uint64_t cursor = 0;
     do {
@@ -416,6 +432,7 @@ static int ids_collect(inv_engine *e, id_list_fn list, size_t enough, vec *out)
 /* Every level with all its quantities, sorted by (item, location). */
 static int levels_collect(inv_engine *e, vec *out)
 {
+    assert(e != NULL && vec_ok(out));
     inv_level_full_row *rows = inv_malloc(INV_LIST_COUNT_MAX * sizeof *rows);
     if (rows == NULL)
         return INV_ENOMEM;
@@ -436,6 +453,7 @@ static int levels_collect(inv_engine *e, vec *out)
 
 static bool ids_has(const vec *ids, uint64_t id)
 {
+    assert(vec_ok(ids));
     return bsearch(&id, ids->items, ids->n, sizeof id, cmp_u64) != NULL;
 }
 
@@ -445,6 +463,7 @@ static bool ids_has(const vec *ids, uint64_t id)
  * INV_ENOTFOUND (gone since the listing), or the engine's error. */
 static int catalog_read(inv_engine *e, line_kind k, uint64_t id, tio_rec *r)
 {
+    assert(e != NULL && (unsigned)k < K_COUNT && r != NULL);
     assert(k == K_LOCATION || k == K_ITEM);
     memset(r, 0, sizeof *r);
     r->id = id;
@@ -465,6 +484,7 @@ static int catalog_read(inv_engine *e, line_kind k, uint64_t id, tio_rec *r)
  * (ascending, as ids). */
 static int export_catalog(tio_export *x, line_kind k, const vec *ids, vec *kept)
 {
+    assert(x != NULL && x->e != NULL && (unsigned)k < K_COUNT && vec_ok(ids) && vec_ok(kept));
     const uint64_t *id = ids->items;
     tio_rec r;
     for (size_t i = 0; i < ids->n; i++) {
@@ -484,6 +504,7 @@ static int export_catalog(tio_export *x, line_kind k, const vec *ids, vec *kept)
 /* The default location, when it is one of the file's. */
 static int export_default(tio_export *x, const vec *locs)
 {
+    assert(x != NULL && x->e != NULL && vec_ok(locs));
     uint64_t def;
     if (inv_location_default(x->e, &def) != INV_OK || !ids_has(locs, def))
         return INV_OK; /* none, or one created after the listing */
@@ -498,6 +519,7 @@ static int export_default(tio_export *x, const vec *locs)
 static int export_levels(tio_export *x, const vec *rows, const vec *items, const vec *locs,
                          uint64_t *n_out)
 {
+    assert(x != NULL && x->e != NULL && vec_ok(rows) && vec_ok(items) && vec_ok(locs));
     const inv_level_full_row *row = rows->items;
     tio_rec r;
     *n_out = 0;
@@ -525,6 +547,7 @@ static int export_levels(tio_export *x, const vec *rows, const vec *items, const
 /* Writes every line to x->f (the header first, the end last). */
 static int export_lines(tio_export *x, const char *tenant, tenant_io_counts *counts)
 {
+    assert(x != NULL && x->e != NULL);
     vec loc_ids = VEC_OF(uint64_t), item_ids = VEC_OF(uint64_t), rows = VEC_OF(inv_level_full_row);
     vec locs = VEC_OF(uint64_t), items = VEC_OF(uint64_t);
     /* Catalog before levels: a level listed later than its item is only
@@ -567,6 +590,7 @@ static int export_lines(tio_export *x, const char *tenant, tenant_io_counts *cou
 /* The directory of path (".": none named), for its fsync after a rename. */
 static void dir_of(const char *path, char *dir, size_t cap)
 {
+    assert(path != NULL && dir != NULL && cap >= 2); /* "." or "/" at least */
     const char *slash = strrchr(path, '/');
     if (slash == NULL)
         snprintf(dir, cap, ".");
@@ -580,6 +604,7 @@ static void dir_of(const char *path, char *dir, size_t cap)
  * Closes x->f whatever happens. */
 static int export_commit(tio_export *x, const char *tmp, const char *path)
 {
+    assert(x != NULL && x->e != NULL);
     assert(x->f != NULL && tmp != NULL && path != NULL);
     const char *step = "write";
     bool ok = fflush(x->f) == 0;
@@ -618,6 +643,7 @@ static int export_commit(tio_export *x, const char *tmp, const char *path)
 int tenant_export(inv_engine *e, const char *tenant, const char *path, tenant_io_counts *counts,
                   char *err, size_t errlen)
 {
+    assert(e != NULL);
     if (err != NULL && errlen > 0)
         err[0] = '\0';
     if (e == NULL || tenant == NULL || path == NULL || counts == NULL)
@@ -682,6 +708,7 @@ typedef enum { LINE_OK, LINE_EOF, LINE_TOO_LONG, LINE_NO_NEWLINE, LINE_IO } line
 /* The next line (without its '\n') in *p, *n. */
 static line_status line_next(line_reader *r, const char **p, size_t *n)
 {
+    assert(r != NULL && r->buf != NULL);
     for (;;) {
         assert(r->start <= r->end && r->end <= READER_CAP);
         char *nl = memchr(r->buf + r->start, '\n', r->end - r->start);
@@ -732,11 +759,21 @@ typedef struct {
     size_t errlen;
 } tio_import;
 
+/* An import in progress: its engine, the arena's bytes within it, the
+ * kinds seen within K_COUNT, its line spans a sound vector. */
+static bool import_ok(const tio_import *im)
+{
+    return im != NULL && im->e != NULL && im->arena_len <= im->arena_cap &&
+           (im->arena != NULL || im->arena_cap == 0) && (unsigned)im->last_kind < K_COUNT &&
+           vec_ok(&im->spans);
+}
+
 /* "line N: " and the reason, in err; returns rc. */
 static int line_fail(tio_import *im, uint64_t line, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static int line_fail(tio_import *im, uint64_t line, int rc, const char *fmt, ...)
 {
+    assert(import_ok(im));
     char why[TIO_WHY_MAX];
     va_list ap;
     va_start(ap, fmt);
@@ -748,6 +785,7 @@ static int line_fail(tio_import *im, uint64_t line, int rc, const char *fmt, ...
 
 static int arena_put(tio_import *im, const char *p, size_t n)
 {
+    assert(import_ok(im));
     assert(n <= TENANT_IO_LINE_BYTES_MAX && im->arena_len <= im->arena_cap);
     if (n > im->arena_cap - im->arena_len) {
         size_t cap = im->arena_cap ? im->arena_cap : READER_CAP;
@@ -772,6 +810,7 @@ static int arena_put(tio_import *im, const char *p, size_t n)
 static bool member_read(yajl_val obj, yajl_val v, const member *m, tio_rec *r, char *why,
                         size_t cap)
 {
+    assert(m != NULL && m->key != NULL && r != NULL && why != NULL);
     bool bad = false;
     switch (m->type) {
     case M_U64: {
@@ -860,6 +899,7 @@ static bool member_read(yajl_val obj, yajl_val v, const member *m, tio_rec *r, c
 /* The kind named by obj's "type" member, or K_COUNT with why. */
 static line_kind kind_of(yajl_val obj, char *why, size_t cap)
 {
+    assert(why != NULL);
     yajl_val t = http_json_get(obj, "type");
     if (t == NULL || !YAJL_IS_STRING(t)) {
         snprintf(why, cap, "member \"type\": a string expected");
@@ -875,6 +915,7 @@ static line_kind kind_of(yajl_val obj, char *why, size_t cap)
 /* obj's members into r: each once, each known, none missing. */
 static bool members_read(yajl_val obj, line_kind k, tio_rec *r, char *why, size_t cap)
 {
+    assert((unsigned)k < K_COUNT && r != NULL && why != NULL);
     const kind_desc *d = &kinds[k];
     uint32_t seen = 0;
     bool type_seen = false;
@@ -915,6 +956,7 @@ static bool members_read(yajl_val obj, line_kind k, tio_rec *r, char *why, size_
  * INV_ENOMEM with why. */
 static int line_decode(const char *p, size_t n, tio_rec *r, line_kind *kind, char *why, size_t cap)
 {
+    assert(r != NULL && why != NULL);
     if (n == 0) {
         snprintf(why, cap, "empty line");
         return INV_EINVALID;
@@ -943,6 +985,7 @@ static int line_decode(const char *p, size_t n, tio_rec *r, line_kind *kind, cha
 static bool order_check(tio_import *im, uint64_t line, line_kind k, const tio_rec *r, char *why,
                         size_t cap)
 {
+    assert(import_ok(im) && (unsigned)k < K_COUNT && r != NULL && why != NULL);
     if ((line == 1) != (k == K_HEADER)) {
         snprintf(why, cap,
                  line == 1 ? "the header line (type \"invcore-tenant\") must come first"
@@ -997,6 +1040,7 @@ static bool order_check(tio_import *im, uint64_t line, line_kind k, const tio_re
  * in the scratch engine (the engine's own field and uniqueness rules). */
 static int line_note(tio_import *im, uint64_t line, line_kind k, const tio_rec *r)
 {
+    assert(import_ok(im) && (unsigned)k < K_COUNT && r != NULL);
     int rc = INV_OK;
     if (k == K_LOCATION) {
         rc = inv_location_create(im->scratch, r->id, &r->loc);
@@ -1023,6 +1067,7 @@ static int line_note(tio_import *im, uint64_t line, line_kind k, const tio_rec *
 /* Pass 1: every line read, checked and kept; nothing changes e. */
 static int import_check(tio_import *im, int fd)
 {
+    assert(import_ok(im));
     line_reader rd = {.fd = fd, .buf = inv_malloc(READER_CAP)};
     if (rd.buf == NULL)
         return INV_ENOMEM;
@@ -1080,6 +1125,7 @@ static int import_check(tio_import *im, int fd)
  * the only way in), then takes its own value; the policy last. */
 static int level_apply(inv_engine *e, const tio_level *l, const char **step)
 {
+    assert(e != NULL);
     assert(l->qty[INV_QTY_RESERVED] == 0); /* never in a file */
     *step = "create";
     int rc = inv_level_create(e, l->item, l->location, 0, NULL);
@@ -1126,6 +1172,7 @@ static int level_apply(inv_engine *e, const tio_level *l, const char **step)
  * takes no new level). */
 static int import_apply(tio_import *im)
 {
+    assert(import_ok(im));
     const line_span *span = im->spans.items;
     assert(im->spans.n >= 2 && im->scratch == NULL); /* a header and an end, checked */
     vec inactive = VEC_OF(uint64_t[2]); /* id, line */
@@ -1186,6 +1233,7 @@ static int import_apply(tio_import *im)
 /* Whether list returns any id (a cursor scan until one is found). */
 static int engine_has(inv_engine *e, id_list_fn list, bool *any)
 {
+    assert(e != NULL);
     vec ids = VEC_OF(uint64_t);
     int rc = ids_collect(e, list, 1, &ids);
     *any = ids.n > 0;
@@ -1196,6 +1244,7 @@ static int engine_has(inv_engine *e, id_list_fn list, bool *any)
 int tenant_import(inv_engine *e, const char *path, tenant_io_counts *counts, char *err,
                   size_t errlen)
 {
+    assert(e != NULL);
     if (err != NULL && errlen > 0)
         err[0] = '\0';
     if (e == NULL || path == NULL || counts == NULL)

@@ -86,8 +86,11 @@ bool token_digest(const char *token, size_t len, uint8_t digest[TOKEN_DIGEST_BYT
 static size_t digest_home(const token_set *s, const uint8_t digest[TOKEN_DIGEST_BYTES])
 {
     uint64_t h;
+    assert(s != NULL && digest != NULL);
     memcpy(&h, digest, sizeof h);
-    return (size_t)h & s->mask;
+    size_t home = (size_t)h & s->mask;
+    assert(home <= s->mask); /* a slot of the table (mask + 1 of them) */
+    return home;
 }
 
 /* The slot holding digest, or the empty slot ending its probe. Every
@@ -157,6 +160,7 @@ static token_set *set_new(token_entry *entries, size_t n)
 
 static void set_free(token_set *s)
 {
+    assert(s != NULL && s->count <= TOKENS_MAX);
     free(s->slots);
     free(s->entries);
     free(s);
@@ -164,7 +168,9 @@ static void set_free(token_set *s)
 
 token_set *token_set_empty(void)
 {
-    return set_new(NULL, 0);
+    token_set *s = set_new(NULL, 0);
+    assert(s == NULL || s->count == 0);
+    return s;
 }
 
 void token_set_ref(token_set *s)
@@ -206,6 +212,7 @@ static void line_error(char *err, size_t errlen, const char *path, size_t line, 
 {
     if (err == NULL || errlen == 0)
         return;
+    assert(path != NULL && fmt != NULL && line >= 1);
     int n = snprintf(err, errlen, "%s:%zu: ", path, line);
     if (n < 0 || (size_t)n >= errlen)
         return; /* the path alone filled err: it is truncated, not overrun */
@@ -220,9 +227,11 @@ static void line_error(char *err, size_t errlen, const char *path, size_t line, 
 static const char *field_show(const char *p, size_t len, char out[TOKEN_SHOW_MAX + 4])
 {
     size_t n = len < TOKEN_SHOW_MAX ? len : TOKEN_SHOW_MAX;
+    assert(out != NULL && (p != NULL || len == 0));
     for (size_t i = 0; i < n; i++)
         out[i] = p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '?';
     strcpy(out + n, len > n ? "..." : "");
+    assert(strlen(out) <= TOKEN_SHOW_MAX + 3); /* within out, "..." included */
     return out;
 }
 
@@ -232,6 +241,7 @@ static const char *field_show(const char *p, size_t len, char out[TOKEN_SHOW_MAX
  * or INV_ELIMIT. */
 static int file_open_regular(const char *path, int *fd, size_t *size)
 {
+    assert(path != NULL && fd != NULL && size != NULL);
     /* O_NONBLOCK: a FIFO must not block the open before it is refused. */
     *fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     struct stat st;
@@ -250,6 +260,7 @@ static int file_open_regular(const char *path, int *fd, size_t *size)
         errno = e;
     }
     *size = rc == INV_OK ? (size_t)st.st_size : 0;
+    assert(rc != INV_OK || *size <= TOKENS_FILE_BYTES_MAX); /* open only within the limit */
     return rc;
 }
 
@@ -307,6 +318,7 @@ static int file_read(const char *path, char **buf, size_t *len, char *err, size_
 {
     int fd;
     size_t size;
+    assert(path != NULL && buf != NULL && len != NULL);
     *buf = NULL;
     *len = 0;
     int rc = file_open_regular(path, &fd, &size);
@@ -322,6 +334,7 @@ static int file_read(const char *path, char **buf, size_t *len, char *err, size_
         fileio_errmsg(err, errlen, "%s: larger than %u bytes", path, TOKENS_FILE_BYTES_MAX);
     else if (rc == INV_ENOMEM)
         fileio_errmsg(err, errlen, "%s: out of memory reading it", path);
+    assert(rc != INV_OK || *len <= TOKENS_FILE_BYTES_MAX);
     return rc;
 }
 
@@ -329,6 +342,7 @@ static int file_read(const char *path, char **buf, size_t *len, char *err, size_
 static bool decimal_in_range(const char *p, size_t len, uint32_t max, uint32_t *out)
 {
     uint64_t v = 0;
+    assert(out != NULL && max >= 1 && (p != NULL || len == 0));
     if (len == 0)
         return false;
     for (size_t i = 0; i < len; i++) {
@@ -341,16 +355,19 @@ static bool decimal_in_range(const char *p, size_t len, uint32_t max, uint32_t *
     if (v == 0)
         return false;
     *out = (uint32_t)v;
+    assert(*out >= 1 && *out <= max);
     return true;
 }
 
 static bool scope_parse(const char *p, size_t len, token_scope *out)
 {
+    assert(out != NULL && (p != NULL || len == 0));
     /* Every scope a file may name: "none" is not one. */
     for (token_scope s = TOKEN_SCOPE_READ; s <= TOKEN_SCOPE_ADMIN; s++) {
         const char *name = token_scope_name(s);
         if (strlen(name) == len && memcmp(name, p, len) == 0) {
             *out = s;
+            assert(*out != TOKEN_SCOPE_NONE);
             return true;
         }
     }
@@ -384,6 +401,7 @@ static size_t fields_split(const char *p, const char *end, field f[TOKEN_FIELDS_
 /* Checks a token field: NULL, or why it is refused (never its bytes). */
 static const char *token_field_check(field t, char *why, size_t whylen)
 {
+    assert(why != NULL && whylen >= 1 && (t.p != NULL || t.len == 0));
     if (t.len < TOKEN_BYTES_MIN || t.len > TOKEN_BYTES_MAX) {
         snprintf(why, whylen, "token is %zu bytes (%u..%u)", t.len, TOKEN_BYTES_MIN,
                  TOKEN_BYTES_MAX);
@@ -450,6 +468,7 @@ static int line_take(const char *path, size_t line, const char *p, const char *e
                      char *err, size_t errlen)
 {
     char why[160];
+    assert(path != NULL && p != NULL && end >= p && out != NULL && line >= 1);
     if (memchr(p, '\0', (size_t)(end - p)) != NULL) {
         line_error(err, errlen, path, line, "NUL byte");
         return INV_EINVALID;
@@ -487,6 +506,7 @@ static int file_parse(const char *path, const char *buf, size_t len, parsed *out
 {
     const char *p = buf, *end = buf + len;
     size_t line = 1;
+    assert(path != NULL && (buf != NULL || len == 0) && out != NULL);
     /* Bounded: each turn consumes at least one byte or ends the file. */
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -497,6 +517,7 @@ static int file_parse(const char *path, const char *buf, size_t len, parsed *out
             return rc;
         p = nl ? nl + 1 : end;
         line++;
+        assert(p <= end); /* the cursor stays within the file */
     }
     return INV_OK;
 }
@@ -600,14 +621,20 @@ static bool rate_step(uint64_t cur, const rate_now *r, uint64_t *next, uint64_t 
  * order, which holds in any memory order. */
 static bool bucket_cas_loop(_Atomic uint64_t *word, const rate_now *r, uint64_t *retry_after_ms)
 {
+    assert(word != NULL && r != NULL && retry_after_ms != NULL);
     uint64_t cur = atomic_load_explicit(word, memory_order_relaxed);
     for (;;) {
         uint64_t next;
-        if (!rate_step(cur, r, &next, retry_after_ms))
+        if (!rate_step(cur, r, &next, retry_after_ms)) {
+            assert(*retry_after_ms >= 1); /* refused: a wait of at least 1 ms */
             return false;
+        }
         if (atomic_compare_exchange_weak_explicit(word, &cur, next, memory_order_relaxed,
-                                                  memory_order_relaxed))
+                                                  memory_order_relaxed)) {
+            /* installed: the request's drop is in, the bucket not over full */
+            assert(next >= r->leak_now + RATE_MILLI && next - r->leak_now <= r->full);
             return true;
+        }
     }
 }
 

@@ -101,6 +101,17 @@ struct webhooks {
     webhook hooks[WEBHOOKS_MAX];
 };
 
+/* A webhook as its own thread sees it (used only in asserts; O(1)): set
+ * up, with a URL and a topic set, and the stored position never ahead of
+ * the acknowledged one (a batch is stored only once acknowledged; only
+ * this thread writes either, so reading acked here needs no lock). */
+static bool hook_ok(const webhook *w)
+{
+    return w != NULL && w->set != NULL && w->url[0] != '\0' && w->topics != 0 &&
+           (w->topics & ~(unsigned)WEBHOOK_TOPICS_ALL) == 0 && w->stored <= w->acked &&
+           w->batch_records <= WEBHOOK_BATCH_RECORDS_MAX;
+}
+
 /* The started set, for INFO (webhooks_status); NULL when none runs. */
 static _Atomic(webhooks *) g_running;
 
@@ -119,6 +130,7 @@ static const struct {
 static unsigned topics_parse(const char *s)
 {
     unsigned bits = 0;
+    assert(s != NULL);
     while (*s != '\0') {
         size_t n = strcspn(s, ",");
         unsigned bit = 0;
@@ -130,6 +142,7 @@ static unsigned topics_parse(const char *s)
         bits |= bit;
         s += n + (s[n] == ',');
     }
+    assert((bits & ~(unsigned)WEBHOOK_TOPICS_ALL) == 0);
     return bits;
 }
 
@@ -164,6 +177,7 @@ int webhook_arg_check(const char *arg, unsigned *topics_out, char *err, size_t e
     }
     if (topics_out != NULL)
         *topics_out = topics;
+    assert(topics != 0 && len <= WEBHOOK_URL_MAX);
     return 0;
 }
 
@@ -179,6 +193,7 @@ static unsigned kind_topic(inv_feed_kind k)
 
 static bool record_wanted(const webhook *w, const inv_feed_record *r)
 {
+    assert(hook_ok(w) && r != NULL && (r->changes != NULL || r->n_changes == 0));
     if (w->topics == WEBHOOK_TOPICS_ALL)
         return true;
     if (r->kind != INV_FEED_BATCH)
@@ -197,6 +212,7 @@ static void publish_failure(webhook *w, long status, const char *fmt, ...)
 {
     char msg[WEBHOOK_ERROR_MAX];
     va_list ap;
+    assert(w != NULL && fmt != NULL);
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
@@ -206,6 +222,7 @@ static void publish_failure(webhook *w, long status, const char *fmt, ...)
     w->failing++;
     w->last_status = status;
     memcpy(w->last_error, msg, sizeof msg);
+    assert(w->failing >= 1 && w->failures >= w->failing);
     pthread_mutex_unlock(&w->mu);
     if (first) /* one line per outage, not per retry */
         fprintf(stderr, "invcored: webhook %s: %s (retrying)\n", w->url, msg);
@@ -216,6 +233,7 @@ static void publish_ack(webhook *w, uint64_t position, size_t records, long stat
     pthread_mutex_lock(&w->mu);
     bool recovered = w->failing > 0;
     assert(position >= w->acked);
+    assert(records <= WEBHOOK_BATCH_RECORDS_MAX);
     w->acked = position;
     w->pending_time_ms = 0;
     if (records > 0) {
@@ -236,6 +254,7 @@ static void publish_ack(webhook *w, uint64_t position, size_t records, long stat
 static int pos_load(const webhook *w, uint64_t *pos, char *err, size_t errlen)
 {
     uint8_t buf[FILEIO_HEADER_BYTES + 1];
+    assert(w != NULL && w->pos_path[0] != '\0' && pos != NULL);
     int fd = open(w->pos_path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT)
         return 0;
@@ -263,6 +282,8 @@ static int pos_load(const webhook *w, uint64_t *pos, char *err, size_t errlen)
 static int pos_store(webhook *w, uint64_t pos)
 {
     uint8_t buf[FILEIO_HEADER_BYTES];
+    assert(w != NULL && w->set != NULL && w->set->cfg.data_dir != NULL);
+    assert(pos >= w->stored); /* the position only moves forward */
     fileio_header_encode(buf, &g_pos_format, pos);
     int fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     bool ok = fd >= 0 && write(fd, buf, sizeof buf) == (ssize_t)sizeof buf && fdatasync(fd) == 0;
@@ -281,6 +302,7 @@ static int pos_store(webhook *w, uint64_t pos)
 
 static bool stopping(const webhook *w)
 {
+    assert(w != NULL && w->set != NULL);
     /* acquire: pairs with webhooks_stop's release store */
     return atomic_load_explicit(&w->set->stop, memory_order_acquire);
 }
@@ -289,6 +311,7 @@ static bool stopping(const webhook *w)
  * Returns true when stopping. */
 static bool wait_for(webhook *w, int fd, unsigned ms)
 {
+    assert(w->set->stop_fd >= 0 && ms <= WEBHOOK_BACKOFF_MAX_MS + WEBHOOK_IDLE_MS);
     struct pollfd p[2] = {{w->set->stop_fd, POLLIN, 0}, {fd, POLLIN, 0}};
     int n = poll(p, fd >= 0 ? 2 : 1, (int)ms);
     if (n > 0 && fd >= 0 && (p[1].revents & POLLIN)) {
@@ -304,6 +327,7 @@ static unsigned backoff_ms(uint64_t attempt)
     uint64_t ms = WEBHOOK_BACKOFF_MIN_MS;
     for (uint64_t i = 0; i < attempt && ms < WEBHOOK_BACKOFF_MAX_MS; i++)
         ms *= 2;
+    assert(ms >= WEBHOOK_BACKOFF_MIN_MS);
     return ms > WEBHOOK_BACKOFF_MAX_MS ? WEBHOOK_BACKOFF_MAX_MS : (unsigned)ms;
 }
 
@@ -330,6 +354,7 @@ static bool sign(const webhooks *set, const char *body, size_t len, char *h, siz
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int mac_len = 0;
     unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
+    assert(set != NULL && set->cfg.secret != NULL && h != NULL && cap >= 1);
     if (HMAC(EVP_sha256(), set->cfg.secret, (int)set->cfg.secret_len, (const unsigned char *)body,
              len, mac, &mac_len) == NULL)
         return false;
@@ -344,6 +369,7 @@ static CURLcode post_once(webhook *w, const char *body, size_t len, long *status
 {
     struct curl_slist *h = NULL, *t;
     char sig[WEBHOOK_HEADER_MAX];
+    assert(hook_ok(w) && w->curl != NULL && body != NULL && len > 0 && status != NULL);
     *status = 0;
     /* "Expect:" off: curl would wait for a 100 Continue on large bodies */
     const char *fixed[] = {"Content-Type: application/json",
@@ -380,6 +406,7 @@ static bool deliver(webhook *w)
     const char *body;
     size_t len;
     assert(w->batch_records > 0);
+    assert(hook_ok(w) && w->batch_last >= w->acked); /* the batch lies after what was acked */
     if (feed_json_end(w->json, &body, &len) != INV_OK) { /* defended: fill checked each add */
         publish_failure(w, 0, "encoding a batch failed: reading it again");
         w->batch_records = 0;
@@ -414,6 +441,7 @@ static bool deliver(webhook *w)
 static int reader_open(webhook *w, uint64_t pos)
 {
     inv_engine *e = w->set->e;
+    assert(e != NULL);
     if (w->feed != NULL)
         inv_feed_close(w->feed);
     w->feed = NULL;
@@ -431,6 +459,7 @@ static int reader_open(webhook *w, uint64_t pos)
     }
     if (rc != INV_OK)
         w->feed = NULL;
+    assert((rc == INV_OK) == (w->feed != NULL));
     return rc;
 }
 
@@ -442,6 +471,7 @@ static int fill(webhook *w)
 {
     inv_feed_record r;
     int rc = INV_OK;
+    assert(hook_ok(w) && w->feed != NULL && w->json != NULL);
     feed_json_begin(w->json, true);
     w->batch_records = 0;
     for (size_t read = 0; read < WEBHOOK_READ_MAX; read++) {
@@ -471,6 +501,7 @@ static int fill(webhook *w)
         }
     }
     w->batch_last = inv_feed_position(w->feed);
+    assert(w->batch_records <= WEBHOOK_BATCH_RECORDS_MAX);
     return rc;
 }
 
@@ -478,6 +509,7 @@ static int fill(webhook *w)
  * publish it, and store it when idle (a restart need not re-read them). */
 static void ack_skipped(webhook *w, bool store)
 {
+    assert(hook_ok(w) && w->feed != NULL);
     uint64_t pos = inv_feed_position(w->feed);
     pthread_mutex_lock(&w->mu);
     bool moved = pos > w->acked;
@@ -492,6 +524,7 @@ static void *webhook_main(void *arg)
 {
     webhook *w = arg;
     uint64_t failures = 0;
+    assert(hook_ok(w) && w->feed != NULL); /* hook_resume opened it */
     while (!stopping(w)) {
         /* before the read: what the read then finds readable lies below */
         uint64_t end_before = inv_feed_end_position(w->set->e);
@@ -526,6 +559,7 @@ static void *webhook_main(void *arg)
     }
     if (w->feed != NULL)
         ack_skipped(w, true);
+    assert(stopping(w));
     return NULL;
 }
 
@@ -535,12 +569,14 @@ static void *webhook_main(void *arg)
  * stored position (or the end, stored now). 0 or -1 with err. */
 static int hook_init(webhooks *set, webhook *w, const char *arg, char *err, size_t errlen)
 {
+    assert(set != NULL && w != NULL && arg != NULL && set->cfg.data_dir != NULL);
     w->set = set;
     w->durable_fd = -1;
     pthread_mutex_init(&w->mu, NULL);
     if (webhook_arg_check(arg, &w->topics, err, errlen) != 0)
         return -1;
     size_t url_len = strcspn(arg, "#");
+    assert(url_len <= WEBHOOK_URL_MAX); /* webhook_arg_check */
     memcpy(w->url, arg, url_len);
     w->url[url_len] = '\0';
     /* the file is named by the whole argument: another topic filter for
@@ -584,6 +620,7 @@ static int hook_init(webhooks *set, webhook *w, const char *arg, char *err, size
 static int hook_resume(webhook *w, char *err, size_t errlen)
 {
     uint64_t pos = 0;
+    assert(w != NULL && w->set != NULL && w->json != NULL && w->feed == NULL);
     int found = pos_load(w, &pos, err, errlen);
     if (found < 0)
         return -1;
@@ -603,13 +640,16 @@ static int hook_resume(webhook *w, char *err, size_t errlen)
                       inv_strerror(rc));
         return -1;
     }
+    assert(hook_ok(w) && w->feed != NULL);
     return 0;
 }
 
 static void hook_free(webhooks *set, webhook *w)
 {
+    assert(set != NULL && w != NULL);
     if (w->set == NULL)
         return;
+    assert(w->set == set);
     if (w->feed != NULL)
         inv_feed_close(w->feed);
     if (w->durable_fd >= 0)
@@ -676,6 +716,7 @@ void webhooks_stop(webhooks *set)
 {
     if (set == NULL)
         return;
+    assert(set->n <= WEBHOOKS_MAX);
     /* relaxed: INFO no longer runs (the server stopped first); the
      * pointer is only cleared so a later status call finds nothing */
     atomic_store_explicit(&g_running, NULL, memory_order_relaxed);
@@ -701,6 +742,8 @@ size_t webhooks_status(webhook_status *out, size_t cap)
     webhooks *set = atomic_load_explicit(&g_running, memory_order_acquire);
     if (set == NULL)
         return 0;
+    assert(out != NULL || cap == 0);
+    assert(set->n >= 1 && set->n <= WEBHOOKS_MAX);
     uint64_t end = inv_feed_end_position(set->e);
     int64_t now_ms = clock_wall_ms();
     for (size_t i = 0; i < set->n && i < cap; i++) {
