@@ -981,6 +981,74 @@ Test(hold_life, a_partial_commit_cut_by_a_crash_is_completed_by_recovery)
     cr_assert_eq(tu_remove_tree(dir), 0);
 }
 
+/* Id reuse across a crash (issue 17, fix 2). A release of "re" stalls
+ * after deciding (RELEASED in memory, its level change not made); a new
+ * create of "re" on the same level takes a newer revision there, so the
+ * release publishes a partial record and its final record lands after the
+ * new create's. Replay must keep the new hold, not the old one's end: the
+ * records carry each hold's incarnation. */
+static inv_engine *reuse_engine;
+static _Atomic int reuse_stalled, reuse_go;
+
+static void reuse_hook(int at, uint64_t pos)
+{
+    (void)pos;
+    int no = 0;
+    /* relaxed: a one-shot claim; the flags below carry the handshake. */
+    if (at != HOLD_TEST_END_DECIDED ||
+        !atomic_compare_exchange_strong_explicit(&reuse_stalled, &no, 1, memory_order_relaxed,
+                                                 memory_order_relaxed))
+        return;
+    (void)tu_wait_at_least(&reuse_go, 1, WAIT_MS);
+}
+
+static void *reuse_release(void *arg)
+{
+    (void)arg;
+    intptr_t rc = inv_hold_release(reuse_engine, "re", 2);
+    return (void *)rc;
+}
+
+Test(hold_life, a_late_end_of_a_reused_id_does_not_replace_the_new_hold_on_replay)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "holdreuse");
+    inv_engine *e = reuse_engine = open_cfg(dir, 0);
+    stock(e);
+    inv_hold_line line = {ITEM_1, LOC_A, 1};
+    cr_assert_eq(inv_hold_create(e, "re", 2, LONG_TTL_MS, &line, 1, NULL), INV_OK);
+    atomic_store_explicit(&reuse_stalled, 0, memory_order_relaxed);
+    atomic_store_explicit(&reuse_go, 0, memory_order_relaxed);
+    tu_hold_point(reuse_hook);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, reuse_release, NULL), 0);
+    cr_assert(tu_wait_at_least(&reuse_stalled, 1, WAIT_MS), "the release never decided");
+    /* The old hold is RELEASED in memory: the id may be used again. */
+    cr_assert_eq(inv_hold_create(e, "re", 2, LONG_TTL_MS, &line, 1, NULL), INV_OK);
+    /* release: lets the stalled release go on. */
+    atomic_store_explicit(&reuse_go, 1, memory_order_release);
+    void *out;
+    pthread_join(th, &out);
+    tu_hold_point(NULL);
+    cr_assert_eq((intptr_t)out, INV_OK, "release: %s", inv_strerror((int)(intptr_t)out));
+    cr_assert_eq(info_of(e, "re").state, INV_HOLD_HELD);
+    assert_level(e, ITEM_1, LOC_A, STOCK_A - 1, 1);
+    verify_and_close(e);
+    for (int round = 0; round < 2; round++) { /* the second: from the first's journal on */
+        e = open_cfg(dir, 0);
+        cr_assert_eq(info_of(e, "re").state, INV_HOLD_HELD, "round %d: the new hold is gone",
+                     round);
+        assert_level(e, ITEM_1, LOC_A, STOCK_A - 1, 1);
+        verify(e);
+        if (round == 1) {
+            cr_assert_eq(inv_hold_release(e, "re", 2), INV_OK);
+            assert_level(e, ITEM_1, LOC_A, STOCK_A, 0);
+        }
+        verify_and_close(e);
+    }
+    cr_assert_eq(tu_remove_tree(dir), 0);
+}
+
 /* SIGKILL trials: a child churns holds with buyers (creates, extends,
  * partial commits, releases, expiry, and batches of them) until killed at
  * a random moment. Recovered, whatever survived must add up: every
