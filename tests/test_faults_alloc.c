@@ -433,6 +433,27 @@ static void reference_run(const op_case *c, digest *before, digest *after)
         }                                      \
     } while (0)
 
+/* Whether run N checks a reopen: every run, but under a sanitizer
+ * (INVCORE_STRESS_SCALE s > 1) every s-th only (a reopen is half a run's
+ * time; every N still runs, so every allocation's failure path is checked
+ * for leaks). */
+static bool reopen_checked(uint64_t n)
+{
+    return (n - 1) % tu_scale() == 0;
+}
+
+/* Operations are run with this stride: 1, but under ThreadSanitizer
+ * (INVCORE_STRESS_SCALE >= TSAN_SCALE) every (scale / 2)-th only: the
+ * loops run on one thread, so TSan has little to find, and its runs are
+ * several times slower. ASan runs every operation (leaks). */
+#define TSAN_SCALE 8
+
+static size_t op_stride(void)
+{
+    uint64_t scale = tu_scale();
+    return scale >= TSAN_SCALE ? (size_t)(scale / 2) : 1;
+}
+
 /* Closes e, opens dir again and checks it finds the state was. */
 static inv_engine *reopen_same(inv_engine *e, const char *dir, const digest *was, const op_case *c,
                                uint64_t n, loop_stats *st)
@@ -489,7 +510,9 @@ static bool faulted_run(const op_case *c, uint64_t n, const digest *before, cons
               "%s, N=%" PRIu64 ": after the retry the state is\n%s\nnot\n%s", c->name, n, now.s,
               after->s);
     }
-    inv_close(reopen_same(e, dir, &now, c, n, st));
+    if (reopen_checked(n))
+        e = reopen_same(e, dir, &now, c, n, st);
+    inv_close(e);
     cr_assert_eq(tu_remove_tree(dir), 0);
     return reached;
 }
@@ -519,8 +542,272 @@ Test(alloc_faults, every_engine_operation_answers_nomem_or_ok_and_keeps_its_stat
      .timeout = 300)
 {
     loop_stats st = {0};
-    for (size_t i = 0; i < sizeof engine_ops / sizeof engine_ops[0]; i++)
+    for (size_t i = 0; i < sizeof engine_ops / sizeof engine_ops[0]; i += op_stride())
         loop_case(&engine_ops[i], &st);
     print_summary("engine", &st);
+    cr_assert_eq(st.bad, 0);
+}
+
+/* ---- tenants ------------------------------------------------------------- */
+
+static inv_tenants *tenants_open_at(const char *dir, bool durable)
+{
+    inv_config cfg = {0};
+    cfg.data_dir = dir;
+    cfg.fsync_policy = durable ? INV_FSYNC_ALWAYS : INV_FSYNC_NONE;
+    inv_tenants *ts = NULL;
+    int rc = inv_tenants_open(&ts, &cfg, NULL);
+    cr_assert_eq(rc, INV_OK, "inv_tenants_open(%s): %s", dir, inv_strerror(rc));
+    return ts;
+}
+
+/* The default tenant's state and which tenants exist. */
+static void tenants_digest(inv_tenants *ts, digest *d)
+{
+    inv_tenant *def = inv_tenant_default(ts);
+    digest_of(inv_tenant_engine(def), d);
+    cr_assert(invariants_hold(inv_tenant_engine(def)), "invariants broken");
+    inv_tenant_put(def);
+    dg_add(d, "tenants: %zu", inv_tenants_count(ts));
+    static const char *const names[] = {"t1", "t2"};
+    for (size_t i = 0; i < 2; i++) {
+        inv_tenant *t = NULL;
+        int rc = inv_tenant_get(ts, names[i], 2, &t);
+        dg_add(d, " %s %d", names[i], rc);
+        if (t)
+            inv_tenant_put(t);
+    }
+    dg_add(d, "\n");
+}
+
+/* ---- the server's command layer, in-process ------------------------------ */
+
+/* A request: commands (space-separated arguments) run in one session; the
+ * faults are armed around the last one (EXEC for a transaction). */
+typedef struct {
+    const char *name;
+    const char *cmds[5]; /* NULL-terminated */
+    bool durable;
+} cmd_case;
+
+static const cmd_case server_cmds[] = {
+    {"LEVEL.SET", {"LEVEL.SET 1 10 20"}, false},
+    {"LEVEL.ADJUST ID", {"LEVEL.ADJUST 1 10 -3 FLOOR 0 ID a1"}, false},
+    {"LEVEL.TRANSFER", {"LEVEL.TRANSFER 2 10 11 2"}, false},
+    {"ITEM.SET", {"ITEM.SET 3 sku s3"}, false},
+    {"LOC.SET", {"LOC.SET 12 name north"}, false},
+    {"LOC.DEFAULT", {"LOC.DEFAULT 11"}, false},
+    {"HOLD.CREATE", {"HOLD.CREATE h3 600000 1 10 1 2 10 2 BUYER b LIMIT 5"}, false},
+    {"HOLD.COMMIT partial", {"HOLD.COMMIT h2 2 10 1"}, false},
+    {"HOLD.RELEASE", {"HOLD.RELEASE h2"}, false},
+    {"HOLD.EXTEND", {"HOLD.EXTEND h1 1200000"}, false},
+    {"MULTI/EXEC", {"MULTI", "LEVEL.SET 2 10 12", "HOLD.COMMIT h1", "EXEC"}, false},
+    {"FEED.READ", {"FEED.READ FROM 0 COUNT 100"}, true},
+    {"LEVEL.HISTORY", {"LEVEL.HISTORY 1 10"}, true},
+    {"LEVEL.SET ID (creates)", {"LEVEL.SET 2 11 7 ID s1"}, false},
+    {"TENANT.CREATE", {"TENANT.CREATE t1"}, false},
+    {"TENANT.DROP", {"TENANT.DROP t2"}, false},
+};
+
+enum { CMD_ARGS_MAX = 24 };
+
+typedef struct {
+    server_config cfg;
+    token_registry tokens;
+    stats_global g;
+    server_ctx ctx;
+    stats_thread *st;
+    cmd_scratch *scratch;
+} server_rig;
+
+static void rig_init(server_rig *r, inv_tenants *ts)
+{
+    memset(r, 0, sizeof *r);
+    config_defaults(&r->cfg);
+    r->cfg.max_args = CMD_ARGS_MAX;
+    char err[256];
+    cr_assert_eq(token_registry_init(&r->tokens, NULL, err, sizeof err), INV_OK, "%s", err);
+    r->ctx =
+        (server_ctx){.tenants = ts, .tokens = &r->tokens, .cfg = &r->cfg, .g = &r->g, .threads = 1};
+    r->st = stats_thread_new();
+    r->scratch = command_scratch_new();
+    cr_assert(r->st && r->scratch);
+}
+
+static void rig_free(server_rig *r)
+{
+    command_scratch_free(r->scratch);
+    stats_thread_free(r->st);
+    token_registry_destroy(&r->tokens);
+}
+
+/* Splits cmd at spaces into argv (pointing into cmd). */
+static size_t split_args(const char *cmd, resp_arg *argv)
+{
+    size_t n = 0;
+    for (const char *p = cmd; *p;) {
+        while (*p == ' ')
+            p++;
+        const char *start = p;
+        while (*p && *p != ' ')
+            p++;
+        if (p > start) {
+            cr_assert_lt(n, CMD_ARGS_MAX);
+            argv[n++] = (resp_arg){start, (size_t)(p - start)};
+        }
+    }
+    return n;
+}
+
+/* Runs c's commands; *last: the last one's reply (the caller frees it).
+ * fail_at: the allocation of the last command to fail (0: none); *reached:
+ * whether it was. */
+static void run_request(server_rig *r, const cmd_case *c, uint64_t fail_at, resp_out *last,
+                        bool *reached, uint64_t *calls)
+{
+    session s;
+    session_init(&s, &r->ctx, r->st, r->scratch);
+    static nth_alloc nth;
+    *reached = false;
+    for (size_t i = 0; c->cmds[i]; i++) {
+        resp_arg argv[CMD_ARGS_MAX];
+        size_t argc = split_args(c->cmds[i], argv);
+        bool is_last = c->cmds[i + 1] == NULL;
+        resp_out o;
+        resp_out_init(&o, 2);
+        if (is_last && fail_at)
+            nth_arm(&nth, fail_at);
+        (void)command_exec(&s, &o, argv, argc);
+        if (is_last && fail_at) {
+            nth_disarm();
+            *reached = nth.failed > 0;
+            *calls = nth.calls;
+        }
+        if (is_last)
+            *last = o;
+        else
+            resp_out_free(&o);
+    }
+    session_free(&s);
+}
+
+static void state_of(inv_tenants *ts, digest *d)
+{
+    tenants_digest(ts, d);
+}
+
+/* The base state on the default tenant, and t2 created. */
+static inv_tenants *server_base(const char *dir, bool durable)
+{
+    inv_tenants *ts = tenants_open_at(dir, durable);
+    inv_tenant *def = inv_tenant_default(ts);
+    base_state(inv_tenant_engine(def));
+    inv_tenant_put(def);
+    cr_assert_eq(inv_tenant_create(ts, "t2", 2), INV_OK);
+    return ts;
+}
+
+static bool reply_is(const resp_out *o, const char *prefix)
+{
+    return o->len >= strlen(prefix) && memcmp(o->buf, prefix, strlen(prefix)) == 0;
+}
+
+static void cmd_reference(const cmd_case *c, digest *before, digest *after, char *first)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "allocsrvref");
+    inv_tenants *ts = server_base(dir, c->durable);
+    server_rig r;
+    rig_init(&r, ts);
+    state_of(ts, before);
+    resp_out o;
+    bool reached;
+    uint64_t calls = 0;
+    run_request(&r, c, 0, &o, &reached, &calls);
+    cr_assert(o.len > 0 && o.buf[0] != '-', "%s without faults: %.*s", c->name, (int)o.len, o.buf);
+    *first = o.buf[0];
+    resp_out_free(&o);
+    state_of(ts, after);
+    rig_free(&r);
+    inv_tenants_close(ts);
+    cr_assert_eq(tu_remove_tree(dir), 0);
+}
+
+static bool cmd_faulted(const cmd_case *c, uint64_t n, const digest *before, const digest *after,
+                        char first, loop_stats *st)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "allocsrv");
+    inv_tenants *ts = server_base(dir, c->durable);
+    server_rig r;
+    rig_init(&r, ts);
+    resp_out o;
+    bool reached;
+    uint64_t calls = 0;
+    run_request(&r, c, n, &o, &reached, &calls);
+    st->runs++;
+    if (calls > st->n_max)
+        st->n_max = calls;
+    digest now;
+    state_of(ts, &now);
+    bool nomem = reply_is(&o, "-NOMEM") || o.failed;
+    bool ok = !o.failed && o.len > 0 && o.buf[0] == first;
+    CHECK(st, nomem || ok, "%s, N=%" PRIu64 ": reply %.*s", c->name, n, (int)o.len, o.buf);
+    if (ok) {
+        st->absorbed += reached;
+        CHECK(st, strcmp(now.s, after->s) == 0,
+              "%s, N=%" PRIu64 ": OK but the state is\n%s\nnot\n%s", c->name, n, now.s, after->s);
+    } else if (o.failed && strcmp(now.s, after->s) == 0) {
+        /* the reply could not be written after the change: the client is
+         * disconnected, as by a network failure (it retries with an ID) */
+        st->nomem++;
+    } else if (nomem) {
+        st->nomem++;
+        CHECK(st, strcmp(now.s, before->s) == 0,
+              "%s, N=%" PRIu64 ": NOMEM but the state changed:\n%s\nwas\n%s", c->name, n, now.s,
+              before->s);
+        resp_out again;
+        bool unused;
+        run_request(&r, c, 0, &again, &unused, &calls);
+        CHECK(st, again.len > 0 && again.buf[0] == first, "%s, N=%" PRIu64 ": the retry: %.*s",
+              c->name, n, (int)again.len, again.buf);
+        resp_out_free(&again);
+        state_of(ts, &now);
+        CHECK(st, strcmp(now.s, after->s) == 0,
+              "%s, N=%" PRIu64 ": after the retry the state is\n%s\nnot\n%s", c->name, n, now.s,
+              after->s);
+    }
+    resp_out_free(&o);
+    rig_free(&r);
+    inv_tenants_close(ts);
+    if (reopen_checked(n)) {
+        ts = tenants_open_at(dir, c->durable);
+        digest reopened;
+        state_of(ts, &reopened);
+        CHECK(st, strcmp(reopened.s, now.s) == 0, "%s, N=%" PRIu64 ": reopened as\n%s\nnot\n%s",
+              c->name, n, reopened.s, now.s);
+        inv_tenants_close(ts);
+    }
+    cr_assert_eq(tu_remove_tree(dir), 0);
+    return reached;
+}
+
+Test(alloc_faults, every_server_request_answers_nomem_or_its_reply_and_keeps_its_state_whole,
+     .timeout = 300)
+{
+    loop_stats st = {0};
+    for (size_t i = 0; i < sizeof server_cmds / sizeof server_cmds[0]; i += op_stride()) {
+        const cmd_case *c = &server_cmds[i];
+        digest before, after;
+        char first;
+        cmd_reference(c, &before, &after, &first);
+        st.ops++;
+        uint64_t n = 1;
+        while (cmd_faulted(c, n, &before, &after, first, &st)) {
+            n++;
+            cr_assert_leq(n, N_MAX, "%s: still allocating at N=%d", c->name, N_MAX);
+        }
+    }
+    print_summary("server commands", &st);
     cr_assert_eq(st.bad, 0);
 }
