@@ -181,6 +181,8 @@ static void digest_of(inv_engine *e, digest *d)
             dg_add(d, "level %" PRIu64 "/%" PRIu64 ": %d", item, loc, rc);
             for (int q = 0; rc == INV_OK && q < INV_QTY_NAMES; q++)
                 dg_add(d, " %" PRId64, f.qty[q]);
+            if (rc == INV_OK)
+                dg_add(d, " policy %d/%" PRId64, (int)f.policy, f.preorder_limit);
             dg_add(d, "\n");
         }
     }
@@ -243,6 +245,16 @@ static int put_sku_only(inv_engine *e, uint64_t item, const char *sku)
     f.mask = INV_ITEM_SKU;
     snprintf(f.sku, sizeof f.sku, "%s", sku);
     return inv_item_put(e, item, &f);
+}
+
+static int op_level_move(inv_engine *e)
+{
+    return inv_level_move(e, ITEM_1, LOC_A, 3, INV_QTY_AVAILABLE, INV_QTY_DAMAGED, 0, NULL);
+}
+
+static int op_level_policy(inv_engine *e)
+{
+    return inv_level_set_policy(e, ITEM_2, LOC_A, INV_POLICY_CONTINUE, 5);
 }
 
 static int op_item_create(inv_engine *e)
@@ -385,6 +397,8 @@ static const op_case engine_ops[] = {
     {"level adjust", op_level_adjust, false},
     {"level adjust IFREV", op_level_cas, false},
     {"level transfer", op_level_transfer, false},
+    {"level move", op_level_move, false},
+    {"level policy", op_level_policy, false},
     {"item create", op_item_create, false},
     {"item update", op_item_update, false},
     {"location create", op_location_create, false},
@@ -594,6 +608,8 @@ static const cmd_case server_cmds[] = {
     {"LEVEL.SET", {"LEVEL.SET 1 10 20"}, false},
     {"LEVEL.ADJUST ID", {"LEVEL.ADJUST 1 10 -3 FLOOR 0 ID a1"}, false},
     {"LEVEL.TRANSFER", {"LEVEL.TRANSFER 2 10 11 2"}, false},
+    {"LEVEL.MOVE", {"LEVEL.MOVE 1 10 3 FROM available TO damaged"}, false},
+    {"LEVEL.POLICY", {"LEVEL.POLICY 2 10 CONTINUE LIMIT 5"}, false},
     {"ITEM.SET", {"ITEM.SET 3 sku s3"}, false},
     {"LOC.SET", {"LOC.SET 12 name north"}, false},
     {"LOC.DEFAULT", {"LOC.DEFAULT 11"}, false},
