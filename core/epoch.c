@@ -36,12 +36,6 @@
  * fits, so registering a thread allocates nothing there. */
 #define EPOCH_RECORDS_STATIC 256
 
-/* Retirement nodes in static storage for when malloc fails. A request
- * retires a handful of nodes at most, and each comes back two epochs
- * later: 4096 (about 200 KB) outlasts any burst of failures while threads
- * make progress. */
-#define EPOCH_RESERVE_NODES 4096
-
 /* Reclaims a retire tries, yielding between them, before it leaks a node
  * for want of a reserve node (every reader is pinned, memory is gone). */
 #define EPOCH_RESERVE_TRIES 64

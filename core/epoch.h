@@ -21,6 +21,12 @@
 
 typedef struct epoch_record epoch_record;
 
+/* Retirement nodes in static storage for when malloc fails (epoch_retire).
+ * A request retires a handful of nodes at most, and each comes back two
+ * epochs later: 4096 (about 200 KB) outlasts any burst of failures while
+ * threads make progress. */
+#define EPOCH_RESERVE_NODES 4096
+
 /* Per-thread record, registered on first use (static storage for the first
  * threads, so registering never fails for want of memory); slot reused
  * after the thread exits. */

@@ -161,6 +161,52 @@ Test(epoch, retire_with_every_allocation_failing_defers_the_free_and_never_abort
                  "a node was kept for want of a reserve node");
 }
 
+/* Beyond the reserve (every node of it in use under a pinned reader, no
+ * memory): the block is kept, counted, and never freed; the others are
+ * freed once the reader leaves. */
+enum { BEYOND = 8, EXHAUST_N = EPOCH_RESERVE_NODES + BEYOND };
+static node exhaust_nodes[EXHAUST_N];
+
+static void exhaust_free(void *p)
+{
+    node *n = p;
+    /* relaxed: read by this thread after the reclaims that ran us. */
+    atomic_fetch_add_explicit(&n->freed, 1, memory_order_relaxed);
+}
+
+Test(epoch, beyond_the_reserve_a_block_is_kept_and_counted_never_freed_early, .timeout = 60)
+{
+    reader_ctx c = {0};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, reader_main, &c), 0);
+    cr_assert(tu_wait_at_least(&c.inside, 1, 10000), "reader never entered");
+    /* relaxed: read and written by this thread alone meanwhile. */
+    uint64_t leaked = atomic_load_explicit(&epoch_leaked, memory_order_relaxed);
+    fault_fail(FAULT_ALLOC, 1, UINT64_MAX, ENOMEM);
+    for (size_t i = 0; i < EXHAUST_N; i++)
+        epoch_retire(&exhaust_nodes[i], exhaust_free, &owner_a);
+    uint64_t kept = atomic_load_explicit(&epoch_leaked, memory_order_relaxed) - leaked;
+    size_t freed_early = 0;
+    for (size_t i = 0; i < EXHAUST_N; i++)
+        freed_early += atomic_load_explicit(&exhaust_nodes[i].freed, memory_order_relaxed) != 0;
+    /* release: lets the reader go. */
+    atomic_store_explicit(&c.leave, 1, memory_order_release);
+    pthread_join(th, NULL);
+    for (int i = 0; i < 5; i++)
+        epoch_reclaim();
+    fault_reset();
+    cr_assert_eq(freed_early, 0, "%zu freed under the reader", freed_early);
+    cr_assert_geq(kept, BEYOND, "only %" PRIu64 " kept beyond the reserve", kept);
+    size_t freed_once = 0;
+    for (size_t i = 0; i < EXHAUST_N; i++) {
+        int f = atomic_load_explicit(&exhaust_nodes[i].freed, memory_order_relaxed);
+        cr_assert_leq(f, 1, "node %zu freed %d times", i, f);
+        freed_once += (size_t)f;
+    }
+    cr_assert_eq(freed_once + kept, EXHAUST_N, "freed %zu + kept %" PRIu64 " != %d", freed_once,
+                 kept, EXHAUST_N);
+}
+
 static void *enter_and_leave(void *p)
 {
     (void)p;
