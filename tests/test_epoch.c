@@ -131,14 +131,22 @@ Test(epoch, a_node_retired_before_a_reader_entered_is_freed_once_it_leaves)
     cr_expect_eq(freed(2), 1);
 }
 
+/* Starts a reader that stays inside its section (pinning the epoch), then
+ * fails every allocation from now on; returns epoch_leaked as it was. */
+static uint64_t pin_and_fail_allocations(reader_ctx *c, pthread_t *th)
+{
+    cr_assert_eq(pthread_create(th, NULL, reader_main, c), 0);
+    cr_assert(tu_wait_at_least(&c->inside, 1, 10000), "reader never entered");
+    fault_fail(FAULT_ALLOC, 1, UINT64_MAX, ENOMEM);
+    /* relaxed: only retires on this thread change it meanwhile. */
+    return atomic_load_explicit(&epoch_leaked, memory_order_relaxed);
+}
+
 Test(epoch, retire_with_every_allocation_failing_defers_the_free_and_never_aborts)
 {
     reader_ctx c = {0};
     pthread_t th;
-    cr_assert_eq(pthread_create(&th, NULL, reader_main, &c), 0);
-    cr_assert(tu_wait_at_least(&c.inside, 1, 10000), "reader never entered");
-    uint64_t leaked = atomic_load_explicit(&epoch_leaked, memory_order_relaxed);
-    fault_fail(FAULT_ALLOC, 1, UINT64_MAX, ENOMEM);
+    uint64_t leaked = pin_and_fail_allocations(&c, &th);
     enum { N = 300 };
     for (size_t i = 0; i < N; i++)
         epoch_retire(&nodes[1000 + i], record_free, &owner_a);
@@ -178,11 +186,7 @@ Test(epoch, beyond_the_reserve_a_block_is_kept_and_counted_never_freed_early, .t
 {
     reader_ctx c = {0};
     pthread_t th;
-    cr_assert_eq(pthread_create(&th, NULL, reader_main, &c), 0);
-    cr_assert(tu_wait_at_least(&c.inside, 1, 10000), "reader never entered");
-    /* relaxed: read and written by this thread alone meanwhile. */
-    uint64_t leaked = atomic_load_explicit(&epoch_leaked, memory_order_relaxed);
-    fault_fail(FAULT_ALLOC, 1, UINT64_MAX, ENOMEM);
+    uint64_t leaked = pin_and_fail_allocations(&c, &th);
     for (size_t i = 0; i < EXHAUST_N; i++)
         epoch_retire(&exhaust_nodes[i], exhaust_free, &owner_a);
     uint64_t kept = atomic_load_explicit(&epoch_leaked, memory_order_relaxed) - leaked;
