@@ -705,6 +705,7 @@ static bool default_offer(catalog *c, uint64_t loc, uint64_t version)
 
 typedef struct {
     uint64_t loc, version;
+    const table_word *only_over; /* NULL, or write only while this is the value */
     stamp st;
 } default_ctx;
 
@@ -712,19 +713,23 @@ static int default_set_step(void *ctx, table_word cur, table_word *next)
 {
     default_ctx *x = ctx;
     stamp_abandon(&x->st); /* the previous call's CAS lost */
+    if (x->only_over && (cur.w0 != x->only_over->w0 || cur.w1 != x->only_over->w1))
+        return TABLE_STEP_KEEP; /* someone set the default since: theirs stands */
     return stamp_write(&x->st, cur, RECORD_DEFAULT_LEN, x->loc, 0, &x->version, next);
 }
 
-/* Makes loc the default, journaled (*pos: its position, 0: none). */
-static int default_set(inv_engine *e, uint64_t loc, uint64_t *pos)
+/* Makes loc the default, journaled (*pos: its position, 0: none).
+ * only_over: NULL, or the value the default must still have (else nothing
+ * is written, INV_OK with *pos 0). */
+static int default_set(inv_engine *e, uint64_t loc, const table_word *only_over, uint64_t *pos)
 {
-    default_ctx x = {loc, 0, {e, 0, 0}};
+    default_ctx x = {loc, 0, only_over, {e, 0, 0}};
     int rc = lone_update(&e->cat.default_location, default_set_step, &x);
     if (rc != TABLE_STEP_WRITE) {
-        assert(rc < 0);
+        assert(rc < 0 || (rc == TABLE_STEP_KEEP && only_over));
         stamp_abandon(&x.st);
         *pos = 0;
-        return rc;
+        return rc == TABLE_STEP_KEEP ? INV_OK : rc;
     }
     *pos = x.st.pos;
     return *pos ? publish_default(e, *pos, loc, x.version) : INV_OK;
@@ -785,9 +790,11 @@ static int loc_done(put_ctx *p, uint64_t *pos)
     if (rc == INV_OK && made_default && *pos) {
         /* Replay would make the first location in journal order the
          * default, which may be another concurrent first one: say which
-         * one won, in a record of its own. */
+         * one won, in a record of its own. Only over our own offer: a
+         * LOC.DEFAULT set (and acknowledged) since then stands (issue 17). */
         uint64_t pos_default = 0;
-        rc = default_set(e, p->id, &pos_default);
+        const table_word offered = {p->id, p->version};
+        rc = default_set(e, p->id, &offered, &pos_default);
         if (pos_default > *pos)
             *pos = pos_default;
     }
@@ -844,7 +851,7 @@ int inv_location_set_default(inv_engine *e, uint64_t loc)
     epoch_enter();
     /* Locations are never deleted: once seen, loc stays valid. */
     if (catalog_location_exists(&e->cat, loc))
-        rc = default_set(e, loc, &pos);
+        rc = default_set(e, loc, NULL, &pos);
     epoch_exit();
     return rc == INV_OK && pos ? persist_ack(e, pos) : rc;
 }

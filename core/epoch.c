@@ -9,12 +9,20 @@
  *    it (announced <= E) has ended.
  *  - Thread records are never freed while the process runs; a record is
  *    reused by a later thread once its owner exited (in_use 0).
+ *  - Nothing here aborts on an allocation failure (issue 17): the first
+ *    EPOCH_RECORDS_STATIC thread records and a reserve of
+ *    EPOCH_RESERVE_NODES retirement nodes live in static storage. A retire
+ *    whose malloc fails takes a reserve node (given back when its memory is
+ *    freed); only when the reserve is empty too, after a few reclaims, is
+ *    the memory leaked and counted (epoch_leaked): never freed early.
  */
 #include "alloc.h"
 #include "epoch.h"
 
 #include <linux/membarrier.h>
 #include <pthread.h>
+#include <assert.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -23,12 +31,22 @@
 /* Retire this many nodes between automatic reclamation attempts. */
 #define EPOCH_RECLAIM_BATCH 64
 
+/* Thread records in static storage, used before any is allocated: every
+ * server configuration (a loop per core and a few background threads)
+ * fits, so registering a thread allocates nothing there. */
+#define EPOCH_RECORDS_STATIC 256
+
+/* Reclaims a retire tries, yielding between them, before it leaks a node
+ * for want of a reserve node (every reader is pinned, memory is gone). */
+#define EPOCH_RESERVE_TRIES 64
+
 typedef struct retired {
     struct retired *next;
     void *p;
     void (*free_fn)(void *);
     const void *owner;
     uint64_t epoch;
+    bool reserved; /* a reserve node: back to the reserve, not free() */
 } retired;
 
 _Atomic uint64_t epoch_global = 1;
@@ -40,6 +58,20 @@ static _Atomic(retired *) retired_head;
 static _Atomic uint64_t retired_since_reclaim;
 static pthread_key_t thread_key;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static epoch_record records_static[EPOCH_RECORDS_STATIC];
+static _Atomic uint32_t records_static_used; /* handed out, never given back */
+
+/* The reserve: nodes [0, reserve_bump) were handed out at least once; the
+ * given-back ones form a stack whose head is (generation << 32) | (index +
+ * 1), 0 in the low half: empty. The generation defeats ABA in pop. */
+static retired reserve_nodes[EPOCH_RESERVE_NODES];
+static _Atomic uint32_t reserve_next[EPOCH_RESERVE_NODES]; /* index + 1 below; 0: none */
+static _Atomic uint64_t reserve_head;
+static _Atomic uint32_t reserve_bump;
+_Atomic uint64_t epoch_leaked;
+
+_Static_assert(EPOCH_RESERVE_NODES < UINT32_MAX, "reserve indices fit the head's low half");
 
 static void thread_exit(void *arg)
 {
@@ -58,31 +90,59 @@ static void init_once(void)
 #endif
 }
 
-epoch_record *epoch_register_thread(void)
+/* A record never published yet, initialised and published in the list:
+ * static storage first, then the heap; NULL when both are exhausted. */
+static epoch_record *record_new(void)
 {
-    (void)pthread_once(&once, init_once);
-    epoch_record *r;
+    epoch_record *r = NULL;
+    /* relaxed: a unique index is all we need; publication is by the list's
+     * release CAS. Loaded first so the count stops at the limit. */
+    if (atomic_load_explicit(&records_static_used, memory_order_relaxed) < EPOCH_RECORDS_STATIC) {
+        uint32_t i = atomic_fetch_add_explicit(&records_static_used, 1, memory_order_relaxed);
+        if (i < EPOCH_RECORDS_STATIC)
+            r = &records_static[i];
+    }
+    if (!r && !fault_check(FAULT_ALLOC))
+        r = aligned_alloc(64, sizeof *r);
+    if (!r)
+        return NULL;
+    assert(((uintptr_t)r & 63) == 0);
+    /* relaxed: nobody reads a record before it is published below. */
+    atomic_store_explicit(&r->local, 0, memory_order_relaxed);
+    atomic_store_explicit(&r->in_use, 1, memory_order_relaxed);
+    epoch_record *head = atomic_load_explicit(&records_head, memory_order_relaxed);
+    do
+        r->next = head;
+    /* release: publish the initialised record. */
+    while (!atomic_compare_exchange_weak_explicit(&records_head, &head, r, memory_order_release,
+                                                  memory_order_relaxed));
+    return r;
+}
+
+/* A record whose owner exited, taken over; or NULL. */
+static epoch_record *record_reuse(void)
+{
     /* acquire: see the fields of records published by other threads. */
-    for (r = atomic_load_explicit(&records_head, memory_order_acquire); r; r = r->next) {
+    for (epoch_record *r = atomic_load_explicit(&records_head, memory_order_acquire); r;
+         r = r->next) {
         int free_slot = 0;
         /* acq_rel: take over a slot whose previous owner released it. */
         if (atomic_compare_exchange_strong_explicit(&r->in_use, &free_slot, 1, memory_order_acq_rel,
                                                     memory_order_relaxed))
-            break;
+            return r;
     }
-    if (!r) {
-        r = aligned_alloc(64, sizeof *r);
-        if (!r)
-            abort(); /* a few bytes per thread, once: nothing to recover to */
-        atomic_init(&r->local, 0);
-        atomic_init(&r->in_use, 1);
-        epoch_record *head = atomic_load_explicit(&records_head, memory_order_relaxed);
-        do
-            r->next = head;
-        /* release: publish the initialised record. */
-        while (!atomic_compare_exchange_weak_explicit(&records_head, &head, r, memory_order_release,
-                                                      memory_order_relaxed));
-    }
+    return NULL;
+}
+
+epoch_record *epoch_register_thread(void)
+{
+    (void)pthread_once(&once, init_once);
+    /* More than EPOCH_RECORDS_STATIC threads live and no memory: wait for
+     * one to exit (its record is reused) rather than abort. */
+    epoch_record *r;
+    while (!(r = record_reuse()) && !(r = record_new()))
+        sched_yield();
+    assert(atomic_load_explicit(&r->in_use, memory_order_relaxed) == 1);
     epoch_tls_record = r;
     (void)pthread_setspecific(thread_key, r);
     return r;
@@ -98,11 +158,82 @@ static void push_chain(retired *first, retired *last)
                                                   memory_order_relaxed));
 }
 
-void epoch_retire(void *p, void (*free_fn)(void *), const void *owner)
+/* A node of the reserve, or NULL when every one is in use. */
+static retired *reserve_pop(void)
+{
+    /* acquire: the node's next index, written before its push (release). */
+    uint64_t head = atomic_load_explicit(&reserve_head, memory_order_acquire);
+    while ((uint32_t)head != 0) {
+        uint32_t i = (uint32_t)head - 1;
+        /* relaxed: a stale value fails the CAS below (the generation moved). */
+        uint64_t next =
+            ((head >> 32) + 1) << 32 | atomic_load_explicit(&reserve_next[i], memory_order_relaxed);
+        /* acquire: as the load above, on a retry. */
+        if (atomic_compare_exchange_weak_explicit(&reserve_head, &head, next, memory_order_acquire,
+                                                  memory_order_acquire))
+            return &reserve_nodes[i];
+    }
+    /* relaxed: a unique index; the node is ours alone. Loaded first so the
+     * count stops at the limit. */
+    if (atomic_load_explicit(&reserve_bump, memory_order_relaxed) >= EPOCH_RESERVE_NODES)
+        return NULL;
+    uint32_t i = atomic_fetch_add_explicit(&reserve_bump, 1, memory_order_relaxed);
+    return i < EPOCH_RESERVE_NODES ? &reserve_nodes[i] : NULL;
+}
+
+static void reserve_push(retired *n)
+{
+    assert(n >= reserve_nodes && n < reserve_nodes + EPOCH_RESERVE_NODES);
+    uint32_t i = (uint32_t)(n - reserve_nodes);
+    uint64_t head = atomic_load_explicit(&reserve_head, memory_order_relaxed);
+    do
+        /* relaxed: published by the release CAS. */
+        atomic_store_explicit(&reserve_next[i], (uint32_t)head, memory_order_relaxed);
+    /* release: the next index before the node is poppable. */
+    while (!atomic_compare_exchange_weak_explicit(&reserve_head, &head,
+                                                  ((head >> 32) + 1) << 32 | (i + 1),
+                                                  memory_order_release, memory_order_relaxed));
+}
+
+/* A node to retire with: the heap's, else the reserve's (reclaiming to
+ * refill it, a bounded number of times); NULL: none to be had. */
+static retired *node_get(void)
 {
     retired *n = inv_malloc(sizeof *n);
-    if (!n)
-        abort(); /* cannot defer the free, and freeing now is unsafe */
+    if (n) {
+        n->reserved = false;
+        return n;
+    }
+    for (int tries = 0; tries < EPOCH_RESERVE_TRIES; tries++) {
+        if ((n = reserve_pop())) {
+            n->reserved = true;
+            return n;
+        }
+        epoch_reclaim();
+        sched_yield();
+    }
+    return NULL;
+}
+
+static void node_put(retired *n)
+{
+    if (n->reserved)
+        reserve_push(n);
+    else
+        free(n);
+}
+
+void epoch_retire(void *p, void (*free_fn)(void *), const void *owner)
+{
+    assert(p != NULL && free_fn != NULL);
+    retired *n = node_get();
+    if (!n) {
+        /* Freeing now is unsafe and nothing can defer it: keep the memory
+         * (never freed is always safe) and count it. */
+        /* relaxed: a statistic. */
+        atomic_fetch_add_explicit(&epoch_leaked, 1, memory_order_relaxed);
+        return;
+    }
     n->p = p;
     n->free_fn = free_fn;
     n->owner = owner;
@@ -159,7 +290,7 @@ static void sweep(bool (*freeable)(const retired *, uint64_t, const void *), con
         retired *next = n->next;
         if (freeable(n, now, owner)) {
             n->free_fn(n->p);
-            free(n);
+            node_put(n);
         } else {
             n->next = keep_first;
             keep_first = n;

@@ -21,8 +21,15 @@
 
 typedef struct epoch_record epoch_record;
 
-/* Per-thread record, registered on first use; slot reused after the thread
- * exits. */
+/* Retirement nodes in static storage for when malloc fails (epoch_retire).
+ * A request retires a handful of nodes at most, and each comes back two
+ * epochs later: 4096 (about 200 KB) outlasts any burst of failures while
+ * threads make progress. */
+#define EPOCH_RESERVE_NODES 4096
+
+/* Per-thread record, registered on first use (static storage for the first
+ * threads, so registering never fails for want of memory); slot reused
+ * after the thread exits. */
 struct epoch_record {
     _Alignas(64) _Atomic uint64_t local; /* 0: outside; else (epoch << 1) | 1 */
     _Atomic int in_use;
@@ -31,6 +38,9 @@ struct epoch_record {
 
 extern _Atomic uint64_t epoch_global;
 extern int epoch_asymmetric; /* membarrier registered: enter needs no fence */
+/* Retired blocks kept forever because no node could be had (see
+ * epoch_retire); 0 unless memory ran out with every reserve node in use. */
+extern _Atomic uint64_t epoch_leaked;
 
 epoch_record *epoch_register_thread(void);
 
@@ -73,7 +83,9 @@ static inline void epoch_exit(void)
 }
 
 /* Frees p with free_fn once no critical section can still see it. owner
- * tags it so epoch_drain_owner() can free it at shutdown. */
+ * tags it so epoch_drain_owner() can free it at shutdown. Never fails and
+ * never aborts: when malloc fails it uses a static reserve, and when that
+ * is exhausted too it keeps p forever (counted in epoch_leaked). */
 void epoch_retire(void *p, void (*free_fn)(void *), const void *owner);
 
 /* Tries to advance the epoch and frees what became safe. Never blocks. */

@@ -7,7 +7,7 @@
  *   LEVEL       32 (v1), 40 (v2: updated_at) or 48 bytes (v3: w0 before
  *               the change and the meta word: time, kind, created)
  *   LEVEL_COLD  64 (v1) or 112 bytes (v2: w0 and cold part before, meta)
- *   HOLD        formats 0, 1 and 2 (2: the actor after the attributes)
+ *   HOLD        formats 0 to 3 (2: the actor after the attributes; 3: the incarnation)
  *   BATCH       formats 0 and 1 (1: a 64-byte header with time and actor,
  *               and each change slot's kind and batch line)
  *   ITEM, LOCATION (catalog_record.h decodes them), DEFAULT 16 or 24 bytes
@@ -303,14 +303,15 @@ static int decode_level_cold(feed_decoder *d, uint64_t pos, const uint8_t *p, ui
 /* ---- HOLD ---------------------------------------------------------------- */
 
 /* The layout (hold.c): a 104-byte header, 32-byte lines, 24-byte images
- * (two slots per line), then from format 1 a 16-byte tail and the
- * attribute bytes padded to 8. */
+ * (two slots per line), then from format 1 a 16-byte tail (format 3: 24,
+ * the hold's incarnation after it) and the attribute bytes padded to 8. */
 #define HOLD_HEADER_LEN 104u
 #define HOLD_LINE_LEN 32u
 #define HOLD_IMAGE_LEN 24u
 #define HOLD_IMAGES_PER_LINE 2u
 #define HOLD_TAIL_LEN 16u
-#define HOLD_FORMAT_MAX 2u
+#define HOLD_INCARNATION_LEN 8u /* format 3: after the tail */
+#define HOLD_FORMAT_MAX 3u
 
 enum { HREC_CREATE = 1, HREC_END = 2, HREC_STATE = 3, HREC_EXTEND = 4 };
 /* A line's status, and an image's effect (the status it left). */
@@ -396,7 +397,8 @@ static bool hold_tail_valid(const uint8_t *p, uint32_t len, hold_view *h)
     h->actor_len = 0;
     if (h->format == 0)
         return len == fixed;
-    if (len < fixed + HOLD_TAIL_LEN)
+    size_t tail_len = HOLD_TAIL_LEN + (h->format >= 3 ? HOLD_INCARNATION_LEN : 0);
+    if (len < fixed + tail_len)
         return false;
     const uint8_t *t = p + fixed;
     h->created_at_ms = (int64_t)ld64(t, 0);
@@ -404,13 +406,14 @@ static bool hold_tail_valid(const uint8_t *p, uint32_t len, hold_view *h)
     /* format 1: a zero byte where format 2 keeps the actor's length */
     size_t actor = t[9];
     if (ld32(t, 12) != 0 || buyer > INV_BUYER_ID_MAX || order > INV_ORDER_REF_MAX ||
-        actor > INV_ACTOR_MAX || (h->format < 2 && actor != 0))
-        return false;
+        actor > INV_ACTOR_MAX || (h->format < 2 && actor != 0) ||
+        (h->format >= 3 && ld64(t, HOLD_TAIL_LEN) == 0))
+        return false; /* format 3 always names the hold's incarnation */
     size_t attrs = buyer + order + actor;
-    if (len != fixed + HOLD_TAIL_LEN + pad8(attrs))
+    if (len != fixed + tail_len + pad8(attrs))
         return false;
     if (actor) {
-        h->actor = (const char *)t + HOLD_TAIL_LEN + buyer + order;
+        h->actor = (const char *)t + tail_len + buyer + order;
         h->actor_len = actor;
     }
     return true;

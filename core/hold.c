@@ -123,6 +123,10 @@ struct hold_record {
     hold_record *wheel_next; /* written by a pusher before its release CAS */
     size_t id_len;
     char id[INV_HOLD_ID_MAX];
+    /* Which hold of this id (issue 17): unique and growing per claim, so
+     * replay tells an ended hold's late record from a newer hold's. Set
+     * before the record is published in the id table. */
+    uint64_t incarnation;
     size_t n_lines;
     hold_line lines[]; /* then the buyer id and the order reference */
 };
@@ -387,8 +391,10 @@ enum { HOLD_OP_CREATE = 1, HOLD_OP_END = 2, HOLD_OP_STATE = 3, HOLD_OP_EXTEND = 
 /* Record formats (the header's version): 0, the first, has no committed
  * units per line (a commit sold every unit) and no attribute tail; 1 adds
  * both; 2 adds the actor (the tail's actor_len and bytes, zero in 1) and an
- * extend's time (in ended_at_ms). All are read; 2 is written. */
-enum { HOLD_REC_V0 = 0, HOLD_REC_V1 = 1, HOLD_REC_V2 = 2 };
+ * extend's time (in ended_at_ms); 3 adds the hold's incarnation (a u64
+ * after the tail; older formats read as incarnation 0). All are read; 3 is
+ * written. */
+enum { HOLD_REC_V0 = 0, HOLD_REC_V1 = 1, HOLD_REC_V2 = 2, HOLD_REC_V3 = 3 };
 
 /* Level images a record may carry per line: a line may be changed twice
  * within one record (taken and given back by an aborted create; sold in
@@ -439,11 +445,12 @@ _Static_assert(sizeof(hold_rec_header) == 104 && sizeof(hold_rec_line) == 32 &&
 
 /* The largest record (INV_HOLD_LINES_MAX lines, longest attributes): a
  * stack buffer's size. */
-#define HOLD_REC_LEN_MAX                                                           \
-    (sizeof(hold_rec_header) +                                                     \
-     INV_HOLD_LINES_MAX *                                                          \
-         (sizeof(hold_rec_line) + HOLD_IMAGES_PER_LINE * sizeof(hold_rec_image)) + \
-     sizeof(hold_rec_tail) + INV_BUYER_ID_MAX + INV_ORDER_REF_MAX + INV_ACTOR_MAX + 8)
+#define HOLD_REC_LEN_MAX                                                               \
+    (sizeof(hold_rec_header) +                                                         \
+     INV_HOLD_LINES_MAX *                                                              \
+         (sizeof(hold_rec_line) + HOLD_IMAGES_PER_LINE * sizeof(hold_rec_image)) +     \
+     sizeof(hold_rec_tail) + sizeof(uint64_t) + INV_BUYER_ID_MAX + INV_ORDER_REF_MAX + \
+     INV_ACTOR_MAX + 8)
 
 static uint32_t pad8(size_t n)
 {
@@ -457,10 +464,17 @@ static uint32_t rec_fixed_len(size_t n_lines)
                       HOLD_IMAGES_PER_LINE * n_lines * sizeof(hold_rec_image));
 }
 
+/* The tail's fixed part: format 3 adds the incarnation. */
+static uint32_t rec_tail_len(uint32_t version)
+{
+    assert(version >= HOLD_REC_V1);
+    return (uint32_t)(sizeof(hold_rec_tail) + (version >= HOLD_REC_V3 ? sizeof(uint64_t) : 0));
+}
+
 static uint32_t rec_len(size_t n_lines, size_t attrs_len, uint32_t version)
 {
     uint32_t len = rec_fixed_len(n_lines);
-    return version >= HOLD_REC_V1 ? len + (uint32_t)sizeof(hold_rec_tail) + pad8(attrs_len) : len;
+    return version >= HOLD_REC_V1 ? len + rec_tail_len(version) + pad8(attrs_len) : len;
 }
 
 /* The length of r's records written with an actor of actor_len bytes. */
@@ -468,7 +482,7 @@ static uint32_t record_len(const hold_record *r, size_t actor_len)
 {
     assert(actor_len <= INV_ACTOR_MAX);
     uint32_t len =
-        rec_len(r->n_lines, (size_t)r->buyer_len + r->order_ref_len + actor_len, HOLD_REC_V2);
+        rec_len(r->n_lines, (size_t)r->buyer_len + r->order_ref_len + actor_len, HOLD_REC_V3);
     assert(len <= HOLD_REC_LEN_MAX);
     return len;
 }
@@ -507,7 +521,7 @@ static void encode_record(const hold_op *op, bool final, uint8_t *buf)
     h.id_len = (uint8_t)r->id_len;
     h.n_lines = (uint16_t)r->n_lines;
     h.n_images = (uint16_t)op->n_images;
-    h.version = HOLD_REC_V2;
+    h.version = HOLD_REC_V3;
     h.expires_at_ms = expires_of(r);
     h.last_pos = op->state_last_pos;
     /* relaxed: written by the end's owner (this thread, or before the
@@ -530,10 +544,12 @@ static void encode_record(const hold_op *op, bool final, uint8_t *buf)
     uint8_t *p = buf + rec_fixed_len(r->n_lines);
     hold_rec_tail t = {r->created_at_ms, r->buyer_len, (uint8_t)op->actor_len, r->order_ref_len, 0};
     memcpy(p, &t, sizeof t);
+    memcpy(p + sizeof t, &r->incarnation, sizeof r->incarnation);
+    p += rec_tail_len(HOLD_REC_V3);
     size_t attrs = (size_t)r->buyer_len + r->order_ref_len;
-    memcpy(p + sizeof t, record_buyer(r), attrs);
+    memcpy(p, record_buyer(r), attrs);
     if (op->actor_len)
-        memcpy(p + sizeof t + attrs, op->actor, op->actor_len);
+        memcpy(p + attrs, op->actor, op->actor_len);
 }
 
 /* Sets every field but images: zeroing those (about 3 KB) on each create,
@@ -1020,6 +1036,40 @@ static void hold_abort(inv_engine *e, hold_record *r)
     epoch_retire(r, free, e); /* never reached the wheel: ours to free */
 }
 
+/* ---- incarnations ---------------------------------------------------------
+ * Every claim of an id draws a new incarnation from one process-wide
+ * counter; recovery raises the counter above every incarnation it replays.
+ * So a hold's incarnation is above that of every earlier hold of its id,
+ * in this run and in the journal, and replay keeps a hold's records apart
+ * from a late record of the hold the id named before (an end published
+ * after the new hold's create, at a later position). Process-wide, not per
+ * engine: uniqueness is all an engine needs, and it costs one counter. */
+static _Atomic uint64_t incarnation_last;
+
+/* The next incarnation; old: the ended hold the claim replaces (or NULL). */
+static uint64_t incarnation_next(const hold_record *old)
+{
+    /* relaxed: uniqueness and order come from the counter's own
+     * modification order; old's was drawn before old was published in the
+     * table, which our step read. */
+    uint64_t inc = atomic_fetch_add_explicit(&incarnation_last, 1, memory_order_relaxed) + 1;
+    assert(inc != 0 && (!old || old->incarnation < inc));
+    return inc;
+}
+
+/* Raises the counter to at least inc (recovery: a replayed incarnation). */
+static void incarnation_seen(uint64_t inc)
+{
+    /* relaxed: engines recover before they serve; the raise only has to be
+     * in the counter's modification order before their first claim. */
+    uint64_t cur = atomic_load_explicit(&incarnation_last, memory_order_relaxed);
+    while (cur < inc &&
+           !atomic_compare_exchange_weak_explicit(&incarnation_last, &cur, inc,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+    assert(atomic_load_explicit(&incarnation_last, memory_order_relaxed) >= inc);
+}
+
 /* claim_id's context: the create's arguments, and what its step saw. */
 typedef struct {
     const char *id;
@@ -1059,6 +1109,8 @@ static int claim_step(void *p, table_word cur, table_word *next)
     } else if (!(c->mine = record_new(c->id, c->len, c->ttl_ms, c->lines, c->n, c->opts))) {
         return INV_ENOMEM;
     }
+    /* Drawn after reading old (ended): so above its incarnation. */
+    c->mine->incarnation = incarnation_next(c->old);
     *next = (table_word){(uintptr_t)c->mine, table_version(cur) + 1};
     return TABLE_STEP_WRITE;
 }
@@ -1850,13 +1902,15 @@ static bool line_valid(const hold_rec_line *l, uint8_t target)
 
 /* Checks a PERSIST_HOLD payload read from disk; nothing in it is trusted.
  * *tail: the attributes' tail (zero for version 0). */
-static bool record_valid(const uint8_t *p, uint32_t len, hold_rec_header *h, hold_rec_tail *tail)
+static bool record_valid(const uint8_t *p, uint32_t len, hold_rec_header *h, hold_rec_tail *tail,
+                         uint64_t *incarnation)
 {
+    *incarnation = 0; /* formats before 3 */
     if (len < sizeof *h)
         return false;
     memcpy(h, p, sizeof *h);
     memset(tail, 0, sizeof *tail);
-    if (h->version > HOLD_REC_V2 || h->id_len == 0 || h->id_len > INV_HOLD_ID_MAX ||
+    if (h->version > HOLD_REC_V3 || h->id_len == 0 || h->id_len > INV_HOLD_ID_MAX ||
         h->n_lines == 0 || h->n_lines > INV_HOLD_LINES_MAX ||
         h->n_images > HOLD_IMAGES_PER_LINE * h->n_lines || h->final > 1 ||
         !state_valid(h->target) || h->kind < HOLD_OP_CREATE || h->kind > HOLD_OP_EXTEND ||
@@ -1871,7 +1925,14 @@ static bool record_valid(const uint8_t *p, uint32_t len, hold_rec_header *h, hol
         memcpy(tail, p + fixed, sizeof *tail);
         attrs = (size_t)tail->buyer_len + tail->order_ref_len;
         actor = tail->actor_len; /* version 1: a zero byte */
-        const uint8_t *bytes = p + fixed + sizeof *tail;
+        if (len < fixed + rec_tail_len(h->version))
+            return false;
+        if (h->version >= HOLD_REC_V3) {
+            memcpy(incarnation, p + fixed + sizeof *tail, sizeof *incarnation);
+            if (*incarnation == 0)
+                return false; /* format 3 always names its hold */
+        }
+        const uint8_t *bytes = p + fixed + rec_tail_len(h->version);
         if (tail->buyer_len > INV_BUYER_ID_MAX || tail->order_ref_len > INV_ORDER_REF_MAX ||
             actor > INV_ACTOR_MAX || (h->version < HOLD_REC_V2 && actor) || tail->zero32 ||
             len != rec_len(h->n_lines, attrs + actor, h->version) ||
@@ -1903,7 +1964,8 @@ static int replayed_state(const hold_rec_header *h)
 }
 
 static hold_record *record_from(const hold_rec_header *h, const hold_rec_tail *t,
-                                const hold_rec_line *lines, const char *attrs, uint64_t pos)
+                                uint64_t incarnation, const hold_rec_line *lines, const char *attrs,
+                                uint64_t pos)
 {
     size_t attrs_len = (size_t)t->buyer_len + t->order_ref_len;
     hold_record *r = inv_calloc(1, record_size(h->n_lines, attrs_len));
@@ -1922,6 +1984,7 @@ static hold_record *record_from(const hold_rec_header *h, const hold_rec_tail *t
                 h->kind == HOLD_OP_STATE || h->kind == HOLD_OP_END ? h->ended_at_ms : 0);
     r->id_len = h->id_len;
     memcpy(r->id, h->id, h->id_len);
+    r->incarnation = incarnation;
     r->n_lines = h->n_lines;
     for (size_t i = 0; i < h->n_lines; i++) {
         /* Version 0 knew only whole commits: every unit was sold. */
@@ -1982,9 +2045,11 @@ int hold_replay(inv_engine *e, uint64_t pos, const void *payload, uint32_t len)
 {
     hold_rec_header h;
     hold_rec_tail t;
+    uint64_t inc;
     const uint8_t *p = payload;
-    if (!record_valid(p, len, &h, &t))
+    if (!record_valid(p, len, &h, &t, &inc))
         return INV_EINVALID;
+    incarnation_seen(inc);
     const hold_rec_line *lines = (const hold_rec_line *)(p + sizeof h);
     const hold_rec_image *images = (const hold_rec_image *)(lines + h.n_lines);
     for (size_t i = 0; i < h.n_images; i++) {
@@ -1996,12 +2061,17 @@ int hold_replay(inv_engine *e, uint64_t pos, const void *payload, uint32_t len)
     uint64_t hold_pos = h.kind == HOLD_OP_STATE ? h.last_pos : pos;
     int rc;
     hold_record *old = find_record(e, h.id, h.id_len, &rc);
+    if (old && old->incarnation > inc)
+        return INV_OK; /* a late record of an earlier hold of this id: its
+                        * level images above are all it still says */
     /* relaxed: recovery is single-threaded. */
-    if (old && atomic_load_explicit(&old->last_pos, memory_order_relaxed) >= hold_pos)
+    if (old && old->incarnation == inc &&
+        atomic_load_explicit(&old->last_pos, memory_order_relaxed) >= hold_pos)
         return INV_OK; /* the snapshot already holds this change */
-    const char *attrs =
-        h.version >= HOLD_REC_V1 ? (const char *)p + rec_fixed_len(h.n_lines) + sizeof t : NULL;
-    hold_record *r = record_from(&h, &t, lines, attrs, hold_pos);
+    const char *attrs = h.version >= HOLD_REC_V1
+                            ? (const char *)p + rec_fixed_len(h.n_lines) + rec_tail_len(h.version)
+                            : NULL;
+    hold_record *r = record_from(&h, &t, inc, lines, attrs, hold_pos);
     return r ? install_record(e, r) : INV_ENOMEM;
 }
 

@@ -428,6 +428,14 @@ int idem_claim(idem_store *s, const char *id, size_t len, const uint8_t digest[I
 
 /* ---- decide, abandon, forget ---------------------------------------------- */
 
+/* Whether an outcome is remembered: not a lack of memory, which changed
+ * nothing (a call that runs out of memory changes nothing) and is no
+ * answer a retry should get again: the retry runs instead. */
+static bool outcome_kept(int rc)
+{
+    return rc != INV_ENOMEM;
+}
+
 int idem_decide(idem_store *s, idem_entry *e, const idem_outcome *o, uint64_t ack_pos,
                 int64_t now_ms)
 {
@@ -436,6 +444,10 @@ int idem_decide(idem_store *s, idem_entry *e, const idem_outcome *o, uint64_t ac
     assert(atomic_load_explicit(&e->state, memory_order_relaxed) == IDEM_PENDING);
     if (o->len > IDEM_OUTCOME_MAX)
         return INV_ELIMIT;
+    if (!outcome_kept(o->rc)) {
+        idem_abandon(s, e); /* nothing ran: a retry must run it (issue 17) */
+        return INV_OK;
+    }
     e->outcome = outcome_fit(e->outcome, o->bytes, o->len);
     e->outcome_len = (uint32_t)o->len;
     e->rc = o->rc;
@@ -587,8 +599,8 @@ int idem_install(idem_store *s, const char *id, size_t len, const uint8_t digest
     assert(s != NULL && digest != NULL);
     if (!id_ok(id, len) || outcome_len > IDEM_OUTCOME_MAX || (outcome_len && !outcome))
         return INV_EINVALID;
-    if (past_retention(s, decided_at_ms, now_ms))
-        return INV_OK; /* forgotten already */
+    if (past_retention(s, decided_at_ms, now_ms) || !outcome_kept(rc))
+        return INV_OK; /* forgotten already, or never to be remembered */
     idem_entry *e = entry_new(id, len, digest, outcome_len);
     if (!e)
         return INV_ENOMEM;

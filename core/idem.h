@@ -142,7 +142,8 @@ void idem_digest(const void *canonical_args, size_t len, uint8_t out[IDEM_DIGEST
 int idem_claim(idem_store *s, const char *id, size_t len, const uint8_t digest[IDEM_DIGEST_LEN],
                int64_t now_ms, idem_entry **out);
 /* Ends the caller's PENDING entry e: its outcome is remembered, decided at
- * now_ms (wall clock). ack_pos: the journal position a retry acknowledges
+ * now_ms (wall clock); an outcome of INV_ENOMEM is not (the call changed
+ * nothing: e is abandoned, so a retry runs; idem_install skips one too). ack_pos: the journal position a retry acknowledges
  * on (0: none); it is not part of the record. INV_OK; INV_ELIMIT when the
  * outcome is longer than IDEM_OUTCOME_MAX (e stays PENDING: decide again
  * or abandon). Never fails otherwise (no allocation). */

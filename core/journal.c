@@ -1043,9 +1043,9 @@ int journal_sync_written(journal *j)
      * flusher owns its descriptor; fdatasync covers the file). */
     journal_segment *segs;
     size_t n;
-    if (journal_segments_list(j->dir, &segs, &n, NULL, 0) != INV_OK)
-        return INV_EIO;
-    int rc = INV_OK;
+    int rc = journal_segments_list(j->dir, &segs, &n, NULL, 0);
+    if (rc != INV_OK)
+        return rc == INV_ENOMEM ? rc : INV_EIO; /* out of memory is no I/O failure */
     if (n > 0) {
         char path[SEGMENT_PATH_MAX];
         segment_path(path, sizeof path, j->dir, segs[n - 1].first);

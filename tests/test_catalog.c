@@ -14,6 +14,7 @@
 
 #include "catalog_record.h"
 #include "invcore.h"
+#include "persist.h"
 #include "test_util.h"
 
 #include <inttypes.h>
@@ -332,6 +333,62 @@ Test(location, set_default_moves_the_default_and_refuses_an_unknown_location)
     cr_assert_eq(inv_location_default(e, &def), INV_OK);
     cr_assert_eq(def, 10);
     inv_close(e);
+}
+
+/* Default location race in journal mode (issue 17, fix 3): the first
+ * location's create offers itself as default in memory, publishes its
+ * record, then journals the default. A LOC.DEFAULT set and acknowledged
+ * between the two must stand. The first LOCATION record's publish stalls
+ * (the fault seam) while another thread creates a second location and
+ * makes it the default. fsync none: the set is acknowledged when applied
+ * (under always it would wait for the stalled record). */
+static _Atomic int first_loc_stalled, first_loc_go;
+
+static void stall_first_location(uint8_t type)
+{
+    int no = 0;
+    /* relaxed: a one-shot claim; the flags below carry the handshake. */
+    if (type != PERSIST_LOCATION ||
+        !atomic_compare_exchange_strong_explicit(&first_loc_stalled, &no, 1, memory_order_relaxed,
+                                                 memory_order_relaxed))
+        return;
+    (void)tu_wait_at_least(&first_loc_go, 1, 10000);
+}
+
+static void *create_first_location(void *e)
+{
+    return (void *)(intptr_t)inv_location_put(e, 30, NULL);
+}
+
+Test(location, a_default_set_while_the_first_location_is_created_stands)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "locdefault");
+    inv_engine *e = tu_open_dir(dir, INV_FSYNC_NONE);
+    atomic_store_explicit(&first_loc_stalled, 0, memory_order_relaxed);
+    atomic_store_explicit(&first_loc_go, 0, memory_order_relaxed);
+    tu_before_publish(stall_first_location);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, create_first_location, e), 0);
+    cr_assert(tu_wait_at_least(&first_loc_stalled, 1, 10000), "the first create never published");
+    uint64_t def = 0;
+    cr_assert(inv_location_default(e, &def) == INV_OK && def == 30, "30 offered itself first");
+    cr_assert_eq(inv_location_put(e, 10, NULL), INV_OK);
+    cr_assert_eq(inv_location_set_default(e, 10), INV_OK); /* acknowledged */
+    /* release: lets the first create go on. */
+    atomic_store_explicit(&first_loc_go, 1, memory_order_release);
+    void *out;
+    pthread_join(th, &out);
+    tu_before_publish(NULL);
+    cr_assert_eq((intptr_t)out, INV_OK);
+    cr_assert(inv_location_default(e, &def) == INV_OK && def == 10,
+              "the acknowledged default 10 was overwritten by %" PRIu64, def);
+    inv_close(e);
+    e = tu_open_dir(dir, INV_FSYNC_NONE);
+    cr_assert(inv_location_default(e, &def) == INV_OK && def == 10, "after a reopen: %" PRIu64,
+              def);
+    inv_close(e);
+    cr_assert_eq(tu_remove_tree(dir), 0);
 }
 
 Test(location, creating_more_than_the_maximum_is_a_limit_error)

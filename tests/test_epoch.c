@@ -4,10 +4,13 @@
  * once they did (after a few reclaims), epoch_drain_owner frees exactly
  * one owner's nodes at once, and a concurrent run of readers and a writer
  * that swaps and retires a shared node never frees a node under a reader.
+ * With every allocation failing (issue 17), retiring and registering a
+ * thread still work: nothing aborts, nothing is freed early or leaked.
  */
 #include "test_util.h"
 
 #include "epoch.h"
+#include "fault.h"
 
 #define NODES_MAX 4096
 
@@ -126,6 +129,108 @@ Test(epoch, a_node_retired_before_a_reader_entered_is_freed_once_it_leaves)
     for (int i = 0; i < 3 && !freed(2); i++)
         epoch_reclaim();
     cr_expect_eq(freed(2), 1);
+}
+
+/* Starts a reader that stays inside its section (pinning the epoch), then
+ * fails every allocation from now on; returns epoch_leaked as it was. */
+static uint64_t pin_and_fail_allocations(reader_ctx *c, pthread_t *th)
+{
+    cr_assert_eq(pthread_create(th, NULL, reader_main, c), 0);
+    cr_assert(tu_wait_at_least(&c->inside, 1, 10000), "reader never entered");
+    fault_fail(FAULT_ALLOC, 1, UINT64_MAX, ENOMEM);
+    /* relaxed: only retires on this thread change it meanwhile. */
+    return atomic_load_explicit(&epoch_leaked, memory_order_relaxed);
+}
+
+Test(epoch, retire_with_every_allocation_failing_defers_the_free_and_never_aborts)
+{
+    reader_ctx c = {0};
+    pthread_t th;
+    uint64_t leaked = pin_and_fail_allocations(&c, &th);
+    enum { N = 300 };
+    for (size_t i = 0; i < N; i++)
+        epoch_retire(&nodes[1000 + i], record_free, &owner_a);
+    uint64_t failed = fault_failures(FAULT_ALLOC);
+    for (int i = 0; i < 5; i++)
+        epoch_reclaim();
+    for (size_t i = 0; i < N; i++)
+        cr_assert_eq(freed(1000 + i), 0, "node %zu freed under a reader", i);
+    /* release: lets the reader go. */
+    atomic_store_explicit(&c.leave, 1, memory_order_release);
+    pthread_join(th, NULL);
+    for (int i = 0; i < 5; i++)
+        epoch_reclaim();
+    fault_reset();
+    cr_assert_geq(failed, N, "the allocations did not fail (%" PRIu64 ")", failed);
+    for (size_t i = 0; i < N; i++)
+        cr_assert_eq(freed(1000 + i), 1, "node %zu freed %d times", i, freed(1000 + i));
+    /* relaxed: every retire returned. */
+    cr_expect_eq(atomic_load_explicit(&epoch_leaked, memory_order_relaxed), leaked,
+                 "a node was kept for want of a reserve node");
+}
+
+/* Beyond the reserve (every node of it in use under a pinned reader, no
+ * memory): the block is kept, counted, and never freed; the others are
+ * freed once the reader leaves. */
+enum { BEYOND = 8, EXHAUST_N = EPOCH_RESERVE_NODES + BEYOND };
+static node exhaust_nodes[EXHAUST_N];
+
+static void exhaust_free(void *p)
+{
+    node *n = p;
+    /* relaxed: read by this thread after the reclaims that ran us. */
+    atomic_fetch_add_explicit(&n->freed, 1, memory_order_relaxed);
+}
+
+Test(epoch, beyond_the_reserve_a_block_is_kept_and_counted_never_freed_early, .timeout = 60)
+{
+    reader_ctx c = {0};
+    pthread_t th;
+    uint64_t leaked = pin_and_fail_allocations(&c, &th);
+    for (size_t i = 0; i < EXHAUST_N; i++)
+        epoch_retire(&exhaust_nodes[i], exhaust_free, &owner_a);
+    uint64_t kept = atomic_load_explicit(&epoch_leaked, memory_order_relaxed) - leaked;
+    size_t freed_early = 0;
+    for (size_t i = 0; i < EXHAUST_N; i++)
+        freed_early += atomic_load_explicit(&exhaust_nodes[i].freed, memory_order_relaxed) != 0;
+    /* release: lets the reader go. */
+    atomic_store_explicit(&c.leave, 1, memory_order_release);
+    pthread_join(th, NULL);
+    for (int i = 0; i < 5; i++)
+        epoch_reclaim();
+    fault_reset();
+    cr_assert_eq(freed_early, 0, "%zu freed under the reader", freed_early);
+    cr_assert_geq(kept, BEYOND, "only %" PRIu64 " kept beyond the reserve", kept);
+    size_t freed_once = 0;
+    for (size_t i = 0; i < EXHAUST_N; i++) {
+        int f = atomic_load_explicit(&exhaust_nodes[i].freed, memory_order_relaxed);
+        cr_assert_leq(f, 1, "node %zu freed %d times", i, f);
+        freed_once += (size_t)f;
+    }
+    cr_assert_eq(freed_once + kept, EXHAUST_N, "freed %zu + kept %" PRIu64 " != %d", freed_once,
+                 kept, EXHAUST_N);
+}
+
+static void *enter_and_leave(void *p)
+{
+    (void)p;
+    epoch_enter();
+    epoch_exit();
+    return p;
+}
+
+Test(epoch, a_thread_registers_with_every_allocation_failing)
+{
+    fault_fail(FAULT_ALLOC, 1, UINT64_MAX, ENOMEM);
+    static int token;
+    for (int i = 0; i < 8; i++) {
+        pthread_t th;
+        cr_assert_eq(pthread_create(&th, NULL, enter_and_leave, &token), 0);
+        void *out = NULL;
+        pthread_join(th, &out);
+        cr_assert_eq(out, &token, "thread %d did not run through", i);
+    }
+    fault_reset();
 }
 
 Test(epoch, drain_owner_frees_that_owners_nodes_at_once_and_no_others)

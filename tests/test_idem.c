@@ -179,6 +179,31 @@ Test(idem, an_abandoned_id_can_be_claimed_again_with_any_arguments)
     store_close(s);
 }
 
+/* Issue 17: a call that ran out of memory changed nothing; remembering
+ * its NOMEM would answer every retry NOMEM. */
+Test(idem, an_out_of_memory_outcome_is_forgotten_so_a_retry_runs)
+{
+    idem_store *s = store_open(RETENTION_MS, 0);
+    answer a = claim_at(s, "req-1", "args A", T0_MS);
+    cr_assert_eq(a.result, IDEM_NEW);
+    decide_at(s, a.pending, INV_ENOMEM, "nomem outcome", 7, T0_MS + 1);
+    cr_assert_eq(stats_of(s).remembered, 0);
+    answer b = claim_at(s, "req-1", "args A", T0_MS + 2);
+    cr_assert_eq(b.result, IDEM_NEW, "the retry was answered: %d", b.result);
+    decide_at(s, b.pending, 0, "done", 8, T0_MS + 3);
+    answer c = claim_at(s, "req-1", "args A", T0_MS + 4);
+    cr_assert(c.result == IDEM_DONE && c.rc == 0);
+    /* a journaled NOMEM outcome (replay) is not installed either */
+    uint8_t d[IDEM_DIGEST_LEN];
+    digest_of("args Z", d);
+    epoch_enter();
+    int rc = idem_install(s, "req-2", 5, d, T0_MS, INV_ENOMEM, "x", 1, T0_MS + 5);
+    epoch_exit();
+    cr_assert_eq(rc, INV_OK);
+    cr_assert_eq(claim_at(s, "req-2", "args Z", T0_MS + 6).result, IDEM_NEW);
+    store_close(s);
+}
+
 Test(idem, ids_of_bad_length_are_refused_and_the_limits_are_accepted)
 {
     idem_store *s = store_open(RETENTION_MS, 0);

@@ -58,6 +58,7 @@ enum {
     HOLD_LINE = 32,
     HOLD_IMAGE = 24,
     HOLD_TAIL = 16,
+    HOLD_INCARNATION = 8, /* format 3: after the tail */
     LINE_NONE = 0xffff
 };
 
@@ -289,20 +290,23 @@ static const rec *find_hold(const recs *r, uint64_t from, const char *id, uint8_
     return NULL;
 }
 
-/* A HOLD record, format 2: its time (by kind) in the window, its actor. */
+/* A HOLD record, format 3: its time (by kind) in the window, its actor,
+ * an incarnation. */
 static void check_hold(const rec *x, const step *s, const char *actor, size_t actor_len,
                        const char *what)
 {
     const uint8_t *p = x->p;
-    cr_assert_eq(u32_at(p, 8), 2, "%s: version", what);
+    cr_assert_eq(u32_at(p, 8), 3, "%s: version", what);
     size_t n_lines = u16_at(p, 4);
     size_t tail = HOLD_HEAD + n_lines * (HOLD_LINE + 2 * HOLD_IMAGE);
-    cr_assert_geq(x->len, tail + HOLD_TAIL, "%s: a tail", what);
+    size_t attrs_at = tail + HOLD_TAIL + HOLD_INCARNATION;
+    cr_assert_geq(x->len, attrs_at, "%s: a tail", what);
+    cr_assert_neq(u64_at(p, tail + HOLD_TAIL), 0, "%s: an incarnation", what);
     size_t buyer = p[tail + 8], ref = u16_at(p, tail + 10), alen = p[tail + 9];
-    cr_assert_eq(x->len, tail + HOLD_TAIL + pad8(buyer + ref + alen), "%s: length", what);
+    cr_assert_eq(x->len, attrs_at + pad8(buyer + ref + alen), "%s: length", what);
     cr_assert_eq(alen, actor_len, "%s: actor length %zu, want %zu", what, alen, actor_len);
     if (actor_len)
-        cr_assert_eq(memcmp(p + tail + HOLD_TAIL + buyer + ref, actor, actor_len), 0,
+        cr_assert_eq(memcmp(p + attrs_at + buyer + ref, actor, actor_len), 0,
                      "%s: the actor's bytes", what);
     int64_t t = p[0] == 1 ? (int64_t)u64_at(p, tail) /* create: created_at_ms */
                           : (int64_t)u64_at(p, 32); /* end, extend: ended_at_ms */
@@ -876,6 +880,14 @@ Test(records, batch_hold_and_default_records_with_reserved_bits_are_refused)
     assert_accepted(T_HOLD, b, len + 8, at_hold, "a well-formed format 2 hold");
     b[len + 5] = 'x';
     assert_refused(T_HOLD, b, len + 8, at_hold, "a hold's padding after the actor");
+    /* format 3: the incarnation after the tail, never 0 */
+    len = hold_v1(b, word(7, 2), clock_wall_ms());
+    put32(b, 8, 3);
+    memset(b + len, 0, HOLD_INCARNATION);
+    assert_refused(T_HOLD, b, len + HOLD_INCARNATION, at_hold, "a format 3 hold of incarnation 0");
+    put64(b, len, 7);
+    assert_accepted(T_HOLD, b, len + HOLD_INCARNATION, at_hold, "a well-formed format 3 hold");
+    assert_refused(T_HOLD, b, len, at_hold, "a format 3 hold without its incarnation");
 
     memset(b, 0, DEFAULT_LEN);
     put64(b, 0, L2), put64(b, 16, (uint64_t)-5);
