@@ -879,6 +879,40 @@ static int multi_install_all(inv_engine *e, table_mcas *d, multi_line *l, size_t
     return INV_OK;
 }
 
+/* One line is one CAS already: no descriptor (the one-line hold, the
+ * commonest, costs what it did before). Answers as level_multi_apply. */
+static int multi_apply_one(inv_engine *e, multi_line *l, level_position *at)
+{
+    for (;;) {
+        level_ctx c = {e, l->step, l->arg, at->pos, false, false, false, 0};
+        table_word v;
+        table_slot *s;
+        int rc = table_update_at(&e->levels, l->item, l->loc, false, NULL, multi_step, &c, &v, &s);
+        if (rc == LEVEL_MULTI_RESTAMP) {
+            if ((at->pos = at->renew(at->ctx)) == 0)
+                return INV_EIO;
+            continue; /* see multi_install_all */
+        }
+        if (rc == LEVEL_NEEDS_RULES && l->rules) {
+            rc = level_rules_read(e, l->item, l->loc, l->rules);
+            if (rc == INV_OK)
+                continue;
+        }
+        if (rc == TABLE_STEP_WRITE) {
+            assert(s != NULL && (!at->pos || table_version(v) == at->pos));
+            l->result = LEVEL_LINE_CHANGED;
+            l->image = v;
+            level_touch(s, level_time_now(e).s);
+            return INV_OK;
+        }
+        if (rc == TABLE_STEP_KEEP || (rc == INV_ENOTFOUND && l->absent_ok)) {
+            l->result = rc == TABLE_STEP_KEEP ? LEVEL_LINE_KEPT : LEVEL_LINE_ABSENT;
+            return INV_OK;
+        }
+        return rc;
+    }
+}
+
 /* Every line's change as one step (see the section's comment): INV_OK,
  * or, with nothing changed, the refusal of line *failed, NOTFOUND, EIO
  * (no new position) or NOMEM. at->pos: the change's position (0: memory
@@ -893,6 +927,8 @@ static int level_multi_apply(inv_engine *e, multi_line *l, size_t n, level_posit
     assert(at->pos == 0 || at->renew != NULL);
     unsigned backoff = TABLE_BACKOFF_MIN;
     *failed = 0;
+    if (n == 1)
+        return multi_apply_one(e, l, at);
     for (;;) {
         table_mcas *d = table_mcas_new(n);
         if (!d)
@@ -907,17 +943,17 @@ static int level_multi_apply(inv_engine *e, multi_line *l, size_t n, level_posit
             return rc;
         }
         if (table_mcas_decide(d)) {
-            for (size_t i = 0; i < n; i++)
-                l[i].image = d->entry[i].new; /* d is retired by the finish */
-            table_mcas_finish(&e->levels, d);
             /* its time is in the hold's record; the clock of every other
-             * change of the level (see level_apply_at) */
+             * change of the level (see level_apply_at), in the slot the
+             * line went into (growth moving it meanwhile only loses the
+             * second, as a racing touch may) */
             uint32_t now_s = level_time_now(e).s;
             for (size_t i = 0; i < n; i++) {
-                table_slot *s = table_find(&e->levels, l[i].item, l[i].loc);
-                if (l[i].result == LEVEL_LINE_CHANGED && s)
-                    level_touch(s, now_s);
+                l[i].image = d->entry[i].new; /* d is retired by the finish */
+                if (l[i].result == LEVEL_LINE_CHANGED)
+                    level_touch(d->entry[i].slot, now_s);
             }
+            table_mcas_finish(&e->levels, d);
             return INV_OK;
         }
         table_mcas_finish(&e->levels, d); /* a writer aborted it: start over */

@@ -936,7 +936,7 @@ int table_mcas_install(table *t, table_mcas *d, size_t i, table_step_fn step, vo
     table_mcas_entry *x = &d->entry[i];
     mcas_install_ctx c = {d, x, step, ctx};
     table_word landed;
-    int rc = table_update(t, x->a, x->b, false, NULL, mcas_install_step, &c, &landed);
+    int rc = table_update_at(t, x->a, x->b, false, NULL, mcas_install_step, &c, &landed, &x->slot);
     if (rc != TABLE_STEP_WRITE)
         return rc;
     assert(mcas_of(landed) == d);
@@ -956,8 +956,10 @@ bool table_mcas_decide(table_mcas *d)
 /* Puts key x's word to its decided value, wherever growth moved it. */
 static void mcas_settle_key(table *t, table_mcas *d, const table_mcas_entry *x, int status)
 {
-    for (;;) {
-        table_slot *s = table_find(t, x->a, x->b);
+    /* The slot it was installed in first (no probe), then wherever the
+     * table finds the key. */
+    for (table_slot *hint = x->slot;; hint = NULL) {
+        table_slot *s = hint ? hint : table_find(t, x->a, x->b);
         assert(s != NULL); /* a word carrying a descriptor is live: never dropped */
         if (!s)
             return;

@@ -409,7 +409,10 @@ enum { TABLE_MCAS_UNDECIDED = 0, TABLE_MCAS_SUCCEEDED = 1, TABLE_MCAS_ABORTED = 
 typedef struct {
     uint64_t a, b; /* the key, written before the first install */
     table_word old, new; /* written before this key's install */
-    bool installed; /* the owner's own bookkeeping */
+    /* The owner's own bookkeeping: installed, and the slot it went into
+     * (a hint: growth may have moved the key since). */
+    bool installed;
+    table_slot *slot;
 } table_mcas_entry;
 
 typedef struct table_mcas {

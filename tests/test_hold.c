@@ -38,16 +38,23 @@ enum {
 
 /* Two locations; items 1..3 tracked with 10 units at LOC_A and 20 at LOC_B;
  * ITEM_FREE untracked with 0 available at LOC_A; ITEM_NO_LEVEL has none. */
-static inv_engine *open_stocked(void)
+/* Both locations, and items ITEM_1..last tracked with 10 units at LOC_A
+ * and 20 at LOC_B. */
+static void stock_tracked(inv_engine *e, uint64_t last)
 {
-    inv_engine *e = tu_open_with_sweep(SWEEP_MS);
     cr_assert_eq(inv_location_put(e, LOC_A, NULL), INV_OK);
     cr_assert_eq(inv_location_put(e, LOC_B, NULL), INV_OK);
-    for (uint64_t item = ITEM_1; item <= ITEM_3; item++) {
+    for (uint64_t item = ITEM_1; item <= last; item++) {
         tu_put_item(e, item, true);
         tu_set_level(e, item, LOC_A, 10);
         tu_set_level(e, item, LOC_B, 20);
     }
+}
+
+static inv_engine *open_stocked(void)
+{
+    inv_engine *e = tu_open_with_sweep(SWEEP_MS);
+    stock_tracked(e, ITEM_3);
     tu_put_item(e, ITEM_FREE, false);
     tu_set_level(e, ITEM_FREE, LOC_A, 0);
     tu_put_item(e, ITEM_NO_LEVEL, true);
@@ -1046,18 +1053,19 @@ Test(hold, an_aborted_multi_line_create_leaves_every_revision_unchanged)
     verify_and_close(e);
 }
 
+/* open_stocked's items 1 and 2, on a journal in dir. */
+static inv_engine *open_journal_stocked(const char *dir)
+{
+    inv_engine *e = tu_open_dir(dir, INV_FSYNC_NONE);
+    stock_tracked(e, ITEM_2);
+    return e;
+}
+
 Test(hold, an_aborted_multi_line_create_leaves_every_revision_unchanged_in_the_journal)
 {
     char dir[64];
     tu_tmpdir(dir, sizeof dir, "hold");
-    inv_engine *e = tu_open_dir(dir, INV_FSYNC_NONE);
-    cr_assert_eq(inv_location_put(e, LOC_A, NULL), INV_OK);
-    cr_assert_eq(inv_location_put(e, LOC_B, NULL), INV_OK);
-    for (uint64_t item = ITEM_1; item <= ITEM_2; item++) {
-        tu_put_item(e, item, true);
-        tu_set_level(e, item, LOC_A, 10);
-        tu_set_level(e, item, LOC_B, 20);
-    }
+    inv_engine *e = open_journal_stocked(dir);
     aborted_create_changes_no_revision(e);
     inv_close(e);
     /* and the journal says so too: recovered, nothing moved */
@@ -1097,14 +1105,7 @@ Test(hold, a_reader_never_sees_the_units_of_an_aborting_create)
 {
     char dir[64];
     tu_tmpdir(dir, sizeof dir, "hold");
-    inv_engine *e = tu_open_dir(dir, INV_FSYNC_NONE);
-    cr_assert_eq(inv_location_put(e, LOC_A, NULL), INV_OK);
-    cr_assert_eq(inv_location_put(e, LOC_B, NULL), INV_OK);
-    for (uint64_t item = ITEM_1; item <= ITEM_2; item++) {
-        tu_put_item(e, item, true);
-        tu_set_level(e, item, LOC_A, 10);
-        tu_set_level(e, item, LOC_B, 20);
-    }
+    inv_engine *e = open_journal_stocked(dir);
     for (size_t i = 0; i < ABORTING_N; i++)
         abort_reader_before[i] = tu_level_of(e, aborting_levels[i].item, aborting_levels[i].loc);
     abort_reader_engine = e;

@@ -710,14 +710,24 @@ static table_mcas *two_keys(void)
     return d;
 }
 
+/* Two levels of 10 (their first reads in a0, b0) and a change of both,
+ * installed on the first n_installed of them, undecided. */
+static table_mcas *open_installed(inv_engine **e, inv_level *a0, inv_level *b0, size_t n_installed)
+{
+    *e = open_two(a0, b0);
+    table_mcas *d = two_keys();
+    epoch_enter();
+    for (size_t i = 0; i < n_installed; i++)
+        cr_assert_eq(table_mcas_install(&(*e)->levels, d, i, take_five, NULL), TABLE_STEP_WRITE);
+    epoch_exit();
+    return d;
+}
+
 Test(level, a_stalled_multi_level_change_is_unseen_and_a_writer_aborts_it)
 {
     inv_level a0, b0, lv;
-    inv_engine *e = open_two(&a0, &b0);
-    table_mcas *d = two_keys();
-    epoch_enter();
-    cr_assert_eq(table_mcas_install(&e->levels, d, 0, take_five, NULL), TABLE_STEP_WRITE);
-    epoch_exit();
+    inv_engine *e;
+    table_mcas *d = open_installed(&e, &a0, &b0, 1);
     /* Undecided: a reader sees the level as it was. */
     cr_assert_eq(inv_level_get(e, I1, L1, &lv), INV_OK);
     cr_assert_eq(lv.available, 10);
@@ -741,11 +751,9 @@ Test(level, a_stalled_multi_level_change_is_unseen_and_a_writer_aborts_it)
 Test(level, a_decided_multi_level_change_reads_whole_before_its_words_are_written)
 {
     inv_level a0, b0, lv;
-    inv_engine *e = open_two(&a0, &b0);
-    table_mcas *d = two_keys();
+    inv_engine *e;
+    table_mcas *d = open_installed(&e, &a0, &b0, 2);
     epoch_enter();
-    cr_assert_eq(table_mcas_install(&e->levels, d, 0, take_five, NULL), TABLE_STEP_WRITE);
-    cr_assert_eq(table_mcas_install(&e->levels, d, 1, take_five, NULL), TABLE_STEP_WRITE);
     cr_assert(table_mcas_decide(d));
     epoch_exit();
     /* Decided, its words not yet written: both keys read as changed. */
@@ -769,11 +777,9 @@ Test(level, a_decided_multi_level_change_reads_whole_before_its_words_are_writte
 Test(level, an_aborted_multi_level_change_puts_back_the_very_words)
 {
     inv_level a0, b0, lv;
-    inv_engine *e = open_two(&a0, &b0);
-    table_mcas *d = two_keys();
+    inv_engine *e;
+    table_mcas *d = open_installed(&e, &a0, &b0, 2);
     epoch_enter();
-    cr_assert_eq(table_mcas_install(&e->levels, d, 0, take_five, NULL), TABLE_STEP_WRITE);
-    cr_assert_eq(table_mcas_install(&e->levels, d, 1, take_five, NULL), TABLE_STEP_WRITE);
     table_mcas_abort(&e->levels, d);
     epoch_exit();
     cr_assert_eq(inv_level_get(e, I1, L1, &lv), INV_OK);
