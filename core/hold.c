@@ -6,17 +6,19 @@
  *
  *   create: PENDING record claims the id in the table; with a buyer, the
  *           buyer's units are counted (buyer limits, below); the lines are
- *           reserved in (item, location) order, then HELD and pushed on the
- *           timing wheel (or, when its tick is swept or nearly, on the
- *           wheel's intake, which every sweep drains); or every taken line
- *           and buyer unit given back, ABORTED, removed, and retired by its
- *           creator (it never reached the wheel).
+ *           reserved as one step (level_reserve_all: nobody sees a part of
+ *           it, and a refusal on any line changes no level, not even a
+ *           revision), then HELD and pushed on the timing wheel (or, when
+ *           its tick is swept or nearly, on the wheel's intake, which every
+ *           sweep drains); or the buyer units given back, ABORTED, removed,
+ *           and retired by its creator (it never reached the wheel).
  *   change: a commit, release, expiry or extend first claims the HELD hold
  *           (CAS HELD -> ENDING); its owner then decides with the expiry
  *           time stable, stores the end's state (and, for a commit, the
  *           units sold per line) or HELD again (an extend, a refusal), and
- *           alone moves the units. A partial commit sells the named units
- *           and returns the rest in the same end.
+ *           alone moves the units, every line in one step
+ *           (level_unreserve_all). A partial commit sells the named units
+ *           and returns the rest in the same step.
  *   forget: the background thread, the wheel's only consumer, removes an
  *           ended record from the table after HOLD_RETAIN_MS (and, with a
  *           buyer and sold units, not before the buyer window since its

@@ -11,6 +11,9 @@
  *  - |available| <= INV_QTY_MAX and 0 <= reserved <= INV_QTY_MAX always;
  *  - the revision strictly increases on every change, and a refused change
  *    leaves the word untouched;
+ *  - a hold's lines change as one step (level_multi_apply, table_mcas):
+ *    readers see all of them changed or none, and a refused one changes
+ *    no word at all;
  *  - with a journal, every single change publishes one LEVEL record
  *    (persist.h, format 3): the word after, the word it replaced, its
  *    feed kind and its time, whose second is the level's updated_s.
