@@ -646,7 +646,7 @@ static int apply_cold(batch_op *op, size_t ci, level_cold_op *cop)
 static void cold_as_seen(batch_op *op, uint64_t item, uint64_t loc, inv_level *out)
 {
     table_slot *s = table_find(&op->e->levels, item, loc);
-    table_word w = s ? table_load(s) : (table_word){0, 0};
+    table_word w = s ? table_load_key(s, item, loc) : (table_word){0, 0};
     level_as_seen(op, item, loc, w, out);
 }
 
@@ -655,7 +655,7 @@ static void cold_as_seen(batch_op *op, uint64_t item, uint64_t loc, inv_level *o
 static int transfer_destination(batch_op *op, size_t i, uint64_t item, uint64_t loc)
 {
     table_slot *s = table_find(&op->e->levels, item, loc);
-    if (s && table_is_live(table_load(s)))
+    if (s && table_is_live(table_load_key(s, item, loc)))
         return INV_OK;
     size_t ci = new_change(op, i, item, loc, INV_FEED_LEVEL_TRANSFER);
     level_change lc = {.kind = LEVEL_CHANGE_SET, .floor = INV_NO_FLOOR};

@@ -6,17 +6,19 @@
  *
  *   create: PENDING record claims the id in the table; with a buyer, the
  *           buyer's units are counted (buyer limits, below); the lines are
- *           reserved in (item, location) order, then HELD and pushed on the
- *           timing wheel (or, when its tick is swept or nearly, on the
- *           wheel's intake, which every sweep drains); or every taken line
- *           and buyer unit given back, ABORTED, removed, and retired by its
- *           creator (it never reached the wheel).
+ *           reserved as one step (level_reserve_all: nobody sees a part of
+ *           it, and a refusal on any line changes no level, not even a
+ *           revision), then HELD and pushed on the timing wheel (or, when
+ *           its tick is swept or nearly, on the wheel's intake, which every
+ *           sweep drains); or the buyer units given back, ABORTED, removed,
+ *           and retired by its creator (it never reached the wheel).
  *   change: a commit, release, expiry or extend first claims the HELD hold
  *           (CAS HELD -> ENDING); its owner then decides with the expiry
  *           time stable, stores the end's state (and, for a commit, the
  *           units sold per line) or HELD again (an extend, a refusal), and
- *           alone moves the units. A partial commit sells the named units
- *           and returns the rest in the same end.
+ *           alone moves the units, every line in one step
+ *           (level_unreserve_all). A partial commit sells the named units
+ *           and returns the rest in the same step.
  *   forget: the background thread, the wheel's only consumer, removes an
  *           ended record from the table after HOLD_RETAIN_MS (and, with a
  *           buyer and sold units, not before the buyer window since its
@@ -593,6 +595,20 @@ static void op_abandon(hold_op *op)
     op->pos = 0;
 }
 
+/* A hold change's lines met a revision at or above its position before
+ * any of them took effect (level_position's renew): the position goes back
+ * unused, and a new one (above every revision seen: positions are reserved
+ * before their CAS) replaces it. No partial record: the change stays one
+ * record. 0: the journal failed. */
+static uint64_t op_renew(void *p)
+{
+    hold_op *op = p;
+    assert(op->pos != 0 && op->n_images == 0);
+    op_abandon(op);
+    op->pos = persist_reserve(op->e, op_len(op));
+    return op->pos;
+}
+
 /* Publishes the record at op->pos (journal only). final: the change is
  * complete; else a partial record, and a new position is reserved. */
 static int op_publish(hold_op *op, bool final)
@@ -621,45 +637,19 @@ static int op_publish(hold_op *op, bool final)
     return rc;
 }
 
-/* Applies one change of line i: reserves qty (effect LINE_RESERVED), or
- * takes qty back out of reserved, sold or returned to available; records
- * its image, and the line's new status effect. */
-static int op_line(hold_op *op, size_t i, uint8_t effect, int64_t qty, bool sold,
-                   int64_t *available_seen)
+/* Notes line i's change in the record being built: its image (NULL: the
+ * level did not change) and the line's new status. */
+static void op_note_line(hold_op *op, size_t i, uint8_t effect, const table_word *image)
 {
-    hold_line *l = &op->r->lines[i];
-    assert(qty >= 1 && qty <= l->qty);
-    for (;;) {
-        table_word image = {0, 0};
-        bool counted = false;
-        int rc = effect == LINE_RESERVED
-                     ? level_reserve(op->e, l->item, l->location, qty, op->pos, &counted,
-                                     available_seen, &image)
-                     : level_unreserve(op->e, l->item, l->location, qty, sold, op->pos, &image);
-        if (rc == LEVEL_NEEDS_POSITION) {
-            rc = op_publish(op, false);
-            if (rc != INV_OK)
-                return rc;
-            continue;
-        }
-        if (effect == LINE_RESERVED && rc == INV_OK && !counted) {
-            effect = LINE_UNTRACKED; /* nothing applied, no image */
-        } else if (rc == INV_OK) {
-            /* Each record gets at most two changes per line (see above). */
-            assert(op->n_images < HOLD_IMAGES_PER_LINE * op->r->n_lines);
-            op->images[op->n_images++] =
-                (hold_rec_image){(uint8_t)i, effect, {0}, image.w0, image.w1};
-        } else if (rc != INV_ENOTFOUND || effect == LINE_RESERVED) {
-            return rc;
-        } else if (effect == LINE_SOLD) {
-            /* A level deleted with its item took its units along: the line
-             * ends (below), nothing is left to return. */
-            effect = LINE_ENDED;
-        }
-        /* release: a snapshot that sees the status sees the level change. */
-        atomic_store_explicit(&l->status, effect, memory_order_release);
-        return INV_OK;
+    assert(i < op->r->n_lines);
+    if (image) {
+        /* Each record gets at most two changes per line (see above). */
+        assert(op->n_images < HOLD_IMAGES_PER_LINE * op->r->n_lines);
+        op->images[op->n_images++] =
+            (hold_rec_image){(uint8_t)i, effect, {0}, image->w0, image->w1};
     }
+    /* release: a snapshot that sees the status sees the level change. */
+    atomic_store_explicit(&op->r->lines[i].status, effect, memory_order_release);
 }
 
 static uint8_t line_status(const hold_line *l)
@@ -677,28 +667,41 @@ static int op_end_lines(hold_op *op)
 {
     hold_record *r = op->r;
     bool commit = op->target == INV_HOLD_COMMITTED;
-    for (size_t i = 0; commit && i < r->n_lines; i++) {
-        hold_line *l = &r->lines[i];
-        int64_t sold = committed_of(l);
-        if (line_status(l) != LINE_RESERVED || sold == 0)
-            continue;
-        int rc = op_line(op, i, sold == l->qty ? LINE_ENDED : LINE_SOLD, sold, true, NULL);
-        if (rc != INV_OK)
-            return rc;
-    }
     uint8_t done = op->target == HOLD_ABORTED ? LINE_GIVEN_BACK : LINE_ENDED;
+    /* Every line ends in one step (level_unreserve_all): nobody sees some
+     * lines ended and others not. A line SOLD already (an end recovery
+     * finishes) returns what is left; a RESERVED one sells its committed
+     * units and returns the rest in the same change. */
+    level_hold_line end[INV_HOLD_LINES_MAX];
+    size_t which[INV_HOLD_LINES_MAX], n = 0;
     for (size_t i = 0; i < r->n_lines; i++) {
         hold_line *l = &r->lines[i];
         uint8_t st = line_status(l);
         if (st != LINE_RESERVED && st != LINE_SOLD)
             continue;
         int64_t sold = commit ? committed_of(l) : 0;
-        assert(st == LINE_SOLD ? sold > 0 && sold < l->qty : sold == 0);
-        int rc = op_line(op, i, done, l->qty - sold, false, NULL);
-        if (rc != INV_OK)
-            return rc;
+        assert(st == LINE_SOLD ? sold > 0 && sold < l->qty : sold <= l->qty);
+        int64_t sell = st == LINE_RESERVED ? sold : 0;
+        end[n] = (level_hold_line){l->item, l->location, l->qty - sold, sell, 0, 0, {0, 0}};
+        which[n++] = i;
     }
-    return INV_OK;
+    if (n == 0)
+        return INV_OK;
+    size_t failed;
+    level_position at = {op->pos, op_renew, op};
+    int rc = level_unreserve_all(op->e, end, n, &at, &failed);
+    assert(at.pos == op->pos);
+    for (size_t k = 0; rc == INV_OK && k < n; k++) {
+        bool changed = end[k].result == LEVEL_LINE_CHANGED;
+        const table_word *image = changed ? &end[k].image : NULL;
+        /* A line sold in part shows both halves, as the feed reads them
+         * (the units sold, then the rest returned), each with the word
+         * the one change left. */
+        if (changed && end[k].sold && end[k].qty)
+            op_note_line(op, which[k], LINE_SOLD, image);
+        op_note_line(op, which[k], done, image);
+    }
+    return rc;
 }
 
 /* ---- buyer limits (see the top of the file) -------------------------------- */
@@ -916,11 +919,24 @@ static int abort_create(hold_op *op, const ordered_line *lines, size_t i, int rc
  * HELD hold ever counts on a level of a deleted item. */
 static int reserve_lines(hold_op *op, const ordered_line *lines, inv_hold_failure *failure)
 {
-    for (size_t i = 0; i < op->r->n_lines; i++) {
-        int64_t seen = 0;
-        int rc = op_line(op, i, LINE_RESERVED, op->r->lines[i].qty, false, &seen);
-        if (rc != INV_OK)
-            return abort_create(op, lines, i, rc, seen, failure);
+    hold_record *r = op->r;
+    level_hold_line take[INV_HOLD_LINES_MAX];
+    for (size_t i = 0; i < r->n_lines; i++)
+        take[i] = (level_hold_line){
+            r->lines[i].item, r->lines[i].location, r->lines[i].qty, 0, 0, 0, {0, 0}};
+    /* Every line in one step (level_reserve_all): a refusal on any line
+     * leaves every level as it was, revision included. */
+    size_t failed = 0;
+    level_position at = {op->pos, op_renew, op};
+    int rc = level_reserve_all(op->e, take, r->n_lines, &at, &failed);
+    assert(at.pos == op->pos);
+    if (rc != INV_OK)
+        return abort_create(op, lines, failed, rc, take[failed].available_seen, failure);
+    for (size_t i = 0; i < r->n_lines; i++) {
+        bool changed = take[i].result == LEVEL_LINE_CHANGED;
+        /* an untracked level counts nothing: no image */
+        op_note_line(op, i, changed ? LINE_RESERVED : LINE_UNTRACKED,
+                     changed ? &take[i].image : NULL);
     }
     bool tracked;
     for (size_t i = 0; i < op->r->n_lines; i++)

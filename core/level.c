@@ -11,6 +11,9 @@
  *  - |available| <= INV_QTY_MAX and 0 <= reserved <= INV_QTY_MAX always;
  *  - the revision strictly increases on every change, and a refused change
  *    leaves the word untouched;
+ *  - a hold's lines change as one step (level_multi_apply, table_mcas):
+ *    readers see all of them changed or none, and a refused one changes
+ *    no word at all;
  *  - with a journal, every single change publishes one LEVEL record
  *    (persist.h, format 3): the word after, the word it replaced, its
  *    feed kind and its time, whose second is the level's updated_s.
@@ -382,8 +385,8 @@ int level_read(inv_engine *e, uint64_t item, uint64_t loc, inv_level *out)
         if (!s)
             return INV_ENOTFOUND;
         /* A frozen value is still the latest; a moved one lives on in the
-         * next array. */
-        table_word v = table_load(s);
+         * next array. A multi-level change in flight reads as decided. */
+        table_word v = table_load_key(s, item, loc);
         if (v.w1 & TABLE_MOVED) {
             table_memo_forget(&level_memo);
             continue;
@@ -566,7 +569,7 @@ static int list_one(void *p, uint64_t loc)
     table_slot *s = table_find(&c->e->levels, c->item, loc);
     if (!s)
         return 0;
-    table_word v = table_load(s);
+    table_word v = table_load_key(s, c->item, loc);
     if (!table_is_live(v))
         return 0;
     level_out_slot(v, s, &lv);
@@ -635,7 +638,7 @@ static int reserved_one(void *p, uint64_t loc)
 {
     item_ctx *c = p;
     table_slot *s = table_find(&c->e->levels, c->item, loc);
-    table_word v = s ? table_load(s) : (table_word){0, 0};
+    table_word v = s ? table_load_key(s, c->item, loc) : (table_word){0, 0};
     if (!table_is_live(v))
         return 0;
     inv_level lv;
@@ -753,50 +756,261 @@ static int reserve_step(table_word cur, table_word *next, const void *p)
     return TABLE_STEP_WRITE;
 }
 
-int level_reserve(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uint64_t op_pos,
-                  bool *counted, int64_t *available_seen, table_word *image)
-{
-    reserve_arg arg = {qty, false, 0, {0, 0}};
-    int rc;
-    while ((rc = level_apply_at(e, item, loc, reserve_step, &arg, op_pos, image)) ==
-           LEVEL_NEEDS_RULES) {
-        if ((rc = level_rules_read(e, item, loc, &arg.rules)) != INV_OK)
-            break;
-    }
-    *counted = arg.counted && rc == INV_OK; /* an untracked level keeps: not counted */
-    *available_seen = arg.available_seen;
-    return rc;
-}
-
 typedef struct {
-    int64_t qty;
-    bool sold;
+    int64_t ret, sell; /* units returned to available; units sold (stay held) */
 } unreserve_arg;
 
-/* A hold line ends: released units go back to available; sold units stay
- * held (now committed: the caller counts them, level_commit_units). */
+/* A hold line ends: returned units go back to available; sold units stay
+ * held (now committed: the caller counts them, level_commit_units). The
+ * revision moves even when only units are sold. */
 static int unreserve_step(table_word cur, table_word *next, const void *p)
 {
     const unreserve_arg *a = p;
-    if (level_held(cur) < a->qty)
+    assert(a->ret >= 0 && a->sell >= 0 && a->ret + a->sell >= 1);
+    if (level_held(cur) < a->ret + a->sell)
         return INV_ELIMIT; /* would break conservation: refuse, keep as is */
-    if (a->sold)
-        return TABLE_STEP_WRITE; /* the word keeps its units; the revision moves */
     /* available <= 1e9 and held <= 1e9, so the sum fits the int32 field;
      * returning units is never refused for range. */
-    next->w0 = level_repack(cur, level_available(cur) + a->qty, level_held(cur) - a->qty,
+    next->w0 = level_repack(cur, level_available(cur) + a->ret, level_held(cur) - a->ret,
                             level_untracked(cur));
     return TABLE_STEP_WRITE;
 }
 
-int level_unreserve(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, bool sold,
-                    uint64_t op_pos, table_word *image)
+/* ---- multi-level changes: all lines in one step (table_mcas) -------------
+ *
+ * A hold's lines change their levels as one step: a descriptor goes into
+ * every line's word (each decided by its step on the word it replaces,
+ * stamped with op_pos), then one CAS decides them all. Until then readers
+ * see every level as before, and an aborted change (a refusal on any line,
+ * a newer revision met, or a writer that would not wait) puts every word
+ * back exactly: nobody saw, or was refused by, any of its units, and no
+ * revision moved. */
+
+/* A line met a revision at or above op_pos (level_stamp's restamp): a
+ * private answer, distinct from the table's own. */
+#define LEVEL_MULTI_RESTAMP 7
+
+/* One level of a multi-level change. */
+typedef struct {
+    uint64_t item, loc;
+    level_step step;
+    void *arg;
+    level_rules *rules; /* read on LEVEL_NEEDS_RULES (NULL: the step reads none) */
+    bool absent_ok; /* a level deleted meanwhile is left out, not a refusal */
+    /* out */
+    uint8_t result; /* LEVEL_LINE_* */
+    table_word image; /* the word after (LEVEL_LINE_CHANGED) */
+} multi_line;
+
+/* The install step: level_update_with, with a newer revision answered as
+ * LEVEL_MULTI_RESTAMP (the table would take level_stamp's KEEP for one). */
+static int multi_step(void *p, table_word cur, table_word *next)
 {
-    unreserve_arg arg = {qty, sold};
-    int rc = level_apply_at(e, item, loc, unreserve_step, &arg, op_pos, image);
-    if (rc == INV_OK && sold)
-        level_commit_units(e, item, loc, qty);
+    level_ctx *c = p;
+    c->restamp = false;
+    int rc = level_update_with(c, cur, next, c->step);
+    return c->restamp ? LEVEL_MULTI_RESTAMP : rc;
+}
+
+/* Installs d's entry i for line l: INV_OK (l->result says how), or the
+ * line's refusal, NOTFOUND, LEVEL_NEEDS_POSITION. */
+static int multi_install(inv_engine *e, table_mcas *d, size_t i, multi_line *l, uint64_t op_pos)
+{
+    level_ctx c = {e, l->step, l->arg, op_pos, false, false, false, 0};
+    for (;;) {
+        int rc = table_mcas_install(&e->levels, d, i, multi_step, &c);
+        if (rc == TABLE_STEP_WRITE || rc == TABLE_STEP_KEEP) {
+            l->result = rc == TABLE_STEP_WRITE ? LEVEL_LINE_CHANGED : LEVEL_LINE_KEPT;
+            return INV_OK;
+        }
+        if (rc == LEVEL_MULTI_RESTAMP)
+            return LEVEL_NEEDS_POSITION;
+        if (rc == LEVEL_NEEDS_RULES && l->rules) {
+            rc = level_rules_read(e, l->item, l->loc, l->rules);
+            if (rc == INV_OK)
+                continue; /* decide again on the rules of the word met */
+        }
+        if (rc == INV_ENOTFOUND && l->absent_ok) {
+            l->result = LEVEL_LINE_ABSENT;
+            return INV_OK;
+        }
+        assert(rc < 0 || rc == LEVEL_NEEDS_RULES);
+        return rc;
+    }
+}
+
+/* Entry k met a revision at or above the position: every entry installed
+ * before it is stamped with the new position instead (nobody reads a new
+ * value before the decision, and the descriptor keeps those levels as
+ * they were), so the change goes on where it stopped. */
+static void multi_restamp(table_mcas *d, const multi_line *l, size_t k, uint64_t pos)
+{
+    assert(pos != 0);
+    for (size_t j = 0; j < k; j++) {
+        assert(d->entry[j].installed);
+        if (l[j].result == LEVEL_LINE_CHANGED) {
+            assert(table_version(d->entry[j].old) < pos);
+            d->entry[j].new.w1 = (d->entry[j].new.w1 &TABLE_TOMB) | pos;
+        }
+    }
+}
+
+/* Installs every line of d, in order: INV_OK, or the refusal of line
+ * *failed (NOTFOUND, EIO, a step's). */
+static int multi_install_all(inv_engine *e, table_mcas *d, multi_line *l, size_t n,
+                             level_position *at, size_t *failed)
+{
+    for (size_t i = 0; i < n;) {
+        int rc = multi_install(e, d, i, &l[i], at->pos);
+        if (rc == LEVEL_NEEDS_POSITION) {
+            /* Another change took a later position and landed first:
+             * a new one, above it (positions are reserved before their
+             * CAS), and this line again. */
+            if ((at->pos = at->renew(at->ctx)) == 0)
+                rc = INV_EIO;
+            else {
+                multi_restamp(d, l, i, at->pos);
+                continue;
+            }
+        }
+        if (rc != INV_OK) {
+            *failed = i;
+            return rc;
+        }
+        i++;
+    }
+    return INV_OK;
+}
+
+/* One line is one CAS already: no descriptor (the one-line hold, the
+ * commonest, costs what it did before). Answers as level_multi_apply. */
+static int multi_apply_one(inv_engine *e, multi_line *l, level_position *at)
+{
+    for (;;) {
+        level_ctx c = {e, l->step, l->arg, at->pos, false, false, false, 0};
+        table_word v;
+        table_slot *s;
+        int rc = table_update_at(&e->levels, l->item, l->loc, false, NULL, multi_step, &c, &v, &s);
+        if (rc == LEVEL_MULTI_RESTAMP) {
+            if ((at->pos = at->renew(at->ctx)) == 0)
+                return INV_EIO;
+            continue; /* see multi_install_all */
+        }
+        if (rc == LEVEL_NEEDS_RULES && l->rules) {
+            rc = level_rules_read(e, l->item, l->loc, l->rules);
+            if (rc == INV_OK)
+                continue;
+        }
+        if (rc == TABLE_STEP_WRITE) {
+            assert(s != NULL && (!at->pos || table_version(v) == at->pos));
+            l->result = LEVEL_LINE_CHANGED;
+            l->image = v;
+            level_touch(s, level_time_now(e).s);
+            return INV_OK;
+        }
+        if (rc == TABLE_STEP_KEEP || (rc == INV_ENOTFOUND && l->absent_ok)) {
+            l->result = rc == TABLE_STEP_KEEP ? LEVEL_LINE_KEPT : LEVEL_LINE_ABSENT;
+            return INV_OK;
+        }
+        return rc;
+    }
+}
+
+/* Every line's change as one step (see the section's comment): INV_OK,
+ * or, with nothing changed, the refusal of line *failed, NOTFOUND, EIO
+ * (no new position) or NOMEM. at->pos: the change's position (0: memory
+ * mode), renewed when a line carries a newer revision. Not on the
+ * single-level hot path: one descriptor allocated per attempt. An attempt
+ * aborted by a writer it blocked (table_mcas_help) starts over: that
+ * writer made progress, so the system as a whole does. */
+static int level_multi_apply(inv_engine *e, multi_line *l, size_t n, level_position *at,
+                             size_t *failed)
+{
+    assert(n >= 1 && n <= TABLE_MCAS_KEYS_MAX);
+    assert(at->pos == 0 || at->renew != NULL);
+    unsigned backoff = TABLE_BACKOFF_MIN;
+    *failed = 0;
+    if (n == 1)
+        return multi_apply_one(e, l, at);
+    for (;;) {
+        table_mcas *d = table_mcas_new(n);
+        if (!d)
+            return INV_ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+            d->entry[i].a = l[i].item;
+            d->entry[i].b = l[i].loc;
+        }
+        int rc = multi_install_all(e, d, l, n, at, failed);
+        if (rc != INV_OK) {
+            table_mcas_abort(&e->levels, d); /* every word back as it was */
+            return rc;
+        }
+        if (table_mcas_decide(d)) {
+            /* its time is in the hold's record; the clock of every other
+             * change of the level (see level_apply_at), in the slot the
+             * line went into (growth moving it meanwhile only loses the
+             * second, as a racing touch may) */
+            uint32_t now_s = level_time_now(e).s;
+            for (size_t i = 0; i < n; i++) {
+                l[i].image = d->entry[i].new; /* d is retired by the finish */
+                if (l[i].result == LEVEL_LINE_CHANGED)
+                    level_touch(d->entry[i].slot, now_s);
+            }
+            table_mcas_finish(&e->levels, d);
+            return INV_OK;
+        }
+        table_mcas_finish(&e->levels, d); /* a writer aborted it: start over */
+        table_backoff(&backoff);
+    }
+}
+
+/* A hold's lines as one step: take (reserve_step) or end (unreserve_step)
+ * every line. */
+static int hold_lines_apply(inv_engine *e, level_hold_line *lines, size_t n, level_position *at,
+                            size_t *failed, bool take)
+{
+    assert(n >= 1 && n <= INV_HOLD_LINES_MAX);
+    union {
+        reserve_arg take;
+        unreserve_arg end;
+    } args[INV_HOLD_LINES_MAX];
+    multi_line ml[INV_HOLD_LINES_MAX];
+    for (size_t i = 0; i < n; i++) {
+        ml[i] = (multi_line){lines[i].item, lines[i].loc,    NULL,  &args[i], NULL,
+                             !take,         LEVEL_LINE_KEPT, {0, 0}};
+        if (take) {
+            args[i].take = (reserve_arg){lines[i].qty, false, 0, {0, 0}};
+            ml[i].step = reserve_step;
+            ml[i].rules = &args[i].take.rules;
+        } else {
+            assert(lines[i].qty >= 0 && lines[i].sold >= 0);
+            args[i].end = (unreserve_arg){lines[i].qty, lines[i].sold};
+            ml[i].step = unreserve_step;
+        }
+    }
+    int rc = level_multi_apply(e, ml, n, at, failed);
+    for (size_t i = 0; i < n; i++) {
+        /* an untracked level keeps its word: nothing counted */
+        lines[i].result = ml[i].result;
+        lines[i].image = ml[i].image;
+        if (take)
+            lines[i].available_seen = args[i].take.available_seen;
+        else if (rc == INV_OK && lines[i].sold && ml[i].result == LEVEL_LINE_CHANGED)
+            level_commit_units(e, lines[i].item, lines[i].loc, lines[i].sold);
+    }
     return rc;
+}
+
+int level_reserve_all(inv_engine *e, level_hold_line *lines, size_t n, level_position *at,
+                      size_t *failed)
+{
+    return hold_lines_apply(e, lines, n, at, failed, true);
+}
+
+int level_unreserve_all(inv_engine *e, level_hold_line *lines, size_t n, level_position *at,
+                        size_t *failed)
+{
+    return hold_lines_apply(e, lines, n, at, failed, false);
 }
 
 /* ---- changes of batches (batch.c) ------------------------------------------ */

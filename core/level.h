@@ -27,15 +27,44 @@ uint64_t level_mark_location(inv_engine *e, uint64_t loc);
  * mode); every level it touches is stamped with it. LEVEL_NEEDS_POSITION:
  * a level carries a newer revision — publish what was done and call again
  * with a new position. *image: the level word after the change. */
-/* Moves qty from available to reserved unless available would drop below
- * 0 (INSUFFICIENT, with *available_seen). An untracked level counts nothing
- * (*counted false, INV_OK, no image written). */
-int level_reserve(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uint64_t op_pos,
-                  bool *counted, int64_t *available_seen, table_word *image);
-/* Gives a counted reservation back: reserved -= qty, and available += qty
- * unless sold. NOTFOUND when the level was deleted meanwhile. */
-int level_unreserve(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, bool sold,
-                    uint64_t op_pos, table_word *image);
+/* A hold's lines as one step (all or nothing, and nobody sees a part of
+ * it: see level.c, "multi-level changes"). */
+enum {
+    LEVEL_LINE_CHANGED = 1, /* the word changed: image is the word after */
+    LEVEL_LINE_KEPT = 2, /* untracked: counts nothing, no image */
+    LEVEL_LINE_ABSENT = 3 /* unreserve: the level was deleted meanwhile */
+};
+typedef struct {
+    uint64_t item, loc;
+    int64_t qty; /* reserve: units taken; unreserve: units returned */
+    int64_t sold; /* unreserve: units that stay held, now committed */
+    /* out */
+    uint8_t result; /* LEVEL_LINE_* */
+    int64_t available_seen; /* reserve: the available its step saw last */
+    table_word image;
+} level_hold_line;
+/* Where a multi-level change is journaled: its position (0: memory mode),
+ * and how to get a new one when a line carries a newer revision (the old
+ * one given back; 0: the journal failed). */
+typedef struct {
+    uint64_t pos;
+    uint64_t (*renew)(void *ctx);
+    void *ctx;
+} level_position;
+/* Moves every line's qty from available to reserved, unless a line's
+ * available would drop below its floor (INSUFFICIENT, with *failed and
+ * its available_seen): then nothing changed at all, no revision either.
+ * Also INVALID (inactive), LIMIT, NOTFOUND, NOMEM, EIO (no new position):
+ * nothing changed. */
+int level_reserve_all(inv_engine *e, level_hold_line *lines, size_t n, level_position *at,
+                      size_t *failed);
+/* Ends every line as one step: qty units return to available, sold units
+ * stay held and are counted as committed (after the step: a reader may
+ * see them as reserved a moment longer, never as available); a deleted
+ * level is left out (ABSENT). LIMIT (more than held), NOMEM, EIO: nothing
+ * changed. */
+int level_unreserve_all(inv_engine *e, level_hold_line *lines, size_t n, level_position *at,
+                        size_t *failed);
 /* Reads a level (inside an epoch section). */
 int level_read(inv_engine *e, uint64_t item, uint64_t loc, inv_level *out);
 

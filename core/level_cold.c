@@ -97,7 +97,7 @@ int level_rules_read(inv_engine *e, uint64_t item, uint64_t loc, level_rules *ou
         table_slot *s = table_find(&e->levels, item, loc);
         if (!s)
             return INV_ENOTFOUND;
-        table_word v = table_load(s);
+        table_word v = table_load_key(s, item, loc);
         if (v.w1 & TABLE_MOVED)
             continue; /* table_find now answers the next array */
         if (!table_is_live(v))
@@ -107,7 +107,7 @@ int level_rules_read(inv_engine *e, uint64_t item, uint64_t loc, level_rules *ou
             lock_wait(&spins); /* a rules change is landing */
             continue;
         }
-        table_word again = table_load(s);
+        table_word again = table_load_key(s, item, loc);
         if (again.w0 != v.w0 || again.w1 != v.w1)
             continue;
         out->rules = r;
@@ -124,7 +124,7 @@ int level_read_full(inv_engine *e, uint64_t item, uint64_t loc, inv_level_full *
         if (!s)
             return INV_ENOTFOUND;
         level_cold *c = level_cold_of(s);
-        table_word v = table_load(s);
+        table_word v = table_load_key(s, item, loc);
         if (v.w1 & TABLE_MOVED)
             continue;
         if (!table_is_live(v))
@@ -140,7 +140,7 @@ int level_read_full(inv_engine *e, uint64_t item, uint64_t loc, inv_level_full *
         uint64_t q_i = atomic_load_explicit(&c->q_i, memory_order_relaxed);
         uint32_t created_s = atomic_load_explicit(&c->created_s, memory_order_relaxed);
         uint32_t updated_s = atomic_load_explicit(&c->updated_s, memory_order_relaxed);
-        table_word again = table_load(s);
+        table_word again = table_load_key(s, item, loc);
         uint64_t r2 = load_rules(c);
         if (again.w0 != v.w0 || again.w1 != v.w1 || (r2 & LEVEL_COLD_LOCK) ||
             (r2 & ~LEVEL_COMMITTED_MASK) != (r & ~LEVEL_COMMITTED_MASK))
@@ -284,7 +284,7 @@ static int lock_level(inv_engine *e, uint64_t item, uint64_t loc, table_slot **s
         if (!atomic_compare_exchange_weak_explicit(&c->rules, &r, r | LEVEL_COLD_LOCK,
                                                    memory_order_acquire, memory_order_relaxed))
             continue;
-        *v = table_load(s);
+        *v = level_load_helped(s, item, loc);
         if (table_is_frozen(*v)) {
             unlock_cold(c);
             table_settle(&e->levels, s);
@@ -550,6 +550,10 @@ int level_cold_apply(inv_engine *e, uint64_t item, uint64_t loc, level_cold_op *
                 next.w1 |= TABLE_TOMB;
             if (table_cas(s, &v, next))
                 break;
+            /* A multi-level change in flight on it: finish or abort it,
+             * then decide on the word it leaves. */
+            if (!table_is_frozen(v) && (v.w1 & TABLE_DESC))
+                v = level_help_word(s, v, item, loc);
             if (table_is_frozen(v)) {
                 rc = LEVEL_COLD_RETRY;
                 break;
@@ -664,7 +668,7 @@ int level_committed_reset(inv_engine *e)
 int level_committed_less(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
 {
     table_slot *s = table_find(&e->levels, item, loc);
-    if (!s || !table_is_live(table_load(s)))
+    if (!s || !table_is_live(table_load_key(s, item, loc)))
         return INV_ENOTFOUND;
     level_cold *c = level_cold_of(s);
     /* relaxed: recovery runs alone. */

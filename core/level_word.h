@@ -41,6 +41,8 @@
 #ifndef INV_LEVEL_WORD_H
 #define INV_LEVEL_WORD_H
 
+#include <assert.h>
+
 #include "clock.h"
 #include "engine_state.h"
 #include "table.h"
@@ -214,6 +216,23 @@ static inline level_time level_time_now(inv_engine *e)
     }
     uint32_t s = engine_now_s(e);
     return (level_time){(int64_t)s * 1000, s};
+}
+
+/* A writer that met a multi-level change in flight on (item, loc)'s word v
+ * (read from s) finishes or aborts it (table_mcas_help) until the word is
+ * plain or frozen by growth: the word it may then replace. */
+static inline table_word level_help_word(table_slot *s, table_word v, uint64_t item, uint64_t loc)
+{
+    while (!table_is_frozen(v) && (v.w1 & TABLE_DESC))
+        table_mcas_help(s, &v, item, loc);
+    assert(table_is_frozen(v) || !(v.w1 & TABLE_DESC));
+    return v;
+}
+
+/* The word of (item, loc) in s as a writer may replace it (see above). */
+static inline table_word level_load_helped(table_slot *s, uint64_t item, uint64_t loc)
+{
+    return level_help_word(s, table_load(s), item, loc);
 }
 
 static inline bool qty_in_range(int64_t q)

@@ -610,13 +610,13 @@ typedef struct {
  * started after we finished the last one is read from where it went. */
 static bool current_value(table *t, table_slot **s, uint64_t a, uint64_t b, table_word *v)
 {
-    *v = table_load(*s);
+    *v = table_load_key(*s, a, b);
     if (v->w1 & TABLE_MOVED) {
         table_slot *now = table_find(t, a, b);
         if (!now)
             return false;
         *s = now;
-        *v = table_load(now);
+        *v = table_load_key(now, a, b);
     }
     return table_is_live(*v);
 }
@@ -679,7 +679,7 @@ static int scan_slots(table *t, uint64_t cursor, size_t max_entries, table_visit
     for (int sp = 0; sp < 2 && rc >= 0; sp++) {
         uint64_t h = hash_key(t, 0, (uint64_t)sp);
         table_slot *s = special_slot(t, (uint64_t)sp);
-        table_word v = table_load(s);
+        table_word v = table_load_key(s, 0, (uint64_t)sp);
         if (h >= cursor && table_is_live(v))
             rc = vec_push(&l, &(scan_entry){h, 0, (uint64_t)sp, v, s});
     }
@@ -787,7 +787,7 @@ int table_foreach_slot(table *t, table_visit_slot_fn fn, void *ctx)
     table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
     for (int sp = 0; sp < 2; sp++) {
         table_slot *s = special_slot(t, (uint64_t)sp);
-        table_word v = table_load(s);
+        table_word v = table_load_key(s, 0, (uint64_t)sp);
         if (table_is_live(v)) {
             int rc = fn(ctx, 0, (uint64_t)sp, v, s);
             if (rc)
@@ -814,4 +814,185 @@ int table_foreach(table *t, table_visit_fn fn, void *ctx)
 {
     visit_plain vp = {fn, ctx};
     return table_foreach_slot(t, visit_plain_slot, &vp);
+}
+
+/* ---- multi-word changes (see table.h) ------------------------------------ */
+
+static table_mcas *mcas_of(table_word raw)
+{
+    assert(raw.w1 & TABLE_DESC);
+    return (table_mcas *)(uintptr_t)(raw.w1 & TABLE_DESC_ADDR);
+}
+
+static table_mcas_entry *mcas_entry(table_mcas *d, uint64_t a, uint64_t b)
+{
+    for (uint32_t i = 0; i < d->n; i++)
+        if (d->entry[i].a == a && d->entry[i].b == b)
+            return &d->entry[i];
+    return NULL;
+}
+
+table_mcas *table_mcas_new(size_t n)
+{
+    assert(n >= 1 && n <= TABLE_MCAS_KEYS_MAX);
+    table_mcas *d = inv_calloc(1, sizeof *d + n * sizeof(table_mcas_entry));
+    if (!d)
+        return NULL;
+    /* The address must fit w1's low bits (user space: 47 or 56 bits). */
+    assert(((uintptr_t)d & ~(uintptr_t)TABLE_DESC_ADDR) == 0);
+    atomic_init(&d->status, TABLE_MCAS_UNDECIDED);
+    d->n = (uint32_t)n;
+    return d;
+}
+
+/* The decided value of entry x for a status (the table's FROZEN and MOVED
+ * bits of raw kept: growth may have frozen the word meanwhile). */
+static table_word mcas_value(const table_mcas_entry *x, int status, table_word raw)
+{
+    table_word v = status == TABLE_MCAS_SUCCEEDED ? x->new : x->old;
+    v.w1 |= raw.w1 & (TABLE_FROZEN | TABLE_MOVED);
+    return v;
+}
+
+table_word table_mcas_resolve(table_word raw, uint64_t a, uint64_t b)
+{
+    table_mcas *d = mcas_of(raw);
+    table_mcas_entry *x = mcas_entry(d, a, b);
+    assert(x != NULL); /* only its own keys carry a descriptor */
+    if (!x)
+        return (table_word){raw.w0, 0};
+    /* acquire: pairs with the decision's CAS; the entry itself was
+     * published by the install CAS our load of raw read (acquire). */
+    int status = atomic_load_explicit(&d->status, memory_order_acquire);
+    return mcas_value(x, status, raw);
+}
+
+/* The status of d once decided: an undecided change is waited for a
+ * moment, then aborted. */
+static int mcas_settled_status(table_mcas *d)
+{
+    unsigned backoff = TABLE_BACKOFF_MIN, waited = 0;
+    /* acquire: pairs with the decision's CAS (its new values are read). */
+    int status = atomic_load_explicit(&d->status, memory_order_acquire);
+    while (status == TABLE_MCAS_UNDECIDED && waited < TABLE_MCAS_PATIENCE) {
+        waited += backoff;
+        table_backoff(&backoff);
+        status = atomic_load_explicit(&d->status, memory_order_acquire);
+    }
+    if (status == TABLE_MCAS_UNDECIDED) {
+        int expected = TABLE_MCAS_UNDECIDED;
+        /* acq_rel: the abort is ordered before our roll-back CAS; a lost
+         * race reads the owner's decision (acquire). */
+        if (atomic_compare_exchange_strong_explicit(&d->status, &expected, TABLE_MCAS_ABORTED,
+                                                    memory_order_acq_rel, memory_order_acquire))
+            status = TABLE_MCAS_ABORTED;
+        else
+            status = expected;
+    }
+    assert(status != TABLE_MCAS_UNDECIDED);
+    return status;
+}
+
+void table_mcas_help(table_slot *s, table_word *v, uint64_t a, uint64_t b)
+{
+    assert(!table_is_frozen(*v));
+    table_mcas *d = mcas_of(*v);
+    table_mcas_entry *x = mcas_entry(d, a, b);
+    assert(x != NULL);
+    if (!x)
+        return;
+    table_word to = mcas_value(x, mcas_settled_status(d), *v);
+    /* On failure *v is the fresh word (the owner or another helper came
+     * first, or growth froze it): the caller looks at it again. */
+    if (table_cas(s, v, to))
+        *v = to;
+}
+
+typedef struct {
+    table_mcas *d;
+    table_mcas_entry *x;
+    table_step_fn step;
+    void *ctx;
+} mcas_install_ctx;
+
+/* Decides the key's new value with the caller's step, and writes the
+ * descriptor in its place (the entry first: the CAS publishes it). */
+static int mcas_install_step(void *p, table_word cur, table_word *next)
+{
+    mcas_install_ctx *c = p;
+    table_word decided = cur;
+    int rc = c->step(c->ctx, cur, &decided);
+    if (rc != TABLE_STEP_WRITE && rc != TABLE_STEP_KEEP)
+        return rc;
+    c->x->old = cur;
+    c->x->new = rc == TABLE_STEP_WRITE ? decided : cur;
+    *next = (table_word){cur.w0, TABLE_DESC | (uint64_t)(uintptr_t)c->d};
+    return TABLE_STEP_WRITE;
+}
+
+int table_mcas_install(table *t, table_mcas *d, size_t i, table_step_fn step, void *ctx)
+{
+    assert(i < d->n && !d->entry[i].installed);
+    table_mcas_entry *x = &d->entry[i];
+    mcas_install_ctx c = {d, x, step, ctx};
+    table_word landed;
+    int rc = table_update_at(t, x->a, x->b, false, NULL, mcas_install_step, &c, &landed, &x->slot);
+    if (rc != TABLE_STEP_WRITE)
+        return rc;
+    assert(mcas_of(landed) == d);
+    x->installed = true;
+    return x->new.w0 == x->old.w0 && x->new.w1 == x->old.w1 ? TABLE_STEP_KEEP : TABLE_STEP_WRITE;
+}
+
+bool table_mcas_decide(table_mcas *d)
+{
+    int expected = TABLE_MCAS_UNDECIDED;
+    /* acq_rel: every install happened before; readers that acquire
+     * SUCCEEDED read the new values. */
+    return atomic_compare_exchange_strong_explicit(&d->status, &expected, TABLE_MCAS_SUCCEEDED,
+                                                   memory_order_acq_rel, memory_order_acquire);
+}
+
+/* Puts key x's word to its decided value, wherever growth moved it. */
+static void mcas_settle_key(table *t, table_mcas *d, const table_mcas_entry *x, int status)
+{
+    /* The slot it was installed in first (no probe), then wherever the
+     * table finds the key. */
+    for (table_slot *hint = x->slot;; hint = NULL) {
+        table_slot *s = hint ? hint : table_find(t, x->a, x->b);
+        assert(s != NULL); /* a word carrying a descriptor is live: never dropped */
+        if (!s)
+            return;
+        table_word v = table_load(s);
+        while (!table_is_frozen(v)) {
+            if (!(v.w1 & TABLE_DESC) || mcas_of(v) != d)
+                return; /* a helper put it already */
+            if (table_cas(s, &v, mcas_value(x, status, v)))
+                return;
+        }
+        table_settle(t, s); /* growth: put it in the next array */
+    }
+}
+
+void table_mcas_finish(table *t, table_mcas *d)
+{
+    /* acquire: the decision (ours, or a helper's abort). */
+    int status = atomic_load_explicit(&d->status, memory_order_acquire);
+    assert(status != TABLE_MCAS_UNDECIDED);
+    for (uint32_t i = 0; i < d->n; i++)
+        if (d->entry[i].installed)
+            mcas_settle_key(t, d, &d->entry[i], status);
+    /* No word names d any more; a reader that read one before is in its
+     * epoch section, which the retirement waits for. */
+    epoch_retire(d, free, t->owner);
+}
+
+void table_mcas_abort(table *t, table_mcas *d)
+{
+    int expected = TABLE_MCAS_UNDECIDED;
+    /* acq_rel: as table_mcas_decide (a helper may have aborted it first). */
+    (void)atomic_compare_exchange_strong_explicit(&d->status, &expected, TABLE_MCAS_ABORTED,
+                                                  memory_order_acq_rel, memory_order_acquire);
+    assert(atomic_load_explicit(&d->status, memory_order_relaxed) == TABLE_MCAS_ABORTED);
+    table_mcas_finish(t, d);
 }

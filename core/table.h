@@ -10,10 +10,18 @@
  *   TABLE_MOVED   the value now lives in the next array (implies FROZEN)
  *   TABLE_TOMB    deleted: the value is absent, w1's low bits keep its
  *                 version so a re-created entry continues counting
+ *   TABLE_DESC    a multi-word change (table_mcas) is in flight: w0 is
+ *                 the value before it, w1's low 60 bits its descriptor;
+ *                 readers see the value it decided (table_load_key), and
+ *                 writers finish it or abort it first (table_update_at)
  *
- * and requires of its users: w1's low 61 bits (the version) are >= 1 for a
+ * and requires of its users: w1's low 60 bits (the version) are >= 1 for a
  * live value and change on every CAS, so a value word never repeats. That
- * makes the two-load snapshot read in table_load() exact.
+ * makes the two-load snapshot read in table_load() exact. A multi-word
+ * change keeps it so: while its descriptor is in a word, w0 stays the
+ * value before it, and an aborted change puts back exactly that word, so
+ * every w1 a reader can read twice still names one w0 (a descriptor's
+ * address is not reused while a reader is in its epoch section).
  *
  * Who may do what: any thread, inside an epoch critical section (epoch.h),
  * may find, insert and CAS at once; nothing blocks. Slots never return to
@@ -42,8 +50,12 @@
 #define TABLE_FROZEN (1ULL << 63)
 #define TABLE_MOVED (1ULL << 62)
 #define TABLE_TOMB (1ULL << 61)
-#define TABLE_FLAGS (TABLE_FROZEN | TABLE_MOVED | TABLE_TOMB)
-#define TABLE_VERSION_MAX (TABLE_TOMB - 1)
+/* A multi-word change is in flight (table_mcas, below): w0 is still the
+ * value before it, w1's low bits are the descriptor's address. */
+#define TABLE_DESC (1ULL << 60)
+#define TABLE_FLAGS (TABLE_FROZEN | TABLE_MOVED | TABLE_TOMB | TABLE_DESC)
+#define TABLE_VERSION_MAX (TABLE_DESC - 1)
+#define TABLE_DESC_ADDR (TABLE_DESC - 1) /* a descriptor's address bits */
 
 /* Growth starts when claimed keys exceed this share of the capacity. */
 #define TABLE_LOAD_NUM 3
@@ -356,6 +368,95 @@ static inline void table_backoff(unsigned *spins)
 
 typedef int (*table_step_fn)(void *ctx, table_word cur, table_word *next);
 
+/* ---- multi-word changes (a descriptor-based MCAS) -------------------------
+ *
+ * One change of several keys of one table that everybody sees whole or not
+ * at all (Harris, Fraser and Pratt's multi-word CAS, cut down: only the
+ * owner installs, and anyone it blocks may abort it).
+ *
+ *   1. The owner allocates a descriptor holding every key (table_mcas_new),
+ *      UNDECIDED.
+ *   2. Key by key, it decides the key's new value from the current one and
+ *      installs the descriptor by one CAS: {old w0, TABLE_DESC | address}
+ *      (table_mcas_install). The old and new values are in the descriptor
+ *      before the CAS publishes it.
+ *   3. It decides by one CAS of the status: UNDECIDED -> SUCCEEDED is the
+ *      change's linearization point (table_mcas_decide); a refusal on any
+ *      key makes it ABORTED instead (table_mcas_abort).
+ *   4. It replaces every installed word by its new value (succeeded) or
+ *      puts back the old one exactly (aborted: no version moves), and
+ *      retires the descriptor through the epoch (table_mcas_finish).
+ *
+ * Readers resolve a word carrying a descriptor to the value its status
+ * decides (old unless SUCCEEDED), so nobody reads half a change, or any of
+ * an aborted one. A writer that meets one (table_update_at) finishes it
+ * when it is decided; an undecided one it waits for a moment
+ * (TABLE_MCAS_PATIENCE) and then aborts, so a stalled owner never blocks
+ * anyone: lock-free for everybody else, and the owner, finding itself
+ * aborted, starts over. The descriptor's status is the only thing that
+ * changes once it is published; its entries are written by the owner
+ * before the CAS that installs them. */
+
+enum { TABLE_MCAS_UNDECIDED = 0, TABLE_MCAS_SUCCEEDED = 1, TABLE_MCAS_ABORTED = 2 };
+
+/* A writer meeting an undecided change waits this many pauses (with
+ * table_backoff's growth) before aborting it: longer than an owner needs
+ * to install a few words, far shorter than a scheduler's time slice. */
+#define TABLE_MCAS_PATIENCE 4096u
+/* The most keys one descriptor changes (a hold's lines, at most). */
+#define TABLE_MCAS_KEYS_MAX 256u
+
+typedef struct {
+    uint64_t a, b; /* the key, written before the first install */
+    table_word old, new; /* written before this key's install */
+    /* The owner's own bookkeeping: installed, and the slot it went into
+     * (a hint: growth may have moved the key since). */
+    bool installed;
+    table_slot *slot;
+} table_mcas_entry;
+
+typedef struct table_mcas {
+    _Atomic int status; /* TABLE_MCAS_* */
+    uint32_t n;
+    table_mcas_entry entry[];
+} table_mcas;
+
+/* A descriptor for n keys (1 <= n <= TABLE_MCAS_KEYS_MAX), undecided;
+ * NULL when out of memory. The caller fills entry[i].a and .b. */
+table_mcas *table_mcas_new(size_t n);
+/* The value a word carrying a descriptor stands for, for key (a, b): the
+ * new value once SUCCEEDED, else the old one (FROZEN and MOVED kept). */
+table_word table_mcas_resolve(table_word raw, uint64_t a, uint64_t b);
+/* A writer met raw (in *v, read from s) carrying a descriptor: finishes
+ * the change if decided, else waits a moment and aborts it, and puts the
+ * resolved value in the word. *v: the word as it is after. */
+void table_mcas_help(table_slot *s, table_word *v, uint64_t a, uint64_t b);
+/* Step 2 for entry i: runs step on the key's current value (helping
+ * other changes out of the way); a WRITE or a KEEP installs d with that
+ * value as the new one (a KEEP: unchanged, still protected until the
+ * decision). Returns the step's answer (TABLE_STEP_WRITE / _KEEP once
+ * installed), TABLE_UPDATE_NO_KEY for an absent key the step would
+ * write, or the step's refusal (nothing installed). */
+int table_mcas_install(table *t, table_mcas *d, size_t i, table_step_fn step, void *ctx);
+/* Step 3: true when d is now SUCCEEDED (false: someone aborted it). */
+bool table_mcas_decide(table_mcas *d);
+/* Step 4, and the abort's: puts every installed word to its decided value
+ * and retires d (d must not be used after). */
+void table_mcas_finish(table *t, table_mcas *d);
+/* Aborts d (if nobody decided it yet) and finishes it: every installed
+ * word goes back to its old value unchanged. */
+void table_mcas_abort(table *t, table_mcas *d);
+
+/* table_load, resolving a multi-word change in flight for the slot's key
+ * (a, b): what every reader of a table with such changes uses. */
+static inline table_word table_load_key(const table_slot *s, uint64_t a, uint64_t b)
+{
+    table_word v = table_load(s);
+    if (__builtin_expect((v.w1 & TABLE_DESC) != 0, 0))
+        v = table_mcas_resolve(v, a, b);
+    return v;
+}
+
 /* The slot of (a, b) through the memo, by insert, or by find. */
 static inline table_slot *table_update_slot(table *t, uint64_t a, uint64_t b, bool insert,
                                             table_memo *memo)
@@ -388,6 +489,10 @@ table_update_at(table *t, uint64_t a, uint64_t b, bool insert, table_memo *memo,
                     table_memo_forget(memo);
                 table_settle(t, s); /* growth: redo in the next array */
                 break;
+            }
+            if (__builtin_expect((v.w1 & TABLE_DESC) != 0, 0)) {
+                table_mcas_help(s, &v, a, b); /* v: the word after it */
+                continue;
             }
             table_word next = v;
             int rc = step(ctx, v, &next);

@@ -11,6 +11,7 @@
 #include "test_util.h"
 
 #include "hold.h"
+#include "persist.h"
 #include "invcore.h"
 
 #include <inttypes.h>
@@ -37,16 +38,23 @@ enum {
 
 /* Two locations; items 1..3 tracked with 10 units at LOC_A and 20 at LOC_B;
  * ITEM_FREE untracked with 0 available at LOC_A; ITEM_NO_LEVEL has none. */
-static inv_engine *open_stocked(void)
+/* Both locations, and items ITEM_1..last tracked with 10 units at LOC_A
+ * and 20 at LOC_B. */
+static void stock_tracked(inv_engine *e, uint64_t last)
 {
-    inv_engine *e = tu_open_with_sweep(SWEEP_MS);
     cr_assert_eq(inv_location_put(e, LOC_A, NULL), INV_OK);
     cr_assert_eq(inv_location_put(e, LOC_B, NULL), INV_OK);
-    for (uint64_t item = ITEM_1; item <= ITEM_3; item++) {
+    for (uint64_t item = ITEM_1; item <= last; item++) {
         tu_put_item(e, item, true);
         tu_set_level(e, item, LOC_A, 10);
         tu_set_level(e, item, LOC_B, 20);
     }
+}
+
+static inv_engine *open_stocked(void)
+{
+    inv_engine *e = tu_open_with_sweep(SWEEP_MS);
+    stock_tracked(e, ITEM_3);
     tu_put_item(e, ITEM_FREE, false);
     tu_set_level(e, ITEM_FREE, LOC_A, 0);
     tu_put_item(e, ITEM_NO_LEVEL, true);
@@ -1006,4 +1014,109 @@ Test(hold, a_hold_being_ended_reads_as_held_until_its_levels_change)
     cr_assert_eq(state_of(e, "mid"), INV_HOLD_RELEASED);
     assert_level(e, ITEM_1, LOC_A, 10, 0);
     verify_and_close(e);
+}
+
+/* ---- a failed create is no step at all (issue 17, #11) ------------------- */
+
+/* Lines (1, A) 4, (1, B) 2 and (2, A) 11: the engine takes them in item
+ * order, so the last one fails after the first two could be taken. */
+static const inv_hold_line aborting_lines[] = {
+    {ITEM_2, LOC_A, 11}, {ITEM_1, LOC_A, 4}, {ITEM_1, LOC_B, 2}};
+static const struct {
+    uint64_t item, loc;
+} aborting_levels[] = {{ITEM_1, LOC_A}, {ITEM_1, LOC_B}, {ITEM_2, LOC_A}};
+#define ABORTING_N (sizeof aborting_levels / sizeof aborting_levels[0])
+
+static void aborted_create_changes_no_revision(inv_engine *e)
+{
+    inv_level before[ABORTING_N];
+    for (size_t i = 0; i < ABORTING_N; i++)
+        before[i] = tu_level_of(e, aborting_levels[i].item, aborting_levels[i].loc);
+    inv_hold_failure f;
+    cr_assert_eq(create(e, "no", LONG_TTL_MS, aborting_lines, ABORTING_N, &f), INV_EINSUFFICIENT);
+    cr_assert_eq(f.item, ITEM_2);
+    for (size_t i = 0; i < ABORTING_N; i++) {
+        inv_level now = tu_level_of(e, aborting_levels[i].item, aborting_levels[i].loc);
+        cr_assert_eq(now.revision, before[i].revision,
+                     "level (%d, %d): revision %" PRIu64 " after an aborted create, was %" PRIu64,
+                     (int)aborting_levels[i].item, (int)aborting_levels[i].loc, now.revision,
+                     before[i].revision);
+        cr_assert_eq(now.available, before[i].available);
+        cr_assert_eq(now.reserved, 0);
+    }
+}
+
+Test(hold, an_aborted_multi_line_create_leaves_every_revision_unchanged)
+{
+    inv_engine *e = open_stocked();
+    aborted_create_changes_no_revision(e);
+    verify_and_close(e);
+}
+
+/* open_stocked's items 1 and 2, on a journal in dir. */
+static inv_engine *open_journal_stocked(const char *dir)
+{
+    inv_engine *e = tu_open_dir(dir, INV_FSYNC_NONE);
+    stock_tracked(e, ITEM_2);
+    return e;
+}
+
+Test(hold, an_aborted_multi_line_create_leaves_every_revision_unchanged_in_the_journal)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "hold");
+    inv_engine *e = open_journal_stocked(dir);
+    aborted_create_changes_no_revision(e);
+    inv_close(e);
+    /* and the journal says so too: recovered, nothing moved */
+    e = tu_open_dir(dir, INV_FSYNC_NONE);
+    assert_level(e, ITEM_1, LOC_A, 10, 0);
+    assert_level(e, ITEM_1, LOC_B, 20, 0);
+    verify_and_close(e);
+    cr_assert_eq(tu_remove_tree(dir), 0);
+}
+
+/* At every record an aborting create publishes (a point where, before,
+ * its taken lines could be seen), a reader finds every level as it was. */
+static inv_engine *abort_reader_engine;
+static inv_level abort_reader_before[ABORTING_N];
+static int abort_reader_records;
+static char abort_reader_first[160];
+
+static void read_at_hold_record(uint8_t type)
+{
+    if (type != PERSIST_HOLD)
+        return;
+    abort_reader_records++;
+    for (size_t i = 0; i < ABORTING_N; i++) {
+        inv_level lv;
+        int rc = inv_level_get(abort_reader_engine, aborting_levels[i].item, aborting_levels[i].loc,
+                               &lv);
+        if ((rc != INV_OK || lv.reserved != 0 || lv.revision != abort_reader_before[i].revision) &&
+            !abort_reader_first[0])
+            snprintf(
+                abort_reader_first, sizeof abort_reader_first,
+                "record %d: level %zu reserved %" PRId64 " revision %" PRIu64 " (was %" PRIu64 ")",
+                abort_reader_records, i, lv.reserved, lv.revision, abort_reader_before[i].revision);
+    }
+}
+
+Test(hold, a_reader_never_sees_the_units_of_an_aborting_create)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "hold");
+    inv_engine *e = open_journal_stocked(dir);
+    for (size_t i = 0; i < ABORTING_N; i++)
+        abort_reader_before[i] = tu_level_of(e, aborting_levels[i].item, aborting_levels[i].loc);
+    abort_reader_engine = e;
+    abort_reader_records = 0;
+    abort_reader_first[0] = '\0';
+    tu_before_publish(read_at_hold_record);
+    int rc = create(e, "no", LONG_TTL_MS, aborting_lines, ABORTING_N, NULL);
+    tu_before_publish(NULL);
+    cr_assert_eq(rc, INV_EINSUFFICIENT);
+    cr_assert_gt(abort_reader_records, 0, "the create published no record");
+    cr_assert_eq(abort_reader_first[0], '\0', "%s", abort_reader_first);
+    verify_and_close(e);
+    cr_assert_eq(tu_remove_tree(dir), 0);
 }

@@ -7,6 +7,8 @@
 #include "test_util.h"
 
 #include "engine.h" /* e->levels, to force growth and read resizes */
+#include "epoch.h"
+#include "table.h"
 
 static inv_engine *open_with(uint64_t item, uint64_t loc)
 {
@@ -673,4 +675,116 @@ Test(level_scan, pages_visit_every_level_once_while_the_table_grows)
         scan_while_creating(e, n_items, n_locs, counts[c]);
         inv_close(e);
     }
+}
+
+/* ---- multi-level changes (table_mcas, issue 17 #11) ------------------- */
+
+#define L2 22
+
+/* A hand-made line step: available -= 5, revision + 1 (memory mode). */
+static int take_five(void *ctx, table_word cur, table_word *next)
+{
+    (void)ctx;
+    int32_t available = (int32_t)(uint32_t)cur.w0 - 5;
+    next->w0 = (cur.w0 & ~0xffffffffULL) | (uint32_t)available;
+    next->w1 = cur.w1 + 1;
+    return TABLE_STEP_WRITE;
+}
+
+static inv_engine *open_two(inv_level *a, inv_level *b)
+{
+    inv_engine *e = open_with(I1, L1);
+    cr_assert_eq(inv_location_put(e, L2, NULL), INV_OK);
+    cr_assert_eq(inv_level_set(e, I1, L1, 10, 0, a), INV_OK);
+    cr_assert_eq(inv_level_set(e, I1, L2, 10, 0, b), INV_OK);
+    return e;
+}
+
+static table_mcas *two_keys(void)
+{
+    table_mcas *d = table_mcas_new(2);
+    cr_assert_not_null(d);
+    d->entry[0].a = d->entry[1].a = I1;
+    d->entry[0].b = L1;
+    d->entry[1].b = L2;
+    return d;
+}
+
+/* Two levels of 10 (their first reads in a0, b0) and a change of both,
+ * installed on the first n_installed of them, undecided. */
+static table_mcas *open_installed(inv_engine **e, inv_level *a0, inv_level *b0, size_t n_installed)
+{
+    *e = open_two(a0, b0);
+    table_mcas *d = two_keys();
+    epoch_enter();
+    for (size_t i = 0; i < n_installed; i++)
+        cr_assert_eq(table_mcas_install(&(*e)->levels, d, i, take_five, NULL), TABLE_STEP_WRITE);
+    epoch_exit();
+    return d;
+}
+
+Test(level, a_stalled_multi_level_change_is_unseen_and_a_writer_aborts_it)
+{
+    inv_level a0, b0, lv;
+    inv_engine *e;
+    table_mcas *d = open_installed(&e, &a0, &b0, 1);
+    /* Undecided: a reader sees the level as it was. */
+    cr_assert_eq(inv_level_get(e, I1, L1, &lv), INV_OK);
+    cr_assert_eq(lv.available, 10);
+    cr_assert_eq(lv.revision, a0.revision);
+    /* A writer does not wait for the stalled owner for ever: it aborts the
+     * change, and lands on the old word. */
+    cr_assert_eq(inv_level_adjust(e, I1, L1, 1, INV_NO_FLOOR, &lv), INV_OK);
+    cr_assert_eq(lv.available, 11);
+    cr_assert_eq(lv.revision, a0.revision + 1);
+    epoch_enter();
+    cr_assert_not(table_mcas_decide(d), "the owner decided a change a writer aborted");
+    table_mcas_finish(&e->levels, d);
+    epoch_exit();
+    cr_assert_eq(inv_level_get(e, I1, L1, &lv), INV_OK);
+    cr_assert_eq(lv.available, 11);
+    cr_assert_eq(inv_level_get(e, I1, L2, &lv), INV_OK);
+    cr_assert(lv.available == 10 && lv.revision == b0.revision, "the other key moved");
+    inv_close(e);
+}
+
+Test(level, a_decided_multi_level_change_reads_whole_before_its_words_are_written)
+{
+    inv_level a0, b0, lv;
+    inv_engine *e;
+    table_mcas *d = open_installed(&e, &a0, &b0, 2);
+    epoch_enter();
+    cr_assert(table_mcas_decide(d));
+    epoch_exit();
+    /* Decided, its words not yet written: both keys read as changed. */
+    cr_assert_eq(inv_level_get(e, I1, L1, &lv), INV_OK);
+    cr_assert(lv.available == 5 && lv.revision == a0.revision + 1);
+    cr_assert_eq(inv_level_get(e, I1, L2, &lv), INV_OK);
+    cr_assert(lv.available == 5 && lv.revision == b0.revision + 1);
+    /* A writer finishes it on its way (floored: the 5 left are there). */
+    cr_assert_eq(inv_level_adjust(e, I1, L2, -5, 0, &lv), INV_OK);
+    cr_assert(lv.available == 0 && lv.revision == b0.revision + 2);
+    epoch_enter();
+    table_mcas_finish(&e->levels, d);
+    epoch_exit();
+    cr_assert_eq(inv_level_get(e, I1, L1, &lv), INV_OK);
+    cr_assert(lv.available == 5 && lv.revision == a0.revision + 1);
+    cr_assert_eq(inv_level_get(e, I1, L2, &lv), INV_OK);
+    cr_assert_eq(lv.available, 0);
+    inv_close(e);
+}
+
+Test(level, an_aborted_multi_level_change_puts_back_the_very_words)
+{
+    inv_level a0, b0, lv;
+    inv_engine *e;
+    table_mcas *d = open_installed(&e, &a0, &b0, 2);
+    epoch_enter();
+    table_mcas_abort(&e->levels, d);
+    epoch_exit();
+    cr_assert_eq(inv_level_get(e, I1, L1, &lv), INV_OK);
+    cr_assert(lv.available == 10 && lv.revision == a0.revision);
+    cr_assert_eq(inv_level_get(e, I1, L2, &lv), INV_OK);
+    cr_assert(lv.available == 10 && lv.revision == b0.revision);
+    inv_close(e);
 }

@@ -19,10 +19,12 @@
 #include <criterion/logging.h>
 
 #include "hold.h"
+#include "persist.h"
 #include "invcore.h"
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -618,4 +620,246 @@ Test(stress_holds, creates_racing_on_one_id_reserve_once, .timeout = 120)
     cr_assert_eq(b.available, RACE_STOCK - 2 * committed);
     cr_assert_eq(hold_verify_reserved(e), INV_OK);
     inv_close(e);
+}
+
+/* ---- multi-level holds are single steps (issue 17, #11) ------------------ */
+
+/* Creates that always abort: (1, 1) and (2, 1) have MULTI_STOCK units each
+ * and every hold asks them all, and one unit of (3, 1), which has none; so
+ * every create takes (1, 1) and (2, 1) before it fails (lines go in item
+ * order). A reader of (1, 1), a writer setting it IFREV the revision it
+ * read (nobody else writes it), and a floored adjuster taking all of
+ * (2, 1) and putting it back race them: none may see a reserved unit, be
+ * refused, or meet a revision it did not make. */
+enum {
+    MULTI_STOCK = 10,
+    MULTI_ABORTS = 20000, /* creates per creator thread, before scaling */
+    MULTI_CREATORS = 2,
+    MULTI_CHECKS = 3, /* reader, IFREV setter, floored adjuster */
+    MULTI_HOLDS = 3000, /* committed holds per thread in the ordering test */
+    MULTI_READERS = 1,
+    MULTI_WRITERS = 2,
+    MULTI_BUMPERS = 1, /* changes (2, 1)'s available (and so its revision) */
+    MULTI_YIELDS = 4, /* at each hold record: widens any window a hold has */
+};
+
+typedef struct {
+    error_log err; /* first: assert_no_errors reads it at offset 0 */
+    inv_engine *e;
+    int role, n;
+    _Atomic int *creators_left;
+    uint64_t checks; /* how many reads or writes the checker made */
+} multi_thread;
+
+static void multi_create_aborts(multi_thread *t)
+{
+    inv_hold_line lines[] = {{1, 1, MULTI_STOCK}, {2, 1, MULTI_STOCK}, {3, 1, 1}};
+    for (int i = 0; i < t->n; i++) {
+        char id[32];
+        int len = snprintf(id, sizeof id, "abort-%d-%d", t->role, i);
+        int rc = inv_hold_create(t->e, id, (size_t)len, 60000, lines, 3, NULL);
+        if (rc != INV_EINSUFFICIENT)
+            log_error(&t->err, "create %s answered %d, not INSUFFICIENT", id, rc);
+    }
+    /* release: the checkers stop after the last create. */
+    atomic_fetch_sub_explicit(t->creators_left, 1, memory_order_release);
+}
+
+static bool multi_creating(multi_thread *t)
+{
+    /* acquire: pairs with the creators' release. */
+    return atomic_load_explicit(t->creators_left, memory_order_acquire) > 0;
+}
+
+static void multi_check_once(multi_thread *t)
+{
+    inv_level lv;
+    if (t->role == 0) {
+        if (inv_level_get(t->e, 1, 1, &lv) != INV_OK || lv.reserved != 0 ||
+            lv.available != MULTI_STOCK)
+            log_error(&t->err, "reader saw available %" PRId64 " reserved %" PRId64, lv.available,
+                      lv.reserved);
+    } else if (t->role == 1) {
+        int rc = inv_level_get(t->e, 1, 1, &lv);
+        if (rc == INV_OK)
+            rc = inv_level_set(t->e, 1, 1, MULTI_STOCK, lv.revision, NULL);
+        if (rc != INV_OK)
+            log_error(&t->err, "IFREV set of the revision just read answered %d", rc);
+    } else {
+        int rc = inv_level_adjust(t->e, 2, 1, -MULTI_STOCK, 0, &lv);
+        if (rc != INV_OK)
+            log_error(&t->err, "floored adjust of all %d units answered %d", MULTI_STOCK, rc);
+        else if (inv_level_adjust(t->e, 2, 1, MULTI_STOCK, INV_NO_FLOOR, NULL) != INV_OK)
+            log_error(&t->err, "putting the units back failed");
+    }
+    t->checks++;
+}
+
+static void *multi_main(void *p)
+{
+    multi_thread *t = p;
+    if (t->role >= MULTI_CHECKS) {
+        multi_create_aborts(t);
+        return NULL;
+    }
+    while (multi_creating(t))
+        multi_check_once(t);
+    return NULL;
+}
+
+Test(stress_holds, aborted_creates_are_never_seen_nor_refuse_anyone, .timeout = 120)
+{
+    inv_engine *e = tu_open_with_sweep(10);
+    cr_assert_eq(inv_location_put(e, 1, NULL), INV_OK);
+    for (uint64_t item = 1; item <= 3; item++)
+        tu_put_item(e, item, true);
+    tu_set_level(e, 1, 1, MULTI_STOCK);
+    tu_set_level(e, 2, 1, MULTI_STOCK);
+    tu_set_level(e, 3, 1, 0);
+    inv_level third_before = tu_level_of(e, 3, 1);
+    _Atomic int creators_left = MULTI_CREATORS;
+    static multi_thread ths[MULTI_CHECKS + MULTI_CREATORS];
+    pthread_t th[MULTI_CHECKS + MULTI_CREATORS];
+    int n = (int)tu_iters_min(MULTI_ABORTS, 500);
+    for (int i = 0; i < MULTI_CHECKS + MULTI_CREATORS; i++) {
+        ths[i] = (multi_thread){.e = e, .role = i, .n = n, .creators_left = &creators_left};
+        cr_assert_eq(pthread_create(&th[i], NULL, multi_main, &ths[i]), 0);
+    }
+    for (int i = 0; i < MULTI_CHECKS + MULTI_CREATORS; i++)
+        pthread_join(th[i], NULL);
+    assert_no_errors(&ths[0].err, sizeof ths[0], MULTI_CHECKS + MULTI_CREATORS);
+    for (int i = 0; i < MULTI_CHECKS; i++)
+        cr_assert_gt(ths[i].checks, 0, "checker %d never ran", i);
+    /* Nobody changed (3, 1) but the aborted creates: its revision stayed. */
+    cr_assert_eq(tu_level_of(e, 3, 1).revision, third_before.revision);
+    cr_assert_eq(tu_level_of(e, 1, 1).reserved, 0);
+    cr_assert_eq(tu_level_of(e, 2, 1).available, MULTI_STOCK);
+    cr_assert_eq(tu_stats_of(e).holds_created, 0);
+    cr_assert_eq(hold_verify_reserved(e), INV_OK);
+    inv_close(e);
+}
+
+/* Holds of one unit on (1, 1) and (2, 1) are created, then released; the
+ * lines change in that order. Readers read (1, 1), then (2, 1): while the
+ * holds are only created, the second read can never show fewer reserved
+ * units than the first (a hold seen on (1, 1) was on (2, 1) too); while
+ * they are only released, never more. A hold whose lines change one at a
+ * time breaks one of them. With a journal, a bumper moving (2, 1)'s
+ * revision past a hold's position makes the hold publish a record between
+ * its lines (it did, before), and the hook yields there. */
+typedef struct {
+    error_log err;
+    inv_engine *e;
+    int tid, n;
+    _Atomic int *phase; /* 0: creating, 1: releasing, 2: done */
+    pthread_barrier_t *between;
+    uint64_t reads;
+} order_thread;
+
+static void order_write(order_thread *t)
+{
+    inv_hold_line lines[] = {{1, 1, 1}, {2, 1, 1}};
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < t->n; i++) {
+            char id[32];
+            int len = snprintf(id, sizeof id, "ord-%d-%d", t->tid, i);
+            int rc = pass == 0 ? inv_hold_create(t->e, id, (size_t)len, 600000, lines, 2, NULL)
+                               : inv_hold_release(t->e, id, (size_t)len);
+            if (rc != INV_OK)
+                log_error(&t->err, "%s of %s answered %d", pass ? "release" : "create", id, rc);
+        }
+        pthread_barrier_wait(t->between); /* every writer finished the pass */
+        if (t->tid == 0)
+            /* release: the readers see the next phase after this pass. */
+            atomic_store_explicit(t->phase, pass + 1, memory_order_release);
+        pthread_barrier_wait(t->between);
+    }
+}
+
+static void order_read(order_thread *t)
+{
+    for (;;) {
+        /* acquire: pairs with the writers' phase store. */
+        int phase = atomic_load_explicit(t->phase, memory_order_acquire);
+        if (phase == 2)
+            return;
+        inv_level first, second;
+        if (inv_level_get(t->e, 1, 1, &first) != INV_OK ||
+            inv_level_get(t->e, 2, 1, &second) != INV_OK) {
+            log_error(&t->err, "a level went missing");
+            return;
+        }
+        /* the phase again: a read that spans two phases proves nothing */
+        if (atomic_load_explicit(t->phase, memory_order_acquire) != phase)
+            continue;
+        t->reads++;
+        if (phase == 0 ? second.reserved < first.reserved : second.reserved > first.reserved)
+            log_error(&t->err, "%s: (1, 1) reserved %" PRId64 ", then (2, 1) %" PRId64,
+                      phase == 0 ? "creating" : "releasing", first.reserved, second.reserved);
+    }
+}
+
+static void order_bump(order_thread *t)
+{
+    /* acquire: pairs with the writers' phase store. */
+    while (atomic_load_explicit(t->phase, memory_order_acquire) != 2) {
+        if (inv_level_adjust(t->e, 2, 1, 1, INV_NO_FLOOR, NULL) != INV_OK ||
+            inv_level_adjust(t->e, 2, 1, -1, INV_NO_FLOOR, NULL) != INV_OK)
+            log_error(&t->err, "the bumper's adjust failed");
+        t->reads++;
+    }
+}
+
+static void *order_main(void *p)
+{
+    order_thread *t = p;
+    if (t->tid < MULTI_WRITERS)
+        order_write(t);
+    else if (t->tid < MULTI_WRITERS + MULTI_READERS)
+        order_read(t);
+    else
+        order_bump(t);
+    return NULL;
+}
+
+static void yield_at_hold_record(uint8_t type)
+{
+    for (int i = 0; type == PERSIST_HOLD && i < MULTI_YIELDS; i++)
+        sched_yield();
+}
+
+Test(stress_holds, readers_never_see_a_hold_on_some_lines_only, .timeout = 120)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "stressholds");
+    inv_engine *e = tu_open_dir(dir, INV_FSYNC_NONE);
+    cr_assert_eq(inv_location_put(e, 1, NULL), INV_OK);
+    tu_put_item(e, 1, true);
+    tu_put_item(e, 2, true);
+    tu_set_level(e, 1, 1, RACE_STOCK);
+    tu_set_level(e, 2, 1, RACE_STOCK);
+    _Atomic int phase = 0;
+    pthread_barrier_t between;
+    pthread_barrier_init(&between, NULL, MULTI_WRITERS);
+    enum { N = MULTI_WRITERS + MULTI_READERS + MULTI_BUMPERS };
+    static order_thread ths[N];
+    pthread_t th[N];
+    int n = (int)tu_iters_min(MULTI_HOLDS, 200);
+    tu_before_publish(yield_at_hold_record);
+    for (int i = 0; i < N; i++) {
+        ths[i] = (order_thread){.e = e, .tid = i, .n = n, .phase = &phase, .between = &between};
+        cr_assert_eq(pthread_create(&th[i], NULL, order_main, &ths[i]), 0);
+    }
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    tu_before_publish(NULL);
+    pthread_barrier_destroy(&between);
+    assert_no_errors(&ths[0].err, sizeof ths[0], N);
+    for (int i = MULTI_WRITERS; i < N; i++)
+        cr_assert_gt(ths[i].reads, 0, "reader or bumper %d never ran", i);
+    cr_assert_eq(tu_level_of(e, 1, 1).reserved, 0);
+    cr_assert_eq(tu_level_of(e, 2, 1).available, RACE_STOCK);
+    cr_assert_eq(hold_verify_reserved(e), INV_OK);
+    inv_close(e);
+    cr_assert_eq(tu_remove_tree(dir), 0);
 }
