@@ -64,10 +64,15 @@ bool fileio_parse_name(const char *name, const char *suffix, uint64_t *pos)
 void fileio_header_encode(uint8_t out[FILEIO_HEADER_BYTES], const fileio_format *f,
                           uint64_t position)
 {
-    uint32_t zero = 0;
+    fileio_header_encode_extra(out, f, position, 0);
+}
+
+void fileio_header_encode_extra(uint8_t out[FILEIO_HEADER_BYTES], const fileio_format *f,
+                                uint64_t position, uint32_t extra)
+{
     memcpy(out, f->magic, FILEIO_MAGIC_BYTES);
     memcpy(out + 8, &f->version, 4);
-    memcpy(out + 12, &zero, 4);
+    memcpy(out + 12, &extra, 4);
     memcpy(out + 16, &position, 8);
     uint64_t sum = XXH3_64bits(out, 24);
     memcpy(out + 24, &sum, 8);

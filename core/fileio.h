@@ -38,8 +38,8 @@
 /* Bytes a name or a path built here may need beyond its directory. */
 #define FILEIO_NAME_MAX 64u
 
-/* The file header: magic[8], u32 version, u32 zero, u64 position, u64 xxh3
- * of the 24 bytes before it. */
+/* The file header: magic[8], u32 version, u32 extra (the format's: zero
+ * for snapshots), u64 position, u64 xxh3 of the 24 bytes before it. */
 #define FILEIO_HEADER_BYTES 32u
 #define FILEIO_MAGIC_BYTES 8u
 
@@ -87,6 +87,17 @@ bool fileio_parse_name(const char *name, const char *suffix, uint64_t *pos);
 
 void fileio_header_encode(uint8_t out[FILEIO_HEADER_BYTES], const fileio_format *f,
                           uint64_t position);
+/* As fileio_header_encode with the format's own u32 at offset 12 (zero in
+ * formats that have none; the journal's reserved-ahead mark). */
+void fileio_header_encode_extra(uint8_t out[FILEIO_HEADER_BYTES], const fileio_format *f,
+                                uint64_t position, uint32_t extra);
+/* The u32 at offset 12 of a header that passed fileio_header_check. */
+static inline uint32_t fileio_header_extra(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p + 12, sizeof v);
+    return v;
+}
 /* Checks the header at p (avail bytes readable) against f and the position
  * its file name gives: NULL if valid, else f's reason for the first check
  * that failed. */
