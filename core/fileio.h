@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fault.h"
+
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the journal and snapshot formats are little-endian (host loads)"
 #endif
@@ -104,11 +106,39 @@ static inline uint32_t fileio_header_extra(const uint8_t *p)
 const char *fileio_header_check(const uint8_t *p, size_t avail, const fileio_format *f,
                                 uint64_t position);
 
-/* Maps path whole, read-only (sequential: the caller reads it front to
- * back). NULL on success, with *p NULL for an empty file; else the step
- * that failed ("read" or "map") with errno set. Unmap with fileio_unmap. */
-const char *fileio_map(const char *path, bool sequential, const uint8_t **p, uint64_t *size);
-void fileio_unmap(const uint8_t *p, uint64_t size);
+/* ---- reading: pread through one bounded buffer ------------------------------
+ *
+ * Files are read with pread, never mapped: a media error is then an EIO
+ * from read (reported with the file and offset), never a SIGBUS, and a file
+ * cut short under the reader simply ends earlier. Reads are forward mostly;
+ * the buffer keeps what is still wanted when it slides. */
+
+/* The reader's buffer: the largest span fileio_reader_at can return (a
+ * journal record, JOURNAL_RECORD_MAX, fits with room for read-ahead). */
+#define FILEIO_READ_BUF_BYTES (4u << 20)
+
+typedef struct fileio_reader {
+    int fd;
+    fault_site read_site; /* FAULT_REPLAY_READ or FAULT_FILE_READ */
+    uint64_t size; /* file bytes (lowered if the file shrinks under us) */
+    uint8_t *buf; /* FILEIO_READ_BUF_BYTES */
+    uint64_t buf_off; /* file offset of buf[0] */
+    size_t buf_len; /* bytes of the file in buf */
+    uint64_t err_off; /* where the read that failed started */
+} fileio_reader;
+
+/* Opens path for reading (open_site, then read_site for every pread).
+ * 0, or -1 with errno (ENOMEM if the buffer cannot be had). */
+int fileio_reader_open(fileio_reader *r, const char *path, fault_site open_site,
+                       fault_site read_site);
+/* The bytes of the file from off: *avail of them (at least
+ * min(want, size - off), want <= FILEIO_READ_BUF_BYTES; 0 at the end).
+ * NULL on a read error, with errno set and r->err_off where it happened. */
+const uint8_t *fileio_reader_at(fileio_reader *r, uint64_t off, size_t want, size_t *avail);
+/* True if every byte of [off, size) is zero; *err set (and false) on a
+ * read error. */
+bool fileio_reader_zero_from(fileio_reader *r, uint64_t off, bool *err);
+void fileio_reader_close(fileio_reader *r);
 
 /* fsync of a directory (a rename, create or unlink in it becomes durable).
  * 0, or -1 with errno. */

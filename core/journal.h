@@ -272,6 +272,12 @@ void journal_frame_encode(uint8_t *dst, uint8_t type, const void *payload, uint3
  * past avail; trusts no length. Accepts any synced-back field. */
 const char *journal_frame_decode(const uint8_t *p, size_t avail, uint8_t *type,
                                  const uint8_t **payload, uint32_t *len, uint64_t *size);
+/* The record at file offset off of the file rd reads (fileio.h): a
+ * pointer to it with *avail readable bytes, enough for the whole record if
+ * its length is possible and the file holds it (journal_frame_decode
+ * checks the rest). NULL on a read error (errno, rd->err_off). */
+struct fileio_reader;
+const uint8_t *journal_record_read(struct fileio_reader *rd, uint64_t off, size_t *avail);
 /* The record's checksum (what journal_frame_encode stores last; a record
  * with synced-back 0). */
 uint64_t journal_frame_checksum(uint8_t type, const void *payload, uint32_t len);
