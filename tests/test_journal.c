@@ -1069,35 +1069,9 @@ static void assert_replays(const char *dir, size_t n)
 
 /* ---- power loss inside the last unsynced write (issue 17, #4) ------------- */
 
-/* A sync hook that blocks every fdatasync while `hold` is set: the records
- * of the write before it are then in the file (the page cache) but no
- * completed sync covers them, which is what a power loss may tear. */
-typedef struct {
-    _Atomic int hold;
-    _Atomic int blocked; /* a sync waits in the hook right now */
-} sync_gate;
-
-/* Longest a gated sync or a test waits for the other side (a hang is a
- * failure, not a timing assumption). */
-#define GATE_WAIT_MS 20000
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int gated_sync(void *ctx, int fd)
-{
-    sync_gate *g = ctx;
-    /* acquire/release: the flag orders nothing but itself. */
-    for (int i = 0; i < GATE_WAIT_MS && atomic_load_explicit(&g->hold, memory_order_acquire); i++) {
-        atomic_store_explicit(&g->blocked, 1, memory_order_release);
-        sleep_ms(1);
-    }
-    atomic_store_explicit(&g->blocked, 0, memory_order_release);
-    return fdatasync(fd);
-}
+/* Longest a test waits for the flusher (a hang is a failure, not a timing
+ * assumption). */
+#define FLUSH_WAIT_MS 20000
 
 #define PAGE_BYTES 4096
 #define SYNCED_RECORDS 40u
@@ -1106,54 +1080,48 @@ static int gated_sync(void *ctx, int fd)
 
 typedef struct {
     char dir[64], copy_dir[96], copy_seg[400];
-    uint64_t synced_end; /* durable end before the unsynced write */
+    uint64_t synced_end; /* every record below it was fdatasynced */
     uint64_t pos[SYNCED_RECORDS + UNSYNCED_RECORDS];
 } torn_state;
 
-/* Writes SYNCED_RECORDS durable records (one fdatasync each), then
- * UNSYNCED_RECORDS more in one write whose fdatasync never completes, and
- * copies the segment as a power loss would find it before the sync (all
- * pages there; the caller then loses some). */
+/* Writes SYNCED_RECORDS records and closes (all synced), reopens with an
+ * fsync interval far longer than the test and writes UNSYNCED_RECORDS
+ * more, which reach the file (the page cache) but no fdatasync, and copies
+ * the segment as a power loss would find it if every page had reached the
+ * disk (the caller then loses some). */
 static void torn_setup(torn_state *t)
 {
     tu_tmpdir(t->dir, sizeof t->dir, "test-journal");
-    sync_gate g = {0, 0};
+    journal *j = open_j(t->dir, INV_FSYNC_ALWAYS, 0);
+    write_records(j, SYNCED_RECORDS, TORN_RECORD_LEN, t->pos);
+    cr_assert_eq(journal_close(j), INV_OK);
+    collected c;
+    cr_assert_eq(replay_into(t->dir, 0, false, &c, &t->synced_end, NULL, 0), INV_OK);
+    collected_free(&c);
     journal_config cfg = {.dir = t->dir,
-                          .policy = INV_FSYNC_ALWAYS,
-                          .sync_hook = gated_sync,
-                          .hook_ctx = &g,
-                          .sleep_ns_max = DEFER_SLEEP_NS};
-    journal *j;
+                          .policy = INV_FSYNC_INTERVAL,
+                          .fsync_interval_ms = JOURNAL_FSYNC_INTERVAL_MS_MAX,
+                          .start_position = t->synced_end};
     cr_assert_eq(journal_open(&j, &cfg, NULL, 0), INV_OK);
-    for (unsigned i = 0; i < SYNCED_RECORDS; i++) {
-        write_records(j, 1, TORN_RECORD_LEN, &t->pos[i]);
-        cr_assert_eq(journal_wait(j, t->pos[i]), INV_OK);
-    }
-    t->synced_end = journal_durable_end(j);
-    atomic_store_explicit(&g.hold, 1, memory_order_release);
-    /* One bracket: the flusher is woken once, with every record ready, so
-     * they go out in one write (then its fdatasync blocks). */
-    journal_defer_begin(j);
     write_records(j, UNSYNCED_RECORDS, TORN_RECORD_LEN, &t->pos[SYNCED_RECORDS]);
-    journal_defer_end(j);
     uint64_t last_end =
         t->pos[SYNCED_RECORDS + UNSYNCED_RECORDS - 1] + journal_record_size(TORN_RECORD_LEN);
     journal_stats st;
-    for (int i = 0; i < GATE_WAIT_MS; i++) {
+    for (int i = 0; i < FLUSH_WAIT_MS; i++) {
         journal_stats_get(j, &st);
-        if (st.written_end >= last_end && atomic_load_explicit(&g.blocked, memory_order_acquire))
+        if (st.written_end >= last_end)
             break;
-        sleep_ms(1);
+        struct timespec ms = {0, 1000000L};
+        nanosleep(&ms, NULL);
     }
-    cr_assert_geq(st.written_end, last_end, "the unsynced write never happened");
-    cr_assert_eq(journal_durable_end(j), t->synced_end, "a sync completed");
+    cr_assert_geq(st.written_end, last_end, "the records never reached the file");
+    cr_assert_eq(st.fsyncs, 0, "a sync covered them");
     char seg[400];
     last_segment(t->dir, seg, sizeof seg);
     snprintf(t->copy_dir, sizeof t->copy_dir, "%s/lost", t->dir);
     cr_assert_eq(mkdir(t->copy_dir, 0755), 0);
     snprintf(t->copy_seg, sizeof t->copy_seg, "%s/%s", t->copy_dir, strrchr(seg, '/') + 1);
     tu_copy_file(seg, t->copy_seg); /* the disk at the power loss */
-    atomic_store_explicit(&g.hold, 0, memory_order_release);
     cr_assert_eq(journal_close(j), INV_OK);
 }
 
@@ -1389,17 +1357,21 @@ Test(journal, counters_are_exact_once_records_are_durable)
 /* A segment of this many 1 MiB records spans several read buffers. */
 #define READ_ERR_RECORDS 10u
 
-static void write_big_records(const char *dir, unsigned n)
+/* A fresh dir with one segment of READ_ERR_RECORDS records of 1 MiB;
+ * seg gets its path. */
+static void big_segment(char *dir, size_t dir_cap, char *seg, size_t seg_cap)
 {
+    tu_tmpdir(dir, dir_cap, "test-journal");
     journal *j = open_j(dir, INV_FSYNC_NONE, 0);
     static uint8_t big[JOURNAL_PAYLOAD_MAX];
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = 0; i < READ_ERR_RECORDS; i++) {
         memset(big, (int)i + 1, sizeof big);
         uint64_t p = journal_reserve(j, sizeof big);
         cr_assert_neq(p, 0);
         cr_assert_eq(journal_publish(j, p, 16, big, sizeof big), INV_OK);
     }
     cr_assert_eq(journal_close(j), INV_OK);
+    last_segment(dir, seg, seg_cap);
 }
 
 /* A media error while replaying is INV_EIO naming the file and offset
@@ -1407,11 +1379,8 @@ static void write_big_records(const char *dir, unsigned n)
  * ones; the journal replays whole once the device reads again. */
 Test(journal, a_read_error_while_replaying_is_eio_with_file_and_offset)
 {
-    char dir[64];
-    tu_tmpdir(dir, sizeof dir, "test-journal");
-    write_big_records(dir, READ_ERR_RECORDS);
-    char seg[400];
-    last_segment(dir, seg, sizeof seg);
+    char dir[64], seg[400];
+    big_segment(dir, sizeof dir, seg, sizeof seg);
     for (uint64_t nth = 1; nth <= 3; nth++) {
         fault_reset();
         fault_fail(FAULT_REPLAY_READ, nth, 1, EIO);
@@ -1448,11 +1417,8 @@ static int shrink_on_read(void *ctx, fault_site site, uint64_t call, uint64_t ar
  * never crashes the reader: the bytes are read, not mapped. */
 Test(journal, a_segment_truncated_under_the_reader_does_not_crash)
 {
-    char dir[64];
-    tu_tmpdir(dir, sizeof dir, "test-journal");
-    write_big_records(dir, READ_ERR_RECORDS);
-    char seg[400];
-    last_segment(dir, seg, sizeof seg);
+    char dir[64], seg[400];
+    big_segment(dir, sizeof dir, seg, sizeof seg);
     fault_reset();
     fault_hook(FAULT_REPLAY_READ, shrink_on_read, seg);
     collected c;
