@@ -1391,7 +1391,13 @@ void journal_stats_get(const journal *cj, journal_stats *out)
 {
     journal *j = (journal *)cj;
     memset(out, 0, sizeof *out);
-    /* relaxed (all): statistics, read independently. */
+    /* The ends first (acquire: journal_durable_end; the flusher counts a
+     * write before it publishes the durable end that covers it), so the
+     * counters read after them count at least every record below
+     * durable_end: exact once durable_end reaches the tail. */
+    out->durable_end = journal_durable_end(j);
+    out->tail = journal_tail(j);
+    /* relaxed (all below): statistics, read independently. */
     out->records = atomic_load_explicit(&j->st_records, memory_order_relaxed);
     out->pad_records = atomic_load_explicit(&j->st_pad_records, memory_order_relaxed);
     out->bytes = atomic_load_explicit(&j->st_bytes, memory_order_relaxed);
@@ -1400,9 +1406,7 @@ void journal_stats_get(const journal *cj, journal_stats *out)
     uint64_t synced = atomic_load_explicit(&j->st_synced_records, memory_order_relaxed);
     out->records_per_fsync_avg = out->fsyncs ? (double)synced / (double)out->fsyncs : 0.0;
     out->segments = atomic_load_explicit(&j->st_segments, memory_order_relaxed);
-    out->durable_end = journal_durable_end(j);
     out->written_end = atomic_load_explicit(&j->st_written_end, memory_order_relaxed);
-    out->tail = journal_tail(j);
     out->failed = journal_failed(j);
     /* relaxed (both): statistics; the flag is a hint of the moment. */
     out->flusher_wakeups = atomic_load_explicit(&j->st_flusher_wakeups, memory_order_relaxed);
