@@ -174,7 +174,7 @@ static int reader_fill(fileio_reader *r, uint64_t off, size_t want)
     return 0;
 }
 
-const uint8_t *fileio_reader_at(fileio_reader *r, uint64_t off, size_t want, size_t *avail)
+const uint8_t *fileio_reader_at_slow(fileio_reader *r, uint64_t off, size_t want, size_t *avail)
 {
     assert(want <= FILEIO_READ_BUF_BYTES && r->fd >= 0);
     *avail = 0;

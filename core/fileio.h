@@ -1,8 +1,9 @@
 /*
  * fileio.h — the file helpers that the journal (journal.c, journal_replay.c)
  * and snapshots (snapshot.c) share: names "<16 hex digits><suffix>", the
- * 32-byte file header both formats open with, mapping a file for reading,
- * syncing a directory, error messages and warnings. docs/JOURNAL.md has
+ * 32-byte file header both formats open with, reading a file with pread
+ * through one bounded buffer (never mmap: a media error is EIO, not
+ * SIGBUS), syncing a directory, error messages and warnings. docs/JOURNAL.md has
  * the formats.
  *
  * Invariants:
@@ -11,7 +12,8 @@
  *    words of its check (callers name the file).
  *  - The formats are little-endian and written with host loads and stores
  *    (checked at compile time below).
- *  - No state: every function is safe from any thread.
+ *  - No state but a reader's own: every function is safe from any thread
+ *    (a fileio_reader belongs to one thread).
  */
 #ifndef INV_FILEIO_H
 #define INV_FILEIO_H
@@ -134,7 +136,18 @@ int fileio_reader_open(fileio_reader *r, const char *path, fault_site open_site,
 /* The bytes of the file from off: *avail of them (at least
  * min(want, size - off), want <= FILEIO_READ_BUF_BYTES; 0 at the end).
  * NULL on a read error, with errno set and r->err_off where it happened. */
-const uint8_t *fileio_reader_at(fileio_reader *r, uint64_t off, size_t want, size_t *avail);
+const uint8_t *fileio_reader_at_slow(fileio_reader *r, uint64_t off, size_t want, size_t *avail);
+static inline const uint8_t *fileio_reader_at(fileio_reader *r, uint64_t off, size_t want,
+                                              size_t *avail)
+{
+    /* Fast path (replay's every record): the bytes are in the buffer. */
+    uint64_t end = r->buf_off + r->buf_len;
+    if (__builtin_expect(off >= r->buf_off && off + want <= end, 1)) {
+        *avail = (size_t)(end - off);
+        return r->buf + (off - r->buf_off);
+    }
+    return fileio_reader_at_slow(r, off, want, avail);
+}
 /* True if every byte of [off, size) is zero; *err set (and false) on a
  * read error. */
 bool fileio_reader_zero_from(fileio_reader *r, uint64_t off, bool *err);
