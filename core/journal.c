@@ -414,21 +414,30 @@ static void hwm_publish(journal *j, uint64_t mark)
     wake_progress(&j->hwm_q);
 }
 
-/* Moves the mark when a reserver waits for it or the tail came within
- * half of JOURNAL_RESERVE_AHEAD_BYTES of it: rewrites the header, which
- * becomes the reservers' once synced (do_sync; at once under NONE, whose
- * durability is the write). -1 with errno if the write failed. */
-static int hwm_extend(journal *j)
+/* Keeps the mark at least half of JOURNAL_RESERVE_AHEAD_BYTES beyond
+ * what the ring can hold past the written records (written + ring_bytes:
+ * reservations within it never wait for the mark), and past the tail when
+ * a reserver waits for it (hwm_wanted). Moving it rewrites the header,
+ * which becomes the reservers' once synced (do_sync; at once under NONE,
+ * whose durability is the write). The tail is read only for a waiting
+ * reserver: a load of it each round would pull the writers' hottest line
+ * to this thread. -1 with errno if the write failed. */
+static int hwm_extend(journal *j, uint64_t written)
 {
     /* seq_cst (load and exchange): pairs with hwm_wait's store, so the
      * tail read below includes the waiting reserver's fetch_add. The load
      * first keeps the line shared while nobody waits. */
     bool wanted = atomic_load_explicit(&j->hwm_wanted, memory_order_seq_cst) != 0 &&
                   atomic_exchange_explicit(&j->hwm_wanted, 0, memory_order_seq_cst) != 0;
-    /* seq_cst: ordered after the exchange (above). */
-    uint64_t tail = atomic_load_explicit(&j->tail, memory_order_seq_cst);
-    if (tail + JOURNAL_RESERVE_AHEAD_BYTES / 2u > j->hwm_issued) {
-        uint64_t issued = tail + JOURNAL_RESERVE_AHEAD_BYTES;
+    uint64_t base = written + j->ring_bytes;
+    if (wanted) {
+        /* seq_cst: ordered after the exchange (above). */
+        uint64_t tail = atomic_load_explicit(&j->tail, memory_order_seq_cst);
+        if (tail > base)
+            base = tail;
+    }
+    if (base + JOURNAL_RESERVE_AHEAD_BYTES / 2u > j->hwm_issued) {
+        uint64_t issued = base + JOURNAL_RESERVE_AHEAD_BYTES;
         if (issued > hwm_cap(j->seg_first))
             issued = hwm_cap(j->seg_first); /* reservers wait for a rotation */
         if (issued > j->hwm_issued) {
@@ -842,7 +851,7 @@ static void *flusher_main(void *arg)
     for (;;) {
         /* acquire: pairs with wake_flusher's release increment. */
         uint32_t seq = atomic_load_explicit(&j->flusher_seq, memory_order_acquire);
-        if (hwm_extend(j) != 0)
+        if (hwm_extend(j, s.written) != 0)
             goto fail;
         uint64_t nrec, npad;
         bool rotate;
@@ -1099,7 +1108,7 @@ static journal *journal_new(const journal_config *cfg, uint64_t start)
     atomic_store_explicit(&j->synced_end, start, memory_order_relaxed);
     atomic_store_explicit(&j->hwm, start, memory_order_relaxed);
     atomic_store_explicit(&j->st_written_end, start, memory_order_relaxed);
-    j->hwm_issued = start + JOURNAL_RESERVE_AHEAD_BYTES;
+    j->hwm_issued = start + j->ring_bytes + JOURNAL_RESERVE_AHEAD_BYTES;
     return j;
 }
 

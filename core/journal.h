@@ -88,13 +88,15 @@
 /* Bytes one flusher write carries at most. */
 #define JOURNAL_BATCH_BYTES_MAX (4u << 20)
 #define JOURNAL_FSYNC_INTERVAL_MS_MAX 60000u
-/* Positions are handed out only below a durable mark kept this far ahead
- * of the tail (the segment header's reserved-ahead field), so after a
- * crash the journal resumes above every position handed out before it
- * (revisions never repeat). A crash costs at most this many positions
- * (plus what the ring held), bridged by PAD records on the next open. The
- * mark moves when the tail is within half of it; 4 MiB: one header rewrite
- * per 2 MiB of records, riding the fdatasync that follows anyway. */
+/* Positions are handed out only below a durable mark (the segment header's
+ * reserved-ahead field), so after a crash the journal resumes above every
+ * position handed out before it (revisions never repeat). The flusher keeps
+ * the mark at least half of this beyond what the ring can hold past the
+ * written records (written + ring_bytes), so a reservation waits for it
+ * only when it runs past the ring, and moves it by rewriting the header
+ * (about once per 2 MiB of records, riding the fdatasync that follows
+ * anyway). A crash costs at most ring_bytes + this many positions, bridged
+ * by sparse PAD records on the next open. */
 #define JOURNAL_RESERVE_AHEAD_BYTES (4u << 20)
 /* journal_open bridges a gap between the records on disk and its start
  * position (a crash's reserved-ahead positions, or a snapshot ahead of the
