@@ -247,15 +247,15 @@ static void stats_settled(inv_engine *e, inv_stats *st)
                    (unsigned long long)st->durable_position);
 }
 
-static void *hot_adjuster(void *p)
+static void hot_adjuster(void *p, size_t index)
 {
+    (void)index;
     inv_engine *e = p;
     uint64_t n = tu_iters(COUNT_ADJUSTS);
     for (uint64_t i = 0; i < n; i++) {
         inv_level lv;
         cr_assert_eq(inv_level_adjust(e, 1, 1, 1, INV_NO_FLOOR, &lv), INV_OK);
     }
-    return NULL;
 }
 
 /* records_written (INFO persistence) counts the engine's records, exactly
@@ -274,11 +274,7 @@ Test(persist, records_written_is_exact_once_durable)
     cr_assert_eq(inv_level_set(e, 1, 1, 0, 0, &lv), INV_OK);
     inv_stats s0, s1;
     stats_settled(e, &s0);
-    pthread_t t[COUNT_THREADS];
-    for (int i = 0; i < COUNT_THREADS; i++)
-        cr_assert_eq(pthread_create(&t[i], NULL, hot_adjuster, e), 0);
-    for (int i = 0; i < COUNT_THREADS; i++)
-        pthread_join(t[i], NULL);
+    tu_run_threads(COUNT_THREADS, hot_adjuster, e);
     stats_settled(e, &s1);
     uint64_t adjusts = COUNT_THREADS * tu_iters(COUNT_ADJUSTS);
     cr_assert_eq(
