@@ -1442,3 +1442,44 @@ Test(journal, a_segment_truncated_under_the_reader_does_not_crash)
     collected_free(&c);
     tu_remove_tree(dir);
 }
+
+/* Opening past the records (a crash's reserved-ahead positions) writes a
+ * PAD bridge and a header: a failed write or sync there is a typed error
+ * that leaves the records whole, and the next open bridges. */
+Test(journal, a_failed_bridge_at_open_is_eio_and_the_next_open_bridges)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "test-journal");
+    journal *j = open_j(dir, INV_FSYNC_ALWAYS, 0);
+    uint64_t pos[3];
+    write_records(j, 3, 40, pos);
+    cr_assert_eq(journal_close(j), INV_OK);
+    uint64_t start = pos[2] + journal_record_size(40) + 3 * JOURNAL_RECORD_MAX;
+    const fault_site sites[] = {FAULT_JOURNAL_WRITE, FAULT_JOURNAL_SYNC, FAULT_JOURNAL_SEG_OPEN};
+    for (size_t s = 0; s < sizeof sites / sizeof sites[0]; s++)
+        for (uint64_t nth = 1; nth <= 3; nth++) {
+            fault_reset();
+            fault_fail(sites[s], nth, 1, s == 0 ? ENOSPC : EIO);
+            journal_config cfg = {.dir = dir, .policy = INV_FSYNC_ALWAYS, .start_position = start};
+            char err[256] = "";
+            int rc = journal_open(&j, &cfg, err, sizeof err);
+            bool failed = fault_failures(sites[s]) > 0;
+            fault_reset();
+            if (rc == INV_OK) {
+                cr_assert(!failed, "%s call %llu failed, yet the open succeeded",
+                          fault_site_name(sites[s]), (unsigned long long)nth);
+                cr_assert_eq(journal_close(j), INV_OK);
+                continue;
+            }
+            cr_assert_eq(rc, INV_EIO, "%s call %llu: rc %d: %s", fault_site_name(sites[s]),
+                         (unsigned long long)nth, rc, err);
+            assert_replays(dir, 3);
+        }
+    j = open_j(dir, INV_FSYNC_ALWAYS, start);
+    uint64_t p;
+    write_records(j, 1, 40, &p);
+    cr_assert_eq(p, start);
+    cr_assert_eq(journal_close(j), INV_OK);
+    assert_replays(dir, 4);
+    tu_remove_tree(dir);
+}
