@@ -381,6 +381,17 @@ static off_t file_size(const char *path)
     return st.st_size;
 }
 
+/* A fresh dir with a journal of n records of len bytes (positions in
+ * pos), written under policy and closed. */
+static void closed_journal(char *dir, size_t cap, inv_fsync_policy policy, size_t n, uint32_t len,
+                           uint64_t *pos)
+{
+    tu_tmpdir(dir, cap, "test-journal");
+    journal *j = open_j(dir, policy, 0);
+    write_records(j, n, len, pos);
+    cr_assert_eq(journal_close(j), INV_OK);
+}
+
 /* Replay resumed at or past where the records it kept end (records_end):
  * past every position the writer may have handed out (its header's
  * reserved-ahead mark), never further than that mark can be ahead. */
@@ -411,11 +422,8 @@ static void continues_at(const char *dir, uint64_t end, size_t total)
 Test(journal, torn_tail_at_every_byte_recovers_to_the_previous_record)
 {
     char dir[64];
-    tu_tmpdir(dir, sizeof dir, "test-journal");
-    journal *j = open_j(dir, INV_FSYNC_NONE, 0);
     uint64_t pos[3];
-    write_records(j, 3, 40, pos);
-    cr_assert_eq(journal_close(j), INV_OK);
+    closed_journal(dir, sizeof dir, INV_FSYNC_NONE, 3, 40, pos);
     char seg[400], keep[420];
     last_segment(dir, seg, sizeof seg);
     snprintf(keep, sizeof keep, "%s/original", dir);
@@ -553,11 +561,8 @@ Test(journal, repair_ending_in_a_segment_with_zeros_reopens_there)
 Test(journal, flipped_byte_in_a_middle_record_is_refused_and_repair_cuts)
 {
     char dir[64];
-    tu_tmpdir(dir, sizeof dir, "test-journal");
-    journal *j = open_j(dir, INV_FSYNC_NONE, 0);
     uint64_t pos[4];
-    write_records(j, 4, 64, pos);
-    cr_assert_eq(journal_close(j), INV_OK);
+    closed_journal(dir, sizeof dir, INV_FSYNC_NONE, 4, 64, pos);
     char seg[400];
     last_segment(dir, seg, sizeof seg);
     off_t off2 = (off_t)(JOURNAL_SEGMENT_HEADER + (pos[1] - pos[0]));
@@ -766,11 +771,9 @@ Test(journal, a_missing_middle_segment_is_corruption)
 Test(journal, open_refuses_a_start_inside_existing_records)
 {
     char dir[64];
-    tu_tmpdir(dir, sizeof dir, "test-journal");
-    journal *j = open_j(dir, INV_FSYNC_NONE, 0);
     uint64_t pos[2];
-    write_records(j, 2, 8, pos);
-    cr_assert_eq(journal_close(j), INV_OK);
+    closed_journal(dir, sizeof dir, INV_FSYNC_NONE, 2, 8, pos);
+    journal *j;
     journal_config cfg = {.dir = dir, .start_position = pos[1]};
     char err[256] = "";
     cr_assert_eq(journal_open(&j, &cfg, err, sizeof err), INV_EINVALID);
@@ -1449,11 +1452,9 @@ Test(journal, a_segment_truncated_under_the_reader_does_not_crash)
 Test(journal, a_failed_bridge_at_open_is_eio_and_the_next_open_bridges)
 {
     char dir[64];
-    tu_tmpdir(dir, sizeof dir, "test-journal");
-    journal *j = open_j(dir, INV_FSYNC_ALWAYS, 0);
     uint64_t pos[3];
-    write_records(j, 3, 40, pos);
-    cr_assert_eq(journal_close(j), INV_OK);
+    closed_journal(dir, sizeof dir, INV_FSYNC_ALWAYS, 3, 40, pos);
+    journal *j;
     uint64_t start = pos[2] + journal_record_size(40) + 3 * JOURNAL_RECORD_MAX;
     const fault_site sites[] = {FAULT_JOURNAL_WRITE, FAULT_JOURNAL_SYNC, FAULT_JOURNAL_SEG_OPEN};
     for (size_t s = 0; s < sizeof sites / sizeof sites[0]; s++)
