@@ -288,6 +288,26 @@ static int64_t sum_available(inv_engine *e, unsigned writers, int64_t *hot)
     return sum;
 }
 
+/* Longest wait for the journal to write what it holds. */
+#define SETTLE_WAIT_MS 10000
+
+/* The engine's statistics once every record reserved so far is written
+ * (durable_position, the written end under NONE, reaches the tail): the
+ * counters count work that is done, so records_written is then exact (an
+ * adjust under INTERVAL or NONE returns before its record is written, and
+ * inv_wait_durable does not wait under them). */
+static void stats_settled(inv_engine *e, inv_stats *st)
+{
+    for (unsigned i = 0; i < SETTLE_WAIT_MS; i++) {
+        inv_stats_get(e, st);
+        if (st->durable_position >= st->journal_position)
+            return;
+        usleep(1000);
+    }
+    fprintf(stderr, "ODD: the journal did not write up to %" PRIu64 " in %u ms\n",
+            st->journal_position, SETTLE_WAIT_MS);
+}
+
 static void ack_measure(inv_engine *e, inv_fsync_policy pol, unsigned n, bool hot, double seconds)
 {
     static writer w[WRITERS_MAX];
@@ -311,19 +331,7 @@ static void ack_measure(inv_engine *e, inv_fsync_policy pol, unsigned n, bool ho
     if (bench_spawn(n, writer_main, w, sizeof w[0]) < 0)
         die("cannot start writer threads", INV_ENOMEM);
     pthread_barrier_destroy(&barrier);
-    uint64_t acked = 0;
-    for (unsigned t = 0; t < n; t++)
-        acked += w[t].ops;
-    /* Under INTERVAL and NONE an adjust returns before the flusher has
-     * written its record: give the flusher up to 1 s to catch up, so that
-     * records and fsyncs cover exactly this row's adjusts. */
-    uint64_t wait_until = bench_now_ns() + 1000000000ull;
-    do {
-        inv_stats_get(e, &s1);
-        if (s1.records_written - s0.records_written >= acked)
-            break;
-        usleep(1000);
-    } while (bench_now_ns() < wait_until);
+    stats_settled(e, &s1);
 
     ack_row *r = &ack_rows[n_ack_rows++];
     memset(r, 0, sizeof *r);
@@ -561,7 +569,7 @@ static void part_replay(uint64_t n, uint64_t rounds)
     for (uint64_t r = 0; r < rounds; r++)
         load_levels(e, n, (r & 1) ? -1 : 1);
     double build_s = (double)(bench_now_ns() - t0) / 1e9;
-    inv_stats_get(e, &st);
+    stats_settled(e, &st);
     uint64_t written = st.records_written;
     inv_close(e);
     uint64_t disk = dir_bytes(dir, NULL);

@@ -7,13 +7,13 @@
 
 #include "sysio.h"
 #include "fileio.h"
+#include "alloc.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -65,10 +65,15 @@ bool fileio_parse_name(const char *name, const char *suffix, uint64_t *pos)
 void fileio_header_encode(uint8_t out[FILEIO_HEADER_BYTES], const fileio_format *f,
                           uint64_t position)
 {
-    uint32_t zero = 0;
+    fileio_header_encode_extra(out, f, position, 0);
+}
+
+void fileio_header_encode_extra(uint8_t out[FILEIO_HEADER_BYTES], const fileio_format *f,
+                                uint64_t position, uint32_t extra)
+{
     memcpy(out, f->magic, FILEIO_MAGIC_BYTES);
     memcpy(out + 8, &f->version, 4);
-    memcpy(out + 12, &zero, 4);
+    memcpy(out + 12, &extra, 4);
     memcpy(out + 16, &position, 8);
     uint64_t sum = XXH3_64bits(out, 24);
     memcpy(out + 24, &sum, 8);
@@ -103,41 +108,117 @@ const char *fileio_header_check(const uint8_t *p, size_t avail, const fileio_for
 
 /* ---- reading and syncing ------------------------------------------------ */
 
-const char *fileio_map(const char *path, bool sequential, const uint8_t **p, uint64_t *size)
+int fileio_reader_open(fileio_reader *r, const char *path, fault_site open_site,
+                       fault_site read_site)
 {
-    *p = NULL;
-    *size = 0;
-    int fd = sysio_open(FAULT_FILE_OPEN, path, O_RDONLY | O_CLOEXEC, 0);
+    memset(r, 0, sizeof *r);
+    r->fd = -1;
+    r->read_site = read_site;
+    int fd = sysio_open(open_site, path, O_RDONLY | O_CLOEXEC, 0);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
         int e = errno;
         if (fd >= 0)
             close(fd);
         errno = e; /* the caller reports open's or fstat's reason */
-        return "read";
+        return -1;
     }
-    uint64_t n = (uint64_t)st.st_size;
-    if (n > 0) {
-        void *m = mmap(NULL, n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-        if (m == MAP_FAILED) {
-            int e = errno;
-            close(fd);
-            errno = e;
-            return "map";
-        }
-        if (sequential)
-            madvise(m, n, MADV_SEQUENTIAL);
-        *p = m;
+    r->buf = inv_malloc(FILEIO_READ_BUF_BYTES);
+    if (r->buf == NULL) {
+        close(fd);
+        errno = ENOMEM;
+        return -1;
     }
-    close(fd);
-    *size = n;
-    return NULL;
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* a hint only */
+    r->fd = fd;
+    r->size = (uint64_t)st.st_size;
+    return 0;
 }
 
-void fileio_unmap(const uint8_t *p, uint64_t size)
+/* Refills the buffer so that it starts at off and holds want bytes (or
+ * the file up to its end), keeping the bytes from off it already has.
+ * 0, or -1 with errno and r->err_off. */
+static int reader_fill(fileio_reader *r, uint64_t off, size_t want)
 {
-    if (p != NULL)
-        munmap((void *)p, size);
+    uint64_t end = r->buf_off + r->buf_len;
+    if (off >= r->buf_off && off < end) {
+        size_t keep = (size_t)(end - off);
+        memmove(r->buf, r->buf + (off - r->buf_off), keep);
+        r->buf_len = keep;
+    } else {
+        r->buf_len = 0;
+    }
+    r->buf_off = off;
+    /* Fill the whole buffer (read-ahead), at least want, never past the
+     * file's end. A read of 0 bytes before it: the file shrank. */
+    while (r->buf_len < FILEIO_READ_BUF_BYTES && r->buf_off + r->buf_len < r->size) {
+        uint64_t at = r->buf_off + r->buf_len;
+        size_t n = FILEIO_READ_BUF_BYTES - r->buf_len;
+        if (n > r->size - at)
+            n = (size_t)(r->size - at);
+        ssize_t got = sysio_pread(r->read_site, r->fd, r->buf + r->buf_len, n, (off_t)at);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            r->err_off = at;
+            return -1;
+        }
+        if (got == 0) {
+            r->size = at; /* cut short under us: it ends here now */
+            break;
+        }
+        r->buf_len += (size_t)got;
+        if (r->buf_len >= want)
+            break; /* enough for now; the next slide reads ahead again */
+    }
+    return 0;
+}
+
+const uint8_t *fileio_reader_at_slow(fileio_reader *r, uint64_t off, size_t want, size_t *avail)
+{
+    assert(want <= FILEIO_READ_BUF_BYTES && r->fd >= 0);
+    *avail = 0;
+    if (off >= r->size)
+        return r->buf; /* nothing left: avail 0 */
+    uint64_t left = r->size - off;
+    size_t need = want < left ? want : (size_t)left;
+    if (off < r->buf_off || off + need > r->buf_off + r->buf_len) {
+        if (reader_fill(r, off, need) != 0)
+            return NULL;
+        if (off >= r->size)
+            return r->buf;
+    }
+    *avail = (size_t)(r->buf_off + r->buf_len - off);
+    assert(*avail > 0 || off >= r->size);
+    return r->buf + (off - r->buf_off);
+}
+
+bool fileio_reader_zero_from(fileio_reader *r, uint64_t off, bool *err)
+{
+    *err = false;
+    while (off < r->size) {
+        size_t avail;
+        const uint8_t *p = fileio_reader_at(r, off, FILEIO_READ_BUF_BYTES, &avail);
+        if (p == NULL) {
+            *err = true;
+            return false;
+        }
+        if (avail == 0)
+            break;
+        if (!fileio_all_zero(p, avail))
+            return false;
+        off += avail;
+    }
+    return true;
+}
+
+void fileio_reader_close(fileio_reader *r)
+{
+    if (r->fd >= 0)
+        close(r->fd);
+    free(r->buf);
+    r->fd = -1;
+    r->buf = NULL;
 }
 
 int fileio_fsync_dir(const char *dir)

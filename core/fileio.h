@@ -1,8 +1,9 @@
 /*
  * fileio.h — the file helpers that the journal (journal.c, journal_replay.c)
  * and snapshots (snapshot.c) share: names "<16 hex digits><suffix>", the
- * 32-byte file header both formats open with, mapping a file for reading,
- * syncing a directory, error messages and warnings. docs/JOURNAL.md has
+ * 32-byte file header both formats open with, reading a file with pread
+ * through one bounded buffer (never mmap: a media error is EIO, not
+ * SIGBUS), syncing a directory, error messages and warnings. docs/JOURNAL.md has
  * the formats.
  *
  * Invariants:
@@ -11,7 +12,8 @@
  *    words of its check (callers name the file).
  *  - The formats are little-endian and written with host loads and stores
  *    (checked at compile time below).
- *  - No state: every function is safe from any thread.
+ *  - No state but a reader's own: every function is safe from any thread
+ *    (a fileio_reader belongs to one thread).
  */
 #ifndef INV_FILEIO_H
 #define INV_FILEIO_H
@@ -22,6 +24,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/types.h>
+
+#include "fault.h"
 
 #include "fault.h"
 
@@ -41,8 +45,8 @@
 /* Bytes a name or a path built here may need beyond its directory. */
 #define FILEIO_NAME_MAX 64u
 
-/* The file header: magic[8], u32 version, u32 zero, u64 position, u64 xxh3
- * of the 24 bytes before it. */
+/* The file header: magic[8], u32 version, u32 extra (the format's: zero
+ * for snapshots), u64 position, u64 xxh3 of the 24 bytes before it. */
 #define FILEIO_HEADER_BYTES 32u
 #define FILEIO_MAGIC_BYTES 8u
 
@@ -90,17 +94,67 @@ bool fileio_parse_name(const char *name, const char *suffix, uint64_t *pos);
 
 void fileio_header_encode(uint8_t out[FILEIO_HEADER_BYTES], const fileio_format *f,
                           uint64_t position);
+/* As fileio_header_encode with the format's own u32 at offset 12 (zero in
+ * formats that have none; the journal's reserved-ahead mark). */
+void fileio_header_encode_extra(uint8_t out[FILEIO_HEADER_BYTES], const fileio_format *f,
+                                uint64_t position, uint32_t extra);
+/* The u32 at offset 12 of a header that passed fileio_header_check. */
+static inline uint32_t fileio_header_extra(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p + 12, sizeof v);
+    return v;
+}
 /* Checks the header at p (avail bytes readable) against f and the position
  * its file name gives: NULL if valid, else f's reason for the first check
  * that failed. */
 const char *fileio_header_check(const uint8_t *p, size_t avail, const fileio_format *f,
                                 uint64_t position);
 
-/* Maps path whole, read-only (sequential: the caller reads it front to
- * back). NULL on success, with *p NULL for an empty file; else the step
- * that failed ("read" or "map") with errno set. Unmap with fileio_unmap. */
-const char *fileio_map(const char *path, bool sequential, const uint8_t **p, uint64_t *size);
-void fileio_unmap(const uint8_t *p, uint64_t size);
+/* ---- reading: pread through one bounded buffer ------------------------------
+ *
+ * Files are read with pread, never mapped: a media error is then an EIO
+ * from read (reported with the file and offset), never a SIGBUS, and a file
+ * cut short under the reader simply ends earlier. Reads are forward mostly;
+ * the buffer keeps what is still wanted when it slides. */
+
+/* The reader's buffer: the largest span fileio_reader_at can return (a
+ * journal record, JOURNAL_RECORD_MAX, fits with room for read-ahead). */
+#define FILEIO_READ_BUF_BYTES (4u << 20)
+
+typedef struct fileio_reader {
+    int fd;
+    fault_site read_site; /* FAULT_REPLAY_READ or FAULT_FILE_READ */
+    uint64_t size; /* file bytes (lowered if the file shrinks under us) */
+    uint8_t *buf; /* FILEIO_READ_BUF_BYTES */
+    uint64_t buf_off; /* file offset of buf[0] */
+    size_t buf_len; /* bytes of the file in buf */
+    uint64_t err_off; /* where the read that failed started */
+} fileio_reader;
+
+/* Opens path for reading (open_site, then read_site for every pread).
+ * 0, or -1 with errno (ENOMEM if the buffer cannot be had). */
+int fileio_reader_open(fileio_reader *r, const char *path, fault_site open_site,
+                       fault_site read_site);
+/* The bytes of the file from off: *avail of them (at least
+ * min(want, size - off), want <= FILEIO_READ_BUF_BYTES; 0 at the end).
+ * NULL on a read error, with errno set and r->err_off where it happened. */
+const uint8_t *fileio_reader_at_slow(fileio_reader *r, uint64_t off, size_t want, size_t *avail);
+static inline const uint8_t *fileio_reader_at(fileio_reader *r, uint64_t off, size_t want,
+                                              size_t *avail)
+{
+    /* Fast path (replay's every record): the bytes are in the buffer. */
+    uint64_t end = r->buf_off + r->buf_len;
+    if (__builtin_expect(off >= r->buf_off && off + want <= end, 1)) {
+        *avail = (size_t)(end - off);
+        return r->buf + (off - r->buf_off);
+    }
+    return fileio_reader_at_slow(r, off, want, avail);
+}
+/* True if every byte of [off, size) is zero; *err set (and false) on a
+ * read error. */
+bool fileio_reader_zero_from(fileio_reader *r, uint64_t off, bool *err);
+void fileio_reader_close(fileio_reader *r);
 
 /* fsync of a directory (a rename, create or unlink in it becomes durable).
  * 0, or -1 with errno. */

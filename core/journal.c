@@ -19,6 +19,17 @@
  *  - durable_end <= written_end <= tail. durable_end only moves after a
  *    successful fdatasync (ALWAYS, INTERVAL) or write (NONE) covering it,
  *    and never moves again once the journal has failed.
+ *  - synced_end <= written_end: every record below it was fdatasynced
+ *    (any policy). A published record names the synced_end it read in its
+ *    header (the synced-back field), so replay can tell a hole in the last
+ *    unsynced write (a torn tail) from a bad synced record (corruption).
+ *  - Reserved ahead: journal_reserve hands out [p, p + size) only once
+ *    p + size <= hwm, and hwm is a mark the current segment's header
+ *    holds durably (fdatasynced; written under NONE). The flusher moves it
+ *    (hwm_issued, written to the header first, published to hwm after the
+ *    sync that covers the header). So a crash never loses the knowledge of
+ *    a position handed out: replay resumes at or above the header's mark,
+ *    and a revision (a position) is never handed out twice.
  *  - Only the flusher touches the segment file after journal_open.
  *  - Deferred wake-ups (journal_defer_begin): a thread in a bracket on j
  *    that published a record since it last woke the flusher owes one
@@ -86,19 +97,26 @@ struct journal {
     /* Flusher -> writers. */
     _Alignas(64) _Atomic uint64_t ring_free_end;
     _Atomic uint64_t durable_end;
+    /* Every record below synced_end was fdatasynced (see the invariants). */
+    _Atomic uint64_t synced_end;
+    /* The durable reserved-ahead mark writers stay below. */
+    _Atomic uint64_t hwm;
     waitq durable_q; /* journal_wait sleepers: durable_end advanced */
+    waitq hwm_q; /* reservers past the mark: hwm moved */
     waitq space_q; /* publishers out of ring space: ring_free_end moved */
     _Atomic bool failed;
     _Atomic bool closing;
     /* Writers -> flusher. */
     _Alignas(64) _Atomic uint32_t flusher_seq; /* futex: flusher sleeps */
     _Atomic uint32_t flusher_sleeping;
+    /* A reserver waits for the mark to move (flusher: move it and sync). */
+    _Atomic uint32_t hwm_wanted;
     /* Set once a thread has deferred wake-ups on j (sticky): waiters then
      * also wake a sleeping flusher for records other threads owe it. */
     _Atomic bool defer_used;
     /* Stats, written by the flusher only (relaxed: counters). */
-    _Alignas(64) _Atomic uint64_t st_records, st_bytes, st_fsyncs, st_synced_records,
-        st_per_fsync_max, st_segments, st_written_end;
+    _Alignas(64) _Atomic uint64_t st_records, st_pad_records, st_bytes, st_fsyncs,
+        st_synced_records, st_per_fsync_max, st_segments, st_written_end;
     /* Writers' futex wake-ups of the flusher (relaxed: a counter, bumped
      * only beside that syscall). */
     _Atomic uint64_t st_flusher_wakeups;
@@ -125,6 +143,9 @@ struct journal {
     uint64_t seg_first;
     uint64_t seg_alloc; /* file bytes of the segment (records + zeros) */
     bool seg_prealloc_off; /* writing zeros failed in this segment */
+    uint64_t hwm_issued; /* the mark in the current segment's header */
+    bool hwm_dirty; /* the header holds hwm_issued, not yet synced */
+    bool hwm_urgent; /* a reserver waits: sync the header now */
     int fail_errno;
 };
 
@@ -158,14 +179,32 @@ static void segment_path(char *out, size_t cap, const char *dir, uint64_t first)
 
 /* ---- framing ------------------------------------------------------------ */
 
-uint64_t journal_frame_checksum(uint8_t type, const void *payload, uint32_t len)
+/* The checksum of a record with header word hdr: seeded with the whole
+ * header (length, type and synced-back field). */
+static uint64_t frame_checksum_hdr(uint64_t hdr, const void *payload, uint32_t len)
 {
-    uint64_t seed = header_word(type, len);
+    uint8_t type = (uint8_t)(hdr >> 32);
     /* A PAD's payload is zeros the reader checks; its checksum covers the
      * header only, so abandoning costs no hashing of a zero buffer. */
     if (type == JOURNAL_TYPE_PAD || len == 0)
-        return XXH3_64bits_withSeed(&seed, 0, seed);
-    return XXH3_64bits_withSeed(payload, len, seed);
+        return XXH3_64bits_withSeed(&hdr, 0, hdr);
+    return XXH3_64bits_withSeed(payload, len, hdr);
+}
+
+uint64_t journal_frame_checksum(uint8_t type, const void *payload, uint32_t len)
+{
+    return frame_checksum_hdr(header_word(type, len), payload, len);
+}
+
+uint64_t journal_frame_synced(const uint8_t *p, uint64_t pos)
+{
+    uint64_t k = fileio_load_u64(p) >> JOURNAL_SYNCED_BACK_SHIFT;
+    assert(k <= JOURNAL_SYNCED_BACK_MAX);
+    /* k - 1 eight-byte units back; a value past the start of the stream
+     * is a lie no writer tells: no claim. */
+    if (k == 0 || (k - 1) * 8u > pos - JOURNAL_POSITION_FIRST)
+        return 0;
+    return pos - (k - 1) * 8u;
 }
 
 void journal_frame_encode(uint8_t *dst, uint8_t type, const void *payload, uint32_t len)
@@ -192,8 +231,6 @@ const char *journal_frame_decode(const uint8_t *p, size_t avail, uint8_t *type,
     uint8_t t = (uint8_t)(hdr >> 32);
     if (t == JOURNAL_TYPE_INVALID)
         return "record type 0";
-    if ((hdr >> 40) != 0)
-        return "non-zero reserved header bytes";
     if (n > JOURNAL_PAYLOAD_MAX)
         return "record length above JOURNAL_PAYLOAD_MAX";
     uint64_t sz = journal_record_size(n);
@@ -205,7 +242,7 @@ const char *journal_frame_decode(const uint8_t *p, size_t avail, uint8_t *type,
         return "non-zero padding";
     if (t == JOURNAL_TYPE_PAD && !fileio_all_zero(body, n))
         return "non-zero PAD payload";
-    if (fileio_load_u64(body + padded) != journal_frame_checksum(t, body, n))
+    if (fileio_load_u64(body + padded) != frame_checksum_hdr(hdr, body, n))
         return "checksum mismatch";
     *type = t;
     *payload = body;
@@ -253,8 +290,27 @@ static int sync_fd(journal *j, int fd)
     return rc;
 }
 
-/* Creates the segment file for position first with its header, synced, and
- * syncs the directory. Returns the fd or -1 with errno. */
+/* The largest reserved-ahead mark a header of a segment at first holds. */
+static uint64_t hwm_cap(uint64_t first)
+{
+    return first + 8u * (uint64_t)JOURNAL_HEADER_MARK_MASK;
+}
+
+/* Encodes the header of the segment at first with the mark issued (clean:
+ * a clean close's, every record below it synced). */
+static void segment_header(uint8_t out[JOURNAL_SEGMENT_HEADER], uint64_t first, uint64_t issued,
+                           bool clean)
+{
+    assert(issued >= first && issued <= hwm_cap(first));
+    /* Rounded up: the mark may only be read as larger, never smaller. */
+    uint32_t units = (uint32_t)((issued - first + 7u) / 8u);
+    fileio_header_encode_extra(out, &journal_segment_format, first,
+                               units | (clean ? JOURNAL_HEADER_CLEAN : 0u));
+}
+
+/* Creates the segment file for position first with its header (carrying
+ * j->hwm_issued), synced, and syncs the directory. Returns the fd or -1
+ * with errno. */
 static int segment_create(journal *j, uint64_t first)
 {
     char name[64];
@@ -264,7 +320,7 @@ static int segment_create(journal *j, uint64_t first)
     if (fd < 0)
         return -1;
     uint8_t hdr[JOURNAL_SEGMENT_HEADER];
-    fileio_header_encode(hdr, &journal_segment_format, first);
+    segment_header(hdr, first, j->hwm_issued, false);
     struct iovec iov = {.iov_base = hdr, .iov_len = sizeof hdr};
     if (write_all(j, fd, &iov, 1, 0) != 0 || sync_fd(j, fd) != 0 ||
         sysio_fsync(FAULT_JOURNAL_DIR_SYNC, j->dir_fd) != 0) {
@@ -328,7 +384,75 @@ static void enter_failed(journal *j, int err)
     atomic_store_explicit(&j->failed, true, memory_order_seq_cst);
     wake_progress(&j->durable_q);
     wake_progress(&j->space_q);
+    wake_progress(&j->hwm_q);
     notify_subscribers(j);
+}
+
+/* ---- the reserved-ahead mark ---------------------------------------------- */
+
+/* Rewrites the current segment's header with the mark issued, in place
+ * (its 32 bytes lie in the file's first sector, which a device writes
+ * whole). -1 with errno. */
+static int header_write(journal *j, uint64_t issued, bool clean)
+{
+    uint8_t hdr[JOURNAL_SEGMENT_HEADER];
+    segment_header(hdr, j->seg_first, issued, clean);
+    struct iovec iov = {.iov_base = hdr, .iov_len = sizeof hdr};
+    return write_all(j, j->seg_fd, &iov, 1, 0);
+}
+
+/* The header holding mark is durable: reservers may hand out positions
+ * below it. Flusher (or open, before it) only. */
+static void hwm_publish(journal *j, uint64_t mark)
+{
+    /* relaxed: only this thread stores hwm. */
+    if (mark <= atomic_load_explicit(&j->hwm, memory_order_relaxed))
+        return;
+    /* seq_cst: release (a reserver that reads it may hand out positions
+     * below it) plus the Dekker pairing in wake_progress. */
+    atomic_store_explicit(&j->hwm, mark, memory_order_seq_cst);
+    wake_progress(&j->hwm_q);
+}
+
+/* Keeps the mark at least half of JOURNAL_RESERVE_AHEAD_BYTES beyond
+ * what the ring can hold past the written records (written + ring_bytes:
+ * reservations within it never wait for the mark), and past the tail when
+ * a reserver waits for it (hwm_wanted). Moving it rewrites the header,
+ * which becomes the reservers' once synced (do_sync; at once under NONE,
+ * whose durability is the write). The tail is read only for a waiting
+ * reserver: a load of it each round would pull the writers' hottest line
+ * to this thread. -1 with errno if the write failed. */
+static int hwm_extend(journal *j, uint64_t written)
+{
+    /* seq_cst (load and exchange): pairs with hwm_wait's store, so the
+     * tail read below includes the waiting reserver's fetch_add. The load
+     * first keeps the line shared while nobody waits. */
+    bool wanted = atomic_load_explicit(&j->hwm_wanted, memory_order_seq_cst) != 0 &&
+                  atomic_exchange_explicit(&j->hwm_wanted, 0, memory_order_seq_cst) != 0;
+    uint64_t base = written + j->ring_bytes;
+    if (wanted) {
+        /* seq_cst: ordered after the exchange (above). */
+        uint64_t tail = atomic_load_explicit(&j->tail, memory_order_seq_cst);
+        if (tail > base)
+            base = tail;
+    }
+    if (base + JOURNAL_RESERVE_AHEAD_BYTES / 2u > j->hwm_issued) {
+        uint64_t issued = base + JOURNAL_RESERVE_AHEAD_BYTES;
+        if (issued > hwm_cap(j->seg_first))
+            issued = hwm_cap(j->seg_first); /* reservers wait for a rotation */
+        if (issued > j->hwm_issued) {
+            if (header_write(j, issued, false) != 0)
+                return -1;
+            j->hwm_issued = issued;
+            if (j->policy == INV_FSYNC_NONE)
+                hwm_publish(j, issued);
+            else
+                j->hwm_dirty = true;
+        }
+    }
+    j->hwm_urgent |= wanted && j->hwm_dirty;
+    assert(j->hwm_issued >= atomic_load_explicit(&j->hwm, memory_order_relaxed));
+    return 0;
 }
 
 static void defer_before_wait(journal *j);
@@ -374,6 +498,12 @@ static bool cond_durable(journal *j, uint64_t pos)
     return atomic_load_explicit(&j->durable_end, memory_order_seq_cst) > pos;
 }
 
+static bool cond_hwm(journal *j, uint64_t end)
+{
+    /* seq_cst: as cond_durable. */
+    return end <= atomic_load_explicit(&j->hwm, memory_order_seq_cst);
+}
+
 static bool cond_ring_space(journal *j, uint64_t end)
 {
     /* seq_cst: as cond_durable; acquire alone would order the ring bytes
@@ -396,6 +526,18 @@ static void wake_flusher(journal *j)
         /* relaxed: a statistics counter. */
         atomic_fetch_add_explicit(&j->st_flusher_wakeups, 1, memory_order_relaxed);
     }
+}
+
+/* journal_reserve's slow path: the position it took ends past the mark;
+ * waits until the flusher moved it (or the journal failed). */
+static int hwm_wait(journal *j, uint64_t end)
+{
+    /* seq_cst: after our fetch_add of the tail and before wake_flusher's
+     * read of flusher_sleeping, pairing with the flusher's seq_cst flag
+     * store and re-check in flusher_sleep (and hwm_extend's exchange). */
+    atomic_store_explicit(&j->hwm_wanted, 1, memory_order_seq_cst);
+    wake_flusher(j);
+    return wait_progress(j, &j->hwm_q, cond_hwm, end);
 }
 
 /* ---- deferred wake-ups ---------------------------------------------------- */
@@ -466,12 +608,14 @@ static _Atomic uint64_t *ring_word(journal *j, uint64_t pos)
     return (_Atomic uint64_t *)(void *)(j->ring + (pos & j->ring_mask));
 }
 
-/* Walks ready records from `from`; returns the end of the batch. *rotate is
- * set when the next ready record belongs in a new segment. */
-static uint64_t collect(journal *j, uint64_t from, uint64_t *nrec, bool *rotate)
+/* Walks ready records from `from`; returns the end of the batch, with its
+ * records (*nrec) and how many of them are PADs (*npad). *rotate is set
+ * when the next ready record belongs in a new segment. */
+static uint64_t collect(journal *j, uint64_t from, uint64_t *nrec, uint64_t *npad, bool *rotate)
 {
     uint64_t p = from;
     *nrec = 0;
+    *npad = 0;
     *rotate = false;
     for (;;) {
         /* acquire: pairs with the publisher's release store of the header:
@@ -489,7 +633,9 @@ static uint64_t collect(journal *j, uint64_t from, uint64_t *nrec, bool *rotate)
             break;
         p += size;
         (*nrec)++;
+        *npad += (uint8_t)(hdr >> 32) == JOURNAL_TYPE_PAD;
     }
+    assert(*npad <= *nrec);
     return p;
 }
 
@@ -583,13 +729,14 @@ static void clear_ring(journal *j, uint64_t from, uint64_t end)
  * single-writer journals never wait (their last batch was 1). */
 #define JOURNAL_GATHER_NS_MAX (150u * 1000u)
 
-static uint64_t gather(journal *j, uint64_t from, uint64_t want, uint64_t *nrec, bool *rotate)
+static uint64_t gather(journal *j, uint64_t from, uint64_t want, uint64_t *nrec, uint64_t *npad,
+                       bool *rotate)
 {
     uint64_t deadline = clock_mono_ns() + JOURNAL_GATHER_NS_MAX;
-    uint64_t end = collect(j, from, nrec, rotate);
+    uint64_t end = collect(j, from, nrec, npad, rotate);
     while (*nrec * 2 < want && !*rotate && clock_mono_ns() < deadline) {
         sched_yield();
-        end = collect(j, from, nrec, rotate);
+        end = collect(j, from, nrec, npad, rotate);
     }
     return end;
 }
@@ -604,6 +751,14 @@ static int do_sync(journal *j, flush_state *s)
     if (sync_fd(j, j->seg_fd) != 0)
         return -1;
     s->synced = s->written;
+    /* release: publishers stamp it in their records (a relaxed load there:
+     * a stale value is a smaller, still true claim). */
+    atomic_store_explicit(&j->synced_end, s->synced, memory_order_release);
+    if (j->hwm_dirty) { /* the header with the new mark is durable now */
+        j->hwm_dirty = false;
+        j->hwm_urgent = false;
+        hwm_publish(j, j->hwm_issued);
+    }
     s->last_sync_ns = clock_mono_ns();
     /* relaxed: statistics counters, single writer. */
     atomic_fetch_add_explicit(&j->st_fsyncs, 1, memory_order_relaxed);
@@ -623,7 +778,8 @@ static void flusher_sleep(journal *j, uint32_t seq, uint64_t pos, uint64_t timeo
     /* seq_cst (flag store, then both re-checks): see wake_flusher. */
     atomic_store_explicit(&j->flusher_sleeping, 1, memory_order_seq_cst);
     bool ready = atomic_load_explicit(ring_word(j, pos), memory_order_seq_cst) != 0 ||
-                 atomic_load_explicit(&j->closing, memory_order_seq_cst);
+                 atomic_load_explicit(&j->closing, memory_order_seq_cst) ||
+                 atomic_load_explicit(&j->hwm_wanted, memory_order_seq_cst) != 0;
     if (!ready)
         futex_wait(&j->flusher_seq, seq, timeout_ns);
     /* relaxed: the flag is only a hint for writers. */
@@ -632,13 +788,15 @@ static void flusher_sleep(journal *j, uint32_t seq, uint64_t pos, uint64_t timeo
 
 /* Writes the ready records [s->written, end) to the segment, then frees
  * their ring bytes for writers. -1 with errno if the write failed. */
-static int flush_written(journal *j, flush_state *s, uint64_t end, uint64_t nrec)
+static int flush_written(journal *j, flush_state *s, uint64_t end, uint64_t nrec, uint64_t npad)
 {
     if (write_batch(j, s->written, end) != 0)
         return -1;
     clear_ring(j, s->written, end);
-    /* relaxed: statistics. */
-    atomic_fetch_add_explicit(&j->st_records, nrec, memory_order_relaxed);
+    /* relaxed: statistics; counted before the durable end that covers
+     * them is published (release), so a waiter sees them counted. */
+    atomic_fetch_add_explicit(&j->st_records, nrec - npad, memory_order_relaxed);
+    atomic_fetch_add_explicit(&j->st_pad_records, npad, memory_order_relaxed);
     atomic_fetch_add_explicit(&j->st_bytes, end - s->written, memory_order_relaxed);
     atomic_store_explicit(&j->st_written_end, end, memory_order_relaxed);
     s->written = end;
@@ -665,7 +823,23 @@ static int rotate_segment(journal *j, uint64_t written)
     j->seg_first = written;
     j->seg_alloc = JOURNAL_SEGMENT_HEADER;
     j->seg_prealloc_off = false;
+    /* The new header carries hwm_issued and was synced. */
+    j->hwm_dirty = false;
+    j->hwm_urgent = false;
+    hwm_publish(j, j->hwm_issued);
     return 0;
+}
+
+/* At a clean close (every record written and synced): lowers the mark in
+ * the header to the records' end (every reservation is published), so a
+ * clean reopen resumes exactly there instead of bridging the reserved-ahead
+ * positions, and marks the segment clean, so replay knows all of it was
+ * synced (a bad record in it is corruption, not a torn tail). Best effort:
+ * the header left behind only costs positions and that knowledge. */
+static void hwm_settle(journal *j, uint64_t written)
+{
+    if (header_write(j, written, true) == 0 && sync_fd(j, j->seg_fd) == 0)
+        j->hwm_issued = written;
 }
 
 static void *flusher_main(void *arg)
@@ -677,14 +851,16 @@ static void *flusher_main(void *arg)
     for (;;) {
         /* acquire: pairs with wake_flusher's release increment. */
         uint32_t seq = atomic_load_explicit(&j->flusher_seq, memory_order_acquire);
-        uint64_t nrec;
+        if (hwm_extend(j, s.written) != 0)
+            goto fail;
+        uint64_t nrec, npad;
         bool rotate;
-        uint64_t end = collect(j, s.written, &nrec, &rotate);
+        uint64_t end = collect(j, s.written, &nrec, &npad, &rotate);
         if (end > s.written && j->policy == INV_FSYNC_ALWAYS && s.written == s.synced &&
             nrec * 2 < s.last_batch && !rotate)
-            end = gather(j, s.written, s.last_batch, &nrec, &rotate);
+            end = gather(j, s.written, s.last_batch, &nrec, &npad, &rotate);
         bool progressed = end > s.written;
-        if (progressed && flush_written(j, &s, end, nrec) != 0)
+        if (progressed && flush_written(j, &s, end, nrec, npad) != 0)
             goto fail;
         /* acquire: pairs with journal_close's release store. */
         bool closing = atomic_load_explicit(&j->closing, memory_order_acquire);
@@ -692,9 +868,9 @@ static void *flusher_main(void *arg)
          * is final once closing is seen. */
         bool drained = closing && s.written == atomic_load_explicit(&j->tail, memory_order_relaxed);
         uint64_t t = clock_mono_ns();
-        bool due = j->policy == INV_FSYNC_ALWAYS || rotate || drained ||
+        bool due = j->policy == INV_FSYNC_ALWAYS || rotate || drained || j->hwm_urgent ||
                    (j->policy == INV_FSYNC_INTERVAL && t - s.last_sync_ns >= j->interval_ns);
-        if (s.written > s.synced && due && do_sync(j, &s) != 0)
+        if ((s.written > s.synced || j->hwm_dirty) && due && do_sync(j, &s) != 0)
             goto fail;
         if (rotate) {
             if (rotate_segment(j, s.written) != 0)
@@ -703,12 +879,13 @@ static void *flusher_main(void *arg)
         }
         if (drained) {
             segment_trim(j, s.written);
+            hwm_settle(j, s.written);
             break;
         }
         if (progressed)
             continue;
         uint64_t timeout = j->sleep_ns_max;
-        if (j->policy == INV_FSYNC_INTERVAL && s.written > s.synced) {
+        if (j->policy == INV_FSYNC_INTERVAL && (s.written > s.synced || j->hwm_dirty)) {
             uint64_t next = s.last_sync_ns + j->interval_ns;
             timeout = next > t ? next - t : 0;
             if (timeout == 0)
@@ -724,9 +901,71 @@ fail:
 
 /* ---- open / close --------------------------------------------------------- */
 
+/* Fills the positions [end, start) of the open segment with PAD records
+ * (the reserved-ahead positions a crash left unused, or a snapshot ahead of
+ * the journal): only each PAD's header and checksum are written, the zeros
+ * between stay file holes. The caller syncs. -1 with errno. */
+static int bridge_gap(journal *j, uint64_t end, uint64_t start)
+{
+    assert(start - end >= JOURNAL_RECORD_OVERHEAD && start % 8u == 0 && end % 8u == 0);
+    while (end < start) {
+        uint64_t gap = start - end, size = gap < JOURNAL_RECORD_MAX ? gap : JOURNAL_RECORD_MAX;
+        if (gap > size && gap - size < JOURNAL_RECORD_OVERHEAD)
+            size -= JOURNAL_RECORD_OVERHEAD; /* leave room for a last PAD */
+        uint32_t len = (uint32_t)(size - JOURNAL_RECORD_OVERHEAD);
+        uint64_t hdr = header_word(JOURNAL_TYPE_PAD, len);
+        uint64_t sum = frame_checksum_hdr(hdr, NULL, len);
+        off_t off = (off_t)(JOURNAL_SEGMENT_HEADER + (end - j->seg_first));
+        struct iovec h = {.iov_base = &hdr, .iov_len = sizeof hdr};
+        struct iovec c = {.iov_base = &sum, .iov_len = sizeof sum};
+        if (write_all(j, j->seg_fd, &h, 1, off) != 0 ||
+            write_all(j, j->seg_fd, &c, 1, off + (off_t)(size - JOURNAL_RECORD_TRAILER)) != 0)
+            return -1;
+        end += size;
+    }
+    assert(end == start);
+    return 0;
+}
+
+/* Continues the segment last at start: bridges a gap before start, writes
+ * the reserved-ahead mark into its header and syncs the file (the records
+ * replay read may still be only in the page cache: from here on they are
+ * what every record's synced-back field claims). -1 with errno. */
+static int segment_continue(journal *j, const journal_segment *last, uint64_t end, uint64_t start)
+{
+    char path[SEGMENT_PATH_MAX];
+    segment_path(path, sizeof path, j->dir, last->first);
+    j->seg_fd = sysio_open(FAULT_JOURNAL_SEG_OPEN, path, O_WRONLY | O_CLOEXEC, 0);
+    if (j->seg_fd < 0)
+        return -1;
+    j->seg_first = last->first;
+    j->seg_alloc = last->size;
+    if (end < start) {
+        if (bridge_gap(j, end, start) != 0)
+            return -1;
+        j->seg_alloc = JOURNAL_SEGMENT_HEADER + (start - last->first);
+    }
+    return header_write(j, j->hwm_issued, false) == 0 && sync_fd(j, j->seg_fd) == 0 ? 0 : -1;
+}
+
+/* Syncs the segment at path (the last one before a new segment starts:
+ * what replay read of it must be durable before later records claim it).
+ * -1 with errno. */
+static int segment_sync_path(journal *j, const char *path)
+{
+    int fd = sysio_open(FAULT_JOURNAL_SEG_OPEN, path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int rc = sync_fd(j, fd);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
 /* Chooses the segment to append to at start: continues the last segment if
- * it ends exactly at start, else creates one. Refuses a start that does not
- * continue what is on disk. */
+ * its records end at start or a bridgeable gap before it, else creates
+ * one. Refuses a start that does not continue what is on disk. */
 static int open_segment_at(journal *j, uint64_t start, char *errbuf, size_t errlen)
 {
     journal_segment *segs;
@@ -736,22 +975,27 @@ static int open_segment_at(journal *j, uint64_t start, char *errbuf, size_t errl
         return rc;
     rc = INV_OK;
     journal_segment *last = n > 0 ? &segs[n - 1] : NULL;
+    uint64_t end = start;
+    char last_path[SEGMENT_PATH_MAX] = "";
     if (last != NULL && last->first == start && last->size <= JOURNAL_SEGMENT_HEADER) {
         last = NULL; /* an empty segment at start: recreate it */
     } else if (last != NULL) {
         uint64_t data =
             last->size < JOURNAL_SEGMENT_HEADER ? 0 : last->size - JOURNAL_SEGMENT_HEADER;
-        uint64_t end = last->first + data;
+        end = last->first + data;
         char name[64];
         segment_name(name, sizeof name, last->first);
+        segment_path(last_path, sizeof last_path, j->dir, last->first);
         if (last->first > start || end > start || last->size < JOURNAL_SEGMENT_HEADER) {
             fileio_errmsg(errbuf, errlen,
                           "journal: start position %" PRIu64
                           " does not continue %s/%s (records end at %" PRIu64 "); replay first",
                           start, j->dir, name, end);
             rc = INV_EINVALID;
-        } else if (end < start) {
-            /* A snapshot ahead of the durable journal: positions in
+        } else if (end < start && (start - end < JOURNAL_RECORD_OVERHEAD ||
+                                   start - end > JOURNAL_BRIDGE_BYTES_MAX ||
+                                   hwm_cap(last->first) < j->hwm_issued)) {
+            /* A snapshot far ahead of the durable journal: positions in
              * [end, start) are covered by it; start a new segment. */
             FILEIO_WARN("invcore journal: warning: %s/%s ends at %" PRIu64
                         ", starting a new segment at %" PRIu64 "\n",
@@ -760,17 +1004,17 @@ static int open_segment_at(journal *j, uint64_t start, char *errbuf, size_t errl
         }
     }
     if (rc == INV_OK && last != NULL) {
-        char path[SEGMENT_PATH_MAX];
-        segment_path(path, sizeof path, j->dir, last->first);
-        j->seg_fd = sysio_open(FAULT_JOURNAL_SEG_OPEN, path, O_WRONLY | O_CLOEXEC, 0);
-        j->seg_first = last->first;
-        j->seg_alloc = last->size;
+        if (segment_continue(j, last, end, start) != 0)
+            rc = INV_EIO;
     } else if (rc == INV_OK) {
-        j->seg_fd = segment_create(j, start);
+        if (last_path[0] != '\0' && segment_sync_path(j, last_path) != 0)
+            rc = INV_EIO;
+        if (rc == INV_OK)
+            j->seg_fd = segment_create(j, start);
         j->seg_first = start;
         j->seg_alloc = JOURNAL_SEGMENT_HEADER;
     }
-    if (rc == INV_OK && j->seg_fd < 0) {
+    if (rc == INV_EIO || (rc == INV_OK && j->seg_fd < 0)) {
         fileio_errmsg(errbuf, errlen, "journal: cannot open a segment in %s: %s", j->dir,
                       strerror(errno));
         rc = INV_EIO;
@@ -801,9 +1045,11 @@ static int check_config(const journal_config *cfg, char *errbuf, size_t errlen)
                       (unsigned long long)JOURNAL_RING_BYTES_MAX);
         return INV_EINVALID;
     }
-    if (cfg->segment_bytes != 0 && cfg->segment_bytes < JOURNAL_SEGMENT_BYTES_MIN) {
-        fileio_errmsg(errbuf, errlen, "journal: segment_bytes %" PRIu64 " below %llu",
-                      cfg->segment_bytes, (unsigned long long)JOURNAL_SEGMENT_BYTES_MIN);
+    if (cfg->segment_bytes != 0 && (cfg->segment_bytes < JOURNAL_SEGMENT_BYTES_MIN ||
+                                    cfg->segment_bytes > JOURNAL_SEGMENT_BYTES_MAX)) {
+        fileio_errmsg(errbuf, errlen, "journal: segment_bytes %" PRIu64 " not in [%llu, %llu]",
+                      cfg->segment_bytes, (unsigned long long)JOURNAL_SEGMENT_BYTES_MIN,
+                      (unsigned long long)JOURNAL_SEGMENT_BYTES_MAX);
         return INV_EINVALID;
     }
     if (cfg->fsync_interval_ms > JOURNAL_FSYNC_INTERVAL_MS_MAX) {
@@ -853,12 +1099,16 @@ static journal *journal_new(const journal_config *cfg, uint64_t start)
     for (size_t i = 0; i < INV_DURABLE_SUBSCRIBERS_MAX; i++)
         j->subs[i] = -1;
     pthread_mutex_init(&j->sub_lock, NULL);
-    /* relaxed (all four): no other thread exists yet; pthread_create
-     * publishes them to the flusher. */
+    /* relaxed (all): no other thread exists yet; pthread_create publishes
+     * them to the flusher. hwm stays at start (nothing may be handed out)
+     * until open made the header with hwm_issued durable. */
     atomic_store_explicit(&j->tail, start, memory_order_relaxed);
     atomic_store_explicit(&j->ring_free_end, start, memory_order_relaxed);
     atomic_store_explicit(&j->durable_end, start, memory_order_relaxed);
+    atomic_store_explicit(&j->synced_end, start, memory_order_relaxed);
+    atomic_store_explicit(&j->hwm, start, memory_order_relaxed);
     atomic_store_explicit(&j->st_written_end, start, memory_order_relaxed);
+    j->hwm_issued = start + j->ring_bytes + JOURNAL_RESERVE_AHEAD_BYTES;
     return j;
 }
 
@@ -886,6 +1136,8 @@ int journal_open(journal **out, const journal_config *cfg, char *errbuf, size_t 
     } else {
         rc = open_segment_at(j, start, errbuf, errlen);
     }
+    if (rc == INV_OK) /* the segment's header holds hwm_issued, synced */
+        hwm_publish(j, j->hwm_issued);
     if (rc == INV_OK && pthread_create(&j->flusher, NULL, flusher_main, j)) {
         fileio_errmsg(errbuf, errlen, "journal: cannot start the flusher thread");
         rc = INV_ENOMEM;
@@ -946,10 +1198,29 @@ uint64_t journal_reserve(journal *j, uint32_t payload_len)
     if (atomic_load_explicit(&j->failed, memory_order_relaxed) ||
         atomic_load_explicit(&j->closing, memory_order_relaxed))
         return 0;
+    uint64_t size = journal_record_size(payload_len);
     /* relaxed: only atomicity matters; the record's bytes are published by
      * the header's release store, not by the tail. */
-    return atomic_fetch_add_explicit(&j->tail, journal_record_size(payload_len),
-                                     memory_order_relaxed);
+    uint64_t pos = atomic_fetch_add_explicit(&j->tail, size, memory_order_relaxed);
+    /* relaxed: the mark only grows; a stale value only sends us to the
+     * slow path, which re-reads it (seq_cst). */
+    if (__builtin_expect(pos + size > atomic_load_explicit(&j->hwm, memory_order_relaxed), 0) &&
+        hwm_wait(j, pos + size) != INV_OK)
+        return 0; /* failed: nothing is appended past a failure anyway */
+    return pos;
+}
+
+/* The synced-back field for a record at pos (journal.h): how far back the
+ * synced end lies, so that replay knows what was durable when it was
+ * published. */
+static uint64_t synced_back(journal *j, uint64_t pos)
+{
+    /* relaxed: synced_end only grows and every value stored is true; a
+     * stale one is a smaller claim. */
+    uint64_t e = atomic_load_explicit(&j->synced_end, memory_order_relaxed);
+    assert(e <= pos); /* pos is not written yet, so not synced */
+    uint64_t k = ((pos - e) >> 3) + 1u;
+    return k <= JOURNAL_SYNCED_BACK_MAX ? k << JOURNAL_SYNCED_BACK_SHIFT : 0;
 }
 
 /* Copies n bytes to the ring at stream position pos, wrapping. */
@@ -976,7 +1247,8 @@ static int fill(journal *j, uint64_t pos, uint8_t type, const void *payload, uin
     /* relaxed: best effort; the flusher never writes past a failure. */
     if (atomic_load_explicit(&j->failed, memory_order_relaxed))
         return INV_EIO;
-    uint64_t sum = journal_frame_checksum(type, payload, len);
+    uint64_t hdr = header_word(type, len) | synced_back(j, pos);
+    uint64_t sum = frame_checksum_hdr(hdr, payload, len);
     if (len > 0 && type != JOURNAL_TYPE_PAD)
         ring_copy(j, pos + JOURNAL_RECORD_HEADER, payload, len);
     /* The checksum word is 8-aligned: it never wraps. */
@@ -984,7 +1256,7 @@ static int fill(journal *j, uint64_t pos, uint8_t type, const void *payload, uin
     /* seq_cst: release (payload and checksum are visible to the flusher
      * that acquires this header: the record is ready) plus the Dekker
      * pairing with flusher_sleep (see wake_flusher). */
-    atomic_store_explicit(ring_word(j, pos), header_word(type, len), memory_order_seq_cst);
+    atomic_store_explicit(ring_word(j, pos), hdr, memory_order_seq_cst);
     if (defer_j == j)
         defer_owed = true; /* paid at the bracket's end or before a wait */
     else
@@ -1129,17 +1401,22 @@ void journal_stats_get(const journal *cj, journal_stats *out)
 {
     journal *j = (journal *)cj;
     memset(out, 0, sizeof *out);
-    /* relaxed (all): statistics, read independently. */
+    /* The ends first (acquire: journal_durable_end; the flusher counts a
+     * write before it publishes the durable end that covers it), so the
+     * counters read after them count at least every record below
+     * durable_end: exact once durable_end reaches the tail. */
+    out->durable_end = journal_durable_end(j);
+    out->tail = journal_tail(j);
+    /* relaxed (all below): statistics, read independently. */
     out->records = atomic_load_explicit(&j->st_records, memory_order_relaxed);
+    out->pad_records = atomic_load_explicit(&j->st_pad_records, memory_order_relaxed);
     out->bytes = atomic_load_explicit(&j->st_bytes, memory_order_relaxed);
     out->fsyncs = atomic_load_explicit(&j->st_fsyncs, memory_order_relaxed);
     out->records_per_fsync_max = atomic_load_explicit(&j->st_per_fsync_max, memory_order_relaxed);
     uint64_t synced = atomic_load_explicit(&j->st_synced_records, memory_order_relaxed);
     out->records_per_fsync_avg = out->fsyncs ? (double)synced / (double)out->fsyncs : 0.0;
     out->segments = atomic_load_explicit(&j->st_segments, memory_order_relaxed);
-    out->durable_end = journal_durable_end(j);
     out->written_end = atomic_load_explicit(&j->st_written_end, memory_order_relaxed);
-    out->tail = journal_tail(j);
     out->failed = journal_failed(j);
     /* relaxed (both): statistics; the flag is a hint of the moment. */
     out->flusher_wakeups = atomic_load_explicit(&j->st_flusher_wakeups, memory_order_relaxed);

@@ -39,15 +39,28 @@
 /* Largest payload of one record: bounds every length read from disk and
  * keeps a record far smaller than the ring. */
 #define JOURNAL_PAYLOAD_MAX (1u << 20)
-/* Record framing: 8-byte header (u32 length, u8 type, 3 zero bytes),
- * payload padded with zeros to 8 bytes, u64 xxh3 checksum. */
+/* Record framing: 8-byte header (u32 length, u8 type, u24 synced-back
+ * distance: 0 unknown, else k where every record below position
+ * p - 8 * (k - 1) was fdatasynced when the record at p was published),
+ * payload padded with zeros to 8 bytes, u64 xxh3 checksum (seeded with the
+ * whole header word). */
 #define JOURNAL_RECORD_HEADER 8u
 #define JOURNAL_RECORD_TRAILER 8u
 #define JOURNAL_RECORD_OVERHEAD (JOURNAL_RECORD_HEADER + JOURNAL_RECORD_TRAILER)
 #define JOURNAL_RECORD_MAX (JOURNAL_RECORD_OVERHEAD + JOURNAL_PAYLOAD_MAX)
-/* Segment file header: magic[8], u32 version, u32 zero, u64 first position,
- * u64 xxh3 of the 24 bytes before it. */
+/* The synced-back field: header bits 40..63; its largest value (a record
+ * further than 8 * (JOURNAL_SYNCED_BACK_MAX - 1) bytes past the synced end
+ * says 0, "unknown"). */
+#define JOURNAL_SYNCED_BACK_SHIFT 40u
+#define JOURNAL_SYNCED_BACK_MAX 0xffffffu
+/* Segment file header: magic[8], u32 version, u32 reserved-ahead (bits
+ * 0..30, a: no position at or above first + 8 * a was handed out while
+ * this header was the segment's; bit 31: closed cleanly, every record
+ * below that mark is fdatasynced; 0 in journals before issue 17), u64 first
+ * position, u64 xxh3 of the 24 bytes before it. */
 #define JOURNAL_SEGMENT_HEADER 32u
+#define JOURNAL_HEADER_MARK_MASK 0x7fffffffu
+#define JOURNAL_HEADER_CLEAN 0x80000000u
 #define JOURNAL_FORMAT_VERSION 1u
 
 /* Record types: 0 is invalid (an unwritten header reads as 0), 1..15
@@ -75,6 +88,24 @@
 /* Bytes one flusher write carries at most. */
 #define JOURNAL_BATCH_BYTES_MAX (4u << 20)
 #define JOURNAL_FSYNC_INTERVAL_MS_MAX 60000u
+/* Positions are handed out only below a durable mark (the segment header's
+ * reserved-ahead field), so after a crash the journal resumes above every
+ * position handed out before it (revisions never repeat). The flusher keeps
+ * the mark at least half of this beyond what the ring can hold past the
+ * written records (written + ring_bytes), so a reservation waits for it
+ * only when it runs past the ring, and moves it by rewriting the header
+ * (about once per 2 MiB of records, riding the fdatasync that follows
+ * anyway). A crash costs at most ring_bytes + this many positions, bridged
+ * by sparse PAD records on the next open. */
+#define JOURNAL_RESERVE_AHEAD_BYTES (4u << 20)
+/* journal_open bridges a gap between the records on disk and its start
+ * position (a crash's reserved-ahead positions, or a snapshot ahead of the
+ * journal) with PAD records (sparse: 16 bytes written per MiB) up to this
+ * size; a larger gap starts a new segment. */
+#define JOURNAL_BRIDGE_BYTES_MAX (1ULL << 30)
+/* The reserved-ahead field counts 8-byte units relative to the segment's
+ * first position (31 bits: 16 GiB): segments are bounded well below it. */
+#define JOURNAL_SEGMENT_BYTES_MAX (8ULL << 30)
 #define JOURNAL_PATH_MAX 4096u
 
 /* Bytes a record with a payload of len occupies in the stream and on disk. */
@@ -117,7 +148,10 @@ int journal_open(journal **out, const journal_config *cfg, char *errbuf, size_t 
 
 /* Reserves room for a record with a payload of payload_len bytes and
  * returns its position, or 0 when the journal failed, is closing, or
- * payload_len > JOURNAL_PAYLOAD_MAX. Lock-free: one fetch_add. Every
+ * payload_len > JOURNAL_PAYLOAD_MAX. Lock-free: one fetch_add (and one
+ * relaxed load of the durable reserved-ahead mark; past it, a wait for
+ * the flusher to move the mark). A position returned is never handed out
+ * again, across crashes too (JOURNAL_RESERVE_AHEAD_BYTES). Every
  * reservation must later be published or abandoned, in reservation order
  * within one thread (a later one may wait for ring space that an earlier
  * unpublished one of the same thread holds). */
@@ -179,8 +213,13 @@ int journal_subscribe_fd(journal *j, int fd);
 /* Stops signalling fd (no-op for an unknown fd); does not close it. */
 void journal_unsubscribe_fd(journal *j, int fd);
 
+/* Counters are exact once the work they count is done: after
+ * journal_wait(j, p) returned INV_OK, every record below p is counted in
+ * records / pad_records / bytes (the flusher counts a write before it
+ * publishes the durable end that covers it). */
 typedef struct {
-    uint64_t records; /* records written (PAD included) */
+    uint64_t records; /* records of types >= 16 written (replay's count) */
+    uint64_t pad_records; /* PAD records written (abandoned reservations) */
     uint64_t bytes; /* record bytes written */
     uint64_t fsyncs; /* fdatasyncs of record data */
     uint64_t records_per_fsync_max;
@@ -208,11 +247,17 @@ typedef int (*journal_replay_fn)(void *ctx, uint64_t pos, uint8_t type, const vo
 
 /* Replays every record at position >= from_position (0: all) from the
  * segments in dir, verifying checksums. Cuts a torn tail (warning on
- * stderr). A bad record followed by valid data, a bad segment header or a
- * gap between segments is corruption: INV_EINVALID with the file and byte
+ * stderr naming the file and offset): a bad record with no valid record
+ * after it, or one at or past the synced end the records around it name
+ * (a hole in the last unsynced write: an earlier page lost while a later
+ * one reached the disk). A bad record below that synced end or followed by
+ * valid data in a journal that names none, a bad segment header or a gap
+ * between segments is corruption: INV_EINVALID with the file and byte
  * offset in errbuf, unless repair (then cut there, warning). *end_position
- * gets where the next record goes (journal_config.start_position). A
- * missing or empty dir replays nothing. INV_EIO on a read error. */
+ * gets where the next record goes (journal_config.start_position): past
+ * every position the crashed writer may have handed out (its durable
+ * reserved-ahead mark). A missing or empty dir replays nothing. INV_EIO
+ * (file and offset in errbuf) on a read error. */
 int journal_replay(const char *dir, uint64_t from_position, bool repair, journal_replay_fn fn,
                    void *ctx, uint64_t *end_position, char *errbuf, size_t errlen);
 
@@ -226,11 +271,22 @@ int journal_drop_before(const char *dir, uint64_t position);
 void journal_frame_encode(uint8_t *dst, uint8_t type, const void *payload, uint32_t len);
 /* Checks the record at p (avail bytes readable). NULL if valid, with
  * *type, *payload, *len and *size filled; else a short reason. Never reads
- * past avail; trusts no length. */
+ * past avail; trusts no length. Accepts any synced-back field. */
 const char *journal_frame_decode(const uint8_t *p, size_t avail, uint8_t *type,
                                  const uint8_t **payload, uint32_t *len, uint64_t *size);
-/* The record's checksum (what journal_frame_encode stores last). */
+/* The record at file offset off of the file rd reads (fileio.h): a
+ * pointer to it with *avail readable bytes, enough for the whole record if
+ * its length is possible and the file holds it (journal_frame_decode
+ * checks the rest). NULL on a read error (errno, rd->err_off). */
+struct fileio_reader;
+const uint8_t *journal_record_read(struct fileio_reader *rd, uint64_t off, size_t *avail);
+/* The record's checksum (what journal_frame_encode stores last; a record
+ * with synced-back 0). */
 uint64_t journal_frame_checksum(uint8_t type, const void *payload, uint32_t len);
+/* The synced end a valid record at position pos names (its header at p):
+ * every record below it was fdatasynced before it was published; 0 when it
+ * names none. */
+uint64_t journal_frame_synced(const uint8_t *p, uint64_t pos);
 
 /* ---- segment files, shared by journal.c and journal_replay.c ------------ */
 

@@ -11,10 +11,19 @@
  *  - Replay hands the callback records in strictly increasing position
  *    order, each at most once, and only records of a contiguous prefix of
  *    the stream: a gap or a bad record ends what is replayed.
- *  - A bad record is a torn tail (cut silently but for a warning) only if
- *    no valid record follows it anywhere, in its segment or a later one;
- *    otherwise it is corruption, refused unless repair (then cut there and
- *    later segments set aside as *.cut, never deleted).
+ *  - A bad record is a torn tail (cut, with a warning naming file and
+ *    offset) if no valid record follows it anywhere, in its segment or a
+ *    later one, or if it lies at or past the synced end that the valid
+ *    records of the stream name (journal.h: the synced-back field), and no
+ *    later segment holds data: a hole in what no completed fdatasync
+ *    covered, where the device may have kept a later page and lost an
+ *    earlier one. Otherwise (below a named synced end, or with valid
+ *    records after it in a journal that names none) it is corruption,
+ *    refused unless repair (then cut there and later segments set aside
+ *    as *.cut, never deleted).
+ *  - The end position replay returns is at or above every segment
+ *    header's reserved-ahead mark it read, so positions handed out before
+ *    a crash are never handed out again.
  *  - A run of zeros to the end of a segment is where its records end (the
  *    writer keeps zeros ahead of them, journal.h); it is trimmed.
  *  - Every cut, trim or rename is followed by a directory fsync before
@@ -30,6 +39,7 @@
 #include "clock.h"
 #include "fileio.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +57,8 @@
 
 _Static_assert(JOURNAL_SEGMENT_HEADER == FILEIO_HEADER_BYTES,
                "a segment opens with the fileio header");
+_Static_assert(JOURNAL_RECORD_MAX <= FILEIO_READ_BUF_BYTES,
+               "the reader's buffer holds a whole record");
 
 /* ---- the segment scan --------------------------------------------------- */
 
@@ -136,6 +148,8 @@ typedef struct {
     char *errbuf;
     size_t errlen;
     uint64_t records, bytes, next_log_bytes, t0_ns;
+    uint64_t synced; /* the largest synced end a valid record named */
+    uint64_t hwm; /* the newest segment header's reserved-ahead mark */
 } replay_run;
 
 /* How a segment's records ended: at the file's end, at zeros the writer kept
@@ -143,24 +157,61 @@ typedef struct {
  * (cut; later segments are set aside). */
 typedef enum { SEG_OK, SEG_TRIM, SEG_CUT } seg_result;
 
-/* True if a valid record starts at any 8-aligned offset in [off, size). */
-static bool valid_record_after(const uint8_t *p, uint64_t off, uint64_t size)
+const uint8_t *journal_record_read(fileio_reader *rd, uint64_t off, size_t *avail)
 {
-    for (off = (off + 7) & ~(uint64_t)7; off + JOURNAL_RECORD_OVERHEAD <= size; off += 8) {
-        uint64_t hdr = fileio_load_u64(p + off);
+    const uint8_t *q = fileio_reader_at(rd, off, JOURNAL_RECORD_OVERHEAD, avail);
+    if (q == NULL || *avail < JOURNAL_RECORD_OVERHEAD)
+        return q;
+    /* The length is not trusted: an impossible one asks for no more (the
+     * decode refuses it), a possible one for the whole record. */
+    uint32_t len = (uint32_t)fileio_load_u64(q);
+    if (len > JOURNAL_PAYLOAD_MAX)
+        return q;
+    return fileio_reader_at(rd, off, (size_t)journal_record_size(len), avail);
+}
+
+/* Reports a read error of the segment at path: INV_EIO naming the file and
+ * the offset (a media error is an error, never a torn tail). */
+static int read_failed(replay_run *r, const char *path, const fileio_reader *rd)
+{
+    fileio_errmsg(r->errbuf, r->errlen, "journal: cannot read %s at byte offset %" PRIu64 ": %s",
+                  path, rd->err_off, strerror(errno));
+    return INV_EIO;
+}
+
+/* Looks for valid records at any 8-aligned offset in [off, size) of the
+ * segment at first: *found if there is one, *synced the largest synced
+ * end they name (0: none). INV_OK or INV_EIO (a read error). */
+static int valid_records_after(replay_run *r, const char *path, fileio_reader *rd, uint64_t first,
+                               uint64_t off, bool *found, uint64_t *synced)
+{
+    *found = false;
+    *synced = 0;
+    for (off = (off + 7) & ~(uint64_t)7; off + JOURNAL_RECORD_OVERHEAD <= rd->size; off += 8) {
+        size_t avail;
+        const uint8_t *q = fileio_reader_at(rd, off, JOURNAL_RECORD_OVERHEAD, &avail);
+        if (q == NULL)
+            return read_failed(r, path, rd);
+        uint64_t hdr = fileio_load_u64(q);
         uint32_t len = (uint32_t)hdr;
-        /* cheap filters before hashing */
-        if ((uint8_t)(hdr >> 32) == 0 || (hdr >> 40) != 0 || len > JOURNAL_PAYLOAD_MAX ||
-            journal_record_size(len) > size - off)
+        /* cheap filters before reading the record and hashing */
+        if ((uint8_t)(hdr >> 32) == 0 || len > JOURNAL_PAYLOAD_MAX ||
+            journal_record_size(len) > rd->size - off)
             continue;
+        if ((q = journal_record_read(rd, off, &avail)) == NULL)
+            return read_failed(r, path, rd);
         uint8_t type;
         const uint8_t *pl;
         uint32_t n;
         uint64_t sz;
-        if (journal_frame_decode(p + off, size - off, &type, &pl, &n, &sz) == NULL)
-            return true;
+        if (journal_frame_decode(q, avail, &type, &pl, &n, &sz) != NULL)
+            continue;
+        *found = true;
+        uint64_t e = journal_frame_synced(q, first + (off - JOURNAL_SEGMENT_HEADER));
+        if (e > *synced)
+            *synced = e;
     }
-    return false;
+    return INV_OK;
 }
 
 /* Cuts path at off (removes it when off leaves no full header). */
@@ -188,22 +239,33 @@ static void replay_log(replay_run *r, const char *when)
 
 /* Handles a bad record (or header, off 0) in segment path: torn tail, cut
  * by repair, or corruption. */
-static int bad_record(replay_run *r, const char *path, const uint8_t *p, uint64_t size,
-                      uint64_t off, uint64_t pos, const char *why, bool later_data, seg_result *res)
+static int bad_record(replay_run *r, const char *path, fileio_reader *rd, uint64_t off,
+                      uint64_t pos, const char *why, bool later_data, seg_result *res)
 {
-    bool torn = !later_data && !valid_record_after(p, off + 8, size);
+    uint64_t first = pos - (off > JOURNAL_SEGMENT_HEADER ? off - JOURNAL_SEGMENT_HEADER : 0);
+    uint64_t synced_after;
+    bool after;
+    int rc = valid_records_after(r, path, rd, first, off + 8, &after, &synced_after);
+    if (rc != INV_OK)
+        return rc;
+    uint64_t synced = synced_after > r->synced ? synced_after : r->synced;
+    /* Unsynced: no record names a synced end past it (a header is synced
+     * before any record is written: never torn but by the old rule). */
+    bool unsynced = off >= JOURNAL_SEGMENT_HEADER && synced != 0 && pos >= synced;
+    bool torn = !later_data && (!after || unsynced);
     if (!torn && !r->repair) {
         fileio_errmsg(r->errbuf, r->errlen,
                       "journal corrupt: %s at byte offset %" PRIu64 " (position %" PRIu64
-                      "): %s, and valid records "
-                      "follow; refusing to open (repair cuts here)",
-                      path, off, pos, why);
+                      "): %s, and valid records follow%s; refusing to open (repair cuts here)",
+                      path, off, pos, why,
+                      synced > pos ? " (it lies below the synced end they name)" : "");
         return INV_EINVALID;
     }
     FILEIO_WARN("invcore journal: warning: %s %s at byte offset %" PRIu64 " (position %" PRIu64
-                "): %s; cutting %" PRIu64 " bytes\n",
+                "): %s%s; cutting %" PRIu64 " bytes\n",
                 torn ? "torn tail in" : "repair: corrupt record in", path, off, pos, why,
-                size - off);
+                torn && after ? " inside the last unsynced write (no fdatasync covered it)" : "",
+                rd->size - off);
     *res = SEG_CUT;
     return INV_OK;
 }
@@ -232,39 +294,81 @@ static int replay_deliver(replay_run *r, uint64_t pos, uint8_t type, const uint8
     return INV_OK;
 }
 
-/* Replays the records of the mapped segment p[0, size) after its header;
- * *end_off gets the file offset where its records end. */
-static int replay_records(replay_run *r, const char *path, uint64_t first, const uint8_t *p,
-                          uint64_t size, bool later_data, uint64_t *end_off, seg_result *res)
+/* Replays the records of the segment being read after its header; *end_off
+ * gets the file offset where its records end. */
+static int replay_records(replay_run *r, const char *path, uint64_t first, fileio_reader *rd,
+                          bool later_data, uint64_t *end_off, seg_result *res)
 {
     uint64_t off = JOURNAL_SEGMENT_HEADER;
     int rc = INV_OK;
-    while (off < size) {
+    while (off < rd->size) {
         uint8_t type;
         const uint8_t *pl;
         uint32_t len;
         uint64_t sz;
         uint64_t pos = first + (off - JOURNAL_SEGMENT_HEADER);
-        const char *why = journal_frame_decode(p + off, size - off, &type, &pl, &len, &sz);
+        size_t avail;
+        const uint8_t *q = journal_record_read(rd, off, &avail);
+        if (q == NULL) {
+            rc = read_failed(r, path, rd);
+            break;
+        }
+        const char *why = journal_frame_decode(q, avail, &type, &pl, &len, &sz);
         if (why == NULL && type != JOURNAL_TYPE_PAD && type < JOURNAL_TYPE_USER_MIN)
             why = "record type reserved for the journal";
-        if (why != NULL && fileio_all_zero(p + off, size - off)) {
+        bool zeros = false, err = false;
+        if (why != NULL)
+            zeros = fileio_reader_zero_from(rd, off, &err);
+        if (err) {
+            rc = read_failed(r, path, rd);
+            break;
+        }
+        if (zeros) {
             /* The zeros the writer keeps ahead of its records: the end of
              * this segment's records, not an error. */
             *res = SEG_TRIM;
             break;
         }
         if (why != NULL) {
-            rc = bad_record(r, path, p, size, off, pos, why, later_data, res);
+            rc = bad_record(r, path, rd, off, pos, why, later_data, res);
             break;
         }
+        uint64_t e = journal_frame_synced(q, pos);
+        if (e > r->synced)
+            r->synced = e;
         rc = replay_deliver(r, pos, type, pl, len, sz);
         if (rc != INV_OK)
             break;
         off += sz;
     }
-    *end_off = off;
+    *end_off = off < rd->size ? off : rd->size;
     return rc;
+}
+
+/* Checks the header of the segment being read and takes its reserved-ahead
+ * mark and clean flag; NULL, or why the header is bad. *rc: INV_EIO (with
+ * the message) on a read error. */
+static const char *segment_header_read(replay_run *r, const char *path, fileio_reader *rd,
+                                       uint64_t first, int *rc)
+{
+    size_t avail;
+    const uint8_t *h = fileio_reader_at(rd, 0, JOURNAL_SEGMENT_HEADER, &avail);
+    *rc = INV_OK;
+    if (h == NULL) {
+        *rc = read_failed(r, path, rd);
+        return NULL;
+    }
+    const char *why = fileio_header_check(h, avail, &journal_segment_format, first);
+    if (why != NULL)
+        return why;
+    uint32_t extra = fileio_header_extra(h);
+    uint64_t mark = first + 8u * (uint64_t)(extra & JOURNAL_HEADER_MARK_MASK);
+    /* The newest header's mark supersedes: marks only grow from one
+     * segment to the next, but for a clean close's, which is exact. */
+    r->hwm = mark;
+    if ((extra & JOURNAL_HEADER_CLEAN) && mark > r->synced)
+        r->synced = mark; /* a clean close synced every record below it */
+    return NULL;
 }
 
 /* Replays one segment; *end gets the position after its last good record
@@ -275,27 +379,26 @@ static int replay_segment(replay_run *r, const journal_segment *seg, bool later_
     char path[SEGMENT_PATH_MAX];
     fileio_path(path, sizeof path, r->dir, seg->first, JOURNAL_SEGMENT_SUFFIX);
     *res = SEG_OK;
-    const uint8_t *p;
-    uint64_t size;
-    const char *step = fileio_map(path, true, &p, &size);
-    if (step != NULL) {
-        fileio_errmsg(r->errbuf, r->errlen, "journal: cannot %s %s: %s", step, path,
-                      strerror(errno));
-        return INV_EIO;
+    fileio_reader rd;
+    if (fileio_reader_open(&rd, path, FAULT_REPLAY_OPEN, FAULT_REPLAY_READ) != 0) {
+        fileio_errmsg(r->errbuf, r->errlen, "journal: cannot read %s: %s", path, strerror(errno));
+        return errno == ENOMEM ? INV_ENOMEM : INV_EIO;
     }
     int rc;
     uint64_t off = 0;
-    const char *why = fileio_header_check(p, size, &journal_segment_format, seg->first);
+    const char *why = segment_header_read(r, path, &rd, seg->first, &rc);
     if (why != NULL)
-        rc = bad_record(r, path, p, size, 0, seg->first, why, later_data, res);
-    else
-        rc = replay_records(r, path, seg->first, p, size, later_data, &off, res);
-    fileio_unmap(p, size);
-    if (rc == INV_OK && *res != SEG_OK && cut_file(path, off) != 0) {
+        rc = bad_record(r, path, &rd, 0, seg->first, why, later_data, res);
+    else if (rc == INV_OK)
+        rc = replay_records(r, path, seg->first, &rd, later_data, &off, res);
+    fileio_reader_close(&rd);
+    if (rc == INV_OK && (*res != SEG_OK || off < seg->size) && cut_file(path, off) != 0) {
         fileio_errmsg(r->errbuf, r->errlen, "journal: cannot cut %s at %" PRIu64 ": %s", path, off,
                       strerror(errno));
         return INV_EIO;
     }
+    if (rc == INV_OK && *res == SEG_OK && off < seg->size)
+        *res = SEG_TRIM; /* it shrank under us: cut where it ended */
     *end = seg->first + (off > JOURNAL_SEGMENT_HEADER ? off - JOURNAL_SEGMENT_HEADER : 0);
     return rc;
 }
@@ -355,6 +458,19 @@ static int replay_segments(replay_run *r, const journal_segment *segs, size_t i0
     return INV_OK;
 }
 
+/* Where the writer resumes after records that end at end: at or above the
+ * reserved-ahead mark (positions below it may have been handed out), and
+ * never a gap too small for the PAD record that bridges it. */
+static uint64_t resume_position(uint64_t end, uint64_t mark)
+{
+    if (mark <= end)
+        return end;
+    if (mark - end < JOURNAL_RECORD_OVERHEAD)
+        mark = end + JOURNAL_RECORD_OVERHEAD;
+    assert(mark > end && mark % 8u == 0);
+    return mark;
+}
+
 int journal_replay(const char *dir, uint64_t from_position, bool repair, journal_replay_fn fn,
                    void *ctx, uint64_t *end_position, char *errbuf, size_t errlen)
 {
@@ -370,7 +486,9 @@ int journal_replay(const char *dir, uint64_t from_position, bool repair, journal
                     0,
                     0,
                     JOURNAL_REPLAY_LOG_BYTES,
-                    clock_mono_ns()};
+                    clock_mono_ns(),
+                    0,
+                    0};
     uint64_t from = from_position < JOURNAL_POSITION_FIRST ? JOURNAL_POSITION_FIRST : from_position;
     journal_segment *segs;
     size_t n;
@@ -407,7 +525,7 @@ int journal_replay(const char *dir, uint64_t from_position, bool repair, journal
         return rc;
     if (clock_mono_ns() - r.t0_ns > JOURNAL_REPLAY_LOG_NS)
         replay_log(&r, "done");
-    *end_position = expected > from ? expected : from;
+    *end_position = resume_position(expected > from ? expected : from, r.hwm);
     return INV_OK;
 }
 

@@ -221,22 +221,34 @@ int snapshot_commit(snapshot_writer *w)
 
 /* ---- loading ----------------------------------------------------------------- */
 
-/* Verifies the snapshot in p[0, size) at position pos; NULL if valid, else
- * the reason with *bad_off set. */
-static const char *verify(const uint8_t *p, uint64_t size, uint64_t pos, uint64_t *bad_off)
+/* Verifies the snapshot rd reads at position pos; NULL if valid, else the
+ * reason with *bad_off set. *read_err: a read error stopped it (errno,
+ * rd->err_off). */
+static const char *verify(fileio_reader *rd, uint64_t pos, uint64_t *bad_off, bool *read_err)
 {
     *bad_off = 0;
-    const char *why = fileio_header_check(p, size, &snapshot_format, pos);
+    *read_err = false;
+    size_t avail;
+    const uint8_t *p = fileio_reader_at(rd, 0, SNAPSHOT_HEADER, &avail);
+    if (p == NULL) {
+        *read_err = true;
+        return "read error";
+    }
+    const char *why = fileio_header_check(p, avail, &snapshot_format, pos);
     if (why != NULL)
         return why;
     uint64_t off = SNAPSHOT_HEADER, records = 0, digest = pos;
-    while (off < size) {
+    while (off < rd->size) {
         uint8_t type;
         const uint8_t *pl;
         uint32_t len;
         uint64_t sz;
         *bad_off = off;
-        why = journal_frame_decode(p + off, size - off, &type, &pl, &len, &sz);
+        if ((p = journal_record_read(rd, off, &avail)) == NULL) {
+            *read_err = true;
+            return "read error";
+        }
+        why = journal_frame_decode(p, avail, &type, &pl, &len, &sz);
         if (why != NULL)
             return why;
         if (type == JOURNAL_TYPE_SNAPSHOT_TRAILER) {
@@ -247,7 +259,7 @@ static const char *verify(const uint8_t *p, uint64_t size, uint64_t pos, uint64_
             memcpy(&dig, pl + 8, 8);
             if (count != records || dig != digest)
                 return "trailer does not match the records";
-            if (off + sz != size)
+            if (off + sz != rd->size)
                 return "bytes after the trailer";
             return NULL;
         }
@@ -257,45 +269,60 @@ static const char *verify(const uint8_t *p, uint64_t size, uint64_t pos, uint64_
         records++;
         off += sz;
     }
-    *bad_off = size;
+    *bad_off = rd->size;
     return "no trailer (incomplete snapshot)";
 }
 
-/* Verifies then loads one snapshot file. INV_EINVALID (warned) if bad or
- * gone; INV_EIO (or INV_ENOMEM) when it cannot be read: an I/O error says
- * nothing against the file, and an older snapshot may need segments that
- * were dropped since (issue 17's fault loops: skipping it refused the
- * open as a "missing segment"). */
+/* A read error of the snapshot at path: INV_EIO naming file and offset. */
+static int read_failed(const char *path, const fileio_reader *rd, char *errbuf, size_t errlen)
+{
+    fileio_errmsg(errbuf, errlen, "snapshot: cannot read %s at byte offset %" PRIu64 ": %s", path,
+                  rd->err_off, strerror(errno));
+    return INV_EIO;
+}
+
+/* Verifies then loads one snapshot file (read twice with pread, never
+ * mapped: a media error is INV_EIO, not a SIGBUS). INV_EINVALID (warned)
+ * if bad or gone; INV_EIO (or INV_ENOMEM) when it cannot be opened: an I/O
+ * error says nothing against the file, and an older snapshot may need
+ * segments that were dropped since (issue 17's fault loops: skipping it
+ * refused the open as a "missing segment"). */
 static int load_file(const char *path, uint64_t pos, snapshot_load_fn fn, void *ctx, char *errbuf,
                      size_t errlen)
 {
-    const uint8_t *p;
-    uint64_t size;
-    const char *step = fileio_map(path, false, &p, &size);
-    if (step != NULL) {
+    fileio_reader rd;
+    if (fileio_reader_open(&rd, path, FAULT_FILE_OPEN, FAULT_FILE_READ) != 0) {
         int e = errno;
-        FILEIO_WARN("invcore snapshot: warning: cannot %s %s: %s\n", step, path, strerror(e));
+        FILEIO_WARN("invcore snapshot: warning: cannot read %s: %s\n", path, strerror(e));
         if (e == ENOENT)
             return INV_EINVALID; /* removed since the listing: try older */
-        fileio_errmsg(errbuf, errlen, "snapshot: cannot %s %s: %s", step, path, strerror(e));
+        fileio_errmsg(errbuf, errlen, "snapshot: cannot open %s: %s", path, strerror(e));
         return e == ENOMEM ? INV_ENOMEM : INV_EIO;
     }
     uint64_t bad_off;
-    const char *why = verify(p, size, pos, &bad_off);
+    bool read_err;
+    const char *why = verify(&rd, pos, &bad_off, &read_err);
     int rc = INV_OK;
-    if (why != NULL) {
+    if (read_err) {
+        rc = read_failed(path, &rd, errbuf, errlen);
+    } else if (why != NULL) {
         FILEIO_WARN("invcore snapshot: warning: ignoring %s: %s at byte "
                     "offset %" PRIu64 "\n",
                     path, why, bad_off);
         rc = INV_EINVALID;
     }
-    for (uint64_t off = SNAPSHOT_HEADER; rc == INV_OK && off < size;) {
+    for (uint64_t off = SNAPSHOT_HEADER; rc == INV_OK && off < rd.size;) {
         uint8_t type;
-        const uint8_t *pl;
+        const uint8_t *p, *pl;
         uint32_t len;
         uint64_t sz;
+        size_t avail;
+        if ((p = journal_record_read(&rd, off, &avail)) == NULL) {
+            rc = read_failed(path, &rd, errbuf, errlen);
+            break;
+        }
         /* verified above: cannot fail, but stay defensive */
-        if (journal_frame_decode(p + off, size - off, &type, &pl, &len, &sz) != NULL ||
+        if (journal_frame_decode(p, avail, &type, &pl, &len, &sz) != NULL ||
             type == JOURNAL_TYPE_SNAPSHOT_TRAILER)
             break;
         if (fn != NULL && (rc = fn(ctx, type, pl, len)) != INV_OK) {
@@ -305,7 +332,7 @@ static int load_file(const char *path, uint64_t pos, snapshot_load_fn fn, void *
         }
         off += sz;
     }
-    fileio_unmap(p, size);
+    fileio_reader_close(&rd);
     return rc;
 }
 

@@ -5,10 +5,12 @@
  */
 #include "test_util.h"
 
+#include "fault.h"
 #include "journal.h"
 #include "snapshot.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,5 +249,40 @@ Test(snapshot, a_snapshot_with_a_journal_recovers_the_whole_state)
     cr_assert_eq(journal_reserve(j, 8), end);
     cr_assert_eq(journal_abandon(j, end, 8), INV_OK);
     cr_assert_eq(journal_close(j), INV_OK);
+    tu_remove_tree(dir);
+}
+
+/* ---- read errors (issue 17, #7) ------------------------------------------- */
+
+/* Records big enough that a snapshot spans more than one read buffer. */
+#define READ_ERR_RECORDS 30000u
+
+/* A media error while loading is INV_EIO naming the file and the offset
+ * (it was a SIGBUS through the mapping): not "corrupt, try an older one". */
+Test(snapshot, a_read_error_while_loading_is_eio_with_file_and_offset)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "test-snapshot");
+    write_snapshot(dir, 77, 1, READ_ERR_RECORDS);
+    for (uint64_t nth = 1; nth <= 3; nth++) {
+        fault_reset();
+        fault_fail(FAULT_FILE_READ, nth, 1, EIO);
+        check_ctx c = {0, 0, 0};
+        char err[256] = "";
+        uint64_t pos = 0;
+        int rc = snapshot_load_latest(dir, &pos, check_cb, &c, err, sizeof err);
+        uint64_t failed = fault_failures(FAULT_FILE_READ);
+        fault_reset();
+        cr_assert(failed == 1 || nth > 1, "the load never read through FILE_READ");
+        if (failed == 0) {
+            cr_assert_eq(rc, INV_OK, "%s", err); /* fewer reads than nth */
+            continue;
+        }
+        cr_assert_eq(rc, INV_EIO, "read %llu: rc %d: %s", (unsigned long long)nth, rc, err);
+        cr_assert(strstr(err, "000000000000004d.snap") != NULL, "names the file: %s", err);
+        cr_assert(strstr(err, "byte offset") != NULL, "names the offset: %s", err);
+    }
+    check_ctx c = load(dir, INV_OK, &(uint64_t){0});
+    cr_assert_eq(c.n, READ_ERR_RECORDS);
     tu_remove_tree(dir);
 }
