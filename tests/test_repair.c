@@ -109,15 +109,27 @@ typedef struct {
     size_t n;
 } rp_listing;
 
+/* The whole file at path (malloc'd), *size its bytes. */
+static uint8_t *read_whole(const char *path, uint64_t *size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    cr_assert(fd >= 0 && fstat(fd, &st) == 0, "%s: %s", path, strerror(errno));
+    *size = (uint64_t)st.st_size;
+    uint8_t *p = malloc(*size ? *size : 1);
+    cr_assert_not_null(p);
+    cr_assert_eq(pread(fd, p, *size, 0), (ssize_t)*size, "%s: short read", path);
+    close(fd);
+    return p;
+}
+
 static uint64_t file_hash(const char *path, uint64_t *size)
 {
-    const uint8_t *p;
-    const char *step = fileio_map(path, false, &p, size);
-    cr_assert_null(step, "%s: %s", path, strerror(errno));
+    uint8_t *p = read_whole(path, size);
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     for (uint64_t i = 0; i < *size; i++)
         h = (h ^ p[i]) * 1099511628211ULL;
-    fileio_unmap(p, *size);
+    free(p);
     return h;
 }
 
@@ -215,9 +227,8 @@ static rp_bad corrupt_level_record(void)
     for (size_t i = 0; i < n && bad.offset == 0; i++) {
         char path[RP_PATH_MAX];
         fileio_path(path, sizeof path, g_dir, segs[i].first, JOURNAL_SEGMENT_SUFFIX);
-        const uint8_t *p;
         uint64_t size;
-        cr_assert_null(fileio_map(path, false, &p, &size));
+        uint8_t *p = read_whole(path, &size);
         for (uint64_t off = JOURNAL_SEGMENT_HEADER; off < size;) {
             uint8_t type;
             const uint8_t *pl;
@@ -233,7 +244,7 @@ static rp_bad corrupt_level_record(void)
             }
             off += sz;
         }
-        fileio_unmap(p, size);
+        free(p);
         if (bad.offset) {
             int fd = open(path, O_RDWR | O_CLOEXEC);
             cr_assert_geq(fd, 0);

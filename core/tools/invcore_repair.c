@@ -66,6 +66,9 @@
 #define REPAIR_COPY_CHUNK (1u << 20)
 /* Bytes of the confirmation answer read from stdin. */
 #define REPAIR_ANSWER_MAX 64
+/* The largest segment file the scan reads whole (a segment is at most
+ * segment_bytes, 64 MiB by default, plus its zeros ahead). */
+#define REPAIR_SEGMENT_MAX (UINT64_C(4) << 30)
 
 static const char g_usage[] =
     "usage: invcore-repair [--dry-run] [--yes] DATA_DIR\n"
@@ -93,13 +96,27 @@ typedef struct {
     size_t later_segments; /* segments after seg (set aside whole) */
     uint64_t valid_after; /* valid records seen beyond the bad point */
     bool later_data; /* a later segment holds more than its header */
+    uint64_t synced; /* the largest synced end a valid record (or a clean
+                      * close's header) names: every record below it was
+                      * fdatasynced (journal.h, the synced-back field) */
 } repair_plan;
 
-/* Replay itself cuts a bad point with nothing after it (a torn tail) and
- * opens; anything else it refuses (journal_replay.c, bad_record). */
+/* Replay itself cuts, and opens, a bad point with no later segment holding
+ * data and either nothing valid after it or at/past every synced end the
+ * stream names (a hole in the last unsynced write); anything else it
+ * refuses (journal_replay.c, bad_record: the same rule). */
 static bool plan_is_torn_tail(const repair_plan *pl)
 {
-    return pl->found && !pl->gap && pl->valid_after == 0 && !pl->later_data;
+    bool unsynced =
+        pl->offset >= JOURNAL_SEGMENT_HEADER && pl->synced != 0 && pl->position >= pl->synced;
+    return pl->found && !pl->gap && !pl->later_data && (pl->valid_after == 0 || unsynced);
+}
+
+/* Raises the plan's synced end to e. */
+static void plan_synced(repair_plan *pl, uint64_t e)
+{
+    if (e > pl->synced)
+        pl->synced = e;
 }
 
 /* ---- arguments ------------------------------------------------------------ */
@@ -175,8 +192,10 @@ static const char *check_record(const uint8_t *p, uint64_t off, uint64_t size, u
 }
 
 /* Valid records found by trying every 8-aligned offset of p[off, size)
- * (a record found is skipped whole). */
-static uint64_t count_valid(const uint8_t *p, uint64_t off, uint64_t size)
+ * of the segment at first (a record found is skipped whole); each raises
+ * the plan's synced end to what it names. */
+static uint64_t count_valid(repair_plan *pl, const uint8_t *p, uint64_t first, uint64_t off,
+                            uint64_t size)
 {
     uint64_t n = 0;
     assert(p != NULL || size == 0);
@@ -186,6 +205,9 @@ static uint64_t count_valid(const uint8_t *p, uint64_t off, uint64_t size)
         uint64_t sz;
         if (check_record(p, off, size, &type, &sz) == NULL) {
             n += type != JOURNAL_TYPE_PAD;
+            if (off >= JOURNAL_SEGMENT_HEADER)
+                plan_synced(pl,
+                            journal_frame_synced(p + off, first + (off - JOURNAL_SEGMENT_HEADER)));
             off += sz;
         } else {
             off += 8;
@@ -194,16 +216,51 @@ static uint64_t count_valid(const uint8_t *p, uint64_t off, uint64_t size)
     return n;
 }
 
-/* Maps segment s of dir; false (message printed) when it cannot. */
-static bool map_segment(const char *dir, const journal_segment *s, const uint8_t **p,
-                        uint64_t *size)
+/* Reads segment s of dir whole into *p (malloc'd; read with pread, never
+ * mapped: a media error is a message, not a SIGBUS); false (message
+ * printed) when it cannot. */
+static bool read_segment(const char *dir, const journal_segment *s, uint8_t **p, uint64_t *size)
 {
     char path[REPAIR_PATH_MAX];
     fileio_path(path, sizeof path, dir, s->first, JOURNAL_SEGMENT_SUFFIX);
-    const char *step = fileio_map(path, true, p, size);
-    if (step != NULL)
-        fprintf(stderr, "invcore-repair: cannot %s %s: %s\n", step, path, strerror(errno));
-    return step == NULL;
+    *p = NULL;
+    *size = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        fprintf(stderr, "invcore-repair: cannot open %s: %s\n", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    uint64_t n = (uint64_t)st.st_size;
+    uint8_t *buf = n > REPAIR_SEGMENT_MAX ? NULL : malloc(n ? n : 1);
+    if (buf == NULL) {
+        fprintf(stderr, "invcore-repair: cannot read %s whole (%" PRIu64 " bytes)\n", path, n);
+        close(fd);
+        return false;
+    }
+    uint64_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, buf + got, n - got, (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            fprintf(stderr, "invcore-repair: cannot read %s at byte offset %" PRIu64 ": %s\n", path,
+                    got, strerror(errno));
+            free(buf);
+            close(fd);
+            return false;
+        }
+        if (r == 0)
+            break; /* the file shrank: what was read is the file */
+        got += (uint64_t)r;
+    }
+    close(fd);
+    assert(got <= n);
+    *p = buf;
+    *size = got;
+    return true;
 }
 
 /* Walks segment s's records as replay does; on the first bad one fills
@@ -214,8 +271,14 @@ static void scan_segment(repair_plan *pl, size_t i, const journal_segment *s, co
     assert(!pl->found && i < SIZE_MAX);
     uint64_t off = JOURNAL_SEGMENT_HEADER;
     const char *why = fileio_header_check(p, size, &journal_segment_format, s->first);
-    if (why != NULL)
+    if (why != NULL) {
         off = 0;
+    } else {
+        /* a clean close synced every record below its header's mark */
+        uint32_t extra = fileio_header_extra(p);
+        if (extra & JOURNAL_HEADER_CLEAN)
+            plan_synced(pl, s->first + 8u * (uint64_t)(extra & JOURNAL_HEADER_MARK_MASK));
+    }
     while (why == NULL && off < size) {
         uint8_t type;
         uint64_t sz;
@@ -228,6 +291,7 @@ static void scan_segment(repair_plan *pl, size_t i, const journal_segment *s, co
             break;
         }
         pl->kept_records += type != JOURNAL_TYPE_PAD;
+        plan_synced(pl, journal_frame_synced(p + off, s->first + (off - JOURNAL_SEGMENT_HEADER)));
         off += sz;
     }
     assert(off <= size);
@@ -240,7 +304,7 @@ static void scan_segment(repair_plan *pl, size_t i, const journal_segment *s, co
     pl->position = *end; /* where the bad record (or the file) starts */
     pl->why = why;
     pl->drop_bytes = size - off;
-    pl->valid_after = count_valid(p, off + 8, size);
+    pl->valid_after = count_valid(pl, p, s->first, off + 8, size);
 }
 
 /* Adds what the segments set aside whole hold to the plan (after the bad
@@ -251,16 +315,17 @@ static bool scan_later(repair_plan *pl, const char *dir, const journal_segment *
     size_t first = pl->seg + (pl->gap ? 0 : 1);
     pl->later_segments = n - first;
     for (size_t k = first; k < n; k++) {
-        const uint8_t *p;
+        uint8_t *p;
         uint64_t size;
-        if (!map_segment(dir, &segs[k], &p, &size))
+        if (!read_segment(dir, &segs[k], &p, &size))
             return false;
         pl->drop_bytes += k != pl->seg ? size : 0; /* a gap's own size is counted */
         pl->later_data |= k != pl->seg && size > JOURNAL_SEGMENT_HEADER;
         bool header_ok =
             fileio_header_check(p, size, &journal_segment_format, segs[k].first) == NULL;
-        pl->valid_after += count_valid(p, header_ok ? JOURNAL_SEGMENT_HEADER : 0, size);
-        fileio_unmap(p, size);
+        pl->valid_after +=
+            count_valid(pl, p, segs[k].first, header_ok ? JOURNAL_SEGMENT_HEADER : 0, size);
+        free(p);
     }
     return true;
 }
@@ -296,12 +361,12 @@ static int plan_repair(repair_plan *pl, const char *dir, const journal_segment *
                                 .drop_bytes = segs[i].size};
             break;
         }
-        const uint8_t *p;
+        uint8_t *p;
         uint64_t size;
-        if (!map_segment(dir, &segs[i], &p, &size))
+        if (!read_segment(dir, &segs[i], &p, &size))
             return EXIT_ERROR;
         scan_segment(pl, i, &segs[i], p, size, &expected);
-        fileio_unmap(p, size);
+        free(p);
     }
     if (pl->found && !scan_later(pl, dir, segs, n))
         return EXIT_ERROR;
