@@ -502,6 +502,9 @@ typedef struct {
     uint64_t pos; /* the change's current position (0: memory mode) */
     uint64_t pos_last; /* the highest position it published */
     size_t n_images;
+    /* An end's descriptor, had before the end is decided (level_spare_new):
+     * a decided end cannot then fail for want of memory. */
+    struct table_mcas *spare;
     hold_rec_image images[HOLD_IMAGES_PER_LINE * INV_HOLD_LINES_MAX];
 } hold_op;
 
@@ -571,6 +574,7 @@ static void op_init(hold_op *op, inv_engine *e, hold_record *r, uint8_t kind, ui
     op->pos = 0;
     op->pos_last = 0;
     op->n_images = 0;
+    op->spare = NULL;
 }
 
 /* Who makes a change: its caller (the thread's actor), or the engine
@@ -593,6 +597,8 @@ static void op_abandon(hold_op *op)
     if (op->pos)
         persist_abandon(op->e, op->pos, op_len(op));
     op->pos = 0;
+    level_spare_free(op->spare);
+    op->spare = NULL;
 }
 
 /* A hold change's lines met a revision at or above its position before
@@ -674,6 +680,8 @@ static int op_end_lines(hold_op *op)
      * units and returns the rest in the same change. */
     level_hold_line end[INV_HOLD_LINES_MAX];
     size_t which[INV_HOLD_LINES_MAX], n = 0;
+    struct table_mcas *spare = op->spare;
+    op->spare = NULL;
     for (size_t i = 0; i < r->n_lines; i++) {
         hold_line *l = &r->lines[i];
         uint8_t st = line_status(l);
@@ -685,11 +693,15 @@ static int op_end_lines(hold_op *op)
         end[n] = (level_hold_line){l->item, l->location, l->qty - sold, sell, 0, 0, {0, 0}};
         which[n++] = i;
     }
-    if (n == 0)
+    if (n == 0) {
+        level_spare_free(spare);
         return INV_OK;
+    }
     size_t failed;
-    level_position at = {op->pos, op_renew, op};
+    /* must finish: the end (or the create's give-back) is decided */
+    level_position at = {op->pos, op_renew, op, spare, true};
     int rc = level_unreserve_all(op->e, end, n, &at, &failed);
+    level_spare_free(at.spare); /* not taken: one line needs none */
     assert(at.pos == op->pos);
     for (size_t k = 0; rc == INV_OK && k < n; k++) {
         bool changed = end[k].result == LEVEL_LINE_CHANGED;
@@ -927,7 +939,7 @@ static int reserve_lines(hold_op *op, const ordered_line *lines, inv_hold_failur
     /* Every line in one step (level_reserve_all): a refusal on any line
      * leaves every level as it was, revision included. */
     size_t failed = 0;
-    level_position at = {op->pos, op_renew, op};
+    level_position at = {op->pos, op_renew, op, NULL, false}; /* may fail: nothing decided */
     int rc = level_reserve_all(op->e, take, r->n_lines, &at, &failed);
     assert(at.pos == op->pos);
     if (rc != INV_OK)
@@ -1378,6 +1390,12 @@ static int hold_end(inv_engine *e, hold_record *r, const change_req *req, int64_
         int rc = op_begin(&op, e, r, HOLD_OP_END, (uint8_t)req->to, BY_CALLER);
         if (rc != INV_OK)
             return rc;
+        bool nomem;
+        op.spare = level_spare_new(r->n_lines, &nomem);
+        if (nomem) {
+            op_abandon(&op);
+            return INV_ENOMEM; /* nothing decided, nothing changed */
+        }
         if (!claim_held(r, st)) {
             op_abandon(&op);
             continue;

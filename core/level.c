@@ -916,6 +916,40 @@ static int multi_apply_one(inv_engine *e, multi_line *l, level_position *at)
     }
 }
 
+table_mcas *level_spare_new(size_t n, bool *nomem)
+{
+    assert(n <= TABLE_MCAS_KEYS_MAX);
+    table_mcas *d = n >= 2 ? table_mcas_new(n) : NULL;
+    *nomem = n >= 2 && d == NULL;
+    return d;
+}
+
+void level_spare_free(table_mcas *d)
+{
+    assert(d == NULL || atomic_load_explicit(&d->status, memory_order_relaxed) ==
+                            TABLE_MCAS_UNDECIDED); /* never installed */
+    free(d);
+}
+
+/* The descriptor of an attempt: the caller's spare first, else a new one;
+ * a decided change waits for memory rather than fail (NULL only when it
+ * may fail: nothing changed yet). */
+static table_mcas *multi_descriptor(level_position *at, size_t n)
+{
+    table_mcas *d = at->spare;
+    at->spare = NULL;
+    if (d != NULL) {
+        assert(n <= d->cap);
+        d->n = (uint32_t)n;
+        return d;
+    }
+    unsigned backoff = TABLE_BACKOFF_MIN;
+    while ((d = table_mcas_new(n)) == NULL && at->must_finish)
+        table_backoff(&backoff); /* memory comes back as others free it */
+    assert(d != NULL || !at->must_finish);
+    return d;
+}
+
 /* Every line's change as one step (see the section's comment): INV_OK,
  * or, with nothing changed, the refusal of line *failed, NOTFOUND, EIO
  * (no new position) or NOMEM. at->pos: the change's position (0: memory
@@ -933,7 +967,7 @@ static int level_multi_apply(inv_engine *e, multi_line *l, size_t n, level_posit
     if (n == 1)
         return multi_apply_one(e, l, at);
     for (;;) {
-        table_mcas *d = table_mcas_new(n);
+        table_mcas *d = multi_descriptor(at, n);
         if (!d)
             return INV_ENOMEM;
         for (size_t i = 0; i < n; i++) {

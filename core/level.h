@@ -50,7 +50,20 @@ typedef struct {
     uint64_t pos;
     uint64_t (*renew)(void *ctx);
     void *ctx;
+    /* A descriptor for the first attempt (level_spare_new), taken by the
+     * change (NULL after it), or NULL: one is allocated. */
+    struct table_mcas *spare;
+    /* The change is decided already (a hold's end): if memory runs out
+     * it waits for some instead of failing (a failure would leave the
+     * decision half applied). */
+    bool must_finish;
 } level_position;
+/* A descriptor for a later multi-level change of up to n lines, so that
+ * the change cannot run out of memory after its caller decided it: NULL
+ * for n < 2 (none needed) and when out of memory (*nomem set). */
+struct table_mcas *level_spare_new(size_t n, bool *nomem);
+/* Frees a spare the change did not take (NULL: nothing). */
+void level_spare_free(struct table_mcas *d);
 /* Moves every line's qty from available to reserved, unless a line's
  * available would drop below its floor (INSUFFICIENT, with *failed and
  * its available_seen): then nothing changed at all, no revision either.

@@ -842,6 +842,7 @@ table_mcas *table_mcas_new(size_t n)
     assert(((uintptr_t)d & ~(uintptr_t)TABLE_DESC_ADDR) == 0);
     atomic_init(&d->status, TABLE_MCAS_UNDECIDED);
     d->n = (uint32_t)n;
+    d->cap = (uint32_t)n;
     return d;
 }
 

@@ -418,6 +418,7 @@ typedef struct {
 typedef struct table_mcas {
     _Atomic int status; /* TABLE_MCAS_* */
     uint32_t n;
+    uint32_t cap; /* entries allocated (n <= cap): a spare may serve fewer */
     table_mcas_entry entry[];
 } table_mcas;
 
