@@ -373,8 +373,14 @@ test:
 	  /^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } \
 	  END { printf "make test: release, ASan+UBSan and TSan suites\n%d passed, %d failed\n", p, f + c }'
 
+# SIGKILLs (1000 trials a scenario), simulated power loss (1000 trials,
+# each checked on five disk images) and a long linearizability run (8
+# clients, 200k requests, 20 SIGKILLs) against the release invcored.
 crash-test: all $(TESTS)
 	INVCORE_CRASH_TRIALS=1000 $(B)/tests/test_crash --jobs 1
+	INVCORE_POWERLOSS_TRIALS=1000 $(B)/tests/test_powerloss --jobs 1
+	INVCORE_LINCHECK_OPS=200000 INVCORE_LINCHECK_KILLS=20 INVCORED=$(B)/invcored \
+	  $(B)/tests/test_server_linearizability --jobs 1
 
 # The flaky-test hunt (issue 17): every server suite SOAK_ROUNDS times in a
 # row against the TSan invcored, one suite at a time (--jobs 1, as
