@@ -1104,11 +1104,24 @@ static bool key_less(uint64_t a1, uint64_t b1, uint64_t a2, uint64_t b2)
 /* The one-step plan: the distinct levels written, in key order, each with
  * its lines' ops in line order; line_of: each op's batch line. */
 typedef struct {
-    level_batch_level lv[INV_BATCH_LINES_MAX];
-    level_batch_op ops[INV_BATCH_LINES_MAX];
-    uint32_t line_of[INV_BATCH_LINES_MAX];
+    level_batch_level *lv; /* up to one per line, then: */
+    level_batch_op *ops; /* one per write line, then: */
+    uint32_t *line_of; /* as many (sized by the batch's lines: one block) */
     size_t n_levels;
 } one_step;
+
+/* The plan's one block for n lines (NULL: out of memory). */
+static int one_step_alloc(one_step *p, size_t n)
+{
+    assert(n >= 1 && n <= INV_BATCH_LINES_MAX);
+    uint8_t *mem = inv_malloc(n * (sizeof *p->lv + sizeof *p->ops + sizeof *p->line_of));
+    if (!mem)
+        return INV_ENOMEM;
+    p->lv = (level_batch_level *)mem;
+    p->ops = (level_batch_op *)(p->lv + n);
+    p->line_of = (uint32_t *)(p->ops + n);
+    return INV_OK;
+}
 
 static void one_step_plan(const inv_batch_line *lines, size_t n, one_step *p)
 {
@@ -1255,8 +1268,8 @@ static int one_step_refused(batch_op *op, one_step *p, size_t k, int rc, size_t 
  * BATCH_LINES_PATH (a SET must create its level: nothing changed). */
 static int batch_one_step(batch_op *op, size_t *failed)
 {
-    one_step *p = inv_malloc(sizeof *p);
-    if (!p) {
+    one_step plan, *p = &plan;
+    if (one_step_alloc(p, op->n_lines) != INV_OK) {
         *failed = 0;
         return INV_ENOMEM; /* nothing changed */
     }
@@ -1267,7 +1280,7 @@ static int batch_one_step(batch_op *op, size_t *failed)
          * path; a level absent for a SET is created there. */
         if (!catalog_item_exists(&op->e->cat, p->lv[k].item, &tracked)) {
             *failed = p->line_of[p->lv[k].ops - p->ops];
-            free(p);
+            free(p->lv);
             return INV_ENOTFOUND;
         }
     }
@@ -1285,7 +1298,7 @@ static int batch_one_step(batch_op *op, size_t *failed)
     } else if (rc != BATCH_LINES_PATH) {
         rc = one_step_refused(op, p, k, rc, failed);
     }
-    free(p);
+    free(p->lv);
     return rc;
 }
 
