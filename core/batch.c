@@ -1,6 +1,12 @@
 /*
  * batch.c — many changes as one: inv_batch (the engine side of MULTI/EXEC).
  *
+ * A batch of SET, ADJUST and GET lines only runs as one step (see "a batch
+ * of level lines as one step" below): nobody sees it half applied, is
+ * refused by it, or sees a revision of it unless it succeeds. Any other
+ * batch (hold or cold lines, a transfer, a SET that creates its level)
+ * runs its lines as follows.
+ *
  * A batch runs its lines in order with the single calls' rules. Each level
  * change is one CAS on the level word, stamped with the batch's journal
  * position like a hold line (level.h), and notes what it did (its

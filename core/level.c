@@ -11,7 +11,8 @@
  *  - |available| <= INV_QTY_MAX and 0 <= reserved <= INV_QTY_MAX always;
  *  - the revision strictly increases on every change, and a refused change
  *    leaves the word untouched;
- *  - a hold's lines change as one step (level_multi_apply, table_mcas):
+ *  - a hold's lines, and a batch's SET and ADJUST lines (level_batch_apply),
+ *    change as one step (level_multi_apply, table_mcas):
  *    readers see all of them changed or none, and a refused one changes
  *    no word at all;
  *  - with a journal, every single change publishes one LEVEL record

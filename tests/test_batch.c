@@ -703,6 +703,40 @@ Test(batch, an_aborted_batch_of_level_lines_changes_no_revision)
     verify_and_close(e);
 }
 
+/* Every allocation of a one-step batch (its plan, its descriptor, its
+ * record) failed in turn: NOMEM with nothing changed, not a revision,
+ * until it runs whole. */
+Test(batch, a_one_step_batch_out_of_memory_changes_nothing)
+{
+    enum { ALLOC_TRIES_MAX = 64 };
+    inv_engine *e = open_populated();
+    inv_batch_line lines[] = {adjust_line(ITEM_1, LOC_A, -2, 0), adjust_line(ITEM_2, LOC_B, 2, 0),
+                              adjust_line(ITEM_1, LOC_A, -1, 0)};
+    int rc = INV_ENOMEM;
+    uint64_t n = 1;
+    for (; rc == INV_ENOMEM && n <= ALLOC_TRIES_MAX; n++) {
+        inv_level a = tu_level_of(e, ITEM_1, LOC_A), b = tu_level_of(e, ITEM_2, LOC_B);
+        fault_reset();
+        fault_fail(FAULT_ALLOC, n, 1, ENOMEM);
+        rc = inv_batch(e, lines, 3, NULL, NULL);
+        bool failed_one = fault_failures(FAULT_ALLOC) == 1;
+        fault_reset();
+        cr_assert(rc == INV_OK || (rc == INV_ENOMEM && failed_one), "allocation %" PRIu64 ": %s", n,
+                  inv_strerror(rc));
+        if (rc != INV_OK) {
+            inv_level a2 = tu_level_of(e, ITEM_1, LOC_A), b2 = tu_level_of(e, ITEM_2, LOC_B);
+            cr_assert(a2.revision == a.revision && a2.available == a.available &&
+                          b2.revision == b.revision && b2.available == b.available,
+                      "allocation %" PRIu64 " failed, yet a level changed", n);
+        }
+    }
+    cr_assert_eq(rc, INV_OK);
+    cr_assert_geq(n, 3, "the plan and the descriptor allocate");
+    cr_assert_eq(tu_level_of(e, ITEM_1, LOC_A).available, STOCK - 3);
+    cr_assert_eq(tu_level_of(e, ITEM_2, LOC_B).available, STOCK + 2);
+    verify_and_close(e);
+}
+
 /* While an aborting batch runs (the hook: its first record, a partial one
  * for a batch of lines), a floored adjust must find the units the batch
  * would have taken: it never took them. */
