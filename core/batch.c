@@ -1,6 +1,12 @@
 /*
  * batch.c — many changes as one: inv_batch (the engine side of MULTI/EXEC).
  *
+ * A batch of SET, ADJUST and GET lines only runs as one step (see "a batch
+ * of level lines as one step" below): nobody sees it half applied, is
+ * refused by it, or sees a revision of it unless it succeeds. Any other
+ * batch (hold or cold lines, a transfer, a SET that creates its level)
+ * runs its lines as follows.
+ *
  * A batch runs its lines in order with the single calls' rules. Each level
  * change is one CAS on the level word, stamped with the batch's journal
  * position like a hold line (level.h), and notes what it did (its
@@ -1064,6 +1070,244 @@ static int commit_batch(batch_op *op)
     return rc;
 }
 
+/* ---- a batch of level lines as one step ------------------------------------
+ *
+ * A batch of SET, ADJUST and GET lines only runs as one step
+ * (level_batch_apply): every line is decided on the words its levels had at
+ * one moment, and one status CAS makes every change visible at once, or,
+ * refused, none, and no revision moves. It needs no pending units (nobody
+ * sees its units before it is decided) and no undo, and journals one final
+ * record at one position (renewed, never published, when a level carries a
+ * newer revision). Batches with hold or cold lines take the lines path. */
+
+/* Not applicable to this batch: take the lines path (nothing changed). A
+ * private answer, distinct from every level and table answer (level.h,
+ * level_word.h, table.h: 0..7). */
+#define BATCH_LINES_PATH 8
+
+static bool is_write_line(inv_batch_op op)
+{
+    return op == INV_BATCH_LEVEL_SET || op == INV_BATCH_LEVEL_ADJUST;
+}
+
+/* Only SET, ADJUST and GET lines, and at least one that writes. */
+static bool batch_is_one_step(const inv_batch_line *lines, size_t n)
+{
+    bool writes = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!is_write_line(lines[i].op) && lines[i].op != INV_BATCH_LEVEL_GET)
+            return false;
+        writes |= is_write_line(lines[i].op);
+    }
+    return writes;
+}
+
+static bool key_less(uint64_t a1, uint64_t b1, uint64_t a2, uint64_t b2)
+{
+    return a1 < a2 || (a1 == a2 && b1 < b2);
+}
+
+/* The one-step plan: the distinct levels written, in key order, each with
+ * its lines' ops in line order; line_of: each op's batch line. */
+typedef struct {
+    level_batch_level *lv; /* up to one per line, then: */
+    level_batch_op *ops; /* one per write line, then: */
+    uint32_t *line_of; /* as many (sized by the batch's lines: one block) */
+    size_t n_levels;
+} one_step;
+
+/* The plan's one block for n lines (NULL: out of memory). */
+static int one_step_alloc(one_step *p, size_t n)
+{
+    assert(n >= 1 && n <= INV_BATCH_LINES_MAX);
+    uint8_t *mem = inv_malloc(n * (sizeof *p->lv + sizeof *p->ops + sizeof *p->line_of));
+    if (!mem)
+        return INV_ENOMEM;
+    p->lv = (level_batch_level *)mem;
+    p->ops = (level_batch_op *)(p->lv + n);
+    p->line_of = (uint32_t *)(p->ops + n);
+    return INV_OK;
+}
+
+static void one_step_plan(const inv_batch_line *lines, size_t n, one_step *p)
+{
+    p->n_levels = 0;
+    for (size_t i = 0; i < n; i++) { /* distinct keys, insertion sorted */
+        if (!is_write_line(lines[i].op))
+            continue;
+        size_t k = 0;
+        while (k < p->n_levels &&
+               key_less(p->lv[k].item, p->lv[k].loc, lines[i].item, lines[i].location))
+            k++;
+        if (k < p->n_levels && p->lv[k].item == lines[i].item && p->lv[k].loc == lines[i].location)
+            continue;
+        memmove(&p->lv[k + 1], &p->lv[k], (p->n_levels - k) * sizeof p->lv[0]);
+        p->lv[k] = (level_batch_level){.item = lines[i].item, .loc = lines[i].location};
+        p->n_levels++;
+    }
+    size_t n_ops = 0;
+    for (size_t k = 0; k < p->n_levels; k++) {
+        p->lv[k].ops = &p->ops[n_ops];
+        for (size_t i = 0; i < n; i++) {
+            const inv_batch_line *l = &lines[i];
+            if (!is_write_line(l->op) || l->item != p->lv[k].item || l->location != p->lv[k].loc)
+                continue;
+            bool set = l->op == INV_BATCH_LEVEL_SET;
+            p->ops[n_ops] = (level_batch_op){.kind = set ? LEVEL_CHANGE_SET : LEVEL_CHANGE_ADJUST,
+                                             .qty = l->qty,
+                                             .floor = set ? INV_NO_FLOOR : l->floor,
+                                             .if_revision = l->if_revision};
+            p->line_of[n_ops++] = (uint32_t)i;
+            p->lv[k].n_ops++;
+        }
+    }
+    assert(p->n_levels >= 1 && n_ops <= n);
+}
+
+/* The level of a line in the plan (or NULL: the batch writes none there). */
+static const level_batch_level *plan_level(const one_step *p, uint64_t item, uint64_t loc)
+{
+    for (size_t k = 0; k < p->n_levels; k++)
+        if (p->lv[k].item == item && p->lv[k].loc == loc)
+            return &p->lv[k];
+    return NULL;
+}
+
+/* A renewed position for a one-step batch: nothing was published at the
+ * old one, which goes back (level_position's renew). 0: the journal
+ * failed. */
+static uint64_t one_step_renew(void *p)
+{
+    batch_op *op = p;
+    assert(op->pos != 0 && op->n_changes == 0);
+    persist_abandon(op->e, op->pos, op->rec_len);
+    op->pos = op->batch_id = persist_reserve(op->e, op->rec_len);
+    return op->pos;
+}
+
+/* The results of a decided one-step batch, and its record's changes (one
+ * per write line, in line order, as the lines path writes them). */
+static void one_step_results(batch_op *op, const one_step *p)
+{
+    for (size_t i = 0; i < op->n_lines; i++) {
+        const inv_batch_line *l = &op->lines[i];
+        const level_batch_level *lv = plan_level(p, l->item, l->location);
+        inv_batch_result *res = &op->results[i];
+        if (!lv) { /* a GET of a level the batch does not write */
+            assert(l->op == INV_BATCH_LEVEL_GET);
+            res->rc = level_read(op->e, l->item, l->location, &res->level);
+            continue;
+        }
+        /* The level as this line leaves (or, a GET, finds) it. */
+        table_word w = lv->before, prev = lv->before;
+        const level_batch_op *mine = NULL;
+        for (size_t j = 0; j < lv->n_ops; j++) {
+            size_t at = (size_t)(&lv->ops[j] - p->ops);
+            if (p->line_of[at] > i)
+                break;
+            prev = w;
+            w = lv->ops[j].after;
+            mine = p->line_of[at] == i ? &lv->ops[j] : NULL;
+        }
+        level_as_seen(op, l->item, l->location, w, &res->level);
+        if (!mine)
+            continue;
+        size_t ci =
+            new_change(op, i, l->item, l->location,
+                       l->op == INV_BATCH_LEVEL_SET ? INV_FEED_LEVEL_SET : INV_FEED_LEVEL_ADJUST);
+        batch_rec_change *c = &op->changes[ci];
+        if (!mine->wrote) {
+            c->status = CHANGE_KEPT;
+            continue;
+        }
+        c->status = CHANGE_APPLIED;
+        c->d_available = level_available(w) - level_available(prev);
+        note_image(op, ci, w);
+    }
+}
+
+/* Level lv's refusal rc (level_batch_apply's or level_batch_try's): its
+ * line, and whether lv->seen is the word it was decided on. */
+static size_t refused_line(const one_step *p, const level_batch_level *lv, int rc, bool *seen)
+{
+    /* NOTFOUND, EIO, NOMEM: no word decided on, the level's first line */
+    *seen = rc != INV_ENOTFOUND && rc != INV_EIO && rc != INV_ENOMEM;
+    size_t op = *seen ? lv->failed_op : 0;
+    assert(op < lv->n_ops);
+    return p->line_of[(size_t)(&lv->ops[op] - p->ops)];
+}
+
+/* A refused one-step batch (level k refused with rc, nothing changed):
+ * the first line in line order that the lines path would refuse now (the
+ * levels were tried in key order), its result (the word it was decided
+ * on) and its error; *failed: its line. */
+static int one_step_refused(batch_op *op, one_step *p, size_t k, int rc, size_t *failed)
+{
+    bool seen;
+    *failed = refused_line(p, &p->lv[k], rc, &seen);
+    table_word w = p->lv[k].seen;
+    size_t at = k;
+    for (size_t j = 0; j < p->n_levels && rc != INV_EIO && rc != INV_ENOMEM; j++) {
+        if (j == k)
+            continue;
+        int rc_j = level_batch_try(op->e, &p->lv[j]);
+        if (rc_j == INV_ENOTFOUND && p->lv[j].ops[0].kind == LEVEL_CHANGE_SET)
+            rc_j = INV_OK; /* the lines path would create it */
+        bool seen_j;
+        size_t line_j = rc_j == INV_OK ? SIZE_MAX : refused_line(p, &p->lv[j], rc_j, &seen_j);
+        if (line_j < *failed) {
+            *failed = line_j;
+            rc = rc_j;
+            seen = seen_j;
+            w = p->lv[j].seen;
+            at = j;
+        }
+    }
+    if (seen)
+        level_as_seen(op, p->lv[at].item, p->lv[at].loc, w, &op->results[*failed].level);
+    return rc;
+}
+
+/* Runs a batch of level lines as one step (prepared: its position
+ * reserved): INV_OK with its final record published, a refusal with
+ * nothing changed (the caller publishes the aborted record), or
+ * BATCH_LINES_PATH (a SET must create its level: nothing changed). */
+static int batch_one_step(batch_op *op, size_t *failed)
+{
+    one_step plan, *p = &plan;
+    if (one_step_alloc(p, op->n_lines) != INV_OK) {
+        *failed = 0;
+        return INV_ENOMEM; /* nothing changed */
+    }
+    one_step_plan(op->lines, op->n_lines, p);
+    for (size_t k = 0; k < p->n_levels; k++) {
+        bool tracked;
+        /* An item deleted (its levels swept later) fails as in the lines
+         * path; a level absent for a SET is created there. */
+        if (!catalog_item_exists(&op->e->cat, p->lv[k].item, &tracked)) {
+            *failed = p->line_of[p->lv[k].ops - p->ops];
+            free(p->lv);
+            return INV_ENOTFOUND;
+        }
+    }
+    level_position at = {op->pos, one_step_renew, op, NULL, false};
+    size_t k = 0;
+    int rc = level_batch_apply(op->e, p->lv, p->n_levels, &at, &k);
+    assert(at.pos == op->pos);
+    if (rc == INV_ENOTFOUND) {
+        for (size_t j = 0; j < p->lv[k].n_ops; j++)
+            if (p->lv[k].ops[j].kind == LEVEL_CHANGE_SET)
+                rc = BATCH_LINES_PATH;
+    }
+    if (rc == INV_OK) {
+        one_step_results(op, p);
+    } else if (rc != BATCH_LINES_PATH) {
+        rc = one_step_refused(op, p, k, rc, failed);
+    }
+    free(p->lv);
+    return rc;
+}
+
 /* Failure: takes everything back; the final record says aborted. */
 static void abort_batch(batch_op *op)
 {
@@ -1107,7 +1351,12 @@ static int batch_run(inv_engine *e, const inv_batch_line *lines, size_t n, inv_b
     epoch_enter();
     if (rc == INV_OK)
         rc = prepare(&op, &failed);
-    for (size_t i = 0; rc == INV_OK && i < n; i++) {
+    /* Level lines only: one step, or (BATCH_LINES_PATH) line by line. */
+    int one = rc == INV_OK && batch_is_one_step(lines, n) ? batch_one_step(&op, &failed)
+                                                          : BATCH_LINES_PATH;
+    if (one != BATCH_LINES_PATH)
+        rc = one;
+    for (size_t i = 0; one == BATCH_LINES_PATH && rc == INV_OK && i < n; i++) {
         failed = i;
         rc = is_hold_line(lines[i].op)   ? run_hold_line(&op, i, &res[i])
              : is_cold_line(lines[i].op) ? run_cold_line(&op, i, &res[i])
@@ -1115,7 +1364,7 @@ static int batch_run(inv_engine *e, const inv_batch_line *lines, size_t n, inv_b
         if (claims[i].ack_pos > ack)
             ack = claims[i].ack_pos;
     }
-    if (rc == INV_OK)
+    if (rc == INV_OK && one == BATCH_LINES_PATH)
         rc = items_still_exist(&op, &failed, res);
     if (rc != INV_OK)
         res[failed].rc = rc;

@@ -11,7 +11,8 @@
  *  - |available| <= INV_QTY_MAX and 0 <= reserved <= INV_QTY_MAX always;
  *  - the revision strictly increases on every change, and a refused change
  *    leaves the word untouched;
- *  - a hold's lines change as one step (level_multi_apply, table_mcas):
+ *  - a hold's lines, and a batch's SET and ADJUST lines (level_batch_apply),
+ *    change as one step (level_multi_apply, table_mcas):
  *    readers see all of them changed or none, and a refused one changes
  *    no word at all;
  *  - with a journal, every single change publishes one LEVEL record
@@ -1045,6 +1046,97 @@ int level_unreserve_all(inv_engine *e, level_hold_line *lines, size_t n, level_p
                         size_t *failed)
 {
     return hold_lines_apply(e, lines, n, at, failed, false);
+}
+
+/* ---- a batch's SET and ADJUST lines as one step ------------------------- */
+
+/* Every line of one level, in order, on one word (the single calls' step,
+ * available_step): a refusal of any refuses the level, and so the batch.
+ * A line after the level's first write sees the batch's revision (the
+ * position, or in memory the revision after cur's), as it would had the
+ * lines landed one by one. */
+/* Reads of level_batch_try before it takes the rules it read as they are. */
+#define LEVEL_TRY_ROUNDS 4
+
+static int batch_level_step(table_word cur, table_word *next, const void *p)
+{
+    level_batch_level *lv = (level_batch_level *)p;
+    assert(lv->n_ops >= 1);
+    uint64_t stamp = *lv->pos ? *lv->pos : table_version(cur) + 1;
+    table_word w = cur;
+    bool wrote = false;
+    lv->before = cur;
+    for (size_t j = 0; j < lv->n_ops; j++) {
+        level_batch_op *o = &lv->ops[j];
+        bool adjust = o->kind == LEVEL_CHANGE_ADJUST;
+        available_arg a = {o->qty, adjust ? o->floor : INV_NO_FLOOR, o->if_revision, adjust,
+                           &lv->rules};
+        table_word nx = w;
+        int rc = available_step(w, &nx, &a);
+        if (rc != TABLE_STEP_WRITE && rc != LEVEL_KEEP) {
+            lv->failed_op = j;
+            lv->seen = w;
+            return rc;
+        }
+        o->wrote = rc == TABLE_STEP_WRITE;
+        if (o->wrote) {
+            w.w0 = nx.w0;
+            w.w1 = stamp | (w.w1 & TABLE_TOMB);
+            wrote = true;
+        }
+        o->stamped = wrote;
+        o->after = w;
+    }
+    if (!wrote)
+        return LEVEL_KEEP;
+    next->w0 = w.w0;
+    return TABLE_STEP_WRITE;
+}
+
+int level_batch_try(inv_engine *e, level_batch_level *lv)
+{
+    static const uint64_t no_position = 0; /* nothing is stamped */
+    lv->pos = &no_position;
+    int rc = LEVEL_NEEDS_RULES;
+    /* Rules changing under every read: give up on the rules as read. */
+    for (unsigned round = 0; rc == LEVEL_NEEDS_RULES && round < LEVEL_TRY_ROUNDS; round++) {
+        table_slot *s = table_find(&e->levels, lv->item, lv->loc);
+        table_word w = s ? table_load_key(s, lv->item, lv->loc) : (table_word){0, 0};
+        if (!table_is_live(w))
+            return INV_ENOTFOUND;
+        table_word next = w;
+        rc = batch_level_step(w, &next, lv);
+        if (rc == LEVEL_NEEDS_RULES &&
+            (rc = level_rules_read(e, lv->item, lv->loc, &lv->rules)) == INV_OK)
+            rc = LEVEL_NEEDS_RULES; /* decide again with them */
+    }
+    return rc == TABLE_STEP_WRITE || rc == LEVEL_KEEP || rc == LEVEL_NEEDS_RULES ? INV_OK : rc;
+}
+
+int level_batch_apply(inv_engine *e, level_batch_level *lv, size_t n, level_position *at,
+                      size_t *failed)
+{
+    assert(n >= 1 && n <= TABLE_MCAS_KEYS_MAX && n <= INV_BATCH_LINES_MAX);
+    multi_line ml[INV_BATCH_LINES_MAX];
+    for (size_t i = 0; i < n; i++) {
+        assert(i == 0 || lv[i - 1].item < lv[i].item ||
+               (lv[i - 1].item == lv[i].item && lv[i - 1].loc < lv[i].loc)); /* key order */
+        lv[i].pos = &at->pos; /* renewed in place: the step stamps what lands */
+        ml[i] = (multi_line){lv[i].item,   lv[i].loc, batch_level_step, &lv[i],
+                             &lv[i].rules, false,     LEVEL_LINE_KEPT,  {0, 0}};
+    }
+    int rc = level_multi_apply(e, ml, n, at, failed);
+    if (rc != INV_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        /* Each stamped line carries the revision that landed (a renewed
+         * position, or memory's). */
+        assert(ml[i].result == LEVEL_LINE_CHANGED || !lv[i].ops[lv[i].n_ops - 1].stamped);
+        for (size_t j = 0; j < lv[i].n_ops; j++)
+            if (lv[i].ops[j].stamped)
+                lv[i].ops[j].after.w1 = ml[i].image.w1;
+    }
+    return INV_OK;
 }
 
 /* ---- changes of batches (batch.c) ------------------------------------------ */

@@ -78,6 +78,41 @@ int level_reserve_all(inv_engine *e, level_hold_line *lines, size_t n, level_pos
  * changed. */
 int level_unreserve_all(inv_engine *e, level_hold_line *lines, size_t n, level_position *at,
                         size_t *failed);
+/* A batch's SET and ADJUST lines as one step (batch.c; the single calls'
+ * rules, lines in order): every line of one level is decided on one word,
+ * every level installed in one table_mcas, so nobody sees the batch half
+ * applied, is refused by it, or sees a revision of it unless it succeeds. */
+typedef struct {
+    uint8_t kind; /* LEVEL_CHANGE_SET or LEVEL_CHANGE_ADJUST */
+    int64_t qty, floor; /* floor: ADJUST only (INV_NO_FLOOR: none) */
+    uint64_t if_revision; /* 0: none */
+    /* out, on success */
+    bool wrote; /* the line changed the word (else: kept, untracked) */
+    bool stamped; /* the level carries the batch's revision after it */
+    table_word after; /* the level's word after the line */
+} level_batch_op;
+typedef struct {
+    uint64_t item, loc;
+    level_batch_op *ops; /* this level's lines, in line order */
+    size_t n_ops;
+    /* out */
+    table_word before; /* the word the lines were decided on */
+    size_t failed_op; /* a refusal: the refused line of ops */
+    table_word seen; /* a refusal: the word it was decided on */
+    level_rules rules; /* read when the level has rules (zero it first) */
+    const uint64_t *pos; /* private: the change's position (at->pos) */
+} level_batch_level;
+/* Applies every level's lines as one step: INV_OK (each op's after has
+ * its final revision), or, with nothing changed and no revision moved,
+ * the refusal of level *failed (its failed_op, seen), NOTFOUND, EIO (no
+ * new position) or NOMEM. 1 <= n <= TABLE_MCAS_KEYS_MAX, keys distinct
+ * and in key order (so two batches install in one order). */
+int level_batch_apply(inv_engine *e, level_batch_level *lv, size_t n, level_position *at,
+                      size_t *failed);
+/* What one level's lines would answer now, nothing written (the lines
+ * path's first refusal, for a refused batch's report): INV_OK, a refusal
+ * (failed_op, seen) or NOTFOUND. */
+int level_batch_try(inv_engine *e, level_batch_level *lv);
 /* Reads a level (inside an epoch section). */
 int level_read(inv_engine *e, uint64_t item, uint64_t loc, inv_level *out);
 

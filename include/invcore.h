@@ -660,9 +660,11 @@ typedef struct {
  * id may appear in one line of a batch only (else INVALID). A SET that
  * created its level and fails is undone by deleting the level again. The batch is one journal unit: after
  * a crash it is there whole or not at all, and with fsync ALWAYS the call
- * returns once it is durable. While it runs, other callers may see the
- * lines it has applied so far (and, on failure, their undoing); an undone
- * line leaves its level with a higher revision. Units a batch adds to a
+ * returns once it is durable. A batch of SET, ADJUST and GET lines on
+ * existing levels is one step: others see all of it or none, and a failed
+ * one changes no revision. Any other batch: while it runs, other callers
+ * may see the lines it has applied so far (and, on failure, their
+ * undoing); an undone line leaves its level with a higher revision. Units a batch adds to a
  * level stay reserved until it is decided (its own lines may use them), so
  * no other caller can take units a failing batch takes back. results (n entries) and
  * failed_line may be NULL. */

@@ -458,6 +458,32 @@ Test(batch, applied_and_aborted_batches_survive_reopen_as_they_were)
     cr_assert_eq(tu_remove_tree(dir), 0);
 }
 
+Test(batch, a_one_step_batch_survives_reopen_with_its_revisions)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "batch");
+    inv_engine *e = tu_open_dir(dir, INV_FSYNC_ALWAYS);
+    populate(e);
+    /* Several lines of one level: one record, one image per line. */
+    inv_batch_line good[] = {adjust_line(ITEM_1, LOC_A, 3, 0), set_line(ITEM_2, LOC_B, 7, 0),
+                             adjust_line(ITEM_1, LOC_A, -1, 0), get_line(ITEM_1, LOC_A),
+                             adjust_line(ITEM_2, LOC_B, 1, INV_NO_FLOOR)};
+    inv_batch_result res[5];
+    cr_assert_eq(inv_batch(e, good, 5, res, NULL), INV_OK);
+    cr_assert(res[0].level.available == STOCK + 3 && res[2].level.available == STOCK + 2 &&
+              res[3].level.available == STOCK + 2 && res[4].level.available == 8);
+    inv_level a = tu_level_of(e, ITEM_1, LOC_A), b = tu_level_of(e, ITEM_2, LOC_B);
+    cr_assert(res[2].level.revision == a.revision && res[4].level.revision == b.revision);
+    cr_assert_eq(a.revision, b.revision, "one step: one revision");
+    inv_close(e);
+    e = tu_open_dir(dir, INV_FSYNC_ALWAYS);
+    inv_level a2 = tu_level_of(e, ITEM_1, LOC_A), b2 = tu_level_of(e, ITEM_2, LOC_B);
+    cr_assert(a2.available == STOCK + 2 && a2.revision == a.revision);
+    cr_assert(b2.available == 8 && b2.revision == b.revision);
+    verify_and_close(e);
+    cr_assert_eq(tu_remove_tree(dir), 0);
+}
+
 /* The child's hook: at the batch's first record (partial: a level carried
  * the batch's own position) it notes that position; at the second (the
  * final record) it waits until the partial is durable and dies, so the
@@ -558,20 +584,23 @@ Test(batch, units_a_running_batch_adds_cannot_be_taken_by_others)
     populate(iso_engine);
     cr_assert_eq(inv_level_set(iso_engine, ITEM_1, LOC_NONE, 0, 0, NULL), INV_OK);
     /* Two changes of ITEM_2 at LOC_A make the batch publish a partial
-     * record (the hook), then it goes on and fails on its last line. */
-    inv_batch_line lines[] = {adjust_line(ITEM_1, LOC_NONE, 5, INV_NO_FLOOR),
-                              get_line(ITEM_1, LOC_NONE), adjust_line(ITEM_2, LOC_A, -1, 0),
-                              adjust_line(ITEM_2, LOC_A, -1, 0),
-                              adjust_line(ITEM_3, LOC_A, -(STOCK + 1), 0)};
-    inv_batch_result res[5];
+     * record (the hook), then it goes on and fails on its last line. The
+     * hold line makes it a batch of lines (level lines alone are one step,
+     * see a_batch_of_level_lines_is_never_seen_half_applied). */
+    inv_hold_line hl[] = {{ITEM_1, LOC_B, 1}};
+    inv_batch_line lines[] = {
+        create_line("iso", hl, 1),         adjust_line(ITEM_1, LOC_NONE, 5, INV_NO_FLOOR),
+        get_line(ITEM_1, LOC_NONE),        adjust_line(ITEM_2, LOC_A, -1, 0),
+        adjust_line(ITEM_2, LOC_A, -1, 0), adjust_line(ITEM_3, LOC_A, -(STOCK + 1), 0)};
+    inv_batch_result res[6];
     tu_before_publish(iso_hook);
     size_t failed;
-    int rc = inv_batch(iso_engine, lines, 5, res, &failed);
+    int rc = inv_batch(iso_engine, lines, 6, res, &failed);
     tu_before_publish(NULL);
     cr_assert_eq(rc, INV_EINSUFFICIENT);
-    cr_assert_eq(failed, 4);
+    cr_assert_eq(failed, 5);
     cr_assert_geq(iso_records, 2, "partial records, then the aborted final one");
-    cr_assert_eq(res[1].level.available, 5, "the batch's own lines see its units");
+    cr_assert_eq(res[2].level.available, 5, "the batch's own lines see its units");
     cr_assert_eq(iso_buyer_rc, INV_EINSUFFICIENT, "another caller saw units it may not take");
     cr_assert(iso_seen.available == 0 && iso_seen.reserved == 5,
               "others see the batch's units reserved (%" PRId64 ", %" PRId64 ")",
@@ -614,15 +643,238 @@ Test(batch, units_with_no_room_left_in_reserved_are_refused_with_limit)
     cr_assert_eq(inv_level_set(e, ITEM_1, LOC_NONE, INV_QTY_MAX, 0, NULL), INV_OK);
     inv_hold_line hl[] = {{ITEM_1, LOC_NONE, INV_QTY_MAX}};
     cr_assert_eq(inv_hold_create(e, "all", 3, LONG_TTL_MS, hl, 1, NULL), INV_OK);
-    /* Reserved holds 1e9: 1e8 more units cannot wait there (2^30 - 1). */
-    inv_batch_line lines[] = {adjust_line(ITEM_2, LOC_A, -1, 0),
+    /* Reserved holds 1e9: 1e8 more units cannot wait there (2^30 - 1) in
+     * a batch of lines (the hold line; level lines alone are one step and
+     * keep no units pending: there the adjust lands as a single call's). */
+    inv_hold_line room[] = {{ITEM_3, LOC_B, 1}};
+    inv_batch_line lines[] = {create_line("room", room, 1), adjust_line(ITEM_2, LOC_A, -1, 0),
                               adjust_line(ITEM_1, LOC_NONE, 100000000, INV_NO_FLOOR)};
     size_t failed;
-    cr_assert_eq(inv_batch(e, lines, 2, NULL, &failed), INV_ELIMIT);
-    cr_assert_eq(failed, 1);
+    cr_assert_eq(inv_batch(e, lines, 3, NULL, &failed), INV_ELIMIT);
+    cr_assert_eq(failed, 2);
     inv_level lv = tu_level_of(e, ITEM_1, LOC_NONE);
     cr_assert(lv.available == 0 && lv.reserved == INV_QTY_MAX);
     cr_assert_eq(tu_level_of(e, ITEM_2, LOC_A).available, STOCK, "nothing applied");
+    cr_assert_eq(hold_state(e, "room"), INV_ENOTFOUND);
+    inv_batch_result res[2];
+    cr_assert_eq(inv_batch(e, lines + 1, 2, res, &failed), INV_OK);
+    cr_assert_eq(res[1].level.available, 100000000);
+    lv = tu_level_of(e, ITEM_1, LOC_NONE);
+    cr_assert(lv.available == 100000000 && lv.reserved == INV_QTY_MAX);
+    verify_and_close(e);
+}
+
+/* ---- one step: a batch of level lines ------------------------------------------- */
+
+Test(batch, an_aborted_batch_of_level_lines_changes_no_revision)
+{
+    inv_engine *e = open_populated();
+    inv_level before[3][2];
+    for (int i = 0; i < 3; i++)
+        for (int l = 0; l < 2; l++)
+            before[i][l] = tu_level_of(e, ITEM_1 + (uint64_t)i, l ? LOC_B : LOC_A);
+    inv_batch_line lines[] = {adjust_line(ITEM_1, LOC_A, 1, INV_NO_FLOOR),
+                              set_line(ITEM_2, LOC_B, 5, 0), adjust_line(ITEM_2, LOC_A, -1, 0),
+                              adjust_line(ITEM_2, LOC_A, -1, 0),
+                              adjust_line(ITEM_3, LOC_A, -(STOCK + 1), 0)};
+    inv_batch_result res[5];
+    size_t failed;
+    cr_assert_eq(inv_batch(e, lines, 5, res, &failed), INV_EINSUFFICIENT);
+    cr_assert_eq(failed, 4);
+    cr_assert_eq(res[4].level.available, STOCK, "the refused line reports what it saw");
+    for (int i = 0; i < 3; i++)
+        for (int l = 0; l < 2; l++) {
+            inv_level now = tu_level_of(e, ITEM_1 + (uint64_t)i, l ? LOC_B : LOC_A);
+            cr_assert(now.revision == before[i][l].revision &&
+                          now.available == before[i][l].available,
+                      "item %d loc %d: revision %" PRIu64 " became %" PRIu64, i + 1, l,
+                      before[i][l].revision, now.revision);
+        }
+    /* The first refused line in line order is reported, whatever order
+     * the levels are tried in. */
+    inv_batch_line two[] = {adjust_line(ITEM_3, LOC_B, -(STOCK + 1), 0),
+                            adjust_line(ITEM_1, LOC_A, -(STOCK + 2), 0)};
+    cr_assert_eq(inv_batch(e, two, 2, res, &failed), INV_EINSUFFICIENT);
+    cr_assert_eq(failed, 0);
+    cr_assert_eq(res[0].level.available, STOCK);
+    /* An IFREV writer with a revision read before the batch is not refused
+     * by a batch that never happened. */
+    cr_assert_eq(inv_level_set(e, ITEM_1, LOC_A, 3, before[0][0].revision, NULL), INV_OK);
+    verify_and_close(e);
+}
+
+/* Every allocation of a one-step batch (its plan, its descriptor, its
+ * record) failed in turn: NOMEM with nothing changed, not a revision,
+ * until it runs whole. */
+Test(batch, a_one_step_batch_out_of_memory_changes_nothing)
+{
+    enum { ALLOC_TRIES_MAX = 64 };
+    inv_engine *e = open_populated();
+    inv_batch_line lines[] = {adjust_line(ITEM_1, LOC_A, -2, 0), adjust_line(ITEM_2, LOC_B, 2, 0),
+                              adjust_line(ITEM_1, LOC_A, -1, 0)};
+    int rc = INV_ENOMEM;
+    uint64_t n = 1;
+    for (; rc == INV_ENOMEM && n <= ALLOC_TRIES_MAX; n++) {
+        inv_level a = tu_level_of(e, ITEM_1, LOC_A), b = tu_level_of(e, ITEM_2, LOC_B);
+        fault_reset();
+        fault_fail(FAULT_ALLOC, n, 1, ENOMEM);
+        rc = inv_batch(e, lines, 3, NULL, NULL);
+        bool failed_one = fault_failures(FAULT_ALLOC) == 1;
+        fault_reset();
+        cr_assert(rc == INV_OK || (rc == INV_ENOMEM && failed_one), "allocation %" PRIu64 ": %s", n,
+                  inv_strerror(rc));
+        if (rc != INV_OK) {
+            inv_level a2 = tu_level_of(e, ITEM_1, LOC_A), b2 = tu_level_of(e, ITEM_2, LOC_B);
+            cr_assert(a2.revision == a.revision && a2.available == a.available &&
+                          b2.revision == b.revision && b2.available == b.available,
+                      "allocation %" PRIu64 " failed, yet a level changed", n);
+        }
+    }
+    cr_assert_eq(rc, INV_OK);
+    cr_assert_geq(n, 3, "the plan and the descriptor allocate");
+    cr_assert_eq(tu_level_of(e, ITEM_1, LOC_A).available, STOCK - 3);
+    cr_assert_eq(tu_level_of(e, ITEM_2, LOC_B).available, STOCK + 2);
+    verify_and_close(e);
+}
+
+/* While an aborting batch runs (the hook: its first record, a partial one
+ * for a batch of lines), a floored adjust must find the units the batch
+ * would have taken: it never took them. */
+static inv_engine *abort_engine;
+static int abort_records, abort_buyer_rc;
+
+static void abort_hook(uint8_t type)
+{
+    if (type != PERSIST_BATCH || ++abort_records != 1)
+        return;
+    inv_level lv;
+    abort_buyer_rc = inv_level_adjust(abort_engine, ITEM_1, LOC_A, -1, 0, &lv);
+}
+
+Test(batch, an_aborting_batch_never_refuses_a_floored_adjust)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "batch");
+    abort_engine = tu_open_dir(dir, INV_FSYNC_NONE);
+    populate(abort_engine);
+    inv_batch_line lines[] = {adjust_line(ITEM_1, LOC_A, -STOCK, 0),
+                              adjust_line(ITEM_2, LOC_A, -1, 0), adjust_line(ITEM_2, LOC_A, -1, 0),
+                              adjust_line(ITEM_3, LOC_A, -(STOCK + 1), 0)};
+    abort_records = 0;
+    abort_buyer_rc = INV_EIO;
+    tu_before_publish(abort_hook);
+    size_t failed;
+    int rc = inv_batch(abort_engine, lines, 4, NULL, &failed);
+    tu_before_publish(NULL);
+    cr_assert_eq(rc, INV_EINSUFFICIENT);
+    cr_assert_eq(abort_records, 1, "one record: the aborted batch's");
+    cr_assert_eq(abort_buyer_rc, INV_OK, "refused by units of a batch that aborted");
+    cr_assert_eq(tu_level_of(abort_engine, ITEM_1, LOC_A).available, STOCK - 1);
+    verify_and_close(abort_engine);
+    cr_assert_eq(tu_remove_tree(dir), 0);
+}
+
+/*
+ * Two threads move units between levels A and B with two-line batches;
+ * one runs batches that always abort (take all of C, add one to E, then
+ * fail on D); one buys and returns one unit of C with a floor leaving it
+ * exactly one; two read A and B. No read ever shows a batch half applied:
+ * no units in limbo (reserved stays 0: no holds), and a double collect
+ * (A, B, then both again with the same revisions: one moment) always sums
+ * to 2 * STOCK. The floored buyer is never refused, and E's revision never
+ * moves.
+ */
+enum { OS_A, OS_B, OS_C, OS_D, OS_E, OS_LEVELS, OS_STOCK = 100 };
+
+/* Moves 1..5 units from A to B or back, all or nothing. */
+static void os_mover(inv_engine *e, tu_rng *r, uint64_t iters)
+{
+    uint64_t a = tu_item_id(OS_A), b = tu_item_id(OS_B), loc = tu_loc_id(0);
+    for (uint64_t i = 0; i < iters; i++) {
+        int64_t k = tu_rng_range(r, 1, 5);
+        bool down = tu_rng_below(r, 2);
+        inv_batch_line lines[] = {adjust_line(down ? a : b, loc, -k, 0),
+                                  adjust_line(down ? b : a, loc, k, INV_NO_FLOOR)};
+        int rc = inv_batch(e, lines, 2, NULL, NULL);
+        TU_CHECK(rc == INV_OK || rc == INV_EINSUFFICIENT, "move: %s", inv_strerror(rc));
+    }
+}
+
+/* Takes all of C and adds one to E, then fails on D: always aborts. */
+static void os_aborter(inv_engine *e, uint64_t iters)
+{
+    uint64_t loc = tu_loc_id(0);
+    inv_batch_line lines[] = {adjust_line(tu_item_id(OS_C), loc, -OS_STOCK, 0),
+                              adjust_line(tu_item_id(OS_E), loc, 1, INV_NO_FLOOR),
+                              adjust_line(tu_item_id(OS_D), loc, -(OS_STOCK + 1), 0)};
+    for (uint64_t i = 0; i < iters; i++) {
+        int rc = inv_batch(e, lines, 3, NULL, NULL);
+        TU_CHECK(rc == INV_EINSUFFICIENT, "abort: %s", inv_strerror(rc));
+    }
+}
+
+/* Buys one unit of C (floor: one below the stock) and returns it. */
+static void os_buyer(inv_engine *e, uint64_t iters)
+{
+    for (uint64_t i = 0; i < iters; i++) {
+        inv_level lv;
+        int rc = inv_level_adjust(e, tu_item_id(OS_C), tu_loc_id(0), -1, OS_STOCK - 1, &lv);
+        TU_CHECK(rc == INV_OK, "a floored adjust refused: %s", inv_strerror(rc));
+        rc = inv_level_adjust(e, tu_item_id(OS_C), tu_loc_id(0), 1, INV_NO_FLOOR, &lv);
+        TU_CHECK(rc == INV_OK, "return: %s", inv_strerror(rc));
+    }
+}
+
+/* Double collects of A and B (see the comment above). */
+static void os_reader(inv_engine *e, uint64_t iters)
+{
+    uint64_t a = tu_item_id(OS_A), b = tu_item_id(OS_B), loc = tu_loc_id(0);
+    for (uint64_t i = 0; i < iters; i++) {
+        inv_level x, y, x2, y2;
+        TU_CHECK(inv_level_get(e, a, loc, &x) == INV_OK && inv_level_get(e, b, loc, &y) == INV_OK &&
+                     inv_level_get(e, a, loc, &x2) == INV_OK &&
+                     inv_level_get(e, b, loc, &y2) == INV_OK,
+                 "read");
+        TU_CHECK(x.reserved == 0 && y.reserved == 0 && x2.reserved == 0 && y2.reserved == 0,
+                 "units in limbo: a batch seen half applied");
+        if (x.revision == x2.revision && y.revision == y2.revision)
+            TU_CHECK(x.available + y.available == 2 * OS_STOCK,
+                     "A %" PRId64 " + B %" PRId64 ": a batch seen half applied", x.available,
+                     y.available);
+    }
+}
+
+static void one_step_thread(void *p, size_t t)
+{
+    inv_engine *e = p;
+    tu_rng r = tu_rng_seed(0x0e57 + t);
+    uint64_t iters = tu_iters(20000);
+    if (t <= 1)
+        os_mover(e, &r, iters);
+    else if (t == 2)
+        os_aborter(e, iters);
+    else if (t == 3)
+        os_buyer(e, iters);
+    else
+        os_reader(e, iters);
+}
+
+Test(batch, a_batch_of_level_lines_is_never_seen_half_applied)
+{
+    inv_engine *e = tu_open_engine(OS_LEVELS, 1, 0);
+    for (size_t i = 0; i < OS_LEVELS; i++)
+        cr_assert_eq(inv_level_set(e, tu_item_id(i), tu_loc_id(0), OS_STOCK, 0, NULL), INV_OK);
+    uint64_t e_rev = tu_level_of(e, tu_item_id(OS_E), tu_loc_id(0)).revision;
+    tu_run_threads(6, one_step_thread, e);
+    tu_assert_no_failures();
+    inv_level a = tu_level_of(e, tu_item_id(OS_A), tu_loc_id(0));
+    inv_level b = tu_level_of(e, tu_item_id(OS_B), tu_loc_id(0));
+    cr_assert_eq(a.available + b.available, 2 * OS_STOCK);
+    inv_level e_lv = tu_level_of(e, tu_item_id(OS_E), tu_loc_id(0));
+    cr_assert(e_lv.revision == e_rev && e_lv.available == OS_STOCK,
+              "aborted batches moved E's revision (%" PRIu64 " -> %" PRIu64 ")", e_rev,
+              e_lv.revision);
+    cr_assert_eq(tu_level_of(e, tu_item_id(OS_C), tu_loc_id(0)).available, OS_STOCK);
     verify_and_close(e);
 }
 
