@@ -32,6 +32,7 @@
 
 uint32_t engine_background_period_ms(const inv_engine *e)
 {
+    assert(e != NULL && e->cfg.sweep_interval_ms > 0); /* defaulted at open */
     uint32_t period_ms = e->cfg.sweep_interval_ms;
     return period_ms > ENGINE_BACKGROUND_MS_MAX ? ENGINE_BACKGROUND_MS_MAX : period_ms;
 }
@@ -53,6 +54,7 @@ static void *background_main(void *arg)
 {
     inv_engine *e = arg;
     uint32_t period_ms = engine_background_period_ms(e);
+    assert(period_ms > 0 && period_ms <= ENGINE_BACKGROUND_MS_MAX);
     /* acquire: pairs with the release in inv_close. */
     while (!atomic_load_explicit(&e->stopping, memory_order_acquire)) {
         engine_background_tick(e, clock_wall_ms());
@@ -145,6 +147,7 @@ int engine_open_tuned(inv_engine **out, const inv_config *cfg, const engine_tuni
         inv_close(e);
         return INV_ENOMEM;
     }
+    assert(e->cfg.data_dir == NULL && e->cfg.sweep_interval_ms > 0);
     e->background_started = true;
     *out = e;
     return INV_OK;
@@ -166,6 +169,7 @@ void inv_close(inv_engine *e)
     table_destroy(&e->levels);
     epoch_drain_owner(e);
     pthread_mutex_destroy(&e->snapshot_lock);
+    assert(e->jr == NULL && e->data_dir == NULL); /* recovery_close ran */
     free(e);
 }
 
@@ -233,5 +237,6 @@ int inv_stats_get(inv_engine *e, inv_stats *out)
         out->journal_failed = js.failed;
         feed_stats(e, out);
     }
+    assert(out->durable_position <= out->journal_position || e->jr == NULL);
     return INV_OK;
 }
