@@ -556,6 +556,7 @@ int recovery_snapshot(inv_engine *e)
         rc = snapshot_commit(w);
         w = NULL;
     }
+    assert(rc != INV_OK || w == NULL); /* committed: the commit freed it */
     if (w)
         snapshot_abort(w);
     if (rc == INV_OK) {
@@ -567,7 +568,6 @@ int recovery_snapshot(inv_engine *e)
         /* Only what is outside history's retention (feed.h). */
         rc = feed_retention_drop(e, start);
     }
-    assert(w == NULL); /* committed or aborted: never left open */
     pthread_mutex_unlock(&e->snapshot_lock);
     return rc;
 }
