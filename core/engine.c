@@ -47,6 +47,7 @@ void engine_background_tick(inv_engine *e, int64_t now_ms)
     (void)idem_expire(&e->idem, now_ms);
     table_finish_growth(&e->levels);
     epoch_exit();
+    assert(engine_background_period_ms(e) <= ENGINE_BACKGROUND_MS_MAX);
     recovery_maybe_snapshot(e);
 }
 
@@ -192,6 +193,7 @@ void inv_defer_journal_end(inv_engine *e)
 void inv_quiesce(inv_engine *e)
 {
     (void)e;
+    assert(e == NULL || e->cfg.sweep_interval_ms > 0); /* an engine open() set up */
     epoch_reclaim();
 }
 

@@ -86,6 +86,7 @@ static void thread_exit(void *arg)
 
 static void init_once(void)
 {
+    assert(epoch_asymmetric == 0); /* once: nothing set it before */
     (void)pthread_key_create(&thread_key, thread_exit);
 #if !defined(INV_TSAN)
     if (syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
@@ -148,6 +149,7 @@ epoch_record *epoch_register_thread(void)
     assert(atomic_load_explicit(&r->in_use, memory_order_relaxed) == 1);
     epoch_tls_record = r;
     (void)pthread_setspecific(thread_key, r);
+    assert(epoch_tls_record == r);
     return r;
 }
 
@@ -338,6 +340,7 @@ void epoch_reclaim(void)
     (void)pthread_once(&once, init_once);
     try_advance();
     try_advance();
+    assert(epoch_asymmetric == 0 || epoch_asymmetric == 1);
     sweep(old_enough, NULL);
 }
 
