@@ -94,8 +94,17 @@ typedef struct {
     uint64_t ids[];
 } product_rec;
 
+/* A product's id list, for asserts only (O(1)): a name within its limit,
+ * its ids within the item limit and in order at both ends. */
+static bool product_ok(const product_rec *p)
+{
+    return p != NULL && p->name_len <= INV_VARIANT_MAX && p->n <= INV_PRODUCT_ITEMS_MAX &&
+           (p->n < 2 || p->ids[0] < p->ids[p->n - 1]);
+}
+
 static str_view product_name(const product_rec *p)
 {
+    assert(product_ok(p));
     return (str_view){p->name, p->name_len};
 }
 
@@ -103,6 +112,7 @@ static str_view product_name(const product_rec *p)
 
 static void *word_rec(table_word v)
 {
+    assert(v.w0 != 0 || !table_is_live(v)); /* a live word holds a record */
     return (void *)(uintptr_t)v.w0;
 }
 
@@ -121,6 +131,7 @@ static uint64_t rec_w0(const void *rec)
 /* The next live value after prev (any state): the version goes on. */
 static table_word live_word(uint64_t w0, table_word prev)
 {
+    assert(table_version(prev) < TABLE_VERSION_MAX); /* the version goes on */
     return (table_word){w0, table_version(prev) + 1};
 }
 
@@ -133,6 +144,7 @@ static table_word tomb_word(table_word prev)
  * frozen value is still the latest, so a read needs no settling. */
 static void *rec_get(table *t, uint64_t id)
 {
+    assert(t != NULL);
     table_slot *s = table_find(t, id, 0);
     if (!s)
         return NULL;
@@ -150,6 +162,7 @@ typedef struct {
 
 static void swap_drop(rec_swap *sw)
 {
+    assert(sw != NULL);
     free(sw->built);
     sw->built = NULL;
 }
@@ -157,8 +170,10 @@ static void swap_drop(rec_swap *sw)
 /* A step call's first move: frees the previous call's record, reads cur's. */
 static void swap_begin(rec_swap *sw, table_word cur)
 {
+    assert(sw != NULL);
     swap_drop(sw);
     sw->old = live_rec(cur);
+    assert(sw->built == NULL);
 }
 
 /* The one loop for the default location, a slot in no table: it never
@@ -166,6 +181,7 @@ static void swap_begin(rec_swap *sw, table_word cur)
  * same contract (step as table_step_fn, returns its answer). */
 static int lone_update(table_slot *s, table_step_fn step, void *ctx)
 {
+    assert(s != NULL && step != NULL);
     table_word v = table_load(s);
     for (;;) {
         table_word next = v;
@@ -186,6 +202,7 @@ typedef struct {
 
 static int newer_step(void *ctx, table_word cur, table_word *next)
 {
+    assert(ctx != NULL && next != NULL);
     newer_ctx *x = ctx;
     x->seen = cur;
     if (table_version(cur) >= table_version(x->want))
@@ -206,11 +223,22 @@ typedef struct {
     uint32_t len; /* the reserved record's length */
 } stamp;
 
+/* A stamp, for asserts only (O(1)): an engine, and a reservation only with
+ * a journal, at a position, for a record within the journal's limit. */
+static bool stamp_ok(const stamp *st)
+{
+    return st != NULL && st->e != NULL &&
+           (st->pos == 0 || (st->e->jr != NULL && st->pos >= JOURNAL_POSITION_FIRST &&
+                             st->len <= JOURNAL_PAYLOAD_MAX));
+}
+
 static void stamp_abandon(stamp *st)
 {
+    assert(stamp_ok(st));
     if (st->pos)
         persist_abandon(st->e, st->pos, st->len);
     st->pos = 0;
+    assert(st->pos == 0);
 }
 
 /* The version of a change replacing cur with a record of len payload
@@ -218,6 +246,7 @@ static void stamp_abandon(stamp *st)
  * position above cur's version (st->pos). 0: the journal failed. */
 static uint64_t stamp_version(stamp *st, table_word cur, uint32_t len)
 {
+    assert(stamp_ok(st));
     assert(st->pos == 0); /* the previous reservation was given back */
     st->len = len;
     if (!st->e->jr)
@@ -237,34 +266,43 @@ static uint64_t stamp_version(stamp *st, table_word cur, uint32_t len)
 static int stamp_write(stamp *st, table_word cur, uint32_t len, uint64_t w0, uint64_t tomb,
                        uint64_t *version, table_word *next)
 {
+    assert(stamp_ok(st) && version != NULL && next != NULL);
     assert(tomb == 0 || tomb == TABLE_TOMB);
     *version = stamp_version(st, cur, len);
     if (!*version)
         return INV_EIO;
     *next = (table_word){w0, *version | tomb};
+    /* the new version is above cur's (a CAS that lands moves it forward) */
+    assert(*version > table_version(cur) && stamp_ok(st));
     return TABLE_STEP_WRITE;
 }
 
 static int publish_item(inv_engine *e, uint64_t pos, uint64_t id, uint64_t version,
                         const item_rec *r)
 {
+    assert(e != NULL && pos >= JOURNAL_POSITION_FIRST); /* r NULL: a delete */
     uint8_t buf[RECORD_PAYLOAD_MAX];
     uint32_t len = record_item_encode(buf, id, version, r);
+    assert(len <= sizeof buf);
     return persist_publish(e, pos, PERSIST_ITEM, buf, len);
 }
 
 static int publish_location(inv_engine *e, uint64_t pos, uint64_t id, uint64_t version,
                             const loc_rec *r)
 {
+    assert(e != NULL && pos >= JOURNAL_POSITION_FIRST); /* r NULL: a delete */
     uint8_t buf[RECORD_PAYLOAD_MAX];
     uint32_t len = record_loc_encode(buf, id, version, r);
+    assert(len <= sizeof buf);
     return persist_publish(e, pos, PERSIST_LOCATION, buf, len);
 }
 
 static int publish_default(inv_engine *e, uint64_t pos, uint64_t id, uint64_t version)
 {
+    assert(e != NULL && pos >= JOURNAL_POSITION_FIRST);
     uint8_t buf[RECORD_DEFAULT_LEN];
     uint32_t len = record_default_encode(buf, id, version, clock_wall_ms());
+    assert(len == RECORD_DEFAULT_LEN);
     return persist_publish(e, pos, PERSIST_DEFAULT, buf, len);
 }
 
@@ -272,6 +310,7 @@ static int publish_default(inv_engine *e, uint64_t pos, uint64_t id, uint64_t ve
 
 static size_t ids_lower_bound(const uint64_t *ids, size_t n, uint64_t id)
 {
+    assert(ids != NULL || n == 0);
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -280,11 +319,13 @@ static size_t ids_lower_bound(const uint64_t *ids, size_t n, uint64_t id)
         else
             hi = mid;
     }
+    assert(lo <= n && (lo == n || ids[lo] >= id) && (lo == 0 || ids[lo - 1] < id));
     return lo;
 }
 
 static bool ids_has(const uint64_t *ids, size_t n, uint64_t id)
 {
+    assert(ids != NULL || n == 0);
     size_t i = ids_lower_bound(ids, n, id);
     return i < n && ids[i] == id;
 }
@@ -292,10 +333,12 @@ static bool ids_has(const uint64_t *ids, size_t n, uint64_t id)
 /* dst (room for n + 1) = src (n ids) with id inserted in order. */
 static void ids_insert(uint64_t *dst, const uint64_t *src, size_t n, uint64_t id)
 {
+    assert(dst != NULL && (src != NULL || n == 0));
     size_t i = ids_lower_bound(src, n, id);
     if (i)
         memcpy(dst, src, i * sizeof *dst);
     dst[i] = id;
+    assert(i == 0 || src[i - 1] < id); /* kept strictly increasing */
     if (n > i)
         memcpy(dst + i + 1, src + i, (n - i) * sizeof *dst);
 }
@@ -304,6 +347,8 @@ static void ids_insert(uint64_t *dst, const uint64_t *src, size_t n, uint64_t id
 
 static void str_hash(const catalog *c, str_view v, uint64_t *a, uint64_t *b)
 {
+    assert(c != NULL && a != NULL && b != NULL);
+    assert(v.p != NULL || v.len == 0);
     XXH128_hash_t h = XXH3_128bits_withSeed(v.p, v.len, c->index_seed);
     *a = h.low64;
     *b = h.high64;
@@ -312,6 +357,7 @@ static void str_hash(const catalog *c, str_view v, uint64_t *a, uint64_t *b)
 /* key's entry names owner, another item: a duplicate, or a collision. */
 static int index_conflict(catalog *c, int field, str_view key, uint64_t owner)
 {
+    assert(c != NULL);
     const item_rec *r = rec_get(&c->items, owner);
     if (!r)
         return INV_EEXISTS; /* the owner is being created: in flight */
@@ -328,6 +374,7 @@ static int index_conflict(catalog *c, int field, str_view key, uint64_t owner)
  * kept as a leftover of ours); a refusal as is. */
 static int claim_answer(int rc, bool *claimed)
 {
+    assert(claimed != NULL);
     assert(rc < 0 || rc == TABLE_STEP_WRITE || rc == TABLE_STEP_KEEP);
     *claimed = rc == TABLE_STEP_WRITE || rc == TABLE_STEP_KEEP;
     return *claimed ? INV_OK : rc;
@@ -344,6 +391,7 @@ typedef struct {
  * by another item: its conflict. */
 static int claim_step(void *ctx, table_word cur, table_word *next)
 {
+    assert(ctx != NULL && next != NULL);
     const claim_ctx *x = ctx;
     if (table_is_live(cur))
         return cur.w0 == x->item ? TABLE_STEP_KEEP : index_conflict(x->c, x->field, x->key, cur.w0);
@@ -355,6 +403,8 @@ static int claim_step(void *ctx, table_word cur, table_word *next)
  * and must be released if the change is not published. */
 static int index_claim(catalog *c, table *t, int field, str_view key, uint64_t item, bool *claimed)
 {
+    assert(c != NULL && t != NULL && claimed != NULL);
+    assert(key.len > 0);
     uint64_t a, b;
     str_hash(c, key, &a, &b);
     claim_ctx x = {c, field, key, item};
@@ -367,6 +417,7 @@ static int index_claim(catalog *c, table *t, int field, str_view key, uint64_t i
 /* item's entry -> tombstone; anything else stays. */
 static int release_step(void *ctx, table_word cur, table_word *next)
 {
+    assert(ctx != NULL && next != NULL);
     const uint64_t *item = ctx;
     if (!table_is_live(cur) || cur.w0 != *item)
         return TABLE_STEP_KEEP;
@@ -377,6 +428,7 @@ static int release_step(void *ctx, table_word cur, table_word *next)
 /* Removes key's entry if it still names item. */
 static void index_release(catalog *c, table *t, str_view key, uint64_t item)
 {
+    assert(c != NULL && t != NULL);
     uint64_t a, b;
     if (key.len == 0)
         return;
@@ -387,6 +439,7 @@ static void index_release(catalog *c, table *t, str_view key, uint64_t item)
 
 static int index_lookup(catalog *c, table *t, int field, str_view key, uint64_t *out)
 {
+    assert(c != NULL && t != NULL && out != NULL);
     uint64_t a, b;
     str_hash(c, key, &a, &b);
     table_slot *s = table_find(t, a, b);
@@ -408,6 +461,7 @@ static int index_lookup(catalog *c, table *t, int field, str_view key, uint64_t 
  * copied from ids. */
 static product_rec *product_new(str_view name, const uint64_t *ids, size_t n, size_t extra)
 {
+    assert(ids != NULL || n == 0);
     assert(name.len <= INV_VARIANT_MAX);
     product_rec *p = inv_malloc(sizeof *p + (n + extra) * sizeof(uint64_t));
     if (!p)
@@ -418,11 +472,13 @@ static product_rec *product_new(str_view name, const uint64_t *ids, size_t n, si
     p->n = (uint32_t)n;
     if (n)
         memcpy(p->ids, ids, n * sizeof(uint64_t));
+    assert(product_ok(p));
     return p;
 }
 
 static product_rec *product_get(catalog *c, str_view name)
 {
+    assert(c != NULL && name.len > 0);
     uint64_t a, b;
     str_hash(c, name, &a, &b);
     table_slot *s = table_find(&c->products, a, b);
@@ -438,6 +494,7 @@ static product_rec *product_get(catalog *c, str_view name)
 /* A copy of old (NULL: none) with item added. */
 static product_rec *product_plus(const product_rec *old, str_view name, uint64_t item)
 {
+    assert(old == NULL || product_ok(old));
     size_t n = old ? old->n : 0;
     product_rec *p = product_new(name, NULL, 0, n + 1);
     if (!p)
@@ -452,6 +509,7 @@ static product_rec *product_plus(const product_rec *old, str_view name, uint64_t
 static bool product_minus(const product_rec *old, uint64_t item, table_word v, table_word *next,
                           product_rec **p)
 {
+    assert(product_ok(old) && next != NULL && p != NULL);
     *p = NULL;
     if (old->n == 1) {
         *next = tomb_word(v);
@@ -478,6 +536,7 @@ typedef struct {
 
 static int product_add_step(void *ctx, table_word cur, table_word *next)
 {
+    assert(ctx != NULL && next != NULL);
     product_ctx *x = ctx;
     swap_begin(&x->sw, cur);
     const product_rec *old = x->sw.old;
@@ -498,6 +557,7 @@ static int product_add_step(void *ctx, table_word cur, table_word *next)
 /* Adds item to product name. *claimed as for index_claim. */
 static int product_add(catalog *c, str_view name, uint64_t item, bool *claimed)
 {
+    assert(c != NULL && claimed != NULL && name.len > 0);
     uint64_t a, b;
     str_hash(c, name, &a, &b);
     product_ctx x = {name, item, {NULL, NULL}};
@@ -513,6 +573,7 @@ static int product_add(catalog *c, str_view name, uint64_t item, bool *claimed)
 
 static int product_remove_step(void *ctx, table_word cur, table_word *next)
 {
+    assert(ctx != NULL && next != NULL);
     product_ctx *x = ctx;
     swap_begin(&x->sw, cur);
     const product_rec *old = x->sw.old;
@@ -528,6 +589,7 @@ static int product_remove_step(void *ctx, table_word cur, table_word *next)
  * every reader filters by the item's own record). */
 static void product_remove(catalog *c, str_view name, uint64_t item)
 {
+    assert(c != NULL);
     uint64_t a, b;
     if (name.len == 0)
         return;
@@ -588,18 +650,28 @@ struct put_ctx {
     bool create_only; /* a live record refuses the put (EXISTS) */
 };
 
+/* A put, for asserts only (O(1)): its engine and kind, its stamp
+ * sound and of the same engine. */
+static bool put_ok(const put_ctx *p)
+{
+    return p != NULL && p->e != NULL && p->kind != NULL && stamp_ok(&p->st) && p->st.e == p->e;
+}
+
 /* Gives back what the previous step call prepared (its CAS lost, or no
  * write): its reservation, what prepare took, its record. */
 static void put_undo(put_ctx *p)
 {
+    assert(put_ok(p));
     stamp_abandon(&p->st);
     if (p->sw.built && p->kind->release)
         p->kind->release(p);
     swap_drop(&p->sw);
+    assert(p->st.pos == 0 && p->sw.built == NULL);
 }
 
 static int put_step(void *ctx, table_word cur, table_word *next)
 {
+    assert(put_ok(ctx) && next != NULL);
     put_ctx *p = ctx;
     put_undo(p);
     swap_begin(&p->sw, cur);
@@ -618,6 +690,7 @@ static int put_step(void *ctx, table_word cur, table_word *next)
  * acknowledge. */
 static int put_run(put_ctx *p, uint64_t *pos)
 {
+    assert(put_ok(p) && pos != NULL);
     table *t = p->kind->table(&p->e->cat);
     int rc = table_update(t, p->id, 0, true, NULL, put_step, p, NULL);
     if (rc != TABLE_STEP_WRITE) {
@@ -636,6 +709,7 @@ static int put_run(put_ctx *p, uint64_t *pos)
 static int put_call(inv_engine *e, const put_kind *kind, uint64_t id, const void *f,
                     bool create_only)
 {
+    assert(kind != NULL && kind->validate != NULL && kind->prepare != NULL);
     if (!e)
         return INV_EINVALID;
     put_ctx x = {
@@ -660,6 +734,7 @@ static int put_call(inv_engine *e, const put_kind *kind, uint64_t id, const void
 /* Adds loc to the sorted id array (a no-op when present). */
 static int locs_add(catalog *c, uint64_t loc)
 {
+    assert(c != NULL);
     for (;;) {
         /* acquire: the array's ids as its publisher wrote them. */
         catalog_locs *cur = atomic_load_explicit(&c->location_ids, memory_order_acquire);
@@ -688,6 +763,7 @@ static int locs_add(catalog *c, uint64_t loc)
 /* "none" -> the word in ctx; a default already set stays. */
 static int offer_step(void *ctx, table_word cur, table_word *next)
 {
+    assert(ctx != NULL && next != NULL);
     if (cur.w0 != 0 || cur.w1 != 0)
         return TABLE_STEP_KEEP;
     *next = *(const table_word *)ctx;
@@ -698,6 +774,7 @@ static int offer_step(void *ctx, table_word cur, table_word *next)
  * version: the location's. */
 static bool default_offer(catalog *c, uint64_t loc, uint64_t version)
 {
+    assert(c != NULL);
     assert(version != 0); /* version 0 means "none" */
     table_word w = {loc, version};
     return lone_update(&c->default_location, offer_step, &w) == TABLE_STEP_WRITE;
@@ -711,6 +788,7 @@ typedef struct {
 
 static int default_set_step(void *ctx, table_word cur, table_word *next)
 {
+    assert(ctx != NULL && next != NULL);
     default_ctx *x = ctx;
     stamp_abandon(&x->st); /* the previous call's CAS lost */
     if (x->only_over && (cur.w0 != x->only_over->w0 || cur.w1 != x->only_over->w1))
@@ -723,6 +801,7 @@ static int default_set_step(void *ctx, table_word cur, table_word *next)
  * is written, INV_OK with *pos 0). */
 static int default_set(inv_engine *e, uint64_t loc, const table_word *only_over, uint64_t *pos)
 {
+    assert(e != NULL && pos != NULL);
     default_ctx x = {loc, 0, only_over, {e, 0, 0}};
     int rc = lone_update(&e->cat.default_location, default_set_step, &x);
     if (rc != TABLE_STEP_WRITE) {
@@ -737,6 +816,7 @@ static int default_set(inv_engine *e, uint64_t loc, const table_word *only_over,
 
 bool catalog_default_location(catalog *c, uint64_t *loc)
 {
+    assert(c != NULL && loc != NULL);
     table_word v = table_load(&c->default_location);
     if (table_version(v) == 0)
         return false;
@@ -746,11 +826,13 @@ bool catalog_default_location(catalog *c, uint64_t *loc)
 
 static int loc_validate(const void *f, unsigned *wmask)
 {
+    assert(wmask != NULL);
     return record_loc_validate(f, wmask);
 }
 
 static int loc_prepare(put_ctx *p, uint32_t *len)
 {
+    assert(put_ok(p) && len != NULL);
     if (!p->sw.old && !p->listed) {
         /* Listed before published: see the file comment. The listing is
          * idempotent and never undone. */
@@ -771,6 +853,7 @@ static const catalog_level_hooks *levels(catalog *c);
 
 static int loc_done(put_ctx *p, uint64_t *pos)
 {
+    assert(put_ok(p) && pos != NULL);
     inv_engine *e = p->e;
     catalog *c = &e->cat;
     bool made_default = false;
@@ -803,6 +886,7 @@ static int loc_done(put_ctx *p, uint64_t *pos)
 
 static table *loc_table(catalog *c)
 {
+    assert(c != NULL);
     return &c->locations;
 }
 
@@ -858,11 +942,13 @@ int inv_location_set_default(inv_engine *e, uint64_t loc)
 
 bool catalog_location_exists(catalog *c, uint64_t loc)
 {
+    assert(c != NULL);
     return rec_get(&c->locations, loc) != NULL;
 }
 
 bool catalog_location_active(catalog *c, uint64_t loc)
 {
+    assert(c != NULL);
     const loc_rec *r = rec_get(&c->locations, loc);
     return r && r->active;
 }
@@ -874,6 +960,7 @@ typedef struct {
 
 static int foreach_item_visit(void *p, uint64_t a, uint64_t b, table_word v)
 {
+    assert(p != NULL);
     (void)b;
     const item_visit *iv = p;
     return table_is_live(v) ? iv->fn(iv->ctx, a) : 0;
@@ -881,12 +968,14 @@ static int foreach_item_visit(void *p, uint64_t a, uint64_t b, table_word v)
 
 int catalog_foreach_item(catalog *c, int (*fn)(void *ctx, uint64_t item), void *ctx)
 {
+    assert(c != NULL && fn != NULL);
     item_visit iv = {fn, ctx};
     return table_foreach(&c->items, foreach_item_visit, &iv);
 }
 
 int catalog_foreach_location(catalog *c, int (*fn)(void *ctx, uint64_t loc), void *ctx)
 {
+    assert(c != NULL && fn != NULL);
     /* acquire: the ids of the array as published (release in locs_add). */
     const catalog_locs *l = atomic_load_explicit(&c->location_ids, memory_order_acquire);
     for (size_t i = 0; l && i < l->n; i++) {
@@ -901,6 +990,7 @@ int catalog_foreach_location(catalog *c, int (*fn)(void *ctx, uint64_t loc), voi
 
 static void id_put(void *ids, size_t i, uint64_t id, uint64_t b, table_word v)
 {
+    assert(ids != NULL);
     ((uint64_t *)ids)[i] = id;
 }
 
@@ -909,6 +999,7 @@ static void id_put(void *ids, size_t i, uint64_t id, uint64_t b, table_word v)
 static int id_list(table *t, uint64_t cursor, size_t count, uint64_t *ids, size_t ids_cap,
                    size_t *n_out, uint64_t *next_cursor)
 {
+    assert(t != NULL);
     epoch_enter();
     int rc = table_scan_page(t, cursor, count, ids, ids_cap, id_put, n_out, next_cursor);
     epoch_exit();
@@ -935,6 +1026,7 @@ int inv_item_list(inv_engine *e, uint64_t cursor, size_t count, uint64_t *ids, s
 
 static pthread_mutex_t *item_stripe(catalog *c, uint64_t item)
 {
+    assert(c != NULL);
     uint64_t h = (item ^ (item >> 31)) * 0x9e3779b97f4a7c15ULL;
     return &c->write_locks[(h >> 32) & (CATALOG_WRITE_STRIPES - 1)];
 }
@@ -942,6 +1034,7 @@ static pthread_mutex_t *item_stripe(catalog *c, uint64_t item)
 /* The level hooks, registered by engine.c before any item change. */
 static const catalog_level_hooks *levels(catalog *c)
 {
+    assert(c != NULL);
     assert(c->level.drop_item && c->level.mark_tracked && c->level.item_reserved &&
            c->level.read_level && c->level.mark_location);
     return &c->level;
@@ -950,6 +1043,7 @@ static const catalog_level_hooks *levels(catalog *c)
 /* Releases the claims cl of r's strings (none left afterwards). */
 static void item_release_claims(catalog *c, uint64_t item, const item_rec *r, item_claims *cl)
 {
+    assert(c != NULL && r != NULL && cl != NULL);
     if (cl->sku)
         index_release(c, &c->skus, record_item_str(r, IS_SKU), item);
     if (cl->variant)
@@ -964,6 +1058,7 @@ static void item_release_claims(catalog *c, uint64_t item, const item_rec *r, it
 static int item_claim_keys(catalog *c, uint64_t item, const item_rec *old, const item_rec *r,
                            item_claims *cl)
 {
+    assert(c != NULL && r != NULL && cl != NULL);
     *cl = (item_claims){false, false, false};
     str_view sku = record_item_str(r, IS_SKU), var = record_item_str(r, IS_VARIANT);
     str_view prod = record_item_str(r, IS_PRODUCT);
@@ -983,6 +1078,7 @@ static int item_claim_keys(catalog *c, uint64_t item, const item_rec *old, const
  * strings that r no longer has. */
 static void item_drop_keys(catalog *c, uint64_t item, const item_rec *old, const item_rec *r)
 {
+    assert(c != NULL && old != NULL);
     static const int keyed[3] = {IS_SKU, IS_VARIANT, IS_PRODUCT};
     for (int k = 0; k < 3; k++) {
         str_view was = record_item_str(old, keyed[k]);
@@ -998,6 +1094,7 @@ static void item_drop_keys(catalog *c, uint64_t item, const item_rec *old, const
 
 static int item_validate(const void *f, unsigned *wmask)
 {
+    assert(wmask != NULL);
     return record_item_validate(f, wmask);
 }
 
@@ -1005,6 +1102,7 @@ static int item_validate(const void *f, unsigned *wmask)
  * step call starts over from the value in the new array. */
 static int item_prepare(put_ctx *p, uint32_t *len)
 {
+    assert(put_ok(p) && len != NULL);
     item_rec *r = record_item_build(p->sw.old, p->f, p->wmask, clock_wall_ms());
     if (!r)
         return INV_ENOMEM;
@@ -1015,12 +1113,14 @@ static int item_prepare(put_ctx *p, uint32_t *len)
 
 static void item_release(put_ctx *p)
 {
+    assert(put_ok(p) && p->sw.built != NULL);
     item_release_claims(&p->e->cat, p->id, p->sw.built, &p->cl);
 }
 
 /* Inside the item's stripe and an epoch section. */
 static int item_done(put_ctx *p, uint64_t *pos)
 {
+    assert(put_ok(p) && pos != NULL);
     inv_engine *e = p->e;
     catalog *c = &e->cat;
     const item_rec *old = p->sw.old, *r = p->sw.built;
@@ -1043,6 +1143,7 @@ static int item_done(put_ctx *p, uint64_t *pos)
 
 static table *item_table(catalog *c)
 {
+    assert(c != NULL);
     return &c->items;
 }
 
@@ -1070,6 +1171,7 @@ typedef struct {
 
 static int item_del_step(void *ctx, table_word cur, table_word *next)
 {
+    assert(ctx != NULL && next != NULL);
     item_stamp_ctx *x = ctx;
     stamp_abandon(&x->st); /* the previous call's CAS lost */
     if (!table_is_live(cur))
@@ -1080,6 +1182,7 @@ static int item_del_step(void *ctx, table_word cur, table_word *next)
 
 static int item_restore_step(void *ctx, table_word cur, table_word *next)
 {
+    assert(ctx != NULL && next != NULL);
     item_stamp_ctx *x = ctx;
     stamp_abandon(&x->st); /* the previous call's CAS lost */
     /* The empty word: no slot holds the key any more (a growth dropped the
@@ -1093,6 +1196,7 @@ static int item_restore_step(void *ctx, table_word cur, table_word *next)
 static int item_stamped(inv_engine *e, uint64_t item, table_step_fn step, item_stamp_ctx *x,
                         uint64_t *pos)
 {
+    assert(e != NULL && step != NULL && x != NULL && pos != NULL);
     int rc = table_update(&e->cat.items, item, 0, false, NULL, step, x, NULL);
     if (rc != TABLE_STEP_WRITE) {
         assert(rc < 0); /* neither step keeps, nor writes an absent key */
@@ -1108,6 +1212,7 @@ static int item_stamped(inv_engine *e, uint64_t item, table_step_fn step, item_s
  * *pos becomes the restoring change's position. */
 static int item_restore(inv_engine *e, uint64_t item, item_rec *old, uint64_t *pos)
 {
+    assert(e != NULL && old != NULL && pos != NULL);
     item_stamp_ctx x = {old, 0, {e, 0, 0}};
     int rc = item_stamped(e, item, item_restore_step, &x, pos);
     if (rc != INV_OK)
@@ -1120,6 +1225,7 @@ static int item_restore(inv_engine *e, uint64_t item, item_rec *old, uint64_t *p
  * its levels, then its index entries. */
 static int item_del_locked(inv_engine *e, uint64_t item, uint64_t *pos)
 {
+    assert(e != NULL && pos != NULL);
     catalog *c = &e->cat;
     item_stamp_ctx x = {NULL, 0, {e, 0, 0}};
     int rc = item_stamped(e, item, item_del_step, &x, pos);
@@ -1180,6 +1286,7 @@ int inv_item_get(inv_engine *e, uint64_t item, inv_item *out)
 
 static int by_string(inv_engine *e, const char *s, size_t max, int field, uint64_t *item_out)
 {
+    assert(e != NULL); /* item_out: checked by the caller's API */
     str_view key;
     if (!e || !item_out || record_str_arg(s, max, &key) != INV_OK)
         return INV_EINVALID;
@@ -1202,6 +1309,7 @@ int inv_item_by_variant(inv_engine *e, const char *variant, uint64_t *item_out)
 
 bool catalog_item_exists(catalog *c, uint64_t item, bool *tracked)
 {
+    assert(c != NULL);
     const item_rec *r = rec_get(&c->items, item);
     if (r && tracked)
         *tracked = r->tracked;
@@ -1214,6 +1322,7 @@ bool catalog_item_exists(catalog *c, uint64_t item, bool *tracked)
  * record may briefly list an item whose change is in flight). */
 static const item_rec *product_member(catalog *c, str_view name, uint64_t item)
 {
+    assert(c != NULL);
     const item_rec *r = rec_get(&c->items, item);
     return r && str_view_eq(record_item_str(r, IS_PRODUCT), name) ? r : NULL;
 }
@@ -1254,6 +1363,7 @@ typedef struct {
 /* Appends x->item's row (has_level false: the item has no level). */
 static void stock_row(stock_ctx *x, uint64_t loc, int64_t available, bool has_level)
 {
+    assert(x != NULL && (x->rows != NULL || x->cap == 0)); /* n counts past cap */
     assert(x->r != NULL);
     if (x->n < x->cap) {
         inv_stock_row *row = &x->rows[x->n];
@@ -1268,6 +1378,7 @@ static void stock_row(stock_ctx *x, uint64_t loc, int64_t available, bool has_le
 
 static int stock_one(void *p, uint64_t loc)
 {
+    assert(p != NULL);
     stock_ctx *x = p;
     inv_level level;
     if (levels(&x->e->cat)->read_level(x->e, x->item, loc, &level) != INV_OK)
@@ -1282,6 +1393,7 @@ static int stock_one(void *p, uint64_t loc)
  * without a level (at only_loc) gets one row saying so. */
 static int stock_rows(stock_ctx *x, const product_rec *p, str_view name, const uint64_t *only_loc)
 {
+    assert(x != NULL && product_ok(p));
     catalog *c = &x->e->cat;
     if (only_loc && !catalog_location_exists(c, *only_loc))
         return INV_ENOTFOUND;
@@ -1333,6 +1445,7 @@ static bool version_ok(uint64_t version)
  * loaded one; rec is consumed either way. */
 static int install(catalog *c, table *t, uint64_t id, uint64_t version, void *rec)
 {
+    assert(c != NULL && t != NULL); /* rec NULL: a tombstone */
     if (!version_ok(version)) {
         free(rec);
         return INV_EINVALID;
@@ -1356,6 +1469,7 @@ static int install(catalog *c, table *t, uint64_t id, uint64_t version, void *re
 
 static int replay_default(catalog *c, const void *payload, uint32_t len)
 {
+    assert(c != NULL);
     uint64_t id, version;
     int rc = record_default_decode(payload, len, &id, &version, NULL);
     if (rc != INV_OK)
@@ -1369,6 +1483,7 @@ static int replay_default(catalog *c, const void *payload, uint32_t len)
 
 int catalog_replay(catalog *c, uint64_t pos, uint8_t type, const void *payload, uint32_t len)
 {
+    assert(c != NULL);
     uint64_t id, version;
     int rc;
     if (type == PERSIST_ITEM) {
@@ -1394,6 +1509,7 @@ int catalog_replay(catalog *c, uint64_t pos, uint8_t type, const void *payload, 
 
 static int rebuild_one(void *ctx, uint64_t item, uint64_t b, table_word v)
 {
+    assert(ctx != NULL);
     catalog *c = ctx;
     const item_rec *r = word_rec(v);
     str_view sku = record_item_str(r, IS_SKU), var = record_item_str(r, IS_VARIANT);
@@ -1411,11 +1527,13 @@ static int rebuild_one(void *ctx, uint64_t item, uint64_t b, table_word v)
 
 int catalog_rebuild_indexes(catalog *c)
 {
+    assert(c != NULL);
     return table_foreach(&c->items, rebuild_one, c);
 }
 
 static int snapshot_item(void *w, uint64_t item, uint64_t b, table_word v)
 {
+    assert(w != NULL);
     uint8_t buf[RECORD_PAYLOAD_MAX];
     uint32_t len = record_item_encode(buf, item, table_version(v), word_rec(v));
     return snapshot_add(w, PERSIST_ITEM, buf, len);
@@ -1423,6 +1541,7 @@ static int snapshot_item(void *w, uint64_t item, uint64_t b, table_word v)
 
 static int snapshot_location(void *w, uint64_t loc, uint64_t b, table_word v)
 {
+    assert(w != NULL);
     uint8_t buf[RECORD_PAYLOAD_MAX];
     uint32_t len = record_loc_encode(buf, loc, table_version(v), word_rec(v));
     return snapshot_add(w, PERSIST_LOCATION, buf, len);
@@ -1430,6 +1549,7 @@ static int snapshot_location(void *w, uint64_t loc, uint64_t b, table_word v)
 
 int catalog_snapshot(catalog *c, snapshot_writer *w)
 {
+    assert(c != NULL && w != NULL);
     int rc = table_foreach(&c->locations, snapshot_location, w);
     if (rc == INV_OK)
         rc = table_foreach(&c->items, snapshot_item, w);
@@ -1453,6 +1573,7 @@ static int free_record(void *ctx, uint64_t a, uint64_t b, table_word v)
 
 int catalog_init(catalog *c, const inv_config *cfg, const void *owner)
 {
+    assert(c != NULL);
     memset(c, 0, sizeof *c);
     c->owner = owner;
     if (getrandom(&c->index_seed, sizeof c->index_seed, 0) != sizeof c->index_seed)
@@ -1476,6 +1597,7 @@ int catalog_init(catalog *c, const inv_config *cfg, const void *owner)
 
 void catalog_set_level_hooks(catalog *c, const catalog_level_hooks *hooks)
 {
+    assert(c != NULL && hooks != NULL);
     assert(hooks && hooks->drop_item && hooks->mark_tracked && hooks->item_reserved &&
            hooks->read_level && hooks->mark_location);
     c->level = *hooks;
@@ -1483,6 +1605,7 @@ void catalog_set_level_hooks(catalog *c, const catalog_level_hooks *hooks)
 
 void catalog_destroy(catalog *c)
 {
+    assert(c != NULL);
     (void)table_foreach(&c->items, free_record, NULL);
     (void)table_foreach(&c->locations, free_record, NULL);
     (void)table_foreach(&c->products, free_record, NULL);

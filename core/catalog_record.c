@@ -21,6 +21,7 @@ static const str_view EMPTY = {"", 0};
 
 void str_view_copy(char *dst, size_t cap, str_view v)
 {
+    assert(dst != NULL && (v.p != NULL || v.len == 0));
     assert(cap > 0);
     size_t n = v.len < cap ? v.len : cap - 1;
     if (n)
@@ -32,6 +33,7 @@ void str_view_copy(char *dst, size_t cap, str_view v)
 
 static size_t packed_total(const str_view *s, int n)
 {
+    assert(n >= 0 && (s != NULL || n == 0));
     size_t total = 0;
     for (int i = 0; i < n; i++)
         total += s[i].len;
@@ -40,6 +42,7 @@ static size_t packed_total(const str_view *s, int n)
 
 static void packed_put(uint8_t *lens, char *bytes, const str_view *s, int n)
 {
+    assert(lens != NULL && bytes != NULL && (s != NULL || n == 0));
     for (int i = 0; i < n; i++) {
         assert(s[i].len <= UINT8_MAX); /* every field's limit is <= 255 */
         lens[i] = (uint8_t)s[i].len;
@@ -51,6 +54,7 @@ static void packed_put(uint8_t *lens, char *bytes, const str_view *s, int n)
 
 static size_t lens_total(const uint8_t *lens, int n)
 {
+    assert(n >= 0 && (lens != NULL || n == 0));
     size_t total = 0;
     for (int i = 0; i < n; i++)
         total += lens[i];
@@ -110,6 +114,7 @@ static bool is_upper(char ch)
 
 static size_t skip_digits(str_view v, size_t i)
 {
+    assert(i <= v.len && (v.p != NULL || v.len == 0));
     while (i < v.len && is_digit(v.p[i]))
         i++;
     return i;
@@ -118,6 +123,7 @@ static size_t skip_digits(str_view v, size_t i)
 /* -?digits(.digits{1,6})? or empty. */
 static bool cost_ok(str_view v)
 {
+    assert(v.p != NULL || v.len == 0);
     if (v.len == 0)
         return true;
     size_t i = v.p[0] == '-' ? 1 : 0;
@@ -135,11 +141,13 @@ static bool cost_ok(str_view v)
 
 static bool country_ok(str_view v)
 {
+    assert(v.p != NULL || v.len == 0);
     return v.len == 2 && is_upper(v.p[0]) && is_upper(v.p[1]);
 }
 
 static bool hs_code_ok(str_view v)
 {
+    assert(v.p != NULL || v.len == 0);
     return v.len >= 6 && v.len <= INV_HS_CODE_MAX && skip_digits(v, 0) == v.len;
 }
 
@@ -147,6 +155,7 @@ static bool hs_code_ok(str_view v)
  * country once, at most INV_COUNTRY_HS_PAIRS_MAX pairs, or empty. */
 static bool country_hs_ok(str_view v)
 {
+    assert(v.p != NULL || v.len == 0);
     char seen[INV_COUNTRY_HS_PAIRS_MAX][2];
     size_t n = 0, i = 0;
     while (i < v.len) {
@@ -169,6 +178,7 @@ static bool country_hs_ok(str_view v)
 
 static bool kind_ok(enum field_kind kind, str_view v)
 {
+    assert(v.p != NULL || v.len == 0);
     switch (kind) {
     case FK_COUNTRY:
         return v.len == 0 || country_ok(v);
@@ -187,6 +197,8 @@ static bool kind_ok(enum field_kind kind, str_view v)
  * NUL-terminated within its array or breaks its kind's syntax. */
 static bool field_read(const void *fields, const str_field *d, str_view *out)
 {
+    assert(fields != NULL && d != NULL && out != NULL);
+    assert(d->cap > 0);
     const char *p = (const char *)fields + d->offset;
     const char *nul = memchr(p, 0, d->cap);
     if (!nul)
@@ -198,6 +210,7 @@ static bool field_read(const void *fields, const str_field *d, str_view *out)
 /* A bool read as its byte: anything but 0 or 1 is garbage, not true. */
 static bool bool_ok(const bool *b)
 {
+    assert(b != NULL);
     unsigned char byte;
     memcpy(&byte, b, 1);
     return byte <= 1;
@@ -255,6 +268,16 @@ typedef struct {
     uint8_t ext_flag;
 } rec_kind;
 
+/* A record kind's table, for asserts only (O(1)): its strings and flags
+ * there, the first format's strings a prefix of the rest, the lengths
+ * before the bytes in the record struct. */
+static bool rec_kind_ok(const rec_kind *k)
+{
+    return k != NULL && k->strs != NULL && k->n_strs > 0 && k->n_strs_v1 <= k->n_strs &&
+           (k->bools != NULL || k->n_bools == 0) && k->lens_off < k->bytes_off &&
+           k->bytes_off <= k->rec_size;
+}
+
 #define REC_KIND(T, all, strs, n, bools, fixed_off, fixed_len, flags, body_len, n_v1, ext) \
     {                                                                                      \
         all, strs, n, bools, sizeof bools / sizeof *bools, sizeof(T), offsetof(T, lens),   \
@@ -281,16 +304,19 @@ _Static_assert(sizeof(((loc_rec *)0)->priority) == 4, "a location's payload carr
 
 static const bool *bool_at(const void *base, size_t off)
 {
+    assert(base != NULL);
     return (const bool *)((const char *)base + off);
 }
 
 static const uint8_t *rec_lens(const rec_kind *k, const void *r)
 {
+    assert(rec_kind_ok(k) && r != NULL);
     return (const uint8_t *)r + k->lens_off;
 }
 
 static const char *rec_bytes(const rec_kind *k, const void *r)
 {
+    assert(rec_kind_ok(k) && r != NULL);
     return (const char *)r + k->bytes_off;
 }
 
@@ -298,6 +324,7 @@ static const char *rec_bytes(const rec_kind *k, const void *r)
  * INVALID), each of them checked. */
 static int kind_validate(const rec_kind *k, const void *f, unsigned *wmask)
 {
+    assert(rec_kind_ok(k));
     assert(wmask);
     *wmask = 0;
     if (!f)
@@ -318,16 +345,19 @@ static int kind_validate(const rec_kind *k, const void *f, unsigned *wmask)
 
 int record_loc_validate(const inv_location_fields *f, unsigned *wmask)
 {
+    assert(wmask != NULL);
     return kind_validate(&kinds[REC_LOC], f, wmask);
 }
 
 int record_item_validate(const inv_item_fields *f, unsigned *wmask)
 {
+    assert(wmask != NULL);
     return kind_validate(&kinds[REC_ITEM], f, wmask);
 }
 
 int record_str_arg(const char *p, size_t max, str_view *out)
 {
+    assert(out != NULL);
     if (!p)
         return INV_EINVALID;
     size_t len = strnlen(p, max + 1);
@@ -344,6 +374,7 @@ int record_str_arg(const char *p, size_t max, str_view *out)
 static size_t strings_merge(const str_field *d, int n, const uint8_t *old_lens,
                             const char *old_bytes, const void *f, unsigned wmask, str_view *s)
 {
+    assert(d != NULL && s != NULL && n >= 0);
     for (int i = 0; i < n; i++) {
         s[i] = old_lens ? record_packed_get(old_lens, old_bytes, i) : EMPTY;
         if (wmask & d[i].mask) {
@@ -359,6 +390,7 @@ static size_t strings_merge(const str_field *d, int n, const uint8_t *old_lens,
 static void strings_out(const str_field *d, int n, const uint8_t *lens, const char *bytes,
                         void *fields)
 {
+    assert(d != NULL && lens != NULL && bytes != NULL && fields != NULL);
     for (int i = 0; i < n; i++)
         str_view_copy((char *)fields + d[i].offset, d[i].cap, record_packed_get(lens, bytes, i));
 }
@@ -369,6 +401,7 @@ static void strings_out(const str_field *d, int n, const uint8_t *lens, const ch
 static void *kind_build(const rec_kind *k, const void *old, const void *f, unsigned wmask,
                         int64_t now_ms)
 {
+    assert(rec_kind_ok(k));
     assert(f || wmask == 0);
     str_view s[STRS_MAX];
     size_t total = strings_merge(k->strs, k->n_strs, old ? rec_lens(k, old) : NULL,
@@ -408,6 +441,7 @@ item_rec *record_item_build(const item_rec *old, const inv_item_fields *f, unsig
 /* Fills a public fields struct from r: its strings and bools, mask ALL. */
 static void kind_out(const rec_kind *k, const void *r, void *fields)
 {
+    assert(rec_kind_ok(k) && r != NULL && fields != NULL);
     *(unsigned *)fields = k->all; /* the struct's first member */
     strings_out(k->strs, k->n_strs, rec_lens(k, r), rec_bytes(k, r), fields);
     for (int i = 0; i < k->n_bools; i++)
@@ -449,6 +483,7 @@ _Static_assert(LOC_HEAD_LEN + LS_COUNT * INV_STR_MAX == RECORD_PAYLOAD_MAX,
 
 static uint8_t *put_raw(uint8_t *p, const void *src, size_t n)
 {
+    assert(p != NULL && (src != NULL || n == 0));
     if (n)
         memcpy(p, src, n);
     return p + n;
@@ -456,6 +491,7 @@ static uint8_t *put_raw(uint8_t *p, const void *src, size_t n)
 
 static const uint8_t *get_raw(const uint8_t *p, void *dst, size_t n)
 {
+    assert(p != NULL && (dst != NULL || n == 0));
     if (n)
         memcpy(dst, p, n);
     return p + n;
@@ -464,11 +500,13 @@ static const uint8_t *get_raw(const uint8_t *p, void *dst, size_t n)
 /* id, version and flags: how every item and location payload starts. */
 static uint8_t *put_head(uint8_t *p, uint64_t id, uint64_t version, uint8_t flags)
 {
+    assert(p != NULL);
     return put_raw(put_raw(put_raw(p, &id, 8), &version, 8), &flags, 1);
 }
 
 static const uint8_t *get_head(const uint8_t *p, uint64_t *id, uint64_t *version, uint8_t *flags)
 {
+    assert(p != NULL && id != NULL && version != NULL && flags != NULL);
     return get_raw(get_raw(get_raw(p, id, 8), version, 8), flags, 1);
 }
 
@@ -476,6 +514,7 @@ static const uint8_t *get_head(const uint8_t *p, uint64_t *id, uint64_t *version
  * left: false if they do not fit. */
 static bool lens_ok(const uint8_t *lens, const str_field *d, int n, size_t bytes_left)
 {
+    assert(lens != NULL && d != NULL && n >= 0);
     for (int i = 0; i < n; i++)
         if (lens[i] >= d[i].cap)
             return false;
@@ -487,6 +526,7 @@ static bool lens_ok(const uint8_t *lens, const str_field *d, int n, size_t bytes
  * them when a later one is not empty (the payload is then extended). */
 static int kind_strs_written(const rec_kind *k, const void *r)
 {
+    assert(rec_kind_ok(k) && r != NULL);
     const uint8_t *lens = rec_lens(k, r);
     for (int i = k->n_strs_v1; i < k->n_strs; i++)
         if (lens[i])
@@ -503,6 +543,7 @@ static uint32_t kind_body_len(const rec_kind *k, int n)
 
 static uint32_t kind_len(const rec_kind *k, const void *r)
 {
+    assert(rec_kind_ok(k));
     return (uint32_t)(kind_body_len(k, kind_strs_written(k, r)) +
                       lens_total(rec_lens(k, r), k->n_strs));
 }
@@ -521,6 +562,7 @@ uint32_t record_loc_len(const loc_rec *r)
 static uint32_t kind_encode(const rec_kind *k, uint8_t *buf, uint64_t id, uint64_t version,
                             const void *r)
 {
+    assert(rec_kind_ok(k) && buf != NULL);
     const record_times *t = r;
     int n = kind_strs_written(k, r);
     uint8_t flags = n > k->n_strs_v1 ? k->ext_flag : 0;
@@ -538,6 +580,7 @@ static uint32_t kind_encode(const rec_kind *k, uint8_t *buf, uint64_t id, uint64
 
 uint32_t record_item_encode(uint8_t *buf, uint64_t id, uint64_t version, const item_rec *r)
 {
+    assert(buf != NULL);
     if (r)
         return kind_encode(&kinds[REC_ITEM], buf, id, version, r);
     uint8_t *p = put_head(buf, id, version, PF_DELETED);
@@ -547,12 +590,14 @@ uint32_t record_item_encode(uint8_t *buf, uint64_t id, uint64_t version, const i
 
 uint32_t record_loc_encode(uint8_t *buf, uint64_t id, uint64_t version, const loc_rec *r)
 {
+    assert(buf != NULL);
     assert(r);
     return kind_encode(&kinds[REC_LOC], buf, id, version, r);
 }
 
 uint32_t record_default_encode(uint8_t *buf, uint64_t id, uint64_t version, int64_t time_ms)
 {
+    assert(buf != NULL);
     assert(time_ms >= 0);
     uint8_t *p = put_raw(put_raw(put_raw(buf, &id, 8), &version, 8), &time_ms, 8);
     assert((uint32_t)(p - buf) == RECORD_DEFAULT_LEN);
@@ -564,6 +609,8 @@ uint32_t record_default_encode(uint8_t *buf, uint64_t id, uint64_t version, int6
 static void *kind_decode(const rec_kind *k, const void *payload, uint32_t len, uint64_t *id,
                          uint64_t *version, int *rc)
 {
+    assert(rec_kind_ok(k) && id != NULL && version != NULL && rc != NULL);
+    assert(payload != NULL || len == 0);
     const uint8_t *p = payload;
     uint8_t flags;
     *rc = INV_EINVALID;
@@ -614,6 +661,7 @@ static void *kind_decode(const rec_kind *k, const void *payload, uint32_t len, u
 int record_item_decode(const void *payload, uint32_t len, uint64_t *id, uint64_t *version,
                        item_rec **out)
 {
+    assert(id != NULL && version != NULL && out != NULL);
     int rc;
     *out = kind_decode(&kinds[REC_ITEM], payload, len, id, version, &rc);
     return rc;
@@ -622,6 +670,7 @@ int record_item_decode(const void *payload, uint32_t len, uint64_t *id, uint64_t
 int record_loc_decode(const void *payload, uint32_t len, uint64_t *id, uint64_t *version,
                       loc_rec **out)
 {
+    assert(id != NULL && version != NULL && out != NULL);
     int rc;
     *out = kind_decode(&kinds[REC_LOC], payload, len, id, version, &rc);
     return rc;
@@ -630,6 +679,7 @@ int record_loc_decode(const void *payload, uint32_t len, uint64_t *id, uint64_t 
 int record_default_decode(const void *payload, uint32_t len, uint64_t *id, uint64_t *version,
                           int64_t *time_ms)
 {
+    assert(id != NULL && version != NULL); /* time_ms: optional */
     int64_t t = 0;
     if (len != RECORD_DEFAULT_LEN && len != RECORD_DEFAULT_LEN_V1)
         return INV_EINVALID;

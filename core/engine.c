@@ -32,6 +32,7 @@
 
 uint32_t engine_background_period_ms(const inv_engine *e)
 {
+    assert(e != NULL && e->cfg.sweep_interval_ms > 0); /* defaulted at open */
     uint32_t period_ms = e->cfg.sweep_interval_ms;
     return period_ms > ENGINE_BACKGROUND_MS_MAX ? ENGINE_BACKGROUND_MS_MAX : period_ms;
 }
@@ -46,6 +47,7 @@ void engine_background_tick(inv_engine *e, int64_t now_ms)
     (void)idem_expire(&e->idem, now_ms);
     table_finish_growth(&e->levels);
     epoch_exit();
+    assert(engine_background_period_ms(e) <= ENGINE_BACKGROUND_MS_MAX);
     recovery_maybe_snapshot(e);
 }
 
@@ -53,6 +55,7 @@ static void *background_main(void *arg)
 {
     inv_engine *e = arg;
     uint32_t period_ms = engine_background_period_ms(e);
+    assert(period_ms > 0 && period_ms <= ENGINE_BACKGROUND_MS_MAX);
     /* acquire: pairs with the release in inv_close. */
     while (!atomic_load_explicit(&e->stopping, memory_order_acquire)) {
         engine_background_tick(e, clock_wall_ms());
@@ -145,6 +148,7 @@ int engine_open_tuned(inv_engine **out, const inv_config *cfg, const engine_tuni
         inv_close(e);
         return INV_ENOMEM;
     }
+    assert(e->cfg.data_dir == NULL && e->cfg.sweep_interval_ms > 0);
     e->background_started = true;
     *out = e;
     return INV_OK;
@@ -166,6 +170,7 @@ void inv_close(inv_engine *e)
     table_destroy(&e->levels);
     epoch_drain_owner(e);
     pthread_mutex_destroy(&e->snapshot_lock);
+    assert(e->jr == NULL && e->data_dir == NULL); /* recovery_close ran */
     free(e);
 }
 
@@ -188,6 +193,7 @@ void inv_defer_journal_end(inv_engine *e)
 void inv_quiesce(inv_engine *e)
 {
     (void)e;
+    assert(e == NULL || e->cfg.sweep_interval_ms > 0); /* an engine open() set up */
     epoch_reclaim();
 }
 
@@ -233,5 +239,6 @@ int inv_stats_get(inv_engine *e, inv_stats *out)
         out->journal_failed = js.failed;
         feed_stats(e, out);
     }
+    assert(out->durable_position <= out->journal_position || e->jr == NULL);
     return INV_OK;
 }

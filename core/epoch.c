@@ -75,14 +75,18 @@ _Static_assert(EPOCH_RESERVE_NODES < UINT32_MAX, "reserve indices fit the head's
 
 static void thread_exit(void *arg)
 {
+    assert(arg != NULL);
     epoch_record *r = arg;
     /* release: our last section's reads are done before the slot is free. */
     atomic_store_explicit(&r->local, 0, memory_order_release);
     atomic_store_explicit(&r->in_use, 0, memory_order_release);
+    /* relaxed: our own stores just above */
+    assert((atomic_load_explicit(&r->local, memory_order_relaxed) & 1) == 0);
 }
 
 static void init_once(void)
 {
+    assert(epoch_asymmetric == 0); /* once: nothing set it before */
     (void)pthread_key_create(&thread_key, thread_exit);
 #if !defined(INV_TSAN)
     if (syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
@@ -145,11 +149,13 @@ epoch_record *epoch_register_thread(void)
     assert(atomic_load_explicit(&r->in_use, memory_order_relaxed) == 1);
     epoch_tls_record = r;
     (void)pthread_setspecific(thread_key, r);
+    assert(epoch_tls_record == r);
     return r;
 }
 
 static void push_chain(retired *first, retired *last)
 {
+    assert(first != NULL && last != NULL);
     retired *head = atomic_load_explicit(&retired_head, memory_order_relaxed);
     do
         last->next = head;
@@ -165,6 +171,7 @@ static retired *reserve_pop(void)
     uint64_t head = atomic_load_explicit(&reserve_head, memory_order_acquire);
     while ((uint32_t)head != 0) {
         uint32_t i = (uint32_t)head - 1;
+        assert(i < EPOCH_RESERVE_NODES); /* a pushed node's index + 1 */
         /* relaxed: a stale value fails the CAS below (the generation moved). */
         uint64_t next =
             ((head >> 32) + 1) << 32 | atomic_load_explicit(&reserve_next[i], memory_order_relaxed);
@@ -212,11 +219,13 @@ static retired *node_get(void)
         epoch_reclaim();
         sched_yield();
     }
+    assert(n == NULL);
     return NULL;
 }
 
 static void node_put(retired *n)
 {
+    assert(n != NULL && n->p != NULL);
     if (n->reserved)
         reserve_push(n);
     else
@@ -282,6 +291,7 @@ static void try_advance(void)
  * rest back. */
 static void sweep(bool (*freeable)(const retired *, uint64_t, const void *), const void *owner)
 {
+    assert(freeable != NULL);
     /* acquire: take the whole list with the nodes' fields. */
     retired *n = atomic_exchange_explicit(&retired_head, NULL, memory_order_acquire);
     uint64_t now = atomic_load_explicit(&epoch_global, memory_order_acquire);
@@ -305,12 +315,14 @@ static void sweep(bool (*freeable)(const retired *, uint64_t, const void *), con
 
 static bool old_enough(const retired *n, uint64_t now, const void *owner)
 {
+    assert(n != NULL && n->epoch <= now); /* stamped with an epoch already reached */
     (void)owner;
     return n->epoch + 2 <= now;
 }
 
 static bool owned_by(const retired *n, uint64_t now, const void *owner)
 {
+    assert(n != NULL);
     (void)now;
     return n->owner == owner;
 }
@@ -328,10 +340,12 @@ void epoch_reclaim(void)
     (void)pthread_once(&once, init_once);
     try_advance();
     try_advance();
+    assert(epoch_asymmetric == 0 || epoch_asymmetric == 1);
     sweep(old_enough, NULL);
 }
 
 void epoch_drain_owner(const void *owner)
 {
+    assert(owner != NULL);
     sweep(owned_by, owner);
 }

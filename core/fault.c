@@ -93,6 +93,7 @@ void fault_count_all(void)
 {
     /* release: the resets before are visible to a thread that sees armed. */
     atomic_store_explicit(&fault_armed, true, memory_order_release);
+    assert(atomic_load_explicit(&fault_armed, memory_order_relaxed)); /* relaxed: ours */
 }
 
 void fault_fail(fault_site site, uint64_t fail_at, uint64_t fail_times, int err)
@@ -133,10 +134,12 @@ uint64_t fault_failures(fault_site site)
 
 const char *fault_site_name(fault_site site)
 {
+    assert(site_names[0] != NULL && site_names[FAULT_SITE_COUNT - 1] != NULL);
     return site >= 0 && site < FAULT_SITE_COUNT ? site_names[site] : "?";
 }
 
 const char *fault_site_what(fault_site site)
 {
+    assert(site_whats[0] != NULL && site_whats[FAULT_SITE_COUNT - 1] != NULL);
     return site >= 0 && site < FAULT_SITE_COUNT ? site_whats[site] : "?";
 }

@@ -71,16 +71,28 @@ struct feed_state {
     _Atomic uint64_t before_oldest; /* 0: not known (nothing dropped by us) */
 };
 
+/* The retention bounds, for asserts only (under st->lock, which orders
+ * them: R at or past the first position, L before it or not known). */
+static bool feed_state_ok(feed_state *st)
+{
+    /* relaxed (both): under the lock that retention stores them under. */
+    uint64_t r = atomic_load_explicit(&st->oldest, memory_order_relaxed);
+    uint64_t l = atomic_load_explicit(&st->before_oldest, memory_order_relaxed);
+    return r >= JOURNAL_POSITION_FIRST && (l == 0 || l < r);
+}
+
 /* ---- history.start -------------------------------------------------------- */
 
 static void history_path(char *out, size_t cap, const char *dir, const char *suffix)
 {
+    assert(out != NULL && dir != NULL && suffix != NULL);
     snprintf(out, cap, "%s/%s%s", dir, FEED_HISTORY_FILE, suffix);
 }
 
 /* Reads R and L (INV_ENOTFOUND: no file; INV_EINVALID: a bad one). */
 static int history_read(const char *dir, uint64_t *r, uint64_t *l)
 {
+    assert(dir != NULL && r != NULL && l != NULL);
     char path[FEED_PATH_MAX];
     history_path(path, sizeof path, dir, "");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -104,6 +116,7 @@ static int history_read(const char *dir, uint64_t *r, uint64_t *l)
  * one, the directory synced. */
 static int history_write(const char *dir, uint64_t r, uint64_t l)
 {
+    assert(dir != NULL && r >= JOURNAL_POSITION_FIRST);
     assert(l < r);
     uint8_t b[FEED_HISTORY_LEN];
     fileio_header_encode(b, &history_format, r);
@@ -133,6 +146,7 @@ static int history_write(const char *dir, uint64_t r, uint64_t l)
  * ever dropped. */
 static void history_bounds(const char *dir, uint64_t first_segment, uint64_t *r, uint64_t *l)
 {
+    assert(dir != NULL && r != NULL && l != NULL);
     uint64_t fr = 0, fl = 0;
     int rc = history_read(dir, &fr, &fl);
     if (rc == INV_EINVALID || rc == INV_EIO)
@@ -148,12 +162,14 @@ static void history_bounds(const char *dir, uint64_t first_segment, uint64_t *r,
         *r = fr;
         *l = fl;
     }
+    assert(*r >= JOURNAL_POSITION_FIRST && (*l == 0 || *l < *r));
 }
 
 /* ---- the engine's state --------------------------------------------------- */
 
 int feed_init(inv_engine *e)
 {
+    assert(e != NULL && e->feed == NULL);
     if (!e->jr)
         return INV_OK; /* in memory: no feed */
     feed_state *st = inv_calloc(1, sizeof *st);
@@ -172,12 +188,14 @@ int feed_init(inv_engine *e)
     pthread_mutex_init(&st->lock, NULL);
     atomic_init(&st->oldest, r);
     atomic_init(&st->before_oldest, l);
+    assert(feed_state_ok(st));
     e->feed = st;
     return INV_OK;
 }
 
 void feed_destroy(inv_engine *e)
 {
+    assert(e != NULL);
     feed_state *st = e->feed;
     if (!st)
         return;
@@ -185,16 +203,19 @@ void feed_destroy(inv_engine *e)
     pthread_mutex_destroy(&st->lock);
     free(st);
     e->feed = NULL;
+    assert(e->feed == NULL);
 }
 
 static uint64_t oldest_of(const feed_state *st)
 {
+    assert(st != NULL);
     /* acquire: pairs with retention's release; R only grows. */
     return atomic_load_explicit(&st->oldest, memory_order_acquire);
 }
 
 static uint64_t before_oldest_of(const feed_state *st)
 {
+    assert(st != NULL);
     /* relaxed: read under the lock that retention stores it under. */
     return atomic_load_explicit(&st->before_oldest, memory_order_relaxed);
 }
@@ -224,6 +245,8 @@ typedef struct {
 static int resolve_after(feed_index *ix, uint64_t r, uint64_t l, uint64_t end, uint64_t after,
                          feed_start *out)
 {
+    assert(ix != NULL && out != NULL);
+    assert(r >= JOURNAL_POSITION_FIRST && (l == 0 || l < r));
     *out = (feed_start){r, feed_index_segment(ix, r), after};
     if (after == 0)
         return INV_OK;
@@ -256,6 +279,7 @@ static int resolve_after(feed_index *ix, uint64_t r, uint64_t l, uint64_t end, u
 
 static int reader_new(const char *dir, bool offline, const feed_start *s, inv_feed **out)
 {
+    assert(dir != NULL && s != NULL && out != NULL);
     inv_feed *f = inv_calloc(1, sizeof *f);
     if (!f)
         return INV_ENOMEM;
@@ -268,6 +292,7 @@ static int reader_new(const char *dir, bool offline, const feed_start *s, inv_fe
     /* A start with no segment yet (a fresh journal): the first one. */
     feed_cursor_seek(&f->cur, s->start, s->seg_first ? s->seg_first : s->start);
     f->position = s->position;
+    assert(f->position == s->position && f->skip_below == 0);
     *out = f;
     return INV_OK;
 }
@@ -281,6 +306,7 @@ int inv_feed_open(inv_engine *e, uint64_t after, inv_feed **out)
         return INV_EINVALID; /* in memory: no feed */
     feed_state *st = e->feed;
     pthread_mutex_lock(&st->lock);
+    assert(feed_state_ok(st));
     uint64_t r = oldest_of(st), l = before_oldest_of(st);
     int rc = feed_index_sync(&st->index, r);
     feed_start s;
@@ -329,6 +355,7 @@ int inv_feed_open_dir(const char *data_dir, uint64_t after, inv_feed **out)
         free(dir);
         return rc;
     }
+    assert(*out != NULL && (*out)->st == NULL && (*out)->jr == NULL);
     (*out)->dir_owned = dir;
     return INV_OK;
 }
@@ -397,6 +424,7 @@ uint64_t inv_feed_end_position(inv_engine *e)
         return 0;
     feed_state *st = e->feed;
     pthread_mutex_lock(&st->lock);
+    assert(feed_state_ok(st));
     uint64_t end = journal_durable_end(e->jr), last = 0;
     int rc = feed_index_sync(&st->index, oldest_of(st));
     if (rc == INV_OK)
@@ -446,6 +474,7 @@ struct inv_feed_page {
 
 static size_t strings_len(const inv_feed_record *r, const inv_feed_change *c, size_t n)
 {
+    assert(r != NULL && (c != NULL || n == 0));
     size_t len = r->hold_id_len + r->request_id_len + r->actor_len;
     for (size_t i = 0; i < n; i++)
         len += c[i].hold_id_len + c[i].ref_len;
@@ -454,6 +483,7 @@ static size_t strings_len(const inv_feed_record *r, const inv_feed_change *c, si
 
 static const char *copy_str(char **to, const char *s, size_t len)
 {
+    assert(to != NULL && *to != NULL);
     if (!s)
         return NULL;
     const char *at = *to;
@@ -464,6 +494,7 @@ static const char *copy_str(char **to, const char *s, size_t len)
 
 static bool level_change_of(const inv_feed_change *c, uint64_t item, uint64_t loc)
 {
+    assert(c != NULL);
     return c->item == item && c->location == loc;
 }
 
@@ -471,6 +502,7 @@ static bool level_change_of(const inv_feed_change *c, uint64_t item, uint64_t lo
  * memory: *rc). */
 static inv_feed_record *record_copy(const inv_feed_record *r, uint64_t item, uint64_t loc, int *rc)
 {
+    assert(r != NULL && rc != NULL);
     size_t n = 0;
     for (size_t i = 0; i < r->n_changes; i++)
         n += level_change_of(&r->changes[i], item, loc);
@@ -498,6 +530,8 @@ static inv_feed_record *record_copy(const inv_feed_record *r, uint64_t item, uin
         c[k].ref = copy_str(&to, c[k].ref, c[k].ref_len);
         k++;
     }
+    /* every string fits the allocation exactly as counted */
+    assert(k == n && to <= (char *)copy + bytes + strs);
     copy->changes = c;
     copy->n_changes = n;
     return copy;
@@ -524,10 +558,19 @@ typedef struct {
     feed_decoder dec;
 } history_walk;
 
+/* A walk's state, for asserts only (O(1)): a page, a count within its
+ * limit, and the page never past it. */
+static bool history_walk_ok(const history_walk *w)
+{
+    return w != NULL && w->page != NULL && w->count > 0 && w->count <= INV_FEED_COUNT_MAX &&
+           w->page->records.n <= w->count;
+}
+
 /* A one-level record (LEVEL, LEVEL_COLD: item and location first) of
  * another level: history skips it without decoding it. */
 static bool other_level(const feed_raw *raw, uint64_t item, uint64_t loc)
 {
+    assert(raw != NULL && (raw->payload != NULL || raw->len == 0));
     if ((raw->type != PERSIST_LEVEL && raw->type != PERSIST_LEVEL_COLD) || raw->len < 16)
         return false;
     return fileio_load_u64(raw->payload) != item || fileio_load_u64(raw->payload + 8) != loc;
@@ -538,6 +581,8 @@ static bool other_level(const feed_raw *raw, uint64_t item, uint64_t loc)
 static int history_chunk(history_walk *w, uint64_t seg_first, uint64_t lo, uint64_t hi,
                          uint64_t limit)
 {
+    assert(history_walk_ok(w));
+    assert(lo <= hi);
     feed_cursor_seek(&w->cur, lo, seg_first);
     while (w->cur.pos < hi) {
         feed_raw raw;
@@ -569,6 +614,7 @@ static int history_chunk(history_walk *w, uint64_t seg_first, uint64_t lo, uint6
 /* Frees what the chunk still holds (after a failure). */
 static void chunk_free(history_walk *w)
 {
+    assert(w != NULL);
     inv_feed_record **v = w->chunk.items;
     for (size_t i = 0; i < w->chunk.n; i++)
         free(v[i]);
@@ -579,6 +625,7 @@ static void chunk_free(history_walk *w)
  * the rest. *oldest: the oldest moved (0: none). */
 static int history_take(history_walk *w, uint64_t *oldest)
 {
+    assert(history_walk_ok(w) && oldest != NULL);
     inv_feed_record **v = w->chunk.items;
     size_t i = w->chunk.n;
     int rc = INV_OK;
@@ -592,6 +639,7 @@ static int history_take(history_walk *w, uint64_t *oldest)
     }
     for (size_t k = 0; k < i; k++)
         free(v[k]);
+    assert(history_walk_ok(w));
     w->chunk.n = 0;
     return rc;
 }
@@ -600,6 +648,8 @@ static int history_take(history_walk *w, uint64_t *oldest)
 static int history_walk_back(feed_state *st, history_walk *w, uint64_t before, uint64_t limit,
                              uint64_t *next_before)
 {
+    assert(st != NULL && history_walk_ok(w));
+    assert(next_before != NULL && before <= limit);
     uint64_t hi = before, walked = 0;
     *next_before = 0;
     while (w->page->records.n < w->count) {
@@ -669,6 +719,7 @@ int inv_level_history(inv_engine *e, uint64_t item, uint64_t location, uint64_t 
         inv_feed_page_free(w.page);
         return rc;
     }
+    assert(history_walk_ok(&w) && w.chunk.n == 0);
     *page = w.page;
     *n_out = w.page->records.n;
     *recs_out = (const inv_feed_record *const *)w.page->records.items;
@@ -681,6 +732,8 @@ int inv_level_history(inv_engine *e, uint64_t item, uint64_t location, uint64_t 
  * how many may go. */
 static size_t droppable(const inv_engine *e, const journal_segment *segs, size_t n, uint64_t pos)
 {
+    assert(e != NULL && e->data_dir != NULL);
+    assert(segs != NULL || n == 0);
     int64_t now_ms = clock_wall_ms();
     uint64_t keep_ms = e->cfg.history_retention_ms, keep_bytes = e->cfg.history_retention_bytes;
     uint64_t total = 0;
@@ -700,17 +753,20 @@ static size_t droppable(const inv_engine *e, const journal_segment *segs, size_t
             break;
         total -= segs[k].size;
     }
+    assert(k == 0 || k < n); /* never the last segment */
     return k;
 }
 
 int feed_retention_drop(inv_engine *e, uint64_t snapshot_pos)
 {
+    assert(e != NULL);
     feed_state *st = e->feed;
     if (!st)
         return INV_OK;
     journal_segment *segs;
     size_t n;
     pthread_mutex_lock(&st->lock);
+    assert(feed_state_ok(st));
     int rc = journal_segments_list(e->data_dir, &segs, &n, NULL, 0);
     size_t k = rc == INV_OK ? droppable(e, segs, n, snapshot_pos) : 0;
     uint64_t r = k ? segs[k].first : 0, l = 0;
@@ -743,6 +799,7 @@ int feed_retention_drop(inv_engine *e, uint64_t snapshot_pos)
         rc = INV_EIO;
     if (rc == INV_OK && k)
         rc = feed_index_sync(&st->index, oldest_of(st));
+    assert(rc != INV_OK || feed_state_ok(st));
     pthread_mutex_unlock(&st->lock);
     free(segs);
     return rc;
@@ -750,6 +807,7 @@ int feed_retention_drop(inv_engine *e, uint64_t snapshot_pos)
 
 void feed_stats(inv_engine *e, inv_stats *out)
 {
+    assert(e != NULL && out != NULL);
     feed_state *st = e->feed;
     if (!st)
         return;

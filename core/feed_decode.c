@@ -39,6 +39,7 @@
 
 static inline uint64_t ld64(const uint8_t *p, size_t off)
 {
+    assert(p != NULL);
     uint64_t v;
     memcpy(&v, p + off, sizeof v);
     return v;
@@ -46,6 +47,7 @@ static inline uint64_t ld64(const uint8_t *p, size_t off)
 
 static inline uint32_t ld32(const uint8_t *p, size_t off)
 {
+    assert(p != NULL);
     uint32_t v;
     memcpy(&v, p + off, sizeof v);
     return v;
@@ -53,6 +55,7 @@ static inline uint32_t ld32(const uint8_t *p, size_t off)
 
 static inline uint16_t ld16(const uint8_t *p, size_t off)
 {
+    assert(p != NULL);
     uint16_t v;
     memcpy(&v, p + off, sizeof v);
     return v;
@@ -65,15 +68,27 @@ static inline uint64_t pad8(uint64_t n)
 
 /* ---- the decoder's scratch ---------------------------------------------- */
 
+/* A decoder's scratch, for asserts only (O(1)): the ring indices in
+ * range, the per-change arrays all there once any was allocated. */
+static bool decoder_ok(const feed_decoder *d)
+{
+    return d != NULL && d->partials_next < FEED_PARTIALS_MAX &&
+           d->batches_next < FEED_PARTIALS_MAX &&
+           (d->cap == 0 || (d->changes != NULL && d->claimed != NULL && d->last_image != NULL));
+}
+
 void feed_decoder_init(feed_decoder *d)
 {
+    assert(d != NULL);
     memset(d, 0, sizeof *d);
+    assert(decoder_ok(d));
 }
 
 static void batch_partial_drop(feed_decoder *d, size_t i);
 
 void feed_decoder_free(feed_decoder *d)
 {
+    assert(decoder_ok(d));
     for (size_t i = 0; i < FEED_PARTIALS_MAX; i++)
         batch_partial_drop(d, i);
     free(d->changes);
@@ -87,6 +102,7 @@ void feed_decoder_free(feed_decoder *d)
  * grows past a few thousand entries. */
 static int reserve_changes(feed_decoder *d, size_t n)
 {
+    assert(decoder_ok(d));
     assert(n <= JOURNAL_PAYLOAD_MAX / 16);
     if (n > d->cap) {
         size_t cap = d->cap ? d->cap : 16;
@@ -128,6 +144,7 @@ static bool w1_valid(uint64_t w1)
  * available (reserved and committed too when the level holds nothing). */
 static void after_word(inv_feed_change *c, uint64_t w0, uint64_t w1)
 {
+    assert(c != NULL);
     table_word v = {w0, w1};
     c->revision = table_version(v);
     c->deleted = (w1 & TABLE_TOMB) != 0;
@@ -143,6 +160,7 @@ static void after_word(inv_feed_change *c, uint64_t w0, uint64_t w1)
  * held units read as reserved here). */
 static void cold_quantities(uint64_t w0, const persist_cold *cold, int64_t q[INV_QTY_NAMES])
 {
+    assert(cold != NULL && q != NULL);
     level_quantities((table_word){w0, 0}, 0, cold->d_s, cold->q_i, q);
 }
 
@@ -153,6 +171,7 @@ static const int cold_names[] = {INV_QTY_INCOMING, INV_QTY_DAMAGED, INV_QTY_SAFE
 /* The cold quantities after a change (a deletion leaves none). */
 static void after_cold(inv_feed_change *c, uint64_t w0, const persist_cold *cold)
 {
+    assert(c != NULL && cold != NULL);
     if (c->deleted)
         return;
     int64_t q[INV_QTY_NAMES];
@@ -167,6 +186,7 @@ static void after_cold(inv_feed_change *c, uint64_t w0, const persist_cold *cold
  * out of range. */
 static bool meta_read(uint64_t meta, int64_t *time_ms, inv_feed_kind *kind, bool *created)
 {
+    assert(time_ms != NULL && kind != NULL && created != NULL);
     inv_feed_kind k = persist_meta_kind(meta);
     if ((meta & PERSIST_META_ZERO) || k == 0 || k >= INV_FEED_KINDS || k == INV_FEED_BATCH)
         return false;
@@ -179,6 +199,7 @@ static bool meta_read(uint64_t meta, int64_t *time_ms, inv_feed_kind *kind, bool
 /* A record of one level change. */
 static void single_change(inv_feed_record *rec, inv_feed_change *c, uint64_t pos, int64_t time_ms)
 {
+    assert(rec != NULL && c != NULL && pos >= JOURNAL_POSITION_FIRST);
     rec->position = rec->group = pos;
     rec->time_ms = time_ms;
     rec->kind = c->kind;
@@ -213,6 +234,7 @@ static inv_feed_kind old_kind(uint64_t w1)
  * location, w0, w1): *c NULL on a bad revision word or out of memory. */
 static int level_image_change(feed_decoder *d, const uint8_t *p, inv_feed_change **c)
 {
+    assert(decoder_ok(d) && p != NULL && c != NULL);
     *c = NULL;
     if (!w1_valid(ld64(p, 24)))
         return INV_EINVALID;
@@ -229,6 +251,8 @@ static int level_image_change(feed_decoder *d, const uint8_t *p, inv_feed_change
 static int decode_level(feed_decoder *d, uint64_t pos, const uint8_t *p, uint32_t len,
                         inv_feed_record *rec)
 {
+    assert(decoder_ok(d) && rec != NULL);
+    assert(p != NULL || len == 0);
     if (len != LEVEL_V1_LEN && len != LEVEL_V2_LEN && len != LEVEL_V3_LEN)
         return INV_EINVALID;
     uint64_t w0 = ld64(p, 16), w1 = ld64(p, 24);
@@ -258,12 +282,15 @@ static int decode_level(feed_decoder *d, uint64_t pos, const uint8_t *p, uint32_
 
 static void cold_read(const uint8_t *p, persist_cold *cold)
 {
+    assert(p != NULL && cold != NULL);
     memcpy(cold, p, sizeof *cold);
 }
 
 static int decode_level_cold(feed_decoder *d, uint64_t pos, const uint8_t *p, uint32_t len,
                              inv_feed_record *rec)
 {
+    assert(decoder_ok(d) && rec != NULL);
+    assert(p != NULL || len == 0);
     if (len != COLD_V1_LEN && len != COLD_V2_LEN)
         return INV_EINVALID;
     uint64_t w0 = ld64(p, 16), w1 = ld64(p, 24);
@@ -346,23 +373,28 @@ static uint64_t hold_fixed_len(size_t n_lines)
 /* Line i's fields. */
 static uint64_t hline_item(const hold_view *h, size_t i)
 {
+    assert(h != NULL && h->lines != NULL && i < h->n_lines);
     return ld64(h->lines, i * HOLD_LINE_LEN);
 }
 static uint64_t hline_loc(const hold_view *h, size_t i)
 {
+    assert(h != NULL && h->lines != NULL && i < h->n_lines);
     return ld64(h->lines, i * HOLD_LINE_LEN + 8);
 }
 static int64_t hline_qty(const hold_view *h, size_t i)
 {
+    assert(h != NULL && h->lines != NULL && i < h->n_lines);
     return (int64_t)ld64(h->lines, i * HOLD_LINE_LEN + 16);
 }
 static uint32_t hline_status(const hold_view *h, size_t i)
 {
+    assert(h != NULL && h->lines != NULL && i < h->n_lines);
     return ld32(h->lines, i * HOLD_LINE_LEN + 24);
 }
 /* Units sold by a commit (format 0 sold every unit of a committed hold). */
 static int64_t hline_sold(const hold_view *h, size_t i)
 {
+    assert(h != NULL && i < h->n_lines);
     if (h->target != INV_HOLD_COMMITTED)
         return 0;
     return h->format == 0 ? hline_qty(h, i) : (int64_t)ld32(h->lines, i * HOLD_LINE_LEN + 28);
@@ -370,6 +402,7 @@ static int64_t hline_sold(const hold_view *h, size_t i)
 
 static bool hold_header_valid(const uint8_t *p, uint32_t len, hold_view *h)
 {
+    assert(h != NULL && (p != NULL || len == 0));
     if (len < HOLD_HEADER_LEN)
         return false;
     h->kind = p[0];
@@ -391,6 +424,7 @@ static bool hold_header_valid(const uint8_t *p, uint32_t len, hold_view *h)
 /* The tail (format >= 1): times and attributes, the length exact. */
 static bool hold_tail_valid(const uint8_t *p, uint32_t len, hold_view *h)
 {
+    assert(h != NULL && p != NULL);
     uint64_t fixed = hold_fixed_len(h->n_lines);
     h->created_at_ms = 0;
     h->actor = NULL;
@@ -422,6 +456,7 @@ static bool hold_tail_valid(const uint8_t *p, uint32_t len, hold_view *h)
 /* Checks a HOLD payload (also one a batch embeds) and finds its parts. */
 static bool hold_view_of(const uint8_t *p, uint32_t len, hold_view *h)
 {
+    assert(h != NULL && (p != NULL || len == 0));
     if (!hold_header_valid(p, len, h) || !hold_tail_valid(p, len, h))
         return false;
     h->lines = p + HOLD_HEADER_LEN;
@@ -446,6 +481,7 @@ static bool hold_view_of(const uint8_t *p, uint32_t len, hold_view *h)
 /* The feed kind of a hold record (0: not a change: a snapshot's state). */
 static inv_feed_kind hold_kind(const hold_view *h)
 {
+    assert(h != NULL);
     switch (h->kind) {
     case HREC_CREATE:
         return h->target == HREC_TARGET_ABORTED ? INV_FEED_HOLD_ABORT : INV_FEED_HOLD_CREATE;
@@ -465,6 +501,7 @@ static inv_feed_kind hold_kind(const hold_view *h)
  * selling (reserved to committed) or returning (to available). */
 static bool hold_image_delta(const hold_view *h, size_t line, uint8_t effect, int64_t d[])
 {
+    assert(h != NULL && line < h->n_lines && d != NULL);
     int64_t qty = hline_qty(h, line), sold = hline_sold(h, line);
     int64_t sell = 0, give = 0;
     switch (effect) {
@@ -520,6 +557,8 @@ static uint64_t hold_group(feed_decoder *d, const hold_view *h, uint64_t pos)
 static int decode_hold(feed_decoder *d, uint64_t pos, const uint8_t *p, uint32_t len,
                        inv_feed_record *rec)
 {
+    assert(decoder_ok(d) && rec != NULL);
+    assert(p != NULL || len == 0);
     hold_view h;
     if (!hold_view_of(p, len, &h))
         return INV_EINVALID;
@@ -586,6 +625,7 @@ typedef struct {
 
 static bool batch_header_valid(uint64_t pos, const uint8_t *p, uint32_t len, batch_view *b)
 {
+    assert(b != NULL && (p != NULL || len == 0));
     if (len < BATCH_HEADER_V0)
         return false;
     b->batch_id = ld64(p, 0);
@@ -631,6 +671,7 @@ static bool batch_header_valid(uint64_t pos, const uint8_t *p, uint32_t len, bat
 /* The notes, by line, into notes[INV_BATCH_LINES_MAX] (cleared first). */
 static bool batch_notes(const batch_view *b, feed_note *notes, size_t *n_notes)
 {
+    assert(b != NULL && notes != NULL && n_notes != NULL);
     memset(notes, 0, INV_BATCH_LINES_MAX * sizeof *notes);
     *n_notes = 0;
     const uint8_t *q = b->notes;
@@ -657,6 +698,7 @@ static bool batch_notes(const batch_view *b, feed_note *notes, size_t *n_notes)
  * they all say the same (a single command's REASON / REF), else none. */
 static const feed_note *batch_note_for_all(const feed_note *notes, size_t n_notes)
 {
+    assert(notes != NULL && n_notes <= INV_BATCH_LINES_MAX);
     const feed_note *one = NULL;
     for (size_t i = 0; i < INV_BATCH_LINES_MAX && n_notes; i++) {
         if (!notes[i].reason && !notes[i].ref_len)
@@ -673,6 +715,8 @@ static const feed_note *batch_note_for_all(const feed_note *notes, size_t n_note
 static bool batch_slot(const batch_view *b, size_t i, inv_feed_change *c, uint32_t *status,
                        uint16_t *line)
 {
+    assert(b != NULL && i < b->n_changes);
+    assert(c != NULL && status != NULL && line != NULL);
     const uint8_t *s = b->slots + i * BATCH_SLOT_LEN;
     c->item = ld64(s, 0);
     c->location = ld64(s, 8);
@@ -704,6 +748,7 @@ static bool batch_slot(const batch_view *b, size_t i, inv_feed_change *c, uint32
  * partial records are not in this one). */
 static bool batch_images(feed_decoder *d, const batch_view *b)
 {
+    assert(decoder_ok(d) && b != NULL);
     for (uint32_t k = 0; k < b->n_images; k++) {
         const uint8_t *im = b->images + (size_t)k * BATCH_IMAGE_LEN;
         persist_cold cold;
@@ -725,6 +770,7 @@ struct feed_batch_partial {
 
 static void batch_partial_drop(feed_decoder *d, size_t i)
 {
+    assert(decoder_ok(d) && i < FEED_PARTIALS_MAX);
     if (d->batches[i])
         free(d->batches[i]->images);
     free(d->batches[i]);
@@ -734,6 +780,7 @@ static void batch_partial_drop(feed_decoder *d, size_t i)
 /* The partial batch id's slot (SIZE_MAX: none). */
 static size_t batch_partial_find(const feed_decoder *d, uint64_t batch_id)
 {
+    assert(decoder_ok(d));
     for (size_t i = 0; i < FEED_PARTIALS_MAX; i++)
         if (d->batches[i] && d->batches[i]->batch_id == batch_id)
             return i;
@@ -745,6 +792,7 @@ static size_t batch_partial_find(const feed_decoder *d, uint64_t batch_id)
  * changes then show no after image). */
 static int batch_partial_keep(feed_decoder *d, const batch_view *b)
 {
+    assert(decoder_ok(d) && b != NULL);
     size_t i = batch_partial_find(d, b->batch_id);
     if (i == SIZE_MAX) {
         i = d->batches_next;
@@ -775,6 +823,7 @@ static int batch_partial_keep(feed_decoder *d, const batch_view *b)
 static void batch_after(feed_decoder *d, const batch_view *b, const feed_batch_partial *pb,
                         uint32_t ci, inv_feed_change *c)
 {
+    assert(decoder_ok(d) && b != NULL && c != NULL);
     const uint8_t *im = NULL;
     if (d->last_image[ci] != UINT32_MAX)
         im = b->images + (size_t)d->last_image[ci] * BATCH_IMAGE_LEN;
@@ -798,6 +847,7 @@ typedef enum { MOVE_RESERVE, MOVE_UNITS_KEPT } move_shape;
 static inv_feed_change *batch_claim(feed_decoder *d, size_t n, uint64_t item, uint64_t loc,
                                     inv_feed_kind kind, move_shape shape)
 {
+    assert(decoder_ok(d) && n <= d->cap);
     for (size_t i = 0; i < n; i++) {
         inv_feed_change *c = &d->changes[i];
         bool shaped = shape == MOVE_RESERVE
@@ -818,6 +868,7 @@ static inv_feed_change *batch_claim(feed_decoder *d, size_t n, uint64_t item, ui
  * committed). */
 static void batch_hold_moves(feed_decoder *d, size_t n, const hold_view *h)
 {
+    assert(decoder_ok(d) && h != NULL && n <= d->cap);
     inv_feed_kind kind = hold_kind(h);
     for (size_t i = 0; i < h->n_lines; i++) {
         if (hline_status(h, i) == HLINE_UNTRACKED)
@@ -846,6 +897,7 @@ static void batch_hold_moves(feed_decoder *d, size_t n, const hold_view *h)
 /* The embedded holds, checked; each names its moves. */
 static bool batch_holds(feed_decoder *d, size_t n, const batch_view *b)
 {
+    assert(decoder_ok(d) && b != NULL && n <= d->cap);
     const uint8_t *q = b->holds;
     uint64_t left = b->holds_bytes;
     for (size_t i = 0; i < b->n_holds; i++) {
@@ -878,6 +930,7 @@ static bool is_hold_kind(inv_feed_kind k)
  * with no such change (none is written) stays as it is. */
 static void batch_fold_settles(feed_decoder *d, size_t *n)
 {
+    assert(decoder_ok(d) && n != NULL && *n <= d->cap);
     size_t out = 0;
     for (size_t i = 0; i < *n; i++) {
         inv_feed_change *s = &d->changes[i];
@@ -909,6 +962,7 @@ static void batch_fold_settles(feed_decoder *d, size_t *n)
  * compacted to the front of d->changes; *n_out how many. */
 static int batch_changes(feed_decoder *d, uint64_t pos, const batch_view *b, size_t *n_out)
 {
+    assert(decoder_ok(d) && b != NULL && n_out != NULL);
     feed_note *notes = d->notes;
     size_t n_notes;
     if (!batch_notes(b, notes, &n_notes))
@@ -954,6 +1008,8 @@ static int batch_changes(feed_decoder *d, uint64_t pos, const batch_view *b, siz
 static int decode_batch(feed_decoder *d, uint64_t pos, const uint8_t *p, uint32_t len,
                         inv_feed_record *rec)
 {
+    assert(decoder_ok(d) && rec != NULL);
+    assert(p != NULL || len == 0);
     batch_view b;
     if (!batch_header_valid(pos, p, len, &b))
         return INV_EINVALID;
@@ -1000,6 +1056,7 @@ static int decode_batch(feed_decoder *d, uint64_t pos, const uint8_t *p, uint32_
 static int decode_catalog(uint64_t pos, uint8_t type, const uint8_t *p, uint32_t len,
                           inv_feed_record *rec)
 {
+    assert(rec != NULL && (p != NULL || len == 0));
     uint64_t id, version;
     item_rec *item = NULL;
     loc_rec *loc = NULL;
@@ -1022,6 +1079,7 @@ static int decode_catalog(uint64_t pos, uint8_t type, const uint8_t *p, uint32_t
 
 static int decode_default(uint64_t pos, const uint8_t *p, uint32_t len, inv_feed_record *rec)
 {
+    assert(rec != NULL && (p != NULL || len == 0));
     if (len != DEFAULT_V1_LEN && len != DEFAULT_V2_LEN)
         return INV_EINVALID;
     rec->position = rec->group = pos;
@@ -1052,6 +1110,8 @@ bool feed_type_shown(uint8_t type)
 int feed_decode(feed_decoder *d, uint64_t pos, uint8_t type, const uint8_t *payload, uint32_t len,
                 inv_feed_record *rec)
 {
+    assert(decoder_ok(d) && rec != NULL);
+    assert(payload != NULL || len == 0);
     assert(d && rec && pos != 0);
     assert(payload || len == 0);
     memset(rec, 0, sizeof *rec);

@@ -32,8 +32,34 @@ _Static_assert(FEED_BUF_BYTES >= JOURNAL_RECORD_OVERHEAD && FEED_MARK_BYTES >= 8
 
 /* ---- the cursor --------------------------------------------------------- */
 
+/* A cursor's state, for asserts only (O(1)): a directory, its buffer and
+ * the bytes valid in it within what was allocated. */
+static bool cursor_ok(const feed_cursor *c)
+{
+    return c != NULL && c->dir != NULL && c->buf != NULL && c->len <= c->cap;
+}
+
+/* A segment's walked state, for asserts only (O(1)): its first mark at
+ * its first position, the newest mark and last record below its walked
+ * end, the marks within their allocation. */
+static bool seg_ok(const feed_seg *s)
+{
+    return s != NULL && s->marks != NULL && s->n_marks > 0 && s->n_marks <= s->cap_marks &&
+           s->marks[0] == s->first && s->end >= s->first && s->marks[s->n_marks - 1] <= s->end &&
+           (s->last == 0 || s->last < s->end);
+}
+
+/* An index's state, for asserts only (O(1)): its segments within their
+ * allocation, its cursor sound. */
+static bool index_ok(const feed_index *ix)
+{
+    return ix != NULL && ix->n <= ix->cap && (ix->n == 0 || ix->segs != NULL) &&
+           cursor_ok(&ix->cur);
+}
+
 int feed_cursor_init(feed_cursor *c, const char *dir, bool offline)
 {
+    assert(c != NULL && dir != NULL);
     memset(c, 0, sizeof *c);
     c->dir = dir;
     c->offline = offline;
@@ -42,11 +68,13 @@ int feed_cursor_init(feed_cursor *c, const char *dir, bool offline)
     if (!c->buf)
         return INV_ENOMEM;
     c->cap = FEED_BUF_BYTES;
+    assert(cursor_ok(c) && c->len == 0);
     return INV_OK;
 }
 
 void feed_cursor_free(feed_cursor *c)
 {
+    assert(c != NULL);
     if (c->fd >= 0)
         close(c->fd);
     free(c->buf);
@@ -56,6 +84,7 @@ void feed_cursor_free(feed_cursor *c)
 
 static void close_segment(feed_cursor *c)
 {
+    assert(cursor_ok(c));
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -64,6 +93,7 @@ static void close_segment(feed_cursor *c)
 
 void feed_cursor_seek(feed_cursor *c, uint64_t pos, uint64_t seg_first)
 {
+    assert(cursor_ok(c));
     assert(pos >= seg_first && seg_first >= JOURNAL_POSITION_FIRST);
     if (seg_first != c->seg_first)
         close_segment(c);
@@ -73,6 +103,7 @@ void feed_cursor_seek(feed_cursor *c, uint64_t pos, uint64_t seg_first)
 
 static int invalid(feed_cursor *c, const char *why)
 {
+    assert(cursor_ok(c) && why != NULL);
     fileio_errmsg(c->why, sizeof c->why, "segment %016llx, position %llu: %s",
                   (unsigned long long)c->seg_first, (unsigned long long)c->pos, why);
     return INV_EINVALID;
@@ -81,6 +112,8 @@ static int invalid(feed_cursor *c, const char *why)
 /* Opens c->seg_first's file and checks its header. */
 static int open_segment(feed_cursor *c)
 {
+    assert(cursor_ok(c) && c->fd < 0);
+    assert(c->seg_first >= JOURNAL_POSITION_FIRST);
     char path[SEGMENT_PATH_MAX];
     fileio_path(path, sizeof path, c->dir, c->seg_first, JOURNAL_SEGMENT_SUFFIX);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -104,6 +137,7 @@ static int open_segment(feed_cursor *c)
  * least need bytes' room (a record bigger than the buffer grows it). */
 static int fill(feed_cursor *c, uint64_t limit, size_t need)
 {
+    assert(cursor_ok(c) && c->fd >= 0);
     assert(need <= JOURNAL_RECORD_MAX && c->pos < limit);
     if (need > c->cap) {
         uint8_t *b = inv_realloc(c->buf, need);
@@ -124,12 +158,14 @@ static int fill(feed_cursor *c, uint64_t limit, size_t need)
         return INV_EIO;
     c->buf_pos = c->pos;
     c->len = (size_t)n; /* short: the end of the file */
+    assert(cursor_ok(c) && c->buf_pos == c->pos);
     return INV_OK;
 }
 
 /* Does any segment start after c->seg_first? */
 static bool later_segment(const feed_cursor *c)
 {
+    assert(cursor_ok(c));
     journal_segment *segs;
     size_t n;
     if (journal_segments_list(c->dir, &segs, &n, NULL, 0) != INV_OK)
@@ -143,6 +179,7 @@ static bool later_segment(const feed_cursor *c)
  * after it, a torn tail (the end of the data). */
 static int bad_record(feed_cursor *c, const char *why)
 {
+    assert(cursor_ok(c) && why != NULL);
     if (c->offline && !later_segment(c))
         return INV_ENOTFOUND;
     return invalid(c, why);
@@ -150,6 +187,7 @@ static int bad_record(feed_cursor *c, const char *why)
 
 int feed_cursor_next(feed_cursor *c, uint64_t limit, feed_raw *out)
 {
+    assert(cursor_ok(c));
     assert(c && out && c->buf);
     if (c->pos >= limit)
         return INV_ENOTFOUND;
@@ -179,6 +217,8 @@ int feed_cursor_next(feed_cursor *c, uint64_t limit, feed_raw *out)
                                            &out->len, &out->size);
     if (why)
         return bad_record(c, why);
+    /* a decoded record lies within the bytes read */
+    assert(off + out->size <= c->len && out->size == journal_record_size(out->len));
     out->pos = c->pos;
     c->pos += out->size;
     return INV_OK;
@@ -186,6 +226,7 @@ int feed_cursor_next(feed_cursor *c, uint64_t limit, feed_raw *out)
 
 int feed_cursor_switch(feed_cursor *c)
 {
+    assert(cursor_ok(c));
     close_segment(c);
     c->seg_first = c->pos;
     int rc = open_segment(c);
@@ -198,18 +239,21 @@ int feed_cursor_switch(feed_cursor *c)
 
 int feed_index_init(feed_index *ix, const char *dir, bool offline)
 {
+    assert(ix != NULL && dir != NULL);
     memset(ix, 0, sizeof *ix);
     return feed_cursor_init(&ix->cur, dir, offline);
 }
 
 static void seg_free(feed_seg *s)
 {
+    assert(s != NULL);
     free(s->marks);
     s->marks = NULL;
 }
 
 void feed_index_free(feed_index *ix)
 {
+    assert(ix != NULL && ix->n <= ix->cap);
     for (size_t i = 0; i < ix->n; i++)
         seg_free(&ix->segs[i]);
     free(ix->segs);
@@ -219,6 +263,8 @@ void feed_index_free(feed_index *ix)
 
 static int push_mark(feed_seg *s, uint64_t pos)
 {
+    assert(seg_ok(s) || s->n_marks == 0);
+    assert(s->n_marks == 0 || pos > s->marks[s->n_marks - 1]); /* strictly increasing */
     if (s->n_marks == s->cap_marks) {
         size_t cap = s->cap_marks ? s->cap_marks * 2 : 16;
         uint64_t *m = inv_realloc(s->marks, cap * sizeof *m);
@@ -228,18 +274,21 @@ static int push_mark(feed_seg *s, uint64_t pos)
         s->cap_marks = cap;
     }
     s->marks[s->n_marks++] = pos;
+    assert(seg_ok(s) && s->marks[s->n_marks - 1] == pos);
     return INV_OK;
 }
 
 /* A newly listed segment: nothing walked yet. */
 static int seg_new(feed_seg *s, uint64_t first)
 {
+    assert(s != NULL && first >= JOURNAL_POSITION_FIRST);
     *s = (feed_seg){.first = first, .end = first};
     return push_mark(s, first);
 }
 
 int feed_index_sync(feed_index *ix, uint64_t oldest)
 {
+    assert(index_ok(ix));
     journal_segment *list;
     size_t n;
     int rc = journal_segments_list(ix->cur.dir, &list, &n, NULL, 0);
@@ -274,11 +323,13 @@ int feed_index_sync(feed_index *ix, uint64_t oldest)
             ix->n++;
     }
     free(list);
+    assert(index_ok(ix));
     return rc;
 }
 
 uint64_t feed_index_first(const feed_index *ix)
 {
+    assert(index_ok(ix));
     return ix->n ? ix->segs[0].first : 0;
 }
 
@@ -286,6 +337,7 @@ uint64_t feed_index_first(const feed_index *ix)
  * with below): SIZE_MAX when none. */
 static size_t seg_of(const feed_index *ix, uint64_t pos, bool below)
 {
+    assert(index_ok(ix));
     size_t lo = 0, hi = ix->n; /* the answer is lo - 1 */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -294,11 +346,13 @@ static size_t seg_of(const feed_index *ix, uint64_t pos, bool below)
         else
             hi = mid;
     }
+    assert(lo <= ix->n);
     return lo ? lo - 1 : SIZE_MAX;
 }
 
 uint64_t feed_index_segment(const feed_index *ix, uint64_t pos)
 {
+    assert(index_ok(ix));
     size_t si = seg_of(ix, pos, false);
     return si == SIZE_MAX ? 0 : ix->segs[si].first;
 }
@@ -306,6 +360,7 @@ uint64_t feed_index_segment(const feed_index *ix, uint64_t pos)
 /* The last mark of s below pos (or at it, with at). */
 static uint64_t mark_before(const feed_seg *s, uint64_t pos, bool at)
 {
+    assert(seg_ok(s) && pos >= s->first);
     size_t lo = 0, hi = s->n_marks;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -322,6 +377,7 @@ static uint64_t mark_before(const feed_seg *s, uint64_t pos, bool at)
  * or limit; marks every FEED_MARK_BYTES. */
 static int extend(feed_index *ix, size_t si, uint64_t upto, uint64_t limit)
 {
+    assert(index_ok(ix) && si < ix->n);
     feed_seg *s = &ix->segs[si];
     if (si + 1 < ix->n && s->end == ix->segs[si + 1].first)
         s->done = true;
@@ -347,6 +403,7 @@ static int extend(feed_index *ix, size_t si, uint64_t upto, uint64_t limit)
         if (si + 1 < ix->n && s->end == ix->segs[si + 1].first)
             s->done = true;
     }
+    assert(seg_ok(s));
     return INV_OK;
 }
 
@@ -355,6 +412,8 @@ static int extend(feed_index *ix, size_t si, uint64_t upto, uint64_t limit)
 static int walk(feed_index *ix, uint64_t first, uint64_t m, uint64_t pos, uint64_t limit,
                 uint64_t *at, bool *hit)
 {
+    assert(index_ok(ix) && at != NULL && hit != NULL);
+    assert(m >= first && m <= pos);
     feed_cursor_seek(&ix->cur, m, first);
     *at = 0;
     *hit = false;
@@ -375,6 +434,7 @@ static int walk(feed_index *ix, uint64_t first, uint64_t m, uint64_t pos, uint64
 
 int feed_index_boundary(feed_index *ix, uint64_t pos, uint64_t limit, bool *is, uint64_t *seg_first)
 {
+    assert(index_ok(ix) && is != NULL && seg_first != NULL);
     *is = false;
     size_t si = seg_of(ix, pos, false);
     if (si == SIZE_MAX || pos >= limit)
@@ -396,6 +456,7 @@ int feed_index_boundary(feed_index *ix, uint64_t pos, uint64_t limit, bool *is, 
  * (NULL: none below pos). */
 static int seg_below(feed_index *ix, uint64_t pos, uint64_t limit, feed_seg **out)
 {
+    assert(index_ok(ix) && out != NULL);
     *out = NULL;
     size_t si = seg_of(ix, pos, true);
     if (si == SIZE_MAX)
@@ -406,6 +467,7 @@ static int seg_below(feed_index *ix, uint64_t pos, uint64_t limit, feed_seg **ou
 
 int feed_index_last_before(feed_index *ix, uint64_t end, uint64_t limit, uint64_t *last)
 {
+    assert(index_ok(ix) && last != NULL);
     *last = 0;
     feed_seg *s;
     int rc = seg_below(ix, end, limit, &s);
@@ -422,6 +484,7 @@ int feed_index_last_before(feed_index *ix, uint64_t end, uint64_t limit, uint64_
 int feed_index_chunk_before(feed_index *ix, uint64_t before, uint64_t limit, uint64_t *lo,
                             uint64_t *seg_first)
 {
+    assert(index_ok(ix) && lo != NULL && seg_first != NULL);
     *lo = before;
     feed_seg *s;
     int rc = seg_below(ix, before, limit, &s);
@@ -429,11 +492,13 @@ int feed_index_chunk_before(feed_index *ix, uint64_t before, uint64_t limit, uin
         return rc;
     *seg_first = s->first;
     *lo = mark_before(s, before, false);
+    assert(*lo < before && *lo >= *seg_first);
     return INV_OK;
 }
 
 int feed_index_data_end(feed_index *ix, uint64_t *end)
 {
+    assert(index_ok(ix) && end != NULL);
     *end = 0;
     if (ix->n == 0)
         return INV_OK;

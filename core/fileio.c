@@ -19,6 +19,7 @@
 
 void fileio_errmsg(char *buf, size_t len, const char *fmt, ...)
 {
+    assert(fmt != NULL);
     if (buf == NULL || len == 0)
         return;
     va_list ap;
@@ -31,16 +32,21 @@ void fileio_errmsg(char *buf, size_t len, const char *fmt, ...)
 
 void fileio_name(char *out, size_t cap, uint64_t pos, const char *suffix)
 {
+    assert(out != NULL && suffix != NULL);
+    assert(cap >= FILEIO_NAME_HEX + strlen(suffix) + 1); /* never truncated */
     snprintf(out, cap, "%016" PRIx64 "%s", pos, suffix);
 }
 
 void fileio_path(char *out, size_t cap, const char *dir, uint64_t pos, const char *suffix)
 {
+    assert(out != NULL && dir != NULL && suffix != NULL);
+    assert(cap > FILEIO_NAME_HEX + strlen(suffix) + 1);
     snprintf(out, cap, "%s/%016" PRIx64 "%s", dir, pos, suffix);
 }
 
 bool fileio_parse_name(const char *name, const char *suffix, uint64_t *pos)
 {
+    assert(name != NULL && suffix != NULL && pos != NULL);
     size_t n = strlen(name), s = strlen(suffix);
     if (n != FILEIO_NAME_HEX + s || strcmp(name + FILEIO_NAME_HEX, suffix) != 0)
         return false;
@@ -65,18 +71,22 @@ bool fileio_parse_name(const char *name, const char *suffix, uint64_t *pos)
 void fileio_header_encode(uint8_t out[FILEIO_HEADER_BYTES], const fileio_format *f,
                           uint64_t position)
 {
+    assert(out != NULL && f != NULL);
     fileio_header_encode_extra(out, f, position, 0);
 }
 
 void fileio_header_encode_extra(uint8_t out[FILEIO_HEADER_BYTES], const fileio_format *f,
                                 uint64_t position, uint32_t extra)
 {
+    assert(out != NULL && f != NULL);
     memcpy(out, f->magic, FILEIO_MAGIC_BYTES);
     memcpy(out + 8, &f->version, 4);
     memcpy(out + 12, &extra, 4);
     memcpy(out + 16, &position, 8);
     uint64_t sum = XXH3_64bits(out, 24);
     memcpy(out + 24, &sum, 8);
+    /* what was encoded checks as it must */
+    assert(fileio_header_check(out, FILEIO_HEADER_BYTES, f, position) == NULL);
 }
 
 /* Why a header is refused; callers name the file beside it. */
@@ -91,6 +101,7 @@ static const char *const header_why[FILEIO_HEADER_CHECKS] = {
 const char *fileio_header_check(const uint8_t *p, size_t avail, const fileio_format *f,
                                 uint64_t position)
 {
+    assert(p != NULL && f != NULL);
     if (avail < FILEIO_HEADER_BYTES)
         return header_why[FILEIO_HEADER_SHORT];
     if (memcmp(p, f->magic, FILEIO_MAGIC_BYTES) != 0)
@@ -108,9 +119,17 @@ const char *fileio_header_check(const uint8_t *p, size_t avail, const fileio_for
 
 /* ---- reading and syncing ------------------------------------------------ */
 
+/* A reader's state, for asserts only (O(1)): open, with its buffer, and
+ * the bytes in the buffer within it. */
+static bool reader_ok(const fileio_reader *r)
+{
+    return r != NULL && r->fd >= 0 && r->buf != NULL && r->buf_len <= FILEIO_READ_BUF_BYTES;
+}
+
 int fileio_reader_open(fileio_reader *r, const char *path, fault_site open_site,
                        fault_site read_site)
 {
+    assert(r != NULL && path != NULL);
     memset(r, 0, sizeof *r);
     r->fd = -1;
     r->read_site = read_site;
@@ -132,6 +151,7 @@ int fileio_reader_open(fileio_reader *r, const char *path, fault_site open_site,
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* a hint only */
     r->fd = fd;
     r->size = (uint64_t)st.st_size;
+    assert(reader_ok(r) && r->buf_len == 0);
     return 0;
 }
 
@@ -140,6 +160,8 @@ int fileio_reader_open(fileio_reader *r, const char *path, fault_site open_site,
  * 0, or -1 with errno and r->err_off. */
 static int reader_fill(fileio_reader *r, uint64_t off, size_t want)
 {
+    assert(reader_ok(r));
+    assert(want <= FILEIO_READ_BUF_BYTES);
     uint64_t end = r->buf_off + r->buf_len;
     if (off >= r->buf_off && off < end) {
         size_t keep = (size_t)(end - off);
@@ -171,11 +193,14 @@ static int reader_fill(fileio_reader *r, uint64_t off, size_t want)
         if (r->buf_len >= want)
             break; /* enough for now; the next slide reads ahead again */
     }
+    /* the buffer holds file bytes from off, within the buffer and file */
+    assert(reader_ok(r) && r->buf_off == off);
     return 0;
 }
 
 const uint8_t *fileio_reader_at_slow(fileio_reader *r, uint64_t off, size_t want, size_t *avail)
 {
+    assert(reader_ok(r) && avail != NULL);
     assert(want <= FILEIO_READ_BUF_BYTES && r->fd >= 0);
     *avail = 0;
     if (off >= r->size)
@@ -195,6 +220,7 @@ const uint8_t *fileio_reader_at_slow(fileio_reader *r, uint64_t off, size_t want
 
 bool fileio_reader_zero_from(fileio_reader *r, uint64_t off, bool *err)
 {
+    assert(reader_ok(r) && err != NULL);
     *err = false;
     while (off < r->size) {
         size_t avail;
@@ -214,15 +240,18 @@ bool fileio_reader_zero_from(fileio_reader *r, uint64_t off, bool *err)
 
 void fileio_reader_close(fileio_reader *r)
 {
+    assert(r != NULL);
     if (r->fd >= 0)
         close(r->fd);
     free(r->buf);
     r->fd = -1;
     r->buf = NULL;
+    assert(r->fd == -1 && r->buf == NULL);
 }
 
 int fileio_fsync_dir(const char *dir)
 {
+    assert(dir != NULL && dir[0] != '\0');
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return -1;

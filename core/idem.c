@@ -66,12 +66,15 @@ _Static_assert(IDEM_OUTCOME_MAX <= UINT32_MAX, "outcome_len is four bytes");
 
 static int load_state(const idem_entry *e)
 {
+    assert(e != NULL);
     /* acquire: a DECIDED entry comes with the fields stored before it. */
     return atomic_load_explicit(&e->state, memory_order_acquire);
 }
 
 static void id_key(const char *id, size_t len, uint64_t *a, uint64_t *b)
 {
+    assert(id != NULL && len >= 1 && len <= INV_REQUEST_ID_MAX);
+    assert(a != NULL && b != NULL);
     XXH128_hash_t h = XXH3_128bits(id, len);
     *a = h.low64;
     *b = h.high64;
@@ -84,6 +87,7 @@ static bool id_ok(const char *id, size_t len)
 
 static bool same_id(const idem_entry *e, const char *id, size_t len)
 {
+    assert(e != NULL && id != NULL);
     return e->id_len == len && memcmp(e->id, id, len) == 0;
 }
 
@@ -91,6 +95,7 @@ static bool same_id(const idem_entry *e, const char *id, size_t len)
  * time read from disk may be anything). */
 static bool past_retention(const idem_store *s, int64_t decided_at_ms, int64_t now_ms)
 {
+    assert(s != NULL);
     return (__int128)now_ms - decided_at_ms >= (__int128)s->retention_ms;
 }
 
@@ -147,6 +152,7 @@ static uint8_t *outcome_fit(uint8_t *scratch, const void *bytes, size_t len)
 
 static void fifo_init(idem_fifo *q)
 {
+    assert(q != NULL);
     atomic_init(&q->stub.next, NULL);
     atomic_init(&q->in, &q->stub);
     q->out = &q->stub;
@@ -155,6 +161,7 @@ static void fifo_init(idem_fifo *q)
 /* Any thread. Wait-free: one exchange, one store. */
 static void fifo_push(idem_fifo *q, idem_fifo_node *n)
 {
+    assert(q != NULL && n != NULL);
     /* relaxed: published by the release operations below. */
     atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
     /* acq_rel: release hands n (its NULL link) to the pusher that links
@@ -170,6 +177,7 @@ static void fifo_push(idem_fifo *q, idem_fifo_node *n)
  * oldest push is between its exchange and its link (it shows next time). */
 static idem_fifo_node *fifo_pop(idem_fifo *q)
 {
+    assert(q != NULL && q->out != NULL);
     idem_fifo_node *out = q->out;
     /* acquire (every link load here): pairs with fifo_push's link store. */
     idem_fifo_node *next = atomic_load_explicit(&out->next, memory_order_acquire);
@@ -199,12 +207,14 @@ static idem_fifo_node *fifo_pop(idem_fifo *q)
 
 static idem_entry *link_of(const idem_entry *e)
 {
+    assert(e != NULL);
     /* relaxed: the list is used by one thread at a time. */
     return (idem_entry *)atomic_load_explicit(&e->node.next, memory_order_relaxed);
 }
 
 static void link_set(idem_entry *e, idem_entry *next)
 {
+    assert(e != NULL && e != next);
     /* relaxed: as link_of. The node is an entry's first member. */
     atomic_store_explicit(&e->node.next, (idem_fifo_node *)next, memory_order_relaxed);
 }
@@ -212,6 +222,7 @@ static void link_set(idem_entry *e, idem_entry *next)
 /* Appends e to the list being built at *head .. *tail. */
 static void list_append(idem_entry **head, idem_entry **tail, idem_entry *e)
 {
+    assert(head != NULL && tail != NULL && e != NULL);
     if (*tail)
         link_set(*tail, e);
     else
@@ -277,6 +288,7 @@ int idem_init(idem_store *s, size_t capacity_hint, uint64_t retention_ms, size_t
 
 static int free_pending(void *ctx, uint64_t a, uint64_t b, table_word v)
 {
+    assert(v.w0 != 0); /* a live entry's word holds it */
     idem_entry *e = (idem_entry *)(uintptr_t)v.w0;
     if (load_state(e) == IDEM_PENDING)
         entry_free(e); /* its owner never ended it: nobody else will */
@@ -316,6 +328,7 @@ void idem_digest(const void *canonical_args, size_t len, uint8_t out[IDEM_DIGEST
 
 static void count(_Atomic uint64_t *counter)
 {
+    assert(counter != NULL);
     /* relaxed: statistics. */
     atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
 }
@@ -323,6 +336,7 @@ static void count(_Atomic uint64_t *counter)
 /* A decided entry left the table (the caller's CAS took it out). */
 static void count_forgotten(idem_store *s, _Atomic uint64_t *counter)
 {
+    assert(s != NULL && counter != NULL);
     /* relaxed: a gauge. Its increment (idem_decide, before the release of
      * DECIDED that every remover acquired) precedes this in its order. */
     size_t was = atomic_fetch_sub_explicit(&s->remembered, 1, memory_order_relaxed);
@@ -336,6 +350,7 @@ static void count_forgotten(idem_store *s, _Atomic uint64_t *counter)
  * IDEM_PENDING_WAIT_MS: a bounded spin, then yields. */
 static int wait_not_pending(const idem_entry *e)
 {
+    assert(e != NULL);
     int st;
     for (unsigned i = 0; i < IDEM_PENDING_SPINS; i++) {
         if ((st = load_state(e)) != IDEM_PENDING)
@@ -367,6 +382,7 @@ typedef struct {
  * one 128-bit hash) or NOMEM. May wait (bounded) for a PENDING old entry. */
 static int claim_step(void *p, table_word cur, table_word *next)
 {
+    assert(p != NULL && next != NULL);
     claim_ctx *c = p;
     c->old = table_is_live(cur) ? (idem_entry *)(uintptr_t)cur.w0 : NULL;
     if (c->old) {
@@ -464,6 +480,7 @@ int idem_decide(idem_store *s, idem_entry *e, const idem_outcome *o, uint64_t ac
 
 static int remove_step(void *p, table_word cur, table_word *next)
 {
+    assert(p != NULL && next != NULL);
     if (!table_is_live(cur) || cur.w0 != (uintptr_t)p)
         return TABLE_STEP_KEEP; /* replaced by another entry already */
     *next = (table_word){0, (table_version(cur) + 1) | TABLE_TOMB};
@@ -473,6 +490,7 @@ static int remove_step(void *p, table_word cur, table_word *next)
 /* Makes e's slot a tombstone if it still holds e: true if this call did. */
 static bool remove_from_table(idem_store *s, idem_entry *e)
 {
+    assert(s != NULL && e != NULL);
     uint64_t a, b;
     id_key(e->id, e->id_len, &a, &b);
     int rc = table_update(&s->by_id, a, b, false, NULL, remove_step, e, NULL);
@@ -500,6 +518,7 @@ void idem_abandon(idem_store *s, idem_entry *e)
  * replaced there already) and is retired. */
 static void forget(idem_store *s, idem_entry *e, _Atomic uint64_t *counter)
 {
+    assert(s != NULL && counter != NULL);
     assert(load_state(e) == IDEM_DECIDED);
     if (remove_from_table(s, e))
         count_forgotten(s, counter);
@@ -510,6 +529,7 @@ static void forget(idem_store *s, idem_entry *e, _Atomic uint64_t *counter)
  * (*from_fifo says which), without taking it off. */
 static idem_entry *oldest(idem_store *s, bool *from_fifo)
 {
+    assert(s != NULL && from_fifo != NULL);
     if (!s->front) {
         idem_fifo_node *n = fifo_pop(&s->decided);
         s->front = (idem_entry *)n; /* the node is an entry's first member */
@@ -566,6 +586,7 @@ void idem_stats(idem_store *s, idem_counters *out)
  * INV_ENOMEM, or INV_ELIMIT (another id with e's hash is there). */
 static int install_in_table(idem_store *s, idem_entry *e)
 {
+    assert(s != NULL && e != NULL);
     uint64_t a, b;
     id_key(e->id, e->id_len, &a, &b);
     for (;;) {
@@ -629,6 +650,7 @@ typedef struct {
 
 static int visit_decided(void *p, uint64_t a, uint64_t b, table_word v)
 {
+    assert(p != NULL && v.w0 != 0);
     foreach_ctx *c = p;
     const idem_entry *e = (const idem_entry *)(uintptr_t)v.w0;
     return load_state(e) == IDEM_DECIDED ? c->fn(c->ctx, e) : 0;
@@ -709,12 +731,14 @@ _Static_assert(REC_HEADER_END == IDEM_RECORD_HEADER_LEN, "the header's layout");
 
 static void put_le(uint8_t *p, uint64_t v, size_t n)
 {
+    assert(p != NULL && n <= sizeof v);
     for (size_t i = 0; i < n; i++)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static uint64_t get_le(const uint8_t *p, size_t n)
 {
+    assert(p != NULL && n <= sizeof(uint64_t));
     uint64_t v = 0;
     for (size_t i = 0; i < n; i++)
         v |= (uint64_t)p[i] << (8 * i);
@@ -753,6 +777,7 @@ size_t idem_record_len(const idem_entry *e)
 
 void idem_record_encode(const idem_entry *e, uint8_t *buf)
 {
+    assert(is_decided(e) && buf != NULL);
     idem_record_view v;
     idem_entry_view(e, &v);
     idem_record_encode_view(&v, buf);

@@ -153,27 +153,35 @@ struct journal {
 
 static void futex_wait(_Atomic uint32_t *addr, uint32_t expected, uint64_t timeout_ns)
 {
+    assert(addr != NULL);
     struct timespec ts = clock_timespec_ns(timeout_ns);
     syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, expected, &ts, NULL, 0);
 }
 
 static void futex_wake_all(_Atomic uint32_t *addr)
 {
+    assert(addr != NULL);
     syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
 static uint64_t header_word(uint8_t type, uint32_t len)
 {
+    assert(len <= JOURNAL_PAYLOAD_MAX);
+    assert(type != JOURNAL_TYPE_INVALID);
     return (uint64_t)len | ((uint64_t)type << 32);
 }
 
 static void segment_name(char *out, size_t cap, uint64_t first)
 {
+    assert(out != NULL && cap > 0);
+    assert(first >= JOURNAL_POSITION_FIRST && first % 8u == 0);
     fileio_name(out, cap, first, JOURNAL_SEGMENT_SUFFIX);
 }
 
 static void segment_path(char *out, size_t cap, const char *dir, uint64_t first)
 {
+    assert(out != NULL && dir != NULL);
+    assert(first >= JOURNAL_POSITION_FIRST && first % 8u == 0);
     fileio_path(out, cap, dir, first, JOURNAL_SEGMENT_SUFFIX);
 }
 
@@ -183,6 +191,8 @@ static void segment_path(char *out, size_t cap, const char *dir, uint64_t first)
  * header (length, type and synced-back field). */
 static uint64_t frame_checksum_hdr(uint64_t hdr, const void *payload, uint32_t len)
 {
+    assert((uint32_t)hdr == len && len <= JOURNAL_PAYLOAD_MAX);
+    assert(payload != NULL || len == 0 || (uint8_t)(hdr >> 32) == JOURNAL_TYPE_PAD);
     uint8_t type = (uint8_t)(hdr >> 32);
     /* A PAD's payload is zeros the reader checks; its checksum covers the
      * header only, so abandoning costs no hashing of a zero buffer. */
@@ -193,11 +203,14 @@ static uint64_t frame_checksum_hdr(uint64_t hdr, const void *payload, uint32_t l
 
 uint64_t journal_frame_checksum(uint8_t type, const void *payload, uint32_t len)
 {
+    assert(len <= JOURNAL_PAYLOAD_MAX);
     return frame_checksum_hdr(header_word(type, len), payload, len);
 }
 
 uint64_t journal_frame_synced(const uint8_t *p, uint64_t pos)
 {
+    assert(p != NULL);
+    assert(pos >= JOURNAL_POSITION_FIRST);
     uint64_t k = fileio_load_u64(p) >> JOURNAL_SYNCED_BACK_SHIFT;
     assert(k <= JOURNAL_SYNCED_BACK_MAX);
     /* k - 1 eight-byte units back; a value past the start of the stream
@@ -209,6 +222,8 @@ uint64_t journal_frame_synced(const uint8_t *p, uint64_t pos)
 
 void journal_frame_encode(uint8_t *dst, uint8_t type, const void *payload, uint32_t len)
 {
+    assert(dst != NULL && len <= JOURNAL_PAYLOAD_MAX);
+    assert(payload != NULL || len == 0 || type == JOURNAL_TYPE_PAD);
     uint64_t hdr = header_word(type, len);
     uint64_t padded = journal_record_size(len) - JOURNAL_RECORD_OVERHEAD;
     memcpy(dst, &hdr, sizeof hdr);
@@ -224,6 +239,7 @@ void journal_frame_encode(uint8_t *dst, uint8_t type, const void *payload, uint3
 const char *journal_frame_decode(const uint8_t *p, size_t avail, uint8_t *type,
                                  const uint8_t **payload, uint32_t *len, uint64_t *size)
 {
+    assert(p != NULL && type != NULL && payload != NULL && len != NULL && size != NULL);
     if (avail < JOURNAL_RECORD_OVERHEAD)
         return "short record";
     uint64_t hdr = fileio_load_u64(p);
@@ -244,6 +260,8 @@ const char *journal_frame_decode(const uint8_t *p, size_t avail, uint8_t *type,
         return "non-zero PAD payload";
     if (fileio_load_u64(body + padded) != frame_checksum_hdr(hdr, body, n))
         return "checksum mismatch";
+    /* a decoded record lies within what was there and its own length */
+    assert(sz <= avail && sz == journal_record_size(n) && n <= JOURNAL_PAYLOAD_MAX);
     *type = t;
     *payload = body;
     *len = n;
@@ -256,6 +274,8 @@ const char *journal_frame_decode(const uint8_t *p, size_t avail, uint8_t *type,
 /* Writes every byte of iov at offset, or returns -1 with errno set. */
 static int write_all(journal *j, int fd, struct iovec *iov, int iovcnt, off_t off)
 {
+    assert(j != NULL && fd >= 0);
+    assert(iov != NULL && iovcnt >= 0);
     while (iovcnt > 0) {
         ssize_t w = j->write_hook ? j->write_hook(j->hook_ctx, fd, iov, iovcnt, off)
                                   : sysio_pwritev(FAULT_JOURNAL_WRITE, fd, iov, iovcnt, off);
@@ -279,11 +299,13 @@ static int write_all(journal *j, int fd, struct iovec *iov, int iovcnt, off_t of
             iov->iov_len -= (size_t)w;
         }
     }
+    assert(iovcnt == 0); /* every byte written */
     return 0;
 }
 
 static int sync_fd(journal *j, int fd)
 {
+    assert(j != NULL && fd >= 0);
     int rc = j->sync_hook ? j->sync_hook(j->hook_ctx, fd) : sysio_fdatasync(FAULT_JOURNAL_SYNC, fd);
     if (rc != 0 && errno == 0)
         errno = EIO;
@@ -293,7 +315,31 @@ static int sync_fd(journal *j, int fd)
 /* The largest reserved-ahead mark a header of a segment at first holds. */
 static uint64_t hwm_cap(uint64_t first)
 {
+    assert(first >= JOURNAL_POSITION_FIRST && first % 8u == 0);
     return first + 8u * (uint64_t)JOURNAL_HEADER_MARK_MASK;
+}
+
+/* The journal's shape, for asserts only (O(1), immutable fields): a
+ * power-of-two ring that holds the largest record, a known policy, a
+ * segment size within its limits. */
+static bool journal_ok(const journal *j)
+{
+    return j != NULL && j->ring != NULL && j->ring_bytes > JOURNAL_RECORD_MAX &&
+           (j->ring_bytes & j->ring_mask) == 0 && j->ring_mask == j->ring_bytes - 1 &&
+           (j->policy == INV_FSYNC_ALWAYS || j->policy == INV_FSYNC_INTERVAL ||
+            j->policy == INV_FSYNC_NONE) &&
+           j->segment_bytes >= JOURNAL_SEGMENT_BYTES_MIN &&
+           j->segment_bytes <= JOURNAL_SEGMENT_BYTES_MAX;
+}
+
+/* The flusher's segment state, for asserts only (flusher, or open before
+ * it starts): an open segment whose header mark lies at or past its first
+ * position and within what a header can hold, its file at least a header. */
+static bool flusher_ok(const journal *j)
+{
+    return journal_ok(j) && j->seg_fd >= 0 && j->seg_first >= JOURNAL_POSITION_FIRST &&
+           j->seg_first % 8u == 0 && j->hwm_issued >= j->seg_first &&
+           j->hwm_issued <= hwm_cap(j->seg_first) && j->seg_alloc >= JOURNAL_SEGMENT_HEADER;
 }
 
 /* Encodes the header of the segment at first with the mark issued (clean:
@@ -301,6 +347,7 @@ static uint64_t hwm_cap(uint64_t first)
 static void segment_header(uint8_t out[JOURNAL_SEGMENT_HEADER], uint64_t first, uint64_t issued,
                            bool clean)
 {
+    assert(out != NULL);
     assert(issued >= first && issued <= hwm_cap(first));
     /* Rounded up: the mark may only be read as larger, never smaller. */
     uint32_t units = (uint32_t)((issued - first + 7u) / 8u);
@@ -313,6 +360,8 @@ static void segment_header(uint8_t out[JOURNAL_SEGMENT_HEADER], uint64_t first, 
  * with errno. */
 static int segment_create(journal *j, uint64_t first)
 {
+    assert(journal_ok(j) && j->dir_fd >= 0);
+    assert(first >= JOURNAL_POSITION_FIRST && first % 8u == 0);
     char name[64];
     segment_name(name, sizeof name, first);
     int fd = sysio_openat(FAULT_JOURNAL_SEG_CREATE, j->dir_fd, name,
@@ -338,6 +387,7 @@ static int segment_create(journal *j, uint64_t first)
 
 static void notify_subscribers(journal *j)
 {
+    assert(journal_ok(j));
     /* relaxed: a hint; a subscriber added concurrently gets the next one. */
     if (atomic_load_explicit(&j->sub_count, memory_order_relaxed) == 0)
         return;
@@ -354,6 +404,7 @@ static void notify_subscribers(journal *j)
 /* Wakes every thread sleeping on progress (durability or ring space). */
 static void wake_progress(waitq *q)
 {
+    assert(q != NULL);
     /* seq_cst (not just release): the advance (a seq_cst store) and this
      * increment come before reading q->waiters in the single total
      * order, pairing with the waiter's seq_cst increment before its seq_cst
@@ -368,6 +419,9 @@ static void wake_progress(waitq *q)
 
 static void advance_durable(journal *j, uint64_t end)
 {
+    assert(end >= JOURNAL_POSITION_FIRST && end % 8u == 0);
+    /* relaxed: only the flusher (or a failing close) stores it */
+    assert(end >= atomic_load_explicit(&j->durable_end, memory_order_relaxed));
     /* seq_cst: records below end are durable (release for waiters who
      * acquire it); seq_cst for the Dekker pairing in wake_progress. */
     atomic_store_explicit(&j->durable_end, end, memory_order_seq_cst);
@@ -377,6 +431,8 @@ static void advance_durable(journal *j, uint64_t end)
 
 static void enter_failed(journal *j, int err)
 {
+    assert(journal_ok(j));
+    assert(err != 0);
     j->fail_errno = err;
     FILEIO_WARN("invcore journal: I/O error in %s: %s; writes refused\n", j->dir, strerror(err));
     /* seq_cst: release (who sees failed sees that durable_end stopped)
@@ -395,6 +451,8 @@ static void enter_failed(journal *j, int err)
  * whole). -1 with errno. */
 static int header_write(journal *j, uint64_t issued, bool clean)
 {
+    assert(journal_ok(j) && j->seg_fd >= 0);
+    assert(issued >= j->seg_first);
     uint8_t hdr[JOURNAL_SEGMENT_HEADER];
     segment_header(hdr, j->seg_first, issued, clean);
     struct iovec iov = {.iov_base = hdr, .iov_len = sizeof hdr};
@@ -405,6 +463,8 @@ static int header_write(journal *j, uint64_t issued, bool clean)
  * below it. Flusher (or open, before it) only. */
 static void hwm_publish(journal *j, uint64_t mark)
 {
+    assert(journal_ok(j));
+    assert(mark % 8u == 0 && mark <= j->hwm_issued); /* the header holds it */
     /* relaxed: only this thread stores hwm. */
     if (mark <= atomic_load_explicit(&j->hwm, memory_order_relaxed))
         return;
@@ -424,6 +484,8 @@ static void hwm_publish(journal *j, uint64_t mark)
  * to this thread. -1 with errno if the write failed. */
 static int hwm_extend(journal *j, uint64_t written)
 {
+    assert(flusher_ok(j));
+    assert(written >= j->seg_first && written % 8u == 0);
     /* seq_cst (load and exchange): pairs with hwm_wait's store, so the
      * tail read below includes the waiting reserver's fetch_add. The load
      * first keeps the line shared while nobody waits. */
@@ -461,6 +523,7 @@ static void defer_before_wait(journal *j);
  * Spins briefly, then sleeps on the progress futex. */
 static int wait_progress(journal *j, waitq *q, bool (*cond)(journal *, uint64_t), uint64_t arg)
 {
+    assert(j != NULL && q != NULL && cond != NULL);
     defer_before_wait(j); /* the flusher must be awake for what we wait on */
     for (unsigned i = 0; i < JOURNAL_WAIT_SPINS; i++) {
         if (cond(j, arg))
@@ -532,6 +595,7 @@ static void wake_flusher(journal *j)
  * waits until the flusher moved it (or the journal failed). */
 static int hwm_wait(journal *j, uint64_t end)
 {
+    assert(j != NULL && end % 8u == 0);
     /* seq_cst: after our fetch_add of the tail and before wake_flusher's
      * read of flusher_sleeping, pairing with the flusher's seq_cst flag
      * store and re-check in flusher_sleep (and hwm_extend's exchange). */
@@ -551,6 +615,7 @@ static __thread bool defer_owed;
 /* Pays this thread's owed wake-up on j, if it owes one. */
 static void defer_pay(journal *j)
 {
+    assert(j != NULL);
     if (defer_j == j && defer_owed) {
         defer_owed = false;
         wake_flusher(j);
@@ -563,6 +628,7 @@ static void defer_pay(journal *j)
  * before its bracket ends). A no-op for journals nobody defers on. */
 static void defer_before_wait(journal *j)
 {
+    assert(j != NULL);
     defer_pay(j);
     /* relaxed: a sticky hint; a bracket begun concurrently is paid by its
      * own end, and the sleep below re-checks within j->sleep_ns_max. */
@@ -589,6 +655,7 @@ void journal_defer_end_current(void)
 {
     if (defer_j != NULL)
         journal_defer_end(defer_j);
+    assert(defer_j == NULL && !defer_owed);
 }
 
 void journal_defer_end(journal *j)
@@ -605,6 +672,7 @@ void journal_defer_end(journal *j)
 
 static _Atomic uint64_t *ring_word(journal *j, uint64_t pos)
 {
+    assert(pos % 8u == 0); /* headers are 8-aligned in the ring */
     return (_Atomic uint64_t *)(void *)(j->ring + (pos & j->ring_mask));
 }
 
@@ -613,6 +681,8 @@ static _Atomic uint64_t *ring_word(journal *j, uint64_t pos)
  * when the next ready record belongs in a new segment. */
 static uint64_t collect(journal *j, uint64_t from, uint64_t *nrec, uint64_t *npad, bool *rotate)
 {
+    assert(flusher_ok(j) && nrec != NULL && npad != NULL && rotate != NULL);
+    assert(from >= j->seg_first && from % 8u == 0);
     uint64_t p = from;
     *nrec = 0;
     *npad = 0;
@@ -635,6 +705,7 @@ static uint64_t collect(journal *j, uint64_t from, uint64_t *nrec, uint64_t *npa
         (*nrec)++;
         *npad += (uint8_t)(hdr >> 32) == JOURNAL_TYPE_PAD;
     }
+    assert(p >= from && p % 8u == 0);
     assert(*npad <= *nrec);
     return p;
 }
@@ -648,6 +719,8 @@ static uint64_t collect(journal *j, uint64_t from, uint64_t *nrec, uint64_t *npa
  * error that matters). */
 static void segment_extend(journal *j, uint64_t data_end)
 {
+    assert(flusher_ok(j));
+    assert(data_end >= JOURNAL_SEGMENT_HEADER);
     if (data_end > j->seg_alloc)
         j->seg_alloc = data_end;
     if (j->policy == INV_FSYNC_NONE || j->seg_prealloc_off ||
@@ -681,6 +754,8 @@ static void segment_extend(journal *j, uint64_t data_end)
  * close). Best effort: replay reads a zero tail as the end anyway. */
 static void segment_trim(journal *j, uint64_t written)
 {
+    assert(flusher_ok(j));
+    assert(written >= j->seg_first);
     uint64_t data_end = JOURNAL_SEGMENT_HEADER + (written - j->seg_first);
     if (j->seg_alloc > data_end &&
         sysio_ftruncate(FAULT_JOURNAL_TRIM, j->seg_fd, (off_t)data_end) == 0) {
@@ -692,6 +767,8 @@ static void segment_trim(journal *j, uint64_t written)
 
 static int write_batch(journal *j, uint64_t from, uint64_t end)
 {
+    assert(flusher_ok(j));
+    assert(from < end && end - from <= j->ring_bytes && from >= j->seg_first);
     uint64_t off = from & j->ring_mask, len = end - from;
     struct iovec iov[2];
     int n = 1;
@@ -713,6 +790,8 @@ static int write_batch(journal *j, uint64_t from, uint64_t end)
 
 static void clear_ring(journal *j, uint64_t from, uint64_t end)
 {
+    assert(journal_ok(j));
+    assert(from <= end && end - from <= j->ring_bytes);
     uint64_t off = from & j->ring_mask, len = end - from;
     if (off + len > j->ring_bytes) {
         memset(j->ring + off, 0, j->ring_bytes - off);
@@ -732,12 +811,14 @@ static void clear_ring(journal *j, uint64_t from, uint64_t end)
 static uint64_t gather(journal *j, uint64_t from, uint64_t want, uint64_t *nrec, uint64_t *npad,
                        bool *rotate)
 {
+    assert(nrec != NULL && npad != NULL && rotate != NULL);
     uint64_t deadline = clock_mono_ns() + JOURNAL_GATHER_NS_MAX;
     uint64_t end = collect(j, from, nrec, npad, rotate);
     while (*nrec * 2 < want && !*rotate && clock_mono_ns() < deadline) {
         sched_yield();
         end = collect(j, from, nrec, npad, rotate);
     }
+    assert(end >= from);
     return end;
 }
 
@@ -748,6 +829,8 @@ typedef struct {
 
 static int do_sync(journal *j, flush_state *s)
 {
+    assert(flusher_ok(j) && s != NULL);
+    assert(s->synced <= s->written);
     if (sync_fd(j, j->seg_fd) != 0)
         return -1;
     s->synced = s->written;
@@ -769,12 +852,15 @@ static int do_sync(journal *j, flush_state *s)
     s->unsynced_records = 0;
     if (j->policy != INV_FSYNC_NONE)
         advance_durable(j, s->synced);
+    assert(s->synced == s->written && s->unsynced_records == 0);
     return 0;
 }
 
 /* Sleeps until a writer publishes the head record, close, or timeout. */
 static void flusher_sleep(journal *j, uint32_t seq, uint64_t pos, uint64_t timeout_ns)
 {
+    assert(journal_ok(j));
+    assert(pos % 8u == 0);
     /* seq_cst (flag store, then both re-checks): see wake_flusher. */
     atomic_store_explicit(&j->flusher_sleeping, 1, memory_order_seq_cst);
     bool ready = atomic_load_explicit(ring_word(j, pos), memory_order_seq_cst) != 0 ||
@@ -790,6 +876,8 @@ static void flusher_sleep(journal *j, uint32_t seq, uint64_t pos, uint64_t timeo
  * their ring bytes for writers. -1 with errno if the write failed. */
 static int flush_written(journal *j, flush_state *s, uint64_t end, uint64_t nrec, uint64_t npad)
 {
+    assert(flusher_ok(j) && s != NULL);
+    assert(end > s->written && npad <= nrec);
     if (write_batch(j, s->written, end) != 0)
         return -1;
     clear_ring(j, s->written, end);
@@ -808,6 +896,7 @@ static int flush_written(journal *j, flush_state *s, uint64_t end, uint64_t nrec
     wake_progress(&j->space_q); /* ring space for blocked writers */
     if (j->policy == INV_FSYNC_NONE)
         advance_durable(j, end);
+    assert(s->written == end && s->synced <= s->written);
     return 0;
 }
 
@@ -815,6 +904,8 @@ static int flush_written(journal *j, flush_state *s, uint64_t end, uint64_t nrec
  * position written. -1 with errno if it cannot be created. */
 static int rotate_segment(journal *j, uint64_t written)
 {
+    assert(flusher_ok(j));
+    assert(written > j->seg_first);
     segment_trim(j, written);
     close(j->seg_fd);
     j->seg_fd = segment_create(j, written);
@@ -827,6 +918,7 @@ static int rotate_segment(journal *j, uint64_t written)
     j->hwm_dirty = false;
     j->hwm_urgent = false;
     hwm_publish(j, j->hwm_issued);
+    assert(flusher_ok(j) && j->seg_first == written);
     return 0;
 }
 
@@ -838,12 +930,15 @@ static int rotate_segment(journal *j, uint64_t written)
  * the header left behind only costs positions and that knowledge. */
 static void hwm_settle(journal *j, uint64_t written)
 {
+    assert(flusher_ok(j));
+    assert(written >= j->seg_first && written <= j->hwm_issued);
     if (header_write(j, written, true) == 0 && sync_fd(j, j->seg_fd) == 0)
         j->hwm_issued = written;
 }
 
 static void *flusher_main(void *arg)
 {
+    assert(flusher_ok(arg));
     journal *j = arg;
     /* relaxed: set before the thread started (pthread_create orders it). */
     uint64_t start = atomic_load_explicit(&j->ring_free_end, memory_order_relaxed);
@@ -907,6 +1002,7 @@ fail:
  * between stay file holes. The caller syncs. -1 with errno. */
 static int bridge_gap(journal *j, uint64_t end, uint64_t start)
 {
+    assert(journal_ok(j) && j->seg_fd >= 0 && end >= j->seg_first);
     assert(start - end >= JOURNAL_RECORD_OVERHEAD && start % 8u == 0 && end % 8u == 0);
     while (end < start) {
         uint64_t gap = start - end, size = gap < JOURNAL_RECORD_MAX ? gap : JOURNAL_RECORD_MAX;
@@ -933,6 +1029,8 @@ static int bridge_gap(journal *j, uint64_t end, uint64_t start)
  * what every record's synced-back field claims). -1 with errno. */
 static int segment_continue(journal *j, const journal_segment *last, uint64_t end, uint64_t start)
 {
+    assert(journal_ok(j) && last != NULL);
+    assert(last->first <= end && end <= start);
     char path[SEGMENT_PATH_MAX];
     segment_path(path, sizeof path, j->dir, last->first);
     j->seg_fd = sysio_open(FAULT_JOURNAL_SEG_OPEN, path, O_WRONLY | O_CLOEXEC, 0);
@@ -953,6 +1051,7 @@ static int segment_continue(journal *j, const journal_segment *last, uint64_t en
  * -1 with errno. */
 static int segment_sync_path(journal *j, const char *path)
 {
+    assert(j != NULL && path != NULL && path[0] != '\0');
     int fd = sysio_open(FAULT_JOURNAL_SEG_OPEN, path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0)
         return -1;
@@ -968,6 +1067,8 @@ static int segment_sync_path(journal *j, const char *path)
  * one. Refuses a start that does not continue what is on disk. */
 static int open_segment_at(journal *j, uint64_t start, char *errbuf, size_t errlen)
 {
+    assert(journal_ok(j) && j->dir_fd >= 0);
+    assert(start >= JOURNAL_POSITION_FIRST && start % 8u == 0);
     journal_segment *segs;
     size_t n;
     int rc = journal_segments_list(j->dir, &segs, &n, errbuf, errlen);
@@ -1019,12 +1120,14 @@ static int open_segment_at(journal *j, uint64_t start, char *errbuf, size_t errl
                       strerror(errno));
         rc = INV_EIO;
     }
+    assert(rc != INV_OK || (j->seg_fd >= 0 && j->seg_first <= start));
     free(segs);
     return rc;
 }
 
 static int check_config(const journal_config *cfg, char *errbuf, size_t errlen)
 {
+    assert(errbuf != NULL || errlen == 0);
     if (cfg == NULL || cfg->dir == NULL || cfg->dir[0] == '\0' ||
         strlen(cfg->dir) >= JOURNAL_PATH_MAX) {
         fileio_errmsg(errbuf, errlen, "journal: a directory path is required");
@@ -1071,6 +1174,8 @@ static int check_config(const journal_config *cfg, char *errbuf, size_t errlen)
  * no file open, no thread yet. NULL when memory is short. */
 static journal *journal_new(const journal_config *cfg, uint64_t start)
 {
+    assert(cfg != NULL && cfg->dir != NULL);
+    assert(start >= JOURNAL_POSITION_FIRST && start % 8u == 0);
     journal *j = inv_calloc(1, sizeof *j);
     if (j == NULL)
         return NULL;
@@ -1109,6 +1214,7 @@ static journal *journal_new(const journal_config *cfg, uint64_t start)
     atomic_store_explicit(&j->hwm, start, memory_order_relaxed);
     atomic_store_explicit(&j->st_written_end, start, memory_order_relaxed);
     j->hwm_issued = start + j->ring_bytes + JOURNAL_RESERVE_AHEAD_BYTES;
+    assert(journal_ok(j) && j->hwm_issued > start);
     return j;
 }
 
@@ -1160,6 +1266,7 @@ int journal_close(journal *j)
 {
     if (j == NULL)
         return INV_OK;
+    assert(journal_ok(j));
     if (defer_j == j) { /* the wake-up below covers what we owed */
         defer_j = NULL;
         defer_owed = false;
@@ -1190,6 +1297,7 @@ int journal_close(journal *j)
 
 uint64_t journal_reserve(journal *j, uint32_t payload_len)
 {
+    assert(j != NULL);
     /* Hot path: no lock, no allocation. */
     if (payload_len > JOURNAL_PAYLOAD_MAX)
         return 0;
@@ -1207,6 +1315,7 @@ uint64_t journal_reserve(journal *j, uint32_t payload_len)
     if (__builtin_expect(pos + size > atomic_load_explicit(&j->hwm, memory_order_relaxed), 0) &&
         hwm_wait(j, pos + size) != INV_OK)
         return 0; /* failed: nothing is appended past a failure anyway */
+    assert(pos >= JOURNAL_POSITION_FIRST && pos % 8u == 0);
     return pos;
 }
 
@@ -1215,6 +1324,7 @@ uint64_t journal_reserve(journal *j, uint32_t payload_len)
  * published. */
 static uint64_t synced_back(journal *j, uint64_t pos)
 {
+    assert(pos % 8u == 0);
     /* relaxed: synced_end only grows and every value stored is true; a
      * stale one is a smaller claim. */
     uint64_t e = atomic_load_explicit(&j->synced_end, memory_order_relaxed);
@@ -1226,6 +1336,7 @@ static uint64_t synced_back(journal *j, uint64_t pos)
 /* Copies n bytes to the ring at stream position pos, wrapping. */
 static void ring_copy(journal *j, uint64_t pos, const void *src, size_t n)
 {
+    assert(src != NULL && n <= j->ring_bytes);
     uint64_t off = pos & j->ring_mask;
     size_t first = n;
     if (off + n > j->ring_bytes)
@@ -1237,6 +1348,8 @@ static void ring_copy(journal *j, uint64_t pos, const void *src, size_t n)
 
 static int fill(journal *j, uint64_t pos, uint8_t type, const void *payload, uint32_t len)
 {
+    assert(j != NULL && len <= JOURNAL_PAYLOAD_MAX);
+    assert(pos >= JOURNAL_POSITION_FIRST && pos % 8u == 0);
     uint64_t size = journal_record_size(len);
     if (!cond_ring_space(j, pos + size)) {
         int rc = wait_progress(j, &j->space_q, cond_ring_space, pos + size);
@@ -1266,6 +1379,7 @@ static int fill(journal *j, uint64_t pos, uint8_t type, const void *payload, uin
 
 int journal_publish(journal *j, uint64_t pos, uint8_t type, const void *payload, uint32_t len)
 {
+    assert(j != NULL);
     if (pos < JOURNAL_POSITION_FIRST || type < JOURNAL_TYPE_USER_MIN || len > JOURNAL_PAYLOAD_MAX ||
         (len > 0 && payload == NULL))
         return INV_EINVALID;
@@ -1274,6 +1388,7 @@ int journal_publish(journal *j, uint64_t pos, uint8_t type, const void *payload,
 
 int journal_abandon(journal *j, uint64_t pos, uint32_t payload_len)
 {
+    assert(j != NULL);
     if (pos < JOURNAL_POSITION_FIRST || payload_len > JOURNAL_PAYLOAD_MAX)
         return INV_EINVALID;
     return fill(j, pos, JOURNAL_TYPE_PAD, NULL, payload_len);
@@ -1283,24 +1398,28 @@ int journal_abandon(journal *j, uint64_t pos, uint32_t payload_len)
 
 uint64_t journal_durable_end(const journal *j)
 {
+    assert(j != NULL);
     /* acquire: pairs with advance_durable; callers act on durability. */
     return atomic_load_explicit(&((journal *)j)->durable_end, memory_order_acquire);
 }
 
 uint64_t journal_tail(const journal *j)
 {
+    assert(j != NULL);
     /* relaxed: a snapshot of a counter. */
     return atomic_load_explicit(&((journal *)j)->tail, memory_order_relaxed);
 }
 
 bool journal_failed(const journal *j)
 {
+    assert(j != NULL);
     /* acquire: pairs with enter_failed. */
     return atomic_load_explicit(&((journal *)j)->failed, memory_order_acquire);
 }
 
 int journal_wait(journal *j, uint64_t pos)
 {
+    assert(j != NULL);
     if (pos == 0 || cond_durable(j, pos))
         return INV_OK;
     return wait_progress(j, &j->durable_q, cond_durable, pos);
@@ -1308,6 +1427,7 @@ int journal_wait(journal *j, uint64_t pos)
 
 int journal_sync_written(journal *j)
 {
+    assert(journal_ok(j));
     if (j->policy != INV_FSYNC_NONE)
         return INV_OK;
     /* Older segments were fdatasynced when the flusher rotated past them;
@@ -1352,6 +1472,7 @@ static int sub_add(journal *j, int fd)
  * flusher no longer writes to fd (it writes under the same lock). */
 static bool sub_remove(journal *j, int fd)
 {
+    assert(j != NULL);
     bool found = false;
     pthread_mutex_lock(&j->sub_lock);
     for (size_t i = 0; i < INV_DURABLE_SUBSCRIBERS_MAX; i++)
@@ -1368,6 +1489,7 @@ static bool sub_remove(journal *j, int fd)
 
 int journal_subscribe(journal *j)
 {
+    assert(journal_ok(j));
     int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (fd < 0)
         return INV_EIO;
@@ -1381,12 +1503,14 @@ int journal_subscribe(journal *j)
 
 void journal_unsubscribe(journal *j, int fd)
 {
+    assert(j != NULL);
     if (sub_remove(j, fd))
         close(fd); /* after the lock: the flusher no longer writes to it */
 }
 
 int journal_subscribe_fd(journal *j, int fd)
 {
+    assert(j != NULL);
     if (fd < 0)
         return INV_EINVALID;
     return sub_add(j, fd);
@@ -1394,11 +1518,13 @@ int journal_subscribe_fd(journal *j, int fd)
 
 void journal_unsubscribe_fd(journal *j, int fd)
 {
+    assert(j != NULL);
     (void)sub_remove(j, fd); /* the caller's fd: never closed here */
 }
 
 void journal_stats_get(const journal *cj, journal_stats *out)
 {
+    assert(journal_ok(cj) && out != NULL);
     journal *j = (journal *)cj;
     memset(out, 0, sizeof *out);
     /* The ends first (acquire: journal_durable_end; the flusher counts a
@@ -1407,6 +1533,8 @@ void journal_stats_get(const journal *cj, journal_stats *out)
      * durable_end: exact once durable_end reaches the tail. */
     out->durable_end = journal_durable_end(j);
     out->tail = journal_tail(j);
+    /* durable_end <= written_end <= tail, and the tail was read after */
+    assert(out->durable_end <= out->tail);
     /* relaxed (all below): statistics, read independently. */
     out->records = atomic_load_explicit(&j->st_records, memory_order_relaxed);
     out->pad_records = atomic_load_explicit(&j->st_pad_records, memory_order_relaxed);

@@ -69,6 +69,7 @@ const fileio_format journal_segment_format = {
 
 static int cmp_segment(const void *a, const void *b)
 {
+    assert(a != NULL && b != NULL);
     uint64_t x = ((const journal_segment *)a)->first;
     uint64_t y = ((const journal_segment *)b)->first;
     return x < y ? -1 : x > y;
@@ -77,6 +78,8 @@ static int cmp_segment(const void *a, const void *b)
 /* Appends seg to the growing array *v (capacity *cap). */
 static int segments_push(journal_segment **v, size_t *cap, size_t n, journal_segment seg)
 {
+    assert(v != NULL && cap != NULL);
+    assert(n <= *cap && n < JOURNAL_SEGMENTS_MAX);
     if (n == *cap) {
         size_t nc = *cap ? *cap * 2 : 16;
         journal_segment *nv = inv_realloc(*v, nc * sizeof *nv);
@@ -85,6 +88,7 @@ static int segments_push(journal_segment **v, size_t *cap, size_t n, journal_seg
         *v = nv;
         *cap = nc;
     }
+    assert(n < *cap && *v != NULL);
     (*v)[n] = seg;
     return INV_OK;
 }
@@ -92,6 +96,7 @@ static int segments_push(journal_segment **v, size_t *cap, size_t n, journal_seg
 int journal_segments_list(const char *dir, journal_segment **out, size_t *n, char *errbuf,
                           size_t errlen)
 {
+    assert(dir != NULL && out != NULL && n != NULL);
     *out = NULL;
     *n = 0;
     DIR *d = opendir(dir);
@@ -133,6 +138,7 @@ int journal_segments_list(const char *dir, journal_segment **out, size_t *n, cha
     }
     if (*n > 1)
         qsort(v, *n, sizeof *v, cmp_segment);
+    assert(*n <= JOURNAL_SEGMENTS_MAX && (*n == 0 || v != NULL));
     *out = v;
     return INV_OK;
 }
@@ -157,8 +163,18 @@ typedef struct {
  * (cut; later segments are set aside). */
 typedef enum { SEG_OK, SEG_TRIM, SEG_CUT } seg_result;
 
+/* A replay's state, for asserts only (O(1)): a directory, somewhere for
+ * its message, and the progress log's next step ahead of the bytes read
+ * (each record is far smaller than a step). */
+static bool replay_run_ok(const replay_run *r)
+{
+    return r != NULL && r->dir != NULL && (r->errbuf != NULL || r->errlen == 0) &&
+           r->bytes < r->next_log_bytes;
+}
+
 const uint8_t *journal_record_read(fileio_reader *rd, uint64_t off, size_t *avail)
 {
+    assert(rd != NULL && avail != NULL);
     const uint8_t *q = fileio_reader_at(rd, off, JOURNAL_RECORD_OVERHEAD, avail);
     if (q == NULL || *avail < JOURNAL_RECORD_OVERHEAD)
         return q;
@@ -174,6 +190,8 @@ const uint8_t *journal_record_read(fileio_reader *rd, uint64_t off, size_t *avai
  * the offset (a media error is an error, never a torn tail). */
 static int read_failed(replay_run *r, const char *path, const fileio_reader *rd)
 {
+    assert(replay_run_ok(r));
+    assert(path != NULL && rd != NULL);
     fileio_errmsg(r->errbuf, r->errlen, "journal: cannot read %s at byte offset %" PRIu64 ": %s",
                   path, rd->err_off, strerror(errno));
     return INV_EIO;
@@ -185,6 +203,8 @@ static int read_failed(replay_run *r, const char *path, const fileio_reader *rd)
 static int valid_records_after(replay_run *r, const char *path, fileio_reader *rd, uint64_t first,
                                uint64_t off, bool *found, uint64_t *synced)
 {
+    assert(replay_run_ok(r) && path != NULL && rd != NULL);
+    assert(found != NULL && synced != NULL);
     *found = false;
     *synced = 0;
     for (off = (off + 7) & ~(uint64_t)7; off + JOURNAL_RECORD_OVERHEAD <= rd->size; off += 8) {
@@ -217,6 +237,7 @@ static int valid_records_after(replay_run *r, const char *path, fileio_reader *r
 /* Cuts path at off (removes it when off leaves no full header). */
 static int cut_file(const char *path, uint64_t off)
 {
+    assert(path != NULL && path[0] != '\0');
     if (off < JOURNAL_SEGMENT_HEADER)
         return sysio_unlink(FAULT_REPLAY_UNLINK, path);
     int fd = sysio_open(FAULT_REPLAY_CUT, path, O_WRONLY | O_CLOEXEC, 0);
@@ -231,6 +252,7 @@ static int cut_file(const char *path, uint64_t off)
 
 static void replay_log(replay_run *r, const char *when)
 {
+    assert(replay_run_ok(r) && when != NULL);
     double s = (double)(clock_mono_ns() - r->t0_ns) / 1e9;
     FILEIO_WARN("invcore journal: replay %s: %" PRIu64 " records, %.1f MB, "
                 "%.2f s\n",
@@ -242,6 +264,8 @@ static void replay_log(replay_run *r, const char *when)
 static int bad_record(replay_run *r, const char *path, fileio_reader *rd, uint64_t off,
                       uint64_t pos, const char *why, bool later_data, seg_result *res)
 {
+    assert(replay_run_ok(r) && path != NULL && rd != NULL);
+    assert(why != NULL && res != NULL && off <= rd->size);
     uint64_t first = pos - (off > JOURNAL_SEGMENT_HEADER ? off - JOURNAL_SEGMENT_HEADER : 0);
     uint64_t synced_after;
     bool after;
@@ -266,6 +290,7 @@ static int bad_record(replay_run *r, const char *path, fileio_reader *rd, uint64
                 torn ? "torn tail in" : "repair: corrupt record in", path, off, pos, why,
                 torn && after ? " inside the last unsynced write (no fdatasync covered it)" : "",
                 rd->size - off);
+    assert(torn || r->repair); /* corruption is cut only by a repair */
     *res = SEG_CUT;
     return INV_OK;
 }
@@ -275,6 +300,8 @@ static int bad_record(replay_run *r, const char *path, fileio_reader *rd, uint64
 static int replay_deliver(replay_run *r, uint64_t pos, uint8_t type, const uint8_t *pl,
                           uint32_t len, uint64_t sz)
 {
+    assert(replay_run_ok(r));
+    assert((pl != NULL || len == 0) && sz == journal_record_size(len));
     if (type >= JOURNAL_TYPE_USER_MIN && pos >= r->from && r->fn != NULL) {
         int rc = r->fn(r->ctx, pos, type, pl, len);
         if (rc != INV_OK) {
@@ -291,6 +318,7 @@ static int replay_deliver(replay_run *r, uint64_t pos, uint8_t type, const uint8
         r->next_log_bytes += JOURNAL_REPLAY_LOG_BYTES;
         replay_log(r, "progress");
     }
+    assert(replay_run_ok(r)); /* sz < the log step: one step at most */
     return INV_OK;
 }
 
@@ -299,6 +327,8 @@ static int replay_deliver(replay_run *r, uint64_t pos, uint8_t type, const uint8
 static int replay_records(replay_run *r, const char *path, uint64_t first, fileio_reader *rd,
                           bool later_data, uint64_t *end_off, seg_result *res)
 {
+    assert(replay_run_ok(r) && path != NULL && rd != NULL);
+    assert(end_off != NULL && res != NULL);
     uint64_t off = JOURNAL_SEGMENT_HEADER;
     int rc = INV_OK;
     while (off < rd->size) {
@@ -342,6 +372,7 @@ static int replay_records(replay_run *r, const char *path, uint64_t first, filei
         off += sz;
     }
     *end_off = off < rd->size ? off : rd->size;
+    assert(*end_off >= JOURNAL_SEGMENT_HEADER || *end_off == rd->size);
     return rc;
 }
 
@@ -351,6 +382,8 @@ static int replay_records(replay_run *r, const char *path, uint64_t first, filei
 static const char *segment_header_read(replay_run *r, const char *path, fileio_reader *rd,
                                        uint64_t first, int *rc)
 {
+    assert(replay_run_ok(r) && path != NULL && rd != NULL);
+    assert(rc != NULL);
     size_t avail;
     const uint8_t *h = fileio_reader_at(rd, 0, JOURNAL_SEGMENT_HEADER, &avail);
     *rc = INV_OK;
@@ -376,6 +409,8 @@ static const char *segment_header_read(replay_run *r, const char *path, fileio_r
 static int replay_segment(replay_run *r, const journal_segment *seg, bool later_data, uint64_t *end,
                           seg_result *res)
 {
+    assert(replay_run_ok(r) && seg != NULL);
+    assert(end != NULL && res != NULL);
     char path[SEGMENT_PATH_MAX];
     fileio_path(path, sizeof path, r->dir, seg->first, JOURNAL_SEGMENT_SUFFIX);
     *res = SEG_OK;
@@ -400,12 +435,15 @@ static int replay_segment(replay_run *r, const journal_segment *seg, bool later_
     if (rc == INV_OK && *res == SEG_OK && off < seg->size)
         *res = SEG_TRIM; /* it shrank under us: cut where it ended */
     *end = seg->first + (off > JOURNAL_SEGMENT_HEADER ? off - JOURNAL_SEGMENT_HEADER : 0);
+    assert(rc != INV_OK || *end >= seg->first);
     return rc;
 }
 
 /* Moves segments [from, n) out of the way (renamed *.cut). */
 static int set_aside(const char *dir, const journal_segment *segs, size_t from, size_t n)
 {
+    assert(dir != NULL && segs != NULL);
+    assert(from <= n);
     for (size_t i = from; i < n; i++) {
         char path[SEGMENT_PATH_MAX], cut[SEGMENT_PATH_MAX + 16];
         fileio_path(path, sizeof path, dir, segs[i].first, JOURNAL_SEGMENT_SUFFIX);
@@ -423,6 +461,8 @@ static int set_aside(const char *dir, const journal_segment *segs, size_t from, 
 static int replay_segments(replay_run *r, const journal_segment *segs, size_t i0, size_t n,
                            uint64_t *expected, bool *changed)
 {
+    assert(replay_run_ok(r) && segs != NULL && i0 < n);
+    assert(expected != NULL && changed != NULL);
     for (size_t i = i0; i < n; i++) {
         if (segs[i].first != *expected) {
             *changed = true;
@@ -463,6 +503,7 @@ static int replay_segments(replay_run *r, const journal_segment *segs, size_t i0
  * never a gap too small for the PAD record that bridges it. */
 static uint64_t resume_position(uint64_t end, uint64_t mark)
 {
+    assert(end >= JOURNAL_POSITION_FIRST);
     if (mark <= end)
         return end;
     if (mark - end < JOURNAL_RECORD_OVERHEAD)
@@ -525,7 +566,9 @@ int journal_replay(const char *dir, uint64_t from_position, bool repair, journal
         return rc;
     if (clock_mono_ns() - r.t0_ns > JOURNAL_REPLAY_LOG_NS)
         replay_log(&r, "done");
+    assert(replay_run_ok(&r));
     *end_position = resume_position(expected > from ? expected : from, r.hwm);
+    assert(*end_position >= from);
     return INV_OK;
 }
 
@@ -533,6 +576,7 @@ int journal_replay(const char *dir, uint64_t from_position, bool repair, journal
 
 int journal_drop_before(const char *dir, uint64_t position)
 {
+    assert(dir != NULL);
     journal_segment *segs;
     size_t n;
     int rc = journal_segments_list(dir, &segs, &n, NULL, 0);

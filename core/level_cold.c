@@ -37,6 +37,7 @@
 
 static void lock_wait(unsigned *spins)
 {
+    assert(spins != NULL);
     if (++*spins < LEVEL_LOCK_SPINS)
         cpu_relax();
     else
@@ -45,6 +46,7 @@ static void lock_wait(unsigned *spins)
 
 static inline uint64_t load_rules(level_cold *c)
 {
+    assert(c != NULL);
     /* acquire: the cold stores of the change that set these bits (and a
      * commit's count) are seen with them. */
     return atomic_load_explicit(&c->rules, memory_order_acquire);
@@ -52,6 +54,9 @@ static inline uint64_t load_rules(level_cold *c)
 
 static void unlock_cold(level_cold *c)
 {
+    assert(c != NULL);
+    /* relaxed: we hold the lock, nobody else clears it */
+    assert(atomic_load_explicit(&c->rules, memory_order_relaxed) & LEVEL_COLD_LOCK);
     /* release: the cold stores before it are seen by the next locker or
      * reader that sees LOCK clear. */
     atomic_fetch_and_explicit(&c->rules, ~LEVEL_COLD_LOCK, memory_order_release);
@@ -62,6 +67,7 @@ static void unlock_cold(level_cold *c)
 void level_quantities(table_word v, uint64_t rules, uint64_t d_s, uint64_t q_i,
                       int64_t q[INV_QTY_NAMES])
 {
+    assert(q != NULL);
     int64_t committed = level_committed(rules), held = level_held(v);
     q[INV_QTY_AVAILABLE] = level_available(v);
     q[INV_QTY_RESERVED] = held > committed ? held - committed : 0;
@@ -75,6 +81,7 @@ void level_quantities(table_word v, uint64_t rules, uint64_t d_s, uint64_t q_i,
 static void fill_full(table_word v, uint64_t rules, uint64_t d_s, uint64_t q_i, uint32_t created_s,
                       uint32_t updated_s, inv_level_full *out)
 {
+    assert(out != NULL);
     level_quantities(v, rules, d_s, q_i, out->qty);
     out->on_hand = level_on_hand(out->qty);
     out->revision = table_version(v);
@@ -92,6 +99,7 @@ static void fill_full(table_word v, uint64_t rules, uint64_t d_s, uint64_t q_i, 
 
 int level_rules_read(inv_engine *e, uint64_t item, uint64_t loc, level_rules *out)
 {
+    assert(e != NULL && out != NULL);
     unsigned spins = 0;
     for (;;) {
         table_slot *s = table_find(&e->levels, item, loc);
@@ -118,6 +126,7 @@ int level_rules_read(inv_engine *e, uint64_t item, uint64_t loc, level_rules *ou
 
 int level_read_full(inv_engine *e, uint64_t item, uint64_t loc, inv_level_full *out)
 {
+    assert(e != NULL && out != NULL);
     unsigned spins = 0;
     for (;;) {
         table_slot *s = table_find(&e->levels, item, loc);
@@ -152,6 +161,7 @@ int level_read_full(inv_engine *e, uint64_t item, uint64_t loc, inv_level_full *
 
 uint64_t level_rules_now(inv_engine *e, uint64_t item, uint64_t loc)
 {
+    assert(e != NULL);
     table_slot *s = table_find(&e->levels, item, loc);
     return s ? load_rules(level_cold_of(s)) : 0;
 }
@@ -195,6 +205,7 @@ void level_commit_units(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
 
 void level_move_cold(void *from, void *to, const table_slot *to_slot)
 {
+    assert(from != NULL && to != NULL && to_slot != NULL);
     level_cold *f = from, *t = to;
     unsigned spins = 0;
     uint64_t r = load_rules(f);
@@ -251,6 +262,7 @@ static uint64_t level_reposition(inv_engine *e, uint64_t pos, uint64_t version, 
 
 uint64_t level_position_for(inv_engine *e, uint64_t pos, uint64_t version, uint32_t len)
 {
+    assert(e != NULL && e->jr != NULL);
     if (pos == 0)
         pos = persist_reserve(e, len);
     if (pos != 0 && version >= pos)
@@ -264,6 +276,7 @@ uint64_t level_position_for(inv_engine *e, uint64_t pos, uint64_t version, uint3
  * the lock (not frozen). NOTFOUND when the key has no slot. */
 static int lock_level(inv_engine *e, uint64_t item, uint64_t loc, table_slot **slot, table_word *v)
 {
+    assert(e != NULL && slot != NULL && v != NULL);
     unsigned spins = 0;
     for (;;) {
         table_slot *s = table_find(&e->levels, item, loc);
@@ -299,6 +312,7 @@ static int lock_level(inv_engine *e, uint64_t item, uint64_t loc, table_slot **s
  * committed lives in. */
 static int raw_of(int q)
 {
+    assert(q >= 0 && q < INV_QTY_NAMES);
     switch (q) {
     case INV_QTY_INCOMING:
         return LEVEL_RAW_INCOMING;
@@ -319,6 +333,7 @@ static int raw_of(int q)
  * other caller can take units the batch may still take back. */
 static int plan_move(level_cold_op *op, table_word v, uint64_t rules, const int64_t *cur)
 {
+    assert(op != NULL && cur != NULL);
     bool pend = op->batch && !level_untracked(v);
     for (int x = 0; x < INV_QTY_NAMES; x++) {
         int64_t d = op->d[x];
@@ -371,6 +386,8 @@ static int cold_decide(inv_engine *e, uint64_t loc, level_cold_op *op, table_wor
                        uint64_t d_s, uint64_t q_i, uint64_t *w0, uint64_t *rules_out,
                        uint64_t *d_s_out, uint64_t *q_i_out)
 {
+    assert(e != NULL && op != NULL && w0 != NULL);
+    assert(rules_out != NULL && d_s_out != NULL && q_i_out != NULL);
     memset(op->raw, 0, sizeof op->raw);
     memset(op->pend_out, 0, sizeof op->pend_out);
     if (!table_is_live(v))
@@ -446,6 +463,9 @@ static int cold_decide(inv_engine *e, uint64_t loc, level_cold_op *op, table_wor
 static void cold_store(level_cold *c, uint64_t rules_read, uint64_t rules_new, uint64_t d_s,
                        uint64_t q_i, bool clear_times, uint32_t now_s)
 {
+    assert(c != NULL);
+    /* relaxed: we hold the cold lock */
+    assert(atomic_load_explicit(&c->rules, memory_order_relaxed) & LEVEL_COLD_LOCK);
     /* relaxed (d_s, q_i, times): published by the unlock's release. */
     atomic_store_explicit(&c->d_s, d_s, memory_order_relaxed);
     atomic_store_explicit(&c->q_i, q_i, memory_order_relaxed);
@@ -479,6 +499,7 @@ static persist_cold cold_journaled(uint64_t rules, uint64_t d_s, uint64_t q_i, u
  * second read, never a torn value). */
 static persist_cold cold_before(level_cold *c, uint64_t rules, uint64_t d_s, uint64_t q_i)
 {
+    assert(c != NULL);
     /* relaxed: timestamps, ordered by our LOCK's acquire. */
     return cold_journaled(rules, d_s, q_i,
                           atomic_load_explicit(&c->created_s, memory_order_relaxed),
@@ -492,6 +513,8 @@ static int cold_publish(inv_engine *e, uint64_t pos, uint64_t item, uint64_t loc
                         const level_image *after, uint64_t w0_before, const persist_cold *before,
                         uint64_t meta)
 {
+    assert(e != NULL && after != NULL && before != NULL);
+    assert(pos >= JOURNAL_POSITION_FIRST);
     assert(pos != 0 && table_version(after->hot) == pos);
     /* A change with its own record names itself in it (a batch's undo in
      * memory, or after its journal failed, has no name and no record). */
@@ -504,6 +527,7 @@ static int cold_publish(inv_engine *e, uint64_t pos, uint64_t item, uint64_t loc
 int level_cold_apply(inv_engine *e, uint64_t item, uint64_t loc, level_cold_op *op, uint64_t op_pos,
                      level_image *image, uint64_t *pos_out)
 {
+    assert(e != NULL && image != NULL && pos_out != NULL);
     assert(op->kind >= LEVEL_COLD_MOVE && op->kind <= LEVEL_COLD_RAW);
     bool own = op_pos == 0;
     uint64_t pos = own ? 0 : op_pos;
@@ -602,6 +626,7 @@ int level_cold_apply(inv_engine *e, uint64_t item, uint64_t loc, level_cold_op *
 
 bool level_cold_valid(const persist_cold *cold)
 {
+    assert(cold != NULL);
     uint64_t limit = cold->rules >> LEVEL_LIMIT_SHIFT;
     uint64_t allowed = LEVEL_COLD_INACTIVE | LEVEL_COLD_CONTINUE | (~0ULL << LEVEL_LIMIT_SHIFT);
     return (cold->rules & ~allowed) == 0 && (limit == LEVEL_LIMIT_NONE || limit <= INV_QTY_MAX) &&
@@ -611,6 +636,7 @@ bool level_cold_valid(const persist_cold *cold)
 
 void level_cold_install(table_slot *s, const persist_cold *cold, bool replace_times)
 {
+    assert(s != NULL && cold != NULL);
     level_cold *c = level_cold_of(s);
     /* relaxed (all): recovery runs alone; threads started after it see
      * them through the thread creation. committed is derived afterwards
@@ -628,6 +654,7 @@ void level_cold_install(table_slot *s, const persist_cold *cold, bool replace_ti
 
 void level_cold_clear(table_slot *s)
 {
+    assert(s != NULL);
     level_cold *c = level_cold_of(s);
     /* relaxed (all): recovery runs alone. */
     atomic_store_explicit(&c->rules, 0, memory_order_relaxed);
@@ -639,6 +666,7 @@ void level_cold_clear(table_slot *s)
 
 void level_cold_image(table_slot *s, persist_cold *out)
 {
+    assert(s != NULL && out != NULL);
     level_cold *c = level_cold_of(s);
     /* relaxed (all): a snapshot's image; replay from the snapshot's
      * position makes any change it raced with whole again. */
@@ -651,6 +679,7 @@ void level_cold_image(table_slot *s, persist_cold *out)
 
 static int committed_reset(void *ctx, uint64_t item, uint64_t loc, table_word v, table_slot *s)
 {
+    assert(s != NULL);
     (void)ctx, (void)item, (void)loc;
     level_cold *c = level_cold_of(s);
     /* relaxed: recovery runs alone. */
@@ -662,11 +691,13 @@ static int committed_reset(void *ctx, uint64_t item, uint64_t loc, table_word v,
 
 int level_committed_reset(inv_engine *e)
 {
+    assert(e != NULL);
     return table_foreach_slot(&e->levels, committed_reset, NULL);
 }
 
 int level_committed_less(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
 {
+    assert(e != NULL);
     table_slot *s = table_find(&e->levels, item, loc);
     if (!s || !table_is_live(table_load_key(s, item, loc)))
         return INV_ENOTFOUND;
@@ -685,6 +716,7 @@ int level_committed_less(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty
 int level_install_full(inv_engine *e, uint64_t item, uint64_t loc, table_word image,
                        uint32_t updated_s, const persist_cold *cold)
 {
+    assert(e != NULL);
     for (;;) {
         table_slot *s = table_insert_exclusive(&e->levels, item, loc);
         if (!s)
@@ -719,6 +751,7 @@ int level_install_full(inv_engine *e, uint64_t item, uint64_t loc, table_word im
 
 int level_install(inv_engine *e, uint64_t item, uint64_t loc, table_word image)
 {
+    assert(e != NULL);
     return level_install_full(e, item, loc, image, 0, NULL);
 }
 
@@ -788,6 +821,7 @@ static bool movable(inv_qty_name q)
 
 int level_move_op(level_cold_op *op, int64_t qty, inv_qty_name from, inv_qty_name to, int64_t floor)
 {
+    assert(op != NULL);
     if (!movable(from) || !movable(to) || from == to)
         return INV_EINVALID;
     if (qty < 1 || qty > INV_QTY_MAX || (floor != INV_NO_FLOOR && !qty_in_range(floor)))
@@ -807,6 +841,7 @@ int level_move_op(level_cold_op *op, int64_t qty, inv_qty_name from, inv_qty_nam
 
 int level_delta_op(level_cold_op *op, inv_qty_name q, int64_t delta, int64_t floor)
 {
+    assert(op != NULL);
     if (!movable(q) || delta == 0)
         return INV_EINVALID;
     if (!qty_in_range(delta) || (floor != INV_NO_FLOOR && !qty_in_range(floor)))
@@ -821,6 +856,7 @@ int level_delta_op(level_cold_op *op, inv_qty_name q, int64_t delta, int64_t flo
 
 int level_fulfil_op(level_cold_op *op, int64_t qty)
 {
+    assert(op != NULL);
     if (qty < 1)
         return INV_EINVALID;
     if (qty > INV_QTY_MAX)
@@ -835,6 +871,7 @@ int level_fulfil_op(level_cold_op *op, int64_t qty)
 
 int level_location_inactive_check(inv_engine *e, uint64_t loc)
 {
+    assert(e != NULL);
     if (!catalog_location_exists(&e->cat, loc))
         return INV_ENOTFOUND;
     return catalog_location_active(&e->cat, loc) ? INV_OK : INV_EINVALID;
@@ -842,6 +879,7 @@ int level_location_inactive_check(inv_engine *e, uint64_t loc)
 
 int level_policy_op(level_cold_op *op, inv_oversell_policy policy, int64_t preorder_limit)
 {
+    assert(op != NULL);
     if (policy != INV_POLICY_DENY && policy != INV_POLICY_CONTINUE)
         return INV_EINVALID;
     if (policy == INV_POLICY_CONTINUE && preorder_limit != INV_NO_PREORDER_LIMIT &&
@@ -861,6 +899,7 @@ int level_policy_op(level_cold_op *op, inv_oversell_policy policy, int64_t preor
 
 uint64_t level_follow_active(inv_engine *e, uint64_t item, uint64_t loc)
 {
+    assert(e != NULL);
     level_cold_op op = {.kind = LEVEL_COLD_RULES,
                         .feed_kind = INV_FEED_LEVEL_ACTIVITY,
                         .rules_mask = LEVEL_COLD_INACTIVE,
@@ -876,6 +915,7 @@ uint64_t level_follow_active(inv_engine *e, uint64_t item, uint64_t loc)
 static int cold_call(inv_engine *e, uint64_t item, uint64_t loc, level_cold_op *op,
                      inv_level_full *out)
 {
+    assert(e != NULL && op != NULL);
     level_image image;
     uint64_t pos = 0;
     epoch_enter();

@@ -17,22 +17,29 @@
 
 #include "journal.h"
 
+#include <assert.h>
+
 static __thread uint64_t last_write_position;
 
 /* ---- writing ------------------------------------------------------------ */
 
 uint64_t persist_reserve(inv_engine *e, uint32_t len)
 {
+    assert(e != NULL && e->jr != NULL);
     return journal_reserve(e->jr, len);
 }
 
 void persist_abandon(inv_engine *e, uint64_t pos, uint32_t len)
 {
+    assert(e != NULL && e->jr != NULL);
+    assert(pos >= JOURNAL_POSITION_FIRST && pos % 8u == 0);
     (void)journal_abandon(e->jr, pos, len);
 }
 
 int persist_publish(inv_engine *e, uint64_t pos, uint8_t type, const void *payload, uint32_t len)
 {
+    assert(e != NULL && e->jr != NULL);
+    assert(payload != NULL || len == 0);
     /* With late reservation the point was reached before the position was
      * taken (persist_late_position). */
     if (!persist_late_reserve())
@@ -42,6 +49,7 @@ int persist_publish(inv_engine *e, uint64_t pos, uint8_t type, const void *paylo
 
 uint64_t persist_late_position(inv_engine *e, uint8_t type, uint32_t len)
 {
+    assert(e != NULL && e->jr != NULL);
     /* after the CAS, before a position */
     (void)fault_check_arg(FAULT_PERSIST_BEFORE_PUBLISH, type, 0);
     return persist_reserve(e, len);
@@ -50,6 +58,8 @@ uint64_t persist_late_position(inv_engine *e, uint8_t type, uint32_t len)
 int persist_level(inv_engine *e, uint64_t pos, uint64_t item, uint64_t loc, table_word v,
                   uint64_t w0_before, uint64_t meta)
 {
+    assert(e != NULL && e->jr != NULL);
+    assert(pos >= JOURNAL_POSITION_FIRST);
     persist_level_image img = {item,      loc, v.w0, v.w1 & (TABLE_VERSION_MAX | TABLE_TOMB),
                                w0_before, meta};
     return persist_publish(e, pos, PERSIST_LEVEL, &img, sizeof img);
@@ -57,6 +67,8 @@ int persist_level(inv_engine *e, uint64_t pos, uint64_t item, uint64_t loc, tabl
 
 int persist_level_cold(inv_engine *e, uint64_t pos, const persist_level_cold_change *rec)
 {
+    assert(e != NULL && e->jr != NULL);
+    assert(rec != NULL && pos >= JOURNAL_POSITION_FIRST);
     persist_level_cold_change img = *rec;
     img.after.w1 &= TABLE_VERSION_MAX | TABLE_TOMB; /* the table's other bits stay in memory */
     return persist_publish(e, pos, PERSIST_LEVEL_COLD, &img, sizeof img);
@@ -64,6 +76,7 @@ int persist_level_cold(inv_engine *e, uint64_t pos, const persist_level_cold_cha
 
 int persist_ack(inv_engine *e, uint64_t pos)
 {
+    assert(e != NULL);
     if (!e->jr)
         return INV_OK;
     last_write_position = pos;

@@ -83,9 +83,19 @@ typedef struct {
     size_t window_head, window_n;
 } replay_ctx;
 
+/* A replay's state, for asserts only (O(1)): an engine, and the window of
+ * level images within its ring. */
+static bool replay_ctx_ok(const replay_ctx *c)
+{
+    return c != NULL && c->e != NULL && c->window_n <= REPLAY_WINDOW &&
+           c->window_head < REPLAY_WINDOW;
+}
+
 /* Applies the oldest image of the window. */
 static int window_pop(replay_ctx *c)
 {
+    assert(replay_ctx_ok(c));
+    assert(c->window_n > 0);
     replay_level *img = &c->window[c->window_head];
     c->window_head = (c->window_head + 1) % REPLAY_WINDOW;
     c->window_n--;
@@ -97,9 +107,11 @@ static int window_pop(replay_ctx *c)
  * at the end: records apply in journal order). */
 static int window_drain(replay_ctx *c)
 {
+    assert(replay_ctx_ok(c));
     int rc = INV_OK;
     while (rc == INV_OK && c->window_n)
         rc = window_pop(c);
+    assert(rc != INV_OK || c->window_n == 0);
     return rc;
 }
 
@@ -107,6 +119,7 @@ static int window_drain(replay_ctx *c)
  * when len is not its size. */
 static bool payload_struct(void *dst, size_t size, const void *payload, uint32_t len)
 {
+    assert(dst != NULL && size > 0);
     if (len != size)
         return false;
     memcpy(dst, payload, size);
@@ -127,6 +140,7 @@ static bool level_image_valid(uint64_t w1, const persist_cold *cold)
  * the meta follow, checked though replay needs only the level after). */
 static bool read_level_cold(const void *payload, uint32_t len, replay_level *r)
 {
+    assert(payload != NULL && r != NULL);
     persist_level_cold_change rec;
     if (len != PERSIST_LEVEL_COLD_LEN_V1 && len != PERSIST_LEVEL_COLD_LEN)
         return false;
@@ -146,6 +160,7 @@ static bool read_level_cold(const void *payload, uint32_t len, replay_level *r)
  * updated_s; a creation has no word before). */
 static bool read_level(const void *payload, uint32_t len, replay_level *r)
 {
+    assert(payload != NULL && r != NULL);
     uint32_t updated_s = 0;
     persist_level_image img = {0};
     if (len == PERSIST_LEVEL_LEN) {
@@ -173,6 +188,8 @@ static bool read_level(const void *payload, uint32_t len, replay_level *r)
 
 static int apply_level(replay_ctx *c, uint8_t type, const void *payload, uint32_t len)
 {
+    assert(replay_ctx_ok(c));
+    assert(type == PERSIST_LEVEL || type == PERSIST_LEVEL_COLD);
     replay_level r;
     if (!payload || !(type == PERSIST_LEVEL_COLD ? read_level_cold(payload, len, &r)
                                                  : read_level(payload, len, &r)))
@@ -180,11 +197,13 @@ static int apply_level(replay_ctx *c, uint8_t type, const void *payload, uint32_
     int rc = c->window_n == REPLAY_WINDOW ? window_pop(c) : INV_OK;
     table_prefetch(&c->e->levels, r.item, r.location);
     c->window[(c->window_head + c->window_n++) % REPLAY_WINDOW] = r;
+    assert(replay_ctx_ok(c) && c->window_n > 0);
     return rc;
 }
 
 static int apply_counts(inv_engine *e, const void *payload, uint32_t len)
 {
+    assert(e != NULL);
     recovery_counts n;
     if (!payload_struct(&n, sizeof n, payload, len))
         return INV_EINVALID;
@@ -202,6 +221,7 @@ static int apply_counts(inv_engine *e, const void *payload, uint32_t len)
  * retention; older ones are dropped by idem_install). */
 static int apply_idem(inv_engine *e, const void *payload, uint32_t len)
 {
+    assert(e != NULL);
     idem_record_view v;
     int rc = idem_record_decode(payload, len, &v);
     if (rc == INV_OK)
@@ -222,6 +242,7 @@ static int report_bad(int rc, uint8_t type, uint64_t pos)
 static int apply_record(void *ctx, uint64_t pos, uint8_t type, const void *payload, uint32_t len)
 {
     replay_ctx *c = ctx;
+    assert(replay_ctx_ok(c));
     c->records++;
     c->bytes += len;
     if (type == PERSIST_LEVEL || type == PERSIST_LEVEL_COLD)
@@ -258,11 +279,14 @@ static int apply_record(void *ctx, uint64_t pos, uint8_t type, const void *paylo
 
 static int apply_snapshot_record(void *ctx, uint8_t type, const void *payload, uint32_t len)
 {
+    assert(replay_ctx_ok(ctx));
     return apply_record(ctx, 0, type, payload, len);
 }
 
 static int recover(inv_engine *e, uint64_t *end_position, bool *items_replayed)
 {
+    assert(e != NULL && e->data_dir != NULL);
+    assert(end_position != NULL && items_replayed != NULL);
     char err[RECOVERY_ERR_MAX] = "";
     replay_ctx c = {.e = e};
     double t0 = clock_mono_s();
@@ -290,6 +314,7 @@ static int recover(inv_engine *e, uint64_t *end_position, bool *items_replayed)
                 err[0] ? err : inv_strerror(rc));
         return rc;
     }
+    assert(replay_ctx_ok(&c) && c.window_n == 0);
     *items_replayed = c.items_replayed;
     /* relaxed: no other thread runs yet (the background thread starts
      * after recovery). */
@@ -310,6 +335,7 @@ static int recover(inv_engine *e, uint64_t *end_position, bool *items_replayed)
  * power loss can take the directory and every acknowledged write in it). */
 static int make_dir(const char *dir)
 {
+    assert(dir != NULL && dir[0] != '\0');
     if (fileio_mkdir_durable(FAULT_RECOVERY_MKDIR, dir, 0755) == 0)
         return INV_OK;
     fprintf(stderr, "invcore: cannot create data directory %s: %s\n", dir, strerror(errno));
@@ -320,6 +346,7 @@ static int make_dir(const char *dir)
  * open a directory holds an exclusive lock on it until it closes. */
 static int lock_dir(inv_engine *e)
 {
+    assert(e != NULL && e->data_dir != NULL && e->lock_fd < 0);
     char path[RECOVERY_PATH_MAX];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", e->data_dir, RECOVERY_LOCK_FILE) >=
         sizeof path)
@@ -336,11 +363,13 @@ static int lock_dir(inv_engine *e)
         e->lock_fd = -1;
         return INV_EEXISTS;
     }
+    assert(e->lock_fd >= 0);
     return INV_OK;
 }
 
 static int held_line_less(void *ctx, uint64_t item, uint64_t loc, int64_t qty)
 {
+    assert(ctx != NULL);
     int rc = level_committed_less(ctx, item, loc, qty);
     if (rc != INV_OK)
         fprintf(stderr,
@@ -354,6 +383,7 @@ static int held_line_less(void *ctx, uint64_t item, uint64_t loc, int64_t qty)
  * change is finished, before the engine accepts any. */
 static int derive_committed(inv_engine *e)
 {
+    assert(e != NULL && e->jr != NULL);
     epoch_enter();
     int rc = level_committed_reset(e);
     if (rc == INV_OK)
@@ -366,6 +396,7 @@ static int derive_committed(inv_engine *e)
  * is open for writing (items_replayed: see below). */
 static int finish_changes(inv_engine *e, bool items_replayed)
 {
+    assert(e != NULL && e->jr != NULL);
     int rc = batch_recover_finish(e);
     if (rc == INV_OK)
         rc = hold_recover_finish(e);
@@ -384,6 +415,8 @@ static int finish_changes(inv_engine *e, bool items_replayed)
 
 int recovery_open(inv_engine *e)
 {
+    assert(e != NULL && e->cfg.data_dir != NULL);
+    assert(e->jr == NULL);
     e->lock_fd = -1;
     e->data_dir = strdup(e->cfg.data_dir);
     if (!e->data_dir)
@@ -414,11 +447,13 @@ int recovery_open(inv_engine *e)
         e->jr = NULL;
         return rc;
     }
+    assert(e->jr != NULL && e->lock_fd >= 0);
     return finish_changes(e, items_replayed);
 }
 
 int recovery_close(inv_engine *e)
 {
+    assert(e != NULL);
     int rc = INV_OK;
     if (e->jr)
         rc = journal_close(e->jr);
@@ -429,6 +464,7 @@ int recovery_close(inv_engine *e)
     free(e->data_dir);
     e->data_dir = NULL;
     batch_recovery_free(e); /* also after a recovery that failed midway */
+    assert(e->jr == NULL && e->lock_fd == -1 && e->data_dir == NULL);
     return rc;
 }
 
@@ -445,6 +481,7 @@ typedef struct {
  * the snapshot's position, replay idempotently over it). */
 static int snapshot_level(void *ctx, uint64_t item, uint64_t loc, table_word v, table_slot *s)
 {
+    assert(ctx != NULL && s != NULL);
     snapshot_ctx *c = ctx;
     bool tracked = true;
     if (!catalog_item_exists(&c->e->cat, item, &tracked))
@@ -460,12 +497,14 @@ static int snapshot_level(void *ctx, uint64_t item, uint64_t loc, table_word v, 
  * zero for a moment while a creation and a deletion race). */
 static uint64_t live_entries(table *t)
 {
+    assert(t != NULL);
     int64_t n = table_live(t);
     return n > 0 ? (uint64_t)n : 0;
 }
 
 static int snapshot_idem(void *ctx, const idem_entry *entry)
 {
+    assert(ctx != NULL && entry != NULL);
     uint8_t buf[IDEM_RECORD_LEN_MAX];
     size_t len = idem_record_len(entry);
     assert(len <= sizeof buf);
@@ -475,6 +514,7 @@ static int snapshot_idem(void *ctx, const idem_entry *entry)
 
 static int snapshot_write(inv_engine *e, snapshot_writer *w)
 {
+    assert(e != NULL && w != NULL);
     recovery_counts n = {live_entries(&e->levels), live_entries(&e->cat.items),
                          live_entries(&e->cat.locations), (uint64_t)table_live(&e->holds.by_id)};
     int rc = snapshot_add(w, PERSIST_COUNTS, &n, sizeof n);
@@ -495,9 +535,11 @@ static int snapshot_write(inv_engine *e, snapshot_writer *w)
 
 int recovery_snapshot(inv_engine *e)
 {
+    assert(e != NULL);
     if (!e->jr)
         return INV_EINVALID;
     pthread_mutex_lock(&e->snapshot_lock);
+    assert(e->data_dir != NULL);
     uint64_t start = journal_durable_end(e->jr);
     snapshot_writer *w = NULL;
     int rc = snapshot_begin(&w, e->data_dir, start);
@@ -514,6 +556,7 @@ int recovery_snapshot(inv_engine *e)
         rc = snapshot_commit(w);
         w = NULL;
     }
+    assert(rc != INV_OK || w == NULL); /* committed: the commit freed it */
     if (w)
         snapshot_abort(w);
     if (rc == INV_OK) {
@@ -531,6 +574,7 @@ int recovery_snapshot(inv_engine *e)
 
 void recovery_maybe_snapshot(inv_engine *e)
 {
+    assert(e != NULL);
     if (!e->jr)
         return;
     /* relaxed: a threshold check. */

@@ -57,6 +57,14 @@ struct snapshot_writer {
     uint8_t buf[SNAPSHOT_BUFFER_BYTES];
 };
 
+/* A writer's state, for asserts only (O(1)): a position, and the buffer
+ * cursor within the buffer; the file open until the commit closes it. */
+static bool snapshot_writer_ok(const snapshot_writer *w)
+{
+    return w != NULL && w->position > 0 && w->used <= SNAPSHOT_BUFFER_BYTES &&
+           (w->fd >= 0 || w->failed);
+}
+
 static uint64_t digest_step(uint64_t digest, uint64_t checksum)
 {
     return XXH3_64bits_withSeed(&checksum, sizeof checksum, digest);
@@ -64,6 +72,7 @@ static uint64_t digest_step(uint64_t digest, uint64_t checksum)
 
 static int write_full(int fd, const uint8_t *p, size_t n)
 {
+    assert(fd >= 0 && (p != NULL || n == 0));
     while (n > 0) {
         ssize_t w = sysio_write(FAULT_SNAPSHOT_WRITE, fd, p, n);
         if (w < 0 && errno == EINTR)
@@ -73,6 +82,7 @@ static int write_full(int fd, const uint8_t *p, size_t n)
         p += w;
         n -= (size_t)w;
     }
+    assert(n == 0);
     return 0;
 }
 
@@ -104,20 +114,25 @@ int snapshot_begin(snapshot_writer **out, const char *dir, uint64_t position)
     }
     fileio_header_encode(w->buf, &snapshot_format, position);
     w->used = SNAPSHOT_HEADER;
+    assert(snapshot_writer_ok(w) && w->used == SNAPSHOT_HEADER && w->records == 0);
     *out = w;
     return INV_OK;
 }
 
 static int flush_buf(snapshot_writer *w)
 {
+    assert(snapshot_writer_ok(w));
     if (!w->failed && w->used > 0 && write_full(w->fd, w->buf, w->used) != 0)
         w->failed = true;
     w->used = 0;
+    assert(w->used == 0);
     return w->failed ? INV_EIO : INV_OK;
 }
 
 static int add_record(snapshot_writer *w, uint8_t type, const void *payload, uint32_t len)
 {
+    assert(snapshot_writer_ok(w));
+    assert(len <= JOURNAL_PAYLOAD_MAX && (payload != NULL || len == 0));
     if (w->failed)
         return INV_EIO;
     uint64_t size = journal_record_size(len);
@@ -139,6 +154,7 @@ static int add_record(snapshot_writer *w, uint8_t type, const void *payload, uin
     if (w->failed)
         return INV_EIO;
     w->digest = digest_step(w->digest, journal_frame_checksum(type, payload, len));
+    assert(snapshot_writer_ok(w)); /* the buffer cursor within bounds */
     w->records++;
     return INV_OK;
 }
@@ -164,6 +180,7 @@ void snapshot_abort(snapshot_writer *w)
 /* Deletes snapshots and temp files older than keep (best effort). */
 static void delete_older(const char *dir, uint64_t keep)
 {
+    assert(dir != NULL && keep > 0);
     DIR *d = opendir(dir);
     if (d == NULL)
         return;
@@ -182,6 +199,7 @@ int snapshot_commit(snapshot_writer *w)
 {
     if (w == NULL)
         return INV_EINVALID;
+    assert(snapshot_writer_ok(w));
     uint8_t trailer[SNAPSHOT_TRAILER_PAYLOAD];
     memcpy(trailer, &w->records, 8);
     memcpy(trailer + 8, &w->digest, 8);
@@ -226,6 +244,8 @@ int snapshot_commit(snapshot_writer *w)
  * rd->err_off). */
 static const char *verify(fileio_reader *rd, uint64_t pos, uint64_t *bad_off, bool *read_err)
 {
+    assert(rd != NULL && rd->fd >= 0 && pos > 0);
+    assert(bad_off != NULL && read_err != NULL);
     *bad_off = 0;
     *read_err = false;
     size_t avail;
@@ -266,6 +286,7 @@ static const char *verify(fileio_reader *rd, uint64_t pos, uint64_t *bad_off, bo
         if (type < JOURNAL_TYPE_USER_MIN)
             return "record type reserved for the journal";
         digest = digest_step(digest, journal_frame_checksum(type, pl, len));
+        assert(off + sz <= rd->size); /* a decoded record within the file */
         records++;
         off += sz;
     }
@@ -276,6 +297,7 @@ static const char *verify(fileio_reader *rd, uint64_t pos, uint64_t *bad_off, bo
 /* A read error of the snapshot at path: INV_EIO naming file and offset. */
 static int read_failed(const char *path, const fileio_reader *rd, char *errbuf, size_t errlen)
 {
+    assert(path != NULL && rd != NULL);
     fileio_errmsg(errbuf, errlen, "snapshot: cannot read %s at byte offset %" PRIu64 ": %s", path,
                   rd->err_off, strerror(errno));
     return INV_EIO;
@@ -290,6 +312,7 @@ static int read_failed(const char *path, const fileio_reader *rd, char *errbuf, 
 static int load_file(const char *path, uint64_t pos, snapshot_load_fn fn, void *ctx, char *errbuf,
                      size_t errlen)
 {
+    assert(path != NULL && pos > 0);
     fileio_reader rd;
     if (fileio_reader_open(&rd, path, FAULT_FILE_OPEN, FAULT_FILE_READ) != 0) {
         int e = errno;
@@ -332,12 +355,14 @@ static int load_file(const char *path, uint64_t pos, snapshot_load_fn fn, void *
         }
         off += sz;
     }
+    assert(rc != INV_OK || !read_err);
     fileio_reader_close(&rd);
     return rc;
 }
 
 static int cmp_desc(const void *a, const void *b)
 {
+    assert(a != NULL && b != NULL);
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? 1 : x > y ? -1 : 0;
 }
@@ -368,6 +393,7 @@ int snapshot_load_latest(const char *dir, uint64_t *position, snapshot_load_fn f
             found[n++] = pos;
     }
     closedir(d);
+    assert(n <= SNAPSHOT_FILES_MAX);
     qsort(found, n, sizeof *found, cmp_desc);
     int rc = INV_ENOTFOUND;
     for (size_t i = 0; i < n; i++) {
@@ -380,6 +406,7 @@ int snapshot_load_latest(const char *dir, uint64_t *position, snapshot_load_fn f
             break;
         rc = INV_ENOTFOUND;
     }
+    assert(rc != INV_OK || *position > 0);
     free(found);
     if (rc == INV_ENOTFOUND)
         fileio_errmsg(errbuf, errlen, "snapshot: no valid snapshot in %s", dir);

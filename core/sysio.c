@@ -18,6 +18,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* A numbered site (fault.h), for asserts only. */
+static bool site_ok(fault_site site)
+{
+    return site >= 0 && site < FAULT_SITE_COUNT;
+}
+
 static _Atomic(sysio_observer_fn) observer;
 static _Atomic(void *) observer_ctx;
 
@@ -38,6 +44,7 @@ static bool armed(void)
 
 static void notify(const sysio_event *ev)
 {
+    assert(ev != NULL && site_ok(ev->site));
     /* acquire: pairs with sysio_observe. */
     sysio_observer_fn fn = atomic_load_explicit(&observer, memory_order_acquire);
     if (fn)
@@ -47,6 +54,7 @@ static void notify(const sysio_event *ev)
 /* -1 with errno set when the site must fail this call. */
 static int inject(fault_site site)
 {
+    assert(site_ok(site));
     int err = fault_check(site);
     if (err) {
         errno = err;
@@ -57,11 +65,13 @@ static int inject(fault_site site)
 
 static sysio_event event(sysio_op op, fault_site site, int fd)
 {
+    assert(site_ok(site) && (unsigned)op <= SYSIO_MKDIR);
     return (sysio_event){.op = op, .site = site, .fd = fd, .dirfd = AT_FDCWD};
 }
 
 int sysio_openat(fault_site site, int dirfd, const char *name, int flags, mode_t mode)
 {
+    assert(site_ok(site) && (dirfd >= 0 || dirfd == AT_FDCWD));
     assert(name);
     if (!armed())
         return openat(dirfd, name, flags, mode);
@@ -80,12 +90,14 @@ int sysio_openat(fault_site site, int dirfd, const char *name, int flags, mode_t
 
 int sysio_open(fault_site site, const char *path, int flags, mode_t mode)
 {
+    assert(path != NULL && path[0] != '\0');
     return sysio_openat(site, AT_FDCWD, path, flags, mode);
 }
 
 static void notify_write(fault_site site, int fd, const struct iovec *iov, int iovcnt, off_t off,
                          ssize_t n)
 {
+    assert(iov != NULL && iovcnt > 0 && n > 0);
     sysio_event ev = event(SYSIO_WRITE, site, fd);
     ev.iov = iov;
     ev.iovcnt = iovcnt;
@@ -96,6 +108,8 @@ static void notify_write(fault_site site, int fd, const struct iovec *iov, int i
 
 ssize_t sysio_pwritev(fault_site site, int fd, const struct iovec *iov, int iovcnt, off_t off)
 {
+    assert(site_ok(site) && fd >= 0);
+    assert(iov != NULL && iovcnt > 0 && off >= 0);
     if (!armed())
         return pwritev(fd, iov, iovcnt, off);
     if (inject(site) != 0)
@@ -108,12 +122,15 @@ ssize_t sysio_pwritev(fault_site site, int fd, const struct iovec *iov, int iovc
 
 ssize_t sysio_pwrite(fault_site site, int fd, const void *buf, size_t len, off_t off)
 {
+    assert(buf != NULL || len == 0);
     struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
     return sysio_pwritev(site, fd, &iov, 1, off);
 }
 
 ssize_t sysio_write(fault_site site, int fd, const void *buf, size_t len)
 {
+    assert(site_ok(site) && fd >= 0);
+    assert(buf != NULL || len == 0);
     if (!armed())
         return write(fd, buf, len);
     if (inject(site) != 0)
@@ -129,6 +146,8 @@ ssize_t sysio_write(fault_site site, int fd, const void *buf, size_t len)
 
 ssize_t sysio_pread(fault_site site, int fd, void *buf, size_t len, off_t off)
 {
+    assert(site_ok(site) && fd >= 0);
+    assert(buf != NULL && off >= 0);
     if (armed() && inject(site) != 0)
         return -1;
     return pread(fd, buf, len, off);
@@ -136,6 +155,8 @@ ssize_t sysio_pread(fault_site site, int fd, void *buf, size_t len, off_t off)
 
 static int sync_with(fault_site site, int fd, int (*fn)(int))
 {
+    assert(site_ok(site) && fd >= 0);
+    assert(fn != NULL);
     if (!armed())
         return fn(fd);
     if (inject(site) != 0)
@@ -150,16 +171,20 @@ static int sync_with(fault_site site, int fd, int (*fn)(int))
 
 int sysio_fdatasync(fault_site site, int fd)
 {
+    assert(fd >= 0);
     return sync_with(site, fd, fdatasync);
 }
 
 int sysio_fsync(fault_site site, int fd)
 {
+    assert(fd >= 0);
     return sync_with(site, fd, fsync);
 }
 
 int sysio_ftruncate(fault_site site, int fd, off_t len)
 {
+    assert(site_ok(site) && fd >= 0);
+    assert(len >= 0);
     if (!armed())
         return ftruncate(fd, len);
     if (inject(site) != 0)
@@ -175,6 +200,7 @@ int sysio_ftruncate(fault_site site, int fd, off_t len)
 
 int sysio_renameat(fault_site site, int fromdir, const char *from, int todir, const char *to)
 {
+    assert(site_ok(site) && from != NULL && to != NULL);
     if (!armed())
         return renameat(fromdir, from, todir, to);
     if (inject(site) != 0)
@@ -193,11 +219,14 @@ int sysio_renameat(fault_site site, int fromdir, const char *from, int todir, co
 
 int sysio_rename(fault_site site, const char *from, const char *to)
 {
+    assert(from != NULL && to != NULL);
     return sysio_renameat(site, AT_FDCWD, from, AT_FDCWD, to);
 }
 
 int sysio_unlinkat(fault_site site, int dirfd, const char *name, int flags)
 {
+    assert(site_ok(site) && name != NULL);
+    assert(dirfd >= 0 || dirfd == AT_FDCWD);
     if (!armed())
         return unlinkat(dirfd, name, flags);
     if (inject(site) != 0)
@@ -214,11 +243,13 @@ int sysio_unlinkat(fault_site site, int dirfd, const char *name, int flags)
 
 int sysio_unlink(fault_site site, const char *path)
 {
+    assert(path != NULL && path[0] != '\0');
     return sysio_unlinkat(site, AT_FDCWD, path, 0);
 }
 
 int sysio_mkdir(fault_site site, const char *path, mode_t mode)
 {
+    assert(site_ok(site) && path != NULL);
     if (!armed())
         return mkdir(path, mode);
     if (inject(site) != 0)

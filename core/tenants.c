@@ -103,6 +103,20 @@ struct inv_tenants {
 
 /* ---- names ------------------------------------------------------------- */
 
+/* A tenant's shape, for asserts only (O(1)): in a set, with a name within
+ * its limit. */
+static bool tenant_ok(const inv_tenant *t)
+{
+    return t != NULL && t->set != NULL && t->name_len > 0 && t->name_len <= INV_TENANT_NAME_MAX;
+}
+
+/* A set's live list, for asserts only (O(1); under admin): within its
+ * allocation. */
+static bool tenants_ok(const inv_tenants *ts)
+{
+    return ts != NULL && ts->n_live <= ts->cap_live && (ts->n_live == 0 || ts->live != NULL);
+}
+
 static bool name_char_ok(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
@@ -124,16 +138,20 @@ int inv_tenant_name_check(const char *name, size_t len)
 
 static bool is_default_name(const char *name, size_t len)
 {
+    assert(name != NULL); /* any length: a drop asks before checking it */
     return len == strlen(INV_TENANT_DEFAULT) && memcmp(name, INV_TENANT_DEFAULT, len) == 0;
 }
 
 static bool tenant_name_eq(const inv_tenant *t, const char *name, size_t len)
 {
+    assert(tenant_ok(t) && name != NULL);
     return t->name_len == len && memcmp(t->name, name, len) == 0;
 }
 
 static void name_key(const inv_tenants *ts, const char *name, size_t len, uint64_t *a, uint64_t *b)
 {
+    assert(ts != NULL && name != NULL && len <= INV_TENANT_NAME_MAX);
+    assert(a != NULL && b != NULL);
     XXH128_hash_t h = XXH3_128bits_withSeed(name, len, ts->seed);
     *a = h.low64;
     *b = h.high64;
@@ -145,6 +163,7 @@ static void name_key(const inv_tenants *ts, const char *name, size_t len, uint64
  * never bring a tenant back to life. */
 static bool ref_if_live(inv_tenant *t)
 {
+    assert(tenant_ok(t));
     /* relaxed: only the count itself matters; the CAS below orders. */
     uint64_t n = atomic_load_explicit(&t->refs, memory_order_relaxed);
     while (n != 0)
@@ -167,6 +186,7 @@ void inv_tenant_ref(inv_tenant *t)
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
 {
+    assert(path != NULL);
     (void)st;
     (void)f;
     return flag == FTW_DP ? rmdir(path) : unlink(path);
@@ -176,6 +196,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
  * the next inv_tenants_open). */
 static void rm_tree(const char *dir)
 {
+    assert(dir != NULL && dir[0] != '\0');
     if (nftw(dir, rm_entry, TENANTS_RM_FDS, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
         FILEIO_WARN("invcore tenants: cannot remove %s: %s\n", dir, strerror(errno));
 }
@@ -184,6 +205,7 @@ static void rm_tree(const char *dir)
  * files, free the struct once no lookup can still see it. */
 static void tenant_destroy(inv_tenant *t)
 {
+    assert(tenant_ok(t));
     inv_tenants *ts = t->set;
     assert(atomic_load_explicit(&t->refs, memory_order_relaxed) == 0);
     if (ts->hooks.on_close)
@@ -205,6 +227,7 @@ void inv_tenant_put(inv_tenant *t)
 {
     if (!t)
         return;
+    assert(tenant_ok(t));
     /* acq_rel: release our uses of the engine; the last one (acquire) sees
      * every other holder's before it closes the engine. */
     uint64_t n = atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel);
@@ -241,6 +264,7 @@ bool inv_tenant_dropped(const inv_tenant *t)
  * collision) refuses. */
 static int index_add_step(void *ctx, table_word cur, table_word *next)
 {
+    assert(ctx != NULL && next != NULL);
     if (table_is_live(cur))
         return INV_EEXISTS;
     *next = (table_word){(uint64_t)(uintptr_t)ctx, table_version(cur) + 1};
@@ -250,6 +274,7 @@ static int index_add_step(void *ctx, table_word cur, table_word *next)
 /* The tenant in ctx -> tombstone; anything else stays. */
 static int index_del_step(void *ctx, table_word cur, table_word *next)
 {
+    assert(ctx != NULL && next != NULL);
     if (!table_is_live(cur) || cur.w0 != (uint64_t)(uintptr_t)ctx)
         return TABLE_STEP_KEEP;
     *next = (table_word){0, (table_version(cur) + 1) | TABLE_TOMB};
@@ -258,6 +283,7 @@ static int index_del_step(void *ctx, table_word cur, table_word *next)
 
 static int index_add(inv_tenants *ts, inv_tenant *t)
 {
+    assert(tenants_ok(ts) && tenant_ok(t));
     uint64_t a, b;
     name_key(ts, t->name, t->name_len, &a, &b);
     epoch_enter();
@@ -270,6 +296,7 @@ static int index_add(inv_tenants *ts, inv_tenant *t)
 
 static void index_del(inv_tenants *ts, inv_tenant *t)
 {
+    assert(tenants_ok(ts) && tenant_ok(t));
     uint64_t a, b;
     name_key(ts, t->name, t->name_len, &a, &b);
     epoch_enter();
@@ -307,6 +334,7 @@ int inv_tenant_get(inv_tenants *ts, const char *name, size_t len, inv_tenant **o
     }
     if (!t)
         return INV_ENOTFOUND;
+    assert(tenant_ok(t) && tenant_name_eq(t, name, len));
     *out = t;
     return INV_OK;
 }
@@ -328,6 +356,7 @@ size_t inv_tenants_count(inv_tenants *ts)
 
 static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
+    assert(a != NULL && b != NULL);
     int c = memcmp(a, b, alen < blen ? alen : blen);
     return c != 0 ? c : (alen > blen) - (alen < blen);
 }
@@ -335,6 +364,7 @@ static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
 /* The index in live[] where name is or would go. */
 static size_t live_pos(const inv_tenants *ts, const char *name, size_t len)
 {
+    assert(tenants_ok(ts) && name != NULL);
     size_t lo = 0, hi = ts->n_live;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -344,17 +374,20 @@ static size_t live_pos(const inv_tenants *ts, const char *name, size_t len)
         else
             hi = mid;
     }
+    assert(lo <= ts->n_live);
     return lo;
 }
 
 static inv_tenant *live_find(const inv_tenants *ts, const char *name, size_t len)
 {
+    assert(tenants_ok(ts));
     size_t i = live_pos(ts, name, len);
     return i < ts->n_live && tenant_name_eq(ts->live[i], name, len) ? ts->live[i] : NULL;
 }
 
 static int live_insert(inv_tenants *ts, inv_tenant *t)
 {
+    assert(tenants_ok(ts) && tenant_ok(t));
     if (ts->n_live == ts->cap_live) {
         size_t cap = ts->cap_live ? ts->cap_live * 2 : 16;
         inv_tenant **p = inv_realloc(ts->live, cap * sizeof *p);
@@ -369,15 +402,18 @@ static int live_insert(inv_tenants *ts, inv_tenant *t)
     ts->n_live++;
     /* relaxed: a count (inv_tenants_count). */
     atomic_store_explicit(&ts->count, ts->n_live, memory_order_relaxed);
+    assert(tenants_ok(ts) && ts->live[i] == t);
     return INV_OK;
 }
 
 static void live_remove(inv_tenants *ts, const inv_tenant *t)
 {
+    assert(tenants_ok(ts) && tenant_ok(t));
     size_t i = live_pos(ts, t->name, t->name_len);
     assert(i < ts->n_live && ts->live[i] == t);
     memmove(&ts->live[i], &ts->live[i + 1], (ts->n_live - i - 1) * sizeof *ts->live);
     ts->n_live--;
+    assert(tenants_ok(ts));
     /* relaxed: a count (inv_tenants_count). */
     atomic_store_explicit(&ts->count, ts->n_live, memory_order_relaxed);
 }
@@ -389,6 +425,8 @@ static void live_remove(inv_tenants *ts, const inv_tenant *t)
 static bool tenant_path(const inv_tenants *ts, char *buf, size_t cap, const char *name, size_t len,
                         uint64_t seq)
 {
+    assert(ts != NULL && ts->tenants_dir != NULL && buf != NULL);
+    assert(name != NULL && len <= INV_TENANT_NAME_MAX);
     int n = seq ? snprintf(buf, cap, "%s/%s%.*s.%llu", ts->tenants_dir, TENANTS_DROPPED_PREFIX,
                            (int)len, name, (unsigned long long)seq)
                 : snprintf(buf, cap, "%s/%.*s", ts->tenants_dir, (int)len, name);
@@ -401,6 +439,8 @@ static bool tenant_path(const inv_tenants *ts, char *buf, size_t cap, const char
 static int tenant_open(inv_tenants *ts, const char *name, size_t len, const char *dir,
                        inv_tenant **out)
 {
+    assert(tenants_ok(ts) && out != NULL);
+    assert(name != NULL && len > 0 && len <= INV_TENANT_NAME_MAX);
     bool dflt = is_default_name(name, len);
     inv_tenant *t = inv_calloc(1, sizeof *t);
     if (!t)
@@ -450,6 +490,7 @@ static int tenant_open(inv_tenants *ts, const char *name, size_t len, const char
         tenant_destroy(t);
         return rc;
     }
+    assert(tenant_ok(t) && t->engine != NULL);
     *out = t;
     return INV_OK;
 }
@@ -460,6 +501,7 @@ static int tenant_open(inv_tenants *ts, const char *name, size_t len, const char
  * close never race it). The default engine has its own thread. */
 static void background_pass(inv_tenants *ts)
 {
+    assert(tenants_ok(ts));
     int64_t now_ms = clock_wall_ms();
     pthread_mutex_lock(&ts->admin);
     for (size_t i = 0; i < ts->n_live; i++)
@@ -471,6 +513,7 @@ static void background_pass(inv_tenants *ts)
 
 static void *background_main(void *arg)
 {
+    assert(tenants_ok(arg));
     inv_tenants *ts = arg;
     uint32_t period_ms = engine_background_period_ms(ts->dflt->engine);
     /* acquire: pairs with the release in inv_tenants_close. */
@@ -487,6 +530,7 @@ static void *background_main(void *arg)
  * interrupted drops. */
 static int open_existing(inv_tenants *ts)
 {
+    assert(tenants_ok(ts) && ts->tenants_dir != NULL);
     DIR *d = opendir(ts->tenants_dir);
     if (!d)
         return errno == ENOENT ? INV_OK : INV_EIO;
@@ -520,6 +564,7 @@ static int open_existing(inv_tenants *ts)
 
 static int set_paths(inv_tenants *ts, const char *data_dir)
 {
+    assert(ts != NULL && ts->data_dir == NULL);
     if (!data_dir)
         return INV_OK;
     size_t n = strlen(data_dir) + 1 + strlen(TENANTS_DIR) + 1;
@@ -529,6 +574,7 @@ static int set_paths(inv_tenants *ts, const char *data_dir)
         return INV_ENOMEM;
     snprintf(ts->tenants_dir, n, "%s/%s", data_dir, TENANTS_DIR);
     ts->cfg.data_dir = ts->data_dir;
+    assert(ts->cfg.data_dir == ts->data_dir && ts->tenants_dir != NULL);
     return INV_OK;
 }
 
@@ -568,6 +614,7 @@ int inv_tenants_open(inv_tenants **out, const inv_config *cfg, const inv_tenant_
         inv_tenants_close(ts);
         return rc;
     }
+    assert(tenants_ok(ts) && ts->dflt != NULL);
     *out = ts;
     return INV_OK;
 }
@@ -576,6 +623,7 @@ void inv_tenants_close(inv_tenants *ts)
 {
     if (!ts)
         return;
+    assert(tenants_ok(ts));
     /* release: the background thread sees the stop after our last change. */
     atomic_store_explicit(&ts->stopping, true, memory_order_release);
     if (ts->background_started)
@@ -604,6 +652,8 @@ void inv_tenants_close(inv_tenants *ts)
 static int create_dir(inv_tenants *ts, const char *name, size_t len, char *path, size_t cap,
                       bool *made)
 {
+    assert(tenants_ok(ts) && ts->tenants_dir != NULL);
+    assert(path != NULL && made != NULL);
     *made = false;
     if (!tenant_path(ts, path, cap, name, len, 0))
         return INV_EINVALID;
@@ -625,6 +675,7 @@ int inv_tenant_create(inv_tenants *ts, const char *name, size_t len)
     char path[PATH_MAX];
     bool made = false;
     pthread_mutex_lock(&ts->admin);
+    assert(tenants_ok(ts));
     int rc = INV_OK;
     if (is_default_name(name, len) || live_find(ts, name, len))
         rc = INV_EEXISTS;
@@ -651,6 +702,7 @@ int inv_tenant_create(inv_tenants *ts, const char *name, size_t len)
  * for the moment a refused drop keeps the mark. Under admin. */
 static bool tenant_drop_busy(inv_tenant *t)
 {
+    assert(tenant_ok(t) && t->engine != NULL);
     /* seq_cst: the mark is ordered before the hold count read below. */
     atomic_store_explicit(&t->dropped, true, memory_order_seq_cst);
     inv_stats st;
@@ -670,6 +722,8 @@ static bool tenant_drop_busy(inv_tenant *t)
  * loops, tests/test_faults_io.c). */
 static int rename_aside(inv_tenants *ts, inv_tenant *t, bool *gone)
 {
+    assert(tenants_ok(ts) && tenant_ok(t));
+    assert(gone != NULL && ts->tenants_dir != NULL);
     char from[PATH_MAX], to[PATH_MAX];
     *gone = false;
     /* Unique within this process; inv_tenants_open removes every earlier
@@ -702,6 +756,7 @@ int inv_tenant_drop(inv_tenants *ts, const char *name, size_t len, bool force)
     if (is_default_name(name, len))
         return INV_EINVALID;
     pthread_mutex_lock(&ts->admin);
+    assert(tenants_ok(ts));
     inv_tenant *t = live_find(ts, name, len);
     int rc = t ? INV_OK : INV_ENOTFOUND;
     if (rc == INV_OK && !force && tenant_drop_busy(t))
@@ -729,6 +784,7 @@ int inv_tenants_each(inv_tenants *ts, int (*fn)(void *arg, inv_tenant *t), void 
     if (!ts || !fn)
         return INV_EINVALID;
     pthread_mutex_lock(&ts->admin);
+    assert(tenants_ok(ts));
     size_t n = ts->n_live;
     inv_tenant **v = inv_malloc((n ? n : 1) * sizeof *v);
     if (v)

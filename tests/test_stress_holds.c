@@ -56,18 +56,48 @@ static void wait_no_active_holds(inv_engine *e, int64_t limit_ms)
                  st.holds_active, limit_ms);
 }
 
-/* hold_verify_reserved is exact only while no hold call runs, and the
- * background sweep may expire a hold between its two table walks. A real
- * leak persists; a sweep in between does not: so a few tries, any OK. */
-static int verify_reserved_settled(inv_engine *e)
+/* The end-of-phase invariants (issue 17, Build #8): every level's
+ * reserved equals the sum of its HELD lines, and every buyer counter the
+ * units its holds count. Both are exact only while no hold call runs, and
+ * the background sweep may end a hold between a check's table walks. A
+ * real leak persists; a sweep in between does not: so a few tries, any OK. */
+static int verify_holds_settled(inv_engine *e)
 {
     int rc = INV_ECONFLICT;
     for (int i = 0; i < 50 && rc != INV_OK; i++) {
         rc = hold_verify_reserved(e);
+        if (rc == INV_OK)
+            rc = hold_verify_buyers(e);
         if (rc != INV_OK)
             tu_sleep_ms(1);
     }
     return rc;
+}
+
+/* Units are conserved on one level: what it has, what it holds and what
+ * was sold from it add up to the stock it started with. */
+static void assert_units_conserved(inv_engine *e, uint64_t item, uint64_t loc, int64_t stock,
+                                   int64_t sold, const char *phase)
+{
+    inv_level lv;
+    cr_assert_eq(inv_level_get(e, item, loc, &lv), INV_OK);
+    cr_assert_geq(lv.available, 0, "%s: (%" PRIu64 ", %" PRIu64 ") available %" PRId64, phase, item,
+                  loc, lv.available);
+    cr_assert_geq(lv.reserved, 0, "%s: (%" PRIu64 ", %" PRIu64 ") reserved %" PRId64, phase, item,
+                  loc, lv.reserved);
+    cr_assert_eq(lv.available + lv.reserved + sold, stock,
+                 "%s: (%" PRIu64 ", %" PRIu64 ") available %" PRId64 " + reserved %" PRId64
+                 " + sold %" PRId64 " != %" PRId64,
+                 phase, item, loc, lv.available, lv.reserved, sold, stock);
+}
+
+/* Both checks at the end of a phase, for levels nobody sold from. */
+static void check_phase_end(inv_engine *e, const inv_hold_line *levels, size_t n, int64_t stock,
+                            const char *phase)
+{
+    cr_assert_eq(verify_holds_settled(e), INV_OK, "%s: the holds' invariants fail", phase);
+    for (size_t i = 0; i < n; i++)
+        assert_units_conserved(e, levels[i].item, levels[i].location, stock, 0, phase);
 }
 
 /* What a worker saw go wrong: counted, and the first one kept. */
@@ -305,20 +335,28 @@ Test(stress_holds, flash_sale_never_oversells_and_conserves_every_unit, .timeout
 
     /* Mid-way: all buyers paused; holds are in every state. */
     pthread_barrier_wait(&pause);
-    int mid_rc = verify_reserved_settled(e);
+    int mid_rc = verify_holds_settled(e);
     inv_level mid[SALE_TRACKED];
-    for (int i = 0; i < SALE_TRACKED; i++)
+    int64_t mid_sold[SALE_TRACKED] = {0};
+    for (int i = 0; i < SALE_TRACKED; i++) {
         cr_assert_eq(inv_level_get(e, sale_tracked[i].item, sale_tracked[i].loc, &mid[i]), INV_OK);
+        /* the buyers are paused: their counts are settled (the barrier) */
+        for (int t = 0; t < THREADS; t++)
+            mid_sold[i] += buyers[t].sold[i];
+    }
     pthread_barrier_wait(&resume);
     for (int t = 0; t < THREADS; t++)
         pthread_join(th[t], NULL);
     pthread_barrier_destroy(&pause);
     pthread_barrier_destroy(&resume);
-    cr_assert_eq(mid_rc, INV_OK, "mid-way: reserved != sum of held lines");
+    cr_assert_eq(mid_rc, INV_OK, "mid-way: reserved != sum of held lines, or a buyer's count");
     for (int i = 0; i < SALE_TRACKED; i++) {
         cr_assert_geq(mid[i].available, 0);
         cr_assert_geq(mid[i].reserved, 0);
-        cr_assert_leq(mid[i].available + mid[i].reserved, SALE_STOCK);
+        cr_assert_eq(mid[i].available + mid[i].reserved + mid_sold[i], SALE_STOCK,
+                     "mid-way: level %d available %" PRId64 " + reserved %" PRId64
+                     " + sold %" PRId64 " != %d",
+                     i, mid[i].available, mid[i].reserved, mid_sold[i], SALE_STOCK);
     }
     assert_no_errors(&buyers[0].err, sizeof buyers[0], THREADS);
 
@@ -360,7 +398,11 @@ Test(stress_holds, flash_sale_never_oversells_and_conserves_every_unit, .timeout
                  " + expired %" PRIu64,
                  st.holds_created, st.holds_committed, st.holds_released, st.holds_expired);
     cr_assert_gt(committed, 0);
-    cr_assert_eq(verify_reserved_settled(e), INV_OK, "end: reserved != sum of held lines");
+    cr_assert_eq(verify_holds_settled(e), INV_OK,
+                 "end: reserved != sum of held lines, or a buyer's count");
+    for (int i = 0; i < SALE_TRACKED; i++)
+        assert_units_conserved(e, sale_tracked[i].item, sale_tracked[i].loc, SALE_STOCK, sold[i],
+                               "flash sale end");
     cr_log_info("flash sale: %d buyers, %" PRIu64 " holds, %" PRIu64 " sold out, %" PRIu64
                 " commits (%" PRIu64 " too late), %" PRIu64 " expired, %" PRIu64 " retries",
                 THREADS * per_thread, created, insufficient, committed, too_late, st.holds_expired,
@@ -516,8 +558,9 @@ Test(stress_holds, commit_and_release_racing_expiry_end_each_hold_exactly_once, 
                      "level %d: available %" PRId64 " + sold %" PRId64 " != %d", i, lv.available,
                      sold[i], RACE_STOCK);
         cr_assert_eq(lv.reserved, 0);
+        assert_units_conserved(e, 1 + (uint64_t)i, 1, RACE_STOCK, sold[i], "race end");
     }
-    cr_assert_eq(verify_reserved_settled(e), INV_OK);
+    cr_assert_eq(verify_holds_settled(e), INV_OK);
     cr_log_info("race: %" PRIu64 " holds: %" PRIu64 " committed, %" PRIu64 " released, %" PRIu64
                 " expired",
                 total, st.holds_committed, st.holds_released, st.holds_expired);
@@ -599,7 +642,8 @@ Test(stress_holds, creates_racing_on_one_id_reserve_once, .timeout = 120)
     cr_assert_eq(b.reserved, 2 * rounds);
     cr_assert_eq(a.available + a.reserved, RACE_STOCK);
     cr_assert_eq(b.available + b.reserved, RACE_STOCK);
-    cr_assert_eq(hold_verify_reserved(e), INV_OK);
+    const inv_hold_line same_levels[] = {{1, 1, 0}, {2, 1, 0}};
+    check_phase_end(e, same_levels, 2, RACE_STOCK, "creates");
 
     /* Every id holds one hold; ending it moves its units once. */
     for (int r = 0; r < rounds; r++) {
@@ -618,7 +662,9 @@ Test(stress_holds, creates_racing_on_one_id_reserve_once, .timeout = 120)
     cr_assert_eq(a.reserved, 0);
     cr_assert_eq(a.available, RACE_STOCK - committed);
     cr_assert_eq(b.available, RACE_STOCK - 2 * committed);
-    cr_assert_eq(hold_verify_reserved(e), INV_OK);
+    cr_assert_eq(verify_holds_settled(e), INV_OK, "ends: the holds' invariants fail");
+    assert_units_conserved(e, 1, 1, RACE_STOCK, committed, "ends");
+    assert_units_conserved(e, 2, 1, RACE_STOCK, 2 * (int64_t)committed, "ends");
     inv_close(e);
 }
 
@@ -735,7 +781,9 @@ Test(stress_holds, aborted_creates_are_never_seen_nor_refuse_anyone, .timeout = 
     cr_assert_eq(tu_level_of(e, 1, 1).reserved, 0);
     cr_assert_eq(tu_level_of(e, 2, 1).available, MULTI_STOCK);
     cr_assert_eq(tu_stats_of(e).holds_created, 0);
-    cr_assert_eq(hold_verify_reserved(e), INV_OK);
+    const inv_hold_line multi_levels[] = {{1, 1, 0}, {2, 1, 0}};
+    check_phase_end(e, multi_levels, 2, MULTI_STOCK, "aborted creates");
+    assert_units_conserved(e, 3, 1, 0, 0, "aborted creates");
     inv_close(e);
 }
 
@@ -859,7 +907,8 @@ Test(stress_holds, readers_never_see_a_hold_on_some_lines_only, .timeout = 120)
         cr_assert_gt(ths[i].reads, 0, "reader or bumper %d never ran", i);
     cr_assert_eq(tu_level_of(e, 1, 1).reserved, 0);
     cr_assert_eq(tu_level_of(e, 2, 1).available, RACE_STOCK);
-    cr_assert_eq(hold_verify_reserved(e), INV_OK);
+    const inv_hold_line order_levels[] = {{1, 1, 0}, {2, 1, 0}};
+    check_phase_end(e, order_levels, 2, RACE_STOCK, "create and release passes");
     inv_close(e);
     cr_assert_eq(tu_remove_tree(dir), 0);
 }
