@@ -110,11 +110,18 @@ static bool tenant_ok(const inv_tenant *t)
     return t != NULL && t->set != NULL && t->name_len > 0 && t->name_len <= INV_TENANT_NAME_MAX;
 }
 
-/* A set's live list, for asserts only (O(1); under admin): within its
- * allocation. */
+/* A set, for asserts only (O(1)): what any thread may check without admin
+ * (tenants_dir is NULL in memory mode; the live list is live_ok's). */
 static bool tenants_ok(const inv_tenants *ts)
 {
-    return ts != NULL && ts->n_live <= ts->cap_live && (ts->n_live == 0 || ts->live != NULL);
+    return ts != NULL;
+}
+
+/* A set's live list, for asserts only (O(1); under admin: the list
+ * changes under it): within its allocation. */
+static bool live_ok(const inv_tenants *ts)
+{
+    return tenants_ok(ts) && ts->n_live <= ts->cap_live && (ts->n_live == 0 || ts->live != NULL);
 }
 
 static bool name_char_ok(char c)
@@ -387,7 +394,7 @@ static inv_tenant *live_find(const inv_tenants *ts, const char *name, size_t len
 
 static int live_insert(inv_tenants *ts, inv_tenant *t)
 {
-    assert(tenants_ok(ts) && tenant_ok(t));
+    assert(live_ok(ts) && tenant_ok(t));
     if (ts->n_live == ts->cap_live) {
         size_t cap = ts->cap_live ? ts->cap_live * 2 : 16;
         inv_tenant **p = inv_realloc(ts->live, cap * sizeof *p);
@@ -402,18 +409,18 @@ static int live_insert(inv_tenants *ts, inv_tenant *t)
     ts->n_live++;
     /* relaxed: a count (inv_tenants_count). */
     atomic_store_explicit(&ts->count, ts->n_live, memory_order_relaxed);
-    assert(tenants_ok(ts) && ts->live[i] == t);
+    assert(live_ok(ts) && ts->live[i] == t);
     return INV_OK;
 }
 
 static void live_remove(inv_tenants *ts, const inv_tenant *t)
 {
-    assert(tenants_ok(ts) && tenant_ok(t));
+    assert(live_ok(ts) && tenant_ok(t));
     size_t i = live_pos(ts, t->name, t->name_len);
     assert(i < ts->n_live && ts->live[i] == t);
     memmove(&ts->live[i], &ts->live[i + 1], (ts->n_live - i - 1) * sizeof *ts->live);
     ts->n_live--;
-    assert(tenants_ok(ts));
+    assert(live_ok(ts));
     /* relaxed: a count (inv_tenants_count). */
     atomic_store_explicit(&ts->count, ts->n_live, memory_order_relaxed);
 }
