@@ -927,8 +927,9 @@ table_mcas *level_spare_new(size_t n, bool *nomem)
 
 void level_spare_free(table_mcas *d)
 {
-    assert(d == NULL || atomic_load_explicit(&d->status, memory_order_relaxed) ==
-                            TABLE_MCAS_UNDECIDED); /* never installed */
+    /* relaxed: a spare never installed was seen by no other thread */
+    assert(d == NULL ||
+           atomic_load_explicit(&d->status, memory_order_relaxed) == TABLE_MCAS_UNDECIDED);
     free(d);
 }
 

@@ -428,7 +428,6 @@ static void conn_close(conn *c)
     epoll_ctl(lp->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     list_remove(&lp->conns, &c->link);
-    stats_sub_global(&lp->srv->g.connected, 1); /* the maxclients slot */
     resp_out_free(&c->out);
     http_conn_free(c->http);
     c->http = NULL;
@@ -437,6 +436,9 @@ static void conn_close(conn *c)
     c->qlen = c->qcap = 0;
     c->fd = -1;
     conn_mem_sync(c); /* releases all it was charged */
+    /* last: a client that sees the slot free (INFO connected_clients) finds
+     * the memory released too */
+    stats_sub_global(&lp->srv->g.connected, 1); /* the maxclients slot */
     c->dead_next = lp->dead;
     lp->dead = c;
 }
