@@ -57,7 +57,8 @@
     X(TENANT_RENAME, "tenants: rename a dropped tenant aside")                            \
     X(PERSIST_LATE_RESERVE, "test mode: reserve journal positions after the CAS")         \
     X(PERSIST_BEFORE_PUBLISH, "test point: a record is about to be published (arg type)") \
-    X(HOLD_POINT, "test point: a hold reached a hold_test_point (arg point, arg2 pos)")
+    X(HOLD_POINT, "test point: a hold reached a hold_test_point (arg point, arg2 pos)")   \
+    X(LEVEL_SOLD, "test point: a hold end's sale landed, its counts not yet stored")
 
 typedef enum {
 #define FAULT_ENUM_(name, what) FAULT_##name,

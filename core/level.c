@@ -23,6 +23,7 @@
 
 #include "catalog.h"
 #include "epoch.h"
+#include "fault.h"
 #include "persist.h"
 #include "vec.h"
 
@@ -147,6 +148,11 @@ typedef struct {
     bool create; /* the level must be absent (a tombstone, or no value) */
     bool restamp; /* out, not own: a revision >= pos is there */
     uint64_t w0_before; /* out: the w0 the landing write replaced (0: created) */
+    /* A single call that reports the level: the slot table_update_at
+     * decides in (its where), so the step reads the committed count of the
+     * word it decides on (level_committed_for); NULL: none read. */
+    table_slot *const *slot;
+    int64_t committed; /* out: that count */
 } level_ctx;
 
 /* own, with a journal: the position to stamp, reserved before the CAS on
@@ -199,6 +205,11 @@ level_update_with(level_ctx *c, table_word cur, table_word *next, level_step ste
 {
     if (table_is_live(cur) == c->create)
         return c->create ? LEVEL_KEEP : INV_ENOTFOUND;
+    if (c->slot) {
+        int busy = level_committed_for(*c->slot, cur, &c->committed);
+        if (__builtin_expect(busy != INV_OK, 0))
+            return busy; /* LEVEL_COLD_BUSY: a sale is being counted */
+    }
     int rc = step(cur, next, c->arg);
     if (rc != TABLE_STEP_WRITE)
         return rc;
@@ -221,6 +232,13 @@ static void level_abandon(inv_engine *e, uint64_t pos)
         persist_abandon(e, pos, PERSIST_LEVEL_LEN);
 }
 
+/* Is (item, loc)'s word in s still v? (a refusal's report, level_rmw) */
+static bool level_word_unchanged(table_slot *s, uint64_t item, uint64_t loc, table_word v)
+{
+    table_word now = table_load_key(s, item, loc);
+    return now.w0 == v.w0 && now.w1 == v.w1;
+}
+
 /* The calling thread's last level lookup (see table_memo). */
 static __thread table_memo level_memo __attribute__((tls_model("initial-exec")));
 
@@ -235,23 +253,37 @@ static inline __attribute__((always_inline)) int level_rmw(inv_engine *e, uint64
                                                            const void *arg, inv_feed_kind kind,
                                                            inv_level *out, uint64_t *pos_out)
 {
-    level_ctx c = {e, NULL, arg, 0, true, false, false, 0};
     table_word v;
-    table_slot *s;
-    int rc = table_update_at(&e->levels, item, loc, false, &level_memo, update, &c, &v, &s);
-    uint64_t pos = c.pos; /* &c never leaves here, so c lives in registers */
+    table_slot *s = NULL;
+    level_ctx c = {e, NULL, arg, 0, true, false, false, 0, &s, 0};
+    int rc;
+    for (;;) {
+        rc = table_update_at(&e->levels, item, loc, false, &level_memo, update, &c, &v, &s);
+        if (__builtin_expect(rc == TABLE_STEP_WRITE, 1))
+            break;
+        if (rc == LEVEL_COLD_BUSY) {
+            level_cold_wait(s); /* a sale's count is landing: decide again */
+            continue;
+        }
+        /* A refusal (or keep) reports the word it decided on with that
+         * word's count: read after it, so still its own while the word is
+         * (else decide again on the newer one). */
+        if (rc == INV_ENOTFOUND || rc == INV_EIO || rc == LEVEL_NEEDS_RULES || !out ||
+            level_word_unchanged(s, item, loc, v))
+            break;
+    }
+    uint64_t pos = c.pos;
     if (rc == TABLE_STEP_WRITE) {
-        level_out_slot(v, s, out);
+        level_out_counted(v, c.committed, out);
         rc = level_published(e, &pos, item, loc, v, s, level_said_of(c.w0_before, kind));
         *pos_out = pos;
         return rc;
     }
     level_abandon(e, pos);
     *pos_out = 0;
-    /* The step's refusal (or keep) reports the word it decided on; no
-     * level, or a failed journal, reports nothing. */
+    /* No level, or a failed journal, reports nothing. */
     if (rc != INV_ENOTFOUND && rc != INV_EIO && rc != LEVEL_NEEDS_RULES)
-        level_out_slot(v, s, out);
+        level_out_counted(v, c.committed, out);
     return rc == LEVEL_KEEP ? INV_OK : rc;
 }
 
@@ -394,8 +426,11 @@ int level_read(inv_engine *e, uint64_t item, uint64_t loc, inv_level *out)
         }
         if (!table_is_live(v))
             return INV_ENOTFOUND;
-        level_out_slot(v, s, out);
-        return INV_OK;
+        if (level_held(v) == 0) { /* nothing held: no count to read */
+            level_out(v, 0, out);
+            return INV_OK;
+        }
+        return level_read_at(e, item, loc, s, v, out);
     }
 }
 
@@ -444,7 +479,7 @@ static __attribute__((noinline)) int level_create(inv_engine *e, uint64_t item, 
     int rc = level_new_word(e, item, loc, qty, &tracked, &w0);
     if (rc != INV_OK)
         return rc;
-    level_ctx c = {e, create_step, &w0, 0, true, true, false, 0};
+    level_ctx c = {e, create_step, &w0, 0, true, true, false, 0, NULL, 0};
     table_word v;
     table_slot *s;
     rc = table_update_at(&e->levels, item, loc, true, NULL, level_update_step, &c, &v, &s);
@@ -477,7 +512,8 @@ static __attribute__((noinline)) int level_create(inv_engine *e, uint64_t item, 
         if (marked > *pos_out)
             *pos_out = marked;
     }
-    level_out_slot(v, s, out);
+    assert(level_held(v) == 0); /* a new level holds nothing */
+    level_out_counted(v, 0, out);
     return rc;
 }
 
@@ -567,13 +603,8 @@ static int list_one(void *p, uint64_t loc)
 {
     list_ctx *c = p;
     inv_level lv;
-    table_slot *s = table_find(&c->e->levels, c->item, loc);
-    if (!s)
-        return 0;
-    table_word v = table_load_key(s, c->item, loc);
-    if (!table_is_live(v))
-        return 0;
-    level_out_slot(v, s, &lv);
+    if (level_read(c->e, c->item, loc, &lv) != INV_OK)
+        return 0; /* deleted meanwhile */
     if (c->n < c->cap)
         c->out[c->n] = (inv_level_entry){loc, lv};
     c->n++;
@@ -638,12 +669,9 @@ uint64_t level_drop_item(inv_engine *e, uint64_t item)
 static int reserved_one(void *p, uint64_t loc)
 {
     item_ctx *c = p;
-    table_slot *s = table_find(&c->e->levels, c->item, loc);
-    table_word v = s ? table_load_key(s, c->item, loc) : (table_word){0, 0};
-    if (!table_is_live(v))
-        return 0;
     inv_level lv;
-    level_out_slot(v, s, &lv);
+    if (level_read(c->e, c->item, loc, &lv) != INV_OK)
+        return 0;
     return lv.reserved > 0; /* 1 stops the walk */
 }
 
@@ -706,7 +734,7 @@ uint64_t level_mark_tracked(inv_engine *e, uint64_t item, bool tracked)
 static int level_apply_at(inv_engine *e, uint64_t item, uint64_t loc, level_step step,
                           const void *arg, uint64_t op_pos, table_word *image)
 {
-    level_ctx c = {e, step, arg, op_pos, false, false, false, 0};
+    level_ctx c = {e, step, arg, op_pos, false, false, false, 0, NULL, 0};
     table_word v;
     table_slot *s;
     int rc = table_update_at(&e->levels, item, loc, false, NULL, level_update_step, &c, &v, &s);
@@ -762,7 +790,7 @@ typedef struct {
 } unreserve_arg;
 
 /* A hold line ends: returned units go back to available; sold units stay
- * held (now committed: the caller counts them, level_commit_units). The
+ * held (now committed: the caller counts them under its lock set). The
  * revision moves even when only units are sold. */
 static int unreserve_step(table_word cur, table_word *next, const void *p)
 {
@@ -817,7 +845,7 @@ static int multi_step(void *p, table_word cur, table_word *next)
  * line's refusal, NOTFOUND, LEVEL_NEEDS_POSITION. */
 static int multi_install(inv_engine *e, table_mcas *d, size_t i, multi_line *l, uint64_t op_pos)
 {
-    level_ctx c = {e, l->step, l->arg, op_pos, false, false, false, 0};
+    level_ctx c = {e, l->step, l->arg, op_pos, false, false, false, 0, NULL, 0};
     for (;;) {
         int rc = table_mcas_install(&e->levels, d, i, multi_step, &c);
         if (rc == TABLE_STEP_WRITE || rc == TABLE_STEP_KEEP) {
@@ -888,7 +916,7 @@ static int multi_install_all(inv_engine *e, table_mcas *d, multi_line *l, size_t
 static int multi_apply_one(inv_engine *e, multi_line *l, level_position *at)
 {
     for (;;) {
-        level_ctx c = {e, l->step, l->arg, at->pos, false, false, false, 0};
+        level_ctx c = {e, l->step, l->arg, at->pos, false, false, false, 0, NULL, 0};
         table_word v;
         table_slot *s;
         int rc = table_update_at(&e->levels, l->item, l->loc, false, NULL, multi_step, &c, &v, &s);
@@ -1024,6 +1052,19 @@ static int hold_lines_apply(inv_engine *e, level_hold_line *lines, size_t n, lev
             ml[i].step = unreserve_step;
         }
     }
+    /* An end that sells units counts them as committed: it holds every
+     * line's LOCK from before its step until the counts are stored, so
+     * nobody reads the sale's revision without its count (level_cold.h,
+     * lock sets). The set takes every line's level, so the settles growth
+     * may ask of the step are all of levels the set holds. */
+    bool sells = false;
+    level_key keys[INV_HOLD_LINES_MAX];
+    for (size_t i = 0; i < n; i++) {
+        sells |= !take && lines[i].sold > 0;
+        keys[i] = (level_key){lines[i].item, lines[i].loc};
+    }
+    if (sells)
+        level_locks_take(e, keys, n);
     int rc = level_multi_apply(e, ml, n, at, failed);
     for (size_t i = 0; i < n; i++) {
         /* an untracked level keeps its word: nothing counted */
@@ -1032,8 +1073,14 @@ static int hold_lines_apply(inv_engine *e, level_hold_line *lines, size_t n, lev
         if (take)
             lines[i].available_seen = args[i].take.available_seen;
         else if (rc == INV_OK && lines[i].sold && ml[i].result == LEVEL_LINE_CHANGED)
-            level_commit_units(e, lines[i].item, lines[i].loc, lines[i].sold);
+            level_locks_count(lines[i].item, lines[i].loc, lines[i].sold);
     }
+    if (sells) {
+        if (rc == INV_OK) /* a test point: readers now wait for the counts */
+            (void)fault_check_arg(FAULT_LEVEL_SOLD, lines[0].item, lines[0].loc);
+        level_locks_release();
+    }
+    assert(!level_locks_held());
     return rc;
 }
 
@@ -1323,7 +1370,7 @@ int level_create_at(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uin
      * decided (a shortfall, qty < 0, is nothing anyone could take). */
     if (tracked && qty > 0)
         w0 = level_pack(0, qty, false);
-    level_ctx c = {e, create_step, &w0, op_pos, false, true, false, 0};
+    level_ctx c = {e, create_step, &w0, op_pos, false, true, false, 0, NULL, 0};
     table_word v;
     table_slot *s;
     rc = table_update_at(&e->levels, item, loc, true, NULL, level_update_step, &c, &v, &s);
@@ -1412,6 +1459,14 @@ int inv_level_scan(inv_engine *e, uint64_t cursor, size_t count, inv_level_row *
     epoch_enter();
     int rc =
         table_scan_page_slot(&e->levels, cursor, count, rows, cap, row_put, n_out, next_cursor);
+    /* Each row read again with its count for the revision it reports
+     * (row_put's is the slot's count as it was, which a sale in flight may
+     * not have reached yet); a level deleted since keeps the row read. */
+    for (size_t i = 0; rc == INV_OK && i < *n_out && i < cap; i++) {
+        inv_level lv;
+        if (level_read(e, rows[i].item, rows[i].location, &lv) == INV_OK)
+            rows[i].level = lv;
+    }
     epoch_exit();
     return rc;
 }

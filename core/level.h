@@ -72,10 +72,10 @@ void level_spare_free(struct table_mcas *d);
 int level_reserve_all(inv_engine *e, level_hold_line *lines, size_t n, level_position *at,
                       size_t *failed);
 /* Ends every line as one step: qty units return to available, sold units
- * stay held and are counted as committed (after the step: a reader may
- * see them as reserved a moment longer, never as available); a deleted
- * level is left out (ABSENT). LIMIT (more than held), NOMEM, EIO: nothing
- * changed. */
+ * stay held and are counted as committed (under every line's LOCK, so no
+ * reader sees the step without the counts: level_cold.h, lock sets); a
+ * deleted level is left out (ABSENT). LIMIT (more than held), NOMEM, EIO:
+ * nothing changed. */
 int level_unreserve_all(inv_engine *e, level_hold_line *lines, size_t n, level_position *at,
                         size_t *failed);
 /* A batch's SET and ADJUST lines as one step (batch.c; the single calls'

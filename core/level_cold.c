@@ -5,15 +5,18 @@
  * deletion), full reads, the copy growth makes, and recovery's install.
  *
  * Invariants:
- *  - every change of the cold part other than a commit's count (committed
- *    += n, level_commit_units) holds the level's LOCK bit across its CAS
- *    of the hot word and its cold stores, and that CAS always lands (it
- *    stamps a revision): so a reader that saw the same hot word before and
- *    after reading an unlocked cold part read one state (level_read_full);
- *  - a holder of LOCK never settles, inserts or takes a second LOCK (growth
- *    waits for LOCK to be free: it would wait for itself);
- *  - once MOVED is set nothing changes the old cold part: a commit's CAS
- *    fails on it and redoes its count in the next array, a locker settles;
+ *  - every change of the cold part, a commit's count (committed += n)
+ *    included, holds the level's LOCK bit from before its CAS of the hot
+ *    word until its cold stores are done: so an unlocked cold part is the
+ *    cold part of the hot word there now, and a reader that saw the same
+ *    hot word before and after reading an unlocked cold part read one
+ *    state (level_read_full, level_read_at);
+ *  - a single holder of LOCK never settles, inserts or takes a second LOCK
+ *    (growth waits for LOCK to be free: it would wait for itself); a lock
+ *    set (level_locks_take) takes its LOCKs in key order and settles only
+ *    slots it holds, whose copy takes the LOCK along (level_move_cold);
+ *  - once MOVED is set nothing changes the old cold part: a locker settles
+ *    and goes on in the next array;
  *  - every named quantity stays >= 0 (available: above its floor), held =
  *    reserved + committed <= LEVEL_HELD_MAX, and the RULES bit of the hot
  *    word is set exactly when the cold word has INACTIVE or CONTINUE;
@@ -180,33 +183,238 @@ int inv_level_get_full(inv_engine *e, uint64_t item, uint64_t loc, inv_level_ful
 
 void level_commit_units(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
 {
-    assert(qty > 0 && qty <= INV_QTY_MAX);
+    assert(e != NULL && qty > 0 && qty <= INV_QTY_MAX);
+    level_key key = {item, loc};
+    level_locks_take(e, &key, 1);
+    level_locks_count(item, loc, qty);
+    level_locks_release();
+}
+
+/* ---- lock sets (level_cold.h) -------------------------------------------- */
+
+/* One LOCK of the calling thread's set: the cold part it is in now (growth
+ * moves it, level_move_cold) and the units to count at the release. */
+typedef struct {
+    uint64_t item, loc;
+    level_cold *cold;
+    int64_t count;
+} held_lock;
+
+static __thread held_lock lock_set[LEVEL_LOCKS_MAX];
+static __thread size_t lock_set_n;
+
+bool level_locks_held(void)
+{
+    return lock_set_n != 0;
+}
+
+static held_lock *lock_set_of_cold(const level_cold *c)
+{
+    for (size_t i = 0; i < lock_set_n; i++)
+        if (lock_set[i].cold == c)
+            return &lock_set[i];
+    return NULL;
+}
+
+static int key_cmp(const void *x, const void *y)
+{
+    const level_key *a = x, *b = y;
+    if (a->item != b->item)
+        return a->item < b->item ? -1 : 1;
+    return a->loc < b->loc ? -1 : a->loc > b->loc;
+}
+
+/* Takes (item, loc)'s LOCK into the set (no slot: nothing to lock). A
+ * frozen hot word is settled under the LOCK: the copy takes it along. */
+static void lock_set_add(inv_engine *e, uint64_t item, uint64_t loc)
+{
+    assert(lock_set_n < LEVEL_LOCKS_MAX);
+    unsigned spins = 0;
     for (;;) {
         table_slot *s = table_find(&e->levels, item, loc);
         if (!s)
-            return; /* deleted with its item: nothing left to count */
+            return;
         level_cold *c = level_cold_of(s);
         /* relaxed: the CAS below decides. */
         uint64_t r = atomic_load_explicit(&c->rules, memory_order_relaxed);
-        while (!(r & LEVEL_COLD_MOVED)) {
-            uint64_t committed = (r & LEVEL_COMMITTED_MASK) + (uint64_t)qty;
-            assert(committed <= LEVEL_COMMITTED_MASK); /* within held */
-            /* release: readers of committed see the sale's CAS before it. */
-            if (atomic_compare_exchange_weak_explicit(&c->rules, &r,
-                                                      (r & ~LEVEL_COMMITTED_MASK) | committed,
-                                                      memory_order_release, memory_order_relaxed))
-                return;
+        if (r & LEVEL_COLD_MOVED) {
+            table_settle(&e->levels, s); /* copied already: never waits */
+            continue;
         }
-        table_settle(&e->levels, s); /* moved: count it in the next array */
+        if (r & LEVEL_COLD_LOCK) {
+            lock_wait(&spins); /* a holder never waits for a later key */
+            continue;
+        }
+        /* acquire: the previous holder's cold stores. */
+        if (!atomic_compare_exchange_weak_explicit(&c->rules, &r, r | LEVEL_COLD_LOCK,
+                                                   memory_order_acquire, memory_order_relaxed))
+            continue;
+        lock_set[lock_set_n++] = (held_lock){item, loc, c, 0};
+        if (table_is_frozen(table_load(s)))
+            table_settle(&e->levels, s); /* ours: the copy takes the LOCK */
+        assert(atomic_load_explicit(&lock_set[lock_set_n - 1].cold->rules, memory_order_relaxed) &
+               LEVEL_COLD_LOCK);
+        return;
     }
 }
 
+void level_locks_take(inv_engine *e, const level_key *keys, size_t n)
+{
+    assert(e != NULL && n <= LEVEL_LOCKS_MAX);
+    assert(lock_set_n == 0); /* one set per thread at a time */
+    level_key sorted[LEVEL_LOCKS_MAX];
+    memcpy(sorted, keys, n * sizeof *keys);
+    qsort(sorted, n, sizeof *sorted, key_cmp);
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || key_cmp(&sorted[i - 1], &sorted[i]) != 0)
+            lock_set_add(e, sorted[i].item, sorted[i].loc);
+}
+
+void level_locks_count(uint64_t item, uint64_t loc, int64_t qty)
+{
+    assert(qty >= 0 && qty <= INV_QTY_MAX);
+    for (size_t i = 0; i < lock_set_n; i++)
+        if (lock_set[i].item == item && lock_set[i].loc == loc) {
+            lock_set[i].count += qty;
+            return;
+        }
+    /* Not in the set: the level had no slot when the set was taken (its
+     * item was deleted), so there is nothing to count on. */
+}
+
+void level_locks_release(void)
+{
+    for (size_t i = 0; i < lock_set_n; i++) {
+        level_cold *c = lock_set[i].cold;
+        /* relaxed: we hold the LOCK; nobody else writes rules meanwhile. */
+        uint64_t r = atomic_load_explicit(&c->rules, memory_order_relaxed);
+        assert((r & LEVEL_COLD_LOCK) && !(r & LEVEL_COLD_MOVED));
+        uint64_t committed = (r & LEVEL_COMMITTED_MASK) + (uint64_t)lock_set[i].count;
+        assert(committed <= LEVEL_COMMITTED_MASK); /* within held */
+        /* release: the count and the unlock in one store, after the hot
+         * CAS that sold the units: a reader that sees LOCK clear sees the
+         * count with it. */
+        atomic_store_explicit(&c->rules,
+                              (r & ~(LEVEL_COMMITTED_MASK | LEVEL_COLD_LOCK)) | committed,
+                              memory_order_release);
+    }
+    lock_set_n = 0;
+}
+
+void level_cold_wait(table_slot *s)
+{
+    assert(s != NULL);
+    unsigned spins = 0;
+    level_cold *c = level_cold_of(s);
+    /* A MOVED part is final: its LOCK (a set's, moved with the copy) is
+     * never cleared here; the caller finds the level in the next array. */
+    for (uint64_t r = load_rules(c); (r & LEVEL_COLD_LOCK) && !(r & LEVEL_COLD_MOVED);
+         r = load_rules(c))
+        lock_wait(&spins);
+}
+
+static bool same_word(table_word x, table_word y)
+{
+    return x.w0 == y.w0 && x.w1 == y.w1;
+}
+
+int level_read_at(inv_engine *e, uint64_t item, uint64_t loc, table_slot *s, table_word v,
+                  inv_level *out)
+{
+    assert(e != NULL && s != NULL);
+    unsigned spins = 0;
+    for (;;) {
+        uint64_t r = 0;
+        bool moved = (v.w1 & TABLE_MOVED) != 0;
+        if (!moved && table_is_live(v) && level_held(v) != 0) {
+            r = load_rules(level_cold_of(s));
+            if (r & LEVEL_COLD_MOVED) {
+                table_settle(&e->levels, s); /* a reader holds no LOCK */
+                moved = true;
+            } else if (r & LEVEL_COLD_LOCK) {
+                lock_wait(&spins); /* a change is landing: read again */
+                v = table_load_key(s, item, loc);
+                continue;
+            } else {
+                table_word again = table_load_key(s, item, loc);
+                if (!same_word(again, v)) {
+                    v = again; /* a change came between: read again */
+                    continue;
+                }
+            }
+        }
+        if (moved) {
+            s = table_find(&e->levels, item, loc);
+            if (!s)
+                return INV_ENOTFOUND;
+            v = table_load_key(s, item, loc);
+            continue;
+        }
+        if (!table_is_live(v))
+            return INV_ENOTFOUND;
+        level_out(v, r, out); /* r: 0 when nothing is held */
+        return INV_OK;
+    }
+}
+
+void level_out_slot(table_word v, table_slot *s, inv_level *out)
+{
+    uint64_t rules = 0;
+    if (out && s && level_held(v) != 0)
+        /* acquire: pairs with the counting store (release). */
+        rules = atomic_load_explicit(&level_cold_of(s)->rules, memory_order_acquire);
+    level_out(v, rules, out);
+}
+
 /* ---- growth -------------------------------------------------------------- */
+
+/* The fields of a cold part (all but rules) into a fresh copy. */
+static void copy_cold_fields(level_cold *f, level_cold *t)
+{
+    assert(f != NULL && t != NULL);
+    /* relaxed (all): ordered by the capture of f's rules and published by
+     * the release of t's LOCK. */
+    atomic_store_explicit(&t->d_s, atomic_load_explicit(&f->d_s, memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_store_explicit(&t->q_i, atomic_load_explicit(&f->q_i, memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_store_explicit(&t->created_s, atomic_load_explicit(&f->created_s, memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_store_explicit(&t->updated_s, atomic_load_explicit(&f->updated_s, memory_order_relaxed),
+                          memory_order_relaxed);
+}
+
+/* Growth copies a cold part this thread's lock set holds (its own settle):
+ * the copy is made LOCKed first, then MOVED marks the old one, so no other
+ * copier (they wait for LOCK or MOVED) can copy it first and unlock it. */
+static void move_cold_held(level_cold *f, level_cold *t, const table_slot *to_slot)
+{
+    /* relaxed: we hold f's LOCK; nobody else changes it. */
+    uint64_t r = atomic_load_explicit(&f->rules, memory_order_relaxed);
+    assert((r & LEVEL_COLD_LOCK) && !(r & LEVEL_COLD_MOVED));
+    uint64_t fresh = 0;
+    /* relaxed: t is published by the slot's hot copy and our later
+     * release of the LOCK; nobody writes it before f is MOVED. */
+    bool ours = atomic_compare_exchange_strong_explicit(&t->rules, &fresh, r, memory_order_relaxed,
+                                                        memory_order_relaxed);
+    assert(ours);
+    (void)ours;
+    if (!table_is_live(table_load(to_slot)))
+        copy_cold_fields(f, t);
+    /* release: the copy is whole before a waiting copier sees MOVED. */
+    atomic_fetch_or_explicit(&f->rules, LEVEL_COLD_MOVED, memory_order_release);
+}
 
 void level_move_cold(void *from, void *to, const table_slot *to_slot)
 {
     assert(from != NULL && to != NULL && to_slot != NULL);
     level_cold *f = from, *t = to;
+    held_lock *mine = lock_set_of_cold(f);
+    if (mine) {
+        move_cold_held(f, t, to_slot);
+        mine->cold = t; /* the set's LOCK is in the copy now */
+        return;
+    }
     unsigned spins = 0;
     uint64_t r = load_rules(f);
     while (!(r & LEVEL_COLD_MOVED)) {
@@ -227,20 +435,8 @@ void level_move_cold(void *from, void *to, const table_slot *to_slot)
     if (!atomic_compare_exchange_strong_explicit(&t->rules, &fresh, captured | LEVEL_COLD_LOCK,
                                                  memory_order_acquire, memory_order_relaxed))
         return; /* another helper copies it */
-    if (!table_is_live(table_load(to_slot))) {
-        /* relaxed (all): ordered by the MOVED capture above and published
-         * by the unlock (release) below. */
-        atomic_store_explicit(&t->d_s, atomic_load_explicit(&f->d_s, memory_order_relaxed),
-                              memory_order_relaxed);
-        atomic_store_explicit(&t->q_i, atomic_load_explicit(&f->q_i, memory_order_relaxed),
-                              memory_order_relaxed);
-        atomic_store_explicit(&t->created_s,
-                              atomic_load_explicit(&f->created_s, memory_order_relaxed),
-                              memory_order_relaxed);
-        atomic_store_explicit(&t->updated_s,
-                              atomic_load_explicit(&f->updated_s, memory_order_relaxed),
-                              memory_order_relaxed);
-    }
+    if (!table_is_live(table_load(to_slot)))
+        copy_cold_fields(f, t);
     unlock_cold(t);
 }
 
@@ -458,10 +654,10 @@ static int cold_decide(inv_engine *e, uint64_t loc, level_cold_op *op, table_wor
     return TABLE_STEP_WRITE;
 }
 
-/* Stores the decided cold words under LOCK. committed: the decided count
- * plus whatever commits counted since it was read (they only add). */
-static void cold_store(level_cold *c, uint64_t rules_read, uint64_t rules_new, uint64_t d_s,
-                       uint64_t q_i, bool clear_times, uint32_t now_s)
+/* Stores the decided cold words under LOCK (nothing else changes them
+ * while it is held: counts too are stored under LOCK). */
+static void cold_store(level_cold *c, uint64_t rules_new, uint64_t d_s, uint64_t q_i,
+                       bool clear_times, uint32_t now_s)
 {
     assert(c != NULL);
     /* relaxed: we hold the cold lock */
@@ -472,17 +668,8 @@ static void cold_store(level_cold *c, uint64_t rules_read, uint64_t rules_new, u
     if (clear_times)
         atomic_store_explicit(&c->created_s, 0, memory_order_relaxed);
     atomic_store_explicit(&c->updated_s, clear_times ? 0 : now_s, memory_order_relaxed);
-    /* relaxed: the CAS below decides. */
-    uint64_t cur = atomic_load_explicit(&c->rules, memory_order_relaxed);
-    for (;;) {
-        uint64_t counted_since = (cur & LEVEL_COMMITTED_MASK) - (rules_read & LEVEL_COMMITTED_MASK);
-        uint64_t next = (rules_new & ~LEVEL_COMMITTED_MASK) | LEVEL_COLD_LOCK |
-                        ((rules_new & LEVEL_COMMITTED_MASK) + counted_since);
-        /* relaxed: LOCK is still held; the unlock publishes. */
-        if (atomic_compare_exchange_weak_explicit(&c->rules, &cur, next, memory_order_relaxed,
-                                                  memory_order_relaxed))
-            return;
-    }
+    /* relaxed: LOCK stays set; the unlock (release) publishes. */
+    atomic_store_explicit(&c->rules, rules_new | LEVEL_COLD_LOCK, memory_order_relaxed);
 }
 
 /* The journaled form of a cold part: committed, LOCK and MOVED left out
@@ -582,10 +769,8 @@ int level_cold_apply(inv_engine *e, uint64_t item, uint64_t loc, level_cold_op *
                 rc = LEVEL_COLD_RETRY;
                 break;
             }
-            /* a hot change came first: decide again on its word (commits
-             * may have counted meanwhile too). relaxed: only a count moves
-             * while we hold LOCK, and cold_store re-reads it by CAS. */
-            rules = atomic_load_explicit(&c->rules, memory_order_relaxed);
+            /* a hot change came first (no count: counts take LOCK too):
+             * decide again on its word. */
         }
         if (rc == TABLE_STEP_WRITE) {
             /* One reading: the record's time and the updated_s stored. */
@@ -593,7 +778,7 @@ int level_cold_apply(inv_engine *e, uint64_t item, uint64_t loc, level_cold_op *
             uint32_t now_s = now.s;
             bool deleted = op->kind == LEVEL_COLD_DELETE;
             persist_cold before = cold_before(c, rules, d_s, q_i);
-            cold_store(c, rules, rules_new, d_s_new, q_i_new, deleted, now_s);
+            cold_store(c, rules_new, d_s_new, q_i_new, deleted, now_s);
             image->hot = next;
             image->cold = cold_journaled(rules_new, d_s_new, q_i_new,
                                          deleted ? 0 : before.created_s, deleted ? 0 : now_s);

@@ -86,9 +86,48 @@ void level_move_cold(void *from, void *to, const table_slot *to_slot);
 /* The cold word of (item, loc) as it is now (0: no such level); for
  * level_out of a word read elsewhere. */
 uint64_t level_rules_now(inv_engine *e, uint64_t item, uint64_t loc);
-/* Counts qty units of (item, loc)'s held units as committed, after the
- * CAS that sold them landed (a hold commit, or a decided batch). */
+/* Counts qty units of (item, loc)'s held units as committed, under the
+ * level's LOCK, after the CAS that sold them landed (a decided batch's
+ * sold lines; a hold's end counts inside its lock set instead). */
 void level_commit_units(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty);
+
+/* ---- lock sets: the LOCKs of a multi-level change that moves counts -----
+ *
+ * A hold end that sells units changes its levels' hot words (one step,
+ * table_mcas) and their committed counts. Both are one step to readers
+ * because the change holds the LOCK of every level it touches from
+ * before its hot change until the counts are stored: a reader or a
+ * single change that reads a count waits while LOCK is held, so nobody
+ * reads a sale's revision without its count (level_committed_for,
+ * level_read_at). The set is the calling thread's (at most one at a
+ * time); locks are taken in key order, so two sets never wait on each
+ * other. Growth that copies a cold part the thread holds (its own settle
+ * of one of the set's slots) moves the LOCK into the copy, and the set
+ * follows it (level_move_cold). */
+#define LEVEL_LOCKS_MAX INV_HOLD_LINES_MAX
+typedef struct {
+    uint64_t item, loc;
+} level_key;
+/* Locks every existing level of keys[0..n) (n <= LEVEL_LOCKS_MAX,
+ * duplicates allowed) in key order, inside an epoch section. */
+void level_locks_take(inv_engine *e, const level_key *keys, size_t n);
+/* qty units of (item, loc), which the set holds, become committed when
+ * the set is released. */
+void level_locks_count(uint64_t item, uint64_t loc, int64_t qty);
+/* Stores the counts and unlocks every level of the set. */
+void level_locks_release(void);
+/* Does the calling thread hold a lock set? (asserts) */
+bool level_locks_held(void);
+
+/* Waits while slot s's cold part is locked by a change in flight (a
+ * single change answered LEVEL_COLD_BUSY). */
+void level_cold_wait(table_slot *s);
+/* A read of (item, loc) found as v in slot s (inside an epoch section):
+ * out with committed read for the very revision it reports, following the
+ * level to a later word or array when it moves meanwhile (a read may
+ * answer any state within its call). INV_OK, or NOTFOUND (deleted). */
+int level_read_at(inv_engine *e, uint64_t item, uint64_t loc, table_slot *s, table_word v,
+                  inv_level *out);
 
 /* Public move and policy calls share these (validated, built ops). */
 int level_move_op(level_cold_op *op, int64_t qty, inv_qty_name from, inv_qty_name to,

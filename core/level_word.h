@@ -18,7 +18,8 @@
  * word the CAS replaces, so it can never be stale. The hot paths (adjust,
  * floored adjust, hold create, hold commit) change only this word, so they
  * stay one CAS: a hold commit moves units from reserved to committed, both
- * inside held, and only then counts them in the cold word's committed.
+ * inside held, and counts them in the cold word's committed under the
+ * level's LOCK, taken before its CAS (level_cold.h, lock sets).
  *
  * The cold part (level_cold, the slot's 32 extra bytes):
  *   rules   committed (bits 0..29; the part of held that is sold), LOCK
@@ -27,11 +28,11 @@
  *   d_s     damaged (low 32 bits), safety_stock (high 32)
  *   q_i     quality_control (low 32), incoming (high 32)
  *   created_s, updated_s   Unix seconds
- * Who changes what: a hold commit (or a batch's, once decided) adds to
- * committed by CAS after its hot CAS landed; every other change of the cold
- * part (moves, fulfil, policy, activity, deletion) holds LOCK around its
- * hot CAS and its cold stores, so those changes are serialised per level
- * and their journal images come in revision order. Growth waits for LOCK
+ * Who changes what: every change of the cold part, a commit's count
+ * included, holds LOCK from before its hot CAS until its cold stores are
+ * done, so those changes are serialised per level, their journal images
+ * come in revision order, and an unlocked cold part belongs to the hot
+ * word there now (readers: level_read_at, level_committed_for). Growth waits for LOCK
  * to be free, then sets MOVED (after which nothing changes the old cold
  * part) and copies it (table_move_extra_fn). updated_s is a plain store
  * after a change (a reader may see the previous second for a moment).
@@ -114,9 +115,8 @@ static inline int64_t level_committed(uint64_t rules)
     return (int64_t)(rules & LEVEL_COMMITTED_MASK);
 }
 
-/* The public view of a level word and its cold word's committed count:
- * reserved = held - committed (a commit in flight may show its units as
- * reserved a moment longer; never below 0). */
+/* The public view of a level word and its cold word's committed count
+ * (read for the same revision: reserved = held - committed). */
 static inline void level_out(table_word v, uint64_t rules, inv_level *out)
 {
     if (out) {
@@ -128,15 +128,39 @@ static inline void level_out(table_word v, uint64_t rules, inv_level *out)
     }
 }
 
-/* out from the slot the word was read in (committed from its cold part;
- * a level holding nothing has none to read). */
-static inline void level_out_slot(table_word v, table_slot *s, inv_level *out)
+/* As level_out with a committed count known for v's revision (read from
+ * the count's own bits: 0 .. LEVEL_COMMITTED_MASK; no assertion, it is
+ * every single change's reply). */
+static inline void level_out_counted(table_word v, int64_t committed, inv_level *out)
 {
-    uint64_t rules = 0;
-    if (out && s && level_held(v) != 0)
-        /* acquire: pairs with the commit's release CAS of committed. */
-        rules = atomic_load_explicit(&level_cold_of(s)->rules, memory_order_acquire);
-    level_out(v, rules, out);
+    level_out(v, (uint64_t)committed, out);
+}
+
+/* out for v read from slot s with the slot's committed count as it is:
+ * exact when nothing changes the level (a verification at rest); a read
+ * that runs beside changes uses level_read_at (level_cold.h). */
+void level_out_slot(table_word v, table_slot *s, inv_level *out);
+
+/* A single change's read of its level's committed count, inside its step
+ * (level.c, level_update_with), after it read cur: the count of cur's
+ * revision (*committed), or LEVEL_COLD_BUSY while a cold change holds the
+ * level's LOCK (the caller waits, level_cold_wait, and decides again).
+ * Counts change only under LOCK, in the same section as the hot word's
+ * CAS, so an unlocked count read after cur is cur's as long as cur is
+ * still the word: the step's CAS of cur proves it. */
+#define LEVEL_COLD_BUSY 6
+static inline int level_committed_for(table_slot *s, table_word cur, int64_t *committed)
+{
+    *committed = 0;
+    if (level_held(cur) == 0)
+        return INV_OK;
+    /* acquire: the counting store (release) of the change whose hot word
+     * cur is, or its LOCK. */
+    uint64_t r = atomic_load_explicit(&level_cold_of(s)->rules, memory_order_acquire);
+    if (r & LEVEL_COLD_LOCK)
+        return LEVEL_COLD_BUSY;
+    *committed = level_committed(r);
+    return INV_OK;
 }
 
 /* The rules (cold word) a change of a RULES level follows, read for one

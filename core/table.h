@@ -470,7 +470,8 @@ static inline table_slot *table_update_slot(table *t, uint64_t a, uint64_t b, bo
 /* Runs step on (a, b)'s value until it refuses, keeps, or its write lands:
  * returns the step's answer (TABLE_STEP_WRITE once written). *out (may be
  * NULL) gets the value written, or the value the step kept or refused;
- * *where (may be NULL) the slot it was in (NULL: no key).
+ * *where (may be NULL) the slot it was in (NULL: no key), set before
+ * each step runs (a step given where's address may read the slot).
  * insert: claim the key when absent (NULL slot: INV_ENOMEM). memo: NULL,
  * or a per-thread lookup memo (forgotten when growth is met). Always
  * inline, so a step known at the call site inlines too (the hot paths). */
@@ -484,6 +485,8 @@ table_update_at(table *t, uint64_t a, uint64_t b, bool insert, table_memo *memo,
         table_word v = s ? table_load(s) : (table_word){0, 0};
         if (!s && insert)
             return INV_ENOMEM;
+        if (where)
+            *where = s; /* the step may look at the slot it decides on */
         for (;;) {
             if (table_is_frozen(v)) {
                 if (memo)

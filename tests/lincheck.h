@@ -194,13 +194,6 @@ typedef struct {
     uint64_t high; /* greatest revision ever seen on the level: never reverted */
     uint32_t revision_known;
     uint32_t units_only; /* 1: revisions are not checked (lc_config.units_only) */
-    /* lc_config.commit_lag: units of commits linearized on this level that
-     * a reply may still show as reserved, until lag_until_ns (the latest
-     * such commit's return) */
-    int64_t lag;
-    uint64_t lag_until_ns;
-    uint32_t lag_ok; /* 1: lc_config.commit_lag */
-    uint32_t pad0; /* no padding in a hashed state */
 } lc_level;
 
 enum { LC_HOLD_NONE, LC_HOLD_HELD, LC_HOLD_COMMITTED, LC_HOLD_RELEASED };
@@ -224,7 +217,7 @@ static inline void lc_state_level(lc_state *s, unsigned level, int64_t available
                                   uint64_t revision)
 {
     assert(level < LC_LEVELS_MAX);
-    s->level[level] = (lc_level){available, reserved, revision, revision, 1, 0, 0, 0, 0, 0};
+    s->level[level] = (lc_level){available, reserved, revision, revision, 1, 0};
 }
 
 /* A reply's revision r of a level: equal to the known one, or (unknown)
@@ -283,30 +276,7 @@ static inline bool lc_adjust_refused(const lc_op *op, const lc_level *l)
 
 static inline bool lc_level_reply(const lc_op *op, lc_level *l)
 {
-    /* a commit's sold units may show as reserved until it returns
-     * (lc_config.commit_lag); lag is 0 otherwise */
-    return op->r_available == l->available && op->r_reserved >= l->reserved &&
-           op->r_reserved <= l->reserved + l->lag;
-}
-
-/* Forgets the lag of commits that returned before now_ns (an operation
- * invoked after a commit returned sees it whole). */
-static inline void lc_lag_expire(lc_state *s, uint64_t now_ns)
-{
-    for (unsigned i = 0; i < LC_LEVELS_MAX; i++)
-        if (s->level[i].lag && s->level[i].lag_until_ns < now_ns) {
-            s->level[i].lag = 0;
-            s->level[i].lag_until_ns = 0;
-        }
-}
-
-/* A crash: what recovery rebuilds is exact (no commit is half counted). */
-static inline void lc_lag_clear(lc_state *s)
-{
-    for (unsigned i = 0; i < LC_LEVELS_MAX; i++) {
-        s->level[i].lag = 0;
-        s->level[i].lag_until_ns = 0;
-    }
+    return op->r_available == l->available && op->r_reserved == l->reserved;
 }
 
 /* LEVEL.SET and LEVEL.ADJUST: the same rules but for the new available
@@ -358,11 +328,6 @@ static inline void lc_hold_move(const lc_op *op, lc_state *s, int dir)
             l->reserved -= q;
             if (dir < 0)
                 l->available += q;
-            if (dir == 0 && l->lag_ok) {
-                l->lag += q;
-                if (op->return_ns > l->lag_until_ns)
-                    l->lag_until_ns = op->return_ns;
-            }
         }
         lc_fresh_revision(l);
     }
@@ -423,7 +388,6 @@ static inline bool lc_step(const lc_op *op, lc_state *s)
 {
     assert(op->kind != LC_CRASH);
     assert(op->client < LC_CLIENTS_MAX);
-    lc_lag_expire(s, op->invoke_ns);
     switch (op->kind) {
     case LC_SET:
     case LC_ADJUST:
@@ -547,12 +511,6 @@ typedef struct {
     size_t memo_max; /* 0: LC_MEMO_MAX_DEFAULT */
     bool units_only; /* check available and reserved only, not revisions:
                         tells a wrong revision from units seen wrong */
-    /* Allow the one window the engine still has (issue 17 item 11, open):
-     * a hold commit's sold units counted as committed just after its step,
-     * so a reply may show them as reserved a moment longer, at the
-     * commit's revision, until the commit returns (core/level_word.h,
-     * level_out). Everything else stays exact. */
-    bool commit_lag;
     FILE *out; /* summary and counterexample; NULL: silent */
     const char *name; /* printed with the summary */
 } lc_config;
@@ -786,7 +744,6 @@ static inline void lc_try(lc_search *s, lc_key *k, size_t i, uint64_t max_invoke
     }
     if (s->mode == LC_CRASH_STRICT || k->n_cands == 0) {
         lc_state next = *cur;
-        lc_lag_clear(&next);
         lc_descend(s, k, i, &next, max_invoke);
         return;
     }
@@ -796,7 +753,6 @@ static inline void lc_try(lc_search *s, lc_key *k, size_t i, uint64_t max_invoke
         cur = lc_state_at(&s->states, k->cur); /* interning may have moved the array */
         for (unsigned l = 0; l < LC_LEVELS_MAX; l++)
             next.level[l].high = cur->level[l].high;
-        lc_lag_clear(&next);
         lc_descend(s, k, i, &next, max_invoke);
     }
 }
@@ -1161,8 +1117,6 @@ static inline lc_verdict lc_check(lc_op *ops, size_t n, const lc_state *init, co
     starts[0] = *init;
     for (unsigned l = 0; l < LC_LEVELS_MAX; l++)
         starts[0].level[l].units_only = cfg->units_only;
-    for (unsigned l = 0; l < LC_LEVELS_MAX; l++)
-        starts[0].level[l].lag_ok = cfg->commit_lag;
     size_t n_starts = 1;
     res->verdict = LC_OK;
     for (size_t from = 0; from < n && res->verdict == LC_OK;) {

@@ -1129,3 +1129,216 @@ Test(hold, a_reader_never_sees_the_units_of_an_aborting_create)
     verify_and_close(e);
     cr_assert_eq(tu_remove_tree(dir), 0);
 }
+
+/* ---- a sale is read whole (issue 17 item 11) ------------------------------
+ *
+ * A hold end that sells units changes its levels' words and their committed
+ * counts. A reader must never see the sale's revision with its units still
+ * reserved: the end holds its levels' LOCKs until the counts are stored. */
+
+/* How long the sale's test point waits for a reader that does not wait for
+ * the counts (the code before: it reads at once). A reader that waits, as
+ * it must, is simply not seen done in time: the check is after the join. */
+#define SOLD_READER_WAIT_MS 200
+
+static struct {
+    inv_engine *e;
+    bool adjust; /* the reader adjusts (+1) and reads its reply instead */
+    pthread_t tid;
+    _Atomic int started, done;
+    int rc;
+    inv_level seen;
+} sold_reader;
+
+static void *sold_reader_main(void *p)
+{
+    (void)p;
+    /* release/acquire (both flags): the test point waits on them. */
+    atomic_store_explicit(&sold_reader.started, 1, memory_order_release);
+    if (sold_reader.adjust)
+        sold_reader.rc =
+            inv_level_adjust(sold_reader.e, ITEM_1, LOC_A, 1, INV_NO_FLOOR, &sold_reader.seen);
+    else
+        sold_reader.rc = inv_level_get(sold_reader.e, ITEM_1, LOC_A, &sold_reader.seen);
+    atomic_store_explicit(&sold_reader.done, 1, memory_order_release);
+    return NULL;
+}
+
+/* FAULT_LEVEL_SOLD: the sale landed on the words, its counts not stored. */
+static int at_sold(void *ctx, fault_site site, uint64_t call, uint64_t arg, uint64_t arg2)
+{
+    (void)ctx, (void)site, (void)call, (void)arg, (void)arg2;
+    if (pthread_create(&sold_reader.tid, NULL, sold_reader_main, NULL) != 0)
+        abort();
+    while (!atomic_load_explicit(&sold_reader.started, memory_order_acquire))
+        sched_yield(); /* bounded: the thread was created */
+    uint64_t deadline = tu_deadline_ms(SOLD_READER_WAIT_MS);
+    while (!atomic_load_explicit(&sold_reader.done, memory_order_acquire) && !tu_past(deadline))
+        sched_yield();
+    return 0;
+}
+
+static void sold_read_whole(size_t n_lines, bool adjust)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line lines[] = {{ITEM_1, LOC_A, 3}, {ITEM_1, LOC_B, 2}};
+    cr_assert_eq(create(e, "sale", LONG_TTL_MS, lines, n_lines, NULL), INV_OK);
+    sold_reader.e = e;
+    sold_reader.adjust = adjust;
+    atomic_store(&sold_reader.started, 0);
+    atomic_store(&sold_reader.done, 0);
+    fault_hook(FAULT_LEVEL_SOLD, at_sold, NULL);
+    int rc = commit(e, "sale");
+    fault_hook(FAULT_LEVEL_SOLD, NULL, NULL);
+    cr_assert_eq(rc, INV_OK);
+    cr_assert_eq(fault_calls(FAULT_LEVEL_SOLD), 1, "the sale's test point did not run");
+    cr_assert_eq(pthread_join(sold_reader.tid, NULL), 0);
+    fault_reset();
+    inv_level after = tu_level_of(e, ITEM_1, LOC_A);
+    cr_assert_eq(sold_reader.rc, INV_OK);
+    cr_assert_eq(after.reserved, 0);
+    if (adjust) {
+        /* the adjust began after the sale landed on the words: its reply
+         * is the last change, decided on the sold level */
+        cr_assert_eq(sold_reader.seen.revision, after.revision);
+        cr_assert_eq(sold_reader.seen.reserved, 0,
+                     "the adjust's reply (revision %" PRIu64 ") shows %" PRId64 " reserved",
+                     sold_reader.seen.revision, sold_reader.seen.reserved);
+        verify_and_close(e);
+        return;
+    }
+    /* the reader ran inside the sale: it saw the level before it (3
+     * reserved, an older revision) or after it (none reserved), never the
+     * sale's revision with its units reserved */
+    if (sold_reader.seen.revision == after.revision)
+        cr_assert_eq(sold_reader.seen.reserved, 0,
+                     "revision %" PRIu64 " read with %" PRId64 " reserved: the sale's units",
+                     after.revision, sold_reader.seen.reserved);
+    else
+        cr_assert(sold_reader.seen.revision < after.revision && sold_reader.seen.reserved == 3);
+    verify_and_close(e);
+}
+
+Test(hold, a_one_line_sale_is_never_read_with_its_units_reserved)
+{
+    sold_read_whole(1, false);
+}
+
+Test(hold, a_two_line_sale_is_never_read_with_its_units_reserved)
+{
+    sold_read_whole(2, false);
+}
+
+Test(hold, an_adjust_beside_a_sale_never_replies_with_its_units_reserved)
+{
+    sold_read_whole(1, true);
+    sold_read_whole(2, true);
+}
+
+/* Sales on two levels while another thread grows the level table (so the
+ * sales' LOCKs move with their cold parts into the next arrays) and a
+ * reader watches: two reads at one revision agree, revisions never go
+ * back, and every sold unit is counted as committed once. */
+enum { GROW_SELLERS = 2, GROW_ITEM_FIRST = 1000, GROW_STOCK = 1000000 };
+
+static struct {
+    inv_engine *e;
+    uint64_t sales; /* per seller */
+    uint64_t new_levels;
+    _Atomic int sellers_done;
+    _Atomic uint64_t torn_reads, back_reads, failed_calls;
+} grow;
+
+static void *grow_seller(void *p)
+{
+    uintptr_t t = (uintptr_t)p;
+    inv_hold_line lines[] = {{ITEM_1, LOC_A, 1}, {ITEM_2, LOC_A, 2}};
+    char id[32];
+    for (uint64_t i = 0; i < grow.sales; i++) {
+        snprintf(id, sizeof id, "g%u-%" PRIu64, (unsigned)t, i);
+        size_t n = i % 3 == 0 ? 1 : 2; /* one-line sales take the one-CAS path */
+        if (create(grow.e, id, LONG_TTL_MS, lines, n, NULL) != INV_OK ||
+            commit(grow.e, id) != INV_OK)
+            atomic_fetch_add(&grow.failed_calls, 1);
+    }
+    atomic_fetch_add(&grow.sellers_done, 1);
+    return NULL;
+}
+
+static void *grow_grower(void *p)
+{
+    (void)p;
+    for (uint64_t i = 0; i < grow.new_levels; i++) {
+        uint64_t item = GROW_ITEM_FIRST + i;
+        if (inv_item_put(grow.e, item, NULL) != INV_OK ||
+            inv_level_set(grow.e, item, LOC_A, 1, 0, NULL) != INV_OK)
+            atomic_fetch_add(&grow.failed_calls, 1);
+    }
+    return NULL;
+}
+
+static void *grow_reader(void *p)
+{
+    (void)p;
+    inv_level last[2] = {{0, 0, 0}, {0, 0, 0}};
+    const uint64_t items[2] = {ITEM_1, ITEM_2};
+    while (atomic_load(&grow.sellers_done) < GROW_SELLERS) {
+        for (int k = 0; k < 2; k++) {
+            inv_level lv;
+            if (inv_level_get(grow.e, items[k], LOC_A, &lv) != INV_OK) {
+                atomic_fetch_add(&grow.failed_calls, 1);
+                continue;
+            }
+            if (lv.revision == last[k].revision &&
+                (lv.available != last[k].available || lv.reserved != last[k].reserved))
+                atomic_fetch_add(&grow.torn_reads, 1);
+            if (lv.revision < last[k].revision)
+                atomic_fetch_add(&grow.back_reads, 1);
+            last[k] = lv;
+        }
+    }
+    return NULL;
+}
+
+Test(hold, sales_during_growth_are_read_whole_and_counted_once)
+{
+    inv_engine *e = open_stocked();
+    tu_set_level(e, ITEM_1, LOC_A, GROW_STOCK);
+    tu_set_level(e, ITEM_2, LOC_A, GROW_STOCK);
+    grow.e = e;
+    grow.sales = tu_iters_min(20000, 500);
+    grow.new_levels = tu_iters_min(40000, 4000);
+    atomic_store(&grow.sellers_done, 0);
+    atomic_store(&grow.torn_reads, 0);
+    atomic_store(&grow.back_reads, 0);
+    atomic_store(&grow.failed_calls, 0);
+    pthread_t sellers[GROW_SELLERS], grower, reader;
+    for (uintptr_t t = 0; t < GROW_SELLERS; t++)
+        cr_assert_eq(pthread_create(&sellers[t], NULL, grow_seller, (void *)t), 0);
+    cr_assert_eq(pthread_create(&grower, NULL, grow_grower, NULL), 0);
+    cr_assert_eq(pthread_create(&reader, NULL, grow_reader, NULL), 0);
+    for (int t = 0; t < GROW_SELLERS; t++)
+        cr_assert_eq(pthread_join(sellers[t], NULL), 0);
+    cr_assert_eq(pthread_join(grower, NULL), 0);
+    cr_assert_eq(pthread_join(reader, NULL), 0);
+    cr_assert_eq(atomic_load(&grow.failed_calls), 0);
+    cr_assert_eq(atomic_load(&grow.torn_reads), 0, "a revision read with two states");
+    cr_assert_eq(atomic_load(&grow.back_reads), 0, "a revision went back");
+    cr_assert_gt(tu_stats_of(e).table_resizes, 0, "the table never grew");
+    /* every sale counted once: one unit of ITEM_1 per sale, two of ITEM_2
+     * per two-line sale */
+    uint64_t total = GROW_SELLERS * grow.sales, two_line = 0;
+    for (uint64_t i = 0; i < grow.sales; i++)
+        two_line += i % 3 != 0;
+    two_line *= GROW_SELLERS;
+    inv_level_full f1, f2;
+    cr_assert_eq(inv_level_get_full(e, ITEM_1, LOC_A, &f1), INV_OK);
+    cr_assert_eq(inv_level_get_full(e, ITEM_2, LOC_A, &f2), INV_OK);
+    cr_assert_eq(f1.qty[INV_QTY_COMMITTED], (int64_t)total);
+    cr_assert_eq(f1.qty[INV_QTY_RESERVED], 0);
+    cr_assert_eq(f1.qty[INV_QTY_AVAILABLE], GROW_STOCK - (int64_t)total);
+    cr_assert_eq(f2.qty[INV_QTY_COMMITTED], 2 * (int64_t)two_line);
+    cr_assert_eq(f2.qty[INV_QTY_RESERVED], 0);
+    cr_assert_eq(f2.qty[INV_QTY_AVAILABLE], GROW_STOCK - 2 * (int64_t)two_line);
+    verify_and_close(e);
+}

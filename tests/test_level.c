@@ -8,6 +8,7 @@
 
 #include "engine.h" /* e->levels, to force growth and read resizes */
 #include "epoch.h"
+#include "level_cold.h" /* lock sets */
 #include "table.h"
 
 static inv_engine *open_with(uint64_t item, uint64_t loc)
@@ -786,5 +787,56 @@ Test(level, an_aborted_multi_level_change_puts_back_the_very_words)
     cr_assert(lv.available == 10 && lv.revision == a0.revision);
     cr_assert_eq(inv_level_get(e, I1, L2, &lv), INV_OK);
     cr_assert(lv.available == 10 && lv.revision == b0.revision);
+    inv_close(e);
+}
+
+/* ---- lock sets and growth (level_cold.h) ------------------------------- */
+
+/* The most keys the test claims to make the level table grow once. */
+#define LOCK_GROWTH_KEYS_MAX 100000u
+
+/* A lock set's LOCK moves with its cold part when growth copies it (the
+ * thread's own settle): the count stored at the release lands in the copy,
+ * the old part stays MOVED, and nothing is left locked. */
+Test(level, a_lock_set_moves_with_growth_and_counts_in_the_copy)
+{
+    inv_engine *e = tu_open_engine(0, 0, 0);
+    cr_assert_eq(inv_location_put(e, L1, NULL), INV_OK);
+    cr_assert_eq(inv_item_put(e, I1, NULL), INV_OK);
+    cr_assert_eq(inv_level_set(e, I1, L1, 10, 0, NULL), INV_OK);
+    inv_hold_line line = {I1, L1, 4};
+    cr_assert_eq(inv_hold_create(e, "h", 1, 600000, &line, 1, NULL), INV_OK);
+    /* relaxed: a statistic; this thread is the only writer. */
+    uint64_t r0 = atomic_load_explicit(&e->levels.resizes, memory_order_relaxed);
+    epoch_enter();
+    level_key key = {I1, L1};
+    level_locks_take(e, &key, 1);
+    cr_assert(level_locks_held());
+    table_slot *before = table_find(&e->levels, I1, L1);
+    /* Claimed keys count toward growth; this thread's inserts migrate
+     * every slot, its locked one too, before the new array is published. */
+    for (uint64_t j = 0; j < LOCK_GROWTH_KEYS_MAX &&
+                         atomic_load_explicit(&e->levels.resizes, memory_order_relaxed) == r0;
+         j++)
+        cr_assert_not_null(table_insert(&e->levels, 1000000 + j, 1));
+    table_slot *after = table_find(&e->levels, I1, L1);
+    level_locks_count(I1, L1, 4);
+    level_locks_release();
+    cr_assert(!level_locks_held());
+    /* relaxed (all): read back on the thread that wrote them. */
+    uint64_t old_rules = atomic_load_explicit(&level_cold_of(before)->rules, memory_order_relaxed);
+    uint64_t new_rules = atomic_load_explicit(&level_cold_of(after)->rules, memory_order_relaxed);
+    epoch_exit();
+    cr_assert_gt(atomic_load_explicit(&e->levels.resizes, memory_order_relaxed), r0,
+                 "the level table did not grow");
+    cr_assert_neq(before, after, "the level did not move");
+    cr_assert(old_rules & LEVEL_COLD_MOVED);
+    cr_assert(!(new_rules & LEVEL_COLD_LOCK), "the copy was left locked");
+    cr_assert_eq(level_committed(new_rules), 4);
+    inv_level_full full;
+    cr_assert_eq(inv_level_get_full(e, I1, L1, &full), INV_OK);
+    cr_expect_eq(full.qty[INV_QTY_COMMITTED], 4);
+    cr_expect_eq(full.qty[INV_QTY_RESERVED], 0);
+    cr_expect_eq(full.qty[INV_QTY_AVAILABLE], 6);
     inv_close(e);
 }
