@@ -43,6 +43,7 @@
 #include "catalog.h"
 #include "clock.h"
 #include "epoch.h"
+#include "fault.h"
 #include "idem.h"
 #include "hold.h"
 #include "level.h"
@@ -628,6 +629,7 @@ static int apply_cold(batch_op *op, size_t ci, level_cold_op *cop)
     while (again_at_new_position(op, &rc));
     if (rc != INV_OK)
         return rc;
+    (void)fault_check_arg(FAULT_BATCH_CHANGE, ci, 0); /* a test point: mid-batch */
     c->status = CHANGE_APPLIED;
     c->flags |= CHANGE_COLD;
     c->d_available = cop->raw[LEVEL_RAW_AVAILABLE];
@@ -1333,6 +1335,63 @@ static void encode_outcome(batch_idem *bi, size_t n, int rc, size_t failed,
 
 /* Runs a batch; idem (NULL: none) rides on its final record. *ack gets
  * the position to acknowledge on (0: none). */
+/* Appends key to keys (n of LEVEL_LOCKS_MAX used): false when full. */
+static bool key_push(level_key *keys, size_t *n, uint64_t item, uint64_t loc)
+{
+    if (*n == LEVEL_LOCKS_MAX)
+        return false;
+    keys[(*n)++] = (level_key){item, loc};
+    return true;
+}
+
+/* The levels the lines path changes or reads: each line's, a transfer's
+ * destination, and every level a claimed hold moves, with duplicates.
+ * false: more than one lock set holds (GET lines count too). */
+static bool batch_keys(const batch_op *op, level_key *keys, size_t *n_out)
+{
+    size_t n = 0;
+    bool fits = true;
+    for (size_t i = 0; i < op->n_lines && fits; i++) {
+        const inv_batch_line *l = &op->lines[i];
+        if (is_hold_line(l->op)) {
+            const hold_claim *c = &op->claims[i];
+            for (size_t j = 0; j < hold_claim_n_lines(c) && fits; j++) {
+                inv_hold_line hl;
+                int64_t sold;
+                if (hold_claim_line(c, j, &hl, &sold))
+                    fits = key_push(keys, &n, hl.item, hl.location);
+            }
+            continue;
+        }
+        fits = key_push(keys, &n, l->item, l->location);
+        if (fits && l->op == INV_BATCH_LEVEL_TRANSFER)
+            fits = key_push(keys, &n, l->item, l->to_location);
+    }
+    assert(n <= LEVEL_LOCKS_MAX);
+    *n_out = n;
+    return fits;
+}
+
+/* The lines path runs under its levels' LOCKs when every one of them
+ * exists (level_cold.h, lock sets): nobody else changes, reads or is
+ * refused by any of them until the batch is decided and settled, so the
+ * batch is one step to everyone. A batch that creates a level (a SET or a
+ * transfer to a level not there yet) runs without: creating inserts into
+ * the level table, which a set holder must not do; so does one of more
+ * levels than a set holds. true: the set is held. */
+static bool batch_lock_levels(batch_op *op)
+{
+    level_key keys[LEVEL_LOCKS_MAX];
+    size_t n;
+    if (!batch_keys(op, keys, &n))
+        return false; /* too many levels for one set: line by line */
+    level_locks_take(op->e, keys, n);
+    if (level_locks_live(op->e, keys, n))
+        return true;
+    level_locks_release(); /* nothing counted yet */
+    return false;
+}
+
 static int batch_run(inv_engine *e, const inv_batch_line *lines, size_t n, inv_batch_result *res,
                      size_t *failed_line, batch_idem *idem, uint64_t *ack_out)
 {
@@ -1356,6 +1415,7 @@ static int batch_run(inv_engine *e, const inv_batch_line *lines, size_t n, inv_b
                                                           : BATCH_LINES_PATH;
     if (one != BATCH_LINES_PATH)
         rc = one;
+    bool locked = one == BATCH_LINES_PATH && rc == INV_OK && batch_lock_levels(&op);
     for (size_t i = 0; one == BATCH_LINES_PATH && rc == INV_OK && i < n; i++) {
         failed = i;
         rc = is_hold_line(lines[i].op)   ? run_hold_line(&op, i, &res[i])
@@ -1375,6 +1435,9 @@ static int batch_run(inv_engine *e, const inv_batch_line *lines, size_t n, inv_b
         rc = commit_batch(&op);
     else
         abort_batch(&op);
+    if (locked)
+        level_locks_release(); /* decided, settled or undone: all at once */
+    assert(!level_locks_held());
     if (op.pos)
         persist_abandon(e, op.pos, op.rec_len); /* never left reserved */
     epoch_exit();

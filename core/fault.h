@@ -58,7 +58,8 @@
     X(PERSIST_LATE_RESERVE, "test mode: reserve journal positions after the CAS")         \
     X(PERSIST_BEFORE_PUBLISH, "test point: a record is about to be published (arg type)") \
     X(HOLD_POINT, "test point: a hold reached a hold_test_point (arg point, arg2 pos)")   \
-    X(LEVEL_SOLD, "test point: a hold end's sale landed, its counts not yet stored")
+    X(LEVEL_SOLD, "test point: a hold end's sale landed, its counts not yet stored")      \
+    X(BATCH_CHANGE, "test point: a batch's cold change landed (arg its change index)")
 
 typedef enum {
 #define FAULT_ENUM_(name, what) FAULT_##name,

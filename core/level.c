@@ -419,17 +419,27 @@ int level_read(inv_engine *e, uint64_t item, uint64_t loc, inv_level *out)
             return INV_ENOTFOUND;
         /* A frozen value is still the latest; a moved one lives on in the
          * next array. A multi-level change in flight reads as decided. */
-        table_word v = table_load_key(s, item, loc);
+        table_word v = table_load(s);
         if (v.w1 & TABLE_MOVED) {
             table_memo_forget(&level_memo);
             continue;
         }
-        if (!table_is_live(v))
-            return INV_ENOTFOUND;
-        if (level_held(v) == 0) { /* nothing held: no count to read */
-            level_out(v, 0, out);
-            return INV_OK;
+        /* The common case inline (level_read_at's first turn): a plain
+         * live word, its cold part unlocked, and the same word after. */
+        if (__builtin_expect(!(v.w1 & (TABLE_DESC | TABLE_FROZEN)) && table_is_live(v), 1)) {
+            /* acquire: as level_read_at (the count's store, or its LOCK) */
+            uint64_t r = atomic_load_explicit(&level_cold_of(s)->rules, memory_order_acquire);
+            table_word again = table_load(s);
+            if (__builtin_expect(!(r & (LEVEL_COLD_LOCK | LEVEL_COLD_MOVED)) && again.w0 == v.w0 &&
+                                     again.w1 == v.w1,
+                                 1)) {
+                level_out(v, level_held(v) != 0 ? r : 0, out);
+                return INV_OK;
+            }
         }
+        v = table_load_key(s, item, loc);
+        if (!table_is_live(v) && !(v.w1 & TABLE_MOVED))
+            return INV_ENOTFOUND;
         return level_read_at(e, item, loc, s, v, out);
     }
 }
@@ -734,10 +744,13 @@ uint64_t level_mark_tracked(inv_engine *e, uint64_t item, bool tracked)
 static int level_apply_at(inv_engine *e, uint64_t item, uint64_t loc, level_step step,
                           const void *arg, uint64_t op_pos, table_word *image)
 {
-    level_ctx c = {e, step, arg, op_pos, false, false, false, 0, NULL, 0};
     table_word v;
-    table_slot *s;
-    int rc = table_update_at(&e->levels, item, loc, false, NULL, level_update_step, &c, &v, &s);
+    table_slot *s = NULL;
+    level_ctx c = {e, step, arg, op_pos, false, false, false, 0, &s, 0};
+    int rc;
+    while ((rc = table_update_at(&e->levels, item, loc, false, NULL, level_update_step, &c, &v,
+                                 &s)) == LEVEL_COLD_BUSY)
+        level_cold_wait(s); /* another thread's multi-level change holds it */
     assert(rc != TABLE_UPDATE_NO_KEY); /* an absent level is NOTFOUND */
     if (c.restamp)
         return LEVEL_NEEDS_POSITION;
@@ -845,9 +858,15 @@ static int multi_step(void *p, table_word cur, table_word *next)
  * line's refusal, NOTFOUND, LEVEL_NEEDS_POSITION. */
 static int multi_install(inv_engine *e, table_mcas *d, size_t i, multi_line *l, uint64_t op_pos)
 {
-    level_ctx c = {e, l->step, l->arg, op_pos, false, false, false, 0, NULL, 0};
+    /* the slot table_mcas_install decides in (its entry's), for the step's
+     * LOCK check (level_committed_for) */
+    level_ctx c = {e, l->step, l->arg, op_pos, false, false, false, 0, &d->entry[i].slot, 0};
     for (;;) {
         int rc = table_mcas_install(&e->levels, d, i, multi_step, &c);
+        if (rc == LEVEL_COLD_BUSY) {
+            level_cold_wait(d->entry[i].slot); /* another thread's change holds it */
+            continue;
+        }
         if (rc == TABLE_STEP_WRITE || rc == TABLE_STEP_KEEP) {
             l->result = rc == TABLE_STEP_WRITE ? LEVEL_LINE_CHANGED : LEVEL_LINE_KEPT;
             return INV_OK;
@@ -916,10 +935,14 @@ static int multi_install_all(inv_engine *e, table_mcas *d, multi_line *l, size_t
 static int multi_apply_one(inv_engine *e, multi_line *l, level_position *at)
 {
     for (;;) {
-        level_ctx c = {e, l->step, l->arg, at->pos, false, false, false, 0, NULL, 0};
         table_word v;
-        table_slot *s;
+        table_slot *s = NULL;
+        level_ctx c = {e, l->step, l->arg, at->pos, false, false, false, 0, &s, 0};
         int rc = table_update_at(&e->levels, l->item, l->loc, false, NULL, multi_step, &c, &v, &s);
+        if (rc == LEVEL_COLD_BUSY) {
+            level_cold_wait(s); /* another thread's change holds it */
+            continue;
+        }
         if (rc == LEVEL_MULTI_RESTAMP) {
             if ((at->pos = at->renew(at->ctx)) == 0)
                 return INV_EIO;

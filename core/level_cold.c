@@ -65,6 +65,43 @@ static void unlock_cold(level_cold *c)
     atomic_fetch_and_explicit(&c->rules, ~LEVEL_COLD_LOCK, memory_order_release);
 }
 
+/* ---- the calling thread's lock set (level_cold.h) ---------------------- */
+
+/* One LOCK of the calling thread's set: the cold part it is in now (growth
+ * moves it, level_move_cold) and the units to count at the release. */
+typedef struct {
+    uint64_t item, loc;
+    level_cold *cold;
+    int64_t count;
+} held_lock;
+
+static __thread held_lock lock_set[LEVEL_LOCKS_MAX];
+static __thread size_t lock_set_n;
+
+bool level_locks_held(void)
+{
+    return lock_set_n != 0;
+}
+
+static held_lock *lock_set_of_cold(const level_cold *c)
+{
+    for (size_t i = 0; i < lock_set_n; i++)
+        if (lock_set[i].cold == c)
+            return &lock_set[i];
+    return NULL;
+}
+
+bool level_locks_mine(const level_cold *c)
+{
+    return lock_set_n != 0 && lock_set_of_cold(c) != NULL;
+}
+
+/* Held by another thread: a reader or another change waits for it. */
+static inline bool locked_by_other(const level_cold *c, uint64_t rules)
+{
+    return (rules & LEVEL_COLD_LOCK) && !level_locks_mine(c);
+}
+
 /* ---- the named quantities of a state ------------------------------------ */
 
 void level_quantities(table_word v, uint64_t rules, uint64_t d_s, uint64_t q_i,
@@ -114,7 +151,7 @@ int level_rules_read(inv_engine *e, uint64_t item, uint64_t loc, level_rules *ou
         if (!table_is_live(v))
             return INV_ENOTFOUND;
         uint64_t r = load_rules(level_cold_of(s));
-        if (r & LEVEL_COLD_LOCK) {
+        if (locked_by_other(level_cold_of(s), r)) {
             lock_wait(&spins); /* a rules change is landing */
             continue;
         }
@@ -142,7 +179,7 @@ int level_read_full(inv_engine *e, uint64_t item, uint64_t loc, inv_level_full *
         if (!table_is_live(v))
             return INV_ENOTFOUND;
         uint64_t r = load_rules(c);
-        if (r & LEVEL_COLD_LOCK) {
+        if (locked_by_other(c, r)) {
             lock_wait(&spins);
             continue;
         }
@@ -154,7 +191,7 @@ int level_read_full(inv_engine *e, uint64_t item, uint64_t loc, inv_level_full *
         uint32_t updated_s = atomic_load_explicit(&c->updated_s, memory_order_relaxed);
         table_word again = table_load_key(s, item, loc);
         uint64_t r2 = load_rules(c);
-        if (again.w0 != v.w0 || again.w1 != v.w1 || (r2 & LEVEL_COLD_LOCK) ||
+        if (again.w0 != v.w0 || again.w1 != v.w1 || locked_by_other(c, r2) ||
             (r2 & ~LEVEL_COMMITTED_MASK) != (r & ~LEVEL_COMMITTED_MASK))
             continue; /* a cold change ran meanwhile: read again */
         fill_full(v, r2, d_s, q_i, created_s, updated_s, out);
@@ -184,6 +221,10 @@ int inv_level_get_full(inv_engine *e, uint64_t item, uint64_t loc, inv_level_ful
 void level_commit_units(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
 {
     assert(e != NULL && qty > 0 && qty <= INV_QTY_MAX);
+    if (level_locks_held()) {
+        level_locks_count(item, loc, qty); /* a batch under its set: at its release */
+        return;
+    }
     level_key key = {item, loc};
     level_locks_take(e, &key, 1);
     level_locks_count(item, loc, qty);
@@ -192,28 +233,16 @@ void level_commit_units(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
 
 /* ---- lock sets (level_cold.h) -------------------------------------------- */
 
-/* One LOCK of the calling thread's set: the cold part it is in now (growth
- * moves it, level_move_cold) and the units to count at the release. */
-typedef struct {
-    uint64_t item, loc;
-    level_cold *cold;
-    int64_t count;
-} held_lock;
-
-static __thread held_lock lock_set[LEVEL_LOCKS_MAX];
-static __thread size_t lock_set_n;
-
-bool level_locks_held(void)
+bool level_locks_live(inv_engine *e, const level_key *keys, size_t n)
 {
-    return lock_set_n != 0;
-}
-
-static held_lock *lock_set_of_cold(const level_cold *c)
-{
-    for (size_t i = 0; i < lock_set_n; i++)
-        if (lock_set[i].cold == c)
-            return &lock_set[i];
-    return NULL;
+    assert(e != NULL && keys != NULL);
+    for (size_t i = 0; i < n; i++) {
+        table_slot *s = table_find(&e->levels, keys[i].item, keys[i].loc);
+        if (!s || !table_is_live(table_load_key(s, keys[i].item, keys[i].loc)) ||
+            !level_locks_mine(level_cold_of(s)))
+            return false;
+    }
+    return true;
 }
 
 static int key_cmp(const void *x, const void *y)
@@ -308,7 +337,7 @@ void level_cold_wait(table_slot *s)
     level_cold *c = level_cold_of(s);
     /* A MOVED part is final: its LOCK (a set's, moved with the copy) is
      * never cleared here; the caller finds the level in the next array. */
-    for (uint64_t r = load_rules(c); (r & LEVEL_COLD_LOCK) && !(r & LEVEL_COLD_MOVED);
+    for (uint64_t r = load_rules(c); locked_by_other(c, r) && !(r & LEVEL_COLD_MOVED);
          r = load_rules(c))
         lock_wait(&spins);
 }
@@ -326,12 +355,14 @@ int level_read_at(inv_engine *e, uint64_t item, uint64_t loc, table_slot *s, tab
     for (;;) {
         uint64_t r = 0;
         bool moved = (v.w1 & TABLE_MOVED) != 0;
-        if (!moved && table_is_live(v) && level_held(v) != 0) {
+        if (!moved && table_is_live(v)) {
             r = load_rules(level_cold_of(s));
             if (r & LEVEL_COLD_MOVED) {
-                table_settle(&e->levels, s); /* a reader holds no LOCK */
+                /* growth: settle, unless the thread's own set holds it (the
+                 * settle would copy it: the copy takes the LOCK along) */
+                table_settle(&e->levels, s);
                 moved = true;
-            } else if (r & LEVEL_COLD_LOCK) {
+            } else if (locked_by_other(level_cold_of(s), r)) {
                 lock_wait(&spins); /* a change is landing: read again */
                 v = table_load_key(s, item, loc);
                 continue;
@@ -352,7 +383,7 @@ int level_read_at(inv_engine *e, uint64_t item, uint64_t loc, table_slot *s, tab
         }
         if (!table_is_live(v))
             return INV_ENOTFOUND;
-        level_out(v, r, out); /* r: 0 when nothing is held */
+        level_out(v, level_held(v) != 0 ? r : 0, out);
         return INV_OK;
     }
 }
@@ -469,11 +500,15 @@ uint64_t level_position_for(inv_engine *e, uint64_t pos, uint64_t version, uint3
 /* ---- cold changes ------------------------------------------------------------ */
 
 /* Locks (item, loc)'s cold part: *slot, and *v its hot word as read under
- * the lock (not frozen). NOTFOUND when the key has no slot. */
-static int lock_level(inv_engine *e, uint64_t item, uint64_t loc, table_slot **slot, table_word *v)
+ * the lock (not frozen). NOTFOUND when the key has no slot. *owned: the
+ * calling thread's lock set holds it already (nothing taken; the change
+ * gives nothing back: unlock_level). */
+static int lock_level(inv_engine *e, uint64_t item, uint64_t loc, table_slot **slot, table_word *v,
+                      bool *owned)
 {
     assert(e != NULL && slot != NULL && v != NULL);
     unsigned spins = 0;
+    *owned = false;
     for (;;) {
         table_slot *s = table_find(&e->levels, item, loc);
         if (!s)
@@ -485,6 +520,16 @@ static int lock_level(inv_engine *e, uint64_t item, uint64_t loc, table_slot **s
             table_settle(&e->levels, s);
             continue;
         }
+        if (level_locks_mine(c)) {
+            *v = level_load_helped(s, item, loc);
+            if (table_is_frozen(*v)) {
+                table_settle(&e->levels, s); /* ours: the copy takes the LOCK */
+                continue;
+            }
+            *owned = true;
+            *slot = s;
+            return INV_OK;
+        }
         if (r & LEVEL_COLD_LOCK) {
             lock_wait(&spins);
             continue;
@@ -493,6 +538,7 @@ static int lock_level(inv_engine *e, uint64_t item, uint64_t loc, table_slot **s
         if (!atomic_compare_exchange_weak_explicit(&c->rules, &r, r | LEVEL_COLD_LOCK,
                                                    memory_order_acquire, memory_order_relaxed))
             continue;
+        assert(!level_locks_held()); /* a set holder locks only through its set */
         *v = level_load_helped(s, item, loc);
         if (table_is_frozen(*v)) {
             unlock_cold(c);
@@ -506,6 +552,13 @@ static int lock_level(inv_engine *e, uint64_t item, uint64_t loc, table_slot **s
 
 /* The raw field a named quantity other than available, reserved and
  * committed lives in. */
+/* Gives back a LOCK lock_level took (none when the set owns it). */
+static void unlock_level(level_cold *c, bool owned)
+{
+    if (!owned)
+        unlock_cold(c);
+}
+
 static int raw_of(int q)
 {
     assert(q >= 0 && q < INV_QTY_NAMES);
@@ -722,7 +775,8 @@ int level_cold_apply(inv_engine *e, uint64_t item, uint64_t loc, level_cold_op *
     for (;;) {
         table_slot *s;
         table_word v;
-        int rc = lock_level(e, item, loc, &s, &v);
+        bool owned;
+        int rc = lock_level(e, item, loc, &s, &v, &owned);
         if (rc != INV_OK) {
             if (own && pos && e->jr)
                 persist_abandon(e, pos, PERSIST_LEVEL_COLD_LEN);
@@ -782,7 +836,7 @@ int level_cold_apply(inv_engine *e, uint64_t item, uint64_t loc, level_cold_op *
             image->hot = next;
             image->cold = cold_journaled(rules_new, d_s_new, q_i_new,
                                          deleted ? 0 : before.created_s, deleted ? 0 : now_s);
-            unlock_cold(c);
+            unlock_level(c, owned);
             if (deleted)
                 table_note_deleted(&e->levels);
             if (own && e->jr) {
@@ -793,7 +847,7 @@ int level_cold_apply(inv_engine *e, uint64_t item, uint64_t loc, level_cold_op *
             }
             return INV_OK;
         }
-        unlock_cold(c);
+        unlock_level(c, owned);
         if (rc == LEVEL_COLD_RETRY) {
             table_settle(&e->levels, s);
             continue;

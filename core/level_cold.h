@@ -103,8 +103,13 @@ void level_commit_units(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
  * time); locks are taken in key order, so two sets never wait on each
  * other. Growth that copies a cold part the thread holds (its own settle
  * of one of the set's slots) moves the LOCK into the copy, and the set
- * follows it (level_move_cold). */
-#define LEVEL_LOCKS_MAX INV_HOLD_LINES_MAX
+ * follows it (level_move_cold). While it holds a set, the thread's own
+ * changes and reads of those levels go on as if unlocked (level_cold_apply
+ * neither takes nor gives back a LOCK the set holds), it inserts nothing
+ * into the level table (an insert helps growth, which would wait for other
+ * sets' LOCKs) and takes no second set. */
+#define LEVEL_LOCKS_MAX INV_BATCH_LEVELS_MAX
+_Static_assert(INV_HOLD_LINES_MAX <= LEVEL_LOCKS_MAX, "a hold's lines fit one lock set");
 typedef struct {
     uint64_t item, loc;
 } level_key;
@@ -116,8 +121,10 @@ void level_locks_take(inv_engine *e, const level_key *keys, size_t n);
 void level_locks_count(uint64_t item, uint64_t loc, int64_t qty);
 /* Stores the counts and unlocks every level of the set. */
 void level_locks_release(void);
-/* Does the calling thread hold a lock set? (asserts) */
+/* Does the calling thread hold a lock set? */
 bool level_locks_held(void);
+/* Is every key's level live (held by the set: nothing deletes it now)? */
+bool level_locks_live(inv_engine *e, const level_key *keys, size_t n);
 
 /* Waits while slot s's cold part is locked by a change in flight (a
  * single change answered LEVEL_COLD_BUSY). */

@@ -143,23 +143,25 @@ void level_out_slot(table_word v, table_slot *s, inv_level *out);
 
 /* A single change's read of its level's committed count, inside its step
  * (level.c, level_update_with), after it read cur: the count of cur's
- * revision (*committed), or LEVEL_COLD_BUSY while a cold change holds the
- * level's LOCK (the caller waits, level_cold_wait, and decides again).
+ * revision (*committed), or LEVEL_COLD_BUSY while another thread's change
+ * holds the level's LOCK (a cold change, a sale being counted, or a batch
+ * whose lines run under its levels' LOCKs: the caller waits,
+ * level_cold_wait, and decides again, so it never sees or is refused by
+ * a part of it).
  * Counts change only under LOCK, in the same section as the hot word's
  * CAS, so an unlocked count read after cur is cur's as long as cur is
  * still the word: the step's CAS of cur proves it. */
 #define LEVEL_COLD_BUSY 6
+/* Does the calling thread's lock set hold cold part c? (level_cold.c) */
+bool level_locks_mine(const level_cold *c);
 static inline int level_committed_for(table_slot *s, table_word cur, int64_t *committed)
 {
-    *committed = 0;
-    if (level_held(cur) == 0)
-        return INV_OK;
     /* acquire: the counting store (release) of the change whose hot word
      * cur is, or its LOCK. */
     uint64_t r = atomic_load_explicit(&level_cold_of(s)->rules, memory_order_acquire);
-    if (r & LEVEL_COLD_LOCK)
-        return LEVEL_COLD_BUSY;
-    *committed = level_committed(r);
+    if (__builtin_expect((r & LEVEL_COLD_LOCK) != 0, 0) && !level_locks_mine(level_cold_of(s)))
+        return LEVEL_COLD_BUSY; /* a multi-level change holds the level */
+    *committed = level_held(cur) != 0 ? level_committed(r) : 0;
     return INV_OK;
 }
 

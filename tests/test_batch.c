@@ -551,12 +551,19 @@ Test(batch, a_crash_between_a_partial_and_the_final_record_recovers_to_no_change
 /* ---- isolation: nobody takes units a running batch may take back ------------------ */
 
 /* While the batch is paused at its first (partial) record, another thread
- * tries to buy the units the batch has just added. If it could, the
- * batch's failure would take them back from under it: the level would end
- * below its floor (an oversell). */
+ * tries to buy the units the batch has just added, then reads the level.
+ * If it could buy them, the batch's failure would take them back from
+ * under it: the level would end below its floor (an oversell). And it must
+ * not see the batch at all: the batch runs under its levels' LOCKs, so the
+ * buyer waits for it to end (issue 17 item 11). The hook waits a while
+ * for a buyer that would not wait (the code before); one that waits, as it
+ * must, is joined after the batch. */
+#define ISO_WAIT_MS 200
 static inv_engine *iso_engine;
 static int iso_records, iso_buyer_rc;
 static inv_level iso_seen;
+static pthread_t iso_thread;
+static _Atomic int iso_done;
 
 static void *iso_buyer(void *p)
 {
@@ -564,6 +571,7 @@ static void *iso_buyer(void *p)
     inv_level lv;
     iso_buyer_rc = inv_level_adjust(iso_engine, ITEM_1, LOC_NONE, -5, 0, &lv);
     (void)inv_level_get(iso_engine, ITEM_1, LOC_NONE, &iso_seen);
+    atomic_store(&iso_done, 1);
     return NULL;
 }
 
@@ -571,9 +579,10 @@ static void iso_hook(uint8_t type)
 {
     if (type != PERSIST_BATCH || ++iso_records != 1)
         return;
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, iso_buyer, NULL), 0);
-    cr_assert_eq(pthread_join(t, NULL), 0);
+    cr_assert_eq(pthread_create(&iso_thread, NULL, iso_buyer, NULL), 0);
+    uint64_t deadline = tu_deadline_ms(ISO_WAIT_MS);
+    while (!atomic_load(&iso_done) && !tu_past(deadline))
+        sched_yield();
 }
 
 Test(batch, units_a_running_batch_adds_cannot_be_taken_by_others)
@@ -593,18 +602,20 @@ Test(batch, units_a_running_batch_adds_cannot_be_taken_by_others)
         get_line(ITEM_1, LOC_NONE),        adjust_line(ITEM_2, LOC_A, -1, 0),
         adjust_line(ITEM_2, LOC_A, -1, 0), adjust_line(ITEM_3, LOC_A, -(STOCK + 1), 0)};
     inv_batch_result res[6];
+    atomic_store(&iso_done, 0);
     tu_before_publish(iso_hook);
     size_t failed;
     int rc = inv_batch(iso_engine, lines, 6, res, &failed);
     tu_before_publish(NULL);
+    cr_assert_eq(pthread_join(iso_thread, NULL), 0);
     cr_assert_eq(rc, INV_EINSUFFICIENT);
     cr_assert_eq(failed, 5);
     cr_assert_geq(iso_records, 2, "partial records, then the aborted final one");
     cr_assert_eq(res[2].level.available, 5, "the batch's own lines see its units");
     cr_assert_eq(iso_buyer_rc, INV_EINSUFFICIENT, "another caller saw units it may not take");
-    cr_assert(iso_seen.available == 0 && iso_seen.reserved == 5,
-              "others see the batch's units reserved (%" PRId64 ", %" PRId64 ")",
-              iso_seen.available, iso_seen.reserved);
+    cr_assert(iso_seen.available == 0 && iso_seen.reserved == 0,
+              "another caller saw the running batch (%" PRId64 ", %" PRId64 ")", iso_seen.available,
+              iso_seen.reserved);
     inv_level after = tu_level_of(iso_engine, ITEM_1, LOC_NONE);
     cr_assert(after.available == 0 && after.reserved == 0, "(%" PRId64 ", %" PRId64 ")",
               after.available, after.reserved);
@@ -966,4 +977,66 @@ Test(batch, concurrent_batches_and_adjusts_conserve_units_and_never_go_below_the
                  "units: %" PRId64 " on hand + %" PRId64 " sold, expected %d + %" PRId64, total,
                  sold, ST_LEVELS * STRESS_STOCK, single);
     verify_and_close(c.e);
+}
+
+/* ---- a transfer is one step (issue 17 item 11) ---------------------------- */
+
+/* Between a transfer's two halves (the test point after its first change),
+ * another thread reads both levels. It must see the units at the source
+ * or at the destination, never in neither: the transfer holds both
+ * levels' LOCKs until it is decided. The point waits a while for a reader
+ * that would not wait (the code before); one that waits is joined after. */
+#define XFER_WAIT_MS 200
+static struct {
+    inv_engine *e;
+    pthread_t tid;
+    _Atomic int done;
+    int rc_from, rc_to;
+    inv_level_full from, to;
+} xfer;
+
+static void *xfer_reader(void *p)
+{
+    (void)p;
+    xfer.rc_from = inv_level_get_full(xfer.e, ITEM_1, LOC_A, &xfer.from);
+    xfer.rc_to = inv_level_get_full(xfer.e, ITEM_1, LOC_B, &xfer.to);
+    atomic_store(&xfer.done, 1);
+    return NULL;
+}
+
+static int xfer_point(void *ctx, fault_site site, uint64_t call, uint64_t arg, uint64_t arg2)
+{
+    (void)ctx, (void)site, (void)arg, (void)arg2;
+    if (call != 1)
+        return 0; /* the first half only */
+    if (pthread_create(&xfer.tid, NULL, xfer_reader, NULL) != 0)
+        abort();
+    uint64_t deadline = tu_deadline_ms(XFER_WAIT_MS);
+    while (!atomic_load(&xfer.done) && !tu_past(deadline))
+        sched_yield();
+    return 0;
+}
+
+Test(batch, a_transfer_is_never_seen_half_done)
+{
+    inv_engine *e = open_populated();
+    xfer.e = e;
+    atomic_store(&xfer.done, 0);
+    fault_hook(FAULT_BATCH_CHANGE, xfer_point, NULL);
+    int rc = inv_level_transfer(e, ITEM_1, LOC_A, LOC_B, 7, INV_QTY_AVAILABLE, INV_QTY_DAMAGED);
+    fault_hook(FAULT_BATCH_CHANGE, NULL, NULL);
+    cr_assert_eq(rc, INV_OK);
+    cr_assert_geq(fault_calls(FAULT_BATCH_CHANGE), 2, "the transfer's halves passed the point");
+    cr_assert_eq(pthread_join(xfer.tid, NULL), 0);
+    fault_reset();
+    cr_assert_eq(xfer.rc_from, INV_OK);
+    cr_assert_eq(xfer.rc_to, INV_OK);
+    /* before: STOCK available at A, nothing damaged at B; after: 7 fewer
+     * at A, 7 damaged at B */
+    int64_t moved_out = STOCK - xfer.from.qty[INV_QTY_AVAILABLE];
+    int64_t moved_in = xfer.to.qty[INV_QTY_DAMAGED];
+    cr_assert_eq(moved_out, moved_in, "units in flight: %" PRId64 " left A, %" PRId64 " reached B",
+                 moved_out, moved_in);
+    cr_assert_eq(moved_in, 7, "the reader ran inside the transfer: it sees it done");
+    verify_and_close(e);
 }
