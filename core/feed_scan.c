@@ -1,14 +1,17 @@
 /*
  * feed_scan.c — the change feed's reading of segment files: a cursor
- * (pread through one bounded buffer, segment to segment) and the index of
- * record boundaries (marks) built by walking segments with it.
+ * (fileio's reader over one segment at a time) and the index of record
+ * boundaries (marks) built by walking segments with it.
  *
  * Invariants:
  *  - A cursor never trusts a length: a header's length is bounded by
- *    JOURNAL_PAYLOAD_MAX before it sizes a read, and every record passes
- *    journal_frame_decode (checksum, zero padding) before it is returned.
+ *    JOURNAL_PAYLOAD_MAX before it sizes a read (journal_record_read), and
+ *    every record passes journal_frame_decode (checksum, zero padding)
+ *    before it is returned.
  *  - A cursor reads only below its limit (the journal's durable end, for a
- *    running engine), where every record is whole on disk.
+ *    running engine), where every record is whole on disk: its reader
+ *    follows the live segment up to there and never reads (or keeps) the
+ *    bytes after, which the writer may still turn from zeros into records.
  *  - Marks are record starts reached by walking a segment from its first
  *    position; a segment's marks are at least FEED_MARK_BYTES apart.
  * The owner of a cursor or an index serialises its calls (one thread).
@@ -16,27 +19,29 @@
 #include "alloc.h"
 #include "feed_scan.h"
 
-#include "fileio.h"
+#include "fault.h"
 
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define SEGMENT_PATH_MAX (JOURNAL_PATH_MAX + FILEIO_NAME_MAX)
 
 _Static_assert(FEED_BUF_BYTES >= JOURNAL_RECORD_OVERHEAD && FEED_MARK_BYTES >= 8,
-               "a buffer holds a record header");
+               "a read-ahead holds a record header");
+_Static_assert(FEED_BUF_BYTES <= FILEIO_READ_BUF_BYTES &&
+                   JOURNAL_RECORD_MAX <= FILEIO_READ_BUF_BYTES,
+               "the reader's buffer holds the read-ahead and the largest record");
 
 /* ---- the cursor --------------------------------------------------------- */
 
-/* A cursor's state, for asserts only (O(1)): a directory, its buffer and
- * the bytes valid in it within what was allocated. */
+/* A cursor's state, for asserts only (O(1)): a directory, and a reader
+ * that is closed or has its buffer. */
 static bool cursor_ok(const feed_cursor *c)
 {
-    return c != NULL && c->dir != NULL && c->buf != NULL && c->len <= c->cap;
+    return c != NULL && c->dir != NULL && (c->rd.fd < 0 || c->rd.buf != NULL);
 }
 
 /* A segment's walked state, for asserts only (O(1)): its first mark at
@@ -63,32 +68,24 @@ int feed_cursor_init(feed_cursor *c, const char *dir, bool offline)
     memset(c, 0, sizeof *c);
     c->dir = dir;
     c->offline = offline;
-    c->fd = -1;
-    c->buf = inv_malloc(FEED_BUF_BYTES);
-    if (!c->buf)
-        return INV_ENOMEM;
-    c->cap = FEED_BUF_BYTES;
-    assert(cursor_ok(c) && c->len == 0);
+    c->rd.fd = -1; /* the reader (and its buffer) comes with a segment */
+    assert(cursor_ok(c) && c->rd.buf == NULL);
     return INV_OK;
-}
-
-void feed_cursor_free(feed_cursor *c)
-{
-    assert(c != NULL);
-    if (c->fd >= 0)
-        close(c->fd);
-    free(c->buf);
-    memset(c, 0, sizeof *c);
-    c->fd = -1;
 }
 
 static void close_segment(feed_cursor *c)
 {
     assert(cursor_ok(c));
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
-    c->len = 0; /* the buffer belonged to that file */
+    fileio_reader_close(&c->rd); /* a closed one stays closed */
+    assert(c->rd.fd < 0 && c->rd.buf == NULL);
+}
+
+void feed_cursor_free(feed_cursor *c)
+{
+    assert(c != NULL);
+    fileio_reader_close(&c->rd);
+    memset(c, 0, sizeof *c);
+    c->rd.fd = -1;
 }
 
 void feed_cursor_seek(feed_cursor *c, uint64_t pos, uint64_t seg_first)
@@ -109,57 +106,54 @@ static int invalid(feed_cursor *c, const char *why)
     return INV_EINVALID;
 }
 
+/* A read error (errno) of the open segment: INV_EIO, c->why naming the
+ * file and the byte offset of the read that failed (a media error is an
+ * error, never the end of the records). */
+static int read_failed(feed_cursor *c)
+{
+    assert(cursor_ok(c) && c->rd.fd >= 0);
+    fileio_errmsg(c->why, sizeof c->why,
+                  "cannot read segment file %016" PRIx64 "%s at byte offset %" PRIu64 ": %s",
+                  c->seg_first, JOURNAL_SEGMENT_SUFFIX, c->rd.err_off, strerror(errno));
+    return INV_EIO;
+}
+
+/* The file offset of position pos of the open segment. */
+static uint64_t file_off(const feed_cursor *c, uint64_t pos)
+{
+    assert(cursor_ok(c) && pos >= c->seg_first);
+    return JOURNAL_SEGMENT_HEADER + (pos - c->seg_first);
+}
+
 /* Opens c->seg_first's file and checks its header. */
 static int open_segment(feed_cursor *c)
 {
-    assert(cursor_ok(c) && c->fd < 0);
+    assert(cursor_ok(c) && c->rd.fd < 0);
     assert(c->seg_first >= JOURNAL_POSITION_FIRST);
     char path[SEGMENT_PATH_MAX];
     fileio_path(path, sizeof path, c->dir, c->seg_first, JOURNAL_SEGMENT_SUFFIX);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? INV_ELIMIT : INV_EIO;
-    uint8_t h[JOURNAL_SEGMENT_HEADER];
-    ssize_t n = pread(fd, h, sizeof h, 0);
+    if (fileio_reader_open(&c->rd, path, FAULT_FILE_OPEN, FAULT_FILE_READ) != 0) {
+        if (errno == ENOENT)
+            return INV_ELIMIT;
+        int e = errno;
+        fileio_errmsg(c->why, sizeof c->why, "cannot open segment file %016" PRIx64 "%s: %s",
+                      c->seg_first, JOURNAL_SEGMENT_SUFFIX, strerror(e));
+        return e == ENOMEM ? INV_ENOMEM : INV_EIO;
+    }
+    fileio_reader_read_ahead(&c->rd, FEED_BUF_BYTES);
+    /* Only the header is known final yet (a segment is opened only below
+     * the limit, and its header is on disk before any of its records);
+     * feed_cursor_next follows the file up to its limit. */
+    fileio_reader_follow(&c->rd, JOURNAL_SEGMENT_HEADER);
+    size_t avail;
+    const uint8_t *h = fileio_reader_at(&c->rd, 0, JOURNAL_SEGMENT_HEADER, &avail);
     const char *why =
-        n < 0 ? "cannot read its header"
-              : fileio_header_check(h, (size_t)n, &journal_segment_format, c->seg_first);
-    if (why) {
-        close(fd);
-        return n < 0 ? INV_EIO : invalid(c, why);
-    }
-    c->fd = fd;
-    c->len = 0;
-    return INV_OK;
-}
-
-/* Refills the buffer from c->pos: as much as fits below limit, and at
- * least need bytes' room (a record bigger than the buffer grows it). */
-static int fill(feed_cursor *c, uint64_t limit, size_t need)
-{
-    assert(cursor_ok(c) && c->fd >= 0);
-    assert(need <= JOURNAL_RECORD_MAX && c->pos < limit);
-    if (need > c->cap) {
-        uint8_t *b = inv_realloc(c->buf, need);
-        if (!b)
-            return INV_ENOMEM;
-        c->buf = b;
-        c->cap = need;
-    }
-    size_t want = c->cap;
-    if (limit - c->pos < want && limit - c->pos >= need)
-        want = (size_t)(limit - c->pos);
-    off_t off = (off_t)(JOURNAL_SEGMENT_HEADER + (c->pos - c->seg_first));
-    ssize_t n;
-    do
-        n = pread(c->fd, c->buf, want, off);
-    while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return INV_EIO;
-    c->buf_pos = c->pos;
-    c->len = (size_t)n; /* short: the end of the file */
-    assert(cursor_ok(c) && c->buf_pos == c->pos);
-    return INV_OK;
+        h ? fileio_header_check(h, avail, &journal_segment_format, c->seg_first) : NULL;
+    if (h && !why)
+        return INV_OK;
+    int rc = h ? invalid(c, why) : read_failed(c);
+    close_segment(c);
+    return rc;
 }
 
 /* Does any segment start after c->seg_first? */
@@ -187,38 +181,35 @@ static int bad_record(feed_cursor *c, const char *why)
 
 int feed_cursor_next(feed_cursor *c, uint64_t limit, feed_raw *out)
 {
-    assert(cursor_ok(c));
-    assert(c && out && c->buf);
+    assert(cursor_ok(c) && out != NULL);
     if (c->pos >= limit)
         return INV_ENOTFOUND;
-    int rc = c->fd < 0 ? open_segment(c) : INV_OK;
+    int rc = c->rd.fd < 0 ? open_segment(c) : INV_OK;
     if (rc != INV_OK)
         return rc;
-    if (c->pos < c->buf_pos || c->pos - c->buf_pos + JOURNAL_RECORD_HEADER > c->len ||
-        c->len == 0) {
-        if ((rc = fill(c, limit, JOURNAL_RECORD_HEADER)) != INV_OK)
-            return rc;
-    }
-    size_t off = (size_t)(c->pos - c->buf_pos);
-    if (c->len - off < JOURNAL_RECORD_HEADER || fileio_load_u64(c->buf + off) == 0)
+    /* Every byte of the segment below limit is final: whole records, or
+     * the zeros after its last one (FEED_NO_LIMIT: the whole file). */
+    uint64_t past = limit - c->seg_first;
+    fileio_reader_follow(&c->rd, past > UINT64_MAX - JOURNAL_SEGMENT_HEADER
+                                     ? UINT64_MAX
+                                     : JOURNAL_SEGMENT_HEADER + past);
+    size_t avail;
+    const uint8_t *p = journal_record_read(&c->rd, file_off(c, c->pos), &avail);
+    if (!p)
+        return read_failed(c);
+    if (avail < JOURNAL_RECORD_HEADER || fileio_load_u64(p) == 0)
         return FEED_SEGMENT_END; /* the file ends, or the zeros after its records */
-    uint32_t len = (uint32_t)fileio_load_u64(c->buf + off);
+    uint32_t len = (uint32_t)fileio_load_u64(p);
     if (len > JOURNAL_PAYLOAD_MAX)
         return bad_record(c, "record length out of range");
-    uint64_t size = journal_record_size(len);
-    if (size > c->len - off) {
-        if ((rc = fill(c, limit, (size_t)size)) != INV_OK)
-            return rc;
-        off = 0;
-        if (size > c->len)
-            return bad_record(c, "record cut short");
-    }
-    const char *why = journal_frame_decode(c->buf + off, c->len - off, &out->type, &out->payload,
-                                           &out->len, &out->size);
+    if (journal_record_size(len) > avail)
+        return bad_record(c, "record cut short");
+    const char *why =
+        journal_frame_decode(p, avail, &out->type, &out->payload, &out->len, &out->size);
     if (why)
         return bad_record(c, why);
     /* a decoded record lies within the bytes read */
-    assert(off + out->size <= c->len && out->size == journal_record_size(out->len));
+    assert(out->size <= avail && out->size == journal_record_size(out->len));
     out->pos = c->pos;
     c->pos += out->size;
     return INV_OK;

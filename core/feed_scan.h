@@ -1,9 +1,10 @@
 /*
  * feed_scan.h — reading a data directory's journal records by position
  * (private; the change feed's lower half): a cursor that reads segment
- * files with pread through one bounded buffer, and an index of record
- * boundaries ("marks") that lets a reader start at, check, or scan back
- * from any position without reading a segment from its start.
+ * files through fileio's reader (pread through one bounded buffer, fault
+ * sites FILE_OPEN and FILE_READ), and an index of record boundaries
+ * ("marks") that lets a reader start at, check, or scan back from any
+ * position without reading a segment from its start.
  *
  * Contract with the writer (journal.h): records below the durable end are
  * whole on disk and never change; a segment's records end where the next
@@ -14,22 +15,26 @@
  *
  * Invariants: nothing read is trusted (every record passes
  * journal_frame_decode, every segment header fileio_header_check); a
- * cursor's buffer holds at most one record over FEED_BUF_BYTES; marks are
- * record boundaries found by walking from a segment's first position.
+ * cursor reads ahead FEED_BUF_BYTES (a larger record: the record) and
+ * never past its limit, below which the live segment's bytes are final
+ * (fileio_reader_follow); marks are record boundaries found by walking
+ * from a segment's first position.
  * Neither structure is shared between threads: the owner serialises.
  */
 #ifndef INV_FEED_SCAN_H
 #define INV_FEED_SCAN_H
 
+#include "fileio.h"
 #include "journal.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* A cursor's buffer: one pread fills it (records of a few dozen bytes:
- * thousands per read). A record larger than this grows it to the record's
- * size, at most JOURNAL_RECORD_MAX. */
+/* A cursor's read-ahead: one pread reads this much (records of a few
+ * dozen bytes: thousands per read), not the reader's whole buffer, since a
+ * history walk seeks back a chunk at a time. A record larger than this is
+ * read whole (at most JOURNAL_RECORD_MAX). */
 #define FEED_BUF_BYTES (256u << 10)
 /* Stream bytes between two marks: checking a position or starting a scan
  * back reads at most this much (plus one record) from the mark before. */
@@ -44,13 +49,10 @@
 typedef struct {
     const char *dir; /* not owned */
     bool offline; /* no writer: a bad record with nothing after it ends the data */
-    int fd; /* the segment being read (-1: none open) */
+    fileio_reader rd; /* the segment being read (rd.fd < 0: none open) */
     uint64_t seg_first; /* its first position */
-    uint8_t *buf;
-    size_t cap, len; /* bytes allocated, bytes valid */
-    uint64_t buf_pos; /* the stream position of buf[0] */
     uint64_t pos; /* the next record's position */
-    char why[128]; /* the last INV_EINVALID's reason */
+    char why[128]; /* the last INV_EINVALID's or INV_EIO's reason */
 } feed_cursor;
 
 /* One record as framed: payload points into the cursor's buffer (valid
@@ -62,6 +64,7 @@ typedef struct {
     uint32_t len;
 } feed_raw;
 
+/* INV_OK: nothing is allocated until a segment is opened. */
 int feed_cursor_init(feed_cursor *c, const char *dir, bool offline);
 void feed_cursor_free(feed_cursor *c);
 /* Places the cursor at pos, a boundary in the segment that starts at
@@ -70,11 +73,13 @@ void feed_cursor_seek(feed_cursor *c, uint64_t pos, uint64_t seg_first);
 /* The record at c->pos if it starts below limit: INV_OK (c->pos moves
  * past it); INV_ENOTFOUND at limit (or, offline, at the end of the data);
  * FEED_SEGMENT_END; INV_ELIMIT when the segment's file is gone;
- * INV_EINVALID (a corrupt record or header: c->why); INV_EIO. */
+ * INV_EINVALID (a corrupt record or header: c->why); INV_EIO (c->why: the
+ * file and the byte offset); INV_ENOMEM (the reader's buffer). */
 int feed_cursor_next(feed_cursor *c, uint64_t limit, feed_raw *out);
 /* Goes on in the segment that starts at c->pos: INV_OK; INV_ENOTFOUND
  * offline when there is none (the end of the data); INV_EINVALID when a
- * writer's segment is missing there. */
+ * writer's segment is missing there (or its header is bad); INV_EIO,
+ * INV_ENOMEM as feed_cursor_next. */
 int feed_cursor_switch(feed_cursor *c);
 
 /* ---- the boundary index ----------------------------------------------- */

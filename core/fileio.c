@@ -1,6 +1,7 @@
 /*
- * fileio.c — file helpers shared by the journal and snapshots (see
- * fileio.h). Stateless; every function may run on any thread.
+ * fileio.c — file helpers shared by the journal, snapshots and the change
+ * feed (see fileio.h). No state but a reader's own; every function may run
+ * on any thread (a reader on its owner's).
  */
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -120,10 +121,13 @@ const char *fileio_header_check(const uint8_t *p, size_t avail, const fileio_for
 /* ---- reading and syncing ------------------------------------------------ */
 
 /* A reader's state, for asserts only (O(1)): open, with its buffer, and
- * the bytes in the buffer within it. */
+ * the bytes in the buffer within it; a followed file's size within its
+ * final bytes. */
 static bool reader_ok(const fileio_reader *r)
 {
-    return r != NULL && r->fd >= 0 && r->buf != NULL && r->buf_len <= FILEIO_READ_BUF_BYTES;
+    return r != NULL && r->fd >= 0 && r->buf != NULL && r->buf_len <= FILEIO_READ_BUF_BYTES &&
+           r->read_ahead > 0 && r->read_ahead <= FILEIO_READ_BUF_BYTES &&
+           (r->final_end == 0 || r->size <= r->final_end);
 }
 
 int fileio_reader_open(fileio_reader *r, const char *path, fault_site open_site,
@@ -151,7 +155,8 @@ int fileio_reader_open(fileio_reader *r, const char *path, fault_site open_site,
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* a hint only */
     r->fd = fd;
     r->size = (uint64_t)st.st_size;
-    assert(reader_ok(r) && r->buf_len == 0);
+    r->read_ahead = FILEIO_READ_BUF_BYTES;
+    assert(reader_ok(r) && r->buf_len == 0 && r->final_end == 0);
     return 0;
 }
 
@@ -171,11 +176,13 @@ static int reader_fill(fileio_reader *r, uint64_t off, size_t want)
         r->buf_len = 0;
     }
     r->buf_off = off;
-    /* Fill the whole buffer (read-ahead), at least want, never past the
-     * file's end. A read of 0 bytes before it: the file shrank. */
-    while (r->buf_len < FILEIO_READ_BUF_BYTES && r->buf_off + r->buf_len < r->size) {
+    /* Fill the read-ahead (the whole buffer unless set lower), at least
+     * want, never past the file's end. A read of 0 bytes before it: the
+     * file shrank. */
+    size_t fill_to = want > r->read_ahead ? want : r->read_ahead;
+    while (r->buf_len < fill_to && r->buf_off + r->buf_len < r->size) {
         uint64_t at = r->buf_off + r->buf_len;
-        size_t n = FILEIO_READ_BUF_BYTES - r->buf_len;
+        size_t n = fill_to - r->buf_len;
         if (n > r->size - at)
             n = (size_t)(r->size - at);
         ssize_t got = sysio_pread(r->read_site, r->fd, r->buf + r->buf_len, n, (off_t)at);
@@ -193,8 +200,28 @@ static int reader_fill(fileio_reader *r, uint64_t off, size_t want)
         if (r->buf_len >= want)
             break; /* enough for now; the next slide reads ahead again */
     }
-    /* the buffer holds file bytes from off, within the buffer and file */
+    /* the buffer holds file bytes from off, within the buffer and file
+     * (and, followed, below the final end: nothing that may still change) */
     assert(reader_ok(r) && r->buf_off == off);
+    assert(r->final_end == 0 || r->buf_off + r->buf_len <= r->final_end);
+    return 0;
+}
+
+/* A followed file's size, re-read: the file's, at most final_end, never
+ * lowered here (a file cut short shows as a read of 0 bytes). 0, or -1
+ * with errno. */
+static int reader_restat(fileio_reader *r)
+{
+    assert(reader_ok(r) && r->final_end != 0);
+    struct stat st;
+    if (fstat(r->fd, &st) != 0)
+        return -1;
+    uint64_t size = (uint64_t)st.st_size;
+    if (size > r->final_end)
+        size = r->final_end; /* the bytes past it may still change */
+    if (size > r->size)
+        r->size = size;
+    assert(r->size <= r->final_end);
     return 0;
 }
 
@@ -203,6 +230,12 @@ const uint8_t *fileio_reader_at_slow(fileio_reader *r, uint64_t off, size_t want
     assert(reader_ok(r) && avail != NULL);
     assert(want <= FILEIO_READ_BUF_BYTES && r->fd >= 0);
     *avail = 0;
+    /* A followed file may have grown since its size was read. */
+    if (r->final_end != 0 && r->size < r->final_end && (off >= r->size || want > r->size - off) &&
+        reader_restat(r) != 0) {
+        r->err_off = off;
+        return NULL;
+    }
     if (off >= r->size)
         return r->buf; /* nothing left: avail 0 */
     uint64_t left = r->size - off;
@@ -236,6 +269,25 @@ bool fileio_reader_zero_from(fileio_reader *r, uint64_t off, bool *err)
         off += avail;
     }
     return true;
+}
+
+void fileio_reader_read_ahead(fileio_reader *r, size_t bytes)
+{
+    assert(reader_ok(r));
+    assert(bytes > 0 && bytes <= FILEIO_READ_BUF_BYTES);
+    r->read_ahead = bytes;
+}
+
+void fileio_reader_follow(fileio_reader *r, uint64_t final_end)
+{
+    assert(reader_ok(r) && final_end > 0);
+    if (final_end <= r->final_end)
+        return; /* what was final stays final */
+    r->final_end = final_end;
+    if (r->size > final_end)
+        r->size = final_end; /* the first call: open's size may reach past it */
+    /* nothing past the final bytes was read (or was, when they were final) */
+    assert(r->size <= r->final_end && r->buf_off + r->buf_len <= r->final_end);
 }
 
 void fileio_reader_close(fileio_reader *r)

@@ -1,10 +1,11 @@
 /*
- * fileio.h — the file helpers that the journal (journal.c, journal_replay.c)
- * and snapshots (snapshot.c) share: names "<16 hex digits><suffix>", the
- * 32-byte file header both formats open with, reading a file with pread
- * through one bounded buffer (never mmap: a media error is EIO, not
- * SIGBUS), syncing a directory, error messages and warnings. docs/JOURNAL.md has
- * the formats.
+ * fileio.h — the file helpers that the journal (journal.c, journal_replay.c),
+ * snapshots (snapshot.c) and the change feed (feed_scan.c) share: names
+ * "<16 hex digits><suffix>", the 32-byte file header both formats open
+ * with, reading a file with pread through one bounded buffer (never mmap:
+ * a media error is EIO, not SIGBUS; a file a writer still extends is
+ * followed), syncing a directory, error messages and warnings.
+ * docs/JOURNAL.md has the formats.
  *
  * Invariants:
  *  - Nothing read from disk is trusted: fileio_header_check reads at most
@@ -116,7 +117,15 @@ const char *fileio_header_check(const uint8_t *p, size_t avail, const fileio_for
  * Files are read with pread, never mapped: a media error is then an EIO
  * from read (reported with the file and offset), never a SIGBUS, and a file
  * cut short under the reader simply ends earlier. Reads are forward mostly;
- * the buffer keeps what is still wanted when it slides. */
+ * the buffer keeps what is still wanted when it slides.
+ *
+ * A file a writer still extends (a live journal segment, read by the change
+ * feed) is *followed* (fileio_reader_follow): its reader reads only below
+ * the end the caller knows to be final, so the buffer never holds bytes
+ * the writer may still change (the zeros a segment is extended with turn
+ * into records), and re-reads the file's size when a read needs bytes past
+ * the size it knew (the file grew). A reader that is never followed reads
+ * as the size was at open (replay, snapshots: files nobody writes). */
 
 /* The reader's buffer: the largest span fileio_reader_at can return (a
  * journal record, JOURNAL_RECORD_MAX, fits with room for read-ahead). */
@@ -125,11 +134,14 @@ const char *fileio_header_check(const uint8_t *p, size_t avail, const fileio_for
 typedef struct fileio_reader {
     int fd;
     fault_site read_site; /* FAULT_REPLAY_READ or FAULT_FILE_READ */
-    uint64_t size; /* file bytes (lowered if the file shrinks under us) */
+    uint64_t size; /* file bytes (lowered if the file shrinks under us;
+                    * followed: at most final_end, raised as the file grows) */
     uint8_t *buf; /* FILEIO_READ_BUF_BYTES */
     uint64_t buf_off; /* file offset of buf[0] */
     size_t buf_len; /* bytes of the file in buf */
     uint64_t err_off; /* where the read that failed started */
+    size_t read_ahead; /* bytes a refill reads at least (default: the buffer) */
+    uint64_t final_end; /* followed: bytes below it are final (0: not followed) */
 } fileio_reader;
 
 /* Opens path for reading (open_site, then read_site for every pread).
@@ -154,6 +166,16 @@ static inline const uint8_t *fileio_reader_at(fileio_reader *r, uint64_t off, si
 /* True if every byte of [off, size) is zero; *err set (and false) on a
  * read error. */
 bool fileio_reader_zero_from(fileio_reader *r, uint64_t off, bool *err);
+/* A refill reads ahead `bytes` (0 < bytes <= FILEIO_READ_BUF_BYTES), or the
+ * bytes asked if more, instead of the whole buffer: for a reader that
+ * seeks back often (the feed's history walks a chunk at a time). */
+void fileio_reader_read_ahead(fileio_reader *r, size_t bytes);
+/* Follows a file a writer still extends: the bytes below final_end (> 0)
+ * are final and no read goes past them; a read that needs bytes past the
+ * size known re-reads it (fstat). final_end only grows: a lower one than
+ * an earlier call's changes nothing (what was final stays final). Call it
+ * before the first read that could reach past the final bytes. */
+void fileio_reader_follow(fileio_reader *r, uint64_t final_end);
 void fileio_reader_close(fileio_reader *r);
 
 /* fsync of a directory (a rename, create or unlink in it becomes durable).

@@ -4,14 +4,18 @@
  * reader end to end over an engine as it writes today (every kind, deltas,
  * after images, revisions, reasons, references, request ids, holds),
  * levels reconstructed from a reader that ran beside 8 writer threads,
- * FROM_END, bad positions, retention (history.start, INV_ELIMIT, segments
- * kept inside retention), the offline reader, and level history.
+ * FROM_END, bad positions, a live segment read as it grows (and its
+ * zeros ahead turn into records), read errors at the feed's fault sites,
+ * retention (history.start, INV_ELIMIT, segments kept inside retention),
+ * the offline reader, and level history.
  */
 #include "test_util.h"
 
 #include "engine.h"
+#include "fault.h"
 #include "feed.h"
 #include "feed_decode.h"
+#include "feed_scan.h"
 #include "idem.h"
 #include "journal.h"
 #include "persist.h"
@@ -945,18 +949,33 @@ Test(feed, positions_beyond_the_end_or_inside_a_record_are_invalid)
 
 /* ---- retention -------------------------------------------------------------------- */
 
-static size_t count_segments(const char *dir)
+/* The directory's segment files: how many, and (bytes not NULL) their
+ * bytes. */
+static size_t segment_files(const char *dir, uint64_t *bytes)
 {
     DIR *d = opendir(dir);
     cr_assert_not_null(d);
     size_t n = 0;
+    uint64_t sum = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         size_t len = strlen(de->d_name);
-        n += len > 4 && strcmp(de->d_name + len - 4, ".jnl") == 0;
+        if (len <= 4 || strcmp(de->d_name + len - 4, ".jnl") != 0)
+            continue;
+        n++;
+        struct stat st;
+        cr_assert_eq(fstatat(dirfd(d), de->d_name, &st, 0), 0, "%s/%s", dir, de->d_name);
+        sum += (uint64_t)st.st_size;
     }
     closedir(d);
+    if (bytes)
+        *bytes = sum;
     return n;
+}
+
+static size_t count_segments(const char *dir)
+{
+    return segment_files(dir, NULL);
 }
 
 static bool file_exists(const char *dir, const char *name)
@@ -1061,6 +1080,130 @@ Test(feed, a_reader_over_a_dropped_segment_gets_limit)
     cr_assert(n > 0);
     cr_assert_eq(v[0].r.position, inv_feed_oldest_position(e));
     cr_assert_eq(v[n - 1].r.position, tu_level_of(e, 1, 2).revision);
+    inv_close(e);
+    tu_remove_tree(dir);
+}
+
+/* ---- a live segment --------------------------------------------------------------- */
+
+/* Rounds of writes a live reader follows, and the writes per round. */
+#define GROW_ROUNDS 6
+#define GROW_WRITES 40
+
+static uint64_t segment_file_bytes(const char *dir)
+{
+    uint64_t bytes;
+    segment_files(dir, &bytes);
+    return bytes;
+}
+
+/* A reader opened on the one segment of a running engine reads to the
+ * durable end, then the writer appends to that segment (under policy:
+ * NONE, the file grows with each write; INTERVAL, the records overwrite the
+ * zeros the writer keeps ahead of them, already in the file when the
+ * reader read there): each round, the reader sees exactly the new records
+ * (never a stale end of file or stale zeros, which would end the segment
+ * and refuse a next one that does not exist). */
+static void reader_follows_growth(inv_fsync_policy policy, const char *name)
+{
+    char dir[128];
+    tu_tmpdir(dir, sizeof dir, name);
+    inv_config cfg = {.data_dir = dir, .fsync_policy = policy};
+    engine_tuning t = {0}; /* default segments: one holds every round */
+    inv_engine *e = NULL;
+    cr_assert_eq(engine_open_tuned(&e, &cfg, &t), INV_OK);
+    cr_assert_eq(inv_location_put(e, 2, NULL), INV_OK);
+    cr_assert_eq(inv_item_put(e, 1, NULL), INV_OK);
+    tu_set_level(e, 1, 2, 0);
+    wait_durable(e);
+    inv_feed *f;
+    cr_assert_eq(inv_feed_open(e, 0, &f), INV_OK);
+    static kept v[GROW_WRITES + 1];
+    cr_assert(read_all(f, v, GROW_WRITES + 1) > 0, "the catalog and the set");
+    uint64_t file_before = segment_file_bytes(dir), end_before = journal_durable_end(e->jr);
+    for (int round = 0; round < GROW_ROUNDS; round++) {
+        adjust_n(e, GROW_WRITES);
+        size_t n = read_all(f, v, GROW_WRITES + 1);
+        cr_assert_eq(n, GROW_WRITES, "round %d: every new record, once", round);
+        for (size_t i = 0; i < n; i++)
+            cr_assert_eq(v[i].r.kind, INV_FEED_LEVEL_ADJUST, "round %d, record %zu", round, i);
+        cr_assert_eq(v[n - 1].r.position, tu_level_of(e, 1, 2).revision, "round %d", round);
+    }
+    cr_assert_eq(count_segments(dir), 1, "the reader stayed in one growing segment");
+    if (policy == INV_FSYNC_NONE)
+        cr_assert(segment_file_bytes(dir) > file_before, "the file grew after the reader opened");
+    else
+        cr_assert(file_before > JOURNAL_SEGMENT_HEADER + end_before,
+                  "zeros were ahead of the records when the reader read there");
+    inv_feed_close(f);
+    inv_close(e);
+    tu_remove_tree(dir);
+}
+
+Test(feed, a_live_reader_follows_its_segment_as_the_file_grows)
+{
+    reader_follows_growth(INV_FSYNC_NONE, "feed-grow");
+}
+
+Test(feed, a_live_reader_follows_its_segment_as_zeros_ahead_become_records)
+{
+    reader_follows_growth(INV_FSYNC_INTERVAL, "feed-zeros");
+}
+
+/* A read error at the feed's fault sites (FILE_OPEN, FILE_READ: the
+ * reader's open and preads) answers INV_EIO naming the segment file and
+ * the byte offset, moves nothing, and the reader goes on once the error
+ * is gone. */
+Test(feed, a_read_error_is_eio_naming_file_and_offset_and_the_reader_goes_on)
+{
+    char dir[128];
+    tu_tmpdir(dir, sizeof dir, "feed-eio");
+    inv_engine *e = engine_with_changes(dir, 0, 0, 0, 20);
+    static kept all[KEPT_MAX], v[KEPT_MAX];
+    inv_feed *f;
+    cr_assert_eq(inv_feed_open(e, 0, &f), INV_OK);
+    size_t n = read_all(f, all, KEPT_MAX);
+    inv_feed_close(f);
+    /* call 1 of FILE_OPEN (the segment), of FILE_READ (its header), call 2
+     * of FILE_READ (its first records) */
+    static const struct {
+        fault_site site;
+        uint64_t call;
+    } at[] = {{FAULT_FILE_OPEN, 1}, {FAULT_FILE_READ, 1}, {FAULT_FILE_READ, 2}};
+    for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
+        cr_assert_eq(inv_feed_open(e, 0, &f), INV_OK);
+        inv_feed_record r;
+        fault_reset();
+        fault_fail(at[k].site, at[k].call, 1, EIO);
+        cr_assert_eq(inv_feed_next(f, &r), INV_EIO, "case %zu", k);
+        cr_assert_eq(fault_failures(at[k].site), 1, "case %zu: the feed's call failed", k);
+        fault_reset();
+        cr_assert_eq(read_all(f, v, KEPT_MAX), n, "case %zu: every record, from the first", k);
+        cr_assert_eq(v[0].r.position, all[0].r.position);
+        inv_feed_close(f);
+    }
+    /* the cursor's reason names the segment file and the offset (the
+     * first segment of a fresh journal: position 8, its header 32 bytes) */
+    uint64_t limit = journal_durable_end(e->jr);
+    const char *want[] = {
+        "cannot open segment file 0000000000000008.jnl: Input/output error",
+        "segment file 0000000000000008.jnl at byte offset 0: Input/output error",
+        "segment file 0000000000000008.jnl at byte offset 32: Input/output error"};
+    for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
+        feed_cursor c;
+        cr_assert_eq(feed_cursor_init(&c, dir, false), INV_OK);
+        feed_cursor_seek(&c, JOURNAL_POSITION_FIRST, JOURNAL_POSITION_FIRST);
+        feed_raw raw;
+        fault_reset();
+        fault_fail(at[k].site, at[k].call, 1, EIO);
+        cr_assert_eq(feed_cursor_next(&c, limit, &raw), INV_EIO, "case %zu", k);
+        fault_reset();
+        cr_assert_not_null(strstr(c.why, want[k]), "case %zu: %s", k, c.why);
+        cr_assert_eq(c.pos, JOURNAL_POSITION_FIRST, "case %zu: nothing read, nothing moved", k);
+        cr_assert_eq(feed_cursor_next(&c, limit, &raw), INV_OK, "case %zu", k);
+        cr_assert_eq(raw.pos, JOURNAL_POSITION_FIRST);
+        feed_cursor_free(&c);
+    }
     inv_close(e);
     tu_remove_tree(dir);
 }
