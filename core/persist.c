@@ -109,8 +109,9 @@ int persist_ack(inv_engine *e, uint64_t pos)
     if (!e->jr)
         return INV_OK;
     assert(persist_engine_ok(e));
-    /* a position this journal handed out (callers skip 0: nothing written) */
-    assert(persist_position_ok(pos) && pos < journal_tail(e->jr));
+    /* below what this journal handed out (callers skip 0: nothing written;
+     * hold.c's retried create may acknowledge on 1, "no position") */
+    assert(pos > 0 && pos < journal_tail(e->jr));
     last_write_position = pos;
     if (e->cfg.defer_durability || e->cfg.fsync_policy != INV_FSYNC_ALWAYS)
         return journal_failed(e->jr) ? INV_EIO : INV_OK;
@@ -121,8 +122,6 @@ int persist_ack(inv_engine *e, uint64_t pos)
 
 uint64_t inv_last_write_position(void)
 {
-    /* 0 (nothing acknowledged on this thread yet) or what persist_ack saw */
-    assert(last_write_position == 0 || persist_position_ok(last_write_position));
     return last_write_position;
 }
 
