@@ -2143,6 +2143,13 @@ static int64_t ended_due(inv_engine *e, hold_record *r)
 static int finish_one(inv_engine *e, hold_record *r, int64_t now_ms)
 {
     hold_book *hb = &e->holds;
+    /* A hold replayed from a record before format 3 has incarnation 0, and
+     * every record written from now on is format 3, which must name one
+     * (replay refuses 0): it gets a new one before any record of it is
+     * written. Its older records replay as 0, below it, so on the next
+     * recovery its newer records replace what they built. */
+    if (r->incarnation == 0)
+        r->incarnation = incarnation_next(NULL);
     int st = load_state(r);
     hold_op op;
     int rc = INV_OK;
