@@ -1202,7 +1202,11 @@ static int create_in_table(inv_engine *e, const char *id, size_t len, uint64_t t
         hold_abort(e, r);
         return rc;
     }
-    hold_mark_held(r); /* on EIO too: the units are held in memory */
+    /* Created, possibly without its record (EIO: the units are held in
+     * memory): marked HELD before the publish, and not again here, since
+     * from that mark on another call may have claimed and ended it (a
+     * second HELD would undo that end). */
+    assert(op.target == INV_HOLD_HELD && load_state(r) != HOLD_PENDING);
     /* release: after the final publish (or its failure), so a retry
      * that reads it acknowledges on a record that exists. */
     atomic_store_explicit(&r->created_pos, op.pos_last ? op.pos_last : 1, memory_order_release);
