@@ -122,7 +122,9 @@ static epoch_record *record_new(void)
     while (!atomic_compare_exchange_weak_explicit(&records_head, &head, r, memory_order_release,
                                                   memory_order_relaxed));
     /* The loop's postcondition: r heads the list, linked to what was
-     * there (never to itself: a record is published once). */
+     * there (never to itself: a record is published once). Records are
+     * never unlinked and next is written only before publication, so
+     * this read races with nothing. */
     assert(r->next != r);
     return r;
 }
@@ -167,12 +169,15 @@ static void push_chain(retired *first, retired *last)
 {
     assert(first != NULL && last != NULL);
     retired *head = atomic_load_explicit(&retired_head, memory_order_relaxed);
-    do
+    do {
+        /* The chain is ours alone, not in the list yet. Checked before the
+         * CAS: once it lands another reclaim may take the nodes, so
+         * nothing of them is read after. */
+        assert(head != first);
         last->next = head;
-    /* release: the nodes' fields are visible to whoever pops them. */
-    while (!atomic_compare_exchange_weak_explicit(&retired_head, &head, first, memory_order_release,
-                                                  memory_order_relaxed));
-    assert(last->next != first); /* the chain was ours alone, not in the list */
+        /* release: the nodes' fields are visible to whoever pops them. */
+    } while (!atomic_compare_exchange_weak_explicit(&retired_head, &head, first,
+                                                    memory_order_release, memory_order_relaxed));
 }
 
 /* A node of the reserve, or NULL when every one is in use. */

@@ -289,14 +289,15 @@ static void stack_push(_Atomic(hold_record *) *slot, hold_record *r)
 {
     assert(slot != NULL && r != NULL);
     hold_record *head = atomic_load_explicit(slot, memory_order_relaxed);
-    do
+    do {
+        /* A record is on one stack once: never below itself. Checked
+         * before the CAS: once it lands, r is the sweeper's (it may pop
+         * and push it again at once), so nothing of r is read after. */
+        assert(head != r);
         r->wheel_next = head;
-    /* release: the record is complete before the sweeper can pop it. */
-    while (!atomic_compare_exchange_weak_explicit(slot, &head, r, memory_order_release,
-                                                  memory_order_relaxed));
-    /* The loop's postcondition: r is on top of what was there; a record is
-     * on one stack once, so it never links to itself. */
-    assert(r->wheel_next != r);
+        /* release: the record is complete before the sweeper can pop it. */
+    } while (!atomic_compare_exchange_weak_explicit(slot, &head, r, memory_order_release,
+                                                    memory_order_relaxed));
 }
 
 /* The sweeper's push (or recovery's, before the sweeper runs): the tick of
