@@ -261,10 +261,11 @@ static int64_t committed_of(hold_line *l)
 
 static int64_t buyer_window_ms(const inv_engine *e)
 {
-    int64_t w = e->cfg.buyer_window_ms ? (int64_t)e->cfg.buyer_window_ms
-                                       : (int64_t)INV_BUYER_WINDOW_MS_DEFAULT;
-    w = w < HOLD_BUYER_WINDOW_MS_MAX ? w : HOLD_BUYER_WINDOW_MS_MAX;
-    assert(w <= HOLD_BUYER_WINDOW_MS_MAX);
+    /* Bounded as the u64 it is configured as: one above INT64_MAX read as
+     * int64 would be a negative window (sold units given back at once). */
+    uint64_t cfg = e->cfg.buyer_window_ms ? e->cfg.buyer_window_ms : INV_BUYER_WINDOW_MS_DEFAULT;
+    int64_t w = cfg < (uint64_t)HOLD_BUYER_WINDOW_MS_MAX ? (int64_t)cfg : HOLD_BUYER_WINDOW_MS_MAX;
+    assert(w > 0 && w <= HOLD_BUYER_WINDOW_MS_MAX);
     return w;
 }
 
