@@ -236,6 +236,8 @@ void table_destroy(table *t)
         arr = next;
     }
     atomic_store_explicit(&t->current, NULL, memory_order_relaxed);
+    /* relaxed (assert only): our own store; nobody else uses t. */
+    assert(atomic_load_explicit(&t->current, memory_order_relaxed) == NULL);
 }
 
 /* ---- probing ------------------------------------------------------------ */
@@ -474,6 +476,7 @@ static bool help_migrate(table *t, table_array *arr)
         atomic_fetch_add_explicit(&arr->copy_cursor, TABLE_MIGRATE_CHUNK, memory_order_relaxed);
     if (start >= cap)
         return false;
+    assert(start % TABLE_MIGRATE_CHUNK == 0); /* the cursor moves by whole chunks */
     size_t end = start + TABLE_MIGRATE_CHUNK < cap ? start + TABLE_MIGRATE_CHUNK : cap;
     assert(start < end && end <= cap);
     for (size_t i = start; i < end; i++)
@@ -528,6 +531,7 @@ static int start_growth(table *t, table_array *arr)
 
 void table_finish_growth(table *t)
 {
+    assert(table_ok(t));
     for (;;) {
         /* acquire: see the array and its successor. */
         table_array *arr = atomic_load_explicit(&t->current, memory_order_acquire);
@@ -548,7 +552,8 @@ void table_finish_growth(table *t)
 
 void table_settle(table *t, table_slot *s)
 {
-    assert(t != NULL && s != NULL);
+    /* growth was met: not a hot path, the table's header is checked */
+    assert(table_ok(t) && s != NULL);
     table_word v = table_load(s);
     if (v.w1 & TABLE_MOVED)
         return;
@@ -684,12 +689,14 @@ void table_note_exclusive(table *t, int64_t delta)
 
 void table_note_created(table *t)
 {
+    assert(table_ok(t)); /* a few loads of a header in cache, per created entry */
     /* relaxed: a count for sizing and statistics. */
     atomic_fetch_add_explicit(&t->live, 1, memory_order_relaxed);
 }
 
 void table_note_deleted(table *t)
 {
+    assert(table_ok(t));
     /* relaxed: a count for sizing and statistics. */
     atomic_fetch_sub_explicit(&t->live, 1, memory_order_relaxed);
 }
@@ -771,6 +778,7 @@ static int cmp_scan_entry(const void *x, const void *y)
 /* Collects the entries of slot i with hash >= cursor (l: scan_entry). */
 static int scan_slot(table *t, table_slot *s, uint64_t cursor, vec *l)
 {
+    assert(s != NULL && l != NULL && l->size == sizeof(scan_entry));
     unsigned __int128 k = key_load(s);
     if (k == KEY_EMPTY || k == KEY_MOVED_EMPTY)
         return 1; /* end of a cluster */
@@ -950,6 +958,7 @@ int table_foreach_slot(table *t, table_visit_slot_fn fn, void *ctx)
         if (k == KEY_EMPTY || k == KEY_MOVED_EMPTY)
             continue;
         uint64_t a = (uint64_t)k, b = (uint64_t)(k >> 64);
+        assert(!key_is_special(a, b)); /* visited above, from outside the array */
         table_word v;
         if (current_value(t, &s, a, b, &v)) {
             int rc = fn(ctx, a, b, v, s);
