@@ -894,12 +894,16 @@ static const put_kind loc_put = {loc_validate, loc_table, NULL, loc_prepare, NUL
 
 int inv_location_put(inv_engine *e, uint64_t loc, const inv_location_fields *f)
 {
-    return put_call(e, &loc_put, loc, f, false);
+    int rc = put_call(e, &loc_put, loc, f, false);
+    assert(rc <= INV_OK); /* INV_OK or a negative INV_E* code */
+    return rc;
 }
 
 int inv_location_create(inv_engine *e, uint64_t loc, const inv_location_fields *f)
 {
-    return put_call(e, &loc_put, loc, f, true);
+    int rc = put_call(e, &loc_put, loc, f, true);
+    assert(rc <= INV_OK);
+    return rc;
 }
 
 int inv_location_get(inv_engine *e, uint64_t loc, inv_location *out)
@@ -913,6 +917,7 @@ int inv_location_get(inv_engine *e, uint64_t loc, inv_location *out)
     if (r)
         record_loc_out(loc, r, is_default, out);
     epoch_exit();
+    assert(!r || out->id == loc);
     return r ? INV_OK : INV_ENOTFOUND;
 }
 
@@ -922,6 +927,8 @@ int inv_location_default(inv_engine *e, uint64_t *loc_out)
         return INV_EINVALID;
     epoch_enter();
     bool found = catalog_default_location(&e->cat, loc_out);
+    /* the default names a location, and locations are never deleted */
+    assert(!found || catalog_location_exists(&e->cat, *loc_out));
     epoch_exit();
     return found ? INV_OK : INV_ENOTFOUND;
 }
@@ -937,6 +944,7 @@ int inv_location_set_default(inv_engine *e, uint64_t loc)
     if (catalog_location_exists(&e->cat, loc))
         rc = default_set(e, loc, NULL, &pos);
     epoch_exit();
+    assert(rc <= INV_OK && (pos == 0 || e->jr != NULL)); /* a position only with a journal */
     return rc == INV_OK && pos ? persist_ack(e, pos) : rc;
 }
 
@@ -1011,7 +1019,9 @@ int inv_location_list(inv_engine *e, uint64_t cursor, size_t count, uint64_t *id
 {
     if (!e)
         return INV_EINVALID;
-    return id_list(&e->cat.locations, cursor, count, ids, ids_cap, n_out, next_cursor);
+    int rc = id_list(&e->cat.locations, cursor, count, ids, ids_cap, n_out, next_cursor);
+    assert(rc != INV_OK || *n_out <= ids_cap); /* a page within the caller's array */
+    return rc;
 }
 
 int inv_item_list(inv_engine *e, uint64_t cursor, size_t count, uint64_t *ids, size_t ids_cap,
@@ -1019,7 +1029,9 @@ int inv_item_list(inv_engine *e, uint64_t cursor, size_t count, uint64_t *ids, s
 {
     if (!e)
         return INV_EINVALID;
-    return id_list(&e->cat.items, cursor, count, ids, ids_cap, n_out, next_cursor);
+    int rc = id_list(&e->cat.items, cursor, count, ids, ids_cap, n_out, next_cursor);
+    assert(rc != INV_OK || *n_out <= ids_cap);
+    return rc;
 }
 
 /* ---- items -------------------------------------------------------------- */
@@ -1152,12 +1164,16 @@ static const put_kind item_put = {item_validate, item_table,   item_stripe,
 
 int inv_item_put(inv_engine *e, uint64_t item, const inv_item_fields *f)
 {
-    return put_call(e, &item_put, item, f, false);
+    int rc = put_call(e, &item_put, item, f, false);
+    assert(rc <= INV_OK);
+    return rc;
 }
 
 int inv_item_create(inv_engine *e, uint64_t item, const inv_item_fields *f)
 {
-    return put_call(e, &item_put, item, f, true);
+    int rc = put_call(e, &item_put, item, f, true);
+    assert(rc <= INV_OK);
+    return rc;
 }
 
 /* A journaled whole-record change of an item under its stripe (a delete,
@@ -1261,6 +1277,7 @@ int inv_item_del(inv_engine *e, uint64_t item)
     int rc = item_del_locked(e, item, &pos);
     epoch_exit();
     pthread_mutex_unlock(m);
+    assert(rc <= INV_OK && (pos == 0 || e->jr != NULL));
     /* A refused delete (CONFLICT) was published and then undone by a
      * second record: "nothing deleted" holds across a crash only once that
      * record is durable, so it is acknowledged like a success. */
@@ -1281,6 +1298,7 @@ int inv_item_get(inv_engine *e, uint64_t item, inv_item *out)
     if (r)
         record_item_out(item, r, out);
     epoch_exit();
+    assert(!r || out->id == item);
     return r ? INV_OK : INV_ENOTFOUND;
 }
 
@@ -1299,12 +1317,16 @@ static int by_string(inv_engine *e, const char *s, size_t max, int field, uint64
 
 int inv_item_by_sku(inv_engine *e, const char *sku, uint64_t *item_out)
 {
-    return by_string(e, sku, INV_SKU_MAX, IS_SKU, item_out);
+    int rc = by_string(e, sku, INV_SKU_MAX, IS_SKU, item_out);
+    assert(rc <= INV_OK);
+    return rc;
 }
 
 int inv_item_by_variant(inv_engine *e, const char *variant, uint64_t *item_out)
 {
-    return by_string(e, variant, INV_VARIANT_MAX, IS_VARIANT, item_out);
+    int rc = by_string(e, variant, INV_VARIANT_MAX, IS_VARIANT, item_out);
+    assert(rc <= INV_OK);
+    return rc;
 }
 
 bool catalog_item_exists(catalog *c, uint64_t item, bool *tracked)
@@ -1567,6 +1589,7 @@ int catalog_snapshot(catalog *c, snapshot_writer *w)
 
 static int free_record(void *ctx, uint64_t a, uint64_t b, table_word v)
 {
+    assert(table_is_live(v)); /* table_foreach visits live entries only */
     free(word_rec(v));
     return 0;
 }

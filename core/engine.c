@@ -30,16 +30,37 @@
 /* Background period when no hold sweep interval is configured tighter. */
 #define ENGINE_BACKGROUND_MS_MAX 50
 
+/* Asserts only: a configuration as engine_open_tuned leaves it once it
+ * accepted it (a known fsync policy, every 0 "default" replaced). */
+static bool engine_config_ok(const inv_config *c)
+{
+    return c->fsync_policy <= INV_FSYNC_NONE && c->fsync_interval_ms > 0 &&
+           c->fsync_interval_ms <= JOURNAL_FSYNC_INTERVAL_MS_MAX && c->sweep_interval_ms > 0 &&
+           c->snapshot_journal_bytes > 0 && c->history_retention_ms > 0;
+}
+
+/* Asserts only: an engine open() set up whole: its configuration accepted,
+ * its journal open exactly when it has a data directory (recovery_open),
+ * the directory's copy taken by recovery (cfg keeps no caller pointer). */
+static bool engine_ok(const inv_engine *e)
+{
+    return e != NULL && engine_config_ok(&e->cfg) && (e->jr != NULL) == (e->data_dir != NULL) &&
+           e->cfg.data_dir == NULL;
+}
+
 uint32_t engine_background_period_ms(const inv_engine *e)
 {
     assert(e != NULL && e->cfg.sweep_interval_ms > 0); /* defaulted at open */
     uint32_t period_ms = e->cfg.sweep_interval_ms;
-    return period_ms > ENGINE_BACKGROUND_MS_MAX ? ENGINE_BACKGROUND_MS_MAX : period_ms;
+    period_ms = period_ms > ENGINE_BACKGROUND_MS_MAX ? ENGINE_BACKGROUND_MS_MAX : period_ms;
+    assert(period_ms > 0 && period_ms <= ENGINE_BACKGROUND_MS_MAX);
+    return period_ms;
 }
 
 void engine_background_tick(inv_engine *e, int64_t now_ms)
 {
-    assert(e != NULL && now_ms > 0);
+    assert(engine_ok(e) && now_ms > 0);
+    assert(now_ms / 1000 <= UINT32_MAX); /* e->now_s's u32 seconds never wrap (until 2106) */
     /* relaxed: a timestamp (engine_now_s). */
     atomic_store_explicit(&e->now_s, (uint32_t)(now_ms / 1000), memory_order_relaxed);
     epoch_enter();
@@ -62,12 +83,18 @@ static void *background_main(void *arg)
         epoch_reclaim();
         clock_sleep_ms(period_ms);
     }
+    /* the thread started only for a whole engine, and inv_close joins it
+     * before tearing anything down */
+    assert(engine_ok(e));
     return NULL;
 }
 
 int inv_open(inv_engine **out, const inv_config *cfg)
 {
-    return engine_open_tuned(out, cfg, NULL);
+    int rc = engine_open_tuned(out, cfg, NULL);
+    /* an engine exactly on success (out NULL: INV_EINVALID) */
+    assert(rc == INV_OK ? out && engine_ok(*out) : !out || *out == NULL);
+    return rc;
 }
 
 int engine_open_tuned(inv_engine **out, const inv_config *cfg, const engine_tuning *tuning)
@@ -86,6 +113,7 @@ int engine_open_tuned(inv_engine **out, const inv_config *cfg, const engine_tuni
         c.snapshot_journal_bytes = INV_SNAPSHOT_BYTES_DEFAULT;
     if (c.history_retention_ms == 0)
         c.history_retention_ms = INV_HISTORY_RETENTION_MS_DEFAULT;
+    assert(engine_config_ok(&c));
     inv_engine *e = inv_calloc(1, sizeof *e);
     if (!e)
         return INV_ENOMEM;
@@ -126,21 +154,25 @@ int engine_open_tuned(inv_engine **out, const inv_config *cfg, const engine_tuni
     if (rc != INV_OK) {
         pthread_mutex_destroy(&e->snapshot_lock);
         free(e);
+        assert(*out == NULL); /* a caller never gets a half-built engine */
         return rc;
     }
     if (c.data_dir) {
         e->cfg.data_dir = c.data_dir;
         rc = recovery_open(e);
         e->cfg.data_dir = NULL;
+        assert(rc != INV_OK || (e->jr != NULL && e->data_dir != NULL));
         if (rc == INV_OK)
             rc = feed_init(e);
         if (rc != INV_OK) {
             inv_close(e);
+            assert(*out == NULL);
             return rc;
         }
     }
     /* A tenant set ticks its engines from one thread of its own. */
     if (tuning && tuning->no_background) {
+        assert(engine_ok(e));
         *out = e;
         return INV_OK;
     }
@@ -148,7 +180,7 @@ int engine_open_tuned(inv_engine **out, const inv_config *cfg, const engine_tuni
         inv_close(e);
         return INV_ENOMEM;
     }
-    assert(e->cfg.data_dir == NULL && e->cfg.sweep_interval_ms > 0);
+    assert(engine_ok(e));
     e->background_started = true;
     *out = e;
     return INV_OK;
@@ -158,6 +190,9 @@ void inv_close(inv_engine *e)
 {
     if (!e)
         return;
+    /* whole, or half opened: engine_open_tuned closes a failed recovery
+     * with the configuration already accepted */
+    assert(engine_config_ok(&e->cfg));
     /* release: the background thread sees the stop after our last change. */
     atomic_store_explicit(&e->stopping, 1, memory_order_release);
     if (e->background_started)
@@ -178,22 +213,26 @@ void inv_close(inv_engine *e)
  * lives as long as e. */
 void inv_defer_journal_begin(inv_engine *e)
 {
-    if (e && e->jr)
+    if (e && e->jr) {
+        assert(engine_ok(e));
         journal_defer_begin(e->jr);
+    }
 }
 
 void inv_defer_journal_end(inv_engine *e)
 {
-    if (e == NULL)
+    if (e == NULL) {
         journal_defer_end_current();
-    else if (e->jr)
+    } else if (e->jr) {
+        assert(engine_ok(e));
         journal_defer_end(e->jr);
+    }
 }
 
 void inv_quiesce(inv_engine *e)
 {
     (void)e;
-    assert(e == NULL || e->cfg.sweep_interval_ms > 0); /* an engine open() set up */
+    assert(e == NULL || engine_ok(e)); /* an engine open() set up */
     epoch_reclaim();
 }
 
@@ -201,6 +240,7 @@ int inv_stats_get(inv_engine *e, inv_stats *out)
 {
     if (!e || !out)
         return INV_EINVALID;
+    assert(engine_ok(e));
     memset(out, 0, sizeof *out);
     epoch_enter();
     int64_t levels = table_live(&e->levels);
@@ -214,6 +254,7 @@ int inv_stats_get(inv_engine *e, inv_stats *out)
                        table_bytes(&e->cat.variants) + table_bytes(&e->cat.products) +
                        table_bytes(&e->holds.by_id) + table_bytes(&e->holds.by_buyer) +
                        table_bytes(&e->idem.by_id);
+    assert(out->table_bytes >= 9 * sizeof(table)); /* each counts its header */
     out->table_resizes = atomic_load_explicit(&e->levels.resizes, memory_order_relaxed) +
                          atomic_load_explicit(&e->cat.items.resizes, memory_order_relaxed);
     hold_stats(e, out);
@@ -229,6 +270,7 @@ int inv_stats_get(inv_engine *e, inv_stats *out)
         journal_stats js;
         journal_stats_get(e->jr, &js);
         out->journal_position = js.tail;
+        assert(js.tail >= JOURNAL_POSITION_FIRST); /* positions start there */
         out->durable_position = js.durable_end;
         /* relaxed: statistics. */
         out->journal_bytes =

@@ -92,6 +92,7 @@ static void init_once(void)
     if (syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
         epoch_asymmetric = 1;
 #endif
+    assert(epoch_asymmetric == 0 || epoch_asymmetric == 1);
 }
 
 /* A record never published yet, initialised and published in the list:
@@ -120,6 +121,11 @@ static epoch_record *record_new(void)
     /* release: publish the initialised record. */
     while (!atomic_compare_exchange_weak_explicit(&records_head, &head, r, memory_order_release,
                                                   memory_order_relaxed));
+    /* The loop's postcondition: r heads the list, linked to what was
+     * there (never to itself: a record is published once). Records are
+     * never unlinked and next is written only before publication, so
+     * this read races with nothing. */
+    assert(r->next != r);
     return r;
 }
 
@@ -132,8 +138,14 @@ static epoch_record *record_reuse(void)
         int free_slot = 0;
         /* acq_rel: take over a slot whose previous owner released it. */
         if (atomic_compare_exchange_strong_explicit(&r->in_use, &free_slot, 1, memory_order_acq_rel,
-                                                    memory_order_relaxed))
+                                                    memory_order_relaxed)) {
+            /* Its owner left every section before giving it back
+             * (thread_exit). relaxed (assert only): ordered by our CAS's
+             * acquire. */
+            assert((atomic_load_explicit(&r->local, memory_order_relaxed) & 1) == 0);
             return r;
+        }
+        assert(free_slot == 1); /* in_use is 0 or 1 */
     }
     return NULL;
 }
@@ -157,11 +169,15 @@ static void push_chain(retired *first, retired *last)
 {
     assert(first != NULL && last != NULL);
     retired *head = atomic_load_explicit(&retired_head, memory_order_relaxed);
-    do
+    do {
+        /* The chain is ours alone, not in the list yet. Checked before the
+         * CAS: once it lands another reclaim may take the nodes, so
+         * nothing of them is read after. */
+        assert(head != first);
         last->next = head;
-    /* release: the nodes' fields are visible to whoever pops them. */
-    while (!atomic_compare_exchange_weak_explicit(&retired_head, &head, first, memory_order_release,
-                                                  memory_order_relaxed));
+        /* release: the nodes' fields are visible to whoever pops them. */
+    } while (!atomic_compare_exchange_weak_explicit(&retired_head, &head, first,
+                                                    memory_order_release, memory_order_relaxed));
 }
 
 /* A node of the reserve, or NULL when every one is in use. */
@@ -185,12 +201,15 @@ static retired *reserve_pop(void)
     if (atomic_load_explicit(&reserve_bump, memory_order_relaxed) >= EPOCH_RESERVE_NODES)
         return NULL;
     uint32_t i = atomic_fetch_add_explicit(&reserve_bump, 1, memory_order_relaxed);
+    /* a node never handed out before: never retired anything yet */
+    assert(i >= EPOCH_RESERVE_NODES || reserve_nodes[i].p == NULL);
     return i < EPOCH_RESERVE_NODES ? &reserve_nodes[i] : NULL;
 }
 
 static void reserve_push(retired *n)
 {
     assert(n >= reserve_nodes && n < reserve_nodes + EPOCH_RESERVE_NODES);
+    assert(n->reserved); /* only a reserve node goes back to the reserve */
     uint32_t i = (uint32_t)(n - reserve_nodes);
     uint64_t head = atomic_load_explicit(&reserve_head, memory_order_relaxed);
     do
@@ -213,6 +232,7 @@ static retired *node_get(void)
     }
     for (int tries = 0; tries < EPOCH_RESERVE_TRIES; tries++) {
         if ((n = reserve_pop())) {
+            assert(n >= reserve_nodes && n < reserve_nodes + EPOCH_RESERVE_NODES);
             n->reserved = true;
             return n;
         }
@@ -226,6 +246,8 @@ static retired *node_get(void)
 static void node_put(retired *n)
 {
     assert(n != NULL && n->p != NULL);
+    /* reserved exactly when it is one of the reserve's nodes */
+    assert(n->reserved == (n >= reserve_nodes && n < reserve_nodes + EPOCH_RESERVE_NODES));
     if (n->reserved)
         reserve_push(n);
     else
@@ -251,6 +273,7 @@ void epoch_retire(void *p, void (*free_fn)(void *), const void *owner)
      * could still see p. */
     atomic_thread_fence(memory_order_seq_cst);
     n->epoch = atomic_load_explicit(&epoch_global, memory_order_relaxed);
+    assert(n->epoch >= 1); /* the epoch starts at 1 and only grows */
     push_chain(n, n);
     /* relaxed: a heuristic counter. */
     if (atomic_fetch_add_explicit(&retired_since_reclaim, 1, memory_order_relaxed) %
@@ -261,6 +284,7 @@ void epoch_retire(void *p, void (*free_fn)(void *), const void *owner)
 
 static bool all_threads_at(uint64_t e)
 {
+    assert(e >= 1);
     for (epoch_record *r = atomic_load_explicit(&records_head, memory_order_acquire); r;
          r = r->next) {
         /* acquire: pairs with the release in enter/exit so the sections we
@@ -281,10 +305,14 @@ static void try_advance(void)
         (void)syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
     else
         atomic_thread_fence(memory_order_seq_cst);
+    uint64_t seen = e;
     if (all_threads_at(e))
         /* acq_rel: a single step; losing the race means someone advanced. */
         (void)atomic_compare_exchange_strong_explicit(&epoch_global, &e, e + 1,
                                                       memory_order_acq_rel, memory_order_relaxed);
+    /* It only grows (by one per step). relaxed (assert only): the same
+     * variable, read after our own load or CAS of it. */
+    assert(atomic_load_explicit(&epoch_global, memory_order_relaxed) >= seen);
 }
 
 /* Frees the nodes of the detached list that pass keep_fn's test; puts the
@@ -309,6 +337,7 @@ static void sweep(bool (*freeable)(const retired *, uint64_t, const void *), con
         }
         n = next;
     }
+    assert((keep_first == NULL) == (keep_last == NULL));
     if (keep_first)
         push_chain(keep_first, keep_last);
 }

@@ -72,6 +72,13 @@ static bool state_transient(int st)
     return st == HOLD_PENDING || st == HOLD_ENDING;
 }
 
+/* Asserts only: st is a state a record in memory can be in. */
+static bool record_state_ok(int st)
+{
+    return st == HOLD_PENDING || st == HOLD_ENDING || st == HOLD_ABORTED ||
+           (st >= INV_HOLD_HELD && st <= INV_HOLD_EXPIRED);
+}
+
 /* A line's status: what this hold's changes did to its level so far.
  * SOLD: a partial commit sold this line's committed units; the rest is
  * still reserved (it returns to available next, then the line is ENDED). */
@@ -136,6 +143,39 @@ struct hold_record {
 _Static_assert(INV_BUYER_ID_MAX <= UINT8_MAX && INV_ORDER_REF_MAX <= UINT16_MAX,
                "attribute lengths fit the record's fields");
 
+/* Asserts only: a line as a record keeps it: a quantity a create accepts
+ * (order_lines; record_valid for a replayed one), a known status, and its
+ * units conserved: the units sold within the line (the rest went back to
+ * the level or is still held). Every value ever stored in these fields
+ * keeps to this, so relaxed reads suffice: a check, not a decision. */
+static bool hold_line_ok(const hold_line *l)
+{
+    hold_line *m = (hold_line *)l; /* the atomics' loads take no const */
+    int64_t sold = atomic_load_explicit(&m->committed, memory_order_relaxed);
+    uint8_t status = atomic_load_explicit(&m->status, memory_order_relaxed);
+    return l->qty >= 1 && l->qty <= INV_QTY_MAX && status <= LINE_SOLD && sold >= 0 &&
+           sold <= l->qty;
+}
+
+/* Asserts only: r as record_new or record_from built it: an id and its
+ * attributes within their limits, between one line and
+ * INV_HOLD_LINES_MAX, each line whole (hold_line_ok), a known state and
+ * buyer_units (relaxed reads: see hold_line_ok). O(lines): used where the
+ * caller walks the lines anyway, never per level word. */
+static bool hold_record_ok(const hold_record *r)
+{
+    hold_record *m = (hold_record *)r;
+    if (r == NULL || r->id_len == 0 || r->id_len > INV_HOLD_ID_MAX || r->n_lines == 0 ||
+        r->n_lines > INV_HOLD_LINES_MAX || r->buyer_len > INV_BUYER_ID_MAX ||
+        r->order_ref_len > INV_ORDER_REF_MAX ||
+        !record_state_ok(atomic_load_explicit(&m->state, memory_order_relaxed)) ||
+        atomic_load_explicit(&m->buyer_units, memory_order_relaxed) > BUYER_DONE)
+        return false;
+    for (size_t i = 0; i < r->n_lines; i++)
+        if (!hold_line_ok(&r->lines[i]))
+            return false;
+    return true;
+}
 typedef struct {
     inv_hold_line line;
     size_t index; /* in the caller's order */
@@ -143,26 +183,35 @@ typedef struct {
 
 static size_t record_size(size_t n_lines, size_t attrs_len)
 {
+    assert(n_lines >= 1 && n_lines <= INV_HOLD_LINES_MAX);
+    assert(attrs_len <= INV_BUYER_ID_MAX + INV_ORDER_REF_MAX);
     return sizeof(hold_record) + n_lines * sizeof(hold_line) + attrs_len;
 }
 
 static char *record_attrs(hold_record *r)
 {
+    assert(r->n_lines >= 1 && r->n_lines <= INV_HOLD_LINES_MAX);
+    /* the attributes fit what record_size allocated after the lines */
+    assert(r->buyer_len <= INV_BUYER_ID_MAX && r->order_ref_len <= INV_ORDER_REF_MAX);
     return (char *)(r->lines + r->n_lines);
 }
 
 static const char *record_buyer(const hold_record *r)
 {
+    assert(r->n_lines >= 1 && r->n_lines <= INV_HOLD_LINES_MAX);
     return (const char *)(r->lines + r->n_lines);
 }
 
 static const char *record_order_ref(const hold_record *r)
 {
+    assert(r->buyer_len <= INV_BUYER_ID_MAX && r->order_ref_len <= INV_ORDER_REF_MAX);
     return record_buyer(r) + r->buyer_len;
 }
 
 static void hold_key(const char *id, size_t len, uint64_t *a, uint64_t *b)
 {
+    /* every caller checked the id first (id_ok, create_args_ok, record_valid) */
+    assert(id != NULL && len >= 1 && len <= INV_HOLD_ID_MAX);
     XXH128_hash_t h = XXH3_128bits(id, len);
     *a = h.low64;
     *b = h.high64;
@@ -172,7 +221,9 @@ static int load_state(hold_record *r)
 {
     /* acquire: a settled state comes with the level changes (and the
      * expiry, the units sold) written before its release store. */
-    return atomic_load_explicit(&r->state, memory_order_acquire);
+    int st = atomic_load_explicit(&r->state, memory_order_acquire);
+    assert(record_state_ok(st));
+    return st;
 }
 
 /* The state a reader is shown: a hold being ended stays HELD until its
@@ -189,6 +240,7 @@ static int reported_state(hold_record *r)
     if ((st == INV_HOLD_COMMITTED || st == INV_HOLD_RELEASED || st == INV_HOLD_EXPIRED) &&
         atomic_load_explicit(&r->end_pos, memory_order_acquire) == 0)
         return INV_HOLD_HELD;
+    assert(st != HOLD_ENDING); /* a claim never shows */
     return st;
 }
 
@@ -202,14 +254,19 @@ static int64_t expires_of(hold_record *r)
 static int64_t committed_of(hold_line *l)
 {
     /* relaxed: read by the claim's owner, or after acquiring COMMITTED. */
-    return atomic_load_explicit(&l->committed, memory_order_relaxed);
+    int64_t sold = atomic_load_explicit(&l->committed, memory_order_relaxed);
+    assert(sold >= 0 && sold <= l->qty); /* set_sold and line_valid keep it so */
+    return sold;
 }
 
 static int64_t buyer_window_ms(const inv_engine *e)
 {
-    int64_t w = e->cfg.buyer_window_ms ? (int64_t)e->cfg.buyer_window_ms
-                                       : (int64_t)INV_BUYER_WINDOW_MS_DEFAULT;
-    return w < HOLD_BUYER_WINDOW_MS_MAX ? w : HOLD_BUYER_WINDOW_MS_MAX;
+    /* Bounded as the u64 it is configured as: one above INT64_MAX read as
+     * int64 would be a negative window (sold units given back at once). */
+    uint64_t cfg = e->cfg.buyer_window_ms ? e->cfg.buyer_window_ms : INV_BUYER_WINDOW_MS_DEFAULT;
+    int64_t w = cfg < (uint64_t)HOLD_BUYER_WINDOW_MS_MAX ? (int64_t)cfg : HOLD_BUYER_WINDOW_MS_MAX;
+    assert(w > 0 && w <= HOLD_BUYER_WINDOW_MS_MAX);
+    return w;
 }
 
 /* Reaches a test point (fault.h): a load and a branch where no test runs. */
@@ -231,18 +288,27 @@ static inline void hold_hook(hold_test_point at, uint64_t pos)
 
 static void stack_push(_Atomic(hold_record *) *slot, hold_record *r)
 {
+    assert(slot != NULL && r != NULL);
     hold_record *head = atomic_load_explicit(slot, memory_order_relaxed);
-    do
+    do {
+        /* A record is on one stack once: never below itself. Checked
+         * before the CAS: once it lands, r is the sweeper's (it may pop
+         * and push it again at once), so nothing of r is read after. */
+        assert(head != r);
         r->wheel_next = head;
-    /* release: the record is complete before the sweeper can pop it. */
-    while (!atomic_compare_exchange_weak_explicit(slot, &head, r, memory_order_release,
-                                                  memory_order_relaxed));
+        /* release: the record is complete before the sweeper can pop it. */
+    } while (!atomic_compare_exchange_weak_explicit(slot, &head, r, memory_order_release,
+                                                    memory_order_relaxed));
 }
 
 /* The sweeper's push (or recovery's, before the sweeper runs): the tick of
  * due_ms is never one it has swept already. */
 static void wheel_push(hold_book *hb, hold_record *r, int64_t due_ms)
 {
+    assert(hb->wheel != NULL);
+    /* only created holds reach the wheel (an aborted create is retired by
+     * its creator; a PENDING one is not yet pushed) */
+    assert(load_state(r) != HOLD_PENDING && load_state(r) != HOLD_ABORTED);
     stack_push(&hb->wheel[(uint64_t)(due_ms / HOLD_WHEEL_TICK_MS) % HOLD_WHEEL_SLOTS], r);
 }
 
@@ -251,10 +317,12 @@ static void wheel_push(hold_book *hb, hold_record *r, int64_t due_ms)
  * a whole wheel turn in a swept slot. */
 static void wheel_push_racing(hold_book *hb, hold_record *r)
 {
+    assert(hb->wheel != NULL && r != NULL);
     /* relaxed: only compared against a margin (HOLD_WHEEL_INTAKE_MS) that
      * dwarfs how stale the value can be; no data comes with it. */
     int64_t next_ms =
         atomic_load_explicit(&hb->wheel_next_tick, memory_order_relaxed) * HOLD_WHEEL_TICK_MS;
+    assert(next_ms >= 0); /* a tick of the wall clock, or 0 before the first sweep */
     if (expires_of(r) - next_ms < HOLD_WHEEL_INTAKE_MS)
         stack_push(&hb->wheel_intake, r);
     else
@@ -265,6 +333,7 @@ static void free_stack(hold_record *r)
 {
     while (r) {
         hold_record *next = r->wheel_next;
+        assert(next != r); /* stack_push's postcondition */
         free(r);
         r = next;
     }
@@ -272,6 +341,7 @@ static void free_stack(hold_record *r)
 
 int hold_init(inv_engine *e)
 {
+    assert(e != NULL && e->holds.wheel == NULL); /* once per engine */
     hold_book *hb = &e->holds;
     hb->wheel = inv_calloc(HOLD_WHEEL_SLOTS, sizeof *hb->wheel);
     if (!hb->wheel)
@@ -286,6 +356,7 @@ int hold_init(inv_engine *e)
         free(hb->wheel);
         hb->wheel = NULL;
     }
+    assert((rc == INV_OK) == (hb->wheel != NULL));
     return rc;
 }
 
@@ -302,6 +373,8 @@ void hold_destroy(inv_engine *e)
     hb->wheel = NULL;
     table_destroy(&hb->by_id);
     table_destroy(&hb->by_buyer);
+    /* relaxed (assert only): no other thread is left. */
+    assert(atomic_load_explicit(&hb->by_id.current, memory_order_relaxed) == NULL);
 }
 
 /* ---- lines and attributes --------------------------------------------------- */
@@ -316,8 +389,19 @@ static int cmp_ordered(const void *x, const void *y)
 }
 
 /* Validates and sorts the caller's lines into out (the canonical order). */
+/* Asserts only: lines in the canonical order, strictly increasing by
+ * (item, location) (so each item's lines are consecutive: buyer_items). */
+static bool ordered_ok(const ordered_line *lines, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (cmp_ordered(&lines[i - 1], &lines[i]) >= 0)
+            return false;
+    return true;
+}
+
 static int order_lines(const inv_hold_line *lines, size_t n, ordered_line *out)
 {
+    assert(lines != NULL && out != NULL && n >= 1 && n <= INV_HOLD_LINES_MAX);
     for (size_t i = 0; i < n; i++) {
         if (lines[i].qty < 1 || lines[i].qty > INV_QTY_MAX)
             return INV_EINVALID;
@@ -327,6 +411,7 @@ static int order_lines(const inv_hold_line *lines, size_t n, ordered_line *out)
     for (size_t i = 1; i < n; i++)
         if (cmp_ordered(&out[i - 1], &out[i]) == 0)
             return INV_EINVALID; /* one (item, location) twice */
+    assert(ordered_ok(out, n));
     return INV_OK;
 }
 
@@ -346,6 +431,8 @@ static int opts_ok(const inv_hold_opts *o)
     if ((o->buyer_len && memchr(o->buyer, '\0', o->buyer_len)) ||
         (o->order_ref_len && memchr(o->order_ref, '\0', o->order_ref_len)))
         return INV_EINVALID;
+    /* accepted: what record_new copies fits the record's fields */
+    assert(o->buyer_len <= INV_BUYER_ID_MAX && o->order_ref_len <= INV_ORDER_REF_MAX);
     return INV_OK;
 }
 
@@ -355,6 +442,8 @@ static const inv_hold_opts no_opts = {NULL, 0, 0, NULL, 0};
 static bool same_create(const hold_record *r, const ordered_line *lines, size_t n,
                         const inv_hold_opts *o)
 {
+    assert(hold_record_ok(r) && o != NULL);
+    assert(ordered_ok(lines, n)); /* both in the canonical order */
     if (r->n_lines != n || r->buyer_len != o->buyer_len || r->order_ref_len != o->order_ref_len ||
         memcmp(record_buyer(r), o->buyer ? o->buyer : "", o->buyer_len) != 0 ||
         memcmp(record_order_ref(r), o->order_ref ? o->order_ref : "", o->order_ref_len) != 0)
@@ -370,8 +459,20 @@ static bool same_create(const hold_record *r, const ordered_line *lines, size_t 
  * i sold. A line r lacks, a quantity outside 1 .. that line's, or a line
  * named twice: INVALID. n 0: every unit. O(n * lines), both at most
  * INV_HOLD_LINES_MAX. */
+/* Asserts only: sold[] sells, per line of r, between none and the
+ * line's units (a commit's units, set_sold's input). */
+static bool sold_ok(const hold_record *r, const int64_t *sold)
+{
+    for (size_t i = 0; i < r->n_lines; i++)
+        if (sold[i] < 0 || sold[i] > r->lines[i].qty)
+            return false;
+    return true;
+}
+
 static int map_sold(const hold_record *r, const inv_hold_line *lines, size_t n, int64_t *sold)
 {
+    assert(r != NULL && sold != NULL && (n == 0 || lines != NULL));
+    assert(n <= INV_HOLD_LINES_MAX); /* sold_lines_ok */
     for (size_t i = 0; i < r->n_lines; i++)
         sold[i] = n ? 0 : r->lines[i].qty;
     for (size_t j = 0; j < n; j++) {
@@ -383,6 +484,7 @@ static int map_sold(const hold_record *r, const inv_hold_line *lines, size_t n, 
             return INV_EINVALID;
         sold[i] = lines[j].qty;
     }
+    assert(sold_ok(r, sold));
     return INV_OK;
 }
 
@@ -456,12 +558,15 @@ _Static_assert(sizeof(hold_rec_header) == 104 && sizeof(hold_rec_line) == 32 &&
 
 static uint32_t pad8(size_t n)
 {
-    return (uint32_t)((n + 7u) & ~(size_t)7u);
+    uint32_t padded = (uint32_t)((n + 7u) & ~(size_t)7u);
+    assert(padded >= n && padded - n < 8); /* attribute lengths are small */
+    return padded;
 }
 
 /* Header, lines and images: where the tail starts. */
 static uint32_t rec_fixed_len(size_t n_lines)
 {
+    assert(n_lines <= INV_HOLD_LINES_MAX);
     return (uint32_t)(sizeof(hold_rec_header) + n_lines * sizeof(hold_rec_line) +
                       HOLD_IMAGES_PER_LINE * n_lines * sizeof(hold_rec_image));
 }
@@ -475,6 +580,7 @@ static uint32_t rec_tail_len(uint32_t version)
 
 static uint32_t rec_len(size_t n_lines, size_t attrs_len, uint32_t version)
 {
+    assert(version <= HOLD_REC_V3);
     uint32_t len = rec_fixed_len(n_lines);
     return version >= HOLD_REC_V1 ? len + rec_tail_len(version) + pad8(attrs_len) : len;
 }
@@ -508,14 +614,31 @@ typedef struct {
     hold_rec_image images[HOLD_IMAGES_PER_LINE * INV_HOLD_LINES_MAX];
 } hold_op;
 
+/* Asserts only: op as op_init and op_begin set it up and its changes keep
+ * it: an engine and a record, a known kind and a target a record may be
+ * written with, an actor within its limit, at most two images per line
+ * (HOLD_IMAGES_PER_LINE), and a position only with a journal, one the
+ * journal may have handed out. */
+static bool hold_op_ok(const hold_op *op)
+{
+    return op != NULL && op->e != NULL && op->r != NULL && op->kind >= HOLD_OP_CREATE &&
+           op->kind <= HOLD_OP_EXTEND && record_state_ok(op->target) && op->target != HOLD_ENDING &&
+           op->actor_len <= INV_ACTOR_MAX && (op->actor_len == 0 || op->actor != NULL) &&
+           op->n_images <= HOLD_IMAGES_PER_LINE * op->r->n_lines &&
+           (op->pos == 0 ||
+            (op->e->jr != NULL && op->pos >= JOURNAL_POSITION_FIRST && op->pos % 8u == 0));
+}
+
 /* The length of op's records. */
 static uint32_t op_len(const hold_op *op)
 {
+    assert(hold_op_ok(op));
     return record_len(op->r, op->actor_len);
 }
 
 static void encode_record(const hold_op *op, bool final, uint8_t *buf)
 {
+    assert(buf != NULL && hold_record_ok(op->r));
     hold_record *r = op->r;
     uint32_t len = op_len(op);
     hold_rec_header h;
@@ -535,6 +658,7 @@ static void encode_record(const hold_op *op, bool final, uint8_t *buf)
     h.ended_at_ms = op->kind == HOLD_OP_EXTEND
                         ? op->extended_at_ms
                         : atomic_load_explicit(&r->ended_at_ms, memory_order_relaxed);
+    assert(r->id_len <= sizeof h.id && r->id_len == (size_t)h.id_len);
     memcpy(h.id, r->id, r->id_len);
     memset(buf, 0, len);
     memcpy(buf, &h, sizeof h);
@@ -555,6 +679,8 @@ static void encode_record(const hold_op *op, bool final, uint8_t *buf)
     memcpy(p, record_buyer(r), attrs);
     if (op->actor_len)
         memcpy(p + attrs, op->actor, op->actor_len);
+    /* the bytes written end within the record (the rest is its padding) */
+    assert(p + attrs + op->actor_len <= buf + len);
 }
 
 /* Sets every field but images: zeroing those (about 3 KB) on each create,
@@ -575,6 +701,7 @@ static void op_init(hold_op *op, inv_engine *e, hold_record *r, uint8_t kind, ui
     op->pos_last = 0;
     op->n_images = 0;
     op->spare = NULL;
+    assert(hold_op_ok(op));
 }
 
 /* Who makes a change: its caller (the thread's actor), or the engine
@@ -584,21 +711,26 @@ enum { BY_ENGINE = 0, BY_CALLER = 1 };
 static int op_begin(hold_op *op, inv_engine *e, hold_record *r, uint8_t kind, uint8_t target,
                     int by)
 {
+    assert(by == BY_ENGINE || by == BY_CALLER);
     op_init(op, e, r, kind, target);
     if (by == BY_CALLER)
         op->actor_len = actor_get(&op->actor);
     if (e->jr && !persist_late_reserve() && (op->pos = persist_reserve(e, op_len(op))) == 0)
         return INV_EIO;
+    assert(hold_op_ok(op)); /* the actor and position it took */
     return INV_OK;
 }
 
 static void op_abandon(hold_op *op)
 {
+    /* nothing of it was published: no image may be lost */
+    assert(hold_op_ok(op) && op->n_images == 0);
     if (op->pos)
         persist_abandon(op->e, op->pos, op_len(op));
     op->pos = 0;
     level_spare_free(op->spare);
     op->spare = NULL;
+    assert(op->pos == 0 && op->spare == NULL); /* nothing left to give back */
 }
 
 /* A hold change's lines met a revision at or above its position before
@@ -612,6 +744,7 @@ static uint64_t op_renew(void *p)
     assert(op->pos != 0 && op->n_images == 0);
     op_abandon(op);
     op->pos = persist_reserve(op->e, op_len(op));
+    assert(hold_op_ok(op));
     return op->pos;
 }
 
@@ -619,6 +752,7 @@ static uint64_t op_renew(void *p)
  * complete; else a partial record, and a new position is reserved. */
 static int op_publish(hold_op *op, bool final)
 {
+    assert(hold_op_ok(op));
     uint32_t len = op_len(op);
     if (!op->pos && op->e->jr && persist_late_reserve() &&
         (op->pos = persist_late_position(op->e, PERSIST_HOLD, len)) == 0)
@@ -640,6 +774,8 @@ static int op_publish(hold_op *op, bool final)
     if (rc == INV_OK && !final && !persist_late_reserve() &&
         (op->pos = persist_reserve(op->e, len)) == 0)
         rc = INV_EIO;
+    /* published: its images went with it, and positions only grow */
+    assert(op->n_images == 0 && (op->pos == 0 || op->pos > op->pos_last));
     return rc;
 }
 
@@ -648,6 +784,7 @@ static int op_publish(hold_op *op, bool final)
 static void op_note_line(hold_op *op, size_t i, uint8_t effect, const table_word *image)
 {
     assert(i < op->r->n_lines);
+    assert(effect >= LINE_RESERVED && effect <= LINE_SOLD); /* a change, never NONE */
     if (image) {
         /* Each record gets at most two changes per line (see above). */
         assert(op->n_images < HOLD_IMAGES_PER_LINE * op->r->n_lines);
@@ -661,7 +798,9 @@ static void op_note_line(hold_op *op, size_t i, uint8_t effect, const table_word
 static uint8_t line_status(const hold_line *l)
 {
     /* acquire: pairs with op_line's release of the status. */
-    return atomic_load_explicit(&l->status, memory_order_acquire);
+    uint8_t status = atomic_load_explicit(&l->status, memory_order_acquire);
+    assert(status <= LINE_SOLD);
+    return status;
 }
 
 /* Ends every line still counted (for an aborted create, gives it back).
@@ -671,6 +810,10 @@ static uint8_t line_status(const hold_line *l)
  * second change in one record needs a new position), not one per line. */
 static int op_end_lines(hold_op *op)
 {
+    assert(hold_op_ok(op) && hold_record_ok(op->r));
+    /* an end that was decided, or a create that is aborting */
+    assert(op->target == HOLD_ABORTED ||
+           (op->target >= INV_HOLD_COMMITTED && op->target <= INV_HOLD_EXPIRED));
     hold_record *r = op->r;
     bool commit = op->target == INV_HOLD_COMMITTED;
     uint8_t done = op->target == HOLD_ABORTED ? LINE_GIVEN_BACK : LINE_ENDED;
@@ -691,6 +834,9 @@ static int op_end_lines(hold_op *op)
         assert(st == LINE_SOLD ? sold > 0 && sold < l->qty : sold <= l->qty);
         int64_t sell = st == LINE_RESERVED ? sold : 0;
         end[n] = (level_hold_line){l->item, l->location, l->qty - sold, sell, 0, 0, {0, 0}};
+        /* units conserved: what it sells now and what it returns never
+         * exceed what the line holds */
+        assert(end[n].qty >= 0 && sell <= l->qty - end[n].qty);
         which[n++] = i;
     }
     if (n == 0) {
@@ -729,6 +875,7 @@ static int op_end_lines(hold_op *op)
  * refusals come early, never late). */
 static void buyer_key(const hold_record *r, uint64_t item, uint64_t *a, uint64_t *b)
 {
+    assert(r->buyer_len > 0 && r->buyer_len <= INV_BUYER_ID_MAX); /* only with a buyer */
     uint8_t buf[sizeof item + INV_BUYER_ID_MAX];
     memcpy(buf, &item, sizeof item);
     memcpy(buf + sizeof item, record_buyer(r), r->buyer_len);
@@ -748,7 +895,10 @@ typedef struct {
 static int buyer_step(void *p, table_word cur, table_word *next)
 {
     buyer_ctx *c = p;
+    assert(c->delta != 0 && c->limit >= 0);
     c->seen = table_is_live(cur) ? (int64_t)cur.w0 : 0;
+    /* a counter holds what its records' buyer_units say: never negative */
+    assert(c->seen >= 0 && c->seen <= HOLD_BUYER_UNITS_MAX);
     int64_t after = c->seen + c->delta;
     if (c->delta > 0 && ((c->limit > 0 && after > c->limit) || after > HOLD_BUYER_UNITS_MAX))
         return INV_ELIMIT;
@@ -769,6 +919,7 @@ static int buyer_step(void *p, table_word cur, table_word *next)
 static int buyer_add(inv_engine *e, const hold_record *r, uint64_t item, int64_t delta,
                      int64_t limit, int64_t *seen)
 {
+    assert(delta != 0 && seen != NULL);
     table *t = &e->holds.by_buyer;
     uint64_t a, b;
     buyer_key(r, item, &a, &b);
@@ -783,6 +934,8 @@ static int buyer_add(inv_engine *e, const hold_record *r, uint64_t item, int64_t
             table_note_deleted(t);
         return INV_OK;
     }
+    /* a give-back never claims a key: its counter is live (buyer_units) */
+    assert(rc != TABLE_UPDATE_NO_KEY || delta > 0 || c.seen == 0);
     return rc == TABLE_STEP_KEEP || rc == TABLE_UPDATE_NO_KEY ? INV_OK : rc;
 }
 
@@ -791,8 +944,11 @@ typedef enum { UNITS_ALL, UNITS_UNSOLD, UNITS_SOLD } units_part;
 
 static int64_t line_units(hold_line *l, units_part part)
 {
+    assert(part == UNITS_ALL || part == UNITS_UNSOLD || part == UNITS_SOLD);
     int64_t sold = committed_of(l);
-    return part == UNITS_ALL ? l->qty : part == UNITS_SOLD ? sold : l->qty - sold;
+    int64_t units = part == UNITS_ALL ? l->qty : part == UNITS_SOLD ? sold : l->qty - sold;
+    assert(units >= 0 && units <= l->qty);
+    return units;
 }
 
 /* A refused buyer count: r's first line of the item, and what the buyer
@@ -825,6 +981,7 @@ static int buyer_items(inv_engine *e, hold_record *r, units_part part, int sign,
             (void)buyer_items(e, r, part, -1, 0, i, NULL);
             return rc;
         }
+        assert(j > i && units >= 0); /* one item's lines, at least one */
         i = j;
     }
     return INV_OK;
@@ -833,11 +990,15 @@ static int buyer_items(inv_engine *e, hold_record *r, units_part part, int sign,
 static uint8_t buyer_units_of(hold_record *r)
 {
     /* acquire: pairs with the release that set it, after its counters. */
-    return atomic_load_explicit(&r->buyer_units, memory_order_acquire);
+    uint8_t units = atomic_load_explicit(&r->buyer_units, memory_order_acquire);
+    assert(units <= BUYER_DONE);
+    return units;
 }
 
 static void set_buyer_units(hold_record *r, uint8_t to)
 {
+    /* BUYER_NONE is only ever the start; only a buyer's record counts */
+    assert(to >= BUYER_HELD && to <= BUYER_DONE && r->buyer_len > 0);
     /* release: the counters changed before it (read by the sweeper). */
     atomic_store_explicit(&r->buyer_units, to, memory_order_release);
 }
@@ -859,6 +1020,7 @@ static int buyer_take(inv_engine *e, hold_record *r, int64_t limit, const ordere
         return rc;
     }
     set_buyer_units(r, BUYER_HELD);
+    assert(buyer_units_of(r) == BUYER_HELD);
     return INV_OK;
 }
 
@@ -866,6 +1028,8 @@ static int buyer_take(inv_engine *e, hold_record *r, int64_t limit, const ordere
  * counting only the units sold (until the window passes, sweep_record). */
 static void buyer_end(inv_engine *e, hold_record *r, int decided)
 {
+    assert(decided >= INV_HOLD_COMMITTED && decided <= INV_HOLD_EXPIRED);
+    assert(load_state(r) == decided); /* stored before, by the end's owner */
     if (buyer_units_of(r) != BUYER_HELD)
         return;
     bool sold = false;
@@ -879,19 +1043,26 @@ static void buyer_end(inv_engine *e, hold_record *r, int decided)
 /* A create that failed (r PENDING, ours) gives back what it counted. */
 static void buyer_abort(inv_engine *e, hold_record *r)
 {
+    assert(load_state(r) == HOLD_PENDING); /* a create that failed, ours */
     if (buyer_units_of(r) != BUYER_HELD)
         return;
     (void)buyer_items(e, r, UNITS_ALL, -1, 0, r->n_lines, NULL);
     set_buyer_units(r, BUYER_DONE);
+    assert(buyer_units_of(r) == BUYER_DONE);
 }
+
+static bool buyer_units_consistent(hold_record *r);
+static bool has_unfinished_line(hold_record *r);
 
 /* Recovery (single-threaded), once r's state is final: counts again what
  * the buyer counted before the restart. */
 static int buyer_recount(inv_engine *e, hold_record *r, int64_t now_ms)
 {
+    assert(hold_record_ok(r) && now_ms > 0);
     if (r->buyer_len == 0)
         return INV_OK;
     int st = load_state(r);
+    assert(!state_transient(st)); /* recovery: every change finished */
     bool sold = false;
     for (size_t i = 0; st == INV_HOLD_COMMITTED && i < r->n_lines; i++)
         sold = sold || committed_of(&r->lines[i]) > 0;
@@ -906,6 +1077,7 @@ static int buyer_recount(inv_engine *e, hold_record *r, int64_t now_ms)
     } else {
         set_buyer_units(r, BUYER_DONE);
     }
+    assert(buyer_units_consistent(r)); /* what hold_verify_buyers checks */
     return INV_OK;
 }
 
@@ -916,11 +1088,15 @@ static int buyer_recount(inv_engine *e, hold_record *r, int64_t now_ms)
 static int abort_create(hold_op *op, const ordered_line *lines, size_t i, int rc, int64_t seen,
                         inv_hold_failure *failure)
 {
+    assert(hold_op_ok(op) && op->kind == HOLD_OP_CREATE && i < op->r->n_lines);
+    assert(rc != INV_OK); /* a refusal, passed on */
     if (failure)
         *failure = (inv_hold_failure){lines[i].index, op->r->lines[i].item,
                                       op->r->lines[i].location, rc == INV_EINSUFFICIENT ? seen : 0};
     op->target = HOLD_ABORTED;
     int undo = op_end_lines(op);
+    /* every line taken is given back (nobody saw it: one step) */
+    assert(undo != INV_OK || !has_unfinished_line(op->r));
     int fin = op_publish(op, true);
     return undo != INV_OK ? undo : fin != INV_OK ? fin : rc;
 }
@@ -931,6 +1107,8 @@ static int abort_create(hold_op *op, const ordered_line *lines, size_t i, int rc
  * HELD hold ever counts on a level of a deleted item. */
 static int reserve_lines(hold_op *op, const ordered_line *lines, inv_hold_failure *failure)
 {
+    assert(hold_op_ok(op) && op->kind == HOLD_OP_CREATE && op->n_images == 0);
+    assert(load_state(op->r) == HOLD_PENDING); /* ours until HELD */
     hold_record *r = op->r;
     level_hold_line take[INV_HOLD_LINES_MAX];
     for (size_t i = 0; i < r->n_lines; i++)
@@ -942,6 +1120,7 @@ static int reserve_lines(hold_op *op, const ordered_line *lines, inv_hold_failur
     level_position at = {op->pos, op_renew, op, NULL, false}; /* may fail: nothing decided */
     int rc = level_reserve_all(op->e, take, r->n_lines, &at, &failed);
     assert(at.pos == op->pos);
+    assert(rc == INV_OK || failed < r->n_lines); /* a refusal names its line */
     if (rc != INV_OK)
         return abort_create(op, lines, failed, rc, take[failed].available_seen, failure);
     for (size_t i = 0; i < r->n_lines; i++) {
@@ -950,6 +1129,7 @@ static int reserve_lines(hold_op *op, const ordered_line *lines, inv_hold_failur
         op_note_line(op, i, changed ? LINE_RESERVED : LINE_UNTRACKED,
                      changed ? &take[i].image : NULL);
     }
+    assert(op->n_images <= r->n_lines); /* a create changes each level once */
     bool tracked;
     for (size_t i = 0; i < op->r->n_lines; i++)
         if (!catalog_item_exists(&op->e->cat, op->r->lines[i].item, &tracked))
@@ -962,6 +1142,7 @@ static int reserve_lines(hold_op *op, const ordered_line *lines, inv_hold_failur
  * published, i.e. until *final_pos is set. */
 static int settled_ack(inv_engine *e, _Atomic uint64_t *final_pos, uint64_t *pos_out)
 {
+    assert(final_pos != NULL && pos_out != NULL);
     uint64_t t0_ns = clock_mono_ns();
     for (;;) {
         /* acquire: pairs with the release that stores the final position. */
@@ -971,6 +1152,8 @@ static int settled_ack(inv_engine *e, _Atomic uint64_t *final_pos, uint64_t *pos
             return INV_OK;
         }
         if (pos) {
+            /* a position, or 1 for "none" (created_pos, end_pos) */
+            assert(pos == 1 || pos >= JOURNAL_POSITION_FIRST);
             *pos_out = pos;
             return INV_OK;
         }
@@ -985,6 +1168,8 @@ static int settled_ack(inv_engine *e, _Atomic uint64_t *final_pos, uint64_t *pos
 static hold_record *record_new(const char *id, size_t len, uint64_t ttl_ms,
                                const ordered_line *lines, size_t n, const inv_hold_opts *o)
 {
+    assert(ttl_ms >= 1 && ttl_ms <= INV_HOLD_TTL_MS_MAX); /* create_args_ok */
+    assert(ordered_ok(lines, n));
     hold_record *r = inv_calloc(1, record_size(n, o->buyer_len + o->order_ref_len));
     if (!r)
         return NULL;
@@ -1002,18 +1187,20 @@ static hold_record *record_new(const char *id, size_t len, uint64_t ttl_ms,
         memcpy(record_attrs(r), o->buyer, o->buyer_len);
     if (o->order_ref_len)
         memcpy(record_attrs(r) + o->buyer_len, o->order_ref, o->order_ref_len);
+    assert(hold_record_ok(r) && load_state(r) == HOLD_PENDING); /* calloc: PENDING */
     return r;
 }
 
 static bool wait_not_pending(hold_record *r)
 {
+    assert(r != NULL);
     uint64_t t0_us = clock_mono_us();
     while (state_transient(load_state(r))) {
         if (clock_mono_us() - t0_us > HOLD_PENDING_WAIT_US)
             return false;
         sched_yield();
     }
-    return true;
+    return true; /* settled: PENDING and ENDING never come back... */
 }
 
 /* What an existing record with this id means for a create: OK (a retry),
@@ -1021,9 +1208,13 @@ static bool wait_not_pending(hold_record *r)
 static int existing_verdict(hold_record *old, const ordered_line *lines, size_t n,
                             const inv_hold_opts *o)
 {
+    assert(hold_record_ok(old));
     if (!wait_not_pending(old))
         return INV_ECONFLICT;
     int st = load_state(old);
+    /* ...except ENDING, when a change claims it again meanwhile: any
+     * state but PENDING (a published record's create is done) */
+    assert(st != HOLD_PENDING);
     if (st == INV_HOLD_HELD || st == INV_HOLD_COMMITTED)
         return same_create(old, lines, n, o) ? INV_OK : INV_ECONFLICT;
     return 1;
@@ -1036,6 +1227,7 @@ static int existing_verdict(hold_record *old, const ordered_line *lines, size_t 
  * position after ours, so it is never durable before the create. */
 static void hold_mark_held(hold_record *r)
 {
+    assert(load_state(r) == HOLD_PENDING); /* the create's own, marked once */
     /* release: the reserved lines happen before anyone acts on HELD. */
     atomic_store_explicit(&r->state, INV_HOLD_HELD, memory_order_release);
 }
@@ -1043,6 +1235,9 @@ static void hold_mark_held(hold_record *r)
 static void hold_activate(inv_engine *e, hold_record *r)
 {
     hold_book *hb = &e->holds;
+    /* created: its final record's position is set (1: none) */
+    assert(atomic_load_explicit(&r->created_pos, memory_order_relaxed) != 0);
+    assert(load_state(r) != HOLD_PENDING); /* marked HELD (and maybe ended since) */
     hold_hook(HOLD_TEST_BEFORE_WHEEL, 0);
     wheel_push_racing(hb, r);
     /* relaxed: statistics. */
@@ -1057,7 +1252,9 @@ static void forget(inv_engine *e, hold_record *r);
  * one counts on a settled counter. */
 static void hold_abort(inv_engine *e, hold_record *r)
 {
+    assert(hold_record_ok(r));
     buyer_abort(e, r);
+    assert(buyer_units_of(r) != BUYER_HELD); /* every unit given back */
     /* release: a waiter on PENDING sees the given-back lines first. */
     atomic_store_explicit(&r->state, HOLD_ABORTED, memory_order_release);
     forget(e, r);
@@ -1081,7 +1278,8 @@ static uint64_t incarnation_next(const hold_record *old)
      * modification order; old's was drawn before old was published in the
      * table, which our step read. */
     uint64_t inc = atomic_fetch_add_explicit(&incarnation_last, 1, memory_order_relaxed) + 1;
-    assert(inc != 0 && (!old || old->incarnation < inc));
+    assert(inc != 0); /* 2^64 claims never happen */
+    assert(!old || old->incarnation < inc);
     return inc;
 }
 
@@ -1117,6 +1315,8 @@ typedef struct {
 static int claim_step(void *p, table_word cur, table_word *next)
 {
     claim_ctx *c = p;
+    /* table_update_at hands a plain word: no growth flag, no descriptor */
+    assert((cur.w1 & (TABLE_FROZEN | TABLE_DESC)) == 0);
     c->old = table_is_live(cur) ? (hold_record *)(uintptr_t)cur.w0 : NULL;
     if (c->old && (c->old->id_len != c->len || memcmp(c->old->id, c->id, c->len) != 0))
         return INV_ELIMIT; /* a 128-bit hash collision between two ids */
@@ -1137,9 +1337,11 @@ static int claim_step(void *p, table_word cur, table_word *next)
     } else if (!(c->mine = record_new(c->id, c->len, c->ttl_ms, c->lines, c->n, c->opts))) {
         return INV_ENOMEM;
     }
+    assert(load_state(c->mine) == HOLD_PENDING); /* unpublished: nobody else changed it */
     /* Drawn after reading old (ended): so above its incarnation. */
     c->mine->incarnation = incarnation_next(c->old);
     *next = (table_word){(uintptr_t)c->mine, table_version(cur) + 1};
+    assert(table_version(*next) <= TABLE_VERSION_MAX && table_is_live(*next));
     return TABLE_STEP_WRITE;
 }
 
@@ -1150,6 +1352,7 @@ static int claim_id(inv_engine *e, const char *id, size_t len, uint64_t ttl_ms,
                     const ordered_line *lines, size_t n, const inv_hold_opts *opts,
                     hold_record **out, uint64_t *ack_pos)
 {
+    assert(out != NULL && ack_pos != NULL && opts != NULL);
     uint64_t a, b;
     hold_key(id, len, &a, &b);
     claim_ctx c = {id, len, ttl_ms, lines, n, opts, NULL, NULL};
@@ -1170,6 +1373,7 @@ static int claim_id(inv_engine *e, const char *id, size_t len, uint64_t ttl_ms,
     else
         table_note_created(&e->holds.by_id);
     *out = c.mine;
+    assert(c.mine->incarnation != 0 && (!c.old || c.old->incarnation < c.mine->incarnation));
     return INV_OK;
 }
 
@@ -1177,10 +1381,12 @@ static int create_in_table(inv_engine *e, const char *id, size_t len, uint64_t t
                            const ordered_line *lines, size_t n, const inv_hold_opts *opts,
                            inv_hold_failure *failure, uint64_t *pos_out)
 {
+    assert(e != NULL && opts != NULL && pos_out != NULL);
     hold_record *r;
     int rc = claim_id(e, id, len, ttl_ms, lines, n, opts, &r, pos_out);
     if (rc != INV_OK || !r)
         return rc;
+    assert(load_state(r) == HOLD_PENDING && buyer_units_of(r) == BUYER_NONE);
     /* The buyer's units first, then the levels: a buyer over the limit
      * takes nothing from any level. */
     rc = buyer_take(e, r, opts->buyer_limit, lines, failure);
@@ -1202,7 +1408,11 @@ static int create_in_table(inv_engine *e, const char *id, size_t len, uint64_t t
         hold_abort(e, r);
         return rc;
     }
-    hold_mark_held(r); /* on EIO too: the units are held in memory */
+    /* Created, possibly without its record (EIO: the units are held in
+     * memory): marked HELD before the publish, and not again here, since
+     * from that mark on another call may have claimed and ended it (a
+     * second HELD would undo that end). */
+    assert(op.target == INV_HOLD_HELD && load_state(r) != HOLD_PENDING);
     /* release: after the final publish (or its failure), so a retry
      * that reads it acknowledges on a record that exists. */
     atomic_store_explicit(&r->created_pos, op.pos_last ? op.pos_last : 1, memory_order_release);
@@ -1221,8 +1431,13 @@ static int create_args_ok(const char *hold_id, size_t hold_id_len, uint64_t ttl_
     if (hold_id_len > INV_HOLD_ID_MAX || n_lines > INV_HOLD_LINES_MAX ||
         ttl_ms > INV_HOLD_TTL_MS_MAX)
         return INV_ELIMIT;
+    assert(ordered != NULL);
     int rc = opts_ok(opts);
-    return rc == INV_OK ? order_lines(lines, n_lines, ordered) : rc;
+    rc = rc == INV_OK ? order_lines(lines, n_lines, ordered) : rc;
+    /* accepted: within what record_new and claim_id assume */
+    assert(rc != INV_OK || (hold_id_len <= INV_HOLD_ID_MAX && n_lines <= INV_HOLD_LINES_MAX &&
+                            ttl_ms >= 1 && ttl_ms <= INV_HOLD_TTL_MS_MAX));
+    return rc;
 }
 
 int inv_hold_create_ex(inv_engine *e, const char *hold_id, size_t hold_id_len, uint64_t ttl_ms,
@@ -1240,19 +1455,24 @@ int inv_hold_create_ex(inv_engine *e, const char *hold_id, size_t hold_id_len, u
     rc = create_in_table(e, hold_id, hold_id_len, ttl_ms, ordered, n_lines, opts ? opts : &no_opts,
                          failure, &pos);
     epoch_exit();
+    assert(pos == 0 || e->jr != NULL); /* a position only with a journal */
+    assert(rc <= INV_OK);
     return pos && rc == INV_OK ? persist_ack(e, pos) : rc;
 }
 
 int inv_hold_create(inv_engine *e, const char *hold_id, size_t hold_id_len, uint64_t ttl_ms,
                     const inv_hold_line *lines, size_t n_lines, inv_hold_failure *failure)
 {
-    return inv_hold_create_ex(e, hold_id, hold_id_len, ttl_ms, lines, n_lines, NULL, failure);
+    int rc = inv_hold_create_ex(e, hold_id, hold_id_len, ttl_ms, lines, n_lines, NULL, failure);
+    assert(rc <= INV_OK); /* INV_OK or a negative INV_E* code */
+    return rc;
 }
 
 /* ---- claims of HELD holds: what ends and extends share ------------------------ */
 
 static hold_record *find_record(inv_engine *e, const char *id, size_t len, int *rc)
 {
+    assert(e != NULL && rc != NULL);
     uint64_t a, b;
     hold_key(id, len, &a, &b);
     table_slot *s = table_find(&e->holds.by_id, a, b);
@@ -1267,6 +1487,8 @@ static hold_record *find_record(inv_engine *e, const char *id, size_t len, int *
         return NULL;
     }
     *rc = INV_OK;
+    /* a live entry names a whole record (claim_step, install_step) */
+    assert(r->n_lines >= 1 && r->n_lines <= INV_HOLD_LINES_MAX);
     return r;
 }
 
@@ -1281,6 +1503,8 @@ typedef struct {
 /* A committed r sold what req sells (a retried commit). */
 static bool same_sold(hold_record *r, const change_req *req)
 {
+    assert(req->to == INV_HOLD_COMMITTED && load_state(r) == INV_HOLD_COMMITTED);
+    assert(req->sold == NULL || sold_ok(r, req->sold));
     for (size_t i = 0; i < r->n_lines; i++)
         if (committed_of(&r->lines[i]) != (req->sold ? req->sold[i] : r->lines[i].qty))
             return false;
@@ -1293,6 +1517,8 @@ static bool same_sold(hold_record *r, const change_req *req)
  * aborted hold: NOTFOUND. */
 static int settled_answer(hold_record *r, int st, const change_req *req)
 {
+    /* settled and not HELD: the caller waited out PENDING and ENDING */
+    assert(!state_transient(st) && st != INV_HOLD_HELD);
     switch (st) {
     case INV_HOLD_COMMITTED:
         return req->to == INV_HOLD_COMMITTED && same_sold(r, req) ? INV_OK : INV_ECONFLICT;
@@ -1301,6 +1527,7 @@ static int settled_answer(hold_record *r, int st, const change_req *req)
         return req->to == INV_HOLD_COMMITTED || req->to == HOLD_CLAIM_EXTEND ? INV_ENOTFOUND
                                                                              : INV_OK;
     default:
+        assert(st == HOLD_ABORTED);
         return INV_ENOTFOUND; /* aborted */
     }
 }
@@ -1314,6 +1541,8 @@ static int settled_answer(hold_record *r, int st, const change_req *req)
 static inline int held_or_answer(inv_engine *e, hold_record *r, const change_req *req, int *st,
                                  uint64_t *ack_pos)
 {
+    assert(req->to == HOLD_CLAIM_EXTEND ||
+           (req->to >= INV_HOLD_COMMITTED && req->to <= INV_HOLD_EXPIRED));
     while (state_transient(*st = load_state(r)))
         if (!wait_not_pending(r))
             return INV_ECONFLICT;
@@ -1330,14 +1559,20 @@ static inline int held_or_answer(inv_engine *e, hold_record *r, const change_req
 static bool claim_held(hold_record *r, int st)
 {
     assert(st == INV_HOLD_HELD);
-    return atomic_compare_exchange_strong_explicit(&r->state, &st, HOLD_ENDING,
-                                                   memory_order_acq_rel, memory_order_acquire);
+    bool won = atomic_compare_exchange_strong_explicit(&r->state, &st, HOLD_ENDING,
+                                                       memory_order_acq_rel, memory_order_acquire);
+    /* Lost: another change claimed it (ENDING) or ended it since; st is
+     * the state that beat us, never HELD again without a claim. */
+    assert(won || st != INV_HOLD_HELD);
+    return won;
 }
 
 /* A claim given back unchanged (or with a new expiry: an extend). */
 static void unclaim(hold_record *r)
 {
     assert(load_state(r) == HOLD_ENDING);
+    /* nothing sold by a claim given back (set_sold's RELEASED, or never set) */
+    assert(r->n_lines >= 1 && committed_of(&r->lines[0]) == 0);
     /* release: a new expiry is written before HELD. */
     atomic_store_explicit(&r->state, INV_HOLD_HELD, memory_order_release);
 }
@@ -1345,6 +1580,9 @@ static void unclaim(hold_record *r)
 /* Sets the units each line sells (0 unless a commit) on a claimed r. */
 static void set_sold(hold_record *r, int to, const int64_t *sold)
 {
+    /* the claim's owner alone writes the units sold */
+    assert(load_state(r) == HOLD_ENDING);
+    assert(sold == NULL || sold_ok(r, sold));
     for (size_t i = 0; i < r->n_lines; i++)
         /* relaxed: published by the release of the end's state. */
         atomic_store_explicit(&r->lines[i].committed,
@@ -1358,6 +1596,7 @@ static void set_sold(hold_record *r, int to, const int64_t *sold)
 
 static void count_end(hold_book *hb, int to)
 {
+    assert(to >= INV_HOLD_COMMITTED && to <= INV_HOLD_EXPIRED);
     _Atomic uint64_t *counter = to == INV_HOLD_COMMITTED  ? &hb->committed
                                 : to == INV_HOLD_RELEASED ? &hb->released
                                                           : &hb->expired;
@@ -1381,6 +1620,8 @@ static int hold_end(inv_engine *e, hold_record *r, const change_req *req, int64_
 {
     assert(req->to == INV_HOLD_COMMITTED || req->to == INV_HOLD_RELEASED ||
            req->to == INV_HOLD_EXPIRED);
+    assert(hold_record_ok(r) && pos_out != NULL);
+    assert(req->sold == NULL || req->to == INV_HOLD_COMMITTED); /* only a commit sells in part */
     for (;;) {
         int st;
         int answer = held_or_answer(e, r, req, &st, pos_out);
@@ -1400,6 +1641,7 @@ static int hold_end(inv_engine *e, hold_record *r, const change_req *req, int64_
             op_abandon(&op);
             continue;
         }
+        assert(load_state(r) == HOLD_ENDING); /* ours until we store its next state */
         int64_t now = now_ms ? now_ms : clock_wall_ms();
         bool due = now >= expires_of(r);
         if (req->to == INV_HOLD_EXPIRED && !due) {
@@ -1408,6 +1650,7 @@ static int hold_end(inv_engine *e, hold_record *r, const change_req *req, int64_
             return HOLD_NOT_DUE;
         }
         int decided = req->to == INV_HOLD_COMMITTED && due ? INV_HOLD_EXPIRED : req->to;
+        assert(decided == req->to || decided == INV_HOLD_EXPIRED);
         op.target = (uint8_t)decided;
         set_sold(r, decided, req->sold);
         /* relaxed: read by the background thread after it pops r, and by
@@ -1421,6 +1664,8 @@ static int hold_end(inv_engine *e, hold_record *r, const change_req *req, int64_
         rc = op_end_lines(&op);
         if (rc == INV_OK)
             rc = op_publish(&op, true);
+        /* the end is made: no line is still counted on its level */
+        assert(rc != INV_OK || !has_unfinished_line(r));
         /* release: a retry that reads it acknowledges on it. */
         atomic_store_explicit(&r->end_pos, op.pos_last ? op.pos_last : 1, memory_order_release);
         *pos_out = op.pos_last;
@@ -1435,7 +1680,9 @@ static int id_ok(const char *id, size_t len)
 {
     if (!id || len == 0)
         return INV_EINVALID;
-    return len > INV_HOLD_ID_MAX ? INV_ELIMIT : INV_OK;
+    int rc = len > INV_HOLD_ID_MAX ? INV_ELIMIT : INV_OK;
+    assert(rc != INV_OK || (len >= 1 && len <= INV_HOLD_ID_MAX)); /* hold_key's range */
+    return rc;
 }
 
 /* A partial commit's lines, checked before the hold is looked up. */
@@ -1443,12 +1690,16 @@ static int sold_lines_ok(const inv_hold_line *lines, size_t n)
 {
     if (n && !lines)
         return INV_EINVALID;
-    return n > INV_HOLD_LINES_MAX ? INV_ELIMIT : INV_OK;
+    int rc = n > INV_HOLD_LINES_MAX ? INV_ELIMIT : INV_OK;
+    assert(rc != INV_OK || n == 0 || lines != NULL);
+    return rc;
 }
 
 static int end_by_id(inv_engine *e, const char *id, size_t len, int to, const inv_hold_line *lines,
                      size_t n_lines)
 {
+    assert(to == INV_HOLD_COMMITTED || to == INV_HOLD_RELEASED);
+    assert(n_lines == 0 || to == INV_HOLD_COMMITTED); /* only a commit sells in part */
     int rc = e ? id_ok(id, len) : INV_EINVALID;
     if (rc == INV_OK)
         rc = sold_lines_ok(lines, n_lines);
@@ -1470,18 +1721,24 @@ static int end_by_id(inv_engine *e, const char *id, size_t len, int to, const in
 
 int inv_hold_commit(inv_engine *e, const char *hold_id, size_t hold_id_len)
 {
-    return end_by_id(e, hold_id, hold_id_len, INV_HOLD_COMMITTED, NULL, 0);
+    int rc = end_by_id(e, hold_id, hold_id_len, INV_HOLD_COMMITTED, NULL, 0);
+    assert(rc != HOLD_NOT_DUE && rc <= INV_OK); /* only an expiry is not due */
+    return rc;
 }
 
 int inv_hold_commit_partial(inv_engine *e, const char *hold_id, size_t hold_id_len,
                             const inv_hold_line *lines, size_t n_lines)
 {
-    return end_by_id(e, hold_id, hold_id_len, INV_HOLD_COMMITTED, lines, n_lines);
+    int rc = end_by_id(e, hold_id, hold_id_len, INV_HOLD_COMMITTED, lines, n_lines);
+    assert(rc != HOLD_NOT_DUE && rc <= INV_OK); /* only an expiry is not due */
+    return rc;
 }
 
 int inv_hold_release(inv_engine *e, const char *hold_id, size_t hold_id_len)
 {
-    return end_by_id(e, hold_id, hold_id_len, INV_HOLD_RELEASED, NULL, 0);
+    int rc = end_by_id(e, hold_id, hold_id_len, INV_HOLD_RELEASED, NULL, 0);
+    assert(rc <= INV_OK); /* HOLD_NOT_DUE is an expiry's alone */
+    return rc;
 }
 
 /* ---- extend ------------------------------------------------------------------- */
@@ -1491,6 +1748,7 @@ int inv_hold_release(inv_engine *e, const char *hold_id, size_t hold_id_len)
  * pushes it again at its new time (sweep_record). */
 static int hold_extend(inv_engine *e, hold_record *r, uint64_t ttl_ms, uint64_t *pos_out)
 {
+    assert(ttl_ms >= 1 && ttl_ms <= INV_HOLD_TTL_MS_MAX && pos_out != NULL);
     const change_req req = {HOLD_CLAIM_EXTEND, NULL};
     for (;;) {
         int st;
@@ -1505,6 +1763,7 @@ static int hold_extend(inv_engine *e, hold_record *r, uint64_t ttl_ms, uint64_t 
             op_abandon(&op);
             continue;
         }
+        assert(load_state(r) == HOLD_ENDING && op.n_images == 0); /* an extend moves no unit */
         int64_t now = clock_wall_ms();
         if (now >= expires_of(r)) {
             unclaim(r);
@@ -1513,6 +1772,7 @@ static int hold_extend(inv_engine *e, hold_record *r, uint64_t ttl_ms, uint64_t 
         }
         /* relaxed: published by unclaim's release. */
         atomic_store_explicit(&r->expires_at_ms, now + (int64_t)ttl_ms, memory_order_relaxed);
+        assert(expires_of(r) > now); /* later than now: still HELD when given back */
         op.extended_at_ms = now;
         /* HELD again before the record is published, as hold_mark_held:
          * a snapshot that starts once the record is durable must find the
@@ -1539,6 +1799,7 @@ int inv_hold_extend(inv_engine *e, const char *hold_id, size_t hold_id_len, uint
     if (r)
         rc = hold_extend(e, r, ttl_ms, &pos);
     epoch_exit();
+    assert(rc <= INV_OK && (pos == 0 || e->jr != NULL));
     return pos && rc == INV_OK ? persist_ack(e, pos) : rc;
 }
 
@@ -1546,6 +1807,7 @@ int inv_hold_extend(inv_engine *e, const char *hold_id, size_t hold_id_len, uint
 
 static void copy_text(char *dst, const char *src, size_t len)
 {
+    assert(dst != NULL && (src != NULL || len == 0));
     memcpy(dst, src, len);
     dst[len] = '\0';
 }
@@ -1568,11 +1830,14 @@ int inv_hold_get(inv_engine *e, const char *hold_id, size_t hold_id_len, inv_hol
             out->expires_at_ms = expires_of(r);
             out->created_at_ms = r->created_at_ms;
             out->n_lines = r->n_lines;
+            assert(out->n_lines >= 1 && out->n_lines <= INV_HOLD_LINES_MAX);
             for (size_t i = 0; i < r->n_lines; i++) {
                 out->lines[i] =
                     (inv_hold_line){r->lines[i].item, r->lines[i].location, r->lines[i].qty};
                 out->committed[i] = st == INV_HOLD_COMMITTED ? committed_of(&r->lines[i]) : 0;
             }
+            /* the attributes fit the answer's buffers (and their NUL) */
+            assert(r->buyer_len < sizeof out->buyer && r->order_ref_len < sizeof out->order_ref);
             copy_text(out->buyer, record_buyer(r), r->buyer_len);
             copy_text(out->order_ref, record_order_ref(r), r->order_ref_len);
         }
@@ -1593,6 +1858,7 @@ typedef struct {
 /* r has a line on the filter's item and location (either may be absent). */
 static bool record_matches(const hold_record *r, const inv_hold_filter *f)
 {
+    assert(r->n_lines >= 1 && r->n_lines <= INV_HOLD_LINES_MAX);
     if (!f || (!f->has_item && !f->has_location))
         return true;
     for (size_t i = 0; i < r->n_lines; i++)
@@ -1612,6 +1878,7 @@ static int list_visit(void *p, uint64_t a, uint64_t b, table_word v)
         !record_matches(r, pg->filter))
         return 0;
     assert(pg->n < pg->cap); /* table_scan visits at most cap entries */
+    assert(r->id_len >= 1 && r->id_len <= INV_HOLD_ID_MAX); /* fits ids[] with its NUL */
     copy_text(pg->ids[pg->n], r->id, r->id_len);
     if (pg->lens)
         pg->lens[pg->n] = r->id_len;
@@ -1634,6 +1901,7 @@ int inv_hold_list(inv_engine *e, const inv_hold_filter *filter, uint64_t cursor,
     epoch_exit();
     if (rc != INV_OK)
         return rc;
+    assert(pg.n <= pg.cap && pg.cap <= count);
     *n_out = pg.n;
     *next_cursor = next;
     return INV_OK;
@@ -1645,15 +1913,19 @@ int inv_hold_list(inv_engine *e, const inv_hold_filter *filter, uint64_t cursor,
  * id is gone or names another record already (KEEP). */
 static int forget_step(void *p, table_word cur, table_word *next)
 {
+    assert(p != NULL && (cur.w1 & (TABLE_FROZEN | TABLE_DESC)) == 0);
     if (!table_is_live(cur) || cur.w0 != (uintptr_t)p)
         return TABLE_STEP_KEEP;
     *next = (table_word){0, (table_version(cur) + 1) | TABLE_TOMB};
+    assert(table_version(*next) > table_version(cur)); /* versions never repeat */
     return TABLE_STEP_WRITE;
 }
 
 /* Removes r from the id table if it is still there. */
 static void forget(inv_engine *e, hold_record *r)
 {
+    /* an ended or aborted record: a live or claimed hold is never forgotten */
+    assert(load_state(r) != INV_HOLD_HELD && load_state(r) != HOLD_ENDING);
     uint64_t a, b;
     hold_key(r->id, r->id_len, &a, &b);
     int rc = table_update(&e->holds.by_id, a, b, false, NULL, forget_step, r, NULL);
@@ -1667,6 +1939,7 @@ static void forget(inv_engine *e, hold_record *r)
  * more, else when to look again. */
 static int64_t sweep_buyer_units(inv_engine *e, hold_record *r, int64_t ended, int64_t now_ms)
 {
+    assert(now_ms > 0); /* ended: a replayed time, not checked against now */
     uint8_t units = buyer_units_of(r);
     if (units == BUYER_HELD)
         return now_ms + HOLD_WHEEL_TICK_MS; /* its end is settling them right now */
@@ -1675,6 +1948,8 @@ static int64_t sweep_buyer_units(inv_engine *e, hold_record *r, int64_t ended, i
     int64_t window_end = ended + buyer_window_ms(e);
     if (window_end > now_ms)
         return window_end;
+    /* the window since the commit has passed: only a commit sold units */
+    assert(load_state(r) == INV_HOLD_COMMITTED);
     (void)buyer_items(e, r, UNITS_SOLD, -1, 0, r->n_lines, NULL);
     set_buyer_units(r, BUYER_DONE);
     return 0;
@@ -1682,6 +1957,7 @@ static int64_t sweep_buyer_units(inv_engine *e, hold_record *r, int64_t ended, i
 
 static void sweep_record(inv_engine *e, hold_record *r, int64_t now_ms)
 {
+    assert(hold_record_ok(r) && now_ms > 0);
     hold_book *hb = &e->holds;
     if (load_state(r) == INV_HOLD_HELD) {
         if (expires_of(r) > now_ms) {
@@ -1715,6 +1991,8 @@ static void sweep_record(inv_engine *e, hold_record *r, int64_t now_ms)
         wheel_push(hb, r, ended + HOLD_RETAIN_MS);
         return;
     }
+    /* ended for good: nothing counted for its buyer any more */
+    assert(buyer_units_of(r) == BUYER_NONE || buyer_units_of(r) == BUYER_DONE);
     if (!unlinked)
         forget(e, r);
     epoch_retire(r, free, e);
@@ -1723,6 +2001,7 @@ static void sweep_record(inv_engine *e, hold_record *r, int64_t now_ms)
 /* Sweeps the records of one stack (popped whole). */
 static void sweep_stack(inv_engine *e, _Atomic(hold_record *) *slot, int64_t now_ms)
 {
+    assert(slot != NULL && now_ms > 0);
     /* relaxed: an empty slot (nearly all of them in an idle engine) is
      * left alone: no locked exchange, and an untouched wheel page stays
      * unwritten (tenants keep many idle engines). A push racing this load
@@ -1733,6 +2012,7 @@ static void sweep_stack(inv_engine *e, _Atomic(hold_record *) *slot, int64_t now
     hold_record *r = atomic_exchange_explicit(slot, NULL, memory_order_acquire);
     while (r) {
         hold_record *next = r->wheel_next;
+        assert(next != r);
         sweep_record(e, r, now_ms);
         r = next;
     }
@@ -1740,6 +2020,7 @@ static void sweep_stack(inv_engine *e, _Atomic(hold_record *) *slot, int64_t now
 
 void hold_expire_due(inv_engine *e, int64_t now_ms)
 {
+    assert(e != NULL && e->holds.wheel != NULL && now_ms > 0);
     hold_book *hb = &e->holds;
     int64_t now_tick = now_ms / HOLD_WHEEL_TICK_MS;
     if (hb->swept_tick == 0 || now_tick - hb->swept_tick > HOLD_WHEEL_SLOTS)
@@ -1753,6 +2034,7 @@ void hold_expire_due(inv_engine *e, int64_t now_ms)
     for (int64_t t = hb->swept_tick + 1; t < now_tick; t++)
         sweep_stack(e, &hb->wheel[(uint64_t)t % HOLD_WHEEL_SLOTS], now_ms);
     hb->swept_tick = now_tick - 1;
+    assert(hb->swept_tick < now_tick); /* the current tick waits for the next sweep */
     /* Late arrivals: expired now, or pushed (by us) to their tick, which is
      * not swept yet. */
     sweep_stack(e, &hb->wheel_intake, now_ms);
@@ -1760,6 +2042,7 @@ void hold_expire_due(inv_engine *e, int64_t now_ms)
 
 void hold_stats(inv_engine *e, inv_stats *out)
 {
+    assert(e != NULL && out != NULL);
     hold_book *hb = &e->holds;
     /* relaxed: statistics. */
     out->holds_active = atomic_load_explicit(&hb->active, memory_order_relaxed);
@@ -1779,7 +2062,9 @@ typedef struct {
 /* ctx: a vec of reserved_entry. */
 static int collect_held(void *ctx, uint64_t a, uint64_t b, table_word v)
 {
+    assert(ctx != NULL && table_is_live(v)); /* the walk visits live entries only */
     hold_record *r = (hold_record *)(uintptr_t)v.w0;
+    assert(hold_record_ok(r));
     if (load_state(r) != INV_HOLD_HELD)
         return 0;
     for (size_t i = 0; i < r->n_lines; i++)
@@ -1793,8 +2078,10 @@ static int collect_held(void *ctx, uint64_t a, uint64_t b, table_word v)
 /* ctx: a vec of reserved_entry (reserved: held less committed). */
 static int collect_reserved(void *ctx, uint64_t item, uint64_t loc, table_word v, table_slot *s)
 {
+    assert(ctx != NULL && s != NULL);
     inv_level lv;
     level_out_slot(v, s, &lv);
+    assert(lv.reserved >= 0); /* a level never holds fewer than none */
     return lv.reserved ? vec_push(ctx, &(reserved_entry){item, loc, lv.reserved}) : 0;
 }
 
@@ -1808,8 +2095,19 @@ static int cmp_reserved(const void *x, const void *y)
 
 /* Sorts the reserved_entry list l, summing entries with the same (item,
  * location), and drops those that sum to 0. */
+/* Asserts only: a merged list, strictly increasing, no zero sum left. */
+static bool merged_ok(const vec *l)
+{
+    const reserved_entry *v = l->items;
+    for (size_t i = 0; i < l->n; i++)
+        if (v[i].qty == 0 || (i > 0 && cmp_reserved(&v[i - 1], &v[i]) >= 0))
+            return false;
+    return true;
+}
+
 static void merge_sorted(vec *l)
 {
+    assert(l != NULL && l->size == sizeof(reserved_entry));
     reserved_entry *v = l->items;
     if (l->n == 0)
         return;
@@ -1826,11 +2124,13 @@ static void merge_sorted(vec *l)
         if (v[i].qty != 0)
             v[kept++] = v[i];
     l->n = kept;
+    assert(merged_ok(l));
 }
 
 /* Two sorted, merged lists are equal. */
 static int same_entries(const vec *x, const vec *y)
 {
+    assert(merged_ok(x) && merged_ok(y)); /* memcmp compares canonical lists */
     return x->n == y->n &&
                    (x->n == 0 || memcmp(x->items, y->items, x->n * sizeof(reserved_entry)) == 0)
                ? INV_OK
@@ -1839,6 +2139,7 @@ static int same_entries(const vec *x, const vec *y)
 
 int hold_verify_reserved(inv_engine *e)
 {
+    assert(e != NULL);
     vec held = VEC_OF(reserved_entry), levels = VEC_OF(reserved_entry);
     epoch_enter();
     int rc = table_foreach(&e->holds.by_id, collect_held, &held);
@@ -1852,12 +2153,14 @@ int hold_verify_reserved(inv_engine *e)
     }
     vec_free(&held);
     vec_free(&levels);
+    assert(rc == INV_OK || rc == INV_ECONFLICT || rc == INV_ENOMEM);
     return rc;
 }
 
 /* buyer_units as a record's state says it must be (the window aside). */
 static bool buyer_units_consistent(hold_record *r)
 {
+    assert(r != NULL);
     int st = load_state(r);
     uint8_t units = buyer_units_of(r);
     if (r->buyer_len == 0)
@@ -1875,6 +2178,7 @@ static bool buyer_units_consistent(hold_record *r)
 static int collect_buyer_units(void *ctx, uint64_t ka, uint64_t kb, table_word v)
 {
     (void)ka, (void)kb;
+    assert(ctx != NULL && table_is_live(v));
     hold_record *r = (hold_record *)(uintptr_t)v.w0;
     if (!buyer_units_consistent(r))
         return INV_ENOTFOUND;
@@ -1885,6 +2189,7 @@ static int collect_buyer_units(void *ctx, uint64_t ka, uint64_t kb, table_word v
         uint64_t a, b;
         buyer_key(r, r->lines[i].item, &a, &b);
         int64_t n = line_units(&r->lines[i], units == BUYER_HELD ? UNITS_ALL : UNITS_SOLD);
+        assert(n >= 0);
         if (vec_push(ctx, &(reserved_entry){a, b, n}) != INV_OK)
             return INV_ENOMEM;
     }
@@ -1893,11 +2198,14 @@ static int collect_buyer_units(void *ctx, uint64_t ka, uint64_t kb, table_word v
 
 static int collect_counters(void *ctx, uint64_t a, uint64_t b, table_word v)
 {
+    /* a live counter holds units (buyer_step makes 0 a tombstone) */
+    assert(table_is_live(v) && (int64_t)v.w0 > 0 && (int64_t)v.w0 <= HOLD_BUYER_UNITS_MAX);
     return vec_push(ctx, &(reserved_entry){a, b, (int64_t)v.w0});
 }
 
 int hold_verify_buyers(inv_engine *e)
 {
+    assert(e != NULL);
     vec want = VEC_OF(reserved_entry), have = VEC_OF(reserved_entry);
     epoch_enter();
     int rc = table_foreach(&e->holds.by_id, collect_buyer_units, &want);
@@ -1913,6 +2221,7 @@ int hold_verify_buyers(inv_engine *e)
     }
     vec_free(&want);
     vec_free(&have);
+    assert(rc == INV_OK || rc == INV_ECONFLICT || rc == INV_ENOMEM);
     return rc;
 }
 
@@ -1928,6 +2237,7 @@ static bool state_valid(uint8_t st)
  * with each other and with the record's target state. */
 static bool line_valid(const hold_rec_line *l, uint8_t target)
 {
+    assert(l != NULL);
     bool commit = target == INV_HOLD_COMMITTED;
     return l->status <= LINE_SOLD && l->qty >= 1 && l->qty <= INV_QTY_MAX &&
            (int64_t)l->committed <= l->qty && (commit || l->committed == 0) &&
@@ -1939,6 +2249,7 @@ static bool line_valid(const hold_rec_line *l, uint8_t target)
 static bool record_valid(const uint8_t *p, uint32_t len, hold_rec_header *h, hold_rec_tail *tail,
                          uint64_t *incarnation)
 {
+    assert(p != NULL && h != NULL && tail != NULL && incarnation != NULL);
     *incarnation = 0; /* formats before 3 */
     if (len < sizeof *h)
         return false;
@@ -1986,21 +2297,27 @@ static bool record_valid(const uint8_t *p, uint32_t len, hold_rec_header *h, hol
     for (size_t i = 0; i < h->n_images; i++)
         if (images[i].line >= h->n_lines)
             return false;
+    /* accepted: within what a record of ours can be (record_from's sizes) */
+    assert(len <= HOLD_REC_LEN_MAX && (h->version < HOLD_REC_V3 || *incarnation != 0));
     return true;
 }
 
 /* The state a replayed record leaves its hold in. */
 static int replayed_state(const hold_rec_header *h)
 {
-    if (h->kind == HOLD_OP_CREATE)
-        return h->final ? h->target : HOLD_PENDING;
-    return h->target;
+    /* record_valid: a known kind and a state a record may carry */
+    assert(h->kind >= HOLD_OP_CREATE && h->kind <= HOLD_OP_EXTEND && state_valid(h->target));
+    int st = h->kind == HOLD_OP_CREATE && !h->final ? HOLD_PENDING : h->target;
+    assert(record_state_ok(st) && st != HOLD_ENDING); /* a claim is never journaled */
+    return st;
 }
 
 static hold_record *record_from(const hold_rec_header *h, const hold_rec_tail *t,
                                 uint64_t incarnation, const hold_rec_line *lines, const char *attrs,
                                 uint64_t pos)
 {
+    assert(h != NULL && t != NULL && lines != NULL);
+    assert(h->version < HOLD_REC_V1 || attrs != NULL); /* format 1 on has attributes */
     size_t attrs_len = (size_t)t->buyer_len + t->order_ref_len;
     hold_record *r = inv_calloc(1, record_size(h->n_lines, attrs_len));
     if (!r)
@@ -2033,6 +2350,7 @@ static hold_record *record_from(const hold_rec_header *h, const hold_rec_tail *t
     r->order_ref_len = t->order_ref_len;
     if (attrs_len)
         memcpy(record_attrs(r), attrs, attrs_len);
+    assert(hold_record_ok(r)); /* what record_valid accepted builds a whole record */
     return r;
 }
 
@@ -2046,10 +2364,12 @@ typedef struct {
 static int install_step(void *p, table_word cur, table_word *next)
 {
     install_ctx *c = p;
+    assert((cur.w1 & (TABLE_FROZEN | TABLE_DESC)) == 0); /* table_update_at's plain word */
     uint64_t version = table_version(cur) + 1;
     c->was = cur;
     *next = load_state(c->r) == HOLD_ABORTED ? (table_word){0, version | TABLE_TOMB}
                                              : (table_word){(uintptr_t)c->r, version};
+    assert(version <= TABLE_VERSION_MAX);
     return TABLE_STEP_WRITE;
 }
 
@@ -2057,6 +2377,7 @@ static int install_step(void *p, table_word cur, table_word *next)
  * no other thread runs, so a replaced record is freed at once). */
 static int install_record(inv_engine *e, hold_record *r)
 {
+    assert(hold_record_ok(r));
     uint64_t a, b;
     hold_key(r->id, r->id_len, &a, &b);
     install_ctx c = {r, {0, 0}};
@@ -2070,6 +2391,8 @@ static int install_record(inv_engine *e, hold_record *r)
         table_note_created(&e->holds.by_id);
     else if (!table_is_live(mine) && table_is_live(c.was))
         table_note_deleted(&e->holds.by_id);
+    /* live exactly when r is not an aborted create */
+    assert(table_is_live(mine) == (load_state(r) != HOLD_ABORTED));
     if (!table_is_live(mine))
         free(r);
     return INV_OK;
@@ -2081,12 +2404,14 @@ int hold_replay(inv_engine *e, uint64_t pos, const void *payload, uint32_t len)
     hold_rec_tail t;
     uint64_t inc;
     const uint8_t *p = payload;
+    assert(e != NULL && payload != NULL);
     if (!record_valid(p, len, &h, &t, &inc))
         return INV_EINVALID;
     incarnation_seen(inc);
     const hold_rec_line *lines = (const hold_rec_line *)(p + sizeof h);
     const hold_rec_image *images = (const hold_rec_image *)(lines + h.n_lines);
     for (size_t i = 0; i < h.n_images; i++) {
+        assert(images[i].line < h.n_lines); /* record_valid */
         table_word w = {images[i].w0, images[i].w1};
         int rc = level_install(e, lines[images[i].line].item, lines[images[i].line].location, w);
         if (rc != INV_OK)
@@ -2113,12 +2438,14 @@ static int collect_record(void *ctx, uint64_t a, uint64_t b, table_word v)
 {
     (void)a, (void)b;
     hold_record ***cursor = ctx;
+    assert(table_is_live(v)); /* hold_recover_finish sized the array by the live count */
     *(*cursor)++ = (hold_record *)(uintptr_t)v.w0;
     return 0;
 }
 
 static bool has_unfinished_line(hold_record *r)
 {
+    assert(r->n_lines >= 1 && r->n_lines <= INV_HOLD_LINES_MAX);
     for (size_t i = 0; i < r->n_lines; i++)
         if (line_status(&r->lines[i]) == LINE_RESERVED || line_status(&r->lines[i]) == LINE_SOLD)
             return true;
@@ -2130,11 +2457,13 @@ static bool has_unfinished_line(hold_record *r)
  * be forgotten; it looks again after each. */
 static int64_t ended_due(inv_engine *e, hold_record *r)
 {
+    assert(load_state(r) != INV_HOLD_HELD); /* an ended record */
     /* relaxed: recovery is single-threaded. */
     int64_t ended = atomic_load_explicit(&r->ended_at_ms, memory_order_relaxed);
     int64_t due = ended + HOLD_RETAIN_MS;
     if (buyer_units_of(r) == BUYER_SOLD && ended + buyer_window_ms(e) < due)
         due = ended + buyer_window_ms(e);
+    assert(due <= ended + HOLD_RETAIN_MS); /* never later than forgetting */
     return due;
 }
 
@@ -2143,6 +2472,14 @@ static int64_t ended_due(inv_engine *e, hold_record *r)
 static int finish_one(inv_engine *e, hold_record *r, int64_t now_ms)
 {
     hold_book *hb = &e->holds;
+    /* A hold replayed from a record before format 3 has incarnation 0, and
+     * every record written from now on is format 3, which must name one
+     * (replay refuses 0): it gets a new one before any record of it is
+     * written. Its older records replay as 0, below it, so on the next
+     * recovery its newer records replace what they built. */
+    if (r->incarnation == 0)
+        r->incarnation = incarnation_next(NULL);
+    assert(hold_record_ok(r) && r->incarnation != 0);
     int st = load_state(r);
     hold_op op;
     int rc = INV_OK;
@@ -2164,6 +2501,8 @@ static int finish_one(inv_engine *e, hold_record *r, int64_t now_ms)
     if (st != INV_HOLD_HELD && atomic_load_explicit(&r->ended_at_ms, memory_order_relaxed) == 0)
         /* relaxed: recovery is single-threaded. */
         atomic_store_explicit(&r->ended_at_ms, now_ms, memory_order_relaxed);
+    /* every change finished: no line of an ended hold still counted */
+    assert(st == INV_HOLD_HELD || rc != INV_OK || !has_unfinished_line(r));
     int counted = buyer_recount(e, r, now_ms);
     if (rc == INV_OK)
         rc = counted;
@@ -2179,6 +2518,7 @@ static int finish_one(inv_engine *e, hold_record *r, int64_t now_ms)
 
 int hold_recover_finish(inv_engine *e)
 {
+    assert(e != NULL && e->holds.wheel != NULL); /* hold_init ran (a journal or not: tests) */
     int64_t live = table_live(&e->holds.by_id);
     hold_record **all = inv_calloc((size_t)(live > 0 ? live : 0) + 1, sizeof *all);
     if (!all)
@@ -2187,6 +2527,8 @@ int hold_recover_finish(inv_engine *e)
     epoch_enter();
     int rc = table_foreach(&e->holds.by_id, collect_record, &cursor);
     int64_t now_ms = clock_wall_ms();
+    /* the walk found at most the live count (recovery: nothing changes it) */
+    assert(rc != INV_OK || cursor - all <= (live > 0 ? live : 0));
     for (hold_record **r = all; rc == INV_OK && r < cursor; r++)
         rc = finish_one(e, *r, now_ms);
     epoch_exit();
@@ -2198,6 +2540,7 @@ static int snapshot_one(void *ctx, uint64_t a, uint64_t b, table_word v)
 {
     (void)a, (void)b;
     void **args = ctx;
+    assert(args[0] != NULL && args[1] != NULL && table_is_live(v));
     hold_record *r = (hold_record *)(uintptr_t)v.w0;
     /* acquire, and before the state: a change stores its state, then its
      * position; reading in the other order, the record we say the state
@@ -2211,11 +2554,13 @@ static int snapshot_one(void *ctx, uint64_t a, uint64_t b, table_word v)
     op.state_last_pos = last;
     uint8_t buf[HOLD_REC_LEN_MAX];
     encode_record(&op, true, buf);
+    assert(op.target != HOLD_ENDING && op.n_images == 0); /* a state, not a change */
     return snapshot_add(args[1], PERSIST_HOLD, buf, op_len(&op));
 }
 
 int hold_snapshot(inv_engine *e, snapshot_writer *w)
 {
+    assert(e != NULL && w != NULL);
     void *args[2] = {e, w};
     return table_foreach(&e->holds.by_id, snapshot_one, args);
 }
@@ -2226,6 +2571,7 @@ int hold_claim_create(inv_engine *e, const char *id, size_t len, uint64_t ttl_ms
                       const inv_hold_line *lines, size_t n, const inv_hold_opts *opts,
                       hold_claim *c, inv_hold_failure *failure)
 {
+    assert(e != NULL && c != NULL);
     ordered_line ordered[INV_HOLD_LINES_MAX];
     int rc = create_args_ok(id, len, ttl_ms, lines, n, opts, ordered);
     const inv_hold_opts *o = opts ? opts : &no_opts;
@@ -2240,6 +2586,9 @@ int hold_claim_create(inv_engine *e, const char *id, size_t len, uint64_t ttl_ms
         }
     }
     assert(rc != INV_OK || c->r == NULL || load_state(c->r) == HOLD_PENDING);
+    /* a claimed create counts its buyer's units already (buyer_take) */
+    assert(rc != INV_OK || c->r == NULL || c->r->buyer_len == 0 ||
+           buyer_units_of(c->r) == BUYER_HELD);
     return rc;
 }
 
@@ -2247,6 +2596,7 @@ int hold_claim_end(inv_engine *e, const char *id, size_t len, int to, const inv_
                    size_t n_sold, hold_claim *c)
 {
     assert(to == INV_HOLD_COMMITTED || to == INV_HOLD_RELEASED);
+    assert(e != NULL && c != NULL);
     *c = (hold_claim){NULL, to, 0, 0, 0};
     int rc = id_ok(id, len);
     if (rc == INV_OK)
@@ -2271,6 +2621,7 @@ int hold_claim_end(inv_engine *e, const char *id, size_t len, int to, const inv_
         }
         set_sold(r, to, req.sold);
         c->r = r;
+        assert(load_state(r) == HOLD_ENDING); /* ours until hold_claim_done or _undo */
         return INV_OK;
     }
     return rc;
@@ -2278,6 +2629,7 @@ int hold_claim_end(inv_engine *e, const char *id, size_t len, int to, const inv_
 
 int hold_claim_extend(inv_engine *e, const char *id, size_t len, uint64_t ttl_ms, hold_claim *c)
 {
+    assert(e != NULL && c != NULL);
     *c = (hold_claim){NULL, HOLD_CLAIM_EXTEND, 0, 0, 0};
     int rc = id_ok(id, len);
     if (rc == INV_OK && (ttl_ms == 0 || ttl_ms > INV_HOLD_TTL_MS_MAX))
@@ -2301,6 +2653,7 @@ int hold_claim_extend(inv_engine *e, const char *id, size_t len, uint64_t ttl_ms
         c->expires_at_ms = now + (int64_t)ttl_ms;
         c->extended_at_ms = now;
         c->r = r;
+        assert(load_state(r) == HOLD_ENDING && c->expires_at_ms > now);
         return INV_OK;
     }
     return rc;
@@ -2308,7 +2661,10 @@ int hold_claim_extend(inv_engine *e, const char *id, size_t len, uint64_t ttl_ms
 
 size_t hold_claim_n_lines(const hold_claim *c)
 {
-    return c->r && c->to != HOLD_CLAIM_EXTEND ? c->r->n_lines : 0;
+    assert(c != NULL && (c->r == NULL || c->r->n_lines <= INV_HOLD_LINES_MAX));
+    size_t n = c->r && c->to != HOLD_CLAIM_EXTEND ? c->r->n_lines : 0;
+    assert(n <= INV_HOLD_LINES_MAX);
+    return n;
 }
 
 size_t hold_claim_n_moves(const hold_claim *c)
@@ -2320,6 +2676,8 @@ size_t hold_claim_n_moves(const hold_claim *c)
         if (hold_claim_line(c, i, &l, &sold))
             n += c->to == INV_HOLD_HELD ? 1 : (size_t)(sold > 0) + (size_t)(l.qty - sold > 0);
     }
+    /* at most a sale and a return per line (HOLD_IMAGES_PER_LINE) */
+    assert(n <= HOLD_IMAGES_PER_LINE * hold_claim_n_lines(c));
     return n;
 }
 
@@ -2329,6 +2687,7 @@ bool hold_claim_line(const hold_claim *c, size_t i, inv_hold_line *out, int64_t 
     hold_line *l = &c->r->lines[i];
     *out = (inv_hold_line){l->item, l->location, l->qty};
     *sold = c->to == INV_HOLD_COMMITTED ? committed_of(l) : 0;
+    assert(*sold >= 0 && *sold <= l->qty);
     /* relaxed: the claim's owner alone changes a claimed hold's lines. */
     return c->to == INV_HOLD_HELD ||
            atomic_load_explicit(&l->status, memory_order_relaxed) == LINE_RESERVED;
@@ -2336,6 +2695,7 @@ bool hold_claim_line(const hold_claim *c, size_t i, inv_hold_line *out, int64_t 
 
 uint32_t hold_claim_record_len(const hold_claim *c)
 {
+    assert(c != NULL);
     return c->r ? record_len(c->r, 0) : 0; /* the batch's record names the actor */
 }
 
@@ -2343,7 +2703,9 @@ void hold_claim_done(hold_claim *c, const bool *counted, uint64_t pos)
 {
     hold_record *r = c->r;
     assert(r && state_transient(load_state(r)));
+    assert(pos == 0 || pos >= JOURNAL_POSITION_FIRST); /* the batch's record, if any */
     bool extend = c->to == HOLD_CLAIM_EXTEND;
+    assert(c->to != INV_HOLD_HELD || counted != NULL); /* a create says what it counted */
     for (size_t i = 0; !extend && i < r->n_lines; i++) {
         uint8_t st =
             c->to == INV_HOLD_HELD ? (counted[i] ? LINE_RESERVED : LINE_UNTRACKED) : LINE_ENDED;
@@ -2365,10 +2727,14 @@ void hold_claim_done(hold_claim *c, const bool *counted, uint64_t pos)
      * record is published, for the reason hold_mark_held gives. */
     atomic_store_explicit(&r->state, extend ? INV_HOLD_HELD : c->to, memory_order_release);
     atomic_store_explicit(&r->last_pos, pos, memory_order_release);
+    /* an end is final (nobody changes an ended hold; HELD may be claimed
+     * again at once, so only an end is checked) */
+    assert(extend || c->to == INV_HOLD_HELD || load_state(r) == c->to);
 }
 
 void hold_claim_encode(inv_engine *e, const hold_claim *c, uint8_t *buf)
 {
+    assert(c->r != NULL && buf != NULL);
     hold_op op;
     uint8_t kind = c->to == INV_HOLD_HELD       ? HOLD_OP_CREATE
                    : c->to == HOLD_CLAIM_EXTEND ? HOLD_OP_EXTEND
@@ -2392,6 +2758,7 @@ void hold_claim_published(inv_engine *e, hold_claim *c, uint64_t pos)
         atomic_store_explicit(&r->end_pos, pos ? pos : 1, memory_order_release);
         count_end(&e->holds, c->to);
     }
+    assert(buyer_units_of(r) != BUYER_HELD || load_state(r) == INV_HOLD_HELD);
 }
 
 void hold_claim_undo(inv_engine *e, hold_claim *c)
@@ -2406,6 +2773,7 @@ void hold_claim_undo(inv_engine *e, hold_claim *c)
         unclaim(r);
     }
     c->r = NULL;
+    assert(hold_claim_n_lines(c) == 0);
 }
 
 /* ---- recovery: the held lines (committed units are derived from them) ---- */
@@ -2419,9 +2787,11 @@ static int held_lines_one(void *p, uint64_t a, uint64_t b, table_word v)
 {
     (void)a, (void)b;
     held_lines_ctx *c = p;
+    assert(c->fn != NULL && table_is_live(v));
     hold_record *r = (hold_record *)(uintptr_t)v.w0;
     if (load_state(r) != INV_HOLD_HELD)
         return 0;
+    assert(hold_record_ok(r));
     for (size_t i = 0; i < r->n_lines; i++) {
         /* acquire: as has_reserved_line. */
         if (atomic_load_explicit(&r->lines[i].status, memory_order_acquire) != LINE_RESERVED)
@@ -2435,6 +2805,7 @@ static int held_lines_one(void *p, uint64_t a, uint64_t b, table_word v)
 
 int hold_foreach_held_line(inv_engine *e, hold_line_fn fn, void *ctx)
 {
+    assert(e != NULL && fn != NULL);
     held_lines_ctx c = {fn, ctx};
     return table_foreach(&e->holds.by_id, held_lines_one, &c);
 }

@@ -232,6 +232,7 @@ static int apply_idem(inv_engine *e, const void *payload, uint32_t len)
 
 static int report_bad(int rc, uint8_t type, uint64_t pos)
 {
+    assert(rc <= INV_OK); /* INV_OK or a negative INV_E* code */
     if (rc != INV_OK)
         fprintf(stderr, "invcore: recovery: bad record of type %u at position %llu (%s)\n", type,
                 (unsigned long long)pos, inv_strerror(rc));
@@ -482,6 +483,7 @@ typedef struct {
 static int snapshot_level(void *ctx, uint64_t item, uint64_t loc, table_word v, table_slot *s)
 {
     assert(ctx != NULL && s != NULL);
+    assert(table_is_live(v)); /* table_foreach_slot visits live levels only */
     snapshot_ctx *c = ctx;
     bool tracked = true;
     if (!catalog_item_exists(&c->e->cat, item, &tracked))
@@ -489,6 +491,8 @@ static int snapshot_level(void *ctx, uint64_t item, uint64_t loc, table_word v, 
     uint64_t w0 = tracked ? v.w0 & ~LEVEL_UNTRACKED : v.w0 | LEVEL_UNTRACKED;
     /* format 1: a level whole (a snapshot holds states, not changes) */
     persist_level_cold_image img = {item, loc, w0, v.w1 & TABLE_VERSION_MAX, {0}};
+    /* a revision replay accepts (level_image_valid: never 0) */
+    assert(img.w1 != 0 && level_image_valid(img.w1, NULL));
     level_cold_image(s, &img.cold);
     return snapshot_add(c->w, PERSIST_LEVEL_COLD, &img, PERSIST_LEVEL_COLD_LEN_V1);
 }
@@ -515,6 +519,7 @@ static int snapshot_idem(void *ctx, const idem_entry *entry)
 static int snapshot_write(inv_engine *e, snapshot_writer *w)
 {
     assert(e != NULL && w != NULL);
+    assert(e->jr != NULL); /* only an engine with a journal writes snapshots */
     recovery_counts n = {live_entries(&e->levels), live_entries(&e->cat.items),
                          live_entries(&e->cat.locations), (uint64_t)table_live(&e->holds.by_id)};
     int rc = snapshot_add(w, PERSIST_COUNTS, &n, sizeof n);
@@ -541,6 +546,7 @@ int recovery_snapshot(inv_engine *e)
     pthread_mutex_lock(&e->snapshot_lock);
     assert(e->data_dir != NULL);
     uint64_t start = journal_durable_end(e->jr);
+    assert(start >= JOURNAL_POSITION_FIRST); /* snapshot_begin refuses 0 */
     snapshot_writer *w = NULL;
     int rc = snapshot_begin(&w, e->data_dir, start);
     if (rc == INV_OK)
@@ -577,6 +583,7 @@ void recovery_maybe_snapshot(inv_engine *e)
     assert(e != NULL);
     if (!e->jr)
         return;
+    assert(e->cfg.snapshot_journal_bytes > 0); /* defaulted at open */
     /* relaxed: a threshold check. */
     uint64_t since =
         journal_tail(e->jr) - atomic_load_explicit(&e->snapshot_position, memory_order_relaxed);
@@ -591,5 +598,7 @@ int inv_snapshot(inv_engine *e)
 {
     if (!e)
         return INV_EINVALID;
-    return recovery_snapshot(e);
+    int rc = recovery_snapshot(e);
+    assert(rc <= INV_OK);
+    return rc;
 }

@@ -164,13 +164,16 @@ int snapshot_add(snapshot_writer *w, uint8_t type, const void *payload, uint32_t
     if (w == NULL || type < JOURNAL_TYPE_USER_MIN || len > JOURNAL_PAYLOAD_MAX ||
         (len > 0 && payload == NULL))
         return INV_EINVALID;
-    return add_record(w, type, payload, len);
+    int rc = add_record(w, type, payload, len);
+    assert(rc == INV_OK || rc == INV_EIO || rc == INV_ENOMEM); /* add_record's answers */
+    return rc;
 }
 
 void snapshot_abort(snapshot_writer *w)
 {
     if (w == NULL)
         return;
+    assert(w->tmp[0] != '\0'); /* snapshot_begin named the temporary file */
     if (w->fd >= 0)
         close(w->fd);
     sysio_unlink(FAULT_SNAPSHOT_UNLINK, w->tmp);

@@ -978,6 +978,48 @@ Test(hold, a_retried_create_answers_only_after_the_first_create_is_published)
     cr_assert_eq(tu_remove_tree(dir), 0);
 }
 
+/* A commit that lands while a create is HELD but its final record is not
+ * yet published (the hook's point) stays committed: the create must not
+ * store HELD over it afterwards (units would then be held and sold). */
+static _Atomic int held_in_window; /* the create is in the window */
+static _Atomic int commit_done; /* the commit returned */
+
+static void wait_for_commit(int at, uint64_t pos)
+{
+    (void)pos;
+    if (at != HOLD_TEST_HELD_UNPUBLISHED)
+        return;
+    atomic_store_explicit(&held_in_window, 1, memory_order_release);
+    for (int i = 0; i < 2000 && !atomic_load_explicit(&commit_done, memory_order_acquire); i++)
+        tu_sleep_ms(1);
+}
+
+static void *create_raced(void *arg)
+{
+    inv_hold_line line = {ITEM_1, LOC_A, 3};
+    return (void *)(intptr_t)create(arg, "raced", LONG_TTL_MS, &line, 1, NULL);
+}
+
+Test(hold, a_commit_before_the_create_is_published_stays_committed)
+{
+    inv_engine *e = open_stocked();
+    tu_hold_point(wait_for_commit);
+    pthread_t creator;
+    cr_assert_eq(pthread_create(&creator, NULL, create_raced, e), 0);
+    for (int i = 0; i < 2000 && !atomic_load_explicit(&held_in_window, memory_order_acquire); i++)
+        tu_sleep_ms(1);
+    int rc = commit(e, "raced");
+    atomic_store_explicit(&commit_done, 1, memory_order_release);
+    void *created;
+    cr_assert_eq(pthread_join(creator, &created), 0);
+    tu_hold_point(NULL);
+    cr_assert_eq(rc, INV_OK);
+    cr_assert_eq((int)(intptr_t)created, INV_OK);
+    cr_assert_eq(state_of(e, "raced"), INV_HOLD_COMMITTED, "the create put the hold back HELD");
+    assert_level(e, ITEM_1, LOC_A, 7, 0); /* 3 sold, none reserved */
+    verify_and_close(e);
+}
+
 /* A reader never sees a hold ended while its units still show as reserved:
  * between an end's state and its level changes (the hook's point), HOLD.GET
  * and the hold listing still answer HELD. */

@@ -610,6 +610,24 @@ Test(hold_life, committed_units_count_until_the_buyer_window_has_passed)
     verify_and_close(e);
 }
 
+/* A buyer window above the largest (HOLD_BUYER_WINDOW_MS_MAX) is the
+ * largest, never a negative one (a u64 above INT64_MAX read as int64):
+ * the sold units still count once the sweeper has looked at the hold. */
+Test(hold_life, a_buyer_window_above_the_largest_is_the_largest)
+{
+    enum { TTL_MS = 100 };
+    inv_engine *e = open_cfg(NULL, UINT64_MAX);
+    stock(e);
+    inv_hold_line line = {ITEM_1, LOC_A, 3};
+    inv_hold_opts o = buyer_opts("b1", 3, NULL);
+    cr_assert_eq(create_ex(e, "h", TTL_MS, &line, 1, &o, NULL), INV_OK);
+    cr_assert_eq(inv_hold_commit(e, "h", 1), INV_OK);
+    /* past its expiry tick and many sweeps: the sweeper has looked at it */
+    tu_sleep_ms(TTL_MS + 40 * SWEEP_MS);
+    cr_assert_eq(take(e, "x", ITEM_1, 1, "b1", 3), INV_ELIMIT, "the sold units no longer count");
+    verify_and_close(e);
+}
+
 Test(hold_life, buyer_counts_are_rebuilt_after_a_restart)
 {
     char dir[64];

@@ -767,6 +767,33 @@ Test(records, a_journal_of_the_older_formats_still_recovers)
     cr_assert_eq(tu_remove_tree(dir), 0);
 }
 
+/* A hold recovered from a record before format 3 has no incarnation (0);
+ * its next record is written in format 3, which must name one: a commit
+ * of it, then a reopen, finds it committed (format 3 refuses 0). */
+Test(records, a_hold_of_an_older_format_can_be_ended_and_recovered)
+{
+    uint8_t b[512];
+    uint32_t len = hold_v1(b, word(7, 2), clock_wall_ms()); /* its image: 7 + 2 held */
+    char dir[64];
+    catalog_dir(dir, sizeof dir);
+    journal *j = append_open(dir);
+    append(j, T_HOLD, b, len, (const size_t[]){HOLD_HEAD + HOLD_LINE + 16, SIZE_MAX});
+    cr_assert_eq(journal_close(j), INV_OK);
+    inv_engine *e = tu_open_dir(dir, INV_FSYNC_NONE);
+    cr_assert_eq(inv_hold_commit(e, "old", 3), INV_OK);
+    inv_close(e);
+    e = NULL;
+    int rc = inv_open(&e, &(inv_config){.data_dir = dir, .fsync_policy = INV_FSYNC_NONE});
+    cr_assert_eq(rc, INV_OK, "reopen after the commit: %s", inv_strerror(rc));
+    inv_hold_info info;
+    cr_assert_eq(inv_hold_get(e, "old", 3, &info), INV_OK);
+    cr_assert_eq(info.state, INV_HOLD_COMMITTED);
+    inv_level l2 = tu_level_of(e, I1, L2);
+    cr_assert(l2.available == 7 && l2.reserved == 0, "the 2 held are sold");
+    inv_close(e);
+    cr_assert_eq(tu_remove_tree(dir), 0);
+}
+
 /* One record appended to a good journal: what the open answers (a hostile
  * record: INV_EINVALID; its well-formed twin: INV_OK, so the refusal is
  * the hostile byte's doing). */
