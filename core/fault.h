@@ -59,7 +59,8 @@
     X(PERSIST_BEFORE_PUBLISH, "test point: a record is about to be published (arg type)") \
     X(HOLD_POINT, "test point: a hold reached a hold_test_point (arg point, arg2 pos)")   \
     X(LEVEL_SOLD, "test point: a hold end's sale landed, its counts not yet stored")      \
-    X(BATCH_CHANGE, "test point: a batch's cold change landed (arg its change index)")
+    X(BATCH_CHANGE, "test point: a batch's cold change landed (arg its change index)")    \
+    X(HOLD_SNAPSHOT, "test point: a hold snapshot vs an end's line statuses (see hold.c)")
 
 typedef enum {
 #define FAULT_ENUM_(name, what) FAULT_##name,

@@ -269,6 +269,11 @@ static int64_t buyer_window_ms(const inv_engine *e)
     return w;
 }
 
+/* FAULT_HOLD_SNAPSHOT's points (fault.h), its arg: a snapshot read a
+ * hold's state (arg2), not yet its lines; it encoded them; an end stored
+ * line arg2 SOLD, not yet ENDED. A test races the two there. */
+enum { HOLD_SNAP_POINT_STATE = 1, HOLD_SNAP_POINT_ENCODED = 2, HOLD_SNAP_POINT_LINE_SOLD = 3 };
+
 /* Reaches a test point (fault.h): a load and a branch where no test runs. */
 static inline void hold_hook(hold_test_point at, uint64_t pos)
 {
@@ -636,6 +641,28 @@ static uint32_t op_len(const hold_op *op)
     return record_len(op->r, op->actor_len);
 }
 
+/* The status line l is written with in op's record. A snapshot of a hold
+ * it read HELD or ENDING (written as HELD) shows the lines as they were
+ * before the end: an end in progress may have stored a line SOLD (then
+ * ENDED: op_end_lines, after the snapshot read the state) or ENDED
+ * (hold_claim_done), and an end changes RESERVED lines only. The end's
+ * record, at or after the snapshot's position and on disk before the
+ * snapshot is committed (recovery_snapshot), replays the end over it. A
+ * SOLD line under HELD is refused on load (line_valid), and with it the
+ * whole snapshot: the data directory would not open. */
+static uint8_t line_status(const hold_line *l);
+
+static uint8_t encoded_status(const hold_op *op, hold_line *l)
+{
+    uint8_t status = line_status(l);
+    if (op->kind == HOLD_OP_STATE && op->target == INV_HOLD_HELD &&
+        (status == LINE_SOLD || status == LINE_ENDED))
+        status = LINE_RESERVED;
+    /* what line_valid accepts under the record's target */
+    assert(status != LINE_SOLD || op->target == INV_HOLD_COMMITTED);
+    return status;
+}
+
 static void encode_record(const hold_op *op, bool final, uint8_t *buf)
 {
     assert(buf != NULL && hold_record_ok(op->r));
@@ -666,7 +693,7 @@ static void encode_record(const hold_op *op, bool final, uint8_t *buf)
     for (size_t i = 0; i < r->n_lines; i++)
         lines[i] = (hold_rec_line){
             r->lines[i].item, r->lines[i].location, r->lines[i].qty,
-            atomic_load_explicit(&r->lines[i].status, memory_order_acquire),
+            encoded_status(op, &r->lines[i]),
             op->target == INV_HOLD_COMMITTED ? (uint32_t)committed_of(&r->lines[i]) : 0};
     memcpy(buf + sizeof h + r->n_lines * sizeof(hold_rec_line), op->images,
            op->n_images * sizeof(hold_rec_image));
@@ -855,8 +882,10 @@ static int op_end_lines(hold_op *op)
         /* A line sold in part shows both halves, as the feed reads them
          * (the units sold, then the rest returned), each with the word
          * the one change left. */
-        if (changed && end[k].sold && end[k].qty)
+        if (changed && end[k].sold && end[k].qty) {
             op_note_line(op, which[k], LINE_SOLD, image);
+            (void)fault_check_arg(FAULT_HOLD_SNAPSHOT, HOLD_SNAP_POINT_LINE_SOLD, which[k]);
+        }
         op_note_line(op, which[k], done, image);
     }
     return rc;
@@ -2547,13 +2576,16 @@ static int snapshot_one(void *ctx, uint64_t a, uint64_t b, table_word v)
      * includes really is included (replay skips records up to it). */
     uint64_t last = atomic_load_explicit(&r->last_pos, memory_order_acquire);
     int st = load_state(r);
+    (void)fault_check_arg(FAULT_HOLD_SNAPSHOT, HOLD_SNAP_POINT_STATE, (uint64_t)st);
     hold_op op;
     /* A claimed hold is not changed until its claim's record (at or after
-     * this snapshot's position, see batch.c and hold_end) is published. */
+     * this snapshot's position, see batch.c and hold_end) is published;
+     * its lines are written as before the claim (encoded_status). */
     op_init(&op, args[0], r, HOLD_OP_STATE, (uint8_t)(st == HOLD_ENDING ? INV_HOLD_HELD : st));
     op.state_last_pos = last;
     uint8_t buf[HOLD_REC_LEN_MAX];
     encode_record(&op, true, buf);
+    (void)fault_check_arg(FAULT_HOLD_SNAPSHOT, HOLD_SNAP_POINT_ENCODED, 0);
     assert(op.target != HOLD_ENDING && op.n_images == 0); /* a state, not a change */
     return snapshot_add(args[1], PERSIST_HOLD, buf, op_len(&op));
 }

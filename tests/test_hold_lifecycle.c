@@ -1128,6 +1128,96 @@ Test(hold_life, a_late_end_of_a_reused_id_does_not_replace_the_new_hold_of_a_sna
     reuse_id_race(true);
 }
 
+/* ---- a snapshot racing a partial commit ---------------------------------- */
+
+/* FAULT_HOLD_SNAPSHOT's points (its arg, as core/hold.c numbers them). */
+enum { SNAP_POINT_STATE = 1, SNAP_POINT_ENCODED = 2, SNAP_POINT_LINE_SOLD = 3 };
+
+static inv_engine *race_snap_engine;
+static _Atomic int race_state_read, race_line_sold, race_encoded;
+
+/* The snapshot reads the hold's state (HELD) and waits until the commit
+ * has stored a line SOLD; the commit waits there, before the line is
+ * ENDED, until the snapshot has encoded the hold's lines. */
+static int snap_race_hook(void *ctx, fault_site site, uint64_t call, uint64_t arg, uint64_t arg2)
+{
+    (void)ctx, (void)site, (void)call;
+    /* release/acquire (tu_wait_at_least): each side goes on once the
+     * other has reached its point. */
+    if (arg == SNAP_POINT_STATE && arg2 == INV_HOLD_HELD) {
+        atomic_store_explicit(&race_state_read, 1, memory_order_release);
+        (void)tu_wait_at_least(&race_line_sold, 1, WAIT_MS);
+    } else if (arg == SNAP_POINT_ENCODED) {
+        atomic_store_explicit(&race_encoded, 1, memory_order_release);
+    } else if (arg == SNAP_POINT_LINE_SOLD) {
+        atomic_store_explicit(&race_line_sold, 1, memory_order_release);
+        (void)tu_wait_at_least(&race_encoded, 1, WAIT_MS);
+    }
+    return 0;
+}
+
+static void *race_snapshot(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)inv_snapshot(race_snap_engine);
+}
+
+static void assert_sold_one_of_four(inv_engine *e)
+{
+    inv_hold_info info = info_of(e, "part");
+    cr_assert_eq(info.state, INV_HOLD_COMMITTED, "state %d", (int)info.state);
+    cr_assert_eq(info.committed[0], 1);
+    assert_level(e, ITEM_1, LOC_A, STOCK_A - 1, 0);
+    verify(e);
+}
+
+/* A snapshot that read a hold HELD, then its lines while a partial commit
+ * had sold one (SOLD) and not yet ended it, must still open, with the
+ * commit replayed from the journal: the record it wrote for the hold
+ * (HELD with a SOLD line) was refused on load, and recovery refused to
+ * open the data directory. */
+Test(hold_life, a_snapshot_racing_a_partial_commit_reopens_with_the_commit)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "holdsnap");
+    inv_engine *e = race_snap_engine = open_cfg(dir, 0);
+    stock(e);
+    inv_hold_line line = {ITEM_1, LOC_A, 4};
+    cr_assert_eq(create_ex(e, "part", LONG_TTL_MS, &line, 1, NULL, NULL), INV_OK);
+    atomic_store_explicit(&race_state_read, 0, memory_order_relaxed);
+    atomic_store_explicit(&race_line_sold, 0, memory_order_relaxed);
+    atomic_store_explicit(&race_encoded, 0, memory_order_relaxed);
+    fault_hook(FAULT_HOLD_SNAPSHOT, snap_race_hook, NULL);
+    pthread_t snap;
+    cr_assert_eq(pthread_create(&snap, NULL, race_snapshot, NULL), 0);
+    cr_assert(tu_wait_at_least(&race_state_read, 1, WAIT_MS), "the snapshot never read the hold");
+    inv_hold_line sold = {ITEM_1, LOC_A, 1};
+    int rc = commit_part(e, "part", &sold, 1);
+    void *out;
+    pthread_join(snap, &out);
+    fault_reset();
+    cr_assert_eq(rc, INV_OK, "commit: %s", inv_strerror(rc));
+    cr_assert_eq((intptr_t)out, INV_OK, "snapshot: %s", inv_strerror((int)(intptr_t)out));
+    /* relaxed: the threads were joined. */
+    cr_assert(atomic_load_explicit(&race_line_sold, memory_order_relaxed) &&
+                  atomic_load_explicit(&race_encoded, memory_order_relaxed),
+              "the race's points did not run");
+    assert_sold_one_of_four(e);
+    inv_close(e);
+    for (int round = 0; round < 2; round++) { /* the snapshot, then a new one */
+        inv_config cfg = {.data_dir = dir, .fsync_policy = INV_FSYNC_ALWAYS};
+        e = NULL;
+        rc = inv_open(&e, &cfg);
+        cr_assert_eq(rc, INV_OK, "round %d: the data directory does not open: %s", round,
+                     inv_strerror(rc));
+        assert_sold_one_of_four(e);
+        if (round == 0)
+            cr_assert_eq(inv_snapshot(e), INV_OK);
+        inv_close(e);
+    }
+    cr_assert_eq(tu_remove_tree(dir), 0);
+}
+
 /* SIGKILL trials: a child churns holds with buyers (creates, extends,
  * partial commits, releases, expiry, and batches of them) until killed at
  * a random moment. Recovered, whatever survived must add up: every
