@@ -367,7 +367,10 @@ static void note_cold_image(batch_op *op, size_t ci, const level_image *image)
 {
     assert(op->n_images < BATCH_IMAGES_PER_CHANGE * op->n_changes);
     assert(ci < op->n_changes && images_of(op, ci) < BATCH_IMAGES_PER_CHANGE);
-    assert(table_version(image->hot) >= 1 && level_cold_valid(&image->cold));
+    /* its named quantities in range (not its preorder limit: a recovery
+     * undo restores rules_before as the record has them) */
+    assert(table_version(image->hot) >= 1 && (uint32_t)image->cold.d_s <= INV_QTY_MAX &&
+           (uint32_t)image->cold.q_i <= INV_QTY_MAX);
     op->images[op->n_images++] =
         (batch_rec_image){(uint32_t)ci, 1, image->hot.w0, image->hot.w1, image->cold};
     op->changes[ci].last_revision = table_version(image->hot);
