@@ -164,8 +164,18 @@ typedef struct {
     uint32_t len, zero;
 } batch_rec_hold;
 
+/* Is c a change as the batch keeps it (asserts only: a change read from
+ * disk passed change_valid, which checks the same)? A known status, known
+ * flags, and rules before the change only inside their mask. */
+static bool batch_change_ok(const batch_rec_change *c)
+{
+    return c->status <= CHANGE_GONE && (c->flags & ~(uint32_t)CHANGE_FLAGS) == 0 &&
+           (c->rules_before & ~c->rules_mask) == 0;
+}
+
 static uint32_t pad8(uint32_t n)
 {
+    assert(n <= UINT32_MAX - 7); /* a length that fits a record */
     return (n + 7u) & ~7u;
 }
 
@@ -182,6 +192,7 @@ static uint32_t batch_head_len(uint16_t format, size_t actor_len)
 /* Change slots and their image slots, for n_changes changes. */
 static uint64_t batch_slots_len(size_t n_changes)
 {
+    assert(n_changes <= BATCH_CHANGES_MAX); /* replay checks it before asking */
     return n_changes *
            (sizeof(batch_rec_change) + BATCH_IMAGES_PER_CHANGE * sizeof(batch_rec_image));
 }
@@ -189,6 +200,7 @@ static uint64_t batch_slots_len(size_t n_changes)
 /* A record: head, slots, then tail_bytes (notes, idem, holds). */
 static uint64_t batch_rec_len(uint32_t head, size_t n_changes, uint32_t tail_bytes)
 {
+    assert(head >= sizeof(batch_rec_header));
     return head + batch_slots_len(n_changes) + tail_bytes;
 }
 
@@ -238,6 +250,7 @@ typedef struct {
 
 static void encode_holds(const batch_op *op, uint8_t *p, uint32_t *n_holds)
 {
+    assert(op->pos != 0 && op->buf != NULL); /* a journaled batch's final record */
     *n_holds = 0;
     for (size_t i = 0; i < op->n_lines; i++) {
         const hold_claim *c = &op->claims[i];
@@ -250,11 +263,13 @@ static void encode_holds(const batch_op *op, uint8_t *p, uint32_t *n_holds)
         p += sizeof h + pad8(len);
         ++*n_holds;
     }
+    assert(*n_holds <= op->n_lines); /* at most one hold per line */
 }
 
 /* The notes of the lines that carry a reason or a reference. */
 static uint32_t notes_len(const inv_batch_line *lines, size_t n)
 {
+    assert(n <= INV_BATCH_LINES_MAX);
     uint32_t len = 0;
     for (size_t i = 0; i < n; i++)
         if (lines[i].reason || lines[i].ref_len)
@@ -268,6 +283,7 @@ static void encode_notes(const batch_op *op, uint8_t *p)
         const inv_batch_line *l = &op->lines[i];
         if (!l->reason && !l->ref_len)
             continue;
+        assert(l->ref_len <= INV_REF_MAX && (unsigned)l->reason < INV_REASONS); /* check_line */
         batch_rec_note note = {(uint32_t)i, (uint8_t)l->reason, 0, (uint16_t)l->ref_len};
         memcpy(p, &note, sizeof note);
         if (l->ref_len)
@@ -317,6 +333,7 @@ static int batch_publish(batch_op *op, bool final, uint8_t outcome)
         memcpy(op->buf + at.idem, op->idem_record, op->idem_bytes);
     if (final && outcome == OUTCOME_APPLIED)
         encode_holds(op, op->buf + at.holds, &h.n_holds);
+    assert(h.n_changes <= h.cap_changes && h.n_images <= BATCH_IMAGES_PER_CHANGE * h.n_changes);
     memcpy(op->buf, &h, sizeof h);
     int rc = persist_publish(op->e, op->pos, PERSIST_BATCH, op->buf, op->rec_len);
     op->pos_last = op->pos;
@@ -327,9 +344,21 @@ static int batch_publish(batch_op *op, bool final, uint8_t outcome)
     return rc;
 }
 
+/* Images change ci has in the record being built (its apply, its undo). */
+static size_t images_of(const batch_op *op, size_t ci)
+{
+    size_t n = 0;
+    for (size_t j = 0; j < op->n_images; j++)
+        n += op->images[j].change == ci;
+    assert(n <= BATCH_IMAGES_PER_CHANGE);
+    return n;
+}
+
 static void note_image(batch_op *op, size_t ci, table_word image)
 {
     assert(op->n_images < BATCH_IMAGES_PER_CHANGE * op->n_changes);
+    assert(ci < op->n_changes && images_of(op, ci) < BATCH_IMAGES_PER_CHANGE);
+    assert(table_version(image) >= 1 && !(image.w1 & TABLE_DESC));
     op->images[op->n_images++] = (batch_rec_image){(uint32_t)ci, 0, image.w0, image.w1, {0}};
     op->changes[ci].last_revision = table_version(image);
 }
@@ -337,6 +366,11 @@ static void note_image(batch_op *op, size_t ci, table_word image)
 static void note_cold_image(batch_op *op, size_t ci, const level_image *image)
 {
     assert(op->n_images < BATCH_IMAGES_PER_CHANGE * op->n_changes);
+    assert(ci < op->n_changes && images_of(op, ci) < BATCH_IMAGES_PER_CHANGE);
+    /* its named quantities in range (not its preorder limit: a recovery
+     * undo restores rules_before as the record has them) */
+    assert(table_version(image->hot) >= 1 && (uint32_t)image->cold.d_s <= INV_QTY_MAX &&
+           (uint32_t)image->cold.q_i <= INV_QTY_MAX);
     op->images[op->n_images++] =
         (batch_rec_image){(uint32_t)ci, 1, image->hot.w0, image->hot.w1, image->cold};
     op->changes[ci].last_revision = table_version(image->hot);
@@ -381,6 +415,7 @@ static int64_t sold_of(const batch_op *op, uint64_t item, uint64_t loc)
     for (size_t j = 0; j < op->n_changes; j++)
         if (op->changes[j].item == item && op->changes[j].location == loc)
             sold += op->d_sold[j];
+    assert(sold >= 0); /* a change sells units, its undo is not counted here */
     return sold;
 }
 
@@ -401,6 +436,7 @@ static int64_t cold_pending_of(const batch_op *op, uint64_t item, uint64_t loc, 
 static void level_as_seen(const batch_op *op, uint64_t item, uint64_t loc, table_word w,
                           inv_level *out)
 {
+    assert(out != NULL && !(w.w1 & TABLE_DESC));
     level_out(w, level_rules_now(op->e, item, loc), out);
     int64_t pending = pending_of(op, item, loc), sold = sold_of(op, item, loc);
     for (size_t k = 0; k < BATCH_COLD_PENDING; k++)
@@ -413,6 +449,7 @@ static void level_as_seen(const batch_op *op, uint64_t item, uint64_t loc, table
  * units in their quantities, sold units committed. */
 static int full_as_seen(const batch_op *op, uint64_t item, uint64_t loc, inv_level_full *f)
 {
+    assert(f != NULL);
     int rc = level_read_full(op->e, item, loc, f);
     if (rc != INV_OK)
         return rc;
@@ -436,7 +473,9 @@ static bool again_at_new_position(batch_op *op, int *rc)
 {
     if (*rc != LEVEL_NEEDS_POSITION)
         return false;
+    assert(op->pos != 0); /* only a positioned change meets a newer revision */
     *rc = batch_publish(op, false, OUTCOME_RUNNING);
+    assert(*rc != INV_OK || op->pos != 0); /* published and reserved again */
     return *rc == INV_OK;
 }
 
@@ -445,7 +484,9 @@ static bool again_at_new_position(batch_op *op, int *rc)
  * again at a new one while the level carries a newer revision. */
 static int apply_change(batch_op *op, size_t ci, level_change *lc, bool create, table_word *image)
 {
+    assert(ci < op->n_changes);
     batch_rec_change *c = &op->changes[ci];
+    assert(c->status == CHANGE_NONE); /* a change applies once (a retry: none yet) */
     lc->pending = pending_of(op, c->item, c->location);
     int rc;
     do
@@ -467,6 +508,7 @@ static int apply_change(batch_op *op, size_t ci, level_change *lc, bool create, 
     op->d_sold[ci] = !create && lc->kind == LEVEL_CHANGE_SELL ? lc->qty : 0;
     c->status = CHANGE_APPLIED;
     c->flags |= create ? CHANGE_CREATED : 0;
+    assert(batch_change_ok(c) && pending_of(op, c->item, c->location) >= 0);
     note_image(op, ci, *image);
     return INV_OK;
 }
@@ -475,6 +517,7 @@ static int apply_change(batch_op *op, size_t ci, level_change *lc, bool create, 
  * created is deleted again only if nobody changed it after that. */
 static uint64_t batch_last_revision(const batch_rec_change *all, size_t n, size_t ci)
 {
+    assert(ci < n && (all[ci].flags & CHANGE_CREATED));
     uint64_t rev = 0;
     for (size_t j = 0; j < n; j++)
         if (all[j].item == all[ci].item && all[j].location == all[ci].location &&
@@ -487,6 +530,7 @@ static uint64_t batch_last_revision(const batch_rec_change *all, size_t n, size_
  * its rules as they were. */
 static void cold_undo_op(const batch_rec_change *c, level_cold_op *u)
 {
+    assert(c->status == CHANGE_APPLIED && (c->flags & CHANGE_COLD)); /* undo_changes */
     *u = (level_cold_op){.kind = c->rules_mask ? LEVEL_COLD_RULES : LEVEL_COLD_RAW,
                          .rules_mask = c->rules_mask,
                          .rules_bits = c->rules_before};
@@ -495,12 +539,14 @@ static void cold_undo_op(const batch_rec_change *c, level_cold_op *u)
     u->raw_in[LEVEL_RAW_COMMITTED] = -c->d_committed;
     for (size_t k = 0; k < BATCH_COLD_PENDING; k++)
         u->raw_in[LEVEL_RAW_INCOMING + k] = -c->d_cold[k];
+    assert((u->rules_bits & ~u->rules_mask) == 0); /* batch_change_ok */
 }
 
 /* Takes back a cold change at the batch's position (again at a new one
  * while the level carries a newer revision). */
 static int undo_cold(batch_op *op, size_t k, int *first_rc)
 {
+    assert(k < op->n_changes && first_rc != NULL);
     batch_rec_change *c = &op->changes[k];
     level_cold_op u;
     cold_undo_op(c, &u);
@@ -525,8 +571,9 @@ static int undo_changes(batch_op *op)
     int first_rc = INV_OK;
     for (size_t k = op->n_changes; k-- > 0;) {
         batch_rec_change *c = &op->changes[k];
+        assert(batch_change_ok(c));
         if (c->status != CHANGE_APPLIED)
-            continue;
+            continue; /* undone at most once, and only if applied */
         if (c->flags & CHANGE_COLD) {
             c->status = undo_cold(op, k, &first_rc) == INV_OK ? CHANGE_UNDONE : CHANGE_GONE;
             continue;
@@ -551,6 +598,7 @@ static int undo_changes(batch_op *op)
             /* Deleted meanwhile (with its item): its units went with it. */
             c->status = CHANGE_GONE;
         }
+        assert(c->status == CHANGE_UNDONE || c->status == CHANGE_GONE);
     }
     return first_rc;
 }
@@ -572,6 +620,7 @@ static bool is_hold_line(inv_batch_op op)
 /* A level line. A read never fails the batch: its result carries its rc. */
 static int run_level_line(batch_op *op, size_t i, inv_batch_result *res)
 {
+    assert(i < op->n_lines);
     const inv_batch_line *l = &op->lines[i];
     if (l->op == INV_BATCH_LEVEL_GET || l->op == INV_BATCH_LEVEL_GET_FULL) {
         int64_t pending = pending_of(op, l->item, l->location);
@@ -606,6 +655,7 @@ static int run_level_line(batch_op *op, size_t i, inv_batch_result *res)
         if (rc != LEVEL_EXISTS)
             break;
     }
+    assert(rc != LEVEL_EXISTS && rc != LEVEL_NEEDS_POSITION); /* both answered above */
     level_as_seen(op, l->item, l->location, rc == INV_OK ? image : lc.seen, &res->level);
     return rc;
 }
@@ -615,7 +665,9 @@ static int run_level_line(batch_op *op, size_t i, inv_batch_result *res)
  * kept pending (level_cold.h), at the batch's position. */
 static int apply_cold(batch_op *op, size_t ci, level_cold_op *cop)
 {
+    assert(ci < op->n_changes);
     batch_rec_change *c = &op->changes[ci];
+    assert(c->status == CHANGE_NONE); /* a change applies once */
     cop->batch = true;
     cop->pend_in[INV_QTY_AVAILABLE] = pending_of(op, c->item, c->location);
     cop->pend_in[INV_QTY_COMMITTED] = sold_of(op, c->item, c->location);
@@ -645,6 +697,7 @@ static int apply_cold(batch_op *op, size_t ci, level_cold_op *cop)
     }
     op->d_pending[ci] = cop->pend_out[INV_QTY_AVAILABLE];
     op->d_sold[ci] = cop->pend_out[INV_QTY_COMMITTED];
+    assert(batch_change_ok(c) && pending_of(op, c->item, c->location) >= 0);
     note_cold_image(op, ci, &image);
     return INV_OK;
 }
@@ -653,6 +706,7 @@ static int apply_cold(batch_op *op, size_t ci, level_cold_op *cop)
  * change or its refusal). */
 static void cold_as_seen(batch_op *op, uint64_t item, uint64_t loc, inv_level *out)
 {
+    assert(op != NULL && out != NULL);
     table_slot *s = table_find(&op->e->levels, item, loc);
     table_word w = s ? table_load_key(s, item, loc) : (table_word){0, 0};
     level_as_seen(op, item, loc, w, out);
@@ -662,6 +716,8 @@ static void cold_as_seen(batch_op *op, uint64_t item, uint64_t loc, inv_level *o
  * its own that the batch's undo deletes again if nobody touched it. */
 static int transfer_destination(batch_op *op, size_t i, uint64_t item, uint64_t loc)
 {
+    assert(i < op->n_lines && op->lines[i].op == INV_BATCH_LEVEL_TRANSFER);
+    assert(loc == op->lines[i].to_location && loc != op->lines[i].location); /* check_line_op */
     table_slot *s = table_find(&op->e->levels, item, loc);
     if (s && table_is_live(table_load_key(s, item, loc)))
         return INV_OK;
@@ -675,7 +731,9 @@ static int transfer_destination(batch_op *op, size_t i, uint64_t item, uint64_t 
 /* A line that changes cold parts: LEVEL.MOVE, FULFIL, POLICY, TRANSFER. */
 static int run_cold_line(batch_op *op, size_t i, inv_batch_result *res)
 {
+    assert(i < op->n_lines);
     const inv_batch_line *l = &op->lines[i];
+    assert(is_cold_line(l->op));
     level_cold_op cop;
     int rc = INV_OK;
     switch (l->op) {
@@ -751,7 +809,9 @@ static int run_hold_move(batch_op *op, size_t i, const inv_hold_line *hl, uint8_
  * none). A commit sells each line's sold units and returns the rest. */
 static int run_hold_line(batch_op *op, size_t i, inv_batch_result *res)
 {
+    assert(i < op->n_lines);
     const inv_batch_line *l = &op->lines[i];
+    assert(is_hold_line(l->op)); /* claimed by prepare */
     hold_claim *c = &op->claims[i];
     for (size_t j = 0; j < hold_claim_n_lines(c); j++) {
         inv_hold_line hl;
@@ -781,6 +841,7 @@ static int items_still_exist(batch_op *op, size_t *failed, inv_batch_result *res
         bool tracked;
         if (c->status == CHANGE_GONE || catalog_item_exists(&op->e->cat, c->item, &tracked))
             continue;
+        assert(op->change_line[ci] < op->n_lines); /* before the settles: each has its line */
         *failed = op->change_line[ci];
         results[*failed].rc = INV_ENOTFOUND;
         results[*failed].hold_failure = (inv_hold_failure){0, c->item, c->location, 0};
@@ -851,6 +912,7 @@ static int check_line_op(const inv_batch_line *l)
 /* Validates every line before anything changes; *bad: the failing line. */
 static int check_lines(const inv_batch_line *lines, size_t n, size_t *bad)
 {
+    assert(n >= 1 && n <= INV_BATCH_LINES_MAX); /* inv_batch_ex checked n */
     for (size_t i = 0; i < n; i++) {
         *bad = i;
         int rc = check_line(&lines[i]);
@@ -866,6 +928,7 @@ static int check_lines(const inv_batch_line *lines, size_t n, size_t *bad)
 
 static int claim_line(inv_engine *e, const inv_batch_line *l, hold_claim *c, inv_batch_result *res)
 {
+    assert(is_hold_line(l->op) && c->r == NULL); /* one claim per line */
     switch (l->op) {
     case INV_BATCH_HOLD_CREATE: {
         const inv_hold_opts opts = {l->buyer, l->buyer_len, l->buyer_limit, l->order_ref,
@@ -893,6 +956,7 @@ static void undo_claims(batch_op *op)
 /* Claims every hold, sizes the changes and the record. */
 static int prepare(batch_op *op, size_t *failed)
 {
+    assert(op->n_lines >= 1 && op->n_changes == 0 && op->pos == 0);
     size_t changes = 0;
     uint32_t holds_bytes = 0;
     for (size_t i = 0; i < op->n_lines; i++) {
@@ -955,6 +1019,7 @@ static int prepare(batch_op *op, size_t *failed)
 /* Is change k the first of the batch's changes of its level? */
 static bool first_of_level(const batch_op *op, size_t k)
 {
+    assert(k < op->n_changes);
     for (size_t j = 0; j < k; j++)
         if (op->changes[j].item == op->changes[k].item &&
             op->changes[j].location == op->changes[k].location)
@@ -966,6 +1031,7 @@ static bool first_of_level(const batch_op *op, size_t k)
  * quantity (one raw change per level, after the lines' changes). */
 static int settle_cold_pending(batch_op *op, size_t n)
 {
+    assert(n <= op->n_changes);
     for (size_t k = 0; k < n; k++) {
         const batch_rec_change *c = &op->changes[k];
         if (!first_of_level(op, k))
@@ -999,6 +1065,7 @@ static void count_sold(batch_op *op)
     for (size_t k = 0; k < op->n_changes; k++) {
         const batch_rec_change *c = &op->changes[k];
         int64_t sold = first_of_level(op, k) ? sold_of(op, c->item, c->location) : 0;
+        assert(sold <= LEVEL_HELD_MAX); /* sold units stayed held */
         if (sold > 0)
             level_commit_units(op->e, c->item, c->location, sold);
     }
@@ -1009,6 +1076,8 @@ static void count_sold(batch_op *op)
 static int settle_pending(batch_op *op)
 {
     size_t n = op->n_changes;
+    /* one settle per level fits: prepare made room for two per change */
+    assert(2 * n <= op->cap_changes);
     for (size_t k = 0; k < n; k++) {
         const batch_rec_change *c = &op->changes[k];
         bool first = true;
@@ -1033,6 +1102,7 @@ static int settle_pending(batch_op *op)
  * final record. */
 static int commit_batch(batch_op *op)
 {
+    assert(op->decided_ms != 0); /* the final record's time */
     /* Only a failed journal stops a settle; the claims are settled all the
      * same (in memory: nothing can be made durable any more). */
     int settled = settle_pending(op);
@@ -1052,6 +1122,7 @@ static int commit_batch(batch_op *op)
             counted[j] = op->changes[first + j].status == CHANGE_APPLIED;
         hold_claim_done(c, counted, op->pos);
     }
+    assert(ci <= op->n_changes);
     int rc = batch_publish(op, true, OUTCOME_APPLIED);
     if (settled != INV_OK)
         rc = settled;
@@ -1095,6 +1166,7 @@ static bool is_write_line(inv_batch_op op)
 /* Only SET, ADJUST and GET lines, and at least one that writes. */
 static bool batch_is_one_step(const inv_batch_line *lines, size_t n)
 {
+    assert(n >= 1);
     bool writes = false;
     for (size_t i = 0; i < n; i++) {
         if (!is_write_line(lines[i].op) && lines[i].op != INV_BATCH_LEVEL_GET)
@@ -1169,6 +1241,7 @@ static void one_step_plan(const inv_batch_line *lines, size_t n, one_step *p)
 /* The level of a line in the plan (or NULL: the batch writes none there). */
 static const level_batch_level *plan_level(const one_step *p, uint64_t item, uint64_t loc)
 {
+    assert(p->n_levels >= 1 && p->n_levels <= INV_BATCH_LINES_MAX);
     for (size_t k = 0; k < p->n_levels; k++)
         if (p->lv[k].item == item && p->lv[k].loc == loc)
             return &p->lv[k];
@@ -1191,6 +1264,7 @@ static uint64_t one_step_renew(void *p)
  * per write line, in line order, as the lines path writes them). */
 static void one_step_results(batch_op *op, const one_step *p)
 {
+    assert(op->n_changes == 0 && op->n_images == 0); /* nothing noted before the decision */
     for (size_t i = 0; i < op->n_lines; i++) {
         const inv_batch_line *l = &op->lines[i];
         const level_batch_level *lv = plan_level(p, l->item, l->location);
@@ -1224,6 +1298,7 @@ static void one_step_results(batch_op *op, const one_step *p)
         }
         c->status = CHANGE_APPLIED;
         c->d_available = level_available(w) - level_available(prev);
+        assert(level_held(w) == level_held(prev)); /* SET and ADJUST move available only */
         note_image(op, ci, w);
     }
 }
@@ -1245,6 +1320,7 @@ static size_t refused_line(const one_step *p, const level_batch_level *lv, int r
  * on) and its error; *failed: its line. */
 static int one_step_refused(batch_op *op, one_step *p, size_t k, int rc, size_t *failed)
 {
+    assert(k < p->n_levels && rc < 0); /* a refusal, nothing changed */
     bool seen;
     *failed = refused_line(p, &p->lv[k], rc, &seen);
     table_word w = p->lv[k].seen;
@@ -1265,6 +1341,7 @@ static int one_step_refused(batch_op *op, one_step *p, size_t k, int rc, size_t 
             at = j;
         }
     }
+    assert(*failed < op->n_lines && rc < 0);
     if (seen)
         level_as_seen(op, p->lv[at].item, p->lv[at].loc, w, &op->results[*failed].level);
     return rc;
@@ -1313,6 +1390,7 @@ static int batch_one_step(batch_op *op, size_t *failed)
 /* Failure: takes everything back; the final record says aborted. */
 static void abort_batch(batch_op *op)
 {
+    assert(op->decided_ms != 0); /* the final record's time */
     (void)undo_changes(op);
     (void)batch_publish(op, true, OUTCOME_ABORTED);
     undo_claims(op);
@@ -1338,6 +1416,7 @@ static void encode_outcome(batch_idem *bi, size_t n, int rc, size_t failed,
 /* Appends key to keys (n of LEVEL_LOCKS_MAX used): false when full. */
 static bool key_push(level_key *keys, size_t *n, uint64_t item, uint64_t loc)
 {
+    assert(*n <= LEVEL_LOCKS_MAX);
     if (*n == LEVEL_LOCKS_MAX)
         return false;
     keys[(*n)++] = (level_key){item, loc};
@@ -1381,6 +1460,7 @@ static bool batch_keys(const batch_op *op, level_key *keys, size_t *n_out)
  * levels than a set holds. true: the set is held. */
 static bool batch_lock_levels(batch_op *op)
 {
+    assert(!level_locks_held()); /* one set per thread */
     level_key keys[LEVEL_LOCKS_MAX];
     size_t n;
     if (!batch_keys(op, keys, &n))
@@ -1389,6 +1469,7 @@ static bool batch_lock_levels(batch_op *op)
     if (level_locks_live(op->e, keys, n))
         return true;
     level_locks_release(); /* nothing counted yet */
+    assert(!level_locks_held());
     return false;
 }
 
@@ -1526,6 +1607,7 @@ static void full_unpack(const outcome_full *o, inv_level_full *f)
 static void encode_outcome(batch_idem *bi, size_t n, int rc, size_t failed,
                            const inv_batch_result *res)
 {
+    assert(n >= 1 && n <= INV_REQUEST_ID_LINES_MAX && failed < n);
     outcome_header h = {rc, (uint32_t)failed,        (uint32_t)n,
                         0,  full_pack(&res[0].full), full_pack(&res[0].to_full)};
     memcpy(bi->outcome, &h, sizeof h);
@@ -1801,7 +1883,9 @@ static bool record_valid(uint64_t pos, const uint8_t *p, uint32_t len, batch_rec
 /* The batches pending so far (none: NULL, *n 0). */
 static pending_batch *pending_all(struct batch_recovery *br, size_t *n)
 {
+    assert(n != NULL);
     *n = br ? br->pending.n : 0;
+    assert(*n == 0 || br->pending.items != NULL);
     return br ? br->pending.items : NULL;
 }
 
@@ -1818,6 +1902,7 @@ static pending_batch *find_pending(struct batch_recovery *br, uint64_t batch_id)
 /* Remembers the newest partial record of a batch (its statuses). */
 static int note_pending(inv_engine *e, uint64_t batch_id, const uint8_t *changes, size_t n)
 {
+    assert(batch_id != 0 && n <= BATCH_CHANGES_MAX); /* record_valid */
     struct batch_recovery *br = e->batch_pending;
     if (!br) {
         if (!(br = inv_malloc(sizeof *br)))
@@ -1851,6 +1936,7 @@ static void drop_pending(inv_engine *e, uint64_t batch_id)
     free(pb->changes);
     size_t n;
     *pb = pending_all(br, &n)[n - 1];
+    assert(n >= 1); /* pb is one of them */
     br->pending.n--;
 }
 
@@ -1861,12 +1947,14 @@ int batch_replay(inv_engine *e, uint64_t pos, const void *payload, uint32_t len)
     const uint8_t *p = payload;
     if (!record_valid(pos, p, len, &h, &at))
         return INV_EINVALID;
+    assert(h.n_changes <= h.cap_changes && h.n_images <= BATCH_IMAGES_PER_CHANGE * h.n_changes);
     const uint8_t *changes = p + at.changes;
     const uint8_t *images = p + at.images;
     for (size_t i = 0; i < h.n_images; i++) {
         batch_rec_image im;
         batch_rec_change c;
         memcpy(&im, images + i * sizeof im, sizeof im);
+        assert(im.change < h.n_changes); /* record_valid */
         memcpy(&c, changes + im.change * sizeof c, sizeof c);
         int rc =
             level_install_full(e, c.item, c.location, (table_word){im.w0, im.w1},

@@ -49,6 +49,7 @@ static inline void level_touch(table_slot *s, uint32_t now_s)
  * fresh slot, or a deletion cleared it). */
 static void level_created(table_slot *s, uint32_t now_s)
 {
+    assert(s != NULL);
     /* relaxed: timestamps; the creation was published by its CAS. */
     atomic_store_explicit(&level_cold_of(s)->created_s, now_s, memory_order_relaxed);
 }
@@ -68,6 +69,24 @@ static inline level_said level_said_of(uint64_t w0_before, inv_feed_kind kind)
 static inline bool level_said_created(level_said said)
 {
     return (said.kind_bits & PERSIST_META_CREATED) != 0;
+}
+
+/* Is v a word a level change may leave in its slot (asserts only, off the
+ * single-level hot path)? No descriptor in it (a multi-level change hands
+ * back its decided words), a revision >= 1 (a deletion's tombstone keeps
+ * one too), and held is a count (0 .. LEVEL_HELD_MAX). */
+static bool level_word_ok(table_word v)
+{
+    if (v.w1 & TABLE_DESC)
+        return false;
+    return table_version(v) >= 1 && level_held(v) >= 0 && level_held(v) <= LEVEL_HELD_MAX;
+}
+
+/* Units a word counts: available + held. The moves between the two (a hold
+ * line, a batch's pending units) keep it (asserts only). */
+static int64_t level_units(table_word v)
+{
+    return level_available(v) + level_held(v);
 }
 
 /* Publishes the level record of a change made at *pos (journal only):
@@ -221,6 +240,7 @@ level_update_with(level_ctx *c, table_word cur, table_word *next, level_step ste
 static inline int level_update_step(void *p, table_word cur, table_word *next)
 {
     level_ctx *c = p;
+    assert(c != NULL && c->step != NULL); /* the hold, batch and creation steps */
     return level_update_with(c, cur, next, c->step);
 }
 
@@ -352,10 +372,13 @@ static inline __attribute__((always_inline)) int available_update(void *c, table
 
 static int tracked_step(table_word cur, table_word *next, const void *p)
 {
+    assert(p != NULL);
     bool untracked = !*(const bool *)p;
     if (level_untracked(cur) == untracked)
         return LEVEL_KEEP;
     next->w0 = untracked ? cur.w0 | LEVEL_UNTRACKED : cur.w0 & ~LEVEL_UNTRACKED;
+    /* only the flag moves: the counts stay as they are */
+    assert((next->w0 ^ cur.w0) == LEVEL_UNTRACKED);
     return TABLE_STEP_WRITE;
 }
 
@@ -375,6 +398,7 @@ static __attribute__((noinline)) int adjust_with_rules(inv_engine *e, uint64_t i
                                                        available_arg *arg, inv_level *out,
                                                        uint64_t *pos)
 {
+    assert(arg->rules == &level_rules_unread); /* the fast path read none */
     inv_feed_kind kind = arg->adjust ? INV_FEED_LEVEL_ADJUST : INV_FEED_LEVEL_SET;
     level_rules rules = {0, 0};
     arg->rules = &rules;
@@ -384,6 +408,7 @@ static __attribute__((noinline)) int adjust_with_rules(inv_engine *e, uint64_t i
         if (rc == INV_OK)
             rc = level_rmw(e, item, loc, available_update, arg, kind, out, pos);
     } while (rc == LEVEL_NEEDS_RULES);
+    assert(rc <= INV_OK || rc == LEVEL_KEEP); /* decided on the rules in force */
     arg->rules = &level_rules_unread;
     return rc;
 }
@@ -459,6 +484,7 @@ int inv_level_get(inv_engine *e, uint64_t item, uint64_t loc, inv_level *out)
 static int level_new_word(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, bool *tracked,
                           uint64_t *w0)
 {
+    assert(qty_in_range(qty)); /* the callers checked it (a typed error) */
     *tracked = true;
     if (!catalog_item_exists(&e->cat, item, tracked) || !catalog_location_exists(&e->cat, loc))
         return INV_ENOTFOUND;
@@ -475,6 +501,7 @@ static int create_step(table_word cur, table_word *next, const void *p)
 {
     assert(!table_is_live(cur));
     *next = (table_word){*(const uint64_t *)p, 0};
+    assert(level_available(*next) >= -INV_QTY_MAX && level_held(*next) <= INV_QTY_MAX);
     return TABLE_STEP_WRITE;
 }
 
@@ -498,6 +525,7 @@ static __attribute__((noinline)) int level_create(inv_engine *e, uint64_t item, 
         level_abandon(e, pos);
         return rc; /* LEVEL_KEEP: created meanwhile */
     }
+    assert(table_is_live(v) && level_word_ok(v) && table_version(v) >= 1);
     table_note_created(&e->levels);
     rc = level_published(e, &pos, item, loc, v, s,
                          (level_said){0, persist_meta_kind_bits(INV_FEED_LEVEL_SET, true)});
@@ -556,6 +584,7 @@ int inv_level_set(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uint6
             break;
     }
     epoch_exit();
+    assert(rc <= INV_OK); /* no private answer leaves the call */
     return pos && rc == INV_OK ? persist_ack(e, pos) : rc;
 }
 
@@ -585,6 +614,7 @@ int inv_level_create(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, in
  * item itself is being deleted). */
 static int level_delete(inv_engine *e, uint64_t item, uint64_t loc, bool force, uint64_t *pos_out)
 {
+    assert(e != NULL && pos_out != NULL);
     level_cold_op op = {
         .kind = LEVEL_COLD_DELETE, .feed_kind = INV_FEED_LEVEL_DELETE, .force = force};
     level_image image;
@@ -612,9 +642,11 @@ typedef struct {
 static int list_one(void *p, uint64_t loc)
 {
     list_ctx *c = p;
+    assert(c->out != NULL || c->cap == 0);
     inv_level lv;
     if (level_read(c->e, c->item, loc, &lv) != INV_OK)
         return 0; /* deleted meanwhile */
+    assert(lv.reserved >= 0 && lv.revision >= 1);
     if (c->n < c->cap)
         c->out[c->n] = (inv_level_entry){loc, lv};
     c->n++;
@@ -662,6 +694,7 @@ static void note_pos(item_ctx *c, uint64_t pos)
 static int drop_one(void *p, uint64_t loc)
 {
     item_ctx *c = p;
+    assert(c->e != NULL);
     uint64_t pos = 0;
     (void)level_delete(c->e, c->item, loc, true, &pos);
     note_pos(c, pos);
@@ -693,8 +726,10 @@ bool level_item_reserved(inv_engine *e, uint64_t item)
 
 uint64_t level_follow_tracked(inv_engine *e, uint64_t item, uint64_t loc, bool tracked)
 {
+    assert(e != NULL);
     uint64_t pos = 0;
     (void)level_rmw(e, item, loc, tracked_update, &tracked, INV_FEED_LEVEL_TRACKING, NULL, &pos);
+    assert(pos == 0 || e->jr != NULL); /* a position only with a journal */
     return pos;
 }
 
@@ -746,6 +781,7 @@ static int level_apply_at(inv_engine *e, uint64_t item, uint64_t loc, level_step
 {
     table_word v;
     table_slot *s = NULL;
+    assert(step != NULL && image != NULL);
     level_ctx c = {e, step, arg, op_pos, false, false, false, 0, &s, 0};
     int rc;
     while ((rc = table_update_at(&e->levels, item, loc, false, NULL, level_update_step, &c, &v,
@@ -756,6 +792,7 @@ static int level_apply_at(inv_engine *e, uint64_t item, uint64_t loc, level_step
         return LEVEL_NEEDS_POSITION;
     if (rc == TABLE_STEP_WRITE) {
         assert(!op_pos || table_version(v) == op_pos);
+        assert(level_word_ok(v));
         /* its time is in the hold or batch record; the clock of every
          * other change of the level (level_time_now), so that updated_at
          * never reads before created_at */
@@ -777,6 +814,7 @@ typedef struct {
 static int reserve_step(table_word cur, table_word *next, const void *p)
 {
     reserve_arg *a = (reserve_arg *)p;
+    assert(a->qty >= 1 && a->qty <= INV_QTY_MAX); /* a hold line's, checked by the hold */
     a->available_seen = level_available(cur);
     a->counted = !level_untracked(cur);
     uint64_t rules;
@@ -795,6 +833,8 @@ static int reserve_step(table_word cur, table_word *next, const void *p)
     if (held > INV_QTY_MAX)
         return INV_ELIMIT;
     next->w0 = level_repack(cur, available, held, false);
+    /* units move from available to held: none made or lost */
+    assert(level_units(*next) == level_units(cur) && level_held(*next) == held);
     return TABLE_STEP_WRITE;
 }
 
@@ -815,6 +855,7 @@ static int unreserve_step(table_word cur, table_word *next, const void *p)
      * returning units is never refused for range. */
     next->w0 = level_repack(cur, level_available(cur) + a->ret, level_held(cur) - a->ret,
                             level_untracked(cur));
+    assert(level_units(*next) == level_units(cur) && level_held(*next) >= a->sell);
     return TABLE_STEP_WRITE;
 }
 
@@ -849,6 +890,7 @@ typedef struct {
 static int multi_step(void *p, table_word cur, table_word *next)
 {
     level_ctx *c = p;
+    assert(!c->own && !c->create); /* a line of a change positioned by its caller */
     c->restamp = false;
     int rc = level_update_with(c, cur, next, c->step);
     return c->restamp ? LEVEL_MULTI_RESTAMP : rc;
@@ -860,6 +902,7 @@ static int multi_install(inv_engine *e, table_mcas *d, size_t i, multi_line *l, 
 {
     /* the slot table_mcas_install decides in (its entry's), for the step's
      * LOCK check (level_committed_for) */
+    assert(i < d->n && l->step != NULL);
     level_ctx c = {e, l->step, l->arg, op_pos, false, false, false, 0, &d->entry[i].slot, 0};
     for (;;) {
         int rc = table_mcas_install(&e->levels, d, i, multi_step, &c);
@@ -908,6 +951,7 @@ static void multi_restamp(table_mcas *d, const multi_line *l, size_t k, uint64_t
 static int multi_install_all(inv_engine *e, table_mcas *d, multi_line *l, size_t n,
                              level_position *at, size_t *failed)
 {
+    assert(n >= 2 && n == d->n); /* one line goes without a descriptor */
     for (size_t i = 0; i < n;) {
         int rc = multi_install(e, d, i, &l[i], at->pos);
         if (rc == LEVEL_NEEDS_POSITION) {
@@ -925,6 +969,7 @@ static int multi_install_all(inv_engine *e, table_mcas *d, multi_line *l, size_t
             *failed = i;
             return rc;
         }
+        assert(d->entry[i].installed || l[i].result != LEVEL_LINE_CHANGED);
         i++;
     }
     return INV_OK;
@@ -934,6 +979,7 @@ static int multi_install_all(inv_engine *e, table_mcas *d, multi_line *l, size_t
  * commonest, costs what it did before). Answers as level_multi_apply. */
 static int multi_apply_one(inv_engine *e, multi_line *l, level_position *at)
 {
+    assert(l->step != NULL && (at->pos == 0 || at->renew != NULL));
     for (;;) {
         table_word v;
         table_slot *s = NULL;
@@ -955,6 +1001,7 @@ static int multi_apply_one(inv_engine *e, multi_line *l, level_position *at)
         }
         if (rc == TABLE_STEP_WRITE) {
             assert(s != NULL && (!at->pos || table_version(v) == at->pos));
+            assert(level_word_ok(v));
             l->result = LEVEL_LINE_CHANGED;
             l->image = v;
             level_touch(s, level_time_now(e).s);
@@ -1039,6 +1086,9 @@ static int level_multi_apply(inv_engine *e, multi_line *l, size_t n, level_posit
              * second, as a racing touch may) */
             uint32_t now_s = level_time_now(e).s;
             for (size_t i = 0; i < n; i++) {
+                /* a decided change's words carry its position */
+                assert(l[i].result != LEVEL_LINE_CHANGED || !at->pos ||
+                       table_version(d->entry[i].new) == at->pos);
                 l[i].image = d->entry[i].new; /* d is retired by the finish */
                 if (l[i].result == LEVEL_LINE_CHANGED)
                     level_touch(d->entry[i].slot, now_s);
@@ -1110,12 +1160,14 @@ static int hold_lines_apply(inv_engine *e, level_hold_line *lines, size_t n, lev
 int level_reserve_all(inv_engine *e, level_hold_line *lines, size_t n, level_position *at,
                       size_t *failed)
 {
+    assert(e != NULL && lines != NULL && at != NULL && failed != NULL);
     return hold_lines_apply(e, lines, n, at, failed, true);
 }
 
 int level_unreserve_all(inv_engine *e, level_hold_line *lines, size_t n, level_position *at,
                         size_t *failed)
 {
+    assert(e != NULL && lines != NULL && at != NULL && failed != NULL);
     return hold_lines_apply(e, lines, n, at, failed, false);
 }
 
@@ -1132,7 +1184,7 @@ int level_unreserve_all(inv_engine *e, level_hold_line *lines, size_t n, level_p
 static int batch_level_step(table_word cur, table_word *next, const void *p)
 {
     level_batch_level *lv = (level_batch_level *)p;
-    assert(lv->n_ops >= 1);
+    assert(lv->n_ops >= 1 && lv->pos != NULL);
     uint64_t stamp = *lv->pos ? *lv->pos : table_version(cur) + 1;
     table_word w = cur;
     bool wrote = false;
@@ -1150,6 +1202,9 @@ static int batch_level_step(table_word cur, table_word *next, const void *p)
             return rc;
         }
         o->wrote = rc == TABLE_STEP_WRITE;
+        /* a SET or ADJUST lands in range, or nearer to it than it was */
+        assert(!o->wrote || qty_in_range(level_available(nx)) ||
+               llabs(level_available(nx)) <= llabs(level_available(w)));
         if (o->wrote) {
             w.w0 = nx.w0;
             w.w1 = stamp | (w.w1 & TABLE_TOMB);
@@ -1160,6 +1215,7 @@ static int batch_level_step(table_word cur, table_word *next, const void *p)
     }
     if (!wrote)
         return LEVEL_KEEP;
+    assert(level_held(w) == level_held(cur)); /* SET and ADJUST move available only */
     next->w0 = w.w0;
     return TABLE_STEP_WRITE;
 }
@@ -1167,6 +1223,7 @@ static int batch_level_step(table_word cur, table_word *next, const void *p)
 int level_batch_try(inv_engine *e, level_batch_level *lv)
 {
     static const uint64_t no_position = 0; /* nothing is stamped */
+    assert(lv->n_ops >= 1);
     lv->pos = &no_position;
     int rc = LEVEL_NEEDS_RULES;
     /* Rules changing under every read: give up on the rules as read. */
@@ -1181,6 +1238,7 @@ int level_batch_try(inv_engine *e, level_batch_level *lv)
             (rc = level_rules_read(e, lv->item, lv->loc, &lv->rules)) == INV_OK)
             rc = LEVEL_NEEDS_RULES; /* decide again with them */
     }
+    assert(rc != LEVEL_COLD_BUSY && rc != LEVEL_NEEDS_POSITION); /* a read: no CAS, no stamp */
     return rc == TABLE_STEP_WRITE || rc == LEVEL_KEEP || rc == LEVEL_NEEDS_RULES ? INV_OK : rc;
 }
 
@@ -1233,6 +1291,10 @@ static int batch_move(level_change *c, table_word cur, int64_t delta, table_word
         c->d_pending = -from_pending;
     }
     next->w0 = level_repack(cur, available, reserved, false);
+    /* every unit of delta lands in available or the pending units, and
+     * the batch never gives back more pending units than it has */
+    assert(level_units(*next) == level_units(cur) + delta);
+    assert(c->pending + c->d_pending >= 0);
     return TABLE_STEP_WRITE;
 }
 
@@ -1241,6 +1303,8 @@ static int batch_move(level_change *c, table_word cur, int64_t delta, table_word
  * is the word. */
 static int tracked_change_step(level_change *c, table_word cur, table_word *next)
 {
+    /* the batch's pending units are part of held (nobody else takes them) */
+    assert(c->pending >= 0 && c->pending <= level_held(cur));
     int64_t seen = level_available(cur) + c->pending; /* as the batch's lines see it */
     int64_t held = level_held(cur) - c->pending; /* held by holds and orders */
     c->d_pending = 0;
@@ -1306,6 +1370,7 @@ static int tracked_change_step(level_change *c, table_word cur, table_word *next
  * do, with nothing pending. */
 static int untracked_change_step(level_change *c, table_word cur, table_word *next)
 {
+    assert(level_untracked(cur) && c->kind != LEVEL_CHANGE_SETTLE); /* see change_step */
     c->d_pending = 0;
     switch (c->kind) {
     case LEVEL_CHANGE_SET:
@@ -1328,6 +1393,7 @@ static int untracked_change_step(level_change *c, table_word cur, table_word *ne
 static int change_step(table_word cur, table_word *next, const void *p)
 {
     level_change *c = (level_change *)p;
+    assert(c->kind >= LEVEL_CHANGE_SET && c->kind <= LEVEL_CHANGE_SETTLE);
     c->seen = cur;
     int rc = level_untracked(cur) && c->kind != LEVEL_CHANGE_SETTLE
                  ? untracked_change_step(c, cur, next)
@@ -1337,6 +1403,7 @@ static int change_step(table_word cur, table_word *next, const void *p)
     if (rc == TABLE_STEP_WRITE) {
         c->d_available = level_available(*next) - level_available(cur);
         c->d_reserved = level_held(*next) - level_held(cur);
+        assert(level_held(*next) >= 0 && level_held(*next) <= LEVEL_HELD_MAX);
     }
     return rc;
 }
@@ -1369,12 +1436,15 @@ static int undo_step(table_word cur, table_word *next, const void *p)
     int64_t reserved =
         level_clamp(level_held(cur) - u->d_reserved, 0, (int64_t)LEVEL_RESERVED_MASK);
     next->w0 = level_repack(cur, available, reserved, level_untracked(cur));
+    /* the clamps keep both in their fields */
+    assert(level_available(*next) == available && level_held(*next) == reserved);
     return TABLE_STEP_WRITE;
 }
 
 int level_undo_at(inv_engine *e, uint64_t item, uint64_t loc, const level_undo *u, uint64_t op_pos,
                   table_word *image)
 {
+    assert(u != NULL && image != NULL);
     int rc = level_apply_at(e, item, loc, undo_step, u, op_pos, image);
     if (rc == INV_OK && !table_is_live(*image)) /* an undone creation */
         table_note_deleted(&e->levels);
@@ -1401,7 +1471,8 @@ int level_create_at(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uin
         return LEVEL_NEEDS_POSITION;
     if (rc != TABLE_STEP_WRITE)
         return rc == LEVEL_KEEP ? LEVEL_EXISTS : rc; /* created meanwhile: change it */
-    assert(table_is_live(v));
+    assert(table_is_live(v) && level_word_ok(v));
+    assert(!op_pos || table_version(v) == op_pos);
     table_note_created(&e->levels);
     uint32_t now_s = level_time_now(e).s; /* the batch record has its time */
     level_created(s, now_s);
@@ -1425,6 +1496,7 @@ typedef struct {
 static int reconcile_visit(void *p, uint64_t item, uint64_t loc, table_word v)
 {
     reconcile_list *l = p;
+    assert(table_is_live(v)); /* table_foreach visits live levels */
     bool tracked = true;
     bool exists = catalog_item_exists(&l->e->cat, item, &tracked);
     if (exists && tracked != level_untracked(v))
@@ -1438,6 +1510,7 @@ static int reconcile_visit(void *p, uint64_t item, uint64_t loc, table_word v)
  * threaded (recovery). */
 int level_reconcile(inv_engine *e, uint64_t *pos_max)
 {
+    assert(e != NULL && pos_max != NULL);
     reconcile_list l = {e, VEC_OF(reconcile_entry)};
     epoch_enter();
     int rc = table_foreach(&e->levels, reconcile_visit, &l);
@@ -1469,6 +1542,7 @@ int level_reconcile(inv_engine *e, uint64_t *pos_max)
 static void row_put(void *rows, size_t i, uint64_t item, uint64_t loc, table_word v, table_slot *s)
 {
     inv_level_row *row = (inv_level_row *)rows + i;
+    assert(s != NULL && table_is_live(v)); /* a scan visits live levels */
     row->item = item;
     row->location = loc;
     level_out_slot(v, s, &row->level);

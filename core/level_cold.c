@@ -80,11 +80,13 @@ static __thread size_t lock_set_n;
 
 bool level_locks_held(void)
 {
+    assert(lock_set_n <= LEVEL_LOCKS_MAX);
     return lock_set_n != 0;
 }
 
 static held_lock *lock_set_of_cold(const level_cold *c)
 {
+    assert(c != NULL && lock_set_n <= LEVEL_LOCKS_MAX);
     for (size_t i = 0; i < lock_set_n; i++)
         if (lock_set[i].cold == c)
             return &lock_set[i];
@@ -213,6 +215,7 @@ int inv_level_get_full(inv_engine *e, uint64_t item, uint64_t loc, inv_level_ful
     epoch_enter();
     int rc = level_read_full(e, item, loc, out);
     epoch_exit();
+    assert(rc != INV_OK || (out->revision >= 1 && out->qty[INV_QTY_COMMITTED] >= 0));
     return rc;
 }
 
@@ -229,6 +232,7 @@ void level_commit_units(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
     level_locks_take(e, &key, 1);
     level_locks_count(item, loc, qty);
     level_locks_release();
+    assert(!level_locks_held()); /* counted and released */
 }
 
 /* ---- lock sets (level_cold.h) -------------------------------------------- */
@@ -297,11 +301,17 @@ void level_locks_take(inv_engine *e, const level_key *keys, size_t n)
     for (size_t i = 0; i < n; i++)
         if (i == 0 || key_cmp(&sorted[i - 1], &sorted[i]) != 0)
             lock_set_add(e, sorted[i].item, sorted[i].loc);
+    /* taken in key order (no deadlock between sets), each key once */
+    for (size_t i = 1; i < lock_set_n; i++)
+        assert(key_cmp(&(level_key){lock_set[i - 1].item, lock_set[i - 1].loc},
+                       &(level_key){lock_set[i].item, lock_set[i].loc}) < 0);
+    assert(lock_set_n <= n);
 }
 
 void level_locks_count(uint64_t item, uint64_t loc, int64_t qty)
 {
     assert(qty >= 0 && qty <= INV_QTY_MAX);
+    assert(lock_set_n <= LEVEL_LOCKS_MAX); /* counts land at the set's release */
     for (size_t i = 0; i < lock_set_n; i++)
         if (lock_set[i].item == item && lock_set[i].loc == loc) {
             lock_set[i].count += qty;
@@ -383,6 +393,8 @@ int level_read_at(inv_engine *e, uint64_t item, uint64_t loc, table_slot *s, tab
         }
         if (!table_is_live(v))
             return INV_ENOTFOUND;
+        /* the count read for v's revision is within v's held */
+        assert(level_held(v) == 0 || level_committed(r) <= level_held(v));
         level_out(v, level_held(v) != 0 ? r : 0, out);
         return INV_OK;
     }
@@ -555,6 +567,8 @@ static int lock_level(inv_engine *e, uint64_t item, uint64_t loc, table_slot **s
 /* Gives back a LOCK lock_level took (none when the set owns it). */
 static void unlock_level(level_cold *c, bool owned)
 {
+    assert(c != NULL);
+    assert(!owned || level_locks_mine(c)); /* the set's LOCK stays until its release */
     if (!owned)
         unlock_cold(c);
 }
@@ -626,6 +640,20 @@ static int plan_move(level_cold_op *op, table_word v, uint64_t rules, const int6
         }
     }
     return INV_OK;
+}
+
+/* Is a cold part with these words one a change may leave beside a hot word
+ * holding held units (asserts only)? Its four named quantities within
+ * 0 .. INV_QTY_MAX (as level_cold_valid asks of a journaled one; every
+ * cold part read from disk passed it), not MOVED (growth waits for our
+ * LOCK), and committed <=
+ * held. (Not the preorder limit: a batch undo in recovery restores
+ * rules_before as its record has them.) */
+static bool cold_ok(uint64_t rules, uint64_t d_s, uint64_t q_i, int64_t held)
+{
+    return (uint32_t)d_s <= INV_QTY_MAX && (uint32_t)(d_s >> 32) <= INV_QTY_MAX &&
+           (uint32_t)q_i <= INV_QTY_MAX && (uint32_t)(q_i >> 32) <= INV_QTY_MAX &&
+           !(rules & LEVEL_COLD_MOVED) && level_committed(rules) <= held;
 }
 
 /* Decides a cold change on (v, the locked cold part): the next hot w0 and
@@ -704,6 +732,7 @@ static int cold_decide(inv_engine *e, uint64_t loc, level_cold_op *op, table_wor
                (uint64_t)(uint32_t)next[LEVEL_RAW_SAFETY] << 32;
     *q_i_out = (uint64_t)(uint32_t)next[LEVEL_RAW_QC] | (uint64_t)(uint32_t)next[LEVEL_RAW_INCOMING]
                                                             << 32;
+    assert(cold_ok(*rules_out, *d_s_out, *q_i_out, level_held((table_word){*w0, 0})));
     return TABLE_STEP_WRITE;
 }
 
@@ -715,6 +744,7 @@ static void cold_store(level_cold *c, uint64_t rules_new, uint64_t d_s, uint64_t
     assert(c != NULL);
     /* relaxed: we hold the cold lock */
     assert(atomic_load_explicit(&c->rules, memory_order_relaxed) & LEVEL_COLD_LOCK);
+    assert(!(rules_new & LEVEL_COLD_MOVED)); /* growth waits for our LOCK */
     /* relaxed (d_s, q_i, times): published by the unlock's release. */
     atomic_store_explicit(&c->d_s, d_s, memory_order_relaxed);
     atomic_store_explicit(&c->q_i, q_i, memory_order_relaxed);
@@ -1010,6 +1040,7 @@ int inv_qty_name_parse(const char *s, size_t len, inv_qty_name *out)
     for (int i = 0; s && i < INV_QTY_NAMES; i++)
         if (strlen(qty_names[i]) == len && memcmp(qty_names[i], s, len) == 0) {
             *out = (inv_qty_name)i;
+            assert(inv_qty_name_str(*out) == qty_names[i]); /* parse and str agree */
             return INV_OK;
         }
     return INV_EINVALID;
@@ -1046,6 +1077,7 @@ int inv_reason_parse(const char *s, size_t len, inv_reason *out)
     for (int i = 1; s && i < INV_REASONS; i++)
         if (strlen(reason_names[i]) == len && memcmp(reason_names[i], s, len) == 0) {
             *out = (inv_reason)i;
+            assert(inv_reason_str(*out) == reason_names[i]); /* parse and str agree */
             return INV_OK;
         }
     return INV_EINVALID;
@@ -1090,6 +1122,7 @@ int level_delta_op(level_cold_op *op, inv_qty_name q, int64_t delta, int64_t flo
                           .floor = floor,
                           .stock_change = true};
     op->d[q] = delta;
+    assert(op->d[INV_QTY_RESERVED] == 0); /* reserved changes only by holds */
     return INV_OK;
 }
 
@@ -1105,6 +1138,7 @@ int level_fulfil_op(level_cold_op *op, int64_t qty)
     *op = (level_cold_op){
         .kind = LEVEL_COLD_MOVE, .feed_kind = INV_FEED_LEVEL_FULFIL, .floor = INV_NO_FLOOR};
     op->d[INV_QTY_COMMITTED] = -qty;
+    assert(!op->stock_change && op->d[INV_QTY_RESERVED] == 0);
     return INV_OK;
 }
 
@@ -1133,6 +1167,7 @@ int level_policy_op(level_cold_op *op, inv_oversell_policy policy, int64_t preor
                           .rules_mask = LEVEL_COLD_CONTINUE | (~0ULL << LEVEL_LIMIT_SHIFT),
                           .rules_bits = (policy == INV_POLICY_CONTINUE ? LEVEL_COLD_CONTINUE : 0) |
                                         limit << LEVEL_LIMIT_SHIFT};
+    assert((op->rules_bits & ~op->rules_mask) == 0);
     return INV_OK;
 }
 
@@ -1159,6 +1194,7 @@ static int cold_call(inv_engine *e, uint64_t item, uint64_t loc, level_cold_op *
     uint64_t pos = 0;
     epoch_enter();
     int rc = level_cold_apply(e, item, loc, op, 0, &image, &pos);
+    assert(rc <= INV_OK && !level_locks_held()); /* answered, every LOCK given back */
     if (out && rc != INV_ENOTFOUND && rc != INV_EIO && level_read_full(e, item, loc, out) != INV_OK)
         memset(out, 0, sizeof *out);
     epoch_exit();
