@@ -257,38 +257,59 @@ static int key_cmp(const void *x, const void *y)
     return a->loc < b->loc ? -1 : a->loc > b->loc;
 }
 
+/* One try at (item, loc)'s cold LOCK (the one CAS loop every locker
+ * shares): COLD_TRY_LOCKED (ours now) or COLD_TRY_MINE (the calling
+ * thread's set holds it), both with *slot; COLD_TRY_ABSENT (no slot); or
+ * COLD_TRY_AGAIN after settling a moved part or waiting for a holder. */
+enum { COLD_TRY_LOCKED, COLD_TRY_MINE, COLD_TRY_ABSENT, COLD_TRY_AGAIN };
+
+static int cold_try_lock(inv_engine *e, uint64_t item, uint64_t loc, table_slot **slot,
+                         unsigned *spins)
+{
+    assert(e != NULL && slot != NULL && spins != NULL);
+    table_slot *s = table_find(&e->levels, item, loc);
+    if (!s)
+        return COLD_TRY_ABSENT;
+    level_cold *c = level_cold_of(s);
+    /* relaxed: the CAS below decides. */
+    uint64_t r = atomic_load_explicit(&c->rules, memory_order_relaxed);
+    if (r & LEVEL_COLD_MOVED) {
+        table_settle(&e->levels, s); /* copied already, or ours: never waits */
+        return COLD_TRY_AGAIN;
+    }
+    *slot = s;
+    if (level_locks_mine(c))
+        return COLD_TRY_MINE;
+    if (r & LEVEL_COLD_LOCK) {
+        lock_wait(spins); /* a holder never waits for a later key */
+        return COLD_TRY_AGAIN;
+    }
+    /* acquire: the previous holder's cold stores. */
+    if (!atomic_compare_exchange_weak_explicit(&c->rules, &r, r | LEVEL_COLD_LOCK,
+                                               memory_order_acquire, memory_order_relaxed))
+        return COLD_TRY_AGAIN;
+    assert(atomic_load_explicit(&c->rules, memory_order_relaxed) & LEVEL_COLD_LOCK);
+    return COLD_TRY_LOCKED;
+}
+
 /* Takes (item, loc)'s LOCK into the set (no slot: nothing to lock). A
  * frozen hot word is settled under the LOCK: the copy takes it along. */
 static void lock_set_add(inv_engine *e, uint64_t item, uint64_t loc)
 {
     assert(lock_set_n < LEVEL_LOCKS_MAX);
     unsigned spins = 0;
-    for (;;) {
-        table_slot *s = table_find(&e->levels, item, loc);
-        if (!s)
-            return;
-        level_cold *c = level_cold_of(s);
-        /* relaxed: the CAS below decides. */
-        uint64_t r = atomic_load_explicit(&c->rules, memory_order_relaxed);
-        if (r & LEVEL_COLD_MOVED) {
-            table_settle(&e->levels, s); /* copied already: never waits */
-            continue;
-        }
-        if (r & LEVEL_COLD_LOCK) {
-            lock_wait(&spins); /* a holder never waits for a later key */
-            continue;
-        }
-        /* acquire: the previous holder's cold stores. */
-        if (!atomic_compare_exchange_weak_explicit(&c->rules, &r, r | LEVEL_COLD_LOCK,
-                                                   memory_order_acquire, memory_order_relaxed))
-            continue;
-        lock_set[lock_set_n++] = (held_lock){item, loc, c, 0};
-        if (table_is_frozen(table_load(s)))
-            table_settle(&e->levels, s); /* ours: the copy takes the LOCK */
-        assert(atomic_load_explicit(&lock_set[lock_set_n - 1].cold->rules, memory_order_relaxed) &
-               LEVEL_COLD_LOCK);
+    table_slot *s = NULL;
+    int got;
+    while ((got = cold_try_lock(e, item, loc, &s, &spins)) == COLD_TRY_AGAIN)
+        ;
+    if (got == COLD_TRY_ABSENT)
         return;
-    }
+    assert(got == COLD_TRY_LOCKED); /* keys are taken once each */
+    lock_set[lock_set_n++] = (held_lock){item, loc, level_cold_of(s), 0};
+    if (table_is_frozen(table_load(s)))
+        table_settle(&e->levels, s); /* ours: the copy takes the LOCK */
+    assert(atomic_load_explicit(&lock_set[lock_set_n - 1].cold->rules, memory_order_relaxed) &
+           LEVEL_COLD_LOCK);
 }
 
 void level_locks_take(inv_engine *e, const level_key *keys, size_t n)
@@ -520,41 +541,21 @@ static int lock_level(inv_engine *e, uint64_t item, uint64_t loc, table_slot **s
 {
     assert(e != NULL && slot != NULL && v != NULL);
     unsigned spins = 0;
-    *owned = false;
     for (;;) {
-        table_slot *s = table_find(&e->levels, item, loc);
-        if (!s)
+        table_slot *s = NULL;
+        int got = cold_try_lock(e, item, loc, &s, &spins);
+        if (got == COLD_TRY_ABSENT)
             return INV_ENOTFOUND;
-        level_cold *c = level_cold_of(s);
-        /* relaxed: the CAS below decides. */
-        uint64_t r = atomic_load_explicit(&c->rules, memory_order_relaxed);
-        if (r & LEVEL_COLD_MOVED) {
-            table_settle(&e->levels, s);
+        if (got == COLD_TRY_AGAIN)
             continue;
-        }
-        if (level_locks_mine(c)) {
-            *v = level_load_helped(s, item, loc);
-            if (table_is_frozen(*v)) {
-                table_settle(&e->levels, s); /* ours: the copy takes the LOCK */
-                continue;
-            }
-            *owned = true;
-            *slot = s;
-            return INV_OK;
-        }
-        if (r & LEVEL_COLD_LOCK) {
-            lock_wait(&spins);
-            continue;
-        }
-        /* acquire: the previous holder's cold stores. */
-        if (!atomic_compare_exchange_weak_explicit(&c->rules, &r, r | LEVEL_COLD_LOCK,
-                                                   memory_order_acquire, memory_order_relaxed))
-            continue;
-        assert(!level_locks_held()); /* a set holder locks only through its set */
+        /* the set's LOCK stays the set's; one taken here is given back */
+        *owned = got == COLD_TRY_MINE;
+        assert(*owned || !level_locks_held()); /* a set holder locks only through its set */
         *v = level_load_helped(s, item, loc);
         if (table_is_frozen(*v)) {
-            unlock_cold(c);
-            table_settle(&e->levels, s);
+            if (!*owned)
+                unlock_cold(level_cold_of(s)); /* a single holder never settles */
+            table_settle(&e->levels, s); /* the set's: the copy takes its LOCK */
             continue;
         }
         *slot = s;
