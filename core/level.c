@@ -14,7 +14,9 @@
  *  - a hold's lines, and a batch's SET and ADJUST lines (level_batch_apply),
  *    change as one step (level_multi_apply, table_mcas):
  *    readers see all of them changed or none, and a refused one changes
- *    no word at all;
+ *    no word at all; a sale's counts and a batch of other lines land under
+ *    their levels' LOCKs (level_cold.h, lock sets), which every single
+ *    change waits for (level_committed_for: LEVEL_COLD_BUSY);
  *  - with a journal, every single change publishes one LEVEL record
  *    (persist.h, format 3): the word after, the word it replaced, its
  *    feed kind and its time, whose second is the level's updated_s.

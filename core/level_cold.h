@@ -100,8 +100,8 @@ void level_commit_units(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
  * single change that reads a count waits while LOCK is held, so nobody
  * reads a sale's revision without its count (level_committed_for,
  * level_read_at). The set is the calling thread's (at most one at a
- * time); locks are taken in key order, so two sets never wait on each
- * other. Growth that copies a cold part the thread holds (its own settle
+ * time); locks are taken in key order, so sets never wait on each other
+ * in a cycle. Growth that copies a cold part the thread holds (its own settle
  * of one of the set's slots) moves the LOCK into the copy, and the set
  * follows it (level_move_cold). While it holds a set, the thread's own
  * changes and reads of those levels go on as if unlocked (level_cold_apply
