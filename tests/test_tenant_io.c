@@ -296,8 +296,13 @@ static void expect_same_text(const char *got, const char *want)
     size_t i = 0;
     while (got[i] != '\0' && got[i] == want[i])
         i++;
-    cr_assert(got[i] == want[i], "the exports differ at byte %zu of %zu / %zu", i, strlen(got),
-              strlen(want));
+    /* the line around the difference, from each (short: a message fits) */
+    size_t from = i;
+    while (from > 0 && i - from < 120 && want[from - 1] != '\n')
+        from--;
+    cr_assert(got[i] == want[i],
+              "the exports differ at byte %zu of %zu / %zu:\n got: %.160s\nwant: %.160s", i,
+              strlen(got), strlen(want), got + from, want + from);
 }
 
 /* Export a, import into b, export b: the same file after the header. */
