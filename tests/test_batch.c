@@ -566,7 +566,8 @@ static inv_engine *iso_engine;
 static int iso_records, iso_buyer_rc;
 static inv_level iso_seen;
 static pthread_t iso_thread;
-static _Atomic int iso_done;
+static _Atomic int
+    iso_done; /* seq_cst (atomic_load/store): a test flag; the join orders the rest */
 
 static void *iso_buyer(void *p)
 {
@@ -993,7 +994,7 @@ Test(batch, concurrent_batches_and_adjusts_conserve_units_and_never_go_below_the
 static struct {
     inv_engine *e;
     pthread_t tid;
-    _Atomic int done;
+    _Atomic int done; /* seq_cst: a test flag; the join orders the results */
     int rc_from, rc_to;
     inv_level_full from, to;
 } xfer;

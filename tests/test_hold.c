@@ -1289,6 +1289,7 @@ static struct {
     inv_engine *e;
     uint64_t sales; /* per seller */
     uint64_t new_levels;
+    /* seq_cst (all four): the reader's stop flag, and counts read after the joins */
     _Atomic int sellers_done;
     _Atomic uint64_t torn_reads, back_reads, failed_calls;
 } grow;
