@@ -207,6 +207,10 @@ static int valid_records_after(replay_run *r, const char *path, fileio_reader *r
     assert(found != NULL && synced != NULL);
     *found = false;
     *synced = 0;
+    /* Records start after the header: a frame that decodes inside a bad
+     * header has no position (and would name one below the stream's). */
+    if (off < JOURNAL_SEGMENT_HEADER)
+        off = JOURNAL_SEGMENT_HEADER;
     for (off = (off + 7) & ~(uint64_t)7; off + JOURNAL_RECORD_OVERHEAD <= rd->size; off += 8) {
         size_t avail;
         const uint8_t *q = fileio_reader_at(rd, off, JOURNAL_RECORD_OVERHEAD, &avail);

@@ -1210,6 +1210,35 @@ Test(journal, a_bad_record_in_the_synced_region_is_still_refused)
     tu_remove_tree(t.dir);
 }
 
+/* A frame that decodes inside a bad segment header (the fuzzer found a
+ * zero-length one at byte 24) has no position: the search for valid
+ * records after the bad header starts where records can start. Before, it
+ * asked for the synced end of a record "at position 0" and aborted. */
+Test(journal, a_frame_inside_a_bad_header_is_not_taken_for_a_record)
+{
+    char dir[64], seg[400];
+    uint64_t pos[3];
+    closed_journal(dir, sizeof dir, INV_FSYNC_ALWAYS, 3, 40, pos);
+    last_segment(dir, seg, sizeof seg);
+    uint8_t frame[JOURNAL_RECORD_OVERHEAD];
+    journal_frame_encode(frame, JOURNAL_TYPE_USER_MIN, NULL, 0);
+    cr_assert_eq(journal_record_size(0), sizeof frame);
+    int fd = open(seg, O_WRONLY);
+    cr_assert_geq(fd, 0);
+    /* at byte 24: its position would be the segment's first minus 8, 0 */
+    cr_assert_eq(pwrite(fd, frame, sizeof frame, JOURNAL_SEGMENT_HEADER - 8),
+                 (ssize_t)sizeof frame);
+    close(fd);
+    collected c;
+    uint64_t end;
+    char err[512] = "";
+    int rc = replay_into(dir, 0, false, &c, &end, err, sizeof err);
+    cr_assert_eq(rc, INV_EINVALID, "a bad header with valid records after it: rc %d: %s", rc, err);
+    cr_assert(strstr(err, seg) != NULL, "the message names the file: %s", err);
+    collected_free(&c);
+    tu_remove_tree(dir);
+}
+
 /* ---- positions never repeat across a crash (issue 17, #12) ---------------- */
 
 #define CRASH_PUBLISHED 10u
