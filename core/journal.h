@@ -36,6 +36,11 @@
 /* The first position of a fresh journal (8: records stay 8-byte aligned in
  * the stream, and 0 stays free to mean "no position"). */
 #define JOURNAL_POSITION_FIRST 8ULL
+/* The largest position: positions are levels' revisions, which fit the
+ * table's version bits (TABLE_VERSION_MAX, checked in persist.c). A
+ * segment named at or past it (or unaligned) is not one of ours: replay
+ * passes it by, as it does any other name. */
+#define JOURNAL_POSITION_MAX ((1ULL << 60) - 1)
 /* Largest payload of one record: bounds every length read from disk and
  * keeps a record far smaller than the ring. */
 #define JOURNAL_PAYLOAD_MAX (1u << 20)

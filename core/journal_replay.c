@@ -114,8 +114,9 @@ int journal_segments_list(const char *dir, journal_segment **out, size_t *n, cha
     while (rc == INV_OK && (e = readdir(d)) != NULL) {
         journal_segment seg;
         if (!fileio_parse_name(e->d_name, JOURNAL_SEGMENT_SUFFIX, &seg.first) ||
-            seg.first < JOURNAL_POSITION_FIRST)
-            continue;
+            seg.first < JOURNAL_POSITION_FIRST || seg.first >= JOURNAL_POSITION_MAX ||
+            seg.first % 8u != 0)
+            continue; /* not a segment we write: positions never get there */
         if (*n == JOURNAL_SEGMENTS_MAX) {
             fileio_errmsg(errbuf, errlen, "journal: more than %u segments in %s",
                           JOURNAL_SEGMENTS_MAX, dir);

@@ -19,6 +19,9 @@
 
 #include <assert.h>
 
+/* A position is a level's revision: every one the journal can reach fits. */
+_Static_assert(JOURNAL_POSITION_MAX == TABLE_VERSION_MAX, "positions fit the version bits");
+
 static __thread uint64_t last_write_position;
 
 /* Asserts only: e is an engine with a journal, opened with a valid fsync

@@ -1239,6 +1239,29 @@ Test(journal, a_frame_inside_a_bad_header_is_not_taken_for_a_record)
     tu_remove_tree(dir);
 }
 
+/* A segment named at a position no journal reaches (past
+ * JOURNAL_POSITION_MAX) is not ours: replay passes it by. Before, its
+ * records' positions wrapped past 2^64 and replay aborted on an assertion
+ * (the fuzzer named one 0xffffffffffffffff). */
+Test(journal, a_segment_named_past_the_largest_position_is_passed_by)
+{
+    char dir[64], seg[400], moved[600];
+    uint64_t pos[3];
+    closed_journal(dir, sizeof dir, INV_FSYNC_ALWAYS, 3, 40, pos);
+    last_segment(dir, seg, sizeof seg);
+    snprintf(moved, sizeof moved, "%s/fffffffffffffff8%s", dir, JOURNAL_SEGMENT_SUFFIX);
+    cr_assert_eq(rename(seg, moved), 0);
+    collected c;
+    uint64_t end;
+    char err[512] = "";
+    int rc = replay_into(dir, 0, false, &c, &end, err, sizeof err);
+    cr_assert_eq(rc, INV_OK, "rc %d: %s", rc, err);
+    cr_assert_eq(c.n, 0, "records of a file that is not a segment");
+    collected_free(&c);
+    cr_assert_eq(access(moved, F_OK), 0, "a foreign file is left alone");
+    tu_remove_tree(dir);
+}
+
 /* ---- positions never repeat across a crash (issue 17, #12) ---------------- */
 
 #define CRASH_PUBLISHED 10u
