@@ -448,60 +448,75 @@ static void copy_cold_fields(level_cold *f, level_cold *t)
                           memory_order_relaxed);
 }
 
+/* Growth's copy of a cold part has one copier, the thread that holds f's
+ * LOCK while f is not yet MOVED (a lock set's owner settling its own
+ * level, or a helper that takes the LOCK for the copy), and f becomes
+ * MOVED only once the copy is whole. So MOVED means "copied": a helper
+ * that finds f MOVED returns, and its settle may publish the copy's slot
+ * at once. (Before, a helper that lost the race to copy returned while the
+ * winner was still copying, published the slot, and the winner, finding
+ * the slot live, skipped the copy: the level lost its cold quantities.) */
+
+/* The copier's part: f is LOCKed by the calling thread and not MOVED. */
+static void copy_cold_locked(level_cold *f, level_cold *t, uint64_t r)
+{
+    assert((r & LEVEL_COLD_LOCK) && !(r & LEVEL_COLD_MOVED));
+    uint64_t fresh = 0;
+    /* relaxed: t is in a slot nobody can find before its hot word is
+     * published (after f is MOVED); the release below orders the copy. */
+    bool ours = atomic_compare_exchange_strong_explicit(&t->rules, &fresh, r, memory_order_relaxed,
+                                                        memory_order_relaxed);
+    assert(ours); /* the only copier: t is a fresh slot's cold part */
+    (void)ours;
+    copy_cold_fields(f, t);
+}
+
 /* Growth copies a cold part this thread's lock set holds (its own settle):
- * the copy is made LOCKed first, then MOVED marks the old one, so no other
- * copier (they wait for LOCK or MOVED) can copy it first and unlock it. */
-static void move_cold_held(level_cold *f, level_cold *t, const table_slot *to_slot)
+ * the copy is made LOCKed (the set's LOCK moves into it), then MOVED marks
+ * the old one, which keeps its LOCK (final). */
+static void move_cold_held(level_cold *f, level_cold *t)
 {
     /* relaxed: we hold f's LOCK; nobody else changes it. */
     uint64_t r = atomic_load_explicit(&f->rules, memory_order_relaxed);
-    assert((r & LEVEL_COLD_LOCK) && !(r & LEVEL_COLD_MOVED));
-    uint64_t fresh = 0;
-    /* relaxed: t is published by the slot's hot copy and our later
-     * release of the LOCK; nobody writes it before f is MOVED. */
-    bool ours = atomic_compare_exchange_strong_explicit(&t->rules, &fresh, r, memory_order_relaxed,
-                                                        memory_order_relaxed);
-    assert(ours);
-    (void)ours;
-    if (!table_is_live(table_load(to_slot)))
-        copy_cold_fields(f, t);
-    /* release: the copy is whole before a waiting copier sees MOVED. */
+    copy_cold_locked(f, t, r);
+    /* release: the copy is whole before a waiting helper sees MOVED. */
     atomic_fetch_or_explicit(&f->rules, LEVEL_COLD_MOVED, memory_order_release);
 }
 
-void level_move_cold(void *from, void *to, const table_slot *to_slot)
+void level_move_cold(void *from, void *to)
 {
-    assert(from != NULL && to != NULL && to_slot != NULL);
+    assert(from != NULL && to != NULL);
     level_cold *f = from, *t = to;
     held_lock *mine = lock_set_of_cold(f);
     if (mine) {
-        move_cold_held(f, t, to_slot);
+        move_cold_held(f, t);
         mine->cold = t; /* the set's LOCK is in the copy now */
         return;
     }
     unsigned spins = 0;
     uint64_t r = load_rules(f);
-    while (!(r & LEVEL_COLD_MOVED)) {
+    for (;;) {
+        if (r & LEVEL_COLD_MOVED)
+            return; /* copied, whole */
         if (r & LEVEL_COLD_LOCK) {
-            lock_wait(&spins); /* a cold change finishes first */
+            (void)fault_check_arg(FAULT_LEVEL_MOVE, (uint64_t)(uintptr_t)f, 1); /* a test point */
+            lock_wait(&spins); /* a cold change, a set or the copier first */
             r = load_rules(f);
             continue;
         }
-        /* acq_rel: captures the last committed count and every cold store
-         * before it; nothing changes f afterwards. */
-        if (atomic_compare_exchange_weak_explicit(&f->rules, &r, r | LEVEL_COLD_MOVED,
-                                                  memory_order_acq_rel, memory_order_acquire))
-            r |= LEVEL_COLD_MOVED;
+        /* acquire: every cold store of f's last holder; f's slot is
+         * frozen, so no change takes f's LOCK after this one. */
+        if (atomic_compare_exchange_weak_explicit(&f->rules, &r, r | LEVEL_COLD_LOCK,
+                                                  memory_order_acquire, memory_order_acquire))
+            break;
     }
-    uint64_t captured = r & ~(LEVEL_COLD_MOVED | LEVEL_COLD_LOCK);
-    uint64_t fresh = 0;
-    /* acquire: the copy is ours (LOCK held in the copy) or someone's. */
-    if (!atomic_compare_exchange_strong_explicit(&t->rules, &fresh, captured | LEVEL_COLD_LOCK,
-                                                 memory_order_acquire, memory_order_relaxed))
-        return; /* another helper copies it */
-    if (!table_is_live(table_load(to_slot)))
-        copy_cold_fields(f, t);
+    (void)fault_check_arg(FAULT_LEVEL_MOVE, (uint64_t)(uintptr_t)f, 0); /* a test point */
+    copy_cold_locked(f, t, r | LEVEL_COLD_LOCK);
     unlock_cold(t);
+    /* release: the copy is whole before a helper sees MOVED (and publishes
+     * the copy's slot); f keeps no LOCK (nobody holds it now). */
+    atomic_store_explicit(&f->rules, r | LEVEL_COLD_MOVED, memory_order_release);
+    assert(load_rules(t) == r); /* the copy, unlocked */
 }
 
 /* ---- positions ------------------------------------------------------------ */

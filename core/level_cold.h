@@ -82,7 +82,7 @@ int level_rules_read(inv_engine *e, uint64_t item, uint64_t loc, level_rules *ou
  * (version) is at or above it. 0: the journal failed. */
 uint64_t level_position_for(inv_engine *e, uint64_t pos, uint64_t version, uint32_t len);
 /* Growth's copy of a level's cold part (table_move_extra_fn). */
-void level_move_cold(void *from, void *to, const table_slot *to_slot);
+void level_move_cold(void *from, void *to);
 /* The cold word of (item, loc) as it is now (0: no such level); for
  * level_out of a word read elsewhere. */
 uint64_t level_rules_now(inv_engine *e, uint64_t item, uint64_t loc);

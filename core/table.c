@@ -432,7 +432,7 @@ static void settle_in(table *t, table_array *arr, uint64_t h, table_slot *s)
             return;
         assert(table_array_has(next, ns));
         if (t->move_extra && !table_is_live(table_load(ns)))
-            t->move_extra(table_slot_extra(s), table_slot_extra(ns), ns);
+            t->move_extra(table_slot_extra(s), table_slot_extra(ns));
         table_word never_written = {0, 0};
         /* First copy wins; a failure means the key was already copied. */
         (void)table_cas(ns, &never_written,

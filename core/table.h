@@ -95,9 +95,11 @@ typedef struct table_array table_array;
 /* Growth copies a live slot's extra bytes with this hook, after freezing
  * its value and before publishing the value in the next array (so whoever
  * finds the copy finds its extra bytes too). It may run for one slot in
- * several threads at once; to (in the next array) is not yet visible to
- * any other user of the table. */
-typedef void (*table_move_extra_fn)(void *from_extra, void *to_extra, const table_slot *to);
+ * several threads at once, and must return in each only once the copy is
+ * whole, whichever thread made it: any of them may publish the value next.
+ * to_extra (in the next array) is not yet visible to any other user of
+ * the table. */
+typedef void (*table_move_extra_fn)(void *from_extra, void *to_extra);
 
 /* One array of slots. Defined here only so that table_find_memo's hit path
  * inlines; everything else about it belongs to table.c. */

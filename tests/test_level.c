@@ -840,3 +840,82 @@ Test(level, a_lock_set_moves_with_growth_and_counts_in_the_copy)
     cr_expect_eq(full.qty[INV_QTY_AVAILABLE], 6);
     inv_close(e);
 }
+
+/* Two threads copying one cold part during growth: the copier pauses in
+ * its copy (FAULT_LEVEL_MOVE, arg2 0) until the second helper has either
+ * returned from its settle or is waiting for the copy (arg2 1). Before the
+ * fix the second helper returned at once and published the slot, and the
+ * copier, finding the slot live, skipped its copy: the level lost its cold
+ * quantities (the TSan tenant round trip saw a level's committed change). */
+typedef struct {
+    inv_engine *e;
+    table_slot *slot; /* the level's slot before growth */
+    uintptr_t cold; /* its cold part */
+    atomic_int copying, helper_waits, helper_done; /* seq_cst: flags between the two threads */
+    uint64_t r0; /* resizes before */
+} move_race;
+
+static int move_race_hook(void *ctx, fault_site site, uint64_t call, uint64_t arg, uint64_t arg2)
+{
+    move_race *m = ctx;
+    if (arg != m->cold)
+        return 0;
+    if (arg2 == 1) {
+        atomic_store(&m->helper_waits, 1);
+        return 0;
+    }
+    atomic_store(&m->copying, 1);
+    /* bounded: a helper that neither waits nor returns is a hang the
+     * test reports below (helper_done stays 0) */
+    for (int i = 0; i < 10000000 && !atomic_load(&m->helper_waits) && !atomic_load(&m->helper_done);
+         i++)
+        sched_yield();
+    return 0;
+}
+
+static void *move_race_grow(void *p)
+{
+    move_race *m = p;
+    epoch_enter();
+    for (uint64_t j = 0; j < LOCK_GROWTH_KEYS_MAX &&
+                         atomic_load_explicit(&m->e->levels.resizes, memory_order_relaxed) == m->r0;
+         j++)
+        cr_assert_not_null(table_insert(&m->e->levels, 2000000 + j, 1));
+    epoch_exit();
+    return NULL;
+}
+
+Test(level, a_cold_part_copied_by_two_helpers_keeps_its_quantities)
+{
+    inv_engine *e = tu_open_engine(0, 0, 0);
+    cr_assert_eq(inv_location_put(e, L1, NULL), INV_OK);
+    cr_assert_eq(inv_item_put(e, I1, NULL), INV_OK);
+    cr_assert_eq(inv_level_set(e, I1, L1, 10, 0, NULL), INV_OK);
+    cr_assert_eq(inv_level_move(e, I1, L1, 7, INV_QTY_AVAILABLE, INV_QTY_DAMAGED, 0, NULL), INV_OK);
+    move_race m = {.e = e};
+    epoch_enter();
+    m.slot = table_find(&e->levels, I1, L1);
+    m.cold = (uintptr_t)level_cold_of(m.slot);
+    /* relaxed: a statistic; only the grower moves it. */
+    m.r0 = atomic_load_explicit(&e->levels.resizes, memory_order_relaxed);
+    fault_reset();
+    fault_hook(FAULT_LEVEL_MOVE, move_race_hook, &m);
+    pthread_t grower;
+    cr_assert_eq(pthread_create(&grower, NULL, move_race_grow, &m), 0);
+    /* the second helper: settles the same slot while the copier copies */
+    while (!atomic_load(&m.copying))
+        sched_yield();
+    table_settle(&e->levels, m.slot);
+    atomic_store(&m.helper_done, 1);
+    epoch_exit();
+    pthread_join(grower, NULL);
+    fault_reset();
+    cr_assert_gt(atomic_load_explicit(&e->levels.resizes, memory_order_relaxed), m.r0,
+                 "the level table did not grow");
+    inv_level_full full;
+    cr_assert_eq(inv_level_get_full(e, I1, L1, &full), INV_OK);
+    cr_expect_eq(full.qty[INV_QTY_DAMAGED], 7, "damaged %lld after growth",
+                 (long long)full.qty[INV_QTY_DAMAGED]);
+    cr_expect_eq(full.qty[INV_QTY_AVAILABLE], 3);
+    inv_close(e);
+}
