@@ -268,8 +268,8 @@ static __thread table_memo level_memo __attribute__((tls_model("initial-exec")))
  * is its operation's table step (available_update, ...; arg: the operation's),
  * kind the feed's name for it. Inlined into each caller with the step, so
  * adjust is one memo probe and one CAS (no assertion here: the hot path).
- * *pos_out: the change's journal position (0 in memory mode or when
- * nothing changed). */
+ * *pos_out: the change's journal position to acknowledge on (0 in memory
+ * mode); when nothing changed, the revision of the state it reports. */
 static inline __attribute__((always_inline)) int level_rmw(inv_engine *e, uint64_t item,
                                                            uint64_t loc, table_step_fn update,
                                                            const void *arg, inv_feed_kind kind,
@@ -302,7 +302,10 @@ static inline __attribute__((always_inline)) int level_rmw(inv_engine *e, uint64
         return rc;
     }
     level_abandon(e, pos);
-    *pos_out = 0;
+    /* A success that changed nothing reports the level as it is at v: it
+     * is acknowledged once that state is durable (its revision's record),
+     * never on a state a power loss could take back. */
+    *pos_out = rc == LEVEL_KEEP && e->jr ? table_version(v) : 0;
     /* No level, or a failed journal, reports nothing. */
     if (rc != INV_ENOTFOUND && rc != INV_EIO && rc != LEVEL_NEEDS_RULES)
         level_out_counted(v, c.committed, out);

@@ -898,10 +898,15 @@ int level_cold_apply(inv_engine *e, uint64_t item, uint64_t loc, level_cold_op *
             table_settle(&e->levels, s);
             continue;
         }
-        if (rc == LEVEL_COLD_KEEP)
+        bool kept = rc == LEVEL_COLD_KEEP;
+        if (kept)
             rc = INV_OK; /* nothing to change */
         if (own && pos && e->jr)
             persist_abandon(e, pos, PERSIST_LEVEL_COLD_LEN);
+        /* Nothing changed: acknowledged once the state it found (v's
+         * revision) is durable, as level_rmw does. */
+        if (own && kept && e->jr)
+            *pos_out = table_version(v);
         image->hot = v;
         return rc;
     }

@@ -146,13 +146,15 @@ int level_delta_op(level_cold_op *op, inv_qty_name q, int64_t delta, int64_t flo
 int level_fulfil_op(level_cold_op *op, int64_t qty);
 /* INV_OK when loc exists and is active; NOTFOUND; INVALID (inactive). */
 int level_location_inactive_check(inv_engine *e, uint64_t loc);
-/* Makes (item, loc)'s INACTIVE flag follow its location (0: no change, or
- * memory mode; else the position written). */
+/* Makes (item, loc)'s INACTIVE flag follow its location (0: memory mode;
+ * else the position to acknowledge on: its record's or, when nothing
+ * changed, the revision of the state it kept). */
 uint64_t level_follow_active(inv_engine *e, uint64_t item, uint64_t loc);
 
 /* Applies op to (item, loc) inside an epoch section. op_pos 0: the change
  * reserves, stamps and publishes its own PERSIST_LEVEL_COLD record
- * (*pos_out: its position, to acknowledge); else it is stamped with op_pos
+ * (*pos_out: its position, to acknowledge; a rules change that changes
+ * nothing: the revision of the state it found); else it is stamped with op_pos
  * and the caller journals *image (LEVEL_NEEDS_POSITION: a newer revision
  * is there). On a refusal image->hot is the word it was decided on. */
 int level_cold_apply(inv_engine *e, uint64_t item, uint64_t loc, level_cold_op *op, uint64_t op_pos,

@@ -87,6 +87,42 @@ Test(persist, retried_commit_is_acknowledged_only_after_the_first_commit_is_dura
     tu_remove_tree(dir);
 }
 
+/* ---- a success that changes nothing is acknowledged on a durable state -- */
+
+/* A call that succeeds without a change of its own (a floored decrement
+ * of an untracked level: always available, counts nothing) reports the
+ * level as it is, so it is acknowledged only once that state is durable.
+ * Here the state's record never becomes durable (its sync fails): the
+ * no-op must fail too. Before, it answered OK on a state a power loss
+ * could take back. */
+Test(persist, a_success_without_a_change_waits_for_the_state_it_reports)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "persist");
+    inv_engine *e = tu_open_dir(dir, INV_FSYNC_ALWAYS);
+    cr_assert_eq(inv_location_put(e, 1, NULL), INV_OK);
+    tu_put_item(e, 1, false); /* untracked */
+    cr_assert_eq(inv_level_set(e, 1, 1, 10, 0, NULL), INV_OK);
+    inv_level before;
+    cr_assert_eq(inv_level_adjust(e, 1, 1, -1, 0, &before), INV_OK, "a no-op on a durable state");
+    fault_reset();
+    fault_fail(FAULT_JOURNAL_SYNC, 1, UINT64_MAX, EIO);
+    inv_level set;
+    cr_assert_eq(inv_level_set(e, 1, 1, 7, 0, &set), INV_EIO, "the set's record is not durable");
+    inv_level now;
+    int rc = inv_level_adjust(e, 1, 1, -1, 0, &now);
+    /* a rules change to the rules in force (a cold change that keeps) */
+    int rules_rc = inv_level_set_policy(e, 1, 1, INV_POLICY_DENY, INV_NO_PREORDER_LIMIT);
+    fault_reset();
+    cr_assert_eq(rc, INV_EIO, "a no-op acknowledged on a state that is not durable: rc %d", rc);
+    cr_assert_eq(rules_rc, INV_EIO,
+                 "a rules no-op acknowledged on a state that is not durable: "
+                 "rc %d",
+                 rules_rc);
+    inv_close(e);
+    tu_remove_tree(dir);
+}
+
 /* ---- a failed create changes nothing, not even a revision -------------- */
 
 static inv_engine *observed_engine;
