@@ -35,7 +35,9 @@
  * Trials: INVCORE_POWERLOSS_TRIALS (default PL_TRIALS_DEFAULT; make
  * crash-test uses 1000), half of it for the fresh directory, divided by
  * INVCORE_STRESS_SCALE, at least PL_TRIALS_MIN; images per trial divided by
- * it too (at least PL_IMAGES_MIN). Fork safety as in test_crash.c: the test process never has
+ * it too (at least PL_IMAGES_MIN). INVCORE_POWERLOSS_KEEP=dir keeps every
+ * failed image there, with the log and the acknowledgements as text
+ * (keep_failed_image). Fork safety as in test_crash.c: the test process never has
  * an engine open when it forks; a child dies with its parent and stops by
  * itself after PL_CHILD_WORK_MS.
  */
@@ -465,9 +467,13 @@ static void check_levels(inv_engine *e, const pl_shared *sh, uint64_t n_acks, tr
         }
         if (!ok) {
             res->lost++;
+            bool lv = a->kind == ACK_LEVEL;
             note_kind(tot, 1, res->trial,
-                      TRIAL_FMT "acknowledged change lost: kind %u index %u revision %" PRIu64,
-                      TRIAL_ARGS(res), a->kind, a->index, a->revision);
+                      TRIAL_FMT "acknowledged change lost: kind %u index %u revision %" PRIu64
+                                " (ack %" PRIu64 ", log entry %" PRIu64 " of %" PRIu64
+                                "); recovered: rc %d, revision %" PRIu64,
+                      TRIAL_ARGS(res), a->kind, a->index, a->revision, i, a->events, res->end,
+                      lv ? rec_rc[a->index] : 0, lv ? rec[a->index].revision : 0);
         }
     }
     for (uint32_t lv = 0; lv < PL_LEVELS; lv++) {
@@ -617,6 +623,46 @@ static void image_dir(char *out, size_t cap)
     cr_assert_not_null(mkdtemp(out), "mkdtemp %s: %s", out, strerror(errno));
 }
 
+/* INVCORE_POWERLOSS_KEEP=dir: a failed image is built again there (the
+ * build is deterministic in its seed) before recovery touches it, with the
+ * log and the acknowledgements as text beside it, for inspection. */
+static void keep_failed_image(const pl_log *log, const pl_shared *sh, uint64_t n_acks,
+                              const trial_result *res)
+{
+    const char *keep = getenv("INVCORE_POWERLOSS_KEEP");
+    if (!keep || !*keep)
+        return;
+    char path[PL_PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/trial-%u-%s", keep, res->trial, pl_keep_name(res->keep));
+    (void)mkdir(keep, 0755);
+    if (mkdir(path, 0755) != 0)
+        return; /* kept already */
+    pl_disk_build(log, res->end, res->keep, res->seed, path);
+    snprintf(path, sizeof path, "%s/trial-%u-%s.txt", keep, res->trial, pl_keep_name(res->keep));
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return;
+    fprintf(f, "crash point %" PRIu64 " of %" PRIu64 " log entries\n", res->end,
+            pl_log_events(log));
+    for (uint64_t i = 0; i < pl_log_events(log); i++) {
+        const pl_event *e = &log->events[i];
+        fprintf(f,
+                "ev %" PRIu64 " kind %u ino %" PRIu64 " dir %" PRIu64 " dir2 %" PRIu64
+                " off %" PRIu64 " len %" PRIu64 " begin %" PRIu64 " zero %u name %s name2 %s\n",
+                i, e->kind, e->ino, e->dir_ino, e->dir2_ino, e->off, e->len, e->begin, e->zero,
+                e->name, e->name2);
+    }
+    for (uint64_t i = 0; i < n_acks; i++) {
+        const pl_ack *a = &sh->acks[i];
+        fprintf(f,
+                "ack %" PRIu64 " ready %u kind %u thread %u index %u seq %u events %" PRIu64
+                " revision %" PRIu64 " available %" PRId64 " reserved %" PRId64 "\n",
+                i, (unsigned)atomic_load_explicit(&a->ready, memory_order_acquire), a->kind,
+                a->thread, a->index, a->seq, a->events, a->revision, a->available, a->reserved);
+    }
+    fclose(f);
+}
+
 /* One disk image after the power loss of trial res->trial: built from the
  * log up to res->end by res->keep, recovered and checked. */
 static void check_image(const pl_log *log, const pl_shared *sh, trial_result *res, pl_totals *tot,
@@ -666,8 +712,10 @@ static void check_image(const pl_log *log, const pl_shared *sh, trial_result *re
         tot->lost_images_by_mode[res->keep]++;
     if (res->lost && gone)
         tot->lost_with_dir_gone++;
-    if (rc != INV_OK || res->lost || res->unconserved)
+    if (rc != INV_OK || res->lost || res->unconserved) {
         tot->failed_images++;
+        keep_failed_image(log, sh, n_acks, res);
+    }
     tu_remove_tree(disk);
 }
 
@@ -687,11 +735,15 @@ static void run_trial(unsigned trial, bool fresh_dir, pl_log *log, pl_shared *sh
     pl_log_reset(log, root);
     if (!fresh_dir)
         pl_log_durable_dir(log, "data");
-    memset(sh, 0, offsetof(pl_shared, acks));
-    /* relaxed: the last trial's entries; the child is gone, nothing races. */
+    /* The last trial's entries are cleared before the header that counts
+     * them (n_acks): a child killed between taking an entry and marking it
+     * ready must leave ready 0, never a stale entry of an earlier trial
+     * (which once read as an acknowledged change "lost"). relaxed: the
+     * child is gone, nothing races. */
     uint64_t old = atomic_load_explicit(&sh->n_acks, memory_order_relaxed);
     memset(sh->acks, 0, sizeof(pl_ack) * (old < PL_ACKS_MAX ? old : PL_ACKS_MAX));
-    atomic_store_explicit(&sh->n_acks, 0, memory_order_relaxed);
+    memset(sh, 0, offsetof(pl_shared, acks));
+    assert(atomic_load_explicit(&sh->n_acks, memory_order_relaxed) == 0);
 
     uint64_t t0 = tu_now_ns();
     run_child(log, sh, data, tu_rng_next(r), r, tu_rng_below(r, 4) == 0);
