@@ -1413,42 +1413,40 @@ static void encode_outcome(batch_idem *bi, size_t n, int rc, size_t failed,
 
 /* Runs a batch; idem (NULL: none) rides on its final record. *ack gets
  * the position to acknowledge on (0: none). */
-/* Appends key to keys (n of LEVEL_LOCKS_MAX used): false when full. */
-static bool key_push(level_key *keys, size_t *n, uint64_t item, uint64_t loc)
+/* Appends key to keys (n of LEVEL_LOCKS_MAX used). */
+static void key_push(level_key *keys, size_t *n, uint64_t item, uint64_t loc)
 {
-    assert(*n <= LEVEL_LOCKS_MAX);
-    if (*n == LEVEL_LOCKS_MAX)
-        return false;
+    /* prepare() bounds the changes, and a level a change names counts one
+     * change at least (a hold's moved line one or two, a transfer's pair
+     * three); only GET lines add levels without a change */
+    assert(*n < LEVEL_LOCKS_MAX);
     keys[(*n)++] = (level_key){item, loc};
-    return true;
 }
 
 /* The levels the lines path changes or reads: each line's, a transfer's
  * destination, and every level a claimed hold moves, with duplicates.
- * false: more than one lock set holds (GET lines count too). */
-static bool batch_keys(const batch_op *op, level_key *keys, size_t *n_out)
+ * Always within one lock set (LEVEL_LOCKS_MAX). */
+static size_t batch_keys(const batch_op *op, level_key *keys)
 {
     size_t n = 0;
-    bool fits = true;
-    for (size_t i = 0; i < op->n_lines && fits; i++) {
+    for (size_t i = 0; i < op->n_lines; i++) {
         const inv_batch_line *l = &op->lines[i];
         if (is_hold_line(l->op)) {
             const hold_claim *c = &op->claims[i];
-            for (size_t j = 0; j < hold_claim_n_lines(c) && fits; j++) {
+            for (size_t j = 0; j < hold_claim_n_lines(c); j++) {
                 inv_hold_line hl;
                 int64_t sold;
                 if (hold_claim_line(c, j, &hl, &sold))
-                    fits = key_push(keys, &n, hl.item, hl.location);
+                    key_push(keys, &n, hl.item, hl.location);
             }
             continue;
         }
-        fits = key_push(keys, &n, l->item, l->location);
-        if (fits && l->op == INV_BATCH_LEVEL_TRANSFER)
-            fits = key_push(keys, &n, l->item, l->to_location);
+        key_push(keys, &n, l->item, l->location);
+        if (l->op == INV_BATCH_LEVEL_TRANSFER)
+            key_push(keys, &n, l->item, l->to_location);
     }
-    assert(n <= LEVEL_LOCKS_MAX);
-    *n_out = n;
-    return fits;
+    assert(n <= op->n_lines + op->cap_changes); /* the bound key_push relies on */
+    return n;
 }
 
 /* The lines path runs under its levels' LOCKs when every one of them
@@ -1456,15 +1454,12 @@ static bool batch_keys(const batch_op *op, level_key *keys, size_t *n_out)
  * refused by any of them until the batch is decided and settled, so the
  * batch is one step to everyone. A batch that creates a level (a SET or a
  * transfer to a level not there yet) runs without: creating inserts into
- * the level table, which a set holder must not do; so does one of more
- * levels than a set holds. true: the set is held. */
+ * the level table, which a set holder must not do. true: the set is held. */
 static bool batch_lock_levels(batch_op *op)
 {
     assert(!level_locks_held()); /* one set per thread */
     level_key keys[LEVEL_LOCKS_MAX];
-    size_t n;
-    if (!batch_keys(op, keys, &n))
-        return false; /* too many levels for one set: line by line */
+    size_t n = batch_keys(op, keys);
     level_locks_take(op->e, keys, n);
     if (level_locks_live(op->e, keys, n))
         return true;

@@ -108,7 +108,9 @@ void level_commit_units(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
  * neither takes nor gives back a LOCK the set holds), it inserts nothing
  * into the level table (an insert helps growth, which would wait for other
  * sets' LOCKs) and takes no second set. */
-#define LEVEL_LOCKS_MAX INV_BATCH_LEVELS_MAX
+/* Room for every batch prepare() accepts: a level per change it may make
+ * (INV_BATCH_LEVELS_MAX) and one per line that only reads (a GET). */
+#define LEVEL_LOCKS_MAX (INV_BATCH_LEVELS_MAX + INV_BATCH_LINES_MAX)
 _Static_assert(INV_HOLD_LINES_MAX <= LEVEL_LOCKS_MAX, "a hold's lines fit one lock set");
 typedef struct {
     uint64_t item, loc;

@@ -1046,3 +1046,76 @@ Test(batch, a_transfer_is_never_seen_half_done)
     cr_assert_eq(moved_in, 7, "the reader ran inside the transfer: it sees it done");
     verify_and_close(e);
 }
+
+/* ---- the largest batches are one step too --------------------------------- */
+
+/* A batch may change INV_BATCH_LEVELS_MAX levels and read one more per GET
+ * line: every batch prepare() accepts fits one lock set, so it runs under
+ * its levels' LOCKs (one step to everyone) however many it names. Before,
+ * one of more than 1024 levels (GET lines count) ran line by line. */
+enum {
+    BIG_HOLDS = 16, /* x INV_HOLD_LINES_MAX lines: INV_BATCH_LEVELS_MAX changes */
+    BIG_GETS = INV_BATCH_LINES_MAX - BIG_HOLDS,
+    BIG_LOCS = 32,
+    BIG_ITEMS = (BIG_HOLDS * INV_HOLD_LINES_MAX + BIG_GETS + BIG_LOCS - 1) / BIG_LOCS,
+};
+_Static_assert(BIG_HOLDS *INV_HOLD_LINES_MAX == INV_BATCH_LEVELS_MAX,
+               "every change the batch may make");
+
+static int big_publishes;
+static bool big_locked_at_publish;
+
+static void big_note_publish(uint8_t type)
+{
+    if (type != PERSIST_BATCH)
+        return;
+    big_publishes++; /* the batch's own thread: no race */
+    big_locked_at_publish = level_locks_held();
+}
+
+Test(batch, a_batch_of_the_most_levels_runs_under_one_lock_set)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "batch"); /* a journal: its record's publish is the probe */
+    inv_engine *e = tu_open_dir(dir, INV_FSYNC_NONE);
+    for (uint64_t j = 0; j < BIG_LOCS; j++)
+        cr_assert_eq(inv_location_put(e, tu_loc_id(j), NULL), INV_OK);
+    for (uint64_t i = 0; i < BIG_ITEMS; i++) {
+        cr_assert_eq(inv_item_put(e, tu_item_id(i), NULL), INV_OK);
+        for (uint64_t j = 0; j < BIG_LOCS; j++)
+            tu_set_level(e, tu_item_id(i), tu_loc_id(j), STOCK);
+    }
+    static inv_batch_line lines[INV_BATCH_LINES_MAX];
+    static char ids[BIG_HOLDS][16];
+    size_t level = 0;
+    for (size_t h = 0; h < BIG_HOLDS; h++) {
+        inv_hold_line hl[INV_HOLD_LINES_MAX];
+        for (size_t k = 0; k < INV_HOLD_LINES_MAX; k++, level++)
+            hl[k] = (inv_hold_line){tu_item_id(level / BIG_LOCS), tu_loc_id(level % BIG_LOCS), 1};
+        snprintf(ids[h], sizeof ids[h], "big-%zu", h);
+        cr_assert_eq(
+            inv_hold_create(e, ids[h], strlen(ids[h]), LONG_TTL_MS, hl, INV_HOLD_LINES_MAX, NULL),
+            INV_OK);
+        lines[h] = (inv_batch_line){
+            .op = INV_BATCH_HOLD_COMMIT, .hold_id = ids[h], .hold_id_len = strlen(ids[h])};
+    }
+    for (size_t g = 0; g < BIG_GETS; g++, level++)
+        lines[BIG_HOLDS + g] = get_line(tu_item_id(level / BIG_LOCS), tu_loc_id(level % BIG_LOCS));
+    big_publishes = 0;
+    big_locked_at_publish = false;
+    tu_before_publish(big_note_publish);
+    static inv_batch_result res[INV_BATCH_LINES_MAX];
+    size_t failed = 0;
+    int rc = inv_batch(e, lines, INV_BATCH_LINES_MAX, res, &failed);
+    tu_before_publish(NULL);
+    cr_assert_eq(rc, INV_OK, "line %zu: %s", failed, inv_strerror(rc));
+    cr_assert_geq(big_publishes, 1);
+    cr_assert(big_locked_at_publish, "a batch of %d levels ran without its lock set",
+              INV_BATCH_LEVELS_MAX + BIG_GETS);
+    inv_level_full lv;
+    cr_assert_eq(inv_level_get_full(e, tu_item_id(0), tu_loc_id(0), &lv), INV_OK);
+    cr_assert_eq(lv.qty[INV_QTY_COMMITTED], 1);
+    cr_assert_eq(lv.qty[INV_QTY_AVAILABLE], STOCK - 1);
+    verify_and_close(e);
+    tu_remove_tree(dir);
+}
