@@ -30,11 +30,14 @@
  * Invariants: a change is undone at most once and only if applied; a
  * record's images are those made at its position, at most two per change
  * (its apply and its undo); every claim is settled exactly once.
- * Isolation: units a batch adds to a tracked level stay in its reserved
- * (the batch's pending units, level.h) until the batch is decided, then one
- * settle per level makes them available; so no other caller takes units a
- * failing batch takes back. Other callers may see the batch's decreases and
- * their undoing; an undone change leaves its level with a higher revision.
+ * Isolation: the lines run under the lock set of every level the batch
+ * names (batch_lock_levels; a level it may create is claimed first and
+ * held never-written), taken after the hold claims and given back once the
+ * batch is decided and settled: to everyone else the batch is one step.
+ * Units a batch adds to a tracked level stay in its reserved (the batch's
+ * pending units, level.h) until the batch is decided, then one settle per
+ * level makes them available; an undone change leaves its level with a
+ * higher revision (seen only after the set is given back).
  */
 #include "alloc.h"
 #include "batch.h"
@@ -1420,7 +1423,7 @@ static void key_push(level_key *keys, size_t *n, uint64_t item, uint64_t loc)
      * change at least (a hold's moved line one or two, a transfer's pair
      * three); only GET lines add levels without a change */
     assert(*n < LEVEL_LOCKS_MAX);
-    keys[(*n)++] = (level_key){item, loc};
+    keys[(*n)++] = (level_key){item, loc, false};
 }
 
 /* The levels the lines path changes or reads: each line's, a transfer's
@@ -1449,23 +1452,42 @@ static size_t batch_keys(const batch_op *op, level_key *keys)
     return n;
 }
 
-/* The lines path runs under its levels' LOCKs when every one of them
- * exists (level_cold.h, lock sets): nobody else changes, reads or is
- * refused by any of them until the batch is decided and settled, so the
- * batch is one step to everyone. A batch that creates a level (a SET or a
- * transfer to a level not there yet) runs without: creating inserts into
- * the level table, which a set holder must not do. true: the set is held. */
-static bool batch_lock_levels(batch_op *op)
+/* Claims the slot of every key that has no live level but could get one
+ * (its item and location exist): a creation by the batch, or by anyone
+ * while the batch runs, then happens in a slot the set holds. Before the
+ * set is taken: a claim may help growth, which may wait for other sets. */
+static void claim_absent(inv_engine *e, level_key *keys, size_t n)
+{
+    assert(!level_locks_held());
+    for (size_t i = 0; i < n; i++) {
+        table_slot *s = table_find(&e->levels, keys[i].item, keys[i].loc);
+        bool live = s && table_is_live(table_load_key(s, keys[i].item, keys[i].loc));
+        keys[i].claimed = !live && catalog_item_exists(&e->cat, keys[i].item, NULL) &&
+                          catalog_location_exists(&e->cat, keys[i].loc) &&
+                          table_insert(&e->levels, keys[i].item, keys[i].loc) != NULL;
+    }
+}
+
+/* The lines path runs under the LOCKs of all its levels (level_cold.h,
+ * lock sets): nobody else changes, reads, creates or is refused by any of
+ * them until the batch is decided and settled, so the batch is one step to
+ * everyone. Levels it may create are claimed first (claim_absent); when
+ * growth dropped a claim before the set held it, the set is given back and
+ * taken again (each growth doubles the table: rare, and never twice for
+ * long). */
+static void batch_lock_levels(batch_op *op)
 {
     assert(!level_locks_held()); /* one set per thread */
     level_key keys[LEVEL_LOCKS_MAX];
     size_t n = batch_keys(op, keys);
-    level_locks_take(op->e, keys, n);
-    if (level_locks_live(op->e, keys, n))
-        return true;
-    level_locks_release(); /* nothing counted yet */
-    assert(!level_locks_held());
-    return false;
+    for (;;) {
+        claim_absent(op->e, keys, n);
+        level_locks_take(op->e, keys, n);
+        if (level_locks_cover(op->e, keys, n))
+            break;
+        level_locks_release(); /* nothing counted yet */
+    }
+    assert(level_locks_held() || n == 0);
 }
 
 static int batch_run(inv_engine *e, const inv_batch_line *lines, size_t n, inv_batch_result *res,
@@ -1491,7 +1513,9 @@ static int batch_run(inv_engine *e, const inv_batch_line *lines, size_t n, inv_b
                                                           : BATCH_LINES_PATH;
     if (one != BATCH_LINES_PATH)
         rc = one;
-    bool locked = one == BATCH_LINES_PATH && rc == INV_OK && batch_lock_levels(&op);
+    bool locked = one == BATCH_LINES_PATH && rc == INV_OK;
+    if (locked)
+        batch_lock_levels(&op);
     for (size_t i = 0; one == BATCH_LINES_PATH && rc == INV_OK && i < n; i++) {
         failed = i;
         rc = is_hold_line(lines[i].op)   ? run_hold_line(&op, i, &res[i])

@@ -125,6 +125,8 @@ int engine_open_tuned(inv_engine **out, const inv_config *cfg, const engine_tuni
     int rc =
         table_init_extra(&e->levels, c.levels_capacity, e, sizeof(level_cold), level_move_cold);
     if (rc == INV_OK) {
+        /* a lock set's claimed, never-written level survives growth */
+        table_keep_unlive(&e->levels, level_cold_held);
         rc = catalog_init(&e->cat, &c, e);
         if (rc != INV_OK)
             table_destroy(&e->levels);

@@ -521,10 +521,14 @@ static __attribute__((noinline)) int level_create(inv_engine *e, uint64_t item, 
     int rc = level_new_word(e, item, loc, qty, &tracked, &w0);
     if (rc != INV_OK)
         return rc;
-    level_ctx c = {e, create_step, &w0, 0, true, true, false, 0, NULL, 0};
     table_word v;
-    table_slot *s;
-    rc = table_update_at(&e->levels, item, loc, true, NULL, level_update_step, &c, &v, &s);
+    table_slot *s = NULL;
+    /* the slot: a lock set may hold the claimed slot for its own creation
+     * (level_cold.h): wait for it like any change (LEVEL_COLD_BUSY) */
+    level_ctx c = {e, create_step, &w0, 0, true, true, false, 0, &s, 0};
+    while ((rc = table_update_at(&e->levels, item, loc, true, NULL, level_update_step, &c, &v,
+                                 &s)) == LEVEL_COLD_BUSY)
+        level_cold_wait(s);
     uint64_t pos = c.pos;
     if (rc != TABLE_STEP_WRITE) {
         level_abandon(e, pos);
@@ -1139,7 +1143,7 @@ static int hold_lines_apply(inv_engine *e, level_hold_line *lines, size_t n, lev
     level_key keys[INV_HOLD_LINES_MAX];
     for (size_t i = 0; i < n; i++) {
         sells |= !take && lines[i].sold > 0;
-        keys[i] = (level_key){lines[i].item, lines[i].loc};
+        keys[i] = (level_key){lines[i].item, lines[i].loc, false};
     }
     if (sells)
         level_locks_take(e, keys, n);
@@ -1471,9 +1475,15 @@ int level_create_at(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty, uin
     level_ctx c = {e, create_step, &w0, op_pos, false, true, false, 0, NULL, 0};
     table_word v;
     table_slot *s;
-    rc = table_update_at(&e->levels, item, loc, true, NULL, level_update_step, &c, &v, &s);
+    /* Under a lock set the slot was claimed before the set was taken and
+     * the set holds it (level_locks_cover): found, never inserted (an
+     * insert would help growth, which waits for other sets). */
+    bool insert = !level_locks_held();
+    rc = table_update_at(&e->levels, item, loc, insert, NULL, level_update_step, &c, &v, &s);
     if (c.restamp)
         return LEVEL_NEEDS_POSITION;
+    if (rc == TABLE_UPDATE_NO_KEY)
+        return INV_ENOMEM; /* its claim failed (no memory): the batch fails whole */
     if (rc != TABLE_STEP_WRITE)
         return rc == LEVEL_KEEP ? LEVEL_EXISTS : rc; /* created meanwhile: change it */
     assert(table_is_live(v) && level_word_ok(v));

@@ -228,7 +228,7 @@ void level_commit_units(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
         level_locks_count(item, loc, qty); /* a batch under its set: at its release */
         return;
     }
-    level_key key = {item, loc};
+    level_key key = {item, loc, false};
     level_locks_take(e, &key, 1);
     level_locks_count(item, loc, qty);
     level_locks_release();
@@ -237,16 +237,24 @@ void level_commit_units(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
 
 /* ---- lock sets (level_cold.h) -------------------------------------------- */
 
-bool level_locks_live(inv_engine *e, const level_key *keys, size_t n)
+bool level_locks_cover(inv_engine *e, const level_key *keys, size_t n)
 {
     assert(e != NULL && keys != NULL);
     for (size_t i = 0; i < n; i++) {
         table_slot *s = table_find(&e->levels, keys[i].item, keys[i].loc);
-        if (!s || !table_is_live(table_load_key(s, keys[i].item, keys[i].loc)) ||
-            !level_locks_mine(level_cold_of(s)))
+        if (s ? !level_locks_mine(level_cold_of(s)) : keys[i].claimed)
             return false;
     }
     return true;
+}
+
+bool level_cold_held(void *extra)
+{
+    assert(extra != NULL);
+    /* seq_cst: after growth's freeze of the slot (table_keep_unlive_fn),
+     * as lock_set_add's look at the freeze is after its LOCK. */
+    return (atomic_load_explicit(&((level_cold *)extra)->rules, memory_order_seq_cst) &
+            LEVEL_COLD_LOCK) != 0;
 }
 
 static int key_cmp(const void *x, const void *y)
@@ -284,9 +292,11 @@ static int cold_try_lock(inv_engine *e, uint64_t item, uint64_t loc, table_slot 
         lock_wait(spins); /* a holder never waits for a later key */
         return COLD_TRY_AGAIN;
     }
-    /* acquire: the previous holder's cold stores. */
+    /* acquire: the previous holder's cold stores; seq_cst: a lock set's
+     * LOCK is ordered before its look at the slot's freeze (lock_set_add;
+     * the same instruction on x86). */
     if (!atomic_compare_exchange_weak_explicit(&c->rules, &r, r | LEVEL_COLD_LOCK,
-                                               memory_order_acquire, memory_order_relaxed))
+                                               memory_order_seq_cst, memory_order_relaxed))
         return COLD_TRY_AGAIN;
     assert(atomic_load_explicit(&c->rules, memory_order_relaxed) & LEVEL_COLD_LOCK);
     return COLD_TRY_LOCKED;
@@ -306,7 +316,12 @@ static void lock_set_add(inv_engine *e, uint64_t item, uint64_t loc)
         return;
     assert(got == COLD_TRY_LOCKED); /* keys are taken once each */
     lock_set[lock_set_n++] = (held_lock){item, loc, level_cold_of(s), 0};
-    if (table_is_frozen(table_load(s)))
+    /* seq_cst (the load, and cold_try_lock's CAS): our LOCK before this
+     * look at the freeze, as growth's freeze is before its look at the
+     * LOCK (level_cold_held): an unlive slot is kept, or we see it frozen
+     * here (and settle it: kept now, or dropped already, which
+     * level_locks_cover finds). */
+    if (__atomic_load_n(&s->value.half[1], __ATOMIC_SEQ_CST) & TABLE_FROZEN)
         table_settle(&e->levels, s); /* ours: the copy takes the LOCK */
     assert(atomic_load_explicit(&lock_set[lock_set_n - 1].cold->rules, memory_order_relaxed) &
            LEVEL_COLD_LOCK);
@@ -324,8 +339,8 @@ void level_locks_take(inv_engine *e, const level_key *keys, size_t n)
             lock_set_add(e, sorted[i].item, sorted[i].loc);
     /* taken in key order (no deadlock between sets), each key once */
     for (size_t i = 1; i < lock_set_n; i++)
-        assert(key_cmp(&(level_key){lock_set[i - 1].item, lock_set[i - 1].loc},
-                       &(level_key){lock_set[i].item, lock_set[i].loc}) < 0);
+        assert(key_cmp(&(level_key){lock_set[i - 1].item, lock_set[i - 1].loc, false},
+                       &(level_key){lock_set[i].item, lock_set[i].loc, false}) < 0);
     assert(lock_set_n <= n);
 }
 
@@ -369,8 +384,11 @@ void level_cold_wait(table_slot *s)
     /* A MOVED part is final: its LOCK (a set's, moved with the copy) is
      * never cleared here; the caller finds the level in the next array. */
     for (uint64_t r = load_rules(c); locked_by_other(c, r) && !(r & LEVEL_COLD_MOVED);
-         r = load_rules(c))
+         r = load_rules(c)) {
+        if (spins == 0)
+            (void)fault_check_arg(FAULT_LEVEL_WAIT, (uint64_t)(uintptr_t)c, 0); /* a test point */
         lock_wait(&spins);
+    }
 }
 
 static bool same_word(table_word x, table_word y)

@@ -107,13 +107,17 @@ void level_commit_units(inv_engine *e, uint64_t item, uint64_t loc, int64_t qty)
  * changes and reads of those levels go on as if unlocked (level_cold_apply
  * neither takes nor gives back a LOCK the set holds), it inserts nothing
  * into the level table (an insert helps growth, which would wait for other
- * sets' LOCKs) and takes no second set. */
+ * sets' LOCKs) and takes no second set. A level the holder creates was
+ * claimed before the set was taken (level_locks_cover): its never-written
+ * slot is in the set, growth keeps it, and a single creation of it by
+ * another thread waits for the LOCK like any change. */
 /* Room for every batch prepare() accepts: a level per change it may make
  * (INV_BATCH_LEVELS_MAX) and one per line that only reads (a GET). */
 #define LEVEL_LOCKS_MAX (INV_BATCH_LEVELS_MAX + INV_BATCH_LINES_MAX)
 _Static_assert(INV_HOLD_LINES_MAX <= LEVEL_LOCKS_MAX, "a hold's lines fit one lock set");
 typedef struct {
     uint64_t item, loc;
+    bool claimed; /* the caller claimed the key's slot (a creation to come) */
 } level_key;
 /* Locks every existing level of keys[0..n) (n <= LEVEL_LOCKS_MAX,
  * duplicates allowed) in key order, inside an epoch section. */
@@ -125,8 +129,14 @@ void level_locks_count(uint64_t item, uint64_t loc, int64_t qty);
 void level_locks_release(void);
 /* Does the calling thread hold a lock set? */
 bool level_locks_held(void);
-/* Is every key's level live (held by the set: nothing deletes it now)? */
-bool level_locks_live(inv_engine *e, const level_key *keys, size_t n);
+/* Does the set hold every key that has a slot, and has every claimed key
+ * still one (growth drops a claimed, never-written slot it finds unheld:
+ * claim again and retake)? A held slot that holds no live value (never
+ * written, or a tombstone) stays through growth (level_cold_held), so a
+ * creation under the set finds it. */
+bool level_locks_cover(inv_engine *e, const level_key *keys, size_t n);
+/* table_keep_unlive_fn of the level table: is the cold part LOCKed? */
+bool level_cold_held(void *extra);
 
 /* Waits while slot s's cold part is locked by a change in flight (a
  * single change answered LEVEL_COLD_BUSY). */

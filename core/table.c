@@ -199,6 +199,12 @@ int table_init_extra(table *t, size_t capacity_hint, const void *owner, size_t e
     return INV_OK;
 }
 
+void table_keep_unlive(table *t, table_keep_unlive_fn keep)
+{
+    assert(table_ok(t) && t->move_extra != NULL); /* the extra bytes say so */
+    t->keep_unlive = keep;
+}
+
 int table_init(table *t, size_t capacity_hint, const void *owner)
 {
     int rc = table_init_extra(t, capacity_hint, owner, 0, NULL);
@@ -419,14 +425,18 @@ static void settle_in(table *t, table_array *arr, uint64_t h, table_slot *s)
     assert(table_is_frozen(v));
     if (v.w1 & TABLE_MOVED)
         return;
-    if (table_is_live(v)) {
+    bool live = table_is_live(v);
+    /* seq_cst (in keep_unlive's load): after our freeze, as a holder's
+     * check of the freeze is after its hold (table_keep_unlive_fn). */
+    if (live || (t->keep_unlive && t->keep_unlive(table_slot_extra(s)))) {
         /* acquire: the next array was published before any slot froze. */
         table_array *next = atomic_load_explicit(&arr->next, memory_order_acquire);
         assert(next != NULL);
         table_slot *ns = NULL;
         int claimed = array_claim(next, h, key_load(s), SIZE_MAX, &ns);
-        /* The successor keeps room for every copy (fresh_limit), so a copy
-         * always finds a slot; marking s MOVED without it would lose it. */
+        /* The successor keeps room for every copy (fresh_limit: every key
+         * claimed here, written or not), so a copy always finds a slot;
+         * marking s MOVED without it would lose it. */
         assert(claimed == CLAIM_OK);
         if (claimed != CLAIM_OK)
             return;
@@ -434,9 +444,12 @@ static void settle_in(table *t, table_array *arr, uint64_t h, table_slot *s)
         if (t->move_extra && !table_is_live(table_load(ns)))
             t->move_extra(table_slot_extra(s), table_slot_extra(ns));
         table_word never_written = {0, 0};
-        /* First copy wins; a failure means the key was already copied. */
-        (void)table_cas(ns, &never_written,
-                        (table_word){v.w0, v.w1 & ~(TABLE_FROZEN | TABLE_MOVED)});
+        /* First copy wins; a failure means the key was already copied (or
+         * a kept slot's value written since: a creation in the copy). A
+         * never-written slot copies its key and extra bytes only. */
+        if (live || (v.w1 & TABLE_TOMB))
+            (void)table_cas(ns, &never_written,
+                            (table_word){v.w0, v.w1 & ~(TABLE_FROZEN | TABLE_MOVED)});
     } else if (v.w1 & TABLE_TOMB) {
         version_floor_raise(t, table_version(v)); /* growth drops the tombstone */
     }

@@ -26,7 +26,8 @@
  * Who may do what: any thread, inside an epoch critical section (epoch.h),
  * may find, insert and CAS at once; nothing blocks. Slots never return to
  * empty: a key, once claimed, stays until growth drops it (a tombstone or
- * an absent value is not copied). Growth publishes a new array by pointer;
+ * an absent value is not copied, unless the user's keep_unlive says its
+ * extra bytes hold it). Growth publishes a new array by pointer;
  * every thread that inserts helps migrate, a slot at a time by freezing it;
  * the old array is retired through the epoch once every slot moved.
  *
@@ -100,6 +101,13 @@ typedef struct table_array table_array;
  * to_extra (in the next array) is not yet visible to any other user of
  * the table. */
 typedef void (*table_move_extra_fn)(void *from_extra, void *to_extra);
+/* Does a slot that holds no live value (never written, or a tombstone)
+ * stay through growth? Asked of its extra bytes after the slot froze;
+ * true: its key and extra bytes (and a tombstone's value) are copied like
+ * a live slot's (a lock set holds it for a creation, level_cold.h). A
+ * holder that took it before the freeze is seen here; one that takes it
+ * after sees the freeze (each side a seq_cst write, then a load). */
+typedef bool (*table_keep_unlive_fn)(void *extra);
 
 /* One array of slots. Defined here only so that table_find_memo's hit path
  * inlines; everything else about it belongs to table.c. */
@@ -125,6 +133,7 @@ typedef struct table {
     const void *owner; /* tag for epoch_retire */
     size_t stride; /* sizeof(table_slot) + the extra bytes per slot */
     table_move_extra_fn move_extra; /* NULL: no extra bytes */
+    table_keep_unlive_fn keep_unlive; /* NULL: growth drops every unlive slot */
     /* Keys (0,0) and (0,1) are the empty and moved-empty sentinels; their
      * entries live here (a slot and its extra bytes each), outside the
      * arrays, and are never migrated. */
@@ -142,6 +151,9 @@ int table_init(table *t, size_t capacity_hint, const void *owner);
  * TABLE_EXTRA_MAX; zeroed) after every slot, moved by move_extra. */
 int table_init_extra(table *t, size_t capacity_hint, const void *owner, size_t extra_bytes,
                      table_move_extra_fn move_extra);
+/* Growth keeps the unlive slots keep says are held (set before any other
+ * thread uses t; needs extra bytes). */
+void table_keep_unlive(table *t, table_keep_unlive_fn keep);
 
 /* Slot i of arr. */
 static inline table_slot *table_array_slot(const table_array *arr, size_t i)

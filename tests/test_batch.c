@@ -991,56 +991,79 @@ Test(batch, concurrent_batches_and_adjusts_conserve_units_and_never_go_below_the
  * levels' LOCKs until it is decided. The point waits a while for a reader
  * that would not wait (the code before); one that waits is joined after. */
 #define XFER_WAIT_MS 200
+/* A reader started at a batch's first test point (FAULT_BATCH_CHANGE): it
+ * reads two levels, and the point waits a while for it (a reader that
+ * would not wait for the batch: the code before) before the batch goes on. */
 static struct {
     inv_engine *e;
+    uint64_t item, loc[2];
     pthread_t tid;
-    _Atomic int done; /* seq_cst: a test flag; the join orders the results */
-    int rc_from, rc_to;
-    inv_level_full from, to;
-} xfer;
+    _Atomic int started, done; /* seq_cst: test flags; the join orders the results */
+    int rc[2];
+    inv_level_full lv[2];
+} mid;
 
-static void *xfer_reader(void *p)
+static void *mid_reader(void *p)
 {
     (void)p;
-    xfer.rc_from = inv_level_get_full(xfer.e, ITEM_1, LOC_A, &xfer.from);
-    xfer.rc_to = inv_level_get_full(xfer.e, ITEM_1, LOC_B, &xfer.to);
-    atomic_store(&xfer.done, 1);
+    for (int k = 0; k < 2; k++)
+        mid.rc[k] = inv_level_get_full(mid.e, mid.item, mid.loc[k], &mid.lv[k]);
+    atomic_store(&mid.done, 1);
     return NULL;
 }
 
-static int xfer_point(void *ctx, fault_site site, uint64_t call, uint64_t arg, uint64_t arg2)
+static int mid_point(void *ctx, fault_site site, uint64_t call, uint64_t arg, uint64_t arg2)
 {
     (void)ctx, (void)site, (void)arg, (void)arg2;
     if (call != 1)
-        return 0; /* the first half only */
-    if (pthread_create(&xfer.tid, NULL, xfer_reader, NULL) != 0)
+        return 0; /* the first point only */
+    if (pthread_create(&mid.tid, NULL, mid_reader, NULL) != 0)
         abort();
+    atomic_store(&mid.started, 1);
     uint64_t deadline = tu_deadline_ms(XFER_WAIT_MS);
-    while (!atomic_load(&xfer.done) && !tu_past(deadline))
+    while (!atomic_load(&mid.done) && !tu_past(deadline))
         sched_yield();
     return 0;
+}
+
+/* Arms the mid-batch reader of (item, loc0) and (item, loc1). */
+static void mid_arm(inv_engine *e, uint64_t item, uint64_t loc0, uint64_t loc1)
+{
+    mid.e = e;
+    mid.item = item;
+    mid.loc[0] = loc0;
+    mid.loc[1] = loc1;
+    atomic_store(&mid.started, 0);
+    atomic_store(&mid.done, 0);
+    fault_reset(); /* counts from here (an earlier test in this process may have counted) */
+    fault_hook(FAULT_BATCH_CHANGE, mid_point, NULL);
+}
+
+/* Disarms it and joins its reader: the points the batch passed. */
+static uint64_t mid_join(void)
+{
+    fault_hook(FAULT_BATCH_CHANGE, NULL, NULL);
+    uint64_t points = fault_calls(FAULT_BATCH_CHANGE);
+    fault_reset();
+    cr_assert(atomic_load(&mid.started), "the batch passed no test point");
+    cr_assert_eq(pthread_join(mid.tid, NULL), 0);
+    cr_assert_eq(mid.rc[0], INV_OK);
+    cr_assert_eq(mid.rc[1], INV_OK);
+    return points;
 }
 
 Test(batch, a_transfer_is_never_seen_half_done)
 {
     inv_engine *e = open_populated();
-    xfer.e = e;
-    atomic_store(&xfer.done, 0);
-    fault_reset(); /* counts from here (an earlier test in this process may have counted) */
-    fault_hook(FAULT_BATCH_CHANGE, xfer_point, NULL);
+    mid_arm(e, ITEM_1, LOC_A, LOC_B);
     int rc = inv_level_transfer(e, ITEM_1, LOC_A, LOC_B, 7, INV_QTY_AVAILABLE, INV_QTY_DAMAGED);
-    fault_hook(FAULT_BATCH_CHANGE, NULL, NULL);
-    uint64_t points = fault_calls(FAULT_BATCH_CHANGE);
-    fault_reset();
+    uint64_t points = mid_join();
     cr_assert_geq(points, 2, "the transfer's halves passed the point %" PRIu64 " times", points);
-    cr_assert_eq(pthread_join(xfer.tid, NULL), 0);
     cr_assert_eq(rc, INV_OK);
-    cr_assert_eq(xfer.rc_from, INV_OK);
-    cr_assert_eq(xfer.rc_to, INV_OK);
     /* before: STOCK available at A, nothing damaged at B; after: 7 fewer
      * at A, 7 damaged at B */
-    int64_t moved_out = STOCK - xfer.from.qty[INV_QTY_AVAILABLE];
-    int64_t moved_in = xfer.to.qty[INV_QTY_DAMAGED];
+    int64_t moved_out = STOCK - mid.lv[0].qty[INV_QTY_AVAILABLE];
+    int64_t moved_in = mid.lv[1].qty[INV_QTY_DAMAGED];
     cr_assert_eq(moved_out, moved_in, "units in flight: %" PRId64 " left A, %" PRId64 " reached B",
                  moved_out, moved_in);
     cr_assert_eq(moved_in, 7, "the reader ran inside the transfer: it sees it done");
@@ -1118,4 +1141,40 @@ Test(batch, a_batch_of_the_most_levels_runs_under_one_lock_set)
     cr_assert_eq(lv.qty[INV_QTY_AVAILABLE], STOCK - 1);
     verify_and_close(e);
     tu_remove_tree(dir);
+}
+
+/* ---- a batch that creates a level is one step too ---------------------------- */
+
+/* A SET that creates its level beside a cold line: the level is claimed
+ * and held by the batch's lock set before the batch runs, so a reader
+ * started mid-batch (after the creation and the move) waits and sees the
+ * batch whole. Before, such a batch ran without a set: the reader saw the
+ * new level with its units still pending (available 0). */
+Test(batch, a_batch_that_creates_a_level_is_never_seen_half_done)
+{
+    inv_engine *e = open_populated();
+    inv_batch_line lines[2] = {
+        set_line(ITEM_1, LOC_NONE, 5, 0), /* creates the level */
+        {.op = INV_BATCH_LEVEL_MOVE,
+         .item = ITEM_1,
+         .location = LOC_A,
+         .qty = 3,
+         .from = INV_QTY_AVAILABLE,
+         .to = INV_QTY_DAMAGED,
+         .floor = INV_NO_FLOOR},
+    };
+    inv_batch_result res[2];
+    size_t failed = 0;
+    mid_arm(e, ITEM_1, LOC_NONE, LOC_A);
+    int rc = inv_batch(e, lines, 2, res, &failed);
+    (void)mid_join();
+    cr_assert_eq(rc, INV_OK, "line %zu: %s", failed, inv_strerror(rc));
+    const inv_level_full *created = &mid.lv[0], *moved = &mid.lv[1];
+    cr_assert_eq(created->qty[INV_QTY_AVAILABLE], 5,
+                 "the reader saw the created level at %" PRId64 " available (%" PRId64
+                 " reserved): the batch half done",
+                 created->qty[INV_QTY_AVAILABLE], created->qty[INV_QTY_RESERVED]);
+    cr_assert_eq(created->qty[INV_QTY_RESERVED], 0);
+    cr_assert_eq(moved->qty[INV_QTY_DAMAGED], 3);
+    verify_and_close(e);
 }

@@ -8,6 +8,7 @@
 
 #include "engine.h" /* e->levels, to force growth and read resizes */
 #include "epoch.h"
+#include "level.h" /* level_read under a lock set */
 #include "level_cold.h" /* lock sets */
 #include "table.h"
 
@@ -809,7 +810,7 @@ Test(level, a_lock_set_moves_with_growth_and_counts_in_the_copy)
     /* relaxed: a statistic; this thread is the only writer. */
     uint64_t r0 = atomic_load_explicit(&e->levels.resizes, memory_order_relaxed);
     epoch_enter();
-    level_key key = {I1, L1};
+    level_key key = {I1, L1, false};
     level_locks_take(e, &key, 1);
     cr_assert(level_locks_held());
     table_slot *before = table_find(&e->levels, I1, L1);
@@ -838,6 +839,94 @@ Test(level, a_lock_set_moves_with_growth_and_counts_in_the_copy)
     cr_expect_eq(full.qty[INV_QTY_COMMITTED], 4);
     cr_expect_eq(full.qty[INV_QTY_RESERVED], 0);
     cr_expect_eq(full.qty[INV_QTY_AVAILABLE], 6);
+    inv_close(e);
+}
+
+/* A lock set may hold a claimed, never-written slot (a batch's level to
+ * create): growth keeps it, with its LOCK, so the creation finds it under
+ * the set. Before, growth dropped every slot without a live value and the
+ * set held a LOCK on a dead copy. */
+Test(level, a_claimed_slot_a_lock_set_holds_survives_growth)
+{
+    inv_engine *e = tu_open_engine(0, 0, 0);
+    /* relaxed: a statistic; this thread is the only writer. */
+    uint64_t r0 = atomic_load_explicit(&e->levels.resizes, memory_order_relaxed);
+    epoch_enter();
+    cr_assert_not_null(table_insert(&e->levels, I1, L2)); /* claimed, never written */
+    level_key key = {I1, L2, true};
+    level_locks_take(e, &key, 1);
+    cr_assert(level_locks_cover(e, &key, 1));
+    for (uint64_t j = 0; j < LOCK_GROWTH_KEYS_MAX &&
+                         atomic_load_explicit(&e->levels.resizes, memory_order_relaxed) == r0;
+         j++)
+        cr_assert_not_null(table_insert(&e->levels, 3000000 + j, 1));
+    table_slot *after = table_find(&e->levels, I1, L2);
+    bool covered = level_locks_cover(e, &key, 1);
+    level_locks_release();
+    epoch_exit();
+    cr_assert_gt(atomic_load_explicit(&e->levels.resizes, memory_order_relaxed), r0,
+                 "the level table did not grow");
+    cr_assert_not_null(after, "growth dropped the claimed slot the set held");
+    cr_assert(covered, "the set lost the slot's LOCK");
+    cr_assert(!table_is_live(table_load(after)), "nothing was written to it");
+    inv_level lv;
+    cr_assert_eq(inv_level_get(e, I1, L2, &lv), INV_ENOTFOUND);
+    inv_close(e);
+}
+
+/* A single creation of a level whose claimed slot a lock set holds waits
+ * for the set, like any change of a held level: the set's owner reads it
+ * absent until it lets go. Before, the creation wrote into the held slot
+ * at once (a creation read no LOCK). */
+static _Atomic int creator_waits, creator_done; /* seq_cst: test flags */
+
+static int note_creator_wait(void *ctx, fault_site site, uint64_t call, uint64_t arg, uint64_t arg2)
+{
+    (void)ctx, (void)site, (void)call, (void)arg, (void)arg2;
+    atomic_store(&creator_waits, 1);
+    return 0;
+}
+
+static void *create_l2(void *p)
+{
+    int *rc = ((void **)p)[1];
+    *rc = inv_level_set(((void **)p)[0], I1, L2, 5, 0, NULL);
+    atomic_store(&creator_done, 1);
+    return NULL;
+}
+
+Test(level, a_creation_waits_for_the_lock_set_that_holds_its_slot)
+{
+    inv_engine *e = tu_open_engine(0, 0, 0);
+    cr_assert_eq(inv_location_put(e, L2, NULL), INV_OK);
+    cr_assert_eq(inv_item_put(e, I1, NULL), INV_OK);
+    atomic_store(&creator_waits, 0);
+    atomic_store(&creator_done, 0);
+    fault_reset();
+    fault_hook(FAULT_LEVEL_WAIT, note_creator_wait, NULL);
+    epoch_enter();
+    cr_assert_not_null(table_insert(&e->levels, I1, L2));
+    level_key key = {I1, L2, true};
+    level_locks_take(e, &key, 1);
+    int rc = -100;
+    void *arg[2] = {e, &rc};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, create_l2, arg), 0);
+    /* bounded: the creator either waits (the hook) or, wrongly, is done */
+    uint64_t deadline = tu_deadline_ms(10000);
+    while (!atomic_load(&creator_waits) && !atomic_load(&creator_done) && !tu_past(deadline))
+        sched_yield();
+    inv_level seen;
+    int seen_rc = level_read(e, I1, L2, &seen); /* the set's own read */
+    level_locks_release();
+    epoch_exit();
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    fault_reset();
+    cr_assert_eq(seen_rc, INV_ENOTFOUND, "created under the set that held its slot");
+    cr_assert_eq(rc, INV_OK);
+    inv_level lv;
+    cr_assert_eq(inv_level_get(e, I1, L2, &lv), INV_OK);
+    cr_assert_eq(lv.available, 5);
     inv_close(e);
 }
 

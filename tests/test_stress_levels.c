@@ -402,3 +402,102 @@ Test(stress, flash_sale_sells_exactly_the_stock, .timeout = 120)
     inv_close(c.e);
     free(c.seen);
 }
+
+/* ---- transfers that create their destination, under growth ----------------- */
+
+/* Movers transfer one unit at a time from (item, A) to (item, B), where B
+ * starts absent (the first transfer of an item creates it), while growers
+ * create fresh levels (the table migrates meanwhile) and readers read A
+ * and B together in one batch of GETs. Every read, and the end, must find
+ * A + B = the item's stock: a transfer is one step, its destination's
+ * creation included (issue 17 #11), and growth keeps a batch's claimed
+ * slot. Before, a creating transfer ran without a lock set and a reader
+ * could see the unit gone from A and not yet in B. */
+#define XC_ITEMS 2048 /* most transfers create their destination */
+#define XC_STOCK 1000000
+#define XC_MOVERS 3
+#define XC_READERS 2
+#define XC_GROWERS 1
+#define XC_MOVES 40000 /* all movers together */
+#define XC_READS 20000 /* all readers together */
+#define XC_GROW_LEVELS 45000 /* fresh levels the growers create (locations 2..46) */
+
+typedef struct {
+    inv_engine *e;
+    _Atomic uint64_t moved[XC_ITEMS]; /* relaxed: counters read after the join */
+} xc_ctx;
+
+static uint64_t xc_item(size_t i)
+{
+    return 5000000 + i;
+}
+
+static void xc_thread(void *p, size_t t)
+{
+    xc_ctx *c = p;
+    tu_rng r = tu_rng_seed(0xc0ffee + t);
+    uint64_t la = tu_loc_id(0), lb = tu_loc_id(1);
+    if (t < XC_MOVERS) {
+        for (uint64_t n = 0; n < tu_iters(XC_MOVES) / XC_MOVERS; n++) {
+            size_t i = (size_t)tu_rng_below(&r, XC_ITEMS);
+            int rc = inv_level_transfer(c->e, xc_item(i), la, lb, 1, INV_QTY_AVAILABLE,
+                                        INV_QTY_AVAILABLE);
+            TU_CHECK(rc == INV_OK, "transfer: %s", inv_strerror(rc));
+            if (rc == INV_OK)
+                atomic_fetch_add_explicit(&c->moved[i], 1, memory_order_relaxed);
+        }
+    } else if (t < XC_MOVERS + XC_READERS) {
+        for (uint64_t n = 0; n < tu_iters(XC_READS) / XC_READERS; n++) {
+            size_t i = (size_t)tu_rng_below(&r, XC_ITEMS);
+            inv_batch_line lines[2] = {
+                {.op = INV_BATCH_LEVEL_GET, .item = xc_item(i), .location = la},
+                {.op = INV_BATCH_LEVEL_GET, .item = xc_item(i), .location = lb}};
+            inv_batch_result res[2];
+            size_t failed;
+            int rc = inv_batch(c->e, lines, 2, res, &failed);
+            /* B is absent until the first transfer of the item: the batch
+             * fails at its GET then, and A must still hold everything */
+            if (rc == INV_ENOTFOUND && failed == 1) {
+                TU_CHECK(res[0].rc == INV_OK && res[0].level.available == XC_STOCK,
+                         "item %zu: A at %lld with B absent", i, (long long)res[0].level.available);
+                continue;
+            }
+            TU_CHECK(rc == INV_OK, "read: %s (line %zu)", inv_strerror(rc), failed);
+            if (rc == INV_OK)
+                TU_CHECK(res[0].level.available + res[1].level.available == XC_STOCK,
+                         "item %zu read half moved: A %lld + B %lld (reserved %lld/%lld)", i,
+                         (long long)res[0].level.available, (long long)res[1].level.available,
+                         (long long)res[0].level.reserved, (long long)res[1].level.reserved);
+        }
+    } else {
+        for (uint64_t n = 0; n < tu_iters(XC_GROW_LEVELS) / XC_GROWERS; n++) {
+            int rc = inv_level_set(c->e, tu_item_id(n % COLD_ITEMS), tu_loc_id(2 + n / COLD_ITEMS),
+                                   1, 0, NULL);
+            TU_CHECK(rc == INV_OK, "grow: %s", inv_strerror(rc));
+        }
+    }
+}
+
+Test(stress, transfers_that_create_their_destination_are_one_step_under_growth, .timeout = 240)
+{
+    xc_ctx c = {0};
+    c.e = tu_open_engine(COLD_ITEMS, COLD_LOCS, 1); /* a small level table: it grows */
+    for (size_t i = 0; i < XC_ITEMS; i++) {
+        cr_assert_eq(inv_item_put(c.e, xc_item(i), NULL), INV_OK);
+        cr_assert_eq(inv_level_set(c.e, xc_item(i), tu_loc_id(0), XC_STOCK, 0, NULL), INV_OK);
+    }
+    uint64_t r0 = resizes(c.e);
+    tu_run_threads(XC_MOVERS + XC_READERS + XC_GROWERS, xc_thread, &c);
+    tu_assert_no_failures();
+    for (size_t i = 0; i < XC_ITEMS; i++) {
+        uint64_t moved = atomic_load_explicit(&c.moved[i], memory_order_relaxed);
+        inv_level a, b = {0, 0, 0};
+        cr_assert_eq(inv_level_get(c.e, xc_item(i), tu_loc_id(0), &a), INV_OK);
+        int rc = inv_level_get(c.e, xc_item(i), tu_loc_id(1), &b);
+        cr_assert(rc == INV_OK || (rc == INV_ENOTFOUND && moved == 0));
+        cr_assert_eq(b.available, (int64_t)moved, "item %zu", i);
+        cr_assert_eq(a.available + b.available, XC_STOCK, "item %zu", i);
+    }
+    cr_assert_gt(resizes(c.e), r0, "the level table did not grow");
+    inv_close(c.e);
+}
