@@ -1198,11 +1198,17 @@ static int batch_level_step(table_word cur, table_word *next, const void *p)
     table_word w = cur;
     bool wrote = false;
     lv->before = cur;
+    /* The rules read for cur are the rules of every word the lines make
+     * from it (SET and ADJUST move available only): a line after the
+     * first write decides on them under the batch's revision. (Before,
+     * it asked for rules of a revision no read returns, and the batch
+     * read them again forever.) */
+    level_rules rules = lv->rules;
     for (size_t j = 0; j < lv->n_ops; j++) {
         level_batch_op *o = &lv->ops[j];
         bool adjust = o->kind == LEVEL_CHANGE_ADJUST;
         available_arg a = {o->qty, adjust ? o->floor : INV_NO_FLOOR, o->if_revision, adjust,
-                           &lv->rules};
+                           &rules};
         table_word nx = w;
         int rc = available_step(w, &nx, &a);
         if (rc != TABLE_STEP_WRITE && rc != LEVEL_KEEP) {
@@ -1218,6 +1224,8 @@ static int batch_level_step(table_word cur, table_word *next, const void *p)
             w.w0 = nx.w0;
             w.w1 = stamp | (w.w1 & TABLE_TOMB);
             wrote = true;
+            if (rules.revision == table_version(cur))
+                rules.revision = stamp;
         }
         o->stamped = wrote;
         o->after = w;

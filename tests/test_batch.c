@@ -1070,6 +1070,35 @@ Test(batch, a_transfer_is_never_seen_half_done)
     verify_and_close(e);
 }
 
+/* ---- lines of one level with rules ------------------------------------------ */
+
+/* Two lines on one level that has rules (a policy): the second decides on
+ * the rules read for the word the batch found, under the batch's own
+ * revision. Before, it asked for the rules of that revision, which no
+ * read returns, and the batch read them again forever (the fuzzer's hang). */
+Test(batch, two_lines_on_a_level_with_a_policy_apply_once, .timeout = 30)
+{
+    inv_engine *e = open_populated();
+    cr_assert_eq(inv_level_set_policy(e, ITEM_1, LOC_A, INV_POLICY_CONTINUE, 19), INV_OK);
+    inv_batch_line lines[3] = {adjust_line(ITEM_1, LOC_A, -4, INV_NO_FLOOR),
+                               adjust_line(ITEM_1, LOC_A, -20, INV_NO_FLOOR),
+                               set_line(ITEM_2, LOC_A, 3, 0)};
+    inv_batch_result res[3];
+    size_t failed = 0;
+    cr_assert_eq(inv_batch(e, lines, 3, res, &failed), INV_OK, "line %zu", failed);
+    inv_level lv;
+    cr_assert_eq(inv_level_get(e, ITEM_1, LOC_A, &lv), INV_OK);
+    cr_assert_eq(lv.available, STOCK - 24, "down to -14: within the preorder limit of 19");
+    /* past the limit: the second line is refused, and nothing applies */
+    inv_batch_line over[2] = {adjust_line(ITEM_1, LOC_A, -1, INV_NO_FLOOR),
+                              adjust_line(ITEM_1, LOC_A, -5, INV_NO_FLOOR)};
+    cr_assert_eq(inv_batch(e, over, 2, res, &failed), INV_EINSUFFICIENT);
+    cr_assert_eq(failed, 1);
+    cr_assert_eq(inv_level_get(e, ITEM_1, LOC_A, &lv), INV_OK);
+    cr_assert_eq(lv.available, STOCK - 24);
+    verify_and_close(e);
+}
+
 /* ---- the largest batches are one step too --------------------------------- */
 
 /* A batch may change INV_BATCH_LEVELS_MAX levels and read one more per GET
