@@ -126,7 +126,7 @@ int engine_open_tuned(inv_engine **out, const inv_config *cfg, const engine_tuni
         table_init_extra(&e->levels, c.levels_capacity, e, sizeof(level_cold), level_move_cold);
     if (rc == INV_OK) {
         /* a lock set's claimed, never-written level survives growth */
-        table_keep_unlive(&e->levels, level_cold_held);
+        table_keep_unlive(&e->levels, level_cold_keep_unlive);
         rc = catalog_init(&e->cat, &c, e);
         if (rc != INV_OK)
             table_destroy(&e->levels);

@@ -248,13 +248,29 @@ bool level_locks_cover(inv_engine *e, const level_key *keys, size_t n)
     return true;
 }
 
-bool level_cold_held(void *extra)
+bool level_cold_keep_unlive(void *extra)
 {
-    assert(extra != NULL);
-    /* seq_cst: after growth's freeze of the slot (table_keep_unlive_fn),
-     * as lock_set_add's look at the freeze is after its LOCK. */
-    return (atomic_load_explicit(&((level_cold *)extra)->rules, memory_order_seq_cst) &
-            LEVEL_COLD_LOCK) != 0;
+    level_cold *f = extra;
+    assert(f != NULL);
+    if (lock_set_of_cold(f))
+        return true; /* ours: this settle copies it, the LOCK along */
+    unsigned spins = 0;
+    uint64_t r = load_rules(f);
+    for (;;) {
+        if (r & LEVEL_COLD_MOVED)
+            return false; /* decided: copied by its owner, or dropped */
+        if (r & LEVEL_COLD_LOCK) {
+            (void)fault_check_arg(FAULT_LEVEL_MOVE, (uint64_t)(uintptr_t)f, 1); /* a test point */
+            lock_wait(&spins); /* its owner keeps it, or lets go */
+            r = load_rules(f);
+            continue;
+        }
+        /* acq_rel: the decision; a locker's CAS after it fails and finds
+         * MOVED (cold_try_lock settles and looks in the next array). */
+        if (atomic_compare_exchange_weak_explicit(&f->rules, &r, r | LEVEL_COLD_MOVED,
+                                                  memory_order_acq_rel, memory_order_acquire))
+            return false; /* dropped: nobody holds it */
+    }
 }
 
 static int key_cmp(const void *x, const void *y)
@@ -292,11 +308,9 @@ static int cold_try_lock(inv_engine *e, uint64_t item, uint64_t loc, table_slot 
         lock_wait(spins); /* a holder never waits for a later key */
         return COLD_TRY_AGAIN;
     }
-    /* acquire: the previous holder's cold stores; seq_cst: a lock set's
-     * LOCK is ordered before its look at the slot's freeze (lock_set_add;
-     * the same instruction on x86). */
+    /* acquire: the previous holder's cold stores. */
     if (!atomic_compare_exchange_weak_explicit(&c->rules, &r, r | LEVEL_COLD_LOCK,
-                                               memory_order_seq_cst, memory_order_relaxed))
+                                               memory_order_acquire, memory_order_relaxed))
         return COLD_TRY_AGAIN;
     assert(atomic_load_explicit(&c->rules, memory_order_relaxed) & LEVEL_COLD_LOCK);
     return COLD_TRY_LOCKED;
@@ -316,13 +330,10 @@ static void lock_set_add(inv_engine *e, uint64_t item, uint64_t loc)
         return;
     assert(got == COLD_TRY_LOCKED); /* keys are taken once each */
     lock_set[lock_set_n++] = (held_lock){item, loc, level_cold_of(s), 0};
-    /* seq_cst (the load, and cold_try_lock's CAS): our LOCK before this
-     * look at the freeze, as growth's freeze is before its look at the
-     * LOCK (level_cold_held): an unlive slot is kept, or we see it frozen
-     * here (and settle it: kept now, or dropped already, which
-     * level_locks_cover finds). */
-    if (__atomic_load_n(&s->value.half[1], __ATOMIC_SEQ_CST) & TABLE_FROZEN)
-        table_settle(&e->levels, s); /* ours: the copy takes the LOCK */
+    /* Frozen: settled by us, so the copy takes the LOCK along (an unlive
+     * slot too: growth decides on it by its cold part, which we hold). */
+    if (table_is_frozen(table_load(s)))
+        table_settle(&e->levels, s);
     assert(atomic_load_explicit(&lock_set[lock_set_n - 1].cold->rules, memory_order_relaxed) &
            LEVEL_COLD_LOCK);
 }

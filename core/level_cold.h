@@ -130,13 +130,17 @@ void level_locks_release(void);
 /* Does the calling thread hold a lock set? */
 bool level_locks_held(void);
 /* Does the set hold every key that has a slot, and has every claimed key
- * still one (growth drops a claimed, never-written slot it finds unheld:
+ * still one (growth drops a claimed, never-written slot nobody holds:
  * claim again and retake)? A held slot that holds no live value (never
- * written, or a tombstone) stays through growth (level_cold_held), so a
- * creation under the set finds it. */
+ * written, or a tombstone) stays through growth (level_cold_keep_unlive),
+ * so a creation under the set finds it. */
 bool level_locks_cover(inv_engine *e, const level_key *keys, size_t n);
-/* table_keep_unlive_fn of the level table: is the cold part LOCKed? */
-bool level_cold_held(void *extra);
+/* table_keep_unlive_fn of the level table: the cold part decides, once,
+ * by its rules word: its lock set's owner keeps it (true, and copies it);
+ * anyone else waits while another thread holds it, then finds it MOVED
+ * (copied by the owner, or dropped) or marks it MOVED itself (dropped:
+ * nobody holds it). */
+bool level_cold_keep_unlive(void *extra);
 
 /* Waits while slot s's cold part is locked by a change in flight (a
  * single change answered LEVEL_COLD_BUSY). */

@@ -426,8 +426,6 @@ static void settle_in(table *t, table_array *arr, uint64_t h, table_slot *s)
     if (v.w1 & TABLE_MOVED)
         return;
     bool live = table_is_live(v);
-    /* seq_cst (in keep_unlive's load): after our freeze, as a holder's
-     * check of the freeze is after its hold (table_keep_unlive_fn). */
     if (live || (t->keep_unlive && t->keep_unlive(table_slot_extra(s)))) {
         /* acquire: the next array was published before any slot froze. */
         table_array *next = atomic_load_explicit(&arr->next, memory_order_acquire);

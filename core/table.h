@@ -102,11 +102,13 @@ typedef struct table_array table_array;
  * the table. */
 typedef void (*table_move_extra_fn)(void *from_extra, void *to_extra);
 /* Does a slot that holds no live value (never written, or a tombstone)
- * stay through growth? Asked of its extra bytes after the slot froze;
- * true: its key and extra bytes (and a tombstone's value) are copied like
- * a live slot's (a lock set holds it for a creation, level_cold.h). A
- * holder that took it before the freeze is seen here; one that takes it
- * after sees the freeze (each side a seq_cst write, then a load). */
+ * stay through growth? Asked of its extra bytes after the slot froze, by
+ * every thread that settles it; the user decides once per slot (in its
+ * extra bytes): true only in the thread that must copy it (the one that
+ * holds it, level_cold.h: a lock set's claimed level), which then copies
+ * its key and extra bytes (and a tombstone's value) like a live slot's;
+ * false once it is decided otherwise (dropped, or copied by its holder).
+ * It may wait for the holder. */
 typedef bool (*table_keep_unlive_fn)(void *extra);
 
 /* One array of slots. Defined here only so that table_find_memo's hit path

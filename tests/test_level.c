@@ -874,6 +874,81 @@ Test(level, a_claimed_slot_a_lock_set_holds_survives_growth)
     inv_close(e);
 }
 
+/* Growth decides once whether a claimed, never-written slot stays. Here a
+ * helper finds the slot held by a set and waits (FAULT_LEVEL_MOVE, arg2
+ * 1); the set lets go, claims the level again (its insert drops the old
+ * slot: nobody holds it now) and locks the new slot; then the helper goes
+ * on. Before, the helper had decided to keep the slot and copied it into
+ * the new one under the set's LOCK (an assertion: the copy was not the
+ * only writer of its target). */
+typedef struct {
+    inv_engine *e;
+    uintptr_t cold; /* the claimed slot's cold part */
+    atomic_int helper_waits, relocked; /* seq_cst: flags between the threads */
+    uint64_t r0;
+} redecide;
+
+static int redecide_hook(void *ctx, fault_site site, uint64_t call, uint64_t arg, uint64_t arg2)
+{
+    redecide *x = ctx;
+    if (arg != x->cold || arg2 != 1 || atomic_exchange(&x->helper_waits, 1))
+        return 0;
+    uint64_t deadline = tu_deadline_ms(10000); /* bounded: the test fails below */
+    while (!atomic_load(&x->relocked) && !tu_past(deadline))
+        sched_yield();
+    return 0;
+}
+
+static void *redecide_grow(void *p)
+{
+    redecide *x = p;
+    epoch_enter();
+    for (uint64_t j = 0; j < LOCK_GROWTH_KEYS_MAX &&
+                         atomic_load_explicit(&x->e->levels.resizes, memory_order_relaxed) == x->r0;
+         j++)
+        cr_assert_not_null(table_insert(&x->e->levels, 4000000 + j, 1));
+    epoch_exit();
+    return NULL;
+}
+
+Test(level, a_claimed_slot_let_go_during_growth_is_decided_once)
+{
+    inv_engine *e = tu_open_engine(0, 0, 0);
+    redecide x = {.e = e};
+    /* relaxed: a statistic; only the grower moves it. */
+    x.r0 = atomic_load_explicit(&e->levels.resizes, memory_order_relaxed);
+    epoch_enter();
+    cr_assert_not_null(table_insert(&e->levels, I1, L2));
+    level_key key = {I1, L2, true};
+    level_locks_take(e, &key, 1);
+    x.cold = (uintptr_t)level_cold_of(table_find(&e->levels, I1, L2));
+    fault_reset();
+    fault_hook(FAULT_LEVEL_MOVE, redecide_hook, &x);
+    pthread_t grower;
+    cr_assert_eq(pthread_create(&grower, NULL, redecide_grow, &x), 0);
+    uint64_t deadline = tu_deadline_ms(10000);
+    while (!atomic_load(&x.helper_waits) && !tu_past(deadline))
+        sched_yield();
+    bool waited = atomic_load(&x.helper_waits);
+    level_locks_release();
+    cr_assert_not_null(table_insert(&e->levels, I1, L2)); /* claimed again */
+    level_locks_take(e, &key, 1);
+    bool covered = level_locks_cover(e, &key, 1);
+    atomic_store(&x.relocked, 1);
+    epoch_exit();
+    pthread_join(grower, NULL);
+    epoch_enter();
+    bool still = level_locks_cover(e, &key, 1);
+    level_locks_release();
+    epoch_exit();
+    fault_reset();
+    cr_assert(waited, "the helper never waited for the set");
+    cr_assert(covered && still, "the set does not hold the level's slot");
+    inv_level lv;
+    cr_assert_eq(inv_level_get(e, I1, L2, &lv), INV_ENOTFOUND);
+    inv_close(e);
+}
+
 /* A single creation of a level whose claimed slot a lock set holds waits
  * for the set, like any change of a held level: the set's owner reads it
  * absent until it lets go. Before, the creation wrote into the held slot
