@@ -796,6 +796,18 @@ Test(level, an_aborted_multi_level_change_puts_back_the_very_words)
 /* The most keys the test claims to make the level table grow once. */
 #define LOCK_GROWTH_KEYS_MAX 100000u
 
+/* Claims fresh keys (first_key, 1), (first_key + 1, 1), ... until the
+ * level table has grown past r0 resizes (inside an epoch section): this
+ * thread's inserts migrate every slot. */
+static void grow_level_table(inv_engine *e, uint64_t r0, uint64_t first_key)
+{
+    /* relaxed: a statistic; read back to stop once growth is done. */
+    for (uint64_t j = 0; j < LOCK_GROWTH_KEYS_MAX &&
+                         atomic_load_explicit(&e->levels.resizes, memory_order_relaxed) == r0;
+         j++)
+        cr_assert_not_null(table_insert(&e->levels, first_key + j, 1));
+}
+
 /* A lock set's LOCK moves with its cold part when growth copies it (the
  * thread's own settle): the count stored at the release lands in the copy,
  * the old part stays MOVED, and nothing is left locked. */
@@ -816,10 +828,7 @@ Test(level, a_lock_set_moves_with_growth_and_counts_in_the_copy)
     table_slot *before = table_find(&e->levels, I1, L1);
     /* Claimed keys count toward growth; this thread's inserts migrate
      * every slot, its locked one too, before the new array is published. */
-    for (uint64_t j = 0; j < LOCK_GROWTH_KEYS_MAX &&
-                         atomic_load_explicit(&e->levels.resizes, memory_order_relaxed) == r0;
-         j++)
-        cr_assert_not_null(table_insert(&e->levels, 1000000 + j, 1));
+    grow_level_table(e, r0, 1000000);
     table_slot *after = table_find(&e->levels, I1, L1);
     level_locks_count(I1, L1, 4);
     level_locks_release();
@@ -856,10 +865,7 @@ Test(level, a_claimed_slot_a_lock_set_holds_survives_growth)
     level_key key = {I1, L2, true};
     level_locks_take(e, &key, 1);
     cr_assert(level_locks_cover(e, &key, 1));
-    for (uint64_t j = 0; j < LOCK_GROWTH_KEYS_MAX &&
-                         atomic_load_explicit(&e->levels.resizes, memory_order_relaxed) == r0;
-         j++)
-        cr_assert_not_null(table_insert(&e->levels, 3000000 + j, 1));
+    grow_level_table(e, r0, 3000000);
     table_slot *after = table_find(&e->levels, I1, L2);
     bool covered = level_locks_cover(e, &key, 1);
     level_locks_release();
@@ -903,10 +909,7 @@ static void *redecide_grow(void *p)
 {
     redecide *x = p;
     epoch_enter();
-    for (uint64_t j = 0; j < LOCK_GROWTH_KEYS_MAX &&
-                         atomic_load_explicit(&x->e->levels.resizes, memory_order_relaxed) == x->r0;
-         j++)
-        cr_assert_not_null(table_insert(&x->e->levels, 4000000 + j, 1));
+    grow_level_table(x->e, x->r0, 4000000);
     epoch_exit();
     return NULL;
 }
@@ -1041,10 +1044,7 @@ static void *move_race_grow(void *p)
 {
     move_race *m = p;
     epoch_enter();
-    for (uint64_t j = 0; j < LOCK_GROWTH_KEYS_MAX &&
-                         atomic_load_explicit(&m->e->levels.resizes, memory_order_relaxed) == m->r0;
-         j++)
-        cr_assert_not_null(table_insert(&m->e->levels, 2000000 + j, 1));
+    grow_level_table(m->e, m->r0, 2000000);
     epoch_exit();
     return NULL;
 }
