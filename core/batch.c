@@ -1760,6 +1760,7 @@ int inv_batch_ex(inv_engine *e, const inv_batch_line *lines, size_t n, const inv
         epoch_exit();
         if (rc == IDEM_NEW) {
             rc = batch_run(e, lines, n, res, &failed, bi, &ack);
+            (void)fault_check(FAULT_IDEM_DECIDE); /* a test point: recorded, not decided */
             idem_outcome out = {rc, bi->outcome, bi->outcome_len};
             epoch_enter();
             if (idem_decide(&e->idem, entry, &out, ack, bi->now_ms) != INV_OK)

@@ -26,43 +26,44 @@
 #include <stdint.h>
 
 /* X(name, what the site is) — append only: a site's number is its index. */
-#define FAULT_SITES(X)                                                                       \
-    X(ALLOC, "any heap allocation (inv_malloc, inv_calloc, inv_realloc)")                    \
-    X(JOURNAL_MKDIR, "journal: create the data directory")                                   \
-    X(JOURNAL_DIR_OPEN, "journal: open the data directory")                                  \
-    X(JOURNAL_SEG_CREATE, "journal: create a segment file")                                  \
-    X(JOURNAL_SEG_OPEN, "journal: open the last segment to append")                          \
-    X(JOURNAL_WRITE, "journal: pwritev of records, a header or zeros")                       \
-    X(JOURNAL_SYNC, "journal: fdatasync of a segment")                                       \
-    X(JOURNAL_DIR_SYNC, "journal: fsync of the directory")                                   \
-    X(JOURNAL_TRIM, "journal: ftruncate of the zeros ahead at close or rotation")            \
-    X(REPLAY_OPEN, "replay: open a segment")                                                 \
-    X(REPLAY_READ, "replay: read a segment")                                                 \
-    X(REPLAY_CUT, "replay: ftruncate + fsync of a torn tail")                                \
-    X(REPLAY_RENAME, "replay: rename a cut-off segment")                                     \
-    X(REPLAY_UNLINK, "replay: remove a segment")                                             \
-    X(SNAPSHOT_MKDIR, "snapshot: create the directory")                                      \
-    X(SNAPSHOT_OPEN, "snapshot: create the temp file")                                       \
-    X(SNAPSHOT_WRITE, "snapshot: write records")                                             \
-    X(SNAPSHOT_SYNC, "snapshot: fsync the temp file")                                        \
-    X(SNAPSHOT_RENAME, "snapshot: rename into place")                                        \
-    X(SNAPSHOT_UNLINK, "snapshot: remove an old snapshot or temp file")                      \
-    X(FILE_OPEN, "fileio: open a file to read (snapshot load, segment scan)")                \
-    X(FILE_READ, "fileio: read a file")                                                      \
-    X(DIR_SYNC, "fileio: fsync a directory")                                                 \
-    X(RECOVERY_MKDIR, "recovery: create the data directory")                                 \
-    X(RECOVERY_LOCK, "recovery: open the lock file")                                         \
-    X(FEED_CURSOR_WRITE, "feed: write + fsync + rename of a cursor file")                    \
-    X(TENANT_MKDIR, "tenants: create a tenant directory")                                    \
-    X(TENANT_RENAME, "tenants: rename a dropped tenant aside")                               \
-    X(PERSIST_LATE_RESERVE, "test mode: reserve journal positions after the CAS")            \
-    X(PERSIST_BEFORE_PUBLISH, "test point: a record is about to be published (arg type)")    \
-    X(HOLD_POINT, "test point: a hold reached a hold_test_point (arg point, arg2 pos)")      \
-    X(LEVEL_SOLD, "test point: a hold end's sale landed, its counts not yet stored")         \
-    X(BATCH_CHANGE, "test point: a batch's cold change landed (arg its change index)")       \
-    X(HOLD_SNAPSHOT, "test point: a hold snapshot vs an end's line statuses (see hold.c)")   \
-    X(LEVEL_MOVE, "test point: growth copies a cold part (arg it; arg2 0 copier, 1 waiter)") \
-    X(LEVEL_WAIT, "test point: a change waits for another thread's LOCK (arg the cold part)")
+#define FAULT_SITES(X)                                                                        \
+    X(ALLOC, "any heap allocation (inv_malloc, inv_calloc, inv_realloc)")                     \
+    X(JOURNAL_MKDIR, "journal: create the data directory")                                    \
+    X(JOURNAL_DIR_OPEN, "journal: open the data directory")                                   \
+    X(JOURNAL_SEG_CREATE, "journal: create a segment file")                                   \
+    X(JOURNAL_SEG_OPEN, "journal: open the last segment to append")                           \
+    X(JOURNAL_WRITE, "journal: pwritev of records, a header or zeros")                        \
+    X(JOURNAL_SYNC, "journal: fdatasync of a segment")                                        \
+    X(JOURNAL_DIR_SYNC, "journal: fsync of the directory")                                    \
+    X(JOURNAL_TRIM, "journal: ftruncate of the zeros ahead at close or rotation")             \
+    X(REPLAY_OPEN, "replay: open a segment")                                                  \
+    X(REPLAY_READ, "replay: read a segment")                                                  \
+    X(REPLAY_CUT, "replay: ftruncate + fsync of a torn tail")                                 \
+    X(REPLAY_RENAME, "replay: rename a cut-off segment")                                      \
+    X(REPLAY_UNLINK, "replay: remove a segment")                                              \
+    X(SNAPSHOT_MKDIR, "snapshot: create the directory")                                       \
+    X(SNAPSHOT_OPEN, "snapshot: create the temp file")                                        \
+    X(SNAPSHOT_WRITE, "snapshot: write records")                                              \
+    X(SNAPSHOT_SYNC, "snapshot: fsync the temp file")                                         \
+    X(SNAPSHOT_RENAME, "snapshot: rename into place")                                         \
+    X(SNAPSHOT_UNLINK, "snapshot: remove an old snapshot or temp file")                       \
+    X(FILE_OPEN, "fileio: open a file to read (snapshot load, segment scan)")                 \
+    X(FILE_READ, "fileio: read a file")                                                       \
+    X(DIR_SYNC, "fileio: fsync a directory")                                                  \
+    X(RECOVERY_MKDIR, "recovery: create the data directory")                                  \
+    X(RECOVERY_LOCK, "recovery: open the lock file")                                          \
+    X(FEED_CURSOR_WRITE, "feed: write + fsync + rename of a cursor file")                     \
+    X(TENANT_MKDIR, "tenants: create a tenant directory")                                     \
+    X(TENANT_RENAME, "tenants: rename a dropped tenant aside")                                \
+    X(PERSIST_LATE_RESERVE, "test mode: reserve journal positions after the CAS")             \
+    X(PERSIST_BEFORE_PUBLISH, "test point: a record is about to be published (arg type)")     \
+    X(HOLD_POINT, "test point: a hold reached a hold_test_point (arg point, arg2 pos)")       \
+    X(LEVEL_SOLD, "test point: a hold end's sale landed, its counts not yet stored")          \
+    X(BATCH_CHANGE, "test point: a batch's cold change landed (arg its change index)")        \
+    X(HOLD_SNAPSHOT, "test point: a hold snapshot vs an end's line statuses (see hold.c)")    \
+    X(LEVEL_MOVE, "test point: growth copies a cold part (arg it; arg2 0 copier, 1 waiter)")  \
+    X(LEVEL_WAIT, "test point: a change waits for another thread's LOCK (arg the cold part)") \
+    X(IDEM_DECIDE, "test point: a batch with a request id ran; its entry is not yet decided")
 
 typedef enum {
 #define FAULT_ENUM_(name, what) FAULT_##name,

@@ -648,12 +648,21 @@ typedef struct {
     void *ctx;
 } foreach_ctx;
 
+/* A PENDING entry is waited for: its call may have published its record
+ * below the snapshot's start already (the entry is decided after the
+ * record), and replay from that start would not bring it back. The call
+ * decides or abandons it once its batch has run (no lock is held across
+ * that, and nothing there waits for a snapshot); the entry's memory stays
+ * ours in the epoch section. */
 static int visit_decided(void *p, uint64_t a, uint64_t b, table_word v)
 {
     assert(p != NULL && v.w0 != 0);
     foreach_ctx *c = p;
     const idem_entry *e = (const idem_entry *)(uintptr_t)v.w0;
-    return load_state(e) == IDEM_DECIDED ? c->fn(c->ctx, e) : 0;
+    int st;
+    while ((st = load_state(e)) == IDEM_PENDING)
+        sched_yield();
+    return st == IDEM_DECIDED ? c->fn(c->ctx, e) : 0;
 }
 
 int idem_foreach(idem_store *s, int (*fn)(void *ctx, const idem_entry *e), void *ctx)

@@ -170,8 +170,10 @@ int idem_install(idem_store *s, const char *id, size_t len, const uint8_t digest
                  int64_t decided_at_ms, int rc, const void *outcome, size_t outcome_len,
                  int64_t now_ms);
 
-/* Calls fn for every decided entry (snapshots), in no order; PENDING ones
- * are skipped. fn returns nonzero to stop (returned as is). */
+/* Calls fn for every decided entry (snapshots), in no order; a PENDING one
+ * is waited for until its call decides (then visited) or abandons it (its
+ * record may lie below the snapshot's start). fn returns nonzero to stop
+ * (returned as is). */
 int idem_foreach(idem_store *s, int (*fn)(void *ctx, const idem_entry *e), void *ctx);
 
 /* ---- a decided entry's fields -------------------------------------------- */

@@ -477,6 +477,79 @@ Test(batch_model, request_ids_survive_a_reopen_from_a_snapshot)
     reopen_retry(true);
 }
 
+/* A snapshot taken after a request's record is durable but before its id
+ * is decided (FAULT_IDEM_DECIDE) starts above the record, so replay from
+ * it never sees the record again: the snapshot must hold the id. It waits
+ * for the call to decide it. Before, it skipped the PENDING id, and after
+ * a reopen the retry applied the request a second time (make test's
+ * request-id crash trial failed this way about once in 300). */
+#define DECIDE_WAIT_MS 200
+static struct {
+    inv_engine *e;
+    pthread_t tid;
+    _Atomic int started, done; /* seq_cst: test flags; the join orders rc */
+    int rc;
+} snap_mid;
+
+static void *snap_mid_main(void *p)
+{
+    (void)p;
+    snap_mid.rc = inv_snapshot(snap_mid.e);
+    atomic_store(&snap_mid.done, 1);
+    return NULL;
+}
+
+static int snap_before_decide(void *ctx, fault_site site, uint64_t call, uint64_t arg,
+                              uint64_t arg2)
+{
+    (void)ctx, (void)site, (void)arg, (void)arg2;
+    if (call != 1)
+        return 0;
+    /* the record is published; make it durable, so the snapshot starts
+     * above it */
+    inv_engine *e = snap_mid.e;
+    inv_level lv; /* its revision is the record's position */
+    if (inv_level_get(e, ITEM, LB, &lv) != INV_OK)
+        abort();
+    uint64_t deadline = tu_deadline_ms(10000);
+    while (inv_durable_position(e) < lv.revision && !tu_past(deadline))
+        tu_sleep_ms(1);
+    if (pthread_create(&snap_mid.tid, NULL, snap_mid_main, NULL) != 0)
+        abort();
+    atomic_store(&snap_mid.started, 1);
+    /* bounded: a snapshot that waits for the id ends only after us */
+    deadline = tu_deadline_ms(DECIDE_WAIT_MS);
+    while (!atomic_load(&snap_mid.done) && !tu_past(deadline))
+        sched_yield();
+    return 0;
+}
+
+Test(batch_model, a_snapshot_before_a_request_is_decided_keeps_its_id)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "bmodel");
+    inv_engine *e = open_model(dir);
+    snap_mid.e = e;
+    atomic_store(&snap_mid.started, 0);
+    atomic_store(&snap_mid.done, 0);
+    fault_reset();
+    fault_hook(FAULT_IDEM_DECIDE, snap_before_decide, NULL);
+    inv_batch_result first, again;
+    cr_assert_eq(adjust_with_id(e, "req-s", -2, &first), INV_OK);
+    fault_reset();
+    cr_assert(atomic_load(&snap_mid.started));
+    cr_assert_eq(pthread_join(snap_mid.tid, NULL), 0);
+    cr_assert_eq(snap_mid.rc, INV_OK);
+    inv_close(e);
+    e = tu_open_dir(dir, INV_FSYNC_ALWAYS);
+    cr_assert_eq(adjust_with_id(e, "req-s", -2, &again), INV_OK);
+    cr_expect_eq(again.level.revision, first.level.revision,
+                 "the retry after the reopen did not answer the first reply");
+    cr_expect_eq(lb_available(e), STOCK - 2, "the retry after the reopen applied it again");
+    inv_close(e);
+    tu_remove_tree(dir);
+}
+
 #define RETRY_THREADS 8
 static inv_engine *retry_engine;
 static _Atomic int retry_ok;
