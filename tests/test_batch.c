@@ -1070,6 +1070,27 @@ Test(batch, a_transfer_is_never_seen_half_done)
     verify_and_close(e);
 }
 
+/* A batch on the lines path whose levels all lack their item (none to
+ * lock, none to claim) runs with an empty lock set and answers NOTFOUND.
+ * Before, it aborted on an assertion that the set held something (the
+ * fuzzer's seed corpus found it at once). */
+Test(batch, a_batch_on_unknown_items_answers_notfound)
+{
+    inv_engine *e = open_populated();
+    inv_batch_line l = {.op = INV_BATCH_LEVEL_TRANSFER,
+                        .item = ITEM_UNKNOWN,
+                        .location = LOC_A,
+                        .to_location = LOC_B,
+                        .qty = 1,
+                        .from = INV_QTY_AVAILABLE,
+                        .to = INV_QTY_AVAILABLE};
+    inv_batch_result res;
+    size_t failed = 9;
+    cr_assert_eq(inv_batch(e, &l, 1, &res, &failed), INV_ENOTFOUND);
+    cr_assert_eq(failed, 0);
+    verify_and_close(e);
+}
+
 /* ---- lines of one level with rules ------------------------------------------ */
 
 /* Two lines on one level that has rules (a policy): the second decides on
