@@ -1174,16 +1174,13 @@ static int settled_ack(inv_engine *e, _Atomic uint64_t *final_pos, uint64_t *pos
     assert(final_pos != NULL && pos_out != NULL);
     uint64_t t0_ns = clock_mono_ns();
     for (;;) {
-        /* acquire: pairs with the release that stores the final position. */
+        /* acquire: pairs with the release that stores the final position
+         * (after the change's level changes, in memory mode too). */
         uint64_t pos = atomic_load_explicit(final_pos, memory_order_acquire);
-        if (!e->jr) {
-            *pos_out = 0; /* memory mode: nothing to wait for */
-            return INV_OK;
-        }
         if (pos) {
             /* a position, or 1 for "none" (created_pos, end_pos) */
             assert(pos == 1 || pos >= JOURNAL_POSITION_FIRST);
-            *pos_out = pos;
+            *pos_out = e->jr ? pos : 0; /* memory mode: nothing to acknowledge */
             return INV_OK;
         }
         if (clock_mono_ns() - t0_ns > HOLD_SETTLE_WAIT_MS * CLOCK_NS_PER_MS)
@@ -1579,7 +1576,17 @@ static inline int held_or_answer(inv_engine *e, hold_record *r, const change_req
         return HOLD_IS_HELD;
     int answer = settled_answer(r, *st, req);
     assert(answer != HOLD_IS_HELD);
-    return answer == INV_OK ? settled_ack(e, &r->end_pos, ack_pos) : answer;
+    if (*st == HOLD_ABORTED)
+        return answer;
+    /* Ended by another call: answered once that end's level changes are
+     * made (end_pos), as readers are shown it (reported_state), a refusal
+     * too: a commit that lost to an expiry never answers while the units
+     * still show as reserved. */
+    uint64_t ack = 0;
+    int rc = settled_ack(e, &r->end_pos, &ack);
+    if (rc == INV_OK && answer == INV_OK)
+        *ack_pos = ack;
+    return rc == INV_OK ? answer : rc;
 }
 
 /* HELD -> ENDING: r is ours until we store its next state. acq_rel:

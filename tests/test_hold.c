@@ -1067,6 +1067,66 @@ Test(hold, a_hold_being_ended_reads_as_held_until_its_levels_change)
     verify_and_close(e);
 }
 
+/* A commit that loses to another end (here a release, in its window
+ * between the end's state and its level changes) answers only once that
+ * end's level changes are made: whoever reads after its NOTFOUND sees the
+ * units given back. Before, it answered at once (in memory mode it never
+ * waited), and a read after it saw the units still reserved (TSan CI:
+ * "commit_after_expiry... expired units were sold", the sweep in the
+ * window). */
+#define LOSER_WAIT_MS 200
+static struct {
+    inv_engine *e;
+    pthread_t tid;
+    _Atomic int started, done; /* seq_cst: test flags; the join orders the rest */
+    int rc;
+    inv_level after;
+} loser;
+
+static void *loser_main(void *p)
+{
+    (void)p;
+    loser.rc = commit(loser.e, "mid");
+    loser.after = tu_level_of(loser.e, ITEM_1, LOC_A);
+    atomic_store(&loser.done, 1);
+    return NULL;
+}
+
+static void commit_while_decided(int at, uint64_t pos)
+{
+    (void)pos;
+    if (at != HOLD_TEST_END_DECIDED || atomic_load(&loser.started))
+        return;
+    if (pthread_create(&loser.tid, NULL, loser_main, NULL) != 0)
+        abort();
+    atomic_store(&loser.started, 1);
+    /* bounded: a commit that waits for this end returns only after it */
+    uint64_t deadline = tu_deadline_ms(LOSER_WAIT_MS);
+    while (!atomic_load(&loser.done) && !tu_past(deadline))
+        sched_yield();
+}
+
+Test(hold, a_commit_that_loses_to_an_end_answers_after_its_level_changes)
+{
+    inv_engine *e = open_stocked();
+    inv_hold_line line = {ITEM_1, LOC_A, 4};
+    cr_assert_eq(create(e, "mid", LONG_TTL_MS, &line, 1, NULL), INV_OK);
+    loser.e = e;
+    atomic_store(&loser.started, 0);
+    atomic_store(&loser.done, 0);
+    tu_hold_point(commit_while_decided);
+    int rc = release(e, "mid");
+    tu_hold_point(NULL);
+    cr_assert_eq(rc, INV_OK);
+    cr_assert(atomic_load(&loser.started));
+    cr_assert_eq(pthread_join(loser.tid, NULL), 0);
+    cr_assert_eq(loser.rc, INV_ENOTFOUND);
+    cr_assert_eq(loser.after.reserved, 0, "read %" PRId64 " reserved after the commit's NOTFOUND",
+                 loser.after.reserved);
+    cr_assert_eq(loser.after.available, 10);
+    verify_and_close(e);
+}
+
 /* ---- a failed create is no step at all (issue 17, #11) ------------------- */
 
 /* Lines (1, A) 4, (1, B) 2 and (2, A) 11: the engine takes them in item
