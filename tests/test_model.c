@@ -348,8 +348,12 @@ Test(model, cold_quantities_survive_table_growth)
                                     INV_QTY_AVAILABLE, INV_QTY_DAMAGED, INV_NO_FLOOR, NULL),
                      INV_OK);
     }
+    /* 3000 levels from one slot make 4 growths; a growth counts once its
+     * migration is published, and the last may still be migrating here (a
+     * growth starts only once the one before is published): at least 3
+     * are done, each of which copied every level's cold part. */
     inv_stats st = tu_stats_of(e);
-    cr_expect_gt(st.table_resizes, 3, "the level table grew");
+    cr_expect_geq(st.table_resizes, 3, "the level table grew");
     for (size_t i = 0; i < N; i++) {
         inv_level_full f = full_of(e, tu_item_id(i), tu_loc_id(0));
         int64_t d = (int64_t)(i % 5) + 1;
