@@ -17,7 +17,6 @@
 #include "test_http_client.h"
 #include "test_server_harness.h"
 
-
 #define AUTH_TRIES_MAX 20000 /* AUTH tries before the failure count must be reached */
 /* The tokens every test's server starts with (tokens_write). Tenant "c"
  * is not created by the tests that use its token until they say so. */
