@@ -248,29 +248,42 @@ bool level_locks_cover(inv_engine *e, const level_key *keys, size_t n)
     return true;
 }
 
+/* The one wait-then-decide loop on a cold part growth met (keep_unlive,
+ * level_move_cold): waits while another thread holds its LOCK, then false
+ * if it is MOVED (decided already), else sets bits by one CAS and answers
+ * true with *r the rules it replaced. */
+static bool growth_decide(level_cold *f, uint64_t bits, uint64_t *r)
+{
+    assert(f != NULL && r != NULL && bits != 0);
+    unsigned spins = 0;
+    *r = load_rules(f);
+    for (;;) {
+        if (*r & LEVEL_COLD_MOVED)
+            return false; /* decided: copied, or dropped */
+        if (*r & LEVEL_COLD_LOCK) {
+            (void)fault_check_arg(FAULT_LEVEL_MOVE, (uint64_t)(uintptr_t)f, 1); /* a test point */
+            lock_wait(&spins); /* a cold change, a set or a copier first */
+            *r = load_rules(f);
+            continue;
+        }
+        /* acq_rel: every cold store of f's last holder comes with it, and
+         * the decision (MOVED, or the copier's LOCK) is one step a locker's
+         * CAS after it fails on. */
+        if (atomic_compare_exchange_weak_explicit(&f->rules, r, *r | bits, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return true;
+    }
+}
+
 bool level_cold_keep_unlive(void *extra)
 {
     level_cold *f = extra;
     assert(f != NULL);
     if (lock_set_of_cold(f))
         return true; /* ours: this settle copies it, the LOCK along */
-    unsigned spins = 0;
-    uint64_t r = load_rules(f);
-    for (;;) {
-        if (r & LEVEL_COLD_MOVED)
-            return false; /* decided: copied by its owner, or dropped */
-        if (r & LEVEL_COLD_LOCK) {
-            (void)fault_check_arg(FAULT_LEVEL_MOVE, (uint64_t)(uintptr_t)f, 1); /* a test point */
-            lock_wait(&spins); /* its owner keeps it, or lets go */
-            r = load_rules(f);
-            continue;
-        }
-        /* acq_rel: the decision; a locker's CAS after it fails and finds
-         * MOVED (cold_try_lock settles and looks in the next array). */
-        if (atomic_compare_exchange_weak_explicit(&f->rules, &r, r | LEVEL_COLD_MOVED,
-                                                  memory_order_acq_rel, memory_order_acquire))
-            return false; /* dropped: nobody holds it */
-    }
+    uint64_t r;
+    (void)growth_decide(f, LEVEL_COLD_MOVED, &r); /* dropped by us, or decided before */
+    return false;
 }
 
 static int key_cmp(const void *x, const void *y)
@@ -522,23 +535,9 @@ void level_move_cold(void *from, void *to)
         mine->cold = t; /* the set's LOCK is in the copy now */
         return;
     }
-    unsigned spins = 0;
-    uint64_t r = load_rules(f);
-    for (;;) {
-        if (r & LEVEL_COLD_MOVED)
-            return; /* copied, whole */
-        if (r & LEVEL_COLD_LOCK) {
-            (void)fault_check_arg(FAULT_LEVEL_MOVE, (uint64_t)(uintptr_t)f, 1); /* a test point */
-            lock_wait(&spins); /* a cold change, a set or the copier first */
-            r = load_rules(f);
-            continue;
-        }
-        /* acquire: every cold store of f's last holder; f's slot is
-         * frozen, so no change takes f's LOCK after this one. */
-        if (atomic_compare_exchange_weak_explicit(&f->rules, &r, r | LEVEL_COLD_LOCK,
-                                                  memory_order_acquire, memory_order_acquire))
-            break;
-    }
+    uint64_t r;
+    if (!growth_decide(f, LEVEL_COLD_LOCK, &r))
+        return; /* copied, whole */
     (void)fault_check_arg(FAULT_LEVEL_MOVE, (uint64_t)(uintptr_t)f, 0); /* a test point */
     copy_cold_locked(f, t, r | LEVEL_COLD_LOCK);
     unlock_cold(t);
