@@ -9,7 +9,8 @@
 #   make coverage line and branch coverage of core/ by the suites (gcovr)
 #   make fuzz     every fuzz target for FUZZ_SECONDS each
 #   make fuzz-corpus-http  the HTTP suites' requests as fuzz_http's seeds
-#   make install  PREFIX=/usr/local
+#   make install  PREFIX=/usr/local (libinvcore.so.0, headers, pkg-config, the tools;
+#                 ldconfig when root); make uninstall removes what it installed
 
 SHELL       := /bin/bash
 comma       := ,
@@ -28,7 +29,7 @@ DEB_PACKAGES := gcc make pkg-config libjemalloc-dev libxxhash-dev \
                 libcriterion-dev libhiredis-dev redis-tools redis-server \
                 clang libclang-rt-14-dev liburcu-dev clang-format python3 python3-redis \
                 libyajl-dev libcurl4-openssl-dev libssl-dev libjansson-dev \
-                libhttp-parser-dev wrk nginx-light gcovr
+                libhttp-parser-dev wrk nginx-light gcovr gnuplot-nox
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter
@@ -55,6 +56,15 @@ TEST_SRCS    := $(wildcard tests/test_*.c)
 BENCH_SRCS   := $(wildcard bench/*.c)
 FUZZ_SRCS    := $(wildcard fuzz/fuzz_*.c)
 HEADERS      := $(wildcard include/*.h core/*.h core/server/*.h)
+# invcore-bench (core/tools/bench/): the load tool, a client of the server
+# only (no libinvcore). Its modules but main are also linked into their own
+# suites, tests/test_bench_*.c, in every variant.
+BENCHTOOL_MAIN := core/tools/bench/invcore_bench.c
+BENCHTOOL_SRCS := $(filter-out $(BENCHTOOL_MAIN),$(wildcard core/tools/bench/*.c))
+BENCHTOOL_HDRS := $(wildcard core/tools/bench/*.h)
+BENCHTOOL_LIBS := -lhiredis -lyajl -lhttp_parser -lpthread -lm
+# The bench tool's suites link its modules: $(call benchtool_objs,stem,variant-dir)
+benchtool_objs = $(if $(filter test_bench_%,$(1)),$(call objs,$(2),$(BENCHTOOL_SRCS)))
 TEST_HDRS    := $(wildcard tests/*.h)
 
 # objects per variant: $(call objs,variant-dir,sources)
@@ -69,7 +79,7 @@ ASAN_TESTS    := $(patsubst tests/%.c,$(B)/asan/tests/%,$(TEST_SRCS))
 # against a ThreadSanitizer build of invcored.
 # Suites that start invcored (the HTTP dialects' suites included).
 INTEGRATION_SRCS := tests/test_server% tests/test_http.c tests/test_http_shop% \
-                    tests/test_http_connector.c tests/test_http_wix.c
+                    tests/test_http_connector.c tests/test_http_wix.c tests/test_bench_cli.c
 TSAN_SRCS     := $(filter-out $(INTEGRATION_SRCS),$(TEST_SRCS))
 SERVER_SUITES := $(patsubst tests/%.c,$(B)/tests/%,$(filter $(INTEGRATION_SRCS),$(TEST_SRCS)))
 TSAN_TESTS    := $(patsubst tests/%.c,$(B)/tsan/tests/%,$(TSAN_SRCS))
@@ -85,13 +95,17 @@ TEST_LOG   := $(B)/test-results.log
 .SECONDARY:
 
 .PHONY: all deps test test-log-reset unit-test asan-test tsan-test fuzz-test check-atomics \
-        check-cycles check-readme bench fuzz fuzz-corpus-http run install clean crash-test coverage \
+        check-cycles check-readme check-install bench fuzz fuzz-corpus-http run install uninstall clean crash-test \
+        coverage \
         soak-test \
         client-test format format-check
 
 ALL_TARGETS := $(B)/libinvcore.a $(B)/libinvcore.so $(B)/invcore.pc
 ifneq ($(wildcard $(SERVER_MAIN)),)
 ALL_TARGETS += $(B)/invcored $(B)/invcore-feed $(B)/invcore-repair
+endif
+ifneq ($(wildcard $(BENCHTOOL_MAIN)),)
+ALL_TARGETS += $(B)/invcore-bench
 endif
 
 all: $(ALL_TARGETS)
@@ -125,13 +139,22 @@ $(B)/libinvcore.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(B)/libinvcore.so: $(LIB_OBJS)
-	$(CC) -shared -Wl,-soname,libinvcore.so -o $@ $^ $(LIBS)
+# The shared library is versioned: programs link against the soname
+# (libinvcore.so.0, the ABI), the file carries the full version, and
+# libinvcore.so (for -linvcore at build time) points at the soname.
+LIB_VERSION := 0.1.0
+LIB_SONAME  := libinvcore.so.$(firstword $(subst ., ,$(LIB_VERSION)))
+$(B)/libinvcore.so.$(LIB_VERSION): $(LIB_OBJS)
+	$(CC) -shared -Wl,-soname,$(LIB_SONAME) -o $@ $^ $(LIBS)
+
+$(B)/libinvcore.so: $(B)/libinvcore.so.$(LIB_VERSION)
+	ln -sf libinvcore.so.$(LIB_VERSION) $(B)/$(LIB_SONAME)
+	ln -sf $(LIB_SONAME) $@
 
 # pkg-config file for a prefix: $(call write_pc,prefix,file)
 write_pc = printf '%s\n' 'prefix=$(1)' 'libdir=$${prefix}/lib' \
 	  'includedir=$${prefix}/include' '' 'Name: invcore' \
-	  'Description: in-memory inventory core' 'Version: 0.1.0' \
+	  'Description: in-memory inventory core' 'Version: $(LIB_VERSION)' \
 	  'Libs: -L$${libdir} -linvcore' 'Libs.private: $(LIBS)' \
 	  'Cflags: -I$${includedir}' > $(2)
 
@@ -153,9 +176,24 @@ $(B)/invcore-repair: $(B)/obj/core/tools/invcore_repair.o $(B)/libinvcore.a
 
 $(B)/tests/test_repair $(B)/asan/tests/test_repair $(B)/tsan/tests/test_repair: $(B)/invcore-repair
 
+# The load tool (README "Load-test a flash sale").
+$(B)/invcore-bench: $(call objs,$(B),$(BENCHTOOL_MAIN) $(BENCHTOOL_SRCS))
+	$(CC) $(CFLAGS_REL) -o $@ $^ $(BENCHTOOL_LIBS)
+
+BENCHTOOL_TESTS := $(patsubst tests/%.c,%,$(wildcard tests/test_bench_*.c))
+# Its headers are its own objects' and suites' prerequisites only (not
+# every object's, as HEADERS are).
+$(foreach v,$(B) $(B)/asan $(B)/tsan $(B)/cov,$(eval \
+  $(patsubst %,$(v)/tests/%,$(BENCHTOOL_TESTS)): $(call objs,$(v),$(BENCHTOOL_SRCS)) \
+    $(BENCHTOOL_HDRS)))
+$(foreach v,$(B) $(B)/asan $(B)/tsan $(B)/cov,$(eval \
+  $(call objs,$(v),$(BENCHTOOL_MAIN) $(BENCHTOOL_SRCS)): $(BENCHTOOL_HDRS)))
+# The suites that run the built tool.
+$(patsubst %,$(B)/tests/%,$(BENCHTOOL_TESTS)): $(B)/invcore-bench
+
 $(B)/tests/%: tests/%.c $(B)/libinvcore.a $(SERVER_OBJS) $(HEADERS) $(TEST_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_REL) -Itests -o $@ $< $(SERVER_OBJS) $(B)/libinvcore.a \
+	$(CC) $(CFLAGS_REL) -Itests -o $@ $< $(call benchtool_objs,$*,$(B)) $(SERVER_OBJS) $(B)/libinvcore.a \
 	  $(TEST_LIBS) $(SERVER_LIBS) $(LIBS)
 
 $(B)/bench/%: bench/%.c $(B)/libinvcore.a $(HEADERS) bench/bench_util.h
@@ -193,7 +231,7 @@ $(B)/asan/invcored: $(call objs,$(B)/asan,$(SERVER_MAIN) $(SERVER_SRCS) $(LIB_SR
 
 $(B)/asan/tests/%: tests/%.c $(call objs,$(B)/asan,$(LIB_SRCS) $(SERVER_SRCS)) $(HEADERS) $(TEST_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ASAN) -Itests -o $@ $< \
+	$(CC) $(CFLAGS_ASAN) -Itests -o $@ $< $(call benchtool_objs,$*,$(B)/asan) \
 	  $(call objs,$(B)/asan,$(LIB_SRCS) $(SERVER_SRCS)) $(TEST_LIBS) $(SERVER_LIBS)
 
 # Criterion cannot start under ThreadSanitizer (its arena collides with the
@@ -207,7 +245,7 @@ $(B)/tsan/invcored: $(call objs,$(B)/tsan,$(SERVER_MAIN) $(SERVER_SRCS) $(LIB_SR
 
 $(B)/tsan/tests/%: tests/%.c $(call objs,$(B)/tsan,$(LIB_SRCS) $(SERVER_SRCS)) $(HEADERS) $(TEST_HDRS) $(TSAN_SHIM_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) -Itests/tsan_criterion $(CFLAGS_TSAN) -Itests -o $@ $< \
+	$(CC) -Itests/tsan_criterion $(CFLAGS_TSAN) -Itests -o $@ $< $(call benchtool_objs,$*,$(B)/tsan) \
 	  $(call objs,$(B)/tsan,$(LIB_SRCS) $(SERVER_SRCS)) $(TSAN_TEST_LIBS) $(SERVER_LIBS)
 
 # ---- coverage (gcov + gcovr) ------------------------------------------------
@@ -223,7 +261,7 @@ $(B)/cov/invcored: $(call objs,$(B)/cov,$(SERVER_MAIN) $(SERVER_SRCS) $(LIB_SRCS
 
 $(B)/cov/tests/%: tests/%.c $(call objs,$(B)/cov,$(LIB_SRCS) $(SERVER_SRCS)) $(HEADERS) $(TEST_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_COV) -Itests -o $@ $< \
+	$(CC) $(CFLAGS_COV) -Itests -o $@ $< $(call benchtool_objs,$*,$(B)/cov) \
 	  $(call objs,$(B)/cov,$(LIB_SRCS) $(SERVER_SRCS)) $(TEST_LIBS) $(SERVER_LIBS) $(LIBS)
 
 # One-line asserts are left out: their failing branch is unreachable by
@@ -312,7 +350,8 @@ check-cycles: | $(DEPS_STAMP)
 # Every C file follows .clang-format (clang-format from Debian): `make
 # format` rewrites them, `make format-check` (in `make test`) fails on any
 # difference.
-FORMAT_SRCS := $(wildcard core/*.c core/*.h core/server/*.c core/server/*.h core/tools/*.c include/*.h \
+FORMAT_SRCS := $(wildcard core/*.c core/*.h core/server/*.c core/server/*.h core/tools/*.c \
+                 core/tools/bench/*.c core/tools/bench/*.h include/*.h \
                  tests/*.c tests/*.h tests/tsan_criterion/criterion/*.h bench/*.c bench/*.h \
                  fuzz/*.c)
 
@@ -332,6 +371,24 @@ check-readme: $(B)/libinvcore.a
 	$(CC) $(CFLAGS_REL) -o $(B)/readme/example $(B)/readme/example.c \
 	  $(B)/libinvcore.a $(LIBS)
 	@$(B)/readme/example > /dev/null && echo "check-readme: ok"
+
+# make install into a staging dir: the README example links against the
+# installed shared library through its pkg-config file and runs with the
+# soname; make uninstall then leaves no file behind.
+check-install: all check-readme
+	@stage=$$(mktemp -d /tmp/invcore-install-XXXXXX); \
+	$(MAKE) --no-print-directory install DESTDIR=$$stage PREFIX=/usr/local >/dev/null && \
+	lib=$$stage/usr/local/lib && \
+	$(CC) $(CFLAGS_REL) -o $$stage/example $(B)/readme/example.c \
+	  $$(PKG_CONFIG_SYSROOT_DIR=$$stage PKG_CONFIG_LIBDIR=$$lib/pkgconfig \
+	     pkg-config --cflags --libs invcore) -Wl,-rpath,$$lib && \
+	readelf -d $$stage/example | grep -q 'NEEDED.*\[libinvcore.so.0\]' && \
+	$$stage/example >/dev/null && \
+	$(MAKE) --no-print-directory uninstall DESTDIR=$$stage PREFIX=/usr/local >/dev/null && \
+	left=$$(find $$stage/usr -type f -o -type l) && rm -rf $$stage && \
+	if [ -n "$$left" ]; then echo "check-install: uninstall left $$left"; exit 1; fi && \
+	echo "check-install: ok (libinvcore.so.0 linked and run, uninstall left nothing)" || \
+	{ echo "check-install: failed (staging dir $$stage)"; exit 1; }
 
 unit-test: $(TESTS) all
 	@set -eo pipefail; for t in $(TESTS); do echo "== $$t"; \
@@ -366,7 +423,7 @@ test-log-reset:
 # never compete with each other for the two cores.
 test:
 	@$(MAKE) --no-print-directory test-log-reset check-atomics check-cycles format-check all \
-	  check-readme
+	  check-readme check-install
 	@$(MAKE) --no-print-directory unit-test
 	@$(MAKE) --no-print-directory client-test
 	@$(MAKE) --no-print-directory asan-test
@@ -413,20 +470,37 @@ soak-test: $(SOAK_SUITES) $(B)/tsan/invcored
 
 bench: all $(BENCHES)
 	@set -e; for b in $(BENCHES); do echo "== $$b"; $$b; done
+	@bench/bench_client.sh
 	@if [ -x bench/vs-redis ]; then bench/vs-redis; fi
 	@bench/bench_http.sh
 
 run: all
 	$(B)/invcored
 
+INSTALL_BINS := $(B)/invcored $(B)/invcore-feed $(B)/invcore-repair $(B)/invcore-bench
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/invcore.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(B)/libinvcore.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(B)/libinvcore.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(B)/libinvcore.so.$(LIB_VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libinvcore.so.$(LIB_VERSION) $(DESTDIR)$(PREFIX)/lib/$(LIB_SONAME)
+	ln -sf $(LIB_SONAME) $(DESTDIR)$(PREFIX)/lib/libinvcore.so
 	@$(call write_pc,$(PREFIX),$(DESTDIR)$(PREFIX)/lib/pkgconfig/invcore.pc)
-	install -m 755 $(B)/invcored $(B)/invcore-feed $(B)/invcore-repair $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(INSTALL_BINS) $(DESTDIR)$(PREFIX)/bin/
+	@# The loader's cache learns the new soname (a staged install, DESTDIR,
+	@# leaves that to the package's own postinst).
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; \
+	  else echo "install: run ldconfig as root to refresh the loader's cache"; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/invcore.h $(DESTDIR)$(PREFIX)/lib/libinvcore.a \
+	  $(DESTDIR)$(PREFIX)/lib/libinvcore.so $(DESTDIR)$(PREFIX)/lib/$(LIB_SONAME) \
+	  $(DESTDIR)$(PREFIX)/lib/libinvcore.so.$(LIB_VERSION) \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/invcore.pc \
+	  $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(INSTALL_BINS)))
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; fi
 
 clean:
 	rm -rf $(B)
