@@ -472,6 +472,7 @@ bench: all $(BENCHES)
 	@set -e; for b in $(BENCHES); do echo "== $$b"; $$b; done
 	@bench/bench_client.sh
 	@if [ -x bench/vs-redis ]; then bench/vs-redis; fi
+	@bench/vs-redis-sale
 	@bench/bench_http.sh
 
 run: all

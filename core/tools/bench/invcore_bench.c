@@ -950,7 +950,8 @@ int main(int argc, char **argv)
                 code = EXIT_CHECK_FAILED;
         }
     }
-    report_table(run.report, &sum, stdout);
+    /* --json - takes stdout: the table goes to stderr, so stdout parses. */
+    report_table(run.report, &sum, strcmp(c->json_path, "-") == 0 ? stderr : stdout);
     if (run.first_error[0])
         fprintf(stderr, "invcore-bench: first unexpected answer: %s\n", run.first_error);
     if (sw.error[0])
