@@ -79,7 +79,7 @@ static bool table_ok(const table *t)
  * later than that. Reads only fields fixed before arr was published. */
 static bool array_ok(const table_array *arr, size_t stride)
 {
-    return arr != NULL && ((uintptr_t)arr & 63) == 0 &&
+    return arr != NULL && ((uintptr_t)arr & 63) == 0 && ((uintptr_t)arr->slots & 63) == 0 &&
            (const char *)arr >= (const char *)arr->raw &&
            (const char *)arr - (const char *)arr->raw < 64 && arr->capacity >= TABLE_CAPACITY_MIN &&
            arr->capacity <= TABLE_CAPACITY_MAX && arr->stride == stride &&

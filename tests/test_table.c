@@ -207,6 +207,36 @@ Test(table, slot_key_reports_the_key_it_holds)
     tfree(&t);
 }
 
+/* A 64-byte slot (16 key + 16 value + 32 extra, the level table's) is one
+ * cache line only if it starts one: the array's slots are line-aligned,
+ * in the first array and in every array growth makes. */
+#define WIDE_EXTRA_BYTES 32
+#define WIDE_KEYS 5000 /* from a tiny capacity: several growths */
+
+static void move_wide_extra(void *from_extra, void *to_extra)
+{
+    memcpy(to_extra, from_extra, WIDE_EXTRA_BYTES);
+}
+
+Test(table, every_slot_of_a_64_byte_stride_starts_a_cache_line)
+{
+    table t;
+    cr_assert_eq(table_init_extra(&t, 0, OWNER, WIDE_EXTRA_BYTES, move_wide_extra), INV_OK);
+    for (uint64_t i = 0; i < WIDE_KEYS; i++) {
+        uint64_t a, b;
+        key_of(i, &a, &b);
+        cr_assert(tput(&t, a, b, i + 1));
+        epoch_enter();
+        table_slot *slot = table_find(&t, a, b);
+        uintptr_t at = (uintptr_t)slot;
+        epoch_exit();
+        cr_assert_not_null(slot);
+        cr_assert_eq(at % 64, 0, "key %llu's slot starts at byte %llu of its line",
+                     (unsigned long long)i, (unsigned long long)(at % 64));
+    }
+    tfree(&t);
+}
+
 Test(table, cas_with_a_stale_expected_fails_and_reports_the_current_value)
 {
     table t;
