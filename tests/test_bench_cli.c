@@ -46,9 +46,9 @@ static void slurp(const char *path, char *buf, size_t cap)
         fclose(f);
 }
 
-/* Runs the tool with args (NULL-terminated), stdout and stderr to files in
- * dir; waits at most BENCH_RUN_TIMEOUT_MS. */
-static void run_bench(const char *dir, struct run_result *res, const char *const *args)
+/* Starts the tool with args (NULL-terminated), stdout and stderr to the
+ * files out and err; answers its pid. */
+static pid_t spawn_bench(const char *const *args, const char *out, const char *err)
 {
     const char *argv[BENCH_ARGS_MAX + 2];
     int n = 0;
@@ -58,9 +58,6 @@ static void run_bench(const char *dir, struct run_result *res, const char *const
         argv[n++] = args[i];
     }
     argv[n] = NULL;
-    char out[256], err[256];
-    snprintf(out, sizeof out, "%s/bench.out", dir);
-    snprintf(err, sizeof err, "%s/bench.err", dir);
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
@@ -73,6 +70,13 @@ static void run_bench(const char *dir, struct run_result *res, const char *const
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
+    return pid;
+}
+
+/* Waits for the tool at most BENCH_RUN_TIMEOUT_MS (then kills it and
+ * fails); answers its exit code, or 128 + signal. */
+static int wait_bench(pid_t pid)
+{
     long long deadline = srv_now_ms() + BENCH_RUN_TIMEOUT_MS;
     int st = 0;
     while (waitpid(pid, &st, WNOHANG) != pid) {
@@ -83,7 +87,16 @@ static void run_bench(const char *dir, struct run_result *res, const char *const
         }
         srv_sleep_ms(10);
     }
-    res->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Runs the tool with args, its output in files in dir, to its end. */
+static void run_bench(const char *dir, struct run_result *res, const char *const *args)
+{
+    char out[256], err[256];
+    snprintf(out, sizeof out, "%s/bench.out", dir);
+    snprintf(err, sizeof err, "%s/bench.err", dir);
+    res->status = wait_bench(spawn_bench(args, out, err));
     slurp(out, res->out, sizeof res->out);
     slurp(err, res->err, sizeof res->err);
 }
@@ -336,21 +349,14 @@ Test(bench_cli, an_open_loop_counts_a_server_stall_in_every_request_due_during_i
     char json[256], err_path[256];
     snprintf(json, sizeof json, "%s/open.json", dir);
     snprintf(err_path, sizeof err_path, "%s/open.err", dir);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        int fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int nul = open("/dev/null", O_WRONLY);
-        if (fe < 0 || nul < 0)
-            _exit(126);
-        dup2(nul, 1);
-        dup2(fe, 2);
-        execl(bench_bin(), bench_bin(), "--port", port_text, "--scenario", "floor", "--keys", "hot",
-              "--stock", "100000", "--preload", "--rate", "500", "--requests", "2000", "--clients",
-              "4", "--threads", "1", "--pipeline", "1", "--duration", "100", "--json", json,
-              "--item-base", "5000", (char *)NULL);
-        _exit(127);
-    }
+    const char *const args[] = {
+        "--port", port_text,   "--scenario",  "floor",      "--keys",     "hot",        "--stock",
+        "100000", "--preload", "--rate",      "500",        "--requests", "2000",       "--clients",
+        "4",      "--threads", "1",           "--pipeline", "1",          "--duration", "100",
+        "--json", json,        "--item-base", "5000",       NULL};
+    char out_path[256];
+    snprintf(out_path, sizeof out_path, "%s/open.out", dir);
+    pid_t pid = spawn_bench(args, out_path, err_path);
     /* The event: the load is running (its first progress line). */
     long long deadline = srv_now_ms() + RUN_START_TIMEOUT_MS;
     char text[OUTPUT_MAX] = "";
@@ -362,18 +368,9 @@ Test(bench_cli, an_open_loop_counts_a_server_stall_in_every_request_due_during_i
     cr_assert_eq(kill(S.pid, SIGSTOP), 0);
     srv_sleep_ms(STALL_MS); /* the stall itself, not a wait for an event */
     cr_assert_eq(kill(S.pid, SIGCONT), 0);
-    int st = 0;
-    deadline = srv_now_ms() + BENCH_RUN_TIMEOUT_MS;
-    while (waitpid(pid, &st, WNOHANG) != pid) {
-        if (srv_now_ms() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-            cr_assert_fail("invcore-bench ran past %d ms", BENCH_RUN_TIMEOUT_MS);
-        }
-        srv_sleep_ms(10);
-    }
+    int status = wait_bench(pid);
     slurp(err_path, text, sizeof text);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d: %s", st, text);
+    cr_assert_eq(status, 0, "exit %d: %s", status, text);
     double p99 = json_latency_ms(json, "p99"), max = json_latency_ms(json, "max");
     cr_assert_geq(max, STALL_MS - 50, "max %.3f ms after a %d ms stall", max, STALL_MS);
     cr_assert_geq(p99, 100.0, "p99 %.3f ms: the stall's queue is not counted", p99);
