@@ -479,9 +479,11 @@ static uint64_t conn_fill(struct conn *c, uint64_t now, int phase)
             continue;
         }
         if (c->next_arrival_ns > now) {
+            /* The next arrival waits for its time, whatever slot takes it;
+             * later slots may still be thinking carts that are due. */
             if (c->next_arrival_ns < next)
                 next = c->next_arrival_ns;
-            break; /* the next arrival waits for its time, whatever slot takes it */
+            continue;
         }
         /* Latency runs from the intended arrival, however late we are. */
         uint64_t intended = c->next_arrival_ns;
