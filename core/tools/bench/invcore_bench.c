@@ -927,8 +927,12 @@ int main(int argc, char **argv)
     hist_reset(&run.total);
     if (start_workers(&run, err, sizeof err) < 0)
         goto setup_failed;
-    if (sweeping)
-        pthread_create(&sw.tid, NULL, sweeper_main, &sw);
+    if (sweeping && pthread_create(&sw.tid, NULL, sweeper_main, &sw) != 0) {
+        /* The run goes on without expiry (the check still holds: expiry
+         * moves units within available + reserved) and ends in EXIT_RUN. */
+        snprintf(sw.error, sizeof sw.error, "cannot start the Redis expiry sweeper");
+        sweeping = false;
+    }
     signal(SIGINT, on_sigint);
 
     static struct hist interval;
