@@ -37,6 +37,11 @@
  *    at the bracket's end. So the flusher is woken at the latest when the
  *    bracket ends, and no deferring thread sleeps on a flusher that only
  *    it could wake.
+ *  - Lazy policies (NONE, INTERVAL): a busy flusher POLLs (looks again
+ *    within lazy_poll_ns by itself) and only waiters and a writer past
+ *    half the ring wake it; writers wake only an ASLEEP (idle) one. So a
+ *    published record reaches the file within lazy_poll_ns, and a waiter
+ *    never sleeps on a flusher that will not look.
  */
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -91,6 +96,11 @@ typedef struct {
     _Atomic uint32_t waiters;
 } waitq;
 
+/* What the flusher is doing (flusher_sleeping). Writers wake an ASLEEP
+ * flusher; a POLLING one (lazy policies, busy) looks again within
+ * lazy_poll_ns by itself, so only waiters and a filling ring wake it. */
+enum flusher_state { FLUSHER_AWAKE = 0, FLUSHER_ASLEEP = 1, FLUSHER_POLLING = 2 };
+
 struct journal {
     /* Writers: fetch_add to reserve. Own cache line (hot RMW). */
     _Alignas(64) _Atomic uint64_t tail;
@@ -108,7 +118,7 @@ struct journal {
     _Atomic bool closing;
     /* Writers -> flusher. */
     _Alignas(64) _Atomic uint32_t flusher_seq; /* futex: flusher sleeps */
-    _Atomic uint32_t flusher_sleeping;
+    _Atomic uint32_t flusher_sleeping; /* a flusher_state */
     /* A reserver waits for the mark to move (flusher: move it and sync). */
     _Atomic uint32_t hwm_wanted;
     /* Set once a thread has deferred wake-ups on j (sticky): waiters then
@@ -132,6 +142,7 @@ struct journal {
     uint64_t interval_ns;
     uint64_t segment_bytes;
     uint64_t sleep_ns_max; /* JOURNAL_SLEEP_NS_MAX unless a test sets it */
+    uint64_t lazy_poll_ns, lazy_idle_ns; /* JOURNAL_LAZY_* unless a test sets them */
     journal_write_hook write_hook;
     journal_sync_hook sync_hook;
     void *hook_ctx;
@@ -574,15 +585,21 @@ static bool cond_ring_space(journal *j, uint64_t end)
     return end <= atomic_load_explicit(&j->ring_free_end, memory_order_seq_cst) + j->ring_bytes;
 }
 
-/* Tells a sleeping flusher that a record is ready. */
-static void wake_flusher(journal *j)
+/* Tells a sleeping flusher that a record is ready, or (urgent: a waiter,
+ * a filling ring) that someone waits for it: only an urgent call wakes a
+ * POLLING flusher, which looks again by itself within lazy_poll_ns. */
+static void wake_flusher(journal *j, bool urgent)
 {
     /* seq_cst: after our seq_cst header store in the total order, pairing
-     * with the flusher's seq_cst flag store before its seq_cst re-check of
+     * with the flusher's seq_cst state store before its seq_cst re-check of
      * the head record: either it sees our record or we see it sleeping.
-     * The exchange lets one writer do the wake-up. */
-    if (atomic_load_explicit(&j->flusher_sleeping, memory_order_seq_cst) &&
-        atomic_exchange_explicit(&j->flusher_sleeping, 0, memory_order_relaxed)) {
+     * The exchange lets one writer do the wake-up (one that finds the state
+     * changed under it wakes anyway: a spare wake-up is harmless). */
+    uint32_t state = atomic_load_explicit(&j->flusher_sleeping, memory_order_seq_cst);
+    if (state == FLUSHER_AWAKE || (state == FLUSHER_POLLING && !urgent))
+        return;
+    if (atomic_exchange_explicit(&j->flusher_sleeping, FLUSHER_AWAKE, memory_order_relaxed) !=
+        FLUSHER_AWAKE) {
         /* release: the flusher's futex value changes after our record. */
         atomic_fetch_add_explicit(&j->flusher_seq, 1, memory_order_release);
         syscall(SYS_futex, (uint32_t *)&j->flusher_seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
@@ -600,7 +617,7 @@ static int hwm_wait(journal *j, uint64_t end)
      * read of flusher_sleeping, pairing with the flusher's seq_cst flag
      * store and re-check in flusher_sleep (and hwm_extend's exchange). */
     atomic_store_explicit(&j->hwm_wanted, 1, memory_order_seq_cst);
-    wake_flusher(j);
+    wake_flusher(j, true);
     return wait_progress(j, &j->hwm_q, cond_hwm, end);
 }
 
@@ -612,13 +629,14 @@ static int hwm_wait(journal *j, uint64_t end)
 static __thread journal *defer_j;
 static __thread bool defer_owed;
 
-/* Pays this thread's owed wake-up on j, if it owes one. */
-static void defer_pay(journal *j)
+/* Pays this thread's owed wake-up on j, if it owes one (urgent: before a
+ * wait of its own). */
+static void defer_pay(journal *j, bool urgent)
 {
     assert(j != NULL);
     if (defer_j == j && defer_owed) {
         defer_owed = false;
-        wake_flusher(j);
+        wake_flusher(j, urgent);
     }
 }
 
@@ -629,11 +647,11 @@ static void defer_pay(journal *j)
 static void defer_before_wait(journal *j)
 {
     assert(j != NULL);
-    defer_pay(j);
+    defer_pay(j, true);
     /* relaxed: a sticky hint; a bracket begun concurrently is paid by its
      * own end, and the sleep below re-checks within j->sleep_ns_max. */
     if (atomic_load_explicit(&j->defer_used, memory_order_relaxed))
-        wake_flusher(j);
+        wake_flusher(j, true);
 }
 
 void journal_defer_begin(journal *j)
@@ -663,7 +681,7 @@ void journal_defer_end(journal *j)
     assert(j != NULL);
     if (defer_j != j)
         return;
-    defer_pay(j);
+    defer_pay(j, false);
     defer_j = NULL;
     assert(!defer_owed);
 }
@@ -825,6 +843,7 @@ static uint64_t gather(journal *j, uint64_t from, uint64_t want, uint64_t *nrec,
 typedef struct {
     uint64_t written, synced, last_sync_ns, unsynced_records;
     uint64_t last_batch; /* records the previous fdatasync carried */
+    uint64_t last_write_ns; /* when records were last written; 0: never */
 } flush_state;
 
 static int do_sync(journal *j, flush_state *s)
@@ -856,20 +875,48 @@ static int do_sync(journal *j, flush_state *s)
     return 0;
 }
 
-/* Sleeps until a writer publishes the head record, close, or timeout. */
-static void flusher_sleep(journal *j, uint32_t seq, uint64_t pos, uint64_t timeout_ns)
+/* Sleeps (state ASLEEP or POLLING) until a writer publishes the head
+ * record (ASLEEP) or a waiter wakes it, close, or timeout. */
+static void flusher_sleep(journal *j, uint32_t seq, uint64_t pos, uint64_t timeout_ns,
+                          enum flusher_state state)
 {
     assert(journal_ok(j));
-    assert(pos % 8u == 0);
-    /* seq_cst (flag store, then both re-checks): see wake_flusher. */
-    atomic_store_explicit(&j->flusher_sleeping, 1, memory_order_seq_cst);
+    assert(pos % 8u == 0 && state != FLUSHER_AWAKE);
+    /* seq_cst (state store, then both re-checks): see wake_flusher. */
+    atomic_store_explicit(&j->flusher_sleeping, state, memory_order_seq_cst);
     bool ready = atomic_load_explicit(ring_word(j, pos), memory_order_seq_cst) != 0 ||
                  atomic_load_explicit(&j->closing, memory_order_seq_cst) ||
                  atomic_load_explicit(&j->hwm_wanted, memory_order_seq_cst) != 0;
     if (!ready)
         futex_wait(&j->flusher_seq, seq, timeout_ns);
-    /* relaxed: the flag is only a hint for writers. */
-    atomic_store_explicit(&j->flusher_sleeping, 0, memory_order_relaxed);
+    /* relaxed: the state is only a hint for writers. */
+    atomic_store_explicit(&j->flusher_sleeping, FLUSHER_AWAKE, memory_order_relaxed);
+}
+
+/* How the flusher sleeps when it found nothing to write at now_ns, and for
+ * how long (*timeout_ns): polling while the journal is busy under a lazy
+ * policy, else until woken; an INTERVAL sync that is due bounds both.
+ * FLUSHER_AWAKE: a sync is due now, do not sleep. */
+static enum flusher_state flusher_rest(const journal *j, const flush_state *s, uint64_t now_ns,
+                                       uint64_t *timeout_ns)
+{
+    assert(flusher_ok(j) && s != NULL && timeout_ns != NULL);
+    enum flusher_state state = FLUSHER_ASLEEP;
+    *timeout_ns = j->sleep_ns_max;
+    if (j->policy != INV_FSYNC_ALWAYS && s->last_write_ns != 0 &&
+        now_ns - s->last_write_ns < j->lazy_idle_ns) {
+        state = FLUSHER_POLLING;
+        *timeout_ns = j->lazy_poll_ns;
+    }
+    if (j->policy == INV_FSYNC_INTERVAL && (s->written > s->synced || j->hwm_dirty)) {
+        uint64_t next = s->last_sync_ns + j->interval_ns;
+        if (next <= now_ns)
+            return FLUSHER_AWAKE;
+        if (next - now_ns < *timeout_ns)
+            *timeout_ns = next - now_ns;
+    }
+    assert(*timeout_ns > 0);
+    return state;
 }
 
 /* Writes the ready records [s->written, end) to the segment, then frees
@@ -942,7 +989,7 @@ static void *flusher_main(void *arg)
     journal *j = arg;
     /* relaxed: set before the thread started (pthread_create orders it). */
     uint64_t start = atomic_load_explicit(&j->ring_free_end, memory_order_relaxed);
-    flush_state s = {start, start, clock_mono_ns(), 0, 0};
+    flush_state s = {start, start, clock_mono_ns(), 0, 0, 0};
     for (;;) {
         /* acquire: pairs with wake_flusher's release increment. */
         uint32_t seq = atomic_load_explicit(&j->flusher_seq, memory_order_acquire);
@@ -977,16 +1024,14 @@ static void *flusher_main(void *arg)
             hwm_settle(j, s.written);
             break;
         }
-        if (progressed)
+        if (progressed) {
+            s.last_write_ns = t;
             continue;
-        uint64_t timeout = j->sleep_ns_max;
-        if (j->policy == INV_FSYNC_INTERVAL && (s.written > s.synced || j->hwm_dirty)) {
-            uint64_t next = s.last_sync_ns + j->interval_ns;
-            timeout = next > t ? next - t : 0;
-            if (timeout == 0)
-                continue;
         }
-        flusher_sleep(j, seq, s.written, timeout);
+        uint64_t timeout;
+        enum flusher_state rest = flusher_rest(j, &s, t, &timeout);
+        if (rest != FLUSHER_AWAKE)
+            flusher_sleep(j, seq, s.written, timeout, rest);
     }
     return NULL;
 fail:
@@ -1197,6 +1242,8 @@ static journal *journal_new(const journal_config *cfg, uint64_t start)
                      1000000ULL;
     j->segment_bytes = cfg->segment_bytes ? cfg->segment_bytes : JOURNAL_SEGMENT_BYTES_DEFAULT;
     j->sleep_ns_max = cfg->sleep_ns_max ? cfg->sleep_ns_max : JOURNAL_SLEEP_NS_MAX;
+    j->lazy_poll_ns = cfg->lazy_poll_ns ? cfg->lazy_poll_ns : JOURNAL_LAZY_POLL_NS;
+    j->lazy_idle_ns = cfg->lazy_idle_ns ? cfg->lazy_idle_ns : JOURNAL_LAZY_IDLE_NS;
     j->write_hook = cfg->write_hook;
     j->sync_hook = cfg->sync_hook;
     j->hook_ctx = cfg->hook_ctx;
@@ -1351,6 +1398,10 @@ static int fill(journal *j, uint64_t pos, uint8_t type, const void *payload, uin
     assert(j != NULL && len <= JOURNAL_PAYLOAD_MAX);
     assert(pos >= JOURNAL_POSITION_FIRST && pos % 8u == 0);
     uint64_t size = journal_record_size(len);
+    /* relaxed: a hint; past half the ring this record wakes even a polling
+     * flusher, so writers rarely reach the wait for space below. */
+    bool filling = pos + size - atomic_load_explicit(&j->ring_free_end, memory_order_relaxed) >
+                   j->ring_bytes / 2;
     if (!cond_ring_space(j, pos + size)) {
         int rc = wait_progress(j, &j->space_q, cond_ring_space, pos + size);
         if (rc != INV_OK)
@@ -1370,10 +1421,12 @@ static int fill(journal *j, uint64_t pos, uint8_t type, const void *payload, uin
      * that acquires this header: the record is ready) plus the Dekker
      * pairing with flusher_sleep (see wake_flusher). */
     atomic_store_explicit(ring_word(j, pos), hdr, memory_order_seq_cst);
-    if (defer_j == j)
+    if (filling)
+        wake_flusher(j, true);
+    else if (defer_j == j)
         defer_owed = true; /* paid at the bracket's end or before a wait */
     else
-        wake_flusher(j);
+        wake_flusher(j, false);
     return INV_OK;
 }
 
@@ -1548,5 +1601,7 @@ void journal_stats_get(const journal *cj, journal_stats *out)
     out->failed = journal_failed(j);
     /* relaxed (both): statistics; the flag is a hint of the moment. */
     out->flusher_wakeups = atomic_load_explicit(&j->st_flusher_wakeups, memory_order_relaxed);
-    out->flusher_asleep = atomic_load_explicit(&j->flusher_sleeping, memory_order_relaxed) != 0;
+    uint32_t state = atomic_load_explicit(&j->flusher_sleeping, memory_order_relaxed);
+    out->flusher_asleep = state != FLUSHER_AWAKE;
+    out->flusher_polling = state == FLUSHER_POLLING;
 }

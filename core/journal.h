@@ -90,6 +90,17 @@
  * deadlocks on one big record). */
 #define JOURNAL_RING_RECORDS_MIN 4u
 #define JOURNAL_RING_BYTES_MAX (1ULL << 32)
+/* Lazy policies (NONE, INTERVAL): their replies never wait for the
+ * flusher, so writers do not wake it either (a futex wake-up and a thread
+ * hand-off on every event-loop iteration). A flusher that wrote records in
+ * the last JOURNAL_LAZY_IDLE_NS looks for more every JOURNAL_LAZY_POLL_NS
+ * on its own; an idle one sleeps until the first writer wakes it. Waiters,
+ * and a writer that finds the ring more than half full, always wake it.
+ * The price: a record reaches the file up to one poll later, so a crash of
+ * the process can lose up to that much more of what was acknowledged
+ * (docs/JOURNAL.md). */
+#define JOURNAL_LAZY_POLL_NS (1000u * 1000u)
+#define JOURNAL_LAZY_IDLE_NS (50u * 1000u * 1000u)
 /* Bytes one flusher write carries at most. */
 #define JOURNAL_BATCH_BYTES_MAX (4u << 20)
 #define JOURNAL_FSYNC_INTERVAL_MS_MAX 60000u
@@ -144,6 +155,12 @@ typedef struct {
      * (a defence against a lost wake-up); 0: 100 ms. Tests set it to hours
      * so that a lost wake-up hangs instead of healing. */
     uint64_t sleep_ns_max;
+    /* Under NONE and INTERVAL (lazy policies): how often a busy flusher
+     * looks for records on its own, so that writers never wake it (0:
+     * JOURNAL_LAZY_POLL_NS), and how long after its last record it keeps
+     * polling before it sleeps until a writer wakes it (0:
+     * JOURNAL_LAZY_IDLE_NS). Tests set them to hours. */
+    uint64_t lazy_poll_ns, lazy_idle_ns;
 } journal_config;
 
 /* Opens the journal for appending at cfg->start_position and starts its
@@ -234,6 +251,7 @@ typedef struct {
     bool failed;
     uint64_t flusher_wakeups; /* futex wake-ups of the flusher by writers */
     bool flusher_asleep; /* the flusher sleeps (or is about to) right now */
+    bool flusher_polling; /* ... and looks again by itself (lazy policies) */
 } journal_stats;
 
 void journal_stats_get(const journal *j, journal_stats *out);

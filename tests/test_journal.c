@@ -828,6 +828,23 @@ static journal *open_defer(const char *dir, inv_fsync_policy policy, size_t ring
     return j;
 }
 
+/* NONE with the lazy flusher's poll period and idle time set (hours: it
+ * never looks by itself, or never stops polling). */
+static journal *open_lazy(const char *dir, uint64_t poll_ns, uint64_t idle_ns, size_t ring_bytes)
+{
+    journal_config cfg = {.dir = dir,
+                          .policy = INV_FSYNC_NONE,
+                          .ring_bytes = ring_bytes,
+                          .sleep_ns_max = DEFER_SLEEP_NS,
+                          .lazy_poll_ns = poll_ns,
+                          .lazy_idle_ns = idle_ns};
+    journal *j;
+    char err[256] = "";
+    int rc = journal_open(&j, &cfg, err, sizeof err);
+    cr_assert_eq(rc, INV_OK, "journal_open: %d %s", rc, err);
+    return j;
+}
+
 static journal_stats stats_of(journal *j)
 {
     journal_stats st;
@@ -949,6 +966,141 @@ typedef struct {
     int rc;
     uint64_t last;
 } defer_job;
+
+/* Waits (bounded) until the flusher polls: it looks again by itself then,
+ * and writers leave it alone. */
+static void wait_flusher_polling(journal *j)
+{
+    for (unsigned i = 0; !stats_of(j).flusher_polling; i++) {
+        cr_assert_lt(i, DEFER_WATCHDOG_S * 1000u / DEFER_POLL_MS, "the flusher never polled");
+        usleep(DEFER_POLL_MS * 1000u);
+    }
+}
+
+/* One record, made durable through a wait (which wakes any flusher): the
+ * flusher has written records since, so a lazy one polls next. */
+static uint64_t write_one_and_wait(journal *j, uint64_t tag)
+{
+    uint64_t p = journal_reserve(j, 8);
+    cr_assert_neq(p, 0);
+    cr_assert_eq(journal_publish(j, p, 16, &tag, 8), INV_OK);
+    cr_assert_eq(journal_wait(j, p), INV_OK);
+    return p;
+}
+
+Test(journal, writers_never_wake_a_busy_flusher_under_a_lazy_policy)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "test-journal");
+    /* polls every ms, never goes idle */
+    journal *j = open_lazy(dir, 1000u * 1000u, DEFER_SLEEP_NS, 0);
+    int sub = journal_subscribe(j);
+    cr_assert(sub >= 0);
+    wait_flusher_asleep(j);
+    cr_assert(!stats_of(j).flusher_polling, "a journal that wrote nothing sleeps until woken");
+    write_one_and_wait(j, 1);
+    wait_flusher_polling(j);
+    uint64_t woken = stats_of(j).flusher_wakeups;
+    cr_assert_geq(woken, 1, "the idle flusher was woken for the first record");
+    uint64_t pos[50];
+    journal_defer_begin(j);
+    write_records(j, 50, 64, pos);
+    journal_defer_end(j);
+    uint64_t p = journal_reserve(j, 8), tag = 51;
+    cr_assert_eq(journal_publish(j, p, 16, &tag, 8), INV_OK); /* outside a bracket */
+    cr_assert_eq(stats_of(j).flusher_wakeups, woken, "a writer woke a polling flusher");
+    /* the poll writes them: no wake-up, no wait */
+    cr_assert(durable_via(j, sub, p), "a polling flusher never wrote the records");
+    cr_assert_eq(stats_of(j).flusher_wakeups, woken);
+    journal_unsubscribe(j, sub);
+    cr_assert_eq(journal_close(j), INV_OK);
+    tu_remove_tree(dir);
+}
+
+static void *wait_for_last(void *arg)
+{
+    defer_job *job = arg;
+    job->rc = journal_wait(job->j, job->last);
+    return NULL;
+}
+
+Test(journal, a_waiter_wakes_a_polling_flusher)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "test-journal");
+    /* polls only every few hours, never goes idle: only a wake-up helps */
+    journal *j = open_lazy(dir, DEFER_SLEEP_NS, DEFER_SLEEP_NS, 0);
+    write_one_and_wait(j, 1);
+    wait_flusher_polling(j);
+    uint64_t woken = stats_of(j).flusher_wakeups;
+    defer_job job = {.j = j};
+    journal_defer_begin(j);
+    job.last = journal_reserve(j, 8);
+    uint64_t tag = 2;
+    cr_assert_eq(journal_publish(j, job.last, 16, &tag, 8), INV_OK);
+    journal_defer_end(j);
+    cr_assert_eq(stats_of(j).flusher_wakeups, woken, "the bracket's end woke a polling flusher");
+    cr_assert(journal_durable_end(j) <= job.last);
+    run_watched(wait_for_last, &job, "a wait on a polling flusher");
+    cr_assert_eq(job.rc, INV_OK);
+    cr_assert_eq(stats_of(j).flusher_wakeups, woken + 1, "the waiter woke it once");
+    cr_assert_eq(journal_close(j), INV_OK);
+    replay_expect(dir, 2, job.last + journal_record_size(8));
+    tu_remove_tree(dir);
+}
+
+Test(journal, an_idle_flusher_stops_polling_and_the_next_writer_wakes_it)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "test-journal");
+    /* idle after 1 ms without records */
+    journal *j = open_lazy(dir, 1000u * 1000u, 1000u * 1000u, 0);
+    int sub = journal_subscribe(j);
+    write_one_and_wait(j, 1);
+    /* bounded: the flusher stops polling 1 ms after its last write */
+    for (unsigned i = 0; !stats_of(j).flusher_asleep || stats_of(j).flusher_polling; i++) {
+        cr_assert_lt(i, DEFER_WATCHDOG_S * 1000u / DEFER_POLL_MS, "the flusher kept polling");
+        usleep(DEFER_POLL_MS * 1000u);
+    }
+    uint64_t woken = stats_of(j).flusher_wakeups;
+    uint64_t pos[3];
+    journal_defer_begin(j);
+    write_records(j, 3, 16, pos);
+    cr_assert_eq(stats_of(j).flusher_wakeups, woken);
+    journal_defer_end(j);
+    cr_assert_eq(stats_of(j).flusher_wakeups, woken + 1, "the bracket's end woke no idle flusher");
+    cr_assert(durable_via(j, sub, pos[2]));
+    journal_unsubscribe(j, sub);
+    cr_assert_eq(journal_close(j), INV_OK);
+    tu_remove_tree(dir);
+}
+
+Test(journal, a_writer_past_half_the_ring_wakes_a_polling_flusher)
+{
+    char dir[64];
+    tu_tmpdir(dir, sizeof dir, "test-journal");
+    size_t ring = 8u << 20; /* the smallest power of two that is allowed */
+    journal *j = open_lazy(dir, DEFER_SLEEP_NS, DEFER_SLEEP_NS, ring);
+    int sub = journal_subscribe(j);
+    uint64_t first = write_one_and_wait(j, 1);
+    wait_flusher_polling(j);
+    uint64_t woken = stats_of(j).flusher_wakeups;
+    /* in a bracket, without waiting: records up to the first that ends past
+     * half the ring, which must wake the flusher by itself */
+    static uint8_t big[4096];
+    uint64_t last = 0, size = journal_record_size(sizeof big);
+    journal_defer_begin(j);
+    for (uint64_t end = first; end - first <= ring / 2; end = last + size) {
+        last = journal_reserve(j, sizeof big);
+        cr_assert_eq(journal_publish(j, last, 16, big, sizeof big), INV_OK);
+    }
+    cr_assert_gt(stats_of(j).flusher_wakeups, woken, "half the ring full, and no wake-up");
+    cr_assert(durable_via(j, sub, last), "the flusher never wrote the filling records");
+    journal_defer_end(j);
+    journal_unsubscribe(j, sub);
+    cr_assert_eq(journal_close(j), INV_OK);
+    tu_remove_tree(dir);
+}
 
 /* In a bracket: publishes n records, then waits for the last to be
  * durable, still in the bracket (a loop that blocked on durability). */
