@@ -29,7 +29,7 @@ DEB_PACKAGES := gcc make pkg-config libjemalloc-dev libxxhash-dev \
                 libcriterion-dev libhiredis-dev redis-tools redis-server \
                 clang libclang-rt-14-dev liburcu-dev clang-format python3 python3-redis \
                 libyajl-dev libcurl4-openssl-dev libssl-dev libjansson-dev \
-                libhttp-parser-dev wrk nginx-light gcovr gnuplot-nox
+                libhttp-parser-dev wrk nginx-light gcovr gnuplot-nox liburing-dev
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter
@@ -199,6 +199,12 @@ $(B)/tests/%: tests/%.c $(B)/libinvcore.a $(SERVER_OBJS) $(HEADERS) $(TEST_HDRS)
 $(B)/bench/%: bench/%.c $(B)/libinvcore.a $(HEADERS) bench/bench_util.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_REL) -O3 -o $@ $< $(B)/libinvcore.a $(LIBS) -lurcu-cds -lurcu -lm
+
+# The fsync bench compares the flusher's ways to make an append durable,
+# io_uring among them (issue #15, item 5).
+$(B)/bench/bench_fsync: bench/bench_fsync.c bench/bench_util.h | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_REL) -O3 -o $@ $< -luring -lpthread
 
 # The webhook bench starts invcored and runs a receiver; its "json" mode
 # compares yajl with jansson.
