@@ -68,7 +68,8 @@ static inline const char *srv_bin(void)
 }
 
 /* Starts invcored with the given extra arguments (NULL-terminated) plus
- * --port 0 --bind 127.0.0.1. Returns 0 or -1 (server exited: see s->log). */
+ * --port 0 --bind 127.0.0.1 --threads 2. Returns 0 or -1 (server exited:
+ * see s->log). */
 static inline int srv_spawn(srv_t *s, int use_data, const char *const *extra)
 {
     const char *argv[SRV_MAX_ARGS + 12];
@@ -78,6 +79,10 @@ static inline int srv_spawn(srv_t *s, int use_data, const char *const *extra)
     argv[n++] = "0";
     argv[n++] = "--bind";
     argv[n++] = "127.0.0.1";
+    /* Two loops unless a test asks otherwise (the last --threads wins): the
+     * cross-loop paths stay covered on any machine, whatever the default. */
+    argv[n++] = "--threads";
+    argv[n++] = "2";
     if (use_data) {
         argv[n++] = "--data-dir";
         argv[n++] = s->data;

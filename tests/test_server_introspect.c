@@ -13,6 +13,8 @@
 
 #include "test_server_harness.h"
 
+#include "server/config.h"
+
 extern char **environ;
 
 #define SLOWLOG_LEN_TEST 16 /* --slowlog-max-len of the suite's server */
@@ -72,6 +74,17 @@ static long long field(const char *text, const char *name)
 }
 
 /* ---- INFO ------------------------------------------------------------------ */
+
+Test(introspect, the_default_is_one_event_loop_per_two_cores)
+{
+    /* the --threads default (docs/PROTOCOL.md): measured on 2 cores with
+     * the clients on the box, one loop gave the better tail */
+    const long cores[] = {-1, 0, 1, 2, 3, 4, 16, 100000};
+    const unsigned want[] = {1, 1, 1, 1, 1, 2, 8, SERVER_THREADS_MAX};
+    for (size_t i = 0; i < sizeof cores / sizeof cores[0]; i++)
+        cr_assert_eq(config_default_threads(cores[i]), want[i], "%ld cores: %u loops, want %u",
+                     cores[i], config_default_threads(cores[i]), want[i]);
+}
 
 Test(introspect, info_has_the_fields_redis_tools_read)
 {

@@ -62,7 +62,7 @@ const char *config_usage(void)
            "                [--webhook URL[#topics=levels,holds,items]]...\n"
            "                [--webhook-secret S] [--webhook-timeout-ms N]\n"
            "                [--help] [--version]\n"
-           "defaults: bind 127.0.0.1, port 7379, threads = cores, data dir ./data,\n"
+           "defaults: bind 127.0.0.1, port 7379, threads = cores / 2, data dir ./data,\n"
            "fsync interval (10 ms), maxclients 10000, timeout 300 s (0: off),\n"
            "max-bulk 1 MiB, max-args 4096, max-query-buffer 8 MiB,\n"
            "max-reply-buffer 64 MiB, maxmemory-clients 5% of RAM (64 MiB..4 GiB;\n"
@@ -247,6 +247,16 @@ void config_resolve(server_config *c, uint64_t phys_bytes)
     c->maxmemory_clients = v;
     c->maxmemory_clients_pct = 0;
     assert(c->maxmemory_clients >= SERVER_MAXMEMORY_CLIENTS_MIN);
+}
+
+unsigned config_default_threads(long cores)
+{
+    long loops = cores / (long)SERVER_CORES_PER_THREAD;
+    unsigned threads = loops < 1                          ? 1u
+                       : loops > (long)SERVER_THREADS_MAX ? SERVER_THREADS_MAX
+                                                          : (unsigned)loops;
+    assert(threads >= 1 && threads <= SERVER_THREADS_MAX);
+    return threads;
 }
 
 /* Handles one option with its value; returns 0, or -1 with err filled. */

@@ -21,6 +21,13 @@
 #define SERVER_MAXCLIENTS_MAX 1000000u
 #define SERVER_TIMEOUT_S_DEFAULT 300u /* idle clients; 0: never */
 #define SERVER_THREADS_MAX 256u
+/* Default event loops: one per this many online cores (at least one). A
+ * loop keeps its core busy under load; the journal's flusher, the engine's
+ * background thread and, on a box shared with clients (a load test, an app
+ * server), the clients need the rest. Measured on 2 cores with
+ * invcore-bench on the box (docs/PROTOCOL.md): one loop gives the better
+ * P1 and P16 tail. */
+#define SERVER_CORES_PER_THREAD 2u
 #define SERVER_MAX_QUERY_DEFAULT (8u << 20) /* unparsed input per client */
 #define SERVER_MAX_REPLY_DEFAULT (64u << 20) /* unsent output per client */
 #define SERVER_REQUIREPASS_MAX 512u /* bytes of the token */
@@ -145,6 +152,9 @@ const char *config_usage(void);
  * SERVER_MAXMEMORY_CLIENTS_DEFAULT_MIN..MAX, an explicit percentage only to
  * SERVER_MAXMEMORY_CLIENTS_MIN. After config_parse, before server_start. */
 void config_resolve(server_config *c, uint64_t phys_bytes);
+/* The --threads default for a machine with `cores` online cores (<= 0:
+ * unknown): cores / SERVER_CORES_PER_THREAD, within 1..SERVER_THREADS_MAX. */
+unsigned config_default_threads(long cores);
 const char *config_fsync_name(inv_fsync_policy p);
 /* cand equals --requirepass, compared in constant time (RESP's AUTH and
  * the HTTP face's token headers). */

@@ -99,9 +99,8 @@ static int configure(server_config *cfg, int argc, char **argv)
         printf("invcored %s\n", INVCORE_VERSION);
         return 0;
     }
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (cfg->threads == 0)
-        cfg->threads = cores > 0 && cores <= (long)SERVER_THREADS_MAX ? (unsigned)cores : 1;
+        cfg->threads = config_default_threads(sysconf(_SC_NPROCESSORS_ONLN));
     fit_maxclients_to_fd_limit(cfg);
     if (cfg->data_dir != NULL && make_dirs(cfg->data_dir) != 0) {
         fprintf(stderr, "invcored: cannot create data dir %s: %s\n", cfg->data_dir,
