@@ -266,7 +266,7 @@ done
 
 journal_records() {
   curl -s -H "Access-Token: $TOKEN" "http://127.0.0.1:$H_PORT/metrics" |
-    awk '$1 == "invcore_journal_records_written_total" { print $2; f = 1 } END { if (!f) print 0 }'
+    awk '$1 ~ /^invcore_journal_records_written_total([{]|$)/ { n += $2 } END { print n + 0 }'
 }
 
 # Runs wrk on a port for a duration and adds its counts to the server's

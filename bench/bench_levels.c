@@ -70,7 +70,9 @@
  *
  * Knobs (env): BENCH_SECONDS per timed run (default 0.5), BENCH_ROUNDS
  * runs per measurement, the best one kept, engine / raw / peer / raw16 /
- * fair interleaved (default 2: this is often a shared VM), BENCH_OPS exact
+ * fair interleaved (default 3: this is often a shared VM, and a 16M row's
+ * first run can read cold pages: best of 2 once gave engine/fair 0.49
+ * where best of 3 gives 0.67), BENCH_OPS exact
  * ops per thread instead of a duration (for callgrind; rounds default to
  * 1), BENCH_LEVELS sizes ("1000" or "1048576,16777216"), BENCH_THREADS
  * ("1,2"), BENCH_LOCATIONS (256).
@@ -1383,7 +1385,7 @@ int main(void)
     size_t locs_max = (size_t)bench_env_u64("BENCH_LOCATIONS", LOCATIONS_DEFAULT);
     bench_clock clk = {bench_env_double("BENCH_SECONDS", 0.5), bench_env_u64("BENCH_OPS", 0), 0,
                        NULL};
-    uint64_t rounds = bench_env_u64("BENCH_ROUNDS", clk.ops_fixed ? 1 : 2);
+    uint64_t rounds = bench_env_u64("BENCH_ROUNDS", clk.ops_fixed ? 1 : 3);
     char cpu[256];
     int cpus[CPU_SETSIZE];
     size_t usable = bench_cpus(cpus, CPU_SETSIZE);
