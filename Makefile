@@ -29,7 +29,8 @@ DEB_PACKAGES := gcc make pkg-config libjemalloc-dev libxxhash-dev \
                 libcriterion-dev libhiredis-dev redis-tools redis-server \
                 clang libclang-rt-14-dev liburcu-dev clang-format python3 python3-redis \
                 libyajl-dev libcurl4-openssl-dev libssl-dev libjansson-dev \
-                libhttp-parser-dev wrk nginx-light gcovr gnuplot-nox liburing-dev
+                libhttp-parser-dev wrk nginx-light gcovr gnuplot-nox liburing-dev \
+                etcd-server etcd-client
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter
