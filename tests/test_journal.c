@@ -814,26 +814,15 @@ Test(journal, empty_or_missing_directory_replays_nothing)
 #define DEFER_WATCHDOG_S 20
 #define DEFER_POLL_MS 1
 
-static journal *open_defer(const char *dir, inv_fsync_policy policy, size_t ring_bytes)
+/* Opens a journal whose sleeps last hours (a lost wake-up hangs) with the
+ * lazy flusher's poll period and idle time (0: the defaults; hours: it
+ * never looks by itself, or never stops polling). */
+static journal *open_sleepy(const char *dir, inv_fsync_policy policy, size_t ring_bytes,
+                            uint64_t poll_ns, uint64_t idle_ns)
 {
     journal_config cfg = {.dir = dir,
                           .policy = policy,
                           .fsync_interval_ms = 2,
-                          .ring_bytes = ring_bytes,
-                          .sleep_ns_max = DEFER_SLEEP_NS};
-    journal *j;
-    char err[256] = "";
-    int rc = journal_open(&j, &cfg, err, sizeof err);
-    cr_assert_eq(rc, INV_OK, "journal_open: %d %s", rc, err);
-    return j;
-}
-
-/* NONE with the lazy flusher's poll period and idle time set (hours: it
- * never looks by itself, or never stops polling). */
-static journal *open_lazy(const char *dir, uint64_t poll_ns, uint64_t idle_ns, size_t ring_bytes)
-{
-    journal_config cfg = {.dir = dir,
-                          .policy = INV_FSYNC_NONE,
                           .ring_bytes = ring_bytes,
                           .sleep_ns_max = DEFER_SLEEP_NS,
                           .lazy_poll_ns = poll_ns,
@@ -843,6 +832,17 @@ static journal *open_lazy(const char *dir, uint64_t poll_ns, uint64_t idle_ns, s
     int rc = journal_open(&j, &cfg, err, sizeof err);
     cr_assert_eq(rc, INV_OK, "journal_open: %d %s", rc, err);
     return j;
+}
+
+static journal *open_defer(const char *dir, inv_fsync_policy policy, size_t ring_bytes)
+{
+    return open_sleepy(dir, policy, ring_bytes, 0, 0);
+}
+
+/* NONE with the lazy flusher's poll period and idle time set. */
+static journal *open_lazy(const char *dir, uint64_t poll_ns, uint64_t idle_ns, size_t ring_bytes)
+{
+    return open_sleepy(dir, INV_FSYNC_NONE, ring_bytes, poll_ns, idle_ns);
 }
 
 static journal_stats stats_of(journal *j)
