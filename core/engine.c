@@ -20,6 +20,7 @@
 #include "journal.h"
 #include "level.h"
 #include "recovery.h"
+#include "replica.h"
 #include "table.h"
 
 #include <assert.h>
@@ -63,6 +64,11 @@ void engine_background_tick(inv_engine *e, int64_t now_ms)
     assert(now_ms / 1000 <= UINT32_MAX); /* e->now_s's u32 seconds never wrap (until 2106) */
     /* relaxed: a timestamp (engine_now_s). */
     atomic_store_explicit(&e->now_s, (uint32_t)(now_ms / 1000), memory_order_relaxed);
+    /* acquire: pairs with the promotion's release (recovery.c). A replica
+     * changes nothing by itself (its leader's stream expires holds, and
+     * its applier runs alone: docs/REPLICATION.md). */
+    if (atomic_load_explicit(&e->replica, memory_order_acquire))
+        return;
     epoch_enter();
     hold_expire_due(e, now_ms);
     (void)idem_expire(&e->idem, now_ms);
@@ -103,7 +109,8 @@ int engine_open_tuned(inv_engine **out, const inv_config *cfg, const engine_tuni
         return INV_EINVALID;
     *out = NULL;
     inv_config c = cfg ? *cfg : (inv_config){0};
-    if (c.fsync_policy > INV_FSYNC_NONE || c.fsync_interval_ms > JOURNAL_FSYNC_INTERVAL_MS_MAX)
+    if (c.fsync_policy > INV_FSYNC_NONE || c.fsync_interval_ms > JOURNAL_FSYNC_INTERVAL_MS_MAX ||
+        (c.replica && !c.data_dir))
         return INV_EINVALID;
     if (c.sweep_interval_ms == 0)
         c.sweep_interval_ms = INV_SWEEP_INTERVAL_MS_DEFAULT;
@@ -201,6 +208,7 @@ void inv_close(inv_engine *e)
         pthread_join(e->background, NULL);
     feed_destroy(e);
     (void)recovery_close(e); /* also frees what batch recovery kept */
+    replica_free(e); /* after the journal, whose writer calls its tap */
     hold_destroy(e);
     idem_destroy(&e->idem);
     catalog_destroy(&e->cat);

@@ -11,6 +11,7 @@
  *   catalog, level, hold, batch      items and locations, stock, holds,
  *                                    batches, in that order
  *   recovery                         opening a data dir; snapshots
+ *   replica                          following a leader's stream
  *   engine                           open, close, background (this)
  *   tenants                          named engines, one shared background
  *   server/                          the RESP server, on invcore.h alone

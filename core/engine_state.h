@@ -141,6 +141,14 @@ struct inv_engine {
      * background thread (engine.c) every period: the hot paths read one
      * shared word instead of the clock. */
     _Atomic uint32_t now_s;
+    /* Replication (replica.c, docs/REPLICATION.md). replica: the engine
+     * follows a leader's stream and expires nothing (set at open, cleared
+     * by inv_repl_promote while the server's loops are paused). repl_gate:
+     * a promoted engine's acknowledgement gate (persist.c), published once
+     * by the promotion, NULL before. */
+    _Atomic bool replica;
+    _Atomic(struct persist_repl_gate *) repl_gate;
+    struct replica_tap *repl_tap; /* the journal's tap's state (replica.c) */
 };
 
 /* The engine's clock in Unix seconds (a period behind at most). */

@@ -365,11 +365,24 @@ int hold_init(inv_engine *e)
     return rc;
 }
 
+static int free_record(void *ctx, uint64_t a, uint64_t b, table_word v)
+{
+    (void)ctx, (void)a, (void)b;
+    assert(table_is_live(v)); /* table_foreach visits live entries only */
+    free((hold_record *)(uintptr_t)v.w0);
+    return 0;
+}
+
 void hold_destroy(inv_engine *e)
 {
     hold_book *hb = &e->holds;
     if (!hb->wheel)
         return;
+    /* relaxed: no other thread is left. A replica's records were replayed
+     * and never put on the wheel (its promotion does that), so the table
+     * is their only owner. */
+    if (atomic_load_explicit(&e->replica, memory_order_relaxed))
+        (void)table_foreach(&hb->by_id, free_record, NULL);
     /* acquire: the records pushed (by now stopped threads) are complete. */
     for (size_t i = 0; i < HOLD_WHEEL_SLOTS; i++)
         free_stack(atomic_load_explicit(&hb->wheel[i], memory_order_acquire));

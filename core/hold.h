@@ -47,6 +47,7 @@
 #define HOLD_BUYER_WINDOW_MS_MAX (366LL * 24 * 3600 * 1000)
 
 int hold_init(inv_engine *e);
+/* Frees every hold (a replica never promoted: those in the table). */
 void hold_destroy(inv_engine *e);
 /* Expires due holds, gives back buyer units whose window has passed, and
  * forgets old ended holds (background thread only: it owns the wheel). */

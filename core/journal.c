@@ -116,6 +116,9 @@ struct journal {
     waitq space_q; /* publishers out of ring space: ring_free_end moved */
     _Atomic bool failed;
     _Atomic bool closing;
+    /* A replica's journal (journal_set_follower): plain reservations are
+     * refused, only journal_reserve_at hands out positions. */
+    _Atomic bool follower;
     /* Writers -> flusher. */
     _Alignas(64) _Atomic uint32_t flusher_seq; /* futex: flusher sleeps */
     _Atomic uint32_t flusher_sleeping; /* a flusher_state */
@@ -146,6 +149,10 @@ struct journal {
     journal_write_hook write_hook;
     journal_sync_hook sync_hook;
     void *hook_ctx;
+    /* The tap (journal_set_tap): set once, fn published with release after
+     * tap_arg, read by the flusher with acquire. */
+    _Atomic(journal_tap_fn) tap_fn;
+    void *tap_arg;
     char dir[JOURNAL_PATH_MAX];
     pthread_t flusher;
     /* Flusher-owned. */
@@ -799,10 +806,16 @@ static int write_batch(journal *j, uint64_t from, uint64_t end)
     } else {
         iov[0].iov_len = len;
     }
+    /* write_all consumes its iovec: the tap gets a copy */
+    struct iovec tap_iov[2] = {iov[0], iov[1 % n]};
     off_t foff = (off_t)(JOURNAL_SEGMENT_HEADER + (from - j->seg_first));
     if (write_all(j, j->seg_fd, iov, n, foff) != 0)
         return -1;
     segment_extend(j, (uint64_t)foff + len);
+    /* acquire: pairs with journal_set_tap's release (tap_arg is set). */
+    journal_tap_fn tap = atomic_load_explicit(&j->tap_fn, memory_order_acquire);
+    if (tap)
+        tap(j->tap_arg, from, tap_iov, n);
     return 0;
 }
 
@@ -1342,21 +1355,10 @@ int journal_close(journal *j)
 
 /* ---- writers --------------------------------------------------------------- */
 
-uint64_t journal_reserve(journal *j, uint32_t payload_len)
+/* A reservation of size bytes at pos is handed out once the durable
+ * reserved-ahead mark covers it: pos, or 0 if the journal failed. */
+static uint64_t reserve_below_mark(journal *j, uint64_t pos, uint64_t size)
 {
-    assert(j != NULL);
-    /* Hot path: no lock, no allocation. */
-    if (payload_len > JOURNAL_PAYLOAD_MAX)
-        return 0;
-    /* relaxed: a best-effort early refusal; a reservation racing with the
-     * failure is refused at publish (INV_EIO). */
-    if (atomic_load_explicit(&j->failed, memory_order_relaxed) ||
-        atomic_load_explicit(&j->closing, memory_order_relaxed))
-        return 0;
-    uint64_t size = journal_record_size(payload_len);
-    /* relaxed: only atomicity matters; the record's bytes are published by
-     * the header's release store, not by the tail. */
-    uint64_t pos = atomic_fetch_add_explicit(&j->tail, size, memory_order_relaxed);
     /* relaxed: the mark only grows; a stale value only sends us to the
      * slow path, which re-reads it (seq_cst). */
     if (__builtin_expect(pos + size > atomic_load_explicit(&j->hwm, memory_order_relaxed), 0) &&
@@ -1364,6 +1366,67 @@ uint64_t journal_reserve(journal *j, uint32_t payload_len)
         return 0; /* failed: nothing is appended past a failure anyway */
     assert(pos >= JOURNAL_POSITION_FIRST && pos % 8u == 0);
     return pos;
+}
+
+uint64_t journal_reserve(journal *j, uint32_t payload_len)
+{
+    assert(j != NULL);
+    /* Hot path: no lock, no allocation. */
+    if (payload_len > JOURNAL_PAYLOAD_MAX)
+        return 0;
+    /* relaxed: a best-effort early refusal; a reservation racing with the
+     * failure is refused at publish (INV_EIO). follower: set before any
+     * writer runs and cleared by the promoting thread before it lets
+     * writers in (the server's pause), so a relaxed load sees it. */
+    if (atomic_load_explicit(&j->failed, memory_order_relaxed) ||
+        atomic_load_explicit(&j->closing, memory_order_relaxed) ||
+        atomic_load_explicit(&j->follower, memory_order_relaxed))
+        return 0;
+    uint64_t size = journal_record_size(payload_len);
+    /* relaxed: only atomicity matters; the record's bytes are published by
+     * the header's release store, not by the tail. */
+    uint64_t pos = atomic_fetch_add_explicit(&j->tail, size, memory_order_relaxed);
+    return reserve_below_mark(j, pos, size);
+}
+
+uint64_t journal_reserve_at(journal *j, uint64_t pos, uint32_t payload_len)
+{
+    assert(j != NULL && pos % 8u == 0);
+    if (payload_len > JOURNAL_PAYLOAD_MAX ||
+        !atomic_load_explicit(&j->follower, memory_order_relaxed) ||
+        atomic_load_explicit(&j->failed, memory_order_relaxed) ||
+        atomic_load_explicit(&j->closing, memory_order_relaxed))
+        return 0;
+    uint64_t size = journal_record_size(payload_len), expected = pos;
+    /* relaxed: as journal_reserve; the one applier is the only reserver of
+     * a follower, the CAS only refuses a position that is not the tail. */
+    if (!atomic_compare_exchange_strong_explicit(&j->tail, &expected, pos + size,
+                                                 memory_order_relaxed, memory_order_relaxed))
+        return 0;
+    return reserve_below_mark(j, pos, size);
+}
+
+void journal_set_follower(journal *j, bool follower)
+{
+    assert(j != NULL);
+    /* relaxed: see journal_reserve (ordered by whoever lets writers in). */
+    atomic_store_explicit(&j->follower, follower, memory_order_relaxed);
+}
+
+void journal_set_tap(journal *j, journal_tap_fn fn, void *arg)
+{
+    assert(j != NULL && fn != NULL);
+    /* relaxed: set once (a second call is a caller bug) */
+    assert(atomic_load_explicit(&j->tap_fn, memory_order_relaxed) == NULL);
+    j->tap_arg = arg;
+    /* release: the flusher that sees fn sees arg. */
+    atomic_store_explicit(&j->tap_fn, fn, memory_order_release);
+}
+
+void journal_notify(journal *j)
+{
+    assert(j != NULL);
+    notify_subscribers(j);
 }
 
 /* The synced-back field for a record at pos (journal.h): how far back the

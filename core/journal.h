@@ -178,6 +178,31 @@ int journal_open(journal **out, const journal_config *cfg, char *errbuf, size_t 
  * within one thread (a later one may wait for ring space that an earlier
  * unpublished one of the same thread holds). */
 uint64_t journal_reserve(journal *j, uint32_t payload_len);
+/* ---- replication (docs/REPLICATION.md) ---------------------------------- */
+
+/* A replica's journal takes only the records its leader shipped, at the
+ * leader's positions: while follower is set, journal_reserve refuses (0),
+ * so a stray write can never take a position the leader's log will use,
+ * and journal_reserve_at is the one way in. Set before writers run;
+ * cleared by a promotion that lets writers in only after it returns. */
+void journal_set_follower(journal *j, bool follower);
+/* A follower's reservation at exactly pos, which must be the tail (the
+ * records come in stream order from one thread): pos, or 0 when pos is not
+ * the tail, the journal is not a follower, failed or closing, or
+ * payload_len > JOURNAL_PAYLOAD_MAX. Published or abandoned as any. */
+uint64_t journal_reserve_at(journal *j, uint64_t pos, uint32_t payload_len);
+/* The tap: called by the flusher after each write of records to the file,
+ * with the stream bytes [first, first + total iov length) — whole framed
+ * records, PAD records included, contiguous across calls, in position
+ * order, each byte once. The iovecs point into the ring: valid only
+ * during the call. The tap may block (back-pressure stalls the flusher,
+ * then writers). Set once, before or while writers run. */
+typedef void (*journal_tap_fn)(void *arg, uint64_t first, const struct iovec *iov, int iovcnt);
+void journal_set_tap(journal *j, journal_tap_fn fn, void *arg);
+/* Signals every subscriber's eventfd (journal_subscribe) as a durable
+ * advance does: for a durability gate above the journal (replication). */
+void journal_notify(journal *j);
+
 /* Writes the record into the reservation at pos and hands it to the
  * flusher. len must be the reserved payload_len; type >= 16. May wait for
  * ring space (back-pressure). INV_EIO if the journal failed. */
@@ -283,6 +308,13 @@ typedef int (*journal_replay_fn)(void *ctx, uint64_t pos, uint8_t type, const vo
  * (file and offset in errbuf) on a read error. */
 int journal_replay(const char *dir, uint64_t from_position, bool repair, journal_replay_fn fn,
                    void *ctx, uint64_t *end_position, char *errbuf, size_t errlen);
+/* As journal_replay; also *records_end: where the last valid record (PAD
+ * records included) ends, without the reserved-ahead positions
+ * (from_position, at least JOURNAL_POSITION_FIRST, when there is none). A
+ * replica resumes its leader's stream there. */
+int journal_replay_records(const char *dir, uint64_t from_position, bool repair,
+                           journal_replay_fn fn, void *ctx, uint64_t *end_position,
+                           uint64_t *records_end, char *errbuf, size_t errlen);
 
 /* Deletes the segments of dir whose records all lie below position (never
  * the last segment). Safe while a journal appends to dir. */

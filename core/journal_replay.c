@@ -520,7 +520,17 @@ static uint64_t resume_position(uint64_t end, uint64_t mark)
 int journal_replay(const char *dir, uint64_t from_position, bool repair, journal_replay_fn fn,
                    void *ctx, uint64_t *end_position, char *errbuf, size_t errlen)
 {
-    if (dir == NULL || end_position == NULL || strlen(dir) >= JOURNAL_PATH_MAX)
+    uint64_t records_end;
+    return journal_replay_records(dir, from_position, repair, fn, ctx, end_position, &records_end,
+                                  errbuf, errlen);
+}
+
+int journal_replay_records(const char *dir, uint64_t from_position, bool repair,
+                           journal_replay_fn fn, void *ctx, uint64_t *end_position,
+                           uint64_t *records_end, char *errbuf, size_t errlen)
+{
+    if (dir == NULL || end_position == NULL || records_end == NULL ||
+        strlen(dir) >= JOURNAL_PATH_MAX)
         return INV_EINVALID;
     replay_run r = {dir,
                     from_position,
@@ -542,7 +552,7 @@ int journal_replay(const char *dir, uint64_t from_position, bool repair, journal
     if (rc != INV_OK)
         return rc;
     if (n == 0) {
-        *end_position = from;
+        *end_position = *records_end = from;
         return INV_OK;
     }
     size_t i0 = 0; /* the last segment starting at or below from */
@@ -572,8 +582,9 @@ int journal_replay(const char *dir, uint64_t from_position, bool repair, journal
     if (clock_mono_ns() - r.t0_ns > JOURNAL_REPLAY_LOG_NS)
         replay_log(&r, "done");
     assert(replay_run_ok(&r));
-    *end_position = resume_position(expected > from ? expected : from, r.hwm);
-    assert(*end_position >= from);
+    *records_end = expected > from ? expected : from;
+    *end_position = resume_position(*records_end, r.hwm);
+    assert(*end_position >= *records_end && *records_end >= from);
     return INV_OK;
 }
 

@@ -12,12 +12,17 @@
  * by the module that took it (journal.h); this file only forwards them. Its
  * one state is per thread (the last acknowledged position). Under fsync
  * ALWAYS without deferral, persist_ack returns only once pos is durable.
+ * With the replication gate, "durable" also means replicated: every
+ * answer below is capped by the gate's end, which only grows.
  */
 #include "persist.h"
 
+#include "alloc.h"
 #include "journal.h"
 
 #include <assert.h>
+#include <pthread.h>
+#include <stdlib.h>
 
 /* A position is a level's revision: every one the journal can reach fits. */
 _Static_assert(JOURNAL_POSITION_MAX == TABLE_VERSION_MAX, "positions fit the version bits");
@@ -106,6 +111,111 @@ int persist_level_cold(inv_engine *e, uint64_t pos, const persist_level_cold_cha
     return persist_publish(e, pos, PERSIST_LEVEL_COLD, &img, sizeof img);
 }
 
+/* ---- the replication gate ------------------------------------------------- */
+
+struct persist_repl_gate {
+    /* Every record below it is replicated; only grows. */
+    _Atomic uint64_t end;
+    /* inv_wait_durable's sleepers (a blocking call, off the hot path: the
+     * server waits on the journal's eventfds, which inv_repl_acked
+     * signals). */
+    pthread_mutex_t lock;
+    pthread_cond_t moved;
+};
+
+static persist_repl_gate *gate_of(inv_engine *e)
+{
+    /* acquire: pairs with persist_gate_install's release (the gate is
+     * initialised before it is seen). */
+    return atomic_load_explicit(&e->repl_gate, memory_order_acquire);
+}
+
+int persist_gate_install(inv_engine *e, uint64_t start)
+{
+    assert(e != NULL && start >= JOURNAL_POSITION_FIRST);
+    assert(gate_of(e) == NULL); /* once */
+    persist_repl_gate *g = inv_calloc(1, sizeof *g);
+    if (!g)
+        return INV_ENOMEM;
+    atomic_init(&g->end, start);
+    pthread_mutex_init(&g->lock, NULL);
+    pthread_cond_init(&g->moved, NULL);
+    /* release: see gate_of. */
+    atomic_store_explicit(&e->repl_gate, g, memory_order_release);
+    return INV_OK;
+}
+
+uint64_t persist_gate_end(inv_engine *e)
+{
+    assert(e != NULL);
+    persist_repl_gate *g = gate_of(e);
+    /* acquire: a caller that sees end sees the flusher's writes it covers
+     * (the shipper stored it with release after etcd confirmed). */
+    return g ? atomic_load_explicit(&g->end, memory_order_acquire) : 0;
+}
+
+void persist_gate_free(inv_engine *e)
+{
+    assert(e != NULL);
+    persist_repl_gate *g = gate_of(e);
+    if (!g)
+        return;
+    pthread_mutex_destroy(&g->lock);
+    pthread_cond_destroy(&g->moved);
+    free(g);
+    /* relaxed: inv_close, nothing runs beside it. */
+    atomic_store_explicit(&e->repl_gate, NULL, memory_order_relaxed);
+}
+
+void inv_repl_acked(inv_engine *e, uint64_t end)
+{
+    assert(e != NULL);
+    persist_repl_gate *g = e->jr ? gate_of(e) : NULL;
+    if (!g)
+        return;
+    /* relaxed: the shipper is the only writer. */
+    assert(end >= atomic_load_explicit(&g->end, memory_order_relaxed));
+    pthread_mutex_lock(&g->lock);
+    /* release: pairs with persist_gate_end's acquire. */
+    atomic_store_explicit(&g->end, end, memory_order_release);
+    pthread_cond_broadcast(&g->moved);
+    pthread_mutex_unlock(&g->lock);
+    journal_notify(e->jr); /* the server's held replies */
+}
+
+uint64_t inv_repl_acked_end(inv_engine *e)
+{
+    return e ? persist_gate_end(e) : 0;
+}
+
+/* Blocks until the record at pos is replicated (no gate: at once). The
+ * journal failing does not end the wait: a record that reached the log
+ * is acknowledged whatever the local disk does next, and one that never
+ * does is never acknowledged (the server's shutdown grace ends it). */
+static int gate_wait(inv_engine *e, uint64_t pos)
+{
+    assert(e != NULL);
+    persist_repl_gate *g = gate_of(e);
+    if (!g)
+        return INV_OK;
+    pthread_mutex_lock(&g->lock);
+    /* relaxed: read under the lock the storer holds. */
+    while (atomic_load_explicit(&g->end, memory_order_relaxed) <= pos)
+        pthread_cond_wait(&g->moved, &g->lock);
+    pthread_mutex_unlock(&g->lock);
+    return INV_OK;
+}
+
+/* The durable position capped by the gate (records below its end). */
+static uint64_t gate_cap(inv_engine *e, uint64_t durable)
+{
+    uint64_t end = persist_gate_end(e);
+    if (end == 0)
+        return durable;
+    assert(end >= JOURNAL_POSITION_FIRST);
+    return durable < end - 1 ? durable : end - 1;
+}
+
 int persist_ack(inv_engine *e, uint64_t pos)
 {
     assert(e != NULL);
@@ -116,11 +226,13 @@ int persist_ack(inv_engine *e, uint64_t pos)
      * hold.c's retried create may acknowledge on 1, "no position") */
     assert(pos > 0 && pos < journal_tail(e->jr));
     last_write_position = pos;
-    if (e->cfg.defer_durability || e->cfg.fsync_policy != INV_FSYNC_ALWAYS)
+    if (e->cfg.defer_durability)
         return journal_failed(e->jr) ? INV_EIO : INV_OK;
+    if (e->cfg.fsync_policy != INV_FSYNC_ALWAYS)
+        return journal_failed(e->jr) ? INV_EIO : gate_wait(e, pos);
     int rc = journal_wait(e->jr, pos);
     assert(rc == INV_OK || rc == INV_EIO); /* journal.h: durable, or failed first */
-    return rc;
+    return rc == INV_OK ? gate_wait(e, pos) : rc;
 }
 
 uint64_t inv_last_write_position(void)
@@ -134,13 +246,13 @@ uint64_t inv_durable_position(inv_engine *e)
         return UINT64_MAX;
     if (e->cfg.fsync_policy != INV_FSYNC_ALWAYS)
         /* interval and none acknowledge at once, as Redis's everysec does. */
-        return journal_failed(e->jr) ? 0 : UINT64_MAX;
+        return journal_failed(e->jr) ? 0 : gate_cap(e, UINT64_MAX);
     uint64_t durable_end = journal_durable_end(e->jr);
     /* never below the first position, so the answer never wraps */
     assert(durable_end >= JOURNAL_POSITION_FIRST);
     /* durable only what was handed out (the tail is read after the end) */
     assert(durable_end <= journal_tail(e->jr));
-    return durable_end - 1;
+    return gate_cap(e, durable_end - 1);
 }
 
 int inv_durable_subscribe(inv_engine *e)
@@ -187,8 +299,8 @@ int inv_wait_durable(inv_engine *e, uint64_t position)
         return INV_OK;
     assert(persist_engine_ok(e));
     if (e->cfg.fsync_policy != INV_FSYNC_ALWAYS)
-        return journal_failed(e->jr) ? INV_EIO : INV_OK;
+        return journal_failed(e->jr) ? INV_EIO : gate_wait(e, position);
     int rc = journal_wait(e->jr, position);
     assert(rc == INV_OK || rc == INV_EIO); /* journal.h */
-    return rc;
+    return rc == INV_OK ? gate_wait(e, position) : rc;
 }

@@ -203,6 +203,21 @@ int persist_level_cold(inv_engine *e, uint64_t pos, const persist_level_cold_cha
  * waits until it is durable. */
 int persist_ack(inv_engine *e, uint64_t pos);
 
+/* ---- replication's acknowledgement gate (docs/REPLICATION.md) ---------- */
+
+/* A promoted leader acknowledges a change only once its record is both
+ * durable under the fsync policy and replicated (inv_repl_acked): the gate
+ * holds the replicated end and wakes inv_wait_durable's sleepers. */
+typedef struct persist_repl_gate persist_repl_gate;
+/* Installs the gate with every record below start counted as replicated
+ * (what the replica received from the log). Once, before writers run.
+ * INV_ENOMEM. */
+int persist_gate_install(inv_engine *e, uint64_t start);
+/* The replicated end (0: no gate). */
+uint64_t persist_gate_end(inv_engine *e);
+/* Frees the gate (inv_close). */
+void persist_gate_free(inv_engine *e);
+
 /* Test mode (fault.h: a test arms FAULT_PERSIST_LATE_RESERVE to fail every
  * call, in a child process; nothing else may): journal positions are taken
  * at publish time instead of before the CAS. It breaks the ordering rule on

@@ -38,6 +38,7 @@
 #include "table.h"
 
 #include <assert.h>
+#include <inttypes.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -284,10 +285,11 @@ static int apply_snapshot_record(void *ctx, uint8_t type, const void *payload, u
     return apply_record(ctx, 0, type, payload, len);
 }
 
-static int recover(inv_engine *e, uint64_t *end_position, bool *items_replayed)
+static int recover(inv_engine *e, uint64_t *end_position, uint64_t *records_end,
+                   bool *items_replayed)
 {
     assert(e != NULL && e->data_dir != NULL);
-    assert(end_position != NULL && items_replayed != NULL);
+    assert(end_position != NULL && records_end != NULL && items_replayed != NULL);
     char err[RECOVERY_ERR_MAX] = "";
     replay_ctx c = {.e = e};
     double t0 = clock_mono_s();
@@ -305,8 +307,8 @@ static int recover(inv_engine *e, uint64_t *end_position, bool *items_replayed)
     rc = window_drain(&c);
     uint64_t snap_records = c.records;
     if (rc == INV_OK)
-        rc = journal_replay(e->data_dir, snap_pos, e->cfg.repair, apply_record, &c, end_position,
-                            err, sizeof err);
+        rc = journal_replay_records(e->data_dir, snap_pos, e->cfg.repair, apply_record, &c,
+                                    end_position, records_end, err, sizeof err);
     if (rc == INV_OK)
         rc = window_drain(&c);
     epoch_exit();
@@ -425,10 +427,10 @@ int recovery_open(inv_engine *e)
     int rc = make_dir(e->data_dir);
     if (rc == INV_OK)
         rc = lock_dir(e);
-    uint64_t end = 0;
+    uint64_t end = 0, records_end = 0;
     bool items_replayed = false;
     if (rc == INV_OK)
-        rc = recover(e, &end, &items_replayed);
+        rc = recover(e, &end, &records_end, &items_replayed);
     if (rc == INV_OK) {
         epoch_enter();
         rc = catalog_rebuild_indexes(&e->cat);
@@ -437,8 +439,10 @@ int recovery_open(inv_engine *e)
     if (rc != INV_OK)
         return rc;
     char err[RECOVERY_ERR_MAX] = "";
+    /* A replica resumes its leader's stream where its records end: the
+     * positions it reserved ahead were never its own to hand out. */
     journal_config jc = {.dir = e->data_dir,
-                         .start_position = end,
+                         .start_position = e->cfg.replica ? records_end : end,
                          .policy = e->cfg.fsync_policy,
                          .fsync_interval_ms = e->cfg.fsync_interval_ms,
                          .segment_bytes = e->journal_segment_bytes};
@@ -449,7 +453,100 @@ int recovery_open(inv_engine *e)
         return rc;
     }
     assert(e->jr != NULL && e->lock_fd >= 0);
+    if (e->cfg.replica) {
+        /* The leader finishes what the stream shows half done, in its own
+         * records; this engine does at its promotion (recovery_promote). */
+        journal_set_follower(e->jr, true);
+        /* relaxed: no other thread runs yet. */
+        atomic_store_explicit(&e->replica, true, memory_order_relaxed);
+        return INV_OK;
+    }
     return finish_changes(e, items_replayed);
+}
+
+/* ---- a replica (replica.c) -------------------------------------------------- */
+
+/* Appends the leader's record at pos (the tail) to the replica's journal. */
+static int replica_append(inv_engine *e, uint64_t pos, uint8_t type, const void *payload,
+                          uint32_t len)
+{
+    assert(e != NULL && e->jr != NULL);
+    assert(type == JOURNAL_TYPE_PAD || type >= JOURNAL_TYPE_USER_MIN);
+    if (journal_reserve_at(e->jr, pos, len) != pos)
+        return journal_failed(e->jr) ? INV_EIO : INV_EINVALID;
+    if (type == JOURNAL_TYPE_PAD)
+        return journal_abandon(e->jr, pos, len);
+    return journal_publish(e->jr, pos, type, payload, len);
+}
+
+int recovery_replica_apply(inv_engine *e, uint64_t first, const uint8_t *bytes, size_t len)
+{
+    assert(e != NULL && e->jr != NULL && bytes != NULL && len > 0);
+    uint64_t tail = journal_tail(e->jr);
+    if (first > tail || first % 8u != 0) {
+        fprintf(stderr,
+                "invcore replica: records from position %" PRIu64 " do not continue ours (%" PRIu64
+                ")\n",
+                first, tail);
+        return INV_EINVALID;
+    }
+    replay_ctx c = {.e = e};
+    int rc = INV_OK;
+    epoch_enter(); /* the server's loops are paused: nothing runs beside it */
+    for (size_t off = 0; off < len && rc == INV_OK;) {
+        uint8_t type;
+        const uint8_t *payload;
+        uint32_t plen;
+        uint64_t size;
+        const char *why = journal_frame_decode(bytes + off, len - off, &type, &payload, &plen, &size);
+        uint64_t pos = first + off;
+        if (why) {
+            fprintf(stderr, "invcore replica: bad record at position %" PRIu64 ": %s\n", pos, why);
+            rc = INV_EINVALID;
+            break;
+        }
+        off += size;
+        if (pos + size <= tail)
+            continue; /* this journal has it (a resend after a restart) */
+        if (pos != tail || (type != JOURNAL_TYPE_PAD && type < JOURNAL_TYPE_USER_MIN)) {
+            fprintf(stderr, "invcore replica: record of type %u at %" PRIu64 " (tail %" PRIu64 ")\n",
+                    type, pos, tail);
+            rc = INV_EINVALID;
+            break;
+        }
+        rc = replica_append(e, pos, type, payload, plen);
+        tail = pos + size;
+        if (rc == INV_OK && type >= JOURNAL_TYPE_USER_MIN)
+            rc = apply_record(&c, pos, type, payload, plen);
+    }
+    int drained = window_drain(&c);
+    if (rc == INV_OK)
+        rc = drained;
+    /* replay leaves the string indexes to a rebuild (catalog.c) */
+    if (rc == INV_OK && c.items_replayed)
+        rc = catalog_rebuild_indexes(&e->cat);
+    epoch_exit();
+    assert(rc != INV_OK || journal_tail(e->jr) >= first + len);
+    return rc;
+}
+
+int recovery_replica_promote(inv_engine *e)
+{
+    assert(e != NULL && e->jr != NULL);
+    /* relaxed: the promoting thread is the only one using e (paused loops) */
+    assert(atomic_load_explicit(&e->replica, memory_order_relaxed));
+    journal_set_follower(e->jr, false);
+    epoch_enter();
+    int rc = catalog_rebuild_indexes(&e->cat);
+    epoch_exit();
+    /* items_replayed true: the stream may have changed any item */
+    if (rc == INV_OK)
+        rc = finish_changes(e, true);
+    if (rc == INV_OK)
+        /* release: the background tick that sees it cleared sees the
+         * finished state (it starts expiring holds). */
+        atomic_store_explicit(&e->replica, false, memory_order_release);
+    return rc;
 }
 
 int recovery_close(inv_engine *e)

@@ -28,6 +28,18 @@ int recovery_open(inv_engine *e);
  * there is nothing to close). */
 int recovery_close(inv_engine *e);
 
+/* A replica (inv_config.replica) opens its journal where its records end,
+ * as a follower, and finishes nothing: inv_repl_apply's stream carries the
+ * leader's own finishing records. */
+/* Appends the leader's records [first, first + len) to the journal at
+ * their positions and applies them as replay does (replica.c checks the
+ * engine; nothing else may run on it). */
+int recovery_replica_apply(inv_engine *e, uint64_t first, const uint8_t *bytes, size_t len);
+/* Makes the journal take writes again, rebuilds the indexes and finishes
+ * what the stream left half done (journaled), as recovery_open does after
+ * a replay; then clears e->replica. */
+int recovery_replica_promote(inv_engine *e);
+
 /* Writes a snapshot and drops the journal it covers (INV_EINVALID in
  * memory mode). */
 int recovery_snapshot(inv_engine *e);

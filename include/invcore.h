@@ -130,6 +130,11 @@ typedef struct {
      * retention. */
     uint64_t history_retention_ms;
     uint64_t history_retention_bytes;
+    /* Replication (docs/REPLICATION.md): open as a replica of a leader
+     * whose records arrive through inv_repl_apply. Needs data_dir. The
+     * engine's own writes are refused (INV_EIO) and it expires nothing
+     * until inv_repl_promote. */
+    bool replica;
 } inv_config;
 
 #define INV_HISTORY_RETENTION_MS_DEFAULT (168ULL * 3600 * 1000) /* a week */
@@ -724,6 +729,47 @@ void inv_defer_journal_begin(inv_engine *e);
 /* e NULL: ends this thread's bracket whichever engine it is on (an event
  * loop serving many tenants ends its iteration so). */
 void inv_defer_journal_end(inv_engine *e);
+
+/* ---- replication (invcored's cluster mode, docs/REPLICATION.md) -------- *
+ *
+ * A leader's journal is a byte stream of framed records at positions. A
+ * replica (inv_config.replica) takes the leader's stream through
+ * inv_repl_apply, one thread, in order: it writes each record into its own
+ * journal at the same position and applies it as recovery would, so both
+ * engines hold the same levels at the same revisions. Nothing else may
+ * use a replica's engine while inv_repl_apply or inv_repl_promote runs
+ * (the server pauses its event loops); reads between calls see a state
+ * the leader had. inv_repl_promote makes the replica a leader: it
+ * finishes what the stream left half done, and from then on the engine
+ * hands every record it writes to ship (from the journal's writer thread,
+ * in position order, each byte once) and acknowledges a change only once
+ * inv_repl_acked passed it (inv_durable_position never goes beyond that,
+ * whatever the fsync policy). */
+
+/* The stream bytes [first, first + len): whole framed records, contiguous
+ * with the previous call. Called on the journal's writer thread; bytes
+ * are valid only during the call; may block (back-pressure). */
+typedef void (*inv_repl_ship_fn)(void *arg, uint64_t first, const void *bytes, size_t len);
+/* Where the next record of the stream goes (the replica's journal tail). */
+uint64_t inv_repl_position(inv_engine *e);
+/* Applies the stream bytes [first, first + len) (len > 0, whole records).
+ * Records below inv_repl_position are skipped (a resend after a restart);
+ * first beyond it is a gap. INV_OK; INV_EINVALID for a gap, a bad record
+ * (checksum, length) or an engine that is not a replica (nothing of a bad
+ * record is applied; records before it are); INV_EIO when the journal
+ * failed. */
+int inv_repl_apply(inv_engine *e, uint64_t first, const void *bytes, size_t len);
+/* Promotes a replica: attaches ship, finishes the changes the stream left
+ * half done (journaled, shipped), rebuilds what recovery derives (indexes,
+ * committed units), and lets writes and expiry run. Acknowledgements of
+ * records from inv_repl_position on wait for inv_repl_acked. INV_OK;
+ * INV_EINVALID when e is not a replica; else the error that stopped it. */
+int inv_repl_promote(inv_engine *e, inv_repl_ship_fn ship, void *arg);
+/* Every record below end is replicated (a leader's shipper calls it in
+ * increasing order): acknowledgements up to end go out. */
+void inv_repl_acked(inv_engine *e, uint64_t end);
+/* The replicated end (a promoted engine), else 0. */
+uint64_t inv_repl_acked_end(inv_engine *e);
 
 /* ---- change feed and history (docs/PROTOCOL.md "Change feed") --------- *
  *
