@@ -80,7 +80,8 @@ ASAN_TESTS    := $(patsubst tests/%.c,$(B)/asan/tests/%,$(TEST_SRCS))
 # against a ThreadSanitizer build of invcored.
 # Suites that start invcored (the HTTP dialects' suites included).
 INTEGRATION_SRCS := tests/test_server% tests/test_http.c tests/test_http_shop% \
-                    tests/test_http_connector.c tests/test_http_wix.c tests/test_bench_cli.c
+                    tests/test_http_connector.c tests/test_http_wix.c tests/test_bench_cli.c \
+                    tests/test_repl_server.c
 TSAN_SRCS     := $(filter-out $(INTEGRATION_SRCS),$(TEST_SRCS))
 SERVER_SUITES := $(patsubst tests/%.c,$(B)/tests/%,$(filter $(INTEGRATION_SRCS),$(TEST_SRCS)))
 TSAN_TESTS    := $(patsubst tests/%.c,$(B)/tsan/tests/%,$(TSAN_SRCS))
@@ -98,7 +99,7 @@ TEST_LOG   := $(B)/test-results.log
 .PHONY: all deps test test-log-reset unit-test asan-test tsan-test fuzz-test check-atomics \
         check-cycles check-readme check-install bench fuzz fuzz-corpus-http run install uninstall clean crash-test \
         coverage \
-        soak-test \
+        soak-test failover-test \
         client-test format format-check
 
 ALL_TARGETS := $(B)/libinvcore.a $(B)/libinvcore.so $(B)/invcore.pc
@@ -450,6 +451,14 @@ crash-test: all $(TESTS)
 	INVCORE_POWERLOSS_TRIALS=1000 $(B)/tests/test_powerloss --jobs 1
 	INVCORE_LINCHECK_OPS=200000 INVCORE_LINCHECK_KILLS=20 INVCORED=$(B)/invcored \
 	  $(B)/tests/test_server_linearizability --jobs 1
+
+# Replication (issue #16): FAILOVER_ROUNDS (default 200) rounds of a
+# two-node cluster on a real 3-member etcd whose leader is killed, frozen
+# or cut off from etcd at random under a never-oversell load; prints the
+# summary (docs/REPLICATION.md has the figures).
+FAILOVER_ROUNDS ?= 200
+failover-test: all $(B)/tests/failover_test
+	FAILOVER_ROUNDS=$(FAILOVER_ROUNDS) INVCORED=$(B)/invcored $(B)/tests/failover_test --jobs 1
 
 # The flaky-test hunt (issue 17): every server suite SOAK_ROUNDS times in a
 # row against the TSan invcored, one suite at a time (--jobs 1, as

@@ -498,7 +498,8 @@ int recovery_replica_apply(inv_engine *e, uint64_t first, const uint8_t *bytes, 
         const uint8_t *payload;
         uint32_t plen;
         uint64_t size;
-        const char *why = journal_frame_decode(bytes + off, len - off, &type, &payload, &plen, &size);
+        const char *why =
+            journal_frame_decode(bytes + off, len - off, &type, &payload, &plen, &size);
         uint64_t pos = first + off;
         if (why) {
             fprintf(stderr, "invcore replica: bad record at position %" PRIu64 ": %s\n", pos, why);
@@ -509,8 +510,9 @@ int recovery_replica_apply(inv_engine *e, uint64_t first, const uint8_t *bytes, 
         if (pos + size <= tail)
             continue; /* this journal has it (a resend after a restart) */
         if (pos != tail || (type != JOURNAL_TYPE_PAD && type < JOURNAL_TYPE_USER_MIN)) {
-            fprintf(stderr, "invcore replica: record of type %u at %" PRIu64 " (tail %" PRIu64 ")\n",
-                    type, pos, tail);
+            fprintf(stderr,
+                    "invcore replica: record of type %u at %" PRIu64 " (tail %" PRIu64 ")\n", type,
+                    pos, tail);
             rc = INV_EINVALID;
             break;
         }

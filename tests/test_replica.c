@@ -70,7 +70,8 @@ static void stream_wait(stream *s, inv_engine *e)
 {
     uint64_t deadline = tu_deadline_ms(WAIT_MS);
     while (atomic_load(&s->end) < inv_repl_position(e)) {
-        cr_assert(!tu_past(deadline), "shipped %llu of %llu", (unsigned long long)atomic_load(&s->end),
+        cr_assert(!tu_past(deadline), "shipped %llu of %llu",
+                  (unsigned long long)atomic_load(&s->end),
                   (unsigned long long)inv_repl_position(e));
         tu_sleep_ms(1);
     }
@@ -92,10 +93,8 @@ static int stream_apply(stream *s, inv_engine *r, uint64_t from)
 
 static inv_engine *open_replica(const char *dir, inv_fsync_policy policy)
 {
-    return tu_open_config(&(inv_config){.data_dir = dir,
-                                        .fsync_policy = policy,
-                                        .defer_durability = true,
-                                        .replica = true});
+    return tu_open_config(&(inv_config){
+        .data_dir = dir, .fsync_policy = policy, .defer_durability = true, .replica = true});
 }
 
 /* A replica promoted at once: a leader of a fresh log, shipping into s. */
@@ -179,7 +178,8 @@ static void some_changes(inv_engine *e, unsigned k)
     for (size_t h = 0; h < 3; h++) {
         char id[32];
         int n = snprintf(id, sizeof id, "%s-%u", verbs[h], k);
-        inv_hold_line lines[2] = {{tu_item_id(h), tu_loc_id(0), 2}, {tu_item_id(h + 1), tu_loc_id(1), 1}};
+        inv_hold_line lines[2] = {{tu_item_id(h), tu_loc_id(0), 2},
+                                  {tu_item_id(h + 1), tu_loc_id(1), 1}};
         cr_assert_eq(inv_hold_create(e, id, (size_t)n, 60000, lines, 2, NULL), INV_OK);
         if (h == 0)
             cr_assert_eq(inv_hold_commit(e, id, (size_t)n), INV_OK);

@@ -543,22 +543,6 @@ void cmd_reset(session *s, resp_out *o, const resp_arg *v, size_t n)
     resp_w_simple(o, "RESET");
 }
 
-/* [role, replication offset, replicas]: a master whose offset is the
- * journal position (0 in memory), with no replicas. */
-void cmd_role(session *s, resp_out *o, const resp_arg *v, size_t n)
-{
-    inv_stats st;
-    assert(handler_call_ok(s, o, v, n, 1, 1));
-    memset(&st, 0, sizeof st);
-    /* CMD_NOTENANT: s->e may be NULL (no tenant), inv_stats_get refuses it */
-    if (inv_stats_get(s->e, &st) != INV_OK)
-        st.journal_position = 0;
-    resp_w_array(o, 3);
-    resp_w_bulk_str(o, "master");
-    resp_w_int(o, (int64_t)st.journal_position);
-    resp_w_array(o, 0);
-}
-
 /* ---- the commands of this file (rows: cmd_internal.h) ---------------------- */
 
 const cmd_def cmd_conn_rows[] = {
@@ -567,6 +551,5 @@ const cmd_def cmd_conn_rows[] = {
      "SELECT index (only 0)"},
     {"time", 1, 1, 0, 0, CMD_FAST | CMD_READONLY | CMD_NOTENANT, cmd_time, "TIME"},
     {"reset", 1, 1, 0, 0, CMD_NOAUTH | CMD_FAST | CMD_NOQUEUE, cmd_reset, "RESET"},
-    {"role", 1, 1, 0, 0, CMD_FAST | CMD_READONLY | CMD_NOTENANT, cmd_role, "ROLE"},
 };
 const size_t cmd_conn_rows_n = sizeof cmd_conn_rows / sizeof cmd_conn_rows[0];

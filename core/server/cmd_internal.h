@@ -117,9 +117,9 @@ typedef struct cmd_def {
 } cmd_def;
 
 extern const cmd_def cmd_conn_rows[], cmd_inventory_rows[], cmd_hold_rows[], cmd_multi_rows[],
-    cmd_introspect_rows[], cmd_feed_rows[], cmd_tenant_rows[];
+    cmd_introspect_rows[], cmd_feed_rows[], cmd_tenant_rows[], cmd_repl_rows[];
 extern const size_t cmd_conn_rows_n, cmd_inventory_rows_n, cmd_hold_rows_n, cmd_multi_rows_n,
-    cmd_introspect_rows_n, cmd_feed_rows_n, cmd_tenant_rows_n;
+    cmd_introspect_rows_n, cmd_feed_rows_n, cmd_tenant_rows_n, cmd_repl_rows_n;
 
 /* ---- tenants, tokens and scopes (cmd_tenant.c) ---------------------------- */
 
@@ -191,7 +191,7 @@ typedef struct {
 
 /* cmd_conn.c */
 extern const cmd_sub g_client_subs[];
-cmd_handler cmd_select, cmd_time, cmd_reset, cmd_role;
+cmd_handler cmd_select, cmd_time, cmd_reset;
 /* Checks a client name (what NULL) or a CLIENT SETINFO value (what: the
  * option as the client spelled it) by Redis's rule, printable ASCII
  * without spaces (CLIENT LIST splits on them), and our limit of

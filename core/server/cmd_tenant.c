@@ -307,6 +307,10 @@ static int name_or_reply(resp_out *o, const resp_arg *a)
 
 static void cmd_tenant_create(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
+    if (s->ctx->cluster) { /* docs/REPLICATION.md: the default tenant only */
+        resp_w_error(o, "ERR", "tenants are not replicated: a cluster serves the default tenant");
+        return;
+    }
     assert(handler_call_ok(s, o, v, n, 2, 2));
     assert(s->scope == TOKEN_SCOPE_ADMIN); /* CMD_SCOPE_ADMIN: the gate checked */
     if (name_or_reply(o, &v[1]) != 0)

@@ -17,6 +17,7 @@
  */
 #include "alloc.h"
 #include "server/command.h"
+#include "server/repl.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -79,6 +80,7 @@ static const struct {
     {cmd_inventory_rows, &cmd_inventory_rows_n}, {cmd_hold_rows, &cmd_hold_rows_n},
     {cmd_multi_rows, &cmd_multi_rows_n},         {cmd_introspect_rows, &cmd_introspect_rows_n},
     {cmd_feed_rows, &cmd_feed_rows_n},           {cmd_tenant_rows, &cmd_tenant_rows_n},
+    {cmd_repl_rows, &cmd_repl_rows_n},
 };
 static cmd_def g_cmds[STATS_COMMANDS_MAX];
 static size_t g_ncmds; /* rows in g_cmds */
@@ -585,6 +587,16 @@ bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc)
     }
     if (s->multi_open && !(c->flags & CMD_NOQUEUE)) {
         multi_queue(s, o, c, multi_kind_of(c), argv, argc);
+        return false;
+    }
+    /* A standby (or a leader whose lease ran out) takes no write: Redis's
+     * words, so clients react as they do to a Redis replica. */
+    if ((c->flags & CMD_WRITE) && s->ctx->cluster && !repl_writable(server_ctx_repl(s->ctx))) {
+        stats_reject(s->st, (unsigned)(c - g_cmds));
+        resp_w_error(o, "READONLY", "You can't write against a read only replica.");
+        multi_flag_error(s);
+        if (s->multi_open && (c->flags & CMD_NOQUEUE) && arg_eq(&argv[0], "exec"))
+            multi_discard(s); /* EXEC ends the transaction whatever it answers */
         return false;
     }
     if (c->flags & CMD_WRITE)

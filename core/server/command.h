@@ -14,6 +14,7 @@
 #ifndef INV_SERVER_COMMAND_H
 #define INV_SERVER_COMMAND_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -33,7 +34,19 @@ typedef struct {
     int port; /* the port actually bound */
     int http_port; /* the HTTP port actually bound; 0: off */
     unsigned threads;
+    /* Cluster mode (server/repl.h): cluster is --cluster (NULL: a single
+     * node); repl is set once the node follows its cluster (server_set_repl,
+     * after the loops started): until then a cluster node takes no write. */
+    const char *cluster;
+    _Atomic(struct repl *) repl;
 } server_ctx;
+
+/* ctx's cluster node, NULL before server_set_repl or on a single node. */
+static inline struct repl *server_ctx_repl(const server_ctx *ctx)
+{
+    /* acquire: pairs with server_set_repl's release (the node is built). */
+    return atomic_load_explicit(&((server_ctx *)ctx)->repl, memory_order_acquire);
+}
 
 /* Per-loop buffers for list replies (allocated once, reused). */
 typedef struct cmd_scratch cmd_scratch;

@@ -4,6 +4,7 @@
  * checked; nothing here exits or prints.
  */
 #include "server/config.h"
+#include "server/repl_elect.h"
 
 #include <assert.h>
 #include <stddef.h>
@@ -72,6 +73,8 @@ const char *config_usage(void)
            "buyer-window-s 86400, history-retention-hours 168,\n"
            "history-retention-bytes 0 (no bound), at most 8 webhooks,\n"
            "webhook-timeout-ms 5000\n"
+           "replication (docs/REPLICATION.md): [--cluster NAME --etcd URL[,URL...] "
+           "--advertise HOST:PORT [--lease-ttl-ms N]]\n"
            "HTTP (docs/HTTP.md): [--http-port N (0: off)] [--http-max-header-bytes N]\n"
            "  [--http-max-headers N] [--http-max-body-bytes N] [--http-max-url-bytes N]\n"
            "  [--http-idle-timeout S] [--http-request-timeout S]; defaults: http-port 7380\n"
@@ -139,6 +142,7 @@ static const struct {
     {"http-request-timeout", 1, 3600, CFG(http_request_timeout_s, OPT_UNSIGNED)},
     {"webhook-timeout-ms", WEBHOOK_TIMEOUT_MS_MIN, WEBHOOK_TIMEOUT_MS_MAX,
      CFG(webhook_timeout_ms, OPT_UNSIGNED)},
+    {"lease-ttl-ms", REPL_LEASE_TTL_MS_MIN, REPL_LEASE_TTL_MS_MAX, CFG(lease_ttl_ms, OPT_U32)},
 };
 #undef CFG
 
@@ -308,6 +312,13 @@ static int apply(server_config *c, const char *name, const char *val, char *err,
             return -1;
         }
         c->tokens_file = val;
+    } else if (strcmp(name, "cluster") == 0 || strcmp(name, "etcd") == 0 ||
+               strcmp(name, "advertise") == 0) {
+        if (val[0] == '\0') {
+            snprintf(err, errlen, "--%s: empty value", name);
+            return -1;
+        }
+        *(name[0] == 'c' ? &c->cluster : name[0] == 'e' ? &c->etcd : &c->advertise) = val;
     } else if (strcmp(name, "maxmemory-clients") == 0) {
         return apply_maxmemory_clients(c, val, err, errlen);
     } else if (strcmp(name, "webhook") == 0 || strcmp(name, "webhook-secret") == 0) {
@@ -370,6 +381,20 @@ int config_parse(server_config *c, int argc, char **argv, char *err, size_t errl
     }
     if (c->n_webhooks > 0 && c->data_dir == NULL) {
         snprintf(err, errlen, "--webhook needs a data dir (not --in-memory)");
+        return -1;
+    }
+    /* replication: all three names, and a journal to replicate */
+    if ((c->cluster != NULL) != (c->etcd != NULL) ||
+        (c->cluster != NULL) != (c->advertise != NULL)) {
+        snprintf(err, errlen, "--cluster, --etcd and --advertise go together");
+        return -1;
+    }
+    if (c->cluster && c->data_dir == NULL) {
+        snprintf(err, errlen, "--cluster needs a data dir (not --in-memory)");
+        return -1;
+    }
+    if (c->lease_ttl_ms && !c->cluster) {
+        snprintf(err, errlen, "--lease-ttl-ms needs --cluster");
         return -1;
     }
     if (!c->http_port_set && c->port == 0)

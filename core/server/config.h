@@ -139,6 +139,11 @@ typedef struct {
     bool http_port_set; /* given on the command line */
     size_t http_header_bytes, http_headers, http_body_bytes, http_url_bytes;
     unsigned http_idle_timeout_s, http_request_timeout_s;
+    /* replication (docs/REPLICATION.md): cluster NULL: a single node */
+    const char *cluster; /* --cluster NAME */
+    const char *etcd; /* --etcd URL[,URL...] */
+    const char *advertise; /* --advertise HOST:PORT (what clients are told) */
+    uint32_t lease_ttl_ms; /* --lease-ttl-ms; 0: REPL_LEASE_TTL_MS_DEFAULT */
     bool help, version;
 } server_config;
 

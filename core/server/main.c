@@ -19,6 +19,7 @@
 
 #include "invcore.h"
 #include "server/config.h"
+#include "server/repl.h"
 #include "server/server.h"
 #include "server/webhook.h"
 
@@ -129,6 +130,7 @@ static inv_tenants *tenants_open(const server_config *cfg, server_subs *subs)
     ecfg.buyer_window_ms = (uint64_t)cfg->buyer_window_s * 1000;
     ecfg.history_retention_ms = (uint64_t)cfg->history_retention_hours * 3600 * 1000;
     ecfg.history_retention_bytes = cfg->history_retention_bytes;
+    ecfg.replica = cfg->cluster != NULL; /* a cluster node starts as a standby */
     inv_tenants *ts = NULL;
     inv_tenant_hooks hooks;
     server_subs_hooks(subs, &hooks);
@@ -157,6 +159,16 @@ static void log_listening(const server_config *cfg, server *srv, inv_tenants *ts
     fflush(stderr);
 }
 
+/* repl's fence around each apply: the event loops, parked. */
+static void pause_loops(void *srv)
+{
+    server_pause(srv);
+}
+static void resume_loops(void *srv)
+{
+    server_resume(srv);
+}
+
 int main(int argc, char **argv)
 {
     sigset_t set;
@@ -171,6 +183,11 @@ int main(int argc, char **argv)
     int code = configure(&cfg, argc, argv);
     if (code >= 0)
         return code;
+    char err[512];
+    if (cfg.cluster && repl_prepare_dir(cfg.data_dir, err, sizeof err) != 0) {
+        fprintf(stderr, "invcored: %s\n", err);
+        return 1;
+    }
     server_subs *subs = server_subs_new();
     inv_tenants *ts = subs ? tenants_open(&cfg, subs) : NULL;
     if (ts == NULL) {
@@ -180,7 +197,6 @@ int main(int argc, char **argv)
     /* the default tenant: webhooks follow its feed (docs/PROTOCOL.md) */
     inv_tenant *def = inv_tenant_default(ts);
     inv_engine *e = inv_tenant_engine(def);
-    char err[512];
     /* before the server: INFO webhooks never sees a set being built */
     webhooks *hooks = NULL;
     const webhook_config hcfg = {cfg.webhooks,           cfg.n_webhooks,         cfg.webhook_secret,
@@ -201,6 +217,31 @@ int main(int argc, char **argv)
         server_subs_free(subs);
         return 1;
     }
+    repl *rp = NULL;
+    if (cfg.cluster) {
+        repl_config rc = {.cluster = cfg.cluster,
+                          .etcd = cfg.etcd,
+                          .advertise = cfg.advertise,
+                          .lease_ttl_ms = cfg.lease_ttl_ms,
+                          .data_dir = cfg.data_dir,
+                          .argv = argv,
+                          .pause = pause_loops,
+                          .resume = resume_loops,
+                          .pause_arg = srv};
+        rp = inv_tenants_count(ts) == 1 ? repl_start(&rc, e, err, sizeof err) : NULL;
+        if (!rp) {
+            fprintf(stderr, "invcored: cluster %s: %s\n", cfg.cluster,
+                    inv_tenants_count(ts) == 1 ? err : "tenants are not replicated yet");
+            server_stop(srv);
+            webhooks_stop(hooks);
+            server_free(srv);
+            inv_tenant_put(def);
+            inv_tenants_close(ts);
+            server_subs_free(subs);
+            return 1;
+        }
+        server_set_repl(srv, rp);
+    }
     log_listening(&cfg, srv, ts, e);
 
     int sig = 0;
@@ -216,10 +257,12 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "invcored: signal %d, shutting down\n", sig);
     server_stop(srv);
+    repl_stop(rp); /* after the loops: none is paused by it */
     webhooks_stop(hooks); /* after the server: no INFO reads the set */
     server_free(srv);
     inv_tenant_put(def);
     inv_tenants_close(ts);
+    repl_free(rp); /* after the engine: its journal's close ships through it */
     server_subs_free(subs);
     fprintf(stderr, "invcored: bye\n");
     return 0;

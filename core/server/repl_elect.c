@@ -38,6 +38,7 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "fileio.h"
 #include "server/etcd.h"
 
 /* Wait between rounds after an etcd error, and between re-reads of a free
@@ -116,18 +117,7 @@ struct repl_elect {
 
 /* ---- validation ------------------------------------------------------------ */
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
-                                                          ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static bool cluster_valid(const char *s)
+bool repl_cluster_valid(const char *s)
 {
     if (s == NULL)
         return false;
@@ -190,26 +180,27 @@ static bool addr_valid(const char *s, size_t n)
 static bool config_valid(const repl_elect_config *cfg, char *err, size_t errlen)
 {
     if (cfg == NULL || cfg->etcd_endpoints == NULL) {
-        set_err(err, errlen, "repl_elect: no configuration or no etcd endpoints");
+        fileio_errmsg(err, errlen, "repl_elect: no configuration or no etcd endpoints");
         return false;
     }
-    if (!cluster_valid(cfg->cluster)) {
-        set_err(err, errlen, "repl_elect: cluster name '%.*s' is not 1..%u bytes of [A-Za-z0-9_.-]",
-                (int)REPL_CLUSTER_MAX, cfg->cluster != NULL ? cfg->cluster : "(null)",
-                REPL_CLUSTER_MAX);
+    if (!repl_cluster_valid(cfg->cluster)) {
+        fileio_errmsg(err, errlen,
+                      "repl_elect: cluster name '%.*s' is not 1..%u bytes of [A-Za-z0-9_.-]",
+                      (int)REPL_CLUSTER_MAX, cfg->cluster != NULL ? cfg->cluster : "(null)",
+                      REPL_CLUSTER_MAX);
         return false;
     }
     if (cfg->advertise == NULL ||
         !addr_valid(cfg->advertise, strnlen(cfg->advertise, REPL_ADDR_MAX + 1))) {
-        set_err(
+        fileio_errmsg(
             err, errlen, "repl_elect: advertise address '%.*s' is not host:port (%u bytes at most)",
             (int)REPL_ADDR_MAX, cfg->advertise != NULL ? cfg->advertise : "(null)", REPL_ADDR_MAX);
         return false;
     }
     uint32_t ttl = cfg->lease_ttl_ms == 0 ? REPL_LEASE_TTL_MS_DEFAULT : cfg->lease_ttl_ms;
     if (ttl < REPL_LEASE_TTL_MS_MIN || ttl > REPL_LEASE_TTL_MS_MAX) {
-        set_err(err, errlen, "repl_elect: lease TTL %" PRIu32 " ms is outside [%u, %u]", ttl,
-                REPL_LEASE_TTL_MS_MIN, REPL_LEASE_TTL_MS_MAX);
+        fileio_errmsg(err, errlen, "repl_elect: lease TTL %" PRIu32 " ms is outside [%u, %u]", ttl,
+                      REPL_LEASE_TTL_MS_MIN, REPL_LEASE_TTL_MS_MAX);
         return false;
     }
     return true;
@@ -546,8 +537,9 @@ static int lead(repl_elect *e, uint64_t term, uint64_t sent_ns)
     assert(interval_ns > 0);
     pthread_mutex_lock(&e->mu);
     lead_publish_locked(e, term, valid_until_of(sent_ns, e->granted_ttl_ms));
+    uint64_t due_ns = sent_ns + interval_ns;
     for (;;) {
-        lead_action a = lead_next_locked(e, sent_ns + interval_ns);
+        lead_action a = lead_next_locked(e, due_ns);
         if (a != LEAD_KEEPALIVE) {
             step_down_locked(e, clock_mono_ns());
             pthread_mutex_unlock(&e->mu);
@@ -568,9 +560,18 @@ static int lead(repl_elect *e, uint64_t term, uint64_t sent_ns)
         /* a renewal that comes back after valid_until passed does not
          * revive the leadership: is_leader already said no, and callers
          * may have failed writes on it */
-        if (rc != INV_OK || left_s <= 0 || vu == 0 || clock_mono_ns() >= vu)
+        if ((rc == INV_OK && left_s <= 0) || rc == INV_ENOTFOUND || vu == 0 ||
+            clock_mono_ns() >= vu)
             break;
+        if (rc != INV_OK) {
+            /* etcd did not answer (a member died, its cluster elects a
+             * new raft leader): ask again soon; valid_until, unchanged,
+             * still ends the leadership if no renewal comes in time */
+            due_ns = clock_mono_ns() + (uint64_t)REPL_KEEPALIVE_RETRY_MS * CLOCK_NS_PER_MS;
+            continue;
+        }
         sent_ns = sent;
+        due_ns = sent_ns + interval_ns;
         uint64_t ttl_ms = (uint64_t)left_s * 1000u;
         lead_publish_locked(
             e, term, valid_until_of(sent, ttl_ms < e->granted_ttl_ms ? ttl_ms : e->granted_ttl_ms));
@@ -648,7 +649,7 @@ repl_elect *repl_elect_start(const repl_elect_config *cfg, char *err, size_t err
         return NULL;
     repl_elect *e = inv_calloc(1, sizeof *e);
     if (e == NULL) {
-        set_err(err, errlen, "repl_elect: out of memory");
+        fileio_errmsg(err, errlen, "repl_elect: out of memory");
         return NULL;
     }
     uint32_t ttl_ms = cfg->lease_ttl_ms == 0 ? REPL_LEASE_TTL_MS_DEFAULT : cfg->lease_ttl_ms;
@@ -676,8 +677,8 @@ repl_elect *repl_elect_start(const repl_elect_config *cfg, char *err, size_t err
     bool synced = sync_init(e);
     if (synced && pthread_create(&e->thread, NULL, elect_main, e) == 0)
         return e;
-    set_err(err, errlen, "repl_elect: cannot %s",
-            synced ? "start the elector thread" : "initialise a mutex or condvar");
+    fileio_errmsg(err, errlen, "repl_elect: cannot %s",
+                  synced ? "start the elector thread" : "initialise a mutex or condvar");
     if (synced) {
         pthread_mutex_destroy(&e->mu);
         pthread_cond_destroy(&e->cond);

@@ -13,8 +13,10 @@
  *    when it received the request, which is after we sent it, so
  *    valid_until passes before etcd can let another node in.
  *    repl_elect_is_leader() compares it with the clock on every call.
- *  - A failed keep-alive, a lease reported gone, or valid_until passing
- *    makes the node a follower at once. A stopped node does not resign:
+ *  - A lease reported gone, or valid_until passing, makes the node a
+ *    follower at once; a keep-alive etcd did not answer is retried every
+ *    REPL_KEEPALIVE_RETRY_MS until then (one etcd member dying is not a
+ *    reason to step down). A stopped node does not resign:
  *    its lease just expires.
  *  - One thread per elector owns its etcd client; every other function may
  *    be called from any thread while it runs (repl_elect_stop excepted:
@@ -44,6 +46,9 @@
 /* Keep-alives are sent every granted TTL / this, so each renewal comes
  * well before valid_until (a failed one deposes the node at once). */
 #define REPL_KEEPALIVE_FRACTION 3u
+/* A keep-alive etcd did not answer is sent again after this, until one
+ * succeeds or valid_until passes (a member's death, a raft election). */
+#define REPL_KEEPALIVE_RETRY_MS 50u
 /* After resigning, the node does not campaign for this long, so another
  * node wins the free key. */
 #define REPL_RESIGN_HOLDOFF_MS 3000u
@@ -77,6 +82,9 @@ typedef struct {
 } repl_elect_status;
 
 typedef struct repl_elect repl_elect;
+
+/* 1..REPL_CLUSTER_MAX bytes of [A-Za-z0-9_.-] (NULL: false). */
+bool repl_cluster_valid(const char *s);
 
 /* Validates cfg (NULL with a message in err otherwise), opens an etcd
  * client and starts the elector's thread. Contacts etcd only from that

@@ -267,6 +267,13 @@ struct server {
     loop *loops;
     _Atomic int stopping;
     bool durable;
+    /* server_pause: the loops park at their iteration's end while
+     * pause_req is set (a replica applies its leader's records alone).
+     * paused and exited count loops, under pause_lock. */
+    _Atomic int pause_req;
+    pthread_mutex_t pause_lock;
+    pthread_cond_t pause_cv;
+    unsigned paused, exited;
 };
 
 static char g_tag_listen, g_tag_listen_http, g_tag_wake, g_tag_durable; /* epoll data tags */
@@ -1385,6 +1392,59 @@ static void loop_dispatch(loop *lp, struct epoll_event *ev)
     loop_mem_enforce(lp); /* at most one event's growth over the bound */
 }
 
+/* Parks this loop while a pause is asked for (server_pause), outside
+ * every request, with its journal wake-ups paid. */
+static void loop_park(loop *lp)
+{
+    server *srv = lp->srv;
+    inv_defer_journal_end(NULL);
+    pthread_mutex_lock(&srv->pause_lock);
+    srv->paused++;
+    pthread_cond_broadcast(&srv->pause_cv);
+    /* relaxed: read under the lock its writer holds. */
+    while (atomic_load_explicit(&srv->pause_req, memory_order_relaxed))
+        pthread_cond_wait(&srv->pause_cv, &srv->pause_lock);
+    srv->paused--;
+    pthread_mutex_unlock(&srv->pause_lock);
+}
+
+/* This loop ends: a pause no longer waits for it. */
+static void loop_exited(loop *lp)
+{
+    server *srv = lp->srv;
+    pthread_mutex_lock(&srv->pause_lock);
+    srv->exited++;
+    pthread_cond_broadcast(&srv->pause_cv);
+    pthread_mutex_unlock(&srv->pause_lock);
+}
+
+void server_pause(server *s)
+{
+    assert(s != NULL);
+    pthread_mutex_lock(&s->pause_lock);
+    /* relaxed: the lock orders it for parkers; the loops' unlocked check
+     * below is a hint (they take the lock before parking). */
+    atomic_store_explicit(&s->pause_req, 1, memory_order_relaxed);
+    for (unsigned i = 0; i < s->nloops; i++) {
+        uint64_t one = 1;
+        ssize_t w = write(s->loops[i].wakefd, &one, sizeof one);
+        (void)w; /* EAGAIN: the counter is saturated, still signalled */
+    }
+    while (s->paused + s->exited < s->nloops)
+        pthread_cond_wait(&s->pause_cv, &s->pause_lock);
+    pthread_mutex_unlock(&s->pause_lock);
+    assert(s->paused + s->exited == s->nloops);
+}
+
+void server_resume(server *s)
+{
+    assert(s != NULL);
+    pthread_mutex_lock(&s->pause_lock);
+    atomic_store_explicit(&s->pause_req, 0, memory_order_relaxed);
+    pthread_cond_broadcast(&s->pause_cv);
+    pthread_mutex_unlock(&s->pause_lock);
+}
+
 static void *loop_main(void *arg)
 {
     loop *lp = arg;
@@ -1427,7 +1487,12 @@ static void *loop_main(void *arg)
          * wait on the durability eventfd, which only a woken flusher
          * signals; and a crash loses at most this iteration's records. */
         inv_defer_journal_end(NULL);
+        /* relaxed: a hint; loop_park re-reads it under the lock, and the
+         * pauser's eventfd write wakes epoll_wait after it set it. */
+        if (atomic_load_explicit(&srv->pause_req, memory_order_relaxed))
+            loop_park(lp);
     }
+    loop_exited(lp);
     while (!list_empty(&lp->conns))
         conn_close(conn_of(list_first(&lp->conns)));
     loop_run_mail(lp); /* other loops' gathers wait for this one's part */
@@ -1711,6 +1776,8 @@ int server_start(server **out, const server_config *cfg, inv_tenants *tenants, s
         return -1;
     }
     srv->cfg = *cfg;
+    pthread_mutex_init(&srv->pause_lock, NULL);
+    pthread_cond_init(&srv->pause_cv, NULL);
     config_resolve(&srv->cfg, phys_mem_bytes()); /* --maxmemory-clients in bytes */
     srv->tenants = tenants;
     srv->subs = subs;
@@ -1757,6 +1824,7 @@ int server_start(server **out, const server_config *cfg, inv_tenants *tenants, s
     srv->ctx.port = srv->port;
     srv->ctx.http_port = srv->http_port;
     srv->ctx.threads = srv->nloops;
+    srv->ctx.cluster = cfg->cluster;
     for (unsigned i = 0; i < srv->nloops; i++) {
         if (pthread_create(&srv->loops[i].th, NULL, loop_main, &srv->loops[i]) != 0) {
             snprintf(err, errlen, "pthread_create failed");
@@ -1794,6 +1862,13 @@ int server_port(const server *s)
 int server_http_port(const server *s)
 {
     return s->http_port;
+}
+
+void server_set_repl(server *s, struct repl *r)
+{
+    assert(s != NULL && s->ctx.cluster != NULL);
+    /* release: pairs with server_ctx_repl's acquire. */
+    atomic_store_explicit(&s->ctx.repl, r, memory_order_release);
 }
 
 bool server_durable_replies(const server *s)
@@ -1846,5 +1921,7 @@ void server_free(server *s)
         loop_free(s, &s->loops[i]);
     free(s->loops);
     token_registry_destroy(&s->tokens);
+    pthread_mutex_destroy(&s->pause_lock);
+    pthread_cond_destroy(&s->pause_cv);
     free(s);
 }

@@ -42,6 +42,15 @@ int server_reload_tokens(server *s, char *err, size_t errlen);
 int server_port(const server *s); /* the port actually bound */
 int server_http_port(const server *s); /* the HTTP port bound; 0: off */
 bool server_durable_replies(const server *s); /* replies wait for fsync */
+/* Parks every event loop at the end of its iteration (no request runs,
+ * the durable replies wait) and returns once all are parked or gone;
+ * server_resume lets them go. One pauser at a time (the replication
+ * applier): a replica's records are applied with nothing beside them. */
+void server_pause(server *s);
+/* Cluster mode: the node the commands consult (server/repl.h), once. */
+struct repl;
+void server_set_repl(server *s, struct repl *r);
+void server_resume(server *s);
 void server_stop(server *s); /* idempotent; joins the loops */
 void server_free(server *s); /* after server_stop */
 

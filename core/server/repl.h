@@ -1,0 +1,84 @@
+/*
+ * repl.h — invcored's cluster mode (docs/REPLICATION.md): one node of a
+ * cluster whose journal lives in etcd. The node starts as a standby: it
+ * follows the log (repl_log.h) and applies each entry to its replica
+ * engine with every request paused (the server's loops: cfg->pause). Once it has
+ * applied everything and wins the election (repl_elect.h), it promotes its
+ * engine and ships every batch its journal writes as one fenced etcd
+ * transaction; a write is acknowledged once etcd committed it (the
+ * engine's gate, inv_repl_acked) and the local journal has it.
+ *
+ * A leader that loses its lease, or whose append is fenced out, stops
+ * acknowledging at once and restarts itself as a standby (exec of its own
+ * command line); its data directory is marked (REPL_LED_FILE) so that the
+ * restart discards what it wrote but never replicated and copies the log
+ * again.
+ *
+ * Threads: one of its own (follow, promote, ship) plus the elector's;
+ * repl_writable and repl_info may be called from any thread.
+ */
+#ifndef INV_SERVER_REPL_H
+#define INV_SERVER_REPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "invcore.h"
+#include "server/repl_elect.h"
+
+/* The marker of a data directory whose engine led: its journal may hold
+ * records the log never got. */
+#define REPL_LED_FILE "repl.led"
+/* Bytes the leader's journal may have written ahead of etcd's commits:
+ * beyond it the journal's writer waits (back-pressure on the writers). */
+#define REPL_SHIP_QUEUE_BYTES (64u << 20)
+/* How long the follower waits for an entry before it looks at the head
+ * and the election again. */
+#define REPL_FOLLOW_POLL_MS 50u
+/* Between retries of an etcd call whose outcome was unknown. */
+#define REPL_RETRY_MS 20u
+
+typedef struct repl repl;
+
+typedef struct {
+    const char *cluster, *etcd, *advertise;
+    uint32_t lease_ttl_ms; /* 0: REPL_LEASE_TTL_MS_DEFAULT */
+    const char *data_dir;
+    char **argv; /* the command line, for the restart as a standby */
+    /* Stops every request from running until resume (the server's
+     * server_pause / server_resume: repl knows no sockets). */
+    void (*pause)(void *arg);
+    void (*resume)(void *arg);
+    void *pause_arg;
+} repl_config;
+
+/* Before the engine opens: a data directory marked REPL_LED_FILE is
+ * emptied (its journal and snapshots), so the engine opens empty and
+ * copies the log. 0, or -1 with a message in err. */
+int repl_prepare_dir(const char *data_dir, char *err, size_t errlen);
+
+/* Starts following with e (opened with inv_config.replica); cfg->pause
+ * and resume fence every apply. NULL with a message in err. */
+repl *repl_start(const repl_config *cfg, inv_engine *e, char *err, size_t errlen);
+/* Writes may run now: this node leads, its engine is promoted and its
+ * lease is valid. Lock-free. NULL (not started yet): false. */
+bool repl_writable(repl *r);
+
+typedef struct {
+    bool leader; /* repl_writable */
+    char leader_addr[REPL_ADDR_MAX + 1]; /* "" when unknown */
+    uint64_t term;
+    uint64_t applied; /* journal stream position: applied (standby) or written */
+    uint64_t replicated; /* a leader's end committed in etcd, else applied */
+    bool caught_up; /* a standby that applied the log's head */
+} repl_info;
+void repl_info_get(repl *r, repl_info *out);
+
+/* Stops the thread and the elector (no resign: the lease expires). The
+ * engine may still write after (its close drains the journal through
+ * the tap, which then drops the bytes): repl_free after the engine
+ * closed. NULL is ignored. */
+void repl_stop(repl *r);
+void repl_free(repl *r);
+
+#endif /* INV_SERVER_REPL_H */

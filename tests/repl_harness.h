@@ -1,0 +1,275 @@
+/*
+ * repl_harness.h — invcored cluster nodes for the replication tests
+ * (test_repl_server.c, and failover_test.c behind make failover-test):
+ * nodes started as real processes with --cluster against an etcd cluster
+ * (etcd_harness.h), their ROLE and STATE.DIGEST read with hiredis, and a
+ * 64-client never-oversell load that counts what was acknowledged.
+ *
+ * Invariants: only pids this harness started are signalled; every wait is
+ * a bounded poll of a condition (WAIT_MS).
+ */
+#ifndef TEST_REPL_HARNESS_H
+#define TEST_REPL_HARNESS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "etcd_harness.h"
+#include "test_server_harness.h"
+
+#define CLUSTER "shop"
+#define TTL_MS 1000
+#define TTL_ARG "1000"
+#define WAIT_MS 30000u /* an awaited state must come within this */
+#define POLL_MS 5u
+#define CLIENTS 64
+#define STOCK 3000 /* units of one round's item */
+#define ACKS_BEFORE_KILL 200 /* acknowledged decrements before the leader dies */
+#define LOC 1
+#define NODES 2
+
+/* ---- nodes -------------------------------------------------------------------- */
+
+typedef struct {
+    srv_t s;
+    char port[8], adv[32];
+    const char *etcd; /* the endpoints it was given */
+} node;
+
+static inline void node_start(node *n)
+{
+    const char *extra[] = {"--http-port", "0",     "--fsync",        "always", "--threads", "1",
+                           "--port",      n->port, "--cluster",      CLUSTER,  "--etcd",    n->etcd,
+                           "--advertise", n->adv,  "--lease-ttl-ms", TTL_ARG,  NULL};
+    cr_assert_eq(srv_spawn(&n->s, 1, extra), 0, "invcored did not start (log %s)", n->s.log);
+    cr_assert_eq(n->s.port, atoi(n->port));
+}
+
+static inline void node_new(node *n, const char *etcd)
+{
+    int port;
+    srv_prepare(&n->s);
+    cr_assert(eh_free_ports(&port, 1));
+    snprintf(n->port, sizeof n->port, "%d", port);
+    snprintf(n->adv, sizeof n->adv, "127.0.0.1:%d", port);
+    n->etcd = etcd;
+    node_start(n);
+}
+
+static inline void node_kill(node *n)
+{
+    cr_assert_gt(n->s.pid, 0);
+    kill(n->s.pid, SIGKILL);
+    waitpid(n->s.pid, NULL, 0);
+    n->s.pid = 0;
+}
+
+/* A short-lived connection's reply, NULL when the node does not answer. */
+static inline redisReply *ask(const node *n, const char *fmt, ...)
+{
+    struct timeval tv = {2, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", atoi(n->port), tv);
+    if (!c || c->err) {
+        if (c)
+            redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    redisFree(c);
+    return r;
+}
+
+/* ROLE: 1 master (takes writes), 0 slave, -1 no answer; *offset its
+ * offset (may be NULL). */
+static inline int role_of(const node *n, long long *offset)
+{
+    redisReply *r = ask(n, "ROLE");
+    int role = -1;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3) {
+        role = strcmp(r->element[0]->str, "master") == 0;
+        if (offset)
+            *offset = r->element[role ? 1 : 4]->integer;
+    }
+    if (r)
+        freeReplyObject(r);
+    return role;
+}
+
+/* The index of the node that says it is the master (waits for one). */
+static inline int wait_leader(node *nodes, int n)
+{
+    uint64_t deadline = tu_deadline_ms(WAIT_MS);
+    for (;;) {
+        for (int i = 0; i < n; i++)
+            if (nodes[i].s.pid > 0 && role_of(&nodes[i], NULL) == 1)
+                return i;
+        cr_assert(!tu_past(deadline), "no leader within %u ms", WAIT_MS);
+        tu_sleep_ms(POLL_MS);
+    }
+}
+
+/* Waits until the standby applied everything the leader replicated. */
+static inline void wait_caught_up(const node *leader, const node *standby)
+{
+    long long want = 0, have = -1;
+    cr_assert_eq(role_of(leader, &want), 1);
+    uint64_t deadline = tu_deadline_ms(WAIT_MS);
+    while (role_of(standby, &have) != 0 || have < want) {
+        cr_assert(!tu_past(deadline), "standby at %lld of %lld", have, want);
+        tu_sleep_ms(POLL_MS);
+    }
+}
+
+static inline void digest_of(const node *n, char *out, size_t cap)
+{
+    redisReply *r = ask(n, "STATE.DIGEST");
+    cr_assert(r && r->type == REDIS_REPLY_STRING, "STATE.DIGEST: %s", r ? r->str : "no answer");
+    snprintf(out, cap, "%s", r->str);
+    freeReplyObject(r);
+}
+
+static inline void assert_same_state(const node *a, const node *b)
+{
+    char da[64], db[64];
+    digest_of(a, da, sizeof da);
+    digest_of(b, db, sizeof db);
+    cr_assert_str_eq(da, db, "the nodes' states differ");
+}
+
+/* A write that must be acknowledged. */
+static inline void must(const node *n, const char *fmt, ...)
+{
+    struct timeval tv = {10, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", atoi(n->port), tv);
+    cr_assert(c && !c->err);
+    redisSetTimeout(c, tv);
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    cr_assert(r && r->type != REDIS_REPLY_ERROR, "'%s': %s", fmt, r ? r->str : c->errstr);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+/* available of (item, LOC) on n. */
+static inline long long available(const node *n, long long item)
+{
+    redisReply *r = ask(n, "LEVEL.GET %lld %d", item, LOC);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1, "LEVEL.GET %lld: %s", item,
+              r ? r->str : "no answer");
+    long long v = r->element[0]->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+/* Polls a harmless write until n takes it: when (monotonic ms) the
+ * acknowledged attempt was sent (*sent_ms, may be NULL) and its reply came
+ * back (returned). */
+static inline long long wait_writable(const node *n, long long *sent_ms)
+{
+    uint64_t deadline = tu_deadline_ms(WAIT_MS);
+    for (;;) {
+        long long sent = srv_now_ms();
+        redisReply *r = ask(n, "LEVEL.ADJUST 1 %d 1", LOC);
+        bool ok = r && r->type == REDIS_REPLY_ARRAY;
+        if (r)
+            freeReplyObject(r);
+        if (ok) {
+            if (sent_ms)
+                *sent_ms = sent;
+            return srv_now_ms();
+        }
+        cr_assert(!tu_past(deadline), "node %s takes no write", n->port);
+        tu_sleep_ms(POLL_MS);
+    }
+}
+
+/* ---- a never-oversell load ------------------------------------------------------ */
+
+typedef struct {
+    int port;
+    long long item;
+    _Atomic long long acked; /* decrements acknowledged, all clients */
+    _Atomic bool stop;
+    _Atomic long long last_ack_ms; /* monotonic, of the latest acknowledgement */
+} load;
+
+/* One client: decrements with floor 0 until told to stop, the stock is
+ * gone, or its node stops answering. */
+static inline void load_client(void *arg, size_t index)
+{
+    load *l = arg;
+    (void)index;
+    redisContext *c = srv_connect_port(l->port);
+    if (!c)
+        return;
+    struct timeval tv = {5, 0};
+    redisSetTimeout(c, tv);
+    while (!atomic_load(&l->stop)) {
+        redisReply *r = redisCommand(c, "LEVEL.ADJUST %lld %d -1 FLOOR 0", l->item, LOC);
+        bool acked = r && r->type == REDIS_REPLY_ARRAY;
+        if (r)
+            freeReplyObject(r);
+        if (!acked)
+            break; /* INSUFFICIENT, READONLY, or the node died */
+        atomic_fetch_add(&l->acked, 1);
+        atomic_store(&l->last_ack_ms, srv_now_ms());
+    }
+    redisFree(c);
+}
+
+typedef struct {
+    load *l;
+    pthread_t th;
+} load_run;
+
+static inline void *load_main(void *arg)
+{
+    tu_run_threads(CLIENTS, load_client, ((load_run *)arg)->l);
+    return NULL;
+}
+
+static inline void load_start(load_run *run, load *l)
+{
+    run->l = l;
+    cr_assert_eq(pthread_create(&run->th, NULL, load_main, run), 0);
+}
+
+static inline void load_join(load_run *run)
+{
+    pthread_join(run->th, NULL);
+}
+
+static inline void wait_acked(load *l, long long n)
+{
+    uint64_t deadline = tu_deadline_ms(WAIT_MS);
+    while (atomic_load(&l->acked) < n)
+        cr_assert(!tu_past(deadline), "only %lld acknowledged", atomic_load(&l->acked));
+}
+
+/* The catalog every test writes into: location LOC, the scratch item 1. */
+static inline void catalog(const node *leader)
+{
+    must(leader, "LOC.SET %d name main", LOC);
+    must(leader, "ITEM.SET 1 sku scratch");
+    must(leader, "LEVEL.SET 1 %d 0", LOC);
+}
+
+static inline void two_nodes(node *nodes, const char *etcd_a, const char *etcd_b)
+{
+    node_new(&nodes[0], etcd_a);
+    node_new(&nodes[1], etcd_b);
+}
+
+static inline void nodes_down(node *nodes, int n)
+{
+    for (int i = 0; i < n; i++)
+        srv_cleanup(&nodes[i].s);
+}
+
+#endif /* TEST_REPL_HARNESS_H */
