@@ -48,7 +48,7 @@ LIBS        := -ljemalloc -lpthread
 TEST_LIBS   := -lcriterion -lhiredis -lpthread -lm
 # invcored's own: JSON (yajl), HTTP (libcurl) and HMAC (libcrypto) for the
 # webhooks. libinvcore links none of them.
-SERVER_LIBS := -lyajl -lcurl -lcrypto -lhttp_parser
+SERVER_LIBS := -lyajl -lcurl -lcrypto -lhttp_parser -lhiredis
 
 LIB_SRCS     := $(wildcard core/*.c)
 SERVER_MAIN  := core/server/main.c

@@ -288,6 +288,7 @@ int inv_stats_get(inv_engine *e, inv_stats *out)
         out->fsyncs = js.fsyncs;
         out->records_written = js.records;
         out->snapshots = atomic_load_explicit(&e->snapshots, memory_order_relaxed);
+        out->snapshot_position = atomic_load_explicit(&e->snapshot_position, memory_order_relaxed);
         out->journal_failed = js.failed;
         feed_stats(e, out);
     }

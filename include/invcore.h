@@ -1018,6 +1018,7 @@ typedef struct {
     uint64_t durable_position;
     uint64_t journal_bytes; /* on disk since the last snapshot */
     uint64_t fsyncs, records_written, snapshots;
+    uint64_t snapshot_position; /* journal position of the last snapshot (0: none) */
     bool journal_failed; /* an I/O error: writes are refused */
     /* request ids (inv_batch_ex) */
     uint64_t request_ids; /* remembered now */

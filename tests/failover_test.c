@@ -91,9 +91,11 @@ Test(failover, rounds_of_kill_stop_and_partition, .timeout = 0)
     long long t_start = srv_now_ms();
     for (int i = 0; i < NODES; i++)
         plain[i] = nodes[i].n;
-    int li = wait_leader(plain, NODES);
-    catalog(&nodes[li].n);
+    catalog(&nodes[wait_leader(plain, NODES)].n);
     for (long round = 0; round < rounds; round++) {
+        for (int i = 0; i < NODES; i++)
+            plain[i] = nodes[i].n;
+        int li = wait_leader(plain, NODES);
         rnode *lr = &nodes[li], *sr = &nodes[1 - li];
         node *leader = &lr->n, *standby = &sr->n;
         long long item = 1000 + round;
@@ -138,7 +140,6 @@ Test(failover, rounds_of_kill_stop_and_partition, .timeout = 0)
         rnode_restart(lr, false); /* a partitioned or restarted node: fresh relays */
         wait_caught_up(standby, leader);
         assert_same_state(standby, leader);
-        li = 1 - li;
         if ((round + 1) % 10 == 0)
             fprintf(stderr, "failover-test: %ld/%ld rounds, %lld s\n", round + 1, rounds,
                     (srv_now_ms() - t_start) / 1000);

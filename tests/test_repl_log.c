@@ -747,3 +747,30 @@ Test(repl_log, a_follower_whose_etcd_member_dies_resumes_and_fails_softly_withou
     repl_log_follow_stop(r);
     etcd_close(c);
 }
+
+Test(repl_log, the_entry_holding_a_position_is_found_until_it_is_trimmed, .init = cluster_up,
+     .fini = cluster_down)
+{
+    const char *cl = "holding";
+    etcd_client *c = client();
+    char err[ERR_MAX];
+    uint64_t first = 1, term = make_leader(c, cl);
+    cr_assert_eq(repl_log_entry_holding(c, cl, 64, &first, err, sizeof err), INV_ENOTFOUND,
+                 "an empty log holds nothing");
+    append_ok(c, cl, term, 0, 64, 1);
+    append_ok(c, cl, term, 64, 64, 2);
+    append_ok(c, cl, term, 128, 64, 3);
+    const uint64_t at[][2] = {{0, 0}, {8, 0}, {64, 64}, {120, 64}, {128, 128}, {4096, 128}};
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+        cr_assert_eq(repl_log_entry_holding(c, cl, at[i][0], &first, err, sizeof err), INV_OK, "%s",
+                     err);
+        cr_assert_eq(first, at[i][1], "position %" PRIu64 ": entry at %" PRIu64, at[i][0], first);
+    }
+    cr_assert_eq(repl_log_delete_below(c, cl, 128, NULL, NULL, err, sizeof err), INV_OK);
+    cr_assert_eq(repl_log_entry_holding(c, cl, 120, &first, err, sizeof err), INV_ENOTFOUND,
+                 "trimmed: a reader from 120 needs a snapshot");
+    cr_assert_eq(repl_log_entry_holding(c, cl, 130, &first, err, sizeof err), INV_OK);
+    cr_assert_eq(first, 128);
+    cr_assert_eq(repl_log_entry_holding(c, "bad name!", 0, &first, err, sizeof err), INV_EINVALID);
+    etcd_close(c);
+}

@@ -3,8 +3,10 @@
  * the leader with what they already speak (docs/REPLICATION.md): ROLE as
  * Redis answers it, Sentinel's SENTINEL MASTERS / MASTER /
  * GET-MASTER-ADDR-BY-NAME from the leader key (redis-py's Sentinel,
- * ioredis and Jedis follow failovers with them), and STATE.DIGEST, a hash
- * of every level that two nodes holding the same state answer alike.
+ * ioredis and Jedis follow failovers with them), STATE.DIGEST, a hash of
+ * every level that two nodes holding the same state answer alike, and the
+ * snapshot side channel a standby behind the retained log copies the
+ * leader's snapshot through (REPL.SNAPSHOT, REPL.SNAPSHOT.READ).
  *
  * Offsets are journal stream positions: a leader's replicated end, a
  * standby's applied end. A single node answers ROLE as a master with no
@@ -14,9 +16,13 @@
 #include "server/repl.h"
 
 #include <assert.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -172,10 +178,93 @@ static void cmd_state_digest(session *s, resp_out *o, const resp_arg *v, size_t 
     resp_w_bulk_str(o, hex);
 }
 
+/* ---- the snapshot side channel (a standby behind the retained log) ------- */
+
+/* Is name (len bytes) a snapshot file's name: 16 lowercase hex digits and
+ * ".snap" (nothing else reaches the file system: no path, no "..")? */
+static bool snapshot_name(const char *name, size_t len, uint64_t *pos)
+{
+    static const char suffix[] = ".snap";
+    if (len != 16 + sizeof suffix - 1 || memcmp(name + 16, suffix, sizeof suffix - 1) != 0)
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < 16; i++) {
+        char ch = name[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+            return false;
+        v = v << 4 | (uint64_t)(ch <= '9' ? ch - '0' : ch - 'a' + 10);
+    }
+    *pos = v;
+    return true;
+}
+
+/* REPL.SNAPSHOT: [name, size, position] of the data directory's newest
+ * snapshot. */
+static void cmd_repl_snapshot(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    assert(handler_call_ok(s, o, v, n, 1, 1));
+    const char *dir = s->ctx->cfg->data_dir;
+    DIR *d = dir ? opendir(dir) : NULL;
+    if (!d) {
+        resp_w_error(o, "NOTFOUND", "no data directory");
+        return;
+    }
+    char best[32] = "";
+    uint64_t best_pos = 0, pos;
+    for (struct dirent *de; (de = readdir(d)) != NULL;)
+        if (snapshot_name(de->d_name, strlen(de->d_name), &pos) && pos >= best_pos) {
+            best_pos = pos;
+            snprintf(best, sizeof best, "%s", de->d_name);
+        }
+    struct stat st;
+    bool found = best[0] && fstatat(dirfd(d), best, &st, 0) == 0;
+    closedir(d);
+    if (!found) {
+        resp_w_error(o, "NOTFOUND", "no snapshot yet");
+        return;
+    }
+    resp_w_array(o, 3);
+    resp_w_bulk_str(o, best);
+    resp_w_int(o, (int64_t)st.st_size);
+    resp_w_int(o, (int64_t)best_pos);
+}
+
+/* REPL.SNAPSHOT.READ name offset count: count (1..REPL_SNAPSHOT_CHUNK_BYTES)
+ * bytes of the snapshot from offset, fewer at its end. */
+static void cmd_repl_snapshot_read(session *s, resp_out *o, const resp_arg *v, size_t n)
+{
+    assert(handler_call_ok(s, o, v, n, 4, 4));
+    uint64_t pos, off, count;
+    const char *dir = s->ctx->cfg->data_dir;
+    if (!dir || !snapshot_name(v[1].ptr, v[1].len, &pos) ||
+        resp_parse_u64(v[2].ptr, v[2].len, &off) != 0 ||
+        resp_parse_u64(v[3].ptr, v[3].len, &count) != 0 || count == 0 ||
+        count > REPL_SNAPSHOT_CHUNK_BYTES || off > (uint64_t)INT64_MAX) {
+        resp_w_error(o, "INVALID", "expected a snapshot name, an offset and 1..1048576 bytes");
+        return;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%.*s", dir, (int)v[1].len, v[1].ptr);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    static _Thread_local char buf[REPL_SNAPSHOT_CHUNK_BYTES];
+    ssize_t got = fd >= 0 ? pread(fd, buf, (size_t)count, (off_t)off) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (got < 0) {
+        resp_w_error(o, "NOTFOUND", "no such snapshot (a newer one replaced it)");
+        return;
+    }
+    resp_w_bulk(o, buf, (size_t)got);
+}
+
 const cmd_def cmd_repl_rows[] = {
     {"role", 1, 1, 0, 0, CMD_FAST | CMD_READONLY | CMD_NOTENANT, cmd_role, "ROLE"},
     {"sentinel", 2, 3, 0, 0, CMD_ADMIN | CMD_READONLY | CMD_NOTENANT, cmd_sentinel,
      "SENTINEL MASTERS|MASTER name|GET-MASTER-ADDR-BY-NAME name|REPLICAS name"},
     {"state.digest", 1, 1, 0, 0, CMD_ADMIN | CMD_READONLY, cmd_state_digest, "STATE.DIGEST"},
+    {"repl.snapshot", 1, 1, 0, 0, CMD_ADMIN | CMD_READONLY | CMD_SCOPE_ADMIN | CMD_NOTENANT,
+     cmd_repl_snapshot, "REPL.SNAPSHOT"},
+    {"repl.snapshot.read", 4, 4, 0, 0, CMD_ADMIN | CMD_READONLY | CMD_SCOPE_ADMIN | CMD_NOTENANT,
+     cmd_repl_snapshot_read, "REPL.SNAPSHOT.READ name offset count"},
 };
 const size_t cmd_repl_rows_n = sizeof cmd_repl_rows / sizeof cmd_repl_rows[0];

@@ -63,7 +63,7 @@ static const struct {
 };
 
 #define CMD_NAME_MAX 32u /* longer names cannot be in the table */
-#define CMD_INDEX_SLOTS 128u /* power of two, > 2 * STATS_COMMANDS_MAX */
+#define CMD_INDEX_SLOTS 256u /* power of two, > 2 * STATS_COMMANDS_MAX */
 #define CMD_PATTERN_MAX 128u /* CONFIG GET glob length */
 #define INFO_LINE_MAX 256u /* bytes of one txt() call in INFO; longer is cut */
 

@@ -664,6 +664,38 @@ int etcd_get(etcd_client *c, const void *key, size_t klen, etcd_kv *out, int64_t
     return rc;
 }
 
+int etcd_last_key(etcd_client *c, const void *key, size_t klen, const void *range_end, size_t elen,
+                  etcd_kv *out)
+{
+    if (c == NULL || out == NULL)
+        return INV_EINVALID;
+    assert(client_ok(c));
+    memset(out, 0, sizeof *out);
+    if (!key_ok(key, klen) || !key_ok(range_end, elen))
+        return fail(c, INV_EINVALID, "etcd last key: key of %zu bytes, range end of %zu (1..%u)",
+                    klen, elen, ETCD_KEY_MAX);
+    int rc = req_start(c);
+    if (rc != INV_OK)
+        return rc;
+    yajl_val root;
+    /* the greatest key: sorted descending, one, without its value */
+    bool body = range_body(c, key, klen, range_end, elen, 1, 0) &&
+                ebuf_str(&c->req, ",\"sort_order\":\"DESCEND\",\"sort_target\":\"KEY\","
+                                  "\"keys_only\":true");
+    rc = req_run(c, body, "/v3/kv/range", &root);
+    if (rc != INV_OK)
+        return rc;
+    yajl_val kvs = jfield(root, "kvs");
+    if (kvs == NULL || (YAJL_IS_ARRAY(kvs) && kvs->u.array.len == 0))
+        rc = fail(c, INV_ENOTFOUND, "etcd last key: none in the range");
+    else if (!YAJL_IS_ARRAY(kvs) || kvs->u.array.len != 1 ||
+             !kv_decode(kvs->u.array.values[0], out))
+        rc = fail(c, INV_EIO, "etcd last key: malformed kvs in the reply");
+    yajl_tree_free(root);
+    assert(rc != INV_OK || out->key != NULL);
+    return rc;
+}
+
 /* State of one etcd_range_prefix across pages. */
 typedef struct {
     uint8_t start[ETCD_KEY_MAX + 1], last[ETCD_KEY_MAX];

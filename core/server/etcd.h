@@ -98,6 +98,10 @@ int etcd_put(etcd_client *c, const void *key, size_t klen, const void *val, size
 /* Reads one key into *out (see etcd_kv): INV_ENOTFOUND when absent. */
 int etcd_get(etcd_client *c, const void *key, size_t klen, etcd_kv *out, int64_t *revision_out);
 
+/* The greatest key in [key, range_end), without its value (out as
+ * etcd_get's, vlen 0): INV_ENOTFOUND when the range is empty. */
+int etcd_last_key(etcd_client *c, const void *key, size_t klen, const void *range_end, size_t elen,
+                  etcd_kv *out);
 /* A range callback: non-zero stops the range, which returns that value. */
 typedef int (*etcd_kv_fn)(void *arg, const etcd_kv *kv);
 /* Calls fn for every key starting with prefix (plen 0: every key), in key

@@ -25,6 +25,8 @@
 #include "server/etcd.h"
 #include "server/repl_log.h"
 
+#include <hiredis/hiredis.h>
+
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
@@ -61,6 +63,11 @@ struct repl {
     size_t q_head, q_len;
     uint64_t q_first;
     uint8_t *send; /* one entry's payload */
+    /* The thread's own. */
+    uint32_t lease_ttl_ms;
+    int64_t progress_lease; /* a standby's progress key's lease (0: none) */
+    int64_t progress_due_ms, compact_due_ms;
+    uint64_t compacted_snapshot; /* the snapshot the log was compacted to */
 };
 
 static bool stopping(repl *r)
@@ -91,9 +98,10 @@ static int mark_led(const char *dir)
     return rc;
 }
 
-/* Deletes dir's regular files but LOCK and the marker, then the marker:
- * a crash midway leaves the marker, and the next start empties again. */
-static int empty_dir(const char *dir, char *err, size_t errlen)
+/* Deletes dir's regular files but LOCK, keep (may be NULL) and the
+ * marker, then the marker: a crash midway leaves the marker, and the next
+ * start empties again. */
+static int empty_dir(const char *dir, const char *keep, char *err, size_t errlen)
 {
     DIR *d = opendir(dir);
     if (!d) {
@@ -104,14 +112,16 @@ static int empty_dir(const char *dir, char *err, size_t errlen)
     for (struct dirent *de; (de = readdir(d)) != NULL;) {
         struct stat st;
         if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
-            strcmp(de->d_name, "LOCK") == 0 || strcmp(de->d_name, REPL_LED_FILE) == 0)
+            strcmp(de->d_name, "LOCK") == 0 || strcmp(de->d_name, REPL_LED_FILE) == 0 ||
+            (keep && strcmp(de->d_name, keep) == 0))
             continue;
         if (unlinkat(dfd, de->d_name, 0) != 0) {
             snprintf(err, errlen, "cannot delete %s/%s: %s", dir, de->d_name, strerror(errno));
             rc = -1;
         }
     }
-    if (rc == 0 && fsync(dfd) == 0 && unlinkat(dfd, REPL_LED_FILE, 0) == 0 && fsync(dfd) == 0) {
+    if (rc == 0 && fsync(dfd) == 0 && (unlinkat(dfd, REPL_LED_FILE, 0) == 0 || errno == ENOENT) &&
+        fsync(dfd) == 0) {
         closedir(d);
         return 0;
     }
@@ -145,21 +155,20 @@ int repl_prepare_dir(const char *data_dir, char *err, size_t errlen)
             "invcored: %s led a cluster: its unreplicated records are discarded, the log is "
             "copied again\n",
             data_dir);
-    int rc = empty_dir(data_dir, err, errlen);
+    int rc = empty_dir(data_dir, NULL, err, errlen);
     close(fd);
     return rc;
 }
 
 /* Ends this process image and starts the same command line again, as a
- * standby whose data directory is emptied first (REPL_LED_FILE): what
- * this node wrote but etcd never committed must go. */
+ * standby. A leader's data directory is marked (REPL_LED_FILE) since its
+ * promotion, so the new image empties it first: what this node wrote but
+ * etcd never committed must go. */
 static void restart_as_standby(repl *r, const char *why)
 {
     /* release: no write is admitted from here on (repl_writable). */
     atomic_store_explicit(&r->writable, false, memory_order_release);
     fprintf(stderr, "invcored: %s; restarting as a standby\n", why);
-    if (mark_led(r->cfg.data_dir) != 0)
-        fprintf(stderr, "invcored: cannot mark %s: %s\n", r->cfg.data_dir, strerror(errno));
     fflush(stderr);
     execv("/proc/self/exe", r->cfg.argv);
     fprintf(stderr, "invcored: cannot restart: %s\n", strerror(errno));
@@ -170,7 +179,9 @@ static void restart_as_standby(repl *r, const char *why)
 
 static void apply_entry(repl *r, const repl_log_entry *ent)
 {
-    assert(ent->end > ent->first && ent->first == inv_repl_position(r->e));
+    /* the first entry may hold records this copy has (a snapshot's or a
+     * restart's position inside it): inv_repl_apply skips them */
+    assert(ent->end > ent->first && ent->first <= inv_repl_position(r->e));
     r->cfg.pause(r->cfg.pause_arg);
     int rc = inv_repl_apply(r->e, ent->first, ent->payload, (size_t)(ent->end - ent->first));
     r->cfg.resume(r->cfg.pause_arg);
@@ -178,6 +189,7 @@ static void apply_entry(repl *r, const repl_log_entry *ent)
         char why[128];
         snprintf(why, sizeof why, "cannot apply the log entry at %" PRIu64 ": %s", ent->first,
                  inv_strerror(rc));
+        (void)mark_led(r->cfg.data_dir); /* its journal may hold part of it: copy again */
         restart_as_standby(r, why);
     }
     /* release: readers of the position see the applied state. */
@@ -215,12 +227,176 @@ static void note_caught_up(repl *r)
         atomic_store_explicit(&r->caught_up, inv_repl_position(r->e) >= end, memory_order_release);
 }
 
+/* Opens the reader at the entry holding this copy's position (a snapshot
+ * or a torn restart may have left it inside one; apply skips what it
+ * has), or at the position itself when no entry starts at or below it. */
+static void start_following(repl *r)
+{
+    char err[REPL_LOG_ERROR_MAX];
+    uint64_t pos = inv_repl_position(r->e), from = pos;
+    while (!stopping(r)) {
+        int rc = repl_log_entry_holding(r->etcd, r->cfg.cluster, pos, &from, err, sizeof err);
+        if (rc == INV_OK || rc == INV_ENOTFOUND) {
+            from = rc == INV_OK ? from : pos;
+            break;
+        }
+        clock_sleep_ms(REPL_RETRY_MS); /* etcd did not answer */
+    }
+    r->rd = repl_log_follow(r->cfg.etcd, r->etcd_timeout_ms, r->cfg.cluster, from, err, sizeof err);
+    if (!r->rd && !stopping(r))
+        restart_as_standby(r, err);
+}
+
+/* A standby's applied position, under its own lease, every
+ * REPL_PROGRESS_MS: the leader compacts nothing a live standby needs. */
+static void publish_progress(repl *r)
+{
+    int64_t now = clock_mono_ms();
+    if (now < r->progress_due_ms)
+        return;
+    r->progress_due_ms = now + REPL_PROGRESS_MS;
+    int64_t left = 0, granted;
+    if (r->progress_lease == 0 ||
+        etcd_lease_keepalive(r->etcd, r->progress_lease, &left) != INV_OK || left <= 0) {
+        int64_t ttl_s = ((int64_t)r->lease_ttl_ms * REPL_PROGRESS_TTL_FACTOR + 999) / 1000;
+        if (etcd_lease_grant(r->etcd, ttl_s, &r->progress_lease, &granted) != INV_OK) {
+            r->progress_lease = 0;
+            return; /* next time */
+        }
+    }
+    char key[REPL_CLUSTER_MAX + REPL_ADDR_MAX + 16], val[24];
+    int klen = snprintf(key, sizeof key, "/%s/standby/%s", r->cfg.cluster, r->cfg.advertise);
+    int vlen = snprintf(val, sizeof val, "%" PRIu64, inv_repl_position(r->e));
+    assert(klen > 0 && (size_t)klen < sizeof key && vlen > 0);
+    (void)etcd_put(r->etcd, key, (size_t)klen, val, (size_t)vlen, r->progress_lease, NULL);
+}
+
+/* ---- a snapshot from the leader ---------------------------------------------- */
+
+/* A snapshot's file name: 16 lowercase hex digits and ".snap". */
+static bool snapshot_name_ok(const char *s, size_t len)
+{
+    static const char suffix[] = ".snap";
+    if (len != 16 + sizeof suffix - 1 || memcmp(s + 16, suffix, sizeof suffix - 1) != 0)
+        return false;
+    for (size_t i = 0; i < 16; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+/* Copies the leader's latest snapshot (at host:port) into dir/part:
+ * its name in name (cap >= 22), or -1. Every length it is told is checked
+ * against what it asked for. */
+static int copy_snapshot(repl *r, const char *host, int port, const char *part, char *name,
+                         size_t cap)
+{
+    struct timeval tv = {(time_t)(r->etcd_timeout_ms / 1000 + 5), 0};
+    redisContext *c = redisConnectWithTimeout(host, port, tv);
+    int rc = -1, fd = -1;
+    redisReply *rep = NULL;
+    if (!c || c->err || redisSetTimeout(c, tv) != REDIS_OK)
+        goto out;
+    if (r->cfg.requirepass && r->cfg.requirepass[0]) {
+        rep = redisCommand(c, "AUTH %s", r->cfg.requirepass);
+        if (!rep || rep->type == REDIS_REPLY_ERROR)
+            goto out;
+        freeReplyObject(rep);
+    }
+    rep = redisCommand(c, "REPL.SNAPSHOT");
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
+        rep->element[0]->type != REDIS_REPLY_STRING ||
+        !snapshot_name_ok(rep->element[0]->str, rep->element[0]->len) ||
+        rep->element[1]->type != REDIS_REPLY_INTEGER || rep->element[1]->integer < 0 ||
+        (unsigned long long)rep->element[1]->integer > REPL_SNAPSHOT_BYTES_MAX || cap < 22)
+        goto out;
+    snprintf(name, cap, "%s", rep->element[0]->str);
+    uint64_t size = (uint64_t)rep->element[1]->integer;
+    freeReplyObject(rep);
+    rep = NULL;
+    fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        goto out;
+    for (uint64_t off = 0; off < size && !stopping(r);) {
+        uint64_t want =
+            size - off < REPL_SNAPSHOT_CHUNK_BYTES ? size - off : REPL_SNAPSHOT_CHUNK_BYTES;
+        rep = redisCommand(c, "REPL.SNAPSHOT.READ %s %llu %llu", name, (unsigned long long)off,
+                           (unsigned long long)want);
+        if (!rep || rep->type != REDIS_REPLY_STRING || (uint64_t)rep->len != want)
+            goto out; /* replaced by a newer one meanwhile, or cut: start again */
+        for (size_t done = 0; done < rep->len;) {
+            ssize_t w = pwrite(fd, rep->str + done, rep->len - done, (off_t)(off + done));
+            if (w <= 0)
+                goto out;
+            done += (size_t)w;
+        }
+        off += want;
+        freeReplyObject(rep);
+        rep = NULL;
+    }
+    rc = !stopping(r) && fsync(fd) == 0 ? 0 : -1;
+out:
+    if (rep)
+        freeReplyObject(rep);
+    if (fd >= 0)
+        close(fd);
+    if (c)
+        redisFree(c);
+    return rc;
+}
+
+/* The log no longer holds this copy's position: copy the leader's latest
+ * snapshot, make it the data directory's only content, and restart on it
+ * (the engine loads it; the reader starts at the entry holding its
+ * position, which the leader kept: it compacts only below its snapshot). */
+static void fetch_snapshot(repl *r)
+{
+    char part[4096], name[32], final[4096], err[256];
+    snprintf(part, sizeof part, "%s/%s", r->cfg.data_dir, REPL_SNAPSHOT_PART_FILE);
+    while (!stopping(r)) {
+        repl_elect_status st;
+        repl_elect_state(r->el, &st);
+        char host[REPL_ADDR_MAX + 1];
+        const char *colon = strrchr(st.leader_addr, ':');
+        size_t hlen = colon ? (size_t)(colon - st.leader_addr) : 0;
+        const char *h = st.leader_addr;
+        if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']')
+            h++, hlen -= 2; /* [v6]:port */
+        if (colon && hlen > 0 && hlen < sizeof host) {
+            memcpy(host, h, hlen);
+            host[hlen] = '\0';
+            fprintf(stderr,
+                    "invcored: the log no longer holds position %" PRIu64
+                    ": copying the snapshot of %s\n",
+                    inv_repl_position(r->e), st.leader_addr);
+            if (copy_snapshot(r, host, atoi(colon + 1), part, name, sizeof name) == 0 &&
+                empty_dir(r->cfg.data_dir, REPL_SNAPSHOT_PART_FILE, err, sizeof err) == 0) {
+                snprintf(final, sizeof final, "%s/%s", r->cfg.data_dir, name);
+                int dfd = open(r->cfg.data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (rename(part, final) == 0 && dfd >= 0 && fsync(dfd) == 0) {
+                    close(dfd);
+                    restart_as_standby(r, "copied a snapshot");
+                }
+                if (dfd >= 0)
+                    close(dfd);
+            }
+        }
+        clock_sleep_ms(REPL_SNAPSHOT_RETRY_MS);
+    }
+}
+
 /* A final follower error: the log no longer continues this node's copy. */
 static void follow_failed(repl *r, int rc)
 {
+    if (rc == INV_ELIMIT) {
+        fetch_snapshot(r); /* returns only when stopping */
+        return;
+    }
     char why[REPL_LOG_ERROR_MAX + 96];
     snprintf(why, sizeof why, "the log does not continue this copy (%s: %s)", inv_errcode(rc),
              repl_log_reader_errmsg(r->rd));
+    if (mark_led(r->cfg.data_dir) != 0) /* copy the log again, from the start */
+        fprintf(stderr, "invcored: cannot mark %s: %s\n", r->cfg.data_dir, strerror(errno));
     restart_as_standby(r, why);
 }
 
@@ -288,6 +464,55 @@ static void dequeue(repl *r, size_t n)
     pthread_mutex_unlock(&r->q_lock);
 }
 
+static int min_progress(void *arg, const etcd_kv *kv)
+{
+    uint64_t *need = arg, v = 0;
+    if (kv->vlen == 0 || kv->vlen > 20)
+        return 0; /* not a position: ignored */
+    for (size_t i = 0; i < kv->vlen; i++) {
+        if (kv->value[i] < '0' || kv->value[i] > '9')
+            return 0;
+        v = v * 10 + (uint64_t)(kv->value[i] - '0');
+    }
+    if (v < *need)
+        *need = v;
+    return 0;
+}
+
+/* After a snapshot: deletes the log's entries below the entry holding the
+ * oldest position still needed (the snapshot's, or a live standby's
+ * applied one) and compacts etcd's history there, so etcd's size stays
+ * bounded by what came after the last snapshot (docs/REPLICATION.md). */
+static void maybe_compact(repl *r)
+{
+    int64_t now = clock_mono_ms();
+    if (now < r->compact_due_ms)
+        return;
+    r->compact_due_ms = now + REPL_COMPACT_CHECK_MS;
+    inv_stats st;
+    if (inv_stats_get(r->e, &st) != INV_OK || st.snapshot_position == 0 ||
+        st.snapshot_position <= r->compacted_snapshot)
+        return;
+    uint64_t need = st.snapshot_position, first;
+    char prefix[REPL_CLUSTER_MAX + 16], err[REPL_LOG_ERROR_MAX];
+    int plen = snprintf(prefix, sizeof prefix, "/%s/standby/", r->cfg.cluster);
+    assert(plen > 0 && (size_t)plen < sizeof prefix);
+    int64_t deleted = 0, revision = 0;
+    if (etcd_range_prefix(r->etcd, prefix, (size_t)plen, 0, min_progress, &need, NULL) != INV_OK ||
+        repl_log_entry_holding(r->etcd, r->cfg.cluster, need, &first, err, sizeof err) != INV_OK ||
+        repl_log_delete_below(r->etcd, r->cfg.cluster, first, &deleted, &revision, err,
+                              sizeof err) != INV_OK)
+        return; /* next time */
+    if (deleted > 0 && repl_log_compact(r->etcd, revision, err, sizeof err) != INV_OK)
+        return;
+    if (need == st.snapshot_position)
+        r->compacted_snapshot = need; /* else a standby holds it back: look again */
+    if (deleted > 0)
+        fprintf(stderr,
+                "invcored: compacted the log below position %" PRIu64 " (%" PRId64 " entries)\n",
+                first, deleted);
+}
+
 /* Leads term until the process stops or restarts. */
 static void lead(repl *r, uint64_t term)
 {
@@ -296,6 +521,7 @@ static void lead(repl *r, uint64_t term)
         uint64_t now_term;
         if (!repl_elect_is_leader(r->el, &now_term) || now_term != term)
             restart_as_standby(r, "lost the lease");
+        maybe_compact(r);
         uint64_t first;
         size_t n = take_entry(r, &first);
         if (n == 0)
@@ -355,6 +581,9 @@ static void take_over(repl *r, uint64_t term)
         snprintf(why, sizeof why, "cannot promote the engine: %s", inv_strerror(rc));
         restart_as_standby(r, why);
     }
+    if (r->progress_lease != 0) /* a leader needs no standby entry */
+        (void)etcd_lease_revoke(r->etcd, r->progress_lease);
+    r->progress_lease = 0;
     /* release: pairs with repl_writable's acquire. */
     atomic_store_explicit(&r->term, term, memory_order_release);
     atomic_store_explicit(&r->writable, true, memory_order_release);
@@ -366,7 +595,9 @@ static void take_over(repl *r, uint64_t term)
 static void *repl_main(void *arg)
 {
     repl *r = arg;
+    start_following(r);
     while (!stopping(r)) {
+        publish_progress(r);
         repl_log_entry ent;
         int rc = repl_log_next(r->rd, &ent, REPL_FOLLOW_POLL_MS);
         if (rc == INV_OK) {
@@ -397,8 +628,8 @@ repl *repl_start(const repl_config *cfg, inv_engine *e, char *err, size_t errlen
     }
     r->cfg = *cfg;
     r->e = e;
-    uint32_t ttl = cfg->lease_ttl_ms ? cfg->lease_ttl_ms : REPL_LEASE_TTL_MS_DEFAULT;
-    r->etcd_timeout_ms = ttl / REPL_KEEPALIVE_FRACTION;
+    r->lease_ttl_ms = cfg->lease_ttl_ms ? cfg->lease_ttl_ms : REPL_LEASE_TTL_MS_DEFAULT;
+    r->etcd_timeout_ms = r->lease_ttl_ms / REPL_KEEPALIVE_FRACTION;
     pthread_mutex_init(&r->q_lock, NULL);
     pthread_cond_init(&r->q_data, NULL);
     pthread_cond_init(&r->q_space, NULL);
@@ -414,15 +645,13 @@ repl *repl_start(const repl_config *cfg, inv_engine *e, char *err, size_t errlen
         return NULL;
     }
     r->etcd = etcd_open(cfg->etcd, r->etcd_timeout_ms, err, errlen);
-    r->rd = r->etcd ? repl_log_follow(cfg->etcd, r->etcd_timeout_ms, cfg->cluster, pos, err, errlen)
-                    : NULL;
     repl_elect_config ec = {.etcd_endpoints = cfg->etcd,
                             .cluster = cfg->cluster,
                             .advertise = cfg->advertise,
                             .lease_ttl_ms = cfg->lease_ttl_ms,
                             .may_campaign = may_campaign,
                             .may_campaign_arg = r};
-    r->el = r->rd ? repl_elect_start(&ec, err, errlen) : NULL;
+    r->el = r->etcd ? repl_elect_start(&ec, err, errlen) : NULL;
     if (!r->el || pthread_create(&r->th, NULL, repl_main, r) != 0) {
         if (r->el)
             snprintf(err, errlen, "cannot start the replication thread");

@@ -8,6 +8,11 @@
  * transaction; a write is acknowledged once etcd committed it (the
  * engine's gate, inv_repl_acked) and the local journal has it.
  *
+ * The leader compacts the log below its latest snapshot (and below what
+ * every live standby has applied); a standby that finds the log no longer
+ * holds its position copies the leader's snapshot over RESP
+ * (REPL.SNAPSHOT, REPL.SNAPSHOT.READ) and restarts on it.
+ *
  * A leader that loses its lease, or whose append is fenced out, stops
  * acknowledging at once and restarts itself as a standby (exec of its own
  * command line); its data directory is marked (REPL_LED_FILE) so that the
@@ -37,6 +42,21 @@
 #define REPL_FOLLOW_POLL_MS 50u
 /* Between retries of an etcd call whose outcome was unknown. */
 #define REPL_RETRY_MS 20u
+/* A standby publishes its applied position under /<cluster>/standby/<its
+ * address> this often, on a lease of REPL_PROGRESS_TTL_FACTOR lease TTLs
+ * (a dead standby stops holding the log back once it expires). */
+#define REPL_PROGRESS_MS 1000u
+#define REPL_PROGRESS_TTL_FACTOR 3u
+/* The leader looks for a new snapshot to compact the log below this often. */
+#define REPL_COMPACT_CHECK_MS 1000u
+/* A standby behind the retained log copies the leader's snapshot in reads
+ * of this many bytes (REPL.SNAPSHOT.READ), into this file of its data
+ * directory; a snapshot bigger than REPL_SNAPSHOT_BYTES_MAX is refused. */
+#define REPL_SNAPSHOT_CHUNK_BYTES (1u << 20)
+#define REPL_SNAPSHOT_PART_FILE "repl.snapshot.part"
+#define REPL_SNAPSHOT_BYTES_MAX (1ULL << 40)
+/* Between attempts to copy a snapshot (no leader yet, a transfer cut). */
+#define REPL_SNAPSHOT_RETRY_MS 500u
 
 typedef struct repl repl;
 
@@ -44,6 +64,7 @@ typedef struct {
     const char *cluster, *etcd, *advertise;
     uint32_t lease_ttl_ms; /* 0: REPL_LEASE_TTL_MS_DEFAULT */
     const char *data_dir;
+    const char *requirepass; /* NULL: none; sent to the leader for a snapshot */
     char **argv; /* the command line, for the restart as a standby */
     /* Stops every request from running until resume (the server's
      * server_pause / server_resume: repl knows no sockets). */

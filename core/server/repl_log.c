@@ -517,6 +517,33 @@ int repl_log_delete_below(etcd_client *c, const char *cluster, uint64_t pos, int
     return rc;
 }
 
+int repl_log_entry_holding(etcd_client *c, const char *cluster, uint64_t pos, uint64_t *first,
+                           char *err, size_t errlen)
+{
+    log_keys k;
+    char end[REPL_LOG_KEY_MAX + 1];
+    fileio_errmsg(err, errlen, "%s", "");
+    if (c == NULL || first == NULL || !keys_of(cluster, &k)) {
+        fileio_errmsg(err, errlen, "repl_log holding: no client or a bad cluster name");
+        return INV_EINVALID;
+    }
+    /* [prefix, key(pos) + "\0"): the entry keys at or below pos */
+    size_t elen = entry_key(&k, pos, end);
+    end[elen++] = '\0';
+    etcd_kv kv;
+    int rc = etcd_last_key(c, k.prefix, k.plen, end, elen, &kv);
+    if (rc == INV_OK && !key_position(&k, kv.key, kv.klen, first)) {
+        fileio_errmsg(err, errlen, "repl_log holding %" PRIu64 ": '%.*s' is not an entry key", pos,
+                      (int)(kv.klen < 64 ? kv.klen : 64), (const char *)kv.key);
+        rc = INV_EINVALID;
+    } else if (rc != INV_OK) {
+        fileio_errmsg(err, errlen, "repl_log holding %" PRIu64 ": %s", pos, etcd_errmsg(c));
+    }
+    etcd_kv_clear(&kv);
+    assert(rc != INV_OK || *first <= pos);
+    return rc;
+}
+
 int repl_log_compact(etcd_client *c, int64_t revision, char *err, size_t errlen)
 {
     fileio_errmsg(err, errlen, "%s", "");

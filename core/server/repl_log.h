@@ -141,6 +141,12 @@ int repl_log_head(etcd_client *c, const char *cluster, uint64_t *end, uint64_t *
  * repl_log_compact to bound etcd's size. */
 int repl_log_delete_below(etcd_client *c, const char *cluster, uint64_t pos, int64_t *deleted,
                           int64_t *revision, char *err, size_t errlen);
+/* The first position of the last entry whose key is at or below pos (the
+ * entry holding pos, when the log has it): a follower of a state taken
+ * at pos (a snapshot) starts there and skips what it has. INV_ENOTFOUND
+ * when no entry starts at or below pos. */
+int repl_log_entry_holding(etcd_client *c, const char *cluster, uint64_t pos, uint64_t *first,
+                           char *err, size_t errlen);
 /* Compacts etcd's history below revision (e.g. delete_below's *revision).
  * It is the whole store's, every cluster's: a watch from an older revision
  * ends (a repl_log reader resyncs by itself; repl_elect re-reads). Already

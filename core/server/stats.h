@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STATS_COMMANDS_MAX 64u /* command table entries */
+#define STATS_COMMANDS_MAX 96u /* command table entries */
 #define STATS_HIST_BUCKETS 312u /* log-linear, 8 per power of two, ns */
 #define STATS_THREADS_MAX 260u /* event loops + embedders (tests, fuzz) */
 #define STATS_WINDOW_SHIFT 30u /* ops/s window: 2^30 ns, about 1.07 s */
