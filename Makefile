@@ -421,8 +421,8 @@ tsan-test: $(TSAN_TESTS) $(SERVER_SUITES) $(B)/tsan/invcored
 PYTHON_SYS      := /usr/bin/python3
 
 client-test: all
-	@set -eo pipefail; echo "== tests/test_client_redispy.py"; \
-	  INVCORED=$(B)/invcored $(PYTHON_SYS) tests/test_client_redispy.py 2>&1 | tee -a $(TEST_LOG)
+	@set -eo pipefail; for t in tests/test_client_redispy.py tests/test_client_sentinel.py; do \
+	  echo "== $$t"; INVCORED=$(B)/invcored $(PYTHON_SYS) $$t 2>&1 | tee -a $(TEST_LOG); done
 
 test-log-reset:
 	@mkdir -p $(B) && : > $(TEST_LOG)

@@ -700,6 +700,11 @@ void repl_stop(repl *r)
     if (r->started)
         pthread_join(r->th, NULL);
     r->started = false;
+    /* a leader stopping (SIGTERM) hands over at once instead of letting
+     * its lease run out: nothing more ships from here */
+    if (atomic_load_explicit(&r->writable, memory_order_acquire))
+        (void)repl_elect_resign(r->el);
+    atomic_store_explicit(&r->writable, false, memory_order_release);
     repl_elect_stop(r->el);
     repl_log_follow_stop(r->rd);
     etcd_close(r->etcd);
