@@ -225,6 +225,7 @@ static uint64_t before_oldest_of(const feed_state *st)
 struct inv_feed {
     feed_state *st; /* NULL: offline */
     journal *jr; /* the engine's (NULL: offline) */
+    inv_engine *e; /* the engine (NULL: offline): its acknowledged end */
     char *dir_owned; /* offline: the directory's path */
     feed_cursor cur;
     feed_decoder dec;
@@ -311,13 +312,14 @@ int inv_feed_open(inv_engine *e, uint64_t after, inv_feed **out)
     int rc = feed_index_sync(&st->index, r);
     feed_start s;
     if (rc == INV_OK)
-        rc = resolve_after(&st->index, r, l, journal_durable_end(e->jr), after, &s);
+        rc = resolve_after(&st->index, r, l, persist_visible_end(e), after, &s);
     pthread_mutex_unlock(&st->lock);
     if (rc == INV_OK)
         rc = reader_new(e->data_dir, false, &s, out);
     if (rc == INV_OK) {
         (*out)->st = st;
         (*out)->jr = e->jr;
+        (*out)->e = e;
         /* Read after resolving: every position reserved before the call
          * is below it (journal_tail reads the reservation counter). */
         if (after == INV_FEED_FROM_END)
@@ -368,7 +370,7 @@ int inv_feed_next(inv_feed *f, inv_feed_record *rec)
         /* Records below R may be gone: say so rather than read a hole. */
         if (f->st && f->cur.pos < oldest_of(f->st))
             return INV_ELIMIT;
-        uint64_t limit = f->jr ? journal_durable_end(f->jr) : FEED_NO_LIMIT;
+        uint64_t limit = f->jr ? persist_visible_end(f->e) : FEED_NO_LIMIT;
         feed_raw raw;
         int rc = feed_cursor_next(&f->cur, limit, &raw);
         if (rc == FEED_SEGMENT_END) {
@@ -425,7 +427,7 @@ uint64_t inv_feed_end_position(inv_engine *e)
     feed_state *st = e->feed;
     pthread_mutex_lock(&st->lock);
     assert(feed_state_ok(st));
-    uint64_t end = journal_durable_end(e->jr), last = 0;
+    uint64_t end = persist_visible_end(e), last = 0;
     int rc = feed_index_sync(&st->index, oldest_of(st));
     if (rc == INV_OK)
         rc = feed_index_last_before(&st->index, end, end, &last);
@@ -696,7 +698,7 @@ int inv_level_history(inv_engine *e, uint64_t item, uint64_t location, uint64_t 
     if (!e->feed)
         return INV_EINVALID;
     feed_state *st = e->feed;
-    uint64_t limit = journal_durable_end(e->jr);
+    uint64_t limit = persist_visible_end(e);
     uint64_t l = before_oldest_of(st), r = oldest_of(st);
     if (before != 0 && before <= (l ? l : r) && before != r)
         return INV_ELIMIT; /* older than history */
@@ -774,7 +776,7 @@ int feed_retention_drop(inv_engine *e, uint64_t snapshot_pos)
         /* L: the last record before R, walked in the last dropped one. */
         rc = feed_index_sync(&st->index, 0);
         if (rc == INV_OK)
-            rc = feed_index_last_before(&st->index, r, journal_durable_end(e->jr), &l);
+            rc = feed_index_last_before(&st->index, r, persist_visible_end(e), &l);
         if (rc == INV_OK && l == 0)
             l = before_oldest_of(st); /* an empty segment: the one before */
         if (rc == INV_OK && l)

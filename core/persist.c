@@ -154,6 +154,13 @@ uint64_t persist_gate_end(inv_engine *e)
     return g ? atomic_load_explicit(&g->end, memory_order_acquire) : 0;
 }
 
+uint64_t persist_visible_end(inv_engine *e)
+{
+    assert(e != NULL && e->jr != NULL);
+    uint64_t end = journal_durable_end(e->jr), gate = persist_gate_end(e);
+    return gate != 0 && gate < end ? gate : end;
+}
+
 void persist_gate_free(inv_engine *e)
 {
     assert(e != NULL);

@@ -215,6 +215,10 @@ typedef struct persist_repl_gate persist_repl_gate;
 int persist_gate_install(inv_engine *e, uint64_t start);
 /* The replicated end (0: no gate). */
 uint64_t persist_gate_end(inv_engine *e);
+/* The end of what readers of the journal may see (the change feed): the
+ * durable end, capped by the gate's end on a promoted leader (a change
+ * not replicated yet may still be taken back by a failover). */
+uint64_t persist_visible_end(inv_engine *e);
 /* Frees the gate (inv_close). */
 void persist_gate_free(inv_engine *e);
 
