@@ -234,6 +234,21 @@ Test(replica, a_replica_holds_its_leaders_levels_at_the_same_revisions)
     pair_close(&p);
 }
 
+/* A leader with one level written, shipped and synced on disk: only the
+ * gate holds it back. The level's record position. */
+static uint64_t leader_one_level_unacked(inv_engine *l, stream *s)
+{
+    cr_assert_eq(inv_location_put(l, 1, NULL), INV_OK);
+    cr_assert_eq(inv_item_put(l, 2, NULL), INV_OK);
+    cr_assert_eq(inv_level_set(l, 2, 1, 10, 0, NULL), INV_OK);
+    uint64_t pos = inv_last_write_position();
+    stream_wait(s, l);
+    uint64_t deadline = tu_deadline_ms(WAIT_MS);
+    while (journal_durable_end(l->jr) < inv_repl_position(l))
+        cr_assert(!tu_past(deadline), "the journal syncs");
+    return pos;
+}
+
 Test(replica, acknowledgements_wait_for_the_shipper)
 {
     char dl[128];
@@ -241,14 +256,7 @@ Test(replica, acknowledgements_wait_for_the_shipper)
     stream s;
     stream_init(&s);
     inv_engine *l = open_leader(dl, &s);
-    cr_assert_eq(inv_location_put(l, 1, NULL), INV_OK);
-    cr_assert_eq(inv_item_put(l, 2, NULL), INV_OK);
-    cr_assert_eq(inv_level_set(l, 2, 1, 10, 0, NULL), INV_OK);
-    uint64_t pos = inv_last_write_position();
-    stream_wait(&s, l);
-    uint64_t deadline = tu_deadline_ms(WAIT_MS);
-    while (journal_durable_end(l->jr) <= pos) /* synced locally: only the gate holds it */
-        cr_assert(!tu_past(deadline), "the journal syncs");
+    uint64_t pos = leader_one_level_unacked(l, &s);
     cr_assert_lt(inv_durable_position(l), pos, "nothing replicated yet: not durable");
     inv_repl_acked(l, pos); /* up to, not including, the record at pos */
     cr_assert_lt(inv_durable_position(l), pos);
@@ -268,13 +276,7 @@ Test(replica, the_feed_of_a_leader_shows_only_what_is_replicated)
     stream s;
     stream_init(&s);
     inv_engine *l = open_leader(dl, &s);
-    cr_assert_eq(inv_location_put(l, 1, NULL), INV_OK);
-    cr_assert_eq(inv_item_put(l, 2, NULL), INV_OK);
-    cr_assert_eq(inv_level_set(l, 2, 1, 10, 0, NULL), INV_OK);
-    stream_wait(&s, l);
-    uint64_t deadline = tu_deadline_ms(WAIT_MS);
-    while (journal_durable_end(l->jr) < inv_repl_position(l)) /* on disk: only the gate holds */
-        cr_assert(!tu_past(deadline), "the journal syncs");
+    (void)leader_one_level_unacked(l, &s);
     inv_feed *f = NULL;
     cr_assert_eq(inv_feed_open(l, 0, &f), INV_OK);
     inv_feed_record rec;
