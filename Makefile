@@ -490,6 +490,7 @@ bench: all $(BENCHES)
 	@if [ -x bench/vs-redis ]; then bench/vs-redis; fi
 	@bench/vs-redis-sale
 	@bench/bench_http.sh
+	@bench/bench_repl.sh
 
 run: all
 	$(B)/invcored

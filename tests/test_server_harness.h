@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -97,6 +98,9 @@ static inline int srv_spawn(srv_t *s, int use_data, const char *const *extra)
     if (pid < 0)
         return -1;
     if (pid == 0) {
+        /* dies with the test (a failed or killed suite leaves no server
+         * behind; kept across the exec a cluster node restarts itself by) */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) {
             dup2(fd, 2);

@@ -180,24 +180,6 @@ static void cmd_state_digest(session *s, resp_out *o, const resp_arg *v, size_t 
 
 /* ---- the snapshot side channel (a standby behind the retained log) ------- */
 
-/* Is name (len bytes) a snapshot file's name: 16 lowercase hex digits and
- * ".snap" (nothing else reaches the file system: no path, no "..")? */
-static bool snapshot_name(const char *name, size_t len, uint64_t *pos)
-{
-    static const char suffix[] = ".snap";
-    if (len != 16 + sizeof suffix - 1 || memcmp(name + 16, suffix, sizeof suffix - 1) != 0)
-        return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < 16; i++) {
-        char ch = name[i];
-        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
-            return false;
-        v = v << 4 | (uint64_t)(ch <= '9' ? ch - '0' : ch - 'a' + 10);
-    }
-    *pos = v;
-    return true;
-}
-
 /* REPL.SNAPSHOT: [name, size, position] of the data directory's newest
  * snapshot. */
 static void cmd_repl_snapshot(session *s, resp_out *o, const resp_arg *v, size_t n)
@@ -209,12 +191,13 @@ static void cmd_repl_snapshot(session *s, resp_out *o, const resp_arg *v, size_t
         resp_w_error(o, "NOTFOUND", "no data directory");
         return;
     }
-    char best[32] = "";
+    char best[REPL_SNAPSHOT_NAME_LEN + 1] = "";
     uint64_t best_pos = 0, pos;
     for (struct dirent *de; (de = readdir(d)) != NULL;)
-        if (snapshot_name(de->d_name, strlen(de->d_name), &pos) && pos >= best_pos) {
+        if (repl_snapshot_name(de->d_name, strlen(de->d_name), &pos) && pos >= best_pos) {
             best_pos = pos;
-            snprintf(best, sizeof best, "%s", de->d_name);
+            memcpy(best, de->d_name,
+                   REPL_SNAPSHOT_NAME_LEN + 1); /* checked: that long, NUL included */
         }
     struct stat st;
     bool found = best[0] && fstatat(dirfd(d), best, &st, 0) == 0;
@@ -236,7 +219,7 @@ static void cmd_repl_snapshot_read(session *s, resp_out *o, const resp_arg *v, s
     assert(handler_call_ok(s, o, v, n, 4, 4));
     uint64_t pos, off, count;
     const char *dir = s->ctx->cfg->data_dir;
-    if (!dir || !snapshot_name(v[1].ptr, v[1].len, &pos) ||
+    if (!dir || !repl_snapshot_name(v[1].ptr, v[1].len, &pos) ||
         resp_parse_u64(v[2].ptr, v[2].len, &off) != 0 ||
         resp_parse_u64(v[3].ptr, v[3].len, &count) != 0 || count == 0 ||
         count > REPL_SNAPSHOT_CHUNK_BYTES || off > (uint64_t)INT64_MAX) {

@@ -273,15 +273,21 @@ static void publish_progress(repl *r)
 
 /* ---- a snapshot from the leader ---------------------------------------------- */
 
-/* A snapshot's file name: 16 lowercase hex digits and ".snap". */
-static bool snapshot_name_ok(const char *s, size_t len)
+bool repl_snapshot_name(const char *name, size_t len, uint64_t *pos)
 {
     static const char suffix[] = ".snap";
-    if (len != 16 + sizeof suffix - 1 || memcmp(s + 16, suffix, sizeof suffix - 1) != 0)
+    _Static_assert(16 + sizeof suffix - 1 == REPL_SNAPSHOT_NAME_LEN, "the name's length");
+    assert(name != NULL && pos != NULL);
+    if (len != REPL_SNAPSHOT_NAME_LEN || memcmp(name + 16, suffix, sizeof suffix - 1) != 0)
         return false;
-    for (size_t i = 0; i < 16; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+    uint64_t v = 0;
+    for (size_t i = 0; i < 16; i++) {
+        char ch = name[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
             return false;
+        v = v << 4 | (uint64_t)(ch <= '9' ? ch - '0' : ch - 'a' + 10);
+    }
+    *pos = v;
     return true;
 }
 
@@ -294,6 +300,7 @@ static int copy_snapshot(repl *r, const char *host, int port, const char *part, 
     struct timeval tv = {(time_t)(r->etcd_timeout_ms / 1000 + 5), 0};
     redisContext *c = redisConnectWithTimeout(host, port, tv);
     int rc = -1, fd = -1;
+    uint64_t snap_pos;
     redisReply *rep = NULL;
     if (!c || c->err || redisSetTimeout(c, tv) != REDIS_OK)
         goto out;
@@ -306,7 +313,7 @@ static int copy_snapshot(repl *r, const char *host, int port, const char *part, 
     rep = redisCommand(c, "REPL.SNAPSHOT");
     if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
         rep->element[0]->type != REDIS_REPLY_STRING ||
-        !snapshot_name_ok(rep->element[0]->str, rep->element[0]->len) ||
+        !repl_snapshot_name(rep->element[0]->str, rep->element[0]->len, &snap_pos) ||
         rep->element[1]->type != REDIS_REPLY_INTEGER || rep->element[1]->integer < 0 ||
         (unsigned long long)rep->element[1]->integer > REPL_SNAPSHOT_BYTES_MAX || cap < 22)
         goto out;
@@ -356,6 +363,8 @@ static void fetch_snapshot(repl *r)
     while (!stopping(r)) {
         repl_elect_status st;
         repl_elect_state(r->el, &st);
+        if (st.role == REPL_ROLE_LEADER) /* won before it knew it was behind */
+            (void)repl_elect_resign(r->el);
         char host[REPL_ADDR_MAX + 1];
         const char *colon = strrchr(st.leader_addr, ':');
         size_t hlen = colon ? (size_t)(colon - st.leader_addr) : 0;
@@ -388,6 +397,8 @@ static void fetch_snapshot(repl *r)
 /* A final follower error: the log no longer continues this node's copy. */
 static void follow_failed(repl *r, int rc)
 {
+    /* release: may_campaign's acquire; this copy must not lead now */
+    atomic_store_explicit(&r->caught_up, false, memory_order_release);
     if (rc == INV_ELIMIT) {
         fetch_snapshot(r); /* returns only when stopping */
         return;

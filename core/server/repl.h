@@ -60,6 +60,12 @@
 
 typedef struct repl repl;
 
+/* A snapshot file's name: 16 lowercase hex digits (its position, in
+ * *pos) and ".snap"; nothing else (no path, no "..") reaches the file
+ * system through REPL.SNAPSHOT.READ. */
+#define REPL_SNAPSHOT_NAME_LEN 21u
+bool repl_snapshot_name(const char *name, size_t len, uint64_t *pos);
+
 typedef struct {
     const char *cluster, *etcd, *advertise;
     uint32_t lease_ttl_ms; /* 0: REPL_LEASE_TTL_MS_DEFAULT */
