@@ -19,7 +19,9 @@
 #include "recovery.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* The ship callback, remembered for the journal's tap. */
 struct replica_tap {
@@ -46,7 +48,18 @@ int inv_repl_apply(inv_engine *e, uint64_t first, const void *bytes, size_t len)
     if (!e || !bytes || len == 0 || !is_replica(e))
         return INV_EINVALID;
     assert(e->jr != NULL);
+    /* The records' payloads are read in place as structs: they need the
+     * 8-byte alignment the journal gives them, which a caller's buffer
+     * (an etcd value after its key) may not have. */
+    void *copy = NULL;
+    if ((uintptr_t)bytes % 8u != 0) {
+        copy = malloc(len);
+        if (!copy)
+            return INV_ENOMEM;
+        bytes = memcpy(copy, bytes, len);
+    }
     int rc = recovery_replica_apply(e, first, bytes, len);
+    free(copy);
     assert(rc == INV_OK || rc == INV_EINVALID || rc == INV_EIO || rc == INV_ENOMEM);
     return rc;
 }

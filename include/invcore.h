@@ -752,7 +752,8 @@ void inv_defer_journal_end(inv_engine *e);
 typedef void (*inv_repl_ship_fn)(void *arg, uint64_t first, const void *bytes, size_t len);
 /* Where the next record of the stream goes (the replica's journal tail). */
 uint64_t inv_repl_position(inv_engine *e);
-/* Applies the stream bytes [first, first + len) (len > 0, whole records).
+/* Applies the stream bytes [first, first + len) (len > 0, whole records;
+ * any alignment).
  * Records below inv_repl_position are skipped (a resend after a restart);
  * first beyond it is a gap. INV_OK; INV_EINVALID for a gap, a bad record
  * (checksum, length) or an engine that is not a replica (nothing of a bad
