@@ -91,10 +91,16 @@ static int stream_apply(stream *s, inv_engine *r, uint64_t from)
 
 /* ---- engines ------------------------------------------------------------- */
 
+/* A replica without a background thread of its own: the tests tick it
+ * (engine_background_tick, never concurrently with another tick). */
 static inv_engine *open_replica(const char *dir, inv_fsync_policy policy)
 {
-    return tu_open_config(&(inv_config){
-        .data_dir = dir, .fsync_policy = policy, .defer_durability = true, .replica = true});
+    inv_engine *e = NULL;
+    inv_config cfg = {
+        .data_dir = dir, .fsync_policy = policy, .defer_durability = true, .replica = true};
+    int rc = engine_open_tuned(&e, &cfg, &(engine_tuning){.no_background = true});
+    cr_assert_eq(rc, INV_OK, "open replica %s: %s", dir, inv_strerror(rc));
+    return e;
 }
 
 /* A replica promoted at once: a leader of a fresh log, shipping into s. */
