@@ -77,11 +77,15 @@ static void thread_exit(void *arg)
 {
     assert(arg != NULL);
     epoch_record *r = arg;
+    /* relaxed: our own slot; nobody else writes in_use while it is 1. */
+    assert(atomic_load_explicit(&r->in_use, memory_order_relaxed) == 1);
     /* release: our last section's reads are done before the slot is free. */
     atomic_store_explicit(&r->local, 0, memory_order_release);
+    /* release: the cleared local is visible to whoever takes the slot over.
+     * From here on the record is not ours: another thread may reuse it at
+     * once and enter a section, so nothing below may read it (an assertion
+     * on local here once saw the next owner's odd count). */
     atomic_store_explicit(&r->in_use, 0, memory_order_release);
-    /* relaxed: our own stores just above */
-    assert((atomic_load_explicit(&r->local, memory_order_relaxed) & 1) == 0);
 }
 
 static void init_once(void)

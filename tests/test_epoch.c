@@ -349,3 +349,43 @@ Test(epoch, concurrent_readers_never_see_their_node_freed, .timeout = 120)
     /* relaxed: all threads joined. */
     cr_expect_eq(atomic_load_explicit(&frees_total, memory_order_relaxed), c.swaps);
 }
+
+/* ---- threads ending while others take their records over ------------ */
+
+#define CHURN_SPAWNERS 8
+#define CHURN_THREADS_PER_SPAWNER 500
+#define CHURN_SECTIONS 4
+
+static void *churn_main(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < CHURN_SECTIONS; i++) {
+        epoch_enter();
+        epoch_exit();
+    }
+    return NULL;
+}
+
+static void churn_spawner(void *arg, size_t idx)
+{
+    (void)arg;
+    (void)idx;
+    for (int t = 0; t < CHURN_THREADS_PER_SPAWNER; t++) {
+        pthread_t th;
+        TU_CHECK(pthread_create(&th, NULL, churn_main, NULL) == 0, "pthread_create");
+        pthread_join(th, NULL);
+    }
+}
+
+Test(epoch, a_record_taken_over_the_moment_its_owner_ends_is_never_read_by_the_old_owner)
+{
+    /* Spawners start threads side by side, so one thread's record is
+     * often reused by another the instant its owner marks it free. The
+     * ending thread once asserted on the record after freeing it and saw
+     * the next owner inside a section (a crash under TSan in CI). */
+    tu_run_threads(CHURN_SPAWNERS, churn_spawner, NULL);
+    epoch_retire(&nodes[5], record_free, &owner_a);
+    for (int i = 0; i < 3 && !freed(5); i++)
+        epoch_reclaim();
+    cr_expect_eq(freed(5), 1, "the ended threads hold no epoch back");
+}
