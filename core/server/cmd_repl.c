@@ -32,24 +32,6 @@
 /* Bytes of a host in "host:port" (REPL_ADDR_MAX bounds the whole). */
 #define ADDR_HOST_MAX REPL_ADDR_MAX
 
-/* Splits "host:port" or "[v6]:port": false when it is neither. */
-static bool split_addr(const char *addr, char *host, size_t cap, const char **port)
-{
-    const char *colon = strrchr(addr, ':');
-    if (!colon || colon == addr || colon[1] == '\0')
-        return false;
-    const char *h = addr;
-    size_t len = (size_t)(colon - addr);
-    if (h[0] == '[' && len >= 2 && h[len - 1] == ']')
-        h++, len -= 2;
-    if (len >= cap)
-        return false;
-    memcpy(host, h, len);
-    host[len] = '\0';
-    *port = colon + 1;
-    return true;
-}
-
 static void cmd_role(session *s, resp_out *o, const resp_arg *v, size_t n)
 {
     assert(handler_call_ok(s, o, v, n, 1, 1));
@@ -72,7 +54,7 @@ static void cmd_role(session *s, resp_out *o, const resp_arg *v, size_t n)
         resp_w_array(o, 0); /* standbys follow etcd, not this node */
         return;
     }
-    bool known = split_addr(in.leader_addr, host, sizeof host, &port);
+    bool known = repl_split_addr(in.leader_addr, host, sizeof host, &port);
     resp_w_array(o, 5);
     resp_w_bulk_str(o, "slave");
     resp_w_bulk_str(o, known ? host : "");
@@ -90,7 +72,7 @@ static bool leader_of(session *s, const resp_arg *name, char *host, size_t cap, 
     if (!r || !cluster || name->len != strlen(cluster) || memcmp(name->ptr, cluster, name->len))
         return false;
     repl_info_get(r, in);
-    return split_addr(in->leader_addr, host, cap, port);
+    return repl_split_addr(in->leader_addr, host, cap, port);
 }
 
 /* A master's state as SENTINEL MASTER answers it (flat field/value). */
@@ -226,8 +208,13 @@ static void cmd_repl_snapshot_read(session *s, resp_out *o, const resp_arg *v, s
         resp_w_error(o, "INVALID", "expected a snapshot name, an offset and 1..1048576 bytes");
         return;
     }
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%.*s", dir, (int)v[1].len, v[1].ptr);
+    char name[REPL_SNAPSHOT_NAME_LEN + 1], path[REPL_PATH_MAX];
+    memcpy(name, v[1].ptr, REPL_SNAPSHOT_NAME_LEN); /* checked: that long */
+    name[REPL_SNAPSHOT_NAME_LEN] = '\0';
+    if (!repl_path(path, sizeof path, dir, name)) {
+        resp_w_error(o, "INVALID", "the snapshot path is too long");
+        return;
+    }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     static _Thread_local char buf[REPL_SNAPSHOT_CHUNK_BYTES];
     ssize_t got = fd >= 0 ? pread(fd, buf, (size_t)count, (off_t)off) : -1;

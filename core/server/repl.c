@@ -22,6 +22,7 @@
 #include "alloc.h"
 #include "clock.h"
 #include "journal.h"
+#include "recovery.h"
 #include "server/etcd.h"
 #include "server/repl_log.h"
 
@@ -78,13 +79,24 @@ static bool stopping(repl *r)
 
 /* ---- the data directory ------------------------------------------------------ */
 
-/* Creates REPL_LED_FILE durably (the file and its directory entry). */
+bool repl_path(char *out, size_t cap, const char *dir, const char *name)
+{
+    assert(out != NULL && cap > 0);
+    assert(dir != NULL && name != NULL);
+    int n = snprintf(out, cap, "%s/%s", dir, name);
+    return n >= 0 && (size_t)n < cap;
+}
+
+/* Creates REPL_LED_FILE durably (the file and its directory entry); -1
+ * with errno (ENAMETOOLONG: the path does not fit). */
 static int mark_led(const char *dir)
 {
     assert(dir != NULL);
-    char path[4096];
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, REPL_LED_FILE) >= sizeof path)
+    char path[REPL_PATH_MAX];
+    if (!repl_path(path, sizeof path, dir, REPL_LED_FILE)) {
+        errno = ENAMETOOLONG;
         return -1;
+    }
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
@@ -98,7 +110,7 @@ static int mark_led(const char *dir)
     return rc;
 }
 
-/* Deletes dir's regular files but LOCK, keep (may be NULL) and the
+/* Deletes dir's regular files but RECOVERY_LOCK_FILE, keep (may be NULL) and the
  * marker, then the marker: a crash midway leaves the marker, and the next
  * start empties again. */
 static int empty_dir(const char *dir, const char *keep, char *err, size_t errlen)
@@ -112,7 +124,7 @@ static int empty_dir(const char *dir, const char *keep, char *err, size_t errlen
     for (struct dirent *de; (de = readdir(d)) != NULL;) {
         struct stat st;
         if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
-            strcmp(de->d_name, "LOCK") == 0 || strcmp(de->d_name, REPL_LED_FILE) == 0 ||
+            strcmp(de->d_name, RECOVERY_LOCK_FILE) == 0 || strcmp(de->d_name, REPL_LED_FILE) == 0 ||
             (keep && strcmp(de->d_name, keep) == 0))
             continue;
         if (unlinkat(dfd, de->d_name, 0) != 0) {
@@ -134,16 +146,19 @@ static int empty_dir(const char *dir, const char *keep, char *err, size_t errlen
 int repl_prepare_dir(const char *data_dir, char *err, size_t errlen)
 {
     assert(data_dir != NULL && err != NULL);
-    char path[4096];
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", data_dir, REPL_LED_FILE) >= sizeof path) {
-        snprintf(err, errlen, "data dir path too long");
+    char path[REPL_PATH_MAX];
+    if (!repl_path(path, sizeof path, data_dir, REPL_LED_FILE)) {
+        snprintf(err, errlen, "data dir path too long: %s", data_dir);
         return -1;
     }
     if (access(path, F_OK) != 0)
         return 0; /* never led (or a fresh directory): resume where it is */
     /* Only with the directory's lock: never empty another engine's. */
-    char lock[4096];
-    snprintf(lock, sizeof lock, "%s/LOCK", data_dir);
+    char lock[REPL_PATH_MAX];
+    if (!repl_path(lock, sizeof lock, data_dir, RECOVERY_LOCK_FILE)) {
+        snprintf(err, errlen, "data dir path too long: %s", data_dir);
+        return -1;
+    }
     int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
         snprintf(err, errlen, "data directory %s is in use", data_dir);
@@ -291,6 +306,25 @@ bool repl_snapshot_name(const char *name, size_t len, uint64_t *pos)
     return true;
 }
 
+bool repl_split_addr(const char *addr, char *host, size_t cap, const char **port)
+{
+    assert(addr != NULL && host != NULL && port != NULL);
+    assert(cap > 0);
+    const char *colon = strrchr(addr, ':');
+    if (!colon || colon == addr || colon[1] == '\0')
+        return false;
+    const char *h = addr;
+    size_t len = (size_t)(colon - addr);
+    if (h[0] == '[' && len >= 2 && h[len - 1] == ']')
+        h++, len -= 2; /* [v6]:port */
+    if (len >= cap)
+        return false;
+    memcpy(host, h, len);
+    host[len] = '\0';
+    *port = colon + 1;
+    return true;
+}
+
 /* Copies the leader's latest snapshot (at host:port) into dir/part:
  * its name in name (cap >= 22), or -1. Every length it is told is checked
  * against what it asked for. */
@@ -358,29 +392,32 @@ out:
  * position, which the leader kept: it compacts only below its snapshot). */
 static void fetch_snapshot(repl *r)
 {
-    char part[4096], name[32], final[4096], err[256];
-    snprintf(part, sizeof part, "%s/%s", r->cfg.data_dir, REPL_SNAPSHOT_PART_FILE);
+    char part[REPL_PATH_MAX], name[32], final[REPL_PATH_MAX], err[256];
+    /* Believed to fit (the engine opened its journal there), checked still,
+     * once: every snapshot's name is as long as this one. Without them this
+     * node stays a standby until it stops. */
+    static const char any_name[] = "0000000000000000.snap";
+    _Static_assert(sizeof any_name - 1 == REPL_SNAPSHOT_NAME_LEN, "a snapshot name's length");
+    bool fits = repl_path(part, sizeof part, r->cfg.data_dir, REPL_SNAPSHOT_PART_FILE) &&
+                repl_path(final, sizeof final, r->cfg.data_dir, any_name);
+    if (!fits)
+        fprintf(stderr, "invcored: cannot copy a snapshot: data dir path too long: %s\n",
+                r->cfg.data_dir);
     while (!stopping(r)) {
         repl_elect_status st;
         repl_elect_state(r->el, &st);
         if (st.role == REPL_ROLE_LEADER) /* won before it knew it was behind */
             (void)repl_elect_resign(r->el);
         char host[REPL_ADDR_MAX + 1];
-        const char *colon = strrchr(st.leader_addr, ':');
-        size_t hlen = colon ? (size_t)(colon - st.leader_addr) : 0;
-        const char *h = st.leader_addr;
-        if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']')
-            h++, hlen -= 2; /* [v6]:port */
-        if (colon && hlen > 0 && hlen < sizeof host) {
-            memcpy(host, h, hlen);
-            host[hlen] = '\0';
+        const char *port;
+        if (fits && repl_split_addr(st.leader_addr, host, sizeof host, &port)) {
             fprintf(stderr,
                     "invcored: the log no longer holds position %" PRIu64
                     ": copying the snapshot of %s\n",
                     inv_repl_position(r->e), st.leader_addr);
-            if (copy_snapshot(r, host, atoi(colon + 1), part, name, sizeof name) == 0 &&
+            if (copy_snapshot(r, host, atoi(port), part, name, sizeof name) == 0 &&
+                repl_path(final, sizeof final, r->cfg.data_dir, name) &&
                 empty_dir(r->cfg.data_dir, REPL_SNAPSHOT_PART_FILE, err, sizeof err) == 0) {
-                snprintf(final, sizeof final, "%s/%s", r->cfg.data_dir, name);
                 int dfd = open(r->cfg.data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (rename(part, final) == 0 && dfd >= 0 && fsync(dfd) == 0) {
                     close(dfd);

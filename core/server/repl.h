@@ -34,6 +34,10 @@
 /* The marker of a data directory whose engine led: its journal may hold
  * records the log never got. */
 #define REPL_LED_FILE "repl.led"
+/* Bytes of a path repl builds in the data directory (the directory, '/',
+ * a file name, NUL): Linux's PATH_MAX, as JOURNAL_PATH_MAX, so that any
+ * directory the engine opened fits; a longer path is refused, never cut. */
+#define REPL_PATH_MAX 4096u
 /* Bytes the leader's journal may have written ahead of etcd's commits:
  * beyond it the journal's writer waits (back-pressure on the writers). */
 #define REPL_SHIP_QUEUE_BYTES (64u << 20)
@@ -59,6 +63,14 @@
 #define REPL_SNAPSHOT_RETRY_MS 500u
 
 typedef struct repl repl;
+
+/* Writes "dir/name" into out (cap bytes): false when it does not fit (out
+ * then holds no usable path). */
+bool repl_path(char *out, size_t cap, const char *dir, const char *name);
+/* Splits "host:port" or "[v6]:port" (brackets dropped) into host (cap
+ * bytes, NUL-terminated) and *port (pointing into addr): false when addr is
+ * neither (no colon, nothing before or after it) or the host does not fit. */
+bool repl_split_addr(const char *addr, char *host, size_t cap, const char **port);
 
 /* A snapshot file's name: 16 lowercase hex digits (its position, in
  * *pos) and ".snap"; nothing else (no path, no "..") reaches the file
