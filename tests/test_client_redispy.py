@@ -11,17 +11,17 @@ Run with Debian's interpreter: /usr/bin/python3 tests/test_client_redispy.py
 """
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 import redis
 
+sys.dont_write_bytecode = True  # no tests/__pycache__ from the import below
+from client_checks import expect, run_checks, stop_process  # noqa: E402
+
 START_TIMEOUT_S = 10
-STOP_TIMEOUT_S = 10
 HOLD_TTL_MS = 60000
 
 
@@ -58,15 +58,7 @@ class Server:
         raise RuntimeError("invcored did not start; log:\n" + open(self.log).read())
 
     def stop(self):
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
     def cleanup(self):
@@ -88,11 +80,6 @@ def seed(r, item, stock):
 def level(r, item):
     """[available, reserved] of item at location 1."""
     return r.execute_command("LEVEL.GET", item, 1)[:2]
-
-
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
 
 
 def transaction(r, *commands):
@@ -191,27 +178,7 @@ CHECKS = [
 
 
 def main():
-    passed = failed = 0
-    srv = Server()
-    try:
-        srv.start()
-        for name, fn in CHECKS:
-            try:
-                fn(srv)
-                ok, why = True, ""
-            except Exception as e:  # a check's failure, whatever its kind
-                ok, why = False, "%s: %s" % (type(e).__name__, e)
-                traceback.print_exc()
-            if ok:
-                passed += 1
-                print("PASS %s" % name)
-            else:
-                failed += 1
-                print("FAIL %s: %s" % (name, why))
-    finally:
-        srv.cleanup()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return run_checks(Server(), CHECKS)
 
 
 if __name__ == "__main__":

@@ -21,15 +21,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 import redis
 import redis.sentinel
 
+sys.dont_write_bytecode = True  # no tests/__pycache__ from the import below
+from client_checks import expect, run_checks, stop_process  # noqa: E402
+
 CLUSTER = "shop"
 START_TIMEOUT_S = 20
 FAILOVER_TIMEOUT_S = 30
-STOP_TIMEOUT_S = 10
 WRITES_BEFORE = 50
 WRITES_AFTER = 50
 
@@ -42,17 +43,6 @@ def free_ports(n):
     for s in socks:
         s.close()
     return ports
-
-
-def stop(proc):
-    if proc is None or proc.poll() is not None:
-        return
-    os.kill(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 class Cluster:
@@ -113,14 +103,9 @@ class Cluster:
 
     def cleanup(self):
         for proc, _ in self.nodes:
-            stop(proc)
-        stop(self.etcd)
+            stop_process(proc)
+        stop_process(self.etcd)
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
 
 
 def write_until_done(master, item, n):
@@ -182,27 +167,7 @@ CHECKS = [  # in this order: the second one kills the leader
 
 
 def main():
-    passed = failed = 0
-    cl = Cluster()
-    try:
-        cl.start()
-        for name, fn in CHECKS:
-            try:
-                fn(cl)
-                ok, why = True, ""
-            except Exception as e:  # a check's failure, whatever its kind
-                ok, why = False, "%s: %s" % (type(e).__name__, e)
-                traceback.print_exc()
-            if ok:
-                passed += 1
-                print("PASS %s" % name)
-            else:
-                failed += 1
-                print("FAIL %s: %s" % (name, why))
-    finally:
-        cl.cleanup()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return run_checks(Cluster(), CHECKS)
 
 
 if __name__ == "__main__":
