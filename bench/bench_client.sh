@@ -5,8 +5,9 @@
 # run, so the box's load falls on both alike:
 #   redis-benchmark -t ping_mbulk -c 50 -P 1 (its default: one thread; and
 #                   --threads = cores)
-#   invcore-bench --target redis --scenario ping --clients 50 (default
-#                   threads = cores; and --threads 1)
+#   invcore-bench --target redis --scenario ping --clients 50 (its
+#                   default threads against loopback: cores / 2, at least 1;
+#                   and --threads = cores)
 # PING does no work in the server, so the rate is the client's ceiling (and
 # the server's), the same for both. Prints each round's requests/s and the
 # ratio of the medians: invcore-bench / redis-benchmark (default threads of
@@ -67,14 +68,15 @@ for r in $(seq 1 "$ROUNDS"); do
   rb >>"$TMP/rb1"
   ib >>"$TMP/ib"
   rb --threads "$CORES" >>"$TMP/rbT"
-  ib --threads 1 >>"$TMP/ib1"
+  ib --threads "$CORES" >>"$TMP/ibT"
 done
-for f in rb1 rbT ib ib1; do
+IB_DEFAULT=$(( CORES / 2 > 0 ? CORES / 2 : 1 ))
+for f in rb1 rbT ib ibT; do
   case $f in
     rb1) name="redis-benchmark (1 thread, its default)" ;;
     rbT) name="redis-benchmark --threads $CORES" ;;
-    ib) name="invcore-bench (--threads $CORES, its default)" ;;
-    ib1) name="invcore-bench --threads 1" ;;
+    ib) name="invcore-bench (--threads $IB_DEFAULT, its default)" ;;
+    ibT) name="invcore-bench --threads $CORES" ;;
   esac
   printf '%-44s %s  median %s\n' "$name" "$(tr '\n' ' ' <"$TMP/$f")" "$(median <"$TMP/$f")"
 done

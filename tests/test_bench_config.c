@@ -113,6 +113,29 @@ Test(bench_config, http_takes_its_own_port_and_checks_over_resp)
     cr_assert_eq(c.stock, 1000000000); /* decr: a stock that lasts the run */
 }
 
+Test(bench_config, default_threads_leave_a_loopback_server_its_share_of_the_cores)
+{
+    /* A server on this box: half the cores, at least one. */
+    cr_expect_eq(bench_default_threads("127.0.0.1", 2), 1);
+    cr_expect_eq(bench_default_threads("127.3.2.1", 16), 8);
+    cr_expect_eq(bench_default_threads("::1", 8), 4);
+    cr_expect_eq(bench_default_threads("localhost", 4), 2);
+    cr_expect_eq(bench_default_threads("127.0.0.1", 1), 1);
+    /* A server elsewhere: every core. */
+    cr_expect_eq(bench_default_threads("10.0.0.7", 2), 2);
+    cr_expect_eq(bench_default_threads("128.0.0.1", 16), 16);
+    cr_expect_eq(bench_default_threads("::2", 8), 8);
+    cr_expect_eq(bench_default_threads("db.example", 4), 4);
+    /* Unknown core count, and more cores than threads may run. */
+    cr_expect_eq(bench_default_threads("10.0.0.7", 0), 1);
+    cr_expect_eq(bench_default_threads("10.0.0.7", 100000), BENCH_THREADS_MAX);
+    /* The parsed default is the same rule for this box. */
+    struct bench_config c;
+    char err[ERR_LEN];
+    cr_assert_eq(parse(&c, err, ARGS("--clients", "1000")), 0, "%s", err);
+    cr_expect_eq(c.threads, bench_default_threads("127.0.0.1", sysconf(_SC_NPROCESSORS_ONLN)));
+}
+
 Test(bench_config, more_threads_than_clients_run_one_thread_per_client)
 {
     struct bench_config c;

@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <getopt.h>
@@ -209,6 +210,29 @@ static void set_defaults(struct bench_config *c)
     memcpy(c->keys_text, "hot", 4);
 }
 
+/* A loopback address or name: the server shares this machine's cores. */
+static bool host_is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (strcmp(host, "localhost") == 0)
+        return true;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127; /* 127.0.0.0/8 */
+    return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+unsigned bench_default_threads(const char *host, long cores)
+{
+    assert(host != NULL);
+    if (cores < 1)
+        return 1;
+    long threads = host_is_loopback(host) ? cores / BENCH_LOOPBACK_CORES_PER_THREAD : cores;
+    threads = threads < 1 ? 1 : threads > BENCH_THREADS_MAX ? BENCH_THREADS_MAX : threads;
+    assert(threads >= 1 && threads <= BENCH_THREADS_MAX);
+    return (unsigned)threads;
+}
+
 /* The combinations, once every flag is known. */
 static int config_check(struct bench_config *c, bool port_given, bool threads_given, char *err,
                         size_t err_len)
@@ -227,10 +251,8 @@ static int config_check(struct bench_config *c, bool port_given, bool threads_gi
         c->resp_port = c->port;
     else if (c->resp_port == 0)
         c->resp_port = DEFAULT_PORT_INVCORED;
-    if (!threads_given) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        c->threads = cores > 0 ? (unsigned)cores : 1;
-    }
+    if (!threads_given)
+        c->threads = bench_default_threads(c->host, sysconf(_SC_NPROCESSORS_ONLN));
     if (c->threads > c->clients)
         c->threads = c->clients; /* a thread without a connection would idle */
     if (c->stock < 0)
@@ -508,7 +530,8 @@ void bench_config_usage(FILE *out)
         "                             go over RESP on --resp-port (7379)\n"
         "  --target invcored|redis    the same scenarios; on Redis as Lua scripts\n"
         "  --scenario ping|decr|floor|checkout|browse|mix   (floor)\n"
-        "  --clients N (50) --threads T (cores) --pipeline P (1)\n"
+        "  --clients N (50) --threads T (cores; half of them for a loopback --host)\n"
+        "  --pipeline P (1)\n"
         "  --duration S (10) --warmup S (0) --rate R (open loop: R arrivals/s in all;\n"
         "                             latency from the intended send time)\n"
         "  --requests N               end after N transactions (a checkout, hold to\n"

@@ -31,6 +31,12 @@
 #define BENCH_THINK_MS_MAX 600000u /* think time: ten minutes */
 #define BENCH_ID_BASE_MAX 1000000000000000000ull /* item ids stay below 2^63 */
 #define BENCH_HOST_MAX 255
+/* Default --threads against a server on this machine (a loopback --host):
+ * one per this many cores, as invcored's own default loops, so the two
+ * together do not ask for more cores than there are. Three runnable threads
+ * on two cores made the P1 tail measure the run queue: PING's p99 against
+ * Redis was 3.3 ms with two client threads, 0.9 with one (issue #15). */
+#define BENCH_LOOPBACK_CORES_PER_THREAD 2
 #define BENCH_PATH_MAX 4096
 #define BENCH_TOKEN_MAX 512
 #define BENCH_SAMPLES_MAX 86400 /* per-second samples kept for the plot */
@@ -97,6 +103,10 @@ int bench_errf(char *err, size_t err_len, const char *fmt, ...)
 
 /* 0: parsed (or --help: *help set, nothing else checked); -1: err holds
  * the reason, naming the flag. */
+/* The default --threads on a box of cores online (< 1: unknown) for host:
+ * every core for a remote server, a share (BENCH_LOOPBACK_CORES_PER_THREAD)
+ * for one on loopback; at least 1. */
+unsigned bench_default_threads(const char *host, long cores);
 int bench_config_parse(int argc, char **argv, struct bench_config *out, bool *help, char *err,
                        size_t err_len);
 void bench_config_usage(FILE *out);
