@@ -167,7 +167,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if ((mode & 1) && !fuzz_take_password(&data, &size))
         return 0;
-    http_conn *h = http_conn_new((mode & 1) ? &g_cfg_pass : &g_cfg_open, g_ts, &g_tokens);
+    http_conn *h =
+        http_conn_new((mode & 1) ? &g_cfg_pass : &g_cfg_open, g_ts, &g_tokens, NULL, NULL);
     if (h == NULL)
         return 0;
     resp_out out;

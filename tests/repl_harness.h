@@ -34,26 +34,28 @@
 
 typedef struct {
     srv_t s;
-    char port[8], adv[32];
+    char port[8], http_port[8], adv[32];
     const char *etcd; /* the endpoints it was given */
 } node;
 
 static inline void node_start(node *n)
 {
-    const char *extra[] = {"--http-port", "0",     "--fsync",        "always", "--threads", "1",
-                           "--port",      n->port, "--cluster",      CLUSTER,  "--etcd",    n->etcd,
-                           "--advertise", n->adv,  "--lease-ttl-ms", TTL_ARG,  NULL};
+    const char *extra[] = {
+        "--http-port", n->http_port, "--fsync",        "always", "--threads", "1",
+        "--port",      n->port,      "--cluster",      CLUSTER,  "--etcd",    n->etcd,
+        "--advertise", n->adv,       "--lease-ttl-ms", TTL_ARG,  NULL};
     cr_assert_eq(srv_spawn(&n->s, 1, extra), 0, "invcored did not start (log %s)", n->s.log);
     cr_assert_eq(n->s.port, atoi(n->port));
 }
 
 static inline void node_new(node *n, const char *etcd)
 {
-    int port;
+    int port[2];
     srv_prepare(&n->s);
-    cr_assert(eh_free_ports(&port, 1));
-    snprintf(n->port, sizeof n->port, "%d", port);
-    snprintf(n->adv, sizeof n->adv, "127.0.0.1:%d", port);
+    cr_assert(eh_free_ports(port, 2));
+    snprintf(n->port, sizeof n->port, "%d", port[0]);
+    snprintf(n->http_port, sizeof n->http_port, "%d", port[1]);
+    snprintf(n->adv, sizeof n->adv, "127.0.0.1:%d", port[0]);
     n->etcd = etcd;
     node_start(n);
 }

@@ -16,6 +16,7 @@
  */
 #include "relay.h"
 #include "repl_harness.h"
+#include "test_http_client.h"
 
 /* Leader kills in a_killed_leader_... (fewer under a sanitizer's stress
  * scale, at least 2); make failover-test runs 200. */
@@ -82,6 +83,24 @@ Test(repl_server, acknowledged_writes_are_readable_on_the_standby, .init = clust
     r = ask(standby, "SENTINEL GET-MASTER-ADDR-BY-NAME other");
     cr_assert(r && r->type == REDIS_REPLY_NIL, "another cluster's name: nil");
     freeReplyObject(r);
+    /* Over HTTP a write to the standby is a 503 to retry, a read is served. */
+    CURL *curl = curl_easy_init();
+    static hc_resp hr;
+    const char *const none[] = {NULL};
+    cr_assert_not_null(curl);
+    long st = hc_do(curl, atoi(standby->http_port), "POST",
+                    "/admin/api/2021-04/inventory_levels/adjust.json", none,
+                    "{\"location_id\":1,\"inventory_item_id\":7,\"available_adjustment\":-1}", &hr);
+    cr_assert_eq(st, 503, "an HTTP write to the standby: %ld %s", st, hr.body);
+    cr_assert_str_eq(hr.retry_after, "1");
+    cr_assert(strstr(hr.body, "read-only replica") != NULL, "%s", hr.body);
+    st = hc_do(curl, atoi(standby->http_port), "GET",
+               "/admin/api/2021-04/inventory_levels.json?inventory_item_ids=7", none, NULL, &hr);
+    cr_assert_eq(st, 200, "an HTTP read on the standby: %ld %s", st, hr.body);
+    cr_assert(strstr(hr.body, "\"available\":40") != NULL, "%s", hr.body);
+    curl_easy_cleanup(curl);
+    cr_assert_eq(available(standby, 7), 40, "the refused write changed nothing");
+    assert_same_state(leader, standby);
     r = ask(standby, "TENANT.CREATE acme");
     cr_assert(r && r->type == REDIS_REPLY_ERROR, "tenants are not replicated");
     freeReplyObject(r);

@@ -543,6 +543,12 @@ static int peel_meta_or_reply(session *s, resp_out *o, const cmd_def *c, const r
     return 0;
 }
 
+bool server_ctx_read_only(const server_ctx *ctx)
+{
+    assert(ctx != NULL);
+    return ctx->cluster != NULL && !repl_writable(server_ctx_repl(ctx));
+}
+
 bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc)
 {
     pthread_once(&g_index_once, build_index);
@@ -591,7 +597,7 @@ bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc)
     }
     /* A standby (or a leader whose lease ran out) takes no write: Redis's
      * words, so clients react as they do to a Redis replica. */
-    if ((c->flags & CMD_WRITE) && s->ctx->cluster && !repl_writable(server_ctx_repl(s->ctx))) {
+    if ((c->flags & CMD_WRITE) && server_ctx_read_only(s->ctx)) {
         stats_reject(s->st, (unsigned)(c - g_cmds));
         resp_w_error(o, "READONLY", "You can't write against a read only replica.");
         multi_flag_error(s);

@@ -48,6 +48,11 @@ static inline struct repl *server_ctx_repl(const server_ctx *ctx)
     return atomic_load_explicit(&((server_ctx *)ctx)->repl, memory_order_acquire);
 }
 
+/* A cluster node that takes no write now: a standby, a leader whose lease
+ * ran out, or a node not following its cluster yet (server_set_repl). RESP
+ * writes then get READONLY, HTTP writes 503. False on a single node. */
+bool server_ctx_read_only(const server_ctx *ctx);
+
 /* Per-loop buffers for list replies (allocated once, reused). */
 typedef struct cmd_scratch cmd_scratch;
 cmd_scratch *command_scratch_new(void);

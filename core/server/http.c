@@ -35,6 +35,8 @@
 struct http_conn {
     const server_config *cfg;
     inv_tenants *tenants;
+    http_read_only_fn read_only; /* NULL: writes always taken */
+    const void *read_only_arg;
     token_registry *tokens;
     token_set *tset; /* the token set requests are checked against (a reference) */
     /* The last request's tenant (a reference), kept for the next one: a
@@ -389,7 +391,8 @@ static const http_parser_settings g_settings = {
 
 /* ---- the connection ----------------------------------------------------- */
 
-http_conn *http_conn_new(const server_config *cfg, inv_tenants *tenants, token_registry *tokens)
+http_conn *http_conn_new(const server_config *cfg, inv_tenants *tenants, token_registry *tokens,
+                         http_read_only_fn read_only, const void *read_only_arg)
 {
     assert(cfg != NULL);
     assert(cfg->http_headers > 0 && cfg->http_headers <= SERVER_HTTP_HEADERS_MAX);
@@ -400,6 +403,8 @@ http_conn *http_conn_new(const server_config *cfg, inv_tenants *tenants, token_r
     h->cfg = cfg;
     h->tenants = tenants;
     h->tokens = tokens;
+    h->read_only = read_only;
+    h->read_only_arg = read_only_arg;
     h->served = http_served_new();
     h->tset = token_registry_acquire(tokens);
     if (h->served == NULL || h->tset == NULL) {
@@ -510,6 +515,7 @@ http_step http_conn_step(http_conn *h, const char *data, size_t len, resp_out *o
             .scope = h->req_scope,
             .deny = h->req_deny,
             .deny_msg = h->req_deny_msg,
+            .read_only = h->read_only != NULL && h->read_only(h->read_only_arg),
             .retry_after_ms = retry_ms,
             .started_ns = clock_mono_ns(),
         };

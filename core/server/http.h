@@ -31,6 +31,9 @@
 #define HTTP_PREAUTH_HEADER_BYTES_MAX 4096u
 #define HTTP_PREAUTH_HEADERS_MAX 32u
 #define HTTP_PREAUTH_URL_BYTES_MAX 1024u
+/* Retry-After (seconds) of the 503 a cluster's standby answers a write
+ * with: about a failover's time at the default 2 s lease is a few tries. */
+#define HTTP_READ_ONLY_RETRY_AFTER_S 1u
 
 typedef struct {
     const char *name, *value;
@@ -58,6 +61,7 @@ typedef struct {
     token_scope scope;
     int deny;
     const char *deny_msg;
+    bool read_only; /* server_ctx_read_only: a write route answers 503 */
     uint64_t retry_after_ms;
     uint64_t started_ns; /* clock_mono_ns at parse: the latency histogram */
 } http_parsed;
@@ -70,7 +74,13 @@ typedef enum {
     HTTP_STEP_CLOSE = 2 /* a response appended; close after sending it */
 } http_step;
 
-http_conn *http_conn_new(const server_config *cfg, inv_tenants *tenants, token_registry *tokens);
+/* True while the server takes no write (a cluster's standby: its write
+ * routes answer 503); arg is the http_conn_new caller's. */
+typedef bool (*http_read_only_fn)(const void *arg);
+
+/* read_only may be NULL: the server always takes writes (a single node). */
+http_conn *http_conn_new(const server_config *cfg, inv_tenants *tenants, token_registry *tokens,
+                         http_read_only_fn read_only, const void *read_only_arg);
 /* The tenant of the connection's last request (a reference the connection
  * holds; NULL: none): its writes are the ones durable_at names. */
 inv_tenant *http_conn_tenant(const http_conn *h);

@@ -631,6 +631,16 @@ static bool serve_refused(const http_parsed *pr, const http_route *route, const 
         error_body(res, req->path, 403, msg);
         return true;
     }
+    if (pr->read_only && need == TOKEN_SCOPE_WRITE) {
+        /* 503 with Retry-After: retried by clients and proxies as a
+         * failover in progress, as RESP clients react to READONLY. */
+        error_body(res, req->path, 503,
+                   "Service Unavailable: this node is a read-only replica; send writes to the "
+                   "leader (ROLE or SENTINEL GET-MASTER-ADDR-BY-NAME names it)");
+        snprintf(res->extra[res->n_extra++], HTTP_EXTRA_HEADER_BYTES_MAX, "Retry-After: %u",
+                 HTTP_READ_ONLY_RETRY_AFTER_S);
+        return true;
+    }
     if (pr->e == NULL && route_needs_tenant(route)) {
         snprintf(msg, sizeof msg, "Not Found: tenant '%s' does not exist",
                  pr->tenant_name ? pr->tenant_name : "");

@@ -1125,6 +1125,13 @@ static const session_conn_ops g_conn_ops = {conn_op_facts, conn_op_gather, conn_
 
 /* ---- accept ------------------------------------------------------------- */
 
+/* The HTTP face's read-only test (http_read_only_fn): a cluster's standby
+ * refuses HTTP writes as command.c refuses RESP ones. */
+static bool ctx_read_only(const void *ctx)
+{
+    return server_ctx_read_only(ctx);
+}
+
 /* Callers count the refusal first: a client that reads the error (or sees
  * the close) and then asks INFO must find it counted. */
 static void reject_client(int fd)
@@ -1187,7 +1194,8 @@ static void loop_accept(loop *lp, bool http)
         /* exact: a slot is taken before the connection is admitted */
         bool admitted = stats_admit(&srv->g.connected, srv->cfg.maxclients);
         if (!admitted || (c = inv_calloc(1, sizeof *c)) == NULL ||
-            (http && (c->http = http_conn_new(&srv->cfg, srv->tenants, &srv->tokens)) == NULL)) {
+            (http && (c->http = http_conn_new(&srv->cfg, srv->tenants, &srv->tokens, ctx_read_only,
+                                              &srv->ctx)) == NULL)) {
             free(c);
             if (admitted)
                 stats_sub_global(&srv->g.connected, 1); /* its slot back */
