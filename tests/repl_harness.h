@@ -11,6 +11,7 @@
 #ifndef TEST_REPL_HARNESS_H
 #define TEST_REPL_HARNESS_H
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -38,12 +39,23 @@ typedef struct {
     const char *etcd; /* the endpoints it was given */
 } node;
 
+/* Tokens mode, set by a test before its nodes start (NULL: off): every node
+ * starts with --tokens g_tokens_file --repl-auth g_token, and the harness's
+ * connections AUTH with g_token (an admin token of that file). */
+static const char *g_tokens_file, *g_token;
+
 static inline void node_start(node *n)
 {
     const char *extra[] = {
-        "--http-port", n->http_port, "--fsync",        "always", "--threads", "1",
-        "--port",      n->port,      "--cluster",      CLUSTER,  "--etcd",    n->etcd,
-        "--advertise", n->adv,       "--lease-ttl-ms", TTL_ARG,  NULL};
+        "--http-port",    n->http_port, "--fsync", "always", "--threads", "1",           "--port",
+        n->port,          "--cluster",  CLUSTER,   "--etcd", n->etcd,     "--advertise", n->adv,
+        "--lease-ttl-ms", TTL_ARG,      NULL,      NULL,     NULL,        NULL,          NULL};
+    size_t end = sizeof extra / sizeof extra[0] - 5; /* the first NULL */
+    assert(extra[end] == NULL && extra[end - 1] != NULL);
+    if (g_tokens_file) {
+        extra[end] = "--tokens", extra[end + 1] = g_tokens_file;
+        extra[end + 2] = "--repl-auth", extra[end + 3] = g_token;
+    }
     cr_assert_eq(srv_spawn(&n->s, 1, extra), 0, "invcored did not start (log %s)", n->s.log);
     cr_assert_eq(n->s.port, atoi(n->port));
 }
@@ -68,17 +80,33 @@ static inline void node_kill(node *n)
     n->s.pid = 0;
 }
 
+/* A connection to n (authenticated in tokens mode), NULL when n does not
+ * answer. */
+static inline redisContext *node_connect(const node *n, time_t timeout_s)
+{
+    struct timeval tv = {timeout_s, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", atoi(n->port), tv);
+    redisReply *r = NULL;
+    if (c && !c->err && redisSetTimeout(c, tv) == REDIS_OK &&
+        (g_token == NULL ||
+         ((r = redisCommand(c, "AUTH %s", g_token)) != NULL && r->type == REDIS_REPLY_STATUS))) {
+        if (r)
+            freeReplyObject(r);
+        return c;
+    }
+    if (r)
+        freeReplyObject(r);
+    if (c)
+        redisFree(c);
+    return NULL;
+}
+
 /* A short-lived connection's reply, NULL when the node does not answer. */
 static inline redisReply *ask(const node *n, const char *fmt, ...)
 {
-    struct timeval tv = {2, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", atoi(n->port), tv);
-    if (!c || c->err) {
-        if (c)
-            redisFree(c);
+    redisContext *c = node_connect(n, 2);
+    if (!c)
         return NULL;
-    }
-    redisSetTimeout(c, tv);
     va_list ap;
     va_start(ap, fmt);
     redisReply *r = redisvCommand(c, fmt, ap);
@@ -147,10 +175,8 @@ static inline void assert_same_state(const node *a, const node *b)
 /* A write that must be acknowledged. */
 static inline void must(const node *n, const char *fmt, ...)
 {
-    struct timeval tv = {10, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", atoi(n->port), tv);
-    cr_assert(c && !c->err);
-    redisSetTimeout(c, tv);
+    redisContext *c = node_connect(n, 10);
+    cr_assert(c != NULL, "no connection to %s", n->port);
     va_list ap;
     va_start(ap, fmt);
     redisReply *r = redisvCommand(c, fmt, ap);

@@ -101,4 +101,21 @@ Test(server_repl_cmds, the_cluster_flags_go_together_and_need_a_data_directory)
     const char *ok[] = {"invcored", "--data-dir", "/tmp/x",      "--cluster", "shop",
                         "--etcd",   "http://e:1", "--advertise", "h:1",       NULL};
     cr_assert_str_eq(parse(ok, err, sizeof err), "", "all three with a data dir: accepted");
+    /* --repl-auth: with --cluster only, 1..SERVER_REQUIREPASS_MAX bytes */
+    const char *auth_alone[] = {"invcored", "--data-dir", "/tmp/x", "--repl-auth", "t", NULL};
+    cr_assert(strstr(parse(auth_alone, err, sizeof err), "--repl-auth needs --cluster"), "%s", err);
+    static char long_token[SERVER_REQUIREPASS_MAX + 2];
+    memset(long_token, 'x', SERVER_REQUIREPASS_MAX + 1);
+    const char *bad_auth[][2] = {{"--repl-auth", ""}, {"--repl-auth", long_token}};
+    for (size_t i = 0; i < 2; i++) {
+        const char *argv[] = {"invcored", "--data-dir",   "/tmp/x",       "--cluster",
+                              "shop",     "--etcd",       "http://e:1",   "--advertise",
+                              "h:1",      bad_auth[i][0], bad_auth[i][1], NULL};
+        cr_assert(strstr(parse(argv, err, sizeof err), "--repl-auth: expected a token"),
+                  "case %zu: %s", i, err);
+    }
+    const char *auth_ok[] = {"invcored", "--data-dir",  "/tmp/x",      "--cluster",
+                             "shop",     "--etcd",      "http://e:1",  "--advertise",
+                             "h:1",      "--repl-auth", "admin-token", NULL};
+    cr_assert_str_eq(parse(auth_ok, err, sizeof err), "", "--repl-auth with the cluster: accepted");
 }

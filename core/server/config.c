@@ -74,7 +74,7 @@ const char *config_usage(void)
            "history-retention-bytes 0 (no bound), at most 8 webhooks,\n"
            "webhook-timeout-ms 5000\n"
            "replication (docs/REPLICATION.md): [--cluster NAME --etcd URL[,URL...] "
-           "--advertise HOST:PORT [--lease-ttl-ms N]]\n"
+           "--advertise HOST:PORT [--lease-ttl-ms N] [--repl-auth TOKEN]]\n"
            "HTTP (docs/HTTP.md): [--http-port N (0: off)] [--http-max-header-bytes N]\n"
            "  [--http-max-headers N] [--http-max-body-bytes N] [--http-max-url-bytes N]\n"
            "  [--http-idle-timeout S] [--http-request-timeout S]; defaults: http-port 7380\n"
@@ -319,6 +319,13 @@ static int apply(server_config *c, const char *name, const char *val, char *err,
             return -1;
         }
         *(name[0] == 'c' ? &c->cluster : name[0] == 'e' ? &c->etcd : &c->advertise) = val;
+    } else if (strcmp(name, "repl-auth") == 0) {
+        if (val[0] == '\0' || strlen(val) > SERVER_REQUIREPASS_MAX) {
+            snprintf(err, errlen, "--repl-auth: expected a token of 1 to %u bytes",
+                     SERVER_REQUIREPASS_MAX);
+            return -1;
+        }
+        c->repl_auth = val;
     } else if (strcmp(name, "maxmemory-clients") == 0) {
         return apply_maxmemory_clients(c, val, err, errlen);
     } else if (strcmp(name, "webhook") == 0 || strcmp(name, "webhook-secret") == 0) {
@@ -391,6 +398,10 @@ int config_parse(server_config *c, int argc, char **argv, char *err, size_t errl
     }
     if (c->cluster && c->data_dir == NULL) {
         snprintf(err, errlen, "--cluster needs a data dir (not --in-memory)");
+        return -1;
+    }
+    if (c->repl_auth && !c->cluster) {
+        snprintf(err, errlen, "--repl-auth needs --cluster");
         return -1;
     }
     if (c->lease_ttl_ms && !c->cluster) {

@@ -144,6 +144,9 @@ typedef struct {
     const char *etcd; /* --etcd URL[,URL...] */
     const char *advertise; /* --advertise HOST:PORT (what clients are told) */
     uint32_t lease_ttl_ms; /* --lease-ttl-ms; 0: REPL_LEASE_TTL_MS_DEFAULT */
+    /* --repl-auth TOKEN: what a standby sends its leader's AUTH to copy a
+     * snapshot (an admin token of --tokens; NULL: --requirepass, if any) */
+    const char *repl_auth;
     bool help, version;
 } server_config;
 

@@ -224,7 +224,7 @@ int main(int argc, char **argv)
                           .advertise = cfg.advertise,
                           .lease_ttl_ms = cfg.lease_ttl_ms,
                           .data_dir = cfg.data_dir,
-                          .requirepass = cfg.requirepass,
+                          .auth = cfg.repl_auth ? cfg.repl_auth : cfg.requirepass,
                           .argv = argv,
                           .pause = pause_loops,
                           .resume = resume_loops,

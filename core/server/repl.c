@@ -338,13 +338,15 @@ static int copy_snapshot(repl *r, const char *host, int port, const char *part, 
     redisReply *rep = NULL;
     if (!c || c->err || redisSetTimeout(c, tv) != REDIS_OK)
         goto out;
-    if (r->cfg.requirepass && r->cfg.requirepass[0]) {
-        rep = redisCommand(c, "AUTH %s", r->cfg.requirepass);
+    if (r->cfg.auth && r->cfg.auth[0]) {
+        rep = redisCommand(c, "AUTH %s", r->cfg.auth);
         if (!rep || rep->type == REDIS_REPLY_ERROR)
-            goto out;
+            goto refused;
         freeReplyObject(rep);
     }
     rep = redisCommand(c, "REPL.SNAPSHOT");
+    if (rep && rep->type == REDIS_REPLY_ERROR)
+        goto refused;
     if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
         rep->element[0]->type != REDIS_REPLY_STRING ||
         !repl_snapshot_name(rep->element[0]->str, rep->element[0]->len, &snap_pos) ||
@@ -376,6 +378,14 @@ static int copy_snapshot(repl *r, const char *host, int port, const char *part, 
         rep = NULL;
     }
     rc = !stopping(r) && fsync(fd) == 0 ? 0 : -1;
+    goto out;
+refused:
+    /* Every REPL_SNAPSHOT_RETRY_MS until the operator fixes it: the one
+     * thing that says why this standby never catches up. */
+    fprintf(stderr,
+            "invcored: the leader refused the snapshot copy: %s (a standby sends --repl-auth, "
+            "else --requirepass)\n",
+            rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "no answer");
 out:
     if (rep)
         freeReplyObject(rep);

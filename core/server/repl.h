@@ -82,7 +82,9 @@ typedef struct {
     const char *cluster, *etcd, *advertise;
     uint32_t lease_ttl_ms; /* 0: REPL_LEASE_TTL_MS_DEFAULT */
     const char *data_dir;
-    const char *requirepass; /* NULL: none; sent to the leader for a snapshot */
+    /* What a standby sends the leader's AUTH to copy a snapshot (--repl-auth,
+     * else --requirepass); NULL or "": no AUTH. */
+    const char *auth;
     char **argv; /* the command line, for the restart as a standby */
     /* Stops every request from running until resume (the server's
      * server_pause / server_resume: repl knows no sockets). */
