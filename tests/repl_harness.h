@@ -40,9 +40,10 @@ typedef struct {
 } node;
 
 /* Tokens mode, set by a test before its nodes start (NULL: off): every node
- * starts with --tokens g_tokens_file --repl-auth g_token, and the harness's
- * connections AUTH with g_token (an admin token of that file). */
-static const char *g_tokens_file, *g_token;
+ * starts with --tokens g_tokens_file --repl-auth g_token (g_repl_auth when
+ * set: a test's wrong one), and the harness's connections AUTH with g_token
+ * (an admin token of that file). */
+static const char *g_tokens_file, *g_token, *g_repl_auth;
 
 static inline void node_start(node *n)
 {
@@ -54,7 +55,7 @@ static inline void node_start(node *n)
     assert(extra[end] == NULL && extra[end - 1] != NULL);
     if (g_tokens_file) {
         extra[end] = "--tokens", extra[end + 1] = g_tokens_file;
-        extra[end + 2] = "--repl-auth", extra[end + 3] = g_token;
+        extra[end + 2] = "--repl-auth", extra[end + 3] = g_repl_auth ? g_repl_auth : g_token;
     }
     cr_assert_eq(srv_spawn(&n->s, 1, extra), 0, "invcored did not start (log %s)", n->s.log);
     cr_assert_eq(n->s.port, atoi(n->port));

@@ -238,8 +238,9 @@ static int wait_log_at_most(int max)
 
 /* The log shrinks after snapshots, with a live standby and a dead one; the
  * dead one, restarted behind the retained log, copies the leader's snapshot
- * and converges. */
-static void compaction_and_snapshot_copy(void)
+ * and converges. wrong_auth (tokens mode; NULL: none): the dead one first
+ * restarts with that --repl-auth, which the leader refuses, and says so. */
+static void compaction_and_snapshot_copy(const char *wrong_auth)
 {
     node *nodes = g_nodes, *leader, *standby;
     two_with_stock(nodes, &leader, &standby, 11, 10000);
@@ -259,6 +260,15 @@ static void compaction_and_snapshot_copy(void)
     wait_log_at_most(2);
     for (int i = 0; i < 5; i++)
         must(leader, "LEVEL.ADJUST 11 %d -1 FLOOR 0", LOC);
+    if (wrong_auth != NULL) {
+        g_repl_auth = wrong_auth;
+        node_start(standby);
+        cr_assert(srv_log_wait(&standby->s, "the leader refused the snapshot copy", WAIT_MS) == 1,
+                  "a refused copy is logged (log %s)", standby->s.log);
+        cr_assert_eq(role_of(standby, NULL), 0, "still a standby");
+        node_kill(standby);
+        g_repl_auth = NULL;
+    }
     /* behind the retained log: it copies the leader's snapshot and
      * follows from there */
     node_start(standby);
@@ -273,7 +283,7 @@ static void compaction_and_snapshot_copy(void)
 Test(repl_server, the_log_is_compacted_and_a_standby_behind_it_copies_the_snapshot,
      .init = cluster_up, .fini = cluster_down, .timeout = 180)
 {
-    compaction_and_snapshot_copy();
+    compaction_and_snapshot_copy(NULL);
 }
 
 #define REPL_TOKEN "repl-admin-token-01"
@@ -283,7 +293,7 @@ Test(repl_server, with_tokens_a_standby_copies_the_snapshot_with_its_repl_auth, 
 {
     /* Under --tokens no password is shared: the standby's AUTH for the
      * copy is --repl-auth (an admin token); without it, it never caught
-     * up. */
+     * up. A wrong one is refused and logged, and nothing is copied. */
     static char dir[128], path[192];
     tu_tmpdir(dir, sizeof dir, "repl-tokens");
     snprintf(path, sizeof path, "%s/tokens", dir);
@@ -293,7 +303,7 @@ Test(repl_server, with_tokens_a_standby_copies_the_snapshot_with_its_repl_auth, 
     cr_assert_eq(fclose(f), 0);
     g_tokens_file = path;
     g_token = REPL_TOKEN;
-    compaction_and_snapshot_copy();
+    compaction_and_snapshot_copy("not-a-token-of-the-file");
     g_tokens_file = g_token = NULL;
     tu_remove_tree(dir);
 }

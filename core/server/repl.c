@@ -69,6 +69,7 @@ struct repl {
     int64_t progress_lease; /* a standby's progress key's lease (0: none) */
     int64_t progress_due_ms, compact_due_ms;
     uint64_t compacted_snapshot; /* the snapshot the log was compacted to */
+    int64_t refusal_logged_ms; /* the last refused copy's log line (0: none) */
 };
 
 static bool stopping(repl *r)
@@ -380,12 +381,16 @@ static int copy_snapshot(repl *r, const char *host, int port, const char *part, 
     rc = !stopping(r) && fsync(fd) == 0 ? 0 : -1;
     goto out;
 refused:
-    /* Every REPL_SNAPSHOT_RETRY_MS until the operator fixes it: the one
-     * thing that says why this standby never catches up. */
-    fprintf(stderr,
-            "invcored: the leader refused the snapshot copy: %s (a standby sends --repl-auth, "
-            "else --requirepass)\n",
-            rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "no answer");
+    /* The one thing that says why this standby never catches up: at the
+     * first refusal, then every REPL_REFUSAL_LOG_MS until it is fixed. */
+    if (r->refusal_logged_ms == 0 ||
+        clock_mono_ms() - r->refusal_logged_ms >= (int64_t)REPL_REFUSAL_LOG_MS) {
+        r->refusal_logged_ms = clock_mono_ms();
+        fprintf(stderr,
+                "invcored: the leader refused the snapshot copy: %s (a standby sends "
+                "--repl-auth, else --requirepass)\n",
+                rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "no answer");
+    }
 out:
     if (rep)
         freeReplyObject(rep);

@@ -61,6 +61,10 @@
 #define REPL_SNAPSHOT_BYTES_MAX (1ULL << 40)
 /* Between attempts to copy a snapshot (no leader yet, a transfer cut). */
 #define REPL_SNAPSHOT_RETRY_MS 500u
+/* A refused snapshot copy is logged at its first try, then at most once per
+ * this long while it stays refused (it is retried every
+ * REPL_SNAPSHOT_RETRY_MS). */
+#define REPL_REFUSAL_LOG_MS 30000u
 
 typedef struct repl repl;
 
