@@ -14,6 +14,7 @@
 #include "alloc.h"
 #include "server/resp.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -340,16 +341,23 @@ void resp_out_vprintf(resp_out *o, size_t max, const char *fmt, va_list ap)
     o->len += fmt_va(o->buf + o->len, max, fmt, ap);
 }
 
-/* "<t><number>\r\n" */
+/* The longest "<t><number>\r\n": a type byte, a sign, 20 digits, CRLF. */
+#define RESP_W_HEADER_MAX (1u + 1u + RESP_HEADER_DIGITS_MAX + 2u)
+
+/* "<t><number>\r\n", formatted in place (every reply has a few: the
+ * level's reply is four). */
 static void w_header(resp_out *o, char t, int64_t v)
 {
-    char tmp[32];
+    if (resp_out_reserve(o, RESP_W_HEADER_MAX) != 0)
+        return;
+    char *p = o->buf + o->len;
     size_t n = 1;
-    tmp[0] = t;
-    n += fmt_i64(tmp + 1, v);
-    tmp[n++] = '\r';
-    tmp[n++] = '\n';
-    resp_out_raw(o, tmp, n);
+    p[0] = t;
+    n += fmt_i64(p + 1, v);
+    p[n++] = '\r';
+    p[n++] = '\n';
+    assert(n <= RESP_W_HEADER_MAX);
+    o->len += n;
 }
 
 /* Appends s with CR/LF replaced by spaces (simple strings, errors). */
