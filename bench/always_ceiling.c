@@ -101,6 +101,7 @@ static _Atomic bool g_quit; /* set by the signal handler; relaxed: a flag */
 static int g_file = -1, g_wake_fd = -1;
 static bool g_sync = true, g_inline; /* --fsync always; --flusher inline */
 static uint64_t g_fsyncs, g_requests; /* flusher's, loop's counters */
+static size_t g_conns; /* open connections (the loop's), at most CEIL_CONNS_MAX */
 
 static void die(const char *what)
 {
@@ -236,6 +237,14 @@ static long request_len(const char *p, size_t len)
     return (long)at;
 }
 
+/* A closed connection's memory, once nothing refers to it. */
+static void conn_free(conn *c)
+{
+    assert(!c->open && !c->held && g_conns > 0);
+    g_conns--;
+    free(c);
+}
+
 static void conn_close(int ep, conn *c)
 {
     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
@@ -369,7 +378,7 @@ static void release_held(int ep, conn **held)
             *pp = c->next_held;
             c->held = false;
             if (!c->open)
-                free(c);
+                conn_free(c);
         } else {
             pp = &c->next_held;
         }
@@ -390,13 +399,13 @@ static int listen_on(int port)
     return fd;
 }
 
-static void accept_all(int ep, int lfd, size_t *n_conns)
+static void accept_all(int ep, int lfd)
 {
     for (;;) {
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
         if (fd < 0)
             return;
-        conn *c = *n_conns < CEIL_CONNS_MAX ? calloc(1, sizeof *c) : NULL;
+        conn *c = g_conns < CEIL_CONNS_MAX ? calloc(1, sizeof *c) : NULL;
         if (c == NULL) {
             close(fd);
             continue;
@@ -410,7 +419,7 @@ static void accept_all(int ep, int lfd, size_t *n_conns)
             free(c);
             continue;
         }
-        (*n_conns)++;
+        g_conns++;
     }
 }
 
@@ -468,7 +477,7 @@ int main(int argc, char **argv)
         die("pthread_create");
 
     conn *held = NULL;
-    size_t n_conns = 0, staged_len = 0;
+    size_t staged_len = 0;
     uint64_t staged_end = 0;
     struct epoll_event evs[CEIL_EVENTS];
     while (!atomic_load_explicit(&g_quit, memory_order_relaxed)) {
@@ -478,7 +487,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < n; i++) {
             void *tag = evs[i].data.ptr;
             if (tag == &tag_listen) {
-                accept_all(ep, lfd, &n_conns);
+                accept_all(ep, lfd);
             } else if (tag == &tag_wake) {
                 uint64_t v; /* drained; release_held below reads g_durable */
                 (void)!read(g_wake_fd, &v, sizeof v);
@@ -489,7 +498,7 @@ int main(int argc, char **argv)
                 if (c->open && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
                     conn_read(ep, c, staged, &staged_len, &staged_end, &held);
                 if (!c->open && !c->held)
-                    free(c);
+                    conn_free(c);
             }
         }
         /* the pass's records are made durable together (group commit):
@@ -523,5 +532,8 @@ int main(int argc, char **argv)
            g_fsyncs, g_sync ? "fdatasyncs" : "writes",
            g_fsyncs ? (double)g_requests / (double)g_fsyncs : 0.0);
     unlink(path);
+    free(staged);
+    free(g_stage.buf);
+    free(g_zeros);
     return 0;
 }
