@@ -49,6 +49,30 @@ Test(server_cmd, connection_commands_answer)
     expect_status(C, "OK", "QUIT");
 }
 
+/* A connection remembers its last command name (command.c's memo): a name
+ * of the same length with other bytes, or the same in other case, must
+ * still be looked up as itself. */
+Test(server_cmd, a_repeated_name_and_its_neighbours_are_each_looked_up)
+{
+    redisContext *c = srv_connect(&S);
+    for (int i = 0; i < 3; i++) {
+        redisReply *r = cmd(c, "PING");
+        cr_assert_str_eq(r->str, "PONG");
+        freeReplyObject(r);
+    }
+    expect_error(c, "ERR unknown command 'PINX'", "PINX");
+    redisReply *r = cmd(c, "pInG");
+    cr_assert_str_eq(r->str, "PONG");
+    freeReplyObject(r);
+    r = cmd(c, "ECHO abcd");
+    cr_assert_str_eq(r->str, "abcd");
+    freeReplyObject(r);
+    expect_error(c, "ERR unknown command 'ECHP'", "ECHP abcd");
+    cr_assert_eq(expect_int(c, "DBSIZE"), 0);
+    expect_error(c, "ERR wrong number of arguments for 'echo' command", "ECHO");
+    redisFree(c);
+}
+
 Test(server_cmd, hello_switches_protocol)
 {
     /* hiredis 0.14 has no RESP3: check the RESP3 bytes on a raw socket */

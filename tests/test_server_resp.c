@@ -108,6 +108,11 @@ static void expect_error(const char *s, size_t n)
     free(copy);
 }
 
+static void expect_error_str(const char *s)
+{
+    expect_error(s, strlen(s));
+}
+
 Test(resp, hostile_lengths_are_framing_errors)
 {
     expect_error("*1\r\n$999999999999\r\n", 20);
@@ -121,6 +126,40 @@ Test(resp, hostile_lengths_are_framing_errors)
     expect_error("*1\r\n$3\r\nabcXY", 13); /* missing CRLF after bulk */
     expect_error("*1\n", 3);
     expect_error("*\r\n", 3);
+}
+
+/* Headers of one and two digits take parse_header's fast path, longer
+ * ones its loop: every length 0..999 (leading zeros too) parses to the
+ * same argument, whole and byte by byte, and a bad byte in each place a
+ * short header has is a framing error. */
+Test(resp, short_and_long_headers_parse_alike)
+{
+    static char body[1000];
+    memset(body, 'x', sizeof body);
+    char req[1100];
+    for (int blen = 0; blen < 1000; blen++)
+        for (int zeros = 0; zeros <= 1; zeros++) {
+            int n = snprintf(req, sizeof req, "*1\r\n$%s%d\r\n%.*s\r\n", zeros ? "0" : "", blen,
+                             blen, body);
+            cr_assert(n > 0 && (size_t)n < sizeof req);
+            resp_arg argv[ARGS_CAP];
+            size_t argc, used, need;
+            char *copy;
+            cr_assert_eq(parse_n(req, (size_t)n, argv, &argc, &used, &need, &copy), RESP_OK,
+                         "length %d", blen);
+            cr_assert_eq(argc, 1);
+            cr_assert_eq(argv[0].len, (size_t)blen);
+            cr_assert_eq(used, (size_t)n);
+            free(copy);
+            if (blen % 97 == 0) /* a sample byte by byte: every prefix needs more */
+                check_whole_and_prefixes(req, (size_t)n, 1);
+        }
+    expect_error_str("*1\r\n$5\rX12345\r\n"); /* CR without LF */
+    expect_error_str("*1\r\n$5X\r\n12345\r\n");
+    expect_error_str("*1\r\n$1\n\r1\r\n");
+    expect_error_str("*1\r\n$12\rX123456789012\r\n");
+    expect_error_str("*1\r\n$1X\r\n1\r\n");
+    expect_error_str("*2x\r\n$1\r\n1\r\n");
 }
 
 Test(resp, huge_declared_length_waits_no_allocation)

@@ -62,7 +62,7 @@ static const struct {
     {"client", g_client_subs},
 };
 
-#define CMD_NAME_MAX 32u /* longer names cannot be in the table */
+#define CMD_NAME_MAX SESSION_CMD_NAME_MAX /* longer names cannot be in the table */
 #define CMD_INDEX_SLOTS 256u /* power of two, > 2 * STATS_COMMANDS_MAX */
 #define CMD_PATTERN_MAX 128u /* CONFIG GET glob length */
 #define INFO_LINE_MAX 256u /* bytes of one txt() call in INFO; longer is cut */
@@ -167,6 +167,26 @@ static const cmd_def *lookup(const resp_arg *a)
         i = (i + 1) & (CMD_INDEX_SLOTS - 1);
     }
     return NULL;
+}
+
+/* lookup() through the session's memo of its last command name (the same
+ * bytes find the same row: the table does not change once built). */
+static const cmd_def *lookup_memo(session *s, const resp_arg *a)
+{
+    assert(s != NULL && a != NULL);
+    if (s->cmd_memo_len != 0 && a->len == s->cmd_memo_len &&
+        memcmp(a->ptr, s->cmd_memo_name, a->len) == 0) {
+        assert((size_t)s->cmd_memo < g_ncmds);
+        return &g_cmds[s->cmd_memo];
+    }
+    const cmd_def *c = lookup(a);
+    if (c != NULL) {
+        assert(a->len >= 1 && a->len < sizeof s->cmd_memo_name); /* lookup's bound */
+        memcpy(s->cmd_memo_name, a->ptr, a->len);
+        s->cmd_memo_len = (uint8_t)a->len;
+        s->cmd_memo = (int16_t)(c - g_cmds);
+    }
+    return c;
 }
 
 size_t command_count(void)
@@ -556,7 +576,7 @@ bool command_exec(session *s, resp_out *o, const resp_arg *argv, size_t argc)
     assert(argv != NULL || argc == 0);
     if (argc == 0)
         return false;
-    const cmd_def *c = lookup(&argv[0]);
+    const cmd_def *c = lookup_memo(s, &argv[0]);
     if (!s->authed && (c == NULL || !(c->flags & CMD_NOAUTH))) {
         if (c != NULL)
             stats_reject(s->st, (unsigned)(c - g_cmds));

@@ -123,6 +123,9 @@ typedef struct {
     bool any;
 } request_meta;
 
+/* Longest command name, plus one: no row's name is longer (command.c). */
+#define SESSION_CMD_NAME_MAX 32u
+
 typedef struct {
     const server_ctx *ctx;
     /* The tenant this session addresses and what it may do (cmd_tenant.c
@@ -166,6 +169,12 @@ typedef struct {
     char *lib_name; /* CLIENT SETINFO LIB-NAME; NULL: none */
     char *lib_ver; /* CLIENT SETINFO LIB-VER; NULL: none */
     const char *last_cmd; /* static string: the last command run (cmd=) */
+    /* The last command name looked up, byte for byte as the client sent
+     * it, and its row: a connection mostly repeats one command, so the
+     * next request with these bytes skips the hash (cmd_memo_len 0: none). */
+    char cmd_memo_name[SESSION_CMD_NAME_MAX];
+    uint8_t cmd_memo_len;
+    int16_t cmd_memo; /* index in the command table */
     request_meta meta; /* the current request's ID / REASON / REF */
     /* MULTI: the transaction's request id (one ID among its commands),
      * copied: the queued requests' buffers are gone by EXEC */

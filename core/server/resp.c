@@ -26,6 +26,22 @@
  * Returns 1 with *value and *next, 0 for need-more, -1 for bad framing. */
 static int parse_header(const char *buf, size_t len, size_t pos, int64_t *value, size_t *next)
 {
+    /* Fast path, most headers of a request: one or two digits, whole in
+     * the buffer ("$5\r\n", "*12\r\n"); anything else takes the loop. */
+    assert(buf != NULL && pos < len); /* buf[pos] is the type byte */
+    if (len - pos >= 5) {
+        unsigned d1 = (unsigned char)buf[pos + 1] - '0', d2 = (unsigned char)buf[pos + 2] - '0';
+        if (d1 <= 9 && buf[pos + 2] == '\r' && buf[pos + 3] == '\n') {
+            *value = (int64_t)d1;
+            *next = pos + 4;
+            return 1;
+        }
+        if (d1 <= 9 && d2 <= 9 && buf[pos + 3] == '\r' && buf[pos + 4] == '\n') {
+            *value = (int64_t)(d1 * 10 + d2);
+            *next = pos + 5;
+            return 1;
+        }
+    }
     size_t i = pos + 1;
     size_t limit = pos + 1 + RESP_HEADER_DIGITS_MAX + 1; /* sign + digits */
     int neg = 0;
