@@ -149,6 +149,37 @@ Test(snapshot, crash_mid_snapshot_leaves_a_temp_file_and_the_previous_loads)
     tu_remove_tree(dir);
 }
 
+/* stderr goes to a temporary file between capture_begin and capture_end,
+ * which counts the captured lines that contain needle (the warnings a
+ * refused snapshot must print, kept out of the test log). */
+typedef struct {
+    int saved_fd;
+    FILE *file;
+} stderr_capture;
+
+static stderr_capture capture_begin(void)
+{
+    stderr_capture cap = {dup(2), tmpfile()};
+    cr_assert(cap.saved_fd >= 0 && cap.file != NULL);
+    fflush(stderr);
+    cr_assert(dup2(fileno(cap.file), 2) == 2);
+    return cap;
+}
+
+static size_t capture_end(stderr_capture *cap, const char *needle)
+{
+    fflush(stderr);
+    cr_assert(dup2(cap->saved_fd, 2) == 2);
+    close(cap->saved_fd);
+    rewind(cap->file);
+    char line[1024];
+    size_t n = 0;
+    while (fgets(line, sizeof line, cap->file) != NULL)
+        n += strstr(line, needle) != NULL;
+    fclose(cap->file);
+    return n;
+}
+
 Test(snapshot, truncated_or_damaged_newest_falls_back_to_the_previous)
 {
     char dir[64], path1[256], save1[256], path2[256], save2[256];
@@ -165,9 +196,11 @@ Test(snapshot, truncated_or_damaged_newest_falls_back_to_the_previous)
     tu_copy_file(path2, save2);
     struct stat st;
     cr_assert_eq(stat(path2, &st), 0);
-    /* every truncation of the newest one is refused; the previous loads */
-    size_t step = (size_t)tu_scale();
-    for (off_t cut = 0; cut < st.st_size; cut += (off_t)step) {
+    /* every truncation of the newest one is refused, with a warning that
+     * names it; the previous loads */
+    size_t step = (size_t)tu_scale(), loads = 0;
+    stderr_capture cap = capture_begin();
+    for (off_t cut = 0; cut < st.st_size; cut += (off_t)step, loads++) {
         tu_copy_file(save2, path2);
         cr_assert_eq(truncate(path2, cut), 0);
         uint64_t pos;
@@ -176,7 +209,7 @@ Test(snapshot, truncated_or_damaged_newest_falls_back_to_the_previous)
         cr_assert_eq(c.n, 40);
     }
     /* a flipped byte anywhere is refused too */
-    for (off_t at = 0; at < st.st_size; at += 97) {
+    for (off_t at = 0; at < st.st_size; at += 97, loads++) {
         tu_copy_file(save2, path2);
         FILE *f = fopen(path2, "r+b");
         fseek(f, at, SEEK_SET);
@@ -189,6 +222,8 @@ Test(snapshot, truncated_or_damaged_newest_falls_back_to_the_previous)
         cr_assert_eq(pos, 100, "flip at %lld", (long long)at);
         cr_assert_eq(c.n, 40);
     }
+    size_t warned = capture_end(&cap, path2);
+    cr_assert_geq(warned, loads, "%zu warnings name %s for %zu refusals", warned, path2, loads);
     /* intact, the newest wins */
     tu_copy_file(save2, path2);
     uint64_t pos;
