@@ -425,13 +425,17 @@ tsan-test: $(TSAN_TESTS) $(SERVER_SUITES) $(B)/tsan/invcored
 	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" INVCORE_STRESS_SCALE=4 \
 	  INVCORED=$(B)/tsan/invcored $$t --jobs 1 2>&1 | tee -a $(TEST_LOG); done
 
-# redis-py with default options against the release invcored. Debian's
-# interpreter: a python3 earlier on PATH may lack python3-redis.
+# redis-py with default options against the release invcored (and
+# Sentinel's client), and the always yardstick's framing and exit
+# (bench/always_ceiling). Debian's interpreter: a python3 earlier on PATH
+# may lack python3-redis.
 PYTHON_SYS      := /usr/bin/python3
 
-client-test: all
-	@set -eo pipefail; for t in tests/test_client_redispy.py tests/test_client_sentinel.py; do \
-	  echo "== $$t"; INVCORED=$(B)/invcored $(PYTHON_SYS) $$t 2>&1 | tee -a $(TEST_LOG); done
+client-test: all $(B)/bench/always_ceiling
+	@set -eo pipefail; for t in tests/test_client_redispy.py tests/test_client_sentinel.py \
+	  tests/test_bench_ceiling.py; do \
+	  echo "== $$t"; INVCORED=$(B)/invcored ALWAYS_CEILING=$(B)/bench/always_ceiling \
+	  $(PYTHON_SYS) $$t 2>&1 | tee -a $(TEST_LOG); done
 
 test-log-reset:
 	@mkdir -p $(B) && : > $(TEST_LOG)
