@@ -407,11 +407,18 @@ unit-test: $(TESTS) all
 	@set -eo pipefail; for t in $(TESTS); do echo "== $$t"; \
 	  $$t --jobs 2 2>&1 | tee -a $(TEST_LOG); done
 
+# A sanitizer report in a suite's output fails the stage even when every
+# test passed: LeakSanitizer reports when a test process exits, after
+# Criterion has counted its tests (a leak in a test once passed this way).
+SANITIZER_REPORT := ERROR: (Address|Leak)Sanitizer|runtime error:
+
 asan-test: $(ASAN_TESTS) $(B)/asan/invcored
 	@set -eo pipefail; for t in $(ASAN_TESTS); do echo "== $$t"; \
 	  INVCORED=$(B)/asan/invcored INVCORE_STRESS_SCALE=4 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp $$t --jobs 2 2>&1 | \
-	  tee -a $(TEST_LOG); done
+	  tee -a $(TEST_LOG) | tee $(B)/asan-suite.log; \
+	  if grep -Eq '$(SANITIZER_REPORT)' $(B)/asan-suite.log; then \
+	    echo "asan-test: $$t printed a sanitizer report (above)"; exit 1; fi; done
 
 # The server suites against the TSan invcored run a quarter of their rounds
 # (INVCORE_STRESS_SCALE=4, as under ASan): they look for races, and the

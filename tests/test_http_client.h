@@ -24,7 +24,9 @@
  * Invariants: hc_do never asserts (client threads call it) and always leaves
  * r filled (status -1 on a transport error); a body larger than
  * HC_BODY_MAX is cut there and marked truncated, never overrun. An hc_resp
- * is large (HC_BODY_MAX): client threads keep theirs on the heap.
+ * is large (HC_BODY_MAX): client threads keep theirs on the heap. It starts
+ * zeroed (static or calloc); reused, each hc_do frees the last reply's
+ * parsed JSON, and hc_free frees the last one.
  */
 #ifndef TEST_HTTP_CLIENT_H
 #define TEST_HTTP_CLIENT_H
@@ -246,6 +248,15 @@ static inline void hc_corpus_save(hc_raw *raw, const char *const *headers, const
         hc_corpus_write(HC_MODE_JSON, NULL, body, strlen(body));
 }
 
+/* Releases the parsed JSON of r's last reply (hc_do does it for a reused r
+ * before its next request). */
+static inline void hc_free(hc_resp *r)
+{
+    if (r->json)
+        yajl_tree_free(r->json);
+    r->json = NULL;
+}
+
 /* One request on c (a keep-alive handle keeps its connection between
  * calls). path is below http://127.0.0.1:port, or a whole URL. headers:
  * up to HC_HEADERS_MAX "Name: value" lines (NULL-terminated list, or NULL);
@@ -265,7 +276,7 @@ static inline long hc_do(CURL *c, int port, const char *method, const char *path
     r->head[0] = '\0';
     r->head_len = 0;
     r->new_connections = -1;
-    r->json = NULL;
+    hc_free(r); /* the previous reply's tree, when r is reused */
 
     struct curl_slist *hs = NULL;
     if (body)
@@ -311,13 +322,6 @@ static inline long hc_do(CURL *c, int port, const char *method, const char *path
     if (r->len > 0 && !r->truncated)
         r->json = yajl_tree_parse(r->body, NULL, 0);
     return r->status;
-}
-
-static inline void hc_free(hc_resp *r)
-{
-    if (r->json)
-        yajl_tree_free(r->json);
-    r->json = NULL;
 }
 
 /* A member of a JSON object (NULL when absent or obj is no object). */

@@ -98,6 +98,7 @@ Test(repl_server, acknowledged_writes_are_readable_on_the_standby, .init = clust
                "/admin/api/2021-04/inventory_levels.json?inventory_item_ids=7", none, NULL, &hr);
     cr_assert_eq(st, 200, "an HTTP read on the standby: %ld %s", st, hr.body);
     cr_assert(strstr(hr.body, "\"available\":40") != NULL, "%s", hr.body);
+    hc_free(&hr);
     curl_easy_cleanup(curl);
     cr_assert_eq(available(standby, 7), 40, "the refused write changed nothing");
     assert_same_state(leader, standby);
